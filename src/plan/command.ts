@@ -32,6 +32,12 @@ export function renderCommand(argv: readonly string[]): string {
   return out + '\n';
 }
 
+/** One command on one line (virCommandToString without line breaks): what libvirt's test
+ *  harness compares once the data file's backslash-newline continuations are removed. */
+export function renderCommandLine(argv: readonly string[]): string {
+  return argv.map(shellEscape).join(' ');
+}
+
 export function renderCommands(cmds: readonly FirewallCommand[]): string {
   return cmds.map((c) => renderCommand(c.argv)).join('');
 }

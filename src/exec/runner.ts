@@ -1,0 +1,41 @@
+// Running one command: the only place virtwall starts processes that change the kernel. A
+// runner can be bound to a network namespace (`ip netns exec NS ...`), so everything applied
+// through it stays inside that namespace.
+import { spawn } from 'node:child_process';
+
+export interface CommandResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CommandRunner {
+  run(argv: readonly string[]): Promise<CommandResult>;
+}
+
+const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Runs commands on this host, or inside network namespace `netns` when given. */
+export class SystemRunner implements CommandRunner {
+  private readonly prefix: string[];
+
+  constructor(opts: { netns?: string } = {}) {
+    if (opts.netns !== undefined && !NETNS_NAME.test(opts.netns)) {
+      throw new Error(`invalid network namespace name '${opts.netns}'`);
+    }
+    this.prefix = opts.netns === undefined ? [] : ['ip', 'netns', 'exec', opts.netns];
+  }
+
+  run(argv: readonly string[]): Promise<CommandResult> {
+    const full = [...this.prefix, ...argv];
+    return new Promise((resolve) => {
+      const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', (err) => resolve({ status: 127, stdout, stderr: stderr + err.message }));
+      child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr }));
+    });
+  }
+}

@@ -1,0 +1,66 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { VirtwallError } from '../../src/errors.js';
+import { formatVarAccess, parseVarAccess, varCombinations, type VarTable } from '../../src/nwfilter/vars.js';
+
+const table = (entries: Record<string, string[]>): VarTable => new Map(Object.entries(entries));
+const combos = (vars: VarTable, accesses: string[]) =>
+  varCombinations(vars, accesses.map(parseVarAccess)).map((b) => accesses.map((a) => b.get(formatVarAccess(parseVarAccess(a)))).join(' '));
+
+describe('variable accesses', () => {
+  it('parses plain, element and iterator forms and prints them back', () => {
+    assert.deepEqual(parseVarAccess('IP'), { kind: 'iterator', name: 'IP', iterId: 0 });
+    assert.deepEqual(parseVarAccess('IP[3]'), { kind: 'element', name: 'IP', index: 3 });
+    assert.deepEqual(parseVarAccess('IP[@2]'), { kind: 'iterator', name: 'IP', iterId: 2 });
+    assert.equal(formatVarAccess(parseVarAccess('IP[@0]')), 'IP');
+    assert.equal(formatVarAccess(parseVarAccess('IP[ 4 ]')), 'IP[4]');
+  });
+
+  it('rejects malformed accesses and iterator ids above the maximum', () => {
+    for (const bad of ['', 'IP[', 'IP[x]', 'IP[@]', 'IP]', 'IP[@1001]', '-IP']) {
+      assert.throws(() => parseVarAccess(bad), VirtwallError, bad);
+    }
+  });
+});
+
+describe('combinations of variable values', () => {
+  it('gives one empty combination to a rule without variables', () => {
+    assert.deepEqual(varCombinations(new Map(), []).map((b) => b.size), [0]);
+  });
+
+  it('walks one list and skips values already produced', () => {
+    assert.deepEqual(combos(table({ A: ['x', 'y', 'x', 'z'] }), ['A']), ['x', 'y', 'z']);
+  });
+
+  it('walks lists under the same iterator in parallel, skipping repeated tuples only', () => {
+    const vars = table({ A: ['1', '2', '1', '1'], B: ['1', '3', '1', '4'] });
+    assert.deepEqual(combos(vars, ['A', 'B']), ['1 1', '2 3', '1 4']);
+  });
+
+  it('rejects lists of different lengths under one iterator', () => {
+    const vars = table({ A: ['1', '2'], B: ['1', '2', '3'] });
+    assert.throws(() => combos(vars, ['A', 'B']), /same length/);
+    assert.throws(() => combos(vars, ['A[@4]', 'B[@4]']), /same length/);
+  });
+
+  it('forms the cross product of different iterators, the first one varying fastest', () => {
+    const vars = table({ A: ['a', 'b'], B: ['1', '2', '1'] });
+    assert.deepEqual(combos(vars, ['A[@1]', 'B[@2]']), ['a 1', 'b 1', 'a 2', 'b 2']);
+    assert.deepEqual(combos(vars, ['B[@2]', 'A[@1]']), ['1 a', '2 a', '1 b', '2 b']);
+  });
+
+  it('lets plain accesses (iterator 0) vary before explicit iterators', () => {
+    const vars = table({ A: ['a', 'b'], B: ['1', '2'] });
+    assert.deepEqual(combos(vars, ['B[@1]', 'A']), ['1 a', '1 b', '2 a', '2 b']);
+  });
+
+  it('resolves element accesses to one fixed value', () => {
+    const vars = table({ A: ['a', 'b', 'c'], B: ['1', '2'] });
+    assert.deepEqual(combos(vars, ['A[2]', 'B']), ['c 1', 'c 2']);
+    assert.throws(() => combos(vars, ['A[3]']), /no element 3/);
+  });
+
+  it('reports a variable without value', () => {
+    assert.throws(() => combos(table({}), ['MISSING']), /MISSING/);
+  });
+});

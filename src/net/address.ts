@@ -1,0 +1,148 @@
+// MAC, IPv4 and IPv6 address text as libvirt reads and prints it. libvirt parses addresses with
+// glibc (getaddrinfo with AI_NUMERICHOST, i.e. inet_aton/inet_pton rules) and prints them with
+// getnameinfo (inet_ntop), so both directions follow glibc, not Node's net module.
+
+const HEX_DIGIT = /^[0-9a-fA-F]$/;
+
+/**
+ * libvirt's virMacAddrParse: six groups of one or two hex digits separated by ':'; anything
+ * from a space or control character on may follow the last group.
+ */
+export function parseMac(text: string): number[] | undefined {
+  const bytes: number[] = [];
+  let pos = 0;
+  for (let i = 0; i < 6; i++) {
+    let end = pos;
+    while (end < text.length && HEX_DIGIT.test(text[end]!)) end++;
+    if (end - pos < 1 || end - pos > 2) return undefined;
+    bytes.push(parseInt(text.slice(pos, end), 16));
+    if (i === 5) return end === text.length || text.charCodeAt(end) <= 0x20 ? bytes : undefined;
+    if (text[end] !== ':') return undefined;
+    pos = end + 1;
+  }
+  return undefined;
+}
+
+export function formatMac(bytes: readonly number[]): string {
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/**
+ * An IPv4 address in any form glibc's inet_aton accepts (a, a.b, a.b.c, a.b.c.d; each part
+ * decimal, 0x-hex or 0-octal), with nothing after it, as getaddrinfo(AI_NUMERICHOST) requires.
+ */
+export function parseIPv4(text: string): number[] | undefined {
+  const parts = text.split('.');
+  if (parts.length > 4) return undefined;
+  const values: number[] = [];
+  for (const part of parts) {
+    const m = /^(0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$/.exec(part);
+    if (!m) return undefined;
+    const v = part.length > 1 && (part[1] === 'x' || part[1] === 'X') ? (part.length === 2 ? 0 : parseInt(part.slice(2), 16)) : part.startsWith('0') ? parseInt(part, 8) : Number(part);
+    if (!Number.isSafeInteger(v) || v > 0xffffffff) return undefined;
+    values.push(v);
+  }
+  // The last part fills all remaining bytes; the others are one byte each.
+  const last = values.pop()!;
+  if (values.some((v) => v > 0xff)) return undefined;
+  const restBytes = 4 - values.length;
+  if (last >= 2 ** (8 * restBytes)) return undefined;
+  const bytes = [...values];
+  for (let i = restBytes - 1; i >= 0; i--) bytes.push(Math.floor(last / 2 ** (8 * i)) % 256);
+  return bytes;
+}
+
+export function formatIPv4(bytes: readonly number[]): string {
+  return bytes.join('.');
+}
+
+/** An IPv6 address as glibc's inet_pton accepts it (optionally ending in dotted IPv4). */
+export function parseIPv6(text: string): number[] | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const parseGroups = (s: string, allowV4Tail: boolean): number[] | undefined => {
+    if (s === '') return [];
+    const groups = s.split(':');
+    const words: number[] = [];
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i]!;
+      if (allowV4Tail && i === groups.length - 1 && g.includes('.')) {
+        // inet_pton only takes strict dotted-quad decimal here: no leading zeros, each <= 255.
+        if (!/^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/.test(g)) return undefined;
+        const b = g.split('.').map(Number);
+        if (b.some((x) => x > 255)) return undefined;
+        words.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+        continue;
+      }
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      words.push(parseInt(g, 16));
+    }
+    return words;
+  };
+  let words: number[];
+  if (halves.length === 1) {
+    const w = parseGroups(text, true);
+    if (!w || w.length !== 8) return undefined;
+    words = w;
+  } else {
+    const head = parseGroups(halves[0]!, false);
+    const tail = parseGroups(halves[1]!, true);
+    if (!head || !tail || head.length + tail.length > 7) return undefined;
+    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  }
+  return words.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+/** glibc inet_ntop: longest run (>= 2) of zero words becomes `::`; IPv4-compatible/mapped tails dotted. */
+export function formatIPv6(bytes: readonly number[]): string {
+  const words: number[] = [];
+  for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
+  let bestBase = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestBase = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) bestBase = -1;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (bestBase !== -1 && i >= bestBase && i < bestBase + bestLen) {
+      if (i === bestBase) out += ':';
+      continue;
+    }
+    if (i !== 0) out += ':';
+    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))) {
+      out += formatIPv4(bytes.slice(12, 16));
+      return out;
+    }
+    out += words[i]!.toString(16);
+  }
+  if (bestBase !== -1 && bestBase + bestLen === 8) out += ':';
+  return out;
+}
+
+/** Length of a netmask's prefix of one bits, or undefined when the ones are not contiguous. */
+export function prefixLength(mask: readonly number[]): number | undefined {
+  let len = 0;
+  let seenZero = false;
+  for (const byte of mask) {
+    for (let bit = 7; bit >= 0; bit--) {
+      if (byte & (1 << bit)) {
+        if (seenZero) return undefined;
+        len++;
+      } else {
+        seenZero = true;
+      }
+    }
+  }
+  return len;
+}

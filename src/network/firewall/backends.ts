@@ -1,0 +1,45 @@
+// The two firewall backends behind one table: the global chains created when the first network
+// starts, a network's plan, and how its commands are undone.
+import type { FirewallCommand } from '../../plan/command.js';
+import type { IpFamily } from '../inet.js';
+import { iptablesGlobalSetup, iptablesNetworkPlan, iptablesRollback } from './iptables.js';
+import { hasFirewall, type FirewallNetwork } from './network.js';
+import { nftablesGlobalSetup, nftablesNetworkPlan, nftablesRollback } from './nftables.js';
+import {
+  removalCommands,
+  type BackendName,
+  type BackendRollback,
+  type FirewallTransaction,
+  type NetworkFirewallPlan,
+} from './plan.js';
+
+interface Backend {
+  globalSetup(family: IpFamily): FirewallTransaction[];
+  networkPlan(net: FirewallNetwork): NetworkFirewallPlan;
+  rollback: BackendRollback;
+}
+
+const BACKENDS: Record<BackendName, Backend> = {
+  iptables: { globalSetup: iptablesGlobalSetup, networkPlan: iptablesNetworkPlan, rollback: iptablesRollback },
+  nftables: { globalSetup: nftablesGlobalSetup, networkPlan: nftablesNetworkPlan, rollback: nftablesRollback },
+};
+
+export const BACKEND_NAMES = Object.keys(BACKENDS) as BackendName[];
+
+/** networkSetupPrivateChains: libvirt's global chains or tables, IPv4 then IPv6. */
+export function globalSetupPlan(backend: BackendName): FirewallTransaction[] {
+  return [...BACKENDS[backend].globalSetup('ipv4'), ...BACKENDS[backend].globalSetup('ipv6')];
+}
+
+/** What libvirt runs to add a network's firewall (nothing for open and host-device networks). */
+export function networkFirewallPlan(net: FirewallNetwork, backend: BackendName): NetworkFirewallPlan {
+  return hasFirewall(net) ? BACKENDS[backend].networkPlan(net) : { backend, groups: [] };
+}
+
+/** What libvirt runs to remove it again; `outputOf` gives each add command's stdout. */
+export function networkRemovalCommands(
+  plan: NetworkFirewallPlan,
+  outputOf?: (cmd: FirewallCommand) => string,
+): FirewallCommand[] {
+  return removalCommands(plan, BACKENDS[plan.backend].rollback, outputOf);
+}

@@ -1,0 +1,145 @@
+// libvirt's iptables backend for virtual networks (network_iptables.c): rules go into libvirt's
+// own LIBVIRT_* chains, hooked once into the built-in chains of the filter, nat and mangle tables.
+import { command, type FirewallCommand } from '../../plan/command.js';
+import type { IpFamily } from '../inet.js';
+import type { FirewallNetwork } from './network.js';
+import type { PlannedCommand } from '../../plan/transaction.js';
+import type { BackendRollback, FirewallTransaction, NetworkFirewallPlan } from './plan.js';
+import { needsDhcpChecksumFix, networkRules, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
+
+const BINARY: Record<IpFamily, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+
+/** libvirt's private chains: [table, built-in parent, child], in creation order. */
+const GLOBAL_CHAINS = [
+  ['filter', 'INPUT', 'LIBVIRT_INP'],
+  ['filter', 'OUTPUT', 'LIBVIRT_OUT'],
+  ['filter', 'FORWARD', 'LIBVIRT_FWO'],
+  ['filter', 'FORWARD', 'LIBVIRT_FWI'],
+  ['filter', 'FORWARD', 'LIBVIRT_FWX'],
+  ['nat', 'POSTROUTING', 'LIBVIRT_PRT'],
+  ['mangle', 'POSTROUTING', 'LIBVIRT_PRT'],
+] as const;
+const TABLES = ['filter', 'nat', 'mangle'] as const;
+type Table = (typeof TABLES)[number];
+
+function iptables(family: IpFamily, args: readonly string[]): FirewallCommand {
+  return command([BINARY[family], '-w', ...args]);
+}
+
+/** Chains and jumps already present, from a table's `--list-rules` output. */
+function existingChains(listing: string): { chains: Set<string>; parentOf: Map<string, string> } {
+  const chains = new Set<string>();
+  const parentOf = new Map<string, string>();
+  for (const line of listing.split('\n')) {
+    const created = /^-N (\S+)/.exec(line);
+    if (created) chains.add(created[1]!);
+    const jump = /^-A (\S+) -j (\S+)/.exec(line);
+    if (jump) parentOf.set(jump[2]!, jump[1]!);
+  }
+  return { chains, parentOf };
+}
+
+/** The commands creating what a table lacks of libvirt's chains and jumps. */
+function missingChains(family: IpFamily, table: Table, listing: string): PlannedCommand[] {
+  const { chains, parentOf } = existingChains(listing);
+  return GLOBAL_CHAINS.filter(([t]) => t === table).flatMap(([, parent, child]) => [
+    ...(chains.has(child) ? [] : [iptables(family, ['--table', table, '--new-chain', child])]),
+    ...(parentOf.get(child) === parent ? [] : [iptables(family, ['--table', table, '--insert', parent, '--jump', child])]),
+  ]);
+}
+
+/**
+ * libvirt's global chain setup for one address family (iptablesSetupPrivateChains): list each
+ * table; what is missing is created after the listings, in the same group.
+ */
+export function iptablesGlobalSetup(family: IpFamily): FirewallTransaction[] {
+  const commands = TABLES.map((table) => ({
+    ...iptables(family, ['--table', table, '--list-rules']),
+    followUp: (listing: string) => missingChains(family, table, listing),
+  }));
+  return [{ ignoreErrors: false, commands, rollback: [], autoRollback: false }];
+}
+
+const opt = (flag: string, value: string | undefined): string[] => (value !== undefined && value !== '' ? [flag, value] : []);
+
+function masqueradeArgs(r: Masquerade): string[] {
+  const ports = r.ports ? `${r.ports.start}-${r.ports.end}` : undefined;
+  const target = r.address
+    ? ['--jump', 'SNAT', '--to-source', `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports ? `:${ports}` : ''}`]
+    : ['--jump', 'MASQUERADE', ...opt('--to-ports', ports)];
+  return [
+    '--table', 'nat', '--insert', 'LIBVIRT_PRT',
+    '--source', r.network, ...opt('-p', r.protocol), '!', '--destination', r.network,
+    ...opt('--out-interface', r.physdev),
+    ...target,
+  ];
+}
+
+type Renderer<K extends RuleKind> = (rule: Extract<FirewallRule, { kind: K }>, bridge: string) => string[];
+
+/** Each rule kind as iptables arguments (after the binary and -w). */
+const RENDER: { [K in RuleKind]: Renderer<K> } = {
+  hostAccept: (r, br) => [
+    '--table', 'filter', '--insert', r.direction === 'input' ? 'LIBVIRT_INP' : 'LIBVIRT_OUT',
+    r.direction === 'input' ? '--in-interface' : '--out-interface', br,
+    '--protocol', r.protocol, '--destination-port', String(r.port), '--jump', 'ACCEPT',
+  ],
+  rejectOut: (_r, br) => ['--table', 'filter', '--insert', 'LIBVIRT_FWO', '--in-interface', br, '--jump', 'REJECT'],
+  rejectIn: (_r, br) => ['--table', 'filter', '--insert', 'LIBVIRT_FWI', '--out-interface', br, '--jump', 'REJECT'],
+  allowCross: (_r, br) => [
+    '--table', 'filter', '--insert', 'LIBVIRT_FWX', '--in-interface', br, '--out-interface', br, '--jump', 'ACCEPT',
+  ],
+  allowOut: (r, br) => [
+    '--table', 'filter', '--insert', 'LIBVIRT_FWO', '--source', r.network,
+    '--in-interface', br, ...opt('--out-interface', r.physdev), '--jump', 'ACCEPT',
+  ],
+  allowRelatedIn: (r, br) => [
+    '--table', 'filter', '--insert', 'LIBVIRT_FWI', '--destination', r.network,
+    ...opt('--in-interface', r.physdev), '--out-interface', br,
+    '--match', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '--jump', 'ACCEPT',
+  ],
+  allowIn: (r, br) => [
+    '--table', 'filter', '--insert', 'LIBVIRT_FWI', '--destination', r.network,
+    ...opt('--in-interface', r.physdev), '--out-interface', br, '--jump', 'ACCEPT',
+  ],
+  masquerade: (r) => masqueradeArgs(r),
+  dontMasquerade: (r) => [
+    '--table', 'nat', '--insert', 'LIBVIRT_PRT', ...opt('--out-interface', r.physdev),
+    '--source', r.network, '--destination', r.destination, '--jump', 'RETURN',
+  ],
+};
+
+export function iptablesRule(rule: FirewallRule, bridge: string): FirewallCommand {
+  const render = RENDER[rule.kind] as Renderer<RuleKind>;
+  return iptables(rule.family, render(rule as never, bridge));
+}
+
+/**
+ * iptablesAddFirewallRules: the rules in one auto-rollback transaction, then the DHCP checksum
+ * fix in a second one whose errors are ignored (not every iptables has the CHECKSUM target).
+ */
+export function iptablesNetworkPlan(net: FirewallNetwork): NetworkFirewallPlan {
+  const checksum = needsDhcpChecksumFix(net)
+    ? [iptables('ipv4', [
+        '--table', 'mangle', '--insert', 'LIBVIRT_PRT', '--out-interface', net.bridge,
+        '--protocol', 'udp', '--destination-port', '68', '--jump', 'CHECKSUM', '--checksum-fill',
+      ])]
+    : [];
+  return {
+    backend: 'iptables',
+    groups: [
+      { ignoreErrors: false, commands: networkRules(net).map((r) => iptablesRule(r, net.bridge)), rollback: [], autoRollback: true },
+      { ignoreErrors: true, commands: checksum, rollback: [], autoRollback: true },
+    ],
+  };
+}
+
+const CREATES = new Set(['--insert', '-I', '--append', '-A']);
+
+/** iptables --delete wants the whole command line used to insert, with only the verb changed. */
+export const iptablesRollback: BackendRollback = {
+  rollbackOf(cmd) {
+    if (!cmd.argv.some((a) => CREATES.has(a))) return undefined;
+    return command(cmd.argv.map((a) => (CREATES.has(a) ? '--delete' : a)), true);
+  },
+};

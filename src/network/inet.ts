@@ -1,0 +1,158 @@
+// IP address arithmetic the network driver needs: parsing, libvirt's (glibc inet_ntop) text
+// form, masking to a network, netmask/prefix conversion and DHCP range sizes. Addresses are
+// held as big-endian 16-bit words (2 for IPv4, 8 for IPv6) so both families share one code path.
+
+export type IpFamily = 'ipv4' | 'ipv6';
+
+export interface IpAddress {
+  family: IpFamily;
+  words: readonly number[];
+}
+
+const WIDTH: Record<IpFamily, number> = { ipv4: 32, ipv6: 128 };
+
+export function familyWidth(family: IpFamily): number {
+  return WIDTH[family];
+}
+
+function parseIpv4Words(text: string): number[] | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
+  const b = parts.map(Number);
+  return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
+}
+
+function parseIpv6Words(text: string): number[] | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (half: string): number[] | undefined => {
+    if (half === '') return [];
+    const out: number[] = [];
+    const parts = half.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (i === parts.length - 1 && p.includes('.')) {
+        const v4 = parseIpv4Words(p);
+        if (!v4) return undefined;
+        out.push(...v4);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(p)) {
+        out.push(parseInt(p, 16));
+      } else {
+        return undefined;
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  if (halves.length === 1) return head.length === 8 ? head : undefined;
+  const fill = 8 - head.length - tail.length;
+  if (fill < 1) return undefined;
+  return [...head, ...new Array<number>(fill).fill(0), ...tail];
+}
+
+/** Parses an IPv4 or IPv6 address; undefined when `text` is neither. */
+export function parseIp(text: string): IpAddress | undefined {
+  const v4 = parseIpv4Words(text);
+  if (v4) return { family: 'ipv4', words: v4 };
+  const v6 = text.includes(':') ? parseIpv6Words(text) : undefined;
+  return v6 ? { family: 'ipv6', words: v6 } : undefined;
+}
+
+function formatIpv4(words: readonly number[]): string {
+  return words.flatMap((w) => [w >> 8, w & 0xff]).join('.');
+}
+
+/** The text form libvirt prints (virSocketAddrFormat, i.e. glibc inet_ntop). */
+export function formatIp(addr: IpAddress): string {
+  if (addr.family === 'ipv4') return formatIpv4(addr.words);
+  const w = addr.words;
+  // the longest run of two or more zero words is written "::" (the first one on a tie)
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const embedsIpv4 = bestStart === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff));
+  const hex = (from: number, to: number): string[] => w.slice(from, to).map((x) => x.toString(16));
+  if (embedsIpv4) return `::${bestLen === 5 ? 'ffff:' : ''}${formatIpv4(w.slice(6))}`;
+  if (bestStart < 0) return hex(0, 8).join(':');
+  return `${hex(0, bestStart).join(':')}::${hex(bestStart + bestLen, 8).join(':')}`;
+}
+
+function toBigInt(addr: IpAddress): bigint {
+  return addr.words.reduce((acc, word) => (acc << 16n) | BigInt(word), 0n);
+}
+
+function fromBigInt(family: IpFamily, value: bigint): IpAddress {
+  const count = WIDTH[family] / 16;
+  const words: number[] = [];
+  for (let i = count - 1; i >= 0; i--) words.push(Number((value >> BigInt(i * 16)) & 0xffffn));
+  return { family, words };
+}
+
+function maskBits(family: IpFamily, prefix: number): bigint {
+  const width = BigInt(WIDTH[family]);
+  const all = (1n << width) - 1n;
+  return prefix <= 0 ? 0n : (all << (width - BigInt(prefix))) & all;
+}
+
+/** The address with its host bits cleared. */
+export function maskToNetwork(addr: IpAddress, prefix: number): IpAddress {
+  return fromBigInt(addr.family, toBigInt(addr) & maskBits(addr.family, prefix));
+}
+
+/** libvirt's virSocketAddrFormatWithPrefix(masked): "192.168.122.0/24". */
+export function networkCidr(addr: IpAddress, prefix: number): string {
+  return `${formatIp(maskToNetwork(addr, prefix))}/${prefix}`;
+}
+
+export function prefixToNetmask(prefix: number): IpAddress {
+  return fromBigInt('ipv4', maskBits('ipv4', prefix));
+}
+
+/** Prefix length of a contiguous netmask, or undefined for a non-contiguous one. */
+export function netmaskToPrefix(mask: IpAddress): number | undefined {
+  const width = WIDTH[mask.family];
+  const value = toBigInt(mask);
+  for (let prefix = 0; prefix <= width; prefix++) if (maskBits(mask.family, prefix) === value) return prefix;
+  return undefined;
+}
+
+/** The classful prefix libvirt assumes for an IPv4 address given without netmask or prefix. */
+export function classfulPrefix(addr: IpAddress): number {
+  if (addr.family === 'ipv6') return 64;
+  const first = addr.words[0]! >> 8;
+  if (first < 128) return 8;
+  if (first < 192) return 16;
+  if (first < 224) return 24;
+  return 32;
+}
+
+export function sameNetwork(a: IpAddress, b: IpAddress, prefix: number): boolean {
+  return a.family === b.family && toBigInt(maskToNetwork(a, prefix)) === toBigInt(maskToNetwork(b, prefix));
+}
+
+/**
+ * Number of addresses from `start` to `end` inclusive, as virSocketAddrGetRange counts them for
+ * dnsmasq's lease limit: IPv6 ranges may differ only in their last 16 bits. Undefined when the
+ * range is reversed or too large.
+ */
+export function rangeSize(start: IpAddress, end: IpAddress): number | undefined {
+  if (start.family !== end.family) return undefined;
+  const fixedWords = start.family === 'ipv6' ? 7 : 0;
+  for (let i = 0; i < fixedWords; i++) if (start.words[i] !== end.words[i]) return undefined;
+  const size = toBigInt(end) - toBigInt(start) + 1n;
+  return size > 0n ? Number(size) : undefined;
+}

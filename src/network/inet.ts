@@ -156,3 +156,18 @@ export function rangeSize(start: IpAddress, end: IpAddress): number | undefined 
   const size = toBigInt(end) - toBigInt(start) + 1n;
   return size > 0n ? Number(size) : undefined;
 }
+
+/**
+ * The reverse-lookup zone of a subnet (virSocketAddrPTRDomain): whole octets (IPv4) or nibbles
+ * (IPv6) of the network part, reversed. Undefined when the prefix does not end on such a boundary.
+ */
+export function ptrDomain(addr: IpAddress, prefix: number): string | undefined {
+  const digitBits = addr.family === 'ipv4' ? 8 : 4;
+  if (prefix <= 0 || prefix >= WIDTH[addr.family] || prefix % digitBits !== 0) return undefined;
+  const digits =
+    addr.family === 'ipv4'
+      ? addr.words.flatMap((w) => [w >> 8, w & 0xff]).map(String)
+      : addr.words.flatMap((w) => [w >> 12, (w >> 8) & 0xf, (w >> 4) & 0xf, w & 0xf]).map((n) => n.toString(16));
+  const zone = addr.family === 'ipv4' ? 'in-addr.arpa' : 'ip6.arpa';
+  return [...digits.slice(0, prefix / digitBits).reverse(), zone].join('.');
+}

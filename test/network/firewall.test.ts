@@ -14,23 +14,13 @@ import {
 } from '../../src/network/firewall/backends.js';
 import { iptablesGlobalSetup } from '../../src/network/firewall/iptables.js';
 import { nftablesGlobalSetup } from '../../src/network/firewall/nftables.js';
-import type { FirewallNetwork, ForwardMode } from '../../src/network/firewall/network.js';
+import type { ForwardMode, NetworkDef } from '../../src/conf/network/types.js';
 import type { FirewallTransaction } from '../../src/network/firewall/plan.js';
-import { parseIp } from '../../src/network/inet.js';
+import { addr, ipDef, networkDef, pool } from './defs.js';
 
-function ip(text: string, prefix: number, dhcp = false) {
-  return { address: parseIp(text)!, prefix, dhcp };
-}
-
-function network(forward: ForwardMode, extra: Partial<FirewallNetwork> = {}): FirewallNetwork {
-  return {
-    bridge: 'vbr7',
-    forward,
-    nat: { ipv6: false },
-    ips: [ip('10.20.30.1', 24, true), ip('fd00:1::1', 64)],
-    ipv6WithoutGateway: false,
-    ...extra,
-  };
+function network(mode: ForwardMode, extra: Partial<NetworkDef> = {}, forward: Partial<NetworkDef['forward']> = {}): NetworkDef {
+  const ips = [ipDef('10.20.30.1', 24, pool('10.20.30.100', '10.20.30.199')), ipDef('fd00:1::1', 64)];
+  return networkDef(mode, { ips, ...extra }, forward);
 }
 
 /** What a dry run executes (every command answered with empty output), one line each. */
@@ -90,9 +80,9 @@ describe('network firewall plans', () => {
   });
 
   it('renders a NAT address range and port range as SNAT on both backends', async () => {
-    const net = network('nat', {
-      forwardDev: 'uplink0',
-      nat: { ipv6: false, address: { start: parseIp('198.51.100.10')!, end: parseIp('198.51.100.20')! }, port: { start: 2000, end: 3000 } },
+    const net = network('nat', {}, {
+      interfaces: [{ type: 'netdev', dev: 'uplink0' }],
+      nat: { address: { start: addr('198.51.100.10'), end: addr('198.51.100.20') }, port: { start: 2000, end: 3000 } },
     });
     const ipt = await dryRun(networkFirewallPlan(net, 'iptables').groups);
     assert.ok(ipt.includes(
@@ -108,12 +98,12 @@ describe('network firewall plans', () => {
   });
 
   it('rejects a NAT port range libvirt refuses', () => {
-    const net = network('nat', { nat: { ipv6: false, port: { start: 3000, end: 2000 } } });
+    const net = network('nat', {}, { nat: { port: { start: 3000, end: 2000 } } });
     for (const backend of BACKEND_NAMES) assert.throws(() => networkFirewallPlan(net, backend), /Invalid port range '3000-2000'/);
   });
 
   it('masquerades IPv6 with nat ipv6=yes, exempting only link-local multicast', async () => {
-    const net = network('nat', { nat: { ipv6: true } });
+    const net = network('nat', {}, { nat: { ipv6: true } });
     const nft = (await dryRun(networkFirewallPlan(net, 'nftables').groups)).filter((l) => l.includes('ip6 saddr fd00:1::/64'));
     assert.ok(nft.some((l) => l.endsWith('counter masquerade')));
     assert.ok(nft.some((l) => l.includes('ip6 daddr ff02::/16 counter return')));
@@ -123,7 +113,7 @@ describe('network firewall plans', () => {
   });
 
   it('adds IPv6 catch-all rules for ipv6=yes networks without IPv6 addresses, but no DHCPv6 ones', async () => {
-    const net = network('none', { ips: [ip('10.20.30.1', 24)], ipv6WithoutGateway: true });
+    const net = network('none', { ips: [ipDef('10.20.30.1', 24)], ipv6NoGateway: true });
     const cmds = await dryRun(networkFirewallPlan(net, 'iptables').groups);
     assert.ok(cmds.includes('ip6tables -w --table filter --insert LIBVIRT_FWX --in-interface vbr7 --out-interface vbr7 --jump ACCEPT'));
     assert.ok(!cmds.some((l) => l.includes('547')));

@@ -3,7 +3,8 @@
 import type { FirewallCommand } from '../../plan/command.js';
 import type { IpFamily } from '../inet.js';
 import { iptablesGlobalSetup, iptablesNetworkPlan, iptablesRollback } from './iptables.js';
-import { hasFirewall, type FirewallNetwork } from './network.js';
+import type { NetworkDef } from '../../conf/network/types.js';
+import { hasFirewall } from '../definition.js';
 import { nftablesGlobalSetup, nftablesNetworkPlan, nftablesRollback } from './nftables.js';
 import {
   removalCommands,
@@ -15,7 +16,7 @@ import {
 
 interface Backend {
   globalSetup(family: IpFamily): FirewallTransaction[];
-  networkPlan(net: FirewallNetwork): NetworkFirewallPlan;
+  networkPlan(net: NetworkDef): NetworkFirewallPlan;
   rollback: BackendRollback;
 }
 
@@ -31,9 +32,14 @@ export function globalSetupPlan(backend: BackendName): FirewallTransaction[] {
   return [...BACKENDS[backend].globalSetup('ipv4'), ...BACKENDS[backend].globalSetup('ipv6')];
 }
 
-/** What libvirt runs to add a network's firewall (nothing for open and host-device networks). */
-export function networkFirewallPlan(net: FirewallNetwork, backend: BackendName): NetworkFirewallPlan {
-  return hasFirewall(net) ? BACKENDS[backend].networkPlan(net) : { backend, groups: [] };
+/** libvirt's networkAddFirewallRules: the rules, whatever the forward mode. */
+export function addFirewallRulesPlan(net: NetworkDef, backend: BackendName): NetworkFirewallPlan {
+  return BACKENDS[backend].networkPlan(net);
+}
+
+/** What starting the network adds (nothing for open and host-device networks). */
+export function networkFirewallPlan(net: NetworkDef, backend: BackendName): NetworkFirewallPlan {
+  return hasFirewall(net) ? addFirewallRulesPlan(net, backend) : { backend, groups: [] };
 }
 
 /** What libvirt runs to remove it again; `outputOf` gives each add command's stdout. */

@@ -2,7 +2,8 @@
 // own LIBVIRT_* chains, hooked once into the built-in chains of the filter, nat and mangle tables.
 import { command, type FirewallCommand } from '../../plan/command.js';
 import type { IpFamily } from '../inet.js';
-import type { FirewallNetwork } from './network.js';
+import type { NetworkDef } from '../../conf/network/types.js';
+import { bridgeName } from '../definition.js';
 import type { PlannedCommand } from '../../plan/transaction.js';
 import type { BackendRollback, FirewallTransaction, NetworkFirewallPlan } from './plan.js';
 import { needsDhcpChecksumFix, networkRules, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
@@ -118,17 +119,18 @@ export function iptablesRule(rule: FirewallRule, bridge: string): FirewallComman
  * iptablesAddFirewallRules: the rules in one auto-rollback transaction, then the DHCP checksum
  * fix in a second one whose errors are ignored (not every iptables has the CHECKSUM target).
  */
-export function iptablesNetworkPlan(net: FirewallNetwork): NetworkFirewallPlan {
+export function iptablesNetworkPlan(net: NetworkDef): NetworkFirewallPlan {
+  const bridge = bridgeName(net);
   const checksum = needsDhcpChecksumFix(net)
     ? [iptables('ipv4', [
-        '--table', 'mangle', '--insert', 'LIBVIRT_PRT', '--out-interface', net.bridge,
+        '--table', 'mangle', '--insert', 'LIBVIRT_PRT', '--out-interface', bridge,
         '--protocol', 'udp', '--destination-port', '68', '--jump', 'CHECKSUM', '--checksum-fill',
       ])]
     : [];
   return {
     backend: 'iptables',
     groups: [
-      { ignoreErrors: false, commands: networkRules(net).map((r) => iptablesRule(r, net.bridge)), rollback: [], autoRollback: true },
+      { ignoreErrors: false, commands: networkRules(net).map((r) => iptablesRule(r, bridge)), rollback: [], autoRollback: true },
       { ignoreErrors: true, commands: checksum, rollback: [], autoRollback: true },
     ],
   };

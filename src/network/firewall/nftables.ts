@@ -5,7 +5,8 @@
 import { VirtwallError } from '../../errors.js';
 import { command, type FirewallCommand } from '../../plan/command.js';
 import type { IpFamily } from '../inet.js';
-import type { FirewallNetwork } from './network.js';
+import type { NetworkDef } from '../../conf/network/types.js';
+import { bridgeName } from '../definition.js';
 import type { PlannedCommand } from '../../plan/transaction.js';
 import type { BackendRollback, FirewallTransaction, NetworkFirewallPlan } from './plan.js';
 import { networkRules, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
@@ -118,8 +119,8 @@ function checksumFilter(bridge: string, verb: 'add' | 'del'): FirewallCommand {
  * nftablesAddFirewallRules: the qdisc the tc filter needs is created (if absent) outside the
  * transaction; the kernel drops qdisc and filter with the bridge, libvirt still deletes the filter.
  */
-export function nftablesNetworkPlan(net: FirewallNetwork): NetworkFirewallPlan {
-  const br = net.bridge;
+export function nftablesNetworkPlan(net: NetworkDef): NetworkFirewallPlan {
+  const br = bridgeName(net);
   const rules = networkRules(net).flatMap((r) => nftablesRule(r, br) ?? []);
   // virNetDevBandWidthAddTxFilterParentQdisc: add the root qdisc unless `show` finds one
   const qdisc = {

@@ -3,7 +3,8 @@
 // network_nftables.c mirror each other); each backend renders them (iptables.ts, nftables.ts).
 import { VirtwallError } from '../../errors.js';
 import { formatIp, networkCidr, type IpFamily } from '../inet.js';
-import type { FirewallIp, FirewallNetwork } from './network.js';
+import type { NetworkDef, NetworkIp } from '../../conf/network/types.js';
+import { forwardDev, servesDhcp } from '../definition.js';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -59,38 +60,37 @@ function catchAll(family: IpFamily): FirewallRule[] {
   return [{ kind: 'rejectOut', family }, { kind: 'rejectIn', family }, { kind: 'allowCross', family }];
 }
 
-const family = (ip: FirewallIp): IpFamily => ip.address.family;
-
 /** The IPv4 address dnsmasq serves (the first with DHCP or TFTP), as libvirt picks it. */
-function servedIpv4(net: FirewallNetwork): FirewallIp | undefined {
-  return net.ips.find((ip) => family(ip) === 'ipv4' && (ip.dhcp || ip.tftpRoot !== undefined));
+function servedIpv4(net: NetworkDef): NetworkIp | undefined {
+  return net.ips.find((ip) => ip.family === 'ipv4' && (servesDhcp(ip) || ip.tftpRoot !== undefined));
 }
 
 /** Rules added once per network ("general" rules in libvirt). */
-export function generalRules(net: FirewallNetwork): FirewallRule[] {
+export function generalRules(net: NetworkDef): FirewallRule[] {
   const rules = hostRules('ipv4', DHCP_DNS_V4);
   if (servedIpv4(net)?.tftpRoot !== undefined) rules.push(...hostRules('ipv4', TFTP_V4));
   rules.push(...catchAll('ipv4'));
-  const hasIpv6 = net.ips.some((ip) => family(ip) === 'ipv6');
-  if (hasIpv6 || net.ipv6WithoutGateway) rules.push(...catchAll('ipv6'));
+  const hasIpv6 = net.ips.some((ip) => ip.family === 'ipv6');
+  if (hasIpv6 || net.ipv6NoGateway) rules.push(...catchAll('ipv6'));
   if (hasIpv6) rules.push(...hostRules('ipv6', DNS_DHCP_V6));
   return rules;
 }
 
-function natPorts(net: FirewallNetwork): { start: number; end: number } {
-  const ports = net.nat.port && (net.nat.port.start !== 0 || net.nat.port.end !== 0) ? net.nat.port : DEFAULT_NAT_PORTS;
+function natPorts(net: NetworkDef): { start: number; end: number } {
+  const port = net.forward.nat?.port;
+  const ports = port && (port.start !== 0 || port.end !== 0) ? port : DEFAULT_NAT_PORTS;
   if (!(ports.start < ports.end && ports.end < 65536)) {
     throw new VirtwallError('invalid-input', `Invalid port range '${ports.start}-${ports.end}'.`, { element: 'port' });
   }
   return ports;
 }
 
-function masqueradingRules(net: FirewallNetwork, ip: FirewallIp): FirewallRule[] {
-  const fam = family(ip);
+function masqueradingRules(net: NetworkDef, ip: NetworkIp): FirewallRule[] {
+  const fam = ip.family;
   const network = networkCidr(ip.address, ip.prefix);
-  const physdev = net.forwardDev;
-  const start = net.nat.address?.start;
-  const end = net.nat.address?.end;
+  const physdev = forwardDev(net);
+  const start = net.forward.nat?.address?.start;
+  const end = net.forward.nat?.address?.end;
   const address =
     start?.family === fam ? { start: formatIp(start), ...(end?.family === fam ? { end: formatIp(end) } : {}) } : undefined;
   const masquerade = (protocol?: Protocol): Masquerade => ({
@@ -115,29 +115,30 @@ function masqueradingRules(net: FirewallNetwork, ip: FirewallIp): FirewallRule[]
   ];
 }
 
-function routingRules(net: FirewallNetwork, ip: FirewallIp): FirewallRule[] {
-  const fam = family(ip);
+function routingRules(net: NetworkDef, ip: NetworkIp): FirewallRule[] {
+  const fam = ip.family;
   const network = networkCidr(ip.address, ip.prefix);
+  const physdev = forwardDev(net);
   return [
-    { kind: 'allowOut', family: fam, network, physdev: net.forwardDev },
-    { kind: 'allowIn', family: fam, network, physdev: net.forwardDev },
+    { kind: 'allowOut', family: fam, network, physdev },
+    { kind: 'allowIn', family: fam, network, physdev },
   ];
 }
 
 /** Rules for one of the network's addresses. IPv6 is routed on a nat network (unless nat ipv6='yes'). */
-export function addressRules(net: FirewallNetwork, ip: FirewallIp): FirewallRule[] {
-  if (net.forward === 'nat') {
-    return family(ip) === 'ipv4' || net.nat.ipv6 ? masqueradingRules(net, ip) : routingRules(net, ip);
+export function addressRules(net: NetworkDef, ip: NetworkIp): FirewallRule[] {
+  if (net.forward.mode === 'nat') {
+    return ip.family === 'ipv4' || net.forward.nat?.ipv6 === true ? masqueradingRules(net, ip) : routingRules(net, ip);
   }
-  return net.forward === 'route' ? routingRules(net, ip) : [];
+  return net.forward.mode === 'route' ? routingRules(net, ip) : [];
 }
 
 /** Every rule of the network in the order libvirt adds them. */
-export function networkRules(net: FirewallNetwork): FirewallRule[] {
+export function networkRules(net: NetworkDef): FirewallRule[] {
   return [...generalRules(net), ...net.ips.flatMap((ip) => addressRules(net, ip))];
 }
 
 /** The bridge gets the DHCP checksum fix when dnsmasq serves DHCPv4 (iptables; nft always adds it). */
-export function needsDhcpChecksumFix(net: FirewallNetwork): boolean {
-  return net.ips.some((ip) => family(ip) === 'ipv4' && ip.dhcp);
+export function needsDhcpChecksumFix(net: NetworkDef): boolean {
+  return net.ips.some((ip) => ip.family === 'ipv4' && servesDhcp(ip));
 }

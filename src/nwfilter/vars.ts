@@ -3,66 +3,29 @@
 // (virNWFilterVarCombIter): accesses sharing an iterator id walk their lists in parallel,
 // different iterators form a cross product with the lowest iterator varying fastest, and a
 // combination already produced for an iterator is skipped.
+import { formatVarRef } from '../conf/nwfilter/varref.js';
+import type { VarRef } from '../conf/nwfilter/types.js';
 import { invalidInput } from '../errors.js';
 
 /** A variable's value; a single value is a list of one. Never empty. */
 export type VarValue = readonly string[];
 export type VarTable = ReadonlyMap<string, VarValue>;
 
-export type VarAccess =
-  | { kind: 'iterator'; name: string; iterId: number }
-  | { kind: 'element'; name: string; index: number };
-
-/** libvirt's VIR_NWFILTER_MAX_ITERID. */
-export const MAX_ITERATOR_ID = 1000;
-
-const VAR_NAME = /^[A-Za-z0-9_]+/;
 /** Characters libvirt accepts in a variable value (VALID_VARVALUE). */
 const VAR_VALUE = /^[A-Za-z0-9_.:]+$/;
-
-export function isValidVarName(name: string): boolean {
-  return /^[A-Za-z0-9_]+$/.test(name);
-}
 
 export function isValidVarValue(value: string): boolean {
   return VAR_VALUE.test(value);
 }
 
-/** Parses `IP`, `IP[3]` or `IP[@2]` (the text after `$`); throws invalid-input. */
-export function parseVarAccess(text: string): VarAccess {
-  const name = VAR_NAME.exec(text)?.[0];
-  if (name === undefined) throw invalidInput(`malformed variable '$${text}'`);
-  const rest = text.slice(name.length);
-  if (rest === '') return { kind: 'iterator', name, iterId: 0 };
-  const m = /^\[\s*(@?)\s*(\d+)\s*\]$/.exec(rest);
-  if (!m) throw invalidInput(`malformed ${rest.includes('@') ? 'iterator id' : 'array index'} in '$${text}'`);
-  const n = Number(m[2]);
-  if (m[1] === '@') {
-    if (n > MAX_ITERATOR_ID) throw invalidInput(`iterator id in '$${text}' exceeds the maximum of ${MAX_ITERATOR_ID}`);
-    return { kind: 'iterator', name, iterId: n };
-  }
-  if (!Number.isSafeInteger(n) || n > 0xffffffff) throw invalidInput(`malformed array index in '$${text}'`);
-  return { kind: 'element', name, index: n };
-}
-
-/** libvirt's virNWFilterVarAccessPrint (without the `$`). */
-export function formatVarAccess(a: VarAccess): string {
-  if (a.kind === 'element') return `${a.name}[${a.index}]`;
-  return a.iterId === 0 ? a.name : `${a.name}[@${a.iterId}]`;
-}
-
-export function sameVarAccess(a: VarAccess, b: VarAccess): boolean {
-  return formatVarAccess(a) === formatVarAccess(b);
-}
-
 /** Whether the access can be resolved from `vars` (virNWFilterVarAccessIsAvailable). */
-export function isVarAccessAvailable(a: VarAccess, vars: VarTable): boolean {
+export function isVarRefAvailable(a: VarRef, vars: VarTable): boolean {
   const value = vars.get(a.name);
   if (value === undefined) return false;
   return a.kind === 'iterator' || a.index < value.length;
 }
 
-/** The value of each access of a rule in one combination, keyed by formatVarAccess(). */
+/** The value of each access of a rule in one combination, keyed by formatVarRef(). */
 export type VarBinding = ReadonlyMap<string, string>;
 
 interface IteratorState {
@@ -78,7 +41,7 @@ interface IteratorState {
  * binding. Throws invalid-input for unknown variables, out-of-range elements and lists of
  * different lengths under one iterator.
  */
-export function varCombinations(vars: VarTable, accesses: readonly VarAccess[]): VarBinding[] {
+export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): VarBinding[] {
   // Iterator 0 always exists first (it backs plain `$X`); each element access gets its own.
   const iterators: IteratorState[] = [{ names: [], min: 0, max: 0, cur: 0 }];
   const byIterId = new Map<number, IteratorState>([[0, iterators[0]!]]);
@@ -117,14 +80,14 @@ export function varCombinations(vars: VarTable, accesses: readonly VarAccess[]):
       );
     }
     if (!it.names.includes(access.name)) it.names.push(access.name);
-    stateOf.set(formatVarAccess(access), it);
+    stateOf.set(formatVarRef(access), it);
   }
 
   const out: VarBinding[] = [];
   for (;;) {
     const binding = new Map<string, string>();
     for (const access of accesses) {
-      binding.set(formatVarAccess(access), vars.get(access.name)![stateOf.get(formatVarAccess(access))!.cur]!);
+      binding.set(formatVarRef(access), vars.get(access.name)![stateOf.get(formatVarRef(access))!.cur]!);
     }
     out.push(binding);
     if (!advance(iterators, vars)) return out;

@@ -1,27 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { VirtwallError } from '../../src/errors.js';
-import { formatVarAccess, parseVarAccess, varCombinations, type VarTable } from '../../src/nwfilter/vars.js';
+import type { VarRef } from '../../src/conf/nwfilter/types.js';
+import { formatVarRef, parseVarRef } from '../../src/conf/nwfilter/varref.js';
+import { varCombinations, type VarTable } from '../../src/nwfilter/vars.js';
 
 const table = (entries: Record<string, string[]>): VarTable => new Map(Object.entries(entries));
+const ref = (text: string) => parseVarRef(text) as VarRef;
 const combos = (vars: VarTable, accesses: string[]) =>
-  varCombinations(vars, accesses.map(parseVarAccess)).map((b) => accesses.map((a) => b.get(formatVarAccess(parseVarAccess(a)))).join(' '));
-
-describe('variable accesses', () => {
-  it('parses plain, element and iterator forms and prints them back', () => {
-    assert.deepEqual(parseVarAccess('IP'), { kind: 'iterator', name: 'IP', iterId: 0 });
-    assert.deepEqual(parseVarAccess('IP[3]'), { kind: 'element', name: 'IP', index: 3 });
-    assert.deepEqual(parseVarAccess('IP[@2]'), { kind: 'iterator', name: 'IP', iterId: 2 });
-    assert.equal(formatVarAccess(parseVarAccess('IP[@0]')), 'IP');
-    assert.equal(formatVarAccess(parseVarAccess('IP[ 4 ]')), 'IP[4]');
-  });
-
-  it('rejects malformed accesses and iterator ids above the maximum', () => {
-    for (const bad of ['', 'IP[', 'IP[x]', 'IP[@]', 'IP]', 'IP[@1001]', '-IP']) {
-      assert.throws(() => parseVarAccess(bad), VirtwallError, bad);
-    }
-  });
-});
+  varCombinations(vars, accesses.map(ref)).map((b) => accesses.map((a) => b.get(formatVarRef(ref(a)))).join(' '));
 
 describe('combinations of variable values', () => {
   it('gives one empty combination to a rule without variables', () => {

@@ -1,11 +1,12 @@
 // The suites virtwall knows, named after libvirt's test programs (without `test`).
 import type { Suite } from '../suite.js';
 import { notImplemented } from '../suite.js';
+import { nwfilterxml2firewall } from './nwfilterxml2firewall.js';
 
 export function allSuites(): Suite[] {
   return [
     notImplemented('nwfilterxml2xml', 'nwfilterxml2xmlin'),
-    notImplemented('nwfilterxml2firewall', 'nwfilterxml2firewalldata'),
+    nwfilterxml2firewall,
     notImplemented('virnwfilterbindingxml2xml', 'virnwfilterbindingxml2xmldata'),
     notImplemented('networkxml2xml', 'networkxml2xmlin'),
     notImplemented('networkxml2xmlupdate', 'networkxml2xmlupdatein'),

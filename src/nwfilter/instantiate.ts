@@ -1,0 +1,161 @@
+// Instantiating a filter for one interface, backend-neutral and pure: the filter tree is walked
+// depth first (a <filterref>'s rules inline, in document order), each rule gets the variables
+// visible where it sits, and every combination of the values of the variables it uses becomes
+// one fully resolved rule. Mirrors libvirt's nwfilter_gentech_driver.c.
+import { invalidInput, VirtwallError } from '../errors.js';
+import type { AttrLiteral, ChainKind, FilterDef, FilterParams, RuleDef, RuleDirection, RuleAction, ProtocolName } from '../conf/nwfilter/types.js';
+import type { FilterSource } from './source.js';
+import { checkVarValue } from './check-var.js';
+import { formatVarRef } from '../conf/nwfilter/varref.js';
+import { isVarRefAvailable, varCombinations, type VarTable, type VarValue } from './vars.js';
+
+/** A value that came from a variable: printed exactly as given, as libvirt does. */
+export interface VarText {
+  kind: 'text';
+  text: string;
+  /** The access it came from, e.g. `A[@1]`. */
+  variable: string;
+}
+
+export interface ResolvedAttr {
+  value: AttrLiteral | VarText;
+  negated: boolean;
+}
+
+/** One concrete rule: every variable replaced by one of its values. */
+export interface ResolvedRule {
+  action: RuleAction;
+  direction: RuleDirection;
+  stateMatch: boolean;
+  protocol?: ProtocolName;
+  attrs: Partial<Record<string, ResolvedAttr>>;
+}
+
+export interface RuleInstance {
+  /** Names of the filters from the instantiated one down to the one holding the rule. */
+  path: readonly string[];
+  chain: string;
+  chainKind: ChainKind;
+  chainPriority: number;
+  /** The rule's own priority (-1000..1000). */
+  priority: number;
+  rule: RuleDef;
+  /** The rule once per combination of its variables' values, in libvirt's iteration order. */
+  expansions: readonly ResolvedRule[];
+}
+
+export interface InstantiateOptions {
+  /**
+   * Called with the variable accesses nothing defines (e.g. `IP` before it was learned); may
+   * return values for them. The seam for IP address learning; without it they are an error.
+   */
+  resolveMissing?: (missing: readonly string[]) => ReadonlyMap<string, VarValue> | undefined;
+}
+
+/** Libvirt's merge for a <filterref>: its parameters, overridden by the inherited variables. */
+function refVars(params: FilterParams, inherited: VarTable): VarTable {
+  const merged = new Map<string, VarValue>(params);
+  for (const [k, v] of inherited) merged.set(k, v);
+  return merged;
+}
+
+type Visit = (rule: RuleDef, def: FilterDef, vars: VarTable, path: readonly string[]) => void;
+
+function walk(def: FilterDef, vars: VarTable, source: FilterSource, path: readonly string[], visit: Visit): void {
+  for (const entry of def.entries) {
+    if (entry.kind === 'rule') {
+      visit(entry, def, vars, path);
+      continue;
+    }
+    const chain = [...path, entry.filter].join(' -> ');
+    if (path.includes(entry.filter)) {
+      throw invalidInput(`filter reference loop: ${chain}`, { ...entry.source, attribute: 'filter' });
+    }
+    const child = source.lookup(entry.filter);
+    if (!child) {
+      throw new VirtwallError('not-found', `referenced filter '${entry.filter}' does not exist (${chain})`, {
+        ...entry.source,
+        attribute: 'filter',
+      });
+    }
+    walk(child, refVars(entry.params, vars), source, [...path, entry.filter], visit);
+  }
+}
+
+/** Every variable access some rule of the tree cannot resolve, in first-use order. */
+export function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource): string[] {
+  const missing = new Set<string>();
+  walk(root, vars, source, [root.name], (rule, _def, ruleVars) => {
+    for (const v of rule.variables) if (!isVarRefAvailable(v, ruleVars)) missing.add(formatVarRef(v));
+  });
+  return [...missing];
+}
+
+/**
+ * The rule instances of `root` for the variables `vars` (the binding's parameters, with the
+ * reserved MAC/IP/... already filled in by the caller). Throws invalid-input for loops,
+ * unresolvable variables, lists of different lengths under one iterator and variable values
+ * that do not fit the attribute they are used for; not-found for missing filters.
+ */
+export function instantiate(root: FilterDef, vars: VarTable, source: FilterSource, opts: InstantiateOptions = {}): RuleInstance[] {
+  let top = vars;
+  let missing = missingVariables(root, top, source);
+  if (missing.length > 0 && opts.resolveMissing) {
+    const extra = opts.resolveMissing(missing);
+    if (extra) {
+      top = new Map([...vars, ...extra]);
+      missing = missingVariables(root, top, source);
+    }
+  }
+  if (missing.length > 0) {
+    throw invalidInput(
+      `cannot instantiate filter '${root.name}': unresolvable variables or unavailable list elements: ${missing.join(', ')}`,
+      root.source,
+    );
+  }
+
+  const out: RuleInstance[] = [];
+  walk(root, top, source, [root.name], (rule, def, ruleVars, path) => {
+    out.push({
+      path,
+      chain: def.chain,
+      chainKind: def.chainKind,
+      chainPriority: def.priority,
+      priority: rule.priority,
+      rule,
+      expansions: expand(rule, ruleVars, path),
+    });
+  });
+  return out;
+}
+
+function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): ResolvedRule[] {
+  let bindings;
+  try {
+    bindings = varCombinations(vars, rule.variables);
+  } catch (err) {
+    if (err instanceof VirtwallError) throw new VirtwallError(err.kind, `in filter ${path.join(' -> ')}: ${err.detail}`, { ...rule.source });
+    throw err;
+  }
+  return bindings.map((binding) => {
+    const attrs: Partial<Record<string, ResolvedAttr>> = {};
+    for (const [name, attr] of Object.entries(rule.attrs)) {
+      if (!attr) continue;
+      if (attr.value.kind !== 'var') {
+        attrs[name] = { value: attr.value, negated: attr.negated };
+        continue;
+      }
+      const variable = formatVarRef(attr.value.ref);
+      const text = binding.get(variable)!;
+      const problem = rule.protocol ? checkVarValue(rule.protocol, name, text) : undefined;
+      if (problem) {
+        throw invalidInput(`in filter ${path.join(' -> ')}: variable $${variable} = '${text}' ${problem}`, {
+          ...rule.source,
+          attribute: name,
+        });
+      }
+      attrs[name] = { value: { kind: 'text', text, variable }, negated: attr.negated };
+    }
+    return { action: rule.action, direction: rule.direction, stateMatch: rule.stateMatch, protocol: rule.protocol, attrs };
+  });
+}

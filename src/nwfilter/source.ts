@@ -1,0 +1,49 @@
+// Where referenced filters come from: looked up by name, first in a directory of filter XML
+// files (NAME.xml, as libvirt keeps /etc/libvirt/nwfilter), then in other sources such as the
+// stock filters.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FilterDef } from '../conf/nwfilter/types.js';
+
+export interface FilterSource {
+  /** The filter called `name`, or undefined when this source has none. */
+  lookup(name: string): FilterDef | undefined;
+}
+
+const FILE_NAME = /^[A-Za-z0-9_.:-]+$/;
+
+/** Filters stored as DIR/NAME.xml, parsed on first use. */
+export class DirectoryFilterSource implements FilterSource {
+  private readonly cache = new Map<string, FilterDef | undefined>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly parse: (text: string, file: string) => FilterDef,
+  ) {}
+
+  lookup(name: string): FilterDef | undefined {
+    if (!this.cache.has(name)) {
+      const file = join(this.dir, `${name}.xml`);
+      this.cache.set(name, FILE_NAME.test(name) && existsSync(file) ? this.parse(readFileSync(file, 'utf8'), file) : undefined);
+    }
+    return this.cache.get(name);
+  }
+}
+
+/** Filters given in memory (e.g. the stock set, or filters defined through an API). */
+export class MapFilterSource implements FilterSource {
+  private readonly byName: ReadonlyMap<string, FilterDef>;
+
+  constructor(filters: Iterable<FilterDef>) {
+    this.byName = new Map([...filters].map((f) => [f.name, f]));
+  }
+
+  lookup(name: string): FilterDef | undefined {
+    return this.byName.get(name);
+  }
+}
+
+/** Tries each source in turn. */
+export function chainSources(...sources: FilterSource[]): FilterSource {
+  return { lookup: (name) => sources.reduce<FilterDef | undefined>((found, s) => found ?? s.lookup(name), undefined) };
+}

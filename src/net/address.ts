@@ -1,6 +1,8 @@
 // MAC, IPv4 and IPv6 address text as libvirt reads and prints it. libvirt parses addresses with
 // glibc (getaddrinfo with AI_NUMERICHOST, i.e. inet_aton/inet_pton rules) and prints them with
-// getnameinfo (inet_ntop), so both directions follow glibc, not Node's net module.
+// getnameinfo (inet_ntop), so both directions follow glibc, not Node's net module. IPv6 text
+// is handled by the network driver's inet module.
+import { formatIp, parseIp } from '../network/inet.js';
 
 const HEX_DIGIT = /^[0-9a-fA-F]$/;
 
@@ -56,78 +58,17 @@ export function formatIPv4(bytes: readonly number[]): string {
   return bytes.join('.');
 }
 
-/** An IPv6 address as glibc's inet_pton accepts it (optionally ending in dotted IPv4). */
+/** An IPv6 address as inet_pton accepts it (optionally ending in dotted IPv4), as 16 bytes. */
 export function parseIPv6(text: string): number[] | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const parseGroups = (s: string, allowV4Tail: boolean): number[] | undefined => {
-    if (s === '') return [];
-    const groups = s.split(':');
-    const words: number[] = [];
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i]!;
-      if (allowV4Tail && i === groups.length - 1 && g.includes('.')) {
-        // inet_pton only takes strict dotted-quad decimal here: no leading zeros, each <= 255.
-        if (!/^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/.test(g)) return undefined;
-        const b = g.split('.').map(Number);
-        if (b.some((x) => x > 255)) return undefined;
-        words.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
-        continue;
-      }
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      words.push(parseInt(g, 16));
-    }
-    return words;
-  };
-  let words: number[];
-  if (halves.length === 1) {
-    const w = parseGroups(text, true);
-    if (!w || w.length !== 8) return undefined;
-    words = w;
-  } else {
-    const head = parseGroups(halves[0]!, false);
-    const tail = parseGroups(halves[1]!, true);
-    if (!head || !tail || head.length + tail.length > 7) return undefined;
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
-  return words.flatMap((w) => [w >> 8, w & 0xff]);
+  const addr = text.includes(':') ? parseIp(text) : undefined;
+  return addr?.family === 'ipv6' ? addr.words.flatMap((w) => [w >> 8, w & 0xff]) : undefined;
 }
 
-/** glibc inet_ntop: longest run (>= 2) of zero words becomes `::`; IPv4-compatible/mapped tails dotted. */
+/** glibc inet_ntop's text for 16 address bytes. */
 export function formatIPv6(bytes: readonly number[]): string {
   const words: number[] = [];
   for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestBase = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestBase = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) bestBase = -1;
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (bestBase !== -1 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))) {
-      out += formatIPv4(bytes.slice(12, 16));
-      return out;
-    }
-    out += words[i]!.toString(16);
-  }
-  if (bestBase !== -1 && bestBase + bestLen === 8) out += ':';
-  return out;
+  return formatIp({ family: 'ipv6', words });
 }
 
 /** Length of a netmask's prefix of one bits, or undefined when the ones are not contiguous. */

@@ -51,15 +51,17 @@ const MAC_ADDRS: AttrSpec[] = [
 
 const PORTS: AttrSpec[] = ['srcportstart', 'srcportend', 'dstportstart', 'dstportend'].map((n) => attr(n, U16));
 
+/** Source and destination address with their masks. */
+function addressAttrs(family: 'ipv4' | 'ipv6'): AttrSpec[] {
+  const mask: AttrDataType = family === 'ipv4' ? 'ipv4-mask' : 'ipv6-mask';
+  return [attr('srcipaddr', [family]), attr('srcipmask', [mask]), attr('dstipaddr', [family]), attr('dstipmask', [mask])];
+}
+
 /** COMMON_IP_PROPS. libvirt declares dstipto as IPv4 even for the IPv6 protocols. */
 function ipProps(family: 'ipv4' | 'ipv6'): AttrSpec[] {
-  const mask: AttrDataType = family === 'ipv4' ? 'ipv4-mask' : 'ipv6-mask';
   return [
     attr('srcmacaddr', ['mac']),
-    attr('srcipaddr', [family]),
-    attr('srcipmask', [mask]),
-    attr('dstipaddr', [family]),
-    attr('dstipmask', [mask]),
+    ...addressAttrs(family),
     attr('srcipfrom', [family]),
     attr('srcipto', [family]),
     attr('dstipfrom', [family]),
@@ -70,6 +72,16 @@ function ipProps(family: 'ipv4' | 'ipv6'): AttrSpec[] {
     attr('ipset', ['ipset-name'], 'ipset-name'),
     attr('ipsetflags', ['ipset-flags'], 'ipset-flags'),
   ];
+}
+
+/** The Ethernet-layer ip/ipv6 elements: MACs, addresses, protocol, ports, then `extra`. */
+function ipHeader(family: 'ipv4' | 'ipv6', extra: AttrSpec[], negation: [string, string][]): Shape {
+  return {
+    attrs: [...MAC_ADDRS, ...addressAttrs(family), attr('protocol', ['string', ...U8], 'ip-protocol'), ...PORTS, ...extra, COMMENT],
+    negationFrom: [...ADDR_NEGATION, ...negation],
+    ipsetFixup: true,
+    portsNeedProtocol: true,
+  };
 }
 
 const ADDR_NEGATION: [string, string][] = [
@@ -106,28 +118,24 @@ const ARP_ATTRS: AttrSpec[] = [
   COMMENT,
 ];
 
+/** STP fields in libvirt's order; each is followed by its bound (see stpBound). */
 const STP_FIELDS: [string, readonly AttrDataType[]][] = [
   ['root-priority', U16],
-  ['root-priority-hi', U16],
   ['root-address', ['mac']],
-  ['root-address-mask', ['mac-mask']],
   ['root-cost', U32],
-  ['root-cost-hi', U32],
   ['sender-priority', U16],
-  ['sender-priority-hi', U16],
   ['sender-address', ['mac']],
-  ['sender-address-mask', ['mac-mask']],
   ['port', U16],
-  ['port-hi', U16],
   ['age', U16],
-  ['age-hi', U16],
   ['max-age', U16],
-  ['max-age-hi', U16],
   ['hello-time', U16],
-  ['hello-time-hi', U16],
   ['forward-delay', U16],
-  ['forward-delay-hi', U16],
 ];
+
+/** An address field's mask, or the upper end of a number field's range. */
+function stpBound(name: string, types: readonly AttrDataType[]): AttrSpec {
+  return types.includes('mac') ? attr(`${name}-mask`, ['mac-mask']) : attr(`${name}-hi`, types);
+}
 
 type Shape = Omit<ProtocolSpec, 'name' | 'layer' | 'portsNeedProtocol'> & { portsNeedProtocol?: boolean };
 
@@ -155,53 +163,20 @@ const SHAPES: Record<ProtocolName, Shape> = {
       attr('srcmacmask', ['mac-mask']),
       attr('type', U8),
       attr('flags', U8),
-      ...STP_FIELDS.map(([n, t]) => attr(n, t)),
+      ...STP_FIELDS.flatMap(([n, t]) => [attr(n, t), stpBound(n, t)]),
       COMMENT,
     ],
-    // Each `-hi` / `-mask` field follows the field it bounds.
-    negationFrom: [
-      ['srcmacmask', 'srcmacaddr'],
-      ...STP_FIELDS.flatMap(([n], i): [string, string][] => (i % 2 === 1 ? [[n, STP_FIELDS[i - 1]![0]]] : [])),
-    ],
+    negationFrom: [['srcmacmask', 'srcmacaddr'], ...STP_FIELDS.map(([n, t]): [string, string] => [stpBound(n, t).name, n])],
     ipsetFixup: false,
   },
   arp: { attrs: ARP_ATTRS, negationFrom: [], ipsetFixup: false },
   rarp: { attrs: ARP_ATTRS, negationFrom: [], ipsetFixup: false },
-  ip: {
-    attrs: [
-      ...MAC_ADDRS,
-      attr('srcipaddr', ['ipv4']),
-      attr('srcipmask', ['ipv4-mask']),
-      attr('dstipaddr', ['ipv4']),
-      attr('dstipmask', ['ipv4-mask']),
-      attr('protocol', ['string', ...U8], 'ip-protocol'),
-      ...PORTS,
-      attr('dscp', U8, 'dscp'),
-      COMMENT,
-    ],
-    negationFrom: ADDR_NEGATION,
-    ipsetFixup: true,
-    portsNeedProtocol: true,
-  },
-  ipv6: {
-    attrs: [
-      ...MAC_ADDRS,
-      attr('srcipaddr', ['ipv6']),
-      attr('srcipmask', ['ipv6-mask']),
-      attr('dstipaddr', ['ipv6']),
-      attr('dstipmask', ['ipv6-mask']),
-      attr('protocol', ['string', ...U8], 'ip-protocol'),
-      ...PORTS,
-      attr('type', U8),
-      attr('typeend', U8),
-      attr('code', U8),
-      attr('codeend', U8),
-      COMMENT,
-    ],
-    negationFrom: [...ADDR_NEGATION, ['typeend', 'type'], ['code', 'type'], ['codeend', 'type']],
-    ipsetFixup: true,
-    portsNeedProtocol: true,
-  },
+  ip: ipHeader('ipv4', [attr('dscp', U8, 'dscp')], []),
+  ipv6: ipHeader(
+    'ipv6',
+    ['type', 'typeend', 'code', 'codeend'].map((n) => attr(n, U8)),
+    [['typeend', 'type'], ['code', 'type'], ['codeend', 'type']],
+  ),
   tcp: transport('ipv4', [...PORTS, attr('option', U8), attr('flags', ['string'], 'tcp-flags')], PORT_NEGATION),
   icmp: transport('ipv4', ICMP_TYPE, [['code', 'type']]),
   igmp: transport('ipv4', [], []),

@@ -15,9 +15,10 @@ export function familyWidth(family: IpFamily): number {
   return WIDTH[family];
 }
 
+/** Strict dotted-quad decimal, as inet_pton takes it (no leading zeros). */
 function parseIpv4Words(text: string): number[] | undefined {
   const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
+  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return undefined;
   const b = parts.map(Number);
   return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
 }
@@ -25,13 +26,14 @@ function parseIpv4Words(text: string): number[] | undefined {
 function parseIpv6Words(text: string): number[] | undefined {
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
-  const groups = (half: string): number[] | undefined => {
+  // a dotted IPv4 tail may only end the address
+  const groups = (half: string, allowIpv4Tail: boolean): number[] | undefined => {
     if (half === '') return [];
     const out: number[] = [];
     const parts = half.split(':');
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
+      if (allowIpv4Tail && i === parts.length - 1 && p.includes('.')) {
         const v4 = parseIpv4Words(p);
         if (!v4) return undefined;
         out.push(...v4);
@@ -43,8 +45,8 @@ function parseIpv6Words(text: string): number[] | undefined {
     }
     return out;
   };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  const head = groups(halves[0]!, halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1]!, true) : [];
   if (!head || !tail) return undefined;
   if (halves.length === 1) return head.length === 8 ? head : undefined;
   const fill = 8 - head.length - tail.length;

@@ -1,0 +1,171 @@
+// Carries out a network's firewall plan as kernel transactions instead of libvirt's one process
+// per rule: read-only queries (libvirt's listing commands and their follow-ups) run first and
+// decide what is missing; then every creating command goes to the kernel in one `nft -f` batch
+// or one `*-restore --noflush` run per tool. The returned removal commands are what libvirt
+// would record (nft deletes by the handles the batch echoed).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VirtwallError, type Diagnostics } from '../../errors.js';
+import type { CommandRunner } from '../../exec/runner.js';
+import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
+import type { PlannedCommand } from '../../plan/transaction.js';
+import { networkRemovalCommands } from '../firewall/backends.js';
+import type { FirewallTransaction, NetworkFirewallPlan } from '../firewall/plan.js';
+import { nftScript, restoreScript, toolOf, type BatchTool } from './firewall-batch.js';
+
+const RESTORE: Record<'iptables' | 'ip6tables', string> = { iptables: 'iptables-restore', ip6tables: 'ip6tables-restore' };
+
+/** A query is a command whose output decides what else runs; it changes nothing. */
+const isQuery = (c: PlannedCommand): boolean => c.followUp !== undefined;
+
+async function runChecked(runner: CommandRunner, argv: readonly string[]): Promise<string> {
+  const r = await runner.run(argv);
+  if (r.status !== 0) {
+    throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+/** Runs the queries of `groups` and returns the creating commands they and the plan call for, in order. */
+async function resolveCommands(groups: readonly FirewallTransaction[], runner: CommandRunner): Promise<FirewallCommand[]> {
+  const out: FirewallCommand[] = [];
+  for (const group of groups) {
+    const queue = [...group.commands];
+    for (let i = 0; i < queue.length; i++) {
+      const cmd = queue[i]!;
+      if (!isQuery(cmd)) {
+        out.push(cmd);
+        continue;
+      }
+      // libvirt reads a failed listing (table absent) as empty output
+      const r = await runner.run(cmd.argv);
+      queue.splice(i + 1, 0, ...cmd.followUp!(r.status === 0 ? r.stdout : ''));
+    }
+  }
+  return out;
+}
+
+/** Runs `script` through `argv` + a temporary file holding it; returns stdout. */
+async function runBatch(runner: CommandRunner, argv: readonly string[], script: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'virtwall-'));
+  const file = join(dir, 'batch');
+  try {
+    writeFileSync(file, script, { mode: 0o600 });
+    return await runChecked(runner, [...argv, file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const NFT_CREATES = /^(add|insert|create) (table|chain|rule) /;
+
+/** The DHCP checksum fix needs the act_csum kernel module; without it libvirt's tc filter cannot exist. */
+function isMissingCsumAction(cmd: FirewallCommand, stderr: string): boolean {
+  return cmd.argv[0] === 'tc' && cmd.argv.includes('csum') && /Failed to load TC action module|Unknown action/i.test(stderr);
+}
+
+export interface AppliedFirewall {
+  /** Commands that remove what was applied (errors ignored when run), as libvirt records them. */
+  removal: FirewallCommand[];
+}
+
+/**
+ * Applies the global setup and a network's plan. On failure nothing of the network's rules is
+ * left: each tool's batch is all-or-nothing, and batches already applied are removed again.
+ */
+export async function applyNetworkFirewall(
+  globalSetup: readonly FirewallTransaction[],
+  plan: NetworkFirewallPlan,
+  runner: CommandRunner,
+  diag: Diagnostics,
+): Promise<AppliedFirewall> {
+  const setup = await resolveCommands(globalSetup, runner);
+  const rules = await resolveCommands(plan.groups, runner);
+  const output = new Map<FirewallCommand, string>();
+  const byTool = new Map<BatchTool, FirewallCommand[]>();
+  for (const c of [...setup, ...rules]) {
+    const tool = toolOf(c);
+    if (!byTool.has(tool)) byTool.set(tool, []);
+    byTool.get(tool)!.push(c);
+  }
+  const applied: FirewallCommand[] = [];
+  const skipped = new Set<FirewallCommand>();
+  try {
+    for (const [tool, cmds] of byTool) {
+      if (tool === 'nft') {
+        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f'], nftScript(cmds)))
+          .split('\n')
+          .filter((l) => NFT_CREATES.test(l));
+        const creating = cmds.filter((c) => NFT_CREATES.test(c.argv.filter((a) => !a.startsWith('-')).slice(1).join(' ')));
+        if (echoed.length !== creating.length) {
+          throw new VirtwallError('operation-failed', `nft echoed ${echoed.length} objects for ${creating.length} created`);
+        }
+        creating.forEach((c, i) => output.set(c, echoed[i]!));
+      } else if (tool === 'tc') {
+        for (const c of cmds) {
+          const r = await runner.run(c.argv);
+          if (r.status === 0) continue;
+          if (isMissingCsumAction(c, r.stderr)) {
+            diag.warn(`kernel lacks the tc csum action: DHCP checksum fix on the bridge skipped (${r.stderr.trim()})`);
+            skipped.add(c);
+            continue;
+          }
+          throw new VirtwallError('operation-failed', `'${renderCommandLine(c.argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+        }
+      } else {
+        await runBatch(runner, [RESTORE[tool], '--noflush', '--wait'], restoreScript(cmds));
+      }
+      applied.push(...cmds);
+    }
+  } catch (err) {
+    await removeNetworkFirewall(removalFor(plan, applied, output), runner);
+    throw err;
+  }
+  const removal = networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter(
+    (c) => ![...skipped].some((s) => sameTcObject(s, c)),
+  );
+  return { removal };
+}
+
+/** `tc filter add X` and `tc filter del X` name the same object. */
+function sameTcObject(a: FirewallCommand, b: FirewallCommand): boolean {
+  const rest = (c: FirewallCommand) => [c.argv[0], c.argv[1], ...c.argv.slice(3)].join(' ');
+  return rest(a) === rest(b);
+}
+
+/** Undo of a partial application: the plan's removal restricted to what ran. */
+function removalFor(plan: NetworkFirewallPlan, applied: FirewallCommand[], output: Map<FirewallCommand, string>): FirewallCommand[] {
+  const ran = new Set(applied);
+  const partial: NetworkFirewallPlan = {
+    backend: plan.backend,
+    groups: plan.groups.map((g) => ({ ...g, commands: g.commands.filter((c) => ran.has(c)), rollback: g.commands.some((c) => ran.has(c)) ? g.rollback : [] })),
+  };
+  return networkRemovalCommands(partial, (c) => output.get(c) ?? '');
+}
+
+/**
+ * Removes a network's rules: one batch per tool; if a batch fails (something was already gone,
+ * e.g. after a foreign flush) its commands run one by one with errors ignored, as libvirt does.
+ */
+export async function removeNetworkFirewall(removal: readonly FirewallCommand[], runner: CommandRunner): Promise<void> {
+  const byTool = new Map<BatchTool, FirewallCommand[]>();
+  for (const c of removal) {
+    const tool = toolOf(c);
+    if (!byTool.has(tool)) byTool.set(tool, []);
+    byTool.get(tool)!.push(c);
+  }
+  for (const [tool, cmds] of byTool) {
+    if (tool === 'tc') {
+      for (const c of cmds) await runner.run(c.argv);
+      continue;
+    }
+    const argv = tool === 'nft' ? ['nft', '-f'] : [RESTORE[tool], '--noflush', '--wait'];
+    const script = tool === 'nft' ? nftScript(cmds) : restoreScript(cmds);
+    try {
+      await runBatch(runner, argv, script);
+    } catch {
+      for (const c of cmds) await runner.run(c.argv);
+    }
+  }
+}

@@ -2,12 +2,14 @@
 import type { Suite } from '../suite.js';
 import { notImplemented } from '../suite.js';
 import { nwfilterxml2firewall } from './nwfilterxml2firewall.js';
+import { nwfilterxml2xml } from './nwfilterxml2xml.js';
+import { virnwfilterbindingxml2xml } from './virnwfilterbindingxml2xml.js';
 
 export function allSuites(): Suite[] {
   return [
-    notImplemented('nwfilterxml2xml', 'nwfilterxml2xmlin'),
+    nwfilterxml2xml,
     nwfilterxml2firewall,
-    notImplemented('virnwfilterbindingxml2xml', 'virnwfilterbindingxml2xmldata'),
+    virnwfilterbindingxml2xml,
     notImplemented('networkxml2xml', 'networkxml2xmlin'),
     notImplemented('networkxml2xmlupdate', 'networkxml2xmlupdatein'),
     notImplemented('networkxml2firewall', 'networkxml2firewalldata'),

@@ -148,12 +148,12 @@ export function sameNetwork(a: IpAddress, b: IpAddress, prefix: number): boolean
 
 /**
  * Number of addresses from `start` to `end` inclusive, as virSocketAddrGetRange counts them for
- * dnsmasq's lease limit: IPv6 ranges may differ only in their last 16 bits. Undefined when the
+ * dnsmasq's lease limit: IPv6 ranges may differ only in their last 32 bits. Undefined when the
  * range is reversed or too large.
  */
 export function rangeSize(start: IpAddress, end: IpAddress): number | undefined {
   if (start.family !== end.family) return undefined;
-  const fixedWords = start.family === 'ipv6' ? 7 : 0;
+  const fixedWords = start.family === 'ipv6' ? 6 : 0;
   for (let i = 0; i < fixedWords; i++) if (start.words[i] !== end.words[i]) return undefined;
   const size = toBigInt(end) - toBigInt(start) + 1n;
   return size > 0n ? Number(size) : undefined;

@@ -6,3 +6,4 @@ export { PROTOCOL_TABLES, protocolSpec, attrSpec, type AttrSpec, type ProtocolSp
 export { ETHERTYPE_NAMES, ARP_OPCODE_NAMES, IP_PROTOCOL_NAMES } from './values.js';
 export { formatLiteral } from './datatypes.js';
 export { formatVarRef, parseVarRef } from './varref.js';
+export { loadStockFilters, stockFilterDir } from './stock.js';

@@ -16,6 +16,11 @@ export async function applyPlan(plan: FirewallPlan, runner: CommandRunner): Prom
   }
 }
 
+/** Plans one after the other; a failing plan stops the sequence (its own rollback done). */
+export async function applyPlans(plans: readonly FirewallPlan[], runner: CommandRunner): Promise<void> {
+  for (const plan of plans) await applyPlan(plan, runner);
+}
+
 async function applyGroup(group: CommandGroup, runner: CommandRunner): Promise<VirtwallError | undefined> {
   // Follow-ups are appended to the group being applied, as libvirt's query callbacks do.
   const queue: PlannedCommand[] = [...group.commands];

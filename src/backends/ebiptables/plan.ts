@@ -139,6 +139,11 @@ export function applyNewRules(ifname: string, instances: readonly RuleInstance[]
   return b.build();
 }
 
+/** What instantiating a filter on an interface runs: build the new set, then switch to it. */
+export function instantiationPlans(ifname: string, instances: readonly RuleInstance[]): FirewallPlan[] {
+  return [applyNewRules(ifname, instances), tearOldRules(ifname)];
+}
+
 /** libvirt's tearOldRules: drop the previous rule set and give the new one its final names. */
 export function tearOldRules(ifname: string): FirewallPlan {
   const b = new PlanBuilder().startGroup(true);

@@ -1,0 +1,50 @@
+// A filter bound to one guest interface (libvirt's virNWFilterBindingDef): which filter, on which
+// port device, for which guest MAC, with which parameters. The reserved variables are filled in
+// here as libvirt's gentech driver does: MAC from the binding, IP from a learned address, each
+// only when the parameters do not set it already.
+import { invalidInput, VirtwallError } from '../errors.js';
+import type { FilterParams } from '../conf/nwfilter/types.js';
+import { instantiate, type InstantiateOptions, type RuleInstance } from './instantiate.js';
+import type { FilterSource } from './source.js';
+import type { VarTable, VarValue } from './vars.js';
+
+export interface FilterBinding {
+  /** The guest's port device (TAP), e.g. vnet0. */
+  ifname: string;
+  /** The guest's MAC address. */
+  mac: string;
+  filter: string;
+  params: FilterParams;
+}
+
+/** Variables libvirt gives a meaning: set by the binding, the learner, or read by learning. */
+export const RESERVED_VARIABLES = ['MAC', 'IP', 'IPV6', 'DHCPSERVER', 'DHCPSERVERV6', 'CTRL_IP_LEARNING'] as const;
+
+const LEARNING_MODES = ['any', 'dhcp', 'none'];
+
+/** The variables the bound filter sees; `learnedIp` is the address IP learning found, if any. */
+export function bindingVariables(b: FilterBinding, learnedIp?: string): VarTable {
+  const vars = new Map<string, VarValue>(b.params);
+  if (!vars.has('MAC')) vars.set('MAC', [b.mac]);
+  if (learnedIp !== undefined && !vars.has('IP')) vars.set('IP', [learnedIp]);
+  return vars;
+}
+
+/**
+ * The rule instances of a binding. A missing IP (the only variable libvirt can learn) is handed
+ * to `opts.resolveMissing` when CTRL_IP_LEARNING allows learning; anything else unresolved is an
+ * error.
+ */
+export function instantiateBinding(b: FilterBinding, source: FilterSource, opts: InstantiateOptions = {}, learnedIp?: string): RuleInstance[] {
+  const root = source.lookup(b.filter);
+  if (!root) throw new VirtwallError('not-found', `filter '${b.filter}' of interface ${b.ifname} does not exist`);
+  const learning = (b.params.get('CTRL_IP_LEARNING')?.[0] ?? 'any').toLowerCase();
+  const resolveMissing = (missing: readonly string[]) => {
+    if (missing.length !== 1 || missing[0] !== 'IP' || learning === 'none') return undefined;
+    if (!LEARNING_MODES.includes(learning)) {
+      throw invalidInput(`filter '${b.filter}' learning value '${b.params.get('CTRL_IP_LEARNING')![0]}' invalid`);
+    }
+    return opts.resolveMissing?.(missing);
+  };
+  return instantiate(root, bindingVariables(b, learnedIp), source, { resolveMissing });
+}

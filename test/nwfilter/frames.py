@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Traffic helper for the nwfilter kernel tests: crafts Ethernet frames with AF_PACKET raw
+sockets, counts arrivals, and runs tiny TCP servers/clients. Runs inside a test namespace.
+
+  listen IFACE SECONDS MARKER...   count frames containing each marker; prints JSON
+  send IFACE JSON                  send frames described by a JSON list (see build())
+  tcp-serve PORT...                accept on each port, answer b'ok'; runs until killed
+  tcp-connect HOST PORT TIMEOUT    exit 0 when the server answered, 1 otherwise
+"""
+import json
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+
+ETH_P_ALL = 0x0003
+
+
+def mac(text):
+    return bytes(int(x, 16) for x in text.split(':'))
+
+
+def ip(text):
+    return socket.inet_aton(text)
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def ipv4_udp(src_ip, dst_ip, payload):
+    udp = struct.pack('!HHHH', 40000, 40001, 8 + len(payload), 0) + payload
+    hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, ip(src_ip), ip(dst_ip))
+    hdr = hdr[:10] + struct.pack('!H', checksum(hdr)) + hdr[12:]
+    return hdr + udp
+
+
+def arp(op, sha, spa, tha, tpa):
+    return struct.pack('!HHBBH6s4s6s4s', 1, 0x0800, 6, 4, op, mac(sha), ip(spa), mac(tha), ip(tpa))
+
+
+def build(f):
+    """One frame: ethernet header + body; the marker rides in the payload or the padding."""
+    marker = f['marker'].encode()
+    if f['kind'] == 'ipv4':
+        ethertype, body = 0x0800, ipv4_udp(f['src_ip'], f['dst_ip'], marker)
+    elif f['kind'] == 'arp':
+        ethertype, body = 0x0806, arp(f['op'], f['sha'], f['spa'], f['tha'], f['tpa']) + marker
+    else:
+        ethertype, body = int(f['ethertype'], 16), marker
+    frame = mac(f['dst_mac']) + mac(f['src_mac']) + struct.pack('!H', ethertype) + body
+    return frame.ljust(60, b'\0')
+
+
+def listen(iface, seconds, markers):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((iface, 0))
+    counts = {m: 0 for m in markers}
+    print('ready', flush=True)
+    end = time.time() + seconds
+    while True:
+        left = end - time.time()
+        if left <= 0:
+            break
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            continue
+        data, addr = s.recvfrom(65535)
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        for m in markers:
+            if m.encode() in data:
+                counts[m] += 1
+    print(json.dumps(counts), flush=True)
+
+
+def send(iface, frames):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    for f in frames:
+        s.send(build(f))
+
+
+def tcp_serve(ports):
+    def serve(port):
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(('0.0.0.0', port))
+        srv.listen(8)
+        while True:
+            conn, _ = srv.accept()
+            conn.sendall(b'ok')
+            conn.close()
+
+    for p in ports:
+        threading.Thread(target=serve, args=(p,), daemon=True).start()
+    time.sleep(0.2)
+    print('ready', flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def tcp_connect(host, port, timeout):
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as c:
+            c.settimeout(timeout)
+            sys.exit(0 if c.recv(2) == b'ok' else 1)
+    except OSError:
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == 'listen':
+        listen(args[0], float(args[1]), args[2:])
+    elif cmd == 'send':
+        send(args[0], json.loads(args[1]))
+    elif cmd == 'tcp-serve':
+        tcp_serve([int(p) for p in args])
+    elif cmd == 'tcp-connect':
+        tcp_connect(args[0], int(args[1]), float(args[2]))
+    else:
+        sys.exit('unknown command ' + cmd)

@@ -1,0 +1,215 @@
+// Real traffic through filters applied on a real kernel, inside namespaces this test creates:
+// a host namespace with bridge br0 and guests A and B attached by veth (the host ends vnet0 and
+// vnet1 play the guests' TAP devices). Frames are crafted with AF_PACKET sockets (frames.py).
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { instantiationPlans, allTeardown } from '../../src/backends/ebiptables/plan.js';
+import { parseFilter } from '../../src/conf/nwfilter/parse.js';
+import { applyPlan, applyPlans } from '../../src/exec/apply.js';
+import { SystemRunner } from '../../src/exec/runner.js';
+import { instantiateBinding, type FilterBinding } from '../../src/nwfilter/binding.js';
+import { chainSources, DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
+import type { FirewallPlan } from '../../src/plan/transaction.js';
+import { canUseNetns, NetnsLab } from '../support/netns.js';
+
+const FRAMES = resolve('test/nwfilter/frames.py');
+const STOCK = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus', 'filters');
+const skip = canUseNetns() ? false : 'needs root and network namespaces';
+
+const MAC = { a: '52:54:00:00:00:0a', b: '52:54:00:00:00:0b', host: '52:54:00:00:00:01', other: '52:54:00:00:00:99' };
+const IP = { a: '10.99.0.10', b: '10.99.0.11', host: '10.99.0.1', other: '10.99.0.99' };
+const BCAST = 'ff:ff:ff:ff:ff:ff';
+const ZERO = '00:00:00:00:00:00';
+
+interface Net {
+  lab: NetnsLab;
+  host: string;
+  a: string;
+  b: string;
+  runner: SystemRunner;
+}
+
+function topology(t: TestContext): Net {
+  const lab = new NetnsLab();
+  t.after(() => lab.cleanup());
+  const host = lab.netns('host');
+  const a = lab.netns('a');
+  const b = lab.netns('b');
+  lab.bridge(host, 'br0');
+  lab.exec(host, ['ip', 'link', 'set', 'br0', 'address', MAC.host]);
+  lab.exec(host, ['ip', 'addr', 'add', `${IP.host}/24`, 'dev', 'br0']);
+  // Bridged IPv4/IPv6 traverse iptables, as on libvirt hosts.
+  lab.exec(host, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
+  lab.veth(host, 'vnet0', a, 'eth0', { bridge: 'br0', mac: MAC.a });
+  lab.veth(host, 'vnet1', b, 'eth0', { bridge: 'br0', mac: MAC.b });
+  lab.exec(a, ['ip', 'addr', 'add', `${IP.a}/24`, 'dev', 'eth0']);
+  lab.exec(b, ['ip', 'addr', 'add', `${IP.b}/24`, 'dev', 'eth0']);
+  return { lab, host, a, b, runner: new SystemRunner({ netns: host }) };
+}
+
+/** The whole netfilter state of the host namespace (ebtables and iptables live in nftables). */
+function ruleset(net: Net): string {
+  return net.lab.exec(net.host, ['nft', '-s', 'list', 'ruleset']).stdout;
+}
+
+type Frame = Record<string, string | number> & { marker: string };
+
+/** Sends `frames` from guest A and counts, per listener, the frames of each marker that arrived. */
+async function probe(net: Net, frames: Frame[]): Promise<{ b: Record<string, number>; host: Record<string, number> }> {
+  const markers = frames.map((f) => f.marker);
+  const listen = async (ns: string, iface: string) => {
+    const child = net.lab.spawn(ns, ['python3', FRAMES, 'listen', iface, '1.5', ...markers]);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    while (!out.includes('ready')) await once(child.stdout!, 'data');
+    return { child, output: () => out };
+  };
+  const lb = await listen(net.b, 'eth0');
+  const lh = await listen(net.host, 'br0');
+  net.lab.exec(net.a, ['python3', FRAMES, 'send', 'eth0', JSON.stringify(frames)]);
+  const result = async (l: typeof lb) => {
+    if (l.child.exitCode === null) await once(l.child, 'exit');
+    return JSON.parse(l.output().trim().split('\n').pop()!) as Record<string, number>;
+  };
+  return { b: await result(lb), host: await result(lh) };
+}
+
+const ipv4 = (marker: string, src_mac: string, dst_mac: string, src_ip: string, dst_ip: string): Frame => ({
+  kind: 'ipv4', marker, src_mac, dst_mac, src_ip, dst_ip,
+});
+const arp = (marker: string, op: number, dst_mac: string, sha: string, spa: string, tha: string, tpa: string): Frame => ({
+  kind: 'arp', marker, op, src_mac: MAC.a, dst_mac, sha, spa, tha, tpa,
+});
+
+/** Chains a plan builds (temporary names -> final names) and how many rules it appends to each. */
+function finalChains(plans: FirewallPlan[]): Map<string, number> {
+  const rename = (c: string) => c.replace(/^libvirt-J-/, 'libvirt-I-').replace(/^libvirt-P-/, 'libvirt-O-').replace(/^([FH]?)J-/, '$1I-').replace(/^([FH]?)P-/, '$1O-');
+  const chains = new Map<string, number>();
+  for (const cmd of plans[0]!.flatMap((g) => g.commands)) {
+    const i = cmd.argv.findIndex((a) => a === '-N' || a === '-A');
+    const chain = cmd.argv[i + 1]!;
+    if (cmd.argv[i] === '-N' && /^(libvirt-[JP]-|[JP]-|[FH][JP]-)/.test(chain)) chains.set(rename(chain), 0);
+    else if (cmd.argv[i] === '-A' && chains.has(rename(chain))) chains.set(rename(chain), chains.get(rename(chain))! + 1);
+  }
+  return chains;
+}
+
+/** Chain -> rule count as the kernel lists them (ebtables nat table and iptables filter table). */
+function kernelChains(net: Net): Map<string, number> {
+  const chains = new Map<string, number>();
+  const eb = net.lab.exec(net.host, ['ebtables', '-t', 'nat', '-L']).stdout;
+  for (const m of eb.matchAll(/^Bridge chain: (\S+), entries: (\d+)/gm)) chains.set(m[1]!, Number(m[2]));
+  for (const ipt of ['iptables', 'ip6tables']) {
+    const lines = net.lab.exec(net.host, [ipt, '-S'], false).stdout.split('\n');
+    for (const l of lines) if (l.startsWith('-N ')) chains.set(l.slice(3), 0);
+    for (const l of lines) {
+      const c = /^-A (\S+) /.exec(l)?.[1];
+      if (c && chains.has(c)) chains.set(c, chains.get(c)! + 1);
+    }
+  }
+  return chains;
+}
+
+function bindingPlans(binding: FilterBinding, extra: MapFilterSource): FirewallPlan[] {
+  const source = chainSources(extra, new DirectoryFilterSource(STOCK, (text, file) => parseFilter(text, file)));
+  return instantiationPlans(binding.ifname, instantiateBinding(binding, source));
+}
+
+/** Applies the binding's plans, checks the kernel holds exactly the renamed chains, returns them. */
+async function bind(net: Net, plans: FirewallPlan[]): Promise<void> {
+  await applyPlans(plans, net.runner);
+  const kernel = kernelChains(net);
+  for (const [chain, rules] of finalChains(plans)) assert.equal(kernel.get(chain), rules, `chain ${chain} after instantiation`);
+  for (const chain of kernel.keys()) assert.doesNotMatch(chain, /^(libvirt-[JP]-|[JP]-vnet|[FH][JP]-)/, 'temporary chain left behind');
+}
+
+describe('nwfilter on a real kernel', { skip }, () => {
+  it('clean-traffic on guest A drops spoofed and foreign traffic and lets legitimate traffic pass', async (t) => {
+    const net = topology(t);
+    const binding: FilterBinding = { ifname: 'vnet0', mac: MAC.a, filter: 'clean-traffic', params: new Map([['IP', [IP.a]]]) };
+    const plans = bindingPlans(binding, new MapFilterSource([]));
+
+    // libvirt's shared iptables chains survive a teardown; one cycle first makes them part of
+    // the state every later teardown must restore exactly.
+    await applyPlans(plans, net.runner);
+    await applyPlan(allTeardown('vnet0'), net.runner);
+    const before = ruleset(net);
+    assert.doesNotMatch(before, /vnet0/);
+
+    await bind(net, plans);
+    const frames = [
+      ipv4('ok-ip-b', MAC.a, MAC.b, IP.a, IP.b),
+      ipv4('ok-ip-host', MAC.a, MAC.host, IP.a, IP.host),
+      arp('ok-arp-request', 1, BCAST, MAC.a, IP.a, ZERO, IP.b),
+      arp('ok-arp-reply', 2, MAC.b, MAC.a, IP.a, MAC.b, IP.b),
+      ipv4('bad-src-mac', MAC.other, MAC.b, IP.a, IP.b),
+      ipv4('bad-src-ip', MAC.a, MAC.b, IP.other, IP.b),
+      ipv4('bad-src-ip-host', MAC.a, MAC.host, IP.other, IP.host),
+      arp('bad-arp-foreign-ip', 1, BCAST, MAC.a, IP.other, ZERO, IP.b),
+      arp('bad-arp-foreign-mac', 2, MAC.b, MAC.other, IP.a, MAC.b, IP.b),
+      arp('bad-gratuitous-arp-for-b', 1, BCAST, MAC.a, IP.b, ZERO, IP.b),
+      { kind: 'raw', marker: 'bad-ethertype', src_mac: MAC.a, dst_mac: MAC.b, ethertype: '88b5' },
+      { kind: 'raw', marker: 'bad-ipv6', src_mac: MAC.a, dst_mac: MAC.b, ethertype: '86dd' },
+    ];
+    const seen = await probe(net, frames);
+    assert.deepEqual(
+      { ...seen.b, 'ok-ip-host': seen.host['ok-ip-host'], 'bad-src-ip-host': seen.host['bad-src-ip-host'], 'host-arp-request': seen.host['ok-arp-request'] },
+      {
+        'ok-ip-b': 1, 'ok-ip-host': 1, 'ok-arp-request': 1, 'ok-arp-reply': 1, 'host-arp-request': 1,
+        'bad-src-mac': 0, 'bad-src-ip': 0, 'bad-src-ip-host': 0, 'bad-arp-foreign-ip': 0, 'bad-arp-foreign-mac': 0,
+        'bad-gratuitous-arp-for-b': 0, 'bad-ethertype': 0, 'bad-ipv6': 0,
+      },
+    );
+    // The guests' own stacks still talk both ways (ARP and ICMP).
+    assert.equal(net.lab.exec(net.b, ['ping', '-c1', '-W2', IP.a], false).status, 0, 'B reaches A');
+    assert.equal(net.lab.exec(net.a, ['ping', '-c1', '-W2', IP.host], false).status, 0, 'A reaches the host');
+
+    await applyPlan(allTeardown('vnet0'), net.runner);
+    assert.equal(ruleset(net), before, 'teardown restores the prior ruleset');
+    const free = await probe(net, [ipv4('free-src-mac', MAC.other, MAC.b, IP.other, IP.b)]);
+    assert.equal(free.b['free-src-mac'], 1, 'traffic is free again');
+  });
+
+  it('a TCP filter drops port 25 out of the guest and keeps state for allowed connections', async (t) => {
+    const net = topology(t);
+    const filter = parseFilter(`<filter name='vwt-l4' chain='root'>
+  <rule action='drop' direction='out' priority='100'><tcp dstportstart='25'/></rule>
+  <rule action='accept' direction='out' priority='200'><tcp dstportstart='80'/></rule>
+  <rule action='accept' direction='in' priority='200'><tcp dstportstart='22'/></rule>
+  <rule action='drop' direction='inout' priority='900'><tcp/></rule>
+</filter>`);
+    const plans = bindingPlans({ ifname: 'vnet0', mac: MAC.a, filter: 'vwt-l4', params: new Map() }, new MapFilterSource([filter]));
+    await applyPlans(plans, net.runner);
+    await applyPlan(allTeardown('vnet0'), net.runner);
+    const before = ruleset(net);
+
+    for (const ns of [net.a, net.b, net.host]) {
+      const server = net.lab.spawn(ns, ['python3', FRAMES, 'tcp-serve', '22', '25', '80', '2222']);
+      let out = '';
+      server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      while (!out.includes('ready')) await once(server.stdout!, 'data');
+    }
+    const connects = (from: string, to: string, port: number) =>
+      net.lab.exec(from, ['python3', FRAMES, 'tcp-connect', to, String(port), '1.5'], false).status === 0;
+
+    await bind(net, plans);
+    assert.deepEqual(
+      {
+        aToB25: connects(net.a, IP.b, 25),
+        aToB80: connects(net.a, IP.b, 80),
+        aToB2222: connects(net.a, IP.b, 2222),
+        bToA22: connects(net.b, IP.a, 22),
+        bToA80: connects(net.b, IP.a, 80),
+        aToHost80: connects(net.a, IP.host, 80),
+        aToHost25: connects(net.a, IP.host, 25),
+      },
+      { aToB25: false, aToB80: true, aToB2222: false, bToA22: true, bToA80: false, aToHost80: true, aToHost25: false },
+    );
+
+    await applyPlan(allTeardown('vnet0'), net.runner);
+    assert.equal(ruleset(net), before, 'teardown restores the prior ruleset');
+    assert.equal(connects(net.a, IP.b, 25), true, 'port 25 open again');
+  });
+});

@@ -2,6 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { VirtwallError, exitCodeFor } from '../errors.js';
 import { registerConformance } from './commands/conformance.js';
+import { registerDocumentCommands } from './commands/document.js';
+import { registerNwfilterCompile } from './commands/nwfilter-compile.js';
+import { registerLeaseHook } from './commands/lease-hook.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -10,6 +13,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerConformance(program);
+  registerDocumentCommands(program);
+  registerNwfilterCompile(program);
+  registerLeaseHook(program);
   return program;
 }
 

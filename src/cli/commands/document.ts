@@ -1,0 +1,49 @@
+// Offline commands on libvirt XML files: `validate` (detects the object type, reports warnings
+// and errors, optionally checks libvirt's RelaxNG schema) and `format` (prints canonical XML).
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parseDocument } from '../../conf/document.js';
+import { DiagnosticList, VirtwallError } from '../../errors.js';
+import { validateAgainstSchema } from '../../schema/relaxng.js';
+
+export function readInput(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new VirtwallError('invalid-input', `cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+  }
+}
+
+export function registerDocumentCommands(program: Command): void {
+  program
+    .command('validate')
+    .description('check a libvirt XML file (filter, filterbinding, network, networkport); exit 2 if invalid')
+    .argument('<file>', "the XML file ('-' for standard input)")
+    .option('--no-schema', "skip libvirt's RelaxNG schema check")
+    .action((file: string, opts: { schema: boolean }) => {
+      const text = readInput(file);
+      const diag = new DiagnosticList();
+      const doc = parseDocument(text, file, diag);
+      for (const w of diag.format()) process.stderr.write(`warning: ${w}\n`);
+      if (opts.schema) {
+        const violations = validateAgainstSchema(text, doc.kind.root, file);
+        if (violations.length) {
+          for (const v of violations) process.stderr.write(`error: ${file}:${v.line ?? 0}:${v.col ?? 0}: schema: ${v.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+      }
+      process.stdout.write(`${file}: valid ${doc.kind.description}${diag.warnings.length ? ` (${diag.warnings.length} warning(s))` : ''}\n`);
+    });
+
+  program
+    .command('format')
+    .description('print the canonical XML of a libvirt XML file, as dumpxml would')
+    .argument('<file>', "the XML file ('-' for standard input)")
+    .action((file: string) => {
+      const diag = new DiagnosticList();
+      const doc = parseDocument(readInput(file), file, diag);
+      for (const w of diag.format()) process.stderr.write(`warning: ${w}\n`);
+      process.stdout.write(doc.kind.format(doc.def));
+    });
+}

@@ -1,0 +1,299 @@
+// Starting and stopping virtual networks on a real host (or inside one network namespace, when
+// the runner is bound to it), as libvirt's networkStartNetworkVirtual / networkShutdownNetwork-
+// Virtual do: bridge, IPv6 sysctls, firewall, addresses, routes, IP forwarding, dnsmasq. Every
+// step records its undo; a failing step undoes the steps before it. The record of what a running
+// network added is persisted, so stop works after a restart or a firewall backend switch.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { VirtwallError, type Diagnostics } from '../../errors.js';
+import type { CommandRunner } from '../../exec/runner.js';
+import type { NetworkDef } from '../../conf/network/types.js';
+import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
+import { bridgeName, forwardDev, hasFirewall, servesDhcp } from '../definition.js';
+import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
+import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
+import type { BackendName } from '../firewall/plan.js';
+import { formatIp, parseIp, sameNetwork } from '../inet.js';
+import { applyNetworkFirewall, removeNetworkFirewall } from './apply-firewall.js';
+import { checkDhcpInSubnet, checkRouteCollision, checkSubnetOverlap, type RouteEntry } from './checks.js';
+import { removeUnusedGlobalFirewall } from './global-firewall.js';
+import { leaseFile } from './lease-hook.js';
+import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
+
+/** What a running network added, enough to remove it exactly (libvirt's status XML role). */
+export interface NetworkStatus {
+  name: string;
+  uuid: string;
+  bridge: string;
+  /** The definition it was started with (formatted by the caller where needed). */
+  def: NetworkDef;
+  firewallBackend: BackendName;
+  /** Commands removing the network's firewall rules (run with errors ignored). */
+  firewallRemoval: FirewallCommand[];
+  dnsmasqPid?: number;
+  /** Global sysctls this network turned on, with the values they had (restored by the last stop). */
+  sysctlsChanged: { key: string; previous: string }[];
+  files: string[];
+}
+
+export interface NetworkDriverOptions {
+  runner: CommandRunner;
+  /** dnsmasq configuration, hosts files, lease records and network status live here. */
+  stateDir: string;
+  firewallBackend: BackendName;
+  /** Executable dnsmasq calls on lease changes (see leaseHookScript); none: leases not recorded. */
+  leaseHook?: string;
+  dnsmasqCaps: DnsmasqCaps;
+  diag: Diagnostics;
+  /** Seconds since the epoch (injectable for tests of lease expiry). */
+  now?: () => number;
+}
+
+type Undo = () => Promise<void>;
+
+const STATUS_SUFFIX = '.status.json';
+
+export class NetworkDriver {
+  private readonly opts: NetworkDriverOptions;
+
+  constructor(opts: NetworkDriverOptions) {
+    this.opts = opts;
+    mkdirSync(opts.stateDir, { recursive: true, mode: 0o755 });
+  }
+
+  private statusFile(name: string): string {
+    return join(this.opts.stateDir, name + STATUS_SUFFIX);
+  }
+
+  /** Networks recorded as running in the state directory. */
+  active(): NetworkStatus[] {
+    return readdirSync(this.opts.stateDir)
+      .filter((f) => f.endsWith(STATUS_SUFFIX))
+      .map((f) => JSON.parse(readFileSync(join(this.opts.stateDir, f), 'utf8')) as NetworkStatus);
+  }
+
+  status(name: string): NetworkStatus | undefined {
+    const file = this.statusFile(name);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as NetworkStatus) : undefined;
+  }
+
+  private async run(argv: readonly string[]): Promise<string> {
+    const r = await this.opts.runner.run(argv);
+    if (r.status !== 0) {
+      throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+    }
+    return r.stdout;
+  }
+
+  private async linkExists(dev: string): Promise<boolean> {
+    return (await this.opts.runner.run(['ip', 'link', 'show', 'dev', dev])).status === 0;
+  }
+
+  private async routes(): Promise<RouteEntry[]> {
+    const out: RouteEntry[] = [];
+    for (const fam of ['-4', '-6']) {
+      const text = await this.run(['ip', '-j', fam, 'route', 'show']);
+      out.push(...(JSON.parse(text || '[]') as RouteEntry[]));
+    }
+    return out;
+  }
+
+  /** Everything refused before anything is created. */
+  private async preflight(def: NetworkDef, bridge: string): Promise<void> {
+    if (this.status(def.name)) throw new VirtwallError('conflict', `network '${def.name}' is already active`);
+    checkDhcpInSubnet(def);
+    checkSubnetOverlap(def, this.active().map((s) => s.def));
+    if (await this.linkExists(bridge)) {
+      throw new VirtwallError('conflict', `bridge name '${bridge}' already in use.`, { element: 'bridge', attribute: 'name' });
+    }
+    checkRouteCollision(def, await this.routes());
+    const dev = forwardDev(def);
+    if (dev !== undefined && (def.forward.mode === 'nat' || def.forward.mode === 'route') && !(await this.linkExists(dev))) {
+      throw new VirtwallError('invalid-input', `forward device '${dev}' of network '${def.name}' does not exist`, { element: 'forward', attribute: 'dev' });
+    }
+  }
+
+  private async setSysctl(key: string, value: string): Promise<void> {
+    await this.run(['sysctl', '-q', '-w', `${key}=${value}`]);
+  }
+
+  private async getSysctl(key: string): Promise<string> {
+    return (await this.run(['sysctl', '-n', key])).trim();
+  }
+
+  async start(def: NetworkDef): Promise<NetworkStatus> {
+    const bridge = bridgeName(def);
+    await this.preflight(def, bridge);
+    const undo: Undo[] = [];
+    const status: NetworkStatus = {
+      name: def.name,
+      uuid: def.uuid,
+      bridge,
+      def,
+      firewallBackend: this.opts.firewallBackend,
+      firewallRemoval: [],
+      sysctlsChanged: [],
+      files: [],
+    };
+    try {
+      await this.createBridge(def, bridge, undo);
+      if (hasFirewall(def)) {
+        const applied = await applyNetworkFirewall(
+          globalSetupPlan(this.opts.firewallBackend),
+          networkFirewallPlan(def, this.opts.firewallBackend),
+          this.opts.runner,
+          this.opts.diag,
+        );
+        status.firewallRemoval = applied.removal;
+        undo.push(() => removeNetworkFirewall(applied.removal, this.opts.runner));
+      }
+      for (const ip of def.ips) {
+        await this.run(['ip', 'addr', 'add', `${formatIp(ip.address)}/${ip.prefix}`, 'dev', bridge]);
+      }
+      await this.run(['ip', 'link', 'set', 'dev', bridge, 'up']);
+      for (const r of def.routes) {
+        const prefix = r.prefix ?? 0;
+        const metric = r.metric !== undefined ? ['metric', String(r.metric)] : [];
+        // libvirt ignores a failing static route (the network still starts)
+        const res = await this.opts.runner.run(['ip', 'route', 'add', `${formatIp(r.address)}/${prefix}`, 'via', formatIp(r.gateway), 'dev', bridge, ...metric]);
+        if (res.status !== 0) this.opts.diag.warn(`static route ${formatIp(r.address)}/${prefix} not added: ${res.stderr.trim()}`);
+      }
+      if (def.forward.mode !== 'none') await this.enableForwarding(def, status);
+      if (def.ips.some((ip) => ip.family === 'ipv6')) await this.waitForDad(bridge);
+      await this.startDnsmasq(def, status, undo);
+      writeFileAtomic(this.statusFile(def.name), JSON.stringify(status, null, 2) + '\n');
+      return status;
+    } catch (err) {
+      for (const u of undo.reverse()) await u().catch(() => undefined);
+      await this.restoreSysctls(status);
+      for (const f of status.files) rmSync(f, { force: true });
+      throw err;
+    }
+  }
+
+  private async createBridge(def: NetworkDef, bridge: string, undo: Undo[]): Promise<void> {
+    const mac = def.mac ? ['address', def.mac] : [];
+    await this.run(['ip', 'link', 'add', 'name', bridge, ...mac, 'type', 'bridge']);
+    undo.push(async () => void (await this.opts.runner.run(['ip', 'link', 'del', 'dev', bridge])));
+    if (def.mtu !== undefined) await this.run(['ip', 'link', 'set', 'dev', bridge, 'mtu', String(def.mtu)]);
+    // forward delay in centiseconds, set before STP as libvirt does (the kernel raises it to
+    // its minimum once STP runs)
+    await this.run(['ip', 'link', 'set', 'dev', bridge, 'type', 'bridge', 'forward_delay', String(def.bridge.delay * 100)]);
+    await this.run(['ip', 'link', 'set', 'dev', bridge, 'type', 'bridge', 'stp_state', def.bridge.stp ? '1' : '0']);
+    // networkSetIPv6Sysctls: IPv6 only where the network has IPv6; never accept RAs from guests
+    const v6 = def.ips.some((ip) => ip.family === 'ipv6');
+    await this.setSysctl(`net/ipv6/conf/${bridge}/disable_ipv6`, v6 ? '0' : '1');
+    await this.setSysctl(`net/ipv6/conf/${bridge}/accept_ra`, '0');
+    await this.setSysctl(`net/ipv6/conf/${bridge}/autoconf`, '0');
+  }
+
+  private async enableForwarding(def: NetworkDef, status: NetworkStatus): Promise<void> {
+    const keys = [
+      ...(def.ips.some((ip) => ip.family === 'ipv4') ? ['net/ipv4/ip_forward'] : []),
+      ...(def.ips.some((ip) => ip.family === 'ipv6') ? ['net/ipv6/conf/all/forwarding'] : []),
+    ];
+    for (const key of keys) {
+      const previous = await this.getSysctl(key);
+      if (previous === '1') continue;
+      await this.setSysctl(key, '1');
+      status.sysctlsChanged.push({ key, previous });
+    }
+  }
+
+  /** dnsmasq cannot bind a tentative IPv6 address: wait for duplicate address detection (networkWaitDadFinish). */
+  private async waitForDad(bridge: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const out = await this.run(['ip', '-6', 'addr', 'show', 'dev', bridge, 'tentative']);
+      if (out.trim() === '') return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new VirtwallError('operation-failed', `IPv6 duplicate address detection on ${bridge} did not finish`);
+  }
+
+  private needsDnsmasq(def: NetworkDef): boolean {
+    if (def.ips.length === 0) return false;
+    return def.dns.enable !== false || def.ips.some((ip) => servesDhcp(ip) || ip.tftpRoot !== undefined);
+  }
+
+  private async startDnsmasq(def: NetworkDef, status: NetworkStatus, undo: Undo[]): Promise<void> {
+    if (!this.needsDnsmasq(def)) return;
+    const dir = this.opts.stateDir;
+    const pidFile = join(dir, `${def.name}.pid`);
+    const confFile = join(dir, `${def.name}.conf`);
+    const files = dnsmasqFiles(def, { stateDir: dir, pidFile, caps: this.opts.dnsmasqCaps });
+    writeFileAtomic(confFile, files.conf);
+    writeFileAtomic(files.hostsfilePath, files.hostsfile ?? '');
+    writeFileAtomic(files.addnhostsPath, files.addnhosts);
+    status.files.push(confFile, files.hostsfilePath, files.addnhostsPath, pidFile);
+    const hook = this.opts.leaseHook ? [`--dhcp-script=${this.opts.leaseHook}`] : [];
+    rmSync(pidFile, { force: true });
+    await this.run(['env', `VIR_BRIDGE_NAME=${status.bridge}`, 'dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook]);
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) throw new VirtwallError('operation-failed', `dnsmasq wrote no pid to ${pidFile}`);
+    status.dnsmasqPid = pid;
+    undo.push(() => killProcess(pid));
+  }
+
+  private async restoreSysctls(status: NetworkStatus): Promise<void> {
+    const othersNeed = this.active().filter((s) => s.name !== status.name);
+    for (const { key, previous } of status.sysctlsChanged) {
+      if (othersNeed.some((s) => s.sysctlsChanged.some((c) => c.key === key))) continue;
+      await this.opts.runner.run(['sysctl', '-q', '-w', `${key}=${previous}`]);
+    }
+  }
+
+  /** Removes everything the network added; tolerant of parts already gone. */
+  async stop(name: string): Promise<void> {
+    const status = this.status(name);
+    if (!status) throw new VirtwallError('not-found', `network '${name}' is not active`);
+    if (status.dnsmasqPid !== undefined) await killProcess(status.dnsmasqPid);
+    await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
+    await this.opts.runner.run(['ip', 'link', 'del', 'dev', status.bridge]);
+    // the sysctls and global chains go only with the last network that needed them
+    const others = this.active().filter((s) => s.name !== name);
+    const heir = others.find((s) => s.def.forward.mode !== 'none');
+    if (heir && status.sysctlsChanged.length) {
+      heir.sysctlsChanged.push(...status.sysctlsChanged);
+      writeFileAtomic(this.statusFile(heir.name), JSON.stringify(heir, null, 2) + '\n');
+    } else {
+      for (const { key, previous } of status.sysctlsChanged) await this.opts.runner.run(['sysctl', '-q', '-w', `${key}=${previous}`]);
+    }
+    if (!others.some((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0)) {
+      await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner);
+    }
+    for (const f of status.files) rmSync(f, { force: true });
+    rmSync(leaseFile(this.opts.stateDir, status.bridge), { force: true });
+    rmSync(this.statusFile(name), { force: true });
+  }
+
+  /** `virsh net-dhcp-leases`: the running network's live leases. */
+  leases(name: string): NetworkLease[] {
+    const status = this.status(name);
+    if (!status) throw new VirtwallError('not-found', `network '${name}' is not active`);
+    const records = readLeases(leaseFile(this.opts.stateDir, status.bridge));
+    const now = this.opts.now?.() ?? Math.floor(Date.now() / 1000);
+    return networkLeases(records, (ip) => prefixFor(status.def, ip), now);
+  }
+}
+
+/** The prefix of the network subnet an address belongs to. */
+function prefixFor(def: NetworkDef, ip: string): number | undefined {
+  const addr = parseIp(ip);
+  return addr && def.ips.find((n) => sameNetwork(n.address, addr, n.prefix))?.prefix;
+}
+
+/** SIGTERM, then SIGKILL if it is still there after 2 s. */
+async function killProcess(pid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+  if (alive()) process.kill(pid, 'SIGKILL');
+}

@@ -77,6 +77,11 @@ export class NetnsLab {
     this.exec(guestNs, ['ip', 'link', 'set', guestIf, 'up']);
   }
 
+  /** Process ids running inside ns. */
+  pids(ns: string): string[] {
+    return spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout?.split(/\s+/).filter(Boolean) ?? [];
+  }
+
   /** Kills every process and deletes every namespace this lab created. Idempotent. */
   cleanup(): void {
     for (const p of this.processes.splice(0)) {
@@ -84,8 +89,7 @@ export class NetnsLab {
     }
     for (const ns of this.namespaces.splice(0).reverse()) {
       // Processes started by other means inside the namespace die with it only if killed first.
-      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout?.split(/\s+/).filter(Boolean) ?? [];
-      for (const pid of pids) spawnSync('kill', ['-9', pid]);
+      for (const pid of this.pids(ns)) spawnSync('kill', ['-9', pid]);
       spawnSync('ip', ['netns', 'del', ns]);
     }
     liveLabs.delete(this);

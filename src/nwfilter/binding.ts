@@ -1,21 +1,14 @@
-// A filter bound to one guest interface (libvirt's virNWFilterBindingDef): which filter, on which
-// port device, for which guest MAC, with which parameters. The reserved variables are filled in
-// here as libvirt's gentech driver does: MAC from the binding, IP from a learned address, each
-// only when the parameters do not set it already.
+// Instantiating the filter of a binding (a filter bound to one guest port, libvirt's
+// virNWFilterBindingDef). The reserved variables are filled in as libvirt's gentech driver does:
+// MAC from the binding, IP from a learned address, each only when no parameter sets it.
 import { invalidInput, VirtwallError } from '../errors.js';
-import type { FilterParams } from '../conf/nwfilter/types.js';
+import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
 import { instantiate, type InstantiateOptions, type RuleInstance } from './instantiate.js';
 import type { FilterSource } from './source.js';
 import type { VarTable, VarValue } from './vars.js';
 
-export interface FilterBinding {
-  /** The guest's port device (TAP), e.g. vnet0. */
-  ifname: string;
-  /** The guest's MAC address. */
-  mac: string;
-  filter: string;
-  params: FilterParams;
-}
+/** What instantiation needs of a <filterbinding>: filter, port device, guest MAC, parameters. */
+export type FilterBinding = Pick<FilterBindingDef, 'portdev' | 'mac' | 'filter' | 'params'>;
 
 /** Variables libvirt gives a meaning: set by the binding, the learner, or read by learning. */
 export const RESERVED_VARIABLES = ['MAC', 'IP', 'IPV6', 'DHCPSERVER', 'DHCPSERVERV6', 'CTRL_IP_LEARNING'] as const;
@@ -37,7 +30,7 @@ export function bindingVariables(b: FilterBinding, learnedIp?: string): VarTable
  */
 export function instantiateBinding(b: FilterBinding, source: FilterSource, opts: InstantiateOptions = {}, learnedIp?: string): RuleInstance[] {
   const root = source.lookup(b.filter);
-  if (!root) throw new VirtwallError('not-found', `filter '${b.filter}' of interface ${b.ifname} does not exist`);
+  if (!root) throw new VirtwallError('not-found', `filter '${b.filter}' of interface ${b.portdev} does not exist`);
   const learning = (b.params.get('CTRL_IP_LEARNING')?.[0] ?? 'any').toLowerCase();
   const resolveMissing = (missing: readonly string[]) => {
     if (missing.length !== 1 || missing[0] !== 'IP' || learning === 'none') return undefined;

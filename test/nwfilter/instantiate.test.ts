@@ -112,7 +112,7 @@ describe('filter instantiation', () => {
   it('fails bad input before any command runs', async () => {
     const source = new MapFilterSource([filter('a', `<filterref filter='b'/>`), filter('b', `<filterref filter='a'/>`)]);
     const runner = new FakeRunner();
-    await assert.rejects(async () => applyPlans(instantiationPlans('vnet0', instantiateBinding({ ifname: 'vnet0', mac: '52:54:00:00:00:01', filter: 'a', params: new Map() }, source)), runner), /loop/);
+    await assert.rejects(async () => applyPlans(instantiationPlans('vnet0', instantiateBinding({ portdev: 'vnet0', mac: '52:54:00:00:00:01', filter: 'a', params: new Map() }, source)), runner), /loop/);
     assert.deepEqual(runner.calls, []);
   });
 });

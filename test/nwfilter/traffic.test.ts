@@ -114,7 +114,7 @@ function kernelChains(net: Net): Map<string, number> {
 
 function bindingPlans(binding: FilterBinding, extra: MapFilterSource): FirewallPlan[] {
   const source = chainSources(extra, new DirectoryFilterSource(STOCK, (text, file) => parseFilter(text, file)));
-  return instantiationPlans(binding.ifname, instantiateBinding(binding, source));
+  return instantiationPlans(binding.portdev, instantiateBinding(binding, source));
 }
 
 /** Applies the binding's plans, checks the kernel holds exactly the renamed chains, returns them. */
@@ -128,7 +128,7 @@ async function bind(net: Net, plans: FirewallPlan[]): Promise<void> {
 describe('nwfilter on a real kernel', { skip }, () => {
   it('clean-traffic on guest A drops spoofed and foreign traffic and lets legitimate traffic pass', async (t) => {
     const net = topology(t);
-    const binding: FilterBinding = { ifname: 'vnet0', mac: MAC.a, filter: 'clean-traffic', params: new Map([['IP', [IP.a]]]) };
+    const binding: FilterBinding = { portdev: 'vnet0', mac: MAC.a, filter: 'clean-traffic', params: new Map([['IP', [IP.a]]]) };
     const plans = bindingPlans(binding, new MapFilterSource([]));
 
     // libvirt's shared iptables chains survive a teardown; one cycle first makes them part of
@@ -180,7 +180,7 @@ describe('nwfilter on a real kernel', { skip }, () => {
   <rule action='accept' direction='in' priority='200'><tcp dstportstart='22'/></rule>
   <rule action='drop' direction='inout' priority='900'><tcp/></rule>
 </filter>`);
-    const plans = bindingPlans({ ifname: 'vnet0', mac: MAC.a, filter: 'vwt-l4', params: new Map() }, new MapFilterSource([filter]));
+    const plans = bindingPlans({ portdev: 'vnet0', mac: MAC.a, filter: 'vwt-l4', params: new Map() }, new MapFilterSource([filter]));
     await applyPlans(plans, net.runner);
     await applyPlan(allTeardown('vnet0'), net.runner);
     const before = ruleset(net);

@@ -71,6 +71,14 @@ export class XmlWriter {
     return this;
   }
 
+  /** Like `element`, but always written with an open and a close tag, even when empty. */
+  block(name: string, attrs: Attrs, body: (w: XmlWriter) => void): this {
+    const inner = new XmlWriter(this.depth + 1);
+    body(inner);
+    this.lines.push(`${this.pad()}<${name}${formatAttrs(attrs)}>`, ...inner.lines, `${this.pad()}</${name}>`);
+    return this;
+  }
+
   /** Pre-formatted lines, indented to the current depth (multi-line strings are split). */
   raw(text: string): this {
     for (const line of text.split('\n')) this.lines.push(this.pad() + line);

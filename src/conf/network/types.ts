@@ -62,7 +62,7 @@ export interface NetworkForward {
   /** <forward managed=> (hostdev mode). */
   managed: boolean;
   /** <driver name= model=> for hostdev pools. */
-  driver?: { name?: 'kvm' | 'vfio'; model?: string };
+  driver?: { name?: 'kvm' | 'vfio' | 'xen'; model?: string };
   /** <pf dev=>: at most one physical function. */
   pfs: { dev: string; connections?: number }[];
   /**
@@ -170,7 +170,7 @@ export interface DhcpRange {
 }
 
 export interface DhcpHost {
-  /** Lower-case MAC text. */
+  /** MAC text as written (libvirt keeps it verbatim; compare with parseMac). */
   mac?: string;
   /** DHCPv6 client id (DUID) text. */
   id?: string;

@@ -1,6 +1,7 @@
 // The suites virtwall knows, named after libvirt's test programs (without `test`).
 import type { Suite } from '../suite.js';
 import { notImplemented } from '../suite.js';
+import { networkxml2xml } from './networkxml2xml.js';
 import { nwfilterxml2firewall } from './nwfilterxml2firewall.js';
 import { nwfilterxml2xml } from './nwfilterxml2xml.js';
 import { virnwfilterbindingxml2xml } from './virnwfilterbindingxml2xml.js';
@@ -10,7 +11,7 @@ export function allSuites(): Suite[] {
     nwfilterxml2xml,
     nwfilterxml2firewall,
     virnwfilterbindingxml2xml,
-    notImplemented('networkxml2xml', 'networkxml2xmlin'),
+    networkxml2xml,
     notImplemented('networkxml2xmlupdate', 'networkxml2xmlupdatein'),
     notImplemented('networkxml2firewall', 'networkxml2firewalldata'),
     notImplemented('networkxml2conf', 'networkxml2confdata'),

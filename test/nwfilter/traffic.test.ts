@@ -212,4 +212,25 @@ describe('nwfilter on a real kernel', { skip }, () => {
     assert.equal(ruleset(net), before, 'teardown restores the prior ruleset');
     assert.equal(connects(net.a, IP.b, 25), true, 'port 25 open again');
   });
+
+  it('a rule the kernel refuses rolls the new rule set back and keeps the previous filter', async (t) => {
+    const net = topology(t);
+    const working = parseFilter(`<filter name='vwt-ok'><rule action='drop' direction='out'><tcp dstportstart='25'/></rule></filter>`);
+    // The ipset does not exist, so iptables refuses the rule in the middle of the new set.
+    const failing = parseFilter(`<filter name='vwt-bad'>
+  <rule action='accept' direction='out'><udp dstportstart='53'/></rule>
+  <rule action='accept' direction='out'><all ipset='vwt_no_such_set' ipsetflags='src'/></rule>
+</filter>`);
+    const source = new MapFilterSource([working, failing]);
+    await bind(net, bindingPlans({ portdev: 'vnet0', mac: MAC.a, filter: 'vwt-ok', params: new Map() }, source));
+    const before = ruleset(net);
+    assert.match(before, /vnet0/);
+
+    await assert.rejects(
+      applyPlans(bindingPlans({ portdev: 'vnet0', mac: MAC.a, filter: 'vwt-bad', params: new Map() }, source), net.runner),
+      /vwt_no_such_set/,
+    );
+    assert.equal(ruleset(net), before, 'the failed set is gone and the old one untouched');
+    await applyPlan(allTeardown('vnet0'), net.runner);
+  });
 });

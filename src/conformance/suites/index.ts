@@ -2,6 +2,7 @@
 import type { Suite } from '../suite.js';
 import { notImplemented } from '../suite.js';
 import { networkxml2xml } from './networkxml2xml.js';
+import { networkxml2xmlupdate } from './networkxml2xmlupdate.js';
 import { nwfilterxml2firewall } from './nwfilterxml2firewall.js';
 import { nwfilterxml2xml } from './nwfilterxml2xml.js';
 import { virnwfilterbindingxml2xml } from './virnwfilterbindingxml2xml.js';
@@ -12,7 +13,7 @@ export function allSuites(): Suite[] {
     nwfilterxml2firewall,
     virnwfilterbindingxml2xml,
     networkxml2xml,
-    notImplemented('networkxml2xmlupdate', 'networkxml2xmlupdatein'),
+    networkxml2xmlupdate,
     notImplemented('networkxml2firewall', 'networkxml2firewalldata'),
     notImplemented('networkxml2conf', 'networkxml2confdata'),
     notImplemented('virnetworkportxml2xml', 'virnetworkportxml2xmldata'),

@@ -5,6 +5,7 @@ import { networkxml2xml } from './networkxml2xml.js';
 import { networkxml2xmlupdate } from './networkxml2xmlupdate.js';
 import { nwfilterxml2firewall } from './nwfilterxml2firewall.js';
 import { nwfilterxml2xml } from './nwfilterxml2xml.js';
+import { virnetworkportxml2xml } from './virnetworkportxml2xml.js';
 import { virnwfilterbindingxml2xml } from './virnwfilterbindingxml2xml.js';
 
 export function allSuites(): Suite[] {
@@ -16,6 +17,6 @@ export function allSuites(): Suite[] {
     networkxml2xmlupdate,
     notImplemented('networkxml2firewall', 'networkxml2firewalldata'),
     notImplemented('networkxml2conf', 'networkxml2confdata'),
-    notImplemented('virnetworkportxml2xml', 'virnetworkportxml2xmldata'),
+    virnetworkportxml2xml,
   ];
 }

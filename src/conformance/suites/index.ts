@@ -1,6 +1,7 @@
 // The suites virtwall knows, named after libvirt's test programs (without `test`).
 import type { Suite } from '../suite.js';
-import { notImplemented } from '../suite.js';
+import { networkxml2conf } from './networkxml2conf.js';
+import { networkxml2firewall } from './networkxml2firewall.js';
 import { networkxml2xml } from './networkxml2xml.js';
 import { networkxml2xmlupdate } from './networkxml2xmlupdate.js';
 import { nwfilterxml2firewall } from './nwfilterxml2firewall.js';
@@ -15,8 +16,8 @@ export function allSuites(): Suite[] {
     virnwfilterbindingxml2xml,
     networkxml2xml,
     networkxml2xmlupdate,
-    notImplemented('networkxml2firewall', 'networkxml2firewalldata'),
-    notImplemented('networkxml2conf', 'networkxml2confdata'),
+    networkxml2firewall,
+    networkxml2conf,
     virnetworkportxml2xml,
   ];
 }

@@ -1,0 +1,41 @@
+// libvirt's networkxml2conftest: NAME.xml gives the dnsmasq configuration NAME.conf and, exactly
+// when the network defines DHCP hosts, the hosts file NAME.hostsfile. dnsmasq state directory
+// /var/lib/libvirt/dnsmasq, capabilities of "Dnsmasq version 2.67", no pid file.
+import { join } from 'node:path';
+import { parseNetwork } from '../../conf/network/parse.js';
+import { DEFAULT_STATE_DIR, dnsmasqFiles, parseDnsmasqVersion } from '../../network/dnsmasq/config.js';
+import { corpusFileExists, listCorpusDir, readCorpusFile } from '../corpus.js';
+import { compareText } from '../diff.js';
+import type { CaseResult, Suite, SuiteCase } from '../suite.js';
+
+const DATA_DIR = 'networkxml2confdata';
+const HARNESS_DNSMASQ = 'Dnsmasq version 2.67';
+
+function runCase(dir: string, name: string): CaseResult {
+  const xmlPath = join(dir, `${name}.xml`);
+  const def = parseNetwork(readCorpusFile(xmlPath), xmlPath);
+  const files = dnsmasqFiles(def, { stateDir: DEFAULT_STATE_DIR, caps: parseDnsmasqVersion(HARNESS_DNSMASQ) });
+  const conf = compareText(readCorpusFile(join(dir, `${name}.conf`)), files.conf);
+  if (!conf.ok) return conf;
+  const hostsPath = join(dir, `${name}.hostsfile`);
+  if (!corpusFileExists(hostsPath)) {
+    return files.hostsfile === undefined ? { ok: true } : { ok: false, detail: `no ${name}.hostsfile, but hosts were produced:\n${files.hostsfile}` };
+  }
+  if (files.hostsfile === undefined) return { ok: false, detail: `${name}.hostsfile exists but no DHCP hosts were produced` };
+  return compareText(readCorpusFile(hostsPath), files.hostsfile);
+}
+
+export const networkxml2conf: Suite = {
+  name: 'networkxml2conf',
+  discover(corpus) {
+    const files = listCorpusDir(corpus, DATA_DIR);
+    if (!files) return undefined;
+    const dir = join(corpus, DATA_DIR);
+    return files
+      .filter((f) => f.endsWith('.xml') && files.includes(f.replace(/\.xml$/, '.conf')))
+      .map((f): SuiteCase => {
+        const name = f.slice(0, -'.xml'.length);
+        return { name, run: () => runCase(dir, name) };
+      });
+  },
+};

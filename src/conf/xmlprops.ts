@@ -1,7 +1,7 @@
 // Reading attributes and child values the way libvirt's XML helpers do. Two families matter:
 // virXMLPropString (an empty attribute is an empty string) and virXPathString (an empty result
 // counts as absent). Every failure is an invalid-input error located at the element/attribute.
-import { invalidInput, type VirtwallError } from '../errors.js';
+import { VirtwallError, invalidInput } from '../errors.js';
 import { firstChild, locationOf, textContent, type XmlElement } from '../xml/dom.js';
 import { parseUInt } from '../util/strtol.js';
 
@@ -72,4 +72,17 @@ export function parseULongLong(text: string): number | undefined {
   if (!/^[ \t\n\v\f\r]*\+?[0-9]+$/.test(text)) return undefined;
   const v = BigInt(text.trim().replace(/^\+/, ''));
   return v > 0xffffffffffffffffn ? undefined : Number(v);
+}
+
+/**
+ * Runs a definition parser on a root element so that it fails only with VirtwallError, every
+ * error naming the document's file.
+ */
+export function parseDocument<T>(root: XmlElement, parse: (root: XmlElement) => T): T {
+  try {
+    return parse(root);
+  } catch (err) {
+    if (err instanceof VirtwallError) throw err.withLocation({ file: root.file });
+    throw invalidInput(`internal parser failure: ${(err as Error).message}`, { file: root.file });
+  }
 }

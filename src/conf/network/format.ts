@@ -34,7 +34,7 @@ export function formatNetwork(def: NetworkDef, options: FormatOptions = {}): str
       n.text('uuid', def.uuid);
       n.text('title', def.title);
       n.text('description', def.description);
-      if (def.metadata) n.raw(dumpMetadata(def.metadata, 1));
+      if (def.metadata) n.raw(dumpMetadata(def.metadata));
       formatForward(n, def.forward, inactive);
       formatBridge(n, def);
       if (def.mtu) n.empty('mtu', [['size', def.mtu]]);

@@ -111,7 +111,7 @@ function dump(node: XmlNode, level: number, format: boolean): string {
   return `${out}</${node.name}>`;
 }
 
-/** virXMLFormatMetadata at nesting `level` (the first line's indentation is the caller's). */
-export function dumpMetadata(metadata: XmlElement, level: number): string {
-  return dump(metadata, level, true);
+/** virXMLFormatMetadata's text, relative to the element's own indentation (the caller adds it). */
+export function dumpMetadata(metadata: XmlElement): string {
+  return dump(metadata, 0, true);
 }

@@ -2,12 +2,11 @@
 // same defaults, the same checks in the same order, and libvirt's messages, each located at the
 // offending element/attribute.
 import { parseXml, childElements, firstChild, textContent, type XmlElement } from '../../xml/dom.js';
-import { VirtwallError, invalidInput } from '../../errors.js';
 import { formatIp, maskToNetwork, type IpAddress } from '../../network/inet.js';
 import { parseMac, formatMac } from '../../net/address.js';
 import { parseUInt } from '../../util/strtol.js';
 import { generateUuid, parseUuid } from '../uuid.js';
-import { badInput, childText, parseULongLong, prop, tristateProp, uintProp, xpathProp } from '../xmlprops.js';
+import { badInput, childText, parseDocument, parseULongLong, prop, tristateProp, uintProp, xpathProp } from '../xmlprops.js';
 import { checkRange, effectivePrefix, parseSocketAddr, sameAddress } from '../sockaddr.js';
 import { parseBandwidth } from '../netdev/bandwidth.js';
 import { parseVlan } from '../netdev/vlan.js';
@@ -43,12 +42,7 @@ export function parseNetwork(text: string, file?: string): NetworkDef {
 }
 
 export function parseNetworkElement(root: XmlElement): NetworkDef {
-  try {
-    return parseRoot(root);
-  } catch (err) {
-    if (err instanceof VirtwallError) throw err.withLocation({ file: root.file });
-    throw invalidInput(`internal parser failure: ${(err as Error).message}`, { file: root.file });
-  }
+  return parseDocument(root, parseRoot);
 }
 
 /** virMacAddrParse + multicast check; returns libvirt's lower-case text. */

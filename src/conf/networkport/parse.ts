@@ -1,9 +1,8 @@
 // <networkport> XML -> NetworkPortDef (virNetworkPortDefParseXML).
 import { parseXml, firstChild, type XmlElement } from '../../xml/dom.js';
-import { VirtwallError, invalidInput } from '../../errors.js';
 import { formatMac, parseMac } from '../../net/address.js';
 import { parseUuid } from '../uuid.js';
-import { badInput, childText, prop, tristateProp } from '../xmlprops.js';
+import { badInput, childText, parseDocument, prop, tristateProp } from '../xmlprops.js';
 import { parseBandwidth } from '../netdev/bandwidth.js';
 import { parseVlan } from '../netdev/vlan.js';
 import { parseVirtualPort } from '../netdev/vport.js';
@@ -20,12 +19,7 @@ export function parseNetworkPort(text: string, file?: string): NetworkPortDef {
 }
 
 export function parseNetworkPortElement(root: XmlElement): NetworkPortDef {
-  try {
-    return parsePort(root);
-  } catch (err) {
-    if (err instanceof VirtwallError) throw err.withLocation({ file: root.file });
-    throw invalidInput(`internal parser failure: ${(err as Error).message}`, { file: root.file });
-  }
+  return parseDocument(root, parsePort);
 }
 
 function uuidOf(parent: XmlElement, missing: string): string {

@@ -4,9 +4,10 @@
 import { join } from 'node:path';
 import { parseNetwork } from '../../conf/network/parse.js';
 import { DEFAULT_STATE_DIR, dnsmasqFiles, parseDnsmasqVersion } from '../../network/dnsmasq/config.js';
-import { corpusFileExists, listCorpusDir, readCorpusFile } from '../corpus.js';
+import { corpusFileExists, readCorpusFile } from '../corpus.js';
 import { compareText } from '../diff.js';
 import type { CaseResult, Suite, SuiteCase } from '../suite.js';
+import { xmlCaseFolder } from '../xmlcases.js';
 
 const DATA_DIR = 'networkxml2confdata';
 const HARNESS_DNSMASQ = 'Dnsmasq version 2.67';
@@ -28,14 +29,10 @@ function runCase(dir: string, name: string): CaseResult {
 export const networkxml2conf: Suite = {
   name: 'networkxml2conf',
   discover(corpus) {
-    const files = listCorpusDir(corpus, DATA_DIR);
-    if (!files) return undefined;
-    const dir = join(corpus, DATA_DIR);
-    return files
-      .filter((f) => f.endsWith('.xml') && files.includes(f.replace(/\.xml$/, '.conf')))
-      .map((f): SuiteCase => {
-        const name = f.slice(0, -'.xml'.length);
-        return { name, run: () => runCase(dir, name) };
-      });
+    const folder = xmlCaseFolder(corpus, DATA_DIR);
+    if (!folder) return undefined;
+    return folder.names
+      .filter((name) => folder.files.includes(`${name}.conf`))
+      .map((name): SuiteCase => ({ name, run: () => runCase(folder.dir, name) }));
   },
 };

@@ -10,9 +10,10 @@ import { applyPlan } from '../../exec/apply.js';
 import { FakeRunner } from '../../exec/fake.js';
 import { addFirewallRulesPlan, BACKEND_NAMES, globalSetupPlan } from '../../network/firewall/backends.js';
 import type { BackendName } from '../../network/firewall/plan.js';
-import { corpusFileExists, listCorpusDir, readCorpusFile } from '../corpus.js';
+import { corpusFileExists, readCorpusFile } from '../corpus.js';
 import { compareText } from '../diff.js';
 import type { Suite, SuiteCase } from '../suite.js';
+import { xmlCaseFolder } from '../xmlcases.js';
 
 const DATA_DIR = 'networkxml2firewalldata';
 const EXTENSION: Record<BackendName, string> = { iptables: 'iptables', nftables: 'nftables' };
@@ -32,26 +33,23 @@ async function dryRunOutput(xmlPath: string, backend: BackendName): Promise<stri
 export const networkxml2firewall: Suite = {
   name: 'networkxml2firewall',
   discover(corpus) {
-    const files = listCorpusDir(corpus, DATA_DIR);
-    if (!files) return undefined;
-    const dir = join(corpus, DATA_DIR);
-    return files
-      .filter((f) => f.endsWith('.xml'))
-      .flatMap((f) => {
-        const name = f.slice(0, -'.xml'.length);
-        return BACKEND_NAMES.filter((b) => files.includes(`${name}-linux.${EXTENSION[b]}`)).map(
-          (backend): SuiteCase => ({
-            name: `${name} (${backend})`,
-            async run() {
-              let actual = await dryRunOutput(join(dir, f), backend);
-              const basePath = join(dir, `base.${EXTENSION[backend]}`);
-              const base = corpusFileExists(basePath) ? unwrapContinuations(readCorpusFile(basePath)) : '';
-              if (base !== '' && actual.startsWith(base)) actual = actual.slice(base.length);
-              const expected = unwrapContinuations(readCorpusFile(join(dir, `${name}-linux.${EXTENSION[backend]}`)));
-              return compareText(expected, actual);
-            },
-          }),
-        );
-      });
+    const folder = xmlCaseFolder(corpus, DATA_DIR);
+    if (!folder) return undefined;
+    const { dir, files } = folder;
+    return folder.names.flatMap((name) =>
+      BACKEND_NAMES.filter((b) => files.includes(`${name}-linux.${EXTENSION[b]}`)).map(
+        (backend): SuiteCase => ({
+          name: `${name} (${backend})`,
+          async run() {
+            let actual = await dryRunOutput(join(dir, `${name}.xml`), backend);
+            const basePath = join(dir, `base.${EXTENSION[backend]}`);
+            const base = corpusFileExists(basePath) ? unwrapContinuations(readCorpusFile(basePath)) : '';
+            if (base !== '' && actual.startsWith(base)) actual = actual.slice(base.length);
+            const expected = unwrapContinuations(readCorpusFile(join(dir, `${name}-linux.${EXTENSION[backend]}`)));
+            return compareText(expected, actual);
+          },
+        }),
+      ),
+    );
   },
 };

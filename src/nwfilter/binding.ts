@@ -1,6 +1,8 @@
 // Instantiating the filter of a binding (a filter bound to one guest port, libvirt's
 // virNWFilterBindingDef). The reserved variables are filled in as libvirt's gentech driver does:
 // MAC from the binding, IP from a learned address, each only when no parameter sets it.
+// CTRL_IP_LEARNING (any/dhcp/none) says whether a missing IP may be learned; IPV6, DHCPSERVER
+// and DHCPSERVERV6 are ordinary parameters the stock filters read.
 import { invalidInput, VirtwallError } from '../errors.js';
 import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
 import { instantiate, type InstantiateOptions, type RuleInstance } from './instantiate.js';
@@ -9,9 +11,6 @@ import type { VarTable, VarValue } from './vars.js';
 
 /** What instantiation needs of a <filterbinding>: filter, port device, guest MAC, parameters. */
 export type FilterBinding = Pick<FilterBindingDef, 'portdev' | 'mac' | 'filter' | 'params'>;
-
-/** Variables libvirt gives a meaning: set by the binding, the learner, or read by learning. */
-export const RESERVED_VARIABLES = ['MAC', 'IP', 'IPV6', 'DHCPSERVER', 'DHCPSERVERV6', 'CTRL_IP_LEARNING'] as const;
 
 const LEARNING_MODES = ['any', 'dhcp', 'none'];
 

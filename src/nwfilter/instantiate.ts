@@ -83,7 +83,7 @@ function walk(def: FilterDef, vars: VarTable, source: FilterSource, path: readon
 }
 
 /** Every variable access some rule of the tree cannot resolve, in first-use order. */
-export function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource): string[] {
+function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource): string[] {
   const missing = new Set<string>();
   walk(root, vars, source, [root.name], (rule, _def, ruleVars) => {
     for (const v of rule.variables) if (!isVarRefAvailable(v, ruleVars)) missing.add(formatVarRef(v));

@@ -117,7 +117,7 @@ function bindingPlans(binding: FilterBinding, extra: MapFilterSource): FirewallP
   return instantiationPlans(binding.portdev, instantiateBinding(binding, source));
 }
 
-/** Applies the binding's plans, checks the kernel holds exactly the renamed chains, returns them. */
+/** Applies the binding's plans and checks the kernel holds exactly the renamed chains. */
 async function bind(net: Net, plans: FirewallPlan[]): Promise<void> {
   await applyPlans(plans, net.runner);
   const kernel = kernelChains(net);

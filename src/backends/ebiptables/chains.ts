@@ -12,7 +12,7 @@ const ebtables = (args: string[], ignoreErrors = false): PlannedCommand => ({
   ignoreErrors,
 });
 
-export const IPTABLES_BINARY: Record<IpLayer, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+const IPTABLES_BINARY: Record<IpLayer, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
 
 const iptables = (layer: IpLayer, args: string[], ignoreErrors = false): PlannedCommand => ({
   argv: [IPTABLES_BINARY[layer], '-w', ...args],

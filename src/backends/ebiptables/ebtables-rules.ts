@@ -119,7 +119,7 @@ const STEPS: Record<string, Step[]> = {
 };
 
 /** libvirt's jump target for an action; ebtables cannot REJECT, so reject drops. */
-export function ebtablesTarget(rule: ResolvedRule): string {
+function ebtablesTarget(rule: ResolvedRule): string {
   return rule.action === 'reject' ? 'DROP' : rule.action.toUpperCase();
 }
 

@@ -6,6 +6,7 @@ import { formatBandwidth } from '../netdev/bandwidth.js';
 import { formatVlan } from '../netdev/vlan.js';
 import { formatVirtualPort } from '../netdev/vport.js';
 import { formatPciAddress } from '../pci.js';
+import { formatHostdevDriver } from '../hostdev-driver.js';
 import { dumpMetadata } from './metadata.js';
 import { dnsmasqNamespaceAttr, formatDnsmasqOptions } from './dnsmasq-namespace.js';
 import type { DhcpLease, NetworkDef, NetworkDns, NetworkForward, NetworkIp, NetworkRoute, PortGroup } from './types.js';
@@ -72,7 +73,7 @@ function formatForward(w: XmlWriter, fwd: NetworkForward, inactive: boolean): vo
       ['managed', fwd.mode === 'hostdev' ? yesNo(fwd.managed) : undefined],
     ],
     (f) => {
-      if (fwd.driver) f.empty('driver', [['name', fwd.driver.name], ['model', fwd.driver.model]]);
+      formatHostdevDriver(f, fwd.driver);
       if (fwd.mode === 'nat' && fwd.nat) formatNat(f, fwd.nat);
       if (fwd.pfs[0]) f.empty('pf', [['dev', fwd.pfs[0].dev]]);
       if (fwd.pfs.length && inactive) return;

@@ -12,6 +12,7 @@ import { parseBandwidth } from '../netdev/bandwidth.js';
 import { parseVlan } from '../netdev/vlan.js';
 import { parseVirtualPort } from '../netdev/vport.js';
 import { parsePciAddress, pciAddressText, samePciAddress } from '../pci.js';
+import { parseHostdevDriver } from '../hostdev-driver.js';
 import { sanitizeMetadata, scopeAt } from './metadata.js';
 import { parseDnsmasqOptions } from './dnsmasq-namespace.js';
 import type {
@@ -34,7 +35,6 @@ import type {
 
 export const FORWARD_MODES: readonly ForwardMode[] = ['none', 'nat', 'route', 'open', 'bridge', 'private', 'vepa', 'passthrough', 'hostdev'];
 const LEASE_UNITS = ['seconds', 'minutes', 'hours'] as const;
-const DRIVER_NAMES = ['kvm', 'vfio', 'xen'] as const;
 
 /** Parses a <network> document; `file` names it in error locations. */
 export function parseNetwork(text: string, file?: string): NetworkDef {
@@ -574,14 +574,8 @@ function parseForward(net: string, el: XmlElement): NetworkForward {
   }
   const fwd: NetworkForward = { mode, managed: xpathProp(el, 'managed')?.toLowerCase() === 'yes', pfs: [], interfaces: [] };
   const driverEl = firstChild(el, 'driver');
-  if (driverEl) {
-    const name = xpathProp(driverEl, 'name');
-    if (name !== undefined && !(DRIVER_NAMES as readonly string[]).includes(name)) {
-      throw badInput(driverEl, `Unknown forward <driver name='${name}'/> in network ${net}`, 'name');
-    }
-    const model = prop(driverEl, 'model');
-    if (name !== undefined || model !== undefined) fwd.driver = { name: name as NonNullable<NetworkForward['driver']>['name'], model };
-  }
+  const driver = driverEl && parseHostdevDriver(driverEl);
+  if (driver) fwd.driver = driver;
   const ifEls = childElements(el, 'interface');
   const addrEls = childElements(el, 'address');
   const pfEls = childElements(el, 'pf');

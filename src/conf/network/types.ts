@@ -62,7 +62,7 @@ export interface NetworkForward {
   /** <forward managed=> (hostdev mode). */
   managed: boolean;
   /** <driver name= model=> for hostdev pools. */
-  driver?: { name?: 'kvm' | 'vfio' | 'xen'; model?: string };
+  driver?: HostdevDriver;
   /** <pf dev=>: at most one physical function. */
   pfs: { dev: string; connections?: number }[];
   /**
@@ -71,6 +71,13 @@ export interface NetworkForward {
    */
   interfaces: ForwardInterface[];
   nat?: NatOptions;
+}
+
+/** <driver name= model=/> of a PCI hostdev (virDeviceHostdevPCIDriverInfo). */
+export interface HostdevDriver {
+  name?: 'kvm' | 'vfio' | 'xen';
+  /** e.g. vfio-pci-igb */
+  model?: string;
 }
 
 export type ForwardInterface =

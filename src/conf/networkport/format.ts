@@ -5,6 +5,7 @@ import { formatBandwidth } from '../netdev/bandwidth.js';
 import { formatVlan } from '../netdev/vlan.js';
 import { formatVirtualPort } from '../netdev/vport.js';
 import { formatPciAddress } from '../pci.js';
+import { formatHostdevDriver } from '../hostdev-driver.js';
 import type { NetworkPortDef, PortPlug } from './types.js';
 
 export function formatNetworkPort(port: NetworkPortDef): string {
@@ -40,7 +41,7 @@ function formatPlug(w: XmlWriter, plug: PortPlug): void {
       return;
     case 'hostdev-pci':
       w.block('plug', [['type', plug.type], ['managed', plug.managed === undefined ? undefined : yesNo(plug.managed)]], (p) => {
-        if (plug.driver) p.empty('driver', [['name', plug.driver]]);
+        formatHostdevDriver(p, plug.driver);
         formatPciAddress(p, plug.address, false);
       });
   }

@@ -7,12 +7,12 @@ import { parseBandwidth } from '../netdev/bandwidth.js';
 import { parseVlan } from '../netdev/vlan.js';
 import { parseVirtualPort } from '../netdev/vport.js';
 import { parsePciAddress } from '../pci.js';
+import { parseHostdevDriver } from '../hostdev-driver.js';
 import type { MacvlanMode, NetworkPortDef, PortPlug } from './types.js';
 
 export const PLUG_TYPES = ['none', 'network', 'bridge', 'direct', 'hostdev-pci'] as const;
 /** virNetDevMacVLanMode, in enum order (the first is the default). */
 export const MACVLAN_MODES: readonly MacvlanMode[] = ['vepa', 'private', 'bridge', 'passthrough'];
-const DRIVER_NAMES = ['kvm', 'vfio', 'xen'] as const;
 
 export function parseNetworkPort(text: string, file?: string): NetworkPortDef {
   return parseNetworkPortElement(parseXml(text, file));
@@ -92,13 +92,10 @@ function parsePlug(el: XmlElement): PortPlug {
     case 'hostdev-pci': {
       const managed = tristateProp(el, 'managed');
       const driverEl = firstChild(el, 'driver');
-      const driver = driverEl?.attrs['name'] || undefined;
-      if (driverEl && driver !== undefined && !(DRIVER_NAMES as readonly string[]).includes(driver)) {
-        throw badInput(driverEl, 'Missing network port driver name', 'name');
-      }
+      const driver = driverEl && parseHostdevDriver(driverEl);
       const addrEl = firstChild(el, 'address');
       if (!addrEl) throw badInput(el, 'Missing network port PCI address');
-      return { type: 'hostdev-pci', managed, driver: driver as 'kvm' | 'vfio' | 'xen' | undefined, address: parsePciAddress(addrEl) };
+      return { type: 'hostdev-pci', managed, driver, address: parsePciAddress(addrEl) };
     }
   }
 }

@@ -1,6 +1,6 @@
 // Typed form of libvirt's <networkport> (virNetworkPortDef, src/conf/virnetworkportdef.h): one
 // guest interface's port on a network, with how it is plugged in.
-import type { Bandwidth, PciAddress, Vlan, VirtualPortProfile } from '../network/types.js';
+import type { Bandwidth, HostdevDriver, PciAddress, Vlan, VirtualPortProfile } from '../network/types.js';
 
 export type MacvlanMode = 'vepa' | 'private' | 'bridge' | 'passthrough';
 
@@ -8,7 +8,7 @@ export type PortPlug =
   | { type: 'none' }
   | { type: 'network' | 'bridge'; bridge: string; macTableManager?: 'kernel' | 'libvirt' }
   | { type: 'direct'; dev: string; mode: MacvlanMode }
-  | { type: 'hostdev-pci'; managed?: boolean; driver?: 'kvm' | 'vfio' | 'xen'; address: PciAddress };
+  | { type: 'hostdev-pci'; managed?: boolean; driver?: HostdevDriver; address: PciAddress };
 
 export interface NetworkPortDef {
   /** Lower-case canonical UUID of the port. */

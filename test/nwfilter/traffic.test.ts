@@ -5,6 +5,7 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
+import { applyBasicRules, removeBasicRules } from '../../src/backends/ebiptables/basic-rules.js';
 import { instantiationPlans, allTeardown } from '../../src/backends/ebiptables/plan.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import { applyPlan, applyPlans } from '../../src/exec/apply.js';
@@ -232,5 +233,23 @@ describe('nwfilter on a real kernel', { skip }, () => {
     );
     assert.equal(ruleset(net), before, 'the failed set is gone and the old one untouched');
     await applyPlan(allTeardown('vnet0'), net.runner);
+  });
+
+  it("IP learning's basic rules let only the guest's own MAC, IPv4 and ARP out, and go away cleanly", async (t) => {
+    const net = topology(t);
+    await applyPlans(applyBasicRules('vnet0', MAC.a), net.runner);
+    await applyPlan(removeBasicRules('vnet0'), net.runner);
+    const before = ruleset(net);
+
+    await applyPlans(applyBasicRules('vnet0', MAC.a), net.runner);
+    const seen = await probe(net, [
+      ipv4('ok-ip', MAC.a, MAC.b, IP.a, IP.b),
+      ipv4('ok-any-ip', MAC.a, MAC.b, IP.other, IP.b),
+      ipv4('bad-src-mac', MAC.other, MAC.b, IP.a, IP.b),
+      { kind: 'raw', marker: 'bad-ethertype', src_mac: MAC.a, dst_mac: MAC.b, ethertype: '88b5' },
+    ]);
+    assert.deepEqual(seen.b, { 'ok-ip': 1, 'ok-any-ip': 1, 'bad-src-mac': 0, 'bad-ethertype': 0 });
+    await applyPlan(removeBasicRules('vnet0'), net.runner);
+    assert.equal(ruleset(net), before);
   });
 });

@@ -119,9 +119,12 @@ export function ebRemove(b: PlanBuilder, ifname: string, temporary: boolean): vo
 /** Renames the temporary ebtables chains (sub-chains first, found by listing) to their final names. */
 export function ebRenameTemporary(b: PlanBuilder, ifname: string): void {
   for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebListAndRenameSubChains(ebRootChain(dir, ifname, true)));
-  for (const dir of ['from-guest', 'to-guest'] as const) {
-    b.add(ebtables(['-E', ebRootChain(dir, ifname, true), ebRootChain(dir, ifname, false)]));
-  }
+  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebRenameRoot(dir, ifname));
+}
+
+/** Gives a temporary root chain its final name. */
+export function ebRenameRoot(dir: EbDirection, ifname: string): PlannedCommand {
+  return ebtables(['-E', ebRootChain(dir, ifname, true), ebRootChain(dir, ifname, false)]);
 }
 
 // --- iptables / ip6tables -------------------------------------------------------------------

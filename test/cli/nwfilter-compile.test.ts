@@ -42,6 +42,15 @@ describe('virtwall nwfilter-compile', () => {
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /unresolvable.*IP/);
     assert.equal(cli(['-', '--ifname', 'vnet0', '--param', 'bad'], `<filter name='x'/>`).status, 2);
+    const dir = mkdtempSync(join(tmpdir(), 'vwt-cli-'));
+    try {
+      writeFileSync(join(dir, 'ports.xml'), `<filter name='not-ports'/>`);
+      const misnamed = cli(['-', '--ifname', 'vnet0', '--filter-dir', dir], `<filter name='x'><filterref filter='ports'/></filter>`);
+      assert.equal(misnamed.status, 2);
+      assert.match(misnamed.stderr, /ports\.xml.*does not match.*'not-ports'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.equal(cli(['-', '--ifname', 'vnet0', '--backend', 'nftables'], `<filter name='x'/>`).status, 2);
   });
 });

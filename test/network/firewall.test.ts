@@ -97,6 +97,16 @@ describe('network firewall plans', () => {
     ));
   });
 
+  it('routes through the forward device in both directions', async () => {
+    const net = network('route', {}, { interfaces: [{ type: 'netdev', dev: 'uplink0' }] });
+    const ipt = await dryRun(networkFirewallPlan(net, 'iptables').groups);
+    assert.ok(ipt.includes('iptables -w --table filter --insert LIBVIRT_FWO --source 10.20.30.0/24 --in-interface vbr7 --out-interface uplink0 --jump ACCEPT'));
+    assert.ok(ipt.includes('iptables -w --table filter --insert LIBVIRT_FWI --destination 10.20.30.0/24 --in-interface uplink0 --out-interface vbr7 --jump ACCEPT'));
+    const nft = await dryRun(networkFirewallPlan(net, 'nftables').groups);
+    assert.ok(nft.includes('nft -ae insert rule ip libvirt_network guest_output ip saddr 10.20.30.0/24 iif vbr7 oifname uplink0 counter accept'));
+    assert.ok(nft.includes('nft -ae insert rule ip libvirt_network guest_input ip daddr 10.20.30.0/24 iifname uplink0 oif vbr7 counter accept'));
+  });
+
   it('rejects a NAT port range libvirt refuses', () => {
     const net = network('nat', {}, { nat: { port: { start: 3000, end: 2000 } } });
     for (const backend of BACKEND_NAMES) assert.throws(() => networkFirewallPlan(net, backend), /Invalid port range '3000-2000'/);

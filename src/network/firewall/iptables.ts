@@ -6,7 +6,7 @@ import type { NetworkDef } from '../../conf/network/types.js';
 import { bridgeName } from '../definition.js';
 import type { PlannedCommand } from '../../plan/transaction.js';
 import type { BackendRollback, FirewallTransaction, NetworkFirewallPlan } from './plan.js';
-import { needsDhcpChecksumFix, networkRules, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
+import { needsDhcpChecksumFix, networkRules, optionArgs, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
 
 const BINARY: Record<IpFamily, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
 
@@ -61,17 +61,15 @@ export function iptablesGlobalSetup(family: IpFamily): FirewallTransaction[] {
   return [{ ignoreErrors: false, commands, rollback: [], autoRollback: false }];
 }
 
-const opt = (flag: string, value: string | undefined): string[] => (value !== undefined && value !== '' ? [flag, value] : []);
-
 function masqueradeArgs(r: Masquerade): string[] {
   const ports = r.ports ? `${r.ports.start}-${r.ports.end}` : undefined;
   const target = r.address
     ? ['--jump', 'SNAT', '--to-source', `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports ? `:${ports}` : ''}`]
-    : ['--jump', 'MASQUERADE', ...opt('--to-ports', ports)];
+    : ['--jump', 'MASQUERADE', ...optionArgs('--to-ports', ports)];
   return [
     '--table', 'nat', '--insert', 'LIBVIRT_PRT',
-    '--source', r.network, ...opt('-p', r.protocol), '!', '--destination', r.network,
-    ...opt('--out-interface', r.physdev),
+    '--source', r.network, ...optionArgs('-p', r.protocol), '!', '--destination', r.network,
+    ...optionArgs('--out-interface', r.physdev),
     ...target,
   ];
 }
@@ -92,20 +90,20 @@ const RENDER: { [K in RuleKind]: Renderer<K> } = {
   ],
   allowOut: (r, br) => [
     '--table', 'filter', '--insert', 'LIBVIRT_FWO', '--source', r.network,
-    '--in-interface', br, ...opt('--out-interface', r.physdev), '--jump', 'ACCEPT',
+    '--in-interface', br, ...optionArgs('--out-interface', r.physdev), '--jump', 'ACCEPT',
   ],
   allowRelatedIn: (r, br) => [
     '--table', 'filter', '--insert', 'LIBVIRT_FWI', '--destination', r.network,
-    ...opt('--in-interface', r.physdev), '--out-interface', br,
+    ...optionArgs('--in-interface', r.physdev), '--out-interface', br,
     '--match', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '--jump', 'ACCEPT',
   ],
   allowIn: (r, br) => [
     '--table', 'filter', '--insert', 'LIBVIRT_FWI', '--destination', r.network,
-    ...opt('--in-interface', r.physdev), '--out-interface', br, '--jump', 'ACCEPT',
+    ...optionArgs('--in-interface', r.physdev), '--out-interface', br, '--jump', 'ACCEPT',
   ],
   masquerade: (r) => masqueradeArgs(r),
   dontMasquerade: (r) => [
-    '--table', 'nat', '--insert', 'LIBVIRT_PRT', ...opt('--out-interface', r.physdev),
+    '--table', 'nat', '--insert', 'LIBVIRT_PRT', ...optionArgs('--out-interface', r.physdev),
     '--source', r.network, '--destination', r.destination, '--jump', 'RETURN',
   ],
 };

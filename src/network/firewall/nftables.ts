@@ -9,7 +9,7 @@ import type { NetworkDef } from '../../conf/network/types.js';
 import { bridgeName } from '../definition.js';
 import type { PlannedCommand } from '../../plan/transaction.js';
 import type { BackendRollback, FirewallTransaction, NetworkFirewallPlan } from './plan.js';
-import { networkRules, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
+import { networkRules, optionArgs, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
 
 export const NFT_TABLE = 'libvirt_network';
 const NFT_FAMILY: Record<IpFamily, string> = { ipv4: 'ip', ipv6: 'ip6' };
@@ -64,17 +64,15 @@ export function nftablesGlobalSetup(family: IpFamily): FirewallTransaction[] {
   return [{ ignoreErrors: false, commands: [list], rollback: [], autoRollback: false }];
 }
 
-const opt = (key: string, value: string | undefined): string[] => (value !== undefined && value !== '' ? [key, value] : []);
-
 function masqueradeArgs(r: Masquerade, fam: string): string[] {
   const ports = r.ports ? `:${r.ports.start}-${r.ports.end}` : '';
   const target = r.address
     ? ['snat', 'to', `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports}`]
-    : ['masquerade', ...opt('to', ports)];
+    : ['masquerade', ...optionArgs('to', ports)];
   return [
     'guest_nat', ...(r.protocol ? ['meta', 'l4proto', r.protocol] : []),
     fam, 'saddr', r.network, fam, 'daddr', '!=', r.network,
-    ...opt('oifname', r.physdev), 'counter', ...target,
+    ...optionArgs('oifname', r.physdev), 'counter', ...target,
   ];
 }
 
@@ -86,15 +84,15 @@ const RENDER: { [K in RuleKind]: Renderer<K> } = {
   rejectOut: (_r, br) => ['guest_output', 'iif', br, 'counter', 'reject'],
   rejectIn: (_r, br) => ['guest_input', 'oif', br, 'counter', 'reject'],
   allowCross: (_r, br) => ['guest_cross', 'iif', br, 'oif', br, 'counter', 'accept'],
-  allowOut: (r, br, fam) => ['guest_output', fam, 'saddr', r.network, 'iif', br, ...opt('oifname', r.physdev), 'counter', 'accept'],
+  allowOut: (r, br, fam) => ['guest_output', fam, 'saddr', r.network, 'iif', br, ...optionArgs('oifname', r.physdev), 'counter', 'accept'],
   allowRelatedIn: (r, br, fam) => [
-    'guest_input', ...opt('iifname', r.physdev), 'oif', br, fam, 'daddr', r.network,
+    'guest_input', ...optionArgs('iifname', r.physdev), 'oif', br, fam, 'daddr', r.network,
     'ct', 'state', 'related,established', 'counter', 'accept',
   ],
-  allowIn: (r, br, fam) => ['guest_input', fam, 'daddr', r.network, ...opt('iifname', r.physdev), 'oif', br, 'counter', 'accept'],
+  allowIn: (r, br, fam) => ['guest_input', fam, 'daddr', r.network, ...optionArgs('iifname', r.physdev), 'oif', br, 'counter', 'accept'],
   masquerade: (r, _br, fam) => masqueradeArgs(r, fam),
   dontMasquerade: (r, _br, fam) => [
-    'guest_nat', ...opt('oifname', r.physdev), fam, 'saddr', r.network, fam, 'daddr', r.destination, 'counter', 'return',
+    'guest_nat', ...optionArgs('oifname', r.physdev), fam, 'saddr', r.network, fam, 'daddr', r.destination, 'counter', 'return',
   ],
 };
 

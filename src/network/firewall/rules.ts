@@ -37,6 +37,11 @@ export interface Masquerade {
 
 export type RuleKind = FirewallRule['kind'];
 
+/** An option and its value, or nothing when the value is absent (libvirt's `if (physdev && physdev[0])`). */
+export function optionArgs(option: string, value: string | undefined): string[] {
+  return value !== undefined && value !== '' ? [option, value] : [];
+}
+
 const LOCAL_MULTICAST: Record<IpFamily, string> = { ipv4: '224.0.0.0/24', ipv6: 'ff02::/16' };
 const LOCAL_BROADCAST = '255.255.255.255/32';
 const DEFAULT_NAT_PORTS = { start: 1024, end: 65535 };

@@ -82,13 +82,16 @@ function walk(def: FilterDef, vars: VarTable, source: FilterSource, path: readon
   }
 }
 
-/** Every variable access some rule of the tree cannot resolve, in first-use order. */
-function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource): string[] {
-  const missing = new Set<string>();
-  walk(root, vars, source, [root.name], (rule, _def, ruleVars) => {
-    for (const v of rule.variables) if (!isVarRefAvailable(v, ruleVars)) missing.add(formatVarRef(v));
+/** Every variable access some rule of the tree cannot resolve -> the filter path first using it. */
+function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource): Map<string, readonly string[]> {
+  const missing = new Map<string, readonly string[]>();
+  walk(root, vars, source, [root.name], (rule, _def, ruleVars, path) => {
+    for (const v of rule.variables) {
+      const name = formatVarRef(v);
+      if (!missing.has(name) && !isVarRefAvailable(v, ruleVars)) missing.set(name, path);
+    }
   });
-  return [...missing];
+  return missing;
 }
 
 /**
@@ -100,18 +103,16 @@ function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource)
 export function instantiate(root: FilterDef, vars: VarTable, source: FilterSource, opts: InstantiateOptions = {}): RuleInstance[] {
   let top = vars;
   let missing = missingVariables(root, top, source);
-  if (missing.length > 0 && opts.resolveMissing) {
-    const extra = opts.resolveMissing(missing);
+  if (missing.size > 0 && opts.resolveMissing) {
+    const extra = opts.resolveMissing([...missing.keys()]);
     if (extra) {
       top = new Map([...vars, ...extra]);
       missing = missingVariables(root, top, source);
     }
   }
-  if (missing.length > 0) {
-    throw invalidInput(
-      `cannot instantiate filter '${root.name}': unresolvable variables or unavailable list elements: ${missing.join(', ')}`,
-      root.source,
-    );
+  if (missing.size > 0) {
+    const list = [...missing].map(([name, path]) => `${name} (in ${path.join(' -> ')})`).join(', ');
+    throw invalidInput(`cannot instantiate filter '${root.name}': unresolvable variables or unavailable list elements: ${list}`, root.source);
   }
 
   const out: RuleInstance[] = [];

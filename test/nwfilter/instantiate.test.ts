@@ -67,7 +67,7 @@ describe('filter instantiation', () => {
 
   it('lists every unresolvable variable or unavailable list element at once', () => {
     const root = filter('root', `${rule('$P')}${rule('$A[2]')}${rule('$A[1]')}`);
-    rejects(() => instantiate(root, vars({ A: ['1', '2'] }), new MapFilterSource([])), 'invalid-input', /unresolvable.*: P, A\[2\]$/);
+    rejects(() => instantiate(root, vars({ A: ['1', '2'] }), new MapFilterSource([])), 'invalid-input', /unresolvable.*: P \(in root\), A\[2\] \(in root\)$/);
   });
 
   it('offers missing variables to the resolver hook (the IP learning seam)', () => {

@@ -84,30 +84,37 @@ const arp = (marker: string, op: number, dst_mac: string, sha: string, spa: stri
   kind: 'arp', marker, op, src_mac: MAC.a, dst_mac, sha, spa, tha, tpa,
 });
 
-/** Chains a plan builds (temporary names -> final names) and how many rules it appends to each. */
-function finalChains(plans: FirewallPlan[]): Map<string, number> {
+/**
+ * The chains a plan builds, under their final names ("iptables FI-vnet0"), with the jump target
+ * of each rule it appends to them, in order.
+ */
+function finalChains(plans: FirewallPlan[]): Map<string, string[]> {
   const rename = (c: string) => c.replace(/^libvirt-J-/, 'libvirt-I-').replace(/^libvirt-P-/, 'libvirt-O-').replace(/^([FH]?)J-/, '$1I-').replace(/^([FH]?)P-/, '$1O-');
-  const chains = new Map<string, number>();
-  for (const cmd of plans[0]!.flatMap((g) => g.commands)) {
-    const i = cmd.argv.findIndex((a) => a === '-N' || a === '-A');
-    const chain = cmd.argv[i + 1]!;
-    if (cmd.argv[i] === '-N' && /^(libvirt-[JP]-|[JP]-|[FH][JP]-)/.test(chain)) chains.set(rename(chain), 0);
-    else if (cmd.argv[i] === '-A' && chains.has(rename(chain))) chains.set(rename(chain), chains.get(rename(chain))! + 1);
+  const chains = new Map<string, string[]>();
+  for (const { argv } of plans[0]!.flatMap((g) => g.commands)) {
+    const i = argv.findIndex((a) => a === '-N' || a === '-A');
+    const key = `${argv[0]} ${rename(argv[i + 1]!)}`;
+    if (argv[i] === '-N' && /^(libvirt-[JP]-|[JP]-|[FH][JP]-)/.test(argv[i + 1]!)) chains.set(key, []);
+    else if (argv[i] === '-A' && chains.has(key)) chains.get(key)!.push(rename(argv[argv.indexOf('-j') + 1]!));
   }
   return chains;
 }
 
-/** Chain -> rule count as the kernel lists them (ebtables nat table and iptables filter table). */
-function kernelChains(net: Net): Map<string, number> {
-  const chains = new Map<string, number>();
-  const eb = net.lab.exec(net.host, ['ebtables', '-t', 'nat', '-L']).stdout;
-  for (const m of eb.matchAll(/^Bridge chain: (\S+), entries: (\d+)/gm)) chains.set(m[1]!, Number(m[2]));
+/** The same view of what the kernel lists (ebtables nat table, iptables/ip6tables filter table). */
+function kernelChains(net: Net): Map<string, string[]> {
+  const chains = new Map<string, string[]>();
+  let current: string[] = [];
+  for (const line of net.lab.exec(net.host, ['ebtables', '-t', 'nat', '-L']).stdout.split('\n')) {
+    const chain = /^Bridge chain: ([^,]+),/.exec(line)?.[1];
+    if (chain) chains.set(`ebtables ${chain}`, (current = []));
+    else if (line.startsWith('-')) current.push(/-j (\S+)/.exec(line)![1]!);
+  }
   for (const ipt of ['iptables', 'ip6tables']) {
     const lines = net.lab.exec(net.host, [ipt, '-S'], false).stdout.split('\n');
-    for (const l of lines) if (l.startsWith('-N ')) chains.set(l.slice(3), 0);
+    for (const l of lines) if (l.startsWith('-N ')) chains.set(`${ipt} ${l.slice(3)}`, []);
     for (const l of lines) {
-      const c = /^-A (\S+) /.exec(l)?.[1];
-      if (c && chains.has(c)) chains.set(c, chains.get(c)! + 1);
+      const m = /^-A (\S+) .*-[jg] (\S+)/.exec(l);
+      if (m) chains.get(`${ipt} ${m[1]}`)?.push(m[2]!);
     }
   }
   return chains;
@@ -122,8 +129,8 @@ function bindingPlans(binding: FilterBinding, extra: MapFilterSource): FirewallP
 async function bind(net: Net, plans: FirewallPlan[]): Promise<void> {
   await applyPlans(plans, net.runner);
   const kernel = kernelChains(net);
-  for (const [chain, rules] of finalChains(plans)) assert.equal(kernel.get(chain), rules, `chain ${chain} after instantiation`);
-  for (const chain of kernel.keys()) assert.doesNotMatch(chain, /^(libvirt-[JP]-|[JP]-vnet|[FH][JP]-)/, 'temporary chain left behind');
+  for (const [chain, targets] of finalChains(plans)) assert.deepEqual(kernel.get(chain), targets, `${chain} after instantiation`);
+  for (const chain of kernel.keys()) assert.doesNotMatch(chain, / (libvirt-[JP]-|[JP]-vnet|[FH][JP]-)/, 'temporary chain left behind');
 }
 
 describe('nwfilter on a real kernel', { skip }, () => {
@@ -150,6 +157,8 @@ describe('nwfilter on a real kernel', { skip }, () => {
       ipv4('bad-src-ip-host', MAC.a, MAC.host, IP.other, IP.host),
       arp('bad-arp-foreign-ip', 1, BCAST, MAC.a, IP.other, ZERO, IP.b),
       arp('bad-arp-foreign-mac', 2, MAC.b, MAC.other, IP.a, MAC.b, IP.b),
+      arp('bad-arp-request-foreign-mac', 1, BCAST, MAC.other, IP.a, ZERO, IP.b),
+      arp('bad-arp-reply-foreign-ip', 2, MAC.b, MAC.a, IP.other, MAC.b, IP.b),
       arp('bad-gratuitous-arp-for-b', 1, BCAST, MAC.a, IP.b, ZERO, IP.b),
       { kind: 'raw', marker: 'bad-ethertype', src_mac: MAC.a, dst_mac: MAC.b, ethertype: '88b5' },
       { kind: 'raw', marker: 'bad-ipv6', src_mac: MAC.a, dst_mac: MAC.b, ethertype: '86dd' },
@@ -160,6 +169,7 @@ describe('nwfilter on a real kernel', { skip }, () => {
       {
         'ok-ip-b': 1, 'ok-ip-host': 1, 'ok-arp-request': 1, 'ok-arp-reply': 1, 'host-arp-request': 1,
         'bad-src-mac': 0, 'bad-src-ip': 0, 'bad-src-ip-host': 0, 'bad-arp-foreign-ip': 0, 'bad-arp-foreign-mac': 0,
+        'bad-arp-request-foreign-mac': 0, 'bad-arp-reply-foreign-ip': 0,
         'bad-gratuitous-arp-for-b': 0, 'bad-ethertype': 0, 'bad-ipv6': 0,
       },
     );

@@ -43,25 +43,29 @@ function hasStateFlags(rule: ResolvedRule): boolean {
   return v?.kind === 'state' && v.states.length > 0;
 }
 
+function use(prefix: 'F' | 'H', toGuest: boolean, directionIn: boolean, match: string | undefined, defaultMatch: boolean, maySkipIcmp: boolean): ChainUse {
+  return { prefix, toGuest, directionIn, match, defaultMatch, acceptTarget: toGuest ? 'ACCEPT' : 'RETURN', maySkipIcmp };
+}
+
 /** The chains a rule goes to, in libvirt's order FJ, FP, HJ. */
 function chainUses(rule: ResolvedRule): ChainUse[] {
   const inout = rule.direction === 'inout';
   const dirIn = rule.direction !== 'out';
   if (rule.stateMatch && hasStateFlags(rule)) {
-    // Explicit state: only the chains matching the direction get the rule, with that state.
+    // Explicit state: only the chains on the initiating side get the rule, with that state.
     const match = stateMatch(rule);
-    const uses: ChainUse[] = [];
-    if (!dirIn || inout) uses.push({ prefix: 'F', toGuest: false, directionIn: dirIn, match, defaultMatch: false, acceptTarget: 'RETURN', maySkipIcmp: dirIn || inout });
-    if (dirIn) uses.push({ prefix: 'F', toGuest: true, directionIn: !dirIn, match, defaultMatch: false, acceptTarget: 'ACCEPT', maySkipIcmp: !dirIn || inout });
-    if (!dirIn || inout) uses.push({ prefix: 'H', toGuest: false, directionIn: dirIn, match, defaultMatch: false, acceptTarget: 'RETURN', maySkipIcmp: dirIn });
-    return uses;
+    return [
+      ...(!dirIn || inout ? [use('F', false, dirIn, match, false, dirIn || inout)] : []),
+      ...(dirIn ? [use('F', true, !dirIn, match, false, !dirIn || inout)] : []),
+      ...(!dirIn || inout ? [use('H', false, dirIn, match, false, dirIn)] : []),
+    ];
   }
   const needState = !inout && rule.stateMatch;
   const state = (initiating: boolean) => (needState ? (initiating ? 'NEW,ESTABLISHED' : 'ESTABLISHED') : undefined);
   return [
-    { prefix: 'F', toGuest: false, directionIn: dirIn, match: state(!dirIn), defaultMatch: true, acceptTarget: 'RETURN', maySkipIcmp: dirIn || inout },
-    { prefix: 'F', toGuest: true, directionIn: !dirIn, match: state(dirIn), defaultMatch: true, acceptTarget: 'ACCEPT', maySkipIcmp: !dirIn || inout },
-    { prefix: 'H', toGuest: false, directionIn: dirIn, match: state(!dirIn), defaultMatch: true, acceptTarget: 'RETURN', maySkipIcmp: dirIn },
+    use('F', false, dirIn, state(!dirIn), true, dirIn || inout),
+    use('F', true, !dirIn, state(dirIn), true, !dirIn || inout),
+    use('H', false, dirIn, state(!dirIn), true, dirIn),
   ];
 }
 

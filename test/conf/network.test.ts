@@ -146,3 +146,10 @@ describe('network canonical form', () => {
     assert.equal(roundTrip(once), once);
   });
 });
+
+describe('network nat options', () => {
+  it("keeps an explicit <nat ipv6='no'>", () => {
+    const out = formatNetwork(parseNetwork(net(`  <forward mode='nat'><nat ipv6='no'/></forward>\n  <ip address='10.0.0.1' prefix='24'/>`)));
+    assert.match(out, /<forward mode='nat'>\n {4}<nat ipv6='no'\/>\n {2}<\/forward>/);
+  });
+});

@@ -87,7 +87,7 @@ function formatForward(w: XmlWriter, fwd: NetworkForward, inactive: boolean): vo
 
 function formatNat(w: XmlWriter, nat: NonNullable<NetworkForward['nat']>): void {
   const port = nat.port && (nat.port.start || nat.port.end) ? nat.port : undefined;
-  if (!nat.address && !port && !nat.ipv6) return;
+  if (!nat.address && !port && nat.ipv6 === undefined) return;
   w.element('nat', [['ipv6', tristate(nat.ipv6)]], (n) => {
     if (nat.address) n.empty('address', [['start', addr(nat.address.start)], ['end', addr(nat.address.end)]]);
     if (port) n.empty('port', [['start', port.start], ['end', port.end || undefined]]);

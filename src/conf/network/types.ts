@@ -149,7 +149,11 @@ export interface NetworkIp {
   /** Whether `family=` was written (it is echoed only then). */
   familyWritten: boolean;
   address: IpAddress;
-  /** Effective prefix length: written prefix, derived from netmask, or the classful default. */
+  /**
+   * Effective prefix length (virNetworkIPDefPrefix): the written prefix, else the netmask's
+   * length, else the classful default (IPv4) or 64 (IPv6). -1 when the netmask is not
+   * contiguous or an IPv4 address without mask is beyond class C, as in libvirt.
+   */
   prefix: number;
   /** How the XML gave the mask: netmask=, prefix=, or neither (classful default). */
   maskForm: 'netmask' | 'prefix' | 'none';

@@ -50,7 +50,7 @@ function dropBlanks(el: XmlElement): XmlElement {
 function undeclaredPrefixes(el: XmlElement, declared: ReadonlySet<string>, out: Set<string>): void {
   const here = new Set([...declared, ...Object.keys(declarations(el))]);
   const used = [prefixOf(el.name), ...el.attrOrder.filter((a) => a !== 'xmlns' && !a.startsWith('xmlns:') && a.includes(':')).map(prefixOf)];
-  for (const p of used) if (p !== 'xml' && !here.has(p) && !(p === '' && el.name.includes(':'))) out.add(p);
+  for (const p of used) if (p !== 'xml' && !here.has(p)) out.add(p);
   for (const c of el.children) if (c.kind === 'element') undeclaredPrefixes(c, here, out);
 }
 

@@ -108,7 +108,7 @@ export function snapshot(lab: NetnsLab, ns: string): string {
       .join('\n');
   return [
     run(['ip', '-o', 'link', 'show']).replace(/ state \S+/g, '').replace(/ qlen \d+/g, ''),
-    run(['ip', '-o', 'addr', 'show']),
+    run(['ip', '-o', 'addr', 'show']).replace(/ tentative/g, ''),
     run(['ip', 'route', 'show']),
     run(['ip', '-6', 'route', 'show']),
     strip(run(['nft', 'list', 'ruleset'])),

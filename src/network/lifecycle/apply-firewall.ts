@@ -68,6 +68,21 @@ function isMissingCsumAction(cmd: FirewallCommand, stderr: string): boolean {
 export interface AppliedFirewall {
   /** Commands that remove what was applied (errors ignored when run), as libvirt records them. */
   removal: FirewallCommand[];
+  /** nf_tables tables ("ip filter", ...) that iptables-nft created for this change. */
+  createdTables: string[];
+}
+
+const IPT_FAMILY: Record<'iptables' | 'ip6tables', string> = { iptables: 'ip', ip6tables: 'ip6' };
+
+/** The tables an iptables batch touches that do not exist yet (iptables-nft creates them). */
+async function missingTables(tool: 'iptables' | 'ip6tables', cmds: readonly FirewallCommand[], runner: CommandRunner): Promise<string[]> {
+  const tables = new Set(cmds.map((c) => (c.argv.includes('--table') ? c.argv[c.argv.indexOf('--table') + 1]! : 'filter')));
+  const missing: string[] = [];
+  for (const t of tables) {
+    const name = `${IPT_FAMILY[tool]} ${t}`;
+    if ((await runner.run(['nft', 'list', 'table', IPT_FAMILY[tool], t])).status !== 0) missing.push(name);
+  }
+  return missing;
 }
 
 /**
@@ -91,6 +106,7 @@ export async function applyNetworkFirewall(
   }
   const applied: FirewallCommand[] = [];
   const skipped = new Set<FirewallCommand>();
+  const createdTables: string[] = [];
   try {
     for (const [tool, cmds] of byTool) {
       if (tool === 'nft') {
@@ -114,7 +130,9 @@ export async function applyNetworkFirewall(
           throw new VirtwallError('operation-failed', `'${renderCommandLine(c.argv)}' failed (${r.status}): ${r.stderr.trim()}`);
         }
       } else {
-        await runBatch(runner, [RESTORE[tool], '--noflush', '--wait'], restoreScript(cmds));
+        const missing = await missingTables(tool, cmds, runner);
+        await runBatch(runner, [RESTORE[tool], '--noflush'], restoreScript(cmds));
+        createdTables.push(...missing);
       }
       applied.push(...cmds);
     }
@@ -125,7 +143,7 @@ export async function applyNetworkFirewall(
   const removal = networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter(
     (c) => ![...skipped].some((s) => sameTcObject(s, c)),
   );
-  return { removal };
+  return { removal, createdTables };
 }
 
 /** `tc filter add X` and `tc filter del X` name the same object. */
@@ -160,7 +178,7 @@ export async function removeNetworkFirewall(removal: readonly FirewallCommand[],
       for (const c of cmds) await runner.run(c.argv);
       continue;
     }
-    const argv = tool === 'nft' ? ['nft', '-f'] : [RESTORE[tool], '--noflush', '--wait'];
+    const argv = tool === 'nft' ? ['nft', '-f'] : [RESTORE[tool], '--noflush'];
     const script = tool === 'nft' ? nftScript(cmds) : restoreScript(cmds);
     try {
       await runBatch(runner, argv, script);

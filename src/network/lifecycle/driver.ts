@@ -3,7 +3,7 @@
 // Virtual do: bridge, IPv6 sysctls, firewall, addresses, routes, IP forwarding, dnsmasq. Every
 // step records its undo; a failing step undoes the steps before it. The record of what a running
 // network added is persisted, so stop works after a restart or a firewall backend switch.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
 import type { CommandRunner } from '../../exec/runner.js';
@@ -30,6 +30,8 @@ export interface NetworkStatus {
   firewallBackend: BackendName;
   /** Commands removing the network's firewall rules (run with errors ignored). */
   firewallRemoval: FirewallCommand[];
+  /** Empty nf_tables tables iptables-nft created for the firewall (removed with the last network). */
+  createdTables: string[];
   dnsmasqPid?: number;
   /** Global sysctls this network turned on, with the values they had (restored by the last stop). */
   sysctlsChanged: { key: string; previous: string }[];
@@ -58,7 +60,9 @@ export class NetworkDriver {
 
   constructor(opts: NetworkDriverOptions) {
     this.opts = opts;
-    mkdirSync(opts.stateDir, { recursive: true, mode: 0o755 });
+    mkdirSync(opts.stateDir, { recursive: true });
+    // dnsmasq reads its hosts files after dropping root privileges
+    chmodSync(opts.stateDir, 0o755);
   }
 
   private statusFile(name: string): string {
@@ -132,6 +136,7 @@ export class NetworkDriver {
       def,
       firewallBackend: this.opts.firewallBackend,
       firewallRemoval: [],
+      createdTables: [],
       sysctlsChanged: [],
       files: [],
     };
@@ -145,6 +150,7 @@ export class NetworkDriver {
           this.opts.diag,
         );
         status.firewallRemoval = applied.removal;
+        status.createdTables = applied.createdTables;
         undo.push(() => removeNetworkFirewall(applied.removal, this.opts.runner));
       }
       for (const ip of def.ips) {
@@ -258,8 +264,12 @@ export class NetworkDriver {
     } else {
       for (const { key, previous } of status.sysctlsChanged) await this.opts.runner.run(['sysctl', '-q', '-w', `${key}=${previous}`]);
     }
-    if (!others.some((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0)) {
-      await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner);
+    const firewallHeir = others.find((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0);
+    if (firewallHeir) {
+      firewallHeir.createdTables = [...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])])];
+      writeFileAtomic(this.statusFile(firewallHeir.name), JSON.stringify(firewallHeir, null, 2) + '\n');
+    } else {
+      await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner, status.createdTables ?? []);
     }
     for (const f of status.files) rmSync(f, { force: true });
     rmSync(leaseFile(this.opts.stateDir, status.bridge), { force: true });

@@ -33,7 +33,19 @@ function rulesIn(listing: string, chain: string): string[] {
   return listing.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
 }
 
-export async function removeUnusedGlobalFirewall(backend: BackendName, runner: CommandRunner): Promise<void> {
+/** An nft table listing holding base chains only, no rule and no other chain. */
+function isEmptyBaseTable(listing: string): boolean {
+  return listing
+    .split('\n')
+    .map((l) => l.trim())
+    .every((l) => l === '' || /^(table \S+ \S+ \{|chain (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) \{|type .* policy accept;|\})$/.test(l));
+}
+
+/**
+ * Removes libvirt's global chains or tables when nothing but their skeleton is left; with
+ * iptables, also the empty nf_tables tables (`createdTables`) that applying them had created.
+ */
+export async function removeUnusedGlobalFirewall(backend: BackendName, runner: CommandRunner, createdTables: readonly string[] = []): Promise<void> {
   if (backend === 'nftables') {
     for (const fam of NFT_FAMILIES) {
       const r = await runner.run(['nft', 'list', 'table', fam, NFT_TABLE]);
@@ -53,5 +65,9 @@ export async function removeUnusedGlobalFirewall(backend: BackendName, runner: C
       await runner.run([tool, '-w', '-t', table, '-D', parent, '-j', chain]);
       await runner.run([tool, '-w', '-t', table, '-X', chain]);
     }
+  }
+  for (const name of createdTables) {
+    const r = await runner.run(['nft', 'list', 'table', ...name.split(' ')]);
+    if (r.status === 0 && isEmptyBaseTable(r.stdout)) await runner.run(['nft', 'delete', 'table', ...name.split(' ')]);
   }
 }

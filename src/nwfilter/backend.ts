@@ -1,0 +1,52 @@
+// What an nwfilter technology driver (ebiptables, nftables) offers the daemon: put the
+// instantiated filters of some ports in place and take others away, and bring the kernel back
+// to a desired state after a restart or a foreign flush. Backends are the only nwfilter code
+// with side effects; they reach the kernel through a CommandRunner.
+import type { RuleInstance } from './instantiate.js';
+
+export type NwfilterBackendName = 'nftables' | 'ebiptables';
+
+/** One filtered port (a guest's TAP device) as the backend needs it. */
+export interface PortFilter {
+  /** The port device, e.g. `vnet0`. */
+  ifname: string;
+  /** The guest's MAC on this port ($MAC). */
+  mac: string;
+  /** Root filter name of the binding (for rule comments and diagnostics). */
+  filter: string;
+  /** The instantiated rules (src/nwfilter/instantiate.ts), empty for a MAC-only port. */
+  instances: readonly RuleInstance[];
+  /**
+   * libvirt's QEMU `mac_filter`: frames entering from the port with another source MAC are
+   * dropped, independently of any nwfilter.
+   */
+  macFilter?: boolean;
+}
+
+export interface PortChange {
+  /** Ports whose rules are (re)placed: new bindings, new parameters, redefined filters. */
+  set: readonly PortFilter[];
+  /** Ports whose rules are removed. */
+  remove: readonly string[];
+}
+
+export interface ReconcileReport {
+  /** Ports whose kernel state differed from the desired one and was repaired. */
+  repaired: string[];
+  /** Ports found in the kernel that are not desired, and were removed. */
+  removed: string[];
+}
+
+export interface NwfilterBackend {
+  readonly name: NwfilterBackendName;
+  /**
+   * Applies a change. The nftables backend does it as one kernel transaction: no moment in
+   * which a port's traffic is unfiltered or half-filtered.
+   */
+  apply(change: PortChange): Promise<void>;
+  /**
+   * Makes the kernel hold exactly `desired` (every filtered port), touching only what differs
+   * from it. Used when the daemon starts and when someone else changed our rules.
+   */
+  reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport>;
+}

@@ -2,7 +2,7 @@
 // and errors, optionally checks libvirt's RelaxNG schema) and `format` (prints canonical XML).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseDocument } from '../../conf/document.js';
+import { parseDocument, type DocumentParseOptions } from '../../conf/document.js';
 import { DiagnosticList, VirtwallError } from '../../errors.js';
 import { validateAgainstSchema } from '../../schema/relaxng.js';
 
@@ -14,16 +14,23 @@ export function readInput(file: string): string {
   }
 }
 
+const DROP_INVALID_HELP = 'drop illegal nwfilter attribute values with a warning, as libvirt before 11 did, instead of rejecting the filter';
+
+function parseOptions(opts: { dropInvalid?: boolean }): DocumentParseOptions {
+  return { invalidValues: opts.dropInvalid ? 'drop' : 'reject' };
+}
+
 export function registerDocumentCommands(program: Command): void {
   program
     .command('validate')
     .description('check a libvirt XML file (filter, filterbinding, network, networkport); exit 2 if invalid')
     .argument('<file>', "the XML file ('-' for standard input)")
     .option('--no-schema', "skip libvirt's RelaxNG schema check")
-    .action((file: string, opts: { schema: boolean }) => {
+    .option('--drop-invalid', DROP_INVALID_HELP)
+    .action((file: string, opts: { schema: boolean; dropInvalid?: boolean }) => {
       const text = readInput(file);
       const diag = new DiagnosticList();
-      const doc = parseDocument(text, file, diag);
+      const doc = parseDocument(text, file, diag, parseOptions(opts));
       for (const w of diag.format()) process.stderr.write(`warning: ${w}\n`);
       if (opts.schema) {
         const violations = validateAgainstSchema(text, doc.kind.root, file);
@@ -40,9 +47,10 @@ export function registerDocumentCommands(program: Command): void {
     .command('format')
     .description('print the canonical XML of a libvirt XML file, as dumpxml would')
     .argument('<file>', "the XML file ('-' for standard input)")
-    .action((file: string) => {
+    .option('--drop-invalid', DROP_INVALID_HELP)
+    .action((file: string, opts: { dropInvalid?: boolean }) => {
       const diag = new DiagnosticList();
-      const doc = parseDocument(readInput(file), file, diag);
+      const doc = parseDocument(readInput(file), file, diag, parseOptions(opts));
       for (const w of diag.format()) process.stderr.write(`warning: ${w}\n`);
       process.stdout.write(doc.kind.format(doc.def));
     });

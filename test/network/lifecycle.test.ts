@@ -219,6 +219,31 @@ for (const backend of ['nftables', 'iptables'] as BackendName[]) {
       }
     });
 
+    it('a failing step rolls back every step before it', async () => {
+      // dnsmasq refuses the option, after bridge, firewall, addresses and routes are in place
+      const xml = networkXml('nat')
+        .replace('<network>', "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>")
+        .replace('</network>', "<dnsmasq:options><dnsmasq:option value='no-such-dnsmasq-option'/></dnsmasq:options></network>");
+      await assert.rejects(rig.driver.start(parseNetwork(xml)), /dnsmasq/);
+      assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
+      assert.deepEqual(rig.driver.active(), []);
+    });
+
+    it('stops exactly after a daemon restart with the other firewall backend configured', async () => {
+      await rig.driver.start(parseNetwork(networkXml('nat')));
+      const other: BackendName = backend === 'nftables' ? 'iptables' : 'nftables';
+      const restarted = new NetworkDriver({
+        runner: new SystemRunner({ netns: rig.host }),
+        stateDir: rig.stateDir,
+        firewallBackend: other,
+        dnsmasqCaps: caps,
+        diag: new DiagnosticList(),
+      });
+      assert.deepEqual(restarted.active().map((s) => s.name), ['vwnat']);
+      await restarted.stop('vwnat');
+      assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
+    });
+
     it('refuses bad starts with clear errors and leaves nothing behind', async () => {
       const refused = async (xml: string, pattern: RegExp) => {
         await assert.rejects(rig.driver.start(parseNetwork(xml)), (err: unknown) => err instanceof VirtwallError && pattern.test(err.message));

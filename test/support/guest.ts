@@ -2,6 +2,7 @@
 // configures the interface (never the host's resolv.conf), TCP probes that report the peer
 // address the other side saw, and a snapshot of a namespace's network state for
 // "exactly as before" checks.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +116,10 @@ export function snapshot(lab: NetnsLab, ns: string): string {
     strip(run(['iptables-save'])),
     strip(run(['ip6tables-save'])),
     run(['sysctl', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']),
-    String(lab.pids(ns).length),
+    lab
+      .pids(ns)
+      .map((pid) => spawnSync('ps', ['-o', 'comm=', '-p', pid], { encoding: 'utf8' }).stdout.trim())
+      .sort()
+      .join(' '),
   ].join('\n----\n');
 }

@@ -171,6 +171,9 @@ export class NetworkDriver {
       return status;
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
+      if (!this.active().some((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0)) {
+        await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner, status.createdTables);
+      }
       await this.restoreSysctls(status);
       for (const f of status.files) rmSync(f, { force: true });
       throw err;
@@ -292,18 +295,54 @@ function prefixFor(def: NetworkDef, ip: string): number | undefined {
   return addr && def.ips.find((n) => sameNetwork(n.address, addr, n.prefix))?.prefix;
 }
 
-/** SIGTERM, then SIGKILL if it is still there after 2 s. */
-async function killProcess(pid: number): Promise<void> {
-  const alive = () => {
+/** pid and every process descending from it, read from /proc. */
+function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
     try {
-      process.kill(pid, 0);
-      return true;
+      // comm may hold spaces and parentheses: the fields after its closing one are fixed
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
     } catch {
-      return false;
+      // the process ended while we looked
     }
+  }
+  const tree: number[] = [];
+  const visit = (p: number) => {
+    tree.push(p);
+    for (const c of children.get(p) ?? []) visit(c);
   };
-  if (!alive()) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
-  if (alive()) process.kill(pid, 'SIGKILL');
+  visit(pid);
+  return tree;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Ends dnsmasq with its helper process and any lease script it is running: SIGTERM to the
+ * whole tree, then SIGKILL to what is left after 2 s.
+ */
+async function killProcess(pid: number): Promise<void> {
+  if (!alive(pid)) return;
+  const tree = processTree(pid);
+  for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+    for (const p of tree) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
+    }
+    for (let i = 0; i < 40 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!tree.some(alive)) return;
+  }
 }

@@ -1,0 +1,89 @@
+// The pure parts of the network lifecycle, by value: batch translation of firewall commands
+// and lease records.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { command } from '../../src/plan/command.js';
+import { nftScript, restoreScript } from '../../src/network/lifecycle/firewall-batch.js';
+import { applyLeaseEvent, formatLeaseTable, leaseDatabase, networkLeases, type LeaseRecord } from '../../src/network/lifecycle/leases.js';
+import { nftTableIsSkeleton } from '../../src/network/lifecycle/global-firewall.js';
+
+describe('firewall batches', () => {
+  it('turns nft commands into one script, dropping the command-line options', () => {
+    const script = nftScript([
+      command(['nft', 'add', 'chain', 'ip', 'libvirt_network', 'forward', '{ type filter hook forward priority 0; policy accept; }']),
+      command(['nft', '-ae', 'insert', 'rule', 'ip', 'libvirt_network', 'guest_output', 'iif', 'virbr0', 'counter', 'reject']),
+    ]);
+    assert.equal(
+      script,
+      'add chain ip libvirt_network forward { type filter hook forward priority 0; policy accept; }\n' +
+        'insert rule ip libvirt_network guest_output iif virbr0 counter reject\n',
+    );
+  });
+
+  it('groups iptables commands per table for one restore run', () => {
+    const script = restoreScript([
+      command(['iptables', '-w', '--table', 'filter', '--new-chain', 'LIBVIRT_INP']),
+      command(['iptables', '-w', '--table', 'nat', '--insert', 'LIBVIRT_PRT', '--source', '10.0.0.0/24', '!', '--destination', '10.0.0.0/24', '--jump', 'MASQUERADE']),
+      command(['iptables', '-w', '--table', 'filter', '--insert', 'INPUT', '--jump', 'LIBVIRT_INP']),
+    ]);
+    assert.equal(
+      script,
+      '*filter\n--new-chain LIBVIRT_INP\n--insert INPUT --jump LIBVIRT_INP\nCOMMIT\n' +
+        '*nat\n--insert LIBVIRT_PRT --source 10.0.0.0/24 ! --destination 10.0.0.0/24 --jump MASQUERADE\nCOMMIT\n',
+    );
+  });
+
+  it("recognises libvirt's bare table skeleton, and anything more as in use", () => {
+    const skeleton = `table ip libvirt_network {
+\tchain forward {
+\t\ttype filter hook forward priority filter; policy accept;
+\t\tcounter packets 3 bytes 180 jump guest_cross
+\t\tcounter packets 0 bytes 0 jump guest_input
+\t\tcounter packets 0 bytes 0 jump guest_output
+\t}
+\tchain guest_output {
+\t}
+}`;
+    assert.ok(nftTableIsSkeleton(skeleton));
+    assert.ok(!nftTableIsSkeleton(skeleton.replace('chain guest_output {', 'chain guest_output {\n\t\tiif "virbr9" counter reject')));
+  });
+});
+
+describe('lease records', () => {
+  const env = (o: Record<string, string>) => o;
+  const now = 1_800_000_000;
+
+  it('adds, renews and deletes leases as dnsmasq reports them, dropping expired ones', () => {
+    let leases: LeaseRecord[] = [];
+    leases = applyLeaseEvent(leases, { action: 'add', mac: '52:54:00:00:00:11', ip: '10.0.0.11', hostname: 'g1', env: env({ DNSMASQ_LEASE_EXPIRES: String(now + 3600) }) }, now);
+    leases = applyLeaseEvent(leases, { action: 'add', mac: '52:54:00:00:00:12', ip: '10.0.0.12', env: env({ DNSMASQ_LEASE_EXPIRES: String(now + 10) }) }, now);
+    leases = applyLeaseEvent(leases, { action: 'old', mac: '52:54:00:00:00:11', ip: '10.0.0.11', hostname: 'g1', env: env({ DNSMASQ_LEASE_EXPIRES: String(now + 7200) }) }, now);
+    assert.deepEqual(leases.map((l) => [l.ipAddress, l.expiryTime]), [['10.0.0.12', now + 10], ['10.0.0.11', now + 7200]]);
+    // later, the second lease has expired: any event drops it
+    leases = applyLeaseEvent(leases, { action: 'del', mac: '52:54:00:00:00:13', ip: '10.0.0.13', env: {} }, now + 60);
+    assert.deepEqual(leases.map((l) => l.ipAddress), ['10.0.0.11']);
+    leases = applyLeaseEvent(leases, { action: 'del', mac: '52:54:00:00:00:11', ip: '10.0.0.11', env: {} }, now + 60);
+    assert.deepEqual(leases, []);
+  });
+
+  it('keeps DHCPv6 identity (DUID as client id, IAID, MAC from the environment)', () => {
+    const [l] = applyLeaseEvent([], {
+      action: 'add', mac: '00:01:00:01:aa:bb', ip: '2001:db8::10', hostname: 'g6',
+      env: env({ DNSMASQ_LEASE_EXPIRES: String(now + 60), DNSMASQ_IAID: '1234', DNSMASQ_MAC: '52:54:00:00:00:16', DNSMASQ_SERVER_DUID: '00:01:00:01:cc' }),
+    }, now);
+    assert.deepEqual(l, { expiryTime: now + 60, ipAddress: '2001:db8::10', macAddress: '52:54:00:00:00:16', hostname: 'g6', clientId: '00:01:00:01:aa:bb', iaid: '1234', serverDuid: '00:01:00:01:cc' });
+    assert.equal(leaseDatabase([l!], now), `duid 00:01:00:01:cc\n${now + 60} 1234 2001:db8::10 g6 00:01:00:01:aa:bb\n`);
+  });
+
+  it('lists live leases with their subnet prefix, as net-dhcp-leases prints them', () => {
+    const records: LeaseRecord[] = [
+      { expiryTime: now + 60, ipAddress: '192.168.122.45', macAddress: '52:54:00:aa:bb:cc', hostname: 'web', clientId: '01:52:54:00:aa:bb:cc' },
+      { expiryTime: now - 1, ipAddress: '192.168.122.46', macAddress: '52:54:00:aa:bb:cd' },
+    ];
+    const leases = networkLeases(records, (ip) => (ip.startsWith('192.168.122.') ? 24 : undefined), now);
+    assert.deepEqual(leases.map((l) => `${l.ipAddress}/${l.prefix} ${l.type}`), ['192.168.122.45/24 ipv4']);
+    const table = formatLeaseTable(leases).split('\n');
+    assert.match(table[0]!, /^ Expiry Time +MAC address +Protocol +IP address +Hostname +Client ID or DUID$/);
+    assert.match(table[2]!, / 52:54:00:aa:bb:cc +ipv4 +192\.168\.122\.45\/24 +web +01:52:54:00:aa:bb:cc$/);
+  });
+});

@@ -2,7 +2,7 @@
 # Installs virtwall's OS packages and npm dependencies (Debian 12, as root). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(nftables libnftables1 iptables ebtables dnsmasq-base iproute2 iputils-ping isc-dhcp-client iperf3 tcpdump procps python3 kmod)
+PACKAGES=(nftables libnftables1 iptables ebtables dnsmasq-base iproute2 iputils-ping isc-dhcp-client bind9-dnsutils iperf3 tcpdump procps python3 kmod util-linux)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -11,7 +11,7 @@ import { needsDhcpChecksumFix, networkRules, optionArgs, type FirewallRule, type
 const BINARY: Record<IpFamily, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
 
 /** libvirt's private chains: [table, built-in parent, child], in creation order. */
-const GLOBAL_CHAINS = [
+export const GLOBAL_CHAINS = [
   ['filter', 'INPUT', 'LIBVIRT_INP'],
   ['filter', 'OUTPUT', 'LIBVIRT_OUT'],
   ['filter', 'FORWARD', 'LIBVIRT_FWO'],

@@ -4,20 +4,11 @@
 // added keep them in place.
 import type { CommandRunner } from '../../exec/runner.js';
 import type { BackendName } from '../firewall/plan.js';
+import { GLOBAL_CHAINS as IPT_CHAINS } from '../firewall/iptables.js';
 import { NFT_TABLE } from '../firewall/nftables.js';
 
 const NFT_FAMILIES = ['ip', 'ip6'];
 const IPT_TOOLS = ['iptables', 'ip6tables'];
-/** [table, chain, built-in chain jumping to it] of libvirt's global iptables chains. */
-const IPT_CHAINS: readonly (readonly [string, string, string])[] = [
-  ['filter', 'LIBVIRT_INP', 'INPUT'],
-  ['filter', 'LIBVIRT_OUT', 'OUTPUT'],
-  ['filter', 'LIBVIRT_FWO', 'FORWARD'],
-  ['filter', 'LIBVIRT_FWI', 'FORWARD'],
-  ['filter', 'LIBVIRT_FWX', 'FORWARD'],
-  ['nat', 'LIBVIRT_PRT', 'POSTROUTING'],
-  ['mangle', 'LIBVIRT_PRT', 'POSTROUTING'],
-];
 
 /** True when the nft table listing has no rule other than the forward chain's jumps. */
 export function nftTableIsSkeleton(listing: string): boolean {
@@ -59,9 +50,9 @@ export async function removeUnusedGlobalFirewall(backend: BackendName, runner: C
       const r = await runner.run([tool, '-w', '-t', table, '-S']);
       listings.set(table, r.status === 0 ? r.stdout : '');
     }
-    const present = IPT_CHAINS.filter(([t, c]) => listings.get(t)!.split('\n').includes(`-N ${c}`));
-    if (present.length === 0 || present.some(([t, c]) => rulesIn(listings.get(t)!, c).length > 0)) continue;
-    for (const [table, chain, parent] of present) {
+    const present = IPT_CHAINS.filter(([t, , c]) => listings.get(t)!.split('\n').includes(`-N ${c}`));
+    if (present.length === 0 || present.some(([t, , c]) => rulesIn(listings.get(t)!, c).length > 0)) continue;
+    for (const [table, parent, chain] of present) {
       await runner.run([tool, '-w', '-t', table, '-D', parent, '-j', chain]);
       await runner.run([tool, '-w', '-t', table, '-X', chain]);
     }

@@ -9,7 +9,7 @@ import { iptRootChain } from './chains.js';
 import { ArgList, printValue } from './print.js';
 
 /** One of the three chains a rule can land in. */
-interface ChainUse {
+export interface ChainUse {
   prefix: 'F' | 'H';
   /** FP-IF holds traffic towards the guest. */
   toGuest: boolean;
@@ -48,7 +48,7 @@ function use(prefix: 'F' | 'H', toGuest: boolean, directionIn: boolean, match: s
 }
 
 /** The chains a rule goes to, in libvirt's order FJ, FP, HJ. */
-function chainUses(rule: ResolvedRule): ChainUse[] {
+export function chainUses(rule: ResolvedRule): ChainUse[] {
   const inout = rule.direction === 'inout';
   const dirIn = rule.direction !== 'out';
   if (rule.stateMatch && hasStateFlags(rule)) {

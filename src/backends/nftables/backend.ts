@@ -1,0 +1,92 @@
+// The nftables nwfilter backend: keeps the filtered ports, compiles them into one model and
+// moves the kernel to it with one `nft -f` transaction per change.
+//
+// Table ownership: the `owner` flag ties a table to the netlink socket that created it, and
+// every change here is a separate `nft` process, so an owned table would vanish as soon as the
+// first change was loaded; only with `persist` (not known to nft 1.0.6) would an owned table
+// outlive its creator. Our filters must stay while the daemon is down, so the tables are not
+// owned: they are ours by name, and we never read or change any other table.
+//
+// Connection tracking: stateful rules always run in the inet table through br_netfilter,
+// which works whether or not the kernel has bridge-family conntrack; `capabilities` reports
+// what the kernel offers.
+import type { CommandRunner } from '../../exec/runner.js';
+import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
+import { assignPortIds, compileModel, MARK_FROM_PORT, MARK_TO_PORT } from './compile.js';
+import { applyScript, probeCapabilities, readModel, type NftCapabilities } from './kernel.js';
+import { diffScript, key, type NftModel } from './model.js';
+
+/** Port ids as recorded in a model's port -> mark map. */
+function idsOf(model: NftModel | undefined): Map<string, number> {
+  const ids = new Map<string, number>();
+  for (const e of model?.sets.get(key('bridge', 'port_mark_from'))?.elements ?? []) {
+    const m = /^"([^"]+)" : 0x([0-9a-f]+)$/.exec(e);
+    if (m) ids.set(m[1]!, parseInt(m[2]!, 16) & 0xffff);
+  }
+  return ids;
+}
+
+/** Everything in `model` that belongs to one port: its elements and its chains' rules. */
+function portState(model: NftModel | undefined, ifname: string, id: number): string {
+  if (!model) return '';
+  const keys = [`"${ifname}"`, ...[MARK_FROM_PORT, MARK_TO_PORT].map((tag) => `0x${(tag | id).toString(16)}`)];
+  const elements = [...model.sets.values()].flatMap((s) => s.elements.filter((e) => keys.some((k) => e.startsWith(k))).map((e) => `${s.name} ${e}`));
+  const shapes = new Set(elements.map((e) => /jump (s[0-9a-f]+)_/.exec(e)?.[1]).filter(Boolean));
+  const rules = [...model.chains.values()].filter((c) => shapes.has(c.name.split('_')[0])).map((c) => `${c.family} ${c.name} ${c.rules.map((r) => r.comment).join('|')}`);
+  return [...elements.sort(), ...rules.sort()].join('\n');
+}
+
+export class NftablesBackend implements NwfilterBackend {
+  readonly name = 'nftables';
+  private ports = new Map<string, PortFilter>();
+  private ids = new Map<string, number>();
+  /** What we last put in the kernel; undefined until we have read or written it. */
+  private kernel: NftModel | undefined;
+  private known = false;
+
+  constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities) {}
+
+  /** A backend with the kernel's capabilities probed. */
+  static async create(runner: CommandRunner): Promise<NftablesBackend> {
+    return new NftablesBackend(runner, await probeCapabilities(runner));
+  }
+
+  /** The model the backend holds the kernel to (for tests and `nwfilter-compile`). */
+  model(): NftModel | undefined {
+    return this.kernel;
+  }
+
+  async apply(change: PortChange): Promise<void> {
+    const next = new Map(this.ports);
+    for (const name of change.remove) next.delete(name);
+    for (const p of change.set) next.set(p.ifname, p);
+    if (!this.known) {
+      this.kernel = await readModel(this.runner);
+      this.ids = idsOf(this.kernel);
+      this.known = true;
+    }
+    const ids = assignPortIds([...next.keys()], this.ids);
+    const model = compileModel([...next.values()], ids);
+    await applyScript(this.runner, diffScript(this.kernel, model));
+    this.ports = next;
+    this.ids = ids;
+    this.kernel = model;
+  }
+
+  async reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
+    const observed = await readModel(this.runner);
+    const oldIds = idsOf(observed);
+    const ids = assignPortIds(desired.map((p) => p.ifname), oldIds);
+    const model = compileModel(desired, ids);
+    const repaired = desired
+      .filter((p) => portState(observed, p.ifname, oldIds.get(p.ifname) ?? -1) !== portState(model, p.ifname, ids.get(p.ifname)!))
+      .map((p) => p.ifname);
+    const removed = [...oldIds.keys()].filter((n) => !ids.has(n));
+    await applyScript(this.runner, diffScript(observed, model));
+    this.ports = new Map(desired.map((p) => [p.ifname, p]));
+    this.ids = ids;
+    this.kernel = model;
+    this.known = true;
+    return { repaired, removed };
+  }
+}

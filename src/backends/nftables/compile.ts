@@ -1,0 +1,339 @@
+// Filtered ports -> the nftables model. Each port's filter tree is compiled into chains with its
+// per-port values abstracted: a value that came from a variable becomes an element of a set
+// keyed by the port (`iifname . ether saddr`, `meta mark . ip saddr`), so ports whose trees have
+// the same shape share the same chains (named by a hash of their content) and binding another
+// such port only adds set and map elements. Dispatch to a port's chains is one verdict-map lookup
+// per hook.
+//
+// Ports are identified by name in the bridge table. In the inet table a bridged packet's
+// interface is the bridge, so the bridge table marks packets with the port's id (a mark for the
+// port they came from, set at prerouting; one for the port they go to, set at postrouting) and
+// the inet table dispatches on the mark. Hence libvirt's to-guest iptables rules run in inet
+// postrouting, where nft cannot reject: a to-guest reject drops there.
+import { createHash } from 'node:crypto';
+import type { PortFilter } from '../../nwfilter/backend.js';
+import type { RuleInstance } from '../../nwfilter/instantiate.js';
+import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
+import { protocolSpec } from '../../conf/nwfilter/protocols.js';
+import { chainUses, type ChainUse } from '../ebiptables/iptables-rules.js';
+import { key, type Family, type NftChain, type NftModel, type NftRule, type NftSet } from './model.js';
+import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
+import { ruleComment } from './trace.js';
+
+/** Marks carry a port id in the low 16 bits; the tag says which side of the bridge it is. */
+export const MARK_FROM_PORT = 0x76760000;
+export const MARK_TO_PORT = 0x76770000;
+const MARK_TAG_MASK = 0xfffe0000;
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+
+/** One chain a port's filter needs, before it is named. */
+interface Context {
+  family: Family;
+  /** Chain name suffix, e.g. `from`, `from_arp_ip`, `fwd_to`. */
+  suffix: string;
+  /** How a rule in this chain names the port. */
+  portExpr: string;
+}
+
+const BRIDGE_FROM = { family: 'bridge', portExpr: 'iifname' } as const;
+const BRIDGE_TO = { family: 'bridge', portExpr: 'oifname' } as const;
+
+/** The three iptables chains of a port as inet chains, keyed like libvirt's chain prefixes. */
+function inetContext(use: ChainUse): Context {
+  if (use.prefix === 'H') return { family: 'inet', suffix: 'host', portExpr: 'meta mark' };
+  return { family: 'inet', suffix: use.toGuest ? 'fwd_to' : 'fwd_from', portExpr: 'meta mark' };
+}
+
+interface PortValues {
+  ifname: string;
+  id: number;
+}
+
+function portKey(ctx: Context, port: PortValues): string {
+  if (ctx.family === 'bridge') return `"${port.ifname}"`;
+  return hex((ctx.suffix === 'fwd_to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
+}
+
+/** A rule template with `$S` standing for the shape name, and the elements it needs. */
+interface Draft {
+  rules: NftRule[];
+  sets: { name: string; decl: string; elements: string[] }[];
+}
+
+function render(parts: RuleParts, lookups: string[], comment: string, dynamicSet?: string, portExpr?: string): string {
+  const literal = parts.terms.filter((t) => !lookups.length || !t.variable || !t.settable).map(literalTerm);
+  const limit = parts.connlimit && dynamicSet
+    ? [`add @${dynamicSet} { ${portExpr} . ${parts.connlimit.family} saddr ct count ${parts.connlimit.negated ? '' : 'over '}${parts.connlimit.above} }`]
+    : [];
+  return [...literal, ...lookups, ...parts.statements, ...limit, 'counter', parts.verdict, `comment "${comment}"`].join(' ');
+}
+
+function literalTerm(t: Term): string {
+  const value = t.expr.includes(' . ') ? `{ ${t.value} }` : t.value;
+  return `${t.expr} ${t.negated ? '!= ' : ''}${value}`;
+}
+
+const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
+
+/**
+ * One rule instance in one chain of one port. Values from variables go to sets keyed by port
+ * when that keeps libvirt's meaning: libvirt runs one rule per combination of values, so the
+ * rule matches when ANY combination matches, which a set lookup expresses exactly for positive
+ * matches, and for negated ones when there is a single combination. Otherwise (or for untyped
+ * raw fields) the combinations are written out as literal rules, and only ports with the same
+ * values share them.
+ */
+function draftRule(ctx: Context, port: PortValues, chain: string, index: number, comment: string, parts: readonly RuleParts[]): Draft {
+  const first = parts[0]!;
+  const varTerms = first.terms.filter((t) => t.variable);
+  const uniform = parts.every((p) => signature(p) === signature(first));
+  const setMode = varTerms.length > 0 && uniform && varTerms.every((t) => t.settable) && (parts.length === 1 || varTerms.every((t) => !t.negated));
+  const base = `$S_${chain}_${index}`;
+  const dynamic = first.connlimit ? `${base}c` : undefined;
+  const dynamicSet = dynamic
+    ? [{ name: dynamic, decl: `typeof meta mark . ${first.connlimit!.family} saddr; size 65535; flags dynamic;`, elements: [] }]
+    : [];
+  if (!setMode) {
+    const unique = [...new Map(parts.map((p) => [render(p, [], comment, dynamic, ctx.portExpr), p])).keys()];
+    return { rules: unique.map((text) => ({ text, comment })), sets: dynamicSet };
+  }
+  const pk = portKey(ctx, port);
+  const positive = varTerms.filter((t) => !t.negated);
+  const lookups: string[] = [];
+  const sets: Draft['sets'] = [...dynamicSet];
+  const posIdx = first.terms.map((t, i) => (t.variable && !t.negated ? i : -1)).filter((i) => i >= 0);
+  if (positive.length > 0) {
+    const name = `${base}p`;
+    const exprs = [ctx.portExpr, ...positive.map((t) => t.expr)].join(' . ');
+    lookups.push(`${exprs} @${name}`);
+    sets.push({ name, decl: `typeof ${exprs}; flags interval;`, elements: parts.map((p) => [pk, ...posIdx.map((i) => p.terms[i]!.value)].join(' . ')) });
+  }
+  first.terms.forEach((t, i) => {
+    if (!t.variable || !t.negated) return;
+    const name = `${base}n${i}`;
+    const exprs = `${ctx.portExpr} . ${t.expr}`;
+    lookups.push(`${exprs} != @${name}`);
+    sets.push({ name, decl: `typeof ${exprs}; flags interval;`, elements: [`${pk} . ${t.value}`] });
+  });
+  return { rules: [{ text: render(first, lookups, comment, dynamic, ctx.portExpr), comment }], sets };
+}
+
+/** Rules without a protocol element are Ethernet-layer (they match every frame). */
+const isBridgeRule = (r: RuleInstance) => !r.rule.protocol || protocolSpec(r.rule.protocol).layer === 'ethernet';
+
+/** Ethernet matches of libvirt's sub-chain kinds (chain `ipv4-x` gets frames of type 0x0800). */
+const SUBCHAIN_MATCH: readonly (readonly [string, string])[] = [
+  ['ipv4', 'ether type ip'],
+  ['ipv6', 'ether type ip6'],
+  ['arp', 'ether type arp'],
+  ['rarp', 'ether type 0x8035'],
+  ['mac', ''],
+  ['vlan', 'ether type vlan'],
+  ['stp', 'ether daddr 01:80:c2:00:00:00'],
+];
+
+const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
+
+/** All chains of one port, with `$S` in place of the shape name. */
+class PortDraft {
+  readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
+  readonly sets = new Map<string, { family: Family; decl: string; elements: string[] }>();
+
+  constructor(private readonly port: PortValues) {}
+
+  chain(ctx: Context): NftRule[] {
+    const name = `$S_${ctx.suffix}`;
+    if (!this.chains.has(name)) this.chains.set(name, { ctx, rules: [] });
+    return this.chains.get(name)!.rules;
+  }
+
+  add(ctx: Context, instance: RuleInstance, parts: readonly RuleParts[]): void {
+    const rules = this.chain(ctx);
+    const d = draftRule(ctx, this.port, ctx.suffix, rules.length, ruleComment(instance.path, instance.priority), parts);
+    rules.push(...d.rules);
+    for (const s of d.sets) {
+      const known = this.sets.get(s.name);
+      if (known) known.elements.push(...s.elements);
+      else this.sets.set(s.name, { family: ctx.family, decl: s.decl, elements: [...s.elements] });
+    }
+  }
+
+  jump(ctx: Context, sub: Context, match: string, comment: string): void {
+    this.chain(sub);
+    this.chain(ctx).push({ text: `${match ? `${match} ` : ''}counter jump $S_${sub.suffix} comment "${comment}"`, comment });
+  }
+}
+
+/** libvirt's ebtables layout: root chain per direction, sub-chains entered at their priority. */
+function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
+  for (const [dir, base] of [['from', BRIDGE_FROM], ['to', BRIDGE_TO]] as const) {
+    const root: Context = { ...base, suffix: dir };
+    const rules = ordered.filter((o) => (dir === 'from' ? o.instance.rule.direction !== 'in' : o.instance.rule.direction !== 'out'));
+    const subs = new Map<string, number>();
+    for (const { instance } of rules) if (instance.chain !== 'root') subs.set(instance.chain, instance.chainPriority);
+    const pending = [...subs].filter(([name]) => SUBCHAIN_MATCH.some(([p]) => name.startsWith(p))).sort((a, b) => a[1] - b[1]);
+    const enter = (name: string, priority: number) => {
+      const match = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
+      d.jump(root, { ...base, suffix: `${dir}_${chainId(name)}` }, match, ruleComment([name], priority));
+    };
+    let next = 0;
+    for (const o of rules) {
+      for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++) enter(...pending[next]!);
+      const ctx = o.instance.chain === 'root' ? root : { ...base, suffix: `${dir}_${chainId(o.instance.chain)}` };
+      const reverse = dir === 'from' && o.instance.rule.direction === 'inout';
+      d.add(ctx, o.instance, o.instance.expansions.map((r) => bridgeParts(r, reverse)));
+    }
+    for (; next < pending.length; next++) enter(...pending[next]!);
+  }
+}
+
+/** libvirt's iptables layout: each rule in the chains chainUses() places it in. */
+function inetChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
+  for (const { instance } of ordered) {
+    const byUse = new Map<string, { ctx: Context; parts: RuleParts[] }>();
+    for (const rule of instance.expansions) {
+      for (const use of chainUses(rule)) {
+        const parts = inetParts(rule, use);
+        if (!parts) continue;
+        const ctx = inetContext(use);
+        if (!byUse.has(ctx.suffix)) byUse.set(ctx.suffix, { ctx, parts: [] });
+        byUse.get(ctx.suffix)!.parts.push(parts);
+      }
+    }
+    for (const { ctx, parts } of byUse.values()) d.add(ctx, instance, parts);
+  }
+}
+
+export interface CompiledPort {
+  ifname: string;
+  id: number;
+  /** Shape name: a hash of the port's chains; ports with equal shapes share chains. */
+  shape: string;
+  chains: NftChain[];
+  /** Sets of the shape, with this port's elements. */
+  sets: NftSet[];
+  /** Chain suffixes (`from`, `to`, `fwd_from`, `fwd_to`, `host`) the port dispatches to. */
+  entries: string[];
+}
+
+export function compilePort(port: PortFilter, id: number): CompiledPort {
+  const ordered = orderRules(port.instances);
+  const d = new PortDraft({ ifname: port.ifname, id });
+  bridgeChains(d, ordered.filter((o) => isBridgeRule(o.instance)));
+  inetChains(d, ordered.filter((o) => !isBridgeRule(o.instance)));
+
+  const shapeText = [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map((r) => r.text).join('\n')}`).join('\n')
+    + [...d.sets].map(([n, s]) => `\n${n} ${s.decl}`).join('');
+  // Port keys are the only per-port text in a set-mode rule; they live in elements, not rules.
+  const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
+  const name = (n: string) => n.replace(/\$S/g, shape);
+  const chains = [...d.chains].map(([n, c]): NftChain => ({
+    family: c.ctx.family,
+    name: name(n),
+    rules: c.rules.map((r) => ({ text: name(r.text), comment: r.comment })),
+  }));
+  const sets = [...d.sets].map(([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }));
+  const entries = [...d.chains.keys()].map((n) => n.slice('$S_'.length)).filter((suffix) => suffix in ENTRY_MAPS);
+  return { ifname: port.ifname, id, shape, chains, sets, entries };
+}
+
+// --- the whole model -----------------------------------------------------------------------
+
+const BASE_SETS: readonly Omit<NftSet, 'elements'>[] = [
+  { family: 'bridge', name: 'port_mark_from', kind: 'map', decl: 'type ifname : mark;' },
+  { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: 'type ifname : mark;' },
+  { family: 'bridge', name: 'from_port', kind: 'map', decl: 'type ifname : verdict;' },
+  { family: 'bridge', name: 'to_port', kind: 'map', decl: 'type ifname : verdict;' },
+  { family: 'bridge', name: 'mac_filter_ports', kind: 'set', decl: 'type ifname;' },
+  { family: 'bridge', name: 'mac_filter', kind: 'set', decl: 'type ifname . ether_addr;' },
+  { family: 'inet', name: 'fwd_from_port', kind: 'map', decl: 'type mark : verdict;' },
+  { family: 'inet', name: 'fwd_to_port', kind: 'map', decl: 'type mark : verdict;' },
+  { family: 'inet', name: 'host_from_port', kind: 'map', decl: 'type mark : verdict;' },
+];
+
+const rule = (text: string, comment: string): NftRule => ({ text: `${text} comment "${comment}"`, comment });
+
+/**
+ * The hooks, at libvirt's places: ebtables nat PREROUTING (-300) and POSTROUTING (300) for the
+ * Ethernet-layer rules; filter FORWARD/INPUT (0) for the IP rules, with the guest-bound ones in
+ * POSTROUTING where the mark of the port a packet goes to is known.
+ */
+const BASE_CHAINS: readonly NftChain[] = [
+  {
+    family: 'bridge', name: 'prerouting', hook: 'type filter hook prerouting priority -300; policy accept;',
+    rules: [
+      rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter'),
+      rule('meta mark set iifname map @port_mark_from', 'mark from port'),
+      rule('iifname vmap @from_port', 'from port'),
+    ],
+  },
+  {
+    family: 'bridge', name: 'postrouting', hook: 'type filter hook postrouting priority 300; policy accept;',
+    rules: [
+      rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark'),
+      rule('meta mark set oifname map @port_mark_to', 'mark to port'),
+      rule('oifname vmap @to_port', 'to port'),
+    ],
+  },
+  { family: 'inet', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;', rules: [rule('meta mark vmap @fwd_from_port', 'forward from port')] },
+  { family: 'inet', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [rule('meta mark vmap @host_from_port', 'host from port')] },
+  { family: 'inet', name: 'postrouting', hook: 'type filter hook postrouting priority 0; policy accept;', rules: [rule('meta mark vmap @fwd_to_port', 'forward to port')] },
+];
+
+/** Which dispatch map sends a port to each of its entry chains, and the map key. */
+const ENTRY_MAPS: Record<string, { map: string; key: (p: CompiledPort) => string }> = {
+  from: { map: 'from_port', key: (p) => `"${p.ifname}"` },
+  to: { map: 'to_port', key: (p) => `"${p.ifname}"` },
+  fwd_from: { map: 'fwd_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
+  host: { map: 'host_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
+  fwd_to: { map: 'fwd_to_port', key: (p) => hex(MARK_TO_PORT | p.id) },
+};
+
+/** Stable small ids for ports: kept from `previous`, new ports take the lowest free ones. */
+export function assignPortIds(ifnames: readonly string[], previous: ReadonlyMap<string, number>): Map<string, number> {
+  const ids = new Map<string, number>();
+  for (const n of ifnames) if (previous.has(n)) ids.set(n, previous.get(n)!);
+  const used = new Set(ids.values());
+  let next = 1;
+  for (const n of ifnames) {
+    if (ids.has(n)) continue;
+    while (used.has(next)) next++;
+    if (next > 0xffff) throw new Error('more than 65535 filtered ports');
+    ids.set(n, next);
+    used.add(next);
+  }
+  return ids;
+}
+
+/** The complete model for `ports`, with port ids from `ids` (see assignPortIds). */
+export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>): NftModel {
+  const chains = new Map<string, NftChain>(BASE_CHAINS.map((c) => [key(c.family, c.name), c]));
+  const elements = new Map<string, string[]>();
+  const sets = new Map<string, Omit<NftSet, 'elements'>>(BASE_SETS.map((s) => [key(s.family, s.name), s]));
+  const addElements = (family: Family, name: string, e: readonly string[]) => {
+    const k = key(family, name);
+    elements.set(k, [...(elements.get(k) ?? []), ...e]);
+  };
+  for (const port of ports) {
+    const c = compilePort(port, ids.get(port.ifname)!);
+    for (const chain of c.chains) chains.set(key(chain.family, chain.name), chain);
+    for (const s of c.sets) {
+      sets.set(key(s.family, s.name), s);
+      addElements(s.family, s.name, s.elements);
+    }
+    addElements('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
+    addElements('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
+    for (const entry of c.entries) {
+      const m = ENTRY_MAPS[entry]!;
+      addElements(m.map === 'from_port' || m.map === 'to_port' ? 'bridge' : 'inet', m.map, [`${m.key(c)} : jump ${c.shape}_${entry}`]);
+    }
+    if (port.macFilter) {
+      addElements('bridge', 'mac_filter_ports', [`"${port.ifname}"`]);
+      addElements('bridge', 'mac_filter', [`"${port.ifname}" . ${port.mac.toLowerCase()}`]);
+    }
+  }
+  const out = new Map<string, NftSet>();
+  for (const [k, s] of sets) out.set(k, { ...s, elements: [...new Set(elements.get(k) ?? [])].sort() });
+  return { chains, sets: out };
+}

@@ -1,0 +1,301 @@
+// One resolved nwfilter rule as nft matches ("terms") and a verdict, for the bridge table (the
+// rules libvirt puts in ebtables) and the inet table (the ones it puts in iptables/ip6tables).
+// The bridge side is one table of fields per protocol; the inet side follows libvirt's iptables
+// chain placement (chainUses) so both backends decide the same packets the same way.
+import { invalidInput } from '../../errors.js';
+import type { ResolvedAttr, ResolvedRule } from '../../nwfilter/instantiate.js';
+import type { ChainUse } from '../ebiptables/iptables-rules.js';
+import { prefixLength } from '../../net/address.js';
+import { addressBytes, hexNumber, maskedAddress, numberOf, prefixOf, range, type ValueKind } from './values.js';
+
+/** One match of a rule: `expr value` or `expr != value`. */
+export interface Term {
+  /** The nft expression, e.g. `ether saddr`, `icmp type . icmp code`. */
+  expr: string;
+  negated: boolean;
+  value: string;
+  /** The value came from a variable, so ports sharing the rule may differ in it. */
+  variable: boolean;
+  /** The expression is typed, so its values can be elements of a set keyed by port. */
+  settable: boolean;
+}
+
+export interface RuleParts {
+  terms: Term[];
+  /** Statements between the matches and the verdict (state matches). */
+  statements: string[];
+  /** iptables connlimit: more than `above` connections from this source drops. */
+  connlimit?: { family: 'ip' | 'ip6'; above: number; negated: boolean };
+  verdict: string;
+}
+
+const fixed = (expr: string, value: string): Term => ({ expr, value, negated: false, variable: false, settable: true });
+
+// --- bridge table (ebtables semantics) ---------------------------------------------------------
+
+interface Field {
+  attr: string;
+  expr: string;
+  /** Expression in the reversed (guest-bound half of an inout) rule. */
+  reversed?: string;
+  kind: ValueKind;
+  /** A mask (addresses) or range end (numbers). */
+  second?: string;
+  /** libvirt's ARP quirk: a missing destination mask reuses the source mask. */
+  fallbackSecond?: string;
+  /** A raw payload offset (`@nh,112,32`): values print as numbers. */
+  raw?: boolean;
+}
+
+type Step = Field | Term | ((rule: ResolvedRule) => Term[]);
+
+const f = (attr: string, expr: string, kind: ValueKind, more: Partial<Field> = {}): Field => ({ attr, expr, kind, ...more });
+
+const ETH: Step[] = [
+  f('srcmacaddr', 'ether saddr', 'mac', { second: 'srcmacmask', reversed: 'ether daddr' }),
+  f('dstmacaddr', 'ether daddr', 'mac', { second: 'dstmacmask', reversed: 'ether saddr' }),
+];
+
+/** ARP (native nft `arp` expressions) and RARP (same layout, raw offsets after the header). */
+function arpFields(native: boolean): Step[] {
+  const at = (expr: string, off: number, len: number) => (native ? { expr } : { expr: `@nh,${off},${len}`, raw: true });
+  const src = at('arp saddr ip', 112, 32);
+  const dst = at('arp daddr ip', 192, 32);
+  const sha = at('arp saddr ether', 64, 48);
+  const tha = at('arp daddr ether', 144, 48);
+  return [
+    ...ETH,
+    fixed('ether type', native ? 'arp' : '0x8035'),
+    f('hwtype', '', 'number', at('arp htype', 0, 16)),
+    f('opcode', '', 'arp-opcode', at('arp operation', 48, 16)),
+    f('protocoltype', '', 'number', at('arp ptype', 16, 16)),
+    f('arpsrcipaddr', '', 'ipv4', { ...src, second: 'arpsrcipmask', reversed: dst.expr }),
+    f('arpdstipaddr', '', 'ipv4', { ...dst, second: 'arpdstipmask', fallbackSecond: 'arpsrcipmask', reversed: src.expr }),
+    f('arpsrcmacaddr', '', 'mac', { ...sha, reversed: tha.expr }),
+    f('arpdstmacaddr', '', 'mac', { ...tha, reversed: sha.expr }),
+    (rule) => {
+      const g = rule.attrs['gratuitous'];
+      const on = g && (g.value.kind === 'boolean' ? g.value.value : g.value.kind === 'text' && ['true', '1', 'yes'].includes(g.value.text));
+      if (on) throw invalidInput('ARP gratuitous matching is not supported by the nftables backend');
+      return [];
+    },
+  ];
+}
+
+function ipFields(v: 'ip' | 'ip6'): Step[] {
+  return [
+    ...ETH,
+    fixed('ether type', v),
+    f('srcipaddr', `${v} saddr`, v === 'ip' ? 'ipv4' : 'ipv6', { second: 'srcipmask', reversed: `${v} daddr` }),
+    f('dstipaddr', `${v} daddr`, v === 'ip' ? 'ipv4' : 'ipv6', { second: 'dstipmask', reversed: `${v} saddr` }),
+    f('protocol', v === 'ip' ? 'ip protocol' : 'ip6 nexthdr', 'ip-protocol'),
+    f('srcportstart', 'th sport', 'number', { second: 'srcportend', reversed: 'th dport' }),
+    f('dstportstart', 'th dport', 'number', { second: 'dstportend', reversed: 'th sport' }),
+  ];
+}
+
+/** ebtables' ICMPv6 type/code ranges: a missing end repeats the start, a missing start is 0-255. */
+function icmpv6Types(rule: ResolvedRule): Term[] {
+  const a = rule.attrs;
+  if (!a['type'] && !a['typeend'] && !a['code'] && !a['codeend']) return [];
+  const span = (start: string, end: string) => {
+    const lo = a[start] ? numberOf(a[start]!, 'number') : undefined;
+    const hi = a[end] ? numberOf(a[end]!, 'number') : lo;
+    return lo === undefined ? '0-255' : range(lo, hi);
+  };
+  const variable = ['type', 'typeend', 'code', 'codeend'].some((n) => a[n]?.value.kind === 'text');
+  return [{ expr: 'icmpv6 type . icmpv6 code', value: `${span('type', 'typeend')} . ${span('code', 'codeend')}`, negated: !!a['type']?.negated, variable, settable: true }];
+}
+
+/** STP BPDU fields after the 802.3 and LLC headers, as offsets into the frame (bits). */
+const STP_OFFSETS: readonly [string, number, number, ValueKind][] = [
+  ['type', 160, 8, 'number'],
+  ['flags', 168, 8, 'number'],
+  ['root-priority', 176, 16, 'number'],
+  ['root-address', 192, 48, 'mac'],
+  ['root-cost', 240, 32, 'number'],
+  ['sender-priority', 272, 16, 'number'],
+  ['sender-address', 288, 48, 'mac'],
+  ['port', 336, 16, 'number'],
+  ['age', 352, 16, 'number'],
+  ['max-age', 368, 16, 'number'],
+  ['hello-time', 384, 16, 'number'],
+  ['forward-delay', 400, 16, 'number'],
+];
+
+const BRIDGE_STEPS: Record<string, Step[]> = {
+  none: [],
+  mac: [...ETH, f('protocolid', 'ether type', 'ethertype')],
+  vlan: [...ETH, fixed('ether type', 'vlan'), f('vlanid', 'vlan id', 'number'), f('encap-protocol', 'vlan type', 'ethertype')],
+  stp: [
+    ...ETH,
+    fixed('ether daddr', '01:80:c2:00:00:00'),
+    ...STP_OFFSETS.map(([attr, off, len, kind]) =>
+      f(attr, `@ll,${off},${len}`, kind, { raw: true, second: kind === 'mac' ? `${attr}-mask` : attr === 'type' || attr === 'flags' ? undefined : `${attr}-hi` }),
+    ),
+  ],
+  arp: arpFields(true),
+  rarp: arpFields(false),
+  ip: [...ipFields('ip'), f('dscp', '@nh,8,8', 'number', { raw: true })],
+  ipv6: [...ipFields('ip6'), icmpv6Types],
+};
+
+const isVar = (a: ResolvedAttr | undefined) => a?.value.kind === 'text';
+
+function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | undefined {
+  const main = rule.attrs[field.attr];
+  if (!main) return undefined;
+  const secondName = field.second && rule.attrs[field.second] ? field.second : field.fallbackSecond;
+  const second = secondName ? rule.attrs[secondName] : undefined;
+  let expr = (reverse && field.reversed) || field.expr;
+  let value: string;
+  if (field.kind === 'mac' || field.kind === 'ipv4' || field.kind === 'ipv6') {
+    const bytes = addressBytes(main, field.kind);
+    let prefix: number | undefined;
+    if (second && field.kind === 'mac') {
+      const mask = addressBytes(second, 'mac');
+      prefix = prefixLength(mask);
+      if (prefix === undefined) {
+        expr = `${expr} & ${hexOrMac(mask, field.raw)}`;
+        value = hexOrMac(bytes.map((b, i) => b & mask[i]!), field.raw);
+        return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: false };
+      }
+    } else if (second && field.kind !== 'mac') prefix = prefixOf(second, field.kind);
+    if (field.raw) {
+      const full = bytes.length * 8;
+      const p = prefix ?? full;
+      if (p < full) expr = `${expr} & ${hexNumber(maskOf(bytes.length, p))}`;
+      value = hexNumber(bytes.map((b, i) => b & maskOf(bytes.length, p)[i]!));
+    } else value = maskedAddress(bytes, field.kind, prefix);
+  } else {
+    const lo = numberOf(main, field.kind);
+    value = range(lo, second ? numberOf(second, field.kind) : undefined);
+    if (field.kind === 'ethertype' && !second) value = `0x${lo.toString(16).padStart(4, '0')}`;
+  }
+  // A masked expression (`x & mask`) cannot be a set key; prefixes and ranges are elements.
+  return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: !expr.includes(' & ') };
+}
+
+function maskOf(len: number, prefix: number): number[] {
+  return Array.from({ length: len }, (_, i) => (0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff);
+}
+
+const hexOrMac = (bytes: readonly number[], raw: boolean | undefined) => (raw ? hexNumber(bytes) : bytes.map((b) => b.toString(16).padStart(2, '0')).join(':'));
+
+/** ebtables has no REJECT; libvirt drops instead. */
+function bridgeVerdict(rule: ResolvedRule): string {
+  return rule.action === 'reject' ? 'drop' : rule.action;
+}
+
+/** A rule of the bridge table; `reverse` swaps sources and destinations as libvirt does. */
+export function bridgeParts(rule: ResolvedRule, reverse: boolean): RuleParts {
+  const protocol = rule.protocol ?? 'none';
+  if (protocol === 'stp' && reverse && rule.attrs['srcmacaddr']) {
+    throw invalidInput('STP filtering in inout direction with source MAC address set is not supported');
+  }
+  const terms: Term[] = [];
+  for (const step of BRIDGE_STEPS[protocol]!) {
+    if (typeof step === 'function') terms.push(...step(rule));
+    else if ('attr' in step) {
+      const t = fieldTerm(rule, step, reverse);
+      if (t) terms.push(t);
+    } else terms.push(step);
+  }
+  return { terms, statements: [], verdict: bridgeVerdict(rule) };
+}
+
+// --- inet table (iptables semantics) -----------------------------------------------------------
+
+const L4PROTO: Record<string, string> = {
+  tcp: 'tcp', udp: 'udp', udplite: 'udplite', esp: 'esp', ah: 'ah', sctp: 'sctp', icmp: 'icmp', igmp: 'igmp',
+  'tcp-ipv6': 'tcp', 'udp-ipv6': 'udp', 'udplite-ipv6': 'udplite', 'esp-ipv6': 'esp', 'ah-ipv6': 'ah', 'sctp-ipv6': 'sctp', icmpv6: 'ipv6-icmp',
+};
+const PORTED = new Set(['tcp', 'udp', 'sctp', 'tcp-ipv6', 'udp-ipv6', 'sctp-ipv6']);
+
+const isIpv6 = (protocol: string) => protocol.endsWith('-ipv6') || protocol === 'icmpv6';
+
+function simple(rule: ResolvedRule, attr: string, expr: string, kind: ValueKind, second?: string): Term | undefined {
+  return fieldTerm(rule, f(attr, expr, kind, { second }), false);
+}
+
+/**
+ * A rule as libvirt places it in one iptables chain (`use`), or undefined where libvirt leaves
+ * it out of that chain. `toGuestHook` is true for the chain that runs in postrouting, where nft
+ * cannot reject: there a reject drops.
+ */
+export function inetParts(rule: ResolvedRule, use: ChainUse): RuleParts | undefined {
+  const protocol = rule.protocol!;
+  const a = rule.attrs;
+  const fam = isIpv6(protocol) ? 'ip6' : 'ip';
+  const addrKind = fam === 'ip' ? 'ipv4' : 'ipv6';
+  const dirIn = use.directionIn;
+  const terms: Term[] = [fixed('meta nfproto', fam === 'ip' ? 'ipv4' : 'ipv6')];
+  if (L4PROTO[protocol]) terms.push(fixed('meta l4proto', L4PROTO[protocol]!));
+  const base = terms.length;
+  const push = (t: Term | undefined) => t && terms.push(t);
+
+  const srcMacSkipped = !!a['srcmacaddr'] && dirIn;
+  if (a['srcmacaddr'] && !dirIn) push(simple(rule, 'srcmacaddr', 'ether saddr', 'mac'));
+  const [src, dst] = dirIn ? ['daddr', 'saddr'] : ['saddr', 'daddr'];
+  for (const [side, dir] of [['src', src], ['dst', dst]] as const) {
+    if (a[`${side}ipaddr`]) push(simple(rule, `${side}ipaddr`, `${fam} ${dir}`, addrKind, `${side}ipmask`));
+    else if (a[`${side}ipfrom`]) {
+      const from = a[`${side}ipfrom`]!;
+      const to = a[`${side}ipto`];
+      const text = (x: ResolvedAttr) => maskedAddress(addressBytes(x, addrKind), addrKind, undefined);
+      terms.push({ expr: `${fam} ${dir}`, value: to ? `${text(from)}-${text(to)}` : text(from), negated: from.negated, variable: isVar(from) || isVar(to), settable: true });
+    }
+  }
+  push(simple(rule, 'dscp', `${fam} dscp`, 'number'));
+  if (a['connlimit-above'] && dirIn) return undefined;
+  let skipMatch = !!a['connlimit-above'];
+
+  const flags = a['flags']?.value;
+  if ((protocol === 'tcp' || protocol === 'tcp-ipv6') && flags?.kind === 'tcp-flags') {
+    terms.push({ expr: `tcp flags & 0x${flags.mask.toString(16)}`, value: `0x${flags.set.toString(16)}`, negated: a['flags']!.negated, variable: false, settable: false });
+  }
+  if (PORTED.has(protocol)) {
+    const [sport, dport] = dirIn ? ['th dport', 'th sport'] : ['th sport', 'th dport'];
+    push(simple(rule, 'srcportstart', sport, 'number', 'srcportend'));
+    const d = simple(rule, 'dstportstart', dport, 'number', 'dstportend');
+    // libvirt's fixup gives every port attribute the negation of srcportstart.
+    if (d && a['srcportstart']) d.negated = a['srcportstart'].negated;
+    push(d);
+  }
+  if (a['option']) throw invalidInput('the tcp option match is not supported by the nftables backend');
+
+  const icmp = protocol === 'icmp' ? 'icmp' : protocol === 'icmpv6' ? 'icmpv6' : undefined;
+  const hasIcmpType = !!icmp && !!a['type'];
+  if (hasIcmpType) {
+    if (use.maySkipIcmp) return undefined;
+    const type = numberOf(a['type']!, 'number');
+    const code = a['code'] ? numberOf(a['code'], 'number') : undefined;
+    terms.push({
+      expr: code === undefined ? `${icmp} type` : `${icmp} type . ${icmp} code`,
+      value: code === undefined ? String(type) : `${type} . ${code}`,
+      negated: a['type']!.negated,
+      variable: isVar(a['type']) || isVar(a['code']),
+      settable: true,
+    });
+  }
+  if (srcMacSkipped && terms.length === base) return undefined;
+
+  let verdict = use.acceptTarget === 'RETURN' ? 'return' : 'accept';
+  if (rule.action !== 'accept') {
+    verdict = rule.action === 'reject' && use.toGuest ? 'drop' : rule.action;
+    skipMatch = use.defaultMatch;
+  }
+  const statements: string[] = [];
+  if (use.match && !skipMatch) {
+    statements.push(`ct state ${use.match.toLowerCase()}`);
+    if (use.defaultMatch && !hasIcmpType && rule.direction !== 'inout') statements.push(`ct direction ${dirIn ? 'reply' : 'original'}`);
+  }
+  if (a['ipset']) throw invalidInput('ipset matches are not supported by the nftables backend');
+  const limit = a['connlimit-above'];
+  return {
+    terms,
+    statements,
+    connlimit: limit ? { family: fam, above: numberOf(limit, 'number'), negated: limit.negated } : undefined,
+    verdict,
+  };
+}

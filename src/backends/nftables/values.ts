@@ -1,0 +1,77 @@
+// Rule values as nft writes them: addresses with their masks as prefixes (or MAC ranges), number
+// ranges as `lo-hi`, libvirt's protocol names as numbers. A value that came from a variable is
+// the variable's raw text, so it is parsed here the way the attribute's data type parses it.
+import { parseAs } from '../../conf/nwfilter/datatypes.js';
+import { ARP_OPCODE_NAMES, ETHERTYPE_NAMES, IP_PROTOCOL_NAMES } from '../../conf/nwfilter/values.js';
+import type { ResolvedAttr } from '../../nwfilter/instantiate.js';
+import { invalidInput } from '../../errors.js';
+import { formatIPv6 } from '../../net/address.js';
+
+export type ValueKind = 'mac' | 'ipv4' | 'ipv6' | 'number' | 'ethertype' | 'arp-opcode' | 'ip-protocol';
+
+const NAMES: Partial<Record<ValueKind, ReadonlyMap<number, string>>> = {
+  ethertype: ETHERTYPE_NAMES,
+  'arp-opcode': ARP_OPCODE_NAMES,
+  'ip-protocol': IP_PROTOCOL_NAMES,
+};
+
+/** The number a numeric attribute holds (a variable may hold a name or hex text). */
+export function numberOf(attr: ResolvedAttr, kind: ValueKind): number {
+  const v = attr.value;
+  if (v.kind === 'number') return v.value;
+  const text = v.kind === 'text' ? v.text : v.kind === 'string' ? v.value : '';
+  for (const [n, name] of NAMES[kind] ?? []) if (name.toLowerCase() === text.toLowerCase()) return n;
+  const n = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^\d+$/.test(text) ? Number(text) : NaN;
+  if (Number.isNaN(n)) throw invalidInput(`value '${text}' is not a number`);
+  return n;
+}
+
+/** Address bytes of an address attribute. */
+export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): number[] {
+  const v = attr.value;
+  if (v.kind === kind) return [...v.bytes];
+  const parsed = v.kind === 'text' ? parseAs(kind, v.text) : undefined;
+  if (!parsed || parsed.kind !== kind) throw invalidInput(`value '${v.kind === 'text' ? v.text : v.kind}' is not a ${kind} address`);
+  return [...parsed.bytes];
+}
+
+/** A mask attribute as a prefix length (a variable may hold `24` or `255.255.255.0`). */
+export function prefixOf(attr: ResolvedAttr, family: 'ipv4' | 'ipv6'): number {
+  const v = attr.value;
+  if (v.kind === 'prefix') return v.length;
+  const parsed = v.kind === 'text' ? parseAs(family === 'ipv4' ? 'ipv4-mask' : 'ipv6-mask', v.text) : undefined;
+  if (parsed?.kind !== 'prefix') throw invalidInput(`value is not a ${family} mask`);
+  return parsed.length;
+}
+
+export function formatBytes(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6'): string {
+  if (kind === 'mac') return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return kind === 'ipv4' ? bytes.join('.') : formatIPv6(bytes);
+}
+
+/** The bytes of `bytes` under a mask of `prefix` leading one bits. */
+export function maskBytes(bytes: readonly number[], prefix: number): number[] {
+  return bytes.map((b, i) => {
+    const bits = Math.max(0, Math.min(8, prefix - i * 8));
+    return b & ((0xff << (8 - bits)) & 0xff);
+  });
+}
+
+/** An address with an optional prefix as nft matches it: exact, `net/len` or a MAC range. */
+export function maskedAddress(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6', prefix: number | undefined): string {
+  const full = bytes.length * 8;
+  if (prefix === undefined || prefix >= full) return formatBytes(bytes, kind);
+  const lo = maskBytes(bytes, prefix);
+  if (kind !== 'mac') return `${formatBytes(lo, kind)}/${prefix}`;
+  const hi = lo.map((b, i) => b | (~maskBytes(Array(bytes.length).fill(0xff), prefix)[i]! & 0xff));
+  return `${formatBytes(lo, kind)}-${formatBytes(hi, kind)}`;
+}
+
+/** Bytes as one big-endian hex number, for raw payload matches (`@nh,112,32 0x0a000001`). */
+export function hexNumber(bytes: readonly number[]): string {
+  return `0x${bytes.map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+export function range(lo: number, hi: number | undefined): string {
+  return hi === undefined || hi === lo ? String(lo) : `${lo}-${hi}`;
+}

@@ -3,7 +3,9 @@
 sockets, counts arrivals, and runs tiny TCP servers/clients. Runs inside a test namespace.
 
   listen IFACE SECONDS MARKER...   count frames containing each marker; prints JSON
-  send IFACE JSON                  send frames described by a JSON list (see build())
+  send IFACE JSON                  send frames described by a JSON list (see build()):
+                                   ipv4/ipv6 UDP (sport, dport, proto), arp/rarp, raw; any
+                                   of them 802.1Q-tagged with 'vlan' 
   tcp-serve PORT...                accept on each port, answer b'ok'; runs until killed
   tcp-connect HOST PORT TIMEOUT    exit 0 when the server answered, 1 otherwise
 """
@@ -35,11 +37,20 @@ def checksum(data):
     return ~s & 0xffff
 
 
-def ipv4_udp(src_ip, dst_ip, payload):
-    udp = struct.pack('!HHHH', 40000, 40001, 8 + len(payload), 0) + payload
-    hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, ip(src_ip), ip(dst_ip))
+def ipv4_udp(src_ip, dst_ip, payload, sport=40000, dport=40001, proto=17):
+    udp = struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload
+    hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, proto, 0, ip(src_ip), ip(dst_ip))
     hdr = hdr[:10] + struct.pack('!H', checksum(hdr)) + hdr[12:]
     return hdr + udp
+
+
+def ipv6_udp(src_ip, dst_ip, payload, sport=40000, dport=40001, nexthdr=17):
+    udp = struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload
+    src, dst = socket.inet_pton(socket.AF_INET6, src_ip), socket.inet_pton(socket.AF_INET6, dst_ip)
+    pseudo = src + dst + struct.pack('!IxxxB', len(udp), 17)
+    if nexthdr == 17:
+        udp = udp[:6] + struct.pack('!H', checksum(pseudo + udp) or 0xffff) + udp[8:]
+    return struct.pack('!IHBB16s16s', 0x60000000, len(udp), nexthdr, 64, src, dst) + udp
 
 
 def arp(op, sha, spa, tha, tpa):
@@ -49,13 +60,18 @@ def arp(op, sha, spa, tha, tpa):
 def build(f):
     """One frame: ethernet header + body; the marker rides in the payload or the padding."""
     marker = f['marker'].encode()
+    ports = (f.get('sport', 40000), f.get('dport', 40001))
     if f['kind'] == 'ipv4':
-        ethertype, body = 0x0800, ipv4_udp(f['src_ip'], f['dst_ip'], marker)
-    elif f['kind'] == 'arp':
-        ethertype, body = 0x0806, arp(f['op'], f['sha'], f['spa'], f['tha'], f['tpa']) + marker
+        ethertype, body = 0x0800, ipv4_udp(f['src_ip'], f['dst_ip'], marker, *ports, f.get('proto', 17))
+    elif f['kind'] == 'ipv6':
+        ethertype, body = 0x86dd, ipv6_udp(f['src_ip'], f['dst_ip'], marker, *ports, f.get('proto', 17))
+    elif f['kind'] in ('arp', 'rarp'):
+        ethertype = 0x0806 if f['kind'] == 'arp' else 0x8035
+        body = arp(f['op'], f['sha'], f['spa'], f['tha'], f['tpa']) + marker
     else:
         ethertype, body = int(f['ethertype'], 16), marker
-    frame = mac(f['dst_mac']) + mac(f['src_mac']) + struct.pack('!H', ethertype) + body
+    tag = struct.pack('!HH', 0x8100, int(f['vlan'])) if 'vlan' in f else b''
+    frame = mac(f['dst_mac']) + mac(f['src_mac']) + tag + struct.pack('!H', ethertype) + body
     return frame.ljust(60, b'\0')
 
 
@@ -90,9 +106,10 @@ def send(iface, frames):
 
 def tcp_serve(ports):
     def serve(port):
-        srv = socket.socket()
+        srv = socket.socket(socket.AF_INET6)
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(('0.0.0.0', port))
+        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        srv.bind(('::', port))
         srv.listen(8)
         while True:
             conn, _ = srv.accept()

@@ -1,6 +1,7 @@
 // Instantiating the filter of a binding (a filter bound to one guest port, libvirt's
 // virNWFilterBindingDef). The reserved variables are filled in as libvirt's gentech driver does:
-// MAC from the binding, IP from a learned address, each only when no parameter sets it.
+// MAC from the binding, IP (and, beyond libvirt, IPV6) from learned addresses, each only when no
+// parameter sets it.
 // CTRL_IP_LEARNING (any/dhcp/none) says whether a missing IP may be learned; IPV6, DHCPSERVER
 // and DHCPSERVERV6 are ordinary parameters the stock filters read.
 import { invalidInput, VirtwallError } from '../errors.js';
@@ -13,30 +14,37 @@ import type { VarTable, VarValue } from './vars.js';
 export type FilterBinding = Pick<FilterBindingDef, 'portdev' | 'mac' | 'filter' | 'params'>;
 
 const LEARNING_MODES = ['any', 'dhcp', 'none'];
+/** The variables IP address learning can supply (src/learning/). */
+export const LEARNABLE_VARIABLES = ['IP', 'IPV6'];
 
-/** The variables the bound filter sees; `learnedIp` is the address IP learning found, if any. */
-export function bindingVariables(b: FilterBinding, learnedIp?: string): VarTable {
+/** What IP learning found: one IPv4 address, or lists per family (DHCP gives several). */
+export type LearnedAddresses = string | { ip?: readonly string[]; ipv6?: readonly string[] };
+
+/** The variables the bound filter sees, with the learned addresses filled in where none is set. */
+export function bindingVariables(b: FilterBinding, learned?: LearnedAddresses): VarTable {
   const vars = new Map<string, VarValue>(b.params);
   if (!vars.has('MAC')) vars.set('MAC', [b.mac]);
-  if (learnedIp !== undefined && !vars.has('IP')) vars.set('IP', [learnedIp]);
+  const lists = typeof learned === 'string' ? { ip: [learned] } : (learned ?? {});
+  if (lists.ip?.length && !vars.has('IP')) vars.set('IP', lists.ip);
+  if (lists.ipv6?.length && !vars.has('IPV6')) vars.set('IPV6', lists.ipv6);
   return vars;
 }
 
 /**
- * The rule instances of a binding. A missing IP (the only variable libvirt can learn) is handed
- * to `opts.resolveMissing` when CTRL_IP_LEARNING allows learning; anything else unresolved is an
+ * The rule instances of a binding. Missing learnable variables (IP, IPV6) are handed to
+ * `opts.resolveMissing` when CTRL_IP_LEARNING allows learning; anything else unresolved is an
  * error.
  */
-export function instantiateBinding(b: FilterBinding, source: FilterSource, opts: InstantiateOptions = {}, learnedIp?: string): RuleInstance[] {
+export function instantiateBinding(b: FilterBinding, source: FilterSource, opts: InstantiateOptions = {}, learned?: LearnedAddresses): RuleInstance[] {
   const root = source.lookup(b.filter);
   if (!root) throw new VirtwallError('not-found', `filter '${b.filter}' of interface ${b.portdev} does not exist`);
   const learning = (b.params.get('CTRL_IP_LEARNING')?.[0] ?? 'any').toLowerCase();
   const resolveMissing = (missing: readonly string[]) => {
-    if (missing.length !== 1 || missing[0] !== 'IP' || learning === 'none') return undefined;
+    if (!missing.every((m) => LEARNABLE_VARIABLES.includes(m)) || learning === 'none') return undefined;
     if (!LEARNING_MODES.includes(learning)) {
       throw invalidInput(`filter '${b.filter}' learning value '${b.params.get('CTRL_IP_LEARNING')![0]}' invalid`);
     }
     return opts.resolveMissing?.(missing);
   };
-  return instantiate(root, bindingVariables(b, learnedIp), source, { resolveMissing });
+  return instantiate(root, bindingVariables(b, learned), source, { resolveMissing });
 }

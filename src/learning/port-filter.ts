@@ -1,0 +1,47 @@
+// The filter a bound port gets, given what has been learned so far: the binding's own filter
+// once every address it references is known, the learning-phase policy (policy.ts) until then.
+// This is the function the daemon calls on bind and from LearningManager's callback.
+import type { PortFilter } from '../nwfilter/backend.js';
+import { instantiateBinding, type FilterBinding } from '../nwfilter/binding.js';
+import type { InstantiateOptions } from '../nwfilter/instantiate.js';
+import type { FilterSource } from '../nwfilter/source.js';
+import type { LearningMode } from './learner.js';
+import { learningPolicy } from './policy.js';
+
+export interface PortPlan {
+  filter: PortFilter;
+  /** Set while the port is learning: the mode and which families are still unknown. */
+  learning?: { mode: LearningMode; ipv4: boolean; ipv6: boolean };
+}
+
+/** The binding's CTRL_IP_LEARNING (libvirt's default is `any`). */
+export function learningModeOf(b: FilterBinding): string {
+  return (b.params.get('CTRL_IP_LEARNING')?.[0] ?? 'any').toLowerCase();
+}
+
+/**
+ * The port's filter for the learned addresses. Throws what instantiation throws, which includes
+ * CTRL_IP_LEARNING=none with $IP referenced and unset (an error at bind time, as in libvirt).
+ */
+export function portFilterFor(b: FilterBinding, source: FilterSource, learned: { ipv4: readonly string[]; ipv6: readonly string[] }): PortPlan {
+  let missing: readonly string[] = [];
+  const opts: InstantiateOptions = {
+    resolveMissing: (m) => {
+      missing = m;
+      return undefined;
+    },
+  };
+  try {
+    const instances = instantiateBinding(b, source, opts, { ip: learned.ipv4, ipv6: learned.ipv6 });
+    return { filter: { ifname: b.portdev, mac: b.mac, filter: b.filter, instances } };
+  } catch (err) {
+    // resolveMissing only hears of learnable variables in a learning mode; anything else stays an error
+    if (missing.length === 0) throw err;
+    const mode = learningModeOf(b) as LearningMode;
+    const ipv6 = missing.includes('IPV6');
+    return {
+      filter: learningPolicy({ ifname: b.portdev, mac: b.mac, mode, ipv6, params: b.params }),
+      learning: { mode, ipv4: missing.includes('IP'), ipv6 },
+    };
+  }
+}

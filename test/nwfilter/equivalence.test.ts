@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import type { NwfilterBackendName } from '../../src/nwfilter/backend.js';
-import { DirectoryFilterSource } from '../../src/nwfilter/source.js';
+import { DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
 import { canUseNetns } from '../support/netns.js';
 import {
   backendFor, connects, CORPUS, filterSource, inlineFilters, IP, IP6, MAC, portFilter, probe, tcpServers, topology,
@@ -95,7 +95,7 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, ()
   it('corpus filters drop and pass the same frames on both backends', async (t) => {
     const dir = join(CORPUS, 'nwfilterxml2firewalldata');
     const files = readdirSync(dir).filter((f) => f.endsWith('.xml') && !f.startsWith('ref')).sort();
-    const source = filterSource(new DirectoryFilterSource(dir, (text, f) => parseFilter(text, f)));
+    const referenced = new DirectoryFilterSource(dir, (text, f) => parseFilter(text, f));
     const vars = { IPSETNAME: ['tck_test'], A: ['1.1.1.1', '2.2.2.2', '3.3.3.3', '3.3.3.3'], B: ['80', '90', '80', '80'], C: ['1080', '1090', '1100', '1110'], IP: [IP.a] };
     const results: Record<NwfilterBackendName, Record<string, string>> = { ebiptables: {}, nftables: {} };
     for (const name of BACKENDS) {
@@ -103,6 +103,7 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, ()
       for (const file of files) {
         const filter = parseFilter(readFileSync(join(dir, file), 'utf8'), file);
         try {
+          const source = filterSource(new MapFilterSource([filter]), referenced);
           await backend.apply({ set: [portFilter('vnet0', MAC.a, filter.name, vars, source)], remove: [] });
         } catch (err) {
           results[name][file] = `refused: ${(err as Error).message.split('\n')[0]}`;

@@ -2,11 +2,12 @@
 // libvirt's ebiptables driver would run, in libvirt's test-harness format. Nothing is applied.
 import type { Command } from 'commander';
 import { allTeardown, instantiationPlans } from '../../backends/ebiptables/plan.js';
+import { nftablesTransaction } from '../../backends/nftables/print.js';
 import { parseAs } from '../../conf/nwfilter/datatypes.js';
 import { parseFilter } from '../../conf/nwfilter/parse.js';
 import { loadStockFilters } from '../../conf/nwfilter/stock.js';
 import { DiagnosticList, invalidInput } from '../../errors.js';
-import { instantiate } from '../../nwfilter/instantiate.js';
+import { instantiate, type RuleInstance } from '../../nwfilter/instantiate.js';
 import { chainSources, DirectoryFilterSource, MapFilterSource, type FilterSource } from '../../nwfilter/source.js';
 import { isValidVarValue, type VarValue } from '../../nwfilter/vars.js';
 import { renderCommands } from '../../plan/command.js';
@@ -44,6 +45,17 @@ function parseParams(params: readonly string[], mac: string | undefined): Map<st
   return vars;
 }
 
+/** The filter file instantiated with the options' variables and filter directory. */
+function loadInstances(file: string, opts: CompileOptions): RuleInstance[] {
+  const diag = new DiagnosticList();
+  const root = parseFilter(readInput(file), file, diag);
+  for (const w of diag.format()) process.stderr.write(`warning: ${w}\n`);
+  const sources: FilterSource[] = [];
+  if (opts.filterDir) sources.push(new DirectoryFilterSource(opts.filterDir, (text, f) => parseFilter(text, f)));
+  sources.push(new MapFilterSource(loadStockFilters().values()));
+  return instantiate(root, parseParams(opts.param, opts.mac), chainSources(...sources));
+}
+
 export function registerNwfilterCompile(program: Command): void {
   program
     .command('nwfilter-compile')
@@ -56,19 +68,19 @@ export function registerNwfilterCompile(program: Command): void {
     .option('--filter-dir <dir>', 'where referenced filters are found (DIR/NAME.xml), before the stock filters')
     .option('--teardown', 'print the commands that remove the filter from the interface instead')
     .action((file: string, opts: CompileOptions) => {
-      if (opts.backend !== 'ebiptables') throw invalidInput(`unknown backend '${opts.backend}' (known: ebiptables)`);
+      if (opts.backend !== 'ebiptables' && opts.backend !== 'nftables') {
+        throw invalidInput(`unknown backend '${opts.backend}' (known: ebiptables, nftables)`);
+      }
       if (!IFNAME.test(opts.ifname)) throw invalidInput(`invalid interface name '${opts.ifname}'`);
       let plans: FirewallPlan[];
+      if (opts.backend === 'nftables') {
+        process.stdout.write(nftablesTransaction(opts.ifname, opts.mac ?? '', loadInstances(file, opts), !!opts.teardown));
+        return;
+      }
       if (opts.teardown) {
         plans = [allTeardown(opts.ifname)];
       } else {
-        const diag = new DiagnosticList();
-        const root = parseFilter(readInput(file), file, diag);
-        for (const w of diag.format()) process.stderr.write(`warning: ${w}\n`);
-        const sources: FilterSource[] = [];
-        if (opts.filterDir) sources.push(new DirectoryFilterSource(opts.filterDir, (text, f) => parseFilter(text, f)));
-        sources.push(new MapFilterSource(loadStockFilters().values()));
-        plans = instantiationPlans(opts.ifname, instantiate(root, parseParams(opts.param, opts.mac), chainSources(...sources)));
+        plans = instantiationPlans(opts.ifname, loadInstances(file, opts));
       }
       process.stdout.write(renderCommands(plans.flatMap(dryRunCommands)));
     });

@@ -51,6 +51,9 @@ describe('virtwall nwfilter-compile', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    assert.equal(cli(['-', '--ifname', 'vnet0', '--backend', 'nftables'], `<filter name='x'/>`).status, 2);
+    assert.equal(cli(['-', '--ifname', 'vnet0', '--backend', 'pf'], `<filter name='x'/>`).status, 2);
+    const nft = cli(['-', '--ifname', 'vnet0', '--backend', 'nftables', '--mac', '52:54:00:00:00:0a'], `<filter name='x'><rule action='drop' direction='out'><mac srcmacaddr='$MAC' match='no'/></rule></filter>`);
+    assert.equal(nft.status, 0);
+    assert.match(nft.stdout, /add element bridge virtwall_nwf \S+ { "vnet0" . 52:54:00:00:00:0a }/);
   });
 });

@@ -6,6 +6,7 @@ sockets, counts arrivals, and runs tiny TCP servers/clients. Runs inside a test 
   send IFACE JSON                  send frames described by a JSON list (see build()):
                                    ipv4/ipv6 UDP (sport, dport, proto), arp/rarp, raw; any
                                    of them 802.1Q-tagged with 'vlan' 
+  flood IFACE SECONDS JSON         send those frames over and over; prints the rounds sent
   tcp-serve PORT...                accept on each port, answer b'ok'; runs until killed
   tcp-connect HOST PORT TIMEOUT    exit 0 when the server answered, 1 otherwise
 """
@@ -104,6 +105,21 @@ def send(iface, frames):
         s.send(build(f))
 
 
+def flood(iface, seconds, frames):
+    """Sends the frames over and over for `seconds`; prints how many rounds went out."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    built = [build(f) for f in frames]
+    print('ready', flush=True)
+    end, rounds = time.time() + seconds, 0
+    while time.time() < end:
+        for b in built:
+            s.send(b)
+        rounds += 1
+        time.sleep(0.0005)
+    print(json.dumps({'rounds': rounds}), flush=True)
+
+
 def tcp_serve(ports):
     def serve(port):
         srv = socket.socket(socket.AF_INET6)
@@ -139,6 +155,8 @@ if __name__ == '__main__':
         listen(args[0], float(args[1]), args[2:])
     elif cmd == 'send':
         send(args[0], json.loads(args[1]))
+    elif cmd == 'flood':
+        flood(args[0], float(args[1]), json.loads(args[2]))
     elif cmd == 'tcp-serve':
         tcp_serve([int(p) for p in args])
     elif cmd == 'tcp-connect':

@@ -1,0 +1,59 @@
+// No gap while filters change: guest A floods spoofed frames (foreign source MAC, foreign source
+// IP) mixed with legitimate ones, while its port is re-bound with new parameters, its filter is
+// redefined and another port comes and goes on the same shared chains, many times over. Every
+// change is one nft transaction, so B must receive none of the spoofed frames, and the
+// legitimate ones keep flowing.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { NftablesBackend } from '../../src/backends/nftables/backend.js';
+import { canUseNetns } from '../support/netns.js';
+import { filterSource, inlineFilters, IP, MAC, portFilter, ready, topology, type Frame } from './lab.js';
+
+const skip = canUseNetns() ? false : 'needs root and network namespaces';
+
+/** Two definitions of the same user filter: both keep clean-traffic's anti-spoofing. */
+const DEFINITIONS = [
+  `<filter name='vwt-guard' chain='root'><filterref filter='clean-traffic'/></filter>`,
+  `<filter name='vwt-guard' chain='root'>
+     <rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule>
+     <filterref filter='clean-traffic'/>
+   </filter>`,
+];
+const PARAMS = [{ IP: [IP.a] }, { IP: [IP.a, '10.99.0.12'] }];
+const CHANGES = 40;
+
+describe('nftables backend: no window without the filter', { skip }, () => {
+  it('spoofed frames never pass while ports are re-bound, redefined, added and removed', async (t) => {
+    const net = topology(t);
+    const backend = await NftablesBackend.create(net.runner);
+    const port = (i: number) => portFilter('vnet0', MAC.a, 'vwt-guard', PARAMS[i % 2]!, filterSource(inlineFilters(DEFINITIONS[Math.floor(i / 2) % 2]!)));
+    const other = portFilter('vnet1', MAC.b, 'clean-traffic', { IP: [IP.b] }, filterSource());
+    await backend.apply({ set: [port(0)], remove: [] });
+
+    const frames: Frame[] = [
+      { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+      { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+      { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
+      { kind: 'arp', marker: 'spoof-arp!', op: 2, src_mac: MAC.a, dst_mac: MAC.b, sha: MAC.a, spa: IP.other, tha: MAC.b, tpa: IP.b },
+    ];
+    const markers = frames.map((f) => f.marker);
+    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '12', ...markers]);
+    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '10', JSON.stringify(frames)]);
+
+    for (let i = 1; i <= CHANGES; i++) {
+      await backend.apply({ set: [port(i)], remove: [] });
+      // B's port joins and leaves the shared clean-traffic chains every other change.
+      await backend.apply(i % 2 ? { set: [other], remove: [] } : { set: [], remove: ['vnet1'] });
+    }
+
+    if (flood.child.exitCode === null) await once(flood.child, 'exit');
+    if (listener.child.exitCode === null) await once(listener.child, 'exit');
+    const sent = JSON.parse(flood.output().trim().split('\n').pop()!) as { rounds: number };
+    const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
+    t.diagnostic(`${sent.rounds} rounds sent during ${CHANGES * 2} transactions; B saw ${JSON.stringify(seen)}`);
+    assert.ok(sent.rounds > 100, 'the guest kept flooding');
+    assert.deepEqual({ mac: seen['spoof-mac!'], ip: seen['spoof-ip!'], arp: seen['spoof-arp!'] }, { mac: 0, ip: 0, arp: 0 });
+    assert.ok(seen['legit!']! > sent.rounds / 2, 'legitimate frames kept flowing');
+  });
+});

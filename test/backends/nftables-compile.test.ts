@@ -1,0 +1,135 @@
+// The nftables compiler by value: shared chains for equal filter shapes, per-port values as set
+// elements, libvirt's any-combination meaning for variables, and model diffs as minimal scripts.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { assignPortIds, compileModel, compilePort } from '../../src/backends/nftables/compile.js';
+import { diffScript, modelSize, type NftModel } from '../../src/backends/nftables/model.js';
+import { ruleComment, ruleOrigin } from '../../src/backends/nftables/trace.js';
+import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
+import { parseFilter } from '../../src/conf/nwfilter/parse.js';
+import type { PortFilter } from '../../src/nwfilter/backend.js';
+import { instantiateBinding } from '../../src/nwfilter/binding.js';
+import { chainSources, MapFilterSource } from '../../src/nwfilter/source.js';
+
+const stock = new MapFilterSource(loadStockFilters().values());
+
+function port(n: number, filter = 'clean-traffic', params: Record<string, string[]> = { IP: [`10.0.${n >> 8}.${n & 255}`] }, extra: string[] = []): PortFilter {
+  const mac = `52:54:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
+  const source = chainSources(new MapFilterSource(extra.map((x) => parseFilter(x))), stock);
+  const binding = { portdev: `vnet${n}`, mac, filter, params: new Map(Object.entries(params)) };
+  return { ifname: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
+}
+
+function model(ports: PortFilter[], previous: NftModel | undefined = undefined): NftModel {
+  const prevIds = new Map<string, number>();
+  for (const e of previous?.sets.get('bridge port_mark_from')?.elements ?? []) {
+    const m = /^"(\S+)" : 0x([0-9a-f]+)$/.exec(e)!;
+    prevIds.set(m[1]!, parseInt(m[2]!, 16) & 0xffff);
+  }
+  return compileModel(ports, assignPortIds(ports.map((p) => p.ifname), prevIds));
+}
+
+const lines = (script: string) => script.trim().split('\n').filter(Boolean);
+
+describe('nftables compiler', () => {
+  it('ports with the same filter shape share chains: rules do not grow with ports, elements do', () => {
+    const one = modelSize(model([port(1)]));
+    const fifty = modelSize(model(Array.from({ length: 50 }, (_, i) => port(i + 1))));
+    assert.equal(fifty.rules, one.rules);
+    assert.equal(fifty.chains, one.chains);
+    assert.equal(fifty.elements, one.elements * 50);
+    assert.equal(compilePort(port(1), 1).shape, compilePort(port(2), 2).shape);
+  });
+
+  it("a port's variables become elements keyed by the port, in the bridge and the inet table", () => {
+    const m = model([port(7, 'clean-traffic', { IP: ['10.0.0.7', '10.0.0.8'] })]);
+    const elements = [...m.sets.values()].flatMap((s) => s.elements.map((e) => `${s.family} ${s.name.replace(/^s[0-9a-f]+_/, '')} ${e}`));
+    assert.ok(elements.includes('bridge from_mac_0p "vnet7" . 52:54:00:00:00:07'));
+    assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.7'));
+    assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.8'));
+    const ipRules = [...m.chains.values()].flatMap((c) => c.rules).filter((r) => r.text.includes('ip saddr @'));
+    assert.equal(ipRules.length, 1, 'two IPs, one rule');
+
+    const tcp = `<filter name='vwt-web'><rule action='accept' direction='in'><tcp dstportstart='$PORT'/></rule></filter>`;
+    const inet = model([port(3, 'vwt-web', { PORT: ['80', '443'] }, [tcp])]);
+    const set = [...inet.sets.values()].find((s) => s.family === 'inet' && s.decl.startsWith('typeof meta mark . th dport'))!;
+    assert.deepEqual(set.elements, ['0x76770001 . 443', '0x76770001 . 80']);
+  });
+
+  it('keeps libvirt\'s meaning of a negated variable: one rule per value unless there is one value', () => {
+    const neg = `<filter name='vwt-neg'><rule action='drop' direction='out'><ip srcipaddr='$A' match='no'/></rule></filter>`;
+    const single = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1'] }, [neg]), 1);
+    assert.match(single.chains.flatMap((c) => c.rules).map((r) => r.text).join('\n'), /iifname \. ip saddr != @\S+ counter drop/);
+    const multi = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '2.2.2.2'] }, [neg]), 1);
+    const texts = multi.chains.flatMap((c) => c.rules).map((r) => r.text);
+    assert.ok(texts.some((t) => t.includes('ip saddr != 1.1.1.1')) && texts.some((t) => t.includes('ip saddr != 2.2.2.2')));
+    assert.notEqual(multi.shape, compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '3.3.3.3'] }, [neg]), 1).shape);
+  });
+
+  it('places IP rules as libvirt does: state matches, reject to the guest drops in postrouting', () => {
+    const xml = `<filter name='vwt-l4'>
+      <rule action='accept' direction='out'><tcp dstportstart='80'/></rule>
+      <rule action='reject' direction='in'><tcp dstportstart='23'/></rule>
+      <rule action='reject' direction='out'><udp dstportstart='53'/></rule>
+    </filter>`;
+    const c = compilePort(port(1, 'vwt-l4', {}, [xml]), 1);
+    const chain = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => r.text.replace(/ comment .*/, ''));
+    assert.ok(chain('fwd_from').some((r) => /tcp th dport 80 ct state new,established ct direction original counter return$/.test(r)));
+    assert.ok(chain('fwd_from').some((r) => /udp th dport 53 counter reject$/.test(r)));
+    assert.ok(chain('fwd_to').some((r) => /tcp th dport 23 counter drop$/.test(r)), 'reject towards the guest drops');
+    assert.ok(chain('fwd_to').some((r) => /tcp th sport 80 ct state established ct direction reply counter accept$/.test(r)));
+    assert.deepEqual(c.entries.sort(), ['fwd_from', 'fwd_to', 'host']);
+  });
+
+  it('writes a change as a minimal script: a new port of a known shape only adds elements', () => {
+    const before = model([port(1)]);
+    const after = model([port(1), port(2)], before);
+    const script = lines(diffScript(before, after));
+    assert.ok(script.length > 0 && script.every((l) => l.startsWith('add element ')), script.join('\n'));
+    assert.ok(script.every((l) => l.includes('"vnet2"') || l.includes('0x76760002') || l.includes('0x76770002')));
+    assert.deepEqual(lines(diffScript(after, before)).map((l) => l.split(' ')[0]), lines(diffScript(after, before)).map(() => 'delete'));
+    assert.equal(diffScript(after, after), '');
+  });
+
+  it('a parameter change swaps only the changed elements', () => {
+    const before = model([port(1)]);
+    const after = model([port(1, 'clean-traffic', { IP: ['10.0.0.99'] })], before);
+    assert.deepEqual(
+      lines(diffScript(before, after)).map((l) => l.replace(/s[0-9a-f]{10}_/, 'S_')),
+      [
+        'delete element bridge virtwall_nwf S_from_arp_ip_0p { "vnet1" . 10.0.0.1 }',
+        'delete element bridge virtwall_nwf S_from_ipv4_ip_1p { "vnet1" . 10.0.0.1 }',
+        'add element bridge virtwall_nwf S_from_arp_ip_0p { "vnet1" . 10.0.0.99 }',
+        'add element bridge virtwall_nwf S_from_ipv4_ip_1p { "vnet1" . 10.0.0.99 }',
+      ],
+    );
+  });
+
+  it('a redefinition moves ports to new chains and removes the old ones in the same script', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const before = model([port(1), port(2)]);
+    const after = model([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])], before);
+    const script = lines(diffScript(before, after));
+    const first = (re: RegExp) => script.findIndex((l) => re.test(l));
+    const last = (re: RegExp) => script.length - 1 - [...script].reverse().findIndex((l) => re.test(l));
+    assert.ok(last(/^add chain /) < first(/^delete element .* from_port /), 'new chains exist before ports move');
+    assert.ok(last(/^add element .* from_port /) < first(/^delete chain /), 'ports moved before old chains go');
+    assert.equal(script.filter((l) => /^add element .* from_port /.test(l)).length, 1, 'both ports in one element command');
+    assert.ok(modelSize(after).rules < modelSize(before).rules);
+  });
+
+  it('starts from nothing with the tables and hooks, and traces every rule to its filter', () => {
+    const script = lines(diffScript(undefined, model([port(1)])));
+    assert.deepEqual(script.slice(0, 2), ['add table bridge virtwall_nwf', 'add table inet virtwall_nwf']);
+    const rules = script.filter((l) => l.startsWith('add rule ') && / s[0-9a-f]{10}_/.test(l));
+    for (const r of rules) assert.ok(ruleOrigin(r), r);
+    assert.ok(rules.some((r) => ruleOrigin(r)!.path.join('/') === 'clean-traffic/no-mac-spoofing'));
+    assert.deepEqual(ruleOrigin('ether saddr 1:2:3:4:5:6 counter packets 3 bytes 180 drop comment "clean-traffic/no-mac-spoofing prio=500"'), {
+      path: ['clean-traffic', 'no-mac-spoofing'],
+      priority: 500,
+    });
+    assert.equal(ruleOrigin('counter drop'), undefined);
+    const long = ruleComment(Array.from({ length: 40 }, (_, i) => `filter${i}`), -20);
+    assert.ok(long.length <= 127 && ruleOrigin(long)!.priority === -20);
+  });
+});

@@ -19,10 +19,7 @@ const skip = canUseNetns() ? false : 'needs root and network namespaces';
 const BACKENDS: readonly NwfilterBackendName[] = ['ebiptables', 'nftables'];
 const SCENARIOS = resolve('test/nwfilter/scenarios');
 
-interface ScenarioFrame extends Frame {
-  from: Side;
-  expect: Partial<Record<Side, number>>;
-}
+type ScenarioFrame = { marker: string; from: Side; expect: Partial<Record<Side, number>> } & Record<string, unknown>;
 
 interface Scenario {
   about: string;
@@ -57,7 +54,7 @@ async function observe(net: Net, s: Scenario): Promise<Record<string, number | b
   for (const from of ['a', 'b', 'host'] as const) {
     const frames = s.frames.filter((f) => f.from === from);
     if (frames.length === 0) continue;
-    const counts = await probe(net, from, frames.map(({ expect: _e, from: _f, ...frame }) => frame as Frame));
+    const counts = await probe(net, from, frames.map(({ expect: _e, from: _f, ...frame }) => frame as unknown as Frame));
     for (const f of frames) for (const side of Object.keys(f.expect) as Side[]) seen[`${f.marker}@${side}`] = counts[side][f.marker] ?? 0;
   }
   for (const fl of s.flows) seen[`tcp ${fl.from}->${fl.to}:${fl.port}${fl.v6 ? ' v6' : ''}`] = connects(net, fl.from, fl.to, fl.port, fl.v6);

@@ -33,7 +33,7 @@ const hex8 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** One element part as compile.ts writes it, given the set's key type there. */
 function part(v: unknown, type: string | undefined): string {
-  if (typeof v === 'number') return type === 'mark' ? hex8(v) : String(v);
+  if (typeof v === 'number') return type === 'mark' ? hex8(v) : type === 'integer' ? `0x${v.toString(16)}` : String(v);
   if (typeof v === 'string') return type === 'ifname' ? `"${v}"` : v;
   const o = v as Json;
   if (o['prefix']) {
@@ -48,7 +48,8 @@ function part(v: unknown, type: string | undefined): string {
 
 function element(e: unknown, types: string[], mapType: string | undefined): string {
   const [k, value] = Array.isArray(e) ? e : [e, undefined];
-  const keyText = (k as Json)?.['concat'] ? ((k as Json)['concat'] as unknown[]).map((x, i) => part(x, types[i])).join(' . ') : part(k, types[0]);
+  const concat = typeof k === 'object' && k !== null ? (k as Json)['concat'] : undefined;
+  const keyText = Array.isArray(concat) ? concat.map((x, i) => part(x, types[i])).join(' . ') : part(k, types[0]);
   return value === undefined ? keyText : `${keyText} : ${part(value, mapType)}`;
 }
 

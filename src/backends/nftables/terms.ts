@@ -169,7 +169,7 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
     } else value = maskedAddress(bytes, field.kind, prefix);
   } else {
     const lo = numberOf(main, field.kind);
-    value = range(lo, second ? numberOf(second, field.kind) : undefined);
+    value = range(lo, second ? numberOf(second, field.kind) : undefined, field.raw);
     if (field.kind === 'ethertype' && !second) value = `0x${lo.toString(16).padStart(4, '0')}`;
   }
   // A masked expression (`x & mask`) cannot be a set key; prefixes and ranges are elements.

@@ -67,11 +67,16 @@ export function maskedAddress(bytes: readonly number[], kind: 'mac' | 'ipv4' | '
   return `${formatBytes(lo, kind)}-${formatBytes(hi, kind)}`;
 }
 
-/** Bytes as one big-endian hex number, for raw payload matches (`@nh,112,32 0x0a000001`). */
+/**
+ * Bytes as one big-endian hex number, for raw payload matches (`@nh,112,32 0xa000001`). Raw
+ * values are always written in hex without leading zeros: nft lists integer set elements as
+ * plain numbers, and reading them back (kernel.ts) must give the same text.
+ */
 export function hexNumber(bytes: readonly number[]): string {
-  return `0x${bytes.map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return `0x${bytes.reduce((n, b) => n * 256n + BigInt(b), 0n).toString(16)}`;
 }
 
-export function range(lo: number, hi: number | undefined): string {
-  return hi === undefined || hi === lo ? String(lo) : `${lo}-${hi}`;
+export function range(lo: number, hi: number | undefined, hex = false): string {
+  const text = (n: number) => (hex ? `0x${n.toString(16)}` : String(n));
+  return hi === undefined || hi === lo ? text(lo) : `${text(lo)}-${text(hi)}`;
 }

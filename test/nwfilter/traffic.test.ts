@@ -9,18 +9,17 @@ import { applyBasicRules, removeBasicRules } from '../../src/backends/ebiptables
 import { instantiationPlans, allTeardown } from '../../src/backends/ebiptables/plan.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import { applyPlan, applyPlans } from '../../src/exec/apply.js';
-import { SystemRunner } from '../../src/exec/runner.js';
+import type { SystemRunner } from '../../src/exec/runner.js';
 import { instantiateBinding, type FilterBinding } from '../../src/nwfilter/binding.js';
 import { chainSources, DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
 import type { FirewallPlan } from '../../src/plan/transaction.js';
-import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { canUseNetns, type NetnsLab } from '../support/netns.js';
+import { IP, MAC, topology as labTopology } from './lab.js';
 
 const FRAMES = resolve('test/nwfilter/frames.py');
 const STOCK = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus', 'filters');
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 
-const MAC = { a: '52:54:00:00:00:0a', b: '52:54:00:00:00:0b', host: '52:54:00:00:00:01', other: '52:54:00:00:00:99' };
-const IP = { a: '10.99.0.10', b: '10.99.0.11', host: '10.99.0.1', other: '10.99.0.99' };
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 const ZERO = '00:00:00:00:00:00';
 
@@ -32,22 +31,10 @@ interface Net {
   runner: SystemRunner;
 }
 
+/** The shared lab network (lab.ts), seen with this file's names. */
 function topology(t: TestContext): Net {
-  const lab = new NetnsLab();
-  t.after(() => lab.cleanup());
-  const host = lab.netns('host');
-  const a = lab.netns('a');
-  const b = lab.netns('b');
-  lab.bridge(host, 'br0');
-  lab.exec(host, ['ip', 'link', 'set', 'br0', 'address', MAC.host]);
-  lab.exec(host, ['ip', 'addr', 'add', `${IP.host}/24`, 'dev', 'br0']);
-  // Bridged IPv4/IPv6 traverse iptables, as on libvirt hosts.
-  lab.exec(host, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
-  lab.veth(host, 'vnet0', a, 'eth0', { bridge: 'br0', mac: MAC.a });
-  lab.veth(host, 'vnet1', b, 'eth0', { bridge: 'br0', mac: MAC.b });
-  lab.exec(a, ['ip', 'addr', 'add', `${IP.a}/24`, 'dev', 'eth0']);
-  lab.exec(b, ['ip', 'addr', 'add', `${IP.b}/24`, 'dev', 'eth0']);
-  return { lab, host, a, b, runner: new SystemRunner({ netns: host }) };
+  const net = labTopology(t);
+  return { lab: net.lab, host: net.ns.host, a: net.ns.a, b: net.ns.b, runner: net.runner };
 }
 
 /** The whole netfilter state of the host namespace (ebtables and iptables live in nftables). */

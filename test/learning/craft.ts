@@ -27,8 +27,17 @@ function udp(sport: number, dport: number, payload: number[]): number[] {
   return [...u16(sport), ...u16(dport), ...u16(8 + payload.length), 0, 0, ...payload];
 }
 
+/** The IPv4 header checksum (bridges with br_netfilter drop frames whose header sum is wrong). */
+function withChecksum(header: number[]): number[] {
+  let sum = 0;
+  for (let i = 0; i < header.length; i += 2) sum += (header[i]! << 8) | header[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  header.splice(10, 2, ...u16(~sum & 0xffff));
+  return header;
+}
+
 export function ipv4(dst: string, src: string, srcIp: string, dstIp: string, protocol = 6, l4: number[] = []): Uint8Array {
-  const header = [0x45, 0, ...u16(20 + l4.length), 0, 0, 0, 0, 64, protocol, 0, 0, ...ip4(srcIp), ...ip4(dstIp)];
+  const header = withChecksum([0x45, 0, ...u16(20 + l4.length), 0, 0, 0, 0, 64, protocol, 0, 0, ...ip4(srcIp), ...ip4(dstIp)]);
   return ether(dst, src, 0x0800, [...header, ...l4]);
 }
 

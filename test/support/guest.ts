@@ -35,13 +35,14 @@ function dhclientScript(): string {
 
 /**
  * Runs dhclient once in `ns` on `ifname` (IPv4, or IPv6 with `v6`); resolves when it has bound
- * (dhclient then stays in the background and is killed with the namespace).
+ * (dhclient then stays in the background and is killed with the namespace). `extraArgs` go
+ * before the interface (e.g. `-cf FILE` for another client identifier).
  */
-export function dhcp(lab: NetnsLab, ns: string, ifname: string, v6 = false): { ok: boolean; output: string } {
+export function dhcp(lab: NetnsLab, ns: string, ifname: string, v6 = false, extraArgs: readonly string[] = []): { ok: boolean; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'vwt-lease-'));
   const r = lab.exec(
     ns,
-    ['timeout', '40', 'dhclient', v6 ? '-6' : '-4', '-1', '-v', '-sf', dhclientScript(), '-lf', join(dir, 'leases'), '-pf', join(dir, 'pid'), ifname],
+    ['timeout', '40', 'dhclient', v6 ? '-6' : '-4', '-1', '-v', '-sf', dhclientScript(), '-lf', join(dir, 'leases'), '-pf', join(dir, 'pid'), ...extraArgs, ifname],
     false,
   );
   return { ok: r.status === 0, output: r.stdout + r.stderr };

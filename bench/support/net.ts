@@ -1,0 +1,66 @@
+// The benches' kernel side: one namespace `host` with bridge br0 and N guest ports (veth pairs,
+// host ends vnet0..vnetN-1 play the guests' TAP devices, enslaved to br0), everything made with
+// test/support's NetnsLab so it is removed on exit, on a thrown error and on Ctrl-C.
+import { EbiptablesBackend } from '../../src/backends/ebiptables/backend.js';
+import { NftablesBackend } from '../../src/backends/nftables/backend.js';
+import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
+import { SystemRunner } from '../../src/exec/runner.js';
+import type { NwfilterBackend, NwfilterBackendName, PortFilter } from '../../src/nwfilter/backend.js';
+import { instantiateBinding } from '../../src/nwfilter/binding.js';
+import { MapFilterSource, type FilterSource } from '../../src/nwfilter/source.js';
+import { canUseNetns, NetnsLab } from '../../test/support/netns.js';
+
+// Ctrl-C or a kill ends the process through exit, where NetnsLab removes what it made.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => process.exit(130));
+
+/** Refuses to start without root and network namespaces (benches have nothing to fall back on). */
+export function requireNetns(): void {
+  if (!canUseNetns()) {
+    console.error('bench: needs root and `ip netns` (run as root on a kernel with network namespaces)');
+    process.exit(2);
+  }
+}
+
+/** Guest i's MAC and IPv4 address in 10.100.0.0/16 (i < 65535), unique on the bench bridge. */
+export const guestMac = (i: number) => `52:54:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+export const guestIp = (i: number) => `10.100.${((i + 1) >> 8) & 0xff}.${(i + 1) & 0xff}`;
+export const portName = (i: number) => `vnet${i}`;
+
+export const stockFilters: FilterSource = new MapFilterSource(loadStockFilters().values());
+
+/** Port i bound to `filter` (clean-traffic by default) with its IP, as a backend takes it. */
+export function cleanTrafficPort(i: number, filter = 'clean-traffic', source: FilterSource = stockFilters): PortFilter {
+  const binding = { portdev: portName(i), mac: guestMac(i), filter, params: new Map([['IP', [guestIp(i)]]]) };
+  return { ifname: binding.portdev, mac: binding.mac, filter, instances: instantiateBinding(binding, source) };
+}
+
+export class BenchNet {
+  readonly lab = new NetnsLab();
+  readonly host: string;
+  readonly runner: SystemRunner;
+
+  constructor() {
+    this.host = this.lab.netns('host');
+    this.lab.bridge(this.host, 'br0');
+    // libvirt's hosts filter bridged IP traffic through iptables (br_netfilter).
+    this.lab.exec(this.host, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
+    this.runner = new SystemRunner({ netns: this.host });
+  }
+
+  /** Adds ports from..to-1 (veth pairs vnetI/vpI in the host namespace, vnetI on br0), in one `ip -batch`. */
+  addPorts(from: number, to: number): void {
+    const lines: string[] = [];
+    for (let i = from; i < to; i++) {
+      lines.push(`link add ${portName(i)} type veth peer name vp${i}`, `link set ${portName(i)} master br0 up`, `link set vp${i} up`);
+    }
+    if (lines.length) this.lab.exec(this.host, ['ip', '-batch', '-'], true, lines.join('\n') + '\n');
+  }
+
+  async backend(name: NwfilterBackendName): Promise<NwfilterBackend> {
+    return name === 'nftables' ? NftablesBackend.create(this.runner) : new EbiptablesBackend(this.runner);
+  }
+
+  cleanup(): void {
+    this.lab.cleanup();
+  }
+}

@@ -1,0 +1,20 @@
+// Ruleset size as the kernel holds it, counted the same way for every backend: tables, chains,
+// rules and set/map elements of the whole ruleset of a bench namespace (`nft -j list ruleset`,
+// which also shows what ebtables-nft and iptables-nft made).
+import type { NetnsLab } from '../../test/support/netns.js';
+
+export interface RulesetSize {
+  tables: number;
+  chains: number;
+  rules: number;
+  sets: number;
+  elements: number;
+}
+
+export function rulesetSize(lab: NetnsLab, ns: string): RulesetSize {
+  const out = lab.exec(ns, ['nft', '-j', 'list', 'ruleset']).stdout;
+  const items = (JSON.parse(out) as { nftables: Record<string, { elem?: unknown[] }>[] }).nftables;
+  const count = (kind: string) => items.filter((i) => i[kind]).length;
+  const elements = items.reduce((n, i) => n + ((i['set'] ?? i['map'])?.elem?.length ?? 0), 0);
+  return { tables: count('table'), chains: count('chain'), rules: count('rule'), sets: count('set') + count('map'), elements };
+}

@@ -217,7 +217,19 @@ export interface CompiledPort {
   entries: string[];
 }
 
+/** Compiled ports by filter object and id: a change recompiles only the ports it brings. */
+const compiled = new WeakMap<PortFilter, Map<number, CompiledPort>>();
+
 export function compilePort(port: PortFilter, id: number): CompiledPort {
+  const known = compiled.get(port)?.get(id);
+  if (known) return known;
+  const result = compileUncached(port, id);
+  if (!compiled.has(port)) compiled.set(port, new Map());
+  compiled.get(port)!.set(id, result);
+  return result;
+}
+
+function compileUncached(port: PortFilter, id: number): CompiledPort {
   const ordered = orderRules(port.instances);
   const d = new PortDraft({ ifname: port.ifname, id });
   bridgeChains(d, ordered.filter((o) => isBridgeRule(o.instance)));
@@ -254,6 +266,14 @@ const BASE_SETS: readonly Omit<NftSet, 'elements'>[] = [
 
 const rule = (text: string, comment: string): NftRule => ({ text: `${text} comment "${comment}"`, comment });
 
+/** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
+function inetHook(hook: string, map: string, comment: string): NftChain {
+  return {
+    family: 'inet', name: hook, hook: `type filter hook ${hook} priority 0; policy accept;`,
+    rules: [rule(`meta mark vmap @${map}`, comment), rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark')],
+  };
+}
+
 /**
  * The hooks, at libvirt's places: ebtables nat PREROUTING (-300) and POSTROUTING (300) for the
  * Ethernet-layer rules; filter FORWARD/INPUT (0) for the IP rules, with the guest-bound ones in
@@ -276,9 +296,9 @@ const BASE_CHAINS: readonly NftChain[] = [
       rule('oifname vmap @to_port', 'to port'),
     ],
   },
-  { family: 'inet', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;', rules: [rule('meta mark vmap @fwd_from_port', 'forward from port')] },
-  { family: 'inet', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [rule('meta mark vmap @host_from_port', 'host from port')] },
-  { family: 'inet', name: 'postrouting', hook: 'type filter hook postrouting priority 0; policy accept;', rules: [rule('meta mark vmap @fwd_to_port', 'forward to port')] },
+  inetHook('forward', 'fwd_from_port', 'forward from port'),
+  inetHook('input', 'host_from_port', 'host from port'),
+  inetHook('postrouting', 'fwd_to_port', 'forward to port'),
 ];
 
 /** Which dispatch map sends a port to each of its entry chains, and the map key. */
@@ -313,7 +333,8 @@ export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<stri
   const sets = new Map<string, Omit<NftSet, 'elements'>>(BASE_SETS.map((s) => [key(s.family, s.name), s]));
   const addElements = (family: Family, name: string, e: readonly string[]) => {
     const k = key(family, name);
-    elements.set(k, [...(elements.get(k) ?? []), ...e]);
+    if (!elements.has(k)) elements.set(k, []);
+    elements.get(k)!.push(...e);
   };
   for (const port of ports) {
     const c = compilePort(port, ids.get(port.ifname)!);

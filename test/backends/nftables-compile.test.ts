@@ -66,6 +66,18 @@ describe('nftables compiler', () => {
     assert.notEqual(multi.shape, compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '3.3.3.3'] }, [neg]), 1).shape);
   });
 
+  it('reverses the guest-bound half of an inout Ethernet rule and drops foreign MACs for mac_filter ports', () => {
+    const xml = `<filter name='vwt-inout'><rule action='accept' direction='inout'><mac srcmacaddr='$MAC'/></rule><rule action='reject' direction='in'><ipv6/></rule></filter>`;
+    const p = { ...port(4, 'vwt-inout', {}, [xml]), macFilter: true };
+    const c = compilePort(p, 4);
+    const texts = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => r.text.replace(/ comment .*/, '').replace(/@s[0-9a-f]+_/, '@'));
+    assert.deepEqual(texts('from'), ['iifname . ether daddr @from_0p counter accept']);
+    assert.deepEqual(texts('to'), ['oifname . ether saddr @to_0p counter accept', 'ether type ip6 counter drop']);
+    const m = model([p]);
+    assert.deepEqual(m.sets.get('bridge mac_filter')!.elements, ['"vnet4" . 52:54:00:00:00:04']);
+    assert.deepEqual(m.sets.get('bridge mac_filter_ports')!.elements, ['"vnet4"']);
+  });
+
   it('places IP rules as libvirt does: state matches, reject to the guest drops in postrouting', () => {
     const xml = `<filter name='vwt-l4'>
       <rule action='accept' direction='out'><tcp dstportstart='80'/></rule>

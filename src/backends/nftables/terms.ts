@@ -88,7 +88,8 @@ function ipFields(v: 'ip' | 'ip6'): Step[] {
     fixed('ether type', v),
     f('srcipaddr', `${v} saddr`, v === 'ip' ? 'ipv4' : 'ipv6', { second: 'srcipmask', reversed: `${v} daddr` }),
     f('dstipaddr', `${v} daddr`, v === 'ip' ? 'ipv4' : 'ipv6', { second: 'dstipmask', reversed: `${v} saddr` }),
-    f('protocol', v === 'ip' ? 'ip protocol' : 'ip6 nexthdr', 'ip-protocol'),
+    // ebtables' --ip6-protocol skips extension headers, as meta l4proto does.
+    f('protocol', v === 'ip' ? 'ip protocol' : 'meta l4proto', 'ip-protocol'),
     f('srcportstart', 'th sport', 'number', { second: 'srcportend', reversed: 'th dport' }),
     f('dstportstart', 'th dport', 'number', { second: 'dstportend', reversed: 'th sport' }),
   ];

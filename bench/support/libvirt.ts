@@ -86,13 +86,21 @@ export class LibvirtNwfilter {
     return this.enter(['virsh', '-q', '-c', 'nwfilter:///system', commands.join(' ; ')]);
   }
 
-  /** Writes the binding files of `ports` and returns their paths. */
-  bindingFiles(ports: readonly number[]): string[] {
+  /** Writes the binding files of `ports` (bound to `filter`) and returns their paths. */
+  bindingFiles(ports: readonly number[], filter?: string): string[] {
     return ports.map((i) => {
       const file = join(this.dir, `binding-${i}.xml`);
-      writeFileSync(file, bindingXml(i));
+      writeFileSync(file, bindingXml(i, filter));
       return file;
     });
+  }
+
+  /** Defines (or redefines) a filter from its XML, as `virsh nwfilter-define` does. */
+  define(filterXml: string): void {
+    const file = join(this.dir, 'filter.xml');
+    writeFileSync(file, filterXml);
+    const r = this.virsh(`nwfilter-define ${file}`);
+    if (r.status !== 0) throw new Error(`virsh nwfilter-define failed: ${r.stderr.trim()}`);
   }
 
   /** Creates the bindings of `files` in one virsh session; throws on the first failure. */

@@ -4,7 +4,7 @@
 import { EbiptablesBackend } from '../../src/backends/ebiptables/backend.js';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
-import { SystemRunner } from '../../src/exec/runner.js';
+import { SystemRunner, type CommandRunner } from '../../src/exec/runner.js';
 import type { NwfilterBackend, NwfilterBackendName, PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
 import { MapFilterSource, type FilterSource } from '../../src/nwfilter/source.js';
@@ -56,8 +56,8 @@ export class BenchNet {
     if (lines.length) this.lab.exec(this.host, ['ip', '-batch', '-'], true, lines.join('\n') + '\n');
   }
 
-  async backend(name: NwfilterBackendName): Promise<NwfilterBackend> {
-    return name === 'nftables' ? NftablesBackend.create(this.runner) : new EbiptablesBackend(this.runner);
+  async backend(name: NwfilterBackendName, runner: CommandRunner = this.runner): Promise<NwfilterBackend> {
+    return name === 'nftables' ? NftablesBackend.create(runner) : new EbiptablesBackend(runner);
   }
 
   cleanup(): void {

@@ -4,8 +4,7 @@
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import type { TestContext } from 'node:test';
-import { EbiptablesBackend } from '../../src/backends/ebiptables/backend.js';
-import { NftablesBackend } from '../../src/backends/nftables/backend.js';
+import { createNwfilterBackend } from '../../src/backends/nwfilter.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import { SystemRunner } from '../../src/exec/runner.js';
 import type { NwfilterBackend, NwfilterBackendName, PortFilter } from '../../src/nwfilter/backend.js';
@@ -49,8 +48,8 @@ export function topology(t: TestContext): Net {
   return { lab, ns: { host, a, b }, ifname: { a: 'vnet0', b: 'vnet1' }, runner: new SystemRunner({ netns: host }) };
 }
 
-export async function backendFor(name: NwfilterBackendName, net: Net): Promise<NwfilterBackend> {
-  return name === 'nftables' ? NftablesBackend.create(net.runner) : new EbiptablesBackend(net.runner);
+export function backendFor(name: NwfilterBackendName, net: Net): Promise<NwfilterBackend> {
+  return createNwfilterBackend(net.runner, name);
 }
 
 /** Stock filters (the corpus copy), after `extra`. */

@@ -6,6 +6,7 @@ import { instantiateBinding, type FilterBinding } from '../nwfilter/binding.js';
 import type { InstantiateOptions } from '../nwfilter/instantiate.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import type { LearningMode } from './learner.js';
+import type { LearningMechanism, LearningPort } from './manager.js';
 import { learningPolicy } from './policy.js';
 
 export interface PortPlan {
@@ -44,4 +45,23 @@ export function portFilterFor(b: FilterBinding, source: FilterSource, learned: {
       learning: { mode, ipv4: missing.includes('IP'), ipv6 },
     };
   }
+}
+
+/**
+ * What LearningManager.watch() needs for a port whose plan is learning: the mode and families
+ * from the plan, trusted servers from DHCPSERVER/DHCPSERVERV6, and where its addresses come
+ * from (`bridge` for a port on one of our networks, whose dnsmasq leases feed it).
+ */
+export function learningPortOf(b: FilterBinding, learning: NonNullable<PortPlan['learning']>, bridge?: string): LearningPort {
+  const mechanism: LearningMechanism = bridge === undefined ? 'traffic' : 'dnsmasq-leases';
+  return {
+    port: b.portdev,
+    mac: b.mac.toLowerCase(),
+    mode: learning.mode,
+    dhcpServers: b.params.get('DHCPSERVER') ?? [],
+    dhcpServersV6: b.params.get('DHCPSERVERV6') ?? [],
+    mechanism,
+    ...(bridge === undefined ? {} : { bridge }),
+    needs: { ipv4: learning.ipv4, ipv6: learning.ipv6 },
+  };
 }

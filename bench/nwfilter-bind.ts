@@ -6,17 +6,13 @@
 //   node --import tsx bench/nwfilter-bind.ts [--n=1,10,100,1000] [--ebiptables-max=10] [--libvirt-max=10]
 //
 // ebiptables and libvirt cost about a second per port, so they stop at their own maximum N.
-import { BINDERS, startBinder, type BinderName } from './support/binders.js';
-import { BenchNet, requireNetns } from './support/net.js';
-import { fmt, listOption, numberOption, percentile, printTable, ratio, timeMs } from './support/stats.js';
+import { BINDERS, binderLimits, withBinder, type BinderName } from './support/binders.js';
+import { portIndexes, requireNetns } from './support/net.js';
+import { fmt, listOption, percentile, printTable, ratio, timeMs } from './support/stats.js';
 
 requireNetns();
 const sizes = listOption('n', [1, 10, 100, 1000]);
-const maxN: Record<BinderName, number> = {
-  nftables: Infinity,
-  ebiptables: numberOption('ebiptables-max', 10),
-  libvirt: numberOption('libvirt-max', 10),
-};
+const maxN = binderLimits();
 
 interface Figures {
   /** Each single bind's time (ms), binding ports 0..N-1 one after the other. */
@@ -25,31 +21,13 @@ interface Figures {
   bulk: number;
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-/** Runs `fn` with `binder` on a fresh bridge with n ports; everything is removed afterwards. */
-async function withBinder<T>(name: BinderName, n: number, fn: (bind: (ports: number[]) => Promise<void>) => Promise<T>): Promise<T> {
-  const net = new BenchNet();
-  try {
-    net.addPorts(0, n);
-    const binder = await startBinder(name, net);
-    try {
-      return await fn((ports) => binder.bind(ports));
-    } finally {
-      await binder.stop();
-    }
-  } finally {
-    net.cleanup();
-  }
-}
-
 async function measure(name: BinderName, n: number): Promise<Figures> {
-  const singles = await withBinder(name, n, async (bind) => {
+  const singles = await withBinder(name, n, async (binder) => {
     const times: number[] = [];
-    for (const i of range(n)) times.push(await timeMs(() => bind([i])));
+    for (const i of portIndexes(0, n)) times.push(await timeMs(() => binder.bind([i])));
     return times;
   });
-  const bulk = await withBinder(name, n, (bind) => timeMs(() => bind(range(n))));
+  const bulk = await withBinder(name, n, (binder) => timeMs(() => binder.bind(portIndexes(0, n))));
   return { singles, bulk };
 }
 

@@ -8,7 +8,7 @@
 //   node --import tsx bench/nwfilter-datapath.ts [--n=0,200,1000] [--seconds=5] [--pings=300]
 import { spawnSync } from 'node:child_process';
 import type { NwfilterBackend } from '../src/nwfilter/backend.js';
-import { BenchNet, cleanTrafficPort, guestIp, guestMac, portName, requireNetns } from './support/net.js';
+import { BenchNet, cleanTrafficPort, guestIp, guestMac, portName, portIndexes, requireNetns } from './support/net.js';
 import { replicateEbtablesPort } from './support/replicate.js';
 import { rulesetSize } from './support/size.js';
 import { fmt, listOption, numberOption, percentile, printTable } from './support/stats.js';
@@ -68,17 +68,15 @@ async function measure(net: BenchNet, a: string, b: string): Promise<PathFigures
   };
 }
 
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
-
 /** Puts `layout`'s filters on every port, the others first, A and B last. */
 async function install(layout: Layout, net: BenchNet, n: number): Promise<NwfilterBackend | undefined> {
   if (layout === 'unfiltered') return undefined;
   const backend = await net.backend(layout);
   if (layout === 'nftables') {
-    await backend.apply({ set: range(2, n + 2).map((i) => cleanTrafficPort(i)), remove: [] });
+    await backend.apply({ set: portIndexes(2, n + 2).map((i) => cleanTrafficPort(i)), remove: [] });
   } else if (n > 0) {
     await backend.apply({ set: [cleanTrafficPort(2)], remove: [] });
-    replicateEbtablesPort(net, 2, range(3, n + 2));
+    replicateEbtablesPort(net, 2, portIndexes(3, n + 2));
   }
   await backend.apply({ set: [A, B].map((i) => cleanTrafficPort(i)), remove: [] });
   return backend;
@@ -95,7 +93,7 @@ for (const n of others) {
       console.error(`${layout} with ${n} other ports: ${JSON.stringify(f)}`);
       // Back to the bare bridge for the next layout: the backend unbinds every port, and the
       // nftables backend's empty dispatch skeleton goes with the rest of this namespace's ruleset.
-      await backend?.apply({ set: [], remove: range(0, n + 2).map(portName) });
+      await backend?.apply({ set: [], remove: portIndexes(0, n + 2).map(portName) });
       net.lab.exec(net.host, ['nft', 'flush', 'ruleset']);
     }
   } finally {

@@ -9,7 +9,7 @@ import type { NwfilterBackendName } from '../src/nwfilter/backend.js';
 import { chainSources, MapFilterSource } from '../src/nwfilter/source.js';
 import { CountingRunner } from './support/counting-runner.js';
 import { LibvirtNwfilter } from './support/libvirt.js';
-import { BenchNet, cleanTrafficPort, requireNetns, stockFilters } from './support/net.js';
+import { BenchNet, cleanTrafficPort, portIndexes, requireNetns, stockFilters } from './support/net.js';
 import { rulesetSize } from './support/size.js';
 import { fmt, numberOption, printTable, ratio, timeMs } from './support/stats.js';
 
@@ -35,8 +35,6 @@ interface Figures {
   rulesAfter: number;
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
 async function ours(name: NwfilterBackendName, n: number): Promise<Figures> {
   const net = new BenchNet();
   try {
@@ -45,7 +43,7 @@ async function ours(name: NwfilterBackendName, n: number): Promise<Figures> {
     const backend = await net.backend(name, runner);
     const ports = (version: number) => {
       const source = chainSources(new MapFilterSource([parseFilter(DEFINITIONS[version]!)]), stockFilters);
-      return range(n).map((i) => cleanTrafficPort(i, FILTER, source));
+      return portIndexes(0, n).map((i) => cleanTrafficPort(i, FILTER, source));
     };
     const bind = await timeMs(() => backend.apply({ set: ports(0), remove: [] }));
     const rulesBefore = rulesetSize(net.lab, net.host).rules;
@@ -64,7 +62,7 @@ async function libvirt(n: number): Promise<Figures> {
     const lv = await LibvirtNwfilter.start(net.host);
     try {
       lv.define(DEFINITIONS[0]!);
-      const bind = await timeMs(() => lv.bind(lv.bindingFiles(range(n), FILTER)));
+      const bind = await timeMs(() => lv.bind(lv.bindingFiles(portIndexes(0, n), FILTER)));
       const rulesBefore = rulesetSize(net.lab, net.host).rules;
       const redefine = await timeMs(() => lv.define(DEFINITIONS[1]!));
       return { n, bind, redefine, commands: 'virsh 1 (daemon runs ebtables/iptables)', rulesBefore, rulesAfter: rulesetSize(net.lab, net.host).rules };

@@ -4,33 +4,20 @@
 // between ports with the same filter tree, so only elements should grow with N.
 //
 //   node --import tsx bench/nwfilter-size.ts [--n=1,10,100,1000] [--ebiptables-max=10] [--libvirt-max=10]
-import { BINDERS, startBinder, type BinderName } from './support/binders.js';
-import { BenchNet, requireNetns } from './support/net.js';
+import { BINDERS, binderLimits, withBinder, type BinderName } from './support/binders.js';
+import { portIndexes, requireNetns } from './support/net.js';
 import { rulesetSize, type RulesetSize } from './support/size.js';
-import { fmt, listOption, numberOption, printTable } from './support/stats.js';
+import { fmt, listOption, printTable } from './support/stats.js';
 
 requireNetns();
 const sizes = listOption('n', [1, 10, 100, 1000]);
-const maxN: Record<BinderName, number> = {
-  nftables: Infinity,
-  ebiptables: numberOption('ebiptables-max', 10),
-  libvirt: numberOption('libvirt-max', 10),
-};
+const maxN = binderLimits();
 
-async function sizeAt(name: BinderName, n: number): Promise<RulesetSize> {
-  const net = new BenchNet();
-  try {
-    net.addPorts(0, n);
-    const binder = await startBinder(name, net);
-    try {
-      await binder.bind(Array.from({ length: n }, (_, i) => i));
-      return rulesetSize(net.lab, net.host);
-    } finally {
-      await binder.stop();
-    }
-  } finally {
-    net.cleanup();
-  }
+function sizeAt(name: BinderName, n: number): Promise<RulesetSize> {
+  return withBinder(name, n, async (binder, net) => {
+    await binder.bind(portIndexes(0, n));
+    return rulesetSize(net.lab, net.host);
+  });
 }
 
 const rows: string[][] = [];

@@ -25,6 +25,8 @@ export function requireNetns(): void {
 export const guestMac = (i: number) => `52:54:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 export const guestIp = (i: number) => `10.100.${((i + 1) >> 8) & 0xff}.${(i + 1) & 0xff}`;
 export const portName = (i: number) => `vnet${i}`;
+/** Port indexes from..to-1. */
+export const portIndexes = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 export const stockFilters: FilterSource = new MapFilterSource(loadStockFilters().values());
 

@@ -2,6 +2,7 @@
 // ebiptables backends (instantiation included in the time, as libvirt's includes its own), and
 // libvirt's nwfilter driver (one virsh process per single bind, one virsh session for a bulk).
 import type { NwfilterBackendName } from '../../src/nwfilter/backend.js';
+import { CountingRunner } from './counting-runner.js';
 import { LibvirtNwfilter } from './libvirt.js';
 import { BenchNet, cleanTrafficPort } from './net.js';
 import { numberOption } from './stats.js';
@@ -20,17 +21,26 @@ export function binderLimits(): Record<BinderName, number> {
 export interface Binder {
   /** Binds port `ports[0]`... in one change (one apply, or one virsh session). */
   bind(ports: readonly number[]): Promise<void>;
+  /** Milliseconds the last bind spent in the commands it ran (nft, ebtables, ...); ours only. */
+  commandMs(): number | undefined;
   stop(): Promise<void>;
 }
 
 export async function startBinder(name: BinderName, net: BenchNet): Promise<Binder> {
   if (name === 'libvirt') {
     const lv = await LibvirtNwfilter.start(net.host);
-    return { bind: async (ports) => lv.bind(lv.bindingFiles(ports)), stop: () => lv.stop() };
+    return { bind: async (ports) => lv.bind(lv.bindingFiles(ports)), commandMs: () => undefined, stop: () => lv.stop() };
   }
-  const backend = await net.backend(name);
+  const runner = new CountingRunner(net.runner);
+  const backend = await net.backend(name, runner);
+  let ms = 0;
   return {
-    bind: (ports) => backend.apply({ set: ports.map((i) => cleanTrafficPort(i)), remove: [] }),
+    bind: async (ports) => {
+      runner.take();
+      await backend.apply({ set: ports.map((i) => cleanTrafficPort(i)), remove: [] });
+      ms = runner.ms;
+    },
+    commandMs: () => ms,
     stop: async () => {},
   };
 }

@@ -1,21 +1,30 @@
-// A runner that counts the processes a backend starts, by program (`nft`, `ebtables`, ...), so a
-// bench can show how many kernel transactions or commands one change took.
+// A runner that counts the processes a backend starts and the time they take, by program (`nft`,
+// `ebtables`, ...), so a bench can show how many kernel transactions or commands one change took
+// and how much of its time was spent outside virtwall's own code.
 import type { CommandResult, CommandRunner } from '../../src/exec/runner.js';
 
 export class CountingRunner implements CommandRunner {
   readonly counts = new Map<string, number>();
+  /** Milliseconds spent in started processes since the last take(). */
+  ms = 0;
 
   constructor(private readonly inner: CommandRunner) {}
 
-  run(argv: readonly string[]): Promise<CommandResult> {
+  async run(argv: readonly string[]): Promise<CommandResult> {
     this.counts.set(argv[0]!, (this.counts.get(argv[0]!) ?? 0) + 1);
-    return this.inner.run(argv);
+    const start = process.hrtime.bigint();
+    try {
+      return await this.inner.run(argv);
+    } finally {
+      this.ms += Number(process.hrtime.bigint() - start) / 1e6;
+    }
   }
 
   /** Counts so far as `nft 1, ebtables 30`, then starts again from zero. */
   take(): string {
     const text = [...this.counts].map(([prog, n]) => `${prog} ${n}`).join(', ');
     this.counts.clear();
+    this.ms = 0;
     return text || 'none';
   }
 }

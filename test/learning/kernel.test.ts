@@ -239,18 +239,44 @@ async function dhcpAnswersDuring(r: Rig, v6: boolean, fn: () => void): Promise<{
   return { guest: guest.sources(), rogue: rogue.sources() };
 }
 
+/** `any`: the first address the guest uses passes and is locked; a second one is dropped. */
+async function locksToFirst(r: Rig, family: 'ipv4' | 'ipv6', firstCidr: string, otherCidr: string): Promise<void> {
+  const [first, other] = [firstCidr.split('/')[0]!, otherCidr.split('/')[0]!];
+  addAddr(r, firstCidr);
+  assert.equal(seenFrom(r, first), first, 'the first packets pass while learning');
+  await until('the lock', () => learnedOn(r)[family].length > 0);
+  await r.settled();
+  assert.deepEqual(learnedOn(r)[family], [first]);
+  addAddr(r, otherCidr);
+  assert.equal(seenFrom(r, first), first);
+  assert.equal(seenFrom(r, other), undefined, 'a different source is dropped');
+}
+
+/**
+ * A lease granted by the rogue (`rogue`, sent from its namespace) never becomes usable; a short
+ * lease from the trusted server (`trusted`, sent from the host bridge) works until it expires.
+ */
+async function rogueAndShortLease(r: Rig, family: 'ipv4' | 'ipv6', f: { rogue: Uint8Array; trusted: Uint8Array; rogueCidr: string; shortCidr: string }): Promise<void> {
+  const [rogueIp, shortIp] = [f.rogueCidr.split('/')[0]!, f.shortCidr.split('/')[0]!];
+  sendRaw(r, r.rogue, 'eth0', f.rogue);
+  sendRaw(r, r.host, 'br0', f.trusted);
+  await until('the short lease', () => learnedOn(r)[family].includes(shortIp));
+  await r.settled();
+  assert.ok(!learnedOn(r)[family].includes(rogueIp));
+  addAddr(r, f.rogueCidr);
+  addAddr(r, f.shortCidr);
+  assert.equal(seenFrom(r, rogueIp), undefined, 'the rogue lease is not usable');
+  assert.equal(seenFrom(r, shortIp), shortIp);
+  await until('the expiry', () => !learnedOn(r)[family].includes(shortIp), 25_000);
+  await r.settled();
+  assert.equal(seenFrom(r, shortIp), undefined, 'an expired lease stops working');
+}
+
 for (const backendName of ['ebiptables', 'nftables'] as const) {
   describe(`IP learning on a real kernel (${backendName})`, { skip, concurrency: false }, () => {
     it('any: the first address used passes and locks; another source is dropped; a restart keeps the lock', async (t) => {
       const r = await rig(t, backendName, 'vw-any4', {}, { ipv4: true, ipv6: false });
-      addAddr(r, '10.77.0.10/24');
-      assert.equal(seenFrom(r, '10.77.0.10'), '10.77.0.10', 'the first packets pass while learning');
-      await until('the lock', () => learnedOn(r).ipv4.length > 0);
-      await r.settled();
-      assert.deepEqual(learnedOn(r).ipv4, ['10.77.0.10']);
-      addAddr(r, '10.77.0.11/24');
-      assert.equal(seenFrom(r, '10.77.0.10'), '10.77.0.10');
-      assert.equal(seenFrom(r, '10.77.0.11'), undefined, 'a different source is dropped');
+      await locksToFirst(r, 'ipv4', '10.77.0.10/24', '10.77.0.11/24');
       await r.restart();
       assert.equal(r.manager.learned('vnet0')!.state.ipv4[0]!.address, '10.77.0.10');
       assert.equal(seenFrom(r, '10.77.0.11'), undefined);
@@ -260,14 +286,7 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
 
     it('any (IPv6): locks to the first global address; another is dropped', async (t) => {
       const r = await rig(t, backendName, 'vw-any6', {}, { ipv4: false, ipv6: true });
-      addAddr(r, 'fd77::10/64');
-      assert.equal(seenFrom(r, 'fd77::10'), 'fd77::10', 'the first packets pass while learning');
-      await until('the lock', () => learnedOn(r).ipv6.length > 0);
-      await r.settled();
-      assert.deepEqual(learnedOn(r).ipv6, ['fd77::10']);
-      addAddr(r, 'fd77::11/64');
-      assert.equal(seenFrom(r, 'fd77::10'), 'fd77::10');
-      assert.equal(seenFrom(r, 'fd77::11'), undefined);
+      await locksToFirst(r, 'ipv6', 'fd77::10/64', 'fd77::11/64');
     });
 
     it('dhcp: two leases (two client ids) both work; the rogue server is dropped; an expired lease stops working', async (t) => {
@@ -297,20 +316,12 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       for (const ip of leases) assert.equal(seenFrom(r, ip), ip);
       assert.equal(seenFrom(r, '10.77.0.20'), undefined);
 
-      // an ACK from the rogue never makes its address usable
-      sendRaw(r, r.rogue, 'eth0', dhcpFrame(MAC.a, MAC.rogue, ROGUE.v4, '10.77.0.222', { type: 5, chaddr: MAC.a, yiaddr: '10.77.0.222', lease: 600, server: ROGUE.v4 }));
-      // a short lease from the trusted server works until it expires
-      sendRaw(r, r.host, 'br0', dhcpFrame(MAC.a, MAC.host, HOST.v4, '10.77.0.30', { type: 5, chaddr: MAC.a, yiaddr: '10.77.0.30', lease: 12, server: HOST.v4 }));
-      await until('the short lease', () => learnedOn(r).ipv4.includes('10.77.0.30'));
-      await r.settled();
-      assert.ok(!learnedOn(r).ipv4.includes('10.77.0.222'));
-      addAddr(r, '10.77.0.222/24');
-      addAddr(r, '10.77.0.30/24');
-      assert.equal(seenFrom(r, '10.77.0.222'), undefined);
-      assert.equal(seenFrom(r, '10.77.0.30'), '10.77.0.30');
-      await until('the expiry', () => !learnedOn(r).ipv4.includes('10.77.0.30'), 25_000);
-      await r.settled();
-      assert.equal(seenFrom(r, '10.77.0.30'), undefined, 'an expired lease stops working');
+      await rogueAndShortLease(r, 'ipv4', {
+        rogue: dhcpFrame(MAC.a, MAC.rogue, ROGUE.v4, '10.77.0.222', { type: 5, chaddr: MAC.a, yiaddr: '10.77.0.222', lease: 600, server: ROGUE.v4 }),
+        trusted: dhcpFrame(MAC.a, MAC.host, HOST.v4, '10.77.0.30', { type: 5, chaddr: MAC.a, yiaddr: '10.77.0.30', lease: 12, server: HOST.v4 }),
+        rogueCidr: '10.77.0.222/24',
+        shortCidr: '10.77.0.30/24',
+      });
       for (const ip of leases) assert.equal(seenFrom(r, ip), ip, 'the other leases keep working');
     });
 
@@ -334,18 +345,12 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
 
       const reply = (from: string, fromMac: string, address: string, valid: number) =>
         dhcpv6Frame(MAC.a, fromMac, from, linkLocal(r.lab, r.a, 'eth0'), { type: 7, addresses: [{ address, valid }] });
-      sendRaw(r, r.rogue, 'eth0', reply(rogueLl, MAC.rogue, 'fd77::222', 600));
-      sendRaw(r, r.host, 'br0', reply(HOST.ll, MAC.host, 'fd77::30', 12));
-      await until('the short lease', () => learnedOn(r).ipv6.includes('fd77::30'));
-      await r.settled();
-      assert.ok(!learnedOn(r).ipv6.includes('fd77::222'));
-      addAddr(r, 'fd77::222/64');
-      addAddr(r, 'fd77::30/64');
-      assert.equal(seenFrom(r, 'fd77::222'), undefined);
-      assert.equal(seenFrom(r, 'fd77::30'), 'fd77::30');
-      await until('the expiry', () => !learnedOn(r).ipv6.includes('fd77::30'), 25_000);
-      await r.settled();
-      assert.equal(seenFrom(r, 'fd77::30'), undefined, 'an expired lease stops working');
+      await rogueAndShortLease(r, 'ipv6', {
+        rogue: reply(rogueLl, MAC.rogue, 'fd77::222', 600),
+        trusted: reply(HOST.ll, MAC.host, 'fd77::30', 12),
+        rogueCidr: 'fd77::222/64',
+        shortCidr: 'fd77::30/64',
+      });
       assert.equal(seenFrom(r, lease!), lease);
     });
   });

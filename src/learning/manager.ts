@@ -44,8 +44,16 @@ export interface PortObserver {
 
 export interface LearningManagerOptions {
   onAddressesChanged(port: string, change: AddressesChanged): void;
-  /** Starts the 'traffic' mechanism for a port; frames go to `deliver`. */
-  observe?(port: LearningPort, deliver: (frame: Uint8Array, fromGuest: boolean) => void): PortObserver;
+  /**
+   * Starts the 'traffic' mechanism for a port; frames go to `deliver`, and `fail` says the
+   * observer died (then onLearningFailed is called).
+   */
+  observe?(port: LearningPort, deliver: (frame: Uint8Array, fromGuest: boolean) => void, fail: (message: string) => void): PortObserver;
+  /**
+   * Learning on the port cannot go on (its observer died). libvirt then puts drop-all rules
+   * on the port (policy.ts dropAllPolicy) so an unlearnable port is never left open.
+   */
+  onLearningFailed?(port: string, message: string): void;
   /** Seconds since the epoch (tests pass a clock). */
   now?(): number;
   /** Runs expiry on a timer (the daemon); tests call expire() themselves. */
@@ -79,7 +87,11 @@ export class LearningManager {
     const entry: Entry = { config, learner: new PortLearner(config, this.now(), restored) };
     this.ports.set(config.port, entry);
     if (config.mechanism === 'traffic' && this.opts.observe && !this.complete(entry)) {
-      entry.observer = this.opts.observe(config, (frame, fromGuest) => this.observeFrame(config.port, frame, fromGuest));
+      entry.observer = this.opts.observe(
+        config,
+        (frame, fromGuest) => this.observeFrame(config.port, frame, fromGuest),
+        (message) => this.failed(entry, message),
+      );
     }
     const learned = entry.learner.snapshot();
     if (learned.ipv4.length || learned.ipv6.length) this.report(entry, 'restored');
@@ -167,6 +179,13 @@ export class LearningManager {
     for (const entry of this.ports.values()) entry.observer?.stop();
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private failed(entry: Entry, message: string): void {
+    if (this.ports.get(entry.config.port) !== entry || !entry.observer) return;
+    entry.observer.stop();
+    delete entry.observer;
+    this.opts.onLearningFailed?.(entry.config.port, message);
   }
 
   private complete(entry: Entry): boolean {

@@ -28,6 +28,12 @@ export interface LearningPolicyInput {
 
 type Rule = [action: 'accept' | 'drop', direction: 'in' | 'out', priority: number, element: string];
 
+/** Nothing in or out: libvirt's drop-all rules, and the end of the DHCP-only ones. */
+const DROP_ALL: Rule[] = [
+  ['drop', 'out', 1000, ''],
+  ['drop', 'in', 1000, ''],
+];
+
 const ANY_RULES = (ipv6: boolean): Rule[] => [
   ['drop', 'out', -900, `<mac match='no' srcmacaddr='$MAC'/>`],
   ['accept', 'out', 100, `<mac protocolid='ipv4'/>`],
@@ -53,24 +59,38 @@ const DHCP_RULES = (ipv6: boolean, v4Servers: boolean, v6Servers: boolean): Rule
         ['accept', 'in', 100, `<ipv6 protocol='icmpv6' type='134' typeend='136'/>`],
       ] as Rule[])
     : []),
-  ['drop', 'out', 1000, ''],
-  ['drop', 'in', 1000, ''],
+  ...DROP_ALL,
 ];
 
-/** The learning-phase filter as libvirt XML (it goes through the normal parser). */
-export function learningFilterXml(mode: LearningMode, ipv6: boolean, v4Servers: boolean, v6Servers: boolean): string {
-  const rules = mode === 'any' ? ANY_RULES(ipv6) : DHCP_RULES(ipv6, v4Servers, v6Servers);
+/** A fixed filter as libvirt XML (it goes through the normal parser). */
+function filterXml(rules: readonly Rule[]): string {
   const body = rules.map(([action, dir, prio, el]) => `  <rule action='${action}' direction='${dir}' priority='${prio}'>${el}</rule>`);
   return `<filter name='${LEARNING_FILTER}' chain='root'>\n${body.join('\n')}\n</filter>\n`;
+}
+
+export function learningFilterXml(mode: LearningMode, ipv6: boolean, v4Servers: boolean, v6Servers: boolean): string {
+  return filterXml(mode === 'any' ? ANY_RULES(ipv6) : DHCP_RULES(ipv6, v4Servers, v6Servers));
+}
+
+function fixedPolicy(ifname: string, mac: string, xml: string, vars: Map<string, VarValue>): PortFilter {
+  const def = parseFilter(xml, `<${LEARNING_FILTER}>`);
+  return { ifname, mac, filter: LEARNING_FILTER, instances: instantiate(def, vars, new MapFilterSource([])) };
+}
+
+/**
+ * Nothing in or out: what libvirt puts on a port whose learning failed, so an unlearnable
+ * port is never left open.
+ */
+export function dropAllPolicy(ifname: string, mac: string): PortFilter {
+  return fixedPolicy(ifname, mac, filterXml(DROP_ALL), new Map());
 }
 
 /** The port's filter while its address is unknown. */
 export function learningPolicy(p: LearningPolicyInput): PortFilter {
   const servers = p.params.get('DHCPSERVER');
   const servers6 = p.params.get('DHCPSERVERV6');
-  const def = parseFilter(learningFilterXml(p.mode, p.ipv6, servers !== undefined, servers6 !== undefined), `<${LEARNING_FILTER}>`);
   const vars = new Map<string, VarValue>([['MAC', [p.mac]]]);
   if (servers) vars.set('DHCPSERVER', servers);
   if (servers6) vars.set('DHCPSERVERV6', servers6);
-  return { ifname: p.ifname, mac: p.mac, filter: LEARNING_FILTER, instances: instantiate(def, vars, new MapFilterSource([])) };
+  return fixedPolicy(p.ifname, p.mac, learningFilterXml(p.mode, p.ipv6, servers !== undefined, servers6 !== undefined), vars);
 }

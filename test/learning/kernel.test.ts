@@ -162,8 +162,9 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
   let frames = 0;
   const options = {
     onAddressesChanged: (_port: string, c: { ipv4: string[]; ipv6: string[] }) => applyFor(c),
-    observe: (port: LearningPort, deliver: (f: Uint8Array, g: boolean) => void) =>
-      observeTraffic(port, (f, g) => (frames++, deliver(f, g)), { wrap: (argv) => ['ip', 'netns', 'exec', host, ...argv] }),
+    observe: (port: LearningPort, deliver: (f: Uint8Array, g: boolean) => void, fail: (message: string) => void) =>
+      observeTraffic(port, (f, g) => (frames++, deliver(f, g)), { wrap: (argv) => ['ip', 'netns', 'exec', host, ...argv], onError: (_p, m) => fail(m) }),
+    onLearningFailed: (_port: string, message: string) => void (failure = new Error(`learning failed: ${message}`)),
     expiryTimer: true,
   };
   // bind: the learning policy first, then the learner
@@ -198,11 +199,17 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
   return r;
 }
 
-/** The address the host's server saw for a connection from `src`, or undefined if it failed. */
+/**
+ * The address the host's server saw for a connection from `src`, or undefined if it failed
+ * twice (one retry: a busy machine can lose a first attempt to neighbour discovery).
+ */
 function seenFrom(r: Rig, src: string): string | undefined {
   const v6 = src.includes(':');
-  const res = r.lab.exec(r.a, ['python3', '-c', PROBE, src, v6 ? HOST.v6 : HOST.v4, String(v6 ? PORT.v6 : PORT.v4)], false);
-  return res.status === 0 ? res.stdout.trim() : undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const res = r.lab.exec(r.a, ['python3', '-c', PROBE, src, v6 ? HOST.v6 : HOST.v4, String(v6 ? PORT.v6 : PORT.v4)], false);
+    if (res.status === 0) return res.stdout.trim();
+  }
+  return undefined;
 }
 
 const addAddr = (r: Rig, cidr: string) => r.lab.exec(r.a, ['ip', 'addr', 'add', cidr, 'dev', 'eth0', ...(cidr.includes(':') ? ['nodad'] : [])]);

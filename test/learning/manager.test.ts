@@ -11,11 +11,13 @@ const T0 = 2_000_000;
 function setup(overrides: Partial<LearningPort> = {}) {
   let now = T0;
   const changes: [string, AddressesChanged][] = [];
-  const observers: { port: string; stopped: boolean; deliver: (f: Uint8Array, g: boolean) => void }[] = [];
+  const failures: [string, string][] = [];
+  const observers: { port: string; stopped: boolean; deliver: (f: Uint8Array, g: boolean) => void; fail: (m: string) => void }[] = [];
   const opts = {
     onAddressesChanged: (port: string, c: AddressesChanged) => changes.push([port, c]),
-    observe: (p: LearningPort, deliver: (f: Uint8Array, g: boolean) => void) => {
-      const o = { port: p.port, stopped: false, deliver };
+    onLearningFailed: (port: string, message: string) => failures.push([port, message]),
+    observe: (p: LearningPort, deliver: (f: Uint8Array, g: boolean) => void, fail: (m: string) => void) => {
+      const o = { port: p.port, stopped: false, deliver, fail };
       observers.push(o);
       return { stop: () => (o.stopped = true) };
     },
@@ -23,7 +25,7 @@ function setup(overrides: Partial<LearningPort> = {}) {
   };
   const port: LearningPort = { port: 'vnet0', mac: G, mode: 'any', dhcpServers: [], dhcpServersV6: [], mechanism: 'traffic', needs: { ipv4: true, ipv6: false }, ...overrides };
   const m = new LearningManager(opts);
-  return { m, port, changes, observers, opts, tick: (s: number) => (now += s) };
+  return { m, port, changes, failures, observers, opts, tick: (s: number) => (now += s) };
 }
 
 const ack = (yiaddr: string, lease: number) => dhcp('ff:ff:ff:ff:ff:ff', S, '10.0.0.1', '255.255.255.255', { type: 5, chaddr: G, yiaddr, lease, server: '10.0.0.1' });
@@ -66,6 +68,19 @@ describe('LearningManager', () => {
         [['10.0.0.5'], 'expired'],
       ],
     );
+  });
+
+  it('a dying observer is reported once, and not after the port was forgotten', () => {
+    const { m, port, observers, failures } = setup({ mode: 'dhcp' });
+    m.watch(port);
+    observers[0]!.fail('tcpdump exited (1)');
+    observers[0]!.fail('tcpdump exited (1)');
+    assert.deepEqual(failures, [['vnet0', 'tcpdump exited (1)']]);
+    assert.equal(observers[0]!.stopped, true);
+    m.watch(port);
+    m.forget('vnet0');
+    observers[1]!.fail('late');
+    assert.equal(failures.length, 1);
   });
 
   it('forget stops the observer and drops what was learned', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import type { ResolvedAttr, ResolvedRule } from '../../src/nwfilter/instantiate.js';
 import { MapFilterSource } from '../../src/nwfilter/source.js';
-import { LEARNING_FILTER, learningPolicy } from '../../src/learning/policy.js';
+import { dropAllPolicy, LEARNING_FILTER, learningPolicy } from '../../src/learning/policy.js';
 import { portFilterFor } from '../../src/learning/port-filter.js';
 
 const MAC = '52:54:00:00:00:0a';
@@ -41,6 +41,10 @@ describe('learning policy', () => {
     assert.deepEqual(r.filter((x) => x.startsWith('drop')), ['drop out -', 'drop in -']);
     const open = rules(learningPolicy({ ifname: 'vnet0', mac: MAC, mode: 'dhcp', ipv6: false, params: new Map() }).instances);
     assert.ok(open.filter((x) => x.startsWith('accept in')).every((a) => !a.includes('srcipaddr')));
+  });
+
+  it('drop-all: nothing in or out', () => {
+    assert.deepEqual(rules(dropAllPolicy('vnet0', MAC).instances), ['drop out -', 'drop in -']);
   });
 
   it('dhcp with IPv6: DHCPv6 from DHCPSERVERV6 and neighbour discovery', () => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
+import { protocolSpec } from '../../src/conf/nwfilter/protocols.js';
 import type { NwfilterBackendName } from '../../src/nwfilter/backend.js';
 import { DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
 import { canUseNetns } from '../support/netns.js';
@@ -129,8 +130,10 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, ()
       for (const file of files) {
         const filter = parseFilter(readFileSync(join(dir, file), 'utf8'), file);
         try {
-          const source = filterSource(new MapFilterSource([filter]), referenced);
-          await backend.apply({ set: [portFilter('vnet0', MAC.a, filter.name, vars, source)], remove: [] });
+          // Most corpus filters only accept; behind a final drop their accepts decide.
+          const l3Only = filter.entries.every((e) => e.kind === 'rule' && e.protocol && protocolSpec(e.protocol).layer !== 'ethernet');
+          const source = filterSource(new MapFilterSource([filter]), inlineFilters(wrapper(filter.name, l3Only)), referenced);
+          await backend.apply({ set: [portFilter('vnet0', MAC.a, 'vwt-wrap', vars, source)], remove: [] });
         } catch (err) {
           results[name][file] = `refused: ${(err as Error).message.split('\n')[0]}`;
           continue;
@@ -146,12 +149,25 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, ()
     for (const file of refusedByNft) t.diagnostic(`${file}: ${results.nftables[file]}`);
     const compared = Object.keys(results.ebiptables).filter((f) => !refusedByNft.includes(f));
     assert.ok(compared.length >= files.length - 3, `most corpus filters are compared (${compared.length}/${files.length})`);
+    // The battery must tell filters apart, or agreeing would prove nothing.
+    const patterns = new Set(compared.map((f) => results.nftables[f]));
+    t.diagnostic(`${compared.length} filters compared, ${patterns.size} different verdict patterns`);
+    assert.ok(patterns.size >= 5, `the battery separates the filters (${patterns.size} patterns)`);
     assert.deepEqual(
       Object.fromEntries(compared.map((f) => [f, results.nftables[f]])),
       Object.fromEntries(compared.map((f) => [f, results.ebiptables[f]])),
     );
   });
 });
+
+/**
+ * The corpus filter, then everything else dropped: at the IP layer for filters of IP rules only,
+ * else at the Ethernet layer (a drop there would hide what the IP rules decide).
+ */
+const wrapper = (name: string, l3Only: boolean) => `<filter name='vwt-wrap' chain='root'>
+  <filterref filter='${name}'/>
+  ${l3Only ? "<rule action='drop' direction='inout' priority='1000'><all/></rule><rule action='drop' direction='inout' priority='1000'><all-ipv6/></rule>" : "<rule action='drop' direction='inout' priority='1000'/>"}
+</filter>`;
 
 /** A mixed battery: addresses the corpus filters use (1.1.1.1, 10.1.2.3, ...) and ordinary traffic. */
 const BATTERY: Frame[] = [
@@ -170,4 +186,12 @@ const BATTERY: Frame[] = [
   { kind: 'raw', marker: 'other-l2', src_mac: MAC.a, dst_mac: MAC.b, ethertype: '88b5' },
   { kind: 'raw', marker: 'mac-1234', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', ethertype: '1234' },
   { kind: 'ipv4', marker: 'vlan', vlan: 291, src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+  { kind: 'arp', marker: 'arp-123456', op: 1, src_mac: '01:02:03:04:05:06', dst_mac: 'ff:ff:ff:ff:ff:ff', sha: '01:02:03:04:05:06', spa: '10.0.0.1', tha: '00:00:00:00:00:00', tpa: '10.1.2.3' },
+  { kind: 'ipv4', marker: 'ip-aabb', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', sport: 20, dport: 100, tos: 33 << 2 },
+  { kind: 'ipv4', marker: 'ip-aabb-dscp2', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', tos: 2 << 2 },
+  { kind: 'ipv4', marker: 'ip-aabb-tcp', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', proto: 6, sport: 255, dport: 65535, tos: 63 << 2 },
+  { kind: 'ipv4', marker: 'ip-aabb-icmp', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', proto: 1, sport: 12 * 256 + 11 },
+  { kind: 'ipv6', marker: 'ip6-aabb', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '1::2', dst_ip: 'a:b:c::d:e:f', sport: 20, dport: 100 },
+  { kind: 'ipv6', marker: 'ip6-aabb-tcp', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '1::2', dst_ip: 'a:b:c::d:e:f', proto: 6, sport: 20, dport: 100 },
+  { kind: 'raw', marker: 'mac-aabb-0600', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', ethertype: '0600' },
 ];

@@ -4,7 +4,7 @@ sockets, counts arrivals, and runs tiny TCP servers/clients. Runs inside a test 
 
   listen IFACE SECONDS MARKER...   count frames containing each marker; prints JSON
   send IFACE JSON                  send frames described by a JSON list (see build()):
-                                   ipv4/ipv6 UDP (sport, dport, proto), arp/rarp, raw; any
+                                   ipv4/ipv6 UDP (sport, dport, proto, IPv4 tos), arp/rarp, raw; any
                                    of them 802.1Q-tagged with 'vlan' 
   flood IFACE SECONDS JSON         send those frames over and over; prints the rounds sent
   tcp-serve PORT...                accept on each port, answer b'ok'; runs until killed
@@ -38,9 +38,9 @@ def checksum(data):
     return ~s & 0xffff
 
 
-def ipv4_udp(src_ip, dst_ip, payload, sport=40000, dport=40001, proto=17):
+def ipv4_udp(src_ip, dst_ip, payload, sport=40000, dport=40001, proto=17, tos=0):
     udp = struct.pack('!HHHH', sport, dport, 8 + len(payload), 0) + payload
-    hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, proto, 0, ip(src_ip), ip(dst_ip))
+    hdr = struct.pack('!BBHHHBBH4s4s', 0x45, tos, 20 + len(udp), 1, 0, 64, proto, 0, ip(src_ip), ip(dst_ip))
     hdr = hdr[:10] + struct.pack('!H', checksum(hdr)) + hdr[12:]
     return hdr + udp
 
@@ -63,7 +63,7 @@ def build(f):
     marker = f['marker'].encode()
     ports = (f.get('sport', 40000), f.get('dport', 40001))
     if f['kind'] == 'ipv4':
-        ethertype, body = 0x0800, ipv4_udp(f['src_ip'], f['dst_ip'], marker, *ports, f.get('proto', 17))
+        ethertype, body = 0x0800, ipv4_udp(f['src_ip'], f['dst_ip'], marker, *ports, f.get('proto', 17), f.get('tos', 0))
     elif f['kind'] == 'ipv6':
         ethertype, body = 0x86dd, ipv6_udp(f['src_ip'], f['dst_ip'], marker, *ports, f.get('proto', 17))
     elif f['kind'] in ('arp', 'rarp'):

@@ -1,6 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { learningJson, learningXml } from '../../src/learning/format.js';
+import { loadLearning, saveLearning } from '../../src/learning/state-file.js';
 import { LearningManager, type AddressesChanged, type LearningPort } from '../../src/learning/manager.js';
 import { dhcp, ipv4 } from './craft.js';
 
@@ -31,7 +35,7 @@ function setup(overrides: Partial<LearningPort> = {}) {
 const ack = (yiaddr: string, lease: number) => dhcp('ff:ff:ff:ff:ff:ff', S, '10.0.0.1', '255.255.255.255', { type: 5, chaddr: G, yiaddr, lease, server: '10.0.0.1' });
 
 describe('LearningManager', () => {
-  it('any: reports the lock once, stops observing, and keeps it across toJSON/fromJSON', () => {
+  it('any: reports the lock once, stops observing, and keeps it across a saved state file', () => {
     const { m, port, changes, observers, opts } = setup();
     m.watch(port);
     assert.equal(observers.length, 1);
@@ -40,7 +44,14 @@ describe('LearningManager', () => {
     assert.deepEqual(changes, [['vnet0', { ipv4: ['10.0.0.5'], ipv6: [], source: 'ip-traffic' }]]);
     assert.equal(observers[0]!.stopped, true);
 
-    const saved = JSON.parse(JSON.stringify(m.toJSON()));
+    const dir = mkdtempSync(join(tmpdir(), 'vwt-learnstate-'));
+    const file = join(dir, 'learning.json');
+    assert.deepEqual(loadLearning(file), { version: 1, ports: [] });
+    saveLearning(file, m.toJSON());
+    const saved = loadLearning(file);
+    writeFileSync(file, '{"version": 1');
+    assert.throws(() => loadLearning(file), /not JSON/);
+    rmSync(dir, { recursive: true });
     changes.length = 0;
     const again = LearningManager.fromJSON(saved, opts);
     assert.deepEqual(changes, [['vnet0', { ipv4: ['10.0.0.5'], ipv6: [], source: 'restored' }]]);

@@ -43,6 +43,8 @@ export class NftablesBackend implements NwfilterBackend {
   /** What we last put in the kernel; undefined until we have read or written it. */
   private kernel: NftModel | undefined;
   private known = false;
+  /** Changes run one after the other: each diffs against the state the previous one left. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities) {}
 
@@ -56,7 +58,21 @@ export class NftablesBackend implements NwfilterBackend {
     return this.kernel;
   }
 
-  async apply(change: PortChange): Promise<void> {
+  apply(change: PortChange): Promise<void> {
+    return this.serial(() => this.applyNow(change));
+  }
+
+  reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
+    return this.serial(() => this.reconcileNow(desired));
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(change: PortChange): Promise<void> {
     const next = new Map(this.ports);
     for (const name of change.remove) next.delete(name);
     for (const p of change.set) next.set(p.ifname, p);
@@ -73,7 +89,7 @@ export class NftablesBackend implements NwfilterBackend {
     this.kernel = model;
   }
 
-  async reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
+  private async reconcileNow(desired: readonly PortFilter[]): Promise<ReconcileReport> {
     const observed = await readModel(this.runner);
     const oldIds = idsOf(observed);
     const ids = assignPortIds(desired.map((p) => p.ifname), oldIds);

@@ -93,6 +93,21 @@ describe('nftables compiler', () => {
     assert.deepEqual(c.entries.sort(), ['fwd_from', 'fwd_to', 'host']);
   });
 
+  it('with bridge conntrack keeps the IP rules in the bridge table, dispatched by port name', () => {
+    const xml = `<filter name='vwt-l4'><rule action='accept' direction='out'><tcp dstportstart='80'/></rule><rule action='reject' direction='out'><udp/></rule></filter>`;
+    const p = port(5, 'vwt-l4', {}, [xml]);
+    const m = compileModel([p], new Map([['vnet5', 5]]), 'bridge-conntrack');
+    assert.ok([...m.chains.values(), ...m.sets.values()].every((x) => x.family === 'bridge'));
+    const c = compilePort(p, 5, 'bridge-conntrack');
+    const from = c.chains.find((x) => x.name === `${c.shape}_fwd_from`)!.rules.map((r) => r.text.replace(/ comment .*/, ''));
+    assert.deepEqual(from, [
+      'ether type ip meta l4proto tcp th dport 80 ct state new,established ct direction original counter return',
+      'ether type ip meta l4proto udp counter drop',
+    ]);
+    assert.deepEqual(m.sets.get('bridge fwd_to_port')!.elements, [`"vnet5" : jump ${c.shape}_fwd_to`]);
+    assert.deepEqual(lines(diffScript(undefined, m)).filter((l) => l.startsWith('add table')), ['add table bridge virtwall_nwf']);
+  });
+
   it('writes a change as a minimal script: a new port of a known shape only adds elements', () => {
     const before = model([port(1)]);
     const after = model([port(1), port(2)], before);

@@ -7,12 +7,13 @@
 // outlive its creator. Our filters must stay while the daemon is down, so the tables are not
 // owned: they are ours by name, and we never read or change any other table.
 //
-// Connection tracking: stateful rules always run in the inet table through br_netfilter,
-// which works whether or not the kernel has bridge-family conntrack; `capabilities` reports
-// what the kernel offers.
+// Connection tracking: where the start-up probe finds bridge-family conntrack, libvirt's
+// iptables rules run in the bridge table itself; otherwise in the inet table through
+// br_netfilter (which needs net.bridge.bridge-nf-call-ip(6)tables=1, as libvirt does), with
+// ports identified by marks (compile.ts).
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
-import { assignPortIds, compileModel, MARK_FROM_PORT, MARK_TO_PORT } from './compile.js';
+import { assignPortIds, compileModel, MARK_FROM_PORT, MARK_TO_PORT, type StatefulPath } from './compile.js';
 import { applyScript, probeCapabilities, readModel, type NftCapabilities } from './kernel.js';
 import { diffScript, key, type NftModel } from './model.js';
 
@@ -46,7 +47,11 @@ export class NftablesBackend implements NwfilterBackend {
   /** Changes run one after the other: each diffs against the state the previous one left. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities) {}
+  private readonly path: StatefulPath;
+
+  constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities) {
+    this.path = capabilities?.bridgeConntrack ? 'bridge-conntrack' : 'br_netfilter';
+  }
 
   /** A backend with the kernel's capabilities probed. */
   static async create(runner: CommandRunner): Promise<NftablesBackend> {
@@ -82,7 +87,7 @@ export class NftablesBackend implements NwfilterBackend {
       this.known = true;
     }
     const ids = assignPortIds([...next.keys()], this.ids);
-    const model = compileModel([...next.values()], ids);
+    const model = compileModel([...next.values()], ids, this.path);
     await applyScript(this.runner, diffScript(this.kernel, model));
     this.ports = next;
     this.ids = ids;
@@ -93,7 +98,7 @@ export class NftablesBackend implements NwfilterBackend {
     const observed = await readModel(this.runner);
     const oldIds = idsOf(observed);
     const ids = assignPortIds(desired.map((p) => p.ifname), oldIds);
-    const model = compileModel(desired, ids);
+    const model = compileModel(desired, ids, this.path);
     const repaired = desired
       .filter((p) => portState(observed, p.ifname, oldIds.get(p.ifname) ?? -1) !== portState(model, p.ifname, ids.get(p.ifname)!))
       .map((p) => p.ifname);

@@ -39,10 +39,18 @@ interface Context {
 const BRIDGE_FROM = { family: 'bridge', portExpr: 'iifname' } as const;
 const BRIDGE_TO = { family: 'bridge', portExpr: 'oifname' } as const;
 
-/** The three iptables chains of a port as inet chains, keyed like libvirt's chain prefixes. */
-function inetContext(use: ChainUse): Context {
-  if (use.prefix === 'H') return { family: 'inet', suffix: 'host', portExpr: 'meta mark' };
-  return { family: 'inet', suffix: use.toGuest ? 'fwd_to' : 'fwd_from', portExpr: 'meta mark' };
+/**
+ * Where libvirt's iptables rules run: in the inet table behind br_netfilter, dispatched on port
+ * marks (kernels without bridge conntrack), or in the bridge table itself, where the ports are
+ * known by name, when the kernel has bridge-family conntrack.
+ */
+export type StatefulPath = 'br_netfilter' | 'bridge-conntrack';
+
+/** The three iptables chains of a port (libvirt's FI/FO/HI), keyed like its chain prefixes. */
+function ipContext(use: ChainUse, path: StatefulPath): Context {
+  const suffix = use.prefix === 'H' ? 'host' : use.toGuest ? 'fwd_to' : 'fwd_from';
+  if (path === 'bridge-conntrack') return { family: 'bridge', suffix, portExpr: use.toGuest ? 'oifname' : 'iifname' };
+  return { family: 'inet', suffix, portExpr: 'meta mark' };
 }
 
 interface PortValues {
@@ -92,7 +100,7 @@ function draftRule(ctx: Context, port: PortValues, chain: string, index: number,
   const base = `$S_${chain}_${index}`;
   const dynamic = first.connlimit ? `${base}c` : undefined;
   const dynamicSet = dynamic
-    ? [{ name: dynamic, decl: `typeof meta mark . ${first.connlimit!.family} saddr; size 65535; flags dynamic;`, elements: [] }]
+    ? [{ name: dynamic, decl: `typeof ${ctx.portExpr} . ${first.connlimit!.family} saddr; size 65535; flags dynamic;`, elements: [] }]
     : [];
   if (!setMode) {
     const unique = [...new Map(parts.map((p) => [render(p, [], comment, dynamic, ctx.portExpr), p])).keys()];
@@ -189,14 +197,14 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
 }
 
 /** libvirt's iptables layout: each rule in the chains chainUses() places it in. */
-function inetChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
+function ipChains(d: PortDraft, ordered: readonly OrderedRule[], path: StatefulPath): void {
   for (const { instance } of ordered) {
     const byUse = new Map<string, { ctx: Context; parts: RuleParts[] }>();
     for (const rule of instance.expansions) {
       for (const use of chainUses(rule)) {
-        const parts = inetParts(rule, use);
+        const ctx = ipContext(use, path);
+        const parts = inetParts(rule, use, ctx.family);
         if (!parts) continue;
-        const ctx = inetContext(use);
         if (!byUse.has(ctx.suffix)) byUse.set(ctx.suffix, { ctx, parts: [] });
         byUse.get(ctx.suffix)!.parts.push(parts);
       }
@@ -217,23 +225,24 @@ export interface CompiledPort {
   entries: string[];
 }
 
-/** Compiled ports by filter object and id: a change recompiles only the ports it brings. */
-const compiled = new WeakMap<PortFilter, Map<number, CompiledPort>>();
+/** Compiled ports by filter object, path and id: a change recompiles only the ports it brings. */
+const compiled = new WeakMap<PortFilter, Map<string, CompiledPort>>();
 
-export function compilePort(port: PortFilter, id: number): CompiledPort {
-  const known = compiled.get(port)?.get(id);
+export function compilePort(port: PortFilter, id: number, path: StatefulPath = 'br_netfilter'): CompiledPort {
+  const k = `${path} ${id}`;
+  const known = compiled.get(port)?.get(k);
   if (known) return known;
-  const result = compileUncached(port, id);
+  const result = compileUncached(port, id, path);
   if (!compiled.has(port)) compiled.set(port, new Map());
-  compiled.get(port)!.set(id, result);
+  compiled.get(port)!.set(k, result);
   return result;
 }
 
-function compileUncached(port: PortFilter, id: number): CompiledPort {
+function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
   const ordered = orderRules(port.instances);
   const d = new PortDraft({ ifname: port.ifname, id });
   bridgeChains(d, ordered.filter((o) => isBridgeRule(o.instance)));
-  inetChains(d, ordered.filter((o) => !isBridgeRule(o.instance)));
+  ipChains(d, ordered.filter((o) => !isBridgeRule(o.instance)), path);
 
   const shapeText = [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map((r) => r.text).join('\n')}`).join('\n')
     + [...d.sets].map(([n, s]) => `\n${n} ${s.decl}`).join('');
@@ -246,31 +255,41 @@ function compileUncached(port: PortFilter, id: number): CompiledPort {
     rules: c.rules.map((r) => ({ text: name(r.text), comment: r.comment })),
   }));
   const sets = [...d.sets].map(([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }));
-  const entries = [...d.chains.keys()].map((n) => n.slice('$S_'.length)).filter((suffix) => suffix in ENTRY_MAPS);
+  const entries = [...d.chains.keys()].map((n) => n.slice('$S_'.length)).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
   return { ifname: port.ifname, id, shape, chains, sets, entries };
 }
 
 // --- the whole model -----------------------------------------------------------------------
 
-const BASE_SETS: readonly Omit<NftSet, 'elements'>[] = [
-  { family: 'bridge', name: 'port_mark_from', kind: 'map', decl: 'type ifname : mark;' },
-  { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: 'type ifname : mark;' },
-  { family: 'bridge', name: 'from_port', kind: 'map', decl: 'type ifname : verdict;' },
-  { family: 'bridge', name: 'to_port', kind: 'map', decl: 'type ifname : verdict;' },
-  { family: 'bridge', name: 'mac_filter_ports', kind: 'set', decl: 'type ifname;' },
-  { family: 'bridge', name: 'mac_filter', kind: 'set', decl: 'type ifname . ether_addr;' },
-  { family: 'inet', name: 'fwd_from_port', kind: 'map', decl: 'type mark : verdict;' },
-  { family: 'inet', name: 'fwd_to_port', kind: 'map', decl: 'type mark : verdict;' },
-  { family: 'inet', name: 'host_from_port', kind: 'map', decl: 'type mark : verdict;' },
-];
+/** Chains a port's dispatch maps jump to (the root chains of its filter). */
+const ENTRY_SUFFIXES = ['from', 'to', 'fwd_from', 'fwd_to', 'host'];
 
 const rule = (text: string, comment: string): NftRule => ({ text: `${text} comment "${comment}"`, comment });
+const map = (family: Family, name: string, decl: string): Omit<NftSet, 'elements'> => ({ family, name, kind: 'map', decl });
+
+/** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
+interface Layout {
+  sets: readonly Omit<NftSet, 'elements'>[];
+  chains: readonly NftChain[];
+  /** Dispatch map of each entry chain, and the port's key there. */
+  entries: Record<string, { family: Family; map: string; key: (p: CompiledPort) => string }>;
+  /** Whether ports are marked for the inet table. */
+  marks: boolean;
+}
+
+const byName = (p: CompiledPort) => `"${p.ifname}"`;
+const MAC_FILTER = [
+  { family: 'bridge', name: 'mac_filter_ports', kind: 'set', decl: 'type ifname;' },
+  { family: 'bridge', name: 'mac_filter', kind: 'set', decl: 'type ifname . ether_addr;' },
+] as const;
+const MAC_FILTER_RULE = rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter');
+const BRIDGE_HOOK = { prerouting: 'type filter hook prerouting priority -300; policy accept;', postrouting: 'type filter hook postrouting priority 300; policy accept;' };
 
 /** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
-function inetHook(hook: string, map: string, comment: string): NftChain {
+function inetHook(hook: string, mapName: string, comment: string): NftChain {
   return {
     family: 'inet', name: hook, hook: `type filter hook ${hook} priority 0; policy accept;`,
-    rules: [rule(`meta mark vmap @${map}`, comment), rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark')],
+    rules: [rule(`meta mark vmap @${mapName}`, comment), rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark')],
   };
 }
 
@@ -279,36 +298,70 @@ function inetHook(hook: string, map: string, comment: string): NftChain {
  * Ethernet-layer rules; filter FORWARD/INPUT (0) for the IP rules, with the guest-bound ones in
  * POSTROUTING where the mark of the port a packet goes to is known.
  */
-const BASE_CHAINS: readonly NftChain[] = [
-  {
-    family: 'bridge', name: 'prerouting', hook: 'type filter hook prerouting priority -300; policy accept;',
-    rules: [
-      rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter'),
-      rule('meta mark set iifname map @port_mark_from', 'mark from port'),
-      rule('iifname vmap @from_port', 'from port'),
-    ],
+const BR_NETFILTER: Layout = {
+  sets: [
+    map('bridge', 'port_mark_from', 'type ifname : mark;'),
+    map('bridge', 'port_mark_to', 'type ifname : mark;'),
+    map('bridge', 'from_port', 'type ifname : verdict;'),
+    map('bridge', 'to_port', 'type ifname : verdict;'),
+    ...MAC_FILTER,
+    map('inet', 'fwd_from_port', 'type mark : verdict;'),
+    map('inet', 'fwd_to_port', 'type mark : verdict;'),
+    map('inet', 'host_from_port', 'type mark : verdict;'),
+  ],
+  chains: [
+    {
+      family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting,
+      rules: [MAC_FILTER_RULE, rule('meta mark set iifname map @port_mark_from', 'mark from port'), rule('iifname vmap @from_port', 'from port')],
+    },
+    {
+      family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting,
+      rules: [
+        rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark'),
+        rule('meta mark set oifname map @port_mark_to', 'mark to port'),
+        rule('oifname vmap @to_port', 'to port'),
+      ],
+    },
+    inetHook('forward', 'fwd_from_port', 'forward from port'),
+    inetHook('input', 'host_from_port', 'host from port'),
+    inetHook('postrouting', 'fwd_to_port', 'forward to port'),
+  ],
+  entries: {
+    from: { family: 'bridge', map: 'from_port', key: byName },
+    to: { family: 'bridge', map: 'to_port', key: byName },
+    fwd_from: { family: 'inet', map: 'fwd_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
+    host: { family: 'inet', map: 'host_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
+    fwd_to: { family: 'inet', map: 'fwd_to_port', key: (p) => hex(MARK_TO_PORT | p.id) },
   },
-  {
-    family: 'bridge', name: 'postrouting', hook: 'type filter hook postrouting priority 300; policy accept;',
-    rules: [
-      rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark'),
-      rule('meta mark set oifname map @port_mark_to', 'mark to port'),
-      rule('oifname vmap @to_port', 'to port'),
-    ],
-  },
-  inetHook('forward', 'fwd_from_port', 'forward from port'),
-  inetHook('input', 'host_from_port', 'host from port'),
-  inetHook('postrouting', 'fwd_to_port', 'forward to port'),
-];
-
-/** Which dispatch map sends a port to each of its entry chains, and the map key. */
-const ENTRY_MAPS: Record<string, { map: string; key: (p: CompiledPort) => string }> = {
-  from: { map: 'from_port', key: (p) => `"${p.ifname}"` },
-  to: { map: 'to_port', key: (p) => `"${p.ifname}"` },
-  fwd_from: { map: 'fwd_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
-  host: { map: 'host_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
-  fwd_to: { map: 'fwd_to_port', key: (p) => hex(MARK_TO_PORT | p.id) },
+  marks: true,
 };
+
+/**
+ * With bridge conntrack everything stays in the bridge table: libvirt's FORWARD chains in the
+ * bridge forward hook (from the port, then to the port), its INPUT chain in the input hook.
+ */
+const BRIDGE_CONNTRACK: Layout = {
+  sets: [
+    ...['from_port', 'to_port', 'fwd_from_port', 'fwd_to_port', 'host_from_port'].map((n) => map('bridge', n, 'type ifname : verdict;')),
+    ...MAC_FILTER,
+  ],
+  chains: [
+    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [MAC_FILTER_RULE, rule('iifname vmap @from_port', 'from port')] },
+    {
+      family: 'bridge', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;',
+      rules: [rule('iifname vmap @fwd_from_port', 'forward from port'), rule('oifname vmap @fwd_to_port', 'forward to port')],
+    },
+    { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [rule('iifname vmap @host_from_port', 'host from port')] },
+    { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [rule('oifname vmap @to_port', 'to port')] },
+  ],
+  entries: Object.fromEntries(
+    [['from', 'from_port'], ['to', 'to_port'], ['fwd_from', 'fwd_from_port'], ['host', 'host_from_port'], ['fwd_to', 'fwd_to_port']]
+      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, key: byName }]),
+  ),
+  marks: false,
+};
+
+const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
 
 /** Stable small ids for ports: kept from `previous`, new ports take the lowest free ones. */
 export function assignPortIds(ifnames: readonly string[], previous: ReadonlyMap<string, number>): Map<string, number> {
@@ -327,27 +380,30 @@ export function assignPortIds(ifnames: readonly string[], previous: ReadonlyMap<
 }
 
 /** The complete model for `ports`, with port ids from `ids` (see assignPortIds). */
-export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>): NftModel {
-  const chains = new Map<string, NftChain>(BASE_CHAINS.map((c) => [key(c.family, c.name), c]));
+export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>, path: StatefulPath = 'br_netfilter'): NftModel {
+  const layout = LAYOUTS[path];
+  const chains = new Map<string, NftChain>(layout.chains.map((c) => [key(c.family, c.name), c]));
   const elements = new Map<string, string[]>();
-  const sets = new Map<string, Omit<NftSet, 'elements'>>(BASE_SETS.map((s) => [key(s.family, s.name), s]));
+  const sets = new Map<string, Omit<NftSet, 'elements'>>(layout.sets.map((s) => [key(s.family, s.name), s]));
   const addElements = (family: Family, name: string, e: readonly string[]) => {
     const k = key(family, name);
     if (!elements.has(k)) elements.set(k, []);
     elements.get(k)!.push(...e);
   };
   for (const port of ports) {
-    const c = compilePort(port, ids.get(port.ifname)!);
+    const c = compilePort(port, ids.get(port.ifname)!, path);
     for (const chain of c.chains) chains.set(key(chain.family, chain.name), chain);
     for (const s of c.sets) {
       sets.set(key(s.family, s.name), s);
       addElements(s.family, s.name, s.elements);
     }
-    addElements('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
-    addElements('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
+    if (layout.marks) {
+      addElements('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
+      addElements('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
+    }
     for (const entry of c.entries) {
-      const m = ENTRY_MAPS[entry]!;
-      addElements(m.map === 'from_port' || m.map === 'to_port' ? 'bridge' : 'inet', m.map, [`${m.key(c)} : jump ${c.shape}_${entry}`]);
+      const m = layout.entries[entry]!;
+      addElements(m.family, m.map, [`${m.key(c)} : jump ${c.shape}_${entry}`]);
     }
     if (port.macFilter) {
       addElements('bridge', 'mac_filter_ports', [`"${port.ifname}"`]);

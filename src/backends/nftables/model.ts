@@ -51,7 +51,7 @@ const same = (a: readonly NftRule[], b: readonly NftRule[]) => a.length === b.le
 export function diffScript(from: NftModel | undefined, to: NftModel): string {
   const out: string[] = [];
   const has = (m: NftModel | undefined, fam: Family) => !!m && [...m.chains.values(), ...m.sets.values()].some((x) => x.family === fam);
-  for (const fam of FAMILIES) if (!has(from, fam)) out.push(`add table ${fam} ${TABLE}`);
+  for (const fam of FAMILIES) if (has(to, fam) && !has(from, fam)) out.push(`add table ${fam} ${TABLE}`);
   const old = from ?? { chains: new Map<string, NftChain>(), sets: new Map<string, NftSet>() };
 
   for (const [k, s] of to.sets) if (!old.sets.has(k)) out.push(`add ${s.kind} ${s.family} ${TABLE} ${s.name} { ${s.decl} }`);

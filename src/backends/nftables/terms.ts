@@ -221,16 +221,16 @@ function simple(rule: ResolvedRule, attr: string, expr: string, kind: ValueKind,
 
 /**
  * A rule as libvirt places it in one iptables chain (`use`), or undefined where libvirt leaves
- * it out of that chain. `toGuestHook` is true for the chain that runs in postrouting, where nft
- * cannot reject: there a reject drops.
+ * it out of that chain; for the inet table or, with bridge conntrack, the bridge table. A reject
+ * drops where nft cannot reject: towards the guest (inet postrouting) and in the bridge family.
  */
-export function inetParts(rule: ResolvedRule, use: ChainUse): RuleParts | undefined {
+export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'bridge' = 'inet'): RuleParts | undefined {
   const protocol = rule.protocol!;
   const a = rule.attrs;
   const fam = isIpv6(protocol) ? 'ip6' : 'ip';
   const addrKind = fam === 'ip' ? 'ipv4' : 'ipv6';
   const dirIn = use.directionIn;
-  const terms: Term[] = [fixed('meta nfproto', fam === 'ip' ? 'ipv4' : 'ipv6')];
+  const terms: Term[] = [family === 'inet' ? fixed('meta nfproto', fam === 'ip' ? 'ipv4' : 'ipv6') : fixed('ether type', fam)];
   if (L4PROTO[protocol]) terms.push(fixed('meta l4proto', L4PROTO[protocol]!));
   const base = terms.length;
   const push = (t: Term | undefined) => t && terms.push(t);
@@ -283,7 +283,7 @@ export function inetParts(rule: ResolvedRule, use: ChainUse): RuleParts | undefi
 
   let verdict = use.acceptTarget === 'RETURN' ? 'return' : 'accept';
   if (rule.action !== 'accept') {
-    verdict = rule.action === 'reject' && use.toGuest ? 'drop' : rule.action;
+    verdict = rule.action === 'reject' && (use.toGuest || family === 'bridge') ? 'drop' : rule.action;
     skipMatch = use.defaultMatch;
   }
   const statements: string[] = [];

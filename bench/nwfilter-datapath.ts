@@ -60,7 +60,7 @@ async function measure(net: BenchNet, a: string, b: string): Promise<PathFigures
   server.kill();
   if (!result.end?.sum_received) throw new Error('iperf3 did not connect');
   return {
-    rules: rulesetSize(lab, net.host).rules,
+    rules: rulesetSize(net.host).rules,
     pingP50: percentile(rtts, 50),
     pingP99: percentile(rtts, 99),
     lost: pings - rtts.length,

@@ -46,10 +46,10 @@ async function ours(name: NwfilterBackendName, n: number): Promise<Figures> {
       return portIndexes(0, n).map((i) => cleanTrafficPort(i, FILTER, source));
     };
     const bind = await timeMs(() => backend.apply({ set: ports(0), remove: [] }));
-    const rulesBefore = rulesetSize(net.lab, net.host).rules;
+    const rulesBefore = rulesetSize(net.host).rules;
     runner.take();
     const redefine = await timeMs(() => backend.apply({ set: ports(1), remove: [] }));
-    return { n, bind, redefine, commands: runner.take(), rulesBefore, rulesAfter: rulesetSize(net.lab, net.host).rules };
+    return { n, bind, redefine, commands: runner.take(), rulesBefore, rulesAfter: rulesetSize(net.host).rules };
   } finally {
     net.cleanup();
   }
@@ -63,9 +63,9 @@ async function libvirt(n: number): Promise<Figures> {
     try {
       lv.define(DEFINITIONS[0]!);
       const bind = await timeMs(() => lv.bind(lv.bindingFiles(portIndexes(0, n), FILTER)));
-      const rulesBefore = rulesetSize(net.lab, net.host).rules;
+      const rulesBefore = rulesetSize(net.host).rules;
       const redefine = await timeMs(() => lv.define(DEFINITIONS[1]!));
-      return { n, bind, redefine, commands: 'virsh 1 (daemon runs ebtables/iptables)', rulesBefore, rulesAfter: rulesetSize(net.lab, net.host).rules };
+      return { n, bind, redefine, commands: 'virsh 1 (daemon runs ebtables/iptables)', rulesBefore, rulesAfter: rulesetSize(net.host).rules };
     } finally {
       await lv.stop();
     }

@@ -16,7 +16,7 @@ const maxN = binderLimits();
 function sizeAt(name: BinderName, n: number): Promise<RulesetSize> {
   return withBinder(name, n, async (binder, net) => {
     await binder.bind(portIndexes(0, n));
-    return rulesetSize(net.lab, net.host);
+    return rulesetSize(net.host);
   });
 }
 

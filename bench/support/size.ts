@@ -1,7 +1,7 @@
 // Ruleset size as the kernel holds it, counted the same way for every backend: tables, chains,
 // rules and set/map elements of the whole ruleset of a bench namespace (`nft -j list ruleset`,
 // which also shows what ebtables-nft and iptables-nft made).
-import type { NetnsLab } from '../../test/support/netns.js';
+import { spawnSync } from 'node:child_process';
 
 export interface RulesetSize {
   tables: number;
@@ -11,8 +11,11 @@ export interface RulesetSize {
   elements: number;
 }
 
-export function rulesetSize(lab: NetnsLab, ns: string): RulesetSize {
-  const out = lab.exec(ns, ['nft', '-j', 'list', 'ruleset']).stdout;
+export function rulesetSize(ns: string): RulesetSize {
+  // Thousands of ebtables rules make tens of megabytes of JSON: room beyond spawnSync's 1 MB default.
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'ruleset'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`nft -j list ruleset in ${ns} failed: ${r.stderr || r.error}`);
+  const out = r.stdout;
   const items = (JSON.parse(out) as { nftables: Record<string, { elem?: unknown[] }>[] }).nftables;
   const count = (kind: string) => items.filter((i) => i[kind]).length;
   const elements = items.reduce((n, i) => n + ((i['set'] ?? i['map'])?.elem?.length ?? 0), 0);

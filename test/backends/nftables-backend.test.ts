@@ -36,13 +36,15 @@ class ScriptRunner implements CommandRunner {
 const verbs = (script: string) => [...new Set(script.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')))];
 
 describe('nftables backend', () => {
-  it('applies concurrent changes one after the other, each as one script', async () => {
+  it('applies concurrent changes one after the other: new chains first, then one switch', async () => {
     const runner = new ScriptRunner();
     const backend = new NftablesBackend(runner);
     await Promise.all([backend.apply({ set: [port(1)], remove: [] }), backend.apply({ set: [port(2)], remove: [] })]);
-    assert.equal(runner.scripts.length, 2);
+    assert.equal(runner.scripts.length, 3);
     assert.match(runner.scripts[0]!, /^add table bridge virtwall_nwf\n/);
-    assert.deepEqual(verbs(runner.scripts[1]!), ['add element'], 'the second port only adds elements to what the first built');
+    assert.deepEqual(verbs(runner.scripts[0]!), ['add table', 'add map', 'add set', 'add chain', 'add rule'], 'first only what no port reaches yet');
+    assert.deepEqual(verbs(runner.scripts[1]!), ['add element'], 'then the switch');
+    assert.deepEqual(verbs(runner.scripts[2]!), ['add element'], 'the second port only adds elements to what the first built');
   });
 
   it('keeps the old state when the kernel refuses a transaction', async () => {
@@ -52,7 +54,7 @@ describe('nftables backend', () => {
     runner.refuseNext = true;
     await assert.rejects(backend.apply({ set: [port(2)], remove: [] }), /nft -f failed.*Could not process rule/);
     await backend.apply({ set: [port(3)], remove: [] });
-    const last = runner.scripts[2]!;
+    const last = runner.scripts.at(-1)!;
     assert.doesNotMatch(last, /vnet2/, 'the refused port is not assumed to be in place');
     assert.match(last, /"vnet3"/);
   });

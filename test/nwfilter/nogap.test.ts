@@ -21,7 +21,7 @@ const DEFINITIONS = [
    </filter>`,
 ];
 const PARAMS = [{ IP: [IP.a] }, { IP: [IP.a, '10.99.0.12'] }];
-const CHANGES = 40;
+const CHANGES = 60;
 
 describe('nftables backend: no window without the filter', { skip }, () => {
   it('spoofed frames never pass while ports are re-bound, redefined, added and removed', async (t) => {
@@ -38,8 +38,8 @@ describe('nftables backend: no window without the filter', { skip }, () => {
       { kind: 'arp', marker: 'spoof-arp!', op: 2, src_mac: MAC.a, dst_mac: MAC.b, sha: MAC.a, spa: IP.other, tha: MAC.b, tpa: IP.b },
     ];
     const markers = frames.map((f) => f.marker);
-    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '12', ...markers]);
-    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '10', JSON.stringify(frames)]);
+    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...markers]);
+    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '14', JSON.stringify(frames)]);
 
     for (let i = 1; i <= CHANGES; i++) {
       await backend.apply({ set: [port(i)], remove: [] });

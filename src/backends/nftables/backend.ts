@@ -1,5 +1,6 @@
 // The nftables nwfilter backend: keeps the filtered ports, compiles them into one model and
-// moves the kernel to it with one `nft -f` transaction per change.
+// moves the kernel to it with `nft -f`: the chains a change needs are loaded first, unreachable,
+// then one transaction switches every affected port at once (see preparedModel for why).
 //
 // Table ownership: the `owner` flag ties a table to the netlink socket that created it, and
 // every change here is a separate `nft` process, so an owned table would vanish as soon as the
@@ -15,7 +16,7 @@ import type { CommandRunner } from '../../exec/runner.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
 import { assignPortIds, compileModel, MARK_FROM_PORT, MARK_TO_PORT, type StatefulPath } from './compile.js';
 import { applyScript, probeCapabilities, readModel, type NftCapabilities } from './kernel.js';
-import { diffScript, key, type NftModel } from './model.js';
+import { diffScript, key, preparedModel, type NftModel } from './model.js';
 
 /** Port ids as recorded in a model's port -> mark map. */
 function idsOf(model: NftModel | undefined): Map<string, number> {
@@ -88,9 +89,17 @@ export class NftablesBackend implements NwfilterBackend {
     }
     const ids = assignPortIds([...next.keys()], this.ids);
     const model = compileModel([...next.values()], ids, this.path);
-    await applyScript(this.runner, diffScript(this.kernel, model));
+    await this.moveTo(model);
     this.ports = next;
     this.ids = ids;
+  }
+
+  /** New chains first (unreachable, see preparedModel), then the switch: two transactions. */
+  private async moveTo(model: NftModel): Promise<void> {
+    const prepared = preparedModel(this.kernel, model);
+    await applyScript(this.runner, diffScript(this.kernel, prepared));
+    this.kernel = prepared;
+    await applyScript(this.runner, diffScript(prepared, model));
     this.kernel = model;
   }
 
@@ -103,11 +112,11 @@ export class NftablesBackend implements NwfilterBackend {
       .filter((p) => portState(observed, p.ifname, oldIds.get(p.ifname) ?? -1) !== portState(model, p.ifname, ids.get(p.ifname)!))
       .map((p) => p.ifname);
     const removed = [...oldIds.keys()].filter((n) => !ids.has(n));
-    await applyScript(this.runner, diffScript(observed, model));
+    this.kernel = observed;
+    this.known = true;
+    await this.moveTo(model);
     this.ports = new Map(desired.map((p) => [p.ifname, p]));
     this.ids = ids;
-    this.kernel = model;
-    this.known = true;
     return { repaired, removed };
   }
 }

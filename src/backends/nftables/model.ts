@@ -78,6 +78,24 @@ export function diffScript(from: NftModel | undefined, to: NftModel): string {
   return out.length > 0 ? out.join('\n') + '\n' : '';
 }
 
+/**
+ * `from` plus the chains (with their rules) and empty sets that `to` adds: what the first of the
+ * two transactions of a change loads, before any traffic can reach it. The kernel picks a base
+ * chain's rules by the generation current when the packet entered, but looks up verdict maps
+ * by the generation current at lookup time; a port's map entry switched to a chain created in
+ * the same transaction can therefore, for an instant, lead a packet into that chain as it was
+ * in the previous generation: empty, so the packet would pass unfiltered. Chains that already
+ * exist, fully populated, when the map entry moves close that window. The second transaction
+ * (diffScript(prepared, to)) is then the atomic switch: elements, map entries, old chains.
+ */
+export function preparedModel(from: NftModel | undefined, to: NftModel): NftModel {
+  const chains = new Map(from?.chains ?? []);
+  for (const [k, c] of to.chains) if (!chains.has(k)) chains.set(k, c);
+  const sets = new Map(from?.sets ?? []);
+  for (const [k, s] of to.sets) if (!sets.has(k)) sets.set(k, { ...s, elements: [] });
+  return { chains, sets };
+}
+
 /** Counts for tests and reports: rules, chains, set elements. */
 export function modelSize(m: NftModel): { rules: number; chains: number; elements: number } {
   let rules = 0;

@@ -5,6 +5,10 @@ import { registerConformance } from './commands/conformance.js';
 import { registerDocumentCommands } from './commands/document.js';
 import { registerNwfilterCompile } from './commands/nwfilter-compile.js';
 import { registerLeaseHook } from './commands/lease-hook.js';
+import { registerDaemon } from './commands/daemon.js';
+import { registerNwfilterCommands } from './commands/nwfilter.js';
+import { registerNetworkCommands } from './commands/network.js';
+import { registerCompletion } from './commands/completion.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -16,6 +20,10 @@ export function buildProgram(): Command {
   registerDocumentCommands(program);
   registerNwfilterCompile(program);
   registerLeaseHook(program);
+  registerDaemon(program);
+  registerNwfilterCommands(program);
+  registerNetworkCommands(program);
+  registerCompletion(program);
   return program;
 }
 

@@ -1,0 +1,112 @@
+// The filtered ports: nwfilter bindings (libvirt's nwfilter-binding objects, one XML record per
+// port device in DIR/run/virtwall/nwfilter-binding) and the ports that only ask for MAC
+// filtering. It turns them into the backend's PortFilters; every kernel change goes through
+// NwfilterBackend.apply, one call per operation.
+import { join } from 'node:path';
+import { VirtwallError } from '../errors.js';
+import { formatFilterBinding, parseFilterBinding, type FilterBindingDef } from '../conf/nwfilterbinding/index.js';
+import type { NwfilterBackend, PortFilter, ReconcileReport } from '../nwfilter/backend.js';
+import { instantiateBinding } from '../nwfilter/binding.js';
+import type { InstantiateOptions } from '../nwfilter/instantiate.js';
+import type { FilterSource } from '../nwfilter/source.js';
+import { checkDeviceName } from './names.js';
+import { readRecords, removeRecord, writeRecord } from './persist.js';
+
+const SUFFIX = '.xml';
+
+export class BindingService {
+  private readonly bindings = new Map<string, FilterBindingDef>();
+  /** Ports with libvirt's mac_filter: port device -> guest MAC. */
+  private readonly macFilters = new Map<string, string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly backend: NwfilterBackend,
+    /** The seam for IP learning: supplies $IP/$IPV6 a binding's filter needs but does not set. */
+    private readonly instantiateOptions: InstantiateOptions = {},
+  ) {}
+
+  load(): void {
+    for (const [name, text] of readRecords(this.dir, SUFFIX)) {
+      const def = parseFilterBinding(text, join(this.dir, name + SUFFIX));
+      this.bindings.set(def.portdev, def);
+    }
+  }
+
+  list(): FilterBindingDef[] {
+    return [...this.bindings.values()].sort((a, b) => a.portdev.localeCompare(b.portdev));
+  }
+
+  get(portdev: string): FilterBindingDef {
+    const def = this.bindings.get(portdev);
+    if (!def) throw new VirtwallError('not-found', `Network filter binding not found: no nwfilter binding for port dev '${portdev}'`);
+    return def;
+  }
+
+  /** Filter names bound directly by some port. */
+  boundFilters(): Set<string> {
+    return new Set([...this.bindings.values()].map((b) => b.filter));
+  }
+
+  private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
+    const macFilter = this.macFilters.has(portdev) || undefined;
+    if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
+    return { ifname: portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
+  }
+
+  /** Every filtered port as the kernel should hold it. */
+  desired(source: FilterSource): PortFilter[] {
+    const devs = new Set([...this.bindings.keys(), ...this.macFilters.keys()]);
+    return [...devs].sort().map((d) => this.portFilter(d, source));
+  }
+
+  async reconcile(source: FilterSource): Promise<ReconcileReport> {
+    return this.backend.reconcile(this.desired(source));
+  }
+
+  parse(xml: string, file: string): FilterBindingDef {
+    const def = parseFilterBinding(xml, file);
+    checkDeviceName(def.portdev, 'port device', def.source);
+    if (def.linkdev !== undefined) checkDeviceName(def.linkdev, 'link device', def.source);
+    return def;
+  }
+
+  async create(def: FilterBindingDef, source: FilterSource): Promise<void> {
+    if (this.bindings.has(def.portdev)) throw new VirtwallError('conflict', `filter binding for port dev '${def.portdev}' already exists`);
+    await this.backend.apply({ set: [this.portFilter(def.portdev, source, def)], remove: [] });
+    writeRecord('binding', this.dir, def.portdev + SUFFIX, formatFilterBinding(def));
+    this.bindings.set(def.portdev, def);
+  }
+
+  async delete(portdev: string, source: FilterSource): Promise<void> {
+    this.get(portdev);
+    this.bindings.delete(portdev);
+    const remains = this.macFilters.has(portdev);
+    await this.backend.apply(remains ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
+    removeRecord('binding', this.dir, portdev + SUFFIX);
+  }
+
+  /** Re-instantiates, in one backend apply, every port whose filter is in `filters` (a redefinition). */
+  async refresh(filters: ReadonlySet<string>, source: FilterSource): Promise<string[]> {
+    const ports = this.list().filter((b) => filters.has(b.filter)).map((b) => b.portdev);
+    if (ports.length) await this.backend.apply({ set: ports.map((p) => this.portFilter(p, source)), remove: [] });
+    return ports;
+  }
+
+  /** Checks that every binding still instantiates with `source` (before a filter change is accepted). */
+  check(filters: ReadonlySet<string>, source: FilterSource): void {
+    for (const b of this.list()) if (filters.has(b.filter)) instantiateBinding(b, source, this.instantiateOptions);
+  }
+
+  /** Registers a MAC-filtered port (restored from a port record) without touching the kernel. */
+  restoreMacFilter(portdev: string, mac: string): void {
+    this.macFilters.set(portdev, mac);
+  }
+
+  async setMacFilter(portdev: string, mac: string | undefined, source: FilterSource): Promise<void> {
+    if (mac === undefined) this.macFilters.delete(portdev);
+    else this.macFilters.set(portdev, mac);
+    const remains = this.bindings.has(portdev) || mac !== undefined;
+    await this.backend.apply(remains ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
+  }
+}

@@ -1,0 +1,185 @@
+// The daemon's domain layer: filters, bindings, networks and ports together, with the rules
+// that span them (a redefined filter re-instantiates its bindings in one apply, a filter in use
+// cannot be undefined, a port creates its binding). Operations run one at a time. No HTTP here.
+import type { Logger } from 'pino';
+import { DiagnosticList, VirtwallError } from '../errors.js';
+import { formatFilter } from '../conf/nwfilter/index.js';
+import { formatFilterBinding } from '../conf/nwfilterbinding/index.js';
+import { parseNetworkPort } from '../conf/networkport/parse.js';
+import type { CommandRunner } from '../exec/runner.js';
+import type { NwfilterBackend } from '../nwfilter/backend.js';
+import type { InstantiateOptions } from '../nwfilter/instantiate.js';
+import { NetworkDriver } from '../network/lifecycle/driver.js';
+import { formatLeaseTable } from '../network/lifecycle/leases.js';
+import { writeLeaseHookScript } from '../network/lifecycle/lease-hook.js';
+import { parseDnsmasqVersion } from '../network/dnsmasq/config.js';
+import type { UpdateCommand, UpdateSection } from '../conf/network/update.js';
+import { BindingService } from './bindings.js';
+import type { DaemonConfig } from './config.js';
+import { FilterService } from './filters.js';
+import { ensureLayout, type StateLayout } from './layout.js';
+import { NetworkService } from './networks.js';
+import { crashPoint } from './persist.js';
+import { PortService, type PortRequest } from './ports.js';
+
+export interface DaemonDeps {
+  layout: StateLayout;
+  config: DaemonConfig;
+  runner: CommandRunner;
+  backend: NwfilterBackend;
+  log: Logger;
+  /** IP learning seam (see BindingService). */
+  instantiateOptions?: InstantiateOptions;
+}
+
+export class Daemon {
+  readonly filters: FilterService;
+  readonly bindings: BindingService;
+  readonly networks: NetworkService;
+  readonly ports: PortService;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly deps: DaemonDeps, driver: NetworkDriver) {
+    const l = deps.layout;
+    this.filters = new FilterService(l.filters);
+    this.bindings = new BindingService(l.bindings, deps.backend, deps.instantiateOptions);
+    this.networks = new NetworkService(l.networks, l.autostart, driver);
+    this.ports = new PortService(l.ports, deps.runner);
+  }
+
+  /** Loads every record, brings the kernel's filters back to them, starts autostart networks. */
+  static async open(deps: DaemonDeps): Promise<Daemon> {
+    ensureLayout(deps.layout);
+    const version = await deps.runner.run(['dnsmasq', '--version']);
+    const driver = new NetworkDriver({
+      runner: deps.runner,
+      stateDir: deps.layout.networkState,
+      firewallBackend: deps.config.networkFirewallBackend,
+      leaseHook: writeLeaseHookScript(deps.layout.networkState),
+      dnsmasqCaps: parseDnsmasqVersion(version.stdout),
+      diag: new DiagnosticList(),
+    });
+    const d = new Daemon(deps, driver);
+    d.filters.load(deps.layout.lib);
+    d.bindings.load();
+    d.networks.load();
+    for (const p of d.ports.load()) if (p.macFilter) d.bindings.restoreMacFilter(p.tap, parseNetworkPort(p.xml).mac);
+    await d.reconcile('start-up');
+    const started = await d.networks.autostart((name, err) => deps.log.error({ network: name, err: (err as Error).message }, 'autostart failed'));
+    for (const name of started) deps.log.info({ network: name }, 'autostarted network');
+    return d;
+  }
+
+  /** Runs operations one at a time (the records and the backend are not re-entrant). */
+  serial<T>(op: () => Promise<T> | T): Promise<T> {
+    const next = this.queue.then(op, op);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Makes the kernel's nwfilter state match the bindings, logging what had to be repaired. */
+  async reconcile(reason: string): Promise<void> {
+    const report = await this.bindings.reconcile(this.filters.source());
+    const changed = report.repaired.length + report.removed.length > 0;
+    this.deps.log[changed ? 'warn' : 'info']({ reason, repaired: report.repaired, removed: report.removed }, 'nwfilter reconcile');
+  }
+
+  // --- nwfilter ---
+  async defineFilter(xml: string, file = 'nwfilter'): Promise<{ name: string; reinstantiated: string[] }> {
+    const def = this.filters.parse(xml, file);
+    const affected = this.filters.affectedBy(def.name);
+    const source = this.filters.source(def);
+    // every binding must still instantiate before the definition is accepted (loops, bad refs)
+    this.bindings.check(affected, source);
+    this.filters.store(def);
+    crashPoint('nwfilter:stored');
+    const reinstantiated = await this.bindings.refresh(affected, this.filters.source());
+    return { name: def.name, reinstantiated };
+  }
+
+  undefineFilter(nameOrUuid: string): string {
+    const def = this.filters.get(nameOrUuid);
+    const users = [...this.bindings.boundFilters()].filter((f) => this.filters.affectedBy(def.name).has(f));
+    const referrers = this.filters.referrers(def.name);
+    if (users.length || referrers.length) throw new VirtwallError('conflict', `nwfilter '${def.name}' is in use`);
+    this.filters.remove(def.name);
+    return def.name;
+  }
+
+  filterXml(nameOrUuid: string): string {
+    return formatFilter(this.filters.get(nameOrUuid));
+  }
+
+  // --- bindings ---
+  async createBinding(xml: string, file = 'nwfilterbinding'): Promise<string> {
+    const def = this.bindings.parse(xml, file);
+    await this.bindings.create(def, this.filters.source());
+    return def.portdev;
+  }
+
+  async deleteBinding(portdev: string): Promise<void> {
+    if (this.ports.list().some((p) => p.tap === portdev && p.filter !== undefined)) {
+      throw new VirtwallError('conflict', `filter binding on '${portdev}' belongs to a network port; delete the port`);
+    }
+    await this.bindings.delete(portdev, this.filters.source());
+  }
+
+  bindingXml(portdev: string): string {
+    return formatFilterBinding(this.bindings.get(portdev));
+  }
+
+  // --- networks ---
+  networkDefine(xml: string, file = 'network'): string {
+    const def = this.networks.parse(xml, file);
+    this.networks.define(def);
+    return def.name;
+  }
+
+  async networkCreate(xml: string, file = 'network'): Promise<string> {
+    const def = this.networks.parse(xml, file);
+    await this.networks.create(def);
+    return def.name;
+  }
+
+  async networkDestroy(nameOrUuid: string): Promise<string> {
+    const name = this.networks.lookup(nameOrUuid).name;
+    if (this.ports.list(name).length) throw new VirtwallError('conflict', `network '${name}' still has ports; delete them first`);
+    await this.networks.destroy(name);
+    return name;
+  }
+
+  networkUpdate(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string): { name: string; persistent: boolean } {
+    return this.networks.update(nameOrUuid, command, section, parentIndex, xml);
+  }
+
+  leaseTable(nameOrUuid: string): string {
+    return formatLeaseTable(this.networks.leases(nameOrUuid));
+  }
+
+  // --- ports ---
+  async createPort(req: PortRequest): Promise<string> {
+    const network = this.networks.lookup(req.network).name;
+    const bridge = this.networks.bridgeOf(network);
+    const { port, binding } = this.ports.prepare(req, bridge);
+    const source = this.filters.source();
+    // the filter goes in place before the device joins the bridge: no unfiltered moment
+    if (binding) await this.bindings.create(binding, source);
+    if (req.macFilter) await this.bindings.setMacFilter(req.tap, port.mac, source);
+    crashPoint('port:filtered');
+    try {
+      await this.ports.attach(port, req, network, bridge);
+    } catch (err) {
+      if (binding) await this.bindings.delete(binding.portdev, source);
+      if (req.macFilter) await this.bindings.setMacFilter(req.tap, undefined, source);
+      throw err;
+    }
+    return port.uuid;
+  }
+
+  async deletePort(uuid: string): Promise<void> {
+    const record = await this.ports.detach(uuid);
+    const source = this.filters.source();
+    if (record.macFilter) await this.bindings.setMacFilter(record.tap, undefined, source);
+    if (record.filter !== undefined) await this.bindings.delete(record.tap, source);
+  }
+}

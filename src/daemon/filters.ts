@@ -1,0 +1,92 @@
+// The nwfilter definitions of the daemon (libvirt's /etc/libvirt/nwfilter): one NAME.xml per
+// filter, the stock filters written there on first start. Pure bookkeeping; re-instantiating
+// the bindings a change affects is the caller's (Daemon) job.
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VirtwallError } from '../errors.js';
+import { formatFilter, loadStockFilters, parseFilter, type FilterDef } from '../conf/nwfilter/index.js';
+import type { FilterSource } from '../nwfilter/source.js';
+import { checkObjectName } from './names.js';
+import { readRecords, removeRecord, writeRecord } from './persist.js';
+
+const SUFFIX = '.xml';
+
+export class FilterService {
+  private readonly defs = new Map<string, FilterDef>();
+
+  constructor(private readonly dir: string) {}
+
+  /** Reads the definitions; on first start (no marker in `libDir`) installs the stock filters. */
+  load(libDir: string): void {
+    const marker = join(libDir, 'stock-filters-installed');
+    if (!existsSync(marker)) {
+      for (const def of loadStockFilters().values()) {
+        if (!existsSync(join(this.dir, def.name + SUFFIX))) writeRecord('nwfilter', this.dir, def.name + SUFFIX, formatFilter(def));
+      }
+      writeFileSync(marker, '');
+    }
+    for (const [name, text] of readRecords(this.dir, SUFFIX)) {
+      const def = parseFilter(text, join(this.dir, name + SUFFIX));
+      if (def.name !== name) throw new VirtwallError('invalid-input', `filter file ${name}${SUFFIX} holds filter '${def.name}'`);
+      this.defs.set(name, def);
+    }
+  }
+
+  /** Lookup for instantiation, optionally with one definition replaced (a define being tried). */
+  source(override?: FilterDef): FilterSource {
+    return { lookup: (name) => (override && override.name === name ? override : this.defs.get(name)) };
+  }
+
+  list(): FilterDef[] {
+    return [...this.defs.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(nameOrUuid: string): FilterDef {
+    const def = this.defs.get(nameOrUuid) ?? [...this.defs.values()].find((d) => d.uuid === nameOrUuid.toLowerCase());
+    if (!def) throw new VirtwallError('not-found', `Network filter not found: no nwfilter with matching name '${nameOrUuid}'`);
+    return def;
+  }
+
+  /** Parses a definition and checks it against the existing ones (libvirt's rules on UUIDs). */
+  parse(xml: string, file: string): FilterDef {
+    const def = parseFilter(xml, file);
+    checkObjectName(def.name, 'filter', def.source);
+    const old = this.defs.get(def.name);
+    const sameUuid = [...this.defs.values()].find((d) => d.uuid === def.uuid && d.name !== def.name);
+    if (def.uuidSpecified && sameUuid) throw new VirtwallError('conflict', `filter with same UUID but different name ('${sameUuid.name}') already exists`);
+    if (old && def.uuidSpecified && old.uuid !== def.uuid) throw new VirtwallError('conflict', `filter '${def.name}' already exists with uuid ${old.uuid}`);
+    return old && !def.uuidSpecified ? { ...def, uuid: old.uuid } : def;
+  }
+
+  store(def: FilterDef): void {
+    writeRecord('nwfilter', this.dir, def.name + SUFFIX, formatFilter(def));
+    this.defs.set(def.name, def);
+  }
+
+  remove(name: string): void {
+    removeRecord('nwfilter', this.dir, name + SUFFIX);
+    this.defs.delete(name);
+  }
+
+  /** Filters referring to `name` directly. */
+  referrers(name: string): string[] {
+    return this.list()
+      .filter((d) => d.entries.some((e) => e.kind === 'filterref' && e.filter === name))
+      .map((d) => d.name);
+  }
+
+  /** `name` and every filter that reaches it through filterrefs: whose instances change with it. */
+  affectedBy(name: string): Set<string> {
+    const out = new Set<string>([name]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const d of this.defs.values()) {
+        if (!out.has(d.name) && d.entries.some((e) => e.kind === 'filterref' && out.has(e.filter))) {
+          out.add(d.name);
+          grew = true;
+        }
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,102 @@
+// `virtwall daemon`: loads the state of one root, serves the API on DIR/run/virtwall/virtwall-sock
+// (mode 0600: root only) and optionally TCP, keeps the kernel's nwfilter rules converged
+// (SIGHUP: full reconcile; nft monitor events: reconcile within a debounce), and leaves every
+// kernel rule in place when it stops so a restart has no unfiltered moment.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { VirtwallError } from '../errors.js';
+import { createNwfilterBackend } from '../backends/nwfilter.js';
+import { SystemRunner } from '../exec/runner.js';
+import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
+import { Daemon } from './daemon.js';
+import { apiHandler } from './http.js';
+import { stateLayout, type StateLayout } from './layout.js';
+
+const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
+/** Quiet time after a kernel event before reconciling (our own applies cause events too). */
+const HEAL_DEBOUNCE_MS = 150;
+
+export function loadConfig(layout: StateLayout): DaemonConfig {
+  const text = existsSync(layout.config) ? readFileSync(layout.config, 'utf8') : '';
+  return daemonConfig(parseConf(text, layout.config));
+}
+
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.on('connect', () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+}
+
+function listen(server: Server, target: string | { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    if (typeof target === 'string') server.listen(target, resolve);
+    else server.listen(target.port, target.host, resolve);
+  });
+}
+
+/** Runs until SIGTERM/SIGINT; resolves when stopped. */
+export async function runDaemon(root: string): Promise<void> {
+  const layout = stateLayout(root);
+  const config = loadConfig(layout);
+  const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, config.logFile ? pino.destination({ dest: config.logFile, sync: true }) : pino.destination(2));
+  if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
+  const runner = new SystemRunner();
+  const backend = await createNwfilterBackend(runner, config.nwfilterBackend);
+  const daemon = await Daemon.open({ layout, config, runner, backend, log });
+
+  rmSync(layout.socket, { force: true });
+  const handler = apiHandler(daemon, log);
+  const servers = [createServer(handler)];
+  // the socket is created root-only: no moment in which another user could connect
+  const umask = process.umask(0o177);
+  try {
+    await listen(servers[0]!, layout.socket);
+  } finally {
+    process.umask(umask);
+  }
+  chmodSync(layout.socket, 0o600);
+  if (config.tcp) {
+    servers.push(createServer(handler));
+    await listen(servers[1]!, config.tcp);
+  }
+  writeFileSync(layout.pidFile, `${process.pid}\n`);
+  log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+
+  const heal = (reason: string) => void daemon.serial(() => daemon.reconcile(reason)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
+  process.on('SIGHUP', () => heal('SIGHUP'));
+  const watcher = backend.name === 'nftables' ? watchNftables(() => heal('kernel change')) : undefined;
+  const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'virtwalld stopping (kernel rules stay in place)');
+      watcher?.kill();
+      if (timer) clearInterval(timer);
+      let open = servers.length;
+      for (const s of servers) s.close(() => --open === 0 && resolve());
+      for (const s of servers) s.closeAllConnections();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  rmSync(layout.socket, { force: true });
+  rmSync(layout.pidFile, { force: true });
+}
+
+/** Calls `onChange` (debounced) whenever the ruleset changes. */
+function watchNftables(onChange: () => void): ChildProcess {
+  const child = spawn('nft', ['monitor', 'ruleset'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let timer: NodeJS.Timeout | undefined;
+  child.stdout.on('data', () => {
+    clearTimeout(timer);
+    timer = setTimeout(onChange, HEAL_DEBOUNCE_MS);
+  });
+  child.on('error', () => undefined);
+  return child;
+}

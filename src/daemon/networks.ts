@@ -1,0 +1,189 @@
+// Virtual networks of the daemon: persistent definitions (DIR/etc/virtwall/networks/NAME.xml),
+// autostart links, and the running networks the NetworkDriver records. Mirrors libvirt's
+// network driver object rules: transient networks exist only while active, undefining an active
+// network makes it transient, a definition's UUID and name pair is fixed once defined.
+import { existsSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { VirtwallError } from '../errors.js';
+import { formatNetwork } from '../conf/network/format.js';
+import { parseNetwork } from '../conf/network/parse.js';
+import type { NetworkDef } from '../conf/network/types.js';
+import { updateNetwork, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
+import type { NetworkDriver } from '../network/lifecycle/driver.js';
+import type { NetworkLease } from '../network/lifecycle/leases.js';
+import { checkDeviceName, checkObjectName } from './names.js';
+import { crashPoint, readRecords, removeRecord, writeRecord } from './persist.js';
+
+const SUFFIX = '.xml';
+const VIRTUAL_MODES = ['none', 'nat', 'route', 'open'];
+
+export interface NetworkSummary {
+  name: string;
+  uuid: string;
+  active: boolean;
+  persistent: boolean;
+  autostart: boolean;
+  bridge?: string;
+}
+
+export class NetworkService {
+  private readonly defs = new Map<string, NetworkDef>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly autostartDir: string,
+    private readonly driver: NetworkDriver,
+  ) {}
+
+  load(): void {
+    for (const [name, text] of readRecords(this.dir, SUFFIX)) this.defs.set(name, parseNetwork(text, join(this.dir, name + SUFFIX)));
+  }
+
+  private all(): Map<string, NetworkDef> {
+    const out = new Map(this.defs);
+    for (const s of this.driver.active()) if (!out.has(s.name)) out.set(s.name, s.def);
+    return out;
+  }
+
+  /** The network called `nameOrUuid` (name first, then UUID, as virsh looks networks up). */
+  lookup(nameOrUuid: string): NetworkDef {
+    const all = this.all();
+    const def = all.get(nameOrUuid) ?? [...all.values()].find((d) => d.uuid === nameOrUuid.toLowerCase());
+    if (!def) throw new VirtwallError('not-found', `Network not found: no network with matching name '${nameOrUuid}'`);
+    return def;
+  }
+
+  summary(def: NetworkDef): NetworkSummary {
+    const status = this.driver.status(def.name);
+    return {
+      name: def.name,
+      uuid: def.uuid,
+      active: status !== undefined,
+      persistent: this.defs.has(def.name),
+      autostart: this.autostartOf(def.name),
+      bridge: status?.bridge ?? this.defs.get(def.name)?.bridge.name,
+    };
+  }
+
+  list(): NetworkSummary[] {
+    return [...this.all().values()].map((d) => this.summary(d)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The definition as `net-dumpxml` shows it: the running one unless `inactive`. */
+  xml(nameOrUuid: string, inactive: boolean): string {
+    const def = this.lookup(nameOrUuid);
+    const running = this.driver.status(def.name);
+    return formatNetwork(!inactive && running ? running.def : (this.defs.get(def.name) ?? def), { inactive });
+  }
+
+  /** Parses and completes a definition (bridge name chosen as libvirt does) and checks it. */
+  parse(xml: string, file: string): NetworkDef {
+    const def = parseNetwork(xml, file);
+    checkObjectName(def.name, 'network', { file, element: 'name' });
+    const clash = [...this.all().values()].find((d) => d.uuid === def.uuid && d.name !== def.name);
+    if (clash) throw new VirtwallError('conflict', `network '${clash.name}' is already defined with uuid ${def.uuid}`);
+    const same = this.all().get(def.name);
+    if (same && def.uuidSpecified && same.uuid !== def.uuid) {
+      throw new VirtwallError('conflict', `network '${def.name}' is already defined with uuid ${same.uuid}`);
+    }
+    const uuid = same && !def.uuidSpecified ? same.uuid : def.uuid;
+    if (!VIRTUAL_MODES.includes(def.forward.mode)) return { ...def, uuid };
+    const bridge = this.chooseBridge(def, same);
+    checkDeviceName(bridge, 'bridge name', { file, element: 'bridge', attribute: 'name' });
+    return { ...def, uuid, bridge: { ...def.bridge, name: bridge } };
+  }
+
+  /** libvirt's virNetworkBridgeNameAssign: keep the given name, else the first free virbrN. */
+  private chooseBridge(def: NetworkDef, same: NetworkDef | undefined): string {
+    const given = def.bridge.name;
+    if (given !== undefined && !given.includes('%d')) return given;
+    if (same?.bridge.name !== undefined && !same.bridge.name.includes('%d')) return same.bridge.name;
+    const used = new Set([...this.all().values()].filter((d) => d.name !== def.name).map((d) => d.bridge.name));
+    const template = given ?? 'virbr%d';
+    for (let i = 0; ; i++) if (!used.has(template.replace('%d', String(i)))) return template.replace('%d', String(i));
+  }
+
+  define(def: NetworkDef): void {
+    writeRecord('network', this.dir, def.name + SUFFIX, formatNetwork(def, { inactive: true }));
+    this.defs.set(def.name, def);
+  }
+
+  undefine(nameOrUuid: string): string {
+    const def = this.lookup(nameOrUuid);
+    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', `network '${def.name}' is not persistent`);
+    this.setAutostart(def.name, false);
+    removeRecord('network', this.dir, def.name + SUFFIX);
+    this.defs.delete(def.name);
+    return def.name;
+  }
+
+  async start(nameOrUuid: string): Promise<NetworkDef> {
+    const def = this.lookup(nameOrUuid);
+    await this.driver.start(this.defs.get(def.name) ?? def);
+    crashPoint('network:started');
+    return def;
+  }
+
+  /** `net-create`: a transient network, started without being defined. */
+  async create(def: NetworkDef): Promise<void> {
+    if (this.defs.has(def.name) || this.driver.status(def.name)) throw new VirtwallError('conflict', `network '${def.name}' already exists`);
+    await this.driver.start(def);
+  }
+
+  async destroy(nameOrUuid: string): Promise<NetworkDef> {
+    const def = this.lookup(nameOrUuid);
+    await this.driver.stop(def.name);
+    return def;
+  }
+
+  bridgeOf(nameOrUuid: string): string {
+    const def = this.lookup(nameOrUuid);
+    const status = this.driver.status(def.name);
+    if (!status) throw new VirtwallError('operation-failed', `network '${def.name}' is not active`);
+    return status.bridge;
+  }
+
+  private autostartOf(name: string): boolean {
+    return existsSync(join(this.autostartDir, name + SUFFIX));
+  }
+
+  setAutostart(nameOrUuid: string, enable: boolean): string {
+    const def = this.lookup(nameOrUuid);
+    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', `cannot set autostart for transient network '${def.name}'`);
+    const link = join(this.autostartDir, def.name + SUFFIX);
+    if (enable && !this.autostartOf(def.name)) symlinkSync(join('..', def.name + SUFFIX), link);
+    if (!enable) rmSync(link, { force: true });
+    return def.name;
+  }
+
+  /** Starts every autostart network not yet running; failures are reported, not fatal. */
+  async autostart(onError: (name: string, err: unknown) => void): Promise<string[]> {
+    const started: string[] = [];
+    for (const def of this.defs.values()) {
+      if (!this.autostartOf(def.name) || this.driver.status(def.name)) continue;
+      try {
+        await this.driver.start(def);
+        started.push(def.name);
+      } catch (err) {
+        onError(def.name, err);
+      }
+    }
+    return started;
+  }
+
+  /**
+   * `net-update`: changes the persistent definition. A running network keeps its live state
+   * until restarted (virtwall does not yet update dnsmasq in place), which the reply says.
+   */
+  update(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string): { name: string; persistent: boolean } {
+    const def = this.lookup(nameOrUuid);
+    const persistent = this.defs.get(def.name);
+    if (!persistent) throw new VirtwallError('invalid-input', `network '${def.name}' is transient: only its persistent config can be updated`);
+    this.define(updateNetwork(persistent, command, section, parentIndex, xml, 'update'));
+    return { name: def.name, persistent: true };
+  }
+
+  leases(nameOrUuid: string): NetworkLease[] {
+    return this.driver.leases(this.lookup(nameOrUuid).name);
+  }
+}

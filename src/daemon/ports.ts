@@ -1,0 +1,104 @@
+// Network ports (libvirt's virNetworkPort): a guest's TAP device attached to a running
+// network's bridge, with the nwfilter binding of its <filterref> and, if asked, libvirt's QEMU
+// mac_filter. Records live in DIR/run/virtwall/ports/UUID.json.
+import { VirtwallError, invalidInput } from '../errors.js';
+import { formatNetworkPort } from '../conf/networkport/format.js';
+import { parseNetworkPort } from '../conf/networkport/parse.js';
+import type { NetworkPortDef } from '../conf/networkport/types.js';
+import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
+import type { CommandRunner } from '../exec/runner.js';
+import { renderCommandLine } from '../plan/command.js';
+import { checkDeviceName } from './names.js';
+import { readRecords, removeRecord, writeRecord } from './persist.js';
+
+const SUFFIX = '.json';
+const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** What the client adds to the <networkport> document. */
+export interface PortRequest {
+  network: string;
+  xml: string;
+  /** The TAP (or veth) device to attach, existing already. */
+  tap: string;
+  /** The <filterref> of the guest interface. */
+  filter?: { name: string; params: Record<string, string[]> };
+  macFilter?: boolean;
+}
+
+export interface PortRecord {
+  uuid: string;
+  network: string;
+  tap: string;
+  macFilter: boolean;
+  /** The binding this port created (its portdev is `tap`). */
+  filter?: string;
+  xml: string;
+}
+
+export class PortService {
+  private readonly ports = new Map<string, PortRecord>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly runner: CommandRunner,
+  ) {}
+
+  load(): PortRecord[] {
+    for (const [uuid, text] of readRecords(this.dir, SUFFIX)) this.ports.set(uuid, JSON.parse(text) as PortRecord);
+    return this.list();
+  }
+
+  list(network?: string): PortRecord[] {
+    return [...this.ports.values()].filter((p) => network === undefined || p.network === network).sort((a, b) => a.uuid.localeCompare(b.uuid));
+  }
+
+  get(uuid: string): PortRecord {
+    const p = this.ports.get(uuid.toLowerCase());
+    if (!p) throw new VirtwallError('not-found', `Network port not found: no network port with matching uuid '${uuid}'`);
+    return p;
+  }
+
+  /** Checks a request and gives the port definition (plugged into `bridge`) and the binding it needs. */
+  prepare(req: PortRequest, bridge: string): { port: NetworkPortDef; binding?: FilterBindingDef } {
+    checkDeviceName(req.tap, 'TAP device');
+    const parsed = parseNetworkPort(req.xml, 'port');
+    if (this.ports.has(parsed.uuid)) throw new VirtwallError('conflict', `network port ${parsed.uuid} already exists`);
+    const clash = [...this.ports.values()].find((p) => p.tap === req.tap);
+    if (clash) throw new VirtwallError('conflict', `device '${req.tap}' is already attached by port ${clash.uuid}`);
+    const port: NetworkPortDef = { ...parsed, plug: { type: 'network', bridge } };
+    if (!req.filter) return { port };
+    for (const name of Object.keys(req.filter.params)) if (!PARAM_NAME.test(name)) throw invalidInput(`invalid filter parameter name '${name}'`);
+    const binding: FilterBindingDef = {
+      owner: port.owner,
+      portdev: req.tap,
+      mac: port.mac,
+      filter: req.filter.name,
+      params: new Map(Object.entries(req.filter.params)),
+    };
+    return { port, binding };
+  }
+
+  private async ip(argv: string[]): Promise<void> {
+    const r = await this.runner.run(['ip', ...argv]);
+    if (r.status !== 0) throw new VirtwallError('operation-failed', `'${renderCommandLine(['ip', ...argv])}' failed: ${r.stderr.trim()}`);
+  }
+
+  /** Attaches the device to the bridge and records the port. */
+  async attach(port: NetworkPortDef, req: PortRequest, networkName: string, bridge: string): Promise<PortRecord> {
+    await this.ip(['link', 'set', 'dev', req.tap, 'master', bridge]);
+    await this.ip(['link', 'set', 'dev', req.tap, 'up']);
+    const record: PortRecord = { uuid: port.uuid, network: networkName, tap: req.tap, macFilter: req.macFilter ?? false, filter: req.filter?.name, xml: formatNetworkPort(port) };
+    writeRecord('port', this.dir, port.uuid + SUFFIX, JSON.stringify(record, null, 2) + '\n');
+    this.ports.set(port.uuid, record);
+    return record;
+  }
+
+  /** Detaches the device (if it still exists) and forgets the port. */
+  async detach(uuid: string): Promise<PortRecord> {
+    const record = this.get(uuid);
+    await this.runner.run(['ip', 'link', 'set', 'dev', record.tap, 'nomaster']);
+    removeRecord('port', this.dir, record.uuid + SUFFIX);
+    this.ports.delete(record.uuid);
+    return record;
+  }
+}

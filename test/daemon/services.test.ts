@@ -1,0 +1,111 @@
+// The daemon's domain rules, with a recording backend: stock filters on first start, one
+// backend apply for a redefinition, filters in use, hostile names, restart reconcile, ports.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VirtwallError } from '../../src/errors.js';
+import { loadStockFilters } from '../../src/conf/nwfilter/index.js';
+import { bindingXml, openDaemon, RecordingBackend, tempRoot } from './support.js';
+
+const userFilter = (name: string, body: string, uuid = '') => `<filter name='${name}' chain='root'>${uuid ? `<uuid>${uuid}</uuid>` : ''}${body}</filter>`;
+
+describe('virtwalld domain layer', () => {
+  it('installs the stock filters on first start only', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon } = await openDaemon(root);
+    const stock = [...loadStockFilters().keys()].sort();
+    assert.deepEqual(daemon.filters.list().map((f) => f.name), stock);
+    assert.ok(existsSync(join(root, 'etc/virtwall/nwfilter/clean-traffic.xml')));
+    // an undefined stock filter stays undefined after a restart
+    const unused = daemon.filters.list().find((f) => daemon.filters.referrers(f.name).length === 0)!.name;
+    daemon.undefineFilter(unused);
+    const again = await openDaemon(root);
+    assert.ok(!again.daemon.filters.list().some((f) => f.name === unused));
+  });
+
+  it('re-instantiates every binding using a redefined filter in one backend apply', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon, backend } = await openDaemon(root);
+    await daemon.defineFilter(userFilter('inner', "<rule action='drop' direction='out'><tcp dstportstart='22'/></rule>"));
+    await daemon.defineFilter(userFilter('outer', "<filterref filter='inner'/>"));
+    await daemon.createBinding(bindingXml('vnet0', 'outer'));
+    await daemon.createBinding(bindingXml('vnet1', 'inner', '52:54:00:00:00:02'));
+    await daemon.createBinding(bindingXml('vnet2', 'allow-arp', '52:54:00:00:00:03'));
+    const before = backend.applied.length;
+    const r = await daemon.defineFilter(userFilter('inner', "<rule action='drop' direction='out'><tcp dstportstart='23'/></rule>"));
+    assert.deepEqual(r.reinstantiated.sort(), ['vnet0', 'vnet1']);
+    assert.equal(backend.applied.length, before + 1);
+    const change = backend.applied.at(-1)!;
+    assert.deepEqual(change.set.map((p) => p.ifname).sort(), ['vnet0', 'vnet1']);
+    assert.match(JSON.stringify(change.set[0]!.instances), /23/);
+  });
+
+  it('refuses a redefinition that breaks a binding, keeping the old definition', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon, backend } = await openDaemon(root);
+    await daemon.defineFilter(userFilter('f', "<rule action='drop' direction='out'><tcp dstportstart='22'/></rule>"));
+    await daemon.createBinding(bindingXml('vnet0', 'f'));
+    const applies = backend.applied.length;
+    await assert.rejects(daemon.defineFilter(userFilter('f', "<filterref filter='missing'/>")), VirtwallError);
+    assert.equal(backend.applied.length, applies);
+    assert.match(readFileSync(join(root, 'etc/virtwall/nwfilter/f.xml'), 'utf8'), /dstportstart='22'/);
+  });
+
+  it('refuses to undefine a filter that is bound or referenced', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon } = await openDaemon(root);
+    await daemon.createBinding(bindingXml('vnet0', 'clean-traffic', '52:54:00:00:00:01', "<parameter name='IP' value='10.0.0.2'/>"));
+    assert.throws(() => daemon.undefineFilter('clean-traffic'), (e: VirtwallError) => e.kind === 'conflict');
+    // no-mac-spoofing is referenced by clean-traffic
+    assert.throws(() => daemon.undefineFilter('no-mac-spoofing'), (e: VirtwallError) => e.kind === 'conflict');
+    await daemon.deleteBinding('vnet0');
+    assert.equal(daemon.undefineFilter('clean-traffic'), 'clean-traffic');
+  });
+
+  it('refuses hostile device and object names before anything reaches the backend', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon, backend } = await openDaemon(root);
+    for (const dev of ['vnet0;reboot', '$(x)', 'a'.repeat(16), '../etc', 'a b']) {
+      await assert.rejects(daemon.createBinding(bindingXml(dev.replace(/'/g, ''), 'allow-arp')), (e: VirtwallError) => e.kind === 'invalid-input', dev);
+    }
+    await assert.rejects(daemon.defineFilter(userFilter('../../x', '')), (e: VirtwallError) => e.kind === 'invalid-input');
+    assert.throws(() => daemon.networkDefine("<network><name>a;b</name><bridge name='virbr9'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
+    assert.throws(() => daemon.networkDefine("<network><name>n</name><bridge name='br$(reboot)'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
+    assert.equal(backend.applied.length, 0);
+    assert.deepEqual(readdirSync(join(root, 'run/virtwall/nwfilter-binding')), []);
+  });
+
+  it('reconciles the kernel to the recorded bindings and MAC-filtered ports on restart', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon } = await openDaemon(root);
+    await daemon.createBinding(bindingXml('vnet0', 'allow-arp'));
+    const backend = new RecordingBackend();
+    await openDaemon(root, backend);
+    assert.equal(backend.applied.length, 0, 'a restart reconciles instead of rebuilding');
+    assert.deepEqual(backend.reconciled[0]!.map((p) => [p.ifname, p.filter]), [['vnet0', 'allow-arp']]);
+  });
+
+  it('a port attaches its device to the bridge, binds its filter and applies mac_filter', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon, backend, runner } = await openDaemon(root);
+    daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
+    await daemon.networks.start('n1');
+    const port = `<networkport><uuid>5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b</uuid><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><mac address='52:54:00:aa:bb:01'/></networkport>`;
+    const uuid = await daemon.createPort({ network: 'n1', xml: port, tap: 'tap7', macFilter: true });
+    assert.equal(uuid, '5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b');
+    assert.ok(runner.calls.includes('ip link set dev tap7 master vbr1'));
+    assert.deepEqual(backend.kernel.get('tap7'), { ifname: 'tap7', mac: '52:54:00:aa:bb:01', filter: '', instances: [], macFilter: true });
+    assert.match(daemon.ports.get(uuid).xml, /<plug type='network' bridge='vbr1'\/>/);
+    await assert.rejects(daemon.networkDestroy('n1'), (e: VirtwallError) => e.kind === 'conflict');
+    await daemon.deletePort(uuid);
+    assert.equal(backend.kernel.has('tap7'), false);
+  });
+});

@@ -1,0 +1,180 @@
+// virtwalld and the CLI on a real kernel, inside namespaces this test creates: the virsh-style
+// commands end to end, exit codes, hostile input, a root-only socket, restart without
+// rebuilding, self-healing after a foreign table deletion, and crashes at injected points.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { cli, kill9, nft, openToOthers, startDaemon, stopAll } from './process.js';
+
+const skip = canUseNetns() ? false : 'needs root and ip netns';
+const CORPUS_DEFAULT = '/work/shared/libvirt-corpus/default-network.xml.in';
+
+const PORT_UUID = '5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b';
+const portXml = `<networkport>
+  <uuid>${PORT_UUID}</uuid>
+  <owner><name>guest1</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner>
+  <mac address='52:54:00:aa:bb:01'/>
+</networkport>
+`;
+
+function fixture(t: { after: (f: () => void) => void }) {
+  const lab = new NetnsLab();
+  const ns = lab.netns('d');
+  const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
+  const files = mkdtempSync(join(tmpdir(), 'virtwall-files-'));
+  t.after(() => {
+    stopAll();
+    lab.cleanup();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(files, { recursive: true, force: true });
+  });
+  const file = (name: string, text: string) => {
+    const p = join(files, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  return { lab, ns, root, file };
+}
+
+function api(root: string, method: string, path: string, body: string): Promise<{ status: number; json: { error?: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Our two tables, each listed on its own (a recreated table lists in another order in the ruleset). */
+const ourTables = (ns: string) => nft(ns, 'list table bridge virtwall_nwf').stdout + nft(ns, 'list table inet virtwall_nwf').stdout;
+
+describe('virtwalld in a namespace', { skip }, () => {
+  after(stopAll);
+
+  it('serves the virsh-style commands: networks, ports, bindings, filters', async (t) => {
+    const { lab, ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    const ok = (args: string[]) => {
+      const r = cli(root, args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    assert.match(ok(['nwfilter-list']), /^ UUID +Name\n-+\n( [0-9a-f-]{36}   \S+\n)+$/);
+    assert.match(ok(['nwfilter-list', '--json']), /"name": "clean-traffic"/);
+    assert.equal(ok(['net-define', CORPUS_DEFAULT]), `Network default defined from ${CORPUS_DEFAULT}\n`);
+    assert.equal(ok(['net-autostart', 'default']), 'Network default marked as autostarted\n');
+    assert.equal(ok(['net-start', 'default']), 'Network default started\n');
+    assert.equal(ok(['net-list']), ' Name      State    Autostart   Persistent\n--------------------------------------------\n default   active   yes         yes\n');
+    const uuid = ok(['net-uuid', 'default']).trim();
+    assert.equal(ok(['net-name', uuid]), 'default\n');
+    assert.match(ok(['net-info', 'default']), /^Name: {11}default\nUUID: {11}[0-9a-f-]{36}\nActive: {9}yes\n/);
+    assert.match(ok(['net-dumpxml', 'default']), /<bridge name='virbr0'/);
+
+    lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
+    const port = file('port.xml', portXml);
+    assert.equal(ok(['net-port-create', 'default', port, '--tap', 'vnet0', '--filter', 'clean-traffic', '--param', 'IP=192.168.122.10', '--mac-filter']), `Network port ${PORT_UUID} created from ${port}\n`);
+    assert.match(lab.exec(ns, ['ip', '-br', 'link', 'show', 'master', 'virbr0']).stdout, /^vnet0@g0 /m);
+    assert.match(ok(['net-port-list', 'default']), new RegExp(` ${PORT_UUID}\n`));
+    assert.match(ok(['net-port-dumpxml', 'default', PORT_UUID]), /<plug type='network' bridge='virbr0'\/>/);
+    assert.match(ok(['nwfilter-binding-list']), /^ Port Dev   Filter\n-+\n vnet0      clean-traffic\n$/);
+    assert.match(nft(ns, 'list ruleset').stdout, /vnet0/);
+
+    // a filter in use cannot go; redefining one of its parts is accepted and applied
+    const inUse = cli(root, ['nwfilter-undefine', 'clean-traffic']);
+    assert.equal(inUse.status, 1);
+    assert.match(inUse.stderr, /in use/);
+    const edited = file('edit.sh', "#!/bin/sh\nsed -i \"s|</filter>|<rule action='drop' direction='out' priority='500'><tcp dstportstart='4444'/></rule></filter>|\" \"$1\"\n");
+    const r = cli(root, ['nwfilter-edit', 'no-ip-spoofing'], { env: { EDITOR: `sh ${edited}` } });
+    assert.equal(r.stdout, 'Network filter no-ip-spoofing XML configuration edited.\n', r.stderr);
+    assert.match(nft(ns, 'list ruleset').stdout, /4444/);
+
+    assert.equal(ok(['net-port-delete', 'default', PORT_UUID]), `Network port ${PORT_UUID} deleted\n`);
+    assert.doesNotMatch(nft(ns, 'list ruleset').stdout, /vnet0/);
+    assert.equal(ok(['net-destroy', 'default']), 'Network default destroyed\n');
+    assert.equal(ok(['net-list', '--all']), ' Name      State      Autostart   Persistent\n----------------------------------------------\n default   inactive   yes         yes\n');
+  });
+
+  it('answers bad input with 4xx / exit code 2 and names the place', async (t) => {
+    const { ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    const bad = file('bad.xml', "<filter name='x'>\n  <rule action='drop' direction='sideways'/>\n</filter>\n");
+    const r = cli(root, ['nwfilter-define', bad]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, new RegExp(`${bad}:2:\\d+`));
+    for (const dev of ['vnet0;reboot', '$(x)', 'x'.repeat(40)]) {
+      const b = file('b.xml', `<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='${dev}'/><mac address='52:54:00:00:00:01'/><filterref filter='allow-arp'/></filterbinding>`);
+      assert.equal(cli(root, ['nwfilter-binding-create', b]).status, 2, dev);
+    }
+    assert.equal(cli(root, ['net-info', 'nope']).status, 1);
+    assert.equal(cli(root, ['net-update', 'x', 'frobnicate', 'ip-dhcp-host', '<host/>']).status, 2);
+    assert.equal((await api(root, 'POST', '/nwfilters', '{not json')).status, 400);
+    assert.equal((await api(root, 'POST', '/nwfilters', '{"xml": 3}')).status, 400);
+    assert.equal((await api(root, 'POST', '/bindings', JSON.stringify({ xml: '<filterbinding/>' }))).status, 400);
+    assert.equal((await api(root, 'GET', '/nothing', '')).status, 404);
+    assert.equal((await api(root, 'PATCH', '/nwfilters', '')).status, 405);
+    assert.equal((await api(root, 'POST', '/nwfilters', JSON.stringify({ xml: 'x'.repeat(2 << 20) }))).status, 413);
+    assert.equal(nft(ns, 'list ruleset').stdout.includes('reboot'), false);
+  });
+
+  it('keeps the socket to root', async (t) => {
+    const { ns, root } = fixture(t);
+    await startDaemon(ns, root);
+    openToOthers(root);
+    const r = cli(root, ['nwfilter-list'], { user: 'nobody' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /failed to connect to the daemon.*EACCES/);
+    assert.equal(cli(root, ['nwfilter-list']).status, 0);
+  });
+
+  it('restarts without rebuilding and heals foreign deletions of its rules', async (t) => {
+    const { lab, ns, root, file } = fixture(t);
+    const first = await startDaemon(ns, root);
+    lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
+    const binding = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'><parameter name='IP' value='10.0.0.2'/></filterref></filterbinding>");
+    assert.equal(cli(root, ['nwfilter-binding-create', binding]).status, 0);
+    const rules = ourTables(ns);
+    await kill9(first);
+    assert.equal(ourTables(ns), rules, 'rules stay while the daemon is down');
+    const second = await startDaemon(ns, root);
+    assert.match(second.log(), /"reason":"start-up","repaired":\[\],"removed":\[\]/);
+    assert.equal(ourTables(ns), rules);
+
+    assert.equal(nft(ns, 'delete table bridge virtwall_nwf').status, 0);
+    const t0 = Date.now();
+    while (!nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf') && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
+    const healedIn = Date.now() - t0;
+    assert.ok(healedIn < 1000, `restored in ${healedIn} ms`);
+    assert.equal(ourTables(ns), rules);
+    for (let i = 0; i < 40 && !/"repaired":\["vnet0"\]/.test(second.log()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(second.log(), /"reason":"kernel change","repaired":\["vnet0"\]/);
+  });
+
+  for (const point of ['write:nwfilter:before', 'write:nwfilter:after', 'nwfilter:stored']) {
+    it(`a crash at ${point} leaves the old or the new definition, and a restart converges`, async (t) => {
+      const { lab, ns, root, file } = fixture(t);
+      const first = await startDaemon(ns, root);
+      lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
+      const filter = (port: number) => `<filter name='guard' chain='root'><uuid>0d3b6c1e-2f7e-4d0c-9c57-7a1f3e0d9b21</uuid><rule action='drop' direction='out' priority='500'><tcp dstportstart='${port}'/></rule></filter>\n`;
+      assert.equal(cli(root, ['nwfilter-define', file('g1.xml', filter(1111))]).status, 0);
+      assert.equal(cli(root, ['nwfilter-binding-create', file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='guard'/></filterbinding>")]).status, 0);
+      await kill9(first);
+
+      const crashing = await startDaemon(ns, root, { VIRTWALL_CRASH_AT: point });
+      assert.notEqual(cli(root, ['nwfilter-define', file('g2.xml', filter(2222))]).status, 0);
+      await crashing.exited;
+      const stored = readFileSync(join(root, 'etc/virtwall/nwfilter/guard.xml'), 'utf8');
+      const port = /dstportstart='(\d+)'/.exec(stored)?.[1];
+      assert.ok(port === '1111' || port === '2222', stored);
+      await startDaemon(ns, root);
+      const ruleset = nft(ns, 'list ruleset').stdout;
+      assert.ok(ruleset.includes(port === '1111' ? '1111' : '2222') && !ruleset.includes(port === '1111' ? '2222' : '1111'), `kernel follows the stored definition (port ${port})`);
+    });
+  }
+});

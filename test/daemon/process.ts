@@ -1,0 +1,69 @@
+// virtwalld as a real process inside a test namespace, and the CLI as a real process talking to
+// it: what an operator runs. Every daemon started here is killed by stopAll().
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const BIN = join(import.meta.dirname, '../../bin/virtwall.js');
+
+export interface DaemonProcess {
+  child: ChildProcess;
+  root: string;
+  /** Everything it logged so far (pino JSON lines). */
+  log(): string;
+  exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+
+export async function startDaemon(ns: string, root: string, env: Record<string, string> = {}): Promise<DaemonProcess> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'daemon'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(child);
+  let log = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (running.delete(child), resolve(code))));
+  const socket = join(root, 'run/virtwall/virtwall-sock');
+  for (let i = 0; i < 200 && !log.includes('virtwalld ready'); i++) {
+    if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!existsSync(socket)) throw new Error(`daemon did not start: ${log}`);
+  return { child, root, log: () => log, exited };
+}
+
+export async function kill9(d: DaemonProcess): Promise<void> {
+  // ip netns exec execs the daemon, so the child pid is the daemon's
+  d.child.kill('SIGKILL');
+  await d.exited;
+}
+
+export function stopAll(): void {
+  for (const c of running) c.kill('SIGKILL');
+}
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(root: string, args: readonly string[], opts: { env?: Record<string, string>; user?: string; input?: string } = {}): CliResult {
+  const argv = [process.execPath, BIN, '--root', root, ...args];
+  const cmd = opts.user ? ['runuser', '-u', opts.user, '--', ...argv] : argv;
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Opens the root to other users, so only the socket's own mode can keep them out. */
+export function openToOthers(root: string): void {
+  for (const dir of [root, join(root, 'run'), join(root, 'run/virtwall')]) chmodSync(dir, 0o755);
+}
+
+export function readIfExists(file: string): string | undefined {
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
+export function nft(ns: string, args: string): { status: number; stdout: string } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args.split(' ')], { encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '' };
+}

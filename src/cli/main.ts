@@ -9,6 +9,7 @@ import { registerDaemon } from './commands/daemon.js';
 import { registerNwfilterCommands } from './commands/nwfilter.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerHooks } from './commands/hooks.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerNwfilterCommands(program);
   registerNetworkCommands(program);
   registerCompletion(program);
+  registerHooks(program);
   return program;
 }
 

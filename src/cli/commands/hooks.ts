@@ -1,0 +1,84 @@
+// What the hook scripts in hooks/ run: QEMU's `-netdev tap,script=/downscript=` (attach a TAP
+// to a network as a port, with its filter) and libvirt's /etc/libvirt/hooks/qemu (bindings for
+// the <filterref> of each interface of a starting or stopping guest).
+import type { Command } from 'commander';
+import { invalidInput, type VirtwallError } from '../../errors.js';
+import { formatFilterBinding, type FilterBindingDef } from '../../conf/nwfilterbinding/index.js';
+import { formatNetworkPort } from '../../conf/networkport/format.js';
+import { parseFilterParams } from '../../conf/nwfilter/params.js';
+import { generateUuid, parseUuid } from '../../conf/uuid.js';
+import { formatMac, parseMac } from '../../net/address.js';
+import { childElements, firstChild, parseXml, textContent } from '../../xml/dom.js';
+import { DaemonClient, seg } from '../client.js';
+import { readDocument } from './daemon-io.js';
+
+/** The guest interfaces with a <filterref> and a host device, as bindings (libvirt domain XML). */
+export function domainBindings(domainXml: string): FilterBindingDef[] {
+  const dom = parseXml(domainXml, 'domain');
+  if (dom.name !== 'domain') throw invalidInput('expected a <domain> document on stdin');
+  const name = textContent(firstChild(dom, 'name') ?? dom).trim();
+  const uuid = parseUuid(textContent(firstChild(dom, 'uuid') ?? dom).trim());
+  if (!name || !uuid) throw invalidInput('domain has no name or uuid');
+  const devices = firstChild(dom, 'devices');
+  return (devices ? childElements(devices, 'interface') : []).flatMap((iface) => {
+    const ref = firstChild(iface, 'filterref');
+    const dev = firstChild(iface, 'target')?.attrs['dev'];
+    const mac = parseMac(firstChild(iface, 'mac')?.attrs['address'] ?? '');
+    if (!ref || !dev || !mac) return [];
+    return [{ owner: { name, uuid }, portdev: dev, mac: formatMac(mac), filter: ref.attrs['filter'] ?? '', params: parseFilterParams(ref) }];
+  });
+}
+
+const env = (key: string): string | undefined => process.env[key] || undefined;
+
+export function registerHooks(program: Command): void {
+  const hook = program.command('hook').description('entry points of the scripts in hooks/ (QEMU tap scripts, libvirt qemu hook)');
+  hook
+    .command('qemu-ifup')
+    .description('QEMU -netdev tap,script=: attach TAP to $VIRTWALL_NETWORK with guest MAC $VIRTWALL_MAC, filter $VIRTWALL_FILTER (parameters $VIRTWALL_FILTER_PARAMS "NAME=VALUE ...")')
+    .argument('<tap>', 'TAP device QEMU created')
+    .action(async (tap: string, _o, cmd: Command) => {
+      const mac = parseMac(env('VIRTWALL_MAC') ?? '');
+      if (!mac) throw invalidInput('VIRTWALL_MAC must hold the guest MAC address');
+      const owner = env('VIRTWALL_OWNER') ?? tap;
+      const port = formatNetworkPort({ uuid: generateUuid(), owner: { name: owner, uuid: generateUuid() }, mac: formatMac(mac), plug: { type: 'none' } });
+      const params: Record<string, string[]> = {};
+      for (const p of (env('VIRTWALL_FILTER_PARAMS') ?? '').split(/\s+/).filter(Boolean)) {
+        const eq = p.indexOf('=');
+        if (eq <= 0) throw invalidInput(`invalid VIRTWALL_FILTER_PARAMS entry '${p}'`);
+        (params[p.slice(0, eq)] ??= []).push(p.slice(eq + 1));
+      }
+      const filter = env('VIRTWALL_FILTER');
+      await DaemonClient.of(cmd).call('POST', `/networks/${seg(env('VIRTWALL_NETWORK') ?? 'default')}/ports`, {
+        xml: port,
+        tap,
+        filter: filter ? { name: filter, params } : undefined,
+        macFilter: env('VIRTWALL_MAC_FILTER') === '1',
+      });
+    });
+  hook
+    .command('qemu-ifdown')
+    .description('QEMU -netdev tap,downscript=: delete the port of TAP')
+    .argument('<tap>', 'TAP device')
+    .action(async (tap: string, _o, cmd: Command) => {
+      const client = DaemonClient.of(cmd);
+      const net = env('VIRTWALL_NETWORK') ?? 'default';
+      const ports = await client.call<{ uuid: string; tap: string }[]>('GET', `/networks/${seg(net)}/ports`);
+      for (const p of ports.filter((p) => p.tap === tap)) await client.call('DELETE', `/ports/${seg(p.uuid)}`);
+    });
+  hook
+    .command('libvirt-qemu')
+    .description("libvirt's hooks/qemu: domain XML on stdin; 'started' creates bindings, 'stopped' deletes them")
+    .argument('<guest>', 'domain name')
+    .argument('<operation>', 'libvirt hook operation')
+    .argument('[rest...]', 'sub-operation and extra arguments')
+    .action(async (_guest: string, operation: string, _rest: string[], _o, cmd: Command) => {
+      if (operation !== 'started' && operation !== 'stopped') return;
+      const client = DaemonClient.of(cmd);
+      for (const b of domainBindings(readDocument('-'))) {
+        if (operation === 'started') await client.call('POST', '/bindings', { xml: formatFilterBinding(b), file: 'domain' });
+        // a guest that failed to start may have no binding left to delete
+        else await client.call('DELETE', `/bindings/${seg(b.portdev)}`).catch((err: VirtwallError) => { if (err.kind !== 'not-found') throw err; });
+      }
+    });
+}

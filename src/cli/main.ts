@@ -10,6 +10,7 @@ import { registerNwfilterCommands } from './commands/nwfilter.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerHooks } from './commands/hooks.js';
+import { registerDemo } from './commands/demo.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerNetworkCommands(program);
   registerCompletion(program);
   registerHooks(program);
+  registerDemo(program);
   return program;
 }
 

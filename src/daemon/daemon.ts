@@ -143,7 +143,8 @@ export class Daemon {
 
   async networkDestroy(nameOrUuid: string): Promise<string> {
     const name = this.networks.lookup(nameOrUuid).name;
-    if (this.ports.list(name).length) throw new VirtwallError('conflict', `network '${name}' still has ports; delete them first`);
+    // the ports go with the network, as guest interfaces lose their link when libvirt's does
+    for (const p of this.ports.list(name)) await this.deletePort(p.uuid);
     await this.networks.destroy(name);
     return name;
   }

@@ -27,7 +27,7 @@ function fixture(t: { after: (f: () => void) => void }) {
   const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
   const files = mkdtempSync(join(tmpdir(), 'virtwall-files-'));
   t.after(() => {
-    stopAll();
+    stopAll(root);
     lab.cleanup();
     rmSync(root, { recursive: true, force: true });
     rmSync(files, { recursive: true, force: true });
@@ -56,7 +56,7 @@ function api(root: string, method: string, path: string, body: string): Promise<
 const ourTables = (ns: string) => nft(ns, 'list table bridge virtwall_nwf').stdout + nft(ns, 'list table inet virtwall_nwf').stdout;
 
 describe('virtwalld in a namespace', { skip }, () => {
-  after(stopAll);
+  after(() => stopAll());
 
   it('serves the virsh-style commands: networks, ports, bindings, filters', async (t) => {
     const { lab, ns, root, file } = fixture(t);

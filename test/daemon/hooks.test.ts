@@ -24,7 +24,7 @@ describe('hook scripts', { skip }, () => {
   it('qemu-ifup / qemu-ifdown attach and remove a filtered TAP', async (t) => {
     const lab = new NetnsLab();
     const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
-    t.after(() => (stopAll(), lab.cleanup(), rmSync(root, { recursive: true, force: true })));
+    t.after(() => (stopAll(root), lab.cleanup(), rmSync(root, { recursive: true, force: true })));
     const ns = lab.netns('h');
     await startDaemon(ns, root);
     const def = join(root, 'net.xml');
@@ -51,7 +51,7 @@ describe('hook scripts', { skip }, () => {
   it("libvirt's qemu hook creates and deletes the bindings of a guest's interfaces", async (t) => {
     const lab = new NetnsLab();
     const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
-    t.after(() => (stopAll(), lab.cleanup(), rmSync(root, { recursive: true, force: true })));
+    t.after(() => (stopAll(root), lab.cleanup(), rmSync(root, { recursive: true, force: true })));
     const ns = lab.netns('l');
     await startDaemon(ns, root);
     const domain = `<domain type='kvm'><name>vm2</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid><devices>

@@ -1,7 +1,7 @@
 // virtwalld as a real process inside a test namespace, and the CLI as a real process talking to
 // it: what an operator runs. Every daemon started here is killed by stopAll().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BIN = join(import.meta.dirname, '../../bin/virtwall.js');
@@ -37,8 +37,16 @@ export async function kill9(d: DaemonProcess): Promise<void> {
   await d.exited;
 }
 
-export function stopAll(): void {
+/** Kills every daemon started here and the dnsmasq of networks a daemon of `roots` left running. */
+export function stopAll(...roots: string[]): void {
   for (const c of running) c.kill('SIGKILL');
+  for (const root of roots) {
+    const dir = join(root, 'run/virtwall/network');
+    for (const f of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.pid')) : []) {
+      const pid = Number(readFileSync(join(dir, f), 'utf8'));
+      if (pid > 1) spawnSync('kill', [String(pid)]);
+    }
+  }
 }
 
 export interface CliResult {

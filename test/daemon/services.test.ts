@@ -92,7 +92,7 @@ describe('virtwalld domain layer', () => {
     assert.deepEqual(backend.reconciled[0]!.map((p) => [p.ifname, p.filter]), [['vnet0', 'allow-arp']]);
   });
 
-  it('a port attaches its device to the bridge, binds its filter and applies mac_filter', async (t) => {
+  it('a port attaches its device to the bridge, binds its filter and applies mac_filter; net-destroy removes ports', async (t) => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);
     const { daemon, backend, runner } = await openDaemon(root);
@@ -104,8 +104,12 @@ describe('virtwalld domain layer', () => {
     assert.ok(runner.calls.includes('ip link set dev tap7 master vbr1'));
     assert.deepEqual(backend.kernel.get('tap7'), { ifname: 'tap7', mac: '52:54:00:aa:bb:01', filter: '', instances: [], macFilter: true });
     assert.match(daemon.ports.get(uuid).xml, /<plug type='network' bridge='vbr1'\/>/);
-    await assert.rejects(daemon.networkDestroy('n1'), (e: VirtwallError) => e.kind === 'conflict');
     await daemon.deletePort(uuid);
     assert.equal(backend.kernel.has('tap7'), false);
+    // destroying a network takes its ports with it
+    await daemon.createPort({ network: 'n1', xml: port, tap: 'tap7', filter: { name: 'allow-arp', params: {} } });
+    await daemon.networkDestroy('n1');
+    assert.deepEqual(daemon.ports.list(), []);
+    assert.deepEqual(daemon.bindings.list(), []);
   });
 });

@@ -11,7 +11,9 @@ export class CountingRunner implements CommandRunner {
   constructor(private readonly inner: CommandRunner) {}
 
   async run(argv: readonly string[]): Promise<CommandResult> {
-    this.counts.set(argv[0]!, (this.counts.get(argv[0]!) ?? 0) + 1);
+    // `nft -f FILE` is a transaction; other nft runs only read (or check with -c).
+    const what = argv[0] === 'nft' && argv.includes('-f') && !argv.includes('-c') ? 'nft -f' : argv[0]!;
+    this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
     const start = process.hrtime.bigint();
     try {
       return await this.inner.run(argv);
@@ -20,7 +22,7 @@ export class CountingRunner implements CommandRunner {
     }
   }
 
-  /** Counts so far as `nft 1, ebtables 30`, then starts again from zero. */
+  /** Counts so far as `nft -f 1, ebtables 30`, then starts again from zero. */
   take(): string {
     const text = [...this.counts].map(([prog, n]) => `${prog} ${n}`).join(', ');
     this.counts.clear();

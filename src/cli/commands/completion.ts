@@ -10,9 +10,10 @@ export function bashCompletion(program: Command): string {
     .join('\n');
   return `# bash completion for virtwall: source <(virtwall completion bash)
 _virtwall() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} cmd="" opts="" w
+  local cur=\${COMP_WORDS[COMP_CWORD]} cmd="" opts="" w prev=""
   for w in "\${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case "$w" in -*) ;; *) cmd=$w; break ;; esac
+    case "$prev:$w" in --root:*|*:-*) ;; *) cmd=$w; break ;; esac
+    prev=$w
   done
   if [ -z "$cmd" ]; then
     COMPREPLY=($(compgen -W "${commands.map((c) => c.name()).join(' ')} help --root --help" -- "$cur"))

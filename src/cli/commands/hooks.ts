@@ -10,7 +10,7 @@ import { generateUuid, parseUuid } from '../../conf/uuid.js';
 import { formatMac, parseMac } from '../../net/address.js';
 import { childElements, firstChild, parseXml, textContent } from '../../xml/dom.js';
 import { DaemonClient, seg } from '../client.js';
-import { readDocument } from './daemon-io.js';
+import { parseParamWords, readDocument } from './daemon-io.js';
 
 /** The guest interfaces with a <filterref> and a host device, as bindings (libvirt domain XML). */
 export function domainBindings(domainXml: string): FilterBindingDef[] {
@@ -42,12 +42,7 @@ export function registerHooks(program: Command): void {
       if (!mac) throw invalidInput('VIRTWALL_MAC must hold the guest MAC address');
       const owner = env('VIRTWALL_OWNER') ?? tap;
       const port = formatNetworkPort({ uuid: generateUuid(), owner: { name: owner, uuid: generateUuid() }, mac: formatMac(mac), plug: { type: 'none' } });
-      const params: Record<string, string[]> = {};
-      for (const p of (env('VIRTWALL_FILTER_PARAMS') ?? '').split(/\s+/).filter(Boolean)) {
-        const eq = p.indexOf('=');
-        if (eq <= 0) throw invalidInput(`invalid VIRTWALL_FILTER_PARAMS entry '${p}'`);
-        (params[p.slice(0, eq)] ??= []).push(p.slice(eq + 1));
-      }
+      const params = parseParamWords((env('VIRTWALL_FILTER_PARAMS') ?? '').split(/\s+/).filter(Boolean), 'VIRTWALL_FILTER_PARAMS entry');
       const filter = env('VIRTWALL_FILTER');
       await DaemonClient.of(cmd).call('POST', `/networks/${seg(env('VIRTWALL_NETWORK') ?? 'default')}/ports`, {
         xml: port,

@@ -5,7 +5,7 @@ import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../../conf/network/update.js';
 import type { NetworkSummary } from '../../daemon/networks.js';
 import { DaemonClient, seg } from '../client.js';
 import { formatInfo, formatTable } from '../table.js';
-import { editDocument, out, outJson, readDocument } from './daemon-io.js';
+import { documentCommand, editDocument, out, outJson, parseParamWords, readDocument } from './daemon-io.js';
 
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 const netArg = ['<network>', 'network name or uuid'] as const;
@@ -20,22 +20,10 @@ function simple(program: Command, name: string, description: string, run: (c: Da
 }
 
 export function registerNetworkCommands(program: Command): void {
-  program
-    .command('net-define')
-    .description('define an inactive persistent virtual network or modify an existing one from an XML file')
-    .argument('<file>', 'file containing an XML network description ("-": stdin)')
-    .action(async (file: string, _o, cmd: Command) => {
-      const r = await DaemonClient.of(cmd).call<{ name: string }>('POST', '/networks', { xml: readDocument(file), file });
-      out(`Network ${r.name} defined from ${file}\n`);
-    });
-  program
-    .command('net-create')
-    .description('create (start) a transient network from an XML file')
-    .argument('<file>', 'file containing an XML network description ("-": stdin)')
-    .action(async (file: string, _o, cmd: Command) => {
-      const r = await DaemonClient.of(cmd).call<{ name: string }>('POST', '/networks/create', { xml: readDocument(file), file });
-      out(`Network ${r.name} created from ${file}\n`);
-    });
+  documentCommand(program, 'net-define', 'define an inactive persistent virtual network or modify an existing one from an XML file', 'network',
+    (c, xml, file) => c.call<{ name: string }>('POST', '/networks', { xml, file }), (r, file) => `Network ${r.name} defined from ${file}\n`);
+  documentCommand(program, 'net-create', 'create (start) a transient network from an XML file', 'network',
+    (c, xml, file) => c.call<{ name: string }>('POST', '/networks/create', { xml, file }), (r, file) => `Network ${r.name} created from ${file}\n`);
   simple(program, 'net-undefine', 'undefine a persistent network', async (c, n) => `Network ${(await c.call<{ name: string }>('DELETE', `/networks/${seg(n)}`)).name} has been undefined\n`);
   simple(program, 'net-start', 'start a (previously defined) inactive network', async (c, n) => `Network ${(await c.call<{ name: string }>('POST', `/networks/${seg(n)}/start`)).name} started\n`);
   simple(program, 'net-destroy', 'destroy (stop) a network', async (c, n) => `Network ${(await c.call<{ name: string }>('POST', `/networks/${seg(n)}/destroy`)).name} destroyed\n`);
@@ -138,13 +126,7 @@ function registerPortCommands(program: Command): void {
     .option('--param <name=value>', 'filter parameter (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--mac-filter', "drop frames from the port with another source MAC (libvirt's mac_filter)")
     .action(async (net: string, file: string, o: { tap: string; filter?: string; param: string[]; macFilter?: boolean }, cmd: Command) => {
-      const params: Record<string, string[]> = {};
-      for (const p of o.param) {
-        const eq = p.indexOf('=');
-        if (eq <= 0) throw invalidInput(`invalid --param '${p}': expected NAME=VALUE`);
-        (params[p.slice(0, eq)] ??= []).push(p.slice(eq + 1));
-      }
-      const filter = o.filter === undefined ? undefined : { name: o.filter, params };
+      const filter = o.filter === undefined ? undefined : { name: o.filter, params: parseParamWords(o.param, '--param') };
       const r = await DaemonClient.of(cmd).call<{ uuid: string }>('POST', `/networks/${seg(net)}/ports`, { xml: readDocument(file), tap: o.tap, filter, macFilter: o.macFilter === true });
       out(`Network port ${r.uuid} created from ${file}\n`);
     });

@@ -2,19 +2,13 @@
 import type { Command } from 'commander';
 import { DaemonClient, seg } from '../client.js';
 import { formatTable } from '../table.js';
-import { editDocument, out, outJson, readDocument } from './daemon-io.js';
+import { documentCommand, editDocument, out, outJson } from './daemon-io.js';
 
 type Json = { json?: boolean };
 
 export function registerNwfilterCommands(program: Command): void {
-  program
-    .command('nwfilter-define')
-    .description('define or update a network filter from an XML file')
-    .argument('<file>', 'file containing an XML network filter description ("-": stdin)')
-    .action(async (file: string, _o, cmd: Command) => {
-      const r = await DaemonClient.of(cmd).call<{ name: string }>('POST', '/nwfilters', { xml: readDocument(file), file });
-      out(`Network filter ${r.name} defined from ${file}\n`);
-    });
+  documentCommand(program, 'nwfilter-define', 'define or update a network filter from an XML file', 'network filter',
+    (c, xml, file) => c.call<{ name: string }>('POST', '/nwfilters', { xml, file }), (r, file) => `Network filter ${r.name} defined from ${file}\n`);
   program
     .command('nwfilter-undefine')
     .description('undefine a network filter (refused while in use)')
@@ -49,14 +43,8 @@ export function registerNwfilterCommands(program: Command): void {
       const changed = await editDocument(xml, async (edited) => void (await client.call('POST', '/nwfilters', { xml: edited })));
       out(changed ? `Network filter ${name} XML configuration edited.\n` : `Network filter ${name} XML configuration not changed.\n`);
     });
-  program
-    .command('nwfilter-binding-create')
-    .description('create a network filter binding from an XML file')
-    .argument('<file>', 'file containing an XML network filter binding description ("-": stdin)')
-    .action(async (file: string, _o, cmd: Command) => {
-      const r = await DaemonClient.of(cmd).call<{ portdev: string }>('POST', '/bindings', { xml: readDocument(file), file });
-      out(`Network filter binding on ${r.portdev} created from ${file}\n`);
-    });
+  documentCommand(program, 'nwfilter-binding-create', 'create a network filter binding from an XML file', 'network filter binding',
+    (c, xml, file) => c.call<{ portdev: string }>('POST', '/bindings', { xml, file }), (r, file) => `Network filter binding on ${r.portdev} created from ${file}\n`);
   program
     .command('nwfilter-binding-delete')
     .description('delete a network filter binding')

@@ -138,8 +138,8 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, ()
           results[name][file] = `refused: ${(err as Error).message.split('\n')[0]}`;
           continue;
         }
-        const out = await probe(net, 'a', BATTERY.map((f) => ({ ...f, marker: `out-${f.marker}!` })), 0.8);
-        const inn = await probe(net, 'b', BATTERY.map((f) => ({ ...f, marker: `in-${f.marker}!`, src_mac: MAC.b, dst_mac: f.dst_mac === MAC.b ? MAC.a : f.dst_mac })), 0.8);
+        const out = await probe(net, 'a', BATTERY.map((f) => ({ ...f, marker: `out-${f.marker}!` })), 1.2);
+        const inn = await probe(net, 'b', BATTERY.map((f) => ({ ...f, marker: `in-${f.marker}!`, src_mac: MAC.b, dst_mac: f.dst_mac === MAC.b ? MAC.a : f.dst_mac })), 1.2);
         results[name][file] = JSON.stringify([out.b, out.host, inn.a]);
         await backend.apply({ set: [], remove: ['vnet0'] });
       }

@@ -86,11 +86,12 @@ function portRequest(network: string, b: Body): PortRequest {
 async function readBody(req: IncomingMessage): Promise<Body> {
   let size = 0;
   const chunks: Buffer[] = [];
+  // an oversized body is read to its end (not kept), so the client gets the 413 instead of a reset
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, 'request body too large');
-    chunks.push(chunk as Buffer);
+    if (size <= MAX_BODY) chunks.push(chunk as Buffer);
   }
+  if (size > MAX_BODY) throw new HttpError(413, 'request body too large');
   if (size === 0) return {};
   let parsed: unknown;
   try {

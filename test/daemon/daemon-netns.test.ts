@@ -177,4 +177,20 @@ describe('virtwalld in a namespace', { skip }, () => {
       assert.ok(ruleset.includes(port === '1111' ? '1111' : '2222') && !ruleset.includes(port === '1111' ? '2222' : '1111'), `kernel follows the stored definition (port ${port})`);
     });
   }
+
+  for (const point of ['write:binding:before', 'write:binding:after']) {
+    it(`a crash at ${point} leaves the binding wholly there or wholly gone after a restart`, async (t) => {
+      const { lab, ns, root, file } = fixture(t);
+      const crashing = await startDaemon(ns, root, { VIRTWALL_CRASH_AT: point });
+      lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
+      const b = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='allow-arp'/></filterbinding>");
+      assert.notEqual(cli(root, ['nwfilter-binding-create', b]).status, 0);
+      await crashing.exited;
+      await startDaemon(ns, root);
+      const listed = JSON.parse(cli(root, ['nwfilter-binding-list', '--json']).stdout) as { portdev: string }[];
+      const inKernel = nft(ns, 'list ruleset').stdout.includes('vnet0');
+      assert.equal(inKernel, listed.length === 1, `record ${listed.length}, kernel ${inKernel}`);
+      assert.equal(listed.length, point === 'write:binding:after' ? 1 : 0);
+    });
+  }
 });

@@ -3,12 +3,12 @@
 // rebuilding, self-healing after a foreign table deletion, and crashes at injected points.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
-import { cli, kill9, nft, openToOthers, startDaemon, stopAll } from './process.js';
+import { cli, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const CORPUS_DEFAULT = '/work/shared/libvirt-corpus/default-network.xml.in';
@@ -152,8 +152,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     const healedIn = Date.now() - t0;
     assert.ok(healedIn < 1000, `restored in ${healedIn} ms`);
     assert.equal(ourTables(ns), rules);
-    for (let i = 0; i < 40 && !/"repaired":\["vnet0"\]/.test(second.log()); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.match(second.log(), /"reason":"kernel change","repaired":\["vnet0"\]/);
+    assert.match(await waitForLog(second, /"repaired":\["vnet0"\]/), /"reason":"kernel change","repaired":\["vnet0"\]/);
   });
 
   for (const point of ['write:nwfilter:before', 'write:nwfilter:after', 'nwfilter:stored']) {
@@ -193,4 +192,26 @@ describe('virtwalld in a namespace', { skip }, () => {
       assert.equal(listed.length, point === 'write:binding:after' ? 1 : 0);
     });
   }
+
+  it('reads virtwall.conf: ebiptables nwfilter backend re-applied on SIGHUP, optional TCP listener', async (t) => {
+    const { lab, ns, root, file } = fixture(t);
+    mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
+    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'nwfilter_backend = "ebiptables"\nlisten_tcp = 1\ntcp_port = "16590"\n');
+    const d = await startDaemon(ns, root);
+    assert.match(d.log(), /"nwfilterBackend":"ebiptables"/);
+    lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
+    const b = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='no-mac-spoofing'/></filterbinding>");
+    assert.equal(cli(root, ['nwfilter-binding-create', b]).status, 0);
+    const chain = () => lab.exec(ns, ['ebtables', '-t', 'nat', '-L', 'libvirt-I-vnet0'], false).stdout;
+    const applied = chain();
+    assert.match(applied, /-j I-vnet0-mac/);
+    lab.exec(ns, ['ebtables', '-t', 'nat', '-F', 'libvirt-I-vnet0']);
+    assert.doesNotMatch(chain(), /-j/);
+    d.child.kill('SIGHUP');
+    for (let i = 0; i < 60 && chain() !== applied; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(chain(), applied);
+    assert.match(await waitForLog(d, /"reason":"SIGHUP"/), /"reason":"SIGHUP"/);
+    const tcp = lab.exec(ns, ['curl', '-s', 'http://127.0.0.1:16590/bindings']);
+    assert.deepEqual(JSON.parse(tcp.stdout), [{ portdev: 'vnet0', filter: 'no-mac-spoofing' }]);
+  });
 });

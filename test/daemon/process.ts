@@ -31,6 +31,12 @@ export async function startDaemon(ns: string, root: string, env: Record<string, 
   return { child, root, log: () => log, exited };
 }
 
+/** Waits up to `ms` for the daemon's log to match. */
+export async function waitForLog(d: DaemonProcess, re: RegExp, ms = 2000): Promise<string> {
+  for (const t0 = Date.now(); !re.test(d.log()) && Date.now() - t0 < ms; ) await new Promise((r) => setTimeout(r, 50));
+  return d.log();
+}
+
 export async function kill9(d: DaemonProcess): Promise<void> {
   // ip netns exec execs the daemon, so the child pid is the daemon's
   d.child.kill('SIGKILL');

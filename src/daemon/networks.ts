@@ -86,6 +86,7 @@ export class NetworkService {
     if (same && def.uuidSpecified && same.uuid !== def.uuid) {
       throw new VirtwallError('conflict', `network '${def.name}' is already defined with uuid ${same.uuid}`);
     }
+    for (const iface of def.forward.interfaces) if (iface.type === 'netdev') checkDeviceName(iface.dev, 'forward device', { file, element: 'forward', attribute: 'dev' });
     const uuid = same && !def.uuidSpecified ? same.uuid : def.uuid;
     if (!VIRTUAL_MODES.includes(def.forward.mode)) return { ...def, uuid };
     const bridge = this.chooseBridge(def, same);

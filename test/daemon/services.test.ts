@@ -74,7 +74,11 @@ describe('virtwalld domain layer', () => {
     for (const dev of ['vnet0;reboot', '$(x)', 'a'.repeat(16), '../etc', 'a b']) {
       await assert.rejects(daemon.createBinding(bindingXml(dev.replace(/'/g, ''), 'allow-arp')), (e: VirtwallError) => e.kind === 'invalid-input', dev);
     }
+    for (const value of ['10.0.0.1;reboot', '$(x)', '10.0.0.1&quot; ; flush ruleset']) {
+      await assert.rejects(daemon.createBinding(bindingXml('vnet0', 'clean-traffic', '52:54:00:00:00:01', `<parameter name='IP' value='${value}'/>`)), VirtwallError, value);
+    }
     await assert.rejects(daemon.defineFilter(userFilter('../../x', '')), (e: VirtwallError) => e.kind === 'invalid-input');
+    assert.throws(() => daemon.networkDefine("<network><name>n2</name><forward mode='nat' dev='eth0;reboot'/><bridge name='virbr9'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
     assert.throws(() => daemon.networkDefine("<network><name>a;b</name><bridge name='virbr9'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
     assert.throws(() => daemon.networkDefine("<network><name>n</name><bridge name='br$(reboot)'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
     assert.equal(backend.applied.length, 0);

@@ -164,14 +164,20 @@ export class Daemon {
     const { port, binding } = this.ports.prepare(req, bridge);
     const source = this.filters.source();
     // the filter goes in place before the device joins the bridge: no unfiltered moment
-    if (binding) await this.bindings.create(binding, source);
-    if (req.macFilter) await this.bindings.setMacFilter(req.tap, port.mac, source);
-    crashPoint('port:filtered');
+    const undo: (() => Promise<void>)[] = [];
     try {
+      if (binding) {
+        await this.bindings.create(binding, source);
+        undo.push(() => this.bindings.delete(binding.portdev, source));
+      }
+      if (req.macFilter) {
+        await this.bindings.setMacFilter(req.tap, port.mac, source);
+        undo.push(() => this.bindings.setMacFilter(req.tap, undefined, source));
+      }
+      crashPoint('port:filtered');
       await this.ports.attach(port, req, network, bridge);
     } catch (err) {
-      if (binding) await this.bindings.delete(binding.portdev, source);
-      if (req.macFilter) await this.bindings.setMacFilter(req.tap, undefined, source);
+      for (const step of undo.reverse()) await step();
       throw err;
     }
     return port.uuid;

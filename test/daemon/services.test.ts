@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtwallError } from '../../src/errors.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/index.js';
-import { bindingXml, openDaemon, RecordingBackend, tempRoot } from './support.js';
+import { FakeRunner } from '../../src/exec/fake.js';
+import { bindingXml, emptyHostAnswer, openDaemon, RecordingBackend, tempRoot } from './support.js';
 
 const userFilter = (name: string, body: string, uuid = '') => `<filter name='${name}' chain='root'>${uuid ? `<uuid>${uuid}</uuid>` : ''}${body}</filter>`;
 
@@ -115,5 +116,19 @@ describe('virtwalld domain layer', () => {
     await daemon.networkDestroy('n1');
     assert.deepEqual(daemon.ports.list(), []);
     assert.deepEqual(daemon.bindings.list(), []);
+  });
+
+  it('a port whose device cannot join the bridge leaves no binding and no mac filter behind', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const runner = new FakeRunner((line) => (line.startsWith('ip link set dev gone0 master') ? { status: 1, stderr: 'Cannot find device "gone0"' } : emptyHostAnswer(line)));
+    const { daemon, backend } = await openDaemon(root, new RecordingBackend(), runner);
+    daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
+    await daemon.networks.start('n1');
+    const port = `<networkport><uuid>5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b</uuid><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><mac address='52:54:00:aa:bb:01'/></networkport>`;
+    await assert.rejects(daemon.createPort({ network: 'n1', xml: port, tap: 'gone0', filter: { name: 'allow-arp', params: {} }, macFilter: true }), /gone0/);
+    assert.deepEqual(daemon.bindings.list(), []);
+    assert.deepEqual(daemon.ports.list(), []);
+    assert.equal(backend.kernel.size, 0);
   });
 });

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { daemonConfig } from '../../src/daemon/config.js';
 import { stateLayout } from '../../src/daemon/layout.js';
-import { FakeRunner } from '../../src/exec/fake.js';
+import { FakeRunner, type FakeAnswer } from '../../src/exec/fake.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../src/nwfilter/backend.js';
 
 export class RecordingBackend implements NwfilterBackend {
@@ -38,14 +38,15 @@ export function tempRoot(): { root: string; cleanup: () => void } {
 }
 
 /** Answers like an empty host: no links, no routes, dnsmasq 2.89. */
-export const emptyHost = () =>
-  new FakeRunner((line) => {
-    if (line.startsWith('dnsmasq --version')) return { stdout: 'Dnsmasq version 2.89\n' };
-    if (line.startsWith('ip link show')) return { status: 1 };
-    if (line.startsWith('ip -j')) return { stdout: '[]' };
-    if (line.startsWith('sysctl -n')) return { stdout: '0\n' };
-    return undefined;
-  });
+export function emptyHostAnswer(line: string): FakeAnswer | undefined {
+  if (line.startsWith('dnsmasq --version')) return { stdout: 'Dnsmasq version 2.89\n' };
+  if (line.startsWith('ip link show')) return { status: 1 };
+  if (line.startsWith('ip -j')) return { stdout: '[]' };
+  if (line.startsWith('sysctl -n')) return { stdout: '0\n' };
+  return undefined;
+}
+
+export const emptyHost = () => new FakeRunner(emptyHostAnswer);
 
 export async function openDaemon(root: string, backend = new RecordingBackend(), runner = emptyHost()) {
   const daemon = await Daemon.open({ layout: stateLayout(root), config: daemonConfig(new Map()), runner, backend, log: pino({ level: 'silent' }) });

@@ -123,7 +123,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.equal(nft(ns, 'list ruleset').stdout.includes('reboot'), false);
   });
 
-  it('keeps the socket to root', async (t) => {
+  it('keeps the socket to root and to one daemon', async (t) => {
     const { ns, root } = fixture(t);
     await startDaemon(ns, root);
     openToOthers(root);
@@ -131,6 +131,8 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /failed to connect to the daemon.*EACCES/);
     assert.equal(cli(root, ['nwfilter-list']).status, 0);
+    await assert.rejects(startDaemon(ns, root), /already serves/);
+    assert.equal(cli(root, ['nwfilter-list']).status, 0, 'the first daemon still serves');
   });
 
   it('restarts without rebuilding and heals foreign deletions of its rules', async (t) => {

@@ -3,12 +3,11 @@
 // rebuilding, self-healing after a foreign table deletion, and crashes at injected points.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canUseNetns, NetnsLab } from '../support/netns.js';
-import { cli, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import { canUseNetns } from '../support/netns.js';
+import { cli, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const CORPUS_DEFAULT = '/work/shared/libvirt-corpus/default-network.xml.in';
@@ -20,25 +19,6 @@ const portXml = `<networkport>
   <mac address='52:54:00:aa:bb:01'/>
 </networkport>
 `;
-
-function fixture(t: { after: (f: () => void) => void }) {
-  const lab = new NetnsLab();
-  const ns = lab.netns('d');
-  const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
-  const files = mkdtempSync(join(tmpdir(), 'virtwall-files-'));
-  t.after(() => {
-    stopAll(root);
-    lab.cleanup();
-    rmSync(root, { recursive: true, force: true });
-    rmSync(files, { recursive: true, force: true });
-  });
-  const file = (name: string, text: string) => {
-    const p = join(files, name);
-    writeFileSync(p, text);
-    return p;
-  };
-  return { lab, ns, root, file };
-}
 
 function api(root: string, method: string, path: string, body: string): Promise<{ status: number; json: { error?: string } }> {
   return new Promise((resolve, reject) => {

@@ -4,11 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canUseNetns, NetnsLab } from '../support/netns.js';
-import { BIN, cli, startDaemon, stopAll } from './process.js';
+import { canUseNetns } from '../support/netns.js';
+import { BIN, cli, daemonFixture, startDaemon } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const HOOKS = join(import.meta.dirname, '../../hooks');
@@ -22,14 +20,9 @@ function runHook(script: string, args: string[], env: Record<string, string>, in
 
 describe('hook scripts', { skip }, () => {
   it('qemu-ifup / qemu-ifdown attach and remove a filtered TAP', async (t) => {
-    const lab = new NetnsLab();
-    const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
-    t.after(() => (stopAll(root), lab.cleanup(), rmSync(root, { recursive: true, force: true })));
-    const ns = lab.netns('h');
+    const { lab, ns, root, file } = daemonFixture(t, 'h');
     await startDaemon(ns, root);
-    const def = join(root, 'net.xml');
-    writeFileSync(def, NETWORK);
-    assert.equal(cli(root, ['net-create', def]).status, 0);
+    assert.equal(cli(root, ['net-create', file('net.xml', NETWORK)]).status, 0);
     lab.exec(ns, ['ip', 'tuntap', 'add', 'dev', 'vnet3', 'mode', 'tap']);
 
     const env = { VIRTWALL_ROOT: root, VIRTWALL_MAC: '52:54:00:12:34:56', VIRTWALL_FILTER: 'clean-traffic', VIRTWALL_FILTER_PARAMS: 'IP=192.168.122.50', VIRTWALL_OWNER: 'vm1' };
@@ -49,10 +42,7 @@ describe('hook scripts', { skip }, () => {
   });
 
   it("libvirt's qemu hook creates and deletes the bindings of a guest's interfaces", async (t) => {
-    const lab = new NetnsLab();
-    const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
-    t.after(() => (stopAll(root), lab.cleanup(), rmSync(root, { recursive: true, force: true })));
-    const ns = lab.netns('l');
+    const { lab, ns, root } = daemonFixture(t, 'l');
     await startDaemon(ns, root);
     const domain = `<domain type='kvm'><name>vm2</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid><devices>
       <interface type='network'><mac address='52:54:00:00:00:0a'/><source network='default'/><target dev='vnet7'/>

@@ -1,8 +1,10 @@
 // virtwalld as a real process inside a test namespace, and the CLI as a real process talking to
 // it: what an operator runs. Every daemon started here is killed by stopAll().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NetnsLab } from '../support/netns.js';
 
 export const BIN = join(import.meta.dirname, '../../bin/virtwall.js');
 
@@ -80,4 +82,27 @@ export function readIfExists(file: string): string | undefined {
 export function nft(ns: string, args: string): { status: number; stdout: string } {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args.split(' ')], { encoding: 'utf8' });
   return { status: r.status ?? -1, stdout: r.stdout ?? '' };
+}
+
+/**
+ * A test's namespace lab (with one namespace `ns`), temporary state root and file folder,
+ * all removed after the test together with the daemons and networks it started.
+ */
+export function daemonFixture(t: { after: (f: () => void) => void }, nsName = 'd') {
+  const lab = new NetnsLab();
+  const ns = lab.netns(nsName);
+  const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
+  const files = mkdtempSync(join(tmpdir(), 'virtwall-files-'));
+  t.after(() => {
+    stopAll(root);
+    lab.cleanup();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(files, { recursive: true, force: true });
+  });
+  const file = (name: string, text: string) => {
+    const p = join(files, name);
+    writeFileSync(p, text);
+    return p;
+  };
+  return { lab, ns, root, file };
 }

@@ -3,11 +3,8 @@
 // nothing to change, so no ping is lost and spoofing stays blocked throughout.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { canUseNetns, NetnsLab } from '../support/netns.js';
-import { cli, kill9, startDaemon, stopAll } from './process.js';
+import { canUseNetns } from '../support/netns.js';
+import { cli, daemonFixture, kill9, startDaemon } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const GUESTS = [
@@ -17,20 +14,14 @@ const GUESTS = [
 
 describe('virtwalld restart', { skip }, () => {
   it('loses no packet of a filtered guest while the daemon is killed and restarted', async (t) => {
-    const lab = new NetnsLab();
-    const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
-    t.after(() => (stopAll(root), lab.cleanup(), rmSync(root, { recursive: true, force: true })));
-    const host = lab.netns('rh');
+    const { lab, ns: host, root, file } = daemonFixture(t, 'rh');
     const first = await startDaemon(host, root);
-    const net = join(root, 'net.xml');
-    writeFileSync(net, "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.77.0.1' prefix='24'/></network>");
-    assert.equal(cli(root, ['net-create', net]).status, 0);
+    assert.equal(cli(root, ['net-create', file('net.xml', "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.77.0.1' prefix='24'/></network>")]).status, 0);
     const guests = GUESTS.map((g, i) => {
       const ns = lab.netns(`g${i}`);
       lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
       lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
-      const port = join(root, `${g.tap}.xml`);
-      writeFileSync(port, `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`);
+      const port = file(`${g.tap}.xml`, `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`);
       const r = cli(root, ['net-port-create', 'n', port, '--tap', g.tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`]);
       assert.equal(r.status, 0, r.stderr);
       return ns;

@@ -67,7 +67,9 @@ const p50 = (name: BinderName, n: number) => (at(name, n) ? percentile(at(name, 
 printTable(
   'Ratios (x times slower than nftables)',
   ['N', 'ebiptables single p50', 'ebiptables bulk per port', 'libvirt single p50', 'libvirt bulk per port'],
-  sizes.map((n) => [String(n), ratio(p50('ebiptables', n), p50('nftables', n)), ratio(perPort('ebiptables', n), perPort('nftables', n)), ratio(p50('libvirt', n), p50('nftables', n)), ratio(perPort('libvirt', n), perPort('nftables', n))]),
+  sizes
+    .filter((n) => at('ebiptables', n) ?? at('libvirt', n))
+    .map((n) => [String(n), ratio(p50('ebiptables', n), p50('nftables', n)), ratio(perPort('ebiptables', n), perPort('nftables', n)), ratio(p50('libvirt', n), p50('nftables', n)), ratio(perPort('libvirt', n), perPort('nftables', n))]),
 );
 
 const largest = (name: BinderName) => Math.max(...sizes.filter((n) => at(name, n)));

@@ -3,12 +3,16 @@
 // filtering. It turns them into the backend's PortFilters; every kernel change goes through
 // NwfilterBackend.apply, one call per operation.
 import { join } from 'node:path';
-import { VirtwallError } from '../errors.js';
+import { invalidInput, VirtwallError } from '../errors.js';
+import { childElements, locationOf, parseXml } from '../xml/dom.js';
+import { isValidVarValue } from '../nwfilter/vars.js';
 import { formatFilterBinding, parseFilterBinding, type FilterBindingDef } from '../conf/nwfilterbinding/index.js';
 import type { NwfilterBackend, PortFilter, ReconcileReport } from '../nwfilter/backend.js';
 import { instantiateBinding } from '../nwfilter/binding.js';
 import type { InstantiateOptions } from '../nwfilter/instantiate.js';
 import type { FilterSource } from '../nwfilter/source.js';
+import { portFilterFor } from '../learning/port-filter.js';
+import type { PortLearning } from './learning.js';
 import { checkDeviceName } from './names.js';
 import { readRecords, removeRecord, writeRecord } from './persist.js';
 
@@ -19,12 +23,20 @@ export class BindingService {
   /** Ports with libvirt's mac_filter: port device -> guest MAC. */
   private readonly macFilters = new Map<string, string>();
 
+  /** Bridge of the virtwall network a bound port sits on (its dnsmasq leases teach its address). */
+  private readonly bridges = new Map<string, string>();
+
   constructor(
     private readonly dir: string,
     private readonly backend: NwfilterBackend,
-    /** The seam for IP learning: supplies $IP/$IPV6 a binding's filter needs but does not set. */
     private readonly instantiateOptions: InstantiateOptions = {},
+    /** IP learning for bindings whose filter references $IP/$IPV6 without a value. */
+    private readonly learning?: PortLearning,
   ) {}
+
+  setBridge(portdev: string, bridge: string): void {
+    this.bridges.set(portdev, bridge);
+  }
 
   load(): void {
     for (const [name, text] of readRecords(this.dir, SUFFIX)) {
@@ -51,7 +63,13 @@ export class BindingService {
   private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
     const macFilter = this.macFilters.has(portdev) || undefined;
     if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
+    if (this.learning) return { ...this.learning.filterFor(binding, source, this.bridges.get(portdev)), macFilter };
     return { ifname: portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
+  }
+
+  /** Re-applies one port (its learned addresses changed). */
+  async reapply(portdev: string, source: FilterSource): Promise<void> {
+    if (this.bindings.has(portdev)) await this.backend.apply({ set: [this.portFilter(portdev, source)], remove: [] });
   }
 
   /** Every filtered port as the kernel should hold it. */
@@ -66,14 +84,30 @@ export class BindingService {
 
   parse(xml: string, file: string): FilterBindingDef {
     const def = parseFilterBinding(xml, file);
+    // libvirt's parser skips a <parameter> it cannot use; a daemon refuses it, or a bad $IP
+    // would silently turn into an address to learn
+    for (const ref of childElements(parseXml(xml, file), 'filterref')) {
+      for (const p of childElements(ref, 'parameter')) {
+        if (!isValidVarValue(p.attrs.value ?? '')) {
+          throw invalidInput(`parameter '${p.attrs.name ?? ''}' has an invalid value (letters, digits, '_', '.' and ':' only)`, locationOf(p, 'value'));
+        }
+      }
+    }
     checkDeviceName(def.portdev, 'port device', def.source);
     if (def.linkdev !== undefined) checkDeviceName(def.linkdev, 'link device', def.source);
     return def;
   }
 
-  async create(def: FilterBindingDef, source: FilterSource): Promise<void> {
+  async create(def: FilterBindingDef, source: FilterSource, bridge?: string): Promise<void> {
     if (this.bindings.has(def.portdev)) throw new VirtwallError('conflict', `filter binding for port dev '${def.portdev}' already exists`);
-    await this.backend.apply({ set: [this.portFilter(def.portdev, source, def)], remove: [] });
+    if (bridge !== undefined) this.bridges.set(def.portdev, bridge);
+    try {
+      await this.backend.apply({ set: [this.portFilter(def.portdev, source, def)], remove: [] });
+    } catch (err) {
+      this.bridges.delete(def.portdev);
+      this.learning?.forget(def.portdev);
+      throw err;
+    }
     writeRecord('binding', this.dir, def.portdev + SUFFIX, formatFilterBinding(def));
     this.bindings.set(def.portdev, def);
   }
@@ -81,6 +115,8 @@ export class BindingService {
   async delete(portdev: string, source: FilterSource): Promise<void> {
     this.get(portdev);
     this.bindings.delete(portdev);
+    this.bridges.delete(portdev);
+    this.learning?.forget(portdev);
     const remains = this.macFilters.has(portdev);
     await this.backend.apply(remains ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
     removeRecord('binding', this.dir, portdev + SUFFIX);
@@ -95,7 +131,11 @@ export class BindingService {
 
   /** Checks that every binding still instantiates with `source` (before a filter change is accepted). */
   check(filters: ReadonlySet<string>, source: FilterSource): void {
-    for (const b of this.list()) if (filters.has(b.filter)) instantiateBinding(b, source, this.instantiateOptions);
+    for (const b of this.list()) {
+      if (!filters.has(b.filter)) continue;
+      if (this.learning) portFilterFor(b, source, { ipv4: [], ipv6: [] });
+      else instantiateBinding(b, source, this.instantiateOptions);
+    }
   }
 
   /** Registers a MAC-filtered port (restored from a port record) without touching the kernel. */

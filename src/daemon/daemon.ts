@@ -14,7 +14,10 @@ import { formatLeaseTable } from '../network/lifecycle/leases.js';
 import { writeLeaseHookScript } from '../network/lifecycle/lease-hook.js';
 import { parseDnsmasqVersion } from '../network/dnsmasq/config.js';
 import type { UpdateCommand, UpdateSection } from '../conf/network/update.js';
+import { join } from 'node:path';
 import { BindingService } from './bindings.js';
+import { PortLearning } from './learning.js';
+import { servesDhcp } from '../network/definition.js';
 import type { DaemonConfig } from './config.js';
 import { FilterService } from './filters.js';
 import { ensureLayout, type StateLayout } from './layout.js';
@@ -37,12 +40,22 @@ export class Daemon {
   readonly bindings: BindingService;
   readonly networks: NetworkService;
   readonly ports: PortService;
+  readonly learning: PortLearning;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly deps: DaemonDeps, driver: NetworkDriver) {
     const l = deps.layout;
     this.filters = new FilterService(l.filters);
-    this.bindings = new BindingService(l.bindings, deps.backend, deps.instantiateOptions);
+    this.learning = new PortLearning({
+      stateFile: join(l.lib, 'ip-learning.json'),
+      leaseDir: l.networkState,
+      log: deps.log,
+      onChange: (port) =>
+        void this.serial(() => this.bindings.reapply(port, this.filters.source())).catch((err: unknown) =>
+          deps.log.error({ port, err: (err as Error).message }, 're-applying a learned port failed'),
+        ),
+    });
+    this.bindings = new BindingService(l.bindings, deps.backend, deps.instantiateOptions, this.learning);
     this.networks = new NetworkService(l.networks, l.autostart, driver);
     this.ports = new PortService(l.ports, deps.runner);
   }
@@ -63,8 +76,12 @@ export class Daemon {
     d.filters.load(deps.layout.lib);
     d.bindings.load();
     d.networks.load();
-    for (const p of d.ports.load()) if (p.macFilter) d.bindings.restoreMacFilter(p.tap, parseNetworkPort(p.xml).mac);
+    for (const p of d.ports.load()) {
+      if (p.macFilter) d.bindings.restoreMacFilter(p.tap, parseNetworkPort(p.xml).mac);
+      if (p.filter !== undefined && d.networks.lookup(p.network).ips.some(servesDhcp)) d.bindings.setBridge(p.tap, d.networks.bridgeOf(p.network));
+    }
     await d.reconcile('start-up');
+    d.learning.start();
     const started = await d.networks.autostart((name, err) => deps.log.error({ network: name, err: (err as Error).message }, 'autostart failed'));
     for (const name of started) deps.log.info({ network: name }, 'autostarted network');
     return d;
@@ -124,8 +141,14 @@ export class Daemon {
     await this.bindings.delete(portdev, this.filters.source());
   }
 
+  /** The binding's XML; a port that learns its address also shows what it learned and how. */
   bindingXml(portdev: string): string {
-    return formatFilterBinding(this.bindings.get(portdev));
+    return withLearning(formatFilterBinding(this.bindings.get(portdev)), this.learning.xml(portdev));
+  }
+
+  portXml(uuid: string): string {
+    const record = this.ports.get(uuid);
+    return withLearning(record.xml, record.filter !== undefined ? this.learning.xml(record.tap) : '');
   }
 
   // --- networks ---
@@ -167,7 +190,8 @@ export class Daemon {
     const undo: (() => Promise<void>)[] = [];
     try {
       if (binding) {
-        await this.bindings.create(binding, source);
+        // its network's dnsmasq teaches the guest's address when the network serves DHCP
+        await this.bindings.create(binding, source, this.networks.lookup(network).ips.some(servesDhcp) ? bridge : undefined);
         undo.push(() => this.bindings.delete(binding.portdev, source));
       }
       if (req.macFilter) {
@@ -189,4 +213,11 @@ export class Daemon {
     if (record.macFilter) await this.bindings.setMacFilter(record.tap, undefined, source);
     if (record.filter !== undefined) await this.bindings.delete(record.tap, source);
   }
+}
+
+/** Inserts the learning element (already indented as a child) before the root's closing tag. */
+function withLearning(xml: string, learning: string): string {
+  if (!learning) return xml;
+  const close = xml.lastIndexOf('</');
+  return xml.slice(0, close) + learning + xml.slice(close);
 }

@@ -50,7 +50,7 @@ const ROUTES: [string, RegExp, Handler][] = [
   ['GET', /^\/networks\/([^/]+)\/leases$/, (d, [n]) => ({ table: d.leaseTable(n!), leases: d.networks.leases(n!) })],
   ['GET', /^\/networks\/([^/]+)\/ports$/, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter }))],
   ['POST', /^\/networks\/([^/]+)\/ports$/, (d, [n], b) => d.serial(async () => ({ uuid: await d.createPort(portRequest(n!, b)) }))],
-  ['GET', /^\/ports\/([^/]+)$/, (d, [u]) => ({ xml: d.ports.get(u!).xml })],
+  ['GET', /^\/ports\/([^/]+)$/, (d, [u]) => ({ xml: d.portXml(u!) })],
   ['DELETE', /^\/ports\/([^/]+)$/, (d, [u]) => d.serial(async () => ({ uuid: (await d.deletePort(u!), u) }))],
 ];
 

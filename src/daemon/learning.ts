@@ -1,0 +1,112 @@
+// IP address learning in the daemon: bindings whose filter references $IP/$IPV6 without a value
+// get the learning-phase policy until the LearningManager reports addresses, then their filter
+// with the learned addresses. Learned state is saved on every change (atomically) so a restarted
+// daemon keeps every lock and lease; an unbind forgets it. Ports on virtwall's own networks learn
+// from their dnsmasq's lease records; other ports from their traffic (tcpdump).
+import { existsSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { PortFilter } from '../nwfilter/backend.js';
+import type { FilterBinding } from '../nwfilter/binding.js';
+import type { FilterSource } from '../nwfilter/source.js';
+import { observeTraffic } from '../learning/capture.js';
+import { learningJson, learningXml, type LearningJson } from '../learning/format.js';
+import { watchLeases, type LeaseWatch } from '../learning/lease-watch.js';
+import { LearningManager, type LearningManagerOptions } from '../learning/manager.js';
+import { dropAllPolicy } from '../learning/policy.js';
+import { learningPortOf, portFilterFor } from '../learning/port-filter.js';
+import { loadLearning, saveLearning } from '../learning/state-file.js';
+
+export interface PortLearningOptions {
+  /** DIR/var/lib/virtwall/ip-learning.json */
+  stateFile: string;
+  /** The network driver's state directory (its dnsmasq lease records). */
+  leaseDir: string;
+  /** Called when a port's learned addresses changed: re-apply its filter. */
+  onChange(port: string): void;
+  log: Logger;
+}
+
+export class PortLearning {
+  private readonly manager: LearningManager;
+  /** While fromJSON() replays the saved state: its callbacks need no saving. */
+  private restoring = true;
+  private readonly failed = new Set<string>();
+  private readonly leaseWatches = new Map<string, LeaseWatch>();
+  /** Callbacks during start-up restore are not forwarded: the start-up reconcile applies all. */
+  private live = false;
+
+  constructor(private readonly opts: PortLearningOptions) {
+    const managerOpts: LearningManagerOptions = {
+      onAddressesChanged: (port, change) => {
+        if (this.restoring) return;
+        this.save();
+        opts.log.info({ port, ...change }, 'learned addresses changed');
+        if (this.live) opts.onChange(port);
+      },
+      onLearningFailed: (port, message) => {
+        opts.log.error({ port, message }, 'IP learning failed: port drops all traffic');
+        this.failed.add(port);
+        if (this.live) opts.onChange(port);
+      },
+      observe: (port, deliver, fail) => observeTraffic(port, deliver, { onError: (_, m) => fail(m) }),
+      expiryTimer: true,
+    };
+    this.manager = existsSync(opts.stateFile) ? LearningManager.fromJSON(loadLearning(opts.stateFile), managerOpts) : new LearningManager(managerOpts);
+    this.restoring = false;
+  }
+
+  /** Start-up is over: from now on learned changes re-apply filters at once. */
+  start(): void {
+    this.live = true;
+  }
+
+  private learned(port: string): { ipv4: string[]; ipv6: string[] } {
+    const state = this.manager.learned(port)?.state;
+    return { ipv4: state?.ipv4.map((a) => a.address) ?? [], ipv6: state?.ipv6.map((a) => a.address) ?? [] };
+  }
+
+  /**
+   * The port's filter given what is learned; starts learning when the binding needs addresses it
+   * does not have (`bridge`: the port sits on this virtwall network's bridge).
+   */
+  filterFor(binding: FilterBinding, source: FilterSource, bridge?: string): PortFilter {
+    if (this.failed.has(binding.portdev)) return dropAllPolicy(binding.portdev, binding.mac);
+    const plan = portFilterFor(binding, source, this.learned(binding.portdev));
+    if (plan.learning && !this.manager.has(binding.portdev)) {
+      this.manager.watch(learningPortOf(binding, plan.learning, bridge));
+      if (bridge !== undefined && !this.leaseWatches.has(bridge)) {
+        this.leaseWatches.set(bridge, watchLeases(this.opts.leaseDir, bridge, this.manager, (err) => this.opts.log.error({ bridge, err: String(err) }, 'lease watch failed')));
+      }
+      this.save();
+    }
+    return plan.filter;
+  }
+
+  /** Unbind: everything learned on the port is forgotten. */
+  forget(port: string): void {
+    this.failed.delete(port);
+    if (!this.manager.has(port)) return;
+    this.manager.forget(port);
+    this.save();
+  }
+
+  /** What `nwfilter-binding-dumpxml` adds: the learned addresses and how they were learned. */
+  xml(port: string): string {
+    const l = this.manager.learned(port);
+    return l ? learningXml(l.config, l.state) : '';
+  }
+
+  json(port: string): LearningJson | undefined {
+    const l = this.manager.learned(port);
+    return l && learningJson(l.config, l.state);
+  }
+
+  private save(): void {
+    saveLearning(this.opts.stateFile, this.manager.toJSON());
+  }
+
+  close(): void {
+    this.manager.close();
+    for (const w of this.leaseWatches.values()) w.close();
+  }
+}

@@ -33,7 +33,7 @@ const ROUTES: [string, RegExp, Handler][] = [
   ['GET', /^\/nwfilters\/([^/]+)$/, (d, [n]) => ({ xml: d.filterXml(n!) })],
   ['POST', /^\/nwfilters$/, (d, _, b) => d.serial(() => d.defineFilter(str(b, 'xml'), fileOf(b)))],
   ['DELETE', /^\/nwfilters\/([^/]+)$/, (d, [n]) => d.serial(() => ({ name: d.undefineFilter(n!) }))],
-  ['GET', /^\/bindings$/, (d) => d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter }))],
+  ['GET', /^\/bindings$/, (d) => d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter, ...learningOf(d, b.portdev) }))],
   ['GET', /^\/bindings\/([^/]+)$/, (d, [p]) => ({ xml: d.bindingXml(p!) })],
   ['POST', /^\/bindings$/, (d, _, b) => d.serial(async () => ({ portdev: await d.createBinding(str(b, 'xml'), fileOf(b)) }))],
   ['DELETE', /^\/bindings\/([^/]+)$/, (d, [p]) => d.serial(async () => ({ portdev: (await d.deleteBinding(p!), p) }))],
@@ -48,7 +48,7 @@ const ROUTES: [string, RegExp, Handler][] = [
   ['PUT', /^\/networks\/([^/]+)\/autostart$/, (d, [n], b) => d.serial(() => ({ name: d.networks.setAutostart(n!, b['enabled'] === true) }))],
   ['POST', /^\/networks\/([^/]+)\/update$/, (d, [n], b) => d.serial(() => d.networkUpdate(n!, oneOf(b, 'command', UPDATE_COMMANDS) as UpdateCommand, oneOf(b, 'section', UPDATE_SECTIONS) as UpdateSection, parentIndex(b), str(b, 'xml')))],
   ['GET', /^\/networks\/([^/]+)\/leases$/, (d, [n]) => ({ table: d.leaseTable(n!), leases: d.networks.leases(n!) })],
-  ['GET', /^\/networks\/([^/]+)\/ports$/, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter }))],
+  ['GET', /^\/networks\/([^/]+)\/ports$/, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter, ...learningOf(d, p.tap) }))],
   ['POST', /^\/networks\/([^/]+)\/ports$/, (d, [n], b) => d.serial(async () => ({ uuid: await d.createPort(portRequest(n!, b)) }))],
   ['GET', /^\/ports\/([^/]+)$/, (d, [u]) => ({ xml: d.portXml(u!) })],
   ['DELETE', /^\/ports\/([^/]+)$/, (d, [u]) => d.serial(async () => ({ uuid: (await d.deletePort(u!), u) }))],
@@ -137,4 +137,10 @@ export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, 
       },
     );
   };
+}
+
+/** A learning port's addresses and how they were learned, for the JSON listings. */
+function learningOf(d: Daemon, port: string): { ipLearning?: object } {
+  const learning = d.learning.json(port);
+  return learning ? { ipLearning: learning } : {};
 }

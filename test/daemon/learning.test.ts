@@ -46,6 +46,10 @@ describe('virtwalld IP learning', { skip }, () => {
     }, 15_000);
     assert.ok(learned, dump());
     assert.match(dump(), /state='learned'/);
+    const listed = JSON.parse(cli(root, ['net-port-list', 'n', '--json']).stdout) as { tap: string; ipLearning?: { addresses: { address: string; source: string }[] } }[];
+    const learnedA = listed.find((p) => p.tap === A.tap)?.ipLearning?.addresses ?? [];
+    assert.deepEqual(learnedA.map((x) => x.address), [A.ip], JSON.stringify(listed));
+    assert.ok(learnedA[0]!.source, 'how the address was learned');
     const pings = (src?: string) =>
       lab.exec(a, ['sh', '-c', src ? `ip addr add ${src}/32 dev eth0; ping -c 2 -W 1 -I ${src} ${B.ip}; r=$?; ip addr del ${src}/32 dev eth0; exit $r` : `ping -c 2 -W 1 ${B.ip}`], false).status === 0;
     assert.ok(await until(() => pings(), 5000), 'the learned address works');

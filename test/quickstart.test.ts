@@ -34,9 +34,17 @@ it("the README's two quick-start commands work in a clean copy", { skip, timeout
     }
     cpSync(resolve(repo, '../shared'), join(base, 'shared'), { recursive: true, dereference: false });
     for (const command of commands) {
-      const r = spawnSync('bash', ['-c', command], { cwd: copy, encoding: 'utf8', env: { ...process.env, VIRTWALL_QUICKSTART_COPY: '1' }, maxBuffer: 256 * 1024 * 1024 });
+      // NODE_TEST_CONTEXT would make the copy's test runner report to this one instead of printing
+      const { NODE_TEST_CONTEXT: _ctx, ...env } = process.env;
+      const r = spawnSync('bash', ['-c', command], { cwd: copy, encoding: 'utf8', env: { ...env, VIRTWALL_QUICKSTART_COPY: '1' }, maxBuffer: 256 * 1024 * 1024 });
       assert.equal(r.status, 0, `'${command}' failed:\n${(r.stdout + r.stderr).split('\n').slice(-40).join('\n')}`);
       if (command.includes('quickstart')) assert.match(r.stdout, /blocked|dropped/i, 'the demo shows a blocked spoof');
+      else {
+        // the copy's suite really ran: its runner's summary counts passes and no failure
+        const passed = Number(/^# pass (\d+)$/m.exec(r.stdout)?.[1] ?? 0);
+        assert.ok(passed > 100 && /^# fail 0$/m.test(r.stdout), `test run in the copy:\n${r.stdout.split('\n').slice(-12).join('\n')}`);
+        console.log(`quick start copy: ${passed} tests passed`);
+      }
     }
   } finally {
     rmSync(base, { recursive: true, force: true });

@@ -1,28 +1,48 @@
-// Suites whose cases are documents that must parse and format back to themselves
-// (libvirt's virnetworkportxml2xmltest and the like): NAME.xml in one data folder.
+// Suites whose cases are documents parsed and formatted back: IN/NAME.xml must format to
+// OUT/NAME.xml (OUT may be IN itself, as in virnetworkportxml2xmltest). An input without an
+// output file is one libvirt's harness expects to fail parsing: it passes when the parse is
+// refused as invalid input with a location.
 import { join } from 'node:path';
-import { listCorpusDir, readCorpusFile } from './corpus.js';
+import { VirtwallError } from '../errors.js';
+import { corpusFileExists, readCorpusFile } from './corpus.js';
 import { compareText } from './diff.js';
-import type { Suite, SuiteCase } from './suite.js';
+import type { CaseResult, Suite } from './suite.js';
+import { xmlCaseFolder } from './xmlcases.js';
 
-export function roundTripSuite<T>(name: string, dataDir: string, parse: (text: string, file: string) => T, format: (def: T) => string): Suite {
+export interface RoundTripSpec<T> {
+  name: string;
+  inDir: string;
+  /** Folder of the expected outputs; the input folder when absent. */
+  outDir?: string;
+  parse: (text: string, file: string) => T;
+  format: (def: T) => string;
+}
+
+function expectRejected(parse: () => unknown): CaseResult {
+  try {
+    parse();
+  } catch (err) {
+    if (err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.line !== undefined) return { ok: true };
+    throw err;
+  }
+  return { ok: false, detail: 'parsed, but libvirt rejects this document' };
+}
+
+export function roundTripSuite<T>(spec: RoundTripSpec<T>): Suite {
   return {
-    name,
-    discover(corpus: string): SuiteCase[] | undefined {
-      const files = listCorpusDir(corpus, dataDir);
-      if (files === undefined) return undefined;
-      return files
-        .filter((f) => f.endsWith('.xml'))
-        .map((f) => {
-          const path = join(corpus, dataDir, f);
-          return {
-            name: f.slice(0, -'.xml'.length),
-            run: () => {
-              const text = readCorpusFile(path);
-              return compareText(text, format(parse(text, path)));
-            },
-          };
-        });
+    name: spec.name,
+    discover(corpus: string) {
+      const folder = xmlCaseFolder(corpus, spec.inDir);
+      if (!folder) return undefined;
+      return folder.names.map((name) => {
+        const inFile = join(folder.dir, `${name}.xml`);
+        const outFile = join(corpus, spec.outDir ?? spec.inDir, `${name}.xml`);
+        const parse = () => spec.parse(readCorpusFile(inFile), inFile);
+        return {
+          name,
+          run: () => (corpusFileExists(outFile) ? compareText(readCorpusFile(outFile), spec.format(parse())) : expectRejected(parse)),
+        };
+      });
     },
   };
 }

@@ -3,4 +3,4 @@ import { formatNetworkPort } from '../../conf/networkport/format.js';
 import { parseNetworkPort } from '../../conf/networkport/parse.js';
 import { roundTripSuite } from '../roundtrip.js';
 
-export const virnetworkportxml2xml = roundTripSuite('virnetworkportxml2xml', 'virnetworkportxml2xmldata', parseNetworkPort, formatNetworkPort);
+export const virnetworkportxml2xml = roundTripSuite({ name: 'virnetworkportxml2xml', inDir: 'virnetworkportxml2xmldata', parse: parseNetworkPort, format: formatNetworkPort });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VirtwallError, invalidInput } from '../../errors.js';
 import { DaemonClient } from '../client.js';
+import { formatTable } from '../table.js';
 
 export function readDocument(file: string): string {
   try {
@@ -37,6 +38,54 @@ export function documentCommand<R>(program: Command, name: string, description: 
     .description(description)
     .argument('<file>', `file containing an XML ${what} description ("-": stdin)`)
     .action(async (file: string, _o, cmd: Command) => out(message(await send(DaemonClient.of(cmd), readDocument(file), file), file)));
+}
+
+type Arg = readonly [name: string, description: string];
+type Opts = Record<string, unknown>;
+
+/** Declares `args` and `options` on a new command `name`; `run` gets the argument values and options. */
+function daemonCommand(program: Command, name: string, description: string, args: readonly Arg[], options: readonly Arg[], run: (client: DaemonClient, args: string[], opts: Opts) => Promise<void>): void {
+  const c = program.command(name).description(description);
+  for (const a of args) c.argument(...a);
+  for (const o of options) c.option(...o);
+  c.action(async (...params: unknown[]) => {
+    const cmd = params.at(-1) as Command;
+    await run(DaemonClient.of(cmd), params.slice(0, args.length) as string[], params[args.length] as Opts);
+  });
+}
+
+export interface ListSpec<T> {
+  name: string;
+  description: string;
+  args?: readonly Arg[];
+  /** Options besides --json (e.g. net-list's --all). */
+  options?: readonly Arg[];
+  fetch: (client: DaemonClient, args: string[], opts: Opts) => Promise<T[]>;
+  /** virsh's table: header and cell of each column. */
+  columns: readonly (readonly [header: string, cell: (row: T) => string])[];
+}
+
+/** A virsh list command: a table as virsh prints it, or the rows as JSON with --json. */
+export function listCommand<T>(program: Command, spec: ListSpec<T>): void {
+  daemonCommand(program, spec.name, spec.description, spec.args ?? [], [...(spec.options ?? []), ['--json', 'machine-readable output']], async (client, args, opts) => {
+    const rows = await spec.fetch(client, args, opts);
+    if (opts['json']) return outJson(rows);
+    out(formatTable(spec.columns.map(([h]) => h), rows.map((r) => spec.columns.map(([, cell]) => cell(r)))));
+  });
+}
+
+/** A dumpxml command: prints the `xml` of the daemon's reply at `path`. */
+export function xmlCommand(program: Command, name: string, description: string, args: readonly Arg[], path: (args: string[], opts: Opts) => string, options: readonly Arg[] = []): void {
+  daemonCommand(program, name, description, args, options, async (client, a, opts) => out((await client.call<{ xml: string }>('GET', path(a, opts))).xml));
+}
+
+/** virsh's `*-edit`: the XML at `xmlPath` through $EDITOR, defined again at `definePath` if changed. */
+export function editCommand(program: Command, name: string, what: string, arg: Arg, xmlPath: (name: string) => string, definePath: string): void {
+  daemonCommand(program, name, `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`, [arg], [], async (client, [target]) => {
+    const { xml } = await client.call<{ xml: string }>('GET', xmlPath(target!));
+    const changed = await editDocument(xml, async (edited) => void (await client.call('POST', definePath, { xml: edited })));
+    out(`${what} ${target} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
+  });
 }
 
 export function out(text: string): void {

@@ -4,8 +4,8 @@ import { invalidInput } from '../../errors.js';
 import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../../conf/network/update.js';
 import type { NetworkSummary } from '../../daemon/networks.js';
 import { DaemonClient, seg } from '../client.js';
-import { formatInfo, formatTable } from '../table.js';
-import { documentCommand, editDocument, out, outJson, parseParamWords, readDocument } from './daemon-io.js';
+import { formatInfo } from '../table.js';
+import { documentCommand, editCommand, listCommand, out, outJson, parseParamWords, readDocument, xmlCommand } from './daemon-io.js';
 
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 const netArg = ['<network>', 'network name or uuid'] as const;
@@ -29,17 +29,13 @@ export function registerNetworkCommands(program: Command): void {
   simple(program, 'net-destroy', 'destroy (stop) a network', async (c, n) => `Network ${(await c.call<{ name: string }>('POST', `/networks/${seg(n)}/destroy`)).name} destroyed\n`);
   simple(program, 'net-uuid', 'convert a network name to network UUID', async (c, n) => `${(await c.call<NetworkSummary>('GET', `/networks/${seg(n)}`)).uuid}\n`);
   simple(program, 'net-name', 'convert a network UUID to network name', async (c, n) => `${(await c.call<NetworkSummary>('GET', `/networks/${seg(n)}`)).name}\n`);
-  program
-    .command('net-list')
-    .description('list networks')
-    .option('--all', 'list inactive & active networks')
-    .option('--inactive', 'list inactive networks')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { all?: boolean; inactive?: boolean; json?: boolean }, cmd: Command) => {
-      const list = (await DaemonClient.of(cmd).call<NetworkSummary[]>('GET', '/networks')).filter((n) => o.all || (o.inactive ? !n.active : n.active));
-      if (o.json) return outJson(list);
-      out(formatTable(['Name', 'State', 'Autostart', 'Persistent'], list.map((n) => [n.name, n.active ? 'active' : 'inactive', yesNo(n.autostart), yesNo(n.persistent)])));
-    });
+  listCommand(program, {
+    name: 'net-list',
+    description: 'list networks',
+    options: [['--all', 'list inactive & active networks'], ['--inactive', 'list inactive networks']],
+    fetch: async (c, _a, o) => (await c.call<NetworkSummary[]>('GET', '/networks')).filter((n) => o['all'] || (o['inactive'] ? !n.active : n.active)),
+    columns: [['Name', (n) => n.name], ['State', (n) => (n.active ? 'active' : 'inactive')], ['Autostart', (n) => yesNo(n.autostart)], ['Persistent', (n) => yesNo(n.persistent)]],
+  });
   program
     .command('net-info')
     .description('network information')
@@ -52,24 +48,8 @@ export function registerNetworkCommands(program: Command): void {
       if (n.bridge !== undefined) rows.push(['Bridge', n.bridge]);
       out(formatInfo(rows));
     });
-  program
-    .command('net-dumpxml')
-    .description('network information in XML')
-    .argument(...netArg)
-    .option('--inactive', 'show inactive defined XML')
-    .action(async (net: string, o: { inactive?: boolean }, cmd: Command) => {
-      out((await DaemonClient.of(cmd).call<{ xml: string }>('GET', `/networks/${seg(net)}/xml${o.inactive ? '?inactive=1' : ''}`)).xml);
-    });
-  program
-    .command('net-edit')
-    .description('edit XML configuration for a network with $EDITOR')
-    .argument(...netArg)
-    .action(async (net: string, _o, cmd: Command) => {
-      const client = DaemonClient.of(cmd);
-      const { xml } = await client.call<{ xml: string }>('GET', `/networks/${seg(net)}/xml?inactive=1`);
-      const changed = await editDocument(xml, async (edited) => void (await client.call('POST', '/networks', { xml: edited })));
-      out(changed ? `Network ${net} XML configuration edited.\n` : `Network ${net} XML configuration not changed.\n`);
-    });
+  xmlCommand(program, 'net-dumpxml', 'network information in XML', [netArg], ([net], o) => `/networks/${seg(net!)}/xml${o['inactive'] ? '?inactive=1' : ''}`, [['--inactive', 'show inactive defined XML']]);
+  editCommand(program, 'net-edit', 'Network', netArg, (net) => `/networks/${seg(net)}/xml?inactive=1`, '/networks');
   program
     .command('net-autostart')
     .description('autostart a network')
@@ -139,22 +119,12 @@ function registerPortCommands(program: Command): void {
       await DaemonClient.of(cmd).call('DELETE', `/ports/${seg(uuid)}`);
       out(`Network port ${uuid} deleted\n`);
     });
-  program
-    .command('net-port-list')
-    .description('list network ports')
-    .argument(...netArg)
-    .option('--json', 'machine-readable output')
-    .action(async (net: string, o: { json?: boolean }, cmd: Command) => {
-      const list = await DaemonClient.of(cmd).call<{ uuid: string }[]>('GET', `/networks/${seg(net)}/ports`);
-      if (o.json) return outJson(list);
-      out(formatTable(['UUID'], list.map((p) => [p.uuid])));
-    });
-  program
-    .command('net-port-dumpxml')
-    .description('network port information in XML')
-    .argument(...netArg)
-    .argument('<port>', 'port UUID')
-    .action(async (_net: string, uuid: string, _o, cmd: Command) => {
-      out((await DaemonClient.of(cmd).call<{ xml: string }>('GET', `/ports/${seg(uuid)}`)).xml);
-    });
+  listCommand(program, {
+    name: 'net-port-list',
+    description: 'list network ports',
+    args: [netArg],
+    fetch: (c, [net]) => c.call<{ uuid: string }[]>('GET', `/networks/${seg(net!)}/ports`),
+    columns: [['UUID', (p) => p.uuid]],
+  });
+  xmlCommand(program, 'net-port-dumpxml', 'network port information in XML', [netArg, ['<port>', 'port UUID']], ([, uuid]) => `/ports/${seg(uuid!)}`);
 }

@@ -54,6 +54,11 @@ function daemonCommand(program: Command, name: string, description: string, args
   });
 }
 
+/** A command that makes one request with its arguments and prints the line virsh prints. */
+export function simpleCommand(program: Command, name: string, description: string, args: readonly Arg[], run: (client: DaemonClient, args: string[]) => Promise<string>): void {
+  daemonCommand(program, name, description, args, [], async (client, a) => out(await run(client, a)));
+}
+
 export interface ListSpec<T> {
   name: string;
   description: string;

@@ -5,18 +5,14 @@ import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../../conf/network/update.js';
 import type { NetworkSummary } from '../../daemon/networks.js';
 import { DaemonClient, seg } from '../client.js';
 import { formatInfo } from '../table.js';
-import { documentCommand, editCommand, listCommand, out, outJson, parseParamWords, readDocument, xmlCommand } from './daemon-io.js';
+import { documentCommand, editCommand, listCommand, out, outJson, parseParamWords, readDocument, simpleCommand, xmlCommand } from './daemon-io.js';
 
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 const netArg = ['<network>', 'network name or uuid'] as const;
 
 /** Registers `name`: one positional network argument, a request, and the line virsh prints. */
 function simple(program: Command, name: string, description: string, run: (c: DaemonClient, net: string) => Promise<string>): void {
-  program
-    .command(name)
-    .description(description)
-    .argument(...netArg)
-    .action(async (net: string, _o, cmd: Command) => out(await run(DaemonClient.of(cmd), net)));
+  simpleCommand(program, name, description, [netArg], (c, [net]) => run(c, net!));
 }
 
 export function registerNetworkCommands(program: Command): void {
@@ -110,15 +106,8 @@ function registerPortCommands(program: Command): void {
       const r = await DaemonClient.of(cmd).call<{ uuid: string }>('POST', `/networks/${seg(net)}/ports`, { xml: readDocument(file), tap: o.tap, filter, macFilter: o.macFilter === true });
       out(`Network port ${r.uuid} created from ${file}\n`);
     });
-  program
-    .command('net-port-delete')
-    .description('delete the specified network port')
-    .argument(...netArg)
-    .argument('<port>', 'port UUID')
-    .action(async (_net: string, uuid: string, _o, cmd: Command) => {
-      await DaemonClient.of(cmd).call('DELETE', `/ports/${seg(uuid)}`);
-      out(`Network port ${uuid} deleted\n`);
-    });
+  simpleCommand(program, 'net-port-delete', 'delete the specified network port', [netArg, ['<port>', 'port UUID']],
+    async (c, [, uuid]) => (await c.call('DELETE', `/ports/${seg(uuid!)}`), `Network port ${uuid} deleted\n`));
   listCommand(program, {
     name: 'net-port-list',
     description: 'list network ports',

@@ -36,7 +36,8 @@ export class NetnsLab {
 
   /** Runs argv inside ns; throws with stderr unless `check` is false. */
   exec(ns: string, argv: readonly string[], check = true, input?: string): ExecResult {
-    const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', input, timeout: 60_000 });
+    // listings of thousands of rules exceed spawnSync's 1 MB default
+    const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', input, timeout: 60_000, maxBuffer: 1 << 28 });
     const result = { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
     if (check && result.status !== 0) {
       throw new Error(`[${ns}] ${argv.join(' ')} failed (${result.status}): ${result.stderr.trim()}`);

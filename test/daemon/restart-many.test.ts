@@ -43,7 +43,7 @@ describe('virtwalld restart with 1,000 bindings', { skip }, () => {
     const started = Date.now();
     const second = await startDaemon(ns, root);
     const log = await waitForLog(second, /nwfilter reconcile/);
-    t.diagnostic(`restart to reconciled: ${Date.now() - started} ms (including Node/tsx start-up)`);
+    t.diagnostic(`restart to reconciled: ${Date.now() - started} ms (Node start-up included; bench/daemon-restart.ts records the figure, which CI load makes too noisy to assert)`);
     const reconcile = log.split('\n').map((l) => (l.startsWith('{') ? JSON.parse(l) : {})).find((e) => e.msg === 'nwfilter reconcile');
     assert.deepEqual({ repaired: reconcile.repaired, removed: reconcile.removed }, { repaired: [], removed: [] });
     assert.equal(nft(ns, 'list ruleset').stdout, before);

@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { request } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BIN } from '../test/daemon/process.js';
+import { BIN, bindingRecord } from '../test/daemon/process.js';
 import { NetnsLab } from '../test/support/netns.js';
 import { requireNetns } from './support/net.js';
 import { fmt, numberOption, percentile, printTable, ratio } from './support/stats.js';
@@ -45,23 +45,6 @@ const NETWORK = `<network><name>bench</name><forward mode='nat'/><bridge name='v
 const NWFILTER_TABLES = { nftables: ['bridge virtwall_nwf', 'inet virtwall_nwf'], ebiptables: ['bridge nat', 'ip filter', 'ip6 filter'] } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Binding record of filler port i (DIR/run/virtwall/nwfilter-binding/vnetI.xml). */
-function fillerBinding(i: number): string {
-  const hex = (n: number) => n.toString(16).padStart(2, '0');
-  return `<filterbinding>
-  <owner>
-    <name>filler${i}</name>
-    <uuid>11111111-2222-3333-4444-${String(i).padStart(12, '0')}</uuid>
-  </owner>
-  <portdev name='vnet${i}'/>
-  <mac address='52:54:00:01:${hex(i >> 8)}:${hex(i & 255)}'/>
-  <filterref filter='clean-traffic'>
-    <parameter name='IP' value='10.78.${i >> 8}.${i & 255}'/>
-  </filterref>
-</filterbinding>
-`;
-}
-
 /** A daemon state root with `fillers` binding records, its daemon, and the guests' namespace lab. */
 class Setup {
   readonly lab = new NetnsLab();
@@ -75,7 +58,7 @@ class Setup {
     writeFileSync(join(this.root, 'etc/virtwall/virtwall.conf'), `nwfilter_backend = "${backend}"\n`);
     const dir = join(this.root, 'run/virtwall/nwfilter-binding');
     mkdirSync(dir, { recursive: true });
-    for (let i = 2; i < 2 + fillers; i++) writeFileSync(join(dir, `vnet${i}.xml`), fillerBinding(i));
+    for (let i = 2; i < 2 + fillers; i++) writeFileSync(join(dir, `vnet${i}.xml`), bindingRecord(i));
   }
 
   /** Spawns the daemon; resolves with the milliseconds until its API answered. */

@@ -4,7 +4,7 @@
 //
 //   (a) restart: kill -9 and start again (the kernel keeps its rules; the start-up reconcile
 //       finds nothing to change) versus a cold start that has to build every port's rules, both
-//       timed from spawning the daemon to its API answering (it listens after the reconcile);
+//       timed from spawning the daemon until it converged (start-up reconcile logged, API answering);
 //       meanwhile guest g0 pings guest g1 through their clean-traffic ports every 10 ms.
 //   (b) nwfilter self-healing: `nft flush ruleset` and `nft delete table bridge virtwall_nwf`
 //       while g0 floods g1 with frames of a foreign source MAC: time until the daemon logged
@@ -61,14 +61,14 @@ class Setup {
     for (let i = 2; i < 2 + fillers; i++) writeFileSync(join(dir, `vnet${i}.xml`), bindingRecord(i));
   }
 
-  /** Spawns the daemon; resolves with the milliseconds until its API answered. */
+  /** Spawns the daemon; resolves with the milliseconds until it converged: start-up reconcile logged, API answering. */
   async start(): Promise<number> {
     const t0 = performance.now();
     const child = this.lab.spawn(this.host, [process.execPath, BIN, '--root', this.root, 'daemon']);
     let log = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
     this.daemon = { child, log: () => log };
-    while (!(await this.answers())) {
+    while (!(log.includes('"reason":"start-up"') && (await this.answers()))) {
       if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
       if (performance.now() - t0 > 60_000) throw new Error(`daemon did not answer within 60 s: ${log}`);
       await sleep(5);
@@ -298,7 +298,7 @@ for (const backend of ['nftables', 'ebiptables'] as const) {
 }
 
 printTable(
-  'Restart: kill -9 and start again vs cold start (s from spawning the daemon to its API answering; median (min-max))',
+  'Restart: kill -9 and start again vs cold start (s from spawning the daemon until reconciled and answering its API; median (min-max))',
   ['nwfilter backend', 'N', 'kill -9 + restart', 'cold start', 'cold / restart', 'start-up reconcile (restart)', 'start-up reconcile (cold)', 'pings lost during restart (10 ms interval)'],
   runs.map(({ backend, n, restart: f }) => [backend, String(n), spread(f.warm), spread(f.cold), ratio(median(f.cold), median(f.warm)), [...new Set(f.warmReports)].join('; '), [...new Set(f.coldReports)].join('; '), lost(f.pings)]),
 );

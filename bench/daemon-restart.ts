@@ -323,7 +323,7 @@ if (process.argv.includes('--record')) {
   const start = text.indexOf(title);
   const end = start < 0 ? -1 : text.indexOf('\n## ', start + title.length);
   const section = `${title}\n\nReproduce with \`node --import tsx bench/daemon-restart.ts --record\` (root; namespaces only).\n${output.join('\n')}\n`;
-  const next = start < 0 ? `${text.trimEnd()}\n\n${section}` : text.slice(0, start) + section + (end < 0 ? '' : text.slice(end + 1));
+  const next = start < 0 ? `${text.trimEnd()}\n\n${section}` : text.slice(0, start) + section + (end < 0 ? '' : `\n${text.slice(end + 1)}`);
   writeFileSync(file, next);
   console.error(`recorded in ${file}`);
 }

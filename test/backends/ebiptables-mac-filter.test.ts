@@ -14,8 +14,9 @@ Bridge chain: virtwall-mac-filter, entries: 2, policy: RETURN
 const args = (cmds: readonly { argv: readonly string[] }[]) => cmds.map((c) => c.argv.slice(4).join(' '));
 
 describe('ebiptables mac_filter rules', () => {
-  it('reads the DROP rules of the listing per port', () => {
+  it('reads the DROP rules of the listing per port, MACs as ebtables-legacy or the nft variant print them', () => {
     assert.deepEqual([...listedMacRules(LISTING)], [['vnet0', ['52:54:00:0a:00:01']], ['vnet9', ['52:54:00:0a:00:09']]]);
+    assert.deepEqual([...listedMacRules('-s ! 52:54:0:A:0:1 -i vnet0 -j DROP\n')], [['vnet0', ['52:54:00:0a:00:01']]]);
   });
 
   it('changes nothing for a port whose rule is there, whatever the case of its MAC', () => {

@@ -16,12 +16,15 @@ const ebtables = (args: string[], ignoreErrors = false): PlannedCommand => ({
   ignoreErrors,
 });
 
-const dropArgs = (ifname: string, mac: string) => ['-i', ifname, '-s', '!', mac.toLowerCase(), '-j', 'DROP'];
+/** A MAC as we write it; ebtables-legacy lists `52:54:0:a:0:1`, the nft variant `52:54:00:0a:00:01`. */
+const canonicalMac = (mac: string) => mac.toLowerCase().split(':').map((o) => o.padStart(2, '0')).join(':');
+
+const dropArgs = (ifname: string, mac: string) => ['-i', ifname, '-s', '!', canonicalMac(mac), '-j', 'DROP'];
 
 /** The chain's DROP rules as `ebtables -L` prints them (`-s ! MAC -i IF -j DROP`): ifname -> MACs. */
 export function listedMacRules(listing: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const m of listing.matchAll(/^-s ! (\S+) -i (\S+) -j DROP$/gm)) out.set(m[2]!, [...(out.get(m[2]!) ?? []), m[1]!.toLowerCase()]);
+  for (const m of listing.matchAll(/^-s ! (\S+) -i (\S+) -j DROP$/gm)) out.set(m[2]!, [...(out.get(m[2]!) ?? []), canonicalMac(m[1]!)]);
   return out;
 }
 
@@ -34,14 +37,14 @@ export function macFilterCommands(listing: string, wanted: ReadonlyMap<string, s
   const commands: PlannedCommand[] = [];
   const changed = new Set<string>();
   for (const [ifname, mac] of wanted) {
-    if (listed.get(ifname)?.includes(mac.toLowerCase())) continue;
+    if (listed.get(ifname)?.includes(canonicalMac(mac))) continue;
     commands.push(ebtables(['-A', MAC_FILTER_CHAIN, ...dropArgs(ifname, mac)]));
     changed.add(ifname);
   }
   for (const [ifname, macs] of listed) {
     if (scope && !scope.has(ifname)) continue;
     for (const mac of macs) {
-      if (wanted.get(ifname)?.toLowerCase() === mac) continue;
+      if (wanted.has(ifname) && canonicalMac(wanted.get(ifname)!) === mac) continue;
       commands.push(ebtables(['-D', MAC_FILTER_CHAIN, ...dropArgs(ifname, mac)], true));
       changed.add(ifname);
     }

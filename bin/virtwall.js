@@ -1,6 +1,16 @@
 #!/usr/bin/env node
-// Entry point: runs the TypeScript CLI through tsx's loader, so no build step is needed.
-import { register } from 'tsx/esm/api';
-register();
-const { main } = await import('../src/cli/main.ts');
+// Entry point. Runs the compiled CLI in dist/ (`npm run build`, which scripts/setup.sh runs) when
+// it was built from exactly the sources now in src/ (scripts/source-stamp.mjs); otherwise (never
+// built, or a source changed since) the TypeScript itself through tsx's loader, so an edit to
+// src/ takes effect at once and stale compiled code never runs.
+import { builtFromCurrentSources } from '../scripts/source-stamp.mjs';
+
+let main;
+if (builtFromCurrentSources()) {
+  ({ main } = await import('../dist/cli/main.js'));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../src/cli/main.ts'));
+}
 process.exitCode = await main(process.argv);

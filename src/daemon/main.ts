@@ -70,13 +70,13 @@ export async function runDaemon(root: string): Promise<void> {
 
   const heal = (reason: string) => void daemon.serial(() => daemon.reconcile(reason)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
   process.on('SIGHUP', () => heal('SIGHUP'));
-  const watcher = backend.name === 'nftables' ? watchNftables(() => heal('kernel change')) : undefined;
+  const watcher = backend.name === 'nftables' ? watchNftables(() => heal('kernel change'), log) : undefined;
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'virtwalld stopping (kernel rules stay in place)');
-      watcher?.kill();
+      watcher?.stop();
       if (timer) clearInterval(timer);
       let open = servers.length;
       for (const s of servers) s.close(() => --open === 0 && resolve());
@@ -89,14 +89,36 @@ export async function runDaemon(root: string): Promise<void> {
   rmSync(layout.pidFile, { force: true });
 }
 
-/** Calls `onChange` (debounced) whenever the ruleset changes. */
-function watchNftables(onChange: () => void): ChildProcess {
-  const child = spawn('nft', ['monitor', 'ruleset'], { stdio: ['ignore', 'pipe', 'ignore'] });
+/**
+ * Calls `onChange` (debounced) whenever the ruleset changes. `nft monitor` exits when the kernel's
+ * events overrun its socket (a flush and the rebuild of 1,000 ports do, while we are busy and not
+ * reading): it is started again, and as events were lost, that counts as a change.
+ */
+function watchNftables(onChange: () => void, log: Logger): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
-  child.stdout.on('data', () => {
+  let child: ChildProcess;
+  let stopped = false;
+  const changed = () => {
     clearTimeout(timer);
     timer = setTimeout(onChange, HEAL_DEBOUNCE_MS);
-  });
-  child.on('error', () => undefined);
-  return child;
+  };
+  const start = () => {
+    child = spawn('nft', ['monitor', 'ruleset'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout!.on('data', changed);
+    child.on('error', () => undefined);
+    child.on('close', (code) => {
+      if (stopped) return;
+      log.warn({ code }, 'nft monitor ended; restarting it and reconciling');
+      changed();
+      setTimeout(start, HEAL_DEBOUNCE_MS);
+    });
+  };
+  start();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+      child.kill();
+    },
+  };
 }

@@ -5,6 +5,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { cli, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
@@ -128,13 +129,28 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.match(second.log(), /"reason":"start-up","repaired":\[\],"removed":\[\]/);
     assert.equal(ourTables(ns), rules);
 
-    assert.equal(nft(ns, 'delete table bridge virtwall_nwf').status, 0);
-    const t0 = Date.now();
-    while (!nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf') && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
-    const healedIn = Date.now() - t0;
+    /** Deletes our bridge table; resolves with the milliseconds until it is back. */
+    const healTime = async () => {
+      assert.equal(nft(ns, 'delete table bridge virtwall_nwf').status, 0);
+      const t0 = Date.now();
+      while (!nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf') && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
+      return Date.now() - t0;
+    };
+    const healedIn = await healTime();
     assert.ok(healedIn < 1000, `restored in ${healedIn} ms`);
     assert.equal(ourTables(ns), rules);
     assert.match(await waitForLog(second, /"repaired":\["vnet0"\]/), /"reason":"kernel change","repaired":\["vnet0"\]/);
+
+    // the watch outlives its nft monitor (which exits when kernel events overrun its socket)
+    const monitors = () => spawnSync('pgrep', ['-P', String(second.child.pid), '-x', 'nft'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    const [monitor] = monitors();
+    assert.ok(monitor, 'the daemon runs nft monitor');
+    process.kill(Number(monitor), 'SIGKILL');
+    assert.match(await waitForLog(second, /nft monitor ended/), /nft monitor ended/);
+    for (const t0 = Date.now(); !monitors().some((m) => m !== monitor) && Date.now() - t0 < 3000; ) await new Promise((r) => setTimeout(r, 50));
+    const healedAgainIn = await healTime();
+    assert.ok(healedAgainIn < 1000, `restored in ${healedAgainIn} ms with a new nft monitor`);
+    assert.equal(ourTables(ns), rules);
   });
 
   for (const point of ['write:nwfilter:before', 'write:nwfilter:after', 'nwfilter:stored']) {

@@ -57,6 +57,23 @@ export function stopAll(...roots: string[]): void {
   }
 }
 
+/** The binding record of guest i (vnetI, clean-traffic with IP 10.1.x.y), as the daemon stores it in DIR/run/virtwall/nwfilter-binding. */
+export function bindingRecord(i: number): string {
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  return `<filterbinding>
+  <owner>
+    <name>g${i}</name>
+    <uuid>11111111-2222-3333-4444-${String(i).padStart(12, '0')}</uuid>
+  </owner>
+  <portdev name='vnet${i}'/>
+  <mac address='52:54:00:00:${hex(i >> 8)}:${hex(i & 255)}'/>
+  <filterref filter='clean-traffic'>
+    <parameter name='IP' value='10.1.${i >> 8}.${i & 255}'/>
+  </filterref>
+</filterbinding>
+`;
+}
+
 export interface CliResult {
   status: number;
   stdout: string;

@@ -6,27 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { daemonFixture, kill9, nft, startDaemon, waitForLog } from './process.js';
+import { bindingRecord, daemonFixture, kill9, nft, startDaemon, waitForLog } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const COUNT = 1000;
-
-/** The binding record of guest i, as the daemon stores it (DIR/run/virtwall/nwfilter-binding). */
-function bindingRecord(i: number): string {
-  const hex = (n: number) => n.toString(16).padStart(2, '0');
-  return `<filterbinding>
-  <owner>
-    <name>g${i}</name>
-    <uuid>11111111-2222-3333-4444-${String(i).padStart(12, '0')}</uuid>
-  </owner>
-  <portdev name='vnet${i}'/>
-  <mac address='52:54:00:00:${hex(i >> 8)}:${hex(i & 255)}'/>
-  <filterref filter='clean-traffic'>
-    <parameter name='IP' value='10.1.${i >> 8}.${i & 255}'/>
-  </filterref>
-</filterbinding>
-`;
-}
 
 describe('virtwalld restart with 1,000 bindings', { skip }, () => {
   it('leaves the kernel untouched: nothing repaired, nothing removed, same ruleset', async (t) => {
@@ -43,7 +26,7 @@ describe('virtwalld restart with 1,000 bindings', { skip }, () => {
     const started = Date.now();
     const second = await startDaemon(ns, root);
     const log = await waitForLog(second, /nwfilter reconcile/);
-    t.diagnostic(`restart to reconciled: ${Date.now() - started} ms (including Node/tsx start-up)`);
+    t.diagnostic(`restart to reconciled: ${Date.now() - started} ms (Node start-up included; bench/daemon-restart.ts records the figure, which CI load makes too noisy to assert)`);
     const reconcile = log.split('\n').map((l) => (l.startsWith('{') ? JSON.parse(l) : {})).find((e) => e.msg === 'nwfilter reconcile');
     assert.deepEqual({ repaired: reconcile.repaired, removed: reconcile.removed }, { repaired: [], removed: [] });
     assert.equal(nft(ns, 'list ruleset').stdout, before);

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDocument, type DocumentParseOptions } from '../../conf/document.js';
 import { DiagnosticList, VirtwallError } from '../../errors.js';
-import { validateAgainstSchema } from '../../schema/relaxng.js';
 
 export function readInput(file: string): string {
   try {
@@ -27,12 +26,14 @@ export function registerDocumentCommands(program: Command): void {
     .argument('<file>', "the XML file ('-' for standard input)")
     .option('--no-schema', "skip libvirt's RelaxNG schema check")
     .option('--drop-invalid', DROP_INVALID_HELP)
-    .action((file: string, opts: { schema: boolean; dropInvalid?: boolean }) => {
+    .action(async (file: string, opts: { schema: boolean; dropInvalid?: boolean }) => {
       const text = readInput(file);
       const diag = new DiagnosticList();
       const doc = parseDocument(text, file, diag, parseOptions(opts));
       for (const w of diag.format()) process.stderr.write(`warning: ${w}\n`);
       if (opts.schema) {
+        // libxml2 (wasm) loads only when a schema is checked: every other command starts faster
+        const { validateAgainstSchema } = await import('../../schema/relaxng.js');
         const violations = validateAgainstSchema(text, doc.kind.root, file);
         if (violations.length) {
           for (const v of violations) process.stderr.write(`error: ${file}:${v.line ?? 0}:${v.col ?? 0}: schema: ${v.message}\n`);

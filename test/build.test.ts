@@ -1,0 +1,48 @@
+// The build (scripts/build.mjs -> dist/) and bin/virtwall.js's choice between it and the sources:
+// in a copy of the package, a fresh build is what runs; any change to src/ (an edited, touched
+// or added file) sends the CLI back to the TypeScript through tsx until the next build.
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const repo = resolve(import.meta.dirname, '..');
+const MARKER = 'ran-compiled-code';
+
+it('bin runs dist/ only while it was built from the current src/', { timeout: 180_000 }, async (t) => {
+  const copy = mkdtempSync(join(tmpdir(), 'vwt-build-'));
+  t.after(() => rmSync(copy, { recursive: true, force: true }));
+  for (const p of ['bin', 'scripts', 'src', 'filters', 'schemas', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(repo, p), join(copy, p), { recursive: true });
+  symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
+  // a whole-second time, so the test can set it back exactly
+  const file = join(copy, 'src/errors.ts');
+  const built = new Date('2026-01-01T00:00:00Z');
+  utimesSync(file, built, built);
+
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: copy, encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stdout + build.stderr);
+  // the compiled entry announces itself; the sources do not
+  appendFileSync(join(copy, 'dist/cli/main.js'), `\nprocess.stderr.write('${MARKER}\\n');\n`);
+  const run = () => {
+    const r = spawnSync(process.execPath, ['bin/virtwall.js', 'validate', 'filters/clean-traffic.xml'], { cwd: copy, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /valid network filter/);
+    return r.stderr.includes(MARKER) ? 'dist' : 'src';
+  };
+  assert.equal(run(), 'dist', 'a fresh build runs (schemas and stock filters found from dist/)');
+
+  utimesSync(file, built, new Date(built.getTime() + 1000));
+  assert.equal(run(), 'src', 'an edited source runs from src/');
+  utimesSync(file, built, built);
+  assert.equal(run(), 'dist', 'the same sources as built: dist/ again');
+
+  writeFileSync(join(copy, 'src/added.ts'), 'export {};\n');
+  assert.equal(run(), 'src', 'an added source runs from src/');
+  rmSync(join(copy, 'src/added.ts'));
+  const stamp = (await import(pathToFileURL(join(copy, 'scripts/source-stamp.mjs')).href)) as { STAMP_FILE: string };
+  rmSync(stamp.STAMP_FILE);
+  assert.equal(run(), 'src', 'no stamp (a failed or interrupted build): src/');
+});

@@ -71,9 +71,9 @@ describe('nftables backend on a real kernel', { skip }, () => {
     const after = await probe(net, 'b', [{ kind: 'ipv4', marker: 'spoof-b!', src_mac: MAC.other, dst_mac: MAC.a, src_ip: IP.b, dst_ip: IP.a }]);
     assert.equal(after.a['spoof-b!'], 0, "B's MAC check is back");
 
-    // Unbinding everything leaves our empty tables; the foreign table never changed.
+    // Unbinding everything removes our tables; the foreign table never changed.
     await backend.apply({ set: [], remove: ['vnet0', 'vnet1'] });
-    assert.doesNotMatch(nft(net, 'list', 'table', 'bridge', 'virtwall_nwf'), /chain s[0-9a-f]/);
+    assert.doesNotMatch(nft(net, 'list', 'tables'), /virtwall_nwf/);
     assert.equal(foreign(), foreignBefore);
   });
 });

@@ -16,7 +16,7 @@ import type { RuleInstance } from '../../nwfilter/instantiate.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
 import { chainUses, type ChainUse } from '../ebiptables/iptables-rules.js';
-import { key, type Family, type NftChain, type NftModel, type NftRule, type NftSet } from './model.js';
+import { key, type Family, type NftChain, type NftRule, type NftSet, type SetMeta } from './model.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';
 
@@ -259,38 +259,52 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   return { ifname: port.ifname, id, shape, chains, sets, entries };
 }
 
-// --- the whole model -----------------------------------------------------------------------
+// --- the layout around the ports ----------------------------------------------------------
 
 /** Chains a port's dispatch maps jump to (the root chains of its filter). */
 const ENTRY_SUFFIXES = ['from', 'to', 'fwd_from', 'fwd_to', 'host'];
 
 const rule = (text: string, comment: string): NftRule => ({ text: `${text} comment "${comment}"`, comment });
-const map = (family: Family, name: string, decl: string): Omit<NftSet, 'elements'> => ({ family, name, kind: 'map', decl });
+
+/**
+ * Dispatch maps (port -> jump to the port's chains) carry a generation in their name: a change
+ * that would point an existing port's entry at a chain created in the same transaction loads
+ * complete maps of the next generation instead (transaction.ts explains why).
+ */
+export const dispatchName = (base: string, generation: number) => `${base}_g${generation}`;
+const DISPATCH_NAME = /^(.*)_g(\d+)$/;
+
+/** The generation of a dispatch map's name, if it is one. */
+export function generationOf(name: string): number | undefined {
+  const m = DISPATCH_NAME.exec(name);
+  return m ? Number(m[2]) : undefined;
+}
 
 /** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
-interface Layout {
-  sets: readonly Omit<NftSet, 'elements'>[];
-  chains: readonly NftChain[];
-  /** Dispatch map of each entry chain, and the port's key there. */
-  entries: Record<string, { family: Family; map: string; key: (p: CompiledPort) => string }>;
+export interface Layout {
+  /** Sets and maps that are not dispatch maps. */
+  sets: readonly SetMeta[];
+  /** The hooked chains, naming the dispatch maps of one generation through `map`. */
+  chains: (map: (base: string) => string) => NftChain[];
+  /** Dispatch map of each entry chain (base name, without generation), and the port's key there. */
+  entries: Record<string, { family: Family; map: string; decl: string; key: (p: CompiledPort) => string }>;
   /** Whether ports are marked for the inet table. */
   marks: boolean;
 }
 
 const byName = (p: CompiledPort) => `"${p.ifname}"`;
-const MAC_FILTER = [
-  { family: 'bridge', name: 'mac_filter_ports', kind: 'set', decl: 'type ifname;' },
-  { family: 'bridge', name: 'mac_filter', kind: 'set', decl: 'type ifname . ether_addr;' },
-] as const;
+const set = (family: Family, name: string, decl: string): SetMeta => ({ family, name, kind: 'set', decl });
+const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'type ifname;'), set('bridge', 'mac_filter', 'type ifname . ether_addr;')];
 const MAC_FILTER_RULE = rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter');
 const BRIDGE_HOOK = { prerouting: 'type filter hook prerouting priority -300; policy accept;', postrouting: 'type filter hook postrouting priority 300; policy accept;' };
+const CLEAR_MARK = rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark');
+
+/** The dispatch rule; its comment names the map, so a listed chain shows which generation it uses. */
+const dispatch = (expr: string, map: string, what: string) => rule(`${expr} vmap @${map}`, `${what} ${map}`);
 
 /** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
-function inetHook(hook: string, mapName: string, comment: string): NftChain {
-  return {
-    family: 'inet', name: hook, hook: `type filter hook ${hook} priority 0; policy accept;`,
-    rules: [rule(`meta mark vmap @${mapName}`, comment), rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark')],
-  };
+function inetHook(hook: string, map: string, what: string): NftChain {
+  return { family: 'inet', name: hook, hook: `type filter hook ${hook} priority 0; policy accept;`, rules: [dispatch('meta mark', map, what), CLEAR_MARK] };
 }
 
 /**
@@ -300,38 +314,29 @@ function inetHook(hook: string, mapName: string, comment: string): NftChain {
  */
 const BR_NETFILTER: Layout = {
   sets: [
-    map('bridge', 'port_mark_from', 'type ifname : mark;'),
-    map('bridge', 'port_mark_to', 'type ifname : mark;'),
-    map('bridge', 'from_port', 'type ifname : verdict;'),
-    map('bridge', 'to_port', 'type ifname : verdict;'),
+    { family: 'bridge', name: 'port_mark_from', kind: 'map', decl: 'type ifname : mark;' },
+    { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: 'type ifname : mark;' },
     ...MAC_FILTER,
-    map('inet', 'fwd_from_port', 'type mark : verdict;'),
-    map('inet', 'fwd_to_port', 'type mark : verdict;'),
-    map('inet', 'host_from_port', 'type mark : verdict;'),
   ],
-  chains: [
+  chains: (map) => [
     {
       family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting,
-      rules: [MAC_FILTER_RULE, rule('meta mark set iifname map @port_mark_from', 'mark from port'), rule('iifname vmap @from_port', 'from port')],
+      rules: [MAC_FILTER_RULE, rule('meta mark set iifname map @port_mark_from', 'mark from port'), dispatch('iifname', map('from_port'), 'from port')],
     },
     {
       family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting,
-      rules: [
-        rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark'),
-        rule('meta mark set oifname map @port_mark_to', 'mark to port'),
-        rule('oifname vmap @to_port', 'to port'),
-      ],
+      rules: [CLEAR_MARK, rule('meta mark set oifname map @port_mark_to', 'mark to port'), dispatch('oifname', map('to_port'), 'to port')],
     },
-    inetHook('forward', 'fwd_from_port', 'forward from port'),
-    inetHook('input', 'host_from_port', 'host from port'),
-    inetHook('postrouting', 'fwd_to_port', 'forward to port'),
+    inetHook('forward', map('fwd_from_port'), 'forward from port'),
+    inetHook('input', map('host_from_port'), 'host from port'),
+    inetHook('postrouting', map('fwd_to_port'), 'forward to port'),
   ],
   entries: {
-    from: { family: 'bridge', map: 'from_port', key: byName },
-    to: { family: 'bridge', map: 'to_port', key: byName },
-    fwd_from: { family: 'inet', map: 'fwd_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
-    host: { family: 'inet', map: 'host_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
-    fwd_to: { family: 'inet', map: 'fwd_to_port', key: (p) => hex(MARK_TO_PORT | p.id) },
+    from: { family: 'bridge', map: 'from_port', decl: 'type ifname : verdict;', key: byName },
+    to: { family: 'bridge', map: 'to_port', decl: 'type ifname : verdict;', key: byName },
+    fwd_from: { family: 'inet', map: 'fwd_from_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_FROM_PORT | p.id) },
+    host: { family: 'inet', map: 'host_from_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_FROM_PORT | p.id) },
+    fwd_to: { family: 'inet', map: 'fwd_to_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_TO_PORT | p.id) },
   },
   marks: true,
 };
@@ -341,27 +346,56 @@ const BR_NETFILTER: Layout = {
  * bridge forward hook (from the port, then to the port), its INPUT chain in the input hook.
  */
 const BRIDGE_CONNTRACK: Layout = {
-  sets: [
-    ...['from_port', 'to_port', 'fwd_from_port', 'fwd_to_port', 'host_from_port'].map((n) => map('bridge', n, 'type ifname : verdict;')),
-    ...MAC_FILTER,
-  ],
-  chains: [
-    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [MAC_FILTER_RULE, rule('iifname vmap @from_port', 'from port')] },
+  sets: MAC_FILTER,
+  chains: (map) => [
+    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [MAC_FILTER_RULE, dispatch('iifname', map('from_port'), 'from port')] },
     {
       family: 'bridge', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;',
-      rules: [rule('iifname vmap @fwd_from_port', 'forward from port'), rule('oifname vmap @fwd_to_port', 'forward to port')],
+      rules: [dispatch('iifname', map('fwd_from_port'), 'forward from port'), dispatch('oifname', map('fwd_to_port'), 'forward to port')],
     },
-    { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [rule('iifname vmap @host_from_port', 'host from port')] },
-    { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [rule('oifname vmap @to_port', 'to port')] },
+    { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [dispatch('iifname', map('host_from_port'), 'host from port')] },
+    { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [dispatch('oifname', map('to_port'), 'to port')] },
   ],
   entries: Object.fromEntries(
     [['from', 'from_port'], ['to', 'to_port'], ['fwd_from', 'fwd_from_port'], ['host', 'host_from_port'], ['fwd_to', 'fwd_to_port']]
-      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, key: byName }]),
+      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, decl: 'type ifname : verdict;', key: byName }]),
   ),
   marks: false,
 };
 
-const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
+export const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
+
+/** The dispatch maps of a layout in one generation, with their base names. */
+export function dispatchMaps(layout: Layout, generation: number): (SetMeta & { base: string })[] {
+  const seen = new Map<string, SetMeta & { base: string }>();
+  for (const e of Object.values(layout.entries)) seen.set(e.map, { family: e.family, name: dispatchName(e.map, generation), kind: 'map', decl: e.decl, base: e.map });
+  return [...seen.values()];
+}
+
+/** Everything one port puts into the model, as elements by set key (see key()). */
+export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, generation: number): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (family: Family, name: string, e: readonly string[]) => {
+    const k = key(family, name);
+    if (!out.has(k)) out.set(k, []);
+    out.get(k)!.push(...e);
+  };
+  for (const s of c.sets) add(s.family, s.name, s.elements);
+  if (layout.marks) {
+    add('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
+    add('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
+  }
+  for (const entry of c.entries) {
+    const m = layout.entries[entry]!;
+    add(m.family, dispatchName(m.map, generation), [`${m.key(c)} : jump ${c.shape}_${entry}`]);
+  }
+  if (port.macFilter) {
+    add('bridge', 'mac_filter_ports', [`"${port.ifname}"`]);
+    add('bridge', 'mac_filter', [`"${port.ifname}" . ${port.mac.toLowerCase()}`]);
+  }
+  for (const [k, e] of out) out.set(k, [...new Set(e)]);
+  return out;
+}
 
 /** Stable small ids for ports: kept from `previous`, new ports take the lowest free ones. */
 export function assignPortIds(ifnames: readonly string[], previous: ReadonlyMap<string, number>): Map<string, number> {
@@ -377,40 +411,4 @@ export function assignPortIds(ifnames: readonly string[], previous: ReadonlyMap<
     used.add(next);
   }
   return ids;
-}
-
-/** The complete model for `ports`, with port ids from `ids` (see assignPortIds). */
-export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>, path: StatefulPath = 'br_netfilter'): NftModel {
-  const layout = LAYOUTS[path];
-  const chains = new Map<string, NftChain>(layout.chains.map((c) => [key(c.family, c.name), c]));
-  const elements = new Map<string, string[]>();
-  const sets = new Map<string, Omit<NftSet, 'elements'>>(layout.sets.map((s) => [key(s.family, s.name), s]));
-  const addElements = (family: Family, name: string, e: readonly string[]) => {
-    const k = key(family, name);
-    if (!elements.has(k)) elements.set(k, []);
-    elements.get(k)!.push(...e);
-  };
-  for (const port of ports) {
-    const c = compilePort(port, ids.get(port.ifname)!, path);
-    for (const chain of c.chains) chains.set(key(chain.family, chain.name), chain);
-    for (const s of c.sets) {
-      sets.set(key(s.family, s.name), s);
-      addElements(s.family, s.name, s.elements);
-    }
-    if (layout.marks) {
-      addElements('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
-      addElements('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
-    }
-    for (const entry of c.entries) {
-      const m = layout.entries[entry]!;
-      addElements(m.family, m.map, [`${m.key(c)} : jump ${c.shape}_${entry}`]);
-    }
-    if (port.macFilter) {
-      addElements('bridge', 'mac_filter_ports', [`"${port.ifname}"`]);
-      addElements('bridge', 'mac_filter', [`"${port.ifname}" . ${port.mac.toLowerCase()}`]);
-    }
-  }
-  const out = new Map<string, NftSet>();
-  for (const [k, s] of sets) out.set(k, { ...s, elements: [...new Set(elements.get(k) ?? [])].sort() });
-  return { chains, sets: out };
 }

@@ -65,7 +65,7 @@ describe('nftables backend', () => {
     await counted('rebind with new parameters', { set: [port(7, 'vwt-guard', ['10.9.9.9', '10.9.9.10'], guard(1))], remove: [] }, /10\.9\.9\.10/);
     await counted('redefine the filter of every port', { set: many.map((n) => port(n, 'vwt-guard', undefined, guard(2))), remove: [] }, /add map bridge virtwall_nwf from_port_g2/);
     await counted('unbind a port (the previous generation goes now)', { set: [], remove: ['vnet1'] }, /delete map bridge virtwall_nwf from_port_g1/);
-    await counted('unbind the last ports', { set: [], remove: many.slice(1).map((n) => `vnet${n}`) }, /^delete table bridge virtwall_nwf\ndelete table inet virtwall_nwf\n$/);
+    await counted('unbind the last ports', { set: [], remove: many.slice(1).map((n) => `vnet${n}`) }, /^(delete table (bridge|inet) virtwall_nwf\n)+$/);
     assert.equal(backend.model()?.chains.size ?? 0, 0, 'nothing of ours left');
   });
 

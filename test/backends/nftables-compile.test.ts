@@ -208,13 +208,30 @@ describe('nftables compiler', () => {
   it('removing the last port removes our tables', () => {
     const changes = new Changes();
     changes.apply([port(1)]);
-    assert.deepEqual(changes.apply([], ['vnet1']), ['delete table bridge virtwall_nwf', 'delete table inet virtwall_nwf']);
+    assert.deepEqual(changes.apply([], ['vnet1']), ['delete table bridge virtwall_nwf']);
     assert.ok(changes.kernel.empty);
+  });
+
+  it('registers IP-level hooks and port marks only while some port has IP rules', () => {
+    const tcp = `<filter name='vwt-web'><rule action='accept' direction='in'><tcp dstportstart='80'/></rule></filter>`;
+    const changes = new Changes();
+    const clean = changes.apply([port(1)]);
+    assert.ok(!clean.some((l) => / inet |port_mark|mac_filter/.test(l)), clean.join('\n'));
+    const web = changes.apply([port(2, 'vwt-web', {}, [tcp])]);
+    assert.ok(web.includes('add table inet virtwall_nwf'));
+    assert.ok(web.includes('flush chain bridge virtwall_nwf prerouting'), 'the bridge hooks start marking ports');
+    assert.ok(web.some((l) => /^add element bridge virtwall_nwf port_mark_from \{ "vnet2" : /.test(l)));
+    assert.ok(!web.some((l) => /port_mark_from \{ "vnet1"/.test(l)), 'a port without IP rules is not marked');
+    const gone = changes.apply([], ['vnet2']);
+    assert.ok(gone.includes('flush chain inet virtwall_nwf forward'), 'the inet hooks are emptied at once');
+    assert.ok(!gone.some((l) => /^delete /.test(l) && / inet /.test(l)), 'and deleted with the next change');
+    assert.deepEqual(changes.apply([port(3)]).filter((l) => / inet /.test(l)).at(-1), 'delete table inet virtwall_nwf');
+    assert.ok(!changes.kernel.has('inet'));
   });
 
   it('starts from nothing with the tables and hooks, and traces every rule to its filter', () => {
     const script = new Changes().apply([port(1)]);
-    assert.deepEqual(script.slice(0, 2), ['add table bridge virtwall_nwf', 'add table inet virtwall_nwf']);
+    assert.equal(script[0], 'add table bridge virtwall_nwf');
     const rules = script.filter((l) => l.startsWith('add rule ') && / s[0-9a-f]{10}_/.test(l));
     for (const r of rules) assert.ok(ruleOrigin(r), r);
     assert.ok(rules.some((r) => ruleOrigin(r)!.path.join('/') === 'clean-traffic/no-mac-spoofing'));

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { PortFilter } from '../../nwfilter/backend.js';
 import type { RuleInstance } from '../../nwfilter/instantiate.js';
+import type { RuleDef } from '../../conf/nwfilter/types.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
 import { chainUses, type ChainUse } from '../ebiptables/iptables-rules.js';
@@ -95,7 +96,8 @@ const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t
 function draftRule(ctx: Context, port: PortValues, chain: string, index: number, comment: string, parts: readonly RuleParts[]): Draft {
   const first = parts[0]!;
   const varTerms = first.terms.filter((t) => t.variable);
-  const uniform = parts.every((p) => signature(p) === signature(first));
+  const firstSignature = parts.length > 1 ? signature(first) : '';
+  const uniform = parts.every((p) => p === first || signature(p) === firstSignature);
   const setMode = varTerms.length > 0 && uniform && varTerms.every((t) => t.settable) && (parts.length === 1 || varTerms.every((t) => !t.negated));
   const base = `$S_${chain}_${index}`;
   const dynamic = first.connlimit ? `${base}c` : undefined;
@@ -143,6 +145,14 @@ const SUBCHAIN_MATCH: readonly (readonly [string, string])[] = [
 
 const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 
+/**
+ * Drafts of rules whose values are all literal: the same for every port that has the rule at
+ * the same place, so they are drafted once per rule definition (most of a stock filter's rules;
+ * this is what makes compiling a thousand ports after a restart cheap).
+ */
+const literalDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
+const isLiteral = (i: RuleInstance) => i.expansions.every((e) => Object.values(e.attrs).every((a) => a!.value.kind !== 'text'));
+
 /** All chains of one port, with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
@@ -156,9 +166,21 @@ class PortDraft {
     return this.chains.get(name)!.rules;
   }
 
-  add(ctx: Context, instance: RuleInstance, parts: readonly RuleParts[]): void {
+  /** Adds an instance's rules to one chain; `variant` names what else `parts` depends on. */
+  add(ctx: Context, instance: RuleInstance, parts: () => readonly RuleParts[], variant = ''): void {
     const rules = this.chain(ctx);
-    const d = draftRule(ctx, this.port, ctx.suffix, rules.length, ruleComment(instance.path, instance.priority), parts);
+    const comment = ruleComment(instance.path, instance.priority);
+    let cache: Map<string, Draft> | undefined;
+    if (isLiteral(instance)) {
+      cache = literalDrafts.get(instance.rule);
+      if (!cache) literalDrafts.set(instance.rule, (cache = new Map()));
+    }
+    const place = `${variant} ${ctx.family} ${ctx.suffix} ${rules.length} ${comment}`;
+    let d = cache?.get(place);
+    if (!d) {
+      d = draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts());
+      cache?.set(place, d);
+    }
     rules.push(...d.rules);
     for (const s of d.sets) {
       const known = this.sets.get(s.name);
@@ -190,27 +212,43 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
       for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++) enter(...pending[next]!);
       const ctx = o.instance.chain === 'root' ? root : { ...base, suffix: `${dir}_${chainId(o.instance.chain)}` };
       const reverse = dir === 'from' && o.instance.rule.direction === 'inout';
-      d.add(ctx, o.instance, o.instance.expansions.map((r) => bridgeParts(r, reverse)));
+      d.add(ctx, o.instance, () => o.instance.expansions.map((r) => bridgeParts(r, reverse)), reverse ? 'reverse' : '');
     }
     for (; next < pending.length; next++) enter(...pending[next]!);
   }
 }
 
+/** The chains chainUses() places a rule's expansions in, with the rule as each one has it. */
+function ipUses(instance: RuleInstance, path: StatefulPath): { ctx: Context; parts: RuleParts[] }[] {
+  const byUse = new Map<string, { ctx: Context; parts: RuleParts[] }>();
+  for (const rule of instance.expansions) {
+    for (const use of chainUses(rule)) {
+      const ctx = ipContext(use, path);
+      const parts = inetParts(rule, use, ctx.family);
+      if (!parts) continue;
+      if (!byUse.has(ctx.suffix)) byUse.set(ctx.suffix, { ctx, parts: [] });
+      byUse.get(ctx.suffix)!.parts.push(parts);
+    }
+  }
+  return [...byUse.values()];
+}
+
 /** libvirt's iptables layout: each rule in the chains chainUses() places it in. */
 function ipChains(d: PortDraft, ordered: readonly OrderedRule[], path: StatefulPath): void {
   for (const { instance } of ordered) {
-    const byUse = new Map<string, { ctx: Context; parts: RuleParts[] }>();
-    for (const rule of instance.expansions) {
-      for (const use of chainUses(rule)) {
-        const ctx = ipContext(use, path);
-        const parts = inetParts(rule, use, ctx.family);
-        if (!parts) continue;
-        if (!byUse.has(ctx.suffix)) byUse.set(ctx.suffix, { ctx, parts: [] });
-        byUse.get(ctx.suffix)!.parts.push(parts);
-      }
-    }
-    for (const { ctx, parts } of byUse.values()) d.add(ctx, instance, parts);
+    // Which chains a literal rule goes to is known once its draft is: its parts are not needed.
+    const uses = isLiteral(instance) ? literalUses(instance, path) : ipUses(instance, path);
+    for (const { ctx, parts } of uses) d.add(ctx, instance, () => parts, path);
   }
+}
+
+const literalContexts = new WeakMap<RuleDef, Map<StatefulPath, { ctx: Context; parts: RuleParts[] }[]>>();
+
+function literalUses(instance: RuleInstance, path: StatefulPath): { ctx: Context; parts: RuleParts[] }[] {
+  let byPath = literalContexts.get(instance.rule);
+  if (!byPath) literalContexts.set(instance.rule, (byPath = new Map()));
+  if (!byPath.has(path)) byPath.set(path, ipUses(instance, path));
+  return byPath.get(path)!;
 }
 
 export interface CompiledPort {
@@ -280,22 +318,38 @@ export function generationOf(name: string): number | undefined {
   return m ? Number(m[2]) : undefined;
 }
 
+/**
+ * What the layout needs from the ports bound: hooks, maps and rules for IP-level filtering
+ * (marks and the inet table, or the bridge forward/input hooks) only while some port has IP
+ * rules, the mac_filter rule only while some port asks for it. Every packet crossing the bridge
+ * passes the hooks we register, so we register none that no port needs: with filters like
+ * clean-traffic (Ethernet-level only) bridged IP traffic never enters an inet hook of ours.
+ */
+export interface Needs {
+  ip: boolean;
+  macFilter: boolean;
+}
+
+/** Entry chains of IP-level rules (libvirt's iptables chains). */
+const IP_ENTRIES = ['fwd_from', 'fwd_to', 'host'];
+export const needsOf = (port: PortFilter, c: CompiledPort): Needs => ({ ip: c.entries.some((e) => IP_ENTRIES.includes(e)), macFilter: !!port.macFilter });
+
 /** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
 export interface Layout {
   /** Sets and maps that are not dispatch maps. */
-  sets: readonly SetMeta[];
+  sets: (needs: Needs) => SetMeta[];
   /** The hooked chains, naming the dispatch maps of one generation through `map`. */
-  chains: (map: (base: string) => string) => NftChain[];
+  chains: (map: (base: string) => string, needs: Needs) => NftChain[];
   /** Dispatch map of each entry chain (base name, without generation), and the port's key there. */
   entries: Record<string, { family: Family; map: string; decl: string; key: (p: CompiledPort) => string }>;
-  /** Whether ports are marked for the inet table. */
+  /** Whether ports with IP rules are marked for the inet table. */
   marks: boolean;
 }
 
 const byName = (p: CompiledPort) => `"${p.ifname}"`;
 const set = (family: Family, name: string, decl: string): SetMeta => ({ family, name, kind: 'set', decl });
 const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'type ifname;'), set('bridge', 'mac_filter', 'type ifname . ether_addr;')];
-const MAC_FILTER_RULE = rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter');
+const macFilterRule = (needs: Needs) => (needs.macFilter ? [rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter')] : []);
 const BRIDGE_HOOK = { prerouting: 'type filter hook prerouting priority -300; policy accept;', postrouting: 'type filter hook postrouting priority 300; policy accept;' };
 const CLEAR_MARK = rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark');
 
@@ -313,23 +367,24 @@ function inetHook(hook: string, map: string, what: string): NftChain {
  * POSTROUTING where the mark of the port a packet goes to is known.
  */
 const BR_NETFILTER: Layout = {
-  sets: [
-    { family: 'bridge', name: 'port_mark_from', kind: 'map', decl: 'type ifname : mark;' },
-    { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: 'type ifname : mark;' },
-    ...MAC_FILTER,
+  sets: (needs) => [
+    ...(needs.ip
+      ? [{ family: 'bridge', name: 'port_mark_from', kind: 'map', decl: 'type ifname : mark;' }, { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: 'type ifname : mark;' }] as const
+      : []),
+    ...(needs.macFilter ? MAC_FILTER : []),
   ],
-  chains: (map) => [
+  chains: (map, needs) => [
     {
       family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting,
-      rules: [MAC_FILTER_RULE, rule('meta mark set iifname map @port_mark_from', 'mark from port'), dispatch('iifname', map('from_port'), 'from port')],
+      rules: [...macFilterRule(needs), ...(needs.ip ? [rule('meta mark set iifname map @port_mark_from', 'mark from port')] : []), dispatch('iifname', map('from_port'), 'from port')],
     },
     {
       family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting,
-      rules: [CLEAR_MARK, rule('meta mark set oifname map @port_mark_to', 'mark to port'), dispatch('oifname', map('to_port'), 'to port')],
+      rules: [...(needs.ip ? [CLEAR_MARK, rule('meta mark set oifname map @port_mark_to', 'mark to port')] : []), dispatch('oifname', map('to_port'), 'to port')],
     },
-    inetHook('forward', map('fwd_from_port'), 'forward from port'),
-    inetHook('input', map('host_from_port'), 'host from port'),
-    inetHook('postrouting', map('fwd_to_port'), 'forward to port'),
+    ...(needs.ip
+      ? [inetHook('forward', map('fwd_from_port'), 'forward from port'), inetHook('input', map('host_from_port'), 'host from port'), inetHook('postrouting', map('fwd_to_port'), 'forward to port')]
+      : []),
   ],
   entries: {
     from: { family: 'bridge', map: 'from_port', decl: 'type ifname : verdict;', key: byName },
@@ -346,14 +401,18 @@ const BR_NETFILTER: Layout = {
  * bridge forward hook (from the port, then to the port), its INPUT chain in the input hook.
  */
 const BRIDGE_CONNTRACK: Layout = {
-  sets: MAC_FILTER,
-  chains: (map) => [
-    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [MAC_FILTER_RULE, dispatch('iifname', map('from_port'), 'from port')] },
-    {
-      family: 'bridge', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;',
-      rules: [dispatch('iifname', map('fwd_from_port'), 'forward from port'), dispatch('oifname', map('fwd_to_port'), 'forward to port')],
-    },
-    { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [dispatch('iifname', map('host_from_port'), 'host from port')] },
+  sets: (needs) => (needs.macFilter ? MAC_FILTER : []),
+  chains: (map, needs) => [
+    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [...macFilterRule(needs), dispatch('iifname', map('from_port'), 'from port')] },
+    ...(needs.ip
+      ? [
+        {
+          family: 'bridge', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;',
+          rules: [dispatch('iifname', map('fwd_from_port'), 'forward from port'), dispatch('oifname', map('fwd_to_port'), 'forward to port')],
+        },
+        { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [dispatch('iifname', map('host_from_port'), 'host from port')] },
+      ] as NftChain[]
+      : []),
     { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [dispatch('oifname', map('to_port'), 'to port')] },
   ],
   entries: Object.fromEntries(
@@ -366,9 +425,12 @@ const BRIDGE_CONNTRACK: Layout = {
 export const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
 
 /** The dispatch maps of a layout in one generation, with their base names. */
-export function dispatchMaps(layout: Layout, generation: number): (SetMeta & { base: string })[] {
+export function dispatchMaps(layout: Layout, generation: number, needs: Needs): (SetMeta & { base: string })[] {
   const seen = new Map<string, SetMeta & { base: string }>();
-  for (const e of Object.values(layout.entries)) seen.set(e.map, { family: e.family, name: dispatchName(e.map, generation), kind: 'map', decl: e.decl, base: e.map });
+  for (const [entry, e] of Object.entries(layout.entries)) {
+    if (!needs.ip && IP_ENTRIES.includes(entry)) continue;
+    seen.set(e.map, { family: e.family, name: dispatchName(e.map, generation), kind: 'map', decl: e.decl, base: e.map });
+  }
   return [...seen.values()];
 }
 
@@ -381,7 +443,7 @@ export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, 
     out.get(k)!.push(...e);
   };
   for (const s of c.sets) add(s.family, s.name, s.elements);
-  if (layout.marks) {
+  if (layout.marks && needsOf(port, c).ip) {
     add('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
     add('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
   }

@@ -5,15 +5,18 @@
 // of ports the same way: it is the reference the incremental result is tested against.
 import type { PortFilter } from '../../nwfilter/backend.js';
 import {
-  compilePort, dispatchMaps, dispatchName, LAYOUTS, portElements, type CompiledPort, type Layout, type StatefulPath,
+  compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
 } from './compile.js';
 import { emptyDelta, key, LiveModel, type ModelDelta, type NftChain, type NftModel, type SetMeta } from './model.js';
 
 interface PortEntry {
   port: PortFilter;
   compiled: CompiledPort;
+  needs: Needs;
   elements: Map<string, string[]>;
 }
+
+const NEEDS = ['ip', 'macFilter'] as const;
 
 export class PortLedger {
   readonly model = new LiveModel();
@@ -21,6 +24,8 @@ export class PortLedger {
   private readonly entries = new Map<string, PortEntry>();
   private readonly shapes = new Map<string, { users: number; chains: NftChain[]; sets: SetMeta[] }>();
   private readonly ids = new Map<string, number>();
+  /** How many ports need each part of the layout (see Needs). */
+  private readonly users: Record<keyof Needs, number> = { ip: 0, macFilter: 0 };
   private readonly freeIds: number[] = [];
   private nextId = 1;
   private delta = emptyDelta();
@@ -64,7 +69,6 @@ export class PortLedger {
 
   set(port: PortFilter): void {
     if (this.entries.has(port.ifname)) this.drop(port.ifname, false);
-    if (this.entries.size === 0 && this.model.empty) this.addLayout();
     let id = this.ids.get(port.ifname);
     if (id === undefined) {
       id = this.freeIds.pop() ?? this.nextId++;
@@ -80,14 +84,18 @@ export class PortLedger {
       for (const c of compiled.chains) this.addChain(c);
       for (const s of sets) this.addSet(s);
     }
+    const needs = needsOf(port, compiled);
+    const before = this.needs();
+    for (const n of NEEDS) if (needs[n]) this.users[n]++;
+    this.entries.set(port.ifname, { port, compiled, needs, elements: new Map() });
+    this.relayout(before);
     const elements = portElements(this.layout, port, compiled, this.gen);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
-    this.entries.set(port.ifname, { port, compiled, elements });
+    this.entries.get(port.ifname)!.elements = elements;
   }
 
   remove(ifname: string): void {
     if (this.entries.has(ifname)) this.drop(ifname, true);
-    if (this.entries.size === 0) this.removeLayout();
   }
 
   /** What changed since the last call. */
@@ -102,7 +110,8 @@ export class PortLedger {
    * chains naming the new maps. Not recorded as a delta: transaction.ts loads the new maps whole.
    */
   renameDispatch(generation: number): void {
-    for (const m of dispatchMaps(this.layout, this.gen)) {
+    const needs = this.needs()!;
+    for (const m of dispatchMaps(this.layout, this.gen, needs)) {
       const k = key(m.family, m.name);
       const old = this.model.sets.get(k)!;
       this.model.sets.delete(k);
@@ -110,7 +119,7 @@ export class PortLedger {
       this.model.sets.set(key(m.family, name), { ...old, name });
     }
     for (const e of this.entries.values()) {
-      for (const m of dispatchMaps(this.layout, this.gen)) {
+      for (const m of dispatchMaps(this.layout, this.gen, needs)) {
         const es = e.elements.get(key(m.family, m.name));
         if (!es) continue;
         e.elements.delete(key(m.family, m.name));
@@ -118,13 +127,16 @@ export class PortLedger {
       }
     }
     this.gen = generation;
-    for (const c of this.layout.chains((base) => dispatchName(base, generation))) this.model.chains.set(key(c.family, c.name), c);
+    for (const c of this.layout.chains((base) => dispatchName(base, generation), needs)) this.model.chains.set(key(c.family, c.name), c);
   }
 
   private drop(ifname: string, forget: boolean): void {
     const entry = this.entries.get(ifname)!;
     for (const [k, es] of entry.elements) for (const e of es) this.removeElement(k, e);
+    const before = this.needs();
+    for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
     this.entries.delete(ifname);
+    this.relayout(before);
     const shape = this.shapes.get(entry.compiled.shape)!;
     if (--shape.users === 0) {
       this.shapes.delete(entry.compiled.shape);
@@ -137,25 +149,49 @@ export class PortLedger {
     }
   }
 
-  private addLayout(): void {
-    for (const s of this.layout.sets) this.addSet(s);
-    for (const { base: _b, ...s } of dispatchMaps(this.layout, this.gen)) this.addSet(s);
-    for (const c of this.layout.chains((base) => dispatchName(base, this.gen))) this.addChain(c);
+  /** What the layout needs now; undefined without ports (then there is no layout at all). */
+  private needs(): Needs | undefined {
+    return this.entries.size === 0 ? undefined : { ip: this.users.ip > 0, macFilter: this.users.macFilter > 0 };
   }
 
-  private removeLayout(): void {
-    for (const k of [...this.model.chains.keys()]) this.removeChain(k);
-    for (const k of [...this.model.sets.keys()]) this.removeSet(k);
+  /** Moves the layout's sets and chains from what `before` needed to what is needed now. */
+  private relayout(before: Needs | undefined): void {
+    const after = this.needs();
+    if (before?.ip === after?.ip && before?.macFilter === after?.macFilter) return;
+    const items = (needs: Needs | undefined) => {
+      if (!needs) return { sets: [], chains: [] };
+      const map = (base: string) => dispatchName(base, this.gen);
+      const dispatch = dispatchMaps(this.layout, this.gen, needs).map(({ base: _b, ...meta }) => meta);
+      return { sets: [...this.layout.sets(needs), ...dispatch], chains: this.layout.chains(map, needs) };
+    };
+    const [old, now] = [items(before), items(after)];
+    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) => new Set(xs.map((x) => key(x.family, x.name)));
+    const [oldSets, newSets, oldChains] = [keys(old.sets), keys(now.sets), keys(old.chains)];
+    for (const s of now.sets) if (!oldSets.has(key(s.family, s.name))) this.addSet(s);
+    for (const c of now.chains) {
+      const k = key(c.family, c.name);
+      if (!oldChains.has(k)) this.addChain(c);
+      else {
+        this.model.chains.set(k, c);
+        if (!this.delta.addedChains.has(k)) this.delta.changedChains.add(k);
+      }
+    }
+    const newChains = keys(now.chains);
+    for (const k of oldChains) if (!newChains.has(k)) this.removeChain(k);
+    for (const k of oldSets) if (!newSets.has(k)) this.removeSet(k);
   }
 
   private addChain(c: NftChain): void {
     const k = key(c.family, c.name);
     this.model.chains.set(k, c);
-    if (!this.delta.removedChains.delete(k)) this.delta.addedChains.add(k);
+    // Back after going in the same delta: its rules may differ (transaction.ts compares them).
+    if (this.delta.removedChains.delete(k)) this.delta.changedChains.add(k);
+    else this.delta.addedChains.add(k);
   }
 
   private removeChain(k: string): void {
     this.model.chains.delete(k);
+    this.delta.changedChains.delete(k);
     if (!this.delta.addedChains.delete(k)) this.delta.removedChains.add(k);
   }
 

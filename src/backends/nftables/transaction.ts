@@ -174,6 +174,12 @@ export function planTransaction(kernel: LiveModel, garbage: Garbage, ledger: Por
   for (const k of goneChains) if (kernel.chains.get(k)!.rules.length > 0) emit(`flush chain ${familyOf(k)} ${TABLE} ${nameOf(k)}`, () => undefined);
   for (const k of goneChains) emit(`delete chain ${familyOf(k)} ${TABLE} ${nameOf(k)}`, (m) => m.chains.delete(k));
   deleteSets('set');
+  // A table left with nothing the model wants goes once its last garbage does.
+  const going = new Set([...goneSets, ...goneChains]);
+  for (const fam of FAMILIES) {
+    if (desired.has(fam) || !kernel.has(fam)) continue;
+    if ([...kernel.chains, ...kernel.sets].every(([k, x]) => x.family !== fam || going.has(k))) emit(`delete table ${fam} ${TABLE}`, (m) => clearFamily(m, fam));
+  }
 
   // What this change takes out of use stays for the previous generation until the next change;
   // chains are flushed now, which only empties their next-generation rules.

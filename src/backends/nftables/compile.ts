@@ -83,6 +83,14 @@ function literalTerm(t: Term): string {
   return `${t.expr} ${t.negated ? '!= ' : ''}${value}`;
 }
 
+/**
+ * A per-port set's declaration. Prefixes and ranges (`/`, `-`) need an interval set, which for
+ * concatenated keys the kernel looks up in a structure whose cost grows with its elements;
+ * exact values go to a hash. The declaration is part of the shape, so ports whose values are all
+ * exact share chains with each other, not with ports holding ranges.
+ */
+const setDecl = (exprs: string, values: readonly string[]) => `typeof ${exprs};${values.some((v) => /[/-]/.test(v)) ? ' flags interval;' : ''}`;
+
 const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
 /**
@@ -117,14 +125,15 @@ function draftRule(ctx: Context, port: PortValues, chain: string, index: number,
     const name = `${base}p`;
     const exprs = [ctx.portExpr, ...positive.map((t) => t.expr)].join(' . ');
     lookups.push(`${exprs} @${name}`);
-    sets.push({ name, decl: `typeof ${exprs}; flags interval;`, elements: parts.map((p) => [pk, ...posIdx.map((i) => p.terms[i]!.value)].join(' . ')) });
+    const values = parts.flatMap((p) => posIdx.map((i) => p.terms[i]!.value));
+    sets.push({ name, decl: setDecl(exprs, values), elements: parts.map((p) => [pk, ...posIdx.map((i) => p.terms[i]!.value)].join(' . ')) });
   }
   first.terms.forEach((t, i) => {
     if (!t.variable || !t.negated) return;
     const name = `${base}n${i}`;
     const exprs = `${ctx.portExpr} . ${t.expr}`;
     lookups.push(`${exprs} != @${name}`);
-    sets.push({ name, decl: `typeof ${exprs}; flags interval;`, elements: [`${pk} . ${t.value}`] });
+    sets.push({ name, decl: setDecl(exprs, [t.value]), elements: [`${pk} . ${t.value}`] });
   });
   return { rules: [{ text: render(first, lookups, comment, dynamic, ctx.portExpr), comment }], sets };
 }

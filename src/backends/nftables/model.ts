@@ -26,7 +26,7 @@ export interface NftSet {
   family: Family;
   name: string;
   kind: 'set' | 'map';
-  /** Declaration body, e.g. `typeof iifname . ether saddr; flags interval;`. */
+  /** Declaration body, e.g. `typeof iifname . ip saddr; flags interval;`. */
   decl: string;
   /** Elements as nft writes them (`"vnet0" . 52:54:00:00:00:0a`, `0x76760001 : jump s1_fwd`). */
   elements: readonly string[];

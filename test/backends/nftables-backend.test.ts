@@ -1,5 +1,6 @@
-// The nftables backend against a scripted runner: one script per change, changes serialised,
-// and a refused transaction leaving the backend at the state the kernel still holds.
+// The nftables backend against a scripted runner: one script (one `nft -f`, one transaction)
+// per change, changes serialised, and a refused transaction leaving the backend at the state
+// the kernel still holds.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -7,16 +8,21 @@ import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import type { CommandResult, CommandRunner } from '../../src/exec/runner.js';
 import type { PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
-import { MapFilterSource } from '../../src/nwfilter/source.js';
+import { chainSources, MapFilterSource, type FilterSource } from '../../src/nwfilter/source.js';
+import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
 
 const stock = new MapFilterSource(loadStockFilters().values());
 
-function port(n: number): PortFilter {
-  const mac = `52:54:00:00:00:0${n}`;
-  const binding = { portdev: `vnet${n}`, mac, filter: 'clean-traffic', params: new Map([['IP', [`10.0.0.${n}`]]]) };
-  return { ifname: binding.portdev, mac, filter: 'clean-traffic', instances: instantiateBinding(binding, stock) };
+function port(n: number, filter = 'clean-traffic', ips = [`10.0.${n >> 8}.${n & 255}`], source: FilterSource = stock): PortFilter {
+  const mac = `52:54:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
+  const binding = { portdev: `vnet${n}`, mac, filter, params: new Map([['IP', ips]]) };
+  return { ifname: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
 }
+
+/** A user filter over clean-traffic, in two definitions of different shape. */
+const guard = (version: number) =>
+  chainSources(new MapFilterSource([parseFilter(`<filter name='vwt-guard' chain='root'>${version === 2 ? "<rule action='drop' direction='out' priority='-900'><mac protocolid='0x88b5'/></rule>" : ''}<filterref filter='clean-traffic'/></filter>`)]), stock);
 
 /** Answers `nft -j list table` with "no such table" and records each `nft -f` script. */
 class ScriptRunner implements CommandRunner {
@@ -36,15 +42,31 @@ class ScriptRunner implements CommandRunner {
 const verbs = (script: string) => [...new Set(script.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')))];
 
 describe('nftables backend', () => {
-  it('applies concurrent changes one after the other: new chains first, then one switch', async () => {
+  it('applies concurrent changes one after the other, each as one transaction', async () => {
     const runner = new ScriptRunner();
     const backend = new NftablesBackend(runner);
     await Promise.all([backend.apply({ set: [port(1)], remove: [] }), backend.apply({ set: [port(2)], remove: [] })]);
-    assert.equal(runner.scripts.length, 3);
+    assert.equal(runner.scripts.length, 2);
     assert.match(runner.scripts[0]!, /^add table bridge virtwall_nwf\n/);
-    assert.deepEqual(verbs(runner.scripts[0]!), ['add table', 'add map', 'add set', 'add chain', 'add rule'], 'first only what no port reaches yet');
-    assert.deepEqual(verbs(runner.scripts[1]!), ['add element'], 'then the switch');
-    assert.deepEqual(verbs(runner.scripts[2]!), ['add element'], 'the second port only adds elements to what the first built');
+    assert.deepEqual(verbs(runner.scripts[1]!), ['add element'], 'the second port only adds elements to what the first built');
+  });
+
+  it('runs exactly one nft -f per change: new tree, new parameters, redefinition under many ports, last unbind', async () => {
+    const runner = new ScriptRunner();
+    const backend = new NftablesBackend(runner);
+    const many = Array.from({ length: 50 }, (_, i) => i + 1);
+    const counted = async (what: string, change: Parameters<NftablesBackend['apply']>[0], expect: RegExp) => {
+      const before = runner.scripts.length;
+      await backend.apply(change);
+      assert.equal(runner.scripts.length - before, 1, what);
+      assert.match(runner.scripts.at(-1)!, expect, what);
+    };
+    await counted('bind a new tree', { set: many.map((n) => port(n, 'vwt-guard', undefined, guard(1))), remove: [] }, /add chain/);
+    await counted('rebind with new parameters', { set: [port(7, 'vwt-guard', ['10.9.9.9', '10.9.9.10'], guard(1))], remove: [] }, /10\.9\.9\.10/);
+    await counted('redefine the filter of every port', { set: many.map((n) => port(n, 'vwt-guard', undefined, guard(2))), remove: [] }, /add map bridge virtwall_nwf from_port_g2/);
+    await counted('unbind a port (the previous generation goes now)', { set: [], remove: ['vnet1'] }, /delete map bridge virtwall_nwf from_port_g1/);
+    await counted('unbind the last ports', { set: [], remove: many.slice(1).map((n) => `vnet${n}`) }, /^(delete table (bridge|inet) virtwall_nwf\n)+$/);
+    assert.equal(backend.model()?.chains.size ?? 0, 0, 'nothing of ours left');
   });
 
   it('keeps the old state when the kernel refuses a transaction', async () => {

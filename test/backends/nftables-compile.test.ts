@@ -2,8 +2,10 @@
 // elements, libvirt's any-combination meaning for variables, and model diffs as minimal scripts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignPortIds, compileModel, compilePort } from '../../src/backends/nftables/compile.js';
-import { diffScript, modelSize, type NftModel } from '../../src/backends/nftables/model.js';
+import { assignPortIds, compilePort } from '../../src/backends/nftables/compile.js';
+import { compileModel, PortLedger } from '../../src/backends/nftables/ledger.js';
+import { LiveModel, modelSize, type NftModel } from '../../src/backends/nftables/model.js';
+import { noGarbage, planTransaction, type Garbage } from '../../src/backends/nftables/transaction.js';
 import { ruleComment, ruleOrigin } from '../../src/backends/nftables/trace.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
@@ -30,6 +32,23 @@ function model(ports: PortFilter[], previous: NftModel | undefined = undefined):
 }
 
 const lines = (script: string) => script.trim().split('\n').filter(Boolean);
+
+/** Changes planned as the backend plans them, against a mirror of what the kernel would hold. */
+class Changes {
+  readonly ledger = new PortLedger('br_netfilter', 1);
+  readonly kernel = new LiveModel();
+  garbage: Garbage = noGarbage();
+
+  /** The change's script; the mirror then holds what the kernel would. */
+  apply(set: PortFilter[], remove: string[] = []): string[] {
+    for (const n of remove) this.ledger.remove(n);
+    for (const p of set) this.ledger.set(p);
+    const t = planTransaction(this.kernel, this.garbage, this.ledger, this.ledger.takeDelta());
+    t.commit(this.kernel);
+    this.garbage = t.garbage;
+    return lines(t.script);
+  }
+}
 
 describe('nftables compiler', () => {
   it('ports with the same filter shape share chains: rules do not grow with ports, elements do', () => {
@@ -104,25 +123,25 @@ describe('nftables compiler', () => {
       'ether type ip meta l4proto tcp th dport 80 ct state new,established ct direction original counter return',
       'ether type ip meta l4proto udp counter drop',
     ]);
-    assert.deepEqual(m.sets.get('bridge fwd_to_port')!.elements, [`"vnet5" : jump ${c.shape}_fwd_to`]);
-    assert.deepEqual(lines(diffScript(undefined, m)).filter((l) => l.startsWith('add table')), ['add table bridge virtwall_nwf']);
+    assert.deepEqual(m.sets.get('bridge fwd_to_port_g1')!.elements, [`"vnet5" : jump ${c.shape}_fwd_to`]);
   });
 
   it('writes a change as a minimal script: a new port of a known shape only adds elements', () => {
-    const before = model([port(1)]);
-    const after = model([port(1), port(2)], before);
-    const script = lines(diffScript(before, after));
+    const changes = new Changes();
+    changes.apply([port(1)]);
+    const script = changes.apply([port(2)]);
     assert.ok(script.length > 0 && script.every((l) => l.startsWith('add element ')), script.join('\n'));
     assert.ok(script.every((l) => l.includes('"vnet2"') || l.includes('0x76760002') || l.includes('0x76770002')));
-    assert.deepEqual(lines(diffScript(after, before)).map((l) => l.split(' ')[0]), lines(diffScript(after, before)).map(() => 'delete'));
-    assert.equal(diffScript(after, after), '');
+    const removal = changes.apply([], ['vnet2']);
+    assert.ok(removal.length > 0 && removal.every((l) => l.startsWith('delete element ')), removal.join('\n'));
+    assert.deepEqual(changes.apply([]), []);
   });
 
   it('a parameter change swaps only the changed elements', () => {
-    const before = model([port(1)]);
-    const after = model([port(1, 'clean-traffic', { IP: ['10.0.0.99'] })], before);
+    const changes = new Changes();
+    changes.apply([port(1)]);
     assert.deepEqual(
-      lines(diffScript(before, after)).map((l) => l.replace(/s[0-9a-f]{10}_/, 'S_')),
+      changes.apply([port(1, 'clean-traffic', { IP: ['10.0.0.99'] })]).map((l) => l.replace(/s[0-9a-f]{10}_/, 'S_')),
       [
         'delete element bridge virtwall_nwf S_from_arp_ip_0p { "vnet1" . 10.0.0.1 }',
         'delete element bridge virtwall_nwf S_from_ipv4_ip_1p { "vnet1" . 10.0.0.1 }',
@@ -132,22 +151,87 @@ describe('nftables compiler', () => {
     );
   });
 
-  it('a redefinition moves ports to new chains and removes the old ones in the same script', () => {
+  it('a redefinition loads the next generation of dispatch maps; the old ones go with the next change', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
-    const before = model([port(1), port(2)]);
-    const after = model([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])], before);
-    const script = lines(diffScript(before, after));
-    const first = (re: RegExp) => script.findIndex((l) => re.test(l));
-    const last = (re: RegExp) => script.length - 1 - [...script].reverse().findIndex((l) => re.test(l));
-    assert.ok(last(/^add chain /) < first(/^delete element .* from_port /), 'new chains exist before ports move');
-    assert.ok(last(/^add element .* from_port /) < first(/^delete chain /), 'ports moved before old chains go');
-    assert.equal(script.filter((l) => /^add element .* from_port /.test(l)).length, 1, 'both ports in one element command');
-    assert.ok(modelSize(after).rules < modelSize(before).rules);
+    const changes = new Changes();
+    changes.apply([port(1), port(2)]);
+    const before = changes.kernel.snapshot();
+    const script = changes.apply([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])]);
+    assert.ok(script.includes('add map bridge virtwall_nwf from_port_g2 { type ifname : verdict; }'), script.join('\n'));
+    assert.ok(script.includes('flush chain bridge virtwall_nwf prerouting'));
+    assert.ok(script.some((l) => /^add rule bridge virtwall_nwf prerouting iifname vmap @from_port_g2 /.test(l)));
+    assert.equal(script.filter((l) => /^add element .* from_port_g2 /.test(l)).length, 1, 'both ports in one element command');
+    assert.ok(!script.some((l) => /^delete (chain|map|element)/.test(l)), 'nothing the previous generation may still use goes');
+    // The old maps and chains are still there for packets of the previous generation...
+    for (const k of before.chains.keys()) assert.ok(changes.kernel.chains.has(k), k);
+    assert.ok(changes.kernel.sets.has('bridge from_port_g1'));
+    // ...and the next change, whatever it is, removes them.
+    const next = changes.apply([port(3, 'clean-traffic', { IP: ['10.0.0.3'] }, [v2])]);
+    assert.ok(next.includes('delete map bridge virtwall_nwf from_port_g1'), next.join('\n'));
+    assert.ok(next.findIndex((l) => l.startsWith('delete map')) < next.findIndex((l) => l.startsWith('delete chain')), 'maps (holding jumps) before chains');
+    assert.deepEqual(changes.kernel.snapshot(), changes.ledger.model.snapshot());
+    assert.ok(modelSize(changes.kernel).rules < modelSize(before).rules);
+  });
+
+  it('an entry moving to a chain that exists already is switched in place', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const changes = new Changes();
+    changes.apply([port(1), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])]);
+    const script = changes.apply([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2])]);
+    assert.ok(!script.some((l) => /^add (map|chain)/.test(l)), script.join('\n'));
+    assert.ok(script.some((l) => /^delete element bridge virtwall_nwf from_port_g1 \{ "vnet1" : jump/.test(l)));
+    assert.ok(script.some((l) => /^add element bridge virtwall_nwf from_port_g1 \{ "vnet1" : jump/.test(l)));
+    assert.ok(!script.some((l) => /^delete element .* s[0-9a-f]+_\S+ \{ "vnet1"/.test(l)), "the port's elements in its old shape stay for the previous generation");
+    const next = changes.apply([], ['vnet2']);
+    assert.ok(next.some((l) => /^delete chain /.test(l)), next.join('\n'));
+    assert.deepEqual(changes.kernel.snapshot(), changes.ledger.model.snapshot());
+  });
+
+  it('the incremental model equals the whole-model compile after any sequence of changes', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const ledger = new PortLedger('br_netfilter', 1);
+    const live = new Map<string, PortFilter>();
+    const steps: [PortFilter[], string[]][] = [
+      [[port(1), port(2), port(3)], []],
+      [[port(2, 'clean-traffic', { IP: ['10.0.0.9', '10.0.0.10'] })], ['vnet1']],
+      [[port(3, 'clean-traffic', { IP: ['10.0.0.3'] }, [v2]), port(1)], []],
+      [[], ['vnet2', 'vnet3']],
+    ];
+    for (const [set, remove] of steps) {
+      for (const n of remove) (ledger.remove(n), live.delete(n));
+      for (const p of set) (ledger.set(p), live.set(p.ifname, p));
+      const ids = new Map([...live.keys()].map((n) => [n, ledger.idOf(n)!]));
+      assert.deepEqual(ledger.model.snapshot(), compileModel([...live.values()], ids));
+    }
+  });
+
+  it('removing the last port removes our tables', () => {
+    const changes = new Changes();
+    changes.apply([port(1)]);
+    assert.deepEqual(changes.apply([], ['vnet1']), ['delete table bridge virtwall_nwf']);
+    assert.ok(changes.kernel.empty);
+  });
+
+  it('registers IP-level hooks and port marks only while some port has IP rules', () => {
+    const tcp = `<filter name='vwt-web'><rule action='accept' direction='in'><tcp dstportstart='80'/></rule></filter>`;
+    const changes = new Changes();
+    const clean = changes.apply([port(1)]);
+    assert.ok(!clean.some((l) => / inet |port_mark|mac_filter/.test(l)), clean.join('\n'));
+    const web = changes.apply([port(2, 'vwt-web', {}, [tcp])]);
+    assert.ok(web.includes('add table inet virtwall_nwf'));
+    assert.ok(web.includes('flush chain bridge virtwall_nwf prerouting'), 'the bridge hooks start marking ports');
+    assert.ok(web.some((l) => /^add element bridge virtwall_nwf port_mark_from \{ "vnet2" : /.test(l)));
+    assert.ok(!web.some((l) => /port_mark_from \{ "vnet1"/.test(l)), 'a port without IP rules is not marked');
+    const gone = changes.apply([], ['vnet2']);
+    assert.ok(gone.includes('flush chain inet virtwall_nwf forward'), 'the inet hooks are emptied at once');
+    assert.ok(!gone.some((l) => /^delete /.test(l) && / inet /.test(l)), 'and deleted with the next change');
+    assert.deepEqual(changes.apply([port(3)]).filter((l) => / inet /.test(l)).at(-1), 'delete table inet virtwall_nwf');
+    assert.ok(!changes.kernel.has('inet'));
   });
 
   it('starts from nothing with the tables and hooks, and traces every rule to its filter', () => {
-    const script = lines(diffScript(undefined, model([port(1)])));
-    assert.deepEqual(script.slice(0, 2), ['add table bridge virtwall_nwf', 'add table inet virtwall_nwf']);
+    const script = new Changes().apply([port(1)]);
+    assert.equal(script[0], 'add table bridge virtwall_nwf');
     const rules = script.filter((l) => l.startsWith('add rule ') && / s[0-9a-f]{10}_/.test(l));
     for (const r of rules) assert.ok(ruleOrigin(r), r);
     assert.ok(rules.some((r) => ruleOrigin(r)!.path.join('/') === 'clean-traffic/no-mac-spoofing'));

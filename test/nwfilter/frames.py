@@ -6,7 +6,7 @@ sockets, counts arrivals, and runs tiny TCP servers/clients. Runs inside a test 
   send IFACE JSON                  send frames described by a JSON list (see build()):
                                    ipv4/ipv6 UDP (sport, dport, proto, IPv4 tos), arp/rarp, raw; any
                                    of them 802.1Q-tagged with 'vlan' 
-  flood IFACE SECONDS JSON         send those frames over and over; prints the rounds sent
+  flood IFACE SECONDS JSON [PAUSE]  send those frames over and over (PAUSE s between rounds); prints the rounds sent
   tcp-serve PORT...                accept on each port, answer b'ok'; runs until killed
   tcp-connect HOST PORT TIMEOUT    exit 0 when the server answered, 1 otherwise
 """
@@ -113,8 +113,8 @@ def send(iface, frames):
         s.send(build(f))
 
 
-def flood(iface, seconds, frames):
-    """Sends the frames over and over for `seconds`; prints how many rounds went out."""
+def flood(iface, seconds, frames, pause=0.0005):
+    """Sends the frames over and over for `seconds`, `pause` s between rounds; prints how many rounds went out."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
     built = [build(f) for f in frames]
@@ -124,7 +124,8 @@ def flood(iface, seconds, frames):
         for b in built:
             s.send(b)
         rounds += 1
-        time.sleep(0.0005)
+        if pause:
+            time.sleep(pause)
     print(json.dumps({'rounds': rounds}), flush=True)
 
 
@@ -164,7 +165,7 @@ if __name__ == '__main__':
     elif cmd == 'send':
         send(args[0], json.loads(args[1]))
     elif cmd == 'flood':
-        flood(args[0], float(args[1]), json.loads(args[2]))
+        flood(args[0], float(args[1]), json.loads(args[2]), *[float(a) for a in args[3:]])
     elif cmd == 'tcp-serve':
         tcp_serve([int(p) for p in args])
     elif cmd == 'tcp-connect':

@@ -14,12 +14,14 @@ function nft(net: Net, ...args: string[]): string {
   return net.lab.exec(net.ns.host, ['nft', ...args]).stdout;
 }
 
-/** Rules and set/map elements in our two tables, as the kernel lists them. */
+/** Rules and set/map elements in our tables (the inet one exists only for IP rules), as the kernel lists them. */
 function kernelSize(net: Net): { rules: number; elements: number } {
   let rules = 0;
   let elements = 0;
   for (const family of ['bridge', 'inet']) {
-    const items = (JSON.parse(nft(net, '-j', 'list', 'table', family, 'virtwall_nwf')) as { nftables: Record<string, { elem?: unknown[] }>[] }).nftables;
+    const listed = net.lab.exec(net.ns.host, ['nft', '-j', 'list', 'table', family, 'virtwall_nwf'], false);
+    if (listed.status !== 0) continue;
+    const items = (JSON.parse(listed.stdout) as { nftables: Record<string, { elem?: unknown[] }>[] }).nftables;
     for (const item of items) {
       if (item['rule']) rules++;
       elements += (item['set'] ?? item['map'])?.elem?.length ?? 0;
@@ -71,9 +73,9 @@ describe('nftables backend on a real kernel', { skip }, () => {
     const after = await probe(net, 'b', [{ kind: 'ipv4', marker: 'spoof-b!', src_mac: MAC.other, dst_mac: MAC.a, src_ip: IP.b, dst_ip: IP.a }]);
     assert.equal(after.a['spoof-b!'], 0, "B's MAC check is back");
 
-    // Unbinding everything leaves our empty tables; the foreign table never changed.
+    // Unbinding everything removes our tables; the foreign table never changed.
     await backend.apply({ set: [], remove: ['vnet0', 'vnet1'] });
-    assert.doesNotMatch(nft(net, 'list', 'table', 'bridge', 'virtwall_nwf'), /chain s[0-9a-f]/);
+    assert.doesNotMatch(nft(net, 'list', 'tables'), /virtwall_nwf/);
     assert.equal(foreign(), foreignBefore);
   });
 });

@@ -1,6 +1,6 @@
-// The nftables nwfilter backend: keeps the filtered ports, compiles them into one model and
-// moves the kernel to it with `nft -f`: the chains a change needs are loaded first, unreachable,
-// then one transaction switches every affected port at once (see preparedModel for why).
+// The nftables nwfilter backend: keeps the filtered ports in a ledger (the desired model, kept
+// port by port), a mirror of what our tables hold, and moves the kernel with ONE `nft -f` per
+// change, planned by transaction.ts so that no packet slips through while it commits.
 //
 // Table ownership: the `owner` flag ties a table to the netlink socket that created it, and
 // every change here is a separate `nft` process, so an owned table would vanish as soon as the
@@ -14,38 +14,37 @@
 // ports identified by marks (compile.ts).
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
-import { assignPortIds, compileModel, MARK_FROM_PORT, MARK_TO_PORT, type StatefulPath } from './compile.js';
+import { dispatchName, MARK_FROM_PORT, MARK_TO_PORT, type StatefulPath } from './compile.js';
 import { applyScript, probeCapabilities, readModel, type NftCapabilities } from './kernel.js';
-import { diffScript, key, preparedModel, type NftModel } from './model.js';
+import { PortLedger } from './ledger.js';
+import { LiveModel, modelDelta, type ModelDelta, type NftModel } from './model.js';
+import { generationIn, noGarbage, planTransaction, type Garbage } from './transaction.js';
 
-/** Port ids as recorded in a model's port -> mark map. */
-function idsOf(model: NftModel | undefined): Map<string, number> {
+/** Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports. */
+function portsIn(m: LiveModel, generation: number): { names: Set<string>; ids: Map<string, number> } {
+  const names = new Set<string>();
   const ids = new Map<string, number>();
-  for (const e of model?.sets.get(key('bridge', 'port_mark_from'))?.elements ?? []) {
-    const m = /^"([^"]+)" : 0x([0-9a-f]+)$/.exec(e);
-    if (m) ids.set(m[1]!, parseInt(m[2]!, 16) & 0xffff);
+  const maps = new Set(['port_mark_from', 'mac_filter_ports', dispatchName('from_port', generation), dispatchName('to_port', generation)]);
+  for (const s of m.sets.values()) {
+    if (s.family !== 'bridge' || !maps.has(s.name)) continue;
+    for (const e of s.elements) {
+      const found = /^"([^"]+)"(?: : (?:0x([0-9a-f]+)|jump))?/.exec(e);
+      if (!found) continue;
+      names.add(found[1]!);
+      if (s.name === 'port_mark_from' && found[2]) ids.set(found[1]!, parseInt(found[2], 16) & 0xffff);
+    }
   }
-  return ids;
-}
-
-/** Everything in `model` that belongs to one port: its elements and its chains' rules. */
-function portState(model: NftModel | undefined, ifname: string, id: number): string {
-  if (!model) return '';
-  const keys = [`"${ifname}"`, ...[MARK_FROM_PORT, MARK_TO_PORT].map((tag) => `0x${(tag | id).toString(16)}`)];
-  const elements = [...model.sets.values()].flatMap((s) => s.elements.filter((e) => keys.some((k) => e.startsWith(k))).map((e) => `${s.name} ${e}`));
-  const shapes = new Set(elements.map((e) => /jump (s[0-9a-f]+)_/.exec(e)?.[1]).filter(Boolean));
-  const rules = [...model.chains.values()].filter((c) => shapes.has(c.name.split('_')[0])).map((c) => `${c.family} ${c.name} ${c.rules.map((r) => r.comment).join('|')}`);
-  return [...elements.sort(), ...rules.sort()].join('\n');
+  return { names, ids };
 }
 
 export class NftablesBackend implements NwfilterBackend {
   readonly name = 'nftables';
-  private ports = new Map<string, PortFilter>();
-  private ids = new Map<string, number>();
-  /** What we last put in the kernel; undefined until we have read or written it. */
-  private kernel: NftModel | undefined;
-  private known = false;
-  /** Changes run one after the other: each diffs against the state the previous one left. */
+  /** The desired model; undefined until the first change or reconcile. */
+  private ledger: PortLedger | undefined;
+  /** What our tables hold; undefined when it must be read from the kernel first. */
+  private kernel: LiveModel | undefined;
+  private garbage: Garbage = noGarbage();
+  /** Changes run one after the other: each plans against the state the previous one left. */
   private queue: Promise<unknown> = Promise.resolve();
 
   private readonly path: StatefulPath;
@@ -59,9 +58,9 @@ export class NftablesBackend implements NwfilterBackend {
     return new NftablesBackend(runner, await probeCapabilities(runner));
   }
 
-  /** The model the backend holds the kernel to (for tests and `nwfilter-compile`). */
+  /** What the backend holds the kernel to, garbage of the last change included (for tests). */
   model(): NftModel | undefined {
-    return this.kernel;
+    return this.kernel?.snapshot();
   }
 
   apply(change: PortChange): Promise<void> {
@@ -79,44 +78,80 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   private async applyNow(change: PortChange): Promise<void> {
-    const next = new Map(this.ports);
-    for (const name of change.remove) next.delete(name);
-    for (const p of change.set) next.set(p.ifname, p);
-    if (!this.known) {
-      this.kernel = await readModel(this.runner);
-      this.ids = idsOf(this.kernel);
-      this.known = true;
+    if (!this.kernel || !this.ledger) {
+      const ports = this.ledger?.ports() ?? [];
+      await this.resync(ports.filter((p) => !change.remove.includes(p.ifname) && !change.set.some((s) => s.ifname === p.ifname)).concat(change.set));
+      return;
     }
-    const ids = assignPortIds([...next.keys()], this.ids);
-    const model = compileModel([...next.values()], ids, this.path);
-    await this.moveTo(model);
-    this.ports = next;
-    this.ids = ids;
+    const ledger = this.ledger;
+    const before = [...change.remove, ...change.set.map((p) => p.ifname)].map((n) => [n, ledger.port(n)] as const);
+    const generation = ledger.generation;
+    for (const name of change.remove) ledger.remove(name);
+    for (const p of change.set) ledger.set(p);
+    try {
+      await this.transact(ledger.takeDelta());
+    } catch (e) {
+      // The kernel kept its state: undo the change in the ledger, and read the kernel again
+      // before the next change rather than trust the mirror.
+      if (ledger.generation !== generation) ledger.renameDispatch(generation);
+      for (const [name, old] of before.reverse()) if (old) ledger.set(old);
+      else ledger.remove(name);
+      ledger.takeDelta();
+      this.kernel = undefined;
+      throw e;
+    }
   }
 
-  /** New chains first (unreachable, see preparedModel), then the switch: two transactions. */
-  private async moveTo(model: NftModel): Promise<void> {
-    const prepared = preparedModel(this.kernel, model);
-    await applyScript(this.runner, diffScript(this.kernel, prepared));
-    this.kernel = prepared;
-    await applyScript(this.runner, diffScript(prepared, model));
-    this.kernel = model;
+  private async transact(delta: ModelDelta): Promise<void> {
+    const kernel = this.kernel!;
+    const t = planTransaction(kernel, this.garbage, this.ledger!, delta);
+    await applyScript(this.runner, t.script);
+    t.commit(kernel);
+    this.garbage = t.garbage;
+  }
+
+  /** Reads our tables and moves them to `desired` as a whole; returns the delta it applied. */
+  private async resync(desired: readonly PortFilter[]): Promise<{ delta: ModelDelta; observed: Set<string> }> {
+    const kernel = LiveModel.of(await readModel(this.runner));
+    const generation = generationIn(kernel);
+    const { names, ids } = portsIn(kernel, generation);
+    const wanted = new Set(desired.map((p) => p.ifname));
+    const ledger = new PortLedger(this.path, generation, new Map([...ids].filter(([n]) => wanted.has(n))));
+    for (const p of desired) ledger.set(p);
+    ledger.takeDelta();
+    const delta = modelDelta(kernel, ledger.model);
+    this.kernel = kernel;
+    this.ledger = ledger;
+    // Whatever the last run left for its previous generation is long unreachable now.
+    this.garbage = noGarbage();
+    await this.transact(delta);
+    return { delta, observed: names };
   }
 
   private async reconcileNow(desired: readonly PortFilter[]): Promise<ReconcileReport> {
-    const observed = await readModel(this.runner);
-    const oldIds = idsOf(observed);
-    const ids = assignPortIds(desired.map((p) => p.ifname), oldIds);
-    const model = compileModel(desired, ids, this.path);
-    const repaired = desired
-      .filter((p) => portState(observed, p.ifname, oldIds.get(p.ifname) ?? -1) !== portState(model, p.ifname, ids.get(p.ifname)!))
-      .map((p) => p.ifname);
-    const removed = [...oldIds.keys()].filter((n) => !ids.has(n));
-    this.kernel = observed;
-    this.known = true;
-    await this.moveTo(model);
-    this.ports = new Map(desired.map((p) => [p.ifname, p]));
-    this.ids = ids;
-    return { repaired, removed };
+    const { delta, observed } = await this.resync(desired);
+    const ledger = this.ledger!;
+    // Ports named by a changed element or owning a changed chain were repaired.
+    const byKey = new Map<string, string>();
+    for (const p of desired) {
+      const id = ledger.idOf(p.ifname)!;
+      for (const k of [`"${p.ifname}"`, `0x${(MARK_FROM_PORT | id).toString(16)}`, `0x${(MARK_TO_PORT | id).toString(16)}`]) byKey.set(k, p.ifname);
+    }
+    const repaired = new Set<string>();
+    for (const m of [delta.addedElements, delta.removedElements]) {
+      for (const [k, es] of m) {
+        if (!ledger.model.sets.has(k)) continue;
+        for (const e of es) {
+          const port = byKey.get(e.slice(0, e.indexOf(' ') >>> 0));
+          if (port) repaired.add(port);
+        }
+      }
+    }
+    for (const k of [...delta.addedChains, ...delta.changedChains]) {
+      const shape = /^\S+ (s[0-9a-f]+)_/.exec(k)?.[1];
+      if (shape) for (const n of ledger.portsOfShape(shape)) repaired.add(n);
+    }
+    const removed = [...observed].filter((n) => !ledger.port(n));
+    return { repaired: [...repaired], removed };
   }
 }

@@ -13,10 +13,11 @@
 import { createHash } from 'node:crypto';
 import type { PortFilter } from '../../nwfilter/backend.js';
 import type { RuleInstance } from '../../nwfilter/instantiate.js';
+import type { RuleDef } from '../../conf/nwfilter/types.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
 import { chainUses, type ChainUse } from '../ebiptables/iptables-rules.js';
-import { key, type Family, type NftChain, type NftModel, type NftRule, type NftSet } from './model.js';
+import { key, type Family, type NftChain, type NftRule, type NftSet, type SetMeta } from './model.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';
 
@@ -82,6 +83,14 @@ function literalTerm(t: Term): string {
   return `${t.expr} ${t.negated ? '!= ' : ''}${value}`;
 }
 
+/**
+ * A per-port set's declaration. Prefixes and ranges (`/`, `-`) need an interval set, which for
+ * concatenated keys the kernel looks up in a structure whose cost grows with its elements;
+ * exact values go to a hash. The declaration is part of the shape, so ports whose values are all
+ * exact share chains with each other, not with ports holding ranges.
+ */
+const setDecl = (exprs: string, values: readonly string[]) => `typeof ${exprs};${values.some((v) => /[/-]/.test(v)) ? ' flags interval;' : ''}`;
+
 const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
 /**
@@ -95,7 +104,8 @@ const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t
 function draftRule(ctx: Context, port: PortValues, chain: string, index: number, comment: string, parts: readonly RuleParts[]): Draft {
   const first = parts[0]!;
   const varTerms = first.terms.filter((t) => t.variable);
-  const uniform = parts.every((p) => signature(p) === signature(first));
+  const firstSignature = parts.length > 1 ? signature(first) : '';
+  const uniform = parts.every((p) => p === first || signature(p) === firstSignature);
   const setMode = varTerms.length > 0 && uniform && varTerms.every((t) => t.settable) && (parts.length === 1 || varTerms.every((t) => !t.negated));
   const base = `$S_${chain}_${index}`;
   const dynamic = first.connlimit ? `${base}c` : undefined;
@@ -115,14 +125,15 @@ function draftRule(ctx: Context, port: PortValues, chain: string, index: number,
     const name = `${base}p`;
     const exprs = [ctx.portExpr, ...positive.map((t) => t.expr)].join(' . ');
     lookups.push(`${exprs} @${name}`);
-    sets.push({ name, decl: `typeof ${exprs}; flags interval;`, elements: parts.map((p) => [pk, ...posIdx.map((i) => p.terms[i]!.value)].join(' . ')) });
+    const values = parts.flatMap((p) => posIdx.map((i) => p.terms[i]!.value));
+    sets.push({ name, decl: setDecl(exprs, values), elements: parts.map((p) => [pk, ...posIdx.map((i) => p.terms[i]!.value)].join(' . ')) });
   }
   first.terms.forEach((t, i) => {
     if (!t.variable || !t.negated) return;
     const name = `${base}n${i}`;
     const exprs = `${ctx.portExpr} . ${t.expr}`;
     lookups.push(`${exprs} != @${name}`);
-    sets.push({ name, decl: `typeof ${exprs}; flags interval;`, elements: [`${pk} . ${t.value}`] });
+    sets.push({ name, decl: setDecl(exprs, [t.value]), elements: [`${pk} . ${t.value}`] });
   });
   return { rules: [{ text: render(first, lookups, comment, dynamic, ctx.portExpr), comment }], sets };
 }
@@ -143,6 +154,14 @@ const SUBCHAIN_MATCH: readonly (readonly [string, string])[] = [
 
 const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 
+/**
+ * Drafts of rules whose values are all literal: the same for every port that has the rule at
+ * the same place, so they are drafted once per rule definition (most of a stock filter's rules;
+ * this is what makes compiling a thousand ports after a restart cheap).
+ */
+const literalDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
+const isLiteral = (i: RuleInstance) => i.expansions.every((e) => Object.values(e.attrs).every((a) => a!.value.kind !== 'text'));
+
 /** All chains of one port, with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
@@ -156,9 +175,21 @@ class PortDraft {
     return this.chains.get(name)!.rules;
   }
 
-  add(ctx: Context, instance: RuleInstance, parts: readonly RuleParts[]): void {
+  /** Adds an instance's rules to one chain; `variant` names what else `parts` depends on. */
+  add(ctx: Context, instance: RuleInstance, parts: () => readonly RuleParts[], variant = ''): void {
     const rules = this.chain(ctx);
-    const d = draftRule(ctx, this.port, ctx.suffix, rules.length, ruleComment(instance.path, instance.priority), parts);
+    const comment = ruleComment(instance.path, instance.priority);
+    let cache: Map<string, Draft> | undefined;
+    if (isLiteral(instance)) {
+      cache = literalDrafts.get(instance.rule);
+      if (!cache) literalDrafts.set(instance.rule, (cache = new Map()));
+    }
+    const place = `${variant} ${ctx.family} ${ctx.suffix} ${rules.length} ${comment}`;
+    let d = cache?.get(place);
+    if (!d) {
+      d = draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts());
+      cache?.set(place, d);
+    }
     rules.push(...d.rules);
     for (const s of d.sets) {
       const known = this.sets.get(s.name);
@@ -190,27 +221,43 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
       for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++) enter(...pending[next]!);
       const ctx = o.instance.chain === 'root' ? root : { ...base, suffix: `${dir}_${chainId(o.instance.chain)}` };
       const reverse = dir === 'from' && o.instance.rule.direction === 'inout';
-      d.add(ctx, o.instance, o.instance.expansions.map((r) => bridgeParts(r, reverse)));
+      d.add(ctx, o.instance, () => o.instance.expansions.map((r) => bridgeParts(r, reverse)), reverse ? 'reverse' : '');
     }
     for (; next < pending.length; next++) enter(...pending[next]!);
   }
 }
 
+/** The chains chainUses() places a rule's expansions in, with the rule as each one has it. */
+function ipUses(instance: RuleInstance, path: StatefulPath): { ctx: Context; parts: RuleParts[] }[] {
+  const byUse = new Map<string, { ctx: Context; parts: RuleParts[] }>();
+  for (const rule of instance.expansions) {
+    for (const use of chainUses(rule)) {
+      const ctx = ipContext(use, path);
+      const parts = inetParts(rule, use, ctx.family);
+      if (!parts) continue;
+      if (!byUse.has(ctx.suffix)) byUse.set(ctx.suffix, { ctx, parts: [] });
+      byUse.get(ctx.suffix)!.parts.push(parts);
+    }
+  }
+  return [...byUse.values()];
+}
+
 /** libvirt's iptables layout: each rule in the chains chainUses() places it in. */
 function ipChains(d: PortDraft, ordered: readonly OrderedRule[], path: StatefulPath): void {
   for (const { instance } of ordered) {
-    const byUse = new Map<string, { ctx: Context; parts: RuleParts[] }>();
-    for (const rule of instance.expansions) {
-      for (const use of chainUses(rule)) {
-        const ctx = ipContext(use, path);
-        const parts = inetParts(rule, use, ctx.family);
-        if (!parts) continue;
-        if (!byUse.has(ctx.suffix)) byUse.set(ctx.suffix, { ctx, parts: [] });
-        byUse.get(ctx.suffix)!.parts.push(parts);
-      }
-    }
-    for (const { ctx, parts } of byUse.values()) d.add(ctx, instance, parts);
+    // Which chains a literal rule goes to is known once its draft is: its parts are not needed.
+    const uses = isLiteral(instance) ? literalUses(instance, path) : ipUses(instance, path);
+    for (const { ctx, parts } of uses) d.add(ctx, instance, () => parts, path);
   }
+}
+
+const literalContexts = new WeakMap<RuleDef, Map<StatefulPath, { ctx: Context; parts: RuleParts[] }[]>>();
+
+function literalUses(instance: RuleInstance, path: StatefulPath): { ctx: Context; parts: RuleParts[] }[] {
+  let byPath = literalContexts.get(instance.rule);
+  if (!byPath) literalContexts.set(instance.rule, (byPath = new Map()));
+  if (!byPath.has(path)) byPath.set(path, ipUses(instance, path));
+  return byPath.get(path)!;
 }
 
 export interface CompiledPort {
@@ -259,38 +306,68 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   return { ifname: port.ifname, id, shape, chains, sets, entries };
 }
 
-// --- the whole model -----------------------------------------------------------------------
+// --- the layout around the ports ----------------------------------------------------------
 
 /** Chains a port's dispatch maps jump to (the root chains of its filter). */
 const ENTRY_SUFFIXES = ['from', 'to', 'fwd_from', 'fwd_to', 'host'];
 
 const rule = (text: string, comment: string): NftRule => ({ text: `${text} comment "${comment}"`, comment });
-const map = (family: Family, name: string, decl: string): Omit<NftSet, 'elements'> => ({ family, name, kind: 'map', decl });
+
+/**
+ * Dispatch maps (port -> jump to the port's chains) carry a generation in their name: a change
+ * that would point an existing port's entry at a chain created in the same transaction loads
+ * complete maps of the next generation instead (transaction.ts explains why).
+ */
+export const dispatchName = (base: string, generation: number) => `${base}_g${generation}`;
+const DISPATCH_NAME = /^(.*)_g(\d+)$/;
+
+/** The generation of a dispatch map's name, if it is one. */
+export function generationOf(name: string): number | undefined {
+  const m = DISPATCH_NAME.exec(name);
+  return m ? Number(m[2]) : undefined;
+}
+
+/**
+ * What the layout needs from the ports bound: hooks, maps and rules for IP-level filtering
+ * (marks and the inet table, or the bridge forward/input hooks) only while some port has IP
+ * rules, the mac_filter rule only while some port asks for it. Every packet crossing the bridge
+ * passes the hooks we register, so we register none that no port needs: with filters like
+ * clean-traffic (Ethernet-level only) bridged IP traffic never enters an inet hook of ours.
+ */
+export interface Needs {
+  ip: boolean;
+  macFilter: boolean;
+}
+
+/** Entry chains of IP-level rules (libvirt's iptables chains). */
+const IP_ENTRIES = ['fwd_from', 'fwd_to', 'host'];
+export const needsOf = (port: PortFilter, c: CompiledPort): Needs => ({ ip: c.entries.some((e) => IP_ENTRIES.includes(e)), macFilter: !!port.macFilter });
 
 /** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
-interface Layout {
-  sets: readonly Omit<NftSet, 'elements'>[];
-  chains: readonly NftChain[];
-  /** Dispatch map of each entry chain, and the port's key there. */
-  entries: Record<string, { family: Family; map: string; key: (p: CompiledPort) => string }>;
-  /** Whether ports are marked for the inet table. */
+export interface Layout {
+  /** Sets and maps that are not dispatch maps. */
+  sets: (needs: Needs) => SetMeta[];
+  /** The hooked chains, naming the dispatch maps of one generation through `map`. */
+  chains: (map: (base: string) => string, needs: Needs) => NftChain[];
+  /** Dispatch map of each entry chain (base name, without generation), and the port's key there. */
+  entries: Record<string, { family: Family; map: string; decl: string; key: (p: CompiledPort) => string }>;
+  /** Whether ports with IP rules are marked for the inet table. */
   marks: boolean;
 }
 
 const byName = (p: CompiledPort) => `"${p.ifname}"`;
-const MAC_FILTER = [
-  { family: 'bridge', name: 'mac_filter_ports', kind: 'set', decl: 'type ifname;' },
-  { family: 'bridge', name: 'mac_filter', kind: 'set', decl: 'type ifname . ether_addr;' },
-] as const;
-const MAC_FILTER_RULE = rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter');
+const set = (family: Family, name: string, decl: string): SetMeta => ({ family, name, kind: 'set', decl });
+const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'type ifname;'), set('bridge', 'mac_filter', 'type ifname . ether_addr;')];
+const macFilterRule = (needs: Needs) => (needs.macFilter ? [rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter')] : []);
 const BRIDGE_HOOK = { prerouting: 'type filter hook prerouting priority -300; policy accept;', postrouting: 'type filter hook postrouting priority 300; policy accept;' };
+const CLEAR_MARK = rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark');
+
+/** The dispatch rule; its comment names the map, so a listed chain shows which generation it uses. */
+const dispatch = (expr: string, map: string, what: string) => rule(`${expr} vmap @${map}`, `${what} ${map}`);
 
 /** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
-function inetHook(hook: string, mapName: string, comment: string): NftChain {
-  return {
-    family: 'inet', name: hook, hook: `type filter hook ${hook} priority 0; policy accept;`,
-    rules: [rule(`meta mark vmap @${mapName}`, comment), rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark')],
-  };
+function inetHook(hook: string, map: string, what: string): NftChain {
+  return { family: 'inet', name: hook, hook: `type filter hook ${hook} priority 0; policy accept;`, rules: [dispatch('meta mark', map, what), CLEAR_MARK] };
 }
 
 /**
@@ -299,39 +376,31 @@ function inetHook(hook: string, mapName: string, comment: string): NftChain {
  * POSTROUTING where the mark of the port a packet goes to is known.
  */
 const BR_NETFILTER: Layout = {
-  sets: [
-    map('bridge', 'port_mark_from', 'type ifname : mark;'),
-    map('bridge', 'port_mark_to', 'type ifname : mark;'),
-    map('bridge', 'from_port', 'type ifname : verdict;'),
-    map('bridge', 'to_port', 'type ifname : verdict;'),
-    ...MAC_FILTER,
-    map('inet', 'fwd_from_port', 'type mark : verdict;'),
-    map('inet', 'fwd_to_port', 'type mark : verdict;'),
-    map('inet', 'host_from_port', 'type mark : verdict;'),
+  sets: (needs) => [
+    ...(needs.ip
+      ? [{ family: 'bridge', name: 'port_mark_from', kind: 'map', decl: 'type ifname : mark;' }, { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: 'type ifname : mark;' }] as const
+      : []),
+    ...(needs.macFilter ? MAC_FILTER : []),
   ],
-  chains: [
+  chains: (map, needs) => [
     {
       family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting,
-      rules: [MAC_FILTER_RULE, rule('meta mark set iifname map @port_mark_from', 'mark from port'), rule('iifname vmap @from_port', 'from port')],
+      rules: [...macFilterRule(needs), ...(needs.ip ? [rule('meta mark set iifname map @port_mark_from', 'mark from port')] : []), dispatch('iifname', map('from_port'), 'from port')],
     },
     {
       family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting,
-      rules: [
-        rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark'),
-        rule('meta mark set oifname map @port_mark_to', 'mark to port'),
-        rule('oifname vmap @to_port', 'to port'),
-      ],
+      rules: [...(needs.ip ? [CLEAR_MARK, rule('meta mark set oifname map @port_mark_to', 'mark to port')] : []), dispatch('oifname', map('to_port'), 'to port')],
     },
-    inetHook('forward', 'fwd_from_port', 'forward from port'),
-    inetHook('input', 'host_from_port', 'host from port'),
-    inetHook('postrouting', 'fwd_to_port', 'forward to port'),
+    ...(needs.ip
+      ? [inetHook('forward', map('fwd_from_port'), 'forward from port'), inetHook('input', map('host_from_port'), 'host from port'), inetHook('postrouting', map('fwd_to_port'), 'forward to port')]
+      : []),
   ],
   entries: {
-    from: { family: 'bridge', map: 'from_port', key: byName },
-    to: { family: 'bridge', map: 'to_port', key: byName },
-    fwd_from: { family: 'inet', map: 'fwd_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
-    host: { family: 'inet', map: 'host_from_port', key: (p) => hex(MARK_FROM_PORT | p.id) },
-    fwd_to: { family: 'inet', map: 'fwd_to_port', key: (p) => hex(MARK_TO_PORT | p.id) },
+    from: { family: 'bridge', map: 'from_port', decl: 'type ifname : verdict;', key: byName },
+    to: { family: 'bridge', map: 'to_port', decl: 'type ifname : verdict;', key: byName },
+    fwd_from: { family: 'inet', map: 'fwd_from_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_FROM_PORT | p.id) },
+    host: { family: 'inet', map: 'host_from_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_FROM_PORT | p.id) },
+    fwd_to: { family: 'inet', map: 'fwd_to_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_TO_PORT | p.id) },
   },
   marks: true,
 };
@@ -341,27 +410,63 @@ const BR_NETFILTER: Layout = {
  * bridge forward hook (from the port, then to the port), its INPUT chain in the input hook.
  */
 const BRIDGE_CONNTRACK: Layout = {
-  sets: [
-    ...['from_port', 'to_port', 'fwd_from_port', 'fwd_to_port', 'host_from_port'].map((n) => map('bridge', n, 'type ifname : verdict;')),
-    ...MAC_FILTER,
-  ],
-  chains: [
-    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [MAC_FILTER_RULE, rule('iifname vmap @from_port', 'from port')] },
-    {
-      family: 'bridge', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;',
-      rules: [rule('iifname vmap @fwd_from_port', 'forward from port'), rule('oifname vmap @fwd_to_port', 'forward to port')],
-    },
-    { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [rule('iifname vmap @host_from_port', 'host from port')] },
-    { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [rule('oifname vmap @to_port', 'to port')] },
+  sets: (needs) => (needs.macFilter ? MAC_FILTER : []),
+  chains: (map, needs) => [
+    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [...macFilterRule(needs), dispatch('iifname', map('from_port'), 'from port')] },
+    ...(needs.ip
+      ? [
+        {
+          family: 'bridge', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;',
+          rules: [dispatch('iifname', map('fwd_from_port'), 'forward from port'), dispatch('oifname', map('fwd_to_port'), 'forward to port')],
+        },
+        { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [dispatch('iifname', map('host_from_port'), 'host from port')] },
+      ] as NftChain[]
+      : []),
+    { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [dispatch('oifname', map('to_port'), 'to port')] },
   ],
   entries: Object.fromEntries(
     [['from', 'from_port'], ['to', 'to_port'], ['fwd_from', 'fwd_from_port'], ['host', 'host_from_port'], ['fwd_to', 'fwd_to_port']]
-      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, key: byName }]),
+      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, decl: 'type ifname : verdict;', key: byName }]),
   ),
   marks: false,
 };
 
-const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
+export const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
+
+/** The dispatch maps of a layout in one generation, with their base names. */
+export function dispatchMaps(layout: Layout, generation: number, needs: Needs): (SetMeta & { base: string })[] {
+  const seen = new Map<string, SetMeta & { base: string }>();
+  for (const [entry, e] of Object.entries(layout.entries)) {
+    if (!needs.ip && IP_ENTRIES.includes(entry)) continue;
+    seen.set(e.map, { family: e.family, name: dispatchName(e.map, generation), kind: 'map', decl: e.decl, base: e.map });
+  }
+  return [...seen.values()];
+}
+
+/** Everything one port puts into the model, as elements by set key (see key()). */
+export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, generation: number): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (family: Family, name: string, e: readonly string[]) => {
+    const k = key(family, name);
+    if (!out.has(k)) out.set(k, []);
+    out.get(k)!.push(...e);
+  };
+  for (const s of c.sets) add(s.family, s.name, s.elements);
+  if (layout.marks && needsOf(port, c).ip) {
+    add('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
+    add('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
+  }
+  for (const entry of c.entries) {
+    const m = layout.entries[entry]!;
+    add(m.family, dispatchName(m.map, generation), [`${m.key(c)} : jump ${c.shape}_${entry}`]);
+  }
+  if (port.macFilter) {
+    add('bridge', 'mac_filter_ports', [`"${port.ifname}"`]);
+    add('bridge', 'mac_filter', [`"${port.ifname}" . ${port.mac.toLowerCase()}`]);
+  }
+  for (const [k, e] of out) out.set(k, [...new Set(e)]);
+  return out;
+}
 
 /** Stable small ids for ports: kept from `previous`, new ports take the lowest free ones. */
 export function assignPortIds(ifnames: readonly string[], previous: ReadonlyMap<string, number>): Map<string, number> {
@@ -377,40 +482,4 @@ export function assignPortIds(ifnames: readonly string[], previous: ReadonlyMap<
     used.add(next);
   }
   return ids;
-}
-
-/** The complete model for `ports`, with port ids from `ids` (see assignPortIds). */
-export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>, path: StatefulPath = 'br_netfilter'): NftModel {
-  const layout = LAYOUTS[path];
-  const chains = new Map<string, NftChain>(layout.chains.map((c) => [key(c.family, c.name), c]));
-  const elements = new Map<string, string[]>();
-  const sets = new Map<string, Omit<NftSet, 'elements'>>(layout.sets.map((s) => [key(s.family, s.name), s]));
-  const addElements = (family: Family, name: string, e: readonly string[]) => {
-    const k = key(family, name);
-    if (!elements.has(k)) elements.set(k, []);
-    elements.get(k)!.push(...e);
-  };
-  for (const port of ports) {
-    const c = compilePort(port, ids.get(port.ifname)!, path);
-    for (const chain of c.chains) chains.set(key(chain.family, chain.name), chain);
-    for (const s of c.sets) {
-      sets.set(key(s.family, s.name), s);
-      addElements(s.family, s.name, s.elements);
-    }
-    if (layout.marks) {
-      addElements('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
-      addElements('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
-    }
-    for (const entry of c.entries) {
-      const m = layout.entries[entry]!;
-      addElements(m.family, m.map, [`${m.key(c)} : jump ${c.shape}_${entry}`]);
-    }
-    if (port.macFilter) {
-      addElements('bridge', 'mac_filter_ports', [`"${port.ifname}"`]);
-      addElements('bridge', 'mac_filter', [`"${port.ifname}" . ${port.mac.toLowerCase()}`]);
-    }
-  }
-  const out = new Map<string, NftSet>();
-  for (const [k, s] of sets) out.set(k, { ...s, elements: [...new Set(elements.get(k) ?? [])].sort() });
-  return { chains, sets: out };
 }

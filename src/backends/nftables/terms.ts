@@ -165,8 +165,9 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
     if (field.raw) {
       const full = bytes.length * 8;
       const p = prefix ?? full;
-      if (p < full) expr = `${expr} & ${hexNumber(maskOf(bytes.length, p))}`;
-      value = hexNumber(bytes.map((b, i) => b & maskOf(bytes.length, p)[i]!));
+      const mask = maskOf(bytes.length, p);
+      if (p < full) expr = `${expr} & ${hexNumber(mask)}`;
+      value = hexNumber(bytes.map((b, i) => b & mask[i]!));
     } else value = maskedAddress(bytes, field.kind, prefix);
   } else {
     const lo = numberOf(main, field.kind);

@@ -1,0 +1,230 @@
+// The desired model, kept port by port: each port contributes its shape's chains and sets
+// (counted, so a shape stays while a port uses it) and its elements; setting or removing a port
+// touches only what that port contributes, and the ledger records it as a delta. So the cost of
+// a change does not depend on how many other ports there are. compileModel folds a whole list
+// of ports the same way: it is the reference the incremental result is tested against.
+import type { PortFilter } from '../../nwfilter/backend.js';
+import {
+  compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
+} from './compile.js';
+import { emptyDelta, key, LiveModel, type ModelDelta, type NftChain, type NftModel, type SetMeta } from './model.js';
+
+interface PortEntry {
+  port: PortFilter;
+  compiled: CompiledPort;
+  needs: Needs;
+  elements: Map<string, string[]>;
+}
+
+const NEEDS = ['ip', 'macFilter'] as const;
+
+export class PortLedger {
+  readonly model = new LiveModel();
+  private readonly layout: Layout;
+  private readonly entries = new Map<string, PortEntry>();
+  private readonly shapes = new Map<string, { users: number; chains: NftChain[]; sets: SetMeta[] }>();
+  private readonly ids = new Map<string, number>();
+  /** How many ports need each part of the layout (see Needs). */
+  private readonly users: Record<keyof Needs, number> = { ip: 0, macFilter: 0 };
+  private readonly freeIds: number[] = [];
+  private nextId = 1;
+  private delta = emptyDelta();
+
+  /** `ids`: port ids to keep (those the kernel already uses). */
+  constructor(readonly path: StatefulPath, private gen: number, ids: ReadonlyMap<string, number> = new Map()) {
+    this.layout = LAYOUTS[path];
+    for (const [n, id] of ids) this.ids.set(n, id);
+    this.nextId = Math.max(0, ...ids.values()) + 1;
+  }
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  ports(): PortFilter[] {
+    return [...this.entries.values()].map((e) => e.port);
+  }
+
+  port(ifname: string): PortFilter | undefined {
+    return this.entries.get(ifname)?.port;
+  }
+
+  /** Shape of a port (the hash its chains are named by), if it is in the ledger. */
+  shapeOf(ifname: string): string | undefined {
+    return this.entries.get(ifname)?.compiled.shape;
+  }
+
+  idOf(ifname: string): number | undefined {
+    return this.ids.get(ifname);
+  }
+
+  /** Ports sharing a shape. */
+  portsOfShape(shape: string): string[] {
+    return [...this.entries.values()].filter((e) => e.compiled.shape === shape).map((e) => e.port.ifname);
+  }
+
+  set(port: PortFilter): void {
+    if (this.entries.has(port.ifname)) this.drop(port.ifname, false);
+    let id = this.ids.get(port.ifname);
+    if (id === undefined) {
+      id = this.freeIds.pop() ?? this.nextId++;
+      if (id > 0xffff) throw new Error('more than 65535 filtered ports');
+      this.ids.set(port.ifname, id);
+    }
+    const compiled = compilePort(port, id, this.path);
+    const shape = this.shapes.get(compiled.shape);
+    if (shape) shape.users++;
+    else {
+      const sets = compiled.sets.map(({ elements: _e, ...meta }) => meta);
+      this.shapes.set(compiled.shape, { users: 1, chains: compiled.chains, sets });
+      for (const c of compiled.chains) this.addChain(c);
+      for (const s of sets) this.addSet(s);
+    }
+    const needs = needsOf(port, compiled);
+    const before = this.needs();
+    for (const n of NEEDS) if (needs[n]) this.users[n]++;
+    this.entries.set(port.ifname, { port, compiled, needs, elements: new Map() });
+    this.relayout(before);
+    const elements = portElements(this.layout, port, compiled, this.gen);
+    for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
+    this.entries.get(port.ifname)!.elements = elements;
+  }
+
+  remove(ifname: string): void {
+    if (this.entries.has(ifname)) this.drop(ifname, true);
+  }
+
+  /** What changed since the last call. */
+  takeDelta(): ModelDelta {
+    const d = this.delta;
+    this.delta = emptyDelta();
+    return d;
+  }
+
+  /**
+   * Moves the dispatch maps to another generation: new names, the same entries, the hooked
+   * chains naming the new maps. Not recorded as a delta: transaction.ts loads the new maps whole.
+   */
+  renameDispatch(generation: number): void {
+    const needs = this.needs()!;
+    for (const m of dispatchMaps(this.layout, this.gen, needs)) {
+      const k = key(m.family, m.name);
+      const old = this.model.sets.get(k)!;
+      this.model.sets.delete(k);
+      const name = dispatchName(m.base, generation);
+      this.model.sets.set(key(m.family, name), { ...old, name });
+    }
+    for (const e of this.entries.values()) {
+      for (const m of dispatchMaps(this.layout, this.gen, needs)) {
+        const es = e.elements.get(key(m.family, m.name));
+        if (!es) continue;
+        e.elements.delete(key(m.family, m.name));
+        e.elements.set(key(m.family, dispatchName(m.base, generation)), es);
+      }
+    }
+    this.gen = generation;
+    for (const c of this.layout.chains((base) => dispatchName(base, generation), needs)) this.model.chains.set(key(c.family, c.name), c);
+  }
+
+  private drop(ifname: string, forget: boolean): void {
+    const entry = this.entries.get(ifname)!;
+    for (const [k, es] of entry.elements) for (const e of es) this.removeElement(k, e);
+    const before = this.needs();
+    for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
+    this.entries.delete(ifname);
+    this.relayout(before);
+    const shape = this.shapes.get(entry.compiled.shape)!;
+    if (--shape.users === 0) {
+      this.shapes.delete(entry.compiled.shape);
+      for (const c of shape.chains) this.removeChain(key(c.family, c.name));
+      for (const s of shape.sets) this.removeSet(key(s.family, s.name));
+    }
+    if (forget) {
+      this.freeIds.push(this.ids.get(ifname)!);
+      this.ids.delete(ifname);
+    }
+  }
+
+  /** What the layout needs now; undefined without ports (then there is no layout at all). */
+  private needs(): Needs | undefined {
+    return this.entries.size === 0 ? undefined : { ip: this.users.ip > 0, macFilter: this.users.macFilter > 0 };
+  }
+
+  /** Moves the layout's sets and chains from what `before` needed to what is needed now. */
+  private relayout(before: Needs | undefined): void {
+    const after = this.needs();
+    if (before?.ip === after?.ip && before?.macFilter === after?.macFilter) return;
+    const items = (needs: Needs | undefined) => {
+      if (!needs) return { sets: [], chains: [] };
+      const map = (base: string) => dispatchName(base, this.gen);
+      const dispatch = dispatchMaps(this.layout, this.gen, needs).map(({ base: _b, ...meta }) => meta);
+      return { sets: [...this.layout.sets(needs), ...dispatch], chains: this.layout.chains(map, needs) };
+    };
+    const [old, now] = [items(before), items(after)];
+    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) => new Set(xs.map((x) => key(x.family, x.name)));
+    const [oldSets, newSets, oldChains] = [keys(old.sets), keys(now.sets), keys(old.chains)];
+    for (const s of now.sets) if (!oldSets.has(key(s.family, s.name))) this.addSet(s);
+    for (const c of now.chains) {
+      const k = key(c.family, c.name);
+      if (!oldChains.has(k)) this.addChain(c);
+      else {
+        this.model.chains.set(k, c);
+        if (!this.delta.addedChains.has(k)) this.delta.changedChains.add(k);
+      }
+    }
+    const newChains = keys(now.chains);
+    for (const k of oldChains) if (!newChains.has(k)) this.removeChain(k);
+    for (const k of oldSets) if (!newSets.has(k)) this.removeSet(k);
+  }
+
+  private addChain(c: NftChain): void {
+    const k = key(c.family, c.name);
+    this.model.chains.set(k, c);
+    // Back after going in the same delta: its rules may differ (transaction.ts compares them).
+    if (this.delta.removedChains.delete(k)) this.delta.changedChains.add(k);
+    else this.delta.addedChains.add(k);
+  }
+
+  private removeChain(k: string): void {
+    this.model.chains.delete(k);
+    this.delta.changedChains.delete(k);
+    if (!this.delta.addedChains.delete(k)) this.delta.removedChains.add(k);
+  }
+
+  private addSet(s: SetMeta): void {
+    const k = key(s.family, s.name);
+    this.model.sets.set(k, { ...s, elements: new Set() });
+    if (!this.delta.removedSets.delete(k)) this.delta.addedSets.add(k);
+  }
+
+  private removeSet(k: string): void {
+    this.model.sets.delete(k);
+    if (!this.delta.addedSets.delete(k)) this.delta.removedSets.add(k);
+  }
+
+  private addElement(k: string, e: string): void {
+    this.model.sets.get(k)!.elements.add(e);
+    if (!this.delta.removedElements.get(k)?.delete(e)) note(this.delta.addedElements, k, e);
+  }
+
+  private removeElement(k: string, e: string): void {
+    this.model.sets.get(k)!.elements.delete(e);
+    if (!this.delta.addedElements.get(k)?.delete(e)) note(this.delta.removedElements, k, e);
+  }
+}
+
+function note(m: Map<string, Set<string>>, k: string, e: string): void {
+  if (!m.has(k)) m.set(k, new Set());
+  m.get(k)!.add(e);
+}
+
+/** The complete model for `ports` with port ids from `ids` (see assignPortIds). */
+export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>, path: StatefulPath = 'br_netfilter', generation = 1): NftModel {
+  const ledger = new PortLedger(path, generation, ids);
+  for (const p of ports) ledger.set(p);
+  return ledger.model.snapshot();
+}

@@ -68,6 +68,8 @@ function isMissingCsumAction(cmd: FirewallCommand, stderr: string): boolean {
 export interface AppliedFirewall {
   /** Commands that remove what was applied (errors ignored when run), as libvirt records them. */
   removal: FirewallCommand[];
+  /** How many creating commands went to the kernel (0: everything was already there). */
+  created: number;
   /** nf_tables tables ("ip filter", ...) that iptables-nft created for this change. */
   createdTables: string[];
 }
@@ -85,32 +87,41 @@ async function missingTables(tool: 'iptables' | 'ip6tables', cmds: readonly Fire
   return missing;
 }
 
+function groupByTool(cmds: readonly FirewallCommand[]): Map<BatchTool, FirewallCommand[]> {
+  const byTool = new Map<BatchTool, FirewallCommand[]>();
+  for (const c of cmds) {
+    const tool = toolOf(c);
+    if (!byTool.has(tool)) byTool.set(tool, []);
+    byTool.get(tool)!.push(c);
+  }
+  return byTool;
+}
+
 /**
  * Applies the global setup and a network's plan. On failure nothing of the network's rules is
  * left: each tool's batch is all-or-nothing, and batches already applied are removed again.
+ * `replacing` (removal commands of parts already in the kernel) runs first in the same batch
+ * of its tool, so a re-apply swaps old parts for new ones in one transaction, never doubling them.
  */
 export async function applyNetworkFirewall(
   globalSetup: readonly FirewallTransaction[],
   plan: NetworkFirewallPlan,
   runner: CommandRunner,
   diag: Diagnostics,
+  replacing: readonly FirewallCommand[] = [],
 ): Promise<AppliedFirewall> {
   const setup = await resolveCommands(globalSetup, runner);
   const rules = await resolveCommands(plan.groups, runner);
   const output = new Map<FirewallCommand, string>();
-  const byTool = new Map<BatchTool, FirewallCommand[]>();
-  for (const c of [...setup, ...rules]) {
-    const tool = toolOf(c);
-    if (!byTool.has(tool)) byTool.set(tool, []);
-    byTool.get(tool)!.push(c);
-  }
+  const byTool = groupByTool([...setup, ...rules]);
+  const removing = groupByTool(replacing);
   const applied: FirewallCommand[] = [];
   const skipped = new Set<FirewallCommand>();
   const createdTables: string[] = [];
   try {
     for (const [tool, cmds] of byTool) {
       if (tool === 'nft') {
-        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f'], nftScript(cmds)))
+        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f'], nftScript([...(removing.get(tool) ?? []), ...cmds])))
           .split('\n')
           .filter((l) => NFT_CREATES.test(l));
         const creating = cmds.filter((c) => NFT_CREATES.test(c.argv.filter((a) => !a.startsWith('-')).slice(1).join(' ')));
@@ -131,7 +142,7 @@ export async function applyNetworkFirewall(
         }
       } else {
         const missing = await missingTables(tool, cmds, runner);
-        await runBatch(runner, [RESTORE[tool], '--noflush'], restoreScript(cmds));
+        await runBatch(runner, [RESTORE[tool], '--noflush'], restoreScript([...(removing.get(tool) ?? []), ...cmds]));
         createdTables.push(...missing);
       }
       applied.push(...cmds);
@@ -143,7 +154,7 @@ export async function applyNetworkFirewall(
   const removal = networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter(
     (c) => ![...skipped].some((s) => sameTcObject(s, c)),
   );
-  return { removal, createdTables };
+  return { removal, createdTables, created: applied.length };
 }
 
 /** `tc filter add X` and `tc filter del X` name the same object. */
@@ -167,13 +178,7 @@ function removalFor(plan: NetworkFirewallPlan, applied: FirewallCommand[], outpu
  * e.g. after a foreign flush) its commands run one by one with errors ignored, as libvirt does.
  */
 export async function removeNetworkFirewall(removal: readonly FirewallCommand[], runner: CommandRunner): Promise<void> {
-  const byTool = new Map<BatchTool, FirewallCommand[]>();
-  for (const c of removal) {
-    const tool = toolOf(c);
-    if (!byTool.has(tool)) byTool.set(tool, []);
-    byTool.get(tool)!.push(c);
-  }
-  for (const [tool, cmds] of byTool) {
+  for (const [tool, cmds] of groupByTool(removal)) {
     if (tool === 'tc') {
       for (const c of cmds) await runner.run(c.argv);
       continue;
@@ -186,4 +191,32 @@ export async function removeNetworkFirewall(removal: readonly FirewallCommand[],
       for (const c of cmds) await runner.run(c.argv);
     }
   }
+}
+
+const isTc = (c: FirewallCommand): boolean => c.argv[0] === 'tc';
+
+/** The plan without its tc part: the bridge's qdisc and DHCP checksum filter stay with the bridge. */
+function withoutTc(plan: NetworkFirewallPlan): NetworkFirewallPlan {
+  return {
+    backend: plan.backend,
+    groups: plan.groups.map((g) => ({ ...g, commands: g.commands.filter((c) => !isTc(c)), rollback: g.rollback.filter((c) => !isTc(c)) })),
+  };
+}
+
+/**
+ * Applies `plan` to a network whose firewall was applied before (`previous`: its removal
+ * record; `present`: the part of it still in the kernel). The present parts are swapped for
+ * the plan's in one batch per tool, so no rule is doubled and none is missing at any moment
+ * the batch leaves; the tc filter on the bridge is kept with its removal.
+ */
+export async function reapplyNetworkFirewall(
+  globalSetup: readonly FirewallTransaction[],
+  plan: NetworkFirewallPlan,
+  previous: readonly FirewallCommand[],
+  present: readonly FirewallCommand[],
+  runner: CommandRunner,
+  diag: Diagnostics,
+): Promise<AppliedFirewall> {
+  const applied = await applyNetworkFirewall(globalSetup, withoutTc(plan), runner, diag, present.filter((c) => !isTc(c)));
+  return { ...applied, removal: [...applied.removal, ...previous.filter(isTc)] };
 }

@@ -14,7 +14,9 @@ import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
 import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
 import type { BackendName } from '../firewall/plan.js';
 import { formatIp, parseIp, sameNetwork } from '../inet.js';
-import { applyNetworkFirewall, removeNetworkFirewall } from './apply-firewall.js';
+import type { LiveEffect } from '../../conf/network/update.js';
+import { applyNetworkFirewall, reapplyNetworkFirewall, removeNetworkFirewall } from './apply-firewall.js';
+import { firewallParts } from './firewall-health.js';
 import { checkDhcpInSubnet, checkRouteCollision, checkSubnetOverlap, type RouteEntry } from './checks.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
@@ -51,6 +53,16 @@ export interface NetworkDriverOptions {
   now?: () => number;
 }
 
+/** What a firewall check found gone and restored: one network's rules, or libvirt's global chains. */
+export interface FirewallRepair {
+  /** The network, or `global <backend>` for libvirt's shared chains and tables. */
+  target: string;
+  /** Parts that were gone (removal commands of the network's record, or creating commands). */
+  missing: number;
+  /** Parts still present, replaced in the same batch. */
+  kept: number;
+}
+
 type Undo = () => Promise<void>;
 
 const STATUS_SUFFIX = '.status.json';
@@ -79,6 +91,10 @@ export class NetworkDriver {
   status(name: string): NetworkStatus | undefined {
     const file = this.statusFile(name);
     return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as NetworkStatus) : undefined;
+  }
+
+  private saveStatus(status: NetworkStatus): void {
+    writeFileAtomic(this.statusFile(status.name), JSON.stringify(status, null, 2) + '\n');
   }
 
   private async run(argv: readonly string[]): Promise<string> {
@@ -167,7 +183,7 @@ export class NetworkDriver {
       if (def.forward.mode !== 'none') await this.enableForwarding(def, status);
       if (def.ips.some((ip) => ip.family === 'ipv6')) await this.waitForDad(bridge);
       await this.startDnsmasq(def, status, undo);
-      writeFileAtomic(this.statusFile(def.name), JSON.stringify(status, null, 2) + '\n');
+      this.saveStatus(status);
       return status;
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
@@ -224,21 +240,35 @@ export class NetworkDriver {
     return def.dns.enable !== false || def.ips.some((ip) => servesDhcp(ip) || ip.tftpRoot !== undefined);
   }
 
-  private async startDnsmasq(def: NetworkDef, status: NetworkStatus, undo: Undo[]): Promise<void> {
-    if (!this.needsDnsmasq(def)) return;
-    const dir = this.opts.stateDir;
-    const pidFile = join(dir, `${def.name}.pid`);
-    const confFile = join(dir, `${def.name}.conf`);
-    const files = dnsmasqFiles(def, { stateDir: dir, pidFile, caps: this.opts.dnsmasqCaps });
+  private dnsmasqFiles(name: string): { pidFile: string; confFile: string } {
+    return { pidFile: join(this.opts.stateDir, `${name}.pid`), confFile: join(this.opts.stateDir, `${name}.conf`) };
+  }
+
+  /** Writes dnsmasq's configuration and hosts files for `def`; returns their paths. */
+  private writeDnsmasqFiles(def: NetworkDef): string[] {
+    const { pidFile, confFile } = this.dnsmasqFiles(def.name);
+    const files = dnsmasqFiles(def, { stateDir: this.opts.stateDir, pidFile, caps: this.opts.dnsmasqCaps });
     writeFileAtomic(confFile, files.conf);
     writeFileAtomic(files.hostsfilePath, files.hostsfile ?? '');
     writeFileAtomic(files.addnhostsPath, files.addnhosts);
-    status.files.push(confFile, files.hostsfilePath, files.addnhostsPath, pidFile);
+    return [confFile, files.hostsfilePath, files.addnhostsPath, pidFile];
+  }
+
+  /** Starts dnsmasq on the files written for the network; returns its pid. */
+  private async launchDnsmasq(name: string, bridge: string): Promise<number> {
+    const { pidFile, confFile } = this.dnsmasqFiles(name);
     const hook = this.opts.leaseHook ? [`--dhcp-script=${this.opts.leaseHook}`] : [];
     rmSync(pidFile, { force: true });
-    await this.run(['env', `VIR_BRIDGE_NAME=${status.bridge}`, 'dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook]);
+    await this.run(['env', `VIR_BRIDGE_NAME=${bridge}`, 'dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook]);
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) throw new VirtwallError('operation-failed', `dnsmasq wrote no pid to ${pidFile}`);
+    return pid;
+  }
+
+  private async startDnsmasq(def: NetworkDef, status: NetworkStatus, undo: Undo[]): Promise<void> {
+    if (!this.needsDnsmasq(def)) return;
+    status.files.push(...this.writeDnsmasqFiles(def));
+    const pid = await this.launchDnsmasq(def.name, status.bridge);
     status.dnsmasqPid = pid;
     undo.push(() => killProcess(pid));
   }
@@ -263,20 +293,119 @@ export class NetworkDriver {
     const heir = others.find((s) => s.def.forward.mode !== 'none');
     if (heir && status.sysctlsChanged.length) {
       heir.sysctlsChanged.push(...status.sysctlsChanged);
-      writeFileAtomic(this.statusFile(heir.name), JSON.stringify(heir, null, 2) + '\n');
+      this.saveStatus(heir);
     } else {
       for (const { key, previous } of status.sysctlsChanged) await this.opts.runner.run(['sysctl', '-q', '-w', `${key}=${previous}`]);
     }
     const firewallHeir = others.find((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0);
     if (firewallHeir) {
       firewallHeir.createdTables = [...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])])];
-      writeFileAtomic(this.statusFile(firewallHeir.name), JSON.stringify(firewallHeir, null, 2) + '\n');
+      this.saveStatus(firewallHeir);
     } else {
       await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner, status.createdTables ?? []);
     }
     for (const f of status.files) rmSync(f, { force: true });
     rmSync(leaseFile(this.opts.stateDir, status.bridge), { force: true });
     rmSync(this.statusFile(name), { force: true });
+  }
+
+  /** Swaps the network's firewall for `def`'s, replacing the `present` parts of its record in one batch per tool. */
+  private async replaceFirewall(status: NetworkStatus, def: NetworkDef, present: FirewallCommand[]): Promise<void> {
+    const backend = status.firewallBackend;
+    const applied = await reapplyNetworkFirewall(
+      globalSetupPlan(backend),
+      networkFirewallPlan(def, backend),
+      status.firewallRemoval,
+      present,
+      this.opts.runner,
+      this.opts.diag,
+    );
+    status.firewallRemoval = applied.removal;
+    status.createdTables = [...new Set([...status.createdTables, ...applied.createdTables])];
+  }
+
+  /**
+   * Brings the kernel back to the firewall of every running network: a network missing any
+   * part of its rules gets all of them again (with `force`, every network does), then libvirt's
+   * global chains or tables are recreated where gone. Records stay true: net-destroy removes
+   * exactly what is there afterwards. Nothing missing: nothing is changed.
+   */
+  async healFirewall(force = false): Promise<FirewallRepair[]> {
+    const repairs: FirewallRepair[] = [];
+    const running = this.active().filter((s) => hasFirewall(s.def));
+    for (const status of running) {
+      const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
+      if (!force && parts.missing.length === 0) continue;
+      await this.replaceFirewall(status, status.def, parts.present);
+      this.saveStatus(status);
+      repairs.push({ target: status.name, missing: parts.missing.length, kept: parts.present.length });
+    }
+    for (const backend of new Set(running.map((s) => s.firewallBackend))) {
+      const applied = await applyNetworkFirewall(globalSetupPlan(backend), { backend, groups: [] }, this.opts.runner, this.opts.diag);
+      if (applied.created === 0) continue;
+      // tables iptables-nft had to create go with the last network of that backend
+      const heir = this.status(running.find((s) => s.firewallBackend === backend)!.name)!;
+      heir.createdTables = [...new Set([...heir.createdTables, ...applied.createdTables])];
+      this.saveStatus(heir);
+      repairs.push({ target: `global ${backend}`, missing: applied.created, kept: 0 });
+    }
+    return repairs;
+  }
+
+  /** Starts dnsmasq again for running networks whose dnsmasq is gone; returns those networks. */
+  async healDnsmasq(): Promise<string[]> {
+    const restarted: string[] = [];
+    for (const status of this.active()) {
+      if (status.dnsmasqPid === undefined || isDnsmasq(status.dnsmasqPid)) continue;
+      status.dnsmasqPid = await this.launchDnsmasq(status.name, status.bridge);
+      this.saveStatus(status);
+      restarted.push(status.name);
+    }
+    return restarted;
+  }
+
+  /**
+   * The live half of net-update: puts `def` (the running definition with one section changed)
+   * into effect as libvirt's networkUpdate does, then records it as the running definition.
+   * If a step fails, the record keeps the previous definition.
+   */
+  async update(name: string, def: NetworkDef, effect: LiveEffect): Promise<void> {
+    const status = this.status(name);
+    if (!status) throw new VirtwallError('operation-failed', 'network is not running');
+    if (effect === 'firewall' && hasFirewall(def)) {
+      const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
+      await this.replaceFirewall(status, def, parts.present);
+    }
+    if (effect === 'dnsmasq-reload' || effect === 'dnsmasq-restart') {
+      // turning DHCP on or off changes dnsmasq's command line, not only its hosts files
+      const dhcpChanged = status.def.ips.some(servesDhcp) !== def.ips.some(servesDhcp);
+      try {
+        await this.refreshDnsmasq(status, def, effect === 'dnsmasq-restart' || dhcpChanged);
+      } catch (err) {
+        await this.refreshDnsmasq(status, status.def, true).catch(() => undefined);
+        this.saveStatus(status);
+        throw err;
+      }
+    }
+    status.def = def;
+    this.saveStatus(status);
+  }
+
+  /** networkRefreshDhcpDaemon / networkRestartDhcpDaemon: new files, then SIGHUP or a new dnsmasq. */
+  private async refreshDnsmasq(status: NetworkStatus, def: NetworkDef, restart: boolean): Promise<void> {
+    const running = status.dnsmasqPid !== undefined && isDnsmasq(status.dnsmasqPid);
+    if (!this.needsDnsmasq(def)) {
+      if (running) await killProcess(status.dnsmasqPid!);
+      delete status.dnsmasqPid;
+      return;
+    }
+    status.files = [...new Set([...status.files, ...this.writeDnsmasqFiles(def)])];
+    if (running && !restart) {
+      process.kill(status.dnsmasqPid!, 'SIGHUP');
+      return;
+    }
+    if (running) await killProcess(status.dnsmasqPid!);
+    status.dnsmasqPid = await this.launchDnsmasq(def.name, status.bridge);
   }
 
   /** `virsh net-dhcp-leases`: the running network's live leases. */
@@ -326,6 +455,15 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
+
+/** The process `pid` is alive and is a dnsmasq (not a later process that reused its pid). */
+function isDnsmasq(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'dnsmasq';
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Ends dnsmasq with its helper process and any lease script it is running: SIGTERM to the

@@ -1,0 +1,119 @@
+// virtwalld heals a running network's firewall, for both network firewall backends, inside
+// namespaces this test creates: another tool flushes or deletes libvirt's rules in various ways,
+// the daemon restores exactly them within 1 s (logged), guest traffic through NAT works again,
+// repairs cause no repair loop, SIGHUP re-applies, and net-destroy afterwards leaves the
+// namespace as before the start.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { canUseNetns } from '../support/netns.js';
+import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
+import { cli, daemonFixture as fixture, startDaemon, stopAll, type DaemonProcess } from './process.js';
+import type { BackendName } from '../../src/network/firewall/plan.js';
+
+const skip = canUseNetns() ? false : 'needs root and ip netns';
+
+const UP_HOST = '198.51.100.1';
+const UP_PEER = '198.51.100.2';
+const PEER_PORT = 7001;
+
+const NETWORK = `<network>
+  <name>healme</name>
+  <forward mode='nat'/>
+  <bridge name='vwbr0' stp='off'/>
+  <ip address='192.168.100.1' netmask='255.255.255.0'>
+    <dhcp><range start='192.168.100.10' end='192.168.100.20'/></dhcp>
+  </ip>
+</network>`;
+
+/** What another tool might do to the rules, per backend (shell run in the namespace). */
+const DAMAGE: Record<BackendName, string[]> = {
+  nftables: [
+    'nft flush ruleset',
+    'nft delete table ip libvirt_network',
+    'nft flush chain ip libvirt_network guest_nat',
+    'nft flush chain ip libvirt_network guest_output',
+  ],
+  iptables: [
+    'iptables -F',
+    'iptables -t nat -F',
+    'iptables -F && iptables -X',
+    'iptables -t mangle -F LIBVIRT_PRT',
+    // a firewall service restoring its own saved ruleset
+    'printf "*filter\\n:INPUT ACCEPT [0:0]\\n:FORWARD ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n*nat\\n:POSTROUTING ACCEPT [0:0]\\nCOMMIT\\n" | iptables-restore',
+    'nft flush ruleset',
+  ],
+};
+
+/** The network firewall as the kernel lists it, without counters and handles. */
+function firewallState(run: (argv: string[]) => string, backend: BackendName): string {
+  const text = backend === 'nftables' ? run(['nft', 'list', 'table', 'ip', 'libvirt_network']) : run(['iptables-save']) + run(['ip6tables-save']);
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/ # handle \d+/, '').replace(/packets \d+ bytes \d+/, '').replace(/\[\d+:\d+\]/, ''))
+    .join('\n');
+}
+
+const count = (log: string, re: RegExp) => log.split('\n').filter((l) => re.test(l)).length;
+
+describe('virtwalld heals network firewall rules', { skip }, () => {
+  after(() => stopAll());
+
+  for (const backend of ['nftables', 'iptables'] as const) {
+    it(`restores a NAT network's ${backend} rules after foreign damage`, async (t) => {
+      const { lab, ns, root, file } = fixture(t, 'h');
+      const up = lab.netns('u');
+      const guest = lab.netns('g');
+      lab.veth(ns, 'up0', up, 'eth0');
+      lab.exec(ns, ['ip', 'addr', 'add', `${UP_HOST}/24`, 'dev', 'up0']);
+      lab.exec(up, ['ip', 'addr', 'add', `${UP_PEER}/24`, 'dev', 'eth0']);
+      lab.veth(ns, 'vnet1', guest, 'eth0', { mac: '52:54:00:00:00:11' });
+      await peerServer(lab, up, UP_PEER, PEER_PORT);
+      mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
+      writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), `network_firewall_backend = "${backend}"\nlog_level = 1\n`);
+      const d: DaemonProcess = await startDaemon(ns, root);
+      const baseline = snapshot(lab, ns);
+      const run = (argv: string[]) => lab.exec(ns, argv, false).stdout;
+
+      assert.equal(cli(root, ['net-create', file('net.xml', NETWORK)]).status, 0);
+      lab.exec(ns, ['ip', 'link', 'set', 'vnet1', 'master', 'vwbr0']);
+      assert.ok(dhcp(lab, guest, 'eth0').ok, 'guest got no lease');
+      assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, 'NAT to upstream before any damage');
+      const intact = firewallState(run, backend);
+
+      for (const [i, damage] of DAMAGE[backend].entries()) {
+        lab.sh(ns, damage);
+        assert.notEqual(firewallState(run, backend), intact, `${damage} changed nothing`);
+        const t0 = Date.now();
+        while (firewallState(run, backend) !== intact && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+        const took = Date.now() - t0;
+        assert.equal(firewallState(run, backend), intact, `after ${damage}`);
+        assert.ok(took < 1000, `${damage}: restored after ${took} ms`);
+        assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, `NAT to upstream after ${damage}`);
+        // (the log arrives through a pipe this process reads between its blocking calls)
+        for (const t1 = Date.now(); count(d.log(), /network firewall restored/) <= i && Date.now() - t1 < 2000; ) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(count(d.log(), /network firewall restored/) >= i + 1, `no log line for ${damage}:\n${d.log()}`);
+      }
+      // our own repairs cause kernel events, but the checks they trigger find nothing to do
+      await new Promise((r) => setTimeout(r, 1000));
+      const settled = d.log().length;
+      const repairs = count(d.log(), /network firewall restored/);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(d.log().length, settled, 'the daemon kept reconciling');
+      assert.match(d.log(), /"reason":"kernel change","network":"healme","missing":\d+,"kept":\d+,"msg":"network firewall restored"/);
+
+      d.child.kill('SIGHUP');
+      for (const t0 = Date.now(); !/network firewall re-applied/.test(d.log()) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+      assert.match(d.log(), /"reason":"SIGHUP","network":"healme","missing":0,"kept":\d+,"msg":"network firewall re-applied"/);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(firewallState(run, backend), intact, 'SIGHUP doubled or lost rules');
+      assert.equal(count(d.log(), /network firewall restored/), repairs, 'the re-apply was taken for damage');
+
+      assert.equal(cli(root, ['net-destroy', 'healme']).status, 0);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(snapshot(lab, ns), baseline);
+    });
+  }
+});

@@ -456,10 +456,15 @@ const alive = (pid: number): boolean => {
   }
 };
 
-/** The process `pid` is alive and is a dnsmasq (not a later process that reused its pid). */
+/**
+ * The process `pid` runs and is a dnsmasq (not a later process that reused its pid, nor the
+ * zombie a killed daemonised dnsmasq leaves when nothing reaps it).
+ */
 function isDnsmasq(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'dnsmasq';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'dnsmasq' && state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

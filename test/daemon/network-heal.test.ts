@@ -1,7 +1,8 @@
 // virtwalld heals a running network's firewall, for both network firewall backends, inside
 // namespaces this test creates: another tool flushes or deletes libvirt's rules in various ways,
 // the daemon restores exactly them within 1 s (logged), guest traffic through NAT works again,
-// repairs cause no repair loop, SIGHUP re-applies, and net-destroy afterwards leaves the
+// repairs cause no repair loop, SIGHUP re-applies, a live forward-interface update swaps the
+// rules, and net-destroy afterwards leaves the
 // namespace as before the start.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,6 +111,19 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(firewallState(run, backend), intact, 'SIGHUP doubled or lost rules');
       assert.equal(count(d.log(), /network firewall restored/), repairs, 'the re-apply was taken for damage');
+
+      // a live forward-interface change swaps the rules in place: NAT only out of up0, then back
+      const iface = "<interface dev='up0'/>";
+      assert.equal(cli(root, ['net-update', 'healme', 'add-first', 'forward-interface', iface, '--live']).stdout, 'Updated network healme live state\n');
+      const viaUp0 = firewallState(run, backend);
+      assert.equal(count(intact, /up0/), 0);
+      assert.ok(count(viaUp0, /up0/) > 0, 'no rule names the forward device');
+      assert.equal(viaUp0.split('\n').length, intact.split('\n').length, 'rules were added, not replaced');
+      assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, 'NAT through the forward device');
+      assert.equal(cli(root, ['net-update', 'healme', 'delete', 'forward-interface', iface]).status, 0);
+      assert.equal(firewallState(run, backend), intact);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(count(d.log(), /network firewall restored/), repairs, 'a live update was taken for damage');
 
       assert.equal(cli(root, ['net-destroy', 'healme']).status, 0);
       await new Promise((r) => setTimeout(r, 500));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
 import { cli, daemonFixture as fixture, startDaemon, stopAll, type DaemonProcess } from './process.js';
-import type { BackendName } from '../../src/network/firewall/plan.js';
+import { DAMAGE, firewallState } from '../support/network-damage.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -27,35 +27,6 @@ const NETWORK = `<network>
     <dhcp><range start='192.168.100.10' end='192.168.100.20'/></dhcp>
   </ip>
 </network>`;
-
-/** What another tool might do to the rules, per backend (shell run in the namespace). */
-const DAMAGE: Record<BackendName, string[]> = {
-  nftables: [
-    'nft flush ruleset',
-    'nft delete table ip libvirt_network',
-    'nft flush chain ip libvirt_network guest_nat',
-    'nft flush chain ip libvirt_network guest_output',
-  ],
-  iptables: [
-    'iptables -F',
-    'iptables -t nat -F',
-    'iptables -F && iptables -X',
-    'iptables -t mangle -F LIBVIRT_PRT',
-    // a firewall service restoring its own saved ruleset
-    'printf "*filter\\n:INPUT ACCEPT [0:0]\\n:FORWARD ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n*nat\\n:POSTROUTING ACCEPT [0:0]\\nCOMMIT\\n" | iptables-restore',
-    'nft flush ruleset',
-  ],
-};
-
-/** The network firewall as the kernel lists it, without counters and handles. */
-function firewallState(run: (argv: string[]) => string, backend: BackendName): string {
-  const text = backend === 'nftables' ? run(['nft', 'list', 'table', 'ip', 'libvirt_network']) : run(['iptables-save']) + run(['ip6tables-save']);
-  return text
-    .split('\n')
-    .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/ # handle \d+/, '').replace(/packets \d+ bytes \d+/, '').replace(/\[\d+:\d+\]/, ''))
-    .join('\n');
-}
 
 const count = (log: string, re: RegExp) => log.split('\n').filter((l) => re.test(l)).length;
 

@@ -116,11 +116,17 @@ export class Daemon {
 
   private async healNetworks(reason: string, force: boolean): Promise<void> {
     const healed = await this.networks.heal(force);
+    const log = this.deps.log;
     for (const r of healed.firewall) {
-      this.deps.log.warn({ reason, network: r.target, missing: r.missing, kept: r.kept }, r.missing > 0 ? 'network firewall restored' : 'network firewall re-applied');
+      const fields = { reason, network: r.target, missing: r.missing, kept: r.kept };
+      if (r.error !== undefined) log.error({ ...fields, err: r.error }, 'network firewall repair failed');
+      else log.warn(fields, r.missing > 0 ? 'network firewall restored' : 'network firewall re-applied');
     }
-    for (const network of healed.dnsmasq) this.deps.log.warn({ reason, network }, 'dnsmasq was gone: restarted');
-    if (healed.firewall.length + healed.dnsmasq.length === 0) this.deps.log.debug({ reason }, 'networks intact');
+    for (const { network, error } of healed.dnsmasq) {
+      if (error !== undefined) log.error({ reason, network, err: error }, 'dnsmasq was gone and did not start again');
+      else log.warn({ reason, network }, 'dnsmasq was gone: restarted');
+    }
+    if (healed.firewall.length + healed.dnsmasq.length === 0) log.debug({ reason }, 'networks intact');
   }
 
   // --- nwfilter ---

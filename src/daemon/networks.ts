@@ -205,7 +205,7 @@ export class NetworkService {
   }
 
   /** Restores running networks' firewall rules (`force`: re-applies them all) and dead dnsmasqs. */
-  async heal(force: boolean): Promise<{ firewall: FirewallRepair[]; dnsmasq: string[] }> {
+  async heal(force: boolean): Promise<{ firewall: FirewallRepair[]; dnsmasq: { network: string; error?: string }[] }> {
     return { firewall: await this.driver.healFirewall(force), dnsmasq: await this.driver.healDnsmasq() };
   }
 

@@ -61,6 +61,8 @@ export interface FirewallRepair {
   missing: number;
   /** Parts still present, replaced in the same batch. */
   kept: number;
+  /** Why the repair failed (the kernel is left as the failed batch found it). */
+  error?: string;
 }
 
 type Undo = () => Promise<void>;
@@ -328,7 +330,8 @@ export class NetworkDriver {
    * Brings the kernel back to the firewall of every running network: a network missing any
    * part of its rules gets all of them again (with `force`, every network does), then libvirt's
    * global chains or tables are recreated where gone. Records stay true: net-destroy removes
-   * exactly what is there afterwards. Nothing missing: nothing is changed.
+   * exactly what is there afterwards. Nothing missing: nothing is changed. A network whose
+   * repair fails is reported with its error; the others are still repaired.
    */
   async healFirewall(force = false): Promise<FirewallRepair[]> {
     const repairs: FirewallRepair[] = [];
@@ -336,9 +339,14 @@ export class NetworkDriver {
     for (const status of running) {
       const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
       if (!force && parts.missing.length === 0) continue;
-      await this.replaceFirewall(status, status.def, parts.present);
-      this.saveStatus(status);
-      repairs.push({ target: status.name, missing: parts.missing.length, kept: parts.present.length });
+      const repair: FirewallRepair = { target: status.name, missing: parts.missing.length, kept: parts.present.length };
+      try {
+        await this.replaceFirewall(status, status.def, parts.present);
+        this.saveStatus(status);
+      } catch (err) {
+        repair.error = (err as Error).message;
+      }
+      repairs.push(repair);
     }
     for (const backend of new Set(running.map((s) => s.firewallBackend))) {
       const applied = await applyNetworkFirewall(globalSetupPlan(backend), { backend, groups: [] }, this.opts.runner, this.opts.diag);
@@ -352,14 +360,18 @@ export class NetworkDriver {
     return repairs;
   }
 
-  /** Starts dnsmasq again for running networks whose dnsmasq is gone; returns those networks. */
-  async healDnsmasq(): Promise<string[]> {
-    const restarted: string[] = [];
+  /** Starts dnsmasq again for running networks whose dnsmasq is gone; returns those networks (and why one could not start). */
+  async healDnsmasq(): Promise<{ network: string; error?: string }[]> {
+    const restarted: { network: string; error?: string }[] = [];
     for (const status of this.active()) {
       if (status.dnsmasqPid === undefined || isDnsmasq(status.dnsmasqPid)) continue;
-      status.dnsmasqPid = await this.launchDnsmasq(status.name, status.bridge);
-      this.saveStatus(status);
-      restarted.push(status.name);
+      try {
+        status.dnsmasqPid = await this.launchDnsmasq(status.name, status.bridge);
+        this.saveStatus(status);
+        restarted.push({ network: status.name });
+      } catch (err) {
+        restarted.push({ network: status.name, error: (err as Error).message });
+      }
     }
     return restarted;
   }

@@ -2,7 +2,7 @@
 // namespaces this test creates: another tool flushes or deletes libvirt's rules in various ways,
 // the daemon restores exactly them within 1 s (logged), guest traffic through NAT works again,
 // repairs cause no repair loop, SIGHUP re-applies, a live forward-interface update swaps the
-// rules, and net-destroy afterwards leaves the
+// rules, damage while the daemon is down is repaired at its start, and net-destroy afterwards leaves the
 // namespace as before the start.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
-import { cli, daemonFixture as fixture, startDaemon, stopAll, type DaemonProcess } from './process.js';
+import { cli, daemonFixture as fixture, kill9, startDaemon, stopAll, waitForLog, type DaemonProcess } from './process.js';
 import { DAMAGE, firewallState } from '../support/network-damage.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
@@ -45,7 +45,7 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       await peerServer(lab, up, UP_PEER, PEER_PORT);
       mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
       writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), `network_firewall_backend = "${backend}"\nlog_level = 1\n`);
-      const d: DaemonProcess = await startDaemon(ns, root);
+      let d: DaemonProcess = await startDaemon(ns, root);
       const baseline = snapshot(lab, ns);
       const run = (argv: string[]) => lab.exec(ns, argv, false).stdout;
 
@@ -95,6 +95,14 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       assert.equal(firewallState(run, backend), intact);
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(count(d.log(), /network firewall restored/), repairs, 'a live update was taken for damage');
+
+      // damage while the daemon is down is repaired when it starts
+      await kill9(d);
+      lab.sh(ns, DAMAGE[backend][0]!);
+      d = await startDaemon(ns, root);
+      assert.equal(firewallState(run, backend), intact, 'not restored at start-up');
+      assert.match(await waitForLog(d, /"reason":"start-up","network":"healme"/), /"reason":"start-up","network":"healme","missing":[1-9]\d*,"kept":\d+,"msg":"network firewall restored"/);
+      assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, 'NAT after the restart');
 
       assert.equal(cli(root, ['net-destroy', 'healme']).status, 0);
       await new Promise((r) => setTimeout(r, 500));

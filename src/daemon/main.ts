@@ -67,13 +67,14 @@ export async function runDaemon(root: string): Promise<void> {
     await listen(servers[1]!, config.tcp);
   }
   writeFileSync(layout.pidFile, `${process.pid}\n`);
-  log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
 
   const heal = (reason: string, opts: { force?: boolean; nwfilter?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
   process.on('SIGHUP', () => heal('SIGHUP', { force: true }));
   // only the nftables nwfilter backend repairs just what differs; ebiptables rebuilds on request
   const watcher = watchNftables(() => heal('kernel change', { nwfilter: backend.name === 'nftables' }));
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
+  // ready: serving, and kernel changes from now on are seen
+  log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

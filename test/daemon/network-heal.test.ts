@@ -1,5 +1,5 @@
-// virtwalld heals a running network's firewall, for both network firewall backends, inside
-// namespaces this test creates: another tool flushes or deletes libvirt's rules in various ways,
+// virtwalld heals running networks' firewall, for both network firewall backends, inside
+// namespaces this test creates (two NAT networks): another tool flushes or deletes libvirt's rules in various ways,
 // the daemon restores exactly them within 1 s (logged), guest traffic through NAT works again,
 // repairs cause no repair loop, SIGHUP re-applies, a live forward-interface update swaps the
 // rules, damage while the daemon is down is repaired at its start, and net-destroy afterwards leaves the
@@ -19,14 +19,17 @@ const UP_HOST = '198.51.100.1';
 const UP_PEER = '198.51.100.2';
 const PEER_PORT = 7001;
 
-const NETWORK = `<network>
-  <name>healme</name>
+const network = (name: string, bridge: string, net: string) => `<network>
+  <name>${name}</name>
   <forward mode='nat'/>
-  <bridge name='vwbr0' stp='off'/>
-  <ip address='192.168.100.1' netmask='255.255.255.0'>
-    <dhcp><range start='192.168.100.10' end='192.168.100.20'/></dhcp>
+  <bridge name='${bridge}' stp='off'/>
+  <ip address='${net}.1' netmask='255.255.255.0'>
+    <dhcp><range start='${net}.10' end='${net}.20'/></dhcp>
   </ip>
 </network>`;
+
+/** The namespace's state; the daemon's own esbuild helper (tsx) comes and goes on its own. */
+const stateOf = (lab: Parameters<typeof snapshot>[0], ns: string) => snapshot(lab, ns).replace(/\besbuild /g, '');
 
 const count = (log: string, re: RegExp) => log.split('\n').filter((l) => re.test(l)).length;
 
@@ -46,10 +49,12 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
       writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), `network_firewall_backend = "${backend}"\nlog_level = 1\n`);
       let d: DaemonProcess = await startDaemon(ns, root);
-      const baseline = snapshot(lab, ns);
+      const baseline = stateOf(lab, ns);
       const run = (argv: string[]) => lab.exec(ns, argv, false).stdout;
 
-      assert.equal(cli(root, ['net-create', file('net.xml', NETWORK)]).status, 0);
+      assert.equal(cli(root, ['net-create', file('net.xml', network('healme', 'vwbr0', '192.168.100'))]).status, 0);
+      // a second network started later (named to sort first): its rules stay above the first's
+      assert.equal(cli(root, ['net-create', file('alpha.xml', network('alpha', 'vwbr1', '192.168.101'))]).status, 0);
       lab.exec(ns, ['ip', 'link', 'set', 'vnet1', 'master', 'vwbr0']);
       assert.ok(dhcp(lab, guest, 'eth0').ok, 'guest got no lease');
       assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, 'NAT to upstream before any damage');
@@ -61,7 +66,7 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
         const t0 = Date.now();
         while (firewallState(run, backend) !== intact && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
         const took = Date.now() - t0;
-        assert.equal(firewallState(run, backend), intact, `after ${damage}`);
+        assert.equal(firewallState(run, backend), intact, `after ${damage}\n${d.log()}`);
         assert.ok(took < 1000, `${damage}: restored after ${took} ms`);
         assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, `NAT to upstream after ${damage}`);
         // (the log arrives through a pipe this process reads between its blocking calls)
@@ -92,7 +97,9 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       assert.equal(viaUp0.split('\n').length, intact.split('\n').length, 'rules were added, not replaced');
       assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, 'NAT through the forward device');
       assert.equal(cli(root, ['net-update', 'healme', 'delete', 'forward-interface', iface]).status, 0);
-      assert.equal(firewallState(run, backend), intact);
+      // the same rules; the updated network's are now above the other's, as with libvirt
+      const sorted = (state: string) => state.split('\n').sort().join('\n');
+      assert.equal(sorted(firewallState(run, backend)), sorted(intact));
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(count(d.log(), /network firewall restored/), repairs, 'a live update was taken for damage');
 
@@ -105,8 +112,9 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, 'NAT after the restart');
 
       assert.equal(cli(root, ['net-destroy', 'healme']).status, 0);
+      assert.equal(cli(root, ['net-destroy', 'alpha']).status, 0);
       await new Promise((r) => setTimeout(r, 500));
-      assert.equal(snapshot(lab, ns), baseline);
+      assert.equal(stateOf(lab, ns), baseline);
     });
   }
 });

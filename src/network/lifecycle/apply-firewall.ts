@@ -110,8 +110,20 @@ export async function applyNetworkFirewall(
   diag: Diagnostics,
   replacing: readonly FirewallCommand[] = [],
 ): Promise<AppliedFirewall> {
+  const { removals, ...rest } = await applyNetworkFirewalls(globalSetup, [plan], runner, diag, replacing);
+  return { removal: removals[0]!, ...rest };
+}
+
+/** applyNetworkFirewall for several networks' plans in the same batches; one removal record per plan. */
+async function applyNetworkFirewalls(
+  globalSetup: readonly FirewallTransaction[],
+  plans: readonly NetworkFirewallPlan[],
+  runner: CommandRunner,
+  diag: Diagnostics,
+  replacing: readonly FirewallCommand[],
+): Promise<Omit<AppliedFirewall, 'removal'> & { removals: FirewallCommand[][] }> {
   const setup = await resolveCommands(globalSetup, runner);
-  const rules = await resolveCommands(plan.groups, runner);
+  const rules = await resolveCommands(plans.flatMap((p) => p.groups), runner);
   const output = new Map<FirewallCommand, string>();
   const byTool = groupByTool([...setup, ...rules]);
   const removing = groupByTool(replacing);
@@ -148,13 +160,13 @@ export async function applyNetworkFirewall(
       applied.push(...cmds);
     }
   } catch (err) {
-    await removeNetworkFirewall(removalFor(plan, applied, output), runner);
+    await removeNetworkFirewall(plans.flatMap((p) => removalFor(p, applied, output)), runner);
     throw err;
   }
-  const removal = networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter(
-    (c) => ![...skipped].some((s) => sameTcObject(s, c)),
+  const removals = plans.map((plan) =>
+    networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter((c) => ![...skipped].some((s) => sameTcObject(s, c))),
   );
-  return { removal, createdTables, created: applied.length };
+  return { removals, createdTables, created: applied.length };
 }
 
 /** `tc filter add X` and `tc filter del X` name the same object. */
@@ -203,20 +215,28 @@ function withoutTc(plan: NetworkFirewallPlan): NetworkFirewallPlan {
   };
 }
 
+/** A network whose firewall was applied before, to get `plan`'s rules instead. */
+export interface Reapply {
+  plan: NetworkFirewallPlan;
+  /** Its removal record. */
+  previous: readonly FirewallCommand[];
+  /** The part of the record still in the kernel. */
+  present: readonly FirewallCommand[];
+}
+
 /**
- * Applies `plan` to a network whose firewall was applied before (`previous`: its removal
- * record; `present`: the part of it still in the kernel). The present parts are swapped for
- * the plan's in one batch per tool, so no rule is doubled and none is missing at any moment
- * the batch leaves; the tc filter on the bridge is kept with its removal.
+ * Applies the plans of networks whose firewall was applied before, all in one batch per tool:
+ * the present parts are swapped for the plans' rules, so no rule is doubled and none is missing
+ * at any moment the batch leaves; each bridge's tc filter is kept with its removal. Returns the
+ * new removal record of each network, in order.
  */
-export async function reapplyNetworkFirewall(
+export async function reapplyNetworkFirewalls(
   globalSetup: readonly FirewallTransaction[],
-  plan: NetworkFirewallPlan,
-  previous: readonly FirewallCommand[],
-  present: readonly FirewallCommand[],
+  networks: readonly Reapply[],
   runner: CommandRunner,
   diag: Diagnostics,
-): Promise<AppliedFirewall> {
-  const applied = await applyNetworkFirewall(globalSetup, withoutTc(plan), runner, diag, present.filter((c) => !isTc(c)));
-  return { ...applied, removal: [...applied.removal, ...previous.filter(isTc)] };
+): Promise<{ removals: FirewallCommand[][]; createdTables: string[] }> {
+  const replacing = networks.flatMap((n) => n.present.filter((c) => !isTc(c)));
+  const { removals, createdTables } = await applyNetworkFirewalls(globalSetup, networks.map((n) => withoutTc(n.plan)), runner, diag, replacing);
+  return { removals: removals.map((r, i) => [...r, ...networks[i]!.previous.filter(isTc)]), createdTables };
 }

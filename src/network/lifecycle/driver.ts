@@ -15,7 +15,7 @@ import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
 import type { BackendName } from '../firewall/plan.js';
 import { formatIp, parseIp, sameNetwork } from '../inet.js';
 import type { LiveEffect } from '../../conf/network/update.js';
-import { applyNetworkFirewall, reapplyNetworkFirewall, removeNetworkFirewall } from './apply-firewall.js';
+import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
 import { firewallParts } from './firewall-health.js';
 import { checkDhcpInSubnet, checkRouteCollision, checkSubnetOverlap, type RouteEntry } from './checks.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
@@ -38,6 +38,8 @@ export interface NetworkStatus {
   /** Global sysctls this network turned on, with the values they had (restored by the last stop). */
   sysctlsChanged: { key: string; previous: string }[];
   files: string[];
+  /** When it started (ms since the epoch): repairs re-insert networks' rules in start order. */
+  startedAt: number;
 }
 
 export interface NetworkDriverOptions {
@@ -61,7 +63,7 @@ export interface FirewallRepair {
   missing: number;
   /** Parts still present, replaced in the same batch. */
   kept: number;
-  /** Why the repair failed (the kernel is left as the failed batch found it). */
+  /** Why the repair failed (the next check finds the network damaged and tries again). */
   error?: string;
 }
 
@@ -157,6 +159,7 @@ export class NetworkDriver {
       createdTables: [],
       sysctlsChanged: [],
       files: [],
+      startedAt: Date.now(),
     };
     try {
       await this.createBridge(def, bridge, undo);
@@ -311,44 +314,53 @@ export class NetworkDriver {
     rmSync(this.statusFile(name), { force: true });
   }
 
-  /** Swaps the network's firewall for `def`'s, replacing the `present` parts of its record in one batch per tool. */
-  private async replaceFirewall(status: NetworkStatus, def: NetworkDef, present: FirewallCommand[]): Promise<void> {
-    const backend = status.firewallBackend;
-    const applied = await reapplyNetworkFirewall(
-      globalSetupPlan(backend),
-      networkFirewallPlan(def, backend),
-      status.firewallRemoval,
-      present,
-      this.opts.runner,
-      this.opts.diag,
-    );
-    status.firewallRemoval = applied.removal;
-    status.createdTables = [...new Set([...status.createdTables, ...applied.createdTables])];
+  /**
+   * Swaps each network's firewall for its `def`'s, replacing the `present` parts of its record,
+   * all networks (of one firewall backend) in one batch per tool; records the new removals.
+   */
+  private async replaceFirewalls(backend: BackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallCommand[] }[]): Promise<void> {
+    const items = networks.map(({ status, def, present }) => ({ plan: networkFirewallPlan(def, backend), previous: status.firewallRemoval, present }));
+    const applied = await reapplyNetworkFirewalls(globalSetupPlan(backend), items, this.opts.runner, this.opts.diag);
+    networks.forEach(({ status }, i) => {
+      status.firewallRemoval = applied.removals[i]!;
+      status.createdTables = [...new Set([...status.createdTables, ...(i === 0 ? applied.createdTables : [])])];
+    });
   }
 
   /**
-   * Brings the kernel back to the firewall of every running network: a network missing any
-   * part of its rules gets all of them again (with `force`, every network does), then libvirt's
-   * global chains or tables are recreated where gone. Records stay true: net-destroy removes
-   * exactly what is there afterwards. Nothing missing: nothing is changed. A network whose
-   * repair fails is reported with its error; the others are still repaired.
+   * Brings the kernel back to the firewall of every running network: when a network lacks any
+   * part of its rules, every network of its firewall backend gets all of its rules again (with
+   * `force`, always), replacing what is left of them, in one batch per tool and in start order,
+   * with libvirt's global chains or tables; else only global chains found gone are recreated.
+   * Records stay true: net-destroy removes exactly what is there afterwards. Nothing missing:
+   * nothing is changed. If the batch fails, each of its networks is reported with the error.
    */
   async healFirewall(force = false): Promise<FirewallRepair[]> {
     const repairs: FirewallRepair[] = [];
-    const running = this.active().filter((s) => hasFirewall(s.def));
-    for (const status of running) {
-      const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
-      if (!force && parts.missing.length === 0) continue;
-      const repair: FirewallRepair = { target: status.name, missing: parts.missing.length, kept: parts.present.length };
-      try {
-        await this.replaceFirewall(status, status.def, parts.present);
-        this.saveStatus(status);
-      } catch (err) {
-        repair.error = (err as Error).message;
-      }
-      repairs.push(repair);
-    }
+    // rules go in at the head of their chains: the last started network's rules stay on top
+    const running = this.active()
+      .filter((s) => hasFirewall(s.def))
+      .sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
+    // every network is checked before any is repaired: a table recreated by a repair numbers
+    // its rules from 1 again, and must not pass for another network's recorded handles
+    const checked = await Promise.all(running.map(async (status) => ({ status, parts: await firewallParts(status.firewallRemoval, this.opts.runner) })));
     for (const backend of new Set(running.map((s) => s.firewallBackend))) {
+      // if one network of a backend lacks a rule, all of them get theirs again in one batch, in
+      // start order: repairs at different times would leave the networks' rules in another order
+      const ofBackend = checked.filter(({ status }) => status.firewallBackend === backend);
+      const damaged = force || ofBackend.some(({ parts }) => parts.missing.length > 0) ? ofBackend : [];
+      if (damaged.length > 0) {
+        let error: string | undefined;
+        try {
+          await this.replaceFirewalls(backend, damaged.map(({ status, parts }) => ({ status, def: status.def, present: parts.present })));
+          for (const { status } of damaged) this.saveStatus(status);
+        } catch (err) {
+          error = (err as Error).message;
+        }
+        for (const { status, parts } of damaged) repairs.push({ target: status.name, missing: parts.missing.length, kept: parts.present.length, ...(error !== undefined ? { error } : {}) });
+        continue;
+      }
+      // no network lacks a rule, but the global chains may be gone (jumps flushed from the built-in chains)
       const applied = await applyNetworkFirewall(globalSetupPlan(backend), { backend, groups: [] }, this.opts.runner, this.opts.diag);
       if (applied.created === 0) continue;
       // tables iptables-nft had to create go with the last network of that backend
@@ -386,7 +398,7 @@ export class NetworkDriver {
     if (!status) throw new VirtwallError('operation-failed', 'network is not running');
     if (effect === 'firewall' && hasFirewall(def)) {
       const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
-      await this.replaceFirewall(status, def, parts.present);
+      await this.replaceFirewalls(status.firewallBackend, [{ status, def, present: parts.present }]);
     }
     if (effect === 'dnsmasq-reload' || effect === 'dnsmasq-restart') {
       // turning DHCP on or off changes dnsmasq's command line, not only its hosts files

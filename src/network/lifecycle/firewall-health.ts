@@ -42,26 +42,22 @@ function nftTarget(argv: readonly string[]): [string, string, string] | undefine
 const checkOf = (cmd: FirewallCommand): string[] => cmd.argv.map((a) => (a === '--delete' || a === '-D' ? '--check' : a));
 
 export async function firewallParts(removal: readonly FirewallCommand[], runner: CommandRunner): Promise<FirewallParts> {
-  const listings = new Map<string, Set<string>>();
-  const handlesOf = async (family: string, table: string): Promise<Set<string>> => {
+  // one listing per table
+  const listings = new Map<string, Promise<Set<string>>>();
+  const handlesOf = (family: string, table: string): Promise<Set<string>> => {
     const key = `${family} ${table}`;
-    if (!listings.has(key)) {
-      const r = await runner.run(['nft', '-a', 'list', 'table', family, table]);
-      listings.set(key, r.status === 0 ? nftHandles(r.stdout) : new Set());
-    }
+    if (!listings.has(key)) listings.set(key, runner.run(['nft', '-a', 'list', 'table', family, table]).then((r) => (r.status === 0 ? nftHandles(r.stdout) : new Set<string>())));
     return listings.get(key)!;
   };
-  const parts: FirewallParts = { present: [], missing: [] };
-  for (const cmd of removal) {
-    let present = true;
-    const tool = toolOf(cmd);
-    if (tool === 'nft') {
+  // the checks only read: run them side by side
+  const present = await Promise.all(
+    removal.map(async (cmd) => {
+      const tool = toolOf(cmd);
+      if (tool === 'tc') return true;
+      if (tool !== 'nft') return (await runner.run(checkOf(cmd))).status === 0;
       const target = nftTarget(cmd.argv);
-      present = target !== undefined && (await handlesOf(target[0], target[1])).has(target[2]);
-    } else if (tool !== 'tc') {
-      present = (await runner.run(checkOf(cmd))).status === 0;
-    }
-    (present ? parts.present : parts.missing).push(cmd);
-  }
-  return parts;
+      return target !== undefined && (await handlesOf(target[0], target[1])).has(target[2]);
+    }),
+  );
+  return { present: removal.filter((_, i) => present[i]), missing: removal.filter((_, i) => !present[i]) };
 }

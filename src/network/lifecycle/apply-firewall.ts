@@ -100,21 +100,22 @@ function groupByTool(cmds: readonly FirewallCommand[]): Map<BatchTool, FirewallC
 /**
  * Applies the global setup and a network's plan. On failure nothing of the network's rules is
  * left: each tool's batch is all-or-nothing, and batches already applied are removed again.
- * `replacing` (removal commands of parts already in the kernel) runs first in the same batch
- * of its tool, so a re-apply swaps old parts for new ones in one transaction, never doubling them.
  */
 export async function applyNetworkFirewall(
   globalSetup: readonly FirewallTransaction[],
   plan: NetworkFirewallPlan,
   runner: CommandRunner,
   diag: Diagnostics,
-  replacing: readonly FirewallCommand[] = [],
 ): Promise<AppliedFirewall> {
-  const { removals, ...rest } = await applyNetworkFirewalls(globalSetup, [plan], runner, diag, replacing);
+  const { removals, ...rest } = await applyNetworkFirewalls(globalSetup, [plan], runner, diag, []);
   return { removal: removals[0]!, ...rest };
 }
 
-/** applyNetworkFirewall for several networks' plans in the same batches; one removal record per plan. */
+/**
+ * applyNetworkFirewall for several networks' plans in the same batches, one removal record per
+ * plan. `replacing` (removal commands of parts already in the kernel) runs first in the batch of
+ * its tool, so a re-apply swaps old parts for new ones in one transaction, never doubling them.
+ */
 async function applyNetworkFirewalls(
   globalSetup: readonly FirewallTransaction[],
   plans: readonly NetworkFirewallPlan[],

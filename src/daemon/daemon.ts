@@ -21,7 +21,7 @@ import { servesDhcp } from '../network/definition.js';
 import type { DaemonConfig } from './config.js';
 import { FilterService } from './filters.js';
 import { ensureLayout, type StateLayout } from './layout.js';
-import { NetworkService } from './networks.js';
+import { NetworkService, type UpdateScope } from './networks.js';
 import { crashPoint } from './persist.js';
 import { PortService, type PortRequest } from './ports.js';
 
@@ -94,11 +94,39 @@ export class Daemon {
     return next;
   }
 
-  /** Makes the kernel's nwfilter state match the bindings, logging what had to be repaired. */
-  async reconcile(reason: string): Promise<void> {
+  /**
+   * Makes the kernel's nwfilter state match the bindings and restores running networks'
+   * firewall rules and dnsmasq, logging what had to be repaired. `force` re-applies every
+   * network's rules (SIGHUP); `nwfilter: false` leaves the nwfilter rules alone (a backend that
+   * rebuilds them would answer its own kernel events forever). A failure of one half does not
+   * stop the other.
+   */
+  async reconcile(reason: string, { force = false, nwfilter = true } = {}): Promise<void> {
+    const halves = [...(nwfilter ? [() => this.reconcileFilters(reason)] : []), () => this.healNetworks(reason, force)];
+    let failure: unknown;
+    for (const half of halves) await half().catch((err: unknown) => (failure ??= err));
+    if (failure) throw failure;
+  }
+
+  private async reconcileFilters(reason: string): Promise<void> {
     const report = await this.bindings.reconcile(this.filters.source());
     const changed = report.repaired.length + report.removed.length > 0;
     this.deps.log[changed ? 'warn' : 'info']({ reason, repaired: report.repaired, removed: report.removed }, 'nwfilter reconcile');
+  }
+
+  private async healNetworks(reason: string, force: boolean): Promise<void> {
+    const healed = await this.networks.heal(force);
+    const log = this.deps.log;
+    for (const r of healed.firewall) {
+      const fields = { reason, network: r.target, missing: r.missing, kept: r.kept };
+      if (r.error !== undefined) log.error({ ...fields, err: r.error }, 'network firewall repair failed');
+      else log.warn(fields, r.missing > 0 ? 'network firewall restored' : 'network firewall re-applied');
+    }
+    for (const { network, error } of healed.dnsmasq) {
+      if (error !== undefined) log.error({ reason, network, err: error }, 'dnsmasq was gone and did not start again');
+      else log.warn({ reason, network }, 'dnsmasq was gone: restarted');
+    }
+    if (healed.firewall.length + healed.dnsmasq.length === 0) log.debug({ reason }, 'networks intact');
   }
 
   // --- nwfilter ---
@@ -172,8 +200,8 @@ export class Daemon {
     return name;
   }
 
-  networkUpdate(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string): { name: string; persistent: boolean } {
-    return this.networks.update(nameOrUuid, command, section, parentIndex, xml);
+  networkUpdate(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string, scope: UpdateScope): Promise<{ name: string } & UpdateScope> {
+    return this.networks.update(nameOrUuid, command, section, parentIndex, xml, scope);
   }
 
   leaseTable(nameOrUuid: string): string {

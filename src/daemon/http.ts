@@ -46,7 +46,7 @@ const ROUTES: [string, RegExp, Handler][] = [
   ['POST', /^\/networks\/([^/]+)\/start$/, (d, [n]) => d.serial(async () => ({ name: (await d.networks.start(n!)).name }))],
   ['POST', /^\/networks\/([^/]+)\/destroy$/, (d, [n]) => d.serial(async () => ({ name: await d.networkDestroy(n!) }))],
   ['PUT', /^\/networks\/([^/]+)\/autostart$/, (d, [n], b) => d.serial(() => ({ name: d.networks.setAutostart(n!, b['enabled'] === true) }))],
-  ['POST', /^\/networks\/([^/]+)\/update$/, (d, [n], b) => d.serial(() => d.networkUpdate(n!, oneOf(b, 'command', UPDATE_COMMANDS) as UpdateCommand, oneOf(b, 'section', UPDATE_SECTIONS) as UpdateSection, parentIndex(b), str(b, 'xml')))],
+  ['POST', /^\/networks\/([^/]+)\/update$/, (d, [n], b) => d.serial(() => d.networkUpdate(n!, oneOf(b, 'command', UPDATE_COMMANDS) as UpdateCommand, oneOf(b, 'section', UPDATE_SECTIONS) as UpdateSection, parentIndex(b), str(b, 'xml'), { live: b['live'] === true, config: b['config'] === true }))],
   ['GET', /^\/networks\/([^/]+)\/leases$/, (d, [n]) => ({ table: d.leaseTable(n!), leases: d.networks.leases(n!) })],
   ['GET', /^\/networks\/([^/]+)\/ports$/, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter, ...learningOf(d, p.tap) }))],
   ['POST', /^\/networks\/([^/]+)\/ports$/, (d, [n], b) => d.serial(async () => ({ uuid: await d.createPort(portRequest(n!, b)) }))],

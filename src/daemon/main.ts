@@ -1,7 +1,8 @@
 // `virtwall daemon`: loads the state of one root, serves the API on DIR/run/virtwall/virtwall-sock
 // (mode 0600: root only) and optionally TCP, keeps the kernel's nwfilter rules converged
 // (SIGHUP: full reconcile; nft monitor events: reconcile within a debounce), and leaves every
-// kernel rule in place when it stops so a restart has no unfiltered moment.
+// kernel rule in place when it stops so a restart has no unfiltered moment. Running networks'
+// firewall rules and dnsmasq are healed by the same reconcile (nft monitor also sees iptables-nft).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -66,17 +67,19 @@ export async function runDaemon(root: string): Promise<void> {
     await listen(servers[1]!, config.tcp);
   }
   writeFileSync(layout.pidFile, `${process.pid}\n`);
-  log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
 
-  const heal = (reason: string) => void daemon.serial(() => daemon.reconcile(reason)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
-  process.on('SIGHUP', () => heal('SIGHUP'));
-  const watcher = backend.name === 'nftables' ? watchNftables(() => heal('kernel change'), log) : undefined;
+  const heal = (reason: string, opts: { force?: boolean; nwfilter?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
+  process.on('SIGHUP', () => heal('SIGHUP', { force: true }));
+  // only the nftables nwfilter backend repairs just what differs; ebiptables rebuilds on request
+  const watcher = watchNftables(() => heal('kernel change', { nwfilter: backend.name === 'nftables' }), log);
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
+  // ready: serving, and kernel changes from now on are seen
+  log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'virtwalld stopping (kernel rules stay in place)');
-      watcher?.stop();
+      watcher.stop();
       if (timer) clearInterval(timer);
       let open = servers.length;
       for (const s of servers) s.close(() => --open === 0 && resolve());

@@ -8,14 +8,20 @@ import { VirtwallError } from '../errors.js';
 import { formatNetwork } from '../conf/network/format.js';
 import { parseNetwork } from '../conf/network/parse.js';
 import type { NetworkDef } from '../conf/network/types.js';
-import { updateNetwork, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
-import type { NetworkDriver } from '../network/lifecycle/driver.js';
+import { liveEffectOf, updateNetwork, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
+import type { FirewallRepair, NetworkDriver } from '../network/lifecycle/driver.js';
 import type { NetworkLease } from '../network/lifecycle/leases.js';
 import { checkDeviceName, checkObjectName } from './names.js';
 import { crashPoint, readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.xml';
 const VIRTUAL_MODES = ['none', 'nat', 'route', 'open'];
+
+/** Which definitions net-update changes (virsh --live / --config; neither: --current). */
+export interface UpdateScope {
+  live: boolean;
+  config: boolean;
+}
 
 export interface NetworkSummary {
   name: string;
@@ -86,7 +92,7 @@ export class NetworkService {
     if (same && def.uuidSpecified && same.uuid !== def.uuid) {
       throw new VirtwallError('conflict', `network '${def.name}' is already defined with uuid ${same.uuid}`);
     }
-    for (const iface of def.forward.interfaces) if (iface.type === 'netdev') checkDeviceName(iface.dev, 'forward device', { file, element: 'forward', attribute: 'dev' });
+    checkForwardDevices(def, file);
     const uuid = same && !def.uuidSpecified ? same.uuid : def.uuid;
     if (!VIRTUAL_MODES.includes(def.forward.mode)) return { ...def, uuid };
     const bridge = this.chooseBridge(def, same);
@@ -173,18 +179,42 @@ export class NetworkService {
   }
 
   /**
-   * `net-update`: changes the persistent definition. A running network keeps its live state
-   * until restarted (virtwall does not yet update dnsmasq in place), which the reply says.
+   * `net-update` (libvirt's networkUpdate): `--current` means the running network if active,
+   * else the persistent definition. The live change is put into effect (dnsmasq files and
+   * SIGHUP or restart, firewall) before anything is recorded; each definition is updated on
+   * its own, so a live-only change leaves the persistent definition as it was.
    */
-  update(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string): { name: string; persistent: boolean } {
+  async update(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string, scope: UpdateScope): Promise<{ name: string } & UpdateScope> {
     const def = this.lookup(nameOrUuid);
+    const running = this.driver.status(def.name);
     const persistent = this.defs.get(def.name);
-    if (!persistent) throw new VirtwallError('invalid-input', `network '${def.name}' is transient: only its persistent config can be updated`);
-    this.define(updateNetwork(persistent, command, section, parentIndex, xml, 'update'));
-    return { name: def.name, persistent: true };
+    const live = scope.live || (!scope.config && running !== undefined);
+    const config = scope.config || (!scope.live && running === undefined);
+    if (live && !running) throw new VirtwallError('conflict', 'network is not running');
+    if (config && !persistent) throw new VirtwallError('conflict', 'cannot change persistent config of a transient network');
+    const updated = (from: NetworkDef) => {
+      const next = updateNetwork(from, command, section, parentIndex, xml, 'update');
+      checkForwardDevices(next, 'update');
+      return next;
+    };
+    const liveDef = live ? updated(running!.def) : undefined;
+    const configDef = config ? updated(persistent!) : undefined;
+    if (liveDef) await this.driver.update(def.name, liveDef, liveEffectOf(section));
+    if (configDef) this.define(configDef);
+    return { name: def.name, live, config };
+  }
+
+  /** Restores running networks' firewall rules (`force`: re-applies them all) and dead dnsmasqs. */
+  async heal(force: boolean): Promise<{ firewall: FirewallRepair[]; dnsmasq: { network: string; error?: string }[] }> {
+    return { firewall: await this.driver.healFirewall(force), dnsmasq: await this.driver.healDnsmasq() };
   }
 
   leases(nameOrUuid: string): NetworkLease[] {
     return this.driver.leases(this.lookup(nameOrUuid).name);
   }
+}
+
+/** Forward devices end up in firewall rules: they must be plain device names. */
+function checkForwardDevices(def: NetworkDef, file: string): void {
+  for (const iface of def.forward.interfaces) if (iface.type === 'netdev') checkDeviceName(iface.dev, 'forward device', { file, element: 'forward', attribute: 'dev' });
 }

@@ -131,4 +131,30 @@ describe('virtwalld domain layer', () => {
     assert.deepEqual(daemon.ports.list(), []);
     assert.equal(backend.kernel.size, 0);
   });
+
+  it('net-update follows --live/--config/--current: each definition is changed on its own', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon } = await openDaemon(root);
+    const pg = (name: string) => `<portgroup name='${name}'/>`;
+    const update = (name: string, group: string, live: boolean, config: boolean) => daemon.networkUpdate(name, 'add-last', 'portgroup', -1, pg(group), { live, config });
+    const groups = (name: string, inactive: boolean) => [...daemon.networks.xml(name, inactive).matchAll(/<portgroup name='(\w+)'/g)].map((m) => m[1]);
+    daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
+    await assert.rejects(update('n1', 'a', true, false), /network is not running/);
+    assert.deepEqual(await update('n1', 'a', false, false), { name: 'n1', live: false, config: true });
+    await daemon.networks.start('n1');
+    assert.deepEqual(await update('n1', 'b', false, false), { name: 'n1', live: true, config: false });
+    assert.deepEqual(await update('n1', 'c', false, true), { name: 'n1', live: false, config: true });
+    assert.deepEqual(await update('n1', 'd', true, true), { name: 'n1', live: true, config: true });
+    assert.deepEqual(groups('n1', false), ['a', 'b', 'd']);
+    assert.deepEqual(groups('n1', true), ['a', 'c', 'd']);
+    // a failing update changes neither definition
+    await assert.rejects(update('n1', 'b', true, true), /existing portgroup/);
+    assert.deepEqual([groups('n1', false), groups('n1', true)], [['a', 'b', 'd'], ['a', 'c', 'd']]);
+
+    await daemon.networkCreate("<network><name>t1</name><forward mode='open'/><bridge name='vbr2'/><dns enable='no'/><ip address='10.8.0.1' prefix='24'/></network>");
+    await assert.rejects(update('t1', 'a', false, true), /cannot change persistent config of a transient network/);
+    assert.deepEqual(await update('t1', 'a', false, false), { name: 't1', live: true, config: false });
+    assert.deepEqual(groups('t1', false), ['a']);
+  });
 });

@@ -63,13 +63,18 @@ export function registerNetworkCommands(program: Command): void {
     .argument('<section>', `which section of network configuration to update (${UPDATE_SECTIONS.join(', ')})`)
     .argument('<xml>', 'name of file containing xml (or, if it starts with "<", the complete xml element itself)')
     .option('--parent-index <index>', 'which parent object to search through', '-1')
-    .addOption(new Option('--config', 'affect the persistent definition (the only one virtwall updates)'))
-    .action(async (net: string, command: string, section: string, xmlArg: string, o: { parentIndex: string }, cmd: Command) => {
+    .addOption(new Option('--config', 'affect next network startup'))
+    .addOption(new Option('--live', 'affect running network'))
+    .addOption(new Option('--current', 'affect current state of network').conflicts(['config', 'live']))
+    .action(async (net: string, command: string, section: string, xmlArg: string, o: { parentIndex: string; config?: boolean; live?: boolean }, cmd: Command) => {
       const parentIndex = Number(o.parentIndex);
       if (!Number.isInteger(parentIndex)) throw invalidInput(`invalid --parent-index '${o.parentIndex}'`);
       const xml = xmlArg.trimStart().startsWith('<') ? xmlArg : readDocument(xmlArg);
-      const r = await DaemonClient.of(cmd).call<{ name: string }>('POST', `/networks/${seg(net)}/update`, { command, section, parentIndex, xml });
-      out(`Updated network ${r.name} persistent config\n`);
+      const body = { command, section, parentIndex, xml, live: o.live === true, config: o.config === true };
+      const r = await DaemonClient.of(cmd).call<{ name: string; live: boolean; config: boolean }>('POST', `/networks/${seg(net)}/update`, body);
+      // virsh's wording for what was changed
+      const what = r.config ? (r.live ? 'persistent config and live state' : 'persistent config') : 'live state';
+      out(`Updated network ${r.name} ${what}\n`);
     });
   program
     .command('net-dhcp-leases')

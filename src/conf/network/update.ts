@@ -15,24 +15,33 @@ export type UpdateCommand = (typeof UPDATE_COMMANDS)[number];
 
 type Handler = (def: NetworkDef, command: UpdateCommand, parentIndex: number, el: XmlElement) => void;
 
-/** Each section: the element its fragment must be, and what applies it (none: unsupported). */
+/**
+ * What a running network needs after a live update of a section (libvirt's networkUpdate):
+ * dnsmasq restarted with a new configuration file, dnsmasq told to re-read its hosts files
+ * (SIGHUP), the firewall rules replaced, or nothing.
+ */
+export type LiveEffect = 'dnsmasq-restart' | 'dnsmasq-reload' | 'firewall' | 'none';
+
+/** Each section: the element its fragment must be, what applies it (none: unsupported), its live effect. */
 const SECTIONS = {
-  bridge: { element: undefined, apply: undefined },
-  domain: { element: undefined, apply: undefined },
-  ip: { element: undefined, apply: undefined },
-  'ip-dhcp-host': { element: 'host', apply: updateDhcpHost },
-  'ip-dhcp-range': { element: 'range', apply: updateDhcpRange },
-  forward: { element: undefined, apply: undefined },
-  'forward-interface': { element: 'interface', apply: updateForwardInterface },
-  'forward-pf': { element: undefined, apply: undefined, label: 'forward pf' },
-  portgroup: { element: 'portgroup', apply: updatePortGroup },
-  'dns-host': { element: 'host', apply: updateDnsHost },
-  'dns-txt': { element: 'txt', apply: updateDnsTxt },
-  'dns-srv': { element: 'srv', apply: updateDnsSrv },
-} satisfies Record<string, { element: string | undefined; apply: Handler | undefined; label?: string }>;
+  bridge: { element: undefined, apply: undefined, live: 'none' },
+  domain: { element: undefined, apply: undefined, live: 'none' },
+  ip: { element: undefined, apply: undefined, live: 'none' },
+  'ip-dhcp-host': { element: 'host', apply: updateDhcpHost, live: 'dnsmasq-reload' },
+  'ip-dhcp-range': { element: 'range', apply: updateDhcpRange, live: 'dnsmasq-restart' },
+  forward: { element: undefined, apply: undefined, live: 'none' },
+  'forward-interface': { element: 'interface', apply: updateForwardInterface, live: 'firewall' },
+  'forward-pf': { element: undefined, apply: undefined, label: 'forward pf', live: 'none' },
+  portgroup: { element: 'portgroup', apply: updatePortGroup, live: 'none' },
+  'dns-host': { element: 'host', apply: updateDnsHost, live: 'dnsmasq-reload' },
+  'dns-txt': { element: 'txt', apply: updateDnsTxt, live: 'dnsmasq-restart' },
+  'dns-srv': { element: 'srv', apply: updateDnsSrv, live: 'dnsmasq-restart' },
+} satisfies Record<string, { element: string | undefined; apply: Handler | undefined; label?: string; live: LiveEffect }>;
 
 export type UpdateSection = keyof typeof SECTIONS;
 export const UPDATE_SECTIONS = Object.keys(SECTIONS) as UpdateSection[];
+
+export const liveEffectOf = (section: UpdateSection): LiveEffect => SECTIONS[section].live;
 
 function fail(kind: ErrorKind, detail: string, el?: XmlElement): VirtwallError {
   return new VirtwallError(kind, detail, el ? { file: el.file, line: el.line, col: el.col, element: el.name } : {});

@@ -68,6 +68,8 @@ function isMissingCsumAction(cmd: FirewallCommand, stderr: string): boolean {
 export interface AppliedFirewall {
   /** Commands that remove what was applied (errors ignored when run), as libvirt records them. */
   removal: FirewallCommand[];
+  /** How many creating commands went to the kernel (0: everything was already there). */
+  created: number;
   /** nf_tables tables ("ip filter", ...) that iptables-nft created for this change. */
   createdTables: string[];
 }
@@ -85,6 +87,16 @@ async function missingTables(tool: 'iptables' | 'ip6tables', cmds: readonly Fire
   return missing;
 }
 
+function groupByTool(cmds: readonly FirewallCommand[]): Map<BatchTool, FirewallCommand[]> {
+  const byTool = new Map<BatchTool, FirewallCommand[]>();
+  for (const c of cmds) {
+    const tool = toolOf(c);
+    if (!byTool.has(tool)) byTool.set(tool, []);
+    byTool.get(tool)!.push(c);
+  }
+  return byTool;
+}
+
 /**
  * Applies the global setup and a network's plan. On failure nothing of the network's rules is
  * left: each tool's batch is all-or-nothing, and batches already applied are removed again.
@@ -95,22 +107,34 @@ export async function applyNetworkFirewall(
   runner: CommandRunner,
   diag: Diagnostics,
 ): Promise<AppliedFirewall> {
+  const { removals, ...rest } = await applyNetworkFirewalls(globalSetup, [plan], runner, diag, []);
+  return { removal: removals[0]!, ...rest };
+}
+
+/**
+ * applyNetworkFirewall for several networks' plans in the same batches, one removal record per
+ * plan. `replacing` (removal commands of parts already in the kernel) runs first in the batch of
+ * its tool, so a re-apply swaps old parts for new ones in one transaction, never doubling them.
+ */
+async function applyNetworkFirewalls(
+  globalSetup: readonly FirewallTransaction[],
+  plans: readonly NetworkFirewallPlan[],
+  runner: CommandRunner,
+  diag: Diagnostics,
+  replacing: readonly FirewallCommand[],
+): Promise<Omit<AppliedFirewall, 'removal'> & { removals: FirewallCommand[][] }> {
   const setup = await resolveCommands(globalSetup, runner);
-  const rules = await resolveCommands(plan.groups, runner);
+  const rules = await resolveCommands(plans.flatMap((p) => p.groups), runner);
   const output = new Map<FirewallCommand, string>();
-  const byTool = new Map<BatchTool, FirewallCommand[]>();
-  for (const c of [...setup, ...rules]) {
-    const tool = toolOf(c);
-    if (!byTool.has(tool)) byTool.set(tool, []);
-    byTool.get(tool)!.push(c);
-  }
+  const byTool = groupByTool([...setup, ...rules]);
+  const removing = groupByTool(replacing);
   const applied: FirewallCommand[] = [];
   const skipped = new Set<FirewallCommand>();
   const createdTables: string[] = [];
   try {
     for (const [tool, cmds] of byTool) {
       if (tool === 'nft') {
-        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f'], nftScript(cmds)))
+        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f'], nftScript([...(removing.get(tool) ?? []), ...cmds])))
           .split('\n')
           .filter((l) => NFT_CREATES.test(l));
         const creating = cmds.filter((c) => NFT_CREATES.test(c.argv.filter((a) => !a.startsWith('-')).slice(1).join(' ')));
@@ -131,19 +155,19 @@ export async function applyNetworkFirewall(
         }
       } else {
         const missing = await missingTables(tool, cmds, runner);
-        await runBatch(runner, [RESTORE[tool], '--noflush'], restoreScript(cmds));
+        await runBatch(runner, [RESTORE[tool], '--noflush'], restoreScript([...(removing.get(tool) ?? []), ...cmds]));
         createdTables.push(...missing);
       }
       applied.push(...cmds);
     }
   } catch (err) {
-    await removeNetworkFirewall(removalFor(plan, applied, output), runner);
+    await removeNetworkFirewall(plans.flatMap((p) => removalFor(p, applied, output)), runner);
     throw err;
   }
-  const removal = networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter(
-    (c) => ![...skipped].some((s) => sameTcObject(s, c)),
+  const removals = plans.map((plan) =>
+    networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter((c) => ![...skipped].some((s) => sameTcObject(s, c))),
   );
-  return { removal, createdTables };
+  return { removals, createdTables, created: applied.length };
 }
 
 /** `tc filter add X` and `tc filter del X` name the same object. */
@@ -167,13 +191,7 @@ function removalFor(plan: NetworkFirewallPlan, applied: FirewallCommand[], outpu
  * e.g. after a foreign flush) its commands run one by one with errors ignored, as libvirt does.
  */
 export async function removeNetworkFirewall(removal: readonly FirewallCommand[], runner: CommandRunner): Promise<void> {
-  const byTool = new Map<BatchTool, FirewallCommand[]>();
-  for (const c of removal) {
-    const tool = toolOf(c);
-    if (!byTool.has(tool)) byTool.set(tool, []);
-    byTool.get(tool)!.push(c);
-  }
-  for (const [tool, cmds] of byTool) {
+  for (const [tool, cmds] of groupByTool(removal)) {
     if (tool === 'tc') {
       for (const c of cmds) await runner.run(c.argv);
       continue;
@@ -186,4 +204,40 @@ export async function removeNetworkFirewall(removal: readonly FirewallCommand[],
       for (const c of cmds) await runner.run(c.argv);
     }
   }
+}
+
+const isTc = (c: FirewallCommand): boolean => c.argv[0] === 'tc';
+
+/** The plan without its tc part: the bridge's qdisc and DHCP checksum filter stay with the bridge. */
+function withoutTc(plan: NetworkFirewallPlan): NetworkFirewallPlan {
+  return {
+    backend: plan.backend,
+    groups: plan.groups.map((g) => ({ ...g, commands: g.commands.filter((c) => !isTc(c)), rollback: g.rollback.filter((c) => !isTc(c)) })),
+  };
+}
+
+/** A network whose firewall was applied before, to get `plan`'s rules instead. */
+export interface Reapply {
+  plan: NetworkFirewallPlan;
+  /** Its removal record. */
+  previous: readonly FirewallCommand[];
+  /** The part of the record still in the kernel. */
+  present: readonly FirewallCommand[];
+}
+
+/**
+ * Applies the plans of networks whose firewall was applied before, all in one batch per tool:
+ * the present parts are swapped for the plans' rules, so no rule is doubled and none is missing
+ * at any moment the batch leaves; each bridge's tc filter is kept with its removal. Returns the
+ * new removal record of each network, in order.
+ */
+export async function reapplyNetworkFirewalls(
+  globalSetup: readonly FirewallTransaction[],
+  networks: readonly Reapply[],
+  runner: CommandRunner,
+  diag: Diagnostics,
+): Promise<{ removals: FirewallCommand[][]; createdTables: string[] }> {
+  const replacing = networks.flatMap((n) => n.present.filter((c) => !isTc(c)));
+  const { removals, createdTables } = await applyNetworkFirewalls(globalSetup, networks.map((n) => withoutTc(n.plan)), runner, diag, replacing);
+  return { removals: removals.map((r, i) => [...r, ...networks[i]!.previous.filter(isTc)]), createdTables };
 }

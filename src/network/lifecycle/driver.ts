@@ -14,7 +14,9 @@ import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
 import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
 import type { BackendName } from '../firewall/plan.js';
 import { formatIp, parseIp, sameNetwork } from '../inet.js';
-import { applyNetworkFirewall, removeNetworkFirewall } from './apply-firewall.js';
+import type { LiveEffect } from '../../conf/network/update.js';
+import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
+import { firewallParts } from './firewall-health.js';
 import { checkDhcpInSubnet, checkRouteCollision, checkSubnetOverlap, type RouteEntry } from './checks.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
@@ -36,6 +38,8 @@ export interface NetworkStatus {
   /** Global sysctls this network turned on, with the values they had (restored by the last stop). */
   sysctlsChanged: { key: string; previous: string }[];
   files: string[];
+  /** When it started (ms since the epoch): repairs re-insert networks' rules in start order. */
+  startedAt: number;
 }
 
 export interface NetworkDriverOptions {
@@ -49,6 +53,18 @@ export interface NetworkDriverOptions {
   diag: Diagnostics;
   /** Seconds since the epoch (injectable for tests of lease expiry). */
   now?: () => number;
+}
+
+/** What a firewall check found gone and restored: one network's rules, or libvirt's global chains. */
+export interface FirewallRepair {
+  /** The network, or `global <backend>` for libvirt's shared chains and tables. */
+  target: string;
+  /** Parts that were gone (removal commands of the network's record, or creating commands). */
+  missing: number;
+  /** Parts still present, replaced in the same batch. */
+  kept: number;
+  /** Why the repair failed (the next check finds the network damaged and tries again). */
+  error?: string;
 }
 
 type Undo = () => Promise<void>;
@@ -79,6 +95,10 @@ export class NetworkDriver {
   status(name: string): NetworkStatus | undefined {
     const file = this.statusFile(name);
     return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as NetworkStatus) : undefined;
+  }
+
+  private saveStatus(status: NetworkStatus): void {
+    writeFileAtomic(this.statusFile(status.name), JSON.stringify(status, null, 2) + '\n');
   }
 
   private async run(argv: readonly string[]): Promise<string> {
@@ -139,6 +159,7 @@ export class NetworkDriver {
       createdTables: [],
       sysctlsChanged: [],
       files: [],
+      startedAt: Date.now(),
     };
     try {
       await this.createBridge(def, bridge, undo);
@@ -167,7 +188,7 @@ export class NetworkDriver {
       if (def.forward.mode !== 'none') await this.enableForwarding(def, status);
       if (def.ips.some((ip) => ip.family === 'ipv6')) await this.waitForDad(bridge);
       await this.startDnsmasq(def, status, undo);
-      writeFileAtomic(this.statusFile(def.name), JSON.stringify(status, null, 2) + '\n');
+      this.saveStatus(status);
       return status;
     } catch (err) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
@@ -224,21 +245,35 @@ export class NetworkDriver {
     return def.dns.enable !== false || def.ips.some((ip) => servesDhcp(ip) || ip.tftpRoot !== undefined);
   }
 
-  private async startDnsmasq(def: NetworkDef, status: NetworkStatus, undo: Undo[]): Promise<void> {
-    if (!this.needsDnsmasq(def)) return;
-    const dir = this.opts.stateDir;
-    const pidFile = join(dir, `${def.name}.pid`);
-    const confFile = join(dir, `${def.name}.conf`);
-    const files = dnsmasqFiles(def, { stateDir: dir, pidFile, caps: this.opts.dnsmasqCaps });
+  private dnsmasqFiles(name: string): { pidFile: string; confFile: string } {
+    return { pidFile: join(this.opts.stateDir, `${name}.pid`), confFile: join(this.opts.stateDir, `${name}.conf`) };
+  }
+
+  /** Writes dnsmasq's configuration and hosts files for `def`; returns their paths. */
+  private writeDnsmasqFiles(def: NetworkDef): string[] {
+    const { pidFile, confFile } = this.dnsmasqFiles(def.name);
+    const files = dnsmasqFiles(def, { stateDir: this.opts.stateDir, pidFile, caps: this.opts.dnsmasqCaps });
     writeFileAtomic(confFile, files.conf);
     writeFileAtomic(files.hostsfilePath, files.hostsfile ?? '');
     writeFileAtomic(files.addnhostsPath, files.addnhosts);
-    status.files.push(confFile, files.hostsfilePath, files.addnhostsPath, pidFile);
+    return [confFile, files.hostsfilePath, files.addnhostsPath, pidFile];
+  }
+
+  /** Starts dnsmasq on the files written for the network; returns its pid. */
+  private async launchDnsmasq(name: string, bridge: string): Promise<number> {
+    const { pidFile, confFile } = this.dnsmasqFiles(name);
     const hook = this.opts.leaseHook ? [`--dhcp-script=${this.opts.leaseHook}`] : [];
     rmSync(pidFile, { force: true });
-    await this.run(['env', `VIR_BRIDGE_NAME=${status.bridge}`, 'dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook]);
+    await this.run(['env', `VIR_BRIDGE_NAME=${bridge}`, 'dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook]);
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) throw new VirtwallError('operation-failed', `dnsmasq wrote no pid to ${pidFile}`);
+    return pid;
+  }
+
+  private async startDnsmasq(def: NetworkDef, status: NetworkStatus, undo: Undo[]): Promise<void> {
+    if (!this.needsDnsmasq(def)) return;
+    status.files.push(...this.writeDnsmasqFiles(def));
+    const pid = await this.launchDnsmasq(def.name, status.bridge);
     status.dnsmasqPid = pid;
     undo.push(() => killProcess(pid));
   }
@@ -263,20 +298,138 @@ export class NetworkDriver {
     const heir = others.find((s) => s.def.forward.mode !== 'none');
     if (heir && status.sysctlsChanged.length) {
       heir.sysctlsChanged.push(...status.sysctlsChanged);
-      writeFileAtomic(this.statusFile(heir.name), JSON.stringify(heir, null, 2) + '\n');
+      this.saveStatus(heir);
     } else {
       for (const { key, previous } of status.sysctlsChanged) await this.opts.runner.run(['sysctl', '-q', '-w', `${key}=${previous}`]);
     }
     const firewallHeir = others.find((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0);
     if (firewallHeir) {
       firewallHeir.createdTables = [...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])])];
-      writeFileAtomic(this.statusFile(firewallHeir.name), JSON.stringify(firewallHeir, null, 2) + '\n');
+      this.saveStatus(firewallHeir);
     } else {
       await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner, status.createdTables ?? []);
     }
     for (const f of status.files) rmSync(f, { force: true });
     rmSync(leaseFile(this.opts.stateDir, status.bridge), { force: true });
     rmSync(this.statusFile(name), { force: true });
+  }
+
+  /**
+   * Swaps each network's firewall for its `def`'s, replacing the `present` parts of its record,
+   * all networks (of one firewall backend) in one batch per tool; records the new removals.
+   */
+  private async replaceFirewalls(backend: BackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallCommand[] }[]): Promise<void> {
+    const items = networks.map(({ status, def, present }) => ({ plan: networkFirewallPlan(def, backend), previous: status.firewallRemoval, present }));
+    const applied = await reapplyNetworkFirewalls(globalSetupPlan(backend), items, this.opts.runner, this.opts.diag);
+    networks.forEach(({ status }, i) => {
+      status.firewallRemoval = applied.removals[i]!;
+      status.createdTables = [...new Set([...status.createdTables, ...(i === 0 ? applied.createdTables : [])])];
+    });
+  }
+
+  /**
+   * Brings the kernel back to the firewall of every running network: when a network lacks any
+   * part of its rules, every network of its firewall backend gets all of its rules again (with
+   * `force`, always), replacing what is left of them, in one batch per tool and in start order,
+   * with libvirt's global chains or tables; else only global chains found gone are recreated.
+   * Records stay true: net-destroy removes exactly what is there afterwards. Nothing missing:
+   * nothing is changed. If the batch fails, each of its networks is reported with the error.
+   */
+  async healFirewall(force = false): Promise<FirewallRepair[]> {
+    const repairs: FirewallRepair[] = [];
+    // rules go in at the head of their chains: the last started network's rules stay on top
+    const running = this.active()
+      .filter((s) => hasFirewall(s.def))
+      .sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
+    // every network is checked before any is repaired: a table recreated by a repair numbers
+    // its rules from 1 again, and must not pass for another network's recorded handles
+    const checked = await Promise.all(running.map(async (status) => ({ status, parts: await firewallParts(status.firewallRemoval, this.opts.runner) })));
+    for (const backend of new Set(running.map((s) => s.firewallBackend))) {
+      // if one network of a backend lacks a rule, all of them get theirs again in one batch, in
+      // start order: repairs at different times would leave the networks' rules in another order
+      const ofBackend = checked.filter(({ status }) => status.firewallBackend === backend);
+      const damaged = force || ofBackend.some(({ parts }) => parts.missing.length > 0) ? ofBackend : [];
+      if (damaged.length > 0) {
+        let error: string | undefined;
+        try {
+          await this.replaceFirewalls(backend, damaged.map(({ status, parts }) => ({ status, def: status.def, present: parts.present })));
+          for (const { status } of damaged) this.saveStatus(status);
+        } catch (err) {
+          error = (err as Error).message;
+        }
+        for (const { status, parts } of damaged) repairs.push({ target: status.name, missing: parts.missing.length, kept: parts.present.length, ...(error !== undefined ? { error } : {}) });
+        continue;
+      }
+      // no network lacks a rule, but the global chains may be gone (jumps flushed from the built-in chains)
+      const applied = await applyNetworkFirewall(globalSetupPlan(backend), { backend, groups: [] }, this.opts.runner, this.opts.diag);
+      if (applied.created === 0) continue;
+      // tables iptables-nft had to create go with the last network of that backend
+      const heir = this.status(running.find((s) => s.firewallBackend === backend)!.name)!;
+      heir.createdTables = [...new Set([...heir.createdTables, ...applied.createdTables])];
+      this.saveStatus(heir);
+      repairs.push({ target: `global ${backend}`, missing: applied.created, kept: 0 });
+    }
+    return repairs;
+  }
+
+  /** Starts dnsmasq again for running networks whose dnsmasq is gone; returns those networks (and why one could not start). */
+  async healDnsmasq(): Promise<{ network: string; error?: string }[]> {
+    const restarted: { network: string; error?: string }[] = [];
+    for (const status of this.active()) {
+      if (status.dnsmasqPid === undefined || isDnsmasq(status.dnsmasqPid)) continue;
+      try {
+        status.dnsmasqPid = await this.launchDnsmasq(status.name, status.bridge);
+        this.saveStatus(status);
+        restarted.push({ network: status.name });
+      } catch (err) {
+        restarted.push({ network: status.name, error: (err as Error).message });
+      }
+    }
+    return restarted;
+  }
+
+  /**
+   * The live half of net-update: puts `def` (the running definition with one section changed)
+   * into effect as libvirt's networkUpdate does, then records it as the running definition.
+   * If a step fails, the record keeps the previous definition.
+   */
+  async update(name: string, def: NetworkDef, effect: LiveEffect): Promise<void> {
+    const status = this.status(name);
+    if (!status) throw new VirtwallError('operation-failed', 'network is not running');
+    if (effect === 'firewall' && hasFirewall(def)) {
+      const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
+      await this.replaceFirewalls(status.firewallBackend, [{ status, def, present: parts.present }]);
+    }
+    if (effect === 'dnsmasq-reload' || effect === 'dnsmasq-restart') {
+      // turning DHCP on or off changes dnsmasq's command line, not only its hosts files
+      const dhcpChanged = status.def.ips.some(servesDhcp) !== def.ips.some(servesDhcp);
+      try {
+        await this.refreshDnsmasq(status, def, effect === 'dnsmasq-restart' || dhcpChanged);
+      } catch (err) {
+        await this.refreshDnsmasq(status, status.def, true).catch(() => undefined);
+        this.saveStatus(status);
+        throw err;
+      }
+    }
+    status.def = def;
+    this.saveStatus(status);
+  }
+
+  /** networkRefreshDhcpDaemon / networkRestartDhcpDaemon: new files, then SIGHUP or a new dnsmasq. */
+  private async refreshDnsmasq(status: NetworkStatus, def: NetworkDef, restart: boolean): Promise<void> {
+    const running = status.dnsmasqPid !== undefined && isDnsmasq(status.dnsmasqPid);
+    if (!this.needsDnsmasq(def)) {
+      if (running) await killProcess(status.dnsmasqPid!);
+      delete status.dnsmasqPid;
+      return;
+    }
+    status.files = [...new Set([...status.files, ...this.writeDnsmasqFiles(def)])];
+    if (running && !restart) {
+      process.kill(status.dnsmasqPid!, 'SIGHUP');
+      return;
+    }
+    if (running) await killProcess(status.dnsmasqPid!);
+    status.dnsmasqPid = await this.launchDnsmasq(def.name, status.bridge);
   }
 
   /** `virsh net-dhcp-leases`: the running network's live leases. */
@@ -326,6 +479,20 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
+
+/**
+ * The process `pid` runs and is a dnsmasq (not a later process that reused its pid, nor the
+ * zombie a killed daemonised dnsmasq leaves when nothing reaps it).
+ */
+function isDnsmasq(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'dnsmasq' && state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Ends dnsmasq with its helper process and any lease script it is running: SIGTERM to the

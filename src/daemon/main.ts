@@ -47,7 +47,7 @@ export async function runDaemon(root: string): Promise<void> {
   const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, config.logFile ? pino.destination({ dest: config.logFile, sync: true }) : pino.destination(2));
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
   const runner = new SystemRunner();
-  const backend = await createNwfilterBackend(runner, config.nwfilterBackend);
+  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run });
   const daemon = await Daemon.open({ layout, config, runner, backend, log });
 
   rmSync(layout.socket, { force: true });
@@ -70,13 +70,14 @@ export async function runDaemon(root: string): Promise<void> {
 
   const heal = (reason: string) => void daemon.serial(() => daemon.reconcile(reason)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
   process.on('SIGHUP', () => heal('SIGHUP'));
-  const watcher = backend.name === 'nftables' ? watchNftables(() => heal('kernel change'), log) : undefined;
+  // ebtables and iptables are nft's too (their nf_tables variants): one watch serves both backends
+  const watcher = watchNftables(() => heal('kernel change'), log);
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'virtwalld stopping (kernel rules stay in place)');
-      watcher?.stop();
+      watcher.stop();
       if (timer) clearInterval(timer);
       let open = servers.length;
       for (const s of servers) s.close(() => --open === 0 && resolve());

@@ -79,19 +79,18 @@ export class EbiptablesBackend implements NwfilterBackend {
     const forgotten = this.applied.names().filter((n) => !wanted.has(n));
     forgotten.forEach((n) => this.applied.delete(n));
     const kept = desired.filter((p) => this.applied.get(p.ifname)?.key === portKey(p));
-    const rebuild = desired.filter((p) => !kept.includes(p));
+    const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.ifname));
     const restored = new Set<string>();
     for (const tool of TOOL_NAMES) {
       const repair = repairScript(tool, now[tool], new Map(kept.map((p) => [p.ifname, this.applied.get(p.ifname)!.parts[tool]])));
       if (!repair) continue;
       const r = await this.runner.run(TOOLS[tool].restore, repair.script);
       // a restore the kernel refuses (someone changed things meanwhile) falls back to rebuilding
-      if (r.status === 0) repair.repaired.forEach((n) => restored.add(n));
-      else rebuild.push(...kept.filter((p) => repair.repaired.includes(p.ifname) && !rebuild.includes(p)));
+      for (const n of repair.repaired) (r.status === 0 ? restored : rebuild).add(n);
     }
-    if (rebuild.length + removed.length > 0) await this.apply({ set: rebuild, remove: removed });
+    const set = desired.filter((p) => rebuild.has(p.ifname));
+    if (set.length + removed.length > 0) await this.apply({ set, remove: removed });
     else if (forgotten.length > 0) this.applied.save();
-    const repaired = new Set([...restored, ...rebuild.map((p) => p.ifname)]);
-    return { repaired: desired.map((p) => p.ifname).filter((n) => repaired.has(n)), removed };
+    return { repaired: desired.map((p) => p.ifname).filter((n) => restored.has(n) || rebuild.has(n)), removed };
   }
 }

@@ -11,7 +11,7 @@ import { MAC_FILTER_CHAIN } from './mac-filter.js';
 
 export type Tool = 'ebtables' | 'iptables' | 'ip6tables';
 
-export interface ToolSpec {
+interface ToolSpec {
   table: string;
   save: readonly string[];
   restore: readonly string[];
@@ -78,7 +78,7 @@ export const fingerprint = (part: PortPart | undefined): string => JSON.stringif
 export const words = (line: string): string[] => line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? [];
 
 /** The value after the first of `options` in a rule, if any. */
-export function optionValue(w: readonly string[], options: readonly string[]): string | undefined {
+function optionValue(w: readonly string[], options: readonly string[]): string | undefined {
   const at = w.findIndex((x) => options.includes(x));
   return at < 0 ? undefined : w[at + 1];
 }

@@ -1,12 +1,13 @@
 // virtwalld with the ebiptables nwfilter backend heals foreign damage on its own: after
 // `nft flush ruleset`, `iptables -F` or `ebtables -t nat -F` the rules are back within 1 s, the
-// log names the repaired ports, and the events of its own repair do not start a loop.
+// log names the repaired ports, and the events of its own repair do not start a loop. A restart
+// after kill -9 finds the intact rules intact (nothing rebuilt).
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture, startDaemon, stopAll, type DaemonProcess } from './process.js';
+import { cli, daemonFixture, kill9, startDaemon, stopAll, type DaemonProcess } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,5 +70,10 @@ describe('virtwalld with the ebiptables backend', { skip }, () => {
       assert.ok(after.length <= 3, `${damage}: ${after.length} reconciles until quiet`);
       assert.deepEqual(after.slice(1).filter((r) => r.repaired.length + r.removed.length > 0), [], `${damage}: the repair's own events find nothing to do`);
     }
+
+    await kill9(d);
+    const restarted = await startDaemon(ns, root);
+    assert.deepEqual(reconciles(restarted)[0], { ...reconciles(restarted)[0], reason: 'start-up', repaired: [], removed: [] });
+    assert.equal(listings(), applied);
   });
 });

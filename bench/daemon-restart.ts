@@ -15,8 +15,8 @@
 //
 // N counts filtered ports: g0 and g1 on a nat network plus N-2 bindings on devices that do not
 // exist (rules are bound by name). The ebiptables backend runs with the two guests only (its
-// rules cost about a second per port to build) and is not watched by the daemon: its rows show
-// what an operator gets without a watcher, and how long SIGHUP takes.
+// rules cost about a second per port to build); the daemon restores its damaged ports from what
+// the kernel held after applying them, one `*-restore` per tool.
 //
 //   node --import tsx bench/daemon-restart.ts [--n=1000] [--rounds=3] [--heal-wait=3] [--ebiptables=1] [--record]
 //
@@ -189,7 +189,7 @@ const SPOOF = { kind: 'ipv4', marker: 'spoofed-mac', src_mac: '52:54:00:77:00:99
 const LEGIT = { kind: 'ipv4', marker: 'own-mac', src_mac: GUESTS[0].mac, dst_mac: GUESTS[1].mac, src_ip: GUESTS[0].ip, dst_ip: GUESTS[1].ip };
 
 /** Damages the ruleset while g0 floods g1; measures the repair and what got through. */
-async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean; sighupAfter?: number }): Promise<Heal> {
+async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean }): Promise<Heal> {
   const nwf = s.tables();
   const networkBefore = s.nft('list table ip libvirt_network');
   const seconds = (HEAL_WAIT_MS + 1500) / 1000;
@@ -207,11 +207,7 @@ async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean; sig
   const at = performance.now();
   const wall = Date.now();
   s.lab.exec(s.host, ['nft', ...damage.split(' ')]);
-  if (opts.sighupAfter !== undefined) {
-    await sleep(opts.sighupAfter);
-    s.daemon!.child.kill('SIGHUP');
-  }
-  const isRepair = (e: Record<string, unknown>) => e.msg === 'nwfilter reconcile' && ((e.repaired as unknown[]).length > 0 || e.reason === 'SIGHUP');
+  const isRepair = (e: Record<string, unknown>) => e.msg === 'nwfilter reconcile' && (e.repaired as unknown[]).length > 0;
   const repairedAt = await within(HEAL_WAIT_MS, at, () => s.logEntries().slice(logged).some(isRepair));
   const repaired = repairedAt === undefined ? undefined : (s.logEntries().slice(logged).find(isRepair)!.time as number) - wall;
   let network: number | 'n/a' | undefined = 'n/a';
@@ -287,8 +283,7 @@ for (const backend of ['nftables', 'ebiptables'] as const) {
       heals.push(await heal(s, 'delete table bridge virtwall_nwf', { watchNetwork: false }));
     } else {
       heals.push(await heal(s, 'flush ruleset', { watchNetwork: true }));
-      // no watcher for ebtables: SIGHUP is how an operator repairs it
-      heals.push({ ...(await heal(s, 'flush ruleset', { watchNetwork: false, sighupAfter: 0 })), damage: 'flush ruleset, then SIGHUP' });
+      heals.push(await heal(s, 'flush table bridge nat', { watchNetwork: false }));
     }
     runs.push({ backend, n, restart, heals });
   } finally {

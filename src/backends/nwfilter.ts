@@ -1,5 +1,6 @@
 // Choosing the nwfilter technology driver by name: nftables (the default, with its kernel
 // capabilities probed) or libvirt's ebiptables layout.
+import { join } from 'node:path';
 import type { CommandRunner } from '../exec/runner.js';
 import type { NwfilterBackend, NwfilterBackendName } from '../nwfilter/backend.js';
 import { EbiptablesBackend } from './ebiptables/backend.js';
@@ -7,6 +8,8 @@ import { NftablesBackend } from './nftables/backend.js';
 
 export const DEFAULT_NWFILTER_BACKEND: NwfilterBackendName = 'nftables';
 
-export async function createNwfilterBackend(runner: CommandRunner, name: NwfilterBackendName = DEFAULT_NWFILTER_BACKEND): Promise<NwfilterBackend> {
-  return name === 'nftables' ? NftablesBackend.create(runner) : new EbiptablesBackend(runner);
+/** `stateDir` (the daemon's run directory) keeps what the ebiptables backend applied across restarts. */
+export async function createNwfilterBackend(runner: CommandRunner, name: NwfilterBackendName = DEFAULT_NWFILTER_BACKEND, opts: { stateDir?: string } = {}): Promise<NwfilterBackend> {
+  if (name === 'nftables') return NftablesBackend.create(runner);
+  return new EbiptablesBackend(runner, { stateFile: opts.stateDir && join(opts.stateDir, 'nwfilter-ebiptables.json') });
 }

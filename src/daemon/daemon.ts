@@ -97,12 +97,10 @@ export class Daemon {
   /**
    * Makes the kernel's nwfilter state match the bindings and restores running networks'
    * firewall rules and dnsmasq, logging what had to be repaired. `force` re-applies every
-   * network's rules (SIGHUP); `nwfilter: false` leaves the nwfilter rules alone (a backend that
-   * rebuilds them would answer its own kernel events forever). A failure of one half does not
-   * stop the other.
+   * network's rules (SIGHUP). A failure of one half does not stop the other.
    */
-  async reconcile(reason: string, { force = false, nwfilter = true } = {}): Promise<void> {
-    const halves = [...(nwfilter ? [() => this.reconcileFilters(reason)] : []), () => this.healNetworks(reason, force)];
+  async reconcile(reason: string, { force = false } = {}): Promise<void> {
+    const halves = [() => this.reconcileFilters(reason), () => this.healNetworks(reason, force)];
     let failure: unknown;
     for (const half of halves) await half().catch((err: unknown) => (failure ??= err));
     if (failure) throw failure;

@@ -48,7 +48,7 @@ export async function runDaemon(root: string): Promise<void> {
   const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, config.logFile ? pino.destination({ dest: config.logFile, sync: true }) : pino.destination(2));
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
   const runner = new SystemRunner();
-  const backend = await createNwfilterBackend(runner, config.nwfilterBackend);
+  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run });
   const daemon = await Daemon.open({ layout, config, runner, backend, log });
 
   rmSync(layout.socket, { force: true });
@@ -68,10 +68,10 @@ export async function runDaemon(root: string): Promise<void> {
   }
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
-  const heal = (reason: string, opts: { force?: boolean; nwfilter?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
+  const heal = (reason: string, opts: { force?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
   process.on('SIGHUP', () => heal('SIGHUP', { force: true }));
-  // only the nftables nwfilter backend repairs just what differs; ebiptables rebuilds on request
-  const watcher = watchNftables(() => heal('kernel change', { nwfilter: backend.name === 'nftables' }), log);
+  // ebtables and iptables are nft's too (their nf_tables variants): one watch serves every backend
+  const watcher = watchNftables(() => heal('kernel change'), log);
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
   log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');

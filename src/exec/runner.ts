@@ -10,7 +10,8 @@ export interface CommandResult {
 }
 
 export interface CommandRunner {
-  run(argv: readonly string[]): Promise<CommandResult>;
+  /** Runs argv to completion; `input` is written to its stdin (e.g. a `*-restore` script). */
+  run(argv: readonly string[], input?: string): Promise<CommandResult>;
 }
 
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -26,14 +27,15 @@ export class SystemRunner implements CommandRunner {
     this.prefix = opts.netns === undefined ? [] : ['ip', 'netns', 'exec', opts.netns];
   }
 
-  run(argv: readonly string[]): Promise<CommandResult> {
+  run(argv: readonly string[], input?: string): Promise<CommandResult> {
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
-      const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(full[0]!, full.slice(1), { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      child.stdin?.on('error', () => undefined).end(input);
       let stdout = '';
       let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('error', (err) => resolve({ status: 127, stdout, stderr: stderr + err.message }));
       child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr }));
     });

@@ -2,48 +2,95 @@
 // (per-port ebtables/iptables chains, built aside and renamed into place). Not transactional
 // across ports: each port is switched over on its own, as libvirt does. Ports with mac_filter
 // get their MAC check in a chain of its own (mac-filter.ts), placed before their filters.
+// After each change the backend reads what the kernel holds of the changed ports (listing.ts)
+// and remembers it (applied.ts); a reconcile compares, restores damaged ports from that in one
+// `*-restore` transaction per tool (repair.ts) and leaves intact ones alone, so repairing a
+// foreign flush is fast and the reconcile its own repair triggers finds nothing to do.
+import { VirtwallError } from '../../errors.js';
 import { applyPlan, applyPlans } from '../../exec/apply.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
+import { AppliedPorts, portKey } from './applied.js';
+import { EMPTY_PART, readListing, TOOL_NAMES, TOOLS, type PortPart, type Tool, type ToolState } from './listing.js';
 import { macFilterPlan, macFilterPorts } from './mac-filter.js';
 import { allTeardown, instantiationPlans } from './plan.js';
-
-/** Ports that have libvirt ebtables root chains in the kernel (`libvirt-I-vnet0` -> vnet0). */
-async function portsInKernel(runner: CommandRunner): Promise<Set<string>> {
-  const r = await runner.run(['ebtables', '--concurrent', '-t', 'nat', '-L']);
-  const ports = new Set<string>();
-  for (const m of r.stdout.matchAll(/^Bridge chain: libvirt-[IOJP]-([^,\s]+),/gm)) ports.add(m[1]!);
-  return ports;
-}
+import { repairScript } from './repair.js';
 
 export class EbiptablesBackend implements NwfilterBackend {
   readonly name = 'ebiptables';
+  private readonly applied: AppliedPorts;
 
-  constructor(private readonly runner: CommandRunner) {}
+  /** `stateFile` keeps what was applied across restarts (else a restart rebuilds every port). */
+  constructor(private readonly runner: CommandRunner, opts: { stateFile?: string } = {}) {
+    this.applied = new AppliedPorts(opts.stateFile);
+  }
 
   async apply(change: PortChange): Promise<void> {
+    try {
+      await this.change(change);
+    } catch (err) {
+      // whatever the kernel holds of these ports now, it is not what was remembered
+      for (const p of change.set) this.applied.delete(p.ifname);
+      this.applied.save();
+      throw err;
+    }
+    for (const ifname of change.remove) this.applied.delete(ifname);
+    if (change.set.length > 0) {
+      const now = await this.listings(change.set.map((p) => p.ifname));
+      for (const p of change.set) {
+        const parts = Object.fromEntries(TOOL_NAMES.map((t) => [t, now[t].ports.get(p.ifname) ?? EMPTY_PART])) as Record<Tool, PortPart>;
+        this.applied.set(p.ifname, { key: portKey(p), parts });
+      }
+    }
+    this.applied.save();
+  }
+
+  private async change(change: PortChange): Promise<void> {
     const wanted = macFilterPorts(change.set);
     // a port's MAC check is in place before its filter changes, and goes only after it
     if (wanted.size > 0) await applyPlan(macFilterPlan(wanted, new Set(wanted.keys())), this.runner);
     for (const ifname of change.remove) await applyPlan(allTeardown(ifname), this.runner);
-    for (const p of change.set) await this.instantiate(p);
+    for (const p of change.set) await applyPlans(instantiationPlans(p.ifname, p.instances), this.runner);
     const unwanted = [...change.remove, ...change.set.map((p) => p.ifname)].filter((n) => !wanted.has(n));
     if (unwanted.length > 0) await applyPlan(macFilterPlan(new Map(), new Set(unwanted)), this.runner);
   }
 
-  private async instantiate(p: PortFilter): Promise<void> {
-    await applyPlans(instantiationPlans(p.ifname, p.instances), this.runner);
+  /** One listing per tool, split per port (`known` also names ports that may have lost their root chains). */
+  private async listings(known: readonly string[]): Promise<Record<Tool, ToolState>> {
+    const ports = new Set([...known, ...this.applied.names()]);
+    const out = {} as Record<Tool, ToolState>;
+    for (const tool of TOOL_NAMES) {
+      const r = await this.runner.run(TOOLS[tool].save);
+      if (r.status !== 0) throw new VirtwallError('operation-failed', `${TOOLS[tool].save.join(' ')} failed with status ${r.status}: ${r.stderr.trim()}`);
+      out[tool] = readListing(tool, r.stdout, ports);
+    }
+    return out;
   }
 
-  /** Like libvirt after a restart: every desired port is instantiated again, strays removed. */
+  /**
+   * Ports whose kernel part differs from the remembered one are restored from it; ports
+   * without a (current) memory, e.g. after a restart without a state file, are instantiated
+   * again as libvirt does; ports in the kernel that are not desired are removed.
+   */
   async reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
     const wanted = new Set(desired.map((p) => p.ifname));
-    const macChanged: string[] = [];
-    await applyPlan(macFilterPlan(macFilterPorts(desired), undefined, (ports) => macChanged.push(...ports)), this.runner);
-    const removed = [...(await portsInKernel(this.runner))].filter((n) => !wanted.has(n));
-    for (const ifname of removed) await applyPlan(allTeardown(ifname), this.runner);
-    for (const p of desired) await this.instantiate(p);
-    const strays = macChanged.filter((n) => !wanted.has(n) && !removed.includes(n));
-    return { repaired: desired.map((p) => p.ifname), removed: [...removed, ...strays] };
+    const now = await this.listings([...wanted]);
+    const removed = [...new Set(TOOL_NAMES.flatMap((t) => [...now[t].ports.keys()]))].filter((n) => !wanted.has(n)).sort();
+    const forgotten = this.applied.names().filter((n) => !wanted.has(n));
+    forgotten.forEach((n) => this.applied.delete(n));
+    const kept = desired.filter((p) => this.applied.get(p.ifname)?.key === portKey(p));
+    const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.ifname));
+    const restored = new Set<string>();
+    for (const tool of TOOL_NAMES) {
+      const repair = repairScript(tool, now[tool], new Map(kept.map((p) => [p.ifname, this.applied.get(p.ifname)!.parts[tool]])));
+      if (!repair) continue;
+      const r = await this.runner.run(TOOLS[tool].restore, repair.script);
+      // a restore the kernel refuses (someone changed things meanwhile) falls back to rebuilding
+      for (const n of repair.repaired) (r.status === 0 ? restored : rebuild).add(n);
+    }
+    const set = desired.filter((p) => rebuild.has(p.ifname));
+    if (set.length + removed.length > 0) await this.apply({ set, remove: removed });
+    else if (forgotten.length > 0) this.applied.save();
+    return { repaired: desired.map((p) => p.ifname).filter((n) => restored.has(n) || rebuild.has(n)), removed };
   }
 }

@@ -175,7 +175,8 @@ export function iptRemove(b: PlanBuilder, layer: IpLayer, ifname: string, tempor
   iptRemoveRoots(b, layer, ifname, temporary);
 }
 
-const BASE_JUMPS = [
+/** libvirt's shared chains and the jumps to them, inserted at these positions of FORWARD and INPUT. */
+export const BASE_JUMPS = [
   ['FORWARD', 'libvirt-in', '1'],
   ['FORWARD', 'libvirt-out', '2'],
   ['FORWARD', 'libvirt-in-post', '3'],

@@ -203,8 +203,8 @@ describe('virtwalld in a namespace', { skip }, () => {
     const chain = () => lab.exec(ns, ['ebtables', '-t', 'nat', '-L', 'libvirt-I-vnet0'], false).stdout;
     const applied = chain();
     assert.match(applied, /-j I-vnet0-mac/);
+    // the kernel-event watch may repair the flush before the signal lands: both must end here
     lab.exec(ns, ['ebtables', '-t', 'nat', '-F', 'libvirt-I-vnet0']);
-    assert.doesNotMatch(chain(), /-j/);
     d.child.kill('SIGHUP');
     for (let i = 0; i < 60 && chain() !== applied; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(chain(), applied);

@@ -264,7 +264,9 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
     if (d && a['srcportstart']) d.negated = a['srcportstart'].negated;
     push(d);
   }
-  if (a['option']) throw invalidInput('the tcp option match is not supported by the nftables backend');
+  // iptables' --tcp-option N: the option kind is present (libvirt allows no negation here)
+  const option = a['option'];
+  if (option) terms.push({ expr: `tcp option ${numberOf(option, 'number')}`, value: 'exists', negated: false, variable: isVar(option), settable: false });
 
   const icmp = protocol === 'icmp' ? 'icmp' : protocol === 'icmpv6' ? 'icmpv6' : undefined;
   const hasIcmpType = !!icmp && !!a['type'];

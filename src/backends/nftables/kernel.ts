@@ -101,9 +101,11 @@ export interface NftCapabilities {
 export async function probeCapabilities(runner: CommandRunner): Promise<NftCapabilities> {
   const ok = async (script: string) => (await nftScript(runner, script, ['-c'])).status === 0;
   const scratch = 'add table bridge virtwall_probe\nadd chain bridge virtwall_probe c { type filter hook forward priority 0; }\n';
-  return {
-    bridgeConntrack: await ok(`${scratch}add rule bridge virtwall_probe c ct state established accept\n`),
-    tableOwner: await ok('add table inet virtwall_probe { flags owner; }\n'),
-    tablePersist: await ok('add table inet virtwall_probe { flags owner, persist; }\n'),
-  };
+  // independent checks: side by side, as they delay the daemon's start
+  const [bridgeConntrack, tableOwner, tablePersist] = await Promise.all([
+    ok(`${scratch}add rule bridge virtwall_probe c ct state established accept\n`),
+    ok('add table inet virtwall_probe { flags owner; }\n'),
+    ok('add table inet virtwall_probe { flags owner, persist; }\n'),
+  ]);
+  return { bridgeConntrack, tableOwner, tablePersist };
 }

@@ -21,14 +21,22 @@ const portXml = `<networkport>
 </networkport>
 `;
 
+/**
+ * One request on its own connection. A server may answer before it has read the whole body; the
+ * late write then fails on a socket the request has already let go, so the socket keeps a
+ * listener for such errors after the reply (the reply is what the tests check).
+ */
 function api(root: string, method: string, path: string, body: string): Promise<{ status: number; json: { error?: string } }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers: { 'content-type': 'application/json' } }, (res) => {
+    let replied = false;
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      res.on('end', () => ((replied = true), resolve({ status: res.statusCode!, json: JSON.parse(text) })));
     });
-    req.on('error', reject);
+    req.on('socket', (s) => s.on('error', (err) => replied || reject(err)));
+    req.on('error', (err) => replied || reject(err));
     req.end(body);
   });
 }

@@ -80,4 +80,19 @@ describe('nftables backend', () => {
     assert.doesNotMatch(last, /vnet2/, 'the refused port is not assumed to be in place');
     assert.match(last, /"vnet3"/);
   });
+
+  it('refuses a port it cannot express without touching the ports already bound', async () => {
+    const runner = new ScriptRunner();
+    const backend = new NftablesBackend(runner);
+    await backend.apply({ set: [port(1), port(2)], remove: [] });
+    const before = backend.model();
+    const gratuitous = new MapFilterSource([parseFilter("<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>")]);
+    // vnet1 is rebound to the filter nft cannot express, next to a new port that it can
+    await assert.rejects(backend.apply({ set: [port(3), port(1, 'vwt-garp', [], gratuitous)], remove: [] }), /gratuitous/);
+    assert.equal(runner.scripts.length, 1, 'nothing was sent to the kernel');
+    assert.deepEqual(backend.model(), before);
+    await backend.apply({ set: [port(4)], remove: [] });
+    assert.deepEqual(verbs(runner.scripts.at(-1)!), ['add element']);
+    assert.doesNotMatch(runner.scripts.at(-1)!, /vnet1|vnet3/, 'the next change carries only its own port');
+  });
 });

@@ -86,17 +86,26 @@ export class NftablesBackend implements NwfilterBackend {
     const ledger = this.ledger;
     const before = [...change.remove, ...change.set.map((p) => p.ifname)].map((n) => [n, ledger.port(n)] as const);
     const generation = ledger.generation;
-    for (const name of change.remove) ledger.remove(name);
-    for (const p of change.set) ledger.set(p);
+    const undo = () => {
+      if (ledger.generation !== generation) ledger.renameDispatch(generation);
+      for (const [name, old] of before.reverse()) if (old) ledger.set(old);
+      else ledger.remove(name);
+      ledger.takeDelta();
+    };
+    try {
+      for (const name of change.remove) ledger.remove(name);
+      // a port the compiler refuses (a match nft cannot express) throws here, before any kernel change
+      for (const p of change.set) ledger.set(p);
+    } catch (e) {
+      undo();
+      throw e;
+    }
     try {
       await this.transact(ledger.takeDelta());
     } catch (e) {
       // The kernel kept its state: undo the change in the ledger, and read the kernel again
       // before the next change rather than trust the mirror.
-      if (ledger.generation !== generation) ledger.renameDispatch(generation);
-      for (const [name, old] of before.reverse()) if (old) ledger.set(old);
-      else ledger.remove(name);
-      ledger.takeDelta();
+      undo();
       this.kernel = undefined;
       throw e;
     }

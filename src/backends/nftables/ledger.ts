@@ -67,15 +67,20 @@ export class PortLedger {
     return [...this.entries.values()].filter((e) => e.compiled.shape === shape).map((e) => e.port.ifname);
   }
 
+  /** Puts a port in (or replaces it); a port that does not compile changes nothing. */
   set(port: PortFilter): void {
-    if (this.entries.has(port.ifname)) this.drop(port.ifname, false);
     let id = this.ids.get(port.ifname);
     if (id === undefined) {
-      id = this.freeIds.pop() ?? this.nextId++;
+      id = this.freeIds.at(-1) ?? this.nextId;
       if (id > 0xffff) throw new Error('more than 65535 filtered ports');
-      this.ids.set(port.ifname, id);
     }
     const compiled = compilePort(port, id, this.path);
+    if (!this.ids.has(port.ifname)) {
+      if (this.freeIds.at(-1) === id) this.freeIds.pop();
+      else this.nextId++;
+      this.ids.set(port.ifname, id);
+    }
+    if (this.entries.has(port.ifname)) this.drop(port.ifname, false);
     const shape = this.shapes.get(compiled.shape);
     if (shape) shape.users++;
     else {

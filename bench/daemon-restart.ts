@@ -98,7 +98,9 @@ class Setup {
   /** The start-up reconcile's report as the daemon logged it. */
   startupReport(): string {
     const entry = this.logEntries().find((e) => e.msg === 'nwfilter reconcile' && e.reason === 'start-up');
-    return entry ? `repaired ${(entry.repaired as unknown[]).length}, removed ${(entry.removed as unknown[]).length}` : '-';
+    if (!entry) return '-';
+    const compiled = entry.compiled === undefined ? '' : `, compiled ${entry.compiled as number}`;
+    return `repaired ${(entry.repaired as unknown[]).length}, removed ${(entry.removed as unknown[]).length}${compiled}`;
   }
 
   logEntries(): Record<string, unknown>[] {

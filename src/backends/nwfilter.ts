@@ -8,8 +8,11 @@ import { NftablesBackend } from './nftables/backend.js';
 
 export const DEFAULT_NWFILTER_BACKEND: NwfilterBackendName = 'nftables';
 
-/** `stateDir` (the daemon's run directory) keeps what the ebiptables backend applied across restarts. */
+/**
+ * `stateDir` (the daemon's run directory) keeps across restarts what the ebiptables backend
+ * applied, and what the nftables backend compiled.
+ */
 export async function createNwfilterBackend(runner: CommandRunner, name: NwfilterBackendName = DEFAULT_NWFILTER_BACKEND, opts: { stateDir?: string } = {}): Promise<NwfilterBackend> {
-  if (name === 'nftables') return NftablesBackend.create(runner);
+  if (name === 'nftables') return NftablesBackend.create(runner, { stateFile: opts.stateDir && join(opts.stateDir, 'nwfilter-nftables.json') });
   return new EbiptablesBackend(runner, { stateFile: opts.stateDir && join(opts.stateDir, 'nwfilter-ebiptables.json') });
 }

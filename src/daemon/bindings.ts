@@ -63,7 +63,12 @@ export class BindingService {
   private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
     const macFilter = this.macFilters.has(portdev) || undefined;
     if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
-    if (this.learning) return { ...this.learning.filterFor(binding, source, this.bridges.get(portdev)), macFilter };
+    if (this.learning) {
+      // not spread: its instances may be deferred (a getter)
+      const filter = this.learning.filterFor(binding, source, this.bridges.get(portdev));
+      if (macFilter) filter.macFilter = true;
+      return filter;
+    }
     return { ifname: portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
   }
 
@@ -133,7 +138,7 @@ export class BindingService {
   check(filters: ReadonlySet<string>, source: FilterSource): void {
     for (const b of this.list()) {
       if (!filters.has(b.filter)) continue;
-      if (this.learning) portFilterFor(b, source, { ipv4: [], ipv6: [] });
+      if (this.learning) void portFilterFor(b, source, { ipv4: [], ipv6: [] }).filter.instances;
       else instantiateBinding(b, source, this.instantiateOptions);
     }
   }

@@ -109,7 +109,7 @@ export class Daemon {
   private async reconcileFilters(reason: string): Promise<void> {
     const report = await this.bindings.reconcile(this.filters.source());
     const changed = report.repaired.length + report.removed.length > 0;
-    this.deps.log[changed ? 'warn' : 'info']({ reason, repaired: report.repaired, removed: report.removed }, 'nwfilter reconcile');
+    this.deps.log[changed ? 'warn' : 'info']({ reason, repaired: report.repaired, removed: report.removed, compiled: report.compiled }, 'nwfilter reconcile');
   }
 
   private async healNetworks(reason: string, force: boolean): Promise<void> {

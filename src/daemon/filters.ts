@@ -1,6 +1,7 @@
 // The nwfilter definitions of the daemon (libvirt's /etc/libvirt/nwfilter): one NAME.xml per
 // filter, the stock filters written there on first start. Pure bookkeeping; re-instantiating
 // the bindings a change affects is the caller's (Daemon) job.
+import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtwallError } from '../errors.js';
@@ -13,6 +14,9 @@ const SUFFIX = '.xml';
 
 export class FilterService {
   private readonly defs = new Map<string, FilterDef>();
+  /** Each definition as stored; their digest keys instantiated ports (FilterSource.digest). */
+  private readonly texts = new Map<string, string>();
+  private digest: string | undefined;
 
   constructor(private readonly dir: string) {}
 
@@ -29,12 +33,15 @@ export class FilterService {
       const def = parseFilter(text, join(this.dir, name + SUFFIX));
       if (def.name !== name) throw new VirtwallError('invalid-input', `filter file ${name}${SUFFIX} holds filter '${def.name}'`);
       this.defs.set(name, def);
+      this.texts.set(name, text);
     }
   }
 
   /** Lookup for instantiation, optionally with one definition replaced (a define being tried). */
   source(override?: FilterDef): FilterSource {
-    return { lookup: (name) => (override && override.name === name ? override : this.defs.get(name)) };
+    if (override) return { lookup: (name) => (override.name === name ? override : this.defs.get(name)) };
+    this.digest ??= createHash('sha256').update(JSON.stringify([...this.texts].sort(([a], [b]) => (a < b ? -1 : 1)))).digest('base64url');
+    return { lookup: (name) => this.defs.get(name), digest: this.digest };
   }
 
   list(): FilterDef[] {
@@ -59,13 +66,18 @@ export class FilterService {
   }
 
   store(def: FilterDef): void {
-    writeRecord('nwfilter', this.dir, def.name + SUFFIX, formatFilter(def));
+    const text = formatFilter(def);
+    writeRecord('nwfilter', this.dir, def.name + SUFFIX, text);
     this.defs.set(def.name, def);
+    this.texts.set(def.name, text);
+    this.digest = undefined;
   }
 
   remove(name: string): void {
     removeRecord('nwfilter', this.dir, name + SUFFIX);
     this.defs.delete(name);
+    this.texts.delete(name);
+    this.digest = undefined;
   }
 
   /** Filters referring to `name` directly. */

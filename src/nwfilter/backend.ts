@@ -17,10 +17,25 @@ export interface PortFilter {
   /** The instantiated rules (src/nwfilter/instantiate.ts), empty for a MAC-only port. */
   instances: readonly RuleInstance[];
   /**
+   * A digest of everything `instances` is computed from (filter definitions, binding, learned
+   * addresses): ports with equal keys have equal instances, so a backend may reuse what it built
+   * for a key, also across restarts, without instantiating again (see deferredPortFilter).
+   */
+  key?: string;
+  /**
    * libvirt's QEMU `mac_filter`: frames entering from the port with another source MAC are
    * dropped, independently of any nwfilter.
    */
   macFilter?: boolean;
+}
+
+/**
+ * A port whose instances are computed on first use, so a backend that kept what it built for
+ * `key` never instantiates. The property is a getter: spreading the object computes it.
+ */
+export function deferredPortFilter(port: Omit<PortFilter, 'instances'> & { key: string }, instantiate: () => readonly RuleInstance[]): PortFilter {
+  let instances: readonly RuleInstance[] | undefined;
+  return Object.defineProperty({ ...port }, 'instances', { enumerable: true, get: () => (instances ??= instantiate()) }) as PortFilter;
 }
 
 export interface PortChange {
@@ -35,6 +50,8 @@ export interface ReconcileReport {
   repaired: string[];
   /** Ports found in the kernel that are not desired, and were removed. */
   removed: string[];
+  /** How many ports' rules were computed anew rather than reused (backends that keep compiled ports). */
+  compiled?: number;
 }
 
 export interface NwfilterBackend {

@@ -4,9 +4,10 @@
 // parameter sets it.
 // CTRL_IP_LEARNING (any/dhcp/none) says whether a missing IP may be learned; IPV6, DHCPSERVER
 // and DHCPSERVERV6 are ordinary parameters the stock filters read.
+import { createHash } from 'node:crypto';
 import { invalidInput, VirtwallError } from '../errors.js';
 import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
-import { instantiate, type InstantiateOptions, type RuleInstance } from './instantiate.js';
+import { instantiate, unresolvedVariables, type InstantiateOptions, type RuleInstance } from './instantiate.js';
 import type { FilterSource } from './source.js';
 import type { VarTable, VarValue } from './vars.js';
 
@@ -47,4 +48,29 @@ export function instantiateBinding(b: FilterBinding, source: FilterSource, opts:
     return opts.resolveMissing?.(missing);
   };
   return instantiate(root, bindingVariables(b, learned), source, { resolveMissing });
+}
+
+/**
+ * The key of a binding's instances (PortFilter.key): a digest of every input of
+ * instantiateBinding(b, source, _, learned); undefined when the source has no digest.
+ */
+export function bindingKey(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string | undefined {
+  if (source.digest === undefined) return undefined;
+  const inputs = [source.digest, b.portdev, b.mac, b.filter, [...b.params], learned ?? null];
+  return createHash('sha256').update(JSON.stringify(inputs)).digest('base64url').slice(0, 24);
+}
+
+/**
+ * Whether the binding's filter finds every variable it uses, so instantiating it can neither
+ * learn nor fail for want of a value. False also when the tree cannot be walked (the error is
+ * instantiateBinding's to report).
+ */
+export function resolvesFully(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): boolean {
+  const root = source.lookup(b.filter);
+  if (!root) return false;
+  try {
+    return unresolvedVariables(root, bindingVariables(b, learned), source).length === 0;
+  } catch {
+    return false;
+  }
 }

@@ -94,6 +94,11 @@ function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource)
   return missing;
 }
 
+/** The variable accesses of `root`'s tree that `vars` leave unresolved (throws what walking throws). */
+export function unresolvedVariables(root: FilterDef, vars: VarTable, source: FilterSource): string[] {
+  return [...missingVariables(root, vars, source).keys()];
+}
+
 /**
  * The rule instances of `root` for the variables `vars` (the binding's parameters, with the
  * reserved MAC/IP/... already filled in by the caller). Throws invalid-input for loops,

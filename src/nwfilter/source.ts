@@ -9,6 +9,8 @@ import { invalidInput } from '../errors.js';
 export interface FilterSource {
   /** The filter called `name`, or undefined when this source has none. */
   lookup(name: string): FilterDef | undefined;
+  /** A digest of every definition the source can return, when it knows one (see PortFilter.key). */
+  readonly digest?: string;
 }
 
 const FILE_NAME = /^[A-Za-z0-9_.:-]+$/;

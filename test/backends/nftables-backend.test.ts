@@ -3,10 +3,12 @@
 // the kernel still holds.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import type { CommandResult, CommandRunner } from '../../src/exec/runner.js';
-import type { PortFilter } from '../../src/nwfilter/backend.js';
+import { deferredPortFilter, type PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
 import { chainSources, MapFilterSource, type FilterSource } from '../../src/nwfilter/source.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
@@ -94,5 +96,38 @@ describe('nftables backend', () => {
     await backend.apply({ set: [port(4)], remove: [] });
     assert.deepEqual(verbs(runner.scripts.at(-1)!), ['add element']);
     assert.doesNotMatch(runner.scripts.at(-1)!, /vnet1|vnet3/, 'the next change carries only its own port');
+  });
+
+  it('keeps compiled ports by key: a restart and a heal reuse them without instantiating; a new key or another path compiles', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-store-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const stateFile = join(dir, 'nwfilter-nftables.json');
+    let instantiated = 0;
+    const keyed = (n: number, ips?: string[]) => {
+      const p = port(n, 'clean-traffic', ips);
+      return deferredPortFilter({ ifname: p.ifname, mac: p.mac, filter: p.filter, key: `k${n} ${ips ?? ''}` }, () => (instantiated++, p.instances));
+    };
+    const ports = () => [1, 2, 3].map((n) => keyed(n));
+
+    assert.equal((await new NftablesBackend(new ScriptRunner(), undefined, { stateFile }).reconcile(ports())).compiled, 3);
+    for (const t0 = Date.now(); !existsSync(stateFile) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+    instantiated = 0;
+    const runner = new ScriptRunner();
+    const restarted = new NftablesBackend(runner, undefined, { stateFile });
+    assert.equal((await restarted.reconcile(ports())).compiled, 0);
+    assert.equal(instantiated, 0, 'a restart with the same keys instantiates nothing');
+    const fresh = new ScriptRunner();
+    await new NftablesBackend(fresh).reconcile([1, 2, 3].map((n) => port(n)));
+    assert.equal(runner.scripts[0], fresh.scripts[0], 'what was kept builds exactly what compiling builds');
+
+    // the kernel lost everything (this runner lists no table): the ledger's own compiled ports serve
+    assert.equal((await restarted.reconcile(ports())).compiled, 0);
+    assert.equal(instantiated, 0);
+
+    const changed = await new NftablesBackend(new ScriptRunner(), undefined, { stateFile }).reconcile([keyed(1), keyed(2, ['10.9.9.9']), keyed(3)]);
+    assert.equal(changed.compiled, 1, 'only the port with a new key');
+    assert.equal(instantiated, 1);
+    const other = await new NftablesBackend(new ScriptRunner(), { bridgeConntrack: true }, { stateFile }).reconcile(ports());
+    assert.equal(other.compiled, 3, 'ports compiled for the br_netfilter path do not serve the bridge-conntrack one');
   });
 });

@@ -47,10 +47,12 @@ export class EbiptablesBackend implements NwfilterBackend {
 
   private async change(change: PortChange): Promise<void> {
     const wanted = macFilterPorts(change.set);
+    // every port's plans first: a port that fails to instantiate (deferred, see PortFilter.key) stops the change before it starts
+    const plans = change.set.map((p) => instantiationPlans(p.ifname, p.instances));
     // a port's MAC check is in place before its filter changes, and goes only after it
     if (wanted.size > 0) await applyPlan(macFilterPlan(wanted, new Set(wanted.keys())), this.runner);
     for (const ifname of change.remove) await applyPlan(allTeardown(ifname), this.runner);
-    for (const p of change.set) await applyPlans(instantiationPlans(p.ifname, p.instances), this.runner);
+    for (const p of plans) await applyPlans(p, this.runner);
     const unwanted = [...change.remove, ...change.set.map((p) => p.ifname)].filter((n) => !wanted.has(n));
     if (unwanted.length > 0) await applyPlan(macFilterPlan(new Map(), new Set(unwanted)), this.runner);
   }

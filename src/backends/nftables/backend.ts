@@ -14,8 +14,9 @@
 // ports identified by marks (compile.ts).
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
-import { dispatchName, MARK_FROM_PORT, MARK_TO_PORT, type StatefulPath } from './compile.js';
+import { dispatchName, MARK_FROM_PORT, MARK_TO_PORT, type CompiledPort, type StatefulPath } from './compile.js';
 import { applyScript, probeCapabilities, readModel, type NftCapabilities } from './kernel.js';
+import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
 import { LiveModel, modelDelta, type ModelDelta, type NftModel } from './model.js';
 import { generationIn, noGarbage, planTransaction, type Garbage } from './transaction.js';
@@ -37,6 +38,14 @@ function portsIn(m: LiveModel, generation: number): { names: Set<string>; ids: M
   return { names, ids };
 }
 
+/** How long after a change the compiled ports are written out (one write for a burst of changes). */
+const SAVE_DELAY_MS = 1000;
+
+export interface NftablesBackendOptions {
+  /** Where compiled ports are kept across restarts (compiled-store.ts); none: not kept. */
+  stateFile?: string;
+}
+
 export class NftablesBackend implements NwfilterBackend {
   readonly name = 'nftables';
   /** The desired model; undefined until the first change or reconcile. */
@@ -48,14 +57,17 @@ export class NftablesBackend implements NwfilterBackend {
   private queue: Promise<unknown> = Promise.resolve();
 
   private readonly path: StatefulPath;
+  /** Compiled ports of the last run, read at the first resync. */
+  private stored: Map<string, CompiledPort> | undefined;
+  private saveTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities) {
+  constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities, private readonly opts: NftablesBackendOptions = {}) {
     this.path = capabilities?.bridgeConntrack ? 'bridge-conntrack' : 'br_netfilter';
   }
 
   /** A backend with the kernel's capabilities probed. */
-  static async create(runner: CommandRunner): Promise<NftablesBackend> {
-    return new NftablesBackend(runner, await probeCapabilities(runner));
+  static async create(runner: CommandRunner, opts: NftablesBackendOptions = {}): Promise<NftablesBackend> {
+    return new NftablesBackend(runner, await probeCapabilities(runner), opts);
   }
 
   /** What the backend holds the kernel to, garbage of the last change included (for tests). */
@@ -117,6 +129,20 @@ export class NftablesBackend implements NwfilterBackend {
     await applyScript(this.runner, t.script);
     t.commit(kernel);
     this.garbage = t.garbage;
+    this.saveSoon();
+  }
+
+  private saveSoon(): void {
+    const file = this.opts.stateFile;
+    if (file === undefined || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      try {
+        if (this.ledger) saveCompiledPorts(file, this.path, this.ledger.compiledPorts());
+      } catch {
+        // the file only saves compile time at the next start; the old one (or none) stays
+      }
+    }, SAVE_DELAY_MS).unref();
   }
 
   /** Reads our tables and moves them to `desired` as a whole; returns the delta it applied. */
@@ -125,7 +151,21 @@ export class NftablesBackend implements NwfilterBackend {
     const generation = generationIn(kernel);
     const { names, ids } = portsIn(kernel, generation);
     const wanted = new Set(desired.map((p) => p.ifname));
-    const ledger = new PortLedger(this.path, generation, new Map([...ids].filter(([n]) => wanted.has(n))));
+    // what is compiled already: the last ledger's ports, or at start the ones the last run kept
+    if (!this.ledger && this.stored === undefined && this.opts.stateFile) this.stored = loadCompiledPorts(this.opts.stateFile, this.path);
+    const known = this.ledger?.compiledPorts() ?? this.stored ?? new Map<string, CompiledPort>();
+    this.stored = undefined;
+    const keep = new Map([...ids].filter(([n]) => wanted.has(n)));
+    // Ports the kernel knows no id of (they have no IP rules, so no marks) keep their known
+    // one when it is free, so what was compiled for it still fits.
+    const used = new Set(keep.values());
+    for (const p of desired) {
+      const c = p.key === undefined || keep.has(p.ifname) ? undefined : known.get(p.key);
+      if (!c || c.ifname !== p.ifname || used.has(c.id)) continue;
+      keep.set(p.ifname, c.id);
+      used.add(c.id);
+    }
+    const ledger = new PortLedger(this.path, generation, keep, known);
     for (const p of desired) ledger.set(p);
     ledger.takeDelta();
     const delta = modelDelta(kernel, ledger.model);
@@ -161,6 +201,6 @@ export class NftablesBackend implements NwfilterBackend {
       if (shape) for (const n of ledger.portsOfShape(shape)) repaired.add(n);
     }
     const removed = [...observed].filter((n) => !ledger.port(n));
-    return { repaired: [...repaired], removed };
+    return { repaired: [...repaired], removed, compiled: ledger.compiledCount };
   }
 }

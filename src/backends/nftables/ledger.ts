@@ -29,9 +29,14 @@ export class PortLedger {
   private readonly freeIds: number[] = [];
   private nextId = 1;
   private delta = emptyDelta();
+  /** Ports compiled here rather than found compiled (in the ledger or in `known`). */
+  compiledCount = 0;
 
-  /** `ids`: port ids to keep (those the kernel already uses). */
-  constructor(readonly path: StatefulPath, private gen: number, ids: ReadonlyMap<string, number> = new Map()) {
+  /**
+   * `ids`: port ids to keep (those the kernel already uses). `known`: compiled ports by
+   * PortFilter.key, used instead of compiling a port with that key and the same id.
+   */
+  constructor(readonly path: StatefulPath, private gen: number, ids: ReadonlyMap<string, number> = new Map(), private readonly known: ReadonlyMap<string, CompiledPort> = new Map()) {
     this.layout = LAYOUTS[path];
     for (const [n, id] of ids) this.ids.set(n, id);
     this.nextId = Math.max(0, ...ids.values()) + 1;
@@ -74,7 +79,7 @@ export class PortLedger {
       id = this.freeIds.at(-1) ?? this.nextId;
       if (id > 0xffff) throw new Error('more than 65535 filtered ports');
     }
-    const compiled = compilePort(port, id, this.path);
+    const compiled = this.compiled(port, id);
     if (!this.ids.has(port.ifname)) {
       if (this.freeIds.at(-1) === id) this.freeIds.pop();
       else this.nextId++;
@@ -97,6 +102,25 @@ export class PortLedger {
     const elements = portElements(this.layout, port, compiled, this.gen);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
     this.entries.get(port.ifname)!.elements = elements;
+  }
+
+  /** A port's compiled form: known for its key (here or from `known`), or compiled now. */
+  private compiled(port: PortFilter, id: number): CompiledPort {
+    const k = port.key;
+    if (k !== undefined) {
+      const own = this.entries.get(port.ifname);
+      const known = own?.port.key === k ? own.compiled : this.known.get(k);
+      if (known && known.id === id && known.ifname === port.ifname) return known;
+    }
+    this.compiledCount++;
+    return compilePort(port, id, this.path);
+  }
+
+  /** The compiled form of every keyed port, by key (for the next ledger, and to keep across restarts). */
+  compiledPorts(): Map<string, CompiledPort> {
+    const out = new Map<string, CompiledPort>();
+    for (const e of this.entries.values()) if (e.port.key !== undefined) out.set(e.port.key, e.compiled);
+    return out;
   }
 
   remove(ifname: string): void {

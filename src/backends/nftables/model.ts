@@ -88,6 +88,11 @@ export const emptyDelta = (): ModelDelta => ({
   addedElements: new Map(), removedElements: new Map(),
 });
 
+/**
+ * Rules compare by their comments: nft lists a rule in its own normal form, not in the text we
+ * loaded, and in a shape's chains (named by a hash of their rules) the comments (filter path and
+ * priority) tell our rules apart. A foreign edit of a rule's body that keeps its comment is not seen.
+ */
 export const sameRules = (a: readonly NftRule[], b: readonly NftRule[]) => a.length === b.length && a.every((r, i) => r.comment === b[i]!.comment);
 
 /** The whole difference between two models (linear in their size; a change uses its own delta). */

@@ -3,9 +3,12 @@
 // error and Ctrl-C together with every process started in them):
 //
 //   (a) restart: kill -9 and start again (the kernel keeps its rules; the start-up reconcile
-//       finds nothing to change) versus a cold start that has to build every port's rules, both
-//       timed from spawning the daemon until it converged (start-up reconcile logged, API answering);
-//       meanwhile guest g0 pings guest g1 through their clean-traffic ports every 10 ms.
+//       finds nothing to change) versus a cold start that has to load every port's rules into
+//       the kernel, and versus a restart without the compiled ports the nftables backend keeps
+//       (DIR/run/virtwall/nwfilter-nftables.json deleted: every port instantiated and compiled
+//       again); each timed from spawning the daemon until it converged (start-up reconcile
+//       logged, API answering); during the first, guest g0 pings guest g1 through their
+//       clean-traffic ports every 10 ms.
 //   (b) nwfilter self-healing: `nft flush ruleset` and `nft delete table bridge virtwall_nwf`
 //       while g0 floods g1 with frames of a foreign source MAC: time until the daemon logged
 //       its repair (`kernel change` reconcile), whether the tables are then as before, and how
@@ -226,6 +229,8 @@ async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean }): 
 
 interface RestartFigures {
   cold: number[];
+  /** nftables: restart without the kept compiled ports. */
+  uncompiled: number[];
   warm: number[];
   warmReports: string[];
   coldReports: string[];
@@ -233,7 +238,7 @@ interface RestartFigures {
 }
 
 async function restarts(s: Setup): Promise<RestartFigures> {
-  const f: RestartFigures = { cold: [], warm: [], warmReports: [], coldReports: [], pings: [] };
+  const f: RestartFigures = { cold: [], uncompiled: [], warm: [], warmReports: [], coldReports: [], pings: [] };
   for (let r = 0; r < ROUNDS; r++) {
     // warm: kill -9 and start again, g0 pinging g1 through it
     const stopPing = s.ping();
@@ -248,6 +253,11 @@ async function restarts(s: Setup): Promise<RestartFigures> {
     for (const t of NWFILTER_TABLES[s.backend]) s.nft(`delete table ${t}`);
     f.cold.push(await s.start());
     f.coldReports.push(s.startupReport());
+    if (s.backend === 'nftables') {
+      await s.kill9();
+      rmSync(join(s.root, 'run/virtwall/nwfilter-nftables.json'), { force: true });
+      f.uncompiled.push(await s.start());
+    }
   }
   return f;
 }
@@ -296,8 +306,11 @@ for (const backend of ['nftables', 'ebiptables'] as const) {
 
 printTable(
   'Restart: kill -9 and start again vs cold start (s from spawning the daemon until reconciled and answering its API; median (min-max))',
-  ['nwfilter backend', 'N', 'kill -9 + restart', 'cold start', 'cold / restart', 'start-up reconcile (restart)', 'start-up reconcile (cold)', 'pings lost during restart (10 ms interval)'],
-  runs.map(({ backend, n, restart: f }) => [backend, String(n), spread(f.warm), spread(f.cold), ratio(median(f.cold), median(f.warm)), [...new Set(f.warmReports)].join('; '), [...new Set(f.coldReports)].join('; '), lost(f.pings)]),
+  ['nwfilter backend', 'N', 'kill -9 + restart', 'cold start', 'cold / restart', 'restart, compiled ports not kept', 'not kept / restart', 'start-up reconcile (restart)', 'start-up reconcile (cold)', 'pings lost during restart (10 ms interval)'],
+  runs.map(({ backend, n, restart: f }) => {
+    const uncompiled = f.uncompiled.length ? [spread(f.uncompiled), ratio(median(f.uncompiled), median(f.warm))] : ['n/a', 'n/a'];
+    return [backend, String(n), spread(f.warm), spread(f.cold), ratio(median(f.cold), median(f.warm)), ...uncompiled, [...new Set(f.warmReports)].join('; '), [...new Set(f.coldReports)].join('; '), lost(f.pings)];
+  }),
 );
 printTable(
   `Self-healing while g0 floods g1 with spoofed and own-MAC frames (wait ${HEAL_WAIT_MS / 1000} s)`,

@@ -60,6 +60,7 @@ export class NftablesBackend implements NwfilterBackend {
   /** Compiled ports of the last run, read at the first resync. */
   private stored: Map<string, CompiledPort> | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
+  private saveDue = 0;
 
   constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities, private readonly opts: NftablesBackendOptions = {}) {
     this.path = capabilities?.bridgeConntrack ? 'bridge-conntrack' : 'br_netfilter';
@@ -132,9 +133,13 @@ export class NftablesBackend implements NwfilterBackend {
     this.saveSoon();
   }
 
-  private saveSoon(): void {
+  /** Writes the compiled ports `delay` ms from now, or earlier when a write is due earlier already. */
+  private saveSoon(delay = SAVE_DELAY_MS): void {
     const file = this.opts.stateFile;
-    if (file === undefined || this.saveTimer) return;
+    const due = Date.now() + delay;
+    if (file === undefined || (this.saveTimer && this.saveDue <= due)) return;
+    clearTimeout(this.saveTimer);
+    this.saveDue = due;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
       try {
@@ -142,7 +147,7 @@ export class NftablesBackend implements NwfilterBackend {
       } catch {
         // the file only saves compile time at the next start; the old one (or none) stays
       }
-    }, SAVE_DELAY_MS).unref();
+    }, delay).unref();
   }
 
   /** Reads our tables and moves them to `desired` as a whole; returns the delta it applied. */
@@ -174,6 +179,8 @@ export class NftablesBackend implements NwfilterBackend {
     // Whatever the last run left for its previous generation is long unreachable now.
     this.garbage = noGarbage();
     await this.transact(delta);
+    // a start (or heal) that had to compile writes at once: the next start should not have to
+    if (ledger.compiledCount > 0) this.saveSoon(0);
     return { delta, observed: names };
   }
 

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { CORPUS } from '../support/corpus.js';
 
-const corpus = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus');
+const corpus = CORPUS;
 const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/virtwall.js', ...args], { encoding: 'utf8' });
 const dir = mkdtempSync(join(tmpdir(), 'vwt-cli-'));
 const file = (name: string, text: string) => {

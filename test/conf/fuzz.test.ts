@@ -5,14 +5,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { mutate, rng } from '../support/mutate.js';
 import { DiagnosticList, VirtwallError } from '../../src/errors.js';
 import { DOCUMENT_KINDS, parseDocument } from '../../src/conf/document.js';
 import { formatFilter, parseFilter, stockFilterDir } from '../../src/conf/nwfilter/index.js';
 import { resolveCorpusFile } from '../../src/conformance/corpus.js';
+import { CORPUS } from '../support/corpus.js';
 
-const corpus = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus');
+const corpus = CORPUS;
 const ROUNDS_PER_KIND = 3000;
 
 /** Every readable XML document under the corpus and the stock filters, grouped by root element. */

@@ -1,11 +1,11 @@
 // Every implemented conformance suite runs against the shared corpus, one test per case.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
 import { allSuites } from '../../src/conformance/suites/index.js';
 import { runCase } from '../../src/conformance/runner.js';
+import { CORPUS } from '../support/corpus.js';
 
-const corpus = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus');
+const corpus = CORPUS;
 
 for (const suite of allSuites()) {
   if ('notImplemented' in suite) continue;

@@ -8,10 +8,11 @@ import { request } from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import { cli, connectAs, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import { CORPUS } from '../support/corpus.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
-const CORPUS_DEFAULT = '/work/shared/libvirt-corpus/default-network.xml.in';
+const CORPUS_DEFAULT = join(CORPUS, 'default-network.xml.in');
 
 const PORT_UUID = '5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b';
 const portXml = `<networkport>
@@ -116,9 +117,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     const { ns, root } = fixture(t);
     await startDaemon(ns, root);
     openToOthers(root);
-    const r = cli(root, ['nwfilter-list'], { user: 'nobody' });
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /failed to connect to the daemon.*EACCES/);
+    assert.equal(connectAs('nobody', join(root, 'run/virtwall/virtwall-sock')), 'EACCES');
     assert.equal(cli(root, ['nwfilter-list']).status, 0);
     await assert.rejects(startDaemon(ns, root), /already serves/);
     assert.equal(cli(root, ['nwfilter-list']).status, 0, 'the first daemon still serves');

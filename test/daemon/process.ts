@@ -80,11 +80,20 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(root: string, args: readonly string[], opts: { env?: Record<string, string>; user?: string; input?: string } = {}): CliResult {
-  const argv = [process.execPath, BIN, '--root', root, ...args];
-  const cmd = opts.user ? ['runuser', '-u', opts.user, '--', ...argv] : argv;
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
+export function cli(root: string, args: readonly string[], opts: { env?: Record<string, string>; input?: string } = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/**
+ * Connects to a Unix socket as another user and prints the outcome (`connected` or the error
+ * code). Node's own binary runs an inline script, so nothing of the clone (whose parent folders
+ * may be closed to that user) needs to be readable by it.
+ */
+export function connectAs(user: string, socket: string): string {
+  const script = `require('node:net').connect(process.argv[1]).on('connect', function () { console.log('connected'); this.destroy(); }).on('error', (e) => console.log(e.code));`;
+  const r = spawnSync('runuser', ['-u', user, '--', process.execPath, '-e', script, socket], { encoding: 'utf8', cwd: '/', timeout: 60_000 });
+  return (r.stdout ?? '').trim() || `runuser failed: ${r.stderr}`;
 }
 
 /** Opens the root to other users, so only the socket's own mode can keep them out. */

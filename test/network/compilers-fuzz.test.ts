@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { mutate, rng } from '../support/mutate.js';
 import { VirtwallError } from '../../src/errors.js';
 import { parseNetwork } from '../../src/conf/network/parse.js';
@@ -12,8 +12,9 @@ import { FakeRunner } from '../../src/exec/fake.js';
 import { addFirewallRulesPlan, BACKEND_NAMES, networkRemovalCommands } from '../../src/network/firewall/backends.js';
 import { dnsmasqFiles, parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
 import { resolveCorpusFile } from '../../src/conformance/corpus.js';
+import { CORPUS } from '../support/corpus.js';
 
-const corpus = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus');
+const corpus = CORPUS;
 const docs = ['networkxml2firewalldata', 'networkxml2confdata', 'networkxml2xmlin'].flatMap((dir) =>
   readdirSync(join(corpus, dir))
     .filter((f) => f.endsWith('.xml'))

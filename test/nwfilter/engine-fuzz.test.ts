@@ -3,7 +3,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { allTeardown, instantiationPlans } from '../../src/backends/ebiptables/plan.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import { loadStockFilters, stockFilterDir } from '../../src/conf/nwfilter/stock.js';
@@ -12,8 +12,9 @@ import { instantiate } from '../../src/nwfilter/instantiate.js';
 import { MapFilterSource } from '../../src/nwfilter/source.js';
 import { dryRunCommands } from '../../src/plan/transaction.js';
 import { mutate, rng } from '../support/mutate.js';
+import { CORPUS } from '../support/corpus.js';
 
-const corpus = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus');
+const corpus = CORPUS;
 const read = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.xml')).map((f) => readFileSync(join(dir, f), 'utf8'));
 
 const VARIABLES = new Map([

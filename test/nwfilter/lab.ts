@@ -10,10 +10,11 @@ import { SystemRunner } from '../../src/exec/runner.js';
 import type { NwfilterBackend, NwfilterBackendName, PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
 import { chainSources, DirectoryFilterSource, MapFilterSource, type FilterSource } from '../../src/nwfilter/source.js';
+import { CORPUS } from '../support/corpus.js';
 import { NetnsLab } from '../support/netns.js';
 
 export const FRAMES = resolve('test/nwfilter/frames.py');
-export const CORPUS = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus');
+export { CORPUS };
 
 export const MAC = { a: '52:54:00:00:00:0a', b: '52:54:00:00:00:0b', host: '52:54:00:00:00:01', other: '52:54:00:00:00:99' };
 export const IP = { a: '10.99.0.10', b: '10.99.0.11', host: '10.99.0.1', other: '10.99.0.99' };

@@ -15,9 +15,10 @@ import { chainSources, DirectoryFilterSource, MapFilterSource } from '../../src/
 import type { FirewallPlan } from '../../src/plan/transaction.js';
 import { canUseNetns, type NetnsLab } from '../support/netns.js';
 import { IP, MAC, topology as labTopology } from './lab.js';
+import { CORPUS } from '../support/corpus.js';
 
 const FRAMES = resolve('test/nwfilter/frames.py');
-const STOCK = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus', 'filters');
+const STOCK = resolve(CORPUS, 'filters');
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 
 const BCAST = 'ff:ff:ff:ff:ff:ff';

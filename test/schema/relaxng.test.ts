@@ -1,11 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { assertSchemaValid, validateAgainstSchema } from '../../src/schema/relaxng.js';
 import { listCorpusDir, readCorpusFile } from '../../src/conformance/corpus.js';
 import { VirtwallError } from '../../src/errors.js';
+import { CORPUS } from '../support/corpus.js';
 
-const corpus = resolve(process.env.VIRTWALL_CORPUS ?? '../shared/libvirt-corpus');
+const corpus = CORPUS;
 
 describe('RelaxNG validation', () => {
   it('accepts every stock filter and every round-trip network/port/binding document', () => {

@@ -1,9 +1,11 @@
 // `virtwall conformance`: run libvirt's own test data against virtwall.
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { invalidInput } from '../../errors.js';
 
-export const DEFAULT_CORPUS = '../shared/libvirt-corpus';
+/** libvirt 11.3.0's test data, vendored in the repository (src/ and dist/ are both two levels down). */
+export const DEFAULT_CORPUS = fileURLToPath(new URL('../../../test/corpus', import.meta.url));
 
 export function registerConformance(program: Command): void {
   program

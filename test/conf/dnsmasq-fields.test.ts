@@ -234,6 +234,20 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
     assert.throws(() => parseNetwork("<network><name>a&#1;b</name></network>", 'net.xml'), (err: unknown) => err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.file === 'net.xml');
   });
 
+  it('the file writer refuses a line dnsmasq would not read as one option, whatever the definition holds', () => {
+    for (const [field, value] of [
+      ['value', 'v\ndhcp-script=/tmp/evil.sh'],
+      ['value', 'v'.repeat(1000) + 'dhcp-script=/tmp/evil.sh'],
+    ] as const) {
+      const def = parseNetwork(FULL);
+      def.dns.txts[0]![field] = value; // as if a future code path skipped the table
+      assert.throws(() => dnsmasqFiles(def, { caps }), (err: unknown) => err instanceof VirtwallError && err.kind === 'internal' && /not read as one option/.test(err.detail));
+    }
+    const def = parseNetwork(FULL);
+    def.ips[0]!.hosts[0]!.name = 'h\nevil';
+    assert.throws(() => dnsmasqFiles(def, { caps }), /not read as one option/);
+  });
+
   it('values libvirt users write stay accepted', () => {
     const ok = FULL.replace("value='val1'", "value='example value'")
       .replace("root='/tftp1'", "root='/var/lib/tftp-root'")

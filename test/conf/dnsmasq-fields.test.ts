@@ -10,7 +10,7 @@ import { scopeIn, type Scope } from '../../src/xml/namespaces.js';
 import { parseNetwork } from '../../src/conf/network/parse.js';
 import { formatNetwork } from '../../src/conf/network/format.js';
 import { qualifiedName } from '../../src/conf/network/dnsmasq-namespace.js';
-import { checkDnsmasqFields, DNSMASQ_FIELDS, type DnsmasqField } from '../../src/conf/network/dnsmasq-fields.js';
+import { checkDnsmasqFields, DNSMASQ_FIELDS, RULES, type DnsmasqField, type DnsmasqFile } from '../../src/conf/network/dnsmasq-fields.js';
 import { sectionPath, updateNetwork, UPDATE_SECTIONS } from '../../src/conf/network/update.js';
 import { dnsmasqFiles, parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
 
@@ -54,10 +54,12 @@ const FULL = `<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq
 
 const caps = parseDnsmasqVersion('Dnsmasq version 2.89');
 
-function render(xml: string): string {
+function renderFiles(xml: string): Record<DnsmasqFile, string> {
   const files = dnsmasqFiles(parseNetwork(xml), { stateDir: '/state', pidFile: '/run/p.pid', caps });
-  return [files.conf, files.hostsfile ?? '', files.addnhosts].join('\n');
+  return { conf: files.conf, hostsfile: files.hostsfile ?? '', addnhosts: files.addnhosts };
 }
+
+const render = (xml: string) => Object.values(renderFiles(xml)).join('\n');
 
 // --- a small serializer, so values can be put anywhere in the tree (control characters as references)
 const ref = (c: string) => `&#${c.codePointAt(0)};`;
@@ -101,36 +103,38 @@ function withValue(field: { path: string; attribute?: string }, value: string): 
   return { xml, spot: again };
 }
 
-/** What every row must refuse: a line feed starting dhcp-script=, CR, tab, its own breakers, one byte too many. */
-function hostileValues(field: DnsmasqField): string[] {
+/** What every row must refuse, and why: a line feed starting dhcp-script=, CR, tab, its own breakers, one byte too many. */
+function hostileValues(field: DnsmasqField): [string, RegExp][] {
+  const control = /control character '\\x(0a|0d|09)'/;
   return [
-    'ok\ndhcp-script=/tmp/evil.sh',
-    'ok\r\ndhcp-script=/tmp/evil.sh',
-    'ok\rx',
-    'ok\tx',
-    ...[...field.rule.breaks].map((c) => `ok${c}dhcp-script=/tmp/evil.sh`),
-    'a'.repeat(field.rule.maxBytes + 1),
+    ['0\ndhcp-script=/tmp/evil.sh', control],
+    ['0\r\ndhcp-script=/tmp/evil.sh', control],
+    ['0\r0', control],
+    ['0\t0', control],
+    ...[...field.rule.breaks].map((c): [string, RegExp] => [`0${c}dhcp-script=/tmp/evil.sh`, /would end, split or comment out/]),
+    ['0'.repeat(field.rule.maxBytes + 1), /is too long/],
   ];
 }
 
-function refusedAt(fn: () => unknown, where: { file: string; line: number; col: number; element: string; attribute?: string }, what: string): void {
+function refusedAt(fn: () => unknown, where: { file: string; line: number; col: number; element: string; attribute?: string }, what: string, why: RegExp): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof VirtwallError, String(err));
     assert.equal(err.kind, 'invalid-input');
     assert.deepEqual(Object.fromEntries(Object.entries(err.location).filter(([, v]) => v !== undefined)), where);
-    assert.match(err.detail, new RegExp(`^${what} '.*' cannot be given to dnsmasq: `));
+    assert.match(err.detail, new RegExp(`^${what} '.*' cannot go into dnsmasq's [^:]+: `));
+    assert.match(err.detail, why);
     assert.doesNotMatch(err.message, /[\n\r\t]/, 'the error message carries the control character');
     return true;
   });
 }
 
 describe('dnsmasq values: one table, refused before anything is written', () => {
-  it('the full network renders with every table row reaching its dnsmasq file', () => {
-    const out = render(FULL);
+  it('the full network renders with every table row reaching the dnsmasq file the row names', () => {
+    assert.doesNotMatch(render(FULL), /zqrow1|0e:0d:0c:0b:0a:09/);
     for (const field of DNSMASQ_FIELDS) {
-      const { xml } = withValue(field, field.attribute === 'mac' ? '0e:0d:0c:0b:0a:09' : field.attribute === 'id' ? '0e:0d:0c:0b:0a:09' : 'zqrow1');
-      assert.doesNotMatch(out, /zqrow1|0e:0d:0c:0b:0a:09/);
-      assert.match(render(xml), /zqrow1|0e:0d:0c:0b:0a:09/, `${field.path} ${field.attribute ?? ''} does not reach dnsmasq`);
+      const { xml } = withValue(field, field.rule === RULES.mac || field.rule === RULES.duid ? '0e:0d:0c:0b:0a:09' : 'zqrow1');
+      const files = renderFiles(xml);
+      assert.match(files[field.file], /zqrow1|0e:0d:0c:0b:0a:09/, `${field.path} ${field.attribute ?? ''} does not reach ${field.file}`);
     }
   });
 
@@ -163,12 +167,13 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
 
   it('define refuses each row hostile value, naming file:line:col, element and attribute', () => {
     for (const field of DNSMASQ_FIELDS) {
-      for (const value of hostileValues(field)) {
+      for (const [value, why] of hostileValues(field)) {
         const { xml, spot } = withValue(field, value);
         refusedAt(
           () => parseNetwork(xml, 'net.xml'),
           { file: 'net.xml', line: spot.el.line, col: spot.el.col, element: spot.el.name, ...(field.attribute !== undefined ? { attribute: field.attribute } : {}) },
           field.what,
+          why,
         );
       }
     }
@@ -181,7 +186,7 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
       const path = sectionPath(section);
       if (!path) continue;
       for (const field of DNSMASQ_FIELDS.filter((f) => f.path === path || f.path.startsWith(`${path}/`))) {
-        for (const value of hostileValues(field)) {
+        for (const [value, why] of hostileValues(field)) {
           const { spot } = withValue(field, value);
           // the section's element (or the one holding the value) as a fragment on its own
           let fragment = spot.el;
@@ -197,6 +202,7 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
               () => updateNetwork(def, command, section, -1, text, 'update'),
               { file: 'update', line: located.el.line, col: located.el.col, element: located.el.name, ...(field.attribute !== undefined ? { attribute: field.attribute } : {}) },
               field.what,
+              why,
             );
           }
           checked++;

@@ -66,7 +66,7 @@ describe('dnsmasq values through the daemon', { skip }, () => {
       const r = cli(root, args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, where);
-      assert.match(r.stderr, /cannot be given to dnsmasq/);
+      assert.match(r.stderr, /cannot go into dnsmasq's/);
       assert.doesNotMatch(r.stderr.trim(), /\n/, 'the error spans lines');
     };
 

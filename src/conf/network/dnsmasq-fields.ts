@@ -57,7 +57,9 @@ export const RULES = {
   optionLine: { breaks: '', chars: /./su, allowed: 'any other character', maxBytes: 1023 },
 } satisfies Record<string, ValueRule>;
 
-export type DnsmasqFile = 'conf' | 'hostsfile' | 'addnhosts';
+/** The files virtwall writes for a network's dnsmasq, as an error names them. */
+const FILES = { conf: 'configuration', hostsfile: 'DHCP hosts file', addnhosts: 'hosts file' } as const;
+export type DnsmasqFile = keyof typeof FILES;
 
 export interface DnsmasqField {
   /** Element path from <network>; elements of the dnsmasq namespace as dnsmasq:NAME. */
@@ -107,7 +109,7 @@ function checkField(field: DnsmasqField, el: XmlElement): void {
   const value = field.attribute === undefined ? textContent(el) : el.attrs[field.attribute];
   if (value === undefined) return;
   const why = ruleViolation(field.rule, value);
-  if (why) throw invalidInput(`${field.what} '${printable(value)}' cannot be given to dnsmasq: ${why}`, locationOf(el, field.attribute));
+  if (why) throw invalidInput(`${field.what} '${printable(value)}' cannot go into dnsmasq's ${FILES[field.file]}: ${why}`, locationOf(el, field.attribute));
 }
 
 /**

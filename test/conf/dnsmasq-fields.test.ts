@@ -254,6 +254,14 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
     assert.throws(() => dnsmasqFiles(def, { caps }), /not read as one option/);
   });
 
+  it('a DHCP host name dnsmasq would read as an address, a lease time or a keyword is refused', () => {
+    const host = (name: string) => FULL.replace("name='dh1'", `name='${name}'`);
+    for (const name of ['ignore', 'infinite', '12h', '3600', '10.0.0.9', 'a..b']) {
+      assert.throws(() => parseNetwork(host(name), 'net.xml'), (err: unknown) => err instanceof VirtwallError && err.location.attribute === 'name' && /DHCP host name/.test(err.detail), name);
+    }
+    for (const name of ['host12', '12host', 'a.example.com', 'ignored', 'x-1']) assert.match(renderFiles(host(name)).hostsfile, new RegExp(`,${name}\n`));
+  });
+
   it('values libvirt users write stay accepted', () => {
     const ok = FULL.replace("value='val1'", "value='example value'")
       .replace("root='/tftp1'", "root='/var/lib/tftp-root'")

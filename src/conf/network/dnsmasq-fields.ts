@@ -28,6 +28,8 @@ export interface ValueRule {
 
 const LABEL = '[A-Za-z0-9_-]{1,63}';
 const DNS_NAME = new RegExp(`^(?:\\.|(?:${LABEL}\\.)*${LABEL}\\.?)?$`);
+/** dhcp-host fields dnsmasq tells from a name by their form: an IPv4 address, a lease time, two keywords. */
+const DHCP_HOST_KEYWORD = /^(?:[0-9.]+|[0-9]+[smhdwSMHDW]|ignore|infinite)$/;
 
 export const RULES = {
   /** A DNS name (domain, host name, SRV target): dnsmasq splits `local=/a/b/` at '/', `domain=a,b` at ','. */
@@ -37,6 +39,17 @@ export const RULES = {
     allowed: "letters, digits, '-', '_' and '.'",
     maxBytes: 253,
     shape: { test: (v) => DNS_NAME.test(v), expected: 'dot-separated labels of 1 to 63 characters' },
+  },
+  /** A dhcp-hostsfile name: a DNS name that dnsmasq's dhcp-host does not read as something else. */
+  dhcpHostName: {
+    breaks: ',/#" ',
+    chars: /[A-Za-z0-9_.-]/,
+    allowed: "letters, digits, '-', '_' and '.'",
+    maxBytes: 253,
+    shape: {
+      test: (v) => DNS_NAME.test(v) && !DHCP_HOST_KEYWORD.test(v),
+      expected: "a host name, not what dhcp-host reads as an address, a lease time, 'ignore' or 'infinite'",
+    },
   },
   /** SRV service and protocol: libvirt's own character sets; one DNS label after the '_'. */
   srvService: { breaks: ',#" ', chars: /[A-Za-z0-9_\-+/*]/, allowed: "letters, digits and '_-+/*'", maxBytes: 62 },
@@ -88,7 +101,7 @@ export const DNSMASQ_FIELDS: readonly DnsmasqField[] = [
   { path: 'network/ip/dhcp/bootp', attribute: 'file', what: 'BOOTP file', file: 'conf', rule: RULES.path },
   { path: 'network/ip/dhcp/host', attribute: 'mac', what: 'DHCP host MAC address', file: 'hostsfile', rule: RULES.mac },
   { path: 'network/ip/dhcp/host', attribute: 'id', what: 'DHCP host id', file: 'hostsfile', rule: RULES.duid },
-  { path: 'network/ip/dhcp/host', attribute: 'name', what: 'DHCP host name', file: 'hostsfile', rule: RULES.dnsName },
+  { path: 'network/ip/dhcp/host', attribute: 'name', what: 'DHCP host name', file: 'hostsfile', rule: RULES.dhcpHostName },
   { path: 'network/dnsmasq:options/dnsmasq:option', attribute: 'value', what: 'dnsmasq option', file: 'conf', rule: RULES.optionLine },
 ];
 

@@ -2,6 +2,7 @@
 // before anything is stored or run: no input can add a path component, a shell word or an
 // over-long interface name.
 import { invalidInput, type SourceLocation } from '../errors.js';
+import { printable } from '../util/printable.js';
 
 /** Linux IFNAMSIZ - 1, and the characters libvirt's generated and user-chosen names use. */
 const DEVICE_NAME = /^[A-Za-z0-9_.:+-]{1,15}$/;
@@ -18,10 +19,4 @@ export function checkDeviceName(name: string, what: string, loc: SourceLocation 
 export function checkObjectName(name: string, what: string, loc: SourceLocation = {}): string {
   if (!OBJECT_NAME.test(name)) throw invalidInput(`invalid ${what} name '${printable(name)}'`, loc);
   return name;
-}
-
-/** The name as it may be shown in a message (control characters escaped, length capped). */
-function printable(s: string): string {
-  const short = s.length > 64 ? s.slice(0, 64) + '...' : s;
-  return short.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -3,37 +3,7 @@
 // repeating an earlier child's namespace (virXMLNodeSanitizeNamespaces), and formats it with
 // libxml2's dumper (double quotes, libxml2 escaping and indentation) rather than its own writer.
 import type { XmlElement, XmlNode } from '../../xml/dom.js';
-
-type Scope = Readonly<Record<string, string>>;
-
-function prefixOf(qname: string): string {
-  const i = qname.indexOf(':');
-  return i < 0 ? '' : qname.slice(0, i);
-}
-
-function declarations(el: XmlElement): Record<string, string> {
-  const decl: Record<string, string> = {};
-  for (const name of el.attrOrder) {
-    if (name === 'xmlns') decl[''] = el.attrs[name]!;
-    else if (name.startsWith('xmlns:')) decl[name.slice(6)] = el.attrs[name]!;
-  }
-  return decl;
-}
-
-/** Namespace declarations in scope at `target`, found by walking down from `root`. */
-export function scopeAt(root: XmlElement, target: XmlElement): Scope | undefined {
-  const walk = (el: XmlElement, outer: Scope): Scope | undefined => {
-    const scope = { ...outer, ...declarations(el) };
-    if (el === target) return scope;
-    for (const c of el.children) {
-      if (c.kind !== 'element') continue;
-      const found = walk(c, scope);
-      if (found) return found;
-    }
-    return undefined;
-  };
-  return walk(root, {});
-}
+import { declarations, prefixOf, type Scope } from '../../xml/namespaces.js';
 
 /** libxml2's keepBlanks(0): white-space-only text between elements is not kept. */
 function dropBlanks(el: XmlElement): XmlElement {

@@ -13,8 +13,10 @@ import { parseVlan } from '../netdev/vlan.js';
 import { parseVirtualPort } from '../netdev/vport.js';
 import { parsePciAddress, pciAddressText, samePciAddress } from '../pci.js';
 import { parseHostdevDriver } from '../hostdev-driver.js';
-import { sanitizeMetadata, scopeAt } from './metadata.js';
+import { sanitizeMetadata } from './metadata.js';
+import { scopeAt } from '../../xml/namespaces.js';
 import { parseDnsmasqOptions } from './dnsmasq-namespace.js';
+import { checkDnsmasqFields } from './dnsmasq-fields.js';
 import type {
   DhcpHost,
   DhcpLease,
@@ -55,6 +57,8 @@ function parseUnicastMac(el: XmlElement, attr: string, text: string, invalid: st
 
 function parseRoot(root: XmlElement): NetworkDef {
   if (root.name !== 'network') throw badInput(root, `unexpected root element <${root.name}>, expecting <network>`);
+  // before any value is read: nothing dnsmasq would misread gets into a definition
+  checkDnsmasqFields(root, 'network');
   const name = childText(root, 'name');
   if (name === undefined) throw badInput(root, 'missing name information in network');
   if (name.includes('/')) throw badInput(firstChild(root, 'name')!, `name ${name} cannot contain '/'`);

@@ -7,6 +7,7 @@ import { formatIp } from '../../network/inet.js';
 import { parseMac } from '../../net/address.js';
 import { sameAddress } from '../sockaddr.js';
 import { badInput, prop } from '../xmlprops.js';
+import { checkDnsmasqFields } from './dnsmasq-fields.js';
 import { parseDhcpHost, parseDhcpRange, parseDnsHost, parseDnsSrv, parseDnsTxt, parsePortGroup } from './parse.js';
 import type { DhcpHost, DnsHost, NetworkDef, NetworkIp } from './types.js';
 
@@ -22,26 +23,35 @@ type Handler = (def: NetworkDef, command: UpdateCommand, parentIndex: number, el
  */
 export type LiveEffect = 'dnsmasq-restart' | 'dnsmasq-reload' | 'firewall' | 'none';
 
-/** Each section: the element its fragment must be, what applies it (none: unsupported), its live effect. */
+/**
+ * Each section: the element its fragment must be and where it sits in <network>, what applies it
+ * (none: unsupported), its live effect.
+ */
 const SECTIONS = {
   bridge: { element: undefined, apply: undefined, live: 'none' },
   domain: { element: undefined, apply: undefined, live: 'none' },
   ip: { element: undefined, apply: undefined, live: 'none' },
-  'ip-dhcp-host': { element: 'host', apply: updateDhcpHost, live: 'dnsmasq-reload' },
-  'ip-dhcp-range': { element: 'range', apply: updateDhcpRange, live: 'dnsmasq-restart' },
+  'ip-dhcp-host': { element: 'host', parent: 'network/ip/dhcp', apply: updateDhcpHost, live: 'dnsmasq-reload' },
+  'ip-dhcp-range': { element: 'range', parent: 'network/ip/dhcp', apply: updateDhcpRange, live: 'dnsmasq-restart' },
   forward: { element: undefined, apply: undefined, live: 'none' },
-  'forward-interface': { element: 'interface', apply: updateForwardInterface, live: 'firewall' },
+  'forward-interface': { element: 'interface', parent: 'network/forward', apply: updateForwardInterface, live: 'firewall' },
   'forward-pf': { element: undefined, apply: undefined, label: 'forward pf', live: 'none' },
-  portgroup: { element: 'portgroup', apply: updatePortGroup, live: 'none' },
-  'dns-host': { element: 'host', apply: updateDnsHost, live: 'dnsmasq-reload' },
-  'dns-txt': { element: 'txt', apply: updateDnsTxt, live: 'dnsmasq-restart' },
-  'dns-srv': { element: 'srv', apply: updateDnsSrv, live: 'dnsmasq-restart' },
-} satisfies Record<string, { element: string | undefined; apply: Handler | undefined; label?: string; live: LiveEffect }>;
+  portgroup: { element: 'portgroup', parent: 'network', apply: updatePortGroup, live: 'none' },
+  'dns-host': { element: 'host', parent: 'network/dns', apply: updateDnsHost, live: 'dnsmasq-reload' },
+  'dns-txt': { element: 'txt', parent: 'network/dns', apply: updateDnsTxt, live: 'dnsmasq-restart' },
+  'dns-srv': { element: 'srv', parent: 'network/dns', apply: updateDnsSrv, live: 'dnsmasq-restart' },
+} satisfies Record<string, { element: string | undefined; parent?: string; apply: Handler | undefined; label?: string; live: LiveEffect }>;
 
 export type UpdateSection = keyof typeof SECTIONS;
 export const UPDATE_SECTIONS = Object.keys(SECTIONS) as UpdateSection[];
 
 export const liveEffectOf = (section: UpdateSection): LiveEffect => SECTIONS[section].live;
+
+/** Where a section's fragment sits in <network>, e.g. 'network/dns/txt'; undefined when it cannot be updated. */
+export function sectionPath(section: UpdateSection): string | undefined {
+  const spec: { element: string | undefined; parent?: string } = SECTIONS[section];
+  return spec.element && spec.parent ? `${spec.parent}/${spec.element}` : undefined;
+}
 
 function fail(kind: ErrorKind, detail: string, el?: XmlElement): VirtwallError {
   return new VirtwallError(kind, detail, el ? { file: el.file, line: el.line, col: el.col, element: el.name } : {});
@@ -54,10 +64,12 @@ function fail(kind: ErrorKind, detail: string, el?: XmlElement): VirtwallError {
 export function updateNetwork(def: NetworkDef, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string, file?: string): NetworkDef {
   const el = parseXml(xml, file);
   const spec: { element: string | undefined; apply: Handler | undefined; label?: string } = SECTIONS[section];
-  if (!spec.apply || !spec.element) {
+  const path = sectionPath(section);
+  if (!spec.apply || !spec.element || !path) {
     throw fail('invalid-input', `can't update '${spec.label ?? section}' section of network '${def.name}'`);
   }
   checkElement(def, el, spec.element);
+  checkDnsmasqFields(el, path);
   const copy = structuredClone(def);
   spec.apply(copy, command, parentIndex, el);
   return copy;

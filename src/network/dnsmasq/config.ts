@@ -2,6 +2,7 @@
 // configuration file, the DHCP hosts file (dhcp-hostsfile=) and the DNS hosts file (addn-hosts=).
 import { VirtwallError } from '../../errors.js';
 import { escapeXml } from '../../xml/writer.js';
+import { printable } from '../../util/printable.js';
 import { bridgeName, servesDhcp } from '../definition.js';
 import { formatIp, prefixToNetmask, ptrDomain, rangeSize } from '../inet.js';
 import type { DhcpHost, DhcpLease, DnsSrv, NetworkDef, NetworkIp } from '../../conf/network/types.js';
@@ -125,6 +126,22 @@ function addnhostsContent(net: NetworkDef): string {
   return [...byIp].map(([ip, names]) => `${ip}\t${names.map((n) => `${n}\t`).join('')}\n`).join('');
 }
 
+/** dnsmasq reads 1023 bytes per line: the rest, like anything after a line feed, would be an option of its own. */
+const MAX_LINE_BYTES = 1023;
+
+/**
+ * The file text, one option per line. The definition's values were checked against their rules
+ * (conf/network/dnsmasq-fields.ts); this holds the line structure whatever the values.
+ */
+function dnsmasqLines(lines: readonly string[]): string {
+  for (const line of lines) {
+    if (/\p{Cc}/u.test(line) || Buffer.byteLength(line) > MAX_LINE_BYTES) {
+      throw new VirtwallError('internal', `refusing to write a dnsmasq line that dnsmasq would not read as one option: '${printable(line)}'`);
+    }
+  }
+  return lines.map((l) => `${l}\n`).join('');
+}
+
 export function dnsmasqFiles(net: NetworkDef, opts: DnsmasqOptions): DnsmasqFiles {
   const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
   const base = `${stateDir}${escapeXml(`/${net.name}`)}`;
@@ -208,8 +225,8 @@ export function dnsmasqFiles(net: NetworkDef, opts: DnsmasqOptions): DnsmasqFile
   }
   out.push(...net.dnsmasqOptions);
   return {
-    conf: out.map((l) => `${l}\n`).join(''),
-    ...(hosts.length > 0 ? { hostsfile: hosts.map((h) => `${h}\n`).join('') } : {}),
+    conf: dnsmasqLines(out),
+    ...(hosts.length > 0 ? { hostsfile: dnsmasqLines(hosts) } : {}),
     addnhosts: addnhostsContent(net),
     hostsfilePath,
     addnhostsPath,

@@ -38,7 +38,7 @@ const ROUTES: [string, RegExp, Handler][] = [
   ['POST', /^\/bindings$/, (d, _, b) => d.serial(async () => ({ portdev: await d.createBinding(str(b, 'xml'), fileOf(b)) }))],
   ['DELETE', /^\/bindings\/([^/]+)$/, (d, [p]) => d.serial(async () => ({ portdev: (await d.deleteBinding(p!), p) }))],
   ['GET', /^\/networks$/, (d) => d.networks.list()],
-  ['POST', /^\/networks$/, (d, _, b) => d.serial(() => ({ name: d.networkDefine(str(b, 'xml'), fileOf(b)) }))],
+  ['POST', /^\/networks$/, (d, _, b) => d.serial(async () => ({ name: await d.networkDefine(str(b, 'xml'), fileOf(b)) }))],
   ['POST', /^\/networks\/create$/, (d, _, b) => d.serial(async () => ({ name: await d.networkCreate(str(b, 'xml'), fileOf(b)) }))],
   ['GET', /^\/networks\/([^/]+)$/, (d, [n]) => d.networks.summary(d.networks.lookup(n!))],
   ['GET', /^\/networks\/([^/]+)\/xml$/, (d, [n], _, q) => ({ xml: d.networks.xml(n!, q.get('inactive') === '1') })],

@@ -1,0 +1,77 @@
+// virtwalld in a namespace this test creates, checked against what libvirt does when a network
+// is defined and started: the bridge keeps the MAC generated at define while guests come and go,
+// bridge names are not shared, virbrN skips devices that exist.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { canUseNetns } from '../support/netns.js';
+import { cli, daemonFixture as fixture, startDaemon, stopAll } from './process.js';
+
+const skip = canUseNetns() ? false : 'needs root and ip netns';
+
+const network = (name: string, bridge: string) => `<network>
+  <name>${name}</name>
+  <forward mode='nat'/>
+  ${bridge ? `<bridge name='${bridge}'/>` : ''}
+  <ip address='192.168.150.1' netmask='255.255.255.0'/>
+</network>
+`;
+
+const port = (i: number, mac: string) => `<networkport>
+  <uuid>5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5${i}</uuid>
+  <owner><name>guest${i}</name><uuid>11111111-2222-3333-4444-55555555555${i}</uuid></owner>
+  <mac address='${mac}'/>
+</networkport>
+`;
+
+describe('networks in a namespace, as libvirt defines and starts them', { skip }, () => {
+  after(() => stopAll());
+
+  it('the bridge has the MAC generated at define, and keeps it while guests join and leave', async (t) => {
+    const { lab, ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    const ok = (args: string[]) => {
+      const r = cli(root, args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    ok(['net-define', file('n.xml', network('macnet', 'vwbr5'))]);
+    const mac = /<mac address='(52:54:00:[0-9a-f:]{8})'\/>/.exec(ok(['net-dumpxml', 'macnet', '--inactive']))?.[1];
+    assert.ok(mac, 'a MAC generated at define');
+    ok(['net-start', 'macnet']);
+    const bridgeMac = () => lab.exec(ns, ['cat', '/sys/class/net/vwbr5/address']).stdout.trim();
+    assert.equal(bridgeMac(), mac);
+    // guests whose TAP MACs sort below and above it (a bridge without a set MAC takes the lowest)
+    const taps = [['vnet1', '02:00:00:00:00:01'], ['vnet2', 'fe:00:00:00:00:02']] as const;
+    const uuids: string[] = [];
+    taps.forEach(([tap, tapMac], i) => {
+      lab.exec(ns, ['ip', 'link', 'add', tap, 'address', tapMac, 'type', 'veth', 'peer', 'name', `g${i}`]);
+      lab.exec(ns, ['ip', 'link', 'set', tap, 'up']);
+      const out = ok(['net-port-create', 'macnet', file(`p${i}.xml`, port(i, `52:54:00:aa:bb:0${i}`)), '--tap', tap]);
+      uuids.push(/Network port (\S+) created/.exec(out)![1]!);
+      assert.equal(bridgeMac(), mac, `after ${tap} joined`);
+    });
+    for (const uuid of uuids) {
+      ok(['net-port-delete', 'macnet', uuid]);
+      assert.equal(bridgeMac(), mac, `after port ${uuid} left`);
+    }
+    ok(['net-destroy', 'macnet']);
+    ok(['net-start', 'macnet']);
+    assert.equal(bridgeMac(), mac, 'the same MAC after a restart of the network');
+    ok(['net-destroy', 'macnet']);
+  });
+
+  it("refuses another network's bridge name at define and create; virbrN skips existing devices", async (t) => {
+    const { lab, ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    assert.equal(cli(root, ['net-define', file('a.xml', network('a', 'vwbr6'))]).status, 0);
+    for (const cmd of ['net-define', 'net-create']) {
+      const r = cli(root, [cmd, file('b.xml', network('b', 'vwbr6'))]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /b\.xml <bridge> attribute 'name': bridge name 'vwbr6' already in use\./);
+    }
+    // virbr0 exists in the daemon's namespace without being a network's: the next free name is virbr1
+    lab.exec(ns, ['ip', 'link', 'add', 'virbr0', 'type', 'bridge']);
+    assert.equal(cli(root, ['net-define', file('c.xml', network('c', ''))]).status, 0);
+    assert.match(cli(root, ['net-dumpxml', 'c']).stdout, /<bridge name='virbr1' /);
+  });
+});

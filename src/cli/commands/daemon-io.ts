@@ -8,10 +8,11 @@ import type { Command } from 'commander';
 import { VirtwallError, invalidInput } from '../../errors.js';
 import { DaemonClient } from '../client.js';
 import { formatTable } from '../table.js';
+import { decodeUtf8 } from '../../xml/utf8.js';
 
 export function readDocument(file: string): string {
   try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
+    return decodeUtf8(readFileSync(file === '-' ? 0 : file));
   } catch (err) {
     throw invalidInput(`failed to read file '${file}': ${(err as Error).message}`);
   }

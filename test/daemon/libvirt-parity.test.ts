@@ -1,8 +1,12 @@
-// virtwalld in a namespace this test creates, checked against what libvirt does when a network
-// is defined and started: the bridge keeps the MAC generated at define while guests come and go,
-// bridge names are not shared, virbrN skips devices that exist.
+// virtwalld in a namespace this test creates, checked against what libvirt does: the bridge
+// keeps the MAC generated at define while guests come and go, bridge names are not shared,
+// virbrN skips devices that exist; filter loops and input that is not UTF-8 are refused with
+// their place, from the CLI and over the API.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { cli, daemonFixture as fixture, startDaemon, stopAll } from './process.js';
 
@@ -73,5 +77,47 @@ describe('networks in a namespace, as libvirt defines and starts them', { skip }
     lab.exec(ns, ['ip', 'link', 'add', 'virbr0', 'type', 'bridge']);
     assert.equal(cli(root, ['net-define', file('c.xml', network('c', ''))]).status, 0);
     assert.match(cli(root, ['net-dumpxml', 'c']).stdout, /<bridge name='virbr1' /);
+  });
+});
+
+/** POSTs raw bytes (not necessarily UTF-8) to the daemon's API. */
+function postRaw(root: string, path: string, body: Buffer): Promise<{ status: number; json: { error?: string } }> {
+  return new Promise((resolve, reject) => {
+    const headers = { 'content-type': 'application/json', 'content-length': body.length };
+    const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method: 'POST', path, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('input refused as libvirt refuses it, with its place', { skip }, () => {
+  after(() => stopAll());
+
+  it('XML that is not proper UTF-8: from a file, over the API; filter loops at define', async (t) => {
+    const { ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    const latin1 = file('latin1.xml', '');
+    writeFileSync(latin1, Buffer.concat([Buffer.from("<network>\n  <name>caf"), Buffer.from([0xe9]), Buffer.from("</name>\n  <bridge name='vwbr7'/>\n</network>\n")]));
+    for (const cmd of ['net-define', 'net-create']) {
+      const r = cli(root, [cmd, latin1]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`${latin1.replace(/[/.]/g, '\\$&')}:2:12: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9`));
+    }
+    // the same bytes inside a JSON body: not turned into U+FFFD on the way in
+    const body = Buffer.concat([Buffer.from('{"file":"body.xml","xml":"<filter name=\'caf'), Buffer.from([0xe9]), Buffer.from('\'/>"}')]);
+    const api = await postRaw(root, '/nwfilters', body);
+    assert.equal(api.status, 400);
+    assert.equal(api.json.error, 'body.xml:1:18: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9');
+    assert.equal(cli(root, ['net-list', '--all']).stdout.includes('caf'), false);
+    assert.equal(cli(root, ['nwfilter-list']).stdout.includes('caf'), false);
+
+    const loop = file('loop.xml', "<filter name='selfref' chain='root'>\n  <filterref filter='selfref'/>\n</filter>\n");
+    const r = cli(root, ['nwfilter-define', loop]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`${loop.replace(/[/.]/g, '\\$&')}:2:\\d+ <filterref> attribute 'filter': filter would introduce a loop: selfref -> selfref`));
   });
 });

@@ -78,6 +78,25 @@ describe('networks in a namespace, as libvirt defines and starts them', { skip }
     assert.equal(cli(root, ['net-define', file('c.xml', network('c', ''))]).status, 0);
     assert.match(cli(root, ['net-dumpxml', 'c']).stdout, /<bridge name='virbr1' /);
   });
+
+  it('refuses to start what it cannot run, saying why, with nothing created', async (t) => {
+    const { lab, ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    const links = () => lab.exec(ns, ['ip', '-o', 'link', 'show']).stdout;
+    const before = links();
+    const passthrough = (name: string) => file(`${name}.xml`, `<network><name>${name}</name><forward mode='passthrough'><interface dev='eth1'/></forward></network>`);
+    assert.equal(cli(root, ['net-define', passthrough('pt')]).status, 0, 'define accepts what libvirt accepts');
+    for (const [args, name] of [[['net-start', 'pt'], 'pt'], [['net-create', passthrough('pt2')], 'pt2']] as const) {
+      const r = cli(root, args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`unsupported configuration: forward mode='passthrough' of network '${name}' is not supported`));
+    }
+    const zone = file('z.xml', "<network><name>z</name><forward mode='nat'/><bridge name='vwbr8' zone='libvirt'/><ip address='192.168.151.1' prefix='24'/></network>");
+    const r = cli(root, ['net-create', zone]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /zone libvirt requested for network z but firewalld is not active/);
+    assert.equal(links(), before);
+  });
 });
 
 /** POSTs raw bytes (not necessarily UTF-8) to the daemon's API. */

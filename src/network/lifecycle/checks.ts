@@ -4,7 +4,7 @@
 // forward device that does not exist.
 import { VirtwallError, invalidInput } from '../../errors.js';
 import type { NetworkDef } from '../../conf/network/types.js';
-import { isVirtual } from '../definition.js';
+import { isVirtual, VIRTUAL_FORWARD_MODES } from '../definition.js';
 import { formatIp, networkCidr, parseIp, sameNetwork, type IpAddress } from '../inet.js';
 
 export interface RouteEntry {
@@ -29,8 +29,9 @@ export function subnetsOverlap(a: IpAddress, ap: number, b: IpAddress, bp: numbe
  */
 export function checkRunnable(def: NetworkDef): void {
   if (!isVirtual(def)) {
+    const modes = VIRTUAL_FORWARD_MODES.filter((m) => m !== 'none').map((m) => `'${m}'`);
     throw invalidInput(
-      `unsupported configuration: forward mode='${def.forward.mode}' of network '${def.name}' is not supported (virtwall runs networks with no forward mode or mode 'nat', 'route' or 'open')`,
+      `unsupported configuration: forward mode='${def.forward.mode}' of network '${def.name}' is not supported (virtwall runs networks with no forward mode or mode ${modes.slice(0, -1).join(', ')} or ${modes.at(-1)})`,
       { element: 'forward', attribute: 'mode' },
     );
   }

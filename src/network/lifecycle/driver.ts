@@ -188,9 +188,9 @@ export class NetworkDriver {
         if (res.status !== 0) this.opts.diag.warn(`static route ${formatIp(r.address)}/${prefix} not added: ${res.stderr.trim()}`);
       }
       if (def.forward.mode !== 'none') await this.enableForwarding(def, status);
-      // no wait for IPv6 duplicate address detection (libvirt 11 has none either): an empty
-      // bridge has no carrier, so DAD only runs once a port forwards; dnsmasq's bind-dynamic
-      // binds the address when it stops being tentative
+      // no wait for IPv6 duplicate address detection (libvirt 11 has none either): a bridge
+      // with STP or a set MAC has no carrier until a port forwards, and DAD waits for carrier;
+      // dnsmasq's bind-dynamic binds each address when it stops being tentative
       await this.startDnsmasq(def, status, undo);
       this.saveStatus(status);
       return status;

@@ -133,6 +133,11 @@ describe('input refused as libvirt refuses it, with its place', { skip }, () => 
     assert.equal(api.json.error, 'body.xml:1:18: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9');
     assert.equal(cli(root, ['net-list', '--all']).stdout.includes('caf'), false);
     assert.equal(cli(root, ['nwfilter-list']).stdout.includes('caf'), false);
+    // what an editor wrote in Latin-1 (nwfilter-edit)
+    const editor = file('latin1-editor.sh', "#!/bin/sh\nprintf '<!-- caf\\351 -->\\n' >> \"$1\"\n");
+    const edit = cli(root, ['nwfilter-edit', 'allow-arp'], { env: { EDITOR: `sh ${editor}` } });
+    assert.equal(edit.status, 2, edit.stderr);
+    assert.match(edit.stderr, /Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9/);
 
     const loop = file('loop.xml', "<filter name='selfref' chain='root'>\n  <filterref filter='selfref'/>\n</filter>\n");
     const r = cli(root, ['nwfilter-define', loop]);

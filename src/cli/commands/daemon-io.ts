@@ -114,7 +114,7 @@ export async function editDocument(current: string, define: (xml: string) => Pro
     const editor = process.env['VISUAL'] || process.env['EDITOR'] || 'vi';
     const r = spawnSync('/bin/sh', ['-c', `${editor} "$1"`, 'editor', file], { stdio: 'inherit' });
     if (r.status !== 0) throw new VirtwallError('operation-failed', `editor '${editor}' failed`);
-    const edited = readFileSync(file, 'utf8');
+    const edited = decodeUtf8(readFileSync(file));
     if (edited === current) return false;
     await define(edited);
     return true;

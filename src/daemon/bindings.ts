@@ -105,6 +105,14 @@ export class BindingService {
 
   async create(def: FilterBindingDef, source: FilterSource, bridge?: string): Promise<void> {
     if (this.bindings.has(def.portdev)) throw new VirtwallError('conflict', `filter binding for port dev '${def.portdev}' already exists`);
+    // what the filters refuse (a loop, a missing filter, an unresolvable variable) is an error
+    // of this binding: named at its own <filterref>, not in a filter's file
+    try {
+      this.instantiable(def, source);
+    } catch (err) {
+      if (err instanceof VirtwallError) throw new VirtwallError(err.kind, err.detail, def.refSource ?? def.source ?? {});
+      throw err;
+    }
     if (bridge !== undefined) this.bridges.set(def.portdev, bridge);
     try {
       await this.backend.apply({ set: [this.portFilter(def.portdev, source, def)], remove: [] });
@@ -136,11 +144,13 @@ export class BindingService {
 
   /** Checks that every binding still instantiates with `source` (before a filter change is accepted). */
   check(filters: ReadonlySet<string>, source: FilterSource): void {
-    for (const b of this.list()) {
-      if (!filters.has(b.filter)) continue;
-      if (this.learning) void portFilterFor(b, source, { ipv4: [], ipv6: [] }).filter.instances;
-      else instantiateBinding(b, source, this.instantiateOptions);
-    }
+    for (const b of this.list()) if (filters.has(b.filter)) this.instantiable(b, source);
+  }
+
+  /** Throws what instantiating the binding's filter throws (nothing is applied). */
+  private instantiable(b: FilterBindingDef, source: FilterSource): void {
+    if (this.learning) void portFilterFor(b, source, { ipv4: [], ipv6: [] }).filter.instances;
+    else instantiateBinding(b, source, this.instantiateOptions);
   }
 
   /** Registers a MAC-filtered port (restored from a port record) without touching the kernel. */

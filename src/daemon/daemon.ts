@@ -178,14 +178,14 @@ export class Daemon {
   }
 
   // --- networks ---
-  networkDefine(xml: string, file = 'network'): string {
-    const def = this.networks.parse(xml, file);
+  async networkDefine(xml: string, file = 'network'): Promise<string> {
+    const def = await this.networks.parse(xml, file);
     this.networks.define(def);
     return def.name;
   }
 
   async networkCreate(xml: string, file = 'network'): Promise<string> {
-    const def = this.networks.parse(xml, file);
+    const def = await this.networks.parse(xml, file);
     await this.networks.create(def);
     return def.name;
   }

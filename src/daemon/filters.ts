@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VirtwallError } from '../errors.js';
+import { invalidInput, VirtwallError } from '../errors.js';
 import { formatFilter, loadStockFilters, parseFilter, type FilterDef } from '../conf/nwfilter/index.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import { checkObjectName } from './names.js';
@@ -62,7 +62,34 @@ export class FilterService {
     const sameUuid = [...this.defs.values()].find((d) => d.uuid === def.uuid && d.name !== def.name);
     if (def.uuidSpecified && sameUuid) throw new VirtwallError('conflict', `filter with same UUID but different name ('${sameUuid.name}') already exists`);
     if (old && def.uuidSpecified && old.uuid !== def.uuid) throw new VirtwallError('conflict', `filter '${def.name}' already exists with uuid ${old.uuid}`);
+    this.checkLoop(def);
     return old && !def.uuidSpecified ? { ...def, uuid: old.uuid } : def;
+  }
+
+  /**
+   * libvirt's virNWFilterObjListDefLoopDetect: refused if `def`, with the filters defined,
+   * would reach itself through filterrefs. Filters not defined yet end a path (libvirt
+   * accepts references to them). The error points at def's filterref the loop starts from.
+   */
+  private checkLoop(def: FilterDef): void {
+    // filters already explored without reaching def (also ends a loop that does not pass def)
+    const explored = new Set<string>();
+    const loopFrom = (name: string, path: string[]): string[] | undefined => {
+      if (name === def.name) return [...path, name];
+      if (explored.has(name)) return undefined;
+      explored.add(name);
+      for (const e of this.defs.get(name)?.entries ?? []) {
+        if (e.kind !== 'filterref') continue;
+        const loop = loopFrom(e.filter, [...path, name]);
+        if (loop) return loop;
+      }
+      return undefined;
+    };
+    for (const e of def.entries) {
+      if (e.kind !== 'filterref') continue;
+      const loop = loopFrom(e.filter, [def.name]);
+      if (loop) throw invalidInput(`filter would introduce a loop: ${loop.join(' -> ')}`, { ...e.source, attribute: 'filter' });
+    }
   }
 
   store(def: FilterDef): void {

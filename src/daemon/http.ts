@@ -7,6 +7,7 @@ import { VirtwallError, invalidInput, type ErrorKind } from '../errors.js';
 import { UPDATE_COMMANDS, UPDATE_SECTIONS, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
 import type { Daemon } from './daemon.js';
 import type { PortRequest } from './ports.js';
+import { decodeUtf8 } from '../xml/utf8.js';
 
 export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   'invalid-input': 400,
@@ -38,7 +39,7 @@ const ROUTES: [string, RegExp, Handler][] = [
   ['POST', /^\/bindings$/, (d, _, b) => d.serial(async () => ({ portdev: await d.createBinding(str(b, 'xml'), fileOf(b)) }))],
   ['DELETE', /^\/bindings\/([^/]+)$/, (d, [p]) => d.serial(async () => ({ portdev: (await d.deleteBinding(p!), p) }))],
   ['GET', /^\/networks$/, (d) => d.networks.list()],
-  ['POST', /^\/networks$/, (d, _, b) => d.serial(() => ({ name: d.networkDefine(str(b, 'xml'), fileOf(b)) }))],
+  ['POST', /^\/networks$/, (d, _, b) => d.serial(async () => ({ name: await d.networkDefine(str(b, 'xml'), fileOf(b)) }))],
   ['POST', /^\/networks\/create$/, (d, _, b) => d.serial(async () => ({ name: await d.networkCreate(str(b, 'xml'), fileOf(b)) }))],
   ['GET', /^\/networks\/([^/]+)$/, (d, [n]) => d.networks.summary(d.networks.lookup(n!))],
   ['GET', /^\/networks\/([^/]+)\/xml$/, (d, [n], _, q) => ({ xml: d.networks.xml(n!, q.get('inactive') === '1') })],
@@ -95,7 +96,8 @@ async function readBody(req: IncomingMessage): Promise<Body> {
   if (size === 0) return {};
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    // not toString('utf8'): invalid UTF-8 in an XML field must reach the XML reader as such
+    parsed = JSON.parse(decodeUtf8(Buffer.concat(chunks)));
   } catch {
     throw new HttpError(400, 'request body is not valid JSON');
   }

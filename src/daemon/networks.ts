@@ -4,7 +4,9 @@
 // network makes it transient, a definition's UUID and name pair is fixed once defined.
 import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { VirtwallError } from '../errors.js';
+import { VirtwallError, type SourceLocation } from '../errors.js';
+import { generateMac } from '../net/address.js';
+import { isVirtual } from '../network/definition.js';
 import { formatNetwork } from '../conf/network/format.js';
 import { parseNetwork } from '../conf/network/parse.js';
 import type { NetworkDef } from '../conf/network/types.js';
@@ -15,7 +17,8 @@ import { checkDeviceName, checkObjectName } from './names.js';
 import { crashPoint, readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.xml';
-const VIRTUAL_MODES = ['none', 'nat', 'route', 'open'];
+/** libvirt's MAX_BRIDGE_ID: virbr0 .. virbr256. */
+const MAX_BRIDGE_ID = 256;
 
 /** Which definitions net-update changes (virsh --live / --config; neither: --current). */
 export interface UpdateScope {
@@ -41,8 +44,16 @@ export class NetworkService {
     private readonly driver: NetworkDriver,
   ) {}
 
+  /**
+   * Reads the definitions. A virtual network without a bridge MAC (written by hand, or by an
+   * older virtwall) gets one, saved at once so it keeps it (libvirt's virNetworkLoadConfig).
+   */
   load(): void {
-    for (const [name, text] of readRecords(this.dir, SUFFIX)) this.defs.set(name, parseNetwork(text, join(this.dir, name + SUFFIX)));
+    for (const [name, text] of readRecords(this.dir, SUFFIX)) {
+      const def = parseNetwork(text, join(this.dir, name + SUFFIX));
+      if (isVirtual(def) && def.mac === undefined) this.define({ ...def, mac: generateMac() });
+      else this.defs.set(name, def);
+    }
   }
 
   private all(): Map<string, NetworkDef> {
@@ -82,8 +93,12 @@ export class NetworkService {
     return formatNetwork(!inactive && running ? running.def : (this.defs.get(def.name) ?? def), { inactive });
   }
 
-  /** Parses and completes a definition (bridge name chosen as libvirt does) and checks it. */
-  parse(xml: string, file: string): NetworkDef {
+  /**
+   * Parses and completes a definition as libvirt's networkValidate does (at define and
+   * create): a virtual network gets a bridge name no other network uses (refused if it names
+   * one in use) and a bridge MAC when it has none.
+   */
+  async parse(xml: string, file: string): Promise<NetworkDef> {
     const def = parseNetwork(xml, file);
     checkObjectName(def.name, 'network', { file, element: 'name' });
     const clash = [...this.all().values()].find((d) => d.uuid === def.uuid && d.name !== def.name);
@@ -94,20 +109,38 @@ export class NetworkService {
     }
     checkForwardDevices(def, file);
     const uuid = same && !def.uuidSpecified ? same.uuid : def.uuid;
-    if (!VIRTUAL_MODES.includes(def.forward.mode)) return { ...def, uuid };
-    const bridge = this.chooseBridge(def, same);
-    checkDeviceName(bridge, 'bridge name', { file, element: 'bridge', attribute: 'name' });
-    return { ...def, uuid, bridge: { ...def.bridge, name: bridge } };
+    if (!isVirtual(def)) return { ...def, uuid };
+    const where = { file, element: 'bridge', attribute: 'name' };
+    const bridge = await this.chooseBridge(def, same, where);
+    checkDeviceName(bridge, 'bridge name', where);
+    return { ...def, uuid, bridge: { ...def.bridge, name: bridge }, mac: def.mac ?? generateMac() };
   }
 
-  /** libvirt's virNetworkBridgeNameAssign: keep the given name, else the first free virbrN. */
-  private chooseBridge(def: NetworkDef, same: NetworkDef | undefined): string {
+  /** Bridge names of the other networks, defined and running (virNetworkObjBridgeInUse). */
+  private bridgesInUse(skip: string): Set<string | undefined> {
+    const others = [...this.all().values(), ...this.driver.active().map((s) => s.def)].filter((d) => d.name !== skip);
+    return new Set(others.map((d) => d.bridge.name));
+  }
+
+  /**
+   * libvirt's networkBridgeNameValidate: a given name must not be another network's; without
+   * one (or with a `%d` template), the first virbrN that is neither another network's nor an
+   * existing device.
+   */
+  private async chooseBridge(def: NetworkDef, same: NetworkDef | undefined, where: SourceLocation): Promise<string> {
+    const used = this.bridgesInUse(def.name);
     const given = def.bridge.name;
-    if (given !== undefined && !given.includes('%d')) return given;
+    if (given !== undefined && !given.includes('%d')) {
+      if (used.has(given)) throw new VirtwallError('conflict', `bridge name '${given}' already in use.`, where);
+      return given;
+    }
     if (same?.bridge.name !== undefined && !same.bridge.name.includes('%d')) return same.bridge.name;
-    const used = new Set([...this.all().values()].filter((d) => d.name !== def.name).map((d) => d.bridge.name));
     const template = given ?? 'virbr%d';
-    for (let i = 0; ; i++) if (!used.has(template.replace('%d', String(i)))) return template.replace('%d', String(i));
+    for (let id = 0; id <= MAX_BRIDGE_ID; id++) {
+      const name = template.replace('%d', String(id));
+      if (!used.has(name) && !(await this.driver.deviceExists(name))) return name;
+    }
+    throw new VirtwallError('operation-failed', `Bridge generation exceeded max id ${MAX_BRIDGE_ID}`, where);
   }
 
   define(def: NetworkDef): void {

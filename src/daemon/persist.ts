@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../network/lifecycle/leases.js';
+import { decodeUtf8 } from '../xml/utf8.js';
 
 export function crashPoint(point: string): void {
   if (process.env['VIRTWALL_CRASH_AT'] === point) process.kill(process.pid, 'SIGKILL');
@@ -29,5 +30,5 @@ export function readRecords(dir: string, suffix: string): [string, string][] {
   return readdirSync(dir)
     .filter((f) => f.endsWith(suffix) && !f.startsWith('.'))
     .sort()
-    .map((f) => [f.slice(0, -suffix.length), readFileSync(join(dir, f), 'utf8')]);
+    .map((f) => [f.slice(0, -suffix.length), decodeUtf8(readFileSync(join(dir, f)))]);
 }

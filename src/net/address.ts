@@ -2,6 +2,7 @@
 // glibc (getaddrinfo with AI_NUMERICHOST, i.e. inet_aton/inet_pton rules) and prints them with
 // getnameinfo (inet_ntop), so both directions follow glibc, not Node's net module. IPv6 text
 // is handled by the network driver's inet module.
+import { randomBytes } from 'node:crypto';
 import { formatIp, parseIp } from '../network/inet.js';
 
 const HEX_DIGIT = /^[0-9a-fA-F]$/;
@@ -27,6 +28,11 @@ export function parseMac(text: string): number[] | undefined {
 
 export function formatMac(bytes: readonly number[]): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** virMacAddrGenerate: libvirt's (QEMU's) prefix 52:54:00 and three random bytes. */
+export function generateMac(prefix: readonly number[] = [0x52, 0x54, 0x00]): string {
+  return formatMac([...prefix, ...randomBytes(6 - prefix.length)]);
 }
 
 /**

@@ -1,6 +1,17 @@
 // What the network driver reads off a network definition beyond its plain fields.
 import { VirtwallError } from '../errors.js';
-import type { NetworkDef, NetworkIp } from '../conf/network/types.js';
+import type { ForwardMode, NetworkDef, NetworkIp } from '../conf/network/types.js';
+
+/**
+ * libvirt's virtual networks (networkStartNetworkVirtual): a bridge of their own, addresses,
+ * dnsmasq. The only forward modes virtwall runs; the others hand guests a host bridge, a
+ * macvtap device or a PCI device, which is libvirt's hypervisor side.
+ */
+export const VIRTUAL_FORWARD_MODES: readonly ForwardMode[] = ['none', 'nat', 'route', 'open'];
+
+export function isVirtual(net: NetworkDef): boolean {
+  return VIRTUAL_FORWARD_MODES.includes(net.forward.mode);
+}
 
 /** Networks whose traffic libvirt filters (networkStartNetworkVirtual skips 'open'). */
 export function hasFirewall(net: NetworkDef): boolean {

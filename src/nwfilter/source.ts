@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FilterDef } from '../conf/nwfilter/types.js';
 import { invalidInput } from '../errors.js';
+import { decodeUtf8 } from '../xml/utf8.js';
 
 export interface FilterSource {
   /** The filter called `name`, or undefined when this source has none. */
@@ -27,7 +28,7 @@ export class DirectoryFilterSource implements FilterSource {
   lookup(name: string): FilterDef | undefined {
     if (!this.cache.has(name)) {
       const file = join(this.dir, `${name}.xml`);
-      const def = FILE_NAME.test(name) && existsSync(file) ? this.parse(readFileSync(file, 'utf8'), file) : undefined;
+      const def = FILE_NAME.test(name) && existsSync(file) ? this.parse(decodeUtf8(readFileSync(file)), file) : undefined;
       // libvirt refuses a config file whose name is not the filter's.
       if (def && def.name !== name) throw invalidInput(`filter file does not match the filter's name '${def.name}'`, { ...def.source, file });
       this.cache.set(name, def);

@@ -2,6 +2,7 @@
 // checked). Parsers of libvirt objects read this tree; positions let them name line:col in errors.
 import { SaxesParser } from 'saxes';
 import { VirtwallError, invalidInput, type SourceLocation } from '../errors.js';
+import { findImproperUtf8 } from './utf8.js';
 
 export interface XmlElement {
   kind: 'element';
@@ -30,6 +31,10 @@ export interface XmlComment {
 export type XmlNode = XmlElement | XmlText | XmlComment;
 
 export function parseXml(text: string, file?: string): XmlElement {
+  const improper = findImproperUtf8(text);
+  if (improper) {
+    throw invalidInput(`Input is not proper UTF-8, indicate encoding ! Bytes: ${improper.bytes}`, { file, line: improper.line, col: improper.col });
+  }
   const parser = new SaxesParser({ position: true, xmlns: false });
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;

@@ -82,9 +82,9 @@ describe('virtwalld domain layer', () => {
       await assert.rejects(daemon.createBinding(bindingXml('vnet0', 'clean-traffic', '52:54:00:00:00:01', `<parameter name='IP' value='${value}'/>`)), VirtwallError, value);
     }
     await assert.rejects(daemon.defineFilter(userFilter('../../x', '')), (e: VirtwallError) => e.kind === 'invalid-input');
-    assert.throws(() => daemon.networkDefine("<network><name>n2</name><forward mode='nat' dev='eth0;reboot'/><bridge name='virbr9'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
-    assert.throws(() => daemon.networkDefine("<network><name>a;b</name><bridge name='virbr9'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
-    assert.throws(() => daemon.networkDefine("<network><name>n</name><bridge name='br$(reboot)'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
+    await assert.rejects(daemon.networkDefine("<network><name>n2</name><forward mode='nat' dev='eth0;reboot'/><bridge name='virbr9'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
+    await assert.rejects(daemon.networkDefine("<network><name>a;b</name><bridge name='virbr9'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
+    await assert.rejects(daemon.networkDefine("<network><name>n</name><bridge name='br$(reboot)'/></network>"), (e: VirtwallError) => e.kind === 'invalid-input');
     assert.equal(backend.applied.length, 0);
     assert.deepEqual(readdirSync(join(root, 'run/virtwall/nwfilter-binding')), []);
   });
@@ -104,7 +104,7 @@ describe('virtwalld domain layer', () => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);
     const { daemon, backend, runner } = await openDaemon(root);
-    daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
+    await daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
     await daemon.networks.start('n1');
     const port = `<networkport><uuid>5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b</uuid><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><mac address='52:54:00:aa:bb:01'/></networkport>`;
     const uuid = await daemon.createPort({ network: 'n1', xml: port, tap: 'tap7', macFilter: true });
@@ -126,7 +126,7 @@ describe('virtwalld domain layer', () => {
     t.after(cleanup);
     const runner = new FakeRunner((line) => (line.startsWith('ip link set dev gone0 master') ? { status: 1, stderr: 'Cannot find device "gone0"' } : emptyHostAnswer(line)));
     const { daemon, backend } = await openDaemon(root, new RecordingBackend(), runner);
-    daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
+    await daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
     await daemon.networks.start('n1');
     const port = `<networkport><uuid>5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b</uuid><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><mac address='52:54:00:aa:bb:01'/></networkport>`;
     await assert.rejects(daemon.createPort({ network: 'n1', xml: port, tap: 'gone0', filter: { name: 'allow-arp', params: {} }, macFilter: true }), /gone0/);
@@ -142,7 +142,7 @@ describe('virtwalld domain layer', () => {
     const pg = (name: string) => `<portgroup name='${name}'/>`;
     const update = (name: string, group: string, live: boolean, config: boolean) => daemon.networkUpdate(name, 'add-last', 'portgroup', -1, pg(group), { live, config });
     const groups = (name: string, inactive: boolean) => [...daemon.networks.xml(name, inactive).matchAll(/<portgroup name='(\w+)'/g)].map((m) => m[1]);
-    daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
+    await daemon.networkDefine("<network><name>n1</name><forward mode='open'/><bridge name='vbr1'/><dns enable='no'/><ip address='10.9.0.1' prefix='24'/></network>");
     await assert.rejects(update('n1', 'a', true, false), /network is not running/);
     assert.deepEqual(await update('n1', 'a', false, false), { name: 'n1', live: false, config: true });
     await daemon.networks.start('n1');

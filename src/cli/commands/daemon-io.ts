@@ -8,10 +8,11 @@ import type { Command } from 'commander';
 import { VirtwallError, invalidInput } from '../../errors.js';
 import { DaemonClient } from '../client.js';
 import { formatTable } from '../table.js';
+import { decodeUtf8 } from '../../xml/utf8.js';
 
 export function readDocument(file: string): string {
   try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
+    return decodeUtf8(readFileSync(file === '-' ? 0 : file));
   } catch (err) {
     throw invalidInput(`failed to read file '${file}': ${(err as Error).message}`);
   }
@@ -113,7 +114,7 @@ export async function editDocument(current: string, define: (xml: string) => Pro
     const editor = process.env['VISUAL'] || process.env['EDITOR'] || 'vi';
     const r = spawnSync('/bin/sh', ['-c', `${editor} "$1"`, 'editor', file], { stdio: 'inherit' });
     if (r.status !== 0) throw new VirtwallError('operation-failed', `editor '${editor}' failed`);
-    const edited = readFileSync(file, 'utf8');
+    const edited = decodeUtf8(readFileSync(file));
     if (edited === current) return false;
     await define(edited);
     return true;

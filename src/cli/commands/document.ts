@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDocument, type DocumentParseOptions } from '../../conf/document.js';
 import { DiagnosticList, VirtwallError } from '../../errors.js';
+import { decodeUtf8 } from '../../xml/utf8.js';
 
 export function readInput(file: string): string {
   try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
+    return decodeUtf8(readFileSync(file === '-' ? 0 : file));
   } catch (err) {
     throw new VirtwallError('invalid-input', `cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
   }

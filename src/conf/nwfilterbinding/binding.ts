@@ -47,6 +47,7 @@ export function parseFilterBindingElement(el: XmlElement): FilterBindingDef {
     filter,
     params: parseFilterParams(refEl!),
     source: locationOf(el),
+    refSource: locationOf(refEl!, 'filter'),
   };
 }
 

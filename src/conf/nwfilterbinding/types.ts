@@ -15,4 +15,6 @@ export interface FilterBindingDef {
   filter: string;
   params: FilterParams;
   source?: SourceLocation;
+  /** Where its `<filterref>` was read: errors instantiating the filter point there. */
+  refSource?: SourceLocation;
 }

@@ -4,6 +4,7 @@
 // forward device that does not exist.
 import { VirtwallError, invalidInput } from '../../errors.js';
 import type { NetworkDef } from '../../conf/network/types.js';
+import { isVirtual, VIRTUAL_FORWARD_MODES } from '../definition.js';
 import { formatIp, networkCidr, parseIp, sameNetwork, type IpAddress } from '../inet.js';
 
 export interface RouteEntry {
@@ -19,6 +20,24 @@ export function subnetsOverlap(a: IpAddress, ap: number, b: IpAddress, bp: numbe
   if (!sameFamily(a, b)) return false;
   const p = Math.min(ap, bp);
   return contains(a, p, b);
+}
+
+/**
+ * What virtwall cannot run, refused at start (define accepts it, as libvirt does): forward
+ * modes other than the virtual ones, and a firewalld zone (virtwall does not talk to firewalld
+ * yet, so it answers as libvirt does when firewalld is not running).
+ */
+export function checkRunnable(def: NetworkDef): void {
+  if (!isVirtual(def)) {
+    const modes = VIRTUAL_FORWARD_MODES.filter((m) => m !== 'none').map((m) => `'${m}'`);
+    throw invalidInput(
+      `unsupported configuration: forward mode='${def.forward.mode}' of network '${def.name}' is not supported (virtwall runs networks with no forward mode or mode ${modes.slice(0, -1).join(', ')} or ${modes.at(-1)})`,
+      { element: 'forward', attribute: 'mode' },
+    );
+  }
+  if (def.bridge.zone !== undefined) {
+    throw new VirtwallError('operation-failed', `zone ${def.bridge.zone} requested for network ${def.name} but firewalld is not active`, { element: 'bridge', attribute: 'zone' });
+  }
 }
 
 /** networkCheckRouteCollision: a network's subnet may not already be routed to another device. */

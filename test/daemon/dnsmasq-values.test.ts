@@ -108,7 +108,9 @@ describe('dnsmasq values through the daemon', { skip }, () => {
     <dnsmasq:option value='txt-record=why.test,"one, string"'/>
   </dnsmasq:options>
 `;
-    const path = file('opt.xml', network('opt', 'vwbr3', '192.168.163', options).replace('<network>', "<network>\n  <uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid>"));
+    const path = file('opt.xml', network('opt', 'vwbr3', '192.168.163', options)
+        .replace('<network>', "<network>\n  <uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid>")
+        .replace("stp='off'/>", "stp='off'/>\n  <mac address='52:54:00:16:31:77'/>"));
     assert.equal(cli(root, ['net-define', path]).status, 0);
     // libvirt's layout (networkxml2xmlout/dnsmasq-options.xml): declaration on <network>, options last
     assert.equal(
@@ -118,6 +120,7 @@ describe('dnsmasq values through the daemon', { skip }, () => {
   <uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid>
   <forward mode='nat'/>
   <bridge name='vwbr3' stp='off' delay='0'/>
+  <mac address='52:54:00:16:31:77'/>
   <ip address='192.168.163.1' netmask='255.255.255.0'>
     <dhcp>
       <range start='192.168.163.10' end='192.168.163.20'/>

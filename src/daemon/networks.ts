@@ -75,11 +75,11 @@ export class NetworkService {
     return [...this.all().values()].map((d) => this.summary(d)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The definition as `net-dumpxml` shows it: the running one unless `inactive`. */
-  xml(nameOrUuid: string, inactive: boolean): string {
+  /** The definition as `net-dumpxml` shows it: the running one (with its `connections`) unless `inactive`. */
+  xml(nameOrUuid: string, inactive: boolean, connections = 0): string {
     const def = this.lookup(nameOrUuid);
     const running = this.driver.status(def.name);
-    return formatNetwork(!inactive && running ? running.def : (this.defs.get(def.name) ?? def), { inactive });
+    return formatNetwork(!inactive && running ? { ...running.def, connections } : (this.defs.get(def.name) ?? def), { inactive });
   }
 
   /** Parses and completes a definition (bridge name chosen as libvirt does) and checks it. */

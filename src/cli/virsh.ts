@@ -59,6 +59,7 @@ interface ParseFailures {
   optionMissingArgument(option: { long?: string; flags: string }): never;
   unknownOption(flag: string): never;
   _excessArguments(received: string[]): never;
+  _conflictingOption(option: { long?: string }, conflicting: { long?: string }): never;
 }
 
 /** Marks `cmd` as virsh-style: bad command lines fail with virsh's words (tools/vsh.c). */
@@ -73,6 +74,9 @@ export function markVirsh(cmd: Command): Command {
   };
   hooks.unknownOption = (flag) => {
     throw new VirshError(`command '${cmd.name()}' doesn't support option ${flag}`);
+  };
+  hooks._conflictingOption = (option, conflicting) => {
+    throw new VirshError(`Options ${option.long} and ${conflicting.long} are mutually exclusive`);
   };
   hooks._excessArguments = (received) => {
     if (received.length <= cmd.registeredArguments.length) return undefined as never;

@@ -13,7 +13,7 @@ import { cli, daemonFixture as fixture, startDaemon, stopAll, type CliResult } f
 import { hasLibvirtd, startLibvirtd } from './libvirtd.js';
 
 const hasVirsh = spawnSync('virsh', ['--version']).status === 0;
-const skip = !canUseNetns() ? 'needs root and ip netns' : !hasVirsh ? 'needs virsh (libvirt-clients)' : !hasLibvirtd() ? 'needs libvirtd (libvirt-daemon)' : false;
+const skip = !canUseNetns() ? 'needs root and ip netns' : !hasVirsh ? 'needs virsh (libvirt-clients)' : !hasLibvirtd('nwfilter') ? 'needs libvirtd (libvirt-daemon)' : false;
 
 const filterXml = (name: string, i: number) => `<filter name='${name}' chain='root'>
   <uuid>33333333-0000-4000-8000-00000000000${i}</uuid>
@@ -36,7 +36,7 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
   it('filters and bindings: lists, XML, definitions, lookups and failures, with and without -q', async (t) => {
     const { lab, ns, root, file } = fixture(t);
     await startDaemon(ns, root);
-    const libvirtd = await startLibvirtd(t);
+    const libvirtd = await startLibvirtd(t, 'nwfilter');
     const env = { LC_ALL: 'C' };
     const oracle = (quiet: boolean, words: string[]): CliResult => {
       const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], { encoding: 'utf8', env: { ...process.env, ...env } });

@@ -1,0 +1,64 @@
+// The virsh-style network commands against the real virsh and libvirt's real network driver
+// (Debian's libvirtd in a private namespace, test/daemon/libvirtd.ts), where the test driver
+// (virsh-oracle.test.ts) cannot serve: the reasons libvirt's network driver gives for refused
+// operations, the persistent (--inactive) XML, undefining a running network. Both sides get
+// the same commands in the same order; stdout, stderr and exit status must be equal byte for
+// byte, with and without -q. The networks have no IP address: no dnsmasq on either side.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { canUseNetns } from '../support/netns.js';
+import { cli, daemonFixture as fixture, startDaemon, stopAll, type CliResult } from './process.js';
+import { hasLibvirtd, startLibvirtd } from './libvirtd.js';
+
+const hasVirsh = spawnSync('virsh', ['--version']).status === 0;
+const skip = !canUseNetns() ? 'needs root and ip netns' : !hasVirsh ? 'needs virsh (libvirt-clients)' : !hasLibvirtd('network') ? 'needs libvirtd (libvirt-daemon)' : false;
+
+const networkXml = (name: string, i: number) => `<network>
+  <name>${name}</name>
+  <uuid>11111111-0000-4000-8000-00000000000${i}</uuid>
+  <bridge name='vwn${i}' stp='on' delay='0'/>
+  <mac address='52:54:00:00:0b:0${i}'/>
+</network>
+`;
+
+describe("virsh-style network commands print what virsh with libvirt's network driver prints", { skip }, () => {
+  after(() => stopAll());
+
+  it('refusals with their reasons, persistent XML, undefining a running network, with and without -q', async (t) => {
+    const { ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    const libvirtd = await startLibvirtd(t, 'network');
+    const env = { LC_ALL: 'C' };
+    const oracle = (quiet: boolean, words: string[]): CliResult => {
+      const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], { encoding: 'utf8', env: { ...process.env, ...env } });
+      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    };
+    const ours = (quiet: boolean, words: string[]) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env });
+    const same = (words: string[], quiet = false) => assert.deepEqual(ours(quiet, words), oracle(quiet, words), `${quiet ? '-q ' : ''}${words.join(' ')}`);
+    const both = (words: string[]) => [false, true].forEach((quiet) => same(words, quiet));
+    const [alpha, beta, gamma] = [file('alpha.xml', networkXml('alpha', 1)), file('Beta.xml', networkXml('Beta', 2)), file('gamma.xml', networkXml('gamma', 3))];
+
+    same(['net-define', alpha]);
+    same(['net-define', beta], true);
+    same(['net-start', 'alpha']);
+    same(['net-autostart', 'alpha'], true);
+    same(['net-create', gamma]);
+    for (const words of [['net-list', '--all'], ['net-list', '--transient'], ['net-list', '--inactive', '--name'], ['net-info', 'gamma'], ['net-dumpxml', 'alpha'], ['net-dumpxml', '--inactive', 'alpha'], ['net-dumpxml', 'gamma']]) both(words);
+
+    // refused operations: virsh's line and libvirt's reason
+    for (const words of [
+      ['net-start', 'alpha'], ['net-destroy', 'Beta'], ['net-create', gamma], ['net-autostart', 'gamma'], ['net-undefine', 'gamma'],
+      ['net-update', 'gamma', 'add', 'ip-dhcp-host', "<host mac='52:54:00:00:00:01' ip='10.0.0.5'/>", '--config'],
+    ]) both(words);
+
+    // undefining a running network leaves it running, transient
+    same(['net-undefine', 'alpha']);
+    both(['net-list', '--all']);
+    both(['net-info', 'alpha']);
+    same(['net-destroy', 'alpha'], true);
+    same(['net-destroy', 'gamma']);
+    both(['net-list', '--all']);
+    both(['net-info', 'alpha']);
+  });
+});

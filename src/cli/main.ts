@@ -32,6 +32,10 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerHooks(program);
   registerDemo(program);
+  // an unknown command in virsh's words (exit 1), not commander's suggestion
+  (program as unknown as { unknownCommand(): never }).unknownCommand = () => {
+    throw new VirshError(`unknown command: '${program.args[0]}'`);
+  };
   return program;
 }
 

@@ -30,7 +30,7 @@ const str = (body: Body, key: string): string => {
 /** Routes: method, path pattern (segments captured as params), handler; mutations are serialised. */
 const ROUTES: [string, RegExp, Handler][] = [
   ['GET', /^\/nwfilters$/, (d) => d.filters.list().map((f) => ({ name: f.name, uuid: f.uuid }))],
-  ['GET', /^\/nwfilters\/([^/]+)$/, (d, [n]) => ({ xml: d.filterXml(n!) })],
+  ['GET', /^\/nwfilters\/([^/]+)$/, (d, [n]) => ({ name: d.filters.get(n!).name, xml: d.filterXml(n!) })],
   ['POST', /^\/nwfilters$/, (d, _, b) => d.serial(() => d.defineFilter(str(b, 'xml'), fileOf(b)))],
   ['DELETE', /^\/nwfilters\/([^/]+)$/, (d, [n]) => d.serial(() => ({ name: d.undefineFilter(n!) }))],
   ['GET', /^\/bindings$/, (d) => d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter, ...learningOf(d, b.portdev) }))],

@@ -30,12 +30,12 @@ describe("virsh-style network commands print what virsh with libvirt's network d
     await startDaemon(ns, root);
     const libvirtd = await startLibvirtd(t, 'network');
     const env = { LC_ALL: 'C' };
-    const oracle = (quiet: boolean, words: string[]): CliResult => {
-      const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const oracle = (quiet: boolean, words: string[], extra = {}): CliResult => {
+      const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], { encoding: 'utf8', env: { ...process.env, ...env, ...extra } });
       return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     };
-    const ours = (quiet: boolean, words: string[]) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env });
-    const same = (words: string[], quiet = false) => assert.deepEqual(ours(quiet, words), oracle(quiet, words), `${quiet ? '-q ' : ''}${words.join(' ')}`);
+    const ours = (quiet: boolean, words: string[], extra = {}) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env: { ...env, ...extra } });
+    const same = (words: string[], quiet = false, extra = {}) => assert.deepEqual(ours(quiet, words, extra), oracle(quiet, words, extra), `${quiet ? '-q ' : ''}${words.join(' ')}`);
     const both = (words: string[]) => [false, true].forEach((quiet) => same(words, quiet));
     const [alpha, beta, gamma] = [file('alpha.xml', networkXml('alpha', 1)), file('Beta.xml', networkXml('Beta', 2)), file('gamma.xml', networkXml('gamma', 3))];
 
@@ -45,6 +45,12 @@ describe("virsh-style network commands print what virsh with libvirt's network d
     same(['net-autostart', 'alpha'], true);
     same(['net-create', gamma]);
     for (const words of [['net-list', '--all'], ['net-list', '--transient'], ['net-list', '--inactive', '--name'], ['net-info', 'gamma'], ['net-dumpxml', 'alpha'], ['net-dumpxml', '--inactive', 'alpha'], ['net-dumpxml', 'gamma']]) both(words);
+
+    // net-edit by UUID: virsh names the network as libvirt does, edited or not
+    const stpOff = file('stp-off.sh', `#!/bin/sh\nsed -i "s/stp='on'/stp='off'/" "$1"\n`);
+    same(['net-edit', '11111111-0000-4000-8000-000000000002'], false, { EDITOR: 'true' });
+    same(['net-edit', '11111111-0000-4000-8000-000000000002'], false, { EDITOR: `sh ${stpOff}` });
+    both(['net-dumpxml', 'Beta']);
 
     // refused operations: virsh's line and libvirt's reason
     for (const words of [

@@ -38,13 +38,13 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     await startDaemon(ns, root);
     const libvirtd = await startLibvirtd(t, 'nwfilter');
     const env = { LC_ALL: 'C' };
-    const oracle = (quiet: boolean, words: string[]): CliResult => {
-      const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const oracle = (quiet: boolean, words: string[], extra = {}): CliResult => {
+      const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], { encoding: 'utf8', env: { ...process.env, ...env, ...extra } });
       return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     };
-    const ours = (quiet: boolean, words: string[]) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env });
-    const same = (words: string[], quiet: boolean, normalize = (r: CliResult) => r) =>
-      assert.deepEqual(normalize(ours(quiet, words)), oracle(quiet, words), `${quiet ? '-q ' : ''}${words.join(' ')}`);
+    const ours = (quiet: boolean, words: string[], extra = {}) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env: { ...env, ...extra } });
+    const same = (words: string[], quiet: boolean, normalize = (r: CliResult) => r, extra = {}) =>
+      assert.deepEqual(normalize(ours(quiet, words, extra)), oracle(quiet, words, extra), `${quiet ? '-q ' : ''}${words.join(' ')}`);
     const both = (words: string[]) => [false, true].forEach((quiet) => same(words, quiet));
 
     // the same filters on both sides: virtwall's stock ones, as it shows them, defined into libvirtd
@@ -69,6 +69,12 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     same(['nwfilter-define', za], false);
     same(['nwfilter-undefine', '33333333-0000-4000-8000-000000000002'], true);
     both(['nwfilter-list']);
+
+    // nwfilter-edit by UUID: virsh names the filter as libvirt does, edited or not
+    const port4445 = file('port.sh', `#!/bin/sh\nsed -i "s/4441/4445/" "$1"\n`);
+    same(['nwfilter-edit', '33333333-0000-4000-8000-000000000001'], false, (r) => r, { EDITOR: 'true' });
+    same(['nwfilter-edit', '33333333-0000-4000-8000-000000000001'], false, (r) => r, { EDITOR: `sh ${port4445}` });
+    both(['nwfilter-dumpxml', 'zz-b']);
 
     // failures: lookups, files, schema validation, malformed XML
     both(['nwfilter-dumpxml', 'nope']);

@@ -84,7 +84,7 @@ describe('virsh-style network commands print what the real virsh prints', { skip
     for (const words of queries) for (const quiet of [false, true]) same(words, quiet);
 
     // bad command lines: virsh refuses a whole command string, so these run on their own
-    for (const words of [['net-info'], ['net-define'], ['net-list', '--bogus'], ['net-list', 'extra'], ['net-dhcp-leases', 'alpha', '--mac']]) {
+    for (const words of [['net-info'], ['net-define'], ['net-list', '--bogus'], ['net-list', 'extra'], ['net-dhcp-leases', 'alpha', '--mac'], ['nosuch'], ['net-lis']]) {
       for (const quiet of [false, true]) {
         const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', `test://${node}`, ...words], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
         assert.deepEqual(ours(quiet, words), { status: r.status, stdout: r.stdout, stderr: r.stderr }, words.join(' '));

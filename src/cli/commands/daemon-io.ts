@@ -145,13 +145,13 @@ export function listCommand<T>(program: Command, spec: ListSpec<T>): void {
   });
 }
 
-/** virsh's `*-edit`: the XML through $EDITOR, defined again by `define` if changed. */
+/** virsh's `*-edit`: the XML through $EDITOR, defined again by `define` if changed; named as the daemon names it. */
 export function editCommand(program: Command, name: string, what: string, arg: Arg, kind: keyof typeof LOOKUPS, xmlPath: (name: string) => string, definePath: string): void {
   virshCommand(program, name, `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`, [arg], [], async ({ client, args: [target], out }) => {
-    await lookup(client, kind, target!);
+    let { name: current } = await lookup<{ name: string }>(client, kind, target!);
     const { xml } = await client.call<{ xml: string }>('GET', xmlPath(target!));
-    const changed = await editDocument(xml, async (edited) => void (await client.call('POST', definePath, { xml: edited })));
-    out.extra(`${what} ${target} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
+    const changed = await editDocument(xml, async (edited) => void ({ name: current } = await client.call<{ name: string }>('POST', definePath, { xml: edited })));
+    out.extra(`${what} ${current} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
   });
 }
 

@@ -68,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof VirshError) {
       process.stderr.write(err.lines());
-      return done(1);
+      return done(err.exitCode);
     }
     process.stderr.write(`error: ${(err as Error).message}\n`);
     if (virsh()) return done(1);

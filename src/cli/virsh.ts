@@ -9,6 +9,8 @@ export class VirshError extends Error {
   constructor(
     readonly context: string | undefined,
     readonly reason?: string,
+    /** 1, except where virsh reports a failure and still exits 0. */
+    readonly exitCode = 1,
   ) {
     super([context, reason].filter((l) => l !== undefined).join(': '));
   }

@@ -191,7 +191,7 @@ export class NetworkService {
     const persistent = this.defs.get(def.name);
     const live = scope.live || (!scope.config && running !== undefined);
     const config = scope.config || (!scope.live && running === undefined);
-    if (live && !running) throw new VirtwallError('conflict', 'network is not running');
+    if (live && !running) throw new VirtwallError('conflict', 'Requested operation is not valid: network is not running');
     if (config && !persistent) throw new VirtwallError('conflict', 'Requested operation is not valid: cannot change persistent config of a transient network');
     const updated = (from: NetworkDef) => {
       const next = updateNetwork(from, command, section, parentIndex, xml, 'update');

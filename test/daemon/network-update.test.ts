@@ -49,7 +49,7 @@ describe('net-update on a running network', { skip }, () => {
 
     // --current on an inactive network changes the persistent definition
     ok(['net-define', file('net.xml', network('upd', 'vwbr0', '192.168.100'))]);
-    assert.equal(cli(root, ['net-update', 'upd', 'add-last', 'ip-dhcp-host', RESERVATION, '--live']).stderr, 'error: Failed to update network upd\nerror: network is not running\n');
+    assert.equal(cli(root, ['net-update', 'upd', 'add-last', 'ip-dhcp-host', RESERVATION, '--live']).stderr, 'error: Failed to update network upd\nerror: Requested operation is not valid: network is not running\n');
     ok(['net-start', 'upd']);
     lab.exec(ns, ['ip', 'link', 'set', 'vnet1', 'master', 'vwbr0']);
 

@@ -3,7 +3,7 @@
 // (virsh-oracle.test.ts) cannot serve: the reasons libvirt's network driver gives for refused
 // operations, the persistent (--inactive) XML, undefining a running network. Both sides get
 // the same commands in the same order; stdout, stderr and exit status must be equal byte for
-// byte, with and without -q. The networks have no IP address: no dnsmasq on either side.
+// byte, with and without -q. No network with an IP address is started: no dnsmasq on either side.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -57,6 +57,24 @@ describe("virsh-style network commands print what virsh with libvirt's network d
       ['net-start', 'alpha'], ['net-destroy', 'Beta'], ['net-create', gamma], ['net-autostart', 'gamma'], ['net-undefine', 'gamma'],
       ['net-update', 'gamma', 'add', 'ip-dhcp-host', "<host mac='52:54:00:00:00:01' ip='10.0.0.5'/>", '--config'],
     ]) both(words);
+
+    // net-update of a persistent, inactive network with DHCP (never started: no dnsmasq)
+    same(['net-define', file('delta.xml', networkXml('delta', 4).replace('</network>', "  <ip address='10.9.4.1' prefix='24'>\n    <dhcp>\n      <range start='10.9.4.2' end='10.9.4.9'/>\n    </dhcp>\n  </ip>\n</network>"))]);
+    const host = "<host mac='52:54:00:00:00:04' name='h4' ip='10.9.4.4'/>";
+    same(['net-update', 'delta', 'add', 'ip-dhcp-host', host, '--config']);
+    same(['net-update', 'delta', 'add-first', 'ip-dhcp-host', "<host mac='52:54:00:00:00:05' ip='10.9.4.5'/>"], true);
+    both(['net-dumpxml', '--inactive', 'delta']);
+    same(['net-update', 'delta', 'delete', 'ip-dhcp-host', host]);
+    both(['net-dumpxml', 'delta']);
+    for (const words of [
+      ['net-update', 'delta', 'add', 'ip-dhcp-host', host, '--live'], ['net-update', 'delta', 'frob', 'ip-dhcp-host', host], ['net-update', 'delta', 'add', 'ip-frob', host],
+      ['net-update', 'nope', 'add', 'ip-dhcp-host', host], ['net-update', 'delta', 'add', 'ip-dhcp-host', '/nonexistent/host.xml'],
+    ]) both(words);
+
+    // ports and leases of a running network without any (virsh 9 exits 0 when net-port-dumpxml or
+    // net-port-delete find no network or port: the commands start with ret = true)
+    const unknownPort = '99999999-0000-4000-8000-000000000000';
+    for (const words of [['net-port-list', 'alpha'], ['net-port-list', 'alpha', '--uuid'], ['net-port-dumpxml', 'alpha', unknownPort], ['net-port-delete', 'alpha', unknownPort], ['net-port-dumpxml', 'nope', unknownPort], ['net-port-delete', 'nope', unknownPort], ['net-dhcp-leases', 'alpha'], ['net-port-list', 'nope']]) both(words);
 
     // undefining a running network leaves it running, transient
     same(['net-undefine', 'alpha']);

@@ -147,6 +147,19 @@ function registerDhcpLeases(program: Command): void {
   });
 }
 
+/**
+ * The lookups of net-port-dumpxml and net-port-delete: libvirt 9's virsh starts these commands
+ * with `ret = true`, so a network or port not found prints only virsh's line and exits 0.
+ */
+async function lookupPort(client: VirshRun['client'], net: string, uuid: string): Promise<{ xml: string }> {
+  try {
+    await lookup(client, 'network', net);
+    return await lookup<{ xml: string }>(client, 'port', uuid);
+  } catch (err) {
+    throw err instanceof VirshError ? new VirshError(err.context, undefined, 0) : err;
+  }
+}
+
 function registerPortCommands(program: Command): void {
   const portFile: Arg = ['<file>', 'file containing an XML network port description ("-": stdin)'];
   virshCommand(program, 'net-port-create', "create a network port from an XML file, attaching a TAP device to the network's bridge", [netArg, portFile], [
@@ -170,8 +183,7 @@ function registerPortCommands(program: Command): void {
     out.extra(`Network port ${r.uuid} created from ${file}\n`);
   }).option('--param <name=value>', 'filter parameter (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[]);
   virshCommand(program, 'net-port-delete', 'delete the specified network port', [netArg, portArg], [], async ({ client, args: [net, uuid], out }) => {
-    await lookup(client, 'network', net!);
-    await lookup(client, 'port', uuid!);
+    await lookupPort(client, net!, uuid!);
     await failing(`Failed to delete network port ${uuid}`, client.call('DELETE', `/ports/${seg(uuid!)}`));
     out.extra(`Network port ${uuid} deleted\n`);
   });
@@ -189,7 +201,6 @@ function registerPortCommands(program: Command): void {
     exclusive: 'Only one argument from --table and --uuid may be specified.',
   });
   virshCommand(program, 'net-port-dumpxml', 'network port information in XML', [netArg, portArg], [], async ({ client, args: [net, uuid], out }) => {
-    await lookup(client, 'network', net!);
-    out.print((await lookup<{ xml: string }>(client, 'port', uuid!)).xml);
+    out.print((await lookupPort(client, net!, uuid!)).xml);
   });
 }

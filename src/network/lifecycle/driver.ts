@@ -395,7 +395,7 @@ export class NetworkDriver {
    */
   async update(name: string, def: NetworkDef, effect: LiveEffect): Promise<void> {
     const status = this.status(name);
-    if (!status) throw new VirtwallError('operation-failed', 'network is not running');
+    if (!status) throw new VirtwallError('operation-failed', 'Requested operation is not valid: network is not running');
     if (effect === 'firewall' && hasFirewall(def)) {
       const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
       await this.replaceFirewalls(status.firewallBackend, [{ status, def, present: parts.present }]);

@@ -8,6 +8,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { canUseNetns } from '../support/netns.js';
+import { SCHEMA_DIR } from '../../src/schema/relaxng.js';
 import { cli, daemonFixture as fixture, startDaemon, stopAll, type CliResult } from './process.js';
 import { hasLibvirtd, startLibvirtd } from './libvirtd.js';
 
@@ -51,6 +52,16 @@ describe("virsh-style network commands print what virsh with libvirt's network d
     same(['net-edit', '11111111-0000-4000-8000-000000000002'], false, { EDITOR: 'true' });
     same(['net-edit', '11111111-0000-4000-8000-000000000002'], false, { EDITOR: `sh ${stpOff}` });
     both(['net-dumpxml', 'Beta']);
+
+    // --validate: libvirt's schema messages (each side names its own copy of the schema)
+    const invalid = file('invalid.xml', '<network>\n  <name>x</name>\n  <bogus/>\n</network>\n');
+    for (const quiet of [false, true]) {
+      for (const command of ['net-define', 'net-create']) {
+        const words = [command, '--validate', invalid];
+        const r = ours(quiet, words);
+        assert.deepEqual({ ...r, stderr: r.stderr.replace(SCHEMA_DIR, '/usr/share/libvirt/schemas/') }, oracle(quiet, words), words.join(' '));
+      }
+    }
 
     // refused operations: virsh's line and libvirt's reason
     for (const words of [

@@ -81,7 +81,12 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     both(['nwfilter-undefine', 'nope']);
     both(['nwfilter-define', '/nonexistent/filter.xml']);
     const invalid = file('invalid.xml', "<filter name='v' chain='root'>\n  <bogus/>\n</filter>\n");
-    for (const quiet of [false, true]) same(['nwfilter-define', '--validate', invalid], quiet, (r) => ({ ...r, stderr: r.stderr.replace(SCHEMA_DIR, '/usr/share/libvirt/schemas/') }));
+    const invalidBinding = file('invalid-binding.xml', bindingXml('vnet9', 'zz-b', '').replace('<portdev', '<bogus/>\n  <portdev'));
+    const schemaPath = (r: CliResult) => ({ ...r, stderr: r.stderr.replace(SCHEMA_DIR, '/usr/share/libvirt/schemas/') });
+    for (const quiet of [false, true]) {
+      same(['nwfilter-define', '--validate', invalid], quiet, schemaPath);
+      same(['nwfilter-binding-create', '--validate', invalidBinding], quiet, schemaPath);
+    }
     const badTags = file('bad-tags.xml', "<filter name='b' chain='root'>\n  <rule action='drop'></filter>\n");
     const [bad, badOracle] = [ours(false, ['nwfilter-define', badTags]), oracle(false, ['nwfilter-define', badTags])];
     // libvirt prefixes "(nwfilter_definition):LINE:" and adds a caret line, virtwall its file:line:col

@@ -107,8 +107,8 @@ export function documentCommand<R>(program: Command, spec: { name: string; descr
   });
 }
 
-/** Refuses a document libvirt's schema for `root` refuses, in libvirt's words. */
-async function validate(xml: string, root: string): Promise<void> {
+/** `--validate`: refuses a document libvirt's schema for `root` refuses, in libvirt's words. */
+export async function validate(xml: string, root: string): Promise<void> {
   // libxml2 (wasm) loads only when a schema is checked: every other command starts faster
   const { schemaFailure } = await import('../../schema/relaxng.js');
   const failure = schemaFailure(xml, root);

@@ -7,7 +7,7 @@ import type { NetworkLease } from '../../network/lifecycle/leases.js';
 import { seg } from '../client.js';
 import { formatInfo } from '../table.js';
 import { VirshError, byNameCase, failing } from '../virsh.js';
-import { documentCommand, editCommand, listCommand, lookup, parseParamWords, readDocument, virshCommand, type Arg, type VirshRun } from './daemon-io.js';
+import { documentCommand, editCommand, listCommand, lookup, parseParamWords, readDocument, validate, virshCommand, type Arg, type VirshRun } from './daemon-io.js';
 
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 const netArg = ['<network>', 'network name or uuid'] as const;
@@ -137,7 +137,7 @@ function registerDhcpLeases(program: Command): void {
     await lookup(client, 'network', net!);
     const all = await failing(`Failed to get leases info for ${net}`, client.call<{ leases: NetworkLease[] }>('GET', `/networks/${seg(net!)}/leases`));
     const mac = typeof opts['mac'] === 'string' ? opts['mac'].toLowerCase() : undefined;
-    // sorted by MAC as virsh sorts them (virshNetworkDHCPLeaseSorter: strcasecmp; no MAC first)
+    // sorted by MAC as virsh sorts them (virshNetworkDHCPLeaseSorter: strcasecmp)
     const leases = all.leases.filter((l) => mac === undefined || l.mac?.toLowerCase() === mac).sort((a, b) => byNameCase(a.mac ?? '', b.mac ?? ''));
     if (opts['json']) return out.print(JSON.stringify(leases, null, 2) + '\n');
     out.table(
@@ -173,11 +173,7 @@ function registerPortCommands(program: Command): void {
     const filter = opts['filter'] === undefined ? undefined : { name: opts['filter'] as string, params: parseParamWords(opts['param'] as string[], '--param') };
     const r = await failing(`Failed to create network from ${file}`, async () => {
       if (typeof opts['tap'] !== 'string') throw invalidInput("option '--tap <dev>' is required");
-      if (opts['validate']) {
-        const { schemaFailure } = await import('../../schema/relaxng.js');
-        const failure = schemaFailure(xml, 'networkport');
-        if (failure !== undefined) throw invalidInput(failure);
-      }
+      if (opts['validate']) await validate(xml, 'networkport');
       return client.call<{ uuid: string }>('POST', `/networks/${seg(net!)}/ports`, { xml, tap: opts['tap'], filter, macFilter: opts['macFilter'] === true });
     });
     out.extra(`Network port ${r.uuid} created from ${file}\n`);

@@ -80,6 +80,7 @@ describe('virsh-style network commands print what the real virsh prints', { skip
       ['net-dumpxml', 'alpha'], ['net-dumpxml', 'Beta'], ['net-dumpxml', 'gamma'], ['net-dumpxml', 'nope'],
       ['net-start', 'nope'], ['net-destroy', 'nope'], ['net-undefine', 'nope'], ['net-autostart', 'nope'], ['net-autostart', '--disable', 'nope'],
       ['net-define', '/nonexistent/net.xml'], ['net-create', '/nonexistent/net.xml'], ['net-define', dir],
+      ['net-update', 'alpha', 'add', 'ip-dhcp-host', '<host/>', '--parent-index', 'x'], ['net-update', 'alpha', 'frob', 'ip-dhcp-host', '<host/>'],
     ];
     for (const words of queries) for (const quiet of [false, true]) same(words, quiet);
 

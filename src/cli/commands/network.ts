@@ -113,7 +113,7 @@ function registerNetUpdate(program: Command): void {
     if (!(UPDATE_COMMANDS as readonly string[]).includes(command)) throw new VirshError(`unrecognized command name '${commandWord}'`);
     if (!(UPDATE_SECTIONS as readonly string[]).includes(section!)) throw new VirshError(`unrecognized section name '${section}'`);
     const parentIndex = opts['parentIndex'] === undefined ? -1 : Number(opts['parentIndex']);
-    if (!Number.isInteger(parentIndex)) throw invalidInput(`invalid --parent-index '${String(opts['parentIndex'])}'`);
+    if (!Number.isInteger(parentIndex)) throw new VirshError(`Numeric value '${String(opts['parentIndex'])}' for <parent-index> option is malformed or out of range`);
     const xml = xmlArg!.startsWith('<') ? xmlArg! : readDocument(xmlArg!);
     const body = { command, section, parentIndex, xml, live: opts['live'] === true, config: opts['config'] === true };
     const r = await failing(`Failed to update network ${name}`, client.call<{ name: string; live: boolean; config: boolean }>('POST', `/networks/${seg(net!)}/update`, body));

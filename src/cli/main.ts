@@ -1,6 +1,8 @@
 // The `virtwall` command line. Each command lives in its own module under src/cli/commands.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { VirtwallError, exitCodeFor } from '../errors.js';
+import { VirshError, isVirsh } from './virsh.js';
 import { registerConformance } from './commands/conformance.js';
 import { registerDocumentCommands } from './commands/document.js';
 import { registerNwfilterCompile } from './commands/nwfilter-compile.js';
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   const program = new Command('virtwall')
     .description('libvirt-compatible virtual networks and nwfilter traffic filters')
     .option('--root <dir>', 'state root for the daemon and its clients', '/')
+    .option('-q, --quiet', "quiet mode (virsh's -q: no table headers, confirmations or blank line)")
+    .version(packageVersion(), '-v, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerConformance(program);
@@ -28,21 +32,46 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerHooks(program);
   registerDemo(program);
+  // an unknown command in virsh's words (exit 1), not commander's suggestion
+  (program as unknown as { unknownCommand(): never }).unknownCommand = () => {
+    throw new VirshError(`unknown command: '${program.args[0]}'`);
+  };
   return program;
 }
 
-/** Runs the CLI; returns the process exit code (0 ok, 1 failure, 2 invalid input). */
+/** package.json's version (two levels up from src/cli and dist/cli alike). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Runs the CLI; returns the process exit code (0 ok, 1 failure, 2 invalid input). The
+ * virsh-style commands print as virsh does: a blank line after the command unless -q, and
+ * exit code 1 for every failure.
+ */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  let running: Command | undefined;
+  program.hook('preAction', (_program, command) => void (running = command));
+  const virsh = () => running !== undefined && isVirsh(running);
+  const done = (code: number) => {
+    if (virsh() && program.opts()['quiet'] !== true) process.stdout.write('\n');
+    return code;
+  };
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return done(typeof process.exitCode === 'number' ? process.exitCode : 0);
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2;
     }
+    if (err instanceof VirshError) {
+      process.stderr.write(err.lines());
+      return done(err.exitCode);
+    }
     process.stderr.write(`error: ${(err as Error).message}\n`);
+    if (virsh()) return done(1);
     return err instanceof VirtwallError ? exitCodeFor(err) : 1;
   }
 }

@@ -10,7 +10,6 @@ import type { CommandRunner } from '../exec/runner.js';
 import type { NwfilterBackend } from '../nwfilter/backend.js';
 import type { InstantiateOptions } from '../nwfilter/instantiate.js';
 import { NetworkDriver } from '../network/lifecycle/driver.js';
-import { formatLeaseTable } from '../network/lifecycle/leases.js';
 import { writeLeaseHookScript } from '../network/lifecycle/lease-hook.js';
 import { parseDnsmasqVersion } from '../network/dnsmasq/config.js';
 import type { UpdateCommand, UpdateSection } from '../conf/network/update.js';
@@ -167,14 +166,27 @@ export class Daemon {
     await this.bindings.delete(portdev, this.filters.source());
   }
 
-  /** The binding's XML; a port that learns its address also shows what it learned and how. */
+  /**
+   * The binding's XML as libvirt shows it once instantiated: the standard variables filled in
+   * (virNWFilterInstantiateFilterUpdate adds MAC, and IP once learned, unless given).
+   */
   bindingXml(portdev: string): string {
-    return withLearning(formatFilterBinding(this.bindings.get(portdev)), this.learning.xml(portdev));
+    const def = this.bindings.get(portdev);
+    const params = new Map(def.params);
+    if (!params.has('MAC')) params.set('MAC', [def.mac]);
+    const learned = this.learning.json(portdev)?.addresses.filter((a) => a.family === 'ipv4').map((a) => a.address) ?? [];
+    if (!params.has('IP') && learned.length) params.set('IP', learned);
+    return formatFilterBinding({ ...def, params });
+  }
+
+  /** virtwall's own record of what a binding's port learned (not libvirt XML: its own command). */
+  bindingLearning(portdev: string): { xml: string; json: unknown } {
+    this.bindings.get(portdev);
+    return { xml: this.learning.xml(portdev, 0), json: this.learning.json(portdev) ?? null };
   }
 
   portXml(uuid: string): string {
-    const record = this.ports.get(uuid);
-    return withLearning(record.xml, record.filter !== undefined ? this.learning.xml(record.tap) : '');
+    return this.ports.get(uuid).xml;
   }
 
   // --- networks ---
@@ -202,8 +214,10 @@ export class Daemon {
     return this.networks.update(nameOrUuid, command, section, parentIndex, xml, scope);
   }
 
-  leaseTable(nameOrUuid: string): string {
-    return formatLeaseTable(this.networks.leases(nameOrUuid));
+  /** `net-dumpxml`: a running network shows its ports as connections, as libvirt counts them. */
+  networkXml(nameOrUuid: string, inactive: boolean): string {
+    const name = this.networks.lookup(nameOrUuid).name;
+    return this.networks.xml(name, inactive, this.ports.list(name).length);
   }
 
   // --- ports ---
@@ -239,11 +253,4 @@ export class Daemon {
     if (record.macFilter) await this.bindings.setMacFilter(record.tap, undefined, source);
     if (record.filter !== undefined) await this.bindings.delete(record.tap, source);
   }
-}
-
-/** Inserts the learning element (already indented as a child) before the root's closing tag. */
-function withLearning(xml: string, learning: string): string {
-  if (!learning) return xml;
-  const close = xml.lastIndexOf('</');
-  return xml.slice(0, close) + learning + xml.slice(close);
 }

@@ -90,10 +90,10 @@ export class PortLearning {
     this.save();
   }
 
-  /** What `nwfilter-binding-dumpxml` adds: the learned addresses and how they were learned. */
-  xml(port: string): string {
+  /** `nwfilter-binding-learning`: the learned addresses and how they were learned. */
+  xml(port: string, depth = 1): string {
     const l = this.manager.learned(port);
-    return l ? learningXml(l.config, l.state) : '';
+    return l ? learningXml(l.config, l.state, depth) : '';
   }
 
   json(port: string): LearningJson | undefined {

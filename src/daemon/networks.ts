@@ -86,11 +86,11 @@ export class NetworkService {
     return [...this.all().values()].map((d) => this.summary(d)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The definition as `net-dumpxml` shows it: the running one unless `inactive`. */
-  xml(nameOrUuid: string, inactive: boolean): string {
+  /** The definition as `net-dumpxml` shows it: the running one (with its `connections`) unless `inactive`. */
+  xml(nameOrUuid: string, inactive: boolean, connections = 0): string {
     const def = this.lookup(nameOrUuid);
     const running = this.driver.status(def.name);
-    return formatNetwork(!inactive && running ? running.def : (this.defs.get(def.name) ?? def), { inactive });
+    return formatNetwork(!inactive && running ? { ...running.def, connections } : (this.defs.get(def.name) ?? def), { inactive });
   }
 
   /**
@@ -150,7 +150,7 @@ export class NetworkService {
 
   undefine(nameOrUuid: string): string {
     const def = this.lookup(nameOrUuid);
-    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', `network '${def.name}' is not persistent`);
+    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', "Requested operation is not valid: can't undefine transient network");
     this.setAutostart(def.name, false);
     removeRecord('network', this.dir, def.name + SUFFIX);
     this.defs.delete(def.name);
@@ -166,7 +166,8 @@ export class NetworkService {
 
   /** `net-create`: a transient network, started without being defined. */
   async create(def: NetworkDef): Promise<void> {
-    if (this.defs.has(def.name) || this.driver.status(def.name)) throw new VirtwallError('conflict', `network '${def.name}' already exists`);
+    if (this.driver.status(def.name)) throw new VirtwallError('conflict', `Requested operation is not valid: network is already active as '${def.name}'`);
+    if (this.defs.has(def.name)) throw new VirtwallError('conflict', `network '${def.name}' already exists`);
     await this.driver.start(def);
   }
 
@@ -179,7 +180,7 @@ export class NetworkService {
   bridgeOf(nameOrUuid: string): string {
     const def = this.lookup(nameOrUuid);
     const status = this.driver.status(def.name);
-    if (!status) throw new VirtwallError('operation-failed', `network '${def.name}' is not active`);
+    if (!status) throw new VirtwallError('operation-failed', `Requested operation is not valid: network '${def.name}' is not active`);
     return status.bridge;
   }
 
@@ -189,7 +190,7 @@ export class NetworkService {
 
   setAutostart(nameOrUuid: string, enable: boolean): string {
     const def = this.lookup(nameOrUuid);
-    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', `cannot set autostart for transient network '${def.name}'`);
+    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', 'Requested operation is not valid: cannot set autostart for transient network');
     const link = join(this.autostartDir, def.name + SUFFIX);
     if (enable && !this.autostartOf(def.name)) symlinkSync(join('..', def.name + SUFFIX), link);
     if (!enable) rmSync(link, { force: true });
@@ -223,8 +224,8 @@ export class NetworkService {
     const persistent = this.defs.get(def.name);
     const live = scope.live || (!scope.config && running !== undefined);
     const config = scope.config || (!scope.live && running === undefined);
-    if (live && !running) throw new VirtwallError('conflict', 'network is not running');
-    if (config && !persistent) throw new VirtwallError('conflict', 'cannot change persistent config of a transient network');
+    if (live && !running) throw new VirtwallError('conflict', 'Requested operation is not valid: network is not running');
+    if (config && !persistent) throw new VirtwallError('conflict', 'Requested operation is not valid: cannot change persistent config of a transient network');
     const updated = (from: NetworkDef) => {
       const next = updateNetwork(from, command, section, parentIndex, xml, 'update');
       checkForwardDevices(next, 'update');

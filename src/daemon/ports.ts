@@ -54,7 +54,7 @@ export class PortService {
 
   get(uuid: string): PortRecord {
     const p = this.ports.get(uuid.toLowerCase());
-    if (!p) throw new VirtwallError('not-found', `Network port not found: no network port with matching uuid '${uuid}'`);
+    if (!p) throw new VirtwallError('not-found', `network port not found: Network port with UUID ${uuid} does not exist`);
     return p;
   }
 

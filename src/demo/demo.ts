@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { quote } from 'shell-quote';
 import { VirtwallError } from '../errors.js';
 
 const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -70,7 +71,7 @@ class Demo {
 
   virtwall(args: string[]): string {
     const out = this.run([process.execPath, BIN, '--root', this.root, ...args]).out;
-    this.say(`$ virtwall ${args.join(' ')}\n${out.replace(/^/gm, '    ').trimEnd()}`);
+    this.say(`${demoCommand(args)}\n${out.replace(/^/gm, '    ').trimEnd()}`);
     return out;
   }
 
@@ -158,6 +159,11 @@ export async function runDemo(say: (line: string) => void): Promise<DemoResult> 
     say(`removed namespaces ${d.namespaces.join(', ')}`);
   }
   return { ok, namespaces: d.namespaces };
+}
+
+/** The command line the demo ran, quoted so it can be pasted into a shell. */
+export function demoCommand(args: readonly string[]): string {
+  return `$ ${quote(['virtwall', ...args])}`;
 }
 
 function randomUuid(): string {

@@ -92,3 +92,29 @@ export function assertSchemaValid(text: string, rootName: string, file?: string)
     element: rootName,
   });
 }
+
+/**
+ * What libvirt reports when `--validate` refuses a document (virXMLValidatorValidate): the
+ * schema's path, then every libxml2 message on its own line. Undefined when the document is
+ * valid or not well-formed (the parser reports that, as libvirt parses before validating).
+ */
+export function schemaFailure(text: string, rootName: string): string | undefined {
+  const schema = SCHEMA_FOR_ROOT[rootName]!;
+  const validator = validatorFor(schema);
+  let doc: XmlDocument;
+  try {
+    doc = XmlDocument.fromString(text);
+  } catch {
+    return undefined;
+  }
+  try {
+    validator.validate(doc);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof XmlValidateError)) throw err;
+    const messages = detailsOf(err).map((d) => d.message + '\n').join('');
+    return `XML document failed to validate against schema: Unable to validate doc against ${join(SCHEMA_DIR, schema)}\n${messages}`;
+  } finally {
+    doc.dispose();
+  }
+}

@@ -40,8 +40,9 @@ export function parseXml(text: string, file?: string): XmlElement {
   let root: XmlElement | undefined;
   let failure: Error | undefined;
 
+  let closed: XmlElement | undefined;
   parser.on('error', (err) => {
-    failure ??= invalidInput(err.message.replace(/^[^:]*:\d+:\d+: /, ''), {
+    failure ??= invalidInput(libxml2Words(err.message.replace(SAXES_POSITION, ''), text.slice(0, parser.position), closed, stack.at(-1)), {
       file,
       line: parser.line,
       col: parser.column,
@@ -61,7 +62,7 @@ export function parseXml(text: string, file?: string): XmlElement {
     stack.push(el);
   });
   parser.on('closetag', () => {
-    stack.pop();
+    closed = stack.pop();
   });
   parser.on('text', (t) => {
     const parent = stack[stack.length - 1];
@@ -80,7 +81,7 @@ export function parseXml(text: string, file?: string): XmlElement {
     parser.write(text).close();
   } catch (err) {
     if (!(err instanceof VirtwallError)) {
-      failure ??= invalidInput((err as Error).message.replace(/^[^:]*:\d+:\d+: /, ''), {
+      failure ??= invalidInput((err as Error).message.replace(SAXES_POSITION, ''), {
         file,
         line: parser.line,
         col: parser.column,
@@ -90,6 +91,20 @@ export function parseXml(text: string, file?: string): XmlElement {
   if (failure) throw failure;
   if (!root) throw invalidInput('document has no root element', { file });
   return root;
+}
+
+/** saxes's "[file:]line:col: " before its message (the location is given apart). */
+const SAXES_POSITION = /^(?:[^:]*:)?\d+:\d+: /;
+
+/**
+ * libxml2's words for the well-formedness errors that name tags (what libvirt reports), in
+ * place of saxes's: a close tag that does not match, a document that ends inside an element.
+ */
+function libxml2Words(message: string, read: string, closed: XmlElement | undefined, open: XmlElement | undefined): string {
+  const closeName = /<\/([^\s>]+)\s*>$/.exec(read)?.[1];
+  if (message === 'unexpected close tag.' && closed && closeName) return `Opening and ending tag mismatch: ${closed.name} line ${closed.line} and ${closeName}`;
+  if (message.startsWith('unclosed tag: ') && open) return `Premature end of data in tag ${open.name} line ${open.line}`;
+  return message;
 }
 
 export function locationOf(el: XmlElement, attribute?: string): SourceLocation {

@@ -1,13 +1,12 @@
 // Pure parts of the daemon's user interface: virtwall.conf parsing, virsh's table layout and
-// the generated bash completion (run in a real bash).
+// the completion scripts (run in a real bash and zsh) without a daemon.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { daemonConfig, parseConf } from '../../src/daemon/config.js';
 import { VirtwallError } from '../../src/errors.js';
-import { buildProgram } from '../../src/cli/main.js';
-import { bashCompletion } from '../../src/cli/commands/completion.js';
 import { formatTable } from '../../src/cli/table.js';
+import { UPDATE_SECTIONS } from '../../src/conf/network/update.js';
+import { completer } from './completion-shell.js';
 
 describe('virtwall.conf', () => {
   it('reads libvirt conf syntax and defaults to nftables for both backends', () => {
@@ -31,15 +30,23 @@ describe('virsh table layout', () => {
   it('pads columns to the widest cell plus two and dashes width + 3 per column', () => {
     assert.equal(formatTable(['Name', 'State'], [['default', 'active']]), ' Name      State\n-------------------\n default   active\n');
   });
-});
 
-describe('bash completion', () => {
-  it('completes command names and the options of a command', () => {
-    const script = bashCompletion(buildProgram());
-    const complete = (words: string) =>
-      spawnSync('bash', ['-c', `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _virtwall; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' }).stdout.trim();
-    assert.equal(complete('virtwall net-li'), 'net-list');
-    assert.equal(complete("virtwall --root /x net-list --a"), '--all');
-    assert.match(complete("virtwall nwfilter-binding-"), /nwfilter-binding-create .*nwfilter-binding-list/);
+  it('sizes the columns to the rows alone without the header (virsh -q)', () => {
+    assert.equal(formatTable(['Name', 'State'], [['a', 'active']], false), ' a   active\n');
   });
 });
+
+for (const shell of ['bash', 'zsh'] as const) {
+  describe(`${shell} completion without a daemon`, { skip: completer(shell) ? false : `needs ${shell}` }, () => {
+    it("completes command names, a command's options and net-update's words", (t) => {
+      const complete = completer(shell)!;
+      t.after(complete.cleanup);
+      assert.deepEqual(complete(['net-li']), ['net-list']);
+      assert.deepEqual(complete(['--root', '/nonexistent', 'net-list', '--a']), ['--all', '--autostart']);
+      assert.deepEqual(complete(['-q', 'nwfilter-binding-l']), ['nwfilter-binding-learning', 'nwfilter-binding-list']);
+      assert.deepEqual(complete(['net-update', 'default', 'add-']), ['add-first', 'add-last']);
+      assert.deepEqual(complete(['net-update', 'default', 'modify', '']), [...UPDATE_SECTIONS].sort());
+      assert.deepEqual(complete(['completion', '']), [], 'no names: the shell completes file names');
+    });
+  });
+}

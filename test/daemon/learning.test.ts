@@ -36,7 +36,7 @@ describe('virtwalld IP learning', { skip }, () => {
     };
     const a = guest(A, 1, []); // no IP: learned
     guest(B, 2, ['--param', `IP=${B.ip}`]);
-    const dump = () => cli(root, ['net-port-dumpxml', 'n', A.uuid]).stdout;
+    const dump = () => cli(root, ['nwfilter-binding-learning', A.tap]).stdout;
     assert.match(dump(), /state='learning'/, dump());
 
     // the guest's first packets go out while learning, and teach its address
@@ -46,6 +46,10 @@ describe('virtwalld IP learning', { skip }, () => {
     }, 15_000);
     assert.ok(learned, dump());
     assert.match(dump(), /state='learned'/);
+    // libvirt's binding XML gains the learned address as IP (virNWFilterInstantiateFilterUpdate)
+    const binding = cli(root, ['nwfilter-binding-dumpxml', A.tap]).stdout;
+    assert.match(binding, new RegExp(`<parameter name='IP' value='${A.ip.replace(/\./g, '\\.')}'/>\n    <parameter name='MAC' value='${A.mac}'/>`), binding);
+    assert.doesNotMatch(binding, /ip-learning/);
     const listed = JSON.parse(cli(root, ['net-port-list', 'n', '--json']).stdout) as { tap: string; ipLearning?: { addresses: { address: string; source: string }[] } }[];
     const learnedA = listed.find((p) => p.tap === A.tap)?.ipLearning?.addresses ?? [];
     assert.deepEqual(learnedA.map((x) => x.address), [A.ip], JSON.stringify(listed));

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { command } from '../../src/plan/command.js';
 import { nftScript, restoreScript } from '../../src/network/lifecycle/firewall-batch.js';
-import { applyLeaseEvent, formatLeaseTable, leaseDatabase, networkLeases, type LeaseRecord } from '../../src/network/lifecycle/leases.js';
+import { applyLeaseEvent, leaseDatabase, networkLeases, type LeaseRecord } from '../../src/network/lifecycle/leases.js';
 import { nftTableIsSkeleton } from '../../src/network/lifecycle/global-firewall.js';
 
 describe('firewall batches', () => {
@@ -75,15 +75,12 @@ describe('lease records', () => {
     assert.equal(leaseDatabase([l!], now), `duid 00:01:00:01:cc\n${now + 60} 1234 2001:db8::10 g6 00:01:00:01:aa:bb\n`);
   });
 
-  it('lists live leases with their subnet prefix, as net-dhcp-leases prints them', () => {
+  it('lists live leases with their subnet prefix, as net-dhcp-leases lists them', () => {
     const records: LeaseRecord[] = [
       { expiryTime: now + 60, ipAddress: '192.168.122.45', macAddress: '52:54:00:aa:bb:cc', hostname: 'web', clientId: '01:52:54:00:aa:bb:cc' },
       { expiryTime: now - 1, ipAddress: '192.168.122.46', macAddress: '52:54:00:aa:bb:cd' },
     ];
     const leases = networkLeases(records, (ip) => (ip.startsWith('192.168.122.') ? 24 : undefined), now);
     assert.deepEqual(leases.map((l) => `${l.ipAddress}/${l.prefix} ${l.type}`), ['192.168.122.45/24 ipv4']);
-    const table = formatLeaseTable(leases).split('\n');
-    assert.match(table[0]!, /^ Expiry Time +MAC address +Protocol +IP address +Hostname +Client ID or DUID$/);
-    assert.match(table[2]!, / 52:54:00:aa:bb:cc +ipv4 +192\.168\.122\.45\/24 +web +01:52:54:00:aa:bb:cc$/);
   });
 });

@@ -1,21 +1,51 @@
-// What the virsh-style commands share: reading a document argument, printing lists as tables
-// or JSON, and virsh's `edit` cycle through $EDITOR.
+// What the virsh-style commands share: reading a document argument as virsh does, looking an
+// object up before acting on it (virsh's "failed to get ..." line), printing lists as tables or
+// JSON, and virsh's `edit` cycle through $EDITOR.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VirtwallError, invalidInput } from '../../errors.js';
-import { DaemonClient } from '../client.js';
-import { formatTable } from '../table.js';
+import { DaemonClient, seg } from '../client.js';
+import { VirshError, failing, markVirsh, virshOutput, type VirshOutput } from '../virsh.js';
 import { decodeUtf8 } from '../../xml/utf8.js';
 
+/** strerror() of the errors opening or reading a document can give. */
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ELOOP: 'Too many levels of symbolic links',
+  ENAMETOOLONG: 'File name too long',
+  EPERM: 'Operation not permitted',
+  ENXIO: 'No such device or address',
+};
+
+/** virFileReadAll: the file's text, or virsh's "Failed to open/read file" error ("-": stdin). */
 export function readDocument(file: string): string {
+  if (file === '') throw new VirshError(undefined, "Failed to get option 'file': Option argument is empty");
+  let fd: number;
   try {
-    return decodeUtf8(readFileSync(file === '-' ? 0 : file));
+    fd = file === '-' ? 0 : openSync(file, 'r');
   } catch (err) {
-    throw invalidInput(`failed to read file '${file}': ${(err as Error).message}`);
+    throw systemError(`Failed to open file '${file}'`, err);
   }
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(fd);
+  } catch (err) {
+    throw systemError(`Failed to read file '${file}'`, err);
+  } finally {
+    if (fd !== 0) closeSync(fd);
+  }
+  return decodeUtf8(bytes);
+}
+
+function systemError(what: string, err: unknown): VirshError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return new VirshError(undefined, `${what}: ${STRERROR[code] ?? (err as Error).message}`);
 }
 
 /** `NAME=VALUE` words as filter parameters (a repeated name gives a list). */
@@ -29,35 +59,63 @@ export function parseParamWords(words: readonly string[], what: string): Record<
   return params;
 }
 
-/**
- * Registers a command that sends one document file to the daemon (`net-define`, ...) and prints
- * virsh's confirmation, made from the daemon's reply.
- */
-export function documentCommand<R>(program: Command, name: string, description: string, what: string, send: (client: DaemonClient, xml: string, file: string) => Promise<R>, message: (reply: R, file: string) => string): void {
-  program
-    .command(name)
-    .description(description)
-    .argument('<file>', `file containing an XML ${what} description ("-": stdin)`)
-    .action(async (file: string, _o, cmd: Command) => out(message(await send(DaemonClient.of(cmd), readDocument(file), file), file)));
+export type Arg = readonly [name: string, description: string];
+export type Opts = Record<string, unknown>;
+
+export interface VirshRun {
+  client: DaemonClient;
+  args: string[];
+  opts: Opts;
+  out: VirshOutput;
 }
 
-type Arg = readonly [name: string, description: string];
-type Opts = Record<string, unknown>;
-
-/** Declares `args` and `options` on a new command `name`; `run` gets the argument values and options. */
-function daemonCommand(program: Command, name: string, description: string, args: readonly Arg[], options: readonly Arg[], run: (client: DaemonClient, args: string[], opts: Opts) => Promise<void>): void {
-  const c = program.command(name).description(description);
+/** Declares a virsh-style command `name` with `args` and `options`; `run` does the work. */
+export function virshCommand(program: Command, name: string, description: string, args: readonly Arg[], options: readonly Arg[], run: (r: VirshRun) => Promise<void>): Command {
+  const c = markVirsh(program.command(name).description(description));
   for (const a of args) c.argument(...a);
   for (const o of options) c.option(...o);
   c.action(async (...params: unknown[]) => {
     const cmd = params.at(-1) as Command;
-    await run(DaemonClient.of(cmd), params.slice(0, args.length) as string[], params[args.length] as Opts);
+    await run({ client: DaemonClient.of(cmd), args: params.slice(0, args.length) as string[], opts: params[args.length] as Opts, out: virshOutput(cmd) });
+  });
+  return c;
+}
+
+/** The object kinds virsh looks up before acting, with virsh's words for a failed lookup. */
+const LOOKUPS = {
+  network: { what: 'network', path: (n: string) => `/networks/${seg(n)}` },
+  nwfilter: { what: 'nwfilter', path: (n: string) => `/nwfilters/${seg(n)}` },
+  binding: { what: 'nwfilter binding', path: (n: string) => `/bindings/${seg(n)}` },
+  port: { what: 'network port', path: (n: string) => `/ports/${seg(n)}` },
+} as const;
+
+/** virsh's virshCommandOpt*: the object named on the command line, or "failed to get <what> 'NAME'". */
+export function lookup<T = Record<string, unknown>>(client: DaemonClient, kind: keyof typeof LOOKUPS, name: string): Promise<T> {
+  const l = LOOKUPS[kind];
+  return failing(`failed to get ${l.what} '${name}'`, client.call<T>('GET', l.path(name)));
+}
+
+/**
+ * A command that sends one document file to the daemon (`net-define`, ...): virsh's
+ * confirmation from the daemon's reply, `--validate` against libvirt's schema for `root`.
+ */
+export function documentCommand<R>(program: Command, spec: { name: string; description: string; what: string; root: string; failure: string; send: (client: DaemonClient, xml: string, file: string) => Promise<R>; message: (reply: R, file: string) => string }): void {
+  virshCommand(program, spec.name, spec.description, [['<file>', `file containing an XML ${spec.what} description ("-": stdin)`]], [['--validate', 'validate the XML against the schema']], async ({ client, args: [file], opts, out }) => {
+    const xml = readDocument(file!);
+    const reply = await failing(`${spec.failure} from ${file}`, async () => {
+      if (opts['validate']) await validate(xml, spec.root);
+      return spec.send(client, xml, file!);
+    });
+    out.extra(spec.message(reply, file!));
   });
 }
 
-/** A command that makes one request with its arguments and prints the line virsh prints. */
-export function simpleCommand(program: Command, name: string, description: string, args: readonly Arg[], run: (client: DaemonClient, args: string[]) => Promise<string>): void {
-  daemonCommand(program, name, description, args, [], async (client, a) => out(await run(client, a)));
+/** `--validate`: refuses a document libvirt's schema for `root` refuses, in libvirt's words. */
+export async function validate(xml: string, root: string): Promise<void> {
+  // libxml2 (wasm) loads only when a schema is checked: every other command starts faster
+  const { schemaFailure } = await import('../../schema/relaxng.js');
+  const failure = schemaFailure(xml, root);
+  if (failure !== undefined) throw new VirtwallError('invalid-input', failure);
 }
 
 export interface ListSpec<T> {
@@ -69,37 +127,35 @@ export interface ListSpec<T> {
   fetch: (client: DaemonClient, args: string[], opts: Opts) => Promise<T[]>;
   /** virsh's table: header and cell of each column. */
   columns: readonly (readonly [header: string, cell: (row: T) => string])[];
+  /** One value per line instead of the table (virsh's --uuid, --name): option and value. */
+  only?: readonly (readonly [option: string, cell: (row: T) => string])[];
+  /** virsh's words when both --table and an `only` option are given. */
+  exclusive?: string;
 }
 
-/** A virsh list command: a table as virsh prints it, or the rows as JSON with --json. */
+/** A virsh list command: a table as virsh prints it, one column with --uuid/--name, or JSON with --json. */
 export function listCommand<T>(program: Command, spec: ListSpec<T>): void {
-  daemonCommand(program, spec.name, spec.description, spec.args ?? [], [...(spec.options ?? []), ['--json', 'machine-readable output']], async (client, args, opts) => {
+  const only = spec.only ?? [];
+  const onlyOptions: Arg[] = only.length ? [...only.map(([o]) => [`--${o}`, `list ${o}s only`] as const), ['--table', 'list table (default)']] : [];
+  virshCommand(program, spec.name, spec.description, spec.args ?? [], [...(spec.options ?? []), ...onlyOptions, ['--json', 'machine-readable output']], async ({ client, args, opts, out }) => {
+    const chosen = only.filter(([o]) => opts[o]);
+    if (chosen.length + (opts['table'] ? 1 : 0) > 1) throw new VirshError(spec.exclusive);
     const rows = await spec.fetch(client, args, opts);
-    if (opts['json']) return outJson(rows);
-    out(formatTable(spec.columns.map(([h]) => h), rows.map((r) => spec.columns.map(([, cell]) => cell(r)))));
+    if (opts['json']) return out.print(JSON.stringify(rows, null, 2) + '\n');
+    const [one] = chosen;
+    if (one) return out.print(rows.map((r) => one[1](r) + '\n').join(''));
+    out.table(spec.columns.map(([h]) => h), rows.map((r) => spec.columns.map(([, cell]) => cell(r))));
   });
 }
 
-/** A dumpxml command: prints the `xml` of the daemon's reply at `path`. */
-export function xmlCommand(program: Command, name: string, description: string, args: readonly Arg[], path: (args: string[], opts: Opts) => string, options: readonly Arg[] = []): void {
-  daemonCommand(program, name, description, args, options, async (client, a, opts) => out((await client.call<{ xml: string }>('GET', path(a, opts))).xml));
-}
-
-/** virsh's `*-edit`: the XML at `xmlPath` through $EDITOR, defined again at `definePath` if changed. */
-export function editCommand(program: Command, name: string, what: string, arg: Arg, xmlPath: (name: string) => string, definePath: string): void {
-  daemonCommand(program, name, `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`, [arg], [], async (client, [target]) => {
+/** virsh's `*-edit`: the XML through $EDITOR, defined again by `define` if changed; named as the daemon names it. */
+export function editCommand(program: Command, name: string, what: string, arg: Arg, kind: keyof typeof LOOKUPS, xmlPath: (name: string) => string, definePath: string): void {
+  virshCommand(program, name, `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`, [arg], [], async ({ client, args: [target], out }) => {
+    let { name: current } = await lookup<{ name: string }>(client, kind, target!);
     const { xml } = await client.call<{ xml: string }>('GET', xmlPath(target!));
-    const changed = await editDocument(xml, async (edited) => void (await client.call('POST', definePath, { xml: edited })));
-    out(`${what} ${target} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
+    const changed = await editDocument(xml, async (edited) => void ({ name: current } = await client.call<{ name: string }>('POST', definePath, { xml: edited })));
+    out.extra(`${what} ${current} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
   });
-}
-
-export function out(text: string): void {
-  process.stdout.write(text);
-}
-
-export function outJson(value: unknown): void {
-  out(JSON.stringify(value, null, 2) + '\n');
 }
 
 /**

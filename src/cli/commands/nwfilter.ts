@@ -1,33 +1,57 @@
-// virsh's nwfilter-* and nwfilter-binding-* commands, served by the daemon of --root.
+// virsh's nwfilter-* and nwfilter-binding-* commands (tools/virsh-nwfilter.c), served by the
+// daemon of --root, and virtwall's own nwfilter-binding-learning.
 import type { Command } from 'commander';
 import { seg } from '../client.js';
-import { documentCommand, editCommand, listCommand, simpleCommand, xmlCommand } from './daemon-io.js';
+import { byNameCase, failing } from '../virsh.js';
+import { documentCommand, editCommand, listCommand, lookup, virshCommand } from './daemon-io.js';
 
 const filterArg = ['<nwfilter>', 'network filter name or uuid'] as const;
 const bindingArg = ['<binding>', 'network filter binding port dev'] as const;
 
 export function registerNwfilterCommands(program: Command): void {
-  documentCommand(program, 'nwfilter-define', 'define or update a network filter from an XML file', 'network filter',
-    (c, xml, file) => c.call<{ name: string }>('POST', '/nwfilters', { xml, file }), (r, file) => `Network filter ${r.name} defined from ${file}\n`);
-  simpleCommand(program, 'nwfilter-undefine', 'undefine a network filter (refused while in use)', [filterArg],
-    async (c, [name]) => `Network filter ${(await c.call<{ name: string }>('DELETE', `/nwfilters/${seg(name!)}`)).name} undefined\n`);
+  documentCommand(program, {
+    name: 'nwfilter-define', description: 'define or update a network filter from an XML file', what: 'network filter', root: 'filter', failure: 'Failed to define network filter',
+    send: (c, xml, file) => c.call<{ name: string }>('POST', '/nwfilters', { xml, file }), message: (r, file) => `Network filter ${r.name} defined from ${file}\n`,
+  });
+  virshCommand(program, 'nwfilter-undefine', 'undefine a network filter (refused while in use)', [filterArg], [], async ({ client, args: [name], out }) => {
+    await lookup(client, 'nwfilter', name!);
+    await failing(`Failed to undefine network filter ${name}`, client.call('DELETE', `/nwfilters/${seg(name!)}`));
+    out.extra(`Network filter ${name} undefined\n`);
+  });
   listCommand(program, {
     name: 'nwfilter-list',
     description: 'list network filters',
-    fetch: (c) => c.call<{ uuid: string; name: string }[]>('GET', '/nwfilters'),
+    fetch: async (c) => (await c.call<{ uuid: string; name: string }[]>('GET', '/nwfilters')).sort((a, b) => byNameCase(a.name, b.name)),
     columns: [['UUID', (f) => f.uuid], ['Name', (f) => f.name]],
+    // not in virsh 9's nwfilter-list; as net-list's --uuid and --name
+    only: [['uuid', (f) => f.uuid], ['name', (f) => f.name]],
+    exclusive: 'Only one argument from --table, --name and --uuid may be specified.',
   });
-  xmlCommand(program, 'nwfilter-dumpxml', 'network filter information in XML', [filterArg], ([name]) => `/nwfilters/${seg(name!)}`);
-  editCommand(program, 'nwfilter-edit', 'Network filter', filterArg, (name) => `/nwfilters/${seg(name)}`, '/nwfilters');
-  documentCommand(program, 'nwfilter-binding-create', 'create a network filter binding from an XML file', 'network filter binding',
-    (c, xml, file) => c.call<{ portdev: string }>('POST', '/bindings', { xml, file }), (r, file) => `Network filter binding on ${r.portdev} created from ${file}\n`);
-  simpleCommand(program, 'nwfilter-binding-delete', 'delete a network filter binding', [bindingArg],
-    async (c, [portdev]) => (await c.call('DELETE', `/bindings/${seg(portdev!)}`), `Network filter binding on ${portdev} deleted\n`));
+  virshCommand(program, 'nwfilter-dumpxml', 'network filter information in XML', [filterArg], [], async ({ client, args: [name], out }) => {
+    out.print((await lookup<{ xml: string }>(client, 'nwfilter', name!)).xml);
+  });
+  editCommand(program, 'nwfilter-edit', 'Network filter', filterArg, 'nwfilter', (name) => `/nwfilters/${seg(name)}`, '/nwfilters');
+  documentCommand(program, {
+    name: 'nwfilter-binding-create', description: 'create a network filter binding from an XML file', what: 'network filter binding', root: 'filterbinding', failure: 'Failed to create network filter',
+    send: (c, xml, file) => c.call<{ portdev: string }>('POST', '/bindings', { xml, file }), message: (r, file) => `Network filter binding on ${r.portdev} created from ${file}\n`,
+  });
+  virshCommand(program, 'nwfilter-binding-delete', 'delete a network filter binding', [bindingArg], [], async ({ client, args: [portdev], out }) => {
+    await lookup(client, 'binding', portdev!);
+    await failing(`Failed to delete network filter binding on ${portdev}`, client.call('DELETE', `/bindings/${seg(portdev!)}`));
+    out.extra(`Network filter binding on ${portdev} deleted\n`);
+  });
   listCommand(program, {
     name: 'nwfilter-binding-list',
     description: 'list network filter bindings',
-    fetch: (c) => c.call<{ portdev: string; filter: string }[]>('GET', '/bindings'),
+    fetch: async (c) => (await c.call<{ portdev: string; filter: string }[]>('GET', '/bindings')).sort((a, b) => byNameCase(a.portdev, b.portdev)),
     columns: [['Port Dev', (b) => b.portdev], ['Filter', (b) => b.filter]],
   });
-  xmlCommand(program, 'nwfilter-binding-dumpxml', 'network filter binding information in XML', [bindingArg], ([portdev]) => `/bindings/${seg(portdev!)}`);
+  virshCommand(program, 'nwfilter-binding-dumpxml', 'network filter information in XML', [bindingArg], [], async ({ client, args: [portdev], out }) => {
+    out.print((await lookup<{ xml: string }>(client, 'binding', portdev!)).xml);
+  });
+  virshCommand(program, 'nwfilter-binding-learning', "virtwall's IP address learning state of a binding's port (not in virsh): the addresses learned and how", [bindingArg], [['--json', 'machine-readable output']], async ({ client, args: [portdev], opts, out }) => {
+    await lookup(client, 'binding', portdev!);
+    const l = await client.call<{ xml: string; json: unknown }>('GET', `/bindings/${seg(portdev!)}/learning`);
+    out.print(opts['json'] ? JSON.stringify(l.json, null, 2) + '\n' : l.xml);
+  });
 }

@@ -125,7 +125,7 @@ export class NetworkDriver {
 
   /** Everything refused before anything is created. */
   private async preflight(def: NetworkDef, bridge: string): Promise<void> {
-    if (this.status(def.name)) throw new VirtwallError('conflict', `network '${def.name}' is already active`);
+    if (this.status(def.name)) throw new VirtwallError('conflict', 'Requested operation is not valid: network is already active');
     checkDhcpInSubnet(def);
     checkSubnetOverlap(def, this.active().map((s) => s.def));
     if (await this.deviceExists(bridge)) {
@@ -283,7 +283,7 @@ export class NetworkDriver {
   /** Removes everything the network added; tolerant of parts already gone. */
   async stop(name: string): Promise<void> {
     const status = this.status(name);
-    if (!status) throw new VirtwallError('not-found', `network '${name}' is not active`);
+    if (!status) throw new VirtwallError('not-found', `Requested operation is not valid: network '${name}' is not active`);
     if (status.dnsmasqPid !== undefined) await killProcess(status.dnsmasqPid);
     await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
     await this.opts.runner.run(['ip', 'link', 'del', 'dev', status.bridge]);
@@ -389,7 +389,7 @@ export class NetworkDriver {
    */
   async update(name: string, def: NetworkDef, effect: LiveEffect): Promise<void> {
     const status = this.status(name);
-    if (!status) throw new VirtwallError('operation-failed', 'network is not running');
+    if (!status) throw new VirtwallError('operation-failed', 'Requested operation is not valid: network is not running');
     if (effect === 'firewall' && hasFirewall(def)) {
       const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
       await this.replaceFirewalls(status.firewallBackend, [{ status, def, present: parts.present }]);
@@ -429,7 +429,7 @@ export class NetworkDriver {
   /** `virsh net-dhcp-leases`: the running network's live leases. */
   leases(name: string): NetworkLease[] {
     const status = this.status(name);
-    if (!status) throw new VirtwallError('not-found', `network '${name}' is not active`);
+    if (!status) throw new VirtwallError('not-found', `Requested operation is not valid: network '${name}' is not active`);
     const records = readLeases(leaseFile(this.opts.stateDir, status.bridge));
     const now = this.opts.now?.() ?? Math.floor(Date.now() / 1000);
     return networkLeases(records, (ip) => prefixFor(status.def, ip), now);

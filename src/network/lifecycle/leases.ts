@@ -136,27 +136,3 @@ export function networkLeases(leases: readonly LeaseRecord[], prefixOf: (ip: str
       })];
     });
 }
-
-function pad(text: string, width: number): string {
-  return text.length >= width ? text + ' ' : text.padEnd(width);
-}
-
-function formatExpiry(epoch: number): string {
-  if (epoch === 0) return 'never';
-  const d = new Date(epoch * 1000);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
-}
-
-/** The table `virsh net-dhcp-leases NETWORK` prints. */
-export function formatLeaseTable(leases: readonly NetworkLease[]): string {
-  const cols = [21, 19, 11, 21, 11];
-  const header = ['Expiry Time', 'MAC address', 'Protocol', 'IP address', 'Hostname'];
-  const lines = [' ' + header.map((h, i) => pad(h, cols[i]!)).join('') + 'Client ID or DUID'];
-  lines.push('-'.repeat(lines[0]!.length + 30));
-  for (const l of leases) {
-    const row = [formatExpiry(l.expiryTime), l.mac ?? '-', l.type, `${l.ipAddress}/${l.prefix}`, l.hostname ?? '-'];
-    lines.push(' ' + row.map((c, i) => pad(c, cols[i]!)).join('') + (l.clientId ?? '-'));
-  }
-  return lines.join('\n') + '\n';
-}

@@ -16,7 +16,7 @@ import type { RuleInstance } from '../../nwfilter/instantiate.js';
 import type { RuleDef } from '../../conf/nwfilter/types.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
-import { chainUses, type ChainUse } from '../ebiptables/iptables-rules.js';
+import { chainUses, type ChainUse } from '../../nwfilter/chain-uses.js';
 import { key, type Family, type NftChain, type NftRule, type NftSet, type SetMeta } from './model.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';

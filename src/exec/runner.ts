@@ -19,6 +19,18 @@ export interface CommandRunner {
 
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** How long a process of ours is still recognised after it ended (its kernel events may be read late). */
+const OWN_PROCESS_MEMORY_MS = 60_000;
+/** Processes started by SystemRunner in this process: pid -> when it ended (0 while it runs). */
+const ownProcesses = new Map<number, number>();
+
+/** Whether `pid` is (or recently was) a process a SystemRunner of ours started. */
+export function isOwnProcess(pid: number): boolean {
+  const now = Date.now();
+  for (const [p, ended] of ownProcesses) if (ended > 0 && now - ended > OWN_PROCESS_MEMORY_MS) ownProcesses.delete(p);
+  return ownProcesses.has(pid);
+}
+
 /** Runs commands on this host, or inside network namespace `netns` when given. */
 export class SystemRunner implements CommandRunner {
   private readonly prefix: string[];
@@ -34,13 +46,18 @@ export class SystemRunner implements CommandRunner {
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
       const child = spawn(full[0]!, full.slice(1), { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      const pid = child.pid;
+      if (pid !== undefined) ownProcesses.set(pid, 0);
       child.stdin?.on('error', () => undefined).end(input);
       let stdout = '';
       let stderr = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('error', (err) => resolve({ status: 127, stdout, stderr: stderr + err.message }));
-      child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr }));
+      child.on('close', (code, signal) => {
+        if (pid !== undefined) ownProcesses.set(pid, Date.now());
+        resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr });
+      });
     });
   }
 }

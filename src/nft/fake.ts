@@ -31,7 +31,7 @@ export class FakeNft implements NftClient {
     await Promise.resolve();
     const r = this.ruleset(table);
     if (!hasFamily(r, family)) return undefined;
-    const out: ListedTable = { chains: new Map(), sets: new Map() };
+    const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
     for (const [k, c] of r.chains) {
       if (c.family !== family) continue;
       out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ text: '', comment: x.comment, body: x.body ?? fakeBody(x) })) });

@@ -54,13 +54,22 @@ function hookOf(c: JsonObject): Hook | undefined {
 export interface ListedTable {
   chains: Map<string, NftChain & { rules: NftRule[] }>;
   sets: Map<string, RulesetSet>;
+  /** `:N` for every object's handle N, and `CHAIN:N` for a rule's (what `delete ... handle N` names). */
+  handles: Set<string>;
 }
 
 /** The objects of `nft -j list table FAMILY NAME` output, keyed by key(). */
 export function parseTableListing(text: string, family: Family): ListedTable {
   const items = field(JSON.parse(text) as Json, 'nftables');
-  const out: ListedTable = { chains: new Map(), sets: new Map() };
+  const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
   for (const item of Array.isArray(items) ? (items as Json[]) : []) {
+    const object = isObject(item) ? Object.values(item)[0] : undefined;
+    const handle = field(object, 'handle');
+    if (typeof handle === 'number') {
+      out.handles.add(`:${handle}`);
+      const inChain = field(field(item, 'rule'), 'chain');
+      if (typeof inChain === 'string') out.handles.add(`${inChain}:${handle}`);
+    }
     const chain = field(item, 'chain');
     const rule = field(item, 'rule');
     const set = field(item, 'set') ?? field(item, 'map');

@@ -24,10 +24,14 @@ const OWN_PROCESS_MEMORY_MS = 60_000;
 /** Processes started by SystemRunner in this process: pid -> when it ended (0 while it runs). */
 const ownProcesses = new Map<number, number>();
 
-/** Whether `pid` is (or recently was) a process a SystemRunner of ours started. */
-export function isOwnProcess(pid: number): boolean {
+function forgetOldProcesses(): void {
   const now = Date.now();
   for (const [p, ended] of ownProcesses) if (ended > 0 && now - ended > OWN_PROCESS_MEMORY_MS) ownProcesses.delete(p);
+}
+
+/** Whether `pid` is (or recently was) a process a SystemRunner of ours started. */
+export function isOwnProcess(pid: number): boolean {
+  forgetOldProcesses();
   return ownProcesses.has(pid);
 }
 
@@ -47,6 +51,7 @@ export class SystemRunner implements CommandRunner {
     return new Promise((resolve) => {
       const child = spawn(full[0]!, full.slice(1), { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       const pid = child.pid;
+      forgetOldProcesses();
       if (pid !== undefined) ownProcesses.set(pid, 0);
       child.stdin?.on('error', () => undefined).end(input);
       let stdout = '';

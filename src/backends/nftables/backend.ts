@@ -148,7 +148,7 @@ export class NftablesBackend implements NwfilterBackend {
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
       try {
-        if (this.ledger) saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entries());
+        if (this.ledger) saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
       } catch {
         // the file only saves compile time at the next start; the old one (or none) stays
       }

@@ -74,8 +74,10 @@ export class RuleBodies {
     if (rule.body) this.byText.set(rule.text, rule.body);
   }
 
-  entries(): [string, readonly Statement[]][] {
-    return [...this.byText];
+  /** The bodies of the rules of `m` (what is worth keeping). */
+  entriesFor(m: Ruleset): [string, readonly Statement[]][] {
+    const texts = new Set([...m.chains.values()].flatMap((c) => c.rules.map((r) => r.text)));
+    return [...this.byText].filter(([t]) => texts.has(t));
   }
 
   /** Whether kernel rules `held` are `wanted`, by comment and body; a body never learnt differs. */

@@ -11,13 +11,14 @@ import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
 import { createNwfilterBackend } from '../backends/nwfilter.js';
 import { SystemRunner } from '../exec/runner.js';
+import { foreignTransactions } from '../nft/monitor.js';
 import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { apiHandler } from './http.js';
 import { stateLayout, type StateLayout } from './layout.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
-/** Quiet time after a kernel event before reconciling (our own applies cause events too). */
+/** Quiet time after a foreign kernel change before reconciling (a burst of changes heals once). */
 const HEAL_DEBOUNCE_MS = 150;
 
 export function loadConfig(layout: StateLayout): DaemonConfig {
@@ -93,7 +94,8 @@ export async function runDaemon(root: string): Promise<void> {
 }
 
 /**
- * Calls `onChange` (debounced) whenever the ruleset changes. `nft monitor` exits when the kernel's
+ * Calls `onChange` (debounced) whenever someone else changes the ruleset (our own transactions
+ * are recognised by their process, src/nft/monitor.ts). `nft monitor` exits when the kernel's
  * events overrun its socket (a flush and the rebuild of 1,000 ports do, while we are busy and not
  * reading): it is started again, and as events were lost, that counts as a change.
  */
@@ -106,8 +108,8 @@ function watchNftables(onChange: () => void, log: Logger): { stop(): void } {
     timer = setTimeout(onChange, HEAL_DEBOUNCE_MS);
   };
   const start = () => {
-    child = spawn('nft', ['monitor', 'ruleset'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    child.stdout!.on('data', changed);
+    child = spawn('nft', ['monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout!.setEncoding('utf8').on('data', foreignTransactions(changed));
     child.on('error', () => undefined);
     child.on('close', (code) => {
       if (stopped) return;

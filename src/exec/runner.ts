@@ -2,6 +2,9 @@
 // runner can be bound to a network namespace (`ip netns exec NS ...`), so everything applied
 // through it stays inside that namespace.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface CommandResult {
   status: number;
@@ -15,6 +18,22 @@ export interface CommandRunner {
 }
 
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** How long a process of ours is still recognised after it ended (its kernel events may be read late). */
+const OWN_PROCESS_MEMORY_MS = 60_000;
+/** Processes started by SystemRunner in this process: pid -> when it ended (0 while it runs). */
+const ownProcesses = new Map<number, number>();
+
+function forgetOldProcesses(): void {
+  const now = Date.now();
+  for (const [p, ended] of ownProcesses) if (ended > 0 && now - ended > OWN_PROCESS_MEMORY_MS) ownProcesses.delete(p);
+}
+
+/** Whether `pid` is (or recently was) a process a SystemRunner of ours started. */
+export function isOwnProcess(pid: number): boolean {
+  forgetOldProcesses();
+  return ownProcesses.has(pid);
+}
 
 /** Runs commands on this host, or inside network namespace `netns` when given. */
 export class SystemRunner implements CommandRunner {
@@ -31,13 +50,34 @@ export class SystemRunner implements CommandRunner {
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
       const child = spawn(full[0]!, full.slice(1), { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      const pid = child.pid;
+      forgetOldProcesses();
+      if (pid !== undefined) ownProcesses.set(pid, 0);
       child.stdin?.on('error', () => undefined).end(input);
       let stdout = '';
       let stderr = '';
       child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('error', (err) => resolve({ status: 127, stdout, stderr: stderr + err.message }));
-      child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr }));
+      child.on('close', (code, signal) => {
+        if (pid !== undefined) ownProcesses.set(pid, Date.now());
+        resolve({ status: code ?? (signal ? 128 : 1), stdout, stderr });
+      });
     });
+  }
+}
+
+/**
+ * Runs argv with `input` in a private file named as its last argument: for the few readers that
+ * cannot take stdin from us (nft in JSON mode reopens `-f -` by path, which a socket refuses).
+ */
+export async function runWithInputFile(runner: CommandRunner, argv: readonly string[], input: string): Promise<CommandResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'virtwall-'));
+  try {
+    const file = join(dir, 'input');
+    writeFileSync(file, input, { mode: 0o600 });
+    return await runner.run([...argv, file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }

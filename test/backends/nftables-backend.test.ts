@@ -1,13 +1,13 @@
-// The nftables backend against a scripted runner: one script (one `nft -f`, one transaction)
+// The nftables backend against the fake nft (src/nft/fake.ts): one batch (one transaction)
 // per change, changes serialised, and a refused transaction leaving the backend at the state
 // the kernel still holds.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
-import type { CommandResult, CommandRunner } from '../../src/exec/runner.js';
+import { FakeNft } from '../../src/nft/fake.js';
 import { deferredPortFilter, type PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
 import { chainSources, MapFilterSource, type FilterSource } from '../../src/nwfilter/source.js';
@@ -26,26 +26,11 @@ function port(n: number, filter = 'clean-traffic', ips = [`10.0.${n >> 8}.${n & 
 const guard = (version: number) =>
   chainSources(new MapFilterSource([parseFilter(`<filter name='vwt-guard' chain='root'>${version === 2 ? "<rule action='drop' direction='out' priority='-900'><mac protocolid='0x88b5'/></rule>" : ''}<filterref filter='clean-traffic'/></filter>`)]), stock);
 
-/** Answers `nft -j list table` with "no such table" and records each `nft -f` script. */
-class ScriptRunner implements CommandRunner {
-  readonly scripts: string[] = [];
-  refuseNext = false;
-
-  async run(argv: readonly string[]): Promise<CommandResult> {
-    if (argv.includes('list')) return { status: 1, stdout: '', stderr: 'No such file or directory' };
-    this.scripts.push(readFileSync(argv[argv.length - 1]!, 'utf8'));
-    await new Promise((r) => setTimeout(r, 5));
-    const refused = this.refuseNext;
-    this.refuseNext = false;
-    return refused ? { status: 1, stdout: '', stderr: 'Error: Could not process rule' } : { status: 0, stdout: '', stderr: '' };
-  }
-}
-
 const verbs = (script: string) => [...new Set(script.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')))];
 
 describe('nftables backend', () => {
   it('applies concurrent changes one after the other, each as one transaction', async () => {
-    const runner = new ScriptRunner();
+    const runner = new FakeNft();
     const backend = new NftablesBackend(runner);
     await Promise.all([backend.apply({ set: [port(1)], remove: [] }), backend.apply({ set: [port(2)], remove: [] })]);
     assert.equal(runner.scripts.length, 2);
@@ -54,7 +39,7 @@ describe('nftables backend', () => {
   });
 
   it('runs exactly one nft -f per change: new tree, new parameters, redefinition under many ports, last unbind', async () => {
-    const runner = new ScriptRunner();
+    const runner = new FakeNft();
     const backend = new NftablesBackend(runner);
     const many = Array.from({ length: 50 }, (_, i) => i + 1);
     const counted = async (what: string, change: Parameters<NftablesBackend['apply']>[0], expect: RegExp) => {
@@ -72,7 +57,7 @@ describe('nftables backend', () => {
   });
 
   it('keeps the old state when the kernel refuses a transaction', async () => {
-    const runner = new ScriptRunner();
+    const runner = new FakeNft();
     const backend = new NftablesBackend(runner);
     await backend.apply({ set: [port(1)], remove: [] });
     runner.refuseNext = true;
@@ -84,7 +69,7 @@ describe('nftables backend', () => {
   });
 
   it('refuses a port it cannot express without touching the ports already bound', async () => {
-    const runner = new ScriptRunner();
+    const runner = new FakeNft();
     const backend = new NftablesBackend(runner);
     await backend.apply({ set: [port(1), port(2)], remove: [] });
     const before = backend.model();
@@ -109,27 +94,28 @@ describe('nftables backend', () => {
     };
     const ports = () => [1, 2, 3].map((n) => keyed(n));
 
-    assert.equal((await new NftablesBackend(new ScriptRunner(), undefined, { stateFile }).reconcile(ports())).compiled, 3);
+    assert.equal((await new NftablesBackend(new FakeNft(), undefined, { stateFile }).reconcile(ports())).compiled, 3);
     // a reconcile that compiled writes at once (a timer due now runs before one due in 20 ms)
     await new Promise((r) => setTimeout(r, 20));
     assert.ok(existsSync(stateFile), 'written right after the reconcile that compiled');
     instantiated = 0;
-    const runner = new ScriptRunner();
+    const runner = new FakeNft();
     const restarted = new NftablesBackend(runner, undefined, { stateFile });
     assert.equal((await restarted.reconcile(ports())).compiled, 0);
     assert.equal(instantiated, 0, 'a restart with the same keys instantiates nothing');
-    const fresh = new ScriptRunner();
+    const fresh = new FakeNft();
     await new NftablesBackend(fresh).reconcile([1, 2, 3].map((n) => port(n)));
     assert.equal(runner.scripts[0], fresh.scripts[0], 'what was kept builds exactly what compiling builds');
 
-    // the kernel lost everything (this runner lists no table): the ledger's own compiled ports serve
+    // the kernel lost everything: the ledger's own compiled ports serve
+    runner.flushRuleset();
     assert.equal((await restarted.reconcile(ports())).compiled, 0);
     assert.equal(instantiated, 0);
 
-    const changed = await new NftablesBackend(new ScriptRunner(), undefined, { stateFile }).reconcile([keyed(1), keyed(2, ['10.9.9.9']), keyed(3)]);
+    const changed = await new NftablesBackend(new FakeNft(), undefined, { stateFile }).reconcile([keyed(1), keyed(2, ['10.9.9.9']), keyed(3)]);
     assert.equal(changed.compiled, 1, 'only the port with a new key');
     assert.equal(instantiated, 1);
-    const other = await new NftablesBackend(new ScriptRunner(), { bridgeConntrack: true }, { stateFile }).reconcile(ports());
+    const other = await new NftablesBackend(new FakeNft(), { bridgeConntrack: true }, { stateFile }).reconcile(ports());
     assert.equal(other.compiled, 3, 'ports compiled for the br_netfilter path do not serve the bridge-conntrack one');
   });
 });

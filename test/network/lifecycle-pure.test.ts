@@ -6,6 +6,7 @@ import { command } from '../../src/plan/command.js';
 import { nftScript, restoreScript } from '../../src/network/lifecycle/firewall-batch.js';
 import { applyLeaseEvent, leaseDatabase, networkLeases, type LeaseRecord } from '../../src/network/lifecycle/leases.js';
 import { nftTableIsSkeleton } from '../../src/network/lifecycle/global-firewall.js';
+import { parseTableListing } from '../../src/nft/listing.js';
 
 describe('firewall batches', () => {
   it('turns nft commands into one script, dropping the command-line options', () => {
@@ -34,18 +35,22 @@ describe('firewall batches', () => {
   });
 
   it("recognises libvirt's bare table skeleton, and anything more as in use", () => {
-    const skeleton = `table ip libvirt_network {
-\tchain forward {
-\t\ttype filter hook forward priority filter; policy accept;
-\t\tcounter packets 3 bytes 180 jump guest_cross
-\t\tcounter packets 0 bytes 0 jump guest_input
-\t\tcounter packets 0 bytes 0 jump guest_output
-\t}
-\tchain guest_output {
-\t}
-}`;
-    assert.ok(nftTableIsSkeleton(skeleton));
-    assert.ok(!nftTableIsSkeleton(skeleton.replace('chain guest_output {', 'chain guest_output {\n\t\tiif "virbr9" counter reject')));
+    // `nft -j list table ip libvirt_network` of libvirt's skeleton (counters as traffic left them)
+    const rule = (handle: number, expr: object[]) => ({ rule: { family: 'ip', table: 'libvirt_network', chain: 'forward', handle, expr } });
+    const jump = (handle: number, target: string) => rule(handle, [{ counter: { packets: handle, bytes: 60 * handle } }, { jump: { target } }]);
+    const listing = (...rules: object[]) => parseTableListing(JSON.stringify({
+      nftables: [
+        { table: { family: 'ip', name: 'libvirt_network', handle: 1 } },
+        { chain: { family: 'ip', table: 'libvirt_network', name: 'forward', handle: 1, type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } },
+        ...['guest_output', 'guest_input', 'guest_cross'].map((name, i) => ({ chain: { family: 'ip', table: 'libvirt_network', name, handle: i + 2 } })),
+        ...rules,
+      ],
+    }), 'ip');
+    const skeleton = [jump(5, 'guest_cross'), jump(6, 'guest_input'), jump(7, 'guest_output')];
+    assert.ok(nftTableIsSkeleton(listing(...skeleton)));
+    const reject = { rule: { family: 'ip', table: 'libvirt_network', chain: 'guest_output', handle: 8, expr: [{ match: { op: '==', left: { meta: { key: 'iif' } }, right: 'virbr9' } }, { counter: { packets: 0, bytes: 0 } }, { reject: null }] } };
+    assert.ok(!nftTableIsSkeleton(listing(...skeleton, reject)));
+    assert.ok(!nftTableIsSkeleton(listing(...skeleton, jump(9, 'LIBVIRT_INP'))), 'a jump elsewhere is not libvirt\'s');
   });
 });
 

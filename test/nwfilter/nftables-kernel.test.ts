@@ -74,6 +74,17 @@ describe('nftables backend on a real kernel', { skip }, () => {
     const after = await probe(net, 'b', [{ kind: 'ipv4', marker: 'spoof-b!', src_mac: MAC.other, dst_mac: MAC.a, src_ip: IP.b, dst_ip: IP.a }]);
     assert.equal(after.a['spoof-b!'], 0, "B's MAC check is back");
 
+    // Someone turns the MAC check's drop into an accept and keeps its comment: the rule is not ours
+    // any more, and reconcile writes its chain again.
+    const listed = JSON.parse(nft(net, '-j', 'list', 'table', 'bridge', 'virtwall_nwf')) as { nftables: { rule?: { chain: string; handle: number; comment?: string; expr: object[] } }[] };
+    const check = listed.nftables.map((i) => i.rule).find((r) => r?.comment?.startsWith('clean-traffic/no-mac-spoofing') && r.expr.some((s) => 'drop' in s))!;
+    net.lab.exec(net.ns.host, ['nft', 'replace', 'rule', 'bridge', 'virtwall_nwf', check.chain, 'handle', String(check.handle), 'counter', 'accept', 'comment', `"${check.comment!}"`]);
+    const spoofed = await probe(net, 'b', [{ kind: 'ipv4', marker: 'spoof-c!', src_mac: MAC.other, dst_mac: MAC.a, src_ip: IP.b, dst_ip: IP.a }]);
+    assert.equal(spoofed.a['spoof-c!'], 1, 'the edited rule lets spoofed frames through');
+    assert.deepEqual((await backend.reconcile(desired)).repaired.sort(), ['vnet0', 'vnet1']);
+    const healed = await probe(net, 'b', [{ kind: 'ipv4', marker: 'spoof-d!', src_mac: MAC.other, dst_mac: MAC.a, src_ip: IP.b, dst_ip: IP.a }]);
+    assert.equal(healed.a['spoof-d!'], 0, 'the MAC check is back');
+
     // Unbinding everything removes our tables; the foreign table never changed.
     await backend.apply({ set: [], remove: ['vnet0', 'vnet1'] });
     assert.doesNotMatch(nft(net, 'list', 'tables'), /virtwall_nwf/);

@@ -1,6 +1,7 @@
 // The nftables nwfilter backend: keeps the filtered ports in a ledger (the desired model, kept
 // port by port), a mirror of what our tables hold, and moves the kernel with ONE `nft -f` per
-// change, planned by transaction.ts so that no packet slips through while it commits.
+// change, planned by transaction.ts so that no packet slips through while it commits. The kernel's
+// state is a Ruleset value: read from our tables, then the previous one under each loaded batch.
 //
 // Table ownership: the `owner` flag ties a table to the netlink socket that created it, and
 // every change here is a separate `nft` process, so an owned table would vanish as soon as the
@@ -13,16 +14,18 @@
 // br_netfilter (which needs net.bridge.bridge-nf-call-ip(6)tables=1, as libvirt does), with
 // ports identified by marks (compile.ts).
 import type { CommandRunner } from '../../exec/runner.js';
+import { NftCli, type NftClient } from '../../nft/client.js';
+import { emptyRuleset, type Ruleset } from '../../nft/objects.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
 import { dispatchName, MARK_FROM_PORT, MARK_TO_PORT, type CompiledPort, type StatefulPath } from './compile.js';
-import { applyScript, probeCapabilities, readModel, type NftCapabilities } from './kernel.js';
+import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
-import { LiveModel, modelDelta, type ModelDelta, type NftModel } from './model.js';
-import { generationIn, noGarbage, planTransaction, type Garbage } from './transaction.js';
+import { modelDelta, RuleBodies, TABLE, type ModelDelta } from './model.js';
+import { generationIn, noGarbage, planLoaded, planTransaction, type Garbage } from './transaction.js';
 
 /** Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports. */
-function portsIn(m: LiveModel, generation: number): { names: Set<string>; ids: Map<string, number> } {
+function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map<string, number> } {
   const names = new Set<string>();
   const ids = new Map<string, number>();
   const maps = new Set(['port_mark_from', 'mac_filter_ports', dispatchName('from_port', generation), dispatchName('to_port', generation)]);
@@ -51,7 +54,9 @@ export class NftablesBackend implements NwfilterBackend {
   /** The desired model; undefined until the first change or reconcile. */
   private ledger: PortLedger | undefined;
   /** What our tables hold; undefined when it must be read from the kernel first. */
-  private kernel: LiveModel | undefined;
+  private kernel: Ruleset | undefined;
+  /** The kernel's form of the rules we load (see RuleBodies). */
+  private bodies = new RuleBodies();
   private garbage: Garbage = noGarbage();
   /** Changes run one after the other: each plans against the state the previous one left. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -62,18 +67,19 @@ export class NftablesBackend implements NwfilterBackend {
   private saveTimer: NodeJS.Timeout | undefined;
   private saveDue = 0;
 
-  constructor(private readonly runner: CommandRunner, readonly capabilities?: NftCapabilities, private readonly opts: NftablesBackendOptions = {}) {
+  constructor(private readonly nft: NftClient, readonly capabilities?: NftCapabilities, private readonly opts: NftablesBackendOptions = {}) {
     this.path = capabilities?.bridgeConntrack ? 'bridge-conntrack' : 'br_netfilter';
   }
 
   /** A backend with the kernel's capabilities probed. */
   static async create(runner: CommandRunner, opts: NftablesBackendOptions = {}): Promise<NftablesBackend> {
-    return new NftablesBackend(runner, await probeCapabilities(runner), opts);
+    const nft = new NftCli(runner);
+    return new NftablesBackend(nft, await probeCapabilities(nft), opts);
   }
 
   /** What the backend holds the kernel to, garbage of the last change included (for tests). */
-  model(): NftModel | undefined {
-    return this.kernel?.snapshot();
+  model(): Ruleset | undefined {
+    return this.kernel;
   }
 
   apply(change: PortChange): Promise<void> {
@@ -98,9 +104,7 @@ export class NftablesBackend implements NwfilterBackend {
     }
     const ledger = this.ledger;
     const before = [...change.remove, ...change.set.map((p) => p.ifname)].map((n) => [n, ledger.port(n)] as const);
-    const generation = ledger.generation;
     const undo = () => {
-      if (ledger.generation !== generation) ledger.renameDispatch(generation);
       for (const [name, old] of before.reverse()) if (old) ledger.set(old);
       else ledger.remove(name);
       ledger.takeDelta();
@@ -125,12 +129,13 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   private async transact(delta: ModelDelta): Promise<void> {
-    const kernel = this.kernel!;
-    const t = planTransaction(kernel, this.garbage, this.ledger!, delta);
-    await applyScript(this.runner, t.script);
-    t.commit(kernel);
-    this.garbage = t.garbage;
-    this.saveSoon();
+    const ledger = this.ledger!;
+    const plan = planTransaction(this.kernel!, this.garbage, ledger, delta, this.bodies);
+    const echoed = await this.nft.apply(plan.batch, TABLE);
+    this.kernel = planLoaded(this.kernel!, plan, echoed, ledger, this.bodies);
+    this.garbage = plan.garbage;
+    // new rule bodies are kept at once: a restart that found them unknown would rewrite the chains
+    this.saveSoon(echoed.length > 0 ? 0 : SAVE_DELAY_MS);
   }
 
   /** Writes the compiled ports `delay` ms from now, or earlier when a write is due earlier already. */
@@ -143,7 +148,7 @@ export class NftablesBackend implements NwfilterBackend {
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
       try {
-        if (this.ledger) saveCompiledPorts(file, this.path, this.ledger.compiledPorts());
+        if (this.ledger) saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
       } catch {
         // the file only saves compile time at the next start; the old one (or none) stays
       }
@@ -152,12 +157,16 @@ export class NftablesBackend implements NwfilterBackend {
 
   /** Reads our tables and moves them to `desired` as a whole; returns the delta it applied. */
   private async resync(desired: readonly PortFilter[]): Promise<{ delta: ModelDelta; observed: Set<string> }> {
-    const kernel = LiveModel.of(await readModel(this.runner));
+    const kernel = (await readRuleset(this.nft)) ?? emptyRuleset();
     const generation = generationIn(kernel);
     const { names, ids } = portsIn(kernel, generation);
     const wanted = new Set(desired.map((p) => p.ifname));
     // what is compiled already: the last ledger's ports, or at start the ones the last run kept
-    if (!this.ledger && this.stored === undefined && this.opts.stateFile) this.stored = loadCompiledPorts(this.opts.stateFile, this.path);
+    if (!this.ledger && this.stored === undefined && this.opts.stateFile) {
+      const kept = loadCompiledPorts(this.opts.stateFile, this.path);
+      this.stored = kept.ports;
+      this.bodies = new RuleBodies(kept.bodies);
+    }
     const known = this.ledger?.compiledPorts() ?? this.stored ?? new Map<string, CompiledPort>();
     this.stored = undefined;
     const keep = new Map([...ids].filter(([n]) => wanted.has(n)));
@@ -173,7 +182,7 @@ export class NftablesBackend implements NwfilterBackend {
     const ledger = new PortLedger(this.path, generation, keep, known);
     for (const p of desired) ledger.set(p);
     ledger.takeDelta();
-    const delta = modelDelta(kernel, ledger.model);
+    const delta = modelDelta(kernel, ledger.model, this.bodies);
     this.kernel = kernel;
     this.ledger = ledger;
     // Whatever the last run left for its previous generation is long unreachable now.

@@ -16,8 +16,9 @@ import type { RuleInstance } from '../../nwfilter/instantiate.js';
 import type { RuleDef } from '../../conf/nwfilter/types.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
-import { chainUses, type ChainUse } from '../ebiptables/iptables-rules.js';
-import { key, type Family, type NftChain, type NftRule, type NftSet, type SetMeta } from './model.js';
+import { chainUses, type ChainUse } from '../../nwfilter/chain-uses.js';
+import { setDeclText } from '../../nft/batch.js';
+import { key, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';
 
@@ -30,7 +31,7 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** One chain a port's filter needs, before it is named. */
 interface Context {
-  family: Family;
+  family: 'bridge' | 'inet';
   /** Chain name suffix, e.g. `from`, `from_arp_ip`, `fwd_to`. */
   suffix: string;
   /** How a rule in this chain names the port. */
@@ -67,7 +68,7 @@ function portKey(ctx: Context, port: PortValues): string {
 /** A rule template with `$S` standing for the shape name, and the elements it needs. */
 interface Draft {
   rules: NftRule[];
-  sets: { name: string; decl: string; elements: string[] }[];
+  sets: { name: string; decl: SetDecl; elements: string[] }[];
 }
 
 function render(parts: RuleParts, lookups: string[], comment: string, dynamicSet?: string, portExpr?: string): string {
@@ -89,7 +90,7 @@ function literalTerm(t: Term): string {
  * exact values go to a hash. The declaration is part of the shape, so ports whose values are all
  * exact share chains with each other, not with ports holding ranges.
  */
-const setDecl = (exprs: string, values: readonly string[]) => `typeof ${exprs};${values.some((v) => /[/-]/.test(v)) ? ' flags interval;' : ''}`;
+const setDecl = (exprs: string, values: readonly string[]): SetDecl => ({ key: { typeof: exprs }, ...(values.some((v) => /[/-]/.test(v)) ? { flags: ['interval'] } : {}) });
 
 const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
@@ -110,7 +111,7 @@ function draftRule(ctx: Context, port: PortValues, chain: string, index: number,
   const base = `$S_${chain}_${index}`;
   const dynamic = first.connlimit ? `${base}c` : undefined;
   const dynamicSet = dynamic
-    ? [{ name: dynamic, decl: `typeof ${ctx.portExpr} . ${first.connlimit!.family} saddr; size 65535; flags dynamic;`, elements: [] }]
+    ? [{ name: dynamic, decl: { key: { typeof: `${ctx.portExpr} . ${first.connlimit!.family} saddr` }, size: 65535, flags: ['dynamic'] } satisfies SetDecl, elements: [] }]
     : [];
   if (!setMode) {
     const unique = [...new Map(parts.map((p) => [render(p, [], comment, dynamic, ctx.portExpr), p])).keys()];
@@ -165,7 +166,7 @@ const isLiteral = (i: RuleInstance) => i.expansions.every((e) => Object.values(e
 /** All chains of one port, with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
-  readonly sets = new Map<string, { family: Family; decl: string; elements: string[] }>();
+  readonly sets = new Map<string, { family: Family; decl: SetDecl; elements: string[] }>();
 
   constructor(private readonly port: PortValues) {}
 
@@ -292,7 +293,7 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   ipChains(d, ordered.filter((o) => !isBridgeRule(o.instance)), path);
 
   const shapeText = [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map((r) => r.text).join('\n')}`).join('\n')
-    + [...d.sets].map(([n, s]) => `\n${n} ${s.decl}`).join('');
+    + [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
   // Port keys are the only per-port text in a set-mode rule; they live in elements, not rules.
   const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
   const name = (n: string) => n.replace(/\$S/g, shape);
@@ -350,24 +351,26 @@ export interface Layout {
   /** The hooked chains, naming the dispatch maps of one generation through `map`. */
   chains: (map: (base: string) => string, needs: Needs) => NftChain[];
   /** Dispatch map of each entry chain (base name, without generation), and the port's key there. */
-  entries: Record<string, { family: Family; map: string; decl: string; key: (p: CompiledPort) => string }>;
+  entries: Record<string, { family: Family; map: string; decl: SetDecl; key: (p: CompiledPort) => string }>;
   /** Whether ports with IP rules are marked for the inet table. */
   marks: boolean;
 }
 
 const byName = (p: CompiledPort) => `"${p.ifname}"`;
-const set = (family: Family, name: string, decl: string): SetMeta => ({ family, name, kind: 'set', decl });
-const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'type ifname;'), set('bridge', 'mac_filter', 'type ifname . ether_addr;')];
+const set = (family: Family, name: string, type: string): SetMeta => ({ family, name, kind: 'set', decl: { key: { type } } });
+const mapDecl = (type: string, value: string): SetDecl => ({ key: { type }, value });
+const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'ifname'), set('bridge', 'mac_filter', 'ifname . ether_addr')];
 const macFilterRule = (needs: Needs) => (needs.macFilter ? [rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter')] : []);
-const BRIDGE_HOOK = { prerouting: 'type filter hook prerouting priority -300; policy accept;', postrouting: 'type filter hook postrouting priority 300; policy accept;' };
+const hook = (name: Hook['hook'], priority: number): Hook => ({ type: 'filter', hook: name, priority, policy: 'accept' });
+const BRIDGE_HOOK = { prerouting: hook('prerouting', -300), postrouting: hook('postrouting', 300) };
 const CLEAR_MARK = rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark');
 
 /** The dispatch rule; its comment names the map, so a listed chain shows which generation it uses. */
 const dispatch = (expr: string, map: string, what: string) => rule(`${expr} vmap @${map}`, `${what} ${map}`);
 
 /** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
-function inetHook(hook: string, map: string, what: string): NftChain {
-  return { family: 'inet', name: hook, hook: `type filter hook ${hook} priority 0; policy accept;`, rules: [dispatch('meta mark', map, what), CLEAR_MARK] };
+function inetHook(name: 'forward' | 'input' | 'postrouting', map: string, what: string): NftChain {
+  return { family: 'inet', name, hook: hook(name, 0), rules: [dispatch('meta mark', map, what), CLEAR_MARK] };
 }
 
 /**
@@ -378,7 +381,7 @@ function inetHook(hook: string, map: string, what: string): NftChain {
 const BR_NETFILTER: Layout = {
   sets: (needs) => [
     ...(needs.ip
-      ? [{ family: 'bridge', name: 'port_mark_from', kind: 'map', decl: 'type ifname : mark;' }, { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: 'type ifname : mark;' }] as const
+      ? [{ family: 'bridge', name: 'port_mark_from', kind: 'map', decl: mapDecl('ifname', 'mark') }, { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: mapDecl('ifname', 'mark') }] as const
       : []),
     ...(needs.macFilter ? MAC_FILTER : []),
   ],
@@ -396,11 +399,11 @@ const BR_NETFILTER: Layout = {
       : []),
   ],
   entries: {
-    from: { family: 'bridge', map: 'from_port', decl: 'type ifname : verdict;', key: byName },
-    to: { family: 'bridge', map: 'to_port', decl: 'type ifname : verdict;', key: byName },
-    fwd_from: { family: 'inet', map: 'fwd_from_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_FROM_PORT | p.id) },
-    host: { family: 'inet', map: 'host_from_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_FROM_PORT | p.id) },
-    fwd_to: { family: 'inet', map: 'fwd_to_port', decl: 'type mark : verdict;', key: (p) => hex(MARK_TO_PORT | p.id) },
+    from: { family: 'bridge', map: 'from_port', decl: mapDecl('ifname', 'verdict'), key: byName },
+    to: { family: 'bridge', map: 'to_port', decl: mapDecl('ifname', 'verdict'), key: byName },
+    fwd_from: { family: 'inet', map: 'fwd_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => hex(MARK_FROM_PORT | p.id) },
+    host: { family: 'inet', map: 'host_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => hex(MARK_FROM_PORT | p.id) },
+    fwd_to: { family: 'inet', map: 'fwd_to_port', decl: mapDecl('mark', 'verdict'), key: (p) => hex(MARK_TO_PORT | p.id) },
   },
   marks: true,
 };
@@ -416,17 +419,17 @@ const BRIDGE_CONNTRACK: Layout = {
     ...(needs.ip
       ? [
         {
-          family: 'bridge', name: 'forward', hook: 'type filter hook forward priority 0; policy accept;',
+          family: 'bridge', name: 'forward', hook: hook('forward', 0),
           rules: [dispatch('iifname', map('fwd_from_port'), 'forward from port'), dispatch('oifname', map('fwd_to_port'), 'forward to port')],
         },
-        { family: 'bridge', name: 'input', hook: 'type filter hook input priority 0; policy accept;', rules: [dispatch('iifname', map('host_from_port'), 'host from port')] },
+        { family: 'bridge', name: 'input', hook: hook('input', 0), rules: [dispatch('iifname', map('host_from_port'), 'host from port')] },
       ] as NftChain[]
       : []),
     { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [dispatch('oifname', map('to_port'), 'to port')] },
   ],
   entries: Object.fromEntries(
     [['from', 'from_port'], ['to', 'to_port'], ['fwd_from', 'fwd_from_port'], ['host', 'host_from_port'], ['fwd_to', 'fwd_to_port']]
-      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, decl: 'type ifname : verdict;', key: byName }]),
+      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, decl: mapDecl('ifname', 'verdict'), key: byName }]),
   ),
   marks: false,
 };

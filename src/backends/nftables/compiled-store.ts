@@ -1,5 +1,6 @@
 // What the backend compiled, kept across restarts in DIR/run/virtwall/nwfilter-nftables.json:
-// every keyed port's compiled form (chains once per shape) with its id. A restarted daemon
+// every keyed port's compiled form (chains once per shape) with its id, and the kernel's form of
+// the rules loaded (RuleBodies). A restarted daemon
 // finds its ports here by PortFilter.key and goes straight to comparing with the kernel,
 // neither instantiating nor compiling them. It is a cache: read only when written by the same
 // code for the same stateful path, and a missing, stale or unreadable file costs only the compile.
@@ -7,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../network/lifecycle/leases.js';
 import { codeVersion } from '../../util/code-version.js';
 import type { CompiledPort, StatefulPath } from './compile.js';
-import type { NftChain, SetMeta } from './model.js';
+import type { NftChain, SetMeta, Statement } from '../../nft/objects.js';
 
 interface StoredPort {
   key: string;
@@ -24,10 +25,11 @@ interface StoredFile {
   path: StatefulPath;
   shapes: Record<string, { chains: NftChain[]; sets: SetMeta[] }>;
   ports: StoredPort[];
+  bodies: [string, readonly Statement[]][];
 }
 
-export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>): void {
-  const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [] };
+export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly Statement[]][]): void {
+  const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [], bodies };
   for (const [key, c] of ports) {
     stored.shapes[c.shape] ??= { chains: c.chains, sets: c.sets.map(({ elements: _e, ...meta }) => meta) };
     stored.ports.push({ key, ifname: c.ifname, id: c.id, shape: c.shape, entries: c.entries, elements: c.sets.map((s) => s.elements) });
@@ -35,22 +37,23 @@ export function saveCompiledPorts(file: string, path: StatefulPath, ports: Itera
   writeFileAtomic(file, JSON.stringify(stored), 0o600);
 }
 
-/** The compiled ports by key; empty when the file is missing, unreadable or from other code. */
-export function loadCompiledPorts(file: string, path: StatefulPath): Map<string, CompiledPort> {
+/** The compiled ports by key and the rule bodies; empty when the file is missing, unreadable or from other code. */
+export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly Statement[]][] } {
   const out = new Map<string, CompiledPort>();
+  const none = { ports: out, bodies: [] };
   let stored: StoredFile;
   try {
-    if (!existsSync(file)) return out;
+    if (!existsSync(file)) return none;
     stored = JSON.parse(readFileSync(file, 'utf8')) as StoredFile;
   } catch {
-    return out;
+    return none;
   }
-  if (stored.code !== codeVersion() || stored.path !== path) return out;
+  if (stored.code !== codeVersion() || stored.path !== path || !Array.isArray(stored.bodies)) return none;
   for (const p of stored.ports) {
     const shape = stored.shapes[p.shape];
     if (!shape || shape.sets.length !== p.elements.length) continue;
     const sets = shape.sets.map((meta, i) => ({ ...meta, elements: p.elements[i]! }));
     out.set(p.key, { ifname: p.ifname, id: p.id, shape: p.shape, chains: shape.chains, sets, entries: p.entries });
   }
-  return out;
+  return { ports: out, bodies: stored.bodies };
 }

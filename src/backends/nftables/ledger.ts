@@ -7,7 +7,8 @@ import type { PortFilter } from '../../nwfilter/backend.js';
 import {
   compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
 } from './compile.js';
-import { emptyDelta, key, LiveModel, type ModelDelta, type NftChain, type NftModel, type SetMeta } from './model.js';
+import { key, type Family, type NftChain, type SetMeta } from '../../nft/objects.js';
+import { emptyDelta, LiveModel, type ModelDelta, type NftModel } from './model.js';
 
 interface PortEntry {
   port: PortFilter;
@@ -135,28 +136,37 @@ export class PortLedger {
   }
 
   /**
-   * Moves the dispatch maps to another generation: new names, the same entries, the hooked
-   * chains naming the new maps. Not recorded as a delta: transaction.ts loads the new maps whole.
+   * The dispatch maps under another generation, without moving them: each map's key now and its
+   * name then, and the hooked chains naming the maps of that generation.
+   */
+  dispatchIn(generation: number): { maps: [string, string][]; chains: NftChain[] } {
+    const needs = this.needs()!;
+    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [key(m.family, m.name), dispatchName(m.base, generation)]);
+    return { maps, chains: this.layout.chains((base) => dispatchName(base, generation), needs) };
+  }
+
+  /**
+   * Moves the dispatch maps to another generation (once the kernel holds them there): new names,
+   * the same entries, the hooked chains naming the new maps. Not recorded as a delta.
    */
   renameDispatch(generation: number): void {
-    const needs = this.needs()!;
-    for (const m of dispatchMaps(this.layout, this.gen, needs)) {
-      const k = key(m.family, m.name);
-      const old = this.model.sets.get(k)!;
-      this.model.sets.delete(k);
-      const name = dispatchName(m.base, generation);
-      this.model.sets.set(key(m.family, name), { ...old, name });
+    const { maps, chains } = this.dispatchIn(generation);
+    const renamed = new Map(maps);
+    for (const [from, to] of maps) {
+      const old = this.model.sets.get(from)!;
+      this.model.sets.delete(from);
+      this.model.sets.set(key(old.family, to), { ...old, name: to });
     }
     for (const e of this.entries.values()) {
-      for (const m of dispatchMaps(this.layout, this.gen, needs)) {
-        const es = e.elements.get(key(m.family, m.name));
-        if (!es) continue;
-        e.elements.delete(key(m.family, m.name));
-        e.elements.set(key(m.family, dispatchName(m.base, generation)), es);
+      for (const [from, es] of [...e.elements]) {
+        const to = renamed.get(from);
+        if (!to) continue;
+        e.elements.delete(from);
+        e.elements.set(key(refFamily(from), to), es);
       }
     }
     this.gen = generation;
-    for (const c of this.layout.chains((base) => dispatchName(base, generation), needs)) this.model.chains.set(key(c.family, c.name), c);
+    for (const c of chains) this.model.chains.set(key(c.family, c.name), c);
   }
 
   private drop(ifname: string, forget: boolean): void {
@@ -245,6 +255,8 @@ export class PortLedger {
     if (!this.delta.addedElements.get(k)?.delete(e)) note(this.delta.removedElements, k, e);
   }
 }
+
+const refFamily = (k: string) => k.slice(0, k.indexOf(' ')) as Family;
 
 function note(m: Map<string, Set<string>>, k: string, e: string): void {
   if (!m.has(k)) m.set(k, new Set());

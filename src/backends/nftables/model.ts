@@ -1,36 +1,14 @@
 // The nftables state virtwall owns, as data: two tables (`bridge virtwall_nwf` for what libvirt
 // puts in ebtables, `inet virtwall_nwf` for what it puts in iptables), their chains, sets and
-// maps. A LiveModel changes in place (the desired model, our mirror of the kernel); a ModelDelta
-// is what differs between two of them, which transaction.ts turns into ONE nft transaction.
+// maps. The desired model is a LiveModel that changes in place (the ledger's); what the kernel
+// holds is a Ruleset value (src/nft). A ModelDelta is what differs between them, which
+// transaction.ts turns into ONE nft batch.
+
+import { sameBody } from '../../nft/listing.js';
+import type { Family, NftChain, NftRule, NftSet, Ruleset, SetMeta, Statement } from '../../nft/objects.js';
 
 export const TABLE = 'virtwall_nwf';
-export type Family = 'bridge' | 'inet';
 export const FAMILIES: readonly Family[] = ['bridge', 'inet'];
-
-export interface NftRule {
-  /** The rule as `add rule` takes it, comment included. */
-  text: string;
-  /** The rule's comment: how a listed kernel rule is recognised (and traced, see trace.ts). */
-  comment: string;
-}
-
-export interface NftChain {
-  family: Family;
-  name: string;
-  /** Base chain declaration (`type filter hook ... priority ...; policy accept;`), if hooked. */
-  hook?: string;
-  rules: readonly NftRule[];
-}
-
-export interface NftSet {
-  family: Family;
-  name: string;
-  kind: 'set' | 'map';
-  /** Declaration body, e.g. `typeof iifname . ip saddr; flags interval;`. */
-  decl: string;
-  /** Elements as nft writes them (`"vnet0" . 52:54:00:00:00:0a`, `0x76760001 : jump s1_fwd`). */
-  elements: readonly string[];
-}
 
 /** A model as plain values (sorted elements): what tests compare and reports count. */
 export interface NftModel {
@@ -38,9 +16,6 @@ export interface NftModel {
   sets: ReadonlyMap<string, NftSet>;
 }
 
-export const key = (family: Family, name: string) => `${family} ${name}`;
-
-export type SetMeta = Omit<NftSet, 'elements'>;
 export type LiveSet = SetMeta & { elements: Set<string> };
 
 /** A model that changes in place, element by element. */
@@ -48,27 +23,22 @@ export class LiveModel {
   readonly chains = new Map<string, NftChain>();
   readonly sets = new Map<string, LiveSet>();
 
-  static of(m: NftModel | undefined): LiveModel {
-    const live = new LiveModel();
-    for (const [k, c] of m?.chains ?? []) live.chains.set(k, c);
-    for (const [k, s] of m?.sets ?? []) live.sets.set(k, { ...s, elements: new Set(s.elements) });
-    return live;
-  }
-
   get empty(): boolean {
     return this.chains.size === 0 && this.sets.size === 0;
   }
 
-  has(family: Family): boolean {
-    for (const x of [...this.chains.values(), ...this.sets.values()]) if (x.family === family) return true;
-    return false;
-  }
-
   snapshot(): NftModel {
-    const sets = new Map<string, NftSet>();
-    for (const [k, s] of this.sets) sets.set(k, { ...s, elements: [...s.elements].sort() });
-    return { chains: new Map(this.chains), sets };
+    return snapshot(this);
   }
+}
+
+/** A ruleset as plain values: sorted elements, rules as we load them (without the kernel's bodies). */
+export function snapshot(r: Ruleset): NftModel {
+  const chains = new Map<string, NftChain>();
+  for (const [k, c] of r.chains) chains.set(k, { ...c, rules: c.rules.map(({ text, comment }) => ({ text, comment })) });
+  const sets = new Map<string, NftSet>();
+  for (const [k, s] of r.sets) sets.set(k, { ...s, elements: [...s.elements].sort() });
+  return { chains, sets };
 }
 
 /** What turns one model into another; element lists hold only real changes. */
@@ -77,7 +47,7 @@ export interface ModelDelta {
   removedSets: Set<string>;
   addedChains: Set<string>;
   removedChains: Set<string>;
-  /** Chains in both models whose rules differ (by comment, which is all a listed rule keeps). */
+  /** Chains in both models whose rules differ (by comment and body, see RuleBodies). */
   changedChains: Set<string>;
   addedElements: Map<string, Set<string>>;
   removedElements: Map<string, Set<string>>;
@@ -89,19 +59,43 @@ export const emptyDelta = (): ModelDelta => ({
 });
 
 /**
- * Rules compare by their comments: nft lists a rule in its own normal form, not in the text we
- * loaded, and in a shape's chains (named by a hash of their rules) the comments (filter path and
- * priority) tell our rules apart. A foreign edit of a rule's body that keeps its comment is not seen.
+ * The kernel's form of the rules we load, by the text we load (nft lists a rule in its own normal
+ * form, not in our text): learnt from nft's echo when a rule is loaded, kept with the compiled
+ * ports across restarts. A kernel rule is ours as long as it has our rule's comment AND its body.
  */
-export const sameRules = (a: readonly NftRule[], b: readonly NftRule[]) => a.length === b.length && a.every((r, i) => r.comment === b[i]!.comment);
+export class RuleBodies {
+  private readonly byText = new Map<string, readonly Statement[]>();
+
+  constructor(known: Iterable<readonly [string, readonly Statement[]]> = []) {
+    for (const [t, b] of known) this.byText.set(t, b);
+  }
+
+  learn(rule: NftRule): void {
+    if (rule.body) this.byText.set(rule.text, rule.body);
+  }
+
+  /** The bodies of the rules of `m` (what is worth keeping). */
+  entriesFor(m: Ruleset): [string, readonly Statement[]][] {
+    const texts = new Set([...m.chains.values()].flatMap((c) => c.rules.map((r) => r.text)));
+    return [...this.byText].filter(([t]) => texts.has(t));
+  }
+
+  /** Whether kernel rules `held` are `wanted`, by comment and body; a body never learnt differs. */
+  same(held: readonly NftRule[], wanted: readonly NftRule[]): boolean {
+    return held.length === wanted.length && held.every((r, i) => {
+      const want = this.byText.get(wanted[i]!.text);
+      return r.comment === wanted[i]!.comment && r.body !== undefined && want !== undefined && sameBody(r.body, want);
+    });
+  }
+}
 
 /** The whole difference between two models (linear in their size; a change uses its own delta). */
-export function modelDelta(from: LiveModel, to: LiveModel): ModelDelta {
+export function modelDelta(from: Ruleset, to: LiveModel, bodies: RuleBodies): ModelDelta {
   const d = emptyDelta();
   for (const [k, c] of to.chains) {
     const old = from.chains.get(k);
     if (!old) d.addedChains.add(k);
-    else if (!sameRules(old.rules, c.rules)) d.changedChains.add(k);
+    else if (!bodies.same(old.rules, c.rules)) d.changedChains.add(k);
   }
   for (const k of from.chains.keys()) if (!to.chains.has(k)) d.removedChains.add(k);
   for (const [k, s] of to.sets) {
@@ -117,10 +111,10 @@ export function modelDelta(from: LiveModel, to: LiveModel): ModelDelta {
 }
 
 /** Counts for tests and reports: rules, chains, set elements. */
-export function modelSize(m: NftModel | LiveModel): { rules: number; chains: number; elements: number } {
+export function modelSize(m: NftModel | Ruleset): { rules: number; chains: number; elements: number } {
   let rules = 0;
   for (const c of m.chains.values()) rules += c.rules.length;
   let elements = 0;
-  for (const s of m.sets.values()) elements += s.elements instanceof Set ? s.elements.size : s.elements.length;
+  for (const s of m.sets.values()) elements += 'size' in s.elements ? s.elements.size : s.elements.length;
   return { rules, chains: m.chains.size, elements };
 }

@@ -4,7 +4,7 @@
 // chain placement (chainUses) so both backends decide the same packets the same way.
 import { invalidInput } from '../../errors.js';
 import type { ResolvedAttr, ResolvedRule } from '../../nwfilter/instantiate.js';
-import type { ChainUse } from '../ebiptables/iptables-rules.js';
+import type { ChainUse } from '../../nwfilter/chain-uses.js';
 import { prefixLength } from '../../net/address.js';
 import { addressBytes, hexNumber, maskedAddress, numberOf, prefixOf, range, type ValueKind } from './values.js';
 

@@ -1,4 +1,4 @@
-// One change = one nft transaction, with no window in which a packet sees part of the old
+// One change = one nft batch (one transaction), with no window in which a packet sees part of the old
 // state and part of the new one in a way that lets it pass unfiltered. Kernel facts this rests
 // on (net/netfilter/nf_tables_api.c, nf_tables_core.c):
 //
@@ -23,105 +23,110 @@
 // finds the new entry runs a complete chain. A change that only edits elements (parameters,
 // ports joining or leaving a shape) stays a small element edit; a packet may then see some
 // sets before and some after the flip, as with any nft element update.
+import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
+import { hasFamily, key, type Family, type Ruleset, type RulesetSet, type Statement } from '../../nft/objects.js';
 import { generationOf } from './compile.js';
 import type { PortLedger } from './ledger.js';
-import { FAMILIES, key, sameRules, TABLE, type LiveModel, type ModelDelta, type NftChain } from './model.js';
+import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
 
 /** What the kernel still holds only for packets of the previous generation. */
 export interface Garbage {
-  sets: Set<string>;
-  chains: Set<string>;
-  elements: Map<string, Set<string>>;
+  sets: ReadonlySet<string>;
+  chains: ReadonlySet<string>;
+  elements: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export const noGarbage = (): Garbage => ({ sets: new Set(), chains: new Set(), elements: new Map() });
 
-export interface Transaction {
-  /** The nft script (empty when nothing changes). */
-  script: string;
-  /** What the kernel holds only for the previous generation once the script is applied. */
+/** A plan: a value, computed from the kernel's state and the desired one, changing neither. */
+export interface Plan {
+  batch: Batch;
+  /** What the kernel holds only for the previous generation once the batch is loaded. */
   garbage: Garbage;
-  /** Brings the kernel mirror to what the applied script left. */
-  commit(kernel: LiveModel): void;
+  /** The generation of the dispatch maps after the batch (the ledger follows once it is loaded). */
+  generation: number;
 }
 
 /** A set element's port: its first part (`"vnet0"`, or a port mark in the inet table). */
 const portKeyOf = (element: string) => element.slice(0, element.indexOf(' ') >>> 0);
 const isShapeSet = (setKey: string) => /^\S+ s[0-9a-f]+_/.test(setKey);
-const familyOf = (k: string) => k.slice(0, k.indexOf(' ')) as NftChain['family'];
-const nameOf = (k: string) => k.slice(k.indexOf(' ') + 1);
+const refOf = (k: string) => ({ family: k.slice(0, k.indexOf(' ')) as Family, name: k.slice(k.indexOf(' ') + 1) });
+const nameOf = (k: string) => refOf(k).name;
 const jumpTarget = (element: string) => / : jump (\S+)$/.exec(element)?.[1];
 
-/**
- * The transaction that moves the kernel (`kernel`, still holding `garbage` from the previous
- * change) to the ledger's model, given what changed (`delta`: the ledger's own, or modelDelta
- * of the whole models after a restart). May move the ledger's dispatch maps to a new generation.
- */
-export function planTransaction(kernel: LiveModel, garbage: Garbage, ledger: PortLedger, delta: ModelDelta): Transaction {
-  const lines: string[] = [];
-  const effects: ((k: LiveModel) => void)[] = [];
-  const emit = (line: string, effect: (k: LiveModel) => void) => {
-    lines.push(line);
-    effects.push(effect);
-  };
-  const finish = (next: Garbage): Transaction => ({
-    script: lines.length > 0 ? lines.join('\n') + '\n' : '',
-    garbage: next,
-    commit: (k) => effects.forEach((f) => f(k)),
-  });
-  const desired = ledger.model;
+/** The desired model with its dispatch maps under `generation` (the ledger's names otherwise). */
+function desiredIn(ledger: PortLedger, generation: number): Ruleset {
+  if (generation === ledger.generation) return ledger.model;
+  const renamed = ledger.dispatchIn(generation);
+  const sets = new Map<string, RulesetSet>(ledger.model.sets);
+  for (const [from, to] of renamed.maps) {
+    const s = sets.get(from)!;
+    sets.delete(from);
+    sets.set(key(s.family, to), { ...s, name: to });
+  }
+  const chains = new Map(ledger.model.chains);
+  for (const c of renamed.chains) chains.set(key(c.family, c.name), c);
+  return { chains, sets };
+}
 
-  if (desired.empty) {
-    for (const fam of FAMILIES) if (kernel.has(fam)) emit(`delete table ${fam} ${TABLE}`, (k) => clearFamily(k, fam));
-    return finish(noGarbage());
+/**
+ * The batch that moves the kernel (`kernel`, still holding `garbage` from the previous change) to
+ * the ledger's model, given what changed (`delta`: the ledger's own, or modelDelta of the whole
+ * models after a restart). It may load the dispatch maps under the next generation (Plan.generation).
+ */
+export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortLedger, delta: ModelDelta, bodies: RuleBodies): Plan {
+  const batch: Command[] = [];
+  const current = ledger.model;
+
+  if (current.empty) {
+    for (const fam of FAMILIES) if (hasFamily(kernel, fam)) batch.push({ verb: 'delete', table: fam });
+    return { batch, garbage: noGarbage(), generation: ledger.generation };
   }
 
-  const isDispatch = (k: string) => desired.sets.get(k)?.kind === 'map' && generationOf(nameOf(k)) === ledger.generation;
+  const isDispatch = (m: Ruleset, gen: number) => (k: string) => m.sets.get(k)?.kind === 'map' && generationOf(nameOf(k)) === gen;
   // Chains whose rules this transaction writes: new ones, and existing ones whose rules differ
   // (a repair, or a shape coming back whose chains were flushed when it went out of use).
   const created = [...delta.addedChains].filter((k) => !kernel.chains.has(k));
   const rewritten = [...new Set([...delta.addedChains, ...delta.changedChains])]
-    .filter((k) => kernel.chains.has(k) && desired.chains.has(k) && !sameRules(kernel.chains.get(k)!.rules, desired.chains.get(k)!.rules));
+    .filter((k) => kernel.chains.has(k) && current.chains.has(k) && !bodies.same(kernel.chains.get(k)!.rules, current.chains.get(k)!.rules));
   const written = new Set([...created, ...rewritten]);
   // Ports whose existing entry moves to another chain, and whether one moves to a new chain.
   const moved = new Set<string>();
   let swap = false;
   for (const [k, added] of delta.addedElements) {
     const removed = delta.removedElements.get(k);
-    if (!removed || !isDispatch(k)) continue;
+    if (!removed || !isDispatch(current, ledger.generation)(k)) continue;
     const before = new Set([...removed].map(portKeyOf));
     for (const e of added) {
       if (!before.has(portKeyOf(e))) continue;
       moved.add(portKeyOf(e));
-      if (written.has(key(familyOf(k), jumpTarget(e)!))) swap = true;
+      if (written.has(key(refOf(k).family, jumpTarget(e)!))) swap = true;
     }
   }
-  const next = noGarbage();
-  const oldMaps = swap ? [...desired.sets.keys()].filter(isDispatch) : [];
-  if (swap) {
-    ledger.renameDispatch(ledger.generation + 1);
-    for (const k of oldMaps) next.sets.add(k);
-  }
-  const newMaps = swap ? [...desired.sets.keys()].filter(isDispatch) : [];
+  const generation = swap ? ledger.generation + 1 : ledger.generation;
+  const desired = desiredIn(ledger, generation);
+  const next = { sets: new Set<string>(), chains: new Set<string>(), elements: new Map<string, Set<string>>() };
+  const oldMaps = swap ? [...current.sets.keys()].filter(isDispatch(current, ledger.generation)) : [];
+  for (const k of oldMaps) next.sets.add(k);
+  const newMaps = swap ? [...desired.sets.keys()].filter(isDispatch(desired, generation)) : [];
   const skipElements = (k: string) => oldMaps.includes(k);
 
-  for (const fam of FAMILIES) if (desired.has(fam) && !kernel.has(fam)) emit(`add table ${fam} ${TABLE}`, () => undefined);
+  for (const fam of FAMILIES) if (hasFamily(desired, fam) && !hasFamily(kernel, fam)) batch.push({ verb: 'add', table: fam });
   for (const k of [...delta.addedSets, ...newMaps]) {
     const s = desired.sets.get(k);
     if (!s || kernel.sets.has(k)) continue;
-    emit(`add ${s.kind} ${s.family} ${TABLE} ${s.name} { ${s.decl} }`, (m) => m.sets.set(k, { ...s, elements: new Set() }));
+    batch.push({ verb: 'add', set: { family: s.family, name: s.name, kind: s.kind, decl: s.decl } });
   }
   const refill = rewritten;
   if (swap) for (const [k, c] of desired.chains) if (c.hook && !refill.includes(k)) refill.push(k);
   for (const k of created) {
-    const c = desired.chains.get(k)!;
-    emit(`add chain ${c.family} ${TABLE} ${c.name}${c.hook ? ` { ${c.hook} }` : ''}`, (m) => m.chains.set(k, { ...c, rules: [] }));
+    const { rules: _r, ...c } = desired.chains.get(k)!;
+    batch.push({ verb: 'add', chain: c });
   }
-  for (const k of refill) emit(`flush chain ${familyOf(k)} ${TABLE} ${nameOf(k)}`, (m) => m.chains.set(k, { ...m.chains.get(k)!, rules: [] }));
+  for (const k of refill) batch.push({ verb: 'flush', chain: refOf(k) });
   for (const k of [...created, ...refill]) {
     const c = desired.chains.get(k)!;
-    for (const r of c.rules) lines.push(`add rule ${c.family} ${TABLE} ${c.name} ${r.text}`);
-    effects.push((m) => m.chains.set(k, c));
+    for (const rule of c.rules) batch.push({ verb: 'add', chain: refOf(k), rule });
   }
 
   // Elements: removals first (an entry switched in place is deleted, then added).
@@ -137,7 +142,7 @@ export function planTransaction(kernel: LiveModel, garbage: Garbage, ledger: Por
     }
   }
   for (const [k, es] of delta.addedElements) {
-    if (skipElements(k)) continue;
+    if (skipElements(k) || !desired.sets.has(k)) continue;
     for (const e of es) if (!kernel.sets.get(k)?.elements.has(e)) push(additions, k, e);
   }
   for (const k of newMaps) additions.set(k, [...desired.sets.get(k)!.elements]);
@@ -151,57 +156,55 @@ export function planTransaction(kernel: LiveModel, garbage: Garbage, ledger: Por
     const want = desired.sets.get(k);
     if (want) for (const e of kernel.sets.get(k)?.elements ?? []) if (!want.elements.has(e)) push(removals, k, e);
   }
-  const elementLines = (verb: 'add' | 'delete', m: Map<string, string[]>) => {
-    for (const [k, es] of m) {
-      if (es.length === 0) continue;
-      emit(`${verb} element ${familyOf(k)} ${TABLE} ${nameOf(k)} { ${[...new Set(es)].join(', ')} }`, (model) => {
-        const s = model.sets.get(k)!;
-        for (const e of es) if (verb === 'add') s.elements.add(e);
-        else s.elements.delete(e);
-      });
-    }
+  const elements = (verb: 'add' | 'delete', m: Map<string, string[]>) => {
+    for (const [k, es] of m) if (es.length > 0) batch.push({ verb, set: refOf(k), elements: [...new Set(es)] });
   };
-  elementLines('delete', removals);
-  elementLines('add', additions);
+  elements('delete', removals);
+  elements('add', additions);
 
   // What the previous generation no longer needs: maps (they hold the jumps), chains, sets.
   const goneSets = [...garbage.sets].filter((k) => !desired.sets.has(k) && kernel.sets.has(k));
   const goneChains = [...garbage.chains].filter((k) => !desired.chains.has(k) && kernel.chains.has(k));
   const deleteSets = (kind: 'map' | 'set') => {
-    for (const k of goneSets.filter((x) => kernel.sets.get(x)!.kind === kind)) emit(`delete ${kind} ${familyOf(k)} ${TABLE} ${nameOf(k)}`, (m) => m.sets.delete(k));
+    for (const k of goneSets.filter((x) => kernel.sets.get(x)!.kind === kind)) batch.push({ verb: 'delete', set: { ...refOf(k), kind } });
   };
   deleteSets('map');
-  for (const k of goneChains) if (kernel.chains.get(k)!.rules.length > 0) emit(`flush chain ${familyOf(k)} ${TABLE} ${nameOf(k)}`, () => undefined);
-  for (const k of goneChains) emit(`delete chain ${familyOf(k)} ${TABLE} ${nameOf(k)}`, (m) => m.chains.delete(k));
+  for (const k of goneChains) if (kernel.chains.get(k)!.rules.length > 0) batch.push({ verb: 'flush', chain: refOf(k) });
+  for (const k of goneChains) batch.push({ verb: 'delete', chain: refOf(k) });
   deleteSets('set');
   // A table left with nothing the model wants goes once its last garbage does.
   const going = new Set([...goneSets, ...goneChains]);
   for (const fam of FAMILIES) {
-    if (desired.has(fam) || !kernel.has(fam)) continue;
-    if ([...kernel.chains, ...kernel.sets].every(([k, x]) => x.family !== fam || going.has(k))) emit(`delete table ${fam} ${TABLE}`, (m) => clearFamily(m, fam));
+    if (hasFamily(desired, fam) || !hasFamily(kernel, fam)) continue;
+    if ([...kernel.chains, ...kernel.sets].every(([k, x]) => x.family !== fam || going.has(k))) batch.push({ verb: 'delete', table: fam });
   }
 
   // What this change takes out of use stays for the previous generation until the next change;
   // chains are flushed now, which only empties their next-generation rules.
   for (const k of delta.removedChains) {
     if (!kernel.chains.has(k) || desired.chains.has(k)) continue;
-    if (kernel.chains.get(k)!.rules.length > 0) emit(`flush chain ${familyOf(k)} ${TABLE} ${nameOf(k)}`, (m) => m.chains.set(k, { ...m.chains.get(k)!, rules: [] }));
+    if (kernel.chains.get(k)!.rules.length > 0) batch.push({ verb: 'flush', chain: refOf(k) });
     next.chains.add(k);
   }
   for (const k of delta.removedSets) if (kernel.sets.has(k) && !desired.sets.has(k)) next.sets.add(k);
-  return finish(next);
+  return { batch, garbage: next, generation };
 }
 
-function clearFamily(m: LiveModel, fam: string): void {
-  for (const [k, x] of [...m.chains, ...m.sets]) if (x.family === fam) {
-    m.chains.delete(k);
-    m.sets.delete(k);
-  }
+/**
+ * What a loaded plan leaves: the kernel's new state (the rules it added with the kernel's forms
+ * `echoed`, which `bodies` learns), and the ledger's dispatch maps under the plan's generation.
+ */
+export function planLoaded(kernel: Ruleset, plan: Plan, echoed: readonly (readonly Statement[])[], ledger: PortLedger, bodies: RuleBodies): Ruleset {
+  const added = plan.batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
+  added.forEach((rule, i) => bodies.learn({ ...rule, body: echoed[i] }));
+  if (plan.generation !== ledger.generation) ledger.renameDispatch(plan.generation);
+  return applyBatch(kernel, plan.batch, echoed);
 }
 
-/** The generation of the newest dispatch maps in a model (1 when there are none). */
-export function generationIn(m: LiveModel): number {
+/** The generation of the newest dispatch maps in a ruleset (1 when there are none). */
+export function generationIn(r: Ruleset): number {
   let gen = 1;
-  for (const s of m.sets.values()) if (s.kind === 'map') gen = Math.max(gen, generationOf(s.name) ?? 1);
+  for (const s of r.sets.values()) if (s.kind === 'map') gen = Math.max(gen, generationOf(s.name) ?? 1);
   return gen;
 }
+

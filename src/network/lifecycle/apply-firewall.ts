@@ -3,9 +3,6 @@
 // decide what is missing; then every creating command goes to the kernel in one `nft -f` batch
 // or one `*-restore --noflush` run per tool. The returned removal commands are what libvirt
 // would record (nft deletes by the handles the batch echoed).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
@@ -18,14 +15,6 @@ const RESTORE: Record<'iptables' | 'ip6tables', string> = { iptables: 'iptables-
 
 /** A query is a command whose output decides what else runs; it changes nothing. */
 const isQuery = (c: PlannedCommand): boolean => c.followUp !== undefined;
-
-async function runChecked(runner: CommandRunner, argv: readonly string[]): Promise<string> {
-  const r = await runner.run(argv);
-  if (r.status !== 0) {
-    throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
-  }
-  return r.stdout;
-}
 
 /** Runs the queries of `groups` and returns the creating commands they and the plan call for, in order. */
 async function resolveCommands(groups: readonly FirewallTransaction[], runner: CommandRunner): Promise<FirewallCommand[]> {
@@ -46,16 +35,11 @@ async function resolveCommands(groups: readonly FirewallTransaction[], runner: C
   return out;
 }
 
-/** Runs `script` through `argv` + a temporary file holding it; returns stdout. */
+/** Runs `argv` with `script` on its stdin; returns stdout, or throws with its error. */
 async function runBatch(runner: CommandRunner, argv: readonly string[], script: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'virtwall-'));
-  const file = join(dir, 'batch');
-  try {
-    writeFileSync(file, script, { mode: 0o600 });
-    return await runChecked(runner, [...argv, file]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const r = await runner.run(argv, script);
+  if (r.status !== 0) throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 const NFT_CREATES = /^(add|insert|create) (table|chain|rule) /;
@@ -134,7 +118,7 @@ async function applyNetworkFirewalls(
   try {
     for (const [tool, cmds] of byTool) {
       if (tool === 'nft') {
-        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f'], nftScript([...(removing.get(tool) ?? []), ...cmds])))
+        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f', '-'], nftScript([...(removing.get(tool) ?? []), ...cmds])))
           .split('\n')
           .filter((l) => NFT_CREATES.test(l));
         const creating = cmds.filter((c) => NFT_CREATES.test(c.argv.filter((a) => !a.startsWith('-')).slice(1).join(' ')));
@@ -196,7 +180,7 @@ export async function removeNetworkFirewall(removal: readonly FirewallCommand[],
       for (const c of cmds) await runner.run(c.argv);
       continue;
     }
-    const argv = tool === 'nft' ? ['nft', '-f'] : [RESTORE[tool], '--noflush'];
+    const argv = tool === 'nft' ? ['nft', '-f', '-'] : [RESTORE[tool], '--noflush'];
     const script = tool === 'nft' ? nftScript(cmds) : restoreScript(cmds);
     try {
       await runBatch(runner, argv, script);

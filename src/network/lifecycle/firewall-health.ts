@@ -4,6 +4,8 @@
 // present while its chain still lists that handle, an iptables part while `--check` finds it.
 // tc filters live on the bridge, out of reach of firewall tools, and count as present.
 import type { CommandRunner } from '../../exec/runner.js';
+import { NftCli } from '../../nft/client.js';
+import type { Family } from '../../nft/objects.js';
 import type { FirewallCommand } from '../../plan/command.js';
 import { toolOf } from './firewall-batch.js';
 
@@ -14,23 +16,7 @@ export interface FirewallParts {
   missing: FirewallCommand[];
 }
 
-/** `chain:handle` (and `:handle` for any object) of everything `nft -a list table` shows. */
-function nftHandles(listing: string): Set<string> {
-  const handles = new Set<string>();
-  let chain = '';
-  for (const raw of listing.split('\n')) {
-    const line = raw.trim();
-    const opened = /^chain (\S+) \{/.exec(line);
-    if (opened) chain = opened[1]!;
-    const handle = /# handle (\d+)$/.exec(line)?.[1];
-    if (handle === undefined) continue;
-    handles.add(`:${handle}`);
-    if (!opened) handles.add(`${chain}:${handle}`);
-  }
-  return handles;
-}
-
-/** `nft delete TYPE FAMILY TABLE [CHAIN] handle N` -> [family, table, key in nftHandles]. */
+/** `nft delete TYPE FAMILY TABLE [CHAIN] handle N` -> [family, table, key in the table's handles]. */
 function nftTarget(argv: readonly string[]): [string, string, string] | undefined {
   const [, verb, type, family, table, ...rest] = argv;
   const handle = rest.at(-1);
@@ -43,10 +29,11 @@ const checkOf = (cmd: FirewallCommand): string[] => cmd.argv.map((a) => (a === '
 
 export async function firewallParts(removal: readonly FirewallCommand[], runner: CommandRunner): Promise<FirewallParts> {
   // one listing per table
+  const nft = new NftCli(runner);
   const listings = new Map<string, Promise<Set<string>>>();
   const handlesOf = (family: string, table: string): Promise<Set<string>> => {
     const key = `${family} ${table}`;
-    if (!listings.has(key)) listings.set(key, runner.run(['nft', '-a', 'list', 'table', family, table]).then((r) => (r.status === 0 ? nftHandles(r.stdout) : new Set<string>())));
+    if (!listings.has(key)) listings.set(key, nft.list(family as Family, table).then((t) => t?.handles ?? new Set<string>()));
     return listings.get(key)!;
   };
   // the checks only read: run them side by side

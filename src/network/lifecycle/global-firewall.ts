@@ -3,20 +3,29 @@
 // while they hold nothing but libvirt's own skeleton: rules another libvirt or an operator
 // added keep them in place.
 import type { CommandRunner } from '../../exec/runner.js';
+import { NftCli } from '../../nft/client.js';
+import type { ListedTable } from '../../nft/listing.js';
+import type { Family, Json, Statement } from '../../nft/objects.js';
 import type { BackendName } from '../firewall/plan.js';
 import { GLOBAL_CHAINS as IPT_CHAINS } from '../firewall/iptables.js';
 import { NFT_TABLE } from '../firewall/nftables.js';
 
-const NFT_FAMILIES = ['ip', 'ip6'];
+const NFT_FAMILIES = ['ip', 'ip6'] as const;
+/** The jumps of libvirt's forward chain to its per-direction chains. */
+const SKELETON_JUMPS: readonly Json[] = ['guest_output', 'guest_input', 'guest_cross'];
+/** The base chains iptables-nft creates in a table. */
+const XTABLES_BASE_CHAINS = ['INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING'];
 const IPT_TOOLS = ['iptables', 'ip6tables'];
 
-/** True when the nft table listing has no rule other than the forward chain's jumps. */
-export function nftTableIsSkeleton(listing: string): boolean {
-  return listing
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !/^(table|chain|type|policy|\}|flags)\b/.test(l) && !l.startsWith('}'))
-    .every((l) => /^counter packets \d+ bytes \d+ jump guest_(output|input|cross)$/.test(l) || /^jump guest_(output|input|cross)$/.test(l));
+/** True when the table holds no rule other than the forward chain's (counted) jumps. */
+export function nftTableIsSkeleton(table: ListedTable): boolean {
+  return [...table.chains.values()].every((c) => c.rules.every((r) => isSkeletonJump(r.body ?? [])));
+}
+
+function isSkeletonJump(body: readonly Statement[]): boolean {
+  const statements = body.filter((s) => !('counter' in s));
+  const target = statements.length === 1 ? (statements[0]!['jump'] as { target?: Json } | undefined)?.target : undefined;
+  return target !== undefined && SKELETON_JUMPS.includes(target);
 }
 
 /** Rules (`-A` lines of `iptables -S`) that sit in libvirt's chain `chain`. */
@@ -24,12 +33,9 @@ function rulesIn(listing: string, chain: string): string[] {
   return listing.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
 }
 
-/** An nft table listing holding base chains only, no rule and no other chain. */
-function isEmptyBaseTable(listing: string): boolean {
-  return listing
-    .split('\n')
-    .map((l) => l.trim())
-    .every((l) => l === '' || /^(table \S+ \S+ \{|chain (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) \{|type .* policy accept;|\})$/.test(l));
+/** A table holding iptables-nft's base chains only (policy accept), no rule and no other chain. */
+function isEmptyBaseTable(table: ListedTable): boolean {
+  return [...table.chains.values()].every((c) => XTABLES_BASE_CHAINS.includes(c.name) && c.hook?.policy === 'accept' && c.rules.length === 0) && table.sets.size === 0;
 }
 
 /**
@@ -37,10 +43,11 @@ function isEmptyBaseTable(listing: string): boolean {
  * iptables, also the empty nf_tables tables (`createdTables`) that applying them had created.
  */
 export async function removeUnusedGlobalFirewall(backend: BackendName, runner: CommandRunner, createdTables: readonly string[] = []): Promise<void> {
+  const nft = new NftCli(runner);
   if (backend === 'nftables') {
     for (const fam of NFT_FAMILIES) {
-      const r = await runner.run(['nft', 'list', 'table', fam, NFT_TABLE]);
-      if (r.status === 0 && nftTableIsSkeleton(r.stdout)) await runner.run(['nft', 'delete', 'table', fam, NFT_TABLE]);
+      const table = await nft.list(fam, NFT_TABLE);
+      if (table && nftTableIsSkeleton(table)) await nft.apply([{ verb: 'delete', table: fam }], NFT_TABLE).catch(() => undefined);
     }
     return;
   }
@@ -57,8 +64,9 @@ export async function removeUnusedGlobalFirewall(backend: BackendName, runner: C
       await runner.run([tool, '-w', '-t', table, '-X', chain]);
     }
   }
-  for (const name of createdTables) {
-    const r = await runner.run(['nft', 'list', 'table', ...name.split(' ')]);
-    if (r.status === 0 && isEmptyBaseTable(r.stdout)) await runner.run(['nft', 'delete', 'table', ...name.split(' ')]);
+  for (const created of createdTables) {
+    const [family, name] = created.split(' ') as [Family, string];
+    const table = await nft.list(family, name);
+    if (table && isEmptyBaseTable(table)) await nft.apply([{ verb: 'delete', table: family }], name).catch(() => undefined);
   }
 }

@@ -1,0 +1,111 @@
+// A batch: the commands of one nft transaction, as values. Planning makes one, the client renders
+// it (the only place nft text is written) and loads it as ONE transaction, and applyBatch says
+// what a ruleset becomes under it — the executor's new kernel model, and the fake's whole job.
+import { VirtwallError } from '../errors.js';
+import { key, type Family, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta, type Statement } from './objects.js';
+
+export interface ObjectRef {
+  family: Family;
+  name: string;
+}
+
+export type Command =
+  | { verb: 'add' | 'delete'; table: Family }
+  | { verb: 'add'; chain: Omit<NftChain, 'rules'> }
+  | { verb: 'flush' | 'delete'; chain: ObjectRef }
+  | { verb: 'add'; rule: NftRule; chain: ObjectRef }
+  | { verb: 'add'; set: SetMeta }
+  | { verb: 'delete'; set: ObjectRef & { kind: 'set' | 'map' } }
+  | { verb: 'add' | 'delete'; elements: readonly string[]; set: ObjectRef };
+
+export type Batch = readonly Command[];
+
+const declText = (d: SetDecl) => {
+  const keyText = 'typeof' in d.key ? `typeof ${d.key.typeof}` : `type ${d.key.type}`;
+  return [
+    `${keyText}${d.value ? ` : ${d.value}` : ''};`,
+    ...(d.size !== undefined ? [`size ${d.size};`] : []),
+    ...(d.flags?.length ? [`flags ${d.flags.join(',')};`] : []),
+  ].join(' ');
+};
+
+/** One command in nft's syntax, in table `table`. */
+function renderCommand(c: Command, table: string): string {
+  if ('table' in c) return `${c.verb} table ${c.table} ${table}`;
+  if ('rule' in c) return `add rule ${c.chain.family} ${table} ${c.chain.name} ${c.rule.text}`;
+  if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.join(', ')} }`;
+  if ('chain' in c) {
+    const at = `${c.chain.family} ${table} ${c.chain.name}`;
+    if (c.verb !== 'add' || !('hook' in c.chain) || !c.chain.hook) return `${c.verb} chain ${at}`;
+    const h = c.chain.hook;
+    return `add chain ${at} { type ${h.type} hook ${h.hook} priority ${h.priority}; policy ${h.policy}; }`;
+  }
+  if (c.verb === 'add' && 'decl' in c.set) return `add ${c.set.kind} ${c.set.family} ${table} ${c.set.name} { ${declText(c.set.decl)} }`;
+  return `delete ${'kind' in c.set ? c.set.kind : 'set'} ${c.set.family} ${table} ${c.set.name}`;
+}
+
+/** The batch as an nft script (empty for an empty batch). */
+export function renderBatch(batch: Batch, table: string): string {
+  return batch.map((c) => `${renderCommand(c, table)}\n`).join('');
+}
+
+/** The declaration text of a set, as the shape of a compiled port records it. */
+export const setDeclText = declText;
+
+/**
+ * The ruleset `r` becomes when nft commits `batch`; `bodies` are the kernel's forms of the rules
+ * the batch adds, in order (the client's echo), where known. Throws where nft would refuse the
+ * batch (an object added twice, a missing one changed), so a plan that nft would refuse fails
+ * against the fake too. `r` is not changed.
+ */
+export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly Statement[] | undefined)[] = []): Ruleset {
+  const chains = new Map(r.chains);
+  const sets = new Map(r.sets);
+  const copied = new Set<string>();
+  const refuse = (what: string): never => {
+    throw new VirtwallError('operation-failed', `nft would refuse the batch: ${what}`);
+  };
+  const setOf = (ref: ObjectRef) => {
+    const k = key(ref.family, ref.name);
+    const s = sets.get(k) ?? refuse(`no set ${k}`);
+    if (copied.has(k)) return s as RulesetSet & { elements: Set<string> };
+    const own = { ...s, elements: new Set(s.elements) };
+    sets.set(k, own);
+    copied.add(k);
+    return own;
+  };
+  let rule = 0;
+  for (const c of batch) {
+    if ('table' in c) {
+      if (c.verb === 'delete') {
+        for (const [k, x] of [...chains, ...sets]) if (x.family === c.table) chains.delete(k) || sets.delete(k);
+      }
+    } else if ('rule' in c) {
+      const k = key(c.chain.family, c.chain.name);
+      const chain = chains.get(k) ?? refuse(`no chain ${k}`);
+      const body = bodies[rule++];
+      chains.set(k, { ...chain, rules: [...chain.rules, body ? { ...c.rule, body } : c.rule] });
+    } else if ('elements' in c) {
+      const s = setOf(c.set);
+      for (const e of c.elements) {
+        if (c.verb === 'add') s.elements.add(e);
+        else if (!s.elements.delete(e)) refuse(`no element ${e} in ${key(c.set.family, c.set.name)}`);
+      }
+    } else if ('chain' in c) {
+      const k = key(c.chain.family, c.chain.name);
+      const chain = chains.get(k);
+      if (c.verb === 'add') {
+        if (!chain) chains.set(k, { ...c.chain, rules: [] });
+      } else if (!chain) refuse(`no chain ${k}`);
+      else if (c.verb === 'flush') chains.set(k, { ...chain, rules: [] });
+      else if (chain.rules.length > 0) refuse(`chain ${k} is not empty`);
+      else chains.delete(k);
+    } else {
+      const k = key(c.set.family, c.set.name);
+      if (c.verb === 'add') {
+        if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: new Set() });
+      } else if (!sets.delete(k)) refuse(`no set ${k}`);
+    }
+  }
+  return { chains, sets };
+}

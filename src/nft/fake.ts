@@ -1,0 +1,128 @@
+// An nft that keeps the ruleset in memory (as knftables' Fake does): it loads batches with
+// applyBatch, refuses what the kernel would refuse, and lists tables as `nft -j list` would, with
+// a rule's body standing for the kernel's form of its text. Tests drive backends with it to check
+// reconcile, heal, restart and the gap-free switch without root; foreign changes come in through
+// `foreign`, the same way as ours.
+import { applyBatch, renderBatch, type Batch, type Command } from './batch.js';
+import type { NftClient } from './client.js';
+import type { ListedTable } from './listing.js';
+import { emptyRuleset, hasFamily, key, type Family, type NftRule, type Ruleset, type Statement } from './objects.js';
+
+/** The fake kernel's form of a rule: its text without the comment. */
+const fakeBody = (r: NftRule): Statement[] => [{ rule: r.text.slice(0, r.text.lastIndexOf(' comment ') >>> 0) }];
+
+/** A jump target in a map element (`... : jump CHAIN`). */
+const jumpOf = (element: string) => (element.includes(' : jump ') ? element.slice(element.lastIndexOf(' ') + 1) : undefined);
+
+export class FakeNft implements NftClient {
+  private tables = new Map<string, Ruleset>();
+  /** Every batch loaded, rendered (what NftCli would have sent). */
+  readonly scripts: string[] = [];
+  /** Batches that pointed an entry existing before them at a chain they filled (see gapsIn). */
+  readonly gaps: string[] = [];
+  /** Fail the next apply as the kernel would refuse it. */
+  refuseNext = false;
+
+  ruleset(table: string): Ruleset {
+    return this.tables.get(table) ?? emptyRuleset();
+  }
+
+  async list(family: Family, table: string): Promise<ListedTable | undefined> {
+    await Promise.resolve();
+    const r = this.ruleset(table);
+    if (!hasFamily(r, family)) return undefined;
+    const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
+    for (const [k, c] of r.chains) {
+      if (c.family !== family) continue;
+      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ text: '', comment: x.comment, body: x.body ?? fakeBody(x) })) });
+    }
+    for (const [k, s] of r.sets) if (s.family === family) out.sets.set(k, { ...s, elements: new Set(s.elements) });
+    return out;
+  }
+
+  async apply(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    if (batch.length === 0) return [];
+    const script = renderBatch(batch, table);
+    if (this.refuseNext) {
+      this.refuseNext = false;
+      this.scripts.push(script);
+      throw new Error('nft -f failed with status 1: Error: Could not process rule');
+    }
+    const before = this.ruleset(table);
+    const bodies = batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : []));
+    const after = applyBatch(before, batch, bodies);
+    checkReferences(after);
+    this.scripts.push(script);
+    this.gaps.push(...gapsIn(before, batch));
+    this.tables.set(table, after);
+    return bodies;
+  }
+
+  async check(batch: Batch): Promise<boolean> {
+    await Promise.resolve();
+    try {
+      applyBatch(emptyRuleset(), batch);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A change by someone else (another tool, an administrator). */
+  foreign(table: string, batch: Batch): void {
+    this.tables.set(table, applyBatch(this.ruleset(table), batch, batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : []))));
+  }
+
+  /** Someone else edits a rule's body in place, keeping its comment. */
+  editRule(table: string, family: Family, chain: string, index: number, text: string): void {
+    const r = this.ruleset(table);
+    const c = r.chains.get(key(family, chain))!;
+    const rules = c.rules.map((x, i) => (i === index ? { ...x, text, body: fakeBody({ text, comment: x.comment }) } : x));
+    this.tables.set(table, { ...r, chains: new Map(r.chains).set(key(family, chain), { ...c, rules }) });
+  }
+
+  /** The kernel loses every table (a `flush ruleset` by someone else). */
+  flushRuleset(): void {
+    this.tables.clear();
+  }
+}
+
+/** The kernel refuses to delete a chain that a map element still jumps to. */
+function checkReferences(r: Ruleset): void {
+  for (const s of r.sets.values()) {
+    for (const e of s.elements) {
+      const target = jumpOf(e);
+      if (target && !r.chains.has(key(s.family, target))) throw new Error(`nft would refuse the batch: ${s.name} jumps to missing chain ${target}`);
+    }
+  }
+}
+
+/**
+ * Commands by which a packet of the old generation could run a chain empty: an element added to a
+ * map that existed before the batch, for a key that had an entry there, jumping to a chain the
+ * batch creates or flushes (the kernel rule transaction.ts is built on).
+ */
+function gapsIn(before: Ruleset, batch: Batch): string[] {
+  const filled = new Set<string>();
+  for (const c of batch) {
+    if ('chain' in c && !('rule' in c) && (c.verb === 'flush' || (c.verb === 'add' && !before.chains.has(key(c.chain.family, c.chain.name))))) {
+      filled.add(key(c.chain.family, c.chain.name));
+    }
+  }
+  const out: string[] = [];
+  for (const c of batch) {
+    if (!isElementAdd(c)) continue;
+    const old = before.sets.get(key(c.set.family, c.set.name));
+    if (!old) continue;
+    const oldKeys = new Set([...old.elements].map((e) => e.slice(0, e.indexOf(' : '))));
+    for (const e of c.elements) {
+      const target = jumpOf(e);
+      if (target && oldKeys.has(e.slice(0, e.indexOf(' : '))) && filled.has(key(c.set.family, target))) out.push(`${c.set.name}: ${e}`);
+    }
+  }
+  return out;
+}
+
+const isElementAdd = (c: Command): c is Extract<Command, { elements: readonly string[] }> => 'elements' in c && c.verb === 'add';
+

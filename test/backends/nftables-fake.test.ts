@@ -1,0 +1,116 @@
+// The nftables backend against the fake nft (src/nft/fake.ts), without root: heal after foreign
+// changes (a rule body edited under its own comment included), restart with and without the kept
+// compiled ports, and the gap-free switch checked on every batch the backend loads.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NftablesBackend } from '../../src/backends/nftables/backend.js';
+import { TABLE } from '../../src/backends/nftables/model.js';
+import { FakeNft } from '../../src/nft/fake.js';
+import type { PortFilter } from '../../src/nwfilter/backend.js';
+import { instantiateBinding } from '../../src/nwfilter/binding.js';
+import { chainSources, MapFilterSource } from '../../src/nwfilter/source.js';
+import { parseFilter } from '../../src/conf/nwfilter/parse.js';
+import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
+
+const stock = new MapFilterSource(loadStockFilters().values());
+
+function port(n: number, filter = 'clean-traffic', ips = [`10.0.0.${n}`], extra: string[] = []): PortFilter {
+  const mac = `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
+  const source = chainSources(new MapFilterSource(extra.map((x) => parseFilter(x))), stock);
+  const binding = { portdev: `vnet${n}`, mac, filter, params: new Map([['IP', ips]]) };
+  return { ifname: binding.portdev, mac, filter, key: `${n} ${filter} ${ips.join(',')} ${extra.join('')}`, instances: instantiateBinding(binding, source) };
+}
+
+/** A chain of the shape ports share, by its suffix, and its rules. */
+function shapeChain(nft: FakeNft, suffix: string): { name: string; comments: string[] } {
+  const c = [...nft.ruleset(TABLE).chains.values()].find((x) => x.family === 'bridge' && x.name.endsWith(`_${suffix}`))!;
+  return { name: c.name, comments: c.rules.map((r) => r.comment) };
+}
+
+describe('nftables backend on the fake nft', () => {
+  it('heals a rule whose body someone changed under its own comment, and nothing else', async () => {
+    const nft = new FakeNft();
+    const backend = new NftablesBackend(nft);
+    const ports = [port(1), port(2)];
+    await backend.reconcile(ports);
+    const chain = shapeChain(nft, 'from_mac');
+    const index = chain.comments.findIndex((c) => c.includes('no-mac-spoofing'));
+    // the MAC check's drop becomes an accept, the comment stays
+    nft.editRule(TABLE, 'bridge', chain.name, index, `counter accept comment "${chain.comments[index]}"`);
+    const loaded = nft.scripts.length;
+    const report = await backend.reconcile(ports);
+    assert.deepEqual(report.repaired.sort(), ['vnet1', 'vnet2']);
+    assert.equal(nft.scripts.length, loaded + 1);
+    assert.match(nft.scripts.at(-1)!, new RegExp(`^flush chain bridge ${TABLE} ${chain.name}$`, 'm'));
+    assert.doesNotMatch(nft.scripts.at(-1)!, /element/, 'only the edited chain is written again');
+    assert.deepEqual((await backend.reconcile(ports)).repaired, []);
+  });
+
+  it('heals foreign element removals and flushed chains from its own tables', async () => {
+    const nft = new FakeNft();
+    const backend = new NftablesBackend(nft);
+    await backend.reconcile([port(1), port(2), port(3)]);
+    const macSet = [...nft.ruleset(TABLE).sets.values()].find((s) => s.name.endsWith('_from_mac_0p'))!;
+    nft.foreign(TABLE, [
+      { verb: 'delete', set: { family: 'bridge', name: macSet.name }, elements: ['"vnet2" . 52:54:00:00:00:02'] },
+      { verb: 'flush', chain: { family: 'bridge', name: shapeChain(nft, 'from_arp_ip').name } },
+    ]);
+    const report = await backend.reconcile([port(1), port(2)]);
+    assert.deepEqual(report.repaired.sort(), ['vnet1', 'vnet2']);
+    assert.deepEqual(report.removed, ['vnet3']);
+    assert.ok(nft.ruleset(TABLE).sets.get(`bridge ${macSet.name}`)!.elements.has('"vnet2" . 52:54:00:00:00:02'));
+    assert.deepEqual(await backend.reconcile([port(1), port(2)]), { repaired: [], removed: [], compiled: 0 });
+  });
+
+  it('a restart with the kept compiled ports loads nothing; without them it rewrites the chains once', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-fake-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const stateFile = join(dir, 'nwfilter-nftables.json');
+    const nft = new FakeNft();
+    const ports = [port(1), port(2)];
+    await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
+    await new Promise((r) => setTimeout(r, 20));
+    const loaded = nft.scripts.length;
+    const restarted = await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
+    assert.deepEqual(restarted, { repaired: [], removed: [], compiled: 0 });
+    assert.equal(nft.scripts.length, loaded, 'the kernel is left as it is');
+
+    // without the kept file the bodies of the kernel's rules are unknown: every chain is written
+    // again (in one transaction, as a repair), and from then on nothing
+    const fresh = new NftablesBackend(nft);
+    assert.deepEqual((await fresh.reconcile(ports)).repaired.sort(), ['vnet1', 'vnet2']);
+    assert.doesNotMatch(nft.scripts.at(-1)!, /^add element/m);
+    assert.deepEqual((await fresh.reconcile(ports)).repaired, []);
+  });
+
+  it('never points an existing entry at a chain the same batch fills, over redefinitions and ports coming and going', async () => {
+    const definitions = [
+      `<filter name='vwt-guard' chain='root'><filterref filter='clean-traffic'/></filter>`,
+      `<filter name='vwt-guard' chain='root'><rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule><filterref filter='clean-traffic'/></filter>`,
+    ];
+    const nft = new FakeNft();
+    const backend = new NftablesBackend(nft);
+    const guarded = (i: number) => port(1, 'vwt-guard', i % 4 < 2 ? ['10.0.0.1'] : ['10.0.0.1', '10.0.0.12'], [definitions[i % 2]!]);
+    await backend.apply({ set: [guarded(0)], remove: [] });
+    for (let i = 1; i <= 12; i++) {
+      await backend.apply({ set: [guarded(i)], remove: [] });
+      await backend.apply(i % 2 ? { set: [port(2)], remove: [] } : { set: [], remove: ['vnet2'] });
+    }
+    assert.ok(nft.scripts.some((s) => /^add map bridge virtwall_nwf from_port_g\d+ /m.test(s)), 'redefinitions switched the dispatch maps');
+    assert.deepEqual(nft.gaps, []);
+
+    // the check itself: an entry switched in place to a chain created in the same batch is a gap
+    const entry = [...nft.ruleset(TABLE).sets.values()].find((s) => /^from_port_g\d+$/.test(s.name))!;
+    const old = [...entry.elements].find((e) => e.startsWith('"vnet1"'))!;
+    await nft.apply([
+      { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' } },
+      { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' }, rule: { text: 'counter accept comment "new"', comment: 'new' } },
+      { verb: 'delete', set: { family: 'bridge', name: entry.name }, elements: [old] },
+      { verb: 'add', set: { family: 'bridge', name: entry.name }, elements: ['"vnet1" : jump vwt_new'] },
+    ], TABLE);
+    assert.deepEqual(nft.gaps, [`${entry.name}: "vnet1" : jump vwt_new`]);
+  });
+});

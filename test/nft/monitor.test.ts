@@ -1,0 +1,46 @@
+// Our own ruleset changes wake no heal, everyone else's do, as soon as nft monitor reports them:
+// a real `nft monitor` in a namespace, changes loaded through our runner (the nwfilter backend's
+// nft client) and by another process.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SystemRunner } from '../../src/exec/runner.js';
+import { NftCli } from '../../src/nft/client.js';
+import { foreignTransactions } from '../../src/nft/monitor.js';
+import { canUseNetns, NetnsLab } from '../support/netns.js';
+
+const skip = canUseNetns() ? false : 'needs root and network namespaces';
+
+describe('nft monitor: own and foreign transactions', { skip }, () => {
+  it('reports every foreign transaction at once and none of ours', async (t) => {
+    const lab = new NetnsLab();
+    t.after(() => lab.cleanup());
+    const ns = lab.netns('mon');
+    const foreign: number[] = [];
+    const monitor = lab.spawn(ns, ['nft', 'monitor']);
+    monitor.stdout!.setEncoding('utf8').on('data', foreignTransactions(() => foreign.push(Date.now())));
+    // the monitor is listening once it reports a change made after it started
+    for (let i = 0; foreign.length === 0; i++) {
+      assert.ok(i < 50, 'nft monitor reports changes');
+      lab.exec(ns, ['nft', `add table inet vwt_probe${i}`]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    foreign.length = 0;
+
+    const nft = new NftCli(new SystemRunner({ netns: ns }));
+    const chain = { family: 'bridge', name: 'c' } as const;
+    await nft.apply([
+      { verb: 'add', table: 'bridge' },
+      { verb: 'add', chain },
+      { verb: 'add', chain, rule: { text: 'counter accept comment "ours"', comment: 'ours' } },
+    ], 'vwt_own');
+    for (let i = 0; i < 5; i++) await nft.apply([{ verb: 'add', set: { family: 'bridge', name: `s${i}`, kind: 'set', decl: { key: { type: 'ifname' } } } }], 'vwt_own');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(foreign, [], 'our own transactions are not foreign');
+
+    const before = Date.now();
+    lab.exec(ns, ['nft', 'flush', 'chain', 'bridge', 'vwt_own', 'c']);
+    for (let i = 0; foreign.length === 0 && i < 50; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(foreign.length, 1, 'a foreign change is reported once');
+    assert.ok(foreign[0]! - before < 1000, `reported after ${foreign[0]! - before} ms`);
+  });
+});

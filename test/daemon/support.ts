@@ -43,6 +43,8 @@ export function emptyHostAnswer(line: string): FakeAnswer | undefined {
   if (line.startsWith('ip link show')) return { status: 1 };
   if (line.startsWith('ip -j')) return { stdout: '[]' };
   if (line.startsWith('sysctl -n')) return { stdout: '0\n' };
+  // no table exists on an empty host
+  if (line.startsWith('nft -j list table')) return { status: 1, stderr: 'Error: No such file or directory\n' };
   return undefined;
 }
 

@@ -15,6 +15,7 @@ import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { apiHandler } from './http.js';
 import { stateLayout, type StateLayout } from './layout.js';
+import { startLibvirtSockets } from '../rpc/listeners.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
 /** Quiet time after a kernel event before reconciling (our own applies cause events too). */
@@ -66,6 +67,7 @@ export async function runDaemon(root: string): Promise<void> {
     servers.push(createServer(handler));
     await listen(servers[1]!, config.tcp);
   }
+  const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
   const heal = (reason: string, opts: { force?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
@@ -74,15 +76,17 @@ export async function runDaemon(root: string): Promise<void> {
   const watcher = watchNftables(() => heal('kernel change'), log);
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
-  log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'virtwalld stopping (kernel rules stay in place)');
       watcher.stop();
       if (timer) clearInterval(timer);
-      let open = servers.length;
-      for (const s of servers) s.close(() => --open === 0 && resolve());
+      let open = servers.length + 1;
+      const closed = () => --open === 0 && resolve();
+      void (libvirt?.close() ?? Promise.resolve()).then(closed);
+      for (const s of servers) s.close(closed);
       for (const s of servers) s.closeAllConnections();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -59,6 +59,13 @@ export class NetworkService {
     return def;
   }
 
+  /** The network with this UUID (libvirt's lookups by UUID; `name`: the caller's name for it, shown in the error). */
+  lookupUuid(uuid: string, name?: string): NetworkDef {
+    const def = [...this.all().values()].find((d) => d.uuid === uuid.toLowerCase());
+    if (!def) throw new VirtwallError('not-found', `Network not found: no network with matching uuid '${uuid}'${name === undefined ? '' : ` (${name})`}`);
+    return def;
+  }
+
   summary(def: NetworkDef): NetworkSummary {
     const status = this.driver.status(def.name);
     return {

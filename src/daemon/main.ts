@@ -6,11 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
 import { createNwfilterBackend } from '../backends/nwfilter.js';
 import { SystemRunner } from '../exec/runner.js';
+import { socketInUse } from '../util/socket-in-use.js';
 import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { apiHandler } from './http.js';
@@ -24,14 +24,6 @@ const HEAL_DEBOUNCE_MS = 150;
 export function loadConfig(layout: StateLayout): DaemonConfig {
   const text = existsSync(layout.config) ? readFileSync(layout.config, 'utf8') : '';
   return daemonConfig(parseConf(text, layout.config));
-}
-
-function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.on('connect', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
 }
 
 function listen(server: Server, target: string | { host: string; port: number }): Promise<void> {

@@ -70,6 +70,7 @@ const FROM_VIRTWALL: readonly { kind: ErrorKind; code: Code; worded?: true }[] =
   { kind: 'not-found', code: CODE.noNwfilterBinding, worded: true },
   { kind: 'not-found', code: CODE.noNetworkPort, worded: true },
   { kind: 'not-found', code: CODE.operationInvalid },
+  { kind: 'invalid-input', code: CODE.invalidArg, worded: true },
   { kind: 'invalid-input', code: CODE.xmlError },
   { kind: 'conflict', code: CODE.operationInvalid },
   { kind: 'operation-failed', code: CODE.operationFailed },

@@ -6,8 +6,11 @@
 // max_client_requests), so pipelining costs bounded memory.
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { Daemon } from '../daemon/daemon.js';
+import { VirtwallError } from '../errors.js';
+import { socketInUse } from '../util/socket-in-use.js';
 import { CODE, DOMAIN, libvirtError, toLibvirtError, type LibvirtError } from './errors.js';
 import { unwatchAll } from './events.js';
 import { encodeFrame, FrameError, FrameSplitter, MESSAGE_MAX, PROGRAM, PROTOCOL_VERSION, STATUS, TYPE, type Frame, type Header } from './framing.js';
@@ -46,6 +49,8 @@ export class RpcServer {
 
   /** Listens on `socket.path` (a stale file there is replaced): 0600, or 0666 for read-only sockets as libvirt's. */
   async listen(socket: RpcSocket): Promise<void> {
+    // a live libvirt daemon's socket is never taken over: it has to be stopped (masked) first
+    if (await socketInUse(socket.path)) throw new VirtwallError('conflict', `${socket.path} is served by another daemon (stop and mask libvirt's ${basename(socket.path).replace(/-sock.*/, '')} sockets, or set libvirt_sockets = 0)`);
     const server = createServer((s) => this.accept(s, socket));
     rmSync(socket.path, { force: true });
     const umask = process.umask(0o177);

@@ -2,6 +2,7 @@
 // runs with --leasefile-ro and calls a hook on every lease change (add/old/del) and at start
 // (init, when it expects the current lease database on stdout). The records live in one JSON
 // file per bridge, written atomically.
+import { formatTable } from '../../cli/table.js';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { VirtwallError } from '../../errors.js';
@@ -137,10 +138,6 @@ export function networkLeases(leases: readonly LeaseRecord[], prefixOf: (ip: str
     });
 }
 
-function pad(text: string, width: number): string {
-  return text.length >= width ? text + ' ' : text.padEnd(width);
-}
-
 function formatExpiry(epoch: number): string {
   if (epoch === 0) return 'never';
   const d = new Date(epoch * 1000);
@@ -150,13 +147,6 @@ function formatExpiry(epoch: number): string {
 
 /** The table `virsh net-dhcp-leases NETWORK` prints. */
 export function formatLeaseTable(leases: readonly NetworkLease[]): string {
-  const cols = [21, 19, 11, 21, 11];
-  const header = ['Expiry Time', 'MAC address', 'Protocol', 'IP address', 'Hostname'];
-  const lines = [' ' + header.map((h, i) => pad(h, cols[i]!)).join('') + 'Client ID or DUID'];
-  lines.push('-'.repeat(lines[0]!.length + 30));
-  for (const l of leases) {
-    const row = [formatExpiry(l.expiryTime), l.mac ?? '-', l.type, `${l.ipAddress}/${l.prefix}`, l.hostname ?? '-'];
-    lines.push(' ' + row.map((c, i) => pad(c, cols[i]!)).join('') + (l.clientId ?? '-'));
-  }
-  return lines.join('\n') + '\n';
+  const header = ['Expiry Time', 'MAC address', 'Protocol', 'IP address', 'Hostname', 'Client ID or DUID'];
+  return formatTable(header, leases.map((l) => [formatExpiry(l.expiryTime), l.mac ?? '-', l.type, `${l.ipAddress}/${l.prefix}`, l.hostname ?? '-', l.clientId ?? '-']));
 }

@@ -22,6 +22,8 @@ import { decode, encode } from './xdr.js';
 
 /** Calls a client may have waiting before its socket is no longer read (libvirt: max_client_requests = 5). */
 const MAX_PENDING_CALLS = 5;
+/** Connections waiting to be accepted (node's default, 511, refuses a burst of 1,000 clients). */
+const LISTEN_BACKLOG = 4096;
 /** A read-only client's calls carry names, never documents: its frames are kept small. */
 const READONLY_MESSAGE_MAX = 1 << 20;
 
@@ -57,7 +59,7 @@ export class RpcServer {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(socket.path, resolve);
+        server.listen({ path: socket.path, backlog: LISTEN_BACKLOG }, resolve);
       });
     } finally {
       process.umask(umask);

@@ -5,7 +5,6 @@
 // replies are the bytes the real daemons sent.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { decode, encode, XdrError, xdr } from '../../src/rpc/xdr.js';
@@ -17,6 +16,7 @@ import { openDaemon, tempRoot } from '../daemon/support.js';
 import { cli, daemonFixture, startDaemon, stopAll } from '../daemon/process.js';
 import { canUseNetns } from '../support/netns.js';
 import { socketOf } from './clients.js';
+import { exchange } from './wire.js';
 import { conversations, readCapture, type CapturedFrame } from './capture.js';
 
 const captures = { network: readCapture('virtnetworkd'), nwfilter: readCapture('virtnwfilterd') };
@@ -136,23 +136,3 @@ describe("replaying virtqemud's conversations", () => {
     assert.deepEqual(replies.map((r) => [r.readUInt32BE(20), r.readUInt32BE(24)]), [[1, 1], [2, 1], [3, 1], [4, 0]], 'serials echoed; the last call succeeds');
   });
 });
-
-/** Sends `frames` on one connection (pipelined) and collects `count` reply frames. */
-export function exchange(path: string, frames: Buffer[], count: number): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    const splitter = new FrameSplitter();
-    const got: Buffer[] = [];
-    const timer = setTimeout(() => (s.destroy(), reject(new Error(`timeout: ${got.length} of ${count} replies`))), 10_000);
-    s.on('data', (d) => {
-      for (const f of splitter.push(d)) got.push(encodeFrame(f.header, f.payload));
-      if (got.length >= count) {
-        clearTimeout(timer);
-        s.destroy();
-        resolve(got);
-      }
-    });
-    s.on('error', reject);
-    s.write(Buffer.concat(frames));
-  });
-}

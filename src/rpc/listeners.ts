@@ -1,8 +1,10 @@
 // The sockets of libvirt's modular network and nwfilter daemons, under DIR/run/libvirt for a
 // state root DIR (/run/libvirt by default, the paths libvirt's clients and virtqemud have
-// compiled in): a read-write socket (0600) and a read-only one (0666) per driver.
+// compiled in): a read-write socket (0600) and a read-only one (0666) per driver. Under systemd
+// socket activation (LISTEN_FDS, sd_listen_fds(3)) a socket passed with the socket's file name as
+// its FileDescriptorName is used as it is: systemd owns the path and keeps it across restarts.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Daemon } from '../daemon/daemon.js';
 import { RpcServer, type RpcServerOptions, type RpcSocket } from './server.js';
@@ -22,6 +24,18 @@ export function libvirtSockets(root: string): RpcSocket[] {
 export async function startLibvirtSockets(daemon: Daemon, root: string, log: Logger, options: RpcServerOptions = {}): Promise<RpcServer> {
   const server = new RpcServer(daemon, log, options);
   mkdirSync(join(root, 'run/libvirt'), { recursive: true, mode: 0o755 });
-  for (const socket of libvirtSockets(root)) await server.listen(socket);
+  const passed = activationFds(process.env);
+  for (const socket of libvirtSockets(root)) {
+    const fd = passed.get(basename(socket.path));
+    await server.listen(fd === undefined ? socket : { ...socket, fd });
+  }
   return server;
+}
+
+/** The sockets systemd passed to this process, by FileDescriptorName (first fd is 3). */
+export function activationFds(env: NodeJS.ProcessEnv, pid = process.pid): Map<string, number> {
+  const count = Number(env['LISTEN_FDS'] ?? 0);
+  if (Number(env['LISTEN_PID']) !== pid || !Number.isInteger(count) || count <= 0) return new Map();
+  const names = (env['LISTEN_FDNAMES'] ?? '').split(':');
+  return new Map(Array.from({ length: count }, (_, i) => [names[i] ?? '', 3 + i]));
 }

@@ -31,6 +31,8 @@ export interface RpcSocket {
   path: string;
   driver: Driver;
   readonly: boolean;
+  /** A listening socket passed by systemd (socket activation) for `path`. */
+  fd?: number;
 }
 
 export interface RpcServerOptions {
@@ -51,16 +53,18 @@ export class RpcServer {
 
   /** Listens on `socket.path` (a stale file there is replaced): 0600, or 0666 for read-only sockets as libvirt's. */
   async listen(socket: RpcSocket): Promise<void> {
+    const server = createServer((s) => this.accept(s, socket));
+    if (socket.fd !== undefined) {
+      await listenOn(server, { fd: socket.fd });
+      this.servers.push(server);
+      return;
+    }
     // a live libvirt daemon's socket is never taken over: it has to be stopped (masked) first
     if (await socketInUse(socket.path)) throw new VirtwallError('conflict', `${socket.path} is served by another daemon (stop and mask libvirt's ${basename(socket.path).replace(/-sock.*/, '')} sockets, or set libvirt_sockets = 0)`);
-    const server = createServer((s) => this.accept(s, socket));
     rmSync(socket.path, { force: true });
     const umask = process.umask(0o177);
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ path: socket.path, backlog: LISTEN_BACKLOG }, resolve);
-      });
+      await listenOn(server, { path: socket.path, backlog: LISTEN_BACKLOG });
     } finally {
       process.umask(umask);
     }
@@ -218,6 +222,13 @@ class Connection implements Session {
     this.pending.length = 0;
     this.gone();
   }
+}
+
+function listenOn(server: Server, target: { path: string; backlog: number } | { fd: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(target, resolve);
+  });
 }
 
 function errorBody(e: LibvirtError): Buffer {

@@ -5,9 +5,10 @@
 // changes; unknown flags are refused as libvirt refuses them; events reach `virsh net-event`.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture, startDaemon, stopAll } from '../daemon/process.js';
+import { BIN, cli, daemonFixture, startDaemon, stopAll } from '../daemon/process.js';
 import { lastError, python, socketOf, virsh, virshLoop, type Driver } from './clients.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
@@ -271,5 +272,24 @@ print(json.dumps(out))
     const want = ['Defined', 'Started', 'Stopped', 'Undefined', 'Started', 'Stopped'].map((e) => `event 'lifecycle' for network t1: ${e}\n`).join('');
     for (const t0 = Date.now(); events.output() !== want && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
     assert.equal(events.output(), want);
+  });
+});
+
+describe('systemd socket activation', { skip }, () => {
+  it('serves the sockets systemd passes (LISTEN_FDS, named as the socket files)', async (t) => {
+    const { lab, ns, root } = daemonFixture(t);
+    mkdirSync(join(root, 'run/libvirt'), { recursive: true });
+    const names = ['virtnetworkd-sock', 'virtnetworkd-sock-ro', 'virtnwfilterd-sock', 'virtnwfilterd-sock-ro'];
+    // systemd-socket-activate listens like a .socket unit and starts the daemon at the first connection
+    const activator = lab.spawn(ns, ['systemd-socket-activate', ...names.flatMap((n) => ['-l', join(root, 'run/libvirt', n)]), `--fdname=${names.join(':')}`, process.execPath, BIN, '--root', root, 'daemon']);
+    let log = '';
+    activator.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+    for (const t0 = Date.now(); !names.every((n) => existsSync(join(root, 'run/libvirt', n))) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+    const r = virsh(root, 'nwfilter', ['nwfilter-list']);
+    assert.equal(r.status, 0, r.stderr + log);
+    assert.match(r.stdout, / clean-traffic\n/);
+    for (const t0 = Date.now(); !log.includes('virtwalld ready') && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+    assert.match(log, /"libvirtSockets":true.*virtwalld ready/);
+    assert.equal(virsh(root, 'network', ['net-list', '--all'], { ro: true }).status, 0);
   });
 });

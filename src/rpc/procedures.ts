@@ -32,6 +32,8 @@ const FEATURES: Record<Driver, readonly number[]> = { network: [9, 10, 14, 15, 1
 const FEATURE_KEEPALIVE = 10;
 /** The libvirt version whose protocol this is (virConnectGetLibVersion). */
 export const LIB_VERSION = 9000000n;
+/** CONNECT_SET_IDENTITY parameters worth logging (virIdentity's VIR_CONNECT_IDENTITY_*). */
+const IDENTITY_FIELDS = ['user-name', 'unix-user-id', 'group-name', 'unix-group-id', 'process-id'];
 /** VIR_CONNECT_RO */
 const CONNECT_RO = 1;
 
@@ -151,7 +153,8 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
   [361, def({ name: 'CONNECT_UNREGISTER_CLOSE_CALLBACK', args: T.void, ret: T.void, needs: 'open', run: () => undefined })],
   [419, def({ name: 'CONNECT_SET_IDENTITY', args: T.setIdentityArgs, ret: T.void, needs: 'open', write: 'virConnectSetIdentity', run: (s, a) => {
     checkFlags(s, a['flags'], 0, 'virConnectSetIdentity');
-    s.identity = Object.fromEntries((a['params'] as { field: string; value: { value: unknown } }[]).map((p) => [p.field, p.value.value]));
+    // kept for the log: who the client acts for, never its tokens (system.token) or labels
+    s.identity = Object.fromEntries((a['params'] as { field: string; value: { value: unknown } }[]).filter((p) => IDENTITY_FIELDS.includes(p.field)).map((p) => [p.field, String(p.value.value)]));
   } })],
 
   // --- networks ---

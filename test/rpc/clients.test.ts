@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { BIN, cli, daemonFixture, startDaemon, stopAll } from '../daemon/process.js';
+import { BIN, cli, daemonFixture, startDaemon, stopAll, waitForLog } from '../daemon/process.js';
 import { lastError, python, socketOf, virsh, virshLoop, type Driver } from './clients.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
@@ -163,7 +163,7 @@ describe('libvirt clients on the libvirt sockets', { skip }, () => {
 
   it('serves python3-libvirt: error fields, flags, read-only sockets, ports, bindings', async (t) => {
     const { ns, root, file } = daemonFixture(t);
-    await startDaemon(ns, root);
+    const daemon = await startDaemon(ns, root);
     assert.equal(cli(root, ['net-define', file('t1.xml', net('t1', 'vwtbr1', 151))]).status, 0);
     assert.equal(cli(root, ['net-start', 't1']).status, 0);
     assert.equal(cli(root, ['net-autostart', 't1']).status, 0);
@@ -173,6 +173,7 @@ describe('libvirt clients on the libvirt sockets', { skip }, () => {
       root,
       `
 c = libvirt.open(uri('network'))
+c.setIdentity({'user-name': 'alice', 'unix-user-id': 1234, 'system.token': 'tok3n-s3cret'})
 names = lambda flags: sorted(n.name() for n in c.listAllNetworks(flags))
 n = c.networkLookupByName('t1')
 out = {
@@ -253,6 +254,10 @@ print(json.dumps(out))
     assert.deepEqual(r['bindingGone'], [101, 33, 2, "Network filter binding not found: no nwfilter binding for port dev 'vnet7'"]);
     assert.equal((r['filter'] as unknown[])[1], 'clean-traffic');
     assert.deepEqual(r['filterUndefineRo'], [29, 33, 2, 'operation forbidden: read only access prevents virNWFilterUndefine']);
+    // who asked is logged with its changes, never its token
+    const identity = /"call":"NETWORK_PORT_CREATE_XML","identity":\{"user-name":"alice","unix-user-id":"1234"\}/;
+    assert.match(await waitForLog(daemon, identity, 5000), identity);
+    assert.doesNotMatch(daemon.log(), /tok3n/);
     // the state the python client left is the CLI's state
     assert.match(cli(root, ['net-port-list', 't1']).stdout, new RegExp(PORT_UUID));
     assert.equal(cli(root, ['nwfilter-binding-list']).stdout, ' Port Dev   Filter\n--------------------\n');

@@ -170,9 +170,9 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
   [36, def({ name: 'CONNECT_LIST_DEFINED_NETWORKS', args: T.int('maxnames'), ret: T.netNames, needs: 'network', run: (s, a) => ({ names: s.daemon.networks.list().filter((n) => !n.active).map((n) => n.name).slice(0, Math.max(0, a['maxnames'])) }) })],
   [46, def({ name: 'NETWORK_LOOKUP_BY_NAME', args: T.str('name'), ret: T.net, needs: 'network', run: (s, a) => ({ net: netRef(s.daemon.networks.lookup(a['name'])) }) })],
   [47, def({ name: 'NETWORK_LOOKUP_BY_UUID', args: T.byUuid, ret: T.net, needs: 'network', run: (s, a) => ({ net: netRef(s.daemon.networks.lookupUuid(uuidText(a['uuid']))) }) })],
-  [44, def({ name: 'NETWORK_GET_AUTOSTART', args: T.net, ret: T.int('autostart'), needs: 'network', run: (s, a) => ({ autostart: +s.daemon.networks.summary(network(s, a['net'])).autostart }) })],
-  [152, def({ name: 'NETWORK_IS_ACTIVE', args: T.net, ret: T.int('active'), needs: 'network', run: (s, a) => ({ active: +s.daemon.networks.summary(network(s, a['net'])).active }) })],
-  [153, def({ name: 'NETWORK_IS_PERSISTENT', args: T.net, ret: T.int('persistent'), needs: 'network', run: (s, a) => ({ persistent: +s.daemon.networks.summary(network(s, a['net'])).persistent }) })],
+  [44, def({ name: 'NETWORK_GET_AUTOSTART', args: T.net, ret: T.int('autostart'), needs: 'network', run: (s, a) => ({ autostart: +s.daemon.networks.autostartOf(network(s, a['net']).name) }) })],
+  [152, def({ name: 'NETWORK_IS_ACTIVE', args: T.net, ret: T.int('active'), needs: 'network', run: (s, a) => ({ active: +s.daemon.networks.isActive(network(s, a['net']).name) }) })],
+  [153, def({ name: 'NETWORK_IS_PERSISTENT', args: T.net, ret: T.int('persistent'), needs: 'network', run: (s, a) => ({ persistent: +s.daemon.networks.isPersistent(network(s, a['net']).name) }) })],
   [45, def({ name: 'NETWORK_GET_BRIDGE_NAME', args: T.net, ret: T.str('name'), needs: 'network', run: (s, a) => {
     const n = s.daemon.networks.summary(network(s, a['net']));
     if (n.bridge === undefined) throw libvirtError(CODE.internal, DOMAIN.network, `network '${n.name}' does not have a bridge name.`);

@@ -13,7 +13,7 @@ import type { XdrType } from './xdr.js';
 import { watchNetworkEvents, unwatchNetworkEvents } from './events.js';
 import { netRef, uuidBytes, uuidText } from './uuid.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- shapes are given by the XDR types of each row
+/** A call's decoded arguments: their shape is the XDR type of its row. */
 type Args = Record<string, any>;
 
 export interface Procedure {
@@ -165,9 +165,9 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
     return listReply('nets', nets.map(netRef), a['need_results']);
   } })],
   [52, def({ name: 'CONNECT_NUM_OF_NETWORKS', args: T.void, ret: T.int('num'), needs: 'network', run: (s) => ({ num: s.daemon.networks.list().filter((n) => n.active).length }) })],
-  [38, def({ name: 'CONNECT_LIST_NETWORKS', args: T.int('maxnames'), ret: T.netNames, needs: 'network', run: (s, a) => ({ names: s.daemon.networks.list().filter((n) => n.active).map((n) => n.name).slice(0, Math.max(0, a['maxnames'])) }) })],
+  [38, def({ name: 'CONNECT_LIST_NETWORKS', args: T.int('maxnames'), ret: T.names, needs: 'network', run: (s, a) => ({ names: s.daemon.networks.list().filter((n) => n.active).map((n) => n.name).slice(0, Math.max(0, a['maxnames'])) }) })],
   [50, def({ name: 'CONNECT_NUM_OF_DEFINED_NETWORKS', args: T.void, ret: T.int('num'), needs: 'network', run: (s) => ({ num: s.daemon.networks.list().filter((n) => !n.active).length }) })],
-  [36, def({ name: 'CONNECT_LIST_DEFINED_NETWORKS', args: T.int('maxnames'), ret: T.netNames, needs: 'network', run: (s, a) => ({ names: s.daemon.networks.list().filter((n) => !n.active).map((n) => n.name).slice(0, Math.max(0, a['maxnames'])) }) })],
+  [36, def({ name: 'CONNECT_LIST_DEFINED_NETWORKS', args: T.int('maxnames'), ret: T.names, needs: 'network', run: (s, a) => ({ names: s.daemon.networks.list().filter((n) => !n.active).map((n) => n.name).slice(0, Math.max(0, a['maxnames'])) }) })],
   [46, def({ name: 'NETWORK_LOOKUP_BY_NAME', args: T.str('name'), ret: T.net, needs: 'network', run: (s, a) => ({ net: netRef(s.daemon.networks.lookup(a['name'])) }) })],
   [47, def({ name: 'NETWORK_LOOKUP_BY_UUID', args: T.byUuid, ret: T.net, needs: 'network', run: (s, a) => ({ net: netRef(s.daemon.networks.lookupUuid(uuidText(a['uuid']))) }) })],
   [44, def({ name: 'NETWORK_GET_AUTOSTART', args: T.net, ret: T.int('autostart'), needs: 'network', run: (s, a) => ({ autostart: +s.daemon.networks.autostartOf(network(s, a['net']).name) }) })],
@@ -233,7 +233,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
     return listReply('filters', s.daemon.filters.list().map(filterRef), a['need_results']);
   } })],
   [178, def({ name: 'CONNECT_NUM_OF_NWFILTERS', args: T.void, ret: T.int('num'), needs: 'nwfilter', run: (s) => ({ num: s.daemon.filters.list().length }) })],
-  [179, def({ name: 'CONNECT_LIST_NWFILTERS', args: T.int('maxnames'), ret: T.netNames, needs: 'nwfilter', run: (s, a) => ({ names: s.daemon.filters.list().map((f) => f.name).slice(0, Math.max(0, a['maxnames'])) }) })],
+  [179, def({ name: 'CONNECT_LIST_NWFILTERS', args: T.int('maxnames'), ret: T.names, needs: 'nwfilter', run: (s, a) => ({ names: s.daemon.filters.list().map((f) => f.name).slice(0, Math.max(0, a['maxnames'])) }) })],
   [175, def({ name: 'NWFILTER_LOOKUP_BY_NAME', args: T.str('name'), ret: T.nwfilter, needs: 'nwfilter', run: (s, a) => ({ nwfilter: filterRef(s.daemon.filters.get(a['name'])) }) })],
   [176, def({ name: 'NWFILTER_LOOKUP_BY_UUID', args: T.byUuid, ret: T.nwfilter, needs: 'nwfilter', run: (s, a) => ({ nwfilter: filterRef(s.daemon.filters.getUuid(uuidText(a['uuid']))) }) })],
   [177, def({ name: 'NWFILTER_GET_XML_DESC', args: T.nwfilterFlags, ret: T.str('xml'), needs: 'nwfilter', run: (s, a) => {

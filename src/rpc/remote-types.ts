@@ -57,7 +57,7 @@ export const T = {
   netAutostart: s(['net', network], ['autostart', xdr.int]),
   netUpdate: s(['net', network], ['command', xdr.uint], ['section', xdr.uint], ['parentIndex', xdr.int], ['xml', str], flags),
   netList: list('nets', network),
-  netNames: s(['names', xdr.array(str, LIST_MAX)]),
+  names: s(['names', xdr.array(str, LIST_MAX)]),
   leasesArgs: s(['net', network], ['mac', ostr], ['need_results', xdr.int], flags),
   leasesRet: list('leases', dhcpLease, REMOTE_NETWORK_DHCP_LEASES_MAX),
   eventRegisterArgs: s(['eventID', xdr.int], ['net', xdr.optional(network)]),

@@ -39,6 +39,8 @@ export interface RpcServerOptions {
   keepalive?: KeepaliveSettings;
   /** Connections served at once; more are closed at once (libvirt's max_clients). */
   maxClients?: number;
+  /** Of these, connections on read-only sockets (any local user may open them): they cannot crowd out root's clients. */
+  maxReadonlyClients?: number;
 }
 
 export class RpcServer {
@@ -77,7 +79,8 @@ export class RpcServer {
   }
 
   private accept(socket: Socket, where: RpcSocket): void {
-    if (this.connections.size >= (this.options.maxClients ?? 5000)) {
+    const readonly = [...this.connections].filter((c) => c.onReadonlySocket).length;
+    if (this.connections.size >= (this.options.maxClients ?? 5000) || (where.readonly && readonly >= (this.options.maxReadonlyClients ?? 1000))) {
       this.log.warn({ socket: where.path }, 'too many libvirt clients: connection refused');
       socket.destroy();
       return;
@@ -105,6 +108,8 @@ class Connection implements Session {
   private busy = false;
   private closing = false;
 
+  readonly onReadonlySocket: boolean;
+
   constructor(
     private readonly socket: Socket,
     where: RpcSocket,
@@ -115,6 +120,7 @@ class Connection implements Session {
   ) {
     this.driver = where.driver;
     this.readonly = where.readonly;
+    this.onReadonlySocket = where.readonly;
     this.splitter = new FrameSplitter(where.readonly ? READONLY_MESSAGE_MAX : MESSAGE_MAX);
     this.keepalive = new Keepalive(keepalive, (f) => this.write(f), () => {
       this.log.info({ driver: this.driver }, 'libvirt client stopped answering keepalive: closed');

@@ -82,7 +82,7 @@ describe('RPC connections', () => {
   });
 
   it('keeps read-only frames small and refuses clients beyond max_clients', async (t) => {
-    const { rw, ro } = await serve(t, { maxClients: 3 });
+    const { rw, ro } = await serve(t, { maxClients: 3, maxReadonlyClients: 1 });
     const big = call(41, 1, encode(T.xml, { xml: `<network><name>big</name><description>${'x'.repeat(2 << 20)}</description></network>` }));
     const small = await client(ro);
     small.socket.write(big);
@@ -90,6 +90,15 @@ describe('RPC connections', () => {
     assert.deepEqual(small.frames, [], 'the read-only socket closed without reading 2 MiB');
     const [reply] = await exchange(rw, [open(0), big], 2).then((r) => r.slice(1));
     assert.equal(reply!.readUInt32BE(24), STATUS.ok, 'the read-write socket read it and defined the network');
+    // read-only clients have their own, smaller share
+    const roHeld = await client(ro);
+    const roExtra = await client(ro);
+    await roExtra.closed;
+    const rwOk = await client(rw);
+    assert.deepEqual(await exchange(rw, [call(66, 7)], 1).then((r) => r[0]!.readUInt32BE(20)), 7, 'root still gets in');
+    roHeld.socket.destroy();
+    rwOk.socket.destroy();
+    await new Promise((r) => setTimeout(r, 50));
     const held = await Promise.all([client(rw), client(rw), client(rw)]);
     const extra = await client(rw);
     await extra.closed;

@@ -71,7 +71,7 @@ for (let i = 0; i < binds; i++) {
 for (let i = 0; i < networks; i++) {
   const file = join(files, `net-${i}.xml`);
   writeFileSync(file, `<network><name>bench${i}</name><bridge name='vbb${i}'/><ip address='10.${100 + (i >> 8)}.${i & 255}.1' prefix='24'/></network>`);
-  for (const side of sides) record('net-define', side, virsh(side, 'network', ['net-define', file]));
+  for (const side of i % 2 ? sides : [...sides].reverse()) record('net-define', side, virsh(side, 'network', ['net-define', file]));
 }
 const reads: [string, 'network' | 'nwfilter', string[]][] = [
   [`net-list --all (${networks} networks)`, 'network', ['net-list', '--all']],

@@ -44,6 +44,8 @@ export async function runDaemon(root: string): Promise<void> {
   const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run });
   const daemon = await Daemon.open({ layout, config, runner, backend, log });
 
+  // libvirt's sockets first: if one is another daemon's, nothing of ours is left listening
+  const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
   rmSync(layout.socket, { force: true });
   const handler = apiHandler(daemon, log);
   const servers = [createServer(handler)];
@@ -59,7 +61,6 @@ export async function runDaemon(root: string): Promise<void> {
     servers.push(createServer(handler));
     await listen(servers[1]!, config.tcp);
   }
-  const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
   const heal = (reason: string, opts: { force?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));

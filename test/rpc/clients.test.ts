@@ -6,6 +6,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { BIN, cli, daemonFixture, startDaemon, stopAll, waitForLog } from '../daemon/process.js';
@@ -284,6 +285,19 @@ print(json.dumps(out))
     const want = ['Defined', 'Started', 'Stopped', 'Undefined', 'Started', 'Stopped'].map((e) => `event 'lifecycle' for network t1: ${e}\n`).join('');
     for (const t0 = Date.now(); events.output().slice(before) !== want && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
     assert.equal(events.output().slice(before), want);
+  });
+});
+
+describe('a libvirt daemon already serving', { skip }, () => {
+  it('is never taken over: virtwalld stops with an error naming the socket', async (t) => {
+    const { ns, root } = daemonFixture(t);
+    mkdirSync(join(root, 'run/libvirt'), { recursive: true });
+    const foreign = createServer((c) => c.end());
+    await new Promise<void>((r) => foreign.listen(socketOf(root, 'nwfilter'), r));
+    t.after(() => foreign.close());
+    await assert.rejects(startDaemon(ns, root), /virtnwfilterd-sock is served by another daemon/);
+    assert.equal(existsSync(join(root, 'run/virtwall/virtwall-sock')), false, 'nothing of virtwalld is left listening');
+    assert.ok(existsSync(socketOf(root, 'nwfilter')), 'its socket is left alone');
   });
 });
 

@@ -25,12 +25,12 @@ export function ensureLibvirtInstalled(): void {
   if (r.status !== 0) throw new Error('installing libvirt failed');
 }
 
-/** The setup run inside the private mount namespace before it becomes libvirtd. */
-function daemonScript(filterDir: string): string {
+/** The setup run inside the private mount namespace before it becomes libvirtd (with only `drivers`). */
+function daemonScript(filterDir: string, drivers: readonly string[]): string {
   return [
     'set -e',
     'for d in /run/libvirt /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do mkdir -p $d; mount -t tmpfs none $d; done',
-    `mkdir /var/cache/libvirt/drivers && cp ${DRIVERS}/libvirt_driver_nwfilter.so /var/cache/libvirt/drivers/`,
+    `mkdir /var/cache/libvirt/drivers && cp ${drivers.map((d) => `${DRIVERS}/libvirt_driver_${d}.so`).join(' ')} /var/cache/libvirt/drivers/`,
     `mount --bind /var/cache/libvirt/drivers ${DRIVERS}`,
     `mkdir -p /etc/libvirt/nwfilter && cp ${filterDir}/*.xml /etc/libvirt/nwfilter/`,
     `echo 'unix_sock_group = "root"' > /etc/libvirt/libvirtd.conf`,
@@ -59,11 +59,11 @@ export class LibvirtNwfilter {
     live.add(this);
   }
 
-  /** Starts libvirtd in `netns` and waits until its socket answers. */
-  static async start(netns: string): Promise<LibvirtNwfilter> {
+  /** Starts libvirtd in `netns` with the connection `drivers` and waits until its socket answers. */
+  static async start(netns: string, drivers: readonly string[] = ['nwfilter']): Promise<LibvirtNwfilter> {
     ensureLibvirtInstalled();
     const l = new LibvirtNwfilter();
-    const child = spawn('ip', ['netns', 'exec', netns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', daemonScript(stockFilterDir())], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', netns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', daemonScript(stockFilterDir(), drivers)], { stdio: ['ignore', 'pipe', 'pipe'] });
     l.daemon = child;
     for (const s of [child.stdout, child.stderr]) s.setEncoding('utf8').on('data', (d: string) => (l.log += d));
     for (let i = 0; i < 100; i++) {
@@ -73,6 +73,11 @@ export class LibvirtNwfilter {
     }
     l.kill();
     throw new Error(`libvirtd did not start: ${l.log.trim()}`);
+  }
+
+  /** libvirtd's socket, reachable from outside its mount namespace. */
+  get socket(): string {
+    return `/proc/${this.daemon!.pid}/root/run/libvirt/libvirt-sock`;
   }
 
   /** Runs argv in the daemon's network and mount namespaces. */

@@ -21,6 +21,7 @@ import type { DaemonConfig } from './config.js';
 import { FilterService } from './filters.js';
 import { ensureLayout, type StateLayout } from './layout.js';
 import { NetworkService, type UpdateScope } from './networks.js';
+import { NetworkEvents } from './events.js';
 import { crashPoint } from './persist.js';
 import { PortService, type PortRequest } from './ports.js';
 
@@ -40,6 +41,7 @@ export class Daemon {
   readonly networks: NetworkService;
   readonly ports: PortService;
   readonly learning: PortLearning;
+  readonly networkEvents = new NetworkEvents();
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly deps: DaemonDeps, driver: NetworkDriver) {
@@ -76,6 +78,7 @@ export class Daemon {
     d.bindings.load();
     d.networks.load();
     for (const p of d.ports.load()) {
+      if (p.tap === undefined) continue;
       if (p.macFilter) d.bindings.restoreMacFilter(p.tap, parseNetworkPort(p.xml).mac);
       if (p.filter !== undefined && d.networks.lookup(p.network).ips.some(servesDhcp)) d.bindings.setBridge(p.tap, d.networks.bridgeOf(p.network));
     }
@@ -193,21 +196,37 @@ export class Daemon {
   async networkDefine(xml: string, file = 'network'): Promise<string> {
     const def = await this.networks.parse(xml, file);
     this.networks.define(def);
+    this.networkEvents.emit({ kind: 'defined', name: def.name, uuid: def.uuid });
+    return def.name;
+  }
+
+  networkUndefine(nameOrUuid: string): string {
+    const def = this.networks.lookup(nameOrUuid);
+    this.networks.undefine(def.name);
+    this.networkEvents.emit({ kind: 'undefined', name: def.name, uuid: def.uuid });
     return def.name;
   }
 
   async networkCreate(xml: string, file = 'network'): Promise<string> {
     const def = await this.networks.parse(xml, file);
     await this.networks.create(def);
+    this.networkEvents.emit({ kind: 'started', name: def.name, uuid: def.uuid });
+    return def.name;
+  }
+
+  async networkStart(nameOrUuid: string): Promise<string> {
+    const def = await this.networks.start(nameOrUuid);
+    this.networkEvents.emit({ kind: 'started', name: def.name, uuid: def.uuid });
     return def.name;
   }
 
   async networkDestroy(nameOrUuid: string): Promise<string> {
-    const name = this.networks.lookup(nameOrUuid).name;
+    const def = this.networks.lookup(nameOrUuid);
     // the ports go with the network, as guest interfaces lose their link when libvirt's does
-    for (const p of this.ports.list(name)) await this.deletePort(p.uuid);
-    await this.networks.destroy(name);
-    return name;
+    for (const p of this.ports.list(def.name)) await this.deletePort(p.uuid);
+    await this.networks.destroy(def.name);
+    this.networkEvents.emit({ kind: 'stopped', name: def.name, uuid: def.uuid });
+    return def.name;
   }
 
   networkUpdate(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string, scope: UpdateScope): Promise<{ name: string } & UpdateScope> {
@@ -234,9 +253,10 @@ export class Daemon {
         await this.bindings.create(binding, source, this.networks.lookup(network).ips.some(servesDhcp) ? bridge : undefined);
         undo.push(() => this.bindings.delete(binding.portdev, source));
       }
-      if (req.macFilter) {
-        await this.bindings.setMacFilter(req.tap, port.mac, source);
-        undo.push(() => this.bindings.setMacFilter(req.tap, undefined, source));
+      const tap = req.tap;
+      if (req.macFilter && tap !== undefined) {
+        await this.bindings.setMacFilter(tap, port.mac, source);
+        undo.push(() => this.bindings.setMacFilter(tap, undefined, source));
       }
       crashPoint('port:filtered');
       await this.ports.attach(port, req, network, bridge);
@@ -250,6 +270,7 @@ export class Daemon {
   async deletePort(uuid: string): Promise<void> {
     const record = await this.ports.detach(uuid);
     const source = this.filters.source();
+    if (record.tap === undefined) return;
     if (record.macFilter) await this.bindings.setMacFilter(record.tap, undefined, source);
     if (record.filter !== undefined) await this.bindings.delete(record.tap, source);
   }

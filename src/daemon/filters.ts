@@ -54,6 +54,13 @@ export class FilterService {
     return def;
   }
 
+  /** The filter with this UUID (libvirt's lookups by UUID). */
+  getUuid(uuid: string): FilterDef {
+    const def = [...this.defs.values()].find((d) => d.uuid === uuid.toLowerCase());
+    if (!def) throw new VirtwallError('not-found', `Network filter not found: no nwfilter with matching uuid '${uuid}'`);
+    return def;
+  }
+
   /** Parses a definition and checks it against the existing ones (libvirt's rules on UUIDs). */
   parse(xml: string, file: string): FilterDef {
     const def = parseFilter(xml, file);

@@ -26,6 +26,9 @@ export interface PortLearningOptions {
   log: Logger;
 }
 
+/** tcpdump's words when the device it listens on is deleted. */
+const DEVICE_GONE = /The interface disappeared|No such device exists/;
+
 export class PortLearning {
   private readonly manager: LearningManager;
   /** While fromJSON() replays the saved state: its callbacks need no saving. */
@@ -44,7 +47,9 @@ export class PortLearning {
         if (this.live) opts.onChange(port);
       },
       onLearningFailed: (port, message) => {
-        opts.log.error({ port, message }, 'IP learning failed: port drops all traffic');
+        // libvirt's QEMU driver removes the tap before the binding when a guest stops: not a failure
+        if (DEVICE_GONE.test(message)) opts.log.info({ port }, 'IP learning ended: the port device is gone');
+        else opts.log.error({ port, message }, 'IP learning failed: port drops all traffic');
         this.failed.add(port);
         if (this.live) opts.onChange(port);
       },

@@ -6,16 +6,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
 import { createNwfilterBackend } from '../backends/nwfilter.js';
 import { SystemRunner } from '../exec/runner.js';
 import { foreignTransactions } from '../nft/monitor.js';
+import { socketInUse } from '../util/socket-in-use.js';
 import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { apiHandler } from './http.js';
 import { stateLayout, type StateLayout } from './layout.js';
+import { startLibvirtSockets } from '../rpc/listeners.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
 /** Quiet time after a foreign kernel change before reconciling (a burst of changes heals once). */
@@ -24,14 +25,6 @@ const HEAL_DEBOUNCE_MS = 150;
 export function loadConfig(layout: StateLayout): DaemonConfig {
   const text = existsSync(layout.config) ? readFileSync(layout.config, 'utf8') : '';
   return daemonConfig(parseConf(text, layout.config));
-}
-
-function socketInUse(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.on('connect', () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
 }
 
 function listen(server: Server, target: string | { host: string; port: number }): Promise<void> {
@@ -52,6 +45,8 @@ export async function runDaemon(root: string): Promise<void> {
   const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run });
   const daemon = await Daemon.open({ layout, config, runner, backend, log });
 
+  // libvirt's sockets first: if one is another daemon's, nothing of ours is left listening
+  const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
   rmSync(layout.socket, { force: true });
   const handler = apiHandler(daemon, log);
   const servers = [createServer(handler)];
@@ -75,15 +70,17 @@ export async function runDaemon(root: string): Promise<void> {
   const watcher = watchNftables(() => heal('kernel change'), log);
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
-  log.info({ socket: layout.socket, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'virtwalld stopping (kernel rules stay in place)');
       watcher.stop();
       if (timer) clearInterval(timer);
-      let open = servers.length;
-      for (const s of servers) s.close(() => --open === 0 && resolve());
+      let open = servers.length + 1;
+      const closed = () => --open === 0 && resolve();
+      void (libvirt?.close() ?? Promise.resolve()).then(closed);
+      for (const s of servers) s.close(closed);
       for (const s of servers) s.closeAllConnections();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

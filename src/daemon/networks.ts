@@ -70,6 +70,15 @@ export class NetworkService {
     return def;
   }
 
+  /** The network with this UUID (libvirt's lookups by UUID; `name`: the caller's name for it, shown in the error). */
+  lookupUuid(uuid: string, name?: string): NetworkDef {
+    const want = uuid.toLowerCase();
+    // persistent definitions are in memory; only a transient network needs the driver's records
+    const def = [...this.defs.values()].find((d) => d.uuid === want) ?? this.driver.active().find((s) => s.def.uuid === want)?.def;
+    if (!def) throw new VirtwallError('not-found', `Network not found: no network with matching uuid '${uuid}'${name === undefined ? '' : ` (${name})`}`);
+    return def;
+  }
+
   summary(def: NetworkDef): NetworkSummary {
     const status = this.driver.status(def.name);
     return {
@@ -184,7 +193,15 @@ export class NetworkService {
     return status.bridge;
   }
 
-  private autostartOf(name: string): boolean {
+  isActive(name: string): boolean {
+    return this.driver.status(name) !== undefined;
+  }
+
+  isPersistent(name: string): boolean {
+    return this.defs.has(name);
+  }
+
+  autostartOf(name: string): boolean {
     return existsSync(join(this.autostartDir, name + SUFFIX));
   }
 

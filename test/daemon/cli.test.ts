@@ -10,7 +10,7 @@ import { completer } from './completion-shell.js';
 
 describe('virtwall.conf', () => {
   it('reads libvirt conf syntax and defaults to nftables for both backends', () => {
-    assert.deepEqual(daemonConfig(parseConf('', 'c')), { networkFirewallBackend: 'nftables', nwfilterBackend: 'nftables', logLevel: 2, logFile: undefined, tcp: undefined, reconcileInterval: 0 });
+    assert.deepEqual(daemonConfig(parseConf('', 'c')), { networkFirewallBackend: 'nftables', nwfilterBackend: 'nftables', logLevel: 2, logFile: undefined, tcp: undefined, reconcileInterval: 0, libvirtSockets: true });
     const c = daemonConfig(parseConf('# comment\nnwfilter_backend = "ebiptables"\nnetwork_firewall_backend = \'iptables\'  # trailing\nlog_level = 1\nlog_outputs="1:file:/var/log/v.log"\nlisten_tcp = 1\ntcp_port = "1234"\n', 'c'));
     assert.equal(c.nwfilterBackend, 'ebiptables');
     assert.equal(c.networkFirewallBackend, 'iptables');

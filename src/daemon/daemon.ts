@@ -146,7 +146,7 @@ export class Daemon {
     const def = this.filters.get(nameOrUuid);
     const users = [...this.bindings.boundFilters()].filter((f) => this.filters.affectedBy(def.name).has(f));
     const referrers = this.filters.referrers(def.name);
-    if (users.length || referrers.length) throw new VirtwallError('conflict', `nwfilter '${def.name}' is in use`);
+    if (users.length || referrers.length) throw new VirtwallError('conflict', 'Requested operation is not valid: nwfilter is in use');
     this.filters.remove(def.name);
     return def.name;
   }

@@ -60,33 +60,25 @@ export class LibvirtError extends Error {
 /** The error libvirt raises with `code` and the detail `info`, formatted as libvirt does. */
 export const libvirtError = (code: Code, domain: Domain, info: string): LibvirtError => new LibvirtError(code, domain, FORMAT[code].replace('%s', info));
 
-/**
- * virtwall's errors as libvirt's, first match wins: a message already in a code's format keeps
- * it (the not-found errors of the services), otherwise the error kind decides.
- */
-const FROM_VIRTWALL: readonly { kind: ErrorKind; code: Code; worded?: true }[] = [
-  { kind: 'not-found', code: CODE.noNetwork, worded: true },
-  { kind: 'not-found', code: CODE.noNwfilter, worded: true },
-  { kind: 'not-found', code: CODE.noNwfilterBinding, worded: true },
-  { kind: 'not-found', code: CODE.noNetworkPort, worded: true },
-  { kind: 'not-found', code: CODE.operationInvalid },
-  { kind: 'invalid-input', code: CODE.invalidArg, worded: true },
-  { kind: 'invalid-input', code: CODE.xmlError },
-  { kind: 'conflict', code: CODE.operationInvalid },
-  { kind: 'operation-failed', code: CODE.operationFailed },
-  { kind: 'internal', code: CODE.internal },
-];
+/** Each code's message prefix: a service that words its message as libvirt does keeps that code. */
+const PREFIXES = (Object.entries(FORMAT) as [string, string][])
+  .map(([code, format]) => ({ code: Number(code) as Code, prefix: format.slice(0, format.indexOf('%s')) }))
+  .filter((p) => p.prefix !== '');
 
-const prefixOf = (code: Code) => FORMAT[code].slice(0, FORMAT[code].indexOf('%s'));
+/** The code of a virtwall error kind whose message is not worded as libvirt's. */
+const CODE_OF_KIND: Record<ErrorKind, Code> = {
+  'not-found': CODE.operationInvalid,
+  'invalid-input': CODE.xmlError,
+  conflict: CODE.operationInvalid,
+  'operation-failed': CODE.operationFailed,
+  internal: CODE.internal,
+};
 
 /** Any failure of a procedure as the error to send; `domain` is the daemon's driver. */
 export function toLibvirtError(err: unknown, domain: Domain): LibvirtError {
   if (err instanceof LibvirtError) return err;
   if (!(err instanceof VirtwallError)) return libvirtError(CODE.internal, domain, (err as Error)?.message ?? String(err));
-  for (const row of FROM_VIRTWALL) {
-    if (row.kind !== err.kind) continue;
-    if (!row.worded) return libvirtError(row.code, domain, err.message);
-    if (err.message.startsWith(prefixOf(row.code))) return new LibvirtError(row.code, domain, err.message);
-  }
-  return libvirtError(CODE.internal, domain, err.message);
+  const worded = PREFIXES.find((p) => err.message.startsWith(p.prefix));
+  if (worded) return new LibvirtError(worded.code, domain, err.message);
+  return libvirtError(CODE_OF_KIND[err.kind], domain, err.message);
 }

@@ -88,13 +88,13 @@ describe('libvirt clients on the libvirt sockets', { skip }, () => {
 
     const f1 = file('t1.xml', net('t1', 'vwtbr1', 151));
     const f2 = file('t2.xml', net('t2', 'vwtbr2', 152));
-    assert.equal(change(['net-define', f1], ['net-undefine', 't1']), `Network t1 defined from ${f1}\n`);
+    assert.equal(change(['net-define', f1], ['net-undefine', 't1']), `Network t1 defined from ${f1}\n\n`);
     change(['net-start', 't1'], ['net-destroy', 't1']);
     change(['net-autostart', 't1'], ['net-autostart', 't1', '--disable']);
     change(['net-create', f2], ['net-destroy', 't2']);
     assert.equal(
       same('net-list', '--all'),
-      ' Name   State    Autostart   Persistent\n-----------------------------------------\n t1     active   yes         yes\n t2     active   no          no\n',
+      ' Name   State    Autostart   Persistent\n-----------------------------------------\n t1     active   yes         yes\n t2     active   no          no\n\n',
     );
     same('net-list');
     same('net-list', '--inactive');
@@ -117,42 +117,41 @@ describe('libvirt clients on the libvirt sockets', { skip }, () => {
     assert.match(same('net-port-dumpxml', 't1', PORT_UUID), /<plug type='network' bridge='vwtbr1'\/>/);
 
     const ff = file('filter.xml', filter);
-    assert.equal(change(['nwfilter-define', ff], ['nwfilter-undefine', 'rpc-test']), `Network filter rpc-test defined from ${ff}\n`);
+    assert.equal(change(['nwfilter-define', ff], ['nwfilter-undefine', 'rpc-test']), `Network filter rpc-test defined from ${ff}\n\n`);
     assert.match(viaVirsh(['nwfilter-define', ff, '--validate']), /defined/);
     assert.match(same('nwfilter-list'), / rpc-test\n/);
     same('nwfilter-dumpxml', 'rpc-test');
     same('nwfilter-dumpxml', 'clean-traffic');
     const fb = file('binding.xml', binding);
     change(['nwfilter-binding-create', fb], ['nwfilter-binding-delete', 'vnet7']);
-    assert.equal(same('nwfilter-binding-list'), ' Port Dev   Filter\n---------------------------\n vnet7      clean-traffic\n');
+    assert.equal(same('nwfilter-binding-list'), ' Port Dev   Filter\n---------------------------\n vnet7      clean-traffic\n\n');
     same('nwfilter-binding-dumpxml', 'vnet7');
 
     // and the other way round: what virsh changed, virtwall's CLI sees, and back
     change(['net-undefine', 't1'], ['net-define', f1]);
   });
 
-  it('gives libvirt errors: virsh shows the CLI message in libvirt wording', async (t) => {
+  it('gives libvirt errors: virsh prints what the CLI prints', async (t) => {
     const { ns, root, file } = daemonFixture(t);
     await startDaemon(ns, root);
     const f1 = file('t1.xml', net('t1', 'vwtbr1', 151));
     assert.equal(cli(root, ['net-define', f1]).status, 0);
     const bad = file('bad.xml', "<filter name='x'>\n  <rule action='drop' direction='sideways'/>\n</filter>\n");
-    // [command, libvirt's prefix for the code the error maps to ('' : the message is libvirt's already)]
-    const cases: [string[], string][] = [
-      [['net-info', 'nope'], ''],
-      [['net-dumpxml', 'nope'], ''],
-      [['nwfilter-dumpxml', 'nope'], ''],
-      [['nwfilter-binding-dumpxml', 'nope'], ''],
-      [['nwfilter-binding-delete', 'nope'], ''],
-      [['net-destroy', 't1'], 'Requested operation is not valid: '],
-      [['nwfilter-undefine', 'no-mac-spoofing'], 'Requested operation is not valid: '],
+    const cases: string[][] = [
+      ['net-info', 'nope'],
+      ['net-dumpxml', 'nope'],
+      ['nwfilter-dumpxml', 'nope'],
+      ['nwfilter-binding-dumpxml', 'nope'],
+      ['nwfilter-binding-delete', 'nope'],
+      ['net-destroy', 't1'],
+      ['nwfilter-undefine', 'no-mac-spoofing'],
     ];
-    for (const [args, prefix] of cases) {
+    for (const args of cases) {
       const v = virsh(root, driverOf(args), args);
       const c = cli(root, args);
       assert.equal(v.status, 1, args.join(' '));
       assert.equal(c.status, 1, args.join(' '));
-      assert.equal(lastError(v.stderr), `error: ${prefix}${c.stderr.trim().replace(/^error: /, '')}`, args.join(' '));
+      assert.equal(c.stderr, v.stderr, args.join(' '));
     }
     const v = virsh(root, 'nwfilter', ['nwfilter-define', bad]);
     assert.match(lastError(v.stderr), /^error: XML error: nwfilter:2:\d+ <rule> attribute 'direction': /);
@@ -261,7 +260,7 @@ print(json.dumps(out))
     assert.doesNotMatch(daemon.log(), /tok3n/);
     // the state the python client left is the CLI's state
     assert.match(cli(root, ['net-port-list', 't1']).stdout, new RegExp(PORT_UUID));
-    assert.equal(cli(root, ['nwfilter-binding-list']).stdout, ' Port Dev   Filter\n--------------------\n');
+    assert.equal(cli(root, ['nwfilter-binding-list']).stdout, ' Port Dev   Filter\n--------------------\n\n');
   });
 
   it('sends network lifecycle events to virsh net-event --loop, whichever API made the change', async (t) => {

@@ -17,7 +17,7 @@ export interface Run {
 /** virsh on `driver`'s socket. virsh ends its output with an empty line, which is dropped. */
 export function virsh(root: string, driver: Driver, args: readonly string[], opts: { ro?: boolean } = {}): Run {
   const r = spawnSync('virsh', ['-c', uriOf(root, driver, opts.ro), ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status ?? -1, stdout: (r.stdout ?? '').replace(/\n\n$/, '\n'), stderr: r.stderr ?? '' };
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 /** virsh's error message: its last `error:` line (the first one says what virsh was doing). */

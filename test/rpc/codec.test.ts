@@ -115,8 +115,8 @@ describe("replaying virtqemud's conversations", () => {
       }
     }
     // the guest was started and destroyed: nothing is left
-    assert.equal(cli(root, ['net-port-list', 'default']).stdout, ' UUID\n-------\n');
-    assert.equal(cli(root, ['nwfilter-binding-list']).stdout, ' Port Dev   Filter\n--------------------\n');
+    assert.equal(cli(root, ['net-port-list', 'default']).stdout, ' UUID\n-------\n\n');
+    assert.equal(cli(root, ['nwfilter-binding-list']).stdout, ' Port Dev   Filter\n--------------------\n\n');
   });
 
   it('answers a call it cannot decode, an unknown procedure and a call before CONNECT_OPEN with libvirt errors, and goes on', async (t) => {

@@ -1,5 +1,5 @@
 // The `virtwall` command line. Each command lives in its own module under src/cli/commands.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { VirtwallError, exitCodeFor } from '../errors.js';
 import { registerConformance } from './commands/conformance.js';
 import { registerDocumentCommands } from './commands/document.js';
@@ -16,6 +16,7 @@ export function buildProgram(): Command {
   const program = new Command('virtwall')
     .description('libvirt-compatible virtual networks and nwfilter traffic filters')
     .option('--root <dir>', 'state root for the daemon and its clients', '/')
+    .addOption(new Option('-c, --connect <uri>', "the daemon to talk to: tls://HOST[:PORT] (client certificate from ROOT/etc/pki); default: ROOT's Unix socket").env('VIRTWALL_DEFAULT_URI'))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerConformance(program);

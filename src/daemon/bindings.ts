@@ -2,7 +2,6 @@
 // port device in DIR/run/virtwall/nwfilter-binding) and the ports that only ask for MAC
 // filtering. It turns them into the backend's PortFilters; every kernel change goes through
 // NwfilterBackend.apply, one call per operation.
-import { join } from 'node:path';
 import { invalidInput, VirtwallError } from '../errors.js';
 import { childElements, locationOf, parseXml } from '../xml/dom.js';
 import { isValidVarValue } from '../nwfilter/vars.js';
@@ -39,10 +38,12 @@ export class BindingService {
   }
 
   load(): void {
-    for (const [name, text] of readRecords(this.dir, SUFFIX)) {
-      const def = parseFilterBinding(text, join(this.dir, name + SUFFIX));
-      this.bindings.set(def.portdev, def);
-    }
+    const read = (text: string, file: string) => {
+      const def = parseFilterBinding(text, file);
+      checkDeviceName(def.portdev, 'port device', def.source);
+      return def;
+    };
+    for (const [, def] of readRecords(this.dir, SUFFIX, read)) this.bindings.set(def.portdev, def);
   }
 
   list(): FilterBindingDef[] {

@@ -42,7 +42,7 @@ export class NetworkService {
   ) {}
 
   load(): void {
-    for (const [name, text] of readRecords(this.dir, SUFFIX)) this.defs.set(name, parseNetwork(text, join(this.dir, name + SUFFIX)));
+    for (const [name, def] of readRecords(this.dir, SUFFIX, parseNetwork)) this.defs.set(name, def);
   }
 
   private all(): Map<string, NetworkDef> {

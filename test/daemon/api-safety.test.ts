@@ -4,12 +4,12 @@
 // cannot lock the operator out, and no helper process outliving a killed daemon.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { canUseNetns, type NetnsLab } from '../support/netns.js';
-import { api, BIN, cli, daemonFixture as fixture, descendants, kill9, startDaemon, stopAll } from './process.js';
+import { api, BIN, cli, daemonFixture as fixture, descendants, kill9, nft, startDaemon, stopAll } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -167,6 +167,36 @@ describe('the daemon API against hostile clients', { skip }, () => {
     }
     assert.equal(cli(root, ['net-info', 'n']).status, 0, 'the definitions are served');
     assert.equal(existsSync('/etc/shadow'), true);
+  });
+
+  it('keeps answering reads while a binding with 20,000 values is applied, and refuses a rule past the limit', async (t) => {
+    const { lab, ns, root, file } = fixture(t);
+    await startDaemon(ns, root);
+    lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
+    const binding = (dev: string, n: number) => {
+      const values = Array.from({ length: n }, (_, i) => `<parameter name='IP' value='10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}'/>`).join('');
+      return file(`${dev}.xml`, `<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='${dev}'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'>${values}</filterref></filterbinding>`);
+    };
+    const big = spawn(process.execPath, [BIN, '--root', root, 'nwfilter-binding-create', binding('vnet0', 20_000)], { stdio: 'ignore' });
+    t.after(() => big.kill('SIGKILL'));
+    let status: number | null | undefined;
+    big.on('exit', (code) => (status = code));
+    const latencies: number[] = [];
+    for (const t0 = Date.now(); status === undefined && Date.now() - t0 < 60_000; ) {
+      const t1 = Date.now();
+      assert.equal((await api(root, 'GET', '/networks', '')).status, 200);
+      latencies.push(Date.now() - t1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(status, 0);
+    assert.ok(latencies.length >= 3, `reads during the bind: ${latencies.length}`);
+    assert.ok(Math.max(...latencies) < 2000, `slowest read ${Math.max(...latencies)} ms`);
+    assert.match(nft(ns, 'list ruleset').stdout, /10\.0\.78\.31/, 'the values are applied');
+
+    const over = cli(root, ['nwfilter-binding-create', binding('vnet1', 20_001)]);
+    assert.equal(over.status, 2);
+    assert.match(over.stderr, /the values of IP give 20001 combinations for one rule; at most 20000 are allowed/);
+    assert.doesNotMatch(nft(ns, 'list ruleset').stdout, /vnet1/);
   });
 
   it('caps connections, closes idle ones after idle_timeout and still lets the CLI in', async (t) => {

@@ -76,7 +76,7 @@ const STATUS_SUFFIX = '.status.json';
 
 /**
  * A status record as read back. Its undo commands are run as root at stop: only firewall
- * tools; its files are removed: only inside the state directory. The definition is taken as
+ * tools and tc; its files are removed: only inside the state directory. The definition is taken as
  * the daemon wrote it (its fields are not checked one by one); fields added later pass.
  */
 const STATUS = z.looseObject({
@@ -85,14 +85,14 @@ const STATUS = z.looseObject({
   bridge: z.string().refine(isDeviceName, 'not a device name'),
   def: z.looseObject({ name: z.string() }),
   firewallBackend: z.enum(['nftables', 'iptables']),
-  firewallRemoval: z.array(z.strictObject({ argv: z.array(z.string()).refine((a) => FIREWALL_TOOLS.includes(a[0] ?? ''), 'not a firewall command'), ignoreErrors: z.boolean() })),
+  firewallRemoval: z.array(z.looseObject({ argv: z.array(z.string()).refine((a) => UNDO_TOOLS.includes(a[0] ?? ''), 'not a firewall command'), ignoreErrors: z.boolean() })),
   createdTables: z.array(z.string()),
   dnsmasqPid: z.int().positive().optional(),
-  sysctlsChanged: z.array(z.strictObject({ key: z.string(), previous: z.string() })),
+  sysctlsChanged: z.array(z.looseObject({ key: z.string(), previous: z.string() })),
   files: z.array(z.string()),
   startedAt: z.number(),
 });
-const FIREWALL_TOOLS = ['nft', 'iptables', 'ip6tables', 'ebtables'];
+const UNDO_TOOLS = ['nft', 'iptables', 'ip6tables', 'ebtables', 'tc'];
 const statusReader =
   (stateDir: string) =>
   (text: string): NetworkStatus => {

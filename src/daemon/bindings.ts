@@ -12,15 +12,24 @@ import type { InstantiateOptions } from '../nwfilter/instantiate.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import { portFilterFor } from '../learning/port-filter.js';
 import type { PortLearning } from './learning.js';
-import { checkDeviceName } from './names.js';
+import { dropAllPolicy } from '../learning/policy.js';
+import { checkDeviceName, isDeviceName } from './names.js';
 import { readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.xml';
+/** The MAC of a blocked port whose record is lost (a drop-all filter matches no MAC). */
+const UNKNOWN_MAC = '00:00:00:00:00:00';
 
 export class BindingService {
   private readonly bindings = new Map<string, FilterBindingDef>();
   /** Ports with libvirt's mac_filter: port device -> guest MAC. */
   private readonly macFilters = new Map<string, string>();
+
+  /**
+   * Ports whose binding record was corrupt (set aside at load): they drop all traffic, as a port
+   * whose learning failed, until they are bound again or unbound; never left open.
+   */
+  private readonly blocked = new Set<string>();
 
   /** Bridge of the virtwall network a bound port sits on (its dnsmasq leases teach its address). */
   private readonly bridges = new Map<string, string>();
@@ -43,7 +52,8 @@ export class BindingService {
       checkDeviceName(def.portdev, 'port device', def.source);
       return def;
     };
-    for (const [, def] of readRecords(this.dir, SUFFIX, read)) this.bindings.set(def.portdev, def);
+    const setAside = (portdev: string) => isDeviceName(portdev) && this.blocked.add(portdev);
+    for (const [, def] of readRecords(this.dir, SUFFIX, read, setAside)) this.bindings.set(def.portdev, def);
   }
 
   list(): FilterBindingDef[] {
@@ -63,6 +73,7 @@ export class BindingService {
 
   private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
     const macFilter = this.macFilters.has(portdev) || undefined;
+    if (!binding && this.blocked.has(portdev)) return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
     if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
       // not spread: its instances may be deferred (a getter)
@@ -80,7 +91,7 @@ export class BindingService {
 
   /** Every filtered port as the kernel should hold it. */
   desired(source: FilterSource): PortFilter[] {
-    const devs = new Set([...this.bindings.keys(), ...this.macFilters.keys()]);
+    const devs = new Set([...this.bindings.keys(), ...this.macFilters.keys(), ...this.blocked]);
     return [...devs].sort().map((d) => this.portFilter(d, source));
   }
 
@@ -116,9 +127,15 @@ export class BindingService {
     }
     writeRecord('binding', this.dir, def.portdev + SUFFIX, formatFilterBinding(def));
     this.bindings.set(def.portdev, def);
+    this.blocked.delete(def.portdev);
   }
 
   async delete(portdev: string, source: FilterSource): Promise<void> {
+    if (this.blocked.has(portdev) && !this.bindings.has(portdev)) {
+      this.blocked.delete(portdev);
+      await this.backend.apply(this.macFilters.has(portdev) ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
+      return;
+    }
     this.get(portdev);
     this.bindings.delete(portdev);
     this.bridges.delete(portdev);

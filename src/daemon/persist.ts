@@ -78,14 +78,19 @@ export const jsonState =
   (text: string): z.output<S> =>
     schema.parse(JSON.parse(text));
 
-/** The records of a directory with a suffix, as [name without suffix, parsed]; temp files and corrupt records skipped. */
-export function readRecords<T>(dir: string, suffix: string, parse: (text: string, file: string) => T): [string, T][] {
+/**
+ * The records of a directory with a suffix, as [name without suffix, parsed]; temp files and
+ * corrupt records skipped (`setAside` is told the names of the latter).
+ */
+export function readRecords<T>(dir: string, suffix: string, parse: (text: string, file: string) => T, setAside?: (name: string) => void): [string, T][] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith(suffix) && !f.startsWith('.'))
     .sort()
     .flatMap((f): [string, T][] => {
+      const name = f.slice(0, -suffix.length);
       const parsed = readState(join(dir, f), parse);
-      return parsed === undefined ? [] : [[f.slice(0, -suffix.length), parsed]];
+      if (parsed === undefined) setAside?.(name);
+      return parsed === undefined ? [] : [[name, parsed]];
     });
 }

@@ -167,6 +167,10 @@ describe('the daemon API against hostile clients', { skip }, () => {
     }
     assert.equal(cli(root, ['net-info', 'n']).status, 0, 'the definitions are served');
     assert.equal(existsSync('/etc/shadow'), true);
+    // the port of the lost binding is not left open: it drops everything until unbound
+    assert.match(nft(ns, 'list ruleset').stdout, /"vnet1"/);
+    assert.equal(cli(root, ['nwfilter-binding-delete', 'vnet1']).status, 0);
+    assert.doesNotMatch(nft(ns, 'list ruleset').stdout, /vnet1/);
   });
 
   it('keeps answering reads while a binding with 20,000 values is applied, and refuses a rule past the limit', async (t) => {

@@ -26,7 +26,7 @@
 // --record replaces this bench's section of bench/RESULTS.md with the printed figures.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { DaemonClient } from '../src/cli/client.js';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BIN, bindingRecord } from '../test/daemon/process.js';
@@ -80,14 +80,12 @@ class Setup {
   }
 
   private answers(): Promise<boolean> {
-    return new Promise((done) => {
-      const req = request({ socketPath: join(this.root, 'run/virtwall/virtwall-sock'), path: '/bindings' }, (res) => {
-        res.resume();
-        done(res.statusCode === 200);
-      });
-      req.on('error', () => done(false));
-      req.end();
-    });
+    return DaemonClient.forRoot(this.root)
+      .call('GET', '/bindings')
+      .then(
+        () => true,
+        () => false,
+      );
   }
 
   async kill9(): Promise<void> {

@@ -1,26 +1,59 @@
-// The CLI's side of the daemon API: one JSON request over the Unix socket of a state root.
+// The CLI's side of the daemon API: one JSON request over the Unix socket of a state root, or
+// over HTTPS with a client certificate (`--connect tls://HOST[:PORT]`, libvirt's file layout).
 // Errors come back with the daemon's error kind, so exit codes match a local failure.
-import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { VirtwallError, type ErrorKind } from '../errors.js';
+import { VirtwallError, invalidInput, type ErrorKind } from '../errors.js';
+import { DEFAULT_TLS_PORT, PKI } from '../daemon/config.js';
 import { stateLayout } from '../daemon/layout.js';
 
+type Send = (opts: RequestOptions, onReply: (res: IncomingMessage) => void) => ClientRequest;
+
 export class DaemonClient {
-  constructor(readonly socket: string) {}
+  constructor(
+    /** What error messages call the daemon's address. */
+    readonly address: string,
+    private readonly target: RequestOptions,
+    private readonly send: Send = httpRequest,
+  ) {}
 
   static forRoot(root: string): DaemonClient {
-    return new DaemonClient(stateLayout(root).socket);
+    const socket = stateLayout(root).socket;
+    return new DaemonClient(socket, { socketPath: socket });
   }
 
-  /** The client of the `--root` given to the program. */
+  /** `tls://HOST[:PORT]`: HTTPS with the CA, client certificate and key under `root`'s etc/pki. */
+  static forUri(uri: string, root: string): DaemonClient {
+    const m = /^tls:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/.exec(uri);
+    if (!m) throw invalidInput(`unsupported connection URI '${uri}' (expected tls://HOST[:PORT])`);
+    const file = (rel: string) => {
+      const path = join(root, rel);
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new VirtwallError('operation-failed', `cannot read ${path} for ${uri}: ${(err as Error).message}`);
+      }
+    };
+    const host = m[1]!.replace(/^\[|\]$/g, '');
+    const port = Number(m[2] ?? DEFAULT_TLS_PORT);
+    return new DaemonClient(uri, { host, port, ca: file(PKI.caFile), cert: file(PKI.clientCert), key: file(PKI.clientKey), minVersion: 'TLSv1.2' } as RequestOptions, httpsRequest as Send);
+  }
+
+  /** The client of the `--root` (and `--connect`) given to the program. */
   static of(cmd: Command): DaemonClient {
-    return DaemonClient.forRoot((cmd.optsWithGlobals() as { root: string }).root);
+    const o = cmd.optsWithGlobals() as { root: string; connect?: string };
+    return o.connect ? DaemonClient.forUri(o.connect, o.root) : DaemonClient.forRoot(o.root);
   }
 
   call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = JSON.stringify(body ?? {});
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, method, path, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
+      let connected = false;
+      const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+      const req = this.send({ ...this.target, method, path, headers, agent: false }, (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d: string) => (text += d));
         res.on('end', () => {
@@ -34,7 +67,17 @@ export class DaemonClient {
           resolve(parsed as T);
         });
       });
-      req.on('error', (err) => reject(new VirtwallError('operation-failed', `failed to connect to the daemon at ${this.socket}: ${err.message}`)));
+      req.on('socket', (s) => s.once(this.send === httpRequest ? 'connect' : 'secureConnect', () => (connected = true)));
+      req.on('error', (err) =>
+        reject(
+          new VirtwallError(
+            'operation-failed',
+            connected
+              ? `the daemon at ${this.address} closed the connection before answering ${method} ${path} (it may have stopped or died; see its log): ${err.message}`
+              : `failed to connect to the daemon at ${this.address}: ${err.message}`,
+          ),
+        ),
+      );
       req.end(payload);
     });
   }

@@ -1,6 +1,6 @@
 // The `virtwall` command line. Each command lives in its own module under src/cli/commands.
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { VirtwallError, exitCodeFor } from '../errors.js';
 import { VirshError, isVirsh } from './virsh.js';
 import { registerConformance } from './commands/conformance.js';
@@ -20,6 +20,7 @@ export function buildProgram(): Command {
     .option('--root <dir>', 'state root for the daemon and its clients', '/')
     .option('-q, --quiet', "quiet mode (virsh's -q: no table headers, confirmations or blank line)")
     .version(packageVersion(), '-v, --version', 'print the version')
+    .addOption(new Option('-c, --connect <uri>', "the daemon to talk to: tls://HOST[:PORT] (client certificate from ROOT/etc/pki); default: ROOT's Unix socket").env('VIRTWALL_DEFAULT_URI'))
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerConformance(program);

@@ -2,7 +2,6 @@
 // port device in DIR/run/virtwall/nwfilter-binding) and the ports that only ask for MAC
 // filtering. It turns them into the backend's PortFilters; every kernel change goes through
 // NwfilterBackend.apply, one call per operation.
-import { join } from 'node:path';
 import { invalidInput, VirtwallError } from '../errors.js';
 import { childElements, locationOf, parseXml } from '../xml/dom.js';
 import { isValidVarValue } from '../nwfilter/vars.js';
@@ -13,15 +12,24 @@ import type { InstantiateOptions } from '../nwfilter/instantiate.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import { portFilterFor } from '../learning/port-filter.js';
 import type { PortLearning } from './learning.js';
-import { checkDeviceName } from './names.js';
+import { dropAllPolicy } from '../learning/policy.js';
+import { checkDeviceName, isDeviceName } from './names.js';
 import { readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.xml';
+/** The MAC of a blocked port whose record is lost (a drop-all filter matches no MAC). */
+const UNKNOWN_MAC = '00:00:00:00:00:00';
 
 export class BindingService {
   private readonly bindings = new Map<string, FilterBindingDef>();
   /** Ports with libvirt's mac_filter: port device -> guest MAC. */
   private readonly macFilters = new Map<string, string>();
+
+  /**
+   * Ports whose binding record was corrupt (set aside at load): they drop all traffic, as a port
+   * whose learning failed, until they are bound again or unbound; never left open.
+   */
+  private readonly blocked = new Set<string>();
 
   /** Bridge of the virtwall network a bound port sits on (its dnsmasq leases teach its address). */
   private readonly bridges = new Map<string, string>();
@@ -39,10 +47,13 @@ export class BindingService {
   }
 
   load(): void {
-    for (const [name, text] of readRecords(this.dir, SUFFIX)) {
-      const def = parseFilterBinding(text, join(this.dir, name + SUFFIX));
-      this.bindings.set(def.portdev, def);
-    }
+    const read = (text: string, file: string) => {
+      const def = parseFilterBinding(text, file);
+      checkDeviceName(def.portdev, 'port device', def.source);
+      return def;
+    };
+    const setAside = (portdev: string) => isDeviceName(portdev) && this.blocked.add(portdev);
+    for (const [, def] of readRecords(this.dir, SUFFIX, read, setAside)) this.bindings.set(def.portdev, def);
   }
 
   list(): FilterBindingDef[] {
@@ -62,6 +73,7 @@ export class BindingService {
 
   private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
     const macFilter = this.macFilters.has(portdev) || undefined;
+    if (!binding && this.blocked.has(portdev)) return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
     if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
       // not spread: its instances may be deferred (a getter)
@@ -79,7 +91,7 @@ export class BindingService {
 
   /** Every filtered port as the kernel should hold it. */
   desired(source: FilterSource): PortFilter[] {
-    const devs = new Set([...this.bindings.keys(), ...this.macFilters.keys()]);
+    const devs = new Set([...this.bindings.keys(), ...this.macFilters.keys(), ...this.blocked]);
     return [...devs].sort().map((d) => this.portFilter(d, source));
   }
 
@@ -123,9 +135,15 @@ export class BindingService {
     }
     writeRecord('binding', this.dir, def.portdev + SUFFIX, formatFilterBinding(def));
     this.bindings.set(def.portdev, def);
+    this.blocked.delete(def.portdev);
   }
 
   async delete(portdev: string, source: FilterSource): Promise<void> {
+    if (this.blocked.has(portdev) && !this.bindings.has(portdev)) {
+      this.blocked.delete(portdev);
+      await this.backend.apply(this.macFilters.has(portdev) ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
+      return;
+    }
     this.get(portdev);
     this.bindings.delete(portdev);
     this.bridges.delete(portdev);

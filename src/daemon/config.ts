@@ -1,5 +1,6 @@
 // DIR/etc/virtwall/virtwall.conf in libvirt's configuration syntax (virConf): `key = value`
 // lines, values quoted strings, integers or lists of strings, `#` comments.
+import { join } from 'node:path';
 import { invalidInput } from '../errors.js';
 import type { BackendName } from '../network/firewall/plan.js';
 import type { NwfilterBackendName } from '../nwfilter/backend.js';
@@ -13,24 +14,59 @@ export interface DaemonConfig {
   logLevel: 1 | 2 | 3 | 4;
   /** Log destination: stderr, or a file path (from log_outputs `N:file:PATH`). */
   logFile?: string;
-  /** Optional TCP listener (off unless listen_tcp = 1). */
-  tcp?: { host: string; port: number };
-  /** Seconds between self-healing checks besides nft monitor events; 0 disables. */
-  reconcileInterval: number;
+  /** Optional TLS listener with client certificates (off unless listen_tls = 1). */
+  tls?: TlsListener;
+  /** Connections served at once over all listeners (the Unix socket has one slot more). */
+  maxClients: number;
+  /** Seconds a connection may stay without a request in progress before it is closed. */
+  idleTimeout: number;
   /** libvirt's RPC protocol on DIR/run/libvirt/virt{network,nwfilter}d-sock[-ro] (libvirt_sockets = 0: off). */
   libvirtSockets: boolean;
+  /** Seconds between self-healing checks besides nft monitor events; 0 disables. */
+  reconcileInterval: number;
 }
 
+export interface TlsListener {
+  host: string;
+  port: number;
+  /** PEM files: the server's key and certificate, the CA that signs client certificates. */
+  keyFile: string;
+  certFile: string;
+  caFile: string;
+  /** Optional certificate revocation list. */
+  crlFile?: string;
+}
+
+/** libvirt's TLS file layout (under the state root). */
+export const PKI = {
+  caFile: 'etc/pki/CA/cacert.pem',
+  serverCert: 'etc/pki/libvirt/servercert.pem',
+  serverKey: 'etc/pki/libvirt/private/serverkey.pem',
+  clientCert: 'etc/pki/libvirt/clientcert.pem',
+  clientKey: 'etc/pki/libvirt/private/clientkey.pem',
+} as const;
+
+/** The TLS listener's port unless tls_port says otherwise (libvirtd's 16514 stays free). */
+export const DEFAULT_TLS_PORT = 16591;
+
 /** Every key the daemon reads, with how it is checked: one table for parse and defaults. */
-const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[] }> = {
+const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]; min?: number; why?: string }> = {
   network_firewall_backend: { type: 'string', allowed: ['nftables', 'iptables'] },
   nwfilter_backend: { type: 'string', allowed: ['nftables', 'ebiptables'] },
   log_level: { type: 'int', allowed: ['1', '2', '3', '4'] },
   log_outputs: { type: 'string' },
-  listen_tcp: { type: 'int', allowed: ['0', '1'] },
+  // no listener without authentication: libvirt's plain TCP has SASL, virtwall has none
+  listen_tcp: { type: 'int', allowed: ['0'], why: 'virtwall has no unauthenticated TCP listener; use listen_tls (mutual TLS)' },
+  listen_tls: { type: 'int', allowed: ['0', '1'] },
   listen_addr: { type: 'string' },
-  tcp_port: { type: 'string' },
-  reconcile_interval: { type: 'int' },
+  tls_port: { type: 'string' },
+  key_file: { type: 'string' },
+  cert_file: { type: 'string' },
+  ca_file: { type: 'string' },
+  crl_file: { type: 'string' },
+  max_clients: { type: 'int', min: 1 },
+  idle_timeout: { type: 'int', min: 1 },
+  reconcile_interval: { type: 'int', min: 0 },
   libvirt_sockets: { type: 'int', allowed: ['0', '1'] },
 };
 
@@ -48,7 +84,8 @@ export function parseConf(text: string, file: string): Map<string, ConfValue> {
     if (!spec) throw invalidInput(`unknown setting '${key}'`, loc);
     const value = parseValue(valueText, loc);
     if ((spec.type === 'int') !== (typeof value === 'number')) throw invalidInput(`setting '${key}' expects ${spec.type === 'int' ? 'an integer' : 'a string'}`, loc);
-    if (spec.allowed && !spec.allowed.includes(String(value))) throw invalidInput(`setting '${key}' must be one of ${spec.allowed.join(', ')}`, loc);
+    if (spec.allowed && !spec.allowed.includes(String(value))) throw invalidInput(`setting '${key}' must be one of ${spec.allowed.join(', ')}${spec.why ? `: ${spec.why}` : ''}`, loc);
+    if (spec.min !== undefined && (value as number) < spec.min) throw invalidInput(`setting '${key}' must be at least ${spec.min}`, loc);
     out.set(key, value);
   });
   return out;
@@ -63,8 +100,10 @@ function parseValue(text: string, loc: { file: string; line: number }): ConfValu
   throw invalidInput(`cannot parse value '${text}'`, loc);
 }
 
-export function daemonConfig(values: ReadonlyMap<string, ConfValue>): DaemonConfig {
+/** The configuration of the daemon of state root `root` (relative default file paths are under it). */
+export function daemonConfig(values: ReadonlyMap<string, ConfValue>, root = '/'): DaemonConfig {
   const str = (k: string) => values.get(k) as string | undefined;
+  const int = (k: string) => values.get(k) as number | undefined;
   const outputs = str('log_outputs');
   const fileOut = outputs && /^\d:file:(.+)$/.exec(outputs.split(/\s+/)[0]!);
   return {
@@ -72,8 +111,24 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>): DaemonConf
     nwfilterBackend: (str('nwfilter_backend') ?? 'nftables') as NwfilterBackendName,
     logLevel: ((values.get('log_level') as number | undefined) ?? 2) as DaemonConfig['logLevel'],
     logFile: fileOut ? fileOut[1] : undefined,
-    tcp: values.get('listen_tcp') === 1 ? { host: str('listen_addr') ?? '127.0.0.1', port: Number(str('tcp_port') ?? '16590') } : undefined,
-    reconcileInterval: (values.get('reconcile_interval') as number | undefined) ?? 0,
-    libvirtSockets: values.get('libvirt_sockets') !== 0,
+    tls: int('listen_tls') === 1 ? tlsListener(str, root) : undefined,
+    maxClients: int('max_clients') ?? 64,
+    idleTimeout: int('idle_timeout') ?? 10,
+    reconcileInterval: int('reconcile_interval') ?? 0,
+    libvirtSockets: int('libvirt_sockets') !== 0,
+  };
+}
+
+function tlsListener(str: (k: string) => string | undefined, root: string): TlsListener {
+  const port = str('tls_port') ?? String(DEFAULT_TLS_PORT);
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw invalidInput(`setting 'tls_port' must be a port number, not '${port}'`);
+  const crl = str('crl_file');
+  return {
+    host: str('listen_addr') ?? '127.0.0.1',
+    port: Number(port),
+    keyFile: str('key_file') ?? join(root, PKI.serverKey),
+    certFile: str('cert_file') ?? join(root, PKI.serverCert),
+    caFile: str('ca_file') ?? join(root, PKI.caFile),
+    crlFile: crl,
   };
 }

@@ -3,7 +3,7 @@
 // the bindings a change affects is the caller's (Daemon) job.
 import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { invalidInput, VirtwallError } from '../errors.js';
 import { formatFilter, loadStockFilters, parseFilter, type FilterDef } from '../conf/nwfilter/index.js';
 import type { FilterSource } from '../nwfilter/source.js';
@@ -29,9 +29,12 @@ export class FilterService {
       }
       writeFileSync(marker, '');
     }
-    for (const [name, text] of readRecords(this.dir, SUFFIX)) {
-      const def = parseFilter(text, join(this.dir, name + SUFFIX));
-      if (def.name !== name) throw new VirtwallError('invalid-input', `filter file ${name}${SUFFIX} holds filter '${def.name}'`);
+    const read = (text: string, file: string) => {
+      const def = parseFilter(text, file);
+      if (def.name + SUFFIX !== basename(file)) throw new VirtwallError('invalid-input', `filter file ${file} holds filter '${def.name}'`);
+      return { def, text };
+    };
+    for (const [name, { def, text }] of readRecords(this.dir, SUFFIX, read)) {
       this.defs.set(name, def);
       this.texts.set(name, text);
     }

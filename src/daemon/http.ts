@@ -4,9 +4,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { VirtwallError, invalidInput, type ErrorKind } from '../errors.js';
-import { UPDATE_COMMANDS, UPDATE_SECTIONS, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
+import { z } from 'zod';
+import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../conf/network/update.js';
 import type { Daemon } from './daemon.js';
-import type { PortRequest } from './ports.js';
 import { decodeUtf8 } from '../xml/utf8.js';
 
 export const STATUS_OF_KIND: Record<ErrorKind, number> = {
@@ -17,75 +17,97 @@ export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   internal: 500,
 };
 
-const MAX_BODY = 1 << 20;
+/** The largest request body (a definition with its XML); larger ones get 413. */
+export const MAX_BODY = 1 << 20;
 
-type Body = Record<string, unknown>;
-type Handler = (d: Daemon, params: string[], body: Body, query: URLSearchParams) => unknown;
+/** A body field carrying a document (XML) and, optionally, the client's name for it (used in error locations). */
+const DOCUMENT = z.strictObject({ xml: z.string(), file: z.string().optional() });
+const NONE = z.strictObject({});
+const PORT = z.strictObject({
+  xml: z.string(),
+  tap: z.string(),
+  filter: z.strictObject({ name: z.string(), params: z.record(z.string(), z.array(z.string())).default({}) }).nullish(),
+  macFilter: z.boolean().default(false),
+});
+const UPDATE = z.strictObject({
+  command: z.enum(UPDATE_COMMANDS),
+  section: z.enum(UPDATE_SECTIONS),
+  parentIndex: z.int().default(-1),
+  xml: z.string(),
+  live: z.boolean().default(false),
+  config: z.boolean().default(false),
+});
 
-const str = (body: Body, key: string): string => {
-  const v = body[key];
-  if (typeof v !== 'string') throw invalidInput(`request field '${key}' must be a string`);
-  return v;
-};
+interface Route {
+  method: string;
+  path: RegExp;
+  body: z.ZodType;
+  handle(d: Daemon, params: string[], body: unknown, query: URLSearchParams): unknown;
+}
 
-/** Routes: method, path pattern (segments captured as params), handler; mutations are serialised. */
-const ROUTES: [string, RegExp, Handler][] = [
-  ['GET', /^\/nwfilters$/, (d) => d.filters.list().map((f) => ({ name: f.name, uuid: f.uuid }))],
-  ['GET', /^\/nwfilters\/([^/]+)$/, (d, [n]) => ({ name: d.filters.get(n!).name, xml: d.filterXml(n!) })],
-  ['POST', /^\/nwfilters$/, (d, _, b) => d.serial(() => d.defineFilter(str(b, 'xml'), fileOf(b)))],
-  ['DELETE', /^\/nwfilters\/([^/]+)$/, (d, [n]) => d.serial(() => ({ name: d.undefineFilter(n!) }))],
-  ['GET', /^\/bindings$/, (d) => d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter, ...learningOf(d, b.portdev) }))],
-  ['GET', /^\/bindings\/([^/]+)$/, (d, [p]) => ({ xml: d.bindingXml(p!) })],
-  ['GET', /^\/bindings\/([^/]+)\/learning$/, (d, [p]) => d.bindingLearning(p!)],
-  ['POST', /^\/bindings$/, (d, _, b) => d.serial(async () => ({ portdev: await d.createBinding(str(b, 'xml'), fileOf(b)) }))],
-  ['DELETE', /^\/bindings\/([^/]+)$/, (d, [p]) => d.serial(async () => ({ portdev: (await d.deleteBinding(p!), p) }))],
-  ['GET', /^\/networks$/, (d) => d.networks.list()],
-  ['POST', /^\/networks$/, (d, _, b) => d.serial(async () => ({ name: await d.networkDefine(str(b, 'xml'), fileOf(b)) }))],
-  ['POST', /^\/networks\/create$/, (d, _, b) => d.serial(async () => ({ name: await d.networkCreate(str(b, 'xml'), fileOf(b)) }))],
-  ['GET', /^\/networks\/([^/]+)$/, (d, [n]) => d.networks.summary(d.networks.lookup(n!))],
-  ['GET', /^\/networks\/([^/]+)\/xml$/, (d, [n], _, q) => ({ xml: d.networkXml(n!, q.get('inactive') === '1') })],
-  ['DELETE', /^\/networks\/([^/]+)$/, (d, [n]) => d.serial(() => ({ name: d.networkUndefine(n!) }))],
-  ['POST', /^\/networks\/([^/]+)\/start$/, (d, [n]) => d.serial(async () => ({ name: await d.networkStart(n!) }))],
-  ['POST', /^\/networks\/([^/]+)\/destroy$/, (d, [n]) => d.serial(async () => ({ name: await d.networkDestroy(n!) }))],
-  ['PUT', /^\/networks\/([^/]+)\/autostart$/, (d, [n], b) => d.serial(() => ({ name: d.networks.setAutostart(n!, b['enabled'] === true) }))],
-  ['POST', /^\/networks\/([^/]+)\/update$/, (d, [n], b) => d.serial(() => d.networkUpdate(n!, oneOf(b, 'command', UPDATE_COMMANDS) as UpdateCommand, oneOf(b, 'section', UPDATE_SECTIONS) as UpdateSection, parentIndex(b), str(b, 'xml'), { live: b['live'] === true, config: b['config'] === true }))],
-  ['GET', /^\/networks\/([^/]+)\/leases$/, (d, [n]) => ({ leases: d.networks.leases(n!) })],
-  ['GET', /^\/networks\/([^/]+)\/ports$/, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter, ...(p.tap !== undefined ? learningOf(d, p.tap) : {}) }))],
-  ['POST', /^\/networks\/([^/]+)\/ports$/, (d, [n], b) => d.serial(async () => ({ uuid: await d.createPort(portRequest(n!, b)) }))],
-  ['GET', /^\/ports\/([^/]+)$/, (d, [u]) => ({ xml: d.portXml(u!) })],
-  ['DELETE', /^\/ports\/([^/]+)$/, (d, [u]) => d.serial(async () => ({ uuid: (await d.deletePort(u!), u) }))],
+/** A route: method, path pattern (segments captured as params), the schema of its body, handler. */
+function route<S extends z.ZodType>(method: string, path: RegExp, body: S, handle: (d: Daemon, params: string[], body: z.output<S>, query: URLSearchParams) => unknown): Route {
+  return { method, path, body, handle: handle as Route['handle'] };
+}
+
+/** Every route; mutations are serialised. */
+const ROUTES: Route[] = [
+  route('GET', /^\/nwfilters$/, NONE, (d) => d.filters.list().map((f) => ({ name: f.name, uuid: f.uuid }))),
+  route('GET', /^\/nwfilters\/([^/]+)$/, NONE, (d, [n]) => ({ name: d.filters.get(n!).name, xml: d.filterXml(n!) })),
+  route('POST', /^\/nwfilters$/, DOCUMENT, (d, _, b) => d.serial(() => d.defineFilter(b.xml, b.file))),
+  route('DELETE', /^\/nwfilters\/([^/]+)$/, NONE, (d, [n]) => d.serial(() => ({ name: d.undefineFilter(n!) }))),
+  route('GET', /^\/bindings$/, NONE, (d) => d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter, ...learningOf(d, b.portdev) }))),
+  route('GET', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => ({ xml: d.bindingXml(p!) })),
+  route('GET', /^\/bindings\/([^/]+)\/learning$/, NONE, (d, [p]) => d.bindingLearning(p!)),
+  route('POST', /^\/bindings$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ portdev: await d.createBinding(b.xml, b.file) }))),
+  route('DELETE', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => d.serial(async () => ({ portdev: (await d.deleteBinding(p!), p) }))),
+  route('GET', /^\/networks$/, NONE, (d) => d.networks.list()),
+  route('POST', /^\/networks$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ name: await d.networkDefine(b.xml, b.file) }))),
+  route('POST', /^\/networks\/create$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ name: await d.networkCreate(b.xml, b.file) }))),
+  route('GET', /^\/networks\/([^/]+)$/, NONE, (d, [n]) => d.networks.summary(d.networks.lookup(n!))),
+  route('GET', /^\/networks\/([^/]+)\/xml$/, NONE, (d, [n], _, q) => ({ xml: d.networkXml(n!, q.get('inactive') === '1') })),
+  route('DELETE', /^\/networks\/([^/]+)$/, NONE, (d, [n]) => d.serial(() => ({ name: d.networkUndefine(n!) }))),
+  route('POST', /^\/networks\/([^/]+)\/start$/, NONE, (d, [n]) => d.serial(async () => ({ name: await d.networkStart(n!) }))),
+  route('POST', /^\/networks\/([^/]+)\/destroy$/, NONE, (d, [n]) => d.serial(async () => ({ name: await d.networkDestroy(n!) }))),
+  route('PUT', /^\/networks\/([^/]+)\/autostart$/, z.strictObject({ enabled: z.boolean() }), (d, [n], b) => d.serial(() => ({ name: d.networks.setAutostart(n!, b.enabled) }))),
+  route('POST', /^\/networks\/([^/]+)\/update$/, UPDATE, (d, [n], b) => d.serial(() => d.networkUpdate(n!, b.command, b.section, b.parentIndex, b.xml, { live: b.live, config: b.config }))),
+  route('GET', /^\/networks\/([^/]+)\/leases$/, NONE, (d, [n]) => ({ leases: d.networks.leases(n!) })),
+  route('GET', /^\/networks\/([^/]+)\/ports$/, NONE, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter, ...(p.tap !== undefined ? learningOf(d, p.tap) : {}) }))),
+  route('POST', /^\/networks\/([^/]+)\/ports$/, PORT, (d, [n], b) => d.serial(async () => ({ uuid: await d.createPort({ network: n!, xml: b.xml, tap: b.tap, filter: b.filter ?? undefined, macFilter: b.macFilter }) }))),
+  route('GET', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => ({ xml: d.portXml(u!) })),
+  route('DELETE', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => d.serial(async () => ({ uuid: (await d.deletePort(u!), u) }))),
 ];
 
-/** The client's name for the document, used in error locations. */
-const fileOf = (b: Body): string | undefined => (typeof b['file'] === 'string' ? b['file'] : undefined);
-
-function oneOf(b: Body, key: string, allowed: readonly string[]): string {
-  const v = str(b, key);
-  if (!allowed.includes(v)) throw invalidInput(`request field '${key}' must be one of ${allowed.join(', ')}`);
-  return v;
+/**
+ * Only the CLI's kind of request is served: a browser page can make a "simple" cross-site
+ * request (text/plain, form data) to any address, but it cannot send application/json without
+ * asking first, and it always names its page in Origin; no client of ours sends Origin.
+ */
+function checkClient(req: IncomingMessage): void {
+  if (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined) throw new HttpError(403, 'requests from web pages are refused');
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw new HttpError(415, "requests must have content-type 'application/json'");
 }
 
-function parentIndex(b: Body): number {
-  const v = b['parentIndex'] ?? -1;
-  if (!Number.isInteger(v)) throw invalidInput(`request field 'parentIndex' must be an integer`);
-  return v as number;
-}
-
-function portRequest(network: string, b: Body): PortRequest {
-  const filter = b['filter'];
-  let parsed: PortRequest['filter'];
-  if (filter !== undefined && filter !== null) {
-    const f = filter as Body;
-    const params = (f['params'] ?? {}) as Record<string, unknown>;
-    if (typeof params !== 'object' || Object.values(params).some((v) => !Array.isArray(v) || v.some((x) => typeof x !== 'string'))) {
-      throw invalidInput(`request field 'filter.params' must map names to lists of strings`);
-    }
-    parsed = { name: str(f, 'name'), params: params as Record<string, string[]> };
+/** Path segments, decoded; a malformed percent-escape is the client's error. */
+function decodeParams(found: RegExpExecArray): string[] {
+  try {
+    return found.slice(1).map((p) => decodeURIComponent(p));
+  } catch {
+    throw new HttpError(400, `malformed percent-escape in the path '${found[0]}'`);
   }
-  return { network, xml: str(b, 'xml'), tap: str(b, 'tap'), filter: parsed, macFilter: b['macFilter'] === true };
 }
 
-async function readBody(req: IncomingMessage): Promise<Body> {
+/** The body as its route's schema takes it; any other shape or type is refused, naming the field. */
+function checkBody(schema: z.ZodType, body: unknown): unknown {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const field = issue.path.join('.');
+  throw invalidInput(`invalid request body${field ? ` field '${field}'` : ''}: ${issue.message}`);
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   const chunks: Buffer[] = [];
   // an oversized body is read to its end (not kept), so the client gets the 413 instead of a reset
@@ -103,7 +125,7 @@ async function readBody(req: IncomingMessage): Promise<Body> {
     throw new HttpError(400, 'request body is not valid JSON');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'request body must be a JSON object');
-  return parsed as Body;
+  return parsed;
 }
 
 class HttpError extends Error {
@@ -119,13 +141,15 @@ export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, 
       res.end(JSON.stringify(body));
     };
     void (async () => {
+      checkClient(req);
       const url = new URL(req.url ?? '/', 'http://virtwall');
-      const matches = ROUTES.map(([m, re, h]) => [m, re.exec(url.pathname), h] as const).filter(([, found]) => found);
-      const route = matches.find(([m]) => m === req.method);
-      if (!route) throw new HttpError(matches.length ? 405 : 404, `no route for ${req.method} ${url.pathname}`);
-      const params = route[1]!.slice(1).map((p) => decodeURIComponent(p));
-      const body = await readBody(req);
-      return route[2](daemon, params, body, url.searchParams);
+      const matches = ROUTES.map((r) => [r, r.path.exec(url.pathname)] as const).filter(([, found]) => found);
+      const found = matches.find(([r]) => r.method === req.method);
+      if (!found) throw new HttpError(matches.length ? 405 : 404, `no route for ${req.method} ${url.pathname}`);
+      const [route, match] = found;
+      const params = decodeParams(match!);
+      const body = checkBody(route.body, await readBody(req));
+      return route.handle(daemon, params, body, url.searchParams);
     })().then(
       (result) => reply(200, result ?? {}),
       (err: unknown) => {

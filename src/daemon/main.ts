@@ -1,9 +1,9 @@
 // `virtwall daemon`: loads the state of one root, serves the API on DIR/run/virtwall/virtwall-sock
-// (mode 0600: root only) and optionally TCP, keeps the kernel's nwfilter rules converged
+// (mode 0600: root only) and optionally HTTPS with client certificates (tls.ts), keeps the kernel's nwfilter rules converged
 // (SIGHUP: full reconcile; nft monitor events: reconcile within a debounce), and leaves every
 // kernel rule in place when it stops so a restart has no unfiltered moment. Running networks'
 // firewall rules and dnsmasq are healed by the same reconcile (nft monitor also sees iptables-nft).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
@@ -12,10 +12,13 @@ import { createNwfilterBackend } from '../backends/nwfilter.js';
 import { SystemRunner } from '../exec/runner.js';
 import { foreignTransactions } from '../nft/monitor.js';
 import { socketInUse } from '../util/socket-in-use.js';
+import { spawnTethered } from '../exec/tethered.js';
 import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
+import { ConnectionGuard } from './connections.js';
 import { apiHandler } from './http.js';
-import { stateLayout, type StateLayout } from './layout.js';
+import { checkLayoutPrivate, stateLayout, type StateLayout } from './layout.js';
+import { tlsServer } from './tls.js';
 import { startLibvirtSockets } from '../rpc/listeners.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
@@ -24,7 +27,7 @@ const HEAL_DEBOUNCE_MS = 150;
 
 export function loadConfig(layout: StateLayout): DaemonConfig {
   const text = existsSync(layout.config) ? readFileSync(layout.config, 'utf8') : '';
-  return daemonConfig(parseConf(text, layout.config));
+  return daemonConfig(parseConf(text, layout.config), layout.root);
 }
 
 function listen(server: Server, target: string | { host: string; port: number }): Promise<void> {
@@ -38,6 +41,7 @@ function listen(server: Server, target: string | { host: string; port: number })
 /** Runs until SIGTERM/SIGINT; resolves when stopped. */
 export async function runDaemon(root: string): Promise<void> {
   const layout = stateLayout(root);
+  checkLayoutPrivate(layout);
   const config = loadConfig(layout);
   const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, config.logFile ? pino.destination({ dest: config.logFile, sync: true }) : pino.destination(2));
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
@@ -49,7 +53,9 @@ export async function runDaemon(root: string): Promise<void> {
   const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
   rmSync(layout.socket, { force: true });
   const handler = apiHandler(daemon, log);
+  const guard = new ConnectionGuard(config.maxClients, config.idleTimeout * 1000, log);
   const servers = [createServer(handler)];
+  guard.watch(servers[0]!, { admin: true, event: 'connection' });
   // the socket is created root-only: no moment in which another user could connect
   const umask = process.umask(0o177);
   try {
@@ -58,9 +64,11 @@ export async function runDaemon(root: string): Promise<void> {
     process.umask(umask);
   }
   chmodSync(layout.socket, 0o600);
-  if (config.tcp) {
-    servers.push(createServer(handler));
-    await listen(servers[1]!, config.tcp);
+  if (config.tls) {
+    const tls = tlsServer(config.tls, handler, { handshakeMs: config.idleTimeout * 1000, maxConnections: config.maxClients });
+    guard.watch(tls, { admin: false, event: 'secureConnection' });
+    servers.push(tls);
+    await listen(tls, config.tls);
   }
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
@@ -70,7 +78,7 @@ export async function runDaemon(root: string): Promise<void> {
   const watcher = watchNftables(() => heal('kernel change'), log);
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
-  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tcp: config.tcp, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -105,14 +113,14 @@ function watchNftables(onChange: () => void, log: Logger): { stop(): void } {
     timer = setTimeout(onChange, HEAL_DEBOUNCE_MS);
   };
   const start = () => {
-    child = spawn('nft', ['monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child = spawnTethered(['nft', 'monitor'], ['ignore', 'pipe', 'ignore']);
     child.stdout!.setEncoding('utf8').on('data', foreignTransactions(changed));
     child.on('error', () => undefined);
     child.on('close', (code) => {
       if (stopped) return;
       log.warn({ code }, 'nft monitor ended; restarting it and reconciling');
-      changed();
-      setTimeout(start, HEAL_DEBOUNCE_MS);
+      // the reconcile comes after the new monitor started: changes in between are not lost
+      setTimeout(() => (start(), changed()), HEAL_DEBOUNCE_MS);
     });
   };
   start();

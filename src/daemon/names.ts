@@ -9,8 +9,10 @@ const DEVICE_NAME = /^[A-Za-z0-9_.:+-]{1,15}$/;
 /** Object names (networks, filters): used as file names; libvirt refuses '/' and leading '.'. */
 const OBJECT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,99}$/;
 
+export const isDeviceName = (name: string): boolean => DEVICE_NAME.test(name) && name !== '.' && name !== '..';
+
 export function checkDeviceName(name: string, what: string, loc: SourceLocation = {}): string {
-  if (!DEVICE_NAME.test(name) || name === '.' || name === '..') {
+  if (!isDeviceName(name)) {
     throw invalidInput(`invalid ${what} '${printable(name)}': at most 15 characters of letters, digits and _.:+-`, loc);
   }
   return name;

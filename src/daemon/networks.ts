@@ -49,8 +49,7 @@ export class NetworkService {
    * older virtwall) gets one, saved at once so it keeps it (libvirt's virNetworkLoadConfig).
    */
   load(): void {
-    for (const [name, text] of readRecords(this.dir, SUFFIX)) {
-      const def = parseNetwork(text, join(this.dir, name + SUFFIX));
+    for (const [name, def] of readRecords(this.dir, SUFFIX, parseNetwork)) {
       if (isVirtual(def) && def.mac === undefined) this.define({ ...def, mac: generateMac() });
       else this.defs.set(name, def);
     }

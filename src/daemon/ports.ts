@@ -10,8 +10,9 @@ import type { NetworkPortDef } from '../conf/networkport/types.js';
 import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderCommandLine } from '../plan/command.js';
-import { checkDeviceName } from './names.js';
-import { readRecords, removeRecord, writeRecord } from './persist.js';
+import { z } from 'zod';
+import { checkDeviceName, isDeviceName } from './names.js';
+import { jsonState, readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.json';
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -29,15 +30,19 @@ export interface PortRequest {
   reclaim?: boolean;
 }
 
-export interface PortRecord {
-  uuid: string;
-  network: string;
-  tap?: string;
-  macFilter: boolean;
+/** A port record as stored; its TAP goes into `ip` commands, so it is checked like a request's. */
+const PORT_RECORD = z.strictObject({
+  uuid: z.guid(),
+  network: z.string(),
+  /** None: libvirt's kind of port, whose client plugs its own device. */
+  tap: z.string().refine(isDeviceName, 'not a device name').optional(),
+  macFilter: z.boolean(),
   /** The binding this port created (its portdev is `tap`). */
-  filter?: string;
-  xml: string;
-}
+  filter: z.string().optional(),
+  xml: z.string(),
+});
+
+export type PortRecord = z.output<typeof PORT_RECORD>;
 
 export class PortService {
   private readonly ports = new Map<string, PortRecord>();
@@ -48,7 +53,7 @@ export class PortService {
   ) {}
 
   load(): PortRecord[] {
-    for (const [uuid, text] of readRecords(this.dir, SUFFIX)) this.ports.set(uuid, JSON.parse(text) as PortRecord);
+    for (const [uuid, record] of readRecords(this.dir, SUFFIX, jsonState(PORT_RECORD))) this.ports.set(uuid, record);
     return this.list();
   }
 

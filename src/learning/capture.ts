@@ -2,7 +2,8 @@
 // libvirt's two pcap handles), writing pcap to a pipe that pcap-stream.ts splits into frames.
 // Capture on the port sees what the guest sends before any bridge filter drops it, which
 // `any` mode needs (the first packets of a guest may be ones the learning policy drops).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTethered } from '../exec/tethered.js';
 import type { LearningPort, PortObserver } from './manager.js';
 import { PcapStreamReader } from './pcap-stream.js';
 
@@ -40,7 +41,7 @@ export function observeTraffic(
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   for (const fromGuest of [true, false]) {
     const argv = (opts.wrap ?? ((a) => a))(tcpdumpArgv(port, fromGuest));
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTethered(argv, ['ignore', 'pipe', 'pipe']);
     const reader = new PcapStreamReader();
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => {

@@ -1,31 +1,45 @@
 // Where the daemon keeps learned addresses between runs: one JSON file, written atomically
-// after every change so a crash never loses a lock or a lease nor leaves a torn file.
-import { readFileSync } from 'node:fs';
-import { VirtwallError } from '../errors.js';
+// after every change so a crash never loses a lock or a lease nor leaves a torn file. Read back
+// through a schema: a corrupt file is set aside (persist.ts) and learning starts afresh.
+import { z } from 'zod';
+import { jsonState, readState } from '../daemon/persist.js';
+import { isDeviceName } from '../daemon/names.js';
 import { writeFileAtomic } from '../network/lifecycle/leases.js';
 import type { SavedLearning } from './manager.js';
+
+const ADDRESS = z.strictObject({
+  address: z.string(),
+  source: z.enum(['arp', 'ip-traffic', 'ipv6-traffic', 'dhcp-snoop', 'dhcpv6-snoop', 'dnsmasq-lease']),
+  learnedAt: z.number(),
+  expires: z.number().optional(),
+  server: z.string().optional(),
+});
+
+const SAVED = z.strictObject({
+  version: z.literal(1),
+  ports: z.array(
+    z.strictObject({
+      config: z.looseObject({
+        // the port and bridge go into tcpdump's and the lease watch's arguments
+        port: z.string().refine(isDeviceName, 'not a device name'),
+        bridge: z.string().refine(isDeviceName, 'not a device name').optional(),
+        mechanism: z.enum(['dnsmasq-leases', 'traffic']),
+        needs: z.strictObject({ ipv4: z.boolean(), ipv6: z.boolean() }),
+        mode: z.enum(['any', 'dhcp']),
+        mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/),
+        dhcpServers: z.array(z.string()),
+        dhcpServersV6: z.array(z.string()),
+      }),
+      state: z.strictObject({ ipv4: z.array(ADDRESS), ipv6: z.array(ADDRESS) }),
+    }),
+  ),
+}) satisfies z.ZodType<SavedLearning>;
 
 export function saveLearning(file: string, saved: SavedLearning): void {
   writeFileAtomic(file, JSON.stringify(saved, null, 2) + '\n', 0o600);
 }
 
-/** The saved state, or an empty one when the file does not exist yet. */
+/** The saved state; an empty one when the file does not exist yet or was corrupt. */
 export function loadLearning(file: string): SavedLearning {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, ports: [] };
-    throw err;
-  }
-  let saved: SavedLearning;
-  try {
-    saved = JSON.parse(text) as SavedLearning;
-  } catch {
-    throw new VirtwallError('operation-failed', `learned address state '${file}' is not JSON`);
-  }
-  if (saved?.version !== 1 || !Array.isArray(saved.ports)) {
-    throw new VirtwallError('operation-failed', `learned address state '${file}' has an unknown format`);
-  }
-  return saved;
+  return readState(file, jsonState(SAVED)) ?? { version: 1, ports: [] };
 }

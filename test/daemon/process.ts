@@ -1,6 +1,7 @@
 // virtwalld as a real process inside a test namespace, and the CLI as a real process talking to
 // it: what an operator runs. Every daemon started here is killed by stopAll().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,4 +132,42 @@ export function daemonFixture(t: { after: (f: () => void) => void }, nsName = 'd
     return p;
   };
   return { lab, ns, root, file };
+}
+
+/**
+ * One request to the daemon's Unix socket on its own connection, as the CLI sends it unless
+ * `headers` say otherwise. A server may answer before it has read the whole body; the late write
+ * then fails on a socket the request has already let go, so the socket keeps a listener for such
+ * errors after the reply (the reply is what the tests check).
+ */
+export function api(root: string, method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: { error?: string } }> {
+  return new Promise((resolve, reject) => {
+    let replied = false;
+    const all = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers };
+    const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers: all, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => ((replied = true), resolve({ status: res.statusCode!, json: JSON.parse(text) })));
+    });
+    req.on('socket', (s) => s.on('error', (err) => replied || reject(err)));
+    req.on('error', (err) => replied || reject(err));
+    req.end(body);
+  });
+}
+
+/** Every process below `pid` (children, their children, ...), from ps. */
+export function descendants(pid: number): { pid: number; comm: string }[] {
+  const rows = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+  const out: { pid: number; comm: string }[] = [];
+  for (let parents = new Set([pid]), grew = true; grew; ) {
+    grew = false;
+    for (const [p, pp, comm] of rows) {
+      if (parents.has(Number(pp)) && !out.some((o) => o.pid === Number(p))) {
+        out.push({ pid: Number(p), comm: comm! });
+        parents = new Set([...parents, Number(p)]);
+        grew = true;
+      }
+    }
+  }
+  return out;
 }

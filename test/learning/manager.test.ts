@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { learningJson, learningXml } from '../../src/learning/format.js';
@@ -49,8 +49,17 @@ describe('LearningManager', () => {
     assert.deepEqual(loadLearning(file), { version: 1, ports: [] });
     saveLearning(file, m.toJSON());
     const saved = loadLearning(file);
-    writeFileSync(file, '{"version": 1');
-    assert.throws(() => loadLearning(file), /not JSON/);
+    assert.deepEqual(saved, JSON.parse(JSON.stringify(m.toJSON())), 'the schema takes what toJSON gives');
+    // a corrupt file (torn, or a wrong type) is set aside and learning starts afresh
+    for (const text of ['{"version": 1', JSON.stringify({ ...saved, ports: [{ ...saved.ports[0], config: { ...saved.ports[0]!.config, port: 'vnet0;reboot' } }] })]) {
+      writeFileSync(file, text);
+      assert.deepEqual(loadLearning(file), { version: 1, ports: [] });
+      assert.equal(existsSync(file), false);
+      const aside = readdirSync(dir).filter((f) => f.startsWith('learning.json.corrupt-'));
+      assert.equal(aside.length, 1);
+      assert.equal(readFileSync(join(dir, aside[0]!), 'utf8'), text);
+      rmSync(join(dir, aside[0]!));
+    }
     rmSync(dir, { recursive: true });
     changes.length = 0;
     const again = LearningManager.fromJSON(saved, opts);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { VarRef } from '../../src/conf/nwfilter/types.js';
 import { formatVarRef, parseVarRef } from '../../src/conf/nwfilter/varref.js';
-import { varCombinations, type VarTable } from '../../src/nwfilter/vars.js';
+import { MAX_COMBINATIONS, varCombinations, type VarTable } from '../../src/nwfilter/vars.js';
 
 const table = (entries: Record<string, string[]>): VarTable => new Map(Object.entries(entries));
 const ref = (text: string) => parseVarRef(text) as VarRef;
@@ -33,6 +33,15 @@ describe('combinations of variable values', () => {
     const vars = table({ A: ['a', 'b'], B: ['1', '2', '1'] });
     assert.deepEqual(combos(vars, ['A[@1]', 'B[@2]']), ['a 1', 'b 1', 'a 2', 'b 2']);
     assert.deepEqual(combos(vars, ['B[@2]', 'A[@1]']), ['1 a', '2 a', '1 b', '2 b']);
+  });
+
+  it('bounds a rule to MAX_COMBINATIONS (distinct values counted) and walks long lists in linear time', () => {
+    const list = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+    assert.equal(varCombinations(table({ A: list(200, 'a'), B: [...list(100, 'b'), 'b0'] }), [ref('A[@1]'), ref('B[@2]')]).length, MAX_COMBINATIONS);
+    assert.throws(() => varCombinations(table({ A: list(200, 'a'), B: list(101, 'b') }), [ref('A[@1]'), ref('B[@2]')]), /the values of A, B give 20200 combinations for one rule; at most 20000/);
+    const t0 = Date.now();
+    assert.equal(varCombinations(table({ A: list(MAX_COMBINATIONS, 'a'), B: list(MAX_COMBINATIONS, 'b') }), [ref('A'), ref('B')]).length, MAX_COMBINATIONS);
+    assert.ok(Date.now() - t0 < 1000, `${Date.now() - t0} ms`);
   });
 
   it('lets plain accesses (iterator 0) vary before explicit iterators', () => {

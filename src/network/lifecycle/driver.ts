@@ -3,9 +3,12 @@
 // Virtual do: bridge, IPv6 sysctls, firewall, addresses, routes, IP forwarding, dnsmasq. Every
 // step records its undo; a failing step undoes the steps before it. The record of what a running
 // network added is persisted, so stop works after a restart or a firewall backend switch.
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
+import { jsonState, readRecords, readState } from '../../daemon/persist.js';
+import { isDeviceName } from '../../daemon/names.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
@@ -71,6 +74,33 @@ type Undo = () => Promise<void>;
 
 const STATUS_SUFFIX = '.status.json';
 
+/**
+ * A status record as read back. Its undo commands are run as root at stop: only firewall
+ * tools and tc; its files are removed: only inside the state directory. The definition is taken as
+ * the daemon wrote it (its fields are not checked one by one); fields added later pass.
+ */
+const STATUS = z.looseObject({
+  name: z.string(),
+  uuid: z.string(),
+  bridge: z.string().refine(isDeviceName, 'not a device name'),
+  def: z.looseObject({ name: z.string() }),
+  firewallBackend: z.enum(['nftables', 'iptables']),
+  firewallRemoval: z.array(z.looseObject({ argv: z.array(z.string()).refine((a) => UNDO_TOOLS.includes(a[0] ?? ''), 'not a firewall command'), ignoreErrors: z.boolean() })),
+  createdTables: z.array(z.string()),
+  dnsmasqPid: z.int().positive().optional(),
+  sysctlsChanged: z.array(z.looseObject({ key: z.string(), previous: z.string() })),
+  files: z.array(z.string()),
+  startedAt: z.number(),
+});
+const UNDO_TOOLS = ['nft', 'iptables', 'ip6tables', 'ebtables', 'tc'];
+const statusReader =
+  (stateDir: string) =>
+  (text: string): NetworkStatus => {
+    const s = jsonState(STATUS)(text);
+    if (s.files.some((f) => !f.startsWith(stateDir + '/') || f.split('/').includes('..'))) throw new Error(`field 'files': a file outside ${stateDir}`);
+    return s as unknown as NetworkStatus;
+  };
+
 export class NetworkDriver {
   private readonly opts: NetworkDriverOptions;
 
@@ -85,16 +115,13 @@ export class NetworkDriver {
     return join(this.opts.stateDir, name + STATUS_SUFFIX);
   }
 
-  /** Networks recorded as running in the state directory. */
+  /** Networks recorded as running in the state directory (a corrupt record is set aside). */
   active(): NetworkStatus[] {
-    return readdirSync(this.opts.stateDir)
-      .filter((f) => f.endsWith(STATUS_SUFFIX))
-      .map((f) => JSON.parse(readFileSync(join(this.opts.stateDir, f), 'utf8')) as NetworkStatus);
+    return readRecords(this.opts.stateDir, STATUS_SUFFIX, statusReader(this.opts.stateDir)).map(([, s]) => s);
   }
 
   status(name: string): NetworkStatus | undefined {
-    const file = this.statusFile(name);
-    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as NetworkStatus) : undefined;
+    return readState(this.statusFile(name), statusReader(this.opts.stateDir));
   }
 
   private saveStatus(status: NetworkStatus): void {

@@ -237,9 +237,9 @@ export class NetworkService {
     return { name: def.name, live, config };
   }
 
-  /** Restores running networks' firewall rules (`force`: re-applies them all) and dead dnsmasqs. */
-  async heal(force: boolean): Promise<{ firewall: FirewallRepair[]; dnsmasq: { network: string; error?: string }[] }> {
-    return { firewall: await this.driver.healFirewall(force), dnsmasq: await this.driver.healDnsmasq() };
+  /** Restores bridges' firewalld zones (`zones`), running networks' firewall rules (`force`: re-applies them all) and dead dnsmasqs. */
+  async heal(force: boolean, zones = false): Promise<{ zones: { bridge: string; zone: string; error?: string }[]; firewall: FirewallRepair[]; dnsmasq: { network: string; error?: string }[] }> {
+    return { zones: zones ? await this.driver.healZones() : [], firewall: await this.driver.healFirewall(force), dnsmasq: await this.driver.healDnsmasq() };
   }
 
   leases(nameOrUuid: string): NetworkLease[] {

@@ -20,6 +20,8 @@ import { firewallParts } from './firewall-health.js';
 import { checkDhcpInSubnet, checkRouteCollision, checkRunnable, checkSubnetOverlap, type RouteEntry } from './checks.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
+import type { Firewalld } from '../../host/firewalld.js';
+import { restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
 import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
@@ -30,6 +32,8 @@ export interface NetworkStatus {
   /** The definition it was started with (formatted by the caller where needed). */
   def: NetworkDef;
   firewallBackend: BackendName;
+  /** The firewalld zone the bridge was put in (taken out again at stop). */
+  zone?: string;
   /** Commands removing the network's firewall rules (run with errors ignored). */
   firewallRemoval: FirewallCommand[];
   /** Empty nf_tables tables iptables-nft created for the firewall (removed with the last network). */
@@ -51,6 +55,8 @@ export interface NetworkDriverOptions {
   leaseHook?: string;
   dnsmasqCaps: DnsmasqCaps;
   diag: Diagnostics;
+  /** firewalld on the system bus (none: as if firewalld were not running). */
+  firewalld?: Firewalld;
   /** Seconds since the epoch (injectable for tests of lease expiry). */
   now?: () => number;
 }
@@ -165,6 +171,8 @@ export class NetworkDriver {
     };
     try {
       await this.createBridge(def, bridge, undo);
+      status.zone = await setBridgeZone(def, bridge, this.opts.firewalld);
+      if (status.zone !== undefined) undo.push(() => unsetBridgeZone(bridge, this.opts.firewalld!));
       if (hasFirewall(def)) {
         const applied = await applyNetworkFirewall(
           globalSetupPlan(this.opts.firewallBackend),
@@ -286,6 +294,7 @@ export class NetworkDriver {
     if (!status) throw new VirtwallError('not-found', `network '${name}' is not active`);
     if (status.dnsmasqPid !== undefined) await killProcess(status.dnsmasqPid);
     await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
+    if (status.zone !== undefined && this.opts.firewalld) await unsetBridgeZone(status.bridge, this.opts.firewalld);
     await this.opts.runner.run(['ip', 'link', 'del', 'dev', status.bridge]);
     // the sysctls and global chains go only with the last network that needed them
     const others = this.active().filter((s) => s.name !== name);
@@ -364,6 +373,13 @@ export class NetworkDriver {
       repairs.push({ target: `global ${backend}`, missing: applied.created, kept: 0 });
     }
     return repairs;
+  }
+
+  /** Puts running networks' bridges back in their firewalld zones (after firewalld reloaded or restarted). */
+  async healZones(): Promise<{ bridge: string; zone: string; error?: string }[]> {
+    if (!this.opts.firewalld) return [];
+    const zoned = this.active().flatMap((s) => (s.zone !== undefined ? [{ bridge: s.bridge, zone: s.zone }] : []));
+    return restoreBridgeZones(zoned, this.opts.firewalld);
   }
 
   /** Starts dnsmasq again for running networks whose dnsmasq is gone; returns those networks (and why one could not start). */

@@ -17,6 +17,8 @@ export interface DaemonConfig {
   tcp?: { host: string; port: number };
   /** Seconds between self-healing checks besides nft monitor events; 0 disables. */
   reconcileInterval: number;
+  /** Accept rules for networks' traffic in other tables' forward chains with policy drop (Docker's). */
+  foreignForwardAccept: boolean;
 }
 
 /** Every key the daemon reads, with how it is checked: one table for parse and defaults. */
@@ -29,6 +31,7 @@ const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]
   listen_addr: { type: 'string' },
   tcp_port: { type: 'string' },
   reconcile_interval: { type: 'int' },
+  foreign_forward_accept: { type: 'int', allowed: ['0', '1'] },
 };
 
 /** Parses virConf text into key/values; unknown keys are refused so typos do not pass silently. */
@@ -71,5 +74,6 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>): DaemonConf
     logFile: fileOut ? fileOut[1] : undefined,
     tcp: values.get('listen_tcp') === 1 ? { host: str('listen_addr') ?? '127.0.0.1', port: Number(str('tcp_port') ?? '16590') } : undefined,
     reconcileInterval: (values.get('reconcile_interval') as number | undefined) ?? 0,
+    foreignForwardAccept: values.get('foreign_forward_accept') !== 0,
   };
 }

@@ -2,7 +2,7 @@
 // that span them (a redefined filter re-instantiates its bindings in one apply, a filter in use
 // cannot be undefined, a port creates its binding). Operations run one at a time. No HTTP here.
 import type { Logger } from 'pino';
-import { DiagnosticList, VirtwallError } from '../errors.js';
+import { VirtwallError } from '../errors.js';
 import { formatFilter } from '../conf/nwfilter/index.js';
 import { formatFilterBinding } from '../conf/nwfilterbinding/index.js';
 import { parseNetworkPort } from '../conf/networkport/parse.js';
@@ -73,8 +73,9 @@ export class Daemon {
       firewallBackend: deps.config.networkFirewallBackend,
       leaseHook: writeLeaseHookScript(deps.layout.networkState),
       dnsmasqCaps: parseDnsmasqVersion(version.stdout),
-      diag: new DiagnosticList(),
+      diag: { warn: (detail) => deps.log.warn(detail) },
       firewalld: deps.firewalld,
+      foreignForwardAccept: deps.config.foreignForwardAccept,
     });
     const d = new Daemon(deps, driver);
     d.filters.load(deps.layout.lib);

@@ -11,7 +11,8 @@ import { formatTable } from '../../src/cli/table.js';
 
 describe('virtwall.conf', () => {
   it('reads libvirt conf syntax and defaults to nftables for both backends', () => {
-    assert.deepEqual(daemonConfig(parseConf('', 'c')), { networkFirewallBackend: 'nftables', nwfilterBackend: 'nftables', logLevel: 2, logFile: undefined, tcp: undefined, reconcileInterval: 0 });
+    assert.deepEqual(daemonConfig(parseConf('', 'c')), { networkFirewallBackend: 'nftables', nwfilterBackend: 'nftables', logLevel: 2, logFile: undefined, tcp: undefined, reconcileInterval: 0, foreignForwardAccept: true });
+    assert.equal(daemonConfig(parseConf('foreign_forward_accept = 0', 'c')).foreignForwardAccept, false);
     const c = daemonConfig(parseConf('# comment\nnwfilter_backend = "ebiptables"\nnetwork_firewall_backend = \'iptables\'  # trailing\nlog_level = 1\nlog_outputs="1:file:/var/log/v.log"\nlisten_tcp = 1\ntcp_port = "1234"\n', 'c'));
     assert.equal(c.nwfilterBackend, 'ebiptables');
     assert.equal(c.networkFirewallBackend, 'iptables');
@@ -21,7 +22,7 @@ describe('virtwall.conf', () => {
   });
 
   it('refuses unknown keys, wrong types and values, naming the line', () => {
-    for (const [text, line] of [['\nnwfilter_backendd = "nftables"', 2], ['log_level = "1"', 1], ['nwfilter_backend = "ipfw"', 1], ['x', 1]] as const) {
+    for (const [text, line] of [['\nnwfilter_backendd = "nftables"', 2], ['log_level = "1"', 1], ['nwfilter_backend = "ipfw"', 1], ['foreign_forward_accept = 2', 1], ['x', 1]] as const) {
       assert.throws(() => parseConf(text, 'virtwall.conf'), (e: VirtwallError) => e.kind === 'invalid-input' && e.location.line === line, text);
     }
   });

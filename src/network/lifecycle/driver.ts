@@ -22,6 +22,7 @@ import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
 import type { Firewalld } from '../../host/firewalld.js';
 import { restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
+import { ensureForwardPasses, removeForwardPasses } from '../../host/forward-passes.js';
 import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
@@ -57,6 +58,8 @@ export interface NetworkDriverOptions {
   diag: Diagnostics;
   /** firewalld on the system bus (none: as if firewalld were not running). */
   firewalld?: Firewalld;
+  /** Let networks' traffic through other tables' forward chains with policy drop (host/forward-passes.ts). */
+  foreignForwardAccept?: boolean;
   /** Seconds since the epoch (injectable for tests of lease expiry). */
   now?: () => number;
 }
@@ -183,6 +186,12 @@ export class NetworkDriver {
         status.firewallRemoval = applied.removal;
         status.createdTables = applied.createdTables;
         undo.push(() => removeNetworkFirewall(applied.removal, this.opts.runner));
+        if (this.opts.foreignForwardAccept) {
+          undo.push(() => removeForwardPasses(this.opts.runner, bridge));
+          for (const r of await ensureForwardPasses(this.opts.runner, def, bridge, this.opts.firewallBackend)) {
+            this.opts.diag.warn(`network '${def.name}': ${r.chain} has policy drop: ${r.error ?? `accept rules for ${bridge} inserted (comment virtwall-forward:${bridge})`}`);
+          }
+        }
       }
       for (const ip of def.ips) {
         await this.run(['ip', 'addr', 'add', `${formatIp(ip.address)}/${ip.prefix}`, 'dev', bridge]);
@@ -294,6 +303,7 @@ export class NetworkDriver {
     if (!status) throw new VirtwallError('not-found', `network '${name}' is not active`);
     if (status.dnsmasqPid !== undefined) await killProcess(status.dnsmasqPid);
     await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
+    await removeForwardPasses(this.opts.runner, status.bridge);
     if (status.zone !== undefined && this.opts.firewalld) await unsetBridgeZone(status.bridge, this.opts.firewalld);
     await this.opts.runner.run(['ip', 'link', 'del', 'dev', status.bridge]);
     // the sysctls and global chains go only with the last network that needed them
@@ -371,6 +381,13 @@ export class NetworkDriver {
       heir.createdTables = [...new Set([...heir.createdTables, ...applied.createdTables])];
       this.saveStatus(heir);
       repairs.push({ target: `global ${backend}`, missing: applied.created, kept: 0 });
+    }
+    if (this.opts.foreignForwardAccept) {
+      for (const status of running) {
+        for (const r of await ensureForwardPasses(this.opts.runner, status.def, status.bridge, status.firewallBackend)) {
+          repairs.push({ target: `${status.name} (accepts in ${r.chain})`, missing: r.missing, kept: 0, ...(r.error !== undefined ? { error: r.error } : {}) });
+        }
+      }
     }
     return repairs;
   }

@@ -11,6 +11,7 @@ import { registerNetworkCommands } from './commands/network.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerHooks } from './commands/hooks.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDoctor } from './commands/doctor.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerHooks(program);
   registerDemo(program);
+  registerDoctor(program);
   return program;
 }
 

@@ -131,17 +131,26 @@ export interface ForwardPassRepair {
 
 export const chainLabel = (c: ForwardChain) => `${c.family} ${c.table} ${c.name}`;
 
+/** The foreign chains with policy drop where the network's accepts are not all present (nothing changed). */
+export async function incompleteForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: BackendName, dropping?: readonly ForwardChain[]): Promise<{ chain: ForwardChain; wanted: string[][]; present: string[][] }[]> {
+  if (!PASSES[def.forward.mode]) return [];
+  const out: { chain: ForwardChain; wanted: string[][]; present: string[][] }[] = [];
+  for (const chain of chainsFor(dropping ?? (await foreignForwardChains(runner, true)), backend)) {
+    const wanted = passCommands(def, bridge, chain);
+    const present = await passRemovals(runner, chain, bridge);
+    if (present.length !== wanted.length) out.push({ chain, wanted, present });
+  }
+  return out;
+}
+
 /**
  * Makes the network's accepts complete in every foreign forward chain with policy drop (those
  * of a chain are replaced together when any is missing); returns the chains changed.
+ * `dropping`: those chains, when the caller has listed them already.
  */
-export async function ensureForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: BackendName): Promise<ForwardPassRepair[]> {
-  if (!PASSES[def.forward.mode]) return [];
+export async function ensureForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: BackendName, dropping?: readonly ForwardChain[]): Promise<ForwardPassRepair[]> {
   const repairs: ForwardPassRepair[] = [];
-  for (const chain of chainsFor(await foreignForwardChains(runner, true), backend)) {
-    const wanted = passCommands(def, bridge, chain);
-    const present = await passRemovals(runner, chain, bridge);
-    if (present.length === wanted.length) continue;
+  for (const { chain, wanted, present } of await incompleteForwardPasses(runner, def, bridge, backend, dropping)) {
     await runAll(runner, present);
     let error: string | undefined;
     for (const argv of wanted.slice().reverse()) {

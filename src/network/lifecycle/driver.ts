@@ -22,7 +22,7 @@ import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
 import type { Firewalld } from '../../host/firewalld.js';
 import { restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
-import { ensureForwardPasses, removeForwardPasses } from '../../host/forward-passes.js';
+import { ensureForwardPasses, foreignForwardChains, removeForwardPasses } from '../../host/forward-passes.js';
 import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
@@ -80,6 +80,14 @@ type Undo = () => Promise<void>;
 
 const STATUS_SUFFIX = '.status.json';
 
+/** Networks recorded as running in a state directory (none if it does not exist). */
+export function activeNetworks(stateDir: string): NetworkStatus[] {
+  if (!existsSync(stateDir)) return [];
+  return readdirSync(stateDir)
+    .filter((f) => f.endsWith(STATUS_SUFFIX))
+    .map((f) => JSON.parse(readFileSync(join(stateDir, f), 'utf8')) as NetworkStatus);
+}
+
 export class NetworkDriver {
   private readonly opts: NetworkDriverOptions;
 
@@ -96,9 +104,7 @@ export class NetworkDriver {
 
   /** Networks recorded as running in the state directory. */
   active(): NetworkStatus[] {
-    return readdirSync(this.opts.stateDir)
-      .filter((f) => f.endsWith(STATUS_SUFFIX))
-      .map((f) => JSON.parse(readFileSync(join(this.opts.stateDir, f), 'utf8')) as NetworkStatus);
+    return activeNetworks(this.opts.stateDir);
   }
 
   status(name: string): NetworkStatus | undefined {
@@ -382,9 +388,10 @@ export class NetworkDriver {
       this.saveStatus(heir);
       repairs.push({ target: `global ${backend}`, missing: applied.created, kept: 0 });
     }
-    if (this.opts.foreignForwardAccept) {
+    if (this.opts.foreignForwardAccept && running.length > 0) {
+      const dropping = await foreignForwardChains(this.opts.runner, true);
       for (const status of running) {
-        for (const r of await ensureForwardPasses(this.opts.runner, status.def, status.bridge, status.firewallBackend)) {
+        for (const r of await ensureForwardPasses(this.opts.runner, status.def, status.bridge, status.firewallBackend, dropping)) {
           repairs.push({ target: `${status.name} (accepts in ${r.chain})`, missing: r.missing, kept: 0, ...(r.error !== undefined ? { error: r.error } : {}) });
         }
       }

@@ -111,6 +111,44 @@ describe('virtwalld with firewalld', { skip }, () => {
     });
   }
 
+  for (const nwfilter of ['ebiptables', 'nftables'] as const) {
+    it(`restores nwfilter rules (${nwfilter}) after firewalld reloads and restarts`, async (t) => {
+      const { lab, ns, root, file } = daemonFixture(t, 'n');
+      const fwd = new FirewalldLab(lab, ns);
+      await fwd.start(t);
+      mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
+      writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), `nwfilter_backend = "${nwfilter}"\n`);
+      const d = await startDaemon(ns, root, { DBUS_SYSTEM_BUS_ADDRESS: BUS_ADDRESS }, fwd.enter);
+      lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g-vnet0']);
+      const binding = "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555550</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'><parameter name='IP' value='10.0.0.1'/></filterref></filterbinding>";
+      assert.equal(cli(root, ['nwfilter-binding-create', file('b.xml', binding)]).status, 0);
+      const listings = () =>
+        nwfilter === 'ebiptables'
+          ? ['ebtables-save', 'iptables-save', 'ip6tables-save'].map((c) => lab.exec(ns, [c]).stdout.replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, '')).join('')
+          : lab.exec(ns, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf'], false).stdout;
+      await sleep(500);
+      const applied = listings();
+      assert.match(applied, nwfilter === 'ebiptables' ? /vnet0/ : /table bridge virtwall_nwf/);
+      const repairs = () => d.log().split('\n').filter((l) => /"msg":"nwfilter reconcile"/.test(l) && /"repaired":\["vnet0"\]/.test(l)).length;
+      for (const [what, act] of [
+        ['firewall-cmd --reload', async () => void fwd.firewallCmd('--reload')],
+        ['firewalld stop and start', async () => (await fwd.stopFirewalld(), await fwd.startFirewalld())],
+      ] as const) {
+        const before = repairs();
+        await act();
+        const t0 = Date.now();
+        while (listings() !== applied && Date.now() - t0 < 3000) await sleep(20);
+        assert.equal(listings(), applied, `${what}\n${d.log()}`);
+        assert.ok(Date.now() - t0 < 1000, `${what}: restored after ${Date.now() - t0} ms`);
+        // firewalld deletes ebtables-nft and iptables-nft chains it did not create; separate nft tables survive
+        if (nwfilter === 'ebiptables') {
+          for (const t1 = Date.now(); repairs() === before && Date.now() - t1 < 2000; ) await sleep(50);
+          assert.ok(repairs() > before, `${what} damaged nothing the reconcile repaired:\n${d.log()}`);
+        }
+      }
+    });
+  }
+
   it('<bridge zone> is honoured, refused for an unknown zone and while firewalld is down', async (t) => {
     const { lab, ns, root, file } = daemonFixture(t, 'z');
     const fwd = new FirewalldLab(lab, ns);

@@ -165,6 +165,12 @@ describe('virtwalld with firewalld', { skip }, () => {
     assert.match(bad.stderr, /error from service: GDBus\.Error:org\.fedoraproject\.FirewallD1\.Exception: INVALID_ZONE: nosuchzone/);
     assert.notEqual(lab.exec(ns, ['ip', 'link', 'show', 'vwbad'], false).status, 0, 'a refused start left its bridge');
 
+    // a zone name outside libvirt's zoneName pattern never reaches firewalld
+    const hostile = create('hostile', 'pub lic');
+    assert.equal(hostile.status, 2);
+    assert.match(hostile.stderr, /bridge.*zone.*invalid firewalld zone 'pub lic'/);
+    assert.notEqual(lab.exec(ns, ['ip', 'link', 'show', 'vwhostile'], false).status, 0);
+
     await fwd.stopFirewalld();
     const down = create('down', 'libvirt');
     assert.notEqual(down.status, 0);

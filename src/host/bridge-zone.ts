@@ -10,12 +10,19 @@ import { installMissingDefinitions } from './firewalld-zones.js';
 
 const at = { element: 'bridge', attribute: 'zone' };
 
+/** A named zone needs firewalld running: checked before anything of the network is created. */
+export async function checkZoneRequest(def: NetworkDef, fw: Firewalld | undefined): Promise<void> {
+  const named = def.bridge.zone;
+  if (named !== undefined && !(fw && (await fw.registered()))) {
+    throw new VirtwallError('operation-failed', `zone ${named} requested for network ${def.name} but firewalld is not active`, at);
+  }
+}
+
 /** The zone the bridge should be in, or undefined for none (firewalld absent, or mode 'open'). */
 export async function bridgeZone(def: NetworkDef, fw: Firewalld | undefined): Promise<string | undefined> {
-  const named = def.bridge.zone;
-  if (named !== undefined) {
-    if (!fw || !(await fw.registered())) throw new VirtwallError('operation-failed', `zone ${named} requested for network ${def.name} but firewalld is not active`, at);
-    return named;
+  if (def.bridge.zone !== undefined) {
+    await checkZoneRequest(def, fw);
+    return def.bridge.zone;
   }
   if (!fw || def.forward.mode === 'open' || !(await fw.registered())) return undefined;
   // libvirt expects its package to have installed these; virtwall adds what is missing

@@ -2,6 +2,7 @@
 // it registered, its zones and policies, an interface's zone, its permanent configuration, and
 // the signals that say its runtime state was rebuilt (Reloaded, a new owner of its name). The
 // bus is DBUS_SYSTEM_BUS_ADDRESS or the standard socket; no bus at all means no firewalld.
+import { readlinkSync } from 'node:fs';
 import dbus from 'dbus-next';
 import { VirtwallError } from '../errors.js';
 
@@ -85,11 +86,17 @@ export class Firewalld {
     return this.call({ destination: FIREWALLD, path, interface: iface === '' ? FIREWALLD : `${FIREWALLD}.${iface}`, member, ...(signature ? { signature, body } : {}) });
   }
 
-  /** virFirewallDIsRegistered: firewalld owns its name on the system bus. */
+  /**
+   * virFirewallDIsRegistered: firewalld owns its name on the system bus, and it is the firewalld
+   * of our network namespace (a daemon run in a namespace must not reach, and reload, the firewalld
+   * of the host it shares the bus with: its zones rule other interfaces).
+   */
   async registered(): Promise<boolean> {
     if (!(await this.connect())) return false;
     const [owned] = await this.call({ ...BUS, member: 'NameHasOwner', signature: 's', body: [FIREWALLD] });
-    return owned === true;
+    if (owned !== true) return false;
+    const [pid] = await this.call({ ...BUS, member: 'GetConnectionUnixProcessID', signature: 's', body: [FIREWALLD] });
+    return sameNetworkNamespace(Number(pid));
   }
 
   async zones(): Promise<string[]> {
@@ -158,6 +165,15 @@ export class Firewalld {
     clearTimeout(this.retry);
     this.bus?.disconnect();
     this.bus = undefined;
+  }
+}
+
+/** The process runs in our network namespace (unknown, as from another pid namespace: assumed so, as libvirt does). */
+function sameNetworkNamespace(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`) === readlinkSync('/proc/self/ns/net');
+  } catch {
+    return true;
   }
 }
 

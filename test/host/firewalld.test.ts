@@ -149,6 +149,20 @@ describe('virtwalld with firewalld', { skip }, () => {
     });
   }
 
+  it("leaves alone a firewalld on the bus that rules another network namespace", async (t) => {
+    const { lab, ns, root, file } = daemonFixture(t, 'o');
+    const fwd = new FirewalldLab(lab, lab.netns('fw'));
+    await fwd.start(t);
+    // the daemon shares the bus (the private mounts) but not firewalld's network namespace
+    await startDaemon(ns, root, { DBUS_SYSTEM_BUS_ADDRESS: BUS_ADDRESS }, fwd.enterOtherNetwork(ns));
+    assert.equal(cli(root, ['net-create', file('o.xml', network('o', 'vwo0', '192.168.131', 'nat'))]).status, 0);
+    assert.equal(lab.exec(ns, ['ip', 'link', 'show', 'vwo0'], false).status, 0, 'the network runs in the daemon\'s namespace');
+    assert.doesNotMatch(fwd.firewallCmd('--get-zones'), /libvirt/, 'zones were added to the other namespace\'s firewalld');
+    assert.doesNotMatch(fwd.firewallCmd('--get-active-zones'), /vwo0/);
+    const zoned = cli(root, ['net-create', file('p.xml', network('p', 'vwp0', '192.168.132', 'nat', 'public'))]);
+    assert.match(zoned.stderr, /zone public requested for network p but firewalld is not active/);
+  });
+
   it('<bridge zone> is honoured, refused for an unknown zone and while firewalld is down', async (t) => {
     const { lab, ns, root, file } = daemonFixture(t, 'z');
     const fwd = new FirewalldLab(lab, ns);

@@ -48,6 +48,11 @@ export class FirewalldLab {
     return ['nsenter', '-t', String(this.holder.pid), '-m', '-n'];
   }
 
+  /** argv prefix with the private mounts (and so this D-Bus) but network namespace `otherNs`. */
+  enterOtherNetwork(otherNs: string): string[] {
+    return ['nsenter', '-t', String(this.holder.pid), '-m', `--net=/run/netns/${otherNs}`];
+  }
+
   exec(argv: readonly string[], check = true): ExecResult {
     const [cmd, ...args] = [...this.enter, ...argv];
     const r = spawnSync(cmd!, args, { encoding: 'utf8', timeout: 60_000 });

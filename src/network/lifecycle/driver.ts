@@ -21,7 +21,7 @@ import { checkDhcpInSubnet, checkRouteCollision, checkRunnable, checkSubnetOverl
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
 import type { Firewalld } from '../../host/firewalld.js';
-import { restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
+import { checkZoneRequest, restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
 import { ensureForwardPasses, foreignForwardChains, removeForwardPasses } from '../../host/forward-passes.js';
 import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
 
@@ -163,6 +163,7 @@ export class NetworkDriver {
 
   async start(def: NetworkDef): Promise<NetworkStatus> {
     checkRunnable(def);
+    await checkZoneRequest(def, this.opts.firewalld);
     const bridge = bridgeName(def);
     await this.preflight(def, bridge);
     const undo: Undo[] = [];

@@ -111,6 +111,25 @@ describe('virtwall doctor', { skip }, () => {
     reported(r, 'tables-intact', /network fw lacks \d+ of its \d+ firewall rule parts/);
   });
 
+  const libvirtd = '/usr/sbin/libvirtd';
+  it("reports libvirt's own network daemon in the same namespace", { skip: existsSync(libvirtd) ? false : 'libvirtd is not installed' }, async (t) => {
+    const { lab, ns, root } = daemonFixture(t, 'dl');
+    // libvirtd gets the private mounts (its /run/libvirt, /var/lib/libvirt) and only its network driver
+    const box = new FirewalldLab(lab, ns);
+    await box.start(t, { firewalld: false });
+    const drivers = join(box.scratch, 'drivers');
+    mkdirSync(drivers);
+    symlinkSync('/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_network.so', join(drivers, 'libvirt_driver_network.so'));
+    writeFileSync(join(box.scratch, 'libvirtd.conf'), 'unix_sock_group = "root"\nunix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\n');
+    box.exec(['mkdir', '-p', '/run/libvirt', '/var/lib/libvirt', '/var/cache/libvirt', '/var/log/libvirt']);
+    const daemon = box.spawn(['env', `LIBVIRT_DRIVER_DIR=${drivers}`, libvirtd, '-f', join(box.scratch, 'libvirtd.conf')]);
+    for (let i = 0; i < 100 && box.exec(['test', '-S', '/run/libvirt/libvirt-sock'], false).status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    reported(doctor(['ip', 'netns', 'exec', ns], root), 'other-dhcp-or-libvirt', new RegExp(`libvirt's libvirtd \\(pid ${daemon.pid}\\) runs in this network namespace`));
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+    clean(doctor(['ip', 'netns', 'exec', ns], root), 'other-dhcp-or-libvirt');
+  });
+
   it('reports firewalld without libvirt\'s zones until virtwalld adds them', async (t) => {
     const { lab, ns, root, file } = daemonFixture(t, 'df');
     const fwd = new FirewalldLab(lab, ns);

@@ -72,8 +72,8 @@ export class FirewalldLab {
     return child;
   }
 
-  /** Holder, mounts, dbus-daemon and firewalld (answering); cleanup is registered on `t`. */
-  async start(t: { after: (f: () => void) => void }): Promise<void> {
+  /** Holder, mounts, dbus-daemon and (unless `firewalld` is false) firewalld, answering; cleanup is registered on `t`. */
+  async start(t: { after: (f: () => void) => void }, { firewalld = true } = {}): Promise<void> {
     t.after(() => this.cleanup());
     this.holder = this.lab.spawn(this.ns, ['unshare', '-m', '--propagation', 'private', 'sleep', 'infinity']);
     // the holder's mount namespace exists once `unshare` has exec'd sleep
@@ -91,7 +91,17 @@ export class FirewalldLab {
     ]);
     this.spawnInside(['dbus-daemon', `--config-file=${join(this.dir, 'dbus.conf')}`, '--nofork', '--nopidfile']);
     for (let i = 0; i < 200 && this.exec(['test', '-S', '/run/dbus/system_bus_socket'], false).status !== 0; i++) await sleep(20);
-    await this.startFirewalld();
+    if (firewalld) await this.startFirewalld();
+  }
+
+  /** Starts another process inside (killed by cleanup()). */
+  spawn(argv: readonly string[]): ChildProcess {
+    return this.spawnInside(argv);
+  }
+
+  /** A scratch folder of this lab (removed by cleanup()). */
+  get scratch(): string {
+    return this.dir;
   }
 
   /** Starts firewalld; resolves once it answers (`firewall-cmd --state`). */

@@ -55,6 +55,12 @@ describe('virtwall doctor', { skip }, () => {
 
     sh('iptables -P FORWARD DROP');
     reported(doctor(enter, root), 'foreign-forward-drop', /ip filter FORWARD .*has policy drop/);
+    // the same as text: the table of checks, then each finding with its fix
+    const text = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'doctor'], { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: NO_BUS } });
+    assert.equal(text.status, 1);
+    assert.match(text.stdout, /^ Check +Status +What\n-+\n/);
+    assert.match(text.stdout, /\n foreign-forward-drop +problem +/);
+    assert.match(text.stdout, /\nforeign-forward-drop \(problem\): ip filter FORWARD .*\n  fix: set foreign_forward_accept = 1/);
     // br_netfilter's sysctls are per namespace; where the module is not loaded there is nothing to check
     if (existsSync('/proc/sys/net/bridge')) {
       sh('sysctl -qw net.bridge.bridge-nf-call-iptables=1');

@@ -13,6 +13,7 @@ import { registerNetworkCommands } from './commands/network.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerHooks } from './commands/hooks.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDoctor } from './commands/doctor.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   (program as unknown as { unknownCommand(): never }).unknownCommand = () => {
     throw new VirshError(`unknown command: '${program.args[0]}'`);
   };
+  registerDoctor(program);
   return program;
 }
 

@@ -24,6 +24,8 @@ export interface DaemonConfig {
   libvirtSockets: boolean;
   /** Seconds between self-healing checks besides nft monitor events; 0 disables. */
   reconcileInterval: number;
+  /** Accept rules for networks' traffic in other tables' forward chains with policy drop (Docker's). */
+  foreignForwardAccept: boolean;
 }
 
 export interface TlsListener {
@@ -68,6 +70,7 @@ const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]
   idle_timeout: { type: 'int', min: 1 },
   reconcile_interval: { type: 'int', min: 0 },
   libvirt_sockets: { type: 'int', allowed: ['0', '1'] },
+  foreign_forward_accept: { type: 'int', allowed: ['0', '1'] },
 };
 
 /** Parses virConf text into key/values; unknown keys are refused so typos do not pass silently. */
@@ -116,6 +119,7 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>, root = '/')
     idleTimeout: int('idle_timeout') ?? 10,
     reconcileInterval: int('reconcile_interval') ?? 0,
     libvirtSockets: int('libvirt_sockets') !== 0,
+    foreignForwardAccept: int('foreign_forward_accept') !== 0,
   };
 }
 

@@ -2,7 +2,7 @@
 // that span them (a redefined filter re-instantiates its bindings in one apply, a filter in use
 // cannot be undefined, a port creates its binding). Operations run one at a time. No HTTP here.
 import type { Logger } from 'pino';
-import { DiagnosticList, VirtwallError } from '../errors.js';
+import { VirtwallError } from '../errors.js';
 import { formatFilter } from '../conf/nwfilter/index.js';
 import { formatFilterBinding } from '../conf/nwfilterbinding/index.js';
 import { parseNetworkPort } from '../conf/networkport/parse.js';
@@ -10,6 +10,7 @@ import type { CommandRunner } from '../exec/runner.js';
 import type { NwfilterBackend } from '../nwfilter/backend.js';
 import type { InstantiateOptions } from '../nwfilter/instantiate.js';
 import { NetworkDriver } from '../network/lifecycle/driver.js';
+import type { Firewalld } from '../host/firewalld.js';
 import { writeLeaseHookScript } from '../network/lifecycle/lease-hook.js';
 import { parseDnsmasqVersion } from '../network/dnsmasq/config.js';
 import type { UpdateCommand, UpdateSection } from '../conf/network/update.js';
@@ -33,6 +34,8 @@ export interface DaemonDeps {
   log: Logger;
   /** IP learning seam (see BindingService). */
   instantiateOptions?: InstantiateOptions;
+  /** firewalld on the system bus (bridges' zones); none: as if it were not running. */
+  firewalld?: Firewalld;
 }
 
 export class Daemon {
@@ -72,7 +75,9 @@ export class Daemon {
       firewallBackend: deps.config.networkFirewallBackend,
       leaseHook: writeLeaseHookScript(deps.layout.networkState),
       dnsmasqCaps: parseDnsmasqVersion(version.stdout),
-      diag: new DiagnosticList(),
+      diag: { warn: (detail) => deps.log.warn(detail) },
+      firewalld: deps.firewalld,
+      foreignForwardAccept: deps.config.foreignForwardAccept,
     });
     const d = new Daemon(deps, driver);
     d.filters.load(deps.layout.lib);
@@ -83,7 +88,7 @@ export class Daemon {
       if (p.macFilter) d.bindings.restoreMacFilter(p.tap, parseNetworkPort(p.xml).mac);
       if (p.filter !== undefined && d.networks.lookup(p.network).ips.some(servesDhcp)) d.bindings.setBridge(p.tap, d.networks.bridgeOf(p.network));
     }
-    await d.reconcile('start-up');
+    await d.reconcile('start-up', { zones: true });
     d.learning.start();
     const started = await d.networks.autostart((name, err) => deps.log.error({ network: name, err: (err as Error).message }, 'autostart failed'));
     for (const name of started) deps.log.info({ network: name }, 'autostarted network');
@@ -100,10 +105,11 @@ export class Daemon {
   /**
    * Makes the kernel's nwfilter state match the bindings and restores running networks'
    * firewall rules and dnsmasq, logging what had to be repaired. `force` re-applies every
-   * network's rules (SIGHUP). A failure of one half does not stop the other.
+   * network's rules (SIGHUP); `zones` also puts bridges back in their firewalld zones (firewalld
+   * reloaded or restarted). A failure of one half does not stop the other.
    */
-  async reconcile(reason: string, { force = false } = {}): Promise<void> {
-    const halves = [() => this.reconcileFilters(reason), () => this.healNetworks(reason, force)];
+  async reconcile(reason: string, { force = false, zones = false } = {}): Promise<void> {
+    const halves = [() => this.reconcileFilters(reason), () => this.healNetworks(reason, force, zones)];
     let failure: unknown;
     for (const half of halves) await half().catch((err: unknown) => (failure ??= err));
     if (failure) throw failure;
@@ -115,9 +121,13 @@ export class Daemon {
     this.deps.log[changed ? 'warn' : 'info']({ reason, repaired: report.repaired, removed: report.removed, compiled: report.compiled }, 'nwfilter reconcile');
   }
 
-  private async healNetworks(reason: string, force: boolean): Promise<void> {
-    const healed = await this.networks.heal(force);
+  private async healNetworks(reason: string, force: boolean, zones: boolean): Promise<void> {
+    const healed = await this.networks.heal(force, zones);
     const log = this.deps.log;
+    for (const { bridge, zone, error } of healed.zones) {
+      if (error !== undefined) log.error({ reason, bridge, zone, err: error }, 'firewalld zone not restored');
+      else log.warn({ reason, bridge, zone }, 'firewalld zone restored');
+    }
     for (const r of healed.firewall) {
       const fields = { reason, network: r.target, missing: r.missing, kept: r.kept };
       if (r.error !== undefined) log.error({ ...fields, err: r.error }, 'network firewall repair failed');
@@ -127,7 +137,7 @@ export class Daemon {
       if (error !== undefined) log.error({ reason, network, err: error }, 'dnsmasq was gone and did not start again');
       else log.warn({ reason, network }, 'dnsmasq was gone: restarted');
     }
-    if (healed.firewall.length + healed.dnsmasq.length === 0) log.debug({ reason }, 'networks intact');
+    if (healed.zones.length + healed.firewall.length + healed.dnsmasq.length === 0) log.debug({ reason }, 'networks intact');
   }
 
   // --- nwfilter ---

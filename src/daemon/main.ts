@@ -13,6 +13,7 @@ import { SystemRunner } from '../exec/runner.js';
 import { foreignTransactions } from '../nft/monitor.js';
 import { socketInUse } from '../util/socket-in-use.js';
 import { spawnTethered } from '../exec/tethered.js';
+import { Firewalld } from '../host/firewalld.js';
 import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { ConnectionGuard } from './connections.js';
@@ -47,7 +48,8 @@ export async function runDaemon(root: string): Promise<void> {
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
   const runner = new SystemRunner();
   const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run });
-  const daemon = await Daemon.open({ layout, config, runner, backend, log });
+  const firewalld = new Firewalld();
+  const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld });
 
   // libvirt's sockets first: if one is another daemon's, nothing of ours is left listening
   const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
@@ -72,10 +74,12 @@ export async function runDaemon(root: string): Promise<void> {
   }
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
-  const heal = (reason: string, opts: { force?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
+  const heal = (reason: string, opts: { force?: boolean; zones?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
   process.on('SIGHUP', () => heal('SIGHUP', { force: true }));
   // ebtables and iptables are nft's too (their nf_tables variants): one watch serves every backend
   const watcher = watchNftables(() => heal('kernel change'), log);
+  // a firewalld reload or restart drops bridges' zones and flushes iptables-nft/ebtables-nft chains
+  await firewalld.watch((event) => (log.info({ event }, 'firewalld reloaded or restarted'), heal(`firewalld ${event}`, { zones: true })));
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
   log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
@@ -84,6 +88,7 @@ export async function runDaemon(root: string): Promise<void> {
     const stop = (signal: string) => {
       log.info({ signal }, 'virtwalld stopping (kernel rules stay in place)');
       watcher.stop();
+      firewalld.close();
       if (timer) clearInterval(timer);
       let open = servers.length + 1;
       const closed = () => --open === 0 && resolve();

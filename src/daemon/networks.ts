@@ -13,7 +13,7 @@ import type { NetworkDef } from '../conf/network/types.js';
 import { liveEffectOf, updateNetwork, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
 import type { FirewallRepair, NetworkDriver } from '../network/lifecycle/driver.js';
 import type { NetworkLease } from '../network/lifecycle/leases.js';
-import { checkDeviceName, checkObjectName } from './names.js';
+import { checkDeviceName, checkObjectName, checkZoneName } from './names.js';
 import { crashPoint, readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.xml';
@@ -116,6 +116,7 @@ export class NetworkService {
       throw new VirtwallError('conflict', `network '${def.name}' is already defined with uuid ${same.uuid}`);
     }
     checkForwardDevices(def, file);
+    if (def.bridge.zone !== undefined) checkZoneName(def.bridge.zone, { file, element: 'bridge', attribute: 'zone' });
     const uuid = same && !def.uuidSpecified ? same.uuid : def.uuid;
     if (!isVirtual(def)) return { ...def, uuid };
     const where = { file, element: 'bridge', attribute: 'name' };
@@ -254,9 +255,9 @@ export class NetworkService {
     return { name: def.name, live, config };
   }
 
-  /** Restores running networks' firewall rules (`force`: re-applies them all) and dead dnsmasqs. */
-  async heal(force: boolean): Promise<{ firewall: FirewallRepair[]; dnsmasq: { network: string; error?: string }[] }> {
-    return { firewall: await this.driver.healFirewall(force), dnsmasq: await this.driver.healDnsmasq() };
+  /** Restores bridges' firewalld zones (`zones`), running networks' firewall rules (`force`: re-applies them all) and dead dnsmasqs. */
+  async heal(force: boolean, zones = false): Promise<{ zones: { bridge: string; zone: string; error?: string }[]; firewall: FirewallRepair[]; dnsmasq: { network: string; error?: string }[] }> {
+    return { zones: zones ? await this.driver.healZones() : [], firewall: await this.driver.healFirewall(force), dnsmasq: await this.driver.healDnsmasq() };
   }
 
   leases(nameOrUuid: string): NetworkLease[] {

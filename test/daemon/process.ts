@@ -19,8 +19,14 @@ export interface DaemonProcess {
 
 const running = new Set<ChildProcess>();
 
-export async function startDaemon(ns: string, root: string, env: Record<string, string> = {}): Promise<DaemonProcess> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'daemon'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts the daemon in `ns` (or with the `enter` argv prefix, e.g. nsenter into a namespace's
+ * own mounts). Its system bus is none unless `env` names one: a test never reaches the host's
+ * firewalld.
+ */
+export async function startDaemon(ns: string, root: string, env: Record<string, string> = {}, enter = ['ip', 'netns', 'exec', ns]): Promise<DaemonProcess> {
+  const [cmd, ...args] = [...enter, process.execPath, BIN, '--root', root, 'daemon'];
+  const child = spawn(cmd!, args, { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));

@@ -24,8 +24,7 @@ export function subnetsOverlap(a: IpAddress, ap: number, b: IpAddress, bp: numbe
 
 /**
  * What virtwall cannot run, refused at start (define accepts it, as libvirt does): forward
- * modes other than the virtual ones, and a firewalld zone (virtwall does not talk to firewalld
- * yet, so it answers as libvirt does when firewalld is not running).
+ * modes other than the virtual ones. (A firewalld zone is checked with firewalld: host/bridge-zone.ts.)
  */
 export function checkRunnable(def: NetworkDef): void {
   if (!isVirtual(def)) {
@@ -34,9 +33,6 @@ export function checkRunnable(def: NetworkDef): void {
       `unsupported configuration: forward mode='${def.forward.mode}' of network '${def.name}' is not supported (virtwall runs networks with no forward mode or mode ${modes.slice(0, -1).join(', ')} or ${modes.at(-1)})`,
       { element: 'forward', attribute: 'mode' },
     );
-  }
-  if (def.bridge.zone !== undefined) {
-    throw new VirtwallError('operation-failed', `zone ${def.bridge.zone} requested for network ${def.name} but firewalld is not active`, { element: 'bridge', attribute: 'zone' });
   }
 }
 

@@ -3,7 +3,7 @@
 // Virtual do: bridge, IPv6 sysctls, firewall, addresses, routes, IP forwarding, dnsmasq. Every
 // step records its undo; a failing step undoes the steps before it. The record of what a running
 // network added is persisted, so stop works after a restart or a firewall backend switch.
-import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
@@ -23,6 +23,9 @@ import { firewallParts } from './firewall-health.js';
 import { checkDhcpInSubnet, checkRouteCollision, checkRunnable, checkSubnetOverlap, type RouteEntry } from './checks.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
+import type { Firewalld } from '../../host/firewalld.js';
+import { checkZoneRequest, restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
+import { ensureForwardPasses, foreignForwardChains, removeForwardPasses } from '../../host/forward-passes.js';
 import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
@@ -33,6 +36,8 @@ export interface NetworkStatus {
   /** The definition it was started with (formatted by the caller where needed). */
   def: NetworkDef;
   firewallBackend: BackendName;
+  /** The firewalld zone the bridge was put in (taken out again at stop). */
+  zone?: string;
   /** Commands removing the network's firewall rules (run with errors ignored). */
   firewallRemoval: FirewallCommand[];
   /** Empty nf_tables tables iptables-nft created for the firewall (removed with the last network). */
@@ -54,6 +59,10 @@ export interface NetworkDriverOptions {
   leaseHook?: string;
   dnsmasqCaps: DnsmasqCaps;
   diag: Diagnostics;
+  /** firewalld on the system bus (none: as if firewalld were not running). */
+  firewalld?: Firewalld;
+  /** Let networks' traffic through other tables' forward chains with policy drop (host/forward-passes.ts). */
+  foreignForwardAccept?: boolean;
   /** Seconds since the epoch (injectable for tests of lease expiry). */
   now?: () => number;
 }
@@ -100,6 +109,21 @@ const statusReader =
     if (s.files.some((f) => !f.startsWith(stateDir + '/') || f.split('/').includes('..'))) throw new Error(`field 'files': a file outside ${stateDir}`);
     return s as unknown as NetworkStatus;
   };
+
+/** Networks recorded as running in a state directory, read without changing it (a corrupt record is skipped, not set aside). */
+export function activeNetworks(stateDir: string): NetworkStatus[] {
+  if (!existsSync(stateDir)) return [];
+  const read = statusReader(stateDir);
+  return readdirSync(stateDir, { withFileTypes: true })
+    .filter((f) => f.isFile() && f.name.endsWith(STATUS_SUFFIX) && !f.name.startsWith('.'))
+    .flatMap((f) => {
+      try {
+        return [read(readFileSync(join(stateDir, f.name), 'utf8'))];
+      } catch {
+        return [];
+      }
+    });
+}
 
 export class NetworkDriver {
   private readonly opts: NetworkDriverOptions;
@@ -175,6 +199,7 @@ export class NetworkDriver {
 
   async start(def: NetworkDef): Promise<NetworkStatus> {
     checkRunnable(def);
+    await checkZoneRequest(def, this.opts.firewalld);
     const bridge = bridgeName(def);
     await this.preflight(def, bridge);
     const undo: Undo[] = [];
@@ -192,6 +217,8 @@ export class NetworkDriver {
     };
     try {
       await this.createBridge(def, bridge, undo);
+      status.zone = await setBridgeZone(def, bridge, this.opts.firewalld);
+      if (status.zone !== undefined) undo.push(() => unsetBridgeZone(bridge, this.opts.firewalld!));
       if (hasFirewall(def)) {
         const applied = await applyNetworkFirewall(
           globalSetupPlan(this.opts.firewallBackend),
@@ -202,6 +229,12 @@ export class NetworkDriver {
         status.firewallRemoval = applied.removal;
         status.createdTables = applied.createdTables;
         undo.push(() => removeNetworkFirewall(applied.removal, this.opts.runner));
+        if (this.opts.foreignForwardAccept) {
+          undo.push(() => removeForwardPasses(this.opts.runner, bridge));
+          for (const r of await ensureForwardPasses(this.opts.runner, def, bridge, this.opts.firewallBackend)) {
+            this.opts.diag.warn(`network '${def.name}': ${r.chain} has policy drop: ${r.error ?? `accept rules for ${bridge} inserted (comment virtwall-forward:${bridge})`}`);
+          }
+        }
       }
       for (const ip of def.ips) {
         await this.run(['ip', 'addr', 'add', `${formatIp(ip.address)}/${ip.prefix}`, 'dev', bridge]);
@@ -313,6 +346,8 @@ export class NetworkDriver {
     if (!status) throw new VirtwallError('not-found', `Requested operation is not valid: network '${name}' is not active`);
     if (status.dnsmasqPid !== undefined) await killProcess(status.dnsmasqPid);
     await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
+    await removeForwardPasses(this.opts.runner, status.bridge);
+    if (status.zone !== undefined && this.opts.firewalld) await unsetBridgeZone(status.bridge, this.opts.firewalld);
     await this.opts.runner.run(['ip', 'link', 'del', 'dev', status.bridge]);
     // the sysctls and global chains go only with the last network that needed them
     const others = this.active().filter((s) => s.name !== name);
@@ -390,7 +425,22 @@ export class NetworkDriver {
       this.saveStatus(heir);
       repairs.push({ target: `global ${backend}`, missing: applied.created, kept: 0 });
     }
+    if (this.opts.foreignForwardAccept && running.length > 0) {
+      const dropping = await foreignForwardChains(this.opts.runner, true);
+      for (const status of running) {
+        for (const r of await ensureForwardPasses(this.opts.runner, status.def, status.bridge, status.firewallBackend, dropping)) {
+          repairs.push({ target: `${status.name} (accepts in ${r.chain})`, missing: r.missing, kept: 0, ...(r.error !== undefined ? { error: r.error } : {}) });
+        }
+      }
+    }
     return repairs;
+  }
+
+  /** Puts running networks' bridges back in their firewalld zones (after firewalld reloaded or restarted). */
+  async healZones(): Promise<{ bridge: string; zone: string; error?: string }[]> {
+    if (!this.opts.firewalld) return [];
+    const zoned = this.active().flatMap((s) => (s.zone !== undefined ? [{ bridge: s.bridge, zone: s.zone }] : []));
+    return restoreBridgeZones(zoned, this.opts.firewalld);
   }
 
   /** Starts dnsmasq again for running networks whose dnsmasq is gone; returns those networks (and why one could not start). */

@@ -2,9 +2,6 @@
 // runner can be bound to a network namespace (`ip netns exec NS ...`), so everything applied
 // through it stays inside that namespace.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 export interface CommandResult {
   status: number;
@@ -67,17 +64,3 @@ export class SystemRunner implements CommandRunner {
   }
 }
 
-/**
- * Runs argv with `input` in a private file named as its last argument: for the few readers that
- * cannot take stdin from us (nft in JSON mode reopens `-f -` by path, which a socket refuses).
- */
-export async function runWithInputFile(runner: CommandRunner, argv: readonly string[], input: string): Promise<CommandResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'virtwall-'));
-  try {
-    const file = join(dir, 'input');
-    writeFileSync(file, input, { mode: 0o600 });
-    return await runner.run([...argv, file]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

@@ -54,7 +54,7 @@ export const setDeclText = declText;
 
 /**
  * The ruleset `r` becomes when nft commits `batch`; `bodies` are the kernel's forms of the rules
- * the batch adds, in order (the client's echo), where known. Throws where nft would refuse the
+ * the batch adds, in order (read back by the client), where known. Throws where nft would refuse the
  * batch (an object added twice, a missing one changed), so a plan that nft would refuse fails
  * against the fake too. `r` is not changed.
  */

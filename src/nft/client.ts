@@ -2,10 +2,10 @@
 // ruleset), load one batch as one transaction, check one without loading it. NftCli runs the nft
 // command through a CommandRunner; FakeNft (fake.ts) answers the same from memory.
 import { VirtwallError } from '../errors.js';
-import { runWithInputFile, type CommandRunner } from '../exec/runner.js';
+import type { CommandRunner } from '../exec/runner.js';
 import { renderBatch, type Batch } from './batch.js';
-import { echoedRuleBodies, parseTableListing, type ListedTable } from './listing.js';
-import type { Family, Statement } from './objects.js';
+import { parseTableListing, type ListedTable } from './listing.js';
+import { key, type Family, type NftRule, type Statement } from './objects.js';
 
 export interface NftClient {
   /** The table's objects, or undefined when it does not exist. */
@@ -29,13 +29,38 @@ export class NftCli implements NftClient {
 
   async apply(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
     if (batch.length === 0) return [];
-    const script = renderBatch(batch, table);
-    // The kernel's form of added rules comes from its echo, which nft prints as JSON only when
-    // the script is a file; a batch without rules goes through stdin.
-    const addsRules = batch.some((c) => 'rule' in c);
-    const r = addsRules ? await runWithInputFile(this.runner, ['nft', '-j', '--echo', '-f'], script) : await this.runner.run(['nft', '-f', '-'], script);
+    const r = await this.runner.run(['nft', '-f', '-'], renderBatch(batch, table));
     if (r.status !== 0) throw new VirtwallError('operation-failed', `nft -f failed with status ${r.status}: ${r.stderr.trim()}`);
-    return addsRules ? echoedRuleBodies(r.stdout) : [];
+    return this.addedRuleBodies(batch, table);
+  }
+
+  /**
+   * The kernel's form of the rules `batch` added, in the batch's order, read back after it was
+   * committed. Not nft's --echo: echoing a batch with tens of thousands of set elements overruns
+   * nft's netlink socket (ENOBUFS). Rules are only ever appended, so a chain's added rules are
+   * its last ones.
+   */
+  private async addedRuleBodies(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
+    const added = batch.flatMap((c) => ('rule' in c ? [key(c.chain.family, c.chain.name)] : []));
+    if (added.length === 0) return [];
+    const families = [...new Set(batch.flatMap((c) => ('rule' in c ? [c.chain.family] : [])))];
+    const listed = new Map<string, readonly NftRule[]>();
+    for (const family of families) {
+      const t = await this.list(family, table);
+      if (!t) throw new VirtwallError('operation-failed', `nft table ${family} ${table} is gone after loading rules into it`);
+      for (const [k, chain] of t.chains) listed.set(k, chain.rules);
+    }
+    const count = new Map<string, number>();
+    for (const k of added) count.set(k, (count.get(k) ?? 0) + 1);
+    const next = new Map<string, number>();
+    return added.map((k) => {
+      const rules = listed.get(k) ?? [];
+      const i = rules.length - count.get(k)! + (next.get(k) ?? 0);
+      next.set(k, (next.get(k) ?? 0) + 1);
+      const body = rules[i]?.body;
+      if (!body) throw new VirtwallError('operation-failed', `nft chain ${k} of table ${table} lacks the rules just loaded into it`);
+      return body;
+    });
   }
 
   async check(batch: Batch, table: string): Promise<boolean> {

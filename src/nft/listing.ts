@@ -1,4 +1,4 @@
-// Reading nft's JSON (`nft -j list table`, `nft -j --echo`) into the typed objects, field by
+// Reading nft's JSON (`nft -j list table`) into the typed objects, field by
 // field. Rule bodies stay the kernel's expression trees (counters zeroed: they are state, not
 // rule); set elements are written in the syntax the compiler uses for them, given the set's type.
 import { key, type Family, type Hook, type Json, type NftChain, type NftRule, type RulesetSet, type Statement } from './objects.js';
@@ -93,13 +93,3 @@ export function parseTableListing(text: string, family: Family): ListedTable {
   return out;
 }
 
-/** The bodies of the rules an `nft -j --echo` output reports added, in order. */
-export function echoedRuleBodies(text: string): Statement[][] {
-  const items = field(JSON.parse(text) as Json, 'nftables');
-  const out: Statement[][] = [];
-  for (const item of Array.isArray(items) ? (items as Json[]) : []) {
-    const rule = field(field(item, 'add'), 'rule');
-    if (isObject(rule)) out.push(ruleBody(rule['expr']));
-  }
-  return out;
-}

@@ -26,7 +26,7 @@ export interface NftRule {
   comment: string;
   /**
    * The rule as the kernel holds it (counters zeroed): known for rules listed from the kernel
-   * or echoed by it when loaded; what rules compare by, with the comment (body.ts).
+   * or read back after loading them; what rules compare by, with the comment (body.ts).
    */
   body?: readonly Statement[];
 }

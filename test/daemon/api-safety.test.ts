@@ -167,8 +167,10 @@ describe('the daemon API against hostile clients', { skip }, () => {
     }
     assert.equal(cli(root, ['net-info', 'n']).status, 0, 'the definitions are served');
     assert.equal(existsSync('/etc/shadow'), true);
-    // the port of the lost binding is not left open: it drops everything until unbound
+    // the port of the lost binding is not left open: it drops everything until bound again
     assert.match(nft(ns, 'list ruleset').stdout, /"vnet1"/);
+    const again = file('vnet1.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet1'/><mac address='52:54:00:00:00:02'/><filterref filter='allow-arp'/></filterbinding>");
+    assert.equal(cli(root, ['nwfilter-binding-create', again]).status, 0);
     assert.equal(cli(root, ['nwfilter-binding-delete', 'vnet1']).status, 0);
     assert.doesNotMatch(nft(ns, 'list ruleset').stdout, /vnet1/);
   });

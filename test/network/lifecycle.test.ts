@@ -183,12 +183,16 @@ for (const backend of ['nftables', 'iptables'] as BackendName[]) {
         assert.ok(dhcp(rig.lab, rig.g2, 'eth0', true).ok, 'DHCPv6');
         const a6 = /inet6 (2001:db8:100::[0-9a-f]+)\//.exec(rig.lab.exec(rig.g2, ['ip', '-6', 'addr', 'show', 'eth0']).stdout)?.[1];
         assert.ok(a6, 'no DHCPv6 address');
+        // DHCPv6 gives a /128; the subnet is on-link from dnsmasq's router advertisement, which
+        // comes once the bridge's address has left its tentative state (the start does not wait)
+        await waitFor(() => rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'show', '2001:db8:100::/64']).stdout.trim() || undefined, 15_000);
         rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:100::1']);
         await peerServer(rig.lab, rig.up, UP6_PEER, 8083);
         assert.equal(peerSeenAs(rig.lab, rig.g2, UP6_PEER, 8083), a6);
-        rig.lab.exec(rig.up, ['ip', 'route', 'del', '192.168.100.0/24']);
-        rig.lab.exec(rig.up, ['ip', '-6', 'route', 'del', '2001:db8:100::/64']);
       } finally {
+        // the upstream's routes go also when the test failed: the next test adds its own
+        rig.lab.exec(rig.up, ['ip', 'route', 'del', '192.168.100.0/24'], false);
+        rig.lab.exec(rig.up, ['ip', '-6', 'route', 'del', '2001:db8:100::/64'], false);
         await stopAndCheck(rig, 'vwroute');
       }
     });

@@ -7,12 +7,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { canUseNetns } from '../support/netns.js';
+import { notifyListener } from '../support/notify.js';
 import { isJournalStream, journalLine } from '../../src/daemon/systemd.js';
 import { BIN, daemonFixture } from './process.js';
-
-const LISTENER = join(import.meta.dirname, '../support/notify-listener.py');
 
 describe('journald lines', () => {
   it('carry the priority of the pino level, the message first, the fields as JSON', () => {
@@ -44,25 +42,21 @@ describe('virtwalld under a notification socket', { skip: canUseNetns() ? false 
     const notify = join(dir, 'notify');
     const logFd = openSync(join(dir, 'stderr'), 'w');
     const st = fstatSync(logFd);
-    const listener = spawn('python3', [LISTENER, notify, join(root, 'run/virtwall/virtwall-sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: listener.stdout! })[Symbol.asyncIterator]();
+    const listener = await notifyListener(notify, join(root, 'run/virtwall/virtwall-sock'));
     const daemon = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'daemon'], {
       env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus', NOTIFY_SOCKET: notify, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
       stdio: ['ignore', 'ignore', logFd],
     });
     t.after(() => {
       daemon.kill('SIGKILL');
-      listener.kill('SIGKILL');
+      listener.close();
       closeSync(logFd);
       rmSync(dir, { recursive: true, force: true });
     });
-    assert.deepEqual(JSON.parse((await lines.next()).value as string), { listening: notify });
-    const timeout = setTimeout(() => listener.kill('SIGKILL'), 30_000);
-    const next = await lines.next();
-    clearTimeout(timeout);
-    assert.ok(!next.done, `no notification; daemon log:\n${readFileSync(join(dir, 'stderr'), 'utf8')}`);
+    const ready = await listener.next();
+    assert.ok(ready, `no notification; daemon log:\n${readFileSync(join(dir, 'stderr'), 'utf8')}`);
     // ip netns exec execs the daemon: the child's PID is the daemon's
-    assert.deepEqual(JSON.parse(next.value as string), { message: 'READY=1', pid: daemon.pid, serving: true });
+    assert.deepEqual(ready, { message: 'READY=1', pid: daemon.pid, serving: true });
     const log = readFileSync(join(dir, 'stderr'), 'utf8');
     assert.match(log, /^<6>virtwalld ready \{"root":/m);
     assert.doesNotMatch(log, /^\{/m);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Entry point. Runs the compiled CLI in dist/ (`npm run build`, which scripts/setup.sh runs) when
-// it was built from exactly the sources now in src/ (scripts/source-stamp.mjs); otherwise (never
-// built, or a source changed since) the TypeScript itself through tsx's loader, so an edit to
-// src/ takes effect at once and stale compiled code never runs.
+// Entry point. Runs the compiled CLI in dist/ (`npm run build`, which scripts/setup.sh and
+// `npm pack` run) when it was built from exactly the sources now in src/, or always in an
+// installed package, which has no src/ (scripts/source-stamp.mjs); otherwise (never built, or a
+// source changed since) the TypeScript itself through tsx's loader (a devDependency, present in
+// a checkout only), so an edit to src/ takes effect at once and stale compiled code never runs.
 import { builtFromCurrentSources } from '../scripts/source-stamp.mjs';
 
 let main;

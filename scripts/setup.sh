@@ -23,4 +23,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ -z "$guard" ] || rm -f "$guard"
 fi
 npm ci --no-audit --no-fund
+# the Node LTS binary npm test runs the unit tests under (lts/package.json)
+npm ci --prefix lts --no-audit --no-fund
 npm run build --silent

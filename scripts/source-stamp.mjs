@@ -23,7 +23,11 @@ export function sourceStamp() {
   return INPUTS.flatMap((p) => entries(join(PACKAGE_ROOT, p))).join('\n') + '\n';
 }
 
-/** True when dist/ holds a complete build of exactly the current sources. */
+/**
+ * True when dist/ is what runs: a complete build of exactly the current sources, or, in an
+ * installed package (`npm pack` ships dist/ without src/), the complete build it shipped.
+ */
 export function builtFromCurrentSources() {
-  return existsSync(STAMP_FILE) && readFileSync(STAMP_FILE, 'utf8') === sourceStamp();
+  if (!existsSync(STAMP_FILE)) return false;
+  return !existsSync(join(PACKAGE_ROOT, 'src')) || readFileSync(STAMP_FILE, 'utf8') === sourceStamp();
 }

@@ -4,7 +4,7 @@
 // kernel rule in place when it stops so a restart has no unfiltered moment. Running networks'
 // firewall rules and dnsmasq are healed by the same reconcile (nft monitor also sees iptables-nft).
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
@@ -21,6 +21,7 @@ import { apiHandler } from './http.js';
 import { checkLayoutPrivate, stateLayout, type StateLayout } from './layout.js';
 import { tlsServer } from './tls.js';
 import { startLibvirtSockets } from '../rpc/listeners.js';
+import { isJournalStream, journalLine, notifyReady } from './systemd.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
 /** Quiet time after a foreign kernel change before reconciling (a burst of changes heals once). */
@@ -39,12 +40,19 @@ function listen(server: Server, target: string | { host: string; port: number })
   });
 }
 
+/** The log's destination: log_outputs' file, else stderr (JSON lines; under journald, its priority-prefixed lines). */
+function logDestination(config: DaemonConfig) {
+  if (config.logFile) return pino.destination({ dest: config.logFile, sync: true });
+  if (isJournalStream(2)) return { write: (line: string) => void writeSync(2, journalLine(line)) };
+  return pino.destination(2);
+}
+
 /** Runs until SIGTERM/SIGINT; resolves when stopped. */
 export async function runDaemon(root: string): Promise<void> {
   const layout = stateLayout(root);
   checkLayoutPrivate(layout);
   const config = loadConfig(layout);
-  const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, config.logFile ? pino.destination({ dest: config.logFile, sync: true }) : pino.destination(2));
+  const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, logDestination(config));
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
   const runner = new SystemRunner();
   const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run });
@@ -83,6 +91,7 @@ export async function runDaemon(root: string): Promise<void> {
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
   log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+  await notifyReady().catch((err: Error) => log.error({ err: err.message }, 'readiness not sent to systemd'));
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

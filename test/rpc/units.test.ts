@@ -28,6 +28,13 @@ describe('systemd units', () => {
     }
   });
 
+  it('make the daemon a Type=notify service whose readiness systemd takes from its main process', () => {
+    // the daemon's READY=1 comes under its own PID (test/daemon/systemd.test.ts)
+    const service = readFileSync(join(DIR, 'virtwalld.service'), 'utf8');
+    assert.deepEqual(key(service, 'Type'), ['notify']);
+    assert.deepEqual(key(service, 'NotifyAccess'), ['main']);
+  });
+
   it('pass systemd-analyze verify', { skip: spawnSync('systemd-analyze', ['--version']).status === 0 ? false : 'systemd-analyze missing' }, () => {
     for (const f of readdirSync(DIR)) {
       const r = spawnSync('systemd-analyze', ['verify', '--man=no', join(DIR, f)], { encoding: 'utf8' });

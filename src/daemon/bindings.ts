@@ -117,17 +117,20 @@ export class BindingService {
 
   async create(def: FilterBindingDef, source: FilterSource, bridge?: string): Promise<void> {
     if (this.bindings.has(def.portdev)) throw new VirtwallError('conflict', `filter binding for port dev '${def.portdev}' already exists`);
-    // what the filters refuse (a loop, a missing filter, an unresolvable variable) is an error
-    // of this binding: named at its own <filterref>, not in a filter's file
-    try {
-      this.instantiable(def, source);
-    } catch (err) {
-      if (err instanceof VirtwallError) throw new VirtwallError(err.kind, err.detail, def.refSource ?? def.source ?? {});
-      throw err;
-    }
     if (bridge !== undefined) this.bridges.set(def.portdev, bridge);
     try {
-      await this.backend.apply({ set: [this.portFilter(def.portdev, source, def)], remove: [] });
+      let filter: PortFilter;
+      try {
+        filter = this.portFilter(def.portdev, source, def);
+        // instantiated here, once (a deferred port keeps its rules for the backend)
+        void filter.instances;
+      } catch (err) {
+        // what the filters refuse (a loop, a missing filter, an unresolvable variable) is an
+        // error of this binding: named at its own <filterref>, not in a filter's file
+        if (err instanceof VirtwallError) throw new VirtwallError(err.kind, err.detail, def.refSource ?? def.source ?? {});
+        throw err;
+      }
+      await this.backend.apply({ set: [filter], remove: [] });
     } catch (err) {
       this.bridges.delete(def.portdev);
       this.learning?.forget(def.portdev);

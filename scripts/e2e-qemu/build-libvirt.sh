@@ -1,5 +1,5 @@
 #!/bin/bash
-# Vendored from ../shared/libvirt-modular/recipe/build-libvirt.sh (libxml2-utils added: meson needs xmllint).
+# Vendored from the libvirt-modular reference recipe (build-libvirt.sh), with libxml2-utils added: meson needs xmllint.
 # Build the modular daemons (virtnetworkd, virtnwfilterd, virtqemud) from Debian 12's own libvirt source.
 # Debian 12 compiles them but drops them (debian/not-installed: usr/sbin/virtnetworkd, virtnwfilterd, virtqemud).
 # ~17 min on 2 cores. Nothing is installed: the daemons run from the build tree (build-dir override loads

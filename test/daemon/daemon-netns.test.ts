@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { api, cli, connectAs, descendants, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import { api, cli, cliOk, connectAs, descendants, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
 import { CORPUS } from '../support/corpus.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
@@ -29,11 +29,7 @@ describe('virtwalld in a namespace', { skip }, () => {
   it('serves the virsh-style commands: networks, ports, bindings, filters', async (t) => {
     const { lab, ns, root, file } = fixture(t);
     await startDaemon(ns, root);
-    const ok = (args: string[]) => {
-      const r = cli(root, args);
-      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
+    const ok = (args: string[]) => cliOk(root, args);
     assert.match(ok(['nwfilter-list']), /^ UUID +Name\n-+\n( [0-9a-f-]{36}   \S+\n)+\n$/);
     assert.match(ok(['nwfilter-list', '--json']), /"name": "clean-traffic"/);
     assert.equal(ok(['net-define', CORPUS_DEFAULT]), `Network default defined from ${CORPUS_DEFAULT}\n\n`);

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture, openToOthers, startDaemon, stopAll } from './process.js';
+import { cli, daemonFixture, natNetwork, openToOthers, startDaemon, stopAll } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const NS = 'http://libvirt.org/schemas/network/dnsmasq/1.0';
@@ -41,15 +41,7 @@ async function settled(dir: string): Promise<Map<string, string>> {
   return last;
 }
 
-const network = (name: string, bridge: string, net: string, extra = '') => `<network>
-  <name>${name}</name>
-  <forward mode='nat'/>
-  <bridge name='${bridge}' stp='off'/>
-  <ip address='${net}.1' netmask='255.255.255.0'>
-    <dhcp><range start='${net}.10' end='${net}.20'/></dhcp>
-  </ip>
-${extra}</network>
-`;
+const network = natNetwork;
 
 describe('dnsmasq values through the daemon', { skip }, () => {
   after(() => stopAll());

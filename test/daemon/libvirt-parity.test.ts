@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture as fixture, startDaemon, stopAll } from './process.js';
+import { cli, cliOk, daemonFixture as fixture, startDaemon, stopAll } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -33,11 +33,7 @@ describe('networks in a namespace, as libvirt defines and starts them', { skip }
   it('the bridge has the MAC generated at define, and keeps it while guests join and leave', async (t) => {
     const { lab, ns, root, file } = fixture(t);
     await startDaemon(ns, root);
-    const ok = (args: string[]) => {
-      const r = cli(root, args);
-      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
+    const ok = (args: string[]) => cliOk(root, args);
     ok(['net-define', file('n.xml', network('macnet', 'vwbr5'))]);
     const mac = /<mac address='(52:54:00:[0-9a-f:]{8})'\/>/.exec(ok(['net-dumpxml', 'macnet', '--inactive']))?.[1];
     assert.ok(mac, 'a MAC generated at define');

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
-import { cli, daemonFixture as fixture, kill9, startDaemon, stopAll, waitForLog, type DaemonProcess } from './process.js';
+import { cli, daemonFixture as fixture, kill9, natNetwork, startDaemon, stopAll, waitForLog, type DaemonProcess } from './process.js';
 import { DAMAGE, firewallState } from '../support/network-damage.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
@@ -19,14 +19,7 @@ const UP_HOST = '198.51.100.1';
 const UP_PEER = '198.51.100.2';
 const PEER_PORT = 7001;
 
-const network = (name: string, bridge: string, net: string) => `<network>
-  <name>${name}</name>
-  <forward mode='nat'/>
-  <bridge name='${bridge}' stp='off'/>
-  <ip address='${net}.1' netmask='255.255.255.0'>
-    <dhcp><range start='${net}.10' end='${net}.20'/></dhcp>
-  </ip>
-</network>`;
+const network = natNetwork;
 
 /** The namespace's state; the daemon's own esbuild helper (tsx) comes and goes on its own. */
 const stateOf = (lab: Parameters<typeof snapshot>[0], ns: string) => snapshot(lab, ns).replace(/\besbuild /g, '');

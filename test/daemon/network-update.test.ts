@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp } from '../support/guest.js';
-import { cli, daemonFixture as fixture, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import { cli, cliOk, daemonFixture as fixture, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -35,11 +35,7 @@ describe('net-update on a running network', { skip }, () => {
     // dnsmasq re-reads its hosts files after dropping root: the state root must be traversable
     const d = await startDaemon(ns, root);
     openToOthers(root);
-    const ok = (args: string[]) => {
-      const r = cli(root, args);
-      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
+    const ok = (args: string[]) => cliOk(root, args);
     // dnsmasq's pid as the network records it (pgrep would see other namespaces' dnsmasq too)
     const dnsmasqPid = (name: string) => readFileSync(`${root}/run/virtwall/network/${name}.pid`, 'utf8').trim();
     const dig = (name: string) => {

@@ -1,5 +1,6 @@
 // virtwalld as a real process inside a test namespace, and the CLI as a real process talking to
 // it: what an operator runs. Every daemon started here is killed by stopAll().
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,6 +92,24 @@ export function cli(root: string, args: readonly string[], opts: { env?: Record<
   const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
+
+/** The CLI's output; the test fails, naming the command and its error, unless it succeeds. */
+export function cliOk(root: string, args: readonly string[]): string {
+  const r = cli(root, args);
+  assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A NAT network with DHCP on NET.0/24, its bridge without STP; `extra` goes last inside <network>. */
+export const natNetwork = (name: string, bridge: string, net: string, extra = '') => `<network>
+  <name>${name}</name>
+  <forward mode='nat'/>
+  <bridge name='${bridge}' stp='off'/>
+  <ip address='${net}.1' netmask='255.255.255.0'>
+    <dhcp><range start='${net}.10' end='${net}.20'/></dhcp>
+  </ip>
+${extra}</network>
+`;
 
 /**
  * Connects to a Unix socket as another user and prints the outcome (`connected` or the error

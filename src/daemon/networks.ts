@@ -5,7 +5,7 @@
 import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtwallError, type SourceLocation } from '../errors.js';
-import { generateMac } from '../net/address.js';
+import { generateMac } from '../util/address.js';
 import { isVirtual } from '../network/definition.js';
 import { formatNetwork } from '../conf/network/format.js';
 import { parseNetwork } from '../conf/network/parse.js';

@@ -7,7 +7,7 @@
 // nft rules would make them unreadable for iptables-nft) and through nft elsewhere.
 import type { CommandRunner } from '../exec/runner.js';
 import type { NetworkDef } from '../conf/network/types.js';
-import { formatIp } from '../network/inet.js';
+import { formatIp } from '../util/address.js';
 import { NFT_TABLE } from '../network/firewall/nftables.js';
 import { TABLE as NWFILTER_TABLE } from '../backends/nftables/model.js';
 import type { BackendName } from '../network/firewall/plan.js';

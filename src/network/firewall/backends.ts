@@ -1,7 +1,7 @@
 // The two firewall backends behind one table: the global chains created when the first network
 // starts, a network's plan, and how its commands are undone.
 import type { FirewallCommand } from '../../plan/command.js';
-import type { IpFamily } from '../inet.js';
+import type { IpFamily } from '../../util/address.js';
 import { iptablesGlobalSetup, iptablesNetworkPlan, iptablesRollback } from './iptables.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { hasFirewall } from '../definition.js';

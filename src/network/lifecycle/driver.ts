@@ -16,7 +16,7 @@ import { bridgeName, forwardDev, hasFirewall, servesDhcp } from '../definition.j
 import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
 import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
 import type { BackendName } from '../firewall/plan.js';
-import { formatIp, parseIp, sameNetwork } from '../inet.js';
+import { formatIp, parseIp, sameNetwork } from '../../util/address.js';
 import type { LiveEffect } from '../../conf/network/update.js';
 import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
 import { firewallParts } from './firewall-health.js';

@@ -13,7 +13,7 @@ import type { FilterSource } from '../nwfilter/source.js';
 import { portFilterFor } from '../learning/port-filter.js';
 import type { PortLearning } from './learning.js';
 import { dropAllPolicy } from '../learning/policy.js';
-import { checkDeviceName, isDeviceName } from './names.js';
+import { checkDeviceName, isDeviceName } from '../util/device-name.js';
 import { readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.xml';

@@ -23,7 +23,8 @@ import { FilterService } from './filters.js';
 import { ensureLayout, type StateLayout } from './layout.js';
 import { NetworkService, type UpdateScope } from './networks.js';
 import { NetworkEvents } from './events.js';
-import { crashPoint, reportCorruptStateTo } from './persist.js';
+import { crashPoint } from './persist.js';
+import { reportCorruptStateTo } from '../util/state-file.js';
 import { PortService, type PortRequest } from './ports.js';
 
 export interface DaemonDeps {
@@ -66,7 +67,7 @@ export class Daemon {
 
   /** Loads every record, brings the kernel's filters back to them, starts autostart networks. */
   static async open(deps: DaemonDeps): Promise<Daemon> {
-    reportCorruptStateTo((c) => deps.log.error(c, 'corrupt state file set aside'));
+    reportCorruptStateTo((c) => deps.log.warn(c, 'corrupt state file set aside'));
     ensureLayout(deps.layout);
     const version = await deps.runner.run(['dnsmasq', '--version']);
     const driver = new NetworkDriver({

@@ -13,7 +13,8 @@ import type { NetworkDef } from '../conf/network/types.js';
 import { liveEffectOf, updateNetwork, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
 import type { FirewallRepair, NetworkDriver } from '../network/lifecycle/driver.js';
 import type { NetworkLease } from '../network/lifecycle/leases.js';
-import { checkDeviceName, checkObjectName, checkZoneName } from './names.js';
+import { checkObjectName, checkZoneName } from './names.js';
+import { checkDeviceName } from '../util/device-name.js';
 import { crashPoint, readRecords, removeRecord, writeRecord } from './persist.js';
 
 const SUFFIX = '.xml';

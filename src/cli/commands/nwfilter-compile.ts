@@ -11,6 +11,7 @@ import { instantiate, type RuleInstance } from '../../nwfilter/instantiate.js';
 import { chainSources, DirectoryFilterSource, MapFilterSource, type FilterSource } from '../../nwfilter/source.js';
 import { isValidVarValue, type VarValue } from '../../nwfilter/vars.js';
 import { renderCommands } from '../../plan/command.js';
+import { checkDeviceName } from '../../util/device-name.js';
 import { dryRunCommands, type FirewallPlan } from '../../plan/transaction.js';
 import { readInput } from './document.js';
 
@@ -23,7 +24,6 @@ interface CompileOptions {
   teardown?: boolean;
 }
 
-const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 const VAR_NAME = /^[A-Za-z0-9_]+$/;
 
 /** Repeated --param NAME=VALUE; a name given several times becomes a list, in order. */
@@ -71,7 +71,7 @@ export function registerNwfilterCompile(program: Command): void {
       if (opts.backend !== 'ebiptables' && opts.backend !== 'nftables') {
         throw invalidInput(`unknown backend '${opts.backend}' (known: ebiptables, nftables)`);
       }
-      if (!IFNAME.test(opts.ifname)) throw invalidInput(`invalid interface name '${opts.ifname}'`);
+      checkDeviceName(opts.ifname, 'interface name');
       let plans: FirewallPlan[];
       if (opts.backend === 'nftables') {
         process.stdout.write(nftablesTransaction(opts.ifname, opts.mac ?? '', loadInstances(file, opts), !!opts.teardown));

@@ -7,8 +7,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } f
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
-import { jsonState, readRecords, readState } from '../../daemon/persist.js';
-import { isDeviceName } from '../../daemon/names.js';
+import { readRecords } from '../../daemon/persist.js';
+import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
+import { isDeviceName } from '../../util/device-name.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
@@ -26,7 +27,7 @@ import { leaseFile } from './lease-hook.js';
 import type { Firewalld } from '../../host/firewalld.js';
 import { checkZoneRequest, restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
 import { ensureForwardPasses, foreignForwardChains, removeForwardPasses } from '../../host/forward-passes.js';
-import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
+import { networkLeases, readLeases, type NetworkLease } from './leases.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
 export interface NetworkStatus {

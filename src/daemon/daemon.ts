@@ -25,6 +25,7 @@ import { NetworkService, type UpdateScope } from './networks.js';
 import { NetworkEvents } from './events.js';
 import { crashPoint } from './persist.js';
 import { reportCorruptStateTo } from '../util/state-file.js';
+import { SerialQueue } from '../util/serial-queue.js';
 import { PortService, type PortRequest } from './ports.js';
 
 export interface DaemonDeps {
@@ -46,7 +47,7 @@ export class Daemon {
   readonly ports: PortService;
   readonly learning: PortLearning;
   readonly networkEvents = new NetworkEvents();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(private readonly deps: DaemonDeps, driver: NetworkDriver) {
     const l = deps.layout;
@@ -98,9 +99,7 @@ export class Daemon {
 
   /** Runs operations one at a time (the records and the backend are not re-entrant). */
   serial<T>(op: () => Promise<T> | T): Promise<T> {
-    const next = this.queue.then(op, op);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(op);
   }
 
   /**

@@ -76,10 +76,12 @@ export class BindingService {
     if (!binding && this.blocked.has(portdev)) return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
     if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
+      // the port's filter needs addresses: learning them starts with the filter that waits for them
+      const plan = this.learning.plan(binding, source);
+      if (plan.learning) this.learning.learn(binding, plan.learning, this.bridges.get(portdev));
       // not spread: its instances may be deferred (a getter)
-      const filter = this.learning.filterFor(binding, source, this.bridges.get(portdev));
-      if (macFilter) filter.macFilter = true;
-      return filter;
+      if (macFilter) plan.filter.macFilter = true;
+      return plan.filter;
     }
     return { ifname: portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
   }

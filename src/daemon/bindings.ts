@@ -14,7 +14,8 @@ import { portFilterFor } from '../learning/port-filter.js';
 import type { PortLearning } from './learning.js';
 import { dropAllPolicy } from '../learning/policy.js';
 import { checkDeviceName, isDeviceName } from '../util/device-name.js';
-import { readRecords, removeRecord, writeRecord } from './persist.js';
+import { removeRecord, writeRecord } from './persist.js';
+import { readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.xml';
 /** The MAC of a blocked port whose record is lost (a drop-all filter matches no MAC). */
@@ -53,7 +54,7 @@ export class BindingService {
       return def;
     };
     const setAside = (portdev: string) => isDeviceName(portdev) && this.blocked.add(portdev);
-    for (const [, def] of readRecords(this.dir, SUFFIX, read, setAside)) this.bindings.set(def.portdev, def);
+    for (const [, def] of readRecords(this.dir, SUFFIX, read, { onSetAside: setAside })) this.bindings.set(def.portdev, def);
   }
 
   list(): FilterBindingDef[] {

@@ -15,7 +15,8 @@ import type { FirewallRepair, NetworkDriver } from '../network/lifecycle/driver.
 import type { NetworkLease } from '../network/lifecycle/leases.js';
 import { checkObjectName, checkZoneName } from './names.js';
 import { checkDeviceName } from '../util/device-name.js';
-import { crashPoint, readRecords, removeRecord, writeRecord } from './persist.js';
+import { crashPoint, removeRecord, writeRecord } from './persist.js';
+import { readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.xml';
 /** libvirt's MAX_BRIDGE_ID: virbr0 .. virbr256. */

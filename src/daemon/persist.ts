@@ -1,11 +1,11 @@
 // The daemon's records: definitions and run-time records, one file each in a directory, written
-// and read back as every state file is (src/util/state-file.ts: atomic writes; a corrupt record
-// is set aside, logged and skipped, so the daemon starts and rebuilds without it).
+// and read back as every state file is (src/util/state-file.ts: atomic writes, readRecords; a
+// corrupt record is set aside, logged and skipped, so the daemon starts and rebuilds without it).
 // VIRTWALL_CRASH_AT=<point> makes the daemon die (SIGKILL, no clean-up) when it reaches that
 // point: the crash tests use it to stop the daemon between the steps of an operation.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readState, writeFileAtomic } from '../util/state-file.js';
+import { writeFileAtomic } from '../util/state-file.js';
 
 export function crashPoint(point: string): void {
   if (process.env['VIRTWALL_CRASH_AT'] === point) process.kill(process.pid, 'SIGKILL');
@@ -22,21 +22,4 @@ export function removeRecord(kind: string, dir: string, name: string): void {
   crashPoint(`remove:${kind}:before`);
   rmSync(join(dir, name), { force: true });
   crashPoint(`remove:${kind}:after`);
-}
-
-/**
- * The records of a directory with a suffix, as [name without suffix, parsed]; temp files and
- * corrupt records skipped (`setAside` is told the names of the latter).
- */
-export function readRecords<T>(dir: string, suffix: string, parse: (text: string, file: string) => T, setAside?: (name: string) => void): [string, T][] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(suffix) && !f.startsWith('.'))
-    .sort()
-    .flatMap((f): [string, T][] => {
-      const name = f.slice(0, -suffix.length);
-      const parsed = readState(join(dir, f), parse);
-      if (parsed === undefined) setAside?.(name);
-      return parsed === undefined ? [] : [[name, parsed]];
-    });
 }

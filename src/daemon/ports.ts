@@ -12,8 +12,8 @@ import type { CommandRunner } from '../exec/runner.js';
 import { renderCommandLine } from '../plan/command.js';
 import { z } from 'zod';
 import { checkDeviceName, isDeviceName } from '../util/device-name.js';
-import { readRecords, removeRecord, writeRecord } from './persist.js';
-import { jsonState } from '../util/state-file.js';
+import { removeRecord, writeRecord } from './persist.js';
+import { jsonState, readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.json';
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -4,7 +4,7 @@
 // parse or fit (a disk error, a hand edit) has ONE outcome everywhere: it is moved aside as
 // NAME.corrupt-TIMESTAMP (kept for inspection), reported as a warning, and read as missing, so
 // its owner rebuilds what it held (from the kernel where it can) instead of refusing to start.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { decodeUtf8 } from '../xml/utf8.js';
@@ -53,8 +53,15 @@ function setAside(file: string, err: unknown): void {
   report({ file, movedTo, err: problem(err) });
 }
 
+export interface ReadOptions {
+  /** Told the name (without suffix) of each record set aside (readRecords). */
+  onSetAside?: (name: string) => void;
+  /** A reader that must change nothing (`virtwall doctor` beside a running daemon): a corrupt file is only skipped. */
+  readOnly?: boolean;
+}
+
 /** FILE through `parse`; undefined when it does not exist or is corrupt (then set aside). */
-export function readState<T>(file: string, parse: (text: string, file: string) => T): T | undefined {
+export function readState<T>(file: string, parse: (text: string, file: string) => T, opts: ReadOptions = {}): T | undefined {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -65,9 +72,23 @@ export function readState<T>(file: string, parse: (text: string, file: string) =
   try {
     return parse(decodeUtf8(bytes), file);
   } catch (err) {
-    setAside(file, err);
+    if (!opts.readOnly) setAside(file, err);
     return undefined;
   }
+}
+
+/** The records of a directory with a suffix, as [name without suffix, parsed]; temp files and corrupt records skipped. */
+export function readRecords<T>(dir: string, suffix: string, parse: (text: string, file: string) => T, opts: ReadOptions = {}): [string, T][] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(suffix) && !f.startsWith('.'))
+    .sort()
+    .flatMap((f): [string, T][] => {
+      const name = f.slice(0, -suffix.length);
+      const parsed = readState(join(dir, f), parse, opts);
+      if (parsed === undefined && !opts.readOnly) opts.onSetAside?.(name);
+      return parsed === undefined ? [] : [[name, parsed]];
+    });
 }
 
 /** A parser of JSON text that must fit `schema`. */

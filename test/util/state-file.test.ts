@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
+import { activeNetworks } from '../../src/network/lifecycle/driver.js';
 import { readLeases, writeLeases } from '../../src/network/lifecycle/leases.js';
 import { FakeNft } from '../../src/nft/fake.js';
 import type { PortFilter } from '../../src/nwfilter/backend.js';
@@ -48,6 +49,19 @@ function port(n: number): PortFilter {
 }
 
 describe('corrupt state files', () => {
+  it('network status records: a read-only reader (the doctor) skips a corrupt one and changes nothing; the driver sets it aside', (t) => {
+    const dir = scratch(t);
+    const file = join(dir, 'n.status.json');
+    const text = '{"name": "n", "files": ["/etc/shadow"]}';
+    writeFileSync(file, text);
+    const seen = reports();
+    assert.deepEqual(activeNetworks(dir, { readOnly: true }), []);
+    assert.deepEqual(readdirSync(dir), ['n.status.json']);
+    assert.equal(seen.length, 0);
+    assert.deepEqual(activeNetworks(dir), []);
+    assertSetAside(file, text, seen);
+  });
+
   for (const [what, text] of [
     ['torn JSON', '[{"expiryTime": 0, "ipAd'],
     ['not a list', '{"expiryTime": 0}'],

@@ -3,12 +3,11 @@
 // Virtual do: bridge, IPv6 sysctls, firewall, addresses, routes, IP forwarding, dnsmasq. Every
 // step records its undo; a failing step undoes the steps before it. The record of what a running
 // network added is persisted, so stop works after a restart or a firewall backend switch.
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
-import { readRecords } from '../../daemon/persist.js';
-import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
+import { jsonState, readRecords, readState, writeFileAtomic, type ReadOptions } from '../../util/state-file.js';
 import { isDeviceName } from '../../util/device-name.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NetworkDef } from '../../conf/network/types.js';
@@ -111,19 +110,9 @@ const statusReader =
     return s as unknown as NetworkStatus;
   };
 
-/** Networks recorded as running in a state directory, read without changing it (a corrupt record is skipped, not set aside). */
-export function activeNetworks(stateDir: string): NetworkStatus[] {
-  if (!existsSync(stateDir)) return [];
-  const read = statusReader(stateDir);
-  return readdirSync(stateDir, { withFileTypes: true })
-    .filter((f) => f.isFile() && f.name.endsWith(STATUS_SUFFIX) && !f.name.startsWith('.'))
-    .flatMap((f) => {
-      try {
-        return [read(readFileSync(join(stateDir, f.name), 'utf8'))];
-      } catch {
-        return [];
-      }
-    });
+/** Networks recorded as running in a state directory (a corrupt record is set aside, or with `readOnly` skipped). */
+export function activeNetworks(stateDir: string, opts: ReadOptions = {}): NetworkStatus[] {
+  return readRecords(stateDir, STATUS_SUFFIX, statusReader(stateDir), opts).map(([, s]) => s);
 }
 
 export class NetworkDriver {
@@ -142,7 +131,7 @@ export class NetworkDriver {
 
   /** Networks recorded as running in the state directory (a corrupt record is set aside). */
   active(): NetworkStatus[] {
-    return readRecords(this.opts.stateDir, STATUS_SUFFIX, statusReader(this.opts.stateDir)).map(([, s]) => s);
+    return activeNetworks(this.opts.stateDir);
   }
 
   status(name: string): NetworkStatus | undefined {

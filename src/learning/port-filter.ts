@@ -2,7 +2,7 @@
 // once every address it references is known, the learning-phase policy (policy.ts) until then.
 // This is the function the daemon calls on bind and from LearningManager's callback.
 import { deferredPortFilter, type PortFilter } from '../nwfilter/backend.js';
-import { bindingKey, instantiateBinding, ipLearningMode, LEARNABLE_VARIABLES, unresolvedOf, type FilterBinding } from '../nwfilter/binding.js';
+import { bindingDigest, instantiateBinding, ipLearningMode, LEARNABLE_VARIABLES, unresolvedOf, type FilterBinding } from '../nwfilter/binding.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import type { LearningMode } from './learner.js';
 import type { LearningMechanism, LearningPort } from './manager.js';
@@ -25,7 +25,7 @@ export function portFilterFor(b: FilterBinding, source: FilterSource, learned: {
   const addresses = { ip: learned.ipv4, ipv6: learned.ipv6 };
   // The plan is a function of these inputs, whichever way it goes; keyed, the backend may reuse
   // what it built for them.
-  const key = bindingKey(b, source, addresses);
+  const key = bindingDigest(b, source, addresses);
   const missing = unresolvedOf(b, source, addresses);
   const mode = ipLearningMode(b);
   if (missing.length > 0 && missing.every((m) => LEARNABLE_VARIABLES.includes(m)) && (mode === 'any' || mode === 'dhcp')) {

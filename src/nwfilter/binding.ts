@@ -59,10 +59,10 @@ export function instantiateBinding(b: FilterBinding, source: FilterSource, opts:
 }
 
 /**
- * The key of a binding's instances (PortFilter.key): a digest of every input of
- * instantiateBinding(b, source, _, learned); undefined when the source has no digest.
+ * A digest of every input of instantiateBinding(b, source, _, learned): what a backend keeps
+ * the port's compiled form under (PortFilter.key); undefined when the source has no digest.
  */
-export function bindingKey(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string | undefined {
+export function bindingDigest(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string | undefined {
   if (source.digest === undefined) return undefined;
   const inputs = [source.digest, b.portdev, b.mac, b.filter, [...b.params], learned ?? null];
   return createHash('sha256').update(JSON.stringify(inputs)).digest('base64url').slice(0, 24);

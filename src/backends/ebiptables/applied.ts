@@ -16,12 +16,13 @@ import type { PortPart, Tool } from './listing.js';
 import { applyNewRules } from './plan.js';
 
 export interface AppliedPort {
+  /** rulesDigest() of what was applied (named `key` in the state file). */
   key: string;
   parts: Record<Tool, PortPart>;
 }
 
 /** Changes whenever the commands instantiating the port or its MAC check would change. */
-export function portKey(p: PortFilter): string {
+export function rulesDigest(p: PortFilter): string {
   const commands = dryRunCommands(applyNewRules(p.ifname, p.instances)).map((c) => c.argv.join(' '));
   return createHash('sha256').update(JSON.stringify([p.macFilter ? p.mac.toLowerCase() : '', commands])).digest('hex').slice(0, 32);
 }

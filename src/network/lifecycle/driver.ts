@@ -15,7 +15,7 @@ import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
 import { bridgeName, forwardDev, hasFirewall, servesDhcp } from '../definition.js';
 import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
 import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
-import type { BackendName } from '../firewall/plan.js';
+import type { FirewallBackendName } from '../firewall/plan.js';
 import { formatIp, parseIp, sameNetwork } from '../../util/address.js';
 import type { LiveEffect } from '../../conf/network/update.js';
 import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
@@ -35,7 +35,7 @@ export interface NetworkStatus {
   bridge: string;
   /** The definition it was started with (formatted by the caller where needed). */
   def: NetworkDef;
-  firewallBackend: BackendName;
+  firewallBackend: FirewallBackendName;
   /** The firewalld zone the bridge was put in (taken out again at stop). */
   zone?: string;
   /** Commands removing the network's firewall rules (run with errors ignored). */
@@ -54,7 +54,7 @@ export interface NetworkDriverOptions {
   runner: CommandRunner;
   /** dnsmasq configuration, hosts files, lease records and network status live here. */
   stateDir: string;
-  firewallBackend: BackendName;
+  firewallBackend: FirewallBackendName;
   /** Executable dnsmasq calls on lease changes (see leaseHookScript); none: leases not recorded. */
   leaseHook?: string;
   dnsmasqCaps: DnsmasqCaps;
@@ -364,7 +364,7 @@ export class NetworkDriver {
    * Swaps each network's firewall for its `def`'s, replacing the `present` parts of its record,
    * all networks (of one firewall backend) in one batch per tool; records the new removals.
    */
-  private async replaceFirewalls(backend: BackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallCommand[] }[]): Promise<void> {
+  private async replaceFirewalls(backend: FirewallBackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallCommand[] }[]): Promise<void> {
     const items = networks.map(({ status, def, present }) => ({ plan: networkFirewallPlan(def, backend), previous: status.firewallRemoval, present }));
     const applied = await reapplyNetworkFirewalls(globalSetupPlan(backend), items, this.opts.runner, this.opts.diag);
     networks.forEach(({ status }, i) => {

@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BackendName } from '../src/network/firewall/plan.js';
+import type { FirewallBackendName } from '../src/network/firewall/plan.js';
 import { cli, startDaemon, stopAll } from '../test/daemon/process.js';
 import { DAMAGE, firewallState } from '../test/support/network-damage.js';
 import { NetnsLab } from '../test/support/netns.js';
@@ -22,7 +22,7 @@ const NETWORK = `<network><name>bench</name><forward mode='nat'/><bridge name='v
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function bench(backend: BackendName): Promise<string[][]> {
+async function bench(backend: FirewallBackendName): Promise<string[][]> {
   const lab = new NetnsLab();
   const root = mkdtempSync(join(tmpdir(), 'virtwall-bench-'));
   try {

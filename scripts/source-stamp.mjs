@@ -1,7 +1,12 @@
-// What a build of dist/ was made from: every file under src/ and the compiler settings, each as
-// path, size and modification time. The build records it in dist/; bin/virtwall.js runs the
-// compiled code only when the sources still give the same stamp, so an edited, added, removed
-// or checked-out source file sends it back to the TypeScript (through tsx), never to stale code.
+// The one stamp of virtwall's code: a sha256 over every file under src/ and the compiler
+// settings, each as its path and the sha256 of its bytes (contents only: npm and git checkouts
+// set modification times freely, so times would both miss nothing and invalidate for nothing).
+// The build records the stamp of the sources it compiled in dist/; bin/virtwall.js runs the
+// compiled code only while the sources still give that stamp, so an edited, added, removed or
+// checked-out source file sends it back to the TypeScript (through tsx), never to stale code.
+// State that only caches what the code computed (the nftables backend's compiled ports) is
+// trusted only under the same stamp (src/util/code-version.ts).
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,16 +16,23 @@ export const DIST = join(PACKAGE_ROOT, 'dist');
 export const STAMP_FILE = join(DIST, '.source-stamp');
 const INPUTS = ['src', 'tsconfig.json', 'tsconfig.build.json'];
 
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
 function entries(path) {
   const st = statSync(path, { throwIfNoEntry: false });
   if (!st) return [];
   if (st.isDirectory()) return readdirSync(path).sort().flatMap((name) => entries(join(path, name)));
-  return [`${relative(PACKAGE_ROOT, path)}\t${st.size}\t${st.mtimeMs}`];
+  return [`${relative(PACKAGE_ROOT, path)}\t${sha256(readFileSync(path))}`];
 }
 
 /** The stamp of the sources as they are now. */
 export function sourceStamp() {
-  return INPUTS.flatMap((p) => entries(join(PACKAGE_ROOT, p))).join('\n') + '\n';
+  return sha256(INPUTS.flatMap((p) => entries(join(PACKAGE_ROOT, p))).join('\n'));
+}
+
+/** The stamp dist/ was built from; undefined when there is no complete build. */
+export function builtStamp() {
+  return existsSync(STAMP_FILE) ? readFileSync(STAMP_FILE, 'utf8') : undefined;
 }
 
 /**
@@ -28,6 +40,7 @@ export function sourceStamp() {
  * installed package (`npm pack` ships dist/ without src/), the complete build it shipped.
  */
 export function builtFromCurrentSources() {
-  if (!existsSync(STAMP_FILE)) return false;
-  return !existsSync(join(PACKAGE_ROOT, 'src')) || readFileSync(STAMP_FILE, 'utf8') === sourceStamp();
+  const built = builtStamp();
+  if (built === undefined) return false;
+  return !existsSync(join(PACKAGE_ROOT, 'src')) || built === sourceStamp();
 }

@@ -1,10 +1,11 @@
 // The build (scripts/build.mjs -> dist/) and bin/virtwall.js's choice between it and the sources:
-// in a copy of the package, a fresh build is what runs; any change to src/ (an edited, touched
-// or added file) sends the CLI back to the TypeScript through tsx until the next build.
+// in a copy of the package, a fresh build is what runs; any change to src/'s contents (an edited
+// or added file) sends the CLI back to the TypeScript through tsx until the next build, while a
+// new modification time alone (npm and git set them freely) does not.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,10 +18,8 @@ it('bin runs dist/ only while it was built from the current src/', { timeout: 18
   t.after(() => rmSync(copy, { recursive: true, force: true }));
   for (const p of ['bin', 'scripts', 'src', 'filters', 'schemas', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(repo, p), join(copy, p), { recursive: true });
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
-  // a whole-second time, so the test can set it back exactly
   const file = join(copy, 'src/errors.ts');
-  const built = new Date('2026-01-01T00:00:00Z');
-  utimesSync(file, built, built);
+  const source = readFileSync(file);
 
   const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: copy, encoding: 'utf8' });
   assert.equal(build.status, 0, build.stdout + build.stderr);
@@ -34,9 +33,11 @@ it('bin runs dist/ only while it was built from the current src/', { timeout: 18
   };
   assert.equal(run(), 'dist', 'a fresh build runs (schemas and stock filters found from dist/)');
 
-  utimesSync(file, built, new Date(built.getTime() + 1000));
+  utimesSync(file, new Date('2001-01-01T00:00:00Z'), new Date('2001-01-01T00:00:00Z'));
+  assert.equal(run(), 'dist', 'a touched source with the same bytes: still dist/');
+  appendFileSync(file, '// edited\n');
   assert.equal(run(), 'src', 'an edited source runs from src/');
-  utimesSync(file, built, built);
+  writeFileSync(file, source);
   assert.equal(run(), 'dist', 'the same sources as built: dist/ again');
 
   writeFileSync(join(copy, 'src/added.ts'), 'export {};\n');

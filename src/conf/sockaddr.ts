@@ -1,8 +1,7 @@
 // libvirt's virSocketAddr rules for definitions: parsing (getaddrinfo with AI_NUMERICHOST, so
 // IPv4 takes every inet_aton form), the prefix an <ip> element implies, and the DHCP/NAT range
 // sanity check (virSocketAddrGetRange).
-import { formatIp, maskToNetwork, netmaskToPrefix, parseIp, type IpAddress, type IpFamily } from '../network/inet.js';
-import { parseIPv4 } from '../net/address.js';
+import { formatIp, maskToNetwork, netmaskToPrefix, parseIp, parseIPv4, type IpAddress, type IpFamily } from '../util/address.js';
 
 /** virSocketAddrParse: an IPv4 or IPv6 address, optionally of one family only. */
 export function parseSocketAddr(text: string, family?: IpFamily): IpAddress | undefined {

@@ -13,8 +13,9 @@ import type { FilterSource } from '../nwfilter/source.js';
 import { portFilterFor } from '../learning/port-filter.js';
 import type { PortLearning } from './learning.js';
 import { dropAllPolicy } from '../learning/policy.js';
-import { checkDeviceName, isDeviceName } from './names.js';
-import { readRecords, removeRecord, writeRecord } from './persist.js';
+import { checkDeviceName, isDeviceName } from '../util/device-name.js';
+import { removeRecord, writeRecord } from './persist.js';
+import { readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.xml';
 /** The MAC of a blocked port whose record is lost (a drop-all filter matches no MAC). */
@@ -53,7 +54,7 @@ export class BindingService {
       return def;
     };
     const setAside = (portdev: string) => isDeviceName(portdev) && this.blocked.add(portdev);
-    for (const [, def] of readRecords(this.dir, SUFFIX, read, setAside)) this.bindings.set(def.portdev, def);
+    for (const [, def] of readRecords(this.dir, SUFFIX, read, { onSetAside: setAside })) this.bindings.set(def.portdev, def);
   }
 
   list(): FilterBindingDef[] {
@@ -76,10 +77,12 @@ export class BindingService {
     if (!binding && this.blocked.has(portdev)) return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
     if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
+      // the port's filter needs addresses: learning them starts with the filter that waits for them
+      const plan = this.learning.plan(binding, source);
+      if (plan.learning) this.learning.learn(binding, plan.learning, this.bridges.get(portdev));
       // not spread: its instances may be deferred (a getter)
-      const filter = this.learning.filterFor(binding, source, this.bridges.get(portdev));
-      if (macFilter) filter.macFilter = true;
-      return filter;
+      if (macFilter) plan.filter.macFilter = true;
+      return plan.filter;
     }
     return { ifname: portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
   }

@@ -2,13 +2,13 @@
 // lines, values quoted strings, integers or lists of strings, `#` comments.
 import { join } from 'node:path';
 import { invalidInput } from '../errors.js';
-import type { BackendName } from '../network/firewall/plan.js';
+import type { FirewallBackendName } from '../network/firewall/plan.js';
 import type { NwfilterBackendName } from '../nwfilter/backend.js';
 
 export type ConfValue = string | number | string[];
 
 export interface DaemonConfig {
-  networkFirewallBackend: BackendName;
+  networkFirewallBackend: FirewallBackendName;
   nwfilterBackend: NwfilterBackendName;
   /** libvirt's log_level: 1 debug, 2 info, 3 warning, 4 error. */
   logLevel: 1 | 2 | 3 | 4;
@@ -110,7 +110,7 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>, root = '/')
   const outputs = str('log_outputs');
   const fileOut = outputs && /^\d:file:(.+)$/.exec(outputs.split(/\s+/)[0]!);
   return {
-    networkFirewallBackend: (str('network_firewall_backend') ?? 'nftables') as BackendName,
+    networkFirewallBackend: (str('network_firewall_backend') ?? 'nftables') as FirewallBackendName,
     nwfilterBackend: (str('nwfilter_backend') ?? 'nftables') as NwfilterBackendName,
     logLevel: ((values.get('log_level') as number | undefined) ?? 2) as DaemonConfig['logLevel'],
     logFile: fileOut ? fileOut[1] : undefined,

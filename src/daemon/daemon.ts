@@ -23,7 +23,9 @@ import { FilterService } from './filters.js';
 import { ensureLayout, type StateLayout } from './layout.js';
 import { NetworkService, type UpdateScope } from './networks.js';
 import { NetworkEvents } from './events.js';
-import { crashPoint, reportCorruptStateTo } from './persist.js';
+import { crashPoint } from './persist.js';
+import { reportCorruptStateTo } from '../util/state-file.js';
+import { SerialQueue } from '../util/serial-queue.js';
 import { PortService, type PortRequest } from './ports.js';
 
 export interface DaemonDeps {
@@ -45,7 +47,7 @@ export class Daemon {
   readonly ports: PortService;
   readonly learning: PortLearning;
   readonly networkEvents = new NetworkEvents();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private constructor(private readonly deps: DaemonDeps, driver: NetworkDriver) {
     const l = deps.layout;
@@ -66,7 +68,7 @@ export class Daemon {
 
   /** Loads every record, brings the kernel's filters back to them, starts autostart networks. */
   static async open(deps: DaemonDeps): Promise<Daemon> {
-    reportCorruptStateTo((c) => deps.log.error(c, 'corrupt state file set aside'));
+    reportCorruptStateTo((c) => deps.log.warn(c, 'corrupt state file set aside'));
     ensureLayout(deps.layout);
     const version = await deps.runner.run(['dnsmasq', '--version']);
     const driver = new NetworkDriver({
@@ -97,9 +99,7 @@ export class Daemon {
 
   /** Runs operations one at a time (the records and the backend are not re-entrant). */
   serial<T>(op: () => Promise<T> | T): Promise<T> {
-    const next = this.queue.then(op, op);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.run(op);
   }
 
   /**

@@ -8,7 +8,8 @@ import { invalidInput, VirtwallError } from '../errors.js';
 import { formatFilter, loadStockFilters, parseFilter, type FilterDef } from '../conf/nwfilter/index.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import { checkObjectName } from './names.js';
-import { readRecords, removeRecord, writeRecord } from './persist.js';
+import { removeRecord, writeRecord } from './persist.js';
+import { readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.xml';
 

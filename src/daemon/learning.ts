@@ -5,7 +5,6 @@
 // from their dnsmasq's lease records; other ports from their traffic (tcpdump).
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { PortFilter } from '../nwfilter/backend.js';
 import type { FilterBinding } from '../nwfilter/binding.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import { observeTraffic } from '../learning/capture.js';
@@ -13,7 +12,7 @@ import { learningJson, learningXml, type LearningJson } from '../learning/format
 import { watchLeases, type LeaseWatch } from '../learning/lease-watch.js';
 import { LearningManager, type LearningManagerOptions } from '../learning/manager.js';
 import { dropAllPolicy } from '../learning/policy.js';
-import { learningPortOf, portFilterFor } from '../learning/port-filter.js';
+import { learningPortOf, portFilterFor, type PortPlan } from '../learning/port-filter.js';
 import { loadLearning, saveLearning } from '../learning/state-file.js';
 
 export interface PortLearningOptions {
@@ -71,20 +70,26 @@ export class PortLearning {
   }
 
   /**
-   * The port's filter given what is learned; starts learning when the binding needs addresses it
-   * does not have (`bridge`: the port sits on this virtwall network's bridge).
+   * The port's plan given what is learned (a query): its filter, and what it still has to learn.
+   * A port whose learning failed drops everything.
    */
-  filterFor(binding: FilterBinding, source: FilterSource, bridge?: string): PortFilter {
-    if (this.failed.has(binding.portdev)) return dropAllPolicy(binding.portdev, binding.mac);
-    const plan = portFilterFor(binding, source, this.learned(binding.portdev));
-    if (plan.learning && !this.manager.has(binding.portdev)) {
-      this.manager.watch(learningPortOf(binding, plan.learning, bridge));
-      if (bridge !== undefined && !this.leaseWatches.has(bridge)) {
-        this.leaseWatches.set(bridge, watchLeases(this.opts.leaseDir, bridge, this.manager, (err) => this.opts.log.error({ bridge, err: String(err) }, 'lease watch failed')));
-      }
-      this.save();
+  plan(binding: FilterBinding, source: FilterSource): PortPlan {
+    if (this.failed.has(binding.portdev)) return { filter: dropAllPolicy(binding.portdev, binding.mac) };
+    return portFilterFor(binding, source, this.learned(binding.portdev));
+  }
+
+  /**
+   * Starts learning what a plan still needs, unless the port learns already (a command: starts
+   * tcpdump or the lease watch, saves the state). `bridge`: the port sits on this virtwall
+   * network's bridge.
+   */
+  learn(binding: FilterBinding, needs: NonNullable<PortPlan['learning']>, bridge?: string): void {
+    if (this.manager.has(binding.portdev)) return;
+    this.manager.watch(learningPortOf(binding, needs, bridge));
+    if (bridge !== undefined && !this.leaseWatches.has(bridge)) {
+      this.leaseWatches.set(bridge, watchLeases(this.opts.leaseDir, bridge, this.manager, (err) => this.opts.log.error({ bridge, err: String(err) }, 'lease watch failed')));
     }
-    return plan.filter;
+    this.save();
   }
 
   /** Unbind: everything learned on the port is forgotten. */

@@ -1,24 +1,12 @@
-// Names that end up in file names, kernel device names or firewall commands are checked here,
-// before anything is stored or run: no input can add a path component, a shell word or an
-// over-long interface name.
+// Names that end up in file names or commands are checked here, before anything is stored or
+// run: no input can add a path component or a shell word (device names: util/device-name.ts).
 import { invalidInput, type SourceLocation } from '../errors.js';
 import { printable } from '../util/printable.js';
 
-/** Linux IFNAMSIZ - 1, and the characters libvirt's generated and user-chosen names use. */
-const DEVICE_NAME = /^[A-Za-z0-9_.:+-]{1,15}$/;
 /** firewalld zone names (libvirt's schema: zoneName): sent to firewalld and written to logs. */
 const ZONE_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 /** Object names (networks, filters): used as file names; libvirt refuses '/' and leading '.'. */
 const OBJECT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,99}$/;
-
-export const isDeviceName = (name: string): boolean => DEVICE_NAME.test(name) && name !== '.' && name !== '..';
-
-export function checkDeviceName(name: string, what: string, loc: SourceLocation = {}): string {
-  if (!isDeviceName(name)) {
-    throw invalidInput(`invalid ${what} '${printable(name)}': at most 15 characters of letters, digits and _.:+-`, loc);
-  }
-  return name;
-}
 
 export function checkObjectName(name: string, what: string, loc: SourceLocation = {}): string {
   if (!OBJECT_NAME.test(name)) throw invalidInput(`invalid ${what} name '${printable(name)}'`, loc);

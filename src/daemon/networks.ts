@@ -5,7 +5,7 @@
 import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtwallError, type SourceLocation } from '../errors.js';
-import { generateMac } from '../net/address.js';
+import { generateMac } from '../util/address.js';
 import { isVirtual } from '../network/definition.js';
 import { formatNetwork } from '../conf/network/format.js';
 import { parseNetwork } from '../conf/network/parse.js';
@@ -13,8 +13,10 @@ import type { NetworkDef } from '../conf/network/types.js';
 import { liveEffectOf, updateNetwork, type UpdateCommand, type UpdateSection } from '../conf/network/update.js';
 import type { FirewallRepair, NetworkDriver } from '../network/lifecycle/driver.js';
 import type { NetworkLease } from '../network/lifecycle/leases.js';
-import { checkDeviceName, checkObjectName, checkZoneName } from './names.js';
-import { crashPoint, readRecords, removeRecord, writeRecord } from './persist.js';
+import { checkObjectName, checkZoneName } from './names.js';
+import { checkDeviceName } from '../util/device-name.js';
+import { crashPoint, removeRecord, writeRecord } from './persist.js';
+import { readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.xml';
 /** libvirt's MAX_BRIDGE_ID: virbr0 .. virbr256. */

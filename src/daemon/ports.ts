@@ -11,8 +11,9 @@ import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderCommandLine } from '../plan/command.js';
 import { z } from 'zod';
-import { checkDeviceName, isDeviceName } from './names.js';
-import { jsonState, readRecords, removeRecord, writeRecord } from './persist.js';
+import { checkDeviceName, isDeviceName } from '../util/device-name.js';
+import { removeRecord, writeRecord } from './persist.js';
+import { jsonState, readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.json';
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -7,10 +7,10 @@
 // nft rules would make them unreadable for iptables-nft) and through nft elsewhere.
 import type { CommandRunner } from '../exec/runner.js';
 import type { NetworkDef } from '../conf/network/types.js';
-import { formatIp } from '../network/inet.js';
+import { formatIp } from '../util/address.js';
 import { NFT_TABLE } from '../network/firewall/nftables.js';
 import { TABLE as NWFILTER_TABLE } from '../backends/nftables/model.js';
-import type { BackendName } from '../network/firewall/plan.js';
+import type { FirewallBackendName } from '../network/firewall/plan.js';
 
 /** A forward base chain of another table. */
 export interface ForwardChain {
@@ -59,7 +59,7 @@ export async function foreignForwardChains(runner: CommandRunner, dropping: bool
 }
 
 /** The chains the network's traffic must be let through; with the iptables backend its own accepts sit in iptables' filter FORWARD already. */
-function chainsFor(chains: readonly ForwardChain[], backend: BackendName): ForwardChain[] {
+function chainsFor(chains: readonly ForwardChain[], backend: FirewallBackendName): ForwardChain[] {
   return chains.filter((c) => !(backend === 'iptables' && isIptables(c) && c.table === 'filter'));
 }
 
@@ -132,7 +132,7 @@ export interface ForwardPassRepair {
 export const chainLabel = (c: ForwardChain) => `${c.family} ${c.table} ${c.name}`;
 
 /** The foreign chains with policy drop where the network's accepts are not all present (nothing changed). */
-export async function incompleteForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: BackendName, dropping?: readonly ForwardChain[]): Promise<{ chain: ForwardChain; wanted: string[][]; present: string[][] }[]> {
+export async function incompleteForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: FirewallBackendName, dropping?: readonly ForwardChain[]): Promise<{ chain: ForwardChain; wanted: string[][]; present: string[][] }[]> {
   if (!PASSES[def.forward.mode]) return [];
   const out: { chain: ForwardChain; wanted: string[][]; present: string[][] }[] = [];
   for (const chain of chainsFor(dropping ?? (await foreignForwardChains(runner, true)), backend)) {
@@ -148,7 +148,7 @@ export async function incompleteForwardPasses(runner: CommandRunner, def: Networ
  * of a chain are replaced together when any is missing); returns the chains changed.
  * `dropping`: those chains, when the caller has listed them already.
  */
-export async function ensureForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: BackendName, dropping?: readonly ForwardChain[]): Promise<ForwardPassRepair[]> {
+export async function ensureForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: FirewallBackendName, dropping?: readonly ForwardChain[]): Promise<ForwardPassRepair[]> {
   const repairs: ForwardPassRepair[] = [];
   for (const { chain, wanted, present } of await incompleteForwardPasses(runner, def, bridge, backend, dropping)) {
     await runAll(runner, present);

@@ -45,12 +45,13 @@ export function observeTraffic(
     const reader = new PcapStreamReader();
     let stderr = '';
     child.stdout!.on('data', (chunk: Buffer) => {
-      try {
-        for (const frame of reader.push(chunk)) deliver(frame, fromGuest);
-      } catch (err) {
-        opts.onError?.(port.port, String(err));
+      const read = reader.push(chunk);
+      if ('error' in read) {
+        opts.onError?.(port.port, read.error);
         child.kill();
+        return;
       }
+      for (const frame of read.frames) deliver(frame, fromGuest);
     });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       if (!stderr.includes('listening on') && d.includes('listening on') && ++listening === 2) markReady();

@@ -11,18 +11,22 @@ export class PcapStreamReader {
   private buf: Buffer = Buffer.alloc(0);
   private littleEndian?: boolean;
 
-  /** Feeds bytes; returns the frames completed by them. Throws on a stream that is not Ethernet pcap. */
-  push(chunk: Uint8Array): Buffer[] {
+  /** Why the stream cannot be read; once set, every push answers it. */
+  private error?: string;
+
+  /** Feeds bytes; the frames completed by them, or why the stream is not Ethernet pcap. */
+  push(chunk: Uint8Array): { frames: Buffer[] } | { error: string } {
+    if (this.error !== undefined) return { error: this.error };
     this.buf = Buffer.concat([this.buf, chunk]);
     if (this.littleEndian === undefined) {
-      if (this.buf.length < GLOBAL_HEADER) return [];
+      if (this.buf.length < GLOBAL_HEADER) return { frames: [] };
       const le = this.buf.readUInt32LE(0);
       const be = this.buf.readUInt32BE(0);
       if (le === MAGIC_US || le === MAGIC_NS) this.littleEndian = true;
       else if (be === MAGIC_US || be === MAGIC_NS) this.littleEndian = false;
-      else throw new Error('not a pcap stream');
+      else return { error: (this.error = 'not a pcap stream') };
       const link = this.littleEndian ? this.buf.readUInt32LE(20) : this.buf.readUInt32BE(20);
-      if ((link & 0xffff) !== LINKTYPE_ETHERNET) throw new Error(`pcap link type ${link} is not Ethernet`);
+      if ((link & 0xffff) !== LINKTYPE_ETHERNET) return { error: (this.error = `pcap link type ${link} is not Ethernet`) };
       this.buf = this.buf.subarray(GLOBAL_HEADER);
     }
     const frames: Buffer[] = [];
@@ -32,6 +36,6 @@ export class PcapStreamReader {
       frames.push(Buffer.from(this.buf.subarray(RECORD_HEADER, RECORD_HEADER + captured)));
       this.buf = this.buf.subarray(RECORD_HEADER + captured);
     }
-    return frames;
+    return { frames };
   }
 }

@@ -2,8 +2,7 @@
 // once every address it references is known, the learning-phase policy (policy.ts) until then.
 // This is the function the daemon calls on bind and from LearningManager's callback.
 import { deferredPortFilter, type PortFilter } from '../nwfilter/backend.js';
-import { bindingKey, instantiateBinding, resolvesFully, type FilterBinding } from '../nwfilter/binding.js';
-import type { InstantiateOptions } from '../nwfilter/instantiate.js';
+import { bindingDigest, instantiateBinding, ipLearningMode, LEARNABLE_VARIABLES, unresolvedOf, type FilterBinding } from '../nwfilter/binding.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import type { LearningMode } from './learner.js';
 import type { LearningMechanism, LearningPort } from './manager.js';
@@ -15,46 +14,33 @@ export interface PortPlan {
   learning?: { mode: LearningMode; ipv4: boolean; ipv6: boolean };
 }
 
-/** The binding's CTRL_IP_LEARNING (libvirt's default is `any`). */
-export function learningModeOf(b: FilterBinding): string {
-  return (b.params.get('CTRL_IP_LEARNING')?.[0] ?? 'any').toLowerCase();
-}
-
 /**
- * The port's filter for the learned addresses. Throws what instantiation throws, which includes
- * CTRL_IP_LEARNING=none with $IP referenced and unset (an error at bind time, as in libvirt);
- * when every variable is set, instantiation waits for the first use of `instances`, and so do
- * its errors (a value that does not fit its attribute).
+ * The port's filter for the learned addresses (pure): the learning-phase policy while the filter
+ * misses only learnable variables and CTRL_IP_LEARNING allows learning them, else the filter.
+ * Throws what instantiation throws, which includes CTRL_IP_LEARNING=none with $IP referenced and
+ * unset (an error at bind time, as in libvirt); when every variable is set, instantiation waits
+ * for the first use of `instances`, and so do its errors (a value that does not fit its attribute).
  */
 export function portFilterFor(b: FilterBinding, source: FilterSource, learned: { ipv4: readonly string[]; ipv6: readonly string[] }): PortPlan {
   const addresses = { ip: learned.ipv4, ipv6: learned.ipv6 };
   // The plan is a function of these inputs, whichever way it goes; keyed, the backend may reuse
-  // what it built for them. When no variable is missing the plan is the filter itself and its
-  // instantiation can wait until the backend needs it.
-  const key = bindingKey(b, source, addresses);
-  if (key !== undefined && resolvesFully(b, source, addresses)) {
-    return { filter: deferredPortFilter({ ifname: b.portdev, mac: b.mac, filter: b.filter, key }, () => instantiateBinding(b, source, {}, addresses)) };
-  }
-  let missing: readonly string[] = [];
-  const opts: InstantiateOptions = {
-    resolveMissing: (m) => {
-      missing = m;
-      return undefined;
-    },
-  };
-  try {
-    const instances = instantiateBinding(b, source, opts, addresses);
-    return { filter: { ifname: b.portdev, mac: b.mac, filter: b.filter, instances, key } };
-  } catch (err) {
-    // resolveMissing only hears of learnable variables in a learning mode; anything else stays an error
-    if (missing.length === 0) throw err;
-    const mode = learningModeOf(b) as LearningMode;
+  // what it built for them.
+  const key = bindingDigest(b, source, addresses);
+  const missing = unresolvedOf(b, source, addresses);
+  const mode = ipLearningMode(b);
+  if (missing.length > 0 && missing.every((m) => LEARNABLE_VARIABLES.includes(m)) && (mode === 'any' || mode === 'dhcp')) {
     const ipv6 = missing.includes('IPV6');
     return {
       filter: { ...learningPolicy({ ifname: b.portdev, mac: b.mac, mode, ipv6, params: b.params }), key },
       learning: { mode, ipv4: missing.includes('IP'), ipv6 },
     };
   }
+  // No variable missing: the plan is the filter itself, and its instantiation can wait until the
+  // backend needs it. Otherwise instantiating says what is wrong.
+  if (key !== undefined && missing.length === 0) {
+    return { filter: deferredPortFilter({ ifname: b.portdev, mac: b.mac, filter: b.filter, key }, () => instantiateBinding(b, source, {}, addresses)) };
+  }
+  return { filter: { ifname: b.portdev, mac: b.mac, filter: b.filter, instances: instantiateBinding(b, source, {}, addresses), key } };
 }
 
 /**

@@ -2,9 +2,8 @@
 // after every change so a crash never loses a lock or a lease nor leaves a torn file. Read back
 // through a schema: a corrupt file is set aside (persist.ts) and learning starts afresh.
 import { z } from 'zod';
-import { jsonState, readState } from '../daemon/persist.js';
-import { isDeviceName } from '../daemon/names.js';
-import { writeFileAtomic } from '../network/lifecycle/leases.js';
+import { isDeviceName } from '../util/device-name.js';
+import { jsonState, readState, writeFileAtomic } from '../util/state-file.js';
 import type { SavedLearning } from './manager.js';
 
 const ADDRESS = z.strictObject({

@@ -9,14 +9,23 @@ import { invalidInput, VirtwallError } from '../errors.js';
 import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
 import { instantiate, unresolvedVariables, type InstantiateOptions, type RuleInstance } from './instantiate.js';
 import type { FilterSource } from './source.js';
+import type { FilterDef } from '../conf/nwfilter/types.js';
 import type { VarTable, VarValue } from './vars.js';
 
 /** What instantiation needs of a <filterbinding>: filter, port device, guest MAC, parameters. */
 export type FilterBinding = Pick<FilterBindingDef, 'portdev' | 'mac' | 'filter' | 'params'>;
 
-const LEARNING_MODES = ['any', 'dhcp', 'none'];
+const IP_LEARNING_MODES = ['any', 'dhcp', 'none'] as const;
+/** CTRL_IP_LEARNING: whether (and from what) a missing IP/IPV6 may be learned. */
+export type IpLearningMode = (typeof IP_LEARNING_MODES)[number];
 /** The variables IP address learning can supply (src/learning/). */
 export const LEARNABLE_VARIABLES = ['IP', 'IPV6'];
+
+/** The binding's CTRL_IP_LEARNING, any case (libvirt's default `any`); undefined for a value libvirt refuses. */
+export function ipLearningMode(b: FilterBinding): IpLearningMode | undefined {
+  const value = (b.params.get('CTRL_IP_LEARNING')?.[0] ?? 'any').toLowerCase();
+  return IP_LEARNING_MODES.find((m) => m === value);
+}
 
 /** What IP learning found: one IPv4 address, or lists per family (DHCP gives several). */
 export type LearnedAddresses = string | { ip?: readonly string[]; ipv6?: readonly string[] };
@@ -37,12 +46,11 @@ export function bindingVariables(b: FilterBinding, learned?: LearnedAddresses): 
  * error.
  */
 export function instantiateBinding(b: FilterBinding, source: FilterSource, opts: InstantiateOptions = {}, learned?: LearnedAddresses): RuleInstance[] {
-  const root = source.lookup(b.filter);
-  if (!root) throw new VirtwallError('not-found', `filter '${b.filter}' of interface ${b.portdev} does not exist`);
-  const learning = (b.params.get('CTRL_IP_LEARNING')?.[0] ?? 'any').toLowerCase();
+  const root = rootFilter(b, source);
+  const learning = ipLearningMode(b);
   const resolveMissing = (missing: readonly string[]) => {
     if (!missing.every((m) => LEARNABLE_VARIABLES.includes(m)) || learning === 'none') return undefined;
-    if (!LEARNING_MODES.includes(learning)) {
+    if (learning === undefined) {
       throw invalidInput(`filter '${b.filter}' learning value '${b.params.get('CTRL_IP_LEARNING')![0]}' invalid`);
     }
     return opts.resolveMissing?.(missing);
@@ -51,26 +59,26 @@ export function instantiateBinding(b: FilterBinding, source: FilterSource, opts:
 }
 
 /**
- * The key of a binding's instances (PortFilter.key): a digest of every input of
- * instantiateBinding(b, source, _, learned); undefined when the source has no digest.
+ * A digest of every input of instantiateBinding(b, source, _, learned): what a backend keeps
+ * the port's compiled form under (PortFilter.key); undefined when the source has no digest.
  */
-export function bindingKey(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string | undefined {
+export function bindingDigest(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string | undefined {
   if (source.digest === undefined) return undefined;
   const inputs = [source.digest, b.portdev, b.mac, b.filter, [...b.params], learned ?? null];
   return createHash('sha256').update(JSON.stringify(inputs)).digest('base64url').slice(0, 24);
 }
 
 /**
- * Whether the binding's filter finds every variable it uses, so instantiating it can neither
- * learn nor fail for want of a value. False also when the tree cannot be walked (the error is
- * instantiateBinding's to report).
+ * The variables the binding's filter uses and finds no value for (none: instantiating it can
+ * neither learn nor fail for want of a value). Throws what instantiateBinding throws for a tree
+ * it cannot walk (a missing filter, a loop).
  */
-export function resolvesFully(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): boolean {
+export function unresolvedOf(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string[] {
+  return unresolvedVariables(rootFilter(b, source), bindingVariables(b, learned), source);
+}
+
+function rootFilter(b: FilterBinding, source: FilterSource): FilterDef {
   const root = source.lookup(b.filter);
-  if (!root) return false;
-  try {
-    return unresolvedVariables(root, bindingVariables(b, learned), source).length === 0;
-  } catch {
-    return false;
-  }
+  if (!root) throw new VirtwallError('not-found', `filter '${b.filter}' of interface ${b.portdev} does not exist`);
+  return root;
 }

@@ -1,28 +1,12 @@
-// A stamp of the code that is running: every file of the tree this module was loaded from (src/
-// under tsx, dist/ when built), as path, size and modification time. State that only caches what
-// the code computed (the nftables backend's compiled ports) is trusted only under the same stamp,
-// so an upgrade or an edit never reuses what older code built.
-import { createHash } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+// The stamp of the code that is running (scripts/source-stamp.mjs, the one definition): the
+// stamp dist/ was built from when the compiled code runs, else that of the sources tsx runs.
+// Both are content digests of the same sources, so a build and its sources share one stamp.
 import { fileURLToPath } from 'node:url';
-
-const TREE = fileURLToPath(new URL('..', import.meta.url));
-
-function entries(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true })
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
-    .flatMap((e) => {
-      const path = join(dir, e.name);
-      if (e.isDirectory()) return entries(path);
-      const st = statSync(path);
-      return [`${relative(TREE, path)}\t${st.size}\t${st.mtimeMs}`];
-    });
-}
+import { builtStamp, DIST, sourceStamp } from '../../scripts/source-stamp.mjs';
 
 let stamp: string | undefined;
 
 export function codeVersion(): string {
-  stamp ??= createHash('sha256').update(entries(TREE).join('\n')).digest('base64url');
+  stamp ??= (fileURLToPath(import.meta.url).startsWith(DIST) ? builtStamp() : undefined) ?? sourceStamp();
   return stamp;
 }

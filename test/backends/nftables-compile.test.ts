@@ -2,7 +2,8 @@
 // elements, libvirt's any-combination meaning for variables, and model diffs as minimal scripts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignPortIds, compilePort } from '../../src/backends/nftables/compile.js';
+import { compilePort } from '../../src/backends/nftables/compile.js';
+import { assignPortIds } from '../support/port-ids.js';
 import { compileModel, PortLedger } from '../../src/backends/nftables/ledger.js';
 import { modelSize, RuleBodies, snapshot, TABLE, type NftModel } from '../../src/backends/nftables/model.js';
 import { noGarbage, planLoaded, planTransaction, type Garbage } from '../../src/backends/nftables/transaction.js';

@@ -4,7 +4,7 @@ import { VirtwallError } from '../../src/errors.js';
 import { formatNetwork } from '../../src/conf/network/format.js';
 import { parseNetwork } from '../../src/conf/network/parse.js';
 import { updateNetwork, type UpdateCommand, type UpdateSection } from '../../src/conf/network/update.js';
-import { formatIp } from '../../src/network/inet.js';
+import { formatIp } from '../../src/util/address.js';
 
 const base = parseNetwork(`<network>
   <name>n</name>

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { VirtwallError } from '../../src/errors.js';
 import { formatNetwork } from '../../src/conf/network/format.js';
 import { parseNetwork } from '../../src/conf/network/parse.js';
-import { formatIp } from '../../src/network/inet.js';
+import { formatIp } from '../../src/util/address.js';
 
 const UUID = '81ff0d90-c91e-6742-64da-4a736edb9a9b';
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatIPv6, parseIPv4, parseIPv6, parseMac, prefixLength } from '../../src/net/address.js';
+import { formatIPv6, parseIPv4, parseIPv6, parseMac, prefixLength } from '../../src/util/address.js';
 import { parseInt32, parseUInt, scanUInt } from '../../src/util/strtol.js';
 import { nameBasedUuid, parseUuid } from '../../src/conf/uuid.js';
 import { parseVarRef } from '../../src/conf/nwfilter/varref.js';

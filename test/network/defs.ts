@@ -1,6 +1,6 @@
 // Network definitions for unit tests, built by value with libvirt's defaults filled in.
 import type { ForwardMode, NetworkDef, NetworkIp } from '../../src/conf/network/types.js';
-import { parseIp } from '../../src/network/inet.js';
+import { parseIp } from '../../src/util/address.js';
 
 export const addr = (text: string) => {
   const a = parseIp(text);

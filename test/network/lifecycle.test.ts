@@ -13,7 +13,7 @@ import { SystemRunner } from '../../src/exec/runner.js';
 import { parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
 import { NetworkDriver } from '../../src/network/lifecycle/driver.js';
 import { writeLeaseHookScript } from '../../src/network/lifecycle/lease-hook.js';
-import type { BackendName } from '../../src/network/firewall/plan.js';
+import type { FirewallBackendName } from '../../src/network/firewall/plan.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
 import { spawnSync } from 'node:child_process';
@@ -56,7 +56,7 @@ interface Rig {
   baseline: string;
 }
 
-function makeRig(backend: BackendName): Rig {
+function makeRig(backend: FirewallBackendName): Rig {
   const lab = new NetnsLab();
   const host = lab.netns('h');
   const up = lab.netns('u');
@@ -128,7 +128,7 @@ function stopAndCheck(rig: Rig, name: string): Promise<void> {
   });
 }
 
-for (const backend of ['nftables', 'iptables'] as BackendName[]) {
+for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
   describe(`network lifecycle (${backend})`, { skip, concurrency: false }, () => {
     let rig: Rig;
     before(() => {
@@ -244,7 +244,7 @@ for (const backend of ['nftables', 'iptables'] as BackendName[]) {
 
     it('stops exactly after a daemon restart with the other firewall backend configured', async () => {
       await rig.driver.start(parseNetwork(networkXml('nat')));
-      const other: BackendName = backend === 'nftables' ? 'iptables' : 'nftables';
+      const other: FirewallBackendName = backend === 'nftables' ? 'iptables' : 'nftables';
       const restarted = new NetworkDriver({
         runner: new SystemRunner({ netns: rig.host }),
         stateDir: rig.stateDir,

@@ -1,14 +1,16 @@
 // The ebiptables backend's reconcile on a real kernel: foreign damage (`nft flush ruleset`,
 // `iptables -F`, `ebtables -t nat -F`, a deleted jump or rule) is restored exactly, only the
 // damaged ports are reported, the reconcile after a repair finds nothing to do, and a new
-// backend on the same state file (a restarted daemon) leaves intact ports alone.
+// backend on the same state file (a restarted daemon) leaves intact ports alone; a corrupt one is
+// set aside and its ports rebuilt.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EbiptablesBackend } from '../../src/backends/ebiptables/backend.js';
 import type { PortFilter } from '../../src/nwfilter/backend.js';
+import { reportCorruptStateTo, type CorruptState } from '../../src/util/state-file.js';
 import { canUseNetns } from '../support/netns.js';
 import { filterSource, inlineFilters, IP, MAC, portFilter, probe, topology, type Net } from './lab.js';
 
@@ -72,6 +74,19 @@ describe('ebiptables backend: reconcile after foreign damage, on a real kernel',
     net.lab.exec(net.ns.host, ['nft', 'flush', 'ruleset']);
     assert.deepEqual(await restarted.reconcile(desired), { repaired: ['vnet0', 'vnet1'], removed: [] });
     assert.equal(listings(net), applied);
+
+    // a corrupt file is set aside and reported; its ports are rebuilt as after a reboot
+    const reported: CorruptState[] = [];
+    reportCorruptStateTo((c) => reported.push(c));
+    writeFileSync(stateFile, '{"vnet0": {"key": 1}}');
+    const afterCorruption = new EbiptablesBackend(net.runner, { stateFile });
+    assert.deepEqual(await afterCorruption.reconcile(desired), { repaired: ['vnet0', 'vnet1'], removed: [] });
+    assert.equal(listings(net), applied);
+    assert.equal(reported.length, 1);
+    assert.equal(reported[0]!.file, stateFile);
+    assert.match(reported[0]!.err, /vnet0/);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('applied.json.corrupt-')), [reported[0]!.movedTo.split('/').at(-1)]);
+    assert.deepEqual(Object.keys(JSON.parse(readFileSync(stateFile, 'utf8'))).sort(), ['vnet0', 'vnet1'], 'written again');
 
     // without memory every port is instantiated again (libvirt's restart); a port no longer desired goes
     const forgetful = new EbiptablesBackend(net.runner);

@@ -1,9 +1,9 @@
 // What another tool might do to a running network's firewall rules, per network firewall
 // backend (shell commands run in the network's namespace), and the rules as the kernel lists
 // them, for "restored exactly" comparisons. Shared by the self-healing test and bench.
-import type { BackendName } from '../../src/network/firewall/plan.js';
+import type { FirewallBackendName } from '../../src/network/firewall/plan.js';
 
-export const DAMAGE: Record<BackendName, string[]> = {
+export const DAMAGE: Record<FirewallBackendName, string[]> = {
   nftables: [
     'nft flush ruleset',
     'nft delete table ip libvirt_network',
@@ -22,7 +22,7 @@ export const DAMAGE: Record<BackendName, string[]> = {
 };
 
 /** The network firewall as the kernel lists it, without counters and handles. */
-export function firewallState(run: (argv: string[]) => string, backend: BackendName): string {
+export function firewallState(run: (argv: string[]) => string, backend: FirewallBackendName): string {
   const text = backend === 'nftables' ? run(['nft', 'list', 'table', 'ip', 'libvirt_network']) : run(['iptables-save']) + run(['ip6tables-save']);
   return text
     .split('\n')

@@ -2,31 +2,44 @@
 // port's part of each tool's listing read right afterwards. A reconcile restores a port from
 // its parts while the key still matches what is desired. Kept in a file when given (in the run
 // directory: it goes at reboot together with the kernel state and the binding records), so a
-// restarted daemon finds intact ports intact instead of rebuilding them as libvirt does.
+// restarted daemon finds intact ports intact instead of rebuilding them as libvirt does. Read
+// back through a schema: a corrupt file is set aside (src/util/state-file.ts) and its ports are
+// rebuilt from their bindings, as after a reboot.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { writeFileAtomic } from '../../network/lifecycle/leases.js';
+import { rmSync } from 'node:fs';
+import { z } from 'zod';
+import { isDeviceName } from '../../util/device-name.js';
+import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
 import type { PortFilter } from '../../nwfilter/backend.js';
 import { dryRunCommands } from '../../plan/transaction.js';
 import type { PortPart, Tool } from './listing.js';
 import { applyNewRules } from './plan.js';
 
 export interface AppliedPort {
+  /** rulesDigest() of what was applied (named `key` in the state file). */
   key: string;
   parts: Record<Tool, PortPart>;
 }
 
 /** Changes whenever the commands instantiating the port or its MAC check would change. */
-export function portKey(p: PortFilter): string {
+export function rulesDigest(p: PortFilter): string {
   const commands = dryRunCommands(applyNewRules(p.ifname, p.instances)).map((c) => c.argv.join(' '));
   return createHash('sha256').update(JSON.stringify([p.macFilter ? p.mac.toLowerCase() : '', commands])).digest('hex').slice(0, 32);
 }
+
+const PART = z.strictObject({ chains: z.record(z.string(), z.array(z.string())), links: z.array(z.string()) });
+
+/** The file: port device -> what was applied to it. */
+const SAVED = z.record(
+  z.string().refine(isDeviceName, 'not a device name'),
+  z.strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) }),
+) satisfies z.ZodType<Record<string, AppliedPort>>;
 
 export class AppliedPorts {
   private readonly ports: Map<string, AppliedPort>;
 
   constructor(private readonly file?: string) {
-    this.ports = new Map(file && existsSync(file) ? readSaved(file) : []);
+    this.ports = new Map(Object.entries((file && readState(file, jsonState(SAVED))) ?? {}));
   }
 
   get(ifname: string): AppliedPort | undefined {
@@ -52,11 +65,3 @@ export class AppliedPorts {
   }
 }
 
-/** A damaged file only costs rebuilding the ports. */
-function readSaved(file: string): [string, AppliedPort][] {
-  try {
-    return Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, AppliedPort>);
-  } catch {
-    return [];
-  }
-}

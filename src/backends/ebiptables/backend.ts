@@ -10,7 +10,7 @@ import { VirtwallError } from '../../errors.js';
 import { applyPlan, applyPlans } from '../../exec/apply.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
-import { AppliedPorts, portKey } from './applied.js';
+import { AppliedPorts, rulesDigest } from './applied.js';
 import { EMPTY_PART, readListing, TOOL_NAMES, TOOLS, type PortPart, type Tool, type ToolState } from './listing.js';
 import { macFilterPlan, macFilterPorts } from './mac-filter.js';
 import { allTeardown, instantiationPlans } from './plan.js';
@@ -39,7 +39,7 @@ export class EbiptablesBackend implements NwfilterBackend {
       const now = await this.listings(change.set.map((p) => p.ifname));
       for (const p of change.set) {
         const parts = Object.fromEntries(TOOL_NAMES.map((t) => [t, now[t].ports.get(p.ifname) ?? EMPTY_PART])) as Record<Tool, PortPart>;
-        this.applied.set(p.ifname, { key: portKey(p), parts });
+        this.applied.set(p.ifname, { key: rulesDigest(p), parts });
       }
     }
     this.applied.save();
@@ -80,7 +80,7 @@ export class EbiptablesBackend implements NwfilterBackend {
     const removed = [...new Set(TOOL_NAMES.flatMap((t) => [...now[t].ports.keys()]))].filter((n) => !wanted.has(n)).sort();
     const forgotten = this.applied.names().filter((n) => !wanted.has(n));
     forgotten.forEach((n) => this.applied.delete(n));
-    const kept = desired.filter((p) => this.applied.get(p.ifname)?.key === portKey(p));
+    const kept = desired.filter((p) => this.applied.get(p.ifname)?.key === rulesDigest(p));
     const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.ifname));
     const restored = new Set<string>();
     for (const tool of TOOL_NAMES) {

@@ -23,6 +23,7 @@ import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
 import { modelDelta, RuleBodies, TABLE, type ModelDelta } from './model.js';
 import { generationIn, noGarbage, planLoaded, planTransaction, type Garbage } from './transaction.js';
+import { SerialQueue } from '../../util/serial-queue.js';
 
 /** Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports. */
 function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map<string, number> } {
@@ -59,7 +60,7 @@ export class NftablesBackend implements NwfilterBackend {
   private bodies = new RuleBodies();
   private garbage: Garbage = noGarbage();
   /** Changes run one after the other: each plans against the state the previous one left. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private readonly path: StatefulPath;
   /** Compiled ports of the last run, read at the first resync. */
@@ -91,9 +92,7 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(work);
   }
 
   private async applyNow(change: PortChange): Promise<void> {

@@ -3,30 +3,65 @@
 // the rules loaded (RuleBodies). A restarted daemon
 // finds its ports here by PortFilter.key and goes straight to comparing with the kernel,
 // neither instantiating nor compiling them. It is a cache: read only when written by the same
-// code for the same stateful path, and a missing, stale or unreadable file costs only the compile.
-import { existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../../network/lifecycle/leases.js';
+// code (the content stamp of the sources, util/code-version.ts) for the same stateful path; a
+// missing or stale file costs only the compile, and a corrupt one (not fitting the schema) is
+// set aside and logged (util/state-file.ts) before the ports are compiled again.
+import { z } from 'zod';
 import { codeVersion } from '../../util/code-version.js';
+import { isDeviceName } from '../../util/device-name.js';
+import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
 import type { CompiledPort, StatefulPath } from './compile.js';
 import type { NftChain, SetMeta, Statement } from '../../nft/objects.js';
 
-interface StoredPort {
-  key: string;
-  ifname: string;
-  id: number;
-  shape: string;
-  entries: string[];
-  /** The elements of each of the shape's sets, in the shape's order. */
-  elements: (readonly string[])[];
-}
+const FAMILY = z.enum(['bridge', 'inet', 'ip', 'ip6', 'arp', 'netdev']);
+/** nft's JSON for one statement, checked as JSON (what it means is the kernel's to say). */
+const STATEMENT = z.record(z.string(), z.json()).transform((s): Statement => s);
 
-interface StoredFile {
-  code: string;
-  path: StatefulPath;
-  shapes: Record<string, { chains: NftChain[]; sets: SetMeta[] }>;
-  ports: StoredPort[];
-  bodies: [string, readonly Statement[]][];
-}
+const CHAIN = z.strictObject({
+  family: FAMILY,
+  name: z.string(),
+  hook: z
+    .strictObject({
+      type: z.literal('filter'),
+      hook: z.enum(['prerouting', 'input', 'forward', 'output', 'postrouting']),
+      priority: z.number(),
+      policy: z.enum(['accept', 'drop']),
+    })
+    .optional(),
+  rules: z.array(z.strictObject({ text: z.string(), comment: z.string(), body: z.array(STATEMENT).readonly().optional() })).readonly(),
+}) satisfies z.ZodType<NftChain>;
+
+const SET_META = z.strictObject({
+  family: FAMILY,
+  name: z.string(),
+  kind: z.enum(['set', 'map']),
+  decl: z.strictObject({
+    key: z.union([z.strictObject({ typeof: z.string() }), z.strictObject({ type: z.string() })]),
+    value: z.string().optional(),
+    flags: z.array(z.enum(['interval', 'dynamic'])).readonly().optional(),
+    size: z.number().optional(),
+  }),
+}) satisfies z.ZodType<SetMeta>;
+
+const STORED_PORT = z.strictObject({
+  key: z.string(),
+  ifname: z.string().refine(isDeviceName, 'not a device name'),
+  id: z.number().int(),
+  shape: z.string(),
+  entries: z.array(z.string()),
+  /** The elements of each of the shape's sets, in the shape's order. */
+  elements: z.array(z.array(z.string()).readonly()),
+});
+
+const STORED_FILE = z.strictObject({
+  code: z.string(),
+  path: z.enum(['br_netfilter', 'bridge-conntrack']) satisfies z.ZodType<StatefulPath>,
+  shapes: z.record(z.string(), z.strictObject({ chains: z.array(CHAIN), sets: z.array(SET_META) })),
+  ports: z.array(STORED_PORT),
+  bodies: z.array(z.tuple([z.string(), z.array(STATEMENT).readonly()])),
+});
+
+type StoredFile = z.infer<typeof STORED_FILE>;
 
 export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly Statement[]][]): void {
   const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [], bodies };
@@ -41,14 +76,8 @@ export function saveCompiledPorts(file: string, path: StatefulPath, ports: Itera
 export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly Statement[]][] } {
   const out = new Map<string, CompiledPort>();
   const none = { ports: out, bodies: [] };
-  let stored: StoredFile;
-  try {
-    if (!existsSync(file)) return none;
-    stored = JSON.parse(readFileSync(file, 'utf8')) as StoredFile;
-  } catch {
-    return none;
-  }
-  if (stored.code !== codeVersion() || stored.path !== path || !Array.isArray(stored.bodies)) return none;
+  const stored = readState(file, jsonState(STORED_FILE));
+  if (!stored || stored.code !== codeVersion() || stored.path !== path) return none;
   for (const p of stored.ports) {
     const shape = stored.shapes[p.shape];
     if (!shape || shape.sets.length !== p.elements.length) continue;

@@ -263,7 +263,7 @@ function note(m: Map<string, Set<string>>, k: string, e: string): void {
   m.get(k)!.add(e);
 }
 
-/** The complete model for `ports` with port ids from `ids` (see assignPortIds). */
+/** The complete model for `ports` with port ids from `ids`. */
 export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>, path: StatefulPath = 'br_netfilter', generation = 1): NftModel {
   const ledger = new PortLedger(path, generation, ids);
   for (const p of ports) ledger.set(p);

@@ -5,7 +5,7 @@
 import { invalidInput } from '../../errors.js';
 import type { ResolvedAttr, ResolvedRule } from '../../nwfilter/instantiate.js';
 import type { ChainUse } from '../../nwfilter/chain-uses.js';
-import { prefixLength } from '../../net/address.js';
+import { prefixLength } from '../../util/address.js';
 import { addressBytes, hexNumber, maskedAddress, numberOf, prefixOf, range, type ValueKind } from './values.js';
 
 /** One match of a rule: `expr value` or `expr != value`. */

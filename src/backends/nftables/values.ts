@@ -5,7 +5,7 @@ import { parseAs } from '../../conf/nwfilter/datatypes.js';
 import { ARP_OPCODE_NAMES, ETHERTYPE_NAMES, IP_PROTOCOL_NAMES } from '../../conf/nwfilter/values.js';
 import type { ResolvedAttr } from '../../nwfilter/instantiate.js';
 import { invalidInput } from '../../errors.js';
-import { formatIPv6 } from '../../net/address.js';
+import { formatIPv6 } from '../../util/address.js';
 
 export type ValueKind = 'mac' | 'ipv4' | 'ipv6' | 'number' | 'ethertype' | 'arp-opcode' | 'ip-protocol';
 

@@ -6,7 +6,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { VirtwallError, invalidInput } from '../../errors.js';
+import { VirtwallError } from '../../errors.js';
+import { parseNameValues } from '../../util/name-value.js';
 import { DaemonClient, seg } from '../client.js';
 import { VirshError, failing, markVirsh, virshOutput, type VirshOutput } from '../virsh.js';
 import { decodeUtf8 } from '../../xml/utf8.js';
@@ -48,15 +49,9 @@ function systemError(what: string, err: unknown): VirshError {
   return new VirshError(undefined, `${what}: ${STRERROR[code] ?? (err as Error).message}`);
 }
 
-/** `NAME=VALUE` words as filter parameters (a repeated name gives a list). */
+/** `NAME=VALUE` words as filter parameters, as the API takes them (a repeated name gives a list). */
 export function parseParamWords(words: readonly string[], what: string): Record<string, string[]> {
-  const params: Record<string, string[]> = {};
-  for (const p of words) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) throw invalidInput(`invalid ${what} '${p}': expected NAME=VALUE`);
-    (params[p.slice(0, eq)] ??= []).push(p.slice(eq + 1));
-  }
-  return params;
+  return Object.fromEntries(parseNameValues(words, what));
 }
 
 export type Arg = readonly [name: string, description: string];

@@ -7,7 +7,7 @@ import { formatFilterBinding, type FilterBindingDef } from '../../conf/nwfilterb
 import { formatNetworkPort } from '../../conf/networkport/format.js';
 import { parseFilterParams } from '../../conf/nwfilter/params.js';
 import { generateUuid, parseUuid } from '../../conf/uuid.js';
-import { formatMac, parseMac } from '../../net/address.js';
+import { formatMac, parseMac } from '../../util/address.js';
 import { childElements, firstChild, parseXml, textContent } from '../../xml/dom.js';
 import { DaemonClient, seg } from '../client.js';
 import { parseParamWords, readDocument } from './daemon-io.js';

@@ -11,6 +11,9 @@ import { instantiate, type RuleInstance } from '../../nwfilter/instantiate.js';
 import { chainSources, DirectoryFilterSource, MapFilterSource, type FilterSource } from '../../nwfilter/source.js';
 import { isValidVarValue, type VarValue } from '../../nwfilter/vars.js';
 import { renderCommands } from '../../plan/command.js';
+import { checkDeviceName } from '../../util/device-name.js';
+import { parseNameValues } from '../../util/name-value.js';
+import { printable } from '../../util/printable.js';
 import { dryRunCommands, type FirewallPlan } from '../../plan/transaction.js';
 import { readInput } from './document.js';
 
@@ -23,19 +26,15 @@ interface CompileOptions {
   teardown?: boolean;
 }
 
-const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 const VAR_NAME = /^[A-Za-z0-9_]+$/;
 
 /** Repeated --param NAME=VALUE; a name given several times becomes a list, in order. */
 function parseParams(params: readonly string[], mac: string | undefined): Map<string, VarValue> {
-  const vars = new Map<string, string[]>();
-  for (const p of params) {
-    const eq = p.indexOf('=');
-    const name = p.slice(0, eq);
-    const value = p.slice(eq + 1);
-    if (eq < 1 || !VAR_NAME.test(name)) throw invalidInput(`--param '${p}': expected NAME=VALUE with NAME of letters, digits and _`);
-    if (!isValidVarValue(value)) throw invalidInput(`--param '${p}': the value may only hold letters, digits, '_', '.' and ':'`);
-    vars.set(name, [...(vars.get(name) ?? []), value]);
+  const vars: Map<string, VarValue> = parseNameValues(params, '--param');
+  for (const [name, values] of vars) {
+    if (!VAR_NAME.test(name)) throw invalidInput(`invalid --param '${printable(name)}=...': NAME may only hold letters, digits and _`);
+    const bad = values.find((v) => !isValidVarValue(v));
+    if (bad !== undefined) throw invalidInput(`invalid --param '${printable(name)}=${printable(bad)}': the value may only hold letters, digits, '_', '.' and ':'`);
   }
   if (mac !== undefined && !vars.has('MAC')) {
     const parsed = parseAs('mac', mac);
@@ -71,7 +70,7 @@ export function registerNwfilterCompile(program: Command): void {
       if (opts.backend !== 'ebiptables' && opts.backend !== 'nftables') {
         throw invalidInput(`unknown backend '${opts.backend}' (known: ebiptables, nftables)`);
       }
-      if (!IFNAME.test(opts.ifname)) throw invalidInput(`invalid interface name '${opts.ifname}'`);
+      checkDeviceName(opts.ifname, 'interface name');
       let plans: FirewallPlan[];
       if (opts.backend === 'nftables') {
         process.stdout.write(nftablesTransaction(opts.ifname, opts.mac ?? '', loadInstances(file, opts), !!opts.teardown));

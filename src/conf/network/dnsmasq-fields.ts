@@ -9,6 +9,7 @@
 import { childElements, locationOf, textContent, type XmlElement } from '../../xml/dom.js';
 import { scopeIn, type Scope } from '../../xml/namespaces.js';
 import { invalidInput } from '../../errors.js';
+import { DEVICE_NAME_CHARS, DEVICE_NAME_MAX } from '../../util/device-name.js';
 import { printable } from '../../util/printable.js';
 import { qualifiedName } from './dnsmasq-namespace.js';
 
@@ -64,8 +65,8 @@ export const RULES = {
   duid: { breaks: ',#" ', chars: /[0-9A-Fa-f:]/, allowed: "hexadecimal digits and ':'", maxBytes: 389 },
   /** The network name: in a comment line and, XML-escaped as libvirt does, in the hosts file paths. */
   networkName: { breaks: ',/# ', chars: /./su, allowed: 'any other character', maxBytes: 100 },
-  /** The bridge (interface=IFACE): '%d' is the template the driver fills in. */
-  bridgeName: { breaks: ',/#" ', chars: /[A-Za-z0-9_.:+%-]/, allowed: "letters, digits and '_.:+%-'", maxBytes: 15 },
+  /** The bridge (interface=IFACE): a device name, or a template with '%d' the driver fills in. */
+  bridgeName: { breaks: ',/#" ', chars: new RegExp(`[%${DEVICE_NAME_CHARS}]`), allowed: "letters, digits and '_.:-%'", maxBytes: DEVICE_NAME_MAX },
   /** A <dnsmasq:option>: a whole configuration line of the administrator's choosing, but one line. */
   optionLine: { breaks: '', chars: /./su, allowed: 'any other character', maxBytes: 1023 },
 } satisfies Record<string, ValueRule>;

@@ -1,6 +1,6 @@
 // NetworkDef -> <network> XML, byte for byte as virNetworkDefFormatBuf writes it.
 import { XmlWriter } from '../../xml/writer.js';
-import { formatIp, type IpAddress } from '../../network/inet.js';
+import { formatIp, type IpAddress } from '../../util/address.js';
 import { yesNo } from '../xmlprops.js';
 import { formatBandwidth } from '../netdev/bandwidth.js';
 import { formatVlan } from '../netdev/vlan.js';

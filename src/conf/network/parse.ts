@@ -2,8 +2,7 @@
 // same defaults, the same checks in the same order, and libvirt's messages, each located at the
 // offending element/attribute.
 import { parseXml, childElements, firstChild, textContent, type XmlElement } from '../../xml/dom.js';
-import { formatIp, maskToNetwork, type IpAddress } from '../../network/inet.js';
-import { parseMac, formatMac } from '../../net/address.js';
+import { formatIp, formatMac, maskToNetwork, parseMac, type IpAddress } from '../../util/address.js';
 import { parseUInt } from '../../util/strtol.js';
 import { generateUuid, parseUuid } from '../uuid.js';
 import { badInput, childText, parseDocument, parseULongLong, prop, tristateProp, uintProp, xpathProp } from '../xmlprops.js';

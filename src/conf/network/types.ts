@@ -3,7 +3,7 @@
 // form (netmask vs prefix) that choice is remembered too. Optional/tristate settings are
 // `undefined` when absent, so formatting can leave them out exactly as libvirt does.
 import type { XmlElement } from '../../xml/dom.js';
-import type { IpAddress, IpFamily } from '../../network/inet.js';
+import type { IpAddress, IpFamily } from '../../util/address.js';
 
 export type { IpAddress, IpFamily };
 

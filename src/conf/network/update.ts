@@ -3,8 +3,7 @@
 // The definition is not changed in place: the updated copy is returned.
 import { parseXml, type XmlElement } from '../../xml/dom.js';
 import { VirtwallError, type ErrorKind } from '../../errors.js';
-import { formatIp } from '../../network/inet.js';
-import { parseMac } from '../../net/address.js';
+import { formatIp, parseMac } from '../../util/address.js';
 import { sameAddress } from '../sockaddr.js';
 import { badInput, prop } from '../xmlprops.js';
 import { checkDnsmasqFields } from './dnsmasq-fields.js';

@@ -1,6 +1,6 @@
 // <networkport> XML -> NetworkPortDef (virNetworkPortDefParseXML).
 import { parseXml, firstChild, type XmlElement } from '../../xml/dom.js';
-import { formatMac, parseMac } from '../../net/address.js';
+import { formatMac, parseMac } from '../../util/address.js';
 import { parseUuid } from '../uuid.js';
 import { badInput, childText, parseDocument, prop, tristateProp } from '../xmlprops.js';
 import { parseBandwidth } from '../netdev/bandwidth.js';

@@ -1,7 +1,7 @@
 // libvirt's attribute data types (DATATYPE_* in nwfilter_conf.h): how a text parses as each
 // type, the order in which an attribute's types are tried, and the default way a stored value
 // prints (virNWFilterRuleDefDetailsFormat). Attribute-specific rules live in values.ts.
-import { formatIPv4, formatIPv6, formatMac, parseIPv4, parseIPv6, parseMac, prefixLength } from '../../net/address.js';
+import { formatIPv4, formatIPv6, formatMac, parseIPv4, parseIPv6, parseMac, prefixLength } from '../../util/address.js';
 import { parseUInt } from '../../util/strtol.js';
 import type { AttrDataType, AttrLiteral } from './types.js';
 

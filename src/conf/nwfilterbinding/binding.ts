@@ -1,6 +1,6 @@
 // Reading and writing `<filterbinding>` documents as libvirt's virnwfilterbindingdef.c does.
 import { invalidInput } from '../../errors.js';
-import { formatMac, parseMac } from '../../net/address.js';
+import { formatMac, parseMac } from '../../util/address.js';
 import { childElements, firstChild, locationOf, parseXml, textContent, type XmlElement } from '../../xml/dom.js';
 import { XmlWriter } from '../../xml/writer.js';
 import { parseFilterParams, writeFilterRef } from '../nwfilter/params.js';

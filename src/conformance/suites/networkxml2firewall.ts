@@ -9,21 +9,21 @@ import { parseNetwork } from '../../conf/network/parse.js';
 import { applyPlan } from '../../exec/apply.js';
 import { FakeRunner } from '../../exec/fake.js';
 import { addFirewallRulesPlan, BACKEND_NAMES, globalSetupPlan } from '../../network/firewall/backends.js';
-import type { BackendName } from '../../network/firewall/plan.js';
+import type { FirewallBackendName } from '../../network/firewall/plan.js';
 import { corpusFileExists, readCorpusFile } from '../corpus.js';
 import { compareText } from '../diff.js';
 import type { Suite, SuiteCase } from '../suite.js';
 import { xmlCaseFolder } from '../xmlcases.js';
 
 const DATA_DIR = 'networkxml2firewalldata';
-const EXTENSION: Record<BackendName, string> = { iptables: 'iptables', nftables: 'nftables' };
+const EXTENSION: Record<FirewallBackendName, string> = { iptables: 'iptables', nftables: 'nftables' };
 
 /** virTestLoadFile: a data file with its line continuations joined. */
 export function unwrapContinuations(text: string): string {
   return text.replace(/\\\n/g, '');
 }
 
-async function dryRunOutput(xmlPath: string, backend: BackendName): Promise<string> {
+async function dryRunOutput(xmlPath: string, backend: FirewallBackendName): Promise<string> {
   const def = parseNetwork(readCorpusFile(xmlPath), xmlPath);
   const runner = new FakeRunner();
   await applyPlan([...globalSetupPlan(backend), ...addFirewallRulesPlan(def, backend).groups], runner);

@@ -4,7 +4,7 @@ import { VirtwallError } from '../../errors.js';
 import { escapeXml } from '../../xml/writer.js';
 import { printable } from '../../util/printable.js';
 import { bridgeName, servesDhcp } from '../definition.js';
-import { formatIp, prefixToNetmask, ptrDomain, rangeSize } from '../inet.js';
+import { formatIp, prefixToNetmask, ptrDomain, rangeSize } from '../../util/address.js';
 import type { DhcpHost, DhcpLease, DnsSrv, NetworkDef, NetworkIp } from '../../conf/network/types.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/libvirt/dnsmasq';

@@ -1,7 +1,7 @@
 // libvirt's iptables backend for virtual networks (network_iptables.c): rules go into libvirt's
 // own LIBVIRT_* chains, hooked once into the built-in chains of the filter, nat and mangle tables.
 import { command, type FirewallCommand } from '../../plan/command.js';
-import type { IpFamily } from '../inet.js';
+import type { IpFamily } from '../../util/address.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { bridgeName } from '../definition.js';
 import type { PlannedCommand } from '../../plan/transaction.js';

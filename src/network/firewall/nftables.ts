@@ -4,7 +4,7 @@
 // DHCP checksum fix is a tc filter on the bridge.
 import { VirtwallError } from '../../errors.js';
 import { command, type FirewallCommand } from '../../plan/command.js';
-import type { IpFamily } from '../inet.js';
+import type { IpFamily } from '../../util/address.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { bridgeName } from '../definition.js';
 import type { PlannedCommand } from '../../plan/transaction.js';

@@ -5,7 +5,7 @@
 import type { FirewallCommand } from '../../plan/command.js';
 import type { CommandGroup } from '../../plan/transaction.js';
 
-export type BackendName = 'iptables' | 'nftables';
+export type FirewallBackendName = 'iptables' | 'nftables';
 
 /** One virFirewall group; `rollback` holds undo commands known before anything runs. */
 export interface FirewallTransaction extends CommandGroup {
@@ -14,7 +14,7 @@ export interface FirewallTransaction extends CommandGroup {
 }
 
 export interface NetworkFirewallPlan {
-  backend: BackendName;
+  backend: FirewallBackendName;
   groups: FirewallTransaction[];
 }
 

@@ -2,7 +2,7 @@
 // nftables backends add the same rules in the same order (network_iptables.c and
 // network_nftables.c mirror each other); each backend renders them (iptables.ts, nftables.ts).
 import { VirtwallError } from '../../errors.js';
-import { formatIp, networkCidr, type IpFamily } from '../inet.js';
+import { formatIp, networkCidr, type IpFamily } from '../../util/address.js';
 import type { NetworkDef, NetworkIp } from '../../conf/network/types.js';
 import { forwardDev, servesDhcp } from '../definition.js';
 

@@ -5,7 +5,7 @@
 import { VirtwallError, invalidInput } from '../../errors.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { isVirtual, VIRTUAL_FORWARD_MODES } from '../definition.js';
-import { formatIp, networkCidr, parseIp, sameNetwork, type IpAddress } from '../inet.js';
+import { formatIp, networkCidr, parseIp, sameNetwork, type IpAddress } from '../../util/address.js';
 
 export interface RouteEntry {
   dst: string;

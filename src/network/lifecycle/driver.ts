@@ -3,20 +3,20 @@
 // Virtual do: bridge, IPv6 sysctls, firewall, addresses, routes, IP forwarding, dnsmasq. Every
 // step records its undo; a failing step undoes the steps before it. The record of what a running
 // network added is persisted, so stop works after a restart or a firewall backend switch.
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
-import { jsonState, readRecords, readState } from '../../daemon/persist.js';
-import { isDeviceName } from '../../daemon/names.js';
+import { jsonState, readRecords, readState, writeFileAtomic, type ReadOptions } from '../../util/state-file.js';
+import { isDeviceName } from '../../util/device-name.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
 import { bridgeName, forwardDev, hasFirewall, servesDhcp } from '../definition.js';
 import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
 import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
-import type { BackendName } from '../firewall/plan.js';
-import { formatIp, parseIp, sameNetwork } from '../inet.js';
+import type { FirewallBackendName } from '../firewall/plan.js';
+import { formatIp, parseIp, sameNetwork } from '../../util/address.js';
 import type { LiveEffect } from '../../conf/network/update.js';
 import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
 import { firewallParts } from './firewall-health.js';
@@ -26,7 +26,7 @@ import { leaseFile } from './lease-hook.js';
 import type { Firewalld } from '../../host/firewalld.js';
 import { checkZoneRequest, restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
 import { ensureForwardPasses, foreignForwardChains, removeForwardPasses } from '../../host/forward-passes.js';
-import { networkLeases, readLeases, writeFileAtomic, type NetworkLease } from './leases.js';
+import { networkLeases, readLeases, type NetworkLease } from './leases.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
 export interface NetworkStatus {
@@ -35,7 +35,7 @@ export interface NetworkStatus {
   bridge: string;
   /** The definition it was started with (formatted by the caller where needed). */
   def: NetworkDef;
-  firewallBackend: BackendName;
+  firewallBackend: FirewallBackendName;
   /** The firewalld zone the bridge was put in (taken out again at stop). */
   zone?: string;
   /** Commands removing the network's firewall rules (run with errors ignored). */
@@ -54,7 +54,7 @@ export interface NetworkDriverOptions {
   runner: CommandRunner;
   /** dnsmasq configuration, hosts files, lease records and network status live here. */
   stateDir: string;
-  firewallBackend: BackendName;
+  firewallBackend: FirewallBackendName;
   /** Executable dnsmasq calls on lease changes (see leaseHookScript); none: leases not recorded. */
   leaseHook?: string;
   dnsmasqCaps: DnsmasqCaps;
@@ -110,19 +110,9 @@ const statusReader =
     return s as unknown as NetworkStatus;
   };
 
-/** Networks recorded as running in a state directory, read without changing it (a corrupt record is skipped, not set aside). */
-export function activeNetworks(stateDir: string): NetworkStatus[] {
-  if (!existsSync(stateDir)) return [];
-  const read = statusReader(stateDir);
-  return readdirSync(stateDir, { withFileTypes: true })
-    .filter((f) => f.isFile() && f.name.endsWith(STATUS_SUFFIX) && !f.name.startsWith('.'))
-    .flatMap((f) => {
-      try {
-        return [read(readFileSync(join(stateDir, f.name), 'utf8'))];
-      } catch {
-        return [];
-      }
-    });
+/** Networks recorded as running in a state directory (a corrupt record is set aside, or with `readOnly` skipped). */
+export function activeNetworks(stateDir: string, opts: ReadOptions = {}): NetworkStatus[] {
+  return readRecords(stateDir, STATUS_SUFFIX, statusReader(stateDir), opts).map(([, s]) => s);
 }
 
 export class NetworkDriver {
@@ -141,7 +131,7 @@ export class NetworkDriver {
 
   /** Networks recorded as running in the state directory (a corrupt record is set aside). */
   active(): NetworkStatus[] {
-    return readRecords(this.opts.stateDir, STATUS_SUFFIX, statusReader(this.opts.stateDir)).map(([, s]) => s);
+    return activeNetworks(this.opts.stateDir);
   }
 
   status(name: string): NetworkStatus | undefined {
@@ -374,7 +364,7 @@ export class NetworkDriver {
    * Swaps each network's firewall for its `def`'s, replacing the `present` parts of its record,
    * all networks (of one firewall backend) in one batch per tool; records the new removals.
    */
-  private async replaceFirewalls(backend: BackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallCommand[] }[]): Promise<void> {
+  private async replaceFirewalls(backend: FirewallBackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallCommand[] }[]): Promise<void> {
     const items = networks.map(({ status, def, present }) => ({ plan: networkFirewallPlan(def, backend), previous: status.firewallRemoval, present }));
     const applied = await reapplyNetworkFirewalls(globalSetupPlan(backend), items, this.opts.runner, this.opts.diag);
     networks.forEach(({ status }, i) => {

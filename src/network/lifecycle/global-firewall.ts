@@ -6,7 +6,7 @@ import type { CommandRunner } from '../../exec/runner.js';
 import { NftCli } from '../../nft/client.js';
 import type { ListedTable } from '../../nft/listing.js';
 import type { Family, Json, Statement } from '../../nft/objects.js';
-import type { BackendName } from '../firewall/plan.js';
+import type { FirewallBackendName } from '../firewall/plan.js';
 import { GLOBAL_CHAINS as IPT_CHAINS } from '../firewall/iptables.js';
 import { NFT_TABLE } from '../firewall/nftables.js';
 
@@ -42,7 +42,7 @@ function isEmptyBaseTable(table: ListedTable): boolean {
  * Removes libvirt's global chains or tables when nothing but their skeleton is left; with
  * iptables, also the empty nf_tables tables (`createdTables`) that applying them had created.
  */
-export async function removeUnusedGlobalFirewall(backend: BackendName, runner: CommandRunner, createdTables: readonly string[] = []): Promise<void> {
+export async function removeUnusedGlobalFirewall(backend: FirewallBackendName, runner: CommandRunner, createdTables: readonly string[] = []): Promise<void> {
   const nft = new NftCli(runner);
   if (backend === 'nftables') {
     for (const fam of NFT_FAMILIES) {

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VirtwallError } from '../../errors.js';
 import { shellEscape } from '../../plan/command.js';
-import { applyLeaseEvent, leaseDatabase, readLeases, writeFileAtomic, writeLeases, type LeaseEvent } from './leases.js';
+import { applyLeaseEvent, leaseDatabase, readLeases, writeLeases, type LeaseEvent } from './leases.js';
+import { isDeviceName } from '../../util/device-name.js';
+import { writeFileAtomic } from '../../util/state-file.js';
 
 const CLI = fileURLToPath(new URL('../../../bin/virtwall.js', import.meta.url));
 const ACTIONS = new Set(['add', 'old', 'del', 'init', 'tftp', 'arp-add', 'arp-del']);
-const BRIDGE_NAME = /^[A-Za-z0-9_.:-]{1,15}$/;
 
 /** Writes `<stateDir>/lease-hook` and returns its path. */
 export function writeLeaseHookScript(stateDir: string): string {
@@ -31,7 +32,7 @@ export function handleLeaseHook(stateDir: string, args: readonly string[], env: 
   // the driver starts dnsmasq with VIR_BRIDGE_NAME set (as libvirt does): dnsmasq names no
   // interface at init
   const bridge = env.VIR_BRIDGE_NAME ?? env.DNSMASQ_INTERFACE;
-  if (!bridge || !BRIDGE_NAME.test(bridge)) return '';
+  if (!bridge || !isDeviceName(bridge)) return '';
   if (action === 'init') return leaseDatabase(readLeases(leaseFile(stateDir, bridge)), now);
   const file = leaseFile(stateDir, bridge);
   const event: LeaseEvent = { action: action as LeaseEvent['action'], mac, ip, hostname, env };

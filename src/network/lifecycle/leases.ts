@@ -1,10 +1,10 @@
 // DHCP lease records of a running network, kept as libvirt's leases helper keeps them: dnsmasq
 // runs with --leasefile-ro and calls a hook on every lease change (add/old/del) and at start
 // (init, when it expects the current lease database on stdout). The records live in one JSON
-// file per bridge, written atomically.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
-import { VirtwallError } from '../../errors.js';
+// file per bridge, written atomically and read back through a schema (a corrupt file is set
+// aside, src/util/state-file.ts; dnsmasq's next renewals add its leases again).
+import { z } from 'zod';
+import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
 
 export interface LeaseRecord {
   /** Expiry as seconds since the epoch; 0 for an infinite lease. */
@@ -27,31 +27,21 @@ export interface LeaseEvent {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-export function readLeases(file: string): LeaseRecord[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  if (text.trim() === '') return [];
-  const parsed = JSON.parse(text) as unknown;
-  if (!Array.isArray(parsed)) throw new VirtwallError('operation-failed', `lease file '${file}' does not hold a list`);
-  return parsed as LeaseRecord[];
-}
+const LEASES = z.array(
+  z.strictObject({
+    expiryTime: z.number(),
+    macAddress: z.string().optional(),
+    ipAddress: z.string(),
+    hostname: z.string().optional(),
+    clientId: z.string().optional(),
+    iaid: z.string().optional(),
+    serverDuid: z.string().optional(),
+  }),
+) satisfies z.ZodType<LeaseRecord[]>;
 
-/** Writes a file so that readers see the old or the new content, never a torn one. */
-export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+/** The lease records; none when the file is missing, empty or was corrupt. */
+export function readLeases(file: string): LeaseRecord[] {
+  return readState(file, (text) => (text.trim() === '' ? [] : jsonState(LEASES)(text))) ?? [];
 }
 
 export function writeLeases(file: string, leases: readonly LeaseRecord[]): void {

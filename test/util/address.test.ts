@@ -1,8 +1,8 @@
 // Address arithmetic the network driver relies on, against glibc's and libvirt's conventions.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classfulPrefix, formatIp, netmaskToPrefix, networkCidr, parseIp, prefixToNetmask, ptrDomain, rangeSize } from '../../src/network/inet.js';
-import { addr } from './defs.js';
+import { classfulPrefix, formatIp, netmaskToPrefix, networkCidr, parseIp, prefixToNetmask, ptrDomain, rangeSize } from '../../src/util/address.js';
+import { addr } from '../network/defs.js';
 
 describe('inet', () => {
   it('prints IPv6 as inet_ntop does', () => {

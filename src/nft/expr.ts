@@ -91,18 +91,40 @@ export const payload = (protocol: string, field: string): Expr => ({ kind: 'payl
 export const raw = (base: 'll' | 'nh' | 'th', offset: number, len: number): Expr => ({ kind: 'raw', base, offset, len });
 export const meta = (key: string): Expr => ({ kind: 'meta', key });
 export const ct = (key: string): Expr => ({ kind: 'ct', key });
-export const concat = (parts: readonly Expr[]): Expr => (parts.length === 1 ? parts[0]! : { kind: 'concat', parts });
+/** Expressions as one key; a concatenation inside is spliced in (nft has no nested ones). */
+export function concat(parts: readonly Expr[]): Expr {
+  const flat = parts.flatMap((p) => (p.kind === 'concat' ? p.parts : [p]));
+  return flat.length === 1 ? flat[0]! : { kind: 'concat', parts: flat };
+}
 
 export const str = (text: string): Value => ({ kind: 'string', text });
 export const sym = (name: string): Value => ({ kind: 'symbol', name });
 export const num = (value: number | bigint, hex?: number): Value => (hex === undefined ? { kind: 'number', value } : { kind: 'number', value, hex });
 export const setref = (name: string): Value => ({ kind: 'setref', name });
-export const concatValue = (parts: readonly Value[]): Value => (parts.length === 1 ? parts[0]! : { kind: 'concat', parts });
+export function concatValue(parts: readonly Value[]): Value {
+  const flat = parts.flatMap((p) => (p.kind === 'concat' ? p.parts : [p]));
+  return flat.length === 1 ? flat[0]! : { kind: 'concat', parts: flat };
+}
 
 export const match = (left: Expr, right: Value, negated = false): Statement => ({ kind: 'match', op: negated ? '!=' : '==', left, right });
 export const counter: Statement = { kind: 'counter' };
 export const verdict = (kind: 'accept' | 'drop' | 'return' | 'continue'): Verdict => ({ kind });
 export const jump = (target: string): Verdict => ({ kind: 'jump', target });
+
+/** Statements with the names of the sets, maps and chains they refer to passed through `rename`. */
+export function renameRefs(statements: readonly Statement[], rename: (name: string) => string): Statement[] {
+  const value = (v: Value): Value => (v.kind === 'setref' ? setref(rename(v.name)) : v.kind === 'lookup' ? { ...v, map: rename(v.map) } : v);
+  return statements.map((s): Statement => {
+    switch (s.kind) {
+      case 'match': return { ...s, right: value(s.right) };
+      case 'mangle': return { ...s, value: value(s.value) };
+      case 'vmap': return { ...s, map: rename(s.map) };
+      case 'set add': return { ...s, set: rename(s.set), stmts: renameRefs(s.stmts, rename) };
+      case 'jump': case 'goto': return { ...s, target: rename(s.target) };
+      default: return s;
+    }
+  });
+}
 
 // --- nft text -----------------------------------------------------------------------------------
 

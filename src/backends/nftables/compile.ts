@@ -334,12 +334,14 @@ const rule = (statements: Statement[], comment: string): NftRule => ({ statement
  * complete maps of the next generation instead (transaction.ts explains why).
  */
 export const dispatchName = (base: string, generation: number) => `${base}_g${generation}`;
-const DISPATCH_NAME = /^(.*)_g(\d+)$/;
 
-/** The generation of a dispatch map's name, if it is one. */
+/** The generation of a dispatch map's name, if it is one: the one dispatchName gives it back for. */
 export function generationOf(name: string): number | undefined {
-  const m = DISPATCH_NAME.exec(name);
-  return m ? Number(m[2]) : undefined;
+  for (const base of DISPATCH_BASES) {
+    const n = name.startsWith(`${base}_g`) ? Number(name.slice(base.length + 2)) : NaN;
+    if (Number.isSafeInteger(n) && dispatchName(base, n) === name) return n;
+  }
+  return undefined;
 }
 
 /**
@@ -462,6 +464,9 @@ const BRIDGE_CONNTRACK: Layout = {
 };
 
 export const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
+
+/** Base names of the dispatch maps of every layout. */
+const DISPATCH_BASES = [...new Set(Object.values(LAYOUTS).flatMap((l) => Object.values(l.entries).map((e) => e.map)))];
 
 /** The dispatch maps of a layout in one generation, with their base names. */
 export function dispatchMaps(layout: Layout, generation: number, needs: Needs): (SetMeta & { base: string })[] {

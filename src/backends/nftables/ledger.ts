@@ -8,7 +8,7 @@ import {
   compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
 } from './compile.js';
 import { elementText, type Element } from '../../nft/expr.js';
-import { key, type Family, type NftChain, type SetMeta } from '../../nft/objects.js';
+import { key, type NftChain, type SetMeta } from '../../nft/objects.js';
 import { emptyDelta, LiveModel, type ModelDelta, type NftModel } from './model.js';
 
 interface PortEntry {
@@ -157,18 +157,19 @@ export class PortLedger {
    */
   renameDispatch(generation: number): void {
     const { maps, chains } = this.dispatchIn(generation);
-    const renamed = new Map(maps);
+    const renamed = new Map<string, string>();
     for (const [from, to] of maps) {
       const old = this.model.sets.get(from)!;
       this.model.sets.delete(from);
       this.model.sets.set(key(old.family, to), { ...old, name: to });
+      renamed.set(from, key(old.family, to));
     }
     for (const e of this.entries.values()) {
       for (const [from, es] of [...e.elements]) {
         const to = renamed.get(from);
         if (!to) continue;
         e.elements.delete(from);
-        e.elements.set(key(refFamily(from), to), es);
+        e.elements.set(to, es);
       }
     }
     this.gen = generation;
@@ -263,8 +264,6 @@ export class PortLedger {
     if (!this.delta.addedElements.get(k)?.delete(text)) note(this.delta.removedElements, k, text, e);
   }
 }
-
-const refFamily = (k: string) => k.slice(0, k.indexOf(' ')) as Family;
 
 function note(m: Map<string, Map<string, Element>>, k: string, text: string, e: Element): void {
   if (!m.has(k)) m.set(k, new Map());

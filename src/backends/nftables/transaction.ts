@@ -50,8 +50,15 @@ export interface Plan {
 
 /** A set element's port: its key's first part (`"vnet0"`, or a port mark in the inet table), as text. */
 export const portKeyOf = (e: Element) => valueText(e.key.kind === 'concat' ? e.key.parts[0]! : e.key);
-const refOf = (k: string) => ({ family: k.slice(0, k.indexOf(' ')) as Family, name: k.slice(k.indexOf(' ') + 1) });
-const nameOf = (k: string) => refOf(k).name;
+
+/** The family and name of the object keyed `k` in the first of `models` that has it. */
+function refIn(k: string, ...models: Ruleset[]): { family: Family; name: string } {
+  for (const m of models) {
+    const x = m.chains.get(k) ?? m.sets.get(k);
+    if (x) return { family: x.family, name: x.name };
+  }
+  throw new Error(`no object ${k} in the models planned from`);
+}
 const jumpTarget = (e: Element) => (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined);
 
 /** The desired model with its dispatch maps under `generation` (the ledger's names otherwise). */
@@ -83,7 +90,10 @@ export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortL
     return { batch, garbage: noGarbage(), generation: ledger.generation };
   }
 
-  const isDispatch = (m: Ruleset, gen: number) => (k: string) => m.sets.get(k)?.kind === 'map' && generationOf(nameOf(k)) === gen;
+  const isDispatch = (m: Ruleset, gen: number) => (k: string) => {
+    const s = m.sets.get(k);
+    return s?.kind === 'map' && generationOf(s.name) === gen;
+  };
   // Chains whose rules this transaction writes: new ones, and existing ones whose rules differ
   // (a repair, or a shape coming back whose chains were flushed when it went out of use).
   const created = [...delta.addedChains].filter((k) => !kernel.chains.has(k));
@@ -100,11 +110,12 @@ export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortL
     for (const e of added.values()) {
       if (!before.has(portKeyOf(e))) continue;
       moved.add(portKeyOf(e));
-      if (written.has(key(refOf(k).family, jumpTarget(e)!))) swap = true;
+      if (written.has(key(current.sets.get(k)!.family, jumpTarget(e)!))) swap = true;
     }
   }
   const generation = swap ? ledger.generation + 1 : ledger.generation;
   const desired = desiredIn(ledger, generation);
+  const refOf = (k: string) => refIn(k, desired, kernel);
   const next = { sets: new Set<string>(), chains: new Set<string>(), elements: new Map<string, Map<string, Element>>() };
   const shapeSets = ledger.shapeSets();
   const oldMaps = swap ? [...current.sets.keys()].filter(isDispatch(current, ledger.generation)) : [];

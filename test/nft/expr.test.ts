@@ -10,6 +10,7 @@ import {
   concat, counter, elementJson, elementText, jump, match, meta, num, payload, raw, ruleText, setref, statementJson, str, sym, verdict,
   type Statement, type Value,
 } from '../../src/nft/expr.js';
+import { kernelBody } from '../../src/nft/kernel-body.js';
 import type { Json } from '../../src/nft/objects.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 
@@ -58,9 +59,20 @@ const INET_RULES: { text: string; statements: Statement[] }[] = [
   { text: 'meta mark set 0x00000000', statements: [{ kind: 'mangle', key: meta('mark'), value: num(0, 8) }] },
 ];
 
+/** Rules nft lists in its own normal form (kernel-body.ts): dependencies dropped, names for numbers. */
+const NORMALISED: { family: 'bridge' | 'inet'; statements: Statement[] }[] = [
+  { family: 'bridge', statements: [match(payload('ether', 'type'), sym('ip6')), match(meta('l4proto'), num(17)), match(payload('th', 'dport'), num(547)), verdict('accept')] },
+  { family: 'bridge', statements: [match(payload('ether', 'type'), num(0x0800, 4)), match(payload('ip', 'protocol'), num(6)), match(payload('th', 'sport'), num(80)), verdict('drop')] },
+  { family: 'bridge', statements: [match(payload('ether', 'type'), sym('arp')), match(concat([meta('iifname'), payload('arp', 'saddr ip')]), setref('a')), verdict('return')] },
+  { family: 'bridge', statements: [match(payload('ether', 'type'), num(0x0806, 4)), counter, verdict('accept')] },
+  { family: 'inet', statements: [match(meta('nfproto'), sym('ipv4')), match(meta('l4proto'), sym('udp')), match(payload('th', 'dport'), num(53)), verdict('drop')] },
+  { family: 'inet', statements: [match(meta('nfproto'), sym('ipv6')), match(meta('l4proto'), sym('tcp')), match({ kind: 'and', expr: payload('tcp', 'flags'), mask: num(0x12, 0) }, num(2, 0)), verdict('drop')] },
+];
+
 const SETUP = `add table bridge t
 add set bridge t s1 { typeof iifname . ether saddr; }
 add set bridge t r { typeof oifname . @nh,64,48; }
+add set bridge t a { typeof iifname . arp saddr ip; }
 add map bridge t m { type ifname : mark; }
 add map bridge t v { type ifname : verdict; }
 add chain bridge t c
@@ -69,6 +81,8 @@ add table inet t
 add set inet t d { typeof meta mark . ip saddr; size 65535; flags dynamic; }
 add chain inet t x
 add chain inet t y
+add chain bridge t n
+add chain inet t n
 `;
 
 describe('typed nft rules', () => {
@@ -114,10 +128,14 @@ describe('typed nft rules', () => {
       return listed.nftables.flatMap((i) => ((i as { rule?: { expr: Json } }).rule ? [(i as { rule: { expr: Json } }).rule.expr] : []));
     };
     const add = (family: string, chain: string, list: typeof BRIDGE_RULES) => list.map((r) => `add rule ${family} t ${chain} ${r.text}\n`).join('');
-    lab.exec(ns, ['nft', '-f', '-'], true, SETUP + add('bridge', 'c', BRIDGE_RULES) + add('inet', 'x', INET_RULES));
+    const normalised = NORMALISED.map((r) => `add rule ${r.family} t n ${ruleText(r.statements, '')}\n`).join('');
+    lab.exec(ns, ['nft', '-f', '-'], true, SETUP + add('bridge', 'c', BRIDGE_RULES) + add('inet', 'x', INET_RULES) + normalised);
     const expected = (list: typeof BRIDGE_RULES) => list.map((r) => r.statements.map(statementJson));
     assert.deepEqual(rules('bridge', 'c'), expected(BRIDGE_RULES));
     assert.deepEqual(rules('inet', 'x'), expected(INET_RULES));
+    for (const family of ['bridge', 'inet'] as const) {
+      assert.deepEqual(rules(family, 'n'), NORMALISED.filter((r) => r.family === family).map((r) => kernelBody(r.statements)), `${family}: kernel-body.ts`);
+    }
     // the same rules through nft's JSON input
     const json = {
       nftables: [

@@ -1,19 +1,24 @@
 // What `virtwall nwfilter-compile --backend nftables` prints: the one nft transaction that binds
 // a filter to a port on a host without virtwall tables, or with teardown the one that unbinds it.
-import { renderBatch } from '../../nft/batch.js';
+import { renderBatch, type Batch } from '../../nft/batch.js';
 import { emptyRuleset } from '../../nft/objects.js';
 import type { RuleInstance } from '../../nwfilter/instantiate.js';
 import { PortLedger } from './ledger.js';
 import { RuleBodies, TABLE } from './model.js';
 import { noGarbage, planLoaded, planTransaction } from './transaction.js';
 
-export function nftablesTransaction(ifname: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): string {
+/** The batch binding (or with teardown, unbinding) one port on a host without virtwall tables. */
+export function bindBatch(ifname: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): Batch {
   const ledger = new PortLedger('br_netfilter', 1);
   ledger.set({ ifname, mac, filter: '', instances });
   const bodies = new RuleBodies();
   const bind = planTransaction(emptyRuleset(), noGarbage(), ledger, ledger.takeDelta(), bodies);
-  if (!teardown) return renderBatch(bind.batch, TABLE);
+  if (!teardown) return bind.batch;
   const kernel = planLoaded(emptyRuleset(), bind, [], ledger, bodies);
   ledger.remove(ifname);
-  return renderBatch(planTransaction(kernel, bind.garbage, ledger, ledger.takeDelta(), bodies).batch, TABLE);
+  return planTransaction(kernel, bind.garbage, ledger, ledger.takeDelta(), bodies).batch;
+}
+
+export function nftablesTransaction(ifname: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): string {
+  return renderBatch(bindBatch(ifname, mac, instances, teardown), TABLE);
 }

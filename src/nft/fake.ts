@@ -103,7 +103,7 @@ function checkReferences(r: Ruleset): void {
 /**
  * Commands by which a packet of the old generation could run a chain empty: an element added to a
  * map that existed before the batch, for a key that had an entry there, jumping to a chain the
- * batch creates or flushes (the kernel rule transaction.ts is built on).
+ * batch creates or flushes (the kernel rule plan.ts is built on).
  */
 function gapsIn(before: Ruleset, batch: Batch): string[] {
   const filled = new Set<string>();

@@ -2,7 +2,7 @@
 // puts in ebtables, `inet virtwall_nwf` for what it puts in iptables), their chains, sets and
 // maps. The desired model is a LiveModel that changes in place (the ledger's); what the kernel
 // holds is a Ruleset value (src/nft). A ModelDelta is what differs between them, which
-// transaction.ts turns into ONE nft batch.
+// plan.ts turns into ONE nft batch.
 
 import { nftRuleText } from '../../nft/batch.js';
 import type { Element } from '../../nft/expr.js';

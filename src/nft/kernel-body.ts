@@ -27,6 +27,10 @@ function flagNames(v: Value): Value {
   return names.length === 1 ? { kind: 'symbol', name: names[0]! } : { kind: 'flags', names };
 }
 
+/** Connection states by bit, in the order nft lists them. */
+const CT_STATES = ['invalid', 'established', 'related', 'new', 'untracked'];
+const isCtState = (e: Expr) => e.kind === 'ct' && e.key === 'state';
+
 const isMatchOn = (s: Statement, pred: (e: Expr) => boolean): s is Extract<Statement, { kind: 'match' }> => s.kind === 'match' && s.op === '==' && pred(s.left);
 const isEtherType = (e: Expr) => e.kind === 'payload' && e.protocol === 'ether' && e.field === 'type';
 const isNfproto = (e: Expr) => e.kind === 'meta' && e.key === 'nfproto';
@@ -81,6 +85,9 @@ export function kernelBody(statements: readonly Statement[]): KernelStatement[] 
   });
   return out.map((s) => {
     if (s.kind !== 'match') return statementJson(s);
+    if (isCtState(s.left) && s.right.kind === 'flags') {
+      return statementJson({ ...s, right: { kind: 'flags', names: CT_STATES.filter((n) => (s.right as { names: readonly string[] }).names.includes(n)) } });
+    }
     if (s.left.kind === 'and' && isTcpFlags(s.left.expr)) {
       return statementJson({ ...s, left: { ...s.left, mask: flagNames(s.left.mask) }, right: flagNames(s.right) });
     }

@@ -195,7 +195,17 @@ export function ruleText(statements: readonly Statement[], comment: string): str
   return [...statements.map(statementText), ...(comment ? [`comment ${quoted(comment)}`] : [])].join(' ');
 }
 
-export const elementText = (e: Element): string => (e.value ? `${valueText(e.key)} : ${valueText(e.value)}` : valueText(e.key));
+/** Elements are values nothing changes, and one is rendered several times (ledger, batch, model): each once. */
+const elementTexts = new WeakMap<Element, string>();
+
+export function elementText(e: Element): string {
+  let text = elementTexts.get(e);
+  if (text === undefined) {
+    text = e.value ? `${valueText(e.key)} : ${valueText(e.value)}` : valueText(e.key);
+    elementTexts.set(e, text);
+  }
+  return text;
+}
 
 // --- type names (what nft lists a `typeof` set's key as) -----------------------------------------
 

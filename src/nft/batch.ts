@@ -2,7 +2,8 @@
 // it (the only place nft text is written) and loads it as ONE transaction, and applyBatch says
 // what a ruleset becomes under it — the executor's new kernel model, and the fake's whole job.
 import { VirtwallError } from '../errors.js';
-import { key, type Family, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta, type Statement } from './objects.js';
+import { elementJson, elementText, exprText, ruleText, statementJson, typeNames, type Element } from './expr.js';
+import { key, type Family, type Json, type KernelStatement, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta } from './objects.js';
 
 export interface ObjectRef {
   family: Family;
@@ -16,12 +17,12 @@ export type Command =
   | { verb: 'add'; rule: NftRule; chain: ObjectRef }
   | { verb: 'add'; set: SetMeta }
   | { verb: 'delete'; set: ObjectRef & { kind: 'set' | 'map' } }
-  | { verb: 'add' | 'delete'; elements: readonly string[]; set: ObjectRef };
+  | { verb: 'add' | 'delete'; elements: readonly Element[]; set: ObjectRef };
 
 export type Batch = readonly Command[];
 
 const declText = (d: SetDecl) => {
-  const keyText = 'typeof' in d.key ? `typeof ${d.key.typeof}` : `type ${d.key.type}`;
+  const keyText = 'typeof' in d.key ? `typeof ${exprText(d.key.typeof)}` : `type ${d.key.type}`;
   return [
     `${keyText}${d.value ? ` : ${d.value}` : ''};`,
     ...(d.size !== undefined ? [`size ${d.size};`] : []),
@@ -32,8 +33,8 @@ const declText = (d: SetDecl) => {
 /** One command in nft's syntax, in table `table`. */
 function renderCommand(c: Command, table: string): string {
   if ('table' in c) return `${c.verb} table ${c.table} ${table}`;
-  if ('rule' in c) return `add rule ${c.chain.family} ${table} ${c.chain.name} ${c.rule.text}`;
-  if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.join(', ')} }`;
+  if ('rule' in c) return `add rule ${c.chain.family} ${table} ${c.chain.name} ${nftRuleText(c.rule)}`;
+  if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.map(elementText).join(', ')} }`;
   if ('chain' in c) {
     const at = `${c.chain.family} ${table} ${c.chain.name}`;
     if (c.verb !== 'add' || !('hook' in c.chain) || !c.chain.hook) return `${c.verb} chain ${at}`;
@@ -44,6 +45,9 @@ function renderCommand(c: Command, table: string): string {
   return `delete ${'kind' in c.set ? c.set.kind : 'set'} ${c.set.family} ${table} ${c.set.name}`;
 }
 
+/** A rule as `add rule ... CHAIN` continues: statements, then the comment. */
+export const nftRuleText = (r: NftRule): string => ruleText(r.statements, r.comment);
+
 /** The batch as an nft script (empty for an empty batch). */
 export function renderBatch(batch: Batch, table: string): string {
   return batch.map((c) => `${renderCommand(c, table)}\n`).join('');
@@ -52,13 +56,51 @@ export function renderBatch(batch: Batch, table: string): string {
 /** The declaration text of a set, as the shape of a compiled port records it. */
 export const setDeclText = declText;
 
+/** A set's declaration in nft's JSON (as `nft -j list` shows it: key types by name). */
+export function setDeclJson(d: SetDecl): Record<string, Json> {
+  const types = 'typeof' in d.key ? typeNames(d.key.typeof) : d.key.type.split(' . ');
+  return {
+    type: types.length === 1 ? types[0]! : types,
+    ...(d.value ? { map: d.value } : {}),
+    ...(d.flags?.length ? { flags: [...d.flags] } : {}),
+    ...(d.size !== undefined ? { size: d.size } : {}),
+  };
+}
+
+/** One command in nft's JSON, in table `table`. */
+function commandJson(c: Command, table: string): Json {
+  if ('table' in c) return { [c.verb]: { table: { family: c.table, name: table } } };
+  if ('rule' in c) {
+    const comment: Record<string, Json> = c.rule.comment ? { comment: c.rule.comment } : {};
+    return { add: { rule: { family: c.chain.family, table, chain: c.chain.name, expr: c.rule.statements.map(statementJson), ...comment } } };
+  }
+  if ('elements' in c) return { [c.verb]: { element: { family: c.set.family, table, name: c.set.name, elem: c.elements.map(elementJson) } } };
+  if ('chain' in c) {
+    const h = c.verb === 'add' && 'hook' in c.chain ? c.chain.hook : undefined;
+    const hook: Record<string, Json> = h ? { type: h.type, hook: h.hook, prio: h.priority, policy: h.policy } : {};
+    return { [c.verb]: { chain: { family: c.chain.family, table, name: c.chain.name, ...hook } } };
+  }
+  const kind = 'kind' in c.set ? c.set.kind : 'set';
+  const decl = c.verb === 'add' && 'decl' in c.set ? setDeclJson(c.set.decl) : {};
+  return { [c.verb]: { [kind]: { family: c.set.family, table, name: c.set.name, ...decl } } };
+}
+
+/**
+ * The batch in nft's JSON, from the same typed commands as its text. nft 1.0.6 cannot create a
+ * set keyed by a raw payload from JSON (its JSON has no `typeof`), so batches are loaded as text;
+ * this form is what golden files and the comparison with the kernel's listing hold.
+ */
+export function renderBatchJson(batch: Batch, table: string): Json {
+  return { nftables: batch.map((c) => commandJson(c, table)) };
+}
+
 /**
  * The ruleset `r` becomes when nft commits `batch`; `bodies` are the kernel's forms of the rules
  * the batch adds, in order (read back by the client), where known. Throws where nft would refuse the
  * batch (an object added twice, a missing one changed), so a plan that nft would refuse fails
  * against the fake too. `r` is not changed.
  */
-export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly Statement[] | undefined)[] = []): Ruleset {
+export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly KernelStatement[] | undefined)[] = []): Ruleset {
   const chains = new Map(r.chains);
   const sets = new Map(r.sets);
   const copied = new Set<string>();
@@ -68,8 +110,8 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
   const setOf = (ref: ObjectRef) => {
     const k = key(ref.family, ref.name);
     const s = sets.get(k) ?? refuse(`no set ${k}`);
-    if (copied.has(k)) return s as RulesetSet & { elements: Set<string> };
-    const own = { ...s, elements: new Set(s.elements) };
+    if (copied.has(k)) return s as RulesetSet & { elements: Map<string, Element> };
+    const own = { ...s, elements: new Map(s.elements) };
     sets.set(k, own);
     copied.add(k);
     return own;
@@ -88,8 +130,9 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
     } else if ('elements' in c) {
       const s = setOf(c.set);
       for (const e of c.elements) {
-        if (c.verb === 'add') s.elements.add(e);
-        else if (!s.elements.delete(e)) refuse(`no element ${e} in ${key(c.set.family, c.set.name)}`);
+        const text = elementText(e);
+        if (c.verb === 'add') s.elements.set(text, e);
+        else if (!s.elements.delete(text)) refuse(`no element ${text} in ${key(c.set.family, c.set.name)}`);
       }
     } else if ('chain' in c) {
       const k = key(c.chain.family, c.chain.name);
@@ -103,7 +146,7 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
     } else {
       const k = key(c.set.family, c.set.name);
       if (c.verb === 'add') {
-        if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: new Set() });
+        if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: new Map() });
       } else if (!sets.delete(k)) refuse(`no set ${k}`);
     }
   }

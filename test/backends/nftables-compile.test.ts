@@ -6,9 +6,10 @@ import { compilePort } from '../../src/backends/nftables/compile.js';
 import { assignPortIds } from '../support/port-ids.js';
 import { compileModel, PortLedger } from '../../src/backends/nftables/ledger.js';
 import { modelSize, RuleBodies, snapshot, TABLE, type NftModel } from '../../src/backends/nftables/model.js';
-import { noGarbage, planLoaded, planTransaction, type Garbage } from '../../src/backends/nftables/transaction.js';
-import { renderBatch } from '../../src/nft/batch.js';
-import { emptyRuleset, hasFamily, type Ruleset } from '../../src/nft/objects.js';
+import { adoptPlan, afterBatch, kernelModel, planBatch, type KernelModel } from '../../src/backends/nftables/plan.js';
+import { nftRuleText, renderBatch } from '../../src/nft/batch.js';
+import { elementText, exprText, ruleText } from '../../src/nft/expr.js';
+import { emptyRuleset, hasFamily } from '../../src/nft/objects.js';
 import { ruleComment, ruleOrigin } from '../../src/backends/nftables/trace.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
@@ -28,8 +29,7 @@ function port(n: number, filter = 'clean-traffic', params: Record<string, string
 function model(ports: PortFilter[], previous: NftModel | undefined = undefined): NftModel {
   const prevIds = new Map<string, number>();
   for (const e of previous?.sets.get('bridge port_mark_from')?.elements ?? []) {
-    const m = /^"(\S+)" : 0x([0-9a-f]+)$/.exec(e)!;
-    prevIds.set(m[1]!, parseInt(m[2]!, 16) & 0xffff);
+    if (e.key.kind === 'string' && e.value?.kind === 'number') prevIds.set(e.key.text, Number(e.value.value) & 0xffff);
   }
   return compileModel(ports, assignPortIds(ports.map((p) => p.ifname), prevIds));
 }
@@ -39,18 +39,17 @@ const lines = (script: string) => script.trim().split('\n').filter(Boolean);
 /** Changes planned as the backend plans them, against a mirror of what the kernel would hold. */
 class Changes {
   readonly ledger = new PortLedger('br_netfilter', 1);
-  kernel: Ruleset = emptyRuleset();
-  garbage: Garbage = noGarbage();
+  model: KernelModel = kernelModel(emptyRuleset());
   readonly bodies = new RuleBodies();
 
   /** The change's script; the mirror then holds what the kernel would (a rule's text standing for its body). */
   apply(set: PortFilter[], remove: string[] = []): string[] {
     for (const n of remove) this.ledger.remove(n);
     for (const p of set) this.ledger.set(p);
-    const plan = planTransaction(this.kernel, this.garbage, this.ledger, this.ledger.takeDelta(), this.bodies);
-    const echoed = plan.batch.flatMap((c) => ('rule' in c ? [[{ rule: c.rule.text }]] : []));
-    this.kernel = planLoaded(this.kernel, plan, echoed, this.ledger, this.bodies);
-    this.garbage = plan.garbage;
+    const plan = planBatch(this.model, this.ledger, this.ledger.takeDelta(), this.bodies);
+    const echoed = plan.batch.flatMap((c) => ('rule' in c ? [[{ rule: nftRuleText(c.rule) }]] : []));
+    this.model = afterBatch(this.model, plan, echoed);
+    adoptPlan(plan, echoed, this.ledger, this.bodies);
     return lines(renderBatch(plan.batch, TABLE));
   }
 }
@@ -67,25 +66,25 @@ describe('nftables compiler', () => {
 
   it("a port's variables become elements keyed by the port, in the bridge and the inet table", () => {
     const m = model([port(7, 'clean-traffic', { IP: ['10.0.0.7', '10.0.0.8'] })]);
-    const elements = [...m.sets.values()].flatMap((s) => s.elements.map((e) => `${s.family} ${s.name.replace(/^s[0-9a-f]+_/, '')} ${e}`));
+    const elements = [...m.sets.values()].flatMap((s) => s.elements.map((e) => `${s.family} ${s.name.replace(/^s[0-9a-f]+_/, '')} ${elementText(e)}`));
     assert.ok(elements.includes('bridge from_mac_0p "vnet7" . 52:54:00:00:00:07'));
     assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.7'));
     assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.8'));
-    const ipRules = [...m.chains.values()].flatMap((c) => c.rules).filter((r) => r.text.includes('ip saddr @'));
+    const ipRules = [...m.chains.values()].flatMap((c) => c.rules).filter((r) => nftRuleText(r).includes('ip saddr @'));
     assert.equal(ipRules.length, 1, 'two IPs, one rule');
 
     const tcp = `<filter name='vwt-web'><rule action='accept' direction='in'><tcp dstportstart='$PORT'/></rule></filter>`;
     const inet = model([port(3, 'vwt-web', { PORT: ['80', '443'] }, [tcp])]);
-    const set = [...inet.sets.values()].find((s) => s.family === 'inet' && 'typeof' in s.decl.key && s.decl.key.typeof.startsWith('meta mark . th dport'))!;
-    assert.deepEqual(set.elements, ['0x76770001 . 443', '0x76770001 . 80']);
+    const set = [...inet.sets.values()].find((s) => s.family === 'inet' && 'typeof' in s.decl.key && exprText(s.decl.key.typeof).startsWith('meta mark . th dport'))!;
+    assert.deepEqual(set.elements.map(elementText), ['0x76770001 . 443', '0x76770001 . 80']);
   });
 
   it('keeps libvirt\'s meaning of a negated variable: one rule per value unless there is one value', () => {
     const neg = `<filter name='vwt-neg'><rule action='drop' direction='out'><ip srcipaddr='$A' match='no'/></rule></filter>`;
     const single = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1'] }, [neg]), 1);
-    assert.match(single.chains.flatMap((c) => c.rules).map((r) => r.text).join('\n'), /iifname \. ip saddr != @\S+ counter drop/);
+    assert.match(single.chains.flatMap((c) => c.rules).map(nftRuleText).join('\n'), /iifname \. ip saddr != @\S+ counter drop/);
     const multi = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '2.2.2.2'] }, [neg]), 1);
-    const texts = multi.chains.flatMap((c) => c.rules).map((r) => r.text);
+    const texts = multi.chains.flatMap((c) => c.rules).map(nftRuleText);
     assert.ok(texts.some((t) => t.includes('ip saddr != 1.1.1.1')) && texts.some((t) => t.includes('ip saddr != 2.2.2.2')));
     assert.notEqual(multi.shape, compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '3.3.3.3'] }, [neg]), 1).shape);
   });
@@ -94,12 +93,12 @@ describe('nftables compiler', () => {
     const xml = `<filter name='vwt-inout'><rule action='accept' direction='inout'><mac srcmacaddr='$MAC'/></rule><rule action='reject' direction='in'><ipv6/></rule></filter>`;
     const p = { ...port(4, 'vwt-inout', {}, [xml]), macFilter: true };
     const c = compilePort(p, 4);
-    const texts = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => r.text.replace(/ comment .*/, '').replace(/@s[0-9a-f]+_/, '@'));
+    const texts = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => ruleText(r.statements, '').replace(/@s[0-9a-f]+_/, '@'));
     assert.deepEqual(texts('from'), ['iifname . ether daddr @from_0p counter accept']);
     assert.deepEqual(texts('to'), ['oifname . ether saddr @to_0p counter accept', 'ether type ip6 counter drop']);
     const m = model([p]);
-    assert.deepEqual(m.sets.get('bridge mac_filter')!.elements, ['"vnet4" . 52:54:00:00:00:04']);
-    assert.deepEqual(m.sets.get('bridge mac_filter_ports')!.elements, ['"vnet4"']);
+    assert.deepEqual(m.sets.get('bridge mac_filter')!.elements, [{ key: { kind: 'concat', parts: [{ kind: 'string', text: 'vnet4' }, { kind: 'ether', addr: '52:54:00:00:00:04' }] } }]);
+    assert.deepEqual(m.sets.get('bridge mac_filter_ports')!.elements, [{ key: { kind: 'string', text: 'vnet4' } }]);
   });
 
   it('places IP rules as libvirt does: state matches, reject to the guest drops in postrouting', () => {
@@ -109,7 +108,7 @@ describe('nftables compiler', () => {
       <rule action='reject' direction='out'><udp dstportstart='53'/></rule>
     </filter>`;
     const c = compilePort(port(1, 'vwt-l4', {}, [xml]), 1);
-    const chain = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => r.text.replace(/ comment .*/, ''));
+    const chain = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => ruleText(r.statements, ''));
     assert.ok(chain('fwd_from').some((r) => /tcp th dport 80 ct state new,established ct direction original counter return$/.test(r)));
     assert.ok(chain('fwd_from').some((r) => /udp th dport 53 counter reject$/.test(r)));
     assert.ok(chain('fwd_to').some((r) => /tcp th dport 23 counter drop$/.test(r)), 'reject towards the guest drops');
@@ -123,12 +122,12 @@ describe('nftables compiler', () => {
     const m = compileModel([p], new Map([['vnet5', 5]]), 'bridge-conntrack');
     assert.ok([...m.chains.values(), ...m.sets.values()].every((x) => x.family === 'bridge'));
     const c = compilePort(p, 5, 'bridge-conntrack');
-    const from = c.chains.find((x) => x.name === `${c.shape}_fwd_from`)!.rules.map((r) => r.text.replace(/ comment .*/, ''));
+    const from = c.chains.find((x) => x.name === `${c.shape}_fwd_from`)!.rules.map((r) => ruleText(r.statements, ''));
     assert.deepEqual(from, [
       'ether type ip meta l4proto tcp th dport 80 ct state new,established ct direction original counter return',
       'ether type ip meta l4proto udp counter drop',
     ]);
-    assert.deepEqual(m.sets.get('bridge fwd_to_port_g1')!.elements, [`"vnet5" : jump ${c.shape}_fwd_to`]);
+    assert.deepEqual(m.sets.get('bridge fwd_to_port_g1')!.elements, [{ key: { kind: 'string', text: 'vnet5' }, value: { kind: 'verdict', verdict: { kind: 'jump', target: `${c.shape}_fwd_to` } } }]);
   });
 
   it('writes a change as a minimal script: a new port of a known shape only adds elements', () => {
@@ -160,7 +159,7 @@ describe('nftables compiler', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
     const changes = new Changes();
     changes.apply([port(1), port(2)]);
-    const before = snapshot(changes.kernel);
+    const before = snapshot(changes.model.ruleset);
     const script = changes.apply([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])]);
     assert.ok(script.includes('add map bridge virtwall_nwf from_port_g2 { type ifname : verdict; }'), script.join('\n'));
     assert.ok(script.includes('flush chain bridge virtwall_nwf prerouting'));
@@ -168,14 +167,14 @@ describe('nftables compiler', () => {
     assert.equal(script.filter((l) => /^add element .* from_port_g2 /.test(l)).length, 1, 'both ports in one element command');
     assert.ok(!script.some((l) => /^delete (chain|map|element)/.test(l)), 'nothing the previous generation may still use goes');
     // The old maps and chains are still there for packets of the previous generation...
-    for (const k of before.chains.keys()) assert.ok(changes.kernel.chains.has(k), k);
-    assert.ok(changes.kernel.sets.has('bridge from_port_g1'));
+    for (const k of before.chains.keys()) assert.ok(changes.model.ruleset.chains.has(k), k);
+    assert.ok(changes.model.ruleset.sets.has('bridge from_port_g1'));
     // ...and the next change, whatever it is, removes them.
     const next = changes.apply([port(3, 'clean-traffic', { IP: ['10.0.0.3'] }, [v2])]);
     assert.ok(next.includes('delete map bridge virtwall_nwf from_port_g1'), next.join('\n'));
     assert.ok(next.findIndex((l) => l.startsWith('delete map')) < next.findIndex((l) => l.startsWith('delete chain')), 'maps (holding jumps) before chains');
-    assert.deepEqual(snapshot(changes.kernel), changes.ledger.model.snapshot());
-    assert.ok(modelSize(changes.kernel).rules < modelSize(before).rules);
+    assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
+    assert.ok(modelSize(changes.model.ruleset).rules < modelSize(before).rules);
   });
 
   it('an entry moving to a chain that exists already is switched in place', () => {
@@ -189,7 +188,7 @@ describe('nftables compiler', () => {
     assert.ok(!script.some((l) => /^delete element .* s[0-9a-f]+_\S+ \{ "vnet1"/.test(l)), "the port's elements in its old shape stay for the previous generation");
     const next = changes.apply([], ['vnet2']);
     assert.ok(next.some((l) => /^delete chain /.test(l)), next.join('\n'));
-    assert.deepEqual(snapshot(changes.kernel), changes.ledger.model.snapshot());
+    assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
   });
 
   it('the incremental model equals the whole-model compile after any sequence of changes', () => {
@@ -214,7 +213,7 @@ describe('nftables compiler', () => {
     const changes = new Changes();
     changes.apply([port(1)]);
     assert.deepEqual(changes.apply([], ['vnet1']), ['delete table bridge virtwall_nwf']);
-    assert.equal(changes.kernel.chains.size + changes.kernel.sets.size, 0);
+    assert.equal(changes.model.ruleset.chains.size + changes.model.ruleset.sets.size, 0);
   });
 
   it('registers IP-level hooks and port marks only while some port has IP rules', () => {
@@ -231,7 +230,7 @@ describe('nftables compiler', () => {
     assert.ok(gone.includes('flush chain inet virtwall_nwf forward'), 'the inet hooks are emptied at once');
     assert.ok(!gone.some((l) => /^delete /.test(l) && / inet /.test(l)), 'and deleted with the next change');
     assert.deepEqual(changes.apply([port(3)]).filter((l) => / inet /.test(l)).at(-1), 'delete table inet virtwall_nwf');
-    assert.ok(!hasFamily(changes.kernel, 'inet'));
+    assert.ok(!hasFamily(changes.model.ruleset, 'inet'));
   });
 
   it('starts from nothing with the tables and hooks, and traces every rule to its filter', () => {

@@ -11,37 +11,8 @@ import { codeVersion } from '../../util/code-version.js';
 import { isDeviceName } from '../../util/device-name.js';
 import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
 import type { CompiledPort, StatefulPath } from './compile.js';
-import type { NftChain, SetMeta, Statement } from '../../nft/objects.js';
-
-const FAMILY = z.enum(['bridge', 'inet', 'ip', 'ip6', 'arp', 'netdev']);
-/** nft's JSON for one statement, checked as JSON (what it means is the kernel's to say). */
-const STATEMENT = z.record(z.string(), z.json()).transform((s): Statement => s);
-
-const CHAIN = z.strictObject({
-  family: FAMILY,
-  name: z.string(),
-  hook: z
-    .strictObject({
-      type: z.literal('filter'),
-      hook: z.enum(['prerouting', 'input', 'forward', 'output', 'postrouting']),
-      priority: z.number(),
-      policy: z.enum(['accept', 'drop']),
-    })
-    .optional(),
-  rules: z.array(z.strictObject({ text: z.string(), comment: z.string(), body: z.array(STATEMENT).readonly().optional() })).readonly(),
-}) satisfies z.ZodType<NftChain>;
-
-const SET_META = z.strictObject({
-  family: FAMILY,
-  name: z.string(),
-  kind: z.enum(['set', 'map']),
-  decl: z.strictObject({
-    key: z.union([z.strictObject({ typeof: z.string() }), z.strictObject({ type: z.string() })]),
-    value: z.string().optional(),
-    flags: z.array(z.enum(['interval', 'dynamic'])).readonly().optional(),
-    size: z.number().optional(),
-  }),
-}) satisfies z.ZodType<SetMeta>;
+import type { KernelStatement } from '../../nft/objects.js';
+import { CHAIN, ELEMENT, KERNEL_STATEMENT, SET_META } from '../../nft/schema.js';
 
 const STORED_PORT = z.strictObject({
   key: z.string(),
@@ -50,7 +21,7 @@ const STORED_PORT = z.strictObject({
   shape: z.string(),
   entries: z.array(z.string()),
   /** The elements of each of the shape's sets, in the shape's order. */
-  elements: z.array(z.array(z.string()).readonly()),
+  elements: z.array(z.array(ELEMENT).readonly()),
 });
 
 const STORED_FILE = z.strictObject({
@@ -58,12 +29,12 @@ const STORED_FILE = z.strictObject({
   path: z.enum(['br_netfilter', 'bridge-conntrack']) satisfies z.ZodType<StatefulPath>,
   shapes: z.record(z.string(), z.strictObject({ chains: z.array(CHAIN), sets: z.array(SET_META) })),
   ports: z.array(STORED_PORT),
-  bodies: z.array(z.tuple([z.string(), z.array(STATEMENT).readonly()])),
+  bodies: z.array(z.tuple([z.string(), z.array(KERNEL_STATEMENT).readonly()])),
 });
 
 type StoredFile = z.infer<typeof STORED_FILE>;
 
-export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly Statement[]][]): void {
+export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly KernelStatement[]][]): void {
   const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [], bodies };
   for (const [key, c] of ports) {
     stored.shapes[c.shape] ??= { chains: c.chains, sets: c.sets.map(({ elements: _e, ...meta }) => meta) };
@@ -73,7 +44,7 @@ export function saveCompiledPorts(file: string, path: StatefulPath, ports: Itera
 }
 
 /** The compiled ports by key and the rule bodies; empty when the file is missing, unreadable or from other code. */
-export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly Statement[]][] } {
+export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly KernelStatement[]][] } {
   const out = new Map<string, CompiledPort>();
   const none = { ports: out, bodies: [] };
   const stored = readState(file, jsonState(STORED_FILE));

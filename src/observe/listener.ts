@@ -1,0 +1,62 @@
+// The daemon's read-only listeners: Prometheus' /metrics (metrics_listen) and the dashboard
+// (dashboard_listen), each off unless configured. The one place main.ts calls.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { ListenAddress } from '../daemon/config.js';
+import type { Daemon } from '../daemon/daemon.js';
+import type { CommandRunner } from '../exec/runner.js';
+import { CounterReader } from './counters.js';
+import { Dashboard } from './dashboard/server.js';
+import { registerMetrics, type BuildInfo } from './metrics.js';
+import { readOnlyHandler, SAFE_HEADERS } from './read-only-http.js';
+
+export interface ObserveOptions {
+  metrics?: ListenAddress;
+  dashboard?: ListenAddress;
+  build: BuildInfo;
+  runner: CommandRunner;
+  log: Logger;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** Starts the configured listeners; resolves once they listen. `close()` stops them. */
+export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{ close(): Promise<void> }> {
+  if (!o.metrics && !o.dashboard) return { close: async () => {} };
+  const counters = o.build.nwfilterBackend === 'nftables' ? new CounterReader(o.runner, () => daemon.bindings.list().map((b) => b.portdev)) : undefined;
+  const servers: Server[] = [];
+  const serve = async (at: ListenAddress, routes: Map<string, Handler>, what: string) => {
+    const server = createServer(readOnlyHandler(at.port, routes, (err) => o.log.error({ err: err.message }, `${what} request failed`)));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: at.host, port: at.port }, resolve);
+    });
+    servers.push(server);
+  };
+  let dashboard: Dashboard | undefined;
+  try {
+    if (o.metrics) {
+      registerMetrics(daemon, o.build, counters);
+      const registry = daemon.telemetry.registry;
+      await serve(o.metrics, new Map([['/metrics', async (_req: IncomingMessage, res: ServerResponse) => {
+        const text = await registry.metrics();
+        res.writeHead(200, { ...SAFE_HEADERS, 'content-type': registry.contentType });
+        res.end(text);
+      }]]), 'metrics');
+    }
+    if (o.dashboard) {
+      dashboard = new Dashboard(daemon, o.build, counters, o.log);
+      await serve(o.dashboard, dashboard.routes(), 'dashboard');
+    }
+  } catch (err) {
+    dashboard?.close();
+    for (const s of servers) s.close();
+    throw err;
+  }
+  return {
+    close: async () => {
+      dashboard?.close();
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => (s.close(() => resolve()), s.closeAllConnections()))));
+    },
+  };
+}

@@ -18,6 +18,7 @@ const FILES: readonly (readonly [string, string, string])[] = [
   ['/', 'index.html', 'text/html; charset=utf-8'],
   ['/dashboard.js', 'dashboard.js', 'text/javascript; charset=utf-8'],
   ['/dashboard.css', 'dashboard.css', 'text/css; charset=utf-8'],
+  ['/favicon.svg', 'favicon.svg', 'image/svg+xml'],
 ];
 
 export const SAMPLE_MS = 1000;

@@ -7,8 +7,8 @@
 // Not through NftClient.list: its bodies have their counters zeroed (rules compare without
 // them), and it lists set elements, which at 10,000 ports takes nft about a second. `nft -t`
 // (terse: no elements) lists every chain with its counters in a few ms; the dispatch maps,
-// whose elements name the ports, are listed again only when our chains or the bound ports
-// changed.
+// whose elements name the ports, are listed again only when our chains, maps or the bound
+// ports changed, meanwhile the last ones serve (a new port has no shape for that long).
 import type { CommandRunner } from '../exec/runner.js';
 import { TABLE } from '../backends/nftables/model.js';
 import { ruleOrigin } from '../backends/nftables/trace.js';
@@ -83,15 +83,16 @@ function ourMaps(listing: string): string[] {
 }
 
 /**
- * Port -> shape from the elements of our maps (`nft -j list maps`): a bridge dispatch map
+ * Port -> shape from the elements of our maps (`nft -j list map` outputs, one a line): a bridge dispatch map
  * element is `"vnet0" : jump sX_from`; an inet one keys a port mark, which `port_mark_from` /
  * `port_mark_to` give for each port.
  */
-export function shapesOfPorts(listing: string): Map<string, string> {
+export function shapesOfPorts(listings: string): Map<string, string> {
   const shapeOf = new Map<string, string>();
   const byMark = new Map<number, string>();
   const portOfMark = new Map<number, string>();
-  for (const item of items(listing)) {
+  const all = listings.split('\n').filter((l) => l.trim() !== '').flatMap(items);
+  for (const item of all) {
     const m = item['map'];
     if (!isObject(m) || m['table'] !== TABLE || !Array.isArray(m['elem'])) continue;
     for (const e of m['elem'] as Json[]) {
@@ -124,9 +125,11 @@ export class CounterReader {
   private pending: Promise<CounterSnapshot> | undefined;
   /** What the port -> shape map was read for: our chains and maps, and the ports bound then. */
   private mapsKey = '';
+  /** The key a map listing is under way for. */
+  private refreshing: string | undefined;
   private shapeOf = new Map<string, string>();
 
-  /** `boundPorts`: the ports with bindings now (a change makes the dispatch maps be read again). */
+  /** `boundPorts`: the ports with bindings now, in a stable order (a change makes the dispatch maps be read again). */
   constructor(private readonly runner: CommandRunner, private readonly boundPorts: () => readonly string[]) {}
 
   read(): Promise<CounterSnapshot> {
@@ -135,21 +138,49 @@ export class CounterReader {
     return this.pending;
   }
 
+  /**
+   * Port -> shape from the bridge dispatch maps (`from_port_gN`, `to_port_gN`: every port with
+   * Ethernet-level rules); the other maps (IP-only ports' marks) only when a bound port is not
+   * in those. One listing per map: nft lists a map's elements at about 10 us each.
+   */
+  private async readShapes(maps: readonly string[]): Promise<Map<string, string>> {
+    const listMap = async (m: string) => {
+      const [family, name] = m.split(' ') as [string, string];
+      const r = await this.runner.run(['nft', '-j', 'list', 'map', family, TABLE, name]);
+      if (r.status !== 0) throw new Error(`nft -j list map ${m} failed with status ${r.status}: ${r.stderr.trim()}`);
+      return r.stdout;
+    };
+    const dispatch = maps.filter((m) => /^bridge (from|to)_port_g\d+$/.test(m));
+    const texts = await Promise.all(dispatch.map(listMap));
+    let shapeOf = shapesOfPorts(texts.join('\n'));
+    if (this.boundPorts().some((p) => !shapeOf.has(p))) {
+      const rest = await Promise.all(maps.filter((m) => !dispatch.includes(m)).map(listMap));
+      shapeOf = shapesOfPorts([...texts, ...rest].join('\n'));
+    }
+    return shapeOf;
+  }
+
   private async readNow(): Promise<CounterSnapshot> {
     const time = Date.now();
     const r = await this.runner.run(['nft', '-t', '-j', 'list', 'ruleset']);
     if (r.status !== 0) throw new Error(`nft -t -j list ruleset failed with status ${r.status}: ${r.stderr.trim()}`);
     const rules = ruleCounters(r.stdout);
     const chains = [...new Set(rules.map((c) => c.shape))].sort();
-    const key = JSON.stringify([chains, ourMaps(r.stdout).sort(), [...this.boundPorts()].sort()]);
-    if (key !== this.mapsKey) {
-      const maps = await this.runner.run(['nft', '-j', 'list', 'maps']);
-      if (maps.status !== 0) throw new Error(`nft -j list maps failed with status ${maps.status}: ${maps.stderr.trim()}`);
-      this.shapeOf = shapesOfPorts(maps.stdout);
-      this.mapsKey = key;
+    const key = JSON.stringify([chains, ourMaps(r.stdout).sort(), this.boundPorts()]);
+    if (key !== this.mapsKey && key !== this.refreshing) {
+      // the first time it is waited for; after a change the last map serves until the new one is read
+      this.refreshing = key;
+      const refresh = this.readShapes(ourMaps(r.stdout)).then(
+        (shapeOf) => ((this.shapeOf = shapeOf), (this.mapsKey = key)),
+        () => undefined,
+      ).finally(() => this.refreshing === key && (this.refreshing = undefined));
+      if (this.mapsKey === '') await refresh;
     }
     const portsOf = new Map<string, string[]>();
-    for (const [port, shape] of this.shapeOf) portsOf.set(shape, [...(portsOf.get(shape) ?? []), port]);
+    for (const [port, shape] of this.shapeOf) {
+      if (!portsOf.has(shape)) portsOf.set(shape, []);
+      portsOf.get(shape)!.push(port);
+    }
     for (const ports of portsOf.values()) ports.sort();
     this.last = { time, rules, shapeOf: this.shapeOf, portsOf };
     return this.last;

@@ -36,11 +36,10 @@ export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{
   let dashboard: Dashboard | undefined;
   try {
     if (o.metrics) {
-      registerMetrics(daemon, o.build, counters);
-      const registry = daemon.telemetry.registry;
+      const metrics = registerMetrics(daemon, o.build, counters);
       await serve(o.metrics, new Map([['/metrics', async (_req: IncomingMessage, res: ServerResponse) => {
-        const text = await registry.metrics();
-        res.writeHead(200, { ...SAFE_HEADERS, 'content-type': registry.contentType });
+        const text = await metrics.scrape();
+        res.writeHead(200, { ...SAFE_HEADERS, 'content-type': daemon.telemetry.registry.contentType });
         res.end(text);
       }]]), 'metrics');
     }

@@ -3,6 +3,7 @@
 // build info. Added to the Telemetry registry, which already holds the request and reconcile
 // metrics, so one exposition serves all.
 import { Counter, Gauge } from 'prom-client';
+import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
 import type { Daemon } from '../daemon/daemon.js';
 import type { CounterReader } from './counters.js';
 
@@ -19,8 +20,19 @@ const RULE_LABELS = ['shape', 'chain', 'path', 'priority', 'verdict'] as const;
  * Registers the scrape-time metrics. `counters` is absent with the ebiptables backend (its rules
  * are ebtables' and iptables', not ours to read here).
  */
-export function registerMetrics(daemon: Daemon, build: BuildInfo, counters: CounterReader | undefined): void {
-  const registers = [daemon.telemetry.registry];
+export function registerMetrics(daemon: Daemon, build: BuildInfo, counters: CounterReader | undefined): { scrape(): Promise<string> } {
+  const registry = daemon.telemetry.registry;
+  const registers = [registry];
+  // the bindings, listed once per scrape (the listing sorts them: at 10,000 ports that costs)
+  let listed: FilterBindingDef[] | undefined;
+  const bindings = () => (listed ??= daemon.bindings.list());
+  const scrape = async () => {
+    try {
+      return await registry.metrics();
+    } finally {
+      listed = undefined;
+    }
+  };
   new Gauge({
     name: 'virtwall_build_info', help: 'The running virtwalld: version, Node.js version, backends (always 1)',
     labelNames: ['version', 'nodejs', 'nwfilter_backend', 'network_backend'], registers,
@@ -38,7 +50,7 @@ export function registerMetrics(daemon: Daemon, build: BuildInfo, counters: Coun
     name: 'virtwall_nwfilter_bindings', help: 'Filter bindings, by the filter they bind', labelNames: ['filter'], registers,
     collect() {
       this.reset();
-      for (const [filter, n] of countBy(daemon.bindings.list().map((b) => b.filter))) this.set({ filter }, n);
+      for (const [filter, n] of countBy(bindings().map((b) => b.filter))) this.set({ filter }, n);
     },
   });
   new Gauge({
@@ -69,11 +81,11 @@ export function registerMetrics(daemon: Daemon, build: BuildInfo, counters: Coun
     name: 'virtwall_ip_learning_ports', help: 'Bound ports learning their IP addresses, by state (learning: the drop-all learning policy is on; learned; failed: drops all traffic)', labelNames: ['state'], registers,
     collect() {
       this.reset();
-      const states = daemon.bindings.list().map((b) => daemon.learning.stateOf(b.portdev));
+      const states = bindings().map((b) => daemon.learning.stateOf(b.portdev));
       for (const state of ['learning', 'learned', 'failed'] as const) this.set({ state }, states.filter((s) => s === state).length);
     },
   });
-  if (!counters) return;
+  if (!counters) return { scrape };
 
   // one read of the kernel's counters serves all of a scrape's metrics (the reader keeps it 1 s)
   const read = () => counters.read();
@@ -98,12 +110,18 @@ export function registerMetrics(daemon: Daemon, build: BuildInfo, counters: Coun
       for (const [shape, ports] of s?.portsOf ?? []) this.set({ shape }, ports.length);
     },
   });
+  // one series per port: set again only when the ports or their shapes changed (at 10,000 ports
+  // setting them is most of a scrape's time)
+  let shown: { shapeOf: unknown; ports: string } | undefined;
   new Gauge({
     name: 'virtwall_nwfilter_port_info', help: 'A bound port, the filter it binds and the shape of its rules (always 1)', labelNames: ['port', 'filter', 'shape'], registers,
     async collect() {
       const s = await read().catch(() => undefined);
+      const ports = bindings().map((b) => `${b.portdev} ${b.filter}`).join('\n');
+      if (shown && shown.shapeOf === s?.shapeOf && shown.ports === ports) return;
+      shown = { shapeOf: s?.shapeOf, ports };
       this.reset();
-      for (const b of daemon.bindings.list()) this.set({ port: b.portdev, filter: b.filter, shape: s?.shapeOf.get(b.portdev) ?? '' }, 1);
+      for (const b of bindings()) this.set({ port: b.portdev, filter: b.filter, shape: s?.shapeOf.get(b.portdev) ?? '' }, 1);
     },
   });
   new Gauge({
@@ -112,6 +130,7 @@ export function registerMetrics(daemon: Daemon, build: BuildInfo, counters: Coun
       this.set((await read().then(() => 1).catch(() => 0)));
     },
   });
+  return { scrape };
 }
 
 function countBy(values: readonly string[]): Map<string, number> {

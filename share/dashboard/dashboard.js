@@ -57,7 +57,9 @@ function renderTopology(s) {
     g.setAttribute('data-port', p.port);
     svg.append(g);
   });
-  filters.forEach((f, k) => svg.append(box('filter', k, 2, f)));
+  filters.forEach((f, k) => {
+    svg.append(box('filter', k, 2, f));
+  });
   const nodes = [svg];
   if (s.morePorts > 0) nodes.push(el('p', { class: 'note' }, `and ${s.morePorts} more bound ports`));
   if (s.ports.some((p) => p.sharedWith > 0)) nodes.push(el('p', { class: 'note' }, '* counted for every port whose filter has the same shape (their rules share chains)'));

@@ -68,8 +68,11 @@ export function ruleCounters(listing: string): RuleCounter[] {
     const r: RuleCounter = { family: String(rule['family']), shape: chain[1]!, chain: chain[2]!, path: origin.path.join('/'), priority: origin.priority, verdict, packets: Number(counter['packets']), bytes: Number(counter['bytes']) };
     const k = `${r.family} ${r.shape} ${r.chain} ${r.path} ${r.priority} ${r.verdict}`;
     const seen = sums.get(k);
-    if (seen) (seen.packets += r.packets), (seen.bytes += r.bytes);
-    else sums.set(k, r);
+    if (!seen) sums.set(k, r);
+    else {
+      seen.packets += r.packets;
+      seen.bytes += r.bytes;
+    }
   }
   return [...sums.values()];
 }
@@ -171,9 +174,14 @@ export class CounterReader {
       // the first time it is waited for; after a change the last map serves until the new one is read
       this.refreshing = key;
       const refresh = this.readShapes(ourMaps(r.stdout)).then(
-        (shapeOf) => ((this.shapeOf = shapeOf), (this.mapsKey = key)),
+        (shapeOf) => {
+          this.shapeOf = shapeOf;
+          this.mapsKey = key;
+        },
         () => undefined,
-      ).finally(() => this.refreshing === key && (this.refreshing = undefined));
+      ).finally(() => {
+        if (this.refreshing === key) this.refreshing = undefined;
+      });
       if (this.mapsKey === '') await refresh;
     }
     const portsOf = new Map<string, string[]>();

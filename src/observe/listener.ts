@@ -20,6 +20,9 @@ export interface ObserveOptions {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
+/** Connections each read-only listener serves at once; more are closed at once. */
+export const MAX_CONNECTIONS = 32;
+
 /** Starts the configured listeners; resolves once they listen. `close()` stops them. */
 export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{ close(): Promise<void> }> {
   if (!o.metrics && !o.dashboard) return { close: async () => {} };
@@ -27,6 +30,8 @@ export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{
   const servers: Server[] = [];
   const serve = async (at: ListenAddress, routes: Map<string, Handler>, what: string) => {
     const server = createServer(readOnlyHandler(at.port, routes, (err) => o.log.error({ err: err.message }, `${what} request failed`)));
+    // anyone who reaches it may connect: open pages (event streams) and scrapers are few
+    server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: at.host, port: at.port }, resolve);
@@ -55,7 +60,9 @@ export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{
   return {
     close: async () => {
       dashboard?.close();
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => (s.close(() => resolve()), s.closeAllConnections()))));
+      const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(closed);
     },
   };
 }

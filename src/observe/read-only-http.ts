@@ -52,11 +52,15 @@ export function readOnlyHandler(listenPort: number, routes: ReadonlyMap<string, 
     try {
       checkReadOnly(req, listenPort);
     } catch (err) {
-      return refuse((err as RefusedRequest).status, (err as Error).message);
+      refuse((err as RefusedRequest).status, (err as Error).message);
+      return;
     }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const handle = routes.get(path);
-    if (!handle) return refuse(404, 'not found');
+    if (!handle) {
+      refuse(404, 'not found');
+      return;
+    }
     Promise.resolve(handle(req, res)).catch((err: Error) => {
       onError(err);
       if (!res.headersSent) refuse(500, 'internal error');

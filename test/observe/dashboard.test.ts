@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { canUseNetns } from '../support/netns.js';
 import { stopAll } from '../daemon/process.js';
+import { MAX_CONNECTIONS } from '../../src/observe/listener.js';
 import { A, B, DASHBOARD_PORT, fetchIn, observedHost, sendSpoofed, SPOOFED } from './scenario.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -17,6 +18,27 @@ const skip = !canUseNetns() ? 'needs root and ip netns' : !existsSync(CHROMIUM) 
 const PAGE = `http://127.0.0.1:${DASHBOARD_PORT}/`;
 const IP_SPOOF = 'clean-traffic/no-ip-spoofing prio=1000';
 const MAC_SPOOF = 'no-mac-spoofing prio=500';
+
+/** Opens N event streams at once (python3 in the namespace); prints how many were served and closed. */
+const OPEN_STREAMS = `
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+socks = []
+for i in range(n):
+    s = socket.create_connection(('127.0.0.1', port))
+    s.sendall(('GET /events HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\n\\r\\n' % port).encode())
+    socks.append(s)
+served = closed = 0
+for s in socks:
+    s.settimeout(5)
+    try:
+        data = s.recv(100)
+    except OSError:
+        data = b''
+    if data: served += 1
+    else: closed += 1
+print('%d served, %d closed' % (served, closed))
+`;
 
 /** Chromium run inside `ns` (playwright talks to it over inherited pipes, which `ip netns exec` keeps). */
 function chromiumIn(ns: string, t: { after: (f: () => void) => void }): string {
@@ -95,5 +117,8 @@ describe('dashboard', { skip }, () => {
     const page = fetchIn(h.ns, PAGE);
     assert.match(page.headers, /content-security-policy: default-src 'none'; script-src 'self'/i);
     assert.doesNotMatch(page.body, /https?:\/\//, 'the page loads nothing from elsewhere');
+    // open event streams are capped: the connections past the cap are closed at once
+    const streams = h.lab.exec(h.ns, ['python3', '-c', OPEN_STREAMS, String(DASHBOARD_PORT), String(MAX_CONNECTIONS + 8)]).stdout.trim();
+    assert.equal(streams, `${MAX_CONNECTIONS} served, 8 closed`);
   });
 });

@@ -4,12 +4,13 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { canUseNetns } from '../support/netns.js';
-import { cli, cliOk, nft, stopAll, waitForLog } from '../daemon/process.js';
+import { cli, cliOk, daemonFixture, nft, startDaemon, stopAll, waitForLog } from '../daemon/process.js';
 import { virsh } from '../rpc/clients.js';
-import { A, B, fetchIn, METRICS_PORT, observedHost, sendSpoofed, SPOOFED } from './scenario.js';
+import { A, B, DASHBOARD_PORT, fetchIn, METRICS_PORT, observedHost, sendSpoofed, SPOOFED } from './scenario.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const URL_ = `http://127.0.0.1:${METRICS_PORT}/metrics`;
@@ -103,6 +104,28 @@ describe('metrics', { skip }, () => {
     assert.equal(one(healed, 'virtwall_reconcile_total', { part: 'nwfilter', reason: 'kernel change', outcome: 'repaired' }), 1);
     assert.equal(one(healed, 'virtwall_heal_repairs_total', { kind: 'nwfilter_port' }), 2);
     cliOk(h.root, ['net-list']);
+  });
+
+  it('with the ebiptables backend: no rule counters, the rest served; a stop closes open event streams', async (t) => {
+    const { lab, ns, root, file } = daemonFixture(t);
+    mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
+    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), `nwfilter_backend = "ebiptables"\nlibvirt_sockets = 0\nmetrics_listen = "127.0.0.1:${METRICS_PORT}"\ndashboard_listen = "[::1]:${DASHBOARD_PORT}"\n`);
+    const daemon = await startDaemon(ns, root);
+    lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
+    cliOk(root, ['nwfilter-binding-create', file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='no-mac-spoofing'/></filterbinding>")]);
+    const m = scrape(ns);
+    assert.equal(one(m, 'virtwall_build_info', { nwfilter_backend: 'ebiptables' }), 1);
+    assert.equal(one(m, 'virtwall_nwfilter_bindings', { filter: 'no-mac-spoofing' }), 1);
+    assert.equal(m.has('virtwall_nwfilter_rule_packets_total'), false);
+    const state = JSON.parse(fetchIn(ns, `http://[::1]:${DASHBOARD_PORT}/state.json`).body) as { health: { countersError?: string }; ports: { port: string }[] };
+    assert.match(state.health.countersError ?? '', /ebiptables/);
+    assert.deepEqual(state.ports.map((p) => p.port), ['vnet0']);
+    // an open page does not keep the daemon from stopping
+    const stream = lab.spawn(ns, ['curl', '-sN', `http://[::1]:${DASHBOARD_PORT}/events`]);
+    await new Promise((r) => stream.stdout!.once('data', r));
+    daemon.child.kill('SIGTERM');
+    const code = await Promise.race([daemon.exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
+    assert.equal(code, 0);
   });
 
   it('answers only same-site reads by address or localhost', async (t) => {

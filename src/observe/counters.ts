@@ -131,6 +131,7 @@ export class CounterReader {
   /** The key a map listing is under way for. */
   private refreshing: string | undefined;
   private shapeOf = new Map<string, string>();
+  private portsOf = new Map<string, string[]>();
 
   /** `boundPorts`: the ports with bindings now, in a stable order (a change makes the dispatch maps be read again). */
   constructor(private readonly runner: CommandRunner, private readonly boundPorts: () => readonly string[]) {}
@@ -176,6 +177,7 @@ export class CounterReader {
       const refresh = this.readShapes(ourMaps(r.stdout)).then(
         (shapeOf) => {
           this.shapeOf = shapeOf;
+          this.portsOf = portsByShape(shapeOf);
           this.mapsKey = key;
         },
         () => undefined,
@@ -184,13 +186,18 @@ export class CounterReader {
       });
       if (this.mapsKey === '') await refresh;
     }
-    const portsOf = new Map<string, string[]>();
-    for (const [port, shape] of this.shapeOf) {
-      if (!portsOf.has(shape)) portsOf.set(shape, []);
-      portsOf.get(shape)!.push(port);
-    }
-    for (const ports of portsOf.values()) ports.sort();
-    this.last = { time, rules, shapeOf: this.shapeOf, portsOf };
+    this.last = { time, rules, shapeOf: this.shapeOf, portsOf: this.portsOf };
     return this.last;
   }
+}
+
+/** Shape -> its ports, sorted. */
+function portsByShape(shapeOf: ReadonlyMap<string, string>): Map<string, string[]> {
+  const portsOf = new Map<string, string[]>();
+  for (const [port, shape] of shapeOf) {
+    if (!portsOf.has(shape)) portsOf.set(shape, []);
+    portsOf.get(shape)!.push(port);
+  }
+  for (const ports of portsOf.values()) ports.sort();
+  return portsOf;
 }

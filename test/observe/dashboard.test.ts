@@ -108,6 +108,7 @@ describe('dashboard', { skip }, () => {
     const h = await observedHost(t);
     const status = (path: string, args: string[] = []) => fetchIn(h.ns, `${PAGE.slice(0, -1)}${path}`, args).status;
     for (const path of ['/', '/state.json', '/dashboard.js']) assert.equal(status(path), 200, path);
+    assert.equal(status('/events', ['-I']), 200, 'HEAD of the event stream ends');
     assert.equal(status('/state.json', ['-H', `Host: rebound.example:${DASHBOARD_PORT}`]), 421);
     assert.equal(status('/state.json', ['-H', 'Origin: http://attacker.example']), 403);
     assert.equal(status('/state.json', ['-H', `Origin: http://127.0.0.1:${DASHBOARD_PORT}`]), 200);

@@ -52,6 +52,10 @@ export class Dashboard {
     });
     routes.set('/events', (req, res) => {
       res.writeHead(200, { ...SAFE_HEADERS, 'content-type': 'text/event-stream' });
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
       res.write(`retry: ${SAMPLE_MS}\ndata: ${JSON.stringify(this.state())}\n\n`);
       this.clients.add(res);
       req.on('close', () => this.clients.delete(res));

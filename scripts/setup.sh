@@ -3,7 +3,7 @@
 # (bin/virtwall.js runs it while it matches src/, see scripts/source-stamp.mjs). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(nftables libnftables1 iptables ebtables dnsmasq-base iproute2 iputils-ping isc-dhcp-client bind9-dnsutils iperf3 tcpdump procps python3 kmod util-linux libvirt-clients libvirt-daemon python3-libvirt systemd zsh openssl curl
+PACKAGES=(nftables libnftables1 iptables ebtables dnsmasq-base iproute2 iputils-ping isc-dhcp-client bind9-dnsutils iperf3 tcpdump procps python3 kmod util-linux libvirt-clients libvirt-daemon python3-libvirt systemd zsh openssl curl prometheus chromium
   firewalld dbus-daemon)
 missing=()
 for p in "${PACKAGES[@]}"; do

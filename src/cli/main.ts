@@ -1,8 +1,8 @@
 // The `virtwall` command line. Each command lives in its own module under src/cli/commands.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { VirtwallError, exitCodeFor } from '../errors.js';
 import { VirshError, isVirsh } from './virsh.js';
+import { packageVersion } from '../util/package-version.js';
 import { registerConformance } from './commands/conformance.js';
 import { registerDocumentCommands } from './commands/document.js';
 import { registerNwfilterCompile } from './commands/nwfilter-compile.js';
@@ -40,11 +40,6 @@ export function buildProgram(): Command {
   };
   registerDoctor(program);
   return program;
-}
-
-/** package.json's version (two levels up from src/cli and dist/cli alike). */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /**

@@ -1,5 +1,6 @@
 // DIR/etc/virtwall/virtwall.conf in libvirt's configuration syntax (virConf): `key = value`
 // lines, values quoted strings, integers or lists of strings, `#` comments.
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { invalidInput } from '../errors.js';
 import type { FirewallBackendName } from '../network/firewall/plan.js';
@@ -26,6 +27,16 @@ export interface DaemonConfig {
   reconcileInterval: number;
   /** Accept rules for networks' traffic in other tables' forward chains with policy drop (Docker's). */
   foreignForwardAccept: boolean;
+  /** Read-only Prometheus exposition on /metrics (metrics_listen; off unless set). */
+  metricsListen?: ListenAddress;
+  /** Read-only dashboard page (dashboard_listen; off unless set). */
+  dashboardListen?: ListenAddress;
+}
+
+/** An address a read-only TCP listener binds: an IP literal (IPv6 without brackets) and a port. */
+export interface ListenAddress {
+  host: string;
+  port: number;
 }
 
 export interface TlsListener {
@@ -71,6 +82,8 @@ const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]
   reconcile_interval: { type: 'int', min: 0 },
   libvirt_sockets: { type: 'int', allowed: ['0', '1'] },
   foreign_forward_accept: { type: 'int', allowed: ['0', '1'] },
+  metrics_listen: { type: 'string' },
+  dashboard_listen: { type: 'string' },
 };
 
 /** Parses virConf text into key/values; unknown keys are refused so typos do not pass silently. */
@@ -120,7 +133,22 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>, root = '/')
     reconcileInterval: int('reconcile_interval') ?? 0,
     libvirtSockets: int('libvirt_sockets') !== 0,
     foreignForwardAccept: int('foreign_forward_accept') !== 0,
+    metricsListen: listenAddress('metrics_listen', str('metrics_listen')),
+    dashboardListen: listenAddress('dashboard_listen', str('dashboard_listen')),
   };
+}
+
+/**
+ * `"IPV4:PORT"` or `"[IPV6]:PORT"`: an address literal, never a name (what is bound is what the
+ * operator reads), and a port; `""` or absent: off.
+ */
+function listenAddress(keyName: string, text: string | undefined): ListenAddress | undefined {
+  if (text === undefined || text === '') return undefined;
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || isIP(host!) === 0 || port < 1 || port > 65535) throw invalidInput(`setting '${keyName}' must be "ADDRESS:PORT" (an IPv4 address, or an IPv6 address in brackets, and a port 1-65535), not '${text}'`);
+  return { host: host!, port };
 }
 
 function tlsListener(str: (k: string) => string | undefined, root: string): TlsListener {

@@ -27,6 +27,7 @@ import { crashPoint } from './persist.js';
 import { reportCorruptStateTo } from '../util/state-file.js';
 import { SerialQueue } from '../util/serial-queue.js';
 import { PortService, type PortRequest } from './ports.js';
+import { Telemetry } from '../observe/telemetry.js';
 
 export interface DaemonDeps {
   layout: StateLayout;
@@ -47,6 +48,8 @@ export class Daemon {
   readonly ports: PortService;
   readonly learning: PortLearning;
   readonly networkEvents = new NetworkEvents();
+  /** Requests and reconciles as they happen, for the metrics and the dashboard (src/observe). */
+  readonly telemetry = new Telemetry();
   private readonly queue = new SerialQueue();
 
   private constructor(private readonly deps: DaemonDeps, driver: NetworkDriver) {
@@ -116,13 +119,14 @@ export class Daemon {
   }
 
   private async reconcileFilters(reason: string): Promise<void> {
-    const report = await this.bindings.reconcile(this.filters.source());
+    const report = await this.telemetry.reconcile('nwfilter', reason, () => this.bindings.reconcile(this.filters.source()), (r) => ({ nwfilter_port: r.repaired.length + r.removed.length }));
     const changed = report.repaired.length + report.removed.length > 0;
     this.deps.log[changed ? 'warn' : 'info']({ reason, repaired: report.repaired, removed: report.removed, compiled: report.compiled }, 'nwfilter reconcile');
   }
 
   private async healNetworks(reason: string, force: boolean, zones: boolean): Promise<void> {
-    const healed = await this.networks.heal(force, zones);
+    const ok = (list: readonly { error?: string }[]) => list.filter((x) => x.error === undefined).length;
+    const healed = await this.telemetry.reconcile('network', reason, () => this.networks.heal(force, zones), (h) => ({ firewalld_zone: ok(h.zones), network_firewall: ok(h.firewall), dnsmasq: ok(h.dnsmasq) }));
     const log = this.deps.log;
     for (const { bridge, zone, error } of healed.zones) {
       if (error !== undefined) log.error({ reason, bridge, zone, err: error }, 'firewalld zone not restored');

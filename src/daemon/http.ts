@@ -134,11 +134,17 @@ class HttpError extends Error {
   }
 }
 
+/** A route's name in metrics: method and path with `{}` for its parameters (`POST /networks/{}/start`). */
+const routeName = (r: Route) => `${r.method} ${r.path.source.replace(/^\^|\$$/g, '').replace(/\(\[\^\/\]\+\)/g, '{}').replace(/\\\//g, '/')}`;
+
 export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const reply = (status: number, body: unknown) => {
+    const t0 = performance.now();
+    let command = 'unknown';
+    const reply = (status: number, body: unknown, outcome: string) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
+      daemon.telemetry.request('http', command, outcome, (performance.now() - t0) / 1000);
     };
     void (async () => {
       checkClient(req);
@@ -147,20 +153,21 @@ export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, 
       const found = matches.find(([r]) => r.method === req.method);
       if (!found) throw new HttpError(matches.length ? 405 : 404, `no route for ${req.method} ${url.pathname}`);
       const [route, match] = found;
+      command = routeName(route);
       const params = decodeParams(match!);
       const body = checkBody(route.body, await readBody(req));
       return route.handle(daemon, params, body, url.searchParams);
     })().then(
-      (result) => reply(200, result ?? {}),
+      (result) => reply(200, result ?? {}, 'ok'),
       (err: unknown) => {
-        if (err instanceof HttpError) return reply(err.status, { error: err.message, kind: 'invalid-input' });
+        if (err instanceof HttpError) return reply(err.status, { error: err.message, kind: 'invalid-input' }, `http-${err.status}`);
         if (err instanceof VirtwallError) {
           const status = STATUS_OF_KIND[err.kind];
           (status >= 500 ? log.error : log.info).call(log, { method: req.method, url: req.url, err: err.message }, 'request failed');
-          return reply(status, { error: err.message, kind: err.kind });
+          return reply(status, { error: err.message, kind: err.kind }, err.kind);
         }
         log.error({ method: req.method, url: req.url, err: (err as Error).stack }, 'internal error');
-        reply(500, { error: `internal error: ${(err as Error).message}`, kind: 'internal' });
+        reply(500, { error: `internal error: ${(err as Error).message}`, kind: 'internal' }, 'internal');
       },
     );
   };

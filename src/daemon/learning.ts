@@ -111,6 +111,13 @@ export class PortLearning {
     return l && learningJson(l.config, l.state);
   }
 
+  /** Where a port's IP learning stands (metrics, dashboard): none for a port that needs none. */
+  stateOf(port: string): 'learning' | 'learned' | 'failed' | undefined {
+    if (this.failed.has(port)) return 'failed';
+    const j = this.json(port);
+    return j && (j.learning ? 'learning' : 'learned');
+  }
+
   private save(): void {
     saveLearning(this.opts.stateFile, this.manager.toJSON());
   }

@@ -22,6 +22,8 @@ import { checkLayoutPrivate, stateLayout, type StateLayout } from './layout.js';
 import { tlsServer } from './tls.js';
 import { startLibvirtSockets } from '../rpc/listeners.js';
 import { isJournalStream, journalLine, notifyReady } from './systemd.js';
+import { startObserve } from '../observe/listener.js';
+import { packageVersion } from '../util/package-version.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
 /** Quiet time after a foreign kernel change before reconciling (a burst of changes heals once). */
@@ -80,6 +82,7 @@ export async function runDaemon(root: string): Promise<void> {
     servers.push(tls);
     await listen(tls, config.tls);
   }
+  const observe = await startObserve(daemon, { metrics: config.metricsListen, dashboard: config.dashboardListen, build: { version: packageVersion(), nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, runner, log });
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
   const heal = (reason: string, opts: { force?: boolean; zones?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
@@ -90,7 +93,7 @@ export async function runDaemon(root: string): Promise<void> {
   await firewalld.watch((event) => (log.info({ event }, 'firewalld reloaded or restarted'), heal(`firewalld ${event}`, { zones: true })));
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
-  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, metrics: config.metricsListen, dashboard: config.dashboardListen, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
   await notifyReady().catch((err: Error) => log.error({ err: err.message }, 'readiness not sent to systemd'));
 
   await new Promise<void>((resolve) => {
@@ -99,9 +102,10 @@ export async function runDaemon(root: string): Promise<void> {
       watcher.stop();
       firewalld.close();
       if (timer) clearInterval(timer);
-      let open = servers.length + 1;
+      let open = servers.length + 2;
       const closed = () => --open === 0 && resolve();
       void (libvirt?.close() ?? Promise.resolve()).then(closed);
+      void observe.close().then(closed);
       for (const s of servers) s.close(closed);
       for (const s of servers) s.closeAllConnections();
     };

@@ -20,6 +20,8 @@ import { messageError } from './remote-types.js';
 import { DRIVER_DOMAIN, type Driver, type Session } from './session.js';
 import { decode, encode } from './xdr.js';
 
+/** libvirt's error codes by number, as outcomes in metrics. */
+const CODE_NAME = new Map(Object.entries(CODE).map(([name, code]) => [code as number, name]));
 /** Calls a client may have waiting before its socket is no longer read (libvirt: max_client_requests = 5). */
 const MAX_PENDING_CALLS = 5;
 /** Connections waiting to be accepted (node's default, 511, refuses a burst of 1,000 clients). */
@@ -189,9 +191,15 @@ class Connection implements Session {
   }
 
   private async answer({ header, payload }: Frame): Promise<Buffer> {
-    const reply = (status: number, body: Buffer) => encodeFrame({ ...header, type: TYPE.reply, status }, body);
+    const t0 = performance.now();
+    let command = 'unknown';
+    const reply = (status: number, body: Buffer, outcome: string) => {
+      this.daemon.telemetry.request('libvirt', command, outcome, (performance.now() - t0) / 1000);
+      return encodeFrame({ ...header, type: TYPE.reply, status }, body);
+    };
     try {
       const proc = this.check(header);
+      command = proc.name;
       let args: unknown;
       try {
         args = decode(proc.args, payload);
@@ -202,11 +210,11 @@ class Connection implements Session {
       const run = () => proc.run(this, args as Record<string, unknown>);
       const result = await (proc.write ? this.daemon.serial(run) : run());
       if (proc.write) this.log.info({ driver: this.driver, call: proc.name, identity: this.identity }, 'libvirt call');
-      return reply(STATUS.ok, encode(proc.ret, result ?? {}));
+      return reply(STATUS.ok, encode(proc.ret, result ?? {}), 'ok');
     } catch (err) {
       const e = toLibvirtError(err, DRIVER_DOMAIN[this.driver]);
       this.log[e.code === CODE.internal ? 'error' : 'debug']({ driver: this.driver, proc: header.proc, code: e.code, err: e.message }, 'libvirt call failed');
-      return reply(STATUS.error, errorBody(e));
+      return reply(STATUS.error, errorBody(e), CODE_NAME.get(e.code) ?? `code-${e.code}`);
     }
   }
 

@@ -13,7 +13,10 @@ export type Command =
   | { verb: 'add' | 'delete'; table: Family }
   | { verb: 'add'; chain: Omit<NftChain, 'rules'> }
   | { verb: 'flush' | 'delete'; chain: ObjectRef }
-  | { verb: 'add'; rule: NftRule; chain: ObjectRef }
+  /** `add` appends the rule to its chain, `insert` puts it at the head. */
+  | { verb: 'add' | 'insert'; rule: NftRule; chain: ObjectRef }
+  /** The rule of that handle (NftRule.handle of a listed rule). */
+  | { verb: 'delete'; handle: number; chain: ObjectRef }
   | { verb: 'add'; set: SetMeta }
   | { verb: 'delete'; set: ObjectRef & { kind: 'set' | 'map' } }
   | { verb: 'add' | 'delete'; elements: readonly string[]; set: ObjectRef };
@@ -32,7 +35,8 @@ const declText = (d: SetDecl) => {
 /** One command in nft's syntax, in table `table`. */
 function renderCommand(c: Command, table: string): string {
   if ('table' in c) return `${c.verb} table ${c.table} ${table}`;
-  if ('rule' in c) return `add rule ${c.chain.family} ${table} ${c.chain.name} ${c.rule.text}`;
+  if ('rule' in c) return `${c.verb} rule ${c.chain.family} ${table} ${c.chain.name} ${c.rule.text}`;
+  if ('handle' in c) return `delete rule ${c.chain.family} ${table} ${c.chain.name} handle ${c.handle}`;
   if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.join(', ')} }`;
   if ('chain' in c) {
     const at = `${c.chain.family} ${table} ${c.chain.name}`;
@@ -84,13 +88,19 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
       const k = key(c.chain.family, c.chain.name);
       const chain = chains.get(k) ?? refuse(`no chain ${k}`);
       const body = bodies[rule++];
-      chains.set(k, { ...chain, rules: [...chain.rules, body ? { ...c.rule, body } : c.rule] });
+      const added = body ? { ...c.rule, body } : c.rule;
+      chains.set(k, { ...chain, rules: c.verb === 'insert' ? [added, ...chain.rules] : [...chain.rules, added] });
     } else if ('elements' in c) {
       const s = setOf(c.set);
       for (const e of c.elements) {
         if (c.verb === 'add') s.elements.add(e);
         else if (!s.elements.delete(e)) refuse(`no element ${e} in ${key(c.set.family, c.set.name)}`);
       }
+    } else if ('handle' in c) {
+      const k = key(c.chain.family, c.chain.name);
+      const chain = chains.get(k) ?? refuse(`no chain ${k}`);
+      if (!chain.rules.some((x) => x.handle === c.handle)) refuse(`no rule with handle ${c.handle} in ${k}`);
+      chains.set(k, { ...chain, rules: chain.rules.filter((x) => x.handle !== c.handle) });
     } else if ('chain' in c) {
       const k = key(c.chain.family, c.chain.name);
       const chain = chains.get(k);

@@ -16,6 +16,8 @@ const jumpOf = (element: string) => (element.includes(' : jump ') ? element.slic
 
 export class FakeNft implements NftClient {
   private tables = new Map<string, Ruleset>();
+  /** The kernel numbers every rule it adds. */
+  private lastHandle = 0;
   /** Every batch loaded, rendered (what NftCli would have sent). */
   readonly scripts: string[] = [];
   /** Batches that pointed an entry existing before them at a chain they filled (see gapsIn). */
@@ -34,7 +36,7 @@ export class FakeNft implements NftClient {
     const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
     for (const [k, c] of r.chains) {
       if (c.family !== family) continue;
-      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ text: '', comment: x.comment, body: x.body ?? fakeBody(x) })) });
+      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ text: '', comment: x.comment, body: x.body ?? fakeBody(x), handle: x.handle })) });
     }
     for (const [k, s] of r.sets) if (s.family === family) out.sets.set(k, { ...s, elements: new Set(s.elements) });
     return out;
@@ -55,7 +57,7 @@ export class FakeNft implements NftClient {
     checkReferences(after);
     this.scripts.push(script);
     this.gaps.push(...gapsIn(before, batch));
-    this.tables.set(table, after);
+    this.tables.set(table, this.numbered(after));
     return bodies;
   }
 
@@ -71,7 +73,7 @@ export class FakeNft implements NftClient {
 
   /** A change by someone else (another tool, an administrator). */
   foreign(table: string, batch: Batch): void {
-    this.tables.set(table, applyBatch(this.ruleset(table), batch, batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : []))));
+    this.tables.set(table, this.numbered(applyBatch(this.ruleset(table), batch, batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : [])))));
   }
 
   /** Someone else edits a rule's body in place, keeping its comment. */
@@ -80,6 +82,12 @@ export class FakeNft implements NftClient {
     const c = r.chains.get(key(family, chain))!;
     const rules = c.rules.map((x, i) => (i === index ? { ...x, text, body: fakeBody({ text, comment: x.comment }) } : x));
     this.tables.set(table, { ...r, chains: new Map(r.chains).set(key(family, chain), { ...c, rules }) });
+  }
+
+  /** `r` with a handle for every rule that has none yet. */
+  private numbered(r: Ruleset): Ruleset {
+    const chains = new Map([...r.chains].map(([k, c]) => [k, { ...c, rules: c.rules.map((x) => (x.handle === undefined ? { ...x, handle: ++this.lastHandle } : x)) }]));
+    return { ...r, chains };
   }
 
   /** The kernel loses every table (a `flush ruleset` by someone else). */

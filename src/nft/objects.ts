@@ -14,7 +14,7 @@ export type Json = null | boolean | number | string | readonly Json[] | { readon
 export type Statement = { readonly [kind: string]: Json };
 
 export interface Hook {
-  type: 'filter';
+  type: 'filter' | 'nat';
   hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
   priority: number;
   policy: 'accept' | 'drop';
@@ -29,6 +29,8 @@ export interface NftRule {
    * or read back after loading them; what rules compare by, with the comment (body.ts).
    */
   body?: readonly Statement[];
+  /** The kernel's handle of a listed rule (what `delete rule ... handle N` names). */
+  handle?: number;
 }
 
 export interface NftChain {

@@ -2,7 +2,8 @@
 // it (the only place nft text is written) and loads it as ONE transaction, and applyBatch says
 // what a ruleset becomes under it — the executor's new kernel model, and the fake's whole job.
 import { VirtwallError } from '../errors.js';
-import { key, type Family, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta, type Statement } from './objects.js';
+import { elementText, exprText, ruleText, type Element } from './expr.js';
+import { key, type Family, type KernelStatement, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta } from './objects.js';
 
 export interface ObjectRef {
   family: Family;
@@ -19,12 +20,12 @@ export type Command =
   | { verb: 'delete'; handle: number; chain: ObjectRef }
   | { verb: 'add'; set: SetMeta }
   | { verb: 'delete'; set: ObjectRef & { kind: 'set' | 'map' } }
-  | { verb: 'add' | 'delete'; elements: readonly string[]; set: ObjectRef };
+  | { verb: 'add' | 'delete'; elements: readonly Element[]; set: ObjectRef };
 
 export type Batch = readonly Command[];
 
 const declText = (d: SetDecl) => {
-  const keyText = 'typeof' in d.key ? `typeof ${d.key.typeof}` : `type ${d.key.type}`;
+  const keyText = 'typeof' in d.key ? `typeof ${exprText(d.key.typeof)}` : `type ${d.key.type}`;
   return [
     `${keyText}${d.value ? ` : ${d.value}` : ''};`,
     ...(d.size !== undefined ? [`size ${d.size};`] : []),
@@ -35,9 +36,9 @@ const declText = (d: SetDecl) => {
 /** One command in nft's syntax, in table `table`. */
 function renderCommand(c: Command, table: string): string {
   if ('table' in c) return `${c.verb} table ${c.table} ${table}`;
-  if ('rule' in c) return `${c.verb} rule ${c.chain.family} ${table} ${c.chain.name} ${c.rule.text}`;
+  if ('rule' in c) return `${c.verb} rule ${c.chain.family} ${table} ${c.chain.name} ${nftRuleText(c.rule)}`;
   if ('handle' in c) return `delete rule ${c.chain.family} ${table} ${c.chain.name} handle ${c.handle}`;
-  if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.join(', ')} }`;
+  if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.map(elementText).join(', ')} }`;
   if ('chain' in c) {
     const at = `${c.chain.family} ${table} ${c.chain.name}`;
     if (c.verb !== 'add' || !('hook' in c.chain) || !c.chain.hook) return `${c.verb} chain ${at}`;
@@ -47,6 +48,9 @@ function renderCommand(c: Command, table: string): string {
   if (c.verb === 'add' && 'decl' in c.set) return `add ${c.set.kind} ${c.set.family} ${table} ${c.set.name} { ${declText(c.set.decl)} }`;
   return `delete ${'kind' in c.set ? c.set.kind : 'set'} ${c.set.family} ${table} ${c.set.name}`;
 }
+
+/** A rule as `add rule ... CHAIN` continues: statements, then the comment. */
+export const nftRuleText = (r: NftRule): string => ruleText(r.statements, r.comment);
 
 /** The batch as an nft script (empty for an empty batch). */
 export function renderBatch(batch: Batch, table: string): string {
@@ -62,7 +66,7 @@ export const setDeclText = declText;
  * batch (an object added twice, a missing one changed), so a plan that nft would refuse fails
  * against the fake too. `r` is not changed.
  */
-export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly Statement[] | undefined)[] = []): Ruleset {
+export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly KernelStatement[] | undefined)[] = []): Ruleset {
   const chains = new Map(r.chains);
   const sets = new Map(r.sets);
   const copied = new Set<string>();
@@ -72,8 +76,8 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
   const setOf = (ref: ObjectRef) => {
     const k = key(ref.family, ref.name);
     const s = sets.get(k) ?? refuse(`no set ${k}`);
-    if (copied.has(k)) return s as RulesetSet & { elements: Set<string> };
-    const own = { ...s, elements: new Set(s.elements) };
+    if (copied.has(k)) return s as RulesetSet & { elements: Map<string, Element> };
+    const own = { ...s, elements: new Map(s.elements) };
     sets.set(k, own);
     copied.add(k);
     return own;
@@ -93,8 +97,9 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
     } else if ('elements' in c) {
       const s = setOf(c.set);
       for (const e of c.elements) {
-        if (c.verb === 'add') s.elements.add(e);
-        else if (!s.elements.delete(e)) refuse(`no element ${e} in ${key(c.set.family, c.set.name)}`);
+        const text = elementText(e);
+        if (c.verb === 'add') s.elements.set(text, e);
+        else if (!s.elements.delete(text)) refuse(`no element ${text} in ${key(c.set.family, c.set.name)}`);
       }
     } else if ('handle' in c) {
       const k = key(c.chain.family, c.chain.name);
@@ -113,7 +118,7 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
     } else {
       const k = key(c.set.family, c.set.name);
       if (c.verb === 'add') {
-        if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: new Set() });
+        if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: new Map() });
       } else if (!sets.delete(k)) refuse(`no set ${k}`);
     }
   }

@@ -5,7 +5,7 @@ import { VirtwallError } from '../errors.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderBatch, type Batch } from './batch.js';
 import { parseTableListing, type ListedTable } from './listing.js';
-import { key, type Family, type NftRule, type Statement } from './objects.js';
+import { key, type Family, type KernelStatement, type NftRule } from './objects.js';
 
 export interface NftClient {
   /** The table's objects, or undefined when it does not exist. */
@@ -14,7 +14,7 @@ export interface NftClient {
    * Loads `batch` (objects of `table`) as one transaction, or throws and the kernel keeps its
    * state. Returns the kernel's form of every rule the batch adds, in order.
    */
-  apply(batch: Batch, table: string): Promise<(readonly Statement[])[]>;
+  apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]>;
   /** Whether nft and the kernel would accept the batch (`nft -c`: nothing is loaded). */
   check(batch: Batch, table: string): Promise<boolean>;
 }
@@ -27,7 +27,7 @@ export class NftCli implements NftClient {
     return r.status === 0 ? parseTableListing(r.stdout, family) : undefined;
   }
 
-  async apply(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
+  async apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
     if (batch.length === 0) return [];
     const r = await this.runner.run(['nft', '-f', '-'], renderBatch(batch, table));
     if (r.status !== 0) throw new VirtwallError('operation-failed', `nft -f failed with status ${r.status}: ${r.stderr.trim()}`);
@@ -40,7 +40,7 @@ export class NftCli implements NftClient {
    * nft's netlink socket (ENOBUFS). A chain's appended rules are its last ones, its inserted
    * rules its first ones (the last inserted first).
    */
-  private async addedRuleBodies(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
+  private async addedRuleBodies(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
     const added = batch.flatMap((c) => ('rule' in c ? [{ k: key(c.chain.family, c.chain.name), head: c.verb === 'insert' }] : []));
     if (added.length === 0) return [];
     const families = [...new Set(batch.flatMap((c) => ('rule' in c ? [c.chain.family] : [])))];

@@ -1,18 +1,19 @@
 // An nft that keeps the ruleset in memory (as knftables' Fake does): it loads batches with
 // applyBatch, refuses what the kernel would refuse, and lists tables as `nft -j list` would, with
-// a rule's body standing for the kernel's form of its text. Tests drive backends with it to check
+// a rule's nft JSON (expr.ts) standing for the kernel's form of it. Tests drive backends with it to check
 // reconcile, heal, restart and the gap-free switch without root; foreign changes come in through
 // `foreign`, the same way as ours.
 import { applyBatch, renderBatch, type Batch, type Command } from './batch.js';
 import type { NftClient } from './client.js';
 import type { ListedTable } from './listing.js';
-import { emptyRuleset, hasFamily, key, type Family, type NftRule, type Ruleset, type Statement } from './objects.js';
+import { elementText, statementJson, type Element, type Statement } from './expr.js';
+import { emptyRuleset, hasFamily, key, type Family, type KernelStatement, type NftRule, type Ruleset } from './objects.js';
 
-/** The fake kernel's form of a rule: its text without the comment. */
-const fakeBody = (r: NftRule): Statement[] => [{ rule: r.text.slice(0, r.text.lastIndexOf(' comment ') >>> 0) }];
+/** The fake kernel's form of a rule: its statements in nft's JSON (the real kernel normalises some). */
+const fakeBody = (r: NftRule): KernelStatement[] => r.statements.map(statementJson) as KernelStatement[];
 
 /** A jump target in a map element (`... : jump CHAIN`). */
-const jumpOf = (element: string) => (element.includes(' : jump ') ? element.slice(element.lastIndexOf(' ') + 1) : undefined);
+const jumpOf = (e: Element) => (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined);
 
 export class FakeNft implements NftClient {
   private tables = new Map<string, Ruleset>();
@@ -36,13 +37,13 @@ export class FakeNft implements NftClient {
     const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
     for (const [k, c] of r.chains) {
       if (c.family !== family) continue;
-      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ text: '', comment: x.comment, body: x.body ?? fakeBody(x), handle: x.handle })) });
+      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ statements: [], comment: x.comment, body: x.body ?? fakeBody(x), handle: x.handle })) });
     }
-    for (const [k, s] of r.sets) if (s.family === family) out.sets.set(k, { ...s, elements: new Set(s.elements) });
+    for (const [k, s] of r.sets) if (s.family === family) out.sets.set(k, { ...s, elements: new Map(s.elements) });
     return out;
   }
 
-  async apply(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
+  async apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
     await new Promise((resolve) => setTimeout(resolve, 1));
     if (batch.length === 0) return [];
     const script = renderBatch(batch, table);
@@ -77,10 +78,10 @@ export class FakeNft implements NftClient {
   }
 
   /** Someone else edits a rule's body in place, keeping its comment. */
-  editRule(table: string, family: Family, chain: string, index: number, text: string): void {
+  editRule(table: string, family: Family, chain: string, index: number, statements: readonly Statement[]): void {
     const r = this.ruleset(table);
     const c = r.chains.get(key(family, chain))!;
-    const rules = c.rules.map((x, i) => (i === index ? { ...x, text, body: fakeBody({ text, comment: x.comment }) } : x));
+    const rules = c.rules.map((x, i) => (i === index ? { ...x, statements, body: fakeBody({ statements, comment: x.comment }) } : x));
     this.tables.set(table, { ...r, chains: new Map(r.chains).set(key(family, chain), { ...c, rules }) });
   }
 
@@ -99,7 +100,7 @@ export class FakeNft implements NftClient {
 /** The kernel refuses to delete a chain that a map element still jumps to. */
 function checkReferences(r: Ruleset): void {
   for (const s of r.sets.values()) {
-    for (const e of s.elements) {
+    for (const e of s.elements.values()) {
       const target = jumpOf(e);
       if (target && !r.chains.has(key(s.family, target))) throw new Error(`nft would refuse the batch: ${s.name} jumps to missing chain ${target}`);
     }
@@ -123,14 +124,14 @@ function gapsIn(before: Ruleset, batch: Batch): string[] {
     if (!isElementAdd(c)) continue;
     const old = before.sets.get(key(c.set.family, c.set.name));
     if (!old) continue;
-    const oldKeys = new Set([...old.elements].map((e) => e.slice(0, e.indexOf(' : '))));
+    const oldKeys = new Set([...old.elements.values()].map((e) => elementText({ key: e.key })));
     for (const e of c.elements) {
       const target = jumpOf(e);
-      if (target && oldKeys.has(e.slice(0, e.indexOf(' : '))) && filled.has(key(c.set.family, target))) out.push(`${c.set.name}: ${e}`);
+      if (target && oldKeys.has(elementText({ key: e.key })) && filled.has(key(c.set.family, target))) out.push(`${c.set.name}: ${elementText(e)}`);
     }
   }
   return out;
 }
 
-const isElementAdd = (c: Command): c is Extract<Command, { elements: readonly string[] }> => 'elements' in c && c.verb === 'add';
+const isElementAdd = (c: Command): c is Extract<Command, { elements: readonly Element[] }> => 'elements' in c && c.verb === 'add';
 

@@ -1,7 +1,8 @@
 // Reading nft's JSON (`nft -j list table`) into the typed objects, field by
 // field. Rule bodies stay the kernel's expression trees (counters zeroed: they are state, not
-// rule); set elements are written in the syntax the compiler uses for them, given the set's type.
-import { key, type Family, type Hook, type Json, type NftChain, type NftRule, type RulesetSet, type Statement } from './objects.js';
+// rule); set elements become typed values (expr.ts), given the set's key and data types.
+import { num, str, sym, type Element, type Value } from './expr.js';
+import { elementsOf, key, type Family, type Hook, type Json, type KernelStatement, type NftChain, type NftRule, type RulesetSet } from './objects.js';
 
 type JsonObject = { readonly [k: string]: Json };
 
@@ -9,38 +10,51 @@ const isObject = (v: Json | undefined): v is JsonObject => typeof v === 'object'
 const field = (o: Json | undefined, name: string): Json | undefined => (isObject(o) ? o[name] : undefined);
 
 /** A rule's statements without their counters' values. */
-export function ruleBody(expr: Json | undefined): Statement[] {
+export function ruleBody(expr: Json | undefined): KernelStatement[] {
   if (!Array.isArray(expr)) return [];
   return (expr as Json[]).filter(isObject).map((s) => ('counter' in s ? { counter: { packets: 0, bytes: 0 } } : s));
 }
 
 /** Whether two bodies are the same rule (statement by statement, field by field). */
-export function sameBody(a: readonly Statement[], b: readonly Statement[]): boolean {
+export function sameBody(a: readonly KernelStatement[], b: readonly KernelStatement[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-const hex8 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+/** Values by the type nft lists them with (its numbers and strings carry no type of their own). */
+const BY_TYPE: Record<string, { number: (n: number) => Value; string: (t: string) => Value }> = {
+  ifname: { number: (n) => num(n), string: str },
+  mark: { number: (n) => num(n, 8), string: sym },
+  integer: { number: (n) => num(n, 0), string: sym },
+  ether_addr: { number: (n) => num(n), string: (addr) => ({ kind: 'ether', addr }) },
+  ipv4_addr: { number: (n) => num(n), string: (addr) => ({ kind: 'ip', addr }) },
+  ipv6_addr: { number: (n) => num(n), string: (addr) => ({ kind: 'ip6', addr }) },
+};
+const OTHER_TYPE = { number: (n: number) => num(n), string: sym };
 
-/** One element part as compile.ts writes it, given the set's key type there. */
-function part(v: Json | undefined, type: string | undefined): string {
-  if (typeof v === 'number') return type === 'mark' ? hex8(v) : type === 'integer' ? `0x${v.toString(16)}` : String(v);
-  if (typeof v === 'string') return type === 'ifname' ? `"${v}"` : v;
+/** One listed value (an element's part or a map's data), given its type. */
+function value(v: Json | undefined, type: string | undefined): Value {
+  const by = BY_TYPE[type ?? ''] ?? OTHER_TYPE;
+  if (typeof v === 'number') return by.number(v);
+  if (typeof v === 'string') return by.string(v);
   const prefix = field(v, 'prefix');
-  if (prefix !== undefined) return `${String(field(prefix, 'addr'))}/${String(field(prefix, 'len'))}`;
+  if (prefix !== undefined) return { kind: 'prefix', addr: value(field(prefix, 'addr'), type), len: Number(field(prefix, 'len')) };
   const range = field(v, 'range');
-  if (Array.isArray(range)) return (range as Json[]).map((x) => part(x, type)).join('-');
-  const jump = field(v, 'jump');
-  if (jump !== undefined) return `jump ${String(field(jump, 'target'))}`;
+  if (Array.isArray(range)) return { kind: 'range', from: value(range[0], type), to: value(range[1], type) };
+  for (const kind of ['jump', 'goto'] as const) {
+    const target = field(field(v, kind), 'target');
+    if (typeof target === 'string') return { kind: 'verdict', verdict: { kind, target } };
+  }
+  for (const kind of ['accept', 'drop', 'return', 'continue'] as const) if (isObject(v) && kind in v) return { kind: 'verdict', verdict: { kind } };
   const elem = field(v, 'elem');
-  if (elem !== undefined) return part(field(elem, 'val'), type);
-  return JSON.stringify(v);
+  if (elem !== undefined) return value(field(elem, 'val'), type);
+  throw new Error(`unexpected value in nft's listing: ${JSON.stringify(v)}`);
 }
 
-function element(e: Json, types: readonly string[], mapType: string | undefined): string {
-  const [k, value] = Array.isArray(e) ? (e as Json[]) : [e, undefined];
+function element(e: Json, types: readonly string[], mapType: string | undefined): Element {
+  const [k, data] = Array.isArray(e) ? (e as Json[]) : [e, undefined];
   const concat = field(k, 'concat');
-  const keyText = Array.isArray(concat) ? (concat as Json[]).map((x, i) => part(x, types[i])).join(' . ') : part(k, types[0]);
-  return value === undefined ? keyText : `${keyText} : ${part(value, mapType)}`;
+  const keyValue: Value = Array.isArray(concat) ? { kind: 'concat', parts: (concat as Json[]).map((x, i) => value(x, types[i])) } : value(k, types[0]);
+  return data === undefined ? { key: keyValue } : { key: keyValue, value: value(data, mapType) };
 }
 
 const HOOKS: readonly Hook['hook'][] = ['prerouting', 'input', 'forward', 'output', 'postrouting'];
@@ -79,14 +93,14 @@ export function parseTableListing(text: string, family: Family): ListedTable {
     } else if (isObject(rule)) {
       const comment = typeof rule['comment'] === 'string' ? rule['comment'] : '';
       const handle = typeof rule['handle'] === 'number' ? { handle: rule['handle'] } : {};
-      out.chains.get(key(family, String(rule['chain'])))?.rules.push({ text: '', comment, body: ruleBody(rule['expr']), ...handle });
+      out.chains.get(key(family, String(rule['chain'])))?.rules.push({ statements: [], comment, body: ruleBody(rule['expr']), ...handle });
     } else if (isObject(set)) {
       const name = String(set['name']);
       const type = set['type'];
       const types = Array.isArray(type) ? (type as Json[]).map(String) : [String(type)];
       const map = typeof set['map'] === 'string' ? set['map'] : undefined;
       const elem = set['elem'];
-      const elements = new Set((Array.isArray(elem) ? (elem as Json[]) : []).map((e) => element(e, types, map)));
+      const elements = elementsOf((Array.isArray(elem) ? (elem as Json[]) : []).map((e) => element(e, types, map)));
       const decl = { key: { type: types.join(' . ') }, ...(map ? { value: map } : {}) };
       out.sets.set(key(family, name), { family, name, kind: field(item, 'map') ? 'map' : 'set', decl, elements });
     }

@@ -1,6 +1,7 @@
 // nftables objects as values: the chains (with their hooks), rules, sets and maps of one table,
 // keyed by family and name. What we load and what the kernel lists are both held in these types,
 // so a plan compares values, and text exists only where a batch is rendered (batch.ts).
+import { elementText, type Element, type Expr, type Statement as RuleStatement } from './expr.js';
 
 export type Family = 'bridge' | 'inet' | 'ip' | 'ip6' | 'arp' | 'netdev';
 
@@ -11,7 +12,9 @@ export type Json = null | boolean | number | string | readonly Json[] | { readon
  * One statement of a rule as the kernel holds it, in nft's JSON schema: an object with one key
  * naming the statement (`{"match": {...}}`, `{"counter": {...}}`, `{"jump": {...}}`).
  */
-export type Statement = { readonly [kind: string]: Json };
+export type KernelStatement = { readonly [kind: string]: Json };
+/** The name the network firewall's code (global-firewall.ts) imports KernelStatement by. */
+export type Statement = KernelStatement;
 
 export interface Hook {
   type: 'filter' | 'nat';
@@ -21,14 +24,14 @@ export interface Hook {
 }
 
 export interface NftRule {
-  /** The rule as `add rule` takes it, comment included (what the compiler writes). */
-  text: string;
+  /** The rule's statements (what the compiler builds); none for a rule read from the kernel. */
+  statements: readonly RuleStatement[];
   comment: string;
   /**
    * The rule as the kernel holds it (counters zeroed): known for rules listed from the kernel
-   * or read back after loading them; what rules compare by, with the comment (body.ts).
+   * or read back after loading them; what rules compare by, with the comment.
    */
-  body?: readonly Statement[];
+  body?: readonly KernelStatement[];
   /** The kernel's handle of a listed rule (what `delete rule ... handle N` names). */
   handle?: number;
 }
@@ -44,7 +47,7 @@ export interface NftChain {
 /** A set's (or map's) declaration. */
 export interface SetDecl {
   /** Key type by expression (`iifname . ip saddr`), or by type name(s) (`ifname`, `mark`). */
-  key: { typeof: string } | { type: string };
+  key: { typeof: Expr } | { type: string };
   /** A map's value type (`verdict`, `mark`). */
   value?: string;
   flags?: readonly ('interval' | 'dynamic')[];
@@ -59,11 +62,16 @@ export interface SetMeta {
 }
 
 export interface NftSet extends SetMeta {
-  /** Elements as nft writes them (`"vnet0" . 52:54:00:00:00:0a`, `0x76760001 : jump s1_fwd`). */
-  elements: readonly string[];
+  elements: readonly Element[];
 }
 
-export type RulesetSet = SetMeta & { elements: ReadonlySet<string> };
+/** A set's elements by their text (elementText): the text is the key, the typed value the element. */
+export type Elements = ReadonlyMap<string, Element>;
+
+export type RulesetSet = SetMeta & { elements: Elements };
+
+/** Elements keyed as a ruleset keeps them. */
+export const elementsOf = (es: Iterable<Element>): Map<string, Element> => new Map([...es].map((e) => [elementText(e), e]));
 
 /**
  * The objects of our tables (one name, several families), keyed by key(). A value: the executor

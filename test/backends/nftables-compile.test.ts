@@ -6,7 +6,8 @@ import { assignPortIds, compilePort } from '../../src/backends/nftables/compile.
 import { compileModel, PortLedger } from '../../src/backends/nftables/ledger.js';
 import { modelSize, RuleBodies, snapshot, TABLE, type NftModel } from '../../src/backends/nftables/model.js';
 import { noGarbage, planLoaded, planTransaction, type Garbage } from '../../src/backends/nftables/transaction.js';
-import { renderBatch } from '../../src/nft/batch.js';
+import { nftRuleText, renderBatch } from '../../src/nft/batch.js';
+import { elementText, exprText, ruleText } from '../../src/nft/expr.js';
 import { emptyRuleset, hasFamily, type Ruleset } from '../../src/nft/objects.js';
 import { ruleComment, ruleOrigin } from '../../src/backends/nftables/trace.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
@@ -27,8 +28,7 @@ function port(n: number, filter = 'clean-traffic', params: Record<string, string
 function model(ports: PortFilter[], previous: NftModel | undefined = undefined): NftModel {
   const prevIds = new Map<string, number>();
   for (const e of previous?.sets.get('bridge port_mark_from')?.elements ?? []) {
-    const m = /^"(\S+)" : 0x([0-9a-f]+)$/.exec(e)!;
-    prevIds.set(m[1]!, parseInt(m[2]!, 16) & 0xffff);
+    if (e.key.kind === 'string' && e.value?.kind === 'number') prevIds.set(e.key.text, Number(e.value.value) & 0xffff);
   }
   return compileModel(ports, assignPortIds(ports.map((p) => p.ifname), prevIds));
 }
@@ -47,7 +47,7 @@ class Changes {
     for (const n of remove) this.ledger.remove(n);
     for (const p of set) this.ledger.set(p);
     const plan = planTransaction(this.kernel, this.garbage, this.ledger, this.ledger.takeDelta(), this.bodies);
-    const echoed = plan.batch.flatMap((c) => ('rule' in c ? [[{ rule: c.rule.text }]] : []));
+    const echoed = plan.batch.flatMap((c) => ('rule' in c ? [[{ rule: nftRuleText(c.rule) }]] : []));
     this.kernel = planLoaded(this.kernel, plan, echoed, this.ledger, this.bodies);
     this.garbage = plan.garbage;
     return lines(renderBatch(plan.batch, TABLE));
@@ -66,25 +66,25 @@ describe('nftables compiler', () => {
 
   it("a port's variables become elements keyed by the port, in the bridge and the inet table", () => {
     const m = model([port(7, 'clean-traffic', { IP: ['10.0.0.7', '10.0.0.8'] })]);
-    const elements = [...m.sets.values()].flatMap((s) => s.elements.map((e) => `${s.family} ${s.name.replace(/^s[0-9a-f]+_/, '')} ${e}`));
+    const elements = [...m.sets.values()].flatMap((s) => s.elements.map((e) => `${s.family} ${s.name.replace(/^s[0-9a-f]+_/, '')} ${elementText(e)}`));
     assert.ok(elements.includes('bridge from_mac_0p "vnet7" . 52:54:00:00:00:07'));
     assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.7'));
     assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.8'));
-    const ipRules = [...m.chains.values()].flatMap((c) => c.rules).filter((r) => r.text.includes('ip saddr @'));
+    const ipRules = [...m.chains.values()].flatMap((c) => c.rules).filter((r) => nftRuleText(r).includes('ip saddr @'));
     assert.equal(ipRules.length, 1, 'two IPs, one rule');
 
     const tcp = `<filter name='vwt-web'><rule action='accept' direction='in'><tcp dstportstart='$PORT'/></rule></filter>`;
     const inet = model([port(3, 'vwt-web', { PORT: ['80', '443'] }, [tcp])]);
-    const set = [...inet.sets.values()].find((s) => s.family === 'inet' && 'typeof' in s.decl.key && s.decl.key.typeof.startsWith('meta mark . th dport'))!;
-    assert.deepEqual(set.elements, ['0x76770001 . 443', '0x76770001 . 80']);
+    const set = [...inet.sets.values()].find((s) => s.family === 'inet' && 'typeof' in s.decl.key && exprText(s.decl.key.typeof).startsWith('meta mark . th dport'))!;
+    assert.deepEqual(set.elements.map(elementText), ['0x76770001 . 443', '0x76770001 . 80']);
   });
 
   it('keeps libvirt\'s meaning of a negated variable: one rule per value unless there is one value', () => {
     const neg = `<filter name='vwt-neg'><rule action='drop' direction='out'><ip srcipaddr='$A' match='no'/></rule></filter>`;
     const single = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1'] }, [neg]), 1);
-    assert.match(single.chains.flatMap((c) => c.rules).map((r) => r.text).join('\n'), /iifname \. ip saddr != @\S+ counter drop/);
+    assert.match(single.chains.flatMap((c) => c.rules).map(nftRuleText).join('\n'), /iifname \. ip saddr != @\S+ counter drop/);
     const multi = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '2.2.2.2'] }, [neg]), 1);
-    const texts = multi.chains.flatMap((c) => c.rules).map((r) => r.text);
+    const texts = multi.chains.flatMap((c) => c.rules).map(nftRuleText);
     assert.ok(texts.some((t) => t.includes('ip saddr != 1.1.1.1')) && texts.some((t) => t.includes('ip saddr != 2.2.2.2')));
     assert.notEqual(multi.shape, compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '3.3.3.3'] }, [neg]), 1).shape);
   });
@@ -93,12 +93,12 @@ describe('nftables compiler', () => {
     const xml = `<filter name='vwt-inout'><rule action='accept' direction='inout'><mac srcmacaddr='$MAC'/></rule><rule action='reject' direction='in'><ipv6/></rule></filter>`;
     const p = { ...port(4, 'vwt-inout', {}, [xml]), macFilter: true };
     const c = compilePort(p, 4);
-    const texts = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => r.text.replace(/ comment .*/, '').replace(/@s[0-9a-f]+_/, '@'));
+    const texts = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => ruleText(r.statements, '').replace(/@s[0-9a-f]+_/, '@'));
     assert.deepEqual(texts('from'), ['iifname . ether daddr @from_0p counter accept']);
     assert.deepEqual(texts('to'), ['oifname . ether saddr @to_0p counter accept', 'ether type ip6 counter drop']);
     const m = model([p]);
-    assert.deepEqual(m.sets.get('bridge mac_filter')!.elements, ['"vnet4" . 52:54:00:00:00:04']);
-    assert.deepEqual(m.sets.get('bridge mac_filter_ports')!.elements, ['"vnet4"']);
+    assert.deepEqual(m.sets.get('bridge mac_filter')!.elements, [{ key: { kind: 'concat', parts: [{ kind: 'string', text: 'vnet4' }, { kind: 'ether', addr: '52:54:00:00:00:04' }] } }]);
+    assert.deepEqual(m.sets.get('bridge mac_filter_ports')!.elements, [{ key: { kind: 'string', text: 'vnet4' } }]);
   });
 
   it('places IP rules as libvirt does: state matches, reject to the guest drops in postrouting', () => {
@@ -108,7 +108,7 @@ describe('nftables compiler', () => {
       <rule action='reject' direction='out'><udp dstportstart='53'/></rule>
     </filter>`;
     const c = compilePort(port(1, 'vwt-l4', {}, [xml]), 1);
-    const chain = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => r.text.replace(/ comment .*/, ''));
+    const chain = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => ruleText(r.statements, ''));
     assert.ok(chain('fwd_from').some((r) => /tcp th dport 80 ct state new,established ct direction original counter return$/.test(r)));
     assert.ok(chain('fwd_from').some((r) => /udp th dport 53 counter reject$/.test(r)));
     assert.ok(chain('fwd_to').some((r) => /tcp th dport 23 counter drop$/.test(r)), 'reject towards the guest drops');
@@ -122,12 +122,12 @@ describe('nftables compiler', () => {
     const m = compileModel([p], new Map([['vnet5', 5]]), 'bridge-conntrack');
     assert.ok([...m.chains.values(), ...m.sets.values()].every((x) => x.family === 'bridge'));
     const c = compilePort(p, 5, 'bridge-conntrack');
-    const from = c.chains.find((x) => x.name === `${c.shape}_fwd_from`)!.rules.map((r) => r.text.replace(/ comment .*/, ''));
+    const from = c.chains.find((x) => x.name === `${c.shape}_fwd_from`)!.rules.map((r) => ruleText(r.statements, ''));
     assert.deepEqual(from, [
       'ether type ip meta l4proto tcp th dport 80 ct state new,established ct direction original counter return',
       'ether type ip meta l4proto udp counter drop',
     ]);
-    assert.deepEqual(m.sets.get('bridge fwd_to_port_g1')!.elements, [`"vnet5" : jump ${c.shape}_fwd_to`]);
+    assert.deepEqual(m.sets.get('bridge fwd_to_port_g1')!.elements, [{ key: { kind: 'string', text: 'vnet5' }, value: { kind: 'verdict', verdict: { kind: 'jump', target: `${c.shape}_fwd_to` } } }]);
   });
 
   it('writes a change as a minimal script: a new port of a known shape only adds elements', () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { TABLE } from '../../src/backends/nftables/model.js';
 import { FakeNft } from '../../src/nft/fake.js';
+import { concatValue, counter, jump, str, verdict } from '../../src/nft/expr.js';
 import type { PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
 import { chainSources, MapFilterSource } from '../../src/nwfilter/source.js';
@@ -39,7 +40,7 @@ describe('nftables backend on the fake nft', () => {
     const chain = shapeChain(nft, 'from_mac');
     const index = chain.comments.findIndex((c) => c.includes('no-mac-spoofing'));
     // the MAC check's drop becomes an accept, the comment stays
-    nft.editRule(TABLE, 'bridge', chain.name, index, `counter accept comment "${chain.comments[index]}"`);
+    nft.editRule(TABLE, 'bridge', chain.name, index, [counter, verdict('accept')]);
     const loaded = nft.scripts.length;
     const report = await backend.reconcile(ports);
     assert.deepEqual(report.repaired.sort(), ['vnet1', 'vnet2']);
@@ -55,7 +56,7 @@ describe('nftables backend on the fake nft', () => {
     await backend.reconcile([port(1), port(2), port(3)]);
     const macSet = [...nft.ruleset(TABLE).sets.values()].find((s) => s.name.endsWith('_from_mac_0p'))!;
     nft.foreign(TABLE, [
-      { verb: 'delete', set: { family: 'bridge', name: macSet.name }, elements: ['"vnet2" . 52:54:00:00:00:02'] },
+      { verb: 'delete', set: { family: 'bridge', name: macSet.name }, elements: [{ key: concatValue([str('vnet2'), { kind: 'ether', addr: '52:54:00:00:00:02' }]) }] },
       { verb: 'flush', chain: { family: 'bridge', name: shapeChain(nft, 'from_arp_ip').name } },
     ]);
     const report = await backend.reconcile([port(1), port(2)]);
@@ -104,12 +105,12 @@ describe('nftables backend on the fake nft', () => {
 
     // the check itself: an entry switched in place to a chain created in the same batch is a gap
     const entry = [...nft.ruleset(TABLE).sets.values()].find((s) => /^from_port_g\d+$/.test(s.name))!;
-    const old = [...entry.elements].find((e) => e.startsWith('"vnet1"'))!;
+    const old = [...entry.elements.values()].find((e) => e.key.kind === 'string' && e.key.text === 'vnet1')!;
     await nft.apply([
       { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' } },
-      { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' }, rule: { text: 'counter accept comment "new"', comment: 'new' } },
+      { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' }, rule: { statements: [counter, verdict('accept')], comment: 'new' } },
       { verb: 'delete', set: { family: 'bridge', name: entry.name }, elements: [old] },
-      { verb: 'add', set: { family: 'bridge', name: entry.name }, elements: ['"vnet1" : jump vwt_new'] },
+      { verb: 'add', set: { family: 'bridge', name: entry.name }, elements: [{ key: str('vnet1'), value: { kind: 'verdict', verdict: jump('vwt_new') } }] },
     ], TABLE);
     assert.deepEqual(nft.gaps, [`${entry.name}: "vnet1" : jump vwt_new`]);
   });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { ignoreDiagnostics } from '../../src/errors.js';
 import { FakeRunner } from '../../src/exec/fake.js';
 import { FakeNft } from '../../src/nft/fake.js';
+import { counter, match, meta, ruleText, str, verdict } from '../../src/nft/expr.js';
 import { key } from '../../src/nft/objects.js';
 import { XtablesClient } from '../../src/xtables/client.js';
 import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from '../../src/network/lifecycle/apply-firewall.js';
@@ -24,7 +25,7 @@ function rig() {
 
 const nat = networkDef('nat', { ips: [ipDef('10.20.30.1', 24, pool('10.20.30.100', '10.20.30.199'))] });
 /** Rule texts of a chain of the fake kernel, in order. */
-const texts = (nft: FakeNft, chain: string) => nft.ruleset(TABLE).chains.get(key('ip', chain))?.rules.map((r) => r.text);
+const texts = (nft: FakeNft, chain: string) => nft.ruleset(TABLE).chains.get(key('ip', chain))?.rules.map((r) => ruleText(r.statements, r.comment));
 
 describe('network firewall on nftables (fake nft)', () => {
   it("sets up libvirt's table and the network's rules in one batch, in libvirt's order", async () => {
@@ -53,10 +54,16 @@ describe('network firewall on nftables (fake nft)', () => {
   it('a rule whose body was edited in place, keeping its comment, is missing; the repair batch puts it back above the edit', async () => {
     const { nft, io } = rig();
     const { parts } = await applyNetworkFirewall('nftables', nat, io, ignoreDiagnostics);
-    nft.editRule(TABLE, 'ip', 'guest_output', 1, 'iif "vbr7" counter accept');
+    // the reject becomes an accept
+    nft.editRule(TABLE, 'ip', 'guest_output', 1, [match(meta('iif'), str('vbr7')), counter, verdict('accept')]);
     const health = await firewallParts(parts, io);
     assert.equal(health.missing.length, 1);
-    assert.deepEqual(health.missing[0], { family: 'ip', chain: 'guest_output', comment: '', body: [{ rule: 'iif "vbr7" counter reject' }] });
+    assert.deepEqual(health.missing[0], {
+      family: 'ip',
+      chain: 'guest_output',
+      comment: '',
+      body: [{ match: { op: '==', left: { meta: { key: 'iif' } }, right: 'vbr7' } }, { counter: { packets: 0, bytes: 0 } }, { reject: null }],
+    });
 
     const { removals } = await reapplyNetworkFirewalls('nftables', [{ def: nat, previous: parts, present: health.present }], io, ignoreDiagnostics);
     assert.equal(nft.scripts.length, 2, 'one repair transaction');

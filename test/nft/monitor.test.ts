@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SystemRunner } from '../../src/exec/runner.js';
 import { NftCli } from '../../src/nft/client.js';
+import { counter, verdict } from '../../src/nft/expr.js';
 import { foreignTransactions } from '../../src/nft/monitor.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 
@@ -31,7 +32,7 @@ describe('nft monitor: own and foreign transactions', { skip }, () => {
     await nft.apply([
       { verb: 'add', table: 'bridge' },
       { verb: 'add', chain },
-      { verb: 'add', chain, rule: { text: 'counter accept comment "ours"', comment: 'ours' } },
+      { verb: 'add', chain, rule: { statements: [counter, verdict('accept')], comment: 'ours' } },
     ], 'vwt_own');
     for (let i = 0; i < 5; i++) await nft.apply([{ verb: 'add', set: { family: 'bridge', name: `s${i}`, kind: 'set', decl: { key: { type: 'ifname' } } } }], 'vwt_own');
     await new Promise((r) => setTimeout(r, 500));

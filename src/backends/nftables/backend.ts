@@ -22,7 +22,8 @@ import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.j
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
 import { modelDelta, RuleBodies, TABLE, type ModelDelta } from './model.js';
-import { generationIn, noGarbage, planLoaded, planTransaction, type Garbage } from './transaction.js';
+import { generationIn, noGarbage, planLoaded, planTransaction, portKeyOf, type Garbage } from './transaction.js';
+import { num, str, valueText } from '../../nft/expr.js';
 
 /** Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports. */
 function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map<string, number> } {
@@ -31,11 +32,10 @@ function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map
   const maps = new Set(['port_mark_from', 'mac_filter_ports', dispatchName('from_port', generation), dispatchName('to_port', generation)]);
   for (const s of m.sets.values()) {
     if (s.family !== 'bridge' || !maps.has(s.name)) continue;
-    for (const e of s.elements) {
-      const found = /^"([^"]+)"(?: : (?:0x([0-9a-f]+)|jump))?/.exec(e);
-      if (!found) continue;
-      names.add(found[1]!);
-      if (s.name === 'port_mark_from' && found[2]) ids.set(found[1]!, parseInt(found[2], 16) & 0xffff);
+    for (const e of s.elements.values()) {
+      if (e.key.kind !== 'string') continue;
+      names.add(e.key.text);
+      if (s.name === 'port_mark_from' && e.value?.kind === 'number') ids.set(e.key.text, Number(e.value.value) & 0xffff);
     }
   }
   return { names, ids };
@@ -200,22 +200,19 @@ export class NftablesBackend implements NwfilterBackend {
     const byKey = new Map<string, string>();
     for (const p of desired) {
       const id = ledger.idOf(p.ifname)!;
-      for (const k of [`"${p.ifname}"`, `0x${(MARK_FROM_PORT | id).toString(16)}`, `0x${(MARK_TO_PORT | id).toString(16)}`]) byKey.set(k, p.ifname);
+      for (const k of [str(p.ifname), num(MARK_FROM_PORT | id, 8), num(MARK_TO_PORT | id, 8)]) byKey.set(valueText(k), p.ifname);
     }
     const repaired = new Set<string>();
     for (const m of [delta.addedElements, delta.removedElements]) {
       for (const [k, es] of m) {
         if (!ledger.model.sets.has(k)) continue;
-        for (const e of es) {
-          const port = byKey.get(e.slice(0, e.indexOf(' ') >>> 0));
+        for (const e of es.values()) {
+          const port = byKey.get(portKeyOf(e));
           if (port) repaired.add(port);
         }
       }
     }
-    for (const k of [...delta.addedChains, ...delta.changedChains]) {
-      const shape = /^\S+ (s[0-9a-f]+)_/.exec(k)?.[1];
-      if (shape) for (const n of ledger.portsOfShape(shape)) repaired.add(n);
-    }
+    for (const k of [...delta.addedChains, ...delta.changedChains]) for (const n of ledger.portsOfChain(k)) repaired.add(n);
     const removed = [...observed].filter((n) => !ledger.port(n));
     return { repaired: [...repaired], removed, compiled: ledger.compiledCount };
   }

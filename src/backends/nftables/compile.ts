@@ -17,8 +17,12 @@ import type { RuleDef } from '../../conf/nwfilter/types.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
 import { chainUses, type ChainUse } from '../../nwfilter/chain-uses.js';
-import { setDeclText } from '../../nft/batch.js';
-import { key, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
+import { nftRuleText, setDeclText } from '../../nft/batch.js';
+import {
+  concat, concatValue, counter, jump, match, meta, num, payload, renameRefs, setref, str, sym, verdict,
+  type Element, type Expr, type Statement, type Value,
+} from '../../nft/expr.js';
+import { elementsOf, key, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';
 
@@ -27,7 +31,8 @@ export const MARK_FROM_PORT = 0x76760000;
 export const MARK_TO_PORT = 0x76770000;
 const MARK_TAG_MASK = 0xfffe0000;
 
-const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+/** A mark as nft writes it (eight hex digits). */
+const mark = (n: number) => num(n, 8);
 
 /** One chain a port's filter needs, before it is named. */
 interface Context {
@@ -35,11 +40,11 @@ interface Context {
   /** Chain name suffix, e.g. `from`, `from_arp_ip`, `fwd_to`. */
   suffix: string;
   /** How a rule in this chain names the port. */
-  portExpr: string;
+  portExpr: Expr;
 }
 
-const BRIDGE_FROM = { family: 'bridge', portExpr: 'iifname' } as const;
-const BRIDGE_TO = { family: 'bridge', portExpr: 'oifname' } as const;
+const BRIDGE_FROM = { family: 'bridge', portExpr: meta('iifname') } as const;
+const BRIDGE_TO = { family: 'bridge', portExpr: meta('oifname') } as const;
 
 /**
  * Where libvirt's iptables rules run: in the inet table behind br_netfilter, dispatched on port
@@ -51,8 +56,8 @@ export type StatefulPath = 'br_netfilter' | 'bridge-conntrack';
 /** The three iptables chains of a port (libvirt's FI/FO/HI), keyed like its chain prefixes. */
 function ipContext(use: ChainUse, path: StatefulPath): Context {
   const suffix = use.prefix === 'H' ? 'host' : use.toGuest ? 'fwd_to' : 'fwd_from';
-  if (path === 'bridge-conntrack') return { family: 'bridge', suffix, portExpr: use.toGuest ? 'oifname' : 'iifname' };
-  return { family: 'inet', suffix, portExpr: 'meta mark' };
+  if (path === 'bridge-conntrack') return { family: 'bridge', suffix, portExpr: meta(use.toGuest ? 'oifname' : 'iifname') };
+  return { family: 'inet', suffix, portExpr: meta('mark') };
 }
 
 interface PortValues {
@@ -60,29 +65,36 @@ interface PortValues {
   id: number;
 }
 
-function portKey(ctx: Context, port: PortValues): string {
-  if (ctx.family === 'bridge') return `"${port.ifname}"`;
-  return hex((ctx.suffix === 'fwd_to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
+function portKey(ctx: Context, port: PortValues): Value {
+  if (ctx.family === 'bridge') return str(port.ifname);
+  return mark((ctx.suffix === 'fwd_to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
 }
 
 /** A rule template with `$S` standing for the shape name, and the elements it needs. */
 interface Draft {
   rules: NftRule[];
-  sets: { name: string; decl: SetDecl; elements: string[] }[];
+  sets: { name: string; decl: SetDecl; elements: Element[] }[];
 }
 
-function render(parts: RuleParts, lookups: string[], comment: string, dynamicSet?: string, portExpr?: string): string {
+/** The shape name's placeholder in the names of a port's chains and sets, before it is known. */
+const SHAPE = '$S';
+
+function statementsOf(parts: RuleParts, lookups: Statement[], dynamicSet?: string, portExpr?: Expr): Statement[] {
   const literal = parts.terms.filter((t) => !lookups.length || !t.variable || !t.settable).map(literalTerm);
-  const limit = parts.connlimit && dynamicSet
-    ? [`add @${dynamicSet} { ${portExpr} . ${parts.connlimit.family} saddr ct count ${parts.connlimit.negated ? '' : 'over '}${parts.connlimit.above} }`]
+  const limit: Statement[] = parts.connlimit && dynamicSet && portExpr
+    ? [{
+      kind: 'set add', set: dynamicSet, elem: concat([portExpr, payload(parts.connlimit.family, 'saddr')]),
+      stmts: [{ kind: 'ct count', count: parts.connlimit.above, over: !parts.connlimit.negated }],
+    }]
     : [];
-  return [...literal, ...lookups, ...parts.statements, ...limit, 'counter', parts.verdict, `comment "${comment}"`].join(' ');
+  return [...literal, ...lookups, ...parts.statements, ...limit, counter, parts.verdict];
 }
 
-function literalTerm(t: Term): string {
-  const value = t.expr.includes(' . ') ? `{ ${t.value} }` : t.value;
-  return `${t.expr} ${t.negated ? '!= ' : ''}${value}`;
-}
+/** A concatenated expression is matched against a set of one concatenated value. */
+const literalTerm = (t: Term): Statement => match(t.expr, t.expr.kind === 'concat' ? { kind: 'set', items: [t.value] } : t.value, t.negated);
+
+/** Whether a value needs an interval set (a prefix or range, also as part of a concatenation). */
+const isInterval = (v: Value): boolean => v.kind === 'prefix' || v.kind === 'range' || (v.kind === 'concat' && v.parts.some(isInterval));
 
 /**
  * A per-port set's declaration. Prefixes and ranges (`/`, `-`) need an interval set, which for
@@ -90,7 +102,7 @@ function literalTerm(t: Term): string {
  * exact values go to a hash. The declaration is part of the shape, so ports whose values are all
  * exact share chains with each other, not with ports holding ranges.
  */
-const setDecl = (exprs: string, values: readonly string[]): SetDecl => ({ key: { typeof: exprs }, ...(values.some((v) => /[/-]/.test(v)) ? { flags: ['interval'] } : {}) });
+const setDecl = (exprs: Expr, values: readonly Value[]): SetDecl => ({ key: { typeof: exprs }, ...(values.some(isInterval) ? { flags: ['interval'] } : {}) });
 
 const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
@@ -108,49 +120,50 @@ function draftRule(ctx: Context, port: PortValues, chain: string, index: number,
   const firstSignature = parts.length > 1 ? signature(first) : '';
   const uniform = parts.every((p) => p === first || signature(p) === firstSignature);
   const setMode = varTerms.length > 0 && uniform && varTerms.every((t) => t.settable) && (parts.length === 1 || varTerms.every((t) => !t.negated));
-  const base = `$S_${chain}_${index}`;
+  const base = `${SHAPE}_${chain}_${index}`;
   const dynamic = first.connlimit ? `${base}c` : undefined;
   const dynamicSet = dynamic
-    ? [{ name: dynamic, decl: { key: { typeof: `${ctx.portExpr} . ${first.connlimit!.family} saddr` }, size: 65535, flags: ['dynamic'] } satisfies SetDecl, elements: [] }]
+    ? [{ name: dynamic, decl: { key: { typeof: concat([ctx.portExpr, payload(first.connlimit!.family, 'saddr')]) }, size: 65535, flags: ['dynamic'] } satisfies SetDecl, elements: [] }]
     : [];
   if (!setMode) {
-    const unique = [...new Map(parts.map((p) => [render(p, [], comment, dynamic, ctx.portExpr), p])).keys()];
-    return { rules: unique.map((text) => ({ text, comment })), sets: dynamicSet };
+    const rules = parts.map((p): NftRule => ({ statements: statementsOf(p, [], dynamic, ctx.portExpr), comment }));
+    return { rules: [...new Map(rules.map((r) => [nftRuleText(r), r])).values()], sets: dynamicSet };
   }
   const pk = portKey(ctx, port);
   const positive = varTerms.filter((t) => !t.negated);
-  const lookups: string[] = [];
+  const lookups: Statement[] = [];
   const sets: Draft['sets'] = [...dynamicSet];
   const posIdx = first.terms.map((t, i) => (t.variable && !t.negated ? i : -1)).filter((i) => i >= 0);
   if (positive.length > 0) {
     const name = `${base}p`;
-    const exprs = [ctx.portExpr, ...positive.map((t) => t.expr)].join(' . ');
-    lookups.push(`${exprs} @${name}`);
+    const exprs = concat([ctx.portExpr, ...positive.map((t) => t.expr)]);
+    lookups.push(match(exprs, setref(name)));
     const values = parts.flatMap((p) => posIdx.map((i) => p.terms[i]!.value));
-    sets.push({ name, decl: setDecl(exprs, values), elements: parts.map((p) => [pk, ...posIdx.map((i) => p.terms[i]!.value)].join(' . ')) });
+    sets.push({ name, decl: setDecl(exprs, values), elements: parts.map((p) => ({ key: concatValue([pk, ...posIdx.map((i) => p.terms[i]!.value)]) })) });
   }
   first.terms.forEach((t, i) => {
     if (!t.variable || !t.negated) return;
     const name = `${base}n${i}`;
-    const exprs = `${ctx.portExpr} . ${t.expr}`;
-    lookups.push(`${exprs} != @${name}`);
-    sets.push({ name, decl: setDecl(exprs, [t.value]), elements: [`${pk} . ${t.value}`] });
+    const exprs = concat([ctx.portExpr, t.expr]);
+    lookups.push(match(exprs, setref(name), true));
+    sets.push({ name, decl: setDecl(exprs, [t.value]), elements: [{ key: concatValue([pk, t.value]) }] });
   });
-  return { rules: [{ text: render(first, lookups, comment, dynamic, ctx.portExpr), comment }], sets };
+  return { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
 }
 
 /** Rules without a protocol element are Ethernet-layer (they match every frame). */
 const isBridgeRule = (r: RuleInstance) => !r.rule.protocol || protocolSpec(r.rule.protocol).layer === 'ethernet';
 
 /** Ethernet matches of libvirt's sub-chain kinds (chain `ipv4-x` gets frames of type 0x0800). */
-const SUBCHAIN_MATCH: readonly (readonly [string, string])[] = [
-  ['ipv4', 'ether type ip'],
-  ['ipv6', 'ether type ip6'],
-  ['arp', 'ether type arp'],
-  ['rarp', 'ether type 0x8035'],
-  ['mac', ''],
-  ['vlan', 'ether type vlan'],
-  ['stp', 'ether daddr 01:80:c2:00:00:00'],
+const etherType = (v: Value) => [match(payload('ether', 'type'), v)];
+const SUBCHAIN_MATCH: readonly (readonly [string, Statement[]])[] = [
+  ['ipv4', etherType(sym('ip'))],
+  ['ipv6', etherType(sym('ip6'))],
+  ['arp', etherType(sym('arp'))],
+  ['rarp', etherType(num(0x8035, 4))],
+  ['mac', []],
+  ['vlan', etherType(sym('vlan'))],
+  ['stp', [match(payload('ether', 'daddr'), { kind: 'ether', addr: '01:80:c2:00:00:00' })]],
 ];
 
 const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
@@ -166,12 +179,12 @@ const isLiteral = (i: RuleInstance) => i.expansions.every((e) => Object.values(e
 /** All chains of one port, with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
-  readonly sets = new Map<string, { family: Family; decl: SetDecl; elements: string[] }>();
+  readonly sets = new Map<string, { family: Family; decl: SetDecl; elements: Element[] }>();
 
   constructor(private readonly port: PortValues) {}
 
   chain(ctx: Context): NftRule[] {
-    const name = `$S_${ctx.suffix}`;
+    const name = `${SHAPE}_${ctx.suffix}`;
     if (!this.chains.has(name)) this.chains.set(name, { ctx, rules: [] });
     return this.chains.get(name)!.rules;
   }
@@ -199,9 +212,9 @@ class PortDraft {
     }
   }
 
-  jump(ctx: Context, sub: Context, match: string, comment: string): void {
+  jump(ctx: Context, sub: Context, matches: readonly Statement[], comment: string): void {
     this.chain(sub);
-    this.chain(ctx).push({ text: `${match ? `${match} ` : ''}counter jump $S_${sub.suffix} comment "${comment}"`, comment });
+    this.chain(ctx).push({ statements: [...matches, counter, jump(`${SHAPE}_${sub.suffix}`)], comment });
   }
 }
 
@@ -214,8 +227,8 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
     for (const { instance } of rules) if (instance.chain !== 'root') subs.set(instance.chain, instance.chainPriority);
     const pending = [...subs].filter(([name]) => SUBCHAIN_MATCH.some(([p]) => name.startsWith(p))).sort((a, b) => a[1] - b[1]);
     const enter = (name: string, priority: number) => {
-      const match = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
-      d.jump(root, { ...base, suffix: `${dir}_${chainId(name)}` }, match, ruleComment([name], priority));
+      const matches = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
+      d.jump(root, { ...base, suffix: `${dir}_${chainId(name)}` }, matches, ruleComment([name], priority));
     };
     let next = 0;
     for (const o of rules) {
@@ -292,18 +305,19 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   bridgeChains(d, ordered.filter((o) => isBridgeRule(o.instance)));
   ipChains(d, ordered.filter((o) => !isBridgeRule(o.instance)), path);
 
-  const shapeText = [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map((r) => r.text).join('\n')}`).join('\n')
+  const shapeText = [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map(nftRuleText).join('\n')}`).join('\n')
     + [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
   // Port keys are the only per-port text in a set-mode rule; they live in elements, not rules.
   const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
-  const name = (n: string) => n.replace(/\$S/g, shape);
+  // every name a port's rules refer to is one of its own, drafted under the placeholder
+  const name = (n: string) => shape + n.slice(SHAPE.length);
   const chains = [...d.chains].map(([n, c]): NftChain => ({
     family: c.ctx.family,
     name: name(n),
-    rules: c.rules.map((r) => ({ text: name(r.text), comment: r.comment })),
+    rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
   }));
   const sets = [...d.sets].map(([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }));
-  const entries = [...d.chains.keys()].map((n) => n.slice('$S_'.length)).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
+  const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
   return { ifname: port.ifname, id, shape, chains, sets, entries };
 }
 
@@ -312,7 +326,7 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
 /** Chains a port's dispatch maps jump to (the root chains of its filter). */
 const ENTRY_SUFFIXES = ['from', 'to', 'fwd_from', 'fwd_to', 'host'];
 
-const rule = (text: string, comment: string): NftRule => ({ text: `${text} comment "${comment}"`, comment });
+const rule = (statements: Statement[], comment: string): NftRule => ({ statements, comment });
 
 /**
  * Dispatch maps (port -> jump to the port's chains) carry a generation in their name: a change
@@ -320,12 +334,14 @@ const rule = (text: string, comment: string): NftRule => ({ text: `${text} comme
  * complete maps of the next generation instead (transaction.ts explains why).
  */
 export const dispatchName = (base: string, generation: number) => `${base}_g${generation}`;
-const DISPATCH_NAME = /^(.*)_g(\d+)$/;
 
-/** The generation of a dispatch map's name, if it is one. */
+/** The generation of a dispatch map's name, if it is one: the one dispatchName gives it back for. */
 export function generationOf(name: string): number | undefined {
-  const m = DISPATCH_NAME.exec(name);
-  return m ? Number(m[2]) : undefined;
+  for (const base of DISPATCH_BASES) {
+    const n = name.startsWith(`${base}_g`) ? Number(name.slice(base.length + 2)) : NaN;
+    if (Number.isSafeInteger(n) && dispatchName(base, n) === name) return n;
+  }
+  return undefined;
 }
 
 /**
@@ -351,26 +367,39 @@ export interface Layout {
   /** The hooked chains, naming the dispatch maps of one generation through `map`. */
   chains: (map: (base: string) => string, needs: Needs) => NftChain[];
   /** Dispatch map of each entry chain (base name, without generation), and the port's key there. */
-  entries: Record<string, { family: Family; map: string; decl: SetDecl; key: (p: CompiledPort) => string }>;
+  entries: Record<string, { family: Family; map: string; decl: SetDecl; key: (p: CompiledPort) => Value }>;
   /** Whether ports with IP rules are marked for the inet table. */
   marks: boolean;
 }
 
-const byName = (p: CompiledPort) => `"${p.ifname}"`;
+const byName = (p: CompiledPort) => str(p.ifname);
 const set = (family: Family, name: string, type: string): SetMeta => ({ family, name, kind: 'set', decl: { key: { type } } });
 const mapDecl = (type: string, value: string): SetDecl => ({ key: { type }, value });
 const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'ifname'), set('bridge', 'mac_filter', 'ifname . ether_addr')];
-const macFilterRule = (needs: Needs) => (needs.macFilter ? [rule('iifname @mac_filter_ports iifname . ether saddr != @mac_filter counter drop', 'mac_filter')] : []);
+const macFilterRule = (needs: Needs) => (needs.macFilter
+  ? [rule([
+    match(meta('iifname'), setref('mac_filter_ports')),
+    match(concat([meta('iifname'), payload('ether', 'saddr')]), setref('mac_filter'), true),
+    counter,
+    verdict('drop'),
+  ], 'mac_filter')]
+  : []);
 const hook = (name: Hook['hook'], priority: number): Hook => ({ type: 'filter', hook: name, priority, policy: 'accept' });
 const BRIDGE_HOOK = { prerouting: hook('prerouting', -300), postrouting: hook('postrouting', 300) };
-const CLEAR_MARK = rule(`meta mark and ${hex(MARK_TAG_MASK)} == ${hex(MARK_FROM_PORT)} meta mark set 0`, 'clear port mark');
+const CLEAR_MARK = rule([
+  match({ kind: 'and', expr: meta('mark'), mask: mark(MARK_TAG_MASK) }, mark(MARK_FROM_PORT)),
+  { kind: 'mangle', key: meta('mark'), value: num(0) },
+], 'clear port mark');
+/** Marks a packet with the id of the port it comes from (`iifname`) or goes to (`oifname`). */
+const markPort = (port: 'iifname' | 'oifname', side: 'from' | 'to') =>
+  rule([{ kind: 'mangle', key: meta('mark'), value: { kind: 'lookup', key: meta(port), map: `port_mark_${side}` } }], `mark ${side} port`);
 
 /** The dispatch rule; its comment names the map, so a listed chain shows which generation it uses. */
-const dispatch = (expr: string, map: string, what: string) => rule(`${expr} vmap @${map}`, `${what} ${map}`);
+const dispatch = (key: string, map: string, what: string) => rule([{ kind: 'vmap', key: meta(key), map }], `${what} ${map}`);
 
 /** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
 function inetHook(name: 'forward' | 'input' | 'postrouting', map: string, what: string): NftChain {
-  return { family: 'inet', name, hook: hook(name, 0), rules: [dispatch('meta mark', map, what), CLEAR_MARK] };
+  return { family: 'inet', name, hook: hook(name, 0), rules: [dispatch('mark', map, what), CLEAR_MARK] };
 }
 
 /**
@@ -388,11 +417,11 @@ const BR_NETFILTER: Layout = {
   chains: (map, needs) => [
     {
       family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting,
-      rules: [...macFilterRule(needs), ...(needs.ip ? [rule('meta mark set iifname map @port_mark_from', 'mark from port')] : []), dispatch('iifname', map('from_port'), 'from port')],
+      rules: [...macFilterRule(needs), ...(needs.ip ? [markPort('iifname', 'from')] : []), dispatch('iifname', map('from_port'), 'from port')],
     },
     {
       family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting,
-      rules: [...(needs.ip ? [CLEAR_MARK, rule('meta mark set oifname map @port_mark_to', 'mark to port')] : []), dispatch('oifname', map('to_port'), 'to port')],
+      rules: [...(needs.ip ? [CLEAR_MARK, markPort('oifname', 'to')] : []), dispatch('oifname', map('to_port'), 'to port')],
     },
     ...(needs.ip
       ? [inetHook('forward', map('fwd_from_port'), 'forward from port'), inetHook('input', map('host_from_port'), 'host from port'), inetHook('postrouting', map('fwd_to_port'), 'forward to port')]
@@ -401,9 +430,9 @@ const BR_NETFILTER: Layout = {
   entries: {
     from: { family: 'bridge', map: 'from_port', decl: mapDecl('ifname', 'verdict'), key: byName },
     to: { family: 'bridge', map: 'to_port', decl: mapDecl('ifname', 'verdict'), key: byName },
-    fwd_from: { family: 'inet', map: 'fwd_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => hex(MARK_FROM_PORT | p.id) },
-    host: { family: 'inet', map: 'host_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => hex(MARK_FROM_PORT | p.id) },
-    fwd_to: { family: 'inet', map: 'fwd_to_port', decl: mapDecl('mark', 'verdict'), key: (p) => hex(MARK_TO_PORT | p.id) },
+    fwd_from: { family: 'inet', map: 'fwd_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => mark(MARK_FROM_PORT | p.id) },
+    host: { family: 'inet', map: 'host_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => mark(MARK_FROM_PORT | p.id) },
+    fwd_to: { family: 'inet', map: 'fwd_to_port', decl: mapDecl('mark', 'verdict'), key: (p) => mark(MARK_TO_PORT | p.id) },
   },
   marks: true,
 };
@@ -436,6 +465,9 @@ const BRIDGE_CONNTRACK: Layout = {
 
 export const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
 
+/** Base names of the dispatch maps of every layout. */
+const DISPATCH_BASES = [...new Set(Object.values(LAYOUTS).flatMap((l) => Object.values(l.entries).map((e) => e.map)))];
+
 /** The dispatch maps of a layout in one generation, with their base names. */
 export function dispatchMaps(layout: Layout, generation: number, needs: Needs): (SetMeta & { base: string })[] {
   const seen = new Map<string, SetMeta & { base: string }>();
@@ -447,27 +479,27 @@ export function dispatchMaps(layout: Layout, generation: number, needs: Needs): 
 }
 
 /** Everything one port puts into the model, as elements by set key (see key()). */
-export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, generation: number): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const add = (family: Family, name: string, e: readonly string[]) => {
+export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, generation: number): Map<string, Element[]> {
+  const out = new Map<string, Element[]>();
+  const add = (family: Family, name: string, e: readonly Element[]) => {
     const k = key(family, name);
     if (!out.has(k)) out.set(k, []);
     out.get(k)!.push(...e);
   };
   for (const s of c.sets) add(s.family, s.name, s.elements);
   if (layout.marks && needsOf(port, c).ip) {
-    add('bridge', 'port_mark_from', [`"${port.ifname}" : ${hex(MARK_FROM_PORT | c.id)}`]);
-    add('bridge', 'port_mark_to', [`"${port.ifname}" : ${hex(MARK_TO_PORT | c.id)}`]);
+    add('bridge', 'port_mark_from', [{ key: str(port.ifname), value: mark(MARK_FROM_PORT | c.id) }]);
+    add('bridge', 'port_mark_to', [{ key: str(port.ifname), value: mark(MARK_TO_PORT | c.id) }]);
   }
   for (const entry of c.entries) {
     const m = layout.entries[entry]!;
-    add(m.family, dispatchName(m.map, generation), [`${m.key(c)} : jump ${c.shape}_${entry}`]);
+    add(m.family, dispatchName(m.map, generation), [{ key: m.key(c), value: { kind: 'verdict', verdict: jump(`${c.shape}_${entry}`) } }]);
   }
   if (port.macFilter) {
-    add('bridge', 'mac_filter_ports', [`"${port.ifname}"`]);
-    add('bridge', 'mac_filter', [`"${port.ifname}" . ${port.mac.toLowerCase()}`]);
+    add('bridge', 'mac_filter_ports', [{ key: str(port.ifname) }]);
+    add('bridge', 'mac_filter', [{ key: concatValue([str(port.ifname), { kind: 'ether', addr: port.mac.toLowerCase() }]) }]);
   }
-  for (const [k, e] of out) out.set(k, [...new Set(e)]);
+  for (const [k, e] of out) out.set(k, [...elementsOf(e).values()]);
   return out;
 }
 

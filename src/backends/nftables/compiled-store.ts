@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../network/lifecycle/leases.js';
 import { codeVersion } from '../../util/code-version.js';
 import type { CompiledPort, StatefulPath } from './compile.js';
-import type { NftChain, SetMeta, Statement } from '../../nft/objects.js';
+import type { Element } from '../../nft/expr.js';
+import type { KernelStatement, NftChain, SetMeta } from '../../nft/objects.js';
 
 interface StoredPort {
   key: string;
@@ -17,7 +18,7 @@ interface StoredPort {
   shape: string;
   entries: string[];
   /** The elements of each of the shape's sets, in the shape's order. */
-  elements: (readonly string[])[];
+  elements: (readonly Element[])[];
 }
 
 interface StoredFile {
@@ -25,10 +26,10 @@ interface StoredFile {
   path: StatefulPath;
   shapes: Record<string, { chains: NftChain[]; sets: SetMeta[] }>;
   ports: StoredPort[];
-  bodies: [string, readonly Statement[]][];
+  bodies: [string, readonly KernelStatement[]][];
 }
 
-export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly Statement[]][]): void {
+export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly KernelStatement[]][]): void {
   const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [], bodies };
   for (const [key, c] of ports) {
     stored.shapes[c.shape] ??= { chains: c.chains, sets: c.sets.map(({ elements: _e, ...meta }) => meta) };
@@ -38,7 +39,7 @@ export function saveCompiledPorts(file: string, path: StatefulPath, ports: Itera
 }
 
 /** The compiled ports by key and the rule bodies; empty when the file is missing, unreadable or from other code. */
-export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly Statement[]][] } {
+export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly KernelStatement[]][] } {
   const out = new Map<string, CompiledPort>();
   const none = { ports: out, bodies: [] };
   let stored: StoredFile;

@@ -1,6 +1,7 @@
 // What the nftables backend asks the kernel, and only about our own tables (through the nft
 // client, src/nft): their current content, and the capability probes run at start-up.
 import type { NftClient } from '../../nft/client.js';
+import { ct, match, verdict } from '../../nft/expr.js';
 import type { Ruleset, RulesetSet, NftChain } from '../../nft/objects.js';
 import { FAMILIES, TABLE } from './model.js';
 
@@ -34,7 +35,7 @@ export async function probeCapabilities(nft: NftClient): Promise<NftCapabilities
   const bridgeConntrack = await nft.check([
     { verb: 'add', table: 'bridge' },
     { verb: 'add', chain: { ...chain, hook: { type: 'filter', hook: 'forward', priority: 0, policy: 'accept' } } },
-    { verb: 'add', chain, rule: { text: 'ct state established accept', comment: '' } },
+    { verb: 'add', chain, rule: { statements: [match(ct('state'), { kind: 'flags', names: ['established'] }), verdict('accept')], comment: '' } },
   ], 'virtwall_probe');
   return { bridgeConntrack };
 }

@@ -7,14 +7,15 @@ import type { PortFilter } from '../../nwfilter/backend.js';
 import {
   compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
 } from './compile.js';
-import { key, type Family, type NftChain, type SetMeta } from '../../nft/objects.js';
+import { elementText, type Element } from '../../nft/expr.js';
+import { key, type NftChain, type SetMeta } from '../../nft/objects.js';
 import { emptyDelta, LiveModel, type ModelDelta, type NftModel } from './model.js';
 
 interface PortEntry {
   port: PortFilter;
   compiled: CompiledPort;
   needs: Needs;
-  elements: Map<string, string[]>;
+  elements: Map<string, Element[]>;
 }
 
 const NEEDS = ['ip', 'macFilter'] as const;
@@ -68,9 +69,14 @@ export class PortLedger {
     return this.ids.get(ifname);
   }
 
-  /** Ports sharing a shape. */
-  portsOfShape(shape: string): string[] {
-    return [...this.entries.values()].filter((e) => e.compiled.shape === shape).map((e) => e.port.ifname);
+  /** Keys of the sets of the shapes in use (the ones holding ports' values). */
+  shapeSets(): Set<string> {
+    return new Set([...this.shapes.values()].flatMap((s) => s.sets.map((x) => key(x.family, x.name))));
+  }
+
+  /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
+  portsOfChain(k: string): string[] {
+    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => key(c.family, c.name) === k)).map((e) => e.port.ifname);
   }
 
   /** Puts a port in (or replaces it); a port that does not compile changes nothing. */
@@ -151,18 +157,19 @@ export class PortLedger {
    */
   renameDispatch(generation: number): void {
     const { maps, chains } = this.dispatchIn(generation);
-    const renamed = new Map(maps);
+    const renamed = new Map<string, string>();
     for (const [from, to] of maps) {
       const old = this.model.sets.get(from)!;
       this.model.sets.delete(from);
       this.model.sets.set(key(old.family, to), { ...old, name: to });
+      renamed.set(from, key(old.family, to));
     }
     for (const e of this.entries.values()) {
       for (const [from, es] of [...e.elements]) {
         const to = renamed.get(from);
         if (!to) continue;
         e.elements.delete(from);
-        e.elements.set(key(refFamily(from), to), es);
+        e.elements.set(to, es);
       }
     }
     this.gen = generation;
@@ -236,7 +243,7 @@ export class PortLedger {
 
   private addSet(s: SetMeta): void {
     const k = key(s.family, s.name);
-    this.model.sets.set(k, { ...s, elements: new Set() });
+    this.model.sets.set(k, { ...s, elements: new Map() });
     if (!this.delta.removedSets.delete(k)) this.delta.addedSets.add(k);
   }
 
@@ -245,22 +252,22 @@ export class PortLedger {
     if (!this.delta.addedSets.delete(k)) this.delta.removedSets.add(k);
   }
 
-  private addElement(k: string, e: string): void {
-    this.model.sets.get(k)!.elements.add(e);
-    if (!this.delta.removedElements.get(k)?.delete(e)) note(this.delta.addedElements, k, e);
+  private addElement(k: string, e: Element): void {
+    const text = elementText(e);
+    this.model.sets.get(k)!.elements.set(text, e);
+    if (!this.delta.removedElements.get(k)?.delete(text)) note(this.delta.addedElements, k, text, e);
   }
 
-  private removeElement(k: string, e: string): void {
-    this.model.sets.get(k)!.elements.delete(e);
-    if (!this.delta.addedElements.get(k)?.delete(e)) note(this.delta.removedElements, k, e);
+  private removeElement(k: string, e: Element): void {
+    const text = elementText(e);
+    this.model.sets.get(k)!.elements.delete(text);
+    if (!this.delta.addedElements.get(k)?.delete(text)) note(this.delta.removedElements, k, text, e);
   }
 }
 
-const refFamily = (k: string) => k.slice(0, k.indexOf(' ')) as Family;
-
-function note(m: Map<string, Set<string>>, k: string, e: string): void {
-  if (!m.has(k)) m.set(k, new Set());
-  m.get(k)!.add(e);
+function note(m: Map<string, Map<string, Element>>, k: string, text: string, e: Element): void {
+  if (!m.has(k)) m.set(k, new Map());
+  m.get(k)!.set(text, e);
 }
 
 /** The complete model for `ports` with port ids from `ids` (see assignPortIds). */

@@ -4,8 +4,10 @@
 // holds is a Ruleset value (src/nft). A ModelDelta is what differs between them, which
 // transaction.ts turns into ONE nft batch.
 
+import { nftRuleText } from '../../nft/batch.js';
+import type { Element } from '../../nft/expr.js';
 import { sameBody } from '../../nft/listing.js';
-import type { Family, NftChain, NftRule, NftSet, Ruleset, SetMeta, Statement } from '../../nft/objects.js';
+import type { Family, KernelStatement, NftChain, NftRule, NftSet, Ruleset, SetMeta } from '../../nft/objects.js';
 
 export const TABLE = 'virtwall_nwf';
 export const FAMILIES: readonly Family[] = ['bridge', 'inet'];
@@ -16,7 +18,8 @@ export interface NftModel {
   sets: ReadonlyMap<string, NftSet>;
 }
 
-export type LiveSet = SetMeta & { elements: Set<string> };
+/** A set whose elements change in place, keyed by their text (as in a Ruleset). */
+export type LiveSet = SetMeta & { elements: Map<string, Element> };
 
 /** A model that changes in place, element by element. */
 export class LiveModel {
@@ -35,9 +38,9 @@ export class LiveModel {
 /** A ruleset as plain values: sorted elements, rules as we load them (without the kernel's bodies). */
 export function snapshot(r: Ruleset): NftModel {
   const chains = new Map<string, NftChain>();
-  for (const [k, c] of r.chains) chains.set(k, { ...c, rules: c.rules.map(({ text, comment }) => ({ text, comment })) });
+  for (const [k, c] of r.chains) chains.set(k, { ...c, rules: c.rules.map(({ statements, comment }) => ({ statements, comment })) });
   const sets = new Map<string, NftSet>();
-  for (const [k, s] of r.sets) sets.set(k, { ...s, elements: [...s.elements].sort() });
+  for (const [k, s] of r.sets) sets.set(k, { ...s, elements: [...s.elements].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e) });
   return { chains, sets };
 }
 
@@ -49,8 +52,9 @@ export interface ModelDelta {
   removedChains: Set<string>;
   /** Chains in both models whose rules differ (by comment and body, see RuleBodies). */
   changedChains: Set<string>;
-  addedElements: Map<string, Set<string>>;
-  removedElements: Map<string, Set<string>>;
+  /** Elements by set key, each by its text. */
+  addedElements: Map<string, Map<string, Element>>;
+  removedElements: Map<string, Map<string, Element>>;
 }
 
 export const emptyDelta = (): ModelDelta => ({
@@ -59,31 +63,31 @@ export const emptyDelta = (): ModelDelta => ({
 });
 
 /**
- * The kernel's form of the rules we load, by the text we load (nft lists a rule in its own normal
- * form, not in our text): learnt from nft's echo when a rule is loaded, kept with the compiled
+ * The kernel's form of the rules we load, by the rule's text (nft lists a rule in its own normal
+ * form, not as we wrote it): read back when a rule is loaded, kept with the compiled
  * ports across restarts. A kernel rule is ours as long as it has our rule's comment AND its body.
  */
 export class RuleBodies {
-  private readonly byText = new Map<string, readonly Statement[]>();
+  private readonly byText = new Map<string, readonly KernelStatement[]>();
 
-  constructor(known: Iterable<readonly [string, readonly Statement[]]> = []) {
+  constructor(known: Iterable<readonly [string, readonly KernelStatement[]]> = []) {
     for (const [t, b] of known) this.byText.set(t, b);
   }
 
   learn(rule: NftRule): void {
-    if (rule.body) this.byText.set(rule.text, rule.body);
+    if (rule.body) this.byText.set(nftRuleText(rule), rule.body);
   }
 
   /** The bodies of the rules of `m` (what is worth keeping). */
-  entriesFor(m: Ruleset): [string, readonly Statement[]][] {
-    const texts = new Set([...m.chains.values()].flatMap((c) => c.rules.map((r) => r.text)));
+  entriesFor(m: Ruleset): [string, readonly KernelStatement[]][] {
+    const texts = new Set([...m.chains.values()].flatMap((c) => c.rules.map(nftRuleText)));
     return [...this.byText].filter(([t]) => texts.has(t));
   }
 
   /** Whether kernel rules `held` are `wanted`, by comment and body; a body never learnt differs. */
   same(held: readonly NftRule[], wanted: readonly NftRule[]): boolean {
     return held.length === wanted.length && held.every((r, i) => {
-      const want = this.byText.get(wanted[i]!.text);
+      const want = this.byText.get(nftRuleText(wanted[i]!));
       return r.comment === wanted[i]!.comment && r.body !== undefined && want !== undefined && sameBody(r.body, want);
     });
   }
@@ -101,10 +105,10 @@ export function modelDelta(from: Ruleset, to: LiveModel, bodies: RuleBodies): Mo
   for (const [k, s] of to.sets) {
     const old = from.sets.get(k);
     if (!old) d.addedSets.add(k);
-    const added = [...s.elements].filter((e) => !old?.elements.has(e));
-    if (added.length > 0) d.addedElements.set(k, new Set(added));
-    const removed = old ? [...old.elements].filter((e) => !s.elements.has(e)) : [];
-    if (removed.length > 0) d.removedElements.set(k, new Set(removed));
+    const added = [...s.elements].filter(([e]) => !old?.elements.has(e));
+    if (added.length > 0) d.addedElements.set(k, new Map(added));
+    const removed = old ? [...old.elements].filter(([e]) => !s.elements.has(e)) : [];
+    if (removed.length > 0) d.removedElements.set(k, new Map(removed));
   }
   for (const k of from.sets.keys()) if (!to.sets.has(k)) d.removedSets.add(k);
   return d;

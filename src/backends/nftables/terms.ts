@@ -6,14 +6,15 @@ import { invalidInput } from '../../errors.js';
 import type { ResolvedAttr, ResolvedRule } from '../../nwfilter/instantiate.js';
 import type { ChainUse } from '../../nwfilter/chain-uses.js';
 import { prefixLength } from '../../net/address.js';
-import { addressBytes, hexNumber, maskedAddress, numberOf, prefixOf, range, type ValueKind } from './values.js';
+import { concat, concatValue, ct, match, meta, num, payload, raw, sym, type Expr, type Statement, type Value, type Verdict } from '../../nft/expr.js';
+import { addressBytes, addressValue, hexNumber, maskedAddress, numberOf, prefixOf, range, type ValueKind } from './values.js';
 
 /** One match of a rule: `expr value` or `expr != value`. */
 export interface Term {
   /** The nft expression, e.g. `ether saddr`, `icmp type . icmp code`. */
-  expr: string;
+  expr: Expr;
   negated: boolean;
-  value: string;
+  value: Value;
   /** The value came from a variable, so ports sharing the rule may differ in it. */
   variable: boolean;
   /** The expression is typed, so its values can be elements of a set keyed by port. */
@@ -23,21 +24,22 @@ export interface Term {
 export interface RuleParts {
   terms: Term[];
   /** Statements between the matches and the verdict (state matches). */
-  statements: string[];
+  statements: Statement[];
   /** iptables connlimit: more than `above` connections from this source drops. */
   connlimit?: { family: 'ip' | 'ip6'; above: number; negated: boolean };
-  verdict: string;
+  /** A verdict, or a reject. */
+  verdict: Verdict | { kind: 'reject' };
 }
 
-const fixed = (expr: string, value: string): Term => ({ expr, value, negated: false, variable: false, settable: true });
+const fixed = (expr: Expr, value: Value): Term => ({ expr, value, negated: false, variable: false, settable: true });
 
 // --- bridge table (ebtables semantics) ---------------------------------------------------------
 
 interface Field {
   attr: string;
-  expr: string;
+  expr: Expr;
   /** Expression in the reversed (guest-bound half of an inout) rule. */
-  reversed?: string;
+  reversed?: Expr;
   kind: ValueKind;
   /** A mask (addresses) or range end (numbers). */
   second?: string;
@@ -49,30 +51,32 @@ interface Field {
 
 type Step = Field | Term | ((rule: ResolvedRule) => Term[]);
 
-const f = (attr: string, expr: string, kind: ValueKind, more: Partial<Field> = {}): Field => ({ attr, expr, kind, ...more });
+const f = (attr: string, expr: Expr, kind: ValueKind, more: Partial<Field> = {}): Field => ({ attr, expr, kind, ...more });
+
+const ether = (field: 'saddr' | 'daddr' | 'type') => payload('ether', field);
 
 const ETH: Step[] = [
-  f('srcmacaddr', 'ether saddr', 'mac', { second: 'srcmacmask', reversed: 'ether daddr' }),
-  f('dstmacaddr', 'ether daddr', 'mac', { second: 'dstmacmask', reversed: 'ether saddr' }),
+  f('srcmacaddr', ether('saddr'), 'mac', { second: 'srcmacmask', reversed: ether('daddr') }),
+  f('dstmacaddr', ether('daddr'), 'mac', { second: 'dstmacmask', reversed: ether('saddr') }),
 ];
 
 /** ARP (native nft `arp` expressions) and RARP (same layout, raw offsets after the header). */
 function arpFields(native: boolean): Step[] {
-  const at = (expr: string, off: number, len: number) => (native ? { expr } : { expr: `@nh,${off},${len}`, raw: true });
-  const src = at('arp saddr ip', 112, 32);
-  const dst = at('arp daddr ip', 192, 32);
-  const sha = at('arp saddr ether', 64, 48);
-  const tha = at('arp daddr ether', 144, 48);
+  const at = (field: string, off: number, len: number) => (native ? { expr: payload('arp', field) } : { expr: raw('nh', off, len), raw: true });
+  const src = at('saddr ip', 112, 32);
+  const dst = at('daddr ip', 192, 32);
+  const sha = at('saddr ether', 64, 48);
+  const tha = at('daddr ether', 144, 48);
   return [
     ...ETH,
-    fixed('ether type', native ? 'arp' : '0x8035'),
-    f('hwtype', '', 'number', at('arp htype', 0, 16)),
-    f('opcode', '', 'arp-opcode', at('arp operation', 48, 16)),
-    f('protocoltype', '', 'number', at('arp ptype', 16, 16)),
-    f('arpsrcipaddr', '', 'ipv4', { ...src, second: 'arpsrcipmask', reversed: dst.expr }),
-    f('arpdstipaddr', '', 'ipv4', { ...dst, second: 'arpdstipmask', fallbackSecond: 'arpsrcipmask', reversed: src.expr }),
-    f('arpsrcmacaddr', '', 'mac', { ...sha, reversed: tha.expr }),
-    f('arpdstmacaddr', '', 'mac', { ...tha, reversed: sha.expr }),
+    fixed(ether('type'), native ? sym('arp') : num(0x8035, 4)),
+    f('hwtype', at('htype', 0, 16).expr, 'number', at('htype', 0, 16)),
+    f('opcode', at('operation', 48, 16).expr, 'arp-opcode', at('operation', 48, 16)),
+    f('protocoltype', at('ptype', 16, 16).expr, 'number', at('ptype', 16, 16)),
+    f('arpsrcipaddr', src.expr, 'ipv4', { ...src, second: 'arpsrcipmask', reversed: dst.expr }),
+    f('arpdstipaddr', dst.expr, 'ipv4', { ...dst, second: 'arpdstipmask', fallbackSecond: 'arpsrcipmask', reversed: src.expr }),
+    f('arpsrcmacaddr', sha.expr, 'mac', { ...sha, reversed: tha.expr }),
+    f('arpdstmacaddr', tha.expr, 'mac', { ...tha, reversed: sha.expr }),
     (rule) => {
       const g = rule.attrs['gratuitous'];
       const on = g && (g.value.kind === 'boolean' ? g.value.value : g.value.kind === 'text' && ['true', '1', 'yes'].includes(g.value.text));
@@ -85,13 +89,13 @@ function arpFields(native: boolean): Step[] {
 function ipFields(v: 'ip' | 'ip6'): Step[] {
   return [
     ...ETH,
-    fixed('ether type', v),
-    f('srcipaddr', `${v} saddr`, v === 'ip' ? 'ipv4' : 'ipv6', { second: 'srcipmask', reversed: `${v} daddr` }),
-    f('dstipaddr', `${v} daddr`, v === 'ip' ? 'ipv4' : 'ipv6', { second: 'dstipmask', reversed: `${v} saddr` }),
+    fixed(ether('type'), sym(v)),
+    f('srcipaddr', payload(v, 'saddr'), v === 'ip' ? 'ipv4' : 'ipv6', { second: 'srcipmask', reversed: payload(v, 'daddr') }),
+    f('dstipaddr', payload(v, 'daddr'), v === 'ip' ? 'ipv4' : 'ipv6', { second: 'dstipmask', reversed: payload(v, 'saddr') }),
     // ebtables' --ip6-protocol skips extension headers, as meta l4proto does.
-    f('protocol', v === 'ip' ? 'ip protocol' : 'meta l4proto', 'ip-protocol'),
-    f('srcportstart', 'th sport', 'number', { second: 'srcportend', reversed: 'th dport' }),
-    f('dstportstart', 'th dport', 'number', { second: 'dstportend', reversed: 'th sport' }),
+    f('protocol', v === 'ip' ? payload('ip', 'protocol') : meta('l4proto'), 'ip-protocol'),
+    f('srcportstart', payload('th', 'sport'), 'number', { second: 'srcportend', reversed: payload('th', 'dport') }),
+    f('dstportstart', payload('th', 'dport'), 'number', { second: 'dstportend', reversed: payload('th', 'sport') }),
   ];
 }
 
@@ -102,10 +106,11 @@ function icmpv6Types(rule: ResolvedRule): Term[] {
   const span = (start: string, end: string) => {
     const lo = a[start] ? numberOf(a[start]!, 'number') : undefined;
     const hi = a[end] ? numberOf(a[end]!, 'number') : lo;
-    return lo === undefined ? '0-255' : range(lo, hi);
+    return lo === undefined ? range(0, 255) : range(lo, hi);
   };
   const variable = ['type', 'typeend', 'code', 'codeend'].some((n) => a[n]?.value.kind === 'text');
-  return [{ expr: 'icmpv6 type . icmpv6 code', value: `${span('type', 'typeend')} . ${span('code', 'codeend')}`, negated: !!a['type']?.negated, variable, settable: true }];
+  const expr = concat([payload('icmpv6', 'type'), payload('icmpv6', 'code')]);
+  return [{ expr, value: concatValue([span('type', 'typeend'), span('code', 'codeend')]), negated: !!a['type']?.negated, variable, settable: true }];
 }
 
 /** STP BPDU fields after the 802.3 and LLC headers, as offsets into the frame (bits). */
@@ -126,18 +131,18 @@ const STP_OFFSETS: readonly [string, number, number, ValueKind][] = [
 
 const BRIDGE_STEPS: Record<string, Step[]> = {
   none: [],
-  mac: [...ETH, f('protocolid', 'ether type', 'ethertype')],
-  vlan: [...ETH, fixed('ether type', 'vlan'), f('vlanid', 'vlan id', 'number'), f('encap-protocol', 'vlan type', 'ethertype')],
+  mac: [...ETH, f('protocolid', ether('type'), 'ethertype')],
+  vlan: [...ETH, fixed(ether('type'), sym('vlan')), f('vlanid', payload('vlan', 'id'), 'number'), f('encap-protocol', payload('vlan', 'type'), 'ethertype')],
   stp: [
     ...ETH,
-    fixed('ether daddr', '01:80:c2:00:00:00'),
+    fixed(ether('daddr'), { kind: 'ether', addr: '01:80:c2:00:00:00' }),
     ...STP_OFFSETS.map(([attr, off, len, kind]) =>
-      f(attr, `@ll,${off},${len}`, kind, { raw: true, second: kind === 'mac' ? `${attr}-mask` : attr === 'type' || attr === 'flags' ? undefined : `${attr}-hi` }),
+      f(attr, raw('ll', off, len), kind, { raw: true, second: kind === 'mac' ? `${attr}-mask` : attr === 'type' || attr === 'flags' ? undefined : `${attr}-hi` }),
     ),
   ],
   arp: arpFields(true),
   rarp: arpFields(false),
-  ip: [...ipFields('ip'), f('dscp', '@nh,8,8', 'number', { raw: true })],
+  ip: [...ipFields('ip'), f('dscp', raw('nh', 8, 8), 'number', { raw: true })],
   ipv6: [...ipFields('ip6'), icmpv6Types],
 };
 
@@ -149,7 +154,7 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
   const secondName = field.second && rule.attrs[field.second] ? field.second : field.fallbackSecond;
   const second = secondName ? rule.attrs[secondName] : undefined;
   let expr = (reverse && field.reversed) || field.expr;
-  let value: string;
+  let value: Value;
   if (field.kind === 'mac' || field.kind === 'ipv4' || field.kind === 'ipv6') {
     const bytes = addressBytes(main, field.kind);
     let prefix: number | undefined;
@@ -157,7 +162,7 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
       const mask = addressBytes(second, 'mac');
       prefix = prefixLength(mask);
       if (prefix === undefined) {
-        expr = `${expr} & ${hexOrMac(mask, field.raw)}`;
+        expr = { kind: 'and', expr, mask: hexOrMac(mask, field.raw) };
         value = hexOrMac(bytes.map((b, i) => b & mask[i]!), field.raw);
         return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: false };
       }
@@ -166,27 +171,27 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
       const full = bytes.length * 8;
       const p = prefix ?? full;
       const mask = maskOf(bytes.length, p);
-      if (p < full) expr = `${expr} & ${hexNumber(mask)}`;
+      if (p < full) expr = { kind: 'and', expr, mask: hexNumber(mask) };
       value = hexNumber(bytes.map((b, i) => b & mask[i]!));
     } else value = maskedAddress(bytes, field.kind, prefix);
   } else {
     const lo = numberOf(main, field.kind);
     value = range(lo, second ? numberOf(second, field.kind) : undefined, field.raw);
-    if (field.kind === 'ethertype' && !second) value = `0x${lo.toString(16).padStart(4, '0')}`;
+    if (field.kind === 'ethertype' && !second) value = num(lo, 4);
   }
   // A masked expression (`x & mask`) cannot be a set key; prefixes and ranges are elements.
-  return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: !expr.includes(' & ') };
+  return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: expr.kind !== 'and' };
 }
 
 function maskOf(len: number, prefix: number): number[] {
   return Array.from({ length: len }, (_, i) => (0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff);
 }
 
-const hexOrMac = (bytes: readonly number[], raw: boolean | undefined) => (raw ? hexNumber(bytes) : bytes.map((b) => b.toString(16).padStart(2, '0')).join(':'));
+const hexOrMac = (bytes: readonly number[], rawField: boolean | undefined) => (rawField ? hexNumber(bytes) : addressValue(bytes, 'mac'));
 
 /** ebtables has no REJECT; libvirt drops instead. */
-function bridgeVerdict(rule: ResolvedRule): string {
-  return rule.action === 'reject' ? 'drop' : rule.action;
+function bridgeVerdict(rule: ResolvedRule): Verdict {
+  return { kind: rule.action === 'reject' ? 'drop' : rule.action };
 }
 
 /** A rule of the bridge table; `reverse` swaps sources and destinations as libvirt does. */
@@ -216,7 +221,7 @@ const PORTED = new Set(['tcp', 'udp', 'sctp', 'tcp-ipv6', 'udp-ipv6', 'sctp-ipv6
 
 const isIpv6 = (protocol: string) => protocol.endsWith('-ipv6') || protocol === 'icmpv6';
 
-function simple(rule: ResolvedRule, attr: string, expr: string, kind: ValueKind, second?: string): Term | undefined {
+function simple(rule: ResolvedRule, attr: string, expr: Expr, kind: ValueKind, second?: string): Term | undefined {
   return fieldTerm(rule, f(attr, expr, kind, { second }), false);
 }
 
@@ -231,33 +236,35 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
   const fam = isIpv6(protocol) ? 'ip6' : 'ip';
   const addrKind = fam === 'ip' ? 'ipv4' : 'ipv6';
   const dirIn = use.directionIn;
-  const terms: Term[] = [family === 'inet' ? fixed('meta nfproto', fam === 'ip' ? 'ipv4' : 'ipv6') : fixed('ether type', fam)];
-  if (L4PROTO[protocol]) terms.push(fixed('meta l4proto', L4PROTO[protocol]!));
+  const terms: Term[] = [family === 'inet' ? fixed(meta('nfproto'), sym(fam === 'ip' ? 'ipv4' : 'ipv6')) : fixed(ether('type'), sym(fam))];
+  if (L4PROTO[protocol]) terms.push(fixed(meta('l4proto'), sym(L4PROTO[protocol]!)));
   const base = terms.length;
   const push = (t: Term | undefined) => t && terms.push(t);
 
   const srcMacSkipped = !!a['srcmacaddr'] && dirIn;
-  if (a['srcmacaddr'] && !dirIn) push(simple(rule, 'srcmacaddr', 'ether saddr', 'mac'));
+  if (a['srcmacaddr'] && !dirIn) push(simple(rule, 'srcmacaddr', ether('saddr'), 'mac'));
   const [src, dst] = dirIn ? ['daddr', 'saddr'] : ['saddr', 'daddr'];
   for (const [side, dir] of [['src', src], ['dst', dst]] as const) {
-    if (a[`${side}ipaddr`]) push(simple(rule, `${side}ipaddr`, `${fam} ${dir}`, addrKind, `${side}ipmask`));
+    if (a[`${side}ipaddr`]) push(simple(rule, `${side}ipaddr`, payload(fam, dir), addrKind, `${side}ipmask`));
     else if (a[`${side}ipfrom`]) {
       const from = a[`${side}ipfrom`]!;
       const to = a[`${side}ipto`];
-      const text = (x: ResolvedAttr) => maskedAddress(addressBytes(x, addrKind), addrKind, undefined);
-      terms.push({ expr: `${fam} ${dir}`, value: to ? `${text(from)}-${text(to)}` : text(from), negated: from.negated, variable: isVar(from) || isVar(to), settable: true });
+      const address = (x: ResolvedAttr) => addressValue(addressBytes(x, addrKind), addrKind);
+      const value: Value = to ? { kind: 'range', from: address(from), to: address(to) } : address(from);
+      terms.push({ expr: payload(fam, dir), value, negated: from.negated, variable: isVar(from) || isVar(to), settable: true });
     }
   }
-  push(simple(rule, 'dscp', `${fam} dscp`, 'number'));
+  push(simple(rule, 'dscp', payload(fam, 'dscp'), 'number'));
   if (a['connlimit-above'] && dirIn) return undefined;
   let skipMatch = !!a['connlimit-above'];
 
   const flags = a['flags']?.value;
   if ((protocol === 'tcp' || protocol === 'tcp-ipv6') && flags?.kind === 'tcp-flags') {
-    terms.push({ expr: `tcp flags & 0x${flags.mask.toString(16)}`, value: `0x${flags.set.toString(16)}`, negated: a['flags']!.negated, variable: false, settable: false });
+    const expr: Expr = { kind: 'and', expr: payload('tcp', 'flags'), mask: num(flags.mask, 0) };
+    terms.push({ expr, value: num(flags.set, 0), negated: a['flags']!.negated, variable: false, settable: false });
   }
   if (PORTED.has(protocol)) {
-    const [sport, dport] = dirIn ? ['th dport', 'th sport'] : ['th sport', 'th dport'];
+    const [sport, dport] = dirIn ? [payload('th', 'dport'), payload('th', 'sport')] : [payload('th', 'sport'), payload('th', 'dport')];
     push(simple(rule, 'srcportstart', sport, 'number', 'srcportend'));
     const d = simple(rule, 'dstportstart', dport, 'number', 'dstportend');
     // libvirt's fixup gives every port attribute the negation of srcportstart.
@@ -266,7 +273,9 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
   }
   // iptables' --tcp-option N: the option kind is present (libvirt allows no negation here)
   const option = a['option'];
-  if (option) terms.push({ expr: `tcp option ${numberOf(option, 'number')}`, value: 'exists', negated: false, variable: isVar(option), settable: false });
+  if (option) {
+    terms.push({ expr: { kind: 'tcp option', option: numberOf(option, 'number') }, value: { kind: 'boolean', value: true }, negated: false, variable: isVar(option), settable: false });
+  }
 
   const icmp = protocol === 'icmp' ? 'icmp' : protocol === 'icmpv6' ? 'icmpv6' : undefined;
   const hasIcmpType = !!icmp && !!a['type'];
@@ -275,8 +284,8 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
     const type = numberOf(a['type']!, 'number');
     const code = a['code'] ? numberOf(a['code'], 'number') : undefined;
     terms.push({
-      expr: code === undefined ? `${icmp} type` : `${icmp} type . ${icmp} code`,
-      value: code === undefined ? String(type) : `${type} . ${code}`,
+      expr: code === undefined ? payload(icmp, 'type') : concat([payload(icmp, 'type'), payload(icmp, 'code')]),
+      value: code === undefined ? num(type) : concatValue([num(type), num(code)]),
       negated: a['type']!.negated,
       variable: isVar(a['type']) || isVar(a['code']),
       settable: true,
@@ -284,15 +293,15 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
   }
   if (srcMacSkipped && terms.length === base) return undefined;
 
-  let verdict = use.acceptTarget === 'RETURN' ? 'return' : 'accept';
+  let verdict: RuleParts['verdict'] = { kind: use.acceptTarget === 'RETURN' ? 'return' : 'accept' };
   if (rule.action !== 'accept') {
-    verdict = rule.action === 'reject' && (use.toGuest || family === 'bridge') ? 'drop' : rule.action;
+    verdict = { kind: rule.action === 'reject' && (use.toGuest || family === 'bridge') ? 'drop' : rule.action };
     skipMatch = use.defaultMatch;
   }
-  const statements: string[] = [];
+  const statements: Statement[] = [];
   if (use.match && !skipMatch) {
-    statements.push(`ct state ${use.match.toLowerCase()}`);
-    if (use.defaultMatch && !hasIcmpType && rule.direction !== 'inout') statements.push(`ct direction ${dirIn ? 'reply' : 'original'}`);
+    statements.push(match(ct('state'), { kind: 'flags', names: use.match.toLowerCase().split(',') }));
+    if (use.defaultMatch && !hasIcmpType && rule.direction !== 'inout') statements.push(match(ct('direction'), sym(dirIn ? 'reply' : 'original')));
   }
   if (a['ipset']) throw invalidInput('ipset matches are not supported by the nftables backend');
   const limit = a['connlimit-above'];

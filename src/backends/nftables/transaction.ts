@@ -24,7 +24,8 @@
 // ports joining or leaving a shape) stays a small element edit; a packet may then see some
 // sets before and some after the flip, as with any nft element update.
 import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
-import { hasFamily, key, type Family, type Ruleset, type RulesetSet, type Statement } from '../../nft/objects.js';
+import { valueText, type Element } from '../../nft/expr.js';
+import { hasFamily, key, type Family, type KernelStatement, type Ruleset, type RulesetSet } from '../../nft/objects.js';
 import { generationOf } from './compile.js';
 import type { PortLedger } from './ledger.js';
 import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
@@ -33,7 +34,7 @@ import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
 export interface Garbage {
   sets: ReadonlySet<string>;
   chains: ReadonlySet<string>;
-  elements: ReadonlyMap<string, ReadonlySet<string>>;
+  elements: ReadonlyMap<string, ReadonlyMap<string, Element>>;
 }
 
 export const noGarbage = (): Garbage => ({ sets: new Set(), chains: new Set(), elements: new Map() });
@@ -47,12 +48,18 @@ export interface Plan {
   generation: number;
 }
 
-/** A set element's port: its first part (`"vnet0"`, or a port mark in the inet table). */
-const portKeyOf = (element: string) => element.slice(0, element.indexOf(' ') >>> 0);
-const isShapeSet = (setKey: string) => /^\S+ s[0-9a-f]+_/.test(setKey);
-const refOf = (k: string) => ({ family: k.slice(0, k.indexOf(' ')) as Family, name: k.slice(k.indexOf(' ') + 1) });
-const nameOf = (k: string) => refOf(k).name;
-const jumpTarget = (element: string) => / : jump (\S+)$/.exec(element)?.[1];
+/** A set element's port: its key's first part (`"vnet0"`, or a port mark in the inet table), as text. */
+export const portKeyOf = (e: Element) => valueText(e.key.kind === 'concat' ? e.key.parts[0]! : e.key);
+
+/** The family and name of the object keyed `k` in the first of `models` that has it. */
+function refIn(k: string, ...models: Ruleset[]): { family: Family; name: string } {
+  for (const m of models) {
+    const x = m.chains.get(k) ?? m.sets.get(k);
+    if (x) return { family: x.family, name: x.name };
+  }
+  throw new Error(`no object ${k} in the models planned from`);
+}
+const jumpTarget = (e: Element) => (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined);
 
 /** The desired model with its dispatch maps under `generation` (the ledger's names otherwise). */
 function desiredIn(ledger: PortLedger, generation: number): Ruleset {
@@ -83,7 +90,10 @@ export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortL
     return { batch, garbage: noGarbage(), generation: ledger.generation };
   }
 
-  const isDispatch = (m: Ruleset, gen: number) => (k: string) => m.sets.get(k)?.kind === 'map' && generationOf(nameOf(k)) === gen;
+  const isDispatch = (m: Ruleset, gen: number) => (k: string) => {
+    const s = m.sets.get(k);
+    return s?.kind === 'map' && generationOf(s.name) === gen;
+  };
   // Chains whose rules this transaction writes: new ones, and existing ones whose rules differ
   // (a repair, or a shape coming back whose chains were flushed when it went out of use).
   const created = [...delta.addedChains].filter((k) => !kernel.chains.has(k));
@@ -96,16 +106,18 @@ export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortL
   for (const [k, added] of delta.addedElements) {
     const removed = delta.removedElements.get(k);
     if (!removed || !isDispatch(current, ledger.generation)(k)) continue;
-    const before = new Set([...removed].map(portKeyOf));
-    for (const e of added) {
+    const before = new Set([...removed.values()].map(portKeyOf));
+    for (const e of added.values()) {
       if (!before.has(portKeyOf(e))) continue;
       moved.add(portKeyOf(e));
-      if (written.has(key(refOf(k).family, jumpTarget(e)!))) swap = true;
+      if (written.has(key(current.sets.get(k)!.family, jumpTarget(e)!))) swap = true;
     }
   }
   const generation = swap ? ledger.generation + 1 : ledger.generation;
   const desired = desiredIn(ledger, generation);
-  const next = { sets: new Set<string>(), chains: new Set<string>(), elements: new Map<string, Set<string>>() };
+  const refOf = (k: string) => refIn(k, desired, kernel);
+  const next = { sets: new Set<string>(), chains: new Set<string>(), elements: new Map<string, Map<string, Element>>() };
+  const shapeSets = ledger.shapeSets();
   const oldMaps = swap ? [...current.sets.keys()].filter(isDispatch(current, ledger.generation)) : [];
   for (const k of oldMaps) next.sets.add(k);
   const newMaps = swap ? [...desired.sets.keys()].filter(isDispatch(desired, generation)) : [];
@@ -130,34 +142,34 @@ export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortL
   }
 
   // Elements: removals first (an entry switched in place is deleted, then added).
-  const removals = new Map<string, string[]>();
-  const additions = new Map<string, string[]>();
-  const push = (m: Map<string, string[]>, k: string, e: string) => (m.get(k) ?? m.set(k, []).get(k)!).push(e);
+  const removals = new Map<string, Map<string, Element>>();
+  const additions = new Map<string, Map<string, Element>>();
+  const push = (m: Map<string, Map<string, Element>>, k: string, text: string, e: Element) => (m.get(k) ?? m.set(k, new Map()).get(k)!).set(text, e);
   for (const [k, es] of delta.removedElements) {
     if (!desired.sets.has(k) || skipElements(k)) continue;
-    for (const e of es) {
-      if (!kernel.sets.get(k)?.elements.has(e)) continue;
-      if (isShapeSet(k) && moved.has(portKeyOf(e))) (next.elements.get(k) ?? next.elements.set(k, new Set()).get(k)!).add(e);
-      else push(removals, k, e);
+    for (const [text, e] of es) {
+      if (!kernel.sets.get(k)?.elements.has(text)) continue;
+      if (shapeSets.has(k) && moved.has(portKeyOf(e))) push(next.elements, k, text, e);
+      else push(removals, k, text, e);
     }
   }
   for (const [k, es] of delta.addedElements) {
     if (skipElements(k) || !desired.sets.has(k)) continue;
-    for (const e of es) if (!kernel.sets.get(k)?.elements.has(e)) push(additions, k, e);
+    for (const [text, e] of es) if (!kernel.sets.get(k)?.elements.has(text)) push(additions, k, text, e);
   }
-  for (const k of newMaps) additions.set(k, [...desired.sets.get(k)!.elements]);
+  for (const k of newMaps) additions.set(k, new Map(desired.sets.get(k)!.elements));
   // Garbage of the previous change: elements nobody wants again, and revived sets' stale ones.
   for (const [k, es] of garbage.elements) {
     const want = desired.sets.get(k);
     if (!want) continue;
-    for (const e of es) if (!want.elements.has(e) && kernel.sets.get(k)?.elements.has(e)) push(removals, k, e);
+    for (const [text, e] of es) if (!want.elements.has(text) && kernel.sets.get(k)?.elements.has(text)) push(removals, k, text, e);
   }
   for (const k of garbage.sets) {
     const want = desired.sets.get(k);
-    if (want) for (const e of kernel.sets.get(k)?.elements ?? []) if (!want.elements.has(e)) push(removals, k, e);
+    if (want) for (const [text, e] of kernel.sets.get(k)?.elements ?? []) if (!want.elements.has(text)) push(removals, k, text, e);
   }
-  const elements = (verb: 'add' | 'delete', m: Map<string, string[]>) => {
-    for (const [k, es] of m) if (es.length > 0) batch.push({ verb, set: refOf(k), elements: [...new Set(es)] });
+  const elements = (verb: 'add' | 'delete', m: Map<string, Map<string, Element>>) => {
+    for (const [k, es] of m) if (es.size > 0) batch.push({ verb, set: refOf(k), elements: [...es.values()] });
   };
   elements('delete', removals);
   elements('add', additions);
@@ -194,7 +206,7 @@ export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortL
  * What a loaded plan leaves: the kernel's new state (the rules it added with the kernel's forms
  * `echoed`, which `bodies` learns), and the ledger's dispatch maps under the plan's generation.
  */
-export function planLoaded(kernel: Ruleset, plan: Plan, echoed: readonly (readonly Statement[])[], ledger: PortLedger, bodies: RuleBodies): Ruleset {
+export function planLoaded(kernel: Ruleset, plan: Plan, echoed: readonly (readonly KernelStatement[])[], ledger: PortLedger, bodies: RuleBodies): Ruleset {
   const added = plan.batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
   added.forEach((rule, i) => bodies.learn({ ...rule, body: echoed[i] }));
   if (plan.generation !== ledger.generation) ledger.renameDispatch(plan.generation);

@@ -1,11 +1,12 @@
-// Rule values as nft writes them: addresses with their masks as prefixes (or MAC ranges), number
-// ranges as `lo-hi`, libvirt's protocol names as numbers. A value that came from a variable is
-// the variable's raw text, so it is parsed here the way the attribute's data type parses it.
+// Rule values as typed nft values (src/nft/expr.ts): addresses with their masks as prefixes (or
+// MAC ranges), number ranges, libvirt's protocol names as numbers. A value that came from a
+// variable is the variable's raw text, so it is parsed here the way the attribute's data type parses it.
 import { parseAs } from '../../conf/nwfilter/datatypes.js';
 import { ARP_OPCODE_NAMES, ETHERTYPE_NAMES, IP_PROTOCOL_NAMES } from '../../conf/nwfilter/values.js';
 import type { ResolvedAttr } from '../../nwfilter/instantiate.js';
 import { invalidInput } from '../../errors.js';
 import { formatIPv6 } from '../../net/address.js';
+import { num, type Value } from '../../nft/expr.js';
 
 export type ValueKind = 'mac' | 'ipv4' | 'ipv6' | 'number' | 'ethertype' | 'arp-opcode' | 'ip-protocol';
 
@@ -44,9 +45,10 @@ export function prefixOf(attr: ResolvedAttr, family: 'ipv4' | 'ipv6'): number {
   return parsed.length;
 }
 
-export function formatBytes(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6'): string {
-  if (kind === 'mac') return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
-  return kind === 'ipv4' ? bytes.join('.') : formatIPv6(bytes);
+/** An address as an nft value. */
+export function addressValue(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6'): Value {
+  if (kind === 'mac') return { kind: 'ether', addr: bytes.map((b) => b.toString(16).padStart(2, '0')).join(':') };
+  return kind === 'ipv4' ? { kind: 'ip', addr: bytes.join('.') } : { kind: 'ip6', addr: formatIPv6(bytes) };
 }
 
 /** The bytes of `bytes` under a mask of `prefix` leading one bits. */
@@ -58,25 +60,27 @@ export function maskBytes(bytes: readonly number[], prefix: number): number[] {
 }
 
 /** An address with an optional prefix as nft matches it: exact, `net/len` or a MAC range. */
-export function maskedAddress(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6', prefix: number | undefined): string {
+export function maskedAddress(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6', prefix: number | undefined): Value {
   const full = bytes.length * 8;
-  if (prefix === undefined || prefix >= full) return formatBytes(bytes, kind);
+  if (prefix === undefined || prefix >= full) return addressValue(bytes, kind);
   const lo = maskBytes(bytes, prefix);
-  if (kind !== 'mac') return `${formatBytes(lo, kind)}/${prefix}`;
+  if (kind !== 'mac') return { kind: 'prefix', addr: addressValue(lo, kind), len: prefix };
   const hi = lo.map((b, i) => b | (~maskBytes(Array(bytes.length).fill(0xff), prefix)[i]! & 0xff));
-  return `${formatBytes(lo, kind)}-${formatBytes(hi, kind)}`;
+  return { kind: 'range', from: addressValue(lo, kind), to: addressValue(hi, kind) };
 }
 
 /**
- * Bytes as one big-endian hex number, for raw payload matches (`@nh,112,32 0xa000001`). Raw
- * values are always written in hex without leading zeros: nft lists integer set elements as
- * plain numbers, and reading them back (kernel.ts) must give the same text.
+ * Bytes as one big-endian number written in hex, for raw payload matches (`@nh,112,32 0xa000001`).
+ * Raw values are always written in hex without leading zeros: nft lists integer set elements as
+ * plain numbers, and reading them back (listing.ts) must give the same value. Raw fields are at
+ * most 48 bits wide, so the number is exact.
  */
-export function hexNumber(bytes: readonly number[]): string {
-  return `0x${bytes.reduce((n, b) => n * 256n + BigInt(b), 0n).toString(16)}`;
+export function hexNumber(bytes: readonly number[]): Value {
+  return num(bytes.reduce((n, b) => n * 256 + b, 0), 0);
 }
 
-export function range(lo: number, hi: number | undefined, hex = false): string {
-  const text = (n: number) => (hex ? `0x${n.toString(16)}` : String(n));
-  return hi === undefined || hi === lo ? text(lo) : `${text(lo)}-${text(hi)}`;
+/** A number or a range of numbers, in decimal or (raw fields) hex. */
+export function range(lo: number, hi: number | undefined, hex = false): Value {
+  const value = (n: number) => (hex ? num(n, 0) : num(n));
+  return hi === undefined || hi === lo ? value(lo) : { kind: 'range', from: value(lo), to: value(hi) };
 }

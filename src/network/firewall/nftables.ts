@@ -3,7 +3,8 @@
 // a nat postrouting chain. Host services need no rules (the table's policy is accept), and the
 // DHCP checksum fix is a tc filter on the bridge.
 import type { ListedTable } from '../../nft/listing.js';
-import { key, type Hook, type Json, type NftRule, type Statement } from '../../nft/objects.js';
+import { counter, ct, jump, match, meta, payload, str, sym, verdict, type Statement, type Value } from '../../nft/expr.js';
+import { key, type Hook, type Json, type KernelStatement, type NftRule } from '../../nft/objects.js';
 import { command, type FirewallCommand } from '../../plan/command.js';
 import type { IpFamily } from '../inet.js';
 import type { NetworkDef } from '../../conf/network/types.js';
@@ -25,7 +26,7 @@ export const SKELETON_CHAINS: readonly { name: string; parent?: string; hook?: H
 ];
 
 /** The jump of libvirt's skeleton to `chain`: `counter jump CHAIN`. */
-export function isSkeletonJump(body: readonly Statement[], chain?: string): boolean {
+export function isSkeletonJump(body: readonly KernelStatement[], chain?: string): boolean {
   const statements = body.filter((s) => !('counter' in s));
   const target = statements.length === 1 ? (statements[0]!['jump'] as { target?: Json } | undefined)?.target : undefined;
   return target !== undefined && (chain === undefined ? SKELETON_CHAINS.some((c) => c.parent && c.name === target) : target === chain);
@@ -111,28 +112,82 @@ export function nftablesRule(rule: FirewallRule, bridge: string): FirewallComman
   return match && nft(['-ae', 'insert', 'rule', NFT_FAMILY[rule.family], NFT_TABLE, ...match]);
 }
 
-/** Interface names are quoted in nft's syntax (a name need not be an identifier). */
-const NAME_BEFORE = new Set(['iif', 'oif', 'iifname', 'oifname']);
-
-/** A network rule as nft's `add rule` takes it, in its chain and family. */
+/** A network rule in libvirt's table: its chain and family, as a typed rule (src/nft/expr.ts). */
 export interface ChainRule {
   family: 'ip' | 'ip6';
   chain: string;
   rule: NftRule;
 }
 
-/** A network's rules in libvirt's table, in the order libvirt inserts them (each at the head of its chain). */
+const ADDRESS: Record<IpFamily, 'ip' | 'ip6'> = { ipv4: 'ip', ipv6: 'ip6' };
+
+/** A subnet (`10.0.0.0/24`) or address range (`a-b`) of the rule's family as an nft value. */
+function addressValue(family: IpFamily, text: string): Value {
+  const [addr, len] = text.split('/');
+  const ip = (a: string): Value => ({ kind: ADDRESS[family], addr: a });
+  return len !== undefined ? { kind: 'prefix', addr: ip(addr!), len: Number(len) } : ip(addr!);
+}
+
+const ifname = (key: string, name: string | undefined): Statement[] => (name !== undefined && name !== '' ? [match(meta(key), str(name))] : []);
+
+type Statements<K extends RuleKind> = (rule: Extract<FirewallRule, { kind: K }>, bridge: string) => [chain: string, statements: Statement[]] | undefined;
+
+/** Each rule kind as the statements libvirt's `nft insert rule` words mean (RENDER above); undefined: not in nftables. */
+const STATEMENTS: { [K in RuleKind]: Statements<K> } = {
+  hostAccept: () => undefined,
+  rejectOut: (_r, br) => ['guest_output', [...ifname('iif', br), counter, { kind: 'reject' }]],
+  rejectIn: (_r, br) => ['guest_input', [...ifname('oif', br), counter, { kind: 'reject' }]],
+  allowCross: (_r, br) => ['guest_cross', [...ifname('iif', br), ...ifname('oif', br), counter, verdict('accept')]],
+  allowOut: (r, br) => [
+    'guest_output',
+    [match(payload(ADDRESS[r.family], 'saddr'), addressValue(r.family, r.network)), ...ifname('iif', br), ...ifname('oifname', r.physdev), counter, verdict('accept')],
+  ],
+  allowRelatedIn: (r, br) => [
+    'guest_input',
+    [
+      ...ifname('iifname', r.physdev), ...ifname('oif', br), match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.network)),
+      match(ct('state'), { kind: 'flags', names: ['related', 'established'] }), counter, verdict('accept'),
+    ],
+  ],
+  allowIn: (r, br) => [
+    'guest_input',
+    [match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.network)), ...ifname('iifname', r.physdev), ...ifname('oif', br), counter, verdict('accept')],
+  ],
+  masquerade: (r) => {
+    const ports = r.ports ? ([r.ports.start, r.ports.end] as const) : undefined;
+    const to: Statement = r.address
+      ? { kind: 'snat', addr: r.address.end ? { kind: 'range', from: addressValue(r.family, r.address.start), to: addressValue(r.family, r.address.end) } : addressValue(r.family, r.address.start), ...(ports ? { ports } : {}) }
+      : { kind: 'masquerade', ...(ports ? { ports } : {}) };
+    const fam = ADDRESS[r.family];
+    return [
+      'guest_nat',
+      [
+        ...(r.protocol ? [match(meta('l4proto'), sym(r.protocol))] : []),
+        match(payload(fam, 'saddr'), addressValue(r.family, r.network)), match(payload(fam, 'daddr'), addressValue(r.family, r.network), true),
+        ...ifname('oifname', r.physdev), counter, to,
+      ],
+    ];
+  },
+  dontMasquerade: (r) => [
+    'guest_nat',
+    [
+      ...ifname('oifname', r.physdev), match(payload(ADDRESS[r.family], 'saddr'), addressValue(r.family, r.network)),
+      match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.destination)), counter, verdict('return'),
+    ],
+  ],
+};
+
+/** A network's rules in libvirt's table as typed rules, in the order libvirt inserts them (each at the head of its chain). */
 export function networkChainRules(net: NetworkDef): ChainRule[] {
   const br = bridgeName(net);
-  return networkRules(net)
-    .flatMap((r) => {
-      const words = nftablesRuleWords(r, br);
-      if (!words) return [];
-      const [chain, ...match] = words;
-      const text = match.map((w, i) => (NAME_BEFORE.has(match[i - 1] ?? '') ? JSON.stringify(w) : w)).join(' ');
-      return [{ family: NFT_FAMILY[r.family], chain: chain!, rule: { text, comment: '' } }];
-    });
+  return networkRules(net).flatMap((r) => {
+    const typed = (STATEMENTS[r.kind] as Statements<RuleKind>)(r as never, br);
+    return typed ? [{ family: NFT_FAMILY[r.family], chain: typed[0], rule: { statements: typed[1], comment: '' } }] : [];
+  });
 }
+
+/** libvirt's jump to one of its chains: `counter jump CHAIN`. */
+export const skeletonJump = (chain: string): NftRule => ({ statements: [counter, jump(chain)], comment: '' });
 
 /** The tc filter recomputing DHCP reply checksums, as added ('add') and removed ('del'). */
 export function checksumFilter(bridge: string, verb: 'add' | 'del'): FirewallCommand {

@@ -14,7 +14,7 @@ import type { RestoreLine, RestoreTable } from '../../xtables/restore.js';
 import { rulesIn } from '../../xtables/save.js';
 import { bridgeName, hasFirewall } from '../definition.js';
 import { missingSkeleton as missingXtSkeleton } from '../firewall/iptables.js';
-import { checksumFilter, missingSkeleton as missingNftSkeleton, NFT_TABLE, networkChainRules } from '../firewall/nftables.js';
+import { checksumFilter, missingSkeleton as missingNftSkeleton, NFT_TABLE, networkChainRules, skeletonJump } from '../firewall/nftables.js';
 import type { BackendName } from '../firewall/plan.js';
 import { isNftPart, isTcPart, isXtablesPart, locate, type FirewallPart, type NftPart, type TcPart, type XtablesPart } from '../firewall/parts.js';
 import { firewallIo, IPTABLES_TOOLS, locateParts, nftRules, sameNft, sameXt, xtRules, type FirewallIo } from './firewall-health.js';
@@ -85,7 +85,7 @@ async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart
     const missing = missingNftSkeleton(listed, family);
     if (missing.table) batch.push({ verb: 'add', table: family });
     for (const c of missing.chains) batch.push({ verb: 'add', chain: { family, name: c.name, ...(c.hook ? { hook: c.hook } : {}) } });
-    for (const c of missing.jumps) batch.push({ verb: 'insert', chain: { family, name: c.parent! }, rule: { text: `counter jump ${c.name}`, comment: '' } });
+    for (const c of missing.jumps) batch.push({ verb: 'insert', chain: { family, name: c.parent! }, rule: skeletonJump(c.name) });
     created += Number(missing.table) + missing.chains.length + missing.jumps.length;
     const rules = nftRules(listed);
     const mine = replacing.filter((p) => p.family === family);

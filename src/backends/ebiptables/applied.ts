@@ -5,6 +5,8 @@
 // restarted daemon finds intact ports intact instead of rebuilding them as libvirt does.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { z } from 'zod';
+import { XT_RULE } from '../../xtables/schema.js';
 import { writeFileAtomic } from '../../network/lifecycle/leases.js';
 import type { PortFilter } from '../../nwfilter/backend.js';
 import { dryRunCommands } from '../../plan/transaction.js';
@@ -52,10 +54,13 @@ export class AppliedPorts {
   }
 }
 
-/** A damaged file only costs rebuilding the ports. */
+const PART = z.strictObject({ chains: z.record(z.string(), z.array(XT_RULE)), links: z.array(XT_RULE) });
+const SAVED = z.record(z.string(), z.strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) }));
+
+/** A damaged file (or one of another version) only costs rebuilding the ports. */
 function readSaved(file: string): [string, AppliedPort][] {
   try {
-    return Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, AppliedPort>);
+    return Object.entries(SAVED.parse(JSON.parse(readFileSync(file, 'utf8'))));
   } catch {
     return [];
   }

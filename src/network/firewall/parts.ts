@@ -4,6 +4,7 @@
 // with the record field by field.
 import { z } from 'zod';
 import type { Statement } from '../../nft/objects.js';
+import { XT_RULE } from '../../xtables/schema.js';
 import type { TableRule } from './xtables.js';
 
 /** A rule in one of iptables' tables. */
@@ -29,12 +30,6 @@ export const isNftPart = (p: FirewallPart): p is NftPart => 'body' in p;
 export const isTcPart = (p: FirewallPart): p is TcPart => 'tc' in p;
 
 const WORD = z.string().max(256);
-const OPTION = z.strictObject({ name: WORD, values: z.array(WORD), negated: z.literal(true).optional() });
-const XT_RULE = z.strictObject({
-  chain: WORD,
-  matches: z.array(z.strictObject({ module: WORD.optional(), options: z.array(OPTION) })),
-  target: z.strictObject({ name: WORD, goto: z.literal(true).optional(), options: z.array(OPTION) }).optional(),
-});
 
 /**
  * A recorded part as read back from a status file: its deletion runs as root, so a tc part may

@@ -26,7 +26,7 @@ const REJECT_WITH: Record<IptablesTool, string> = { iptables: 'icmp-port-unreach
 type Base = Partial<Record<'-s' | '-d' | '-i' | '-o' | '-p', string | XtOption>>;
 
 /** A rule from its base options (any order; undefined values left out), extra matches and target. */
-function rule(chain: string, base: Base, extra: readonly XtMatch[], target: string, ...targetOptions: XtOption[]): XtRule {
+export function xtablesRule(chain: string, base: Base, extra: readonly XtMatch[], target: string, ...targetOptions: XtOption[]): XtRule {
   const options = BASE_ORDER.flatMap((name) => {
     const v = base[name as keyof Base];
     return v === undefined || v === '' ? [] : [typeof v === 'string' ? opt(name, v) : v];
@@ -43,29 +43,29 @@ const RULES: { [K in RuleKind]: { table: string; render: Renderer<K> } } = {
   hostAccept: {
     table: 'filter',
     render: (r, br) =>
-      rule(r.direction === 'input' ? 'LIBVIRT_INP' : 'LIBVIRT_OUT', { [r.direction === 'input' ? '-i' : '-o']: br, '-p': r.protocol }, [dport(r.protocol, r.port)], 'ACCEPT'),
+      xtablesRule(r.direction === 'input' ? 'LIBVIRT_INP' : 'LIBVIRT_OUT', { [r.direction === 'input' ? '-i' : '-o']: br, '-p': r.protocol }, [dport(r.protocol, r.port)], 'ACCEPT'),
   },
-  rejectOut: { table: 'filter', render: (_r, br, tool) => rule('LIBVIRT_FWO', { '-i': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])) },
-  rejectIn: { table: 'filter', render: (_r, br, tool) => rule('LIBVIRT_FWI', { '-o': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])) },
-  allowCross: { table: 'filter', render: (_r, br) => rule('LIBVIRT_FWX', { '-i': br, '-o': br }, [], 'ACCEPT') },
-  allowOut: { table: 'filter', render: (r, br) => rule('LIBVIRT_FWO', { '-s': r.network, '-i': br, '-o': r.physdev }, [], 'ACCEPT') },
+  rejectOut: { table: 'filter', render: (_r, br, tool) => xtablesRule('LIBVIRT_FWO', { '-i': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])) },
+  rejectIn: { table: 'filter', render: (_r, br, tool) => xtablesRule('LIBVIRT_FWI', { '-o': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])) },
+  allowCross: { table: 'filter', render: (_r, br) => xtablesRule('LIBVIRT_FWX', { '-i': br, '-o': br }, [], 'ACCEPT') },
+  allowOut: { table: 'filter', render: (r, br) => xtablesRule('LIBVIRT_FWO', { '-s': r.network, '-i': br, '-o': r.physdev }, [], 'ACCEPT') },
   allowRelatedIn: {
     table: 'filter',
     render: (r, br) =>
-      rule('LIBVIRT_FWI', { '-d': r.network, '-i': r.physdev, '-o': br }, [{ module: 'conntrack', options: [opt('--ctstate', 'RELATED,ESTABLISHED')] }], 'ACCEPT'),
+      xtablesRule('LIBVIRT_FWI', { '-d': r.network, '-i': r.physdev, '-o': br }, [{ module: 'conntrack', options: [opt('--ctstate', 'RELATED,ESTABLISHED')] }], 'ACCEPT'),
   },
-  allowIn: { table: 'filter', render: (r, br) => rule('LIBVIRT_FWI', { '-d': r.network, '-i': r.physdev, '-o': br }, [], 'ACCEPT') },
+  allowIn: { table: 'filter', render: (r, br) => xtablesRule('LIBVIRT_FWI', { '-d': r.network, '-i': r.physdev, '-o': br }, [], 'ACCEPT') },
   masquerade: {
     table: 'nat',
     render: (r) => {
       const ports = r.ports ? `${r.ports.start}-${r.ports.end}` : undefined;
       const base = { '-s': r.network, '-d': not(opt('-d', r.network)), '-o': r.physdev, '-p': r.protocol };
-      if (!r.address) return rule('LIBVIRT_PRT', base, [], 'MASQUERADE', ...(ports ? [opt('--to-ports', ports)] : []));
+      if (!r.address) return xtablesRule('LIBVIRT_PRT', base, [], 'MASQUERADE', ...(ports ? [opt('--to-ports', ports)] : []));
       const to = `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports ? `:${ports}` : ''}`;
-      return rule('LIBVIRT_PRT', base, [], 'SNAT', opt('--to-source', to));
+      return xtablesRule('LIBVIRT_PRT', base, [], 'SNAT', opt('--to-source', to));
     },
   },
-  dontMasquerade: { table: 'nat', render: (r) => rule('LIBVIRT_PRT', { '-s': r.network, '-d': r.destination, '-o': r.physdev }, [], 'RETURN') },
+  dontMasquerade: { table: 'nat', render: (r) => xtablesRule('LIBVIRT_PRT', { '-s': r.network, '-d': r.destination, '-o': r.physdev }, [], 'RETURN') },
 };
 
 export function tableRule(r: FirewallRule, bridge: string): TableRule {
@@ -81,10 +81,10 @@ export function tableRule(r: FirewallRule, bridge: string): TableRule {
 export function networkTableRules(net: NetworkDef): TableRule[] {
   const br = bridgeName(net);
   const checksum: TableRule[] = needsDhcpChecksumFix(net)
-    ? [{ tool: 'iptables', table: 'mangle', rule: rule('LIBVIRT_PRT', { '-o': br, '-p': 'udp' }, [dport('udp', 68)], 'CHECKSUM', opt('--checksum-fill')) }]
+    ? [{ tool: 'iptables', table: 'mangle', rule: xtablesRule('LIBVIRT_PRT', { '-o': br, '-p': 'udp' }, [dport('udp', 68)], 'CHECKSUM', opt('--checksum-fill')) }]
     : [];
   return [...networkRules(net).map((r) => tableRule(r, br)), ...checksum];
 }
 
 /** libvirt's private chains with the jump from their built-in chain: [table, parent, jump rule]. */
-export const SKELETON = GLOBAL_CHAINS.map(([table, parent, child]) => ({ table, child, jump: rule(parent, {}, [], child) }));
+export const SKELETON = GLOBAL_CHAINS.map(([table, parent, child]) => ({ table, child, jump: xtablesRule(parent, {}, [], child) }));

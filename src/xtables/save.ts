@@ -57,6 +57,17 @@ export function parseRuleLine(line: string): XtRule {
   return parseRuleWords(chain.text, spec);
 }
 
+/**
+ * The rules of `chain` in `ebtables -L CHAIN` output: after its `Bridge table:` and `Bridge chain:`
+ * headers, one rule per line in the syntax of `*-save`, without `-A CHAIN`.
+ */
+export function parseChainListing(chain: string, text: string): XtRule[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('-') || line.startsWith('!'))
+    .map((line) => parseRuleWords(chain, splitWords(line)));
+}
+
 /** The tables of a `*-save` listing. Throws on a line the tools do not write. */
 export function parseSave(text: string): XtRuleset {
   const tables = new Map<string, { name: string; chains: XtChain[]; rules: XtRule[] }>();

@@ -9,6 +9,7 @@ import { applyNetworkFirewall, removeNetworkFirewall } from '../../src/network/l
 import { firewallParts } from '../../src/network/lifecycle/firewall-health.js';
 import { removeUnusedGlobalFirewall } from '../../src/network/lifecycle/global-firewall.js';
 import { networkTableRules } from '../../src/network/firewall/xtables.js';
+import type { FirewallPart } from '../../src/network/firewall/parts.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 import { addr, ipDef, networkDef, pool } from './defs.js';
 
@@ -32,7 +33,7 @@ describe('network iptables rules round trip through the kernel', { skip, concurr
       const applied = await applyNetworkFirewall('iptables', def, runner, ignoreDiagnostics);
       const built = networkTableRules(def);
       // recorded per tool, each tool's in the order built
-      const ofTool = (tool: string) => (p: { tool?: string }) => p.tool === tool;
+      const ofTool = (tool: string) => (p: FirewallPart) => 'tool' in p && p.tool === tool;
       for (const tool of ['iptables', 'ip6tables']) assert.deepEqual(applied.parts.filter(ofTool(tool)), built.filter(ofTool(tool)), tool);
       assert.equal(applied.parts.length, built.length);
       assert.deepEqual((await firewallParts(applied.parts, runner)).missing, []);

@@ -33,12 +33,13 @@ function iptables(family: IpFamily, args: readonly string[]): FirewallCommand {
 const isJumpTo = (r: XtRule, child: string) => r.matches.length === 0 && r.target?.name === child && !r.target.goto && r.target.options.length === 0;
 
 /** What a tool's tables (as listed; undefined: none) lack of libvirt's chains and jumps, in creation order. */
-export function missingSkeleton(present: XtRuleset | undefined): { table: Table; parent: string; child: string; chain: boolean; jump: boolean }[] {
+export function missingSkeleton(present: XtRuleset | undefined): { table: Table; parent: string; child: string; chain: boolean; jump: boolean; jumpRule: XtRule }[] {
   return GLOBAL_CHAINS.flatMap(([table, parent, child]) => {
     const t = present?.get(table);
     const chain = !hasChain(t, child);
     const jump = !rulesIn(t, parent).some((r) => isJumpTo(r, child));
-    return chain || jump ? [{ table, parent, child, chain, jump }] : [];
+    const jumpRule: XtRule = { chain: parent, matches: [], target: { name: child, options: [] } };
+    return chain || jump ? [{ table, parent, child, chain, jump, jumpRule }] : [];
   });
 }
 

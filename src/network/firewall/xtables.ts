@@ -6,7 +6,6 @@ import type { IpFamily } from '../inet.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { bridgeName } from '../definition.js';
 import { not, opt, type XtMatch, type XtOption, type XtRule } from '../../xtables/rule.js';
-import { GLOBAL_CHAINS } from './iptables.js';
 import { needsDhcpChecksumFix, networkRules, type FirewallRule, type RuleKind } from './rules.js';
 
 export type IptablesTool = 'iptables' | 'ip6tables';
@@ -85,6 +84,3 @@ export function networkTableRules(net: NetworkDef): TableRule[] {
     : [];
   return [...networkRules(net).map((r) => tableRule(r, br)), ...checksum];
 }
-
-/** libvirt's private chains with the jump from their built-in chain: [table, parent, jump rule]. */
-export const SKELETON = GLOBAL_CHAINS.map(([table, parent, child]) => ({ table, child, jump: xtablesRule(parent, {}, [], child) }));

@@ -11,14 +11,15 @@ import type { Command } from '../../nft/batch.js';
 import { renderCommandLine } from '../../plan/command.js';
 import type { XtablesClient } from '../../xtables/client.js';
 import type { RestoreLine, RestoreTable } from '../../xtables/restore.js';
-import { rulesIn } from '../../xtables/save.js';
+import { rulesIn, type XtRuleset } from '../../xtables/save.js';
+import type { ListedTable } from '../../nft/listing.js';
 import { bridgeName, hasFirewall } from '../definition.js';
 import { missingSkeleton as missingXtSkeleton } from '../firewall/iptables.js';
-import { checksumFilter, missingSkeleton as missingNftSkeleton, NFT_TABLE, networkChainRules, skeletonJump } from '../firewall/nftables.js';
+import { checksumFilter, missingSkeleton as missingNftSkeleton, NFT_TABLE, networkChainRules, skeletonJump, type ChainRule } from '../firewall/nftables.js';
 import type { BackendName } from '../firewall/plan.js';
 import { isNftPart, isTcPart, isXtablesPart, locate, type FirewallPart, type NftPart, type TcPart, type XtablesPart } from '../firewall/parts.js';
 import { firewallIo, IPTABLES_TOOLS, locateParts, nftRules, sameNft, sameXt, xtRules, type FirewallIo } from './firewall-health.js';
-import { networkTableRules, type IptablesTool } from '../firewall/xtables.js';
+import { networkTableRules, type IptablesTool, type TableRule } from '../firewall/xtables.js';
 
 const XT_TABLES = ['filter', 'nat', 'mangle'] as const;
 /** The nf_tables family of an iptables tool's tables (iptables-nft creates `ip filter`, ...). */
@@ -35,26 +36,31 @@ export interface AppliedFirewalls {
 }
 
 /**
- * One iptables tool: libvirt's chains and jumps where missing, `replacing` deleted, the networks'
- * rules inserted at the heads of their chains (as libvirt inserts them), all in one restore; then
- * each inserted rule read back from the head of its chain.
+ * The restore script for one iptables tool, a pure value: libvirt's chains and jumps that
+ * `before` (the tool's tables as listed) lacks, the `replacing` parts found there deleted, the
+ * `wanted` rules inserted at the heads of their chains in libvirt's order.
+ */
+export function planXtables(before: XtRuleset, wanted: readonly TableRule[], replacing: readonly XtablesPart[]): { script: RestoreTable[]; created: number } {
+  const lines = new Map<string, RestoreLine[]>(XT_TABLES.map((t) => [t, []]));
+  const skeleton = missingXtSkeleton(before);
+  for (const m of skeleton) if (m.chain) lines.get(m.table)!.push({ declare: m.child });
+  locate(replacing, xtRules(before), sameXt).forEach((at, i) => at >= 0 && lines.get(replacing[i]!.table)!.push({ delete: replacing[i]!.rule }));
+  for (const m of skeleton) if (m.jump) lines.get(m.table)!.push({ insert: m.jumpRule });
+  for (const r of wanted) lines.get(r.table)!.push({ insert: r.rule });
+  const created = skeleton.filter((m) => m.chain).length + skeleton.filter((m) => m.jump).length + wanted.length;
+  return { script: XT_TABLES.map((table) => ({ table, lines: lines.get(table)! })), created };
+}
+
+/**
+ * One iptables tool: the planned script in one restore, then each inserted rule read back from
+ * the head of its chain (the k rules inserted into a chain are its first k, the last inserted first).
  */
 async function applyXtables(tool: IptablesTool, defs: readonly NetworkDef[], replacing: readonly XtablesPart[], xt: XtablesClient) {
   const before = await xt.save(tool);
   const wanted = defs.map((d) => networkTableRules(d).filter((r) => r.tool === tool));
-  const lines = new Map<string, RestoreLine[]>(XT_TABLES.map((t) => [t, []]));
-  const skeleton = missingXtSkeleton(before);
-  for (const m of skeleton) if (m.chain) lines.get(m.table)!.push({ declare: m.child });
-  const listed = xtRules(before);
-  locate(replacing, listed, sameXt).forEach((at, i) => at >= 0 && lines.get(replacing[i]!.table)!.push({ delete: replacing[i]!.rule }));
-  for (const m of skeleton) if (m.jump) lines.get(m.table)!.push({ insert: { chain: m.parent, matches: [], target: { name: m.child, options: [] } } });
-  for (const r of wanted.flat()) lines.get(r.table)!.push({ insert: r.rule });
-  const script: RestoreTable[] = XT_TABLES.map((table) => ({ table, lines: lines.get(table)! }));
+  const { script, created } = planXtables(before, wanted.flat(), replacing);
   await xt.restore(tool, script);
-  const created = skeleton.filter((m) => m.chain).length + skeleton.filter((m) => m.jump).length + wanted.flat().length;
-  const touched = script.filter((t) => t.lines.length > 0).map((t) => t.table);
-  const createdTables = touched.filter((t) => !before.has(t)).map((t) => `${NFT_FAMILY_OF[tool]} ${t}`);
-  // the k rules inserted into a chain are its first k, the last inserted first
+  const createdTables = script.filter((t) => t.lines.length > 0 && !before.has(t.table)).map((t) => `${NFT_FAMILY_OF[tool]} ${t.table}`);
   const after = wanted.flat().length > 0 ? await xt.save(tool) : before;
   const inserted = new Map<string, number>();
   for (const r of wanted.flat()) inserted.set(`${r.table} ${r.rule.chain}`, (inserted.get(`${r.table} ${r.rule.chain}`) ?? 0) + 1);
@@ -73,27 +79,32 @@ async function applyXtables(tool: IptablesTool, defs: readonly NetworkDef[], rep
 }
 
 /**
- * The nft backend: libvirt's table, chains and jumps where missing, `replacing` deleted (by the
- * handles of the rules found equal to them), the networks' rules inserted at the heads of their
- * chains as libvirt inserts them, in one batch for both families; the client reads them back.
+ * The nft batch, a pure value: libvirt's table, chains and jumps that the listed tables lack,
+ * the `replacing` parts found there deleted (by the handles of the rules equal to them), the
+ * `wanted` rules inserted at the heads of their chains in libvirt's order; both families in one.
  */
-async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart[], nft: NftClient) {
+export function planNft(listed: Readonly<Record<'ip' | 'ip6', ListedTable | undefined>>, wanted: readonly ChainRule[], replacing: readonly NftPart[]): { batch: Command[]; created: number } {
   const batch: Command[] = [];
-  let created = 0;
+  let created = wanted.length;
   for (const family of NFT_FAMILIES) {
-    const listed = await nft.list(family, NFT_TABLE);
-    const missing = missingNftSkeleton(listed, family);
+    const missing = missingNftSkeleton(listed[family], family);
     if (missing.table) batch.push({ verb: 'add', table: family });
     for (const c of missing.chains) batch.push({ verb: 'add', chain: { family, name: c.name, ...(c.hook ? { hook: c.hook } : {}) } });
     for (const c of missing.jumps) batch.push({ verb: 'insert', chain: { family, name: c.parent! }, rule: skeletonJump(c.name) });
     created += Number(missing.table) + missing.chains.length + missing.jumps.length;
-    const rules = nftRules(listed);
+    const rules = nftRules(listed[family]);
     const mine = replacing.filter((p) => p.family === family);
     locate(mine, rules, sameNft).forEach((at, i) => at >= 0 && batch.push({ verb: 'delete', handle: rules[at]!.handle!, chain: { family, name: mine[i]!.chain } }));
   }
+  for (const r of wanted) batch.push({ verb: 'insert', chain: { family: r.family, name: r.chain }, rule: r.rule });
+  return { batch, created };
+}
+
+/** The nft backend: the planned batch as one transaction; the client reads the inserted rules back. */
+async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart[], nft: NftClient) {
+  const listed = { ip: await nft.list('ip', NFT_TABLE), ip6: await nft.list('ip6', NFT_TABLE) };
   const wanted = defs.map((d) => networkChainRules(d));
-  for (const r of wanted.flat()) batch.push({ verb: 'insert', chain: { family: r.family, name: r.chain }, rule: r.rule });
-  created += wanted.flat().length;
+  const { batch, created } = planNft(listed, wanted.flat(), replacing);
   const bodies = await nft.apply(batch, NFT_TABLE);
   // the client returns the kernel's form of every added rule in order: the jumps first
   let at = bodies.length - wanted.flat().length;

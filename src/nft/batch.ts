@@ -2,8 +2,8 @@
 // it (the only place nft text is written) and loads it as ONE transaction, and applyBatch says
 // what a ruleset becomes under it — the executor's new kernel model, and the fake's whole job.
 import { VirtwallError } from '../errors.js';
-import { elementText, exprText, ruleText, type Element } from './expr.js';
-import { key, type Family, type KernelStatement, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta } from './objects.js';
+import { elementJson, elementText, exprText, ruleText, statementJson, typeNames, type Element } from './expr.js';
+import { key, type Family, type Json, type KernelStatement, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta } from './objects.js';
 
 export interface ObjectRef {
   family: Family;
@@ -59,6 +59,44 @@ export function renderBatch(batch: Batch, table: string): string {
 
 /** The declaration text of a set, as the shape of a compiled port records it. */
 export const setDeclText = declText;
+
+/** A set's declaration in nft's JSON (as `nft -j list` shows it: key types by name). */
+export function setDeclJson(d: SetDecl): Record<string, Json> {
+  const types = 'typeof' in d.key ? typeNames(d.key.typeof) : d.key.type.split(' . ');
+  return {
+    type: types.length === 1 ? types[0]! : types,
+    ...(d.value ? { map: d.value } : {}),
+    ...(d.flags?.length ? { flags: [...d.flags] } : {}),
+    ...(d.size !== undefined ? { size: d.size } : {}),
+  };
+}
+
+/** One command in nft's JSON, in table `table`. */
+function commandJson(c: Command, table: string): Json {
+  if ('table' in c) return { [c.verb]: { table: { family: c.table, name: table } } };
+  if ('rule' in c) {
+    const comment: Record<string, Json> = c.rule.comment ? { comment: c.rule.comment } : {};
+    return { add: { rule: { family: c.chain.family, table, chain: c.chain.name, expr: c.rule.statements.map(statementJson), ...comment } } };
+  }
+  if ('elements' in c) return { [c.verb]: { element: { family: c.set.family, table, name: c.set.name, elem: c.elements.map(elementJson) } } };
+  if ('chain' in c) {
+    const h = c.verb === 'add' && 'hook' in c.chain ? c.chain.hook : undefined;
+    const hook: Record<string, Json> = h ? { type: h.type, hook: h.hook, prio: h.priority, policy: h.policy } : {};
+    return { [c.verb]: { chain: { family: c.chain.family, table, name: c.chain.name, ...hook } } };
+  }
+  const kind = 'kind' in c.set ? c.set.kind : 'set';
+  const decl = c.verb === 'add' && 'decl' in c.set ? setDeclJson(c.set.decl) : {};
+  return { [c.verb]: { [kind]: { family: c.set.family, table, name: c.set.name, ...decl } } };
+}
+
+/**
+ * The batch in nft's JSON, from the same typed commands as its text. nft 1.0.6 cannot create a
+ * set keyed by a raw payload from JSON (its JSON has no `typeof`), so batches are loaded as text;
+ * this form is what golden files and the comparison with the kernel's listing hold.
+ */
+export function renderBatchJson(batch: Batch, table: string): Json {
+  return { nftables: batch.map((c) => commandJson(c, table)) };
+}
 
 /**
  * The ruleset `r` becomes when nft commits `batch`; `bodies` are the kernel's forms of the rules

@@ -195,7 +195,40 @@ export function ruleText(statements: readonly Statement[], comment: string): str
   return [...statements.map(statementText), ...(comment ? [`comment ${quoted(comment)}`] : [])].join(' ');
 }
 
-export const elementText = (e: Element): string => (e.value ? `${valueText(e.key)} : ${valueText(e.value)}` : valueText(e.key));
+/** Elements are values nothing changes, and one is rendered several times (ledger, batch, model): each once. */
+const elementTexts = new WeakMap<Element, string>();
+
+export function elementText(e: Element): string {
+  let text = elementTexts.get(e);
+  if (text === undefined) {
+    text = e.value ? `${valueText(e.key)} : ${valueText(e.value)}` : valueText(e.key);
+    elementTexts.set(e, text);
+  }
+  return text;
+}
+
+// --- type names (what nft lists a `typeof` set's key as) -----------------------------------------
+
+const META_TYPES: Record<string, string> = { iifname: 'ifname', oifname: 'ifname', iif: 'iface_index', oif: 'iface_index', mark: 'mark', l4proto: 'inet_proto', nfproto: 'nf_proto' };
+const PAYLOAD_TYPES: Record<string, Record<string, string>> = {
+  ether: { saddr: 'ether_addr', daddr: 'ether_addr', type: 'ether_type' },
+  ip: { saddr: 'ipv4_addr', daddr: 'ipv4_addr', protocol: 'inet_proto', dscp: 'dscp' },
+  ip6: { saddr: 'ipv6_addr', daddr: 'ipv6_addr', nexthdr: 'inet_proto', dscp: 'dscp' },
+  arp: { 'saddr ip': 'ipv4_addr', 'daddr ip': 'ipv4_addr', 'saddr ether': 'ether_addr', 'daddr ether': 'ether_addr' },
+  th: { sport: 'inet_service', dport: 'inet_service' },
+  tcp: { sport: 'inet_service', dport: 'inet_service' },
+  udp: { sport: 'inet_service', dport: 'inet_service' },
+  icmp: { type: 'icmp_type', code: 'icmp_code' },
+  icmpv6: { type: 'icmpv6_type', code: 'icmpv6_code' },
+};
+
+/** The type names of a key expression, one per concatenated part. */
+export function typeNames(e: Expr): string[] {
+  if (e.kind === 'concat') return e.parts.flatMap(typeNames);
+  const name = e.kind === 'meta' ? META_TYPES[e.key] : e.kind === 'payload' ? PAYLOAD_TYPES[e.protocol]?.[e.field] : e.kind === 'raw' ? 'integer' : undefined;
+  if (!name) throw new Error(`no nft type name known for ${exprText(e)}`);
+  return [name];
+}
 
 // --- nft JSON -----------------------------------------------------------------------------------
 

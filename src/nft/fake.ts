@@ -1,16 +1,17 @@
 // An nft that keeps the ruleset in memory (as knftables' Fake does): it loads batches with
 // applyBatch, refuses what the kernel would refuse, and lists tables as `nft -j list` would, with
-// a rule's nft JSON (expr.ts) standing for the kernel's form of it. Tests drive backends with it to check
+// a rule's body as nft lists it (kernel-body.ts). Tests drive backends with it to check
 // reconcile, heal, restart and the gap-free switch without root; foreign changes come in through
 // `foreign`, the same way as ours.
 import { applyBatch, renderBatch, type Batch, type Command } from './batch.js';
 import type { NftClient } from './client.js';
 import type { ListedTable } from './listing.js';
-import { elementText, statementJson, type Element, type Statement } from './expr.js';
+import { elementText, type Element, type Statement } from './expr.js';
+import { kernelBody } from './kernel-body.js';
 import { emptyRuleset, hasFamily, key, type Family, type KernelStatement, type NftRule, type Ruleset } from './objects.js';
 
-/** The fake kernel's form of a rule: its statements in nft's JSON (the real kernel normalises some). */
-const fakeBody = (r: NftRule): KernelStatement[] => r.statements.map(statementJson) as KernelStatement[];
+/** The fake kernel's form of a rule: what nft would list for it. */
+const fakeBody = (r: NftRule): KernelStatement[] => kernelBody(r.statements);
 
 /** A jump target in a map element (`... : jump CHAIN`). */
 const jumpOf = (e: Element) => (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined);
@@ -110,7 +111,7 @@ function checkReferences(r: Ruleset): void {
 /**
  * Commands by which a packet of the old generation could run a chain empty: an element added to a
  * map that existed before the batch, for a key that had an entry there, jumping to a chain the
- * batch creates or flushes (the kernel rule transaction.ts is built on).
+ * batch creates or flushes (the kernel rule plan.ts is built on).
  */
 function gapsIn(before: Ruleset, batch: Batch): string[] {
   const filled = new Set<string>();

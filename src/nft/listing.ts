@@ -1,6 +1,7 @@
 // Reading nft's JSON (`nft -j list table`) into the typed objects, field by
 // field. Rule bodies stay the kernel's expression trees (counters zeroed: they are state, not
 // rule); set elements become typed values (expr.ts), given the set's key and data types.
+import { isDeepStrictEqual } from 'node:util';
 import { num, str, sym, type Element, type Value } from './expr.js';
 import { elementsOf, key, type Family, type Hook, type Json, type KernelStatement, type NftChain, type NftRule, type RulesetSet } from './objects.js';
 
@@ -17,7 +18,7 @@ export function ruleBody(expr: Json | undefined): KernelStatement[] {
 
 /** Whether two bodies are the same rule (statement by statement, field by field). */
 export function sameBody(a: readonly KernelStatement[], b: readonly KernelStatement[]): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return isDeepStrictEqual(a, b);
 }
 
 /** Values by the type nft lists them with (its numbers and strings carry no type of their own). */

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { assignPortIds, compilePort } from '../../src/backends/nftables/compile.js';
 import { compileModel, PortLedger } from '../../src/backends/nftables/ledger.js';
 import { modelSize, RuleBodies, snapshot, TABLE, type NftModel } from '../../src/backends/nftables/model.js';
-import { noGarbage, planLoaded, planTransaction, type Garbage } from '../../src/backends/nftables/transaction.js';
+import { adoptPlan, afterBatch, kernelModel, planBatch, type KernelModel } from '../../src/backends/nftables/plan.js';
 import { nftRuleText, renderBatch } from '../../src/nft/batch.js';
 import { elementText, exprText, ruleText } from '../../src/nft/expr.js';
-import { emptyRuleset, hasFamily, type Ruleset } from '../../src/nft/objects.js';
+import { emptyRuleset, hasFamily } from '../../src/nft/objects.js';
 import { ruleComment, ruleOrigin } from '../../src/backends/nftables/trace.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
@@ -38,18 +38,17 @@ const lines = (script: string) => script.trim().split('\n').filter(Boolean);
 /** Changes planned as the backend plans them, against a mirror of what the kernel would hold. */
 class Changes {
   readonly ledger = new PortLedger('br_netfilter', 1);
-  kernel: Ruleset = emptyRuleset();
-  garbage: Garbage = noGarbage();
+  model: KernelModel = kernelModel(emptyRuleset());
   readonly bodies = new RuleBodies();
 
   /** The change's script; the mirror then holds what the kernel would (a rule's text standing for its body). */
   apply(set: PortFilter[], remove: string[] = []): string[] {
     for (const n of remove) this.ledger.remove(n);
     for (const p of set) this.ledger.set(p);
-    const plan = planTransaction(this.kernel, this.garbage, this.ledger, this.ledger.takeDelta(), this.bodies);
+    const plan = planBatch(this.model, this.ledger, this.ledger.takeDelta(), this.bodies);
     const echoed = plan.batch.flatMap((c) => ('rule' in c ? [[{ rule: nftRuleText(c.rule) }]] : []));
-    this.kernel = planLoaded(this.kernel, plan, echoed, this.ledger, this.bodies);
-    this.garbage = plan.garbage;
+    this.model = afterBatch(this.model, plan, echoed);
+    adoptPlan(plan, echoed, this.ledger, this.bodies);
     return lines(renderBatch(plan.batch, TABLE));
   }
 }
@@ -159,7 +158,7 @@ describe('nftables compiler', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
     const changes = new Changes();
     changes.apply([port(1), port(2)]);
-    const before = snapshot(changes.kernel);
+    const before = snapshot(changes.model.ruleset);
     const script = changes.apply([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])]);
     assert.ok(script.includes('add map bridge virtwall_nwf from_port_g2 { type ifname : verdict; }'), script.join('\n'));
     assert.ok(script.includes('flush chain bridge virtwall_nwf prerouting'));
@@ -167,14 +166,14 @@ describe('nftables compiler', () => {
     assert.equal(script.filter((l) => /^add element .* from_port_g2 /.test(l)).length, 1, 'both ports in one element command');
     assert.ok(!script.some((l) => /^delete (chain|map|element)/.test(l)), 'nothing the previous generation may still use goes');
     // The old maps and chains are still there for packets of the previous generation...
-    for (const k of before.chains.keys()) assert.ok(changes.kernel.chains.has(k), k);
-    assert.ok(changes.kernel.sets.has('bridge from_port_g1'));
+    for (const k of before.chains.keys()) assert.ok(changes.model.ruleset.chains.has(k), k);
+    assert.ok(changes.model.ruleset.sets.has('bridge from_port_g1'));
     // ...and the next change, whatever it is, removes them.
     const next = changes.apply([port(3, 'clean-traffic', { IP: ['10.0.0.3'] }, [v2])]);
     assert.ok(next.includes('delete map bridge virtwall_nwf from_port_g1'), next.join('\n'));
     assert.ok(next.findIndex((l) => l.startsWith('delete map')) < next.findIndex((l) => l.startsWith('delete chain')), 'maps (holding jumps) before chains');
-    assert.deepEqual(snapshot(changes.kernel), changes.ledger.model.snapshot());
-    assert.ok(modelSize(changes.kernel).rules < modelSize(before).rules);
+    assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
+    assert.ok(modelSize(changes.model.ruleset).rules < modelSize(before).rules);
   });
 
   it('an entry moving to a chain that exists already is switched in place', () => {
@@ -188,7 +187,7 @@ describe('nftables compiler', () => {
     assert.ok(!script.some((l) => /^delete element .* s[0-9a-f]+_\S+ \{ "vnet1"/.test(l)), "the port's elements in its old shape stay for the previous generation");
     const next = changes.apply([], ['vnet2']);
     assert.ok(next.some((l) => /^delete chain /.test(l)), next.join('\n'));
-    assert.deepEqual(snapshot(changes.kernel), changes.ledger.model.snapshot());
+    assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
   });
 
   it('the incremental model equals the whole-model compile after any sequence of changes', () => {
@@ -213,7 +212,7 @@ describe('nftables compiler', () => {
     const changes = new Changes();
     changes.apply([port(1)]);
     assert.deepEqual(changes.apply([], ['vnet1']), ['delete table bridge virtwall_nwf']);
-    assert.equal(changes.kernel.chains.size + changes.kernel.sets.size, 0);
+    assert.equal(changes.model.ruleset.chains.size + changes.model.ruleset.sets.size, 0);
   });
 
   it('registers IP-level hooks and port marks only while some port has IP rules', () => {
@@ -230,7 +229,7 @@ describe('nftables compiler', () => {
     assert.ok(gone.includes('flush chain inet virtwall_nwf forward'), 'the inet hooks are emptied at once');
     assert.ok(!gone.some((l) => /^delete /.test(l) && / inet /.test(l)), 'and deleted with the next change');
     assert.deepEqual(changes.apply([port(3)]).filter((l) => / inet /.test(l)).at(-1), 'delete table inet virtwall_nwf');
-    assert.ok(!hasFamily(changes.kernel, 'inet'));
+    assert.ok(!hasFamily(changes.model.ruleset, 'inet'));
   });
 
   it('starts from nothing with the tables and hooks, and traces every rule to its filter', () => {

@@ -66,7 +66,7 @@ describe('nftables backend on the fake nft', () => {
     assert.deepEqual(await backend.reconcile([port(1), port(2)]), { repaired: [], removed: [], compiled: 0 });
   });
 
-  it('a restart with the kept compiled ports loads nothing; without them it rewrites the chains once', async (t) => {
+  it('a restart adopts the kernel as it is: with the kept compiled ports, and without them by the bodies nft lists', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-fake-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const stateFile = join(dir, 'nwfilter-nftables.json');
@@ -79,12 +79,33 @@ describe('nftables backend on the fake nft', () => {
     assert.deepEqual(restarted, { repaired: [], removed: [], compiled: 0 });
     assert.equal(nft.scripts.length, loaded, 'the kernel is left as it is');
 
-    // without the kept file the bodies of the kernel's rules are unknown: every chain is written
-    // again (in one transaction, as a repair), and from then on nothing
+    // without the kept file the ports are compiled again, and the kernel's rules are recognised
+    // by the body nft lists for each typed rule (kernel-body.ts): nothing is loaded
     const fresh = new NftablesBackend(nft);
-    assert.deepEqual((await fresh.reconcile(ports)).repaired.sort(), ['vnet1', 'vnet2']);
-    assert.doesNotMatch(nft.scripts.at(-1)!, /^add element/m);
-    assert.deepEqual((await fresh.reconcile(ports)).repaired, []);
+    assert.deepEqual(await fresh.reconcile(ports), { repaired: [], removed: [], compiled: 2 });
+    assert.equal(nft.scripts.length, loaded);
+    // ... and a rule whose body is not that one is written again, with its chain only
+    const chain = shapeChain(nft, 'from');
+    nft.editRule(TABLE, 'bridge', chain.name, 0, [counter, verdict('accept')]);
+    assert.deepEqual((await new NftablesBackend(nft).reconcile(ports)).repaired.sort(), ['vnet1', 'vnet2']);
+    assert.deepEqual(nft.scripts.at(-1)!.split('\n').filter((l) => l && !l.startsWith(`add rule bridge ${TABLE} ${chain.name} `)), [`flush chain bridge ${TABLE} ${chain.name}`]);
+  });
+
+  it('rebuilds everything after a foreign flush of the whole ruleset, in one batch, and then finds nothing to do', async () => {
+    const nft = new FakeNft();
+    const backend = new NftablesBackend(nft);
+    const ports = [port(1), port(2, 'clean-traffic', ['10.0.0.2', '10.0.0.22'])];
+    await backend.reconcile(ports);
+    const before = nft.ruleset(TABLE);
+    nft.flushRuleset();
+    const loaded = nft.scripts.length;
+    assert.deepEqual((await backend.reconcile(ports)).repaired.sort(), ['vnet1', 'vnet2']);
+    assert.equal(nft.scripts.length, loaded + 1, 'one batch');
+    const after = nft.ruleset(TABLE);
+    assert.deepEqual([...after.chains.keys()].sort(), [...before.chains.keys()].sort());
+    for (const [k, c] of before.chains) assert.deepEqual(after.chains.get(k)!.rules.map((r) => [r.comment, r.statements]), c.rules.map((r) => [r.comment, r.statements]), k);
+    for (const [k, s] of before.sets) assert.deepEqual([...after.sets.get(k)!.elements.keys()].sort(), [...s.elements.keys()].sort(), k);
+    assert.deepEqual(await backend.reconcile(ports), { repaired: [], removed: [], compiled: 0 });
   });
 
   it('never points an existing entry at a chain the same batch fills, over redefinitions and ports coming and going', async () => {

@@ -10,6 +10,7 @@ import {
   concat, counter, elementJson, elementText, jump, match, meta, num, payload, raw, ruleText, setref, statementJson, str, sym, verdict,
   type Statement, type Value,
 } from '../../src/nft/expr.js';
+import { kernelBody } from '../../src/nft/kernel-body.js';
 import type { Json } from '../../src/nft/objects.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 
@@ -58,9 +59,40 @@ const INET_RULES: { text: string; statements: Statement[] }[] = [
   { text: 'meta mark set 0x00000000', statements: [{ kind: 'mangle', key: meta('mark'), value: num(0, 8) }] },
 ];
 
+/** Rules nft lists in its own normal form (kernel-body.ts): dependencies dropped, names for numbers. */
+const NORMALISED: { family: 'bridge' | 'inet'; statements: Statement[] }[] = [
+  { family: 'bridge', statements: [match(payload('ether', 'type'), sym('ip6')), match(meta('l4proto'), num(17)), match(payload('th', 'dport'), num(547)), verdict('accept')] },
+  { family: 'bridge', statements: [match(payload('ether', 'type'), num(0x0800, 4)), match(payload('ip', 'protocol'), num(6)), match(payload('th', 'sport'), num(80)), verdict('drop')] },
+  { family: 'bridge', statements: [match(payload('ether', 'type'), sym('arp')), match(concat([meta('iifname'), payload('arp', 'saddr ip')]), setref('a')), verdict('return')] },
+  { family: 'bridge', statements: [match(payload('ether', 'type'), num(0x0806, 4)), counter, verdict('accept')] },
+  { family: 'inet', statements: [match(meta('nfproto'), sym('ipv4')), match(meta('l4proto'), sym('udp')), match(payload('th', 'dport'), num(53)), verdict('drop')] },
+  { family: 'inet', statements: [match(meta('nfproto'), sym('ipv6')), match(meta('l4proto'), sym('tcp')), match({ kind: 'and', expr: payload('tcp', 'flags'), mask: num(0x12, 0) }, num(2, 0)), verdict('drop')] },
+];
+
+/** What the network firewall writes (libvirt's nftables rules), in an ip table. */
+const NAT_RULES: { chain: 'post' | 'f'; statements: Statement[] }[] = [
+  {
+    chain: 'post',
+    statements: [
+      match(meta('l4proto'), sym('tcp')),
+      match(payload('ip', 'saddr'), { kind: 'prefix', addr: ip('192.168.122.0'), len: 24 }),
+      match(payload('ip', 'daddr'), { kind: 'prefix', addr: ip('192.168.122.0'), len: 24 }, true),
+      match(meta('oifname'), str('eth0')),
+      counter,
+      { kind: 'masquerade', ports: [1024, 65535] },
+    ],
+  },
+  { chain: 'post', statements: [match(meta('l4proto'), sym('udp')), counter, { kind: 'snat', addr: { kind: 'range', from: ip('10.0.0.1'), to: ip('10.0.0.5') }, ports: [1024, 65535] }] },
+  { chain: 'post', statements: [counter, { kind: 'masquerade' }] },
+  { chain: 'f', statements: [match(meta('iif'), str('lo')), counter, { kind: 'reject', with: { type: 'icmp', code: 'port-unreachable' } }] },
+  { chain: 'f', statements: [match(meta('oif'), str('lo')), match({ kind: 'ct', key: 'state' }, { kind: 'flags', names: ['related', 'established'] }), counter, verdict('accept')] },
+  { chain: 'f', statements: [{ kind: 'log', prefix: 'x: ', level: 'info' }, { kind: 'limit', rate: 5, per: 'second', burst: 10 }, verdict('drop')] },
+];
+
 const SETUP = `add table bridge t
 add set bridge t s1 { typeof iifname . ether saddr; }
 add set bridge t r { typeof oifname . @nh,64,48; }
+add set bridge t a { typeof iifname . arp saddr ip; }
 add map bridge t m { type ifname : mark; }
 add map bridge t v { type ifname : verdict; }
 add chain bridge t c
@@ -69,6 +101,11 @@ add table inet t
 add set inet t d { typeof meta mark . ip saddr; size 65535; flags dynamic; }
 add chain inet t x
 add chain inet t y
+add chain bridge t n
+add chain inet t n
+add table ip t
+add chain ip t post { type nat hook postrouting priority 100; policy accept; }
+add chain ip t f { type filter hook forward priority 0; policy accept; }
 `;
 
 describe('typed nft rules', () => {
@@ -114,10 +151,18 @@ describe('typed nft rules', () => {
       return listed.nftables.flatMap((i) => ((i as { rule?: { expr: Json } }).rule ? [(i as { rule: { expr: Json } }).rule.expr] : []));
     };
     const add = (family: string, chain: string, list: typeof BRIDGE_RULES) => list.map((r) => `add rule ${family} t ${chain} ${r.text}\n`).join('');
-    lab.exec(ns, ['nft', '-f', '-'], true, SETUP + add('bridge', 'c', BRIDGE_RULES) + add('inet', 'x', INET_RULES));
+    const normalised = NORMALISED.map((r) => `add rule ${r.family} t n ${ruleText(r.statements, '')}\n`).join('');
+    const nat = NAT_RULES.map((r) => `add rule ip t ${r.chain} ${ruleText(r.statements, '')}\n`).join('');
+    lab.exec(ns, ['nft', '-f', '-'], true, SETUP + add('bridge', 'c', BRIDGE_RULES) + add('inet', 'x', INET_RULES) + normalised + nat);
     const expected = (list: typeof BRIDGE_RULES) => list.map((r) => r.statements.map(statementJson));
     assert.deepEqual(rules('bridge', 'c'), expected(BRIDGE_RULES));
     assert.deepEqual(rules('inet', 'x'), expected(INET_RULES));
+    for (const family of ['bridge', 'inet'] as const) {
+      assert.deepEqual(rules(family, 'n'), NORMALISED.filter((r) => r.family === family).map((r) => kernelBody(r.statements)), `${family}: kernel-body.ts`);
+    }
+    for (const chain of ['post', 'f'] as const) {
+      assert.deepEqual(rules('ip', chain), NAT_RULES.filter((r) => r.chain === chain).map((r) => kernelBody(r.statements)), `ip ${chain}`);
+    }
     // the same rules through nft's JSON input
     const json = {
       nftables: [

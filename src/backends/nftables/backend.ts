@@ -1,7 +1,8 @@
 // The nftables nwfilter backend: keeps the filtered ports in a ledger (the desired model, kept
-// port by port), a mirror of what our tables hold, and moves the kernel with ONE `nft -f` per
-// change, planned by transaction.ts so that no packet slips through while it commits. The kernel's
-// state is a Ruleset value: read from our tables, then the previous one under each loaded batch.
+// port by port), a model of what our tables hold, and moves the kernel with ONE `nft -f` (one
+// kernel transaction) per change, planned by plan.ts so that no packet slips through while it
+// commits. The kernel's model is a value: read from our tables, then the previous one under each
+// loaded batch (afterBatch).
 //
 // Table ownership: the `owner` flag ties a table to the netlink socket that created it, and
 // every change here is a separate `nft` process, so an owned table would vanish as soon as the
@@ -22,7 +23,7 @@ import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.j
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
 import { modelDelta, RuleBodies, TABLE, type ModelDelta } from './model.js';
-import { generationIn, noGarbage, planLoaded, planTransaction, portKeyOf, type Garbage } from './transaction.js';
+import { adoptPlan, afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
 import { num, str, valueText } from '../../nft/expr.js';
 
 /** Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports. */
@@ -41,6 +42,12 @@ function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map
   return { names, ids };
 }
 
+/** Puts a change into the ledger: removals first, then the ports set. */
+function changeLedger(ledger: PortLedger, change: PortChange): void {
+  for (const name of change.remove) ledger.remove(name);
+  for (const p of change.set) ledger.set(p);
+}
+
 /** How long after a change the compiled ports are written out (one write for a burst of changes). */
 const SAVE_DELAY_MS = 1000;
 
@@ -54,10 +61,9 @@ export class NftablesBackend implements NwfilterBackend {
   /** The desired model; undefined until the first change or reconcile. */
   private ledger: PortLedger | undefined;
   /** What our tables hold; undefined when it must be read from the kernel first. */
-  private kernel: Ruleset | undefined;
+  private kernel: KernelModel | undefined;
   /** The kernel's form of the rules we load (see RuleBodies). */
   private bodies = new RuleBodies();
-  private garbage: Garbage = noGarbage();
   /** Changes run one after the other: each plans against the state the previous one left. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -79,7 +85,7 @@ export class NftablesBackend implements NwfilterBackend {
 
   /** What the backend holds the kernel to, garbage of the last change included (for tests). */
   model(): Ruleset | undefined {
-    return this.kernel;
+    return this.kernel?.ruleset;
   }
 
   apply(change: PortChange): Promise<void> {
@@ -103,37 +109,38 @@ export class NftablesBackend implements NwfilterBackend {
       return;
     }
     const ledger = this.ledger;
-    const before = [...change.remove, ...change.set.map((p) => p.ifname)].map((n) => [n, ledger.port(n)] as const);
-    const undo = () => {
-      for (const [name, old] of before.reverse()) if (old) ledger.set(old);
-      else ledger.remove(name);
+    // the change that takes the ledger back: the ports it had under the names the change touches
+    const names = [...change.remove, ...change.set.map((p) => p.ifname)];
+    const undo: PortChange = { set: names.flatMap((n) => ledger.port(n) ?? []), remove: names.filter((n) => !ledger.port(n)) };
+    const back = () => {
+      changeLedger(ledger, undo);
       ledger.takeDelta();
     };
     try {
-      for (const name of change.remove) ledger.remove(name);
       // a port the compiler refuses (a match nft cannot express) throws here, before any kernel change
-      for (const p of change.set) ledger.set(p);
+      changeLedger(ledger, change);
     } catch (e) {
-      undo();
+      back();
       throw e;
     }
     try {
-      await this.transact(ledger.takeDelta());
+      await this.commit(ledger.takeDelta());
     } catch (e) {
-      // The kernel kept its state: undo the change in the ledger, and read the kernel again
-      // before the next change rather than trust the mirror.
-      undo();
+      // The kernel kept its state: take the ledger back, and read the kernel again before the
+      // next change rather than trust the model.
+      back();
       this.kernel = undefined;
       throw e;
     }
   }
 
-  private async transact(delta: ModelDelta): Promise<void> {
+  /** Plans the batch for `delta`, loads it, and takes the kernel's new model. */
+  private async commit(delta: ModelDelta): Promise<void> {
     const ledger = this.ledger!;
-    const plan = planTransaction(this.kernel!, this.garbage, ledger, delta, this.bodies);
+    const plan = planBatch(this.kernel!, ledger, delta, this.bodies);
     const echoed = await this.nft.apply(plan.batch, TABLE);
-    this.kernel = planLoaded(this.kernel!, plan, echoed, ledger, this.bodies);
-    this.garbage = plan.garbage;
+    this.kernel = afterBatch(this.kernel!, plan, echoed);
+    adoptPlan(plan, echoed, ledger, this.bodies);
     // new rule bodies are kept at once: a restart that found them unknown would rewrite the chains
     this.saveSoon(echoed.length > 0 ? 0 : SAVE_DELAY_MS);
   }
@@ -183,11 +190,10 @@ export class NftablesBackend implements NwfilterBackend {
     for (const p of desired) ledger.set(p);
     ledger.takeDelta();
     const delta = modelDelta(kernel, ledger.model, this.bodies);
-    this.kernel = kernel;
-    this.ledger = ledger;
     // Whatever the last run left for its previous generation is long unreachable now.
-    this.garbage = noGarbage();
-    await this.transact(delta);
+    this.kernel = kernelModel(kernel);
+    this.ledger = ledger;
+    await this.commit(delta);
     // a start (or heal) that had to compile writes at once: the next start should not have to
     if (ledger.compiledCount > 0) this.saveSoon(0);
     return { delta, observed: names };

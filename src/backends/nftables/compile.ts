@@ -331,7 +331,7 @@ const rule = (statements: Statement[], comment: string): NftRule => ({ statement
 /**
  * Dispatch maps (port -> jump to the port's chains) carry a generation in their name: a change
  * that would point an existing port's entry at a chain created in the same transaction loads
- * complete maps of the next generation instead (transaction.ts explains why).
+ * complete maps of the next generation instead (plan.ts explains why).
  */
 export const dispatchName = (base: string, generation: number) => `${base}_g${generation}`;
 

@@ -230,7 +230,7 @@ export class PortLedger {
   private addChain(c: NftChain): void {
     const k = key(c.family, c.name);
     this.model.chains.set(k, c);
-    // Back after going in the same delta: its rules may differ (transaction.ts compares them).
+    // Back after going in the same delta: its rules may differ (plan.ts compares them).
     if (this.delta.removedChains.delete(k)) this.delta.changedChains.add(k);
     else this.delta.addedChains.add(k);
   }

@@ -2,10 +2,11 @@
 // puts in ebtables, `inet virtwall_nwf` for what it puts in iptables), their chains, sets and
 // maps. The desired model is a LiveModel that changes in place (the ledger's); what the kernel
 // holds is a Ruleset value (src/nft). A ModelDelta is what differs between them, which
-// transaction.ts turns into ONE nft batch.
+// plan.ts turns into ONE nft batch.
 
 import { nftRuleText } from '../../nft/batch.js';
 import type { Element } from '../../nft/expr.js';
+import { kernelBody } from '../../nft/kernel-body.js';
 import { sameBody } from '../../nft/listing.js';
 import type { Family, KernelStatement, NftChain, NftRule, NftSet, Ruleset, SetMeta } from '../../nft/objects.js';
 
@@ -84,10 +85,13 @@ export class RuleBodies {
     return [...this.byText].filter(([t]) => texts.has(t));
   }
 
-  /** Whether kernel rules `held` are `wanted`, by comment and body; a body never learnt differs. */
+  /**
+   * Whether kernel rules `held` are `wanted`, by comment and body: the body read back when the
+   * rule was loaded, or else the one nft is known to list for it (kernel-body.ts).
+   */
   same(held: readonly NftRule[], wanted: readonly NftRule[]): boolean {
     return held.length === wanted.length && held.every((r, i) => {
-      const want = this.byText.get(nftRuleText(wanted[i]!));
+      const want = this.byText.get(nftRuleText(wanted[i]!)) ?? kernelBody(wanted[i]!.statements);
       return r.comment === wanted[i]!.comment && r.body !== undefined && want !== undefined && sameBody(r.body, want);
     });
   }

@@ -1,10 +1,11 @@
 // What the nftables golden files hold: each stock filter bound to one port, with the variables
 // the stock filters use, compiled into the transaction a host without virtwall tables gets
-// (what `virtwall nwfilter-compile --backend nftables` prints, FILTER.nft), and the kernel's
-// form of it (what `nft -j list table` shows once it is loaded, FILTER.json). Shared by the test
-// and by scripts/golden-nftables.ts, which writes the files.
+// (what `virtwall nwfilter-compile --backend nftables` prints, FILTER.nft; the same batch in nft's
+// JSON, FILTER.batch.json), and the kernel's form of it (what `nft -j list table` shows once it
+// is loaded, FILTER.json). Shared by the test and by scripts/golden-nftables.ts, which writes the files.
 import { fileURLToPath } from 'node:url';
-import { nftablesTransaction } from '../../../src/backends/nftables/print.js';
+import { bindBatch } from '../../../src/backends/nftables/print.js';
+import type { Batch } from '../../../src/nft/batch.js';
 import { loadStockFilters } from '../../../src/conf/nwfilter/stock.js';
 import { instantiateBinding } from '../../../src/nwfilter/binding.js';
 import { MapFilterSource } from '../../../src/nwfilter/source.js';
@@ -25,15 +26,15 @@ const PARAMS_OF: Record<string, Record<string, string[]>> = {
   'allow-dhcpv6-server': { DHCPSERVER: ['fd00::1'] },
 };
 
-/** Each stock filter's bind transaction, by filter name. */
-export function stockTransactions(): Map<string, string> {
+/** Each stock filter's bind batch, by filter name. */
+export function stockBatches(): Map<string, Batch> {
   const filters = loadStockFilters();
   const source = new MapFilterSource(filters.values());
-  const out = new Map<string, string>();
+  const out = new Map<string, Batch>();
   for (const name of [...filters.keys()].sort()) {
     const params = new Map(Object.entries({ ...PARAMS, ...PARAMS_OF[name] }));
     const instances = instantiateBinding({ portdev: 'vnet0', mac: MAC, filter: name, params }, source);
-    out.set(name, nftablesTransaction('vnet0', MAC, instances, false));
+    out.set(name, bindBatch('vnet0', MAC, instances, false));
   }
   return out;
 }

@@ -1,4 +1,4 @@
-// One change = one nft batch (one transaction), with no window in which a packet sees part of the old
+// Planning: one change = one nft batch (one kernel transaction), with no window in which a packet sees part of the old
 // state and part of the new one in a way that lets it pass unfiltered. Kernel facts this rests
 // on (net/netfilter/nf_tables_api.c, nf_tables_core.c):
 //
@@ -39,6 +39,18 @@ export interface Garbage {
 
 export const noGarbage = (): Garbage => ({ sets: new Set(), chains: new Set(), elements: new Map() });
 
+/**
+ * What the kernel holds of our tables, as a value: its ruleset, and what of it is kept only for
+ * packets of the previous generation (deleted by the next batch). The executor makes a new one
+ * for every batch loaded (afterBatch).
+ */
+export interface KernelModel {
+  ruleset: Ruleset;
+  garbage: Garbage;
+}
+
+export const kernelModel = (ruleset: Ruleset): KernelModel => ({ ruleset, garbage: noGarbage() });
+
 /** A plan: a value, computed from the kernel's state and the desired one, changing neither. */
 export interface Plan {
   batch: Batch;
@@ -77,11 +89,13 @@ function desiredIn(ledger: PortLedger, generation: number): Ruleset {
 }
 
 /**
- * The batch that moves the kernel (`kernel`, still holding `garbage` from the previous change) to
- * the ledger's model, given what changed (`delta`: the ledger's own, or modelDelta of the whole
- * models after a restart). It may load the dispatch maps under the next generation (Plan.generation).
+ * The batch that moves the kernel (`model`, with the garbage of the previous change) to the
+ * ledger's model, given what changed (`delta`: the ledger's own, or modelDelta of the whole
+ * models after a restart). It may load the dispatch maps under the next generation
+ * (Plan.generation). Changes none of its arguments.
  */
-export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortLedger, delta: ModelDelta, bodies: RuleBodies): Plan {
+export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDelta, bodies: RuleBodies): Plan {
+  const { ruleset: kernel, garbage } = model;
   const batch: Command[] = [];
   const current = ledger.model;
 
@@ -202,15 +216,19 @@ export function planTransaction(kernel: Ruleset, garbage: Garbage, ledger: PortL
   return { batch, garbage: next, generation };
 }
 
+/** The kernel's model once the plan's batch is loaded, the rules it added with the kernel's forms `echoed`. */
+export function afterBatch(model: KernelModel, plan: Plan, echoed: readonly (readonly KernelStatement[])[]): KernelModel {
+  return { ruleset: applyBatch(model.ruleset, plan.batch, echoed), garbage: plan.garbage };
+}
+
 /**
- * What a loaded plan leaves: the kernel's new state (the rules it added with the kernel's forms
- * `echoed`, which `bodies` learns), and the ledger's dispatch maps under the plan's generation.
+ * What the desired side takes from a loaded plan: `bodies` learns the kernel's forms of the rules
+ * added, and the ledger names its dispatch maps by the plan's generation.
  */
-export function planLoaded(kernel: Ruleset, plan: Plan, echoed: readonly (readonly KernelStatement[])[], ledger: PortLedger, bodies: RuleBodies): Ruleset {
+export function adoptPlan(plan: Plan, echoed: readonly (readonly KernelStatement[])[], ledger: PortLedger, bodies: RuleBodies): void {
   const added = plan.batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
   added.forEach((rule, i) => bodies.learn({ ...rule, body: echoed[i] }));
   if (plan.generation !== ledger.generation) ledger.renameDispatch(plan.generation);
-  return applyBatch(kernel, plan.batch, echoed);
 }
 
 /** The generation of the newest dispatch maps in a ruleset (1 when there are none). */

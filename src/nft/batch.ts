@@ -76,8 +76,9 @@ function commandJson(c: Command, table: string): Json {
   if ('table' in c) return { [c.verb]: { table: { family: c.table, name: table } } };
   if ('rule' in c) {
     const comment: Record<string, Json> = c.rule.comment ? { comment: c.rule.comment } : {};
-    return { add: { rule: { family: c.chain.family, table, chain: c.chain.name, expr: c.rule.statements.map(statementJson), ...comment } } };
+    return { [c.verb]: { rule: { family: c.chain.family, table, chain: c.chain.name, expr: c.rule.statements.map(statementJson), ...comment } } };
   }
+  if ('handle' in c) return { delete: { rule: { family: c.chain.family, table, chain: c.chain.name, handle: c.handle } } };
   if ('elements' in c) return { [c.verb]: { element: { family: c.set.family, table, name: c.set.name, elem: c.elements.map(elementJson) } } };
   if ('chain' in c) {
     const h = c.verb === 'add' && 'hook' in c.chain ? c.chain.hook : undefined;

@@ -14,7 +14,10 @@ export type Command =
   | { verb: 'add' | 'delete'; table: Family }
   | { verb: 'add'; chain: Omit<NftChain, 'rules'> }
   | { verb: 'flush' | 'delete'; chain: ObjectRef }
-  | { verb: 'add'; rule: NftRule; chain: ObjectRef }
+  /** `add` appends the rule to its chain, `insert` puts it at the head. */
+  | { verb: 'add' | 'insert'; rule: NftRule; chain: ObjectRef }
+  /** The rule of that handle (NftRule.handle of a listed rule). */
+  | { verb: 'delete'; handle: number; chain: ObjectRef }
   | { verb: 'add'; set: SetMeta }
   | { verb: 'delete'; set: ObjectRef & { kind: 'set' | 'map' } }
   | { verb: 'add' | 'delete'; elements: readonly Element[]; set: ObjectRef };
@@ -33,7 +36,8 @@ const declText = (d: SetDecl) => {
 /** One command in nft's syntax, in table `table`. */
 function renderCommand(c: Command, table: string): string {
   if ('table' in c) return `${c.verb} table ${c.table} ${table}`;
-  if ('rule' in c) return `add rule ${c.chain.family} ${table} ${c.chain.name} ${nftRuleText(c.rule)}`;
+  if ('rule' in c) return `${c.verb} rule ${c.chain.family} ${table} ${c.chain.name} ${nftRuleText(c.rule)}`;
+  if ('handle' in c) return `delete rule ${c.chain.family} ${table} ${c.chain.name} handle ${c.handle}`;
   if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.map(elementText).join(', ')} }`;
   if ('chain' in c) {
     const at = `${c.chain.family} ${table} ${c.chain.name}`;
@@ -72,8 +76,9 @@ function commandJson(c: Command, table: string): Json {
   if ('table' in c) return { [c.verb]: { table: { family: c.table, name: table } } };
   if ('rule' in c) {
     const comment: Record<string, Json> = c.rule.comment ? { comment: c.rule.comment } : {};
-    return { add: { rule: { family: c.chain.family, table, chain: c.chain.name, expr: c.rule.statements.map(statementJson), ...comment } } };
+    return { [c.verb]: { rule: { family: c.chain.family, table, chain: c.chain.name, expr: c.rule.statements.map(statementJson), ...comment } } };
   }
+  if ('handle' in c) return { delete: { rule: { family: c.chain.family, table, chain: c.chain.name, handle: c.handle } } };
   if ('elements' in c) return { [c.verb]: { element: { family: c.set.family, table, name: c.set.name, elem: c.elements.map(elementJson) } } };
   if ('chain' in c) {
     const h = c.verb === 'add' && 'hook' in c.chain ? c.chain.hook : undefined;
@@ -126,7 +131,8 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
       const k = key(c.chain.family, c.chain.name);
       const chain = chains.get(k) ?? refuse(`no chain ${k}`);
       const body = bodies[rule++];
-      chains.set(k, { ...chain, rules: [...chain.rules, body ? { ...c.rule, body } : c.rule] });
+      const added = body ? { ...c.rule, body } : c.rule;
+      chains.set(k, { ...chain, rules: c.verb === 'insert' ? [added, ...chain.rules] : [...chain.rules, added] });
     } else if ('elements' in c) {
       const s = setOf(c.set);
       for (const e of c.elements) {
@@ -134,6 +140,11 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
         if (c.verb === 'add') s.elements.set(text, e);
         else if (!s.elements.delete(text)) refuse(`no element ${text} in ${key(c.set.family, c.set.name)}`);
       }
+    } else if ('handle' in c) {
+      const k = key(c.chain.family, c.chain.name);
+      const chain = chains.get(k) ?? refuse(`no chain ${k}`);
+      if (!chain.rules.some((x) => x.handle === c.handle)) refuse(`no rule with handle ${c.handle} in ${k}`);
+      chains.set(k, { ...chain, rules: chain.rules.filter((x) => x.handle !== c.handle) });
     } else if ('chain' in c) {
       const k = key(c.chain.family, c.chain.name);
       const chain = chains.get(k);

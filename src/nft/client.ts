@@ -37,11 +37,11 @@ export class NftCli implements NftClient {
   /**
    * The kernel's form of the rules `batch` added, in the batch's order, read back after it was
    * committed. Not nft's --echo: echoing a batch with tens of thousands of set elements overruns
-   * nft's netlink socket (ENOBUFS). Rules are only ever appended, so a chain's added rules are
-   * its last ones.
+   * nft's netlink socket (ENOBUFS). A chain's appended rules are its last ones, its inserted
+   * rules its first ones (the last inserted first).
    */
   private async addedRuleBodies(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
-    const added = batch.flatMap((c) => ('rule' in c ? [key(c.chain.family, c.chain.name)] : []));
+    const added = batch.flatMap((c) => ('rule' in c ? [{ k: key(c.chain.family, c.chain.name), head: c.verb === 'insert' }] : []));
     if (added.length === 0) return [];
     const families = [...new Set(batch.flatMap((c) => ('rule' in c ? [c.chain.family] : [])))];
     const listed = new Map<string, readonly NftRule[]>();
@@ -50,14 +50,15 @@ export class NftCli implements NftClient {
       if (!t) throw new VirtwallError('operation-failed', `nft table ${family} ${table} is gone after loading rules into it`);
       for (const [k, chain] of t.chains) listed.set(k, chain.rules);
     }
-    const count = new Map<string, number>();
-    for (const k of added) count.set(k, (count.get(k) ?? 0) + 1);
+    const counts = new Map<string, number>();
+    for (const { k, head } of added) counts.set(`${head} ${k}`, (counts.get(`${head} ${k}`) ?? 0) + 1);
+    const count = (k: string, head: boolean) => counts.get(`${head} ${k}`)!;
     const next = new Map<string, number>();
-    return added.map((k) => {
+    return added.map(({ k, head }) => {
       const rules = listed.get(k) ?? [];
-      const i = rules.length - count.get(k)! + (next.get(k) ?? 0);
-      next.set(k, (next.get(k) ?? 0) + 1);
-      const body = rules[i]?.body;
+      const n = next.get(`${head} ${k}`) ?? 0;
+      next.set(`${head} ${k}`, n + 1);
+      const body = rules[head ? count(k, true) - 1 - n : rules.length - count(k, false) + n]?.body;
       if (!body) throw new VirtwallError('operation-failed', `nft chain ${k} of table ${table} lacks the rules just loaded into it`);
       return body;
     });

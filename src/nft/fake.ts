@@ -18,6 +18,8 @@ const jumpOf = (e: Element) => (e.value?.kind === 'verdict' && e.value.verdict.k
 
 export class FakeNft implements NftClient {
   private tables = new Map<string, Ruleset>();
+  /** The kernel numbers every rule it adds. */
+  private lastHandle = 0;
   /** Every batch loaded, rendered (what NftCli would have sent). */
   readonly scripts: string[] = [];
   /** Batches that pointed an entry existing before them at a chain they filled (see gapsIn). */
@@ -36,7 +38,7 @@ export class FakeNft implements NftClient {
     const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
     for (const [k, c] of r.chains) {
       if (c.family !== family) continue;
-      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ statements: [], comment: x.comment, body: x.body ?? fakeBody(x) })) });
+      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ statements: [], comment: x.comment, body: x.body ?? fakeBody(x), handle: x.handle })) });
     }
     for (const [k, s] of r.sets) if (s.family === family) out.sets.set(k, { ...s, elements: new Map(s.elements) });
     return out;
@@ -57,7 +59,7 @@ export class FakeNft implements NftClient {
     checkReferences(after);
     this.scripts.push(script);
     this.gaps.push(...gapsIn(before, batch));
-    this.tables.set(table, after);
+    this.tables.set(table, this.numbered(after));
     return bodies;
   }
 
@@ -73,7 +75,7 @@ export class FakeNft implements NftClient {
 
   /** A change by someone else (another tool, an administrator). */
   foreign(table: string, batch: Batch): void {
-    this.tables.set(table, applyBatch(this.ruleset(table), batch, batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : []))));
+    this.tables.set(table, this.numbered(applyBatch(this.ruleset(table), batch, batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : [])))));
   }
 
   /** Someone else edits a rule's body in place, keeping its comment. */
@@ -82,6 +84,12 @@ export class FakeNft implements NftClient {
     const c = r.chains.get(key(family, chain))!;
     const rules = c.rules.map((x, i) => (i === index ? { ...x, statements, body: fakeBody({ statements, comment: x.comment }) } : x));
     this.tables.set(table, { ...r, chains: new Map(r.chains).set(key(family, chain), { ...c, rules }) });
+  }
+
+  /** `r` with a handle for every rule that has none yet. */
+  private numbered(r: Ruleset): Ruleset {
+    const chains = new Map([...r.chains].map(([k, c]) => [k, { ...c, rules: c.rules.map((x) => (x.handle === undefined ? { ...x, handle: ++this.lastHandle } : x)) }]));
+    return { ...r, chains };
   }
 
   /** The kernel loses every table (a `flush ruleset` by someone else). */

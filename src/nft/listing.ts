@@ -63,7 +63,7 @@ const HOOKS: readonly Hook['hook'][] = ['prerouting', 'input', 'forward', 'outpu
 function hookOf(c: JsonObject): Hook | undefined {
   const hook = HOOKS.find((h) => h === c['hook']);
   if (!hook) return undefined;
-  return { type: 'filter', hook, priority: Number(c['prio']), policy: c['policy'] === 'drop' ? 'drop' : 'accept' };
+  return { type: c['type'] === 'nat' ? 'nat' : 'filter', hook, priority: Number(c['prio']), policy: c['policy'] === 'drop' ? 'drop' : 'accept' };
 }
 
 export interface ListedTable {
@@ -93,7 +93,8 @@ export function parseTableListing(text: string, family: Family): ListedTable {
       out.chains.set(key(family, name), { family, name, hook: hookOf(chain), rules: [] });
     } else if (isObject(rule)) {
       const comment = typeof rule['comment'] === 'string' ? rule['comment'] : '';
-      out.chains.get(key(family, String(rule['chain'])))?.rules.push({ statements: [], comment, body: ruleBody(rule['expr']) });
+      const handle = typeof rule['handle'] === 'number' ? { handle: rule['handle'] } : {};
+      out.chains.get(key(family, String(rule['chain'])))?.rules.push({ statements: [], comment, body: ruleBody(rule['expr']), ...handle });
     } else if (isObject(set)) {
       const name = String(set['name']);
       const type = set['type'];

@@ -17,7 +17,7 @@ export type KernelStatement = { readonly [kind: string]: Json };
 export type Statement = KernelStatement;
 
 export interface Hook {
-  type: 'filter';
+  type: 'filter' | 'nat';
   hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
   priority: number;
   policy: 'accept' | 'drop';
@@ -32,6 +32,8 @@ export interface NftRule {
    * or read back after loading them; what rules compare by, with the comment.
    */
   body?: readonly KernelStatement[];
+  /** The kernel's handle of a listed rule (what `delete rule ... handle N` names). */
+  handle?: number;
 }
 
 export interface NftChain {

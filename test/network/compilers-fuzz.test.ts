@@ -9,7 +9,7 @@ import { VirtwallError } from '../../src/errors.js';
 import { parseNetwork } from '../../src/conf/network/parse.js';
 import { applyPlan } from '../../src/exec/apply.js';
 import { FakeRunner } from '../../src/exec/fake.js';
-import { addFirewallRulesPlan, BACKEND_NAMES, networkRemovalCommands } from '../../src/network/firewall/backends.js';
+import { addFirewallRulesPlan, BACKEND_NAMES } from '../../src/network/firewall/backends.js';
 import { dnsmasqFiles, parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
 import { resolveCorpusFile } from '../../src/conformance/corpus.js';
 import { CORPUS } from '../support/corpus.js';
@@ -29,7 +29,6 @@ async function compile(text: string): Promise<void> {
   for (const backend of BACKEND_NAMES) {
     const plan = addFirewallRulesPlan(def, backend);
     await applyPlan(plan.groups, new FakeRunner());
-    networkRemovalCommands(plan, () => '# handle 1\n');
   }
   dnsmasqFiles(def, { caps });
 }

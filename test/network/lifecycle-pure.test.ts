@@ -1,39 +1,11 @@
-// The pure parts of the network lifecycle, by value: batch translation of firewall commands
-// and lease records.
+// The pure parts of the network lifecycle, by value: libvirt's table skeleton and lease records.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { command } from '../../src/plan/command.js';
-import { nftScript, restoreScript } from '../../src/network/lifecycle/firewall-batch.js';
 import { applyLeaseEvent, leaseDatabase, networkLeases, type LeaseRecord } from '../../src/network/lifecycle/leases.js';
 import { nftTableIsSkeleton } from '../../src/network/lifecycle/global-firewall.js';
 import { parseTableListing } from '../../src/nft/listing.js';
 
-describe('firewall batches', () => {
-  it('turns nft commands into one script, dropping the command-line options', () => {
-    const script = nftScript([
-      command(['nft', 'add', 'chain', 'ip', 'libvirt_network', 'forward', '{ type filter hook forward priority 0; policy accept; }']),
-      command(['nft', '-ae', 'insert', 'rule', 'ip', 'libvirt_network', 'guest_output', 'iif', 'virbr0', 'counter', 'reject']),
-    ]);
-    assert.equal(
-      script,
-      'add chain ip libvirt_network forward { type filter hook forward priority 0; policy accept; }\n' +
-        'insert rule ip libvirt_network guest_output iif virbr0 counter reject\n',
-    );
-  });
-
-  it('groups iptables commands per table for one restore run', () => {
-    const script = restoreScript([
-      command(['iptables', '-w', '--table', 'filter', '--new-chain', 'LIBVIRT_INP']),
-      command(['iptables', '-w', '--table', 'nat', '--insert', 'LIBVIRT_PRT', '--source', '10.0.0.0/24', '!', '--destination', '10.0.0.0/24', '--jump', 'MASQUERADE']),
-      command(['iptables', '-w', '--table', 'filter', '--insert', 'INPUT', '--jump', 'LIBVIRT_INP']),
-    ]);
-    assert.equal(
-      script,
-      '*filter\n--new-chain LIBVIRT_INP\n--insert INPUT --jump LIBVIRT_INP\nCOMMIT\n' +
-        '*nat\n--insert LIBVIRT_PRT --source 10.0.0.0/24 ! --destination 10.0.0.0/24 --jump MASQUERADE\nCOMMIT\n',
-    );
-  });
-
+describe('global firewall', () => {
   it("recognises libvirt's bare table skeleton, and anything more as in use", () => {
     // `nft -j list table ip libvirt_network` of libvirt's skeleton (counters as traffic left them)
     const rule = (handle: number, expr: object[]) => ({ rule: { family: 'ip', table: 'libvirt_network', chain: 'forward', handle, expr } });

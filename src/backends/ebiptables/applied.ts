@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import { z } from 'zod';
 import { isDeviceName } from '../../util/device-name.js';
 import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
+import { XT_RULE } from '../../xtables/schema.js';
 import type { PortFilter } from '../../nwfilter/backend.js';
 import { dryRunCommands } from '../../plan/transaction.js';
 import type { PortPart, Tool } from './listing.js';
@@ -27,7 +28,7 @@ export function rulesDigest(p: PortFilter): string {
   return createHash('sha256').update(JSON.stringify([p.macFilter ? p.mac.toLowerCase() : '', commands])).digest('hex').slice(0, 32);
 }
 
-const PART = z.strictObject({ chains: z.record(z.string(), z.array(z.string())), links: z.array(z.string()) });
+const PART = z.strictObject({ chains: z.record(z.string(), z.array(XT_RULE)), links: z.array(XT_RULE) });
 
 /** The file: port device -> what was applied to it. */
 const SAVED = z.record(
@@ -64,4 +65,3 @@ export class AppliedPorts {
     else writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.ports)), 0o600);
   }
 }
-

@@ -6,7 +6,7 @@
 // and remembers it (applied.ts); a reconcile compares, restores damaged ports from that in one
 // `*-restore` transaction per tool (repair.ts) and leaves intact ones alone, so repairing a
 // foreign flush is fast and the reconcile its own repair triggers finds nothing to do.
-import { VirtwallError } from '../../errors.js';
+import { XtablesClient } from '../../xtables/client.js';
 import { applyPlan, applyPlans } from '../../exec/apply.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
@@ -19,10 +19,12 @@ import { repairScript } from './repair.js';
 export class EbiptablesBackend implements NwfilterBackend {
   readonly name = 'ebiptables';
   private readonly applied: AppliedPorts;
+  private readonly xt: XtablesClient;
 
   /** `stateFile` keeps what was applied across restarts (else a restart rebuilds every port). */
   constructor(private readonly runner: CommandRunner, opts: { stateFile?: string } = {}) {
     this.applied = new AppliedPorts(opts.stateFile);
+    this.xt = new XtablesClient(runner);
   }
 
   async apply(change: PortChange): Promise<void> {
@@ -61,11 +63,7 @@ export class EbiptablesBackend implements NwfilterBackend {
   private async listings(known: readonly string[]): Promise<Record<Tool, ToolState>> {
     const ports = new Set([...known, ...this.applied.names()]);
     const out = {} as Record<Tool, ToolState>;
-    for (const tool of TOOL_NAMES) {
-      const r = await this.runner.run(TOOLS[tool].save);
-      if (r.status !== 0) throw new VirtwallError('operation-failed', `${TOOLS[tool].save.join(' ')} failed with status ${r.status}: ${r.stderr.trim()}`);
-      out[tool] = readListing(tool, r.stdout, ports);
-    }
+    for (const tool of TOOL_NAMES) out[tool] = readListing(tool, await this.xt.table(tool, TOOLS[tool].table), ports);
     return out;
   }
 
@@ -86,9 +84,9 @@ export class EbiptablesBackend implements NwfilterBackend {
     for (const tool of TOOL_NAMES) {
       const repair = repairScript(tool, now[tool], new Map(kept.map((p) => [p.ifname, this.applied.get(p.ifname)!.parts[tool]])));
       if (!repair) continue;
-      const r = await this.runner.run(TOOLS[tool].restore, repair.script);
       // a restore the kernel refuses (someone changed things meanwhile) falls back to rebuilding
-      for (const n of repair.repaired) (r.status === 0 ? restored : rebuild).add(n);
+      const ok = await this.xt.restore(tool, repair.script).then(() => true, () => false);
+      for (const n of repair.repaired) (ok ? restored : rebuild).add(n);
     }
     const set = desired.filter((p) => rebuild.has(p.ifname));
     if (set.length + removed.length > 0) await this.apply({ set, remove: removed });

@@ -3,6 +3,7 @@
 // libvirt-J-IF / libvirt-P-IF, iptables FJ-IF / FP-IF / HJ-IF) and only renamed to their final
 // names (libvirt-I-IF / libvirt-O-IF, FI-IF / FO-IF / HI-IF) once the whole set applied, so a
 // failure never leaves a half-built filter in place.
+import { parseChainListing } from '../../xtables/save.js';
 import type { PlanBuilder, PlannedCommand } from '../../plan/transaction.js';
 
 export type IpLayer = 'ipv4' | 'ipv6';
@@ -55,20 +56,16 @@ export function ebRemoveChain(b: PlanBuilder, chain: string): void {
   b.add(ebtables(['-F', chain], true)).add(ebtables(['-X', chain], true));
 }
 
-/** Target of an ebtables `-L` output line's jump (`... -j CHAIN`), if any. */
-function jumpTarget(line: string): string | undefined {
-  const at = line.indexOf('-j ');
-  return at < 0 ? undefined : line.slice(at + 3).trim().split(/\s+/)[0];
-}
+/** The targets of the rules of `chain` in its `ebtables -L` output, in order. */
+const jumpTargets = (chain: string, listing: string): string[] => parseChainListing(chain, listing).flatMap((r) => (r.target ? [r.target.name] : []));
 
 /** Lists a chain and removes every sub-chain it jumps to whose name starts with one of `prefixes`. */
 function ebListAndRemoveSubChains(chain: string, prefixes: string): PlannedCommand {
   return {
     ...ebtables(['-L', chain]),
     followUp: (out) =>
-      out.split('\n').flatMap((line) => {
-        const sub = jumpTarget(line);
-        if (!sub || sub[1] !== '-' || !prefixes.includes(sub[0]!)) return [];
+      jumpTargets(chain, out).flatMap((sub) => {
+        if (sub[1] !== '-' || !prefixes.includes(sub[0]!)) return [];
         return [ebListAndRemoveSubChains(sub, prefixes), ebtables(['-F', sub], true), ebtables(['-X', sub], true)];
       }),
   };
@@ -84,9 +81,8 @@ function ebListAndRenameSubChains(chain: string): PlannedCommand {
   return {
     ...ebtables(['-L', chain]),
     followUp: (out) =>
-      out.split('\n').flatMap((line) => {
-        const sub = jumpTarget(line);
-        if (!sub || sub[1] !== '-' || (sub[0] !== 'J' && sub[0] !== 'P')) return [];
+      jumpTargets(chain, out).flatMap((sub) => {
+        if (sub[1] !== '-' || (sub[0] !== 'J' && sub[0] !== 'P')) return [];
         const renamed = (sub[0] === 'J' ? 'I' : 'O') + sub.slice(1);
         return [
           ebListAndRenameSubChains(sub),

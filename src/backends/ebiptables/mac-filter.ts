@@ -8,6 +8,7 @@
 // added before a stale one of the same port goes, and nothing changes when the chain is right.
 import type { PortFilter } from '../../nwfilter/backend.js';
 import { PlanBuilder, type FirewallPlan, type PlannedCommand } from '../../plan/transaction.js';
+import { parseChainListing } from '../../xtables/save.js';
 
 export const MAC_FILTER_CHAIN = 'virtwall-mac-filter';
 
@@ -21,12 +22,22 @@ const canonicalMac = (mac: string) => mac.toLowerCase().split(':').map((o) => o.
 
 const dropArgs = (ifname: string, mac: string) => ['-i', ifname, '-s', '!', canonicalMac(mac), '-j', 'DROP'];
 
-/** The chain's DROP rules as `ebtables -L` prints them (`-s ! MAC -i IF -j DROP`): ifname -> MACs. */
+/** The chain's DROP rules as `ebtables -L` lists them (`-s ! MAC -i IF -j DROP`): ifname -> MACs. */
 export function listedMacRules(listing: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const m of listing.matchAll(/^-s ! (\S+) -i (\S+) -j DROP$/gm)) out.set(m[2]!, [...(out.get(m[2]!) ?? []), canonicalMac(m[1]!)]);
+  for (const rule of parseChainListing(MAC_FILTER_CHAIN, listing)) {
+    const options = rule.matches.length === 1 && rule.matches[0]!.module === undefined ? rule.matches[0]!.options : [];
+    const mac = options.find((o) => o.name === '-s' && o.negated && o.values.length === 1)?.values[0];
+    const ifname = options.find((o) => o.name === '-i' && !o.negated && o.values.length === 1)?.values[0];
+    if (options.length !== 2 || mac === undefined || ifname === undefined || rule.target?.name !== 'DROP' || rule.target.options.length > 0) continue;
+    out.set(ifname, [...(out.get(ifname) ?? []), canonicalMac(mac)]);
+  }
   return out;
 }
+
+/** Whether `ebtables -L PREROUTING` output holds the plain jump to the chain. */
+const jumpsToChain = (listing: string) =>
+  parseChainListing('PREROUTING', listing).some((r) => r.matches.length === 0 && r.target?.name === MAC_FILTER_CHAIN && !r.target.goto && r.target.options.length === 0);
 
 /**
  * Makes the chain hold a DROP rule exactly for the ports of `wanted` (ifname -> guest MAC) among
@@ -68,8 +79,7 @@ export function macFilterPlan(wanted: ReadonlyMap<string, string>, scope: Readon
   if (wanted.size > 0) {
     b.startGroup(true);
     b.add(ebtables(['-N', MAC_FILTER_CHAIN], true));
-    const jump = new RegExp(`^-j ${MAC_FILTER_CHAIN}$`, 'm');
-    b.add({ ...ebtables(['-L', 'PREROUTING']), followUp: (out) => (jump.test(out) ? [] : [ebtables(['-I', 'PREROUTING', '1', '-j', MAC_FILTER_CHAIN])]) });
+    b.add({ ...ebtables(['-L', 'PREROUTING']), followUp: (out) => (jumpsToChain(out) ? [] : [ebtables(['-I', 'PREROUTING', '1', '-j', MAC_FILTER_CHAIN])]) });
   }
   // a missing chain (never needed yet) lists nothing to change: the group tolerates that failure
   b.startGroup(wanted.size === 0);

@@ -7,6 +7,7 @@ import type { DaemonConfig } from '../../daemon/config.js';
 import type { NetworkStatus } from '../../network/lifecycle/driver.js';
 import { firewallParts } from '../../network/lifecycle/firewall-health.js';
 import { hasFirewall } from '../../network/definition.js';
+import { parseSave } from '../../xtables/save.js';
 import { parseDnsmasqVersion } from '../../network/dnsmasq/config.js';
 import type { Firewalld } from '../firewalld.js';
 import { LIBVIRT_FIREWALLD_DEFINITIONS } from '../firewalld-zones.js';
@@ -117,8 +118,9 @@ export const CHECKS: readonly Check[] = [
         if (!read(names)) continue;
         const r = await runner.run([`${tool}-save`]);
         if (r.status !== 0) continue;
-        const rules = r.stdout.split('\n').filter((l) => l.startsWith('-A ')).length;
-        const policies = r.stdout.split('\n').filter((l) => /^:\S+ (DROP|REJECT)\b/.test(l)).map((l) => l.slice(1).split(' ').slice(0, 2).join(' '));
+        const tables = [...parseSave(r.stdout).values()];
+        const rules = tables.reduce((n, t) => n + t.rules.length, 0);
+        const policies = tables.flatMap((t) => t.chains.filter((c) => c.policy === 'DROP' || c.policy === 'REJECT').map((c) => `${c.name} ${c.policy}`));
         if (rules + policies.length === 0) continue;
         out.push(problem(`${tool} holds ${rules} rule(s)${policies.length ? ` and policies ${policies.join(', ')}` : ''}: they apply beside the nftables rules (both run; an accept in one does not pass the other)`, `move them to nftables (${tool}-save > rules.v4; iptables-nft-restore < rules.v4) and flush the legacy tables (${tool} -F; ${tool} -X; ${tool} -P FORWARD ACCEPT)`));
       }

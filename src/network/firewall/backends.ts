@@ -1,28 +1,21 @@
-// The two firewall backends behind one table: the global chains created when the first network
-// starts, a network's plan, and how its commands are undone.
-import type { FirewallCommand } from '../../plan/command.js';
+// The two firewall backends behind one table, as libvirt runs them (libvirt's command lines, what
+// its tests compare): the global chains created when the first network starts, a network's plan.
+// The kernel gets the same rules as typed objects (xtables.ts, nftables.ts; lifecycle/apply-firewall.ts).
 import type { IpFamily } from '../../util/address.js';
-import { iptablesGlobalSetup, iptablesNetworkPlan, iptablesRollback } from './iptables.js';
+import { iptablesGlobalSetup, iptablesNetworkPlan } from './iptables.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { hasFirewall } from '../definition.js';
-import { nftablesGlobalSetup, nftablesNetworkPlan, nftablesRollback } from './nftables.js';
-import {
-  removalCommands,
-  type FirewallBackendName,
-  type BackendRollback,
-  type FirewallTransaction,
-  type NetworkFirewallPlan,
-} from './plan.js';
+import { nftablesGlobalSetup, nftablesNetworkPlan } from './nftables.js';
+import type { FirewallBackendName, FirewallTransaction, NetworkFirewallPlan } from './plan.js';
 
 interface Backend {
   globalSetup(family: IpFamily): FirewallTransaction[];
   networkPlan(net: NetworkDef): NetworkFirewallPlan;
-  rollback: BackendRollback;
 }
 
 const BACKENDS: Record<FirewallBackendName, Backend> = {
-  iptables: { globalSetup: iptablesGlobalSetup, networkPlan: iptablesNetworkPlan, rollback: iptablesRollback },
-  nftables: { globalSetup: nftablesGlobalSetup, networkPlan: nftablesNetworkPlan, rollback: nftablesRollback },
+  iptables: { globalSetup: (f) => iptablesGlobalSetup(f), networkPlan: iptablesNetworkPlan },
+  nftables: { globalSetup: (f) => nftablesGlobalSetup(f), networkPlan: nftablesNetworkPlan },
 };
 
 export const BACKEND_NAMES = Object.keys(BACKENDS) as FirewallBackendName[];
@@ -40,12 +33,4 @@ export function addFirewallRulesPlan(net: NetworkDef, backend: FirewallBackendNa
 /** What starting the network adds (nothing for open and host-device networks). */
 export function networkFirewallPlan(net: NetworkDef, backend: FirewallBackendName): NetworkFirewallPlan {
   return hasFirewall(net) ? addFirewallRulesPlan(net, backend) : { backend, groups: [] };
-}
-
-/** What libvirt runs to remove it again; `outputOf` gives each add command's stdout. */
-export function networkRemovalCommands(
-  plan: NetworkFirewallPlan,
-  outputOf?: (cmd: FirewallCommand) => string,
-): FirewallCommand[] {
-  return removalCommands(plan, BACKENDS[plan.backend].rollback, outputOf);
 }

@@ -5,7 +5,9 @@ import type { IpFamily } from '../../util/address.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { bridgeName } from '../definition.js';
 import type { PlannedCommand } from '../../plan/transaction.js';
-import type { BackendRollback, FirewallTransaction, NetworkFirewallPlan } from './plan.js';
+import type { FirewallTransaction, NetworkFirewallPlan } from './plan.js';
+import type { XtRule } from '../../xtables/rule.js';
+import { hasChain, rulesIn, type XtRuleset } from '../../xtables/save.js';
 import { needsDhcpChecksumFix, networkRules, optionArgs, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
 
 const BINARY: Record<IpFamily, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
@@ -27,36 +29,35 @@ function iptables(family: IpFamily, args: readonly string[]): FirewallCommand {
   return command([BINARY[family], '-w', ...args]);
 }
 
-/** Chains and jumps already present, from a table's `--list-rules` output. */
-function existingChains(listing: string): { chains: Set<string>; parentOf: Map<string, string> } {
-  const chains = new Set<string>();
-  const parentOf = new Map<string, string>();
-  for (const line of listing.split('\n')) {
-    const created = /^-N (\S+)/.exec(line);
-    if (created) chains.add(created[1]!);
-    const jump = /^-A (\S+) -j (\S+)/.exec(line);
-    if (jump) parentOf.set(jump[2]!, jump[1]!);
-  }
-  return { chains, parentOf };
-}
+/** The jump of a built-in chain to one of libvirt's: `-A PARENT -j CHILD`. */
+const isJumpTo = (r: XtRule, child: string) => r.matches.length === 0 && r.target?.name === child && !r.target.goto && r.target.options.length === 0;
 
-/** The commands creating what a table lacks of libvirt's chains and jumps. */
-function missingChains(family: IpFamily, table: Table, listing: string): PlannedCommand[] {
-  const { chains, parentOf } = existingChains(listing);
-  return GLOBAL_CHAINS.filter(([t]) => t === table).flatMap(([, parent, child]) => [
-    ...(chains.has(child) ? [] : [iptables(family, ['--table', table, '--new-chain', child])]),
-    ...(parentOf.get(child) === parent ? [] : [iptables(family, ['--table', table, '--insert', parent, '--jump', child])]),
-  ]);
+/** What a tool's tables (as listed; undefined: none) lack of libvirt's chains and jumps, in creation order. */
+export function missingSkeleton(present: XtRuleset | undefined): { table: Table; parent: string; child: string; chain: boolean; jump: boolean; jumpRule: XtRule }[] {
+  return GLOBAL_CHAINS.flatMap(([table, parent, child]) => {
+    const t = present?.get(table);
+    const chain = !hasChain(t, child);
+    const jump = !rulesIn(t, parent).some((r) => isJumpTo(r, child));
+    const jumpRule: XtRule = { chain: parent, matches: [], target: { name: child, options: [] } };
+    return chain || jump ? [{ table, parent, child, chain, jump, jumpRule }] : [];
+  });
 }
 
 /**
- * libvirt's global chain setup for one address family (iptablesSetupPrivateChains): list each
- * table; what is missing is created after the listings, in the same group.
+ * libvirt's global chain setup for one address family (iptablesSetupPrivateChains) as libvirt
+ * runs it: list each table; what `present` (the tool's tables as listed; undefined: none, as on
+ * the dry-run host of libvirt's tests) lacks is created after the listings, in the same group.
  */
-export function iptablesGlobalSetup(family: IpFamily): FirewallTransaction[] {
+export function iptablesGlobalSetup(family: IpFamily, present?: XtRuleset): FirewallTransaction[] {
   const commands = TABLES.map((table) => ({
     ...iptables(family, ['--table', table, '--list-rules']),
-    followUp: (listing: string) => missingChains(family, table, listing),
+    followUp: (): PlannedCommand[] =>
+      missingSkeleton(present)
+        .filter((m) => m.table === table)
+        .flatMap((m) => [
+          ...(m.chain ? [iptables(family, ['--table', table, '--new-chain', m.child])] : []),
+          ...(m.jump ? [iptables(family, ['--table', table, '--insert', m.parent, '--jump', m.child])] : []),
+        ]),
   }));
   return [{ ignoreErrors: false, commands, rollback: [], autoRollback: false }];
 }
@@ -133,13 +134,3 @@ export function iptablesNetworkPlan(net: NetworkDef): NetworkFirewallPlan {
     ],
   };
 }
-
-const CREATES = new Set(['--insert', '-I', '--append', '-A']);
-
-/** iptables --delete wants the whole command line used to insert, with only the verb changed. */
-export const iptablesRollback: BackendRollback = {
-  rollbackOf(cmd) {
-    if (!cmd.argv.some((a) => CREATES.has(a))) return undefined;
-    return command(cmd.argv.map((a) => (CREATES.has(a) ? '--delete' : a)), true);
-  },
-};

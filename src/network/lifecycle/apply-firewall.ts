@@ -1,227 +1,234 @@
-// Carries out a network's firewall plan as kernel transactions instead of libvirt's one process
-// per rule: read-only queries (libvirt's listing commands and their follow-ups) run first and
-// decide what is missing; then every creating command goes to the kernel in one `nft -f` batch
-// or one `*-restore --noflush` run per tool. The returned removal commands are what libvirt
-// would record (nft deletes by the handles the batch echoed).
+// Puts networks' firewalls into the kernel as typed objects: the kernel is listed first (nft's
+// JSON, `*-save`), what is missing of libvirt's global chains or table is planned from those
+// listings, and everything goes in as one transaction per tool — one nft batch (NftClient), one
+// `*-restore --noflush` per iptables tool (XtablesClient). The rules are then read back and
+// recorded as the kernel holds them (parts.ts), so health checks and removals find them by value.
 import { VirtwallError, type Diagnostics } from '../../errors.js';
 import type { CommandRunner } from '../../exec/runner.js';
-import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
-import type { PlannedCommand } from '../../plan/transaction.js';
-import { networkRemovalCommands } from '../firewall/backends.js';
-import type { FirewallTransaction, NetworkFirewallPlan } from '../firewall/plan.js';
-import { nftScript, restoreScript, toolOf, type BatchTool } from './firewall-batch.js';
+import type { NetworkDef } from '../../conf/network/types.js';
+import type { NftClient } from '../../nft/client.js';
+import type { Command } from '../../nft/batch.js';
+import { renderCommandLine } from '../../plan/command.js';
+import type { XtablesClient } from '../../xtables/client.js';
+import type { RestoreLine, RestoreTable } from '../../xtables/restore.js';
+import { rulesIn, type XtRuleset } from '../../xtables/save.js';
+import type { ListedTable } from '../../nft/listing.js';
+import { bridgeName, hasFirewall } from '../definition.js';
+import { missingSkeleton as missingXtSkeleton } from '../firewall/iptables.js';
+import { checksumFilter, missingSkeleton as missingNftSkeleton, NFT_TABLE, networkChainRules, skeletonJump, type ChainRule } from '../firewall/nftables.js';
+import type { FirewallBackendName } from '../firewall/plan.js';
+import { isNftPart, isTcPart, isXtablesPart, locate, type FirewallPart, type NftPart, type TcPart, type XtablesPart } from '../firewall/parts.js';
+import { firewallIo, IPTABLES_TOOLS, locateParts, nftRules, sameNft, sameXt, xtRules, type FirewallIo } from './firewall-health.js';
+import { networkTableRules, type IptablesTool, type TableRule } from '../firewall/xtables.js';
 
-const RESTORE: Record<'iptables' | 'ip6tables', string> = { iptables: 'iptables-restore', ip6tables: 'ip6tables-restore' };
+const XT_TABLES = ['filter', 'nat', 'mangle'] as const;
+/** The nf_tables family of an iptables tool's tables (iptables-nft creates `ip filter`, ...). */
+const NFT_FAMILY_OF: Record<IptablesTool, 'ip' | 'ip6'> = { iptables: 'ip', ip6tables: 'ip6' };
+const NFT_FAMILIES = ['ip', 'ip6'] as const;
 
-/** A query is a command whose output decides what else runs; it changes nothing. */
-const isQuery = (c: PlannedCommand): boolean => c.followUp !== undefined;
-
-/** Runs the queries of `groups` and returns the creating commands they and the plan call for, in order. */
-async function resolveCommands(groups: readonly FirewallTransaction[], runner: CommandRunner): Promise<FirewallCommand[]> {
-  const out: FirewallCommand[] = [];
-  for (const group of groups) {
-    const queue = [...group.commands];
-    for (let i = 0; i < queue.length; i++) {
-      const cmd = queue[i]!;
-      if (!isQuery(cmd)) {
-        out.push(cmd);
-        continue;
-      }
-      // libvirt reads a failed listing (table absent) as empty output
-      const r = await runner.run(cmd.argv);
-      queue.splice(i + 1, 0, ...cmd.followUp!(r.status === 0 ? r.stdout : ''));
-    }
-  }
-  return out;
-}
-
-/** Runs `argv` with `script` on its stdin; returns stdout, or throws with its error. */
-async function runBatch(runner: CommandRunner, argv: readonly string[], script: string): Promise<string> {
-  const r = await runner.run(argv, script);
-  if (r.status !== 0) throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-const NFT_CREATES = /^(add|insert|create) (table|chain|rule) /;
-
-/** The DHCP checksum fix needs the act_csum kernel module; without it libvirt's tc filter cannot exist. */
-function isMissingCsumAction(cmd: FirewallCommand, stderr: string): boolean {
-  return cmd.argv[0] === 'tc' && cmd.argv.includes('csum') && /Failed to load TC action module|Unknown action/i.test(stderr);
-}
-
-export interface AppliedFirewall {
-  /** Commands that remove what was applied (errors ignored when run), as libvirt records them. */
-  removal: FirewallCommand[];
-  /** How many creating commands went to the kernel (0: everything was already there). */
+export interface AppliedFirewalls {
+  /** Each network's parts, as the kernel holds them. */
+  parts: FirewallPart[][];
+  /** How many objects went to the kernel (0: everything was already there). */
   created: number;
   /** nf_tables tables ("ip filter", ...) that iptables-nft created for this change. */
   createdTables: string[];
 }
 
-const IPT_FAMILY: Record<'iptables' | 'ip6tables', string> = { iptables: 'ip', ip6tables: 'ip6' };
-
-/** The tables an iptables batch touches that do not exist yet (iptables-nft creates them). */
-async function missingTables(tool: 'iptables' | 'ip6tables', cmds: readonly FirewallCommand[], runner: CommandRunner): Promise<string[]> {
-  const tables = new Set(cmds.map((c) => (c.argv.includes('--table') ? c.argv[c.argv.indexOf('--table') + 1]! : 'filter')));
-  const missing: string[] = [];
-  for (const t of tables) {
-    const name = `${IPT_FAMILY[tool]} ${t}`;
-    if ((await runner.run(['nft', 'list', 'table', IPT_FAMILY[tool], t])).status !== 0) missing.push(name);
-  }
-  return missing;
-}
-
-function groupByTool(cmds: readonly FirewallCommand[]): Map<BatchTool, FirewallCommand[]> {
-  const byTool = new Map<BatchTool, FirewallCommand[]>();
-  for (const c of cmds) {
-    const tool = toolOf(c);
-    if (!byTool.has(tool)) byTool.set(tool, []);
-    byTool.get(tool)!.push(c);
-  }
-  return byTool;
+/**
+ * The restore script for one iptables tool, a pure value: libvirt's chains and jumps that
+ * `before` (the tool's tables as listed) lacks, the `replacing` parts found there deleted, the
+ * `wanted` rules inserted at the heads of their chains in libvirt's order.
+ */
+export function planXtables(before: XtRuleset, wanted: readonly TableRule[], replacing: readonly XtablesPart[]): { script: RestoreTable[]; created: number } {
+  const lines = new Map<string, RestoreLine[]>(XT_TABLES.map((t) => [t, []]));
+  const skeleton = missingXtSkeleton(before);
+  for (const m of skeleton) if (m.chain) lines.get(m.table)!.push({ declare: m.child });
+  locate(replacing, xtRules(before), sameXt).forEach((at, i) => at >= 0 && lines.get(replacing[i]!.table)!.push({ delete: replacing[i]!.rule }));
+  for (const m of skeleton) if (m.jump) lines.get(m.table)!.push({ insert: m.jumpRule });
+  for (const r of wanted) lines.get(r.table)!.push({ insert: r.rule });
+  const created = skeleton.filter((m) => m.chain).length + skeleton.filter((m) => m.jump).length + wanted.length;
+  return { script: XT_TABLES.map((table) => ({ table, lines: lines.get(table)! })), created };
 }
 
 /**
- * Applies the global setup and a network's plan. On failure nothing of the network's rules is
- * left: each tool's batch is all-or-nothing, and batches already applied are removed again.
+ * One iptables tool: the planned script in one restore, then each inserted rule read back from
+ * the head of its chain (the k rules inserted into a chain are its first k, the last inserted first).
  */
-export async function applyNetworkFirewall(
-  globalSetup: readonly FirewallTransaction[],
-  plan: NetworkFirewallPlan,
-  runner: CommandRunner,
-  diag: Diagnostics,
-): Promise<AppliedFirewall> {
-  const { removals, ...rest } = await applyNetworkFirewalls(globalSetup, [plan], runner, diag, []);
-  return { removal: removals[0]!, ...rest };
+async function applyXtables(tool: IptablesTool, defs: readonly NetworkDef[], replacing: readonly XtablesPart[], xt: XtablesClient) {
+  const before = await xt.save(tool);
+  const wanted = defs.map((d) => networkTableRules(d).filter((r) => r.tool === tool));
+  const { script, created } = planXtables(before, wanted.flat(), replacing);
+  await xt.restore(tool, script);
+  const createdTables = script.filter((t) => t.lines.length > 0 && !before.has(t.table)).map((t) => `${NFT_FAMILY_OF[tool]} ${t.table}`);
+  const after = wanted.flat().length > 0 ? await xt.save(tool) : before;
+  const inserted = new Map<string, number>();
+  for (const r of wanted.flat()) inserted.set(`${r.table} ${r.rule.chain}`, (inserted.get(`${r.table} ${r.rule.chain}`) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  const parts = wanted.map((rules) =>
+    rules.map((r): XtablesPart => {
+      const k = `${r.table} ${r.rule.chain}`;
+      const n = seen.get(k) ?? 0;
+      seen.set(k, n + 1);
+      const rule = rulesIn(after.get(r.table), r.rule.chain)[inserted.get(k)! - 1 - n];
+      if (!rule) throw new VirtwallError('operation-failed', `${tool} chain ${r.rule.chain} of table ${r.table} lacks the rules just inserted into it`);
+      return { tool, table: r.table, rule };
+    }),
+  );
+  return { parts, created, createdTables };
 }
 
 /**
- * applyNetworkFirewall for several networks' plans in the same batches, one removal record per
- * plan. `replacing` (removal commands of parts already in the kernel) runs first in the batch of
- * its tool, so a re-apply swaps old parts for new ones in one transaction, never doubling them.
+ * The nft batch, a pure value: libvirt's table, chains and jumps that the listed tables lack,
+ * the `replacing` parts found there deleted (by the handles of the rules equal to them), the
+ * `wanted` rules inserted at the heads of their chains in libvirt's order; both families in one.
  */
-async function applyNetworkFirewalls(
-  globalSetup: readonly FirewallTransaction[],
-  plans: readonly NetworkFirewallPlan[],
-  runner: CommandRunner,
+export function planNft(listed: Readonly<Record<'ip' | 'ip6', ListedTable | undefined>>, wanted: readonly ChainRule[], replacing: readonly NftPart[]): { batch: Command[]; created: number } {
+  const batch: Command[] = [];
+  let created = wanted.length;
+  for (const family of NFT_FAMILIES) {
+    const missing = missingNftSkeleton(listed[family], family);
+    if (missing.table) batch.push({ verb: 'add', table: family });
+    for (const c of missing.chains) batch.push({ verb: 'add', chain: { family, name: c.name, ...(c.hook ? { hook: c.hook } : {}) } });
+    for (const c of missing.jumps) batch.push({ verb: 'insert', chain: { family, name: c.parent! }, rule: skeletonJump(c.name) });
+    created += Number(missing.table) + missing.chains.length + missing.jumps.length;
+    const rules = nftRules(listed[family]);
+    const mine = replacing.filter((p) => p.family === family);
+    locate(mine, rules, sameNft).forEach((at, i) => at >= 0 && batch.push({ verb: 'delete', handle: rules[at]!.handle!, chain: { family, name: mine[i]!.chain } }));
+  }
+  for (const r of wanted) batch.push({ verb: 'insert', chain: { family: r.family, name: r.chain }, rule: r.rule });
+  return { batch, created };
+}
+
+/** The nft backend: the planned batch as one transaction; the client reads the inserted rules back. */
+async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart[], nft: NftClient) {
+  const listed = { ip: await nft.list('ip', NFT_TABLE), ip6: await nft.list('ip6', NFT_TABLE) };
+  const wanted = defs.map((d) => networkChainRules(d));
+  const { batch, created } = planNft(listed, wanted.flat(), replacing);
+  const bodies = await nft.apply(batch, NFT_TABLE);
+  // the client returns the kernel's form of every added rule in order: the jumps first
+  let at = bodies.length - wanted.flat().length;
+  const parts = wanted.map((rules) => rules.map((r): NftPart => ({ family: r.family, chain: r.chain, comment: r.rule.comment, body: bodies[at++]! })));
+  return { parts, created };
+}
+
+/** The DHCP checksum fix needs the act_csum kernel module; without it libvirt's tc filter cannot exist. */
+const isMissingCsumAction = (stderr: string) => ['Failed to load TC action module', 'Unknown action'].some((s) => stderr.toLowerCase().includes(s.toLowerCase()));
+
+/**
+ * The nftables backend's DHCP checksum fix (nftablesAddFirewallRules): a tc filter on the bridge,
+ * under a root qdisc created if the bridge has none (virNetDevBandWidthAddTxFilterParentQdisc).
+ */
+async function addChecksumFilter(def: NetworkDef, runner: CommandRunner, diag: Diagnostics): Promise<TcPart[]> {
+  const br = bridgeName(def);
+  const run = async (argv: readonly string[]) => {
+    const r = await runner.run(argv);
+    if (r.status !== 0 && !(argv.includes('csum') && isMissingCsumAction(r.stderr))) {
+      throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+    }
+    return r;
+  };
+  if ((await run(['tc', 'qdisc', 'show', 'dev', br, 'handle', '1:'])).stdout.trim() === '') {
+    await run(['tc', 'qdisc', 'add', 'dev', br, 'root', 'handle', '1:', 'htb', 'default', '2']);
+  }
+  const r = await run(checksumFilter(br, 'add').argv);
+  if (r.status !== 0) {
+    diag.warn(`kernel lacks the tc csum action: DHCP checksum fix on the bridge skipped (${r.stderr.trim()})`);
+    return [];
+  }
+  return [{ tc: checksumFilter(br, 'del').argv }];
+}
+
+/**
+ * Applies libvirt's global chains (or tables) where missing and the firewall of each of `defs`,
+ * replacing `replacing` (parts of earlier records still in the kernel) in the same transactions,
+ * so a re-apply never doubles a rule nor leaves one missing. On failure nothing of the networks'
+ * rules is left. `checksum`: also add the nftables backend's tc filter (not on a re-apply: it
+ * stays with the bridge).
+ */
+export async function applyNetworkFirewalls(
+  backend: FirewallBackendName,
+  defs: readonly NetworkDef[],
+  replacing: readonly FirewallPart[],
+  io: CommandRunner | FirewallIo,
   diag: Diagnostics,
-  replacing: readonly FirewallCommand[],
-): Promise<Omit<AppliedFirewall, 'removal'> & { removals: FirewallCommand[][] }> {
-  const setup = await resolveCommands(globalSetup, runner);
-  const rules = await resolveCommands(plans.flatMap((p) => p.groups), runner);
-  const output = new Map<FirewallCommand, string>();
-  const byTool = groupByTool([...setup, ...rules]);
-  const removing = groupByTool(replacing);
-  const applied: FirewallCommand[] = [];
-  const skipped = new Set<FirewallCommand>();
+  checksum = true,
+): Promise<AppliedFirewalls> {
+  const { runner, nft, xt } = firewallIo(io);
+  const nets = defs.filter(hasFirewall);
+  const parts: FirewallPart[][] = defs.map(() => []);
+  const add = (per: FirewallPart[][]) => per.forEach((p, i) => parts[defs.indexOf(nets[i]!)]!.push(...p));
+  if (backend === 'nftables') {
+    const applied = await applyNft(nets, replacing.filter(isNftPart), nft);
+    add(applied.parts);
+    try {
+      // nftablesAddFirewallRules adds the tc filter to every network
+      if (checksum) for (const d of nets) parts[defs.indexOf(d)]!.push(...(await addChecksumFilter(d, runner, diag)));
+    } catch (err) {
+      await removeNetworkFirewall(parts.flat(), io);
+      throw err;
+    }
+    return { parts, created: applied.created, createdTables: [] };
+  }
+  let created = 0;
   const createdTables: string[] = [];
   try {
-    for (const [tool, cmds] of byTool) {
-      if (tool === 'nft') {
-        const echoed = (await runBatch(runner, ['nft', '--echo', '--handle', '-f', '-'], nftScript([...(removing.get(tool) ?? []), ...cmds])))
-          .split('\n')
-          .filter((l) => NFT_CREATES.test(l));
-        const creating = cmds.filter((c) => NFT_CREATES.test(c.argv.filter((a) => !a.startsWith('-')).slice(1).join(' ')));
-        if (echoed.length !== creating.length) {
-          throw new VirtwallError('operation-failed', `nft echoed ${echoed.length} objects for ${creating.length} created`);
-        }
-        creating.forEach((c, i) => output.set(c, echoed[i]!));
-      } else if (tool === 'tc') {
-        for (const c of cmds) {
-          const r = await runner.run(c.argv);
-          if (r.status === 0) continue;
-          if (isMissingCsumAction(c, r.stderr)) {
-            diag.warn(`kernel lacks the tc csum action: DHCP checksum fix on the bridge skipped (${r.stderr.trim()})`);
-            skipped.add(c);
-            continue;
-          }
-          throw new VirtwallError('operation-failed', `'${renderCommandLine(c.argv)}' failed (${r.status}): ${r.stderr.trim()}`);
-        }
-      } else {
-        const missing = await missingTables(tool, cmds, runner);
-        await runBatch(runner, [RESTORE[tool], '--noflush'], restoreScript([...(removing.get(tool) ?? []), ...cmds]));
-        createdTables.push(...missing);
-      }
-      applied.push(...cmds);
+    for (const tool of IPTABLES_TOOLS) {
+      const applied = await applyXtables(tool, nets, replacing.filter((p) => isXtablesPart(p) && p.tool === tool) as XtablesPart[], xt);
+      add(applied.parts);
+      created += applied.created;
+      createdTables.push(...applied.createdTables);
     }
   } catch (err) {
-    await removeNetworkFirewall(plans.flatMap((p) => removalFor(p, applied, output)), runner);
+    await removeNetworkFirewall(parts.flat(), runner);
     throw err;
   }
-  const removals = plans.map((plan) =>
-    networkRemovalCommands(plan, (c) => output.get(c) ?? '').filter((c) => ![...skipped].some((s) => sameTcObject(s, c))),
-  );
-  return { removals, createdTables, created: applied.length };
+  return { parts, created, createdTables };
 }
 
-/** `tc filter add X` and `tc filter del X` name the same object. */
-function sameTcObject(a: FirewallCommand, b: FirewallCommand): boolean {
-  const rest = (c: FirewallCommand) => [c.argv[0], c.argv[1], ...c.argv.slice(3)].join(' ');
-  return rest(a) === rest(b);
+/** Applies the global setup and one network's firewall; its parts are what removeNetworkFirewall takes. */
+export async function applyNetworkFirewall(backend: FirewallBackendName, def: NetworkDef, io: CommandRunner | FirewallIo, diag: Diagnostics) {
+  const { parts, ...rest } = await applyNetworkFirewalls(backend, [def], [], io, diag);
+  return { parts: parts[0]!, ...rest };
 }
 
-/** Undo of a partial application: the plan's removal restricted to what ran. */
-function removalFor(plan: NetworkFirewallPlan, applied: FirewallCommand[], output: Map<FirewallCommand, string>): FirewallCommand[] {
-  const ran = new Set(applied);
-  const partial: NetworkFirewallPlan = {
-    backend: plan.backend,
-    groups: plan.groups.map((g) => ({ ...g, commands: g.commands.filter((c) => ran.has(c)), rollback: g.commands.some((c) => ran.has(c)) ? g.rollback : [] })),
-  };
-  return networkRemovalCommands(partial, (c) => output.get(c) ?? '');
-}
-
-/**
- * Removes a network's rules: one batch per tool; if a batch fails (something was already gone,
- * e.g. after a foreign flush) its commands run one by one with errors ignored, as libvirt does.
- */
-export async function removeNetworkFirewall(removal: readonly FirewallCommand[], runner: CommandRunner): Promise<void> {
-  for (const [tool, cmds] of groupByTool(removal)) {
-    if (tool === 'tc') {
-      for (const c of cmds) await runner.run(c.argv);
-      continue;
-    }
-    const argv = tool === 'nft' ? ['nft', '-f', '-'] : [RESTORE[tool], '--noflush'];
-    const script = tool === 'nft' ? nftScript(cmds) : restoreScript(cmds);
-    try {
-      await runBatch(runner, argv, script);
-    } catch {
-      for (const c of cmds) await runner.run(c.argv);
-    }
-  }
-}
-
-const isTc = (c: FirewallCommand): boolean => c.argv[0] === 'tc';
-
-/** The plan without its tc part: the bridge's qdisc and DHCP checksum filter stay with the bridge. */
-function withoutTc(plan: NetworkFirewallPlan): NetworkFirewallPlan {
-  return {
-    backend: plan.backend,
-    groups: plan.groups.map((g) => ({ ...g, commands: g.commands.filter((c) => !isTc(c)), rollback: g.rollback.filter((c) => !isTc(c)) })),
-  };
-}
-
-/** A network whose firewall was applied before, to get `plan`'s rules instead. */
+/** A network whose firewall was applied before, to get `def`'s rules instead. */
 export interface Reapply {
-  plan: NetworkFirewallPlan;
-  /** Its removal record. */
-  previous: readonly FirewallCommand[];
+  def: NetworkDef;
+  /** Its record. */
+  previous: readonly FirewallPart[];
   /** The part of the record still in the kernel. */
-  present: readonly FirewallCommand[];
+  present: readonly FirewallPart[];
 }
 
 /**
- * Applies the plans of networks whose firewall was applied before, all in one batch per tool:
- * the present parts are swapped for the plans' rules, so no rule is doubled and none is missing
- * at any moment the batch leaves; each bridge's tc filter is kept with its removal. Returns the
- * new removal record of each network, in order.
+ * Applies the firewalls of networks applied before, all in one transaction per tool: the present
+ * parts are swapped for the new rules; each bridge's tc filter is kept with its record. Returns
+ * the new record of each network, in order.
  */
-export async function reapplyNetworkFirewalls(
-  globalSetup: readonly FirewallTransaction[],
-  networks: readonly Reapply[],
-  runner: CommandRunner,
-  diag: Diagnostics,
-): Promise<{ removals: FirewallCommand[][]; createdTables: string[] }> {
-  const replacing = networks.flatMap((n) => n.present.filter((c) => !isTc(c)));
-  const { removals, createdTables } = await applyNetworkFirewalls(globalSetup, networks.map((n) => withoutTc(n.plan)), runner, diag, replacing);
-  return { removals: removals.map((r, i) => [...r, ...networks[i]!.previous.filter(isTc)]), createdTables };
+export async function reapplyNetworkFirewalls(backend: FirewallBackendName, networks: readonly Reapply[], io: CommandRunner | FirewallIo, diag: Diagnostics) {
+  const replacing = networks.flatMap((n) => n.present.filter((p) => !isTcPart(p)));
+  const applied = await applyNetworkFirewalls(backend, networks.map((n) => n.def), replacing, io, diag, false);
+  return { removals: applied.parts.map((p, i) => [...p, ...networks[i]!.previous.filter(isTcPart)]), createdTables: applied.createdTables };
+}
+
+/**
+ * Removes the parts that are still in the kernel: one transaction per tool; if it fails (the
+ * kernel changed meanwhile) each part is removed on its own, errors ignored.
+ */
+export async function removeNetworkFirewall(parts: readonly FirewallPart[], io: CommandRunner | FirewallIo): Promise<void> {
+  const { runner, nft, xt } = firewallIo(io);
+  const { present, handles } = await locateParts(parts, io);
+  for (const tool of IPTABLES_TOOLS) {
+    const found = present.filter((p): p is XtablesPart => isXtablesPart(p) && p.tool === tool);
+    const script = (ps: readonly XtablesPart[]) => XT_TABLES.map((table) => ({ table, lines: ps.filter((p) => p.table === table).map((p) => ({ delete: p.rule })) }));
+    await xt.restore(tool, script(found)).catch(async () => {
+      for (const p of found) await xt.restore(tool, script([p])).catch(() => undefined);
+    });
+  }
+  const deletes: Command[] = present.filter(isNftPart).map((p) => ({ verb: 'delete', handle: handles.get(p)!, chain: { family: p.family, name: p.chain } }));
+  await nft.apply(deletes, NFT_TABLE).catch(async () => {
+    for (const d of deletes) await nft.apply([d], NFT_TABLE).catch(() => undefined);
+  });
+  for (const p of parts.filter(isTcPart)) await runner.run(p.tc);
 }

@@ -11,14 +11,14 @@ import { jsonState, readRecords, readState, writeFileAtomic, type ReadOptions } 
 import { isDeviceName } from '../../util/device-name.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NetworkDef } from '../../conf/network/types.js';
-import { renderCommandLine, type FirewallCommand } from '../../plan/command.js';
+import { renderCommandLine } from '../../plan/command.js';
 import { bridgeName, forwardDev, hasFirewall, servesDhcp } from '../definition.js';
 import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
-import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
 import type { FirewallBackendName } from '../firewall/plan.js';
+import { FIREWALL_PART, type FirewallPart } from '../firewall/parts.js';
 import { formatIp, parseIp, sameNetwork } from '../../util/address.js';
 import type { LiveEffect } from '../../conf/network/update.js';
-import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
+import { applyNetworkFirewall, applyNetworkFirewalls, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
 import { firewallParts } from './firewall-health.js';
 import { checkDhcpInSubnet, checkRouteCollision, checkRunnable, checkSubnetOverlap, type RouteEntry } from './checks.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
@@ -38,8 +38,8 @@ export interface NetworkStatus {
   firewallBackend: FirewallBackendName;
   /** The firewalld zone the bridge was put in (taken out again at stop). */
   zone?: string;
-  /** Commands removing the network's firewall rules (run with errors ignored). */
-  firewallRemoval: FirewallCommand[];
+  /** The network's firewall rules as the kernel holds them (removed at stop, checked by heals). */
+  firewallRemoval: FirewallPart[];
   /** Empty nf_tables tables iptables-nft created for the firewall (removed with the last network). */
   createdTables: string[];
   dnsmasqPid?: number;
@@ -94,14 +94,13 @@ const STATUS = z.looseObject({
   bridge: z.string().refine(isDeviceName, 'not a device name'),
   def: z.looseObject({ name: z.string() }),
   firewallBackend: z.enum(['nftables', 'iptables']),
-  firewallRemoval: z.array(z.looseObject({ argv: z.array(z.string()).refine((a) => UNDO_TOOLS.includes(a[0] ?? ''), 'not a firewall command'), ignoreErrors: z.boolean() })),
+  firewallRemoval: z.array(FIREWALL_PART),
   createdTables: z.array(z.string()),
   dnsmasqPid: z.int().positive().optional(),
   sysctlsChanged: z.array(z.looseObject({ key: z.string(), previous: z.string() })),
   files: z.array(z.string()),
   startedAt: z.number(),
 });
-const UNDO_TOOLS = ['nft', 'iptables', 'ip6tables', 'ebtables', 'tc'];
 const statusReader =
   (stateDir: string) =>
   (text: string): NetworkStatus => {
@@ -210,15 +209,10 @@ export class NetworkDriver {
       status.zone = await setBridgeZone(def, bridge, this.opts.firewalld);
       if (status.zone !== undefined) undo.push(() => unsetBridgeZone(bridge, this.opts.firewalld!));
       if (hasFirewall(def)) {
-        const applied = await applyNetworkFirewall(
-          globalSetupPlan(this.opts.firewallBackend),
-          networkFirewallPlan(def, this.opts.firewallBackend),
-          this.opts.runner,
-          this.opts.diag,
-        );
-        status.firewallRemoval = applied.removal;
+        const applied = await applyNetworkFirewall(this.opts.firewallBackend, def, this.opts.runner, this.opts.diag);
+        status.firewallRemoval = applied.parts;
         status.createdTables = applied.createdTables;
-        undo.push(() => removeNetworkFirewall(applied.removal, this.opts.runner));
+        undo.push(() => removeNetworkFirewall(applied.parts, this.opts.runner));
         if (this.opts.foreignForwardAccept) {
           undo.push(() => removeForwardPasses(this.opts.runner, bridge));
           for (const r of await ensureForwardPasses(this.opts.runner, def, bridge, this.opts.firewallBackend)) {
@@ -364,9 +358,9 @@ export class NetworkDriver {
    * Swaps each network's firewall for its `def`'s, replacing the `present` parts of its record,
    * all networks (of one firewall backend) in one batch per tool; records the new removals.
    */
-  private async replaceFirewalls(backend: FirewallBackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallCommand[] }[]): Promise<void> {
-    const items = networks.map(({ status, def, present }) => ({ plan: networkFirewallPlan(def, backend), previous: status.firewallRemoval, present }));
-    const applied = await reapplyNetworkFirewalls(globalSetupPlan(backend), items, this.opts.runner, this.opts.diag);
+  private async replaceFirewalls(backend: FirewallBackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallPart[] }[]): Promise<void> {
+    const items = networks.map(({ status, def, present }) => ({ def, previous: status.firewallRemoval, present }));
+    const applied = await reapplyNetworkFirewalls(backend, items, this.opts.runner, this.opts.diag);
     networks.forEach(({ status }, i) => {
       status.firewallRemoval = applied.removals[i]!;
       status.createdTables = [...new Set([...status.createdTables, ...(i === 0 ? applied.createdTables : [])])];
@@ -407,7 +401,7 @@ export class NetworkDriver {
         continue;
       }
       // no network lacks a rule, but the global chains may be gone (jumps flushed from the built-in chains)
-      const applied = await applyNetworkFirewall(globalSetupPlan(backend), { backend, groups: [] }, this.opts.runner, this.opts.diag);
+      const applied = await applyNetworkFirewalls(backend, [], [], this.opts.runner, this.opts.diag);
       if (applied.created === 0) continue;
       // tables iptables-nft had to create go with the last network of that backend
       const heir = this.status(running.find((s) => s.firewallBackend === backend)!.name)!;

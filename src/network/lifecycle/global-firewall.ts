@@ -1,36 +1,27 @@
 // libvirt creates its global chains (iptables) or tables (nftables) with the first network and
 // never removes them. virtwall removes them with the last network that used them, but only
 // while they hold nothing but libvirt's own skeleton: rules another libvirt or an operator
-// added keep them in place.
+// added keep them in place. Read from typed listings (`nft -j`, `*-save`), removed in one
+// transaction per tool.
 import type { CommandRunner } from '../../exec/runner.js';
 import { NftCli } from '../../nft/client.js';
 import type { ListedTable } from '../../nft/listing.js';
-import type { Family, Json, Statement } from '../../nft/objects.js';
+import type { Family } from '../../nft/objects.js';
+import { XtablesClient } from '../../xtables/client.js';
+import type { RestoreTable } from '../../xtables/restore.js';
+import { hasChain, rulesIn } from '../../xtables/save.js';
 import type { FirewallBackendName } from '../firewall/plan.js';
 import { GLOBAL_CHAINS as IPT_CHAINS } from '../firewall/iptables.js';
-import { NFT_TABLE } from '../firewall/nftables.js';
+import { isSkeletonJump, NFT_TABLE } from '../firewall/nftables.js';
+import { IPTABLES_TOOLS } from './firewall-health.js';
 
 const NFT_FAMILIES = ['ip', 'ip6'] as const;
-/** The jumps of libvirt's forward chain to its per-direction chains. */
-const SKELETON_JUMPS: readonly Json[] = ['guest_output', 'guest_input', 'guest_cross'];
 /** The base chains iptables-nft creates in a table. */
 const XTABLES_BASE_CHAINS = ['INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING'];
-const IPT_TOOLS = ['iptables', 'ip6tables'];
 
 /** True when the table holds no rule other than the forward chain's (counted) jumps. */
 export function nftTableIsSkeleton(table: ListedTable): boolean {
   return [...table.chains.values()].every((c) => c.rules.every((r) => isSkeletonJump(r.body ?? [])));
-}
-
-function isSkeletonJump(body: readonly Statement[]): boolean {
-  const statements = body.filter((s) => !('counter' in s));
-  const target = statements.length === 1 ? (statements[0]!['jump'] as { target?: Json } | undefined)?.target : undefined;
-  return target !== undefined && SKELETON_JUMPS.includes(target);
-}
-
-/** Rules (`-A` lines of `iptables -S`) that sit in libvirt's chain `chain`. */
-function rulesIn(listing: string, chain: string): string[] {
-  return listing.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
 }
 
 /** A table holding iptables-nft's base chains only (policy accept), no rule and no other chain. */
@@ -51,18 +42,21 @@ export async function removeUnusedGlobalFirewall(backend: FirewallBackendName, r
     }
     return;
   }
-  for (const tool of IPT_TOOLS) {
-    const listings = new Map<string, string>();
-    for (const table of new Set(IPT_CHAINS.map(([t]) => t))) {
-      const r = await runner.run([tool, '-w', '-t', table, '-S']);
-      listings.set(table, r.status === 0 ? r.stdout : '');
-    }
-    const present = IPT_CHAINS.filter(([t, , c]) => listings.get(t)!.split('\n').includes(`-N ${c}`));
-    if (present.length === 0 || present.some(([t, , c]) => rulesIn(listings.get(t)!, c).length > 0)) continue;
-    for (const [table, parent, chain] of present) {
-      await runner.run([tool, '-w', '-t', table, '-D', parent, '-j', chain]);
-      await runner.run([tool, '-w', '-t', table, '-X', chain]);
-    }
+  const xt = new XtablesClient(runner);
+  for (const tool of IPTABLES_TOOLS) {
+    const tables = await xt.save(tool);
+    const present = IPT_CHAINS.filter(([t, , c]) => hasChain(tables.get(t), c));
+    if (present.length === 0 || present.some(([t, , c]) => rulesIn(tables.get(t), c).length > 0)) continue;
+    const script: RestoreTable[] = [...new Set(present.map(([t]) => t))].map((table) => ({
+      table,
+      lines: present
+        .filter(([t]) => t === table)
+        .flatMap(([, parent, chain]) => [
+          ...rulesIn(tables.get(table), parent).filter((r) => r.target?.name === chain).map((rule) => ({ delete: rule })),
+          { deleteChain: chain },
+        ]),
+    }));
+    await xt.restore(tool, script).catch(() => undefined);
   }
   for (const created of createdTables) {
     const [family, name] = created.split(' ') as [Family, string];

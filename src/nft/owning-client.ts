@@ -8,7 +8,7 @@ import { NftCli, type NftClient } from './client.js';
 import { Libnftables } from './libnftables.js';
 import type { ListedTable } from './listing.js';
 import type { Family, Statement } from './objects.js';
-import { kernelOwnsTables, own, type Ownership } from './ownership.js';
+import { kernelOwnsTables, own, tableFlags, type Ownership } from './ownership.js';
 
 const PROBE_TABLE = 'virtwall_owner_probe';
 
@@ -44,6 +44,11 @@ export class OwningNft implements NftClient {
   /** Makes `table` ours (see ownership.ts own); without `create`, an absent table stays absent. */
   own(family: Family, table: string, create = false): Promise<Ownership> {
     return this.lib.exclusive(() => own(this.lib.fd, family, table, create));
+  }
+
+  /** The table's flags as the kernel holds them (ownership.ts TABLE_*), undefined when it does not exist. */
+  flags(family: Family, table: string): Promise<number | undefined> {
+    return this.lib.exclusive(() => tableFlags(this.lib.fd, family, table));
   }
 
   list(family: Family, table: string): Promise<ListedTable | undefined> {

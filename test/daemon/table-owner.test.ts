@@ -4,8 +4,9 @@
 // them in place, the next daemon adopts them, and the daemon still deletes them itself.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture, kill9, startDaemon, waitForLog } from './process.js';
+import { BIN, cli, daemonFixture, kill9, startDaemon, waitForLog } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const GUESTS = [
@@ -13,6 +14,13 @@ const GUESTS = [
   { tap: 'vnet2', mac: '52:54:00:78:00:12', ip: '10.78.0.12', uuid: '7d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a12' },
 ];
 const NWF = ['bridge', 'inet'].map((f) => `${f} virtwall_nwf`);
+
+/** doctor's table-ownership check, run in `ns`: its status and findings. */
+function doctorSays(ns: string, root: string): { status: string; findings: { problem: string }[] } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'doctor', '--json'], { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus' } });
+  const report = JSON.parse(r.stdout) as { checks: { id: string; status: string; findings: { problem: string }[] }[] };
+  return report.checks.find((c) => c.id === 'nwfilter-table-owner')!;
+}
 
 describe('virtwalld owns its nwfilter tables', { skip }, () => {
   it('keeps them through foreign flushes and deletes, kill -9 and restart, and deletes them itself', async (t) => {
@@ -63,8 +71,13 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
       assert.ok(spoofBlocked(), 'spoofing stays blocked');
     };
     refusedAll();
+    const up = doctorSays(host, root);
+    assert.deepEqual([up.status, up.findings], ['ok', []], 'doctor: the daemon owns its tables');
 
     await kill9(first);
+    const down = doctorSays(host, root);
+    assert.equal(down.status, 'note');
+    assert.match(down.findings[0]!.problem, /^table bridge virtwall_nwf has no owner: virtwalld is not running/);
     assert.equal(tables(), before.replaceAll('\tflags owner\n', '\tflags \n'), 'the tables stay, without an owner, while the daemon is down');
     assert.ok(spoofBlocked());
     const second = await startDaemon(host, root);
@@ -78,5 +91,15 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
     for (const g of GUESTS) assert.equal(cli(root, ['net-port-delete', 'n', g.uuid]).status, 0);
     assert.equal(foreign('list tables').stdout.includes('virtwall_nwf'), false, 'the last port took the tables with it');
     assert.equal(cli(root, ['net-destroy', 'n']).status, 0);
+  });
+
+  it('doctor tells a table created without ownership', async (t) => {
+    const { lab, ns, root } = daemonFixture(t, 'tu');
+    assert.deepEqual(doctorSays(ns, root).findings, [], 'no tables: nothing to tell');
+    lab.exec(ns, ['nft', 'add table bridge virtwall_nwf']);
+    const said = doctorSays(ns, root);
+    if (said.status === 'note' && /cannot own/.test(said.findings[0]!.problem)) return t.skip(said.findings[0]!.problem);
+    assert.equal(said.status, 'note');
+    assert.match(said.findings[0]!.problem, /^table bridge virtwall_nwf was created without ownership/);
   });
 });

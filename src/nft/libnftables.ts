@@ -4,10 +4,10 @@
 // CommandRunner for nft's argv, so NftCli (client.ts) drives it unchanged. Calls run one at a
 // time (a context is not thread-safe) on koffi's worker thread, so the event loop keeps serving.
 import koffi, { type LibraryHandle } from 'koffi';
-
-type Fn = ReturnType<LibraryHandle['func']>;
 import { readdirSync, readlinkSync } from 'node:fs';
 import type { CommandResult, CommandRunner } from '../exec/runner.js';
+
+type Fn = ReturnType<LibraryHandle['func']>;
 
 /** nft's options that map to a libnftables output flag (nftables.h, NFT_CTX_OUTPUT_*). */
 const OUTPUT_FLAGS: Readonly<Record<string, number>> = { '-a': 1 << 3, '--handle': 1 << 3, '-j': 1 << 4, '--json': 1 << 4, '-e': 1 << 5, '--echo': 1 << 5 };

@@ -4,9 +4,9 @@
 // an orphan, which the next owner adopts by the same flags. Sent on the socket of libnftables'
 // context (libnftables.ts), so that context's commands stay accepted.
 import koffi, { type LibraryHandle } from 'koffi';
+import type { Family } from './objects.js';
 
 type Fn = ReturnType<LibraryHandle['func']>;
-import type { Family } from './objects.js';
 
 /** nf_tables.h: NFT_TABLE_F_*. */
 export const TABLE_OWNER = 0x2;

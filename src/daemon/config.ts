@@ -26,6 +26,8 @@ export interface DaemonConfig {
   reconcileInterval: number;
   /** Accept rules for networks' traffic in other tables' forward chains with policy drop (Docker's). */
   foreignForwardAccept: boolean;
+  /** The daemon owns its nwfilter tables where the kernel lets it (nftables backend); 0: nft processes and the heal. */
+  nwfilterTableOwner: boolean;
 }
 
 export interface TlsListener {
@@ -71,6 +73,7 @@ const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]
   reconcile_interval: { type: 'int', min: 0 },
   libvirt_sockets: { type: 'int', allowed: ['0', '1'] },
   foreign_forward_accept: { type: 'int', allowed: ['0', '1'] },
+  nwfilter_table_owner: { type: 'int', allowed: ['0', '1'] },
 };
 
 /** Parses virConf text into key/values; unknown keys are refused so typos do not pass silently. */
@@ -120,6 +123,7 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>, root = '/')
     reconcileInterval: int('reconcile_interval') ?? 0,
     libvirtSockets: int('libvirt_sockets') !== 0,
     foreignForwardAccept: int('foreign_forward_accept') !== 0,
+    nwfilterTableOwner: int('nwfilter_table_owner') !== 0,
   };
 }
 

@@ -57,7 +57,7 @@ export async function runDaemon(root: string): Promise<void> {
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
   const runner = new SystemRunner();
   // where the kernel lets it, the nwfilter tables are owned by this process: no foreign flush touches them
-  const tables = config.nwfilterBackend === 'nftables' ? await ownNwfilterTables() : undefined;
+  const tables = config.nwfilterBackend !== 'nftables' ? undefined : config.nwfilterTableOwner ? await ownNwfilterTables() : { ownership: 'none: nwfilter_table_owner = 0', unowned: [] };
   if (tables?.unowned.length) log.warn({ tables: tables.unowned }, 'nwfilter tables exist without ownership (created so before): foreign changes to them are healed; they are owned once recreated');
   const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run, nft: tables?.nft });
   const firewalld = new Firewalld();

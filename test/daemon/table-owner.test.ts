@@ -5,6 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { BIN, cli, daemonFixture, kill9, startDaemon, waitForLog } from './process.js';
 
@@ -91,6 +93,26 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
     for (const g of GUESTS) assert.equal(cli(root, ['net-port-delete', 'n', g.uuid]).status, 0);
     assert.equal(foreign('list tables').stdout.includes('virtwall_nwf'), false, 'the last port took the tables with it');
     assert.equal(cli(root, ['net-destroy', 'n']).status, 0);
+  });
+
+  it('with nwfilter_table_owner = 0 leaves them unowned and heals them', async (t) => {
+    const { lab, ns: host, root, file } = daemonFixture(t, 'tn');
+    mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
+    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'nwfilter_table_owner = 0\n');
+    const d = await startDaemon(host, root);
+    assert.match(d.log(), /"nwfilterTableOwnership":"none: nwfilter_table_owner = 0"/);
+    assert.equal(cli(root, ['net-create', file('net.xml', "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.78.0.1' prefix='24'/></network>")]).status, 0);
+    const g = GUESTS[0]!;
+    lab.veth(host, g.tap, lab.netns('g0'), 'eth0', { mac: g.mac });
+    const port = file('p.xml', `<networkport><uuid>${g.uuid}</uuid><owner><name>g0</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`);
+    assert.equal(cli(root, ['net-port-create', 'n', port, '--tap', g.tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`]).status, 0);
+    assert.doesNotMatch(lab.exec(host, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf']).stdout, /flags owner/);
+    const said = doctorSays(host, root);
+    assert.equal(said.status, 'note');
+    assert.match(said.findings[0]!.problem, /^nwfilter_table_owner = 0: /);
+    assert.equal(lab.exec(host, ['nft', 'delete', 'table', 'bridge', 'virtwall_nwf'], false).status, 0, 'anyone may delete an unowned table');
+    assert.match(await waitForLog(d, /"reason":"kernel change","repaired":\["vnet1"\]/, 5000), /"reason":"kernel change","repaired":\["vnet1"\]/, 'the heal restores it');
+    assert.equal(lab.exec(host, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf'], false).status, 0);
   });
 
   it('doctor tells a table created without ownership', async (t) => {

@@ -191,6 +191,7 @@ export const CHECKS: readonly Check[] = [
     title: 'virtwalld owns its nwfilter tables: foreign nft commands cannot touch them',
     async run({ config }) {
       if (config.nwfilterBackend !== 'nftables') return [];
+      if (!config.nwfilterTableOwner) return [note("nwfilter_table_owner = 0: a foreign `nft flush ruleset` removes the guests' filters until virtwalld heals them", 'set nwfilter_table_owner = 1 (the default) and restart virtwalld')];
       // the daemon decides by the same probe at start
       const states = await nwfilterTableStates();
       if ('unavailable' in states) return [note(`virtwalld cannot own its nwfilter tables here (${states.unavailable}): a foreign \`nft flush ruleset\` removes the guests' filters until it heals them`, 'Linux 6.9 or later (nftables tables flagged owner and persist) with libnftables.so.1 installed')];

@@ -17,6 +17,8 @@ const SO_PROTOCOL = 38;
 const SO_DOMAIN = 39;
 const AF_NETLINK = 16;
 const NETLINK_NETFILTER = 12;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
 
 interface Lib {
   ctxNew(flags: number): unknown;
@@ -62,6 +64,12 @@ function sockets(): Set<string> {
 }
 
 let getsockopt: Fn | undefined;
+let fcntl: Fn | undefined;
+
+function closeOnExec(fd: number): number {
+  fcntl ??= koffi.load('libc.so.6').func('int fcntl(int fd, int cmd, ...)');
+  return fcntl!(fd, F_SETFD, 'int', FD_CLOEXEC) as number;
+}
 
 /** Whether `fd` is a NETLINK_NETFILTER socket (asked of the socket: SO_DOMAIN, SO_PROTOCOL). */
 function isNetfilterSocket(fd: number): boolean {
@@ -89,6 +97,9 @@ export class Libnftables implements CommandRunner {
     const opened = [...sockets()].filter((s) => !before.has(s)).map((s) => Number(s.slice(0, s.indexOf(':')))).filter(isNetfilterSocket);
     if (opened.length !== 1) throw new Error(`libnftables context: expected one new netfilter socket, found ${opened.length}`);
     this.fd = opened[0]!;
+    // libmnl opens it without close-on-exec: a child (dnsmasq outlives us) would keep the socket,
+    // and with it the ownership of our tables, after we exit
+    if (closeOnExec(this.fd) !== 0) throw new Error(`libnftables context: cannot set close-on-exec on its socket (errno ${koffi.errno()})`);
     this.lib.bufferOutput(this.ctx);
     this.lib.bufferError(this.ctx);
   }

@@ -82,6 +82,9 @@ describe('owning nft client (owner and persist table flags)', { skip }, () => {
     assert.match(lab.exec(ns, ['nft', 'flush', 'chain', 'bridge', T, 'c'], false).stderr, /Operation not permitted/);
     intact();
 
+    // a child that outlives its parent does not keep the tables owned (the socket is close-on-exec)
+    const child = (await a.ask({ op: 'child' })) as number;
+    t.after(() => process.kill(child, 'SIGKILL'));
     await a.kill9();
     intact();
     const b = await driver(t, ns);

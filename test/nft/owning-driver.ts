@@ -1,6 +1,8 @@
 // A process that holds one owning nft client (src/nft/owning-client.ts) in the network namespace
 // it was started in, for tests in another process: reads one JSON request a line on stdin
-// ({op: 'own' | 'apply' | 'check' | 'list' | 'nft', ...}), answers one JSON line on stdout.
+// ({op: 'own' | 'apply' | 'check' | 'list' | 'nft' | 'other' | 'child', ...}), answers one JSON
+// line on stdout.
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Libnftables } from '../../src/nft/libnftables.js';
 import { OwningNft } from '../../src/nft/owning-client.js';
@@ -19,6 +21,8 @@ async function answer(req: any): Promise<unknown> {
   if (req.op === 'nft') return nft.lib.run(req.argv, req.input);
   // the same on a second context in this process: another socket
   if (req.op === 'other') return lib!.run(req.argv, req.input);
+  // a child that outlives us (as the daemon's dnsmasq does): its pid
+  if (req.op === 'child') return spawn('sleep', ['600'], { detached: true, stdio: 'ignore' }).pid;
   throw new Error(`unknown op ${req.op}`);
 }
 

@@ -206,10 +206,13 @@ async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean }): 
   const networkBefore = s.nft('list table ip libvirt_network');
   const seconds = (HEAL_WAIT_MS + 1500) / 1000;
   const listen = s.lab.spawn(s.guests[1]!, ['python3', FRAMES, 'listen', 'eth0', String(seconds + 1), SPOOF.marker, LEGIT.marker]);
+  // 'close', not 'exit': the counts are the last output, read only once stdout has ended
+  const listened = new Promise((r) => listen.once('close', r));
   let heard = '';
   listen.stdout!.setEncoding('utf8').on('data', (d: string) => (heard += d));
   while (!heard.includes('ready')) await sleep(10);
   const flood = s.lab.spawn(s.guests[0]!, ['python3', FRAMES, 'flood', 'eth0', String(seconds), JSON.stringify([SPOOF, LEGIT])]);
+  const flooding = new Promise((r) => flood.once('close', r));
   let flooded = '';
   flood.stdout!.setEncoding('utf8').on('data', (d: string) => (flooded += d));
   while (!flooded.includes('ready')) await sleep(10);
@@ -228,7 +231,7 @@ async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean }): 
   if (opts.watchNetwork && networkBefore.status === 0) {
     network = await within(Math.max(0, HEAL_WAIT_MS - (performance.now() - at)), at, () => s.nft('list table ip libvirt_network').stdout === networkBefore.stdout);
   }
-  await new Promise((r) => listen.once('exit', r));
+  await Promise.all([listened, flooding]);
   const counts = JSON.parse(heard.trim().split('\n').pop()!) as Record<string, number>;
   const rounds = (JSON.parse(flooded.trim().split('\n').pop()!) as { rounds: number }).rounds;
   const equal = s.tables() === nwf;

@@ -27,6 +27,8 @@ export interface DaemonConfig {
   reconcileInterval: number;
   /** Accept rules for networks' traffic in other tables' forward chains with policy drop (Docker's). */
   foreignForwardAccept: boolean;
+  /** The daemon owns its nwfilter tables where the kernel lets it (nftables backend); 0: nft processes and the heal. */
+  nwfilterTableOwner: boolean;
   /** Read-only Prometheus exposition on /metrics (metrics_listen; off unless set). */
   metricsListen?: ListenAddress;
   /** Read-only dashboard page (dashboard_listen; off unless set). */
@@ -84,6 +86,7 @@ const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]
   foreign_forward_accept: { type: 'int', allowed: ['0', '1'] },
   metrics_listen: { type: 'string' },
   dashboard_listen: { type: 'string' },
+  nwfilter_table_owner: { type: 'int', allowed: ['0', '1'] },
 };
 
 /** Parses virConf text into key/values; unknown keys are refused so typos do not pass silently. */
@@ -135,6 +138,7 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>, root = '/')
     foreignForwardAccept: int('foreign_forward_accept') !== 0,
     metricsListen: listenAddress('metrics_listen', str('metrics_listen')),
     dashboardListen: listenAddress('dashboard_listen', str('dashboard_listen')),
+    nwfilterTableOwner: int('nwfilter_table_owner') !== 0,
   };
 }
 

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
 import { createNwfilterBackend } from '../backends/nwfilter.js';
+import { ownNwfilterTables } from '../backends/nftables/table-ownership.js';
 import { SystemRunner } from '../exec/runner.js';
 import { foreignTransactions } from '../nft/monitor.js';
 import { socketInUse } from '../util/socket-in-use.js';
@@ -57,7 +58,10 @@ export async function runDaemon(root: string): Promise<void> {
   const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, logDestination(config));
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
   const runner = new SystemRunner();
-  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run });
+  // where the kernel lets it, the nwfilter tables are owned by this process: no foreign flush touches them
+  const tables = config.nwfilterBackend !== 'nftables' ? undefined : config.nwfilterTableOwner ? await ownNwfilterTables() : { ownership: 'none: nwfilter_table_owner = 0', unowned: [] };
+  if (tables?.unowned.length) log.warn({ tables: tables.unowned }, 'nwfilter tables exist without ownership (created so before): foreign changes to them are healed; they are owned once recreated');
+  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run, nft: tables?.nft });
   const firewalld = new Firewalld();
   const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld });
 
@@ -93,7 +97,7 @@ export async function runDaemon(root: string): Promise<void> {
   await firewalld.watch((event) => (log.info({ event }, 'firewalld reloaded or restarted'), heal(`firewalld ${event}`, { zones: true })));
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
-  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, metrics: config.metricsListen, dashboard: config.dashboardListen, nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, metrics: config.metricsListen, dashboard: config.dashboardListen, nwfilterBackend: backend.name, nwfilterTableOwnership: tables?.ownership, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
   await notifyReady().catch((err: Error) => log.error({ err: err.message }, 'readiness not sent to systemd'));
 
   await new Promise<void>((resolve) => {

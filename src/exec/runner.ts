@@ -2,6 +2,7 @@
 // runner can be bound to a network namespace (`ip netns exec NS ...`), so everything applied
 // through it stays inside that namespace.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export interface CommandResult {
   status: number;
@@ -26,8 +27,13 @@ function forgetOldProcesses(): void {
   for (const [p, ended] of ownProcesses) if (ended > 0 && now - ended > OWN_PROCESS_MEMORY_MS) ownProcesses.delete(p);
 }
 
-/** Whether `pid` is (or recently was) a process a SystemRunner of ours started. */
+/**
+ * Whether `pid` is a thread of this process (it commits through in-process libnftables on
+ * koffi's worker threads, src/nft/libnftables.ts, and the kernel names the committing thread)
+ * or is (or recently was) a process a SystemRunner of ours started.
+ */
 export function isOwnProcess(pid: number): boolean {
+  if (pid === process.pid || existsSync(`/proc/self/task/${pid}`)) return true;
   forgetOldProcesses();
   return ownProcesses.has(pid);
 }

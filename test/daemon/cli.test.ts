@@ -10,9 +10,10 @@ import { completer } from './completion-shell.js';
 
 describe('virtwall.conf', () => {
   it('reads libvirt conf syntax and defaults to nftables for both backends', () => {
-    assert.deepEqual(daemonConfig(parseConf('', 'c')), { networkFirewallBackend: 'nftables', nwfilterBackend: 'nftables', logLevel: 2, logFile: undefined, tls: undefined, maxClients: 64, idleTimeout: 10, reconcileInterval: 0, libvirtSockets: true, foreignForwardAccept: true, metricsListen: undefined, dashboardListen: undefined });
+    assert.deepEqual(daemonConfig(parseConf('', 'c')), { networkFirewallBackend: 'nftables', nwfilterBackend: 'nftables', logLevel: 2, logFile: undefined, tls: undefined, maxClients: 64, idleTimeout: 10, reconcileInterval: 0, libvirtSockets: true, foreignForwardAccept: true, nwfilterTableOwner: true, metricsListen: undefined, dashboardListen: undefined });
     const c = daemonConfig(parseConf('# comment\nnwfilter_backend = "ebiptables"\nnetwork_firewall_backend = \'iptables\'  # trailing\nlog_level = 1\nlog_outputs="1:file:/var/log/v.log"\nlisten_tls = 1\ntls_port = "1234"\nca_file = "/ca.pem"\n', 'c'), '/srv/r');
     assert.equal(daemonConfig(parseConf('foreign_forward_accept = 0', 'c')).foreignForwardAccept, false);
+    assert.equal(daemonConfig(parseConf('nwfilter_table_owner = 0', 'c')).nwfilterTableOwner, false);
     assert.equal(c.nwfilterBackend, 'ebiptables');
     assert.equal(c.networkFirewallBackend, 'iptables');
     assert.equal(c.logLevel, 1);

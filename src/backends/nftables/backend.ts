@@ -4,11 +4,11 @@
 // commits. The kernel's model is a value: read from our tables, then the previous one under each
 // loaded batch (afterBatch).
 //
-// Table ownership: the `owner` flag ties a table to the netlink socket that created it, and
-// every change here is a separate `nft` process, so an owned table would vanish as soon as the
-// first change was loaded; only with `persist` (not known to nft 1.0.6) would an owned table
-// outlive its creator. Our filters must stay while the daemon is down, so the tables are not
-// owned: they are ours by name, and we never read or change any other table.
+// Table ownership: the daemon drives this backend through the owning client where the kernel
+// keeps owned tables (table-ownership.ts): our tables are then owned by its long-lived netlink
+// socket, untouchable by other processes, and persist while it is down. Elsewhere (nft
+// processes) they are ours by name, and the daemon heals what others do to them; either way we
+// never read or change any other table.
 //
 // Connection tracking: where the start-up probe finds bridge-family conntrack, libvirt's
 // iptables rules run in the bridge table itself; otherwise in the inet table through
@@ -78,9 +78,8 @@ export class NftablesBackend implements NwfilterBackend {
     this.path = capabilities?.bridgeConntrack ? 'bridge-conntrack' : 'br_netfilter';
   }
 
-  /** A backend with the kernel's capabilities probed. */
-  static async create(runner: CommandRunner, opts: NftablesBackendOptions = {}): Promise<NftablesBackend> {
-    const nft = new NftCli(runner);
+  /** A backend with the kernel's capabilities probed, on `nft` (default: nft processes through `runner`). */
+  static async create(runner: CommandRunner, opts: NftablesBackendOptions = {}, nft: NftClient = new NftCli(runner)): Promise<NftablesBackend> {
     return new NftablesBackend(nft, await probeCapabilities(nft), opts);
   }
 

@@ -25,10 +25,6 @@ export interface NftCapabilities {
   bridgeConntrack: boolean;
 }
 
-// No probe for the `owner` table flag: an owned table lives as long as the netlink socket that
-// created it, and each change is its own `nft -f` process, while our rules must outlive even the
-// daemon (restarts without gaps). `owner, persist` would fit, but nft 1.0.6 does not know it.
-
 /** Checks (`nft -c`, nothing is changed) what this kernel and nft support. */
 export async function probeCapabilities(nft: NftClient): Promise<NftCapabilities> {
   const chain = { family: 'bridge', name: 'c' } as const;

@@ -8,6 +8,7 @@ import type { NetworkStatus } from '../../network/lifecycle/driver.js';
 import { firewallParts } from '../../network/lifecycle/firewall-health.js';
 import { hasFirewall } from '../../network/definition.js';
 import { parseSave } from '../../xtables/save.js';
+import { nwfilterTableStates } from '../../backends/nftables/table-ownership.js';
 import { parseDnsmasqVersion } from '../../network/dnsmasq/config.js';
 import type { Firewalld } from '../firewalld.js';
 import { LIBVIRT_FIREWALLD_DEFINITIONS } from '../firewalld-zones.js';
@@ -36,6 +37,7 @@ export interface Check {
 }
 
 const problem = (text: string, fix: string): Finding => ({ severity: 'problem', problem: text, fix });
+const note = (text: string, fix: string): Finding => ({ severity: 'note', problem: text, fix });
 
 const forwarding = (n: NetworkStatus) => n.def.forward.mode === 'nat' || n.def.forward.mode === 'route';
 
@@ -184,6 +186,22 @@ export const CHECKS: readonly Check[] = [
         if (r.status !== 0) out.push(problem(`nftables lacks ${f.feature} (used by ${f.usedBy}): ${r.stderr.trim().split('\n')[0]}`, 'load the kernel module it needs (nf_tables, nft_nat, nf_conntrack_bridge, ...) or use a kernel that has it; the iptables network backend and the ebiptables nwfilter backend are the alternatives'));
       }
       return out;
+    },
+  },
+  {
+    id: 'nwfilter-table-owner',
+    title: 'virtwalld owns its nwfilter tables: foreign nft commands cannot touch them',
+    async run({ config }) {
+      if (config.nwfilterBackend !== 'nftables') return [];
+      if (!config.nwfilterTableOwner) return [note("nwfilter_table_owner = 0: a foreign `nft flush ruleset` removes the guests' filters until virtwalld heals them", 'set nwfilter_table_owner = 1 (the default) and restart virtwalld')];
+      // the daemon decides by the same probe at start
+      const states = await nwfilterTableStates();
+      if ('unavailable' in states) return [note(`virtwalld cannot own its nwfilter tables here (${states.unavailable}): a foreign \`nft flush ruleset\` removes the guests' filters until it heals them`, 'Linux 6.9 or later (nftables tables flagged owner and persist) with libnftables.so.1 installed')];
+      return [...states].flatMap(([table, state]): Finding[] => {
+        if (state === 'orphaned') return [note(`table ${table} has no owner: virtwalld is not running (it adopts the table when it starts; until then anyone can change it)`, 'start virtwalld')];
+        if (state === 'unowned') return [note(`table ${table} was created without ownership (by an earlier virtwall or by nft): a foreign flush removes it until virtwalld heals it`, `virtwalld creates it owned once it is gone: when no guest is filtered, or (filters lapse meanwhile) stop virtwalld, nft delete table ${table}, start virtwalld`)];
+        return [];
+      });
     },
   },
   {

@@ -1,0 +1,147 @@
+// The nft command run in this process through libnftables (koffi), on ONE long-lived context:
+// the context's netlink socket lives as long as the daemon, so tables it owns (ownership.ts) stay
+// changeable by every later command, which each separate `nft` process could not do. It is a
+// CommandRunner for nft's argv, so NftCli (client.ts) drives it unchanged. Calls run one at a
+// time (a context is not thread-safe) on koffi's worker thread, so the event loop keeps serving.
+import koffi, { type LibraryHandle } from 'koffi';
+import { readdirSync, readlinkSync } from 'node:fs';
+import type { CommandResult, CommandRunner } from '../exec/runner.js';
+
+type Fn = ReturnType<LibraryHandle['func']>;
+
+/** nft's options that map to a libnftables output flag (nftables.h, NFT_CTX_OUTPUT_*). */
+const OUTPUT_FLAGS: Readonly<Record<string, number>> = { '-a': 1 << 3, '--handle': 1 << 3, '-j': 1 << 4, '--json': 1 << 4, '-e': 1 << 5, '--echo': 1 << 5 };
+const DRY_RUN = new Set(['-c', '--check']);
+const SOL_SOCKET = 1;
+const SO_PROTOCOL = 38;
+const SO_DOMAIN = 39;
+const AF_NETLINK = 16;
+const NETLINK_NETFILTER = 12;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+interface Lib {
+  ctxNew(flags: number): unknown;
+  run: Fn;
+  bufferOutput(ctx: unknown): number;
+  bufferError(ctx: unknown): number;
+  output(ctx: unknown): string | null;
+  error(ctx: unknown): string | null;
+  setOutputFlags(ctx: unknown, flags: number): void;
+  setDryRun(ctx: unknown, dry: boolean): void;
+}
+
+let lib: Lib | undefined;
+
+function load(): Lib {
+  if (lib) return lib;
+  const so = koffi.load('libnftables.so.1');
+  lib = {
+    ctxNew: so.func('void *nft_ctx_new(uint32_t flags)'),
+    run: so.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)'),
+    bufferOutput: so.func('int nft_ctx_buffer_output(void *ctx)'),
+    bufferError: so.func('int nft_ctx_buffer_error(void *ctx)'),
+    output: so.func('const char *nft_ctx_get_output_buffer(void *ctx)'),
+    error: so.func('const char *nft_ctx_get_error_buffer(void *ctx)'),
+    setOutputFlags: so.func('void nft_ctx_output_set_flags(void *ctx, uint32_t flags)'),
+    setDryRun: so.func('void nft_ctx_set_dry_run(void *ctx, bool dry)'),
+  };
+  return lib;
+}
+
+/** This process's open sockets, as `fd:inode`. */
+function sockets(): Set<string> {
+  const out = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (m) out.add(`${fd}:${m[1]}`);
+    } catch {
+      // closed while listing (readdir's own descriptor)
+    }
+  }
+  return out;
+}
+
+let getsockopt: Fn | undefined;
+let fcntl: Fn | undefined;
+
+function closeOnExec(fd: number): number {
+  fcntl ??= koffi.load('libc.so.6').func('int fcntl(int fd, int cmd, ...)');
+  return fcntl!(fd, F_SETFD, 'int', FD_CLOEXEC) as number;
+}
+
+/** Whether `fd` is a NETLINK_NETFILTER socket (asked of the socket: SO_DOMAIN, SO_PROTOCOL). */
+function isNetfilterSocket(fd: number): boolean {
+  getsockopt ??= koffi.load('libc.so.6').func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)');
+  const option = (name: number) => {
+    const value = [0];
+    return getsockopt!(fd, SOL_SOCKET, name, value, [4]) === 0 ? value[0] : undefined;
+  };
+  return option(SO_DOMAIN) === AF_NETLINK && option(SO_PROTOCOL) === NETLINK_NETFILTER;
+}
+
+export class Libnftables implements CommandRunner {
+  private readonly lib: Lib;
+  private readonly ctx: unknown;
+  /** The context's netlink socket (the descriptor nft_ctx_new opened): what ownership.ts sends on. */
+  readonly fd: number;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Throws when libnftables cannot be loaded or its socket not told apart. */
+  constructor() {
+    this.lib = load();
+    const before = sockets();
+    this.ctx = this.lib.ctxNew(0);
+    if (!this.ctx) throw new Error('nft_ctx_new failed');
+    const opened = [...sockets()].filter((s) => !before.has(s)).map((s) => Number(s.slice(0, s.indexOf(':')))).filter(isNetfilterSocket);
+    if (opened.length !== 1) throw new Error(`libnftables context: expected one new netfilter socket, found ${opened.length}`);
+    this.fd = opened[0]!;
+    // libmnl opens it without close-on-exec: a child (dnsmasq outlives us) would keep the socket,
+    // and with it the ownership of our tables, after we exit
+    if (closeOnExec(this.fd) !== 0) throw new Error(`libnftables context: cannot set close-on-exec on its socket (errno ${koffi.errno()})`);
+    this.lib.bufferOutput(this.ctx);
+    this.lib.bufferError(this.ctx);
+  }
+
+  /**
+   * Runs `work` when no other call uses the context (or its socket), alone. Everything that
+   * talks on the socket goes through here: an answer read by the wrong caller would be lost.
+   */
+  exclusive<T>(work: () => Promise<T> | T): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** `nft [OPTIONS] COMMAND...` or `nft [OPTIONS] -f -` with `input` as the script. */
+  run(argv: readonly string[], input?: string): Promise<CommandResult> {
+    if (argv[0] !== 'nft') return Promise.resolve({ status: 127, stdout: '', stderr: `libnftables runs nft only, not ${argv[0]}` });
+    let flags = 0;
+    let dryRun = false;
+    let i = 1;
+    let script: string | undefined;
+    for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
+      const a = argv[i]!;
+      if (a === '-f' && argv[i + 1] === '-') {
+        script = input ?? '';
+        i++;
+      } else if (OUTPUT_FLAGS[a] !== undefined) flags |= OUTPUT_FLAGS[a];
+      else if (DRY_RUN.has(a)) dryRun = true;
+      else return Promise.resolve({ status: 64, stdout: '', stderr: `libnftables: nft option ${a} is not supported here` });
+    }
+    const text = script ?? `${argv.slice(i).join(' ')}\n`;
+    return this.exclusive(
+      () =>
+        new Promise<CommandResult>((resolve) => {
+          this.lib.setOutputFlags(this.ctx, flags);
+          this.lib.setDryRun(this.ctx, dryRun);
+          this.lib.run.async(this.ctx, text, (err: Error | null, rc: number) => {
+            const stdout = this.lib.output(this.ctx) ?? '';
+            const stderr = err ? err.message : this.lib.error(this.ctx) ?? '';
+            resolve({ status: err || rc !== 0 ? 1 : 0, stdout, stderr });
+          });
+        }),
+    );
+  }
+}

@@ -1,0 +1,157 @@
+// nftables table ownership, in our own netlink messages (nft 1.0.6 cannot say `persist`): a
+// table flagged `owner` refuses every change from another netlink socket — `nft flush ruleset`
+// skips it, `nft delete table` gets EPERM — and with `persist` it outlives its owner's socket as
+// an orphan, which the next owner adopts by the same flags. Sent on the socket of libnftables'
+// context (libnftables.ts), so that context's commands stay accepted.
+import koffi, { type LibraryHandle } from 'koffi';
+import type { Family } from './objects.js';
+
+type Fn = ReturnType<LibraryHandle['func']>;
+
+/** nf_tables.h: NFT_TABLE_F_*. */
+export const TABLE_OWNER = 0x2;
+export const TABLE_PERSIST = 0x4;
+const OWNED = TABLE_OWNER | TABLE_PERSIST;
+/** NFPROTO_* by family. */
+const NFPROTO: Readonly<Record<Family, number>> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 };
+const NFNL_SUBSYS_NFTABLES = 10;
+const BATCH_BEGIN = 0x10;
+const BATCH_END = 0x11;
+const NEWTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 0;
+const GETTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 1;
+const DELTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 2;
+const NLMSG_ERROR = 2;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+const NFTA_TABLE_NAME = 1;
+const NFTA_TABLE_FLAGS = 2;
+const MSG_DONTWAIT = 0x40;
+const ENOENT = 2;
+const EPERM = 1;
+const EOPNOTSUPP = 95;
+const ENOBUFS = 105;
+
+let libc: { send: Fn; recv: Fn } | undefined;
+const sys = () => {
+  if (libc) return libc;
+  const so = koffi.load('libc.so.6');
+  libc = { send: so.func('long send(int fd, const void *buf, size_t len, int flags)'), recv: so.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)') };
+  return libc;
+};
+
+function attr(type: number, value: Buffer): Buffer {
+  const a = Buffer.alloc((4 + value.length + 3) & ~3);
+  a.writeUInt16LE(4 + value.length, 0);
+  a.writeUInt16LE(type, 2);
+  value.copy(a, 4);
+  return a;
+}
+
+/** One nfnetlink message: nlmsghdr, nfgenmsg, attributes. */
+function message(type: number, flags: number, seq: number, family: number, attrs: Buffer[] = []): Buffer {
+  const body = Buffer.concat(attrs);
+  const h = Buffer.alloc(20);
+  h.writeUInt32LE(20 + body.length, 0);
+  h.writeUInt16LE(type, 4);
+  h.writeUInt16LE(flags, 6);
+  h.writeUInt32LE(seq, 8);
+  h.writeUInt8(family, 16);
+  // batch messages name the subsystem in res_id; object messages leave it 0
+  h.writeUInt16BE(type === BATCH_BEGIN || type === BATCH_END ? NFNL_SUBSYS_NFTABLES : 0, 18);
+  return Buffer.concat([h, body]);
+}
+
+function tableMessage(type: number, flags: number, seq: number, family: Family, table: string, tableFlags?: number): Buffer {
+  const attrs = [attr(NFTA_TABLE_NAME, Buffer.from(`${table}\0`))];
+  if (tableFlags !== undefined) {
+    const f = Buffer.alloc(4);
+    f.writeUInt32BE(tableFlags);
+    attrs.push(attr(NFTA_TABLE_FLAGS, f));
+  }
+  return message(type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, NFPROTO[family], attrs);
+}
+
+let nextSeq = Math.floor(Date.now() / 1000);
+
+/** Reads answers on `fd` until every sequence number in `seqs` got its ack or error; returns the errnos and the other messages. */
+function answers(fd: number, seqs: number[]): { errors: Map<number, number>; messages: Buffer[] } {
+  const errors = new Map<number, number>();
+  const messages: Buffer[] = [];
+  const buf = Buffer.alloc(1 << 16);
+  while (seqs.some((s) => !errors.has(s))) {
+    const n = Number(sys().recv(fd, buf, buf.length, MSG_DONTWAIT));
+    // an overrun of the socket (by a large libnftables listing) is reported once; our answers queue behind it
+    if (n < 0 && koffi.errno() === ENOBUFS) continue;
+    if (n <= 0) throw new Error(`netlink answer missing (errno ${koffi.errno()})`);
+    for (let o = 0; o + 16 <= n; ) {
+      const len = buf.readUInt32LE(o);
+      if (len < 16) break;
+      if (buf.readUInt16LE(o + 4) === NLMSG_ERROR) errors.set(buf.readUInt32LE(o + 8), -buf.readInt32LE(o + 16));
+      else messages.push(Buffer.from(buf.subarray(o, o + len)));
+      o += (len + 3) & ~3;
+    }
+  }
+  return { errors, messages };
+}
+
+function sendAll(fd: number, data: Buffer): void {
+  if (Number(sys().send(fd, data, data.length, 0)) !== data.length) throw new Error(`netlink send failed (errno ${koffi.errno()})`);
+}
+
+/**
+ * Sends the messages as one transaction on `fd` and returns each message's errno (0: done), in
+ * order. Every message asks for an answer, so all of them are read here and none is left for
+ * libnftables to find on its socket. The kernel answers while `send` runs.
+ */
+function transact(fd: number, build: (seq: number) => Buffer[]): number[] {
+  const first = (nextSeq += 16);
+  const messages = build(first + 1);
+  sendAll(fd, Buffer.concat([message(BATCH_BEGIN, NLM_F_REQUEST, first, 0), ...messages, message(BATCH_END, NLM_F_REQUEST, first + messages.length + 1, 0)]));
+  const seqs = messages.map((_, i) => first + 1 + i);
+  const { errors } = answers(fd, seqs);
+  return seqs.map((s) => errors.get(s)!);
+}
+
+/** A table's flags (TABLE_OWNER, TABLE_PERSIST, ...), undefined when there is no such table. */
+export function tableFlags(fd: number, family: Family, table: string): number | undefined {
+  const s = (nextSeq += 16);
+  sendAll(fd, tableMessage(GETTABLE, 0, s, family, table));
+  const { errors, messages } = answers(fd, [s]);
+  const errno = errors.get(s)!;
+  if (errno === ENOENT) return undefined;
+  if (errno !== 0) throw new Error(`reading nft table ${family} ${table}: errno ${errno}`);
+  const reply = messages.find((m) => m.readUInt32LE(8) === s);
+  // the attributes after nlmsghdr and nfgenmsg
+  for (let o = 20; reply && o + 4 <= reply.length; o += (reply.readUInt16LE(o) + 3) & ~3) {
+    if (reply.readUInt16LE(o + 2) === NFTA_TABLE_FLAGS) return reply.readUInt32BE(o + 4);
+    if (reply.readUInt16LE(o) < 4) break;
+  }
+  return 0;
+}
+
+/** What owning a table found: ours now, no such table, or a table we cannot own (see own). */
+export type Ownership = 'owned' | 'absent' | 'not-ownable';
+
+/**
+ * Makes `table` owned (and persistent) by the socket `fd`: creates it so when `create`, adopts
+ * it when it is an orphan of a previous owner, and leaves it as it is when it is ours already.
+ * A table created without ownership (by nft, or by a daemon that could not own it) cannot take
+ * it on (the kernel refuses: EOPNOTSUPP), nor can one a live socket owns (EPERM).
+ */
+export function own(fd: number, family: Family, table: string, create: boolean): Ownership {
+  // NEWTABLE creates a missing table even without NLM_F_CREATE: ask first
+  if (!create && tableFlags(fd, family, table) === undefined) return 'absent';
+  const [errno] = transact(fd, (s) => [tableMessage(NEWTABLE, 0, s, family, table, OWNED)]);
+  if (errno === 0) return 'owned';
+  if (errno === EOPNOTSUPP || errno === EPERM) return 'not-ownable';
+  throw new Error(`owning nft table ${family} ${table}: errno ${errno}`);
+}
+
+/**
+ * Whether this kernel keeps owned tables past their owner (owner and persist flags): creates a
+ * table so flagged and deletes it in the same transaction, which leaves nothing behind.
+ */
+export function kernelOwnsTables(fd: number, table: string): boolean {
+  const [created] = transact(fd, (s) => [tableMessage(NEWTABLE, 0, s, 'inet', table, OWNED), tableMessage(DELTABLE, 0, s + 1, 'inet', table)]);
+  return created === 0;
+}

@@ -3,6 +3,7 @@
 // changeable by every later command, which each separate `nft` process could not do. It is a
 // CommandRunner for nft's argv, so NftCli (client.ts) drives it unchanged. Calls run one at a
 // time (a context is not thread-safe) on koffi's worker thread, so the event loop keeps serving.
+import { SerialQueue } from '../util/serial-queue.js';
 import koffi, { type LibraryHandle } from 'koffi';
 import { readdirSync, readlinkSync } from 'node:fs';
 import type { CommandResult, CommandRunner } from '../exec/runner.js';
@@ -86,7 +87,7 @@ export class Libnftables implements CommandRunner {
   private readonly ctx: unknown;
   /** The context's netlink socket (the descriptor nft_ctx_new opened): what ownership.ts sends on. */
   readonly fd: number;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   /** Throws when libnftables cannot be loaded or its socket not told apart. */
   constructor() {
@@ -109,9 +110,7 @@ export class Libnftables implements CommandRunner {
    * talks on the socket goes through here: an answer read by the wrong caller would be lost.
    */
   exclusive<T>(work: () => Promise<T> | T): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(work);
   }
 
   /** `nft [OPTIONS] COMMAND...` or `nft [OPTIONS] -f -` with `input` as the script. */

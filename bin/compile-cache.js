@@ -4,10 +4,13 @@
 // root) can write: under $XDG_CACHE_HOME, else ~/.cache, created 0700 and checked, never a
 // shared or predictable path such as /tmp. NODE_COMPILE_CACHE (Node's own setting) is respected;
 // NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-import { lstatSync, mkdirSync } from 'node:fs';
 import module from 'node:module';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+
+// built-in modules through require, as in scripts/source-stamp.mjs
+const require = module.createRequire(import.meta.url);
+const { lstatSync, mkdirSync } = require('node:fs');
+const { homedir } = require('node:os');
+const { join } = require('node:path');
 
 /** The cache folder for this user: `CACHE/virtwall/node-compile-cache`. */
 export function compileCacheDir(env = process.env) {
@@ -21,19 +24,24 @@ function private_(path) {
   return st !== undefined && st.isDirectory() && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0;
 }
 
+/** Creates `dir` (0700) if needed; true when it and its two parents are private to this user. */
+export function privateDir(dir) {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch {
+    return false;
+  }
+  const app = join(dir, '..');
+  return [join(app, '..'), app, dir].every(private_);
+}
+
 /**
  * Enables the compile cache in this user's private folder; returns the folder, or undefined when
  * Node has no compile cache or the folder is not safe (then every start compiles, as on Node 20).
  */
 export function enableCompileCache(dir = compileCacheDir()) {
   if (typeof module.enableCompileCache !== 'function' || process.getuid === undefined) return undefined;
-  const app = join(dir, '..');
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch {
-    return undefined;
-  }
-  if (![join(app, '..'), app, dir].every(private_)) return undefined;
+  if (!privateDir(dir)) return undefined;
   const r = module.enableCompileCache(dir);
   return r.status === module.constants.compileCacheStatus.FAILED ? undefined : (r.directory ?? dir);
 }

@@ -34,6 +34,19 @@ const moduleUrls = {
   },
 };
 
+/**
+ * Node's built-in modules through `require`, not `import`: an ES import makes Node build the
+ * module's namespace, reading every export, and node:http's lazy WebSocket getters (Node 22 and
+ * later) then load undici, crypto, TLS, HTTP/2 and zlib: some 100 modules on every command.
+ */
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'require-call' ? { path: args.path, external: true } : { path: args.path, namespace: 'node-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 rmSync(DIST, { recursive: true, force: true });
 const stamp = sourceStamp();
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -51,9 +64,9 @@ const { metafile } = await build({
   target: 'node20',
   sourcemap: true,
   external: EXTERNAL,
-  // bundled CommonJS dependencies (commander) require Node's built-in modules
+  // bundled CommonJS (commander, and the built-in modules above) requires Node's built-in modules
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  plugins: [moduleUrls],
+  plugins: [moduleUrls, builtinsByRequire],
   metafile: true,
   logLevel: 'warning',
 });

@@ -71,6 +71,8 @@ const COMMANDS: { args: string[]; input?: string }[] = [
   { args: ['conformance', '--suite', 'nwfilterxml2xml'] },
   { args: ['--root', 'nowhere', 'nwfilter-list'] },
   { args: ['--root', 'nowhere', 'complete', '--', 'net-up'] },
+  // loads node:https (only for tls://); the files are no PEM, so the request fails the same way
+  { args: ['--root', 'pki', '--connect', 'tls://127.0.0.1:1', 'nwfilter-list'] },
   { args: ['completion', 'bash'] },
   { args: ['lease-hook', '--state-dir', 'nowhere', 'bogus'] },
   { args: ['--root', 'nowhere', 'hook', 'libvirt-qemu', 'g0', 'started'], input: '<domain><name>g0</name></domain>' },
@@ -82,6 +84,10 @@ describe('the bundled CLI', () => {
   before(() => {
     for (const p of ['bin', 'scripts', 'src', 'filters', 'schemas', 'test/corpus', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(repo, p), join(copy, p), { recursive: true });
     symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
+    for (const f of ['etc/pki/CA/cacert.pem', 'etc/pki/libvirt/clientcert.pem', 'etc/pki/libvirt/private/clientkey.pem']) {
+      mkdirSync(join(copy, 'pki', f, '..'), { recursive: true });
+      writeFileSync(join(copy, 'pki', f), 'not a certificate\n');
+    }
     runSources(false);
     const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: copy, encoding: 'utf8' });
     assert.equal(build.status, 0, build.stdout + build.stderr);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point. Runs the compiled CLI in dist/ (`npm run build`, which scripts/setup.sh and
+// Entry point. Runs the bundled CLI in dist/ (`npm run build`, which scripts/setup.sh and
 // `npm pack` run) when it was built from exactly the sources now in src/, or always in an
 // installed package, which has no src/ (scripts/source-stamp.mjs); otherwise (never built, or a
 // source changed since) the TypeScript itself through tsx's loader (a devDependency, present in
@@ -8,6 +8,8 @@ import { builtFromCurrentSources } from '../scripts/source-stamp.mjs';
 
 let main;
 if (builtFromCurrentSources()) {
+  const { enableCompileCache } = await import('./compile-cache.js');
+  enableCompileCache();
   ({ main } = await import('../dist/cli/main.js'));
 } else {
   const { register } = await import('tsx/esm/api');

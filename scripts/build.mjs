@@ -1,15 +1,76 @@
 #!/usr/bin/env node
-// Compiles src/ to dist/ (tsconfig.build.json) and stamps the build with the sources it was made
-// from (source-stamp.mjs). The stamp is taken before compiling and written only after success,
-// so a failed build, or a source edited while it ran, leaves no build that bin/ would run.
+// Builds dist/ from src/: type-checks (tsconfig.build.json), then bundles the CLI with esbuild into
+// dist/cli/main.js, one ESM file, plus chunks beside it that load only when a command needs them
+// (each command's heavy modules, the daemon, libxml2's schema check...): a command pays for the
+// code it runs, not for the whole program. The build is stamped with the sources it was made from
+// (source-stamp.mjs); the stamp is taken before building and written only after success, so a
+// failed build, or a source edited while it ran, leaves no build that bin/ would run.
+// dist/meta.json (esbuild's metafile: which sources went into which file) is for tests, not shipped.
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
+import { build } from 'esbuild';
 import { DIST, PACKAGE_ROOT, sourceStamp, STAMP_FILE } from './source-stamp.mjs';
+
+const SRC = join(PACKAGE_ROOT, 'src');
+const OUT = join(DIST, 'cli');
+/** Dependencies that load files of their own at run time (wasm, worker scripts): kept in node_modules. */
+// native (koffi), wasm loaded from its package folder (libxml2-wasm), or worker files by path (pino)
+const EXTERNAL = ['libxml2-wasm', 'pino', 'dbus-next', 'prom-client', 'koffi'];
+
+/**
+ * Each module finds files of the package (schemas/, filters/, bin/, package.json) relative to its
+ * own URL, as if it were compiled to dist/ beside its source's path (src/a/b.ts -> dist/a/b.js). In
+ * the bundle it runs from a chunk in dist/cli/, so its `import.meta.url` is given that URL.
+ */
+const moduleUrls = {
+  name: 'module-urls',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      const asCompiled = relative(OUT, join(DIST, relative(SRC, args.path))).replace(/\.ts$/, '.js');
+      const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', `new URL(${JSON.stringify(asCompiled)}, import.meta.url).href`);
+      return { contents: text, loader: 'ts' };
+    });
+  },
+};
+
+/**
+ * Node's built-in modules through `require`, not `import`: an ES import makes Node build the
+ * module's namespace, reading every export, and node:http's lazy WebSocket getters (Node 22 and
+ * later) then load undici, crypto, TLS, HTTP/2 and zlib: some 100 modules on every command.
+ */
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    // only static imports: a dynamic import of CommonJS gives its default export alone
+    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' ? { path: args.path, namespace: 'node-builtin' } : { path: args.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
 
 rmSync(DIST, { recursive: true, force: true });
 const stamp = sourceStamp();
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: PACKAGE_ROOT, stdio: 'inherit' });
+const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noEmit'], { cwd: PACKAGE_ROOT, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
+const { metafile } = await build({
+  absWorkingDir: PACKAGE_ROOT,
+  entryPoints: { main: join(SRC, 'cli/main.ts') },
+  outdir: OUT,
+  chunkNames: '[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  external: EXTERNAL,
+  // bundled CommonJS (commander, and the built-in modules above) requires Node's built-in modules
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  plugins: [moduleUrls, builtinsByRequire],
+  metafile: true,
+  logLevel: 'warning',
+});
+writeFileSync(join(DIST, 'meta.json'), JSON.stringify(metafile));
 writeFileSync(STAMP_FILE, stamp);

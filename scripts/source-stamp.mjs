@@ -6,10 +6,15 @@
 // checked-out source file sends it back to the TypeScript (through tsx), never to stale code.
 // State that only caches what the code computed (the nftables backend's compiled ports) is
 // trusted only under the same stamp (src/util/code-version.ts).
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+// Built-in modules through require: an ES import builds a module's whole namespace (node:fs's
+// promises, streams, readline...), paid by every command, as bin/ loads this file first.
+const require = createRequire(import.meta.url);
+const { createHash } = require('node:crypto');
+const { existsSync, readdirSync, readFileSync, statSync } = require('node:fs');
+const { join, relative } = require('node:path');
+const { fileURLToPath } = require('node:url');
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = join(PACKAGE_ROOT, 'dist');

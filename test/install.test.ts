@@ -65,6 +65,9 @@ describe('install on a host', { skip }, () => {
     const pkg = join(S, 'usr/local/lib/node_modules/virtwall');
     assert.equal(existsSync(join(pkg, 'src')), false);
     assert.equal(existsSync(join(pkg, 'node_modules/tsx')), false);
+    // the bundled CLI (scripts/build.mjs), without the build's metafile
+    assert.equal(existsSync(join(pkg, 'dist/cli/main.js')), true);
+    assert.equal(existsSync(join(pkg, 'dist/meta.json')), false);
     const virtwall = join(S, 'usr/local/bin/virtwall');
     assert.equal(run([virtwall, '--version']), `${VERSION}\n`);
     const unitDir = join(S, 'etc/systemd/system');

@@ -1,9 +1,9 @@
 // The CLI's side of the daemon API: one JSON request over the Unix socket of a state root, or
 // over HTTPS with a client certificate (`--connect tls://HOST[:PORT]`, libvirt's file layout).
-// Errors come back with the daemon's error kind, so exit codes match a local failure.
+// Errors come back with the daemon's error kind, so exit codes match a local failure. Node's
+// https (and the TLS and crypto modules under it) loads only for a tls:// connection.
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VirtwallError, invalidInput, type ErrorKind } from '../errors.js';
@@ -17,7 +17,8 @@ export class DaemonClient {
     /** What error messages call the daemon's address. */
     readonly address: string,
     private readonly target: RequestOptions,
-    private readonly send: Send = httpRequest,
+    /** The request function: http's, or https's for TLS (loaded on the first call). */
+    private readonly transport: 'unix' | 'tls' = 'unix',
   ) {}
 
   static forRoot(root: string): DaemonClient {
@@ -39,7 +40,7 @@ export class DaemonClient {
     };
     const host = m[1]!.replace(/^\[|\]$/g, '');
     const port = Number(m[2] ?? DEFAULT_TLS_PORT);
-    return new DaemonClient(uri, { host, port, ca: file(PKI.caFile), cert: file(PKI.clientCert), key: file(PKI.clientKey), minVersion: 'TLSv1.2' } as RequestOptions, httpsRequest as Send);
+    return new DaemonClient(uri, { host, port, ca: file(PKI.caFile), cert: file(PKI.clientCert), key: file(PKI.clientKey), minVersion: 'TLSv1.2' } as RequestOptions, 'tls');
   }
 
   /** The client of the `--root` (and `--connect`) given to the program. */
@@ -48,12 +49,13 @@ export class DaemonClient {
     return o.connect ? DaemonClient.forUri(o.connect, o.root) : DaemonClient.forRoot(o.root);
   }
 
-  call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
+  async call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
     const payload = JSON.stringify(body ?? {});
+    const send: Send = this.transport === 'tls' ? (await import('node:https')).request : httpRequest;
     return new Promise((resolve, reject) => {
       let connected = false;
       const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
-      const req = this.send({ ...this.target, method, path, headers, agent: false }, (res) => {
+      const req = send({ ...this.target, method, path, headers, agent: false }, (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d: string) => (text += d));
         res.on('end', () => {
@@ -67,7 +69,7 @@ export class DaemonClient {
           resolve(parsed as T);
         });
       });
-      req.on('socket', (s) => s.once(this.send === httpRequest ? 'connect' : 'secureConnect', () => (connected = true)));
+      req.on('socket', (s) => s.once(this.transport === 'tls' ? 'secureConnect' : 'connect', () => (connected = true)));
       req.on('error', (err) =>
         reject(
           new VirtwallError(

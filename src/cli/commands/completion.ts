@@ -5,7 +5,7 @@
 // asks it; with no candidates the shell completes file names.
 import type { Command, Option } from 'commander';
 import { invalidInput } from '../../errors.js';
-import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../../conf/network/update.js';
+import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../../conf/network/update-words.js';
 import { DaemonClient, seg } from '../client.js';
 
 type Source = (client: DaemonClient, args: string[]) => Promise<string[]>;

@@ -1,33 +1,11 @@
 // What the hook scripts in hooks/ run: QEMU's `-netdev tap,script=/downscript=` (attach a TAP
 // to a network as a port, with its filter) and libvirt's /etc/libvirt/hooks/qemu (bindings for
-// the <filterref> of each interface of a starting or stopping guest).
+// the <filterref> of each interface of a starting or stopping guest). Each loads the XML code it
+// needs when it runs: hooks run once per guest NIC, so they pay for nothing else.
 import type { Command } from 'commander';
 import { invalidInput, type VirtwallError } from '../../errors.js';
-import { formatFilterBinding, type FilterBindingDef } from '../../conf/nwfilterbinding/index.js';
-import { formatNetworkPort } from '../../conf/networkport/format.js';
-import { parseFilterParams } from '../../conf/nwfilter/params.js';
-import { generateUuid, parseUuid } from '../../conf/uuid.js';
-import { formatMac, parseMac } from '../../util/address.js';
-import { childElements, firstChild, parseXml, textContent } from '../../xml/dom.js';
 import { DaemonClient, seg } from '../client.js';
 import { parseParamWords, readDocument } from './daemon-io.js';
-
-/** The guest interfaces with a <filterref> and a host device, as bindings (libvirt domain XML). */
-export function domainBindings(domainXml: string): FilterBindingDef[] {
-  const dom = parseXml(domainXml, 'domain');
-  if (dom.name !== 'domain') throw invalidInput('expected a <domain> document on stdin');
-  const name = textContent(firstChild(dom, 'name') ?? dom).trim();
-  const uuid = parseUuid(textContent(firstChild(dom, 'uuid') ?? dom).trim());
-  if (!name || !uuid) throw invalidInput('domain has no name or uuid');
-  const devices = firstChild(dom, 'devices');
-  return (devices ? childElements(devices, 'interface') : []).flatMap((iface) => {
-    const ref = firstChild(iface, 'filterref');
-    const dev = firstChild(iface, 'target')?.attrs['dev'];
-    const mac = parseMac(firstChild(iface, 'mac')?.attrs['address'] ?? '');
-    if (!ref || !dev || !mac) return [];
-    return [{ owner: { name, uuid }, portdev: dev, mac: formatMac(mac), filter: ref.attrs['filter'] ?? '', params: parseFilterParams(ref) }];
-  });
-}
 
 const env = (key: string): string | undefined => process.env[key] || undefined;
 
@@ -38,6 +16,11 @@ export function registerHooks(program: Command): void {
     .description('QEMU -netdev tap,script=: attach TAP to $VIRTWALL_NETWORK with guest MAC $VIRTWALL_MAC, filter $VIRTWALL_FILTER (parameters $VIRTWALL_FILTER_PARAMS "NAME=VALUE ...")')
     .argument('<tap>', 'TAP device QEMU created')
     .action(async (tap: string, _o, cmd: Command) => {
+      const [{ formatNetworkPort }, { generateUuid }, { formatMac, parseMac }] = await Promise.all([
+        import('../../conf/networkport/format.js'),
+        import('../../conf/uuid.js'),
+        import('../../util/address.js'),
+      ]);
       const mac = parseMac(env('VIRTWALL_MAC') ?? '');
       if (!mac) throw invalidInput('VIRTWALL_MAC must hold the guest MAC address');
       const owner = env('VIRTWALL_OWNER') ?? tap;
@@ -70,6 +53,7 @@ export function registerHooks(program: Command): void {
     .action(async (_guest: string, operation: string, _rest: string[], _o, cmd: Command) => {
       if (operation !== 'started' && operation !== 'stopped') return;
       const client = DaemonClient.of(cmd);
+      const [{ domainBindings }, { formatFilterBinding }] = await Promise.all([import('./domain-bindings.js'), import('../../conf/nwfilterbinding/index.js')]);
       for (const b of domainBindings(readDocument('-'))) {
         if (operation === 'started') await client.call('POST', '/bindings', { xml: formatFilterBinding(b), file: 'domain' });
         // a guest that failed to start may have no binding left to delete

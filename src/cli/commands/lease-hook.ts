@@ -1,7 +1,6 @@
 // `virtwall lease-hook`: called by dnsmasq (through the script the network driver writes) on
-// every DHCP lease change; not meant for people.
+// every DHCP lease change; not meant for people. The lease code loads only when it runs.
 import type { Command } from 'commander';
-import { handleLeaseHook } from '../../network/lifecycle/lease-hook.js';
 
 export function registerLeaseHook(program: Command): void {
   program
@@ -10,7 +9,8 @@ export function registerLeaseHook(program: Command): void {
     .requiredOption('--state-dir <dir>', 'the network driver state directory')
     .argument('<action>', 'add, old, del, init, ...')
     .argument('[args...]', 'MAC, IP, hostname as dnsmasq passes them')
-    .action((action: string, args: string[], opts: { stateDir: string }) => {
+    .action(async (action: string, args: string[], opts: { stateDir: string }) => {
+      const { handleLeaseHook } = await import('../../network/lifecycle/lease-hook.js');
       process.stdout.write(handleLeaseHook(opts.stateDir, [action, ...args], process.env, Math.floor(Date.now() / 1000)));
     });
 }

@@ -1,7 +1,7 @@
 // virsh's net-* and net-port-* commands (tools/virsh-network.c), served by the daemon of --root.
 import { Option, type Command } from 'commander';
 import { invalidInput } from '../../errors.js';
-import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../../conf/network/update.js';
+import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../../conf/network/update-words.js';
 import type { NetworkSummary } from '../../daemon/networks.js';
 import type { NetworkLease } from '../../network/lifecycle/leases.js';
 import { seg } from '../client.js';

@@ -9,9 +9,9 @@ import { badInput, prop } from '../xmlprops.js';
 import { checkDnsmasqFields } from './dnsmasq-fields.js';
 import { parseDhcpHost, parseDhcpRange, parseDnsHost, parseDnsSrv, parseDnsTxt, parsePortGroup } from './parse.js';
 import type { DhcpHost, DnsHost, NetworkDef, NetworkIp } from './types.js';
+import type { UpdateCommand, UpdateSection } from './update-words.js';
 
-export const UPDATE_COMMANDS = ['add-first', 'add-last', 'modify', 'delete'] as const;
-export type UpdateCommand = (typeof UPDATE_COMMANDS)[number];
+export { UPDATE_COMMANDS, UPDATE_SECTIONS, type UpdateCommand, type UpdateSection } from './update-words.js';
 
 type Handler = (def: NetworkDef, command: UpdateCommand, parentIndex: number, el: XmlElement) => void;
 
@@ -39,10 +39,7 @@ const SECTIONS = {
   'dns-host': { element: 'host', parent: 'network/dns', apply: updateDnsHost, live: 'dnsmasq-reload' },
   'dns-txt': { element: 'txt', parent: 'network/dns', apply: updateDnsTxt, live: 'dnsmasq-restart' },
   'dns-srv': { element: 'srv', parent: 'network/dns', apply: updateDnsSrv, live: 'dnsmasq-restart' },
-} satisfies Record<string, { element: string | undefined; parent?: string; apply: Handler | undefined; label?: string; live: LiveEffect }>;
-
-export type UpdateSection = keyof typeof SECTIONS;
-export const UPDATE_SECTIONS = Object.keys(SECTIONS) as UpdateSection[];
+} satisfies Record<UpdateSection, { element: string | undefined; parent?: string; apply: Handler | undefined; label?: string; live: LiveEffect }>;
 
 export const liveEffectOf = (section: UpdateSection): LiveEffect => SECTIONS[section].live;
 

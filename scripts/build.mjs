@@ -15,8 +15,7 @@ import { DIST, PACKAGE_ROOT, sourceStamp, STAMP_FILE } from './source-stamp.mjs'
 
 const SRC = join(PACKAGE_ROOT, 'src');
 const OUT = join(DIST, 'cli');
-/** Dependencies that load files of their own at run time (wasm, worker scripts): kept in node_modules. */
-// native (koffi), wasm loaded from its package folder (libxml2-wasm), or worker files by path (pino)
+/** Dependencies that load files of their own at run time (wasm, worker scripts, koffi's native module): kept in node_modules. */
 const EXTERNAL = ['libxml2-wasm', 'pino', 'dbus-next', 'prom-client', 'koffi'];
 
 /**

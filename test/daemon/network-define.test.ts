@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VirtwallError } from '../../src/errors.js';
+import type { VirtwallError } from '../../src/errors.js';
 import { FakeRunner } from '../../src/exec/fake.js';
 import { emptyHostAnswer, openDaemon, RecordingBackend, tempRoot } from './support.js';
 

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../../src/util/wait-for.js';
 import { NetnsLab } from '../support/netns.js';
 
 export const BIN = join(import.meta.dirname, '../../bin/virtwall.js');
@@ -33,17 +34,20 @@ export async function startDaemon(ns: string, root: string, env: Record<string, 
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (running.delete(child), resolve(code))));
   const socket = join(root, 'run/virtwall/virtwall-sock');
-  for (let i = 0; i < 200 && !log.includes('virtwalld ready'); i++) {
-    if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
+      return log.includes('virtwalld ready');
+    },
+    { what: 'virtwalld ready', timeout: 10_000, detail: () => log },
+  );
   if (!existsSync(socket)) throw new Error(`daemon did not start: ${log}`);
   return { child, root, log: () => log, exited };
 }
 
-/** Waits up to `ms` for the daemon's log to match. */
+/** Waits up to `ms` for the daemon's log to match; returns the log, or fails showing it. */
 export async function waitForLog(d: DaemonProcess, re: RegExp, ms = 2000): Promise<string> {
-  for (const t0 = Date.now(); !re.test(d.log()) && Date.now() - t0 < ms; ) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => re.test(d.log()), { what: `a log line matching ${re}`, timeout: ms, detail: () => d.log() });
   return d.log();
 }
 

@@ -50,7 +50,7 @@ describe('virtwall doctor', { skip }, () => {
     writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'foreign_forward_accept = 0\n');
     const sh = (script: string) => lab.sh(ns, script);
 
-    let d = doctor(enter, root);
+    const d = doctor(enter, root);
     for (const id of ['firewalld-zones', 'foreign-forward-drop', 'iptables-legacy', 'br-netfilter', 'ip-forwarding', 'ipv6-accept-ra', 'dnsmasq', 'other-dhcp-or-libvirt', 'tables-intact']) clean(d, id);
 
     sh('iptables -P FORWARD DROP');

@@ -209,20 +209,20 @@ def agent():
 
 
 def tcp_serve(ports):
-    def serve(port):
-        srv = socket.socket(socket.AF_INET6)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        srv.bind(('::', port))
-        srv.listen(8)
+    def serve(srv):
         while True:
             conn, _ = srv.accept()
             conn.sendall(b'ok')
             conn.close()
 
     for p in ports:
-        threading.Thread(target=serve, args=(p,), daemon=True).start()
-    time.sleep(0.2)
+        # listening before 'ready': connections queue until the thread accepts them
+        srv = socket.socket(socket.AF_INET6)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        srv.bind(('::', p))
+        srv.listen(8)
+        threading.Thread(target=serve, args=(srv,), daemon=True).start()
     print('ready', flush=True)
     while True:
         time.sleep(3600)

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { api, cli, cliOk, connectAs, descendants, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
 import { CORPUS } from '../support/corpus.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const CORPUS_DEFAULT = join(CORPUS, 'default-network.xml.in');
@@ -114,7 +115,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     const healTime = async () => {
       assert.equal(nft(ns, 'delete table bridge virtwall_nwf').status, 0);
       const t0 = Date.now();
-      while (!nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf') && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf'), { what: 'our bridge table back', timeout: 3000, interval: 20 });
       return Date.now() - t0;
     };
     const healedIn = await healTime();
@@ -128,7 +129,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.ok(monitor, 'the daemon runs nft monitor');
     process.kill(Number(monitor), 'SIGKILL');
     assert.match(await waitForLog(second, /nft monitor ended/), /nft monitor ended/);
-    for (const t0 = Date.now(); !monitors().some((m) => m !== monitor) && Date.now() - t0 < 3000; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => monitors().some((m) => m !== monitor), { what: 'a new nft monitor', timeout: 3000 });
     const healedAgainIn = await healTime();
     assert.ok(healedAgainIn < 1000, `restored in ${healedAgainIn} ms with a new nft monitor`);
     assert.equal(ourTables(ns), rules);
@@ -187,8 +188,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     // the kernel-event watch may repair the flush before the signal lands: both must end here
     lab.exec(ns, ['ebtables', '-t', 'nat', '-F', 'libvirt-I-vnet0']);
     d.child.kill('SIGHUP');
-    for (let i = 0; i < 60 && chain() !== applied; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(chain(), applied);
+    await waitFor(() => chain() === applied, { what: 'the flushed chain restored', timeout: 3000, detail: chain });
     assert.match(await waitForLog(d, /"reason":"SIGHUP"/), /"reason":"SIGHUP"/);
   });
 });

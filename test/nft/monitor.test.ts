@@ -7,6 +7,8 @@ import { SystemRunner } from '../../src/exec/runner.js';
 import { NftCli } from '../../src/nft/client.js';
 import { foreignTransactions } from '../../src/nft/monitor.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { waitFor } from '../../src/util/wait-for.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 
@@ -19,11 +21,15 @@ describe('nft monitor: own and foreign transactions', { skip }, () => {
     const monitor = lab.spawn(ns, ['nft', 'monitor']);
     monitor.stdout!.setEncoding('utf8').on('data', foreignTransactions(() => foreign.push(Date.now())));
     // the monitor is listening once it reports a change made after it started
-    for (let i = 0; foreign.length === 0; i++) {
-      assert.ok(i < 50, 'nft monitor reports changes');
-      lab.exec(ns, ['nft', `add table inet vwt_probe${i}`]);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    let probes = 0;
+    await waitFor(
+      () => {
+        if (foreign.length > 0) return true;
+        lab.exec(ns, ['nft', `add table inet vwt_probe${probes++}`]);
+        return false;
+      },
+      { what: 'nft monitor to report a change', interval: 100 },
+    );
     foreign.length = 0;
 
     const nft = new NftCli(new SystemRunner({ netns: ns }));
@@ -34,12 +40,13 @@ describe('nft monitor: own and foreign transactions', { skip }, () => {
       { verb: 'add', chain, rule: { text: 'counter accept comment "ours"', comment: 'ours' } },
     ], 'vwt_own');
     for (let i = 0; i < 5; i++) await nft.apply([{ verb: 'add', set: { family: 'bridge', name: `s${i}`, kind: 'set', decl: { key: { type: 'ifname' } } } }], 'vwt_own');
-    await new Promise((r) => setTimeout(r, 500));
+    // a foreign change is reported within milliseconds (below): half a second without one
+    await sleep(500);
     assert.deepEqual(foreign, [], 'our own transactions are not foreign');
 
     const before = Date.now();
     lab.exec(ns, ['nft', 'flush', 'chain', 'bridge', 'vwt_own', 'c']);
-    for (let i = 0; foreign.length === 0 && i < 50; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => foreign.length > 0, { what: 'the foreign change reported', interval: 20 });
     assert.equal(foreign.length, 1, 'a foreign change is reported once');
     assert.ok(foreign[0]! - before < 1000, `reported after ${foreign[0]! - before} ms`);
   });

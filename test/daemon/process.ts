@@ -51,6 +51,18 @@ export async function waitForLog(d: DaemonProcess, re: RegExp, ms = 2000): Promi
   return d.log();
 }
 
+/**
+ * When the daemon logged each line matching `re` (pino's `time`, ms since the epoch): how fast it
+ * acted, free of the time a test's own polling takes on a busy machine.
+ */
+export function logTimes(d: DaemonProcess, re: RegExp): number[] {
+  return d
+    .log()
+    .split('\n')
+    .filter((l) => l.startsWith('{') && re.test(l))
+    .map((l) => (JSON.parse(l) as { time: number }).time);
+}
+
 export async function kill9(d: DaemonProcess): Promise<void> {
   // ip netns exec execs the daemon, so the child pid is the daemon's
   d.child.kill('SIGKILL');

@@ -20,7 +20,7 @@ function entries(path) {
 
 /** The stamp of the sources as they are now. */
 export function sourceStamp() {
-  return INPUTS.flatMap((p) => entries(join(PACKAGE_ROOT, p))).join('\n') + '\n';
+  return `${INPUTS.flatMap((p) => entries(join(PACKAGE_ROOT, p))).join('\n')}\n`;
 }
 
 /**

@@ -1,7 +1,7 @@
 // node:test reporter for scripts/run-tests.mjs, beside the spec reporter: at the end, the
 // slowest test files (wall time of each file's process, slowest first) and every skipped test
 // with its reason, so a kernel test that could not run is counted and says why.
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 
 const TOP = 20;
 
@@ -9,8 +9,9 @@ export default async function* summary(source) {
   const files = new Map();
   const skipped = [];
   for await (const { type, data } of source) {
-    // each file's own test (named by its path) completes when its process has ended
-    if (type === 'test:complete' && data.file && data.name === data.file) files.set(data.file, data.details.duration_ms);
+    // each file's own test (named by its path, absolute on Node 20, as given on Node 24) completes
+    // when its process has ended
+    if (type === 'test:complete' && data.file && resolve(data.name) === data.file) files.set(data.file, data.details.duration_ms);
     if (type === 'test:pass' && data.skip !== undefined) skipped.push({ file: data.file, name: data.name, reason: data.skip });
   }
   const rows = [...files].sort((a, b) => b[1] - a[1]);

@@ -151,7 +151,7 @@ export async function runDemo(say: (line: string) => void): Promise<DemoResult> 
     const drops = d.exec(host, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf']).out
       .split('\n')
       .filter((l) => /counter packets [1-9]\d* .*\bdrop\b/.test(l))
-      .map((l) => '    ' + l.trim());
+      .map((l) => `    ${l.trim()}`);
     say(`rules that dropped packets (nft list table bridge virtwall_nwf):\n${drops.join('\n') || '    (none)'}`);
     ok = checks.every(([, passed]) => passed) && drops.length > 0;
   } finally {

@@ -221,7 +221,9 @@ describe('the daemon API against hostile clients', { skip }, () => {
       sockets.push(s);
       closed.push(new Promise((r) => s.once('close', () => r())));
     }
-    t.after(() => sockets.forEach((s) => s.destroy()));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+    });
     await Promise.all(sockets.map((s) => new Promise((r) => (s.connecting ? s.once('connect', r).once('close', r) : r(undefined)))));
     const t0 = Date.now();
     const r = cli(root, ['net-list']);

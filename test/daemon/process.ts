@@ -32,7 +32,12 @@ export async function startDaemon(ns: string, root: string, env: Record<string, 
   running.add(child);
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (running.delete(child), resolve(code))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   const socket = join(root, 'run/virtwall/virtwall-sock');
   await waitFor(
     () => {
@@ -188,7 +193,10 @@ export function api(root: string, method: string, path: string, body: string, he
     const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers: all, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => ((replied = true), resolve({ status: res.statusCode!, json: JSON.parse(text) })));
+      res.on('end', () => {
+        replied = true;
+        resolve({ status: res.statusCode!, json: JSON.parse(text) });
+      });
     });
     req.on('socket', (s) => s.on('error', (err) => replied || reject(err)));
     req.on('error', (err) => replied || reject(err));

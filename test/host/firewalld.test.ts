@@ -132,7 +132,13 @@ describe('virtwalld with firewalld', { skip }, () => {
       const repairs = () => d.log().split('\n').filter((l) => /"msg":"nwfilter reconcile"/.test(l) && /"repaired":\["vnet0"\]/.test(l)).length;
       for (const [what, act] of [
         ['firewall-cmd --reload', async () => void fwd.firewallCmd('--reload')],
-        ['firewalld stop and start', async () => (await fwd.stopFirewalld(), await fwd.startFirewalld())],
+        [
+        'firewalld stop and start',
+        async () => {
+          await fwd.stopFirewalld();
+          await fwd.startFirewalld();
+        },
+      ],
       ] as const) {
         const before = repairs();
         await act();

@@ -149,15 +149,28 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
   let failure: unknown;
   const applyFor = (learned: { ipv4: string[]; ipv6: string[] }) => {
     const plan = portFilterFor(binding, FILTERS, learned);
-    pending = pending.then(() => backend.apply({ set: [plan.filter], remove: [] })).catch((err) => void (failure = err));
+    pending = pending
+      .then(() => backend.apply({ set: [plan.filter], remove: [] }))
+      .catch((err) => {
+        failure = err;
+      });
     return plan;
   };
   let frames = 0;
   const options = {
     onAddressesChanged: (_port: string, c: { ipv4: string[]; ipv6: string[] }) => applyFor(c),
     observe: (port: LearningPort, deliver: (f: Uint8Array, g: boolean) => void, fail: (message: string) => void) =>
-      observeTraffic(port, (f, g) => (frames++, deliver(f, g)), { wrap: (argv) => ['ip', 'netns', 'exec', host, ...argv], onError: (_p, m) => fail(m) }),
-    onLearningFailed: (_port: string, message: string) => void (failure = new Error(`learning failed: ${message}`)),
+      observeTraffic(
+        port,
+        (f, g) => {
+          frames++;
+          deliver(f, g);
+        },
+        { wrap: (argv) => ['ip', 'netns', 'exec', host, ...argv], onError: (_p, m) => fail(m) },
+      ),
+    onLearningFailed: (_port: string, message: string) => {
+      failure = new Error(`learning failed: ${message}`);
+    },
     expiryTimer: true,
   };
   // bind: the learning policy first, then the learner

@@ -110,7 +110,10 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       lab.exec(host, ['ip', 'link', 'set', 'vnet7', 'master', 'vwlbr0']);
 
       let observed = false;
-      const manager = new LearningManager({ onAddressesChanged: (_p, c) => apply(c), observe: () => ((observed = true), { stop() {} }) });
+      const manager = new LearningManager({ onAddressesChanged: (_p, c) => apply(c), observe: () => {
+        observed = true;
+        return { stop() {} };
+      }, });
       manager.watch(learningPortOf(binding, first.learning!, 'vwlbr0'));
       const watch = watchLeases(stateDir, 'vwlbr0', manager);
       t.after(() => watch.close());

@@ -77,7 +77,10 @@ function kernelChains(net: Net): Map<string, string[]> {
   let current: string[] = [];
   for (const line of net.lab.exec(net.host, ['ebtables', '-t', 'nat', '-L']).stdout.split('\n')) {
     const chain = /^Bridge chain: ([^,]+),/.exec(line)?.[1];
-    if (chain) chains.set(`ebtables ${chain}`, (current = []));
+    if (chain) {
+      current = [];
+      chains.set(`ebtables ${chain}`, current);
+    }
     else if (line.startsWith('-')) current.push(/-j (\S+)/.exec(line)![1]!);
   }
   for (const ipt of ['iptables', 'ip6tables']) {

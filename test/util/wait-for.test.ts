@@ -19,7 +19,10 @@ describe('waitFor', () => {
     const t0 = Date.now();
     let calls = 0;
     await assert.rejects(
-      waitFor(() => (calls++, false), { what: 'the daemon socket', timeout: 120, interval: 20, detail: () => 'log: nothing' }),
+      waitFor(() => {
+        calls++;
+        return false;
+      }, { what: 'the daemon socket', timeout: 120, interval: 20, detail: () => 'log: nothing' }),
       (err: Error) => err instanceof WaitTimeout && err.message === 'timed out after 120 ms waiting for the daemon socket: log: nothing',
     );
     assert.ok(Date.now() - t0 >= 120, 'waited the whole timeout');
@@ -27,6 +30,9 @@ describe('waitFor', () => {
   });
 
   it('lets an error of the condition through at once', async () => {
-    await assert.rejects(waitFor(() => { throw new Error('broken probe'); }, { what: 'x', timeout: 10_000 }), /broken probe/);
+    const broken = () => {
+      throw new Error('broken probe');
+    };
+    await assert.rejects(waitFor(broken, { what: 'x', timeout: 10_000 }), /broken probe/);
   });
 });

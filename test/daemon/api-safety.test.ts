@@ -1,3 +1,4 @@
+// run-tests: alone (times reads during a large bind: each under 2 s)
 // The daemon's API under hostile or careless clients, on the real kernel in namespaces this test
 // creates: only mutual TLS on the network, no browser-made request, no state root others can
 // write, request bodies and state files checked by schema, a flood of idle connections that

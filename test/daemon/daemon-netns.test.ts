@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of a deleted table: within 1 s)
 // virtwalld and the CLI on a real kernel, inside namespaces this test creates: the virsh-style
 // commands end to end, exit codes, hostile input, a root-only socket, restart without
 // rebuilding, self-healing after a foreign table deletion, and crashes at injected points.
@@ -188,7 +189,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     // the kernel-event watch may repair the flush before the signal lands: both must end here
     lab.exec(ns, ['ebtables', '-t', 'nat', '-F', 'libvirt-I-vnet0']);
     d.child.kill('SIGHUP');
-    await waitFor(() => chain() === applied, { what: 'the flushed chain restored', timeout: 3000, detail: chain });
+    await waitFor(() => chain() === applied, { what: 'the flushed chain restored', timeout: 5000, detail: chain });
     assert.match(await waitForLog(d, /"reason":"SIGHUP"/), /"reason":"SIGHUP"/);
   });
 });

@@ -52,7 +52,7 @@ export async function startLibvirtd(t: { after: (f: () => void) => void }, drive
       if (child.exitCode !== null) throw new Error(`libvirtd exited (${child.exitCode}): ${log}`);
       return existsSync(socket);
     },
-    { what: "libvirtd's socket", timeout: 10_000, detail: () => log },
+    { what: "libvirtd's socket", timeout: 30_000, detail: () => log },
   );
   return {
     uri: `${driver}+unix:///system?socket=${socket}`,

@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of damaged rules: within 1 s)
 // virtwalld heals running networks' firewall, for both network firewall backends, inside
 // namespaces this test creates (two NAT networks): another tool flushes or deletes libvirt's rules in various ways,
 // the daemon restores exactly them within 1 s (logged), guest traffic through NAT works again,

@@ -44,7 +44,8 @@ export async function startDaemon(ns: string, root: string, env: Record<string, 
       if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
       return log.includes('virtwalld ready');
     },
-    { what: 'virtwalld ready', timeout: 10_000, detail: () => log },
+    // generous: under tsx on a busy machine a start takes seconds; the bound only ends a hang
+    { what: 'virtwalld ready', timeout: 30_000, detail: () => log },
   );
   if (!existsSync(socket)) throw new Error(`daemon did not start: ${log}`);
   return { child, root, log: () => log, exited };

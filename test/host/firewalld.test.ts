@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of zones and rules: within 1 s)
 // virtwalld beside firewalld (nftables backend, Debian defaults: default zone public), both
 // confined to a namespace this test creates: bridges go to libvirt's zones (installed over
 // D-Bus when firewalld lacks them), guests get DHCP and reach an upstream peer through NAT and

@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of a deleted accept: within 1 s)
 // Foreign forward chains with policy drop (Docker's `iptables -P FORWARD DROP`, and a native nft
 // table doing the same) in a namespace this test creates: virtwalld inserts narrow accepts for
 // its NAT network there (logged), a guest's forwarded NAT traffic passes, removed accepts come

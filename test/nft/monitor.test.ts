@@ -1,3 +1,4 @@
+// run-tests: alone (times how soon a foreign change is reported: within 1 s)
 // Our own ruleset changes wake no heal, everyone else's do, as soon as nft monitor reports them:
 // a real `nft monitor` in a namespace, changes loaded through our runner (the nwfilter backend's
 // nft client) and by another process.

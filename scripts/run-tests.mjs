@@ -3,9 +3,9 @@
 // in its own process, CONCURRENCY files at a time: kernel tests mostly wait on the kernel and on
 // processes, and each builds its own namespaces (test/support/netns.ts: random names, nothing
 // shared), so they overlap well on two cores. Extra arguments narrow the run to files whose path
-// contains one of them. A file that measures how fast something happens (a heal within 1 s)
-// says `// run-tests: alone (WHY)` and runs afterwards, on its own, so other files do not take
-// the CPU from what it times. `--lts` runs the pure unit tests (files that start no process and
+// contains one of them. A file that measures how fast something happens (a heal within 1 s), or
+// changes what other files use (dist/), says `// run-tests: alone (WHY)` and runs afterwards,
+// on its own. `--lts` runs the pure unit tests (files that start no process and
 // use no namespace) under the Node LTS in lts/ (`npm ci --prefix lts`, scripts/setup.sh) instead
 // of the node running this script. A summary ends each phase: the slowest files and every
 // skipped test with its reason (scripts/test-summary-reporter.mjs). No file is ever run twice.

@@ -1,3 +1,4 @@
+// run-tests: alone (npm pack rebuilds the repository's dist/, which other files' CLI runs use)
 // README's "Install on a host", run in a scratch root SCRATCH (for `/`) and a namespace this test
 // creates (for the host's network stack): the package `npm pack` builds is installed with npm
 // alone, its units pass systemd-analyze verify and are enabled with systemctl, the installed

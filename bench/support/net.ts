@@ -56,7 +56,7 @@ export class BenchNet {
     for (let i = from; i < to; i++) {
       lines.push(`link add ${portName(i)} type veth peer name vp${i}`, `link set ${portName(i)} master br0 up`, `link set vp${i} up`);
     }
-    if (lines.length) this.lab.exec(this.host, ['ip', '-batch', '-'], true, lines.join('\n') + '\n');
+    if (lines.length) this.lab.exec(this.host, ['ip', '-batch', '-'], true, `${lines.join('\n')}\n`);
   }
 
   async backend(name: NwfilterBackendName, runner: CommandRunner = this.runner): Promise<NwfilterBackend> {

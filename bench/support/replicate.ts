@@ -5,9 +5,9 @@
 // kernel to hold the same layout.
 import { guestIp, guestMac, portName, type BenchNet } from './net.js';
 
-const escape = (s: string) => s.replace(/[.]/g, '\\.');
+const escapeDots = (s: string) => s.replace(/[.]/g, '\\.');
 /** Matches `text` where it is not followed by a further digit (vnet2 but not vnet20). */
-const exact = (text: string) => new RegExp(`${escape(text)}(?![0-9])`, 'g');
+const exact = (text: string) => new RegExp(`${escapeDots(text)}(?![0-9])`, 'g');
 
 /**
  * Copies port `template`'s ebtables chains and rules to ports `others`. The template must be

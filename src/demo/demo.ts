@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quote } from 'shell-quote';
 import { VirtwallError } from '../errors.js';
+import { waitFor } from '../util/wait-for.js';
 
 const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(PACKAGE, 'bin/virtwall.js');
@@ -36,6 +37,8 @@ exit 0
 export interface DemoResult {
   ok: boolean;
   namespaces: string[];
+  /** The demo's scratch folder (removed by then): every process it started named it. */
+  dir: string;
 }
 
 class Demo {
@@ -78,8 +81,16 @@ class Demo {
   async startDaemon(ns: string): Promise<void> {
     this.daemon = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', this.root, 'daemon'], { stdio: 'ignore' });
     const socket = join(this.root, 'run/virtwall/virtwall-sock');
-    for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
-    if (!existsSync(socket)) throw new VirtwallError('operation-failed', 'the daemon did not start');
+    const daemon = this.daemon;
+    await waitFor(
+      () => {
+        if (daemon.exitCode !== null) throw new VirtwallError('operation-failed', `the daemon exited (${daemon.exitCode})`);
+        return existsSync(socket);
+      },
+      { what: "the daemon's socket", timeout: 30_000 },
+    ).catch((err) => {
+      throw err instanceof VirtwallError ? err : new VirtwallError('operation-failed', `the daemon did not start: ${(err as Error).message}`);
+    });
   }
 
   /** Stops what it started: dhclients, the network (dnsmasq), the daemon, the namespaces. */
@@ -151,14 +162,14 @@ export async function runDemo(say: (line: string) => void): Promise<DemoResult> 
     const drops = d.exec(host, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf']).out
       .split('\n')
       .filter((l) => /counter packets [1-9]\d* .*\bdrop\b/.test(l))
-      .map((l) => '    ' + l.trim());
+      .map((l) => `    ${l.trim()}`);
     say(`rules that dropped packets (nft list table bridge virtwall_nwf):\n${drops.join('\n') || '    (none)'}`);
     ok = checks.every(([, passed]) => passed) && drops.length > 0;
   } finally {
     await d.cleanup();
     say(`removed namespaces ${d.namespaces.join(', ')}`);
   }
-  return { ok, namespaces: d.namespaces };
+  return { ok, namespaces: d.namespaces, dir: d.dir };
 }
 
 /** The command line the demo ran, quoted so it can be pasted into a shell. */

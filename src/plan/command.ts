@@ -29,7 +29,7 @@ export function renderCommand(argv: readonly string[]): string {
     out += shellEscape(arg);
     prevWasOption = isOption;
   });
-  return out + '\n';
+  return `${out}\n`;
 }
 
 /** One command on one line (virCommandToString without line breaks): what libvirt's test

@@ -112,7 +112,7 @@ export function schemaFailure(text: string, rootName: string): string | undefine
     return undefined;
   } catch (err) {
     if (!(err instanceof XmlValidateError)) throw err;
-    const messages = detailsOf(err).map((d) => d.message + '\n').join('');
+    const messages = detailsOf(err).map((d) => `${d.message}\n`).join('');
     return `XML document failed to validate against schema: Unable to validate doc against ${join(SCHEMA_DIR, schema)}\n${messages}`;
   } finally {
     doc.dispose();

@@ -4,7 +4,10 @@ import { connect } from 'node:net';
 export function socketInUse(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
-    s.on('connect', () => (s.destroy(), resolve(true)));
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.on('error', () => resolve(false));
   });
 }

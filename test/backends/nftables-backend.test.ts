@@ -90,7 +90,10 @@ describe('nftables backend', () => {
     let instantiated = 0;
     const keyed = (n: number, ips?: string[]) => {
       const p = port(n, 'clean-traffic', ips);
-      return deferredPortFilter({ ifname: p.ifname, mac: p.mac, filter: p.filter, key: `k${n} ${ips ?? ''}` }, () => (instantiated++, p.instances));
+      return deferredPortFilter({ ifname: p.ifname, mac: p.mac, filter: p.filter, key: `k${n} ${ips ?? ''}` }, () => {
+        instantiated++;
+        return p.instances;
+      });
     };
     const ports = () => [1, 2, 3].map((n) => keyed(n));
 

@@ -202,8 +202,14 @@ describe('nftables compiler', () => {
       [[], ['vnet2', 'vnet3']],
     ];
     for (const [set, remove] of steps) {
-      for (const n of remove) (ledger.remove(n), live.delete(n));
-      for (const p of set) (ledger.set(p), live.set(p.ifname, p));
+      for (const n of remove) {
+        ledger.remove(n);
+        live.delete(n);
+      }
+      for (const p of set) {
+        ledger.set(p);
+        live.set(p.ifname, p);
+      }
       const ids = new Map([...live.keys()].map((n) => [n, ledger.idOf(n)!]));
       assert.deepEqual(ledger.model.snapshot(), compileModel([...live.values()], ids));
     }

@@ -243,7 +243,7 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
   it('the file writer refuses a line dnsmasq would not read as one option, whatever the definition holds', () => {
     for (const [field, value] of [
       ['value', 'v\ndhcp-script=/tmp/evil.sh'],
-      ['value', 'v'.repeat(1000) + 'dhcp-script=/tmp/evil.sh'],
+      ['value', `${'v'.repeat(1000)}dhcp-script=/tmp/evil.sh`],
     ] as const) {
       const def = parseNetwork(FULL);
       def.dns.txts[0]![field] = value; // as if a future code path skipped the table

@@ -4,7 +4,7 @@ import { VirtwallError } from '../../src/errors.js';
 import { formatFilterBinding, parseFilterBinding } from '../../src/conf/nwfilterbinding/index.js';
 
 const binding = (parts: { owner?: string; portdev?: string; mac?: string; ref?: string; extra?: string }) =>
-  [
+  `${[
     '<filterbinding>',
     parts.owner ?? '  <owner>\n    <name>vm</name>\n    <uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid>\n  </owner>',
     parts.portdev ?? "  <portdev name='vnet0'/>",
@@ -14,7 +14,7 @@ const binding = (parts: { owner?: string; portdev?: string; mac?: string; ref?: 
     '</filterbinding>',
   ]
     .filter((l) => l !== '')
-    .join('\n') + '\n';
+    .join('\n')}\n`;
 
 describe('filter bindings', () => {
   it('canonicalise the MAC, keep a link device and sort parameters', () => {

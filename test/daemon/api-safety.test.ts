@@ -1,3 +1,4 @@
+// run-tests: alone (times reads during a large bind: each under 2 s)
 // The daemon's API under hostile or careless clients, on the real kernel in namespaces this test
 // creates: only mutual TLS on the network, no browser-made request, no state root others can
 // write, request bodies and state files checked by schema, a flood of idle connections that
@@ -10,6 +11,8 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { canUseNetns, type NetnsLab } from '../support/netns.js';
 import { api, BIN, cli, daemonFixture as fixture, descendants, kill9, nft, startDaemon, stopAll } from './process.js';
+import { waitFor } from '../../src/util/wait-for.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -192,7 +195,7 @@ describe('the daemon API against hostile clients', { skip }, () => {
       const t1 = Date.now();
       assert.equal((await api(root, 'GET', '/networks', '')).status, 200);
       latencies.push(Date.now() - t1);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     assert.equal(status, 0);
     assert.ok(latencies.length >= 3, `reads during the bind: ${latencies.length}`);
@@ -219,7 +222,9 @@ describe('the daemon API against hostile clients', { skip }, () => {
       sockets.push(s);
       closed.push(new Promise((r) => s.once('close', () => r())));
     }
-    t.after(() => sockets.forEach((s) => s.destroy()));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+    });
     await Promise.all(sockets.map((s) => new Promise((r) => (s.connecting ? s.once('connect', r).once('close', r) : r(undefined)))));
     const t0 = Date.now();
     const r = cli(root, ['net-list']);
@@ -227,7 +232,7 @@ describe('the daemon API against hostile clients', { skip }, () => {
     assert.ok(Date.now() - t0 < 5000, 'the CLI is served at once');
     assert.ok(fds() <= before + 21, `the daemon holds ${fds() - before} connections`);
     const t1 = Date.now();
-    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 6000))]);
+    await Promise.race([Promise.all(closed), sleep(6000)]);
     const open = sockets.filter((s) => !s.destroyed && !s.readableEnded).length;
     assert.equal(open, 0, `idle connections still open ${Date.now() - t1} ms later`);
   });
@@ -240,16 +245,17 @@ describe('the daemon API against hostile clients', { skip }, () => {
     // clean-traffic without IP learns the address from the port's traffic: tcpdump
     const b = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'/></filterbinding>");
     assert.equal(cli(root, ['nwfilter-binding-create', b]).status, 0);
-    let helpers = descendants(d.child.pid!);
-    for (const t0 = Date.now(); helpers.filter((p) => p.comm === 'tcpdump').length < 2 && Date.now() - t0 < 5000; ) {
-      await new Promise((r) => setTimeout(r, 100));
-      helpers = descendants(d.child.pid!);
-    }
+    const helpers = await waitFor(
+      () => {
+        const now = descendants(d.child.pid!);
+        return now.filter((p) => p.comm === 'tcpdump').length >= 2 && now;
+      },
+      { what: "the daemon's two tcpdumps", detail: () => JSON.stringify(descendants(d.child.pid!)) },
+    );
     assert.ok(helpers.some((p) => p.comm === 'nft'), JSON.stringify(helpers));
     assert.equal(helpers.filter((p) => p.comm === 'tcpdump').length, 2, JSON.stringify(helpers));
     await kill9(d);
-    for (const t0 = Date.now(); helpers.some((p) => alive(p.pid)) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(helpers.filter((p) => alive(p.pid)), [], 'no helper outlives the daemon');
+    await waitFor(() => !helpers.some((p) => alive(p.pid)), { what: 'no helper to outlive the daemon', detail: () => JSON.stringify(helpers.filter((p) => alive(p.pid))) });
 
     const crashing = await startDaemon(ns, root, { VIRTWALL_CRASH_AT: 'write:nwfilter:before' });
     const r = cli(root, ['nwfilter-define', file('f.xml', "<filter name='f'><rule action='drop' direction='out' priority='500'><tcp dstportstart='1'/></rule></filter>")]);

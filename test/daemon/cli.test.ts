@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { daemonConfig, parseConf } from '../../src/daemon/config.js';
-import { VirtwallError } from '../../src/errors.js';
+import type { VirtwallError } from '../../src/errors.js';
 import { formatTable } from '../../src/cli/table.js';
 import { UPDATE_SECTIONS } from '../../src/conf/network/update.js';
 import { completer } from './completion-shell.js';

@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of a deleted table: within 1 s)
 // virtwalld and the CLI on a real kernel, inside namespaces this test creates: the virsh-style
 // commands end to end, exit codes, hostile input, a root-only socket, restart without
 // rebuilding, self-healing after a foreign table deletion, and crashes at injected points.
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { api, cli, cliOk, connectAs, descendants, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
 import { CORPUS } from '../support/corpus.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const CORPUS_DEFAULT = join(CORPUS, 'default-network.xml.in');
@@ -117,7 +119,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     const healTime = async () => {
       assert.equal(nft(ns, 'delete table bridge virtwall_nwf').status, 0);
       const t0 = Date.now();
-      while (!nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf') && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf'), { what: 'our bridge table back', timeout: 3000, interval: 20 });
       return Date.now() - t0;
     };
     const healedIn = await healTime();
@@ -131,7 +133,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.ok(monitor, 'the daemon runs nft monitor');
     process.kill(Number(monitor), 'SIGKILL');
     assert.match(await waitForLog(second, /nft monitor ended/), /nft monitor ended/);
-    for (const t0 = Date.now(); !monitors().some((m) => m !== monitor) && Date.now() - t0 < 3000; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => monitors().some((m) => m !== monitor), { what: 'a new nft monitor', timeout: 3000 });
     const healedAgainIn = await healTime();
     assert.ok(healedAgainIn < 1000, `restored in ${healedAgainIn} ms with a new nft monitor`);
     assert.equal(ourTables(ns), rules);
@@ -190,8 +192,7 @@ describe('virtwalld in a namespace', { skip }, () => {
     // the kernel-event watch may repair the flush before the signal lands: both must end here
     lab.exec(ns, ['ebtables', '-t', 'nat', '-F', 'libvirt-I-vnet0']);
     d.child.kill('SIGHUP');
-    for (let i = 0; i < 60 && chain() !== applied; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(chain(), applied);
+    await waitFor(() => chain() === applied, { what: 'the flushed chain restored', timeout: 5000, detail: chain });
     assert.match(await waitForLog(d, /"reason":"SIGHUP"/), /"reason":"SIGHUP"/);
   });
 });

@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of flushed rules: within 1 s)
 // virtwalld with the ebiptables nwfilter backend heals foreign damage on its own: after
 // `nft flush ruleset`, `iptables -F` or `ebtables -t nat -F` the rules are back within 1 s, the
 // log names the repaired ports, and the events of its own repair do not start a loop. A restart

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VirtwallError } from '../../src/errors.js';
+import type { VirtwallError } from '../../src/errors.js';
 import { bindingXml, openDaemon, tempRoot } from './support.js';
 
 const filter = (name: string, ...refs: string[]) => `<filter name='${name}' chain='root'>\n${refs.map((r) => `  <filterref filter='${r}'/>\n`).join('')}</filter>\n`;

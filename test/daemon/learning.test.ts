@@ -5,19 +5,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { canUseNetns } from '../support/netns.js';
 import { cli, daemonFixture, kill9, startDaemon } from './process.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const A = { tap: 'vnet1', mac: '52:54:00:78:00:11', ip: '10.78.0.11', uuid: '7d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a11' };
 const B = { tap: 'vnet2', mac: '52:54:00:78:00:12', ip: '10.78.0.12', uuid: '7d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a12' };
 
-async function until(probe: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (probe()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return probe();
-}
 
 describe('virtwalld IP learning', { skip }, () => {
   it('learns a guest address from its traffic, locks to it and keeps the lock over a restart', async (t) => {
@@ -40,11 +33,13 @@ describe('virtwalld IP learning', { skip }, () => {
     assert.match(dump(), /state='learning'/, dump());
 
     // the guest's first packets go out while learning, and teach its address
-    const learned = await until(() => {
-      lab.exec(a, ['ping', '-c', '1', '-W', '1', B.ip], false);
-      return dump().includes(`address='${A.ip}'`);
-    }, 15_000);
-    assert.ok(learned, dump());
+    await waitFor(
+      () => {
+        lab.exec(a, ['ping', '-c', '1', '-W', '1', B.ip], false);
+        return dump().includes(`address='${A.ip}'`);
+      },
+      { what: `the port to learn ${A.ip}`, timeout: 15_000, detail: dump },
+    );
     assert.match(dump(), /state='learned'/);
     // libvirt's binding XML gains the learned address as IP (virNWFilterInstantiateFilterUpdate)
     const binding = cli(root, ['nwfilter-binding-dumpxml', A.tap]).stdout;
@@ -56,7 +51,7 @@ describe('virtwalld IP learning', { skip }, () => {
     assert.ok(learnedA[0]!.source, 'how the address was learned');
     const pings = (src?: string) =>
       lab.exec(a, ['sh', '-c', src ? `ip addr add ${src}/32 dev eth0; ping -c 2 -W 1 -I ${src} ${B.ip}; r=$?; ip addr del ${src}/32 dev eth0; exit $r` : `ping -c 2 -W 1 ${B.ip}`], false).status === 0;
-    assert.ok(await until(() => pings(), 5000), 'the learned address works');
+    await waitFor(() => pings(), { what: 'the learned address to work', timeout: 5000 });
     assert.ok(!pings('10.78.0.99'), 'another source address is dropped once the port is locked');
 
     await kill9(first);

@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const LIBVIRTD = '/usr/sbin/libvirtd';
 const DRIVERS = '/usr/lib/x86_64-linux-gnu/libvirt/connection-driver';
@@ -46,8 +47,13 @@ export async function startLibvirtd(t: { after: (f: () => void) => void }, drive
     rmSync(dir, { recursive: true, force: true });
   });
   const socket = join(sock, 'libvirt-sock');
-  for (let i = 0; i < 200 && !existsSync(socket) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
-  if (!existsSync(socket)) throw new Error(`libvirtd did not start: ${log}`);
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`libvirtd exited (${child.exitCode}): ${log}`);
+      return existsSync(socket);
+    },
+    { what: "libvirtd's socket", timeout: 30_000, detail: () => log },
+  );
   return {
     uri: `${driver}+unix:///system?socket=${socket}`,
     // unshare execs sh, which execs libvirtd: the child's PID is libvirtd's

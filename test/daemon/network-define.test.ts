@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VirtwallError } from '../../src/errors.js';
+import type { VirtwallError } from '../../src/errors.js';
 import { FakeRunner } from '../../src/exec/fake.js';
 import { emptyHostAnswer, openDaemon, RecordingBackend, tempRoot } from './support.js';
 
@@ -13,7 +13,7 @@ const net = (name: string, inner: string) => `<network><name>${name}</name>${inn
 /** A network the fake host can start: no firewall, no dnsmasq. */
 const openNet = (name: string, inner: string) => net(name, `<forward mode='open'/>${inner}<dns enable='no'/><ip address='10.9.0.1' prefix='24'/>`);
 const MAC = /<mac address='(52:54:00(?::[0-9a-f]{2}){3})'\/>/;
-const stored = (root: string, name: string) => readFileSync(join(root, 'etc/virtwall/networks', name + '.xml'), 'utf8');
+const stored = (root: string, name: string) => readFileSync(join(root, 'etc/virtwall/networks', `${name}.xml`), 'utf8');
 
 describe('network define and create', () => {
   it('gives a virtual network a 52:54:00 bridge MAC at define, stored and used for the bridge', async (t) => {

@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of damaged rules: within 1 s)
 // virtwalld heals running networks' firewall, for both network firewall backends, inside
 // namespaces this test creates (two NAT networks): another tool flushes or deletes libvirt's rules in various ways,
 // the daemon restores exactly them within 1 s (logged), guest traffic through NAT works again,
@@ -10,8 +11,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
-import { cli, daemonFixture as fixture, kill9, natNetwork, startDaemon, stopAll, waitForLog, type DaemonProcess } from './process.js';
+import { cli, daemonFixture as fixture, kill9, logTimes, natNetwork, startDaemon, stopAll, waitForLog, type DaemonProcess } from './process.js';
 import { DAMAGE, firewallState } from '../support/network-damage.js';
+import { waitFor } from '../../src/util/wait-for.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -57,27 +60,26 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
         lab.sh(ns, damage);
         assert.notEqual(firewallState(run, backend), intact, `${damage} changed nothing`);
         const t0 = Date.now();
-        while (firewallState(run, backend) !== intact && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
-        const took = Date.now() - t0;
-        assert.equal(firewallState(run, backend), intact, `after ${damage}\n${d.log()}`);
-        assert.ok(took < 1000, `${damage}: restored after ${took} ms`);
+        await waitFor(() => firewallState(run, backend) === intact, { what: `the rules restored after ${damage}`, timeout: 3000, interval: 20, detail: () => d.log() });
         assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, `NAT to upstream after ${damage}`);
         // (the log arrives through a pipe this process reads between its blocking calls)
-        for (const t1 = Date.now(); count(d.log(), /network firewall restored/) <= i && Date.now() - t1 < 2000; ) await new Promise((r) => setTimeout(r, 20));
-        assert.ok(count(d.log(), /network firewall restored/) >= i + 1, `no log line for ${damage}:\n${d.log()}`);
+        await waitFor(() => count(d.log(), /network firewall restored/) >= i + 1, { what: `the log line for ${damage}`, timeout: 2000, interval: 20, detail: () => d.log() });
+        const took = logTimes(d, /network firewall restored/)[i]! - t0;
+        assert.ok(took < 1000, `${damage}: restored after ${took} ms`);
       }
-      // our own repairs cause kernel events, but the checks they trigger find nothing to do
-      await new Promise((r) => setTimeout(r, 1000));
+      // our own repairs cause kernel events, but the checks they trigger find nothing to do: after
+      // a second for those events, a second more passes without a log line
+      await sleep(1000);
       const settled = d.log().length;
       const repairs = count(d.log(), /network firewall restored/);
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       assert.equal(d.log().length, settled, 'the daemon kept reconciling');
       assert.match(d.log(), /"reason":"kernel change","network":"healme","missing":\d+,"kept":\d+,"msg":"network firewall restored"/);
 
       d.child.kill('SIGHUP');
-      for (const t0 = Date.now(); !/network firewall re-applied/.test(d.log()) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
-      assert.match(d.log(), /"reason":"SIGHUP","network":"healme","missing":0,"kept":\d+,"msg":"network firewall re-applied"/);
-      await new Promise((r) => setTimeout(r, 500));
+      assert.match(await waitForLog(d, /network firewall re-applied/, 5000), /"reason":"SIGHUP","network":"healme","missing":0,"kept":\d+,"msg":"network firewall re-applied"/);
+      // the events of the re-apply: half a second in which no repair may follow
+      await sleep(500);
       assert.equal(firewallState(run, backend), intact, 'SIGHUP doubled or lost rules');
       assert.equal(count(d.log(), /network firewall restored/), repairs, 'the re-apply was taken for damage');
 
@@ -93,7 +95,8 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       // the same rules; the updated network's are now above the other's, as with libvirt
       const sorted = (state: string) => state.split('\n').sort().join('\n');
       assert.equal(sorted(firewallState(run, backend)), sorted(intact));
-      await new Promise((r) => setTimeout(r, 500));
+      // the events of the update: half a second in which no repair may follow
+      await sleep(500);
       assert.equal(count(d.log(), /network firewall restored/), repairs, 'a live update was taken for damage');
 
       // damage while the daemon is down is repaired when it starts
@@ -106,7 +109,8 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
 
       assert.equal(cli(root, ['net-destroy', 'healme']).status, 0);
       assert.equal(cli(root, ['net-destroy', 'alpha']).status, 0);
-      await new Promise((r) => setTimeout(r, 500));
+      // (on a timeout, the assertion shows how the namespace differs)
+      await waitFor(() => stateOf(lab, ns) === baseline, { what: 'the namespace as before the networks', timeout: 5000 }).catch(() => undefined);
       assert.equal(stateOf(lab, ns), baseline);
     });
   }

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../../src/util/wait-for.js';
 import { NetnsLab } from '../support/netns.js';
 
 export const BIN = join(import.meta.dirname, '../../bin/virtwall.js');
@@ -31,20 +32,41 @@ export async function startDaemon(ns: string, root: string, env: Record<string, 
   running.add(child);
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (running.delete(child), resolve(code))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   const socket = join(root, 'run/virtwall/virtwall-sock');
-  for (let i = 0; i < 200 && !log.includes('virtwalld ready'); i++) {
-    if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
+      return log.includes('virtwalld ready');
+    },
+    // generous: under tsx on a busy machine a start takes seconds; the bound only ends a hang
+    { what: 'virtwalld ready', timeout: 30_000, detail: () => log },
+  );
   if (!existsSync(socket)) throw new Error(`daemon did not start: ${log}`);
   return { child, root, log: () => log, exited };
 }
 
-/** Waits up to `ms` for the daemon's log to match. */
+/** Waits up to `ms` for the daemon's log to match; returns the log, or fails showing it. */
 export async function waitForLog(d: DaemonProcess, re: RegExp, ms = 2000): Promise<string> {
-  for (const t0 = Date.now(); !re.test(d.log()) && Date.now() - t0 < ms; ) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => re.test(d.log()), { what: `a log line matching ${re}`, timeout: ms, detail: () => d.log() });
   return d.log();
+}
+
+/**
+ * When the daemon logged each line matching `re` (pino's `time`, ms since the epoch): how fast it
+ * acted, free of the time a test's own polling takes on a busy machine.
+ */
+export function logTimes(d: DaemonProcess, re: RegExp): number[] {
+  return d
+    .log()
+    .split('\n')
+    .filter((l) => l.startsWith('{') && re.test(l))
+    .map((l) => (JSON.parse(l) as { time: number }).time);
 }
 
 export async function kill9(d: DaemonProcess): Promise<void> {
@@ -172,7 +194,10 @@ export function api(root: string, method: string, path: string, body: string, he
     const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers: all, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => ((replied = true), resolve({ status: res.statusCode!, json: JSON.parse(text) })));
+      res.on('end', () => {
+        replied = true;
+        resolve({ status: res.statusCode!, json: JSON.parse(text) });
+      });
     });
     req.on('socket', (s) => s.on('error', (err) => replied || reject(err)));
     req.on('error', (err) => replied || reject(err));

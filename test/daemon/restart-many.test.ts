@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { bindingRecord, daemonFixture, kill9, nft, startDaemon, waitForLog } from './process.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const COUNT = 1000;
@@ -26,7 +27,7 @@ describe('virtwalld restart with 1,000 bindings', { skip }, () => {
     assert.equal(reconcileOf(first.log()).compiled, COUNT);
     // the compiled ports are written a moment after a change
     const store = join(root, 'run/virtwall/nwfilter-nftables.json');
-    for (const t0 = Date.now(); !existsSync(store) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => existsSync(store), { what: 'the compiled ports written' });
     await kill9(first);
 
     const started = Date.now();

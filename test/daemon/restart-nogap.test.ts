@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { canUseNetns } from '../support/netns.js';
 import { cli, daemonFixture, kill9, startDaemon } from './process.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const GUESTS = [
@@ -33,7 +34,8 @@ describe('virtwalld restart', { skip }, () => {
     let out = '';
     ping.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     const done = new Promise((r) => ping.on('exit', r));
-    await new Promise((r) => setTimeout(r, 1000));
+    // the daemon dies while the pings flow
+    await waitFor(() => (out.match(/bytes from/g) ?? []).length >= 20, { what: 'the first 20 ping replies', timeout: 10_000, detail: () => out });
     await kill9(first);
     const spoofWhileDown = lab.exec(g1, ['sh', '-c', `ip addr add 10.77.0.99/32 dev eth0 && ping -c 1 -W 1 -I 10.77.0.99 ${GUESTS[1]!.ip}; r=$?; ip addr del 10.77.0.99/32 dev eth0; exit $r`], false);
     assert.notEqual(spoofWhileDown.status, 0, 'spoofing stays blocked while the daemon is down');

@@ -14,7 +14,7 @@ import { BIN, daemonFixture } from './process.js';
 
 describe('journald lines', () => {
   it('carry the priority of the pino level, the message first, the fields as JSON', () => {
-    const line = (level: number, msg: string, fields = {}) => journalLine(JSON.stringify({ level, time: 1, pid: 2, hostname: 'h', msg, ...fields }) + '\n');
+    const line = (level: number, msg: string, fields = {}) => journalLine(`${JSON.stringify({ level, time: 1, pid: 2, hostname: 'h', msg, ...fields })}\n`);
     assert.equal(line(30, 'virtwalld ready', { root: '/', socket: '/run/virtwall/virtwall-sock' }), '<6>virtwalld ready {"root":"/","socket":"/run/virtwall/virtwall-sock"}\n');
     assert.equal(line(20, 'd'), '<7>d\n');
     assert.equal(line(40, 'w'), '<4>w\n');
@@ -27,7 +27,10 @@ describe('journald lines', () => {
   it('are used only on the stream JOURNAL_STREAM names', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'virtwall-js-'));
     const fd = openSync(join(dir, 'log'), 'w');
-    t.after(() => (closeSync(fd), rmSync(dir, { recursive: true })));
+    t.after(() => {
+      closeSync(fd);
+      rmSync(dir, { recursive: true });
+    });
     const st = fstatSync(fd);
     assert.equal(isJournalStream(fd, { JOURNAL_STREAM: `${st.dev}:${st.ino}` }), true);
     assert.equal(isJournalStream(fd, { JOURNAL_STREAM: `${st.dev}:${st.ino + 1}` }), false);

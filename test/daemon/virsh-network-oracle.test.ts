@@ -37,7 +37,9 @@ describe("virsh-style network commands print what virsh with libvirt's network d
     };
     const ours = (quiet: boolean, words: string[], extra = {}) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env: { ...env, ...extra } });
     const same = (words: string[], quiet = false, extra = {}) => assert.deepEqual(ours(quiet, words, extra), oracle(quiet, words, extra), `${quiet ? '-q ' : ''}${words.join(' ')}`);
-    const both = (words: string[]) => [false, true].forEach((quiet) => same(words, quiet));
+    const both = (words: string[]) => {
+      for (const quiet of [false, true]) same(words, quiet);
+    };
     const [alpha, beta, gamma] = [file('alpha.xml', networkXml('alpha', 1)), file('Beta.xml', networkXml('Beta', 2)), file('gamma.xml', networkXml('gamma', 3))];
 
     same(['net-define', alpha]);

@@ -45,7 +45,9 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     const ours = (quiet: boolean, words: string[], extra = {}) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env: { ...env, ...extra } });
     const same = (words: string[], quiet: boolean, normalize = (r: CliResult) => r, extra = {}) =>
       assert.deepEqual(normalize(ours(quiet, words, extra)), oracle(quiet, words, extra), `${quiet ? '-q ' : ''}${words.join(' ')}`);
-    const both = (words: string[]) => [false, true].forEach((quiet) => same(words, quiet));
+    const both = (words: string[]) => {
+      for (const quiet of [false, true]) same(words, quiet);
+    };
 
     // the same filters on both sides: virtwall's stock ones, as it shows them, defined into libvirtd
     const stock = ours(true, ['nwfilter-list', '--name']).stdout.trim().split('\n');

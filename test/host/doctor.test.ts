@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { BIN, cli, daemonFixture, kill9, startDaemon, stopAll } from '../daemon/process.js';
 import { BUS_ADDRESS, FirewalldLab } from '../support/firewalld-lab.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const NO_BUS = 'unix:path=/nonexistent/virtwall-test-bus';
@@ -50,7 +51,7 @@ describe('virtwall doctor', { skip }, () => {
     writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'foreign_forward_accept = 0\n');
     const sh = (script: string) => lab.sh(ns, script);
 
-    let d = doctor(enter, root);
+    const d = doctor(enter, root);
     for (const id of ['firewalld-zones', 'foreign-forward-drop', 'iptables-legacy', 'br-netfilter', 'ip-forwarding', 'ipv6-accept-ra', 'dnsmasq', 'other-dhcp-or-libvirt', 'tables-intact']) clean(d, id);
 
     sh('iptables -P FORWARD DROP');
@@ -84,7 +85,7 @@ describe('virtwall doctor', { skip }, () => {
     // another DHCP server: a real dnsmasq serving DHCP on the dummy link
     sh('ip addr add 10.99.0.1/24 dev dr0');
     const other = lab.spawn(ns, ['dnsmasq', '-k', '--conf-file=/dev/null', '--port=0', '--interface=dr0', '--bind-interfaces', '--dhcp-range=10.99.0.10,10.99.0.20', '--leasefile-ro', '--pid-file=']);
-    for (let i = 0; i < 100 && !/:67\b/.test(lab.exec(ns, ['ss', '-H', '-lun']).stdout); i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => /:67\b/.test(lab.exec(ns, ['ss', '-H', '-lun']).stdout), { what: 'the other dnsmasq listening on port 67', timeout: 10_000 });
     reported(doctor(enter, root), 'other-dhcp-or-libvirt', new RegExp(`dnsmasq \\(pid ${other.pid}\\) listens for DHCP`));
     other.kill('SIGKILL');
     await new Promise((r) => other.once('exit', r));
@@ -129,7 +130,7 @@ describe('virtwall doctor', { skip }, () => {
     writeFileSync(join(box.scratch, 'libvirtd.conf'), 'unix_sock_group = "root"\nunix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\n');
     box.exec(['mkdir', '-p', '/run/libvirt', '/var/lib/libvirt', '/var/cache/libvirt', '/var/log/libvirt']);
     const daemon = box.spawn(['env', `LIBVIRT_DRIVER_DIR=${drivers}`, libvirtd, '-f', join(box.scratch, 'libvirtd.conf')]);
-    for (let i = 0; i < 100 && box.exec(['test', '-S', '/run/libvirt/libvirt-sock'], false).status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => box.exec(['test', '-S', '/run/libvirt/libvirt-sock'], false).status === 0, { what: "libvirtd's socket", timeout: 30_000 });
     reported(doctor(['ip', 'netns', 'exec', ns], root), 'other-dhcp-or-libvirt', new RegExp(`libvirt's libvirtd \\(pid ${daemon.pid}\\) runs in this network namespace`));
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));

@@ -1,3 +1,4 @@
+// run-tests: alone (times the repair of zones and rules: within 1 s)
 // virtwalld beside firewalld (nftables backend, Debian defaults: default zone public), both
 // confined to a namespace this test creates: bridges go to libvirt's zones (installed over
 // D-Bus when firewalld lacks them), guests get DHCP and reach an upstream peer through NAT and
@@ -12,6 +13,7 @@ import { canUseNetns } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer } from '../support/guest.js';
 import { BUS_ADDRESS, FirewalldLab } from '../support/firewalld-lab.js';
 import { cli, daemonFixture, startDaemon, stopAll, waitForLog } from '../daemon/process.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const installed = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const hasFirewalld = canUseNetns() && installed('firewalld') && installed('dbus-daemon');
@@ -85,18 +87,19 @@ describe('virtwalld with firewalld', { skip }, () => {
       // a reload drops runtime zone assignments and flushes iptables-nft chains
       fwd.firewallCmd('--reload');
       const t0 = Date.now();
-      while (!zonesInKernel() && Date.now() - t0 < 3000) await sleep(10);
+      await waitFor(zonesInKernel, { what: 'the zones back after the reload', timeout: 3000, interval: 10, detail: () => d.log() });
       const took = Date.now() - t0;
       assert.deepEqual(zones(), ['libvirt', 'libvirt-routed'], `after reload\n${d.log()}`);
       assert.ok(took < 1000, `zones back after ${took} ms`);
       await waitForLog(d, /firewalld Reloaded/);
+      // the network's rules the reload flushed come back with the zones' repair
       await sleep(300);
       traffic('after firewall-cmd --reload');
 
       await fwd.stopFirewalld();
       await fwd.startFirewalld();
       const t1 = Date.now();
-      while (!zonesInKernel() && Date.now() - t1 < 3000) await sleep(10);
+      await waitFor(zonesInKernel, { what: 'the zones back after the restart', timeout: 3000, interval: 10, detail: () => d.log() });
       const took1 = Date.now() - t1;
       assert.deepEqual(zones(), ['libvirt', 'libvirt-routed'], `after restart\n${d.log()}`);
       assert.ok(took1 < 1000, `zones back ${took1} ms after firewalld answered`);
@@ -132,18 +135,23 @@ describe('virtwalld with firewalld', { skip }, () => {
       const repairs = () => d.log().split('\n').filter((l) => /"msg":"nwfilter reconcile"/.test(l) && /"repaired":\["vnet0"\]/.test(l)).length;
       for (const [what, act] of [
         ['firewall-cmd --reload', async () => void fwd.firewallCmd('--reload')],
-        ['firewalld stop and start', async () => (await fwd.stopFirewalld(), await fwd.startFirewalld())],
+        [
+        'firewalld stop and start',
+        async () => {
+          await fwd.stopFirewalld();
+          await fwd.startFirewalld();
+        },
+      ],
       ] as const) {
         const before = repairs();
         await act();
         const t0 = Date.now();
-        while (listings() !== applied && Date.now() - t0 < 3000) await sleep(20);
-        assert.equal(listings(), applied, `${what}\n${d.log()}`);
-        assert.ok(Date.now() - t0 < 1000, `${what}: restored after ${Date.now() - t0} ms`);
+        await waitFor(() => listings() === applied, { what: `the rules restored after ${what}`, timeout: 3000, interval: 20, detail: () => d.log() });
+        const took = Date.now() - t0;
+        assert.ok(took < 1000, `${what}: restored after ${took} ms`);
         // firewalld deletes ebtables-nft and iptables-nft chains it did not create; separate nft tables survive
         if (nwfilter === 'ebiptables') {
-          for (const t1 = Date.now(); repairs() === before && Date.now() - t1 < 2000; ) await sleep(50);
-          assert.ok(repairs() > before, `${what} damaged nothing the reconcile repaired:\n${d.log()}`);
+          await waitFor(() => repairs() > before, { what: `a reconcile that repaired what ${what} damaged`, timeout: 2000, detail: () => d.log() });
         }
       }
     });

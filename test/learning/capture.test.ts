@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { observeTraffic, tcpdumpArgv } from '../../src/learning/capture.js';
 import type { LearningPort } from '../../src/learning/manager.js';
+import { waitFor } from '../../src/util/wait-for.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const port: LearningPort = { port: 'vwt-nosuch0', mac: '52:54:00:00:00:0a', mode: 'dhcp', dhcpServers: [], dhcpServersV6: [], mechanism: 'traffic', needs: { ipv4: true, ipv6: false } };
 const skip = spawnSync('tcpdump', ['--version']).status === 0 ? false : 'needs tcpdump';
@@ -18,14 +20,14 @@ describe('traffic capture', { skip }, () => {
   it('reports a capture that cannot run, once per direction, and not after stop()', async () => {
     const errors: string[] = [];
     observeTraffic(port, () => assert.fail('no frames'), { onError: (_p, m) => errors.push(m) });
-    const deadline = Date.now() + 10_000;
-    while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => errors.length >= 2, { what: 'an error for each direction', timeout: 10_000 });
     assert.equal(errors.length, 2);
     assert.match(errors[0]!, /tcpdump exited/);
     const quiet: string[] = [];
     const o = observeTraffic(port, () => undefined, { onError: (_p, m) => quiet.push(m) });
     o.stop();
-    await new Promise((r) => setTimeout(r, 500));
+    // as long as the failing capture took to report above, and more: nothing comes
+    await sleep(500);
     assert.deepEqual(quiet, []);
   });
 });

@@ -18,6 +18,7 @@ import { learningPortOf, portFilterFor } from '../../src/learning/port-filter.js
 import type { NwfilterBackend, NwfilterBackendName } from '../../src/nwfilter/backend.js';
 import type { FilterBinding } from '../../src/nwfilter/binding.js';
 import { MapFilterSource } from '../../src/nwfilter/source.js';
+import { waitFor } from '../../src/util/wait-for.js';
 import { dhcp as dhclient, peerServer } from '../support/guest.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 import { dhcp as dhcpFrame, dhcpv6 as dhcpv6Frame } from './craft.js';
@@ -100,13 +101,7 @@ interface Rig {
   binding: FilterBinding;
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = (what: string, cond: () => boolean | Promise<boolean>, timeout = 15_000, detail?: () => string) => waitFor(cond, { what, timeout, detail });
 
 function dnsmasq(lab: NetnsLab, ns: string, iface: string, v4Range: string, v6Range: string): void {
   const dir = mkdtempSync(join(tmpdir(), 'vwt-dnsmasq-'));
@@ -142,9 +137,7 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
   lab.exec(rogue, ['ip', 'addr', 'add', `${ROGUE.v4}/24`, 'dev', 'eth0']);
   lab.exec(rogue, ['ip', 'addr', 'add', `${ROGUE.v6}/64`, 'dev', 'eth0', 'nodad']);
   const linkState = () => [[host, 'br0'], [a, 'eth0'], [rogue, 'eth0']].map(([ns, dev]) => lab.exec(ns!, ['ip', '-6', '-o', 'addr', 'show', 'dev', dev!], false).stdout);
-  await until('link-local addresses', () => linkState().every((s) => /inet6 fe80/.test(s) && !/tentative/.test(s)), 30_000).catch((err) => {
-    throw new Error(`${err}: ${linkState().join('')}`);
-  });
+  await until('link-local addresses', () => linkState().every((s) => /inet6 fe80/.test(s) && !/tentative/.test(s)), 30_000, () => linkState().join(''));
   await peerServer(lab, host, HOST.v4, PORT.v4);
   await peerServer(lab, host, HOST.v6, PORT.v6);
 
@@ -156,15 +149,28 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
   let failure: unknown;
   const applyFor = (learned: { ipv4: string[]; ipv6: string[] }) => {
     const plan = portFilterFor(binding, FILTERS, learned);
-    pending = pending.then(() => backend.apply({ set: [plan.filter], remove: [] })).catch((err) => void (failure = err));
+    pending = pending
+      .then(() => backend.apply({ set: [plan.filter], remove: [] }))
+      .catch((err) => {
+        failure = err;
+      });
     return plan;
   };
   let frames = 0;
   const options = {
     onAddressesChanged: (_port: string, c: { ipv4: string[]; ipv6: string[] }) => applyFor(c),
     observe: (port: LearningPort, deliver: (f: Uint8Array, g: boolean) => void, fail: (message: string) => void) =>
-      observeTraffic(port, (f, g) => (frames++, deliver(f, g)), { wrap: (argv) => ['ip', 'netns', 'exec', host, ...argv], onError: (_p, m) => fail(m) }),
-    onLearningFailed: (_port: string, message: string) => void (failure = new Error(`learning failed: ${message}`)),
+      observeTraffic(
+        port,
+        (f, g) => {
+          frames++;
+          deliver(f, g);
+        },
+        { wrap: (argv) => ['ip', 'netns', 'exec', host, ...argv], onError: (_p, m) => fail(m) },
+      ),
+    onLearningFailed: (_port: string, message: string) => {
+      failure = new Error(`learning failed: ${message}`);
+    },
     expiryTimer: true,
   };
   // bind: the learning policy first, then the learner
@@ -225,9 +231,10 @@ const learnedOn = (r: Rig) => {
 
 /**
  * Sources of the DHCP (DHCPv6) answers that the guest received and that the rogue sent while
- * `fn` ran: the rogue must really have answered for its absence at the guest to mean anything.
+ * `fn` ran (`exchanges` of them): the rogue must really have answered for its absence at the guest
+ * to mean anything.
  */
-async function dhcpAnswersDuring(r: Rig, v6: boolean, fn: () => void): Promise<{ guest: string[]; rogue: string[] }> {
+async function dhcpAnswersDuring(r: Rig, v6: boolean, exchanges: number, fn: () => void): Promise<{ guest: string[]; rogue: string[] }> {
   const listen = async (ns: string, dir: string) => {
     const child = r.lab.spawn(ns, ['tcpdump', '-i', 'eth0', '-n', '-l', '-Q', dir, v6 ? 'udp src port 547' : 'udp src port 67']);
     let out = '';
@@ -240,7 +247,14 @@ async function dhcpAnswersDuring(r: Rig, v6: boolean, fn: () => void): Promise<{
   const guest = await listen(r.a, 'in');
   const rogue = await listen(r.rogue, 'out');
   fn();
-  await new Promise((res) => setTimeout(res, 500));
+  // Each exchange ends with the trusted server's second answer (ACK, Reply); anything the rogue
+  // sent reached the guest before that, so the guest's capture has shown it by then.
+  await until(
+    'the answers in the captures',
+    () => guest.sources().filter((s) => s === (v6 ? HOST.ll : HOST.v4)).length >= 2 * exchanges && rogue.sources().length > 0,
+    10_000,
+    () => `guest: ${guest.sources().join(' ')}; rogue: ${rogue.sources().join(' ')}`,
+  );
   guest.child.kill();
   rogue.child.kill();
   return { guest: guest.sources(), rogue: rogue.sources() };
@@ -310,7 +324,7 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
         return ['-cf', file];
       };
       let results: ReturnType<typeof dhclient>[] = [];
-      const answers = await dhcpAnswersDuring(r, false, () => {
+      const answers = await dhcpAnswersDuring(r, false, 2, () => {
         results = [dhclient(r.lab, r.a, 'eth0', false, cf('first')), dhclient(r.lab, r.a, 'eth0', false, cf('second'))];
       });
       assert.ok(results.every((x) => x.ok), results.map((x) => x.output).join('\n'));
@@ -337,7 +351,7 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       dnsmasq(r.lab, r.host, 'br0', '10.77.0.100,10.77.0.150', 'fd77::100,fd77::1ff');
       dnsmasq(r.lab, r.rogue, 'eth0', '10.77.0.200,10.77.0.210', 'fd77::200,fd77::2ff');
       let result: ReturnType<typeof dhclient> | undefined;
-      const answers = await dhcpAnswersDuring(r, true, () => (result = dhclient(r.lab, r.a, 'eth0', true)));
+      const answers = await dhcpAnswersDuring(r, true, 1, () => (result = dhclient(r.lab, r.a, 'eth0', true)));
       assert.ok(result!.ok, result!.output);
       // dhclient configures a /128: the prefix is on-link
       r.lab.exec(r.a, ['ip', '-6', 'route', 'add', 'fd77::/64', 'dev', 'eth0']);

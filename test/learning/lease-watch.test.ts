@@ -7,6 +7,8 @@ import { watchLeases } from '../../src/learning/lease-watch.js';
 import { LearningManager, type AddressesChanged } from '../../src/learning/manager.js';
 import { leaseFile } from '../../src/network/lifecycle/lease-hook.js';
 import { writeLeases } from '../../src/network/lifecycle/leases.js';
+import { waitFor } from '../../src/util/wait-for.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const G = '52:54:00:00:00:0a';
 
@@ -27,11 +29,11 @@ describe('dnsmasq lease watch', () => {
       { ipAddress: '10.5.0.10', macAddress: G, expiryTime: now + 600 },
       { ipAddress: 'fd05::10', macAddress: G, expiryTime: now + 600, iaid: '1' },
     ]);
-    const deadline = Date.now() + 5000;
-    while (changes.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => changes.length >= 2, { what: 'the second change' });
     assert.deepEqual(changes[1] && [changes[1].ipv4, changes[1].ipv6], [['10.5.0.10'], ['fd05::10']]);
     writeLeases(leaseFile(dir, 'virbr6'), [{ ipAddress: '10.6.0.10', macAddress: G, expiryTime: now + 600 }]);
-    await new Promise((r) => setTimeout(r, 300));
+    // a change of this port's file took well under this to arrive above
+    await sleep(300);
     assert.equal(changes.length, 2, 'another bridge does not feed the port');
   });
 });

@@ -22,6 +22,7 @@ import { NetworkDriver } from '../../src/network/lifecycle/driver.js';
 import { writeLeaseHookScript } from '../../src/network/lifecycle/lease-hook.js';
 import type { FilterBinding } from '../../src/nwfilter/binding.js';
 import { MapFilterSource } from '../../src/nwfilter/source.js';
+import { waitFor } from '../../src/util/wait-for.js';
 import { dhcp, peerServer } from '../support/guest.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 
@@ -73,13 +74,6 @@ except Exception as e:
     sys.exit(1)
 `;
 
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 for (const backendName of ['ebiptables', 'nftables'] as const) {
   describe(`IP learning from our dnsmasq's leases (${backendName})`, { skip, concurrency: false }, () => {
@@ -116,7 +110,10 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       lab.exec(host, ['ip', 'link', 'set', 'vnet7', 'master', 'vwlbr0']);
 
       let observed = false;
-      const manager = new LearningManager({ onAddressesChanged: (_p, c) => apply(c), observe: () => ((observed = true), { stop() {} }) });
+      const manager = new LearningManager({ onAddressesChanged: (_p, c) => apply(c), observe: () => {
+        observed = true;
+        return { stop() {} };
+      }, });
       manager.watch(learningPortOf(binding, first.learning!, 'vwlbr0'));
       const watch = watchLeases(stateDir, 'vwlbr0', manager);
       t.after(() => watch.close());
@@ -127,7 +124,7 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       assert.ok(v6.ok, v6.output);
       lab.exec(g, ['ip', '-6', 'route', 'replace', 'fd50::/64', 'dev', 'eth0']);
       const learned = () => manager.learned('vnet7')!.state;
-      await until('both leases', () => learned().ipv4.length === 1 && learned().ipv6.length === 1);
+      await waitFor(() => learned().ipv4.length === 1 && learned().ipv6.length === 1, { what: 'both leases', timeout: 20_000, detail: () => JSON.stringify(learned()) });
       await pending;
       const [ip4, ip6] = [learned().ipv4[0]!, learned().ipv6[0]!];
       assert.equal(ip4.source, 'dnsmasq-lease');

@@ -17,6 +17,7 @@ import type { FirewallBackendName } from '../../src/network/firewall/plan.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
 import { spawnSync } from 'node:child_process';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const caps = parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? '');
@@ -111,15 +112,6 @@ function assertResolves(rig: Rig, g: string, name: string, expected: string): vo
   assert.equal(answer, expected, `dig ${name}: ${r.stdout}${r.stderr}`);
 }
 
-async function waitFor<T>(probe: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function stopAndCheck(rig: Rig, name: string): Promise<void> {
   return rig.driver.stop(name).then(() => {
@@ -147,7 +139,7 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         const a = lease(rig, rig.g1);
         assertResolves(rig, rig.g1, 'svc.lab', '192.168.100.50');
         // dnsmasq reports the lease through its script, shortly after the ACK
-        const seen = await waitFor(() => rig.driver.leases('vwnat').find((l) => l.ipAddress === a));
+        const seen = await waitFor(() => rig.driver.leases('vwnat').find((l) => l.ipAddress === a), { what: `the lease of ${a}`, timeout: 10_000 });
         assert.equal(seen.mac, '52:54:00:00:00:11');
         assert.equal(seen.prefix, 24);
         assert.equal(seen.type, 'ipv4');
@@ -185,7 +177,7 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         assert.ok(a6, 'no DHCPv6 address');
         // DHCPv6 gives a /128; the subnet is on-link from dnsmasq's router advertisement, which
         // comes once the bridge's address has left its tentative state (the start does not wait)
-        await waitFor(() => rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'show', '2001:db8:100::/64']).stdout.trim() || undefined, 15_000);
+        await waitFor(() => rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'show', '2001:db8:100::/64']).stdout.trim(), { what: "the guest's route to 2001:db8:100::/64 from router advertisements", timeout: 15_000 });
         rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:100::1']);
         await peerServer(rig.lab, rig.up, UP6_PEER, 8083);
         assert.equal(peerSeenAs(rig.lab, rig.g2, UP6_PEER, 8083), a6);
@@ -307,7 +299,7 @@ describe('IPv6 networks, STP on and off', { skip, concurrency: false }, () => {
 
   const resolves6 = (g: string) => {
     const r = rig.lab.exec(g, ['dig', '+time=1', '+tries=1', '@2001:db8:100::1', 'AAAA', 'svc6'], false);
-    return /^\S+\s+\d+\s+IN\s+AAAA\s+2001:db8:100::50$/m.test(r.stdout) || undefined;
+    return /^\S+\s+\d+\s+IN\s+AAAA\s+2001:db8:100::50$/m.test(r.stdout);
   };
 
   for (const stp of ['on', 'off'] as const) {
@@ -320,7 +312,7 @@ describe('IPv6 networks, STP on and off', { skip, concurrency: false }, () => {
         assert.ok(status.dnsmasqPid && rig.lab.pids(rig.host).includes(String(status.dnsmasqPid)), 'dnsmasq runs');
         attach(rig);
         // STP: the port forwards after listening and learning; then DAD; then dnsmasq binds
-        assert.ok(await waitFor(() => resolves6(rig.g1), 20_000), 'DNS over IPv6');
+        await waitFor(() => resolves6(rig.g1), { what: 'DNS over IPv6', timeout: 20_000 });
         assert.ok(dhcp(rig.lab, rig.g2, 'eth0', true).ok, 'DHCPv6');
         assert.match(rig.lab.exec(rig.g2, ['ip', '-6', 'addr', 'show', 'eth0']).stdout, /inet6 2001:db8:100::(1[0-9a-f]|20)\//);
       } finally {

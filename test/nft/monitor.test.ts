@@ -1,3 +1,4 @@
+// run-tests: alone (times how soon a foreign change is reported: within 1 s)
 // Our own ruleset changes wake no heal, everyone else's do, as soon as nft monitor reports them:
 // a real `nft monitor` in a namespace, changes loaded through our runner (the nwfilter backend's
 // nft client) and by another process.
@@ -8,6 +9,8 @@ import { NftCli } from '../../src/nft/client.js';
 import { counter, verdict } from '../../src/nft/expr.js';
 import { foreignTransactions } from '../../src/nft/monitor.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { waitFor } from '../../src/util/wait-for.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 
@@ -20,11 +23,15 @@ describe('nft monitor: own and foreign transactions', { skip }, () => {
     const monitor = lab.spawn(ns, ['nft', 'monitor']);
     monitor.stdout!.setEncoding('utf8').on('data', foreignTransactions(() => foreign.push(Date.now())));
     // the monitor is listening once it reports a change made after it started
-    for (let i = 0; foreign.length === 0; i++) {
-      assert.ok(i < 50, 'nft monitor reports changes');
-      lab.exec(ns, ['nft', `add table inet vwt_probe${i}`]);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    let probes = 0;
+    await waitFor(
+      () => {
+        if (foreign.length > 0) return true;
+        lab.exec(ns, ['nft', `add table inet vwt_probe${probes++}`]);
+        return false;
+      },
+      { what: 'nft monitor to report a change', interval: 100 },
+    );
     foreign.length = 0;
 
     const nft = new NftCli(new SystemRunner({ netns: ns }));
@@ -35,12 +42,13 @@ describe('nft monitor: own and foreign transactions', { skip }, () => {
       { verb: 'add', chain, rule: { statements: [counter, verdict('accept')], comment: 'ours' } },
     ], 'vwt_own');
     for (let i = 0; i < 5; i++) await nft.apply([{ verb: 'add', set: { family: 'bridge', name: `s${i}`, kind: 'set', decl: { key: { type: 'ifname' } } } }], 'vwt_own');
-    await new Promise((r) => setTimeout(r, 500));
+    // a foreign change is reported within milliseconds (below): half a second without one
+    await sleep(500);
     assert.deepEqual(foreign, [], 'our own transactions are not foreign');
 
     const before = Date.now();
     lab.exec(ns, ['nft', 'flush', 'chain', 'bridge', 'vwt_own', 'c']);
-    for (let i = 0; foreign.length === 0 && i < 50; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => foreign.length > 0, { what: 'the foreign change reported', interval: 20 });
     assert.equal(foreign.length, 1, 'a foreign change is reported once');
     assert.ok(foreign[0]! - before < 1000, `reported after ${foreign[0]! - before} ms`);
   });

@@ -31,7 +31,7 @@ it('compiles or fails with a VirtwallError for every mutated filter that parses'
   let compiled = 0;
   for (let seed = 0; seed < 800; seed++) {
     const r = rng(seed);
-    let def;
+    let def: ReturnType<typeof parseFilter>;
     try {
       def = parseFilter(mutate(docs[seed % docs.length]!, r), 'm.xml');
     } catch {

@@ -102,7 +102,8 @@ async function withBackend(t: TestContext, name: NwfilterBackendName) {
   return { net, backend: await backendFor(name, net) };
 }
 
-describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, () => {
+// The three tests wait on the kernel and on processes, each in a lab of its own: they run at once.
+describe('nwfilter backends give libvirt verdicts on real bridges', { skip, concurrency: true }, () => {
   const files = readdirSync(SCENARIOS).filter((f) => f.endsWith('.json')).sort();
   for (const name of BACKENDS) {
     it(`scenarios on ${name}`, async (t) => {
@@ -124,8 +125,9 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, ()
     const files = readdirSync(dir).filter((f) => f.endsWith('.xml') && !f.startsWith('ref')).sort();
     const referenced = new DirectoryFilterSource(dir, (text, f) => parseFilter(text, f));
     const vars = { IPSETNAME: ['tck_test'], A: ['1.1.1.1', '2.2.2.2', '3.3.3.3', '3.3.3.3'], B: ['80', '90', '80', '80'], C: ['1080', '1090', '1100', '1110'], IP: [IP.a] };
-    const results: Record<NwfilterBackendName, Record<string, string>> = { ebiptables: {}, nftables: {} };
-    for (const name of BACKENDS) {
+    // each backend on a lab of its own, both at once
+    const verdicts = async (name: NwfilterBackendName): Promise<Record<string, string>> => {
+      const out: Record<string, string> = {};
       const { net, backend } = await withBackend(t, name);
       for (const file of files) {
         const filter = parseFilter(readFileSync(join(dir, file), 'utf8'), file);
@@ -135,15 +137,18 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip }, ()
           const source = filterSource(new MapFilterSource([filter]), inlineFilters(wrapper(filter.name, l3Only)), referenced);
           await backend.apply({ set: [portFilter('vnet0', MAC.a, 'vwt-wrap', vars, source)], remove: [] });
         } catch (err) {
-          results[name][file] = `refused: ${(err as Error).message.split('\n')[0]}`;
+          out[file] = `refused: ${(err as Error).message.split('\n')[0]}`;
           continue;
         }
-        const out = await probe(net, 'a', BATTERY.map((f) => ({ ...f, marker: `out-${f.marker}!` })), 1.2);
-        const inn = await probe(net, 'b', BATTERY.map((f) => ({ ...f, marker: `in-${f.marker}!`, src_mac: MAC.b, dst_mac: f.dst_mac === MAC.b ? MAC.a : f.dst_mac })), 1.2);
-        results[name][file] = JSON.stringify([out.b, out.host, inn.a]);
+        const sent = await probe(net, 'a', BATTERY.map((f) => ({ ...f, marker: `out-${f.marker}!` })));
+        const inn = await probe(net, 'b', BATTERY.map((f) => ({ ...f, marker: `in-${f.marker}!`, src_mac: MAC.b, dst_mac: f.dst_mac === MAC.b ? MAC.a : f.dst_mac })));
+        out[file] = JSON.stringify([sent.b, sent.host, inn.a]);
         await backend.apply({ set: [], remove: ['vnet0'] });
       }
-    }
+      return out;
+    };
+    const [ebiptables, nftables] = await Promise.all(BACKENDS.map(verdicts));
+    const results: Record<NwfilterBackendName, Record<string, string>> = { ebiptables: ebiptables!, nftables: nftables! };
     // Filters only one backend can express are listed, not compared.
     const refusedByNft = Object.entries(results.nftables).filter(([, v]) => v.startsWith('refused')).map(([k]) => k);
     for (const file of refusedByNft) t.diagnostic(`${file}: ${results.nftables[file]}`);

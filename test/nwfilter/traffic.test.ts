@@ -3,7 +3,6 @@
 // vnet1 play the guests' TAP devices). Frames are crafted with AF_PACKET sockets (frames.py).
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { applyBasicRules, removeBasicRules } from '../../src/backends/ebiptables/basic-rules.js';
 import { instantiationPlans, allTeardown } from '../../src/backends/ebiptables/plan.js';
@@ -14,10 +13,9 @@ import { instantiateBinding, type FilterBinding } from '../../src/nwfilter/bindi
 import { chainSources, DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
 import type { FirewallPlan } from '../../src/plan/transaction.js';
 import { canUseNetns, type NetnsLab } from '../support/netns.js';
-import { IP, MAC, topology as labTopology } from './lab.js';
+import { connects as labConnects, type Frame, IP, MAC, type Net as LabNet, probe as labProbe, type Side, tcpServers, topology as labTopology } from './lab.js';
 import { CORPUS } from '../support/corpus.js';
 
-const FRAMES = resolve('test/nwfilter/frames.py');
 const STOCK = resolve(CORPUS, 'filters');
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 
@@ -30,12 +28,13 @@ interface Net {
   a: string;
   b: string;
   runner: SystemRunner;
+  shared: LabNet;
 }
 
 /** The shared lab network (lab.ts), seen with this file's names. */
 function topology(t: TestContext): Net {
   const net = labTopology(t);
-  return { lab: net.lab, host: net.ns.host, a: net.ns.a, b: net.ns.b, runner: net.runner };
+  return { lab: net.lab, host: net.ns.host, a: net.ns.a, b: net.ns.b, runner: net.runner, shared: net };
 }
 
 /** The whole netfilter state of the host namespace (ebtables and iptables live in nftables). */
@@ -43,26 +42,10 @@ function ruleset(net: Net): string {
   return net.lab.exec(net.host, ['nft', '-s', 'list', 'ruleset']).stdout;
 }
 
-type Frame = Record<string, string | number> & { marker: string };
-
 /** Sends `frames` from guest A and counts, per listener, the frames of each marker that arrived. */
 async function probe(net: Net, frames: Frame[]): Promise<{ b: Record<string, number>; host: Record<string, number> }> {
-  const markers = frames.map((f) => f.marker);
-  const listen = async (ns: string, iface: string) => {
-    const child = net.lab.spawn(ns, ['python3', FRAMES, 'listen', iface, '1.5', ...markers]);
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    while (!out.includes('ready')) await once(child.stdout!, 'data');
-    return { child, output: () => out };
-  };
-  const lb = await listen(net.b, 'eth0');
-  const lh = await listen(net.host, 'br0');
-  net.lab.exec(net.a, ['python3', FRAMES, 'send', 'eth0', JSON.stringify(frames)]);
-  const result = async (l: typeof lb) => {
-    if (l.child.exitCode === null) await once(l.child, 'exit');
-    return JSON.parse(l.output().trim().split('\n').pop()!) as Record<string, number>;
-  };
-  return { b: await result(lb), host: await result(lh) };
+  const seen = await labProbe(net.shared, 'a', frames);
+  return { b: seen.b, host: seen.host };
 }
 
 const ipv4 = (marker: string, src_mac: string, dst_mac: string, src_ip: string, dst_ip: string): Frame => ({
@@ -94,7 +77,10 @@ function kernelChains(net: Net): Map<string, string[]> {
   let current: string[] = [];
   for (const line of net.lab.exec(net.host, ['ebtables', '-t', 'nat', '-L']).stdout.split('\n')) {
     const chain = /^Bridge chain: ([^,]+),/.exec(line)?.[1];
-    if (chain) chains.set(`ebtables ${chain}`, (current = []));
+    if (chain) {
+      current = [];
+      chains.set(`ebtables ${chain}`, current);
+    }
     else if (line.startsWith('-')) current.push(/-j (\S+)/.exec(line)![1]!);
   }
   for (const ipt of ['iptables', 'ip6tables']) {
@@ -184,32 +170,26 @@ describe('nwfilter on a real kernel', { skip }, () => {
     await applyPlan(allTeardown('vnet0'), net.runner);
     const before = ruleset(net);
 
-    for (const ns of [net.a, net.b, net.host]) {
-      const server = net.lab.spawn(ns, ['python3', FRAMES, 'tcp-serve', '22', '25', '80', '2222']);
-      let out = '';
-      server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-      while (!out.includes('ready')) await once(server.stdout!, 'data');
-    }
-    const connects = (from: string, to: string, port: number) =>
-      net.lab.exec(from, ['python3', FRAMES, 'tcp-connect', to, String(port), '1.5'], false).status === 0;
+    await tcpServers(net.shared, [22, 25, 80, 2222]);
+    const connects = (from: Side, to: Side, port: number) => labConnects(net.shared, from, to, port);
 
     await bind(net, plans);
     assert.deepEqual(
       {
-        aToB25: connects(net.a, IP.b, 25),
-        aToB80: connects(net.a, IP.b, 80),
-        aToB2222: connects(net.a, IP.b, 2222),
-        bToA22: connects(net.b, IP.a, 22),
-        bToA80: connects(net.b, IP.a, 80),
-        aToHost80: connects(net.a, IP.host, 80),
-        aToHost25: connects(net.a, IP.host, 25),
+        aToB25: connects('a', 'b', 25),
+        aToB80: connects('a', 'b', 80),
+        aToB2222: connects('a', 'b', 2222),
+        bToA22: connects('b', 'a', 22),
+        bToA80: connects('b', 'a', 80),
+        aToHost80: connects('a', 'host', 80),
+        aToHost25: connects('a', 'host', 25),
       },
       { aToB25: false, aToB80: true, aToB2222: false, bToA22: true, bToA80: false, aToHost80: true, aToHost25: false },
     );
 
     await applyPlan(allTeardown('vnet0'), net.runner);
     assert.equal(ruleset(net), before, 'teardown restores the prior ruleset');
-    assert.equal(connects(net.a, IP.b, 25), true, 'port 25 open again');
+    assert.equal(connects('a', 'b', 25), true, 'port 25 open again');
   });
 
   it('a rule the kernel refuses rolls the new rule set back and keeps the previous filter', async (t) => {

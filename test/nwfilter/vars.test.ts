@@ -1,3 +1,4 @@
+// run-tests: alone (times a linear walk of long lists: under 1 s)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { VarRef } from '../../src/conf/nwfilter/types.js';

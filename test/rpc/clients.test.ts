@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { BIN, cli, daemonFixture, startDaemon, stopAll, waitForLog } from '../daemon/process.js';
 import { lastError, python, socketOf, virsh, virshLoop, type Driver } from './clients.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -270,20 +271,23 @@ print(json.dumps(out))
     t.after(() => events.child.kill('SIGKILL'));
     // virsh registers once connected: a probe network is defined and undefined until virsh reports it
     const probe = file('probe.xml', net('probe', 'vwtbr9', 159));
-    for (const t0 = Date.now(); !events.output().includes('network probe: Defined') && Date.now() - t0 < 10_000; ) {
-      cli(root, ['net-define', probe]);
-      cli(root, ['net-undefine', 'probe']);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    for (const t0 = Date.now(); !events.output().endsWith('network probe: Undefined\n') && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(
+      () => {
+        if (events.output().includes('network probe: Defined')) return true;
+        cli(root, ['net-define', probe]);
+        cli(root, ['net-undefine', 'probe']);
+        return false;
+      },
+      { what: "virsh's event for the probe network", timeout: 10_000, interval: 100, detail: events.output },
+    );
+    await waitFor(() => events.output().endsWith('network probe: Undefined\n'), { what: "virsh's last probe event", detail: events.output });
     const before = events.output().length;
     const f = file('t1.xml', net('t1', 'vwtbr1', 151));
     for (const args of [['net-define', f], ['net-start', 't1'], ['net-destroy', 't1'], ['net-undefine', 't1']]) assert.equal(cli(root, args).status, 0, args.join(' '));
     assert.equal(virsh(root, 'network', ['net-create', f]).status, 0);
     assert.equal(virsh(root, 'network', ['net-destroy', 't1']).status, 0);
     const want = ['Defined', 'Started', 'Stopped', 'Undefined', 'Started', 'Stopped'].map((e) => `event 'lifecycle' for network t1: ${e}\n`).join('');
-    for (const t0 = Date.now(); events.output().slice(before) !== want && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(events.output().slice(before), want);
+    await waitFor(() => events.output().slice(before) === want, { what: "virsh's six lifecycle events", detail: () => events.output().slice(before) });
   });
 });
 
@@ -309,11 +313,11 @@ describe('systemd socket activation', { skip }, () => {
     const activator = lab.spawn(ns, ['systemd-socket-activate', ...names.flatMap((n) => ['-l', join(root, 'run/libvirt', n)]), `--fdname=${names.join(':')}`, process.execPath, BIN, '--root', root, 'daemon']);
     let log = '';
     activator.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-    for (const t0 = Date.now(); !names.every((n) => existsSync(join(root, 'run/libvirt', n))) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => names.every((n) => existsSync(join(root, 'run/libvirt', n))), { what: 'the four activated sockets', detail: () => log });
     const r = virsh(root, 'nwfilter', ['nwfilter-list']);
     assert.equal(r.status, 0, r.stderr + log);
     assert.match(r.stdout, / clean-traffic\n/);
-    for (const t0 = Date.now(); !log.includes('virtwalld ready') && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => log.includes('virtwalld ready'), { what: 'virtwalld ready', detail: () => log });
     assert.match(log, /"libvirtSockets":true.*virtwalld ready/);
     assert.equal(virsh(root, 'network', ['net-list', '--all'], { ro: true }).status, 0);
   });

@@ -77,8 +77,15 @@ function session(path: string, uri: string, batch: Buffer[], endsHostile = false
     const s = connect(path);
     const splitter = new FrameSplitter();
     const out: Outcome = { replies: 0, probeAnswered: false, closed: false };
-    const timer = setTimeout(() => (s.destroy(), reject(new Error(`hang: ${out.replies} replies, no probe reply and no close`))), 20_000);
-    const done = () => (clearTimeout(timer), s.destroy(), resolve(out));
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`hang: ${out.replies} replies, no probe reply and no close`));
+    }, 20_000);
+    const done = () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(out);
+    };
     s.on('data', (d) => {
       for (const f of splitter.push(d)) {
         out.replies++;
@@ -88,7 +95,10 @@ function session(path: string, uri: string, batch: Buffer[], endsHostile = false
         }
       }
     });
-    s.on('close', () => ((out.closed = true), done()));
+    s.on('close', () => {
+      out.closed = true;
+      done();
+    });
     s.on('error', () => undefined);
     const openArgs = encode(T.connectOpenArgs, { name: uri, flags: 0 });
     const probe = encodeFrame(call(66, 0xabcdef, Buffer.alloc(0)).header);

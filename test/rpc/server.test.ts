@@ -14,6 +14,8 @@ import { RpcServer, type RpcServerOptions } from '../../src/rpc/server.js';
 import { decode, encode } from '../../src/rpc/xdr.js';
 import { openDaemon, tempRoot } from '../daemon/support.js';
 import { exchange } from './wire.js';
+import { waitFor } from '../../src/util/wait-for.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const call = (proc: number, serial: number, payload: Buffer = Buffer.alloc(0)) => encodeFrame({ prog: PROGRAM.remote, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok }, payload);
 const open = (serial: number, driver = 'network') => call(1, serial, encode(T.connectOpenArgs, { name: `${driver}:///system`, flags: 0 }));
@@ -75,14 +77,15 @@ describe('RPC connections', () => {
     const c = await client(rw);
     c.socket.write(call(60, 1, encode(T.int('feature'), { feature: 10 })));
     const timer = setInterval(() => c.socket.write(encodeFrame({ prog: PROGRAM.keepalive, vers: 1, proc: KEEPALIVE_PROC.pong, type: TYPE.message, serial: 0, status: 0 })), 50);
-    await new Promise((r) => setTimeout(r, 600));
+    // six keepalive intervals: a client that answers each ping stays
+    await sleep(600);
     clearInterval(timer);
     assert.equal(c.socket.destroyed, false);
     c.socket.destroy();
   });
 
   it('keeps read-only frames small and refuses clients beyond max_clients', async (t) => {
-    const { rw, ro } = await serve(t, { maxClients: 3, maxReadonlyClients: 1 });
+    const { rw, ro, server } = await serve(t, { maxClients: 3, maxReadonlyClients: 1 });
     const big = call(41, 1, encode(T.xml, { xml: `<network><name>big</name><description>${'x'.repeat(2 << 20)}</description></network>` }));
     const small = await client(ro);
     small.socket.write(big);
@@ -98,7 +101,7 @@ describe('RPC connections', () => {
     assert.deepEqual(await exchange(rw, [call(66, 7)], 1).then((r) => r[0]!.readUInt32BE(20)), 7, 'root still gets in');
     roHeld.socket.destroy();
     rwOk.socket.destroy();
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => server.clients === 0, { what: 'the server to see both clients gone', detail: () => `${server.clients} clients` });
     const held = await Promise.all([client(rw), client(rw), client(rw)]);
     const extra = await client(rw);
     await extra.closed;
@@ -111,10 +114,9 @@ describe('RPC connections', () => {
     if (process.getuid?.() === 0) spawnSync('prlimit', ['--pid', String(process.pid), '--nofile=8192:8192']);
     const { rw, server } = await serve(t);
     const clients = await Promise.all(Array.from({ length: 1000 }, () => client(rw)));
-    for (const t0 = Date.now(); server.clients < 1000 && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(server.clients, 1000, 'all connected at once');
+    await waitFor(() => server.clients === 1000, { what: 'all 1000 connected at once', timeout: 10_000, detail: () => `${server.clients} clients` });
     for (const c of clients) c.socket.write(Buffer.concat([call(66, 0), open(1), listAll(2)]));
-    for (const t0 = Date.now(); clients.some((c) => c.frames.length < 3) && Date.now() - t0 < 30_000; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => clients.every((c) => c.frames.length >= 3), { what: 'three replies for every client', timeout: 30_000 });
     for (const c of clients) {
       assert.deepEqual(c.frames.map((f) => [f.header.serial, f.header.status]), [[0, 0], [1, 0], [2, 0]]);
       assert.equal((decode(T.netList, c.frames[2]!.payload) as { ret: number }).ret, 1);

@@ -8,7 +8,10 @@ export function exchange(path: string, frames: Buffer[], count: number): Promise
     const s = connect(path);
     const splitter = new FrameSplitter();
     const got: Buffer[] = [];
-    const timer = setTimeout(() => (s.destroy(), reject(new Error(`timeout: ${got.length} of ${count} replies`))), 10_000);
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`timeout: ${got.length} of ${count} replies`));
+    }, 10_000);
     s.on('data', (d) => {
       for (const f of splitter.push(d)) got.push(encodeFrame(f.header, f.payload));
       if (got.length >= count) {

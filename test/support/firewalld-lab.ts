@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecResult, NetnsLab } from './netns.js';
+import { waitFor } from '../../src/util/wait-for.js';
 
 const DBUS_CONF = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -33,7 +34,6 @@ const DBUS_CONF = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Con
 
 export const BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class FirewalldLab {
   private holder!: ChildProcess;
@@ -77,7 +77,8 @@ export class FirewalldLab {
     t.after(() => this.cleanup());
     this.holder = this.lab.spawn(this.ns, ['unshare', '-m', '--propagation', 'private', 'sleep', 'infinity']);
     // the holder's mount namespace exists once `unshare` has exec'd sleep
-    for (let i = 0; i < 100 && !/sleep/.test(spawnSync('ps', ['-o', 'comm=', '-p', String(this.holder.pid)], { encoding: 'utf8' }).stdout); i++) await sleep(20);
+    const holder = this.holder;
+    await waitFor(() => /sleep/.test(spawnSync('ps', ['-o', 'comm=', '-p', String(holder.pid)], { encoding: 'utf8' }).stdout), { what: 'the mount namespace holder', timeout: 10_000, interval: 20 });
     writeFileSync(join(this.dir, 'dbus.conf'), DBUS_CONF);
     const ovl = join(this.dir, 'ovl');
     this.exec([
@@ -90,7 +91,7 @@ export class FirewalldLab {
        mkdir -p /run/dbus /var/log/firewalld`,
     ]);
     this.spawnInside(['dbus-daemon', `--config-file=${join(this.dir, 'dbus.conf')}`, '--nofork', '--nopidfile']);
-    for (let i = 0; i < 200 && this.exec(['test', '-S', '/run/dbus/system_bus_socket'], false).status !== 0; i++) await sleep(20);
+    await waitFor(() => this.exec(['test', '-S', '/run/dbus/system_bus_socket'], false).status === 0, { what: "dbus-daemon's socket", timeout: 10_000, interval: 20 });
     if (firewalld) await this.startFirewalld();
   }
 
@@ -107,11 +108,7 @@ export class FirewalldLab {
   /** Starts firewalld; resolves once it answers (`firewall-cmd --state`). */
   async startFirewalld(): Promise<void> {
     this.firewalld = this.spawnInside(['firewalld', '--nofork', '--nopid']);
-    for (let i = 0; i < 300; i++) {
-      if (this.exec(['firewall-cmd', '--state'], false).status === 0) return;
-      await sleep(50);
-    }
-    throw new Error('firewalld did not start');
+    await waitFor(() => this.exec(['firewall-cmd', '--state'], false).status === 0, { what: 'firewalld to answer', timeout: 30_000 });
   }
 
   /** Stops firewalld (SIGTERM: it cleans up its rules as a service stop does); resolves when it has exited. */

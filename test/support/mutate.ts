@@ -38,7 +38,7 @@ const replaceAttrValue: Mutation = (doc, r) => {
   if (m.length === 0) return doc;
   const a = pick(m, r);
   const value = pick(HOSTILE_VALUES, r).replace(/[<&'"]/g, '');
-  return doc.slice(0, a.index!) + `${a[1]}='${value}'` + doc.slice(a.index! + a[0].length);
+  return `${doc.slice(0, a.index!)}${a[1]}='${value}'${doc.slice(a.index! + a[0].length)}`;
 };
 
 const dropAttr: Mutation = (doc, r) => {
@@ -53,7 +53,7 @@ const duplicateAttrElsewhere: Mutation = (doc, r) => {
   if (m.length < 2) return doc;
   const from = pick(m, r);
   const to = pick(m, r);
-  return doc.slice(0, to.index!) + from[0] + ' ' + doc.slice(to.index!);
+  return `${doc.slice(0, to.index!) + from[0]} ${doc.slice(to.index!)}`;
 };
 
 const ELEMENT_LINE = /^\s*<[^/!?][^\n]*$/gm;
@@ -91,7 +91,7 @@ const insertElementLine: Mutation = (doc, r) => {
   const lines = [...doc.matchAll(ELEMENT_LINE)];
   if (lines.length === 0) return doc;
   const l = pick(lines, r);
-  return doc.slice(0, l.index!) + l[0] + '\n' + doc.slice(l.index!);
+  return `${doc.slice(0, l.index!) + l[0]}\n${doc.slice(l.index!)}`;
 };
 
 const truncate: Mutation = (doc, r) => doc.slice(0, Math.floor(r() * doc.length));

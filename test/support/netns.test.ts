@@ -1,9 +1,9 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { NetnsLab } from './netns.js';
+import { canUseNetns, NetnsLab } from './netns.js';
 
-it('lab namespaces pass traffic over a bridge and vanish on cleanup', (t) => {
+it('lab namespaces pass traffic over a bridge and vanish on cleanup', { skip: canUseNetns() ? false : 'needs root and ip netns' }, (t) => {
   const lab = new NetnsLab();
   t.after(() => lab.cleanup());
   const host = lab.netns('host');

@@ -50,9 +50,9 @@ export class NetnsLab {
     return this.exec(ns, ['sh', '-c', script], check);
   }
 
-  /** Starts a long-running process inside ns; it is killed by cleanup(). */
-  spawn(ns: string, argv: readonly string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts a long-running process inside ns (stdin a pipe if asked); it is killed by cleanup(). */
+  spawn(ns: string, argv: readonly string[], stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: [stdin, 'pipe', 'pipe'] });
     this.processes.push(child);
     return child;
   }

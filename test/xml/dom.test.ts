@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { XmlDocument } from 'libxml2-wasm';
 import { parseXml } from '../../src/xml/dom.js';
-import { VirtwallError } from '../../src/errors.js';
+import type { VirtwallError } from '../../src/errors.js';
 
 /** libxml2's own message for a document it refuses. */
 function libxml2Message(text: string): string {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VirtwallError } from '../../src/errors.js';
+import type { VirtwallError } from '../../src/errors.js';
 import { parseXml } from '../../src/xml/dom.js';
 import { decodeUtf8, findImproperUtf8 } from '../../src/xml/utf8.js';
 

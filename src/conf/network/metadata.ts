@@ -51,6 +51,7 @@ export function sanitizeMetadata(metadata: XmlElement, scope: Scope): XmlElement
 }
 
 function escapeNonAscii(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is all of ASCII; what lies outside becomes a character reference
   return s.replace(/[^\x00-\x7f]/gu, (c) => `&#x${c.codePointAt(0)!.toString(16).toUpperCase()};`);
 }
 
@@ -74,10 +75,10 @@ function dump(node: XmlNode, level: number, format: boolean): string {
   const indentChildren = format && !node.children.some((c) => c.kind === 'text' && !c.cdata);
   let out = `<${node.name}${attrs}>`;
   for (const c of node.children) {
-    out += indentChildren ? '\n' + '  '.repeat(level + 1) : '';
+    out += indentChildren ? `\n${'  '.repeat(level + 1)}` : '';
     out += dump(c, level + 1, indentChildren);
   }
-  if (indentChildren) out += '\n' + '  '.repeat(level);
+  if (indentChildren) out += `\n${'  '.repeat(level)}`;
   return `${out}</${node.name}>`;
 }
 

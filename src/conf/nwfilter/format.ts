@@ -17,7 +17,7 @@ export function formatFilter(def: FilterDef): string {
     if (entry.kind === 'rule') writeRule(body, entry);
     else writeFilterRef(body, entry.filter, entry.params);
   }
-  return w.toString() + body.toString() + '</filter>\n';
+  return `${w.toString()}${body.toString()}</filter>\n`;
 }
 
 function writeRule(w: XmlWriter, rule: RuleDef): void {

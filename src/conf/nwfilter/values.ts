@@ -104,7 +104,7 @@ const TCP_FLAG_VALUE: Record<(typeof TCP_FLAG_KEYWORDS)[number], number> = { ...
 
 function parseTcpFlagSet(text: string): number | undefined {
   const words = parseKeywords(text, TCP_FLAG_KEYWORDS, ',');
-  return words && words.reduce((bits, w) => bits | TCP_FLAG_VALUE[w], 0);
+  return words?.reduce((bits, w) => bits | TCP_FLAG_VALUE[w], 0);
 }
 
 export type ValueRuleName =

@@ -537,14 +537,17 @@ function processState(pid: number): string | undefined {
   }
 }
 
-/**
- * The process still runs: a zombie has ended (a daemonised dnsmasq is reaped by init, which
- * may take its time).
- */
-const alive = (pid: number): boolean => {
+/** The process runs: not gone, not a zombie. */
+const running = (pid: number): boolean => {
   const state = processState(pid);
   return state !== undefined && state !== 'Z' && state !== 'X';
 };
+
+/**
+ * The process is not gone yet, zombie included: a stopped network's dnsmasq is waited for until
+ * init reaped it (a systemd host's does so at once).
+ */
+const present = (pid: number): boolean => processState(pid) !== undefined;
 
 /**
  * The process `pid` runs and is a dnsmasq (not a later process that reused its pid, nor the
@@ -553,7 +556,7 @@ const alive = (pid: number): boolean => {
 function isDnsmasq(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'dnsmasq' && alive(pid);
+    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'dnsmasq' && running(pid);
   } catch {
     return false;
   }
@@ -565,7 +568,7 @@ function isDnsmasq(pid: number): boolean {
  * reaches us): its end is looked for after 1 ms, then at doubling intervals up to 50 ms.
  */
 async function killProcess(pid: number): Promise<void> {
-  if (!alive(pid)) return;
+  if (!running(pid)) return;
   const tree = processTree(pid);
   for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
     for (const p of tree) {
@@ -576,7 +579,7 @@ async function killProcess(pid: number): Promise<void> {
       }
     }
     const end = Date.now() + 2000;
-    for (let wait = 1; tree.some(alive) && Date.now() < end; wait = Math.min(wait * 2, 50)) await new Promise((r) => setTimeout(r, wait));
-    if (!tree.some(alive)) return;
+    for (let wait = 1; tree.some(present) && Date.now() < end; wait = Math.min(wait * 2, 50)) await new Promise((r) => setTimeout(r, wait));
+    if (!tree.some(present)) return;
   }
 }

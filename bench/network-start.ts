@@ -115,9 +115,8 @@ process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 chmodSync(root, 0o755);
 // This machine's PID 1 reaps orphaned processes only every ~2 s; a host's init (systemd) does at
 // once, and virtwall's stop waits until the network's dnsmasq is reaped (libvirt's does not wait).
-// So virtwalld runs in a PID namespace of its own whose PID 1, a shell waiting for all its
-// children, reaps orphans as they end, as a host's init does.
-const daemon = lab.spawn(host.virtwall, ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', '"$@" & wait', 'sh', process.execPath, BIN, '--root', root, 'daemon']);
+// So virtwalld runs under a child subreaper that reaps orphans as they end, as a host's init does.
+const daemon = lab.spawn(host.virtwall, ['python3', join(import.meta.dirname, 'support/reaper.py'), process.execPath, BIN, '--root', root, 'daemon']);
 let daemonLog = '';
 daemon.stderr!.setEncoding('utf8').on('data', (d: string) => (daemonLog += d));
 for (let i = 0; i < 600 && !daemonLog.includes('virtwalld ready'); i++) await new Promise((r) => setTimeout(r, 50));

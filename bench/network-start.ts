@@ -310,7 +310,9 @@ daemon.kill('SIGTERM');
       }
     },
   };
-  const stateDir = mkdtempSync(join(tmpdir(), 'virtwall-bench-prof-'));
+  // on tmpfs as the daemon's root above (fsync is free there); this process is no subreaper, so
+  // a stop here also waits for this machine's PID 1 to reap the network's dnsmasq
+  const stateDir = mkdtempSync(join('/dev/shm', 'virtwall-bench-prof-'));
   process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
   const caps = parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout);
   const driver = new NetworkDriver({ runner, stateDir, firewallBackend: 'nftables', leaseHook: writeLeaseHookScript(stateDir), dnsmasqCaps: caps, diag: new DiagnosticList() });

@@ -16,7 +16,7 @@ import { bridgeName, forwardDev, hasFirewall, servesDhcp } from '../definition.j
 import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
 import { globalSetupPlan, networkFirewallPlan } from '../firewall/backends.js';
 import type { BackendName } from '../firewall/plan.js';
-import { formatIp, parseIp, sameNetwork } from '../inet.js';
+import { formatIp, networkCidr, parseIp, sameNetwork } from '../inet.js';
 import type { LiveEffect } from '../../conf/network/update.js';
 import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
 import { firewallParts } from './firewall-health.js';
@@ -171,8 +171,13 @@ export class NetworkDriver {
 
   /** The routes `def`'s subnets could collide with, with their devices (checkRouteCollision). */
   private async routes(def: NetworkDef): Promise<RouteEntry[]> {
-    const prefixes = new Set(def.ips.map((ip) => ip.prefix));
-    return this.kernel.routes((dst) => prefixes.has(Number(dst.split('/')[1] ?? (dst.includes(':') ? 128 : 32))));
+    // only a route to one of its subnets can collide: only those need their device's name
+    const subnets = new Set(def.ips.map((ip) => networkCidr(ip.address, ip.prefix)));
+    return this.kernel.routes((dst) => {
+      const [addr, prefix] = dst.split('/');
+      const a = parseIp(addr ?? '');
+      return a !== undefined && subnets.has(networkCidr(a, Number(prefix ?? (a.family === 'ipv4' ? 32 : 128))));
+    });
   }
 
   /** Everything refused before anything is created. */

@@ -196,7 +196,10 @@ const virtwallCli = (args: string[]) => timedProcess([process.execPath, BIN, '--
 
 // ---- 1. `networks` NAT networks with DHCP, started and stopped one by one, `rounds` times
 const t: Record<string, Record<Side, number[]>> = {};
-const record = (what: string, side: Side, ms: number) => ((t[what] ??= { libvirt: [], virtwall: [] })[side].push(ms));
+const record = (what: string, side: Side, ms: number) => {
+  t[what] ??= { libvirt: [], virtwall: [] };
+  t[what][side].push(ms);
+};
 const cliCreate: number[] = [];
 const cliDestroy: number[] = [];
 for (let round = 0; round < rounds; round++) {

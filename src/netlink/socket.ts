@@ -141,7 +141,8 @@ export class NetlinkSocket {
    */
   request(build: (seq: number) => Buffer): Message[] {
     if (this.fd < 0) throw new Error('netlink socket closed');
-    const seq = (this.seq = (this.seq + 1) >>> 0);
+    this.seq = (this.seq + 1) >>> 0;
+    const seq = this.seq;
     const msg = build(seq);
     if (msg.length < HEADER_SIZE) throw new Error('netlink request without header');
     check(sys().send(this.fd, msg, msg.length, 0), 'netlink send');

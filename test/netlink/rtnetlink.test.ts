@@ -13,8 +13,10 @@ const captured = new Map<string, string[]>();
 {
   let command = '';
   for (const line of readFileSync(new URL('./iproute2-requests.txt', import.meta.url), 'utf8').split('\n')) {
-    if (line.startsWith('# ')) captured.set((command = line.slice(2)), []);
-    else if (line !== '') captured.get(command)!.push(line);
+    if (line.startsWith('# ')) {
+      command = line.slice(2);
+      captured.set(command, []);
+    } else if (line !== '') captured.get(command)!.push(line);
   }
 }
 const ip = (text: string): IpAddress => parseIp(text)!;

@@ -13,6 +13,12 @@ export interface CommandResult {
 export interface CommandRunner {
   /** Runs argv to completion; `input` is written to its stdin (e.g. a `*-restore` script). */
   run(argv: readonly string[], input?: string): Promise<CommandResult>;
+  /**
+   * Set when its commands act on this host's kernel: the network namespace they act in (`ip
+   * netns` name), '' for this process's own. Code that reaches the kernel in-process (netlink,
+   * /proc/sys) acts there too; a runner without it (a fake) gets commands instead.
+   */
+  readonly netns?: string;
 }
 
 const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -41,12 +47,14 @@ export function isOwnProcess(pid: number): boolean {
 /** Runs commands on this host, or inside network namespace `netns` when given. */
 export class SystemRunner implements CommandRunner {
   private readonly prefix: string[];
+  readonly netns: string;
 
   constructor(opts: { netns?: string } = {}) {
     if (opts.netns !== undefined && !NETNS_NAME.test(opts.netns)) {
       throw new Error(`invalid network namespace name '${opts.netns}'`);
     }
     this.prefix = opts.netns === undefined ? [] : ['ip', 'netns', 'exec', opts.netns];
+    this.netns = opts.netns ?? '';
   }
 
   run(argv: readonly string[], input?: string): Promise<CommandResult> {

@@ -16,11 +16,12 @@ import { bridgeName, forwardDev, hasFirewall, servesDhcp } from '../definition.j
 import { dnsmasqFiles, type DnsmasqCaps } from '../dnsmasq/config.js';
 import type { FirewallBackendName } from '../firewall/plan.js';
 import { FIREWALL_PART, type FirewallPart } from '../firewall/parts.js';
-import { formatIp, parseIp, sameNetwork } from '../../util/address.js';
+import { formatIp, networkCidr, parseIp, sameNetwork } from '../../util/address.js';
 import type { LiveEffect } from '../../conf/network/update.js';
 import { applyNetworkFirewall, applyNetworkFirewalls, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
 import { firewallParts } from './firewall-health.js';
 import { checkDhcpInSubnet, checkRouteCollision, checkRunnable, checkSubnetOverlap, type RouteEntry } from './checks.js';
+import { isNetworkSysctl, networkKernel, type NetworkKernel } from './kernel.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
 import type { Firewalld } from '../../host/firewalld.js';
@@ -97,7 +98,7 @@ const STATUS = z.looseObject({
   firewallRemoval: z.array(FIREWALL_PART),
   createdTables: z.array(z.string()),
   dnsmasqPid: z.int().positive().optional(),
-  sysctlsChanged: z.array(z.looseObject({ key: z.string(), previous: z.string() })),
+  sysctlsChanged: z.array(z.looseObject({ key: z.string().refine(isNetworkSysctl, 'not a network sysctl'), previous: z.string() })),
   files: z.array(z.string()),
   startedAt: z.number(),
 });
@@ -116,9 +117,12 @@ export function activeNetworks(stateDir: string, opts: ReadOptions = {}): Networ
 
 export class NetworkDriver {
   private readonly opts: NetworkDriverOptions;
+  /** Links, addresses, routes, sysctls: where the runner acts. */
+  private readonly kernel: NetworkKernel;
 
   constructor(opts: NetworkDriverOptions) {
     this.opts = opts;
+    this.kernel = networkKernel(opts.runner);
     mkdirSync(opts.stateDir, { recursive: true });
     // dnsmasq reads its hosts files after dropping root privileges
     chmodSync(opts.stateDir, 0o755);
@@ -151,16 +155,18 @@ export class NetworkDriver {
 
   /** A network device of that name exists (where the runner runs). */
   async deviceExists(dev: string): Promise<boolean> {
-    return (await this.opts.runner.run(['ip', 'link', 'show', 'dev', dev])).status === 0;
+    return this.kernel.linkExists(dev);
   }
 
-  private async routes(): Promise<RouteEntry[]> {
-    const out: RouteEntry[] = [];
-    for (const fam of ['-4', '-6']) {
-      const text = await this.run(['ip', '-j', fam, 'route', 'show']);
-      out.push(...(JSON.parse(text || '[]') as RouteEntry[]));
-    }
-    return out;
+  /** The routes `def`'s subnets could collide with, with their devices (checkRouteCollision). */
+  private async routes(def: NetworkDef): Promise<RouteEntry[]> {
+    // only a route to one of its subnets can collide: only those need their device's name
+    const subnets = new Set(def.ips.map((ip) => networkCidr(ip.address, ip.prefix)));
+    return this.kernel.routes((dst) => {
+      const [addr, prefix] = dst.split('/');
+      const a = parseIp(addr ?? '');
+      return a !== undefined && subnets.has(networkCidr(a, Number(prefix ?? (a.family === 'ipv4' ? 32 : 128))));
+    });
   }
 
   /** Everything refused before anything is created. */
@@ -171,19 +177,11 @@ export class NetworkDriver {
     if (await this.deviceExists(bridge)) {
       throw new VirtwallError('conflict', `bridge name '${bridge}' already in use.`, { element: 'bridge', attribute: 'name' });
     }
-    checkRouteCollision(def, await this.routes());
+    checkRouteCollision(def, await this.routes(def));
     const dev = forwardDev(def);
     if (dev !== undefined && (def.forward.mode === 'nat' || def.forward.mode === 'route') && !(await this.deviceExists(dev))) {
       throw new VirtwallError('invalid-input', `forward device '${dev}' of network '${def.name}' does not exist`, { element: 'forward', attribute: 'dev' });
     }
-  }
-
-  private async setSysctl(key: string, value: string): Promise<void> {
-    await this.run(['sysctl', '-q', '-w', `${key}=${value}`]);
-  }
-
-  private async getSysctl(key: string): Promise<string> {
-    return (await this.run(['sysctl', '-n', key])).trim();
   }
 
   async start(def: NetworkDef): Promise<NetworkStatus> {
@@ -220,16 +218,13 @@ export class NetworkDriver {
           }
         }
       }
-      for (const ip of def.ips) {
-        await this.run(['ip', 'addr', 'add', `${formatIp(ip.address)}/${ip.prefix}`, 'dev', bridge]);
-      }
-      await this.run(['ip', 'link', 'set', 'dev', bridge, 'up']);
+      for (const ip of def.ips) await this.kernel.addAddress(bridge, ip.address, ip.prefix);
+      await this.kernel.setUp(bridge);
       for (const r of def.routes) {
         const prefix = r.prefix ?? 0;
-        const metric = r.metric !== undefined ? ['metric', String(r.metric)] : [];
         // libvirt ignores a failing static route (the network still starts)
-        const res = await this.opts.runner.run(['ip', 'route', 'add', `${formatIp(r.address)}/${prefix}`, 'via', formatIp(r.gateway), 'dev', bridge, ...metric]);
-        if (res.status !== 0) this.opts.diag.warn(`static route ${formatIp(r.address)}/${prefix} not added: ${res.stderr.trim()}`);
+        const failure = await this.kernel.addRoute({ dst: r.address, prefix, gateway: r.gateway, dev: bridge, metric: r.metric });
+        if (failure !== undefined) this.opts.diag.warn(`static route ${formatIp(r.address)}/${prefix} not added: ${failure}`);
       }
       if (def.forward.mode !== 'none') await this.enableForwarding(def, status);
       // no wait for IPv6 duplicate address detection (libvirt 11 has none either): a bridge
@@ -250,19 +245,14 @@ export class NetworkDriver {
   }
 
   private async createBridge(def: NetworkDef, bridge: string, undo: Undo[]): Promise<void> {
-    const mac = def.mac ? ['address', def.mac] : [];
-    await this.run(['ip', 'link', 'add', 'name', bridge, ...mac, 'type', 'bridge']);
-    undo.push(async () => void (await this.opts.runner.run(['ip', 'link', 'del', 'dev', bridge])));
-    if (def.mtu !== undefined) await this.run(['ip', 'link', 'set', 'dev', bridge, 'mtu', String(def.mtu)]);
-    // forward delay in centiseconds, set before STP as libvirt does (the kernel raises it to
-    // its minimum once STP runs)
-    await this.run(['ip', 'link', 'set', 'dev', bridge, 'type', 'bridge', 'forward_delay', String(def.bridge.delay * 100)]);
-    await this.run(['ip', 'link', 'set', 'dev', bridge, 'type', 'bridge', 'stp_state', def.bridge.stp ? '1' : '0']);
+    await this.kernel.addBridge({ name: bridge, mac: def.mac, delay: def.bridge.delay, stp: def.bridge.stp });
+    undo.push(() => this.kernel.deleteLink(bridge));
+    if (def.mtu !== undefined) await this.kernel.setMtu(bridge, def.mtu);
     // networkSetIPv6Sysctls: IPv6 only where the network has IPv6; never accept RAs from guests
     const v6 = def.ips.some((ip) => ip.family === 'ipv6');
-    await this.setSysctl(`net/ipv6/conf/${bridge}/disable_ipv6`, v6 ? '0' : '1');
-    await this.setSysctl(`net/ipv6/conf/${bridge}/accept_ra`, '0');
-    await this.setSysctl(`net/ipv6/conf/${bridge}/autoconf`, '0');
+    await this.kernel.writeSysctl(`net/ipv6/conf/${bridge}/disable_ipv6`, v6 ? '0' : '1');
+    await this.kernel.writeSysctl(`net/ipv6/conf/${bridge}/accept_ra`, '0');
+    await this.kernel.writeSysctl(`net/ipv6/conf/${bridge}/autoconf`, '0');
   }
 
   private async enableForwarding(def: NetworkDef, status: NetworkStatus): Promise<void> {
@@ -271,9 +261,9 @@ export class NetworkDriver {
       ...(def.ips.some((ip) => ip.family === 'ipv6') ? ['net/ipv6/conf/all/forwarding'] : []),
     ];
     for (const key of keys) {
-      const previous = await this.getSysctl(key);
+      const previous = await this.kernel.readSysctl(key);
       if (previous === '1') continue;
-      await this.setSysctl(key, '1');
+      await this.kernel.writeSysctl(key, '1');
       status.sysctlsChanged.push({ key, previous });
     }
   }
@@ -320,7 +310,7 @@ export class NetworkDriver {
     const othersNeed = this.active().filter((s) => s.name !== status.name);
     for (const { key, previous } of status.sysctlsChanged) {
       if (othersNeed.some((s) => s.sysctlsChanged.some((c) => c.key === key))) continue;
-      await this.opts.runner.run(['sysctl', '-q', '-w', `${key}=${previous}`]);
+      await this.kernel.writeSysctl(key, previous).catch(() => undefined);
     }
   }
 
@@ -332,7 +322,7 @@ export class NetworkDriver {
     await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
     await removeForwardPasses(this.opts.runner, status.bridge);
     if (status.zone !== undefined && this.opts.firewalld) await unsetBridgeZone(status.bridge, this.opts.firewalld);
-    await this.opts.runner.run(['ip', 'link', 'del', 'dev', status.bridge]);
+    await this.kernel.deleteLink(status.bridge).catch((err: unknown) => this.opts.diag.warn((err as Error).message));
     // the sysctls and global chains go only with the last network that needed them
     const others = this.active().filter((s) => s.name !== name);
     const heir = others.find((s) => s.def.forward.mode !== 'none');
@@ -340,7 +330,7 @@ export class NetworkDriver {
       heir.sysctlsChanged.push(...status.sysctlsChanged);
       this.saveStatus(heir);
     } else {
-      for (const { key, previous } of status.sysctlsChanged) await this.opts.runner.run(['sysctl', '-q', '-w', `${key}=${previous}`]);
+      for (const { key, previous } of status.sysctlsChanged) await this.kernel.writeSysctl(key, previous).catch((err: unknown) => this.opts.diag.warn((err as Error).message));
     }
     const firewallHeir = others.find((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0);
     if (firewallHeir) {
@@ -526,14 +516,27 @@ function processTree(pid: number): number[] {
   return tree;
 }
 
-const alive = (pid: number): boolean => {
+/** The state letter of a process (R, S, Z, ...); undefined once it is gone. */
+function processState(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** The process runs: not gone, not a zombie. */
+const running = (pid: number): boolean => {
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z' && state !== 'X';
 };
+
+/**
+ * The process is not gone yet, zombie included: a stopped network's dnsmasq is waited for until
+ * init reaped it (a systemd host's does so at once).
+ */
+const present = (pid: number): boolean => processState(pid) !== undefined;
 
 /**
  * The process `pid` runs and is a dnsmasq (not a later process that reused its pid, nor the
@@ -542,8 +545,7 @@ const alive = (pid: number): boolean => {
 function isDnsmasq(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'dnsmasq' && state !== 'Z' && state !== 'X';
+    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'dnsmasq' && running(pid);
   } catch {
     return false;
   }
@@ -551,10 +553,11 @@ function isDnsmasq(pid: number): boolean {
 
 /**
  * Ends dnsmasq with its helper process and any lease script it is running: SIGTERM to the
- * whole tree, then SIGKILL to what is left after 2 s.
+ * whole tree, then SIGKILL to what is left after 2 s. dnsmasq is not our child (no exit event
+ * reaches us): its end is looked for after 1 ms, then at doubling intervals up to 50 ms.
  */
 async function killProcess(pid: number): Promise<void> {
-  if (!alive(pid)) return;
+  if (!running(pid)) return;
   const tree = processTree(pid);
   for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
     for (const p of tree) {
@@ -564,7 +567,8 @@ async function killProcess(pid: number): Promise<void> {
         // already gone
       }
     }
-    for (let i = 0; i < 40 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
-    if (!tree.some(alive)) return;
+    const end = Date.now() + 2000;
+    for (let wait = 1; tree.some(present) && Date.now() < end; wait = Math.min(wait * 2, 50)) await new Promise((r) => setTimeout(r, wait));
+    if (!tree.some(present)) return;
   }
 }

@@ -1,0 +1,172 @@
+// A netlink socket of this process, through libc (koffi): Node has no AF_NETLINK socket. Every
+// request is synchronous: rtnetlink handles a request inside send(), so its answer is queued
+// before recv() is called, and a dump's next batch is produced inside recv(); a receive timeout
+// turns a kernel that does not answer into an error instead of a hung daemon. A socket opened
+// for a named network namespace is created inside it (setns on this thread and back), and keeps
+// acting there.
+import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { HEADER_SIZE, NLM_F, NLMSG, parseError, parseMessages, readU16, Struct, type Message } from './message.js';
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const MSG_TRUNC = 0x20;
+const CLONE_NEWNET = 0x40000000;
+const EINTR = 4;
+/** A dump batch is at most 32 KiB (netlink_recvmsg caps its allocation there). */
+const RECEIVE_BUFFER = 64 * 1024;
+const RECEIVE_TIMEOUT_S = 10;
+
+export const NETLINK_ROUTE = 0;
+
+type Koffi = typeof import('koffi');
+type KoffiFunction = ReturnType<ReturnType<Koffi['load']>['func']>;
+
+interface Libc {
+  socket: KoffiFunction;
+  setsockopt: KoffiFunction;
+  send: KoffiFunction;
+  recv: KoffiFunction;
+  close: KoffiFunction;
+  setns: KoffiFunction;
+  strerror: KoffiFunction;
+}
+
+// loaded on first use: the CLI, which imports the network driver for `doctor`, never pays for it
+let koffi: Koffi;
+let libc: Libc | undefined;
+function sys(): Libc {
+  if (libc) return libc;
+  koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  const so = koffi.load('libc.so.6');
+  libc = {
+    socket: so.func('int socket(int domain, int type, int protocol)'),
+    setsockopt: so.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+    send: so.func('long send(int fd, const void *buf, size_t len, int flags)'),
+    recv: so.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)'),
+    close: so.func('int close(int fd)'),
+    setns: so.func('int setns(int fd, int nstype)'),
+    strerror: so.func('const char *strerror(int errnum)'),
+  };
+  return libc;
+}
+
+/** A failed netlink request: the kernel's errno, its text, and the kernel's own explanation if it gave one. */
+export class NetlinkError extends Error {
+  constructor(
+    readonly errno: number,
+    readonly detail?: string,
+  ) {
+    super(`${String(sys().strerror(errno))}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+function check(r: number | bigint, what: string): number {
+  const n = Number(r);
+  if (n < 0) throw new Error(`${what}: ${String(sys().strerror(koffi.errno()))}`);
+  return n;
+}
+
+const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Runs `fn` (synchronously: nothing else of this process runs meanwhile) with this thread in
+ * network namespace `netns` (`ip netns` name), or where it is when none is given. What `fn`
+ * opens (sockets, /proc/sys/net files) belongs to that namespace and stays there.
+ */
+export function inNetns<T>(netns: string | undefined, fn: () => T): T {
+  if (netns === undefined) return fn();
+  if (!NETNS_NAME.test(netns)) throw new Error(`invalid network namespace name '${netns}'`);
+  const own = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    const target = openSync(`/run/netns/${netns}`, 'r');
+    try {
+      check(sys().setns(target, CLONE_NEWNET), `entering network namespace ${netns}`);
+    } finally {
+      closeSync(target);
+    }
+    try {
+      return fn();
+    } finally {
+      // a thread left in the wrong namespace would act there from then on: nothing to recover
+      if (Number(sys().setns(own, CLONE_NEWNET)) !== 0) {
+        process.stderr.write(`virtwall: cannot return from network namespace ${netns}: ${String(sys().strerror(koffi.errno()))}\n`);
+        process.abort();
+      }
+    }
+  } finally {
+    closeSync(own);
+  }
+}
+
+export class NetlinkSocket {
+  private seq = Math.floor(Date.now() / 1000);
+  private readonly buffer = Buffer.alloc(RECEIVE_BUFFER);
+
+  private constructor(private fd: number) {}
+
+  /** A socket of `protocol` in namespace `netns` (none: this process's). */
+  static open(protocol: number, netns?: string): NetlinkSocket {
+    const fd = inNetns(netns, () => check(sys().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol), 'netlink socket'));
+    try {
+      const one = new Struct(4).u32(0, 1).buf;
+      // errors name the offending attribute in text, and do not echo our request back
+      check(sys().setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4), 'NETLINK_EXT_ACK');
+      check(sys().setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4), 'NETLINK_CAP_ACK');
+      // struct timeval: seconds and microseconds, 64 bits each
+      const timeout = new Struct(16).u64(0, RECEIVE_TIMEOUT_S).buf;
+      check(sys().setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeout, timeout.length), 'SO_RCVTIMEO');
+    } catch (err) {
+      sys().close(fd);
+      throw err;
+    }
+    return new NetlinkSocket(fd);
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    sys().close(this.fd);
+    this.fd = -1;
+  }
+
+  /**
+   * Sends the message `build` makes for the next sequence number and returns the kernel's
+   * answers to it (for a dump, every message up to NLMSG_DONE); an error answer throws.
+   */
+  request(build: (seq: number) => Buffer): Message[] {
+    if (this.fd < 0) throw new Error('netlink socket closed');
+    this.seq = (this.seq + 1) >>> 0;
+    const seq = this.seq;
+    const msg = build(seq);
+    if (msg.length < HEADER_SIZE) throw new Error('netlink request without header');
+    check(sys().send(this.fd, msg, msg.length, 0), 'netlink send');
+    const out: Message[] = [];
+    for (;;) {
+      const n = Number(sys().recv(this.fd, this.buffer, this.buffer.length, MSG_TRUNC));
+      if (n < 0) {
+        if (koffi.errno() === EINTR) continue;
+        check(n, 'netlink receive');
+      }
+      if (n > this.buffer.length) throw new Error(`netlink answer of ${n} bytes truncated`);
+      // parsed copies: the buffer is reused
+      for (const m of parseMessages(Buffer.from(this.buffer.subarray(0, n)))) {
+        if (m.seq !== seq) continue; // an answer to an earlier request that timed out
+        if (m.type === NLMSG.ERROR) {
+          const { errno, text } = parseError(m);
+          if (errno !== 0) throw new NetlinkError(errno, text);
+          return out;
+        }
+        if (m.type === NLMSG.DONE) return out;
+        out.push(m);
+        // a single answer (not part of a dump) ends the exchange unless an ack follows
+        if (!(m.flags & NLM_F.MULTI) && !(readU16(msg, 6) & NLM_F.ACK)) return out;
+      }
+    }
+  }
+}

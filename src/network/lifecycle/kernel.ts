@@ -1,0 +1,249 @@
+// The kernel operations a virtual network's start and stop make besides its firewall and
+// dnsmasq: links, addresses, routes (rtnetlink, in this process, as libvirt's virNetDev* calls
+// do) and /proc/sys/net values (written directly, as libvirt's virNetDevSetIPv6 and
+// networkEnableIPForwarding do). Where the runner acts in a network namespace, so do they.
+// A runner that does not act on this host's kernel (a fake of unit tests) gets the same
+// operations as `ip` and `sysctl` commands through it.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { VirtwallError } from '../../errors.js';
+import { isDeviceName } from '../../util/device-name.js';
+import type { CommandRunner } from '../../exec/runner.js';
+import { renderCommandLine } from '../../plan/command.js';
+import { parseMac } from '../../util/address.js';
+import { formatIp, type IpAddress } from '../../util/address.js';
+import * as rt from '../../netlink/rtnetlink.js';
+import { inNetns, NETLINK_ROUTE, NetlinkError, NetlinkSocket } from '../../netlink/socket.js';
+import type { RouteEntry } from './checks.js';
+
+export interface BridgeSpec {
+  name: string;
+  mac?: string;
+  /** Forwarding delay in seconds. */
+  delay: number;
+  stp: boolean;
+}
+
+export interface StaticRoute {
+  dst: IpAddress;
+  prefix: number;
+  gateway: IpAddress;
+  dev: string;
+  metric?: number;
+}
+
+export interface NetworkKernel {
+  linkExists(name: string): Promise<boolean>;
+  /** The main table's routes of both families, each with its device's name where `wanted` holds. */
+  routes(wanted: (dst: string) => boolean): Promise<RouteEntry[]>;
+  addBridge(b: BridgeSpec): Promise<void>;
+  setMtu(dev: string, mtu: number): Promise<void>;
+  setUp(dev: string): Promise<void>;
+  /** Removes a link; one already gone is not an error. */
+  deleteLink(dev: string): Promise<void>;
+  addAddress(dev: string, address: IpAddress, prefix: number): Promise<void>;
+  /** Adds a route; returns why it failed instead of throwing (libvirt starts the network anyway). */
+  addRoute(r: StaticRoute): Promise<string | undefined>;
+  readSysctl(key: string): Promise<string>;
+  writeSysctl(key: string, value: string): Promise<void>;
+}
+
+/**
+ * The /proc/sys/net keys a network changes (slash-separated, as `sysctl` also takes them), and
+ * nothing else: the keys and values of a status record come back from disk and are written as root.
+ */
+const SYSCTL_KEY = /^net\/(?:ipv4\/ip_forward|ipv6\/conf\/all\/forwarding|ipv6\/conf\/([^/]+)\/(?:disable_ipv6|accept_ra|autoconf))$/;
+const SYSCTL_VALUE = /^-?\d{1,10}$/;
+const ENODEV = 19;
+
+export function isNetworkSysctl(key: string): boolean {
+  const m = SYSCTL_KEY.exec(key);
+  return m !== null && (m[1] === undefined || isDeviceName(m[1]));
+}
+
+function checkSysctl(key: string, value?: string): void {
+  if (!isNetworkSysctl(key)) throw new VirtwallError('operation-failed', `refusing to change sysctl '${key}': not one a network sets`);
+  if (value !== undefined && !SYSCTL_VALUE.test(value)) throw new VirtwallError('operation-failed', `refusing to write '${value}' to sysctl '${key}'`);
+}
+
+function macBytes(mac: string): number[] {
+  const b = parseMac(mac);
+  if (!b) throw new VirtwallError('invalid-input', `invalid MAC address '${mac}'`, { element: 'mac', attribute: 'address' });
+  return b;
+}
+
+/** The operations for where `runner` acts: in-process when it acts on this host's kernel, else commands through it. */
+export function networkKernel(runner: CommandRunner): NetworkKernel {
+  return runner.netns !== undefined ? new NetlinkKernel(runner.netns || undefined) : new CommandKernel(runner);
+}
+
+/** rtnetlink on one socket opened in the runner's namespace, /proc/sys entered there. */
+class NetlinkKernel implements NetworkKernel {
+  private socket: NetlinkSocket | undefined;
+
+  constructor(private readonly netns: string | undefined) {}
+
+  private request(build: (seq: number) => Buffer, what: () => string) {
+    this.socket ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
+    try {
+      return this.socket.request(build);
+    } catch (err) {
+      throw new VirtwallError('operation-failed', `${what()} failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** The index of link `dev`; undefined when there is none. */
+  private lookup(dev: string): number | undefined {
+    this.socket ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
+    try {
+      return rt.parseLink(this.socket.request((q) => rt.getLink(q, { name: dev }))[0]!).index;
+    } catch (err) {
+      if (err instanceof NetlinkError && err.errno === ENODEV) return undefined;
+      throw new VirtwallError('operation-failed', `finding link ${dev} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private index(dev: string): number {
+    const index = this.lookup(dev);
+    if (index === undefined) throw new VirtwallError('operation-failed', `Cannot find device "${dev}"`);
+    return index;
+  }
+
+  async linkExists(name: string): Promise<boolean> {
+    return this.lookup(name) !== undefined;
+  }
+
+  async routes(wanted: (dst: string) => boolean): Promise<RouteEntry[]> {
+    const names = new Map<number, string | undefined>();
+    const name = (index: number) => {
+      if (!names.has(index)) names.set(index, rt.parseLink(this.request((q) => rt.getLink(q, { index }), () => `finding link ${index}`)[0]!).name);
+      return names.get(index);
+    };
+    const out: RouteEntry[] = [];
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      for (const m of this.request((q) => rt.dumpRoutes(q, family), () => `listing ${family} routes`)) {
+        const r = rt.parseRoute(m);
+        if (r === undefined || r.table !== rt.MAIN_TABLE) continue;
+        const dev = r.oif !== undefined && wanted(r.dst) ? name(r.oif) : undefined;
+        out.push(dev !== undefined ? { dst: r.dst, dev } : { dst: r.dst });
+      }
+    }
+    return out;
+  }
+
+  async addBridge(b: BridgeSpec): Promise<void> {
+    const mac = b.mac !== undefined ? macBytes(b.mac) : undefined;
+    this.request((q) => rt.newBridge(q, { name: b.name, mac, forwardDelay: b.delay * 100, stp: b.stp }), () => `creating bridge ${b.name}`);
+  }
+
+  // each operation on a named link looks its index up first, as `ip` does
+
+  async setMtu(dev: string, mtu: number): Promise<void> {
+    const index = this.index(dev);
+    this.request((q) => rt.setMtu(q, index, mtu), () => `setting the MTU of ${dev} to ${mtu}`);
+  }
+
+  async setUp(dev: string): Promise<void> {
+    const index = this.index(dev);
+    this.request((q) => rt.setUp(q, index), () => `bringing ${dev} up`);
+  }
+
+  async deleteLink(dev: string): Promise<void> {
+    const index = this.lookup(dev);
+    if (index !== undefined) this.request((q) => rt.delLink(q, index), () => `deleting ${dev}`);
+  }
+
+  async addAddress(dev: string, address: IpAddress, prefix: number): Promise<void> {
+    const index = this.index(dev);
+    this.request((q) => rt.newAddress(q, index, address, prefix), () => `adding ${formatIp(address)}/${prefix} to ${dev}`);
+  }
+
+  async addRoute(r: StaticRoute): Promise<string | undefined> {
+    try {
+      const index = this.index(r.dev);
+      this.socket!.request((q) => rt.newRoute(q, { dst: r.dst, prefix: r.prefix, gateway: r.gateway, index, metric: r.metric }));
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  async readSysctl(key: string): Promise<string> {
+    checkSysctl(key);
+    return inNetns(this.netns, () => readFileSync(`/proc/sys/${key}`, 'utf8')).trim();
+  }
+
+  async writeSysctl(key: string, value: string): Promise<void> {
+    checkSysctl(key, value);
+    try {
+      inNetns(this.netns, () => writeFileSync(`/proc/sys/${key}`, value));
+    } catch (err) {
+      throw new VirtwallError('operation-failed', `setting sysctl ${key} to ${value} failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** The same operations as `ip` and `sysctl` commands through a runner. */
+class CommandKernel implements NetworkKernel {
+  constructor(private readonly runner: CommandRunner) {}
+
+  private async run(argv: readonly string[]): Promise<string> {
+    const r = await this.runner.run(argv);
+    if (r.status !== 0) throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  async linkExists(name: string): Promise<boolean> {
+    return (await this.runner.run(['ip', 'link', 'show', 'dev', name])).status === 0;
+  }
+
+  async routes(): Promise<RouteEntry[]> {
+    const out: RouteEntry[] = [];
+    for (const fam of ['-4', '-6']) out.push(...(JSON.parse((await this.run(['ip', '-j', fam, 'route', 'show'])) || '[]') as RouteEntry[]));
+    return out;
+  }
+
+  async addBridge(b: BridgeSpec): Promise<void> {
+    if (b.mac !== undefined) macBytes(b.mac);
+    await this.run(['ip', 'link', 'add', 'name', b.name, ...(b.mac !== undefined ? ['address', b.mac] : []), 'type', 'bridge']);
+    try {
+      // the delay before STP, as libvirt sets them (the kernel raises it to its minimum once STP runs)
+      await this.run(['ip', 'link', 'set', 'dev', b.name, 'type', 'bridge', 'forward_delay', String(b.delay * 100)]);
+      await this.run(['ip', 'link', 'set', 'dev', b.name, 'type', 'bridge', 'stp_state', b.stp ? '1' : '0']);
+    } catch (err) {
+      await this.deleteLink(b.name);
+      throw err;
+    }
+  }
+
+  async setMtu(dev: string, mtu: number): Promise<void> {
+    await this.run(['ip', 'link', 'set', 'dev', dev, 'mtu', String(mtu)]);
+  }
+
+  async setUp(dev: string): Promise<void> {
+    await this.run(['ip', 'link', 'set', 'dev', dev, 'up']);
+  }
+
+  async deleteLink(dev: string): Promise<void> {
+    await this.runner.run(['ip', 'link', 'del', 'dev', dev]);
+  }
+
+  async addAddress(dev: string, address: IpAddress, prefix: number): Promise<void> {
+    await this.run(['ip', 'addr', 'add', `${formatIp(address)}/${prefix}`, 'dev', dev]);
+  }
+
+  async addRoute(r: StaticRoute): Promise<string | undefined> {
+    const metric = r.metric !== undefined ? ['metric', String(r.metric)] : [];
+    const res = await this.runner.run(['ip', 'route', 'add', `${formatIp(r.dst)}/${r.prefix}`, 'via', formatIp(r.gateway), 'dev', r.dev, ...metric]);
+    return res.status === 0 ? undefined : res.stderr.trim();
+  }
+
+  async readSysctl(key: string): Promise<string> {
+    checkSysctl(key);
+    return (await this.run(['sysctl', '-n', key])).trim();
+  }
+
+  async writeSysctl(key: string, value: string): Promise<void> {
+    checkSysctl(key, value);
+    await this.run(['sysctl', '-q', '-w', `${key}=${value}`]);
+  }
+}

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quote } from 'shell-quote';
 import { VirtwallError } from '../errors.js';
+import { ruleCounters } from '../observe/counters.js';
 import { waitFor } from '../util/wait-for.js';
 
 const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -159,10 +160,9 @@ export async function runDemo(say: (line: string) => void): Promise<DemoResult> 
     const spoofed = ping(g1, GUESTS[1]!.ip, SPOOFED_IP);
     checks.push([`g1 spoofing ${SPOOFED_IP} -> g2 is blocked`, !spoofed]);
     for (const [what, passed] of checks) say(`${passed ? 'PASS' : 'FAIL'}  ${what}`);
-    const drops = d.exec(host, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf']).out
-      .split('\n')
-      .filter((l) => /counter packets [1-9]\d* .*\bdrop\b/.test(l))
-      .map((l) => `    ${l.trim()}`);
+    const drops = ruleCounters(d.exec(host, ['nft', '-j', 'list', 'table', 'bridge', 'virtwall_nwf']).out)
+      .filter((r) => r.verdict === 'drop' && r.packets > 0)
+      .map((r) => `    ${r.path} prio=${r.priority} (chain ${r.chain}): ${r.packets} packets dropped`);
     say(`rules that dropped packets (nft list table bridge virtwall_nwf):\n${drops.join('\n') || '    (none)'}`);
     ok = checks.every(([, passed]) => passed) && drops.length > 0;
   } finally {

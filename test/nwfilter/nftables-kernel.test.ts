@@ -54,9 +54,11 @@ describe('nftables backend on a real kernel', { skip }, () => {
     // A spoofed frame is dropped by no-mac-spoofing, and its counter says so.
     const seen = await probe(net, 'a', [{ kind: 'ipv4', marker: 'spoof!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b }]);
     assert.equal(seen.b['spoof!'], 0);
-    const dropping = nft(net, 'list', 'table', 'bridge', 'virtwall_nwf').split('\n').filter((l) => /packets [1-9]\d* .* drop comment/.test(l));
+    type Listed = { rule?: { comment?: string; expr: Record<string, { packets?: number }>[] } };
+    const counted = (JSON.parse(nft(net, '-j', 'list', 'table', 'bridge', 'virtwall_nwf')) as { nftables: Listed[] }).nftables;
+    const dropping = counted.flatMap((o) => (o.rule && o.rule.expr.some((e) => 'drop' in e) && o.rule.expr.some((e) => (e['counter']?.packets ?? 0) > 0) ? [o.rule.comment ?? ''] : []));
     // (The guests' own IPv6 chatter shows up on no-other-l2-traffic's drop.)
-    assert.deepEqual(dropping.map((l) => ruleOrigin(l)).filter((o) => o?.path[1] === 'no-mac-spoofing'), [{ path: ['clean-traffic', 'no-mac-spoofing'], priority: 500 }]);
+    assert.deepEqual(dropping.map((c) => ruleOrigin(c)).filter((o) => o?.path[1] === 'no-mac-spoofing'), [{ path: ['clean-traffic', 'no-mac-spoofing'], priority: 500 }]);
 
     // Someone removes a port's element and empties a shared chain; reconcile repairs just that.
     const list = nft(net, '-a', 'list', 'table', 'bridge', 'virtwall_nwf');

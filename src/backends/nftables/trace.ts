@@ -18,9 +18,11 @@ export interface RuleOrigin {
   priority: number;
 }
 
-/** The origin named by a listed rule (`nft list` text or just its comment), if it is one of ours. */
-export function ruleOrigin(listed: string): RuleOrigin | undefined {
-  const m = /(?:^|comment ")([^"]*?) prio=(-?\d+)"?\s*$/.exec(listed.trim());
-  if (!m) return undefined;
-  return { path: m[1]!.split('/'), priority: Number(m[2]) };
+/** The origin a rule's comment names, if it is one of ours (ruleComment's format, read back). */
+export function ruleOrigin(comment: string): RuleOrigin | undefined {
+  const at = comment.lastIndexOf(' prio=');
+  if (at < 0) return undefined;
+  const priority = comment.slice(at + ' prio='.length);
+  if (!/^-?\d+$/.test(priority)) return undefined;
+  return { path: comment.slice(0, at).split('/'), priority: Number(priority) };
 }

@@ -163,7 +163,7 @@ export async function runDemo(say: (line: string) => void): Promise<DemoResult> 
     const drops = ruleCounters(d.exec(host, ['nft', '-j', 'list', 'table', 'bridge', 'virtwall_nwf']).out)
       .filter((r) => r.verdict === 'drop' && r.packets > 0)
       .map((r) => `    ${r.path} prio=${r.priority} (chain ${r.chain}): ${r.packets} packets dropped`);
-    say(`rules that dropped packets (nft list table bridge virtwall_nwf):\n${drops.join('\n') || '    (none)'}`);
+    say(`rules that dropped packets (nft -j list table bridge virtwall_nwf):\n${drops.join('\n') || '    (none)'}`);
     ok = checks.every(([, passed]) => passed) && drops.length > 0;
   } finally {
     await d.cleanup();

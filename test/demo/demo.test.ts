@@ -24,7 +24,7 @@ describe('virtwall demo', { skip }, () => {
     const text = lines.join('\n');
     assert.equal(result.ok, true, text);
     assert.match(text, /PASS {2}g1 spoofing .* is blocked/);
-    assert.match(text, /counter packets [1-9]\d* bytes \d+ drop comment "clean-traffic\/no-ip-spoofing/);
+    assert.match(text, /^    clean-traffic\/no-ip-spoofing prio=\d+ \(chain \w+\): [1-9]\d* packets dropped$/m);
     const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
     for (const ns of result.namespaces) assert.ok(!left.includes(ns), `namespace ${ns} left behind`);
     const procs = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;

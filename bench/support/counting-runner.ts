@@ -10,13 +10,17 @@ export class CountingRunner implements CommandRunner {
 
   constructor(private readonly inner: CommandRunner) {}
 
-  async run(argv: readonly string[]): Promise<CommandResult> {
-    // `nft -f FILE` is a transaction; other nft runs only read (or check with -c).
+  get netns(): string | undefined {
+    return this.inner.netns;
+  }
+
+  async run(argv: readonly string[], input?: string): Promise<CommandResult> {
+    // `nft -f FILE` (or `-f -`, the script on stdin) is a transaction; other nft runs only read (or check with -c).
     const what = argv[0] === 'nft' && argv.includes('-f') && !argv.includes('-c') ? 'nft -f' : argv[0]!;
     this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
     const start = process.hrtime.bigint();
     try {
-      return await this.inner.run(argv);
+      return await this.inner.run(argv, input);
     } finally {
       this.ms += Number(process.hrtime.bigint() - start) / 1e6;
     }

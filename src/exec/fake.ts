@@ -1,5 +1,6 @@
-// An in-memory CommandRunner for unit tests: records every command and answers from a script
-// (exit status and output chosen per command line), without touching the kernel.
+// An in-memory CommandRunner for unit tests: records every command and what it was given on stdin
+// (a `*-restore` or `nft -f -` script), and answers from a script (exit status and output chosen
+// per command line and input), without touching the kernel.
 import { renderCommandLine } from '../plan/command.js';
 import type { CommandResult, CommandRunner } from './runner.js';
 
@@ -8,14 +9,17 @@ export type FakeAnswer = Partial<CommandResult>;
 export class FakeRunner implements CommandRunner {
   /** Every command run, rendered on one line, in order. */
   readonly calls: string[] = [];
+  /** What each of `calls` got on stdin (undefined: nothing), by the same index. */
+  readonly inputs: (string | undefined)[] = [];
 
-  /** `answer` decides the result of a command line; the default succeeds with no output. */
-  constructor(private readonly answer: (line: string) => FakeAnswer | undefined = () => undefined) {}
+  /** `answer` decides the result of a command line (and its input); the default succeeds with no output. */
+  constructor(private readonly answer: (line: string, input?: string) => FakeAnswer | undefined = () => undefined) {}
 
-  async run(argv: readonly string[]): Promise<CommandResult> {
+  async run(argv: readonly string[], input?: string): Promise<CommandResult> {
     const line = renderCommandLine(argv);
     this.calls.push(line);
-    const a = this.answer(line) ?? {};
+    this.inputs.push(input);
+    const a = this.answer(line, input) ?? {};
     return { status: a.status ?? 0, stdout: a.stdout ?? '', stderr: a.stderr ?? '' };
   }
 }

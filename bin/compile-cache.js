@@ -21,7 +21,7 @@ export function compileCacheDir(env = process.env) {
 function private_(path) {
   const st = lstatSync(path, { throwIfNoEntry: false });
   const uid = process.getuid?.();
-  return st !== undefined && st.isDirectory() && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0;
+  return st?.isDirectory() === true && (st.uid === uid || st.uid === 0) && (st.mode & 0o022) === 0;
 }
 
 /** Creates `dir` (0700) if needed; true when it and its two parents are private to this user. */

@@ -20,10 +20,10 @@ export function formatLocation(loc: SourceLocation): string {
   const parts: string[] = [];
   if (loc.file !== undefined) {
     let where = loc.file;
-    if (loc.line !== undefined) where += `:${loc.line}` + (loc.col !== undefined ? `:${loc.col}` : '');
+    if (loc.line !== undefined) where += `:${loc.line}${loc.col !== undefined ? `:${loc.col}` : ''}`;
     parts.push(where);
   } else if (loc.line !== undefined) {
-    parts.push(`line ${loc.line}` + (loc.col !== undefined ? `:${loc.col}` : ''));
+    parts.push(`line ${loc.line}${loc.col !== undefined ? `:${loc.col}` : ''}`);
   }
   if (loc.element !== undefined) parts.push(`<${loc.element}>`);
   if (loc.attribute !== undefined) parts.push(`attribute '${loc.attribute}'`);

@@ -1,6 +1,7 @@
 // virtwall's dashboard page: renders the state the daemon pushes over server-sent events
 // (/events). Every name shown (ports, filters, hostnames from DHCP) is untrusted text: it is
 // only ever set as textContent, never parsed as HTML.
+// biome-ignore lint/suspicious/noRedundantUseStrict: index.html loads this as a classic script, not a module, so the directive is what makes it strict
 'use strict';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -50,7 +51,7 @@ function renderTopology(s) {
   });
   networks.forEach((name, i) => {
     const n = s.networks.find((x) => x.name === name);
-    svg.append(box(`network${n && !n.active ? ' inactive' : ''}`, i, 0, name ? `${name}${n && n.bridge ? ` (${n.bridge})` : ''}` : 'no network port'));
+    svg.append(box(`network${n && !n.active ? ' inactive' : ''}`, i, 0, name ? `${name}${n?.bridge ? ` (${n.bridge})` : ''}` : 'no network port'));
   });
   s.ports.forEach((p, j) => {
     const g = box(`port${p.dropped > 0 ? ' dropping' : ''}`, j, 1, p.port, p.dropped > 0 ? `${p.dropped}${p.sharedWith ? '*' : ''}` : undefined);

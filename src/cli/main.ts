@@ -50,7 +50,9 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   let running: Command | undefined;
-  program.hook('preAction', (_program, command) => void (running = command));
+  program.hook('preAction', (_program, command) => {
+    running = command;
+  });
   const virsh = () => running !== undefined && isVirsh(running);
   const done = (code: number) => {
     if (virsh() && program.opts()['quiet'] !== true) process.stdout.write('\n');

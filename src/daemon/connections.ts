@@ -51,7 +51,10 @@ export class ConnectionGuard {
     if (this.open.size >= this.maxClients) {
       const idle = [...this.open.values()].find((c) => c.busy === 0);
       if (idle) this.close(idle);
-      else if (!admin || this.open.size > this.maxClients) return this.refuse(socket);
+      else if (!admin || this.open.size > this.maxClients) {
+        this.refuse(socket);
+        return;
+      }
     }
     const c: Connection = { socket, busy: 0 };
     this.open.set(socket, c);
@@ -74,6 +77,11 @@ export class ConnectionGuard {
   private refuse(socket: Socket): void {
     socket.destroy();
     // one line per burst, not per connection
-    if (this.refused++ === 0) setTimeout(() => (this.log.warn({ refused: this.refused, maxClients: this.maxClients }, 'connections refused: every slot busy'), (this.refused = 0)), 1000).unref();
+    if (this.refused++ === 0) {
+      setTimeout(() => {
+        this.log.warn({ refused: this.refused, maxClients: this.maxClients }, 'connections refused: every slot busy');
+        this.refused = 0;
+      }, 1000).unref();
+    }
   }
 }

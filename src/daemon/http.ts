@@ -60,7 +60,10 @@ const ROUTES: Route[] = [
   route('GET', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => ({ xml: d.bindingXml(p!) })),
   route('GET', /^\/bindings\/([^/]+)\/learning$/, NONE, (d, [p]) => d.bindingLearning(p!)),
   route('POST', /^\/bindings$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ portdev: await d.createBinding(b.xml, b.file) }))),
-  route('DELETE', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => d.serial(async () => ({ portdev: (await d.deleteBinding(p!), p) }))),
+  route('DELETE', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => d.serial(async () => {
+    await d.deleteBinding(p!);
+    return { portdev: p };
+  })),
   route('GET', /^\/networks$/, NONE, (d) => d.networks.list()),
   route('POST', /^\/networks$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ name: await d.networkDefine(b.xml, b.file) }))),
   route('POST', /^\/networks\/create$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ name: await d.networkCreate(b.xml, b.file) }))),
@@ -75,7 +78,10 @@ const ROUTES: Route[] = [
   route('GET', /^\/networks\/([^/]+)\/ports$/, NONE, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter, ...(p.tap !== undefined ? learningOf(d, p.tap) : {}) }))),
   route('POST', /^\/networks\/([^/]+)\/ports$/, PORT, (d, [n], b) => d.serial(async () => ({ uuid: await d.createPort({ network: n!, xml: b.xml, tap: b.tap, filter: b.filter ?? undefined, macFilter: b.macFilter }) }))),
   route('GET', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => ({ xml: d.portXml(u!) })),
-  route('DELETE', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => d.serial(async () => ({ uuid: (await d.deletePort(u!), u) }))),
+  route('DELETE', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => d.serial(async () => {
+    await d.deletePort(u!);
+    return { uuid: u };
+  })),
 ];
 
 /**

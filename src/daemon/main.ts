@@ -94,7 +94,10 @@ export async function runDaemon(root: string): Promise<void> {
   // ebtables and iptables are nft's too (their nf_tables variants): one watch serves every backend
   const watcher = watchNftables(() => heal('kernel change'), log);
   // a firewalld reload or restart drops bridges' zones and flushes iptables-nft/ebtables-nft chains
-  await firewalld.watch((event) => (log.info({ event }, 'firewalld reloaded or restarted'), heal(`firewalld ${event}`, { zones: true })));
+  await firewalld.watch((event) => {
+    log.info({ event }, 'firewalld reloaded or restarted');
+    heal(`firewalld ${event}`, { zones: true });
+  });
   const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
   log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, metrics: config.metricsListen, dashboard: config.dashboardListen, nwfilterBackend: backend.name, nwfilterTableOwnership: tables?.ownership, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
@@ -142,7 +145,10 @@ function watchNftables(onChange: () => void, log: Logger): { stop(): void } {
       if (stopped) return;
       log.warn({ code }, 'nft monitor ended; restarting it and reconciling');
       // the reconcile comes after the new monitor started: changes in between are not lost
-      setTimeout(() => (start(), changed()), HEAL_DEBOUNCE_MS);
+      setTimeout(() => {
+        start();
+        changed();
+      }, HEAL_DEBOUNCE_MS);
     });
   };
   start();

@@ -108,7 +108,7 @@ export class PortService {
       await this.ip(['link', 'set', 'dev', req.tap, 'up']);
     }
     const record: PortRecord = { uuid: port.uuid, network: networkName, tap: req.tap, macFilter: req.macFilter ?? false, filter: req.filter?.name, xml: formatNetworkPort(port) };
-    writeRecord('port', this.dir, port.uuid + SUFFIX, JSON.stringify(record, null, 2) + '\n');
+    writeRecord('port', this.dir, port.uuid + SUFFIX, `${JSON.stringify(record, null, 2)}\n`);
     this.ports.set(port.uuid, record);
     return record;
   }

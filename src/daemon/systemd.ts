@@ -50,5 +50,6 @@ export function journalLine(json: string): string {
   const { level, msg, time: _time, pid: _pid, hostname: _host, ...fields } = JSON.parse(json) as Record<string, unknown>;
   const priority = PRIORITY.find(([min]) => Number(level) >= min)![1];
   const rest = Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : '';
-  return `<${priority}>${String(msg ?? '')}${rest}`.replace(/\n/g, '\\n') + '\n';
+  const line = `<${priority}>${String(msg ?? '')}${rest}`;
+  return `${line.replace(/\n/g, '\\n')}\n`;
 }

@@ -30,8 +30,14 @@ export class Firewalld {
     if (this.bus) return Promise.resolve(this.bus);
     this.connecting ??= openBus().then(async (bus) => {
       this.connecting = undefined;
-      if (this.closed) return (bus?.disconnect(), undefined);
-      if (!bus) return (this.scheduleRetry(), undefined);
+      if (this.closed) {
+        bus?.disconnect();
+        return undefined;
+      }
+      if (!bus) {
+        this.scheduleRetry();
+        return undefined;
+      }
       bus.on('error', () => this.lost(bus));
       this.bus = bus;
       if (this.listeners.length > 0) {

@@ -24,9 +24,15 @@ export class PcapStreamReader {
       const be = this.buf.readUInt32BE(0);
       if (le === MAGIC_US || le === MAGIC_NS) this.littleEndian = true;
       else if (be === MAGIC_US || be === MAGIC_NS) this.littleEndian = false;
-      else return { error: (this.error = 'not a pcap stream') };
+      else {
+        this.error = 'not a pcap stream';
+        return { error: this.error };
+      }
       const link = this.littleEndian ? this.buf.readUInt32LE(20) : this.buf.readUInt32BE(20);
-      if ((link & 0xffff) !== LINKTYPE_ETHERNET) return { error: (this.error = `pcap link type ${link} is not Ethernet`) };
+      if ((link & 0xffff) !== LINKTYPE_ETHERNET) {
+        this.error = `pcap link type ${link} is not Ethernet`;
+        return { error: this.error };
+      }
       this.buf = this.buf.subarray(GLOBAL_HEADER);
     }
     const frames: Buffer[] = [];

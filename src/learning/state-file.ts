@@ -35,7 +35,7 @@ const SAVED = z.strictObject({
 }) satisfies z.ZodType<SavedLearning>;
 
 export function saveLearning(file: string, saved: SavedLearning): void {
-  writeFileAtomic(file, JSON.stringify(saved, null, 2) + '\n', 0o600);
+  writeFileAtomic(file, `${JSON.stringify(saved, null, 2)}\n`, 0o600);
 }
 
 /** The saved state; an empty one when the file does not exist yet or was corrupt. */

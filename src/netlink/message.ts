@@ -67,7 +67,7 @@ export function attr(type: number, payload: Buffer): Buffer {
 
 export const attrU32 = (type: number, v: number) => attr(type, new Struct(4).u32(0, v).buf);
 /** A NUL-terminated string (interface names). */
-export const attrString = (type: number, s: string) => attr(type, Buffer.from(s + '\0', 'latin1'));
+export const attrString = (type: number, s: string) => attr(type, Buffer.from(`${s}\0`, 'latin1'));
 export const attrBytes = (type: number, bytes: readonly number[]) => attr(type, Buffer.from(bytes));
 export const attrNested = (type: number, attrs: readonly Buffer[]) => attr(type, Buffer.concat(attrs));
 

@@ -133,7 +133,7 @@ const BARE_META = new Set(['iif', 'oif', 'iifname', 'oifname', 'iiftype', 'oifty
 
 /** A string nft can read between double quotes: no quote, backslash or control character. */
 function quoted(text: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: nft's quoted strings cannot hold control characters; this finds them to refuse them
   if (/["\\\x00-\x1f\x7f]/.test(text)) throw new Error(`nft cannot quote ${JSON.stringify(text)}`);
   return `"${text}"`;
 }

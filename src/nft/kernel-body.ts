@@ -8,6 +8,7 @@ import { statementJson, type Expr, type Statement, type Value } from './expr.js'
 import type { KernelStatement } from './objects.js';
 
 /** Ethernet types nft prints by name. */
+// biome-ignore lint/complexity/useSimpleNumberKeys: EtherTypes are known by their hex values (IEEE's registry, nft's output)
 const ETHER_TYPES: Record<number, string> = { 0x0800: 'ip', 0x0806: 'arp', 0x86dd: 'ip6' };
 /** IP protocols nft prints by name. */
 const INET_PROTOCOLS: Record<number, string> = { 1: 'icmp', 2: 'igmp', 6: 'tcp', 17: 'udp', 50: 'esp', 51: 'ah', 58: 'ipv6-icmp', 132: 'sctp', 136: 'udplite' };

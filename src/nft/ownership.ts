@@ -104,7 +104,8 @@ function sendAll(fd: number, data: Buffer): void {
  * libnftables to find on its socket. The kernel answers while `send` runs.
  */
 function transact(fd: number, build: (seq: number) => Buffer[]): number[] {
-  const first = (nextSeq += 16);
+  nextSeq += 16;
+  const first = nextSeq;
   const messages = build(first + 1);
   sendAll(fd, Buffer.concat([message(BATCH_BEGIN, NLM_F_REQUEST, first, 0), ...messages, message(BATCH_END, NLM_F_REQUEST, first + messages.length + 1, 0)]));
   const seqs = messages.map((_, i) => first + 1 + i);
@@ -114,7 +115,8 @@ function transact(fd: number, build: (seq: number) => Buffer[]): number[] {
 
 /** A table's flags (TABLE_OWNER, TABLE_PERSIST, ...), undefined when there is no such table. */
 export function tableFlags(fd: number, family: Family, table: string): number | undefined {
-  const s = (nextSeq += 16);
+  nextSeq += 16;
+  const s = nextSeq;
   sendAll(fd, tableMessage(GETTABLE, 0, s, family, table));
   const { errors, messages } = answers(fd, [s]);
   const errno = errors.get(s)!;

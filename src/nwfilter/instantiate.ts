@@ -7,7 +7,7 @@ import type { AttrLiteral, ChainKind, FilterDef, FilterParams, RuleDef, RuleDire
 import type { FilterSource } from './source.js';
 import { checkVarValue } from './check-var.js';
 import { formatVarRef } from '../conf/nwfilter/varref.js';
-import { isVarRefAvailable, varCombinations, type VarTable, type VarValue } from './vars.js';
+import { isVarRefAvailable, varCombinations, type VarBinding, type VarTable, type VarValue } from './vars.js';
 
 /** A value that came from a variable: printed exactly as given, as libvirt does. */
 export interface VarText {
@@ -136,7 +136,7 @@ export function instantiate(root: FilterDef, vars: VarTable, source: FilterSourc
 }
 
 function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): ResolvedRule[] {
-  let bindings;
+  let bindings: VarBinding[];
   try {
     bindings = varCombinations(vars, rule.variables);
   } catch (err) {

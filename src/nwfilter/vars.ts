@@ -89,7 +89,10 @@ export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): Va
     stateOf.set(formatVarRef(access), it);
   }
 
-  const combinations = iterators.reduce((n, it) => n * (it.visits ??= firstOccurrences(it, vars)).length, 1);
+  const combinations = iterators.reduce((n, it) => {
+    it.visits ??= firstOccurrences(it, vars);
+    return n * it.visits.length;
+  }, 1);
   if (combinations > MAX_COMBINATIONS) {
     throw invalidInput(`the values of ${[...new Set(accesses.map((a) => a.name))].join(', ')} give ${combinations} combinations for one rule; at most ${MAX_COMBINATIONS} are allowed`);
   }
@@ -107,7 +110,8 @@ export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): Va
 /** Odometer step; false when every combination has been produced. */
 function advance(iterators: IteratorState[], vars: VarTable): boolean {
   for (const it of iterators) {
-    const visits = (it.visits ??= firstOccurrences(it, vars));
+    it.visits ??= firstOccurrences(it, vars);
+    const visits = it.visits;
     it.pos = (it.pos ?? 0) + 1;
     if (it.pos < visits.length) {
       it.cur = visits[it.pos]!;

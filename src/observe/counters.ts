@@ -100,7 +100,7 @@ export function shapesOfPorts(listings: string): Map<string, string> {
     if (!isObject(m) || m['table'] !== TABLE || !Array.isArray(m['elem'])) continue;
     for (const e of m['elem'] as Json[]) {
       const pair = Array.isArray(e) ? (e as Json[]) : isObject(e) && Array.isArray(e['elem']) ? (e['elem'] as Json[]) : undefined;
-      if (!pair || pair.length !== 2) continue;
+      if (pair?.length !== 2) continue;
       const [k, v] = pair as [Json, Json];
       const jump = isObject(v) && isObject(v['jump']) ? String(v['jump']['target']) : undefined;
       const shape = jump ? SHAPE_CHAIN.exec(jump)?.[1] : undefined;

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
+import type { CommandResult } from '../../src/exec/runner.js';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 const DRIVER = join(import.meta.dirname, 'owning-driver.ts');
@@ -17,7 +18,8 @@ const forward = { type: 'filter', hook: 'forward', priority: 0, policy: 'accept'
 interface Driver {
   /** The first line: {ready: true} or {unavailable: reason}. */
   hello: { ready?: true; unavailable?: string };
-  ask(req: object): Promise<any>;
+  /** The answer's result, of the type the op returns (R). */
+  ask<R = unknown>(req: object): Promise<R>;
   kill9(): Promise<void>;
 }
 
@@ -62,11 +64,11 @@ describe('owning nft client (owner and persist table flags)', { skip }, () => {
 
     // `add table` of a table we own is our own message: nft's would carry no flags and be refused
     assert.deepEqual(await a.ask({ op: 'apply', table: T, batch: tableWithChain('bridge') }), []);
-    assert.equal((await a.ask({ op: 'nft', argv: ['nft', `add rule bridge ${T} c counter drop`] })).status, 0, 'our own socket still changes the table');
+    assert.equal((await a.ask<CommandResult>({ op: 'nft', argv: ['nft', `add rule bridge ${T} c counter drop`] })).status, 0, 'our own socket still changes the table');
     assert.equal(await a.ask({ op: 'check', table: T, batch: tableWithChain('bridge') }), true);
     assert.equal(await a.ask({ op: 'apply', table: T, batch: tableWithChain('bridge') }).then(() => 'applied'), 'applied', 'adding the table again is no error');
     lab.exec(ns, ['nft', 'add table bridge vwt_other']);
-    const other = await a.ask({ op: 'other', argv: ['nft', `add rule bridge ${T} c counter accept`] });
+    const other = await a.ask<CommandResult>({ op: 'other', argv: ['nft', `add rule bridge ${T} c counter accept`] });
     assert.match(other.stderr, /Operation not permitted/, 'another socket of the same process is refused');
 
     const intact = () => {
@@ -83,7 +85,7 @@ describe('owning nft client (owner and persist table flags)', { skip }, () => {
     intact();
 
     // a child that outlives its parent does not keep the tables owned (the socket is close-on-exec)
-    const child = (await a.ask({ op: 'child' })) as number;
+    const child = await a.ask<number>({ op: 'child' });
     t.after(() => process.kill(child, 'SIGKILL'));
     await a.kill9();
     intact();

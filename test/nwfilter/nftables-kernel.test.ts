@@ -56,7 +56,7 @@ describe('nftables backend on a real kernel', { skip }, () => {
     assert.equal(seen.b['spoof!'], 0);
     type Listed = { rule?: { comment?: string; expr: Record<string, { packets?: number }>[] } };
     const counted = (JSON.parse(nft(net, '-j', 'list', 'table', 'bridge', 'virtwall_nwf')) as { nftables: Listed[] }).nftables;
-    const dropping = counted.flatMap((o) => (o.rule && o.rule.expr.some((e) => 'drop' in e) && o.rule.expr.some((e) => (e['counter']?.packets ?? 0) > 0) ? [o.rule.comment ?? ''] : []));
+    const dropping = counted.flatMap((o) => (o.rule?.expr.some((e) => 'drop' in e) && o.rule.expr.some((e) => (e['counter']?.packets ?? 0) > 0) ? [o.rule.comment ?? ''] : []));
     // (The guests' own IPv6 chatter shows up on no-other-l2-traffic's drop.)
     assert.deepEqual(dropping.map((c) => ruleOrigin(c)).filter((o) => o?.path[1] === 'no-mac-spoofing'), [{ path: ['clean-traffic', 'no-mac-spoofing'], priority: 500 }]);
 

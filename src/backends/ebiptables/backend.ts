@@ -77,7 +77,7 @@ export class EbiptablesBackend implements NwfilterBackend {
     const now = await this.listings([...wanted]);
     const removed = [...new Set(TOOL_NAMES.flatMap((t) => [...now[t].ports.keys()]))].filter((n) => !wanted.has(n)).sort();
     const forgotten = this.applied.names().filter((n) => !wanted.has(n));
-    forgotten.forEach((n) => this.applied.delete(n));
+    for (const n of forgotten) this.applied.delete(n);
     const kept = desired.filter((p) => this.applied.get(p.ifname)?.key === rulesDigest(p));
     const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.ifname));
     const restored = new Set<string>();

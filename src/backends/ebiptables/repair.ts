@@ -48,7 +48,7 @@ export function repairScript(tool: Tool, current: ToolState, wanted: ReadonlyMap
   for (const chain of users.keys()) {
     if (current.shared.has(chain)) continue;
     declare.push({ declare: chain });
-    users.get(chain)!.forEach((p) => repaired.add(p));
+    for (const p of users.get(chain)!) repaired.add(p);
   }
   for (const hook of new Set(spec.hooks.map(([h]) => h))) {
     const jumps = spec.hooks.filter(([h, chain]) => h === hook && users.has(chain)).map(([, chain]) => chain);
@@ -56,7 +56,7 @@ export function repairScript(tool: Tool, current: ToolState, wanted: ReadonlyMap
     // all there in libvirt's order (foreign rules may sit between or before them); else reinserted at the top
     if (present.map((r) => r.target!.name).join() === jumps.join()) continue;
     hooks.push(...present.map((r) => ({ delete: r })), ...jumps.map((chain, i) => ({ insert: jumpTo(hook, chain), position: i + 1 })));
-    for (const chain of jumps) users.get(chain)!.forEach((p) => repaired.add(p));
+    for (const chain of jumps) for (const p of users.get(chain)!) repaired.add(p);
   }
 
   for (const [port, want] of wanted) {

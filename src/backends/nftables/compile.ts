@@ -196,7 +196,10 @@ class PortDraft {
     let cache: Map<string, Draft> | undefined;
     if (isLiteral(instance)) {
       cache = literalDrafts.get(instance.rule);
-      if (!cache) literalDrafts.set(instance.rule, (cache = new Map()));
+      if (!cache) {
+        cache = new Map();
+        literalDrafts.set(instance.rule, cache);
+      }
     }
     const place = `${variant} ${ctx.family} ${ctx.suffix} ${rules.length} ${comment}`;
     let d = cache?.get(place);
@@ -269,7 +272,10 @@ const literalContexts = new WeakMap<RuleDef, Map<StatefulPath, { ctx: Context; p
 
 function literalUses(instance: RuleInstance, path: StatefulPath): { ctx: Context; parts: RuleParts[] }[] {
   let byPath = literalContexts.get(instance.rule);
-  if (!byPath) literalContexts.set(instance.rule, (byPath = new Map()));
+  if (!byPath) {
+    byPath = new Map();
+    literalContexts.set(instance.rule, byPath);
+  }
   if (!byPath.has(path)) byPath.set(path, ipUses(instance, path));
   return byPath.get(path)!;
 }

@@ -227,7 +227,7 @@ export function afterBatch(model: KernelModel, plan: Plan, echoed: readonly (rea
  */
 export function adoptPlan(plan: Plan, echoed: readonly (readonly KernelStatement[])[], ledger: PortLedger, bodies: RuleBodies): void {
   const added = plan.batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
-  added.forEach((rule, i) => bodies.learn({ ...rule, body: echoed[i] }));
+  for (const [i, rule] of added.entries()) bodies.learn({ ...rule, body: echoed[i] });
   if (plan.generation !== ledger.generation) ledger.renameDispatch(plan.generation);
 }
 

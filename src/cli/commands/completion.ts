@@ -104,6 +104,6 @@ export function registerCompletion(program: Command): void {
     .argument('[words...]', 'the words after `virtwall`, the last one being completed')
     .action(async (words: string[]) => {
       const found = await candidates(program, words.length ? words : ['']);
-      process.stdout.write(found.map((w) => w + '\n').join(''));
+      process.stdout.write(found.map((w) => `${w}\n`).join(''));
     });
 }

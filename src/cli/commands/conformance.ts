@@ -19,7 +19,7 @@ export function registerConformance(program: Command): void {
       const { corpusExists, runSuite, selectSuites } = await import('../../conformance/runner.js');
       const corpus = resolve(opts.corpus);
       if (!corpusExists(corpus)) throw invalidInput(`corpus folder '${corpus}' does not exist`);
-      let suites;
+      let suites: ReturnType<typeof selectSuites>;
       try {
         suites = selectSuites(opts.suite);
       } catch (err) {
@@ -44,7 +44,7 @@ export function registerConformance(program: Command): void {
           failures.push(`--- ${report.suite}/${f.name}\n${detail}\n`);
         }
       }
-      if (failures.length) process.stdout.write('\n' + failures.join('\n'));
+      if (failures.length) process.stdout.write(`\n${failures.join('\n')}`);
       process.exitCode = anyFailed ? 1 : 0;
     });
 }

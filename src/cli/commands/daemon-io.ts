@@ -136,9 +136,9 @@ export function listCommand<T>(program: Command, spec: ListSpec<T>): void {
     const chosen = only.filter(([o]) => opts[o]);
     if (chosen.length + (opts['table'] ? 1 : 0) > 1) throw new VirshError(spec.exclusive);
     const rows = await spec.fetch(client, args, opts);
-    if (opts['json']) return out.print(JSON.stringify(rows, null, 2) + '\n');
+    if (opts['json']) return out.print(`${JSON.stringify(rows, null, 2)}\n`);
     const [one] = chosen;
-    if (one) return out.print(rows.map((r) => one[1](r) + '\n').join(''));
+    if (one) return out.print(rows.map((r) => `${one[1](r)}\n`).join(''));
     out.table(spec.columns.map(([h]) => h), rows.map((r) => spec.columns.map(([, cell]) => cell(r))));
   });
 }
@@ -148,7 +148,9 @@ export function editCommand(program: Command, name: string, what: string, arg: A
   virshCommand(program, name, `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`, [arg], [], async ({ client, args: [target], out }) => {
     let { name: current } = await lookup<{ name: string }>(client, kind, target!);
     const { xml } = await client.call<{ xml: string }>('GET', xmlPath(target!));
-    const changed = await editDocument(xml, async (edited) => void ({ name: current } = await client.call<{ name: string }>('POST', definePath, { xml: edited })));
+    const changed = await editDocument(xml, async (edited) => {
+      ({ name: current } = await client.call<{ name: string }>('POST', definePath, { xml: edited }));
+    });
     out.extra(`${what} ${current} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
   });
 }

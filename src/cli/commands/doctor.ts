@@ -22,7 +22,7 @@ export function registerDoctor(program: Command): void {
       const firewalld = new Firewalld();
       try {
         const report = await runDoctor({ runner: new SystemRunner(), config: loadConfig(layout), networks: activeNetworks(layout.networkState, { readOnly: true }), firewalld, read: readKernelFile });
-        process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatDoctor(report));
+        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report));
         process.exitCode = report.ok ? 0 : 1;
       } finally {
         firewalld.close();

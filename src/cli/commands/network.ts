@@ -47,9 +47,18 @@ export function registerNetworkCommands(program: Command): void {
     name: 'net-create', description: 'create a network from an XML file', what: 'network', root: 'network', failure: 'Failed to create network',
     send: (c, xml, file) => c.call<{ name: string }>('POST', '/networks/create', { xml, file }), message: (r, file) => `Network ${r.name} created from ${file}\n`,
   });
-  onNetwork(program, 'net-undefine', 'undefine a persistent network', (n) => `Failed to undefine network ${n}`, async ({ client }, n) => (await client.call('DELETE', `/networks/${seg(n)}`), `Network ${n} has been undefined\n`));
-  onNetwork(program, 'net-start', 'start a (previously defined) inactive network', (n) => `Failed to start network ${n}`, async ({ client }, n) => (await client.call('POST', `/networks/${seg(n)}/start`), `Network ${n} started\n`));
-  onNetwork(program, 'net-destroy', 'destroy (stop) a network', (n) => `Failed to destroy network ${n}`, async ({ client }, n) => (await client.call('POST', `/networks/${seg(n)}/destroy`), `Network ${n} destroyed\n`));
+  onNetwork(program, 'net-undefine', 'undefine a persistent network', (n) => `Failed to undefine network ${n}`, async ({ client }, n) => {
+    await client.call('DELETE', `/networks/${seg(n)}`);
+    return `Network ${n} has been undefined\n`;
+  });
+  onNetwork(program, 'net-start', 'start a (previously defined) inactive network', (n) => `Failed to start network ${n}`, async ({ client }, n) => {
+    await client.call('POST', `/networks/${seg(n)}/start`);
+    return `Network ${n} started\n`;
+  });
+  onNetwork(program, 'net-destroy', 'destroy (stop) a network', (n) => `Failed to destroy network ${n}`, async ({ client }, n) => {
+    await client.call('POST', `/networks/${seg(n)}/destroy`);
+    return `Network ${n} destroyed\n`;
+  });
   // net-uuid looks the network up by name only, net-name by UUID only (virshCommandOptNetworkBy)
   virshCommand(program, 'net-uuid', 'convert a network name to network UUID', [['<network>', 'network name']], [], async ({ client, args: [n], out }) => {
     const net = await lookup<NetworkSummary>(client, 'network', n!);
@@ -80,7 +89,7 @@ export function registerNetworkCommands(program: Command): void {
   });
   virshCommand(program, 'net-info', 'network information', [netArg], [['--json', 'machine-readable output']], async ({ client, args: [net], opts, out }) => {
     const n = await lookup<NetworkSummary>(client, 'network', net!);
-    if (opts['json']) return out.print(JSON.stringify(n, null, 2) + '\n');
+    if (opts['json']) return out.print(`${JSON.stringify(n, null, 2)}\n`);
     const rows: [string, string][] = [['Name', n.name], ['UUID', n.uuid], ['Active', yesNo(n.active)], ['Persistent', yesNo(n.persistent)], ['Autostart', yesNo(n.autostart)]];
     if (n.bridge !== undefined) rows.push(['Bridge', n.bridge]);
     out.print(formatInfo(rows));
@@ -139,7 +148,7 @@ function registerDhcpLeases(program: Command): void {
     const mac = typeof opts['mac'] === 'string' ? opts['mac'].toLowerCase() : undefined;
     // sorted by MAC as virsh sorts them (virshNetworkDHCPLeaseSorter: strcasecmp)
     const leases = all.leases.filter((l) => mac === undefined || l.mac?.toLowerCase() === mac).sort((a, b) => byNameCase(a.mac ?? '', b.mac ?? ''));
-    if (opts['json']) return out.print(JSON.stringify(leases, null, 2) + '\n');
+    if (opts['json']) return out.print(`${JSON.stringify(leases, null, 2)}\n`);
     out.table(
       ['Expiry Time', 'MAC address', 'Protocol', 'IP address', 'Hostname', 'Client ID or DUID'],
       leases.map((l) => [expiry(l.expiryTime), l.mac ?? '-', l.type, `${l.ipAddress}/${l.prefix}`, l.hostname ?? '-', l.clientId ?? '-']),

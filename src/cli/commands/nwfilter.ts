@@ -52,6 +52,6 @@ export function registerNwfilterCommands(program: Command): void {
   virshCommand(program, 'nwfilter-binding-learning', "virtwall's IP address learning state of a binding's port (not in virsh): the addresses learned and how", [bindingArg], [['--json', 'machine-readable output']], async ({ client, args: [portdev], opts, out }) => {
     await lookup(client, 'binding', portdev!);
     const l = await client.call<{ xml: string; json: unknown }>('GET', `/bindings/${seg(portdev!)}/learning`);
-    out.print(opts['json'] ? JSON.stringify(l.json, null, 2) + '\n' : l.xml);
+    out.print(opts['json'] ? `${JSON.stringify(l.json, null, 2)}\n` : l.xml);
   });
 }

@@ -47,5 +47,5 @@ export function formatDoctor(report: DoctorReport): string {
   const details = report.checks
     .flatMap((c) => c.findings.map((f) => `${c.id} (${f.severity}): ${f.problem}\n  fix: ${f.fix}\n`))
     .join('');
-  return table + (details ? '\n' + details : '');
+  return table + (details ? `\n${details}` : '');
 }

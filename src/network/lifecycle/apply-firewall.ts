@@ -44,7 +44,7 @@ export function planXtables(before: XtRuleset, wanted: readonly TableRule[], rep
   const lines = new Map<string, RestoreLine[]>(XT_TABLES.map((t) => [t, []]));
   const skeleton = missingXtSkeleton(before);
   for (const m of skeleton) if (m.chain) lines.get(m.table)!.push({ declare: m.child });
-  locate(replacing, xtRules(before), sameXt).forEach((at, i) => at >= 0 && lines.get(replacing[i]!.table)!.push({ delete: replacing[i]!.rule }));
+  for (const [i, at] of locate(replacing, xtRules(before), sameXt).entries()) if (at >= 0) lines.get(replacing[i]!.table)!.push({ delete: replacing[i]!.rule });
   for (const m of skeleton) if (m.jump) lines.get(m.table)!.push({ insert: m.jumpRule });
   for (const r of wanted) lines.get(r.table)!.push({ insert: r.rule });
   const created = skeleton.filter((m) => m.chain).length + skeleton.filter((m) => m.jump).length + wanted.length;
@@ -94,7 +94,7 @@ export function planNft(listed: Readonly<Record<'ip' | 'ip6', ListedTable | unde
     created += Number(missing.table) + missing.chains.length + missing.jumps.length;
     const rules = nftRules(listed[family]);
     const mine = replacing.filter((p) => p.family === family);
-    locate(mine, rules, sameNft).forEach((at, i) => at >= 0 && batch.push({ verb: 'delete', handle: rules[at]!.handle!, chain: { family, name: mine[i]!.chain } }));
+    for (const [i, at] of locate(mine, rules, sameNft).entries()) if (at >= 0) batch.push({ verb: 'delete', handle: rules[at]!.handle!, chain: { family, name: mine[i]!.chain } });
   }
   for (const r of wanted) batch.push({ verb: 'insert', chain: { family: r.family, name: r.chain }, rule: r.rule });
   return { batch, created };
@@ -157,7 +157,9 @@ export async function applyNetworkFirewalls(
   const { runner, nft, xt } = firewallIo(io);
   const nets = defs.filter(hasFirewall);
   const parts: FirewallPart[][] = defs.map(() => []);
-  const add = (per: FirewallPart[][]) => per.forEach((p, i) => parts[defs.indexOf(nets[i]!)]!.push(...p));
+  const add = (per: FirewallPart[][]) => {
+    for (const [i, p] of per.entries()) parts[defs.indexOf(nets[i]!)]!.push(...p);
+  };
   if (backend === 'nftables') {
     const applied = await applyNft(nets, replacing.filter(isNftPart), nft);
     add(applied.parts);

@@ -106,7 +106,7 @@ const statusReader =
   (stateDir: string) =>
   (text: string): NetworkStatus => {
     const s = jsonState(STATUS)(text);
-    if (s.files.some((f) => !f.startsWith(stateDir + '/') || f.split('/').includes('..'))) throw new Error(`field 'files': a file outside ${stateDir}`);
+    if (s.files.some((f) => !f.startsWith(`${stateDir}/`) || f.split('/').includes('..'))) throw new Error(`field 'files': a file outside ${stateDir}`);
     return s as unknown as NetworkStatus;
   };
 
@@ -142,7 +142,7 @@ export class NetworkDriver {
   }
 
   private saveStatus(status: NetworkStatus): void {
-    writeFileAtomic(this.statusFile(status.name), JSON.stringify(status, null, 2) + '\n');
+    writeFileAtomic(this.statusFile(status.name), `${JSON.stringify(status, null, 2)}\n`);
   }
 
   private async run(argv: readonly string[]): Promise<string> {

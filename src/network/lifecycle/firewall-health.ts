@@ -53,7 +53,7 @@ export async function locateParts(parts: readonly FirewallPart[], io: CommandRun
   const { xt, nft } = firewallIo(io);
   for (const tool of IPTABLES_TOOLS) {
     const mine = parts.filter((p): p is XtablesPart => isXtablesPart(p) && p.tool === tool);
-    if (mine.length > 0) locate(mine, xtRules(await xt.save(tool)), sameXt).forEach((at, i) => at >= 0 && found.add(mine[i]!));
+    if (mine.length > 0) for (const [i, at] of locate(mine, xtRules(await xt.save(tool)), sameXt).entries()) if (at >= 0) found.add(mine[i]!);
   }
   for (const family of NFT_FAMILIES) {
     const mine = parts.filter((p): p is NftPart => isNftPart(p) && p.family === family);

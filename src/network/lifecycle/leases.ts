@@ -45,7 +45,7 @@ export function readLeases(file: string): LeaseRecord[] {
 }
 
 export function writeLeases(file: string, leases: readonly LeaseRecord[]): void {
-  writeFileAtomic(file, JSON.stringify(leases, null, 2) + '\n');
+  writeFileAtomic(file, `${JSON.stringify(leases, null, 2)}\n`);
 }
 
 const isIpv6 = (ip: string) => ip.includes(':');
@@ -92,7 +92,7 @@ export function leaseDatabase(leases: readonly LeaseRecord[], now: number): stri
     lines.push(`duid ${duid}`);
     lines.push(...v6.map((l) => `${l.expiryTime} ${l.iaid ?? '*'} ${l.ipAddress} ${l.hostname ?? '*'} ${l.clientId ?? '*'}`));
   }
-  return lines.map((l) => l + '\n').join('');
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 /** One row of `virsh net-dhcp-leases`. */

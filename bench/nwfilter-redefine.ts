@@ -98,6 +98,7 @@ printTable(
   runs.filter(([name]) => name !== 'nftables').map(([name, f]) => [name, ratio(f.redefine / f.n, nft ? nft.redefine / nft.n : undefined)]),
 );
 if (nft) {
-  const oneTransaction = nft.commands === 'nft -f 1';
+  // one `nft -f` (the transaction); other nft runs only read (the listing of the rules it added)
+  const oneTransaction = nft.commands.split(', ').filter((c) => c.startsWith('nft -f')).join() === 'nft -f 1';
   console.log(`\nTarget: redefine a filter used by ${nft.n} ports in one transaction, <= 1 s: ${fmt(nft.redefine / 1000, 2)} s, ${nft.commands} -> ${nft.n === 1000 && oneTransaction && nft.redefine <= 1000 ? 'met' : 'not met'}`);
 }

@@ -31,16 +31,16 @@ export function portFilterFor(b: FilterBinding, source: FilterSource, learned: {
   if (missing.length > 0 && missing.every((m) => LEARNABLE_VARIABLES.includes(m)) && (mode === 'any' || mode === 'dhcp')) {
     const ipv6 = missing.includes('IPV6');
     return {
-      filter: { ...learningPolicy({ ifname: b.portdev, mac: b.mac, mode, ipv6, params: b.params }), key },
+      filter: { ...learningPolicy({ portdev: b.portdev, mac: b.mac, mode, ipv6, params: b.params }), key },
       learning: { mode, ipv4: missing.includes('IP'), ipv6 },
     };
   }
   // No variable missing: the plan is the filter itself, and its instantiation can wait until the
   // backend needs it. Otherwise instantiating says what is wrong.
   if (key !== undefined && missing.length === 0) {
-    return { filter: deferredPortFilter({ ifname: b.portdev, mac: b.mac, filter: b.filter, key }, () => instantiateBinding(b, source, {}, addresses)) };
+    return { filter: deferredPortFilter({ portdev: b.portdev, mac: b.mac, filter: b.filter, key }, () => instantiateBinding(b, source, {}, addresses)) };
   }
-  return { filter: { ifname: b.portdev, mac: b.mac, filter: b.filter, instances: instantiateBinding(b, source, {}, addresses), key } };
+  return { filter: { portdev: b.portdev, mac: b.mac, filter: b.filter, instances: instantiateBinding(b, source, {}, addresses), key } };
 }
 
 /**

@@ -9,7 +9,7 @@ export type NwfilterBackendName = 'nftables' | 'ebiptables';
 /** One filtered port (a guest's TAP device) as the backend needs it. */
 export interface PortFilter {
   /** The port device, e.g. `vnet0`. */
-  ifname: string;
+  portdev: string;
   /** The guest's MAC on this port ($MAC). */
   mac: string;
   /** Root filter name of the binding (for rule comments and diagnostics). */

@@ -19,7 +19,7 @@ const stock = new MapFilterSource(loadStockFilters().values());
 function port(n: number, filter = 'clean-traffic', ips = [`10.0.${n >> 8}.${n & 255}`], source: FilterSource = stock): PortFilter {
   const mac = `52:54:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
   const binding = { portdev: `vnet${n}`, mac, filter, params: new Map([['IP', ips]]) };
-  return { ifname: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
+  return { portdev: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
 }
 
 /** A user filter over clean-traffic, in two definitions of different shape. */
@@ -90,7 +90,7 @@ describe('nftables backend', () => {
     let instantiated = 0;
     const keyed = (n: number, ips?: string[]) => {
       const p = port(n, 'clean-traffic', ips);
-      return deferredPortFilter({ ifname: p.ifname, mac: p.mac, filter: p.filter, key: `k${n} ${ips ?? ''}` }, () => {
+      return deferredPortFilter({ portdev: p.portdev, mac: p.mac, filter: p.filter, key: `k${n} ${ips ?? ''}` }, () => {
         instantiated++;
         return p.instances;
       });

@@ -41,9 +41,9 @@ describe('virtwalld domain layer', () => {
     assert.deepEqual(r.reinstantiated.sort(), ['vnet0', 'vnet1']);
     assert.equal(backend.applied.length, before + 1);
     const change = backend.applied.at(-1)!;
-    assert.deepEqual(change.set.map((p) => p.ifname).sort(), ['vnet0', 'vnet1']);
+    assert.deepEqual(change.set.map((p) => p.portdev).sort(), ['vnet0', 'vnet1']);
     assert.match(JSON.stringify(change.set[0]!.instances), /23/);
-    const vnet0 = change.set.find((p) => p.ifname === 'vnet0')!;
+    const vnet0 = change.set.find((p) => p.portdev === 'vnet0')!;
     assert.ok(firstKey && vnet0.key && vnet0.key !== firstKey, 'a redefinition changes the keys of the ports it reaches');
   });
 
@@ -97,7 +97,7 @@ describe('virtwalld domain layer', () => {
     const backend = new RecordingBackend();
     await openDaemon(root, backend);
     assert.equal(backend.applied.length, 0, 'a restart reconciles instead of rebuilding');
-    assert.deepEqual(backend.reconciled[0]!.map((p) => [p.ifname, p.filter]), [['vnet0', 'allow-arp']]);
+    assert.deepEqual(backend.reconciled[0]!.map((p) => [p.portdev, p.filter]), [['vnet0', 'allow-arp']]);
   });
 
   it('a port attaches its device to the bridge, binds its filter and applies mac_filter; net-destroy removes ports', async (t) => {

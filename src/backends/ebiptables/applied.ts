@@ -24,7 +24,7 @@ export interface AppliedPort {
 
 /** Changes whenever the commands instantiating the port or its MAC check would change. */
 export function rulesDigest(p: PortFilter): string {
-  const commands = dryRunCommands(applyNewRules(p.ifname, p.instances)).map((c) => c.argv.join(' '));
+  const commands = dryRunCommands(applyNewRules(p.portdev, p.instances)).map((c) => c.argv.join(' '));
   return createHash('sha256').update(JSON.stringify([p.macFilter ? p.mac.toLowerCase() : '', commands])).digest('hex').slice(0, 32);
 }
 
@@ -43,20 +43,20 @@ export class AppliedPorts {
     this.ports = new Map(Object.entries((file && readState(file, jsonState(SAVED))) ?? {}));
   }
 
-  get(ifname: string): AppliedPort | undefined {
-    return this.ports.get(ifname);
+  get(portdev: string): AppliedPort | undefined {
+    return this.ports.get(portdev);
   }
 
   names(): string[] {
     return [...this.ports.keys()];
   }
 
-  set(ifname: string, port: AppliedPort): void {
-    this.ports.set(ifname, port);
+  set(portdev: string, port: AppliedPort): void {
+    this.ports.set(portdev, port);
   }
 
-  delete(ifname: string): void {
-    this.ports.delete(ifname);
+  delete(portdev: string): void {
+    this.ports.delete(portdev);
   }
 
   save(): void {

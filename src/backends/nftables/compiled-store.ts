@@ -38,7 +38,7 @@ export function saveCompiledPorts(file: string, path: StatefulPath, ports: Itera
   const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [], bodies };
   for (const [key, c] of ports) {
     stored.shapes[c.shape] ??= { chains: c.chains, sets: c.sets.map(({ elements: _e, ...meta }) => meta) };
-    stored.ports.push({ key, ifname: c.ifname, id: c.id, shape: c.shape, entries: c.entries, elements: c.sets.map((s) => s.elements) });
+    stored.ports.push({ key, ifname: c.portdev, id: c.id, shape: c.shape, entries: c.entries, elements: c.sets.map((s) => s.elements) });
   }
   writeFileAtomic(file, JSON.stringify(stored), 0o600);
 }
@@ -53,7 +53,7 @@ export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Ma
     const shape = stored.shapes[p.shape];
     if (!shape || shape.sets.length !== p.elements.length) continue;
     const sets = shape.sets.map((meta, i) => ({ ...meta, elements: p.elements[i]! }));
-    out.set(p.key, { ifname: p.ifname, id: p.id, shape: p.shape, chains: shape.chains, sets, entries: p.entries });
+    out.set(p.key, { portdev: p.ifname, id: p.id, shape: p.shape, chains: shape.chains, sets, entries: p.entries });
   }
   return { ports: out, bodies: stored.bodies };
 }

@@ -56,17 +56,17 @@ export class PortLedger {
     return [...this.entries.values()].map((e) => e.port);
   }
 
-  port(ifname: string): PortFilter | undefined {
-    return this.entries.get(ifname)?.port;
+  port(portdev: string): PortFilter | undefined {
+    return this.entries.get(portdev)?.port;
   }
 
   /** Shape of a port (the hash its chains are named by), if it is in the ledger. */
-  shapeOf(ifname: string): string | undefined {
-    return this.entries.get(ifname)?.compiled.shape;
+  shapeOf(portdev: string): string | undefined {
+    return this.entries.get(portdev)?.compiled.shape;
   }
 
-  idOf(ifname: string): number | undefined {
-    return this.ids.get(ifname);
+  idOf(portdev: string): number | undefined {
+    return this.ids.get(portdev);
   }
 
   /** Keys of the sets of the shapes in use (the ones holding ports' values). */
@@ -76,23 +76,23 @@ export class PortLedger {
 
   /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
   portsOfChain(k: string): string[] {
-    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => key(c.family, c.name) === k)).map((e) => e.port.ifname);
+    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => key(c.family, c.name) === k)).map((e) => e.port.portdev);
   }
 
   /** Puts a port in (or replaces it); a port that does not compile changes nothing. */
   set(port: PortFilter): void {
-    let id = this.ids.get(port.ifname);
+    let id = this.ids.get(port.portdev);
     if (id === undefined) {
       id = this.freeIds.at(-1) ?? this.nextId;
       if (id > 0xffff) throw new Error('more than 65535 filtered ports');
     }
     const compiled = this.compiled(port, id);
-    if (!this.ids.has(port.ifname)) {
+    if (!this.ids.has(port.portdev)) {
       if (this.freeIds.at(-1) === id) this.freeIds.pop();
       else this.nextId++;
-      this.ids.set(port.ifname, id);
+      this.ids.set(port.portdev, id);
     }
-    if (this.entries.has(port.ifname)) this.drop(port.ifname, false);
+    if (this.entries.has(port.portdev)) this.drop(port.portdev, false);
     const shape = this.shapes.get(compiled.shape);
     if (shape) shape.users++;
     else {
@@ -104,20 +104,20 @@ export class PortLedger {
     const needs = needsOf(port, compiled);
     const before = this.needs();
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
-    this.entries.set(port.ifname, { port, compiled, needs, elements: new Map() });
+    this.entries.set(port.portdev, { port, compiled, needs, elements: new Map() });
     this.relayout(before);
     const elements = portElements(this.layout, port, compiled, this.gen);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
-    this.entries.get(port.ifname)!.elements = elements;
+    this.entries.get(port.portdev)!.elements = elements;
   }
 
   /** A port's compiled form: known for its key (here or from `known`), or compiled now. */
   private compiled(port: PortFilter, id: number): CompiledPort {
     const k = port.key;
     if (k !== undefined) {
-      const own = this.entries.get(port.ifname);
+      const own = this.entries.get(port.portdev);
       const known = own?.port.key === k ? own.compiled : this.known.get(k);
-      if (known && known.id === id && known.ifname === port.ifname) return known;
+      if (known && known.id === id && known.portdev === port.portdev) return known;
     }
     this.compiledCount++;
     return compilePort(port, id, this.path);
@@ -130,8 +130,8 @@ export class PortLedger {
     return out;
   }
 
-  remove(ifname: string): void {
-    if (this.entries.has(ifname)) this.drop(ifname, true);
+  remove(portdev: string): void {
+    if (this.entries.has(portdev)) this.drop(portdev, true);
   }
 
   /** What changed since the last call. */
@@ -176,12 +176,12 @@ export class PortLedger {
     for (const c of chains) this.model.chains.set(key(c.family, c.name), c);
   }
 
-  private drop(ifname: string, forget: boolean): void {
-    const entry = this.entries.get(ifname)!;
+  private drop(portdev: string, forget: boolean): void {
+    const entry = this.entries.get(portdev)!;
     for (const [k, es] of entry.elements) for (const e of es) this.removeElement(k, e);
     const before = this.needs();
     for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
-    this.entries.delete(ifname);
+    this.entries.delete(portdev);
     this.relayout(before);
     const shape = this.shapes.get(entry.compiled.shape)!;
     if (--shape.users === 0) {
@@ -190,8 +190,8 @@ export class PortLedger {
       for (const s of shape.sets) this.removeSet(key(s.family, s.name));
     }
     if (forget) {
-      this.freeIds.push(this.ids.get(ifname)!);
-      this.ids.delete(ifname);
+      this.freeIds.push(this.ids.get(portdev)!);
+      this.ids.delete(portdev);
     }
   }
 

@@ -110,7 +110,7 @@ describe('virtwalld domain layer', () => {
     const uuid = await daemon.createPort({ network: 'n1', xml: port, tap: 'tap7', macFilter: true });
     assert.equal(uuid, '5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b');
     assert.ok(runner.calls.includes('ip link set dev tap7 master vbr1'));
-    assert.deepEqual(backend.kernel.get('tap7'), { ifname: 'tap7', mac: '52:54:00:aa:bb:01', filter: '', instances: [], macFilter: true });
+    assert.deepEqual(backend.kernel.get('tap7'), { portdev: 'tap7', mac: '52:54:00:aa:bb:01', filter: '', instances: [], macFilter: true });
     assert.match(daemon.ports.get(uuid).xml, /<plug type='network' bridge='vbr1'\/>/);
     await daemon.deletePort(uuid);
     assert.equal(backend.kernel.has('tap7'), false);

@@ -22,7 +22,7 @@ import {
   concat, concatValue, counter, jump, match, meta, num, payload, renameRefs, setref, str, sym, verdict,
   type Element, type Expr, type Statement, type Value,
 } from '../../nft/expr.js';
-import { elementsOf, key, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
+import { elementsOf, objectKey, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';
 
@@ -478,11 +478,11 @@ export function dispatchMaps(layout: Layout, generation: number, needs: Needs): 
   return [...seen.values()];
 }
 
-/** Everything one port puts into the model, as elements by set key (see key()). */
+/** Everything one port puts into the model, as elements by set key (see objectKey()). */
 export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, generation: number): Map<string, Element[]> {
   const out = new Map<string, Element[]>();
   const add = (family: Family, name: string, e: readonly Element[]) => {
-    const k = key(family, name);
+    const k = objectKey(family, name);
     if (!out.has(k)) out.set(k, []);
     out.get(k)!.push(...e);
   };

@@ -8,7 +8,7 @@ import {
   compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
 } from './compile.js';
 import { elementText, type Element } from '../../nft/expr.js';
-import { key, type NftChain, type SetMeta } from '../../nft/objects.js';
+import { objectKey, type NftChain, type SetMeta } from '../../nft/objects.js';
 import { emptyDelta, LiveModel, type ModelDelta, type NftModel } from './model.js';
 
 interface PortEntry {
@@ -71,12 +71,12 @@ export class PortLedger {
 
   /** Keys of the sets of the shapes in use (the ones holding ports' values). */
   shapeSets(): Set<string> {
-    return new Set([...this.shapes.values()].flatMap((s) => s.sets.map((x) => key(x.family, x.name))));
+    return new Set([...this.shapes.values()].flatMap((s) => s.sets.map((x) => objectKey(x.family, x.name))));
   }
 
   /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
   portsOfChain(k: string): string[] {
-    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => key(c.family, c.name) === k)).map((e) => e.port.portdev);
+    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => objectKey(c.family, c.name) === k)).map((e) => e.port.portdev);
   }
 
   /** Puts a port in (or replaces it); a port that does not compile changes nothing. */
@@ -147,7 +147,7 @@ export class PortLedger {
    */
   dispatchIn(generation: number): { maps: [string, string][]; chains: NftChain[] } {
     const needs = this.needs()!;
-    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [key(m.family, m.name), dispatchName(m.base, generation)]);
+    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [objectKey(m.family, m.name), dispatchName(m.base, generation)]);
     return { maps, chains: this.layout.chains((base) => dispatchName(base, generation), needs) };
   }
 
@@ -161,8 +161,8 @@ export class PortLedger {
     for (const [from, to] of maps) {
       const old = this.model.sets.get(from)!;
       this.model.sets.delete(from);
-      this.model.sets.set(key(old.family, to), { ...old, name: to });
-      renamed.set(from, key(old.family, to));
+      this.model.sets.set(objectKey(old.family, to), { ...old, name: to });
+      renamed.set(from, objectKey(old.family, to));
     }
     for (const e of this.entries.values()) {
       for (const [from, es] of [...e.elements]) {
@@ -173,7 +173,7 @@ export class PortLedger {
       }
     }
     this.gen = generation;
-    for (const c of chains) this.model.chains.set(key(c.family, c.name), c);
+    for (const c of chains) this.model.chains.set(objectKey(c.family, c.name), c);
   }
 
   private drop(portdev: string, forget: boolean): void {
@@ -186,8 +186,8 @@ export class PortLedger {
     const shape = this.shapes.get(entry.compiled.shape)!;
     if (--shape.users === 0) {
       this.shapes.delete(entry.compiled.shape);
-      for (const c of shape.chains) this.removeChain(key(c.family, c.name));
-      for (const s of shape.sets) this.removeSet(key(s.family, s.name));
+      for (const c of shape.chains) this.removeChain(objectKey(c.family, c.name));
+      for (const s of shape.sets) this.removeSet(objectKey(s.family, s.name));
     }
     if (forget) {
       this.freeIds.push(this.ids.get(portdev)!);
@@ -211,11 +211,11 @@ export class PortLedger {
       return { sets: [...this.layout.sets(needs), ...dispatch], chains: this.layout.chains(map, needs) };
     };
     const [old, now] = [items(before), items(after)];
-    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) => new Set(xs.map((x) => key(x.family, x.name)));
+    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) => new Set(xs.map((x) => objectKey(x.family, x.name)));
     const [oldSets, newSets, oldChains] = [keys(old.sets), keys(now.sets), keys(old.chains)];
-    for (const s of now.sets) if (!oldSets.has(key(s.family, s.name))) this.addSet(s);
+    for (const s of now.sets) if (!oldSets.has(objectKey(s.family, s.name))) this.addSet(s);
     for (const c of now.chains) {
-      const k = key(c.family, c.name);
+      const k = objectKey(c.family, c.name);
       if (!oldChains.has(k)) this.addChain(c);
       else {
         this.model.chains.set(k, c);
@@ -228,7 +228,7 @@ export class PortLedger {
   }
 
   private addChain(c: NftChain): void {
-    const k = key(c.family, c.name);
+    const k = objectKey(c.family, c.name);
     this.model.chains.set(k, c);
     // Back after going in the same delta: its rules may differ (plan.ts compares them).
     if (this.delta.removedChains.delete(k)) this.delta.changedChains.add(k);
@@ -242,7 +242,7 @@ export class PortLedger {
   }
 
   private addSet(s: SetMeta): void {
-    const k = key(s.family, s.name);
+    const k = objectKey(s.family, s.name);
     this.model.sets.set(k, { ...s, elements: new Map() });
     if (!this.delta.removedSets.delete(k)) this.delta.addedSets.add(k);
   }

@@ -33,7 +33,7 @@ describe('virtwalld domain layer', () => {
     await daemon.defineFilter(userFilter('inner', "<rule action='drop' direction='out'><tcp dstportstart='22'/></rule>"));
     await daemon.defineFilter(userFilter('outer', "<filterref filter='inner'/>"));
     await daemon.createBinding(bindingXml('vnet0', 'outer'));
-    const firstKey = backend.applied.at(-1)!.set[0]!.key;
+    const firstDigest = backend.applied.at(-1)!.set[0]!.inputsDigest;
     await daemon.createBinding(bindingXml('vnet1', 'inner', '52:54:00:00:00:02'));
     await daemon.createBinding(bindingXml('vnet2', 'allow-arp', '52:54:00:00:00:03'));
     const before = backend.applied.length;
@@ -44,7 +44,7 @@ describe('virtwalld domain layer', () => {
     assert.deepEqual(change.set.map((p) => p.portdev).sort(), ['vnet0', 'vnet1']);
     assert.match(JSON.stringify(change.set[0]!.instances), /23/);
     const vnet0 = change.set.find((p) => p.portdev === 'vnet0')!;
-    assert.ok(firstKey && vnet0.key && vnet0.key !== firstKey, 'a redefinition changes the keys of the ports it reaches');
+    assert.ok(firstDigest && vnet0.inputsDigest && vnet0.inputsDigest !== firstDigest, 'a redefinition changes the inputs digests of the ports it reaches');
   });
 
   it('refuses a redefinition that breaks a binding, keeping the old definition', async (t) => {

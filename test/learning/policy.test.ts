@@ -88,15 +88,15 @@ describe('port filter', () => {
     assert.throws(() => portFilterFor(binding('spoof', [['CTRL_IP_LEARNING', ['sometimes']]]), FILTERS, none), /learning value 'sometimes' invalid/);
   });
 
-  it('keys every plan by its inputs, and defers instantiating a port whose variables are all set', () => {
+  it('gives every plan a digest of its inputs, and defers instantiating a port whose variables are all set', () => {
     const source = (digest: string) => ({ lookup: (n: string) => FILTERS.lookup(n), digest });
     const five = { ipv4: ['10.0.0.5'], ipv6: [] };
-    const key = (b: ReturnType<typeof binding>, digest = 'd1', learned = five) => portFilterFor(b, source(digest), learned).filter.key;
-    assert.equal(portFilterFor(binding('spoof'), FILTERS, five).filter.key, undefined, 'a source without digest gives no key');
-    assert.equal(key(binding('spoof')), key(binding('spoof')));
-    const keys = [key(binding('spoof')), key(binding('spoof'), 'd2'), key(binding('spoof'), 'd1', { ipv4: ['10.0.0.6'], ipv6: [] }), key(binding('spoof', [['IP', ['10.0.0.5']]])), key(binding('spoof'), 'd1', none)];
-    assert.equal(new Set(keys).size, keys.length, 'filters, learned addresses, parameters: each changes the key');
-    assert.ok(keys.every((k) => typeof k === 'string'), 'the learning plan is keyed too');
+    const digestOf = (b: ReturnType<typeof binding>, digest = 'd1', learned = five) => portFilterFor(b, source(digest), learned).filter.inputsDigest;
+    assert.equal(portFilterFor(binding('spoof'), FILTERS, five).filter.inputsDigest, undefined, 'a source without digest gives no digest');
+    assert.equal(digestOf(binding('spoof')), digestOf(binding('spoof')));
+    const digests = [digestOf(binding('spoof')), digestOf(binding('spoof'), 'd2'), digestOf(binding('spoof'), 'd1', { ipv4: ['10.0.0.6'], ipv6: [] }), digestOf(binding('spoof', [['IP', ['10.0.0.5']]])), digestOf(binding('spoof'), 'd1', none)];
+    assert.equal(new Set(digests).size, digests.length, 'filters, learned addresses, parameters: each changes the digest');
+    assert.ok(digests.every((k) => typeof k === 'string'), 'the learning plan has a digest too');
 
     // every variable set: nothing is instantiated (nor its errors thrown) until the backend asks
     const bad = portFilterFor(binding('spoof', [['IP', ['10.0.0.300']]]), source('d1'), none);

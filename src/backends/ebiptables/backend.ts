@@ -49,7 +49,7 @@ export class EbiptablesBackend implements NwfilterBackend {
 
   private async change(change: PortChange): Promise<void> {
     const wanted = macFilterPorts(change.set);
-    // every port's plans first: a port that fails to instantiate (deferred, see PortFilter.key) stops the change before it starts
+    // every port's plans first: a port that fails to instantiate (deferred, see PortFilter.inputsDigest) stops the change before it starts
     const plans = change.set.map((p) => instantiationPlans(p.portdev, p.instances));
     // a port's MAC check is in place before its filter changes, and goes only after it
     if (wanted.size > 0) await applyPlan(macFilterPlan(wanted, new Set(wanted.keys())), this.runner);

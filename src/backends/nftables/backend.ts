@@ -179,7 +179,7 @@ export class NftablesBackend implements NwfilterBackend {
     // one when it is free, so what was compiled for it still fits.
     const used = new Set(keep.values());
     for (const p of desired) {
-      const c = p.key === undefined || keep.has(p.portdev) ? undefined : known.get(p.key);
+      const c = p.inputsDigest === undefined || keep.has(p.portdev) ? undefined : known.get(p.inputsDigest);
       if (!c || c.portdev !== p.portdev || used.has(c.id)) continue;
       keep.set(p.portdev, c.id);
       used.add(c.id);

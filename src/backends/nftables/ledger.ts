@@ -36,7 +36,7 @@ export class PortLedger {
 
   /**
    * `ids`: port ids to keep (those the kernel already uses). `known`: compiled ports by
-   * PortFilter.key, used instead of compiling a port with that key and the same id.
+   * PortFilter.inputsDigest, used instead of compiling a port with that digest and the same id.
    */
   constructor(readonly path: StatefulPath, private gen: number, ids: ReadonlyMap<string, number> = new Map(), private readonly known: ReadonlyMap<string, CompiledPort> = new Map()) {
     this.layout = LAYOUTS[path];
@@ -111,22 +111,22 @@ export class PortLedger {
     this.entries.get(port.portdev)!.elements = elements;
   }
 
-  /** A port's compiled form: known for its key (here or from `known`), or compiled now. */
+  /** A port's compiled form: known for its inputs digest (here or from `known`), or compiled now. */
   private compiled(port: PortFilter, id: number): CompiledPort {
-    const k = port.key;
-    if (k !== undefined) {
+    const digest = port.inputsDigest;
+    if (digest !== undefined) {
       const own = this.entries.get(port.portdev);
-      const known = own?.port.key === k ? own.compiled : this.known.get(k);
+      const known = own?.port.inputsDigest === digest ? own.compiled : this.known.get(digest);
       if (known && known.id === id && known.portdev === port.portdev) return known;
     }
     this.compiledCount++;
     return compilePort(port, id, this.path);
   }
 
-  /** The compiled form of every keyed port, by key (for the next ledger, and to keep across restarts). */
+  /** The compiled form of every digested port, by its inputs digest (for the next ledger, and to keep across restarts). */
   compiledPorts(): Map<string, CompiledPort> {
     const out = new Map<string, CompiledPort>();
-    for (const e of this.entries.values()) if (e.port.key !== undefined) out.set(e.port.key, e.compiled);
+    for (const e of this.entries.values()) if (e.port.inputsDigest !== undefined) out.set(e.port.inputsDigest, e.compiled);
     return out;
   }
 

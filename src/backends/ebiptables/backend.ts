@@ -41,7 +41,7 @@ export class EbiptablesBackend implements NwfilterBackend {
       const now = await this.listings(change.set.map((p) => p.portdev));
       for (const p of change.set) {
         const parts = Object.fromEntries(TOOL_NAMES.map((t) => [t, now[t].ports.get(p.portdev) ?? EMPTY_PART])) as Record<Tool, PortPart>;
-        this.applied.set(p.portdev, { key: rulesDigest(p), parts });
+        this.applied.set(p.portdev, { rulesDigest: rulesDigest(p), parts });
       }
     }
     this.applied.save();
@@ -78,7 +78,7 @@ export class EbiptablesBackend implements NwfilterBackend {
     const removed = [...new Set(TOOL_NAMES.flatMap((t) => [...now[t].ports.keys()]))].filter((n) => !wanted.has(n)).sort();
     const forgotten = this.applied.names().filter((n) => !wanted.has(n));
     forgotten.forEach((n) => this.applied.delete(n));
-    const kept = desired.filter((p) => this.applied.get(p.portdev)?.key === rulesDigest(p));
+    const kept = desired.filter((p) => this.applied.get(p.portdev)?.rulesDigest === rulesDigest(p));
     const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.portdev));
     const restored = new Set<string>();
     for (const tool of TOOL_NAMES) {

@@ -33,7 +33,7 @@ export const stockFilters: FilterSource = new MapFilterSource(loadStockFilters()
 /** Port i bound to `filter` (clean-traffic by default) with its IP, as a backend takes it. */
 export function cleanTrafficPort(i: number, filter = 'clean-traffic', source: FilterSource = stockFilters): PortFilter {
   const binding = { portdev: portName(i), mac: guestMac(i), filter, params: new Map([['IP', [guestIp(i)]]]) };
-  return { ifname: binding.portdev, mac: binding.mac, filter, instances: instantiateBinding(binding, source) };
+  return { portdev: binding.portdev, mac: binding.mac, filter, instances: instantiateBinding(binding, source) };
 }
 
 export class BenchNet {

@@ -75,7 +75,7 @@ export class BindingService {
   private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
     const macFilter = this.macFilters.has(portdev) || undefined;
     if (!binding && this.blocked.has(portdev)) return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
-    if (!binding) return { ifname: portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
+    if (!binding) return { portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
       // the port's filter needs addresses: learning them starts with the filter that waits for them
       const plan = this.learning.plan(binding, source);
@@ -84,7 +84,7 @@ export class BindingService {
       if (macFilter) plan.filter.macFilter = true;
       return plan.filter;
     }
-    return { ifname: portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
+    return { portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
   }
 
   /** Re-applies one port (its learned addresses changed). */

@@ -10,7 +10,7 @@ import type { CommandRunner } from '../exec/runner.js';
 import { NftCli } from '../nft/client.js';
 import type { Command } from '../nft/batch.js';
 import { counter, ct, match, meta, payload, str, verdict, type Statement } from '../nft/expr.js';
-import { key, type Family as NftFamily, type NftRule } from '../nft/objects.js';
+import { objectKey, type Family as NftFamily, type NftRule } from '../nft/objects.js';
 import { XtablesClient } from '../xtables/client.js';
 import type { RestoreLine } from '../xtables/restore.js';
 import { commentOf, opt, sameRule, type XtMatch, type XtRule, type XtTool } from '../xtables/rule.js';
@@ -111,7 +111,7 @@ async function presentPasses(runner: CommandRunner, chain: ForwardChain, bridge:
     return { xt: rulesIn(table, chain.name).filter((r) => commentOf(r) === comment), handles: [] };
   }
   const table = await new NftCli(runner).list(chain.family as NftFamily, chain.table);
-  const rules = table?.chains.get(key(chain.family as NftFamily, chain.name))?.rules ?? [];
+  const rules = table?.chains.get(objectKey(chain.family as NftFamily, chain.name))?.rules ?? [];
   return { xt: [], handles: rules.flatMap((r) => (r.comment === comment && r.handle !== undefined ? [r.handle] : [])) };
 }
 

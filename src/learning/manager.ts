@@ -19,7 +19,7 @@ import { PortLearner, type Family, type LearnedAddress, type LearnerConfig, type
 export type LearningMechanism = 'dnsmasq-leases' | 'traffic';
 
 export interface LearningPort extends LearnerConfig {
-  /** The port device (tap), the key of everything here. */
+  /** The port device (portdev), the key of everything here. */
   port: string;
   mechanism: LearningMechanism;
   /** Bridge of the network whose dnsmasq leases feed the port ('dnsmasq-leases'). */

@@ -17,7 +17,7 @@ import type { LearningMode } from './learner.js';
 export const LEARNING_FILTER = 'virtwall-ip-learning';
 
 export interface LearningPolicyInput {
-  ifname: string;
+  portdev: string;
   mac: string;
   mode: LearningMode;
   /** Whether an IPv6 address is being learned (the filter references $IPV6 without a value). */
@@ -72,17 +72,17 @@ export function learningFilterXml(mode: LearningMode, ipv6: boolean, v4Servers: 
   return filterXml(mode === 'any' ? ANY_RULES(ipv6) : DHCP_RULES(ipv6, v4Servers, v6Servers));
 }
 
-function fixedPolicy(ifname: string, mac: string, xml: string, vars: Map<string, VarValue>): PortFilter {
+function fixedPolicy(portdev: string, mac: string, xml: string, vars: Map<string, VarValue>): PortFilter {
   const def = parseFilter(xml, `<${LEARNING_FILTER}>`);
-  return { ifname, mac, filter: LEARNING_FILTER, instances: instantiate(def, vars, new MapFilterSource([])) };
+  return { portdev, mac, filter: LEARNING_FILTER, instances: instantiate(def, vars, new MapFilterSource([])) };
 }
 
 /**
  * Nothing in or out: what libvirt puts on a port whose learning failed, so an unlearnable
  * port is never left open.
  */
-export function dropAllPolicy(ifname: string, mac: string): PortFilter {
-  return fixedPolicy(ifname, mac, filterXml(DROP_ALL), new Map());
+export function dropAllPolicy(portdev: string, mac: string): PortFilter {
+  return fixedPolicy(portdev, mac, filterXml(DROP_ALL), new Map());
 }
 
 /** The port's filter while its address is unknown. */
@@ -92,5 +92,5 @@ export function learningPolicy(p: LearningPolicyInput): PortFilter {
   const vars = new Map<string, VarValue>([['MAC', [p.mac]]]);
   if (servers) vars.set('DHCPSERVER', servers);
   if (servers6) vars.set('DHCPSERVERV6', servers6);
-  return fixedPolicy(p.ifname, p.mac, learningFilterXml(p.mode, p.ipv6, servers !== undefined, servers6 !== undefined), vars);
+  return fixedPolicy(p.portdev, p.mac, learningFilterXml(p.mode, p.ipv6, servers !== undefined, servers6 !== undefined), vars);
 }

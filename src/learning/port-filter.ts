@@ -23,24 +23,24 @@ export interface PortPlan {
  */
 export function portFilterFor(b: FilterBinding, source: FilterSource, learned: { ipv4: readonly string[]; ipv6: readonly string[] }): PortPlan {
   const addresses = { ip: learned.ipv4, ipv6: learned.ipv6 };
-  // The plan is a function of these inputs, whichever way it goes; keyed, the backend may reuse
+  // The plan is a function of these inputs, whichever way it goes; by their digest the backend may reuse
   // what it built for them.
-  const key = bindingDigest(b, source, addresses);
+  const inputsDigest = bindingDigest(b, source, addresses);
   const missing = unresolvedOf(b, source, addresses);
   const mode = ipLearningMode(b);
   if (missing.length > 0 && missing.every((m) => LEARNABLE_VARIABLES.includes(m)) && (mode === 'any' || mode === 'dhcp')) {
     const ipv6 = missing.includes('IPV6');
     return {
-      filter: { ...learningPolicy({ ifname: b.portdev, mac: b.mac, mode, ipv6, params: b.params }), key },
+      filter: { ...learningPolicy({ portdev: b.portdev, mac: b.mac, mode, ipv6, params: b.params }), inputsDigest },
       learning: { mode, ipv4: missing.includes('IP'), ipv6 },
     };
   }
   // No variable missing: the plan is the filter itself, and its instantiation can wait until the
   // backend needs it. Otherwise instantiating says what is wrong.
-  if (key !== undefined && missing.length === 0) {
-    return { filter: deferredPortFilter({ ifname: b.portdev, mac: b.mac, filter: b.filter, key }, () => instantiateBinding(b, source, {}, addresses)) };
+  if (inputsDigest !== undefined && missing.length === 0) {
+    return { filter: deferredPortFilter({ portdev: b.portdev, mac: b.mac, filter: b.filter, inputsDigest }, () => instantiateBinding(b, source, {}, addresses)) };
   }
-  return { filter: { ifname: b.portdev, mac: b.mac, filter: b.filter, instances: instantiateBinding(b, source, {}, addresses), key } };
+  return { filter: { portdev: b.portdev, mac: b.mac, filter: b.filter, instances: instantiateBinding(b, source, {}, addresses), inputsDigest } };
 }
 
 /**

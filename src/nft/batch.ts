@@ -3,7 +3,7 @@
 // what a ruleset becomes under it — the executor's new kernel model, and the fake's whole job.
 import { VirtwallError } from '../errors.js';
 import { elementJson, elementText, exprText, ruleText, statementJson, typeNames, type Element } from './expr.js';
-import { key, type Family, type Json, type KernelStatement, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta } from './objects.js';
+import { objectKey, type Family, type Json, type KernelStatement, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta } from './objects.js';
 
 export interface ObjectRef {
   family: Family;
@@ -113,7 +113,7 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
     throw new VirtwallError('operation-failed', `nft would refuse the batch: ${what}`);
   };
   const setOf = (ref: ObjectRef) => {
-    const k = key(ref.family, ref.name);
+    const k = objectKey(ref.family, ref.name);
     const s = sets.get(k) ?? refuse(`no set ${k}`);
     if (copied.has(k)) return s as RulesetSet & { elements: Map<string, Element> };
     const own = { ...s, elements: new Map(s.elements) };
@@ -128,7 +128,7 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
         for (const [k, x] of [...chains, ...sets]) if (x.family === c.table) chains.delete(k) || sets.delete(k);
       }
     } else if ('rule' in c) {
-      const k = key(c.chain.family, c.chain.name);
+      const k = objectKey(c.chain.family, c.chain.name);
       const chain = chains.get(k) ?? refuse(`no chain ${k}`);
       const body = bodies[rule++];
       const added = body ? { ...c.rule, body } : c.rule;
@@ -138,15 +138,15 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
       for (const e of c.elements) {
         const text = elementText(e);
         if (c.verb === 'add') s.elements.set(text, e);
-        else if (!s.elements.delete(text)) refuse(`no element ${text} in ${key(c.set.family, c.set.name)}`);
+        else if (!s.elements.delete(text)) refuse(`no element ${text} in ${objectKey(c.set.family, c.set.name)}`);
       }
     } else if ('handle' in c) {
-      const k = key(c.chain.family, c.chain.name);
+      const k = objectKey(c.chain.family, c.chain.name);
       const chain = chains.get(k) ?? refuse(`no chain ${k}`);
       if (!chain.rules.some((x) => x.handle === c.handle)) refuse(`no rule with handle ${c.handle} in ${k}`);
       chains.set(k, { ...chain, rules: chain.rules.filter((x) => x.handle !== c.handle) });
     } else if ('chain' in c) {
-      const k = key(c.chain.family, c.chain.name);
+      const k = objectKey(c.chain.family, c.chain.name);
       const chain = chains.get(k);
       if (c.verb === 'add') {
         if (!chain) chains.set(k, { ...c.chain, rules: [] });
@@ -155,7 +155,7 @@ export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly 
       else if (chain.rules.length > 0) refuse(`chain ${k} is not empty`);
       else chains.delete(k);
     } else {
-      const k = key(c.set.family, c.set.name);
+      const k = objectKey(c.set.family, c.set.name);
       if (c.verb === 'add') {
         if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: new Map() });
       } else if (!sets.delete(k)) refuse(`no set ${k}`);

@@ -5,7 +5,7 @@ import { VirtwallError } from '../errors.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderBatch, type Batch } from './batch.js';
 import { parseTableListing, type ListedTable } from './listing.js';
-import { key, type Family, type KernelStatement, type NftRule } from './objects.js';
+import { objectKey, type Family, type KernelStatement, type NftRule } from './objects.js';
 
 export interface NftClient {
   /** The table's objects, or undefined when it does not exist. */
@@ -41,7 +41,7 @@ export class NftCli implements NftClient {
    * rules its first ones (the last inserted first).
    */
   private async addedRuleBodies(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
-    const added = batch.flatMap((c) => ('rule' in c ? [{ k: key(c.chain.family, c.chain.name), head: c.verb === 'insert' }] : []));
+    const added = batch.flatMap((c) => ('rule' in c ? [{ k: objectKey(c.chain.family, c.chain.name), head: c.verb === 'insert' }] : []));
     if (added.length === 0) return [];
     const families = [...new Set(batch.flatMap((c) => ('rule' in c ? [c.chain.family] : [])))];
     const listed = new Map<string, readonly NftRule[]>();

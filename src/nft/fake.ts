@@ -8,7 +8,7 @@ import type { NftClient } from './client.js';
 import type { ListedTable } from './listing.js';
 import { elementText, type Element, type Statement } from './expr.js';
 import { kernelBody } from './kernel-body.js';
-import { emptyRuleset, hasFamily, key, type Family, type KernelStatement, type NftRule, type Ruleset } from './objects.js';
+import { emptyRuleset, hasFamily, objectKey, type Family, type KernelStatement, type NftRule, type Ruleset } from './objects.js';
 
 /** The fake kernel's form of a rule: what nft would list for it. */
 const fakeBody = (r: NftRule): KernelStatement[] => kernelBody(r.statements);
@@ -81,9 +81,9 @@ export class FakeNft implements NftClient {
   /** Someone else edits a rule's body in place, keeping its comment. */
   editRule(table: string, family: Family, chain: string, index: number, statements: readonly Statement[]): void {
     const r = this.ruleset(table);
-    const c = r.chains.get(key(family, chain))!;
+    const c = r.chains.get(objectKey(family, chain))!;
     const rules = c.rules.map((x, i) => (i === index ? { ...x, statements, body: fakeBody({ statements, comment: x.comment }) } : x));
-    this.tables.set(table, { ...r, chains: new Map(r.chains).set(key(family, chain), { ...c, rules }) });
+    this.tables.set(table, { ...r, chains: new Map(r.chains).set(objectKey(family, chain), { ...c, rules }) });
   }
 
   /** `r` with a handle for every rule that has none yet. */
@@ -103,7 +103,7 @@ function checkReferences(r: Ruleset): void {
   for (const s of r.sets.values()) {
     for (const e of s.elements.values()) {
       const target = jumpOf(e);
-      if (target && !r.chains.has(key(s.family, target))) throw new Error(`nft would refuse the batch: ${s.name} jumps to missing chain ${target}`);
+      if (target && !r.chains.has(objectKey(s.family, target))) throw new Error(`nft would refuse the batch: ${s.name} jumps to missing chain ${target}`);
     }
   }
 }
@@ -116,19 +116,19 @@ function checkReferences(r: Ruleset): void {
 function gapsIn(before: Ruleset, batch: Batch): string[] {
   const filled = new Set<string>();
   for (const c of batch) {
-    if ('chain' in c && !('rule' in c) && (c.verb === 'flush' || (c.verb === 'add' && !before.chains.has(key(c.chain.family, c.chain.name))))) {
-      filled.add(key(c.chain.family, c.chain.name));
+    if ('chain' in c && !('rule' in c) && (c.verb === 'flush' || (c.verb === 'add' && !before.chains.has(objectKey(c.chain.family, c.chain.name))))) {
+      filled.add(objectKey(c.chain.family, c.chain.name));
     }
   }
   const out: string[] = [];
   for (const c of batch) {
     if (!isElementAdd(c)) continue;
-    const old = before.sets.get(key(c.set.family, c.set.name));
+    const old = before.sets.get(objectKey(c.set.family, c.set.name));
     if (!old) continue;
     const oldKeys = new Set([...old.elements.values()].map((e) => elementText({ key: e.key })));
     for (const e of c.elements) {
       const target = jumpOf(e);
-      if (target && oldKeys.has(elementText({ key: e.key })) && filled.has(key(c.set.family, target))) out.push(`${c.set.name}: ${elementText(e)}`);
+      if (target && oldKeys.has(elementText({ key: e.key })) && filled.has(objectKey(c.set.family, target))) out.push(`${c.set.name}: ${elementText(e)}`);
     }
   }
   return out;

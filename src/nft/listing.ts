@@ -3,7 +3,7 @@
 // rule); set elements become typed values (expr.ts), given the set's key and data types.
 import { isDeepStrictEqual } from 'node:util';
 import { num, str, sym, type Element, type Value } from './expr.js';
-import { elementsOf, key, type Family, type Hook, type Json, type KernelStatement, type NftChain, type NftRule, type RulesetSet } from './objects.js';
+import { elementsOf, objectKey, type Family, type Hook, type Json, type KernelStatement, type NftChain, type NftRule, type RulesetSet } from './objects.js';
 
 type JsonObject = { readonly [k: string]: Json };
 
@@ -73,7 +73,7 @@ export interface ListedTable {
   handles: Set<string>;
 }
 
-/** The objects of `nft -j list table FAMILY NAME` output, keyed by key(). */
+/** The objects of `nft -j list table FAMILY NAME` output, keyed by objectKey(). */
 export function parseTableListing(text: string, family: Family): ListedTable {
   const items = field(JSON.parse(text) as Json, 'nftables');
   const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
@@ -90,11 +90,11 @@ export function parseTableListing(text: string, family: Family): ListedTable {
     const set = field(item, 'set') ?? field(item, 'map');
     if (isObject(chain)) {
       const name = String(chain['name']);
-      out.chains.set(key(family, name), { family, name, hook: hookOf(chain), rules: [] });
+      out.chains.set(objectKey(family, name), { family, name, hook: hookOf(chain), rules: [] });
     } else if (isObject(rule)) {
       const comment = typeof rule['comment'] === 'string' ? rule['comment'] : '';
       const handle = typeof rule['handle'] === 'number' ? { handle: rule['handle'] } : {};
-      out.chains.get(key(family, String(rule['chain'])))?.rules.push({ statements: [], comment, body: ruleBody(rule['expr']), ...handle });
+      out.chains.get(objectKey(family, String(rule['chain'])))?.rules.push({ statements: [], comment, body: ruleBody(rule['expr']), ...handle });
     } else if (isObject(set)) {
       const name = String(set['name']);
       const type = set['type'];
@@ -103,7 +103,7 @@ export function parseTableListing(text: string, family: Family): ListedTable {
       const elem = set['elem'];
       const elements = elementsOf((Array.isArray(elem) ? (elem as Json[]) : []).map((e) => element(e, types, map)));
       const decl = { key: { type: types.join(' . ') }, ...(map ? { value: map } : {}) };
-      out.sets.set(key(family, name), { family, name, kind: field(item, 'map') ? 'map' : 'set', decl, elements });
+      out.sets.set(objectKey(family, name), { family, name, kind: field(item, 'map') ? 'map' : 'set', decl, elements });
     }
   }
   return out;

@@ -74,7 +74,7 @@ export type RulesetSet = SetMeta & { elements: Elements };
 export const elementsOf = (es: Iterable<Element>): Map<string, Element> => new Map([...es].map((e) => [elementText(e), e]));
 
 /**
- * The objects of our tables (one name, several families), keyed by key(). A value: the executor
+ * The objects of our tables (one name, several families), keyed by objectKey(). A value: the executor
  * and the fake make a new one for every batch (batch.ts), and nothing changes one in place.
  */
 export interface Ruleset {
@@ -83,7 +83,7 @@ export interface Ruleset {
 }
 
 /** How a ruleset keys its objects. */
-export const key = (family: Family, name: string) => `${family} ${name}`;
+export const objectKey = (family: Family, name: string) => `${family} ${name}`;
 
 export const emptyRuleset = (): Ruleset => ({ chains: new Map(), sets: new Map() });
 

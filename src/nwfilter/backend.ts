@@ -9,7 +9,7 @@ export type NwfilterBackendName = 'nftables' | 'ebiptables';
 /** One filtered port (a guest's TAP device) as the backend needs it. */
 export interface PortFilter {
   /** The port device, e.g. `vnet0`. */
-  ifname: string;
+  portdev: string;
   /** The guest's MAC on this port ($MAC). */
   mac: string;
   /** Root filter name of the binding (for rule comments and diagnostics). */
@@ -18,10 +18,10 @@ export interface PortFilter {
   instances: readonly RuleInstance[];
   /**
    * A digest of everything `instances` is computed from (filter definitions, binding, learned
-   * addresses): ports with equal keys have equal instances, so a backend may reuse what it built
-   * for a key, also across restarts, without instantiating again (see deferredPortFilter).
+   * addresses): ports with equal digests have equal instances, so a backend may reuse what it built
+   * for a digest, also across restarts, without instantiating again (see deferredPortFilter).
    */
-  key?: string;
+  inputsDigest?: string;
   /**
    * libvirt's QEMU `mac_filter`: frames entering from the port with another source MAC are
    * dropped, independently of any nwfilter.
@@ -31,9 +31,9 @@ export interface PortFilter {
 
 /**
  * A port whose instances are computed on first use, so a backend that kept what it built for
- * `key` never instantiates. The property is a getter: spreading the object computes it.
+ * `inputsDigest` never instantiates. The property is a getter: spreading the object computes it.
  */
-export function deferredPortFilter(port: Omit<PortFilter, 'instances'> & { key: string }, instantiate: () => readonly RuleInstance[]): PortFilter {
+export function deferredPortFilter(port: Omit<PortFilter, 'instances'> & { inputsDigest: string }, instantiate: () => readonly RuleInstance[]): PortFilter {
   let instances: readonly RuleInstance[] | undefined;
   return Object.defineProperty({ ...port }, 'instances', { enumerable: true, get: () => (instances ??= instantiate()) }) as PortFilter;
 }

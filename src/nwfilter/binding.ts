@@ -60,7 +60,7 @@ export function instantiateBinding(b: FilterBinding, source: FilterSource, opts:
 
 /**
  * A digest of every input of instantiateBinding(b, source, _, learned): what a backend keeps
- * the port's compiled form under (PortFilter.key); undefined when the source has no digest.
+ * the port's compiled form under (PortFilter.inputsDigest); undefined when the source has no digest.
  */
 export function bindingDigest(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string | undefined {
   if (source.digest === undefined) return undefined;

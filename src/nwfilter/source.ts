@@ -10,7 +10,7 @@ import { decodeUtf8 } from '../xml/utf8.js';
 export interface FilterSource {
   /** The filter called `name`, or undefined when this source has none. */
   lookup(name: string): FilterDef | undefined;
-  /** A digest of every definition the source can return, when it knows one (see PortFilter.key). */
+  /** A digest of every definition the source can return, when it knows one (see PortFilter.inputsDigest). */
   readonly digest?: string;
 }
 

@@ -127,8 +127,8 @@ export class CounterReader {
   private last: CounterSnapshot | undefined;
   private pending: Promise<CounterSnapshot> | undefined;
   /** What the port -> shape map was read for: our chains and maps, and the ports bound then. */
-  private mapsKey = '';
-  /** The key a map listing is under way for. */
+  private mapsReadFor = '';
+  /** What a map listing is under way for (as mapsReadFor). */
   private refreshing: string | undefined;
   private shapeOf = new Map<string, string>();
   private portsOf = new Map<string, string[]>();
@@ -170,21 +170,21 @@ export class CounterReader {
     if (r.status !== 0) throw new Error(`nft -t -j list ruleset failed with status ${r.status}: ${r.stderr.trim()}`);
     const rules = ruleCounters(r.stdout);
     const chains = [...new Set(rules.map((c) => c.shape))].sort();
-    const key = JSON.stringify([chains, ourMaps(r.stdout).sort(), this.boundPorts()]);
-    if (key !== this.mapsKey && key !== this.refreshing) {
+    const layout = JSON.stringify([chains, ourMaps(r.stdout).sort(), this.boundPorts()]);
+    if (layout !== this.mapsReadFor && layout !== this.refreshing) {
       // the first time it is waited for; after a change the last map serves until the new one is read
-      this.refreshing = key;
+      this.refreshing = layout;
       const refresh = this.readShapes(ourMaps(r.stdout)).then(
         (shapeOf) => {
           this.shapeOf = shapeOf;
           this.portsOf = portsByShape(shapeOf);
-          this.mapsKey = key;
+          this.mapsReadFor = layout;
         },
         () => undefined,
       ).finally(() => {
-        if (this.refreshing === key) this.refreshing = undefined;
+        if (this.refreshing === layout) this.refreshing = undefined;
       });
-      if (this.mapsKey === '') await refresh;
+      if (this.mapsReadFor === '') await refresh;
     }
     this.last = { time, rules, shapeOf: this.shapeOf, portsOf: this.portsOf };
     return this.last;

@@ -19,7 +19,7 @@ const stock = new MapFilterSource(loadStockFilters().values());
 function port(n: number, filter = 'clean-traffic', ips = [`10.0.${n >> 8}.${n & 255}`], source: FilterSource = stock): PortFilter {
   const mac = `52:54:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
   const binding = { portdev: `vnet${n}`, mac, filter, params: new Map([['IP', ips]]) };
-  return { ifname: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
+  return { portdev: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
 }
 
 /** A user filter over clean-traffic, in two definitions of different shape. */
@@ -83,19 +83,19 @@ describe('nftables backend', () => {
     assert.doesNotMatch(runner.scripts.at(-1)!, /vnet1|vnet3/, 'the next change carries only its own port');
   });
 
-  it('keeps compiled ports by key: a restart and a heal reuse them without instantiating; a new key or another path compiles', async (t) => {
+  it('keeps compiled ports by inputs digest: a restart and a heal reuse them without instantiating; a new digest or another path compiles', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-store-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const stateFile = join(dir, 'nwfilter-nftables.json');
     let instantiated = 0;
-    const keyed = (n: number, ips?: string[]) => {
+    const digested = (n: number, ips?: string[]) => {
       const p = port(n, 'clean-traffic', ips);
-      return deferredPortFilter({ ifname: p.ifname, mac: p.mac, filter: p.filter, key: `k${n} ${ips ?? ''}` }, () => {
+      return deferredPortFilter({ portdev: p.portdev, mac: p.mac, filter: p.filter, inputsDigest: `k${n} ${ips ?? ''}` }, () => {
         instantiated++;
         return p.instances;
       });
     };
-    const ports = () => [1, 2, 3].map((n) => keyed(n));
+    const ports = () => [1, 2, 3].map((n) => digested(n));
 
     assert.equal((await new NftablesBackend(new FakeNft(), undefined, { stateFile }).reconcile(ports())).compiled, 3);
     // a reconcile that compiled writes at once (a timer due now runs before one due in 20 ms)
@@ -105,7 +105,7 @@ describe('nftables backend', () => {
     const runner = new FakeNft();
     const restarted = new NftablesBackend(runner, undefined, { stateFile });
     assert.equal((await restarted.reconcile(ports())).compiled, 0);
-    assert.equal(instantiated, 0, 'a restart with the same keys instantiates nothing');
+    assert.equal(instantiated, 0, 'a restart with the same digests instantiates nothing');
     const fresh = new FakeNft();
     await new NftablesBackend(fresh).reconcile([1, 2, 3].map((n) => port(n)));
     assert.equal(runner.scripts[0], fresh.scripts[0], 'what was kept builds exactly what compiling builds');
@@ -115,8 +115,8 @@ describe('nftables backend', () => {
     assert.equal((await restarted.reconcile(ports())).compiled, 0);
     assert.equal(instantiated, 0);
 
-    const changed = await new NftablesBackend(new FakeNft(), undefined, { stateFile }).reconcile([keyed(1), keyed(2, ['10.9.9.9']), keyed(3)]);
-    assert.equal(changed.compiled, 1, 'only the port with a new key');
+    const changed = await new NftablesBackend(new FakeNft(), undefined, { stateFile }).reconcile([digested(1), digested(2, ['10.9.9.9']), digested(3)]);
+    assert.equal(changed.compiled, 1, 'only the port with a new digest');
     assert.equal(instantiated, 1);
     const other = await new NftablesBackend(new FakeNft(), { bridgeConntrack: true }, { stateFile }).reconcile(ports());
     assert.equal(other.compiled, 3, 'ports compiled for the br_netfilter path do not serve the bridge-conntrack one');

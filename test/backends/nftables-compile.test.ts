@@ -23,7 +23,7 @@ function port(n: number, filter = 'clean-traffic', params: Record<string, string
   const mac = `52:54:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
   const source = chainSources(new MapFilterSource(extra.map((x) => parseFilter(x))), stock);
   const binding = { portdev: `vnet${n}`, mac, filter, params: new Map(Object.entries(params)) };
-  return { ifname: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
+  return { portdev: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
 }
 
 function model(ports: PortFilter[], previous: NftModel | undefined = undefined): NftModel {
@@ -31,7 +31,7 @@ function model(ports: PortFilter[], previous: NftModel | undefined = undefined):
   for (const e of previous?.sets.get('bridge port_mark_from')?.elements ?? []) {
     if (e.key.kind === 'string' && e.value?.kind === 'number') prevIds.set(e.key.text, Number(e.value.value) & 0xffff);
   }
-  return compileModel(ports, assignPortIds(ports.map((p) => p.ifname), prevIds));
+  return compileModel(ports, assignPortIds(ports.map((p) => p.portdev), prevIds));
 }
 
 const lines = (script: string) => script.trim().split('\n').filter(Boolean);
@@ -208,7 +208,7 @@ describe('nftables compiler', () => {
       }
       for (const p of set) {
         ledger.set(p);
-        live.set(p.ifname, p);
+        live.set(p.portdev, p);
       }
       const ids = new Map([...live.keys()].map((n) => [n, ledger.idOf(n)!]));
       assert.deepEqual(ledger.model.snapshot(), compileModel([...live.values()], ids));

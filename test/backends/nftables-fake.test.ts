@@ -22,7 +22,7 @@ function port(n: number, filter = 'clean-traffic', ips = [`10.0.0.${n}`], extra:
   const mac = `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
   const source = chainSources(new MapFilterSource(extra.map((x) => parseFilter(x))), stock);
   const binding = { portdev: `vnet${n}`, mac, filter, params: new Map([['IP', ips]]) };
-  return { ifname: binding.portdev, mac, filter, key: `${n} ${filter} ${ips.join(',')} ${extra.join('')}`, instances: instantiateBinding(binding, source) };
+  return { portdev: binding.portdev, mac, filter, inputsDigest: `${n} ${filter} ${ips.join(',')} ${extra.join('')}`, instances: instantiateBinding(binding, source) };
 }
 
 /** A chain of the shape ports share, by its suffix, and its rules. */

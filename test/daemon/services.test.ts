@@ -33,7 +33,7 @@ describe('virtwalld domain layer', () => {
     await daemon.defineFilter(userFilter('inner', "<rule action='drop' direction='out'><tcp dstportstart='22'/></rule>"));
     await daemon.defineFilter(userFilter('outer', "<filterref filter='inner'/>"));
     await daemon.createBinding(bindingXml('vnet0', 'outer'));
-    const firstKey = backend.applied.at(-1)!.set[0]!.key;
+    const firstDigest = backend.applied.at(-1)!.set[0]!.inputsDigest;
     await daemon.createBinding(bindingXml('vnet1', 'inner', '52:54:00:00:00:02'));
     await daemon.createBinding(bindingXml('vnet2', 'allow-arp', '52:54:00:00:00:03'));
     const before = backend.applied.length;
@@ -41,10 +41,10 @@ describe('virtwalld domain layer', () => {
     assert.deepEqual(r.reinstantiated.sort(), ['vnet0', 'vnet1']);
     assert.equal(backend.applied.length, before + 1);
     const change = backend.applied.at(-1)!;
-    assert.deepEqual(change.set.map((p) => p.ifname).sort(), ['vnet0', 'vnet1']);
+    assert.deepEqual(change.set.map((p) => p.portdev).sort(), ['vnet0', 'vnet1']);
     assert.match(JSON.stringify(change.set[0]!.instances), /23/);
-    const vnet0 = change.set.find((p) => p.ifname === 'vnet0')!;
-    assert.ok(firstKey && vnet0.key && vnet0.key !== firstKey, 'a redefinition changes the keys of the ports it reaches');
+    const vnet0 = change.set.find((p) => p.portdev === 'vnet0')!;
+    assert.ok(firstDigest && vnet0.inputsDigest && vnet0.inputsDigest !== firstDigest, 'a redefinition changes the inputs digests of the ports it reaches');
   });
 
   it('refuses a redefinition that breaks a binding, keeping the old definition', async (t) => {
@@ -97,7 +97,7 @@ describe('virtwalld domain layer', () => {
     const backend = new RecordingBackend();
     await openDaemon(root, backend);
     assert.equal(backend.applied.length, 0, 'a restart reconciles instead of rebuilding');
-    assert.deepEqual(backend.reconciled[0]!.map((p) => [p.ifname, p.filter]), [['vnet0', 'allow-arp']]);
+    assert.deepEqual(backend.reconciled[0]!.map((p) => [p.portdev, p.filter]), [['vnet0', 'allow-arp']]);
   });
 
   it('a port attaches its device to the bridge, binds its filter and applies mac_filter; net-destroy removes ports', async (t) => {
@@ -110,7 +110,7 @@ describe('virtwalld domain layer', () => {
     const uuid = await daemon.createPort({ network: 'n1', xml: port, tap: 'tap7', macFilter: true });
     assert.equal(uuid, '5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b');
     assert.ok(runner.calls.includes('ip link set dev tap7 master vbr1'));
-    assert.deepEqual(backend.kernel.get('tap7'), { ifname: 'tap7', mac: '52:54:00:aa:bb:01', filter: '', instances: [], macFilter: true });
+    assert.deepEqual(backend.kernel.get('tap7'), { portdev: 'tap7', mac: '52:54:00:aa:bb:01', filter: '', instances: [], macFilter: true });
     assert.match(daemon.ports.get(uuid).xml, /<plug type='network' bridge='vbr1'\/>/);
     await daemon.deletePort(uuid);
     assert.equal(backend.kernel.has('tap7'), false);

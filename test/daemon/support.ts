@@ -19,15 +19,15 @@ export class RecordingBackend implements NwfilterBackend {
 
   async apply(change: PortChange): Promise<void> {
     this.applied.push(change);
-    for (const p of change.set) this.kernel.set(p.ifname, p);
+    for (const p of change.set) this.kernel.set(p.portdev, p);
     for (const d of change.remove) this.kernel.delete(d);
   }
 
   async reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
     this.reconciled.push([...desired]);
-    const removed = [...this.kernel.keys()].filter((d) => !desired.some((p) => p.ifname === d));
+    const removed = [...this.kernel.keys()].filter((d) => !desired.some((p) => p.portdev === d));
     this.kernel.clear();
-    for (const p of desired) this.kernel.set(p.ifname, p);
+    for (const p of desired) this.kernel.set(p.portdev, p);
     return { repaired: [], removed };
   }
 }

@@ -8,7 +8,7 @@ import { ignoreDiagnostics } from '../../src/errors.js';
 import { FakeRunner } from '../../src/exec/fake.js';
 import { FakeNft } from '../../src/nft/fake.js';
 import { counter, match, meta, ruleText, str, verdict } from '../../src/nft/expr.js';
-import { key } from '../../src/nft/objects.js';
+import { objectKey } from '../../src/nft/objects.js';
 import { XtablesClient } from '../../src/xtables/client.js';
 import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from '../../src/network/lifecycle/apply-firewall.js';
 import { firewallParts } from '../../src/network/lifecycle/firewall-health.js';
@@ -25,7 +25,7 @@ function rig() {
 
 const nat = networkDef('nat', { ips: [ipDef('10.20.30.1', 24, pool('10.20.30.100', '10.20.30.199'))] });
 /** Rule texts of a chain of the fake kernel, in order. */
-const texts = (nft: FakeNft, chain: string) => nft.ruleset(TABLE).chains.get(key('ip', chain))?.rules.map((r) => ruleText(r.statements, r.comment));
+const texts = (nft: FakeNft, chain: string) => nft.ruleset(TABLE).chains.get(objectKey('ip', chain))?.rules.map((r) => ruleText(r.statements, r.comment));
 
 describe('network firewall on nftables (fake nft)', () => {
   it("sets up libvirt's table and the network's rules in one batch, in libvirt's order", async () => {
@@ -43,7 +43,7 @@ describe('network firewall on nftables (fake nft)', () => {
       'meta l4proto udp ip saddr 10.20.30.0/24 ip daddr != 10.20.30.0/24 counter masquerade to :1024-65535',
       'ip saddr 10.20.30.0/24 ip daddr != 10.20.30.0/24 counter masquerade',
     ]);
-    assert.deepEqual(nft.ruleset(TABLE).chains.get(key('ip', 'guest_nat'))?.hook, { type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' });
+    assert.deepEqual(nft.ruleset(TABLE).chains.get(objectKey('ip', 'guest_nat'))?.hook, { type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' });
     // every rule recorded as the kernel holds it; the tc filter by the command that deletes it
     assert.equal(applied.parts.filter(isNftPart).length, 10);
     assert.deepEqual(applied.parts.filter((p) => 'tc' in p).length, 1);

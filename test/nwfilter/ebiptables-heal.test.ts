@@ -87,6 +87,7 @@ describe('ebiptables backend: reconcile after foreign damage, on a real kernel',
     assert.match(reported[0]!.err, /vnet0/);
     assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('applied.json.corrupt-')), [reported[0]!.movedTo.split('/').at(-1)]);
     assert.deepEqual(Object.keys(JSON.parse(readFileSync(stateFile, 'utf8'))).sort(), ['vnet0', 'vnet1'], 'written again');
+    assert.deepEqual(Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')).vnet0).sort(), ['key', 'parts'], 'the file keeps its field names');
 
     // without memory every port is instantiated again (libvirt's restart); a port no longer desired goes
     const forgetful = new EbiptablesBackend(net.runner);

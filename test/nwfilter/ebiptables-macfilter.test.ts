@@ -22,7 +22,7 @@ async function seenByB(net: Net): Promise<{ own: number; spoofed: number }> {
   return { own: seen.b['own-mac']!, spoofed: seen.b['spoof-mac!']! };
 }
 
-const macOnly = (macFilter: boolean): PortFilter => ({ ifname: 'vnet0', mac: MAC.a, filter: '', instances: [], macFilter });
+const macOnly = (macFilter: boolean): PortFilter => ({ portdev: 'vnet0', mac: MAC.a, filter: '', instances: [], macFilter });
 
 function ebtables(net: Net, ...args: string[]): string {
   return net.lab.exec(net.ns.host, ['ebtables', '--concurrent', '-t', 'nat', ...args]).stdout;

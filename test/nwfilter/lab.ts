@@ -73,9 +73,9 @@ export function filterSource(...extra: FilterSource[]): FilterSource {
   return chainSources(...extra, new DirectoryFilterSource(resolve(CORPUS, 'filters'), (text, file) => parseFilter(text, file)));
 }
 
-export function portFilter(ifname: string, mac: string, filter: string, params: Record<string, string[]>, source: FilterSource): PortFilter {
-  const binding = { portdev: ifname, mac, filter, params: new Map(Object.entries(params)) };
-  return { ifname, mac, filter, instances: instantiateBinding(binding, source) };
+export function portFilter(portdev: string, mac: string, filter: string, params: Record<string, string[]>, source: FilterSource): PortFilter {
+  const binding = { portdev, mac, filter, params: new Map(Object.entries(params)) };
+  return { portdev, mac, filter, instances: instantiateBinding(binding, source) };
 }
 
 export const inlineFilters = (...xml: string[]) => new MapFilterSource(xml.map((x) => parseFilter(x)));

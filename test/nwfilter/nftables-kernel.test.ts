@@ -69,7 +69,7 @@ describe('nftables backend on a real kernel', { skip }, () => {
     const desired = [clean('vnet0', MAC.a, IP.a), clean('vnet1', MAC.b, IP.b)];
     const report = await backend.reconcile(desired);
     assert.deepEqual(report.repaired.sort(), ['vnet0', 'vnet1']);
-    assert.deepEqual(report.removed.sort(), more.map((p) => p.ifname).sort());
+    assert.deepEqual(report.removed.sort(), more.map((p) => p.portdev).sort());
     assert.deepEqual(kernelSize(net), { rules: one.rules, elements: one.elements * 2 });
     const again = await backend.reconcile(desired);
     assert.deepEqual({ repaired: again.repaired, removed: again.removed }, { repaired: [], removed: [] }, 'nothing left to repair');

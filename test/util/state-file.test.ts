@@ -45,7 +45,7 @@ const stock = new MapFilterSource(loadStockFilters().values());
 function port(n: number): PortFilter {
   const mac = `52:54:00:00:00:0${n}`;
   const binding = { portdev: `vnet${n}`, mac, filter: 'clean-traffic', params: new Map([['IP', [`10.0.0.${n}`]]]) };
-  return { ifname: binding.portdev, mac, filter: 'clean-traffic', key: `k${n}`, instances: instantiateBinding(binding, stock) };
+  return { portdev: binding.portdev, mac, filter: 'clean-traffic', inputsDigest: `k${n}`, instances: instantiateBinding(binding, stock) };
 }
 
 describe('corrupt state files', () => {

@@ -1,6 +1,6 @@
-// What the ebiptables backend applied, port by port: a key of the rules it instantiated and the
+// What the ebiptables backend applied, port by port: a digest of the rules it instantiated and the
 // port's part of each tool's listing read right afterwards. A reconcile restores a port from
-// its parts while the key still matches what is desired. Kept in a file when given (in the run
+// its parts while the digest still matches what is desired. Kept in a file when given (in the run
 // directory: it goes at reboot together with the kernel state and the binding records), so a
 // restarted daemon finds intact ports intact instead of rebuilding them as libvirt does. Read
 // back through a schema: a corrupt file is set aside (src/util/state-file.ts) and its ports are
@@ -18,13 +18,13 @@ import { applyNewRules } from './plan.js';
 
 export interface AppliedPort {
   /** rulesDigest() of what was applied (named `key` in the state file). */
-  key: string;
+  rulesDigest: string;
   parts: Record<Tool, PortPart>;
 }
 
 /** Changes whenever the commands instantiating the port or its MAC check would change. */
 export function rulesDigest(p: PortFilter): string {
-  const commands = dryRunCommands(applyNewRules(p.ifname, p.instances)).map((c) => c.argv.join(' '));
+  const commands = dryRunCommands(applyNewRules(p.portdev, p.instances)).map((c) => c.argv.join(' '));
   return createHash('sha256').update(JSON.stringify([p.macFilter ? p.mac.toLowerCase() : '', commands])).digest('hex').slice(0, 32);
 }
 
@@ -33,7 +33,7 @@ const PART = z.strictObject({ chains: z.record(z.string(), z.array(XT_RULE)), li
 /** The file: port device -> what was applied to it. */
 const SAVED = z.record(
   z.string().refine(isDeviceName, 'not a device name'),
-  z.strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) }),
+  z.strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) }).transform(({ key, parts }) => ({ rulesDigest: key, parts })),
 ) satisfies z.ZodType<Record<string, AppliedPort>>;
 
 export class AppliedPorts {
@@ -43,25 +43,25 @@ export class AppliedPorts {
     this.ports = new Map(Object.entries((file && readState(file, jsonState(SAVED))) ?? {}));
   }
 
-  get(ifname: string): AppliedPort | undefined {
-    return this.ports.get(ifname);
+  get(portdev: string): AppliedPort | undefined {
+    return this.ports.get(portdev);
   }
 
   names(): string[] {
     return [...this.ports.keys()];
   }
 
-  set(ifname: string, port: AppliedPort): void {
-    this.ports.set(ifname, port);
+  set(portdev: string, port: AppliedPort): void {
+    this.ports.set(portdev, port);
   }
 
-  delete(ifname: string): void {
-    this.ports.delete(ifname);
+  delete(portdev: string): void {
+    this.ports.delete(portdev);
   }
 
   save(): void {
     if (!this.file) return;
     if (this.ports.size === 0) rmSync(this.file, { force: true });
-    else writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.ports)), 0o600);
+    else writeFileAtomic(this.file, JSON.stringify(Object.fromEntries([...this.ports].map(([n, p]) => [n, { key: p.rulesDigest, parts: p.parts }]))), 0o600);
   }
 }

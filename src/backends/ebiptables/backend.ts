@@ -32,16 +32,16 @@ export class EbiptablesBackend implements NwfilterBackend {
       await this.change(change);
     } catch (err) {
       // whatever the kernel holds of these ports now, it is not what was remembered
-      for (const p of change.set) this.applied.delete(p.ifname);
+      for (const p of change.set) this.applied.delete(p.portdev);
       this.applied.save();
       throw err;
     }
-    for (const ifname of change.remove) this.applied.delete(ifname);
+    for (const portdev of change.remove) this.applied.delete(portdev);
     if (change.set.length > 0) {
-      const now = await this.listings(change.set.map((p) => p.ifname));
+      const now = await this.listings(change.set.map((p) => p.portdev));
       for (const p of change.set) {
-        const parts = Object.fromEntries(TOOL_NAMES.map((t) => [t, now[t].ports.get(p.ifname) ?? EMPTY_PART])) as Record<Tool, PortPart>;
-        this.applied.set(p.ifname, { key: rulesDigest(p), parts });
+        const parts = Object.fromEntries(TOOL_NAMES.map((t) => [t, now[t].ports.get(p.portdev) ?? EMPTY_PART])) as Record<Tool, PortPart>;
+        this.applied.set(p.portdev, { rulesDigest: rulesDigest(p), parts });
       }
     }
     this.applied.save();
@@ -49,13 +49,13 @@ export class EbiptablesBackend implements NwfilterBackend {
 
   private async change(change: PortChange): Promise<void> {
     const wanted = macFilterPorts(change.set);
-    // every port's plans first: a port that fails to instantiate (deferred, see PortFilter.key) stops the change before it starts
-    const plans = change.set.map((p) => instantiationPlans(p.ifname, p.instances));
+    // every port's plans first: a port that fails to instantiate (deferred, see PortFilter.inputsDigest) stops the change before it starts
+    const plans = change.set.map((p) => instantiationPlans(p.portdev, p.instances));
     // a port's MAC check is in place before its filter changes, and goes only after it
     if (wanted.size > 0) await applyPlan(macFilterPlan(wanted, new Set(wanted.keys())), this.runner);
-    for (const ifname of change.remove) await applyPlan(allTeardown(ifname), this.runner);
+    for (const portdev of change.remove) await applyPlan(allTeardown(portdev), this.runner);
     for (const p of plans) await applyPlans(p, this.runner);
-    const unwanted = [...change.remove, ...change.set.map((p) => p.ifname)].filter((n) => !wanted.has(n));
+    const unwanted = [...change.remove, ...change.set.map((p) => p.portdev)].filter((n) => !wanted.has(n));
     if (unwanted.length > 0) await applyPlan(macFilterPlan(new Map(), new Set(unwanted)), this.runner);
   }
 
@@ -73,24 +73,24 @@ export class EbiptablesBackend implements NwfilterBackend {
    * again as libvirt does; ports in the kernel that are not desired are removed.
    */
   async reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
-    const wanted = new Set(desired.map((p) => p.ifname));
+    const wanted = new Set(desired.map((p) => p.portdev));
     const now = await this.listings([...wanted]);
     const removed = [...new Set(TOOL_NAMES.flatMap((t) => [...now[t].ports.keys()]))].filter((n) => !wanted.has(n)).sort();
     const forgotten = this.applied.names().filter((n) => !wanted.has(n));
     for (const n of forgotten) this.applied.delete(n);
-    const kept = desired.filter((p) => this.applied.get(p.ifname)?.key === rulesDigest(p));
-    const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.ifname));
+    const kept = desired.filter((p) => this.applied.get(p.portdev)?.rulesDigest === rulesDigest(p));
+    const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.portdev));
     const restored = new Set<string>();
     for (const tool of TOOL_NAMES) {
-      const repair = repairScript(tool, now[tool], new Map(kept.map((p) => [p.ifname, this.applied.get(p.ifname)!.parts[tool]])));
+      const repair = repairScript(tool, now[tool], new Map(kept.map((p) => [p.portdev, this.applied.get(p.portdev)!.parts[tool]])));
       if (!repair) continue;
       // a restore the kernel refuses (someone changed things meanwhile) falls back to rebuilding
       const ok = await this.xt.restore(tool, repair.script).then(() => true, () => false);
       for (const n of repair.repaired) (ok ? restored : rebuild).add(n);
     }
-    const set = desired.filter((p) => rebuild.has(p.ifname));
+    const set = desired.filter((p) => rebuild.has(p.portdev));
     if (set.length + removed.length > 0) await this.apply({ set, remove: removed });
     else if (forgotten.length > 0) this.applied.save();
-    return { repaired: desired.map((p) => p.ifname).filter((n) => restored.has(n) || rebuild.has(n)), removed };
+    return { repaired: desired.map((p) => p.portdev).filter((n) => restored.has(n) || rebuild.has(n)), removed };
   }
 }

@@ -7,34 +7,34 @@ import { ebAppend, ebCreateChain, ebLinkRoot, ebRemove, ebRenameRoot, ebRootChai
 import { allTeardown } from './plan.js';
 
 /** libvirt's ebtablesCleanAll: final and temporary ebtables chains of the interface, all gone. */
-function cleanAll(b: PlanBuilder, ifname: string): void {
-  ebRemove(b, ifname, false);
-  ebRemove(b, ifname, true);
+function cleanAll(b: PlanBuilder, portdev: string): void {
+  ebRemove(b, portdev, false);
+  ebRemove(b, portdev, true);
 }
 
-export function removeBasicRules(ifname: string): FirewallPlan {
+export function removeBasicRules(portdev: string): FirewallPlan {
   const b = new PlanBuilder().startGroup(true);
-  cleanAll(b, ifname);
+  cleanAll(b, portdev);
   return b.build();
 }
 
 /** The steps of a fixed rule set: tear down, build it in temporary chains, hook and rename. */
-function fixedRules(ifname: string, rules: Partial<Record<EbDirection, string[][]>>, rename: boolean): FirewallPlan[] {
+function fixedRules(portdev: string, rules: Partial<Record<EbDirection, string[][]>>, rename: boolean): FirewallPlan[] {
   const dirs = (['from-guest', 'to-guest'] as const).filter((d) => rules[d]);
   const b = new PlanBuilder().startGroup();
-  for (const d of dirs) b.add(ebCreateChain(ebRootChain(d, ifname, true)));
-  for (const d of dirs) for (const args of rules[d]!) b.add(ebAppend(ebRootChain(d, ifname, true), args));
-  for (const d of dirs) b.add(ebLinkRoot(d, ifname));
-  if (rename) for (const d of dirs) b.add(ebRenameRoot(d, ifname));
+  for (const d of dirs) b.add(ebCreateChain(ebRootChain(d, portdev, true)));
+  for (const d of dirs) for (const args of rules[d]!) b.add(ebAppend(ebRootChain(d, portdev, true), args));
+  for (const d of dirs) b.add(ebLinkRoot(d, portdev));
+  if (rename) for (const d of dirs) b.add(ebRenameRoot(d, portdev));
   b.startRollback();
-  cleanAll(b, ifname);
-  return [allTeardown(ifname), b.build()];
+  cleanAll(b, portdev);
+  return [allTeardown(portdev), b.build()];
 }
 
 /** Only frames from the guest's MAC, and only IPv4 and ARP, leave the guest. */
-export function applyBasicRules(ifname: string, mac: string): FirewallPlan[] {
+export function applyBasicRules(portdev: string, mac: string): FirewallPlan[] {
   return fixedRules(
-    ifname,
+    portdev,
     { 'from-guest': [['-s', '!', mac, '-j', 'DROP'], ['-p', 'IPv4', '-j', 'ACCEPT'], ['-p', 'ARP', '-j', 'ACCEPT'], ['-j', 'DROP']] },
     true,
   );
@@ -45,7 +45,7 @@ export function applyBasicRules(ifname: string, mac: string): FirewallPlan[] {
  * servers when any). `leaveTemporary` keeps the temporary chain names, for a filter that will
  * replace these rules right away.
  */
-export function applyDhcpOnlyRules(ifname: string, mac: string, dhcpServers: readonly string[], leaveTemporary: boolean): FirewallPlan[] {
+export function applyDhcpOnlyRules(portdev: string, mac: string, dhcpServers: readonly string[], leaveTemporary: boolean): FirewallPlan[] {
   const answers = (dhcpServers.length ? dhcpServers : [undefined]).flatMap((server) =>
     [mac, 'ff:ff:ff:ff:ff:ff'].map((dst) => [
       '-d', dst, '-p', 'ipv4', '--ip-protocol', 'udp',
@@ -54,7 +54,7 @@ export function applyDhcpOnlyRules(ifname: string, mac: string, dhcpServers: rea
     ]),
   );
   return fixedRules(
-    ifname,
+    portdev,
     {
       'from-guest': [['-s', mac, '-p', 'ipv4', '--ip-protocol', 'udp', '--ip-sport', '68', '--ip-dport', '67', '-j', 'ACCEPT'], ['-j', 'DROP']],
       'to-guest': [...answers, ['-j', 'DROP']],
@@ -64,6 +64,6 @@ export function applyDhcpOnlyRules(ifname: string, mac: string, dhcpServers: rea
 }
 
 /** Nothing in or out. */
-export function applyDropAllRules(ifname: string): FirewallPlan[] {
-  return fixedRules(ifname, { 'from-guest': [['-j', 'DROP']], 'to-guest': [['-j', 'DROP']] }, true);
+export function applyDropAllRules(portdev: string): FirewallPlan[] {
+  return fixedRules(portdev, { 'from-guest': [['-j', 'DROP']], 'to-guest': [['-j', 'DROP']] }, true);
 }

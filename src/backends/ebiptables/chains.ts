@@ -28,12 +28,12 @@ const EB_PREFIX = {
   'to-guest': { temp: 'P', final: 'O', hook: 'POSTROUTING', dev: '-o' },
 } as const;
 
-export function ebRootChain(dir: EbDirection, ifname: string, temporary: boolean): string {
-  return `libvirt-${temporary ? EB_PREFIX[dir].temp : EB_PREFIX[dir].final}-${ifname}`;
+export function ebRootChain(dir: EbDirection, portdev: string, temporary: boolean): string {
+  return `libvirt-${temporary ? EB_PREFIX[dir].temp : EB_PREFIX[dir].final}-${portdev}`;
 }
 
-export function ebSubChain(dir: EbDirection, ifname: string, suffix: string, temporary: boolean): string {
-  return `${temporary ? EB_PREFIX[dir].temp : EB_PREFIX[dir].final}-${ifname}-${suffix}`;
+export function ebSubChain(dir: EbDirection, portdev: string, suffix: string, temporary: boolean): string {
+  return `${temporary ? EB_PREFIX[dir].temp : EB_PREFIX[dir].final}-${portdev}-${suffix}`;
 }
 
 export function ebCreateChain(chain: string): PlannedCommand {
@@ -44,12 +44,12 @@ export function ebAppend(chain: string, args: string[]): PlannedCommand {
   return ebtables(['-A', chain, ...args]);
 }
 
-function ebJump(op: '-A' | '-D', dir: EbDirection, ifname: string, temporary: boolean): PlannedCommand {
+function ebJump(op: '-A' | '-D', dir: EbDirection, portdev: string, temporary: boolean): PlannedCommand {
   const p = EB_PREFIX[dir];
-  return ebtables([op, p.hook, p.dev, ifname, '-j', ebRootChain(dir, ifname, temporary)], op === '-D');
+  return ebtables([op, p.hook, p.dev, portdev, '-j', ebRootChain(dir, portdev, temporary)], op === '-D');
 }
 
-export const ebLinkRoot = (dir: EbDirection, ifname: string) => ebJump('-A', dir, ifname, true);
+export const ebLinkRoot = (dir: EbDirection, portdev: string) => ebJump('-A', dir, portdev, true);
 
 /** Flushes and deletes an ebtables chain that may not exist. */
 export function ebRemoveChain(b: PlanBuilder, chain: string): void {
@@ -71,9 +71,9 @@ function ebListAndRemoveSubChains(chain: string, prefixes: string): PlannedComma
   };
 }
 
-function ebRemoveSubChains(b: PlanBuilder, ifname: string, temporary: boolean): void {
+function ebRemoveSubChains(b: PlanBuilder, portdev: string, temporary: boolean): void {
   const prefixes = temporary ? 'JP' : 'IO';
-  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebListAndRemoveSubChains(ebRootChain(dir, ifname, temporary), prefixes));
+  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebListAndRemoveSubChains(ebRootChain(dir, portdev, temporary), prefixes));
 }
 
 /** Lists a temporary chain and renames each temporary sub-chain it jumps to (J/P -> I/O). */
@@ -95,32 +95,32 @@ function ebListAndRenameSubChains(chain: string): PlannedCommand {
 }
 
 /** Removes the temporary ebtables chains of an interface (libvirt's first cleanup step). */
-export function ebUnlinkRoots(b: PlanBuilder, ifname: string, temporary: boolean): void {
-  b.add(ebJump('-D', 'from-guest', ifname, temporary)).add(ebJump('-D', 'to-guest', ifname, temporary));
+export function ebUnlinkRoots(b: PlanBuilder, portdev: string, temporary: boolean): void {
+  b.add(ebJump('-D', 'from-guest', portdev, temporary)).add(ebJump('-D', 'to-guest', portdev, temporary));
 }
 
 /** Removes an interface's temporary (or final) ebtables chains, sub-chains first. */
-export function ebRemoveChains(b: PlanBuilder, ifname: string, temporary: boolean): void {
-  ebRemoveSubChains(b, ifname, temporary);
-  ebRemoveChain(b, ebRootChain('from-guest', ifname, temporary));
-  ebRemoveChain(b, ebRootChain('to-guest', ifname, temporary));
+export function ebRemoveChains(b: PlanBuilder, portdev: string, temporary: boolean): void {
+  ebRemoveSubChains(b, portdev, temporary);
+  ebRemoveChain(b, ebRootChain('from-guest', portdev, temporary));
+  ebRemoveChain(b, ebRootChain('to-guest', portdev, temporary));
 }
 
 /** Unlinks and removes an interface's temporary (or final) ebtables chains. */
-export function ebRemove(b: PlanBuilder, ifname: string, temporary: boolean): void {
-  ebUnlinkRoots(b, ifname, temporary);
-  ebRemoveChains(b, ifname, temporary);
+export function ebRemove(b: PlanBuilder, portdev: string, temporary: boolean): void {
+  ebUnlinkRoots(b, portdev, temporary);
+  ebRemoveChains(b, portdev, temporary);
 }
 
 /** Renames the temporary ebtables chains (sub-chains first, found by listing) to their final names. */
-export function ebRenameTemporary(b: PlanBuilder, ifname: string): void {
-  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebListAndRenameSubChains(ebRootChain(dir, ifname, true)));
-  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebRenameRoot(dir, ifname));
+export function ebRenameTemporary(b: PlanBuilder, portdev: string): void {
+  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebListAndRenameSubChains(ebRootChain(dir, portdev, true)));
+  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebRenameRoot(dir, portdev));
 }
 
 /** Gives a temporary root chain its final name. */
-export function ebRenameRoot(dir: EbDirection, ifname: string): PlannedCommand {
-  return ebtables(['-E', ebRootChain(dir, ifname, true), ebRootChain(dir, ifname, false)]);
+export function ebRenameRoot(dir: EbDirection, portdev: string): PlannedCommand {
+  return ebtables(['-E', ebRootChain(dir, portdev, true), ebRootChain(dir, portdev, false)]);
 }
 
 // --- iptables / ip6tables -------------------------------------------------------------------
@@ -138,37 +138,37 @@ const IPT_ROOTS = [
 
 type IptRoot = (typeof IPT_ROOTS)[number];
 
-export function iptRootChain(prefix: 'F' | 'H', toGuest: boolean, ifname: string, temporary: boolean): string {
+export function iptRootChain(prefix: 'F' | 'H', toGuest: boolean, portdev: string, temporary: boolean): string {
   const dir = toGuest ? (temporary ? 'P' : 'O') : temporary ? 'J' : 'I';
-  return `${prefix}${dir}-${ifname}`;
+  return `${prefix}${dir}-${portdev}`;
 }
 
-const rootName = (r: IptRoot, ifname: string, temporary: boolean) => iptRootChain(r.prefix, r.toGuest, ifname, temporary);
+const rootName = (r: IptRoot, portdev: string, temporary: boolean) => iptRootChain(r.prefix, r.toGuest, portdev, temporary);
 
-function physdevMatch(toGuest: boolean, ifname: string): string[] {
-  return toGuest ? ['-m', 'physdev', '--physdev-is-bridged', '--physdev-out', ifname] : ['-m', 'physdev', '--physdev-in', ifname];
+function physdevMatch(toGuest: boolean, portdev: string): string[] {
+  return toGuest ? ['-m', 'physdev', '--physdev-is-bridged', '--physdev-out', portdev] : ['-m', 'physdev', '--physdev-in', portdev];
 }
 
-export function iptUnlinkRoots(b: PlanBuilder, layer: IpLayer, ifname: string, temporary: boolean): void {
+export function iptUnlinkRoots(b: PlanBuilder, layer: IpLayer, portdev: string, temporary: boolean): void {
   for (const r of IPT_ROOTS) {
-    const chain = rootName(r, ifname, temporary);
-    b.add(iptables(layer, ['-D', r.base, ...physdevMatch(r.toGuest, ifname), '-g', chain], true));
+    const chain = rootName(r, portdev, temporary);
+    b.add(iptables(layer, ['-D', r.base, ...physdevMatch(r.toGuest, portdev), '-g', chain], true));
     // Older libvirt linked the to-guest chain without --physdev-is-bridged; remove that too.
-    if (r.toGuest) b.add(iptables(layer, ['-D', r.base, '-m', 'physdev', '--physdev-out', ifname, '-g', chain], true));
+    if (r.toGuest) b.add(iptables(layer, ['-D', r.base, '-m', 'physdev', '--physdev-out', portdev, '-g', chain], true));
   }
 }
 
-export function iptRemoveRoots(b: PlanBuilder, layer: IpLayer, ifname: string, temporary: boolean): void {
+export function iptRemoveRoots(b: PlanBuilder, layer: IpLayer, portdev: string, temporary: boolean): void {
   for (const r of IPT_ROOTS) {
-    const chain = rootName(r, ifname, temporary);
+    const chain = rootName(r, portdev, temporary);
     b.add(iptables(layer, ['-F', chain], true)).add(iptables(layer, ['-X', chain], true));
   }
 }
 
 /** Unlinks and removes an interface's temporary (or final) iptables root chains. */
-export function iptRemove(b: PlanBuilder, layer: IpLayer, ifname: string, temporary: boolean): void {
-  iptUnlinkRoots(b, layer, ifname, temporary);
-  iptRemoveRoots(b, layer, ifname, temporary);
+export function iptRemove(b: PlanBuilder, layer: IpLayer, portdev: string, temporary: boolean): void {
+  iptUnlinkRoots(b, layer, portdev, temporary);
+  iptRemoveRoots(b, layer, portdev, temporary);
 }
 
 /** libvirt's shared chains and the jumps to them, inserted at these positions of FORWARD and INPUT. */
@@ -186,28 +186,28 @@ function iptCreateBaseChains(b: PlanBuilder, layer: IpLayer): void {
   for (const [hook, chain, pos] of BASE_JUMPS) b.add(iptables(layer, ['-I', hook, pos, '-j', chain]));
 }
 
-const inPostAccept = (op: '-A' | '-D', layer: IpLayer, ifname: string) =>
-  iptables(layer, [op, 'libvirt-in-post', ...physdevMatch(false, ifname), '-j', 'ACCEPT'], op === '-D');
+const inPostAccept = (op: '-A' | '-D', layer: IpLayer, portdev: string) =>
+  iptables(layer, [op, 'libvirt-in-post', ...physdevMatch(false, portdev), '-j', 'ACCEPT'], op === '-D');
 
 /** The prologue of a new iptables/ip6tables rule set: fresh temporary root chains, linked. */
-export function iptPrepareTemporary(b: PlanBuilder, layer: IpLayer, ifname: string): void {
-  iptRemove(b, layer, ifname, true);
+export function iptPrepareTemporary(b: PlanBuilder, layer: IpLayer, portdev: string): void {
+  iptRemove(b, layer, portdev, true);
   iptCreateBaseChains(b, layer);
-  for (const r of IPT_ROOTS) b.add(iptables(layer, ['-N', rootName(r, ifname, true)]));
+  for (const r of IPT_ROOTS) b.add(iptables(layer, ['-N', rootName(r, portdev, true)]));
   for (const r of IPT_ROOTS) {
-    b.add(iptables(layer, ['-A', r.base, ...physdevMatch(r.toGuest, ifname), '-g', rootName(r, ifname, true)]));
+    b.add(iptables(layer, ['-A', r.base, ...physdevMatch(r.toGuest, portdev), '-g', rootName(r, portdev, true)]));
   }
-  b.add(inPostAccept('-D', layer, ifname)).add(inPostAccept('-A', layer, ifname));
+  b.add(inPostAccept('-D', layer, portdev)).add(inPostAccept('-A', layer, portdev));
 }
 
 export function iptAppend(layer: IpLayer, chain: string, args: string[]): PlannedCommand {
   return iptables(layer, ['-A', chain, ...args]);
 }
 
-export function iptRenameTemporary(b: PlanBuilder, layer: IpLayer, ifname: string): void {
-  for (const r of IPT_ROOTS) b.add(iptables(layer, ['-E', rootName(r, ifname, true), rootName(r, ifname, false)]));
+export function iptRenameTemporary(b: PlanBuilder, layer: IpLayer, portdev: string): void {
+  for (const r of IPT_ROOTS) b.add(iptables(layer, ['-E', rootName(r, portdev, true), rootName(r, portdev, false)]));
 }
 
-export function iptClearInPost(b: PlanBuilder, layer: IpLayer, ifname: string): void {
-  b.add(inPostAccept('-D', layer, ifname));
+export function iptClearInPost(b: PlanBuilder, layer: IpLayer, portdev: string): void {
+  b.add(inPostAccept('-D', layer, portdev));
 }

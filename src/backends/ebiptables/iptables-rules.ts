@@ -32,9 +32,9 @@ function negatedOption(a: ArgList, attr: string, option: string, second?: string
 }
 
 /** The arguments of one rule in one chain, or undefined when libvirt leaves it out there. */
-function ruleInChain(rule: ResolvedRule, use: ChainUse, ifname: string): string[] | undefined {
+function ruleInChain(rule: ResolvedRule, use: ChainUse, portdev: string): string[] | undefined {
   const protocol = rule.protocol!;
-  const a = new ArgList(rule).push('-A', iptRootChain(use.prefix, use.toGuest, ifname, true), '-p', IP_PROTOCOL_ARG[protocol]!);
+  const a = new ArgList(rule).push('-A', iptRootChain(use.prefix, use.toGuest, portdev, true), '-p', IP_PROTOCOL_ARG[protocol]!);
   const base = a.args.length;
   const dirIn = use.directionIn;
 
@@ -92,8 +92,8 @@ function ruleInChain(rule: ResolvedRule, use: ChainUse, ifname: string): string[
 }
 
 /** The iptables arguments (after the binary and -w) of one resolved rule, per chain it lands in. */
-export function iptablesRuleArgs(rule: ResolvedRule, ifname: string): string[][] {
+export function iptablesRuleArgs(rule: ResolvedRule, portdev: string): string[][] {
   return chainUses(rule)
-    .map((use) => ruleInChain(rule, use, ifname))
+    .map((use) => ruleInChain(rule, use, portdev))
     .filter((args): args is string[] => args !== undefined);
 }

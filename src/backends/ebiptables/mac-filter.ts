@@ -20,17 +20,17 @@ const ebtables = (args: string[], ignoreErrors = false): PlannedCommand => ({
 /** A MAC as we write it; ebtables-legacy lists `52:54:0:a:0:1`, the nft variant `52:54:00:0a:00:01`. */
 const canonicalMac = (mac: string) => mac.toLowerCase().split(':').map((o) => o.padStart(2, '0')).join(':');
 
-const dropArgs = (ifname: string, mac: string) => ['-i', ifname, '-s', '!', canonicalMac(mac), '-j', 'DROP'];
+const dropArgs = (portdev: string, mac: string) => ['-i', portdev, '-s', '!', canonicalMac(mac), '-j', 'DROP'];
 
-/** The chain's DROP rules as `ebtables -L` lists them (`-s ! MAC -i IF -j DROP`): ifname -> MACs. */
+/** The chain's DROP rules as `ebtables -L` lists them (`-s ! MAC -i IF -j DROP`): portdev -> MACs. */
 export function listedMacRules(listing: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const rule of parseChainListing(MAC_FILTER_CHAIN, listing)) {
     const options = rule.matches.length === 1 && rule.matches[0]!.module === undefined ? rule.matches[0]!.options : [];
     const mac = options.find((o) => o.name === '-s' && o.negated && o.values.length === 1)?.values[0];
-    const ifname = options.find((o) => o.name === '-i' && !o.negated && o.values.length === 1)?.values[0];
-    if (options.length !== 2 || mac === undefined || ifname === undefined || rule.target?.name !== 'DROP' || rule.target.options.length > 0) continue;
-    out.set(ifname, [...(out.get(ifname) ?? []), canonicalMac(mac)]);
+    const portdev = options.find((o) => o.name === '-i' && !o.negated && o.values.length === 1)?.values[0];
+    if (options.length !== 2 || mac === undefined || portdev === undefined || rule.target?.name !== 'DROP' || rule.target.options.length > 0) continue;
+    out.set(portdev, [...(out.get(portdev) ?? []), canonicalMac(mac)]);
   }
   return out;
 }
@@ -40,32 +40,32 @@ const jumpsToChain = (listing: string) =>
   parseChainListing('PREROUTING', listing).some((r) => r.matches.length === 0 && r.target?.name === MAC_FILTER_CHAIN && !r.target.goto && r.target.options.length === 0);
 
 /**
- * Makes the chain hold a DROP rule exactly for the ports of `wanted` (ifname -> guest MAC) among
+ * Makes the chain hold a DROP rule exactly for the ports of `wanted` (portdev -> guest MAC) among
  * `scope` (every port when undefined: a reconcile); returns the ports whose rules changed.
  */
 export function macFilterCommands(listing: string, wanted: ReadonlyMap<string, string>, scope?: ReadonlySet<string>): { commands: PlannedCommand[]; changed: string[] } {
   const listed = listedMacRules(listing);
   const commands: PlannedCommand[] = [];
   const changed = new Set<string>();
-  for (const [ifname, mac] of wanted) {
-    if (listed.get(ifname)?.includes(canonicalMac(mac))) continue;
-    commands.push(ebtables(['-A', MAC_FILTER_CHAIN, ...dropArgs(ifname, mac)]));
-    changed.add(ifname);
+  for (const [portdev, mac] of wanted) {
+    if (listed.get(portdev)?.includes(canonicalMac(mac))) continue;
+    commands.push(ebtables(['-A', MAC_FILTER_CHAIN, ...dropArgs(portdev, mac)]));
+    changed.add(portdev);
   }
-  for (const [ifname, macs] of listed) {
-    if (scope && !scope.has(ifname)) continue;
+  for (const [portdev, macs] of listed) {
+    if (scope && !scope.has(portdev)) continue;
     for (const mac of macs) {
-      if (wanted.has(ifname) && canonicalMac(wanted.get(ifname)!) === mac) continue;
-      commands.push(ebtables(['-D', MAC_FILTER_CHAIN, ...dropArgs(ifname, mac)], true));
-      changed.add(ifname);
+      if (wanted.has(portdev) && canonicalMac(wanted.get(portdev)!) === mac) continue;
+      commands.push(ebtables(['-D', MAC_FILTER_CHAIN, ...dropArgs(portdev, mac)], true));
+      changed.add(portdev);
     }
   }
   return { commands, changed: [...changed] };
 }
 
-/** Ports asking for mac_filter, ifname -> MAC. */
+/** Ports asking for mac_filter, portdev -> MAC. */
 export function macFilterPorts(ports: readonly PortFilter[]): Map<string, string> {
-  return new Map(ports.filter((p) => p.macFilter).map((p) => [p.ifname, p.mac]));
+  return new Map(ports.filter((p) => p.macFilter).map((p) => [p.portdev, p.mac]));
 }
 
 /**

@@ -74,36 +74,36 @@ function subChains(ebRules: readonly OrderedRule[]): { sets: Record<EbDirection,
   return { sets, chains };
 }
 
-function ebChainOf(dir: EbDirection, chain: string, ifname: string): string {
-  return chain === 'root' ? ebRootChain(dir, ifname, true) : ebSubChain(dir, ifname, chain, true);
+function ebChainOf(dir: EbDirection, chain: string, portdev: string): string {
+  return chain === 'root' ? ebRootChain(dir, portdev, true) : ebSubChain(dir, portdev, chain, true);
 }
 
-function addSubChain(b: PlanBuilder, c: SubChain, ifname: string): void {
-  const chain = ebSubChain(c.dir, ifname, c.name, true);
+function addSubChain(b: PlanBuilder, c: SubChain, portdev: string): void {
+  const chain = ebSubChain(c.dir, portdev, c.name, true);
   ebRemoveChain(b, chain);
   b.add(ebCreateChain(chain));
-  b.add(ebAppend(ebRootChain(c.dir, ifname, true), [...c.match, '-j', chain]));
+  b.add(ebAppend(ebRootChain(c.dir, portdev, true), [...c.match, '-j', chain]));
 }
 
-function addEbtablesRule(b: PlanBuilder, r: RuleInstance, ifname: string): void {
+function addEbtablesRule(b: PlanBuilder, r: RuleInstance, portdev: string): void {
   const dir = r.rule.direction;
   for (const rule of r.expansions) {
-    if (dir !== 'in') b.add(ebAppend(ebChainOf('from-guest', r.chain, ifname), ebtablesRuleArgs(rule, dir === 'inout')));
-    if (dir !== 'out') b.add(ebAppend(ebChainOf('to-guest', r.chain, ifname), ebtablesRuleArgs(rule, false)));
+    if (dir !== 'in') b.add(ebAppend(ebChainOf('from-guest', r.chain, portdev), ebtablesRuleArgs(rule, dir === 'inout')));
+    if (dir !== 'out') b.add(ebAppend(ebChainOf('to-guest', r.chain, portdev), ebtablesRuleArgs(rule, false)));
   }
 }
 
-function addIptablesRules(b: PlanBuilder, layer: IpLayer, rules: readonly OrderedRule[], ifname: string): void {
-  iptPrepareTemporary(b, layer, ifname);
+function addIptablesRules(b: PlanBuilder, layer: IpLayer, rules: readonly OrderedRule[], portdev: string): void {
+  iptPrepareTemporary(b, layer, portdev);
   for (const { instance } of rules) {
     for (const rule of instance.expansions) {
-      for (const args of iptablesRuleArgs(rule, ifname)) b.add(iptAppend(layer, args[1]!, args.slice(2)));
+      for (const args of iptablesRuleArgs(rule, portdev)) b.add(iptAppend(layer, args[1]!, args.slice(2)));
     }
   }
 }
 
 /** libvirt's applyNewRules: the interface's new rule set, in temporary chains, hooked in. */
-export function applyNewRules(ifname: string, instances: readonly RuleInstance[]): FirewallPlan {
+export function applyNewRules(portdev: string, instances: readonly RuleInstance[]): FirewallPlan {
   const ordered = orderRules(instances);
   const byLayer = (layer: Layer) => ordered.filter((o) => layerOf(o.instance) === layer);
   const eb = byLayer('ethernet');
@@ -112,72 +112,72 @@ export function applyNewRules(ifname: string, instances: readonly RuleInstance[]
   const b = new PlanBuilder();
 
   b.startGroup(true);
-  ebRemove(b, ifname, true);
+  ebRemove(b, portdev, true);
 
   b.startGroup();
   const { sets, chains } = subChains(eb);
-  if (sets['from-guest'].size > 0) b.add(ebCreateChain(ebRootChain('from-guest', ifname, true)));
-  if (sets['to-guest'].size > 0) b.add(ebCreateChain(ebRootChain('to-guest', ifname, true)));
+  if (sets['from-guest'].size > 0) b.add(ebCreateChain(ebRootChain('from-guest', portdev, true)));
+  if (sets['to-guest'].size > 0) b.add(ebCreateChain(ebRootChain('to-guest', portdev, true)));
   // Each sub-chain is created just before the first rule whose priority reaches the chain's.
   let next = 0;
   for (const o of eb) {
-    for (; next < chains.length && chains[next]!.priority <= o.effectivePriority; next++) addSubChain(b, chains[next]!, ifname);
-    addEbtablesRule(b, o.instance, ifname);
+    for (; next < chains.length && chains[next]!.priority <= o.effectivePriority; next++) addSubChain(b, chains[next]!, portdev);
+    addEbtablesRule(b, o.instance, portdev);
   }
-  for (; next < chains.length; next++) addSubChain(b, chains[next]!, ifname);
+  for (; next < chains.length; next++) addSubChain(b, chains[next]!, portdev);
 
-  if (ip4.length > 0) addIptablesRules(b, 'ipv4', ip4, ifname);
-  if (ip6.length > 0) addIptablesRules(b, 'ipv6', ip6, ifname);
-  if (sets['from-guest'].size > 0) b.add(ebLinkRoot('from-guest', ifname));
-  if (sets['to-guest'].size > 0) b.add(ebLinkRoot('to-guest', ifname));
+  if (ip4.length > 0) addIptablesRules(b, 'ipv4', ip4, portdev);
+  if (ip6.length > 0) addIptablesRules(b, 'ipv6', ip6, portdev);
+  if (sets['from-guest'].size > 0) b.add(ebLinkRoot('from-guest', portdev));
+  if (sets['to-guest'].size > 0) b.add(ebLinkRoot('to-guest', portdev));
 
   b.startRollback();
-  ebUnlinkRoots(b, ifname, true);
-  if (ip6.length > 0) iptRemove(b, 'ipv6', ifname, true);
-  if (ip4.length > 0) iptRemove(b, 'ipv4', ifname, true);
-  ebRemoveChains(b, ifname, true);
+  ebUnlinkRoots(b, portdev, true);
+  if (ip6.length > 0) iptRemove(b, 'ipv6', portdev, true);
+  if (ip4.length > 0) iptRemove(b, 'ipv4', portdev, true);
+  ebRemoveChains(b, portdev, true);
   return b.build();
 }
 
 /** What instantiating a filter on an interface runs: build the new set, then switch to it. */
-export function instantiationPlans(ifname: string, instances: readonly RuleInstance[]): FirewallPlan[] {
-  return [applyNewRules(ifname, instances), tearOldRules(ifname)];
+export function instantiationPlans(portdev: string, instances: readonly RuleInstance[]): FirewallPlan[] {
+  return [applyNewRules(portdev, instances), tearOldRules(portdev)];
 }
 
 /** libvirt's tearOldRules: drop the previous rule set and give the new one its final names. */
-export function tearOldRules(ifname: string): FirewallPlan {
+export function tearOldRules(portdev: string): FirewallPlan {
   const b = new PlanBuilder().startGroup(true);
   for (const layer of ['ipv4', 'ipv6'] as const) {
-    iptRemove(b, layer, ifname, false);
-    iptRenameTemporary(b, layer, ifname);
+    iptRemove(b, layer, portdev, false);
+    iptRenameTemporary(b, layer, portdev);
   }
-  ebRemove(b, ifname, false);
-  ebRenameTemporary(b, ifname);
+  ebRemove(b, portdev, false);
+  ebRenameTemporary(b, portdev);
   return b.build();
 }
 
-function tearNew(b: PlanBuilder, ifname: string): void {
-  iptRemove(b, 'ipv4', ifname, true);
-  iptRemove(b, 'ipv6', ifname, true);
-  ebRemove(b, ifname, true);
+function tearNew(b: PlanBuilder, portdev: string): void {
+  iptRemove(b, 'ipv4', portdev, true);
+  iptRemove(b, 'ipv6', portdev, true);
+  ebRemove(b, portdev, true);
 }
 
 /** libvirt's tearNewRules: throw away a new rule set that was not switched to. */
-export function tearNewRules(ifname: string): FirewallPlan {
+export function tearNewRules(portdev: string): FirewallPlan {
   const b = new PlanBuilder().startGroup(true);
-  tearNew(b, ifname);
+  tearNew(b, portdev);
   return b.build();
 }
 
 /** libvirt's allTeardown: remove every chain and hook of the interface. */
-export function allTeardown(ifname: string): FirewallPlan {
+export function allTeardown(portdev: string): FirewallPlan {
   const b = new PlanBuilder().startGroup(true);
-  tearNew(b, ifname);
+  tearNew(b, portdev);
   for (const layer of ['ipv4', 'ipv6'] as const) {
-    iptUnlinkRoots(b, layer, ifname, false);
-    iptClearInPost(b, layer, ifname);
-    iptRemoveRoots(b, layer, ifname, false);
+    iptUnlinkRoots(b, layer, portdev, false);
+    iptClearInPost(b, layer, portdev);
+    iptRemoveRoots(b, layer, portdev, false);
   }
-  ebRemove(b, ifname, false);
+  ebRemove(b, portdev, false);
   return b.build();
 }

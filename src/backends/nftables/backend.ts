@@ -103,12 +103,12 @@ export class NftablesBackend implements NwfilterBackend {
   private async applyNow(change: PortChange): Promise<void> {
     if (!this.kernel || !this.ledger) {
       const ports = this.ledger?.ports() ?? [];
-      await this.resync(ports.filter((p) => !change.remove.includes(p.ifname) && !change.set.some((s) => s.ifname === p.ifname)).concat(change.set));
+      await this.resync(ports.filter((p) => !change.remove.includes(p.portdev) && !change.set.some((s) => s.portdev === p.portdev)).concat(change.set));
       return;
     }
     const ledger = this.ledger;
     // the change that takes the ledger back: the ports it had under the names the change touches
-    const names = [...change.remove, ...change.set.map((p) => p.ifname)];
+    const names = [...change.remove, ...change.set.map((p) => p.portdev)];
     const undo: PortChange = { set: names.flatMap((n) => ledger.port(n) ?? []), remove: names.filter((n) => !ledger.port(n)) };
     const back = () => {
       changeLedger(ledger, undo);
@@ -165,7 +165,7 @@ export class NftablesBackend implements NwfilterBackend {
     const kernel = (await readRuleset(this.nft)) ?? emptyRuleset();
     const generation = generationIn(kernel);
     const { names, ids } = portsIn(kernel, generation);
-    const wanted = new Set(desired.map((p) => p.ifname));
+    const wanted = new Set(desired.map((p) => p.portdev));
     // what is compiled already: the last ledger's ports, or at start the ones the last run kept
     if (!this.ledger && this.stored === undefined && this.opts.stateFile) {
       const kept = loadCompiledPorts(this.opts.stateFile, this.path);
@@ -179,9 +179,9 @@ export class NftablesBackend implements NwfilterBackend {
     // one when it is free, so what was compiled for it still fits.
     const used = new Set(keep.values());
     for (const p of desired) {
-      const c = p.key === undefined || keep.has(p.ifname) ? undefined : known.get(p.key);
-      if (!c || c.ifname !== p.ifname || used.has(c.id)) continue;
-      keep.set(p.ifname, c.id);
+      const c = p.inputsDigest === undefined || keep.has(p.portdev) ? undefined : known.get(p.inputsDigest);
+      if (!c || c.portdev !== p.portdev || used.has(c.id)) continue;
+      keep.set(p.portdev, c.id);
       used.add(c.id);
     }
     const ledger = new PortLedger(this.path, generation, keep, known);
@@ -203,8 +203,8 @@ export class NftablesBackend implements NwfilterBackend {
     // Ports named by a changed element or owning a changed chain were repaired.
     const byKey = new Map<string, string>();
     for (const p of desired) {
-      const id = ledger.idOf(p.ifname)!;
-      for (const k of [str(p.ifname), num(MARK_FROM_PORT | id, 8), num(MARK_TO_PORT | id, 8)]) byKey.set(valueText(k), p.ifname);
+      const id = ledger.idOf(p.portdev)!;
+      for (const k of [str(p.portdev), num(MARK_FROM_PORT | id, 8), num(MARK_TO_PORT | id, 8)]) byKey.set(valueText(k), p.portdev);
     }
     const repaired = new Set<string>();
     for (const m of [delta.addedElements, delta.removedElements]) {

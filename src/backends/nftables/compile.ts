@@ -22,7 +22,7 @@ import {
   concat, concatValue, counter, jump, match, meta, num, payload, renameRefs, setref, str, sym, verdict,
   type Element, type Expr, type Statement, type Value,
 } from '../../nft/expr.js';
-import { elementsOf, key, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
+import { elementsOf, objectKey, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';
 
@@ -61,12 +61,12 @@ function ipContext(use: ChainUse, path: StatefulPath): Context {
 }
 
 interface PortValues {
-  ifname: string;
+  portdev: string;
   id: number;
 }
 
 function portKey(ctx: Context, port: PortValues): Value {
-  if (ctx.family === 'bridge') return str(port.ifname);
+  if (ctx.family === 'bridge') return str(port.portdev);
   return mark((ctx.suffix === 'fwd_to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
 }
 
@@ -281,7 +281,7 @@ function literalUses(instance: RuleInstance, path: StatefulPath): { ctx: Context
 }
 
 export interface CompiledPort {
-  ifname: string;
+  portdev: string;
   id: number;
   /** Shape name: a hash of the port's chains; ports with equal shapes share chains. */
   shape: string;
@@ -307,7 +307,7 @@ export function compilePort(port: PortFilter, id: number, path: StatefulPath = '
 
 function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
   const ordered = orderRules(port.instances);
-  const d = new PortDraft({ ifname: port.ifname, id });
+  const d = new PortDraft({ portdev: port.portdev, id });
   bridgeChains(d, ordered.filter((o) => isBridgeRule(o.instance)));
   ipChains(d, ordered.filter((o) => !isBridgeRule(o.instance)), path);
 
@@ -324,7 +324,7 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   }));
   const sets = [...d.sets].map(([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }));
   const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
-  return { ifname: port.ifname, id, shape, chains, sets, entries };
+  return { portdev: port.portdev, id, shape, chains, sets, entries };
 }
 
 // --- the layout around the ports ----------------------------------------------------------
@@ -378,7 +378,7 @@ export interface Layout {
   marks: boolean;
 }
 
-const byName = (p: CompiledPort) => str(p.ifname);
+const byName = (p: CompiledPort) => str(p.portdev);
 const set = (family: Family, name: string, type: string): SetMeta => ({ family, name, kind: 'set', decl: { key: { type } } });
 const mapDecl = (type: string, value: string): SetDecl => ({ key: { type }, value });
 const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'ifname'), set('bridge', 'mac_filter', 'ifname . ether_addr')];
@@ -484,26 +484,26 @@ export function dispatchMaps(layout: Layout, generation: number, needs: Needs): 
   return [...seen.values()];
 }
 
-/** Everything one port puts into the model, as elements by set key (see key()). */
+/** Everything one port puts into the model, as elements by set key (see objectKey()). */
 export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, generation: number): Map<string, Element[]> {
   const out = new Map<string, Element[]>();
   const add = (family: Family, name: string, e: readonly Element[]) => {
-    const k = key(family, name);
+    const k = objectKey(family, name);
     if (!out.has(k)) out.set(k, []);
     out.get(k)!.push(...e);
   };
   for (const s of c.sets) add(s.family, s.name, s.elements);
   if (layout.marks && needsOf(port, c).ip) {
-    add('bridge', 'port_mark_from', [{ key: str(port.ifname), value: mark(MARK_FROM_PORT | c.id) }]);
-    add('bridge', 'port_mark_to', [{ key: str(port.ifname), value: mark(MARK_TO_PORT | c.id) }]);
+    add('bridge', 'port_mark_from', [{ key: str(port.portdev), value: mark(MARK_FROM_PORT | c.id) }]);
+    add('bridge', 'port_mark_to', [{ key: str(port.portdev), value: mark(MARK_TO_PORT | c.id) }]);
   }
   for (const entry of c.entries) {
     const m = layout.entries[entry]!;
     add(m.family, dispatchName(m.map, generation), [{ key: m.key(c), value: { kind: 'verdict', verdict: jump(`${c.shape}_${entry}`) } }]);
   }
   if (port.macFilter) {
-    add('bridge', 'mac_filter_ports', [{ key: str(port.ifname) }]);
-    add('bridge', 'mac_filter', [{ key: concatValue([str(port.ifname), { kind: 'ether', addr: port.mac.toLowerCase() }]) }]);
+    add('bridge', 'mac_filter_ports', [{ key: str(port.portdev) }]);
+    add('bridge', 'mac_filter', [{ key: concatValue([str(port.portdev), { kind: 'ether', addr: port.mac.toLowerCase() }]) }]);
   }
   for (const [k, e] of out) out.set(k, [...elementsOf(e).values()]);
   return out;

@@ -1,7 +1,7 @@
 // What the backend compiled, kept across restarts in DIR/run/virtwall/nwfilter-nftables.json:
-// every keyed port's compiled form (chains once per shape) with its id, and the kernel's form of
+// the compiled form of every port with an inputs digest (chains once per shape) with its id, and the kernel's form of
 // the rules loaded (RuleBodies). A restarted daemon
-// finds its ports here by PortFilter.key and goes straight to comparing with the kernel,
+// finds its ports here by PortFilter.inputsDigest and goes straight to comparing with the kernel,
 // neither instantiating nor compiling them. It is a cache: read only when written by the same
 // code (the content stamp of the sources, util/code-version.ts) for the same stateful path; a
 // missing or stale file costs only the compile, and a corrupt one (not fitting the schema) is
@@ -15,6 +15,7 @@ import type { KernelStatement } from '../../nft/objects.js';
 import { CHAIN, ELEMENT, KERNEL_STATEMENT, SET_META } from '../../nft/schema.js';
 
 const STORED_PORT = z.strictObject({
+  /** The port's PortFilter.inputsDigest (the file keeps the field name `key`; ifname is its portdev). */
   key: z.string(),
   ifname: z.string().refine(isDeviceName, 'not a device name'),
   id: z.number().int(),
@@ -36,14 +37,14 @@ type StoredFile = z.infer<typeof STORED_FILE>;
 
 export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly KernelStatement[]][]): void {
   const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [], bodies };
-  for (const [key, c] of ports) {
+  for (const [inputsDigest, c] of ports) {
     stored.shapes[c.shape] ??= { chains: c.chains, sets: c.sets.map(({ elements: _e, ...meta }) => meta) };
-    stored.ports.push({ key, ifname: c.ifname, id: c.id, shape: c.shape, entries: c.entries, elements: c.sets.map((s) => s.elements) });
+    stored.ports.push({ key: inputsDigest, ifname: c.portdev, id: c.id, shape: c.shape, entries: c.entries, elements: c.sets.map((s) => s.elements) });
   }
   writeFileAtomic(file, JSON.stringify(stored), 0o600);
 }
 
-/** The compiled ports by key and the rule bodies; empty when the file is missing, unreadable or from other code. */
+/** The compiled ports by inputs digest and the rule bodies; empty when the file is missing, unreadable or from other code. */
 export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly KernelStatement[]][] } {
   const out = new Map<string, CompiledPort>();
   const none = { ports: out, bodies: [] };
@@ -53,7 +54,7 @@ export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Ma
     const shape = stored.shapes[p.shape];
     if (!shape || shape.sets.length !== p.elements.length) continue;
     const sets = shape.sets.map((meta, i) => ({ ...meta, elements: p.elements[i]! }));
-    out.set(p.key, { ifname: p.ifname, id: p.id, shape: p.shape, chains: shape.chains, sets, entries: p.entries });
+    out.set(p.key, { portdev: p.ifname, id: p.id, shape: p.shape, chains: shape.chains, sets, entries: p.entries });
   }
   return { ports: out, bodies: stored.bodies };
 }

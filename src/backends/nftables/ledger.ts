@@ -8,7 +8,7 @@ import {
   compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
 } from './compile.js';
 import { elementText, type Element } from '../../nft/expr.js';
-import { key, type NftChain, type SetMeta } from '../../nft/objects.js';
+import { objectKey, type NftChain, type SetMeta } from '../../nft/objects.js';
 import { emptyDelta, LiveModel, type ModelDelta, type NftModel } from './model.js';
 
 interface PortEntry {
@@ -36,7 +36,7 @@ export class PortLedger {
 
   /**
    * `ids`: port ids to keep (those the kernel already uses). `known`: compiled ports by
-   * PortFilter.key, used instead of compiling a port with that key and the same id.
+   * PortFilter.inputsDigest, used instead of compiling a port with that digest and the same id.
    */
   constructor(readonly path: StatefulPath, private gen: number, ids: ReadonlyMap<string, number> = new Map(), private readonly known: ReadonlyMap<string, CompiledPort> = new Map()) {
     this.layout = LAYOUTS[path];
@@ -56,43 +56,43 @@ export class PortLedger {
     return [...this.entries.values()].map((e) => e.port);
   }
 
-  port(ifname: string): PortFilter | undefined {
-    return this.entries.get(ifname)?.port;
+  port(portdev: string): PortFilter | undefined {
+    return this.entries.get(portdev)?.port;
   }
 
   /** Shape of a port (the hash its chains are named by), if it is in the ledger. */
-  shapeOf(ifname: string): string | undefined {
-    return this.entries.get(ifname)?.compiled.shape;
+  shapeOf(portdev: string): string | undefined {
+    return this.entries.get(portdev)?.compiled.shape;
   }
 
-  idOf(ifname: string): number | undefined {
-    return this.ids.get(ifname);
+  idOf(portdev: string): number | undefined {
+    return this.ids.get(portdev);
   }
 
   /** Keys of the sets of the shapes in use (the ones holding ports' values). */
   shapeSets(): Set<string> {
-    return new Set([...this.shapes.values()].flatMap((s) => s.sets.map((x) => key(x.family, x.name))));
+    return new Set([...this.shapes.values()].flatMap((s) => s.sets.map((x) => objectKey(x.family, x.name))));
   }
 
   /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
   portsOfChain(k: string): string[] {
-    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => key(c.family, c.name) === k)).map((e) => e.port.ifname);
+    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => objectKey(c.family, c.name) === k)).map((e) => e.port.portdev);
   }
 
   /** Puts a port in (or replaces it); a port that does not compile changes nothing. */
   set(port: PortFilter): void {
-    let id = this.ids.get(port.ifname);
+    let id = this.ids.get(port.portdev);
     if (id === undefined) {
       id = this.freeIds.at(-1) ?? this.nextId;
       if (id > 0xffff) throw new Error('more than 65535 filtered ports');
     }
     const compiled = this.compiled(port, id);
-    if (!this.ids.has(port.ifname)) {
+    if (!this.ids.has(port.portdev)) {
       if (this.freeIds.at(-1) === id) this.freeIds.pop();
       else this.nextId++;
-      this.ids.set(port.ifname, id);
+      this.ids.set(port.portdev, id);
     }
-    if (this.entries.has(port.ifname)) this.drop(port.ifname, false);
+    if (this.entries.has(port.portdev)) this.drop(port.portdev, false);
     const shape = this.shapes.get(compiled.shape);
     if (shape) shape.users++;
     else {
@@ -104,34 +104,34 @@ export class PortLedger {
     const needs = needsOf(port, compiled);
     const before = this.needs();
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
-    this.entries.set(port.ifname, { port, compiled, needs, elements: new Map() });
+    this.entries.set(port.portdev, { port, compiled, needs, elements: new Map() });
     this.relayout(before);
     const elements = portElements(this.layout, port, compiled, this.gen);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
-    this.entries.get(port.ifname)!.elements = elements;
+    this.entries.get(port.portdev)!.elements = elements;
   }
 
-  /** A port's compiled form: known for its key (here or from `known`), or compiled now. */
+  /** A port's compiled form: known for its inputs digest (here or from `known`), or compiled now. */
   private compiled(port: PortFilter, id: number): CompiledPort {
-    const k = port.key;
-    if (k !== undefined) {
-      const own = this.entries.get(port.ifname);
-      const known = own?.port.key === k ? own.compiled : this.known.get(k);
-      if (known && known.id === id && known.ifname === port.ifname) return known;
+    const digest = port.inputsDigest;
+    if (digest !== undefined) {
+      const own = this.entries.get(port.portdev);
+      const known = own?.port.inputsDigest === digest ? own.compiled : this.known.get(digest);
+      if (known && known.id === id && known.portdev === port.portdev) return known;
     }
     this.compiledCount++;
     return compilePort(port, id, this.path);
   }
 
-  /** The compiled form of every keyed port, by key (for the next ledger, and to keep across restarts). */
+  /** The compiled form of every digested port, by its inputs digest (for the next ledger, and to keep across restarts). */
   compiledPorts(): Map<string, CompiledPort> {
     const out = new Map<string, CompiledPort>();
-    for (const e of this.entries.values()) if (e.port.key !== undefined) out.set(e.port.key, e.compiled);
+    for (const e of this.entries.values()) if (e.port.inputsDigest !== undefined) out.set(e.port.inputsDigest, e.compiled);
     return out;
   }
 
-  remove(ifname: string): void {
-    if (this.entries.has(ifname)) this.drop(ifname, true);
+  remove(portdev: string): void {
+    if (this.entries.has(portdev)) this.drop(portdev, true);
   }
 
   /** What changed since the last call. */
@@ -147,7 +147,7 @@ export class PortLedger {
    */
   dispatchIn(generation: number): { maps: [string, string][]; chains: NftChain[] } {
     const needs = this.needs()!;
-    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [key(m.family, m.name), dispatchName(m.base, generation)]);
+    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [objectKey(m.family, m.name), dispatchName(m.base, generation)]);
     return { maps, chains: this.layout.chains((base) => dispatchName(base, generation), needs) };
   }
 
@@ -161,8 +161,8 @@ export class PortLedger {
     for (const [from, to] of maps) {
       const old = this.model.sets.get(from)!;
       this.model.sets.delete(from);
-      this.model.sets.set(key(old.family, to), { ...old, name: to });
-      renamed.set(from, key(old.family, to));
+      this.model.sets.set(objectKey(old.family, to), { ...old, name: to });
+      renamed.set(from, objectKey(old.family, to));
     }
     for (const e of this.entries.values()) {
       for (const [from, es] of [...e.elements]) {
@@ -173,25 +173,25 @@ export class PortLedger {
       }
     }
     this.gen = generation;
-    for (const c of chains) this.model.chains.set(key(c.family, c.name), c);
+    for (const c of chains) this.model.chains.set(objectKey(c.family, c.name), c);
   }
 
-  private drop(ifname: string, forget: boolean): void {
-    const entry = this.entries.get(ifname)!;
+  private drop(portdev: string, forget: boolean): void {
+    const entry = this.entries.get(portdev)!;
     for (const [k, es] of entry.elements) for (const e of es) this.removeElement(k, e);
     const before = this.needs();
     for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
-    this.entries.delete(ifname);
+    this.entries.delete(portdev);
     this.relayout(before);
     const shape = this.shapes.get(entry.compiled.shape)!;
     if (--shape.users === 0) {
       this.shapes.delete(entry.compiled.shape);
-      for (const c of shape.chains) this.removeChain(key(c.family, c.name));
-      for (const s of shape.sets) this.removeSet(key(s.family, s.name));
+      for (const c of shape.chains) this.removeChain(objectKey(c.family, c.name));
+      for (const s of shape.sets) this.removeSet(objectKey(s.family, s.name));
     }
     if (forget) {
-      this.freeIds.push(this.ids.get(ifname)!);
-      this.ids.delete(ifname);
+      this.freeIds.push(this.ids.get(portdev)!);
+      this.ids.delete(portdev);
     }
   }
 
@@ -211,11 +211,11 @@ export class PortLedger {
       return { sets: [...this.layout.sets(needs), ...dispatch], chains: this.layout.chains(map, needs) };
     };
     const [old, now] = [items(before), items(after)];
-    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) => new Set(xs.map((x) => key(x.family, x.name)));
+    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) => new Set(xs.map((x) => objectKey(x.family, x.name)));
     const [oldSets, newSets, oldChains] = [keys(old.sets), keys(now.sets), keys(old.chains)];
-    for (const s of now.sets) if (!oldSets.has(key(s.family, s.name))) this.addSet(s);
+    for (const s of now.sets) if (!oldSets.has(objectKey(s.family, s.name))) this.addSet(s);
     for (const c of now.chains) {
-      const k = key(c.family, c.name);
+      const k = objectKey(c.family, c.name);
       if (!oldChains.has(k)) this.addChain(c);
       else {
         this.model.chains.set(k, c);
@@ -228,7 +228,7 @@ export class PortLedger {
   }
 
   private addChain(c: NftChain): void {
-    const k = key(c.family, c.name);
+    const k = objectKey(c.family, c.name);
     this.model.chains.set(k, c);
     // Back after going in the same delta: its rules may differ (plan.ts compares them).
     if (this.delta.removedChains.delete(k)) this.delta.changedChains.add(k);
@@ -242,7 +242,7 @@ export class PortLedger {
   }
 
   private addSet(s: SetMeta): void {
-    const k = key(s.family, s.name);
+    const k = objectKey(s.family, s.name);
     this.model.sets.set(k, { ...s, elements: new Map() });
     if (!this.delta.removedSets.delete(k)) this.delta.addedSets.add(k);
   }

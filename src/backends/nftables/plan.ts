@@ -25,7 +25,7 @@
 // sets before and some after the flip, as with any nft element update.
 import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
 import { valueText, type Element } from '../../nft/expr.js';
-import { hasFamily, key, type Family, type KernelStatement, type Ruleset, type RulesetSet } from '../../nft/objects.js';
+import { hasFamily, objectKey, type Family, type KernelStatement, type Ruleset, type RulesetSet } from '../../nft/objects.js';
 import { generationOf } from './compile.js';
 import type { PortLedger } from './ledger.js';
 import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
@@ -81,10 +81,10 @@ function desiredIn(ledger: PortLedger, generation: number): Ruleset {
   for (const [from, to] of renamed.maps) {
     const s = sets.get(from)!;
     sets.delete(from);
-    sets.set(key(s.family, to), { ...s, name: to });
+    sets.set(objectKey(s.family, to), { ...s, name: to });
   }
   const chains = new Map(ledger.model.chains);
-  for (const c of renamed.chains) chains.set(key(c.family, c.name), c);
+  for (const c of renamed.chains) chains.set(objectKey(c.family, c.name), c);
   return { chains, sets };
 }
 
@@ -124,7 +124,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     for (const e of added.values()) {
       if (!before.has(portKeyOf(e))) continue;
       moved.add(portKeyOf(e));
-      if (written.has(key(current.sets.get(k)!.family, jumpTarget(e)!))) swap = true;
+      if (written.has(objectKey(current.sets.get(k)!.family, jumpTarget(e)!))) swap = true;
     }
   }
   const generation = swap ? ledger.generation + 1 : ledger.generation;

@@ -8,18 +8,18 @@ import { RuleBodies, TABLE } from './model.js';
 import { adoptPlan, afterBatch, kernelModel, planBatch } from './plan.js';
 
 /** The batch binding (or with teardown, unbinding) one port on a host without virtwall tables. */
-export function bindBatch(ifname: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): Batch {
+export function bindBatch(portdev: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): Batch {
   const ledger = new PortLedger('br_netfilter', 1);
-  ledger.set({ ifname, mac, filter: '', instances });
+  ledger.set({ portdev, mac, filter: '', instances });
   const bodies = new RuleBodies();
   const empty = kernelModel(emptyRuleset());
   const bind = planBatch(empty, ledger, ledger.takeDelta(), bodies);
   if (!teardown) return bind.batch;
   adoptPlan(bind, [], ledger, bodies);
-  ledger.remove(ifname);
+  ledger.remove(portdev);
   return planBatch(afterBatch(empty, bind, []), ledger, ledger.takeDelta(), bodies).batch;
 }
 
-export function nftablesTransaction(ifname: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): string {
-  return renderBatch(bindBatch(ifname, mac, instances, teardown), TABLE);
+export function nftablesTransaction(portdev: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): string {
+  return renderBatch(bindBatch(portdev, mac, instances, teardown), TABLE);
 }

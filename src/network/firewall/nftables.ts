@@ -4,7 +4,7 @@
 // DHCP checksum fix is a tc filter on the bridge.
 import type { ListedTable } from '../../nft/listing.js';
 import { counter, ct, jump, match, meta, payload, str, sym, verdict, type Statement, type Value } from '../../nft/expr.js';
-import { key, type Hook, type Json, type KernelStatement, type NftRule } from '../../nft/objects.js';
+import { objectKey, type Hook, type Json, type KernelStatement, type NftRule } from '../../nft/objects.js';
 import { command, type FirewallCommand } from '../../plan/command.js';
 import type { IpFamily } from '../../util/address.js';
 import type { NetworkDef } from '../../conf/network/types.js';
@@ -34,7 +34,7 @@ export function isSkeletonJump(body: readonly KernelStatement[], chain?: string)
 
 /** What a table (undefined: absent) lacks of libvirt's skeleton: the table, chains, jumps. */
 export function missingSkeleton(table: ListedTable | undefined, family: 'ip' | 'ip6'): { table: boolean; chains: typeof SKELETON_CHAINS; jumps: typeof SKELETON_CHAINS } {
-  const chain = (name: string) => table?.chains.get(key(family, name));
+  const chain = (name: string) => table?.chains.get(objectKey(family, name));
   return {
     table: table === undefined,
     chains: SKELETON_CHAINS.filter((c) => !chain(c.name)),

@@ -30,9 +30,13 @@ import { requireNetns } from './support/net.js';
 import { fmt, numberOption, percentile, printTable, ratio, timeMs } from './support/stats.js';
 
 requireNetns();
-const { builtFromCurrentSources } = (await import('../scripts/source-stamp.mjs' as string)) as { builtFromCurrentSources(): boolean };
+const { builtFromCurrentSources } = (await import('../scripts/source-stamp.mjs' as string)) as {
+  builtFromCurrentSources(): boolean;
+};
 if (!builtFromCurrentSources()) {
-  console.error('bench: dist/ is not built from the current sources; run `npm run build` first (bin/ would run the sources through tsx)');
+  console.error(
+    'bench: dist/ is not built from the current sources; run `npm run build` first (bin/ would run the sources through tsx)',
+  );
   process.exit(2);
 }
 const ROUNDS = numberOption('rounds', 40);
@@ -51,7 +55,10 @@ interface Runtime {
 const runtimes: Runtime[] = [{ name: `Node ${process.versions.node}`, node: process.execPath, env: {} }];
 if (existsSync(NODE24)) {
   const version = spawnSync(NODE24, ['--version'], { encoding: 'utf8' }).stdout.trim().slice(1);
-  runtimes.push({ name: `Node ${version}, compile cache`, node: NODE24, env: {} }, { name: `Node ${version}, no compile cache`, node: NODE24, env: NO_CACHE });
+  runtimes.push(
+    { name: `Node ${version}, compile cache`, node: NODE24, env: {} },
+    { name: `Node ${version}, no compile cache`, node: NODE24, env: NO_CACHE },
+  );
 }
 
 /** Milliseconds to run argv to its end; fails the bench unless it exits 0. */
@@ -110,10 +117,16 @@ try {
       { name: `${rt.name}: virtwall bind + unbind`, steps: bind(rt.node, bin), env: rt.env },
     );
   }
-  rows.push({ name: `${runtimes[0]!.name}: checkout's bin/ (stamp check of src/): bind + unbind`, steps: bind(process.execPath, BIN) });
+  rows.push({
+    name: `${runtimes[0]!.name}: checkout's bin/ (stamp check of src/): bind + unbind`,
+    steps: bind(process.execPath, BIN),
+  });
   if (BASELINE) {
     const old = join(resolve(BASELINE), 'bin/virtwall.js');
-    rows.push({ name: `baseline (${BASELINE}): virtwall --help`, steps: [[process.execPath, old, '--help']] }, { name: 'baseline: virtwall bind + unbind', steps: bind(process.execPath, old) });
+    rows.push(
+      { name: `baseline (${BASELINE}): virtwall --help`, steps: [[process.execPath, old, '--help']] },
+      { name: 'baseline: virtwall bind + unbind', steps: bind(process.execPath, old) },
+    );
   }
   // the daemon's share: the requests the two commands send, from a process already running
   rows.push({
@@ -124,12 +137,17 @@ try {
       await client.call('DELETE', '/bindings/vnet2');
     },
   });
-  rows.push({ name: 'virsh --help', steps: [['virsh', '--help']] }, { name: 'virsh -c test:///default list', steps: [['virsh', '-c', 'test:///default', 'list']] });
+  rows.push(
+    { name: 'virsh --help', steps: [['virsh', '--help']] },
+    { name: 'virsh -c test:///default list', steps: [['virsh', '-c', 'test:///default', 'list']] },
+  );
 
   const times = rows.map(() => [] as number[]);
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
     for (const [i, row] of rows.entries()) {
-      const ms = row.requests ? await timeMs(row.requests) : row.steps!.reduce((sum, argv) => sum + timed(argv, row.env), 0);
+      const ms = row.requests
+        ? await timeMs(row.requests)
+        : row.steps!.reduce((sum, argv) => sum + timed(argv, row.env), 0);
       if (round >= WARMUP) times[i]!.push(ms);
     }
   }
@@ -138,7 +156,11 @@ try {
   const node = runtimes[0]!.name;
   const floor = p50(`${node}: node -e 0`);
   const virshHelp = p50('virsh --help');
-  console.log(`\n${new Date().toISOString()}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${ROUNDS} rounds (+${WARMUP} not counted)`);
+  console.log(
+    `\n${new Date().toISOString()}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, ${ROUNDS} rounds (+${WARMUP} not counted)`,
+  );
   printTable(
     'Milliseconds per command, a fresh process each (bind + unbind: both commands, so per command is half)',
     ['command', 'p50', 'p95', `x node -e 0 (${node})`, 'x virsh --help'],
@@ -151,7 +173,9 @@ try {
   for (const rt of runtimes) {
     const perCommand = p50(`${rt.name}: virtwall bind + unbind`) / 2;
     const bare = p50(`${rt.name}: node -e 0`);
-    console.log(`bind through virtwall (${rt.name}): ${fmt(perCommand)} ms p50 per command, target <= 60 ms ${perCommand <= 60 ? 'met' : 'not met'}: node -e 0 ${fmt(bare)} + daemon ${fmt(daemon / 2)} + virtwall's own ${fmt(perCommand - bare - daemon / 2)}`);
+    console.log(
+      `bind through virtwall (${rt.name}): ${fmt(perCommand)} ms p50 per command, target <= 60 ms ${perCommand <= 60 ? 'met' : 'not met'}: node -e 0 ${fmt(bare)} + daemon ${fmt(daemon / 2)} + virtwall's own ${fmt(perCommand - bare - daemon / 2)}`,
+    );
   }
 } finally {
   stopAll(root);

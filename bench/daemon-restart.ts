@@ -50,7 +50,10 @@ const GUESTS = [
 ] as const;
 const NETWORK = `<network><name>bench</name><forward mode='nat'/><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.77.0.1' prefix='24'/></network>`;
 /** The tables each nwfilter backend keeps its rules in (ebtables and iptables are nft's too). */
-const NWFILTER_TABLES = { nftables: ['bridge virtwall_nwf', 'inet virtwall_nwf'], ebiptables: ['bridge nat', 'ip filter', 'ip6 filter'] } as const;
+const NWFILTER_TABLES = {
+  nftables: ['bridge virtwall_nwf', 'inet virtwall_nwf'],
+  ebiptables: ['bridge nat', 'ip filter', 'ip6 filter'],
+} as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A daemon state root with `fillers` binding records, its daemon, and the guests' namespace lab. */
@@ -61,9 +64,16 @@ class Setup {
   readonly guests: string[] = [];
   daemon: { child: ChildProcess; log: () => string } | undefined;
 
-  constructor(readonly backend: 'nftables' | 'ebiptables', fillers: number, owner: boolean) {
+  constructor(
+    readonly backend: 'nftables' | 'ebiptables',
+    fillers: number,
+    owner: boolean,
+  ) {
     mkdirSync(join(this.root, 'etc/virtwall'), { recursive: true });
-    writeFileSync(join(this.root, 'etc/virtwall/virtwall.conf'), `nwfilter_backend = "${backend}"\nnwfilter_table_owner = ${owner ? 1 : 0}\n`);
+    writeFileSync(
+      join(this.root, 'etc/virtwall/virtwall.conf'),
+      `nwfilter_backend = "${backend}"\nnwfilter_table_owner = ${owner ? 1 : 0}\n`,
+    );
     const dir = join(this.root, 'run/virtwall/nwfilter-binding');
     mkdirSync(dir, { recursive: true });
     for (let i = 2; i < 2 + fillers; i++) writeFileSync(join(dir, `vnet${i}.xml`), bindingRecord(i));
@@ -110,7 +120,10 @@ class Setup {
   }
 
   logEntries(): Record<string, unknown>[] {
-    return this.daemon!.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return this.daemon!.log()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   cli(...args: string[]): void {
@@ -128,11 +141,15 @@ class Setup {
       this.lab.veth(this.host, g.tap, ns, 'eth0', { mac: g.mac });
       this.lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
       const port = join(this.root, `${g.tap}.xml`);
-      writeFileSync(port, `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`);
+      writeFileSync(
+        port,
+        `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
+      );
       this.cli('net-port-create', 'bench', port, '--tap', g.tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`);
       this.guests.push(ns);
     }
-    if (this.lab.exec(this.guests[0]!, ['ping', '-c', '3', '-i', '0.2', '-W', '1', GUESTS[1].ip], false).status !== 0) throw new Error('bench: the guests do not reach each other');
+    if (this.lab.exec(this.guests[0]!, ['ping', '-c', '3', '-i', '0.2', '-W', '1', GUESTS[1].ip], false).status !== 0)
+      throw new Error('bench: the guests do not reach each other');
   }
 
   /** g0 pings g1 every 10 ms until the returned function is called; it resolves with [sent, received]. */
@@ -164,7 +181,8 @@ class Setup {
   async restore(expected: string): Promise<void> {
     if (this.tables() === expected) return;
     this.daemon!.child.kill('SIGHUP');
-    if ((await within(30_000, performance.now(), () => this.tables() === expected)) === undefined) throw new Error('bench: SIGHUP did not restore the rules');
+    if ((await within(30_000, performance.now(), () => this.tables() === expected)) === undefined)
+      throw new Error('bench: SIGHUP did not restore the rules');
   }
 
   cleanup(): void {
@@ -197,21 +215,50 @@ interface Heal {
   network?: number | 'n/a';
 }
 
-const SPOOF = { kind: 'ipv4', marker: 'spoofed-mac', src_mac: '52:54:00:77:00:99', dst_mac: GUESTS[1].mac, src_ip: GUESTS[0].ip, dst_ip: GUESTS[1].ip };
-const LEGIT = { kind: 'ipv4', marker: 'own-mac', src_mac: GUESTS[0].mac, dst_mac: GUESTS[1].mac, src_ip: GUESTS[0].ip, dst_ip: GUESTS[1].ip };
+const SPOOF = {
+  kind: 'ipv4',
+  marker: 'spoofed-mac',
+  src_mac: '52:54:00:77:00:99',
+  dst_mac: GUESTS[1].mac,
+  src_ip: GUESTS[0].ip,
+  dst_ip: GUESTS[1].ip,
+};
+const LEGIT = {
+  kind: 'ipv4',
+  marker: 'own-mac',
+  src_mac: GUESTS[0].mac,
+  dst_mac: GUESTS[1].mac,
+  src_ip: GUESTS[0].ip,
+  dst_ip: GUESTS[1].ip,
+};
 
 /** Damages the ruleset while g0 floods g1; measures the repair and what got through. */
 async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean }): Promise<Heal> {
   const nwf = s.tables();
   const networkBefore = s.nft('list table ip libvirt_network');
   const seconds = (HEAL_WAIT_MS + 1500) / 1000;
-  const listen = s.lab.spawn(s.guests[1]!, ['python3', FRAMES, 'listen', 'eth0', String(seconds + 1), SPOOF.marker, LEGIT.marker]);
+  const listen = s.lab.spawn(s.guests[1]!, [
+    'python3',
+    FRAMES,
+    'listen',
+    'eth0',
+    String(seconds + 1),
+    SPOOF.marker,
+    LEGIT.marker,
+  ]);
   // 'close', not 'exit': the counts are the last output, read only once stdout has ended
   const listened = new Promise((r) => listen.once('close', r));
   let heard = '';
   listen.stdout!.setEncoding('utf8').on('data', (d: string) => (heard += d));
   while (!heard.includes('ready')) await sleep(10);
-  const flood = s.lab.spawn(s.guests[0]!, ['python3', FRAMES, 'flood', 'eth0', String(seconds), JSON.stringify([SPOOF, LEGIT])]);
+  const flood = s.lab.spawn(s.guests[0]!, [
+    'python3',
+    FRAMES,
+    'flood',
+    'eth0',
+    String(seconds),
+    JSON.stringify([SPOOF, LEGIT]),
+  ]);
   const flooding = new Promise((r) => flood.once('close', r));
   let flooded = '';
   flood.stdout!.setEncoding('utf8').on('data', (d: string) => (flooded += d));
@@ -223,20 +270,38 @@ async function heal(s: Setup, damage: string, opts: { watchNetwork: boolean }): 
   const wall = Date.now();
   const refused = s.lab.exec(s.host, ['nft', ...damage.split(' ')], false).status !== 0;
   const untouched = s.tables() === nwf;
-  const isRepair = (e: Record<string, unknown>) => e.msg === 'nwfilter reconcile' && (e.repaired as unknown[]).length > 0;
+  const isRepair = (e: Record<string, unknown>) =>
+    e.msg === 'nwfilter reconcile' && (e.repaired as unknown[]).length > 0;
   // untouched tables need no repair: nothing to wait for
-  const repairedAt = untouched ? undefined : await within(HEAL_WAIT_MS, at, () => s.logEntries().slice(logged).some(isRepair));
-  const repaired = repairedAt === undefined ? undefined : (s.logEntries().slice(logged).find(isRepair)!.time as number) - wall;
+  const repairedAt = untouched
+    ? undefined
+    : await within(HEAL_WAIT_MS, at, () => s.logEntries().slice(logged).some(isRepair));
+  const repaired =
+    repairedAt === undefined ? undefined : (s.logEntries().slice(logged).find(isRepair)!.time as number) - wall;
   let network: number | 'n/a' | undefined = 'n/a';
   if (opts.watchNetwork && networkBefore.status === 0) {
-    network = await within(Math.max(0, HEAL_WAIT_MS - (performance.now() - at)), at, () => s.nft('list table ip libvirt_network').stdout === networkBefore.stdout);
+    network = await within(
+      Math.max(0, HEAL_WAIT_MS - (performance.now() - at)),
+      at,
+      () => s.nft('list table ip libvirt_network').stdout === networkBefore.stdout,
+    );
   }
   await Promise.all([listened, flooding]);
   const counts = JSON.parse(heard.trim().split('\n').pop()!) as Record<string, number>;
   const rounds = (JSON.parse(flooded.trim().split('\n').pop()!) as { rounds: number }).rounds;
   const equal = s.tables() === nwf;
   await s.restore(nwf);
-  return { damage, refused, untouched, repaired, equal, spoofed: counts[SPOOF.marker]!, legit: counts[LEGIT.marker]!, sent: rounds, network };
+  return {
+    damage,
+    refused,
+    untouched,
+    repaired,
+    equal,
+    spoofed: counts[SPOOF.marker]!,
+    legit: counts[LEGIT.marker]!,
+    sent: rounds,
+    network,
+  };
 }
 
 interface RestartFigures {
@@ -275,9 +340,11 @@ async function restarts(s: Setup): Promise<RestartFigures> {
 }
 
 const median = (v: readonly number[]) => percentile(v, 50);
-const spread = (v: readonly number[]) => `${fmt(median(v) / 1000, 2)} (${fmt(Math.min(...v) / 1000, 2)}-${fmt(Math.max(...v) / 1000, 2)})`;
+const spread = (v: readonly number[]) =>
+  `${fmt(median(v) / 1000, 2)} (${fmt(Math.min(...v) / 1000, 2)}-${fmt(Math.max(...v) / 1000, 2)})`;
 const lost = (p: readonly [number, number][]) => p.map(([a, b]) => `${a - b}/${a}`).join(', ');
-const healCell = (ms: number | undefined | 'n/a') => (ms === 'n/a' ? 'n/a' : ms === undefined ? `not healed within ${HEAL_WAIT_MS / 1000} s` : `${fmt(ms / 1000, 2)} s`);
+const healCell = (ms: number | undefined | 'n/a') =>
+  ms === 'n/a' ? 'n/a' : ms === undefined ? `not healed within ${HEAL_WAIT_MS / 1000} s` : `${fmt(ms / 1000, 2)} s`;
 
 const output: string[] = [];
 const log = console.log;
@@ -287,16 +354,26 @@ console.log = (...args: unknown[]) => {
 };
 
 const started = new Date();
-console.log(`\nRun started ${started.toISOString().slice(11, 19)} UTC, load average ${loadavg().map((l) => l.toFixed(2)).join(' / ')} (1/5/15 min) on ${cpus().length} cores; N = ${N}, ${ROUNDS} rounds.`);
+console.log(
+  `\nRun started ${started.toISOString().slice(11, 19)} UTC, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ')} (1/5/15 min) on ${cpus().length} cores; N = ${N}, ${ROUNDS} rounds.`,
+);
 
 const runs: { backend: string; n: number; ownership: string; restart: RestartFigures; heals: Heal[] }[] = [];
-for (const [backend, owner] of [['nftables', true], ['nftables', false], ['ebiptables', true]] as const) {
+for (const [backend, owner] of [
+  ['nftables', true],
+  ['nftables', false],
+  ['ebiptables', true],
+] as const) {
   if (backend === 'ebiptables' && numberOption('ebiptables', 1) === 0) continue;
   if (!owner && numberOption('unowned', 1) === 0) continue;
   const n = backend === 'nftables' ? N : 2;
   const s = new Setup(backend, n - 2, owner);
   try {
-    console.error(`${backend}${owner ? '' : ' (nwfilter_table_owner = 0)'}: first (cold) start with ${n - 2} binding records`);
+    console.error(
+      `${backend}${owner ? '' : ' (nwfilter_table_owner = 0)'}: first (cold) start with ${n - 2} binding records`,
+    );
     await s.start();
     s.addGuests();
     console.error(`${backend}: restarts`);
@@ -311,7 +388,13 @@ for (const [backend, owner] of [['nftables', true], ['nftables', false], ['ebipt
       heals.push(await heal(s, 'flush table bridge nat', { watchNetwork: false }));
     }
     const ownership = s.logEntries().find((e) => e.msg === 'virtwalld ready')?.nwfilterTableOwnership;
-    runs.push({ backend, n, ownership: typeof ownership === 'string' ? ownership.replace(/^none: .*/, 'no') : 'n/a', restart, heals });
+    runs.push({
+      backend,
+      n,
+      ownership: typeof ownership === 'string' ? ownership.replace(/^none: .*/, 'no') : 'n/a',
+      restart,
+      heals,
+    });
   } finally {
     await s.kill9().catch(() => undefined);
     s.cleanup();
@@ -320,31 +403,89 @@ for (const [backend, owner] of [['nftables', true], ['nftables', false], ['ebipt
 
 printTable(
   'Restart: kill -9 and start again vs cold start (s from spawning the daemon until reconciled and answering its API; median (min-max))',
-  ['nwfilter backend', 'N', 'nwfilter tables owned', 'kill -9 + restart', 'cold start', 'cold / restart', 'restart, compiled ports not kept', 'not kept / restart', 'start-up reconcile (restart)', 'start-up reconcile (cold)', 'pings lost during restart (10 ms interval)'],
+  [
+    'nwfilter backend',
+    'N',
+    'nwfilter tables owned',
+    'kill -9 + restart',
+    'cold start',
+    'cold / restart',
+    'restart, compiled ports not kept',
+    'not kept / restart',
+    'start-up reconcile (restart)',
+    'start-up reconcile (cold)',
+    'pings lost during restart (10 ms interval)',
+  ],
   runs.map(({ backend, n, ownership, restart: f }) => {
-    const uncompiled = f.uncompiled.length ? [spread(f.uncompiled), ratio(median(f.uncompiled), median(f.warm))] : ['n/a', 'n/a'];
-    return [backend, String(n), ownership, spread(f.warm), spread(f.cold), ratio(median(f.cold), median(f.warm)), ...uncompiled, [...new Set(f.warmReports)].join('; '), [...new Set(f.coldReports)].join('; '), lost(f.pings)];
+    const uncompiled = f.uncompiled.length
+      ? [spread(f.uncompiled), ratio(median(f.uncompiled), median(f.warm))]
+      : ['n/a', 'n/a'];
+    return [
+      backend,
+      String(n),
+      ownership,
+      spread(f.warm),
+      spread(f.cold),
+      ratio(median(f.cold), median(f.warm)),
+      ...uncompiled,
+      [...new Set(f.warmReports)].join('; '),
+      [...new Set(f.coldReports)].join('; '),
+      lost(f.pings),
+    ];
   }),
 );
 printTable(
   `Self-healing while g0 floods g1 with spoofed and own-MAC frames (wait ${HEAL_WAIT_MS / 1000} s)`,
-  ['nwfilter backend', 'N', 'nwfilter tables owned', 'damage', 'foreign command', 'nwfilter rules repaired after', 'tables as before', 'spoofed frames through', 'own-MAC frames through', 'rounds sent', 'nat network rules back after'],
+  [
+    'nwfilter backend',
+    'N',
+    'nwfilter tables owned',
+    'damage',
+    'foreign command',
+    'nwfilter rules repaired after',
+    'tables as before',
+    'spoofed frames through',
+    'own-MAC frames through',
+    'rounds sent',
+    'nat network rules back after',
+  ],
   runs.flatMap(({ backend, n, heals, ownership }) =>
-    heals.map((h) => [backend, String(n), ownership, `\`${h.damage}\``, h.refused ? 'refused' : h.untouched ? 'ran, our tables untouched' : 'ran', h.untouched && h.repaired === undefined ? 'nothing to repair' : healCell(h.repaired), h.equal ? 'yes' : 'no', String(h.spoofed), String(h.legit), String(h.sent), healCell(h.network)]),
+    heals.map((h) => [
+      backend,
+      String(n),
+      ownership,
+      `\`${h.damage}\``,
+      h.refused ? 'refused' : h.untouched ? 'ran, our tables untouched' : 'ran',
+      h.untouched && h.repaired === undefined ? 'nothing to repair' : healCell(h.repaired),
+      h.equal ? 'yes' : 'no',
+      String(h.spoofed),
+      String(h.legit),
+      String(h.sent),
+      healCell(h.network),
+    ]),
   ),
 );
-const nft = runs.find((r) => r.backend === 'nftables' && r.ownership === 'owner') ?? runs.find((r) => r.backend === 'nftables');
+const nft =
+  runs.find((r) => r.backend === 'nftables' && r.ownership === 'owner') ?? runs.find((r) => r.backend === 'nftables');
 const healed = runs.find((r) => r.backend === 'nftables' && r !== nft);
 if (nft) {
   const warm = median(nft.restart.warm);
   const noLoss = nft.restart.pings.every(([a, b]) => a === b);
-  console.log(`\nTarget (issue 6 item 4): kill -9 with ${nft.n} bindings, converged within 1 s, no ping lost: ${fmt(warm / 1000, 2)} s median, ${noLoss ? 'no ping lost' : 'pings lost'} -> ${nft.n >= 1000 && warm <= 1000 && noLoss ? 'met' : 'not met'}`);
+  console.log(
+    `\nTarget (issue 6 item 4): kill -9 with ${nft.n} bindings, converged within 1 s, no ping lost: ${fmt(warm / 1000, 2)} s median, ${noLoss ? 'no ping lost' : 'pings lost'} -> ${nft.n >= 1000 && warm <= 1000 && noLoss ? 'met' : 'not met'}`,
+  );
   // the heal is measured where it runs: tables not owned
   const flush = (healed ?? nft).heals[0]!;
-  console.log(`Target (issue 6 item 5): rules restored within 1 s of \`nft flush ruleset\` (tables owned: ${(healed ?? nft).ownership}): ${flush.untouched && flush.repaired === undefined ? 'nothing to restore (tables untouched)' : healCell(flush.repaired)} -> ${flush.untouched || (flush.repaired !== undefined && flush.repaired <= 1000) ? 'met' : 'not met'}`);
+  console.log(
+    `Target (issue 6 item 5): rules restored within 1 s of \`nft flush ruleset\` (tables owned: ${(healed ?? nft).ownership}): ${flush.untouched && flush.repaired === undefined ? 'nothing to restore (tables untouched)' : healCell(flush.repaired)} -> ${flush.untouched || (flush.repaired !== undefined && flush.repaired <= 1000) ? 'met' : 'not met'}`,
+  );
   const through = nft.heals.map((h) => h.spoofed);
-  const contrast = healed ? ` (tables not owned, healed, same run: ${healed.heals.map((h) => h.spoofed).join(', ')})` : '';
-  console.log(`Target (issue 15 target 4): no spoofed frame through a foreign flush or table delete (nwfilter tables owned: ${nft.ownership}): ${through.join(', ')} spoofed frames through${contrast}; restarts lost ${lost(nft.restart.pings)} pings -> ${nft.ownership === 'owner' && through.every((x) => x === 0) && nft.restart.pings.every(([a, b]) => a === b) ? 'met' : 'not met'}`);
+  const contrast = healed
+    ? ` (tables not owned, healed, same run: ${healed.heals.map((h) => h.spoofed).join(', ')})`
+    : '';
+  console.log(
+    `Target (issue 15 target 4): no spoofed frame through a foreign flush or table delete (nwfilter tables owned: ${nft.ownership}): ${through.join(', ')} spoofed frames through${contrast}; restarts lost ${lost(nft.restart.pings)} pings -> ${nft.ownership === 'owner' && through.every((x) => x === 0) && nft.restart.pings.every(([a, b]) => a === b) ? 'met' : 'not met'}`,
+  );
 }
 
 if (process.argv.includes('--record')) {
@@ -354,7 +495,10 @@ if (process.argv.includes('--record')) {
   const start = text.indexOf(title);
   const end = start < 0 ? -1 : text.indexOf('\n## ', start + title.length);
   const section = `${title}\n\nReproduce with \`node --import tsx bench/daemon-restart.ts --record\` (root; namespaces only).\n${output.join('\n')}\n`;
-  const next = start < 0 ? `${text.trimEnd()}\n\n${section}` : text.slice(0, start) + section + (end < 0 ? '' : `\n${text.slice(end + 1)}`);
+  const next =
+    start < 0
+      ? `${text.trimEnd()}\n\n${section}`
+      : text.slice(0, start) + section + (end < 0 ? '' : `\n${text.slice(end + 1)}`);
   writeFileSync(file, next);
   console.error(`recorded in ${file}`);
 }

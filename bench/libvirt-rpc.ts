@@ -31,7 +31,10 @@ const files = mkdtempSync(join(tmpdir(), 'virtwall-bench-rpc-'));
 process.on('exit', () => rmSync(files, { recursive: true, force: true }));
 
 type Side = 'libvirt' | 'virtwall';
-const uri = { libvirt: (d: string) => `${d}+unix:///system?socket=${lv.socket}`, virtwall: (d: string) => `${d}+unix:///system?socket=${root}/run/libvirt/virt${d}d-sock` };
+const uri = {
+  libvirt: (d: string) => `${d}+unix:///system?socket=${lv.socket}`,
+  virtwall: (d: string) => `${d}+unix:///system?socket=${root}/run/libvirt/virt${d}d-sock`,
+};
 
 function virsh(side: Side, driver: 'network' | 'nwfilter', args: string[]): number {
   const t0 = process.hrtime.bigint();
@@ -66,12 +69,17 @@ const sides: Side[] = ['libvirt', 'virtwall'];
 for (let i = 0; i < binds; i++) {
   const file = join(files, `binding-${i}.xml`);
   writeFileSync(file, bindingXml(i));
-  for (const side of i % 2 ? sides : [...sides].reverse()) record('nwfilter-binding-create (per bind)', side, virsh(side, 'nwfilter', ['nwfilter-binding-create', file]));
+  for (const side of i % 2 ? sides : [...sides].reverse())
+    record('nwfilter-binding-create (per bind)', side, virsh(side, 'nwfilter', ['nwfilter-binding-create', file]));
 }
 for (let i = 0; i < networks; i++) {
   const file = join(files, `net-${i}.xml`);
-  writeFileSync(file, `<network><name>bench${i}</name><bridge name='vbb${i}'/><ip address='10.${100 + (i >> 8)}.${i & 255}.1' prefix='24'/></network>`);
-  for (const side of i % 2 ? sides : [...sides].reverse()) record('net-define', side, virsh(side, 'network', ['net-define', file]));
+  writeFileSync(
+    file,
+    `<network><name>bench${i}</name><bridge name='vbb${i}'/><ip address='10.${100 + (i >> 8)}.${i & 255}.1' prefix='24'/></network>`,
+  );
+  for (const side of i % 2 ? sides : [...sides].reverse())
+    record('net-define', side, virsh(side, 'network', ['net-define', file]));
 }
 const reads: [string, 'network' | 'nwfilter', string[]][] = [
   [`net-list --all (${networks} networks)`, 'network', ['net-list', '--all']],
@@ -79,27 +87,49 @@ const reads: [string, 'network' | 'nwfilter', string[]][] = [
   ['nwfilter-list', 'nwfilter', ['nwfilter-list']],
   [`nwfilter-binding-list (${binds} bindings)`, 'nwfilter', ['nwfilter-binding-list']],
 ];
-for (let r = 0; r < rounds; r++) for (const [op, driver, args] of reads) for (const side of r % 2 ? sides : [...sides].reverse()) record(op, side, virsh(side, driver, args));
+for (let r = 0; r < rounds; r++)
+  for (const [op, driver, args] of reads)
+    for (const side of r % 2 ? sides : [...sides].reverse()) record(op, side, virsh(side, driver, args));
 
 printTable(
   'virsh, one process per call: libvirt 9.0 (Debian 12 libvirtd) and virtwall side by side (ms)',
   ['operation', 'calls', 'libvirt p50', 'virtwall p50', 'libvirt p90', 'virtwall p90', 'libvirt/virtwall (p50)'],
-  [...times].map(([op, t]) => [op, String(t.libvirt.length), fmt(percentile(t.libvirt, 50)), fmt(percentile(t.virtwall, 50)), fmt(percentile(t.libvirt, 90)), fmt(percentile(t.virtwall, 90)), ratio(percentile(t.libvirt, 50), percentile(t.virtwall, 50))]),
+  [...times].map(([op, t]) => [
+    op,
+    String(t.libvirt.length),
+    fmt(percentile(t.libvirt, 50)),
+    fmt(percentile(t.virtwall, 50)),
+    fmt(percentile(t.libvirt, 90)),
+    fmt(percentile(t.virtwall, 90)),
+    ratio(percentile(t.libvirt, 50), percentile(t.virtwall, 50)),
+  ]),
 );
 
 // many clients at once against virtwall: each connects, opens, lists all networks
 const t0 = Date.now();
-const served = await Promise.all(Array.from({ length: clients }, () => listOnce(`${root}/run/libvirt/virtnetworkd-sock`)));
-console.log(`\n${clients} clients at once: ${served.filter((n) => n === networks).length} listed all ${networks} networks in ${Date.now() - t0} ms`);
+const served = await Promise.all(
+  Array.from({ length: clients }, () => listOnce(`${root}/run/libvirt/virtnetworkd-sock`)),
+);
+console.log(
+  `\n${clients} clients at once: ${served.filter((n) => n === networks).length} listed all ${networks} networks in ${Date.now() - t0} ms`,
+);
 await lv.stop();
 process.exit(0);
 
 function listOnce(path: string): Promise<number> {
-  const call = (proc: number, serial: number, payload: Buffer) => encodeFrame({ prog: PROGRAM.remote, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok }, payload);
+  const call = (proc: number, serial: number, payload: Buffer) =>
+    encodeFrame({ prog: PROGRAM.remote, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok }, payload);
   return new Promise((resolve, reject) => {
     const s = connect(path);
     const splitter = new FrameSplitter();
-    s.on('connect', () => s.write(Buffer.concat([call(1, 1, encode(T.connectOpenArgs, { name: 'network:///system', flags: 0 })), call(283, 2, encode(T.listAllArgs, { need_results: 1, flags: 0 }))])));
+    s.on('connect', () =>
+      s.write(
+        Buffer.concat([
+          call(1, 1, encode(T.connectOpenArgs, { name: 'network:///system', flags: 0 })),
+          call(283, 2, encode(T.listAllArgs, { need_results: 1, flags: 0 })),
+        ]),
+      ),
+    );
     s.on('data', (d) => {
       for (const f of splitter.push(d)) {
         if (f.header.serial !== 2) continue;

@@ -47,7 +47,13 @@ async function bench(backend: FirewallBackendName): Promise<string[][]> {
         times.push(performance.now() - t0);
         await sleep(300); // let the events of the repair settle
       }
-      rows.push([backend, `\`${damage.length > 50 ? `${damage.slice(0, 47)}...` : damage}\``, fmt(percentile(times, 50), 0), fmt(percentile(times, 90), 0), fmt(Math.max(...times), 0)]);
+      rows.push([
+        backend,
+        `\`${damage.length > 50 ? `${damage.slice(0, 47)}...` : damage}\``,
+        fmt(percentile(times, 50), 0),
+        fmt(percentile(times, 90), 0),
+        fmt(Math.max(...times), 0),
+      ]);
     }
     const sighup: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -58,7 +64,13 @@ async function bench(backend: FirewallBackendName): Promise<string[][]> {
       sighup.push(performance.now() - t0);
       await sleep(300);
     }
-    rows.push([backend, 'SIGHUP (full re-apply, until logged)', fmt(percentile(sighup, 50), 0), fmt(percentile(sighup, 90), 0), fmt(Math.max(...sighup), 0)]);
+    rows.push([
+      backend,
+      'SIGHUP (full re-apply, until logged)',
+      fmt(percentile(sighup, 50), 0),
+      fmt(percentile(sighup, 90), 0),
+      fmt(Math.max(...sighup), 0),
+    ]);
     if (firewallState(run, backend) !== intact) throw new Error(`${backend}: rules differ after the rounds`);
     cli(root, ['net-destroy', 'bench']);
     return rows;

@@ -77,13 +77,23 @@ const lab = new NetnsLab();
 const host: Record<Side, string> = { libvirt: lab.netns('lh'), virtwall: lab.netns('vh') };
 const guest = lab.netns('g');
 const probes = Math.max(networks, 1);
-const guestPort = (side: Side, i: number) => ({ hostIf: `${side[0]}port${i}`, guestIf: `${side[0]}g${i}`, mac: PROBE_MAC });
-for (const side of SIDES) for (let i = 0; i <= probes; i++) lab.veth(host[side], guestPort(side, i).hostIf, guest, guestPort(side, i).guestIf, { mac: guestPort(side, i).mac });
+const guestPort = (side: Side, i: number) => ({
+  hostIf: `${side[0]}port${i}`,
+  guestIf: `${side[0]}g${i}`,
+  mac: PROBE_MAC,
+});
+for (const side of SIDES)
+  for (let i = 0; i <= probes; i++)
+    lab.veth(host[side], guestPort(side, i).hostIf, guest, guestPort(side, i).guestIf, { mac: guestPort(side, i).mac });
 
 /** The DHCP probe, started once in the guest namespace. */
 const probe = (() => {
   // killed with the guest namespace's processes by lab.cleanup()
-  const child = spawn('ip', ['netns', 'exec', guest, 'python3', '-u', join(import.meta.dirname, 'support/dhcp-probe.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', guest, 'python3', '-u', join(import.meta.dirname, 'support/dhcp-probe.py')],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (l) => waiting.shift()?.(l));
@@ -101,7 +111,8 @@ async function dhcpAnswers(side: Side, i: number, bridge: string): Promise<numbe
   const answer = await probe(p.guestIf, p.mac);
   lab.exec(host[side], ['ip', 'link', 'set', p.hostIf, 'nomaster']);
   const m = /^ok (\S+) (\S+)$/.exec(answer);
-  if (!m || !m[2]!.endsWith('.5')) throw new Error(`${side}: no DHCP offer of the reserved address on ${bridge} (${answer})`);
+  if (!m || !m[2]!.endsWith('.5'))
+    throw new Error(`${side}: no DHCP offer of the reserved address on ${bridge} (${answer})`);
   return Number(m[1]);
 }
 
@@ -116,7 +127,15 @@ chmodSync(root, 0o755);
 // This machine's PID 1 reaps orphaned processes only every ~2 s; a host's init (systemd) does at
 // once, and virtwall's stop waits until the network's dnsmasq is reaped (libvirt's does not wait).
 // So virtwalld runs under a child subreaper that reaps orphans as they end, as a host's init does.
-const daemon = lab.spawn(host.virtwall, ['python3', join(import.meta.dirname, 'support/reaper.py'), process.execPath, BIN, '--root', root, 'daemon']);
+const daemon = lab.spawn(host.virtwall, [
+  'python3',
+  join(import.meta.dirname, 'support/reaper.py'),
+  process.execPath,
+  BIN,
+  '--root',
+  root,
+  'daemon',
+]);
 let daemonLog = '';
 daemon.stderr!.setEncoding('utf8').on('data', (d: string) => (daemonLog += d));
 for (let i = 0; i < 600 && !daemonLog.includes('virtwalld ready'); i++) await new Promise((r) => setTimeout(r, 50));
@@ -136,7 +155,8 @@ class RpcClient {
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (d) => {
-      for (const f of this.splitter.push(d)) if (f.header.type === TYPE.reply) this.pending?.({ status: f.header.status, payload: f.payload });
+      for (const f of this.splitter.push(d))
+        if (f.header.type === TYPE.reply) this.pending?.({ status: f.header.status, payload: f.payload });
     });
   }
 
@@ -154,9 +174,20 @@ class RpcClient {
   async call(proc: number, argsType: XdrType, args: unknown, retType?: XdrType): Promise<unknown> {
     const serial = ++this.serial;
     const reply = new Promise<{ status: number; payload: Buffer }>((r) => (this.pending = r));
-    this.socket.write(encodeFrame({ prog: PROGRAM.remote, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok }, encode(argsType, args)));
+    this.socket.write(
+      encodeFrame(
+        { prog: PROGRAM.remote, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok },
+        encode(argsType, args),
+      ),
+    );
     const r = await reply;
-    if (r.status !== STATUS.ok) throw new Error(`procedure ${proc} failed: ${r.payload.toString('latin1').replace(/[^ -~]+/g, ' ').trim()}`);
+    if (r.status !== STATUS.ok)
+      throw new Error(
+        `procedure ${proc} failed: ${r.payload
+          .toString('latin1')
+          .replace(/[^ -~]+/g, ' ')
+          .trim()}`,
+      );
     return retType ? decode(retType, r.payload) : undefined;
   }
 
@@ -167,7 +198,10 @@ class RpcClient {
 
 const NETWORK_CREATE_XML = 40;
 const NETWORK_DESTROY = 42;
-const rpc: Record<Side, RpcClient> = { libvirt: await RpcClient.open(socketOf.libvirt), virtwall: await RpcClient.open(socketOf.virtwall) };
+const rpc: Record<Side, RpcClient> = {
+  libvirt: await RpcClient.open(socketOf.libvirt),
+  virtwall: await RpcClient.open(socketOf.virtwall),
+};
 const refs = new Map<string, unknown>();
 
 async function rpcCreate(side: Side, xml: string): Promise<number> {
@@ -191,7 +225,8 @@ function timedProcess(argv: string[]): number {
   if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr.trim()}`);
   return ms;
 }
-const virsh = (side: Side, args: string[]) => timedProcess(['virsh', '-q', '-c', `network+unix:///system?socket=${socketOf[side]}`, ...args]);
+const virsh = (side: Side, args: string[]) =>
+  timedProcess(['virsh', '-q', '-c', `network+unix:///system?socket=${socketOf[side]}`, ...args]);
 const virtwallCli = (args: string[]) => timedProcess([process.execPath, BIN, '--root', root, ...args]);
 
 // ---- 1. `networks` NAT networks with DHCP, started and stopped one by one, `rounds` times
@@ -220,9 +255,33 @@ for (let round = 0; round < rounds; round++) {
     cliDestroy.push(virtwallCli(['net-destroy', n.name]));
   }
 }
-const rows = Object.entries(t).map(([what, v]) => [what, String(v.libvirt.length), fmt(median(v.libvirt)), fmt(median(v.virtwall)), fmt(percentile(v.libvirt, 90)), fmt(percentile(v.virtwall, 90)), ratio(median(v.libvirt), median(v.virtwall))]);
-rows.push(['start, end to end (virtwall net-create, its own CLI)', String(cliCreate.length), '-', fmt(median(cliCreate)), '-', fmt(percentile(cliCreate, 90)), ratio(median(t['start, end to end (virsh net-create)']!.libvirt), median(cliCreate))]);
-rows.push(['stop, end to end (virtwall net-destroy, its own CLI)', String(cliDestroy.length), '-', fmt(median(cliDestroy)), '-', fmt(percentile(cliDestroy, 90)), ratio(median(t['stop, end to end (virsh net-destroy)']!.libvirt), median(cliDestroy))]);
+const rows = Object.entries(t).map(([what, v]) => [
+  what,
+  String(v.libvirt.length),
+  fmt(median(v.libvirt)),
+  fmt(median(v.virtwall)),
+  fmt(percentile(v.libvirt, 90)),
+  fmt(percentile(v.virtwall, 90)),
+  ratio(median(v.libvirt), median(v.virtwall)),
+]);
+rows.push([
+  'start, end to end (virtwall net-create, its own CLI)',
+  String(cliCreate.length),
+  '-',
+  fmt(median(cliCreate)),
+  '-',
+  fmt(percentile(cliCreate, 90)),
+  ratio(median(t['start, end to end (virsh net-create)']!.libvirt), median(cliCreate)),
+]);
+rows.push([
+  'stop, end to end (virtwall net-destroy, its own CLI)',
+  String(cliDestroy.length),
+  '-',
+  fmt(median(cliDestroy)),
+  '-',
+  fmt(percentile(cliDestroy, 90)),
+  ratio(median(t['stop, end to end (virsh net-destroy)']!.libvirt), median(cliDestroy)),
+]);
 printTable(
   `${networks} NAT networks with DHCP, each started and stopped ${rounds} times per way, per network (ms)`,
   ['operation', 'calls', 'libvirt p50', 'virtwall p50', 'libvirt p90', 'virtwall p90', 'libvirt/virtwall (p50)'],
@@ -244,7 +303,10 @@ const bulk: [string, Record<Side, number>][] = [];
     for (const n of defs) await rpcDestroy(side, n.name);
     totals.stop[side] = since(t0);
   }
-  bulk.push([`start ${many} networks (RPC, one after the other)`, totals.start], [`stop ${many} networks (RPC, one after the other)`, totals.stop]);
+  bulk.push(
+    [`start ${many} networks (RPC, one after the other)`, totals.start],
+    [`stop ${many} networks (RPC, one after the other)`, totals.stop],
+  );
   printTable(
     `${many} NAT networks with DHCP started, then stopped, one request at a time (total ms)`,
     ['operation', 'libvirt', 'virtwall', 'libvirt/virtwall'],
@@ -277,7 +339,10 @@ daemon.kill('SIGTERM');
   lab.exec(ns, ['ip', 'addr', 'add', '10.250.0.1/24', 'dev', 'fdns0']);
   lab.exec(ns, ['ip', 'link', 'set', 'fdns0', 'up']);
   const conf = join(files, 'floor-dnsmasq.conf');
-  writeFileSync(conf, `pid-file=${files}/floor.pid\nexcept-interface=lo\nbind-dynamic\ninterface=fdns0\ndhcp-range=10.250.0.10,10.250.0.250,255.255.255.0\n`);
+  writeFileSync(
+    conf,
+    `pid-file=${files}/floor.pid\nexcept-interface=lo\nbind-dynamic\ninterface=fdns0\ndhcp-range=10.250.0.10,10.250.0.250,255.255.255.0\n`,
+  );
   const bare: number[] = [];
   const nsExec: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -287,12 +352,20 @@ daemon.kill('SIGTERM');
     process.kill(pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 50));
   }
-  printTable('The floor (ms, median)', ['what', 'median', 'p90'], [
-    ['rtnetlink: create a bridge (RTM_NEWLINK, in-process)', fmt(median(add), 2), fmt(percentile(add, 90), 2)],
-    ['rtnetlink: delete a bridge (RTM_DELLINK, in-process)', fmt(median(del), 2), fmt(percentile(del, 90), 2)],
-    ['dnsmasq started until its parent returns (ip netns exec ... dnsmasq)', fmt(median(bare)), fmt(percentile(bare, 90))],
-    ['of which `ip netns exec NS true`', fmt(median(nsExec)), fmt(percentile(nsExec, 90))],
-  ]);
+  printTable(
+    'The floor (ms, median)',
+    ['what', 'median', 'p90'],
+    [
+      ['rtnetlink: create a bridge (RTM_NEWLINK, in-process)', fmt(median(add), 2), fmt(percentile(add, 90), 2)],
+      ['rtnetlink: delete a bridge (RTM_DELLINK, in-process)', fmt(median(del), 2), fmt(percentile(del, 90), 2)],
+      [
+        'dnsmasq started until its parent returns (ip netns exec ... dnsmasq)',
+        fmt(median(bare)),
+        fmt(percentile(bare, 90)),
+      ],
+      ['of which `ip netns exec NS true`', fmt(median(nsExec)), fmt(percentile(nsExec, 90))],
+    ],
+  );
 }
 
 // ---- 4. the profile: where one start and stop spend their time, through the driver in-process
@@ -309,7 +382,10 @@ daemon.kill('SIGTERM');
       try {
         return await inner.run(argv, input);
       } finally {
-        note(`process: ${argv[0] === 'env' ? 'dnsmasq (until it is ready)' : argv.slice(0, argv[0] === 'nft' || argv[0] === 'tc' ? 3 : 1).join(' ')}`, since(t0));
+        note(
+          `process: ${argv[0] === 'env' ? 'dnsmasq (until it is ready)' : argv.slice(0, argv[0] === 'nft' || argv[0] === 'tc' ? 3 : 1).join(' ')}`,
+          since(t0),
+        );
       }
     },
   };
@@ -318,7 +394,14 @@ daemon.kill('SIGTERM');
   const stateDir = mkdtempSync(join('/dev/shm', 'virtwall-bench-prof-'));
   process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
   const caps = parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout);
-  const driver = new NetworkDriver({ runner, stateDir, firewallBackend: 'nftables', leaseHook: writeLeaseHookScript(stateDir), dnsmasqCaps: caps, diag: new DiagnosticList() });
+  const driver = new NetworkDriver({
+    runner,
+    stateDir,
+    firewallBackend: 'nftables',
+    leaseHook: writeLeaseHookScript(stateDir),
+    dnsmasqCaps: caps,
+    diag: new DiagnosticList(),
+  });
   // the kernel operations (netlink, /proc/sys) timed through the driver's private member
   const d = driver as unknown as { kernel: Record<string, (...a: unknown[]) => Promise<unknown>> };
   const kernel = d.kernel;
@@ -342,21 +425,27 @@ daemon.kill('SIGTERM');
     let t0 = process.hrtime.bigint();
     await driver.start(parseNetwork(n.xml));
     total.start.push(since(t0));
-    for (const [k, v] of current) (steps.get(`start: ${k}`) ?? steps.set(`start: ${k}`, []).get(`start: ${k}`)!).push(v);
+    for (const [k, v] of current)
+      (steps.get(`start: ${k}`) ?? steps.set(`start: ${k}`, []).get(`start: ${k}`)!).push(v);
     current = new Map();
     t0 = process.hrtime.bigint();
     await driver.stop(n.name);
     total.stop.push(since(t0));
     for (const [k, v] of current) (steps.get(`stop: ${k}`) ?? steps.set(`stop: ${k}`, []).get(`stop: ${k}`)!).push(v);
   }
-  const accounted = (phase: string) => [...steps].filter(([k]) => k.startsWith(phase)).reduce((a, [, v]) => a + median(v), 0);
-  printTable('Profile: one NAT network with DHCP through the network driver in-process (nftables firewall; ms, median of 5)', ['step', 'median'], [
-    ...[...steps].map(([k, v]) => [k, fmt(median(v), 2)]),
-    ['start: total', fmt(median(total.start))],
-    ['start: virtwall code around the steps', fmt(median(total.start) - accounted('start:'))],
-    ['stop: total', fmt(median(total.stop))],
-    ['stop: virtwall code around the steps', fmt(median(total.stop) - accounted('stop:'))],
-  ]);
+  const accounted = (phase: string) =>
+    [...steps].filter(([k]) => k.startsWith(phase)).reduce((a, [, v]) => a + median(v), 0);
+  printTable(
+    'Profile: one NAT network with DHCP through the network driver in-process (nftables firewall; ms, median of 5)',
+    ['step', 'median'],
+    [
+      ...[...steps].map(([k, v]) => [k, fmt(median(v), 2)]),
+      ['start: total', fmt(median(total.start))],
+      ['start: virtwall code around the steps', fmt(median(total.start) - accounted('start:'))],
+      ['stop: total', fmt(median(total.stop))],
+      ['stop: virtwall code around the steps', fmt(median(total.stop) - accounted('stop:'))],
+    ],
+  );
 }
 
 lab.cleanup();

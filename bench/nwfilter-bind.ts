@@ -49,13 +49,33 @@ for (const n of sizes) {
 
 printTable(
   'Bind N ports to clean-traffic (+IP)',
-  ['backend', 'N', 'single p50 ms', 'of which commands ms', 'single p99 ms', 'one-by-one total s', 'bulk total s', 'bulk per port ms'],
+  [
+    'backend',
+    'N',
+    'single p50 ms',
+    'of which commands ms',
+    'single p99 ms',
+    'one-by-one total s',
+    'bulk total s',
+    'bulk per port ms',
+  ],
   sizes.flatMap((n) =>
     BINDERS.flatMap((name) => {
       const f = at(name, n);
       if (!f) return [];
       const total = f.singles.reduce((a, b) => a + b, 0);
-      return [[name, String(n), fmt(percentile(f.singles, 50)), fmt(percentile(f.commands, 50)), fmt(percentile(f.singles, 99)), fmt(total / 1000, 2), fmt(f.bulk / 1000, 2), fmt(f.bulk / n, 2)]];
+      return [
+        [
+          name,
+          String(n),
+          fmt(percentile(f.singles, 50)),
+          fmt(percentile(f.commands, 50)),
+          fmt(percentile(f.singles, 99)),
+          fmt(total / 1000, 2),
+          fmt(f.bulk / 1000, 2),
+          fmt(f.bulk / n, 2),
+        ],
+      ];
     }),
   ),
 );
@@ -69,7 +89,13 @@ printTable(
   ['N', 'ebiptables single p50', 'ebiptables bulk per port', 'libvirt single p50', 'libvirt bulk per port'],
   sizes
     .filter((n) => at('ebiptables', n) ?? at('libvirt', n))
-    .map((n) => [String(n), ratio(p50('ebiptables', n), p50('nftables', n)), ratio(perPort('ebiptables', n), perPort('nftables', n)), ratio(p50('libvirt', n), p50('nftables', n)), ratio(perPort('libvirt', n), perPort('nftables', n))]),
+    .map((n) => [
+      String(n),
+      ratio(p50('ebiptables', n), p50('nftables', n)),
+      ratio(perPort('ebiptables', n), perPort('nftables', n)),
+      ratio(p50('libvirt', n), p50('nftables', n)),
+      ratio(perPort('libvirt', n), perPort('nftables', n)),
+    ]),
 );
 
 const largest = (name: BinderName) => Math.max(...sizes.filter((n) => at(name, n)));
@@ -80,8 +106,16 @@ printTable(
   'Targets (issue 5)',
   ['target', 'measured', 'met'],
   [
-    [`single bind p50 <= 15 ms (nftables, N=${nBig})`, `${fmt(p50('nftables', nBig))} ms`, String((p50('nftables', nBig) ?? Infinity) <= 15)],
-    [`${nBig} ports in bulk <= 2 s (nftables)`, `${fmt((big?.bulk ?? NaN) / 1000, 2)} s`, String(nBig === 1000 && (big?.bulk ?? Infinity) <= 2000)],
+    [
+      `single bind p50 <= 15 ms (nftables, N=${nBig})`,
+      `${fmt(p50('nftables', nBig))} ms`,
+      String((p50('nftables', nBig) ?? Infinity) <= 15),
+    ],
+    [
+      `${nBig} ports in bulk <= 2 s (nftables)`,
+      `${fmt((big?.bulk ?? NaN) / 1000, 2)} s`,
+      String(nBig === 1000 && (big?.bulk ?? Infinity) <= 2000),
+    ],
     [
       `>= 100x faster per port than libvirt (libvirt N=${nLv} vs nftables N=${nBig}, bulk)`,
       ratio(perPort('libvirt', nLv), perPort('nftables', nBig)),

@@ -64,8 +64,14 @@ async function measure(net: BenchNet, a: string, b: string): Promise<Sample> {
     else failure = `status ${r.status}: ${r.stdout.slice(0, 400)} ${r.stderr}`;
   }
   server.kill();
-  if (!result.end?.sum_received) throw new Error(`iperf3 did not connect (${rtts.length}/${pings} pings answered): ${failure.trim()}`);
-  return { rules: rulesetSize(net.host).rules, rtts, lost: pings - rtts.length, gbps: result.end.sum_received.bits_per_second / 1e9 };
+  if (!result.end?.sum_received)
+    throw new Error(`iperf3 did not connect (${rtts.length}/${pings} pings answered): ${failure.trim()}`);
+  return {
+    rules: rulesetSize(net.host).rules,
+    rtts,
+    lost: pings - rtts.length,
+    gbps: result.end.sum_received.bits_per_second / 1e9,
+  };
 }
 
 /** Puts `layout`'s filters on every port, the others first, A and B last. */
@@ -90,7 +96,9 @@ for (const n of others) {
         await install(layout, net, n);
         const s = await measure(net, a, b);
         samples.set(`${layout}/${n}`, [...(samples.get(`${layout}/${n}`) ?? []), s]);
-        console.error(`round ${round}: ${layout} with ${n} other ports: ${s.rules} rules, ping p50 ${fmt(percentile(s.rtts, 50), 3)} ms, ${fmt(s.gbps, 2)} Gbit/s`);
+        console.error(
+          `round ${round}: ${layout} with ${n} other ports: ${s.rules} rules, ping p50 ${fmt(percentile(s.rtts, 50), 3)} ms, ${fmt(s.gbps, 2)} Gbit/s`,
+        );
         // Back to the bare bridge for the next layout (unbinding ports one by one through the
         // ebiptables backend would take minutes; the namespace and its ruleset are the bench's).
         net.lab.exec(net.host, ['nft', 'flush', 'ruleset']);
@@ -106,17 +114,39 @@ const gbps = (layout: Layout, n: number) => median(samples.get(`${layout}/${n}`)
 
 printTable(
   `Packet path A -> B (both clean-traffic + IP) with N other filtered ports; ${rounds} rounds of ${pings} pings every 10 ms and iperf3 TCP for ${seconds} s`,
-  ['layout', 'N others', 'kernel rules', 'ping p50 ms', 'ping p99 ms', 'lost', 'TCP Gbit/s (median)', 'TCP Gbit/s (rounds)', '% of unfiltered'],
+  [
+    'layout',
+    'N others',
+    'kernel rules',
+    'ping p50 ms',
+    'ping p99 ms',
+    'lost',
+    'TCP Gbit/s (median)',
+    'TCP Gbit/s (rounds)',
+    '% of unfiltered',
+  ],
   others.flatMap((n) =>
     LAYOUTS.map((layout) => {
       const runs = samples.get(`${layout}/${n}`)!;
       const rtts = runs.flatMap((s) => s.rtts);
       const lost = runs.reduce((sum, s) => sum + s.lost, 0);
       const each = runs.map((s) => fmt(s.gbps, 1)).join(' / ');
-      return [layout, String(n), String(runs[0]!.rules), fmt(percentile(rtts, 50), 3), fmt(percentile(rtts, 99), 3), String(lost), fmt(gbps(layout, n), 2), each, `${fmt((100 * gbps(layout, n)) / gbps('unfiltered', n))}%`];
+      return [
+        layout,
+        String(n),
+        String(runs[0]!.rules),
+        fmt(percentile(rtts, 50), 3),
+        fmt(percentile(rtts, 99), 3),
+        String(lost),
+        fmt(gbps(layout, n), 2),
+        each,
+        `${fmt((100 * gbps(layout, n)) / gbps('unfiltered', n))}%`,
+      ];
     }),
   ),
 );
 const nMax = Math.max(...others);
 const share = (100 * gbps('nftables', nMax)) / gbps('unfiltered', nMax);
-console.log(`\nTarget: nftables >= 95% of the unfiltered bridge's TCP throughput with ${nMax} other ports: ${fmt(share)}% -> ${nMax >= 1000 && share >= 95 ? 'met' : 'not met'}`);
+console.log(
+  `\nTarget: nftables >= 95% of the unfiltered bridge's TCP throughput with ${nMax} other ports: ${fmt(share)}% -> ${nMax >= 1000 && share >= 95 ? 'met' : 'not met'}`,
+);

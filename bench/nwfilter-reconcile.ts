@@ -24,12 +24,20 @@ for (const n of sizes) {
       let desired: PortFilter[] = [];
       instantiate.push(await timeMs(() => (desired = portIndexes(0, n).map((i) => cleanTrafficPort(i)))));
       const backend = await net.backend('nftables');
-      reconcile.push(await timeMs(async () => {
-        const report = await backend.reconcile(desired);
-        changed += report.repaired.length + report.removed.length;
-      }));
+      reconcile.push(
+        await timeMs(async () => {
+          const report = await backend.reconcile(desired);
+          changed += report.repaired.length + report.removed.length;
+        }),
+      );
     }
-    rows.push([String(n), fmt(percentile(instantiate, 50)), fmt(percentile(reconcile, 50)), fmt(Math.max(...reconcile)), String(changed)]);
+    rows.push([
+      String(n),
+      fmt(percentile(instantiate, 50)),
+      fmt(percentile(reconcile, 50)),
+      fmt(Math.max(...reconcile)),
+      String(changed),
+    ]);
     console.error(`N=${n}: reconcile p50 ${fmt(percentile(reconcile, 50))} ms`);
   } finally {
     net.cleanup();

@@ -65,7 +65,14 @@ async function libvirt(n: number): Promise<Figures> {
       const bind = await timeMs(() => lv.bind(lv.bindingFiles(portIndexes(0, n), FILTER)));
       const rulesBefore = rulesetSize(net.host).rules;
       const redefine = await timeMs(() => lv.define(DEFINITIONS[1]!));
-      return { n, bind, redefine, commands: 'virsh 1 (daemon runs ebtables/iptables)', rulesBefore, rulesAfter: rulesetSize(net.host).rules };
+      return {
+        n,
+        bind,
+        redefine,
+        commands: 'virsh 1 (daemon runs ebtables/iptables)',
+        rulesBefore,
+        rulesAfter: rulesetSize(net.host).rules,
+      };
     } finally {
       await lv.stop();
     }
@@ -88,17 +95,41 @@ for (const [name, run] of [
 
 printTable(
   `Redefine filter '${FILTER}' used by N ports (clean-traffic + IP underneath)`,
-  ['backend', 'N', 'bind all s', 'redefine s', 'redefine per port ms', 'processes for the redefinition', 'kernel rules before -> after'],
-  runs.map(([name, f]) => [name, String(f.n), fmt(f.bind / 1000, 2), fmt(f.redefine / 1000, 2), fmt(f.redefine / f.n, 2), f.commands, `${f.rulesBefore} -> ${f.rulesAfter}`]),
+  [
+    'backend',
+    'N',
+    'bind all s',
+    'redefine s',
+    'redefine per port ms',
+    'processes for the redefinition',
+    'kernel rules before -> after',
+  ],
+  runs.map(([name, f]) => [
+    name,
+    String(f.n),
+    fmt(f.bind / 1000, 2),
+    fmt(f.redefine / 1000, 2),
+    fmt(f.redefine / f.n, 2),
+    f.commands,
+    `${f.rulesBefore} -> ${f.rulesAfter}`,
+  ]),
 );
 const nft = runs.find(([name]) => name === 'nftables')?.[1];
 printTable(
   'Per-port redefinition cost, ratio to nftables',
   ['backend', 'x slower per port'],
-  runs.filter(([name]) => name !== 'nftables').map(([name, f]) => [name, ratio(f.redefine / f.n, nft ? nft.redefine / nft.n : undefined)]),
+  runs
+    .filter(([name]) => name !== 'nftables')
+    .map(([name, f]) => [name, ratio(f.redefine / f.n, nft ? nft.redefine / nft.n : undefined)]),
 );
 if (nft) {
   // one `nft -f` (the transaction); other nft runs only read (the listing of the rules it added)
-  const oneTransaction = nft.commands.split(', ').filter((c) => c.startsWith('nft -f')).join() === 'nft -f 1';
-  console.log(`\nTarget: redefine a filter used by ${nft.n} ports in one transaction, <= 1 s: ${fmt(nft.redefine / 1000, 2)} s, ${nft.commands} -> ${nft.n === 1000 && oneTransaction && nft.redefine <= 1000 ? 'met' : 'not met'}`);
+  const oneTransaction =
+    nft.commands
+      .split(', ')
+      .filter((c) => c.startsWith('nft -f'))
+      .join() === 'nft -f 1';
+  console.log(
+    `\nTarget: redefine a filter used by ${nft.n} ports in one transaction, <= 1 s: ${fmt(nft.redefine / 1000, 2)} s, ${nft.commands} -> ${nft.n === 1000 && oneTransaction && nft.redefine <= 1000 ? 'met' : 'not met'}`,
+  );
 }

@@ -25,7 +25,21 @@ for (const name of BINDERS) {
   for (const n of sizes.filter((s) => s <= maxN[name])) {
     const s = await sizeAt(name, n);
     console.error(`${name} N=${n}: ${JSON.stringify(s)}`);
-    rows.push([name, String(n), String(s.tables), String(s.chains), String(s.rules), String(s.sets), String(s.elements), fmt(s.rules / n), fmt(s.elements / n)]);
+    rows.push([
+      name,
+      String(n),
+      String(s.tables),
+      String(s.chains),
+      String(s.rules),
+      String(s.sets),
+      String(s.elements),
+      fmt(s.rules / n),
+      fmt(s.elements / n),
+    ]);
   }
 }
-printTable('Ruleset size versus N (clean-traffic + IP on every port)', ['backend', 'N', 'tables', 'chains', 'rules', 'sets/maps', 'elements', 'rules per port', 'elements per port'], rows);
+printTable(
+  'Ruleset size versus N (clean-traffic + IP on every port)',
+  ['backend', 'N', 'tables', 'chains', 'rules', 'sets/maps', 'elements', 'rules per port', 'elements per port'],
+  rows,
+);

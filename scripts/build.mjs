@@ -28,7 +28,10 @@ const moduleUrls = {
   setup(b) {
     b.onLoad({ filter: /\.ts$/ }, (args) => {
       const asCompiled = relative(OUT, join(DIST, relative(SRC, args.path))).replace(/\.ts$/, '.js');
-      const text = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', `new URL(${JSON.stringify(asCompiled)}, import.meta.url).href`);
+      const text = readFileSync(args.path, 'utf8').replaceAll(
+        'import.meta.url',
+        `new URL(${JSON.stringify(asCompiled)}, import.meta.url).href`,
+      );
       return { contents: text, loader: 'ts' };
     });
   },
@@ -43,15 +46,25 @@ const builtinsByRequire = {
   name: 'builtins-by-require',
   setup(b) {
     // only static imports: a dynamic import of CommonJS gives its default export alone
-    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'import-statement' ? { path: args.path, namespace: 'node-builtin' } : { path: args.path, external: true }));
-    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    b.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === 'import-statement'
+        ? { path: args.path, namespace: 'node-builtin' }
+        : { path: args.path, external: true },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
   },
 };
 
 rmSync(DIST, { recursive: true, force: true });
 const stamp = sourceStamp();
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noEmit'], { cwd: PACKAGE_ROOT, stdio: 'inherit' });
+const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noEmit'], {
+  cwd: PACKAGE_ROOT,
+  stdio: 'inherit',
+});
 if (r.status !== 0) process.exit(r.status ?? 1);
 const { metafile } = await build({
   absWorkingDir: PACKAGE_ROOT,
@@ -66,7 +79,9 @@ const { metafile } = await build({
   sourcemap: true,
   external: EXTERNAL,
   // bundled CommonJS (commander, and the built-in modules above) requires Node's built-in modules
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
   plugins: [moduleUrls, builtinsByRequire],
   metafile: true,
   logLevel: 'warning',

@@ -18,7 +18,10 @@ try {
   for (const [name, batch] of stockBatches()) {
     const script = renderBatch(batch, TABLE);
     writeFileSync(join(GOLDEN_DIR, `${name}.nft`), script);
-    writeFileSync(join(GOLDEN_DIR, `${name}.batch.json`), `${JSON.stringify(renderBatchJson(batch, TABLE), null, 1)}\n`);
+    writeFileSync(
+      join(GOLDEN_DIR, `${name}.batch.json`),
+      `${JSON.stringify(renderBatchJson(batch, TABLE), null, 1)}\n`,
+    );
     writeFileSync(join(GOLDEN_DIR, `${name}.json`), `${JSON.stringify(kernelForm(lab, ns, script), null, 1)}\n`);
   }
 } finally {

@@ -21,11 +21,13 @@ const CONCURRENCY = Number(process.env.VIRTWALL_TEST_CONCURRENCY ?? 3);
 const ALONE = /^\/\/ run-tests: alone\b/m;
 
 function collect(dir) {
-  return readdirSync(dir).sort().flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return collect(path);
-    return name.endsWith('.test.ts') ? [path] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return collect(path);
+      return name.endsWith('.test.ts') ? [path] : [];
+    });
 }
 
 const lts = process.argv.includes('--lts');
@@ -39,15 +41,27 @@ if (lts) {
   files = files.filter((f) => !NOT_UNIT.test(readFileSync(f, 'utf8')));
 } else {
   // the long files (processes, namespaces) first, so the short unit files fill in at the end
-  const unit = (f) => NOT_UNIT.test(readFileSync(f, 'utf8')) ? 0 : 1;
+  const unit = (f) => (NOT_UNIT.test(readFileSync(f, 'utf8')) ? 0 : 1);
   files.sort((a, b) => unit(a) - unit(b));
 }
 const node = lts ? LTS_NODE : process.execPath;
-const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-summary-reporter.mjs', '--test-reporter-destination=stdout'];
+const reporters = [
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=./scripts/test-summary-reporter.mjs',
+  '--test-reporter-destination=stdout',
+];
 const run = (group, concurrency) =>
-  group.length === 0 ? 0 : (spawnSync(node, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...group], { stdio: 'inherit' }).status ?? 1);
+  group.length === 0
+    ? 0
+    : (spawnSync(node, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...group], {
+        stdio: 'inherit',
+      }).status ?? 1);
 const alone = files.filter((f) => ALONE.test(readFileSync(f, 'utf8')));
-const together = run(files.filter((f) => !alone.includes(f)), CONCURRENCY);
+const together = run(
+  files.filter((f) => !alone.includes(f)),
+  CONCURRENCY,
+);
 if (alone.length > 0) console.log(`\nrun-tests: ${alone.length} files that time what they test, one at a time`);
 const apart = run(alone, 1);
 process.exit(together || apart);

@@ -26,7 +26,10 @@ const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 function entries(path) {
   const st = statSync(path, { throwIfNoEntry: false });
   if (!st) return [];
-  if (st.isDirectory()) return readdirSync(path).sort().flatMap((name) => entries(join(path, name)));
+  if (st.isDirectory())
+    return readdirSync(path)
+      .sort()
+      .flatMap((name) => entries(join(path, name)));
   return [`${relative(PACKAGE_ROOT, path)}\t${sha256(readFileSync(path))}`];
 }
 

@@ -11,13 +11,16 @@ export default async function* summary(source) {
   for await (const { type, data } of source) {
     // each file's own test (named by its path, absolute on Node 20, as given on Node 24) completes
     // when its process has ended
-    if (type === 'test:complete' && data.file && resolve(data.name) === data.file) files.set(data.file, data.details.duration_ms);
-    if (type === 'test:pass' && data.skip !== undefined) skipped.push({ file: data.file, name: data.name, reason: data.skip });
+    if (type === 'test:complete' && data.file && resolve(data.name) === data.file)
+      files.set(data.file, data.details.duration_ms);
+    if (type === 'test:pass' && data.skip !== undefined)
+      skipped.push({ file: data.file, name: data.name, reason: data.skip });
   }
   const rows = [...files].sort((a, b) => b[1] - a[1]);
   const total = rows.reduce((s, [, ms]) => s + ms, 0);
   yield `\nslowest test files (${rows.length} files, ${(total / 1000).toFixed(0)} s of file time):\n`;
-  for (const [file, ms] of rows.slice(0, TOP)) yield `  ${(ms / 1000).toFixed(1).padStart(7)} s  ${relative(process.cwd(), file)}\n`;
+  for (const [file, ms] of rows.slice(0, TOP))
+    yield `  ${(ms / 1000).toFixed(1).padStart(7)} s  ${relative(process.cwd(), file)}\n`;
   const reasons = new Map();
   for (const s of skipped) reasons.set(String(s.reason), [...(reasons.get(String(s.reason)) ?? []), s]);
   yield `skipped: ${skipped.length}\n`;
@@ -25,4 +28,3 @@ export default async function* summary(source) {
     yield `  ${tests.length} x ${reason === 'true' ? '(no reason given)' : reason}: ${[...new Set(tests.map((s) => relative(process.cwd(), s.file)))].join(', ')}\n`;
   }
 }
-

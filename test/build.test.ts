@@ -5,7 +5,16 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,7 +25,17 @@ const MARKER = 'ran-compiled-code';
 it('bin runs dist/ only while it was built from the current src/', { timeout: 180_000 }, async (t) => {
   const copy = mkdtempSync(join(tmpdir(), 'vwt-build-'));
   t.after(() => rmSync(copy, { recursive: true, force: true }));
-  for (const p of ['bin', 'scripts', 'src', 'filters', 'schemas', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(repo, p), join(copy, p), { recursive: true });
+  for (const p of [
+    'bin',
+    'scripts',
+    'src',
+    'filters',
+    'schemas',
+    'package.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+  ])
+    cpSync(join(repo, p), join(copy, p), { recursive: true });
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
   const file = join(copy, 'src/errors.ts');
   const source = readFileSync(file);
@@ -26,7 +45,10 @@ it('bin runs dist/ only while it was built from the current src/', { timeout: 18
   // the compiled entry announces itself; the sources do not
   appendFileSync(join(copy, 'dist/cli/main.js'), `\nprocess.stderr.write('${MARKER}\\n');\n`);
   const run = () => {
-    const r = spawnSync(process.execPath, ['bin/virtwall.js', 'validate', 'filters/clean-traffic.xml'], { cwd: copy, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['bin/virtwall.js', 'validate', 'filters/clean-traffic.xml'], {
+      cwd: copy,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /valid network filter/);
     return r.stderr.includes(MARKER) ? 'dist' : 'src';

@@ -61,8 +61,21 @@ describe('install on a host', { skip }, () => {
     const nsLinks = lab.exec(ns, ['ip', '-o', 'link']).stdout;
 
     // install: the tarball, then npm alone (dependencies from the registry, no devDependency)
-    const tarball = join(work, run(['npm', 'pack', '--silent', '--pack-destination', work], { cwd: REPO }).trim().split('\n').pop()!);
-    run(['npm', 'install', '-g', '--no-audit', '--no-fund', '--prefer-offline', '--prefix', join(S, 'usr/local'), tarball]);
+    const tarball = join(
+      work,
+      run(['npm', 'pack', '--silent', '--pack-destination', work], { cwd: REPO }).trim().split('\n').pop()!,
+    );
+    run([
+      'npm',
+      'install',
+      '-g',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      '--prefix',
+      join(S, 'usr/local'),
+      tarball,
+    ]);
     const pkg = join(S, 'usr/local/lib/node_modules/virtwall');
     assert.equal(existsSync(join(pkg, 'src')), false);
     assert.equal(existsSync(join(pkg, 'node_modules/tsx')), false);
@@ -89,7 +102,11 @@ describe('install on a host', { skip }, () => {
     listener = await notifyListener(notify, join(S, 'run/virtwall/virtwall-sock'));
     let log = '';
     daemon = spawn('ip', ['netns', 'exec', ns, join(S, exec!), '--root', S, ...args], {
-      env: { ...process.env, NOTIFY_SOCKET: notify, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus' },
+      env: {
+        ...process.env,
+        NOTIFY_SOCKET: notify,
+        DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     daemon.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
@@ -108,7 +125,8 @@ describe('install on a host', { skip }, () => {
     run(['systemctl', `--root=${S}`, 'disable', 'virtwalld.service']);
     for (const u of units) rmSync(join(unitDir, u));
     run(['npm', 'uninstall', '-g', '--no-audit', '--no-fund', '--prefix', join(S, 'usr/local'), 'virtwall']);
-    for (const dir of ['etc/virtwall', 'var/lib/virtwall', 'run/virtwall']) rmSync(join(S, dir), { recursive: true, force: true });
+    for (const dir of ['etc/virtwall', 'var/lib/virtwall', 'run/virtwall'])
+      rmSync(join(S, dir), { recursive: true, force: true });
     assert.deepEqual(files(S), hostFiles);
     assert.equal(lab.exec(ns, ['nft', 'list', 'ruleset']).stdout, nsRuleset);
     assert.equal(lab.exec(ns, ['ip', '-o', 'link']).stdout, nsLinks);

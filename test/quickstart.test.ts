@@ -32,16 +32,25 @@ it('the second quick-start command is what CI runs after installing', () => {
   assert.equal(commands.length, 2, `exactly two commands: ${commands.join(' | ')}`);
   const ci = commandsOf(readFileSync(join(repo, '.ci/run'), 'utf8')).filter((c) => !/^(set|cd) /.test(c));
   assert.deepEqual(ci, ['bash scripts/setup.sh', commands[1]]);
-  assert.match(readFileSync(join(repo, 'scripts/quickstart.sh'), 'utf8'), /^bash scripts\/setup\.sh$/m, 'the first command installs as CI does');
+  assert.match(
+    readFileSync(join(repo, 'scripts/quickstart.sh'), 'utf8'),
+    /^bash scripts\/setup\.sh$/m,
+    'the first command installs as CI does',
+  );
 });
 
-it("the first quick-start command installs and runs the demo in a clean copy with nothing beside it", { skip: canUseNetns() ? false : 'needs root and ip netns', timeout: 20 * 60 * 1000 }, () => {
+it('the first quick-start command installs and runs the demo in a clean copy with nothing beside it', {
+  skip: canUseNetns() ? false : 'needs root and ip netns',
+  timeout: 20 * 60 * 1000,
+}, () => {
   const [first] = quickStartCommands();
   // mkdtemp's folder is 0700, like root's home: nothing may depend on other users reading it
   const base = mkdtempSync(join(tmpdir(), 'vwt-quickstart-'));
   const copy = join(base, 'virtwall');
   try {
-    const files = spawnSync('git', ['ls-files', '-z'], { cwd: repo, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
+    const files = spawnSync('git', ['ls-files', '-z'], { cwd: repo, encoding: 'utf8' })
+      .stdout.split('\0')
+      .filter(Boolean);
     for (const f of files) {
       mkdirSync(dirname(join(copy, f)), { recursive: true });
       cpSync(join(repo, f), join(copy, f));

@@ -15,7 +15,11 @@ export const BINDERS: readonly BinderName[] = ['nftables', 'ebiptables', 'libvir
  * they stop at `--ebiptables-max` / `--libvirt-max` (10 unless given).
  */
 export function binderLimits(): Record<BinderName, number> {
-  return { nftables: Infinity, ebiptables: numberOption('ebiptables-max', 10), libvirt: numberOption('libvirt-max', 10) };
+  return {
+    nftables: Infinity,
+    ebiptables: numberOption('ebiptables-max', 10),
+    libvirt: numberOption('libvirt-max', 10),
+  };
 }
 
 export interface Binder {
@@ -29,7 +33,11 @@ export interface Binder {
 export async function startBinder(name: BinderName, net: BenchNet): Promise<Binder> {
   if (name === 'libvirt') {
     const lv = await LibvirtNwfilter.start(net.host);
-    return { bind: async (ports) => lv.bind(lv.bindingFiles(ports)), commandMs: () => undefined, stop: () => lv.stop() };
+    return {
+      bind: async (ports) => lv.bind(lv.bindingFiles(ports)),
+      commandMs: () => undefined,
+      stop: () => lv.stop(),
+    };
   }
   const runner = new CountingRunner(net.runner);
   const backend = await net.backend(name, runner);
@@ -46,7 +54,11 @@ export async function startBinder(name: BinderName, net: BenchNet): Promise<Bind
 }
 
 /** Runs `fn` with a fresh `name` binder on a fresh bridge with n ports; all is removed afterwards. */
-export async function withBinder<T>(name: BinderName, n: number, fn: (binder: Binder, net: BenchNet) => Promise<T>): Promise<T> {
+export async function withBinder<T>(
+  name: BinderName,
+  n: number,
+  fn: (binder: Binder, net: BenchNet) => Promise<T>,
+): Promise<T> {
   const net = new BenchNet();
   try {
     net.addPorts(0, n);

@@ -21,7 +21,14 @@ process.on('exit', () => {
 export function ensureLibvirtInstalled(): void {
   if (spawnSync('sh', ['-c', 'command -v libvirtd && command -v virsh']).status === 0) return;
   console.error('bench: installing libvirt-daemon and libvirt-clients ...');
-  const r = spawnSync('sh', ['-c', 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libvirt-daemon libvirt-clients'], { stdio: 'inherit' });
+  const r = spawnSync(
+    'sh',
+    [
+      '-c',
+      'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libvirt-daemon libvirt-clients',
+    ],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) throw new Error('installing libvirt failed');
 }
 
@@ -63,12 +70,28 @@ export class LibvirtNwfilter {
   static async start(netns: string, drivers: readonly string[] = ['nwfilter']): Promise<LibvirtNwfilter> {
     ensureLibvirtInstalled();
     const l = new LibvirtNwfilter();
-    const child = spawn('ip', ['netns', 'exec', netns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', daemonScript(stockFilterDir(), drivers)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netns,
+        'unshare',
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        daemonScript(stockFilterDir(), drivers),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     l.daemon = child;
     for (const s of [child.stdout, child.stderr]) s.setEncoding('utf8').on('data', (d: string) => (l.log += d));
     for (let i = 0; i < 100; i++) {
       if (child.exitCode !== null) break;
-      if (l.enter(['test', '-S', '/run/libvirt/libvirt-sock']).status === 0 && l.virsh('nwfilter-list').status === 0) return l;
+      if (l.enter(['test', '-S', '/run/libvirt/libvirt-sock']).status === 0 && l.virsh('nwfilter-list').status === 0)
+        return l;
       await new Promise((r) => setTimeout(r, 100));
     }
     l.kill();
@@ -82,7 +105,10 @@ export class LibvirtNwfilter {
 
   /** Runs argv in the daemon's network and mount namespaces. */
   private enter(argv: string[]) {
-    const r = spawnSync('nsenter', ['-t', String(this.daemon!.pid), '-m', '-n', ...argv], { encoding: 'utf8', timeout: 600_000 });
+    const r = spawnSync('nsenter', ['-t', String(this.daemon!.pid), '-m', '-n', ...argv], {
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
     return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
   }
 

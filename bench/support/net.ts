@@ -22,7 +22,8 @@ export function requireNetns(): void {
 }
 
 /** Guest i's MAC and IPv4 address in 10.100.0.0/16 (i < 65535), unique on the bench bridge. */
-export const guestMac = (i: number) => `52:54:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+export const guestMac = (i: number) =>
+  `52:54:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
 export const guestIp = (i: number) => `10.100.${((i + 1) >> 8) & 0xff}.${(i + 1) & 0xff}`;
 export const portName = (i: number) => `vnet${i}`;
 /** Port indexes from..to-1. */
@@ -46,7 +47,14 @@ export class BenchNet {
     this.lab.bridge(this.host, 'br0');
     // libvirt's hosts filter bridged IP traffic through iptables (br_netfilter). No IPv6 on the
     // ports: a thousand new links sending DAD and MLD to each other flood the bridge for seconds.
-    this.lab.exec(this.host, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    this.lab.exec(this.host, [
+      'sysctl',
+      '-qw',
+      'net.bridge.bridge-nf-call-iptables=1',
+      'net.bridge.bridge-nf-call-ip6tables=1',
+      'net.ipv6.conf.all.disable_ipv6=1',
+      'net.ipv6.conf.default.disable_ipv6=1',
+    ]);
     this.runner = new SystemRunner({ netns: this.host });
   }
 
@@ -54,7 +62,11 @@ export class BenchNet {
   addPorts(from: number, to: number): void {
     const lines: string[] = [];
     for (let i = from; i < to; i++) {
-      lines.push(`link add ${portName(i)} type veth peer name vp${i}`, `link set ${portName(i)} master br0 up`, `link set vp${i} up`);
+      lines.push(
+        `link add ${portName(i)} type veth peer name vp${i}`,
+        `link set ${portName(i)} master br0 up`,
+        `link set vp${i} up`,
+      );
     }
     if (lines.length) this.lab.exec(this.host, ['ip', '-batch', '-'], true, `${lines.join('\n')}\n`);
   }

@@ -23,6 +23,11 @@ export function replicateEbtablesPort(net: BenchNet, template: number, others: r
   };
   const lines = others.map(copy);
   // Chain declarations first, then the rules that jump to them.
-  const script = ['*nat', ...lines.flat().filter((l) => l.startsWith(':')), ...lines.flat().filter((l) => l.startsWith('-')), ''].join('\n');
+  const script = [
+    '*nat',
+    ...lines.flat().filter((l) => l.startsWith(':')),
+    ...lines.flat().filter((l) => l.startsWith('-')),
+    '',
+  ].join('\n');
   net.lab.exec(net.host, ['ebtables-restore', '--noflush'], true, script);
 }

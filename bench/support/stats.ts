@@ -41,7 +41,12 @@ export function printTable(title: string, header: readonly string[], rows: reado
 /** Numbers given on the command line as `--name=1,10,100`, or the defaults. */
 export function listOption(name: string, defaults: readonly number[]): number[] {
   const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return arg ? arg.slice(name.length + 3).split(',').map(Number) : [...defaults];
+  return arg
+    ? arg
+        .slice(name.length + 3)
+        .split(',')
+        .map(Number)
+    : [...defaults];
 }
 
 /** A single number given as `--name=5`, or the default. */

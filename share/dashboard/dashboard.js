@@ -22,8 +22,18 @@ function renderHealth(h) {
     ['version', `${h.version} (Node.js ${h.nodejs})`],
     ['backends', `nwfilter ${h.nwfilterBackend}, network ${h.networkBackend}`],
     ['started', new Date(h.started).toLocaleString()],
-    ['last reconcile', h.lastReconcile ? `${time(h.lastReconcile.time)} ${h.lastReconcile.part} (${h.lastReconcile.reason}), ${(h.lastReconcile.seconds * 1000).toFixed(0)} ms` : 'none yet'],
-    ['last heal', h.lastHeal ? `${time(h.lastHeal.time)} ${h.lastHeal.part} (${h.lastHeal.reason}): ${h.lastHeal.error ? `failed: ${h.lastHeal.error}` : `${h.lastHeal.repairs} repaired`}` : 'nothing needed repair'],
+    [
+      'last reconcile',
+      h.lastReconcile
+        ? `${time(h.lastReconcile.time)} ${h.lastReconcile.part} (${h.lastReconcile.reason}), ${(h.lastReconcile.seconds * 1000).toFixed(0)} ms`
+        : 'none yet',
+    ],
+    [
+      'last heal',
+      h.lastHeal
+        ? `${time(h.lastHeal.time)} ${h.lastHeal.part} (${h.lastHeal.reason}): ${h.lastHeal.error ? `failed: ${h.lastHeal.error}` : `${h.lastHeal.repairs} repaired`}`
+        : 'nothing needed repair',
+    ],
   ];
   if (h.countersError) rows.push(['rule counters', h.countersError]);
   document.getElementById('health').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
@@ -31,7 +41,10 @@ function renderHealth(h) {
 
 /** Three columns: networks, ports, filters; a line from each port to its network and its filter. */
 function renderTopology(s) {
-  const ROW = 34, W = 180, H = 24, X = [10, 300, 590];
+  const ROW = 34,
+    W = 180,
+    H = 24,
+    X = [10, 300, 590];
   const networks = s.networks.map((n) => n.name);
   if (s.ports.some((p) => p.network === undefined)) networks.push('');
   const filters = [...new Set(s.ports.map((p) => p.filter).filter(Boolean))].sort();
@@ -44,17 +57,34 @@ function renderTopology(s) {
     if (extra !== undefined) g.append(el('svg:text', { x: W - 8, y: 16, 'text-anchor': 'end', class: 'count' }, extra));
     return g;
   };
-  const edge = (i, j, colA) => el('svg:path', { class: 'edge', d: `M${X[colA] + W},${y(i) + H / 2} C${X[colA] + W + 50},${y(i) + H / 2} ${X[colA + 1] - 50},${y(j) + H / 2} ${X[colA + 1]},${y(j) + H / 2}` });
+  const edge = (i, j, colA) =>
+    el('svg:path', {
+      class: 'edge',
+      d: `M${X[colA] + W},${y(i) + H / 2} C${X[colA] + W + 50},${y(i) + H / 2} ${X[colA + 1] - 50},${y(j) + H / 2} ${X[colA + 1]},${y(j) + H / 2}`,
+    });
   s.ports.forEach((p, j) => {
     svg.append(edge(networks.indexOf(p.network ?? ''), j, 0));
     if (p.filter) svg.append(edge(j, filters.indexOf(p.filter), 1));
   });
   networks.forEach((name, i) => {
     const n = s.networks.find((x) => x.name === name);
-    svg.append(box(`network${n && !n.active ? ' inactive' : ''}`, i, 0, name ? `${name}${n?.bridge ? ` (${n.bridge})` : ''}` : 'no network port'));
+    svg.append(
+      box(
+        `network${n && !n.active ? ' inactive' : ''}`,
+        i,
+        0,
+        name ? `${name}${n?.bridge ? ` (${n.bridge})` : ''}` : 'no network port',
+      ),
+    );
   });
   s.ports.forEach((p, j) => {
-    const g = box(`port${p.dropped > 0 ? ' dropping' : ''}`, j, 1, p.port, p.dropped > 0 ? `${p.dropped}${p.sharedWith ? '*' : ''}` : undefined);
+    const g = box(
+      `port${p.dropped > 0 ? ' dropping' : ''}`,
+      j,
+      1,
+      p.port,
+      p.dropped > 0 ? `${p.dropped}${p.sharedWith ? '*' : ''}` : undefined,
+    );
     g.setAttribute('data-port', p.port);
     svg.append(g);
   });
@@ -63,7 +93,10 @@ function renderTopology(s) {
   });
   const nodes = [svg];
   if (s.morePorts > 0) nodes.push(el('p', { class: 'note' }, `and ${s.morePorts} more bound ports`));
-  if (s.ports.some((p) => p.sharedWith > 0)) nodes.push(el('p', { class: 'note' }, '* counted for every port whose filter has the same shape (their rules share chains)'));
+  if (s.ports.some((p) => p.sharedWith > 0))
+    nodes.push(
+      el('p', { class: 'note' }, '* counted for every port whose filter has the same shape (their rules share chains)'),
+    );
   document.getElementById('topology').replaceChildren(...nodes);
 }
 
@@ -71,10 +104,22 @@ function renderPortDrops(s) {
   const rows = [];
   for (const p of s.ports) {
     for (const r of s.rules.filter((x) => x.shape === p.shape && isDrop(x) && x.packets > 0)) {
-      const tr = el('tr', { 'data-port': p.port, 'data-rule': ruleName(r) },
-        el('td', {}, p.port), el('td', {}, r.path), el('td', { class: 'num' }, r.priority), el('td', {}, r.chain), el('td', {}, r.verdict),
-        el('td', { class: 'num drop' }, r.packets), el('td', { class: 'num' }, r.bytes),
-        el('td', { class: 'muted' }, p.sharedWith ? `shared with ${p.sharedWith} other port${p.sharedWith > 1 ? 's' : ''}` : 'this port\'s own'));
+      const tr = el(
+        'tr',
+        { 'data-port': p.port, 'data-rule': ruleName(r) },
+        el('td', {}, p.port),
+        el('td', {}, r.path),
+        el('td', { class: 'num' }, r.priority),
+        el('td', {}, r.chain),
+        el('td', {}, r.verdict),
+        el('td', { class: 'num drop' }, r.packets),
+        el('td', { class: 'num' }, r.bytes),
+        el(
+          'td',
+          { class: 'muted' },
+          p.sharedWith ? `shared with ${p.sharedWith} other port${p.sharedWith > 1 ? 's' : ''}` : "this port's own",
+        ),
+      );
       rows.push(tr);
     }
   }
@@ -85,15 +130,32 @@ function renderPortDrops(s) {
 function renderDrops(s) {
   const items = s.drops.map((d) => {
     const where = d.ports.length === 1 ? `port ${d.ports[0]}` : `one of ports ${d.ports.join(', ')}`;
-    return el('li', { 'data-port': d.ports.length === 1 ? d.ports[0] : '', 'data-rule': ruleName(d) },
-      `${time(d.time)}: rule `, el('span', { class: 'drop' }, ruleName(d)), ` (chain ${d.chain}) on ${where} ${d.verdict === 'reject' ? 'rejected' : 'dropped'} ${d.packets} packet${d.packets === 1 ? '' : 's'}`);
+    return el(
+      'li',
+      { 'data-port': d.ports.length === 1 ? d.ports[0] : '', 'data-rule': ruleName(d) },
+      `${time(d.time)}: rule `,
+      el('span', { class: 'drop' }, ruleName(d)),
+      ` (chain ${d.chain}) on ${where} ${d.verdict === 'reject' ? 'rejected' : 'dropped'} ${d.packets} packet${d.packets === 1 ? '' : 's'}`,
+    );
   });
   if (items.length === 0) items.push(el('li', { class: 'muted' }, 'none seen since the daemon started'));
   document.getElementById('drops').replaceChildren(...items);
 }
 
 function renderLeases(s) {
-  const rows = s.networks.flatMap((n) => n.leases.map((l) => el('tr', {}, el('td', {}, n.name), el('td', {}, l.ip), el('td', {}, l.mac || ''), el('td', {}, l.hostname || ''), el('td', {}, l.expiry ? new Date(l.expiry * 1000).toLocaleString() : 'never'))));
+  const rows = s.networks.flatMap((n) =>
+    n.leases.map((l) =>
+      el(
+        'tr',
+        {},
+        el('td', {}, n.name),
+        el('td', {}, l.ip),
+        el('td', {}, l.mac || ''),
+        el('td', {}, l.hostname || ''),
+        el('td', {}, l.expiry ? new Date(l.expiry * 1000).toLocaleString() : 'never'),
+      ),
+    ),
+  );
   if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'no leases')));
   document.querySelector('#leases tbody').replaceChildren(...rows);
 }

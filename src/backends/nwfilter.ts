@@ -14,7 +14,16 @@ export const DEFAULT_NWFILTER_BACKEND: NwfilterBackendName = 'nftables';
  * applied, and what the nftables backend compiled; `nft` is the nftables backend's client
  * (default: nft processes through `runner`).
  */
-export async function createNwfilterBackend(runner: CommandRunner, name: NwfilterBackendName = DEFAULT_NWFILTER_BACKEND, opts: { stateDir?: string; nft?: NftClient } = {}): Promise<NwfilterBackend> {
-  if (name === 'nftables') return NftablesBackend.create(runner, { stateFile: opts.stateDir && join(opts.stateDir, 'nwfilter-nftables.json') }, opts.nft);
+export async function createNwfilterBackend(
+  runner: CommandRunner,
+  name: NwfilterBackendName = DEFAULT_NWFILTER_BACKEND,
+  opts: { stateDir?: string; nft?: NftClient } = {},
+): Promise<NwfilterBackend> {
+  if (name === 'nftables')
+    return NftablesBackend.create(
+      runner,
+      { stateFile: opts.stateDir && join(opts.stateDir, 'nwfilter-nftables.json') },
+      opts.nft,
+    );
   return new EbiptablesBackend(runner, { stateFile: opts.stateDir && join(opts.stateDir, 'nwfilter-ebiptables.json') });
 }

@@ -40,7 +40,18 @@ export class DaemonClient {
     };
     const host = m[1]!.replace(/^\[|\]$/g, '');
     const port = Number(m[2] ?? DEFAULT_TLS_PORT);
-    return new DaemonClient(uri, { host, port, ca: file(PKI.caFile), cert: file(PKI.clientCert), key: file(PKI.clientKey), minVersion: 'TLSv1.2' } as RequestOptions, 'tls');
+    return new DaemonClient(
+      uri,
+      {
+        host,
+        port,
+        ca: file(PKI.caFile),
+        cert: file(PKI.clientCert),
+        key: file(PKI.clientKey),
+        minVersion: 'TLSv1.2',
+      } as RequestOptions,
+      'tls',
+    );
   }
 
   /** The client of the `--root` (and `--connect`) given to the program. */
@@ -65,7 +76,10 @@ export class DaemonClient {
           } catch {
             return reject(new VirtwallError('operation-failed', `daemon sent an unreadable reply (${res.statusCode})`));
           }
-          if ((res.statusCode ?? 500) >= 400) return reject(new VirtwallError(parsed.kind ?? 'operation-failed', parsed.error ?? `daemon replied ${res.statusCode}`));
+          if ((res.statusCode ?? 500) >= 400)
+            return reject(
+              new VirtwallError(parsed.kind ?? 'operation-failed', parsed.error ?? `daemon replied ${res.statusCode}`),
+            );
           resolve(parsed as T);
         });
       });

@@ -21,7 +21,12 @@ export function buildProgram(): Command {
     .option('--root <dir>', 'state root for the daemon and its clients', '/')
     .option('-q, --quiet', "quiet mode (virsh's -q: no table headers, confirmations or blank line)")
     .version(packageVersion(), '-v, --version', 'print the version')
-    .addOption(new Option('-c, --connect <uri>', "the daemon to talk to: tls://HOST[:PORT] (client certificate from ROOT/etc/pki); default: ROOT's Unix socket").env('VIRTWALL_DEFAULT_URI'))
+    .addOption(
+      new Option(
+        '-c, --connect <uri>',
+        "the daemon to talk to: tls://HOST[:PORT] (client certificate from ROOT/etc/pki); default: ROOT's Unix socket",
+      ).env('VIRTWALL_DEFAULT_URI'),
+    )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerConformance(program);
@@ -63,7 +68,8 @@ export async function main(argv: string[]): Promise<number> {
     return done(typeof process.exitCode === 'number' ? process.exitCode : 0);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return 0;
       return 2;
     }
     if (err instanceof VirshError) {

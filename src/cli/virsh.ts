@@ -17,7 +17,10 @@ export class VirshError extends Error {
 
   /** virsh's stderr for this failure. */
   lines(): string {
-    return [this.context, this.reason].filter((l) => l !== undefined).map((l) => `error: ${l}\n`).join('');
+    return [this.context, this.reason]
+      .filter((l) => l !== undefined)
+      .map((l) => `error: ${l}\n`)
+      .join('');
   }
 }
 

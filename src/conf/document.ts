@@ -32,10 +32,30 @@ function kind<T>(k: DocumentKind<T>): DocumentKind {
 }
 
 export const DOCUMENT_KINDS: readonly DocumentKind[] = [
-  kind({ root: 'filter', description: 'network filter', parse: (el, diag, opts) => parseFilterElement(el, diag, opts), format: formatFilter }),
-  kind({ root: 'filterbinding', description: 'network filter binding', parse: (el) => parseFilterBindingElement(el), format: formatFilterBinding }),
-  kind({ root: 'network', description: 'network', parse: (el) => parseNetworkElement(el), format: (def) => formatNetwork(def) }),
-  kind({ root: 'networkport', description: 'network port', parse: (el) => parseNetworkPortElement(el), format: formatNetworkPort }),
+  kind({
+    root: 'filter',
+    description: 'network filter',
+    parse: (el, diag, opts) => parseFilterElement(el, diag, opts),
+    format: formatFilter,
+  }),
+  kind({
+    root: 'filterbinding',
+    description: 'network filter binding',
+    parse: (el) => parseFilterBindingElement(el),
+    format: formatFilterBinding,
+  }),
+  kind({
+    root: 'network',
+    description: 'network',
+    parse: (el) => parseNetworkElement(el),
+    format: (def) => formatNetwork(def),
+  }),
+  kind({
+    root: 'networkport',
+    description: 'network port',
+    parse: (el) => parseNetworkPortElement(el),
+    format: formatNetworkPort,
+  }),
 ];
 
 export interface ParsedDocument {
@@ -44,7 +64,12 @@ export interface ParsedDocument {
 }
 
 /** Parses any supported document, choosing the parser by its root element. */
-export function parseDocument(text: string, file: string | undefined, diag: Diagnostics, options: DocumentParseOptions = {}): ParsedDocument {
+export function parseDocument(
+  text: string,
+  file: string | undefined,
+  diag: Diagnostics,
+  options: DocumentParseOptions = {},
+): ParsedDocument {
   const root = parseXml(text, file);
   const k = DOCUMENT_KINDS.find((d) => d.root === root.name);
   if (!k) {

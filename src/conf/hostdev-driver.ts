@@ -20,5 +20,9 @@ export function parseHostdevDriver(el: XmlElement): HostdevDriver | undefined {
 
 /** Written only when it has an attribute. */
 export function formatHostdevDriver(w: XmlWriter, driver: HostdevDriver | undefined): void {
-  if (driver && (driver.name !== undefined || driver.model !== undefined)) w.empty('driver', [['name', driver.name], ['model', driver.model]]);
+  if (driver && (driver.name !== undefined || driver.model !== undefined))
+    w.empty('driver', [
+      ['name', driver.name],
+      ['model', driver.model],
+    ]);
 }

@@ -23,7 +23,11 @@ export function parsePciAddress(el: XmlElement): PciAddress {
   }
   for (const f of FIELDS) {
     if (addr[f.name] > f.max) {
-      throw badInput(el, `Invalid PCI address ${f.name}='0x${addr[f.name].toString(16)}', must be <= 0x${f.max.toString(16).toUpperCase()}`, f.name);
+      throw badInput(
+        el,
+        `Invalid PCI address ${f.name}='0x${addr[f.name].toString(16)}', must be <= 0x${f.max.toString(16).toUpperCase()}`,
+        f.name,
+      );
     }
   }
   return addr;
@@ -35,7 +39,10 @@ export function samePciAddress(a: PciAddress, b: PciAddress): boolean {
 
 export function formatPciAddress(w: XmlWriter, addr: PciAddress, withType: boolean): void {
   const hex = (v: number, width: number) => (width ? `0x${v.toString(16).padStart(width, '0')}` : `0x${v}`);
-  w.empty('address', [['type', withType ? 'pci' : undefined], ...FIELDS.map((f) => [f.name, hex(addr[f.name], f.width)] as const)]);
+  w.empty('address', [
+    ['type', withType ? 'pci' : undefined],
+    ...FIELDS.map((f) => [f.name, hex(addr[f.name], f.width)] as const),
+  ]);
 }
 
 /** libvirt's text for an address in messages: dddd:bb:ss.f */

@@ -1,7 +1,15 @@
 // libvirt's virSocketAddr rules for definitions: parsing (getaddrinfo with AI_NUMERICHOST, so
 // IPv4 takes every inet_aton form), the prefix an <ip> element implies, and the DHCP/NAT range
 // sanity check (virSocketAddrGetRange).
-import { formatIp, maskToNetwork, netmaskToPrefix, parseIp, parseIPv4, type IpAddress, type IpFamily } from '../util/address.js';
+import {
+  formatIp,
+  maskToNetwork,
+  netmaskToPrefix,
+  parseIp,
+  parseIPv4,
+  type IpAddress,
+  type IpFamily,
+} from '../util/address.js';
 
 /** virSocketAddrParse: an IPv4 or IPv6 address, optionally of one family only. */
 export function parseSocketAddr(text: string, family?: IpFamily): IpAddress | undefined {
@@ -54,26 +62,36 @@ function broadcast(addr: IpAddress, prefix: number): IpAddress {
  * network/broadcast address, not reversed, at most 65535 wide) and returns its size. Throws the
  * libvirt message through `fail`.
  */
-export function checkRange(start: IpAddress, end: IpAddress, network: { address: IpAddress; prefix: number } | undefined, fail: (detail: string) => Error): number {
+export function checkRange(
+  start: IpAddress,
+  end: IpAddress,
+  network: { address: IpAddress; prefix: number } | undefined,
+  fail: (detail: string) => Error,
+): number {
   const s = formatIp(start);
   const e = formatIp(end);
   if (start.family !== end.family) throw fail(`mismatch of address family in range ${s} - ${e}`);
   if (network) {
     const n = formatIp(network.address);
-    if (start.family !== network.address.family) throw fail(`mismatch of address family in range ${s} - ${e} for network ${n}`);
+    if (start.family !== network.address.family)
+      throw fail(`mismatch of address family in range ${s} - ${e} for network ${n}`);
     const prefix = network.prefix;
-    if (prefix < 0 || prefix > WIDTH[start.family]) throw fail(`bad prefix ${prefix} for network ${n} when checking range ${s} - ${e}`);
+    if (prefix < 0 || prefix > WIDTH[start.family])
+      throw fail(`bad prefix ${prefix} for network ${n} when checking range ${s} - ${e}`);
     if (!sameNet(start, network.address, prefix) || !sameNet(end, network.address, prefix)) {
       throw fail(`range ${s} - ${e} is not entirely within network ${n}/${prefix}`);
     }
     if (start.family === 'ipv4') {
-      if (sameAddress(start, maskToNetwork(network.address, prefix))) throw fail(`start of range ${s} - ${e} in network ${n}/${prefix} is the network address`);
-      if (sameAddress(end, broadcast(network.address, prefix))) throw fail(`end of range ${s} - ${e} in network ${n}/${prefix} is the broadcast address`);
+      if (sameAddress(start, maskToNetwork(network.address, prefix)))
+        throw fail(`start of range ${s} - ${e} in network ${n}/${prefix} is the network address`);
+      if (sameAddress(end, broadcast(network.address, prefix)))
+        throw fail(`end of range ${s} - ${e} in network ${n}/${prefix} is the broadcast address`);
     }
   }
   // libvirt's legacy size rule: only the low 16 bits (IPv4) or 32 bits (IPv6) may differ.
   const fixed = start.family === 'ipv4' ? 1 : 6;
-  for (let i = 0; i < fixed; i++) if (start.words[i] !== end.words[i]) throw fail(`range ${s} - ${e} is too large (> 65535)`);
+  for (let i = 0; i < fixed; i++)
+    if (start.words[i] !== end.words[i]) throw fail(`range ${s} - ${e} is too large (> 65535)`);
   let size = 0;
   for (let i = fixed; i < start.words.length; i++) size = size * 65536 + (end.words[i]! - start.words[i]!);
   if (size < 0) throw fail(`range ${s} - ${e} is reversed `);

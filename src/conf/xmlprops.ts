@@ -34,7 +34,11 @@ export function tristateProp(el: XmlElement | undefined, name: string): boolean 
   if (v === undefined || el === undefined) return undefined;
   if (v === 'yes') return true;
   if (v === 'no') return false;
-  throw badInput(el, `Invalid value for attribute '${name}' in element '${el.name}': '${v}'. Expected one of 'yes', 'no'`, name);
+  throw badInput(
+    el,
+    `Invalid value for attribute '${name}' in element '${el.name}': '${v}'. Expected one of 'yes', 'no'`,
+    name,
+  );
 }
 
 export function yesNo(value: boolean): 'yes' | 'no' {
@@ -50,7 +54,11 @@ export function uintProp(el: XmlElement, name: string, base: 0 | 10 | 16 = 10, m
   if (v === undefined) return undefined;
   const n = parseCUInt(v, base);
   if (n === undefined) {
-    throw badInput(el, message ?? `Invalid value for attribute '${name}' in element '${el.name}': '${v}'. Expected integer value`, name);
+    throw badInput(
+      el,
+      message ?? `Invalid value for attribute '${name}' in element '${el.name}': '${v}'. Expected integer value`,
+      name,
+    );
   }
   return n;
 }

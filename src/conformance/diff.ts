@@ -16,7 +16,8 @@ export function shortDiff(expected: string, actual: string, context = 3, maxLine
   for (let i = start; i <= endA; i++) out.push(`- ${a[i]}`);
   for (let i = start; i <= endB; i++) out.push(`+ ${b[i]}`);
   for (let i = endA + 1; i < Math.min(a.length, endA + 1 + context); i++) out.push(`  ${a[i]}`);
-  if (out.length > maxLines) return [...out.slice(0, maxLines), `  ... (${out.length - maxLines} more lines)`].join('\n');
+  if (out.length > maxLines)
+    return [...out.slice(0, maxLines), `  ... (${out.length - maxLines} more lines)`].join('\n');
   return out.join('\n');
 }
 

@@ -22,7 +22,8 @@ function expectRejected(parse: () => unknown): CaseResult {
   try {
     parse();
   } catch (err) {
-    if (err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.line !== undefined) return { ok: true };
+    if (err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.line !== undefined)
+      return { ok: true };
     throw err;
   }
   return { ok: false, detail: 'parsed, but libvirt rejects this document' };
@@ -40,7 +41,10 @@ export function roundTripSuite<T>(spec: RoundTripSpec<T>): Suite {
         const parse = () => spec.parse(readCorpusFile(inFile), inFile);
         return {
           name,
-          run: () => (corpusFileExists(outFile) ? compareText(readCorpusFile(outFile), spec.format(parse())) : expectRejected(parse)),
+          run: () =>
+            corpusFileExists(outFile)
+              ? compareText(readCorpusFile(outFile), spec.format(parse()))
+              : expectRejected(parse),
         };
       });
     },

@@ -54,7 +54,8 @@ export class BindingService {
       return def;
     };
     const setAside = (portdev: string) => isDeviceName(portdev) && this.blocked.add(portdev);
-    for (const [, def] of readRecords(this.dir, SUFFIX, read, { onSetAside: setAside })) this.bindings.set(def.portdev, def);
+    for (const [, def] of readRecords(this.dir, SUFFIX, read, { onSetAside: setAside }))
+      this.bindings.set(def.portdev, def);
   }
 
   list(): FilterBindingDef[] {
@@ -63,7 +64,11 @@ export class BindingService {
 
   get(portdev: string): FilterBindingDef {
     const def = this.bindings.get(portdev);
-    if (!def) throw new VirtwallError('not-found', `Network filter binding not found: no nwfilter binding for port dev '${portdev}'`);
+    if (!def)
+      throw new VirtwallError(
+        'not-found',
+        `Network filter binding not found: no nwfilter binding for port dev '${portdev}'`,
+      );
     return def;
   }
 
@@ -74,7 +79,8 @@ export class BindingService {
 
   private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
     const macFilter = this.macFilters.has(portdev) || undefined;
-    if (!binding && this.blocked.has(portdev)) return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
+    if (!binding && this.blocked.has(portdev))
+      return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
     if (!binding) return { portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
       // the port's filter needs addresses: learning them starts with the filter that waits for them
@@ -84,7 +90,13 @@ export class BindingService {
       if (macFilter) plan.filter.macFilter = true;
       return plan.filter;
     }
-    return { portdev, mac: binding.mac, filter: binding.filter, instances: instantiateBinding(binding, source, this.instantiateOptions), macFilter };
+    return {
+      portdev,
+      mac: binding.mac,
+      filter: binding.filter,
+      instances: instantiateBinding(binding, source, this.instantiateOptions),
+      macFilter,
+    };
   }
 
   /** Re-applies one port (its learned addresses changed). */
@@ -109,7 +121,10 @@ export class BindingService {
     for (const ref of childElements(parseXml(xml, file), 'filterref')) {
       for (const p of childElements(ref, 'parameter')) {
         if (!isValidVarValue(p.attrs.value ?? '')) {
-          throw invalidInput(`parameter '${p.attrs.name ?? ''}' has an invalid value (letters, digits, '_', '.' and ':' only)`, locationOf(p, 'value'));
+          throw invalidInput(
+            `parameter '${p.attrs.name ?? ''}' has an invalid value (letters, digits, '_', '.' and ':' only)`,
+            locationOf(p, 'value'),
+          );
         }
       }
     }
@@ -119,7 +134,8 @@ export class BindingService {
   }
 
   async create(def: FilterBindingDef, source: FilterSource, bridge?: string): Promise<void> {
-    if (this.bindings.has(def.portdev)) throw new VirtwallError('conflict', `filter binding for port dev '${def.portdev}' already exists`);
+    if (this.bindings.has(def.portdev))
+      throw new VirtwallError('conflict', `filter binding for port dev '${def.portdev}' already exists`);
     if (bridge !== undefined) this.bridges.set(def.portdev, bridge);
     try {
       let filter: PortFilter;
@@ -130,7 +146,8 @@ export class BindingService {
       } catch (err) {
         // what the filters refuse (a loop, a missing filter, an unresolvable variable) is an
         // error of this binding: named at its own <filterref>, not in a filter's file
-        if (err instanceof VirtwallError) throw new VirtwallError(err.kind, err.detail, def.refSource ?? def.source ?? {});
+        if (err instanceof VirtwallError)
+          throw new VirtwallError(err.kind, err.detail, def.refSource ?? def.source ?? {});
         throw err;
       }
       await this.backend.apply({ set: [filter], remove: [] });
@@ -147,7 +164,11 @@ export class BindingService {
   async delete(portdev: string, source: FilterSource): Promise<void> {
     if (this.blocked.has(portdev) && !this.bindings.has(portdev)) {
       this.blocked.delete(portdev);
-      await this.backend.apply(this.macFilters.has(portdev) ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
+      await this.backend.apply(
+        this.macFilters.has(portdev)
+          ? { set: [this.portFilter(portdev, source)], remove: [] }
+          : { set: [], remove: [portdev] },
+      );
       return;
     }
     this.get(portdev);
@@ -155,13 +176,17 @@ export class BindingService {
     this.bridges.delete(portdev);
     this.learning?.forget(portdev);
     const remains = this.macFilters.has(portdev);
-    await this.backend.apply(remains ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
+    await this.backend.apply(
+      remains ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] },
+    );
     removeRecord('binding', this.dir, portdev + SUFFIX);
   }
 
   /** Re-instantiates, in one backend apply, every port whose filter is in `filters` (a redefinition). */
   async refresh(filters: ReadonlySet<string>, source: FilterSource): Promise<string[]> {
-    const ports = this.list().filter((b) => filters.has(b.filter)).map((b) => b.portdev);
+    const ports = this.list()
+      .filter((b) => filters.has(b.filter))
+      .map((b) => b.portdev);
     if (ports.length) await this.backend.apply({ set: ports.map((p) => this.portFilter(p, source)), remove: [] });
     return ports;
   }
@@ -186,6 +211,8 @@ export class BindingService {
     if (mac === undefined) this.macFilters.delete(portdev);
     else this.macFilters.set(portdev, mac);
     const remains = this.bindings.has(portdev) || mac !== undefined;
-    await this.backend.apply(remains ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] });
+    await this.backend.apply(
+      remains ? { set: [this.portFilter(portdev, source)], remove: [] } : { set: [], remove: [portdev] },
+    );
   }
 }

@@ -71,7 +71,11 @@ const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]
   log_level: { type: 'int', allowed: ['1', '2', '3', '4'] },
   log_outputs: { type: 'string' },
   // no listener without authentication: libvirt's plain TCP has SASL, virtwall has none
-  listen_tcp: { type: 'int', allowed: ['0'], why: 'virtwall has no unauthenticated TCP listener; use listen_tls (mutual TLS)' },
+  listen_tcp: {
+    type: 'int',
+    allowed: ['0'],
+    why: 'virtwall has no unauthenticated TCP listener; use listen_tls (mutual TLS)',
+  },
   listen_tls: { type: 'int', allowed: ['0', '1'] },
   listen_addr: { type: 'string' },
   tls_port: { type: 'string' },
@@ -102,9 +106,15 @@ export function parseConf(text: string, file: string): Map<string, ConfValue> {
     const spec = KEYS[key];
     if (!spec) throw invalidInput(`unknown setting '${key}'`, loc);
     const value = parseValue(valueText, loc);
-    if ((spec.type === 'int') !== (typeof value === 'number')) throw invalidInput(`setting '${key}' expects ${spec.type === 'int' ? 'an integer' : 'a string'}`, loc);
-    if (spec.allowed && !spec.allowed.includes(String(value))) throw invalidInput(`setting '${key}' must be one of ${spec.allowed.join(', ')}${spec.why ? `: ${spec.why}` : ''}`, loc);
-    if (spec.min !== undefined && (value as number) < spec.min) throw invalidInput(`setting '${key}' must be at least ${spec.min}`, loc);
+    if ((spec.type === 'int') !== (typeof value === 'number'))
+      throw invalidInput(`setting '${key}' expects ${spec.type === 'int' ? 'an integer' : 'a string'}`, loc);
+    if (spec.allowed && !spec.allowed.includes(String(value)))
+      throw invalidInput(
+        `setting '${key}' must be one of ${spec.allowed.join(', ')}${spec.why ? `: ${spec.why}` : ''}`,
+        loc,
+      );
+    if (spec.min !== undefined && (value as number) < spec.min)
+      throw invalidInput(`setting '${key}' must be at least ${spec.min}`, loc);
     out.set(key, value);
   });
   return out;
@@ -115,7 +125,12 @@ function parseValue(text: string, loc: { file: string; line: number }): ConfValu
   const str = /^"([^"]*)"$/.exec(text) ?? /^'([^']*)'$/.exec(text);
   if (str) return str[1]!;
   const list = /^\[(.*)\]$/.exec(text);
-  if (list) return list[1]!.split(',').map((s) => s.trim()).filter(Boolean).map((s) => String(parseValue(s, loc)));
+  if (list)
+    return list[1]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => String(parseValue(s, loc)));
   throw invalidInput(`cannot parse value '${text}'`, loc);
 }
 
@@ -151,13 +166,17 @@ function listenAddress(keyName: string, text: string | undefined): ListenAddress
   const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$/.exec(text);
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
-  if (!m || isIP(host!) === 0 || port < 1 || port > 65535) throw invalidInput(`setting '${keyName}' must be "ADDRESS:PORT" (an IPv4 address, or an IPv6 address in brackets, and a port 1-65535), not '${text}'`);
+  if (!m || isIP(host!) === 0 || port < 1 || port > 65535)
+    throw invalidInput(
+      `setting '${keyName}' must be "ADDRESS:PORT" (an IPv4 address, or an IPv6 address in brackets, and a port 1-65535), not '${text}'`,
+    );
   return { host: host!, port };
 }
 
 function tlsListener(str: (k: string) => string | undefined, root: string): TlsListener {
   const port = str('tls_port') ?? String(DEFAULT_TLS_PORT);
-  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw invalidInput(`setting 'tls_port' must be a port number, not '${port}'`);
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+    throw invalidInput(`setting 'tls_port' must be a port number, not '${port}'`);
   const crl = str('crl_file');
   return {
     host: str('listen_addr') ?? '127.0.0.1',

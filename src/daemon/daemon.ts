@@ -52,7 +52,10 @@ export class Daemon {
   readonly telemetry = new Telemetry();
   private readonly queue = new SerialQueue();
 
-  private constructor(private readonly deps: DaemonDeps, driver: NetworkDriver) {
+  private constructor(
+    private readonly deps: DaemonDeps,
+    driver: NetworkDriver,
+  ) {
     const l = deps.layout;
     this.filters = new FilterService(l.filters);
     this.learning = new PortLearning({
@@ -91,11 +94,14 @@ export class Daemon {
     for (const p of d.ports.load()) {
       if (p.tap === undefined) continue;
       if (p.macFilter) d.bindings.restoreMacFilter(p.tap, parseNetworkPort(p.xml).mac);
-      if (p.filter !== undefined && d.networks.lookup(p.network).ips.some(servesDhcp)) d.bindings.setBridge(p.tap, d.networks.bridgeOf(p.network));
+      if (p.filter !== undefined && d.networks.lookup(p.network).ips.some(servesDhcp))
+        d.bindings.setBridge(p.tap, d.networks.bridgeOf(p.network));
     }
     await d.reconcile('start-up', { zones: true });
     d.learning.start();
-    const started = await d.networks.autostart((name, err) => deps.log.error({ network: name, err: (err as Error).message }, 'autostart failed'));
+    const started = await d.networks.autostart((name, err) =>
+      deps.log.error({ network: name, err: (err as Error).message }, 'autostart failed'),
+    );
     for (const name of started) deps.log.info({ network: name }, 'autostarted network');
     return d;
   }
@@ -119,14 +125,27 @@ export class Daemon {
   }
 
   private async reconcileFilters(reason: string): Promise<void> {
-    const report = await this.telemetry.reconcile('nwfilter', reason, () => this.bindings.reconcile(this.filters.source()), (r) => ({ nwfilter_port: r.repaired.length + r.removed.length }));
+    const report = await this.telemetry.reconcile(
+      'nwfilter',
+      reason,
+      () => this.bindings.reconcile(this.filters.source()),
+      (r) => ({ nwfilter_port: r.repaired.length + r.removed.length }),
+    );
     const changed = report.repaired.length + report.removed.length > 0;
-    this.deps.log[changed ? 'warn' : 'info']({ reason, repaired: report.repaired, removed: report.removed, compiled: report.compiled }, 'nwfilter reconcile');
+    this.deps.log[changed ? 'warn' : 'info'](
+      { reason, repaired: report.repaired, removed: report.removed, compiled: report.compiled },
+      'nwfilter reconcile',
+    );
   }
 
   private async healNetworks(reason: string, force: boolean, zones: boolean): Promise<void> {
     const ok = (list: readonly { error?: string }[]) => list.filter((x) => x.error === undefined).length;
-    const healed = await this.telemetry.reconcile('network', reason, () => this.networks.heal(force, zones), (h) => ({ firewalld_zone: ok(h.zones), network_firewall: ok(h.firewall), dnsmasq: ok(h.dnsmasq) }));
+    const healed = await this.telemetry.reconcile(
+      'network',
+      reason,
+      () => this.networks.heal(force, zones),
+      (h) => ({ firewalld_zone: ok(h.zones), network_firewall: ok(h.firewall), dnsmasq: ok(h.dnsmasq) }),
+    );
     const log = this.deps.log;
     for (const { bridge, zone, error } of healed.zones) {
       if (error !== undefined) log.error({ reason, bridge, zone, err: error }, 'firewalld zone not restored');
@@ -141,7 +160,8 @@ export class Daemon {
       if (error !== undefined) log.error({ reason, network, err: error }, 'dnsmasq was gone and did not start again');
       else log.warn({ reason, network }, 'dnsmasq was gone: restarted');
     }
-    if (healed.zones.length + healed.firewall.length + healed.dnsmasq.length === 0) log.debug({ reason }, 'networks intact');
+    if (healed.zones.length + healed.firewall.length + healed.dnsmasq.length === 0)
+      log.debug({ reason }, 'networks intact');
   }
 
   // --- nwfilter ---
@@ -161,7 +181,8 @@ export class Daemon {
     const def = this.filters.get(nameOrUuid);
     const users = [...this.bindings.boundFilters()].filter((f) => this.filters.affectedBy(def.name).has(f));
     const referrers = this.filters.referrers(def.name);
-    if (users.length || referrers.length) throw new VirtwallError('conflict', 'Requested operation is not valid: nwfilter is in use');
+    if (users.length || referrers.length)
+      throw new VirtwallError('conflict', 'Requested operation is not valid: nwfilter is in use');
     this.filters.remove(def.name);
     return def.name;
   }
@@ -192,7 +213,11 @@ export class Daemon {
     const def = this.bindings.get(portdev);
     const params = new Map(def.params);
     if (!params.has('MAC')) params.set('MAC', [def.mac]);
-    const learned = this.learning.json(portdev)?.addresses.filter((a) => a.family === 'ipv4').map((a) => a.address) ?? [];
+    const learned =
+      this.learning
+        .json(portdev)
+        ?.addresses.filter((a) => a.family === 'ipv4')
+        .map((a) => a.address) ?? [];
     if (!params.has('IP') && learned.length) params.set('IP', learned);
     return formatFilterBinding({ ...def, params });
   }
@@ -244,7 +269,14 @@ export class Daemon {
     return def.name;
   }
 
-  networkUpdate(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string, scope: UpdateScope): Promise<{ name: string } & UpdateScope> {
+  networkUpdate(
+    nameOrUuid: string,
+    command: UpdateCommand,
+    section: UpdateSection,
+    parentIndex: number,
+    xml: string,
+    scope: UpdateScope,
+  ): Promise<{ name: string } & UpdateScope> {
     return this.networks.update(nameOrUuid, command, section, parentIndex, xml, scope);
   }
 
@@ -265,7 +297,11 @@ export class Daemon {
     try {
       if (binding) {
         // its network's dnsmasq teaches the guest's address when the network serves DHCP
-        await this.bindings.create(binding, source, this.networks.lookup(network).ips.some(servesDhcp) ? bridge : undefined);
+        await this.bindings.create(
+          binding,
+          source,
+          this.networks.lookup(network).ips.some(servesDhcp) ? bridge : undefined,
+        );
         undo.push(() => this.bindings.delete(binding.portdev, source));
       }
       const tap = req.tap;

@@ -26,13 +26,15 @@ export class FilterService {
     const marker = join(libDir, 'stock-filters-installed');
     if (!existsSync(marker)) {
       for (const def of loadStockFilters().values()) {
-        if (!existsSync(join(this.dir, def.name + SUFFIX))) writeRecord('nwfilter', this.dir, def.name + SUFFIX, formatFilter(def));
+        if (!existsSync(join(this.dir, def.name + SUFFIX)))
+          writeRecord('nwfilter', this.dir, def.name + SUFFIX, formatFilter(def));
       }
       writeFileSync(marker, '');
     }
     const read = (text: string, file: string) => {
       const def = parseFilter(text, file);
-      if (def.name + SUFFIX !== basename(file)) throw new VirtwallError('invalid-input', `filter file ${file} holds filter '${def.name}'`);
+      if (def.name + SUFFIX !== basename(file))
+        throw new VirtwallError('invalid-input', `filter file ${file} holds filter '${def.name}'`);
       return { def, text };
     };
     for (const [name, { def, text }] of readRecords(this.dir, SUFFIX, read)) {
@@ -44,7 +46,9 @@ export class FilterService {
   /** Lookup for instantiation, optionally with one definition replaced (a define being tried). */
   source(override?: FilterDef): FilterSource {
     if (override) return { lookup: (name) => (override.name === name ? override : this.defs.get(name)) };
-    this.digest ??= createHash('sha256').update(JSON.stringify([...this.texts].sort(([a], [b]) => (a < b ? -1 : 1)))).digest('base64url');
+    this.digest ??= createHash('sha256')
+      .update(JSON.stringify([...this.texts].sort(([a], [b]) => (a < b ? -1 : 1))))
+      .digest('base64url');
     return { lookup: (name) => this.defs.get(name), digest: this.digest };
   }
 
@@ -54,14 +58,16 @@ export class FilterService {
 
   get(nameOrUuid: string): FilterDef {
     const def = this.defs.get(nameOrUuid) ?? [...this.defs.values()].find((d) => d.uuid === nameOrUuid.toLowerCase());
-    if (!def) throw new VirtwallError('not-found', `Network filter not found: no nwfilter with matching name '${nameOrUuid}'`);
+    if (!def)
+      throw new VirtwallError('not-found', `Network filter not found: no nwfilter with matching name '${nameOrUuid}'`);
     return def;
   }
 
   /** The filter with this UUID (libvirt's lookups by UUID). */
   getUuid(uuid: string): FilterDef {
     const def = [...this.defs.values()].find((d) => d.uuid === uuid.toLowerCase());
-    if (!def) throw new VirtwallError('not-found', `Network filter not found: no nwfilter with matching uuid '${uuid}'`);
+    if (!def)
+      throw new VirtwallError('not-found', `Network filter not found: no nwfilter with matching uuid '${uuid}'`);
     return def;
   }
 
@@ -71,8 +77,13 @@ export class FilterService {
     checkObjectName(def.name, 'filter', def.source);
     const old = this.defs.get(def.name);
     const sameUuid = [...this.defs.values()].find((d) => d.uuid === def.uuid && d.name !== def.name);
-    if (def.uuidSpecified && sameUuid) throw new VirtwallError('conflict', `filter with same UUID but different name ('${sameUuid.name}') already exists`);
-    if (old && def.uuidSpecified && old.uuid !== def.uuid) throw new VirtwallError('conflict', `filter '${def.name}' already exists with uuid ${old.uuid}`);
+    if (def.uuidSpecified && sameUuid)
+      throw new VirtwallError(
+        'conflict',
+        `filter with same UUID but different name ('${sameUuid.name}') already exists`,
+      );
+    if (old && def.uuidSpecified && old.uuid !== def.uuid)
+      throw new VirtwallError('conflict', `filter '${def.name}' already exists with uuid ${old.uuid}`);
     this.checkLoop(def);
     return old && !def.uuidSpecified ? { ...def, uuid: old.uuid } : def;
   }
@@ -99,7 +110,8 @@ export class FilterService {
     for (const e of def.entries) {
       if (e.kind !== 'filterref') continue;
       const loop = loopFrom(e.filter, [def.name]);
-      if (loop) throw invalidInput(`filter would introduce a loop: ${loop.join(' -> ')}`, { ...e.source, attribute: 'filter' });
+      if (loop)
+        throw invalidInput(`filter would introduce a loop: ${loop.join(' -> ')}`, { ...e.source, attribute: 'filter' });
     }
   }
 

@@ -46,7 +46,12 @@ interface Route {
 }
 
 /** A route: method, path pattern (segments captured as params), the schema of its body, handler. */
-function route<S extends z.ZodType>(method: string, path: RegExp, body: S, handle: (d: Daemon, params: string[], body: z.output<S>, query: URLSearchParams) => unknown): Route {
+function route<S extends z.ZodType>(
+  method: string,
+  path: RegExp,
+  body: S,
+  handle: (d: Daemon, params: string[], body: z.output<S>, query: URLSearchParams) => unknown,
+): Route {
   return { method, path, body, handle: handle as Route['handle'] };
 }
 
@@ -56,32 +61,72 @@ const ROUTES: Route[] = [
   route('GET', /^\/nwfilters\/([^/]+)$/, NONE, (d, [n]) => ({ name: d.filters.get(n!).name, xml: d.filterXml(n!) })),
   route('POST', /^\/nwfilters$/, DOCUMENT, (d, _, b) => d.serial(() => d.defineFilter(b.xml, b.file))),
   route('DELETE', /^\/nwfilters\/([^/]+)$/, NONE, (d, [n]) => d.serial(() => ({ name: d.undefineFilter(n!) }))),
-  route('GET', /^\/bindings$/, NONE, (d) => d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter, ...learningOf(d, b.portdev) }))),
+  route('GET', /^\/bindings$/, NONE, (d) =>
+    d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter, ...learningOf(d, b.portdev) })),
+  ),
   route('GET', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => ({ xml: d.bindingXml(p!) })),
   route('GET', /^\/bindings\/([^/]+)\/learning$/, NONE, (d, [p]) => d.bindingLearning(p!)),
-  route('POST', /^\/bindings$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ portdev: await d.createBinding(b.xml, b.file) }))),
-  route('DELETE', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => d.serial(async () => {
-    await d.deleteBinding(p!);
-    return { portdev: p };
-  })),
+  route('POST', /^\/bindings$/, DOCUMENT, (d, _, b) =>
+    d.serial(async () => ({ portdev: await d.createBinding(b.xml, b.file) })),
+  ),
+  route('DELETE', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) =>
+    d.serial(async () => {
+      await d.deleteBinding(p!);
+      return { portdev: p };
+    }),
+  ),
   route('GET', /^\/networks$/, NONE, (d) => d.networks.list()),
-  route('POST', /^\/networks$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ name: await d.networkDefine(b.xml, b.file) }))),
-  route('POST', /^\/networks\/create$/, DOCUMENT, (d, _, b) => d.serial(async () => ({ name: await d.networkCreate(b.xml, b.file) }))),
+  route('POST', /^\/networks$/, DOCUMENT, (d, _, b) =>
+    d.serial(async () => ({ name: await d.networkDefine(b.xml, b.file) })),
+  ),
+  route('POST', /^\/networks\/create$/, DOCUMENT, (d, _, b) =>
+    d.serial(async () => ({ name: await d.networkCreate(b.xml, b.file) })),
+  ),
   route('GET', /^\/networks\/([^/]+)$/, NONE, (d, [n]) => d.networks.summary(d.networks.lookup(n!))),
-  route('GET', /^\/networks\/([^/]+)\/xml$/, NONE, (d, [n], _, q) => ({ xml: d.networkXml(n!, q.get('inactive') === '1') })),
-  route('DELETE', /^\/networks\/([^/]+)$/, NONE, (d, [n]) => d.serial(() => ({ name: d.networkUndefine(n!) }))),
-  route('POST', /^\/networks\/([^/]+)\/start$/, NONE, (d, [n]) => d.serial(async () => ({ name: await d.networkStart(n!) }))),
-  route('POST', /^\/networks\/([^/]+)\/destroy$/, NONE, (d, [n]) => d.serial(async () => ({ name: await d.networkDestroy(n!) }))),
-  route('PUT', /^\/networks\/([^/]+)\/autostart$/, z.strictObject({ enabled: z.boolean() }), (d, [n], b) => d.serial(() => ({ name: d.networks.setAutostart(n!, b.enabled) }))),
-  route('POST', /^\/networks\/([^/]+)\/update$/, UPDATE, (d, [n], b) => d.serial(() => d.networkUpdate(n!, b.command, b.section, b.parentIndex, b.xml, { live: b.live, config: b.config }))),
-  route('GET', /^\/networks\/([^/]+)\/leases$/, NONE, (d, [n]) => ({ leases: d.networks.leases(n!) })),
-  route('GET', /^\/networks\/([^/]+)\/ports$/, NONE, (d, [n]) => d.ports.list(d.networks.lookup(n!).name).map((p) => ({ uuid: p.uuid, tap: p.tap, filter: p.filter ?? null, macFilter: p.macFilter, ...(p.tap !== undefined ? learningOf(d, p.tap) : {}) }))),
-  route('POST', /^\/networks\/([^/]+)\/ports$/, PORT, (d, [n], b) => d.serial(async () => ({ uuid: await d.createPort({ network: n!, xml: b.xml, tap: b.tap, filter: b.filter ?? undefined, macFilter: b.macFilter }) }))),
-  route('GET', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => ({ xml: d.portXml(u!) })),
-  route('DELETE', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => d.serial(async () => {
-    await d.deletePort(u!);
-    return { uuid: u };
+  route('GET', /^\/networks\/([^/]+)\/xml$/, NONE, (d, [n], _, q) => ({
+    xml: d.networkXml(n!, q.get('inactive') === '1'),
   })),
+  route('DELETE', /^\/networks\/([^/]+)$/, NONE, (d, [n]) => d.serial(() => ({ name: d.networkUndefine(n!) }))),
+  route('POST', /^\/networks\/([^/]+)\/start$/, NONE, (d, [n]) =>
+    d.serial(async () => ({ name: await d.networkStart(n!) })),
+  ),
+  route('POST', /^\/networks\/([^/]+)\/destroy$/, NONE, (d, [n]) =>
+    d.serial(async () => ({ name: await d.networkDestroy(n!) })),
+  ),
+  route('PUT', /^\/networks\/([^/]+)\/autostart$/, z.strictObject({ enabled: z.boolean() }), (d, [n], b) =>
+    d.serial(() => ({ name: d.networks.setAutostart(n!, b.enabled) })),
+  ),
+  route('POST', /^\/networks\/([^/]+)\/update$/, UPDATE, (d, [n], b) =>
+    d.serial(() => d.networkUpdate(n!, b.command, b.section, b.parentIndex, b.xml, { live: b.live, config: b.config })),
+  ),
+  route('GET', /^\/networks\/([^/]+)\/leases$/, NONE, (d, [n]) => ({ leases: d.networks.leases(n!) })),
+  route('GET', /^\/networks\/([^/]+)\/ports$/, NONE, (d, [n]) =>
+    d.ports.list(d.networks.lookup(n!).name).map((p) => ({
+      uuid: p.uuid,
+      tap: p.tap,
+      filter: p.filter ?? null,
+      macFilter: p.macFilter,
+      ...(p.tap !== undefined ? learningOf(d, p.tap) : {}),
+    })),
+  ),
+  route('POST', /^\/networks\/([^/]+)\/ports$/, PORT, (d, [n], b) =>
+    d.serial(async () => ({
+      uuid: await d.createPort({
+        network: n!,
+        xml: b.xml,
+        tap: b.tap,
+        filter: b.filter ?? undefined,
+        macFilter: b.macFilter,
+      }),
+    })),
+  ),
+  route('GET', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => ({ xml: d.portXml(u!) })),
+  route('DELETE', /^\/ports\/([^/]+)$/, NONE, (d, [u]) =>
+    d.serial(async () => {
+      await d.deletePort(u!);
+      return { uuid: u };
+    }),
+  ),
 ];
 
 /**
@@ -90,7 +135,8 @@ const ROUTES: Route[] = [
  * asking first, and it always names its page in Origin; no client of ours sends Origin.
  */
 function checkClient(req: IncomingMessage): void {
-  if (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined) throw new HttpError(403, 'requests from web pages are refused');
+  if (req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined)
+    throw new HttpError(403, 'requests from web pages are refused');
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw new HttpError(415, "requests must have content-type 'application/json'");
 }
@@ -130,18 +176,26 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   } catch {
     throw new HttpError(400, 'request body is not valid JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'request body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new HttpError(400, 'request body must be a JSON object');
   return parsed;
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 /** A route's name in metrics: method and path with `{}` for its parameters (`POST /networks/{}/start`). */
-const routeName = (r: Route) => `${r.method} ${r.path.source.replace(/^\^|\$$/g, '').replace(/\(\[\^\/\]\+\)/g, '{}').replace(/\\\//g, '/')}`;
+const routeName = (r: Route) =>
+  `${r.method} ${r.path.source
+    .replace(/^\^|\$$/g, '')
+    .replace(/\(\[\^\/\]\+\)/g, '{}')
+    .replace(/\\\//g, '/')}`;
 
 export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -166,10 +220,15 @@ export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, 
     })().then(
       (result) => reply(200, result ?? {}, 'ok'),
       (err: unknown) => {
-        if (err instanceof HttpError) return reply(err.status, { error: err.message, kind: 'invalid-input' }, `http-${err.status}`);
+        if (err instanceof HttpError)
+          return reply(err.status, { error: err.message, kind: 'invalid-input' }, `http-${err.status}`);
         if (err instanceof VirtwallError) {
           const status = STATUS_OF_KIND[err.kind];
-          (status >= 500 ? log.error : log.info).call(log, { method: req.method, url: req.url, err: err.message }, 'request failed');
+          (status >= 500 ? log.error : log.info).call(
+            log,
+            { method: req.method, url: req.url, err: err.message },
+            'request failed',
+          );
           return reply(status, { error: err.message, kind: err.kind }, err.kind);
         }
         log.error({ method: req.method, url: req.url, err: (err as Error).stack }, 'internal error');

@@ -48,7 +48,8 @@ export function stateLayout(root: string): StateLayout {
 
 /** Creates the directories (root-only where they hold run-time records). */
 export function ensureLayout(l: StateLayout): void {
-  for (const dir of [l.filters, l.autostart, l.lib, l.bindings, l.ports, l.networkState]) mkdirSync(dir, { recursive: true });
+  for (const dir of [l.filters, l.autostart, l.lib, l.bindings, l.ports, l.networkState])
+    mkdirSync(dir, { recursive: true });
 }
 
 /**
@@ -57,7 +58,16 @@ export function ensureLayout(l: StateLayout): void {
  * (or that another user owns, who may change its mode) would hand them root.
  */
 export function checkLayoutPrivate(l: StateLayout): void {
-  const dirs = [l.root, join(l.root, 'etc'), l.etc, join(l.root, 'run'), l.run, join(l.root, 'var'), join(l.root, 'var/lib'), l.lib];
+  const dirs = [
+    l.root,
+    join(l.root, 'etc'),
+    l.etc,
+    join(l.root, 'run'),
+    l.run,
+    join(l.root, 'var'),
+    join(l.root, 'var/lib'),
+    l.lib,
+  ];
   for (const dir of dirs) {
     let st: Stats;
     try {
@@ -66,7 +76,16 @@ export function checkLayoutPrivate(l: StateLayout): void {
       continue; // created by ensureLayout, root-owned and not writable by others
     }
     const me = process.getuid?.() ?? 0;
-    const why = st.uid !== 0 && st.uid !== me ? `is owned by uid ${st.uid}` : st.mode & 0o002 || (st.mode & 0o020 && st.gid !== 0) ? `is writable by other users (mode ${(st.mode & 0o7777).toString(8)})` : undefined;
-    if (why) throw new VirtwallError('operation-failed', `refusing to start: ${dir} ${why}; the daemon runs what it keeps there as root`);
+    const why =
+      st.uid !== 0 && st.uid !== me
+        ? `is owned by uid ${st.uid}`
+        : st.mode & 0o002 || (st.mode & 0o020 && st.gid !== 0)
+          ? `is writable by other users (mode ${(st.mode & 0o7777).toString(8)})`
+          : undefined;
+    if (why)
+      throw new VirtwallError(
+        'operation-failed',
+        `refusing to start: ${dir} ${why}; the daemon runs what it keeps there as root`,
+      );
   }
 }

@@ -55,7 +55,9 @@ export class PortLearning {
       observe: (port, deliver, fail) => observeTraffic(port, deliver, { onError: (_, m) => fail(m) }),
       expiryTimer: true,
     };
-    this.manager = existsSync(opts.stateFile) ? LearningManager.fromJSON(loadLearning(opts.stateFile), managerOpts) : new LearningManager(managerOpts);
+    this.manager = existsSync(opts.stateFile)
+      ? LearningManager.fromJSON(loadLearning(opts.stateFile), managerOpts)
+      : new LearningManager(managerOpts);
     this.restoring = false;
   }
 
@@ -87,7 +89,12 @@ export class PortLearning {
     if (this.manager.has(binding.portdev)) return;
     this.manager.watch(learningPortOf(binding, needs, bridge));
     if (bridge !== undefined && !this.leaseWatches.has(bridge)) {
-      this.leaseWatches.set(bridge, watchLeases(this.opts.leaseDir, bridge, this.manager, (err) => this.opts.log.error({ bridge, err: String(err) }, 'lease watch failed')));
+      this.leaseWatches.set(
+        bridge,
+        watchLeases(this.opts.leaseDir, bridge, this.manager, (err) =>
+          this.opts.log.error({ bridge, err: String(err) }, 'lease watch failed'),
+        ),
+      );
     }
     this.save();
   }

@@ -59,9 +59,21 @@ export async function runDaemon(root: string): Promise<void> {
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
   const runner = new SystemRunner();
   // where the kernel lets it, the nwfilter tables are owned by this process: no foreign flush touches them
-  const tables = config.nwfilterBackend !== 'nftables' ? undefined : config.nwfilterTableOwner ? await ownNwfilterTables() : { ownership: 'none: nwfilter_table_owner = 0', unowned: [] };
-  if (tables?.unowned.length) log.warn({ tables: tables.unowned }, 'nwfilter tables exist without ownership (created so before): foreign changes to them are healed; they are owned once recreated');
-  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, { stateDir: layout.run, nft: tables?.nft });
+  const tables =
+    config.nwfilterBackend !== 'nftables'
+      ? undefined
+      : config.nwfilterTableOwner
+        ? await ownNwfilterTables()
+        : { ownership: 'none: nwfilter_table_owner = 0', unowned: [] };
+  if (tables?.unowned.length)
+    log.warn(
+      { tables: tables.unowned },
+      'nwfilter tables exist without ownership (created so before): foreign changes to them are healed; they are owned once recreated',
+    );
+  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, {
+    stateDir: layout.run,
+    nft: tables?.nft,
+  });
   const firewalld = new Firewalld();
   const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld });
 
@@ -81,15 +93,27 @@ export async function runDaemon(root: string): Promise<void> {
   }
   chmodSync(layout.socket, 0o600);
   if (config.tls) {
-    const tls = tlsServer(config.tls, handler, { handshakeMs: config.idleTimeout * 1000, maxConnections: config.maxClients });
+    const tls = tlsServer(config.tls, handler, {
+      handshakeMs: config.idleTimeout * 1000,
+      maxConnections: config.maxClients,
+    });
     guard.watch(tls, { admin: false, event: 'secureConnection' });
     servers.push(tls);
     await listen(tls, config.tls);
   }
-  const observe = await startObserve(daemon, { metrics: config.metricsListen, dashboard: config.dashboardListen, build: { version: packageVersion(), nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend }, runner, log });
+  const observe = await startObserve(daemon, {
+    metrics: config.metricsListen,
+    dashboard: config.dashboardListen,
+    build: { version: packageVersion(), nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend },
+    runner,
+    log,
+  });
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
-  const heal = (reason: string, opts: { force?: boolean; zones?: boolean } = {}) => void daemon.serial(() => daemon.reconcile(reason, opts)).catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
+  const heal = (reason: string, opts: { force?: boolean; zones?: boolean } = {}) =>
+    void daemon
+      .serial(() => daemon.reconcile(reason, opts))
+      .catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
   process.on('SIGHUP', () => heal('SIGHUP', { force: true }));
   // ebtables and iptables are nft's too (their nf_tables variants): one watch serves every backend
   const watcher = watchNftables(() => heal('kernel change'), log);
@@ -98,9 +122,22 @@ export async function runDaemon(root: string): Promise<void> {
     log.info({ event }, 'firewalld reloaded or restarted');
     heal(`firewalld ${event}`, { zones: true });
   });
-  const timer = config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
+  const timer =
+    config.reconcileInterval > 0 ? setInterval(() => heal('periodic'), config.reconcileInterval * 1000) : undefined;
   // ready: serving, and kernel changes from now on are seen
-  log.info({ socket: layout.socket, libvirtSockets: config.libvirtSockets, tls: config.tls && `${config.tls.host}:${config.tls.port}`, metrics: config.metricsListen, dashboard: config.dashboardListen, nwfilterBackend: backend.name, nwfilterTableOwnership: tables?.ownership, networkBackend: config.networkFirewallBackend }, 'virtwalld ready');
+  log.info(
+    {
+      socket: layout.socket,
+      libvirtSockets: config.libvirtSockets,
+      tls: config.tls && `${config.tls.host}:${config.tls.port}`,
+      metrics: config.metricsListen,
+      dashboard: config.dashboardListen,
+      nwfilterBackend: backend.name,
+      nwfilterTableOwnership: tables?.ownership,
+      networkBackend: config.networkFirewallBackend,
+    },
+    'virtwalld ready',
+  );
   await notifyReady().catch((err: Error) => log.error({ err: err.message }, 'readiness not sent to systemd'));
 
   await new Promise<void>((resolve) => {

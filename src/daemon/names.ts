@@ -14,6 +14,7 @@ export function checkObjectName(name: string, what: string, loc: SourceLocation 
 }
 
 export function checkZoneName(name: string, loc: SourceLocation = {}): string {
-  if (!ZONE_NAME.test(name)) throw invalidInput(`invalid firewalld zone '${printable(name)}': at most 64 letters, digits, _ and -`, loc);
+  if (!ZONE_NAME.test(name))
+    throw invalidInput(`invalid firewalld zone '${printable(name)}': at most 64 letters, digits, _ and -`, loc);
   return name;
 }

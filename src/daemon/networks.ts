@@ -75,8 +75,14 @@ export class NetworkService {
   lookupUuid(uuid: string, name?: string): NetworkDef {
     const want = uuid.toLowerCase();
     // persistent definitions are in memory; only a transient network needs the driver's records
-    const def = [...this.defs.values()].find((d) => d.uuid === want) ?? this.driver.active().find((s) => s.def.uuid === want)?.def;
-    if (!def) throw new VirtwallError('not-found', `Network not found: no network with matching uuid '${uuid}'${name === undefined ? '' : ` (${name})`}`);
+    const def =
+      [...this.defs.values()].find((d) => d.uuid === want) ??
+      this.driver.active().find((s) => s.def.uuid === want)?.def;
+    if (!def)
+      throw new VirtwallError(
+        'not-found',
+        `Network not found: no network with matching uuid '${uuid}'${name === undefined ? '' : ` (${name})`}`,
+      );
     return def;
   }
 
@@ -100,7 +106,9 @@ export class NetworkService {
   xml(nameOrUuid: string, inactive: boolean, connections = 0): string {
     const def = this.lookup(nameOrUuid);
     const running = this.driver.status(def.name);
-    return formatNetwork(!inactive && running ? { ...running.def, connections } : (this.defs.get(def.name) ?? def), { inactive });
+    return formatNetwork(!inactive && running ? { ...running.def, connections } : (this.defs.get(def.name) ?? def), {
+      inactive,
+    });
   }
 
   /**
@@ -161,7 +169,8 @@ export class NetworkService {
 
   undefine(nameOrUuid: string): string {
     const def = this.lookup(nameOrUuid);
-    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', "Requested operation is not valid: can't undefine transient network");
+    if (!this.defs.has(def.name))
+      throw new VirtwallError('invalid-input', "Requested operation is not valid: can't undefine transient network");
     this.setAutostart(def.name, false);
     removeRecord('network', this.dir, def.name + SUFFIX);
     this.defs.delete(def.name);
@@ -177,7 +186,11 @@ export class NetworkService {
 
   /** `net-create`: a transient network, started without being defined. */
   async create(def: NetworkDef): Promise<void> {
-    if (this.driver.status(def.name)) throw new VirtwallError('conflict', `Requested operation is not valid: network is already active as '${def.name}'`);
+    if (this.driver.status(def.name))
+      throw new VirtwallError(
+        'conflict',
+        `Requested operation is not valid: network is already active as '${def.name}'`,
+      );
     if (this.defs.has(def.name)) throw new VirtwallError('conflict', `network '${def.name}' already exists`);
     await this.driver.start(def);
   }
@@ -191,7 +204,11 @@ export class NetworkService {
   bridgeOf(nameOrUuid: string): string {
     const def = this.lookup(nameOrUuid);
     const status = this.driver.status(def.name);
-    if (!status) throw new VirtwallError('operation-failed', `Requested operation is not valid: network '${def.name}' is not active`);
+    if (!status)
+      throw new VirtwallError(
+        'operation-failed',
+        `Requested operation is not valid: network '${def.name}' is not active`,
+      );
     return status.bridge;
   }
 
@@ -209,7 +226,11 @@ export class NetworkService {
 
   setAutostart(nameOrUuid: string, enable: boolean): string {
     const def = this.lookup(nameOrUuid);
-    if (!this.defs.has(def.name)) throw new VirtwallError('invalid-input', 'Requested operation is not valid: cannot set autostart for transient network');
+    if (!this.defs.has(def.name))
+      throw new VirtwallError(
+        'invalid-input',
+        'Requested operation is not valid: cannot set autostart for transient network',
+      );
     const link = join(this.autostartDir, def.name + SUFFIX);
     if (enable && !this.autostartOf(def.name)) symlinkSync(join('..', def.name + SUFFIX), link);
     if (!enable) rmSync(link, { force: true });
@@ -237,14 +258,26 @@ export class NetworkService {
    * SIGHUP or restart, firewall) before anything is recorded; each definition is updated on
    * its own, so a live-only change leaves the persistent definition as it was.
    */
-  async update(nameOrUuid: string, command: UpdateCommand, section: UpdateSection, parentIndex: number, xml: string, scope: UpdateScope): Promise<{ name: string } & UpdateScope> {
+  async update(
+    nameOrUuid: string,
+    command: UpdateCommand,
+    section: UpdateSection,
+    parentIndex: number,
+    xml: string,
+    scope: UpdateScope,
+  ): Promise<{ name: string } & UpdateScope> {
     const def = this.lookup(nameOrUuid);
     const running = this.driver.status(def.name);
     const persistent = this.defs.get(def.name);
     const live = scope.live || (!scope.config && running !== undefined);
     const config = scope.config || (!scope.live && running === undefined);
-    if (live && !running) throw new VirtwallError('conflict', 'Requested operation is not valid: network is not running');
-    if (config && !persistent) throw new VirtwallError('conflict', 'Requested operation is not valid: cannot change persistent config of a transient network');
+    if (live && !running)
+      throw new VirtwallError('conflict', 'Requested operation is not valid: network is not running');
+    if (config && !persistent)
+      throw new VirtwallError(
+        'conflict',
+        'Requested operation is not valid: cannot change persistent config of a transient network',
+      );
     const updated = (from: NetworkDef) => {
       const next = updateNetwork(from, command, section, parentIndex, xml, 'update');
       checkForwardDevices(next, 'update');
@@ -258,8 +291,19 @@ export class NetworkService {
   }
 
   /** Restores bridges' firewalld zones (`zones`), running networks' firewall rules (`force`: re-applies them all) and dead dnsmasqs. */
-  async heal(force: boolean, zones = false): Promise<{ zones: { bridge: string; zone: string; error?: string }[]; firewall: FirewallRepair[]; dnsmasq: { network: string; error?: string }[] }> {
-    return { zones: zones ? await this.driver.healZones() : [], firewall: await this.driver.healFirewall(force), dnsmasq: await this.driver.healDnsmasq() };
+  async heal(
+    force: boolean,
+    zones = false,
+  ): Promise<{
+    zones: { bridge: string; zone: string; error?: string }[];
+    firewall: FirewallRepair[];
+    dnsmasq: { network: string; error?: string }[];
+  }> {
+    return {
+      zones: zones ? await this.driver.healZones() : [],
+      firewall: await this.driver.healFirewall(force),
+      dnsmasq: await this.driver.healDnsmasq(),
+    };
   }
 
   leases(nameOrUuid: string): NetworkLease[] {
@@ -269,5 +313,7 @@ export class NetworkService {
 
 /** Forward devices end up in firewall rules: they must be plain device names. */
 function checkForwardDevices(def: NetworkDef, file: string): void {
-  for (const iface of def.forward.interfaces) if (iface.type === 'netdev') checkDeviceName(iface.dev, 'forward device', { file, element: 'forward', attribute: 'dev' });
+  for (const iface of def.forward.interfaces)
+    if (iface.type === 'netdev')
+      checkDeviceName(iface.dev, 'forward device', { file, element: 'forward', attribute: 'dev' });
 }

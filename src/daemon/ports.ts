@@ -59,13 +59,19 @@ export class PortService {
   }
 
   list(network?: string): PortRecord[] {
-    return [...this.ports.values()].filter((p) => network === undefined || p.network === network).sort((a, b) => a.uuid.localeCompare(b.uuid));
+    return [...this.ports.values()]
+      .filter((p) => network === undefined || p.network === network)
+      .sort((a, b) => a.uuid.localeCompare(b.uuid));
   }
 
   /** The port with this UUID (on `network`, if given). */
   get(uuid: string, network?: string): PortRecord {
     const p = this.ports.get(uuid.toLowerCase());
-    if (!p || (network !== undefined && p.network !== network)) throw new VirtwallError('not-found', `network port not found: Network port with UUID ${uuid.toLowerCase()} does not exist`);
+    if (!p || (network !== undefined && p.network !== network))
+      throw new VirtwallError(
+        'not-found',
+        `network port not found: Network port with UUID ${uuid.toLowerCase()} does not exist`,
+      );
     return p;
   }
 
@@ -73,8 +79,10 @@ export class PortService {
   prepare(req: PortRequest, bridge: string): { port: NetworkPortDef; binding?: FilterBindingDef } {
     const parsed = parseNetworkPort(req.xml, 'port');
     // libvirt's networkPortCreateXML: a <plug> comes with RECLAIM and only then
-    if (req.reclaim && parsed.plug.type === 'none') throw invalidInput('invalid argument: Port reclaim requested but plug type is none');
-    if (!req.reclaim && parsed.plug.type !== 'none') throw invalidInput('invalid argument: Port reclaim not requested but plug type is not none');
+    if (req.reclaim && parsed.plug.type === 'none')
+      throw invalidInput('invalid argument: Port reclaim requested but plug type is none');
+    if (!req.reclaim && parsed.plug.type !== 'none')
+      throw invalidInput('invalid argument: Port reclaim not requested but plug type is not none');
     if (this.ports.has(parsed.uuid)) throw new VirtwallError('conflict', `network port ${parsed.uuid} already exists`);
     const port: NetworkPortDef = { ...parsed, plug: req.reclaim ? parsed.plug : { type: 'network', bridge } };
     if (req.tap === undefined) {
@@ -85,7 +93,8 @@ export class PortService {
     const clash = [...this.ports.values()].find((p) => p.tap === req.tap);
     if (clash) throw new VirtwallError('conflict', `device '${req.tap}' is already attached by port ${clash.uuid}`);
     if (!req.filter) return { port };
-    for (const name of Object.keys(req.filter.params)) if (!PARAM_NAME.test(name)) throw invalidInput(`invalid filter parameter name '${name}'`);
+    for (const name of Object.keys(req.filter.params))
+      if (!PARAM_NAME.test(name)) throw invalidInput(`invalid filter parameter name '${name}'`);
     const binding: FilterBindingDef = {
       owner: port.owner,
       portdev: req.tap,
@@ -98,7 +107,8 @@ export class PortService {
 
   private async ip(argv: string[]): Promise<void> {
     const r = await this.runner.run(['ip', ...argv]);
-    if (r.status !== 0) throw new VirtwallError('operation-failed', `'${renderCommandLine(['ip', ...argv])}' failed: ${r.stderr.trim()}`);
+    if (r.status !== 0)
+      throw new VirtwallError('operation-failed', `'${renderCommandLine(['ip', ...argv])}' failed: ${r.stderr.trim()}`);
   }
 
   /** Attaches the device (if the port has one) to the bridge and records the port. */
@@ -107,7 +117,14 @@ export class PortService {
       await this.ip(['link', 'set', 'dev', req.tap, 'master', bridge]);
       await this.ip(['link', 'set', 'dev', req.tap, 'up']);
     }
-    const record: PortRecord = { uuid: port.uuid, network: networkName, tap: req.tap, macFilter: req.macFilter ?? false, filter: req.filter?.name, xml: formatNetworkPort(port) };
+    const record: PortRecord = {
+      uuid: port.uuid,
+      network: networkName,
+      tap: req.tap,
+      macFilter: req.macFilter ?? false,
+      filter: req.filter?.name,
+      xml: formatNetworkPort(port),
+    };
     writeRecord('port', this.dir, port.uuid + SUFFIX, `${JSON.stringify(record, null, 2)}\n`);
     this.ports.set(port.uuid, record);
     return record;

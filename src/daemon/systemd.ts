@@ -47,7 +47,14 @@ const PRIORITY: readonly [number, number][] = [
  * sets the entry's PRIORITY, the message comes first, the other fields stay JSON after it.
  */
 export function journalLine(json: string): string {
-  const { level, msg, time: _time, pid: _pid, hostname: _host, ...fields } = JSON.parse(json) as Record<string, unknown>;
+  const {
+    level,
+    msg,
+    time: _time,
+    pid: _pid,
+    hostname: _host,
+    ...fields
+  } = JSON.parse(json) as Record<string, unknown>;
   const priority = PRIORITY.find(([min]) => Number(level) >= min)![1];
   const rest = Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : '';
   const line = `<${priority}>${String(msg ?? '')}${rest}`;

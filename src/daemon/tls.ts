@@ -11,12 +11,19 @@ function pem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new VirtwallError('operation-failed', `listen_tls: cannot read the ${what} '${file}': ${(err as Error).message}`);
+    throw new VirtwallError(
+      'operation-failed',
+      `listen_tls: cannot read the ${what} '${file}': ${(err as Error).message}`,
+    );
   }
 }
 
 /** The HTTPS server of `tls` (not yet listening); an unfinished handshake ends after `handshakeMs`. */
-export function tlsServer(tls: TlsListener, handler: (req: IncomingMessage, res: ServerResponse) => void, opts: { handshakeMs: number; maxConnections: number }): Server {
+export function tlsServer(
+  tls: TlsListener,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  opts: { handshakeMs: number; maxConnections: number },
+): Server {
   const server = createServer(
     {
       key: pem(tls.keyFile, 'server key'),

@@ -80,17 +80,22 @@ class Demo {
   }
 
   async startDaemon(ns: string): Promise<void> {
-    this.daemon = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', this.root, 'daemon'], { stdio: 'ignore' });
+    this.daemon = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', this.root, 'daemon'], {
+      stdio: 'ignore',
+    });
     const socket = join(this.root, 'run/virtwall/virtwall-sock');
     const daemon = this.daemon;
     await waitFor(
       () => {
-        if (daemon.exitCode !== null) throw new VirtwallError('operation-failed', `the daemon exited (${daemon.exitCode})`);
+        if (daemon.exitCode !== null)
+          throw new VirtwallError('operation-failed', `the daemon exited (${daemon.exitCode})`);
         return existsSync(socket);
       },
       { what: "the daemon's socket", timeout: 30_000 },
     ).catch((err) => {
-      throw err instanceof VirtwallError ? err : new VirtwallError('operation-failed', `the daemon did not start: ${(err as Error).message}`);
+      throw err instanceof VirtwallError
+        ? err
+        : new VirtwallError('operation-failed', `the daemon did not start: ${(err as Error).message}`);
     });
   }
 
@@ -128,7 +133,15 @@ export async function runDemo(say: (line: string) => void): Promise<DemoResult> 
 
     await d.startDaemon(host);
     d.virtwall(['net-define', DEFAULT_NETWORK]);
-    for (const g of GUESTS) d.virtwall(['net-update', 'default', 'add-last', 'ip-dhcp-host', `<host mac='${g.mac}' ip='${g.ip}'/>`, '--config']);
+    for (const g of GUESTS)
+      d.virtwall([
+        'net-update',
+        'default',
+        'add-last',
+        'ip-dhcp-host',
+        `<host mac='${g.mac}' ip='${g.ip}'/>`,
+        '--config',
+      ]);
     d.virtwall(['net-start', 'default']);
     d.virtwall(['net-list', '--all']);
 
@@ -141,16 +154,43 @@ export async function runDemo(say: (line: string) => void): Promise<DemoResult> 
       d.exec(host, ['ip', 'link', 'add', tap, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       d.exec(ns, ['ip', 'link', 'set', 'eth0', 'address', g.mac, 'up']);
       const port = join(d.dir, `${g.name}-port.xml`);
-      writeFileSync(port, `<networkport>\n  <uuid>${randomUuid()}</uuid>\n  <owner><name>${g.name}</name><uuid>${randomUuid()}</uuid></owner>\n  <mac address='${g.mac}'/>\n</networkport>\n`);
-      d.virtwall(['net-port-create', 'default', port, '--tap', tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`]);
-      d.exec(ns, ['timeout', '40', 'dhclient', '-4', '-1', '-sf', script, '-lf', join(d.dir, `${g.name}.leases`), '-pf', join(d.dir, `${g.name}.pid`), 'eth0']);
+      writeFileSync(
+        port,
+        `<networkport>\n  <uuid>${randomUuid()}</uuid>\n  <owner><name>${g.name}</name><uuid>${randomUuid()}</uuid></owner>\n  <mac address='${g.mac}'/>\n</networkport>\n`,
+      );
+      d.virtwall([
+        'net-port-create',
+        'default',
+        port,
+        '--tap',
+        tap,
+        '--filter',
+        'clean-traffic',
+        '--param',
+        `IP=${g.ip}`,
+      ]);
+      d.exec(ns, [
+        'timeout',
+        '40',
+        'dhclient',
+        '-4',
+        '-1',
+        '-sf',
+        script,
+        '-lf',
+        join(d.dir, `${g.name}.leases`),
+        '-pf',
+        join(d.dir, `${g.name}.pid`),
+        'eth0',
+      ]);
       say(`${g.name}: DHCP lease ${d.exec(ns, ['ip', '-4', '-br', 'addr', 'show', 'eth0']).out.trim()}`);
     }
     d.virtwall(['nwfilter-binding-list']);
     d.virtwall(['net-dhcp-leases', 'default']);
 
     const [g1, g2] = GUESTS.map((g) => `vwdemo-${d.tag}-${g.name}`) as [string, string];
-    const ping = (ns: string, target: string, from?: string) => d.exec(ns, ['ping', '-c', '2', '-W', '1', ...(from ? ['-I', from] : []), target], false).status === 0;
+    const ping = (ns: string, target: string, from?: string) =>
+      d.exec(ns, ['ping', '-c', '2', '-W', '1', ...(from ? ['-I', from] : []), target], false).status === 0;
     const checks: [string, boolean][] = [
       [`g1 -> g2 (${GUESTS[1]!.ip})`, ping(g1, GUESTS[1]!.ip)],
       [`g2 -> g1 (${GUESTS[0]!.ip})`, ping(g2, GUESTS[0]!.ip)],

@@ -60,7 +60,9 @@ export class SystemRunner implements CommandRunner {
   run(argv: readonly string[], input?: string): Promise<CommandResult> {
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
-      const child = spawn(full[0]!, full.slice(1), { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      const child = spawn(full[0]!, full.slice(1), {
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
       const pid = child.pid;
       forgetOldProcesses();
       if (pid !== undefined) ownProcesses.set(pid, 0);
@@ -77,4 +79,3 @@ export class SystemRunner implements CommandRunner {
     });
   }
 }
-

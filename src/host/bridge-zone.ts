@@ -14,7 +14,11 @@ const at = { element: 'bridge', attribute: 'zone' };
 export async function checkZoneRequest(def: NetworkDef, fw: Firewalld | undefined): Promise<void> {
   const named = def.bridge.zone;
   if (named !== undefined && !(fw && (await fw.registered()))) {
-    throw new VirtwallError('operation-failed', `zone ${named} requested for network ${def.name} but firewalld is not active`, at);
+    throw new VirtwallError(
+      'operation-failed',
+      `zone ${named} requested for network ${def.name} but firewalld is not active`,
+      at,
+    );
   }
 }
 
@@ -27,19 +31,35 @@ export async function bridgeZone(def: NetworkDef, fw: Firewalld | undefined): Pr
   if (!fw || def.forward.mode === 'open' || !(await fw.registered())) return undefined;
   // libvirt expects its package to have installed these; virtwall adds what is missing
   await installMissingDefinitions(fw);
-  if (def.forward.mode === 'route' && (await fw.policies()).includes('libvirt-routed-out') && (await fw.zones()).includes('libvirt-routed')) return 'libvirt-routed';
+  if (
+    def.forward.mode === 'route' &&
+    (await fw.policies()).includes('libvirt-routed-out') &&
+    (await fw.zones()).includes('libvirt-routed')
+  )
+    return 'libvirt-routed';
   if ((await fw.zones()).includes('libvirt')) return 'libvirt';
-  throw new VirtwallError('operation-failed', `firewalld can't find the 'libvirt' zone that should have been installed with libvirt`);
+  throw new VirtwallError(
+    'operation-failed',
+    `firewalld can't find the 'libvirt' zone that should have been installed with libvirt`,
+  );
 }
 
 /** Puts the bridge in its zone; returns the zone set (undefined: none). */
-export async function setBridgeZone(def: NetworkDef, bridge: string, fw: Firewalld | undefined): Promise<string | undefined> {
+export async function setBridgeZone(
+  def: NetworkDef,
+  bridge: string,
+  fw: Firewalld | undefined,
+): Promise<string | undefined> {
   const zone = await bridgeZone(def, fw);
   if (zone === undefined || !fw) return undefined;
   try {
     await fw.setZone(bridge, zone);
   } catch (err) {
-    throw new VirtwallError('operation-failed', err instanceof VirtwallError ? err.detail : (err as Error).message, def.bridge.zone !== undefined ? at : {});
+    throw new VirtwallError(
+      'operation-failed',
+      err instanceof VirtwallError ? err.detail : (err as Error).message,
+      def.bridge.zone !== undefined ? at : {},
+    );
   }
   return zone;
 }
@@ -53,7 +73,10 @@ export async function unsetBridgeZone(bridge: string, fw: Firewalld): Promise<vo
 }
 
 /** Puts bridges back in the zones recorded for them where firewalld lost that (reload, restart); returns those moved. */
-export async function restoreBridgeZones(bridges: readonly { bridge: string; zone: string }[], fw: Firewalld): Promise<{ bridge: string; zone: string; error?: string }[]> {
+export async function restoreBridgeZones(
+  bridges: readonly { bridge: string; zone: string }[],
+  fw: Firewalld,
+): Promise<{ bridge: string; zone: string; error?: string }[]> {
   if (bridges.length === 0 || !(await fw.registered().catch(() => false))) return [];
   const restored: { bridge: string; zone: string; error?: string }[] = [];
   for (const { bridge, zone } of bridges) {

@@ -37,18 +37,31 @@ export const LIBVIRT_FIREWALLD_DEFINITIONS: readonly Definition[] = [
     name: 'libvirt-routed',
     settings: {
       short: 'libvirt-routed',
-      description: 'This zone is intended to be used only by routed libvirt virtual networks - libvirt will add the bridge devices for all new virtual networks to this zone by default.',
+      description:
+        'This zone is intended to be used only by routed libvirt virtual networks - libvirt will add the bridge devices for all new virtual networks to this zone by default.',
     },
   },
   {
     kind: 'policy',
     name: 'libvirt-routed-in',
-    settings: { short: 'libvirt-routed-in', description: 'This policy is used to allow routed traffic to the virtual machines.', target: 'ACCEPT', ingress_zones: ['ANY'], egress_zones: ['libvirt-routed'] },
+    settings: {
+      short: 'libvirt-routed-in',
+      description: 'This policy is used to allow routed traffic to the virtual machines.',
+      target: 'ACCEPT',
+      ingress_zones: ['ANY'],
+      egress_zones: ['libvirt-routed'],
+    },
   },
   {
     kind: 'policy',
     name: 'libvirt-routed-out',
-    settings: { short: 'libvirt-routed-out', description: 'This policy is used to allow routed virtual machine traffic to the rest of the network.', target: 'ACCEPT', ingress_zones: ['libvirt-routed'], egress_zones: ['ANY'] },
+    settings: {
+      short: 'libvirt-routed-out',
+      description: 'This policy is used to allow routed virtual machine traffic to the rest of the network.',
+      target: 'ACCEPT',
+      ingress_zones: ['libvirt-routed'],
+      egress_zones: ['ANY'],
+    },
   },
   {
     kind: 'policy',
@@ -66,7 +79,9 @@ export const LIBVIRT_FIREWALLD_DEFINITIONS: readonly Definition[] = [
 ];
 
 const variants = (settings: Record<string, Setting>): Record<string, dbus.Variant> =>
-  Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, new dbus.Variant(typeof v === 'string' ? 's' : 'as', v)]));
+  Object.fromEntries(
+    Object.entries(settings).map(([k, v]) => [k, new dbus.Variant(typeof v === 'string' ? 's' : 'as', v)]),
+  );
 
 /**
  * Adds the definitions firewalld lacks (zones before the policies that name them) and reloads

@@ -71,25 +71,57 @@ export class Firewalld {
     this.scheduleRetry();
   }
 
-  private async call(msg: { destination: string; path: string; interface: string; member: string; signature?: string; body?: unknown[] }): Promise<unknown[]> {
+  private async call(msg: {
+    destination: string;
+    path: string;
+    interface: string;
+    member: string;
+    signature?: string;
+    body?: unknown[];
+  }): Promise<unknown[]> {
     const bus = await this.connect();
     if (!bus) throw new VirtwallError('operation-failed', 'the D-Bus system bus is not reachable');
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new VirtwallError('operation-failed', `no answer to ${msg.interface}.${msg.member} within ${CALL_TIMEOUT_MS / 1000} s`)), CALL_TIMEOUT_MS)));
+    const timeout = new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(
+          () =>
+            reject(
+              new VirtwallError(
+                'operation-failed',
+                `no answer to ${msg.interface}.${msg.member} within ${CALL_TIMEOUT_MS / 1000} s`,
+              ),
+            ),
+          CALL_TIMEOUT_MS,
+        )),
+    );
     try {
       const reply = await Promise.race([bus.call(new dbus.Message(msg)), timeout]);
       return (reply?.body ?? []) as unknown[];
     } catch (err) {
       // libvirt's virDBus wording: `error from service: GDBus.Error:NAME: TEXT`
-      if (err instanceof dbus.DBusError) throw new VirtwallError('operation-failed', `error from service: GDBus.Error:${err.type}: ${err.text}`);
+      if (err instanceof dbus.DBusError)
+        throw new VirtwallError('operation-failed', `error from service: GDBus.Error:${err.type}: ${err.text}`);
       throw err;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private firewalld(iface: string, member: string, signature?: string, body?: unknown[], path = FIREWALLD_PATH): Promise<unknown[]> {
-    return this.call({ destination: FIREWALLD, path, interface: iface === '' ? FIREWALLD : `${FIREWALLD}.${iface}`, member, ...(signature ? { signature, body } : {}) });
+  private firewalld(
+    iface: string,
+    member: string,
+    signature?: string,
+    body?: unknown[],
+    path = FIREWALLD_PATH,
+  ): Promise<unknown[]> {
+    return this.call({
+      destination: FIREWALLD,
+      path,
+      interface: iface === '' ? FIREWALLD : `${FIREWALLD}.${iface}`,
+      member,
+      ...(signature ? { signature, body } : {}),
+    });
   }
 
   /**
@@ -158,10 +190,19 @@ export class Firewalld {
       let event: FirewalldEvent | undefined;
       if (msg.interface === FIREWALLD && msg.member === 'Reloaded') event = 'Reloaded';
       // a new owner: firewalld (re)started; an empty one is it going away
-      else if (msg.interface === BUS.interface && msg.member === 'NameOwnerChanged' && msg.body[0] === FIREWALLD && msg.body[2] !== '') event = 'NameOwnerChanged';
+      else if (
+        msg.interface === BUS.interface &&
+        msg.member === 'NameOwnerChanged' &&
+        msg.body[0] === FIREWALLD &&
+        msg.body[2] !== ''
+      )
+        event = 'NameOwnerChanged';
       if (event) for (const l of this.listeners) l(event);
     });
-    for (const rule of [`type='signal',interface='${FIREWALLD}',member='Reloaded'`, `type='signal',sender='${BUS.destination}',interface='${BUS.interface}',member='NameOwnerChanged',arg0='${FIREWALLD}'`]) {
+    for (const rule of [
+      `type='signal',interface='${FIREWALLD}',member='Reloaded'`,
+      `type='signal',sender='${BUS.destination}',interface='${BUS.interface}',member='NameOwnerChanged',arg0='${FIREWALLD}'`,
+    ]) {
       await this.call({ ...BUS, member: 'AddMatch', signature: 's', body: [rule] });
     }
   }

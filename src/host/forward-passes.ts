@@ -53,7 +53,14 @@ const IPTABLES_TOOL: Record<string, XtTool> = { ip: 'iptables', ip6: 'ip6tables'
 
 const passComment = (bridge: string) => `virtwall-forward:${bridge}`;
 
-const familiesOf = (chain: ForwardChain): Family[] => (chain.family === 'ip' ? ['ipv4'] : chain.family === 'ip6' ? ['ipv6'] : chain.family === 'inet' ? ['ipv4', 'ipv6'] : []);
+const familiesOf = (chain: ForwardChain): Family[] =>
+  chain.family === 'ip'
+    ? ['ipv4']
+    : chain.family === 'ip6'
+      ? ['ipv6']
+      : chain.family === 'inet'
+        ? ['ipv4', 'ipv6']
+        : [];
 
 const isIptables = (chain: ForwardChain) => chain.family in IPTABLES_TOOL && IPTABLES_TABLES.has(chain.table);
 
@@ -61,7 +68,9 @@ const isIptables = (chain: ForwardChain) => chain.family in IPTABLES_TOOL && IPT
 export async function foreignForwardChains(runner: CommandRunner, dropping: boolean): Promise<ForwardChain[]> {
   const r = await runner.run(['nft', '-j', 'list', 'chains']);
   if (r.status !== 0) return [];
-  const items = (JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: { chain?: ForwardChain & { hook?: string } }[] }).nftables;
+  const items = (
+    JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: { chain?: ForwardChain & { hook?: string } }[] }
+  ).nftables;
   return items
     .flatMap((i) => (i.chain && i.chain.hook === 'forward' ? [i.chain] : []))
     .filter((c) => !OWN_TABLES.has(c.table) && familiesOf(c).length > 0 && (!dropping || c.policy === 'drop'))
@@ -80,7 +89,9 @@ export type Accept = { xt: XtRule } | { nft: NftRule };
 export function passRules(def: NetworkDef, bridge: string, chain: ForwardChain): Accept[] {
   const passes = PASSES[def.forward.mode] ?? [];
   const families = familiesOf(chain);
-  const subnets = def.ips.filter((ip) => families.includes(ip.family as Family)).map((ip) => ({ family: ip.family as Family, addr: formatIp(ip.address), len: ip.prefix }));
+  const subnets = def.ips
+    .filter((ip) => families.includes(ip.family as Family))
+    .map((ip) => ({ family: ip.family as Family, addr: formatIp(ip.address), len: ip.prefix }));
   const comment = passComment(bridge);
   const out: Accept[] = [];
   for (const pass of passes) {
@@ -88,14 +99,39 @@ export function passRules(def: NetworkDef, bridge: string, chain: ForwardChain):
     for (const subnet of targets) {
       const cidr = subnet && `${subnet.addr}/${subnet.len}`;
       if (isIptables(chain)) {
-        const base = pass.dir === 'out' ? { '-s': cidr, '-i': bridge } : pass.dir === 'in' ? { '-d': cidr, '-o': bridge } : { '-i': bridge, '-o': bridge };
-        const ct: XtMatch[] = pass.replies ? [{ module: 'conntrack', options: [opt('--ctstate', 'RELATED,ESTABLISHED')] }] : [];
-        out.push({ xt: xtablesRule(chain.name, base, [...ct, { module: 'comment', options: [opt('--comment', comment)] }], 'ACCEPT') });
+        const base =
+          pass.dir === 'out'
+            ? { '-s': cidr, '-i': bridge }
+            : pass.dir === 'in'
+              ? { '-d': cidr, '-o': bridge }
+              : { '-i': bridge, '-o': bridge };
+        const ct: XtMatch[] = pass.replies
+          ? [{ module: 'conntrack', options: [opt('--ctstate', 'RELATED,ESTABLISHED')] }]
+          : [];
+        out.push({
+          xt: xtablesRule(
+            chain.name,
+            base,
+            [...ct, { module: 'comment', options: [opt('--comment', comment)] }],
+            'ACCEPT',
+          ),
+        });
       } else {
-        const ip = (field: string): Statement => match(payload(subnet!.family === 'ipv6' ? 'ip6' : 'ip', field), { kind: 'prefix', addr: { kind: subnet!.family === 'ipv6' ? 'ip6' : 'ip', addr: subnet!.addr }, len: subnet!.len });
+        const ip = (field: string): Statement =>
+          match(payload(subnet!.family === 'ipv6' ? 'ip6' : 'ip', field), {
+            kind: 'prefix',
+            addr: { kind: subnet!.family === 'ipv6' ? 'ip6' : 'ip', addr: subnet!.addr },
+            len: subnet!.len,
+          });
         const on =
-          pass.dir === 'out' ? [match(meta('iifname'), str(bridge)), ip('saddr')] : pass.dir === 'in' ? [match(meta('oifname'), str(bridge)), ip('daddr')] : [match(meta('iifname'), str(bridge)), match(meta('oifname'), str(bridge))];
-        const ctState: Statement[] = pass.replies ? [match(ct('state'), { kind: 'flags', names: ['related', 'established'] })] : [];
+          pass.dir === 'out'
+            ? [match(meta('iifname'), str(bridge)), ip('saddr')]
+            : pass.dir === 'in'
+              ? [match(meta('oifname'), str(bridge)), ip('daddr')]
+              : [match(meta('iifname'), str(bridge)), match(meta('oifname'), str(bridge))];
+        const ctState: Statement[] = pass.replies
+          ? [match(ct('state'), { kind: 'flags', names: ['related', 'established'] })]
+          : [];
         out.push({ nft: { statements: [...on, ...ctState, counter, verdict('accept')], comment } });
       }
     }
@@ -104,10 +140,16 @@ export function passRules(def: NetworkDef, bridge: string, chain: ForwardChain):
 }
 
 /** The bridge's accepts present in `chain`, as they are listed (typed), with each nft rule's handle. */
-async function presentPasses(runner: CommandRunner, chain: ForwardChain, bridge: string): Promise<{ xt: XtRule[]; handles: number[] }> {
+async function presentPasses(
+  runner: CommandRunner,
+  chain: ForwardChain,
+  bridge: string,
+): Promise<{ xt: XtRule[]; handles: number[] }> {
   const comment = passComment(bridge);
   if (isIptables(chain)) {
-    const table = await new XtablesClient(runner).table(IPTABLES_TOOL[chain.family]!, chain.table).catch(() => undefined);
+    const table = await new XtablesClient(runner)
+      .table(IPTABLES_TOOL[chain.family]!, chain.table)
+      .catch(() => undefined);
     return { xt: rulesIn(table, chain.name).filter((r) => commentOf(r) === comment), handles: [] };
   }
   const table = await new NftCli(runner).list(chain.family as NftFamily, chain.table);
@@ -119,10 +161,18 @@ async function presentPasses(runner: CommandRunner, chain: ForwardChain, bridge:
  * Replaces the bridge's accepts in `chain` (`present`) by `wanted` at its head, in one
  * transaction: one `*-restore` for iptables' tables, one nft batch elsewhere.
  */
-async function replacePasses(runner: CommandRunner, chain: ForwardChain, present: { xt: XtRule[]; handles: number[] }, wanted: readonly Accept[]): Promise<void> {
+async function replacePasses(
+  runner: CommandRunner,
+  chain: ForwardChain,
+  present: { xt: XtRule[]; handles: number[] },
+  wanted: readonly Accept[],
+): Promise<void> {
   const inserts = [...wanted].reverse();
   if (isIptables(chain)) {
-    const lines: RestoreLine[] = [...present.xt.map((r) => ({ delete: r })), ...inserts.flatMap((a) => ('xt' in a ? [{ insert: a.xt }] : []))];
+    const lines: RestoreLine[] = [
+      ...present.xt.map((r) => ({ delete: r })),
+      ...inserts.flatMap((a) => ('xt' in a ? [{ insert: a.xt }] : [])),
+    ];
     await new XtablesClient(runner).restore(IPTABLES_TOOL[chain.family]!, [{ table: chain.table, lines }]);
     return;
   }
@@ -145,14 +195,23 @@ export interface ForwardPassRepair {
 export const chainLabel = (c: ForwardChain) => `${c.family} ${c.table} ${c.name}`;
 
 /** The foreign chains with policy drop where the network's accepts are not all present (nothing changed). */
-export async function incompleteForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: FirewallBackendName, dropping?: readonly ForwardChain[]): Promise<{ chain: ForwardChain; wanted: Accept[]; present: { xt: XtRule[]; handles: number[] } }[]> {
+export async function incompleteForwardPasses(
+  runner: CommandRunner,
+  def: NetworkDef,
+  bridge: string,
+  backend: FirewallBackendName,
+  dropping?: readonly ForwardChain[],
+): Promise<{ chain: ForwardChain; wanted: Accept[]; present: { xt: XtRule[]; handles: number[] } }[]> {
   if (!PASSES[def.forward.mode]) return [];
   const out: { chain: ForwardChain; wanted: Accept[]; present: { xt: XtRule[]; handles: number[] } }[] = [];
   for (const chain of chainsFor(dropping ?? (await foreignForwardChains(runner, true)), backend)) {
     const wanted = passRules(def, bridge, chain);
     const present = await presentPasses(runner, chain, bridge);
-    const found = isIptables(chain) ? wanted.filter((a) => 'xt' in a && present.xt.some((r) => sameRule(r, a.xt))).length : present.handles.length;
-    if (found !== wanted.length || present.xt.length + present.handles.length !== wanted.length) out.push({ chain, wanted, present });
+    const found = isIptables(chain)
+      ? wanted.filter((a) => 'xt' in a && present.xt.some((r) => sameRule(r, a.xt))).length
+      : present.handles.length;
+    if (found !== wanted.length || present.xt.length + present.handles.length !== wanted.length)
+      out.push({ chain, wanted, present });
   }
   return out;
 }
@@ -162,11 +221,24 @@ export async function incompleteForwardPasses(runner: CommandRunner, def: Networ
  * of a chain are replaced together when any is missing); returns the chains changed.
  * `dropping`: those chains, when the caller has listed them already.
  */
-export async function ensureForwardPasses(runner: CommandRunner, def: NetworkDef, bridge: string, backend: FirewallBackendName, dropping?: readonly ForwardChain[]): Promise<ForwardPassRepair[]> {
+export async function ensureForwardPasses(
+  runner: CommandRunner,
+  def: NetworkDef,
+  bridge: string,
+  backend: FirewallBackendName,
+  dropping?: readonly ForwardChain[],
+): Promise<ForwardPassRepair[]> {
   const repairs: ForwardPassRepair[] = [];
   for (const { chain, wanted, present } of await incompleteForwardPasses(runner, def, bridge, backend, dropping)) {
-    const error = await replacePasses(runner, chain, present, wanted).then(() => undefined, (err: Error) => err.message);
-    repairs.push({ chain: chainLabel(chain), missing: Math.max(1, wanted.length - present.xt.length - present.handles.length), ...(error !== undefined ? { error } : {}) });
+    const error = await replacePasses(runner, chain, present, wanted).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    repairs.push({
+      chain: chainLabel(chain),
+      missing: Math.max(1, wanted.length - present.xt.length - present.handles.length),
+      ...(error !== undefined ? { error } : {}),
+    });
   }
   return repairs;
 }
@@ -175,6 +247,7 @@ export async function ensureForwardPasses(runner: CommandRunner, def: NetworkDef
 export async function removeForwardPasses(runner: CommandRunner, bridge: string): Promise<void> {
   for (const chain of await foreignForwardChains(runner, false)) {
     const present = await presentPasses(runner, chain, bridge);
-    if (present.xt.length + present.handles.length > 0) await replacePasses(runner, chain, present, []).catch(() => undefined);
+    if (present.xt.length + present.handles.length > 0)
+      await replacePasses(runner, chain, present, []).catch(() => undefined);
   }
 }

@@ -14,11 +14,27 @@ const SNAPLEN = 576;
 export function captureFilter(port: LearningPort, fromGuest: boolean): string {
   const dhcp = 'udp port 67 or udp port 68 or udp port 546 or udp port 547';
   if (port.mode === 'dhcp') return `${dhcp} or (vlan and (${dhcp}))`;
-  return fromGuest ? `ether src ${port.mac} and (arp or ip or ip6 or vlan)` : `udp port 67 or udp port 68 or udp port 546 or udp port 547`;
+  return fromGuest
+    ? `ether src ${port.mac} and (arp or ip or ip6 or vlan)`
+    : `udp port 67 or udp port 68 or udp port 546 or udp port 547`;
 }
 
 export function tcpdumpArgv(port: LearningPort, fromGuest: boolean): string[] {
-  return ['tcpdump', '-i', port.port, '-Q', fromGuest ? 'in' : 'out', '-p', '-n', '-U', '-s', String(SNAPLEN), '-w', '-', captureFilter(port, fromGuest)];
+  return [
+    'tcpdump',
+    '-i',
+    port.port,
+    '-Q',
+    fromGuest ? 'in' : 'out',
+    '-p',
+    '-n',
+    '-U',
+    '-s',
+    String(SNAPLEN),
+    '-w',
+    '-',
+    captureFilter(port, fromGuest),
+  ];
 }
 
 export interface CaptureOptions {
@@ -71,4 +87,3 @@ export function observeTraffic(
     },
   };
 }
-

@@ -39,7 +39,16 @@ export interface Dhcpv6Message {
   addresses: Dhcpv6Address[];
 }
 
-export const DHCPV6 = { SOLICIT: 1, ADVERTISE: 2, REQUEST: 3, RENEW: 5, REBIND: 6, REPLY: 7, RELEASE: 8, DECLINE: 9 } as const;
+export const DHCPV6 = {
+  SOLICIT: 1,
+  ADVERTISE: 2,
+  REQUEST: 3,
+  RENEW: 5,
+  REBIND: 6,
+  REPLY: 7,
+  RELEASE: 8,
+  DECLINE: 9,
+} as const;
 
 export interface FrameFacts {
   srcMac: string;

@@ -103,7 +103,8 @@ export class PortLearner {
     if (f.dhcp) changed = this.dhcp(f, fromGuest, now) || changed;
     if (f.dhcpv6) changed = this.dhcpv6(f, fromGuest, now) || changed;
     if (mode === 'any' && fromGuest) {
-      if (f.arp && (f.arp.op === 1 || f.arp.op === 2) && usableIpv4(f.arp.senderIp)) changed = this.lock(f.arp.senderIp, 'arp', now) || changed;
+      if (f.arp && (f.arp.op === 1 || f.arp.op === 2) && usableIpv4(f.arp.senderIp))
+        changed = this.lock(f.arp.senderIp, 'arp', now) || changed;
       if (f.ipv4 && usableIpv4(f.ipv4.src)) changed = this.lock(f.ipv4.src, 'ip-traffic', now) || changed;
       if (f.ipv6 && globalIpv6(f.ipv6.src)) changed = this.lock(f.ipv6.src, 'ipv6-traffic', now) || changed;
     }
@@ -125,7 +126,12 @@ export class PortLearner {
       }
       const next = mine.map((r): LearnedAddress => {
         const old = this.state[family].find((a) => a.address === r.ipAddress);
-        return { address: r.ipAddress, source: 'dnsmasq-lease', learnedAt: old?.learnedAt ?? now, ...(r.expiryTime ? { expires: r.expiryTime } : {}) };
+        return {
+          address: r.ipAddress,
+          source: 'dnsmasq-lease',
+          learnedAt: old?.learnedAt ?? now,
+          ...(r.expiryTime ? { expires: r.expiryTime } : {}),
+        };
       });
       if (JSON.stringify(next) !== JSON.stringify(this.state[family])) {
         this.state[family] = next;
@@ -211,7 +217,10 @@ export class PortLearner {
     let changed = false;
     for (const a of m.addresses) {
       if (!globalIpv6(a.address)) continue;
-      changed = (a.validLifetime === 0 ? this.config.mode === 'dhcp' && this.drop(a.address) : this.grant(a.address, 'dhcpv6-snoop', a.validLifetime, server, now)) || changed;
+      changed =
+        (a.validLifetime === 0
+          ? this.config.mode === 'dhcp' && this.drop(a.address)
+          : this.grant(a.address, 'dhcpv6-snoop', a.validLifetime, server, now)) || changed;
     }
     return changed;
   }

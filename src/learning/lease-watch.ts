@@ -13,7 +13,12 @@ export interface LeaseWatch {
 }
 
 /** Feeds `manager` the leases of `bridge` now and after every change. */
-export function watchLeases(stateDir: string, bridge: string, manager: LearningManager, onError?: (err: unknown) => void): LeaseWatch {
+export function watchLeases(
+  stateDir: string,
+  bridge: string,
+  manager: LearningManager,
+  onError?: (err: unknown) => void,
+): LeaseWatch {
   const file = leaseFile(stateDir, bridge);
   const load = () => {
     try {

@@ -14,7 +14,15 @@
 //   bridge (absent here) nor rules of ours in a table a backend owns, and it sees frames a
 //   filter drops, which `any` mode must see to learn.
 import { parseFrame } from './frames.js';
-import { PortLearner, type Family, type LearnedAddress, type LearnerConfig, type LearnerState, type LearnSource, type LeaseView } from './learner.js';
+import {
+  PortLearner,
+  type Family,
+  type LearnedAddress,
+  type LearnerConfig,
+  type LearnerState,
+  type LearnSource,
+  type LeaseView,
+} from './learner.js';
 
 export type LearningMechanism = 'dnsmasq-leases' | 'traffic';
 
@@ -48,7 +56,11 @@ export interface LearningManagerOptions {
    * Starts the 'traffic' mechanism for a port; frames go to `deliver`, and `fail` says the
    * observer died (then onLearningFailed is called).
    */
-  observe?(port: LearningPort, deliver: (frame: Uint8Array, fromGuest: boolean) => void, fail: (message: string) => void): PortObserver;
+  observe?(
+    port: LearningPort,
+    deliver: (frame: Uint8Array, fromGuest: boolean) => void,
+    fail: (message: string) => void,
+  ): PortObserver;
   /**
    * Learning on the port cannot go on (its observer died). libvirt then puts drop-all rules
    * on the port (policy.ts dropAllPolicy) so an unlearnable port is never left open.
@@ -159,7 +171,10 @@ export class LearningManager {
   }
 
   toJSON(): SavedLearning {
-    return { version: 1, ports: [...this.ports.values()].map((e) => ({ config: e.config, state: e.learner.snapshot() })) };
+    return {
+      version: 1,
+      ports: [...this.ports.values()].map((e) => ({ config: e.config, state: e.learner.snapshot() })),
+    };
   }
 
   /**
@@ -194,7 +209,11 @@ export class LearningManager {
   }
 
   private report(entry: Entry, source: AddressesChanged['source']): void {
-    this.opts.onAddressesChanged(entry.config.port, { ipv4: entry.learner.addresses('ipv4'), ipv6: entry.learner.addresses('ipv6'), source });
+    this.opts.onAddressesChanged(entry.config.port, {
+      ipv4: entry.learner.addresses('ipv4'),
+      ipv6: entry.learner.addresses('ipv6'),
+      source,
+    });
     this.schedule();
   }
 

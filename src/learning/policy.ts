@@ -48,14 +48,24 @@ const serverMatch = (trusted: boolean, variable: string) => (trusted ? ` srcipad
 const DHCP_RULES = (ipv6: boolean, v4Servers: boolean, v6Servers: boolean): Rule[] => [
   ['accept', 'out', 100, `<ip srcmacaddr='$MAC' protocol='udp' srcportstart='68' dstportstart='67'/>`],
   ...['$MAC', 'ff:ff:ff:ff:ff:ff'].map(
-    (dst): Rule => ['accept', 'in', 100, `<ip dstmacaddr='${dst}'${serverMatch(v4Servers, 'DHCPSERVER')} protocol='udp' srcportstart='67' dstportstart='68'/>`],
+    (dst): Rule => [
+      'accept',
+      'in',
+      100,
+      `<ip dstmacaddr='${dst}'${serverMatch(v4Servers, 'DHCPSERVER')} protocol='udp' srcportstart='67' dstportstart='68'/>`,
+    ],
   ),
   ...(ipv6
     ? ([
         ['accept', 'out', 100, `<ipv6 srcmacaddr='$MAC' protocol='udp' srcportstart='546' dstportstart='547'/>`],
         ['accept', 'out', 100, `<ipv6 srcmacaddr='$MAC' protocol='icmpv6' type='133'/>`],
         ['accept', 'out', 100, `<ipv6 srcmacaddr='$MAC' protocol='icmpv6' type='135' typeend='136'/>`],
-        ['accept', 'in', 100, `<ipv6 dstmacaddr='$MAC'${serverMatch(v6Servers, 'DHCPSERVERV6')} protocol='udp' srcportstart='547' dstportstart='546'/>`],
+        [
+          'accept',
+          'in',
+          100,
+          `<ipv6 dstmacaddr='$MAC'${serverMatch(v6Servers, 'DHCPSERVERV6')} protocol='udp' srcportstart='547' dstportstart='546'/>`,
+        ],
         ['accept', 'in', 100, `<ipv6 protocol='icmpv6' type='134' typeend='136'/>`],
       ] as Rule[])
     : []),
@@ -64,7 +74,9 @@ const DHCP_RULES = (ipv6: boolean, v4Servers: boolean, v6Servers: boolean): Rule
 
 /** A fixed filter as libvirt XML (it goes through the normal parser). */
 function filterXml(rules: readonly Rule[]): string {
-  const body = rules.map(([action, dir, prio, el]) => `  <rule action='${action}' direction='${dir}' priority='${prio}'>${el}</rule>`);
+  const body = rules.map(
+    ([action, dir, prio, el]) => `  <rule action='${action}' direction='${dir}' priority='${prio}'>${el}</rule>`,
+  );
   return `<filter name='${LEARNING_FILTER}' chain='root'>\n${body.join('\n')}\n</filter>\n`;
 }
 
@@ -92,5 +104,10 @@ export function learningPolicy(p: LearningPolicyInput): PortFilter {
   const vars = new Map<string, VarValue>([['MAC', [p.mac]]]);
   if (servers) vars.set('DHCPSERVER', servers);
   if (servers6) vars.set('DHCPSERVERV6', servers6);
-  return fixedPolicy(p.portdev, p.mac, learningFilterXml(p.mode, p.ipv6, servers !== undefined, servers6 !== undefined), vars);
+  return fixedPolicy(
+    p.portdev,
+    p.mac,
+    learningFilterXml(p.mode, p.ipv6, servers !== undefined, servers6 !== undefined),
+    vars,
+  );
 }

@@ -10,7 +10,16 @@ const ATTR_HEADER_SIZE = 4;
 /** NLA_F_NESTED and NLA_F_NET_BYTEORDER ride in an attribute's type. */
 const ATTR_TYPE_MASK = 0x3fff;
 
-export const NLM_F = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, ECHO: 0x8, DUMP: 0x300, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400 } as const;
+export const NLM_F = {
+  REQUEST: 0x1,
+  MULTI: 0x2,
+  ACK: 0x4,
+  ECHO: 0x8,
+  DUMP: 0x300,
+  REPLACE: 0x100,
+  EXCL: 0x200,
+  CREATE: 0x400,
+} as const;
 export const NLMSG = { ERROR: 2, DONE: 3 } as const;
 /** Attributes of an error message sent with NETLINK_EXT_ACK (nlmsgerr_attrs). */
 const NLMSGERR_ATTR_MSG = 1;
@@ -102,8 +111,15 @@ export function parseMessages(buf: Buffer): Message[] {
   let off = 0;
   while (off + HEADER_SIZE <= buf.length) {
     const len = readU32(buf, off);
-    if (len < HEADER_SIZE || off + len > buf.length) throw new Error(`malformed netlink message (length ${len} at ${off} of ${buf.length})`);
-    out.push({ type: readU16(buf, off + 4), flags: readU16(buf, off + 6), seq: readU32(buf, off + 8), pid: readU32(buf, off + 12), payload: buf.subarray(off + HEADER_SIZE, off + len) });
+    if (len < HEADER_SIZE || off + len > buf.length)
+      throw new Error(`malformed netlink message (length ${len} at ${off} of ${buf.length})`);
+    out.push({
+      type: readU16(buf, off + 4),
+      flags: readU16(buf, off + 6),
+      seq: readU32(buf, off + 8),
+      pid: readU32(buf, off + 12),
+      payload: buf.subarray(off + HEADER_SIZE, off + len),
+    });
     off += align4(len);
   }
   return out;

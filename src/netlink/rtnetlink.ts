@@ -4,7 +4,21 @@
 // route, dump the routes of the main table.
 import type { IpAddress, IpFamily } from '../util/address.js';
 import { formatIp } from '../util/address.js';
-import { attr, attrBytes, attrNested, attrString, attrText, attrU32, encodeMessage, NLM_F, parseAttrs, readI32, readU32, Struct, type Message } from './message.js';
+import {
+  attr,
+  attrBytes,
+  attrNested,
+  attrString,
+  attrText,
+  attrU32,
+  encodeMessage,
+  NLM_F,
+  parseAttrs,
+  readI32,
+  readU32,
+  Struct,
+  type Message,
+} from './message.js';
 
 export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, NEWROUTE: 24, GETROUTE: 26 } as const;
 const AF: Record<IpFamily | 'unspec', number> = { unspec: 0, ipv4: 2, ipv6: 10 };
@@ -108,7 +122,10 @@ export function parseLink(m: Message): { index: number; name?: string } {
 export function newAddress(seq: number, index: number, address: IpAddress, prefix: number): Buffer {
   const body = new Struct(IFADDRMSG_SIZE).u8(0, AF[address.family]).u8(1, prefix).u32(4, index).buf;
   const bytes = addressBytes(address);
-  return encodeMessage({ type: RTM.NEWADDR, flags: CREATE, seq }, body, [attrBytes(IFA.LOCAL, bytes), attrBytes(IFA.ADDRESS, bytes)]);
+  return encodeMessage({ type: RTM.NEWADDR, flags: CREATE, seq }, body, [
+    attrBytes(IFA.LOCAL, bytes),
+    attrBytes(IFA.ADDRESS, bytes),
+  ]);
 }
 
 export interface RouteSpec {
@@ -121,7 +138,13 @@ export interface RouteSpec {
 
 /** `ip route add DST/PREFIX via GATEWAY dev LINK [metric M]` in the main table. */
 export function newRoute(seq: number, r: RouteSpec): Buffer {
-  const body = new Struct(RTMSG_SIZE).u8(0, AF[r.dst.family]).u8(1, r.prefix).u8(4, RT_TABLE_MAIN).u8(5, RTPROT_BOOT).u8(6, RT_SCOPE_UNIVERSE).u8(7, RTN_UNICAST).buf;
+  const body = new Struct(RTMSG_SIZE)
+    .u8(0, AF[r.dst.family])
+    .u8(1, r.prefix)
+    .u8(4, RT_TABLE_MAIN)
+    .u8(5, RTPROT_BOOT)
+    .u8(6, RT_SCOPE_UNIVERSE)
+    .u8(7, RTN_UNICAST).buf;
   return encodeMessage({ type: RTM.NEWROUTE, flags: CREATE, seq }, body, [
     attrBytes(RTA.DST, addressBytes(r.dst)),
     attrBytes(RTA.GATEWAY, addressBytes(r.gateway)),
@@ -132,7 +155,10 @@ export function newRoute(seq: number, r: RouteSpec): Buffer {
 
 /** `ip -4|-6 route show`: a dump of one family's routes (the main table is picked by parseRoute's reader). */
 export function dumpRoutes(seq: number, family: IpFamily): Buffer {
-  return encodeMessage({ type: RTM.GETROUTE, flags: NLM_F.REQUEST | NLM_F.DUMP, seq }, new Struct(RTMSG_SIZE).u8(0, AF[family]).buf);
+  return encodeMessage(
+    { type: RTM.GETROUTE, flags: NLM_F.REQUEST | NLM_F.DUMP, seq },
+    new Struct(RTMSG_SIZE).u8(0, AF[family]).buf,
+  );
 }
 
 export interface Route {

@@ -96,7 +96,9 @@ export function inNetns<T>(netns: string | undefined, fn: () => T): T {
     } finally {
       // a thread left in the wrong namespace would act there from then on: nothing to recover
       if (Number(sys().setns(own, CLONE_NEWNET)) !== 0) {
-        process.stderr.write(`virtwall: cannot return from network namespace ${netns}: ${String(sys().strerror(koffi.errno()))}\n`);
+        process.stderr.write(
+          `virtwall: cannot return from network namespace ${netns}: ${String(sys().strerror(koffi.errno()))}\n`,
+        );
         process.abort();
       }
     }
@@ -113,7 +115,9 @@ export class NetlinkSocket {
 
   /** A socket of `protocol` in namespace `netns` (none: this process's). */
   static open(protocol: number, netns?: string): NetlinkSocket {
-    const fd = inNetns(netns, () => check(sys().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol), 'netlink socket'));
+    const fd = inNetns(netns, () =>
+      check(sys().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol), 'netlink socket'),
+    );
     try {
       const one = new Struct(4).u32(0, 1).buf;
       // errors name the offending attribute in text, and do not echo our request back

@@ -22,7 +22,10 @@ export function hasFirewall(net: NetworkDef): boolean {
 export function bridgeName(net: NetworkDef): string {
   const name = net.bridge.name;
   if (name === undefined || name.includes('%d')) {
-    throw new VirtwallError('invalid-input', `network '${net.name}' has no bridge device name`, { element: 'bridge', attribute: 'name' });
+    throw new VirtwallError('invalid-input', `network '${net.name}' has no bridge device name`, {
+      element: 'bridge',
+      attribute: 'name',
+    });
   }
   return name;
 }

@@ -3,7 +3,18 @@
 // what a ruleset becomes under it — the executor's new kernel model, and the fake's whole job.
 import { VirtwallError } from '../errors.js';
 import { elementJson, elementText, exprText, ruleText, statementJson, typeNames, type Element } from './expr.js';
-import { objectKey, type Family, type Json, type KernelStatement, type NftChain, type NftRule, type Ruleset, type RulesetSet, type SetDecl, type SetMeta } from './objects.js';
+import {
+  objectKey,
+  type Family,
+  type Json,
+  type KernelStatement,
+  type NftChain,
+  type NftRule,
+  type Ruleset,
+  type RulesetSet,
+  type SetDecl,
+  type SetMeta,
+} from './objects.js';
 
 export interface ObjectRef {
   family: Family;
@@ -38,14 +49,16 @@ function renderCommand(c: Command, table: string): string {
   if ('table' in c) return `${c.verb} table ${c.table} ${table}`;
   if ('rule' in c) return `${c.verb} rule ${c.chain.family} ${table} ${c.chain.name} ${nftRuleText(c.rule)}`;
   if ('handle' in c) return `delete rule ${c.chain.family} ${table} ${c.chain.name} handle ${c.handle}`;
-  if ('elements' in c) return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.map(elementText).join(', ')} }`;
+  if ('elements' in c)
+    return `${c.verb} element ${c.set.family} ${table} ${c.set.name} { ${c.elements.map(elementText).join(', ')} }`;
   if ('chain' in c) {
     const at = `${c.chain.family} ${table} ${c.chain.name}`;
     if (c.verb !== 'add' || !('hook' in c.chain) || !c.chain.hook) return `${c.verb} chain ${at}`;
     const h = c.chain.hook;
     return `add chain ${at} { type ${h.type} hook ${h.hook} priority ${h.priority}; policy ${h.policy}; }`;
   }
-  if (c.verb === 'add' && 'decl' in c.set) return `add ${c.set.kind} ${c.set.family} ${table} ${c.set.name} { ${declText(c.set.decl)} }`;
+  if (c.verb === 'add' && 'decl' in c.set)
+    return `add ${c.set.kind} ${c.set.family} ${table} ${c.set.name} { ${declText(c.set.decl)} }`;
   return `delete ${'kind' in c.set ? c.set.kind : 'set'} ${c.set.family} ${table} ${c.set.name}`;
 }
 
@@ -76,10 +89,24 @@ function commandJson(c: Command, table: string): Json {
   if ('table' in c) return { [c.verb]: { table: { family: c.table, name: table } } };
   if ('rule' in c) {
     const comment: Record<string, Json> = c.rule.comment ? { comment: c.rule.comment } : {};
-    return { [c.verb]: { rule: { family: c.chain.family, table, chain: c.chain.name, expr: c.rule.statements.map(statementJson), ...comment } } };
+    return {
+      [c.verb]: {
+        rule: {
+          family: c.chain.family,
+          table,
+          chain: c.chain.name,
+          expr: c.rule.statements.map(statementJson),
+          ...comment,
+        },
+      },
+    };
   }
-  if ('handle' in c) return { delete: { rule: { family: c.chain.family, table, chain: c.chain.name, handle: c.handle } } };
-  if ('elements' in c) return { [c.verb]: { element: { family: c.set.family, table, name: c.set.name, elem: c.elements.map(elementJson) } } };
+  if ('handle' in c)
+    return { delete: { rule: { family: c.chain.family, table, chain: c.chain.name, handle: c.handle } } };
+  if ('elements' in c)
+    return {
+      [c.verb]: { element: { family: c.set.family, table, name: c.set.name, elem: c.elements.map(elementJson) } },
+    };
   if ('chain' in c) {
     const h = c.verb === 'add' && 'hook' in c.chain ? c.chain.hook : undefined;
     const hook: Record<string, Json> = h ? { type: h.type, hook: h.hook, prio: h.priority, policy: h.policy } : {};
@@ -105,7 +132,11 @@ export function renderBatchJson(batch: Batch, table: string): Json {
  * batch (an object added twice, a missing one changed), so a plan that nft would refuse fails
  * against the fake too. `r` is not changed.
  */
-export function applyBatch(r: Ruleset, batch: Batch, bodies: readonly (readonly KernelStatement[] | undefined)[] = []): Ruleset {
+export function applyBatch(
+  r: Ruleset,
+  batch: Batch,
+  bodies: readonly (readonly KernelStatement[] | undefined)[] = [],
+): Ruleset {
   const chains = new Map(r.chains);
   const sets = new Map(r.sets);
   const copied = new Set<string>();

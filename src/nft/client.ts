@@ -30,7 +30,8 @@ export class NftCli implements NftClient {
   async apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
     if (batch.length === 0) return [];
     const r = await this.runner.run(['nft', '-f', '-'], renderBatch(batch, table));
-    if (r.status !== 0) throw new VirtwallError('operation-failed', `nft -f failed with status ${r.status}: ${r.stderr.trim()}`);
+    if (r.status !== 0)
+      throw new VirtwallError('operation-failed', `nft -f failed with status ${r.status}: ${r.stderr.trim()}`);
     return this.addedRuleBodies(batch, table);
   }
 
@@ -41,13 +42,16 @@ export class NftCli implements NftClient {
    * rules its first ones (the last inserted first).
    */
   private async addedRuleBodies(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
-    const added = batch.flatMap((c) => ('rule' in c ? [{ k: objectKey(c.chain.family, c.chain.name), head: c.verb === 'insert' }] : []));
+    const added = batch.flatMap((c) =>
+      'rule' in c ? [{ k: objectKey(c.chain.family, c.chain.name), head: c.verb === 'insert' }] : [],
+    );
     if (added.length === 0) return [];
     const families = [...new Set(batch.flatMap((c) => ('rule' in c ? [c.chain.family] : [])))];
     const listed = new Map<string, readonly NftRule[]>();
     for (const family of families) {
       const t = await this.list(family, table);
-      if (!t) throw new VirtwallError('operation-failed', `nft table ${family} ${table} is gone after loading rules into it`);
+      if (!t)
+        throw new VirtwallError('operation-failed', `nft table ${family} ${table} is gone after loading rules into it`);
       for (const [k, chain] of t.chains) listed.set(k, chain.rules);
     }
     const counts = new Map<string, number>();
@@ -59,7 +63,11 @@ export class NftCli implements NftClient {
       const n = next.get(`${head} ${k}`) ?? 0;
       next.set(`${head} ${k}`, n + 1);
       const body = rules[head ? count(k, true) - 1 - n : rules.length - count(k, false) + n]?.body;
-      if (!body) throw new VirtwallError('operation-failed', `nft chain ${k} of table ${table} lacks the rules just loaded into it`);
+      if (!body)
+        throw new VirtwallError(
+          'operation-failed',
+          `nft chain ${k} of table ${table} lacks the rules just loaded into it`,
+        );
       return body;
     });
   }

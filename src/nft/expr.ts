@@ -24,9 +24,7 @@ export type Expr =
 
 // --- values: right-hand sides, set elements, map data ------------------------------------------
 
-export type Verdict =
-  | { kind: 'accept' | 'drop' | 'return' | 'continue' }
-  | { kind: 'jump' | 'goto'; target: string };
+export type Verdict = { kind: 'accept' | 'drop' | 'return' | 'continue' } | { kind: 'jump' | 'goto'; target: string };
 
 export type Value =
   /** A quoted string: interface names. */
@@ -69,7 +67,12 @@ export type Statement =
   | { kind: 'set add'; set: string; elem: Expr; stmts: readonly Statement[] }
   /** `ct count [over] N`: more (with over: at most N) connections than N match. */
   | { kind: 'ct count'; count: number; over: boolean }
-  | { kind: 'log'; prefix?: string; level?: 'emerg' | 'alert' | 'crit' | 'err' | 'warn' | 'notice' | 'info' | 'debug'; group?: number }
+  | {
+      kind: 'log';
+      prefix?: string;
+      level?: 'emerg' | 'alert' | 'crit' | 'err' | 'warn' | 'notice' | 'info' | 'debug';
+      group?: number;
+    }
   | { kind: 'limit'; rate: number; per: 'second' | 'minute' | 'hour' | 'day'; burst?: number; over?: boolean }
   /** Default: ICMP port unreachable (the host's family) or TCP reset, as nft chooses. */
   | { kind: 'reject'; with?: { type: 'icmp' | 'icmpv6' | 'icmpx'; code: string } | { type: 'tcp reset' } }
@@ -88,7 +91,12 @@ export interface Element {
 // --- constructors (what the compiler writes) ----------------------------------------------------
 
 export const payload = (protocol: string, field: string): Expr => ({ kind: 'payload', protocol, field });
-export const raw = (base: 'll' | 'nh' | 'th', offset: number, len: number): Expr => ({ kind: 'raw', base, offset, len });
+export const raw = (base: 'll' | 'nh' | 'th', offset: number, len: number): Expr => ({
+  kind: 'raw',
+  base,
+  offset,
+  len,
+});
 export const meta = (key: string): Expr => ({ kind: 'meta', key });
 export const ct = (key: string): Expr => ({ kind: 'ct', key });
 /** Expressions as one key; a concatenation inside is spliced in (nft has no nested ones). */
@@ -99,29 +107,43 @@ export function concat(parts: readonly Expr[]): Expr {
 
 export const str = (text: string): Value => ({ kind: 'string', text });
 export const sym = (name: string): Value => ({ kind: 'symbol', name });
-export const num = (value: number | bigint, hex?: number): Value => (hex === undefined ? { kind: 'number', value } : { kind: 'number', value, hex });
+export const num = (value: number | bigint, hex?: number): Value =>
+  hex === undefined ? { kind: 'number', value } : { kind: 'number', value, hex };
 export const setref = (name: string): Value => ({ kind: 'setref', name });
 export function concatValue(parts: readonly Value[]): Value {
   const flat = parts.flatMap((p) => (p.kind === 'concat' ? p.parts : [p]));
   return flat.length === 1 ? flat[0]! : { kind: 'concat', parts: flat };
 }
 
-export const match = (left: Expr, right: Value, negated = false): Statement => ({ kind: 'match', op: negated ? '!=' : '==', left, right });
+export const match = (left: Expr, right: Value, negated = false): Statement => ({
+  kind: 'match',
+  op: negated ? '!=' : '==',
+  left,
+  right,
+});
 export const counter: Statement = { kind: 'counter' };
 export const verdict = (kind: 'accept' | 'drop' | 'return' | 'continue'): Verdict => ({ kind });
 export const jump = (target: string): Verdict => ({ kind: 'jump', target });
 
 /** Statements with the names of the sets, maps and chains they refer to passed through `rename`. */
 export function renameRefs(statements: readonly Statement[], rename: (name: string) => string): Statement[] {
-  const value = (v: Value): Value => (v.kind === 'setref' ? setref(rename(v.name)) : v.kind === 'lookup' ? { ...v, map: rename(v.map) } : v);
+  const value = (v: Value): Value =>
+    v.kind === 'setref' ? setref(rename(v.name)) : v.kind === 'lookup' ? { ...v, map: rename(v.map) } : v;
   return statements.map((s): Statement => {
     switch (s.kind) {
-      case 'match': return { ...s, right: value(s.right) };
-      case 'mangle': return { ...s, value: value(s.value) };
-      case 'vmap': return { ...s, map: rename(s.map) };
-      case 'set add': return { ...s, set: rename(s.set), stmts: renameRefs(s.stmts, rename) };
-      case 'jump': case 'goto': return { ...s, target: rename(s.target) };
-      default: return s;
+      case 'match':
+        return { ...s, right: value(s.right) };
+      case 'mangle':
+        return { ...s, value: value(s.value) };
+      case 'vmap':
+        return { ...s, map: rename(s.map) };
+      case 'set add':
+        return { ...s, set: rename(s.set), stmts: renameRefs(s.stmts, rename) };
+      case 'jump':
+      case 'goto':
+        return { ...s, target: rename(s.target) };
+      default:
+        return s;
     }
   });
 }
@@ -140,13 +162,20 @@ function quoted(text: string): string {
 
 export function exprText(e: Expr): string {
   switch (e.kind) {
-    case 'payload': return `${e.protocol} ${e.field}`;
-    case 'raw': return `@${e.base},${e.offset},${e.len}`;
-    case 'meta': return BARE_META.has(e.key) ? e.key : `meta ${e.key}`;
-    case 'ct': return e.dir ? `ct ${e.dir} ${e.key}` : `ct ${e.key}`;
-    case 'tcp option': return `tcp option ${e.option}`;
-    case 'concat': return e.parts.map(exprText).join(' . ');
-    case 'and': return `${exprText(e.expr)} & ${valueText(e.mask)}`;
+    case 'payload':
+      return `${e.protocol} ${e.field}`;
+    case 'raw':
+      return `@${e.base},${e.offset},${e.len}`;
+    case 'meta':
+      return BARE_META.has(e.key) ? e.key : `meta ${e.key}`;
+    case 'ct':
+      return e.dir ? `ct ${e.dir} ${e.key}` : `ct ${e.key}`;
+    case 'tcp option':
+      return `tcp option ${e.option}`;
+    case 'concat':
+      return e.parts.map(exprText).join(' . ');
+    case 'and':
+      return `${exprText(e.expr)} & ${valueText(e.mask)}`;
   }
 }
 
@@ -154,19 +183,34 @@ const verdictText = (v: Verdict) => ('target' in v ? `${v.kind} ${v.target}` : v
 
 export function valueText(v: Value): string {
   switch (v.kind) {
-    case 'string': return quoted(v.text);
-    case 'symbol': return v.name;
-    case 'number': return v.hex === undefined ? v.value.toString() : `0x${v.value.toString(16).padStart(v.hex, '0')}`;
-    case 'ether': case 'ip': case 'ip6': return v.addr;
-    case 'prefix': return `${valueText(v.addr)}/${v.len}`;
-    case 'range': return `${valueText(v.from)}-${valueText(v.to)}`;
-    case 'concat': return v.parts.map(valueText).join(' . ');
-    case 'flags': return v.names.join(',');
-    case 'set': return `{ ${v.items.map(valueText).join(', ')} }`;
-    case 'setref': return `@${v.name}`;
-    case 'verdict': return verdictText(v.verdict);
-    case 'boolean': return v.value ? 'exists' : 'missing';
-    case 'lookup': return `${exprText(v.key)} map @${v.map}`;
+    case 'string':
+      return quoted(v.text);
+    case 'symbol':
+      return v.name;
+    case 'number':
+      return v.hex === undefined ? v.value.toString() : `0x${v.value.toString(16).padStart(v.hex, '0')}`;
+    case 'ether':
+    case 'ip':
+    case 'ip6':
+      return v.addr;
+    case 'prefix':
+      return `${valueText(v.addr)}/${v.len}`;
+    case 'range':
+      return `${valueText(v.from)}-${valueText(v.to)}`;
+    case 'concat':
+      return v.parts.map(valueText).join(' . ');
+    case 'flags':
+      return v.names.join(',');
+    case 'set':
+      return `{ ${v.items.map(valueText).join(', ')} }`;
+    case 'setref':
+      return `@${v.name}`;
+    case 'verdict':
+      return verdictText(v.verdict);
+    case 'boolean':
+      return v.value ? 'exists' : 'missing';
+    case 'lookup':
+      return `${exprText(v.key)} map @${v.map}`;
   }
 }
 
@@ -174,19 +218,46 @@ const portsText = (p: readonly [number, number] | undefined) => (p ? `:${p[0]}-$
 
 export function statementText(s: Statement): string {
   switch (s.kind) {
-    case 'match': return `${exprText(s.left)} ${s.op === '!=' ? '!= ' : ''}${valueText(s.right)}`;
-    case 'counter': return 'counter';
-    case 'accept': case 'drop': case 'return': case 'continue': case 'jump': case 'goto': return verdictText(s);
-    case 'mangle': return `${exprText(s.key)} set ${valueText(s.value)}`;
-    case 'vmap': return `${exprText(s.key)} vmap @${s.map}`;
-    case 'set add': return `add @${s.set} { ${[exprText(s.elem), ...s.stmts.map(statementText)].join(' ')} }`;
-    case 'ct count': return `ct count ${s.over ? 'over ' : ''}${s.count}`;
-    case 'log': return ['log', ...(s.prefix !== undefined ? [`prefix ${quoted(s.prefix)}`] : []), ...(s.level ? [`level ${s.level}`] : []), ...(s.group !== undefined ? [`group ${s.group}`] : [])].join(' ');
-    case 'limit': return `limit rate ${s.over ? 'over ' : ''}${s.rate}/${s.per}${s.burst !== undefined ? ` burst ${s.burst} packets` : ''}`;
-    case 'reject': return !s.with ? 'reject' : s.with.type === 'tcp reset' ? 'reject with tcp reset' : `reject with ${s.with.type} ${s.with.code}`;
-    case 'masquerade': return s.ports ? `masquerade to ${portsText(s.ports)}` : 'masquerade';
-    case 'snat': return `snat ${s.family ? `${s.family} ` : ''}to ${valueText(s.addr)}${portsText(s.ports)}`;
-    case 'notrack': return 'notrack';
+    case 'match':
+      return `${exprText(s.left)} ${s.op === '!=' ? '!= ' : ''}${valueText(s.right)}`;
+    case 'counter':
+      return 'counter';
+    case 'accept':
+    case 'drop':
+    case 'return':
+    case 'continue':
+    case 'jump':
+    case 'goto':
+      return verdictText(s);
+    case 'mangle':
+      return `${exprText(s.key)} set ${valueText(s.value)}`;
+    case 'vmap':
+      return `${exprText(s.key)} vmap @${s.map}`;
+    case 'set add':
+      return `add @${s.set} { ${[exprText(s.elem), ...s.stmts.map(statementText)].join(' ')} }`;
+    case 'ct count':
+      return `ct count ${s.over ? 'over ' : ''}${s.count}`;
+    case 'log':
+      return [
+        'log',
+        ...(s.prefix !== undefined ? [`prefix ${quoted(s.prefix)}`] : []),
+        ...(s.level ? [`level ${s.level}`] : []),
+        ...(s.group !== undefined ? [`group ${s.group}`] : []),
+      ].join(' ');
+    case 'limit':
+      return `limit rate ${s.over ? 'over ' : ''}${s.rate}/${s.per}${s.burst !== undefined ? ` burst ${s.burst} packets` : ''}`;
+    case 'reject':
+      return !s.with
+        ? 'reject'
+        : s.with.type === 'tcp reset'
+          ? 'reject with tcp reset'
+          : `reject with ${s.with.type} ${s.with.code}`;
+    case 'masquerade':
+      return s.ports ? `masquerade to ${portsText(s.ports)}` : 'masquerade';
+    case 'snat':
+      return `snat ${s.family ? `${s.family} ` : ''}to ${valueText(s.addr)}${portsText(s.ports)}`;
+    case 'notrack':
+      return 'notrack';
   }
 }
 
@@ -209,7 +280,15 @@ export function elementText(e: Element): string {
 
 // --- type names (what nft lists a `typeof` set's key as) -----------------------------------------
 
-const META_TYPES: Record<string, string> = { iifname: 'ifname', oifname: 'ifname', iif: 'iface_index', oif: 'iface_index', mark: 'mark', l4proto: 'inet_proto', nfproto: 'nf_proto' };
+const META_TYPES: Record<string, string> = {
+  iifname: 'ifname',
+  oifname: 'ifname',
+  iif: 'iface_index',
+  oif: 'iface_index',
+  mark: 'mark',
+  l4proto: 'inet_proto',
+  nfproto: 'nf_proto',
+};
 const PAYLOAD_TYPES: Record<string, Record<string, string>> = {
   ether: { saddr: 'ether_addr', daddr: 'ether_addr', type: 'ether_type' },
   ip: { saddr: 'ipv4_addr', daddr: 'ipv4_addr', protocol: 'inet_proto', dscp: 'dscp' },
@@ -225,7 +304,14 @@ const PAYLOAD_TYPES: Record<string, Record<string, string>> = {
 /** The type names of a key expression, one per concatenated part. */
 export function typeNames(e: Expr): string[] {
   if (e.kind === 'concat') return e.parts.flatMap(typeNames);
-  const name = e.kind === 'meta' ? META_TYPES[e.key] : e.kind === 'payload' ? PAYLOAD_TYPES[e.protocol]?.[e.field] : e.kind === 'raw' ? 'integer' : undefined;
+  const name =
+    e.kind === 'meta'
+      ? META_TYPES[e.key]
+      : e.kind === 'payload'
+        ? PAYLOAD_TYPES[e.protocol]?.[e.field]
+        : e.kind === 'raw'
+          ? 'integer'
+          : undefined;
   if (!name) throw new Error(`no nft type name known for ${exprText(e)}`);
   return [name];
 }
@@ -233,21 +319,35 @@ export function typeNames(e: Expr): string[] {
 // --- nft JSON -----------------------------------------------------------------------------------
 
 /** TCP option kinds nft's JSON names (it has no numeric form). */
-const TCP_OPTION_NAMES: Record<number, string> = { 0: 'eol', 1: 'nop', 2: 'maxseg', 3: 'window', 4: 'sack-perm', 5: 'sack', 8: 'timestamp' };
+const TCP_OPTION_NAMES: Record<number, string> = {
+  0: 'eol',
+  1: 'nop',
+  2: 'maxseg',
+  3: 'window',
+  4: 'sack-perm',
+  5: 'sack',
+  8: 'timestamp',
+};
 
 export function exprJson(e: Expr): Json {
   switch (e.kind) {
-    case 'payload': return { payload: { protocol: e.protocol, field: e.field } };
-    case 'raw': return { payload: { base: e.base, offset: e.offset, len: e.len } };
-    case 'meta': return { meta: { key: e.key } };
-    case 'ct': return { ct: e.dir ? { key: e.key, dir: e.dir } : { key: e.key } };
+    case 'payload':
+      return { payload: { protocol: e.protocol, field: e.field } };
+    case 'raw':
+      return { payload: { base: e.base, offset: e.offset, len: e.len } };
+    case 'meta':
+      return { meta: { key: e.key } };
+    case 'ct':
+      return { ct: e.dir ? { key: e.key, dir: e.dir } : { key: e.key } };
     case 'tcp option': {
       const name = TCP_OPTION_NAMES[e.option];
       if (!name) throw new Error(`nft's JSON has no name for TCP option ${e.option}`);
       return { 'tcp option': { name } };
     }
-    case 'concat': return { concat: e.parts.map(exprJson) };
-    case 'and': return { '&': [exprJson(e.expr), valueJson(e.mask)] };
+    case 'concat':
+      return { concat: e.parts.map(exprJson) };
+    case 'and':
+      return { '&': [exprJson(e.expr), valueJson(e.mask)] };
   }
 }
 
@@ -255,40 +355,99 @@ const verdictJson = (v: Verdict): Json => ({ [v.kind]: 'target' in v ? { target:
 
 export function valueJson(v: Value): Json {
   switch (v.kind) {
-    case 'string': return v.text;
-    case 'symbol': return v.name;
-    case 'number': return Number.isSafeInteger(Number(v.value)) ? Number(v.value) : `0x${v.value.toString(16)}`;
-    case 'ether': case 'ip': case 'ip6': return v.addr;
-    case 'prefix': return { prefix: { addr: valueJson(v.addr), len: v.len } };
-    case 'range': return { range: [valueJson(v.from), valueJson(v.to)] };
-    case 'concat': return { concat: v.parts.map(valueJson) };
-    case 'flags': return [...v.names];
-    case 'set': return { set: v.items.map(valueJson) };
-    case 'setref': return `@${v.name}`;
-    case 'verdict': return verdictJson(v.verdict);
-    case 'boolean': return v.value;
-    case 'lookup': return { map: { key: exprJson(v.key), data: `@${v.map}` } };
+    case 'string':
+      return v.text;
+    case 'symbol':
+      return v.name;
+    case 'number':
+      return Number.isSafeInteger(Number(v.value)) ? Number(v.value) : `0x${v.value.toString(16)}`;
+    case 'ether':
+    case 'ip':
+    case 'ip6':
+      return v.addr;
+    case 'prefix':
+      return { prefix: { addr: valueJson(v.addr), len: v.len } };
+    case 'range':
+      return { range: [valueJson(v.from), valueJson(v.to)] };
+    case 'concat':
+      return { concat: v.parts.map(valueJson) };
+    case 'flags':
+      return [...v.names];
+    case 'set':
+      return { set: v.items.map(valueJson) };
+    case 'setref':
+      return `@${v.name}`;
+    case 'verdict':
+      return verdictJson(v.verdict);
+    case 'boolean':
+      return v.value;
+    case 'lookup':
+      return { map: { key: exprJson(v.key), data: `@${v.map}` } };
   }
 }
 
-const portsJson = (p: readonly [number, number] | undefined): Record<string, Json> => (p ? { port: { range: [p[0], p[1]] } } : {});
+const portsJson = (p: readonly [number, number] | undefined): Record<string, Json> =>
+  p ? { port: { range: [p[0], p[1]] } } : {};
 
 export function statementJson(s: Statement): Json {
   switch (s.kind) {
     // nft reads an implicit match on flags as "in" (any of the bits), as it lists it
-    case 'match': return { match: { op: s.right.kind === 'flags' && s.op === '==' ? 'in' : s.op, left: exprJson(s.left), right: valueJson(s.right) } };
-    case 'counter': return { counter: { packets: 0, bytes: 0 } };
-    case 'accept': case 'drop': case 'return': case 'continue': case 'jump': case 'goto': return verdictJson(s);
-    case 'mangle': return { mangle: { key: exprJson(s.key), value: valueJson(s.value) } };
-    case 'vmap': return { vmap: { key: exprJson(s.key), data: `@${s.map}` } };
-    case 'set add': return { set: { op: 'add', elem: exprJson(s.elem), set: `@${s.set}`, stmt: s.stmts.map(statementJson) } };
-    case 'ct count': return { 'ct count': { val: s.count, ...(s.over ? { inv: true } : {}) } };
-    case 'log': return { log: { ...(s.prefix !== undefined ? { prefix: s.prefix } : {}), ...(s.level ? { level: s.level } : {}), ...(s.group !== undefined ? { group: s.group } : {}) } };
-    case 'limit': return { limit: { rate: s.rate, per: s.per, ...(s.burst !== undefined ? { burst: s.burst } : {}), ...(s.over ? { inv: true } : {}) } };
-    case 'reject': return { reject: !s.with ? null : s.with.type === 'tcp reset' ? { type: 'tcp reset' } : { type: s.with.type, expr: s.with.code } };
-    case 'masquerade': return { masquerade: s.ports ? portsJson(s.ports) : null };
-    case 'snat': return { snat: { addr: valueJson(s.addr), ...(s.family ? { family: s.family } : {}), ...portsJson(s.ports) } };
-    case 'notrack': return { notrack: null };
+    case 'match':
+      return {
+        match: {
+          op: s.right.kind === 'flags' && s.op === '==' ? 'in' : s.op,
+          left: exprJson(s.left),
+          right: valueJson(s.right),
+        },
+      };
+    case 'counter':
+      return { counter: { packets: 0, bytes: 0 } };
+    case 'accept':
+    case 'drop':
+    case 'return':
+    case 'continue':
+    case 'jump':
+    case 'goto':
+      return verdictJson(s);
+    case 'mangle':
+      return { mangle: { key: exprJson(s.key), value: valueJson(s.value) } };
+    case 'vmap':
+      return { vmap: { key: exprJson(s.key), data: `@${s.map}` } };
+    case 'set add':
+      return { set: { op: 'add', elem: exprJson(s.elem), set: `@${s.set}`, stmt: s.stmts.map(statementJson) } };
+    case 'ct count':
+      return { 'ct count': { val: s.count, ...(s.over ? { inv: true } : {}) } };
+    case 'log':
+      return {
+        log: {
+          ...(s.prefix !== undefined ? { prefix: s.prefix } : {}),
+          ...(s.level ? { level: s.level } : {}),
+          ...(s.group !== undefined ? { group: s.group } : {}),
+        },
+      };
+    case 'limit':
+      return {
+        limit: {
+          rate: s.rate,
+          per: s.per,
+          ...(s.burst !== undefined ? { burst: s.burst } : {}),
+          ...(s.over ? { inv: true } : {}),
+        },
+      };
+    case 'reject':
+      return {
+        reject: !s.with
+          ? null
+          : s.with.type === 'tcp reset'
+            ? { type: 'tcp reset' }
+            : { type: s.with.type, expr: s.with.code },
+      };
+    case 'masquerade':
+      return { masquerade: s.ports ? portsJson(s.ports) : null };
+    case 'snat':
+      return { snat: { addr: valueJson(s.addr), ...(s.family ? { family: s.family } : {}), ...portsJson(s.ports) } };
+    case 'notrack':
+      return { notrack: null };
   }
 }
 

@@ -8,13 +8,22 @@ import type { NftClient } from './client.js';
 import type { ListedTable } from './listing.js';
 import { elementText, type Element, type Statement } from './expr.js';
 import { kernelBody } from './kernel-body.js';
-import { emptyRuleset, hasFamily, objectKey, type Family, type KernelStatement, type NftRule, type Ruleset } from './objects.js';
+import {
+  emptyRuleset,
+  hasFamily,
+  objectKey,
+  type Family,
+  type KernelStatement,
+  type NftRule,
+  type Ruleset,
+} from './objects.js';
 
 /** The fake kernel's form of a rule: what nft would list for it. */
 const fakeBody = (r: NftRule): KernelStatement[] => kernelBody(r.statements);
 
 /** A jump target in a map element (`... : jump CHAIN`). */
-const jumpOf = (e: Element) => (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined);
+const jumpOf = (e: Element) =>
+  e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined;
 
 export class FakeNft implements NftClient {
   private tables = new Map<string, Ruleset>();
@@ -38,7 +47,15 @@ export class FakeNft implements NftClient {
     const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
     for (const [k, c] of r.chains) {
       if (c.family !== family) continue;
-      out.chains.set(k, { ...c, rules: c.rules.map((x) => ({ statements: [], comment: x.comment, body: x.body ?? fakeBody(x), handle: x.handle })) });
+      out.chains.set(k, {
+        ...c,
+        rules: c.rules.map((x) => ({
+          statements: [],
+          comment: x.comment,
+          body: x.body ?? fakeBody(x),
+          handle: x.handle,
+        })),
+      });
     }
     for (const [k, s] of r.sets) if (s.family === family) out.sets.set(k, { ...s, elements: new Map(s.elements) });
     return out;
@@ -75,20 +92,36 @@ export class FakeNft implements NftClient {
 
   /** A change by someone else (another tool, an administrator). */
   foreign(table: string, batch: Batch): void {
-    this.tables.set(table, this.numbered(applyBatch(this.ruleset(table), batch, batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : [])))));
+    this.tables.set(
+      table,
+      this.numbered(
+        applyBatch(
+          this.ruleset(table),
+          batch,
+          batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : [])),
+        ),
+      ),
+    );
   }
 
   /** Someone else edits a rule's body in place, keeping its comment. */
   editRule(table: string, family: Family, chain: string, index: number, statements: readonly Statement[]): void {
     const r = this.ruleset(table);
     const c = r.chains.get(objectKey(family, chain))!;
-    const rules = c.rules.map((x, i) => (i === index ? { ...x, statements, body: fakeBody({ statements, comment: x.comment }) } : x));
+    const rules = c.rules.map((x, i) =>
+      i === index ? { ...x, statements, body: fakeBody({ statements, comment: x.comment }) } : x,
+    );
     this.tables.set(table, { ...r, chains: new Map(r.chains).set(objectKey(family, chain), { ...c, rules }) });
   }
 
   /** `r` with a handle for every rule that has none yet. */
   private numbered(r: Ruleset): Ruleset {
-    const chains = new Map([...r.chains].map(([k, c]) => [k, { ...c, rules: c.rules.map((x) => (x.handle === undefined ? { ...x, handle: ++this.lastHandle } : x)) }]));
+    const chains = new Map(
+      [...r.chains].map(([k, c]) => [
+        k,
+        { ...c, rules: c.rules.map((x) => (x.handle === undefined ? { ...x, handle: ++this.lastHandle } : x)) },
+      ]),
+    );
     return { ...r, chains };
   }
 
@@ -103,7 +136,8 @@ function checkReferences(r: Ruleset): void {
   for (const s of r.sets.values()) {
     for (const e of s.elements.values()) {
       const target = jumpOf(e);
-      if (target && !r.chains.has(objectKey(s.family, target))) throw new Error(`nft would refuse the batch: ${s.name} jumps to missing chain ${target}`);
+      if (target && !r.chains.has(objectKey(s.family, target)))
+        throw new Error(`nft would refuse the batch: ${s.name} jumps to missing chain ${target}`);
     }
   }
 }
@@ -116,7 +150,11 @@ function checkReferences(r: Ruleset): void {
 function gapsIn(before: Ruleset, batch: Batch): string[] {
   const filled = new Set<string>();
   for (const c of batch) {
-    if ('chain' in c && !('rule' in c) && (c.verb === 'flush' || (c.verb === 'add' && !before.chains.has(objectKey(c.chain.family, c.chain.name))))) {
+    if (
+      'chain' in c &&
+      !('rule' in c) &&
+      (c.verb === 'flush' || (c.verb === 'add' && !before.chains.has(objectKey(c.chain.family, c.chain.name))))
+    ) {
       filled.add(objectKey(c.chain.family, c.chain.name));
     }
   }
@@ -128,11 +166,12 @@ function gapsIn(before: Ruleset, batch: Batch): string[] {
     const oldKeys = new Set([...old.elements.values()].map((e) => elementText({ key: e.key })));
     for (const e of c.elements) {
       const target = jumpOf(e);
-      if (target && oldKeys.has(elementText({ key: e.key })) && filled.has(objectKey(c.set.family, target))) out.push(`${c.set.name}: ${elementText(e)}`);
+      if (target && oldKeys.has(elementText({ key: e.key })) && filled.has(objectKey(c.set.family, target)))
+        out.push(`${c.set.name}: ${elementText(e)}`);
     }
   }
   return out;
 }
 
-const isElementAdd = (c: Command): c is Extract<Command, { elements: readonly Element[] }> => 'elements' in c && c.verb === 'add';
-
+const isElementAdd = (c: Command): c is Extract<Command, { elements: readonly Element[] }> =>
+  'elements' in c && c.verb === 'add';

@@ -11,7 +11,17 @@ import type { KernelStatement } from './objects.js';
 // biome-ignore lint/complexity/useSimpleNumberKeys: EtherTypes are known by their hex values (IEEE's registry, nft's output)
 const ETHER_TYPES: Record<number, string> = { 0x0800: 'ip', 0x0806: 'arp', 0x86dd: 'ip6' };
 /** IP protocols nft prints by name. */
-const INET_PROTOCOLS: Record<number, string> = { 1: 'icmp', 2: 'igmp', 6: 'tcp', 17: 'udp', 50: 'esp', 51: 'ah', 58: 'ipv6-icmp', 132: 'sctp', 136: 'udplite' };
+const INET_PROTOCOLS: Record<number, string> = {
+  1: 'icmp',
+  2: 'igmp',
+  6: 'tcp',
+  17: 'udp',
+  50: 'esp',
+  51: 'ah',
+  58: 'ipv6-icmp',
+  132: 'sctp',
+  136: 'udplite',
+};
 /** Protocols whose header a transport header match (`th`) is printed as. */
 const TRANSPORTS = new Set(['tcp', 'udp', 'udplite', 'sctp', 'dccp']);
 /** The payload protocol a network-layer match states the dependency of. */
@@ -32,10 +42,12 @@ function flagNames(v: Value): Value {
 const CT_STATES = ['invalid', 'established', 'related', 'new', 'untracked'];
 const isCtState = (e: Expr) => e.kind === 'ct' && e.key === 'state';
 
-const isMatchOn = (s: Statement, pred: (e: Expr) => boolean): s is Extract<Statement, { kind: 'match' }> => s.kind === 'match' && s.op === '==' && pred(s.left);
+const isMatchOn = (s: Statement, pred: (e: Expr) => boolean): s is Extract<Statement, { kind: 'match' }> =>
+  s.kind === 'match' && s.op === '==' && pred(s.left);
 const isEtherType = (e: Expr) => e.kind === 'payload' && e.protocol === 'ether' && e.field === 'type';
 const isNfproto = (e: Expr) => e.kind === 'meta' && e.key === 'nfproto';
-const isL4proto = (e: Expr) => (e.kind === 'meta' && e.key === 'l4proto') || (e.kind === 'payload' && e.protocol === 'ip' && e.field === 'protocol');
+const isL4proto = (e: Expr) =>
+  (e.kind === 'meta' && e.key === 'l4proto') || (e.kind === 'payload' && e.protocol === 'ip' && e.field === 'protocol');
 
 /** Payload protocols an expression reads. */
 function protocols(e: Expr): string[] {
@@ -52,7 +64,8 @@ function named(v: Value, names: Record<number, string>): Value {
   return name ? { kind: 'symbol', name } : v;
 }
 
-const valueName = (v: Value) => (v.kind === 'symbol' ? v.name : v.kind === 'number' ? INET_PROTOCOLS[Number(v.value)] : undefined);
+const valueName = (v: Value) =>
+  v.kind === 'symbol' ? v.name : v.kind === 'number' ? INET_PROTOCOLS[Number(v.value)] : undefined;
 
 function withTransport(e: Expr, name: string): Expr {
   if (e.kind === 'payload' && e.protocol === 'th') return { ...e, protocol: name };
@@ -64,7 +77,10 @@ function withTransport(e: Expr, name: string): Expr {
 /** The rule's statements as the kernel lists them (counters zeroed, as listing.ts reads them). */
 export function kernelBody(statements: readonly Statement[]): KernelStatement[] {
   let out = [...statements];
-  const later = (i: number) => out.slice(i + 1).flatMap((s) => (s.kind === 'match' ? protocols(s.left) : s.kind === 'set add' ? protocols(s.elem) : []));
+  const later = (i: number) =>
+    out
+      .slice(i + 1)
+      .flatMap((s) => (s.kind === 'match' ? protocols(s.left) : s.kind === 'set add' ? protocols(s.elem) : []));
   // the transport protocol names the `th` matches after it; meta l4proto is then only their dependency
   for (let i = 0; i < out.length; i++) {
     const s = out[i]!;
@@ -73,21 +89,33 @@ export function kernelBody(statements: readonly Statement[]): KernelStatement[] 
     if (!name) continue;
     const rest = later(i);
     const transport = TRANSPORTS.has(name) && rest.includes('th');
-    if (transport) out = out.map((x, j) => (j > i && x.kind === 'match' ? { ...x, left: withTransport(x.left, name) } : x));
+    if (transport)
+      out = out.map((x, j) => (j > i && x.kind === 'match' ? { ...x, left: withTransport(x.left, name) } : x));
     const dependency = s.left.kind === 'meta' && (transport || rest.includes(name === 'ipv6-icmp' ? 'icmpv6' : name));
     if (dependency) out.splice(i--, 1);
   }
   // a network protocol match followed by a match on that protocol's header is its dependency
   out = out.filter((s, i) => {
     if (!isMatchOn(s, (e) => isEtherType(e) || isNfproto(e))) return true;
-    const name = s.right.kind === 'symbol' ? s.right.name : s.right.kind === 'number' ? ETHER_TYPES[Number(s.right.value)] : undefined;
+    const name =
+      s.right.kind === 'symbol'
+        ? s.right.name
+        : s.right.kind === 'number'
+          ? ETHER_TYPES[Number(s.right.value)]
+          : undefined;
     const network = name && NETWORK_OF[name];
     return !network || !later(i).includes(network);
   });
   return out.map((s) => {
     if (s.kind !== 'match') return statementJson(s);
     if (isCtState(s.left) && s.right.kind === 'flags') {
-      return statementJson({ ...s, right: { kind: 'flags', names: CT_STATES.filter((n) => (s.right as { names: readonly string[] }).names.includes(n)) } });
+      return statementJson({
+        ...s,
+        right: {
+          kind: 'flags',
+          names: CT_STATES.filter((n) => (s.right as { names: readonly string[] }).names.includes(n)),
+        },
+      });
     }
     if (s.left.kind === 'and' && isTcpFlags(s.left.expr)) {
       return statementJson({ ...s, left: { ...s.left, mask: flagNames(s.left.mask) }, right: flagNames(s.right) });

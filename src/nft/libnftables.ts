@@ -11,7 +11,14 @@ import type { CommandResult, CommandRunner } from '../exec/runner.js';
 type Fn = ReturnType<LibraryHandle['func']>;
 
 /** nft's options that map to a libnftables output flag (nftables.h, NFT_CTX_OUTPUT_*). */
-const OUTPUT_FLAGS: Readonly<Record<string, number>> = { '-a': 1 << 3, '--handle': 1 << 3, '-j': 1 << 4, '--json': 1 << 4, '-e': 1 << 5, '--echo': 1 << 5 };
+const OUTPUT_FLAGS: Readonly<Record<string, number>> = {
+  '-a': 1 << 3,
+  '--handle': 1 << 3,
+  '-j': 1 << 4,
+  '--json': 1 << 4,
+  '-e': 1 << 5,
+  '--echo': 1 << 5,
+};
 const DRY_RUN = new Set(['-c', '--check']);
 const SOL_SOCKET = 1;
 const SO_PROTOCOL = 38;
@@ -74,7 +81,9 @@ function closeOnExec(fd: number): number {
 
 /** Whether `fd` is a NETLINK_NETFILTER socket (asked of the socket: SO_DOMAIN, SO_PROTOCOL). */
 function isNetfilterSocket(fd: number): boolean {
-  getsockopt ??= koffi.load('libc.so.6').func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)');
+  getsockopt ??= koffi
+    .load('libc.so.6')
+    .func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)');
   const option = (name: number) => {
     const value = [0];
     return getsockopt!(fd, SOL_SOCKET, name, value, [4]) === 0 ? value[0] : undefined;
@@ -95,12 +104,17 @@ export class Libnftables implements CommandRunner {
     const before = sockets();
     this.ctx = this.lib.ctxNew(0);
     if (!this.ctx) throw new Error('nft_ctx_new failed');
-    const opened = [...sockets()].filter((s) => !before.has(s)).map((s) => Number(s.slice(0, s.indexOf(':')))).filter(isNetfilterSocket);
-    if (opened.length !== 1) throw new Error(`libnftables context: expected one new netfilter socket, found ${opened.length}`);
+    const opened = [...sockets()]
+      .filter((s) => !before.has(s))
+      .map((s) => Number(s.slice(0, s.indexOf(':'))))
+      .filter(isNetfilterSocket);
+    if (opened.length !== 1)
+      throw new Error(`libnftables context: expected one new netfilter socket, found ${opened.length}`);
     this.fd = opened[0]!;
     // libmnl opens it without close-on-exec: a child (dnsmasq outlives us) would keep the socket,
     // and with it the ownership of our tables, after we exit
-    if (closeOnExec(this.fd) !== 0) throw new Error(`libnftables context: cannot set close-on-exec on its socket (errno ${koffi.errno()})`);
+    if (closeOnExec(this.fd) !== 0)
+      throw new Error(`libnftables context: cannot set close-on-exec on its socket (errno ${koffi.errno()})`);
     this.lib.bufferOutput(this.ctx);
     this.lib.bufferError(this.ctx);
   }
@@ -115,7 +129,8 @@ export class Libnftables implements CommandRunner {
 
   /** `nft [OPTIONS] COMMAND...` or `nft [OPTIONS] -f -` with `input` as the script. */
   run(argv: readonly string[], input?: string): Promise<CommandResult> {
-    if (argv[0] !== 'nft') return Promise.resolve({ status: 127, stdout: '', stderr: `libnftables runs nft only, not ${argv[0]}` });
+    if (argv[0] !== 'nft')
+      return Promise.resolve({ status: 127, stdout: '', stderr: `libnftables runs nft only, not ${argv[0]}` });
     let flags = 0;
     let dryRun = false;
     let i = 1;
@@ -127,7 +142,12 @@ export class Libnftables implements CommandRunner {
         i++;
       } else if (OUTPUT_FLAGS[a] !== undefined) flags |= OUTPUT_FLAGS[a];
       else if (DRY_RUN.has(a)) dryRun = true;
-      else return Promise.resolve({ status: 64, stdout: '', stderr: `libnftables: nft option ${a} is not supported here` });
+      else
+        return Promise.resolve({
+          status: 64,
+          stdout: '',
+          stderr: `libnftables: nft option ${a} is not supported here`,
+        });
     }
     const text = script ?? `${argv.slice(i).join(' ')}\n`;
     return this.exclusive(
@@ -137,7 +157,7 @@ export class Libnftables implements CommandRunner {
           this.lib.setDryRun(this.ctx, dryRun);
           this.lib.run.async(this.ctx, text, (err: Error | null, rc: number) => {
             const stdout = this.lib.output(this.ctx) ?? '';
-            const stderr = err ? err.message : this.lib.error(this.ctx) ?? '';
+            const stderr = err ? err.message : (this.lib.error(this.ctx) ?? '');
             resolve({ status: err || rc !== 0 ? 1 : 0, stdout, stderr });
           });
         }),

@@ -3,7 +3,17 @@
 // rule); set elements become typed values (expr.ts), given the set's key and data types.
 import { isDeepStrictEqual } from 'node:util';
 import { num, str, sym, type Element, type Value } from './expr.js';
-import { elementsOf, objectKey, type Family, type Hook, type Json, type KernelStatement, type NftChain, type NftRule, type RulesetSet } from './objects.js';
+import {
+  elementsOf,
+  objectKey,
+  type Family,
+  type Hook,
+  type Json,
+  type KernelStatement,
+  type NftChain,
+  type NftRule,
+  type RulesetSet,
+} from './objects.js';
 
 type JsonObject = { readonly [k: string]: Json };
 
@@ -38,14 +48,16 @@ function value(v: Json | undefined, type: string | undefined): Value {
   if (typeof v === 'number') return by.number(v);
   if (typeof v === 'string') return by.string(v);
   const prefix = field(v, 'prefix');
-  if (prefix !== undefined) return { kind: 'prefix', addr: value(field(prefix, 'addr'), type), len: Number(field(prefix, 'len')) };
+  if (prefix !== undefined)
+    return { kind: 'prefix', addr: value(field(prefix, 'addr'), type), len: Number(field(prefix, 'len')) };
   const range = field(v, 'range');
   if (Array.isArray(range)) return { kind: 'range', from: value(range[0], type), to: value(range[1], type) };
   for (const kind of ['jump', 'goto'] as const) {
     const target = field(field(v, kind), 'target');
     if (typeof target === 'string') return { kind: 'verdict', verdict: { kind, target } };
   }
-  for (const kind of ['accept', 'drop', 'return', 'continue'] as const) if (isObject(v) && kind in v) return { kind: 'verdict', verdict: { kind } };
+  for (const kind of ['accept', 'drop', 'return', 'continue'] as const)
+    if (isObject(v) && kind in v) return { kind: 'verdict', verdict: { kind } };
   const elem = field(v, 'elem');
   if (elem !== undefined) return value(field(elem, 'val'), type);
   throw new Error(`unexpected value in nft's listing: ${JSON.stringify(v)}`);
@@ -54,7 +66,9 @@ function value(v: Json | undefined, type: string | undefined): Value {
 function element(e: Json, types: readonly string[], mapType: string | undefined): Element {
   const [k, data] = Array.isArray(e) ? (e as Json[]) : [e, undefined];
   const concat = field(k, 'concat');
-  const keyValue: Value = Array.isArray(concat) ? { kind: 'concat', parts: (concat as Json[]).map((x, i) => value(x, types[i])) } : value(k, types[0]);
+  const keyValue: Value = Array.isArray(concat)
+    ? { kind: 'concat', parts: (concat as Json[]).map((x, i) => value(x, types[i])) }
+    : value(k, types[0]);
   return data === undefined ? { key: keyValue } : { key: keyValue, value: value(data, mapType) };
 }
 
@@ -63,7 +77,12 @@ const HOOKS: readonly Hook['hook'][] = ['prerouting', 'input', 'forward', 'outpu
 function hookOf(c: JsonObject): Hook | undefined {
   const hook = HOOKS.find((h) => h === c['hook']);
   if (!hook) return undefined;
-  return { type: c['type'] === 'nat' ? 'nat' : 'filter', hook, priority: Number(c['prio']), policy: c['policy'] === 'drop' ? 'drop' : 'accept' };
+  return {
+    type: c['type'] === 'nat' ? 'nat' : 'filter',
+    hook,
+    priority: Number(c['prio']),
+    policy: c['policy'] === 'drop' ? 'drop' : 'accept',
+  };
 }
 
 export interface ListedTable {
@@ -94,7 +113,9 @@ export function parseTableListing(text: string, family: Family): ListedTable {
     } else if (isObject(rule)) {
       const comment = typeof rule['comment'] === 'string' ? rule['comment'] : '';
       const handle = typeof rule['handle'] === 'number' ? { handle: rule['handle'] } : {};
-      out.chains.get(objectKey(family, String(rule['chain'])))?.rules.push({ statements: [], comment, body: ruleBody(rule['expr']), ...handle });
+      out.chains
+        .get(objectKey(family, String(rule['chain'])))
+        ?.rules.push({ statements: [], comment, body: ruleBody(rule['expr']), ...handle });
     } else if (isObject(set)) {
       const name = String(set['name']);
       const type = set['type'];
@@ -108,4 +129,3 @@ export function parseTableListing(text: string, family: Family): ListedTable {
   }
   return out;
 }
-

@@ -8,7 +8,10 @@ const GENERATION = ['#', 'new', 'generation'];
 
 /** The committing process of a new-generation line, if the line is one. */
 function committer(line: string): number | undefined {
-  const words = line.trim().split(' ').filter((w) => w !== '');
+  const words = line
+    .trim()
+    .split(' ')
+    .filter((w) => w !== '');
   if (!GENERATION.every((w, i) => words[i] === w) || words[4] !== 'by' || words[5] !== 'process') return undefined;
   const pid = Number(words[6]);
   return Number.isInteger(pid) ? pid : undefined;

@@ -71,7 +71,8 @@ export type Elements = ReadonlyMap<string, Element>;
 export type RulesetSet = SetMeta & { elements: Elements };
 
 /** Elements keyed as a ruleset keeps them. */
-export const elementsOf = (es: Iterable<Element>): Map<string, Element> => new Map([...es].map((e) => [elementText(e), e]));
+export const elementsOf = (es: Iterable<Element>): Map<string, Element> =>
+  new Map([...es].map((e) => [elementText(e), e]));
 
 /**
  * The objects of our tables (one name, several families), keyed by objectKey(). A value: the executor
@@ -87,4 +88,5 @@ export const objectKey = (family: Family, name: string) => `${family} ${name}`;
 
 export const emptyRuleset = (): Ruleset => ({ chains: new Map(), sets: new Map() });
 
-export const hasFamily = (r: Ruleset, family: Family) => [...r.chains.values(), ...r.sets.values()].some((x) => x.family === family);
+export const hasFamily = (r: Ruleset, family: Family) =>
+  [...r.chains.values(), ...r.sets.values()].some((x) => x.family === family);

@@ -35,7 +35,10 @@ let libc: { send: Fn; recv: Fn } | undefined;
 const sys = () => {
   if (libc) return libc;
   const so = koffi.load('libc.so.6');
-  libc = { send: so.func('long send(int fd, const void *buf, size_t len, int flags)'), recv: so.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)') };
+  libc = {
+    send: so.func('long send(int fd, const void *buf, size_t len, int flags)'),
+    recv: so.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)'),
+  };
   return libc;
 };
 
@@ -61,7 +64,14 @@ function message(type: number, flags: number, seq: number, family: number, attrs
   return Buffer.concat([h, body]);
 }
 
-function tableMessage(type: number, flags: number, seq: number, family: Family, table: string, tableFlags?: number): Buffer {
+function tableMessage(
+  type: number,
+  flags: number,
+  seq: number,
+  family: Family,
+  table: string,
+  tableFlags?: number,
+): Buffer {
   const attrs = [attr(NFTA_TABLE_NAME, Buffer.from(`${table}\0`))];
   if (tableFlags !== undefined) {
     const f = Buffer.alloc(4);
@@ -95,7 +105,8 @@ function answers(fd: number, seqs: number[]): { errors: Map<number, number>; mes
 }
 
 function sendAll(fd: number, data: Buffer): void {
-  if (Number(sys().send(fd, data, data.length, 0)) !== data.length) throw new Error(`netlink send failed (errno ${koffi.errno()})`);
+  if (Number(sys().send(fd, data, data.length, 0)) !== data.length)
+    throw new Error(`netlink send failed (errno ${koffi.errno()})`);
 }
 
 /**
@@ -107,7 +118,14 @@ function transact(fd: number, build: (seq: number) => Buffer[]): number[] {
   nextSeq += 16;
   const first = nextSeq;
   const messages = build(first + 1);
-  sendAll(fd, Buffer.concat([message(BATCH_BEGIN, NLM_F_REQUEST, first, 0), ...messages, message(BATCH_END, NLM_F_REQUEST, first + messages.length + 1, 0)]));
+  sendAll(
+    fd,
+    Buffer.concat([
+      message(BATCH_BEGIN, NLM_F_REQUEST, first, 0),
+      ...messages,
+      message(BATCH_END, NLM_F_REQUEST, first + messages.length + 1, 0),
+    ]),
+  );
   const seqs = messages.map((_, i) => first + 1 + i);
   const { errors } = answers(fd, seqs);
   return seqs.map((s) => errors.get(s)!);
@@ -154,6 +172,9 @@ export function own(fd: number, family: Family, table: string, create: boolean):
  * table so flagged and deletes it in the same transaction, which leaves nothing behind.
  */
 export function kernelOwnsTables(fd: number, table: string): boolean {
-  const [created] = transact(fd, (s) => [tableMessage(NEWTABLE, 0, s, 'inet', table, OWNED), tableMessage(DELTABLE, 0, s + 1, 'inet', table)]);
+  const [created] = transact(fd, (s) => [
+    tableMessage(NEWTABLE, 0, s, 'inet', table, OWNED),
+    tableMessage(DELTABLE, 0, s + 1, 'inet', table),
+  ]);
   return created === 0;
 }

@@ -34,7 +34,8 @@ export class OwningNft implements NftClient {
       return { unavailable: `libnftables: ${(e as Error).message}` };
     }
     try {
-      if (!kernelOwnsTables(lib.fd, PROBE_TABLE)) return { unavailable: 'the kernel refuses nftables tables flagged owner and persist' };
+      if (!kernelOwnsTables(lib.fd, PROBE_TABLE))
+        return { unavailable: 'the kernel refuses nftables tables flagged owner and persist' };
     } catch (e) {
       return { unavailable: `probing table ownership: ${(e as Error).message}` };
     }

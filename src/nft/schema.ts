@@ -10,7 +10,12 @@ const PORTS = z.tuple([z.number().int(), z.number().int()]).readonly();
 export const EXPR: z.ZodType<Expr> = z.lazy(() =>
   z.discriminatedUnion('kind', [
     z.strictObject({ kind: z.literal('payload'), protocol: z.string(), field: z.string() }),
-    z.strictObject({ kind: z.literal('raw'), base: z.enum(['ll', 'nh', 'th']), offset: z.number().int(), len: z.number().int() }),
+    z.strictObject({
+      kind: z.literal('raw'),
+      base: z.enum(['ll', 'nh', 'th']),
+      offset: z.number().int(),
+      len: z.number().int(),
+    }),
     z.strictObject({ kind: z.literal('meta'), key: z.string() }),
     z.strictObject({ kind: z.literal('ct'), key: z.string(), dir: z.enum(['original', 'reply']).optional() }),
     z.strictObject({ kind: z.literal('tcp option'), option: z.number().int() }),
@@ -67,11 +72,19 @@ export const STATEMENT: z.ZodType<Statement> = z.lazy(() =>
     z.strictObject({
       kind: z.literal('reject'),
       with: z
-        .union([z.strictObject({ type: z.enum(['icmp', 'icmpv6', 'icmpx']), code: z.string() }), z.strictObject({ type: z.literal('tcp reset') })])
+        .union([
+          z.strictObject({ type: z.enum(['icmp', 'icmpv6', 'icmpx']), code: z.string() }),
+          z.strictObject({ type: z.literal('tcp reset') }),
+        ])
         .optional(),
     }),
     z.strictObject({ kind: z.literal('masquerade'), ports: PORTS.optional() }),
-    z.strictObject({ kind: z.literal('snat'), family: z.enum(['ip', 'ip6']).optional(), addr: VALUE, ports: PORTS.optional() }),
+    z.strictObject({
+      kind: z.literal('snat'),
+      family: z.enum(['ip', 'ip6']).optional(),
+      addr: VALUE,
+      ports: PORTS.optional(),
+    }),
     z.strictObject({ kind: z.literal('notrack') }),
   ]),
 );
@@ -93,7 +106,13 @@ export const CHAIN: z.ZodType<NftChain> = z.strictObject({
     })
     .optional(),
   rules: z
-    .array(z.strictObject({ statements: z.array(STATEMENT).readonly(), comment: z.string(), body: z.array(KERNEL_STATEMENT).readonly().optional() }))
+    .array(
+      z.strictObject({
+        statements: z.array(STATEMENT).readonly(),
+        comment: z.string(),
+        body: z.array(KERNEL_STATEMENT).readonly().optional(),
+      }),
+    )
     .readonly(),
 });
 
@@ -104,7 +123,10 @@ export const SET_META: z.ZodType<SetMeta> = z.strictObject({
   decl: z.strictObject({
     key: z.union([z.strictObject({ typeof: EXPR }), z.strictObject({ type: z.string() })]),
     value: z.string().optional(),
-    flags: z.array(z.enum(['interval', 'dynamic'])).readonly().optional(),
+    flags: z
+      .array(z.enum(['interval', 'dynamic']))
+      .readonly()
+      .optional(),
     size: z.number().optional(),
   }),
 });

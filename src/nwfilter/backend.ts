@@ -33,9 +33,15 @@ export interface PortFilter {
  * A port whose instances are computed on first use, so a backend that kept what it built for
  * `inputsDigest` never instantiates. The property is a getter: spreading the object computes it.
  */
-export function deferredPortFilter(port: Omit<PortFilter, 'instances'> & { inputsDigest: string }, instantiate: () => readonly RuleInstance[]): PortFilter {
+export function deferredPortFilter(
+  port: Omit<PortFilter, 'instances'> & { inputsDigest: string },
+  instantiate: () => readonly RuleInstance[],
+): PortFilter {
   let instances: readonly RuleInstance[] | undefined;
-  return Object.defineProperty({ ...port }, 'instances', { enumerable: true, get: () => (instances ??= instantiate()) }) as PortFilter;
+  return Object.defineProperty({ ...port }, 'instances', {
+    enumerable: true,
+    get: () => (instances ??= instantiate()),
+  }) as PortFilter;
 }
 
 export interface PortChange {

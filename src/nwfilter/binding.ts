@@ -45,7 +45,12 @@ export function bindingVariables(b: FilterBinding, learned?: LearnedAddresses): 
  * `opts.resolveMissing` when CTRL_IP_LEARNING allows learning; anything else unresolved is an
  * error.
  */
-export function instantiateBinding(b: FilterBinding, source: FilterSource, opts: InstantiateOptions = {}, learned?: LearnedAddresses): RuleInstance[] {
+export function instantiateBinding(
+  b: FilterBinding,
+  source: FilterSource,
+  opts: InstantiateOptions = {},
+  learned?: LearnedAddresses,
+): RuleInstance[] {
   const root = rootFilter(b, source);
   const learning = ipLearningMode(b);
   const resolveMissing = (missing: readonly string[]) => {

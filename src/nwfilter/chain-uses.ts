@@ -31,8 +31,23 @@ function hasStateFlags(rule: ResolvedRule): boolean {
   return v?.kind === 'state' && v.states.length > 0;
 }
 
-function use(prefix: 'F' | 'H', toGuest: boolean, directionIn: boolean, match: string | undefined, defaultMatch: boolean, maySkipIcmp: boolean): ChainUse {
-  return { prefix, toGuest, directionIn, match, defaultMatch, acceptTarget: toGuest ? 'ACCEPT' : 'RETURN', maySkipIcmp };
+function use(
+  prefix: 'F' | 'H',
+  toGuest: boolean,
+  directionIn: boolean,
+  match: string | undefined,
+  defaultMatch: boolean,
+  maySkipIcmp: boolean,
+): ChainUse {
+  return {
+    prefix,
+    toGuest,
+    directionIn,
+    match,
+    defaultMatch,
+    acceptTarget: toGuest ? 'ACCEPT' : 'RETURN',
+    maySkipIcmp,
+  };
 }
 
 /** The chains a rule goes to, in libvirt's order FJ, FP, HJ. */
@@ -56,4 +71,3 @@ export function chainUses(rule: ResolvedRule): ChainUse[] {
     use('H', false, dirIn, state(!dirIn), true, dirIn),
   ];
 }
-

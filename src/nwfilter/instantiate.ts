@@ -3,7 +3,16 @@
 // visible where it sits, and every combination of the values of the variables it uses becomes
 // one fully resolved rule. Mirrors libvirt's nwfilter_gentech_driver.c.
 import { invalidInput, VirtwallError } from '../errors.js';
-import type { AttrLiteral, ChainKind, FilterDef, FilterParams, RuleDef, RuleDirection, RuleAction, ProtocolName } from '../conf/nwfilter/types.js';
+import type {
+  AttrLiteral,
+  ChainKind,
+  FilterDef,
+  FilterParams,
+  RuleDef,
+  RuleDirection,
+  RuleAction,
+  ProtocolName,
+} from '../conf/nwfilter/types.js';
 import type { FilterSource } from './source.js';
 import { checkVarValue } from './check-var.js';
 import { formatVarRef } from '../conf/nwfilter/varref.js';
@@ -105,7 +114,12 @@ export function unresolvedVariables(root: FilterDef, vars: VarTable, source: Fil
  * unresolvable variables, lists of different lengths under one iterator and variable values
  * that do not fit the attribute they are used for; not-found for missing filters.
  */
-export function instantiate(root: FilterDef, vars: VarTable, source: FilterSource, opts: InstantiateOptions = {}): RuleInstance[] {
+export function instantiate(
+  root: FilterDef,
+  vars: VarTable,
+  source: FilterSource,
+  opts: InstantiateOptions = {},
+): RuleInstance[] {
   let top = vars;
   let missing = missingVariables(root, top, source);
   if (missing.size > 0 && opts.resolveMissing) {
@@ -117,7 +131,10 @@ export function instantiate(root: FilterDef, vars: VarTable, source: FilterSourc
   }
   if (missing.size > 0) {
     const list = [...missing].map(([name, path]) => `${name} (in ${path.join(' -> ')})`).join(', ');
-    throw invalidInput(`cannot instantiate filter '${root.name}': unresolvable variables or unavailable list elements: ${list}`, root.source);
+    throw invalidInput(
+      `cannot instantiate filter '${root.name}': unresolvable variables or unavailable list elements: ${list}`,
+      root.source,
+    );
   }
 
   const out: RuleInstance[] = [];
@@ -140,7 +157,8 @@ function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): Resolve
   try {
     bindings = varCombinations(vars, rule.variables);
   } catch (err) {
-    if (err instanceof VirtwallError) throw new VirtwallError(err.kind, `in filter ${path.join(' -> ')}: ${err.detail}`, { ...rule.source });
+    if (err instanceof VirtwallError)
+      throw new VirtwallError(err.kind, `in filter ${path.join(' -> ')}: ${err.detail}`, { ...rule.source });
     throw err;
   }
   return bindings.map((binding) => {
@@ -162,6 +180,12 @@ function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): Resolve
       }
       attrs[name] = { value: { kind: 'text', text, variable }, negated: attr.negated };
     }
-    return { action: rule.action, direction: rule.direction, stateMatch: rule.stateMatch, protocol: rule.protocol, attrs };
+    return {
+      action: rule.action,
+      direction: rule.direction,
+      stateMatch: rule.stateMatch,
+      protocol: rule.protocol,
+      attrs,
+    };
   });
 }

@@ -17,6 +17,7 @@ export function orderRules(instances: readonly RuleInstance[]): OrderedRule[] {
   const sorted = [...instances].sort((a, b) => Number(isRoot(b)) - Number(isRoot(a)) || a.priority - b.priority);
   return sorted.map((instance) => ({
     instance,
-    effectivePriority: !isRoot(instance) && instance.chainPriority > instance.priority ? instance.chainPriority : instance.priority,
+    effectivePriority:
+      !isRoot(instance) && instance.chainPriority > instance.priority ? instance.chainPriority : instance.priority,
   }));
 }

@@ -28,9 +28,11 @@ export class DirectoryFilterSource implements FilterSource {
   lookup(name: string): FilterDef | undefined {
     if (!this.cache.has(name)) {
       const file = join(this.dir, `${name}.xml`);
-      const def = FILE_NAME.test(name) && existsSync(file) ? this.parse(decodeUtf8(readFileSync(file)), file) : undefined;
+      const def =
+        FILE_NAME.test(name) && existsSync(file) ? this.parse(decodeUtf8(readFileSync(file)), file) : undefined;
       // libvirt refuses a config file whose name is not the filter's.
-      if (def && def.name !== name) throw invalidInput(`filter file does not match the filter's name '${def.name}'`, { ...def.source, file });
+      if (def && def.name !== name)
+        throw invalidInput(`filter file does not match the filter's name '${def.name}'`, { ...def.source, file });
       this.cache.set(name, def);
     }
     return this.cache.get(name);

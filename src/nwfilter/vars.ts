@@ -94,7 +94,9 @@ export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): Va
     return n * it.visits.length;
   }, 1);
   if (combinations > MAX_COMBINATIONS) {
-    throw invalidInput(`the values of ${[...new Set(accesses.map((a) => a.name))].join(', ')} give ${combinations} combinations for one rule; at most ${MAX_COMBINATIONS} are allowed`);
+    throw invalidInput(
+      `the values of ${[...new Set(accesses.map((a) => a.name))].join(', ')} give ${combinations} combinations for one rule; at most ${MAX_COMBINATIONS} are allowed`,
+    );
   }
   const out: VarBinding[] = [];
   for (;;) {

@@ -65,7 +65,16 @@ export function ruleCounters(listing: string): RuleCounter[] {
     // jumps enter libvirt's sub-chains: they are the layout, not rules of a filter
     if (!chain || !origin || !counter || expr.some((s) => 'jump' in s || 'goto' in s)) continue;
     const verdict = VERDICTS.find((v) => expr.some((s) => v in s)) ?? 'continue';
-    const r: RuleCounter = { family: String(rule['family']), shape: chain[1]!, chain: chain[2]!, path: origin.path.join('/'), priority: origin.priority, verdict, packets: Number(counter['packets']), bytes: Number(counter['bytes']) };
+    const r: RuleCounter = {
+      family: String(rule['family']),
+      shape: chain[1]!,
+      chain: chain[2]!,
+      path: origin.path.join('/'),
+      priority: origin.priority,
+      verdict,
+      packets: Number(counter['packets']),
+      bytes: Number(counter['bytes']),
+    };
     const k = `${r.family} ${r.shape} ${r.chain} ${r.path} ${r.priority} ${r.verdict}`;
     const seen = sums.get(k);
     if (!seen) sums.set(k, r);
@@ -94,12 +103,19 @@ export function shapesOfPorts(listings: string): Map<string, string> {
   const shapeOf = new Map<string, string>();
   const byMark = new Map<number, string>();
   const portOfMark = new Map<number, string>();
-  const all = listings.split('\n').filter((l) => l.trim() !== '').flatMap(items);
+  const all = listings
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .flatMap(items);
   for (const item of all) {
     const m = item['map'];
     if (!isObject(m) || m['table'] !== TABLE || !Array.isArray(m['elem'])) continue;
     for (const e of m['elem'] as Json[]) {
-      const pair = Array.isArray(e) ? (e as Json[]) : isObject(e) && Array.isArray(e['elem']) ? (e['elem'] as Json[]) : undefined;
+      const pair = Array.isArray(e)
+        ? (e as Json[])
+        : isObject(e) && Array.isArray(e['elem'])
+          ? (e['elem'] as Json[])
+          : undefined;
       if (pair?.length !== 2) continue;
       const [k, v] = pair as [Json, Json];
       const jump = isObject(v) && isObject(v['jump']) ? String(v['jump']['target']) : undefined;
@@ -134,7 +150,10 @@ export class CounterReader {
   private portsOf = new Map<string, string[]>();
 
   /** `boundPorts`: the ports with bindings now, in a stable order (a change makes the dispatch maps be read again). */
-  constructor(private readonly runner: CommandRunner, private readonly boundPorts: () => readonly string[]) {}
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly boundPorts: () => readonly string[],
+  ) {}
 
   read(): Promise<CounterSnapshot> {
     if (this.last && Date.now() - this.last.time < COUNTERS_MAX_AGE_MS) return Promise.resolve(this.last);
@@ -174,16 +193,18 @@ export class CounterReader {
     if (layout !== this.mapsReadFor && layout !== this.refreshing) {
       // the first time it is waited for; after a change the last map serves until the new one is read
       this.refreshing = layout;
-      const refresh = this.readShapes(ourMaps(r.stdout)).then(
-        (shapeOf) => {
-          this.shapeOf = shapeOf;
-          this.portsOf = portsByShape(shapeOf);
-          this.mapsReadFor = layout;
-        },
-        () => undefined,
-      ).finally(() => {
-        if (this.refreshing === layout) this.refreshing = undefined;
-      });
+      const refresh = this.readShapes(ourMaps(r.stdout))
+        .then(
+          (shapeOf) => {
+            this.shapeOf = shapeOf;
+            this.portsOf = portsByShape(shapeOf);
+            this.mapsReadFor = layout;
+          },
+          () => undefined,
+        )
+        .finally(() => {
+          if (this.refreshing === layout) this.refreshing = undefined;
+        });
       if (this.mapsReadFor === '') await refresh;
     }
     this.last = { time, rules, shapeOf: this.shapeOf, portsOf: this.portsOf };

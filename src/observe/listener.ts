@@ -26,10 +26,15 @@ export const MAX_CONNECTIONS = 32;
 /** Starts the configured listeners; resolves once they listen. `close()` stops them. */
 export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{ close(): Promise<void> }> {
   if (!o.metrics && !o.dashboard) return { close: async () => {} };
-  const counters = o.build.nwfilterBackend === 'nftables' ? new CounterReader(o.runner, () => daemon.bindings.list().map((b) => b.portdev)) : undefined;
+  const counters =
+    o.build.nwfilterBackend === 'nftables'
+      ? new CounterReader(o.runner, () => daemon.bindings.list().map((b) => b.portdev))
+      : undefined;
   const servers: Server[] = [];
   const serve = async (at: ListenAddress, routes: Map<string, Handler>, what: string) => {
-    const server = createServer(readOnlyHandler(at.port, routes, (err) => o.log.error({ err: err.message }, `${what} request failed`)));
+    const server = createServer(
+      readOnlyHandler(at.port, routes, (err) => o.log.error({ err: err.message }, `${what} request failed`)),
+    );
     // anyone who reaches it may connect: open pages (event streams) and scrapers are few
     server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
@@ -42,11 +47,20 @@ export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{
   try {
     if (o.metrics) {
       const metrics = registerMetrics(daemon, o.build, counters);
-      await serve(o.metrics, new Map([['/metrics', async (_req: IncomingMessage, res: ServerResponse) => {
-        const text = await metrics.scrape();
-        res.writeHead(200, { ...SAFE_HEADERS, 'content-type': daemon.telemetry.registry.contentType });
-        res.end(text);
-      }]]), 'metrics');
+      await serve(
+        o.metrics,
+        new Map([
+          [
+            '/metrics',
+            async (_req: IncomingMessage, res: ServerResponse) => {
+              const text = await metrics.scrape();
+              res.writeHead(200, { ...SAFE_HEADERS, 'content-type': daemon.telemetry.registry.contentType });
+              res.end(text);
+            },
+          ],
+        ]),
+        'metrics',
+      );
     }
     if (o.dashboard) {
       dashboard = new Dashboard(daemon, o.build, counters, o.log);

@@ -7,7 +7,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 
 export class RefusedRequest extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -21,15 +24,18 @@ function hostOf(host: string): { name: string; port: number | undefined } | unde
 
 /** Throws RefusedRequest unless a same-site reader asks for `listenPort`'s content. */
 export function checkReadOnly(req: IncomingMessage, listenPort: number): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new RefusedRequest(405, 'read-only: only GET and HEAD are served');
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    throw new RefusedRequest(405, 'read-only: only GET and HEAD are served');
   const host = hostOf(req.headers.host ?? '');
   if (!host || (isIP(host.name) === 0 && host.name !== 'localhost') || (host.port ?? 80) !== listenPort) {
-    throw new RefusedRequest(421, 'the Host header must be an IP address or localhost with this listener\'s port');
+    throw new RefusedRequest(421, "the Host header must be an IP address or localhost with this listener's port");
   }
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new RefusedRequest(403, 'requests from other sites\' pages are refused');
+  if (site !== undefined && site !== 'same-origin' && site !== 'none')
+    throw new RefusedRequest(403, "requests from other sites' pages are refused");
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${req.headers.host}`) throw new RefusedRequest(403, 'requests from other origins are refused');
+  if (origin !== undefined && origin !== `http://${req.headers.host}`)
+    throw new RefusedRequest(403, 'requests from other origins are refused');
 }
 
 /** Headers of every answer: no framing, no sniffing, no use by other origins, nothing cached. */
@@ -39,11 +45,16 @@ export const SAFE_HEADERS = {
   'cross-origin-resource-policy': 'same-origin',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 } as const;
 
 /** Serves `routes` (path -> handler) read-only; anything else is 404. */
-export function readOnlyHandler(listenPort: number, routes: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>>, onError: (err: Error) => void) {
+export function readOnlyHandler(
+  listenPort: number,
+  routes: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>>,
+  onError: (err: Error) => void,
+) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const refuse = (status: number, message: string) => {
       res.writeHead(status, { ...SAFE_HEADERS, 'content-type': 'text/plain; charset=utf-8' });

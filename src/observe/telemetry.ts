@@ -28,11 +28,38 @@ export class Telemetry {
   lastReconcile: ReconcileEvent | undefined;
   lastHeal: ReconcileEvent | undefined;
 
-  private readonly requests = new Counter({ name: 'virtwall_api_requests_total', help: 'API requests answered, by API (http: the JSON API, libvirt: the RPC sockets), command and outcome (ok, or the error kind)', labelNames: ['api', 'command', 'outcome'], registers: [this.registry] });
-  private readonly requestSeconds = new Histogram({ name: 'virtwall_api_request_duration_seconds', help: 'Time from a request read to its answer, by API and command', labelNames: ['api', 'command'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
-  private readonly reconciles = new Counter({ name: 'virtwall_reconcile_total', help: 'Reconciles of the kernel state against the records, by part, reason (start-up, kernel change, SIGHUP, periodic, firewalld ...) and outcome (intact, repaired, failed)', labelNames: ['part', 'reason', 'outcome'], registers: [this.registry] });
-  private readonly reconcileSeconds = new Histogram({ name: 'virtwall_reconcile_duration_seconds', help: 'Duration of a reconcile, by part', labelNames: ['part'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
-  private readonly repairs = new Counter({ name: 'virtwall_heal_repairs_total', help: 'Things a reconcile put back, by kind (nwfilter_port, network_firewall, dnsmasq, firewalld_zone)', labelNames: ['kind'], registers: [this.registry] });
+  private readonly requests = new Counter({
+    name: 'virtwall_api_requests_total',
+    help: 'API requests answered, by API (http: the JSON API, libvirt: the RPC sockets), command and outcome (ok, or the error kind)',
+    labelNames: ['api', 'command', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly requestSeconds = new Histogram({
+    name: 'virtwall_api_request_duration_seconds',
+    help: 'Time from a request read to its answer, by API and command',
+    labelNames: ['api', 'command'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  private readonly reconciles = new Counter({
+    name: 'virtwall_reconcile_total',
+    help: 'Reconciles of the kernel state against the records, by part, reason (start-up, kernel change, SIGHUP, periodic, firewalld ...) and outcome (intact, repaired, failed)',
+    labelNames: ['part', 'reason', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly reconcileSeconds = new Histogram({
+    name: 'virtwall_reconcile_duration_seconds',
+    help: 'Duration of a reconcile, by part',
+    labelNames: ['part'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly repairs = new Counter({
+    name: 'virtwall_heal_repairs_total',
+    help: 'Things a reconcile put back, by kind (nwfilter_port, network_firewall, dnsmasq, firewalld_zone)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
 
   request(api: Api, command: string, outcome: string, seconds: number): void {
     this.requests.inc({ api, command, outcome });
@@ -40,13 +67,29 @@ export class Telemetry {
   }
 
   /** Runs one reconcile half; `repairsOf` counts by kind what its result says was repaired. */
-  async reconcile<T>(part: ReconcilePart, reason: string, run: () => Promise<T>, repairsOf: (result: T) => Record<string, number>): Promise<T> {
+  async reconcile<T>(
+    part: ReconcilePart,
+    reason: string,
+    run: () => Promise<T>,
+    repairsOf: (result: T) => Record<string, number>,
+  ): Promise<T> {
     const t0 = performance.now();
     const done = (repairs: number, error?: string) => {
       const seconds = (performance.now() - t0) / 1000;
       this.reconcileSeconds.observe({ part }, seconds);
-      this.reconciles.inc({ part, reason, outcome: error !== undefined ? 'failed' : repairs > 0 ? 'repaired' : 'intact' });
-      this.lastReconcile = { time: Date.now(), part, reason, seconds, repairs, ...(error !== undefined ? { error } : {}) };
+      this.reconciles.inc({
+        part,
+        reason,
+        outcome: error !== undefined ? 'failed' : repairs > 0 ? 'repaired' : 'intact',
+      });
+      this.lastReconcile = {
+        time: Date.now(),
+        part,
+        reason,
+        seconds,
+        repairs,
+        ...(error !== undefined ? { error } : {}),
+      };
       if (repairs > 0 || error !== undefined) this.lastHeal = this.lastReconcile;
     };
     try {

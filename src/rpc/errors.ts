@@ -58,7 +58,8 @@ export class LibvirtError extends Error {
 }
 
 /** The error libvirt raises with `code` and the detail `info`, formatted as libvirt does. */
-export const libvirtError = (code: Code, domain: Domain, info: string): LibvirtError => new LibvirtError(code, domain, FORMAT[code].replace('%s', info));
+export const libvirtError = (code: Code, domain: Domain, info: string): LibvirtError =>
+  new LibvirtError(code, domain, FORMAT[code].replace('%s', info));
 
 /** Each code's message prefix: a service that words its message as libvirt does keeps that code. */
 const PREFIXES = (Object.entries(FORMAT) as [string, string][])
@@ -77,7 +78,8 @@ const CODE_OF_KIND: Record<ErrorKind, Code> = {
 /** Any failure of a procedure as the error to send; `domain` is the daemon's driver. */
 export function toLibvirtError(err: unknown, domain: Domain): LibvirtError {
   if (err instanceof LibvirtError) return err;
-  if (!(err instanceof VirtwallError)) return libvirtError(CODE.internal, domain, (err as Error)?.message ?? String(err));
+  if (!(err instanceof VirtwallError))
+    return libvirtError(CODE.internal, domain, (err as Error)?.message ?? String(err));
   const worded = PREFIXES.find((p) => err.message.startsWith(p.prefix));
   if (worded) return new LibvirtError(worded.code, domain, err.message);
   return libvirtError(CODE_OF_KIND[err.kind], domain, err.message);

@@ -19,7 +19,10 @@ export function watchNetworkEvents(s: Session, uuid?: string): number {
   const callbackID = nextCallbackId++;
   const stop = s.daemon.networkEvents.watch((e) => {
     if (uuid !== undefined && e.uuid !== uuid) return;
-    s.sendMessage(PROC_NETWORK_EVENT_LIFECYCLE, encode(T.eventLifecycleMsg, { callbackID, net: netRef(e), event: NETWORK_EVENTS.indexOf(e.kind), detail: 0 }));
+    s.sendMessage(
+      PROC_NETWORK_EVENT_LIFECYCLE,
+      encode(T.eventLifecycleMsg, { callbackID, net: netRef(e), event: NETWORK_EVENTS.indexOf(e.kind), detail: 0 }),
+    );
   });
   s.callbacks.set(callbackID, stop);
   return callbackID;

@@ -5,7 +5,15 @@
 
 export const PROGRAM = { remote: 0x20008086, keepalive: 0x6b656570 } as const;
 export const PROTOCOL_VERSION = 1;
-export const TYPE = { call: 0, reply: 1, message: 2, stream: 3, callWithFds: 4, replyWithFds: 5, streamHole: 6 } as const;
+export const TYPE = {
+  call: 0,
+  reply: 1,
+  message: 2,
+  stream: 3,
+  callWithFds: 4,
+  replyWithFds: 5,
+  streamHole: 6,
+} as const;
 export const STATUS = { ok: 0, error: 1, continue: 2 } as const;
 
 const LEN_SIZE = 4;
@@ -69,8 +77,10 @@ export class FrameSplitter {
       if (this.buffered < LEN_SIZE) break;
       const head = this.peek(LEN_SIZE);
       const len = head.readUInt32BE(0);
-      if (len < LEN_SIZE + HEADER_SIZE) throw new FrameError(`packet ${len} bytes received too small, want ${LEN_SIZE + HEADER_SIZE}`);
-      if (len - LEN_SIZE > this.max) throw new FrameError(`packet ${len} bytes received too large, want ${this.max + LEN_SIZE}`);
+      if (len < LEN_SIZE + HEADER_SIZE)
+        throw new FrameError(`packet ${len} bytes received too small, want ${LEN_SIZE + HEADER_SIZE}`);
+      if (len - LEN_SIZE > this.max)
+        throw new FrameError(`packet ${len} bytes received too large, want ${this.max + LEN_SIZE}`);
       if (this.buffered < len) break;
       const whole = this.consume(len);
       frames.push({ header: decodeHeader(whole.subarray(LEN_SIZE)), payload: whole.subarray(LEN_SIZE + HEADER_SIZE) });

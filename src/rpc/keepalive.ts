@@ -16,7 +16,15 @@ export interface KeepaliveSettings {
 
 export const DEFAULT_KEEPALIVE: KeepaliveSettings = { interval: 5, count: 5 };
 
-const frame = (proc: number) => encodeFrame({ prog: PROGRAM.keepalive, vers: PROTOCOL_VERSION, proc, type: TYPE.message, serial: 0, status: STATUS.ok });
+const frame = (proc: number) =>
+  encodeFrame({
+    prog: PROGRAM.keepalive,
+    vers: PROTOCOL_VERSION,
+    proc,
+    type: TYPE.message,
+    serial: 0,
+    status: STATUS.ok,
+  });
 export const PING = frame(KEEPALIVE_PROC.ping);
 export const PONG = frame(KEEPALIVE_PROC.pong);
 

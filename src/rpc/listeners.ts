@@ -21,7 +21,12 @@ export function libvirtSockets(root: string): RpcSocket[] {
 }
 
 /** Serves libvirt's RPC protocol for the network and nwfilter drivers on their sockets. */
-export async function startLibvirtSockets(daemon: Daemon, root: string, log: Logger, options: RpcServerOptions = {}): Promise<RpcServer> {
+export async function startLibvirtSockets(
+  daemon: Daemon,
+  root: string,
+  log: Logger,
+  options: RpcServerOptions = {},
+): Promise<RpcServer> {
   const server = new RpcServer(daemon, log, options);
   mkdirSync(join(root, 'run/libvirt'), { recursive: true, mode: 0o755 });
   const passed = activationFds(process.env);

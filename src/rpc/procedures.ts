@@ -41,7 +41,12 @@ const CONNECT_RO = 1;
 // --- flags (libvirt's virCheckFlags, named after the driver function that checks them) ---
 function checkFlags(s: Session, flags: number, supported: number, fn: string): void {
   const extra = flags & ~supported;
-  if (extra) throw libvirtError(CODE.invalidArg, DRIVER_DOMAIN[s.driver], `unsupported flags (0x${(extra >>> 0).toString(16)}) in function ${fn}`);
+  if (extra)
+    throw libvirtError(
+      CODE.invalidArg,
+      DRIVER_DOMAIN[s.driver],
+      `unsupported flags (0x${(extra >>> 0).toString(16)}) in function ${fn}`,
+    );
 }
 
 // --- object references as libvirt sends them ---
@@ -58,10 +63,17 @@ function port(s: Session, ref: Args): { net: NetworkDef; uuid: string } {
 }
 
 /** need_results = 0 asks for the count only. */
-const listReply = <T>(key: string, items: T[], needResults: number) => ({ [key]: needResults ? items : [], ret: items.length });
+const listReply = <T>(key: string, items: T[], needResults: number) => ({
+  [key]: needResults ? items : [],
+  ret: items.length,
+});
 
 /** virNetworkObjMatch: each pair of filter flags keeps objects with either property. */
-const NETWORK_FILTERS: readonly [number, number, (n: { active: boolean; persistent: boolean; autostart: boolean }) => boolean][] = [
+const NETWORK_FILTERS: readonly [
+  number,
+  number,
+  (n: { active: boolean; persistent: boolean; autostart: boolean }) => boolean,
+][] = [
   [1, 2, (n) => n.active], // INACTIVE, ACTIVE
   [8, 4, (n) => n.persistent], // TRANSIENT, PERSISTENT
   [32, 16, (n) => n.autostart], // NO_AUTOSTART, AUTOSTART
@@ -84,7 +96,12 @@ function connectOpen(s: Session, a: Args): void {
   const uri = (a['name'] as string | null) ?? '';
   const m = /^([a-z]+):\/\/\/([^?#]*)$/.exec(uri);
   if (!m || m[1] !== s.driver) throw libvirtError(CODE.noConnect, DOMAIN.none, uri || 'the default URI');
-  if (m[2] !== 'system') throw libvirtError(CODE.internal, DRIVER_DOMAIN[s.driver], `unexpected ${s.driver} URI path '/${m[2]}', try ${s.driver}:///system`);
+  if (m[2] !== 'system')
+    throw libvirtError(
+      CODE.internal,
+      DRIVER_DOMAIN[s.driver],
+      `unexpected ${s.driver} URI path '/${m[2]}', try ${s.driver}:///system`,
+    );
   checkFlags(s, a['flags'], CONNECT_RO, `${s.driver}ConnectOpen`);
   s.readonly ||= (a['flags'] & CONNECT_RO) !== 0;
   s.open = true;
@@ -102,7 +119,10 @@ function networkUpdate(s: Session, a: Args) {
   const section = UPDATE_SECTIONS_BY_NUMBER[a['section']];
   if (!command) throw libvirtError(CODE.noSupport, DOMAIN.network, `can't update unrecognized command of network`);
   if (!section) throw libvirtError(CODE.noSupport, DOMAIN.network, `can't update unrecognized section of network`);
-  return s.daemon.networkUpdate(net.name, command, section, a['parentIndex'], a['xml'], { live: (a['flags'] & 1) !== 0, config: (a['flags'] & 2) !== 0 });
+  return s.daemon.networkUpdate(net.name, command, section, a['parentIndex'], a['xml'], {
+    live: (a['flags'] & 1) !== 0,
+    config: (a['flags'] & 2) !== 0,
+  });
 }
 
 function leases(s: Session, a: Args) {
@@ -141,128 +161,639 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
   // --- connection ---
   [1, def({ name: 'CONNECT_OPEN', args: T.connectOpenArgs, ret: T.void, needs: 'none', run: connectOpen })],
   [2, def({ name: 'CONNECT_CLOSE', args: T.void, ret: T.void, needs: 'none', run: (s) => s.closeAfterReply() })],
-  [3, def({ name: 'CONNECT_GET_TYPE', args: T.void, ret: T.str('type'), needs: 'open', run: (s) => ({ type: s.driver }) })],
-  [4, def({ name: 'CONNECT_GET_VERSION', args: T.void, ret: T.uhyper('hv_ver'), needs: 'open', run: unsupported('virConnectGetVersion') })],
-  [59, def({ name: 'CONNECT_GET_HOSTNAME', args: T.void, ret: T.str('hostname'), needs: 'open', run: unsupported('virConnectGetHostname') })],
-  [60, def({ name: 'CONNECT_SUPPORTS_FEATURE', args: T.int('feature'), ret: T.int('supported'), needs: 'none', run: (s, a) => supportsFeature(s, a['feature']) })],
+  [
+    3,
+    def({
+      name: 'CONNECT_GET_TYPE',
+      args: T.void,
+      ret: T.str('type'),
+      needs: 'open',
+      run: (s) => ({ type: s.driver }),
+    }),
+  ],
+  [
+    4,
+    def({
+      name: 'CONNECT_GET_VERSION',
+      args: T.void,
+      ret: T.uhyper('hv_ver'),
+      needs: 'open',
+      run: unsupported('virConnectGetVersion'),
+    }),
+  ],
+  [
+    59,
+    def({
+      name: 'CONNECT_GET_HOSTNAME',
+      args: T.void,
+      ret: T.str('hostname'),
+      needs: 'open',
+      run: unsupported('virConnectGetHostname'),
+    }),
+  ],
+  [
+    60,
+    def({
+      name: 'CONNECT_SUPPORTS_FEATURE',
+      args: T.int('feature'),
+      ret: T.int('supported'),
+      needs: 'none',
+      run: (s, a) => supportsFeature(s, a['feature']),
+    }),
+  ],
   [66, def({ name: 'AUTH_LIST', args: T.void, ret: T.authListRet, needs: 'none', run: () => ({ types: [0] }) })],
-  [110, def({ name: 'CONNECT_GET_URI', args: T.void, ret: T.str('uri'), needs: 'open', run: (s) => ({ uri: `${s.driver}:///system` }) })],
-  [148, def({ name: 'CONNECT_IS_ENCRYPTED', args: T.void, ret: T.int('encrypted'), needs: 'open', run: () => ({ encrypted: 0 }) })],
-  [149, def({ name: 'CONNECT_IS_SECURE', args: T.void, ret: T.int('secure'), needs: 'open', run: () => ({ secure: 1 }) })],
-  [157, def({ name: 'CONNECT_GET_LIB_VERSION', args: T.void, ret: T.uhyper('lib_ver'), needs: 'open', run: () => ({ lib_ver: LIB_VERSION }) })],
-  [360, def({ name: 'CONNECT_REGISTER_CLOSE_CALLBACK', args: T.void, ret: T.void, needs: 'open', run: () => undefined })],
-  [361, def({ name: 'CONNECT_UNREGISTER_CLOSE_CALLBACK', args: T.void, ret: T.void, needs: 'open', run: () => undefined })],
-  [419, def({ name: 'CONNECT_SET_IDENTITY', args: T.setIdentityArgs, ret: T.void, needs: 'open', write: 'virConnectSetIdentity', run: (s, a) => {
-    checkFlags(s, a['flags'], 0, 'virConnectSetIdentity');
-    // kept for the log: who the client acts for, never its tokens (system.token) or labels
-    s.identity = Object.fromEntries((a['params'] as { field: string; value: { value: unknown } }[]).filter((p) => IDENTITY_FIELDS.includes(p.field)).map((p) => [p.field, String(p.value.value)]));
-  } })],
+  [
+    110,
+    def({
+      name: 'CONNECT_GET_URI',
+      args: T.void,
+      ret: T.str('uri'),
+      needs: 'open',
+      run: (s) => ({ uri: `${s.driver}:///system` }),
+    }),
+  ],
+  [
+    148,
+    def({
+      name: 'CONNECT_IS_ENCRYPTED',
+      args: T.void,
+      ret: T.int('encrypted'),
+      needs: 'open',
+      run: () => ({ encrypted: 0 }),
+    }),
+  ],
+  [
+    149,
+    def({ name: 'CONNECT_IS_SECURE', args: T.void, ret: T.int('secure'), needs: 'open', run: () => ({ secure: 1 }) }),
+  ],
+  [
+    157,
+    def({
+      name: 'CONNECT_GET_LIB_VERSION',
+      args: T.void,
+      ret: T.uhyper('lib_ver'),
+      needs: 'open',
+      run: () => ({ lib_ver: LIB_VERSION }),
+    }),
+  ],
+  [
+    360,
+    def({ name: 'CONNECT_REGISTER_CLOSE_CALLBACK', args: T.void, ret: T.void, needs: 'open', run: () => undefined }),
+  ],
+  [
+    361,
+    def({ name: 'CONNECT_UNREGISTER_CLOSE_CALLBACK', args: T.void, ret: T.void, needs: 'open', run: () => undefined }),
+  ],
+  [
+    419,
+    def({
+      name: 'CONNECT_SET_IDENTITY',
+      args: T.setIdentityArgs,
+      ret: T.void,
+      needs: 'open',
+      write: 'virConnectSetIdentity',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 0, 'virConnectSetIdentity');
+        // kept for the log: who the client acts for, never its tokens (system.token) or labels
+        s.identity = Object.fromEntries(
+          (a['params'] as { field: string; value: { value: unknown } }[])
+            .filter((p) => IDENTITY_FIELDS.includes(p.field))
+            .map((p) => [p.field, String(p.value.value)]),
+        );
+      },
+    }),
+  ],
 
   // --- networks ---
-  [283, def({ name: 'CONNECT_LIST_ALL_NETWORKS', args: T.listAllArgs, ret: T.netList, needs: 'network', run: (s, a) => {
-    const flags = a['flags'] as number;
-    checkFlags(s, flags, 0x3f, 'networkConnectListAllNetworks');
-    const nets = s.daemon.networks.list().filter((n) => NETWORK_FILTERS.every(([no, yes, has]) => !(flags & (no | yes)) || (flags & yes && has(n)) || (flags & no && !has(n))));
-    return listReply('nets', nets.map(netRef), a['need_results']);
-  } })],
-  [52, def({ name: 'CONNECT_NUM_OF_NETWORKS', args: T.void, ret: T.int('num'), needs: 'network', run: (s) => ({ num: s.daemon.networks.list().filter((n) => n.active).length }) })],
-  [38, def({ name: 'CONNECT_LIST_NETWORKS', args: T.int('maxnames'), ret: T.names, needs: 'network', run: (s, a) => ({ names: s.daemon.networks.list().filter((n) => n.active).map((n) => n.name).slice(0, Math.max(0, a['maxnames'])) }) })],
-  [50, def({ name: 'CONNECT_NUM_OF_DEFINED_NETWORKS', args: T.void, ret: T.int('num'), needs: 'network', run: (s) => ({ num: s.daemon.networks.list().filter((n) => !n.active).length }) })],
-  [36, def({ name: 'CONNECT_LIST_DEFINED_NETWORKS', args: T.int('maxnames'), ret: T.names, needs: 'network', run: (s, a) => ({ names: s.daemon.networks.list().filter((n) => !n.active).map((n) => n.name).slice(0, Math.max(0, a['maxnames'])) }) })],
-  [46, def({ name: 'NETWORK_LOOKUP_BY_NAME', args: T.str('name'), ret: T.net, needs: 'network', run: (s, a) => ({ net: netRef(s.daemon.networks.lookup(a['name'])) }) })],
-  [47, def({ name: 'NETWORK_LOOKUP_BY_UUID', args: T.byUuid, ret: T.net, needs: 'network', run: (s, a) => ({ net: netRef(s.daemon.networks.lookupUuid(uuidText(a['uuid']))) }) })],
-  [44, def({ name: 'NETWORK_GET_AUTOSTART', args: T.net, ret: T.int('autostart'), needs: 'network', run: (s, a) => ({ autostart: +s.daemon.networks.autostartOf(network(s, a['net']).name) }) })],
-  [152, def({ name: 'NETWORK_IS_ACTIVE', args: T.net, ret: T.int('active'), needs: 'network', run: (s, a) => ({ active: +s.daemon.networks.isActive(network(s, a['net']).name) }) })],
-  [153, def({ name: 'NETWORK_IS_PERSISTENT', args: T.net, ret: T.int('persistent'), needs: 'network', run: (s, a) => ({ persistent: +s.daemon.networks.isPersistent(network(s, a['net']).name) }) })],
-  [45, def({ name: 'NETWORK_GET_BRIDGE_NAME', args: T.net, ret: T.str('name'), needs: 'network', run: (s, a) => {
-    const n = s.daemon.networks.summary(network(s, a['net']));
-    if (n.bridge === undefined) throw libvirtError(CODE.internal, DOMAIN.network, `network '${n.name}' does not have a bridge name.`);
-    return { name: n.bridge };
-  } })],
-  [43, def({ name: 'NETWORK_GET_XML_DESC', args: T.netFlags, ret: T.str('xml'), needs: 'network', run: (s, a) => {
-    checkFlags(s, a['flags'], 1, 'networkGetXMLDesc');
-    return { xml: s.daemon.networkXml(network(s, a['net']).name, (a['flags'] & 1) !== 0) };
-  } })],
-  [41, def({ name: 'NETWORK_DEFINE_XML', args: T.xml, ret: T.net, needs: 'network', write: 'virNetworkDefineXML', run: async (s, a) => ({ net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(a['xml']))) }) })],
-  [432, def({ name: 'NETWORK_DEFINE_XML_FLAGS', args: T.xmlFlags, ret: T.net, needs: 'network', write: 'virNetworkDefineXMLFlags', run: async (s, a) => {
-    checkFlags(s, a['flags'], 1, 'networkDefineXMLFlags');
-    if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
-    return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(a['xml']))) };
-  } })],
-  [40, def({ name: 'NETWORK_CREATE_XML', args: T.xml, ret: T.net, needs: 'network', write: 'virNetworkCreateXML', run: async (s, a) => ({ net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(a['xml']))) }) })],
-  [437, def({ name: 'NETWORK_CREATE_XML_FLAGS', args: T.xmlFlags, ret: T.net, needs: 'network', write: 'virNetworkCreateXMLFlags', run: async (s, a) => {
-    checkFlags(s, a['flags'], 1, 'networkCreateXMLFlags');
-    if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
-    return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(a['xml']))) };
-  } })],
-  [39, def({ name: 'NETWORK_CREATE', args: T.net, ret: T.void, needs: 'network', write: 'virNetworkCreate', run: async (s, a) => void (await s.daemon.networkStart(network(s, a['net']).name)) })],
-  [42, def({ name: 'NETWORK_DESTROY', args: T.net, ret: T.void, needs: 'network', write: 'virNetworkDestroy', run: async (s, a) => void (await s.daemon.networkDestroy(network(s, a['net']).name)) })],
-  [49, def({ name: 'NETWORK_UNDEFINE', args: T.net, ret: T.void, needs: 'network', write: 'virNetworkUndefine', run: (s, a) => void s.daemon.networkUndefine(network(s, a['net']).name) })],
-  [48, def({ name: 'NETWORK_SET_AUTOSTART', args: T.netAutostart, ret: T.void, needs: 'network', write: 'virNetworkSetAutostart', run: (s, a) => void s.daemon.networks.setAutostart(network(s, a['net']).name, a['autostart'] !== 0) })],
-  [291, def({ name: 'NETWORK_UPDATE', args: T.netUpdate, ret: T.void, needs: 'network', write: 'virNetworkUpdate', run: async (s, a) => void (await networkUpdate(s, a)) })],
+  [
+    283,
+    def({
+      name: 'CONNECT_LIST_ALL_NETWORKS',
+      args: T.listAllArgs,
+      ret: T.netList,
+      needs: 'network',
+      run: (s, a) => {
+        const flags = a['flags'] as number;
+        checkFlags(s, flags, 0x3f, 'networkConnectListAllNetworks');
+        const nets = s.daemon.networks
+          .list()
+          .filter((n) =>
+            NETWORK_FILTERS.every(
+              ([no, yes, has]) => !(flags & (no | yes)) || (flags & yes && has(n)) || (flags & no && !has(n)),
+            ),
+          );
+        return listReply('nets', nets.map(netRef), a['need_results']);
+      },
+    }),
+  ],
+  [
+    52,
+    def({
+      name: 'CONNECT_NUM_OF_NETWORKS',
+      args: T.void,
+      ret: T.int('num'),
+      needs: 'network',
+      run: (s) => ({ num: s.daemon.networks.list().filter((n) => n.active).length }),
+    }),
+  ],
+  [
+    38,
+    def({
+      name: 'CONNECT_LIST_NETWORKS',
+      args: T.int('maxnames'),
+      ret: T.names,
+      needs: 'network',
+      run: (s, a) => ({
+        names: s.daemon.networks
+          .list()
+          .filter((n) => n.active)
+          .map((n) => n.name)
+          .slice(0, Math.max(0, a['maxnames'])),
+      }),
+    }),
+  ],
+  [
+    50,
+    def({
+      name: 'CONNECT_NUM_OF_DEFINED_NETWORKS',
+      args: T.void,
+      ret: T.int('num'),
+      needs: 'network',
+      run: (s) => ({ num: s.daemon.networks.list().filter((n) => !n.active).length }),
+    }),
+  ],
+  [
+    36,
+    def({
+      name: 'CONNECT_LIST_DEFINED_NETWORKS',
+      args: T.int('maxnames'),
+      ret: T.names,
+      needs: 'network',
+      run: (s, a) => ({
+        names: s.daemon.networks
+          .list()
+          .filter((n) => !n.active)
+          .map((n) => n.name)
+          .slice(0, Math.max(0, a['maxnames'])),
+      }),
+    }),
+  ],
+  [
+    46,
+    def({
+      name: 'NETWORK_LOOKUP_BY_NAME',
+      args: T.str('name'),
+      ret: T.net,
+      needs: 'network',
+      run: (s, a) => ({ net: netRef(s.daemon.networks.lookup(a['name'])) }),
+    }),
+  ],
+  [
+    47,
+    def({
+      name: 'NETWORK_LOOKUP_BY_UUID',
+      args: T.byUuid,
+      ret: T.net,
+      needs: 'network',
+      run: (s, a) => ({ net: netRef(s.daemon.networks.lookupUuid(uuidText(a['uuid']))) }),
+    }),
+  ],
+  [
+    44,
+    def({
+      name: 'NETWORK_GET_AUTOSTART',
+      args: T.net,
+      ret: T.int('autostart'),
+      needs: 'network',
+      run: (s, a) => ({ autostart: +s.daemon.networks.autostartOf(network(s, a['net']).name) }),
+    }),
+  ],
+  [
+    152,
+    def({
+      name: 'NETWORK_IS_ACTIVE',
+      args: T.net,
+      ret: T.int('active'),
+      needs: 'network',
+      run: (s, a) => ({ active: +s.daemon.networks.isActive(network(s, a['net']).name) }),
+    }),
+  ],
+  [
+    153,
+    def({
+      name: 'NETWORK_IS_PERSISTENT',
+      args: T.net,
+      ret: T.int('persistent'),
+      needs: 'network',
+      run: (s, a) => ({ persistent: +s.daemon.networks.isPersistent(network(s, a['net']).name) }),
+    }),
+  ],
+  [
+    45,
+    def({
+      name: 'NETWORK_GET_BRIDGE_NAME',
+      args: T.net,
+      ret: T.str('name'),
+      needs: 'network',
+      run: (s, a) => {
+        const n = s.daemon.networks.summary(network(s, a['net']));
+        if (n.bridge === undefined)
+          throw libvirtError(CODE.internal, DOMAIN.network, `network '${n.name}' does not have a bridge name.`);
+        return { name: n.bridge };
+      },
+    }),
+  ],
+  [
+    43,
+    def({
+      name: 'NETWORK_GET_XML_DESC',
+      args: T.netFlags,
+      ret: T.str('xml'),
+      needs: 'network',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 1, 'networkGetXMLDesc');
+        return { xml: s.daemon.networkXml(network(s, a['net']).name, (a['flags'] & 1) !== 0) };
+      },
+    }),
+  ],
+  [
+    41,
+    def({
+      name: 'NETWORK_DEFINE_XML',
+      args: T.xml,
+      ret: T.net,
+      needs: 'network',
+      write: 'virNetworkDefineXML',
+      run: async (s, a) => ({ net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(a['xml']))) }),
+    }),
+  ],
+  [
+    432,
+    def({
+      name: 'NETWORK_DEFINE_XML_FLAGS',
+      args: T.xmlFlags,
+      ret: T.net,
+      needs: 'network',
+      write: 'virNetworkDefineXMLFlags',
+      run: async (s, a) => {
+        checkFlags(s, a['flags'], 1, 'networkDefineXMLFlags');
+        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
+        return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(a['xml']))) };
+      },
+    }),
+  ],
+  [
+    40,
+    def({
+      name: 'NETWORK_CREATE_XML',
+      args: T.xml,
+      ret: T.net,
+      needs: 'network',
+      write: 'virNetworkCreateXML',
+      run: async (s, a) => ({ net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(a['xml']))) }),
+    }),
+  ],
+  [
+    437,
+    def({
+      name: 'NETWORK_CREATE_XML_FLAGS',
+      args: T.xmlFlags,
+      ret: T.net,
+      needs: 'network',
+      write: 'virNetworkCreateXMLFlags',
+      run: async (s, a) => {
+        checkFlags(s, a['flags'], 1, 'networkCreateXMLFlags');
+        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
+        return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(a['xml']))) };
+      },
+    }),
+  ],
+  [
+    39,
+    def({
+      name: 'NETWORK_CREATE',
+      args: T.net,
+      ret: T.void,
+      needs: 'network',
+      write: 'virNetworkCreate',
+      run: async (s, a) => void (await s.daemon.networkStart(network(s, a['net']).name)),
+    }),
+  ],
+  [
+    42,
+    def({
+      name: 'NETWORK_DESTROY',
+      args: T.net,
+      ret: T.void,
+      needs: 'network',
+      write: 'virNetworkDestroy',
+      run: async (s, a) => void (await s.daemon.networkDestroy(network(s, a['net']).name)),
+    }),
+  ],
+  [
+    49,
+    def({
+      name: 'NETWORK_UNDEFINE',
+      args: T.net,
+      ret: T.void,
+      needs: 'network',
+      write: 'virNetworkUndefine',
+      run: (s, a) => void s.daemon.networkUndefine(network(s, a['net']).name),
+    }),
+  ],
+  [
+    48,
+    def({
+      name: 'NETWORK_SET_AUTOSTART',
+      args: T.netAutostart,
+      ret: T.void,
+      needs: 'network',
+      write: 'virNetworkSetAutostart',
+      run: (s, a) => void s.daemon.networks.setAutostart(network(s, a['net']).name, a['autostart'] !== 0),
+    }),
+  ],
+  [
+    291,
+    def({
+      name: 'NETWORK_UPDATE',
+      args: T.netUpdate,
+      ret: T.void,
+      needs: 'network',
+      write: 'virNetworkUpdate',
+      run: async (s, a) => void (await networkUpdate(s, a)),
+    }),
+  ],
   [341, def({ name: 'NETWORK_GET_DHCP_LEASES', args: T.leasesArgs, ret: T.leasesRet, needs: 'network', run: leases })],
-  [313, def({ name: 'CONNECT_NETWORK_EVENT_REGISTER_ANY', args: T.eventRegisterArgs, ret: T.int('callbackID'), needs: 'network', run: (s, a) => {
-    const net = a['net'] ? network(s, a['net']) : undefined;
-    if (a['eventID'] !== 0) throw libvirtError(CODE.internal, DOMAIN.rpc, `unsupported network event ID ${a['eventID']}`);
-    return { callbackID: watchNetworkEvents(s, net?.uuid) };
-  } })],
-  [314, def({ name: 'CONNECT_NETWORK_EVENT_DEREGISTER_ANY', args: T.int('callbackID'), ret: T.void, needs: 'network', run: (s, a) => unwatchNetworkEvents(s, a['callbackID']) })],
+  [
+    313,
+    def({
+      name: 'CONNECT_NETWORK_EVENT_REGISTER_ANY',
+      args: T.eventRegisterArgs,
+      ret: T.int('callbackID'),
+      needs: 'network',
+      run: (s, a) => {
+        const net = a['net'] ? network(s, a['net']) : undefined;
+        if (a['eventID'] !== 0)
+          throw libvirtError(CODE.internal, DOMAIN.rpc, `unsupported network event ID ${a['eventID']}`);
+        return { callbackID: watchNetworkEvents(s, net?.uuid) };
+      },
+    }),
+  ],
+  [
+    314,
+    def({
+      name: 'CONNECT_NETWORK_EVENT_DEREGISTER_ANY',
+      args: T.int('callbackID'),
+      ret: T.void,
+      needs: 'network',
+      run: (s, a) => unwatchNetworkEvents(s, a['callbackID']),
+    }),
+  ],
 
   // --- network ports ---
-  [404, def({ name: 'NETWORK_LIST_ALL_PORTS', args: T.portListArgs, ret: T.portList, needs: 'network', run: (s, a) => {
-    checkFlags(s, a['flags'], 0, 'networkListAllPorts');
-    const net = network(s, a['network']);
-    return listReply('ports', s.daemon.ports.list(net.name).map((p) => portRef(net, p.uuid)), a['need_results']);
-  } })],
-  [405, def({ name: 'NETWORK_PORT_LOOKUP_BY_UUID', args: T.portLookupArgs, ret: T.port, needs: 'network', run: (s, a) => {
-    const { net, uuid } = port(s, { net: a['network'], uuid: a['uuid'] });
-    return { port: portRef(net, uuid) };
-  } })],
-  [406, def({ name: 'NETWORK_PORT_CREATE_XML', args: T.portCreateArgs, ret: T.port, needs: 'network', write: 'virNetworkPortCreateXML', run: portCreate })],
-  [409, def({ name: 'NETWORK_PORT_GET_XML_DESC', args: T.portFlags, ret: T.str('xml'), needs: 'network', run: (s, a) => {
-    checkFlags(s, a['flags'], 0, 'networkPortGetXMLDesc');
-    return { xml: s.daemon.portXml(port(s, a['port']).uuid) };
-  } })],
-  [410, def({ name: 'NETWORK_PORT_DELETE', args: T.portFlags, ret: T.void, needs: 'network', write: 'virNetworkPortDelete', run: async (s, a) => {
-    checkFlags(s, a['flags'], 0, 'networkPortDelete');
-    await s.daemon.deletePort(port(s, a['port']).uuid);
-  } })],
+  [
+    404,
+    def({
+      name: 'NETWORK_LIST_ALL_PORTS',
+      args: T.portListArgs,
+      ret: T.portList,
+      needs: 'network',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 0, 'networkListAllPorts');
+        const net = network(s, a['network']);
+        return listReply(
+          'ports',
+          s.daemon.ports.list(net.name).map((p) => portRef(net, p.uuid)),
+          a['need_results'],
+        );
+      },
+    }),
+  ],
+  [
+    405,
+    def({
+      name: 'NETWORK_PORT_LOOKUP_BY_UUID',
+      args: T.portLookupArgs,
+      ret: T.port,
+      needs: 'network',
+      run: (s, a) => {
+        const { net, uuid } = port(s, { net: a['network'], uuid: a['uuid'] });
+        return { port: portRef(net, uuid) };
+      },
+    }),
+  ],
+  [
+    406,
+    def({
+      name: 'NETWORK_PORT_CREATE_XML',
+      args: T.portCreateArgs,
+      ret: T.port,
+      needs: 'network',
+      write: 'virNetworkPortCreateXML',
+      run: portCreate,
+    }),
+  ],
+  [
+    409,
+    def({
+      name: 'NETWORK_PORT_GET_XML_DESC',
+      args: T.portFlags,
+      ret: T.str('xml'),
+      needs: 'network',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 0, 'networkPortGetXMLDesc');
+        return { xml: s.daemon.portXml(port(s, a['port']).uuid) };
+      },
+    }),
+  ],
+  [
+    410,
+    def({
+      name: 'NETWORK_PORT_DELETE',
+      args: T.portFlags,
+      ret: T.void,
+      needs: 'network',
+      write: 'virNetworkPortDelete',
+      run: async (s, a) => {
+        checkFlags(s, a['flags'], 0, 'networkPortDelete');
+        await s.daemon.deletePort(port(s, a['port']).uuid);
+      },
+    }),
+  ],
 
   // --- nwfilters ---
-  [286, def({ name: 'CONNECT_LIST_ALL_NWFILTERS', args: T.listAllArgs, ret: T.nwfilterList, needs: 'nwfilter', run: (s, a) => {
-    checkFlags(s, a['flags'], 0, 'nwfilterConnectListAllNWFilters');
-    return listReply('filters', s.daemon.filters.list().map(filterRef), a['need_results']);
-  } })],
-  [178, def({ name: 'CONNECT_NUM_OF_NWFILTERS', args: T.void, ret: T.int('num'), needs: 'nwfilter', run: (s) => ({ num: s.daemon.filters.list().length }) })],
-  [179, def({ name: 'CONNECT_LIST_NWFILTERS', args: T.int('maxnames'), ret: T.names, needs: 'nwfilter', run: (s, a) => ({ names: s.daemon.filters.list().map((f) => f.name).slice(0, Math.max(0, a['maxnames'])) }) })],
-  [175, def({ name: 'NWFILTER_LOOKUP_BY_NAME', args: T.str('name'), ret: T.nwfilter, needs: 'nwfilter', run: (s, a) => ({ nwfilter: filterRef(s.daemon.filters.get(a['name'])) }) })],
-  [176, def({ name: 'NWFILTER_LOOKUP_BY_UUID', args: T.byUuid, ret: T.nwfilter, needs: 'nwfilter', run: (s, a) => ({ nwfilter: filterRef(s.daemon.filters.getUuid(uuidText(a['uuid']))) }) })],
-  [177, def({ name: 'NWFILTER_GET_XML_DESC', args: T.nwfilterFlags, ret: T.str('xml'), needs: 'nwfilter', run: (s, a) => {
-    checkFlags(s, a['flags'], 0, 'nwfilterGetXMLDesc');
-    return { xml: s.daemon.filterXml(filter(s, a['nwfilter']).name) };
-  } })],
-  [180, def({ name: 'NWFILTER_DEFINE_XML', args: T.xml, ret: T.nwfilter, needs: 'nwfilter', write: 'virNWFilterDefineXML', run: async (s, a) => ({ nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(a['xml'])).name)) }) })],
-  [431, def({ name: 'NWFILTER_DEFINE_XML_FLAGS', args: T.xmlFlags, ret: T.nwfilter, needs: 'nwfilter', write: 'virNWFilterDefineXMLFlags', run: async (s, a) => {
-    checkFlags(s, a['flags'], 1, 'nwfilterDefineXMLFlags');
-    if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filter', 'nwfilter');
-    return { nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(a['xml'])).name)) };
-  } })],
-  [181, def({ name: 'NWFILTER_UNDEFINE', args: T.nwfilter, ret: T.void, needs: 'nwfilter', write: 'virNWFilterUndefine', run: (s, a) => void s.daemon.undefineFilter(filter(s, a['nwfilter']).name) })],
+  [
+    286,
+    def({
+      name: 'CONNECT_LIST_ALL_NWFILTERS',
+      args: T.listAllArgs,
+      ret: T.nwfilterList,
+      needs: 'nwfilter',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 0, 'nwfilterConnectListAllNWFilters');
+        return listReply('filters', s.daemon.filters.list().map(filterRef), a['need_results']);
+      },
+    }),
+  ],
+  [
+    178,
+    def({
+      name: 'CONNECT_NUM_OF_NWFILTERS',
+      args: T.void,
+      ret: T.int('num'),
+      needs: 'nwfilter',
+      run: (s) => ({ num: s.daemon.filters.list().length }),
+    }),
+  ],
+  [
+    179,
+    def({
+      name: 'CONNECT_LIST_NWFILTERS',
+      args: T.int('maxnames'),
+      ret: T.names,
+      needs: 'nwfilter',
+      run: (s, a) => ({
+        names: s.daemon.filters
+          .list()
+          .map((f) => f.name)
+          .slice(0, Math.max(0, a['maxnames'])),
+      }),
+    }),
+  ],
+  [
+    175,
+    def({
+      name: 'NWFILTER_LOOKUP_BY_NAME',
+      args: T.str('name'),
+      ret: T.nwfilter,
+      needs: 'nwfilter',
+      run: (s, a) => ({ nwfilter: filterRef(s.daemon.filters.get(a['name'])) }),
+    }),
+  ],
+  [
+    176,
+    def({
+      name: 'NWFILTER_LOOKUP_BY_UUID',
+      args: T.byUuid,
+      ret: T.nwfilter,
+      needs: 'nwfilter',
+      run: (s, a) => ({ nwfilter: filterRef(s.daemon.filters.getUuid(uuidText(a['uuid']))) }),
+    }),
+  ],
+  [
+    177,
+    def({
+      name: 'NWFILTER_GET_XML_DESC',
+      args: T.nwfilterFlags,
+      ret: T.str('xml'),
+      needs: 'nwfilter',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 0, 'nwfilterGetXMLDesc');
+        return { xml: s.daemon.filterXml(filter(s, a['nwfilter']).name) };
+      },
+    }),
+  ],
+  [
+    180,
+    def({
+      name: 'NWFILTER_DEFINE_XML',
+      args: T.xml,
+      ret: T.nwfilter,
+      needs: 'nwfilter',
+      write: 'virNWFilterDefineXML',
+      run: async (s, a) => ({
+        nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(a['xml'])).name)),
+      }),
+    }),
+  ],
+  [
+    431,
+    def({
+      name: 'NWFILTER_DEFINE_XML_FLAGS',
+      args: T.xmlFlags,
+      ret: T.nwfilter,
+      needs: 'nwfilter',
+      write: 'virNWFilterDefineXMLFlags',
+      run: async (s, a) => {
+        checkFlags(s, a['flags'], 1, 'nwfilterDefineXMLFlags');
+        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filter', 'nwfilter');
+        return { nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(a['xml'])).name)) };
+      },
+    }),
+  ],
+  [
+    181,
+    def({
+      name: 'NWFILTER_UNDEFINE',
+      args: T.nwfilter,
+      ret: T.void,
+      needs: 'nwfilter',
+      write: 'virNWFilterUndefine',
+      run: (s, a) => void s.daemon.undefineFilter(filter(s, a['nwfilter']).name),
+    }),
+  ],
 
   // --- nwfilter bindings ---
-  [401, def({ name: 'CONNECT_LIST_ALL_NWFILTER_BINDINGS', args: T.listAllArgs, ret: T.bindingList, needs: 'nwfilter', run: (s, a) => {
-    checkFlags(s, a['flags'], 0, 'nwfilterConnectListAllNWFilterBindings');
-    return listReply('bindings', s.daemon.bindings.list().map(bindingRef), a['need_results']);
-  } })],
-  [397, def({ name: 'NWFILTER_BINDING_LOOKUP_BY_PORT_DEV', args: T.str('name'), ret: T.binding, needs: 'nwfilter', run: (s, a) => ({ nwfilter: bindingRef(s.daemon.bindings.get(a['name'])) }) })],
-  [398, def({ name: 'NWFILTER_BINDING_GET_XML_DESC', args: T.bindingFlags, ret: T.str('xml'), needs: 'nwfilter', run: (s, a) => {
-    checkFlags(s, a['flags'], 0, 'nwfilterBindingGetXMLDesc');
-    return { xml: s.daemon.bindingXml(a['nwfilter']['portdev']) };
-  } })],
-  [399, def({ name: 'NWFILTER_BINDING_CREATE_XML', args: T.xmlFlags, ret: T.binding, needs: 'nwfilter', write: 'virNWFilterBindingCreateXML', run: async (s, a) => {
-    checkFlags(s, a['flags'], 1, 'nwfilterBindingCreateXML');
-    if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filterbinding', 'nwfilterbinding');
-    return { nwfilter: bindingRef(s.daemon.bindings.get(await s.daemon.createBinding(a['xml']))) };
-  } })],
-  [400, def({ name: 'NWFILTER_BINDING_DELETE', args: T.binding, ret: T.void, needs: 'nwfilter', write: 'virNWFilterBindingDelete', run: async (s, a) => void (await s.daemon.deleteBinding(a['nwfilter']['portdev'])) })],
+  [
+    401,
+    def({
+      name: 'CONNECT_LIST_ALL_NWFILTER_BINDINGS',
+      args: T.listAllArgs,
+      ret: T.bindingList,
+      needs: 'nwfilter',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 0, 'nwfilterConnectListAllNWFilterBindings');
+        return listReply('bindings', s.daemon.bindings.list().map(bindingRef), a['need_results']);
+      },
+    }),
+  ],
+  [
+    397,
+    def({
+      name: 'NWFILTER_BINDING_LOOKUP_BY_PORT_DEV',
+      args: T.str('name'),
+      ret: T.binding,
+      needs: 'nwfilter',
+      run: (s, a) => ({ nwfilter: bindingRef(s.daemon.bindings.get(a['name'])) }),
+    }),
+  ],
+  [
+    398,
+    def({
+      name: 'NWFILTER_BINDING_GET_XML_DESC',
+      args: T.bindingFlags,
+      ret: T.str('xml'),
+      needs: 'nwfilter',
+      run: (s, a) => {
+        checkFlags(s, a['flags'], 0, 'nwfilterBindingGetXMLDesc');
+        return { xml: s.daemon.bindingXml(a['nwfilter']['portdev']) };
+      },
+    }),
+  ],
+  [
+    399,
+    def({
+      name: 'NWFILTER_BINDING_CREATE_XML',
+      args: T.xmlFlags,
+      ret: T.binding,
+      needs: 'nwfilter',
+      write: 'virNWFilterBindingCreateXML',
+      run: async (s, a) => {
+        checkFlags(s, a['flags'], 1, 'nwfilterBindingCreateXML');
+        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filterbinding', 'nwfilterbinding');
+        return { nwfilter: bindingRef(s.daemon.bindings.get(await s.daemon.createBinding(a['xml']))) };
+      },
+    }),
+  ],
+  [
+    400,
+    def({
+      name: 'NWFILTER_BINDING_DELETE',
+      args: T.binding,
+      ret: T.void,
+      needs: 'nwfilter',
+      write: 'virNWFilterBindingDelete',
+      run: async (s, a) => void (await s.daemon.deleteBinding(a['nwfilter']['portdev'])),
+    }),
+  ],
 ]);

@@ -20,7 +20,10 @@ export const nwfilter = xdr.struct(['name', str], ['uuid', uuid]);
 export const nwfilterBinding = xdr.struct(['portdev', str], ['filtername', str]);
 
 /** virTypedParameterType: INT 1, UINT 2, LLONG 3, ULLONG 4, DOUBLE 5, BOOLEAN 6, STRING 7. */
-export const typedParam = xdr.struct(['field', str], ['value', xdr.union({ 1: xdr.int, 2: xdr.uint, 3: xdr.hyper, 4: xdr.uhyper, 5: xdr.double, 6: xdr.int, 7: str })]);
+export const typedParam = xdr.struct(
+  ['field', str],
+  ['value', xdr.union({ 1: xdr.int, 2: xdr.uint, 3: xdr.hyper, 4: xdr.uhyper, 5: xdr.double, 6: xdr.int, 7: str })],
+);
 
 export const dhcpLease = xdr.struct(
   ['iface', str],
@@ -55,7 +58,14 @@ export const T = {
   net: s(['net', network]),
   netFlags: s(['net', network], flags),
   netAutostart: s(['net', network], ['autostart', xdr.int]),
-  netUpdate: s(['net', network], ['command', xdr.uint], ['section', xdr.uint], ['parentIndex', xdr.int], ['xml', str], flags),
+  netUpdate: s(
+    ['net', network],
+    ['command', xdr.uint],
+    ['section', xdr.uint],
+    ['parentIndex', xdr.int],
+    ['xml', str],
+    flags,
+  ),
   netList: list('nets', network),
   names: s(['names', xdr.array(str, LIST_MAX)]),
   leasesArgs: s(['net', network], ['mac', ostr], ['need_results', xdr.int], flags),

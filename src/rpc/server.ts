@@ -13,7 +13,18 @@ import { VirtwallError } from '../errors.js';
 import { socketInUse } from '../util/socket-in-use.js';
 import { CODE, DOMAIN, libvirtError, toLibvirtError, type LibvirtError } from './errors.js';
 import { unwatchAll } from './events.js';
-import { encodeFrame, FrameError, FrameSplitter, MESSAGE_MAX, PROGRAM, PROTOCOL_VERSION, STATUS, TYPE, type Frame, type Header } from './framing.js';
+import {
+  encodeFrame,
+  FrameError,
+  FrameSplitter,
+  MESSAGE_MAX,
+  PROGRAM,
+  PROTOCOL_VERSION,
+  STATUS,
+  TYPE,
+  type Frame,
+  type Header,
+} from './framing.js';
 import { DEFAULT_KEEPALIVE, Keepalive, type KeepaliveSettings } from './keepalive.js';
 import { PROCEDURES } from './procedures.js';
 import { messageError } from './remote-types.js';
@@ -64,7 +75,11 @@ export class RpcServer {
       return;
     }
     // a live libvirt daemon's socket is never taken over: it has to be stopped (masked) first
-    if (await socketInUse(socket.path)) throw new VirtwallError('conflict', `${socket.path} is served by another daemon (stop and mask libvirt's ${basename(socket.path).replace(/-sock.*/, '')} sockets, or set libvirt_sockets = 0)`);
+    if (await socketInUse(socket.path))
+      throw new VirtwallError(
+        'conflict',
+        `${socket.path} is served by another daemon (stop and mask libvirt's ${basename(socket.path).replace(/-sock.*/, '')} sockets, or set libvirt_sockets = 0)`,
+      );
     rmSync(socket.path, { force: true });
     const umask = process.umask(0o177);
     try {
@@ -82,12 +97,17 @@ export class RpcServer {
 
   private accept(socket: Socket, where: RpcSocket): void {
     const readonly = [...this.connections].filter((c) => c.onReadonlySocket).length;
-    if (this.connections.size >= (this.options.maxClients ?? 5000) || (where.readonly && readonly >= (this.options.maxReadonlyClients ?? 1000))) {
+    if (
+      this.connections.size >= (this.options.maxClients ?? 5000) ||
+      (where.readonly && readonly >= (this.options.maxReadonlyClients ?? 1000))
+    ) {
       this.log.warn({ socket: where.path }, 'too many libvirt clients: connection refused');
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, where, this.daemon, this.log, this.options.keepalive ?? DEFAULT_KEEPALIVE, () => this.connections.delete(conn));
+    const conn = new Connection(socket, where, this.daemon, this.log, this.options.keepalive ?? DEFAULT_KEEPALIVE, () =>
+      this.connections.delete(conn),
+    );
     this.connections.add(conn);
   }
 
@@ -124,10 +144,14 @@ class Connection implements Session {
     this.readonly = where.readonly;
     this.onReadonlySocket = where.readonly;
     this.splitter = new FrameSplitter(where.readonly ? READONLY_MESSAGE_MAX : MESSAGE_MAX);
-    this.keepalive = new Keepalive(keepalive, (f) => this.write(f), () => {
-      this.log.info({ driver: this.driver }, 'libvirt client stopped answering keepalive: closed');
-      this.destroy();
-    });
+    this.keepalive = new Keepalive(
+      keepalive,
+      (f) => this.write(f),
+      () => {
+        this.log.info({ driver: this.driver }, 'libvirt client stopped answering keepalive: closed');
+        this.destroy();
+      },
+    );
     socket.on('data', (data) => this.receive(data));
     socket.on('error', () => undefined);
     socket.on('close', () => this.closed());
@@ -135,7 +159,12 @@ class Connection implements Session {
 
   sendMessage(proc: number, payload: Buffer): void {
     // libvirt sends events with serial 1 (remoteDispatchObjectEventSend)
-    this.write(encodeFrame({ prog: PROGRAM.remote, vers: PROTOCOL_VERSION, proc, type: TYPE.message, serial: 1, status: STATUS.ok }, payload));
+    this.write(
+      encodeFrame(
+        { prog: PROGRAM.remote, vers: PROTOCOL_VERSION, proc, type: TYPE.message, serial: 1, status: STATUS.ok },
+        payload,
+      ),
+    );
   }
 
   startKeepalive(): void {
@@ -206,27 +235,35 @@ class Connection implements Session {
       } catch {
         throw libvirtError(CODE.rpc, DOMAIN.rpc, 'Unable to decode message payload');
       }
-      if (proc.write && this.readonly) throw libvirtError(CODE.operationDenied, DRIVER_DOMAIN[this.driver], `read only access prevents ${proc.write}`);
+      if (proc.write && this.readonly)
+        throw libvirtError(CODE.operationDenied, DRIVER_DOMAIN[this.driver], `read only access prevents ${proc.write}`);
       const run = () => proc.run(this, args as Record<string, unknown>);
       const result = await (proc.write ? this.daemon.serial(run) : run());
       if (proc.write) this.log.info({ driver: this.driver, call: proc.name, identity: this.identity }, 'libvirt call');
       return reply(STATUS.ok, encode(proc.ret, result ?? {}), 'ok');
     } catch (err) {
       const e = toLibvirtError(err, DRIVER_DOMAIN[this.driver]);
-      this.log[e.code === CODE.internal ? 'error' : 'debug']({ driver: this.driver, proc: header.proc, code: e.code, err: e.message }, 'libvirt call failed');
+      this.log[e.code === CODE.internal ? 'error' : 'debug'](
+        { driver: this.driver, proc: header.proc, code: e.code, err: e.message },
+        'libvirt call failed',
+      );
       return reply(STATUS.error, errorBody(e), CODE_NAME.get(e.code) ?? `code-${e.code}`);
     }
   }
 
   /** libvirt's checks before a call runs (virNetServerProgramDispatch, the remote dispatcher's connection lookup). */
   private check(header: Header) {
-    if (header.prog !== PROGRAM.remote || header.vers !== PROTOCOL_VERSION) throw libvirtError(CODE.rpc, DOMAIN.rpc, `Cannot find program ${header.prog} version ${header.vers}`);
+    if (header.prog !== PROGRAM.remote || header.vers !== PROTOCOL_VERSION)
+      throw libvirtError(CODE.rpc, DOMAIN.rpc, `Cannot find program ${header.prog} version ${header.vers}`);
     if (header.type !== TYPE.call) throw libvirtError(CODE.rpc, DOMAIN.rpc, `Unexpected message type ${header.type}`);
-    if (header.status !== STATUS.ok) throw libvirtError(CODE.rpc, DOMAIN.rpc, `Unexpected message status ${header.status}`);
+    if (header.status !== STATUS.ok)
+      throw libvirtError(CODE.rpc, DOMAIN.rpc, `Unexpected message status ${header.status}`);
     const proc = PROCEDURES.get(header.proc);
     if (!proc) throw libvirtError(CODE.rpc, DOMAIN.rpc, `unknown procedure: ${header.proc}`);
-    if (proc.needs === 'open' && !this.open) throw libvirtError(CODE.internal, DOMAIN.rpc, 'hypervisor connection not open');
-    if (proc.needs !== 'none' && proc.needs !== 'open' && (!this.open || proc.needs !== this.driver)) throw libvirtError(CODE.internal, DOMAIN.rpc, 'connection not open');
+    if (proc.needs === 'open' && !this.open)
+      throw libvirtError(CODE.internal, DOMAIN.rpc, 'hypervisor connection not open');
+    if (proc.needs !== 'none' && proc.needs !== 'open' && (!this.open || proc.needs !== this.driver))
+      throw libvirtError(CODE.internal, DOMAIN.rpc, 'connection not open');
     return proc;
   }
 
@@ -246,5 +283,17 @@ function listenOn(server: Server, target: { path: string; backlog: number } | { 
 }
 
 function errorBody(e: LibvirtError): Buffer {
-  return encode(messageError, { code: e.code, domain: e.domain, message: e.message, level: e.level, dom: null, str1: null, str2: null, str3: null, int1: 0, int2: 0, net: null });
+  return encode(messageError, {
+    code: e.code,
+    domain: e.domain,
+    message: e.message,
+    level: e.level,
+    dom: null,
+    str1: null,
+    str2: null,
+    str3: null,
+    int1: 0,
+    int2: 0,
+    net: null,
+  });
 }

@@ -170,7 +170,8 @@ export class XdrWriter {
       }
       case 'string': {
         const bytes = Buffer.from(value as string, 'utf8');
-        if (bytes.length > type.max) throw new XdrError(`string of ${bytes.length} bytes above the maximum ${type.max}`);
+        if (bytes.length > type.max)
+          throw new XdrError(`string of ${bytes.length} bytes above the maximum ${type.max}`);
         this.write(xdr.uint, bytes.length);
         this.parts.push(bytes, Buffer.alloc(pad(bytes.length)));
         break;

@@ -31,7 +31,9 @@ function validatorFor(schema: string): RelaxNGValidator {
   let v = validators.get(schema);
   if (!v) {
     registerSchemaProvider();
-    const doc = XmlDocument.fromString(readFileSync(join(SCHEMA_DIR, schema), 'utf8'), { url: join(SCHEMA_DIR, schema) });
+    const doc = XmlDocument.fromString(readFileSync(join(SCHEMA_DIR, schema), 'utf8'), {
+      url: join(SCHEMA_DIR, schema),
+    });
     try {
       v = RelaxNGValidator.fromDoc(doc);
     } finally {
@@ -112,7 +114,9 @@ export function schemaFailure(text: string, rootName: string): string | undefine
     return undefined;
   } catch (err) {
     if (!(err instanceof XmlValidateError)) throw err;
-    const messages = detailsOf(err).map((d) => `${d.message}\n`).join('');
+    const messages = detailsOf(err)
+      .map((d) => `${d.message}\n`)
+      .join('');
     return `XML document failed to validate against schema: Unable to validate doc against ${join(SCHEMA_DIR, schema)}\n${messages}`;
   } finally {
     doc.dispose();

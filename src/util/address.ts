@@ -220,7 +220,14 @@ export function parseIPv4(text: string): number[] | undefined {
   for (const part of parts) {
     const m = /^(0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*)$/.exec(part);
     if (!m) return undefined;
-    const v = part.length > 1 && (part[1] === 'x' || part[1] === 'X') ? (part.length === 2 ? 0 : parseInt(part.slice(2), 16)) : part.startsWith('0') ? parseInt(part, 8) : Number(part);
+    const v =
+      part.length > 1 && (part[1] === 'x' || part[1] === 'X')
+        ? part.length === 2
+          ? 0
+          : parseInt(part.slice(2), 16)
+        : part.startsWith('0')
+          ? parseInt(part, 8)
+          : Number(part);
     if (!Number.isSafeInteger(v) || v > 0xffffffff) return undefined;
     values.push(v);
   }

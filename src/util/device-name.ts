@@ -20,7 +20,10 @@ export const isDeviceName = (name: string): boolean => DEVICE_NAME.test(name) &&
 
 export function checkDeviceName(name: string, what: string, loc: SourceLocation = {}): string {
   if (!isDeviceName(name)) {
-    throw invalidInput(`invalid ${what} '${printable(name)}': at most ${DEVICE_NAME_MAX} characters of letters, digits and _.:-`, loc);
+    throw invalidInput(
+      `invalid ${what} '${printable(name)}': at most ${DEVICE_NAME_MAX} characters of letters, digits and _.:-`,
+      loc,
+    );
   }
   return name;
 }

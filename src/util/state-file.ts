@@ -31,7 +31,8 @@ export interface CorruptState {
 }
 
 /** Outside the daemon (the lease hook, the CLI) a warning on stderr, which dnsmasq logs. */
-let report: (c: CorruptState) => void = (c) => process.stderr.write(`virtwall: warning: corrupt state file ${c.file} set aside as ${c.movedTo}: ${c.err}\n`);
+let report: (c: CorruptState) => void = (c) =>
+  process.stderr.write(`virtwall: warning: corrupt state file ${c.file} set aside as ${c.movedTo}: ${c.err}\n`);
 
 /** Where set-aside state files are reported (the daemon's log). */
 export function reportCorruptStateTo(r: (c: CorruptState) => void): void {
@@ -61,7 +62,11 @@ export interface ReadOptions {
 }
 
 /** FILE through `parse`; undefined when it does not exist or is corrupt (then set aside). */
-export function readState<T>(file: string, parse: (text: string, file: string) => T, opts: ReadOptions = {}): T | undefined {
+export function readState<T>(
+  file: string,
+  parse: (text: string, file: string) => T,
+  opts: ReadOptions = {},
+): T | undefined {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -78,7 +83,12 @@ export function readState<T>(file: string, parse: (text: string, file: string) =
 }
 
 /** The records of a directory with a suffix, as [name without suffix, parsed]; temp files and corrupt records skipped. */
-export function readRecords<T>(dir: string, suffix: string, parse: (text: string, file: string) => T, opts: ReadOptions = {}): [string, T][] {
+export function readRecords<T>(
+  dir: string,
+  suffix: string,
+  parse: (text: string, file: string) => T,
+  opts: ReadOptions = {},
+): [string, T][] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith(suffix) && !f.startsWith('.'))

@@ -33,7 +33,11 @@ export type XmlNode = XmlElement | XmlText | XmlComment;
 export function parseXml(text: string, file?: string): XmlElement {
   const improper = findImproperUtf8(text);
   if (improper) {
-    throw invalidInput(`Input is not proper UTF-8, indicate encoding ! Bytes: ${improper.bytes}`, { file, line: improper.line, col: improper.col });
+    throw invalidInput(`Input is not proper UTF-8, indicate encoding ! Bytes: ${improper.bytes}`, {
+      file,
+      line: improper.line,
+      col: improper.col,
+    });
   }
   const parser = new SaxesParser({ position: true, xmlns: false });
   const stack: XmlElement[] = [];
@@ -42,11 +46,14 @@ export function parseXml(text: string, file?: string): XmlElement {
 
   let closed: XmlElement | undefined;
   parser.on('error', (err) => {
-    failure ??= invalidInput(libxml2Words(err.message.replace(SAXES_POSITION, ''), text.slice(0, parser.position), closed, stack.at(-1)), {
-      file,
-      line: parser.line,
-      col: parser.column,
-    });
+    failure ??= invalidInput(
+      libxml2Words(err.message.replace(SAXES_POSITION, ''), text.slice(0, parser.position), closed, stack.at(-1)),
+      {
+        file,
+        line: parser.line,
+        col: parser.column,
+      },
+    );
   });
   parser.on('opentag', (tag) => {
     const attrs: Record<string, string> = {};
@@ -55,7 +62,16 @@ export function parseXml(text: string, file?: string): XmlElement {
       attrs[k] = v;
       attrOrder.push(k);
     }
-    const el: XmlElement = { kind: 'element', name: tag.name, attrs, attrOrder, children: [], line: parser.line, col: parser.column, file };
+    const el: XmlElement = {
+      kind: 'element',
+      name: tag.name,
+      attrs,
+      attrOrder,
+      children: [],
+      line: parser.line,
+      col: parser.column,
+      file,
+    };
     const parent = stack[stack.length - 1];
     if (parent) parent.children.push(el);
     else root = el;
@@ -100,10 +116,17 @@ const SAXES_POSITION = /^(?:[^:]*:)?\d+:\d+: /;
  * libxml2's words for the well-formedness errors that name tags (what libvirt reports), in
  * place of saxes's: a close tag that does not match, a document that ends inside an element.
  */
-function libxml2Words(message: string, read: string, closed: XmlElement | undefined, open: XmlElement | undefined): string {
+function libxml2Words(
+  message: string,
+  read: string,
+  closed: XmlElement | undefined,
+  open: XmlElement | undefined,
+): string {
   const closeName = /<\/([^\s>]+)\s*>$/.exec(read)?.[1];
-  if (message === 'unexpected close tag.' && closed && closeName) return `Opening and ending tag mismatch: ${closed.name} line ${closed.line} and ${closeName}`;
-  if (message.startsWith('unclosed tag: ') && open) return `Premature end of data in tag ${open.name} line ${open.line}`;
+  if (message === 'unexpected close tag.' && closed && closeName)
+    return `Opening and ending tag mismatch: ${closed.name} line ${closed.line} and ${closeName}`;
+  if (message.startsWith('unclosed tag: ') && open)
+    return `Premature end of data in tag ${open.name} line ${open.line}`;
   return message;
 }
 

@@ -64,7 +64,9 @@ export function findImproperUtf8(text: string): { line: number; col: number; byt
     const u = text.charCodeAt(i);
     if (u < 0xd800 || u > 0xdfff) break;
     // an escaped byte, or a lone surrogate that came as such (a JSON \u escape)
-    units.push(u >= 0xdc80 && u <= 0xdcff ? `0x${(u - 0xdc00).toString(16).toUpperCase()}` : `U+${u.toString(16).toUpperCase()}`);
+    units.push(
+      u >= 0xdc80 && u <= 0xdcff ? `0x${(u - 0xdc00).toString(16).toUpperCase()}` : `U+${u.toString(16).toUpperCase()}`,
+    );
   }
   return { line, col, bytes: units.join(' ') };
 }

@@ -21,7 +21,11 @@ export class XtablesClient {
   async save(tool: XtTool, table?: string): Promise<XtRuleset> {
     const argv = [COMMANDS[tool].save, ...(table !== undefined ? ['-t', table] : [])];
     const r = await this.runner.run(argv);
-    if (r.status !== 0) throw new VirtwallError('operation-failed', `${argv.join(' ')} failed with status ${r.status}: ${r.stderr.trim()}`);
+    if (r.status !== 0)
+      throw new VirtwallError(
+        'operation-failed',
+        `${argv.join(' ')} failed with status ${r.status}: ${r.stderr.trim()}`,
+      );
     return parseSave(r.stdout);
   }
 
@@ -35,6 +39,10 @@ export class XtablesClient {
     const script = renderRestore(tool, tables);
     if (script === '') return;
     const r = await this.runner.run(COMMANDS[tool].restore, script);
-    if (r.status !== 0) throw new VirtwallError('operation-failed', `${COMMANDS[tool].restore.join(' ')} failed with status ${r.status}: ${r.stderr.trim()}`);
+    if (r.status !== 0)
+      throw new VirtwallError(
+        'operation-failed',
+        `${COMMANDS[tool].restore.join(' ')} failed with status ${r.status}: ${r.stderr.trim()}`,
+      );
   }
 }

@@ -39,7 +39,11 @@ export const opt = (name: string, ...values: string[]): XtOption => ({ name, val
 export const not = (o: XtOption): XtOption => ({ ...o, negated: true });
 
 /** How the tools place a negation: iptables before the option, ebtables after its name. */
-export const NEGATION: Record<XtTool, 'before' | 'after'> = { iptables: 'before', ip6tables: 'before', ebtables: 'after' };
+export const NEGATION: Record<XtTool, 'before' | 'after'> = {
+  iptables: 'before',
+  ip6tables: 'before',
+  ebtables: 'after',
+};
 
 /** Options that structure a rule rather than match: they open a match or name the target. */
 const STRUCTURE: Record<string, 'match' | 'jump' | 'goto'> = {
@@ -66,7 +70,9 @@ export function parseRuleWords(chain: string, words: readonly Word[]): XtRule {
   let target: { name: string; goto?: true; options: XtOption[] } | undefined;
   let i = 0;
   const fail = (what: string): never => {
-    throw new Error(`xtables rule in chain ${chain}: ${what} at word ${i + 1} of '${words.map((w) => w.text).join(' ')}'`);
+    throw new Error(
+      `xtables rule in chain ${chain}: ${what} at word ${i + 1} of '${words.map((w) => w.text).join(' ')}'`,
+    );
   };
   while (i < words.length) {
     let negated = isBang(words[i]);
@@ -90,7 +96,11 @@ export function parseRuleWords(chain: string, words: readonly Word[]): XtRule {
     const option: XtOption = { name: name!.text, values, ...(negated ? { negated: true as const } : {}) };
     (target?.options ?? matches.at(-1)!.options).push(option);
   }
-  return { chain, matches: matches.filter((m) => m.module !== undefined || m.options.length > 0), ...(target ? { target } : {}) };
+  return {
+    chain,
+    matches: matches.filter((m) => m.module !== undefined || m.options.length > 0),
+    ...(target ? { target } : {}),
+  };
 }
 
 function optionArgs(o: XtOption, tool: XtTool): string[] {

@@ -89,14 +89,19 @@ export function parseSave(text: string): XtRuleset {
         table.rules.push(parseRuleLine(line));
       }
     } catch (err) {
-      throw new VirtwallError('operation-failed', `unreadable *-save listing, line ${n + 1}: ${(err as Error).message}`);
+      throw new VirtwallError(
+        'operation-failed',
+        `unreadable *-save listing, line ${n + 1}: ${(err as Error).message}`,
+      );
     }
   });
   return tables;
 }
 
 /** The rules of one chain of a table, in order. */
-export const rulesIn = (table: XtTable | undefined, chain: string): XtRule[] => (table?.rules ?? []).filter((r) => r.chain === chain);
+export const rulesIn = (table: XtTable | undefined, chain: string): XtRule[] =>
+  (table?.rules ?? []).filter((r) => r.chain === chain);
 
 /** Whether the table has a chain of that name. */
-export const hasChain = (table: XtTable | undefined, chain: string): boolean => (table?.chains ?? []).some((c) => c.name === chain);
+export const hasChain = (table: XtTable | undefined, chain: string): boolean =>
+  (table?.chains ?? []).some((c) => c.name === chain);

@@ -8,7 +8,8 @@ import { renderRestore } from '../../src/xtables/restore.js';
 import { parseRuleLine, parseSave } from '../../src/xtables/save.js';
 
 /** The tool's part of a `*-save` listing, split per port. */
-const listing = (tool: Tool, text: string, known?: ReadonlySet<string>) => readListing(tool, parseSave(text).get(TOOLS[tool].table), known);
+const listing = (tool: Tool, text: string, known?: ReadonlySet<string>) =>
+  readListing(tool, parseSave(text).get(TOOLS[tool].table), known);
 /** Rules as `*-save` lines write them. */
 const rules = (...lines: string[]) => lines.map(parseRuleLine);
 
@@ -74,10 +75,17 @@ describe('ebiptables listings split per port', () => {
         'libvirt-I-vm': rules('-A libvirt-I-vm -p IPv4 -j I-vm-ipv4'),
         'libvirt-O-vm': rules('-A libvirt-O-vm -j DROP'),
       },
-      links: rules('-A POSTROUTING -o vm -j libvirt-O-vm', '-A PREROUTING -i vm -j libvirt-I-vm', '-A virtwall-mac-filter -s ! 52:54:00:00:00:01 -i vm -j DROP'),
+      links: rules(
+        '-A POSTROUTING -o vm -j libvirt-O-vm',
+        '-A PREROUTING -i vm -j libvirt-I-vm',
+        '-A virtwall-mac-filter -s ! 52:54:00:00:00:01 -i vm -j DROP',
+      ),
     });
     assert.deepEqual(Object.keys(s.ports.get('vm-a')!.chains), ['I-vm-a-ipv4', 'I-vm-a-ipv4-ip', 'libvirt-I-vm-a']);
-    assert.deepEqual(s.ports.get('gone'), { chains: {}, links: rules('-A virtwall-mac-filter -s ! 52:54:00:00:00:09 -i gone -j DROP') });
+    assert.deepEqual(s.ports.get('gone'), {
+      chains: {},
+      links: rules('-A virtwall-mac-filter -s ! 52:54:00:00:00:09 -i gone -j DROP'),
+    });
     assert.deepEqual([...s.shared], ['virtwall-mac-filter']);
     assert.deepEqual(Object.fromEntries(s.hooks), { PREROUTING: rules('-A PREROUTING -j virtwall-mac-filter') });
   });
@@ -85,20 +93,32 @@ describe('ebiptables listings split per port', () => {
   it('reads only the filter table of iptables; quoted comments do not fool it; foreign rules stay out', () => {
     const s = listing('iptables', IPT);
     assert.deepEqual([...s.ports.keys()], ['vm']);
-    assert.deepEqual(s.ports.get('vm')!.links, rules(
-      '-A libvirt-in -m physdev --physdev-in vm -g FI-vm',
-      '-A libvirt-in-post -m physdev --physdev-in vm -j ACCEPT',
-      '-A libvirt-out -m physdev --physdev-out vm --physdev-is-bridged -g FO-vm',
-    ));
-    assert.deepEqual(s.hooks.get('FORWARD'), rules('-A FORWARD -j libvirt-in', '-A FORWARD -j libvirt-out', '-A FORWARD -j libvirt-in-post'));
-    assert.deepEqual(s.ports.get('vm')!.chains['FI-vm']![0]!.matches[1], { module: 'comment', options: [{ name: '--comment', values: ['say "-j FO-vm" here'] }] });
+    assert.deepEqual(
+      s.ports.get('vm')!.links,
+      rules(
+        '-A libvirt-in -m physdev --physdev-in vm -g FI-vm',
+        '-A libvirt-in-post -m physdev --physdev-in vm -j ACCEPT',
+        '-A libvirt-out -m physdev --physdev-out vm --physdev-is-bridged -g FO-vm',
+      ),
+    );
+    assert.deepEqual(
+      s.hooks.get('FORWARD'),
+      rules('-A FORWARD -j libvirt-in', '-A FORWARD -j libvirt-out', '-A FORWARD -j libvirt-in-post'),
+    );
+    assert.deepEqual(s.ports.get('vm')!.chains['FI-vm']![0]!.matches[1], {
+      module: 'comment',
+      options: [{ name: '--comment', values: ['say "-j FO-vm" here'] }],
+    });
     assert.deepEqual([...s.shared].sort(), ['libvirt-in', 'libvirt-in-post', 'libvirt-out']);
   });
 
   it('a sub-chain whose root chain is gone still belongs to a known port', () => {
     const text = '*nat\n:I-vm-ipv4 ACCEPT\n-A I-vm-ipv4 -j DROP\n';
     assert.deepEqual([...listing('ebtables', text).ports.keys()], []);
-    assert.deepEqual(listing('ebtables', text, new Set(['vm'])).ports.get('vm'), { chains: { 'I-vm-ipv4': rules('-A I-vm-ipv4 -j DROP') }, links: [] });
+    assert.deepEqual(listing('ebtables', text, new Set(['vm'])).ports.get('vm'), {
+      chains: { 'I-vm-ipv4': rules('-A I-vm-ipv4 -j DROP') },
+      links: [],
+    });
   });
 
   it('fingerprints ignore the order of links and of other ports, not the order of a chain', () => {
@@ -107,14 +127,18 @@ describe('ebiptables listings split per port', () => {
     const shuffled = IPT.replace(line, '').replace(/COMMIT\n$/, `${line}COMMIT\n`);
     assert.notEqual(shuffled, IPT);
     assert.equal(fingerprint(listing('iptables', shuffled).ports.get('vm')), fingerprint(vm));
-    const swapped: PortPart = { ...vm, chains: { ...vm.chains, 'FI-vm': [...vm.chains['FI-vm']!, ...rules('-A FI-vm -j DROP')] } };
+    const swapped: PortPart = {
+      ...vm,
+      chains: { ...vm.chains, 'FI-vm': [...vm.chains['FI-vm']!, ...rules('-A FI-vm -j DROP')] },
+    };
     assert.notEqual(fingerprint(swapped), fingerprint(vm));
   });
 });
 
 describe('ebiptables repair scripts', () => {
   const wanted = (text: string, tool: 'ebtables' | 'iptables') => listing(tool, text).ports;
-  const lines = (r: ReturnType<typeof repairScript>, tool: Tool = 'iptables') => r && renderRestore(tool, r.script).trim().split('\n');
+  const lines = (r: ReturnType<typeof repairScript>, tool: Tool = 'iptables') =>
+    r && renderRestore(tool, r.script).trim().split('\n');
 
   it('has nothing to do when every wanted part is there', () => {
     assert.equal(repairScript('iptables', listing('iptables', IPT), wanted(IPT, 'iptables')), undefined);
@@ -142,9 +166,25 @@ describe('ebiptables repair scripts', () => {
 
   it('after the table went: creates the shared chains first; a missing jump puts all of ours back in order', () => {
     const r = repairScript('iptables', listing('iptables', ''), wanted(IPT, 'iptables'));
-    assert.deepEqual(lines(r)!.slice(1, 4), [':libvirt-in - [0:0]', ':libvirt-in-post - [0:0]', ':libvirt-out - [0:0]']);
-    const noOut = repairScript('iptables', listing('iptables', IPT.replace('-A FORWARD -j libvirt-out\n', '')), wanted(IPT, 'iptables'));
-    assert.deepEqual(lines(noOut), ['*filter', '-D FORWARD -j libvirt-in', '-D FORWARD -j libvirt-in-post', '-I FORWARD 1 -j libvirt-in', '-I FORWARD 2 -j libvirt-out', '-I FORWARD 3 -j libvirt-in-post', 'COMMIT']);
+    assert.deepEqual(lines(r)!.slice(1, 4), [
+      ':libvirt-in - [0:0]',
+      ':libvirt-in-post - [0:0]',
+      ':libvirt-out - [0:0]',
+    ]);
+    const noOut = repairScript(
+      'iptables',
+      listing('iptables', IPT.replace('-A FORWARD -j libvirt-out\n', '')),
+      wanted(IPT, 'iptables'),
+    );
+    assert.deepEqual(lines(noOut), [
+      '*filter',
+      '-D FORWARD -j libvirt-in',
+      '-D FORWARD -j libvirt-in-post',
+      '-I FORWARD 1 -j libvirt-in',
+      '-I FORWARD 2 -j libvirt-out',
+      '-I FORWARD 3 -j libvirt-in-post',
+      'COMMIT',
+    ]);
     assert.deepEqual(noOut?.repaired, ['vm'], 'the ports using the shared chains count as repaired');
   });
 

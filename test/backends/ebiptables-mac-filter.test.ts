@@ -15,7 +15,13 @@ const args = (cmds: readonly { argv: readonly string[] }[]) => cmds.map((c) => c
 
 describe('ebiptables mac_filter rules', () => {
   it('reads the DROP rules of the listing per port, MACs as ebtables-legacy or the nft variant print them', () => {
-    assert.deepEqual([...listedMacRules(LISTING)], [['vnet0', ['52:54:00:0a:00:01']], ['vnet9', ['52:54:00:0a:00:09']]]);
+    assert.deepEqual(
+      [...listedMacRules(LISTING)],
+      [
+        ['vnet0', ['52:54:00:0a:00:01']],
+        ['vnet9', ['52:54:00:0a:00:09']],
+      ],
+    );
     assert.deepEqual([...listedMacRules('-s ! 52:54:0:A:0:1 -i vnet0 -j DROP\n')], [['vnet0', ['52:54:00:0a:00:01']]]);
   });
 
@@ -26,7 +32,10 @@ describe('ebiptables mac_filter rules', () => {
 
   it('adds the new MAC before deleting the old one, and leaves ports outside the scope alone', () => {
     const r = macFilterCommands(LISTING, new Map([['vnet0', '52:54:00:0a:00:02']]), new Set(['vnet0']));
-    assert.deepEqual(args(r.commands), ['-A virtwall-mac-filter -i vnet0 -s ! 52:54:00:0a:00:02 -j DROP', '-D virtwall-mac-filter -i vnet0 -s ! 52:54:00:0a:00:01 -j DROP']);
+    assert.deepEqual(args(r.commands), [
+      '-A virtwall-mac-filter -i vnet0 -s ! 52:54:00:0a:00:02 -j DROP',
+      '-D virtwall-mac-filter -i vnet0 -s ! 52:54:00:0a:00:01 -j DROP',
+    ]);
     assert.deepEqual(r.changed, ['vnet0']);
   });
 
@@ -39,9 +48,14 @@ describe('ebiptables mac_filter rules', () => {
   it('creates the chain and its jump only when some port wants a rule', () => {
     const only = (plan: ReturnType<typeof macFilterPlan>) => plan.map((g) => args(g.commands));
     assert.deepEqual(only(macFilterPlan(new Map(), new Set(['vnet0']))), [['-L virtwall-mac-filter']]);
-    assert.deepEqual(only(macFilterPlan(new Map([['vnet0', '52:54:00:0a:00:01']]), undefined)), [['-N virtwall-mac-filter', '-L PREROUTING'], ['-L virtwall-mac-filter']]);
+    assert.deepEqual(only(macFilterPlan(new Map([['vnet0', '52:54:00:0a:00:01']]), undefined)), [
+      ['-N virtwall-mac-filter', '-L PREROUTING'],
+      ['-L virtwall-mac-filter'],
+    ]);
     const jump = macFilterPlan(new Map([['vnet0', '52:54:00:0a:00:01']]), undefined)[0]!.commands[1]!.followUp!;
     assert.deepEqual(jump('Bridge chain: PREROUTING, entries: 1, policy: ACCEPT\n-j virtwall-mac-filter\n'), []);
-    assert.deepEqual(args(jump('Bridge chain: PREROUTING, entries: 0, policy: ACCEPT\n')), ['-I PREROUTING 1 -j virtwall-mac-filter']);
+    assert.deepEqual(args(jump('Bridge chain: PREROUTING, entries: 0, policy: ACCEPT\n')), [
+      '-I PREROUTING 1 -j virtwall-mac-filter',
+    ]);
   });
 });

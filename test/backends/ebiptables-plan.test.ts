@@ -14,15 +14,23 @@ function listing(jumps: Record<string, string[]>): FakeRunner {
     if (!chain) return undefined;
     const targets = jumps[chain];
     if (!targets) return { status: 1, stderr: `Chain ${chain} does not exist` };
-    return { stdout: `Bridge chain: ${chain}, entries: ${targets.length}, policy: ACCEPT\n${targets.map((t) => `-p ARP -j ${t} \n`).join('')}` };
+    return {
+      stdout: `Bridge chain: ${chain}, entries: ${targets.length}, policy: ACCEPT\n${targets.map((t) => `-p ARP -j ${t} \n`).join('')}`,
+    };
   });
 }
 
-const ebCalls = (r: FakeRunner) => r.calls.filter((c) => c.startsWith('ebtables')).map((c) => c.replace('ebtables --concurrent -t nat ', ''));
+const ebCalls = (r: FakeRunner) =>
+  r.calls.filter((c) => c.startsWith('ebtables')).map((c) => c.replace('ebtables --concurrent -t nat ', ''));
 
 describe('ebiptables switch-over and removal', () => {
   it('renames the root chains, then (as libvirt appends query results) the sub-chains found by listing', async () => {
-    const runner = listing({ 'libvirt-J-vnet0': ['J-vnet0-arp', 'ACCEPT'], 'J-vnet0-arp': ['J-vnet0-arp-ip'], 'J-vnet0-arp-ip': [], 'libvirt-P-vnet0': [] });
+    const runner = listing({
+      'libvirt-J-vnet0': ['J-vnet0-arp', 'ACCEPT'],
+      'J-vnet0-arp': ['J-vnet0-arp-ip'],
+      'J-vnet0-arp-ip': [],
+      'libvirt-P-vnet0': [],
+    });
     await applyPlan(tearOldRules('vnet0'), runner);
     const calls = ebCalls(runner);
     const at = (c: string) => calls.indexOf(c);
@@ -39,7 +47,10 @@ describe('ebiptables switch-over and removal', () => {
   it('tearing down a new set touches temporary chains only, sub-chains included', async () => {
     const runner = listing({ 'libvirt-J-vnet0': ['J-vnet0-mac'], 'J-vnet0-mac': [] });
     await applyPlan(tearNewRules('vnet0'), runner);
-    assert.ok(runner.calls.every((c) => !/\b(libvirt-[IO]-|[FH][IO]-|[IO]-vnet0)/.test(c)), runner.calls.join('\n'));
+    assert.ok(
+      runner.calls.every((c) => !/\b(libvirt-[IO]-|[FH][IO]-|[IO]-vnet0)/.test(c)),
+      runner.calls.join('\n'),
+    );
     assert.ok(ebCalls(runner).includes('-X J-vnet0-mac'));
   });
 
@@ -63,9 +74,16 @@ describe('fixed rule sets for IP address learning', () => {
     const answers = out.filter((l) => l.startsWith('-A libvirt-P-vnet2') && l.includes('--ip-sport 67'));
     assert.deepEqual(
       answers.map((l) => [/-d (\S+)/.exec(l)![1], /--ip-src (\S+)/.exec(l)![1]]),
-      [['52:54:00:00:00:02', '10.0.0.1'], ['ff:ff:ff:ff:ff:ff', '10.0.0.1'], ['52:54:00:00:00:02', '10.0.0.2'], ['ff:ff:ff:ff:ff:ff', '10.0.0.2']],
+      [
+        ['52:54:00:00:00:02', '10.0.0.1'],
+        ['ff:ff:ff:ff:ff:ff', '10.0.0.1'],
+        ['52:54:00:00:00:02', '10.0.0.2'],
+        ['ff:ff:ff:ff:ff:ff', '10.0.0.2'],
+      ],
     );
-    assert.ok(out.indexOf('-E libvirt-P-vnet2 libvirt-O-vnet2') > out.indexOf('-A POSTROUTING -o vnet2 -j libvirt-P-vnet2'));
+    assert.ok(
+      out.indexOf('-E libvirt-P-vnet2 libvirt-O-vnet2') > out.indexOf('-A POSTROUTING -o vnet2 -j libvirt-P-vnet2'),
+    );
     // The interface's previous filter is torn down first.
     assert.ok(out.indexOf('-D PREROUTING -i vnet2 -j libvirt-I-vnet2') < out.indexOf('-N libvirt-J-vnet2'));
     assert.ok(!lines(applyDhcpOnlyRules('vnet2', '52:54:00:00:00:02', [], true)).some((l) => l.startsWith('-E')));
@@ -75,6 +93,7 @@ describe('fixed rule sets for IP address learning', () => {
     const runner = new FakeRunner((line) => (line.includes('-p ARP -j ACCEPT') ? { status: 1 } : undefined));
     await assert.rejects(applyPlans(applyBasicRules('vnet3', '52:54:00:00:00:03'), runner));
     const after = ebCalls(runner).slice(ebCalls(runner).indexOf('-A libvirt-J-vnet3 -p ARP -j ACCEPT') + 1);
-    for (const chain of ['libvirt-I-vnet3', 'libvirt-O-vnet3', 'libvirt-J-vnet3', 'libvirt-P-vnet3']) assert.ok(after.includes(`-X ${chain}`), chain);
+    for (const chain of ['libvirt-I-vnet3', 'libvirt-O-vnet3', 'libvirt-J-vnet3', 'libvirt-P-vnet3'])
+      assert.ok(after.includes(`-X ${chain}`), chain);
   });
 });

@@ -14,7 +14,10 @@ function compile(rule: string): string[] {
 describe('iptables rules', () => {
   it('puts a rule in the from-guest, to-guest and to-host chains with state matches per direction', () => {
     const out = compile(`<rule action='accept' direction='out'><udp dstportstart='53'/></rule>`);
-    assert.deepEqual(out.map((l) => l.split(' ')[1]), ['FJ-vnet0', 'FP-vnet0', 'HJ-vnet0']);
+    assert.deepEqual(
+      out.map((l) => l.split(' ')[1]),
+      ['FJ-vnet0', 'FP-vnet0', 'HJ-vnet0'],
+    );
     assert.match(out[0]!, /--dport 53 .*--ctstate NEW,ESTABLISHED .*--ctdir Original -j RETURN$/);
     // Seen from the guest's receiving side, ports swap and only replies pass.
     assert.match(out[1]!, /--sport 53 .*--ctstate ESTABLISHED .*--ctdir Reply -j ACCEPT$/);
@@ -26,8 +29,13 @@ describe('iptables rules', () => {
     assert.equal(compile(`<rule action='accept' direction='out'><tcp state='NEW'/></rule>`).length, 2);
     assert.equal(compile(`<rule action='drop' direction='inout'><tcp state='NEW'/></rule>`).length, 3);
     // state NONE means no state match at all; statematch='false' ignores the state.
-    assert.deepEqual(compile(`<rule action='accept' direction='in'><tcp state='NONE'/></rule>`), ['-A FP-vnet0 -p tcp -j ACCEPT']);
-    assert.equal(compile(`<rule action='accept' direction='in' statematch='false'><tcp state='NEW'/></rule>`).length, 3);
+    assert.deepEqual(compile(`<rule action='accept' direction='in'><tcp state='NONE'/></rule>`), [
+      '-A FP-vnet0 -p tcp -j ACCEPT',
+    ]);
+    assert.equal(
+      compile(`<rule action='accept' direction='in' statematch='false'><tcp state='NEW'/></rule>`).length,
+      3,
+    );
   });
 
   it('drops the default state match for non-accept actions and for inout rules', () => {
@@ -37,13 +45,19 @@ describe('iptables rules', () => {
 
   it('skips the source MAC where it cannot be known, and rules left with nothing else', () => {
     const out = compile(`<rule action='accept' direction='out'><all srcmacaddr='52:54:00:00:00:01'/></rule>`);
-    assert.deepEqual(out.map((l) => l.split(' ')[1]), ['FJ-vnet0', 'HJ-vnet0']);
+    assert.deepEqual(
+      out.map((l) => l.split(' ')[1]),
+      ['FJ-vnet0', 'HJ-vnet0'],
+    );
     assert.ok(out.every((l) => l.includes('-m mac --mac-source 52:54:00:00:00:01')));
   });
 
   it('limits connections only for connections the guest opens', () => {
     const out = compile(`<rule action='drop' direction='out'><tcp connlimit-above='3'/></rule>`);
-    assert.deepEqual(out, ['-A FJ-vnet0 -p tcp -m connlimit --connlimit-above 3 -j DROP', '-A HJ-vnet0 -p tcp -m connlimit --connlimit-above 3 -j DROP']);
+    assert.deepEqual(out, [
+      '-A FJ-vnet0 -p tcp -m connlimit --connlimit-above 3 -j DROP',
+      '-A HJ-vnet0 -p tcp -m connlimit --connlimit-above 3 -j DROP',
+    ]);
   });
 
   it('leaves ICMP rules with a type out of the chains of the other direction', () => {

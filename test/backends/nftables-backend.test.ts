@@ -16,7 +16,12 @@ import { loadStockFilters } from '../../src/conf/nwfilter/stock.js';
 
 const stock = new MapFilterSource(loadStockFilters().values());
 
-function port(n: number, filter = 'clean-traffic', ips = [`10.0.${n >> 8}.${n & 255}`], source: FilterSource = stock): PortFilter {
+function port(
+  n: number,
+  filter = 'clean-traffic',
+  ips = [`10.0.${n >> 8}.${n & 255}`],
+  source: FilterSource = stock,
+): PortFilter {
   const mac = `52:54:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
   const binding = { portdev: `vnet${n}`, mac, filter, params: new Map([['IP', ips]]) };
   return { portdev: binding.portdev, mac, filter, instances: instantiateBinding(binding, source) };
@@ -24,9 +29,23 @@ function port(n: number, filter = 'clean-traffic', ips = [`10.0.${n >> 8}.${n & 
 
 /** A user filter over clean-traffic, in two definitions of different shape. */
 const guard = (version: number) =>
-  chainSources(new MapFilterSource([parseFilter(`<filter name='vwt-guard' chain='root'>${version === 2 ? "<rule action='drop' direction='out' priority='-900'><mac protocolid='0x88b5'/></rule>" : ''}<filterref filter='clean-traffic'/></filter>`)]), stock);
+  chainSources(
+    new MapFilterSource([
+      parseFilter(
+        `<filter name='vwt-guard' chain='root'>${version === 2 ? "<rule action='drop' direction='out' priority='-900'><mac protocolid='0x88b5'/></rule>" : ''}<filterref filter='clean-traffic'/></filter>`,
+      ),
+    ]),
+    stock,
+  );
 
-const verbs = (script: string) => [...new Set(script.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')))];
+const verbs = (script: string) => [
+  ...new Set(
+    script
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').slice(0, 2).join(' ')),
+  ),
+];
 
 describe('nftables backend', () => {
   it('applies concurrent changes one after the other, each as one transaction', async () => {
@@ -35,7 +54,11 @@ describe('nftables backend', () => {
     await Promise.all([backend.apply({ set: [port(1)], remove: [] }), backend.apply({ set: [port(2)], remove: [] })]);
     assert.equal(runner.scripts.length, 2);
     assert.match(runner.scripts[0]!, /^add table bridge virtwall_nwf\n/);
-    assert.deepEqual(verbs(runner.scripts[1]!), ['add element'], 'the second port only adds elements to what the first built');
+    assert.deepEqual(
+      verbs(runner.scripts[1]!),
+      ['add element'],
+      'the second port only adds elements to what the first built',
+    );
   });
 
   it('runs exactly one nft -f per change: new tree, new parameters, redefinition under many ports, last unbind', async () => {
@@ -48,11 +71,31 @@ describe('nftables backend', () => {
       assert.equal(runner.scripts.length - before, 1, what);
       assert.match(runner.scripts.at(-1)!, expect, what);
     };
-    await counted('bind a new tree', { set: many.map((n) => port(n, 'vwt-guard', undefined, guard(1))), remove: [] }, /add chain/);
-    await counted('rebind with new parameters', { set: [port(7, 'vwt-guard', ['10.9.9.9', '10.9.9.10'], guard(1))], remove: [] }, /10\.9\.9\.10/);
-    await counted('redefine the filter of every port', { set: many.map((n) => port(n, 'vwt-guard', undefined, guard(2))), remove: [] }, /add map bridge virtwall_nwf from_port_g2/);
-    await counted('unbind a port (the previous generation goes now)', { set: [], remove: ['vnet1'] }, /delete map bridge virtwall_nwf from_port_g1/);
-    await counted('unbind the last ports', { set: [], remove: many.slice(1).map((n) => `vnet${n}`) }, /^(delete table (bridge|inet) virtwall_nwf\n)+$/);
+    await counted(
+      'bind a new tree',
+      { set: many.map((n) => port(n, 'vwt-guard', undefined, guard(1))), remove: [] },
+      /add chain/,
+    );
+    await counted(
+      'rebind with new parameters',
+      { set: [port(7, 'vwt-guard', ['10.9.9.9', '10.9.9.10'], guard(1))], remove: [] },
+      /10\.9\.9\.10/,
+    );
+    await counted(
+      'redefine the filter of every port',
+      { set: many.map((n) => port(n, 'vwt-guard', undefined, guard(2))), remove: [] },
+      /add map bridge virtwall_nwf from_port_g2/,
+    );
+    await counted(
+      'unbind a port (the previous generation goes now)',
+      { set: [], remove: ['vnet1'] },
+      /delete map bridge virtwall_nwf from_port_g1/,
+    );
+    await counted(
+      'unbind the last ports',
+      { set: [], remove: many.slice(1).map((n) => `vnet${n}`) },
+      /^(delete table (bridge|inet) virtwall_nwf\n)+$/,
+    );
     assert.equal(backend.model()?.chains.size ?? 0, 0, 'nothing of ours left');
   });
 
@@ -73,9 +116,16 @@ describe('nftables backend', () => {
     const backend = new NftablesBackend(runner);
     await backend.apply({ set: [port(1), port(2)], remove: [] });
     const before = backend.model();
-    const gratuitous = new MapFilterSource([parseFilter("<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>")]);
+    const gratuitous = new MapFilterSource([
+      parseFilter(
+        "<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>",
+      ),
+    ]);
     // vnet1 is rebound to the filter nft cannot express, next to a new port that it can
-    await assert.rejects(backend.apply({ set: [port(3), port(1, 'vwt-garp', [], gratuitous)], remove: [] }), /gratuitous/);
+    await assert.rejects(
+      backend.apply({ set: [port(3), port(1, 'vwt-garp', [], gratuitous)], remove: [] }),
+      /gratuitous/,
+    );
     assert.equal(runner.scripts.length, 1, 'nothing was sent to the kernel');
     assert.deepEqual(backend.model(), before);
     await backend.apply({ set: [port(4)], remove: [] });
@@ -90,10 +140,13 @@ describe('nftables backend', () => {
     let instantiated = 0;
     const digested = (n: number, ips?: string[]) => {
       const p = port(n, 'clean-traffic', ips);
-      return deferredPortFilter({ portdev: p.portdev, mac: p.mac, filter: p.filter, inputsDigest: `k${n} ${ips ?? ''}` }, () => {
-        instantiated++;
-        return p.instances;
-      });
+      return deferredPortFilter(
+        { portdev: p.portdev, mac: p.mac, filter: p.filter, inputsDigest: `k${n} ${ips ?? ''}` },
+        () => {
+          instantiated++;
+          return p.instances;
+        },
+      );
     };
     const ports = () => [1, 2, 3].map((n) => digested(n));
 
@@ -115,7 +168,11 @@ describe('nftables backend', () => {
     assert.equal((await restarted.reconcile(ports())).compiled, 0);
     assert.equal(instantiated, 0);
 
-    const changed = await new NftablesBackend(new FakeNft(), undefined, { stateFile }).reconcile([digested(1), digested(2, ['10.9.9.9']), digested(3)]);
+    const changed = await new NftablesBackend(new FakeNft(), undefined, { stateFile }).reconcile([
+      digested(1),
+      digested(2, ['10.9.9.9']),
+      digested(3),
+    ]);
     assert.equal(changed.compiled, 1, 'only the port with a new digest');
     assert.equal(instantiated, 1);
     const other = await new NftablesBackend(new FakeNft(), { bridgeConntrack: true }, { stateFile }).reconcile(ports());

@@ -19,7 +19,12 @@ import { chainSources, MapFilterSource } from '../../src/nwfilter/source.js';
 
 const stock = new MapFilterSource(loadStockFilters().values());
 
-function port(n: number, filter = 'clean-traffic', params: Record<string, string[]> = { IP: [`10.0.${n >> 8}.${n & 255}`] }, extra: string[] = []): PortFilter {
+function port(
+  n: number,
+  filter = 'clean-traffic',
+  params: Record<string, string[]> = { IP: [`10.0.${n >> 8}.${n & 255}`] },
+  extra: string[] = [],
+): PortFilter {
   const mac = `52:54:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
   const source = chainSources(new MapFilterSource(extra.map((x) => parseFilter(x))), stock);
   const binding = { portdev: `vnet${n}`, mac, filter, params: new Map(Object.entries(params)) };
@@ -31,7 +36,13 @@ function model(ports: PortFilter[], previous: NftModel | undefined = undefined):
   for (const e of previous?.sets.get('bridge port_mark_from')?.elements ?? []) {
     if (e.key.kind === 'string' && e.value?.kind === 'number') prevIds.set(e.key.text, Number(e.value.value) & 0xffff);
   }
-  return compileModel(ports, assignPortIds(ports.map((p) => p.portdev), prevIds));
+  return compileModel(
+    ports,
+    assignPortIds(
+      ports.map((p) => p.portdev),
+      prevIds,
+    ),
+  );
 }
 
 const lines = (script: string) => script.trim().split('\n').filter(Boolean);
@@ -66,7 +77,9 @@ describe('nftables compiler', () => {
 
   it("a port's variables become elements keyed by the port, in the bridge and the inet table", () => {
     const m = model([port(7, 'clean-traffic', { IP: ['10.0.0.7', '10.0.0.8'] })]);
-    const elements = [...m.sets.values()].flatMap((s) => s.elements.map((e) => `${s.family} ${s.name.replace(/^s[0-9a-f]+_/, '')} ${elementText(e)}`));
+    const elements = [...m.sets.values()].flatMap((s) =>
+      s.elements.map((e) => `${s.family} ${s.name.replace(/^s[0-9a-f]+_/, '')} ${elementText(e)}`),
+    );
     assert.ok(elements.includes('bridge from_mac_0p "vnet7" . 52:54:00:00:00:07'));
     assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.7'));
     assert.ok(elements.includes('bridge from_ipv4_ip_1p "vnet7" . 10.0.0.8'));
@@ -75,17 +88,28 @@ describe('nftables compiler', () => {
 
     const tcp = `<filter name='vwt-web'><rule action='accept' direction='in'><tcp dstportstart='$PORT'/></rule></filter>`;
     const inet = model([port(3, 'vwt-web', { PORT: ['80', '443'] }, [tcp])]);
-    const set = [...inet.sets.values()].find((s) => s.family === 'inet' && 'typeof' in s.decl.key && exprText(s.decl.key.typeof).startsWith('meta mark . th dport'))!;
+    const set = [...inet.sets.values()].find(
+      (s) =>
+        s.family === 'inet' && 'typeof' in s.decl.key && exprText(s.decl.key.typeof).startsWith('meta mark . th dport'),
+    )!;
     assert.deepEqual(set.elements.map(elementText), ['0x76770001 . 443', '0x76770001 . 80']);
   });
 
-  it('keeps libvirt\'s meaning of a negated variable: one rule per value unless there is one value', () => {
+  it("keeps libvirt's meaning of a negated variable: one rule per value unless there is one value", () => {
     const neg = `<filter name='vwt-neg'><rule action='drop' direction='out'><ip srcipaddr='$A' match='no'/></rule></filter>`;
     const single = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1'] }, [neg]), 1);
-    assert.match(single.chains.flatMap((c) => c.rules).map(nftRuleText).join('\n'), /iifname \. ip saddr != @\S+ counter drop/);
+    assert.match(
+      single.chains
+        .flatMap((c) => c.rules)
+        .map(nftRuleText)
+        .join('\n'),
+      /iifname \. ip saddr != @\S+ counter drop/,
+    );
     const multi = compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '2.2.2.2'] }, [neg]), 1);
     const texts = multi.chains.flatMap((c) => c.rules).map(nftRuleText);
-    assert.ok(texts.some((t) => t.includes('ip saddr != 1.1.1.1')) && texts.some((t) => t.includes('ip saddr != 2.2.2.2')));
+    assert.ok(
+      texts.some((t) => t.includes('ip saddr != 1.1.1.1')) && texts.some((t) => t.includes('ip saddr != 2.2.2.2')),
+    );
     assert.notEqual(multi.shape, compilePort(port(1, 'vwt-neg', { A: ['1.1.1.1', '3.3.3.3'] }, [neg]), 1).shape);
   });
 
@@ -93,11 +117,24 @@ describe('nftables compiler', () => {
     const xml = `<filter name='vwt-inout'><rule action='accept' direction='inout'><mac srcmacaddr='$MAC'/></rule><rule action='reject' direction='in'><ipv6/></rule></filter>`;
     const p = { ...port(4, 'vwt-inout', {}, [xml]), macFilter: true };
     const c = compilePort(p, 4);
-    const texts = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => ruleText(r.statements, '').replace(/@s[0-9a-f]+_/, '@'));
+    const texts = (suffix: string) =>
+      c.chains
+        .find((x) => x.name === `${c.shape}_${suffix}`)!
+        .rules.map((r) => ruleText(r.statements, '').replace(/@s[0-9a-f]+_/, '@'));
     assert.deepEqual(texts('from'), ['iifname . ether daddr @from_0p counter accept']);
     assert.deepEqual(texts('to'), ['oifname . ether saddr @to_0p counter accept', 'ether type ip6 counter drop']);
     const m = model([p]);
-    assert.deepEqual(m.sets.get('bridge mac_filter')!.elements, [{ key: { kind: 'concat', parts: [{ kind: 'string', text: 'vnet4' }, { kind: 'ether', addr: '52:54:00:00:00:04' }] } }]);
+    assert.deepEqual(m.sets.get('bridge mac_filter')!.elements, [
+      {
+        key: {
+          kind: 'concat',
+          parts: [
+            { kind: 'string', text: 'vnet4' },
+            { kind: 'ether', addr: '52:54:00:00:00:04' },
+          ],
+        },
+      },
+    ]);
     assert.deepEqual(m.sets.get('bridge mac_filter_ports')!.elements, [{ key: { kind: 'string', text: 'vnet4' } }]);
   });
 
@@ -108,11 +145,21 @@ describe('nftables compiler', () => {
       <rule action='reject' direction='out'><udp dstportstart='53'/></rule>
     </filter>`;
     const c = compilePort(port(1, 'vwt-l4', {}, [xml]), 1);
-    const chain = (suffix: string) => c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => ruleText(r.statements, ''));
-    assert.ok(chain('fwd_from').some((r) => /tcp th dport 80 ct state new,established ct direction original counter return$/.test(r)));
+    const chain = (suffix: string) =>
+      c.chains.find((x) => x.name === `${c.shape}_${suffix}`)!.rules.map((r) => ruleText(r.statements, ''));
+    assert.ok(
+      chain('fwd_from').some((r) =>
+        /tcp th dport 80 ct state new,established ct direction original counter return$/.test(r),
+      ),
+    );
     assert.ok(chain('fwd_from').some((r) => /udp th dport 53 counter reject$/.test(r)));
-    assert.ok(chain('fwd_to').some((r) => /tcp th dport 23 counter drop$/.test(r)), 'reject towards the guest drops');
-    assert.ok(chain('fwd_to').some((r) => /tcp th sport 80 ct state established ct direction reply counter accept$/.test(r)));
+    assert.ok(
+      chain('fwd_to').some((r) => /tcp th dport 23 counter drop$/.test(r)),
+      'reject towards the guest drops',
+    );
+    assert.ok(
+      chain('fwd_to').some((r) => /tcp th sport 80 ct state established ct direction reply counter accept$/.test(r)),
+    );
     assert.deepEqual(c.entries.sort(), ['fwd_from', 'fwd_to', 'host']);
   });
 
@@ -127,7 +174,12 @@ describe('nftables compiler', () => {
       'ether type ip meta l4proto tcp th dport 80 ct state new,established ct direction original counter return',
       'ether type ip meta l4proto udp counter drop',
     ]);
-    assert.deepEqual(m.sets.get('bridge fwd_to_port_g1')!.elements, [{ key: { kind: 'string', text: 'vnet5' }, value: { kind: 'verdict', verdict: { kind: 'jump', target: `${c.shape}_fwd_to` } } }]);
+    assert.deepEqual(m.sets.get('bridge fwd_to_port_g1')!.elements, [
+      {
+        key: { kind: 'string', text: 'vnet5' },
+        value: { kind: 'verdict', verdict: { kind: 'jump', target: `${c.shape}_fwd_to` } },
+      },
+    ]);
   });
 
   it('writes a change as a minimal script: a new port of a known shape only adds elements', () => {
@@ -160,19 +212,35 @@ describe('nftables compiler', () => {
     const changes = new Changes();
     changes.apply([port(1), port(2)]);
     const before = snapshot(changes.model.ruleset);
-    const script = changes.apply([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])]);
-    assert.ok(script.includes('add map bridge virtwall_nwf from_port_g2 { type ifname : verdict; }'), script.join('\n'));
+    const script = changes.apply([
+      port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]),
+      port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2]),
+    ]);
+    assert.ok(
+      script.includes('add map bridge virtwall_nwf from_port_g2 { type ifname : verdict; }'),
+      script.join('\n'),
+    );
     assert.ok(script.includes('flush chain bridge virtwall_nwf prerouting'));
     assert.ok(script.some((l) => /^add rule bridge virtwall_nwf prerouting iifname vmap @from_port_g2 /.test(l)));
-    assert.equal(script.filter((l) => /^add element .* from_port_g2 /.test(l)).length, 1, 'both ports in one element command');
-    assert.ok(!script.some((l) => /^delete (chain|map|element)/.test(l)), 'nothing the previous generation may still use goes');
+    assert.equal(
+      script.filter((l) => /^add element .* from_port_g2 /.test(l)).length,
+      1,
+      'both ports in one element command',
+    );
+    assert.ok(
+      !script.some((l) => /^delete (chain|map|element)/.test(l)),
+      'nothing the previous generation may still use goes',
+    );
     // The old maps and chains are still there for packets of the previous generation...
     for (const k of before.chains.keys()) assert.ok(changes.model.ruleset.chains.has(k), k);
     assert.ok(changes.model.ruleset.sets.has('bridge from_port_g1'));
     // ...and the next change, whatever it is, removes them.
     const next = changes.apply([port(3, 'clean-traffic', { IP: ['10.0.0.3'] }, [v2])]);
     assert.ok(next.includes('delete map bridge virtwall_nwf from_port_g1'), next.join('\n'));
-    assert.ok(next.findIndex((l) => l.startsWith('delete map')) < next.findIndex((l) => l.startsWith('delete chain')), 'maps (holding jumps) before chains');
+    assert.ok(
+      next.findIndex((l) => l.startsWith('delete map')) < next.findIndex((l) => l.startsWith('delete chain')),
+      'maps (holding jumps) before chains',
+    );
     assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
     assert.ok(modelSize(changes.model.ruleset).rules < modelSize(before).rules);
   });
@@ -185,9 +253,15 @@ describe('nftables compiler', () => {
     assert.ok(!script.some((l) => /^add (map|chain)/.test(l)), script.join('\n'));
     assert.ok(script.some((l) => /^delete element bridge virtwall_nwf from_port_g1 \{ "vnet1" : jump/.test(l)));
     assert.ok(script.some((l) => /^add element bridge virtwall_nwf from_port_g1 \{ "vnet1" : jump/.test(l)));
-    assert.ok(!script.some((l) => /^delete element .* s[0-9a-f]+_\S+ \{ "vnet1"/.test(l)), "the port's elements in its old shape stay for the previous generation");
+    assert.ok(
+      !script.some((l) => /^delete element .* s[0-9a-f]+_\S+ \{ "vnet1"/.test(l)),
+      "the port's elements in its old shape stay for the previous generation",
+    );
     const next = changes.apply([], ['vnet2']);
-    assert.ok(next.some((l) => /^delete chain /.test(l)), next.join('\n'));
+    assert.ok(
+      next.some((l) => /^delete chain /.test(l)),
+      next.join('\n'),
+    );
     assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
   });
 
@@ -235,7 +309,13 @@ describe('nftables compiler', () => {
     const gone = changes.apply([], ['vnet2']);
     assert.ok(gone.includes('flush chain inet virtwall_nwf forward'), 'the inet hooks are emptied at once');
     assert.ok(!gone.some((l) => /^delete /.test(l) && / inet /.test(l)), 'and deleted with the next change');
-    assert.deepEqual(changes.apply([port(3)]).filter((l) => / inet /.test(l)).at(-1), 'delete table inet virtwall_nwf');
+    assert.deepEqual(
+      changes
+        .apply([port(3)])
+        .filter((l) => / inet /.test(l))
+        .at(-1),
+      'delete table inet virtwall_nwf',
+    );
     assert.ok(!hasFamily(changes.model.ruleset, 'inet'));
   });
 
@@ -243,14 +323,22 @@ describe('nftables compiler', () => {
     const changes = new Changes();
     const script = changes.apply([port(1)]);
     assert.equal(script[0], 'add table bridge virtwall_nwf');
-    const rules = [...changes.model.ruleset.chains.values()].filter((c) => / ?s[0-9a-f]{10}_/.test(c.name)).flatMap((c) => c.rules);
+    const rules = [...changes.model.ruleset.chains.values()]
+      .filter((c) => / ?s[0-9a-f]{10}_/.test(c.name))
+      .flatMap((c) => c.rules);
     assert.ok(rules.length > 0);
     for (const r of rules) assert.ok(ruleOrigin(r.comment), r.comment);
     assert.ok(rules.some((r) => ruleOrigin(r.comment)!.path.join('/') === 'clean-traffic/no-mac-spoofing'));
-    assert.deepEqual(ruleOrigin('clean-traffic/no-mac-spoofing prio=500'), { path: ['clean-traffic', 'no-mac-spoofing'], priority: 500 });
+    assert.deepEqual(ruleOrigin('clean-traffic/no-mac-spoofing prio=500'), {
+      path: ['clean-traffic', 'no-mac-spoofing'],
+      priority: 500,
+    });
     assert.equal(ruleOrigin('a foreign comment'), undefined);
     assert.equal(ruleOrigin('prio=x prio=5x'), undefined);
-    const long = ruleComment(Array.from({ length: 40 }, (_, i) => `filter${i}`), -20);
+    const long = ruleComment(
+      Array.from({ length: 40 }, (_, i) => `filter${i}`),
+      -20,
+    );
     assert.ok(long.length <= 127 && ruleOrigin(long)!.priority === -20);
   });
 });

@@ -22,12 +22,20 @@ function port(n: number, filter = 'clean-traffic', ips = [`10.0.0.${n}`], extra:
   const mac = `52:54:00:00:00:${n.toString(16).padStart(2, '0')}`;
   const source = chainSources(new MapFilterSource(extra.map((x) => parseFilter(x))), stock);
   const binding = { portdev: `vnet${n}`, mac, filter, params: new Map([['IP', ips]]) };
-  return { portdev: binding.portdev, mac, filter, inputsDigest: `${n} ${filter} ${ips.join(',')} ${extra.join('')}`, instances: instantiateBinding(binding, source) };
+  return {
+    portdev: binding.portdev,
+    mac,
+    filter,
+    inputsDigest: `${n} ${filter} ${ips.join(',')} ${extra.join('')}`,
+    instances: instantiateBinding(binding, source),
+  };
 }
 
 /** A chain of the shape ports share, by its suffix, and its rules. */
 function shapeChain(nft: FakeNft, suffix: string): { name: string; comments: string[] } {
-  const c = [...nft.ruleset(TABLE).chains.values()].find((x) => x.family === 'bridge' && x.name.endsWith(`_${suffix}`))!;
+  const c = [...nft.ruleset(TABLE).chains.values()].find(
+    (x) => x.family === 'bridge' && x.name.endsWith(`_${suffix}`),
+  )!;
   return { name: c.name, comments: c.rules.map((r) => r.comment) };
 }
 
@@ -56,7 +64,11 @@ describe('nftables backend on the fake nft', () => {
     await backend.reconcile([port(1), port(2), port(3)]);
     const macSet = [...nft.ruleset(TABLE).sets.values()].find((s) => s.name.endsWith('_from_mac_0p'))!;
     nft.foreign(TABLE, [
-      { verb: 'delete', set: { family: 'bridge', name: macSet.name }, elements: [{ key: concatValue([str('vnet2'), { kind: 'ether', addr: '52:54:00:00:00:02' }]) }] },
+      {
+        verb: 'delete',
+        set: { family: 'bridge', name: macSet.name },
+        elements: [{ key: concatValue([str('vnet2'), { kind: 'ether', addr: '52:54:00:00:00:02' }]) }],
+      },
       { verb: 'flush', chain: { family: 'bridge', name: shapeChain(nft, 'from_arp_ip').name } },
     ]);
     const report = await backend.reconcile([port(1), port(2)]);
@@ -88,7 +100,13 @@ describe('nftables backend on the fake nft', () => {
     const chain = shapeChain(nft, 'from');
     nft.editRule(TABLE, 'bridge', chain.name, 0, [counter, verdict('accept')]);
     assert.deepEqual((await new NftablesBackend(nft).reconcile(ports)).repaired.sort(), ['vnet1', 'vnet2']);
-    assert.deepEqual(nft.scripts.at(-1)!.split('\n').filter((l) => l && !l.startsWith(`add rule bridge ${TABLE} ${chain.name} `)), [`flush chain bridge ${TABLE} ${chain.name}`]);
+    assert.deepEqual(
+      nft.scripts
+        .at(-1)!
+        .split('\n')
+        .filter((l) => l && !l.startsWith(`add rule bridge ${TABLE} ${chain.name} `)),
+      [`flush chain bridge ${TABLE} ${chain.name}`],
+    );
   });
 
   it('rebuilds everything after a foreign flush of the whole ruleset, in one batch, and then finds nothing to do', async () => {
@@ -103,8 +121,14 @@ describe('nftables backend on the fake nft', () => {
     assert.equal(nft.scripts.length, loaded + 1, 'one batch');
     const after = nft.ruleset(TABLE);
     assert.deepEqual([...after.chains.keys()].sort(), [...before.chains.keys()].sort());
-    for (const [k, c] of before.chains) assert.deepEqual(after.chains.get(k)!.rules.map((r) => [r.comment, r.statements]), c.rules.map((r) => [r.comment, r.statements]), k);
-    for (const [k, s] of before.sets) assert.deepEqual([...after.sets.get(k)!.elements.keys()].sort(), [...s.elements.keys()].sort(), k);
+    for (const [k, c] of before.chains)
+      assert.deepEqual(
+        after.chains.get(k)!.rules.map((r) => [r.comment, r.statements]),
+        c.rules.map((r) => [r.comment, r.statements]),
+        k,
+      );
+    for (const [k, s] of before.sets)
+      assert.deepEqual([...after.sets.get(k)!.elements.keys()].sort(), [...s.elements.keys()].sort(), k);
     assert.deepEqual(await backend.reconcile(ports), { repaired: [], removed: [], compiled: 0 });
   });
 
@@ -115,24 +139,39 @@ describe('nftables backend on the fake nft', () => {
     ];
     const nft = new FakeNft();
     const backend = new NftablesBackend(nft);
-    const guarded = (i: number) => port(1, 'vwt-guard', i % 4 < 2 ? ['10.0.0.1'] : ['10.0.0.1', '10.0.0.12'], [definitions[i % 2]!]);
+    const guarded = (i: number) =>
+      port(1, 'vwt-guard', i % 4 < 2 ? ['10.0.0.1'] : ['10.0.0.1', '10.0.0.12'], [definitions[i % 2]!]);
     await backend.apply({ set: [guarded(0)], remove: [] });
     for (let i = 1; i <= 12; i++) {
       await backend.apply({ set: [guarded(i)], remove: [] });
       await backend.apply(i % 2 ? { set: [port(2)], remove: [] } : { set: [], remove: ['vnet2'] });
     }
-    assert.ok(nft.scripts.some((s) => /^add map bridge virtwall_nwf from_port_g\d+ /m.test(s)), 'redefinitions switched the dispatch maps');
+    assert.ok(
+      nft.scripts.some((s) => /^add map bridge virtwall_nwf from_port_g\d+ /m.test(s)),
+      'redefinitions switched the dispatch maps',
+    );
     assert.deepEqual(nft.gaps, []);
 
     // the check itself: an entry switched in place to a chain created in the same batch is a gap
     const entry = [...nft.ruleset(TABLE).sets.values()].find((s) => /^from_port_g\d+$/.test(s.name))!;
     const old = [...entry.elements.values()].find((e) => e.key.kind === 'string' && e.key.text === 'vnet1')!;
-    await nft.apply([
-      { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' } },
-      { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' }, rule: { statements: [counter, verdict('accept')], comment: 'new' } },
-      { verb: 'delete', set: { family: 'bridge', name: entry.name }, elements: [old] },
-      { verb: 'add', set: { family: 'bridge', name: entry.name }, elements: [{ key: str('vnet1'), value: { kind: 'verdict', verdict: jump('vwt_new') } }] },
-    ], TABLE);
+    await nft.apply(
+      [
+        { verb: 'add', chain: { family: 'bridge', name: 'vwt_new' } },
+        {
+          verb: 'add',
+          chain: { family: 'bridge', name: 'vwt_new' },
+          rule: { statements: [counter, verdict('accept')], comment: 'new' },
+        },
+        { verb: 'delete', set: { family: 'bridge', name: entry.name }, elements: [old] },
+        {
+          verb: 'add',
+          set: { family: 'bridge', name: entry.name },
+          elements: [{ key: str('vnet1'), value: { kind: 'verdict', verdict: jump('vwt_new') } }],
+        },
+      ],
+      TABLE,
+    );
     assert.deepEqual(nft.gaps, [`${entry.name}: "vnet1" : jump vwt_new`]);
   });
 });

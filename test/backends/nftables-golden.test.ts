@@ -29,21 +29,46 @@ function predictedListing(batch: Batch): Json[] {
     if (!batch.some((c) => 'table' in c && c.table === family)) continue;
     out.push({ table: { family, name: TABLE } });
     const elements = new Map<string, Json[]>();
-    for (const c of batch) if ('elements' in c && c.set.family === family) elements.set(c.set.name, [...(elements.get(c.set.name) ?? []), ...c.elements.map(elementJson)]);
+    for (const c of batch)
+      if ('elements' in c && c.set.family === family)
+        elements.set(c.set.name, [...(elements.get(c.set.name) ?? []), ...c.elements.map(elementJson)]);
     for (const c of batch) {
       if (!('set' in c) || 'elements' in c || c.set.family !== family || !('decl' in c.set)) continue;
       const elem = elements.get(c.set.name);
-      out.push({ [c.set.kind]: { family, name: c.set.name, table: TABLE, ...setDeclJson(c.set.decl), ...(elem ? { elem: elem.sort(byJson) } : {}) } });
+      out.push({
+        [c.set.kind]: {
+          family,
+          name: c.set.name,
+          table: TABLE,
+          ...setDeclJson(c.set.decl),
+          ...(elem ? { elem: elem.sort(byJson) } : {}),
+        },
+      });
     }
     const chains = batch.flatMap((c) => ('chain' in c && !('rule' in c) && c.chain.family === family ? [c.chain] : []));
     for (const c of chains) {
       const h = 'hook' in c ? c.hook : undefined;
-      out.push({ chain: { family, table: TABLE, name: c.name, ...(h ? { type: h.type, hook: h.hook, prio: h.priority, policy: h.policy } : {}) } });
+      out.push({
+        chain: {
+          family,
+          table: TABLE,
+          name: c.name,
+          ...(h ? { type: h.type, hook: h.hook, prio: h.priority, policy: h.policy } : {}),
+        },
+      });
     }
     for (const chain of chains) {
       for (const c of batch) {
         if (!('rule' in c) || c.chain.family !== family || c.chain.name !== chain.name) continue;
-        out.push({ rule: { family, table: TABLE, chain: chain.name, expr: kernelBody(c.rule.statements), ...(c.rule.comment ? { comment: c.rule.comment } : {}) } });
+        out.push({
+          rule: {
+            family,
+            table: TABLE,
+            chain: chain.name,
+            expr: kernelBody(c.rule.statements),
+            ...(c.rule.comment ? { comment: c.rule.comment } : {}),
+          },
+        });
       }
     }
   }
@@ -55,7 +80,12 @@ function sortedElements(listing: Json[]): Json[] {
   return listing.map((item) => {
     const [kind, o] = Object.entries(item as Record<string, Record<string, Json>>)[0]!;
     if ((kind !== 'set' && kind !== 'map') || !Array.isArray(o['elem'])) return item;
-    return { [kind]: { ...o, elem: [...(o['elem'] as Json[])].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) } };
+    return {
+      [kind]: {
+        ...o,
+        elem: [...(o['elem'] as Json[])].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)),
+      },
+    };
   });
 }
 
@@ -75,17 +105,23 @@ describe('nftables golden files', () => {
   });
 
   it("predicts the kernel's listing of every golden transaction from the typed rules: rules compare by body", () => {
-    for (const [name, batch] of batches) assert.deepEqual(predictedListing(batch), sortedElements(JSON.parse(golden(`${name}.json`)) as Json[]), name);
+    for (const [name, batch] of batches)
+      assert.deepEqual(predictedListing(batch), sortedElements(JSON.parse(golden(`${name}.json`)) as Json[]), name);
   });
 
-  it('the kernel lists every golden transaction as its golden JSON', { skip: canUseNetns() ? false : 'needs root and network namespaces' }, (t) => {
+  it('the kernel lists every golden transaction as its golden JSON', {
+    skip: canUseNetns() ? false : 'needs root and network namespaces',
+  }, (t) => {
     const lab = new NetnsLab();
     t.after(() => lab.cleanup());
     const ns = lab.netns('golden');
-    for (const name of batches.keys()) assert.deepEqual(kernelForm(lab, ns, golden(`${name}.nft`)), JSON.parse(golden(`${name}.json`)), name);
+    for (const name of batches.keys())
+      assert.deepEqual(kernelForm(lab, ns, golden(`${name}.nft`)), JSON.parse(golden(`${name}.json`)), name);
   });
 
-  it("nft -c accepts every compiled rule, as text and as nft's JSON", { skip: canUseNetns() ? false : 'needs root and network namespaces' }, (t) => {
+  it("nft -c accepts every compiled rule, as text and as nft's JSON", {
+    skip: canUseNetns() ? false : 'needs root and network namespaces',
+  }, (t) => {
     const lab = new NetnsLab();
     t.after(() => lab.cleanup());
     const ns = lab.netns('check');
@@ -98,7 +134,15 @@ describe('nftables golden files', () => {
       const declared = batch.filter((c) => !('rule' in c) && !('elements' in c));
       lab.exec(ns, ['nft', '-f', '-'], true, renderBatch(declared, TABLE));
       const file = join(dir, `${name}.json`);
-      writeFileSync(file, JSON.stringify(renderBatchJson(batch.filter((c) => 'rule' in c || 'elements' in c), TABLE)));
+      writeFileSync(
+        file,
+        JSON.stringify(
+          renderBatchJson(
+            batch.filter((c) => 'rule' in c || 'elements' in c),
+            TABLE,
+          ),
+        ),
+      );
       const checked = lab.exec(ns, ['nft', '-c', '-j', '-f', file], false);
       assert.equal(checked.status, 0, `${name}: ${checked.stderr}`);
       lab.exec(ns, ['nft', 'flush', 'ruleset']);

@@ -37,14 +37,20 @@ interface Run {
 async function run(args: readonly string[], input?: string): Promise<Run> {
   const log = join(copy, 'modules.log');
   writeFileSync(log, '');
-  const child = spawn(process.execPath, ['--import', MODULE_LOG, 'bin/virtwall.js', ...args], { cwd: copy, env: { ...process.env, VWT_MODULE_LOG: log } });
+  const child = spawn(process.execPath, ['--import', MODULE_LOG, 'bin/virtwall.js', ...args], {
+    cwd: copy,
+    env: { ...process.env, VWT_MODULE_LOG: log },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   child.stdin.end(input ?? '');
   const status = await new Promise<number | null>((r) => child.on('close', r));
-  const loaded = readFileSync(log, 'utf8').split('\n').filter((u) => u.startsWith('file:')).map((u) => relative(copy, fileURLToPath(u)));
+  const loaded = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((u) => u.startsWith('file:'))
+    .map((u) => relative(copy, fileURLToPath(u)));
   return { status, stdout, stderr, loaded };
 }
 
@@ -67,8 +73,32 @@ const COMMANDS: { args: string[]; input?: string }[] = [
   { args: ['validate', 'filters/clean-traffic.xml'] },
   { args: ['validate', '-'], input: `<filter name='x'><rule action='drop' direction='bogus'/></filter>` },
   { args: ['format', 'test/corpus/networkxml2xmlin/nat-network.xml'] },
-  { args: ['nwfilter-compile', 'filters/clean-traffic.xml', '--ifname', 'vnet0', '--mac', '52:54:00:00:00:01', '--param', 'IP=10.0.0.1'] },
-  { args: ['nwfilter-compile', 'filters/clean-traffic.xml', '--ifname', 'vnet0', '--mac', '52:54:00:00:00:01', '--param', 'IP=10.0.0.1', '--backend', 'nftables'] },
+  {
+    args: [
+      'nwfilter-compile',
+      'filters/clean-traffic.xml',
+      '--ifname',
+      'vnet0',
+      '--mac',
+      '52:54:00:00:00:01',
+      '--param',
+      'IP=10.0.0.1',
+    ],
+  },
+  {
+    args: [
+      'nwfilter-compile',
+      'filters/clean-traffic.xml',
+      '--ifname',
+      'vnet0',
+      '--mac',
+      '52:54:00:00:00:01',
+      '--param',
+      'IP=10.0.0.1',
+      '--backend',
+      'nftables',
+    ],
+  },
   { args: ['conformance', '--suite', 'nwfilterxml2xml'] },
   { args: ['--root', 'nowhere', 'nwfilter-list'] },
   { args: ['--root', 'nowhere', 'complete', '--', 'net-up'] },
@@ -83,9 +113,24 @@ const fromDist = (r: Run) => r.loaded.includes('dist/cli/main.js') && !r.loaded.
 
 describe('the bundled CLI', () => {
   before(() => {
-    for (const p of ['bin', 'scripts', 'src', 'filters', 'schemas', 'test/corpus', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(repo, p), join(copy, p), { recursive: true });
+    for (const p of [
+      'bin',
+      'scripts',
+      'src',
+      'filters',
+      'schemas',
+      'test/corpus',
+      'package.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+    ])
+      cpSync(join(repo, p), join(copy, p), { recursive: true });
     symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
-    for (const f of ['etc/pki/CA/cacert.pem', 'etc/pki/libvirt/clientcert.pem', 'etc/pki/libvirt/private/clientkey.pem']) {
+    for (const f of [
+      'etc/pki/CA/cacert.pem',
+      'etc/pki/libvirt/clientcert.pem',
+      'etc/pki/libvirt/private/clientkey.pem',
+    ]) {
       mkdirSync(join(copy, 'pki', f, '..'), { recursive: true });
       writeFileSync(join(copy, 'pki', f), 'not a certificate\n');
     }
@@ -131,22 +176,38 @@ describe('the bundled CLI', () => {
 
     /** The sources (and packages) that went into the files of dist/ that `r` loaded. */
     const sourcesOf = (r: Run): string[] => {
-      const meta = JSON.parse(readFileSync(join(copy, 'dist/meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+      const meta = JSON.parse(readFileSync(join(copy, 'dist/meta.json'), 'utf8')) as {
+        outputs: Record<string, { inputs: Record<string, unknown> }>;
+      };
       const outputs = r.loaded.filter((f) => f.startsWith('dist/'));
       for (const f of outputs) assert.ok(meta.outputs[f], `${f} is in the metafile`);
-      return [...r.loaded.filter((f) => !f.startsWith('dist/')), ...outputs.flatMap((f) => Object.keys(meta.outputs[f]!.inputs))];
+      return [
+        ...r.loaded.filter((f) => !f.startsWith('dist/')),
+        ...outputs.flatMap((f) => Object.keys(meta.outputs[f]!.inputs)),
+      ];
     };
     /** What a bind must not load: parsers, schema, wasm, daemon, RPC, backends, the daemon's packages. */
-    const HEAVY = /^src\/(xml\/dom|schema\/|conf\/(document|network\/parse|nwfilter\/parse)|daemon\/(main|http)|rpc\/|backends\/|nwfilter\/)|node_modules\/(saxes|libxml2-wasm|zod|pino|prom-client|dbus-next)\//;
+    const HEAVY =
+      /^src\/(xml\/dom|schema\/|conf\/(document|network\/parse|nwfilter\/parse)|daemon\/(main|http)|rpc\/|backends\/|nwfilter\/)|node_modules\/(saxes|libxml2-wasm|zod|pino|prom-client|dbus-next)\//;
 
     it('loads the CLI and the nwfilter commands, and none of the heavy modules', { timeout: 60_000 }, async () => {
-      for (const args of [['nwfilter-binding-create', 'binding.xml'], ['nwfilter-binding-delete', 'vnet0']]) {
+      for (const args of [
+        ['nwfilter-binding-create', 'binding.xml'],
+        ['nwfilter-binding-delete', 'vnet0'],
+      ]) {
         const r = await run(['--root', root, ...args]);
         assert.equal(r.status, 0, r.stderr);
         assert.ok(fromDist(r), r.loaded.join(' '));
         const sources = sourcesOf(r);
-        assert.ok(sources.includes('src/cli/commands/nwfilter.ts') && sources.includes('src/cli/client.ts'), sources.join(' '));
-        assert.deepEqual(sources.filter((s) => HEAVY.test(s)), [], args.join(' '));
+        assert.ok(
+          sources.includes('src/cli/commands/nwfilter.ts') && sources.includes('src/cli/client.ts'),
+          sources.join(' '),
+        );
+        assert.deepEqual(
+          sources.filter((s) => HEAVY.test(s)),
+          [],
+          args.join(' '),
+        );
       }
       assert.deepEqual(requests, ['POST /bindings', 'GET /bindings/vnet0', 'DELETE /bindings/vnet0']);
     });
@@ -156,7 +217,10 @@ describe('the bundled CLI', () => {
       assert.equal(r.status, 0, r.stderr);
       const heavy = sourcesOf(r).filter((s) => HEAVY.test(s));
       assert.ok(heavy.includes('src/schema/relaxng.ts') && heavy.includes('src/xml/dom.ts'), heavy.join(' '));
-      assert.ok(heavy.some((s) => s.includes('node_modules/libxml2-wasm/')), heavy.join(' '));
+      assert.ok(
+        heavy.some((s) => s.includes('node_modules/libxml2-wasm/')),
+        heavy.join(' '),
+      );
     });
   });
 });

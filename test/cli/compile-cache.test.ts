@@ -39,7 +39,7 @@ it('is used only in a folder private to the user', (t) => {
   if (root) {
     mkdirSync(dir('other'), { recursive: true, mode: 0o700 });
     chownSync(join(base, 'other/virtwall'), 65534, 65534);
-    assert.equal(privateDir(dir('other')), false, "a folder of another user");
+    assert.equal(privateDir(dir('other')), false, 'a folder of another user');
   }
 });
 

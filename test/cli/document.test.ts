@@ -32,7 +32,10 @@ describe('virtwall validate / format', () => {
   });
 
   it('names file, line:col, element and attribute and exits 2 on invalid input', () => {
-    const bad = file('bad.xml', "<filter name='f'>\n  <rule action='accept' direction='in'>\n    <tcp dstportstart='99999'/>\n  </rule>\n</filter>\n");
+    const bad = file(
+      'bad.xml',
+      "<filter name='f'>\n  <rule action='accept' direction='in'>\n    <tcp dstportstart='99999'/>\n  </rule>\n</filter>\n",
+    );
     const r = cli('validate', bad);
     assert.equal(r.status, 2);
     assert.match(r.stderr, new RegExp(`${bad.replace(/[/.]/g, '\\$&')}:3:\\d+ <tcp> attribute 'dstportstart'`));
@@ -51,7 +54,10 @@ describe('virtwall validate / format', () => {
 
   it('checks the RelaxNG schema unless told not to', () => {
     // parses (libvirt's parser is lenient here) but the schema forbids the unknown attribute
-    const odd = file('odd.xml', "<filterbinding><owner><name>vm</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner><portdev name='vnet0' bogus='1'/><mac address='52:54:00:7b:35:93'/><filterref filter='clean-traffic'/></filterbinding>");
+    const odd = file(
+      'odd.xml',
+      "<filterbinding><owner><name>vm</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner><portdev name='vnet0' bogus='1'/><mac address='52:54:00:7b:35:93'/><filterref filter='clean-traffic'/></filterbinding>",
+    );
     const strict = cli('validate', odd);
     assert.equal(strict.status, 2, strict.stdout + strict.stderr);
     assert.match(strict.stderr, /schema/);

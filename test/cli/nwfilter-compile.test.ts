@@ -17,8 +17,14 @@ describe('virtwall nwfilter-compile', () => {
   it('instantiates a file referencing a filter from --filter-dir, with MAC and a repeated --param as a list', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'vwt-cli-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'ports.xml'), `<filter name='ports'><rule action='accept' direction='out'><tcp srcmacaddr='$MAC' dstportstart='$P[@1]'/></rule></filter>`);
-    const r = cli(['-', '--ifname', 'vnet7', '--mac', '52:54:0:0:0:1', '--param', 'P=80', '--param', 'P=443', '--filter-dir', dir], `<filter name='top'><filterref filter='ports'/><filterref filter='allow-arp'/></filter>`);
+    writeFileSync(
+      join(dir, 'ports.xml'),
+      `<filter name='ports'><rule action='accept' direction='out'><tcp srcmacaddr='$MAC' dstportstart='$P[@1]'/></rule></filter>`,
+    );
+    const r = cli(
+      ['-', '--ifname', 'vnet7', '--mac', '52:54:0:0:0:1', '--param', 'P=80', '--param', 'P=443', '--filter-dir', dir],
+      `<filter name='top'><filterref filter='ports'/><filterref filter='allow-arp'/></filter>`,
+    );
     assert.equal(r.status, 0, r.stderr);
     const lines = commandLines(r.stdout);
     const appended = lines.filter((l) => l.includes('-A FJ-vnet7'));
@@ -38,21 +44,30 @@ describe('virtwall nwfilter-compile', () => {
     assert.equal(loop.status, 2);
     assert.equal(loop.stdout, '');
     assert.match(loop.stderr, /-:2:\d+ .*loop: x -> x/);
-    const missing = cli(['-', '--ifname', 'vnet0'], `<filter name='x'><rule action='accept' direction='out'><ip srcipaddr='$IP'/></rule></filter>`);
+    const missing = cli(
+      ['-', '--ifname', 'vnet0'],
+      `<filter name='x'><rule action='accept' direction='out'><ip srcipaddr='$IP'/></rule></filter>`,
+    );
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /unresolvable.*IP/);
     assert.equal(cli(['-', '--ifname', 'vnet0', '--param', 'bad'], `<filter name='x'/>`).status, 2);
     const dir = mkdtempSync(join(tmpdir(), 'vwt-cli-'));
     try {
       writeFileSync(join(dir, 'ports.xml'), `<filter name='not-ports'/>`);
-      const misnamed = cli(['-', '--ifname', 'vnet0', '--filter-dir', dir], `<filter name='x'><filterref filter='ports'/></filter>`);
+      const misnamed = cli(
+        ['-', '--ifname', 'vnet0', '--filter-dir', dir],
+        `<filter name='x'><filterref filter='ports'/></filter>`,
+      );
       assert.equal(misnamed.status, 2);
       assert.match(misnamed.stderr, /ports\.xml.*does not match.*'not-ports'/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     assert.equal(cli(['-', '--ifname', 'vnet0', '--backend', 'pf'], `<filter name='x'/>`).status, 2);
-    const nft = cli(['-', '--ifname', 'vnet0', '--backend', 'nftables', '--mac', '52:54:00:00:00:0a'], `<filter name='x'><rule action='drop' direction='out'><mac srcmacaddr='$MAC' match='no'/></rule></filter>`);
+    const nft = cli(
+      ['-', '--ifname', 'vnet0', '--backend', 'nftables', '--mac', '52:54:00:00:00:0a'],
+      `<filter name='x'><rule action='drop' direction='out'><mac srcmacaddr='$MAC' match='no'/></rule></filter>`,
+    );
     assert.equal(nft.status, 0);
     assert.match(nft.stdout, /add element bridge virtwall_nwf \S+ { "vnet0" . 52:54:00:00:00:0a }/);
   });

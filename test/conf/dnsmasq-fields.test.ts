@@ -10,7 +10,13 @@ import { scopeIn, type Scope } from '../../src/xml/namespaces.js';
 import { parseNetwork } from '../../src/conf/network/parse.js';
 import { formatNetwork } from '../../src/conf/network/format.js';
 import { qualifiedName } from '../../src/conf/network/dnsmasq-namespace.js';
-import { checkDnsmasqFields, DNSMASQ_FIELDS, RULES, type DnsmasqField, type DnsmasqFile } from '../../src/conf/network/dnsmasq-fields.js';
+import {
+  checkDnsmasqFields,
+  DNSMASQ_FIELDS,
+  RULES,
+  type DnsmasqField,
+  type DnsmasqFile,
+} from '../../src/conf/network/dnsmasq-fields.js';
 import { sectionPath, updateNetwork, UPDATE_SECTIONS } from '../../src/conf/network/update.js';
 import { dnsmasqFiles, parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
 
@@ -63,12 +69,18 @@ const render = (xml: string) => Object.values(renderFiles(xml)).join('\n');
 
 // --- a small serializer, so values can be put anywhere in the tree (control characters as references)
 const ref = (c: string) => `&#${c.codePointAt(0)};`;
-const escAttr = (v: string) => v.replace(/[&<'"\p{Cc}]/gu, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : /\p{Cc}/u.test(c) ? ref(c) : c === "'" ? '&apos;' : '&quot;'));
-const escText = (v: string) => v.replace(/[&<>\p{Cc}]/gu, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : ref(c)));
+const escAttr = (v: string) =>
+  v.replace(/[&<'"\p{Cc}]/gu, (c) =>
+    c === '&' ? '&amp;' : c === '<' ? '&lt;' : /\p{Cc}/u.test(c) ? ref(c) : c === "'" ? '&apos;' : '&quot;',
+  );
+const escText = (v: string) =>
+  v.replace(/[&<>\p{Cc}]/gu, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : ref(c)));
 
 function serialize(el: XmlElement): string {
   const attrs = el.attrOrder.map((a) => ` ${a}='${escAttr(el.attrs[a]!)}'`).join('');
-  const inner = el.children.map((c) => (c.kind === 'element' ? serialize(c) : c.kind === 'text' ? escText(c.text) : '')).join('');
+  const inner = el.children
+    .map((c) => (c.kind === 'element' ? serialize(c) : c.kind === 'text' ? escText(c.text) : ''))
+    .join('');
   return `<${el.name}${attrs}>${inner}</${el.name}>`;
 }
 
@@ -81,7 +93,9 @@ interface Spot {
 /** Every attribute and every text-only element of the tree, with its path as the table writes it. */
 function spots(el: XmlElement, path: string, outer: Scope = {}): Spot[] {
   const scope = scopeIn(el, outer);
-  const own: Spot[] = el.attrOrder.filter((a) => a !== 'xmlns' && !a.startsWith('xmlns:')).map((attribute) => ({ el, path, attribute }));
+  const own: Spot[] = el.attrOrder
+    .filter((a) => a !== 'xmlns' && !a.startsWith('xmlns:'))
+    .map((attribute) => ({ el, path, attribute }));
   const kids = el.children.filter((c): c is XmlElement => c.kind === 'element');
   if (kids.length === 0 && el.children.length > 0) own.push({ el, path });
   return [...own, ...kids.flatMap((c) => spots(c, `${path}/${qualifiedName(c, scopeIn(c, scope))}`, scope))];
@@ -111,12 +125,20 @@ function hostileValues(field: DnsmasqField): [string, RegExp][] {
     ['0\r\ndhcp-script=/tmp/evil.sh', control],
     ['0\r0', control],
     ['0\t0', control],
-    ...[...field.rule.breaks].map((c): [string, RegExp] => [`0${c}dhcp-script=/tmp/evil.sh`, /would end, split or comment out/]),
+    ...[...field.rule.breaks].map((c): [string, RegExp] => [
+      `0${c}dhcp-script=/tmp/evil.sh`,
+      /would end, split or comment out/,
+    ]),
     ['0'.repeat(field.rule.maxBytes + 1), /is too long/],
   ];
 }
 
-function refusedAt(fn: () => unknown, where: { file: string; line: number; col: number; element: string; attribute?: string }, what: string, why: RegExp): void {
+function refusedAt(
+  fn: () => unknown,
+  where: { file: string; line: number; col: number; element: string; attribute?: string },
+  what: string,
+  why: RegExp,
+): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof VirtwallError, String(err));
     assert.equal(err.kind, 'invalid-input');
@@ -132,9 +154,16 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
   it('the full network renders with every table row reaching the dnsmasq file the row names', () => {
     assert.doesNotMatch(render(FULL), /zqrow1|0e:0d:0c:0b:0a:09/);
     for (const field of DNSMASQ_FIELDS) {
-      const { xml } = withValue(field, field.rule === RULES.mac || field.rule === RULES.duid ? '0e:0d:0c:0b:0a:09' : 'zqrow1');
+      const { xml } = withValue(
+        field,
+        field.rule === RULES.mac || field.rule === RULES.duid ? '0e:0d:0c:0b:0a:09' : 'zqrow1',
+      );
       const files = renderFiles(xml);
-      assert.match(files[field.file], /zqrow1|0e:0d:0c:0b:0a:09/, `${field.path} ${field.attribute ?? ''} does not reach ${field.file}`);
+      assert.match(
+        files[field.file],
+        /zqrow1|0e:0d:0c:0b:0a:09/,
+        `${field.path} ${field.attribute ?? ''} does not reach ${field.file}`,
+      );
     }
   });
 
@@ -162,7 +191,8 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
       }
     });
     // the walk did find them all (a broken walk would pass the loop above)
-    for (const f of DNSMASQ_FIELDS) assert.ok(reached.includes(`${f.path} ${f.attribute ?? '(text)'}`), `${f.path} ${f.attribute ?? ''} not reached`);
+    for (const f of DNSMASQ_FIELDS)
+      assert.ok(reached.includes(`${f.path} ${f.attribute ?? '(text)'}`), `${f.path} ${f.attribute ?? ''} not reached`);
   });
 
   it('define refuses each row hostile value, naming file:line:col, element and attribute', () => {
@@ -171,7 +201,13 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
         const { xml, spot } = withValue(field, value);
         refusedAt(
           () => parseNetwork(xml, 'net.xml'),
-          { file: 'net.xml', line: spot.el.line, col: spot.el.col, element: spot.el.name, ...(field.attribute !== undefined ? { attribute: field.attribute } : {}) },
+          {
+            file: 'net.xml',
+            line: spot.el.line,
+            col: spot.el.col,
+            element: spot.el.name,
+            ...(field.attribute !== undefined ? { attribute: field.attribute } : {}),
+          },
           field.what,
           why,
         );
@@ -196,11 +232,19 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
             fragment = spots(root, 'network').find((s) => s.path === path)!.el;
           }
           const text = serialize(fragment);
-          const located = spots(parseXml(text, 'update'), path).find((s) => s.path === field.path && s.attribute === field.attribute)!;
+          const located = spots(parseXml(text, 'update'), path).find(
+            (s) => s.path === field.path && s.attribute === field.attribute,
+          )!;
           for (const command of ['add-last', 'modify', 'delete'] as const) {
             refusedAt(
               () => updateNetwork(def, command, section, -1, text, 'update'),
-              { file: 'update', line: located.el.line, col: located.el.col, element: located.el.name, ...(field.attribute !== undefined ? { attribute: field.attribute } : {}) },
+              {
+                file: 'update',
+                line: located.el.line,
+                col: located.el.col,
+                element: located.el.name,
+                ...(field.attribute !== undefined ? { attribute: field.attribute } : {}),
+              },
               field.what,
               why,
             );
@@ -220,7 +264,12 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
       `<network><name>n</name><dns xmlns='urn:x'><txt name='t' value='a&#10;dhcp-script=/tmp/evil.sh'/></dns></network>`,
       `<network xmlns:x='${NS}'><name>n</name><x:dns><txt name='t' value='a&#10;dhcp-script=/tmp/evil.sh'/></x:dns><dns><txt name='t' value='a&#10;dhcp-script=/tmp/evil.sh'/></dns></network>`,
     ]) {
-      assert.throws(() => parseNetwork(xml, 'ns.xml'), (err: unknown) => err instanceof VirtwallError && err.location.attribute === 'value' && /DNS TXT record value/.test(err.detail), xml);
+      assert.throws(
+        () => parseNetwork(xml, 'ns.xml'),
+        (err: unknown) =>
+          err instanceof VirtwallError && err.location.attribute === 'value' && /DNS TXT record value/.test(err.detail),
+        xml,
+      );
     }
   });
 
@@ -232,12 +281,19 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
         setValue(spot, `0${c}0`);
         assert.throws(
           () => checkDnsmasqFields(root, 'network'),
-          (err: unknown) => err instanceof VirtwallError && err.location.element === spot.el.name && err.location.attribute === field.attribute && /control character/.test(err.detail),
+          (err: unknown) =>
+            err instanceof VirtwallError &&
+            err.location.element === spot.el.name &&
+            err.location.attribute === field.attribute &&
+            /control character/.test(err.detail),
         );
       }
     }
     // and an XML document cannot carry them at all
-    assert.throws(() => parseNetwork("<network><name>a&#1;b</name></network>", 'net.xml'), (err: unknown) => err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.file === 'net.xml');
+    assert.throws(
+      () => parseNetwork('<network><name>a&#1;b</name></network>', 'net.xml'),
+      (err: unknown) => err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.file === 'net.xml',
+    );
   });
 
   it('the file writer refuses a line dnsmasq would not read as one option, whatever the definition holds', () => {
@@ -247,7 +303,11 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
     ] as const) {
       const def = parseNetwork(FULL);
       def.dns.txts[0]![field] = value; // as if a future code path skipped the table
-      assert.throws(() => dnsmasqFiles(def, { caps }), (err: unknown) => err instanceof VirtwallError && err.kind === 'internal' && /not read as one option/.test(err.detail));
+      assert.throws(
+        () => dnsmasqFiles(def, { caps }),
+        (err: unknown) =>
+          err instanceof VirtwallError && err.kind === 'internal' && /not read as one option/.test(err.detail),
+      );
     }
     const def = parseNetwork(FULL);
     def.ips[0]!.hosts[0]!.name = 'h\nevil';
@@ -257,9 +317,15 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
   it('a DHCP host name dnsmasq would read as an address, a lease time or a keyword is refused', () => {
     const host = (name: string) => FULL.replace("name='dh1'", `name='${name}'`);
     for (const name of ['ignore', 'infinite', '12h', '3600', '10.0.0.9', 'a..b']) {
-      assert.throws(() => parseNetwork(host(name), 'net.xml'), (err: unknown) => err instanceof VirtwallError && err.location.attribute === 'name' && /DHCP host name/.test(err.detail), name);
+      assert.throws(
+        () => parseNetwork(host(name), 'net.xml'),
+        (err: unknown) =>
+          err instanceof VirtwallError && err.location.attribute === 'name' && /DHCP host name/.test(err.detail),
+        name,
+      );
     }
-    for (const name of ['host12', '12host', 'a.example.com', 'ignored', 'x-1']) assert.match(renderFiles(host(name)).hostsfile, new RegExp(`,${name}\n`));
+    for (const name of ['host12', '12host', 'a.example.com', 'ignored', 'x-1'])
+      assert.match(renderFiles(host(name)).hostsfile, new RegExp(`,${name}\n`));
   });
 
   it('values libvirt users write stay accepted', () => {
@@ -268,7 +334,7 @@ describe('dnsmasq values: one table, refused before anything is written', () => 
       .replace("file='boot1'", "file='pxelinux.0'")
       .replace("target='tgt1'", "target='.'")
       .replace('<name>net1</name>', '<name>default"with"quotes"</name>')
-      .replace("value='opt1=x'", "value='server=/example.test/# cname=a,b \"quoted\"'");
+      .replace("value='opt1=x'", 'value=\'server=/example.test/# cname=a,b "quoted"\'');
     assert.match(render(ok), /txt-record=txt1,example value\n/);
   });
 });
@@ -287,7 +353,8 @@ describe('dnsmasq:options', () => {
 </network>
 `;
   const head = `<name>o</name><uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid><bridge name='virbr9'/>`;
-  const opts = (p: string) => `<${p}option value='foo=bar'/><${p}option value='cname=*.cloudapps.example.com,master.example.com'/>`;
+  const opts = (p: string) =>
+    `<${p}option value='foo=bar'/><${p}option value='cname=*.cloudapps.example.com,master.example.com'/>`;
 
   it('are kept wherever the namespace is declared, and formatted as libvirt does', () => {
     for (const xml of [
@@ -301,15 +368,32 @@ describe('dnsmasq:options', () => {
   });
 
   it('are not options outside the namespace, and need a value', () => {
-    assert.deepEqual(parseNetwork(`<network>${head}<dnsmasq:options xmlns:dnsmasq='urn:other'>${opts('dnsmasq:')}</dnsmasq:options></network>`).dnsmasqOptions, []);
+    assert.deepEqual(
+      parseNetwork(
+        `<network>${head}<dnsmasq:options xmlns:dnsmasq='urn:other'>${opts('dnsmasq:')}</dnsmasq:options></network>`,
+      ).dnsmasqOptions,
+      [],
+    );
     assert.throws(
-      () => parseNetwork(`<network xmlns:dnsmasq='${NS}'>${head}<dnsmasq:options><dnsmasq:option/></dnsmasq:options></network>`, 'o.xml'),
-      (err: unknown) => err instanceof VirtwallError && /No dnsmasq options value specified/.test(err.detail) && err.location.element === 'dnsmasq:option',
+      () =>
+        parseNetwork(
+          `<network xmlns:dnsmasq='${NS}'>${head}<dnsmasq:options><dnsmasq:option/></dnsmasq:options></network>`,
+          'o.xml',
+        ),
+      (err: unknown) =>
+        err instanceof VirtwallError &&
+        /No dnsmasq options value specified/.test(err.detail) &&
+        err.location.element === 'dnsmasq:option',
     );
   });
 
   it('end dnsmasq.conf, one line each, after everything libvirt writes', () => {
-    const conf = dnsmasqFiles(parseNetwork(`<network>${head}<ip address='192.168.9.1' prefix='24'/><dnsmasq:options xmlns:dnsmasq='${NS}'>${opts('dnsmasq:')}</dnsmasq:options></network>`), { caps }).conf;
+    const conf = dnsmasqFiles(
+      parseNetwork(
+        `<network>${head}<ip address='192.168.9.1' prefix='24'/><dnsmasq:options xmlns:dnsmasq='${NS}'>${opts('dnsmasq:')}</dnsmasq:options></network>`,
+      ),
+      { caps },
+    ).conf;
     assert.match(conf, /addn-hosts=[^\n]*\nfoo=bar\ncname=\*\.cloudapps\.example\.com,master\.example\.com\n$/);
   });
 });

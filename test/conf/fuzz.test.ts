@@ -40,7 +40,12 @@ function seedDocuments(): Map<string, string[]> {
   return byRoot;
 }
 
-function survives(seeds: readonly string[], roundTrip: (text: string) => string, rounds: number, seedBase: number): number {
+function survives(
+  seeds: readonly string[],
+  roundTrip: (text: string) => string,
+  rounds: number,
+  seedBase: number,
+): number {
   let parsed = 0;
   for (let i = 0; i < rounds; i++) {
     const seed = seedBase + i;
@@ -50,7 +55,10 @@ function survives(seeds: readonly string[], roundTrip: (text: string) => string,
     try {
       once = roundTrip(doc);
     } catch (err) {
-      assert.ok(err instanceof VirtwallError && err.kind === 'invalid-input', `seed ${seed}: ${(err as Error).stack}\n${doc}`);
+      assert.ok(
+        err instanceof VirtwallError && err.kind === 'invalid-input',
+        `seed ${seed}: ${(err as Error).stack}\n${doc}`,
+      );
       continue;
     }
     parsed++;
@@ -72,12 +80,16 @@ describe('parsers on mutated documents', () => {
       assert.ok(docs.length > 0, `no seed documents for <${kind.root}>`);
       const parsed = survives(docs, viaTable, ROUNDS_PER_KIND, kind.root.length * 100_000);
       // the mutations must leave a fair share parseable, or the test proves little
-      assert.ok(parsed > ROUNDS_PER_KIND / 20, `only ${parsed} of ${ROUNDS_PER_KIND} mutated <${kind.root}> documents parsed`);
+      assert.ok(
+        parsed > ROUNDS_PER_KIND / 20,
+        `only ${parsed} of ${ROUNDS_PER_KIND} mutated <${kind.root}> documents parsed`,
+      );
     });
   }
 
   it('<filter> in libvirt-before-11 mode (illegal values dropped with a warning) as well', () => {
-    const lenient = (text: string) => formatFilter(parseFilter(text, 'mutated.xml', new DiagnosticList(), { invalidValues: 'drop' }));
+    const lenient = (text: string) =>
+      formatFilter(parseFilter(text, 'mutated.xml', new DiagnosticList(), { invalidValues: 'drop' }));
     survives(seeds.get('filter')!, lenient, 1000, 9_000_000);
   });
 });

@@ -8,7 +8,8 @@ import { formatIp } from '../../src/util/address.js';
 const UUID = '81ff0d90-c91e-6742-64da-4a736edb9a9b';
 
 /** A network document with `body` inside <network>. */
-const net = (body: string, rootAttrs = '') => `<network${rootAttrs}>\n  <name>n</name>\n  <uuid>${UUID}</uuid>\n${body}\n</network>\n`;
+const net = (body: string, rootAttrs = '') =>
+  `<network${rootAttrs}>\n  <name>n</name>\n  <uuid>${UUID}</uuid>\n${body}\n</network>\n`;
 
 function parseError(xml: string): VirtwallError {
   try {
@@ -44,13 +45,28 @@ describe('network parse errors name file, line, element and attribute', () => {
       [net(`  <dns enable='no'><txt name='a' value='b'/></dns>`), /Extra data in disabled network/],
       [net(`  <ip address='10.0.0.1' netmask='255.0.0.0' prefix='8'/>`), /both a prefix and a netmask/],
       [net(`  <ip family='ipv6' address='10.0.0.1'/>`), /non-IPv6 address/],
-      [net(`  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.1.2' end='10.0.1.9'/></dhcp></ip>`), /not entirely within network/],
-      [net(`  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.9' end='10.0.0.2'/></dhcp></ip>`), /reversed/],
-      [net(`  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' end='10.0.0.255'/></dhcp></ip>`), /broadcast address/],
+      [
+        net(`  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.1.2' end='10.0.1.9'/></dhcp></ip>`),
+        /not entirely within network/,
+      ],
+      [
+        net(`  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.9' end='10.0.0.2'/></dhcp></ip>`),
+        /reversed/,
+      ],
+      [
+        net(`  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' end='10.0.0.255'/></dhcp></ip>`),
+        /broadcast address/,
+      ],
       [net(`  <forward mode='passthrough'><interface dev='a'/><interface dev='a'/></forward>`), /listed once/],
       [net(`  <forward mode='vepa'/>\n  <bridge name='br0'/>`), /bridge name not allowed/],
-      [net(`  <ip address='10.0.0.1' prefix='24'/>\n  <route address='10.1.0.0' prefix='16' gateway='192.168.0.1'/>`), /unreachable static route gateway/],
-      [net(`  <ip address='10.0.0.1' prefix='24'><dhcp><host mac='52:54:00:00:00:01'/></dhcp></ip>`), /Missing IP address/],
+      [
+        net(`  <ip address='10.0.0.1' prefix='24'/>\n  <route address='10.1.0.0' prefix='16' gateway='192.168.0.1'/>`),
+        /unreachable static route gateway/,
+      ],
+      [
+        net(`  <ip address='10.0.0.1' prefix='24'><dhcp><host mac='52:54:00:00:00:01'/></dhcp></ip>`),
+        /Missing IP address/,
+      ],
       [net(`  <vlan><tag id='4096'/></vlan>`), /too large/],
       [net(`  <virtualport><parameters profileid='x'/></virtualport>`), /missing required virtualport type/],
       [`<network><uuid>${UUID}</uuid></network>`, /missing name/],
@@ -83,11 +99,18 @@ describe('network canonical form', () => {
   it('copies <forward dev> into the interface list, and writes it back as the dev attribute', () => {
     const def = parseNetwork(net(`  <forward mode='route' dev='eth3'/>\n  <ip address='10.0.0.1' prefix='24'/>`));
     assert.deepEqual(def.forward.interfaces, [{ type: 'netdev', dev: 'eth3' }]);
-    assert.match(formatNetwork(def), /<forward dev='eth3' mode='route'>\n {4}<interface dev='eth3'\/>\n {2}<\/forward>/);
+    assert.match(
+      formatNetwork(def),
+      /<forward dev='eth3' mode='route'>\n {4}<interface dev='eth3'\/>\n {2}<\/forward>/,
+    );
   });
 
   it('keeps netmask or prefix as written, computes the prefix, echoes family only when written', () => {
-    const def = parseNetwork(net(`  <ip address='10.0.0.1' netmask='255.255.0.0'/>\n  <ip family='ipv6' address='fd00::1' prefix='64'/>\n  <ip address='172.16.0.1'/>`));
+    const def = parseNetwork(
+      net(
+        `  <ip address='10.0.0.1' netmask='255.255.0.0'/>\n  <ip family='ipv6' address='fd00::1' prefix='64'/>\n  <ip address='172.16.0.1'/>`,
+      ),
+    );
     assert.deepEqual(
       def.ips.map((ip) => [ip.family, formatIp(ip.address), ip.prefix, ip.maskForm]),
       [
@@ -113,15 +136,25 @@ describe('network canonical form', () => {
   });
 
   it('writes leases with a unit only when they expire', () => {
-    const out = roundTrip(net(`  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' end='10.0.0.9'><lease expiry='0'/></range><host mac='52:54:00:00:00:01' ip='10.0.0.5' name='h'><lease expiry='5'/></host></dhcp></ip>`));
+    const out = roundTrip(
+      net(
+        `  <ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' end='10.0.0.9'><lease expiry='0'/></range><host mac='52:54:00:00:00:01' ip='10.0.0.5' name='h'><lease expiry='5'/></host></dhcp></ip>`,
+      ),
+    );
     assert.match(out, /<lease expiry='0'\/>/);
     assert.match(out, /<lease expiry='5' unit='minutes'\/>/);
   });
 
   it('keeps namespaced metadata, dropping children without a namespace or repeating one', () => {
-    const xml = net(`  <metadata>\n    <app:a xmlns:app="urn:a">x</app:a>\n    <plain/>\n    <app:b xmlns:app="urn:a"/>\n    <o:c k="v"><o:d/></o:c>\n  </metadata>`, ' xmlns:o="urn:o"');
+    const xml = net(
+      `  <metadata>\n    <app:a xmlns:app="urn:a">x</app:a>\n    <plain/>\n    <app:b xmlns:app="urn:a"/>\n    <o:c k="v"><o:d/></o:c>\n  </metadata>`,
+      ' xmlns:o="urn:o"',
+    );
     const out = roundTrip(xml);
-    assert.match(out, /<metadata xmlns:o="urn:o">\n {4}<app:a xmlns:app="urn:a">x<\/app:a>\n {4}<o:c k="v">\n {6}<o:d\/>\n {4}<\/o:c>\n {2}<\/metadata>/);
+    assert.match(
+      out,
+      /<metadata xmlns:o="urn:o">\n {4}<app:a xmlns:app="urn:a">x<\/app:a>\n {4}<o:c k="v">\n {6}<o:d\/>\n {4}<\/o:c>\n {2}<\/metadata>/,
+    );
     assert.doesNotMatch(out, /plain|app:b/);
   });
 
@@ -141,7 +174,9 @@ describe('network canonical form', () => {
   });
 
   it('formatting is stable: what it writes parses back to the same text', () => {
-    const xml = net(`  <forward mode='nat'><nat ipv6='yes'><port start='1024' end='2048'/></nat></forward>\n  <bridge name='v' zone='z' stp='off' delay='2' macTableManager='libvirt'/>\n  <domain name='e.com' localOnly='yes'/>\n  <dns forwardPlainNames='no'><forwarder addr='8.8.8.8'/><srv service='s' protocol='tcp' target='t' port='1'/><host ip='10.0.0.7'><hostname>h</hostname></host></dns>\n  <ip address='10.0.0.1' prefix='24' localPtr='yes'><tftp root='/t'/><dhcp><range start='10.0.0.2' end='10.0.0.9'/><bootp file='f' server='10.0.0.3'/></dhcp></ip>\n  <portgroup name='p' default='yes'><bandwidth><inbound average='1'/></bandwidth></portgroup>`);
+    const xml = net(
+      `  <forward mode='nat'><nat ipv6='yes'><port start='1024' end='2048'/></nat></forward>\n  <bridge name='v' zone='z' stp='off' delay='2' macTableManager='libvirt'/>\n  <domain name='e.com' localOnly='yes'/>\n  <dns forwardPlainNames='no'><forwarder addr='8.8.8.8'/><srv service='s' protocol='tcp' target='t' port='1'/><host ip='10.0.0.7'><hostname>h</hostname></host></dns>\n  <ip address='10.0.0.1' prefix='24' localPtr='yes'><tftp root='/t'/><dhcp><range start='10.0.0.2' end='10.0.0.9'/><bootp file='f' server='10.0.0.3'/></dhcp></ip>\n  <portgroup name='p' default='yes'><bandwidth><inbound average='1'/></bandwidth></portgroup>`,
+    );
     const once = roundTrip(xml);
     assert.equal(roundTrip(once), once);
   });
@@ -149,7 +184,9 @@ describe('network canonical form', () => {
 
 describe('network nat options', () => {
   it("keeps an explicit <nat ipv6='no'>", () => {
-    const out = formatNetwork(parseNetwork(net(`  <forward mode='nat'><nat ipv6='no'/></forward>\n  <ip address='10.0.0.1' prefix='24'/>`)));
+    const out = formatNetwork(
+      parseNetwork(net(`  <forward mode='nat'><nat ipv6='no'/></forward>\n  <ip address='10.0.0.1' prefix='24'/>`)),
+    );
     assert.match(out, /<forward mode='nat'>\n {4}<nat ipv6='no'\/>\n {2}<\/forward>/);
   });
 });

@@ -12,10 +12,17 @@ ${body}
 
 describe('network ports', () => {
   it('require a MAC, located at the root when absent and at the attribute when bad', () => {
-    assert.throws(() => parseNetworkPort(port(''), 'p.xml'), (e: unknown) => e instanceof VirtwallError && /no mac/.test(e.detail) && e.location.file === 'p.xml');
+    assert.throws(
+      () => parseNetworkPort(port(''), 'p.xml'),
+      (e: unknown) => e instanceof VirtwallError && /no mac/.test(e.detail) && e.location.file === 'p.xml',
+    );
     assert.throws(
       () => parseNetworkPort(port("<mac address='xx'/>"), 'p.xml'),
-      (e: unknown) => e instanceof VirtwallError && e.location.element === 'mac' && e.location.attribute === 'address' && e.location.line === 4,
+      (e: unknown) =>
+        e instanceof VirtwallError &&
+        e.location.element === 'mac' &&
+        e.location.attribute === 'address' &&
+        e.location.line === 4,
     );
   });
 
@@ -28,12 +35,18 @@ describe('network ports', () => {
       ["<plug type='hostdev-pci'/>", /PCI address/],
       ["<plug type='hostdev-pci'><address bus='0x100'/></plug>", /must be <= 0xFF/],
     ] as const) {
-      assert.throws(() => parseNetworkPort(port(mac + plug)), (e: unknown) => e instanceof VirtwallError && message.test(e.detail), plug);
+      assert.throws(
+        () => parseNetworkPort(port(mac + plug)),
+        (e: unknown) => e instanceof VirtwallError && message.test(e.detail),
+        plug,
+      );
     }
   });
 
   it('canonicalise the MAC and default a direct plug to vepa', () => {
-    const out = formatNetworkPort(parseNetworkPort(port("<mac address='52:54:00:AA:BB:CC'/><plug type='direct' dev='eth0'/>")));
+    const out = formatNetworkPort(
+      parseNetworkPort(port("<mac address='52:54:00:AA:BB:CC'/><plug type='direct' dev='eth0'/>")),
+    );
     assert.match(out, /<mac address='52:54:00:aa:bb:cc'\/>/);
     assert.match(out, /<plug type='direct' dev='eth0' mode='vepa'\/>/);
   });

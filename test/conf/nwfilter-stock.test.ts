@@ -21,7 +21,10 @@ describe('stock filters', () => {
       const again = parseFilter(formatted, file);
       assert.equal(formatFilter(again), formatted);
       assert.equal(again.uuid, def.uuid);
-      assert.deepEqual(again.entries.map((e) => e.kind), def.entries.map((e) => e.kind));
+      assert.deepEqual(
+        again.entries.map((e) => e.kind),
+        def.entries.map((e) => e.kind),
+      );
     });
   }
 
@@ -31,7 +34,10 @@ describe('stock filters', () => {
     assert.equal(new Set(uuids).size, uuids.length);
     for (const d of first.values()) assert.equal(d.uuidSpecified, false);
     // A second load (a fresh map) and a parse of the same folder elsewhere agree.
-    assert.deepEqual([...loadStockFilters().values()].map((d) => d.uuid), uuids);
+    assert.deepEqual(
+      [...loadStockFilters().values()].map((d) => d.uuid),
+      uuids,
+    );
     assert.notEqual(loadStockFilters(), first);
   });
 });

@@ -6,7 +6,8 @@ import { formatFilter, parseFilter, type FilterParseOptions, type RuleDef } from
 const filter = (body: string, head = "<filter name='f' chain='root'>") =>
   `${head}\n  <uuid>01a992d2-f8c8-7c27-f69b-ab0a9d377379</uuid>\n${body}\n</filter>\n`;
 
-const roundTrip = (text: string, options?: FilterParseOptions) => formatFilter(parseFilter(text, 'f.xml', undefined, options));
+const roundTrip = (text: string, options?: FilterParseOptions) =>
+  formatFilter(parseFilter(text, 'f.xml', undefined, options));
 
 /** The single protocol element line the formatter prints for one rule. */
 const ruleBody = (element: string): string[] =>
@@ -46,7 +47,12 @@ describe('nwfilter illegal attribute values', () => {
   );
 
   it('are rejected by default, naming file, line, element and attribute', () => {
-    invalidAt(text, { line: 4, element: 'tcp', attribute: 'srcipmask', message: /f\.xml:4:\d+ <tcp> attribute 'srcipmask': srcipmask has illegal value '33'/ });
+    invalidAt(text, {
+      line: 4,
+      element: 'tcp',
+      attribute: 'srcipmask',
+      message: /f\.xml:4:\d+ <tcp> attribute 'srcipmask': srcipmask has illegal value '33'/,
+    });
   });
 
   it('are dropped with one warning each in drop mode, keeping the valid attributes', () => {
@@ -77,25 +83,84 @@ describe('nwfilter illegal attribute values', () => {
       ["<ip srcipmask='255.0.255.0'/>", 'srcipmask'],
       ["<tcp srcipaddr='$A[@1001]'/>", 'srcipaddr'],
     ]) {
-      invalidAt(filter(`<rule action='accept' direction='in'>\n${element}</rule>`), { line: 4, element: element.slice(1).split(' ')[0]!, attribute, message: /illegal value/ });
+      invalidAt(filter(`<rule action='accept' direction='in'>\n${element}</rule>`), {
+        line: 4,
+        element: element.slice(1).split(' ')[0]!,
+        attribute,
+        message: /illegal value/,
+      });
     }
   });
 });
 
 describe('nwfilter structural errors', () => {
   it('name the element and attribute at fault', () => {
-    invalidAt("<filter chain='root'/>", { line: 1, element: 'filter', attribute: 'name', message: /filter has no name/ });
-    invalidAt("<filter name='f' chain='bogus'/>", { line: 1, element: 'filter', attribute: 'chain', message: /invalid chain name 'bogus'/ });
-    invalidAt("<filter name='f' chain='rootx'/>", { line: 1, element: 'filter', attribute: 'chain', message: /invalid chain name/ });
-    invalidAt("<filter name='f' chain='ipv4-much-too-long'/>", { line: 1, element: 'filter', attribute: 'chain', message: /longer than 12/ });
-    invalidAt("<filter name='f' chain='mac' priority='x'/>", { line: 1, element: 'filter', attribute: 'priority', message: /could not parse chain priority/ });
-    invalidAt("<filter name='f' chain='mac' priority='1001'/>", { line: 1, element: 'filter', attribute: 'priority', message: /outside valid range/ });
+    invalidAt("<filter chain='root'/>", {
+      line: 1,
+      element: 'filter',
+      attribute: 'name',
+      message: /filter has no name/,
+    });
+    invalidAt("<filter name='f' chain='bogus'/>", {
+      line: 1,
+      element: 'filter',
+      attribute: 'chain',
+      message: /invalid chain name 'bogus'/,
+    });
+    invalidAt("<filter name='f' chain='rootx'/>", {
+      line: 1,
+      element: 'filter',
+      attribute: 'chain',
+      message: /invalid chain name/,
+    });
+    invalidAt("<filter name='f' chain='ipv4-much-too-long'/>", {
+      line: 1,
+      element: 'filter',
+      attribute: 'chain',
+      message: /longer than 12/,
+    });
+    invalidAt("<filter name='f' chain='mac' priority='x'/>", {
+      line: 1,
+      element: 'filter',
+      attribute: 'priority',
+      message: /could not parse chain priority/,
+    });
+    invalidAt("<filter name='f' chain='mac' priority='1001'/>", {
+      line: 1,
+      element: 'filter',
+      attribute: 'priority',
+      message: /outside valid range/,
+    });
     invalidAt("<network name='f'/>", { line: 1, element: 'network', message: /unknown root element/ });
-    invalidAt("<filter name='f'>\n<uuid>not-a-uuid</uuid></filter>", { line: 2, element: 'uuid', message: /malformed uuid/ });
-    invalidAt("<filter name='f'>\n<rule direction='in'/></filter>", { line: 2, element: 'rule', attribute: 'action', message: /requires action/ });
-    invalidAt("<filter name='f'>\n<rule action='allow' direction='in'/></filter>", { line: 2, element: 'rule', attribute: 'action', message: /unknown rule action/ });
-    invalidAt("<filter name='f'>\n<rule action='drop' direction='both'/></filter>", { line: 2, element: 'rule', attribute: 'direction', message: /unknown rule direction/ });
-    invalidAt("<filter name='f'>\n<filterref/></filter>", { line: 2, element: 'filterref', attribute: 'filter', message: /filter attribute/ });
+    invalidAt("<filter name='f'>\n<uuid>not-a-uuid</uuid></filter>", {
+      line: 2,
+      element: 'uuid',
+      message: /malformed uuid/,
+    });
+    invalidAt("<filter name='f'>\n<rule direction='in'/></filter>", {
+      line: 2,
+      element: 'rule',
+      attribute: 'action',
+      message: /requires action/,
+    });
+    invalidAt("<filter name='f'>\n<rule action='allow' direction='in'/></filter>", {
+      line: 2,
+      element: 'rule',
+      attribute: 'action',
+      message: /unknown rule action/,
+    });
+    invalidAt("<filter name='f'>\n<rule action='drop' direction='both'/></filter>", {
+      line: 2,
+      element: 'rule',
+      attribute: 'direction',
+      message: /unknown rule direction/,
+    });
+    invalidAt("<filter name='f'>\n<filterref/></filter>", {
+      line: 2,
+      element: 'filterref',
+      attribute: 'filter',
+      message: /filter attribute/,
+    });
     invalidAt("<filter name='f'>\n<rule action='drop' direction='in'><ip dstportstart='80'/></rule></filter>", {
       line: 2,
       element: 'ip',
@@ -104,7 +169,10 @@ describe('nwfilter structural errors', () => {
   });
 
   it('report malformed XML with its position', () => {
-    assert.throws(() => parseFilter("<filter name='f'>\n<rule>", 'f.xml'), (err: unknown) => err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.line === 2);
+    assert.throws(
+      () => parseFilter("<filter name='f'>\n<rule>", 'f.xml'),
+      (err: unknown) => err instanceof VirtwallError && err.kind === 'invalid-input' && err.location.line === 2,
+    );
   });
 });
 
@@ -116,7 +184,11 @@ describe('nwfilter variables', () => {
   });
 
   it('are listed once each per rule, in libvirt registration order', () => {
-    const rule = firstRule(filter("<rule action='accept' direction='in'><udp dstipaddr='$B' srcipaddr='$A' srcportstart='$A[@2]'/><udp dstipto='$B' dscp='$C[1]'/></rule>"));
+    const rule = firstRule(
+      filter(
+        "<rule action='accept' direction='in'><udp dstipaddr='$B' srcipaddr='$A' srcportstart='$A[@2]'/><udp dstipto='$B' dscp='$C[1]'/></rule>",
+      ),
+    );
     assert.deepEqual(rule.variables, [
       { kind: 'iterator', name: 'A', iterId: 0 },
       { kind: 'iterator', name: 'B', iterId: 0 },
@@ -128,9 +200,14 @@ describe('nwfilter variables', () => {
 
 describe('nwfilter value canonicalisation', () => {
   it('pads and lowercases MACs, turns masks into prefix lengths and compresses IPv6', () => {
-    assert.deepEqual(ruleBody("<ipv6 srcmacaddr='A:B:C:D:E:F' srcipaddr='FE80:0:0:0:0:0:0:1' srcipmask='ffff:ffff::' dstipaddr='::ffff:1.2.3.4' dstipmask='64'/>"), [
-      "    <ipv6 srcmacaddr='0a:0b:0c:0d:0e:0f' srcipaddr='fe80::1' srcipmask='32' dstipaddr='::ffff:1.2.3.4' dstipmask='64'/>",
-    ]);
+    assert.deepEqual(
+      ruleBody(
+        "<ipv6 srcmacaddr='A:B:C:D:E:F' srcipaddr='FE80:0:0:0:0:0:0:1' srcipmask='ffff:ffff::' dstipaddr='::ffff:1.2.3.4' dstipmask='64'/>",
+      ),
+      [
+        "    <ipv6 srcmacaddr='0a:0b:0c:0d:0e:0f' srcipaddr='fe80::1' srcipmask='32' dstipaddr='::ffff:1.2.3.4' dstipmask='64'/>",
+      ],
+    );
     assert.deepEqual(ruleBody("<udp srcipaddr='10.258' dstipaddr='0x0a.0.0.010' dstipmask='255.255.0.0'/>"), [
       "    <udp srcipaddr='10.0.1.2' dstipaddr='10.0.0.8' dstipmask='16'/>",
     ]);
@@ -148,13 +225,19 @@ describe('nwfilter value canonicalisation', () => {
   });
 
   it('normalises keyword lists: state, tcp flags and ipset flags', () => {
-    assert.deepEqual(ruleBody("<tcp state='related, new established' flags='ack,syn/ SYN'/>"), ["    <tcp state='NEW,ESTABLISHED,RELATED' flags='SYN,ACK/SYN'/>"]);
-    assert.deepEqual(ruleBody("<tcp state='NEW,NONE' flags='FIN,SYN,RST,PSH,ACK,URG/'/>"), ["    <tcp state='NONE' flags='ALL/NONE'/>"]);
+    assert.deepEqual(ruleBody("<tcp state='related, new established' flags='ack,syn/ SYN'/>"), [
+      "    <tcp state='NEW,ESTABLISHED,RELATED' flags='SYN,ACK/SYN'/>",
+    ]);
+    assert.deepEqual(ruleBody("<tcp state='NEW,NONE' flags='FIN,SYN,RST,PSH,ACK,URG/'/>"), [
+      "    <tcp state='NONE' flags='ALL/NONE'/>",
+    ]);
     assert.deepEqual(ruleBody("<all ipset='x' ipsetflags='SRC,dSt'/>"), ["    <all ipset='x' ipsetflags='src,dst'/>"]);
   });
 
   it('escapes comments and reads gratuitous as a boolean', () => {
-    assert.deepEqual(ruleBody(`<arp gratuitous='yes' comment="a&lt;b 'c'"/>`), ["    <arp gratuitous='true' comment='a&lt;b &apos;c&apos;'/>"]);
+    assert.deepEqual(ruleBody(`<arp gratuitous='yes' comment="a&lt;b 'c'"/>`), [
+      "    <arp gratuitous='true' comment='a&lt;b &apos;c&apos;'/>",
+    ]);
     assert.deepEqual(ruleBody("<arp gratuitous='on'/>"), ["    <arp gratuitous='false'/>"]);
   });
 });
@@ -169,19 +252,28 @@ describe('nwfilter rule quirks kept from libvirt', () => {
 
   it('fills in ipsetflags for a lone ipset and drops ipset given with flags, except on all', () => {
     assert.deepEqual(ruleBody("<tcp ipset='s'/>"), ["    <tcp ipset='s' ipsetflags='src'/>"]);
-    assert.deepEqual(ruleBody("<udp ipset='s' ipsetflags='dst'/>"), ["    <udp/>"]);
+    assert.deepEqual(ruleBody("<udp ipset='s' ipsetflags='dst'/>"), ['    <udp/>']);
     assert.deepEqual(ruleBody("<all ipsetflags='dst'/>"), ["    <all ipsetflags='dst'/>"]);
   });
 
   it('takes the protocol from the first protocol element and ignores other protocols', () => {
-    const rule = firstRule(filter("<rule action='drop' direction='in'><foo/><udp dstportstart='53'/><tcp dstportstart='80'/></rule>"));
+    const rule = firstRule(
+      filter("<rule action='drop' direction='in'><foo/><udp dstportstart='53'/><tcp dstportstart='80'/></rule>"),
+    );
     assert.equal(rule.protocol, 'udp');
     assert.deepEqual(rule.attrs.dstportstart?.value, { kind: 'number', value: 53, hex: false });
   });
 
   it('falls back to priority 500 for a rule priority it cannot use and prints statematch only when off', () => {
-    const text = roundTrip(filter("<rule action='drop' direction='in' priority='1001' statematch='FALSE'/>\n<rule action='drop' direction='in' priority='-1000' statematch='yes'/>"));
-    assert.match(text, /<rule action='drop' direction='in' priority='500' statematch='false'\/>\n {2}<rule action='drop' direction='in' priority='-1000'\/>/);
+    const text = roundTrip(
+      filter(
+        "<rule action='drop' direction='in' priority='1001' statematch='FALSE'/>\n<rule action='drop' direction='in' priority='-1000' statematch='yes'/>",
+      ),
+    );
+    assert.match(
+      text,
+      /<rule action='drop' direction='in' priority='500' statematch='false'\/>\n {2}<rule action='drop' direction='in' priority='-1000'\/>/,
+    );
   });
 });
 
@@ -189,7 +281,10 @@ describe('nwfilter filter attributes', () => {
   it('gives each chain kind its default priority, and none without a chain attribute', () => {
     const head = (attrs: string) => parseFilter(`<filter name='f' ${attrs}/>`);
     assert.deepEqual(
-      ['mac', 'vlan', 'stp-x', 'arp-1', 'rarp', 'ipv4', 'ipv6x', 'root'].map((c) => [head(`chain='${c}'`).chainKind, head(`chain='${c}'`).priority]),
+      ['mac', 'vlan', 'stp-x', 'arp-1', 'rarp', 'ipv4', 'ipv6x', 'root'].map((c) => [
+        head(`chain='${c}'`).chainKind,
+        head(`chain='${c}'`).priority,
+      ]),
       [
         ['mac', -800],
         ['vlan', -750],
@@ -223,6 +318,9 @@ describe('nwfilter filter attributes', () => {
         "<filterref filter='x'><parameter name='b' value='2'/><parameter name='a' value='1.2.3.4'/><parameter name='b' value='1'/><parameter name='c' value='a b'/><parameter value='3'/></filterref>",
       ),
     );
-    assert.match(text, /<filterref filter='x'>\n {4}<parameter name='a' value='1.2.3.4'\/>\n {4}<parameter name='b' value='2'\/>\n {4}<parameter name='b' value='1'\/>\n {2}<\/filterref>/);
+    assert.match(
+      text,
+      /<filterref filter='x'>\n {4}<parameter name='a' value='1.2.3.4'\/>\n {4}<parameter name='b' value='2'\/>\n {4}<parameter name='b' value='1'\/>\n {2}<\/filterref>/,
+    );
   });
 });

@@ -26,10 +26,13 @@ describe('filter bindings', () => {
     const def = parseFilterBinding(text);
     assert.equal(def.mac, '52:54:00:7b:35:93');
     assert.equal(def.linkdev, 'eth0');
-    assert.deepEqual([...def.params.entries()], [
-      ['MAC', ['a']],
-      ['IP', ['1.2.3.4']],
-    ]);
+    assert.deepEqual(
+      [...def.params.entries()],
+      [
+        ['MAC', ['a']],
+        ['IP', ['1.2.3.4']],
+      ],
+    );
     assert.equal(
       formatFilterBinding(def),
       binding({
@@ -41,11 +44,21 @@ describe('filter bindings', () => {
 
   it('reject missing or malformed parts, naming where', () => {
     const cases: [string, string, string | undefined, RegExp][] = [
-      [binding({ portdev: "  <portdev/>" }), 'portdev', 'name', /no port dev name/],
+      [binding({ portdev: '  <portdev/>' }), 'portdev', 'name', /no port dev name/],
       [binding({ mac: "  <mac address='52:54:00:7b:35'/>" }), 'mac', 'address', /unable to parse MAC/],
       [binding({ ref: '  <filterref/>' }), 'filterref', 'filter', /no filter reference/],
-      [binding({ owner: '  <owner>\n    <name>vm</name>\n    <uuid>xyz</uuid>\n  </owner>' }), 'uuid', undefined, /unable to parse UUID/],
-      [binding({ owner: '  <owner>\n    <uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid>\n  </owner>' }), 'owner', undefined, /no owner name/],
+      [
+        binding({ owner: '  <owner>\n    <name>vm</name>\n    <uuid>xyz</uuid>\n  </owner>' }),
+        'uuid',
+        undefined,
+        /unable to parse UUID/,
+      ],
+      [
+        binding({ owner: '  <owner>\n    <uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid>\n  </owner>' }),
+        'owner',
+        undefined,
+        /no owner name/,
+      ],
     ];
     for (const [text, element, attribute, message] of cases) {
       assert.throws(

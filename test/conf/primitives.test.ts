@@ -9,7 +9,8 @@ describe('libvirt value primitives', () => {
   it('read MACs as virMacAddrParse does', () => {
     assert.deepEqual(parseMac('1:2:3:a:B:cc'), [1, 2, 3, 10, 11, 204]);
     assert.deepEqual(parseMac('1:2:3:4:5:6 trailing'), [1, 2, 3, 4, 5, 6]);
-    for (const bad of ['1:2:3:4:5', '001:2:3:4:5:6', '1:2:3:4:5:6:7', ' 1:2:3:4:5:6', '1-2-3-4-5-6', '1:2:3:4:5:6x']) assert.equal(parseMac(bad), undefined, bad);
+    for (const bad of ['1:2:3:4:5', '001:2:3:4:5:6', '1:2:3:4:5:6:7', ' 1:2:3:4:5:6', '1-2-3-4-5-6', '1:2:3:4:5:6x'])
+      assert.equal(parseMac(bad), undefined, bad);
   });
 
   it('read IPv4 in the forms inet_aton accepts, and only those', () => {
@@ -18,7 +19,8 @@ describe('libvirt value primitives', () => {
     assert.deepEqual(parseIPv4('0x7f.1'), [127, 0, 0, 1]);
     assert.deepEqual(parseIPv4('017.0.0.1'), [15, 0, 0, 1]);
     assert.deepEqual(parseIPv4('4294967295'), [255, 255, 255, 255]);
-    for (const bad of ['256.1.1.1', '1.2.3.4.5', '1.2.3.4 ', '08.1.1.1', '', '1..2', '10.16777216.1']) assert.equal(parseIPv4(bad), undefined, bad);
+    for (const bad of ['256.1.1.1', '1.2.3.4.5', '1.2.3.4 ', '08.1.1.1', '', '1..2', '10.16777216.1'])
+      assert.equal(parseIPv4(bad), undefined, bad);
   });
 
   it('read and print IPv6 as glibc does', () => {
@@ -32,7 +34,8 @@ describe('libvirt value primitives', () => {
       ['::1', '::1'],
     ];
     for (const [input, printed] of cases) assert.equal(formatIPv6(parseIPv6(input)!), printed, input);
-    for (const bad of ['1::2::3', 'a:b:c', '12345::', '1:2:3:4:5:6:7::8', '1.2.3.4']) assert.equal(parseIPv6(bad), undefined, bad);
+    for (const bad of ['1::2::3', 'a:b:c', '12345::', '1:2:3:4:5:6:7::8', '1.2.3.4'])
+      assert.equal(parseIPv6(bad), undefined, bad);
   });
 
   it('measure contiguous masks only', () => {
@@ -59,7 +62,10 @@ describe('libvirt value primitives', () => {
     assert.equal(parseUuid('  D54DF46F1AB54A228618-4560ef5fac2c\n'), 'd54df46f-1ab5-4a22-8618-4560ef5fac2c');
     assert.equal(parseUuid('d54df46f-1ab5-4a22-8618-4560ef5fac2'), undefined);
     assert.equal(parseUuid('d54df46f-1ab5-4a22-8618-4560ef5fac2c0'), undefined);
-    assert.equal(nameBasedUuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'www.example.com'), '2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    assert.equal(
+      nameBasedUuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'www.example.com'),
+      '2ed6657d-e927-568b-95e1-2665a8aea6a2',
+    );
   });
 
   it('read variable references as virNWFilterVarAccessParse does', () => {

@@ -31,12 +31,66 @@ function openssl(args: string[], cwd: string): void {
 /** A CA and a key pair signed by it (`ext`: extensions of the certificate). */
 function issue(dir: string, ca: string, name: string, cn: string, ext: string): void {
   writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`], dir);
+  openssl(
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${cn}`,
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.pem`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
+    ],
+    dir,
+  );
 }
 
 function makeCa(dir: string, name: string): void {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '1', '-subj', `/CN=${name}`], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+    ],
+    dir,
+  );
 }
 
 /** libvirt's PKI layout under `root` (CA, server, client) and, in `dir`, a client of another CA. */
@@ -63,7 +117,8 @@ function nsCli(lab: NetnsLab, ns: string, root: string, args: string[]) {
 }
 
 /** A network listing as the daemon has it. */
-const networkNames = (root: string) => (JSON.parse(cli(root, ['net-list', '--all', '--json']).stdout) as { name: string }[]).map((n) => n.name);
+const networkNames = (root: string) =>
+  (JSON.parse(cli(root, ['net-list', '--all', '--json']).stdout) as { name: string }[]).map((n) => n.name);
 
 /** Whether a process is still there (a zombie waiting for its reaper counts as gone). */
 function alive(pid: number): boolean {
@@ -90,22 +145,69 @@ describe('the daemon API against hostile clients', { skip }, () => {
     assert.match(nsCli(lab, ns, root, ['--connect', uri, 'net-list', '--all']).stdout, /good/);
 
     const body = JSON.stringify({ xml: network('evil') });
-    const curl = (...args: string[]) => lab.exec(ns, ['curl', '-s', '-o', '/dev/stdout', '-w', '\n%{http_code}', '--max-time', '5', ...args], false);
+    const curl = (...args: string[]) =>
+      lab.exec(ns, ['curl', '-s', '-o', '/dev/stdout', '-w', '\n%{http_code}', '--max-time', '5', ...args], false);
     const post = ['-X', 'POST', '--data', body];
     const json = ['-H', 'content-type: application/json'];
     const https = 'https://127.0.0.1:16591/networks';
     const attempts = {
       'no client certificate': curl('--cacert', join(dir, 'ca.pem'), ...json, ...post, https),
-      'a certificate of another CA': curl('--cacert', join(dir, 'ca.pem'), '--cert', join(dir, 'rogue.pem'), '--key', join(dir, 'rogue.key'), ...json, ...post, https),
+      'a certificate of another CA': curl(
+        '--cacert',
+        join(dir, 'ca.pem'),
+        '--cert',
+        join(dir, 'rogue.pem'),
+        '--key',
+        join(dir, 'rogue.key'),
+        ...json,
+        ...post,
+        https,
+      ),
       'plain HTTP': curl(...json, ...post, 'http://127.0.0.1:16591/networks'),
-      'a web page (Origin)': curl('--cacert', join(dir, 'ca.pem'), '--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key'), ...json, '-H', 'Origin: http://evil.example', ...post, https),
-      'a web form (text/plain)': curl('--cacert', join(dir, 'ca.pem'), '--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key'), '-H', 'content-type: text/plain', ...post, https),
+      'a web page (Origin)': curl(
+        '--cacert',
+        join(dir, 'ca.pem'),
+        '--cert',
+        join(dir, 'client.pem'),
+        '--key',
+        join(dir, 'client.key'),
+        ...json,
+        '-H',
+        'Origin: http://evil.example',
+        ...post,
+        https,
+      ),
+      'a web form (text/plain)': curl(
+        '--cacert',
+        join(dir, 'ca.pem'),
+        '--cert',
+        join(dir, 'client.pem'),
+        '--key',
+        join(dir, 'client.key'),
+        '-H',
+        'content-type: text/plain',
+        ...post,
+        https,
+      ),
     };
     for (const [what, r] of Object.entries(attempts)) assert.doesNotMatch(r.stdout, /\n200$/, `${what}: ${r.stdout}`);
     assert.match(attempts['a web page (Origin)'].stdout, /\n403$/);
     assert.match(attempts['a web form (text/plain)'].stdout, /\n415$/);
     // the same request with the client certificate goes through: the refusals above were the checks
-    const control = curl('--cacert', join(dir, 'ca.pem'), '--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key'), ...json, '-X', 'POST', '--data', JSON.stringify({ xml: network('ctl') }), https);
+    const control = curl(
+      '--cacert',
+      join(dir, 'ca.pem'),
+      '--cert',
+      join(dir, 'client.pem'),
+      '--key',
+      join(dir, 'client.key'),
+      ...json,
+      '-X',
+      'POST',
+      '--data',
+      JSON.stringify({ xml: network('ctl') }),
+      https,
+    );
     assert.match(control.stdout, /\n200$/, control.stdout + control.stderr);
 
     // the Unix socket takes no browser-made request either
@@ -141,8 +243,28 @@ describe('the daemon API against hostile clients', { skip }, () => {
     assert.match(cli(root, ['net-info', 'n']).stdout, /Autostart: +yes/, 'a wrongly typed value is not taken as false');
     assert.equal((await api(root, 'GET', '/networks/%E0%A4%A', '')).status, 400);
     assert.equal((await api(root, 'POST', '/networks', JSON.stringify({ xml: network('m'), extra: 1 }))).status, 400);
-    assert.equal((await api(root, 'POST', '/networks/n/update', JSON.stringify({ command: 'add-last', section: 'ip-dhcp-host', xml: '<host/>', parentIndex: 'x' }))).status, 400);
-    assert.equal((await api(root, 'POST', '/networks/n/ports', JSON.stringify({ xml: '<networkport/>', tap: 'vnet0', filter: { name: 'f', params: { IP: '10.0.0.1' } } }))).status, 400);
+    assert.equal(
+      (
+        await api(
+          root,
+          'POST',
+          '/networks/n/update',
+          JSON.stringify({ command: 'add-last', section: 'ip-dhcp-host', xml: '<host/>', parentIndex: 'x' }),
+        )
+      ).status,
+      400,
+    );
+    assert.equal(
+      (
+        await api(
+          root,
+          'POST',
+          '/networks/n/ports',
+          JSON.stringify({ xml: '<networkport/>', tap: 'vnet0', filter: { name: 'f', params: { IP: '10.0.0.1' } } }),
+        )
+      ).status,
+      400,
+    );
     assert.deepEqual(networkNames(root), ['n']);
   });
 
@@ -153,7 +275,13 @@ describe('the daemon API against hostile clients', { skip }, () => {
     await kill9(first);
     const run = join(root, 'run/virtwall');
     const corrupt = {
-      [join(run, 'ports/5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b.json')]: JSON.stringify({ uuid: '5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b', network: 'n', tap: 'vnet0;reboot', macFilter: false, xml: '' }),
+      [join(run, 'ports/5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b.json')]: JSON.stringify({
+        uuid: '5d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4a5b',
+        network: 'n',
+        tap: 'vnet0;reboot',
+        macFilter: false,
+        xml: '',
+      }),
       [join(run, 'nwfilter-binding/vnet1.xml')]: '<filterbinding><portdev',
       [join(run, 'network/n.status.json')]: '{"name": "n", "files": ["/etc/shadow"]}',
       [join(root, 'var/lib/virtwall/ip-learning.json')]: '{"version": 1, "ports": "many"}',
@@ -166,13 +294,19 @@ describe('the daemon API against hostile clients', { skip }, () => {
       assert.equal(aside.length, 1, f);
       assert.match(aside[0]!, /\.corrupt-\d{8}T\d{9}Z$/);
       assert.equal(readFileSync(join(f, '..', aside[0]!), 'utf8'), text, 'kept as it was');
-      assert.match(d.log(), new RegExp(`"file":"${f}","movedTo":"${f}\\.corrupt-[^"]+","err":"[^"]+","msg":"corrupt state file set aside"`));
+      assert.match(
+        d.log(),
+        new RegExp(`"file":"${f}","movedTo":"${f}\\.corrupt-[^"]+","err":"[^"]+","msg":"corrupt state file set aside"`),
+      );
     }
     assert.equal(cli(root, ['net-info', 'n']).status, 0, 'the definitions are served');
     assert.equal(existsSync('/etc/shadow'), true);
     // the port of the lost binding is not left open: it drops everything until bound again
     assert.match(nft(ns, 'list ruleset').stdout, /"vnet1"/);
-    const again = file('vnet1.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet1'/><mac address='52:54:00:00:00:02'/><filterref filter='allow-arp'/></filterbinding>");
+    const again = file(
+      'vnet1.xml',
+      "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet1'/><mac address='52:54:00:00:00:02'/><filterref filter='allow-arp'/></filterbinding>",
+    );
     assert.equal(cli(root, ['nwfilter-binding-create', again]).status, 0);
     assert.equal(cli(root, ['nwfilter-binding-delete', 'vnet1']).status, 0);
     assert.doesNotMatch(nft(ns, 'list ruleset').stdout, /vnet1/);
@@ -183,10 +317,18 @@ describe('the daemon API against hostile clients', { skip }, () => {
     await startDaemon(ns, root);
     lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
     const binding = (dev: string, n: number) => {
-      const values = Array.from({ length: n }, (_, i) => `<parameter name='IP' value='10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}'/>`).join('');
-      return file(`${dev}.xml`, `<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='${dev}'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'>${values}</filterref></filterbinding>`);
+      const values = Array.from(
+        { length: n },
+        (_, i) => `<parameter name='IP' value='10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}'/>`,
+      ).join('');
+      return file(
+        `${dev}.xml`,
+        `<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='${dev}'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'>${values}</filterref></filterbinding>`,
+      );
     };
-    const big = spawn(process.execPath, [BIN, '--root', root, 'nwfilter-binding-create', binding('vnet0', 20_000)], { stdio: 'ignore' });
+    const big = spawn(process.execPath, [BIN, '--root', root, 'nwfilter-binding-create', binding('vnet0', 20_000)], {
+      stdio: 'ignore',
+    });
     t.after(() => big.kill('SIGKILL'));
     let status: number | null | undefined;
     big.on('exit', (code) => (status = code));
@@ -225,7 +367,9 @@ describe('the daemon API against hostile clients', { skip }, () => {
     t.after(() => {
       for (const s of sockets) s.destroy();
     });
-    await Promise.all(sockets.map((s) => new Promise((r) => (s.connecting ? s.once('connect', r).once('close', r) : r(undefined)))));
+    await Promise.all(
+      sockets.map((s) => new Promise((r) => (s.connecting ? s.once('connect', r).once('close', r) : r(undefined)))),
+    );
     const t0 = Date.now();
     const r = cli(root, ['net-list']);
     assert.equal(r.status, 0, r.stderr);
@@ -243,7 +387,10 @@ describe('the daemon API against hostile clients', { skip }, () => {
     lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
     lab.exec(ns, ['ip', 'link', 'set', 'vnet0', 'up']);
     // clean-traffic without IP learns the address from the port's traffic: tcpdump
-    const b = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'/></filterbinding>");
+    const b = file(
+      'b.xml',
+      "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'/></filterbinding>",
+    );
     assert.equal(cli(root, ['nwfilter-binding-create', b]).status, 0);
     const helpers = await waitFor(
       () => {
@@ -252,15 +399,30 @@ describe('the daemon API against hostile clients', { skip }, () => {
       },
       { what: "the daemon's two tcpdumps", detail: () => JSON.stringify(descendants(d.child.pid!)) },
     );
-    assert.ok(helpers.some((p) => p.comm === 'nft'), JSON.stringify(helpers));
+    assert.ok(
+      helpers.some((p) => p.comm === 'nft'),
+      JSON.stringify(helpers),
+    );
     assert.equal(helpers.filter((p) => p.comm === 'tcpdump').length, 2, JSON.stringify(helpers));
     await kill9(d);
-    await waitFor(() => !helpers.some((p) => alive(p.pid)), { what: 'no helper to outlive the daemon', detail: () => JSON.stringify(helpers.filter((p) => alive(p.pid))) });
+    await waitFor(() => !helpers.some((p) => alive(p.pid)), {
+      what: 'no helper to outlive the daemon',
+      detail: () => JSON.stringify(helpers.filter((p) => alive(p.pid))),
+    });
 
     const crashing = await startDaemon(ns, root, { VIRTWALL_CRASH_AT: 'write:nwfilter:before' });
-    const r = cli(root, ['nwfilter-define', file('f.xml', "<filter name='f'><rule action='drop' direction='out' priority='500'><tcp dstportstart='1'/></rule></filter>")]);
+    const r = cli(root, [
+      'nwfilter-define',
+      file(
+        'f.xml',
+        "<filter name='f'><rule action='drop' direction='out' priority='500'><tcp dstportstart='1'/></rule></filter>",
+      ),
+    ]);
     await crashing.exited;
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /the daemon at .* closed the connection before answering POST \/nwfilters \(it may have stopped or died/);
+    assert.match(
+      r.stderr,
+      /the daemon at .* closed the connection before answering POST \/nwfilters \(it may have stopped or died/,
+    );
   });
 });

@@ -10,27 +10,69 @@ import { completer } from './completion-shell.js';
 
 describe('virtwall.conf', () => {
   it('reads libvirt conf syntax and defaults to nftables for both backends', () => {
-    assert.deepEqual(daemonConfig(parseConf('', 'c')), { networkFirewallBackend: 'nftables', nwfilterBackend: 'nftables', logLevel: 2, logFile: undefined, tls: undefined, maxClients: 64, idleTimeout: 10, reconcileInterval: 0, libvirtSockets: true, foreignForwardAccept: true, nwfilterTableOwner: true, metricsListen: undefined, dashboardListen: undefined });
-    const c = daemonConfig(parseConf('# comment\nnwfilter_backend = "ebiptables"\nnetwork_firewall_backend = \'iptables\'  # trailing\nlog_level = 1\nlog_outputs="1:file:/var/log/v.log"\nlisten_tls = 1\ntls_port = "1234"\nca_file = "/ca.pem"\n', 'c'), '/srv/r');
+    assert.deepEqual(daemonConfig(parseConf('', 'c')), {
+      networkFirewallBackend: 'nftables',
+      nwfilterBackend: 'nftables',
+      logLevel: 2,
+      logFile: undefined,
+      tls: undefined,
+      maxClients: 64,
+      idleTimeout: 10,
+      reconcileInterval: 0,
+      libvirtSockets: true,
+      foreignForwardAccept: true,
+      nwfilterTableOwner: true,
+      metricsListen: undefined,
+      dashboardListen: undefined,
+    });
+    const c = daemonConfig(
+      parseConf(
+        '# comment\nnwfilter_backend = "ebiptables"\nnetwork_firewall_backend = \'iptables\'  # trailing\nlog_level = 1\nlog_outputs="1:file:/var/log/v.log"\nlisten_tls = 1\ntls_port = "1234"\nca_file = "/ca.pem"\n',
+        'c',
+      ),
+      '/srv/r',
+    );
     assert.equal(daemonConfig(parseConf('foreign_forward_accept = 0', 'c')).foreignForwardAccept, false);
     assert.equal(daemonConfig(parseConf('nwfilter_table_owner = 0', 'c')).nwfilterTableOwner, false);
     assert.equal(c.nwfilterBackend, 'ebiptables');
     assert.equal(c.networkFirewallBackend, 'iptables');
     assert.equal(c.logLevel, 1);
     assert.equal(c.logFile, '/var/log/v.log');
-    assert.deepEqual(c.tls, { host: '127.0.0.1', port: 1234, keyFile: '/srv/r/etc/pki/libvirt/private/serverkey.pem', certFile: '/srv/r/etc/pki/libvirt/servercert.pem', caFile: '/ca.pem', crlFile: undefined });
+    assert.deepEqual(c.tls, {
+      host: '127.0.0.1',
+      port: 1234,
+      keyFile: '/srv/r/etc/pki/libvirt/private/serverkey.pem',
+      certFile: '/srv/r/etc/pki/libvirt/servercert.pem',
+      caFile: '/ca.pem',
+      crlFile: undefined,
+    });
   });
 
   it('refuses unknown keys, wrong types and values, naming the line', () => {
-    for (const [text, line] of [['\nnwfilter_backendd = "nftables"', 2], ['log_level = "1"', 1], ['nwfilter_backend = "ipfw"', 1], ['x', 1], ['max_clients = 0', 1], ['foreign_forward_accept = 2', 1], ['\n\nlisten_tcp = 1', 3]] as const) {
-      assert.throws(() => parseConf(text, 'virtwall.conf'), (e: VirtwallError) => e.kind === 'invalid-input' && e.location.line === line, text);
+    for (const [text, line] of [
+      ['\nnwfilter_backendd = "nftables"', 2],
+      ['log_level = "1"', 1],
+      ['nwfilter_backend = "ipfw"', 1],
+      ['x', 1],
+      ['max_clients = 0', 1],
+      ['foreign_forward_accept = 2', 1],
+      ['\n\nlisten_tcp = 1', 3],
+    ] as const) {
+      assert.throws(
+        () => parseConf(text, 'virtwall.conf'),
+        (e: VirtwallError) => e.kind === 'invalid-input' && e.location.line === line,
+        text,
+      );
     }
   });
 });
 
 describe('virsh table layout', () => {
   it('pads columns to the widest cell plus two and dashes width + 3 per column', () => {
-    assert.equal(formatTable(['Name', 'State'], [['default', 'active']]), ' Name      State\n-------------------\n default   active\n');
+    assert.equal(
+      formatTable(['Name', 'State'], [['default', 'active']]),
+      ' Name      State\n-------------------\n default   active\n',
+    );
   });
 
   it('sizes the columns to the rows alone without the header (virsh -q)', () => {

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { BIN } from './process.js';
 
 /** The completion of `words` in `shell`, or undefined if the shell is not installed. */
-export function completer(shell: 'bash' | 'zsh'): (((words: string[]) => string[]) & { cleanup: () => void }) | undefined {
+export function completer(
+  shell: 'bash' | 'zsh',
+): (((words: string[]) => string[]) & { cleanup: () => void }) | undefined {
   if (spawnSync(shell, ['-c', 'true']).status !== 0) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'virtwall-completion-'));
   const wrapper = join(dir, 'virtwall');
@@ -24,7 +26,10 @@ export function completer(shell: 'bash' | 'zsh'): (((words: string[]) => string[
         : // zsh: compadd and _files stand in for the completion system, printing what they are given
           `compdef() { :; }\ncompadd() { shift; printf '%s\\n' "\${(@P)1}"; }\n_files() { :; }\n${script}\nwords=(${all.map(q).join(' ')}); CURRENT=${all.length}; _virtwall`;
     const r = spawnSync(shell, ['-c', run], { encoding: 'utf8' });
-    return r.stdout.split('\n').filter((l) => l !== '').sort();
+    return r.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .sort();
   };
   return Object.assign(complete, { cleanup: () => rmSync(dir, { recursive: true, force: true }) });
 }

@@ -7,7 +7,20 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { api, cli, cliOk, connectAs, descendants, daemonFixture as fixture, kill9, nft, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import {
+  api,
+  cli,
+  cliOk,
+  connectAs,
+  descendants,
+  daemonFixture as fixture,
+  kill9,
+  nft,
+  openToOthers,
+  startDaemon,
+  stopAll,
+  waitForLog,
+} from './process.js';
 import { CORPUS } from '../support/corpus.js';
 import { waitFor } from '../../src/util/wait-for.js';
 
@@ -23,7 +36,8 @@ const portXml = `<networkport>
 `;
 
 /** Our two tables, each listed on its own (a recreated table lists in another order in the ruleset). */
-const ourTables = (ns: string) => nft(ns, 'list table bridge virtwall_nwf').stdout + nft(ns, 'list table inet virtwall_nwf').stdout;
+const ourTables = (ns: string) =>
+  nft(ns, 'list table bridge virtwall_nwf').stdout + nft(ns, 'list table inet virtwall_nwf').stdout;
 
 describe('virtwalld in a namespace', { skip }, () => {
   after(() => stopAll());
@@ -37,7 +51,10 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.equal(ok(['net-define', CORPUS_DEFAULT]), `Network default defined from ${CORPUS_DEFAULT}\n\n`);
     assert.equal(ok(['net-autostart', 'default']), 'Network default marked as autostarted\n\n');
     assert.equal(ok(['net-start', 'default']), 'Network default started\n\n');
-    assert.equal(ok(['net-list']), ' Name      State    Autostart   Persistent\n--------------------------------------------\n default   active   yes         yes\n\n');
+    assert.equal(
+      ok(['net-list']),
+      ' Name      State    Autostart   Persistent\n--------------------------------------------\n default   active   yes         yes\n\n',
+    );
     const uuid = ok(['net-uuid', 'default']).trim();
     assert.equal(ok(['net-name', uuid]), 'default\n\n');
     assert.match(ok(['net-info', 'default']), /^Name: {11}default\nUUID: {11}[0-9a-f-]{36}\nActive: {9}yes\n/);
@@ -45,7 +62,21 @@ describe('virtwalld in a namespace', { skip }, () => {
 
     lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
     const port = file('port.xml', portXml);
-    assert.equal(ok(['net-port-create', 'default', port, '--tap', 'vnet0', '--filter', 'clean-traffic', '--param', 'IP=192.168.122.10', '--mac-filter']), `Network port ${PORT_UUID} created from ${port}\n\n`);
+    assert.equal(
+      ok([
+        'net-port-create',
+        'default',
+        port,
+        '--tap',
+        'vnet0',
+        '--filter',
+        'clean-traffic',
+        '--param',
+        'IP=192.168.122.10',
+        '--mac-filter',
+      ]),
+      `Network port ${PORT_UUID} created from ${port}\n\n`,
+    );
     assert.match(lab.exec(ns, ['ip', '-br', 'link', 'show', 'master', 'virbr0']).stdout, /^vnet0@g0 /m);
     assert.match(ok(['net-port-list', 'default']), new RegExp(` ${PORT_UUID}\n`));
     assert.match(ok(['net-port-dumpxml', 'default', PORT_UUID]), /<plug type='network' bridge='virbr0'\/>/);
@@ -56,7 +87,10 @@ describe('virtwalld in a namespace', { skip }, () => {
     const inUse = cli(root, ['nwfilter-undefine', 'clean-traffic']);
     assert.equal(inUse.status, 1);
     assert.match(inUse.stderr, /in use/);
-    const edited = file('edit.sh', "#!/bin/sh\nsed -i \"s|</filter>|<rule action='drop' direction='out' priority='500'><tcp dstportstart='4444'/></rule></filter>|\" \"$1\"\n");
+    const edited = file(
+      'edit.sh',
+      "#!/bin/sh\nsed -i \"s|</filter>|<rule action='drop' direction='out' priority='500'><tcp dstportstart='4444'/></rule></filter>|\" \"$1\"\n",
+    );
     const r = cli(root, ['nwfilter-edit', 'no-ip-spoofing'], { env: { EDITOR: `sh ${edited}` } });
     assert.equal(r.stdout, 'Network filter no-ip-spoofing XML configuration edited.\n\n', r.stderr);
     assert.match(nft(ns, 'list ruleset').stdout, /4444/);
@@ -64,7 +98,10 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.equal(ok(['net-port-delete', 'default', PORT_UUID]), `Network port ${PORT_UUID} deleted\n\n`);
     assert.doesNotMatch(nft(ns, 'list ruleset').stdout, /vnet0/);
     assert.equal(ok(['net-destroy', 'default']), 'Network default destroyed\n\n');
-    assert.equal(ok(['net-list', '--all']), ' Name      State      Autostart   Persistent\n----------------------------------------------\n default   inactive   yes         yes\n\n');
+    assert.equal(
+      ok(['net-list', '--all']),
+      ' Name      State      Autostart   Persistent\n----------------------------------------------\n default   inactive   yes         yes\n\n',
+    );
   });
 
   it("answers bad input with 4xx / virsh's exit code 1 and names the place", async (t) => {
@@ -75,7 +112,10 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, new RegExp(`${bad}:2:\\d+`));
     for (const dev of ['vnet0;reboot', '$(x)', 'x'.repeat(40)]) {
-      const b = file('b.xml', `<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='${dev}'/><mac address='52:54:00:00:00:01'/><filterref filter='allow-arp'/></filterbinding>`);
+      const b = file(
+        'b.xml',
+        `<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='${dev}'/><mac address='52:54:00:00:00:01'/><filterref filter='allow-arp'/></filterbinding>`,
+      );
       assert.equal(cli(root, ['nwfilter-binding-create', b]).status, 1, dev);
     }
     assert.equal(cli(root, ['net-info', 'nope']).status, 1);
@@ -106,7 +146,10 @@ describe('virtwalld in a namespace', { skip }, () => {
     writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'nwfilter_table_owner = 0\n');
     const first = await startDaemon(ns, root);
     lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
-    const binding = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'><parameter name='IP' value='10.0.0.2'/></filterref></filterbinding>");
+    const binding = file(
+      'b.xml',
+      "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='clean-traffic'><parameter name='IP' value='10.0.0.2'/></filterref></filterbinding>",
+    );
     assert.equal(cli(root, ['nwfilter-binding-create', binding]).status, 0);
     const rules = ourTables(ns);
     await kill9(first);
@@ -119,7 +162,11 @@ describe('virtwalld in a namespace', { skip }, () => {
     const healTime = async () => {
       assert.equal(nft(ns, 'delete table bridge virtwall_nwf').status, 0);
       const t0 = Date.now();
-      await waitFor(() => nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf'), { what: 'our bridge table back', timeout: 3000, interval: 20 });
+      await waitFor(() => nft(ns, 'list ruleset').stdout.includes('table bridge virtwall_nwf'), {
+        what: 'our bridge table back',
+        timeout: 3000,
+        interval: 20,
+      });
       return Date.now() - t0;
     };
     const healedIn = await healTime();
@@ -128,7 +175,10 @@ describe('virtwalld in a namespace', { skip }, () => {
     assert.match(await waitForLog(second, /"repaired":\["vnet0"\]/), /"reason":"kernel change","repaired":\["vnet0"\]/);
 
     // the watch outlives its nft monitor (which exits when kernel events overrun its socket)
-    const monitors = () => descendants(second.child.pid!).filter((p) => p.comm === 'nft').map((p) => String(p.pid));
+    const monitors = () =>
+      descendants(second.child.pid!)
+        .filter((p) => p.comm === 'nft')
+        .map((p) => String(p.pid));
     const [monitor] = monitors();
     assert.ok(monitor, 'the daemon runs nft monitor');
     process.kill(Number(monitor), 'SIGKILL');
@@ -144,9 +194,19 @@ describe('virtwalld in a namespace', { skip }, () => {
       const { lab, ns, root, file } = fixture(t);
       const first = await startDaemon(ns, root);
       lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
-      const filter = (port: number) => `<filter name='guard' chain='root'><uuid>0d3b6c1e-2f7e-4d0c-9c57-7a1f3e0d9b21</uuid><rule action='drop' direction='out' priority='500'><tcp dstportstart='${port}'/></rule></filter>\n`;
+      const filter = (port: number) =>
+        `<filter name='guard' chain='root'><uuid>0d3b6c1e-2f7e-4d0c-9c57-7a1f3e0d9b21</uuid><rule action='drop' direction='out' priority='500'><tcp dstportstart='${port}'/></rule></filter>\n`;
       assert.equal(cli(root, ['nwfilter-define', file('g1.xml', filter(1111))]).status, 0);
-      assert.equal(cli(root, ['nwfilter-binding-create', file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='guard'/></filterbinding>")]).status, 0);
+      assert.equal(
+        cli(root, [
+          'nwfilter-binding-create',
+          file(
+            'b.xml',
+            "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='guard'/></filterbinding>",
+          ),
+        ]).status,
+        0,
+      );
       await kill9(first);
 
       const crashing = await startDaemon(ns, root, { VIRTWALL_CRASH_AT: point });
@@ -157,7 +217,10 @@ describe('virtwalld in a namespace', { skip }, () => {
       assert.ok(port === '1111' || port === '2222', stored);
       await startDaemon(ns, root);
       const ruleset = nft(ns, 'list ruleset').stdout;
-      assert.ok(ruleset.includes(port === '1111' ? '1111' : '2222') && !ruleset.includes(port === '1111' ? '2222' : '1111'), `kernel follows the stored definition (port ${port})`);
+      assert.ok(
+        ruleset.includes(port === '1111' ? '1111' : '2222') && !ruleset.includes(port === '1111' ? '2222' : '1111'),
+        `kernel follows the stored definition (port ${port})`,
+      );
     });
   }
 
@@ -166,7 +229,10 @@ describe('virtwalld in a namespace', { skip }, () => {
       const { lab, ns, root, file } = fixture(t);
       const crashing = await startDaemon(ns, root, { VIRTWALL_CRASH_AT: point });
       lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
-      const b = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='allow-arp'/></filterbinding>");
+      const b = file(
+        'b.xml',
+        "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='allow-arp'/></filterbinding>",
+      );
       assert.notEqual(cli(root, ['nwfilter-binding-create', b]).status, 0);
       await crashing.exited;
       await startDaemon(ns, root);
@@ -184,7 +250,10 @@ describe('virtwalld in a namespace', { skip }, () => {
     const d = await startDaemon(ns, root);
     assert.match(d.log(), /"nwfilterBackend":"ebiptables"/);
     lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
-    const b = file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='no-mac-spoofing'/></filterbinding>");
+    const b = file(
+      'b.xml',
+      "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='no-mac-spoofing'/></filterbinding>",
+    );
     assert.equal(cli(root, ['nwfilter-binding-create', b]).status, 0);
     const chain = () => lab.exec(ns, ['ebtables', '-t', 'nat', '-L', 'libvirt-I-vnet0'], false).stdout;
     const applied = chain();

@@ -66,9 +66,18 @@ describe('dnsmasq values through the daemon', { skip }, () => {
     };
 
     const before = await settled(root);
-    const definePath = file('define.xml', network('evil1', 'vwbr0', '192.168.160', `  <domain name='x&#10;dhcp-script=${evil}'/>\n`));
-    refused(['net-define', definePath], new RegExp(`${definePath}:8:\\d+ <domain> attribute 'name': domain name 'x\\\\x0adhcp-script=`));
-    const createPath = file('create.xml', network('evil2', 'vwbr1', '192.168.161', `  <dns><txt name='t' value='v&#10;dhcp-script=${evil}'/></dns>\n`));
+    const definePath = file(
+      'define.xml',
+      network('evil1', 'vwbr0', '192.168.160', `  <domain name='x&#10;dhcp-script=${evil}'/>\n`),
+    );
+    refused(
+      ['net-define', definePath],
+      new RegExp(`${definePath}:8:\\d+ <domain> attribute 'name': domain name 'x\\\\x0adhcp-script=`),
+    );
+    const createPath = file(
+      'create.xml',
+      network('evil2', 'vwbr1', '192.168.161', `  <dns><txt name='t' value='v&#10;dhcp-script=${evil}'/></dns>\n`),
+    );
     refused(['net-create', createPath], new RegExp(`${createPath}:8:\\d+ <txt> attribute 'value'`));
     assert.deepEqual(snapshot(root), before, 'a refused definition changed the state root');
     assert.equal(cli(root, ['net-list', '--all']).stdout.includes('evil'), false);
@@ -82,10 +91,31 @@ describe('dnsmasq values through the daemon', { skip }, () => {
     const running = await settled(root);
     const txt = `<txt name='t' value='v&#10;dhcp-script=${evil}'/>`;
     for (const scope of [[], ['--live'], ['--config'], ['--live', '--config']]) {
-      refused(['net-update', 'good', 'add-last', 'dns-txt', txt, ...scope], /^error: update:1:\d+ <txt> attribute 'value': DNS TXT record value 'v\\x0adhcp-script=/);
+      refused(
+        ['net-update', 'good', 'add-last', 'dns-txt', txt, ...scope],
+        /^error: update:1:\d+ <txt> attribute 'value': DNS TXT record value 'v\\x0adhcp-script=/,
+      );
     }
-    refused(['net-update', 'good', 'add-last', 'ip-dhcp-host', `<host mac='52:54:00:00:00:01' name='h,ignore' ip='192.168.162.5'/>`], /update:1:\d+ <host> attribute 'name'/);
-    refused(['net-update', 'good', 'add-last', 'dns-host', `<host ip='192.168.162.6'><hostname>a&#10;192.168.162.7 b</hostname></host>`], /update:1:\d+ <hostname>: DNS host name/);
+    refused(
+      [
+        'net-update',
+        'good',
+        'add-last',
+        'ip-dhcp-host',
+        `<host mac='52:54:00:00:00:01' name='h,ignore' ip='192.168.162.5'/>`,
+      ],
+      /update:1:\d+ <host> attribute 'name'/,
+    );
+    refused(
+      [
+        'net-update',
+        'good',
+        'add-last',
+        'dns-host',
+        `<host ip='192.168.162.6'><hostname>a&#10;192.168.162.7 b</hostname></host>`,
+      ],
+      /update:1:\d+ <hostname>: DNS host name/,
+    );
     assert.deepEqual(snapshot(root), running, 'a refused update changed the state root');
     assert.equal(readFileSync(join(root, 'run/virtwall/network/good.pid'), 'utf8').trim(), pid);
     assert.ok(existsSync(`/proc/${pid}`), 'dnsmasq was stopped');
@@ -103,9 +133,12 @@ describe('dnsmasq values through the daemon', { skip }, () => {
     <dnsmasq:option value='txt-record=why.test,"one, string"'/>
   </dnsmasq:options>
 `;
-    const path = file('opt.xml', network('opt', 'vwbr3', '192.168.163', options)
-        .replace('<network>', "<network>\n  <uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid>")
-        .replace("stp='off'/>", "stp='off'/>\n  <mac address='52:54:00:16:31:77'/>"));
+    const path = file(
+      'opt.xml',
+      network('opt', 'vwbr3', '192.168.163', options)
+        .replace('<network>', '<network>\n  <uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid>')
+        .replace("stp='off'/>", "stp='off'/>\n  <mac address='52:54:00:16:31:77'/>"),
+    );
     assert.equal(cli(root, ['net-define', path]).status, 0);
     // libvirt's layout (networkxml2xmlout/dnsmasq-options.xml): declaration on <network>, options
     // last; then virsh's blank line
@@ -138,7 +171,8 @@ describe('dnsmasq values through the daemon', { skip }, () => {
     const guest = lab.netns('g');
     lab.veth(ns, 'vnet1', guest, 'eth0', { bridge: 'vwbr3' });
     lab.exec(guest, ['ip', 'addr', 'add', '192.168.163.50/24', 'dev', 'eth0']);
-    const dig = (...q: string[]) => lab.exec(guest, ['dig', '+short', '+time=2', '+tries=2', '@192.168.163.1', ...q], false).stdout.trim();
+    const dig = (...q: string[]) =>
+      lab.exec(guest, ['dig', '+short', '+time=2', '+tries=2', '@192.168.163.1', ...q], false).stdout.trim();
     assert.equal(dig('opt.test'), '192.168.163.77');
     assert.equal(dig('why.test', 'TXT'), '"one, string"');
     assert.equal(cli(root, ['net-destroy', 'opt']).status, 0);

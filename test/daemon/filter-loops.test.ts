@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { VirtwallError } from '../../src/errors.js';
 import { bindingXml, openDaemon, tempRoot } from './support.js';
 
-const filter = (name: string, ...refs: string[]) => `<filter name='${name}' chain='root'>\n${refs.map((r) => `  <filterref filter='${r}'/>\n`).join('')}</filter>\n`;
+const filter = (name: string, ...refs: string[]) =>
+  `<filter name='${name}' chain='root'>\n${refs.map((r) => `  <filterref filter='${r}'/>\n`).join('')}</filter>\n`;
 
 function loopRefused(message: string) {
   return (e: VirtwallError) => {
@@ -23,7 +24,10 @@ describe('filter reference loops', () => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);
     const { daemon } = await openDaemon(root);
-    await assert.rejects(daemon.defineFilter(filter('a', 'a'), 'a.xml'), loopRefused("a.xml:2:25 <filterref> attribute 'filter': filter would introduce a loop: a -> a"));
+    await assert.rejects(
+      daemon.defineFilter(filter('a', 'a'), 'a.xml'),
+      loopRefused("a.xml:2:25 <filterref> attribute 'filter': filter would introduce a loop: a -> a"),
+    );
     assert.equal(existsSync(join(root, 'etc/virtwall/nwfilter/a.xml')), false);
   });
 
@@ -33,11 +37,20 @@ describe('filter reference loops', () => {
     const { daemon } = await openDaemon(root);
     // a reference to a filter not defined yet is accepted, as libvirt does
     await daemon.defineFilter(filter('b', 'a'), 'b.xml');
-    await assert.rejects(daemon.defineFilter(filter('a', 'allow-arp', 'b'), 'a.xml'), loopRefused("a.xml:3:25 <filterref> attribute 'filter': filter would introduce a loop: a -> b -> a"));
+    await assert.rejects(
+      daemon.defineFilter(filter('a', 'allow-arp', 'b'), 'a.xml'),
+      loopRefused("a.xml:3:25 <filterref> attribute 'filter': filter would introduce a loop: a -> b -> a"),
+    );
     await daemon.defineFilter(filter('a', 'c'), 'a.xml');
     await daemon.defineFilter(filter('c', 'allow-arp'), 'c.xml');
-    await assert.rejects(daemon.defineFilter(filter('c', 'b'), 'c.xml'), loopRefused("c.xml:2:25 <filterref> attribute 'filter': filter would introduce a loop: c -> b -> a -> c"));
-    assert.deepEqual(daemon.filters.get('c').entries.map((e) => e.kind === 'filterref' && e.filter), ['allow-arp']);
+    await assert.rejects(
+      daemon.defineFilter(filter('c', 'b'), 'c.xml'),
+      loopRefused("c.xml:2:25 <filterref> attribute 'filter': filter would introduce a loop: c -> b -> a -> c"),
+    );
+    assert.deepEqual(
+      daemon.filters.get('c').entries.map((e) => e.kind === 'filterref' && e.filter),
+      ['allow-arp'],
+    );
   });
 
   it('accepts shared references that form no loop (a diamond)', async (t) => {
@@ -60,7 +73,10 @@ describe('errors at bind time', () => {
     await daemon.defineFilter(filter('outer', 'missing'), 'outer.xml');
     await assert.rejects(daemon.createBinding(bindingXml('vnet0', 'outer'), 'b.xml'), (e: VirtwallError) => {
       assert.equal(e.kind, 'not-found');
-      assert.equal(e.message, "b.xml:5:28 <filterref> attribute 'filter': referenced filter 'missing' does not exist (outer -> missing)");
+      assert.equal(
+        e.message,
+        "b.xml:5:28 <filterref> attribute 'filter': referenced filter 'missing' does not exist (outer -> missing)",
+      );
       return true;
     });
     // a loop written into the filter files by hand (not through define) is caught at bind time

@@ -10,11 +10,16 @@ import { BIN, cli, daemonFixture, startDaemon } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const HOOKS = join(import.meta.dirname, '../../hooks');
-const NETWORK = "<network><name>default</name><bridge name='virbr0'/><dns enable='no'/><ip address='192.168.122.1' prefix='24'/></network>";
+const NETWORK =
+  "<network><name>default</name><bridge name='virbr0'/><dns enable='no'/><ip address='192.168.122.1' prefix='24'/></network>";
 
 function runHook(script: string, args: string[], env: Record<string, string>, input?: string) {
   // the scripts call `virtwall`; here that is this checkout's bin
-  const r = spawnSync(join(HOOKS, script), args, { encoding: 'utf8', input, env: { ...process.env, VIRTWALL: `${process.execPath} ${BIN}`, ...env } });
+  const r = spawnSync(join(HOOKS, script), args, {
+    encoding: 'utf8',
+    input,
+    env: { ...process.env, VIRTWALL: `${process.execPath} ${BIN}`, ...env },
+  });
   return { status: r.status ?? -1, stderr: r.stderr ?? '' };
 }
 
@@ -25,12 +30,21 @@ describe('hook scripts', { skip }, () => {
     assert.equal(cli(root, ['net-create', file('net.xml', NETWORK)]).status, 0);
     lab.exec(ns, ['ip', 'tuntap', 'add', 'dev', 'vnet3', 'mode', 'tap']);
 
-    const env = { VIRTWALL_ROOT: root, VIRTWALL_MAC: '52:54:00:12:34:56', VIRTWALL_FILTER: 'clean-traffic', VIRTWALL_FILTER_PARAMS: 'IP=192.168.122.50', VIRTWALL_OWNER: 'vm1' };
+    const env = {
+      VIRTWALL_ROOT: root,
+      VIRTWALL_MAC: '52:54:00:12:34:56',
+      VIRTWALL_FILTER: 'clean-traffic',
+      VIRTWALL_FILTER_PARAMS: 'IP=192.168.122.50',
+      VIRTWALL_OWNER: 'vm1',
+    };
     const up = runHook('qemu-ifup', ['vnet3'], env);
     assert.equal(up.status, 0, up.stderr);
     assert.match(lab.exec(ns, ['ip', '-br', 'link', 'show', 'master', 'virbr0']).stdout, /^vnet3 /m);
     const binding = cli(root, ['nwfilter-binding-dumpxml', 'vnet3']).stdout;
-    assert.match(binding, /<name>vm1<\/name>[\s\S]*<mac address='52:54:00:12:34:56'\/>[\s\S]*<parameter name='IP' value='192.168.122.50'\/>/);
+    assert.match(
+      binding,
+      /<name>vm1<\/name>[\s\S]*<mac address='52:54:00:12:34:56'\/>[\s\S]*<parameter name='IP' value='192.168.122.50'\/>/,
+    );
     assert.equal(runHook('qemu-ifup', ['vnet3;reboot'], env).status, 2);
     assert.equal(runHook('qemu-ifup', ['vnet4'], { ...env, VIRTWALL_MAC: 'nonsense' }).status, 2);
 
@@ -54,7 +68,9 @@ describe('hook scripts', { skip }, () => {
     assert.equal(cli(root, ['nwfilter-binding-list', '--json']).stdout.trim(), '[]');
     const started = runHook('libvirt-qemu', ['vm2', 'started', 'begin', '-'], env, domain);
     assert.equal(started.status, 0, started.stderr);
-    assert.deepEqual(JSON.parse(cli(root, ['nwfilter-binding-list', '--json']).stdout), [{ portdev: 'vnet7', filter: 'clean-traffic' }]);
+    assert.deepEqual(JSON.parse(cli(root, ['nwfilter-binding-list', '--json']).stdout), [
+      { portdev: 'vnet7', filter: 'clean-traffic' },
+    ]);
     assert.match(lab.exec(ns, ['nft', 'list', 'ruleset']).stdout, /vnet7/);
     assert.equal(runHook('libvirt-qemu', ['vm2', 'stopped', 'end', '-'], env, domain).status, 0);
     assert.equal(cli(root, ['nwfilter-binding-list', '--json']).stdout.trim(), '[]');

@@ -41,7 +41,10 @@ describe('networks in a namespace, as libvirt defines and starts them', { skip }
     const bridgeMac = () => lab.exec(ns, ['cat', '/sys/class/net/vwbr5/address']).stdout.trim();
     assert.equal(bridgeMac(), mac);
     // guests whose TAP MACs sort below and above it (a bridge without a set MAC takes the lowest)
-    const taps = [['vnet1', '02:00:00:00:00:01'], ['vnet2', 'fe:00:00:00:00:02']] as const;
+    const taps = [
+      ['vnet1', '02:00:00:00:00:01'],
+      ['vnet2', 'fe:00:00:00:00:02'],
+    ] as const;
     const uuids: string[] = [];
     taps.forEach(([tap, tapMac], i) => {
       lab.exec(ns, ['ip', 'link', 'add', tap, 'address', tapMac, 'type', 'veth', 'peer', 'name', `g${i}`]);
@@ -80,14 +83,27 @@ describe('networks in a namespace, as libvirt defines and starts them', { skip }
     await startDaemon(ns, root);
     const links = () => lab.exec(ns, ['ip', '-o', 'link', 'show']).stdout;
     const before = links();
-    const passthrough = (name: string) => file(`${name}.xml`, `<network><name>${name}</name><forward mode='passthrough'><interface dev='eth1'/></forward></network>`);
+    const passthrough = (name: string) =>
+      file(
+        `${name}.xml`,
+        `<network><name>${name}</name><forward mode='passthrough'><interface dev='eth1'/></forward></network>`,
+      );
     assert.equal(cli(root, ['net-define', passthrough('pt')]).status, 0, 'define accepts what libvirt accepts');
-    for (const [args, name] of [[['net-start', 'pt'], 'pt'], [['net-create', passthrough('pt2')], 'pt2']] as const) {
+    for (const [args, name] of [
+      [['net-start', 'pt'], 'pt'],
+      [['net-create', passthrough('pt2')], 'pt2'],
+    ] as const) {
       const r = cli(root, args);
       assert.equal(r.status, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`unsupported configuration: forward mode='passthrough' of network '${name}' is not supported`));
+      assert.match(
+        r.stderr,
+        new RegExp(`unsupported configuration: forward mode='passthrough' of network '${name}' is not supported`),
+      );
     }
-    const zone = file('z.xml', "<network><name>z</name><forward mode='nat'/><bridge name='vwbr8' zone='libvirt'/><ip address='192.168.151.1' prefix='24'/></network>");
+    const zone = file(
+      'z.xml',
+      "<network><name>z</name><forward mode='nat'/><bridge name='vwbr8' zone='libvirt'/><ip address='192.168.151.1' prefix='24'/></network>",
+    );
     const r = cli(root, ['net-create', zone]);
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /zone libvirt requested for network z but firewalld is not active/);
@@ -99,11 +115,14 @@ describe('networks in a namespace, as libvirt defines and starts them', { skip }
 function postRaw(root: string, path: string, body: Buffer): Promise<{ status: number; json: { error?: string } }> {
   return new Promise((resolve, reject) => {
     const headers = { 'content-type': 'application/json', 'content-length': body.length };
-    const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method: 'POST', path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
-    });
+    const req = request(
+      { socketPath: join(root, 'run/virtwall/virtwall-sock'), method: 'POST', path, headers, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -116,21 +135,37 @@ describe('input refused as libvirt refuses it, with its place', { skip }, () => 
     const { ns, root, file } = fixture(t);
     await startDaemon(ns, root);
     const latin1 = file('latin1.xml', '');
-    writeFileSync(latin1, Buffer.concat([Buffer.from("<network>\n  <name>caf"), Buffer.from([0xe9]), Buffer.from("</name>\n  <bridge name='vwbr7'/>\n</network>\n")]));
+    writeFileSync(
+      latin1,
+      Buffer.concat([
+        Buffer.from('<network>\n  <name>caf'),
+        Buffer.from([0xe9]),
+        Buffer.from("</name>\n  <bridge name='vwbr7'/>\n</network>\n"),
+      ]),
+    );
     for (const cmd of ['net-define', 'net-create']) {
       const r = cli(root, [cmd, latin1]);
       assert.equal(r.status, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`${latin1.replace(/[/.]/g, '\\$&')}:2:12: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9`));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `${latin1.replace(/[/.]/g, '\\$&')}:2:12: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9`,
+        ),
+      );
     }
     // the same bytes inside a JSON body: not turned into U+FFFD on the way in
-    const body = Buffer.concat([Buffer.from('{"file":"body.xml","xml":"<filter name=\'caf'), Buffer.from([0xe9]), Buffer.from('\'/>"}')]);
+    const body = Buffer.concat([
+      Buffer.from('{"file":"body.xml","xml":"<filter name=\'caf'),
+      Buffer.from([0xe9]),
+      Buffer.from('\'/>"}'),
+    ]);
     const api = await postRaw(root, '/nwfilters', body);
     assert.equal(api.status, 400);
     assert.equal(api.json.error, 'body.xml:1:18: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9');
     assert.equal(cli(root, ['net-list', '--all']).stdout.includes('caf'), false);
     assert.equal(cli(root, ['nwfilter-list']).stdout.includes('caf'), false);
     // what an editor wrote in Latin-1 (nwfilter-edit)
-    const editor = file('latin1-editor.sh', "#!/bin/sh\nprintf '<!-- caf\\351 -->\\n' >> \"$1\"\n");
+    const editor = file('latin1-editor.sh', '#!/bin/sh\nprintf \'<!-- caf\\351 -->\\n\' >> "$1"\n');
     const edit = cli(root, ['nwfilter-edit', 'allow-arp'], { env: { EDITOR: `sh ${editor}` } });
     assert.equal(edit.status, 1, edit.stderr);
     assert.match(edit.stderr, /Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9/);
@@ -138,6 +173,11 @@ describe('input refused as libvirt refuses it, with its place', { skip }, () => 
     const loop = file('loop.xml', "<filter name='selfref' chain='root'>\n  <filterref filter='selfref'/>\n</filter>\n");
     const r = cli(root, ['nwfilter-define', loop]);
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`${loop.replace(/[/.]/g, '\\$&')}:2:\\d+ <filterref> attribute 'filter': filter would introduce a loop: selfref -> selfref`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `${loop.replace(/[/.]/g, '\\$&')}:2:\\d+ <filterref> attribute 'filter': filter would introduce a loop: selfref -> selfref`,
+      ),
+    );
   });
 });

@@ -16,7 +16,8 @@ type Driver = 'nwfilter' | 'network';
 const module = (driver: Driver) => join(DRIVERS, `libvirt_driver_${driver}.so`);
 const PRIVATE_DIRS = ['/run', '/var/lib', '/var/cache', '/var/log', '/etc/libvirt'];
 
-export const hasLibvirtd = (driver: Driver) => existsSync(LIBVIRTD) && existsSync(module(driver)) && PRIVATE_DIRS.every((d) => existsSync(d));
+export const hasLibvirtd = (driver: Driver) =>
+  existsSync(LIBVIRTD) && existsSync(module(driver)) && PRIVATE_DIRS.every((d) => existsSync(d));
 
 export interface Libvirtd {
   uri: string;
@@ -30,12 +31,27 @@ export async function startLibvirtd(t: { after: (f: () => void) => void }, drive
   mkdirSync(sock);
   mkdirSync(join(dir, 'drivers'));
   symlinkSync(module(driver), join(dir, 'drivers', `libvirt_driver_${driver}.so`));
-  writeFileSync(join(dir, 'libvirtd.conf'), `unix_sock_dir = "${sock}"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\nlog_outputs = "3:stderr"\n`);
+  writeFileSync(
+    join(dir, 'libvirtd.conf'),
+    `unix_sock_dir = "${sock}"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\nlog_outputs = "3:stderr"\n`,
+  );
   const mounts = PRIVATE_DIRS.map((d) => `mount -t tmpfs tmpfs ${d}`).join(' && ');
-  const child: ChildProcess = spawn('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', '-c', `${mounts} && exec ${LIBVIRTD} -f ${join(dir, 'libvirtd.conf')}`], {
-    env: { ...process.env, LIBVIRT_DRIVER_DIR: join(dir, 'drivers') },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    'unshare',
+    [
+      '--mount',
+      '--net',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      `${mounts} && exec ${LIBVIRTD} -f ${join(dir, 'libvirtd.conf')}`,
+    ],
+    {
+      env: { ...process.env, LIBVIRT_DRIVER_DIR: join(dir, 'drivers') },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
   const exited = new Promise((r) => child.once('exit', r));

@@ -11,7 +11,8 @@ import { emptyHostAnswer, openDaemon, RecordingBackend, tempRoot } from './suppo
 
 const net = (name: string, inner: string) => `<network><name>${name}</name>${inner}</network>`;
 /** A network the fake host can start: no firewall, no dnsmasq. */
-const openNet = (name: string, inner: string) => net(name, `<forward mode='open'/>${inner}<dns enable='no'/><ip address='10.9.0.1' prefix='24'/>`);
+const openNet = (name: string, inner: string) =>
+  net(name, `<forward mode='open'/>${inner}<dns enable='no'/><ip address='10.9.0.1' prefix='24'/>`);
 const MAC = /<mac address='(52:54:00(?::[0-9a-f]{2}){3})'\/>/;
 const stored = (root: string, name: string) => readFileSync(join(root, 'etc/virtwall/networks', `${name}.xml`), 'utf8');
 
@@ -50,7 +51,10 @@ describe('network define and create', () => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);
     await openDaemon(root);
-    writeFileSync(join(root, 'etc/virtwall/networks/old.xml'), net('old', "<uuid>0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d</uuid><bridge name='vbr9'/>"));
+    writeFileSync(
+      join(root, 'etc/virtwall/networks/old.xml'),
+      net('old', "<uuid>0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d</uuid><bridge name='vbr9'/>"),
+    );
     const { daemon } = await openDaemon(root);
     const mac = MAC.exec(stored(root, 'old'))?.[1];
     assert.ok(mac, stored(root, 'old'));
@@ -65,26 +69,35 @@ describe('network define and create', () => {
     assert.doesNotMatch(stored(root, 'pt'), /<mac /);
   });
 
-  it("refuses at define and create a bridge name another network uses (virNetworkObjBridgeInUse)", async (t) => {
+  it('refuses at define and create a bridge name another network uses (virNetworkObjBridgeInUse)', async (t) => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);
     const { daemon } = await openDaemon(root);
     await daemon.networkDefine(net('n1', "<bridge name='vbr1'/>"));
     await daemon.networkCreate(openNet('t1', "<bridge name='vbr2'/>"));
-    for (const [name, bridge] of [['n2', 'vbr1'], ['n3', 'vbr2']]) {
-      await assert.rejects(daemon.networkDefine(net(name!, `<bridge name='${bridge}'/>`), 'x.xml'), (e: VirtwallError) => {
-        assert.equal(e.kind, 'conflict');
-        assert.equal(e.message, `x.xml <bridge> attribute 'name': bridge name '${bridge}' already in use.`);
-        return true;
-      });
+    for (const [name, bridge] of [
+      ['n2', 'vbr1'],
+      ['n3', 'vbr2'],
+    ]) {
+      await assert.rejects(
+        daemon.networkDefine(net(name!, `<bridge name='${bridge}'/>`), 'x.xml'),
+        (e: VirtwallError) => {
+          assert.equal(e.kind, 'conflict');
+          assert.equal(e.message, `x.xml <bridge> attribute 'name': bridge name '${bridge}' already in use.`);
+          return true;
+        },
+      );
       await assert.rejects(daemon.networkCreate(net(name!, `<bridge name='${bridge}'/>`)), /already in use/);
     }
     // a network keeps its own bridge name when it is redefined
     await daemon.networkDefine(net('n1', "<bridge name='vbr1' stp='off'/>"));
-    assert.deepEqual(daemon.networks.list().map((n) => n.name), ['n1', 't1']);
+    assert.deepEqual(
+      daemon.networks.list().map((n) => n.name),
+      ['n1', 't1'],
+    );
   });
 
-  it('names a bridge virbrN when none is given, skipping other networks\' names and existing devices', async (t) => {
+  it("names a bridge virbrN when none is given, skipping other networks' names and existing devices", async (t) => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);
     // virbr1 exists on the host without being a network's
@@ -104,26 +117,37 @@ describe('network start refuses what virtwall cannot run', () => {
       const { root, cleanup } = tempRoot();
       t.after(cleanup);
       const { daemon, runner } = await openDaemon(root);
-      const pool = mode === 'hostdev' ? "<address type='pci' domain='0' bus='4' slot='0' function='1'/>" : "<interface dev='eth1'/>";
+      const pool =
+        mode === 'hostdev'
+          ? "<address type='pci' domain='0' bus='4' slot='0' function='1'/>"
+          : "<interface dev='eth1'/>";
       const xml = net('ext', `<forward mode='${mode}'>${pool}</forward>`);
       await daemon.networkDefine(xml);
       const before = runner.calls.length;
       const refused = (e: VirtwallError) => {
         assert.equal(e.kind, 'invalid-input');
-        assert.equal(e.detail, `unsupported configuration: forward mode='${mode}' of network 'ext' is not supported (virtwall runs networks with no forward mode or mode 'nat', 'route' or 'open')`);
+        assert.equal(
+          e.detail,
+          `unsupported configuration: forward mode='${mode}' of network 'ext' is not supported (virtwall runs networks with no forward mode or mode 'nat', 'route' or 'open')`,
+        );
         return true;
       };
       await assert.rejects(daemon.networks.start('ext'), refused);
-      await assert.rejects(daemon.networkCreate(xml.replace('ext', 'ext2')), (e: VirtwallError) => e.kind === 'invalid-input' && /forward mode='/.test(e.message));
+      await assert.rejects(
+        daemon.networkCreate(xml.replace('ext', 'ext2')),
+        (e: VirtwallError) => e.kind === 'invalid-input' && /forward mode='/.test(e.message),
+      );
       assert.deepEqual(runner.calls.slice(before), []);
     });
   }
 
-  it("a firewalld zone: refused at start as libvirt does when firewalld is not running", async (t) => {
+  it('a firewalld zone: refused at start as libvirt does when firewalld is not running', async (t) => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);
     const { daemon, runner } = await openDaemon(root);
-    await daemon.networkDefine(net('z', "<forward mode='nat'/><bridge name='vbr1' zone='libvirt'/><ip address='10.9.0.1' prefix='24'/>"));
+    await daemon.networkDefine(
+      net('z', "<forward mode='nat'/><bridge name='vbr1' zone='libvirt'/><ip address='10.9.0.1' prefix='24'/>"),
+    );
     const before = runner.calls.length;
     await assert.rejects(daemon.networks.start('z'), (e: VirtwallError) => {
       assert.equal(e.kind, 'operation-failed');

@@ -11,7 +11,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp, peerSeenAs, peerServer, snapshot } from '../support/guest.js';
-import { cli, daemonFixture as fixture, kill9, logTimes, natNetwork, startDaemon, stopAll, waitForLog, type DaemonProcess } from './process.js';
+import {
+  cli,
+  daemonFixture as fixture,
+  kill9,
+  logTimes,
+  natNetwork,
+  startDaemon,
+  stopAll,
+  waitForLog,
+  type DaemonProcess,
+} from './process.js';
 import { DAMAGE, firewallState } from '../support/network-damage.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -43,7 +53,10 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       lab.veth(ns, 'vnet1', guest, 'eth0', { mac: '52:54:00:00:00:11' });
       await peerServer(lab, up, UP_PEER, PEER_PORT);
       mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
-      writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), `network_firewall_backend = "${backend}"\nlog_level = 1\n`);
+      writeFileSync(
+        join(root, 'etc/virtwall/virtwall.conf'),
+        `network_firewall_backend = "${backend}"\nlog_level = 1\n`,
+      );
       let d: DaemonProcess = await startDaemon(ns, root);
       const baseline = stateOf(lab, ns);
       const run = (argv: string[]) => lab.exec(ns, argv, false).stdout;
@@ -60,10 +73,20 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
         lab.sh(ns, damage);
         assert.notEqual(firewallState(run, backend), intact, `${damage} changed nothing`);
         const t0 = Date.now();
-        await waitFor(() => firewallState(run, backend) === intact, { what: `the rules restored after ${damage}`, timeout: 3000, interval: 20, detail: () => d.log() });
+        await waitFor(() => firewallState(run, backend) === intact, {
+          what: `the rules restored after ${damage}`,
+          timeout: 3000,
+          interval: 20,
+          detail: () => d.log(),
+        });
         assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, `NAT to upstream after ${damage}`);
         // (the log arrives through a pipe this process reads between its blocking calls)
-        await waitFor(() => count(d.log(), /network firewall restored/) >= i + 1, { what: `the log line for ${damage}`, timeout: 2000, interval: 20, detail: () => d.log() });
+        await waitFor(() => count(d.log(), /network firewall restored/) >= i + 1, {
+          what: `the log line for ${damage}`,
+          timeout: 2000,
+          interval: 20,
+          detail: () => d.log(),
+        });
         const took = logTimes(d, /network firewall restored/)[i]! - t0;
         assert.ok(took < 1000, `${damage}: restored after ${took} ms`);
       }
@@ -74,10 +97,16 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       const repairs = count(d.log(), /network firewall restored/);
       await sleep(1000);
       assert.equal(d.log().length, settled, 'the daemon kept reconciling');
-      assert.match(d.log(), /"reason":"kernel change","network":"healme","missing":\d+,"kept":\d+,"msg":"network firewall restored"/);
+      assert.match(
+        d.log(),
+        /"reason":"kernel change","network":"healme","missing":\d+,"kept":\d+,"msg":"network firewall restored"/,
+      );
 
       d.child.kill('SIGHUP');
-      assert.match(await waitForLog(d, /network firewall re-applied/, 5000), /"reason":"SIGHUP","network":"healme","missing":0,"kept":\d+,"msg":"network firewall re-applied"/);
+      assert.match(
+        await waitForLog(d, /network firewall re-applied/, 5000),
+        /"reason":"SIGHUP","network":"healme","missing":0,"kept":\d+,"msg":"network firewall re-applied"/,
+      );
       // the events of the re-apply: half a second in which no repair may follow
       await sleep(500);
       assert.equal(firewallState(run, backend), intact, 'SIGHUP doubled or lost rules');
@@ -85,7 +114,10 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
 
       // a live forward-interface change swaps the rules in place: NAT only out of up0, then back
       const iface = "<interface dev='up0'/>";
-      assert.equal(cli(root, ['net-update', 'healme', 'add-first', 'forward-interface', iface, '--live']).stdout, 'Updated network healme live state\n');
+      assert.equal(
+        cli(root, ['net-update', 'healme', 'add-first', 'forward-interface', iface, '--live']).stdout,
+        'Updated network healme live state\n',
+      );
       const viaUp0 = firewallState(run, backend);
       assert.equal(count(intact, /up0/), 0);
       assert.ok(count(viaUp0, /up0/) > 0, 'no rule names the forward device');
@@ -104,13 +136,19 @@ describe('virtwalld heals network firewall rules', { skip }, () => {
       lab.sh(ns, DAMAGE[backend][0]!);
       d = await startDaemon(ns, root);
       assert.equal(firewallState(run, backend), intact, 'not restored at start-up');
-      assert.match(await waitForLog(d, /"reason":"start-up","network":"healme"/), /"reason":"start-up","network":"healme","missing":[1-9]\d*,"kept":\d+,"msg":"network firewall restored"/);
+      assert.match(
+        await waitForLog(d, /"reason":"start-up","network":"healme"/),
+        /"reason":"start-up","network":"healme","missing":[1-9]\d*,"kept":\d+,"msg":"network firewall restored"/,
+      );
       assert.equal(peerSeenAs(lab, guest, UP_PEER, PEER_PORT), UP_HOST, 'NAT after the restart');
 
       assert.equal(cli(root, ['net-destroy', 'healme']).status, 0);
       assert.equal(cli(root, ['net-destroy', 'alpha']).status, 0);
       // (on a timeout, the assertion shows how the namespace differs)
-      await waitFor(() => stateOf(lab, ns) === baseline, { what: 'the namespace as before the networks', timeout: 5000 }).catch(() => undefined);
+      await waitFor(() => stateOf(lab, ns) === baseline, {
+        what: 'the namespace as before the networks',
+        timeout: 5000,
+      }).catch(() => undefined);
       assert.equal(stateOf(lab, ns), baseline);
     });
   }

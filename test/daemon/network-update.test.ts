@@ -45,11 +45,17 @@ describe('net-update on a running network', { skip }, () => {
 
     // --current on an inactive network changes the persistent definition
     ok(['net-define', file('net.xml', network('upd', 'vwbr0', '192.168.100'))]);
-    assert.equal(cli(root, ['net-update', 'upd', 'add-last', 'ip-dhcp-host', RESERVATION, '--live']).stderr, 'error: Failed to update network upd\nerror: Requested operation is not valid: network is not running\n');
+    assert.equal(
+      cli(root, ['net-update', 'upd', 'add-last', 'ip-dhcp-host', RESERVATION, '--live']).stderr,
+      'error: Failed to update network upd\nerror: Requested operation is not valid: network is not running\n',
+    );
     ok(['net-start', 'upd']);
     lab.exec(ns, ['ip', 'link', 'set', 'vnet1', 'master', 'vwbr0']);
 
-    assert.equal(ok(['net-update', 'upd', 'add-last', 'ip-dhcp-host', RESERVATION, '--live']), 'Updated network upd live state\n');
+    assert.equal(
+      ok(['net-update', 'upd', 'add-last', 'ip-dhcp-host', RESERVATION, '--live']),
+      'Updated network upd live state\n',
+    );
     assert.match(ok(['net-dumpxml', 'upd']), /<host mac='52:54:00:00:00:11' name='fixed' ip='192.168.100.77'\/>/);
     assert.doesNotMatch(ok(['net-dumpxml', 'upd', '--inactive']), /fixed/);
     assert.ok(dhcp(lab, guest, 'eth0').ok, 'guest got no lease');
@@ -61,21 +67,33 @@ describe('net-update on a running network', { skip }, () => {
     assert.equal(ok(['net-update', 'upd', 'add-first', 'dns-host', DNS_HOST]), 'Updated network upd live state\n');
     assert.equal(dig('svc.lab'), '192.168.100.50');
     assert.equal(dnsmasqPid('upd'), pid, 'dnsmasq was restarted for a hosts change');
-    assert.equal(ok(['net-update', 'upd', 'delete', 'dns-host', DNS_HOST, '--live']), 'Updated network upd live state\n');
+    assert.equal(
+      ok(['net-update', 'upd', 'delete', 'dns-host', DNS_HOST, '--live']),
+      'Updated network upd live state\n',
+    );
     assert.equal(dig('svc.lab'), undefined);
     assert.equal(ok(['net-update', 'upd', 'delete', 'ip-dhcp-host', RESERVATION]), 'Updated network upd live state\n');
     assert.doesNotMatch(ok(['net-dumpxml', 'upd']), /fixed/);
 
     // both at once, then persistent only: the live definition keeps what only it was given
-    assert.equal(ok(['net-update', 'upd', 'add-last', 'dns-host', DNS_HOST, '--live', '--config']), 'Updated network upd persistent config and live state\n');
+    assert.equal(
+      ok(['net-update', 'upd', 'add-last', 'dns-host', DNS_HOST, '--live', '--config']),
+      'Updated network upd persistent config and live state\n',
+    );
     assert.equal(dig('svc.lab'), '192.168.100.50');
     const other = "<host mac='52:54:00:00:00:99' ip='192.168.100.99'/>";
-    assert.equal(ok(['net-update', 'upd', 'add-last', 'ip-dhcp-host', other, '--config']), 'Updated network upd persistent config\n');
+    assert.equal(
+      ok(['net-update', 'upd', 'add-last', 'ip-dhcp-host', other, '--config']),
+      'Updated network upd persistent config\n',
+    );
     assert.match(ok(['net-dumpxml', 'upd', '--inactive']), /192\.168\.100\.99[\s\S]*svc|svc[\s\S]*192\.168\.100\.99/);
     assert.doesNotMatch(ok(['net-dumpxml', 'upd']), /192\.168\.100\.99/);
 
     // a change of dnsmasq's command line (a DHCP range) restarts it
-    assert.equal(ok(['net-update', 'upd', 'add-last', 'ip-dhcp-range', "<range start='192.168.100.30' end='192.168.100.40'/>"]), 'Updated network upd live state\n');
+    assert.equal(
+      ok(['net-update', 'upd', 'add-last', 'ip-dhcp-range', "<range start='192.168.100.30' end='192.168.100.40'/>"]),
+      'Updated network upd live state\n',
+    );
     const restarted = dnsmasqPid('upd');
     assert.notEqual(restarted, pid);
     assert.ok(!existsSync(`/proc/${pid}`), 'the old dnsmasq still runs');
@@ -86,14 +104,31 @@ describe('net-update on a running network', { skip }, () => {
     const refused = cli(root, ['net-update', 'tr', 'add-last', 'dns-host', DNS_HOST, '--config']);
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /cannot change persistent config of a transient network/);
-    assert.equal(ok(['net-update', 'tr', 'add-last', 'ip-dhcp-host', "<host mac='52:54:00:00:00:98' ip='192.168.101.98'/>", '--live']), 'Updated network tr live state\n');
+    assert.equal(
+      ok([
+        'net-update',
+        'tr',
+        'add-last',
+        'ip-dhcp-host',
+        "<host mac='52:54:00:00:00:98' ip='192.168.101.98'/>",
+        '--live',
+      ]),
+      'Updated network tr live state\n',
+    );
     assert.match(ok(['net-dumpxml', 'tr']), /192\.168\.101\.98/);
-    assert.deepEqual(cli(root, ['net-update', 'tr', 'add-last', 'dns-host', DNS_HOST, '--current', '--live']), { status: 1, stdout: '', stderr: 'error: Options --current and --live are mutually exclusive\n' });
+    assert.deepEqual(cli(root, ['net-update', 'tr', 'add-last', 'dns-host', DNS_HOST, '--current', '--live']), {
+      status: 1,
+      stdout: '',
+      stderr: 'error: Options --current and --live are mutually exclusive\n',
+    });
 
     // a dnsmasq that died comes back with the next reconcile, with the live hosts
     process.kill(Number(restarted), 'SIGKILL');
     d.child.kill('SIGHUP');
-    assert.match(await waitForLog(d, /"network":"upd","msg":"dnsmasq was gone: restarted"/, 5000), /dnsmasq was gone: restarted/);
+    assert.match(
+      await waitForLog(d, /"network":"upd","msg":"dnsmasq was gone: restarted"/, 5000),
+      /dnsmasq was gone: restarted/,
+    );
     assert.equal(dig('svc.lab'), '192.168.100.50');
 
     const healed = dnsmasqPid('upd');

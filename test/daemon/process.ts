@@ -26,9 +26,17 @@ const running = new Set<ChildProcess>();
  * own mounts). Its system bus is none unless `env` names one: a test never reaches the host's
  * firewalld.
  */
-export async function startDaemon(ns: string, root: string, env: Record<string, string> = {}, enter = ['ip', 'netns', 'exec', ns]): Promise<DaemonProcess> {
+export async function startDaemon(
+  ns: string,
+  root: string,
+  env: Record<string, string> = {},
+  enter = ['ip', 'netns', 'exec', ns],
+): Promise<DaemonProcess> {
   const [cmd, ...args] = [...enter, process.execPath, BIN, '--root', root, 'daemon'];
-  const child = spawn(cmd!, args, { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(cmd!, args, {
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   running.add(child);
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
@@ -110,8 +118,17 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(root: string, args: readonly string[], opts: { env?: Record<string, string>; input?: string } = {}): CliResult {
-  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
+export function cli(
+  root: string,
+  args: readonly string[],
+  opts: { env?: Record<string, string>; input?: string } = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+    input: opts.input,
+    timeout: 60_000,
+  });
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -140,7 +157,11 @@ ${extra}</network>
  */
 export function connectAs(user: string, socket: string): string {
   const script = `require('node:net').connect(process.argv[1]).on('connect', function () { console.log('connected'); this.destroy(); }).on('error', (e) => console.log(e.code));`;
-  const r = spawnSync('runuser', ['-u', user, '--', process.execPath, '-e', script, socket], { encoding: 'utf8', cwd: '/', timeout: 60_000 });
+  const r = spawnSync('runuser', ['-u', user, '--', process.execPath, '-e', script, socket], {
+    encoding: 'utf8',
+    cwd: '/',
+    timeout: 60_000,
+  });
   return (r.stdout ?? '').trim() || `runuser failed: ${r.stderr}`;
 }
 
@@ -187,18 +208,27 @@ export function daemonFixture(t: { after: (f: () => void) => void }, nsName = 'd
  * then fails on a socket the request has already let go, so the socket keeps a listener for such
  * errors after the reply (the reply is what the tests check).
  */
-export function api(root: string, method: string, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: { error?: string } }> {
+export function api(
+  root: string,
+  method: string,
+  path: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: { error?: string } }> {
   return new Promise((resolve, reject) => {
     let replied = false;
     const all = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers };
-    const req = request({ socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers: all, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (d: string) => (text += d));
-      res.on('end', () => {
-        replied = true;
-        resolve({ status: res.statusCode!, json: JSON.parse(text) });
-      });
-    });
+    const req = request(
+      { socketPath: join(root, 'run/virtwall/virtwall-sock'), method, path, headers: all, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          replied = true;
+          resolve({ status: res.statusCode!, json: JSON.parse(text) });
+        });
+      },
+    );
     req.on('socket', (s) => s.on('error', (err) => replied || reject(err)));
     req.on('error', (err) => replied || reject(err));
     req.end(body);
@@ -207,7 +237,10 @@ export function api(root: string, method: string, path: string, body: string, he
 
 /** Every process below `pid` (children, their children, ...), from ps. */
 export function descendants(pid: number): { pid: number; comm: string }[] {
-  const rows = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+  const rows = spawnSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/));
   const out: { pid: number; comm: string }[] = [];
   for (let parents = new Set([pid]), grew = true; grew; ) {
     grew = false;

@@ -23,7 +23,11 @@ describe('virtwalld restart with 1,000 bindings', { skip }, () => {
     const before = nft(ns, 'list ruleset').stdout;
     const missing = Array.from({ length: COUNT }, (_, i) => `"vnet${i}"`).filter((port) => !before.includes(port));
     assert.deepEqual(missing, [], 'every port is in the kernel before the kill');
-    const reconcileOf = (log: string) => log.split('\n').map((l) => (l.startsWith('{') ? JSON.parse(l) : {})).find((e) => e.msg === 'nwfilter reconcile');
+    const reconcileOf = (log: string) =>
+      log
+        .split('\n')
+        .map((l) => (l.startsWith('{') ? JSON.parse(l) : {}))
+        .find((e) => e.msg === 'nwfilter reconcile');
     assert.equal(reconcileOf(first.log()).compiled, COUNT);
     // the compiled ports are written a moment after a change
     const store = join(root, 'run/virtwall/nwfilter-nftables.json');
@@ -33,9 +37,14 @@ describe('virtwalld restart with 1,000 bindings', { skip }, () => {
     const started = Date.now();
     const second = await startDaemon(ns, root);
     const log = await waitForLog(second, /nwfilter reconcile/);
-    t.diagnostic(`restart to reconciled: ${Date.now() - started} ms (Node start-up included; bench/daemon-restart.ts records the figure, which CI load makes too noisy to assert)`);
+    t.diagnostic(
+      `restart to reconciled: ${Date.now() - started} ms (Node start-up included; bench/daemon-restart.ts records the figure, which CI load makes too noisy to assert)`,
+    );
     const reconcile = reconcileOf(log);
-    assert.deepEqual({ repaired: reconcile.repaired, removed: reconcile.removed, compiled: reconcile.compiled }, { repaired: [], removed: [], compiled: 0 });
+    assert.deepEqual(
+      { repaired: reconcile.repaired, removed: reconcile.removed, compiled: reconcile.compiled },
+      { repaired: [], removed: [], compiled: 0 },
+    );
     assert.equal(nft(ns, 'list ruleset').stdout, before);
 
     // a binding changed while the daemon was down is the one port compiled again

@@ -17,27 +17,65 @@ describe('virtwalld restart', { skip }, () => {
   it('loses no packet of a filtered guest while the daemon is killed and restarted', async (t) => {
     const { lab, ns: host, root, file } = daemonFixture(t, 'rh');
     const first = await startDaemon(host, root);
-    assert.equal(cli(root, ['net-create', file('net.xml', "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.77.0.1' prefix='24'/></network>")]).status, 0);
+    assert.equal(
+      cli(root, [
+        'net-create',
+        file(
+          'net.xml',
+          "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.77.0.1' prefix='24'/></network>",
+        ),
+      ]).status,
+      0,
+    );
     const guests = GUESTS.map((g, i) => {
       const ns = lab.netns(`g${i}`);
       lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
       lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
-      const port = file(`${g.tap}.xml`, `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`);
-      const r = cli(root, ['net-port-create', 'n', port, '--tap', g.tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`]);
+      const port = file(
+        `${g.tap}.xml`,
+        `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
+      );
+      const r = cli(root, [
+        'net-port-create',
+        'n',
+        port,
+        '--tap',
+        g.tap,
+        '--filter',
+        'clean-traffic',
+        '--param',
+        `IP=${g.ip}`,
+      ]);
       assert.equal(r.status, 0, r.stderr);
       return ns;
     });
     const [g1] = guests as [string, string];
-    assert.equal(lab.exec(g1, ['ping', '-c', '1', '-W', '2', GUESTS[1]!.ip], false).status, 0, 'filtered guests reach each other');
+    assert.equal(
+      lab.exec(g1, ['ping', '-c', '1', '-W', '2', GUESTS[1]!.ip], false).status,
+      0,
+      'filtered guests reach each other',
+    );
 
     const ping = lab.spawn(g1, ['ping', '-i', '0.02', '-c', '250', '-W', '1', GUESTS[1]!.ip]);
     let out = '';
     ping.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     const done = new Promise((r) => ping.on('exit', r));
     // the daemon dies while the pings flow
-    await waitFor(() => (out.match(/bytes from/g) ?? []).length >= 20, { what: 'the first 20 ping replies', timeout: 10_000, detail: () => out });
+    await waitFor(() => (out.match(/bytes from/g) ?? []).length >= 20, {
+      what: 'the first 20 ping replies',
+      timeout: 10_000,
+      detail: () => out,
+    });
     await kill9(first);
-    const spoofWhileDown = lab.exec(g1, ['sh', '-c', `ip addr add 10.77.0.99/32 dev eth0 && ping -c 1 -W 1 -I 10.77.0.99 ${GUESTS[1]!.ip}; r=$?; ip addr del 10.77.0.99/32 dev eth0; exit $r`], false);
+    const spoofWhileDown = lab.exec(
+      g1,
+      [
+        'sh',
+        '-c',
+        `ip addr add 10.77.0.99/32 dev eth0 && ping -c 1 -W 1 -I 10.77.0.99 ${GUESTS[1]!.ip}; r=$?; ip addr del 10.77.0.99/32 dev eth0; exit $r`,
+      ],
+      false,
+    );
     assert.notEqual(spoofWhileDown.status, 0, 'spoofing stays blocked while the daemon is down');
     const second = await startDaemon(host, root);
     await done;

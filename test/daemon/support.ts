@@ -51,7 +51,13 @@ export function emptyHostAnswer(line: string): FakeAnswer | undefined {
 export const emptyHost = () => new FakeRunner(emptyHostAnswer);
 
 export async function openDaemon(root: string, backend = new RecordingBackend(), runner = emptyHost()) {
-  const daemon = await Daemon.open({ layout: stateLayout(root), config: daemonConfig(new Map()), runner, backend, log: pino({ level: 'silent' }) });
+  const daemon = await Daemon.open({
+    layout: stateLayout(root),
+    config: daemonConfig(new Map()),
+    runner,
+    backend,
+    log: pino({ level: 'silent' }),
+  });
   return { daemon, backend, runner };
 }
 

@@ -14,8 +14,12 @@ import { BIN, daemonFixture } from './process.js';
 
 describe('journald lines', () => {
   it('carry the priority of the pino level, the message first, the fields as JSON', () => {
-    const line = (level: number, msg: string, fields = {}) => journalLine(`${JSON.stringify({ level, time: 1, pid: 2, hostname: 'h', msg, ...fields })}\n`);
-    assert.equal(line(30, 'virtwalld ready', { root: '/', socket: '/run/virtwall/virtwall-sock' }), '<6>virtwalld ready {"root":"/","socket":"/run/virtwall/virtwall-sock"}\n');
+    const line = (level: number, msg: string, fields = {}) =>
+      journalLine(`${JSON.stringify({ level, time: 1, pid: 2, hostname: 'h', msg, ...fields })}\n`);
+    assert.equal(
+      line(30, 'virtwalld ready', { root: '/', socket: '/run/virtwall/virtwall-sock' }),
+      '<6>virtwalld ready {"root":"/","socket":"/run/virtwall/virtwall-sock"}\n',
+    );
     assert.equal(line(20, 'd'), '<7>d\n');
     assert.equal(line(40, 'w'), '<4>w\n');
     assert.equal(line(50, 'e'), '<3>e\n');
@@ -47,7 +51,12 @@ describe('virtwalld under a notification socket', { skip: canUseNetns() ? false 
     const st = fstatSync(logFd);
     const listener = await notifyListener(notify, join(root, 'run/virtwall/virtwall-sock'));
     const daemon = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'daemon'], {
-      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus', NOTIFY_SOCKET: notify, JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+      env: {
+        ...process.env,
+        DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus',
+        NOTIFY_SOCKET: notify,
+        JOURNAL_STREAM: `${st.dev}:${st.ino}`,
+      },
       stdio: ['ignore', 'ignore', logFd],
     });
     t.after(() => {

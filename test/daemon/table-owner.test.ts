@@ -19,7 +19,10 @@ const NWF = ['bridge', 'inet'].map((f) => `${f} virtwall_nwf`);
 
 /** doctor's table-ownership check, run in `ns`: its status and findings. */
 function doctorSays(ns: string, root: string): { status: string; findings: { problem: string }[] } {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'doctor', '--json'], { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus' } });
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'doctor', '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent/virtwall-test-bus' },
+  });
   const report = JSON.parse(r.stdout) as { checks: { id: string; status: string; findings: { problem: string }[] }[] };
   return report.checks.find((c) => c.id === 'nwfilter-table-owner')!;
 }
@@ -34,33 +37,80 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
       t.skip(`this kernel cannot own tables (${ownership}): the heal tests cover it`);
       return;
     }
-    assert.equal(cli(root, ['net-create', file('net.xml', "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.78.0.1' prefix='24'/></network>")]).status, 0);
+    assert.equal(
+      cli(root, [
+        'net-create',
+        file(
+          'net.xml',
+          "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.78.0.1' prefix='24'/></network>",
+        ),
+      ]).status,
+      0,
+    );
     const guests = GUESTS.map((g, i) => {
       const ns = lab.netns(`g${i}`);
       lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
       lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
-      const port = file(`${g.tap}.xml`, `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`);
-      const r = cli(root, ['net-port-create', 'n', port, '--tap', g.tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`]);
+      const port = file(
+        `${g.tap}.xml`,
+        `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
+      );
+      const r = cli(root, [
+        'net-port-create',
+        'n',
+        port,
+        '--tap',
+        g.tap,
+        '--filter',
+        'clean-traffic',
+        '--param',
+        `IP=${g.ip}`,
+      ]);
       assert.equal(r.status, 0, r.stderr);
       return ns;
     });
     const [g1] = guests as [string, string];
     const reach = () => lab.exec(g1, ['ping', '-c', '1', '-W', '2', GUESTS[1]!.ip], false).status === 0;
-    const spoofBlocked = () => lab.exec(g1, ['sh', '-c', `ip addr add 10.78.0.99/32 dev eth0 && ping -c 1 -W 1 -I 10.78.0.99 ${GUESTS[1]!.ip}; r=$?; ip addr del 10.78.0.99/32 dev eth0; exit $r`], false).status !== 0;
+    const spoofBlocked = () =>
+      lab.exec(
+        g1,
+        [
+          'sh',
+          '-c',
+          `ip addr add 10.78.0.99/32 dev eth0 && ping -c 1 -W 1 -I 10.78.0.99 ${GUESTS[1]!.ip}; r=$?; ip addr del 10.78.0.99/32 dev eth0; exit $r`,
+        ],
+        false,
+      ).status !== 0;
     assert.ok(reach(), 'filtered guests reach each other');
     assert.ok(spoofBlocked());
     await new Promise((r) => setTimeout(r, 500));
-    assert.doesNotMatch(first.log(), /"reason":"kernel change"/, "the daemon's own in-process transactions wake no reconcile");
+    assert.doesNotMatch(
+      first.log(),
+      /"reason":"kernel change"/,
+      "the daemon's own in-process transactions wake no reconcile",
+    );
 
     /**
      * Each table's listing with its handle (`nft -a`): the same text is the same table, never
      * deleted and recreated. Counters aside, and the owner's process name nft adds.
      */
-    const tables = () => NWF.map((t) => lab.exec(host, ['sh', '-c', `nft -a list table ${t} | sed 's/counter packets [0-9]* bytes [0-9]*/counter/; s/ progname [^ ]*$//'`]).stdout).join('');
+    const tables = () =>
+      NWF.map(
+        (t) =>
+          lab.exec(host, [
+            'sh',
+            '-c',
+            `nft -a list table ${t} | sed 's/counter packets [0-9]* bytes [0-9]*/counter/; s/ progname [^ ]*$//'`,
+          ]).stdout,
+      ).join('');
     const before = tables();
     assert.match(before, /^table bridge virtwall_nwf \{ # handle \d+\n\tflags owner\n/m);
     // the inet table exists only where the bridge family has no conntrack (br_netfilter path)
-    assert.equal(before.match(/^table /gm)!.length, before.match(/^table .*\n\tflags owner\n/gm)!.length, 'every table of ours is owned');
+    assert.equal(
+      before.match(/^table /gm)!.length,
+      before.match(/^table .*\n\tflags owner\n/gm)!.length,
+      'every table of ours is owned',
+    );
     const foreign = (argv: string) => lab.exec(host, ['nft', ...argv.split(' ')], false);
     const refusedAll = () => {
       assert.equal(foreign('flush ruleset').status, 0);
@@ -80,7 +130,11 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
     const down = doctorSays(host, root);
     assert.equal(down.status, 'note');
     assert.match(down.findings[0]!.problem, /^table bridge virtwall_nwf has no owner: virtwalld is not running/);
-    assert.equal(tables(), before.replaceAll('\tflags owner\n', '\tflags \n'), 'the tables stay, without an owner, while the daemon is down');
+    assert.equal(
+      tables(),
+      before.replaceAll('\tflags owner\n', '\tflags \n'),
+      'the tables stay, without an owner, while the daemon is down',
+    );
     assert.ok(spoofBlocked());
     const second = await startDaemon(host, root);
     assert.match(second.log(), /"nwfilterTableOwnership":"owner"/);
@@ -91,7 +145,11 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
 
     // the daemon changes and deletes its tables itself
     for (const g of GUESTS) assert.equal(cli(root, ['net-port-delete', 'n', g.uuid]).status, 0);
-    assert.equal(foreign('list tables').stdout.includes('virtwall_nwf'), false, 'the last port took the tables with it');
+    assert.equal(
+      foreign('list tables').stdout.includes('virtwall_nwf'),
+      false,
+      'the last port took the tables with it',
+    );
     assert.equal(cli(root, ['net-destroy', 'n']).status, 0);
   });
 
@@ -101,17 +159,41 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
     writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'nwfilter_table_owner = 0\n');
     const d = await startDaemon(host, root);
     assert.match(d.log(), /"nwfilterTableOwnership":"none: nwfilter_table_owner = 0"/);
-    assert.equal(cli(root, ['net-create', file('net.xml', "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.78.0.1' prefix='24'/></network>")]).status, 0);
+    assert.equal(
+      cli(root, [
+        'net-create',
+        file(
+          'net.xml',
+          "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.78.0.1' prefix='24'/></network>",
+        ),
+      ]).status,
+      0,
+    );
     const g = GUESTS[0]!;
     lab.veth(host, g.tap, lab.netns('g0'), 'eth0', { mac: g.mac });
-    const port = file('p.xml', `<networkport><uuid>${g.uuid}</uuid><owner><name>g0</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`);
-    assert.equal(cli(root, ['net-port-create', 'n', port, '--tap', g.tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`]).status, 0);
+    const port = file(
+      'p.xml',
+      `<networkport><uuid>${g.uuid}</uuid><owner><name>g0</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
+    );
+    assert.equal(
+      cli(root, ['net-port-create', 'n', port, '--tap', g.tap, '--filter', 'clean-traffic', '--param', `IP=${g.ip}`])
+        .status,
+      0,
+    );
     assert.doesNotMatch(lab.exec(host, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf']).stdout, /flags owner/);
     const said = doctorSays(host, root);
     assert.equal(said.status, 'note');
     assert.match(said.findings[0]!.problem, /^nwfilter_table_owner = 0: /);
-    assert.equal(lab.exec(host, ['nft', 'delete', 'table', 'bridge', 'virtwall_nwf'], false).status, 0, 'anyone may delete an unowned table');
-    assert.match(await waitForLog(d, /"reason":"kernel change","repaired":\["vnet1"\]/, 5000), /"reason":"kernel change","repaired":\["vnet1"\]/, 'the heal restores it');
+    assert.equal(
+      lab.exec(host, ['nft', 'delete', 'table', 'bridge', 'virtwall_nwf'], false).status,
+      0,
+      'anyone may delete an unowned table',
+    );
+    assert.match(
+      await waitForLog(d, /"reason":"kernel change","repaired":\["vnet1"\]/, 5000),
+      /"reason":"kernel change","repaired":\["vnet1"\]/,
+      'the heal restores it',
+    );
     assert.equal(lab.exec(host, ['nft', 'list', 'table', 'bridge', 'virtwall_nwf'], false).status, 0);
   });
 
@@ -120,7 +202,8 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
     assert.deepEqual(doctorSays(ns, root).findings, [], 'no tables: nothing to tell');
     lab.exec(ns, ['nft', 'add table bridge virtwall_nwf']);
     const said = doctorSays(ns, root);
-    if (said.status === 'note' && /cannot own/.test(said.findings[0]!.problem)) return t.skip(said.findings[0]!.problem);
+    if (said.status === 'note' && /cannot own/.test(said.findings[0]!.problem))
+      return t.skip(said.findings[0]!.problem);
     assert.equal(said.status, 'note');
     assert.match(said.findings[0]!.problem, /^table bridge virtwall_nwf was created without ownership/);
   });

@@ -13,7 +13,13 @@ import { cli, daemonFixture as fixture, startDaemon, stopAll, type CliResult } f
 import { hasLibvirtd, startLibvirtd } from './libvirtd.js';
 
 const hasVirsh = spawnSync('virsh', ['--version']).status === 0;
-const skip = !canUseNetns() ? 'needs root and ip netns' : !hasVirsh ? 'needs virsh (libvirt-clients)' : !hasLibvirtd('nwfilter') ? 'needs libvirtd (libvirt-daemon)' : false;
+const skip = !canUseNetns()
+  ? 'needs root and ip netns'
+  : !hasVirsh
+    ? 'needs virsh (libvirt-clients)'
+    : !hasLibvirtd('nwfilter')
+      ? 'needs libvirtd (libvirt-daemon)'
+      : false;
 
 const filterXml = (name: string, i: number) => `<filter name='${name}' chain='root'>
   <uuid>33333333-0000-4000-8000-00000000000${i}</uuid>
@@ -30,7 +36,7 @@ const bindingXml = (dev: string, filter: string, params: string) => `<filterbind
 </filterbinding>
 `;
 
-describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilter driver prints', { skip }, () => {
+describe("virsh-style nwfilter commands print what virsh with libvirt's nwfilter driver prints", { skip }, () => {
   after(() => stopAll());
 
   it('filters and bindings: lists, XML, definitions, lookups and failures, with and without -q', async (t) => {
@@ -39,12 +45,20 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     const libvirtd = await startLibvirtd(t, 'nwfilter');
     const env = { LC_ALL: 'C' };
     const oracle = (quiet: boolean, words: string[], extra = {}): CliResult => {
-      const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], { encoding: 'utf8', env: { ...process.env, ...env, ...extra } });
+      const r = spawnSync('virsh', [...(quiet ? ['-q'] : []), '-c', libvirtd.uri, ...words], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env, ...extra },
+      });
       return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     };
-    const ours = (quiet: boolean, words: string[], extra = {}) => cli(root, [...(quiet ? ['-q'] : []), ...words], { env: { ...env, ...extra } });
+    const ours = (quiet: boolean, words: string[], extra = {}) =>
+      cli(root, [...(quiet ? ['-q'] : []), ...words], { env: { ...env, ...extra } });
     const same = (words: string[], quiet: boolean, normalize = (r: CliResult) => r, extra = {}) =>
-      assert.deepEqual(normalize(ours(quiet, words, extra)), oracle(quiet, words, extra), `${quiet ? '-q ' : ''}${words.join(' ')}`);
+      assert.deepEqual(
+        normalize(ours(quiet, words, extra)),
+        oracle(quiet, words, extra),
+        `${quiet ? '-q ' : ''}${words.join(' ')}`,
+      );
     const both = (words: string[]) => {
       for (const quiet of [false, true]) same(words, quiet);
     };
@@ -53,7 +67,10 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     const stock = ours(true, ['nwfilter-list', '--name']).stdout.trim().split('\n');
     assert.ok(stock.includes('clean-traffic'), stock.join(' '));
     for (const name of stock) {
-      const r = oracle(true, ['nwfilter-define', file(`stock-${name}.xml`, ours(true, ['nwfilter-dumpxml', name]).stdout)]);
+      const r = oracle(true, [
+        'nwfilter-define',
+        file(`stock-${name}.xml`, ours(true, ['nwfilter-dumpxml', name]).stdout),
+      ]);
       assert.equal(r.status, 0, `${name}: ${r.stderr}`);
     }
     for (const name of stock) both(['nwfilter-dumpxml', name]);
@@ -83,8 +100,14 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     both(['nwfilter-undefine', 'nope']);
     both(['nwfilter-define', '/nonexistent/filter.xml']);
     const invalid = file('invalid.xml', "<filter name='v' chain='root'>\n  <bogus/>\n</filter>\n");
-    const invalidBinding = file('invalid-binding.xml', bindingXml('vnet9', 'zz-b', '').replace('<portdev', '<bogus/>\n  <portdev'));
-    const schemaPath = (r: CliResult) => ({ ...r, stderr: r.stderr.replace(SCHEMA_DIR, '/usr/share/libvirt/schemas/') });
+    const invalidBinding = file(
+      'invalid-binding.xml',
+      bindingXml('vnet9', 'zz-b', '').replace('<portdev', '<bogus/>\n  <portdev'),
+    );
+    const schemaPath = (r: CliResult) => ({
+      ...r,
+      stderr: r.stderr.replace(SCHEMA_DIR, '/usr/share/libvirt/schemas/'),
+    });
     for (const quiet of [false, true]) {
       same(['nwfilter-define', '--validate', invalid], quiet, schemaPath);
       same(['nwfilter-binding-create', '--validate', invalidBinding], quiet, schemaPath);
@@ -92,8 +115,12 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     const badTags = file('bad-tags.xml', "<filter name='b' chain='root'>\n  <rule action='drop'></filter>\n");
     const [bad, badOracle] = [ours(false, ['nwfilter-define', badTags]), oracle(false, ['nwfilter-define', badTags])];
     // libvirt prefixes "(nwfilter_definition):LINE:" and adds a caret line, virtwall its file:line:col
-    assert.deepEqual([bad.status, bad.stdout, bad.stderr.split('\n')[0]], [badOracle.status, badOracle.stdout, badOracle.stderr.split('\n')[0]]);
-    for (const r of [bad, badOracle]) assert.match(r.stderr.split('\n')[1]!, /:2(:\d+)?: Opening and ending tag mismatch: rule line 2 and filter$/);
+    assert.deepEqual(
+      [bad.status, bad.stdout, bad.stderr.split('\n')[0]],
+      [badOracle.status, badOracle.stdout, badOracle.stderr.split('\n')[0]],
+    );
+    for (const r of [bad, badOracle])
+      assert.match(r.stderr.split('\n')[1]!, /:2(:\d+)?: Opening and ending tag mismatch: rule line 2 and filter$/);
 
     // bindings on a device both sides have
     lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
@@ -105,12 +132,31 @@ describe('virsh-style nwfilter commands print what virsh with libvirt\'s nwfilte
     both(['nwfilter-binding-dumpxml', 'nope']);
     both(['nwfilter-binding-delete', 'nope']);
     // a filter in use
-    const [inUse, inUseOracle] = [ours(false, ['nwfilter-undefine', 'zz-b']), oracle(false, ['nwfilter-undefine', 'zz-b'])];
-    assert.deepEqual([inUse.status, inUse.stdout, inUse.stderr], [inUseOracle.status, inUseOracle.stdout, inUseOracle.stderr]);
+    const [inUse, inUseOracle] = [
+      ours(false, ['nwfilter-undefine', 'zz-b']),
+      oracle(false, ['nwfilter-undefine', 'zz-b']),
+    ];
+    assert.deepEqual(
+      [inUse.status, inUse.stdout, inUse.stderr],
+      [inUseOracle.status, inUseOracle.stdout, inUseOracle.stderr],
+    );
     same(['nwfilter-binding-delete', 'vnet0'], true);
     lab.exec(ns, ['ip', 'link', 'add', 'vnet1', 'type', 'veth', 'peer', 'name', 'g1']);
     libvirtd.inNetns(['ip', 'link', 'add', 'vnet1', 'type', 'veth', 'peer', 'name', 'g1']);
-    same(['nwfilter-binding-create', file('b1.xml', bindingXml('vnet1', 'clean-traffic', "<parameter name='IP' value='10.0.0.4'/><parameter name='MAC' value='52:54:00:aa:00:09'/>"))], true);
+    same(
+      [
+        'nwfilter-binding-create',
+        file(
+          'b1.xml',
+          bindingXml(
+            'vnet1',
+            'clean-traffic',
+            "<parameter name='IP' value='10.0.0.4'/><parameter name='MAC' value='52:54:00:aa:00:09'/>",
+          ),
+        ),
+      ],
+      true,
+    );
     both(['nwfilter-binding-dumpxml', 'vnet1']); // a MAC given stays
     both(['nwfilter-binding-list']);
     same(['nwfilter-binding-delete', 'vnet1'], false);

@@ -9,10 +9,22 @@ const skip = canUseNetns() ? false : 'needs root and ip netns';
 
 describe('the commands the demo prints', () => {
   it('paste into a shell as the words the demo ran', () => {
-    const args = ['net-update', 'default', 'add-last', 'ip-dhcp-host', "<host mac='52:54:00:de:00:01' ip='192.168.122.11'/>", '--config', 'a b', '$HOME', ''];
+    const args = [
+      'net-update',
+      'default',
+      'add-last',
+      'ip-dhcp-host',
+      "<host mac='52:54:00:de:00:01' ip='192.168.122.11'/>",
+      '--config',
+      'a b',
+      '$HOME',
+      '',
+    ];
     const line = demoCommand(args);
     assert.ok(line.startsWith('$ virtwall '), line);
-    const pasted = spawnSync('bash', ['-c', `virtwall() { printf '%s\\0' "$@"; }\n${line.slice(2)}`], { encoding: 'utf8' });
+    const pasted = spawnSync('bash', ['-c', `virtwall() { printf '%s\\0' "$@"; }\n${line.slice(2)}`], {
+      encoding: 'utf8',
+    });
     assert.deepEqual(pasted.stdout.split('\0').slice(0, -1), args, pasted.stderr);
   });
 });

@@ -17,7 +17,9 @@ describe('applying a plan', () => {
       .add(cmd('t -F maybe', true))
       .add(cmd('t -N new'))
       .build();
-    const runner = new FakeRunner((line) => (line.includes('gone') || line.includes('maybe') ? { status: 1 } : undefined));
+    const runner = new FakeRunner((line) =>
+      line.includes('gone') || line.includes('maybe') ? { status: 1 } : undefined,
+    );
     await applyPlan(plan, runner);
     assert.deepEqual(runner.calls, ['t -D gone', 't -X gone', 't -F maybe', 't -N new']);
   });
@@ -36,7 +38,9 @@ describe('applying a plan', () => {
       .add(cmd('t -X two'))
       .add(cmd('t -X again'))
       .build();
-    const runner = new FakeRunner((line) => (line.endsWith('bad') || line.endsWith('-X two') ? { status: 2, stderr: 'nope' } : undefined));
+    const runner = new FakeRunner((line) =>
+      line.endsWith('bad') || line.endsWith('-X two') ? { status: 2, stderr: 'nope' } : undefined,
+    );
     await assert.rejects(applyPlan(plan, runner), (err: unknown) => {
       assert.ok(err instanceof VirtwallError);
       assert.equal(err.kind, 'operation-failed');
@@ -49,7 +53,14 @@ describe('applying a plan', () => {
   it('appends commands derived from a query output to the end of its group', async () => {
     const plan = new PlanBuilder()
       .startGroup(true)
-      .add({ ...cmd('t -L root'), followUp: (out) => out.split('\n').filter(Boolean).map((c) => cmd(`t -X ${c}`)) })
+      .add({
+        ...cmd('t -L root'),
+        followUp: (out) =>
+          out
+            .split('\n')
+            .filter(Boolean)
+            .map((c) => cmd(`t -X ${c}`)),
+      })
       .add(cmd('t -X root'))
       .startGroup()
       .add(cmd('t -N root'))

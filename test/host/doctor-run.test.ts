@@ -19,10 +19,16 @@ describe('doctor runner', () => {
         throw new Error('no nft');
       }),
     ]);
-    assert.deepEqual(report.checks.map((c) => c.status), ['ok', 'note', 'problem', 'problem']);
+    assert.deepEqual(
+      report.checks.map((c) => c.status),
+      ['ok', 'note', 'problem', 'problem'],
+    );
     assert.equal(report.ok, false);
     assert.match(report.checks[3]!.findings[0]!.problem, /could not run: no nft/);
-    assert.equal((await runDoctor(ctx, [check('noted', async () => [{ severity: 'note', problem: 'p', fix: 'f' }])])).ok, true);
+    assert.equal(
+      (await runDoctor(ctx, [check('noted', async () => [{ severity: 'note', problem: 'p', fix: 'f' }])])).ok,
+      true,
+    );
     const text = formatDoctor(report);
     for (const id of ['fine', 'noted', 'broken', 'throws']) assert.match(text, new RegExp(`^ ${id} `, 'm'));
     assert.match(text, /^broken \(problem\): p2\n  fix: f2$/m);

@@ -23,10 +23,22 @@ interface Report {
 }
 
 /** Runs doctor --json with `enter` (default: ip netns exec ns); returns exit status and the report. */
-function doctor(enter: string[], root: string, env: Record<string, string> = {}): { status: number; report: Report; stderr: string } {
+function doctor(
+  enter: string[],
+  root: string,
+  env: Record<string, string> = {},
+): { status: number; report: Report; stderr: string } {
   const [cmd, ...args] = [...enter, process.execPath, BIN, '--root', root, 'doctor', '--json'];
-  const r = spawnSync(cmd!, args, { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: NO_BUS, ...env }, timeout: 60_000 });
-  return { status: r.status ?? -1, report: JSON.parse(r.stdout || '{"ok":false,"checks":[]}') as Report, stderr: r.stderr };
+  const r = spawnSync(cmd!, args, {
+    encoding: 'utf8',
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: NO_BUS, ...env },
+    timeout: 60_000,
+  });
+  return {
+    status: r.status ?? -1,
+    report: JSON.parse(r.stdout || '{"ok":false,"checks":[]}') as Report,
+    stderr: r.stderr,
+  };
 }
 
 const check = (report: Report, id: string) => report.checks.find((c) => c.id === id)!;
@@ -35,11 +47,15 @@ const check = (report: Report, id: string) => report.checks.find((c) => c.id ===
 function reported(d: ReturnType<typeof doctor>, id: string, re: RegExp): void {
   const c = check(d.report, id);
   assert.equal(c.status, 'problem', `${id} not reported: ${JSON.stringify(d.report)}\n${d.stderr}`);
-  assert.ok(c.findings.some((f) => re.test(f.problem) && f.fix.length > 0), JSON.stringify(c.findings));
+  assert.ok(
+    c.findings.some((f) => re.test(f.problem) && f.fix.length > 0),
+    JSON.stringify(c.findings),
+  );
   assert.equal(d.status, 1);
 }
 
-const clean = (d: ReturnType<typeof doctor>, id: string) => assert.equal(check(d.report, id).status, 'ok', `${id}: ${JSON.stringify(check(d.report, id).findings)}`);
+const clean = (d: ReturnType<typeof doctor>, id: string) =>
+  assert.equal(check(d.report, id).status, 'ok', `${id}: ${JSON.stringify(check(d.report, id).findings)}`);
 
 describe('virtwall doctor', { skip }, () => {
   after(() => stopAll());
@@ -52,21 +68,44 @@ describe('virtwall doctor', { skip }, () => {
     const sh = (script: string) => lab.sh(ns, script);
 
     const d = doctor(enter, root);
-    for (const id of ['firewalld-zones', 'foreign-forward-drop', 'iptables-legacy', 'br-netfilter', 'ip-forwarding', 'ipv6-accept-ra', 'dnsmasq', 'other-dhcp-or-libvirt', 'tables-intact']) clean(d, id);
+    for (const id of [
+      'firewalld-zones',
+      'foreign-forward-drop',
+      'iptables-legacy',
+      'br-netfilter',
+      'ip-forwarding',
+      'ipv6-accept-ra',
+      'dnsmasq',
+      'other-dhcp-or-libvirt',
+      'tables-intact',
+    ])
+      clean(d, id);
 
     sh('iptables -P FORWARD DROP');
     reported(doctor(enter, root), 'foreign-forward-drop', /ip filter FORWARD .*has policy drop/);
     // the same as text: the table of checks, then each finding with its fix
-    const text = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'doctor'], { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: NO_BUS } });
+    const text = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, '--root', root, 'doctor'], {
+      encoding: 'utf8',
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: NO_BUS },
+    });
     assert.equal(text.status, 1);
     assert.match(text.stdout, /^ Check +Status +What\n-+\n/);
     assert.match(text.stdout, /\n foreign-forward-drop +problem +/);
-    assert.match(text.stdout, /\nforeign-forward-drop \(problem\): ip filter FORWARD .*\n  fix: set foreign_forward_accept = 1/);
+    assert.match(
+      text.stdout,
+      /\nforeign-forward-drop \(problem\): ip filter FORWARD .*\n  fix: set foreign_forward_accept = 1/,
+    );
     // br_netfilter's sysctls are per namespace; where the module is not loaded there is nothing to check
     if (existsSync('/proc/sys/net/bridge')) {
       sh('sysctl -qw net.bridge.bridge-nf-call-iptables=1');
-      reported(doctor(enter, root), 'br-netfilter', /bridge-nf-call-iptables = 1.* and ip filter FORWARD drops by policy/);
-      sh('sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0');
+      reported(
+        doctor(enter, root),
+        'br-netfilter',
+        /bridge-nf-call-iptables = 1.* and ip filter FORWARD drops by policy/,
+      );
+      sh(
+        'sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0',
+      );
       clean(doctor(enter, root), 'br-netfilter');
     }
     sh('iptables -P FORWARD ACCEPT');
@@ -77,16 +116,35 @@ describe('virtwall doctor', { skip }, () => {
     sh('iptables-legacy -F INPUT');
     clean(doctor(enter, root), 'iptables-legacy');
 
-    sh('ip link add dr0 type veth peer name dr1 && ip link set dr1 up && ip link set dr0 up && sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.conf.dr0.accept_ra=1 && ip -6 route add 2001:db8:1::/64 via fe80::1 dev dr0 proto ra');
+    sh(
+      'ip link add dr0 type veth peer name dr1 && ip link set dr1 up && ip link set dr0 up && sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv6.conf.dr0.accept_ra=1 && ip -6 route add 2001:db8:1::/64 via fe80::1 dev dr0 proto ra',
+    );
     reported(doctor(enter, root), 'ipv6-accept-ra', /without accept_ra set to 2 .* Interfaces to look at: dr0/);
     sh('sysctl -qw net.ipv6.conf.dr0.accept_ra=2');
     clean(doctor(enter, root), 'ipv6-accept-ra');
 
     // another DHCP server: a real dnsmasq serving DHCP on the dummy link
     sh('ip addr add 10.99.0.1/24 dev dr0');
-    const other = lab.spawn(ns, ['dnsmasq', '-k', '--conf-file=/dev/null', '--port=0', '--interface=dr0', '--bind-interfaces', '--dhcp-range=10.99.0.10,10.99.0.20', '--leasefile-ro', '--pid-file=']);
-    await waitFor(() => /:67\b/.test(lab.exec(ns, ['ss', '-H', '-lun']).stdout), { what: 'the other dnsmasq listening on port 67', timeout: 10_000 });
-    reported(doctor(enter, root), 'other-dhcp-or-libvirt', new RegExp(`dnsmasq \\(pid ${other.pid}\\) listens for DHCP`));
+    const other = lab.spawn(ns, [
+      'dnsmasq',
+      '-k',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--interface=dr0',
+      '--bind-interfaces',
+      '--dhcp-range=10.99.0.10,10.99.0.20',
+      '--leasefile-ro',
+      '--pid-file=',
+    ]);
+    await waitFor(() => /:67\b/.test(lab.exec(ns, ['ss', '-H', '-lun']).stdout), {
+      what: 'the other dnsmasq listening on port 67',
+      timeout: 10_000,
+    });
+    reported(
+      doctor(enter, root),
+      'other-dhcp-or-libvirt',
+      new RegExp(`dnsmasq \\(pid ${other.pid}\\) listens for DHCP`),
+    );
     other.kill('SIGKILL');
     await new Promise((r) => other.once('exit', r));
     clean(doctor(enter, root), 'other-dhcp-or-libvirt');
@@ -105,7 +163,8 @@ describe('virtwall doctor', { skip }, () => {
     const { lab, ns, root, file } = daemonFixture(t, 'dn');
     const enter = ['ip', 'netns', 'exec', ns];
     const d = await startDaemon(ns, root);
-    const xml = "<network><name>fw</name><forward mode='nat'/><bridge name='vwdoc0'/><ip address='192.168.150.1' prefix='24'/></network>";
+    const xml =
+      "<network><name>fw</name><forward mode='nat'/><bridge name='vwdoc0'/><ip address='192.168.150.1' prefix='24'/></network>";
     assert.equal(cli(root, ['net-create', file('fw.xml', xml)]).status, 0);
     let r = doctor(enter, root);
     clean(r, 'ip-forwarding');
@@ -119,36 +178,74 @@ describe('virtwall doctor', { skip }, () => {
   });
 
   const libvirtd = '/usr/sbin/libvirtd';
-  it("reports libvirt's own network daemon in the same namespace", { skip: existsSync(libvirtd) ? false : 'libvirtd is not installed' }, async (t) => {
+  it("reports libvirt's own network daemon in the same namespace", {
+    skip: existsSync(libvirtd) ? false : 'libvirtd is not installed',
+  }, async (t) => {
     const { lab, ns, root } = daemonFixture(t, 'dl');
     // libvirtd gets the private mounts (its /run/libvirt, /var/lib/libvirt) and only its network driver
     const box = new FirewalldLab(lab, ns);
     await box.start(t, { firewalld: false });
     const drivers = join(box.scratch, 'drivers');
     mkdirSync(drivers);
-    symlinkSync('/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_network.so', join(drivers, 'libvirt_driver_network.so'));
-    writeFileSync(join(box.scratch, 'libvirtd.conf'), 'unix_sock_group = "root"\nunix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\n');
+    symlinkSync(
+      '/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_network.so',
+      join(drivers, 'libvirt_driver_network.so'),
+    );
+    writeFileSync(
+      join(box.scratch, 'libvirtd.conf'),
+      'unix_sock_group = "root"\nunix_sock_rw_perms = "0700"\nauth_unix_rw = "none"\n',
+    );
     box.exec(['mkdir', '-p', '/run/libvirt', '/var/lib/libvirt', '/var/cache/libvirt', '/var/log/libvirt']);
-    const daemon = box.spawn(['env', `LIBVIRT_DRIVER_DIR=${drivers}`, libvirtd, '-f', join(box.scratch, 'libvirtd.conf')]);
-    await waitFor(() => box.exec(['test', '-S', '/run/libvirt/libvirt-sock'], false).status === 0, { what: "libvirtd's socket", timeout: 30_000 });
-    reported(doctor(['ip', 'netns', 'exec', ns], root), 'other-dhcp-or-libvirt', new RegExp(`libvirt's libvirtd \\(pid ${daemon.pid}\\) runs in this network namespace`));
+    const daemon = box.spawn([
+      'env',
+      `LIBVIRT_DRIVER_DIR=${drivers}`,
+      libvirtd,
+      '-f',
+      join(box.scratch, 'libvirtd.conf'),
+    ]);
+    await waitFor(() => box.exec(['test', '-S', '/run/libvirt/libvirt-sock'], false).status === 0, {
+      what: "libvirtd's socket",
+      timeout: 30_000,
+    });
+    reported(
+      doctor(['ip', 'netns', 'exec', ns], root),
+      'other-dhcp-or-libvirt',
+      new RegExp(`libvirt's libvirtd \\(pid ${daemon.pid}\\) runs in this network namespace`),
+    );
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
     clean(doctor(['ip', 'netns', 'exec', ns], root), 'other-dhcp-or-libvirt');
   });
 
-  it('reports firewalld without libvirt\'s zones until virtwalld adds them', async (t) => {
+  it("reports firewalld without libvirt's zones until virtwalld adds them", async (t) => {
     const { lab, ns, root, file } = daemonFixture(t, 'df');
     const fwd = new FirewalldLab(lab, ns);
     await fwd.start(t);
     const env = { DBUS_SYSTEM_BUS_ADDRESS: BUS_ADDRESS };
-    reported(doctor(fwd.enter, root, env), 'firewalld-zones', /firewalld runs without libvirt's zone libvirt, zone libvirt-routed, policy libvirt-routed-in/);
+    reported(
+      doctor(fwd.enter, root, env),
+      'firewalld-zones',
+      /firewalld runs without libvirt's zone libvirt, zone libvirt-routed, policy libvirt-routed-in/,
+    );
     await startDaemon(ns, root, env, fwd.enter);
-    assert.equal(cli(root, ['net-create', file('z.xml', "<network><name>z</name><forward mode='nat'/><bridge name='vwz0'/><ip address='192.168.160.1' prefix='24'/></network>")]).status, 0);
+    assert.equal(
+      cli(root, [
+        'net-create',
+        file(
+          'z.xml',
+          "<network><name>z</name><forward mode='nat'/><bridge name='vwz0'/><ip address='192.168.160.1' prefix='24'/></network>",
+        ),
+      ]).status,
+      0,
+    );
     clean(doctor(fwd.enter, root, env), 'firewalld-zones');
     // firewalld loses the bridge's zone while virtwalld does not hear it (stopped)
     stopAll();
     fwd.firewallCmd('--zone=public', '--change-interface=vwz0');
-    reported(doctor(fwd.enter, root, env), 'firewalld-zones', /bridge vwz0 of network z is in firewalld zone 'public', not 'libvirt'/);
+    reported(
+      doctor(fwd.enter, root, env),
+      'firewalld-zones',
+      /bridge vwz0 of network z is in firewalld zone 'public', not 'libvirt'/,
+    );
   });
 });

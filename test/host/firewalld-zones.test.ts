@@ -23,14 +23,18 @@ function settingsOf(file: string): { kind: string; name: string; settings: Recor
     ['egress_zones', 'egress-zone', 'name'],
   ];
   for (const [key, tag, attr] of lists) if (values(tag, attr).length) settings[key] = values(tag, attr);
-  const rules = childElements(root, 'rule').map((r) => `rule priority="${r.attrs.priority}" ${childElements(r)[0]!.name}`);
+  const rules = childElements(root, 'rule').map(
+    (r) => `rule priority="${r.attrs.priority}" ${childElements(r)[0]!.name}`,
+  );
   if (rules.length) settings.rules_str = rules;
   return { kind: root.name, name: file.replace(/\.xml$/, ''), settings };
 }
 
 describe("libvirt's firewalld definitions", () => {
   it('match the files libvirt ships, one for one', () => {
-    const files = readdirSync(DIR).filter((f) => f.endsWith('.xml')).sort();
+    const files = readdirSync(DIR)
+      .filter((f) => f.endsWith('.xml'))
+      .sort();
     assert.equal(files.length, 5);
     const ours = new Map(LIBVIRT_FIREWALLD_DEFINITIONS.map((d) => [d.name, d]));
     assert.deepEqual([...ours.keys()].sort(), files.map((f) => f.replace(/\.xml$/, '')).sort());
@@ -47,7 +51,9 @@ describe("libvirt's firewalld definitions", () => {
   it('install zones before the policies that name them', () => {
     const order = LIBVIRT_FIREWALLD_DEFINITIONS.map((d) => d.name);
     for (const d of LIBVIRT_FIREWALLD_DEFINITIONS.filter((d) => d.kind === 'policy')) {
-      for (const z of [...(d.settings.ingress_zones as string[]), ...(d.settings.egress_zones as string[])].filter((z) => order.includes(z))) {
+      for (const z of [...(d.settings.ingress_zones as string[]), ...(d.settings.egress_zones as string[])].filter(
+        (z) => order.includes(z),
+      )) {
         assert.ok(order.indexOf(z) < order.indexOf(d.name), `${d.name} before zone ${z}`);
       }
     }

@@ -6,7 +6,15 @@ import type { LearningPort } from '../../src/learning/manager.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const port: LearningPort = { port: 'vwt-nosuch0', mac: '52:54:00:00:00:0a', mode: 'dhcp', dhcpServers: [], dhcpServersV6: [], mechanism: 'traffic', needs: { ipv4: true, ipv6: false } };
+const port: LearningPort = {
+  port: 'vwt-nosuch0',
+  mac: '52:54:00:00:00:0a',
+  mode: 'dhcp',
+  dhcpServers: [],
+  dhcpServersV6: [],
+  mechanism: 'traffic',
+  needs: { ipv4: true, ipv6: false },
+};
 const skip = spawnSync('tcpdump', ['--version']).status === 0 ? false : 'needs tcpdump';
 
 describe('traffic capture', { skip }, () => {

@@ -36,8 +36,29 @@ function withChecksum(header: number[]): number[] {
   return header;
 }
 
-export function ipv4(dst: string, src: string, srcIp: string, dstIp: string, protocol = 6, l4: number[] = []): Uint8Array {
-  const header = withChecksum([0x45, 0, ...u16(20 + l4.length), 0, 0, 0, 0, 64, protocol, 0, 0, ...ip4(srcIp), ...ip4(dstIp)]);
+export function ipv4(
+  dst: string,
+  src: string,
+  srcIp: string,
+  dstIp: string,
+  protocol = 6,
+  l4: number[] = [],
+): Uint8Array {
+  const header = withChecksum([
+    0x45,
+    0,
+    ...u16(20 + l4.length),
+    0,
+    0,
+    0,
+    0,
+    64,
+    protocol,
+    0,
+    0,
+    ...ip4(srcIp),
+    ...ip4(dstIp),
+  ]);
   return ether(dst, src, 0x0800, [...header, ...l4]);
 }
 
@@ -92,10 +113,29 @@ export interface Dhcpv6Spec {
 
 export function dhcpv6Payload(s: Dhcpv6Spec): number[] {
   const addrs = (s.addresses ?? []).map((a) =>
-    option(5, [...ip6(a.address), ...u32(a.valid), ...u32(a.valid), ...(a.status !== undefined ? option(13, [...u16(a.status)]) : [])]),
+    option(5, [
+      ...ip6(a.address),
+      ...u32(a.valid),
+      ...u32(a.valid),
+      ...(a.status !== undefined ? option(13, [...u16(a.status)]) : []),
+    ]),
   );
-  const iaBody = [...u32(1), ...u32(0), ...u32(0), ...addrs.flat(), ...(s.iaStatus !== undefined ? option(13, [...u16(s.iaStatus), 0x6e, 0x6f]) : [])];
-  return [s.type, 1, 2, 3, ...option(1, [0, 3, 0, 1, 1, 2, 3, 4, 5, 6]), ...option(2, [0, 1, 9, 9]), ...option(3, iaBody)];
+  const iaBody = [
+    ...u32(1),
+    ...u32(0),
+    ...u32(0),
+    ...addrs.flat(),
+    ...(s.iaStatus !== undefined ? option(13, [...u16(s.iaStatus), 0x6e, 0x6f]) : []),
+  ];
+  return [
+    s.type,
+    1,
+    2,
+    3,
+    ...option(1, [0, 3, 0, 1, 1, 2, 3, 4, 5, 6]),
+    ...option(2, [0, 1, 9, 9]),
+    ...option(3, iaBody),
+  ];
 }
 
 export function dhcpv6(dstMac: string, srcMac: string, srcIp: string, dstIp: string, s: Dhcpv6Spec): Uint8Array {

@@ -9,15 +9,27 @@ const S = '52:54:00:00:00:01';
 
 describe('frames', () => {
   it('reads the ARP sender and target', () => {
-    assert.deepEqual(parseFrame(arp(G, 1, '10.0.0.5', '10.0.0.1'))?.arp, { op: 1, senderIp: '10.0.0.5', targetIp: '10.0.0.1' });
+    assert.deepEqual(parseFrame(arp(G, 1, '10.0.0.5', '10.0.0.1'))?.arp, {
+      op: 1,
+      senderIp: '10.0.0.5',
+      targetIp: '10.0.0.1',
+    });
   });
 
   it('reads IPv4 and IPv6 headers and looks into 802.1Q tags', () => {
-    assert.deepEqual(parseFrame(ipv4(S, G, '10.0.0.5', '10.0.0.1'))?.ipv4, { src: '10.0.0.5', dst: '10.0.0.1', protocol: 6 });
+    assert.deepEqual(parseFrame(ipv4(S, G, '10.0.0.5', '10.0.0.1'))?.ipv4, {
+      src: '10.0.0.5',
+      dst: '10.0.0.1',
+      protocol: 6,
+    });
     const tagged = ipv4(S, G, '10.0.0.7', '10.0.0.1');
     const withTag = Uint8Array.from([...tagged.subarray(0, 12), 0x81, 0x00, 0x00, 0x05, ...tagged.subarray(12)]);
     assert.equal(parseFrame(withTag)?.ipv4?.src, '10.0.0.7');
-    assert.deepEqual(parseFrame(ipv6(S, G, '2001:db8::5', 'fe80::1'))?.ipv6, { src: '2001:db8::5', dst: 'fe80::1', nextHeader: 59 });
+    assert.deepEqual(parseFrame(ipv6(S, G, '2001:db8::5', 'fe80::1'))?.ipv6, {
+      src: '2001:db8::5',
+      dst: 'fe80::1',
+      nextHeader: 59,
+    });
   });
 
   it('formats IPv6 like inet_ntop', () => {
@@ -27,8 +39,18 @@ describe('frames', () => {
   });
 
   it('reads a DHCP ACK: type, addresses, lease time, server, client MAC', () => {
-    const f = parseFrame(dhcp(G, S, '10.0.0.1', '10.0.0.5', { type: 5, chaddr: G, yiaddr: '10.0.0.5', lease: 3600, server: '10.0.0.1' }));
-    assert.deepEqual(f?.dhcp, { op: 2, chaddr: G, ciaddr: '0.0.0.0', yiaddr: '10.0.0.5', type: 5, leaseTime: 3600, serverId: '10.0.0.1' });
+    const f = parseFrame(
+      dhcp(G, S, '10.0.0.1', '10.0.0.5', { type: 5, chaddr: G, yiaddr: '10.0.0.5', lease: 3600, server: '10.0.0.1' }),
+    );
+    assert.deepEqual(f?.dhcp, {
+      op: 2,
+      chaddr: G,
+      ciaddr: '0.0.0.0',
+      yiaddr: '10.0.0.5',
+      type: 5,
+      leaseTime: 3600,
+      serverId: '10.0.0.1',
+    });
   });
 
   it('refuses DHCP with a bad magic, two message types or two lease times, or overrunning options', () => {
@@ -45,15 +67,28 @@ describe('frames', () => {
 
   it('reads DHCPv6 addresses whose status is Success only', () => {
     const reply = (spec: Parameters<typeof dhcpv6>[4]) => parseFrame(dhcpv6(G, S, 'fe80::1', 'fe80::a', spec))?.dhcpv6;
-    const m = reply({ type: 7, addresses: [{ address: '2001:db8::10', valid: 300 }, { address: '2001:db8::11', valid: 0, status: 2 }] });
+    const m = reply({
+      type: 7,
+      addresses: [
+        { address: '2001:db8::10', valid: 300 },
+        { address: '2001:db8::11', valid: 0, status: 2 },
+      ],
+    });
     assert.equal(m?.type, 7);
     assert.deepEqual(m?.addresses, [{ address: '2001:db8::10', validLifetime: 300 }]);
     assert.equal(m?.clientDuid, '00030001010203040506');
-    assert.deepEqual(reply({ type: 7, addresses: [{ address: '2001:db8::10', valid: 300 }], iaStatus: 2 })?.addresses, []);
+    assert.deepEqual(
+      reply({ type: 7, addresses: [{ address: '2001:db8::10', valid: 300 }], iaStatus: 2 })?.addresses,
+      [],
+    );
   });
 
   it('never throws on truncated or random frames', () => {
-    const frames = [dhcp(G, S, '10.0.0.1', '10.0.0.5', { type: 5, chaddr: G, lease: 1 }), dhcpv6(G, S, 'fe80::1', 'fe80::a', { type: 7, addresses: [{ address: '2001:db8::1', valid: 1 }] }), arp(G, 2, '1.2.3.4', '1.2.3.5')];
+    const frames = [
+      dhcp(G, S, '10.0.0.1', '10.0.0.5', { type: 5, chaddr: G, lease: 1 }),
+      dhcpv6(G, S, 'fe80::1', 'fe80::a', { type: 7, addresses: [{ address: '2001:db8::1', valid: 1 }] }),
+      arp(G, 2, '1.2.3.4', '1.2.3.5'),
+    ];
     let seed = 7;
     const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
     for (const f of frames) {
@@ -98,7 +133,10 @@ describe('pcap stream', () => {
         assert.ok('frames' in read);
         out.push(...read.frames);
       }
-      assert.deepEqual(out.map((b) => [...b]), frames.map((f) => [...f]));
+      assert.deepEqual(
+        out.map((b) => [...b]),
+        frames.map((f) => [...f]),
+      );
     });
   }
 

@@ -101,13 +101,24 @@ interface Rig {
   binding: FilterBinding;
 }
 
-const until = (what: string, cond: () => boolean | Promise<boolean>, timeout = 15_000, detail?: () => string) => waitFor(cond, { what, timeout, detail });
+const until = (what: string, cond: () => boolean | Promise<boolean>, timeout = 15_000, detail?: () => string) =>
+  waitFor(cond, { what, timeout, detail });
 
 function dnsmasq(lab: NetnsLab, ns: string, iface: string, v4Range: string, v6Range: string): void {
   const dir = mkdtempSync(join(tmpdir(), 'vwt-dnsmasq-'));
   lab.spawn(ns, [
-    'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', `--interface=${iface}`, '--bind-interfaces', '--except-interface=lo',
-    `--dhcp-range=${v4Range},2m`, `--dhcp-range=${v6Range},64,2m`, `--dhcp-leasefile=${join(dir, 'leases')}`, '--pid-file=', '--dhcp-authoritative',
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--port=0',
+    `--interface=${iface}`,
+    '--bind-interfaces',
+    '--except-interface=lo',
+    `--dhcp-range=${v4Range},2m`,
+    `--dhcp-range=${v6Range},64,2m`,
+    `--dhcp-leasefile=${join(dir, 'leases')}`,
+    '--pid-file=',
+    '--dhcp-authoritative',
   ]);
 }
 
@@ -116,14 +127,21 @@ function linkLocal(lab: NetnsLab, ns: string, dev: string): string {
   return /inet6 (\S+)\//.exec(out)![1]!;
 }
 
-async function rig(t: TestContext, backendName: NwfilterBackendName, filter: string, params: Record<string, string[]>, needs: LearningPort['needs']): Promise<Rig> {
+async function rig(
+  t: TestContext,
+  backendName: NwfilterBackendName,
+  filter: string,
+  params: Record<string, string[]>,
+  needs: LearningPort['needs'],
+): Promise<Rig> {
   const lab = new NetnsLab();
   t.after(() => lab.cleanup());
   const host = lab.netns('host');
   const a = lab.netns('a');
   const rogue = lab.netns('rogue');
   // no duplicate address detection: addresses usable at once, however busy the machine
-  for (const ns of [host, a, rogue]) lab.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
+  for (const ns of [host, a, rogue])
+    lab.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
   lab.bridge(host, 'br0');
   lab.exec(host, ['ip', 'link', 'set', 'br0', 'address', MAC.host]);
   // down and up again: the link-local address is made anew from the MAC
@@ -136,13 +154,24 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
   lab.veth(host, 'vnet1', rogue, 'eth0', { bridge: 'br0', mac: MAC.rogue });
   lab.exec(rogue, ['ip', 'addr', 'add', `${ROGUE.v4}/24`, 'dev', 'eth0']);
   lab.exec(rogue, ['ip', 'addr', 'add', `${ROGUE.v6}/64`, 'dev', 'eth0', 'nodad']);
-  const linkState = () => [[host, 'br0'], [a, 'eth0'], [rogue, 'eth0']].map(([ns, dev]) => lab.exec(ns!, ['ip', '-6', '-o', 'addr', 'show', 'dev', dev!], false).stdout);
-  await until('link-local addresses', () => linkState().every((s) => /inet6 fe80/.test(s) && !/tentative/.test(s)), 30_000, () => linkState().join(''));
+  const linkState = () =>
+    [
+      [host, 'br0'],
+      [a, 'eth0'],
+      [rogue, 'eth0'],
+    ].map(([ns, dev]) => lab.exec(ns!, ['ip', '-6', '-o', 'addr', 'show', 'dev', dev!], false).stdout);
+  await until(
+    'link-local addresses',
+    () => linkState().every((s) => /inet6 fe80/.test(s) && !/tentative/.test(s)),
+    30_000,
+    () => linkState().join(''),
+  );
   await peerServer(lab, host, HOST.v4, PORT.v4);
   await peerServer(lab, host, HOST.v6, PORT.v6);
 
   const runner = new SystemRunner({ netns: host });
-  const makeBackend = async () => (backendName === 'nftables' ? NftablesBackend.create(runner) : new EbiptablesBackend(runner));
+  const makeBackend = async () =>
+    backendName === 'nftables' ? NftablesBackend.create(runner) : new EbiptablesBackend(runner);
   let backend = await makeBackend();
   const binding: FilterBinding = { portdev: 'vnet0', mac: MAC.a, filter, params: new Map(Object.entries(params)) };
   let pending: Promise<void> = Promise.resolve();
@@ -184,7 +213,14 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
   await manager.ready('vnet0');
 
   const r: Rig = {
-    lab, host, a, rogue, runner, backend, manager, binding,
+    lab,
+    host,
+    a,
+    rogue,
+    runner,
+    backend,
+    manager,
+    binding,
     observed: () => frames,
     settled: async () => {
       await pending;
@@ -212,13 +248,18 @@ async function rig(t: TestContext, backendName: NwfilterBackendName, filter: str
 function seenFrom(r: Rig, src: string): string | undefined {
   const v6 = src.includes(':');
   for (let attempt = 0; attempt < 2; attempt++) {
-    const res = r.lab.exec(r.a, ['python3', '-c', PROBE, src, v6 ? HOST.v6 : HOST.v4, String(v6 ? PORT.v6 : PORT.v4)], false);
+    const res = r.lab.exec(
+      r.a,
+      ['python3', '-c', PROBE, src, v6 ? HOST.v6 : HOST.v4, String(v6 ? PORT.v6 : PORT.v4)],
+      false,
+    );
     if (res.status === 0) return res.stdout.trim();
   }
   return undefined;
 }
 
-const addAddr = (r: Rig, cidr: string) => r.lab.exec(r.a, ['ip', 'addr', 'add', cidr, 'dev', 'eth0', ...(cidr.includes(':') ? ['nodad'] : [])]);
+const addAddr = (r: Rig, cidr: string) =>
+  r.lab.exec(r.a, ['ip', 'addr', 'add', cidr, 'dev', 'eth0', ...(cidr.includes(':') ? ['nodad'] : [])]);
 
 function sendRaw(r: Rig, ns: string, dev: string, frame: Uint8Array): void {
   r.lab.exec(ns, ['python3', '-c', RAW_SEND, dev, Buffer.from(frame).toString('hex')]);
@@ -234,9 +275,23 @@ const learnedOn = (r: Rig) => {
  * `fn` ran (`exchanges` of them): the rogue must really have answered for its absence at the guest
  * to mean anything.
  */
-async function dhcpAnswersDuring(r: Rig, v6: boolean, exchanges: number, fn: () => void): Promise<{ guest: string[]; rogue: string[] }> {
+async function dhcpAnswersDuring(
+  r: Rig,
+  v6: boolean,
+  exchanges: number,
+  fn: () => void,
+): Promise<{ guest: string[]; rogue: string[] }> {
   const listen = async (ns: string, dir: string) => {
-    const child = r.lab.spawn(ns, ['tcpdump', '-i', 'eth0', '-n', '-l', '-Q', dir, v6 ? 'udp src port 547' : 'udp src port 67']);
+    const child = r.lab.spawn(ns, [
+      'tcpdump',
+      '-i',
+      'eth0',
+      '-n',
+      '-l',
+      '-Q',
+      dir,
+      v6 ? 'udp src port 547' : 'udp src port 67',
+    ]);
     let out = '';
     let err = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -251,7 +306,9 @@ async function dhcpAnswersDuring(r: Rig, v6: boolean, exchanges: number, fn: () 
   // sent reached the guest before that, so the guest's capture has shown it by then.
   await until(
     'the answers in the captures',
-    () => guest.sources().filter((s) => s === (v6 ? HOST.ll : HOST.v4)).length >= 2 * exchanges && rogue.sources().length > 0,
+    () =>
+      guest.sources().filter((s) => s === (v6 ? HOST.ll : HOST.v4)).length >= 2 * exchanges &&
+      rogue.sources().length > 0,
     10_000,
     () => `guest: ${guest.sources().join(' ')}; rogue: ${rogue.sources().join(' ')}`,
   );
@@ -277,7 +334,11 @@ async function locksToFirst(r: Rig, family: 'ipv4' | 'ipv6', firstCidr: string, 
  * A lease granted by the rogue (`rogue`, sent from its namespace) never becomes usable; a short
  * lease from the trusted server (`trusted`, sent from the host bridge) works until it expires.
  */
-async function rogueAndShortLease(r: Rig, family: 'ipv4' | 'ipv6', f: { rogue: Uint8Array; trusted: Uint8Array; rogueCidr: string; shortCidr: string }): Promise<void> {
+async function rogueAndShortLease(
+  r: Rig,
+  family: 'ipv4' | 'ipv6',
+  f: { rogue: Uint8Array; trusted: Uint8Array; rogueCidr: string; shortCidr: string },
+): Promise<void> {
   const [rogueIp, shortIp] = [f.rogueCidr.split('/')[0]!, f.shortCidr.split('/')[0]!];
   sendRaw(r, r.rogue, 'eth0', f.rogue);
   sendRaw(r, r.host, 'br0', f.trusted);
@@ -311,7 +372,13 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
     });
 
     it('dhcp: two leases (two client ids) both work; the rogue server is dropped; an expired lease stops working', async (t) => {
-      const r = await rig(t, backendName, 'vw-dhcp4', { CTRL_IP_LEARNING: ['dhcp'], DHCPSERVER: [HOST.v4] }, { ipv4: true, ipv6: false });
+      const r = await rig(
+        t,
+        backendName,
+        'vw-dhcp4',
+        { CTRL_IP_LEARNING: ['dhcp'], DHCPSERVER: [HOST.v4] },
+        { ipv4: true, ipv6: false },
+      );
       dnsmasq(r.lab, r.host, 'br0', '10.77.0.100,10.77.0.150', 'fd77::100,fd77::1ff');
       dnsmasq(r.lab, r.rogue, 'eth0', '10.77.0.200,10.77.0.210', 'fd77::200,fd77::2ff');
       // a static address the guest uses before any lease is not learned and does not pass
@@ -327,19 +394,40 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       const answers = await dhcpAnswersDuring(r, false, 2, () => {
         results = [dhclient(r.lab, r.a, 'eth0', false, cf('first')), dhclient(r.lab, r.a, 'eth0', false, cf('second'))];
       });
-      assert.ok(results.every((x) => x.ok), results.map((x) => x.output).join('\n'));
+      assert.ok(
+        results.every((x) => x.ok),
+        results.map((x) => x.output).join('\n'),
+      );
       assert.ok(answers.rogue.includes(ROGUE.v4), 'the rogue server answered');
-      assert.ok(answers.guest.includes(HOST.v4) && !answers.guest.includes(ROGUE.v4), `answers seen by the guest: ${answers.guest.join(' ')}`);
+      assert.ok(
+        answers.guest.includes(HOST.v4) && !answers.guest.includes(ROGUE.v4),
+        `answers seen by the guest: ${answers.guest.join(' ')}`,
+      );
       await until('two leases', () => learnedOn(r).ipv4.length === 2);
       await r.settled();
       const leases = learnedOn(r).ipv4;
-      assert.ok(leases.every((ip) => /^10\.77\.0\.1[0-4]\d$/.test(ip)), leases.join(' '));
+      assert.ok(
+        leases.every((ip) => /^10\.77\.0\.1[0-4]\d$/.test(ip)),
+        leases.join(' '),
+      );
       for (const ip of leases) assert.equal(seenFrom(r, ip), ip);
       assert.equal(seenFrom(r, '10.77.0.20'), undefined);
 
       await rogueAndShortLease(r, 'ipv4', {
-        rogue: dhcpFrame(MAC.a, MAC.rogue, ROGUE.v4, '10.77.0.222', { type: 5, chaddr: MAC.a, yiaddr: '10.77.0.222', lease: 600, server: ROGUE.v4 }),
-        trusted: dhcpFrame(MAC.a, MAC.host, HOST.v4, '10.77.0.30', { type: 5, chaddr: MAC.a, yiaddr: '10.77.0.30', lease: 12, server: HOST.v4 }),
+        rogue: dhcpFrame(MAC.a, MAC.rogue, ROGUE.v4, '10.77.0.222', {
+          type: 5,
+          chaddr: MAC.a,
+          yiaddr: '10.77.0.222',
+          lease: 600,
+          server: ROGUE.v4,
+        }),
+        trusted: dhcpFrame(MAC.a, MAC.host, HOST.v4, '10.77.0.30', {
+          type: 5,
+          chaddr: MAC.a,
+          yiaddr: '10.77.0.30',
+          lease: 12,
+          server: HOST.v4,
+        }),
         rogueCidr: '10.77.0.222/24',
         shortCidr: '10.77.0.30/24',
       });
@@ -347,7 +435,13 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
     });
 
     it('dhcp (IPv6): a DHCPv6 lease works, the rogue server is dropped, an expired lease stops working', async (t) => {
-      const r = await rig(t, backendName, 'vw-dhcp6', { CTRL_IP_LEARNING: ['dhcp'], DHCPSERVERV6: [HOST.ll] }, { ipv4: false, ipv6: true });
+      const r = await rig(
+        t,
+        backendName,
+        'vw-dhcp6',
+        { CTRL_IP_LEARNING: ['dhcp'], DHCPSERVERV6: [HOST.ll] },
+        { ipv4: false, ipv6: true },
+      );
       dnsmasq(r.lab, r.host, 'br0', '10.77.0.100,10.77.0.150', 'fd77::100,fd77::1ff');
       dnsmasq(r.lab, r.rogue, 'eth0', '10.77.0.200,10.77.0.210', 'fd77::200,fd77::2ff');
       let result: ReturnType<typeof dhclient> | undefined;
@@ -357,7 +451,10 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       r.lab.exec(r.a, ['ip', '-6', 'route', 'add', 'fd77::/64', 'dev', 'eth0']);
       const rogueLl = linkLocal(r.lab, r.rogue, 'eth0');
       assert.ok(answers.rogue.includes(rogueLl), 'the rogue server answered');
-      assert.ok(answers.guest.includes(HOST.ll) && !answers.guest.includes(rogueLl), `answers seen by the guest: ${answers.guest.join(' ')}`);
+      assert.ok(
+        answers.guest.includes(HOST.ll) && !answers.guest.includes(rogueLl),
+        `answers seen by the guest: ${answers.guest.join(' ')}`,
+      );
       await until('the DHCPv6 lease', () => learnedOn(r).ipv6.length === 1);
       await r.settled();
       const [lease] = learnedOn(r).ipv6;

@@ -11,8 +11,10 @@ const ROGUE = '52:54:00:00:00:66';
 const BC = 'ff:ff:ff:ff:ff:ff';
 const T0 = 1_000_000;
 
-const learner = (c: Partial<LearnerConfig> = {}) => new PortLearner({ mode: 'any', mac: G, dhcpServers: [], dhcpServersV6: [], ...c }, T0);
-const see = (l: PortLearner, frame: Uint8Array, fromGuest: boolean, now = T0) => l.observe(parseFrame(frame)!, fromGuest, now);
+const learner = (c: Partial<LearnerConfig> = {}) =>
+  new PortLearner({ mode: 'any', mac: G, dhcpServers: [], dhcpServersV6: [], ...c }, T0);
+const see = (l: PortLearner, frame: Uint8Array, fromGuest: boolean, now = T0) =>
+  l.observe(parseFrame(frame)!, fromGuest, now);
 const ack = (yiaddr: string, lease: number, server = '10.0.0.1', srcMac = S, chaddr = G) =>
   dhcp(BC, srcMac, server, '255.255.255.255', { type: 5, chaddr, yiaddr, lease, server });
 
@@ -41,7 +43,10 @@ describe('any mode', () => {
     const l = learner();
     assert.equal(see(l, ack('10.0.0.7', 60, '10.0.0.1', S, '52:54:00:00:00:0b'), false), false);
     assert.equal(see(l, ack('10.0.0.7', 60), false), true);
-    assert.deepEqual(l.snapshot().ipv4.map((a) => [a.address, a.source, a.expires]), [['10.0.0.7', 'dhcp-snoop', undefined]]);
+    assert.deepEqual(
+      l.snapshot().ipv4.map((a) => [a.address, a.source, a.expires]),
+      [['10.0.0.7', 'dhcp-snoop', undefined]],
+    );
   });
 
   it('locks IPv6 to the first global source, skipping link-local and unspecified', () => {
@@ -75,7 +80,10 @@ describe('dhcp mode', () => {
 
   it('does not take an ACK the guest sends, or one for another client', () => {
     const l = learner({ mode: 'dhcp' });
-    assert.equal(see(l, dhcp(S, G, '10.0.0.5', '10.0.0.1', { op: 2, type: 5, chaddr: G, yiaddr: '10.0.0.5', lease: 10 }), true), false);
+    assert.equal(
+      see(l, dhcp(S, G, '10.0.0.5', '10.0.0.1', { op: 2, type: 5, chaddr: G, yiaddr: '10.0.0.5', lease: 10 }), true),
+      false,
+    );
     assert.equal(see(l, ack('10.0.0.5', 10, '10.0.0.1', S, '52:54:00:00:00:0b'), false), false);
     assert.deepEqual(l.addresses('ipv4'), []);
   });
@@ -109,16 +117,33 @@ describe('dhcp mode', () => {
     see(l, ack('10.0.0.6', 100), false);
     see(l, ack('10.0.0.7', 100), false);
     assert.equal(see(l, dhcp(S, G, '10.0.0.6', '10.0.0.1', { type: 7, chaddr: G, ciaddr: '10.0.0.6' }), true), true);
-    assert.equal(see(l, dhcp(BC, G, '0.0.0.0', '255.255.255.255', { type: 4, chaddr: G, requested: '10.0.0.7' }), true), true);
+    assert.equal(
+      see(l, dhcp(BC, G, '0.0.0.0', '255.255.255.255', { type: 4, chaddr: G, requested: '10.0.0.7' }), true),
+      true,
+    );
     assert.deepEqual(l.addresses('ipv4'), ['10.0.0.5']);
   });
 
   it('learns DHCPv6 Reply addresses for this guest, from DHCPSERVERV6 when set; lifetime 0 withdraws', () => {
     const l = learner({ mode: 'dhcp', dhcpServersV6: ['fe80::1'] });
-    const reply = (src: string, from: string, addresses: { address: string; valid: number }[], dst = G) => dhcpv6(dst, from, src, 'fe80::a', { type: 7, addresses });
+    const reply = (src: string, from: string, addresses: { address: string; valid: number }[], dst = G) =>
+      dhcpv6(dst, from, src, 'fe80::a', { type: 7, addresses });
     assert.equal(see(l, reply('fe80::66', ROGUE, [{ address: '2001:db8::66', valid: 100 }]), false), false);
-    assert.equal(see(l, reply('fe80::1', S, [{ address: '2001:db8::10', valid: 100 }], '52:54:00:00:00:0b'), false), false);
-    assert.equal(see(l, reply('fe80::1', S, [{ address: '2001:db8::10', valid: 100 }, { address: '2001:db8::11', valid: 50 }]), false), true);
+    assert.equal(
+      see(l, reply('fe80::1', S, [{ address: '2001:db8::10', valid: 100 }], '52:54:00:00:00:0b'), false),
+      false,
+    );
+    assert.equal(
+      see(
+        l,
+        reply('fe80::1', S, [
+          { address: '2001:db8::10', valid: 100 },
+          { address: '2001:db8::11', valid: 50 },
+        ]),
+        false,
+      ),
+      true,
+    );
     assert.deepEqual(l.addresses('ipv6'), ['2001:db8::10', '2001:db8::11']);
     assert.equal(see(l, reply('fe80::1', S, [{ address: '2001:db8::11', valid: 0 }]), false), true);
     assert.deepEqual(l.addresses('ipv6'), ['2001:db8::10']);
@@ -128,9 +153,28 @@ describe('dhcp mode', () => {
 
   it('takes our dnsmasq lease records as the port addresses', () => {
     const l = learner({ mode: 'dhcp' });
-    assert.equal(l.leases([{ ipAddress: '10.0.0.5', expiryTime: T0 + 60 }, { ipAddress: '2001:db8::5', expiryTime: 0 }, { ipAddress: '10.0.0.9', expiryTime: T0 - 1 }], T0), true);
+    assert.equal(
+      l.leases(
+        [
+          { ipAddress: '10.0.0.5', expiryTime: T0 + 60 },
+          { ipAddress: '2001:db8::5', expiryTime: 0 },
+          { ipAddress: '10.0.0.9', expiryTime: T0 - 1 },
+        ],
+        T0,
+      ),
+      true,
+    );
     assert.deepEqual([l.addresses('ipv4'), l.addresses('ipv6')], [['10.0.0.5'], ['2001:db8::5']]);
-    assert.equal(l.leases([{ ipAddress: '10.0.0.5', expiryTime: T0 + 60 }, { ipAddress: '2001:db8::5', expiryTime: 0 }], T0 + 1), false);
+    assert.equal(
+      l.leases(
+        [
+          { ipAddress: '10.0.0.5', expiryTime: T0 + 60 },
+          { ipAddress: '2001:db8::5', expiryTime: 0 },
+        ],
+        T0 + 1,
+      ),
+      false,
+    );
     assert.equal(l.leases([], T0 + 2), true);
     assert.deepEqual(l.addresses('ipv4'), []);
   });
@@ -139,7 +183,8 @@ describe('dhcp mode', () => {
     const l = learner({ mode: 'dhcp' });
     // the limiter's second starts a fresh count; a flood in one second after the first burst
     let learned = 0;
-    for (let i = 0; i < 200; i++) if (see(l, ack(`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, 100), false, T0 + 20)) learned++;
+    for (let i = 0; i < 200; i++)
+      if (see(l, ack(`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, 100), false, T0 + 20)) learned++;
     assert.equal(learned, DHCP_PKT_BURST);
     let next = 0;
     for (let i = 0; i < 200; i++) if (see(l, ack(`10.1.0.${i + 1}`, 100), false, T0 + 25)) next++;

@@ -20,10 +20,22 @@ describe('dnsmasq lease watch', () => {
     writeLeases(leaseFile(dir, 'virbr5'), [{ ipAddress: '10.5.0.10', macAddress: G, expiryTime: now + 600 }]);
     const changes: AddressesChanged[] = [];
     const m = new LearningManager({ onAddressesChanged: (_p, c) => changes.push(c) });
-    m.watch({ port: 'vnet3', mac: G, mode: 'dhcp', dhcpServers: [], dhcpServersV6: [], mechanism: 'dnsmasq-leases', bridge: 'virbr5', needs: { ipv4: true, ipv6: true } });
+    m.watch({
+      port: 'vnet3',
+      mac: G,
+      mode: 'dhcp',
+      dhcpServers: [],
+      dhcpServersV6: [],
+      mechanism: 'dnsmasq-leases',
+      bridge: 'virbr5',
+      needs: { ipv4: true, ipv6: true },
+    });
     const w = watchLeases(dir, 'virbr5', m);
     t.after(() => w.close());
-    assert.deepEqual(changes.map((c) => [c.ipv4, c.ipv6, c.source]), [[['10.5.0.10'], [], 'dnsmasq-lease']]);
+    assert.deepEqual(
+      changes.map((c) => [c.ipv4, c.ipv6, c.source]),
+      [[['10.5.0.10'], [], 'dnsmasq-lease']],
+    );
 
     writeLeases(leaseFile(dir, 'virbr5'), [
       { ipAddress: '10.5.0.10', macAddress: G, expiryTime: now + 600 },

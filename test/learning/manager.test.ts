@@ -16,7 +16,12 @@ function setup(overrides: Partial<LearningPort> = {}) {
   let now = T0;
   const changes: [string, AddressesChanged][] = [];
   const failures: [string, string][] = [];
-  const observers: { port: string; stopped: boolean; deliver: (f: Uint8Array, g: boolean) => void; fail: (m: string) => void }[] = [];
+  const observers: {
+    port: string;
+    stopped: boolean;
+    deliver: (f: Uint8Array, g: boolean) => void;
+    fail: (m: string) => void;
+  }[] = [];
   const opts = {
     onAddressesChanged: (port: string, c: AddressesChanged) => changes.push([port, c]),
     onLearningFailed: (port: string, message: string) => failures.push([port, message]),
@@ -27,12 +32,28 @@ function setup(overrides: Partial<LearningPort> = {}) {
     },
     now: () => now,
   };
-  const port: LearningPort = { port: 'vnet0', mac: G, mode: 'any', dhcpServers: [], dhcpServersV6: [], mechanism: 'traffic', needs: { ipv4: true, ipv6: false }, ...overrides };
+  const port: LearningPort = {
+    port: 'vnet0',
+    mac: G,
+    mode: 'any',
+    dhcpServers: [],
+    dhcpServersV6: [],
+    mechanism: 'traffic',
+    needs: { ipv4: true, ipv6: false },
+    ...overrides,
+  };
   const m = new LearningManager(opts);
   return { m, port, changes, failures, observers, opts, tick: (s: number) => (now += s) };
 }
 
-const ack = (yiaddr: string, lease: number) => dhcp('ff:ff:ff:ff:ff:ff', S, '10.0.0.1', '255.255.255.255', { type: 5, chaddr: G, yiaddr, lease, server: '10.0.0.1' });
+const ack = (yiaddr: string, lease: number) =>
+  dhcp('ff:ff:ff:ff:ff:ff', S, '10.0.0.1', '255.255.255.255', {
+    type: 5,
+    chaddr: G,
+    yiaddr,
+    lease,
+    server: '10.0.0.1',
+  });
 
 describe('LearningManager', () => {
   it('any: reports the lock once, stops observing, and keeps it across a saved state file', () => {
@@ -51,7 +72,13 @@ describe('LearningManager', () => {
     const saved = loadLearning(file);
     assert.deepEqual(saved, JSON.parse(JSON.stringify(m.toJSON())), 'the schema takes what toJSON gives');
     // a corrupt file (torn, or a wrong type) is set aside and learning starts afresh
-    for (const text of ['{"version": 1', JSON.stringify({ ...saved, ports: [{ ...saved.ports[0], config: { ...saved.ports[0]!.config, port: 'vnet0;reboot' } }] })]) {
+    for (const text of [
+      '{"version": 1',
+      JSON.stringify({
+        ...saved,
+        ports: [{ ...saved.ports[0], config: { ...saved.ports[0]!.config, port: 'vnet0;reboot' } }],
+      }),
+    ]) {
       writeFileSync(file, text);
       assert.deepEqual(loadLearning(file), { version: 1, ports: [] });
       assert.equal(existsSync(file), false);
@@ -131,15 +158,30 @@ describe('LearningManager', () => {
     const { m, port, observers } = setup({ mode: 'dhcp', needs: { ipv4: true, ipv6: true } });
     m.watch(port);
     const before = m.learned('vnet0')!;
-    assert.deepEqual(learningJson(before.config, before.state), { mode: 'dhcp', mechanism: 'traffic', learning: true, addresses: [] });
+    assert.deepEqual(learningJson(before.config, before.state), {
+      mode: 'dhcp',
+      mechanism: 'traffic',
+      learning: true,
+      addresses: [],
+    });
     observers[0]!.deliver(ack('10.0.0.5', 100), false);
     const { config, state } = m.learned('vnet0')!;
     const json = learningJson(config, state);
     assert.deepEqual(json.addresses, [
-      { family: 'ipv4', address: '10.0.0.5', source: 'dhcp-snoop', learned: new Date(T0 * 1000).toISOString(), expires: new Date((T0 + 100) * 1000).toISOString(), server: '10.0.0.1' },
+      {
+        family: 'ipv4',
+        address: '10.0.0.5',
+        source: 'dhcp-snoop',
+        learned: new Date(T0 * 1000).toISOString(),
+        expires: new Date((T0 + 100) * 1000).toISOString(),
+        server: '10.0.0.1',
+      },
     ]);
     assert.equal(json.learning, true, 'IPv6 is still unknown');
     const xml = learningXml(config, state, 0);
-    assert.match(xml, /^<vw:ip-learning xmlns:vw='[^']+' mode='dhcp' mechanism='traffic' state='learning'>\n  <vw:address family='ipv4' address='10\.0\.0\.5' source='dhcp-snoop' server='10\.0\.0\.1' learned='[^']+' expires='[^']+'\/>\n<\/vw:ip-learning>\n$/);
+    assert.match(
+      xml,
+      /^<vw:ip-learning xmlns:vw='[^']+' mode='dhcp' mechanism='traffic' state='learning'>\n  <vw:address family='ipv4' address='10\.0\.0\.5' source='dhcp-snoop' server='10\.0\.0\.1' learned='[^']+' expires='[^']+'\/>\n<\/vw:ip-learning>\n$/,
+    );
   });
 });

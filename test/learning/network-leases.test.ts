@@ -74,7 +74,6 @@ except Exception as e:
     sys.exit(1)
 `;
 
-
 for (const backendName of ['ebiptables', 'nftables'] as const) {
   describe(`IP learning from our dnsmasq's leases (${backendName})`, { skip, concurrency: false }, () => {
     it('dhcp: the leased IPv4 and IPv6 addresses become the port addresses, others are dropped, no capture', async (t) => {
@@ -86,18 +85,36 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       });
       const host = lab.netns('h');
       const g = lab.netns('g');
-      for (const ns of [host, g]) lab.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
+      for (const ns of [host, g])
+        lab.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
       lab.veth(host, 'vnet7', g, 'eth0', { mac: MAC });
       const runner = new SystemRunner({ netns: host });
-      const driver = new NetworkDriver({ runner, stateDir, firewallBackend: 'nftables', leaseHook: writeLeaseHookScript(stateDir), dnsmasqCaps: caps, diag: new DiagnosticList() });
+      const driver = new NetworkDriver({
+        runner,
+        stateDir,
+        firewallBackend: 'nftables',
+        leaseHook: writeLeaseHookScript(stateDir),
+        dnsmasqCaps: caps,
+        diag: new DiagnosticList(),
+      });
       await driver.start(parseNetwork(NETWORK));
       t.after(() => driver.stop('vwlearn').catch(() => undefined));
-      lab.exec(host, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
+      lab.exec(host, [
+        'sysctl',
+        '-qw',
+        'net.bridge.bridge-nf-call-iptables=1',
+        'net.bridge.bridge-nf-call-ip6tables=1',
+      ]);
       await peerServer(lab, host, '192.168.150.1', 7101);
       await peerServer(lab, host, 'fd50::1', 7102);
 
       const backend = backendName === 'nftables' ? await NftablesBackend.create(runner) : new EbiptablesBackend(runner);
-      const binding: FilterBinding = { portdev: 'vnet7', mac: MAC, filter: 'vw-lease', params: new Map([['CTRL_IP_LEARNING', ['dhcp']]]) };
+      const binding: FilterBinding = {
+        portdev: 'vnet7',
+        mac: MAC,
+        filter: 'vw-lease',
+        params: new Map([['CTRL_IP_LEARNING', ['dhcp']]]),
+      };
       let pending = Promise.resolve();
       const apply = (learned: { ipv4: string[]; ipv6: string[] }) => {
         const plan = portFilterFor(binding, FILTERS, learned);
@@ -110,10 +127,13 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       lab.exec(host, ['ip', 'link', 'set', 'vnet7', 'master', 'vwlbr0']);
 
       let observed = false;
-      const manager = new LearningManager({ onAddressesChanged: (_p, c) => apply(c), observe: () => {
-        observed = true;
-        return { stop() {} };
-      }, });
+      const manager = new LearningManager({
+        onAddressesChanged: (_p, c) => apply(c),
+        observe: () => {
+          observed = true;
+          return { stop() {} };
+        },
+      });
       manager.watch(learningPortOf(binding, first.learning!, 'vwlbr0'));
       const watch = watchLeases(stateDir, 'vwlbr0', manager);
       t.after(() => watch.close());
@@ -124,14 +144,19 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
       assert.ok(v6.ok, v6.output);
       lab.exec(g, ['ip', '-6', 'route', 'replace', 'fd50::/64', 'dev', 'eth0']);
       const learned = () => manager.learned('vnet7')!.state;
-      await waitFor(() => learned().ipv4.length === 1 && learned().ipv6.length === 1, { what: 'both leases', timeout: 20_000, detail: () => JSON.stringify(learned()) });
+      await waitFor(() => learned().ipv4.length === 1 && learned().ipv6.length === 1, {
+        what: 'both leases',
+        timeout: 20_000,
+        detail: () => JSON.stringify(learned()),
+      });
       await pending;
       const [ip4, ip6] = [learned().ipv4[0]!, learned().ipv6[0]!];
       assert.equal(ip4.source, 'dnsmasq-lease');
       assert.ok(ip4.expires! > Date.now() / 1000);
       assert.equal(observed, false, 'no capture for ports on our own networks');
 
-      const seen = (src: string, dst: string, port: number) => lab.exec(g, ['python3', '-c', PROBE, src, dst, String(port)], false).stdout.trim();
+      const seen = (src: string, dst: string, port: number) =>
+        lab.exec(g, ['python3', '-c', PROBE, src, dst, String(port)], false).stdout.trim();
       assert.equal(seen(ip4.address, '192.168.150.1', 7101), ip4.address);
       assert.equal(seen(ip6.address, 'fd50::1', 7102), ip6.address);
       lab.exec(g, ['ip', 'addr', 'add', '192.168.150.99/24', 'dev', 'eth0']);

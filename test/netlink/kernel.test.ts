@@ -50,31 +50,62 @@ describe('network kernel operations over rtnetlink', { skip }, () => {
   });
 
   it('refuses a second bridge of the same name with the kernel error', async () => {
-    await assert.rejects(kernel.addBridge({ name: 'vnl0', delay: 0, stp: false }), /creating bridge vnl0 failed: File exists/);
+    await assert.rejects(
+      kernel.addBridge({ name: 'vnl0', delay: 0, stp: false }),
+      /creating bridge vnl0 failed: File exists/,
+    );
   });
 
   it('adds addresses and routes; a route the kernel refuses is reported, not thrown', async () => {
     await kernel.addAddress('vnl0', ip('192.168.201.1'), 24);
     await kernel.addAddress('vnl0', ip('2001:db8:201::1'), 64);
-    const addrs = JSON.parse(lab.exec(ns, ['ip', '-j', 'addr', 'show', 'dev', 'vnl0']).stdout)[0].addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+    const addrs = JSON.parse(lab.exec(ns, ['ip', '-j', 'addr', 'show', 'dev', 'vnl0']).stdout)[0].addr_info.map(
+      (a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`,
+    );
     assert.ok(addrs.includes('192.168.201.1/24') && addrs.includes('2001:db8:201::1/64'), addrs.join(' '));
-    assert.equal(await kernel.addRoute({ dst: ip('10.201.0.0'), prefix: 16, gateway: ip('192.168.201.7'), dev: 'vnl0', metric: 9 }), undefined);
-    assert.match(lab.exec(ns, ['ip', 'route', 'show', '10.201.0.0/16']).stdout, /^10\.201\.0\.0\/16 via 192\.168\.201\.7 dev vnl0 metric 9/);
+    assert.equal(
+      await kernel.addRoute({
+        dst: ip('10.201.0.0'),
+        prefix: 16,
+        gateway: ip('192.168.201.7'),
+        dev: 'vnl0',
+        metric: 9,
+      }),
+      undefined,
+    );
+    assert.match(
+      lab.exec(ns, ['ip', 'route', 'show', '10.201.0.0/16']).stdout,
+      /^10\.201\.0\.0\/16 via 192\.168\.201\.7 dev vnl0 metric 9/,
+    );
     // the gateway is not on the link
-    const failure = await kernel.addRoute({ dst: ip('10.202.0.0'), prefix: 16, gateway: ip('172.31.0.1'), dev: 'vnl0' });
+    const failure = await kernel.addRoute({
+      dst: ip('10.202.0.0'),
+      prefix: 16,
+      gateway: ip('172.31.0.1'),
+      dev: 'vnl0',
+    });
     assert.match(failure ?? '', /unreachable|gateway/i);
     await assert.rejects(kernel.addAddress('nosuch0', ip('192.168.9.1'), 24), /Cannot find device "nosuch0"/);
   });
 
   it("lists the main table's routes as `ip -j route` does, with the devices asked for", async () => {
     const routes = await kernel.routes((dst) => dst.endsWith('/24'));
-    const expected = [...JSON.parse(lab.exec(ns, ['ip', '-j', '-4', 'route', 'show']).stdout), ...JSON.parse(lab.exec(ns, ['ip', '-j', '-6', 'route', 'show']).stdout)];
+    const expected = [
+      ...JSON.parse(lab.exec(ns, ['ip', '-j', '-4', 'route', 'show']).stdout),
+      ...JSON.parse(lab.exec(ns, ['ip', '-j', '-6', 'route', 'show']).stdout),
+    ];
     assert.deepEqual(
       routes.map((r) => r.dst),
       expected.map((r: { dst: string }) => r.dst),
     );
-    assert.deepEqual(routes.find((r) => r.dst === '192.168.201.0/24'), { dst: '192.168.201.0/24', dev: 'vnl0' });
-    assert.deepEqual(routes.find((r) => r.dst === '10.201.0.0/16'), { dst: '10.201.0.0/16' });
+    assert.deepEqual(
+      routes.find((r) => r.dst === '192.168.201.0/24'),
+      { dst: '192.168.201.0/24', dev: 'vnl0' },
+    );
+    assert.deepEqual(
+      routes.find((r) => r.dst === '10.201.0.0/16'),
+      { dst: '10.201.0.0/16' },
+    );
   });
 
   it("writes /proc/sys/net in the runner's namespace only, and only a network's keys", async () => {
@@ -86,11 +117,18 @@ describe('network kernel operations over rtnetlink', { skip }, () => {
     assert.equal(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8'), hostValue);
     await kernel.writeSysctl('net/ipv6/conf/vnl1/disable_ipv6', '1');
     assert.equal(lab.exec(ns, ['sysctl', '-n', 'net.ipv6.conf.vnl1.disable_ipv6']).stdout.trim(), '1');
-    for (const key of ['kernel/hostname', 'net/ipv6/conf/../../../kernel/hostname/disable_ipv6', 'net/ipv4/conf/all/rp_filter']) {
+    for (const key of [
+      'kernel/hostname',
+      'net/ipv6/conf/../../../kernel/hostname/disable_ipv6',
+      'net/ipv4/conf/all/rp_filter',
+    ]) {
       await assert.rejects(kernel.writeSysctl(key, '1'), /refusing to change sysctl/);
     }
     await assert.rejects(kernel.writeSysctl('net/ipv4/ip_forward', '1\nx'), /refusing to write/);
-    await assert.rejects(kernel.writeSysctl('net/ipv6/conf/nosuch0/autoconf', '0'), /setting sysctl net\/ipv6\/conf\/nosuch0\/autoconf to 0 failed/);
+    await assert.rejects(
+      kernel.writeSysctl('net/ipv6/conf/nosuch0/autoconf', '0'),
+      /setting sysctl net\/ipv6\/conf\/nosuch0\/autoconf to 0 failed/,
+    );
   });
 
   it('deletes links; one already gone is no error', async () => {

@@ -44,9 +44,15 @@ describe('network compilers on hostile input', () => {
         await compile(doc);
         compiled++;
       } catch (err) {
-        assert.ok(err instanceof VirtwallError && err.kind === 'invalid-input', `seed ${seed}: ${(err as Error).stack}\n${doc}`);
+        assert.ok(
+          err instanceof VirtwallError && err.kind === 'invalid-input',
+          `seed ${seed}: ${(err as Error).stack}\n${doc}`,
+        );
       }
     }
-    assert.ok(compiled > 200, `only ${compiled} mutated networks compiled: the mutations no longer reach the compilers`);
+    assert.ok(
+      compiled > 200,
+      `only ${compiled} mutated networks compiled: the mutations no longer reach the compilers`,
+    );
   });
 });

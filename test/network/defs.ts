@@ -10,7 +10,16 @@ export const addr = (text: string) => {
 
 export function ipDef(address: string, prefix: number, extra: Partial<NetworkIp> = {}): NetworkIp {
   const a = addr(address);
-  return { family: a.family, familyWritten: false, address: a, prefix, maskForm: 'prefix', ranges: [], hosts: [], ...extra };
+  return {
+    family: a.family,
+    familyWritten: false,
+    address: a,
+    prefix,
+    maskForm: 'prefix',
+    ranges: [],
+    hosts: [],
+    ...extra,
+  };
 }
 
 /** A <dhcp> with one <range>. */
@@ -18,7 +27,11 @@ export function pool(start: string, end: string): Pick<NetworkIp, 'ranges'> {
   return { ranges: [{ start: addr(start), end: addr(end) }] };
 }
 
-export function networkDef(mode: ForwardMode, extra: Partial<NetworkDef> = {}, forwardExtra: Partial<NetworkDef['forward']> = {}): NetworkDef {
+export function networkDef(
+  mode: ForwardMode,
+  extra: Partial<NetworkDef> = {},
+  forwardExtra: Partial<NetworkDef['forward']> = {},
+): NetworkDef {
   return {
     name: 'lab',
     uuid: '81ff0d90-c91e-6742-64da-4a736edb9a9b',

@@ -10,7 +10,8 @@ const caps = parseDnsmasqVersion('Dnsmasq version 2.90  Copyright (c) 2000-2024 
 
 const ipv4 = (extra: Partial<NetworkIp> = {}) => ipDef('10.9.0.1', 24, extra);
 const ipv6 = (address: string, prefix: number, extra: Partial<NetworkIp> = {}) => ipDef(address, prefix, extra);
-const network = (extra: Partial<NetworkDef> = {}) => networkDef('nat', { name: 'lab', bridge: { name: 'vbr9', stp: true, delay: 0 }, ips: [ipv4()], ...extra });
+const network = (extra: Partial<NetworkDef> = {}) =>
+  networkDef('nat', { name: 'lab', bridge: { name: 'vbr9', stp: true, delay: 0 }, ips: [ipv4()], ...extra });
 
 const confLines = (net: NetworkDef, stateDir?: string) =>
   dnsmasqFiles(net, { caps, ...(stateDir ? { stateDir } : {}) }).conf.split('\n');
@@ -19,7 +20,9 @@ describe('dnsmasq configuration', () => {
   it('groups DNS host names per address in the addn-hosts file', () => {
     const net = network({
       dns: {
-        forwarders: [], txts: [], srvs: [],
+        forwarders: [],
+        txts: [],
+        srvs: [],
         hosts: [
           { ip: addr('10.9.0.5'), hostnames: ['db', 'db.lab'] },
           { ip: addr('fd00::5'), hostnames: ['db6'] },
@@ -35,13 +38,21 @@ describe('dnsmasq configuration', () => {
     const lines = confLines(net);
     assert.ok(lines.includes('local=/0.9.10.in-addr.arpa/'));
     assert.ok(lines.includes('local=/2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa/'));
-    assert.throws(() => confLines(network({ ips: [ipv4({ localPtr: true, prefix: 20 })] })), /PTR domain for IPv4 network with prefix 20/);
+    assert.throws(
+      () => confLines(network({ ips: [ipv4({ localPtr: true, prefix: 20 })] })),
+      /PTR domain for IPv4 network with prefix 20/,
+    );
   });
 
   it('enables static-only DHCP with a static range, and writes host lines for both families', () => {
     const net = network({
       ips: [
-        ipv4({ hosts: [{ name: 'only-name', ip: addr('10.9.0.7') }, { mac: '52:54:00:00:00:01', ip: addr('10.9.0.8'), lease: { expiry: 0, unit: 'minutes' } }] }),
+        ipv4({
+          hosts: [
+            { name: 'only-name', ip: addr('10.9.0.7') },
+            { mac: '52:54:00:00:00:01', ip: addr('10.9.0.8'), lease: { expiry: 0, unit: 'minutes' } },
+          ],
+        }),
         ipv6('fd00::1', 64, { hosts: [{ id: '0:1:2', ip: addr('fd00::9'), lease: { expiry: 30, unit: 'minutes' } }] }),
       ],
     });
@@ -57,7 +68,13 @@ describe('dnsmasq configuration', () => {
   it('names the boot server and turns off DNS when asked', () => {
     const net = network({
       dns: { enable: false, forwarders: [{ domain: 'corp' }], txts: [{ name: 't', value: 'v' }], srvs: [], hosts: [] },
-      ips: [ipv4({ ranges: [{ start: addr('10.9.0.10'), end: addr('10.9.0.19') }], bootFile: 'pxe.0', bootServer: addr('10.9.0.2') })],
+      ips: [
+        ipv4({
+          ranges: [{ start: addr('10.9.0.10'), end: addr('10.9.0.19') }],
+          bootFile: 'pxe.0',
+          bootServer: addr('10.9.0.2'),
+        }),
+      ],
     });
     const lines = confLines(net);
     assert.ok(lines.includes('port=0'));
@@ -67,7 +84,14 @@ describe('dnsmasq configuration', () => {
   });
 
   it('forwards a domain nowhere with server=/domain/#', () => {
-    const net = network({ dns: { forwarders: [{ domain: 'corp' }, { domain: 'x', addr: addr('10.0.0.53') }], txts: [], srvs: [], hosts: [] } });
+    const net = network({
+      dns: {
+        forwarders: [{ domain: 'corp' }, { domain: 'x', addr: addr('10.0.0.53') }],
+        txts: [],
+        srvs: [],
+        hosts: [],
+      },
+    });
     const lines = confLines(net);
     assert.ok(lines.includes('server=/corp/#'));
     assert.ok(lines.includes('server=/x/10.0.0.53'));

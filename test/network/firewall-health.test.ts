@@ -32,27 +32,70 @@ const LISTING = JSON.stringify({
     { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
     { table: { family: 'ip', name: 'libvirt_network', handle: 7 } },
     { chain: { family: 'ip', table: 'libvirt_network', name: 'guest_output', handle: 2 } },
-    { rule: { family: 'ip', table: 'libvirt_network', chain: 'guest_output', handle: 12, expr: [{ match: { op: '==', left: { meta: { key: 'iif' } }, right: 'vwbr0' } }, { counter: { packets: 5, bytes: 300 } }, { reject: null }] } },
+    {
+      rule: {
+        family: 'ip',
+        table: 'libvirt_network',
+        chain: 'guest_output',
+        handle: 12,
+        expr: [
+          { match: { op: '==', left: { meta: { key: 'iif' } }, right: 'vwbr0' } },
+          { counter: { packets: 5, bytes: 300 } },
+          { reject: null },
+        ],
+      },
+    },
   ],
 });
 
 const reject = (dir: '-i' | '-o', chain: string): FirewallPart => ({
   tool: 'iptables',
   table: 'filter',
-  rule: { chain, matches: [{ options: [opt(dir, 'vwbr0')] }], target: { name: 'REJECT', options: [opt('--reject-with', 'icmp-port-unreachable')] } },
+  rule: {
+    chain,
+    matches: [{ options: [opt(dir, 'vwbr0')] }],
+    target: { name: 'REJECT', options: [opt('--reject-with', 'icmp-port-unreachable')] },
+  },
 });
 
 describe('firewallParts', () => {
   it('finds iptables rules by value in one listing per tool; an edited or doubled rule is missing', async () => {
-    const runner = new FakeRunner((line) => (line === 'iptables-save' ? { stdout: SAVE } : line === 'ip6tables-save' ? { stdout: '' } : { status: 1 }));
-    const allowOut: FirewallPart = { tool: 'iptables', table: 'filter', rule: { chain: 'LIBVIRT_FWO', matches: [{ options: [opt('-s', '10.20.30.0/24'), opt('-i', 'vwbr0')] }], target: { name: 'ACCEPT', options: [] } } };
-    const masquerade: FirewallPart = { tool: 'iptables', table: 'nat', rule: { chain: 'LIBVIRT_PRT', matches: [{ options: [opt('-s', '10.20.30.0/24'), not(opt('-d', '10.20.30.0/24'))] }], target: { name: 'MASQUERADE', options: [] } } };
+    const runner = new FakeRunner((line) =>
+      line === 'iptables-save' ? { stdout: SAVE } : line === 'ip6tables-save' ? { stdout: '' } : { status: 1 },
+    );
+    const allowOut: FirewallPart = {
+      tool: 'iptables',
+      table: 'filter',
+      rule: {
+        chain: 'LIBVIRT_FWO',
+        matches: [{ options: [opt('-s', '10.20.30.0/24'), opt('-i', 'vwbr0')] }],
+        target: { name: 'ACCEPT', options: [] },
+      },
+    };
+    const masquerade: FirewallPart = {
+      tool: 'iptables',
+      table: 'nat',
+      rule: {
+        chain: 'LIBVIRT_PRT',
+        matches: [{ options: [opt('-s', '10.20.30.0/24'), not(opt('-d', '10.20.30.0/24'))] }],
+        target: { name: 'MASQUERADE', options: [] },
+      },
+    };
     // in the wrong table, the same rule is not there
     const inMangle: FirewallPart = { ...masquerade, table: 'mangle' } as FirewallPart;
     const v6: FirewallPart = { ...reject('-i', 'LIBVIRT_FWO'), tool: 'ip6tables' } as FirewallPart;
     const tc: FirewallPart = { tc: ['tc', 'filter', 'del', 'dev', 'vwbr0', 'prio', '2'] };
     // LIBVIRT_FWI's reject was turned into an accept; the FWO reject is recorded twice but listed once
-    const parts = [allowOut, reject('-i', 'LIBVIRT_FWO'), reject('-i', 'LIBVIRT_FWO'), reject('-o', 'LIBVIRT_FWI'), masquerade, inMangle, v6, tc];
+    const parts = [
+      allowOut,
+      reject('-i', 'LIBVIRT_FWO'),
+      reject('-i', 'LIBVIRT_FWO'),
+      reject('-o', 'LIBVIRT_FWI'),
+      masquerade,
+      inMangle,
+      v6,
+      tc,
+    ];
     const { present, missing } = await firewallParts(parts, runner);
     assert.deepEqual(present, [allowOut, parts[1], masquerade, tc]);
     assert.deepEqual(missing, [parts[2], parts[3], inMangle, v6]);
@@ -60,8 +103,14 @@ describe('firewallParts', () => {
   });
 
   it('finds nft rules by chain, body and comment; counters do not matter; a gone table loses all', async () => {
-    const runner = new FakeRunner((line) => (line === 'nft -j list table ip libvirt_network' ? { stdout: LISTING } : { status: 1 }));
-    const body: KernelStatement[] = [{ match: { op: '==', left: { meta: { key: 'iif' } }, right: 'vwbr0' } }, { counter: { packets: 0, bytes: 0 } }, { reject: null }];
+    const runner = new FakeRunner((line) =>
+      line === 'nft -j list table ip libvirt_network' ? { stdout: LISTING } : { status: 1 },
+    );
+    const body: KernelStatement[] = [
+      { match: { op: '==', left: { meta: { key: 'iif' } }, right: 'vwbr0' } },
+      { counter: { packets: 0, bytes: 0 } },
+      { reject: null },
+    ];
     const kept: FirewallPart = { family: 'ip', chain: 'guest_output', comment: '', body };
     const otherChain: FirewallPart = { family: 'ip', chain: 'guest_input', comment: '', body };
     const commented: FirewallPart = { family: 'ip', chain: 'guest_output', comment: 'x', body };

@@ -10,7 +10,11 @@ import { FakeNft } from '../../src/nft/fake.js';
 import { counter, match, meta, ruleText, str, verdict } from '../../src/nft/expr.js';
 import { objectKey } from '../../src/nft/objects.js';
 import { XtablesClient } from '../../src/xtables/client.js';
-import { applyNetworkFirewall, reapplyNetworkFirewalls, removeNetworkFirewall } from '../../src/network/lifecycle/apply-firewall.js';
+import {
+  applyNetworkFirewall,
+  reapplyNetworkFirewalls,
+  removeNetworkFirewall,
+} from '../../src/network/lifecycle/apply-firewall.js';
 import { firewallParts } from '../../src/network/lifecycle/firewall-health.js';
 import { isNftPart } from '../../src/network/firewall/parts.js';
 import { ipDef, networkDef, pool } from './defs.js';
@@ -25,16 +29,30 @@ function rig() {
 
 const nat = networkDef('nat', { ips: [ipDef('10.20.30.1', 24, pool('10.20.30.100', '10.20.30.199'))] });
 /** Rule texts of a chain of the fake kernel, in order. */
-const texts = (nft: FakeNft, chain: string) => nft.ruleset(TABLE).chains.get(objectKey('ip', chain))?.rules.map((r) => ruleText(r.statements, r.comment));
+const texts = (nft: FakeNft, chain: string) =>
+  nft
+    .ruleset(TABLE)
+    .chains.get(objectKey('ip', chain))
+    ?.rules.map((r) => ruleText(r.statements, r.comment));
 
 describe('network firewall on nftables (fake nft)', () => {
   it("sets up libvirt's table and the network's rules in one batch, in libvirt's order", async () => {
     const { nft, runner, io } = rig();
     const applied = await applyNetworkFirewall('nftables', nat, io, ignoreDiagnostics);
     assert.equal(nft.scripts.length, 1, 'one transaction');
-    assert.deepEqual(texts(nft, 'forward'), ['counter jump guest_cross', 'counter jump guest_input', 'counter jump guest_output']);
-    assert.deepEqual(texts(nft, 'guest_output'), ['ip saddr 10.20.30.0/24 iif "vbr7" counter accept', 'iif "vbr7" counter reject']);
-    assert.deepEqual(texts(nft, 'guest_input'), ['oif "vbr7" ip daddr 10.20.30.0/24 ct state related,established counter accept', 'oif "vbr7" counter reject']);
+    assert.deepEqual(texts(nft, 'forward'), [
+      'counter jump guest_cross',
+      'counter jump guest_input',
+      'counter jump guest_output',
+    ]);
+    assert.deepEqual(texts(nft, 'guest_output'), [
+      'ip saddr 10.20.30.0/24 iif "vbr7" counter accept',
+      'iif "vbr7" counter reject',
+    ]);
+    assert.deepEqual(texts(nft, 'guest_input'), [
+      'oif "vbr7" ip daddr 10.20.30.0/24 ct state related,established counter accept',
+      'oif "vbr7" counter reject',
+    ]);
     assert.deepEqual(texts(nft, 'guest_cross'), ['iif "vbr7" oif "vbr7" counter accept']);
     assert.deepEqual(texts(nft, 'guest_nat'), [
       'ip saddr 10.20.30.0/24 ip daddr 224.0.0.0/24 counter return',
@@ -43,11 +61,19 @@ describe('network firewall on nftables (fake nft)', () => {
       'meta l4proto udp ip saddr 10.20.30.0/24 ip daddr != 10.20.30.0/24 counter masquerade to :1024-65535',
       'ip saddr 10.20.30.0/24 ip daddr != 10.20.30.0/24 counter masquerade',
     ]);
-    assert.deepEqual(nft.ruleset(TABLE).chains.get(objectKey('ip', 'guest_nat'))?.hook, { type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' });
+    assert.deepEqual(nft.ruleset(TABLE).chains.get(objectKey('ip', 'guest_nat'))?.hook, {
+      type: 'nat',
+      hook: 'postrouting',
+      priority: 100,
+      policy: 'accept',
+    });
     // every rule recorded as the kernel holds it; the tc filter by the command that deletes it
     assert.equal(applied.parts.filter(isNftPart).length, 10);
     assert.deepEqual(applied.parts.filter((p) => 'tc' in p).length, 1);
-    assert.deepEqual(runner.calls.slice(0, 2), ['tc qdisc show dev vbr7 handle 1:', 'tc qdisc add dev vbr7 root handle 1: htb default 2']);
+    assert.deepEqual(runner.calls.slice(0, 2), [
+      'tc qdisc show dev vbr7 handle 1:',
+      'tc qdisc add dev vbr7 root handle 1: htb default 2',
+    ]);
     assert.deepEqual(await firewallParts(applied.parts, io), { present: applied.parts, missing: [] });
   });
 
@@ -62,16 +88,37 @@ describe('network firewall on nftables (fake nft)', () => {
       family: 'ip',
       chain: 'guest_output',
       comment: '',
-      body: [{ match: { op: '==', left: { meta: { key: 'iif' } }, right: 'vbr7' } }, { counter: { packets: 0, bytes: 0 } }, { reject: null }],
+      body: [
+        { match: { op: '==', left: { meta: { key: 'iif' } }, right: 'vbr7' } },
+        { counter: { packets: 0, bytes: 0 } },
+        { reject: null },
+      ],
     });
 
-    const { removals } = await reapplyNetworkFirewalls('nftables', [{ def: nat, previous: parts, present: health.present }], io, ignoreDiagnostics);
+    const { removals } = await reapplyNetworkFirewalls(
+      'nftables',
+      [{ def: nat, previous: parts, present: health.present }],
+      io,
+      ignoreDiagnostics,
+    );
     assert.equal(nft.scripts.length, 2, 'one repair transaction');
     // ours swapped in place, the foreign edit left below them
-    assert.deepEqual(texts(nft, 'guest_output'), ['ip saddr 10.20.30.0/24 iif "vbr7" counter accept', 'iif "vbr7" counter reject', 'iif "vbr7" counter accept']);
-    assert.deepEqual(texts(nft, 'forward'), ['counter jump guest_cross', 'counter jump guest_input', 'counter jump guest_output'], 'the skeleton was complete');
+    assert.deepEqual(texts(nft, 'guest_output'), [
+      'ip saddr 10.20.30.0/24 iif "vbr7" counter accept',
+      'iif "vbr7" counter reject',
+      'iif "vbr7" counter accept',
+    ]);
+    assert.deepEqual(
+      texts(nft, 'forward'),
+      ['counter jump guest_cross', 'counter jump guest_input', 'counter jump guest_output'],
+      'the skeleton was complete',
+    );
     assert.deepEqual((await firewallParts(removals[0]!, io)).missing, []);
-    assert.deepEqual(removals[0]!.filter((p) => 'tc' in p), parts.filter((p) => 'tc' in p), 'the tc filter stays with the bridge');
+    assert.deepEqual(
+      removals[0]!.filter((p) => 'tc' in p),
+      parts.filter((p) => 'tc' in p),
+      'the tc filter stays with the bridge',
+    );
 
     await removeNetworkFirewall(removals[0]!, io);
     assert.deepEqual(texts(nft, 'guest_output'), ['iif "vbr7" counter accept'], 'only the foreign rule is left');
@@ -84,7 +131,12 @@ describe('network firewall on nftables (fake nft)', () => {
     nft.flushRuleset();
     const health = await firewallParts(parts, io);
     assert.equal(health.missing.length, parts.filter(isNftPart).length);
-    const { removals } = await reapplyNetworkFirewalls('nftables', [{ def: nat, previous: parts, present: health.present }], io, ignoreDiagnostics);
+    const { removals } = await reapplyNetworkFirewalls(
+      'nftables',
+      [{ def: nat, previous: parts, present: health.present }],
+      io,
+      ignoreDiagnostics,
+    );
     assert.deepEqual((await firewallParts(removals[0]!, io)).missing, []);
     assert.equal(texts(nft, 'forward')?.length, 3);
   });

@@ -35,8 +35,17 @@ describe('network firewall plans', () => {
 COMMIT
 `);
     const old = (line: string): XtablesPart => ({ tool: 'iptables', table: 'filter', rule: parseRuleLine(line) });
-    const replacing = [old('-A LIBVIRT_FWO -i vbr7 -j REJECT --reject-with icmp-port-unreachable'), old('-A LIBVIRT_FWI -o vbr7 -j REJECT --reject-with icmp-port-unreachable')];
-    const wanted = networkTableRules(isolated).filter((r) => r.tool === 'iptables' && r.rule.chain !== 'LIBVIRT_INP' && r.rule.chain !== 'LIBVIRT_OUT' && r.table === 'filter');
+    const replacing = [
+      old('-A LIBVIRT_FWO -i vbr7 -j REJECT --reject-with icmp-port-unreachable'),
+      old('-A LIBVIRT_FWI -o vbr7 -j REJECT --reject-with icmp-port-unreachable'),
+    ];
+    const wanted = networkTableRules(isolated).filter(
+      (r) =>
+        r.tool === 'iptables' &&
+        r.rule.chain !== 'LIBVIRT_INP' &&
+        r.rule.chain !== 'LIBVIRT_OUT' &&
+        r.table === 'filter',
+    );
     const { script, created } = planXtables(before, wanted, replacing);
     assert.equal(
       renderRestore('iptables', script),
@@ -63,13 +72,50 @@ COMMIT
   });
 
   it('nftables: the table and its skeleton for a family that has none, the rules inserted in order', () => {
-    const ip = parseTableListing(JSON.stringify({ nftables: [
-      { table: { family: 'ip', name: 'libvirt_network', handle: 1 } },
-      { chain: { family: 'ip', table: 'libvirt_network', name: 'forward', handle: 1, type: 'filter', hook: 'forward', prio: 0, policy: 'accept' } },
-      ...['guest_output', 'guest_input', 'guest_cross'].map((name, i) => ({ chain: { family: 'ip', table: 'libvirt_network', name, handle: i + 2 } })),
-      { chain: { family: 'ip', table: 'libvirt_network', name: 'guest_nat', handle: 6, type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' } },
-      ...['guest_cross', 'guest_input', 'guest_output'].map((target, i) => ({ rule: { family: 'ip', table: 'libvirt_network', chain: 'forward', handle: 7 + i, expr: [{ counter: { packets: 1, bytes: 2 } }, { jump: { target } }] } })),
-    ] }), 'ip');
+    const ip = parseTableListing(
+      JSON.stringify({
+        nftables: [
+          { table: { family: 'ip', name: 'libvirt_network', handle: 1 } },
+          {
+            chain: {
+              family: 'ip',
+              table: 'libvirt_network',
+              name: 'forward',
+              handle: 1,
+              type: 'filter',
+              hook: 'forward',
+              prio: 0,
+              policy: 'accept',
+            },
+          },
+          ...['guest_output', 'guest_input', 'guest_cross'].map((name, i) => ({
+            chain: { family: 'ip', table: 'libvirt_network', name, handle: i + 2 },
+          })),
+          {
+            chain: {
+              family: 'ip',
+              table: 'libvirt_network',
+              name: 'guest_nat',
+              handle: 6,
+              type: 'nat',
+              hook: 'postrouting',
+              prio: 100,
+              policy: 'accept',
+            },
+          },
+          ...['guest_cross', 'guest_input', 'guest_output'].map((target, i) => ({
+            rule: {
+              family: 'ip',
+              table: 'libvirt_network',
+              chain: 'forward',
+              handle: 7 + i,
+              expr: [{ counter: { packets: 1, bytes: 2 } }, { jump: { target } }],
+            },
+          })),
+        ],
+      }),
+      'ip',
+    );
     const { batch, created } = planNft({ ip, ip6: undefined }, networkChainRules(isolated), []);
     assert.equal(
       renderBatch(batch, 'libvirt_network'),

@@ -29,9 +29,15 @@ describe('lease hook script', () => {
 
   it('hands init to the CLI when there are records, and every other event', () => {
     writeFileSync(leaseFile(dir, 'vwbr4'), '[]\n');
-    assert.deepEqual(hook(['/bin/echo'], ['init'], { VIR_BRIDGE_NAME: 'vwbr4' }), { status: 0, stdout: `lease-hook --state-dir ${dir} init\n` });
+    assert.deepEqual(hook(['/bin/echo'], ['init'], { VIR_BRIDGE_NAME: 'vwbr4' }), {
+      status: 0,
+      stdout: `lease-hook --state-dir ${dir} init\n`,
+    });
     // without VIR_BRIDGE_NAME the CLI picks DNSMASQ_INTERFACE's records
-    assert.deepEqual(hook(['/bin/echo'], ['init'], { DNSMASQ_INTERFACE: 'vwbr4' }), { status: 0, stdout: `lease-hook --state-dir ${dir} init\n` });
+    assert.deepEqual(hook(['/bin/echo'], ['init'], { DNSMASQ_INTERFACE: 'vwbr4' }), {
+      status: 0,
+      stdout: `lease-hook --state-dir ${dir} init\n`,
+    });
     assert.deepEqual(hook(['/bin/echo'], ['add', '52:54:00:00:00:01', '10.0.0.5'], { VIR_BRIDGE_NAME: 'vwbr3' }), {
       status: 0,
       stdout: `lease-hook --state-dir ${dir} add 52:54:00:00:00:01 10.0.0.5\n`,
@@ -40,7 +46,10 @@ describe('lease hook script', () => {
 
   it('prints the live records at init through the real CLI', () => {
     const expiry = Math.floor(Date.now() / 1000) + 3600;
-    writeFileSync(leaseFile(dir, 'vwbr5'), JSON.stringify([{ expiryTime: expiry, macAddress: '52:54:00:00:00:05', ipAddress: '10.0.5.9', hostname: 'g5' }]));
+    writeFileSync(
+      leaseFile(dir, 'vwbr5'),
+      JSON.stringify([{ expiryTime: expiry, macAddress: '52:54:00:00:00:05', ipAddress: '10.0.5.9', hostname: 'g5' }]),
+    );
     const script = writeLeaseHookScript(dir);
     const r = spawnSync(script, ['init'], { encoding: 'utf8', env: { ...process.env, VIR_BRIDGE_NAME: 'vwbr5' } });
     assert.equal(r.stdout, `${expiry} 52:54:00:00:00:05 10.0.5.9 g5 *\n`, r.stderr);

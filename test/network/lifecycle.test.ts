@@ -29,7 +29,11 @@ const UP6_PEER = '2001:db8:ff::2';
 
 function networkXml(mode: 'nat' | 'route' | 'isolated' | 'open', opts: { v6?: boolean; natV6?: boolean } = {}): string {
   const forward =
-    mode === 'isolated' ? '' : mode === 'nat' ? `<forward mode='nat'>${opts.natV6 ? "<nat ipv6='yes'/>" : ''}</forward>` : `<forward mode='${mode}'/>`;
+    mode === 'isolated'
+      ? ''
+      : mode === 'nat'
+        ? `<forward mode='nat'>${opts.natV6 ? "<nat ipv6='yes'/>" : ''}</forward>`
+        : `<forward mode='${mode}'/>`;
   const v6 = opts.v6
     ? `<ip family='ipv6' address='2001:db8:100::1' prefix='64'><dhcp><range start='2001:db8:100::10' end='2001:db8:100::20'/></dhcp></ip>`
     : '';
@@ -112,7 +116,6 @@ function assertResolves(rig: Rig, g: string, name: string, expected: string): vo
   assert.equal(answer, expected, `dig ${name}: ${r.stdout}${r.stderr}`);
 }
 
-
 function stopAndCheck(rig: Rig, name: string): Promise<void> {
   return rig.driver.stop(name).then(() => {
     // guests detached by the bridge's removal: the host namespace is as before the start
@@ -139,7 +142,10 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         const a = lease(rig, rig.g1);
         assertResolves(rig, rig.g1, 'svc.lab', '192.168.100.50');
         // dnsmasq reports the lease through its script, shortly after the ACK
-        const seen = await waitFor(() => rig.driver.leases('vwnat').find((l) => l.ipAddress === a), { what: `the lease of ${a}`, timeout: 10_000 });
+        const seen = await waitFor(() => rig.driver.leases('vwnat').find((l) => l.ipAddress === a), {
+          what: `the lease of ${a}`,
+          timeout: 10_000,
+        });
         assert.equal(seen.mac, '52:54:00:00:00:11');
         assert.equal(seen.prefix, 24);
         assert.equal(seen.type, 'ipv4');
@@ -173,11 +179,16 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         await peerServer(rig.lab, rig.g2, a, 9091);
         assert.equal(peerSeenAs(rig.lab, rig.up, a, 9091), UP_PEER);
         assert.ok(dhcp(rig.lab, rig.g2, 'eth0', true).ok, 'DHCPv6');
-        const a6 = /inet6 (2001:db8:100::[0-9a-f]+)\//.exec(rig.lab.exec(rig.g2, ['ip', '-6', 'addr', 'show', 'eth0']).stdout)?.[1];
+        const a6 = /inet6 (2001:db8:100::[0-9a-f]+)\//.exec(
+          rig.lab.exec(rig.g2, ['ip', '-6', 'addr', 'show', 'eth0']).stdout,
+        )?.[1];
         assert.ok(a6, 'no DHCPv6 address');
         // DHCPv6 gives a /128; the subnet is on-link from dnsmasq's router advertisement, which
         // comes once the bridge's address has left its tentative state (the start does not wait)
-        await waitFor(() => rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'show', '2001:db8:100::/64']).stdout.trim(), { what: "the guest's route to 2001:db8:100::/64 from router advertisements", timeout: 15_000 });
+        await waitFor(() => rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'show', '2001:db8:100::/64']).stdout.trim(), {
+          what: "the guest's route to 2001:db8:100::/64 from router advertisements",
+          timeout: 15_000,
+        });
         rig.lab.exec(rig.g2, ['ip', '-6', 'route', 'replace', 'default', 'via', '2001:db8:100::1']);
         await peerServer(rig.lab, rig.up, UP6_PEER, 8083);
         assert.equal(peerSeenAs(rig.lab, rig.g2, UP6_PEER, 8083), a6);
@@ -202,8 +213,16 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         rig.lab.exec(rig.up, ['ip', 'route', 'add', '192.168.100.0/24', 'via', UP_HOST]);
         rig.lab.exec(rig.host, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
         try {
-          assert.notEqual(rig.lab.exec(rig.g1, ['ping', '-c1', '-W2', UP_PEER], false).status, 0, 'isolated guest reached upstream');
-          assert.notEqual(rig.lab.exec(rig.up, ['ping', '-c1', '-W2', a], false).status, 0, 'upstream reached isolated guest');
+          assert.notEqual(
+            rig.lab.exec(rig.g1, ['ping', '-c1', '-W2', UP_PEER], false).status,
+            0,
+            'isolated guest reached upstream',
+          );
+          assert.notEqual(
+            rig.lab.exec(rig.up, ['ping', '-c1', '-W2', a], false).status,
+            0,
+            'upstream reached isolated guest',
+          );
         } finally {
           rig.lab.exec(rig.host, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
           rig.lab.exec(rig.up, ['ip', 'route', 'del', '192.168.100.0/24']);
@@ -228,7 +247,10 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
       // dnsmasq refuses the option, after bridge, firewall, addresses and routes are in place
       const xml = networkXml('nat')
         .replace('<network>', "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>")
-        .replace('</network>', "<dnsmasq:options><dnsmasq:option value='no-such-dnsmasq-option'/></dnsmasq:options></network>");
+        .replace(
+          '</network>',
+          "<dnsmasq:options><dnsmasq:option value='no-such-dnsmasq-option'/></dnsmasq:options></network>",
+        );
       await assert.rejects(rig.driver.start(parseNetwork(xml)), /dnsmasq/);
       assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
       assert.deepEqual(rig.driver.active(), []);
@@ -244,14 +266,20 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         dnsmasqCaps: caps,
         diag: new DiagnosticList(),
       });
-      assert.deepEqual(restarted.active().map((s) => s.name), ['vwnat']);
+      assert.deepEqual(
+        restarted.active().map((s) => s.name),
+        ['vwnat'],
+      );
       await restarted.stop('vwnat');
       assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
     });
 
     it('refuses bad starts with clear errors and leaves nothing behind', async () => {
       const refused = async (xml: string, pattern: RegExp) => {
-        await assert.rejects(rig.driver.start(parseNetwork(xml)), (err: unknown) => err instanceof VirtwallError && pattern.test(err.message));
+        await assert.rejects(
+          rig.driver.start(parseNetwork(xml)),
+          (err: unknown) => err instanceof VirtwallError && pattern.test(err.message),
+        );
       };
       // a bridge name in use
       rig.lab.exec(rig.host, ['ip', 'link', 'add', 'vwbr0', 'type', 'bridge']);
@@ -259,9 +287,17 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
       rig.lab.exec(rig.host, ['ip', 'link', 'del', 'vwbr0']);
       assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
       // a forward device that does not exist
-      await refused(networkXml('nat').replace("<forward mode='nat'>", "<forward mode='nat' dev='nosuch0'>"), /forward device 'nosuch0'/);
+      await refused(
+        networkXml('nat').replace("<forward mode='nat'>", "<forward mode='nat' dev='nosuch0'>"),
+        /forward device 'nosuch0'/,
+      );
       // a subnet the host already routes elsewhere
-      await refused(networkXml('nat').replace(/192\.168\.100\./g, '198.51.100.').replace('198.51.100.1\'', "198.51.100.7'"), /already in use by interface up0/);
+      await refused(
+        networkXml('nat')
+          .replace(/192\.168\.100\./g, '198.51.100.')
+          .replace("198.51.100.1'", "198.51.100.7'"),
+        /already in use by interface up0/,
+      );
       // overlapping a running network
       await rig.driver.start(parseNetwork(networkXml('isolated')));
       try {
@@ -308,13 +344,19 @@ describe('IPv6 networks, STP on and off', { skip, concurrency: false }, () => {
       const status = await rig.driver.start(parseNetwork(v6Xml(stp)));
       try {
         assert.ok(Date.now() - t0 < 3000, `start took ${Date.now() - t0} ms`);
-        assert.equal(rig.lab.exec(rig.host, ['cat', '/sys/class/net/vwbr0/bridge/stp_state']).stdout.trim(), stp === 'on' ? '1' : '0');
+        assert.equal(
+          rig.lab.exec(rig.host, ['cat', '/sys/class/net/vwbr0/bridge/stp_state']).stdout.trim(),
+          stp === 'on' ? '1' : '0',
+        );
         assert.ok(status.dnsmasqPid && rig.lab.pids(rig.host).includes(String(status.dnsmasqPid)), 'dnsmasq runs');
         attach(rig);
         // STP: the port forwards after listening and learning; then DAD; then dnsmasq binds
         await waitFor(() => resolves6(rig.g1), { what: 'DNS over IPv6', timeout: 20_000 });
         assert.ok(dhcp(rig.lab, rig.g2, 'eth0', true).ok, 'DHCPv6');
-        assert.match(rig.lab.exec(rig.g2, ['ip', '-6', 'addr', 'show', 'eth0']).stdout, /inet6 2001:db8:100::(1[0-9a-f]|20)\//);
+        assert.match(
+          rig.lab.exec(rig.g2, ['ip', '-6', 'addr', 'show', 'eth0']).stdout,
+          /inet6 2001:db8:100::(1[0-9a-f]|20)\//,
+        );
       } finally {
         await stopAndCheck(rig, 'vw6');
       }

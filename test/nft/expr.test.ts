@@ -7,8 +7,24 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  concat, counter, elementJson, elementText, jump, match, meta, num, payload, raw, ruleText, setref, statementJson, str, sym, verdict,
-  type Statement, type Value,
+  concat,
+  counter,
+  elementJson,
+  elementText,
+  jump,
+  match,
+  meta,
+  num,
+  payload,
+  raw,
+  ruleText,
+  setref,
+  statementJson,
+  str,
+  sym,
+  verdict,
+  type Statement,
+  type Value,
 } from '../../src/nft/expr.js';
 import { kernelBody } from '../../src/nft/kernel-body.js';
 import type { Json } from '../../src/nft/objects.js';
@@ -34,9 +50,24 @@ const BRIDGE_RULES: { text: string; statements: Statement[] }[] = [
       verdict('accept'),
     ],
   },
-  { text: 'ip6 saddr != fe80::/10 drop', statements: [match(payload('ip6', 'saddr'), { kind: 'prefix', addr: ip6('fe80::'), len: 10 }, true), verdict('drop')] },
-  { text: 'ip daddr 10.0.0.1-10.0.0.9 drop', statements: [match(payload('ip', 'daddr'), { kind: 'range', from: ip('10.0.0.1'), to: ip('10.0.0.9') }), verdict('drop')] },
-  { text: 'meta mark set iifname map @m', statements: [{ kind: 'mangle', key: meta('mark'), value: { kind: 'lookup', key: meta('iifname'), map: 'm' } }] },
+  {
+    text: 'ip6 saddr != fe80::/10 drop',
+    statements: [
+      match(payload('ip6', 'saddr'), { kind: 'prefix', addr: ip6('fe80::'), len: 10 }, true),
+      verdict('drop'),
+    ],
+  },
+  {
+    text: 'ip daddr 10.0.0.1-10.0.0.9 drop',
+    statements: [
+      match(payload('ip', 'daddr'), { kind: 'range', from: ip('10.0.0.1'), to: ip('10.0.0.9') }),
+      verdict('drop'),
+    ],
+  },
+  {
+    text: 'meta mark set iifname map @m',
+    statements: [{ kind: 'mangle', key: meta('mark'), value: { kind: 'lookup', key: meta('iifname'), map: 'm' } }],
+  },
   { text: 'iifname vmap @v', statements: [{ kind: 'vmap', key: meta('iifname'), map: 'v' }] },
   { text: 'counter jump c', statements: [counter, jump('c')] },
 ];
@@ -44,7 +75,16 @@ const BRIDGE_RULES: { text: string; statements: Statement[] }[] = [
 const INET_RULES: { text: string; statements: Statement[] }[] = [
   {
     text: 'add @d { meta mark . ip saddr ct count over 5 } counter drop',
-    statements: [{ kind: 'set add', set: 'd', elem: concat([meta('mark'), payload('ip', 'saddr')]), stmts: [{ kind: 'ct count', count: 5, over: true }] }, counter, verdict('drop')],
+    statements: [
+      {
+        kind: 'set add',
+        set: 'd',
+        elem: concat([meta('mark'), payload('ip', 'saddr')]),
+        stmts: [{ kind: 'ct count', count: 5, over: true }],
+      },
+      counter,
+      verdict('drop'),
+    ],
   },
   {
     text: 'meta nfproto ipv6 tcp option 5 exists ct state established,new ct direction original return',
@@ -61,12 +101,51 @@ const INET_RULES: { text: string; statements: Statement[] }[] = [
 
 /** Rules nft lists in its own normal form (kernel-body.ts): dependencies dropped, names for numbers. */
 const NORMALISED: { family: 'bridge' | 'inet'; statements: Statement[] }[] = [
-  { family: 'bridge', statements: [match(payload('ether', 'type'), sym('ip6')), match(meta('l4proto'), num(17)), match(payload('th', 'dport'), num(547)), verdict('accept')] },
-  { family: 'bridge', statements: [match(payload('ether', 'type'), num(0x0800, 4)), match(payload('ip', 'protocol'), num(6)), match(payload('th', 'sport'), num(80)), verdict('drop')] },
-  { family: 'bridge', statements: [match(payload('ether', 'type'), sym('arp')), match(concat([meta('iifname'), payload('arp', 'saddr ip')]), setref('a')), verdict('return')] },
+  {
+    family: 'bridge',
+    statements: [
+      match(payload('ether', 'type'), sym('ip6')),
+      match(meta('l4proto'), num(17)),
+      match(payload('th', 'dport'), num(547)),
+      verdict('accept'),
+    ],
+  },
+  {
+    family: 'bridge',
+    statements: [
+      match(payload('ether', 'type'), num(0x0800, 4)),
+      match(payload('ip', 'protocol'), num(6)),
+      match(payload('th', 'sport'), num(80)),
+      verdict('drop'),
+    ],
+  },
+  {
+    family: 'bridge',
+    statements: [
+      match(payload('ether', 'type'), sym('arp')),
+      match(concat([meta('iifname'), payload('arp', 'saddr ip')]), setref('a')),
+      verdict('return'),
+    ],
+  },
   { family: 'bridge', statements: [match(payload('ether', 'type'), num(0x0806, 4)), counter, verdict('accept')] },
-  { family: 'inet', statements: [match(meta('nfproto'), sym('ipv4')), match(meta('l4proto'), sym('udp')), match(payload('th', 'dport'), num(53)), verdict('drop')] },
-  { family: 'inet', statements: [match(meta('nfproto'), sym('ipv6')), match(meta('l4proto'), sym('tcp')), match({ kind: 'and', expr: payload('tcp', 'flags'), mask: num(0x12, 0) }, num(2, 0)), verdict('drop')] },
+  {
+    family: 'inet',
+    statements: [
+      match(meta('nfproto'), sym('ipv4')),
+      match(meta('l4proto'), sym('udp')),
+      match(payload('th', 'dport'), num(53)),
+      verdict('drop'),
+    ],
+  },
+  {
+    family: 'inet',
+    statements: [
+      match(meta('nfproto'), sym('ipv6')),
+      match(meta('l4proto'), sym('tcp')),
+      match({ kind: 'and', expr: payload('tcp', 'flags'), mask: num(0x12, 0) }, num(2, 0)),
+      verdict('drop'),
+    ],
+  },
 ];
 
 /** What the network firewall writes (libvirt's nftables rules), in an ip table. */
@@ -82,11 +161,40 @@ const NAT_RULES: { chain: 'post' | 'f'; statements: Statement[] }[] = [
       { kind: 'masquerade', ports: [1024, 65535] },
     ],
   },
-  { chain: 'post', statements: [match(meta('l4proto'), sym('udp')), counter, { kind: 'snat', addr: { kind: 'range', from: ip('10.0.0.1'), to: ip('10.0.0.5') }, ports: [1024, 65535] }] },
+  {
+    chain: 'post',
+    statements: [
+      match(meta('l4proto'), sym('udp')),
+      counter,
+      { kind: 'snat', addr: { kind: 'range', from: ip('10.0.0.1'), to: ip('10.0.0.5') }, ports: [1024, 65535] },
+    ],
+  },
   { chain: 'post', statements: [counter, { kind: 'masquerade' }] },
-  { chain: 'f', statements: [match(meta('iif'), str('lo')), counter, { kind: 'reject', with: { type: 'icmp', code: 'port-unreachable' } }] },
-  { chain: 'f', statements: [match(meta('oif'), str('lo')), match({ kind: 'ct', key: 'state' }, { kind: 'flags', names: ['related', 'established'] }), counter, verdict('accept')] },
-  { chain: 'f', statements: [{ kind: 'log', prefix: 'x: ', level: 'info' }, { kind: 'limit', rate: 5, per: 'second', burst: 10 }, verdict('drop')] },
+  {
+    chain: 'f',
+    statements: [
+      match(meta('iif'), str('lo')),
+      counter,
+      { kind: 'reject', with: { type: 'icmp', code: 'port-unreachable' } },
+    ],
+  },
+  {
+    chain: 'f',
+    statements: [
+      match(meta('oif'), str('lo')),
+      match({ kind: 'ct', key: 'state' }, { kind: 'flags', names: ['related', 'established'] }),
+      counter,
+      verdict('accept'),
+    ],
+  },
+  {
+    chain: 'f',
+    statements: [
+      { kind: 'log', prefix: 'x: ', level: 'info' },
+      { kind: 'limit', rate: 5, per: 'second', burst: 10 },
+      verdict('drop'),
+    ],
+  },
 ];
 
 const SETUP = `add table bridge t
@@ -116,7 +224,11 @@ describe('typed nft rules', () => {
 
   it('renders statements as nft JSON', () => {
     assert.deepEqual(statementJson(match(concat([meta('iifname'), etherSaddr]), setref('s1'), true)), {
-      match: { op: '!=', left: { concat: [{ meta: { key: 'iifname' } }, { payload: { protocol: 'ether', field: 'saddr' } }] }, right: '@s1' },
+      match: {
+        op: '!=',
+        left: { concat: [{ meta: { key: 'iifname' } }, { payload: { protocol: 'ether', field: 'saddr' } }] },
+        right: '@s1',
+      },
     });
     assert.deepEqual(statementJson(match({ kind: 'ct', key: 'state' }, { kind: 'flags', names: ['new'] })), {
       match: { op: 'in', left: { ct: { key: 'state' } }, right: ['new'] },
@@ -142,31 +254,53 @@ describe('typed nft rules', () => {
     assert.throws(() => ruleText([counter], 'x\ny'), /cannot quote/);
   });
 
-  it('nft lists our text rules as our JSON, and loads our JSON as the same rules', { skip: canUseNetns() ? false : 'needs root and network namespaces' }, (t) => {
+  it('nft lists our text rules as our JSON, and loads our JSON as the same rules', {
+    skip: canUseNetns() ? false : 'needs root and network namespaces',
+  }, (t) => {
     const lab = new NetnsLab();
     t.after(() => lab.cleanup());
     const ns = lab.netns('expr');
     const rules = (family: string, chain: string): Json[] => {
-      const listed = JSON.parse(lab.exec(ns, ['nft', '-j', 'list', 'chain', family, 't', chain]).stdout) as { nftables: Json[] };
-      return listed.nftables.flatMap((i) => ((i as { rule?: { expr: Json } }).rule ? [(i as { rule: { expr: Json } }).rule.expr] : []));
+      const listed = JSON.parse(lab.exec(ns, ['nft', '-j', 'list', 'chain', family, 't', chain]).stdout) as {
+        nftables: Json[];
+      };
+      return listed.nftables.flatMap((i) =>
+        (i as { rule?: { expr: Json } }).rule ? [(i as { rule: { expr: Json } }).rule.expr] : [],
+      );
     };
-    const add = (family: string, chain: string, list: typeof BRIDGE_RULES) => list.map((r) => `add rule ${family} t ${chain} ${r.text}\n`).join('');
+    const add = (family: string, chain: string, list: typeof BRIDGE_RULES) =>
+      list.map((r) => `add rule ${family} t ${chain} ${r.text}\n`).join('');
     const normalised = NORMALISED.map((r) => `add rule ${r.family} t n ${ruleText(r.statements, '')}\n`).join('');
     const nat = NAT_RULES.map((r) => `add rule ip t ${r.chain} ${ruleText(r.statements, '')}\n`).join('');
-    lab.exec(ns, ['nft', '-f', '-'], true, SETUP + add('bridge', 'c', BRIDGE_RULES) + add('inet', 'x', INET_RULES) + normalised + nat);
+    lab.exec(
+      ns,
+      ['nft', '-f', '-'],
+      true,
+      SETUP + add('bridge', 'c', BRIDGE_RULES) + add('inet', 'x', INET_RULES) + normalised + nat,
+    );
     const expected = (list: typeof BRIDGE_RULES) => list.map((r) => r.statements.map(statementJson));
     assert.deepEqual(rules('bridge', 'c'), expected(BRIDGE_RULES));
     assert.deepEqual(rules('inet', 'x'), expected(INET_RULES));
     for (const family of ['bridge', 'inet'] as const) {
-      assert.deepEqual(rules(family, 'n'), NORMALISED.filter((r) => r.family === family).map((r) => kernelBody(r.statements)), `${family}: kernel-body.ts`);
+      assert.deepEqual(
+        rules(family, 'n'),
+        NORMALISED.filter((r) => r.family === family).map((r) => kernelBody(r.statements)),
+        `${family}: kernel-body.ts`,
+      );
     }
     for (const chain of ['post', 'f'] as const) {
-      assert.deepEqual(rules('ip', chain), NAT_RULES.filter((r) => r.chain === chain).map((r) => kernelBody(r.statements)), `ip ${chain}`);
+      assert.deepEqual(
+        rules('ip', chain),
+        NAT_RULES.filter((r) => r.chain === chain).map((r) => kernelBody(r.statements)),
+        `ip ${chain}`,
+      );
     }
     // the same rules through nft's JSON input
     const json = {
       nftables: [
-        ...expected(BRIDGE_RULES).map((expr) => ({ add: { rule: { family: 'bridge', table: 't', chain: 'x', expr } } })),
+        ...expected(BRIDGE_RULES).map((expr) => ({
+          add: { rule: { family: 'bridge', table: 't', chain: 'x', expr } },
+        })),
         ...expected(INET_RULES).map((expr) => ({ add: { rule: { family: 'inet', table: 't', chain: 'y', expr } } })),
       ],
     };

@@ -21,7 +21,10 @@ describe('nft monitor: own and foreign transactions', { skip }, () => {
     const ns = lab.netns('mon');
     const foreign: number[] = [];
     const monitor = lab.spawn(ns, ['nft', 'monitor']);
-    monitor.stdout!.setEncoding('utf8').on('data', foreignTransactions(() => foreign.push(Date.now())));
+    monitor.stdout!.setEncoding('utf8').on(
+      'data',
+      foreignTransactions(() => foreign.push(Date.now())),
+    );
     // the monitor is listening once it reports a change made after it started
     let probes = 0;
     await waitFor(
@@ -36,12 +39,19 @@ describe('nft monitor: own and foreign transactions', { skip }, () => {
 
     const nft = new NftCli(new SystemRunner({ netns: ns }));
     const chain = { family: 'bridge', name: 'c' } as const;
-    await nft.apply([
-      { verb: 'add', table: 'bridge' },
-      { verb: 'add', chain },
-      { verb: 'add', chain, rule: { statements: [counter, verdict('accept')], comment: 'ours' } },
-    ], 'vwt_own');
-    for (let i = 0; i < 5; i++) await nft.apply([{ verb: 'add', set: { family: 'bridge', name: `s${i}`, kind: 'set', decl: { key: { type: 'ifname' } } } }], 'vwt_own');
+    await nft.apply(
+      [
+        { verb: 'add', table: 'bridge' },
+        { verb: 'add', chain },
+        { verb: 'add', chain, rule: { statements: [counter, verdict('accept')], comment: 'ours' } },
+      ],
+      'vwt_own',
+    );
+    for (let i = 0; i < 5; i++)
+      await nft.apply(
+        [{ verb: 'add', set: { family: 'bridge', name: `s${i}`, kind: 'set', decl: { key: { type: 'ifname' } } } }],
+        'vwt_own',
+      );
     // a foreign change is reported within milliseconds (below): half a second without one
     await sleep(500);
     assert.deepEqual(foreign, [], 'our own transactions are not foreign');

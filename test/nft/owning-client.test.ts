@@ -24,7 +24,9 @@ interface Driver {
 }
 
 async function driver(t: TestContext, ns: string): Promise<Driver> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', DRIVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', DRIVER], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = new Promise((r) => child.on('exit', r));
   t.after(() => child.kill('SIGKILL'));
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -45,7 +47,10 @@ async function driver(t: TestContext, ns: string): Promise<Driver> {
   };
 }
 
-const tableWithChain = (family: string) => [{ verb: 'add', table: family }, { verb: 'add', chain: { family, name: 'c', hook: forward } }];
+const tableWithChain = (family: string) => [
+  { verb: 'add', table: family },
+  { verb: 'add', chain: { family, name: 'c', hook: forward } },
+];
 
 describe('owning nft client (owner and persist table flags)', { skip }, () => {
   it('keeps our tables from foreign flushes and deletes, through a kill -9, and adopts them again', async (t) => {
@@ -60,13 +65,25 @@ describe('owning nft client (owner and persist table flags)', { skip }, () => {
       t.skip(`this kernel cannot own tables: ${a.hello.unavailable}`);
       return;
     }
-    assert.equal(lab.exec(ns, ['nft', 'list', 'ruleset']).stdout.trim(), '', 'the ownership probe leaves nothing behind');
+    assert.equal(
+      lab.exec(ns, ['nft', 'list', 'ruleset']).stdout.trim(),
+      '',
+      'the ownership probe leaves nothing behind',
+    );
 
     // `add table` of a table we own is our own message: nft's would carry no flags and be refused
     assert.deepEqual(await a.ask({ op: 'apply', table: T, batch: tableWithChain('bridge') }), []);
-    assert.equal((await a.ask<CommandResult>({ op: 'nft', argv: ['nft', `add rule bridge ${T} c counter drop`] })).status, 0, 'our own socket still changes the table');
+    assert.equal(
+      (await a.ask<CommandResult>({ op: 'nft', argv: ['nft', `add rule bridge ${T} c counter drop`] })).status,
+      0,
+      'our own socket still changes the table',
+    );
     assert.equal(await a.ask({ op: 'check', table: T, batch: tableWithChain('bridge') }), true);
-    assert.equal(await a.ask({ op: 'apply', table: T, batch: tableWithChain('bridge') }).then(() => 'applied'), 'applied', 'adding the table again is no error');
+    assert.equal(
+      await a.ask({ op: 'apply', table: T, batch: tableWithChain('bridge') }).then(() => 'applied'),
+      'applied',
+      'adding the table again is no error',
+    );
     lab.exec(ns, ['nft', 'add table bridge vwt_other']);
     const other = await a.ask<CommandResult>({ op: 'other', argv: ['nft', `add rule bridge ${T} c counter accept`] });
     assert.match(other.stderr, /Operation not permitted/, 'another socket of the same process is refused');
@@ -78,7 +95,11 @@ describe('owning nft client (owner and persist table flags)', { skip }, () => {
       assert.doesNotMatch(listed.stdout, /accept$/m);
     };
     lab.exec(ns, ['nft', 'flush', 'ruleset']);
-    assert.equal(lab.exec(ns, ['nft', 'list', 'table', 'bridge', 'vwt_other'], false).status, 1, 'the flush ran: it took the table nobody owns');
+    assert.equal(
+      lab.exec(ns, ['nft', 'list', 'table', 'bridge', 'vwt_other'], false).status,
+      1,
+      'the flush ran: it took the table nobody owns',
+    );
     intact();
     assert.match(lab.exec(ns, ['nft', 'delete', 'table', 'bridge', T], false).stderr, /Operation not permitted/);
     assert.match(lab.exec(ns, ['nft', 'flush', 'chain', 'bridge', T, 'c'], false).stderr, /Operation not permitted/);
@@ -114,6 +135,10 @@ describe('owning nft client (owner and persist table flags)', { skip }, () => {
     await a.ask({ op: 'apply', table: T, batch: tableWithChain('bridge') });
     assert.match(lab.exec(ns, ['nft', 'list', 'table', 'bridge', T]).stdout, /chain c/);
     lab.exec(ns, ['nft', 'flush', 'ruleset']);
-    assert.equal(lab.exec(ns, ['nft', 'list', 'ruleset']).stdout.trim(), '', 'not owned: a flush takes it (the heal puts it back)');
+    assert.equal(
+      lab.exec(ns, ['nft', 'list', 'ruleset']).stdout.trim(),
+      '',
+      'not owned: a flush takes it (the heal puts it back)',
+    );
   });
 });

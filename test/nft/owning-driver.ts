@@ -37,6 +37,9 @@ async function answer(req: Request): Promise<unknown> {
 }
 
 for await (const line of createInterface({ input: process.stdin })) {
-  const out = await answer(JSON.parse(line)).then((result) => ({ result }), (e: Error) => ({ error: e.message }));
+  const out = await answer(JSON.parse(line)).then(
+    (result) => ({ result }),
+    (e: Error) => ({ error: e.message }),
+  );
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

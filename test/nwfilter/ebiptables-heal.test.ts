@@ -32,7 +32,9 @@ function ports(net: Net): PortFilter[] {
 
 /** Everything the three tools list (comment lines with dates left out). */
 const listings = (net: Net) =>
-  ['ebtables-save', 'iptables-save', 'ip6tables-save'].map((c) => net.lab.exec(net.ns.host, [c]).stdout.replace(/^#.*\n/gm, '')).join('');
+  ['ebtables-save', 'iptables-save', 'ip6tables-save']
+    .map((c) => net.lab.exec(net.ns.host, [c]).stdout.replace(/^#.*\n/gm, ''))
+    .join('');
 
 describe('ebiptables backend: reconcile after foreign damage, on a real kernel', { skip }, () => {
   it('restores exactly what was applied, reports only damaged ports, and then finds nothing to do', async (t) => {
@@ -47,10 +49,22 @@ describe('ebiptables backend: reconcile after foreign damage, on a real kernel',
     assert.deepEqual(await backend.reconcile(desired), { repaired: [], removed: [] });
 
     const damages: [string[], string[]][] = [
-      [['nft', 'flush', 'ruleset'], ['vnet0', 'vnet1']],
-      [['iptables', '-F'], ['vnet0', 'vnet1']],
-      [['ebtables', '-t', 'nat', '-F'], ['vnet0', 'vnet1']],
-      [['ip6tables', '-D', 'FORWARD', '-j', 'libvirt-out'], ['vnet0', 'vnet1']],
+      [
+        ['nft', 'flush', 'ruleset'],
+        ['vnet0', 'vnet1'],
+      ],
+      [
+        ['iptables', '-F'],
+        ['vnet0', 'vnet1'],
+      ],
+      [
+        ['ebtables', '-t', 'nat', '-F'],
+        ['vnet0', 'vnet1'],
+      ],
+      [
+        ['ip6tables', '-D', 'FORWARD', '-j', 'libvirt-out'],
+        ['vnet0', 'vnet1'],
+      ],
       [['ebtables', '-t', 'nat', '-D', 'libvirt-I-vnet1', '-j', 'DROP'], ['vnet1']],
       [['ebtables', '-t', 'nat', '-F', 'virtwall-mac-filter'], ['vnet0']],
     ];
@@ -85,9 +99,20 @@ describe('ebiptables backend: reconcile after foreign damage, on a real kernel',
     assert.equal(reported.length, 1);
     assert.equal(reported[0]!.file, stateFile);
     assert.match(reported[0]!.err, /vnet0/);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('applied.json.corrupt-')), [reported[0]!.movedTo.split('/').at(-1)]);
-    assert.deepEqual(Object.keys(JSON.parse(readFileSync(stateFile, 'utf8'))).sort(), ['vnet0', 'vnet1'], 'written again');
-    assert.deepEqual(Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')).vnet0).sort(), ['key', 'parts'], 'the file keeps its field names');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('applied.json.corrupt-')),
+      [reported[0]!.movedTo.split('/').at(-1)],
+    );
+    assert.deepEqual(
+      Object.keys(JSON.parse(readFileSync(stateFile, 'utf8'))).sort(),
+      ['vnet0', 'vnet1'],
+      'written again',
+    );
+    assert.deepEqual(
+      Object.keys(JSON.parse(readFileSync(stateFile, 'utf8')).vnet0).sort(),
+      ['key', 'parts'],
+      'the file keeps its field names',
+    );
 
     // without memory every port is instantiated again (libvirt's restart); a port no longer desired goes
     const forgetful = new EbiptablesBackend(net.runner);

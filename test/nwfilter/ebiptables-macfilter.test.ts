@@ -22,7 +22,13 @@ async function seenByB(net: Net): Promise<{ own: number; spoofed: number }> {
   return { own: seen.b['own-mac']!, spoofed: seen.b['spoof-mac!']! };
 }
 
-const macOnly = (macFilter: boolean): PortFilter => ({ portdev: 'vnet0', mac: MAC.a, filter: '', instances: [], macFilter });
+const macOnly = (macFilter: boolean): PortFilter => ({
+  portdev: 'vnet0',
+  mac: MAC.a,
+  filter: '',
+  instances: [],
+  macFilter,
+});
 
 function ebtables(net: Net, ...args: string[]): string {
   return net.lab.exec(net.ns.host, ['ebtables', '--concurrent', '-t', 'nat', ...args]).stdout;
@@ -63,7 +69,11 @@ describe('ebiptables backend: mac_filter on a real kernel', { skip }, () => {
     const report = await backend.reconcile([macOnly(true)]);
     assert.deepEqual(report, { repaired: ['vnet0'], removed: [] });
     assert.deepEqual(await seenByB(net), { own: 1, spoofed: 0 });
-    assert.equal(ebtables(net, '-L', 'PREROUTING').match(new RegExp(`-j ${MAC_FILTER_CHAIN}`, 'g'))?.length, 1, 'one jump to the chain');
+    assert.equal(
+      ebtables(net, '-L', 'PREROUTING').match(new RegExp(`-j ${MAC_FILTER_CHAIN}`, 'g'))?.length,
+      1,
+      'one jump to the chain',
+    );
 
     assert.deepEqual(await backend.reconcile([]), { repaired: [], removed: ['vnet0'] });
     assert.deepEqual(await seenByB(net), { own: 1, spoofed: 1 });

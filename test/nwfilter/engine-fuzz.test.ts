@@ -15,7 +15,10 @@ import { mutate, rng } from '../support/mutate.js';
 import { CORPUS } from '../support/corpus.js';
 
 const corpus = CORPUS;
-const read = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.xml')).map((f) => readFileSync(join(dir, f), 'utf8'));
+const read = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.xml'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'));
 
 const VARIABLES = new Map([
   ['MAC', ['52:54:00:00:00:01']],

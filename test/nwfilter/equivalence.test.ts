@@ -12,8 +12,21 @@ import type { NwfilterBackendName } from '../../src/nwfilter/backend.js';
 import { DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
 import { canUseNetns } from '../support/netns.js';
 import {
-  backendFor, connects, CORPUS, filterSource, inlineFilters, IP, IP6, MAC, portFilter, probe, tcpServers, topology,
-  type Frame, type Net, type Side,
+  backendFor,
+  connects,
+  CORPUS,
+  filterSource,
+  inlineFilters,
+  IP,
+  IP6,
+  MAC,
+  portFilter,
+  probe,
+  tcpServers,
+  topology,
+  type Frame,
+  type Net,
+  type Side,
 } from './lab.js';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
@@ -64,8 +77,13 @@ function resolveValue(v: unknown): unknown {
 
 function loadScenario(file: string): Scenario {
   const raw = JSON.parse(readFileSync(join(SCENARIOS, file), 'utf8')) as Scenario;
-  const frames = raw.frames.map((f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'expect' ? v : resolveValue(v)])) as ScenarioFrame);
-  const params = Object.fromEntries(Object.entries(raw.params).map(([k, vs]) => [k, vs.map((v) => resolveValue(v) as string)]));
+  const frames = raw.frames.map(
+    (f) =>
+      Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'expect' ? v : resolveValue(v)])) as ScenarioFrame,
+  );
+  const params = Object.fromEntries(
+    Object.entries(raw.params).map(([k, vs]) => [k, vs.map((v) => resolveValue(v) as string)]),
+  );
   return { ...raw, frames, params };
 }
 
@@ -75,14 +93,22 @@ async function observe(net: Net, s: Scenario): Promise<Record<string, number | b
   for (const from of ['a', 'b', 'host'] as const) {
     const frames = s.frames.filter((f) => f.from === from);
     if (frames.length === 0) continue;
-    const counts = await probe(net, from, frames.map(({ expect: _e, from: _f, ...frame }) => frame as unknown as Frame));
-    for (const f of frames) for (const side of Object.keys(f.expect) as Side[]) seen[`${f.marker}@${side}`] = counts[side][f.marker] ?? 0;
+    const counts = await probe(
+      net,
+      from,
+      frames.map(({ expect: _e, from: _f, ...frame }) => frame as unknown as Frame),
+    );
+    for (const f of frames)
+      for (const side of Object.keys(f.expect) as Side[]) seen[`${f.marker}@${side}`] = counts[side][f.marker] ?? 0;
   }
-  for (const fl of s.flows) seen[flowName(fl)] = fl.port === undefined ? pings(net, fl.from, fl.to, fl.v6) : connects(net, fl.from, fl.to, fl.port, fl.v6);
+  for (const fl of s.flows)
+    seen[flowName(fl)] =
+      fl.port === undefined ? pings(net, fl.from, fl.to, fl.v6) : connects(net, fl.from, fl.to, fl.port, fl.v6);
   return seen;
 }
 
-const flowName = (fl: Scenario['flows'][number]) => `${fl.port === undefined ? 'ping' : 'tcp'} ${fl.from}->${fl.to}${fl.port === undefined ? '' : `:${fl.port}`}${fl.v6 ? ' v6' : ''}`;
+const flowName = (fl: Scenario['flows'][number]) =>
+  `${fl.port === undefined ? 'ping' : 'tcp'} ${fl.from}->${fl.to}${fl.port === undefined ? '' : `:${fl.port}`}${fl.v6 ? ' v6' : ''}`;
 
 function pings(net: Net, from: Side, to: Side, v6 = false): boolean {
   return net.lab.exec(net.ns[from], ['ping', v6 ? '-6' : '-4', '-c1', '-W1', (v6 ? IP6 : IP)[to]], false).status === 0;
@@ -104,7 +130,9 @@ async function withBackend(t: TestContext, name: NwfilterBackendName) {
 
 // The three tests wait on the kernel and on processes, each in a lab of its own: they run at once.
 describe('nwfilter backends give libvirt verdicts on real bridges', { skip, concurrency: true }, () => {
-  const files = readdirSync(SCENARIOS).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(SCENARIOS)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   for (const name of BACKENDS) {
     it(`scenarios on ${name}`, async (t) => {
       const { net, backend } = await withBackend(t, name);
@@ -122,9 +150,17 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip, conc
 
   it('corpus filters drop and pass the same frames on both backends', async (t) => {
     const dir = join(CORPUS, 'nwfilterxml2firewalldata');
-    const files = readdirSync(dir).filter((f) => f.endsWith('.xml') && !f.startsWith('ref')).sort();
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.xml') && !f.startsWith('ref'))
+      .sort();
     const referenced = new DirectoryFilterSource(dir, (text, f) => parseFilter(text, f));
-    const vars = { IPSETNAME: ['tck_test'], A: ['1.1.1.1', '2.2.2.2', '3.3.3.3', '3.3.3.3'], B: ['80', '90', '80', '80'], C: ['1080', '1090', '1100', '1110'], IP: [IP.a] };
+    const vars = {
+      IPSETNAME: ['tck_test'],
+      A: ['1.1.1.1', '2.2.2.2', '3.3.3.3', '3.3.3.3'],
+      B: ['80', '90', '80', '80'],
+      C: ['1080', '1090', '1100', '1110'],
+      IP: [IP.a],
+    };
     // each backend on a lab of its own, both at once
     const verdicts = async (name: NwfilterBackendName): Promise<Record<string, string>> => {
       const out: Record<string, string> = {};
@@ -133,27 +169,54 @@ describe('nwfilter backends give libvirt verdicts on real bridges', { skip, conc
         const filter = parseFilter(readFileSync(join(dir, file), 'utf8'), file);
         try {
           // Most corpus filters only accept; behind a final drop their accepts decide.
-          const l3Only = filter.entries.every((e) => e.kind === 'rule' && e.protocol && protocolSpec(e.protocol).layer !== 'ethernet');
-          const source = filterSource(new MapFilterSource([filter]), inlineFilters(wrapper(filter.name, l3Only)), referenced);
+          const l3Only = filter.entries.every(
+            (e) => e.kind === 'rule' && e.protocol && protocolSpec(e.protocol).layer !== 'ethernet',
+          );
+          const source = filterSource(
+            new MapFilterSource([filter]),
+            inlineFilters(wrapper(filter.name, l3Only)),
+            referenced,
+          );
           await backend.apply({ set: [portFilter('vnet0', MAC.a, 'vwt-wrap', vars, source)], remove: [] });
         } catch (err) {
           out[file] = `refused: ${(err as Error).message.split('\n')[0]}`;
           continue;
         }
-        const sent = await probe(net, 'a', BATTERY.map((f) => ({ ...f, marker: `out-${f.marker}!` })));
-        const inn = await probe(net, 'b', BATTERY.map((f) => ({ ...f, marker: `in-${f.marker}!`, src_mac: MAC.b, dst_mac: f.dst_mac === MAC.b ? MAC.a : f.dst_mac })));
+        const sent = await probe(
+          net,
+          'a',
+          BATTERY.map((f) => ({ ...f, marker: `out-${f.marker}!` })),
+        );
+        const inn = await probe(
+          net,
+          'b',
+          BATTERY.map((f) => ({
+            ...f,
+            marker: `in-${f.marker}!`,
+            src_mac: MAC.b,
+            dst_mac: f.dst_mac === MAC.b ? MAC.a : f.dst_mac,
+          })),
+        );
         out[file] = JSON.stringify([sent.b, sent.host, inn.a]);
         await backend.apply({ set: [], remove: ['vnet0'] });
       }
       return out;
     };
     const [ebiptables, nftables] = await Promise.all(BACKENDS.map(verdicts));
-    const results: Record<NwfilterBackendName, Record<string, string>> = { ebiptables: ebiptables!, nftables: nftables! };
+    const results: Record<NwfilterBackendName, Record<string, string>> = {
+      ebiptables: ebiptables!,
+      nftables: nftables!,
+    };
     // Filters only one backend can express are listed, not compared.
-    const refusedByNft = Object.entries(results.nftables).filter(([, v]) => v.startsWith('refused')).map(([k]) => k);
+    const refusedByNft = Object.entries(results.nftables)
+      .filter(([, v]) => v.startsWith('refused'))
+      .map(([k]) => k);
     for (const file of refusedByNft) t.diagnostic(`${file}: ${results.nftables[file]}`);
     const compared = Object.keys(results.ebiptables).filter((f) => !refusedByNft.includes(f));
-    assert.ok(compared.length >= files.length - 3, `most corpus filters are compared (${compared.length}/${files.length})`);
+    assert.ok(
+      compared.length >= files.length - 3,
+      `most corpus filters are compared (${compared.length}/${files.length})`,
+    );
     // The battery must tell filters apart, or agreeing would prove nothing.
     const patterns = new Set(compared.map((f) => results.nftables[f]));
     t.diagnostic(`${compared.length} filters compared, ${patterns.size} different verdict patterns`);
@@ -177,26 +240,166 @@ const wrapper = (name: string, l3Only: boolean) => `<filter name='vwt-wrap' chai
 /** A mixed battery: addresses the corpus filters use (1.1.1.1, 10.1.2.3, ...) and ordinary traffic. */
 const BATTERY: Frame[] = [
   { kind: 'ipv4', marker: 'ip', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-  { kind: 'ipv4', marker: 'ip-1111', src_mac: MAC.a, dst_mac: MAC.b, src_ip: '1.1.1.1', dst_ip: '2.2.2.2', sport: 80, dport: 1080 },
-  { kind: 'ipv4', marker: 'ip-10123', src_mac: MAC.a, dst_mac: MAC.b, src_ip: '10.1.2.3', dst_ip: '10.1.2.3', sport: 20, dport: 100 },
-  { kind: 'ipv4', marker: 'tcp-80', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b, proto: 6, sport: 80, dport: 80 },
+  {
+    kind: 'ipv4',
+    marker: 'ip-1111',
+    src_mac: MAC.a,
+    dst_mac: MAC.b,
+    src_ip: '1.1.1.1',
+    dst_ip: '2.2.2.2',
+    sport: 80,
+    dport: 1080,
+  },
+  {
+    kind: 'ipv4',
+    marker: 'ip-10123',
+    src_mac: MAC.a,
+    dst_mac: MAC.b,
+    src_ip: '10.1.2.3',
+    dst_ip: '10.1.2.3',
+    sport: 20,
+    dport: 100,
+  },
+  {
+    kind: 'ipv4',
+    marker: 'tcp-80',
+    src_mac: MAC.a,
+    dst_mac: MAC.b,
+    src_ip: IP.a,
+    dst_ip: IP.b,
+    proto: 6,
+    sport: 80,
+    dport: 80,
+  },
   { kind: 'ipv4', marker: 'icmp', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b, proto: 1 },
   { kind: 'ipv4', marker: 'bcast', src_mac: MAC.a, dst_mac: 'ff:ff:ff:ff:ff:ff', src_ip: IP.a, dst_ip: '10.99.0.255' },
   { kind: 'ipv4', marker: 'mcast', src_mac: MAC.a, dst_mac: '01:00:5e:00:00:fb', src_ip: IP.a, dst_ip: '224.0.0.251' },
   { kind: 'ipv6', marker: 'ip6', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP6.a, dst_ip: IP6.b },
-  { kind: 'ipv6', marker: 'ip6-range', src_mac: MAC.a, dst_mac: MAC.b, src_ip: '1::2', dst_ip: 'a:b:c::d:e:f', sport: 20, dport: 100 },
-  { kind: 'arp', marker: 'arp', op: 1, src_mac: MAC.a, dst_mac: 'ff:ff:ff:ff:ff:ff', sha: MAC.a, spa: IP.a, tha: '00:00:00:00:00:00', tpa: IP.b },
-  { kind: 'arp', marker: 'arp-10123', op: 1, src_mac: MAC.a, dst_mac: 'ff:ff:ff:ff:ff:ff', sha: '01:02:03:04:05:06', spa: '10.0.0.1', tha: '0a:0b:0c:0d:0e:0f', tpa: '10.1.2.3' },
-  { kind: 'rarp', marker: 'rarp', op: 3, src_mac: MAC.a, dst_mac: 'ff:ff:ff:ff:ff:ff', sha: MAC.a, spa: '0.0.0.0', tha: MAC.a, tpa: '0.0.0.0' },
+  {
+    kind: 'ipv6',
+    marker: 'ip6-range',
+    src_mac: MAC.a,
+    dst_mac: MAC.b,
+    src_ip: '1::2',
+    dst_ip: 'a:b:c::d:e:f',
+    sport: 20,
+    dport: 100,
+  },
+  {
+    kind: 'arp',
+    marker: 'arp',
+    op: 1,
+    src_mac: MAC.a,
+    dst_mac: 'ff:ff:ff:ff:ff:ff',
+    sha: MAC.a,
+    spa: IP.a,
+    tha: '00:00:00:00:00:00',
+    tpa: IP.b,
+  },
+  {
+    kind: 'arp',
+    marker: 'arp-10123',
+    op: 1,
+    src_mac: MAC.a,
+    dst_mac: 'ff:ff:ff:ff:ff:ff',
+    sha: '01:02:03:04:05:06',
+    spa: '10.0.0.1',
+    tha: '0a:0b:0c:0d:0e:0f',
+    tpa: '10.1.2.3',
+  },
+  {
+    kind: 'rarp',
+    marker: 'rarp',
+    op: 3,
+    src_mac: MAC.a,
+    dst_mac: 'ff:ff:ff:ff:ff:ff',
+    sha: MAC.a,
+    spa: '0.0.0.0',
+    tha: MAC.a,
+    tpa: '0.0.0.0',
+  },
   { kind: 'raw', marker: 'other-l2', src_mac: MAC.a, dst_mac: MAC.b, ethertype: '88b5' },
   { kind: 'raw', marker: 'mac-1234', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', ethertype: '1234' },
   { kind: 'ipv4', marker: 'vlan', vlan: 291, src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-  { kind: 'arp', marker: 'arp-123456', op: 1, src_mac: '01:02:03:04:05:06', dst_mac: 'ff:ff:ff:ff:ff:ff', sha: '01:02:03:04:05:06', spa: '10.0.0.1', tha: '00:00:00:00:00:00', tpa: '10.1.2.3' },
-  { kind: 'ipv4', marker: 'ip-aabb', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', sport: 20, dport: 100, tos: 33 << 2 },
-  { kind: 'ipv4', marker: 'ip-aabb-dscp2', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', tos: 2 << 2 },
-  { kind: 'ipv4', marker: 'ip-aabb-tcp', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', proto: 6, sport: 255, dport: 65535, tos: 63 << 2 },
-  { kind: 'ipv4', marker: 'ip-aabb-icmp', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '10.1.2.3', dst_ip: '10.1.2.3', proto: 1, sport: 12 * 256 + 11 },
-  { kind: 'ipv6', marker: 'ip6-aabb', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '1::2', dst_ip: 'a:b:c::d:e:f', sport: 20, dport: 100 },
-  { kind: 'ipv6', marker: 'ip6-aabb-tcp', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', src_ip: '1::2', dst_ip: 'a:b:c::d:e:f', proto: 6, sport: 20, dport: 100 },
-  { kind: 'raw', marker: 'mac-aabb-0600', src_mac: '01:02:03:04:05:06', dst_mac: 'aa:bb:cc:dd:ee:ff', ethertype: '0600' },
+  {
+    kind: 'arp',
+    marker: 'arp-123456',
+    op: 1,
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'ff:ff:ff:ff:ff:ff',
+    sha: '01:02:03:04:05:06',
+    spa: '10.0.0.1',
+    tha: '00:00:00:00:00:00',
+    tpa: '10.1.2.3',
+  },
+  {
+    kind: 'ipv4',
+    marker: 'ip-aabb',
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'aa:bb:cc:dd:ee:ff',
+    src_ip: '10.1.2.3',
+    dst_ip: '10.1.2.3',
+    sport: 20,
+    dport: 100,
+    tos: 33 << 2,
+  },
+  {
+    kind: 'ipv4',
+    marker: 'ip-aabb-dscp2',
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'aa:bb:cc:dd:ee:ff',
+    src_ip: '10.1.2.3',
+    dst_ip: '10.1.2.3',
+    tos: 2 << 2,
+  },
+  {
+    kind: 'ipv4',
+    marker: 'ip-aabb-tcp',
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'aa:bb:cc:dd:ee:ff',
+    src_ip: '10.1.2.3',
+    dst_ip: '10.1.2.3',
+    proto: 6,
+    sport: 255,
+    dport: 65535,
+    tos: 63 << 2,
+  },
+  {
+    kind: 'ipv4',
+    marker: 'ip-aabb-icmp',
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'aa:bb:cc:dd:ee:ff',
+    src_ip: '10.1.2.3',
+    dst_ip: '10.1.2.3',
+    proto: 1,
+    sport: 12 * 256 + 11,
+  },
+  {
+    kind: 'ipv6',
+    marker: 'ip6-aabb',
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'aa:bb:cc:dd:ee:ff',
+    src_ip: '1::2',
+    dst_ip: 'a:b:c::d:e:f',
+    sport: 20,
+    dport: 100,
+  },
+  {
+    kind: 'ipv6',
+    marker: 'ip6-aabb-tcp',
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'aa:bb:cc:dd:ee:ff',
+    src_ip: '1::2',
+    dst_ip: 'a:b:c::d:e:f',
+    proto: 6,
+    sport: 20,
+    dport: 100,
+  },
+  {
+    kind: 'raw',
+    marker: 'mac-aabb-0600',
+    src_mac: '01:02:03:04:05:06',
+    dst_mac: 'aa:bb:cc:dd:ee:ff',
+    ethertype: '0600',
+  },
 ];

@@ -12,7 +12,8 @@ import { MapFilterSource } from '../../src/nwfilter/source.js';
 import { renderCommandLine } from '../../src/plan/command.js';
 import { dryRunCommands } from '../../src/plan/transaction.js';
 
-const filter = (name: string, body: string, attrs = '') => parseFilter(`<filter name='${name}'${attrs}>${body}</filter>`);
+const filter = (name: string, body: string, attrs = '') =>
+  parseFilter(`<filter name='${name}'${attrs}>${body}</filter>`);
 const rule = (port: number | string, more = '', ruleAttrs = '') =>
   `<rule action='accept' direction='out'${ruleAttrs}><tcp dstportstart='${port}'${more}/></rule>`;
 const vars = (entries: Record<string, string[]>) => new Map(Object.entries(entries));
@@ -50,24 +51,38 @@ describe('filter instantiation', () => {
 
   it('uses filterref parameters as defaults under the inherited variables, like libvirt', () => {
     const source = new MapFilterSource([filter('child', `${rule('$X')}${rule('$Y')}`)]);
-    const root = filter('root', `<filterref filter='child'><parameter name='X' value='2'/><parameter name='Y' value='3'/></filterref>`);
+    const root = filter(
+      'root',
+      `<filterref filter='child'><parameter name='X' value='2'/><parameter name='Y' value='3'/></filterref>`,
+    );
     assert.deepEqual(ports(instantiate(root, vars({ X: ['1'] }), source)), ['1', '3']);
   });
 
   it('reports reference loops with the path', () => {
-    const source = new MapFilterSource([filter('a', `<filterref filter='b'/>`), filter('b', `<filterref filter='a'/>`), filter('self', `<filterref filter='self'/>`)]);
+    const source = new MapFilterSource([
+      filter('a', `<filterref filter='b'/>`),
+      filter('b', `<filterref filter='a'/>`),
+      filter('self', `<filterref filter='self'/>`),
+    ]);
     rejects(() => instantiate(source.lookup('a')!, new Map(), source), 'invalid-input', /loop: a -> b -> a/);
     rejects(() => instantiate(source.lookup('self')!, new Map(), source), 'invalid-input', /loop: self -> self/);
   });
 
   it('reports a missing filter with the path that references it', () => {
-    const source = new MapFilterSource([filter('a', `<filterref filter='b'/>`), filter('b', `<filterref filter='nowhere'/>`)]);
+    const source = new MapFilterSource([
+      filter('a', `<filterref filter='b'/>`),
+      filter('b', `<filterref filter='nowhere'/>`),
+    ]);
     rejects(() => instantiate(source.lookup('a')!, new Map(), source), 'not-found', /'nowhere'.*a -> b -> nowhere/);
   });
 
   it('lists every unresolvable variable or unavailable list element at once', () => {
     const root = filter('root', `${rule('$P')}${rule('$A[2]')}${rule('$A[1]')}`);
-    rejects(() => instantiate(root, vars({ A: ['1', '2'] }), new MapFilterSource([])), 'invalid-input', /unresolvable.*: P \(in root\), A\[2\] \(in root\)$/);
+    rejects(
+      () => instantiate(root, vars({ A: ['1', '2'] }), new MapFilterSource([])),
+      'invalid-input',
+      /unresolvable.*: P \(in root\), A\[2\] \(in root\)$/,
+    );
   });
 
   it('offers missing variables to the resolver hook (the IP learning seam)', () => {
@@ -80,12 +95,20 @@ describe('filter instantiation', () => {
       },
     });
     assert.deepEqual(asked, [['IP']]);
-    assert.deepEqual(out[0]!.expansions[0]!.attrs['srcipaddr']!.value, { kind: 'text', text: '10.0.0.7', variable: 'IP' });
+    assert.deepEqual(out[0]!.expansions[0]!.attrs['srcipaddr']!.value, {
+      kind: 'text',
+      text: '10.0.0.7',
+      variable: 'IP',
+    });
   });
 
   it('rejects lists of different lengths iterated together', () => {
     const root = filter('root', `<rule action='accept' direction='out'><tcp srcipaddr='$A' dstportstart='$P'/></rule>`);
-    rejects(() => instantiate(root, vars({ A: ['1.1.1.1', '2.2.2.2'], P: ['1', '2', '3'] }), new MapFilterSource([])), 'invalid-input', /same length.*'A'.*'P'|same length.*'P'.*'A'/);
+    rejects(
+      () => instantiate(root, vars({ A: ['1.1.1.1', '2.2.2.2'], P: ['1', '2', '3'] }), new MapFilterSource([])),
+      'invalid-input',
+      /same length.*'A'.*'P'|same length.*'P'.*'A'/,
+    );
   });
 
   it('iterates lists in parallel under one iterator and crosses different iterators', () => {
@@ -95,7 +118,12 @@ describe('filter instantiation', () => {
         `<rule action='accept' direction='out'><tcp srcipaddr='$A[@1]' dstportstart='$P[@2]'/></rule>`,
     );
     const out = instantiate(root, vars({ A: ['1.1.1.1', '2.2.2.2'], P: ['7', '8'] }), new MapFilterSource([]));
-    const pairs = out.map((i) => i.expansions.map((e) => `${(e.attrs['srcipaddr']!.value as { text: string }).text}:${(e.attrs['dstportstart']!.value as { text: string }).text}`));
+    const pairs = out.map((i) =>
+      i.expansions.map(
+        (e) =>
+          `${(e.attrs['srcipaddr']!.value as { text: string }).text}:${(e.attrs['dstportstart']!.value as { text: string }).text}`,
+      ),
+    );
     assert.deepEqual(pairs, [
       ['1.1.1.1:7', '2.2.2.2:8'],
       ['1.1.1.1:7', '2.2.2.2:7', '1.1.1.1:8', '2.2.2.2:8'],
@@ -104,15 +132,32 @@ describe('filter instantiation', () => {
 
   it('rejects a variable value that does not fit the attribute it is used for', () => {
     const root = filter('root', `<rule action='accept' direction='out'><tcp srcipaddr='$A'/></rule>`);
-    rejects(() => instantiate(root, vars({ A: ['10.0.0.1', 'not_an_ip'] }), new MapFilterSource([])), 'invalid-input', /\$A = 'not_an_ip'.*srcipaddr/);
+    rejects(
+      () => instantiate(root, vars({ A: ['10.0.0.1', 'not_an_ip'] }), new MapFilterSource([])),
+      'invalid-input',
+      /\$A = 'not_an_ip'.*srcipaddr/,
+    );
     const port = filter('root', rule('$P'));
     rejects(() => instantiate(port, vars({ P: ['70000'] }), new MapFilterSource([])), 'invalid-input', /dstportstart/);
   });
 
   it('fails bad input before any command runs', async () => {
-    const source = new MapFilterSource([filter('a', `<filterref filter='b'/>`), filter('b', `<filterref filter='a'/>`)]);
+    const source = new MapFilterSource([
+      filter('a', `<filterref filter='b'/>`),
+      filter('b', `<filterref filter='a'/>`),
+    ]);
     const runner = new FakeRunner();
-    await assert.rejects(async () => applyPlans(instantiationPlans('vnet0', instantiateBinding({ portdev: 'vnet0', mac: '52:54:00:00:00:01', filter: 'a', params: new Map() }, source)), runner), /loop/);
+    await assert.rejects(
+      async () =>
+        applyPlans(
+          instantiationPlans(
+            'vnet0',
+            instantiateBinding({ portdev: 'vnet0', mac: '52:54:00:00:00:01', filter: 'a', params: new Map() }, source),
+          ),
+          runner,
+        ),
+      /loop/,
+    );
     assert.deepEqual(runner.calls, []);
   });
 });
@@ -120,22 +165,40 @@ describe('filter instantiation', () => {
 describe('rule order', () => {
   it('puts root-chain rules first, then orders by priority keeping document order among equals', () => {
     const source = new MapFilterSource([filter('arpf', `${rule(3, '', " priority='-900'")}`, " chain='arp'")]);
-    const root = filter('root', `${rule(1, '', " priority='700'")}${rule(2)}<filterref filter='arpf'/>${rule(4)}${rule(5, '', " priority='-10'")}`);
+    const root = filter(
+      'root',
+      `${rule(1, '', " priority='700'")}${rule(2)}<filterref filter='arpf'/>${rule(4)}${rule(5, '', " priority='-10'")}`,
+    );
     const ordered = orderRules(instantiate(root, new Map(), source));
-    assert.deepEqual(ordered.map((o) => ports([o.instance])[0]), ['5', '2', '4', '1', '3']);
+    assert.deepEqual(
+      ordered.map((o) => ports([o.instance])[0]),
+      ['5', '2', '4', '1', '3'],
+    );
     // A non-root rule below its chain's priority is handled at the chain's priority.
-    assert.deepEqual(ordered.map((o) => o.effectivePriority), [-10, 500, 500, 700, -500]);
+    assert.deepEqual(
+      ordered.map((o) => o.effectivePriority),
+      [-10, 500, 500, 700, -500],
+    );
   });
 
   it('creates an ebtables sub-chain before the first rule at or above its priority', () => {
     const source = new MapFilterSource([
-      filter('macf', `<rule action='drop' direction='out' priority='-850'><mac srcmacaddr='52:54:00:00:00:01'/></rule>`, " chain='mac'"),
+      filter(
+        'macf',
+        `<rule action='drop' direction='out' priority='-850'><mac srcmacaddr='52:54:00:00:00:01'/></rule>`,
+        " chain='mac'",
+      ),
       filter('arpf', `<rule action='accept' direction='out' priority='100'><arp/></rule>`, " chain='arp'"),
     ]);
     const root = filter('root', `<filterref filter='arpf'/><filterref filter='macf'/>`);
-    const lines = dryRunCommands(applyNewRules('vnet0', instantiate(root, new Map(), source))).map((c) => renderCommandLine(c.argv));
+    const lines = dryRunCommands(applyNewRules('vnet0', instantiate(root, new Map(), source))).map((c) =>
+      renderCommandLine(c.argv),
+    );
     const at = (text: string) => lines.findIndex((l) => l.includes(text));
-    assert.ok(at('-N J-vnet0-mac') < at('-A J-vnet0-mac') && at('-A J-vnet0-mac') < at('-N J-vnet0-arp'), lines.join('\n'));
+    assert.ok(
+      at('-N J-vnet0-mac') < at('-A J-vnet0-mac') && at('-A J-vnet0-mac') < at('-N J-vnet0-arp'),
+      lines.join('\n'),
+    );
     assert.ok(at('-N J-vnet0-arp') < at('-A J-vnet0-arp'));
     assert.ok(at('-A libvirt-J-vnet0 -j J-vnet0-mac') < at('-A libvirt-J-vnet0 -p 0x0806 -j J-vnet0-arp'));
   });

@@ -20,7 +20,12 @@ import { NetnsLab } from '../support/netns.js';
 export const FRAMES = resolve('test/nwfilter/frames.py');
 export { CORPUS };
 
-export const MAC = { a: '52:54:00:00:00:0a', b: '52:54:00:00:00:0b', host: '52:54:00:00:00:01', other: '52:54:00:00:00:99' };
+export const MAC = {
+  a: '52:54:00:00:00:0a',
+  b: '52:54:00:00:00:0b',
+  host: '52:54:00:00:00:01',
+  other: '52:54:00:00:00:99',
+};
 export const IP = { a: '10.99.0.10', b: '10.99.0.11', host: '10.99.0.1', other: '10.99.0.99' };
 export const IP6 = { a: 'fd99::10', b: 'fd99::11', host: 'fd99::1', other: 'fd99::99' };
 
@@ -51,7 +56,10 @@ export function topology(t: TestContext): Net {
   lab.exec(host, ['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
   lab.veth(host, 'vnet0', a, 'eth0', { bridge: 'br0', mac: MAC.a });
   lab.veth(host, 'vnet1', b, 'eth0', { bridge: 'br0', mac: MAC.b });
-  for (const [ns, side] of [[a, 'a'], [b, 'b']] as const) {
+  for (const [ns, side] of [
+    [a, 'a'],
+    [b, 'b'],
+  ] as const) {
     lab.exec(ns, ['ip', 'addr', 'add', `${IP[side]}/24`, 'dev', 'eth0']);
     lab.exec(ns, ['ip', 'addr', 'add', `${IP6[side]}/64`, 'dev', 'eth0', 'nodad']);
     // the control link: no ARP, no IPv6, no address, so it carries only end frames and floods
@@ -70,10 +78,19 @@ export function backendFor(name: NwfilterBackendName, net: Net): Promise<Nwfilte
 
 /** Stock filters (the corpus copy), after `extra`. */
 export function filterSource(...extra: FilterSource[]): FilterSource {
-  return chainSources(...extra, new DirectoryFilterSource(resolve(CORPUS, 'filters'), (text, file) => parseFilter(text, file)));
+  return chainSources(
+    ...extra,
+    new DirectoryFilterSource(resolve(CORPUS, 'filters'), (text, file) => parseFilter(text, file)),
+  );
 }
 
-export function portFilter(portdev: string, mac: string, filter: string, params: Record<string, string[]>, source: FilterSource): PortFilter {
+export function portFilter(
+  portdev: string,
+  mac: string,
+  filter: string,
+  params: Record<string, string[]>,
+  source: FilterSource,
+): PortFilter {
   const binding = { portdev, mac, filter, params: new Map(Object.entries(params)) };
   return { portdev, mac, filter, instances: instantiateBinding(binding, source) };
 }
@@ -132,7 +149,8 @@ class FramesAgent {
     await waitFor(
       () => {
         if (this.lines.length > 0) return true;
-        if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`frames.py agent at ${this.side} ended: ${this.errors}`);
+        if (this.child.exitCode !== null || this.child.signalCode !== null)
+          throw new Error(`frames.py agent at ${this.side} ended: ${this.errors}`);
         return false;
       },
       { what: `${what} from the frames.py agent at ${this.side}`, timeout: 30_000, interval: 2 },
@@ -161,18 +179,24 @@ let probes = 0;
  * Sends `frames` from `from` and counts, on each other side, the frames of each marker that
  * arrived before the probe's end frame (frames.py: count, send).
  */
-export async function probe(net: Net, from: Side, frames: readonly Frame[]): Promise<Record<Side, Record<string, number>>> {
+export async function probe(
+  net: Net,
+  from: Side,
+  frames: readonly Frame[],
+): Promise<Record<Side, Record<string, number>>> {
   const markers = frames.map((f) => f.marker);
   const end = `probe-end-${process.pid}-${++probes}`;
   const sides = (['a', 'b', 'host'] as const).filter((s) => s !== from);
   const counters = await Promise.all(sides.map((s) => agentAt(net, s)));
-  for (const [i, c] of counters.entries()) c.command({ op: 'count', iface: DATA_IF[sides[i]!], ctl: CTL_IF[sides[i]!], end, markers });
+  for (const [i, c] of counters.entries())
+    c.command({ op: 'count', iface: DATA_IF[sides[i]!], ctl: CTL_IF[sides[i]!], end, markers });
   for (const c of counters) assert.equal(await c.line('ready to count'), 'ready');
   const sender = await agentAt(net, from);
   sender.command({ op: 'send', iface: DATA_IF[from], frames, ctl: CTL_IF[from], end });
   assert.equal(await sender.line('frames sent'), 'sent');
   const out: Record<Side, Record<string, number>> = { a: {}, b: {}, host: {} };
-  for (const [i, c] of counters.entries()) out[sides[i]!] = JSON.parse(await c.line('counts')) as Record<string, number>;
+  for (const [i, c] of counters.entries())
+    out[sides[i]!] = JSON.parse(await c.line('counts')) as Record<string, number>;
   return out;
 }
 

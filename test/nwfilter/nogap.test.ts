@@ -29,7 +29,14 @@ describe('nftables backend: no window without the filter', { skip }, () => {
   it('spoofed frames never pass while ports are re-bound, redefined, added and removed', async (t) => {
     const net = topology(t);
     const backend = await NftablesBackend.create(net.runner);
-    const port = (i: number) => portFilter('vnet0', MAC.a, 'vwt-guard', PARAMS[Math.floor(i / 2) % 2]!, filterSource(inlineFilters(DEFINITIONS[i % 2]!)));
+    const port = (i: number) =>
+      portFilter(
+        'vnet0',
+        MAC.a,
+        'vwt-guard',
+        PARAMS[Math.floor(i / 2) % 2]!,
+        filterSource(inlineFilters(DEFINITIONS[i % 2]!)),
+      );
     const other = portFilter('vnet1', MAC.b, 'clean-traffic', { IP: [IP.b] }, filterSource());
     await backend.apply({ set: [port(0)], remove: [] });
 
@@ -37,7 +44,17 @@ describe('nftables backend: no window without the filter', { skip }, () => {
       { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
       { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
       { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
-      { kind: 'arp', marker: 'spoof-arp!', op: 2, src_mac: MAC.a, dst_mac: MAC.b, sha: MAC.a, spa: IP.other, tha: MAC.b, tpa: IP.b },
+      {
+        kind: 'arp',
+        marker: 'spoof-arp!',
+        op: 2,
+        src_mac: MAC.a,
+        dst_mac: MAC.b,
+        sha: MAC.a,
+        spa: IP.other,
+        tha: MAC.b,
+        tpa: IP.b,
+      },
     ];
     const markers = frames.map((f) => f.marker);
     const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...markers]);
@@ -57,7 +74,10 @@ describe('nftables backend: no window without the filter', { skip }, () => {
     const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
     t.diagnostic(`${sent.rounds} rounds sent during ${changes} transactions; B saw ${JSON.stringify(seen)}`);
     assert.ok(sent.rounds > 100, 'the guest kept flooding');
-    assert.deepEqual({ mac: seen['spoof-mac!'], ip: seen['spoof-ip!'], arp: seen['spoof-arp!'] }, { mac: 0, ip: 0, arp: 0 });
+    assert.deepEqual(
+      { mac: seen['spoof-mac!'], ip: seen['spoof-ip!'], arp: seen['spoof-arp!'] },
+      { mac: 0, ip: 0, arp: 0 },
+    );
     assert.ok(seen['legit!']! > sent.rounds / 2, 'legitimate frames kept flowing');
   });
 });

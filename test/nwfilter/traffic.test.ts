@@ -13,7 +13,17 @@ import { instantiateBinding, type FilterBinding } from '../../src/nwfilter/bindi
 import { chainSources, DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
 import type { FirewallPlan } from '../../src/plan/transaction.js';
 import { canUseNetns, type NetnsLab } from '../support/netns.js';
-import { connects as labConnects, type Frame, IP, MAC, type Net as LabNet, probe as labProbe, type Side, tcpServers, topology as labTopology } from './lab.js';
+import {
+  connects as labConnects,
+  type Frame,
+  IP,
+  MAC,
+  type Net as LabNet,
+  probe as labProbe,
+  type Side,
+  tcpServers,
+  topology as labTopology,
+} from './lab.js';
 import { CORPUS } from '../support/corpus.js';
 
 const STOCK = resolve(CORPUS, 'filters');
@@ -49,10 +59,31 @@ async function probe(net: Net, frames: Frame[]): Promise<{ b: Record<string, num
 }
 
 const ipv4 = (marker: string, src_mac: string, dst_mac: string, src_ip: string, dst_ip: string): Frame => ({
-  kind: 'ipv4', marker, src_mac, dst_mac, src_ip, dst_ip,
+  kind: 'ipv4',
+  marker,
+  src_mac,
+  dst_mac,
+  src_ip,
+  dst_ip,
 });
-const arp = (marker: string, op: number, dst_mac: string, sha: string, spa: string, tha: string, tpa: string): Frame => ({
-  kind: 'arp', marker, op, src_mac: MAC.a, dst_mac, sha, spa, tha, tpa,
+const arp = (
+  marker: string,
+  op: number,
+  dst_mac: string,
+  sha: string,
+  spa: string,
+  tha: string,
+  tpa: string,
+): Frame => ({
+  kind: 'arp',
+  marker,
+  op,
+  src_mac: MAC.a,
+  dst_mac,
+  sha,
+  spa,
+  tha,
+  tpa,
 });
 
 /**
@@ -60,7 +91,12 @@ const arp = (marker: string, op: number, dst_mac: string, sha: string, spa: stri
  * of each rule it appends to them, in order.
  */
 function finalChains(plans: FirewallPlan[]): Map<string, string[]> {
-  const rename = (c: string) => c.replace(/^libvirt-J-/, 'libvirt-I-').replace(/^libvirt-P-/, 'libvirt-O-').replace(/^([FH]?)J-/, '$1I-').replace(/^([FH]?)P-/, '$1O-');
+  const rename = (c: string) =>
+    c
+      .replace(/^libvirt-J-/, 'libvirt-I-')
+      .replace(/^libvirt-P-/, 'libvirt-O-')
+      .replace(/^([FH]?)J-/, '$1I-')
+      .replace(/^([FH]?)P-/, '$1O-');
   const chains = new Map<string, string[]>();
   for (const { argv } of plans[0]!.flatMap((g) => g.commands)) {
     const i = argv.findIndex((a) => a === '-N' || a === '-A');
@@ -80,8 +116,7 @@ function kernelChains(net: Net): Map<string, string[]> {
     if (chain) {
       current = [];
       chains.set(`ebtables ${chain}`, current);
-    }
-    else if (line.startsWith('-')) current.push(/-j (\S+)/.exec(line)![1]!);
+    } else if (line.startsWith('-')) current.push(/-j (\S+)/.exec(line)![1]!);
   }
   for (const ipt of ['iptables', 'ip6tables']) {
     const lines = net.lab.exec(net.host, [ipt, '-S'], false).stdout.split('\n');
@@ -103,14 +138,21 @@ function bindingPlans(binding: FilterBinding, extra: MapFilterSource): FirewallP
 async function bind(net: Net, plans: FirewallPlan[]): Promise<void> {
   await applyPlans(plans, net.runner);
   const kernel = kernelChains(net);
-  for (const [chain, targets] of finalChains(plans)) assert.deepEqual(kernel.get(chain), targets, `${chain} after instantiation`);
-  for (const chain of kernel.keys()) assert.doesNotMatch(chain, / (libvirt-[JP]-|[JP]-vnet|[FH][JP]-)/, 'temporary chain left behind');
+  for (const [chain, targets] of finalChains(plans))
+    assert.deepEqual(kernel.get(chain), targets, `${chain} after instantiation`);
+  for (const chain of kernel.keys())
+    assert.doesNotMatch(chain, / (libvirt-[JP]-|[JP]-vnet|[FH][JP]-)/, 'temporary chain left behind');
 }
 
 describe('nwfilter on a real kernel', { skip }, () => {
   it('clean-traffic on guest A drops spoofed and foreign traffic and lets legitimate traffic pass', async (t) => {
     const net = topology(t);
-    const binding: FilterBinding = { portdev: 'vnet0', mac: MAC.a, filter: 'clean-traffic', params: new Map([['IP', [IP.a]]]) };
+    const binding: FilterBinding = {
+      portdev: 'vnet0',
+      mac: MAC.a,
+      filter: 'clean-traffic',
+      params: new Map([['IP', [IP.a]]]),
+    };
     const plans = bindingPlans(binding, new MapFilterSource([]));
 
     // libvirt's shared iptables chains survive a teardown; one cycle first makes them part of
@@ -139,12 +181,28 @@ describe('nwfilter on a real kernel', { skip }, () => {
     ];
     const seen = await probe(net, frames);
     assert.deepEqual(
-      { ...seen.b, 'ok-ip-host': seen.host['ok-ip-host'], 'bad-src-ip-host': seen.host['bad-src-ip-host'], 'host-arp-request': seen.host['ok-arp-request'] },
       {
-        'ok-ip-b': 1, 'ok-ip-host': 1, 'ok-arp-request': 1, 'ok-arp-reply': 1, 'host-arp-request': 1,
-        'bad-src-mac': 0, 'bad-src-ip': 0, 'bad-src-ip-host': 0, 'bad-arp-foreign-ip': 0, 'bad-arp-foreign-mac': 0,
-        'bad-arp-request-foreign-mac': 0, 'bad-arp-reply-foreign-ip': 0,
-        'bad-gratuitous-arp-for-b': 0, 'bad-ethertype': 0, 'bad-ipv6': 0,
+        ...seen.b,
+        'ok-ip-host': seen.host['ok-ip-host'],
+        'bad-src-ip-host': seen.host['bad-src-ip-host'],
+        'host-arp-request': seen.host['ok-arp-request'],
+      },
+      {
+        'ok-ip-b': 1,
+        'ok-ip-host': 1,
+        'ok-arp-request': 1,
+        'ok-arp-reply': 1,
+        'host-arp-request': 1,
+        'bad-src-mac': 0,
+        'bad-src-ip': 0,
+        'bad-src-ip-host': 0,
+        'bad-arp-foreign-ip': 0,
+        'bad-arp-foreign-mac': 0,
+        'bad-arp-request-foreign-mac': 0,
+        'bad-arp-reply-foreign-ip': 0,
+        'bad-gratuitous-arp-for-b': 0,
+        'bad-ethertype': 0,
+        'bad-ipv6': 0,
       },
     );
     // The guests' own stacks still talk both ways (ARP and ICMP).
@@ -165,7 +223,10 @@ describe('nwfilter on a real kernel', { skip }, () => {
   <rule action='accept' direction='in' priority='200'><tcp dstportstart='22'/></rule>
   <rule action='drop' direction='inout' priority='900'><tcp/></rule>
 </filter>`);
-    const plans = bindingPlans({ portdev: 'vnet0', mac: MAC.a, filter: 'vwt-l4', params: new Map() }, new MapFilterSource([filter]));
+    const plans = bindingPlans(
+      { portdev: 'vnet0', mac: MAC.a, filter: 'vwt-l4', params: new Map() },
+      new MapFilterSource([filter]),
+    );
     await applyPlans(plans, net.runner);
     await applyPlan(allTeardown('vnet0'), net.runner);
     const before = ruleset(net);
@@ -194,7 +255,9 @@ describe('nwfilter on a real kernel', { skip }, () => {
 
   it('a rule the kernel refuses rolls the new rule set back and keeps the previous filter', async (t) => {
     const net = topology(t);
-    const working = parseFilter(`<filter name='vwt-ok'><rule action='drop' direction='out'><tcp dstportstart='25'/></rule></filter>`);
+    const working = parseFilter(
+      `<filter name='vwt-ok'><rule action='drop' direction='out'><tcp dstportstart='25'/></rule></filter>`,
+    );
     // The ipset does not exist, so iptables refuses the rule in the middle of the new set.
     const failing = parseFilter(`<filter name='vwt-bad'>
   <rule action='accept' direction='out'><udp dstportstart='53'/></rule>
@@ -206,7 +269,10 @@ describe('nwfilter on a real kernel', { skip }, () => {
     assert.match(before, /vnet0/);
 
     await assert.rejects(
-      applyPlans(bindingPlans({ portdev: 'vnet0', mac: MAC.a, filter: 'vwt-bad', params: new Map() }, source), net.runner),
+      applyPlans(
+        bindingPlans({ portdev: 'vnet0', mac: MAC.a, filter: 'vwt-bad', params: new Map() }, source),
+        net.runner,
+      ),
       /vwt_no_such_set/,
     );
     assert.equal(ruleset(net), before, 'the failed set is gone and the old one untouched');

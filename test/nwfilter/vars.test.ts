@@ -12,7 +12,10 @@ const combos = (vars: VarTable, accesses: string[]) =>
 
 describe('combinations of variable values', () => {
   it('gives one empty combination to a rule without variables', () => {
-    assert.deepEqual(varCombinations(new Map(), []).map((b) => b.size), [0]);
+    assert.deepEqual(
+      varCombinations(new Map(), []).map((b) => b.size),
+      [0],
+    );
   });
 
   it('walks one list and skips values already produced', () => {
@@ -38,10 +41,20 @@ describe('combinations of variable values', () => {
 
   it('bounds a rule to MAX_COMBINATIONS (distinct values counted) and walks long lists in linear time', () => {
     const list = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-    assert.equal(varCombinations(table({ A: list(200, 'a'), B: [...list(100, 'b'), 'b0'] }), [ref('A[@1]'), ref('B[@2]')]).length, MAX_COMBINATIONS);
-    assert.throws(() => varCombinations(table({ A: list(200, 'a'), B: list(101, 'b') }), [ref('A[@1]'), ref('B[@2]')]), /the values of A, B give 20200 combinations for one rule; at most 20000/);
+    assert.equal(
+      varCombinations(table({ A: list(200, 'a'), B: [...list(100, 'b'), 'b0'] }), [ref('A[@1]'), ref('B[@2]')]).length,
+      MAX_COMBINATIONS,
+    );
+    assert.throws(
+      () => varCombinations(table({ A: list(200, 'a'), B: list(101, 'b') }), [ref('A[@1]'), ref('B[@2]')]),
+      /the values of A, B give 20200 combinations for one rule; at most 20000/,
+    );
     const t0 = Date.now();
-    assert.equal(varCombinations(table({ A: list(MAX_COMBINATIONS, 'a'), B: list(MAX_COMBINATIONS, 'b') }), [ref('A'), ref('B')]).length, MAX_COMBINATIONS);
+    assert.equal(
+      varCombinations(table({ A: list(MAX_COMBINATIONS, 'a'), B: list(MAX_COMBINATIONS, 'b') }), [ref('A'), ref('B')])
+        .length,
+      MAX_COMBINATIONS,
+    );
     assert.ok(Date.now() - t0 < 1000, `${Date.now() - t0} ms`);
   });
 

@@ -10,7 +10,9 @@ import { daemonConfig, parseConf } from '../../src/daemon/config.js';
 import type { VirtwallError } from '../../src/errors.js';
 
 const S = 'sab12cd34ef';
-const rule = (table: string, chain: string, comment: string | undefined, expr: object[]) => ({ rule: { family: 'bridge', table, chain, handle: 9, ...(comment === undefined ? {} : { comment }), expr } });
+const rule = (table: string, chain: string, comment: string | undefined, expr: object[]) => ({
+  rule: { family: 'bridge', table, chain, handle: 9, ...(comment === undefined ? {} : { comment }), expr },
+});
 const counter = (packets: number, bytes: number) => ({ counter: { packets, bytes } });
 const listing = (...items: object[]) => JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6' } }, ...items] });
 
@@ -19,8 +21,15 @@ describe('rule counters from nft -t -j list ruleset', () => {
     const text = listing(
       { table: { family: 'bridge', name: 'virtwall_nwf', handle: 1 } },
       rule('virtwall_nwf', `${S}_from`, 'mac prio=-800', [counter(50, 5000), { jump: { target: `${S}_from_mac` } }]),
-      rule('virtwall_nwf', `${S}_from_ipv4_ip`, 'clean-traffic/no-ip-spoofing prio=500', [{ match: { op: '==', left: {}, right: '@x' } }, counter(7, 700), { return: null }]),
-      rule('virtwall_nwf', `${S}_from_ipv4_ip`, 'clean-traffic/no-ip-spoofing prio=1000', [counter(3, 138), { drop: null }]),
+      rule('virtwall_nwf', `${S}_from_ipv4_ip`, 'clean-traffic/no-ip-spoofing prio=500', [
+        { match: { op: '==', left: {}, right: '@x' } },
+        counter(7, 700),
+        { return: null },
+      ]),
+      rule('virtwall_nwf', `${S}_from_ipv4_ip`, 'clean-traffic/no-ip-spoofing prio=1000', [
+        counter(3, 138),
+        { drop: null },
+      ]),
       // one XML rule written as two nft rules (variable combinations): one counter
       rule('virtwall_nwf', `${S}_to`, 'allow-arp prio=500', [{ match: {} }, counter(1, 10), { accept: null }]),
       rule('virtwall_nwf', `${S}_to`, 'allow-arp prio=500', [{ match: {} }, counter(2, 20), { accept: null }]),
@@ -29,30 +38,109 @@ describe('rule counters from nft -t -j list ruleset', () => {
       rule('filter', `${S}_from`, 'clean-traffic prio=1', [counter(1000, 1), { drop: null }]),
     );
     assert.deepEqual(ruleCounters(text), [
-      { family: 'bridge', shape: S, chain: 'from_ipv4_ip', path: 'clean-traffic/no-ip-spoofing', priority: 500, verdict: 'return', packets: 7, bytes: 700 },
-      { family: 'bridge', shape: S, chain: 'from_ipv4_ip', path: 'clean-traffic/no-ip-spoofing', priority: 1000, verdict: 'drop', packets: 3, bytes: 138 },
-      { family: 'bridge', shape: S, chain: 'to', path: 'allow-arp', priority: 500, verdict: 'accept', packets: 3, bytes: 30 },
-      { family: 'bridge', shape: S, chain: 'host', path: 'f/log-only', priority: 10, verdict: 'continue', packets: 4, bytes: 40 },
+      {
+        family: 'bridge',
+        shape: S,
+        chain: 'from_ipv4_ip',
+        path: 'clean-traffic/no-ip-spoofing',
+        priority: 500,
+        verdict: 'return',
+        packets: 7,
+        bytes: 700,
+      },
+      {
+        family: 'bridge',
+        shape: S,
+        chain: 'from_ipv4_ip',
+        path: 'clean-traffic/no-ip-spoofing',
+        priority: 1000,
+        verdict: 'drop',
+        packets: 3,
+        bytes: 138,
+      },
+      {
+        family: 'bridge',
+        shape: S,
+        chain: 'to',
+        path: 'allow-arp',
+        priority: 500,
+        verdict: 'accept',
+        packets: 3,
+        bytes: 30,
+      },
+      {
+        family: 'bridge',
+        shape: S,
+        chain: 'host',
+        path: 'f/log-only',
+        priority: 10,
+        verdict: 'continue',
+        packets: 4,
+        bytes: 40,
+      },
     ]);
   });
 
   it('maps ports to shapes through bridge dispatch maps and, for IP-only ports, marks', () => {
-    const map = (family: string, name: string, elem: unknown[]) => JSON.stringify({ nftables: [{ map: { family, name, table: 'virtwall_nwf', type: 'ifname', map: 'verdict', elem } }] });
+    const map = (family: string, name: string, elem: unknown[]) =>
+      JSON.stringify({
+        nftables: [{ map: { family, name, table: 'virtwall_nwf', type: 'ifname', map: 'verdict', elem } }],
+      });
     const T = 'sffffffffff';
     const text = [
-      map('bridge', 'from_port_g1', [['vnet0', { jump: { target: `${S}_from` } }], ['vnet1', { jump: { target: `${S}_from` } }]]),
-      map('bridge', 'port_mark_from', [['vnet2', 0x76760003], ['vnet0', 0x76760001]]),
-      map('inet', 'fwd_from_port_g1', [[0x76760003, { jump: { target: `${T}_fwd_from` } }], [0x76760001, { jump: { target: `${S}_fwd_from` } }]]),
-      JSON.stringify({ nftables: [{ map: { family: 'bridge', name: 'from_port_g1', table: 'other', elem: [['vnet9', { jump: { target: `${S}_from` } }]] } }] }),
+      map('bridge', 'from_port_g1', [
+        ['vnet0', { jump: { target: `${S}_from` } }],
+        ['vnet1', { jump: { target: `${S}_from` } }],
+      ]),
+      map('bridge', 'port_mark_from', [
+        ['vnet2', 0x76760003],
+        ['vnet0', 0x76760001],
+      ]),
+      map('inet', 'fwd_from_port_g1', [
+        [0x76760003, { jump: { target: `${T}_fwd_from` } }],
+        [0x76760001, { jump: { target: `${S}_fwd_from` } }],
+      ]),
+      JSON.stringify({
+        nftables: [
+          {
+            map: {
+              family: 'bridge',
+              name: 'from_port_g1',
+              table: 'other',
+              elem: [['vnet9', { jump: { target: `${S}_from` } }]],
+            },
+          },
+        ],
+      }),
     ].join('\n');
-    assert.deepEqual([...shapesOfPorts(text)].sort(), [['vnet0', S], ['vnet1', S], ['vnet2', T]]);
+    assert.deepEqual([...shapesOfPorts(text)].sort(), [
+      ['vnet0', S],
+      ['vnet1', S],
+      ['vnet2', T],
+    ]);
   });
 });
 
 describe('drops from counter deltas', () => {
-  const snap = (time: number, packets: number, ports = ['vnet0'], verdict: 'drop' | 'accept' = 'drop'): CounterSnapshot => ({
+  const snap = (
+    time: number,
+    packets: number,
+    ports = ['vnet0'],
+    verdict: 'drop' | 'accept' = 'drop',
+  ): CounterSnapshot => ({
     time,
-    rules: [{ family: 'bridge', shape: S, chain: 'from', path: 'clean-traffic/no-other-l2-traffic', priority: 1000, verdict, packets, bytes: packets * 60 }],
+    rules: [
+      {
+        family: 'bridge',
+        shape: S,
+        chain: 'from',
+        path: 'clean-traffic/no-other-l2-traffic',
+        priority: 1000,
+        verdict,
+        packets,
+        bytes: packets * 60,
+      },
+    ],
     shapeOf: new Map(ports.map((p) => [p, S])),
     portsOf: new Map([[S, ports]]),
   });
@@ -61,13 +149,27 @@ describe('drops from counter deltas', () => {
     const log = new DropLog();
     assert.deepEqual(log.update(snap(1, 10)), []);
     assert.deepEqual(log.update(snap(2, 10)), []);
-    assert.deepEqual(log.update(snap(3, 14, ['vnet0', 'vnet1'])), [{ time: 3, shape: S, chain: 'from', path: 'clean-traffic/no-other-l2-traffic', priority: 1000, verdict: 'drop', packets: 4, ports: ['vnet0', 'vnet1'] }]);
+    assert.deepEqual(log.update(snap(3, 14, ['vnet0', 'vnet1'])), [
+      {
+        time: 3,
+        shape: S,
+        chain: 'from',
+        path: 'clean-traffic/no-other-l2-traffic',
+        priority: 1000,
+        verdict: 'drop',
+        packets: 4,
+        ports: ['vnet0', 'vnet1'],
+      },
+    ]);
     // a counter that went down was reset (chains rewritten by a heal): a new baseline, no event
     assert.deepEqual(log.update(snap(4, 2)), []);
     assert.equal(log.update(snap(5, 3))[0]!.packets, 1);
     // accepts are not drops
     assert.deepEqual(log.update(snap(6, 100, ['vnet0'], 'accept')), []);
-    assert.deepEqual(log.recent().map((d) => d.time), [5, 3]);
+    assert.deepEqual(
+      log.recent().map((d) => d.time),
+      [5, 3],
+    );
   });
 
   it('keeps the newest MAX_DROPS', () => {
@@ -90,8 +192,22 @@ describe('metrics_listen and dashboard_listen', () => {
   });
 
   it('refuse names, missing or impossible ports, and anything else', () => {
-    for (const v of ['localhost:9465', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '999.0.0.1:9465', '::1:9465', '[::1]', '127.0.0.1:9465\\nx', '0.0.0.0:9465 ']) {
-      assert.throws(() => conf(`metrics_listen = "${v}"`), (e: VirtwallError) => /metrics_listen/.test(e.message), v);
+    for (const v of [
+      'localhost:9465',
+      '127.0.0.1',
+      '127.0.0.1:0',
+      '127.0.0.1:70000',
+      '999.0.0.1:9465',
+      '::1:9465',
+      '[::1]',
+      '127.0.0.1:9465\\nx',
+      '0.0.0.0:9465 ',
+    ]) {
+      assert.throws(
+        () => conf(`metrics_listen = "${v}"`),
+        (e: VirtwallError) => /metrics_listen/.test(e.message),
+        v,
+      );
     }
     assert.throws(() => conf('metrics_listen = 9465'), /expects a string/);
   });
@@ -111,7 +227,10 @@ describe('read-only requests', () => {
   it('answers reads by address literal or localhost on its port, from no page or its own', () => {
     assert.equal(status({ host: '127.0.0.1:9466' }), 200);
     assert.equal(status({ host: '[::1]:9466' }), 200);
-    assert.equal(status({ host: 'LOCALHOST:9466', 'sec-fetch-site': 'same-origin', origin: 'http://LOCALHOST:9466' }), 200);
+    assert.equal(
+      status({ host: 'LOCALHOST:9466', 'sec-fetch-site': 'same-origin', origin: 'http://LOCALHOST:9466' }),
+      200,
+    );
     assert.equal(status({ host: '192.0.2.7:9466', 'sec-fetch-site': 'none' }), 200);
     assert.equal(status({ host: '127.0.0.1:9466' }, 'HEAD'), 200);
   });

@@ -14,7 +14,7 @@ import { MAX_CONNECTIONS } from '../../src/observe/listener.js';
 import { A, B, DASHBOARD_PORT, fetchIn, observedHost, sendSpoofed, SPOOFED } from './scenario.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const skip = !canUseNetns() ? 'needs root and ip netns' : !existsSync(CHROMIUM) ? 'needs Debian\'s chromium' : false;
+const skip = !canUseNetns() ? 'needs root and ip netns' : !existsSync(CHROMIUM) ? "needs Debian's chromium" : false;
 const PAGE = `http://127.0.0.1:${DASHBOARD_PORT}/`;
 const IP_SPOOF = 'clean-traffic/no-ip-spoofing prio=1000';
 const MAC_SPOOF = 'no-mac-spoofing prio=500';
@@ -66,7 +66,10 @@ describe('dashboard', { skip }, () => {
     await page.locator('#live.live').waitFor({ timeout: 5000 });
     assert.equal(await page.locator('#port-drops tr[data-rule]').count(), 0, 'no drops before the spoofing');
     assert.match(await page.locator('#health').innerText(), /nwfilter nftables, network nftables/);
-    assert.match(await page.locator('#leases').innerText(), new RegExp(`obs\\s+${h.addressA.replace(/\./g, '\\.')}\\s+${A.mac}`));
+    assert.match(
+      await page.locator('#leases').innerText(),
+      new RegExp(`obs\\s+${h.addressA.replace(/\./g, '\\.')}\\s+${A.mac}`),
+    );
 
     sendSpoofed(h);
     const rowA = page.locator(`#port-drops tr[data-port="${A.tap}"][data-rule="${IP_SPOOF}"]`);
@@ -85,7 +88,8 @@ describe('dashboard', { skip }, () => {
       const texts = await page.locator(`#drops li[data-port="${port}"][data-rule="${rule}"]`).allInnerTexts();
       return texts.reduce((n, s) => n + Number(/dropped (\d+) packet/.exec(s)?.[1]), 0);
     };
-    for (const t0 = Date.now(); (await dropped(A.tap, IP_SPOOF)) < SPOOFED.a && Date.now() - t0 < 5000; ) await page.waitForTimeout(200);
+    for (const t0 = Date.now(); (await dropped(A.tap, IP_SPOOF)) < SPOOFED.a && Date.now() - t0 < 5000; )
+      await page.waitForTimeout(200);
     assert.equal(await dropped(A.tap, IP_SPOOF), SPOOFED.a);
     assert.equal(await dropped(B.tap, MAC_SPOOF), SPOOFED.b);
     assert.match(await page.locator('#drops li').first().innerText(), /rule .* on port vnet[ab] dropped \d+ packets?/);
@@ -94,7 +98,10 @@ describe('dashboard', { skip }, () => {
     const portA = page.locator(`#topology g.port[data-port="${A.tap}"]`);
     assert.match((await portA.getAttribute('class')) ?? '', /dropping/);
     assert.equal(await portA.locator('text.count').textContent(), String(SPOOFED.a));
-    assert.match(await page.locator('#topology svg').innerHTML(), /obs \(vwobs0\)[\s\S]*clean-traffic[\s\S]*no-mac-spoofing/);
+    assert.match(
+      await page.locator('#topology svg').innerHTML(),
+      /obs \(vwobs0\)[\s\S]*clean-traffic[\s\S]*no-mac-spoofing/,
+    );
 
     const dir = resolve('test-artifacts');
     mkdirSync(dir, { recursive: true });
@@ -119,7 +126,9 @@ describe('dashboard', { skip }, () => {
     assert.match(page.headers, /content-security-policy: default-src 'none'; script-src 'self'/i);
     assert.doesNotMatch(page.body, /https?:\/\//, 'the page loads nothing from elsewhere');
     // open event streams are capped: the connections past the cap are closed at once
-    const streams = h.lab.exec(h.ns, ['python3', '-c', OPEN_STREAMS, String(DASHBOARD_PORT), String(MAX_CONNECTIONS + 8)]).stdout.trim();
+    const streams = h.lab
+      .exec(h.ns, ['python3', '-c', OPEN_STREAMS, String(DASHBOARD_PORT), String(MAX_CONNECTIONS + 8)])
+      .stdout.trim();
     assert.equal(streams, `${MAX_CONNECTIONS} served, 8 closed`);
   });
 });

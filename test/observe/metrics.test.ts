@@ -15,7 +15,11 @@ import { A, B, DASHBOARD_PORT, fetchIn, METRICS_PORT, observedHost, sendSpoofed,
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const URL_ = `http://127.0.0.1:${METRICS_PORT}/metrics`;
 
-type Family = { name: string; type: string; metrics: { value?: string; labels?: Record<string, string>; count?: string }[] };
+type Family = {
+  name: string;
+  type: string;
+  metrics: { value?: string; labels?: Record<string, string>; count?: string }[];
+};
 
 /** A scrape: families by name, and the text (histograms are read from it: see observations()). */
 type Scrape = Map<string, Family> & { text?: string };
@@ -37,7 +41,9 @@ function scrape(ns: string): Scrape {
  * text: the npm parser drops a labelled histogram's labels, sum and count.
  */
 function observations(m: Scrape, name: string, labels: Record<string, string>): number {
-  const text = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
+  const text = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(',');
   const found = m.text!.split('\n').filter((l) => l.startsWith(`${name}_count{${text}} `));
   assert.equal(found.length, 1, `${name}_count{${text}}`);
   return Number(found[0]!.split(' ').at(-1));
@@ -47,7 +53,9 @@ function observations(m: Scrape, name: string, labels: Record<string, string>): 
 function values(m: Scrape, name: string, labels: Record<string, string> = {}): number[] {
   const family = m.get(name);
   assert.ok(family, `no ${name}`);
-  return family.metrics.filter((s) => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v)).map((s) => Number(s.value ?? s.count));
+  return family.metrics
+    .filter((s) => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v))
+    .map((s) => Number(s.value ?? s.count));
 }
 const one = (m: Scrape, name: string, labels: Record<string, string> = {}) => {
   const found = values(m, name, labels);
@@ -67,19 +75,52 @@ describe('metrics', { skip }, () => {
     const m = scrape(h.ns);
 
     const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
-    assert.equal(one(m, 'virtwall_build_info', { version, nwfilter_backend: 'nftables', network_backend: 'nftables' }), 1);
+    assert.equal(
+      one(m, 'virtwall_build_info', { version, nwfilter_backend: 'nftables', network_backend: 'nftables' }),
+      1,
+    );
     // each port's own shape (different filters): its rule counters are the port's
-    const shapeA = m.get('virtwall_nwfilter_port_info')!.metrics.find((s) => s.labels!['port'] === A.tap)!.labels!['shape']!;
-    const shapeB = m.get('virtwall_nwfilter_port_info')!.metrics.find((s) => s.labels!['port'] === B.tap)!.labels!['shape']!;
+    const shapeA = m.get('virtwall_nwfilter_port_info')!.metrics.find((s) => s.labels!['port'] === A.tap)!.labels![
+      'shape'
+    ]!;
+    const shapeB = m.get('virtwall_nwfilter_port_info')!.metrics.find((s) => s.labels!['port'] === B.tap)!.labels![
+      'shape'
+    ]!;
     assert.match(shapeA, /^s[0-9a-f]{10}$/);
     assert.notEqual(shapeA, shapeB);
     assert.equal(one(m, 'virtwall_nwfilter_port_info', { port: A.tap, filter: A.filter }), 1);
     assert.equal(one(m, 'virtwall_nwfilter_shape_ports', { shape: shapeA }), 1);
-    assert.equal(one(m, 'virtwall_nwfilter_rule_packets_total', { shape: shapeA, path: 'clean-traffic/no-ip-spoofing', priority: '1000', verdict: 'drop' }), SPOOFED.a);
-    assert.ok(one(m, 'virtwall_nwfilter_rule_bytes_total', { shape: shapeA, path: 'clean-traffic/no-ip-spoofing', priority: '1000', verdict: 'drop' }) >= SPOOFED.a * 46);
-    assert.equal(one(m, 'virtwall_nwfilter_rule_packets_total', { shape: shapeB, path: 'no-mac-spoofing', priority: '500', verdict: 'drop' }), SPOOFED.b);
+    assert.equal(
+      one(m, 'virtwall_nwfilter_rule_packets_total', {
+        shape: shapeA,
+        path: 'clean-traffic/no-ip-spoofing',
+        priority: '1000',
+        verdict: 'drop',
+      }),
+      SPOOFED.a,
+    );
+    assert.ok(
+      one(m, 'virtwall_nwfilter_rule_bytes_total', {
+        shape: shapeA,
+        path: 'clean-traffic/no-ip-spoofing',
+        priority: '1000',
+        verdict: 'drop',
+      }) >=
+        SPOOFED.a * 46,
+    );
+    assert.equal(
+      one(m, 'virtwall_nwfilter_rule_packets_total', {
+        shape: shapeB,
+        path: 'no-mac-spoofing',
+        priority: '500',
+        verdict: 'drop',
+      }),
+      SPOOFED.b,
+    );
     // A's DHCP exchange passed its learned-address rules (returned to the accept)
-    assert.ok(values(m, 'virtwall_nwfilter_rule_packets_total', { shape: shapeA, verdict: 'return' }).some((v) => v > 0));
+    assert.ok(
+      values(m, 'virtwall_nwfilter_rule_packets_total', { shape: shapeA, verdict: 'return' }).some((v) => v > 0),
+    );
     assert.equal(one(m, 'virtwall_nwfilter_counters_up'), 1);
 
     assert.equal(one(m, 'virtwall_nwfilter_bindings', { filter: 'clean-traffic' }), 1);
@@ -90,10 +131,22 @@ describe('metrics', { skip }, () => {
     assert.equal(one(m, 'virtwall_ip_learning_ports', { state: 'learned' }), 1);
     assert.equal(one(m, 'virtwall_ip_learning_ports', { state: 'learning' }), 0);
 
-    assert.equal(one(m, 'virtwall_api_requests_total', { api: 'http', command: 'POST /networks/create', outcome: 'ok' }), 1);
-    assert.equal(one(m, 'virtwall_api_requests_total', { api: 'http', command: 'GET /networks/{}', outcome: 'not-found' }), 1);
-    assert.ok(one(m, 'virtwall_api_requests_total', { api: 'libvirt', command: 'CONNECT_LIST_ALL_NETWORKS', outcome: 'ok' }) >= 1);
-    assert.equal(observations(m, 'virtwall_api_request_duration_seconds', { api: 'http', command: 'POST /networks/create' }), 1);
+    assert.equal(
+      one(m, 'virtwall_api_requests_total', { api: 'http', command: 'POST /networks/create', outcome: 'ok' }),
+      1,
+    );
+    assert.equal(
+      one(m, 'virtwall_api_requests_total', { api: 'http', command: 'GET /networks/{}', outcome: 'not-found' }),
+      1,
+    );
+    assert.ok(
+      one(m, 'virtwall_api_requests_total', { api: 'libvirt', command: 'CONNECT_LIST_ALL_NETWORKS', outcome: 'ok' }) >=
+        1,
+    );
+    assert.equal(
+      observations(m, 'virtwall_api_request_duration_seconds', { api: 'http', command: 'POST /networks/create' }),
+      1,
+    );
     assert.equal(one(m, 'virtwall_reconcile_total', { part: 'nwfilter', reason: 'start-up', outcome: 'intact' }), 1);
     assert.equal(observations(m, 'virtwall_reconcile_duration_seconds', { part: 'network' }), 1);
 
@@ -101,7 +154,10 @@ describe('metrics', { skip }, () => {
     assert.equal(nft(h.ns, 'delete table bridge virtwall_nwf').status, 0);
     await waitForLog(h.daemon, /"reason":"kernel change","repaired":\[/, 5000);
     const healed = scrape(h.ns);
-    assert.equal(one(healed, 'virtwall_reconcile_total', { part: 'nwfilter', reason: 'kernel change', outcome: 'repaired' }), 1);
+    assert.equal(
+      one(healed, 'virtwall_reconcile_total', { part: 'nwfilter', reason: 'kernel change', outcome: 'repaired' }),
+      1,
+    );
     assert.equal(one(healed, 'virtwall_heal_repairs_total', { kind: 'nwfilter_port' }), 2);
     cliOk(h.root, ['net-list']);
   });
@@ -109,17 +165,32 @@ describe('metrics', { skip }, () => {
   it('with the ebiptables backend: no rule counters, the rest served; a stop closes open event streams', async (t) => {
     const { lab, ns, root, file } = daemonFixture(t);
     mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
-    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), `nwfilter_backend = "ebiptables"\nlibvirt_sockets = 0\nmetrics_listen = "127.0.0.1:${METRICS_PORT}"\ndashboard_listen = "[::1]:${DASHBOARD_PORT}"\n`);
+    writeFileSync(
+      join(root, 'etc/virtwall/virtwall.conf'),
+      `nwfilter_backend = "ebiptables"\nlibvirt_sockets = 0\nmetrics_listen = "127.0.0.1:${METRICS_PORT}"\ndashboard_listen = "[::1]:${DASHBOARD_PORT}"\n`,
+    );
     const daemon = await startDaemon(ns, root);
     lab.exec(ns, ['ip', 'link', 'add', 'vnet0', 'type', 'veth', 'peer', 'name', 'g0']);
-    cliOk(root, ['nwfilter-binding-create', file('b.xml', "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='no-mac-spoofing'/></filterbinding>")]);
+    cliOk(root, [
+      'nwfilter-binding-create',
+      file(
+        'b.xml',
+        "<filterbinding><owner><name>g</name><uuid>11111111-2222-3333-4444-555555555555</uuid></owner><portdev name='vnet0'/><mac address='52:54:00:00:00:01'/><filterref filter='no-mac-spoofing'/></filterbinding>",
+      ),
+    ]);
     const m = scrape(ns);
     assert.equal(one(m, 'virtwall_build_info', { nwfilter_backend: 'ebiptables' }), 1);
     assert.equal(one(m, 'virtwall_nwfilter_bindings', { filter: 'no-mac-spoofing' }), 1);
     assert.equal(m.has('virtwall_nwfilter_rule_packets_total'), false);
-    const state = JSON.parse(fetchIn(ns, `http://[::1]:${DASHBOARD_PORT}/state.json`).body) as { health: { countersError?: string }; ports: { port: string }[] };
+    const state = JSON.parse(fetchIn(ns, `http://[::1]:${DASHBOARD_PORT}/state.json`).body) as {
+      health: { countersError?: string };
+      ports: { port: string }[];
+    };
     assert.match(state.health.countersError ?? '', /ebiptables/);
-    assert.deepEqual(state.ports.map((p) => p.port), ['vnet0']);
+    assert.deepEqual(
+      state.ports.map((p) => p.port),
+      ['vnet0'],
+    );
     // an open page does not keep the daemon from stopping
     const stream = lab.spawn(ns, ['curl', '-sN', `http://[::1]:${DASHBOARD_PORT}/events`]);
     await new Promise((r) => stream.stdout!.once('data', r));

@@ -18,9 +18,19 @@ export function readCapture(name: 'virtnetworkd' | 'virtnwfilterd'): CapturedFra
   const lines = readFileSync(join(import.meta.dirname, 'captures', `tap-qemud-${name}.txt`), 'utf8').split('\n');
   const frames: CapturedFrame[] = [];
   for (const line of lines) {
-    const m = /^\S+ (c\d+) (C>S|S>C) len=(\d+) prog=\S+\((0x[0-9a-f]+)\) vers=(\d+) proc=(\d+):\S+ type=(\w+) serial=(\d+) status=(\d+)$/.exec(line);
+    const m =
+      /^\S+ (c\d+) (C>S|S>C) len=(\d+) prog=\S+\((0x[0-9a-f]+)\) vers=(\d+) proc=(\d+):\S+ type=(\w+) serial=(\d+) status=(\d+)$/.exec(
+        line,
+      );
     if (m) {
-      const header = { prog: Number(m[4]), vers: Number(m[5]), proc: Number(m[6]), type: TYPES[m[7]!]!, serial: Number(m[8]), status: Number(m[9]) };
+      const header = {
+        prog: Number(m[4]),
+        vers: Number(m[5]),
+        proc: Number(m[6]),
+        type: TYPES[m[7]!]!,
+        serial: Number(m[8]),
+        status: Number(m[9]),
+      };
       frames.push({ conn: m[1]!, toServer: m[2] === 'C>S', header, payload: Buffer.alloc(0) });
       if (Number(m[3]) !== 28) frames.at(-1)!.payload = Buffer.alloc(Number(m[3]) - 28, 0xff); // replaced by the payload line
       continue;

@@ -106,26 +106,39 @@ describe('libvirt clients on the libvirt sockets', { skip }, () => {
     same('net-dumpxml', 't1', '--inactive');
     same('net-dhcp-leases', 't1');
     const host = "<host mac='52:54:00:00:00:11' ip='192.168.151.11'/>";
-    change(['net-update', 't1', 'add-last', 'ip-dhcp-host', host, '--live', '--config'], ['net-update', 't1', 'delete', 'ip-dhcp-host', host, '--live', '--config']);
+    change(
+      ['net-update', 't1', 'add-last', 'ip-dhcp-host', host, '--live', '--config'],
+      ['net-update', 't1', 'delete', 'ip-dhcp-host', host, '--live', '--config'],
+    );
     assert.match(same('net-dumpxml', 't1'), /<host mac='52:54:00:00:00:11' ip='192.168.151.11'\/>/);
     assert.match(same('net-dumpxml', 't1', '--inactive'), /<host mac='52:54:00:00:00:11'/);
 
     // a port made by virsh is libvirt's kind (its client plugs the device); the CLI's attaches a TAP
     lab.exec(ns, ['ip', 'link', 'add', 'vnet5', 'type', 'veth', 'peer', 'name', 'g5']);
     const p = file('port.xml', port);
-    change(['net-port-create', 't1', p], ['net-port-delete', 't1', PORT_UUID], ['net-port-create', 't1', p, '--tap', 'vnet5']);
+    change(
+      ['net-port-create', 't1', p],
+      ['net-port-delete', 't1', PORT_UUID],
+      ['net-port-create', 't1', p, '--tap', 'vnet5'],
+    );
     same('net-port-list', 't1');
     assert.match(same('net-port-dumpxml', 't1', PORT_UUID), /<plug type='network' bridge='vwtbr1'\/>/);
 
     const ff = file('filter.xml', filter);
-    assert.equal(change(['nwfilter-define', ff], ['nwfilter-undefine', 'rpc-test']), `Network filter rpc-test defined from ${ff}\n\n`);
+    assert.equal(
+      change(['nwfilter-define', ff], ['nwfilter-undefine', 'rpc-test']),
+      `Network filter rpc-test defined from ${ff}\n\n`,
+    );
     assert.match(viaVirsh(['nwfilter-define', ff, '--validate']), /defined/);
     assert.match(same('nwfilter-list'), / rpc-test\n/);
     same('nwfilter-dumpxml', 'rpc-test');
     same('nwfilter-dumpxml', 'clean-traffic');
     const fb = file('binding.xml', binding);
     change(['nwfilter-binding-create', fb], ['nwfilter-binding-delete', 'vnet7']);
-    assert.equal(same('nwfilter-binding-list'), ' Port Dev   Filter\n---------------------------\n vnet7      clean-traffic\n\n');
+    assert.equal(
+      same('nwfilter-binding-list'),
+      ' Port Dev   Filter\n---------------------------\n vnet7      clean-traffic\n\n',
+    );
     same('nwfilter-binding-dumpxml', 'vnet7');
 
     // and the other way round: what virsh changed, virtwall's CLI sees, and back
@@ -156,9 +169,16 @@ describe('libvirt clients on the libvirt sockets', { skip }, () => {
     }
     const v = virsh(root, 'nwfilter', ['nwfilter-define', bad]);
     assert.match(lastError(v.stderr), /^error: XML error: nwfilter:2:\d+ <rule> attribute 'direction': /);
-    assert.equal(virsh(root, 'network', ['net-define', f1, '--validate']).status, 0, 'a valid definition passes --validate');
-    const invalid = file('invalid.xml', "<network><name>v</name><bogus/></network>");
-    assert.match(lastError(virsh(root, 'network', ['net-define', invalid, '--validate']).stderr), /^error: XML error: .*does not validate against network.rng/);
+    assert.equal(
+      virsh(root, 'network', ['net-define', f1, '--validate']).status,
+      0,
+      'a valid definition passes --validate',
+    );
+    const invalid = file('invalid.xml', '<network><name>v</name><bogus/></network>');
+    assert.match(
+      lastError(virsh(root, 'network', ['net-define', invalid, '--validate']).stderr),
+      /^error: XML error: .*does not validate against network.rng/,
+    );
     assert.equal(cli(root, ['net-list', '--all']).stdout.includes(' v '), false, 'the invalid network was not defined');
   });
 
@@ -233,28 +253,68 @@ print(json.dumps(out))
     assert.deepEqual([r['isActive'], r['isPersistent'], r['autostartOf']], [1, 1, 1]);
     // VIR_ERR_NO_NETWORK 43, VIR_FROM_NETWORK 19, VIR_ERR_ERROR 2
     assert.deepEqual(r['notFound'], [43, 19, 2, "Network not found: no network with matching name 'nope'"]);
-    assert.deepEqual(r['badFlags'], [8, 19, 2, 'invalid argument: unsupported flags (0x4) in function networkGetXMLDesc']);
-    assert.deepEqual(r['listFlags'], [8, 19, 2, 'invalid argument: unsupported flags (0x40) in function networkConnectListAllNetworks']);
-    assert.deepEqual(r['hostname'], [3, 20, 2, 'this function is not supported by the connection driver: virConnectGetHostname']);
+    assert.deepEqual(r['badFlags'], [
+      8,
+      19,
+      2,
+      'invalid argument: unsupported flags (0x4) in function networkGetXMLDesc',
+    ]);
+    assert.deepEqual(r['listFlags'], [
+      8,
+      19,
+      2,
+      'invalid argument: unsupported flags (0x40) in function networkConnectListAllNetworks',
+    ]);
+    assert.deepEqual(r['hostname'], [
+      3,
+      20,
+      2,
+      'this function is not supported by the connection driver: virConnectGetHostname',
+    ]);
     assert.deepEqual(r['reclaimNoPlug'], [8, 19, 2, 'invalid argument: Port reclaim requested but plug type is none']);
     assert.deepEqual(r['port'], [PORT_UUID, [PORT_UUID], PORT_UUID]);
     assert.match(r['portXml'] as string, /<plug type='network' bridge='vwtbr1'\/>/);
-    assert.deepEqual(r['portGone'], [107, 19, 2, `network port not found: Network port with UUID ${PORT_UUID} does not exist`]);
+    assert.deepEqual(r['portGone'], [
+      107,
+      19,
+      2,
+      `network port not found: Network port with UUID ${PORT_UUID} does not exist`,
+    ]);
     assert.equal(r['reclaimed'], PORT_UUID);
-    assert.deepEqual(r['plugNoReclaim'], [8, 19, 2, 'invalid argument: Port reclaim not requested but plug type is not none']);
+    assert.deepEqual(r['plugNoReclaim'], [
+      8,
+      19,
+      2,
+      'invalid argument: Port reclaim not requested but plug type is not none',
+    ]);
     assert.deepEqual(r['roList'], ['t1', 't2', 't3']);
     // VIR_ERR_OPERATION_DENIED 29
     assert.deepEqual(r['roDefine'], [29, 19, 2, 'operation forbidden: read only access prevents virNetworkDefineXML']);
     assert.deepEqual(r['roDestroy'], [29, 19, 2, 'operation forbidden: read only access prevents virNetworkDestroy']);
     assert.deepEqual(r['ro_flag'], [29, 19, 2, 'operation forbidden: read only access prevents virNetworkUndefine']);
-    assert.deepEqual(r['filterNotFound'], [62, 33, 2, "Network filter not found: no nwfilter with matching name 'nope'"]);
+    assert.deepEqual(r['filterNotFound'], [
+      62,
+      33,
+      2,
+      "Network filter not found: no nwfilter with matching name 'nope'",
+    ]);
     assert.deepEqual(r['wrongDriver'], [1, 7, 2, 'internal error: connection not open']);
     assert.deepEqual(r['wrongUri'], [5, 0, 2, 'no connection driver available for qemu:///system']);
     assert.deepEqual(r['binding'], ['vnet7', 'clean-traffic', ['vnet7'], 'clean-traffic']);
     assert.match(r['bindingXml'] as string, /<portdev name='vnet7'\/>/);
-    assert.deepEqual(r['bindingGone'], [101, 33, 2, "Network filter binding not found: no nwfilter binding for port dev 'vnet7'"]);
+    assert.deepEqual(r['bindingGone'], [
+      101,
+      33,
+      2,
+      "Network filter binding not found: no nwfilter binding for port dev 'vnet7'",
+    ]);
     assert.equal((r['filter'] as unknown[])[1], 'clean-traffic');
-    assert.deepEqual(r['filterUndefineRo'], [29, 33, 2, 'operation forbidden: read only access prevents virNWFilterUndefine']);
+    assert.deepEqual(r['filterUndefineRo'], [
+      29,
+      33,
+      2,
+      'operation forbidden: read only access prevents virNWFilterUndefine',
+    ]);
     // who asked is logged with its changes, never its token
     const identity = /"call":"NETWORK_PORT_CREATE_XML","identity":\{"user-name":"alice","unix-user-id":"1234"\}/;
     assert.match(await waitForLog(daemon, identity, 5000), identity);
@@ -280,14 +340,28 @@ print(json.dumps(out))
       },
       { what: "virsh's event for the probe network", timeout: 10_000, interval: 100, detail: events.output },
     );
-    await waitFor(() => events.output().endsWith('network probe: Undefined\n'), { what: "virsh's last probe event", detail: events.output });
+    await waitFor(() => events.output().endsWith('network probe: Undefined\n'), {
+      what: "virsh's last probe event",
+      detail: events.output,
+    });
     const before = events.output().length;
     const f = file('t1.xml', net('t1', 'vwtbr1', 151));
-    for (const args of [['net-define', f], ['net-start', 't1'], ['net-destroy', 't1'], ['net-undefine', 't1']]) assert.equal(cli(root, args).status, 0, args.join(' '));
+    for (const args of [
+      ['net-define', f],
+      ['net-start', 't1'],
+      ['net-destroy', 't1'],
+      ['net-undefine', 't1'],
+    ])
+      assert.equal(cli(root, args).status, 0, args.join(' '));
     assert.equal(virsh(root, 'network', ['net-create', f]).status, 0);
     assert.equal(virsh(root, 'network', ['net-destroy', 't1']).status, 0);
-    const want = ['Defined', 'Started', 'Stopped', 'Undefined', 'Started', 'Stopped'].map((e) => `event 'lifecycle' for network t1: ${e}\n`).join('');
-    await waitFor(() => events.output().slice(before) === want, { what: "virsh's six lifecycle events", detail: () => events.output().slice(before) });
+    const want = ['Defined', 'Started', 'Stopped', 'Undefined', 'Started', 'Stopped']
+      .map((e) => `event 'lifecycle' for network t1: ${e}\n`)
+      .join('');
+    await waitFor(() => events.output().slice(before) === want, {
+      what: "virsh's six lifecycle events",
+      detail: () => events.output().slice(before),
+    });
   });
 });
 
@@ -310,10 +384,22 @@ describe('systemd socket activation', { skip }, () => {
     mkdirSync(join(root, 'run/libvirt'), { recursive: true });
     const names = ['virtnetworkd-sock', 'virtnetworkd-sock-ro', 'virtnwfilterd-sock', 'virtnwfilterd-sock-ro'];
     // systemd-socket-activate listens like a .socket unit and starts the daemon at the first connection
-    const activator = lab.spawn(ns, ['systemd-socket-activate', ...names.flatMap((n) => ['-l', join(root, 'run/libvirt', n)]), `--fdname=${names.join(':')}`, process.execPath, BIN, '--root', root, 'daemon']);
+    const activator = lab.spawn(ns, [
+      'systemd-socket-activate',
+      ...names.flatMap((n) => ['-l', join(root, 'run/libvirt', n)]),
+      `--fdname=${names.join(':')}`,
+      process.execPath,
+      BIN,
+      '--root',
+      root,
+      'daemon',
+    ]);
     let log = '';
     activator.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-    await waitFor(() => names.every((n) => existsSync(join(root, 'run/libvirt', n))), { what: 'the four activated sockets', detail: () => log });
+    await waitFor(() => names.every((n) => existsSync(join(root, 'run/libvirt', n))), {
+      what: 'the four activated sockets',
+      detail: () => log,
+    });
     const r = virsh(root, 'nwfilter', ['nwfilter-list']);
     assert.equal(r.status, 0, r.stderr + log);
     assert.match(r.stdout, / clean-traffic\n/);

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 
 export type Driver = 'network' | 'nwfilter';
 
-export const socketOf = (root: string, driver: Driver, ro = false) => join(root, 'run/libvirt', `virt${driver}d-sock${ro ? '-ro' : ''}`);
-export const uriOf = (root: string, driver: Driver, ro = false) => `${driver}+unix:///system?socket=${socketOf(root, driver, ro)}`;
+export const socketOf = (root: string, driver: Driver, ro = false) =>
+  join(root, 'run/libvirt', `virt${driver}d-sock${ro ? '-ro' : ''}`);
+export const uriOf = (root: string, driver: Driver, ro = false) =>
+  `${driver}+unix:///system?socket=${socketOf(root, driver, ro)}`;
 
 export interface Run {
   status: number;
@@ -21,7 +23,12 @@ export function virsh(root: string, driver: Driver, args: readonly string[], opt
 }
 
 /** virsh's error message: its last `error:` line (the first one says what virsh was doing). */
-export const lastError = (stderr: string): string => stderr.trim().split('\n').filter((l) => l.startsWith('error: ')).at(-1) ?? '';
+export const lastError = (stderr: string): string =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('error: '))
+    .at(-1) ?? '';
 
 /** Runs a python3-libvirt script; `ROOT` is defined in it; it prints its results as JSON. */
 export function python(root: string, script: string): unknown {

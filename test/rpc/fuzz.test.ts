@@ -22,7 +22,10 @@ const FRAMES = 10_000;
 const PER_CONNECTION = 100;
 const REMOTE = 0x20008086;
 
-const call = (proc: number, serial: number, payload: Buffer): { header: Header; payload: Buffer } => ({ header: { prog: REMOTE, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok }, payload });
+const call = (proc: number, serial: number, payload: Buffer): { header: Header; payload: Buffer } => ({
+  header: { prog: REMOTE, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok },
+  payload,
+});
 const hex = (h: string) => Buffer.from(h.replace(/ /g, ''), 'hex');
 
 /** Calls virsh makes that the captures do not hold (list-all, lookups, defines). */
@@ -31,13 +34,31 @@ const EXTRA = [
   call(286, 0, hex('00000001 00000000')),
   call(401, 0, hex('00000001 00000000')),
   call(175, 0, hex('0000000d 636c6561 6e2d7472 61666669 63000000')),
-  call(180, 0, Buffer.concat([hex('0000002c'), Buffer.from("<filter name='fz'><rule action='drop' direction='out'/></filter>".slice(0, 44))])),
-  call(41, 0, Buffer.concat([hex('00000030'), Buffer.from("<network><name>fz</name><bridge name='fzbr'/></network>".slice(0, 48))])),
+  call(
+    180,
+    0,
+    Buffer.concat([
+      hex('0000002c'),
+      Buffer.from("<filter name='fz'><rule action='drop' direction='out'/></filter>".slice(0, 44)),
+    ]),
+  ),
+  call(
+    41,
+    0,
+    Buffer.concat([
+      hex('00000030'),
+      Buffer.from("<network><name>fz</name><bridge name='fzbr'/></network>".slice(0, 48)),
+    ]),
+  ),
   call(313, 0, hex('00000000 00000000')),
 ];
 
 /** A mutated frame; `hostileLength`: its length word was replaced (the server may wait for bytes that never come). */
-function mutate(seed: { header: Header; payload: Buffer }, r: () => number, others: readonly { payload: Buffer }[]): { frame: Buffer; hostileLength: boolean } {
+function mutate(
+  seed: { header: Header; payload: Buffer },
+  r: () => number,
+  others: readonly { payload: Buffer }[],
+): { frame: Buffer; hostileLength: boolean } {
   const header = { ...seed.header };
   let payload = Buffer.from(seed.payload);
   const edge = [0, 1, 2, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe, 16, 17, 4194304, 4194305, 33554432];
@@ -46,10 +67,19 @@ function mutate(seed: { header: Header; payload: Buffer }, r: () => number, othe
   for (let i = 0; i < steps; i++) {
     const kind = Math.floor(r() * 8);
     if (kind === 0 && payload.length) payload[Math.floor(r() * payload.length)] ^= 1 << Math.floor(r() * 8);
-    else if (kind === 1 && payload.length >= 4) payload.writeUInt32BE(word(), Math.floor(r() * Math.floor(payload.length / 4)) * 4);
+    else if (kind === 1 && payload.length >= 4)
+      payload.writeUInt32BE(word(), Math.floor(r() * Math.floor(payload.length / 4)) * 4);
     else if (kind === 2) payload = payload.subarray(0, Math.floor(r() * payload.length));
-    else if (kind === 3) payload = Buffer.concat([payload, Buffer.from(Array.from({ length: Math.floor(r() * 64) }, () => Math.floor(r() * 256)))]);
-    else if (kind === 4) payload = Buffer.concat([payload.subarray(0, Math.floor(r() * payload.length)), others[Math.floor(r() * others.length)]!.payload]);
+    else if (kind === 3)
+      payload = Buffer.concat([
+        payload,
+        Buffer.from(Array.from({ length: Math.floor(r() * 64) }, () => Math.floor(r() * 256))),
+      ]);
+    else if (kind === 4)
+      payload = Buffer.concat([
+        payload.subarray(0, Math.floor(r() * payload.length)),
+        others[Math.floor(r() * others.length)]!.payload,
+      ]);
     else if (kind === 5) header.proc = Math.floor(r() * 450) - 2;
     else if (kind === 6) [header.type, header.status] = [Math.floor(r() * 8), r() < 0.8 ? 0 : Math.floor(r() * 4)];
     else if (kind === 7) [header.prog, header.vers] = r() < 0.5 ? [0x6b656570, 1] : [REMOTE, r() < 0.5 ? 1 : word()];
@@ -102,7 +132,9 @@ function session(path: string, uri: string, batch: Buffer[], endsHostile = false
     s.on('error', () => undefined);
     const openArgs = encode(T.connectOpenArgs, { name: uri, flags: 0 });
     const probe = encodeFrame(call(66, 0xabcdef, Buffer.alloc(0)).header);
-    s.write(Buffer.concat([encodeFrame(call(1, 1, openArgs).header, openArgs), ...batch, ...(endsHostile ? [] : [probe])]));
+    s.write(
+      Buffer.concat([encodeFrame(call(1, 1, openArgs).header, openArgs), ...batch, ...(endsHostile ? [] : [probe])]),
+    );
     if (endsHostile) setTimeout(() => s.end(), 200);
   });
 }
@@ -118,7 +150,9 @@ describe('RPC server fuzz', () => {
     await server.listen({ path: sockets.network, driver: 'network', readonly: false });
     await server.listen({ path: sockets.nwfilter, driver: 'nwfilter', readonly: false });
 
-    const seeds = [...readCapture('virtnetworkd'), ...readCapture('virtnwfilterd')].filter((f) => f.toServer && f.header.proc !== 2).map((f) => ({ header: f.header, payload: f.payload }));
+    const seeds = [...readCapture('virtnetworkd'), ...readCapture('virtnwfilterd')]
+      .filter((f) => f.toServer && f.header.proc !== 2)
+      .map((f) => ({ header: f.header, payload: f.payload }));
     seeds.push(...EXTRA);
     const r = rng(SEED);
     let answered = 0;
@@ -140,7 +174,9 @@ describe('RPC server fuzz', () => {
       if (o.probeAnswered) answered++;
       else closed++;
     }
-    t.diagnostic(`seed ${SEED}: ${replies} replies; ${answered} connections answered everything, ${closed} closed on a bad frame or CONNECT_CLOSE`);
+    t.diagnostic(
+      `seed ${SEED}: ${replies} replies; ${answered} connections answered everything, ${closed} closed on a bad frame or CONNECT_CLOSE`,
+    );
     assert.ok(answered > 0 && closed > 0, 'both outcomes happened');
     assert.ok(replies > FRAMES / 2, 'most mutated calls reached the dispatcher and got an answer');
 
@@ -148,9 +184,15 @@ describe('RPC server fuzz', () => {
     const probe = await session(sockets.network, 'network:///system', []);
     assert.ok(probe.probeAnswered);
     const reloaded = (await openDaemon(root)).daemon;
-    assert.deepEqual(reloaded.filters.list().map((f) => [f.name, f.uuid]), daemon.filters.list().map((f) => [f.name, f.uuid]));
+    assert.deepEqual(
+      reloaded.filters.list().map((f) => [f.name, f.uuid]),
+      daemon.filters.list().map((f) => [f.name, f.uuid]),
+    );
     assert.deepEqual(reloaded.networks.list(), daemon.networks.list());
-    assert.deepEqual(reloaded.bindings.list().map((b) => b.portdev), daemon.bindings.list().map((b) => b.portdev));
+    assert.deepEqual(
+      reloaded.bindings.list().map((b) => b.portdev),
+      daemon.bindings.list().map((b) => b.portdev),
+    );
     assert.deepEqual(reloaded.ports.list(), daemon.ports.list());
   });
 });

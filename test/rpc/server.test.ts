@@ -17,8 +17,10 @@ import { exchange } from './wire.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const call = (proc: number, serial: number, payload: Buffer = Buffer.alloc(0)) => encodeFrame({ prog: PROGRAM.remote, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok }, payload);
-const open = (serial: number, driver = 'network') => call(1, serial, encode(T.connectOpenArgs, { name: `${driver}:///system`, flags: 0 }));
+const call = (proc: number, serial: number, payload: Buffer = Buffer.alloc(0)) =>
+  encodeFrame({ prog: PROGRAM.remote, vers: 1, proc, type: TYPE.call, serial, status: STATUS.ok }, payload);
+const open = (serial: number, driver = 'network') =>
+  call(1, serial, encode(T.connectOpenArgs, { name: `${driver}:///system`, flags: 0 }));
 const listAll = (serial: number) => call(283, serial, encode(T.listAllArgs, { need_results: 1, flags: 0 }));
 
 async function serve(t: { after: (f: () => void | Promise<void>) => void }, options: RpcServerOptions = {}) {
@@ -53,7 +55,10 @@ describe('RPC connections', () => {
     const { rw } = await serve(t);
     const calls = [open(0), ...Array.from({ length: 49 }, (_, i) => listAll(i + 1))];
     const replies = await exchange(rw, calls, 50);
-    assert.deepEqual(replies.map((r) => r.readUInt32BE(20)), Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(
+      replies.map((r) => r.readUInt32BE(20)),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     const last = decode(T.netList, replies[49]!.subarray(28)) as { nets: { name: string }[]; ret: number };
     assert.deepEqual([last.nets.map((n) => n.name), last.ret], [['n1'], 1]);
   });
@@ -66,7 +71,9 @@ describe('RPC connections', () => {
     const t0 = Date.now();
     await c.closed;
     const elapsed = Date.now() - t0;
-    const kinds = c.frames.map((f) => (f.header.prog === PROGRAM.keepalive ? `ka${f.header.proc}` : `r${f.header.serial}`));
+    const kinds = c.frames.map((f) =>
+      f.header.prog === PROGRAM.keepalive ? `ka${f.header.proc}` : `r${f.header.serial}`,
+    );
     assert.deepEqual(kinds.slice(0, 2), [`ka${KEEPALIVE_PROC.pong}`, 'r1']);
     assert.deepEqual(kinds.slice(2), ['ka1', 'ka1'], 'two unanswered PINGs, then the close');
     assert.ok(elapsed >= 200 && elapsed < 2000, `closed after ${elapsed} ms`);
@@ -76,7 +83,20 @@ describe('RPC connections', () => {
     const { rw } = await serve(t, { keepalive: { interval: 0.1, count: 1 } });
     const c = await client(rw);
     c.socket.write(call(60, 1, encode(T.int('feature'), { feature: 10 })));
-    const timer = setInterval(() => c.socket.write(encodeFrame({ prog: PROGRAM.keepalive, vers: 1, proc: KEEPALIVE_PROC.pong, type: TYPE.message, serial: 0, status: 0 })), 50);
+    const timer = setInterval(
+      () =>
+        c.socket.write(
+          encodeFrame({
+            prog: PROGRAM.keepalive,
+            vers: 1,
+            proc: KEEPALIVE_PROC.pong,
+            type: TYPE.message,
+            serial: 0,
+            status: 0,
+          }),
+        ),
+      50,
+    );
     // six keepalive intervals: a client that answers each ping stays
     await sleep(600);
     clearInterval(timer);
@@ -86,7 +106,11 @@ describe('RPC connections', () => {
 
   it('keeps read-only frames small and refuses clients beyond max_clients', async (t) => {
     const { rw, ro, server } = await serve(t, { maxClients: 3, maxReadonlyClients: 1 });
-    const big = call(41, 1, encode(T.xml, { xml: `<network><name>big</name><description>${'x'.repeat(2 << 20)}</description></network>` }));
+    const big = call(
+      41,
+      1,
+      encode(T.xml, { xml: `<network><name>big</name><description>${'x'.repeat(2 << 20)}</description></network>` }),
+    );
     const small = await client(ro);
     small.socket.write(big);
     await small.closed;
@@ -101,7 +125,10 @@ describe('RPC connections', () => {
     assert.deepEqual(await exchange(rw, [call(66, 7)], 1).then((r) => r[0]!.readUInt32BE(20)), 7, 'root still gets in');
     roHeld.socket.destroy();
     rwOk.socket.destroy();
-    await waitFor(() => server.clients === 0, { what: 'the server to see both clients gone', detail: () => `${server.clients} clients` });
+    await waitFor(() => server.clients === 0, {
+      what: 'the server to see both clients gone',
+      detail: () => `${server.clients} clients`,
+    });
     const held = await Promise.all([client(rw), client(rw), client(rw)]);
     const extra = await client(rw);
     await extra.closed;
@@ -114,11 +141,25 @@ describe('RPC connections', () => {
     if (process.getuid?.() === 0) spawnSync('prlimit', ['--pid', String(process.pid), '--nofile=8192:8192']);
     const { rw, server } = await serve(t);
     const clients = await Promise.all(Array.from({ length: 1000 }, () => client(rw)));
-    await waitFor(() => server.clients === 1000, { what: 'all 1000 connected at once', timeout: 10_000, detail: () => `${server.clients} clients` });
+    await waitFor(() => server.clients === 1000, {
+      what: 'all 1000 connected at once',
+      timeout: 10_000,
+      detail: () => `${server.clients} clients`,
+    });
     for (const c of clients) c.socket.write(Buffer.concat([call(66, 0), open(1), listAll(2)]));
-    await waitFor(() => clients.every((c) => c.frames.length >= 3), { what: 'three replies for every client', timeout: 30_000 });
+    await waitFor(() => clients.every((c) => c.frames.length >= 3), {
+      what: 'three replies for every client',
+      timeout: 30_000,
+    });
     for (const c of clients) {
-      assert.deepEqual(c.frames.map((f) => [f.header.serial, f.header.status]), [[0, 0], [1, 0], [2, 0]]);
+      assert.deepEqual(
+        c.frames.map((f) => [f.header.serial, f.header.status]),
+        [
+          [0, 0],
+          [1, 0],
+          [2, 0],
+        ],
+      );
       assert.equal((decode(T.netList, c.frames[2]!.payload) as { ret: number }).ret, 1);
       c.socket.destroy();
     }

@@ -20,7 +20,9 @@ describe('systemd units', () => {
     const sockets = libvirtSockets('/');
     assert.equal(units.length, sockets.length);
     for (const s of sockets) {
-      const unit = units.map((u) => readFileSync(join(DIR, u), 'utf8')).find((u) => key(u, 'ListenStream')[0] === s.path);
+      const unit = units
+        .map((u) => readFileSync(join(DIR, u), 'utf8'))
+        .find((u) => key(u, 'ListenStream')[0] === s.path);
       assert.ok(unit, s.path);
       assert.deepEqual(key(unit, 'FileDescriptorName'), [basename(s.path)]);
       assert.deepEqual(key(unit, 'SocketMode'), [s.readonly ? '0666' : '0600']);
@@ -35,7 +37,9 @@ describe('systemd units', () => {
     assert.deepEqual(key(service, 'NotifyAccess'), ['main']);
   });
 
-  it('pass systemd-analyze verify', { skip: spawnSync('systemd-analyze', ['--version']).status === 0 ? false : 'systemd-analyze missing' }, () => {
+  it('pass systemd-analyze verify', {
+    skip: spawnSync('systemd-analyze', ['--version']).status === 0 ? false : 'systemd-analyze missing',
+  }, () => {
     for (const f of readdirSync(DIR)) {
       const r = spawnSync('systemd-analyze', ['verify', '--man=no', join(DIR, f)], { encoding: 'utf8' });
       const complaints = r.stderr.split('\n').filter((l) => l && !/is not executable: No such file/.test(l));

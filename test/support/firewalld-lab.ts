@@ -34,14 +34,16 @@ const DBUS_CONF = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Con
 
 export const BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
 
-
 export class FirewalldLab {
   private holder!: ChildProcess;
   private readonly processes: ChildProcess[] = [];
   private firewalld: ChildProcess | undefined;
   private readonly dir = mkdtempSync(join(tmpdir(), 'vwt-fwd-'));
 
-  constructor(private readonly lab: NetnsLab, readonly ns: string) {}
+  constructor(
+    private readonly lab: NetnsLab,
+    readonly ns: string,
+  ) {}
 
   /** argv prefix that runs a command in the namespace and its private mounts. */
   get enter(): string[] {
@@ -57,7 +59,8 @@ export class FirewalldLab {
     const [cmd, ...args] = [...this.enter, ...argv];
     const r = spawnSync(cmd!, args, { encoding: 'utf8', timeout: 60_000 });
     const result = { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
-    if (check && result.status !== 0) throw new Error(`[${this.ns} mounts] ${argv.join(' ')} failed (${result.status}): ${result.stderr.trim()}`);
+    if (check && result.status !== 0)
+      throw new Error(`[${this.ns} mounts] ${argv.join(' ')} failed (${result.status}): ${result.stderr.trim()}`);
     return result;
   }
 
@@ -78,7 +81,10 @@ export class FirewalldLab {
     this.holder = this.lab.spawn(this.ns, ['unshare', '-m', '--propagation', 'private', 'sleep', 'infinity']);
     // the holder's mount namespace exists once `unshare` has exec'd sleep
     const holder = this.holder;
-    await waitFor(() => /sleep/.test(spawnSync('ps', ['-o', 'comm=', '-p', String(holder.pid)], { encoding: 'utf8' }).stdout), { what: 'the mount namespace holder', timeout: 10_000, interval: 20 });
+    await waitFor(
+      () => /sleep/.test(spawnSync('ps', ['-o', 'comm=', '-p', String(holder.pid)], { encoding: 'utf8' }).stdout),
+      { what: 'the mount namespace holder', timeout: 10_000, interval: 20 },
+    );
     writeFileSync(join(this.dir, 'dbus.conf'), DBUS_CONF);
     const ovl = join(this.dir, 'ovl');
     this.exec([
@@ -91,7 +97,11 @@ export class FirewalldLab {
        mkdir -p /run/dbus /var/log/firewalld`,
     ]);
     this.spawnInside(['dbus-daemon', `--config-file=${join(this.dir, 'dbus.conf')}`, '--nofork', '--nopidfile']);
-    await waitFor(() => this.exec(['test', '-S', '/run/dbus/system_bus_socket'], false).status === 0, { what: "dbus-daemon's socket", timeout: 10_000, interval: 20 });
+    await waitFor(() => this.exec(['test', '-S', '/run/dbus/system_bus_socket'], false).status === 0, {
+      what: "dbus-daemon's socket",
+      timeout: 10_000,
+      interval: 20,
+    });
     if (firewalld) await this.startFirewalld();
   }
 
@@ -108,7 +118,10 @@ export class FirewalldLab {
   /** Starts firewalld; resolves once it answers (`firewall-cmd --state`). */
   async startFirewalld(): Promise<void> {
     this.firewalld = this.spawnInside(['firewalld', '--nofork', '--nopid']);
-    await waitFor(() => this.exec(['firewall-cmd', '--state'], false).status === 0, { what: 'firewalld to answer', timeout: 30_000 });
+    await waitFor(() => this.exec(['firewall-cmd', '--state'], false).status === 0, {
+      what: 'firewalld to answer',
+      timeout: 30_000,
+    });
   }
 
   /** Stops firewalld (SIGTERM: it cleans up its rules as a service stop does); resolves when it has exited. */

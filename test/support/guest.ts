@@ -38,11 +38,32 @@ function dhclientScript(): string {
  * (dhclient then stays in the background and is killed with the namespace). `extraArgs` go
  * before the interface (e.g. `-cf FILE` for another client identifier).
  */
-export function dhcp(lab: NetnsLab, ns: string, ifname: string, v6 = false, extraArgs: readonly string[] = []): { ok: boolean; output: string } {
+export function dhcp(
+  lab: NetnsLab,
+  ns: string,
+  ifname: string,
+  v6 = false,
+  extraArgs: readonly string[] = [],
+): { ok: boolean; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'vwt-lease-'));
   const r = lab.exec(
     ns,
-    ['timeout', '40', 'dhclient', v6 ? '-6' : '-4', '-1', '-v', '-sf', dhclientScript(), '-lf', join(dir, 'leases'), '-pf', join(dir, 'pid'), ...extraArgs, ifname],
+    [
+      'timeout',
+      '40',
+      'dhclient',
+      v6 ? '-6' : '-4',
+      '-1',
+      '-v',
+      '-sf',
+      dhclientScript(),
+      '-lf',
+      join(dir, 'leases'),
+      '-pf',
+      join(dir, 'pid'),
+      ...extraArgs,
+      ifname,
+    ],
     false,
   );
   return { ok: r.status === 0, output: r.stdout + r.stderr };
@@ -109,7 +130,9 @@ export function snapshot(lab: NetnsLab, ns: string): string {
       .map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]').replace(/ (valid|preferred)_lft \S+/g, ''))
       .join('\n');
   return [
-    run(['ip', '-o', 'link', 'show']).replace(/ state \S+/g, '').replace(/ qlen \d+/g, ''),
+    run(['ip', '-o', 'link', 'show'])
+      .replace(/ state \S+/g, '')
+      .replace(/ qlen \d+/g, ''),
     run(['ip', '-o', 'addr', 'show']).replace(/ tentative/g, ''),
     run(['ip', 'route', 'show']),
     run(['ip', '-6', 'route', 'show']),

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { canUseNetns, NetnsLab } from './netns.js';
 
-it('lab namespaces pass traffic over a bridge and vanish on cleanup', { skip: canUseNetns() ? false : 'needs root and ip netns' }, (t) => {
+it('lab namespaces pass traffic over a bridge and vanish on cleanup', {
+  skip: canUseNetns() ? false : 'needs root and ip netns',
+}, (t) => {
   const lab = new NetnsLab();
   t.after(() => lab.cleanup());
   const host = lab.netns('host');

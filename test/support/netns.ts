@@ -37,7 +37,12 @@ export class NetnsLab {
   /** Runs argv inside ns; throws with stderr unless `check` is false. */
   exec(ns: string, argv: readonly string[], check = true, input?: string): ExecResult {
     // listings of thousands of rules exceed spawnSync's 1 MB default
-    const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', input, timeout: 60_000, maxBuffer: 1 << 28 });
+    const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], {
+      encoding: 'utf8',
+      input,
+      timeout: 60_000,
+      maxBuffer: 1 << 28,
+    });
     const result = { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
     if (check && result.status !== 0) {
       throw new Error(`[${ns}] ${argv.join(' ')} failed (${result.status}): ${result.stderr.trim()}`);
@@ -67,7 +72,13 @@ export class NetnsLab {
    * A veth pair: `hostIf` in hostNs (optionally enslaved to `bridge`), `guestIf` in guestNs,
    * both up. The host end plays the role of a guest's TAP device.
    */
-  veth(hostNs: string, hostIf: string, guestNs: string, guestIf: string, opts: { bridge?: string; mac?: string } = {}): void {
+  veth(
+    hostNs: string,
+    hostIf: string,
+    guestNs: string,
+    guestIf: string,
+    opts: { bridge?: string; mac?: string } = {},
+  ): void {
     const tmp = `vwt${this.tag}${Math.floor(Math.random() * 1000)}`;
     this.exec(hostNs, ['ip', 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', tmp]);
     this.exec(hostNs, ['ip', 'link', 'set', tmp, 'netns', guestNs]);

@@ -23,10 +23,18 @@ export const DAMAGE: Record<FirewallBackendName, string[]> = {
 
 /** The network firewall as the kernel lists it, without counters and handles. */
 export function firewallState(run: (argv: string[]) => string, backend: FirewallBackendName): string {
-  const text = backend === 'nftables' ? run(['nft', 'list', 'table', 'ip', 'libvirt_network']) : run(['iptables-save']) + run(['ip6tables-save']);
+  const text =
+    backend === 'nftables'
+      ? run(['nft', 'list', 'table', 'ip', 'libvirt_network'])
+      : run(['iptables-save']) + run(['ip6tables-save']);
   return text
     .split('\n')
     .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/ # handle \d+/, '').replace(/packets \d+ bytes \d+/, '').replace(/\[\d+:\d+\]/, ''))
+    .map((l) =>
+      l
+        .replace(/ # handle \d+/, '')
+        .replace(/packets \d+ bytes \d+/, '')
+        .replace(/\[\d+:\d+\]/, ''),
+    )
     .join('\n');
 }

@@ -18,7 +18,9 @@ export interface NotifyListener {
 
 /** Listens on `path` (bound when this resolves); `api` is the socket probed on each notification. */
 export async function notifyListener(path: string, api: string): Promise<NotifyListener> {
-  const child = spawn('python3', [join(import.meta.dirname, 'notify-listener.py'), path, api], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('python3', [join(import.meta.dirname, 'notify-listener.py'), path, api], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const first = await lines.next();
   if (first.done) throw new Error('notify listener did not start');

@@ -1,7 +1,16 @@
 // Address arithmetic the network driver relies on, against glibc's and libvirt's conventions.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classfulPrefix, formatIp, netmaskToPrefix, networkCidr, parseIp, prefixToNetmask, ptrDomain, rangeSize } from '../../src/util/address.js';
+import {
+  classfulPrefix,
+  formatIp,
+  netmaskToPrefix,
+  networkCidr,
+  parseIp,
+  prefixToNetmask,
+  ptrDomain,
+  rangeSize,
+} from '../../src/util/address.js';
 import { addr } from '../network/defs.js';
 
 describe('inet', () => {
@@ -13,7 +22,8 @@ describe('inet', () => {
       ['::', '::'],
     ];
     for (const [input, text] of cases) assert.equal(formatIp(addr(input)), text);
-    for (const bad of ['1.2.3.4::', '01.2.3.4', '1:2:3:4:5:6:7:8:9', ':::1', '1::2::3']) assert.equal(parseIp(bad), undefined, bad);
+    for (const bad of ['1.2.3.4::', '01.2.3.4', '1:2:3:4:5:6:7:8:9', ':::1', '1::2::3'])
+      assert.equal(parseIp(bad), undefined, bad);
   });
 
   it('masks networks and converts netmasks', () => {
@@ -22,7 +32,10 @@ describe('inet', () => {
     assert.equal(formatIp(prefixToNetmask(20)), '255.255.240.0');
     assert.equal(netmaskToPrefix(addr('255.255.255.0')), 24);
     assert.equal(netmaskToPrefix(addr('255.0.255.0')), undefined);
-    assert.deepEqual(['10.24.10.1', '172.16.0.1', '192.168.1.1'].map((a) => classfulPrefix(addr(a))), [8, 16, 24]);
+    assert.deepEqual(
+      ['10.24.10.1', '172.16.0.1', '192.168.1.1'].map((a) => classfulPrefix(addr(a))),
+      [8, 16, 24],
+    );
   });
 
   it('names reverse zones and sizes DHCP ranges', () => {

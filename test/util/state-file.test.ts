@@ -45,7 +45,13 @@ const stock = new MapFilterSource(loadStockFilters().values());
 function port(n: number): PortFilter {
   const mac = `52:54:00:00:00:0${n}`;
   const binding = { portdev: `vnet${n}`, mac, filter: 'clean-traffic', params: new Map([['IP', [`10.0.0.${n}`]]]) };
-  return { portdev: binding.portdev, mac, filter: 'clean-traffic', inputsDigest: `k${n}`, instances: instantiateBinding(binding, stock) };
+  return {
+    portdev: binding.portdev,
+    mac,
+    filter: 'clean-traffic',
+    inputsDigest: `k${n}`,
+    instances: instantiateBinding(binding, stock),
+  };
 }
 
 describe('corrupt state files', () => {
@@ -90,14 +96,22 @@ describe('corrupt state files', () => {
       await new NftablesBackend(new FakeNft(), undefined, { stateFile: file }).reconcile(ports);
       await new Promise((r) => setTimeout(r, 20));
       const good = readFileSync(file, 'utf8');
-      assert.equal((await new NftablesBackend(new FakeNft(), undefined, { stateFile: file }).reconcile(ports)).compiled, 0, 'the intact cache serves');
+      assert.equal(
+        (await new NftablesBackend(new FakeNft(), undefined, { stateFile: file }).reconcile(ports)).compiled,
+        0,
+        'the intact cache serves',
+      );
 
       const text = corrupt(good);
       assert.notEqual(text, good);
       writeFileSync(file, text);
       const seen = reports();
       const nft = new FakeNft();
-      assert.equal((await new NftablesBackend(nft, undefined, { stateFile: file }).reconcile(ports)).compiled, 2, 'rebuilt');
+      assert.equal(
+        (await new NftablesBackend(nft, undefined, { stateFile: file }).reconcile(ports)).compiled,
+        2,
+        'rebuilt',
+      );
       assertSetAside(file, text, seen);
       await new Promise((r) => setTimeout(r, 20));
       assert.equal(readFileSync(file, 'utf8'), good, 'the cache is written again, as it was');

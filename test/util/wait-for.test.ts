@@ -19,11 +19,16 @@ describe('waitFor', () => {
     const t0 = Date.now();
     let calls = 0;
     await assert.rejects(
-      waitFor(() => {
-        calls++;
-        return false;
-      }, { what: 'the daemon socket', timeout: 120, interval: 20, detail: () => 'log: nothing' }),
-      (err: Error) => err instanceof WaitTimeout && err.message === 'timed out after 120 ms waiting for the daemon socket: log: nothing',
+      waitFor(
+        () => {
+          calls++;
+          return false;
+        },
+        { what: 'the daemon socket', timeout: 120, interval: 20, detail: () => 'log: nothing' },
+      ),
+      (err: Error) =>
+        err instanceof WaitTimeout &&
+        err.message === 'timed out after 120 ms waiting for the daemon socket: log: nothing',
     );
     assert.ok(Date.now() - t0 >= 120, 'waited the whole timeout');
     assert.ok(calls >= 3 && calls <= 8, `polled every interval (${calls} calls)`);

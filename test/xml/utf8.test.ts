@@ -10,7 +10,8 @@ import type { VirtwallError } from '../../src/errors.js';
 import { parseXml } from '../../src/xml/dom.js';
 import { decodeUtf8, findImproperUtf8 } from '../../src/xml/utf8.js';
 
-const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
+const bytes = (...parts: (string | number[])[]) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
 
 describe('decodeUtf8', () => {
   it('decodes proper UTF-8 as Node does, a BOM and every plane included', () => {
@@ -41,17 +42,23 @@ describe('decodeUtf8', () => {
 
 describe('parseXml refuses what is not proper UTF-8', () => {
   it("with libxml2's message, the file and line:col", () => {
-    const text = decodeUtf8(bytes("<network>\n  <name>n", [0xe9], "t</name>\n</network>\n"));
-    assert.throws(() => parseXml(text, 'net.xml'), (e: VirtwallError) => {
-      assert.equal(e.kind, 'invalid-input');
-      assert.equal(e.message, 'net.xml:2:10: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9');
-      return true;
-    });
+    const text = decodeUtf8(bytes('<network>\n  <name>n', [0xe9], 't</name>\n</network>\n'));
+    assert.throws(
+      () => parseXml(text, 'net.xml'),
+      (e: VirtwallError) => {
+        assert.equal(e.kind, 'invalid-input');
+        assert.equal(e.message, 'net.xml:2:10: Input is not proper UTF-8, indicate encoding ! Bytes: 0xE9');
+        return true;
+      },
+    );
   });
 
   it('also a lone surrogate that came as a JSON \\u escape', () => {
     const text = JSON.parse('"<filter name=\'\\ud800\'/>"') as string;
-    assert.throws(() => parseXml(text, 'api'), / api:1:15: Input is not proper UTF-8, indicate encoding ! Bytes: U\+D800$/);
+    assert.throws(
+      () => parseXml(text, 'api'),
+      / api:1:15: Input is not proper UTF-8, indicate encoding ! Bytes: U\+D800$/,
+    );
   });
 });
 
@@ -60,7 +67,11 @@ describe('virtwall validate on a Latin-1 file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vwt-utf8-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'latin1.xml');
-    const doc = bytes("<filter name='f'>\n  <rule action='accept' direction='in'>\n    <all comment='caf", [0xe9], "'/>\n  </rule>\n</filter>\n");
+    const doc = bytes(
+      "<filter name='f'>\n  <rule action='accept' direction='in'>\n    <all comment='caf",
+      [0xe9],
+      "'/>\n  </rule>\n</filter>\n",
+    );
     writeFileSync(file, doc);
     const r = spawnSync(process.execPath, ['bin/virtwall.js', 'validate', file], { encoding: 'utf8' });
     assert.equal(r.status, 2, r.stdout);

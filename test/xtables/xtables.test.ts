@@ -26,12 +26,19 @@ COMMIT
 describe('*-save parser', () => {
   it('reads tables, chains with their policies and rules as typed values', () => {
     const t = parseSave(IPT_SAVE).get('filter')!;
-    assert.deepEqual(t.chains, [{ name: 'INPUT', policy: 'ACCEPT' }, { name: 'FORWARD', policy: 'DROP' }, { name: 'LIBVIRT_INP' }]);
+    assert.deepEqual(t.chains, [
+      { name: 'INPUT', policy: 'ACCEPT' },
+      { name: 'FORWARD', policy: 'DROP' },
+      { name: 'LIBVIRT_INP' },
+    ]);
     assert.deepEqual(t.rules, [
       { chain: 'INPUT', matches: [], target: { name: 'LIBVIRT_INP', options: [] } },
       {
         chain: 'LIBVIRT_INP',
-        matches: [{ options: [opt('-i', 'virbr0'), opt('-p', 'udp')] }, { module: 'udp', options: [opt('--dport', '53')] }],
+        matches: [
+          { options: [opt('-i', 'virbr0'), opt('-p', 'udp')] },
+          { module: 'udp', options: [opt('--dport', '53')] },
+        ],
         target: { name: 'REJECT', options: [opt('--reject-with', 'icmp-port-unreachable')] },
       },
       {
@@ -54,14 +61,21 @@ describe('*-save parser', () => {
 
   it("reads ebtables' negation after the option name and options without values", () => {
     const r = parseRuleLine('-A libvirt-out -p ! IPv4 -s ! 52:54:00:00:00:01 --physdev-is-bridged -j DROP');
-    assert.deepEqual(r.matches, [{ options: [not(opt('-p', 'IPv4')), not(opt('-s', '52:54:00:00:00:01')), opt('--physdev-is-bridged')] }]);
+    assert.deepEqual(r.matches, [
+      { options: [not(opt('-p', 'IPv4')), not(opt('-s', '52:54:00:00:00:01')), opt('--physdev-is-bridged')] },
+    ]);
   });
 
   it('reads the rules of an `ebtables -L CHAIN` listing, headers skipped', () => {
-    const listing = 'Bridge table: nat\n\nBridge chain: PREROUTING, entries: 2, policy: ACCEPT\n-j virtwall-mac-filter\n-i vnet0 -s ! 52:54:00:00:00:01 -j DROP\n\n';
+    const listing =
+      'Bridge table: nat\n\nBridge chain: PREROUTING, entries: 2, policy: ACCEPT\n-j virtwall-mac-filter\n-i vnet0 -s ! 52:54:00:00:00:01 -j DROP\n\n';
     assert.deepEqual(parseChainListing('PREROUTING', listing), [
       { chain: 'PREROUTING', matches: [], target: { name: 'virtwall-mac-filter', options: [] } },
-      { chain: 'PREROUTING', matches: [{ options: [opt('-i', 'vnet0'), not(opt('-s', '52:54:00:00:00:01'))] }], target: { name: 'DROP', options: [] } },
+      {
+        chain: 'PREROUTING',
+        matches: [{ options: [opt('-i', 'vnet0'), not(opt('-s', '52:54:00:00:00:01'))] }],
+        target: { name: 'DROP', options: [] },
+      },
     ]);
   });
 
@@ -84,7 +98,15 @@ describe('*-restore renderer', () => {
     assert.deepEqual(parseRuleLine(saveLine(rule, 'iptables')), rule);
     assert.equal(
       renderRestore('iptables', [
-        { table: 'nat', lines: [{ declare: 'N' }, { insert: { chain: 'N', matches: [], target: { name: 'RETURN', options: [] } }, position: 2 }, { delete: rule }, { deleteChain: 'M' }] },
+        {
+          table: 'nat',
+          lines: [
+            { declare: 'N' },
+            { insert: { chain: 'N', matches: [], target: { name: 'RETURN', options: [] } }, position: 2 },
+            { delete: rule },
+            { deleteChain: 'M' },
+          ],
+        },
         { table: 'raw', lines: [] },
       ]),
       '*nat\n:N - [0:0]\n-I N 2 -j RETURN\n-D C ! -p IPv4 -m comment --comment "x \\"y\\" \\\\z" -j ACCEPT\n-X M\nCOMMIT\n',
@@ -103,22 +125,36 @@ const ROUND_TRIP: Record<XtTool, { table: string; chain: string; rules: XtRule[]
     rules: [
       {
         chain: 'VWT_RT',
-        matches: [{ options: [opt('-s', '10.0.0.0/24'), not(opt('-d', '10.0.0.0/24')), opt('-o', 'eth0'), opt('-p', 'tcp')] }],
+        matches: [
+          { options: [opt('-s', '10.0.0.0/24'), not(opt('-d', '10.0.0.0/24')), opt('-o', 'eth0'), opt('-p', 'tcp')] },
+        ],
         target: { name: 'MASQUERADE', options: [opt('--to-ports', '1024-65535')] },
       },
       {
         chain: 'VWT_RT',
-        matches: [{ options: [opt('-s', '10.0.0.0/24'), opt('-p', 'udp')] }, { module: 'udp', options: [opt('--dport', '68')] }, { module: 'comment', options: [opt('--comment', 'say "hi" \\ there')] }],
+        matches: [
+          { options: [opt('-s', '10.0.0.0/24'), opt('-p', 'udp')] },
+          { module: 'udp', options: [opt('--dport', '68')] },
+          { module: 'comment', options: [opt('--comment', 'say "hi" \\ there')] },
+        ],
         target: { name: 'SNAT', options: [opt('--to-source', '192.0.2.1-192.0.2.9:100-200')] },
       },
-      { chain: 'VWT_RT', matches: [{ module: 'conntrack', options: [not(opt('--ctstate', 'RELATED,ESTABLISHED'))] }], target: { name: 'RETURN', options: [] } },
+      {
+        chain: 'VWT_RT',
+        matches: [{ module: 'conntrack', options: [not(opt('--ctstate', 'RELATED,ESTABLISHED'))] }],
+        target: { name: 'RETURN', options: [] },
+      },
     ],
   },
   ip6tables: {
     table: 'filter',
     chain: 'VWT_RT',
     rules: [
-      { chain: 'VWT_RT', matches: [{ options: [opt('-d', 'fd00::/64'), opt('-i', 'br0')] }], target: { name: 'REJECT', options: [opt('--reject-with', 'icmp6-port-unreachable')] } },
+      {
+        chain: 'VWT_RT',
+        matches: [{ options: [opt('-d', 'fd00::/64'), opt('-i', 'br0')] }],
+        target: { name: 'REJECT', options: [opt('--reject-with', 'icmp6-port-unreachable')] },
+      },
       { chain: 'VWT_RT', matches: [], target: { name: 'VWT_RT2', goto: true, options: [] } },
     ],
   },
@@ -126,8 +162,16 @@ const ROUND_TRIP: Record<XtTool, { table: string; chain: string; rules: XtRule[]
     table: 'nat',
     chain: 'VWT_RT',
     rules: [
-      { chain: 'VWT_RT', matches: [{ options: [not(opt('-p', 'IPv4')), not(opt('-s', '52:54:00:00:00:01'))] }], target: { name: 'DROP', options: [] } },
-      { chain: 'VWT_RT', matches: [{ options: [opt('-p', 'IPv4'), opt('-i', 'vnet0'), opt('--ip-src', '10.0.0.1')] }], target: { name: 'RETURN', options: [] } },
+      {
+        chain: 'VWT_RT',
+        matches: [{ options: [not(opt('-p', 'IPv4')), not(opt('-s', '52:54:00:00:00:01'))] }],
+        target: { name: 'DROP', options: [] },
+      },
+      {
+        chain: 'VWT_RT',
+        matches: [{ options: [opt('-p', 'IPv4'), opt('-i', 'vnet0'), opt('--ip-src', '10.0.0.1')] }],
+        target: { name: 'RETURN', options: [] },
+      },
     ],
   },
 };
@@ -143,11 +187,15 @@ describe('xtables round trip through the kernel', { skip, concurrency: false }, 
   for (const [tool, { table, chain, rules }] of Object.entries(ROUND_TRIP) as [XtTool, (typeof ROUND_TRIP)[XtTool]][]) {
     it(`${tool}: rendered rules come back from *-save as the same values`, async () => {
       const xt = new XtablesClient(new SystemRunner({ netns: ns }));
-      await xt.restore(tool, [{ table, lines: [{ declare: chain }, { declare: 'VWT_RT2' }, ...rules.map((r) => ({ append: r }))] }]);
+      await xt.restore(tool, [
+        { table, lines: [{ declare: chain }, { declare: 'VWT_RT2' }, ...rules.map((r) => ({ append: r }))] },
+      ]);
       const listed = await xt.table(tool, table);
       assert.deepEqual(rulesIn(listed, chain), rules);
       // deleting by value removes exactly those rules, in one transaction
-      await xt.restore(tool, [{ table, lines: [...rules.map((r) => ({ delete: r })), { deleteChain: chain }, { deleteChain: 'VWT_RT2' }] }]);
+      await xt.restore(tool, [
+        { table, lines: [...rules.map((r) => ({ delete: r })), { deleteChain: chain }, { deleteChain: 'VWT_RT2' }] },
+      ]);
       const emptied = await xt.table(tool, table);
       assert.deepEqual([rulesIn(emptied, chain), emptied?.chains.some((c) => c.name === chain)], [[], false]);
     });
@@ -157,7 +205,15 @@ describe('xtables round trip through the kernel', { skip, concurrency: false }, 
     const xt = new XtablesClient(new SystemRunner({ netns: ns }));
     const before = await xt.save('iptables', 'filter');
     await assert.rejects(
-      xt.restore('iptables', [{ table: 'filter', lines: [{ declare: 'VWT_A' }, { append: { chain: 'VWT_A', matches: [], target: { name: 'NO_SUCH_CHAIN', options: [] } } }] }]),
+      xt.restore('iptables', [
+        {
+          table: 'filter',
+          lines: [
+            { declare: 'VWT_A' },
+            { append: { chain: 'VWT_A', matches: [], target: { name: 'NO_SUCH_CHAIN', options: [] } } },
+          ],
+        },
+      ]),
       /iptables-restore -w --noflush failed/,
     );
     assert.deepEqual(await xt.save('iptables', 'filter'), before);

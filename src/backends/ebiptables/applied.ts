@@ -25,7 +25,10 @@ export interface AppliedPort {
 /** Changes whenever the commands instantiating the port or its MAC check would change. */
 export function rulesDigest(p: PortFilter): string {
   const commands = dryRunCommands(applyNewRules(p.portdev, p.instances)).map((c) => c.argv.join(' '));
-  return createHash('sha256').update(JSON.stringify([p.macFilter ? p.mac.toLowerCase() : '', commands])).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([p.macFilter ? p.mac.toLowerCase() : '', commands]))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 const PART = z.strictObject({ chains: z.record(z.string(), z.array(XT_RULE)), links: z.array(XT_RULE) });
@@ -33,7 +36,9 @@ const PART = z.strictObject({ chains: z.record(z.string(), z.array(XT_RULE)), li
 /** The file: port device -> what was applied to it. */
 const SAVED = z.record(
   z.string().refine(isDeviceName, 'not a device name'),
-  z.strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) }).transform(({ key, parts }) => ({ rulesDigest: key, parts })),
+  z
+    .strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) })
+    .transform(({ key, parts }) => ({ rulesDigest: key, parts })),
 ) satisfies z.ZodType<Record<string, AppliedPort>>;
 
 export class AppliedPorts {
@@ -62,6 +67,13 @@ export class AppliedPorts {
   save(): void {
     if (!this.file) return;
     if (this.ports.size === 0) rmSync(this.file, { force: true });
-    else writeFileAtomic(this.file, JSON.stringify(Object.fromEntries([...this.ports].map(([n, p]) => [n, { key: p.rulesDigest, parts: p.parts }]))), 0o600);
+    else
+      writeFileAtomic(
+        this.file,
+        JSON.stringify(
+          Object.fromEntries([...this.ports].map(([n, p]) => [n, { key: p.rulesDigest, parts: p.parts }])),
+        ),
+        0o600,
+      );
   }
 }

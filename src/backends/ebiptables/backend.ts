@@ -22,7 +22,10 @@ export class EbiptablesBackend implements NwfilterBackend {
   private readonly xt: XtablesClient;
 
   /** `stateFile` keeps what was applied across restarts (else a restart rebuilds every port). */
-  constructor(private readonly runner: CommandRunner, opts: { stateFile?: string } = {}) {
+  constructor(
+    private readonly runner: CommandRunner,
+    opts: { stateFile?: string } = {},
+  ) {
     this.applied = new AppliedPorts(opts.stateFile);
     this.xt = new XtablesClient(runner);
   }
@@ -40,7 +43,9 @@ export class EbiptablesBackend implements NwfilterBackend {
     if (change.set.length > 0) {
       const now = await this.listings(change.set.map((p) => p.portdev));
       for (const p of change.set) {
-        const parts = Object.fromEntries(TOOL_NAMES.map((t) => [t, now[t].ports.get(p.portdev) ?? EMPTY_PART])) as Record<Tool, PortPart>;
+        const parts = Object.fromEntries(
+          TOOL_NAMES.map((t) => [t, now[t].ports.get(p.portdev) ?? EMPTY_PART]),
+        ) as Record<Tool, PortPart>;
         this.applied.set(p.portdev, { rulesDigest: rulesDigest(p), parts });
       }
     }
@@ -75,17 +80,26 @@ export class EbiptablesBackend implements NwfilterBackend {
   async reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
     const wanted = new Set(desired.map((p) => p.portdev));
     const now = await this.listings([...wanted]);
-    const removed = [...new Set(TOOL_NAMES.flatMap((t) => [...now[t].ports.keys()]))].filter((n) => !wanted.has(n)).sort();
+    const removed = [...new Set(TOOL_NAMES.flatMap((t) => [...now[t].ports.keys()]))]
+      .filter((n) => !wanted.has(n))
+      .sort();
     const forgotten = this.applied.names().filter((n) => !wanted.has(n));
     for (const n of forgotten) this.applied.delete(n);
     const kept = desired.filter((p) => this.applied.get(p.portdev)?.rulesDigest === rulesDigest(p));
     const rebuild = new Set(desired.filter((p) => !kept.includes(p)).map((p) => p.portdev));
     const restored = new Set<string>();
     for (const tool of TOOL_NAMES) {
-      const repair = repairScript(tool, now[tool], new Map(kept.map((p) => [p.portdev, this.applied.get(p.portdev)!.parts[tool]])));
+      const repair = repairScript(
+        tool,
+        now[tool],
+        new Map(kept.map((p) => [p.portdev, this.applied.get(p.portdev)!.parts[tool]])),
+      );
       if (!repair) continue;
       // a restore the kernel refuses (someone changed things meanwhile) falls back to rebuilding
-      const ok = await this.xt.restore(tool, repair.script).then(() => true, () => false);
+      const ok = await this.xt.restore(tool, repair.script).then(
+        () => true,
+        () => false,
+      );
       for (const n of repair.repaired) (ok ? restored : rebuild).add(n);
     }
     const set = desired.filter((p) => rebuild.has(p.portdev));

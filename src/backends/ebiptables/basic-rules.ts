@@ -3,7 +3,15 @@
 // removal (ebtablesCleanAll). Each first tears down whatever filter the interface had; a failure
 // cleans the interface completely, as libvirt does.
 import { PlanBuilder, type FirewallPlan } from '../../plan/transaction.js';
-import { ebAppend, ebCreateChain, ebLinkRoot, ebRemove, ebRenameRoot, ebRootChain, type EbDirection } from './chains.js';
+import {
+  ebAppend,
+  ebCreateChain,
+  ebLinkRoot,
+  ebRemove,
+  ebRenameRoot,
+  ebRootChain,
+  type EbDirection,
+} from './chains.js';
 import { allTeardown } from './plan.js';
 
 /** libvirt's ebtablesCleanAll: final and temporary ebtables chains of the interface, all gone. */
@@ -35,7 +43,14 @@ function fixedRules(portdev: string, rules: Partial<Record<EbDirection, string[]
 export function applyBasicRules(portdev: string, mac: string): FirewallPlan[] {
   return fixedRules(
     portdev,
-    { 'from-guest': [['-s', '!', mac, '-j', 'DROP'], ['-p', 'IPv4', '-j', 'ACCEPT'], ['-p', 'ARP', '-j', 'ACCEPT'], ['-j', 'DROP']] },
+    {
+      'from-guest': [
+        ['-s', '!', mac, '-j', 'DROP'],
+        ['-p', 'IPv4', '-j', 'ACCEPT'],
+        ['-p', 'ARP', '-j', 'ACCEPT'],
+        ['-j', 'DROP'],
+      ],
+    },
     true,
   );
 }
@@ -45,18 +60,36 @@ export function applyBasicRules(portdev: string, mac: string): FirewallPlan[] {
  * servers when any). `leaveTemporary` keeps the temporary chain names, for a filter that will
  * replace these rules right away.
  */
-export function applyDhcpOnlyRules(portdev: string, mac: string, dhcpServers: readonly string[], leaveTemporary: boolean): FirewallPlan[] {
+export function applyDhcpOnlyRules(
+  portdev: string,
+  mac: string,
+  dhcpServers: readonly string[],
+  leaveTemporary: boolean,
+): FirewallPlan[] {
   const answers = (dhcpServers.length ? dhcpServers : [undefined]).flatMap((server) =>
     [mac, 'ff:ff:ff:ff:ff:ff'].map((dst) => [
-      '-d', dst, '-p', 'ipv4', '--ip-protocol', 'udp',
+      '-d',
+      dst,
+      '-p',
+      'ipv4',
+      '--ip-protocol',
+      'udp',
       ...(server ? ['--ip-src', server] : []),
-      '--ip-sport', '67', '--ip-dport', '68', '-j', 'ACCEPT',
+      '--ip-sport',
+      '67',
+      '--ip-dport',
+      '68',
+      '-j',
+      'ACCEPT',
     ]),
   );
   return fixedRules(
     portdev,
     {
-      'from-guest': [['-s', mac, '-p', 'ipv4', '--ip-protocol', 'udp', '--ip-sport', '68', '--ip-dport', '67', '-j', 'ACCEPT'], ['-j', 'DROP']],
+      'from-guest': [
+        ['-s', mac, '-p', 'ipv4', '--ip-protocol', 'udp', '--ip-sport', '68', '--ip-dport', '67', '-j', 'ACCEPT'],
+        ['-j', 'DROP'],
+      ],
       'to-guest': [...answers, ['-j', 'DROP']],
     },
     !leaveTemporary,

@@ -57,7 +57,8 @@ export function ebRemoveChain(b: PlanBuilder, chain: string): void {
 }
 
 /** The targets of the rules of `chain` in its `ebtables -L` output, in order. */
-const jumpTargets = (chain: string, listing: string): string[] => parseChainListing(chain, listing).flatMap((r) => (r.target ? [r.target.name] : []));
+const jumpTargets = (chain: string, listing: string): string[] =>
+  parseChainListing(chain, listing).flatMap((r) => (r.target ? [r.target.name] : []));
 
 /** Lists a chain and removes every sub-chain it jumps to whose name starts with one of `prefixes`. */
 function ebListAndRemoveSubChains(chain: string, prefixes: string): PlannedCommand {
@@ -73,7 +74,8 @@ function ebListAndRemoveSubChains(chain: string, prefixes: string): PlannedComma
 
 function ebRemoveSubChains(b: PlanBuilder, portdev: string, temporary: boolean): void {
   const prefixes = temporary ? 'JP' : 'IO';
-  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebListAndRemoveSubChains(ebRootChain(dir, portdev, temporary), prefixes));
+  for (const dir of ['from-guest', 'to-guest'] as const)
+    b.add(ebListAndRemoveSubChains(ebRootChain(dir, portdev, temporary), prefixes));
 }
 
 /** Lists a temporary chain and renames each temporary sub-chain it jumps to (J/P -> I/O). */
@@ -114,7 +116,8 @@ export function ebRemove(b: PlanBuilder, portdev: string, temporary: boolean): v
 
 /** Renames the temporary ebtables chains (sub-chains first, found by listing) to their final names. */
 export function ebRenameTemporary(b: PlanBuilder, portdev: string): void {
-  for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebListAndRenameSubChains(ebRootChain(dir, portdev, true)));
+  for (const dir of ['from-guest', 'to-guest'] as const)
+    b.add(ebListAndRenameSubChains(ebRootChain(dir, portdev, true)));
   for (const dir of ['from-guest', 'to-guest'] as const) b.add(ebRenameRoot(dir, portdev));
 }
 
@@ -143,10 +146,13 @@ export function iptRootChain(prefix: 'F' | 'H', toGuest: boolean, portdev: strin
   return `${prefix}${dir}-${portdev}`;
 }
 
-const rootName = (r: IptRoot, portdev: string, temporary: boolean) => iptRootChain(r.prefix, r.toGuest, portdev, temporary);
+const rootName = (r: IptRoot, portdev: string, temporary: boolean) =>
+  iptRootChain(r.prefix, r.toGuest, portdev, temporary);
 
 function physdevMatch(toGuest: boolean, portdev: string): string[] {
-  return toGuest ? ['-m', 'physdev', '--physdev-is-bridged', '--physdev-out', portdev] : ['-m', 'physdev', '--physdev-in', portdev];
+  return toGuest
+    ? ['-m', 'physdev', '--physdev-is-bridged', '--physdev-out', portdev]
+    : ['-m', 'physdev', '--physdev-in', portdev];
 }
 
 export function iptUnlinkRoots(b: PlanBuilder, layer: IpLayer, portdev: string, temporary: boolean): void {

@@ -37,8 +37,16 @@ function ipSteps(v: '' | '6', proto: string): Step[] {
     item('srcipaddr', `--ip${v}-source`, { second: 'srcipmask', sep: '/', reversed: `--ip${v}-destination` }),
     item('dstipaddr', `--ip${v}-destination`, { second: 'dstipmask', sep: '/', reversed: `--ip${v}-source` }),
     item('protocol', `--ip${v}-protocol`),
-    item('srcportstart', `--ip${v}-source-port`, { second: 'srcportend', sep: ':', reversed: `--ip${v}-destination-port` }),
-    item('dstportstart', `--ip${v}-destination-port`, { second: 'dstportend', sep: ':', reversed: `--ip${v}-source-port` }),
+    item('srcportstart', `--ip${v}-source-port`, {
+      second: 'srcportend',
+      sep: ':',
+      reversed: `--ip${v}-destination-port`,
+    }),
+    item('dstportstart', `--ip${v}-destination-port`, {
+      second: 'dstportend',
+      sep: ':',
+      reversed: `--ip${v}-source-port`,
+    }),
   ];
 }
 
@@ -52,7 +60,9 @@ function arpAddresses(a: ArgList, reverse: boolean): void {
     if (!a.has(addr)) continue;
     const m = a.attr(`arp${own}ipmask`);
     if (m) mask = printValue(m);
-    a.push(`--arp-ip-${reverse ? other : own}`).not(addr).push(`${printValue(a.attr(addr)!)}/${mask ?? '32'}`);
+    a.push(`--arp-ip-${reverse ? other : own}`)
+      .not(addr)
+      .push(`${printValue(a.attr(addr)!)}/${mask ?? '32'}`);
   }
 }
 
@@ -89,13 +99,20 @@ function icmpv6Types(a: ArgList): void {
     const hi = a.attr(end);
     return `${from}:${hi ? printValue(hi) : lo ? from : '255'}`;
   };
-  a.push('--ip6-icmp-type').not('type').push(`${rangeOf('type', 'typeend')}/${rangeOf('code', 'codeend')}`);
+  a.push('--ip6-icmp-type')
+    .not('type')
+    .push(`${rangeOf('type', 'typeend')}/${rangeOf('code', 'codeend')}`);
 }
 
 const STEPS: Record<string, Step[]> = {
   none: [],
   mac: [...ETH_HEADER, item('protocolid', '-p', { hex: true })],
-  vlan: [...ETH_HEADER, { fixed: ['-p', '0x8100'] }, item('vlanid', '--vlan-id'), item('encap-protocol', '--vlan-encap')],
+  vlan: [
+    ...ETH_HEADER,
+    { fixed: ['-p', '0x8100'] },
+    item('vlanid', '--vlan-id'),
+    item('encap-protocol', '--vlan-encap'),
+  ],
   stp: [
     ...ETH_HEADER,
     { fixed: ['-d', STP_BGA] },
@@ -139,7 +156,11 @@ export function ebtablesRuleArgs(rule: ResolvedRule, reverse: boolean): string[]
     else if (a.has(step.attr)) {
       a.push(reverse && step.reversed ? step.reversed : step.option)
         .not(step.attr)
-        .push(step.second ? a.joined(step.attr, step.second, step.sep!, step.hex) : printValue(a.attr(step.attr)!, step.hex));
+        .push(
+          step.second
+            ? a.joined(step.attr, step.second, step.sep!, step.hex)
+            : printValue(a.attr(step.attr)!, step.hex),
+        );
     }
   }
   return a.push('-j', ebtablesTarget(rule)).args;

@@ -10,9 +10,23 @@ import { ArgList, printValue } from './print.js';
 import { chainUses, type ChainUse } from '../../nwfilter/chain-uses.js';
 
 const IP_PROTOCOL_ARG: Record<string, string> = {
-  tcp: 'tcp', udp: 'udp', udplite: 'udplite', esp: 'esp', ah: 'ah', sctp: 'sctp', icmp: 'icmp', igmp: 'igmp', all: 'all',
-  'tcp-ipv6': 'tcp', 'udp-ipv6': 'udp', 'udplite-ipv6': 'udplite', 'esp-ipv6': 'esp', 'ah-ipv6': 'ah',
-  'sctp-ipv6': 'sctp', icmpv6: 'icmpv6', 'all-ipv6': 'all',
+  tcp: 'tcp',
+  udp: 'udp',
+  udplite: 'udplite',
+  esp: 'esp',
+  ah: 'ah',
+  sctp: 'sctp',
+  icmp: 'icmp',
+  igmp: 'igmp',
+  all: 'all',
+  'tcp-ipv6': 'tcp',
+  'udp-ipv6': 'udp',
+  'udplite-ipv6': 'udplite',
+  'esp-ipv6': 'esp',
+  'ah-ipv6': 'ah',
+  'sctp-ipv6': 'sctp',
+  icmpv6: 'icmpv6',
+  'all-ipv6': 'all',
 };
 
 const PORTED = new Set(['tcp', 'udp', 'sctp', 'tcp-ipv6', 'udp-ipv6', 'sctp-ipv6']);
@@ -34,28 +48,46 @@ function negatedOption(a: ArgList, attr: string, option: string, second?: string
 /** The arguments of one rule in one chain, or undefined when libvirt leaves it out there. */
 function ruleInChain(rule: ResolvedRule, use: ChainUse, portdev: string): string[] | undefined {
   const protocol = rule.protocol!;
-  const a = new ArgList(rule).push('-A', iptRootChain(use.prefix, use.toGuest, portdev, true), '-p', IP_PROTOCOL_ARG[protocol]!);
+  const a = new ArgList(rule).push(
+    '-A',
+    iptRootChain(use.prefix, use.toGuest, portdev, true),
+    '-p',
+    IP_PROTOCOL_ARG[protocol]!,
+  );
   const base = a.args.length;
   const dirIn = use.directionIn;
 
   // The source MAC is only known for traffic from the guest.
   const srcMacSkipped = a.has('srcmacaddr') && dirIn;
-  if (a.has('srcmacaddr') && !dirIn) a.push('-m', 'mac').not('srcmacaddr').push('--mac-source', printValue(a.attr('srcmacaddr')!));
+  if (a.has('srcmacaddr') && !dirIn)
+    a.push('-m', 'mac')
+      .not('srcmacaddr')
+      .push('--mac-source', printValue(a.attr('srcmacaddr')!));
 
   const [src, dst] = dirIn ? ['--destination', '--source'] : ['--source', '--destination'];
   const [srcRange, dstRange] = dirIn ? ['--dst-range', '--src-range'] : ['--src-range', '--dst-range'];
   if (a.has('srcipaddr')) negatedOption(a, 'srcipaddr', src, 'srcipmask');
-  else if (a.has('srcipfrom')) a.push('-m', 'iprange').not('srcipfrom').push(srcRange, a.joined('srcipfrom', 'srcipto', '-'));
+  else if (a.has('srcipfrom'))
+    a.push('-m', 'iprange')
+      .not('srcipfrom')
+      .push(srcRange, a.joined('srcipfrom', 'srcipto', '-'));
   if (a.has('dstipaddr')) negatedOption(a, 'dstipaddr', dst, 'dstipmask');
-  else if (a.has('dstipfrom')) a.push('-m', 'iprange').not('dstipfrom').push(dstRange, a.joined('dstipfrom', 'dstipto', '-'));
-  if (a.has('dscp')) a.push('-m', 'dscp').not('dscp').push('--dscp', printValue(a.attr('dscp')!));
+  else if (a.has('dstipfrom'))
+    a.push('-m', 'iprange')
+      .not('dstipfrom')
+      .push(dstRange, a.joined('dstipfrom', 'dstipto', '-'));
+  if (a.has('dscp'))
+    a.push('-m', 'dscp')
+      .not('dscp')
+      .push('--dscp', printValue(a.attr('dscp')!));
   // connlimit only limits connections the guest opens.
   if (a.has('connlimit-above') && dirIn) return undefined;
   let skipMatch = a.has('connlimit-above');
 
   if (protocol === 'tcp' || protocol === 'tcp-ipv6') {
     const flags = a.attr('flags')?.value;
-    if (flags?.kind === 'tcp-flags') a.not('flags').push('--tcp-flags', formatTcpFlagSet(flags.mask), formatTcpFlagSet(flags.set));
+    if (flags?.kind === 'tcp-flags')
+      a.not('flags').push('--tcp-flags', formatTcpFlagSet(flags.mask), formatTcpFlagSet(flags.set));
   }
   if (PORTED.has(protocol)) {
     const [sport, dport] = dirIn ? ['--dport', '--sport'] : ['--sport', '--dport'];
@@ -84,8 +116,12 @@ function ruleInChain(rule: ResolvedRule, use: ChainUse, portdev: string): string
     }
   }
 
-  if (a.has('ipset') && a.has('ipsetflags')) a.push('-m', 'set', '--match-set', printValue(a.attr('ipset')!), ipsetFlags(a, dirIn));
-  if (a.has('connlimit-above')) a.push('-m', 'connlimit').not('connlimit-above').push('--connlimit-above', printValue(a.attr('connlimit-above')!));
+  if (a.has('ipset') && a.has('ipsetflags'))
+    a.push('-m', 'set', '--match-set', printValue(a.attr('ipset')!), ipsetFlags(a, dirIn));
+  if (a.has('connlimit-above'))
+    a.push('-m', 'connlimit')
+      .not('connlimit-above')
+      .push('--connlimit-above', printValue(a.attr('connlimit-above')!));
   // Comments go last: they never change what matches.
   if (a.has('comment')) a.push('-m', 'comment', '--comment', printValue(a.attr('comment')!));
   return a.push('-j', target).args;

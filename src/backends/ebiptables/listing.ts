@@ -83,7 +83,8 @@ function ownerOf(spec: ToolSpec, chain: string, ports: ReadonlySet<string>): str
   if (root !== undefined) return root;
   const rest = after(chain, spec.subChains);
   let best: string | undefined;
-  for (const p of rest === undefined ? [] : ports) if (rest!.startsWith(`${p}-`) && p.length > (best?.length ?? 0)) best = p;
+  for (const p of rest === undefined ? [] : ports)
+    if (rest!.startsWith(`${p}-`) && p.length > (best?.length ?? 0)) best = p;
   return best;
 }
 
@@ -119,7 +120,8 @@ export function readListing(tool: Tool, table: XtTable | undefined, known: Reado
     const device = shared.has(rule.chain) ? optionValue(rule, spec.devices) : undefined;
     const port = (target !== undefined ? owner.get(target) : undefined) ?? device;
     if (port !== undefined) part(port).links.push(rule);
-    else if (target !== undefined && shared.has(target)) state.hooks.set(rule.chain, [...(state.hooks.get(rule.chain) ?? []), rule]);
+    else if (target !== undefined && shared.has(target))
+      state.hooks.set(rule.chain, [...(state.hooks.get(rule.chain) ?? []), rule]);
   }
   const text = (r: XtRule) => saveLine(r, tool);
   for (const p of state.ports.values()) p.links.sort((a, b) => (text(a) < text(b) ? -1 : text(a) > text(b) ? 1 : 0));

@@ -18,7 +18,12 @@ const ebtables = (args: string[], ignoreErrors = false): PlannedCommand => ({
 });
 
 /** A MAC as we write it; ebtables-legacy lists `52:54:0:a:0:1`, the nft variant `52:54:00:0a:00:01`. */
-const canonicalMac = (mac: string) => mac.toLowerCase().split(':').map((o) => o.padStart(2, '0')).join(':');
+const canonicalMac = (mac: string) =>
+  mac
+    .toLowerCase()
+    .split(':')
+    .map((o) => o.padStart(2, '0'))
+    .join(':');
 
 const dropArgs = (portdev: string, mac: string) => ['-i', portdev, '-s', '!', canonicalMac(mac), '-j', 'DROP'];
 
@@ -29,7 +34,14 @@ export function listedMacRules(listing: string): Map<string, string[]> {
     const options = rule.matches.length === 1 && rule.matches[0]!.module === undefined ? rule.matches[0]!.options : [];
     const mac = options.find((o) => o.name === '-s' && o.negated && o.values.length === 1)?.values[0];
     const portdev = options.find((o) => o.name === '-i' && !o.negated && o.values.length === 1)?.values[0];
-    if (options.length !== 2 || mac === undefined || portdev === undefined || rule.target?.name !== 'DROP' || rule.target.options.length > 0) continue;
+    if (
+      options.length !== 2 ||
+      mac === undefined ||
+      portdev === undefined ||
+      rule.target?.name !== 'DROP' ||
+      rule.target.options.length > 0
+    )
+      continue;
     out.set(portdev, [...(out.get(portdev) ?? []), canonicalMac(mac)]);
   }
   return out;
@@ -37,13 +49,20 @@ export function listedMacRules(listing: string): Map<string, string[]> {
 
 /** Whether `ebtables -L PREROUTING` output holds the plain jump to the chain. */
 const jumpsToChain = (listing: string) =>
-  parseChainListing('PREROUTING', listing).some((r) => r.matches.length === 0 && r.target?.name === MAC_FILTER_CHAIN && !r.target.goto && r.target.options.length === 0);
+  parseChainListing('PREROUTING', listing).some(
+    (r) =>
+      r.matches.length === 0 && r.target?.name === MAC_FILTER_CHAIN && !r.target.goto && r.target.options.length === 0,
+  );
 
 /**
  * Makes the chain hold a DROP rule exactly for the ports of `wanted` (portdev -> guest MAC) among
  * `scope` (every port when undefined: a reconcile); returns the ports whose rules changed.
  */
-export function macFilterCommands(listing: string, wanted: ReadonlyMap<string, string>, scope?: ReadonlySet<string>): { commands: PlannedCommand[]; changed: string[] } {
+export function macFilterCommands(
+  listing: string,
+  wanted: ReadonlyMap<string, string>,
+  scope?: ReadonlySet<string>,
+): { commands: PlannedCommand[]; changed: string[] } {
   const listed = listedMacRules(listing);
   const commands: PlannedCommand[] = [];
   const changed = new Set<string>();
@@ -74,12 +93,19 @@ export function macFilterPorts(ports: readonly PortFilter[]): Map<string, string
  * from the chain's listing. `onChanged` hears which ports needed a change (a reconcile reports
  * them as repaired).
  */
-export function macFilterPlan(wanted: ReadonlyMap<string, string>, scope: ReadonlySet<string> | undefined, onChanged: (ports: string[]) => void = () => undefined): FirewallPlan {
+export function macFilterPlan(
+  wanted: ReadonlyMap<string, string>,
+  scope: ReadonlySet<string> | undefined,
+  onChanged: (ports: string[]) => void = () => undefined,
+): FirewallPlan {
   const b = new PlanBuilder();
   if (wanted.size > 0) {
     b.startGroup(true);
     b.add(ebtables(['-N', MAC_FILTER_CHAIN], true));
-    b.add({ ...ebtables(['-L', 'PREROUTING']), followUp: (out) => (jumpsToChain(out) ? [] : [ebtables(['-I', 'PREROUTING', '1', '-j', MAC_FILTER_CHAIN])]) });
+    b.add({
+      ...ebtables(['-L', 'PREROUTING']),
+      followUp: (out) => (jumpsToChain(out) ? [] : [ebtables(['-I', 'PREROUTING', '1', '-j', MAC_FILTER_CHAIN])]),
+    });
   }
   // a missing chain (never needed yet) lists nothing to change: the group tolerates that failure
   b.startGroup(wanted.size === 0);

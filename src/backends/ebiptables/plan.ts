@@ -57,7 +57,10 @@ interface SubChain {
 }
 
 /** The sub-chains ebtables rules need, ordered by chain priority (the `from-guest` side first). */
-function subChains(ebRules: readonly OrderedRule[]): { sets: Record<EbDirection, Map<string, number>>; chains: SubChain[] } {
+function subChains(ebRules: readonly OrderedRule[]): {
+  sets: Record<EbDirection, Map<string, number>>;
+  chains: SubChain[];
+} {
   const sets: Record<EbDirection, Map<string, number>> = { 'from-guest': new Map(), 'to-guest': new Map() };
   for (const { instance: r } of ebRules) {
     if (r.rule.direction !== 'in') sets['from-guest'].set(r.chain, r.chainPriority);
@@ -88,7 +91,8 @@ function addSubChain(b: PlanBuilder, c: SubChain, portdev: string): void {
 function addEbtablesRule(b: PlanBuilder, r: RuleInstance, portdev: string): void {
   const dir = r.rule.direction;
   for (const rule of r.expansions) {
-    if (dir !== 'in') b.add(ebAppend(ebChainOf('from-guest', r.chain, portdev), ebtablesRuleArgs(rule, dir === 'inout')));
+    if (dir !== 'in')
+      b.add(ebAppend(ebChainOf('from-guest', r.chain, portdev), ebtablesRuleArgs(rule, dir === 'inout')));
     if (dir !== 'out') b.add(ebAppend(ebChainOf('to-guest', r.chain, portdev), ebtablesRuleArgs(rule, false)));
   }
 }
@@ -121,7 +125,8 @@ export function applyNewRules(portdev: string, instances: readonly RuleInstance[
   // Each sub-chain is created just before the first rule whose priority reaches the chain's.
   let next = 0;
   for (const o of eb) {
-    for (; next < chains.length && chains[next]!.priority <= o.effectivePriority; next++) addSubChain(b, chains[next]!, portdev);
+    for (; next < chains.length && chains[next]!.priority <= o.effectivePriority; next++)
+      addSubChain(b, chains[next]!, portdev);
     addEbtablesRule(b, o.instance, portdev);
   }
   for (; next < chains.length; next++) addSubChain(b, chains[next]!, portdev);

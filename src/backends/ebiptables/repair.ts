@@ -24,18 +24,27 @@ export interface Repair {
   repaired: string[];
 }
 
-const jumpTo = (hook: string, chain: string): XtRule => ({ chain: hook, matches: [], target: { name: chain, options: [] } });
+const jumpTo = (hook: string, chain: string): XtRule => ({
+  chain: hook,
+  matches: [],
+  target: { name: chain, options: [] },
+});
 
 /**
  * The script making `current` hold `wanted` (port -> remembered part) again; undefined when it
  * does. Shared chains and their jumps are wanted while some wanted port has rules in them.
  */
-export function repairScript(tool: Tool, current: ToolState, wanted: ReadonlyMap<string, PortPart>): Repair | undefined {
+export function repairScript(
+  tool: Tool,
+  current: ToolState,
+  wanted: ReadonlyMap<string, PortPart>,
+): Repair | undefined {
   const spec = TOOLS[tool];
   const shared = sharedChains(spec);
   const users = new Map<string, string[]>();
   for (const [port, part] of wanted) {
-    for (const rule of part.links) if (shared.has(rule.chain)) users.set(rule.chain, [...(users.get(rule.chain) ?? []), port]);
+    for (const rule of part.links)
+      if (shared.has(rule.chain)) users.set(rule.chain, [...(users.get(rule.chain) ?? []), port]);
   }
   const repaired = new Set<string>();
   const declare: RestoreLine[] = [];
@@ -55,7 +64,10 @@ export function repairScript(tool: Tool, current: ToolState, wanted: ReadonlyMap
     const present = (current.hooks.get(hook) ?? []).filter((r) => jumps.includes(r.target!.name));
     // all there in libvirt's order (foreign rules may sit between or before them); else reinserted at the top
     if (present.map((r) => r.target!.name).join() === jumps.join()) continue;
-    hooks.push(...present.map((r) => ({ delete: r })), ...jumps.map((chain, i) => ({ insert: jumpTo(hook, chain), position: i + 1 })));
+    hooks.push(
+      ...present.map((r) => ({ delete: r })),
+      ...jumps.map((chain, i) => ({ insert: jumpTo(hook, chain), position: i + 1 })),
+    );
     for (const chain of jumps) for (const p of users.get(chain)!) repaired.add(p);
   }
 

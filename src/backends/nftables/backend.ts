@@ -31,13 +31,19 @@ import { SerialQueue } from '../../util/serial-queue.js';
 function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map<string, number> } {
   const names = new Set<string>();
   const ids = new Map<string, number>();
-  const maps = new Set(['port_mark_from', 'mac_filter_ports', dispatchName('from_port', generation), dispatchName('to_port', generation)]);
+  const maps = new Set([
+    'port_mark_from',
+    'mac_filter_ports',
+    dispatchName('from_port', generation),
+    dispatchName('to_port', generation),
+  ]);
   for (const s of m.sets.values()) {
     if (s.family !== 'bridge' || !maps.has(s.name)) continue;
     for (const e of s.elements.values()) {
       if (e.key.kind !== 'string') continue;
       names.add(e.key.text);
-      if (s.name === 'port_mark_from' && e.value?.kind === 'number') ids.set(e.key.text, Number(e.value.value) & 0xffff);
+      if (s.name === 'port_mark_from' && e.value?.kind === 'number')
+        ids.set(e.key.text, Number(e.value.value) & 0xffff);
     }
   }
   return { names, ids };
@@ -74,12 +80,20 @@ export class NftablesBackend implements NwfilterBackend {
   private saveTimer: NodeJS.Timeout | undefined;
   private saveDue = 0;
 
-  constructor(private readonly nft: NftClient, readonly capabilities?: NftCapabilities, private readonly opts: NftablesBackendOptions = {}) {
+  constructor(
+    private readonly nft: NftClient,
+    readonly capabilities?: NftCapabilities,
+    private readonly opts: NftablesBackendOptions = {},
+  ) {
     this.path = capabilities?.bridgeConntrack ? 'bridge-conntrack' : 'br_netfilter';
   }
 
   /** A backend with the kernel's capabilities probed, on `nft` (default: nft processes through `runner`). */
-  static async create(runner: CommandRunner, opts: NftablesBackendOptions = {}, nft: NftClient = new NftCli(runner)): Promise<NftablesBackend> {
+  static async create(
+    runner: CommandRunner,
+    opts: NftablesBackendOptions = {},
+    nft: NftClient = new NftCli(runner),
+  ): Promise<NftablesBackend> {
     return new NftablesBackend(nft, await probeCapabilities(nft), opts);
   }
 
@@ -103,13 +117,20 @@ export class NftablesBackend implements NwfilterBackend {
   private async applyNow(change: PortChange): Promise<void> {
     if (!this.kernel || !this.ledger) {
       const ports = this.ledger?.ports() ?? [];
-      await this.resync(ports.filter((p) => !change.remove.includes(p.portdev) && !change.set.some((s) => s.portdev === p.portdev)).concat(change.set));
+      await this.resync(
+        ports
+          .filter((p) => !change.remove.includes(p.portdev) && !change.set.some((s) => s.portdev === p.portdev))
+          .concat(change.set),
+      );
       return;
     }
     const ledger = this.ledger;
     // the change that takes the ledger back: the ports it had under the names the change touches
     const names = [...change.remove, ...change.set.map((p) => p.portdev)];
-    const undo: PortChange = { set: names.flatMap((n) => ledger.port(n) ?? []), remove: names.filter((n) => !ledger.port(n)) };
+    const undo: PortChange = {
+      set: names.flatMap((n) => ledger.port(n) ?? []),
+      remove: names.filter((n) => !ledger.port(n)),
+    };
     const back = () => {
       changeLedger(ledger, undo);
       ledger.takeDelta();
@@ -153,7 +174,8 @@ export class NftablesBackend implements NwfilterBackend {
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
       try {
-        if (this.ledger) saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
+        if (this.ledger)
+          saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
       } catch {
         // the file only saves compile time at the next start; the old one (or none) stays
       }
@@ -204,7 +226,8 @@ export class NftablesBackend implements NwfilterBackend {
     const byKey = new Map<string, string>();
     for (const p of desired) {
       const id = ledger.idOf(p.portdev)!;
-      for (const k of [str(p.portdev), num(MARK_FROM_PORT | id, 8), num(MARK_TO_PORT | id, 8)]) byKey.set(valueText(k), p.portdev);
+      for (const k of [str(p.portdev), num(MARK_FROM_PORT | id, 8), num(MARK_TO_PORT | id, 8)])
+        byKey.set(valueText(k), p.portdev);
     }
     const repaired = new Set<string>();
     for (const m of [delta.addedElements, delta.removedElements]) {
@@ -216,7 +239,8 @@ export class NftablesBackend implements NwfilterBackend {
         }
       }
     }
-    for (const k of [...delta.addedChains, ...delta.changedChains]) for (const n of ledger.portsOfChain(k)) repaired.add(n);
+    for (const k of [...delta.addedChains, ...delta.changedChains])
+      for (const n of ledger.portsOfChain(k)) repaired.add(n);
     const removed = [...observed].filter((n) => !ledger.port(n));
     return { repaired: [...repaired], removed, compiled: ledger.compiledCount };
   }

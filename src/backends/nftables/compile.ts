@@ -19,10 +19,35 @@ import { protocolSpec } from '../../conf/nwfilter/protocols.js';
 import { chainUses, type ChainUse } from '../../nwfilter/chain-uses.js';
 import { nftRuleText, setDeclText } from '../../nft/batch.js';
 import {
-  concat, concatValue, counter, jump, match, meta, num, payload, renameRefs, setref, str, sym, verdict,
-  type Element, type Expr, type Statement, type Value,
+  concat,
+  concatValue,
+  counter,
+  jump,
+  match,
+  meta,
+  num,
+  payload,
+  renameRefs,
+  setref,
+  str,
+  sym,
+  verdict,
+  type Element,
+  type Expr,
+  type Statement,
+  type Value,
 } from '../../nft/expr.js';
-import { elementsOf, objectKey, type Family, type Hook, type NftChain, type NftRule, type NftSet, type SetDecl, type SetMeta } from '../../nft/objects.js';
+import {
+  elementsOf,
+  objectKey,
+  type Family,
+  type Hook,
+  type NftChain,
+  type NftRule,
+  type NftSet,
+  type SetDecl,
+  type SetMeta,
+} from '../../nft/objects.js';
 import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
 import { ruleComment } from './trace.js';
 
@@ -56,7 +81,8 @@ export type StatefulPath = 'br_netfilter' | 'bridge-conntrack';
 /** The three iptables chains of a port (libvirt's FI/FO/HI), keyed like its chain prefixes. */
 function ipContext(use: ChainUse, path: StatefulPath): Context {
   const suffix = use.prefix === 'H' ? 'host' : use.toGuest ? 'fwd_to' : 'fwd_from';
-  if (path === 'bridge-conntrack') return { family: 'bridge', suffix, portExpr: meta(use.toGuest ? 'oifname' : 'iifname') };
+  if (path === 'bridge-conntrack')
+    return { family: 'bridge', suffix, portExpr: meta(use.toGuest ? 'oifname' : 'iifname') };
   return { family: 'inet', suffix, portExpr: meta('mark') };
 }
 
@@ -81,20 +107,27 @@ const SHAPE = '$S';
 
 function statementsOf(parts: RuleParts, lookups: Statement[], dynamicSet?: string, portExpr?: Expr): Statement[] {
   const literal = parts.terms.filter((t) => !lookups.length || !t.variable || !t.settable).map(literalTerm);
-  const limit: Statement[] = parts.connlimit && dynamicSet && portExpr
-    ? [{
-      kind: 'set add', set: dynamicSet, elem: concat([portExpr, payload(parts.connlimit.family, 'saddr')]),
-      stmts: [{ kind: 'ct count', count: parts.connlimit.above, over: !parts.connlimit.negated }],
-    }]
-    : [];
+  const limit: Statement[] =
+    parts.connlimit && dynamicSet && portExpr
+      ? [
+          {
+            kind: 'set add',
+            set: dynamicSet,
+            elem: concat([portExpr, payload(parts.connlimit.family, 'saddr')]),
+            stmts: [{ kind: 'ct count', count: parts.connlimit.above, over: !parts.connlimit.negated }],
+          },
+        ]
+      : [];
   return [...literal, ...lookups, ...parts.statements, ...limit, counter, parts.verdict];
 }
 
 /** A concatenated expression is matched against a set of one concatenated value. */
-const literalTerm = (t: Term): Statement => match(t.expr, t.expr.kind === 'concat' ? { kind: 'set', items: [t.value] } : t.value, t.negated);
+const literalTerm = (t: Term): Statement =>
+  match(t.expr, t.expr.kind === 'concat' ? { kind: 'set', items: [t.value] } : t.value, t.negated);
 
 /** Whether a value needs an interval set (a prefix or range, also as part of a concatenation). */
-const isInterval = (v: Value): boolean => v.kind === 'prefix' || v.kind === 'range' || (v.kind === 'concat' && v.parts.some(isInterval));
+const isInterval = (v: Value): boolean =>
+  v.kind === 'prefix' || v.kind === 'range' || (v.kind === 'concat' && v.parts.some(isInterval));
 
 /**
  * A per-port set's declaration. Prefixes and ranges (`/`, `-`) need an interval set, which for
@@ -102,9 +135,13 @@ const isInterval = (v: Value): boolean => v.kind === 'prefix' || v.kind === 'ran
  * exact values go to a hash. The declaration is part of the shape, so ports whose values are all
  * exact share chains with each other, not with ports holding ranges.
  */
-const setDecl = (exprs: Expr, values: readonly Value[]): SetDecl => ({ key: { typeof: exprs }, ...(values.some(isInterval) ? { flags: ['interval'] } : {}) });
+const setDecl = (exprs: Expr, values: readonly Value[]): SetDecl => ({
+  key: { typeof: exprs },
+  ...(values.some(isInterval) ? { flags: ['interval'] } : {}),
+});
 
-const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
+const signature = (p: RuleParts) =>
+  JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
 /**
  * One rule instance in one chain of one port. Values from variables go to sets keyed by port
@@ -114,16 +151,37 @@ const signature = (p: RuleParts) => JSON.stringify(p.terms.map((t) => [t.expr, t
  * raw fields) the combinations are written out as literal rules, and only ports with the same
  * values share them.
  */
-function draftRule(ctx: Context, port: PortValues, chain: string, index: number, comment: string, parts: readonly RuleParts[]): Draft {
+function draftRule(
+  ctx: Context,
+  port: PortValues,
+  chain: string,
+  index: number,
+  comment: string,
+  parts: readonly RuleParts[],
+): Draft {
   const first = parts[0]!;
   const varTerms = first.terms.filter((t) => t.variable);
   const firstSignature = parts.length > 1 ? signature(first) : '';
   const uniform = parts.every((p) => p === first || signature(p) === firstSignature);
-  const setMode = varTerms.length > 0 && uniform && varTerms.every((t) => t.settable) && (parts.length === 1 || varTerms.every((t) => !t.negated));
+  const setMode =
+    varTerms.length > 0 &&
+    uniform &&
+    varTerms.every((t) => t.settable) &&
+    (parts.length === 1 || varTerms.every((t) => !t.negated));
   const base = `${SHAPE}_${chain}_${index}`;
   const dynamic = first.connlimit ? `${base}c` : undefined;
   const dynamicSet = dynamic
-    ? [{ name: dynamic, decl: { key: { typeof: concat([ctx.portExpr, payload(first.connlimit!.family, 'saddr')]) }, size: 65535, flags: ['dynamic'] } satisfies SetDecl, elements: [] }]
+    ? [
+        {
+          name: dynamic,
+          decl: {
+            key: { typeof: concat([ctx.portExpr, payload(first.connlimit!.family, 'saddr')]) },
+            size: 65535,
+            flags: ['dynamic'],
+          } satisfies SetDecl,
+          elements: [],
+        },
+      ]
     : [];
   if (!setMode) {
     const rules = parts.map((p): NftRule => ({ statements: statementsOf(p, [], dynamic, ctx.portExpr), comment }));
@@ -139,7 +197,11 @@ function draftRule(ctx: Context, port: PortValues, chain: string, index: number,
     const exprs = concat([ctx.portExpr, ...positive.map((t) => t.expr)]);
     lookups.push(match(exprs, setref(name)));
     const values = parts.flatMap((p) => posIdx.map((i) => p.terms[i]!.value));
-    sets.push({ name, decl: setDecl(exprs, values), elements: parts.map((p) => ({ key: concatValue([pk, ...posIdx.map((i) => p.terms[i]!.value)]) })) });
+    sets.push({
+      name,
+      decl: setDecl(exprs, values),
+      elements: parts.map((p) => ({ key: concatValue([pk, ...posIdx.map((i) => p.terms[i]!.value)]) })),
+    });
   }
   first.terms.forEach((t, i) => {
     if (!t.variable || !t.negated) return;
@@ -174,7 +236,8 @@ const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
  * this is what makes compiling a thousand ports after a restart cheap).
  */
 const literalDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
-const isLiteral = (i: RuleInstance) => i.expansions.every((e) => Object.values(e.attrs).every((a) => a!.value.kind !== 'text'));
+const isLiteral = (i: RuleInstance) =>
+  i.expansions.every((e) => Object.values(e.attrs).every((a) => a!.value.kind !== 'text'));
 
 /** All chains of one port, with `$S` in place of the shape name. */
 class PortDraft {
@@ -223,12 +286,19 @@ class PortDraft {
 
 /** libvirt's ebtables layout: root chain per direction, sub-chains entered at their priority. */
 function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
-  for (const [dir, base] of [['from', BRIDGE_FROM], ['to', BRIDGE_TO]] as const) {
+  for (const [dir, base] of [
+    ['from', BRIDGE_FROM],
+    ['to', BRIDGE_TO],
+  ] as const) {
     const root: Context = { ...base, suffix: dir };
-    const rules = ordered.filter((o) => (dir === 'from' ? o.instance.rule.direction !== 'in' : o.instance.rule.direction !== 'out'));
+    const rules = ordered.filter((o) =>
+      dir === 'from' ? o.instance.rule.direction !== 'in' : o.instance.rule.direction !== 'out',
+    );
     const subs = new Map<string, number>();
     for (const { instance } of rules) if (instance.chain !== 'root') subs.set(instance.chain, instance.chainPriority);
-    const pending = [...subs].filter(([name]) => SUBCHAIN_MATCH.some(([p]) => name.startsWith(p))).sort((a, b) => a[1] - b[1]);
+    const pending = [...subs]
+      .filter(([name]) => SUBCHAIN_MATCH.some(([p]) => name.startsWith(p)))
+      .sort((a, b) => a[1] - b[1]);
     const enter = (name: string, priority: number) => {
       const matches = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
       d.jump(root, { ...base, suffix: `${dir}_${chainId(name)}` }, matches, ruleComment([name], priority));
@@ -308,21 +378,33 @@ export function compilePort(port: PortFilter, id: number, path: StatefulPath = '
 function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
   const ordered = orderRules(port.instances);
   const d = new PortDraft({ portdev: port.portdev, id });
-  bridgeChains(d, ordered.filter((o) => isBridgeRule(o.instance)));
-  ipChains(d, ordered.filter((o) => !isBridgeRule(o.instance)), path);
+  bridgeChains(
+    d,
+    ordered.filter((o) => isBridgeRule(o.instance)),
+  );
+  ipChains(
+    d,
+    ordered.filter((o) => !isBridgeRule(o.instance)),
+    path,
+  );
 
-  const shapeText = [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map(nftRuleText).join('\n')}`).join('\n')
-    + [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
+  const shapeText =
+    [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map(nftRuleText).join('\n')}`).join('\n') +
+    [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
   // Port keys are the only per-port text in a set-mode rule; they live in elements, not rules.
   const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
   // every name a port's rules refer to is one of its own, drafted under the placeholder
   const name = (n: string) => shape + n.slice(SHAPE.length);
-  const chains = [...d.chains].map(([n, c]): NftChain => ({
-    family: c.ctx.family,
-    name: name(n),
-    rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
-  }));
-  const sets = [...d.sets].map(([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }));
+  const chains = [...d.chains].map(
+    ([n, c]): NftChain => ({
+      family: c.ctx.family,
+      name: name(n),
+      rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
+    }),
+  );
+  const sets = [...d.sets].map(
+    ([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }),
+  );
   const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
   return { portdev: port.portdev, id, shape, chains, sets, entries };
 }
@@ -364,7 +446,10 @@ export interface Needs {
 
 /** Entry chains of IP-level rules (libvirt's iptables chains). */
 const IP_ENTRIES = ['fwd_from', 'fwd_to', 'host'];
-export const needsOf = (port: PortFilter, c: CompiledPort): Needs => ({ ip: c.entries.some((e) => IP_ENTRIES.includes(e)), macFilter: !!port.macFilter });
+export const needsOf = (port: PortFilter, c: CompiledPort): Needs => ({
+  ip: c.entries.some((e) => IP_ENTRIES.includes(e)),
+  macFilter: !!port.macFilter,
+});
 
 /** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
 export interface Layout {
@@ -379,29 +464,52 @@ export interface Layout {
 }
 
 const byName = (p: CompiledPort) => str(p.portdev);
-const set = (family: Family, name: string, type: string): SetMeta => ({ family, name, kind: 'set', decl: { key: { type } } });
+const set = (family: Family, name: string, type: string): SetMeta => ({
+  family,
+  name,
+  kind: 'set',
+  decl: { key: { type } },
+});
 const mapDecl = (type: string, value: string): SetDecl => ({ key: { type }, value });
 const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'ifname'), set('bridge', 'mac_filter', 'ifname . ether_addr')];
-const macFilterRule = (needs: Needs) => (needs.macFilter
-  ? [rule([
-    match(meta('iifname'), setref('mac_filter_ports')),
-    match(concat([meta('iifname'), payload('ether', 'saddr')]), setref('mac_filter'), true),
-    counter,
-    verdict('drop'),
-  ], 'mac_filter')]
-  : []);
-const hook = (name: Hook['hook'], priority: number): Hook => ({ type: 'filter', hook: name, priority, policy: 'accept' });
+const macFilterRule = (needs: Needs) =>
+  needs.macFilter
+    ? [
+        rule(
+          [
+            match(meta('iifname'), setref('mac_filter_ports')),
+            match(concat([meta('iifname'), payload('ether', 'saddr')]), setref('mac_filter'), true),
+            counter,
+            verdict('drop'),
+          ],
+          'mac_filter',
+        ),
+      ]
+    : [];
+const hook = (name: Hook['hook'], priority: number): Hook => ({
+  type: 'filter',
+  hook: name,
+  priority,
+  policy: 'accept',
+});
 const BRIDGE_HOOK = { prerouting: hook('prerouting', -300), postrouting: hook('postrouting', 300) };
-const CLEAR_MARK = rule([
-  match({ kind: 'and', expr: meta('mark'), mask: mark(MARK_TAG_MASK) }, mark(MARK_FROM_PORT)),
-  { kind: 'mangle', key: meta('mark'), value: num(0) },
-], 'clear port mark');
+const CLEAR_MARK = rule(
+  [
+    match({ kind: 'and', expr: meta('mark'), mask: mark(MARK_TAG_MASK) }, mark(MARK_FROM_PORT)),
+    { kind: 'mangle', key: meta('mark'), value: num(0) },
+  ],
+  'clear port mark',
+);
 /** Marks a packet with the id of the port it comes from (`iifname`) or goes to (`oifname`). */
 const markPort = (port: 'iifname' | 'oifname', side: 'from' | 'to') =>
-  rule([{ kind: 'mangle', key: meta('mark'), value: { kind: 'lookup', key: meta(port), map: `port_mark_${side}` } }], `mark ${side} port`);
+  rule(
+    [{ kind: 'mangle', key: meta('mark'), value: { kind: 'lookup', key: meta(port), map: `port_mark_${side}` } }],
+    `mark ${side} port`,
+  );
 
 /** The dispatch rule; its comment names the map, so a listed chain shows which generation it uses. */
-const dispatch = (key: string, map: string, what: string) => rule([{ kind: 'vmap', key: meta(key), map }], `${what} ${map}`);
+const dispatch = (key: string, map: string, what: string) =>
+  rule([{ kind: 'vmap', key: meta(key), map }], `${what} ${map}`);
 
 /** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
 function inetHook(name: 'forward' | 'input' | 'postrouting', map: string, what: string): NftChain {
@@ -416,29 +524,62 @@ function inetHook(name: 'forward' | 'input' | 'postrouting', map: string, what: 
 const BR_NETFILTER: Layout = {
   sets: (needs) => [
     ...(needs.ip
-      ? [{ family: 'bridge', name: 'port_mark_from', kind: 'map', decl: mapDecl('ifname', 'mark') }, { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: mapDecl('ifname', 'mark') }] as const
+      ? ([
+          { family: 'bridge', name: 'port_mark_from', kind: 'map', decl: mapDecl('ifname', 'mark') },
+          { family: 'bridge', name: 'port_mark_to', kind: 'map', decl: mapDecl('ifname', 'mark') },
+        ] as const)
       : []),
     ...(needs.macFilter ? MAC_FILTER : []),
   ],
   chains: (map, needs) => [
     {
-      family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting,
-      rules: [...macFilterRule(needs), ...(needs.ip ? [markPort('iifname', 'from')] : []), dispatch('iifname', map('from_port'), 'from port')],
+      family: 'bridge',
+      name: 'prerouting',
+      hook: BRIDGE_HOOK.prerouting,
+      rules: [
+        ...macFilterRule(needs),
+        ...(needs.ip ? [markPort('iifname', 'from')] : []),
+        dispatch('iifname', map('from_port'), 'from port'),
+      ],
     },
     {
-      family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting,
-      rules: [...(needs.ip ? [CLEAR_MARK, markPort('oifname', 'to')] : []), dispatch('oifname', map('to_port'), 'to port')],
+      family: 'bridge',
+      name: 'postrouting',
+      hook: BRIDGE_HOOK.postrouting,
+      rules: [
+        ...(needs.ip ? [CLEAR_MARK, markPort('oifname', 'to')] : []),
+        dispatch('oifname', map('to_port'), 'to port'),
+      ],
     },
     ...(needs.ip
-      ? [inetHook('forward', map('fwd_from_port'), 'forward from port'), inetHook('input', map('host_from_port'), 'host from port'), inetHook('postrouting', map('fwd_to_port'), 'forward to port')]
+      ? [
+          inetHook('forward', map('fwd_from_port'), 'forward from port'),
+          inetHook('input', map('host_from_port'), 'host from port'),
+          inetHook('postrouting', map('fwd_to_port'), 'forward to port'),
+        ]
       : []),
   ],
   entries: {
     from: { family: 'bridge', map: 'from_port', decl: mapDecl('ifname', 'verdict'), key: byName },
     to: { family: 'bridge', map: 'to_port', decl: mapDecl('ifname', 'verdict'), key: byName },
-    fwd_from: { family: 'inet', map: 'fwd_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => mark(MARK_FROM_PORT | p.id) },
-    host: { family: 'inet', map: 'host_from_port', decl: mapDecl('mark', 'verdict'), key: (p) => mark(MARK_FROM_PORT | p.id) },
-    fwd_to: { family: 'inet', map: 'fwd_to_port', decl: mapDecl('mark', 'verdict'), key: (p) => mark(MARK_TO_PORT | p.id) },
+    fwd_from: {
+      family: 'inet',
+      map: 'fwd_from_port',
+      decl: mapDecl('mark', 'verdict'),
+      key: (p) => mark(MARK_FROM_PORT | p.id),
+    },
+    host: {
+      family: 'inet',
+      map: 'host_from_port',
+      decl: mapDecl('mark', 'verdict'),
+      key: (p) => mark(MARK_FROM_PORT | p.id),
+    },
+    fwd_to: {
+      family: 'inet',
+      map: 'fwd_to_port',
+      decl: mapDecl('mark', 'verdict'),
+      key: (p) => mark(MARK_TO_PORT | p.id),
+    },
   },
   marks: true,
 };
@@ -450,26 +591,57 @@ const BR_NETFILTER: Layout = {
 const BRIDGE_CONNTRACK: Layout = {
   sets: (needs) => (needs.macFilter ? MAC_FILTER : []),
   chains: (map, needs) => [
-    { family: 'bridge', name: 'prerouting', hook: BRIDGE_HOOK.prerouting, rules: [...macFilterRule(needs), dispatch('iifname', map('from_port'), 'from port')] },
+    {
+      family: 'bridge',
+      name: 'prerouting',
+      hook: BRIDGE_HOOK.prerouting,
+      rules: [...macFilterRule(needs), dispatch('iifname', map('from_port'), 'from port')],
+    },
     ...(needs.ip
-      ? [
-        {
-          family: 'bridge', name: 'forward', hook: hook('forward', 0),
-          rules: [dispatch('iifname', map('fwd_from_port'), 'forward from port'), dispatch('oifname', map('fwd_to_port'), 'forward to port')],
-        },
-        { family: 'bridge', name: 'input', hook: hook('input', 0), rules: [dispatch('iifname', map('host_from_port'), 'host from port')] },
-      ] as NftChain[]
+      ? ([
+          {
+            family: 'bridge',
+            name: 'forward',
+            hook: hook('forward', 0),
+            rules: [
+              dispatch('iifname', map('fwd_from_port'), 'forward from port'),
+              dispatch('oifname', map('fwd_to_port'), 'forward to port'),
+            ],
+          },
+          {
+            family: 'bridge',
+            name: 'input',
+            hook: hook('input', 0),
+            rules: [dispatch('iifname', map('host_from_port'), 'host from port')],
+          },
+        ] as NftChain[])
       : []),
-    { family: 'bridge', name: 'postrouting', hook: BRIDGE_HOOK.postrouting, rules: [dispatch('oifname', map('to_port'), 'to port')] },
+    {
+      family: 'bridge',
+      name: 'postrouting',
+      hook: BRIDGE_HOOK.postrouting,
+      rules: [dispatch('oifname', map('to_port'), 'to port')],
+    },
   ],
   entries: Object.fromEntries(
-    [['from', 'from_port'], ['to', 'to_port'], ['fwd_from', 'fwd_from_port'], ['host', 'host_from_port'], ['fwd_to', 'fwd_to_port']]
-      .map(([entry, m]) => [entry!, { family: 'bridge' as const, map: m!, decl: mapDecl('ifname', 'verdict'), key: byName }]),
+    [
+      ['from', 'from_port'],
+      ['to', 'to_port'],
+      ['fwd_from', 'fwd_from_port'],
+      ['host', 'host_from_port'],
+      ['fwd_to', 'fwd_to_port'],
+    ].map(([entry, m]) => [
+      entry!,
+      { family: 'bridge' as const, map: m!, decl: mapDecl('ifname', 'verdict'), key: byName },
+    ]),
   ),
   marks: false,
 };
 
-export const LAYOUTS: Record<StatefulPath, Layout> = { br_netfilter: BR_NETFILTER, 'bridge-conntrack': BRIDGE_CONNTRACK };
+export const LAYOUTS: Record<StatefulPath, Layout> = {
+  br_netfilter: BR_NETFILTER,
+  'bridge-conntrack': BRIDGE_CONNTRACK,
+};
 
 /** Base names of the dispatch maps of every layout. */
 const DISPATCH_BASES = [...new Set(Object.values(LAYOUTS).flatMap((l) => Object.values(l.entries).map((e) => e.map)))];
@@ -479,13 +651,24 @@ export function dispatchMaps(layout: Layout, generation: number, needs: Needs): 
   const seen = new Map<string, SetMeta & { base: string }>();
   for (const [entry, e] of Object.entries(layout.entries)) {
     if (!needs.ip && IP_ENTRIES.includes(entry)) continue;
-    seen.set(e.map, { family: e.family, name: dispatchName(e.map, generation), kind: 'map', decl: e.decl, base: e.map });
+    seen.set(e.map, {
+      family: e.family,
+      name: dispatchName(e.map, generation),
+      kind: 'map',
+      decl: e.decl,
+      base: e.map,
+    });
   }
   return [...seen.values()];
 }
 
 /** Everything one port puts into the model, as elements by set key (see objectKey()). */
-export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, generation: number): Map<string, Element[]> {
+export function portElements(
+  layout: Layout,
+  port: PortFilter,
+  c: CompiledPort,
+  generation: number,
+): Map<string, Element[]> {
   const out = new Map<string, Element[]>();
   const add = (family: Family, name: string, e: readonly Element[]) => {
     const k = objectKey(family, name);
@@ -499,11 +682,15 @@ export function portElements(layout: Layout, port: PortFilter, c: CompiledPort, 
   }
   for (const entry of c.entries) {
     const m = layout.entries[entry]!;
-    add(m.family, dispatchName(m.map, generation), [{ key: m.key(c), value: { kind: 'verdict', verdict: jump(`${c.shape}_${entry}`) } }]);
+    add(m.family, dispatchName(m.map, generation), [
+      { key: m.key(c), value: { kind: 'verdict', verdict: jump(`${c.shape}_${entry}`) } },
+    ]);
   }
   if (port.macFilter) {
     add('bridge', 'mac_filter_ports', [{ key: str(port.portdev) }]);
-    add('bridge', 'mac_filter', [{ key: concatValue([str(port.portdev), { kind: 'ether', addr: port.mac.toLowerCase() }]) }]);
+    add('bridge', 'mac_filter', [
+      { key: concatValue([str(port.portdev), { kind: 'ether', addr: port.mac.toLowerCase() }]) },
+    ]);
   }
   for (const [k, e] of out) out.set(k, [...elementsOf(e).values()]);
   return out;

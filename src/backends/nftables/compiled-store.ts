@@ -35,17 +35,32 @@ const STORED_FILE = z.strictObject({
 
 type StoredFile = z.infer<typeof STORED_FILE>;
 
-export function saveCompiledPorts(file: string, path: StatefulPath, ports: Iterable<readonly [string, CompiledPort]>, bodies: [string, readonly KernelStatement[]][]): void {
+export function saveCompiledPorts(
+  file: string,
+  path: StatefulPath,
+  ports: Iterable<readonly [string, CompiledPort]>,
+  bodies: [string, readonly KernelStatement[]][],
+): void {
   const stored: StoredFile = { code: codeVersion(), path, shapes: {}, ports: [], bodies };
   for (const [inputsDigest, c] of ports) {
     stored.shapes[c.shape] ??= { chains: c.chains, sets: c.sets.map(({ elements: _e, ...meta }) => meta) };
-    stored.ports.push({ key: inputsDigest, ifname: c.portdev, id: c.id, shape: c.shape, entries: c.entries, elements: c.sets.map((s) => s.elements) });
+    stored.ports.push({
+      key: inputsDigest,
+      ifname: c.portdev,
+      id: c.id,
+      shape: c.shape,
+      entries: c.entries,
+      elements: c.sets.map((s) => s.elements),
+    });
   }
   writeFileAtomic(file, JSON.stringify(stored), 0o600);
 }
 
 /** The compiled ports by inputs digest and the rule bodies; empty when the file is missing, unreadable or from other code. */
-export function loadCompiledPorts(file: string, path: StatefulPath): { ports: Map<string, CompiledPort>; bodies: [string, readonly KernelStatement[]][] } {
+export function loadCompiledPorts(
+  file: string,
+  path: StatefulPath,
+): { ports: Map<string, CompiledPort>; bodies: [string, readonly KernelStatement[]][] } {
   const out = new Map<string, CompiledPort>();
   const none = { ports: out, bodies: [] };
   const stored = readState(file, jsonState(STORED_FILE));

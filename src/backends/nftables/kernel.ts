@@ -28,10 +28,20 @@ export interface NftCapabilities {
 /** Checks (`nft -c`, nothing is changed) what this kernel and nft support. */
 export async function probeCapabilities(nft: NftClient): Promise<NftCapabilities> {
   const chain = { family: 'bridge', name: 'c' } as const;
-  const bridgeConntrack = await nft.check([
-    { verb: 'add', table: 'bridge' },
-    { verb: 'add', chain: { ...chain, hook: { type: 'filter', hook: 'forward', priority: 0, policy: 'accept' } } },
-    { verb: 'add', chain, rule: { statements: [match(ct('state'), { kind: 'flags', names: ['established'] }), verdict('accept')], comment: '' } },
-  ], 'virtwall_probe');
+  const bridgeConntrack = await nft.check(
+    [
+      { verb: 'add', table: 'bridge' },
+      { verb: 'add', chain: { ...chain, hook: { type: 'filter', hook: 'forward', priority: 0, policy: 'accept' } } },
+      {
+        verb: 'add',
+        chain,
+        rule: {
+          statements: [match(ct('state'), { kind: 'flags', names: ['established'] }), verdict('accept')],
+          comment: '',
+        },
+      },
+    ],
+    'virtwall_probe',
+  );
   return { bridgeConntrack };
 }

@@ -5,7 +5,16 @@
 // of ports the same way: it is the reference the incremental result is tested against.
 import type { PortFilter } from '../../nwfilter/backend.js';
 import {
-  compilePort, dispatchMaps, dispatchName, LAYOUTS, needsOf, portElements, type CompiledPort, type Layout, type Needs, type StatefulPath,
+  compilePort,
+  dispatchMaps,
+  dispatchName,
+  LAYOUTS,
+  needsOf,
+  portElements,
+  type CompiledPort,
+  type Layout,
+  type Needs,
+  type StatefulPath,
 } from './compile.js';
 import { elementText, type Element } from '../../nft/expr.js';
 import { objectKey, type NftChain, type SetMeta } from '../../nft/objects.js';
@@ -38,7 +47,12 @@ export class PortLedger {
    * `ids`: port ids to keep (those the kernel already uses). `known`: compiled ports by
    * PortFilter.inputsDigest, used instead of compiling a port with that digest and the same id.
    */
-  constructor(readonly path: StatefulPath, private gen: number, ids: ReadonlyMap<string, number> = new Map(), private readonly known: ReadonlyMap<string, CompiledPort> = new Map()) {
+  constructor(
+    readonly path: StatefulPath,
+    private gen: number,
+    ids: ReadonlyMap<string, number> = new Map(),
+    private readonly known: ReadonlyMap<string, CompiledPort> = new Map(),
+  ) {
     this.layout = LAYOUTS[path];
     for (const [n, id] of ids) this.ids.set(n, id);
     this.nextId = Math.max(0, ...ids.values()) + 1;
@@ -76,7 +90,9 @@ export class PortLedger {
 
   /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
   portsOfChain(k: string): string[] {
-    return [...this.entries.values()].filter((e) => e.compiled.chains.some((c) => objectKey(c.family, c.name) === k)).map((e) => e.port.portdev);
+    return [...this.entries.values()]
+      .filter((e) => e.compiled.chains.some((c) => objectKey(c.family, c.name) === k))
+      .map((e) => e.port.portdev);
   }
 
   /** Puts a port in (or replaces it); a port that does not compile changes nothing. */
@@ -126,7 +142,8 @@ export class PortLedger {
   /** The compiled form of every digested port, by its inputs digest (for the next ledger, and to keep across restarts). */
   compiledPorts(): Map<string, CompiledPort> {
     const out = new Map<string, CompiledPort>();
-    for (const e of this.entries.values()) if (e.port.inputsDigest !== undefined) out.set(e.port.inputsDigest, e.compiled);
+    for (const e of this.entries.values())
+      if (e.port.inputsDigest !== undefined) out.set(e.port.inputsDigest, e.compiled);
     return out;
   }
 
@@ -147,7 +164,10 @@ export class PortLedger {
    */
   dispatchIn(generation: number): { maps: [string, string][]; chains: NftChain[] } {
     const needs = this.needs()!;
-    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [objectKey(m.family, m.name), dispatchName(m.base, generation)]);
+    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [
+      objectKey(m.family, m.name),
+      dispatchName(m.base, generation),
+    ]);
     return { maps, chains: this.layout.chains((base) => dispatchName(base, generation), needs) };
   }
 
@@ -211,7 +231,8 @@ export class PortLedger {
       return { sets: [...this.layout.sets(needs), ...dispatch], chains: this.layout.chains(map, needs) };
     };
     const [old, now] = [items(before), items(after)];
-    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) => new Set(xs.map((x) => objectKey(x.family, x.name)));
+    const keys = (xs: readonly { family: NftChain['family']; name: string }[]) =>
+      new Set(xs.map((x) => objectKey(x.family, x.name)));
     const [oldSets, newSets, oldChains] = [keys(old.sets), keys(now.sets), keys(old.chains)];
     for (const s of now.sets) if (!oldSets.has(objectKey(s.family, s.name))) this.addSet(s);
     for (const c of now.chains) {
@@ -271,7 +292,12 @@ function note(m: Map<string, Map<string, Element>>, k: string, text: string, e: 
 }
 
 /** The complete model for `ports` with port ids from `ids`. */
-export function compileModel(ports: readonly PortFilter[], ids: ReadonlyMap<string, number>, path: StatefulPath = 'br_netfilter', generation = 1): NftModel {
+export function compileModel(
+  ports: readonly PortFilter[],
+  ids: ReadonlyMap<string, number>,
+  path: StatefulPath = 'br_netfilter',
+  generation = 1,
+): NftModel {
   const ledger = new PortLedger(path, generation, ids);
   for (const p of ports) ledger.set(p);
   return ledger.model.snapshot();

@@ -39,9 +39,11 @@ export class LiveModel {
 /** A ruleset as plain values: sorted elements, rules as we load them (without the kernel's bodies). */
 export function snapshot(r: Ruleset): NftModel {
   const chains = new Map<string, NftChain>();
-  for (const [k, c] of r.chains) chains.set(k, { ...c, rules: c.rules.map(({ statements, comment }) => ({ statements, comment })) });
+  for (const [k, c] of r.chains)
+    chains.set(k, { ...c, rules: c.rules.map(({ statements, comment }) => ({ statements, comment })) });
   const sets = new Map<string, NftSet>();
-  for (const [k, s] of r.sets) sets.set(k, { ...s, elements: [...s.elements].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e) });
+  for (const [k, s] of r.sets)
+    sets.set(k, { ...s, elements: [...s.elements].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e) });
   return { chains, sets };
 }
 
@@ -59,8 +61,13 @@ export interface ModelDelta {
 }
 
 export const emptyDelta = (): ModelDelta => ({
-  addedSets: new Set(), removedSets: new Set(), addedChains: new Set(), removedChains: new Set(), changedChains: new Set(),
-  addedElements: new Map(), removedElements: new Map(),
+  addedSets: new Set(),
+  removedSets: new Set(),
+  addedChains: new Set(),
+  removedChains: new Set(),
+  changedChains: new Set(),
+  addedElements: new Map(),
+  removedElements: new Map(),
 });
 
 /**
@@ -90,10 +97,13 @@ export class RuleBodies {
    * rule was loaded, or else the one nft is known to list for it (kernel-body.ts).
    */
   same(held: readonly NftRule[], wanted: readonly NftRule[]): boolean {
-    return held.length === wanted.length && held.every((r, i) => {
-      const want = this.byText.get(nftRuleText(wanted[i]!)) ?? kernelBody(wanted[i]!.statements);
-      return r.comment === wanted[i]!.comment && r.body !== undefined && want !== undefined && sameBody(r.body, want);
-    });
+    return (
+      held.length === wanted.length &&
+      held.every((r, i) => {
+        const want = this.byText.get(nftRuleText(wanted[i]!)) ?? kernelBody(wanted[i]!.statements);
+        return r.comment === wanted[i]!.comment && r.body !== undefined && want !== undefined && sameBody(r.body, want);
+      })
+    );
   }
 }
 

@@ -25,7 +25,14 @@
 // sets before and some after the flip, as with any nft element update.
 import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
 import { valueText, type Element } from '../../nft/expr.js';
-import { hasFamily, objectKey, type Family, type KernelStatement, type Ruleset, type RulesetSet } from '../../nft/objects.js';
+import {
+  hasFamily,
+  objectKey,
+  type Family,
+  type KernelStatement,
+  type Ruleset,
+  type RulesetSet,
+} from '../../nft/objects.js';
 import { generationOf } from './compile.js';
 import type { PortLedger } from './ledger.js';
 import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
@@ -71,7 +78,8 @@ function refIn(k: string, ...models: Ruleset[]): { family: Family; name: string 
   }
   throw new Error(`no object ${k} in the models planned from`);
 }
-const jumpTarget = (e: Element) => (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined);
+const jumpTarget = (e: Element) =>
+  e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined;
 
 /** The desired model with its dispatch maps under `generation` (the ledger's names otherwise). */
 function desiredIn(ledger: PortLedger, generation: number): Ruleset {
@@ -111,8 +119,12 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   // Chains whose rules this transaction writes: new ones, and existing ones whose rules differ
   // (a repair, or a shape coming back whose chains were flushed when it went out of use).
   const created = [...delta.addedChains].filter((k) => !kernel.chains.has(k));
-  const rewritten = [...new Set([...delta.addedChains, ...delta.changedChains])]
-    .filter((k) => kernel.chains.has(k) && current.chains.has(k) && !bodies.same(kernel.chains.get(k)!.rules, current.chains.get(k)!.rules));
+  const rewritten = [...new Set([...delta.addedChains, ...delta.changedChains])].filter(
+    (k) =>
+      kernel.chains.has(k) &&
+      current.chains.has(k) &&
+      !bodies.same(kernel.chains.get(k)!.rules, current.chains.get(k)!.rules),
+  );
   const written = new Set([...created, ...rewritten]);
   // Ports whose existing entry moves to another chain, and whether one moves to a new chain.
   const moved = new Set<string>();
@@ -130,14 +142,19 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   const generation = swap ? ledger.generation + 1 : ledger.generation;
   const desired = desiredIn(ledger, generation);
   const refOf = (k: string) => refIn(k, desired, kernel);
-  const next = { sets: new Set<string>(), chains: new Set<string>(), elements: new Map<string, Map<string, Element>>() };
+  const next = {
+    sets: new Set<string>(),
+    chains: new Set<string>(),
+    elements: new Map<string, Map<string, Element>>(),
+  };
   const shapeSets = ledger.shapeSets();
   const oldMaps = swap ? [...current.sets.keys()].filter(isDispatch(current, ledger.generation)) : [];
   for (const k of oldMaps) next.sets.add(k);
   const newMaps = swap ? [...desired.sets.keys()].filter(isDispatch(desired, generation)) : [];
   const skipElements = (k: string) => oldMaps.includes(k);
 
-  for (const fam of FAMILIES) if (hasFamily(desired, fam) && !hasFamily(kernel, fam)) batch.push({ verb: 'add', table: fam });
+  for (const fam of FAMILIES)
+    if (hasFamily(desired, fam) && !hasFamily(kernel, fam)) batch.push({ verb: 'add', table: fam });
   for (const k of [...delta.addedSets, ...newMaps]) {
     const s = desired.sets.get(k);
     if (!s || kernel.sets.has(k)) continue;
@@ -158,7 +175,8 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   // Elements: removals first (an entry switched in place is deleted, then added).
   const removals = new Map<string, Map<string, Element>>();
   const additions = new Map<string, Map<string, Element>>();
-  const push = (m: Map<string, Map<string, Element>>, k: string, text: string, e: Element) => (m.get(k) ?? m.set(k, new Map()).get(k)!).set(text, e);
+  const push = (m: Map<string, Map<string, Element>>, k: string, text: string, e: Element) =>
+    (m.get(k) ?? m.set(k, new Map()).get(k)!).set(text, e);
   for (const [k, es] of delta.removedElements) {
     if (!desired.sets.has(k) || skipElements(k)) continue;
     for (const [text, e] of es) {
@@ -176,11 +194,14 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   for (const [k, es] of garbage.elements) {
     const want = desired.sets.get(k);
     if (!want) continue;
-    for (const [text, e] of es) if (!want.elements.has(text) && kernel.sets.get(k)?.elements.has(text)) push(removals, k, text, e);
+    for (const [text, e] of es)
+      if (!want.elements.has(text) && kernel.sets.get(k)?.elements.has(text)) push(removals, k, text, e);
   }
   for (const k of garbage.sets) {
     const want = desired.sets.get(k);
-    if (want) for (const [text, e] of kernel.sets.get(k)?.elements ?? []) if (!want.elements.has(text)) push(removals, k, text, e);
+    if (want)
+      for (const [text, e] of kernel.sets.get(k)?.elements ?? [])
+        if (!want.elements.has(text)) push(removals, k, text, e);
   }
   const elements = (verb: 'add' | 'delete', m: Map<string, Map<string, Element>>) => {
     for (const [k, es] of m) if (es.size > 0) batch.push({ verb, set: refOf(k), elements: [...es.values()] });
@@ -192,17 +213,20 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   const goneSets = [...garbage.sets].filter((k) => !desired.sets.has(k) && kernel.sets.has(k));
   const goneChains = [...garbage.chains].filter((k) => !desired.chains.has(k) && kernel.chains.has(k));
   const deleteSets = (kind: 'map' | 'set') => {
-    for (const k of goneSets.filter((x) => kernel.sets.get(x)!.kind === kind)) batch.push({ verb: 'delete', set: { ...refOf(k), kind } });
+    for (const k of goneSets.filter((x) => kernel.sets.get(x)!.kind === kind))
+      batch.push({ verb: 'delete', set: { ...refOf(k), kind } });
   };
   deleteSets('map');
-  for (const k of goneChains) if (kernel.chains.get(k)!.rules.length > 0) batch.push({ verb: 'flush', chain: refOf(k) });
+  for (const k of goneChains)
+    if (kernel.chains.get(k)!.rules.length > 0) batch.push({ verb: 'flush', chain: refOf(k) });
   for (const k of goneChains) batch.push({ verb: 'delete', chain: refOf(k) });
   deleteSets('set');
   // A table left with nothing the model wants goes once its last garbage does.
   const going = new Set([...goneSets, ...goneChains]);
   for (const fam of FAMILIES) {
     if (hasFamily(desired, fam) || !hasFamily(kernel, fam)) continue;
-    if ([...kernel.chains, ...kernel.sets].every(([k, x]) => x.family !== fam || going.has(k))) batch.push({ verb: 'delete', table: fam });
+    if ([...kernel.chains, ...kernel.sets].every(([k, x]) => x.family !== fam || going.has(k)))
+      batch.push({ verb: 'delete', table: fam });
   }
 
   // What this change takes out of use stays for the previous generation until the next change;
@@ -217,7 +241,11 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
 }
 
 /** The kernel's model once the plan's batch is loaded, the rules it added with the kernel's forms `echoed`. */
-export function afterBatch(model: KernelModel, plan: Plan, echoed: readonly (readonly KernelStatement[])[]): KernelModel {
+export function afterBatch(
+  model: KernelModel,
+  plan: Plan,
+  echoed: readonly (readonly KernelStatement[])[],
+): KernelModel {
   return { ruleset: applyBatch(model.ruleset, plan.batch, echoed), garbage: plan.garbage };
 }
 
@@ -225,7 +253,12 @@ export function afterBatch(model: KernelModel, plan: Plan, echoed: readonly (rea
  * What the desired side takes from a loaded plan: `bodies` learns the kernel's forms of the rules
  * added, and the ledger names its dispatch maps by the plan's generation.
  */
-export function adoptPlan(plan: Plan, echoed: readonly (readonly KernelStatement[])[], ledger: PortLedger, bodies: RuleBodies): void {
+export function adoptPlan(
+  plan: Plan,
+  echoed: readonly (readonly KernelStatement[])[],
+  ledger: PortLedger,
+  bodies: RuleBodies,
+): void {
   const added = plan.batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
   for (const [i, rule] of added.entries()) bodies.learn({ ...rule, body: echoed[i] });
   if (plan.generation !== ledger.generation) ledger.renameDispatch(plan.generation);
@@ -237,4 +270,3 @@ export function generationIn(r: Ruleset): number {
   for (const s of r.sets.values()) if (s.kind === 'map') gen = Math.max(gen, generationOf(s.name) ?? 1);
   return gen;
 }
-

@@ -20,6 +20,11 @@ export function bindBatch(portdev: string, mac: string, instances: readonly Rule
   return planBatch(afterBatch(empty, bind, []), ledger, ledger.takeDelta(), bodies).batch;
 }
 
-export function nftablesTransaction(portdev: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): string {
+export function nftablesTransaction(
+  portdev: string,
+  mac: string,
+  instances: readonly RuleInstance[],
+  teardown: boolean,
+): string {
   return renderBatch(bindBatch(portdev, mac, instances, teardown), TABLE);
 }

@@ -19,7 +19,8 @@ export async function ownNwfilterTables(): Promise<NwfilterTablesClient> {
   const nft = OwningNft.open();
   if ('unavailable' in nft) return { ownership: `none: ${nft.unavailable}`, unowned: [] };
   const unowned: string[] = [];
-  for (const family of FAMILIES) if ((await nft.own(family, TABLE)) === 'not-ownable') unowned.push(`${family} ${TABLE}`);
+  for (const family of FAMILIES)
+    if ((await nft.own(family, TABLE)) === 'not-ownable') unowned.push(`${family} ${TABLE}`);
   return { nft, ownership: 'owner', unowned };
 }
 

@@ -6,8 +6,31 @@ import { invalidInput } from '../../errors.js';
 import type { ResolvedAttr, ResolvedRule } from '../../nwfilter/instantiate.js';
 import type { ChainUse } from '../../nwfilter/chain-uses.js';
 import { prefixLength } from '../../util/address.js';
-import { concat, concatValue, ct, match, meta, num, payload, raw, sym, type Expr, type Statement, type Value, type Verdict } from '../../nft/expr.js';
-import { addressBytes, addressValue, hexNumber, maskedAddress, numberOf, prefixOf, range, type ValueKind } from './values.js';
+import {
+  concat,
+  concatValue,
+  ct,
+  match,
+  meta,
+  num,
+  payload,
+  raw,
+  sym,
+  type Expr,
+  type Statement,
+  type Value,
+  type Verdict,
+} from '../../nft/expr.js';
+import {
+  addressBytes,
+  addressValue,
+  hexNumber,
+  maskedAddress,
+  numberOf,
+  prefixOf,
+  range,
+  type ValueKind,
+} from './values.js';
 
 /** One match of a rule: `expr value` or `expr != value`. */
 export interface Term {
@@ -51,7 +74,12 @@ interface Field {
 
 type Step = Field | Term | ((rule: ResolvedRule) => Term[]);
 
-const f = (attr: string, expr: Expr, kind: ValueKind, more: Partial<Field> = {}): Field => ({ attr, expr, kind, ...more });
+const f = (attr: string, expr: Expr, kind: ValueKind, more: Partial<Field> = {}): Field => ({
+  attr,
+  expr,
+  kind,
+  ...more,
+});
 
 const ether = (field: 'saddr' | 'daddr' | 'type') => payload('ether', field);
 
@@ -62,7 +90,8 @@ const ETH: Step[] = [
 
 /** ARP (native nft `arp` expressions) and RARP (same layout, raw offsets after the header). */
 function arpFields(native: boolean): Step[] {
-  const at = (field: string, off: number, len: number) => (native ? { expr: payload('arp', field) } : { expr: raw('nh', off, len), raw: true });
+  const at = (field: string, off: number, len: number) =>
+    native ? { expr: payload('arp', field) } : { expr: raw('nh', off, len), raw: true };
   const src = at('saddr ip', 112, 32);
   const dst = at('daddr ip', 192, 32);
   const sha = at('saddr ether', 64, 48);
@@ -74,12 +103,21 @@ function arpFields(native: boolean): Step[] {
     f('opcode', at('operation', 48, 16).expr, 'arp-opcode', at('operation', 48, 16)),
     f('protocoltype', at('ptype', 16, 16).expr, 'number', at('ptype', 16, 16)),
     f('arpsrcipaddr', src.expr, 'ipv4', { ...src, second: 'arpsrcipmask', reversed: dst.expr }),
-    f('arpdstipaddr', dst.expr, 'ipv4', { ...dst, second: 'arpdstipmask', fallbackSecond: 'arpsrcipmask', reversed: src.expr }),
+    f('arpdstipaddr', dst.expr, 'ipv4', {
+      ...dst,
+      second: 'arpdstipmask',
+      fallbackSecond: 'arpsrcipmask',
+      reversed: src.expr,
+    }),
     f('arpsrcmacaddr', sha.expr, 'mac', { ...sha, reversed: tha.expr }),
     f('arpdstmacaddr', tha.expr, 'mac', { ...tha, reversed: sha.expr }),
     (rule) => {
       const g = rule.attrs['gratuitous'];
-      const on = g && (g.value.kind === 'boolean' ? g.value.value : g.value.kind === 'text' && ['true', '1', 'yes'].includes(g.value.text));
+      const on =
+        g &&
+        (g.value.kind === 'boolean'
+          ? g.value.value
+          : g.value.kind === 'text' && ['true', '1', 'yes'].includes(g.value.text));
       if (on) throw invalidInput('ARP gratuitous matching is not supported by the nftables backend');
       return [];
     },
@@ -90,8 +128,14 @@ function ipFields(v: 'ip' | 'ip6'): Step[] {
   return [
     ...ETH,
     fixed(ether('type'), sym(v)),
-    f('srcipaddr', payload(v, 'saddr'), v === 'ip' ? 'ipv4' : 'ipv6', { second: 'srcipmask', reversed: payload(v, 'daddr') }),
-    f('dstipaddr', payload(v, 'daddr'), v === 'ip' ? 'ipv4' : 'ipv6', { second: 'dstipmask', reversed: payload(v, 'saddr') }),
+    f('srcipaddr', payload(v, 'saddr'), v === 'ip' ? 'ipv4' : 'ipv6', {
+      second: 'srcipmask',
+      reversed: payload(v, 'daddr'),
+    }),
+    f('dstipaddr', payload(v, 'daddr'), v === 'ip' ? 'ipv4' : 'ipv6', {
+      second: 'dstipmask',
+      reversed: payload(v, 'saddr'),
+    }),
     // ebtables' --ip6-protocol skips extension headers, as meta l4proto does.
     f('protocol', v === 'ip' ? payload('ip', 'protocol') : meta('l4proto'), 'ip-protocol'),
     f('srcportstart', payload('th', 'sport'), 'number', { second: 'srcportend', reversed: payload('th', 'dport') }),
@@ -110,7 +154,15 @@ function icmpv6Types(rule: ResolvedRule): Term[] {
   };
   const variable = ['type', 'typeend', 'code', 'codeend'].some((n) => a[n]?.value.kind === 'text');
   const expr = concat([payload('icmpv6', 'type'), payload('icmpv6', 'code')]);
-  return [{ expr, value: concatValue([span('type', 'typeend'), span('code', 'codeend')]), negated: !!a['type']?.negated, variable, settable: true }];
+  return [
+    {
+      expr,
+      value: concatValue([span('type', 'typeend'), span('code', 'codeend')]),
+      negated: !!a['type']?.negated,
+      variable,
+      settable: true,
+    },
+  ];
 }
 
 /** STP BPDU fields after the 802.3 and LLC headers, as offsets into the frame (bits). */
@@ -132,12 +184,20 @@ const STP_OFFSETS: readonly [string, number, number, ValueKind][] = [
 const BRIDGE_STEPS: Record<string, Step[]> = {
   none: [],
   mac: [...ETH, f('protocolid', ether('type'), 'ethertype')],
-  vlan: [...ETH, fixed(ether('type'), sym('vlan')), f('vlanid', payload('vlan', 'id'), 'number'), f('encap-protocol', payload('vlan', 'type'), 'ethertype')],
+  vlan: [
+    ...ETH,
+    fixed(ether('type'), sym('vlan')),
+    f('vlanid', payload('vlan', 'id'), 'number'),
+    f('encap-protocol', payload('vlan', 'type'), 'ethertype'),
+  ],
   stp: [
     ...ETH,
     fixed(ether('daddr'), { kind: 'ether', addr: '01:80:c2:00:00:00' }),
     ...STP_OFFSETS.map(([attr, off, len, kind]) =>
-      f(attr, raw('ll', off, len), kind, { raw: true, second: kind === 'mac' ? `${attr}-mask` : attr === 'type' || attr === 'flags' ? undefined : `${attr}-hi` }),
+      f(attr, raw('ll', off, len), kind, {
+        raw: true,
+        second: kind === 'mac' ? `${attr}-mask` : attr === 'type' || attr === 'flags' ? undefined : `${attr}-hi`,
+      }),
     ),
   ],
   arp: arpFields(true),
@@ -163,7 +223,10 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
       prefix = prefixLength(mask);
       if (prefix === undefined) {
         expr = { kind: 'and', expr, mask: hexOrMac(mask, field.raw) };
-        value = hexOrMac(bytes.map((b, i) => b & mask[i]!), field.raw);
+        value = hexOrMac(
+          bytes.map((b, i) => b & mask[i]!),
+          field.raw,
+        );
         return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: false };
       }
     } else if (second && field.kind !== 'mac') prefix = prefixOf(second, field.kind);
@@ -187,7 +250,8 @@ function maskOf(len: number, prefix: number): number[] {
   return Array.from({ length: len }, (_, i) => (0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff);
 }
 
-const hexOrMac = (bytes: readonly number[], rawField: boolean | undefined) => (rawField ? hexNumber(bytes) : addressValue(bytes, 'mac'));
+const hexOrMac = (bytes: readonly number[], rawField: boolean | undefined) =>
+  rawField ? hexNumber(bytes) : addressValue(bytes, 'mac');
 
 /** ebtables has no REJECT; libvirt drops instead. */
 function bridgeVerdict(rule: ResolvedRule): Verdict {
@@ -214,8 +278,21 @@ export function bridgeParts(rule: ResolvedRule, reverse: boolean): RuleParts {
 // --- inet table (iptables semantics) -----------------------------------------------------------
 
 const L4PROTO: Record<string, string> = {
-  tcp: 'tcp', udp: 'udp', udplite: 'udplite', esp: 'esp', ah: 'ah', sctp: 'sctp', icmp: 'icmp', igmp: 'igmp',
-  'tcp-ipv6': 'tcp', 'udp-ipv6': 'udp', 'udplite-ipv6': 'udplite', 'esp-ipv6': 'esp', 'ah-ipv6': 'ah', 'sctp-ipv6': 'sctp', icmpv6: 'ipv6-icmp',
+  tcp: 'tcp',
+  udp: 'udp',
+  udplite: 'udplite',
+  esp: 'esp',
+  ah: 'ah',
+  sctp: 'sctp',
+  icmp: 'icmp',
+  igmp: 'igmp',
+  'tcp-ipv6': 'tcp',
+  'udp-ipv6': 'udp',
+  'udplite-ipv6': 'udplite',
+  'esp-ipv6': 'esp',
+  'ah-ipv6': 'ah',
+  'sctp-ipv6': 'sctp',
+  icmpv6: 'ipv6-icmp',
 };
 const PORTED = new Set(['tcp', 'udp', 'sctp', 'tcp-ipv6', 'udp-ipv6', 'sctp-ipv6']);
 
@@ -230,13 +307,19 @@ function simple(rule: ResolvedRule, attr: string, expr: Expr, kind: ValueKind, s
  * it out of that chain; for the inet table or, with bridge conntrack, the bridge table. A reject
  * drops where nft cannot reject: towards the guest (inet postrouting) and in the bridge family.
  */
-export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'bridge' = 'inet'): RuleParts | undefined {
+export function inetParts(
+  rule: ResolvedRule,
+  use: ChainUse,
+  family: 'inet' | 'bridge' = 'inet',
+): RuleParts | undefined {
   const protocol = rule.protocol!;
   const a = rule.attrs;
   const fam = isIpv6(protocol) ? 'ip6' : 'ip';
   const addrKind = fam === 'ip' ? 'ipv4' : 'ipv6';
   const dirIn = use.directionIn;
-  const terms: Term[] = [family === 'inet' ? fixed(meta('nfproto'), sym(fam === 'ip' ? 'ipv4' : 'ipv6')) : fixed(ether('type'), sym(fam))];
+  const terms: Term[] = [
+    family === 'inet' ? fixed(meta('nfproto'), sym(fam === 'ip' ? 'ipv4' : 'ipv6')) : fixed(ether('type'), sym(fam)),
+  ];
   if (L4PROTO[protocol]) terms.push(fixed(meta('l4proto'), sym(L4PROTO[protocol]!)));
   const base = terms.length;
   const push = (t: Term | undefined) => t && terms.push(t);
@@ -244,14 +327,23 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
   const srcMacSkipped = !!a['srcmacaddr'] && dirIn;
   if (a['srcmacaddr'] && !dirIn) push(simple(rule, 'srcmacaddr', ether('saddr'), 'mac'));
   const [src, dst] = dirIn ? ['daddr', 'saddr'] : ['saddr', 'daddr'];
-  for (const [side, dir] of [['src', src], ['dst', dst]] as const) {
+  for (const [side, dir] of [
+    ['src', src],
+    ['dst', dst],
+  ] as const) {
     if (a[`${side}ipaddr`]) push(simple(rule, `${side}ipaddr`, payload(fam, dir), addrKind, `${side}ipmask`));
     else if (a[`${side}ipfrom`]) {
       const from = a[`${side}ipfrom`]!;
       const to = a[`${side}ipto`];
       const address = (x: ResolvedAttr) => addressValue(addressBytes(x, addrKind), addrKind);
       const value: Value = to ? { kind: 'range', from: address(from), to: address(to) } : address(from);
-      terms.push({ expr: payload(fam, dir), value, negated: from.negated, variable: isVar(from) || isVar(to), settable: true });
+      terms.push({
+        expr: payload(fam, dir),
+        value,
+        negated: from.negated,
+        variable: isVar(from) || isVar(to),
+        settable: true,
+      });
     }
   }
   push(simple(rule, 'dscp', payload(fam, 'dscp'), 'number'));
@@ -264,7 +356,9 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
     terms.push({ expr, value: num(flags.set, 0), negated: a['flags']!.negated, variable: false, settable: false });
   }
   if (PORTED.has(protocol)) {
-    const [sport, dport] = dirIn ? [payload('th', 'dport'), payload('th', 'sport')] : [payload('th', 'sport'), payload('th', 'dport')];
+    const [sport, dport] = dirIn
+      ? [payload('th', 'dport'), payload('th', 'sport')]
+      : [payload('th', 'sport'), payload('th', 'dport')];
     push(simple(rule, 'srcportstart', sport, 'number', 'srcportend'));
     const d = simple(rule, 'dstportstart', dport, 'number', 'dstportend');
     // libvirt's fixup gives every port attribute the negation of srcportstart.
@@ -274,7 +368,13 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
   // iptables' --tcp-option N: the option kind is present (libvirt allows no negation here)
   const option = a['option'];
   if (option) {
-    terms.push({ expr: { kind: 'tcp option', option: numberOf(option, 'number') }, value: { kind: 'boolean', value: true }, negated: false, variable: isVar(option), settable: false });
+    terms.push({
+      expr: { kind: 'tcp option', option: numberOf(option, 'number') },
+      value: { kind: 'boolean', value: true },
+      negated: false,
+      variable: isVar(option),
+      settable: false,
+    });
   }
 
   const icmp = protocol === 'icmp' ? 'icmp' : protocol === 'icmpv6' ? 'icmpv6' : undefined;
@@ -301,7 +401,8 @@ export function inetParts(rule: ResolvedRule, use: ChainUse, family: 'inet' | 'b
   const statements: Statement[] = [];
   if (use.match && !skipMatch) {
     statements.push(match(ct('state'), { kind: 'flags', names: use.match.toLowerCase().split(',') }));
-    if (use.defaultMatch && !hasIcmpType && rule.direction !== 'inout') statements.push(match(ct('direction'), sym(dirIn ? 'reply' : 'original')));
+    if (use.defaultMatch && !hasIcmpType && rule.direction !== 'inout')
+      statements.push(match(ct('direction'), sym(dirIn ? 'reply' : 'original')));
   }
   if (a['ipset']) throw invalidInput('ipset matches are not supported by the nftables backend');
   const limit = a['connlimit-above'];

@@ -32,7 +32,8 @@ export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'):
   const v = attr.value;
   if (v.kind === kind) return [...v.bytes];
   const parsed = v.kind === 'text' ? parseAs(kind, v.text) : undefined;
-  if (!parsed || parsed.kind !== kind) throw invalidInput(`value '${v.kind === 'text' ? v.text : v.kind}' is not a ${kind} address`);
+  if (!parsed || parsed.kind !== kind)
+    throw invalidInput(`value '${v.kind === 'text' ? v.text : v.kind}' is not a ${kind} address`);
   return [...parsed.bytes];
 }
 
@@ -60,7 +61,11 @@ export function maskBytes(bytes: readonly number[], prefix: number): number[] {
 }
 
 /** An address with an optional prefix as nft matches it: exact, `net/len` or a MAC range. */
-export function maskedAddress(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6', prefix: number | undefined): Value {
+export function maskedAddress(
+  bytes: readonly number[],
+  kind: 'mac' | 'ipv4' | 'ipv6',
+  prefix: number | undefined,
+): Value {
   const full = bytes.length * 8;
   if (prefix === undefined || prefix >= full) return addressValue(bytes, kind);
   const lo = maskBytes(bytes, prefix);
@@ -76,7 +81,10 @@ export function maskedAddress(bytes: readonly number[], kind: 'mac' | 'ipv4' | '
  * most 48 bits wide, so the number is exact.
  */
 export function hexNumber(bytes: readonly number[]): Value {
-  return num(bytes.reduce((n, b) => n * 256 + b, 0), 0);
+  return num(
+    bytes.reduce((n, b) => n * 256 + b, 0),
+    0,
+  );
 }
 
 /** A number or a range of numbers, in decimal or (raw fields) hex. */

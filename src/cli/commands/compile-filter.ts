@@ -31,9 +31,13 @@ const VAR_NAME = /^[A-Za-z0-9_]+$/;
 function parseParams(params: readonly string[], mac: string | undefined): Map<string, VarValue> {
   const vars: Map<string, VarValue> = parseNameValues(params, '--param');
   for (const [name, values] of vars) {
-    if (!VAR_NAME.test(name)) throw invalidInput(`invalid --param '${printable(name)}=...': NAME may only hold letters, digits and _`);
+    if (!VAR_NAME.test(name))
+      throw invalidInput(`invalid --param '${printable(name)}=...': NAME may only hold letters, digits and _`);
     const bad = values.find((v) => !isValidVarValue(v));
-    if (bad !== undefined) throw invalidInput(`invalid --param '${printable(name)}=${printable(bad)}': the value may only hold letters, digits, '_', '.' and ':'`);
+    if (bad !== undefined)
+      throw invalidInput(
+        `invalid --param '${printable(name)}=${printable(bad)}': the value may only hold letters, digits, '_', '.' and ':'`,
+      );
   }
   if (mac !== undefined && !vars.has('MAC')) {
     const parsed = parseAs('mac', mac);
@@ -56,7 +60,10 @@ function loadInstances(file: string, opts: CompileOptions): RuleInstance[] {
 
 /** The commands (ebiptables) or the transaction (nftables) for the options' interface. */
 export function compileFilter(file: string, opts: CompileOptions & { backend: 'ebiptables' | 'nftables' }): string {
-  if (opts.backend === 'nftables') return nftablesTransaction(opts.ifname, opts.mac ?? '', loadInstances(file, opts), !!opts.teardown);
-  const plans: FirewallPlan[] = opts.teardown ? [allTeardown(opts.ifname)] : instantiationPlans(opts.ifname, loadInstances(file, opts));
+  if (opts.backend === 'nftables')
+    return nftablesTransaction(opts.ifname, opts.mac ?? '', loadInstances(file, opts), !!opts.teardown);
+  const plans: FirewallPlan[] = opts.teardown
+    ? [allTeardown(opts.ifname)]
+    : instantiationPlans(opts.ifname, loadInstances(file, opts));
   return renderCommands(plans.flatMap(dryRunCommands));
 }

@@ -10,7 +10,8 @@ import { DaemonClient, seg } from '../client.js';
 
 type Source = (client: DaemonClient, args: string[]) => Promise<string[]>;
 
-const names = async <T>(client: DaemonClient, path: string, pick: (row: T) => string): Promise<string[]> => (await client.call<T[]>('GET', path)).map(pick);
+const names = async <T>(client: DaemonClient, path: string, pick: (row: T) => string): Promise<string[]> =>
+  (await client.call<T[]>('GET', path)).map(pick);
 
 /** Where the candidates of an argument (by its name in the command's usage) come from. */
 const ARGUMENT_SOURCES: Record<string, Source> = {
@@ -18,7 +19,8 @@ const ARGUMENT_SOURCES: Record<string, Source> = {
   nwfilter: (c) => names<{ name: string }>(c, '/nwfilters', (f) => f.name),
   binding: (c) => names<{ portdev: string }>(c, '/bindings', (b) => b.portdev),
   // a port of the network named before it
-  port: (c, [network]) => (network ? names<{ uuid: string }>(c, `/networks/${seg(network)}/ports`, (p) => p.uuid) : Promise.resolve([])),
+  port: (c, [network]) =>
+    network ? names<{ uuid: string }>(c, `/networks/${seg(network)}/ports`, (p) => p.uuid) : Promise.resolve([]),
   command: async () => [...UPDATE_COMMANDS, 'add'],
   section: async () => [...UPDATE_SECTIONS],
 };
@@ -30,7 +32,10 @@ const OPTION_SOURCES: Record<string, Source> = {
 
 const visible = (program: Command) => program.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden);
 const takesValue = (o: Option | undefined) => o !== undefined && (o.required || o.optional);
-const optionsOf = (cmd: Command) => [...cmd.options.map((o) => o.long).filter((l): l is string => l !== undefined), '--help'];
+const optionsOf = (cmd: Command) => [
+  ...cmd.options.map((o) => o.long).filter((l): l is string => l !== undefined),
+  '--help',
+];
 
 /** The candidates for the last of `words` (the command line after `virtwall`). */
 export async function candidates(program: Command, words: readonly string[]): Promise<string[]> {
@@ -52,11 +57,13 @@ export async function candidates(program: Command, words: readonly string[]): Pr
   let pendingOption: string | undefined;
   for (const w of before.slice(i + 1)) {
     if (pendingOption !== undefined) pendingOption = undefined;
-    else if (w.startsWith('-')) pendingOption = takesValue(cmd.options.find((o) => o.long === w || o.short === w)) ? w : undefined;
+    else if (w.startsWith('-'))
+      pendingOption = takesValue(cmd.options.find((o) => o.long === w || o.short === w)) ? w : undefined;
     else positional.push(w);
   }
   const client = DaemonClient.forRoot(root);
-  const ask = async (source: Source | undefined) => (source ? match(await source(client, positional).catch(() => [])) : []);
+  const ask = async (source: Source | undefined) =>
+    source ? match(await source(client, positional).catch(() => [])) : [];
   if (pendingOption !== undefined) return ask(OPTION_SOURCES[pendingOption]);
   if (current.startsWith('-')) return match(optionsOf(cmd));
   return ask(ARGUMENT_SOURCES[cmd.registeredArguments[positional.length]?.name() ?? '']);

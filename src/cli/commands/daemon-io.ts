@@ -65,13 +65,25 @@ export interface VirshRun {
 }
 
 /** Declares a virsh-style command `name` with `args` and `options`; `run` does the work. */
-export function virshCommand(program: Command, name: string, description: string, args: readonly Arg[], options: readonly Arg[], run: (r: VirshRun) => Promise<void>): Command {
+export function virshCommand(
+  program: Command,
+  name: string,
+  description: string,
+  args: readonly Arg[],
+  options: readonly Arg[],
+  run: (r: VirshRun) => Promise<void>,
+): Command {
   const c = markVirsh(program.command(name).description(description));
   for (const a of args) c.argument(...a);
   for (const o of options) c.option(...o);
   c.action(async (...params: unknown[]) => {
     const cmd = params.at(-1) as Command;
-    await run({ client: DaemonClient.of(cmd), args: params.slice(0, args.length) as string[], opts: params[args.length] as Opts, out: virshOutput(cmd) });
+    await run({
+      client: DaemonClient.of(cmd),
+      args: params.slice(0, args.length) as string[],
+      opts: params[args.length] as Opts,
+      out: virshOutput(cmd),
+    });
   });
   return c;
 }
@@ -85,7 +97,11 @@ const LOOKUPS = {
 } as const;
 
 /** virsh's virshCommandOpt*: the object named on the command line, or "failed to get <what> 'NAME'". */
-export function lookup<T = Record<string, unknown>>(client: DaemonClient, kind: keyof typeof LOOKUPS, name: string): Promise<T> {
+export function lookup<T = Record<string, unknown>>(
+  client: DaemonClient,
+  kind: keyof typeof LOOKUPS,
+  name: string,
+): Promise<T> {
   const l = LOOKUPS[kind];
   return failing(`failed to get ${l.what} '${name}'`, client.call<T>('GET', l.path(name)));
 }
@@ -94,15 +110,33 @@ export function lookup<T = Record<string, unknown>>(client: DaemonClient, kind: 
  * A command that sends one document file to the daemon (`net-define`, ...): virsh's
  * confirmation from the daemon's reply, `--validate` against libvirt's schema for `root`.
  */
-export function documentCommand<R>(program: Command, spec: { name: string; description: string; what: string; root: string; failure: string; send: (client: DaemonClient, xml: string, file: string) => Promise<R>; message: (reply: R, file: string) => string }): void {
-  virshCommand(program, spec.name, spec.description, [['<file>', `file containing an XML ${spec.what} description ("-": stdin)`]], [['--validate', 'validate the XML against the schema']], async ({ client, args: [file], opts, out }) => {
-    const xml = readDocument(file!);
-    const reply = await failing(`${spec.failure} from ${file}`, async () => {
-      if (opts['validate']) await validate(xml, spec.root);
-      return spec.send(client, xml, file!);
-    });
-    out.extra(spec.message(reply, file!));
-  });
+export function documentCommand<R>(
+  program: Command,
+  spec: {
+    name: string;
+    description: string;
+    what: string;
+    root: string;
+    failure: string;
+    send: (client: DaemonClient, xml: string, file: string) => Promise<R>;
+    message: (reply: R, file: string) => string;
+  },
+): void {
+  virshCommand(
+    program,
+    spec.name,
+    spec.description,
+    [['<file>', `file containing an XML ${spec.what} description ("-": stdin)`]],
+    [['--validate', 'validate the XML against the schema']],
+    async ({ client, args: [file], opts, out }) => {
+      const xml = readDocument(file!);
+      const reply = await failing(`${spec.failure} from ${file}`, async () => {
+        if (opts['validate']) await validate(xml, spec.root);
+        return spec.send(client, xml, file!);
+      });
+      out.extra(spec.message(reply, file!));
+    },
+  );
 }
 
 /** `--validate`: refuses a document libvirt's schema for `root` refuses, in libvirt's words. */
@@ -131,28 +165,55 @@ export interface ListSpec<T> {
 /** A virsh list command: a table as virsh prints it, one column with --uuid/--name, or JSON with --json. */
 export function listCommand<T>(program: Command, spec: ListSpec<T>): void {
   const only = spec.only ?? [];
-  const onlyOptions: Arg[] = only.length ? [...only.map(([o]) => [`--${o}`, `list ${o}s only`] as const), ['--table', 'list table (default)']] : [];
-  virshCommand(program, spec.name, spec.description, spec.args ?? [], [...(spec.options ?? []), ...onlyOptions, ['--json', 'machine-readable output']], async ({ client, args, opts, out }) => {
-    const chosen = only.filter(([o]) => opts[o]);
-    if (chosen.length + (opts['table'] ? 1 : 0) > 1) throw new VirshError(spec.exclusive);
-    const rows = await spec.fetch(client, args, opts);
-    if (opts['json']) return out.print(`${JSON.stringify(rows, null, 2)}\n`);
-    const [one] = chosen;
-    if (one) return out.print(rows.map((r) => `${one[1](r)}\n`).join(''));
-    out.table(spec.columns.map(([h]) => h), rows.map((r) => spec.columns.map(([, cell]) => cell(r))));
-  });
+  const onlyOptions: Arg[] = only.length
+    ? [...only.map(([o]) => [`--${o}`, `list ${o}s only`] as const), ['--table', 'list table (default)']]
+    : [];
+  virshCommand(
+    program,
+    spec.name,
+    spec.description,
+    spec.args ?? [],
+    [...(spec.options ?? []), ...onlyOptions, ['--json', 'machine-readable output']],
+    async ({ client, args, opts, out }) => {
+      const chosen = only.filter(([o]) => opts[o]);
+      if (chosen.length + (opts['table'] ? 1 : 0) > 1) throw new VirshError(spec.exclusive);
+      const rows = await spec.fetch(client, args, opts);
+      if (opts['json']) return out.print(`${JSON.stringify(rows, null, 2)}\n`);
+      const [one] = chosen;
+      if (one) return out.print(rows.map((r) => `${one[1](r)}\n`).join(''));
+      out.table(
+        spec.columns.map(([h]) => h),
+        rows.map((r) => spec.columns.map(([, cell]) => cell(r))),
+      );
+    },
+  );
 }
 
 /** virsh's `*-edit`: the XML through $EDITOR, defined again by `define` if changed; named as the daemon names it. */
-export function editCommand(program: Command, name: string, what: string, arg: Arg, kind: keyof typeof LOOKUPS, xmlPath: (name: string) => string, definePath: string): void {
-  virshCommand(program, name, `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`, [arg], [], async ({ client, args: [target], out }) => {
-    let { name: current } = await lookup<{ name: string }>(client, kind, target!);
-    const { xml } = await client.call<{ xml: string }>('GET', xmlPath(target!));
-    const changed = await editDocument(xml, async (edited) => {
-      ({ name: current } = await client.call<{ name: string }>('POST', definePath, { xml: edited }));
-    });
-    out.extra(`${what} ${current} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
-  });
+export function editCommand(
+  program: Command,
+  name: string,
+  what: string,
+  arg: Arg,
+  kind: keyof typeof LOOKUPS,
+  xmlPath: (name: string) => string,
+  definePath: string,
+): void {
+  virshCommand(
+    program,
+    name,
+    `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`,
+    [arg],
+    [],
+    async ({ client, args: [target], out }) => {
+      let { name: current } = await lookup<{ name: string }>(client, kind, target!);
+      const { xml } = await client.call<{ xml: string }>('GET', xmlPath(target!));
+      const changed = await editDocument(xml, async (edited) => {
+        ({ name: current } = await client.call<{ name: string }>('POST', definePath, { xml: edited }));
+      });
+      out.extra(`${what} ${current} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
+    },
+  );
 }
 
 /**

@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run virtwall end to end inside temporary network namespaces (NAT network, two filtered guests, a blocked spoof)')
+    .description(
+      'run virtwall end to end inside temporary network namespaces (NAT network, two filtered guests, a blocked spoof)',
+    )
     .action(async () => {
       const { runDemo } = await import('../../demo/demo.js');
       const r = await runDemo((line) => process.stdout.write(`${line}\n`));

@@ -11,11 +11,16 @@ export function readInput(file: string): string {
   try {
     return decodeUtf8(readFileSync(file === '-' ? 0 : file));
   } catch (err) {
-    throw new VirtwallError('invalid-input', `cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+    throw new VirtwallError(
+      'invalid-input',
+      `cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { file },
+    );
   }
 }
 
-const DROP_INVALID_HELP = 'drop illegal nwfilter attribute values with a warning, as libvirt before 11 did, instead of rejecting the filter';
+const DROP_INVALID_HELP =
+  'drop illegal nwfilter attribute values with a warning, as libvirt before 11 did, instead of rejecting the filter';
 
 function parseOptions(opts: { dropInvalid?: boolean }): DocumentParseOptions {
   return { invalidValues: opts.dropInvalid ? 'drop' : 'reject' };
@@ -39,12 +44,15 @@ export function registerDocumentCommands(program: Command): void {
         const { validateAgainstSchema } = await import('../../schema/relaxng.js');
         const violations = validateAgainstSchema(text, doc.kind.root, file);
         if (violations.length) {
-          for (const v of violations) process.stderr.write(`error: ${file}:${v.line ?? 0}:${v.col ?? 0}: schema: ${v.message}\n`);
+          for (const v of violations)
+            process.stderr.write(`error: ${file}:${v.line ?? 0}:${v.col ?? 0}: schema: ${v.message}\n`);
           process.exitCode = 2;
           return;
         }
       }
-      process.stdout.write(`${file}: valid ${doc.kind.description}${diag.warnings.length ? ` (${diag.warnings.length} warning(s))` : ''}\n`);
+      process.stdout.write(
+        `${file}: valid ${doc.kind.description}${diag.warnings.length ? ` (${diag.warnings.length} warning(s))` : ''}\n`,
+      );
     });
 
   program

@@ -20,6 +20,14 @@ export function domainBindings(domainXml: string): FilterBindingDef[] {
     const dev = firstChild(iface, 'target')?.attrs['dev'];
     const mac = parseMac(firstChild(iface, 'mac')?.attrs['address'] ?? '');
     if (!ref || !dev || !mac) return [];
-    return [{ owner: { name, uuid }, portdev: dev, mac: formatMac(mac), filter: ref.attrs['filter'] ?? '', params: parseFilterParams(ref) }];
+    return [
+      {
+        owner: { name, uuid },
+        portdev: dev,
+        mac: formatMac(mac),
+        filter: ref.attrs['filter'] ?? '',
+        params: parseFilterParams(ref),
+      },
+    ];
   });
 }

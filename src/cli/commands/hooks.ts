@@ -10,10 +10,14 @@ import { parseParamWords, readDocument } from './daemon-io.js';
 const env = (key: string): string | undefined => process.env[key] || undefined;
 
 export function registerHooks(program: Command): void {
-  const hook = program.command('hook').description('entry points of the scripts in hooks/ (QEMU tap scripts, libvirt qemu hook)');
+  const hook = program
+    .command('hook')
+    .description('entry points of the scripts in hooks/ (QEMU tap scripts, libvirt qemu hook)');
   hook
     .command('qemu-ifup')
-    .description('QEMU -netdev tap,script=: attach TAP to $VIRTWALL_NETWORK with guest MAC $VIRTWALL_MAC, filter $VIRTWALL_FILTER (parameters $VIRTWALL_FILTER_PARAMS "NAME=VALUE ...")')
+    .description(
+      'QEMU -netdev tap,script=: attach TAP to $VIRTWALL_NETWORK with guest MAC $VIRTWALL_MAC, filter $VIRTWALL_FILTER (parameters $VIRTWALL_FILTER_PARAMS "NAME=VALUE ...")',
+    )
     .argument('<tap>', 'TAP device QEMU created')
     .action(async (tap: string, _o, cmd: Command) => {
       const [{ formatNetworkPort }, { generateUuid }, { formatMac, parseMac }] = await Promise.all([
@@ -24,8 +28,16 @@ export function registerHooks(program: Command): void {
       const mac = parseMac(env('VIRTWALL_MAC') ?? '');
       if (!mac) throw invalidInput('VIRTWALL_MAC must hold the guest MAC address');
       const owner = env('VIRTWALL_OWNER') ?? tap;
-      const port = formatNetworkPort({ uuid: generateUuid(), owner: { name: owner, uuid: generateUuid() }, mac: formatMac(mac), plug: { type: 'none' } });
-      const params = parseParamWords((env('VIRTWALL_FILTER_PARAMS') ?? '').split(/\s+/).filter(Boolean), 'VIRTWALL_FILTER_PARAMS entry');
+      const port = formatNetworkPort({
+        uuid: generateUuid(),
+        owner: { name: owner, uuid: generateUuid() },
+        mac: formatMac(mac),
+        plug: { type: 'none' },
+      });
+      const params = parseParamWords(
+        (env('VIRTWALL_FILTER_PARAMS') ?? '').split(/\s+/).filter(Boolean),
+        'VIRTWALL_FILTER_PARAMS entry',
+      );
       const filter = env('VIRTWALL_FILTER');
       await DaemonClient.of(cmd).call('POST', `/networks/${seg(env('VIRTWALL_NETWORK') ?? 'default')}/ports`, {
         xml: port,
@@ -53,11 +65,18 @@ export function registerHooks(program: Command): void {
     .action(async (_guest: string, operation: string, _rest: string[], _o, cmd: Command) => {
       if (operation !== 'started' && operation !== 'stopped') return;
       const client = DaemonClient.of(cmd);
-      const [{ domainBindings }, { formatFilterBinding }] = await Promise.all([import('./domain-bindings.js'), import('../../conf/nwfilterbinding/index.js')]);
+      const [{ domainBindings }, { formatFilterBinding }] = await Promise.all([
+        import('./domain-bindings.js'),
+        import('../../conf/nwfilterbinding/index.js'),
+      ]);
       for (const b of domainBindings(readDocument('-'))) {
-        if (operation === 'started') await client.call('POST', '/bindings', { xml: formatFilterBinding(b), file: 'domain' });
+        if (operation === 'started')
+          await client.call('POST', '/bindings', { xml: formatFilterBinding(b), file: 'domain' });
         // a guest that failed to start may have no binding left to delete
-        else await client.call('DELETE', `/bindings/${seg(b.portdev)}`).catch((err: VirtwallError) => { if (err.kind !== 'not-found') throw err; });
+        else
+          await client.call('DELETE', `/bindings/${seg(b.portdev)}`).catch((err: VirtwallError) => {
+            if (err.kind !== 'not-found') throw err;
+          });
       }
     });
 }

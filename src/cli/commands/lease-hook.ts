@@ -11,6 +11,8 @@ export function registerLeaseHook(program: Command): void {
     .argument('[args...]', 'MAC, IP, hostname as dnsmasq passes them')
     .action(async (action: string, args: string[], opts: { stateDir: string }) => {
       const { handleLeaseHook } = await import('../../network/lifecycle/lease-hook.js');
-      process.stdout.write(handleLeaseHook(opts.stateDir, [action, ...args], process.env, Math.floor(Date.now() / 1000)));
+      process.stdout.write(
+        handleLeaseHook(opts.stateDir, [action, ...args], process.env, Math.floor(Date.now() / 1000)),
+      );
     });
 }

@@ -18,7 +18,8 @@ function parseRate(el: XmlElement): BandwidthRate {
     if (value === undefined) throw badInput(el, `could not convert bandwidth ${name} value '${text}'`, name);
     rate[name] = value;
   }
-  if (rate.average === undefined && rate.floor === undefined) throw badInput(el, 'Missing mandatory average or floor attributes');
+  if (rate.average === undefined && rate.floor === undefined)
+    throw badInput(el, 'Missing mandatory average or floor attributes');
   if ((rate.peak !== undefined || rate.burst !== undefined) && rate.average === undefined) {
     throw badInput(el, "'peak' and 'burst' require 'average' attribute");
   }
@@ -47,7 +48,8 @@ export function parseBandwidth(el: XmlElement, allowFloor: boolean, withClassId 
   const bw: Bandwidth = {};
   if (inbound) {
     bw.inbound = parseRate(inbound);
-    if (bw.inbound.floor && !allowFloor) throw badInput(inbound, 'floor attribute is not supported for this config', 'floor');
+    if (bw.inbound.floor && !allowFloor)
+      throw badInput(inbound, 'floor attribute is not supported for this config', 'floor');
   }
   if (outbound) {
     bw.outbound = parseRate(outbound);
@@ -59,7 +61,10 @@ export function parseBandwidth(el: XmlElement, allowFloor: boolean, withClassId 
 
 function formatRate(w: XmlWriter, name: string, rate: BandwidthRate | undefined): void {
   if (!rate || !(rate.average || rate.floor)) return;
-  w.empty(name, RATE_ATTRS.map((a) => [a, rate[a] || undefined] as const));
+  w.empty(
+    name,
+    RATE_ATTRS.map((a) => [a, rate[a] || undefined] as const),
+  );
 }
 
 /** virNetDevBandwidthFormat. */

@@ -11,7 +11,8 @@ const NATIVE_MODES = ['tagged', 'untagged'] as const;
 /** virNetDevVlanParse. */
 export function parseVlan(el: XmlElement): Vlan {
   const tagEls = childElements(el, 'tag');
-  if (tagEls.length === 0) throw badInput(el, "missing tag id - each <vlan> must have at least one <tag id='n'/> subelement");
+  if (tagEls.length === 0)
+    throw badInput(el, "missing tag id - each <vlan> must have at least one <tag id='n'/> subelement");
   const vlan: Vlan = { trunk: tagEls.length > 1, tags: [] };
   for (const tagEl of tagEls) {
     const idText = xpathProp(tagEl, 'id');
@@ -21,7 +22,8 @@ export function parseVlan(el: XmlElement): Vlan {
     const mode = xpathProp(tagEl, 'nativeMode');
     if (mode !== undefined) {
       if (vlan.nativeMode) throw badInput(tagEl, 'duplicate native vlan setting', 'nativeMode');
-      if (!(NATIVE_MODES as readonly string[]).includes(mode)) throw badInput(tagEl, `Attribute "nativeMode='${mode}'" is invalid`, 'nativeMode');
+      if (!(NATIVE_MODES as readonly string[]).includes(mode))
+        throw badInput(tagEl, `Attribute "nativeMode='${mode}'" is invalid`, 'nativeMode');
       vlan.nativeMode = mode as Vlan['nativeMode'];
       vlan.nativeTag = id;
     }
@@ -31,9 +33,16 @@ export function parseVlan(el: XmlElement): Vlan {
   if (trunk !== undefined) {
     vlan.trunk = trunk.toLowerCase() === 'yes';
     if (!vlan.trunk) {
-      if (vlan.tags.length > 1) throw badInput(el, `invalid "trunk='${trunk}'" in <vlan> - trunk='yes' is required for more than one vlan tag`, 'trunk');
-      if (vlan.nativeMode) throw badInput(el, `invalid config - "trunk='no'" is not allowed with a native vlan id`, 'trunk');
-      if (trunk.toLowerCase() !== 'no') throw badInput(el, `invalid "trunk='${trunk}'" in <vlan> - must be yes or no`, 'trunk');
+      if (vlan.tags.length > 1)
+        throw badInput(
+          el,
+          `invalid "trunk='${trunk}'" in <vlan> - trunk='yes' is required for more than one vlan tag`,
+          'trunk',
+        );
+      if (vlan.nativeMode)
+        throw badInput(el, `invalid config - "trunk='no'" is not allowed with a native vlan id`, 'trunk');
+      if (trunk.toLowerCase() !== 'no')
+        throw badInput(el, `invalid "trunk='${trunk}'" in <vlan> - must be yes or no`, 'trunk');
     }
   }
   return vlan;
@@ -43,6 +52,10 @@ export function parseVlan(el: XmlElement): Vlan {
 export function formatVlan(w: XmlWriter, vlan: Vlan | undefined): void {
   if (!vlan || vlan.tags.length === 0) return;
   w.element('vlan', [['trunk', vlan.trunk ? 'yes' : undefined]], (v) => {
-    for (const id of vlan.tags) v.empty('tag', [['id', id], ['nativeMode', vlan.nativeMode && vlan.nativeTag === id ? vlan.nativeMode : undefined]]);
+    for (const id of vlan.tags)
+      v.empty('tag', [
+        ['id', id],
+        ['nativeMode', vlan.nativeMode && vlan.nativeTag === id ? vlan.nativeMode : undefined],
+      ]);
   });
 }

@@ -53,7 +53,8 @@ export function parseVirtualPort(el: XmlElement, requireType: boolean): VirtualP
   const profile: VirtualPortProfile = {};
   const typeText = prop(el, 'type');
   if (typeText !== undefined) {
-    if (!(PORT_TYPES as readonly string[]).includes(typeText)) throw badInput(el, `unknown virtualport type ${typeText}`, 'type');
+    if (!(PORT_TYPES as readonly string[]).includes(typeText))
+      throw badInput(el, `unknown virtualport type ${typeText}`, 'type');
     profile.type = typeText as PortType;
   } else if (requireType) {
     throw badInput(el, 'missing required virtualport type', 'type');
@@ -75,7 +76,9 @@ export function formatVirtualPort(w: XmlWriter, profile: VirtualPortProfile | un
   if (!profile) return;
   const type = profile.type;
   w.element('virtualport', [['type', type]], (v) => {
-    const attrs = PARAMS.filter((p) => !type || p.types.includes(type)).map((p) => [p.attr, profile[p.key] === '' ? undefined : profile[p.key]] as const);
+    const attrs = PARAMS.filter((p) => !type || p.types.includes(type)).map(
+      (p) => [p.attr, profile[p.key] === '' ? undefined : profile[p.key]] as const,
+    );
     if (attrs.some(([, value]) => value !== undefined)) v.empty('parameters', attrs);
   });
 }

@@ -66,7 +66,12 @@ export const RULES = {
   /** The network name: in a comment line and, XML-escaped as libvirt does, in the hosts file paths. */
   networkName: { breaks: ',/# ', chars: /./su, allowed: 'any other character', maxBytes: 100 },
   /** The bridge (interface=IFACE): a device name, or a template with '%d' the driver fills in. */
-  bridgeName: { breaks: ',/#" ', chars: new RegExp(`[%${DEVICE_NAME_CHARS}]`), allowed: "letters, digits and '_.:-%'", maxBytes: DEVICE_NAME_MAX },
+  bridgeName: {
+    breaks: ',/#" ',
+    chars: new RegExp(`[%${DEVICE_NAME_CHARS}]`),
+    allowed: "letters, digits and '_.:-%'",
+    maxBytes: DEVICE_NAME_MAX,
+  },
   /** A <dnsmasq:option>: a whole configuration line of the administrator's choosing, but one line. */
   optionLine: { breaks: '', chars: /./su, allowed: 'any other character', maxBytes: 1023 },
 } satisfies Record<string, ValueRule>;
@@ -90,7 +95,13 @@ export const DNSMASQ_FIELDS: readonly DnsmasqField[] = [
   { path: 'network/name', what: 'network name', file: 'conf', rule: RULES.networkName },
   { path: 'network/bridge', attribute: 'name', what: 'bridge name', file: 'conf', rule: RULES.bridgeName },
   { path: 'network/domain', attribute: 'name', what: 'domain name', file: 'conf', rule: RULES.dnsName },
-  { path: 'network/dns/forwarder', attribute: 'domain', what: 'DNS forwarder domain', file: 'conf', rule: RULES.dnsName },
+  {
+    path: 'network/dns/forwarder',
+    attribute: 'domain',
+    what: 'DNS forwarder domain',
+    file: 'conf',
+    rule: RULES.dnsName,
+  },
   { path: 'network/dns/txt', attribute: 'name', what: 'DNS TXT record name', file: 'conf', rule: RULES.dnsName },
   { path: 'network/dns/txt', attribute: 'value', what: 'DNS TXT record value', file: 'conf', rule: RULES.txtValue },
   { path: 'network/dns/srv', attribute: 'service', what: 'DNS SRV service', file: 'conf', rule: RULES.srvService },
@@ -102,14 +113,27 @@ export const DNSMASQ_FIELDS: readonly DnsmasqField[] = [
   { path: 'network/ip/dhcp/bootp', attribute: 'file', what: 'BOOTP file', file: 'conf', rule: RULES.path },
   { path: 'network/ip/dhcp/host', attribute: 'mac', what: 'DHCP host MAC address', file: 'hostsfile', rule: RULES.mac },
   { path: 'network/ip/dhcp/host', attribute: 'id', what: 'DHCP host id', file: 'hostsfile', rule: RULES.duid },
-  { path: 'network/ip/dhcp/host', attribute: 'name', what: 'DHCP host name', file: 'hostsfile', rule: RULES.dhcpHostName },
-  { path: 'network/dnsmasq:options/dnsmasq:option', attribute: 'value', what: 'dnsmasq option', file: 'conf', rule: RULES.optionLine },
+  {
+    path: 'network/ip/dhcp/host',
+    attribute: 'name',
+    what: 'DHCP host name',
+    file: 'hostsfile',
+    rule: RULES.dhcpHostName,
+  },
+  {
+    path: 'network/dnsmasq:options/dnsmasq:option',
+    attribute: 'value',
+    what: 'dnsmasq option',
+    file: 'conf',
+    rule: RULES.optionLine,
+  },
 ];
 
 /** Why `value` breaks `rule`, or undefined when it does not. */
 export function ruleViolation(rule: ValueRule, value: string): string | undefined {
   for (const c of value) {
-    if (/\p{Cc}/u.test(c)) return `control character '${printable(c)}' would break dnsmasq's line-by-line configuration`;
+    if (/\p{Cc}/u.test(c))
+      return `control character '${printable(c)}' would break dnsmasq's line-by-line configuration`;
     if (rule.breaks.includes(c)) return `'${c}' would end, split or comment out the value in dnsmasq's syntax`;
     if (!rule.chars.test(c)) return `character '${printable(c)}' is not allowed (allowed: ${rule.allowed})`;
   }
@@ -123,7 +147,11 @@ function checkField(field: DnsmasqField, el: XmlElement): void {
   const value = field.attribute === undefined ? textContent(el) : el.attrs[field.attribute];
   if (value === undefined) return;
   const why = ruleViolation(field.rule, value);
-  if (why) throw invalidInput(`${field.what} '${printable(value)}' cannot go into dnsmasq's ${FILES[field.file]}: ${why}`, locationOf(el, field.attribute));
+  if (why)
+    throw invalidInput(
+      `${field.what} '${printable(value)}' cannot go into dnsmasq's ${FILES[field.file]}: ${why}`,
+      locationOf(el, field.attribute),
+    );
 }
 
 /**

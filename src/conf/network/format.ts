@@ -78,7 +78,11 @@ function formatForward(w: XmlWriter, fwd: NetworkForward, inactive: boolean): vo
       if (fwd.pfs[0]) f.empty('pf', [['dev', fwd.pfs[0].dev]]);
       if (fwd.pfs.length && inactive) return;
       for (const iface of fwd.interfaces) {
-        if (iface.type === 'netdev') f.empty('interface', [['dev', iface.dev], ['connections', !inactive && iface.connections ? iface.connections : undefined]]);
+        if (iface.type === 'netdev')
+          f.empty('interface', [
+            ['dev', iface.dev],
+            ['connections', !inactive && iface.connections ? iface.connections : undefined],
+          ]);
         else formatPciAddress(f, iface.address, true);
       }
     },
@@ -89,8 +93,16 @@ function formatNat(w: XmlWriter, nat: NonNullable<NetworkForward['nat']>): void 
   const port = nat.port && (nat.port.start || nat.port.end) ? nat.port : undefined;
   if (!nat.address && !port && nat.ipv6 === undefined) return;
   w.element('nat', [['ipv6', tristate(nat.ipv6)]], (n) => {
-    if (nat.address) n.empty('address', [['start', addr(nat.address.start)], ['end', addr(nat.address.end)]]);
-    if (port) n.empty('port', [['start', port.start], ['end', port.end || undefined]]);
+    if (nat.address)
+      n.empty('address', [
+        ['start', addr(nat.address.start)],
+        ['end', addr(nat.address.end)],
+      ]);
+    if (port)
+      n.empty('port', [
+        ['start', port.start],
+        ['end', port.end || undefined],
+      ]);
   });
 }
 
@@ -111,32 +123,56 @@ function formatBridge(w: XmlWriter, def: NetworkDef): void {
 function formatDns(w: XmlWriter, dns: NetworkDns): void {
   const hasRecords = dns.forwarders.length || dns.txts.length || dns.srvs.length || dns.hosts.length;
   if (dns.enable === undefined && dns.forwardPlainNames === undefined && !hasRecords) return;
-  w.element('dns', [['enable', tristate(dns.enable)], ['forwardPlainNames', tristate(dns.forwardPlainNames)]], (d) => {
-    for (const f of dns.forwarders) d.empty('forwarder', [['domain', f.domain], ['addr', addr(f.addr)]]);
-    for (const t of dns.txts) d.empty('txt', [['name', t.name], ['value', t.value]]);
-    for (const s of dns.srvs) {
-      if (s.service === undefined || s.protocol === undefined) continue;
-      d.empty('srv', [
-        ['service', s.service],
-        ['protocol', s.protocol],
-        ['domain', s.domain],
-        ['target', s.target],
-        ['port', s.port || undefined],
-        ['priority', s.priority || undefined],
-        ['weight', s.weight || undefined],
-      ]);
-    }
-    for (const h of dns.hosts) {
-      d.element('host', [['ip', addr(h.ip)]], (hw) => {
-        for (const name of h.hostnames) hw.text('hostname', name);
-      });
-    }
-  });
+  w.element(
+    'dns',
+    [
+      ['enable', tristate(dns.enable)],
+      ['forwardPlainNames', tristate(dns.forwardPlainNames)],
+    ],
+    (d) => {
+      for (const f of dns.forwarders)
+        d.empty('forwarder', [
+          ['domain', f.domain],
+          ['addr', addr(f.addr)],
+        ]);
+      for (const t of dns.txts)
+        d.empty('txt', [
+          ['name', t.name],
+          ['value', t.value],
+        ]);
+      for (const s of dns.srvs) {
+        if (s.service === undefined || s.protocol === undefined) continue;
+        d.empty('srv', [
+          ['service', s.service],
+          ['protocol', s.protocol],
+          ['domain', s.domain],
+          ['target', s.target],
+          ['port', s.port || undefined],
+          ['priority', s.priority || undefined],
+          ['weight', s.weight || undefined],
+        ]);
+      }
+      for (const h of dns.hosts) {
+        d.element('host', [['ip', addr(h.ip)]], (hw) => {
+          for (const name of h.hostnames) hw.text('hostname', name);
+        });
+      }
+    },
+  );
 }
 
-function formatLeaseParent(w: XmlWriter, name: string, attrs: [string, string | undefined][], lease: DhcpLease | undefined): void {
+function formatLeaseParent(
+  w: XmlWriter,
+  name: string,
+  attrs: [string, string | undefined][],
+  lease: DhcpLease | undefined,
+): void {
   w.element(name, attrs, (e) => {
-    if (lease) e.empty('lease', [['expiry', lease.expiry], ['unit', lease.expiry ? lease.unit : undefined]]);
+    if (lease)
+      e.empty('lease', [
+        ['expiry', lease.expiry],
+        ['unit', lease.expiry ? lease.unit : undefined],
+      ]);
   });
 }
 
@@ -153,9 +189,33 @@ function formatIpElement(w: XmlWriter, ip: NetworkIp): void {
     if (ip.tftpRoot !== undefined) body.empty('tftp', [['root', ip.tftpRoot]]);
     if (!ip.ranges.length && !ip.hosts.length) return;
     body.element('dhcp', [], (d) => {
-      for (const r of ip.ranges) formatLeaseParent(d, 'range', [['start', addr(r.start)], ['end', addr(r.end)]], r.lease);
-      for (const h of ip.hosts) formatLeaseParent(d, 'host', [['mac', h.mac], ['id', h.id], ['name', h.name], ['ip', addr(h.ip)]], h.lease);
-      if (ip.bootFile !== undefined) d.empty('bootp', [['file', ip.bootFile], ['server', addr(ip.bootServer)]]);
+      for (const r of ip.ranges)
+        formatLeaseParent(
+          d,
+          'range',
+          [
+            ['start', addr(r.start)],
+            ['end', addr(r.end)],
+          ],
+          r.lease,
+        );
+      for (const h of ip.hosts)
+        formatLeaseParent(
+          d,
+          'host',
+          [
+            ['mac', h.mac],
+            ['id', h.id],
+            ['name', h.name],
+            ['ip', addr(h.ip)],
+          ],
+          h.lease,
+        );
+      if (ip.bootFile !== undefined)
+        d.empty('bootp', [
+          ['file', ip.bootFile],
+          ['server', addr(ip.bootServer)],
+        ]);
     });
   });
 }

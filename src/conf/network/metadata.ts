@@ -19,7 +19,10 @@ function dropBlanks(el: XmlElement): XmlElement {
 /** Prefixes used in the subtree but not declared inside it. */
 function undeclaredPrefixes(el: XmlElement, declared: ReadonlySet<string>, out: Set<string>): void {
   const here = new Set([...declared, ...Object.keys(declarations(el))]);
-  const used = [prefixOf(el.name), ...el.attrOrder.filter((a) => a !== 'xmlns' && !a.startsWith('xmlns:') && a.includes(':')).map(prefixOf)];
+  const used = [
+    prefixOf(el.name),
+    ...el.attrOrder.filter((a) => a !== 'xmlns' && !a.startsWith('xmlns:') && a.includes(':')).map(prefixOf),
+  ];
   for (const p of used) if (p !== 'xml' && !here.has(p)) out.add(p);
   for (const c of el.children) if (c.kind === 'element') undeclaredPrefixes(c, here, out);
 }
@@ -37,7 +40,12 @@ export function sanitizeMetadata(metadata: XmlElement, scope: Scope): XmlElement
     seen.add(ns);
     kept.push(dropBlanks(c));
   }
-  const copy: XmlElement = { ...metadata, attrs: { ...metadata.attrs }, attrOrder: [...metadata.attrOrder], children: kept };
+  const copy: XmlElement = {
+    ...metadata,
+    attrs: { ...metadata.attrs },
+    attrOrder: [...metadata.attrOrder],
+    children: kept,
+  };
   const missing = new Set<string>();
   for (const c of kept) undeclaredPrefixes(c, new Set(Object.keys(own)), missing);
   for (const p of missing) {
@@ -60,7 +68,15 @@ function escapeText(s: string): string {
 }
 
 function escapeAttr(s: string): string {
-  const map: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
+  const map: Record<string, string> = {
+    '&': '&amp;',
+    '<': '&lt;',
+    '>': '&gt;',
+    '"': '&quot;',
+    '\n': '&#10;',
+    '\r': '&#13;',
+    '\t': '&#9;',
+  };
   return escapeNonAscii(s.replace(/[&<>"\n\r\t]/g, (c) => map[c]!));
 }
 

@@ -5,7 +5,16 @@ import { parseXml, childElements, firstChild, textContent, type XmlElement } fro
 import { formatIp, formatMac, maskToNetwork, parseMac, type IpAddress } from '../../util/address.js';
 import { parseUInt } from '../../util/strtol.js';
 import { generateUuid, parseUuid } from '../uuid.js';
-import { badInput, childText, parseDocument, parseULongLong, prop, tristateProp, uintProp, xpathProp } from '../xmlprops.js';
+import {
+  badInput,
+  childText,
+  parseDocument,
+  parseULongLong,
+  prop,
+  tristateProp,
+  uintProp,
+  xpathProp,
+} from '../xmlprops.js';
 import { checkRange, effectivePrefix, parseSocketAddr, sameAddress } from '../sockaddr.js';
 import { parseBandwidth } from '../netdev/bandwidth.js';
 import { parseVlan } from '../netdev/vlan.js';
@@ -34,7 +43,17 @@ import type {
   PortGroup,
 } from './types.js';
 
-export const FORWARD_MODES: readonly ForwardMode[] = ['none', 'nat', 'route', 'open', 'bridge', 'private', 'vepa', 'passthrough', 'hostdev'];
+export const FORWARD_MODES: readonly ForwardMode[] = [
+  'none',
+  'nat',
+  'route',
+  'open',
+  'bridge',
+  'private',
+  'vepa',
+  'passthrough',
+  'hostdev',
+];
 const LEASE_UNITS = ['seconds', 'minutes', 'hours'] as const;
 
 /** Parses a <network> document; `file` names it in error locations. */
@@ -100,7 +119,11 @@ function parseRoot(root: XmlElement): NetworkDef {
 
   const domainEl = firstChild(root, 'domain');
   if (domainEl) {
-    def.domain = { name: prop(domainEl, 'name'), localOnly: tristateProp(domainEl, 'localOnly'), register: tristateProp(domainEl, 'register') };
+    def.domain = {
+      name: prop(domainEl, 'name'),
+      localOnly: tristateProp(domainEl, 'localOnly'),
+      register: tristateProp(domainEl, 'register'),
+    };
   }
 
   const bandwidthEl = firstChild(root, 'bandwidth');
@@ -123,7 +146,8 @@ function parseRoot(root: XmlElement): NetworkDef {
     }
     const mtm = xpathProp(bridgeEl, 'macTableManager');
     if (mtm !== undefined) {
-      if (mtm !== 'kernel' && mtm !== 'libvirt') throw badInput(bridgeEl, `Invalid macTableManager setting '${mtm}' in network '${name}'`, 'macTableManager');
+      if (mtm !== 'kernel' && mtm !== 'libvirt')
+        throw badInput(bridgeEl, `Invalid macTableManager setting '${mtm}' in network '${name}'`, 'macTableManager');
       def.bridge.macTableManager = mtm;
     }
   }
@@ -131,7 +155,13 @@ function parseRoot(root: XmlElement): NetworkDef {
   const macEl = firstChild(root, 'mac');
   const macText = xpathProp(macEl, 'address');
   if (macEl && macText !== undefined) {
-    def.mac = parseUnicastMac(macEl, 'address', macText, `Invalid bridge mac address '${macText}' in network '${name}'`, `Invalid multicast bridge mac address '${macText}' in network '${name}'`);
+    def.mac = parseUnicastMac(
+      macEl,
+      'address',
+      macText,
+      `Invalid bridge mac address '${macText}' in network '${name}'`,
+      `Invalid multicast bridge mac address '${macText}' in network '${name}'`,
+    );
   }
 
   const mtuEl = firstChild(root, 'mtu');
@@ -151,7 +181,8 @@ function parseRoot(root: XmlElement): NetworkDef {
   def.portGroups = childElements(root, 'portgroup').map(parsePortGroup);
   def.ips = childElements(root, 'ip').map((el) => parseIp(name, el));
   def.routes = childElements(root, 'route').map((el) => parseRoute(name, el));
-  for (const [i, route] of def.routes.entries()) checkGatewayReachable(name, childElements(root, 'route')[i]!, route, def.ips);
+  for (const [i, route] of def.routes.entries())
+    checkGatewayReachable(name, childElements(root, 'route')[i]!, route, def.ips);
 
   const forwardEl = firstChild(root, 'forward');
   if (forwardEl) def.forward = parseForward(name, forwardEl);
@@ -175,9 +206,12 @@ function checkForwardMode(root: XmlElement, def: NetworkDef, stpWritten: boolean
     case 'route':
     case 'nat':
     case 'open':
-      if (def.ips.length === 0) throw badInput(fwdEl, `${mode} forwarding requested, but no IP address provided for network '${net}'`);
-      if (def.forward.interfaces.length > 1) throw badInput(fwdEl, `multiple forwarding interfaces specified for network '${net}', only one is supported`);
-      if (mode === 'open' && def.forward.interfaces.length) throw badInput(fwdEl, `forward dev not allowed for network '${net}' with forward mode='${mode}'`);
+      if (def.ips.length === 0)
+        throw badInput(fwdEl, `${mode} forwarding requested, but no IP address provided for network '${net}'`);
+      if (def.forward.interfaces.length > 1)
+        throw badInput(fwdEl, `multiple forwarding interfaces specified for network '${net}', only one is supported`);
+      if (mode === 'open' && def.forward.interfaces.length)
+        throw badInput(fwdEl, `forward dev not allowed for network '${net}' with forward mode='${mode}'`);
       break;
     case 'private':
     case 'vepa':
@@ -185,20 +219,36 @@ function checkForwardMode(root: XmlElement, def: NetworkDef, stpWritten: boolean
     case 'hostdev':
     case 'bridge':
       if (mode !== 'bridge') {
-        if (def.bridge.name !== undefined) throw badInput(bridgeEl, `bridge name not allowed in ${mode} mode (network '${net}')`, 'name');
-        if (def.bridge.zone !== undefined) throw badInput(bridgeEl, `bridge zone not allowed in ${mode} mode (network '${net}')`, 'zone');
-        if (def.bridge.macTableManager) throw badInput(bridgeEl, `bridge macTableManager setting not allowed in ${mode} mode (network '${net}')`, 'macTableManager');
+        if (def.bridge.name !== undefined)
+          throw badInput(bridgeEl, `bridge name not allowed in ${mode} mode (network '${net}')`, 'name');
+        if (def.bridge.zone !== undefined)
+          throw badInput(bridgeEl, `bridge zone not allowed in ${mode} mode (network '${net}')`, 'zone');
+        if (def.bridge.macTableManager)
+          throw badInput(
+            bridgeEl,
+            `bridge macTableManager setting not allowed in ${mode} mode (network '${net}')`,
+            'macTableManager',
+          );
       }
       if (def.bridge.delay || stpWritten || def.bridge.zone !== undefined) {
-        throw badInput(bridgeEl, `bridge delay/stp/zone options only allowed in route, nat, and isolated mode, not in ${mode} (network '${net}')`);
+        throw badInput(
+          bridgeEl,
+          `bridge delay/stp/zone options only allowed in route, nat, and isolated mode, not in ${mode} (network '${net}')`,
+        );
       }
       if (def.bridge.name !== undefined && (def.forward.interfaces.length || def.forward.pfs.length)) {
-        throw badInput(fwdEl, `A network with forward mode='${mode}' can specify a bridge name or a forward dev, but not both (network '${net}')`);
+        throw badInput(
+          fwdEl,
+          `A network with forward mode='${mode}' can specify a bridge name or a forward dev, but not both (network '${net}')`,
+        );
       }
       break;
   }
   if (def.mtu && !['none', 'nat', 'route', 'open'].includes(mode)) {
-    throw badInput(firstChild(root, 'mtu') ?? root, `mtu size only allowed in open, route, nat, and isolated mode, not in ${mode} (network '${net}')`);
+    throw badInput(
+      firstChild(root, 'mtu') ?? root,
+      `mtu size only allowed in open, route, nat, and isolated mode, not in ${mode} (network '${net}')`,
+    );
   }
 }
 
@@ -207,11 +257,17 @@ function parseLease(el: XmlElement | undefined): DhcpLease | undefined {
   const expiryText = prop(el, 'expiry');
   if (expiryText === undefined) return undefined;
   const expiry = parseCUIntLong(expiryText);
-  if (expiry === undefined) throw badInput(el, `Invalid value for attribute 'expiry' in element 'lease': '${expiryText}'. Expected non-negative integer value`, 'expiry');
+  if (expiry === undefined)
+    throw badInput(
+      el,
+      `Invalid value for attribute 'expiry' in element 'lease': '${expiryText}'. Expected non-negative integer value`,
+      'expiry',
+    );
   const unitText = prop(el, 'unit');
   let unit: DhcpLease['unit'] = 'minutes';
   if (unitText !== undefined) {
-    if (!(LEASE_UNITS as readonly string[]).includes(unitText)) throw badInput(el, `Invalid value for attribute 'unit' in element 'lease': '${unitText}'`, 'unit');
+    if (!(LEASE_UNITS as readonly string[]).includes(unitText))
+      throw badInput(el, `Invalid value for attribute 'unit' in element 'lease': '${unitText}'`, 'unit');
     unit = unitText as DhcpLease['unit'];
   }
   if (expiry > 0 && ((unit === 'seconds' && expiry < 120) || (unit === 'minutes' && expiry < 2))) {
@@ -253,8 +309,19 @@ export function parseDhcpHost(net: string, ip: NetworkIp, el: XmlElement, partia
   const host: DhcpHost = {};
   const mac = prop(el, 'mac');
   if (mac !== undefined) {
-    if (ip.family === 'ipv6') throw badInput(el, `Invalid to specify MAC address '${mac}' in network '${net}' IPv6 static host definition`, 'mac');
-    parseUnicastMac(el, 'mac', mac, `Cannot parse MAC address '${mac}' in network '${net}'`, `expected unicast mac address, found multicast '${mac}' in network '${net}'`);
+    if (ip.family === 'ipv6')
+      throw badInput(
+        el,
+        `Invalid to specify MAC address '${mac}' in network '${net}' IPv6 static host definition`,
+        'mac',
+      );
+    parseUnicastMac(
+      el,
+      'mac',
+      mac,
+      `Cannot parse MAC address '${mac}' in network '${net}'`,
+      `expected unicast mac address, found multicast '${mac}' in network '${net}'`,
+    );
     host.mac = mac;
   }
   const id = prop(el, 'id');
@@ -275,11 +342,15 @@ export function parseDhcpHost(net: string, ip: NetworkIp, el: XmlElement, partia
   }
   if (partialOk) {
     if (mac === undefined && name === undefined && ipText === undefined) {
-      throw badInput(el, `At least one of name, mac, or ip attribute must be specified for static host definition in network '${net}'`);
+      throw badInput(
+        el,
+        `At least one of name, mac, or ip attribute must be specified for static host definition in network '${net}'`,
+      );
     }
   } else {
     if (ip.family === 'ipv6') {
-      if (id === undefined && name === undefined) throw badInput(el, `Static host definition in IPv6 network '${net}' must have id or name attribute`);
+      if (id === undefined && name === undefined)
+        throw badInput(el, `Static host definition in IPv6 network '${net}' must have id or name attribute`);
     } else if (mac === undefined && name === undefined) {
       throw badInput(el, `Static host definition in IPv4 network '${net}' must have mac or name attribute`);
     }
@@ -293,7 +364,8 @@ export function parseDhcpHost(net: string, ip: NetworkIp, el: XmlElement, partia
 function parseIp(net: string, el: XmlElement): NetworkIp {
   const familyText = xpathProp(el, 'family');
   const addressText = xpathProp(el, 'address');
-  if (addressText === undefined) throw badInput(el, `Missing required address attribute in network '${net}'`, 'address');
+  if (addressText === undefined)
+    throw badInput(el, `Missing required address attribute in network '${net}'`, 'address');
   const address = parseSocketAddr(addressText);
   if (!address) throw badInput(el, `Invalid address '${addressText}' in network '${net}'`, 'address');
   const netmaskText = xpathProp(el, 'netmask');
@@ -306,16 +378,33 @@ function parseIp(net: string, el: XmlElement): NetworkIp {
   const localPtr = tristateProp(el, 'localPtr');
 
   if (familyText === undefined || familyText === 'ipv4') {
-    if (address.family !== 'ipv4') throw badInput(el, `${familyText === undefined ? 'no' : 'ipv4'} family specified for non-IPv4 address '${addressText}' in network '${net}'`, 'address');
+    if (address.family !== 'ipv4')
+      throw badInput(
+        el,
+        `${familyText === undefined ? 'no' : 'ipv4'} family specified for non-IPv4 address '${addressText}' in network '${net}'`,
+        'address',
+      );
     if (netmask) {
-      if (netmask.family !== 'ipv4') throw badInput(el, `Invalid netmask '${netmaskText}' for address '${addressText}' in network '${net}' (both must be IPv4)`, 'netmask');
-      if (prefix > 0) throw badInput(el, `Network '${net}' IP address cannot have both a prefix and a netmask`, 'prefix');
+      if (netmask.family !== 'ipv4')
+        throw badInput(
+          el,
+          `Invalid netmask '${netmaskText}' for address '${addressText}' in network '${net}' (both must be IPv4)`,
+          'netmask',
+        );
+      if (prefix > 0)
+        throw badInput(el, `Network '${net}' IP address cannot have both a prefix and a netmask`, 'prefix');
     } else if (prefix > 32) {
       throw badInput(el, `Invalid IPv4 prefix '${prefix}' in network '${net}'`, 'prefix');
     }
   } else if (familyText === 'ipv6') {
-    if (address.family !== 'ipv6') throw badInput(el, `Family 'ipv6' specified for non-IPv6 address '${addressText}' in network '${net}'`, 'address');
-    if (netmask) throw badInput(el, `netmask not allowed for IPv6 address '${addressText}' in network '${net}'`, 'netmask');
+    if (address.family !== 'ipv6')
+      throw badInput(
+        el,
+        `Family 'ipv6' specified for non-IPv6 address '${addressText}' in network '${net}'`,
+        'address',
+      );
+    if (netmask)
+      throw badInput(el, `netmask not allowed for IPv6 address '${addressText}' in network '${net}'`, 'netmask');
     if (prefix > 128) throw badInput(el, `Invalid IPv6 prefix '${prefix}' in network '${net}'`, 'prefix');
   } else {
     throw badInput(el, `Unrecognized family '${familyText}' in network '${net}'`, 'family');
@@ -358,7 +447,11 @@ function parseIp(net: string, el: XmlElement): NetworkIp {
 }
 
 /** virNetworkDNSHostDefParseXML; `partialOk` (update delete) lets ip or hostnames be missing. */
-export function parseDnsHost(net: string, el: XmlElement, partialOk: boolean): Partial<DnsHost> & { hostnames: string[] } {
+export function parseDnsHost(
+  net: string,
+  el: XmlElement,
+  partialOk: boolean,
+): Partial<DnsHost> & { hostnames: string[] } {
   const nameEls = childElements(el, 'hostname');
   const hostnames = nameEls.map((h) => {
     const text = textContent(h);
@@ -387,19 +480,37 @@ const SRV_SERVICE_MAX = 512 - 30;
 export function parseDnsSrv(net: string, el: XmlElement, partialOk: boolean): DnsSrv {
   const srv: DnsSrv = {};
   srv.service = prop(el, 'service');
-  if (srv.service === undefined && !partialOk) throw badInput(el, `missing required service attribute in DNS SRV record of network '${net}'`, 'service');
+  if (srv.service === undefined && !partialOk)
+    throw badInput(el, `missing required service attribute in DNS SRV record of network '${net}'`, 'service');
   if (srv.service !== undefined) {
     if (Buffer.byteLength(srv.service) > SRV_SERVICE_MAX) {
-      throw badInput(el, `service attribute '${srv.service}' in network '${net}' is too long, limit is ${SRV_SERVICE_MAX} bytes`, 'service');
+      throw badInput(
+        el,
+        `service attribute '${srv.service}' in network '${net}' is too long, limit is ${SRV_SERVICE_MAX} bytes`,
+        'service',
+      );
     }
-    if (!SERVICE_CHARS.test(srv.service)) throw badInput(el, `invalid character in service attribute '${srv.service}' in DNS SRV record of network '${net}'`, 'service');
+    if (!SERVICE_CHARS.test(srv.service))
+      throw badInput(
+        el,
+        `invalid character in service attribute '${srv.service}' in DNS SRV record of network '${net}'`,
+        'service',
+      );
   }
   srv.protocol = prop(el, 'protocol');
   if (srv.protocol === undefined && !partialOk) {
-    throw badInput(el, `missing required protocol attribute in DNS SRV record '${srv.service}' of network '${net}'`, 'protocol');
+    throw badInput(
+      el,
+      `missing required protocol attribute in DNS SRV record '${srv.service}' of network '${net}'`,
+      'protocol',
+    );
   }
   if (srv.protocol !== undefined && !PROTOCOL_CHARS.test(srv.protocol)) {
-    throw badInput(el, `invalid character in protocol attribute '${srv.protocol}' in DNS SRV record of network '${net}'`, 'protocol');
+    throw badInput(
+      el,
+      `invalid character in protocol attribute '${srv.protocol}' in DNS SRV record of network '${net}'`,
+      'protocol',
+    );
   }
   srv.domain = prop(el, 'domain');
   srv.target = prop(el, 'target');
@@ -412,10 +523,18 @@ export function parseDnsSrv(net: string, el: XmlElement, partialOk: boolean): Dn
     if (text === undefined) continue;
     const value = parseUInt(text);
     if (value !== undefined && srv.target === undefined) {
-      throw badInput(el, `DNS SRV ${attr} attribute not permitted without target for service '${srv.service}' in network '${net}'`, attr);
+      throw badInput(
+        el,
+        `DNS SRV ${attr} attribute not permitted without target for service '${srv.service}' in network '${net}'`,
+        attr,
+      );
     }
     if (value === undefined || value > max || (attr === 'port' && value < 1)) {
-      throw badInput(el, `${adjective} DNS SRV ${attr} attribute for service '${srv.service}' in network '${net}'`, attr);
+      throw badInput(
+        el,
+        `${adjective} DNS SRV ${attr} attribute for service '${srv.service}' in network '${net}'`,
+        attr,
+      );
     }
     srv[attr] = value;
   }
@@ -425,10 +544,13 @@ export function parseDnsSrv(net: string, el: XmlElement, partialOk: boolean): Dn
 /** virNetworkDNSTxtDefParseXML; `partialOk` (update delete) makes value optional. */
 export function parseDnsTxt(net: string, el: XmlElement, partialOk: boolean): DnsTxt {
   const name = prop(el, 'name');
-  if (name === undefined) throw badInput(el, `missing required name attribute in DNS TXT record of network ${net}`, 'name');
-  if (/[ ,]/.test(name)) throw badInput(el, `prohibited character in DNS TXT record name '${name}' of network ${net}`, 'name');
+  if (name === undefined)
+    throw badInput(el, `missing required name attribute in DNS TXT record of network ${net}`, 'name');
+  if (/[ ,]/.test(name))
+    throw badInput(el, `prohibited character in DNS TXT record name '${name}' of network ${net}`, 'name');
   const value = prop(el, 'value');
-  if (value === undefined && !partialOk) throw badInput(el, `missing required value attribute in DNS TXT record named '${name}' of network ${net}`, 'value');
+  if (value === undefined && !partialOk)
+    throw badInput(el, `missing required value attribute in DNS TXT record named '${name}' of network ${net}`, 'value');
   return { name, value };
 }
 
@@ -444,9 +566,11 @@ function parseDns(net: string, el: XmlElement): NetworkDns {
   for (const fwd of childElements(el, 'forwarder')) {
     const addrText = prop(fwd, 'addr');
     const addr = addrText === undefined ? undefined : parseSocketAddr(addrText);
-    if (addrText !== undefined && !addr) throw badInput(fwd, `Invalid forwarder IP address '${addrText}' in network '${net}'`, 'addr');
+    if (addrText !== undefined && !addr)
+      throw badInput(fwd, `Invalid forwarder IP address '${addrText}' in network '${net}'`, 'addr');
     const domain = prop(fwd, 'domain');
-    if (addr === undefined && domain === undefined) throw badInput(fwd, 'Invalid forwarder element, must contain at least one of addr or domain');
+    if (addr === undefined && domain === undefined)
+      throw badInput(fwd, 'Invalid forwarder element, must contain at least one of addr or domain');
     dns.forwarders.push({ addr, domain });
   }
   dns.hosts = childElements(el, 'host').map((h) => parseDnsHost(net, h, false) as DnsHost);
@@ -485,9 +609,16 @@ function parseRoute(net: string, el: XmlElement): NetworkRoute {
   const gatewayText = prop(el, 'gateway');
   const prefix = uintProp(el, 'prefix');
   const metric = uintProp(el, 'metric');
-  if (metric === 0) throw badInput(el, "Invalid value for attribute 'metric' in element 'route': '0'. Expected non-zero value", 'metric');
-  if (addressText === undefined) throw badInput(el, `${ctx}: Missing required address attribute in route definition`, 'address');
-  if (gatewayText === undefined) throw badInput(el, `${ctx}: Missing required gateway attribute in route definition`, 'gateway');
+  if (metric === 0)
+    throw badInput(
+      el,
+      "Invalid value for attribute 'metric' in element 'route': '0'. Expected non-zero value",
+      'metric',
+    );
+  if (addressText === undefined)
+    throw badInput(el, `${ctx}: Missing required address attribute in route definition`, 'address');
+  if (gatewayText === undefined)
+    throw badInput(el, `${ctx}: Missing required gateway attribute in route definition`, 'gateway');
   const address = parseSocketAddr(addressText);
   if (!address) throw badInput(el, `${ctx}: Bad network address '${addressText}' in route definition`, 'address');
   const gateway = parseSocketAddr(gatewayText);
@@ -495,20 +626,52 @@ function parseRoute(net: string, el: XmlElement): NetworkRoute {
   let netmask: IpAddress | undefined;
   if (familyText === undefined || familyText === 'ipv4') {
     const what = familyText === undefined ? 'No family' : 'IPv4 family';
-    if (address.family !== 'ipv4') throw badInput(el, `${ctx}: ${what} specified for non-IPv4 address '${addressText}' in route definition`, 'address');
-    if (gateway.family !== 'ipv4') throw badInput(el, `${ctx}: ${what} specified for non-IPv4 gateway '${gatewayText}' in route definition`, 'gateway');
+    if (address.family !== 'ipv4')
+      throw badInput(
+        el,
+        `${ctx}: ${what} specified for non-IPv4 address '${addressText}' in route definition`,
+        'address',
+      );
+    if (gateway.family !== 'ipv4')
+      throw badInput(
+        el,
+        `${ctx}: ${what} specified for non-IPv4 gateway '${gatewayText}' in route definition`,
+        'gateway',
+      );
     if (netmaskText !== undefined) {
       netmask = parseSocketAddr(netmaskText);
       if (!netmask) throw badInput(el, `${ctx}: Bad netmask address '${netmaskText}' in route definition`, 'netmask');
-      if (netmask.family !== 'ipv4') throw badInput(el, `${ctx}: Invalid netmask '${netmaskText}' for address '${addressText}' (both must be IPv4)`, 'netmask');
-      if (prefix !== undefined) throw badInput(el, `${ctx}: Route definition cannot have both a prefix and a netmask`, 'prefix');
+      if (netmask.family !== 'ipv4')
+        throw badInput(
+          el,
+          `${ctx}: Invalid netmask '${netmaskText}' for address '${addressText}' (both must be IPv4)`,
+          'netmask',
+        );
+      if (prefix !== undefined)
+        throw badInput(el, `${ctx}: Route definition cannot have both a prefix and a netmask`, 'prefix');
     }
     if ((prefix ?? 0) > 32) throw badInput(el, `${ctx}: Invalid IPv4 prefix '${prefix}' in route definition`, 'prefix');
   } else if (familyText === 'ipv6') {
-    if (address.family !== 'ipv6') throw badInput(el, `${ctx}: ipv6 family specified for non-IPv6 address '${addressText}' in route definition`, 'address');
-    if (netmaskText !== undefined) throw badInput(el, `${ctx}: Specifying netmask invalid for IPv6 address '${addressText}' in route definition`, 'netmask');
-    if (gateway.family !== 'ipv6') throw badInput(el, `${ctx}: ipv6 specified for non-IPv6 gateway address '${gatewayText}' in route definition`, 'gateway');
-    if ((prefix ?? 0) > 128) throw badInput(el, `${ctx}: Invalid IPv6 prefix '${prefix}' in route definition`, 'prefix');
+    if (address.family !== 'ipv6')
+      throw badInput(
+        el,
+        `${ctx}: ipv6 family specified for non-IPv6 address '${addressText}' in route definition`,
+        'address',
+      );
+    if (netmaskText !== undefined)
+      throw badInput(
+        el,
+        `${ctx}: Specifying netmask invalid for IPv6 address '${addressText}' in route definition`,
+        'netmask',
+      );
+    if (gateway.family !== 'ipv6')
+      throw badInput(
+        el,
+        `${ctx}: ipv6 specified for non-IPv6 gateway address '${gatewayText}' in route definition`,
+        'gateway',
+      );
+    if ((prefix ?? 0) > 128)
+      throw badInput(el, `${ctx}: Invalid IPv6 prefix '${prefix}' in route definition`, 'prefix');
   } else {
     throw badInput(el, `${ctx}: Unrecognized family '${familyText}' in route definition`, 'family');
   }
@@ -522,33 +685,55 @@ function parseRoute(net: string, el: XmlElement): NetworkRoute {
 /** A static route's gateway must be on one of the network's own subnets. */
 function checkGatewayReachable(net: string, el: XmlElement, route: NetworkRoute, ips: readonly NetworkIp[]): void {
   const reachable = ips.some(
-    (ip) => ip.family === route.gateway.family && ip.prefix >= 0 && sameAddress(maskToNetwork(ip.address, ip.prefix), maskToNetwork(route.gateway, ip.prefix)),
+    (ip) =>
+      ip.family === route.gateway.family &&
+      ip.prefix >= 0 &&
+      sameAddress(maskToNetwork(ip.address, ip.prefix), maskToNetwork(route.gateway, ip.prefix)),
   );
-  if (!reachable) throw badInput(el, `unreachable static route gateway '${formatIp(route.gateway)}' specified for network '${net}'`, 'gateway');
+  if (!reachable)
+    throw badInput(
+      el,
+      `unreachable static route gateway '${formatIp(route.gateway)}' specified for network '${net}'`,
+      'gateway',
+    );
 }
 
 function parseNat(net: string, mode: ForwardMode, el: XmlElement): NatOptions {
-  if (mode !== 'nat') throw badInput(el, `The <nat> element can only be used when <forward> 'mode' is 'nat' in network ${net}`);
+  if (mode !== 'nat')
+    throw badInput(el, `The <nat> element can only be used when <forward> 'mode' is 'nat' in network ${net}`);
   const nat: NatOptions = {};
   const ipv6 = tristateProp(el, 'ipv6');
   if (ipv6 !== undefined) nat.ipv6 = ipv6;
   const addrs = childElements(el, 'address');
-  if (addrs.length > 1) throw badInput(addrs[1]!, `Only one <address> element is allowed in <nat> in <forward> in network ${net}`);
+  if (addrs.length > 1)
+    throw badInput(addrs[1]!, `Only one <address> element is allowed in <nat> in <forward> in network ${net}`);
   const addrEl = addrs[0];
   if (addrEl) {
     const start = prop(addrEl, 'start');
-    if (start === undefined) throw badInput(addrEl, `missing 'start' attribute in <address> element in <nat> in <forward> in network ${net}`, 'start');
+    if (start === undefined)
+      throw badInput(
+        addrEl,
+        `missing 'start' attribute in <address> element in <nat> in <forward> in network ${net}`,
+        'start',
+      );
     const end = prop(addrEl, 'end');
-    if (end === undefined) throw badInput(addrEl, `missing 'end' attribute in <address> element in <nat> in <forward> in network ${net}`, 'end');
+    if (end === undefined)
+      throw badInput(
+        addrEl,
+        `missing 'end' attribute in <address> element in <nat> in <forward> in network ${net}`,
+        'end',
+      );
     const s = parseSocketAddr(start, 'ipv4');
-    if (!s) throw badInput(addrEl, `Bad ipv4 start address '${start}' in <nat> in <forward> in network '${net}'`, 'start');
+    if (!s)
+      throw badInput(addrEl, `Bad ipv4 start address '${start}' in <nat> in <forward> in network '${net}'`, 'start');
     const e = parseSocketAddr(end, 'ipv4');
     if (!e) throw badInput(addrEl, `Bad ipv4 end address '${end}' in <nat> in <forward> in network '${net}'`, 'end');
     checkRange(s, e, undefined, (d) => badInput(addrEl, d));
     nat.address = { start: s, end: e };
   }
   const ports = childElements(el, 'port');
-  if (ports.length > 1) throw badInput(ports[1]!, `Only one <port> element is allowed in <nat> in <forward> in network ${net}`);
+  if (ports.length > 1)
+    throw badInput(ports[1]!, `Only one <port> element is allowed in <nat> in <forward> in network ${net}`);
   const portEl = ports[0];
   if (portEl) {
     const read = (attr: 'start' | 'end') => {
@@ -557,11 +742,19 @@ function parseNat(net: string, mode: ForwardMode, el: XmlElement): NatOptions {
     };
     const start = read('start');
     if (start === undefined || start > 65535) {
-      throw badInput(portEl, `Missing or invalid 'start' attribute in <port> in <nat> in <forward> in network ${net}`, 'start');
+      throw badInput(
+        portEl,
+        `Missing or invalid 'start' attribute in <port> in <nat> in <forward> in network ${net}`,
+        'start',
+      );
     }
     const end = read('end');
     if (end === undefined || end > 65535 || end < start) {
-      throw badInput(portEl, `Missing or invalid 'end' attribute in <port> in <nat> in <forward> in network ${net}`, 'end');
+      throw badInput(
+        portEl,
+        `Missing or invalid 'end' attribute in <port> in <nat> in <forward> in network ${net}`,
+        'end',
+      );
     }
     nat.port = { start, end };
   }
@@ -572,10 +765,16 @@ function parseForward(net: string, el: XmlElement): NetworkForward {
   const modeText = xpathProp(el, 'mode');
   let mode: ForwardMode = 'nat';
   if (modeText !== undefined) {
-    if (!FORWARD_MODES.includes(modeText as ForwardMode)) throw badInput(el, `unknown forwarding type '${modeText}'`, 'mode');
+    if (!FORWARD_MODES.includes(modeText as ForwardMode))
+      throw badInput(el, `unknown forwarding type '${modeText}'`, 'mode');
     mode = modeText as ForwardMode;
   }
-  const fwd: NetworkForward = { mode, managed: xpathProp(el, 'managed')?.toLowerCase() === 'yes', pfs: [], interfaces: [] };
+  const fwd: NetworkForward = {
+    mode,
+    managed: xpathProp(el, 'managed')?.toLowerCase() === 'yes',
+    pfs: [],
+    interfaces: [],
+  };
   const driverEl = firstChild(el, 'driver');
   const driver = driverEl && parseHostdevDriver(driverEl);
   if (driver) fwd.driver = driver;
@@ -588,15 +787,29 @@ function parseForward(net: string, el: XmlElement): NetworkForward {
 
   const dev = xpathProp(el, 'dev');
   if (dev !== undefined && (addrEls.length || pfEls.length)) {
-    throw badInput(el, `the <forward> 'dev' attribute cannot be used when <address> or <pf> sub-elements are present in network ${net}`, 'dev');
+    throw badInput(
+      el,
+      `the <forward> 'dev' attribute cannot be used when <address> or <pf> sub-elements are present in network ${net}`,
+      'dev',
+    );
   }
   if (ifEls.length || dev !== undefined) {
     const names: string[] = dev !== undefined ? [dev] : [];
     ifEls.forEach((ifEl, i) => {
       const d = prop(ifEl, 'dev');
-      if (d === undefined) throw badInput(ifEl, `Missing required dev attribute in <forward> <interface> element of network ${net}`, 'dev');
+      if (d === undefined)
+        throw badInput(
+          ifEl,
+          `Missing required dev attribute in <forward> <interface> element of network ${net}`,
+          'dev',
+        );
       if (i === 0 && dev !== undefined) {
-        if (d !== dev) throw badInput(ifEl, `<forward dev='${dev}'> must match first <interface dev='${d}'/> in network ${net}`, 'dev');
+        if (d !== dev)
+          throw badInput(
+            ifEl,
+            `<forward dev='${dev}'> must match first <interface dev='${d}'/> in network ${net}`,
+            'dev',
+          );
         return;
       }
       if (names.includes(d)) throw badInput(ifEl, `interface '${d}' can only be listed once in network ${net}`, 'dev');
@@ -609,7 +822,13 @@ function parseForward(net: string, el: XmlElement): NetworkForward {
       if (type === undefined) throw badInput(a, `missing address type in network ${net}`, 'type');
       if (type !== 'pci') {
         const known = type === 'none' || type === 'netdev';
-        throw badInput(a, known ? `unsupported address type '${type}' in network ${net}` : `unknown address type '${type}' in network ${net}`, 'type');
+        throw badInput(
+          a,
+          known
+            ? `unsupported address type '${type}' in network ${net}`
+            : `unknown address type '${type}' in network ${net}`,
+          'type',
+        );
       }
       const address = parsePciAddress(a);
       if (fwd.interfaces.some((i) => i.type === 'pci' && samePciAddress(i.address, address))) {
@@ -621,7 +840,8 @@ function parseForward(net: string, el: XmlElement): NetworkForward {
     throw badInput(pfEls[1]!, `Only one <pf> element is allowed in <forward> of network ${net}`);
   } else if (pfEls[0]) {
     const pfDev = prop(pfEls[0], 'dev');
-    if (pfDev === undefined) throw badInput(pfEls[0], `Missing required dev attribute in <pf> element of network '${net}'`, 'dev');
+    if (pfDev === undefined)
+      throw badInput(pfEls[0], `Missing required dev attribute in <pf> element of network '${net}'`, 'dev');
     fwd.pfs = [{ dev: pfDev }];
   }
   return fwd;

@@ -34,15 +34,30 @@ function formatPlug(w: XmlWriter, plug: PortPlug): void {
       return;
     case 'network':
     case 'bridge':
-      w.empty('plug', [['type', plug.type], ['bridge', plug.bridge], ['macTableManager', plug.macTableManager]]);
+      w.empty('plug', [
+        ['type', plug.type],
+        ['bridge', plug.bridge],
+        ['macTableManager', plug.macTableManager],
+      ]);
       return;
     case 'direct':
-      w.empty('plug', [['type', plug.type], ['dev', plug.dev], ['mode', plug.mode]]);
+      w.empty('plug', [
+        ['type', plug.type],
+        ['dev', plug.dev],
+        ['mode', plug.mode],
+      ]);
       return;
     case 'hostdev-pci':
-      w.block('plug', [['type', plug.type], ['managed', plug.managed === undefined ? undefined : yesNo(plug.managed)]], (p) => {
-        formatHostdevDriver(p, plug.driver);
-        formatPciAddress(p, plug.address, false);
-      });
+      w.block(
+        'plug',
+        [
+          ['type', plug.type],
+          ['managed', plug.managed === undefined ? undefined : yesNo(plug.managed)],
+        ],
+        (p) => {
+          formatHostdevDriver(p, plug.driver);
+          formatPciAddress(p, plug.address, false);
+        },
+      );
   }
 }

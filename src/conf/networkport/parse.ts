@@ -44,7 +44,13 @@ function parsePort(root: XmlElement): NetworkPortDef {
   const mac = parseMac(macText);
   if (!mac) throw badInput(macEl, `Unable to parse MAC '${macText}'`, 'address');
 
-  const port: NetworkPortDef = { uuid, owner: { name: ownerName, uuid: ownerUuid }, group: childText(root, 'group'), mac: formatMac(mac), plug: { type: 'none' } };
+  const port: NetworkPortDef = {
+    uuid,
+    owner: { name: ownerName, uuid: ownerUuid },
+    group: childText(root, 'group'),
+    mac: formatMac(mac),
+    plug: { type: 'none' },
+  };
   const vport = firstChild(root, 'virtualport');
   if (vport) port.virtualPort = parseVirtualPort(vport, false);
   const bw = firstChild(root, 'bandwidth');
@@ -86,7 +92,8 @@ function parsePlug(el: XmlElement): PortPlug {
       const dev = prop(el, 'dev');
       if (dev === undefined) throw badInput(el, 'Missing network port link device name', 'dev');
       const mode = prop(el, 'mode');
-      if (mode !== undefined && !MACVLAN_MODES.includes(mode as MacvlanMode)) throw badInput(el, `Invalid mode setting '${mode}' in network port`, 'mode');
+      if (mode !== undefined && !MACVLAN_MODES.includes(mode as MacvlanMode))
+        throw badInput(el, `Invalid mode setting '${mode}' in network port`, 'mode');
       return { type: 'direct', dev, mode: (mode as MacvlanMode | undefined) ?? MACVLAN_MODES[0]! };
     }
     case 'hostdev-pci': {

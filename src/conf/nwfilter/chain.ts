@@ -35,5 +35,7 @@ export function chainKindOf(chain: string): { kind: ChainKind } | { error: strin
   const kind = chain.startsWith('root') ? undefined : CHAIN_KINDS.find((k) => chain.startsWith(k));
   if (kind) return { kind };
   const prefixes = CHAIN_KINDS.filter((k) => k !== 'root').join(', ');
-  return { error: `invalid chain name '${chain}'. Please use a chain name called 'root' or any of the following prefixes: ${prefixes}` };
+  return {
+    error: `invalid chain name '${chain}'. Please use a chain name called 'root' or any of the following prefixes: ${prefixes}`,
+  };
 }

@@ -7,8 +7,23 @@ import type { AttrDataType, AttrLiteral } from './types.js';
 
 /** libvirt tries an attribute's data types in the order of their DATATYPE_* bits. */
 export const DATATYPE_ORDER: readonly AttrDataType[] = [
-  'uint16', 'uint8', 'uint16-hex', 'uint8-hex', 'mac', 'mac-mask', 'ipv4', 'ipv4-mask', 'string',
-  'ipv6', 'ipv6-mask', 'comment', 'boolean', 'uint32', 'uint32-hex', 'ipset-name', 'ipset-flags',
+  'uint16',
+  'uint8',
+  'uint16-hex',
+  'uint8-hex',
+  'mac',
+  'mac-mask',
+  'ipv4',
+  'ipv4-mask',
+  'string',
+  'ipv6',
+  'ipv6-mask',
+  'comment',
+  'boolean',
+  'uint32',
+  'uint32-hex',
+  'ipset-name',
+  'ipset-flags',
 ];
 
 /** libvirt's MAX_COMMENT_LENGTH, in bytes. */

@@ -42,7 +42,12 @@ const MIN_RULE_PRIORITY = -1000;
 const MAX_RULE_PRIORITY = 1000;
 const DEFAULT_RULE_PRIORITY = 500;
 
-export function parseFilter(text: string, file?: string, diag: Diagnostics = ignoreDiagnostics, options: FilterParseOptions = {}): FilterDef {
+export function parseFilter(
+  text: string,
+  file?: string,
+  diag: Diagnostics = ignoreDiagnostics,
+  options: FilterParseOptions = {},
+): FilterDef {
   return parseFilterElement(parseXml(text, file), diag, options);
 }
 
@@ -52,7 +57,11 @@ function nonEmptyAttr(el: XmlElement, name: string): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-export function parseFilterElement(el: XmlElement, diag: Diagnostics = ignoreDiagnostics, options: FilterParseOptions = {}): FilterDef {
+export function parseFilterElement(
+  el: XmlElement,
+  diag: Diagnostics = ignoreDiagnostics,
+  options: FilterParseOptions = {},
+): FilterDef {
   if (el.name !== 'filter') throw invalidInput('unknown root element for nw filter', locationOf(el));
   const name = nonEmptyAttr(el, 'name');
   if (name === undefined) throw invalidInput('filter has no name', locationOf(el, 'name'));
@@ -61,7 +70,8 @@ export function parseFilterElement(el: XmlElement, diag: Diagnostics = ignoreDia
   let givenPriority: number | undefined;
   if (priorityText !== undefined) {
     givenPriority = parseInt32(priorityText);
-    if (givenPriority === undefined) throw invalidInput(`could not parse chain priority '${priorityText}'`, locationOf(el, 'priority'));
+    if (givenPriority === undefined)
+      throw invalidInput(`could not parse chain priority '${priorityText}'`, locationOf(el, 'priority'));
     if (givenPriority < MIN_FILTER_PRIORITY || givenPriority > MAX_FILTER_PRIORITY) {
       throw invalidInput(
         `priority '${givenPriority}' is outside valid range of [${MIN_FILTER_PRIORITY},${MAX_FILTER_PRIORITY}]`,
@@ -109,7 +119,8 @@ function parseFilterRef(el: XmlElement): FilterRefDef {
 function enumAttr<T extends string>(el: XmlElement, attr: string, values: readonly T[]): T {
   const v = el.attrs[attr];
   if (v === undefined) throw invalidInput(`rule node requires ${attr} attribute`, locationOf(el, attr));
-  if (!(values as readonly string[]).includes(v)) throw invalidInput(`unknown rule ${attr} attribute value '${v}'`, locationOf(el, attr));
+  if (!(values as readonly string[]).includes(v))
+    throw invalidInput(`unknown rule ${attr} attribute value '${v}'`, locationOf(el, attr));
   return v as T;
 }
 
@@ -123,7 +134,8 @@ function parseRule(el: XmlElement, diag: Diagnostics, options: FilterParseOption
   const action = enumAttr<RuleAction>(el, 'action', RULE_ACTIONS);
   const direction = enumAttr<RuleDirection>(el, 'direction', RULE_DIRECTIONS);
   const prio = el.attrs.priority === undefined ? undefined : parseInt32(el.attrs.priority);
-  const priority = prio !== undefined && prio >= MIN_RULE_PRIORITY && prio <= MAX_RULE_PRIORITY ? prio : DEFAULT_RULE_PRIORITY;
+  const priority =
+    prio !== undefined && prio >= MIN_RULE_PRIORITY && prio <= MAX_RULE_PRIORITY ? prio : DEFAULT_RULE_PRIORITY;
   const statematch = el.attrs.statematch;
   const stateMatch = !(statematch === '0' || statematch?.toLowerCase() === 'false');
 
@@ -152,7 +164,13 @@ function parseRule(el: XmlElement, diag: Diagnostics, options: FilterParseOption
   };
 }
 
-function parseProtocolElement(el: XmlElement, spec: ProtocolSpec, state: RuleState, diag: Diagnostics, options: FilterParseOptions): void {
+function parseProtocolElement(
+  el: XmlElement,
+  spec: ProtocolSpec,
+  state: RuleState,
+  diag: Diagnostics,
+  options: FilterParseOptions,
+): void {
   const negated = el.attrs.match === 'no';
   for (const a of spec.attrs) {
     const text = el.attrs[a.name];

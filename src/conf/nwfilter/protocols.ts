@@ -54,7 +54,12 @@ const PORTS: AttrSpec[] = ['srcportstart', 'srcportend', 'dstportstart', 'dstpor
 /** Source and destination address with their masks. */
 function addressAttrs(family: 'ipv4' | 'ipv6'): AttrSpec[] {
   const mask: AttrDataType = family === 'ipv4' ? 'ipv4-mask' : 'ipv6-mask';
-  return [attr('srcipaddr', [family]), attr('srcipmask', [mask]), attr('dstipaddr', [family]), attr('dstipmask', [mask])];
+  return [
+    attr('srcipaddr', [family]),
+    attr('srcipmask', [mask]),
+    attr('dstipaddr', [family]),
+    attr('dstipmask', [mask]),
+  ];
 }
 
 /** COMMON_IP_PROPS. libvirt declares dstipto as IPv4 even for the IPv6 protocols. */
@@ -77,7 +82,14 @@ function ipProps(family: 'ipv4' | 'ipv6'): AttrSpec[] {
 /** The Ethernet-layer ip/ipv6 elements: MACs, addresses, protocol, ports, then `extra`. */
 function ipHeader(family: 'ipv4' | 'ipv6', extra: AttrSpec[], negation: [string, string][]): Shape {
   return {
-    attrs: [...MAC_ADDRS, ...addressAttrs(family), attr('protocol', ['string', ...U8], 'ip-protocol'), ...PORTS, ...extra, COMMENT],
+    attrs: [
+      ...MAC_ADDRS,
+      ...addressAttrs(family),
+      attr('protocol', ['string', ...U8], 'ip-protocol'),
+      ...PORTS,
+      ...extra,
+      COMMENT,
+    ],
     negationFrom: [...ADDR_NEGATION, ...negation],
     ipsetFixup: true,
     portsNeedProtocol: true,
@@ -88,11 +100,7 @@ const ADDR_NEGATION: [string, string][] = [
   ['srcipmask', 'srcipaddr'],
   ['dstipmask', 'dstipaddr'],
 ];
-const RANGE_NEGATION: [string, string][] = [
-  ...ADDR_NEGATION,
-  ['srcipto', 'srcipfrom'],
-  ['dstipto', 'dstipfrom'],
-];
+const RANGE_NEGATION: [string, string][] = [...ADDR_NEGATION, ['srcipto', 'srcipfrom'], ['dstipto', 'dstipfrom']];
 const PORT_NEGATION: [string, string][] = [
   ['srcportend', 'srcportstart'],
   ['dstportstart', 'srcportstart'],
@@ -153,7 +161,12 @@ const SHAPES: Record<ProtocolName, Shape> = {
     ipsetFixup: false,
   },
   vlan: {
-    attrs: [...MAC_ADDRS, attr('vlanid', U16, 'vlan-id'), attr('encap-protocol', [...U16, 'string'], 'vlan-encap'), COMMENT],
+    attrs: [
+      ...MAC_ADDRS,
+      attr('vlanid', U16, 'vlan-id'),
+      attr('encap-protocol', [...U16, 'string'], 'vlan-encap'),
+      COMMENT,
+    ],
     negationFrom: MAC_NEGATION,
     ipsetFixup: false,
   },
@@ -166,7 +179,10 @@ const SHAPES: Record<ProtocolName, Shape> = {
       ...STP_FIELDS.flatMap(([n, t]) => [attr(n, t), stpBound(n, t)]),
       COMMENT,
     ],
-    negationFrom: [['srcmacmask', 'srcmacaddr'], ...STP_FIELDS.map(([n, t]): [string, string] => [stpBound(n, t).name, n])],
+    negationFrom: [
+      ['srcmacmask', 'srcmacaddr'],
+      ...STP_FIELDS.map(([n, t]): [string, string] => [stpBound(n, t).name, n]),
+    ],
     ipsetFixup: false,
   },
   arp: { attrs: ARP_ATTRS, negationFrom: [], ipsetFixup: false },
@@ -175,7 +191,11 @@ const SHAPES: Record<ProtocolName, Shape> = {
   ipv6: ipHeader(
     'ipv6',
     ['type', 'typeend', 'code', 'codeend'].map((n) => attr(n, U8)),
-    [['typeend', 'type'], ['code', 'type'], ['codeend', 'type']],
+    [
+      ['typeend', 'type'],
+      ['code', 'type'],
+      ['codeend', 'type'],
+    ],
   ),
   tcp: transport('ipv4', [...PORTS, attr('option', U8), attr('flags', ['string'], 'tcp-flags')], PORT_NEGATION),
   icmp: transport('ipv4', ICMP_TYPE, [['code', 'type']]),

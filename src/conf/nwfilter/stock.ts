@@ -33,7 +33,9 @@ export function loadStockFilters(dir: string = stockFilterDir()): Map<string, Fi
   let filters = cache.get(dir);
   if (!filters) {
     const loaded = new Map<string, FilterDef>();
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.xml')).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => f.endsWith('.xml'))
+      .sort()) {
       const path = join(dir, file);
       const def = parseFilter(readFileSync(path, 'utf8'), path);
       loaded.set(def.name, def.uuidSpecified ? def : { ...def, uuid: nameBasedUuid(STOCK_UUID_NAMESPACE, def.name) });

@@ -24,9 +24,30 @@ export type ChainKind = (typeof CHAIN_KINDS)[number];
  * protocols (mac .. ipv6), then IPv4-layer (tcp .. all), then IPv6-layer (tcp-ipv6 .. all-ipv6).
  */
 export const PROTOCOLS = [
-  'mac', 'vlan', 'stp', 'arp', 'rarp', 'ip', 'ipv6',
-  'tcp', 'icmp', 'igmp', 'udp', 'udplite', 'esp', 'ah', 'sctp', 'all',
-  'tcp-ipv6', 'icmpv6', 'udp-ipv6', 'udplite-ipv6', 'esp-ipv6', 'ah-ipv6', 'sctp-ipv6', 'all-ipv6',
+  'mac',
+  'vlan',
+  'stp',
+  'arp',
+  'rarp',
+  'ip',
+  'ipv6',
+  'tcp',
+  'icmp',
+  'igmp',
+  'udp',
+  'udplite',
+  'esp',
+  'ah',
+  'sctp',
+  'all',
+  'tcp-ipv6',
+  'icmpv6',
+  'udp-ipv6',
+  'udplite-ipv6',
+  'esp-ipv6',
+  'ah-ipv6',
+  'sctp-ipv6',
+  'all-ipv6',
 ] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
@@ -36,12 +57,18 @@ export type ProtocolName = (typeof PROTOCOLS)[number];
  * prints as `0x..`).
  */
 export type AttrDataType =
-  | 'uint8' | 'uint8-hex'
-  | 'uint16' | 'uint16-hex'
-  | 'uint32' | 'uint32-hex'
-  | 'mac' | 'mac-mask'
-  | 'ipv4' | 'ipv4-mask'
-  | 'ipv6' | 'ipv6-mask'
+  | 'uint8'
+  | 'uint8-hex'
+  | 'uint16'
+  | 'uint16-hex'
+  | 'uint32'
+  | 'uint32-hex'
+  | 'mac'
+  | 'mac-mask'
+  | 'ipv4'
+  | 'ipv4-mask'
+  | 'ipv6'
+  | 'ipv6-mask'
   /** A keyword string handled by the attribute's own validator (state, flags, protocol names). */
   | 'string'
   /** Free text copied as is (comment), at most 256 bytes. */

@@ -62,7 +62,12 @@ function nameToNumber(names: ReadonlyMap<number, string>, text: string): number 
  * `hexWhenNamed` (libvirt records the data type UINT16 for Ethernet names, UINT8_HEX for IP
  * protocol names); a number must be at least `min`.
  */
-function namedNumber(names: ReadonlyMap<number, string>, hexWhenNamed: boolean, min: number, decimalOnly = false): ValueRule {
+function namedNumber(
+  names: ReadonlyMap<number, string>,
+  hexWhenNamed: boolean,
+  min: number,
+  decimalOnly = false,
+): ValueRule {
   return {
     check(v) {
       if (v.kind === 'string') {
@@ -144,11 +149,16 @@ export const VALUE_RULES: Record<ValueRuleName, ValueRule> = {
       if (slash < 0) return undefined;
       const mask = parseTcpFlagSet(v.value.slice(0, slash));
       const set = parseTcpFlagSet(v.value.slice(slash + 1));
-      return mask === undefined || set === undefined ? undefined : { kind: 'tcp-flags', mask: mask & 0x3f, set: set & 0x3f };
+      return mask === undefined || set === undefined
+        ? undefined
+        : { kind: 'tcp-flags', mask: mask & 0x3f, set: set & 0x3f };
     },
   },
   'ipset-name': {
-    check: (v) => (v.kind === 'string' && Buffer.byteLength(v.value) <= MAX_IPSET_NAME && VALID_IPSET_NAME.test(v.value) ? v : undefined),
+    check: (v) =>
+      v.kind === 'string' && Buffer.byteLength(v.value) <= MAX_IPSET_NAME && VALID_IPSET_NAME.test(v.value)
+        ? v
+        : undefined,
   },
   'ipset-flags': {
     // Up to six comma-separated src/dst, nothing else.

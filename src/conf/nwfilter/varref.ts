@@ -21,7 +21,8 @@ export function parseVarRef(text: string): VarRef | string {
   const iterator = rest.startsWith('@');
   if (iterator) rest = rest.slice(1);
   const n = scanUInt(rest);
-  if (!n || rest.slice(n.length).replace(SPACE, '')[0] !== ']') return iterator ? 'malformed iterator id' : 'malformed array index';
+  if (!n || rest.slice(n.length).replace(SPACE, '')[0] !== ']')
+    return iterator ? 'malformed iterator id' : 'malformed array index';
   if (!iterator) return { kind: 'element', name, index: n.value };
   if (n.value > MAX_ITERATOR_ID) return `iterator id exceeds the maximum of ${MAX_ITERATOR_ID}`;
   return { kind: 'iterator', name, iterId: n.value };

@@ -20,9 +20,12 @@ function runCase(dir: string, name: string): CaseResult {
   if (!conf.ok) return conf;
   const hostsPath = join(dir, `${name}.hostsfile`);
   if (!corpusFileExists(hostsPath)) {
-    return files.hostsfile === undefined ? { ok: true } : { ok: false, detail: `no ${name}.hostsfile, but hosts were produced:\n${files.hostsfile}` };
+    return files.hostsfile === undefined
+      ? { ok: true }
+      : { ok: false, detail: `no ${name}.hostsfile, but hosts were produced:\n${files.hostsfile}` };
   }
-  if (files.hostsfile === undefined) return { ok: false, detail: `${name}.hostsfile exists but no DHCP hosts were produced` };
+  if (files.hostsfile === undefined)
+    return { ok: false, detail: `${name}.hostsfile exists but no DHCP hosts were produced` };
   return compareText(readCorpusFile(hostsPath), files.hostsfile);
 }
 

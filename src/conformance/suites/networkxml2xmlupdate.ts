@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { VirtwallError } from '../../errors.js';
 import { formatNetwork } from '../../conf/network/format.js';
 import { parseNetwork } from '../../conf/network/parse.js';
-import { UPDATE_COMMANDS, UPDATE_SECTIONS, updateNetwork, type UpdateCommand, type UpdateSection } from '../../conf/network/update.js';
+import {
+  UPDATE_COMMANDS,
+  UPDATE_SECTIONS,
+  updateNetwork,
+  type UpdateCommand,
+  type UpdateSection,
+} from '../../conf/network/update.js';
 import { corpusFileExists, readCorpusFile } from '../corpus.js';
 import { compareText } from '../diff.js';
 import type { CaseResult, Suite, SuiteCase } from '../suite.js';
@@ -31,14 +37,23 @@ interface UpdateCase {
 const HARNESS_PARENT_INDEX = 0;
 
 function runCase(corpus: string, c: UpdateCase): CaseResult {
-  if (!UPDATE_SECTIONS.includes(c.section as UpdateSection)) return { ok: false, detail: `unknown section '${c.section}'` };
-  if (!UPDATE_COMMANDS.includes(c.command as UpdateCommand)) return { ok: false, detail: `unknown command '${c.command}'` };
+  if (!UPDATE_SECTIONS.includes(c.section as UpdateSection))
+    return { ok: false, detail: `unknown section '${c.section}'` };
+  if (!UPDATE_COMMANDS.includes(c.command as UpdateCommand))
+    return { ok: false, detail: `unknown command '${c.command}'` };
   const netPath = join(corpus, 'networkxml2xmlin', `${c.network}.xml`);
   const updatePath = join(corpus, 'networkxml2xmlupdatein', `${c.update}.xml`);
   let actual: string;
   try {
     const def = parseNetwork(readCorpusFile(netPath), netPath);
-    const updated = updateNetwork(def, c.command as UpdateCommand, c.section as UpdateSection, HARNESS_PARENT_INDEX, readCorpusFile(updatePath), updatePath);
+    const updated = updateNetwork(
+      def,
+      c.command as UpdateCommand,
+      c.section as UpdateSection,
+      HARNESS_PARENT_INDEX,
+      readCorpusFile(updatePath),
+      updatePath,
+    );
     actual = formatNetwork(updated, { inactive: (c.parentIndex & 1) === 1 });
   } catch (err) {
     if (c.expectFailure && err instanceof VirtwallError) return { ok: true };
@@ -54,8 +69,11 @@ export const networkxml2xmlupdate: Suite = {
     const table = join(corpus, CASE_TABLE);
     if (!corpusFileExists(table)) return undefined;
     const cases = (JSON.parse(readCorpusFile(table)) as { cases: UpdateCase[] }).cases;
-    const needed = (c: UpdateCase) =>
-      [join('networkxml2xmlin', `${c.network}.xml`), join('networkxml2xmlupdatein', `${c.update}.xml`), ...(c.expectFailure ? [] : [join('networkxml2xmlupdateout', `${c.expected}.xml`)])];
+    const needed = (c: UpdateCase) => [
+      join('networkxml2xmlin', `${c.network}.xml`),
+      join('networkxml2xmlupdatein', `${c.update}.xml`),
+      ...(c.expectFailure ? [] : [join('networkxml2xmlupdateout', `${c.expected}.xml`)]),
+    ];
     // libvirt reuses some test names (a passing and a failing variant); number the repeats.
     const seen = new Map<string, number>();
     return cases

@@ -102,7 +102,9 @@ function folderSource(dir: string): FilterSource {
   return {
     lookup(name) {
       const file = join(dir, `${name}.xml`);
-      return /^[A-Za-z0-9_.:-]+$/.test(name) && corpusFileExists(file) ? parseFilter(readCorpusFile(file), file) : undefined;
+      return /^[A-Za-z0-9_.:-]+$/.test(name) && corpusFileExists(file)
+        ? parseFilter(readCorpusFile(file), file)
+        : undefined;
     },
   };
 }
@@ -111,7 +113,11 @@ function runCase(dir: string, name: string) {
   const file = join(dir, `${name}.xml`);
   const filter = parseFilter(readCorpusFile(file), file);
   const plan = applyNewRules(IFNAME, instantiate(filter, PRESET_VARIABLES, folderSource(dir)));
-  const actual = removeCommonRules(dryRunCommands(plan).map((c) => `${renderCommandLine(c.argv)}\n`).join(''));
+  const actual = removeCommonRules(
+    dryRunCommands(plan)
+      .map((c) => `${renderCommandLine(c.argv)}\n`)
+      .join(''),
+  );
   return compareText(unwrap(readCorpusFile(join(dir, `${name}-linux.args`))), actual);
 }
 

@@ -3,4 +3,9 @@
 import { formatFilterBinding, parseFilterBinding } from '../../conf/nwfilterbinding/binding.js';
 import { roundTripSuite } from '../roundtrip.js';
 
-export const virnwfilterbindingxml2xml = roundTripSuite({ name: 'virnwfilterbindingxml2xml', inDir: 'virnwfilterbindingxml2xmldata', parse: parseFilterBinding, format: formatFilterBinding });
+export const virnwfilterbindingxml2xml = roundTripSuite({
+  name: 'virnwfilterbindingxml2xml',
+  inDir: 'virnwfilterbindingxml2xmldata',
+  parse: parseFilterBinding,
+  format: formatFilterBinding,
+});

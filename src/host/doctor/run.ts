@@ -33,7 +33,9 @@ export async function runDoctor(ctx: DoctorContext, checks: readonly Check[] = C
     try {
       findings = await check.run(ctx);
     } catch (err) {
-      findings = [{ severity: 'problem', problem: `the check could not run: ${(err as Error).message}`, fix: 'see the message' }];
+      findings = [
+        { severity: 'problem', problem: `the check could not run: ${(err as Error).message}`, fix: 'see the message' },
+      ];
     }
     const status = findings.some((f) => f.severity === 'problem') ? 'problem' : findings.length > 0 ? 'note' : 'ok';
     results.push({ id: check.id, title: check.title, status, findings });
@@ -43,7 +45,10 @@ export async function runDoctor(ctx: DoctorContext, checks: readonly Check[] = C
 
 /** The report as a table of checks, then each finding with its fix. */
 export function formatDoctor(report: DoctorReport): string {
-  const table = formatTable(['Check', 'Status', 'What'], report.checks.map((c) => [c.id, c.status, c.title]));
+  const table = formatTable(
+    ['Check', 'Status', 'What'],
+    report.checks.map((c) => [c.id, c.status, c.title]),
+  );
   const details = report.checks
     .flatMap((c) => c.findings.map((f) => `${c.id} (${f.severity}): ${f.problem}\n  fix: ${f.fix}\n`))
     .join('');

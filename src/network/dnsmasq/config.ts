@@ -18,10 +18,17 @@ const MIN_VERSION: [number, number] = [2, 67];
 
 export function parseDnsmasqVersion(versionOutput: string): DnsmasqCaps {
   const m = /^Dnsmasq version \D*(\d+)\.(\d+)/.exec(versionOutput);
-  if (!m) throw new VirtwallError('operation-failed', `cannot parse dnsmasq version number in '${versionOutput.split('\n')[0]}'`);
+  if (!m)
+    throw new VirtwallError(
+      'operation-failed',
+      `cannot parse dnsmasq version number in '${versionOutput.split('\n')[0]}'`,
+    );
   const version: [number, number] = [Number(m[1]), Number(m[2])];
   if (version[0] < MIN_VERSION[0] || (version[0] === MIN_VERSION[0] && version[1] < MIN_VERSION[1])) {
-    throw new VirtwallError('operation-failed', `dnsmasq version >= ${MIN_VERSION.join('.')} required but ${version.join('.')} found`);
+    throw new VirtwallError(
+      'operation-failed',
+      `dnsmasq version >= ${MIN_VERSION.join('.')} required but ${version.join('.')} found`,
+    );
   }
   return { version };
 }
@@ -55,7 +62,10 @@ function leaseTime(lease: DhcpLease | undefined): string | undefined {
 function dhcpHostLine(host: DhcpHost, ipv6: boolean): string {
   const ip = formatIp(host.ip!);
   let line: string;
-  if (ipv6) line = [host.id !== undefined ? `id:${host.id}` : undefined, host.name, `[${ip}]`].filter((x) => x !== undefined).join(',');
+  if (ipv6)
+    line = [host.id !== undefined ? `id:${host.id}` : undefined, host.name, `[${ip}]`]
+      .filter((x) => x !== undefined)
+      .join(',');
   else if (host.name !== undefined && host.mac !== undefined) line = `${host.mac},${ip},${host.name}`;
   else if (host.name !== undefined) line = `${host.name},${ip}`;
   else line = `${host.mac},${ip}`;
@@ -66,7 +76,11 @@ function dhcpHostLine(host: DhcpHost, ipv6: boolean): string {
 /** srv-host=_service._proto[.domain][,target[,port[,priority[,weight]]]] with dnsmasq's defaults filled in. */
 function srvLine(srv: DnsSrv, network: string): string {
   if (!srv.service || !srv.protocol) {
-    throw new VirtwallError('invalid-input', `Missing required 'service' attribute in SRV record of network '${network}'`, { element: 'srv' });
+    throw new VirtwallError(
+      'invalid-input',
+      `Missing required 'service' attribute in SRV record of network '${network}'`,
+      { element: 'srv' },
+    );
   }
   let line = `srv-host=_${srv.service}._${srv.protocol}${srv.domain ? `.${srv.domain}` : ''}`;
   // an empty or "." target means "no such service here": port, priority, weight are irrelevant
@@ -86,7 +100,11 @@ function dhcpLines(ip: NetworkIp, bridge: string, hosts: string[]): { lines: str
   for (const range of ip.ranges) {
     const size = rangeSize(range.start, range.end);
     if (size === undefined) {
-      throw new VirtwallError('invalid-input', `invalid DHCP range ${formatIp(range.start)} - ${formatIp(range.end)} on bridge '${bridge}'`, { element: 'range' });
+      throw new VirtwallError(
+        'invalid-input',
+        `invalid DHCP range ${formatIp(range.start)} - ${formatIp(range.end)} on bridge '${bridge}'`,
+        { element: 'range' },
+      );
     }
     const mask = isV6(ip) ? String(ip.prefix) : formatIp(prefixToNetmask(ip.prefix));
     const lease = leaseTime(range.lease);
@@ -111,7 +129,11 @@ function dhcpLines(ip: NetworkIp, bridge: string, hosts: string[]): { lines: str
 function dhcpAddress(net: NetworkDef, ipv6: boolean): NetworkIp | undefined {
   const served = net.ips.filter((ip) => isV6(ip) === ipv6 && servesDhcp(ip));
   if (served.length > 1) {
-    throw new VirtwallError('invalid-input', `For ${ipv6 ? 'IPv6' : 'IPv4'}, multiple DHCP definitions cannot be specified.`, { element: 'dhcp' });
+    throw new VirtwallError(
+      'invalid-input',
+      `For ${ipv6 ? 'IPv6' : 'IPv4'}, multiple DHCP definitions cannot be specified.`,
+      { element: 'dhcp' },
+    );
   }
   return served[0];
 }
@@ -136,7 +158,10 @@ const MAX_LINE_BYTES = 1023;
 function dnsmasqLines(lines: readonly string[]): string {
   for (const line of lines) {
     if (/\p{Cc}/u.test(line) || Buffer.byteLength(line) > MAX_LINE_BYTES) {
-      throw new VirtwallError('internal', `refusing to write a dnsmasq line that dnsmasq would not read as one option: '${printable(line)}'`);
+      throw new VirtwallError(
+        'internal',
+        `refusing to write a dnsmasq line that dnsmasq would not read as one option: '${printable(line)}'`,
+      );
     }
   }
   return lines.map((l) => `${l}\n`).join('');

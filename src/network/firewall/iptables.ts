@@ -8,7 +8,14 @@ import type { PlannedCommand } from '../../plan/transaction.js';
 import type { FirewallTransaction, NetworkFirewallPlan } from './plan.js';
 import type { XtRule } from '../../xtables/rule.js';
 import { hasChain, rulesIn, type XtRuleset } from '../../xtables/save.js';
-import { needsDhcpChecksumFix, networkRules, optionArgs, type FirewallRule, type Masquerade, type RuleKind } from './rules.js';
+import {
+  needsDhcpChecksumFix,
+  networkRules,
+  optionArgs,
+  type FirewallRule,
+  type Masquerade,
+  type RuleKind,
+} from './rules.js';
 
 const BINARY: Record<IpFamily, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
 
@@ -30,10 +37,13 @@ function iptables(family: IpFamily, args: readonly string[]): FirewallCommand {
 }
 
 /** The jump of a built-in chain to one of libvirt's: `-A PARENT -j CHILD`. */
-const isJumpTo = (r: XtRule, child: string) => r.matches.length === 0 && r.target?.name === child && !r.target.goto && r.target.options.length === 0;
+const isJumpTo = (r: XtRule, child: string) =>
+  r.matches.length === 0 && r.target?.name === child && !r.target.goto && r.target.options.length === 0;
 
 /** What a tool's tables (as listed; undefined: none) lack of libvirt's chains and jumps, in creation order. */
-export function missingSkeleton(present: XtRuleset | undefined): { table: Table; parent: string; child: string; chain: boolean; jump: boolean; jumpRule: XtRule }[] {
+export function missingSkeleton(
+  present: XtRuleset | undefined,
+): { table: Table; parent: string; child: string; chain: boolean; jump: boolean; jumpRule: XtRule }[] {
   return GLOBAL_CHAINS.flatMap(([table, parent, child]) => {
     const t = present?.get(table);
     const chain = !hasChain(t, child);
@@ -65,11 +75,24 @@ export function iptablesGlobalSetup(family: IpFamily, present?: XtRuleset): Fire
 function masqueradeArgs(r: Masquerade): string[] {
   const ports = r.ports ? `${r.ports.start}-${r.ports.end}` : undefined;
   const target = r.address
-    ? ['--jump', 'SNAT', '--to-source', `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports ? `:${ports}` : ''}`]
+    ? [
+        '--jump',
+        'SNAT',
+        '--to-source',
+        `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports ? `:${ports}` : ''}`,
+      ]
     : ['--jump', 'MASQUERADE', ...optionArgs('--to-ports', ports)];
   return [
-    '--table', 'nat', '--insert', 'LIBVIRT_PRT',
-    '--source', r.network, ...optionArgs('-p', r.protocol), '!', '--destination', r.network,
+    '--table',
+    'nat',
+    '--insert',
+    'LIBVIRT_PRT',
+    '--source',
+    r.network,
+    ...optionArgs('-p', r.protocol),
+    '!',
+    '--destination',
+    r.network,
     ...optionArgs('--out-interface', r.physdev),
     ...target,
   ];
@@ -80,32 +103,89 @@ type Renderer<K extends RuleKind> = (rule: Extract<FirewallRule, { kind: K }>, b
 /** Each rule kind as iptables arguments (after the binary and -w). */
 const RENDER: { [K in RuleKind]: Renderer<K> } = {
   hostAccept: (r, br) => [
-    '--table', 'filter', '--insert', r.direction === 'input' ? 'LIBVIRT_INP' : 'LIBVIRT_OUT',
-    r.direction === 'input' ? '--in-interface' : '--out-interface', br,
-    '--protocol', r.protocol, '--destination-port', String(r.port), '--jump', 'ACCEPT',
+    '--table',
+    'filter',
+    '--insert',
+    r.direction === 'input' ? 'LIBVIRT_INP' : 'LIBVIRT_OUT',
+    r.direction === 'input' ? '--in-interface' : '--out-interface',
+    br,
+    '--protocol',
+    r.protocol,
+    '--destination-port',
+    String(r.port),
+    '--jump',
+    'ACCEPT',
   ],
   rejectOut: (_r, br) => ['--table', 'filter', '--insert', 'LIBVIRT_FWO', '--in-interface', br, '--jump', 'REJECT'],
   rejectIn: (_r, br) => ['--table', 'filter', '--insert', 'LIBVIRT_FWI', '--out-interface', br, '--jump', 'REJECT'],
   allowCross: (_r, br) => [
-    '--table', 'filter', '--insert', 'LIBVIRT_FWX', '--in-interface', br, '--out-interface', br, '--jump', 'ACCEPT',
+    '--table',
+    'filter',
+    '--insert',
+    'LIBVIRT_FWX',
+    '--in-interface',
+    br,
+    '--out-interface',
+    br,
+    '--jump',
+    'ACCEPT',
   ],
   allowOut: (r, br) => [
-    '--table', 'filter', '--insert', 'LIBVIRT_FWO', '--source', r.network,
-    '--in-interface', br, ...optionArgs('--out-interface', r.physdev), '--jump', 'ACCEPT',
+    '--table',
+    'filter',
+    '--insert',
+    'LIBVIRT_FWO',
+    '--source',
+    r.network,
+    '--in-interface',
+    br,
+    ...optionArgs('--out-interface', r.physdev),
+    '--jump',
+    'ACCEPT',
   ],
   allowRelatedIn: (r, br) => [
-    '--table', 'filter', '--insert', 'LIBVIRT_FWI', '--destination', r.network,
-    ...optionArgs('--in-interface', r.physdev), '--out-interface', br,
-    '--match', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '--jump', 'ACCEPT',
+    '--table',
+    'filter',
+    '--insert',
+    'LIBVIRT_FWI',
+    '--destination',
+    r.network,
+    ...optionArgs('--in-interface', r.physdev),
+    '--out-interface',
+    br,
+    '--match',
+    'conntrack',
+    '--ctstate',
+    'ESTABLISHED,RELATED',
+    '--jump',
+    'ACCEPT',
   ],
   allowIn: (r, br) => [
-    '--table', 'filter', '--insert', 'LIBVIRT_FWI', '--destination', r.network,
-    ...optionArgs('--in-interface', r.physdev), '--out-interface', br, '--jump', 'ACCEPT',
+    '--table',
+    'filter',
+    '--insert',
+    'LIBVIRT_FWI',
+    '--destination',
+    r.network,
+    ...optionArgs('--in-interface', r.physdev),
+    '--out-interface',
+    br,
+    '--jump',
+    'ACCEPT',
   ],
   masquerade: (r) => masqueradeArgs(r),
   dontMasquerade: (r) => [
-    '--table', 'nat', '--insert', 'LIBVIRT_PRT', ...optionArgs('--out-interface', r.physdev),
-    '--source', r.network, '--destination', r.destination, '--jump', 'RETURN',
+    '--table',
+    'nat',
+    '--insert',
+    'LIBVIRT_PRT',
+    ...optionArgs('--out-interface', r.physdev),
+    '--source',
+    r.network,
+    '--destination',
+    r.destination,
+    '--jump',
+    'RETURN',
   ],
 };
 
@@ -121,15 +201,33 @@ export function iptablesRule(rule: FirewallRule, bridge: string): FirewallComman
 export function iptablesNetworkPlan(net: NetworkDef): NetworkFirewallPlan {
   const bridge = bridgeName(net);
   const checksum = needsDhcpChecksumFix(net)
-    ? [iptables('ipv4', [
-        '--table', 'mangle', '--insert', 'LIBVIRT_PRT', '--out-interface', bridge,
-        '--protocol', 'udp', '--destination-port', '68', '--jump', 'CHECKSUM', '--checksum-fill',
-      ])]
+    ? [
+        iptables('ipv4', [
+          '--table',
+          'mangle',
+          '--insert',
+          'LIBVIRT_PRT',
+          '--out-interface',
+          bridge,
+          '--protocol',
+          'udp',
+          '--destination-port',
+          '68',
+          '--jump',
+          'CHECKSUM',
+          '--checksum-fill',
+        ]),
+      ]
     : [];
   return {
     backend: 'iptables',
     groups: [
-      { ignoreErrors: false, commands: networkRules(net).map((r) => iptablesRule(r, bridge)), rollback: [], autoRollback: true },
+      {
+        ignoreErrors: false,
+        commands: networkRules(net).map((r) => iptablesRule(r, bridge)),
+        rollback: [],
+        autoRollback: true,
+      },
       { ignoreErrors: true, commands: checksum, rollback: [], autoRollback: true },
     ],
   };

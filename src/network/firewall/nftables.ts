@@ -3,7 +3,19 @@
 // a nat postrouting chain. Host services need no rules (the table's policy is accept), and the
 // DHCP checksum fix is a tc filter on the bridge.
 import type { ListedTable } from '../../nft/listing.js';
-import { counter, ct, jump, match, meta, payload, str, sym, verdict, type Statement, type Value } from '../../nft/expr.js';
+import {
+  counter,
+  ct,
+  jump,
+  match,
+  meta,
+  payload,
+  str,
+  sym,
+  verdict,
+  type Statement,
+  type Value,
+} from '../../nft/expr.js';
 import { objectKey, type Hook, type Json, type KernelStatement, type NftRule } from '../../nft/objects.js';
 import { command, type FirewallCommand } from '../../plan/command.js';
 import type { IpFamily } from '../../util/address.js';
@@ -28,17 +40,26 @@ export const SKELETON_CHAINS: readonly { name: string; parent?: string; hook?: H
 /** The jump of libvirt's skeleton to `chain`: `counter jump CHAIN`. */
 export function isSkeletonJump(body: readonly KernelStatement[], chain?: string): boolean {
   const statements = body.filter((s) => !('counter' in s));
-  const target = statements.length === 1 ? (statements[0]!['jump'] as { target?: Json } | undefined)?.target : undefined;
-  return target !== undefined && (chain === undefined ? SKELETON_CHAINS.some((c) => c.parent && c.name === target) : target === chain);
+  const target =
+    statements.length === 1 ? (statements[0]!['jump'] as { target?: Json } | undefined)?.target : undefined;
+  return (
+    target !== undefined &&
+    (chain === undefined ? SKELETON_CHAINS.some((c) => c.parent && c.name === target) : target === chain)
+  );
 }
 
 /** What a table (undefined: absent) lacks of libvirt's skeleton: the table, chains, jumps. */
-export function missingSkeleton(table: ListedTable | undefined, family: 'ip' | 'ip6'): { table: boolean; chains: typeof SKELETON_CHAINS; jumps: typeof SKELETON_CHAINS } {
+export function missingSkeleton(
+  table: ListedTable | undefined,
+  family: 'ip' | 'ip6',
+): { table: boolean; chains: typeof SKELETON_CHAINS; jumps: typeof SKELETON_CHAINS } {
   const chain = (name: string) => table?.chains.get(objectKey(family, name));
   return {
     table: table === undefined,
     chains: SKELETON_CHAINS.filter((c) => !chain(c.name)),
-    jumps: SKELETON_CHAINS.filter((c) => c.parent && !(chain(c.parent)?.rules ?? []).some((r) => isSkeletonJump(r.body ?? [], c.name))),
+    jumps: SKELETON_CHAINS.filter(
+      (c) => c.parent && !(chain(c.parent)?.rules ?? []).some((r) => isSkeletonJump(r.body ?? [], c.name)),
+    ),
   };
 }
 
@@ -51,8 +72,10 @@ function missingCommands(fam: 'ip' | 'ip6', present: ListedTable | undefined): P
   const missing = missingSkeleton(present, fam);
   const cmds = missing.table ? [nft(['add', 'table', fam, NFT_TABLE])] : [];
   for (const c of SKELETON_CHAINS) {
-    if (missing.chains.includes(c)) cmds.push(nft(['add', 'chain', fam, NFT_TABLE, c.name, ...(c.hook ? [hookSpec(c.hook)] : [])]));
-    if (missing.jumps.includes(c)) cmds.push(nft(['insert', 'rule', fam, NFT_TABLE, c.parent!, 'counter', 'jump', c.name]));
+    if (missing.chains.includes(c))
+      cmds.push(nft(['add', 'chain', fam, NFT_TABLE, c.name, ...(c.hook ? [hookSpec(c.hook)] : [])]));
+    if (missing.jumps.includes(c))
+      cmds.push(nft(['insert', 'rule', fam, NFT_TABLE, c.parent!, 'counter', 'jump', c.name]));
   }
   return cmds;
 }
@@ -74,13 +97,26 @@ function masqueradeArgs(r: Masquerade, fam: string): string[] {
     ? ['snat', 'to', `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports}`]
     : ['masquerade', ...optionArgs('to', ports)];
   return [
-    'guest_nat', ...(r.protocol ? ['meta', 'l4proto', r.protocol] : []),
-    fam, 'saddr', r.network, fam, 'daddr', '!=', r.network,
-    ...optionArgs('oifname', r.physdev), 'counter', ...target,
+    'guest_nat',
+    ...(r.protocol ? ['meta', 'l4proto', r.protocol] : []),
+    fam,
+    'saddr',
+    r.network,
+    fam,
+    'daddr',
+    '!=',
+    r.network,
+    ...optionArgs('oifname', r.physdev),
+    'counter',
+    ...target,
   ];
 }
 
-type Renderer<K extends RuleKind> = (rule: Extract<FirewallRule, { kind: K }>, bridge: string, fam: string) => string[] | undefined;
+type Renderer<K extends RuleKind> = (
+  rule: Extract<FirewallRule, { kind: K }>,
+  bridge: string,
+  fam: string,
+) => string[] | undefined;
 
 /** Each rule kind as the chain and match of an `nft insert rule`; undefined: not in nftables. */
 const RENDER: { [K in RuleKind]: Renderer<K> } = {
@@ -88,15 +124,54 @@ const RENDER: { [K in RuleKind]: Renderer<K> } = {
   rejectOut: (_r, br) => ['guest_output', 'iif', br, 'counter', 'reject'],
   rejectIn: (_r, br) => ['guest_input', 'oif', br, 'counter', 'reject'],
   allowCross: (_r, br) => ['guest_cross', 'iif', br, 'oif', br, 'counter', 'accept'],
-  allowOut: (r, br, fam) => ['guest_output', fam, 'saddr', r.network, 'iif', br, ...optionArgs('oifname', r.physdev), 'counter', 'accept'],
-  allowRelatedIn: (r, br, fam) => [
-    'guest_input', ...optionArgs('iifname', r.physdev), 'oif', br, fam, 'daddr', r.network,
-    'ct', 'state', 'related,established', 'counter', 'accept',
+  allowOut: (r, br, fam) => [
+    'guest_output',
+    fam,
+    'saddr',
+    r.network,
+    'iif',
+    br,
+    ...optionArgs('oifname', r.physdev),
+    'counter',
+    'accept',
   ],
-  allowIn: (r, br, fam) => ['guest_input', fam, 'daddr', r.network, ...optionArgs('iifname', r.physdev), 'oif', br, 'counter', 'accept'],
+  allowRelatedIn: (r, br, fam) => [
+    'guest_input',
+    ...optionArgs('iifname', r.physdev),
+    'oif',
+    br,
+    fam,
+    'daddr',
+    r.network,
+    'ct',
+    'state',
+    'related,established',
+    'counter',
+    'accept',
+  ],
+  allowIn: (r, br, fam) => [
+    'guest_input',
+    fam,
+    'daddr',
+    r.network,
+    ...optionArgs('iifname', r.physdev),
+    'oif',
+    br,
+    'counter',
+    'accept',
+  ],
   masquerade: (r, _br, fam) => masqueradeArgs(r, fam),
   dontMasquerade: (r, _br, fam) => [
-    'guest_nat', ...optionArgs('oifname', r.physdev), fam, 'saddr', r.network, fam, 'daddr', r.destination, 'counter', 'return',
+    'guest_nat',
+    ...optionArgs('oifname', r.physdev),
+    fam,
+    'saddr',
+    r.network,
+    fam,
+    'daddr',
+    r.destination,
+    'counter',
+    'return',
   ],
 };
 
@@ -128,9 +203,13 @@ function addressValue(family: IpFamily, text: string): Value {
   return len !== undefined ? { kind: 'prefix', addr: ip(addr!), len: Number(len) } : ip(addr!);
 }
 
-const ifname = (key: string, name: string | undefined): Statement[] => (name !== undefined && name !== '' ? [match(meta(key), str(name))] : []);
+const ifname = (key: string, name: string | undefined): Statement[] =>
+  name !== undefined && name !== '' ? [match(meta(key), str(name))] : [];
 
-type Statements<K extends RuleKind> = (rule: Extract<FirewallRule, { kind: K }>, bridge: string) => [chain: string, statements: Statement[]] | undefined;
+type Statements<K extends RuleKind> = (
+  rule: Extract<FirewallRule, { kind: K }>,
+  bridge: string,
+) => [chain: string, statements: Statement[]] | undefined;
 
 /** Each rule kind as the statements libvirt's `nft insert rule` words mean (RENDER above); undefined: not in nftables. */
 const STATEMENTS: { [K in RuleKind]: Statements<K> } = {
@@ -140,39 +219,71 @@ const STATEMENTS: { [K in RuleKind]: Statements<K> } = {
   allowCross: (_r, br) => ['guest_cross', [...ifname('iif', br), ...ifname('oif', br), counter, verdict('accept')]],
   allowOut: (r, br) => [
     'guest_output',
-    [match(payload(ADDRESS[r.family], 'saddr'), addressValue(r.family, r.network)), ...ifname('iif', br), ...ifname('oifname', r.physdev), counter, verdict('accept')],
+    [
+      match(payload(ADDRESS[r.family], 'saddr'), addressValue(r.family, r.network)),
+      ...ifname('iif', br),
+      ...ifname('oifname', r.physdev),
+      counter,
+      verdict('accept'),
+    ],
   ],
   allowRelatedIn: (r, br) => [
     'guest_input',
     [
-      ...ifname('iifname', r.physdev), ...ifname('oif', br), match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.network)),
-      match(ct('state'), { kind: 'flags', names: ['related', 'established'] }), counter, verdict('accept'),
+      ...ifname('iifname', r.physdev),
+      ...ifname('oif', br),
+      match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.network)),
+      match(ct('state'), { kind: 'flags', names: ['related', 'established'] }),
+      counter,
+      verdict('accept'),
     ],
   ],
   allowIn: (r, br) => [
     'guest_input',
-    [match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.network)), ...ifname('iifname', r.physdev), ...ifname('oif', br), counter, verdict('accept')],
+    [
+      match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.network)),
+      ...ifname('iifname', r.physdev),
+      ...ifname('oif', br),
+      counter,
+      verdict('accept'),
+    ],
   ],
   masquerade: (r) => {
     const ports = r.ports ? ([r.ports.start, r.ports.end] as const) : undefined;
     const to: Statement = r.address
-      ? { kind: 'snat', addr: r.address.end ? { kind: 'range', from: addressValue(r.family, r.address.start), to: addressValue(r.family, r.address.end) } : addressValue(r.family, r.address.start), ...(ports ? { ports } : {}) }
+      ? {
+          kind: 'snat',
+          addr: r.address.end
+            ? {
+                kind: 'range',
+                from: addressValue(r.family, r.address.start),
+                to: addressValue(r.family, r.address.end),
+              }
+            : addressValue(r.family, r.address.start),
+          ...(ports ? { ports } : {}),
+        }
       : { kind: 'masquerade', ...(ports ? { ports } : {}) };
     const fam = ADDRESS[r.family];
     return [
       'guest_nat',
       [
         ...(r.protocol ? [match(meta('l4proto'), sym(r.protocol))] : []),
-        match(payload(fam, 'saddr'), addressValue(r.family, r.network)), match(payload(fam, 'daddr'), addressValue(r.family, r.network), true),
-        ...ifname('oifname', r.physdev), counter, to,
+        match(payload(fam, 'saddr'), addressValue(r.family, r.network)),
+        match(payload(fam, 'daddr'), addressValue(r.family, r.network), true),
+        ...ifname('oifname', r.physdev),
+        counter,
+        to,
       ],
     ];
   },
   dontMasquerade: (r) => [
     'guest_nat',
     [
-      ...ifname('oifname', r.physdev), match(payload(ADDRESS[r.family], 'saddr'), addressValue(r.family, r.network)),
-      match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.destination)), counter, verdict('return'),
+      ...ifname('oifname', r.physdev),
+      match(payload(ADDRESS[r.family], 'saddr'), addressValue(r.family, r.network)),
+      match(payload(ADDRESS[r.family], 'daddr'), addressValue(r.family, r.destination)),
+      counter,
+      verdict('return'),
     ],
   ],
 };
@@ -182,7 +293,9 @@ export function networkChainRules(net: NetworkDef): ChainRule[] {
   const br = bridgeName(net);
   return networkRules(net).flatMap((r) => {
     const typed = (STATEMENTS[r.kind] as Statements<RuleKind>)(r as never, br);
-    return typed ? [{ family: NFT_FAMILY[r.family], chain: typed[0], rule: { statements: typed[1], comment: '' } }] : [];
+    return typed
+      ? [{ family: NFT_FAMILY[r.family], chain: typed[0], rule: { statements: typed[1], comment: '' } }]
+      : [];
   });
 }
 
@@ -192,8 +305,30 @@ export const skeletonJump = (chain: string): NftRule => ({ statements: [counter,
 /** The tc filter recomputing DHCP reply checksums, as added ('add') and removed ('del'). */
 export function checksumFilter(bridge: string, verb: 'add' | 'del'): FirewallCommand {
   return command(
-    ['tc', 'filter', verb, 'dev', bridge, 'prio', '2', 'protocol', 'ip', 'parent', '1:',
-      'u32', 'match', 'ip', 'dport', '68', 'ffff', 'action', 'csum', 'ip', 'and', 'udp'],
+    [
+      'tc',
+      'filter',
+      verb,
+      'dev',
+      bridge,
+      'prio',
+      '2',
+      'protocol',
+      'ip',
+      'parent',
+      '1:',
+      'u32',
+      'match',
+      'ip',
+      'dport',
+      '68',
+      'ffff',
+      'action',
+      'csum',
+      'ip',
+      'and',
+      'udp',
+    ],
     verb === 'del',
   );
 }
@@ -209,13 +344,20 @@ export function nftablesNetworkPlan(net: NetworkDef): NetworkFirewallPlan {
   const qdisc = {
     ...command(['tc', 'qdisc', 'show', 'dev', br, 'handle', '1:']),
     followUp: (out: string) =>
-      out.trim() === '' ? [command(['tc', 'qdisc', 'add', 'dev', br, 'root', 'handle', '1:', 'htb', 'default', '2'])] : [],
+      out.trim() === ''
+        ? [command(['tc', 'qdisc', 'add', 'dev', br, 'root', 'handle', '1:', 'htb', 'default', '2'])]
+        : [],
   };
   return {
     backend: 'nftables',
     groups: [
       { ignoreErrors: false, commands: [qdisc], rollback: [], autoRollback: false },
-      { ignoreErrors: false, commands: [checksumFilter(br, 'add'), ...rules], rollback: [checksumFilter(br, 'del')], autoRollback: true },
+      {
+        ignoreErrors: false,
+        commands: [checksumFilter(br, 'add'), ...rules],
+        rollback: [checksumFilter(br, 'del')],
+        autoRollback: true,
+      },
     ],
   };
 }

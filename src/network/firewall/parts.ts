@@ -36,9 +36,25 @@ const WORD = z.string().max(256);
  * only delete a filter (`tc filter del dev ...`).
  */
 export const FIREWALL_PART = z.union([
-  z.strictObject({ tool: z.enum(['iptables', 'ip6tables']), table: z.enum(['filter', 'nat', 'mangle']), rule: XT_RULE }),
-  z.strictObject({ family: z.enum(['ip', 'ip6']), chain: WORD, comment: z.string(), body: z.array(z.record(z.string(), z.json())) }),
-  z.strictObject({ tc: z.array(WORD).refine((a) => a[0] === 'tc' && a[1] === 'filter' && a[2] === 'del' && a[3] === 'dev', 'not a tc filter deletion') }),
+  z.strictObject({
+    tool: z.enum(['iptables', 'ip6tables']),
+    table: z.enum(['filter', 'nat', 'mangle']),
+    rule: XT_RULE,
+  }),
+  z.strictObject({
+    family: z.enum(['ip', 'ip6']),
+    chain: WORD,
+    comment: z.string(),
+    body: z.array(z.record(z.string(), z.json())),
+  }),
+  z.strictObject({
+    tc: z
+      .array(WORD)
+      .refine(
+        (a) => a[0] === 'tc' && a[1] === 'filter' && a[2] === 'del' && a[3] === 'dev',
+        'not a tc filter deletion',
+      ),
+  }),
 ]);
 
 /**

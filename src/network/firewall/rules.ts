@@ -48,21 +48,41 @@ const DEFAULT_NAT_PORTS = { start: 1024, end: 65535 };
 
 /** Host services on the bridge: [direction, protocol, port], in libvirt's order. */
 const DHCP_DNS_V4: readonly (readonly ['input' | 'output', Protocol, number])[] = [
-  ['input', 'tcp', 67], ['input', 'udp', 67], ['output', 'tcp', 68], ['output', 'udp', 68],
-  ['input', 'tcp', 53], ['input', 'udp', 53], ['output', 'tcp', 53], ['output', 'udp', 53],
+  ['input', 'tcp', 67],
+  ['input', 'udp', 67],
+  ['output', 'tcp', 68],
+  ['output', 'udp', 68],
+  ['input', 'tcp', 53],
+  ['input', 'udp', 53],
+  ['output', 'tcp', 53],
+  ['output', 'udp', 53],
 ];
-const TFTP_V4 = [['input', 'udp', 69], ['output', 'udp', 69]] as const;
+const TFTP_V4 = [
+  ['input', 'udp', 69],
+  ['output', 'udp', 69],
+] as const;
 const DNS_DHCP_V6 = [
-  ['input', 'tcp', 53], ['input', 'udp', 53], ['output', 'tcp', 53], ['output', 'udp', 53],
-  ['input', 'udp', 547], ['output', 'udp', 546],
+  ['input', 'tcp', 53],
+  ['input', 'udp', 53],
+  ['output', 'tcp', 53],
+  ['output', 'udp', 53],
+  ['input', 'udp', 547],
+  ['output', 'udp', 546],
 ] as const;
 
-function hostRules(family: IpFamily, services: readonly (readonly ['input' | 'output', Protocol, number])[]): FirewallRule[] {
+function hostRules(
+  family: IpFamily,
+  services: readonly (readonly ['input' | 'output', Protocol, number])[],
+): FirewallRule[] {
   return services.map(([direction, protocol, port]) => ({ kind: 'hostAccept', family, direction, protocol, port }));
 }
 
 function catchAll(family: IpFamily): FirewallRule[] {
-  return [{ kind: 'rejectOut', family }, { kind: 'rejectIn', family }, { kind: 'allowCross', family }];
+  return [
+    { kind: 'rejectOut', family },
+    { kind: 'rejectIn', family },
+    { kind: 'allowCross', family },
+  ];
 }
 
 /** The IPv4 address dnsmasq serves (the first with DHCP or TFTP), as libvirt picks it. */
@@ -97,7 +117,9 @@ function masqueradingRules(net: NetworkDef, ip: NetworkIp): FirewallRule[] {
   const start = net.forward.nat?.address?.start;
   const end = net.forward.nat?.address?.end;
   const address =
-    start?.family === fam ? { start: formatIp(start), ...(end?.family === fam ? { end: formatIp(end) } : {}) } : undefined;
+    start?.family === fam
+      ? { start: formatIp(start), ...(end?.family === fam ? { end: formatIp(end) } : {}) }
+      : undefined;
   const masquerade = (protocol?: Protocol): Masquerade => ({
     kind: 'masquerade',
     family: fam,
@@ -106,7 +128,13 @@ function masqueradingRules(net: NetworkDef, ip: NetworkIp): FirewallRule[] {
     ...(protocol ? { protocol, ports: natPorts(net) } : {}),
     ...(address ? { address } : {}),
   });
-  const dontMasquerade = (destination: string): FirewallRule => ({ kind: 'dontMasquerade', family: fam, network, physdev, destination });
+  const dontMasquerade = (destination: string): FirewallRule => ({
+    kind: 'dontMasquerade',
+    family: fam,
+    network,
+    physdev,
+    destination,
+  });
   // rules are inserted at the chain's head, so they are added in reverse of their final order:
   // exemptions first in the chain, then tcp/udp with a port range, then any protocol
   return [

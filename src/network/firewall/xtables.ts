@@ -20,51 +20,99 @@ export interface TableRule {
 
 /** The order iptables lists the base match's options in. */
 const BASE_ORDER = ['-s', '-d', '-i', '-o', '-p'];
-const REJECT_WITH: Record<IptablesTool, string> = { iptables: 'icmp-port-unreachable', ip6tables: 'icmp6-port-unreachable' };
+const REJECT_WITH: Record<IptablesTool, string> = {
+  iptables: 'icmp-port-unreachable',
+  ip6tables: 'icmp6-port-unreachable',
+};
 
 type Base = Partial<Record<'-s' | '-d' | '-i' | '-o' | '-p', string | XtOption>>;
 
 /** A rule from its base options (any order; undefined values left out), extra matches and target. */
-export function xtablesRule(chain: string, base: Base, extra: readonly XtMatch[], target: string, ...targetOptions: XtOption[]): XtRule {
+export function xtablesRule(
+  chain: string,
+  base: Base,
+  extra: readonly XtMatch[],
+  target: string,
+  ...targetOptions: XtOption[]
+): XtRule {
   const options = BASE_ORDER.flatMap((name) => {
     const v = base[name as keyof Base];
     return v === undefined || v === '' ? [] : [typeof v === 'string' ? opt(name, v) : v];
   });
-  return { chain, matches: [...(options.length > 0 ? [{ options }] : []), ...extra], target: { name: target, options: targetOptions } };
+  return {
+    chain,
+    matches: [...(options.length > 0 ? [{ options }] : []), ...extra],
+    target: { name: target, options: targetOptions },
+  };
 }
 
 /** A destination port: iptables lists it under its protocol's match module. */
-const dport = (protocol: string, port: number): XtMatch => ({ module: protocol, options: [opt('--dport', String(port))] });
+const dport = (protocol: string, port: number): XtMatch => ({
+  module: protocol,
+  options: [opt('--dport', String(port))],
+});
 
-type Renderer<K extends RuleKind> = (r: Extract<FirewallRule, { kind: K }>, br: string, tool: IptablesTool) => TableRule['rule'];
+type Renderer<K extends RuleKind> = (
+  r: Extract<FirewallRule, { kind: K }>,
+  br: string,
+  tool: IptablesTool,
+) => TableRule['rule'];
 
 const RULES: { [K in RuleKind]: { table: string; render: Renderer<K> } } = {
   hostAccept: {
     table: 'filter',
     render: (r, br) =>
-      xtablesRule(r.direction === 'input' ? 'LIBVIRT_INP' : 'LIBVIRT_OUT', { [r.direction === 'input' ? '-i' : '-o']: br, '-p': r.protocol }, [dport(r.protocol, r.port)], 'ACCEPT'),
+      xtablesRule(
+        r.direction === 'input' ? 'LIBVIRT_INP' : 'LIBVIRT_OUT',
+        { [r.direction === 'input' ? '-i' : '-o']: br, '-p': r.protocol },
+        [dport(r.protocol, r.port)],
+        'ACCEPT',
+      ),
   },
-  rejectOut: { table: 'filter', render: (_r, br, tool) => xtablesRule('LIBVIRT_FWO', { '-i': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])) },
-  rejectIn: { table: 'filter', render: (_r, br, tool) => xtablesRule('LIBVIRT_FWI', { '-o': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])) },
+  rejectOut: {
+    table: 'filter',
+    render: (_r, br, tool) =>
+      xtablesRule('LIBVIRT_FWO', { '-i': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])),
+  },
+  rejectIn: {
+    table: 'filter',
+    render: (_r, br, tool) =>
+      xtablesRule('LIBVIRT_FWI', { '-o': br }, [], 'REJECT', opt('--reject-with', REJECT_WITH[tool])),
+  },
   allowCross: { table: 'filter', render: (_r, br) => xtablesRule('LIBVIRT_FWX', { '-i': br, '-o': br }, [], 'ACCEPT') },
-  allowOut: { table: 'filter', render: (r, br) => xtablesRule('LIBVIRT_FWO', { '-s': r.network, '-i': br, '-o': r.physdev }, [], 'ACCEPT') },
+  allowOut: {
+    table: 'filter',
+    render: (r, br) => xtablesRule('LIBVIRT_FWO', { '-s': r.network, '-i': br, '-o': r.physdev }, [], 'ACCEPT'),
+  },
   allowRelatedIn: {
     table: 'filter',
     render: (r, br) =>
-      xtablesRule('LIBVIRT_FWI', { '-d': r.network, '-i': r.physdev, '-o': br }, [{ module: 'conntrack', options: [opt('--ctstate', 'RELATED,ESTABLISHED')] }], 'ACCEPT'),
+      xtablesRule(
+        'LIBVIRT_FWI',
+        { '-d': r.network, '-i': r.physdev, '-o': br },
+        [{ module: 'conntrack', options: [opt('--ctstate', 'RELATED,ESTABLISHED')] }],
+        'ACCEPT',
+      ),
   },
-  allowIn: { table: 'filter', render: (r, br) => xtablesRule('LIBVIRT_FWI', { '-d': r.network, '-i': r.physdev, '-o': br }, [], 'ACCEPT') },
+  allowIn: {
+    table: 'filter',
+    render: (r, br) => xtablesRule('LIBVIRT_FWI', { '-d': r.network, '-i': r.physdev, '-o': br }, [], 'ACCEPT'),
+  },
   masquerade: {
     table: 'nat',
     render: (r) => {
       const ports = r.ports ? `${r.ports.start}-${r.ports.end}` : undefined;
       const base = { '-s': r.network, '-d': not(opt('-d', r.network)), '-o': r.physdev, '-p': r.protocol };
-      if (!r.address) return xtablesRule('LIBVIRT_PRT', base, [], 'MASQUERADE', ...(ports ? [opt('--to-ports', ports)] : []));
+      if (!r.address)
+        return xtablesRule('LIBVIRT_PRT', base, [], 'MASQUERADE', ...(ports ? [opt('--to-ports', ports)] : []));
       const to = `${r.address.start}${r.address.end ? `-${r.address.end}` : ''}${ports ? `:${ports}` : ''}`;
       return xtablesRule('LIBVIRT_PRT', base, [], 'SNAT', opt('--to-source', to));
     },
   },
-  dontMasquerade: { table: 'nat', render: (r) => xtablesRule('LIBVIRT_PRT', { '-s': r.network, '-d': r.destination, '-o': r.physdev }, [], 'RETURN') },
+  dontMasquerade: {
+    table: 'nat',
+    render: (r) => xtablesRule('LIBVIRT_PRT', { '-s': r.network, '-d': r.destination, '-o': r.physdev }, [], 'RETURN'),
+  },
 };
 
 export function tableRule(r: FirewallRule, bridge: string): TableRule {
@@ -80,7 +128,19 @@ export function tableRule(r: FirewallRule, bridge: string): TableRule {
 export function networkTableRules(net: NetworkDef): TableRule[] {
   const br = bridgeName(net);
   const checksum: TableRule[] = needsDhcpChecksumFix(net)
-    ? [{ tool: 'iptables', table: 'mangle', rule: xtablesRule('LIBVIRT_PRT', { '-o': br, '-p': 'udp' }, [dport('udp', 68)], 'CHECKSUM', opt('--checksum-fill')) }]
+    ? [
+        {
+          tool: 'iptables',
+          table: 'mangle',
+          rule: xtablesRule(
+            'LIBVIRT_PRT',
+            { '-o': br, '-p': 'udp' },
+            [dport('udp', 68)],
+            'CHECKSUM',
+            opt('--checksum-fill'),
+          ),
+        },
+      ]
     : [];
   return [...networkRules(net).map((r) => tableRule(r, br)), ...checksum];
 }

@@ -15,10 +15,35 @@ import { rulesIn, type XtRuleset } from '../../xtables/save.js';
 import type { ListedTable } from '../../nft/listing.js';
 import { bridgeName, hasFirewall } from '../definition.js';
 import { missingSkeleton as missingXtSkeleton } from '../firewall/iptables.js';
-import { checksumFilter, missingSkeleton as missingNftSkeleton, NFT_TABLE, networkChainRules, skeletonJump, type ChainRule } from '../firewall/nftables.js';
+import {
+  checksumFilter,
+  missingSkeleton as missingNftSkeleton,
+  NFT_TABLE,
+  networkChainRules,
+  skeletonJump,
+  type ChainRule,
+} from '../firewall/nftables.js';
 import type { FirewallBackendName } from '../firewall/plan.js';
-import { isNftPart, isTcPart, isXtablesPart, locate, type FirewallPart, type NftPart, type TcPart, type XtablesPart } from '../firewall/parts.js';
-import { firewallIo, IPTABLES_TOOLS, locateParts, nftRules, sameNft, sameXt, xtRules, type FirewallIo } from './firewall-health.js';
+import {
+  isNftPart,
+  isTcPart,
+  isXtablesPart,
+  locate,
+  type FirewallPart,
+  type NftPart,
+  type TcPart,
+  type XtablesPart,
+} from '../firewall/parts.js';
+import {
+  firewallIo,
+  IPTABLES_TOOLS,
+  locateParts,
+  nftRules,
+  sameNft,
+  sameXt,
+  xtRules,
+  type FirewallIo,
+} from './firewall-health.js';
 import { networkTableRules, type IptablesTool, type TableRule } from '../firewall/xtables.js';
 
 const XT_TABLES = ['filter', 'nat', 'mangle'] as const;
@@ -40,11 +65,16 @@ export interface AppliedFirewalls {
  * `before` (the tool's tables as listed) lacks, the `replacing` parts found there deleted, the
  * `wanted` rules inserted at the heads of their chains in libvirt's order.
  */
-export function planXtables(before: XtRuleset, wanted: readonly TableRule[], replacing: readonly XtablesPart[]): { script: RestoreTable[]; created: number } {
+export function planXtables(
+  before: XtRuleset,
+  wanted: readonly TableRule[],
+  replacing: readonly XtablesPart[],
+): { script: RestoreTable[]; created: number } {
   const lines = new Map<string, RestoreLine[]>(XT_TABLES.map((t) => [t, []]));
   const skeleton = missingXtSkeleton(before);
   for (const m of skeleton) if (m.chain) lines.get(m.table)!.push({ declare: m.child });
-  for (const [i, at] of locate(replacing, xtRules(before), sameXt).entries()) if (at >= 0) lines.get(replacing[i]!.table)!.push({ delete: replacing[i]!.rule });
+  for (const [i, at] of locate(replacing, xtRules(before), sameXt).entries())
+    if (at >= 0) lines.get(replacing[i]!.table)!.push({ delete: replacing[i]!.rule });
   for (const m of skeleton) if (m.jump) lines.get(m.table)!.push({ insert: m.jumpRule });
   for (const r of wanted) lines.get(r.table)!.push({ insert: r.rule });
   const created = skeleton.filter((m) => m.chain).length + skeleton.filter((m) => m.jump).length + wanted.length;
@@ -55,15 +85,23 @@ export function planXtables(before: XtRuleset, wanted: readonly TableRule[], rep
  * One iptables tool: the planned script in one restore, then each inserted rule read back from
  * the head of its chain (the k rules inserted into a chain are its first k, the last inserted first).
  */
-async function applyXtables(tool: IptablesTool, defs: readonly NetworkDef[], replacing: readonly XtablesPart[], xt: XtablesClient) {
+async function applyXtables(
+  tool: IptablesTool,
+  defs: readonly NetworkDef[],
+  replacing: readonly XtablesPart[],
+  xt: XtablesClient,
+) {
   const before = await xt.save(tool);
   const wanted = defs.map((d) => networkTableRules(d).filter((r) => r.tool === tool));
   const { script, created } = planXtables(before, wanted.flat(), replacing);
   await xt.restore(tool, script);
-  const createdTables = script.filter((t) => t.lines.length > 0 && !before.has(t.table)).map((t) => `${NFT_FAMILY_OF[tool]} ${t.table}`);
+  const createdTables = script
+    .filter((t) => t.lines.length > 0 && !before.has(t.table))
+    .map((t) => `${NFT_FAMILY_OF[tool]} ${t.table}`);
   const after = wanted.flat().length > 0 ? await xt.save(tool) : before;
   const inserted = new Map<string, number>();
-  for (const r of wanted.flat()) inserted.set(`${r.table} ${r.rule.chain}`, (inserted.get(`${r.table} ${r.rule.chain}`) ?? 0) + 1);
+  for (const r of wanted.flat())
+    inserted.set(`${r.table} ${r.rule.chain}`, (inserted.get(`${r.table} ${r.rule.chain}`) ?? 0) + 1);
   const seen = new Map<string, number>();
   const parts = wanted.map((rules) =>
     rules.map((r): XtablesPart => {
@@ -71,7 +109,11 @@ async function applyXtables(tool: IptablesTool, defs: readonly NetworkDef[], rep
       const n = seen.get(k) ?? 0;
       seen.set(k, n + 1);
       const rule = rulesIn(after.get(r.table), r.rule.chain)[inserted.get(k)! - 1 - n];
-      if (!rule) throw new VirtwallError('operation-failed', `${tool} chain ${r.rule.chain} of table ${r.table} lacks the rules just inserted into it`);
+      if (!rule)
+        throw new VirtwallError(
+          'operation-failed',
+          `${tool} chain ${r.rule.chain} of table ${r.table} lacks the rules just inserted into it`,
+        );
       return { tool, table: r.table, rule };
     }),
   );
@@ -83,18 +125,25 @@ async function applyXtables(tool: IptablesTool, defs: readonly NetworkDef[], rep
  * the `replacing` parts found there deleted (by the handles of the rules equal to them), the
  * `wanted` rules inserted at the heads of their chains in libvirt's order; both families in one.
  */
-export function planNft(listed: Readonly<Record<'ip' | 'ip6', ListedTable | undefined>>, wanted: readonly ChainRule[], replacing: readonly NftPart[]): { batch: Command[]; created: number } {
+export function planNft(
+  listed: Readonly<Record<'ip' | 'ip6', ListedTable | undefined>>,
+  wanted: readonly ChainRule[],
+  replacing: readonly NftPart[],
+): { batch: Command[]; created: number } {
   const batch: Command[] = [];
   let created = wanted.length;
   for (const family of NFT_FAMILIES) {
     const missing = missingNftSkeleton(listed[family], family);
     if (missing.table) batch.push({ verb: 'add', table: family });
-    for (const c of missing.chains) batch.push({ verb: 'add', chain: { family, name: c.name, ...(c.hook ? { hook: c.hook } : {}) } });
-    for (const c of missing.jumps) batch.push({ verb: 'insert', chain: { family, name: c.parent! }, rule: skeletonJump(c.name) });
+    for (const c of missing.chains)
+      batch.push({ verb: 'add', chain: { family, name: c.name, ...(c.hook ? { hook: c.hook } : {}) } });
+    for (const c of missing.jumps)
+      batch.push({ verb: 'insert', chain: { family, name: c.parent! }, rule: skeletonJump(c.name) });
     created += Number(missing.table) + missing.chains.length + missing.jumps.length;
     const rules = nftRules(listed[family]);
     const mine = replacing.filter((p) => p.family === family);
-    for (const [i, at] of locate(mine, rules, sameNft).entries()) if (at >= 0) batch.push({ verb: 'delete', handle: rules[at]!.handle!, chain: { family, name: mine[i]!.chain } });
+    for (const [i, at] of locate(mine, rules, sameNft).entries())
+      if (at >= 0) batch.push({ verb: 'delete', handle: rules[at]!.handle!, chain: { family, name: mine[i]!.chain } });
   }
   for (const r of wanted) batch.push({ verb: 'insert', chain: { family: r.family, name: r.chain }, rule: r.rule });
   return { batch, created };
@@ -108,12 +157,15 @@ async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart
   const bodies = await nft.apply(batch, NFT_TABLE);
   // the client returns the kernel's form of every added rule in order: the jumps first
   let at = bodies.length - wanted.flat().length;
-  const parts = wanted.map((rules) => rules.map((r): NftPart => ({ family: r.family, chain: r.chain, comment: r.rule.comment, body: bodies[at++]! })));
+  const parts = wanted.map((rules) =>
+    rules.map((r): NftPart => ({ family: r.family, chain: r.chain, comment: r.rule.comment, body: bodies[at++]! })),
+  );
   return { parts, created };
 }
 
 /** The DHCP checksum fix needs the act_csum kernel module; without it libvirt's tc filter cannot exist. */
-const isMissingCsumAction = (stderr: string) => ['Failed to load TC action module', 'Unknown action'].some((s) => stderr.toLowerCase().includes(s.toLowerCase()));
+const isMissingCsumAction = (stderr: string) =>
+  ['Failed to load TC action module', 'Unknown action'].some((s) => stderr.toLowerCase().includes(s.toLowerCase()));
 
 /**
  * The nftables backend's DHCP checksum fix (nftablesAddFirewallRules): a tc filter on the bridge,
@@ -124,7 +176,10 @@ async function addChecksumFilter(def: NetworkDef, runner: CommandRunner, diag: D
   const run = async (argv: readonly string[]) => {
     const r = await runner.run(argv);
     if (r.status !== 0 && !(argv.includes('csum') && isMissingCsumAction(r.stderr))) {
-      throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+      throw new VirtwallError(
+        'operation-failed',
+        `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`,
+      );
     }
     return r;
   };
@@ -176,7 +231,12 @@ export async function applyNetworkFirewalls(
   const createdTables: string[] = [];
   try {
     for (const tool of IPTABLES_TOOLS) {
-      const applied = await applyXtables(tool, nets, replacing.filter((p) => isXtablesPart(p) && p.tool === tool) as XtablesPart[], xt);
+      const applied = await applyXtables(
+        tool,
+        nets,
+        replacing.filter((p) => isXtablesPart(p) && p.tool === tool) as XtablesPart[],
+        xt,
+      );
       add(applied.parts);
       created += applied.created;
       createdTables.push(...applied.createdTables);
@@ -189,7 +249,12 @@ export async function applyNetworkFirewalls(
 }
 
 /** Applies the global setup and one network's firewall; its parts are what removeNetworkFirewall takes. */
-export async function applyNetworkFirewall(backend: FirewallBackendName, def: NetworkDef, io: CommandRunner | FirewallIo, diag: Diagnostics) {
+export async function applyNetworkFirewall(
+  backend: FirewallBackendName,
+  def: NetworkDef,
+  io: CommandRunner | FirewallIo,
+  diag: Diagnostics,
+) {
   const { parts, ...rest } = await applyNetworkFirewalls(backend, [def], [], io, diag);
   return { parts: parts[0]!, ...rest };
 }
@@ -208,27 +273,51 @@ export interface Reapply {
  * parts are swapped for the new rules; each bridge's tc filter is kept with its record. Returns
  * the new record of each network, in order.
  */
-export async function reapplyNetworkFirewalls(backend: FirewallBackendName, networks: readonly Reapply[], io: CommandRunner | FirewallIo, diag: Diagnostics) {
+export async function reapplyNetworkFirewalls(
+  backend: FirewallBackendName,
+  networks: readonly Reapply[],
+  io: CommandRunner | FirewallIo,
+  diag: Diagnostics,
+) {
   const replacing = networks.flatMap((n) => n.present.filter((p) => !isTcPart(p)));
-  const applied = await applyNetworkFirewalls(backend, networks.map((n) => n.def), replacing, io, diag, false);
-  return { removals: applied.parts.map((p, i) => [...p, ...networks[i]!.previous.filter(isTcPart)]), createdTables: applied.createdTables };
+  const applied = await applyNetworkFirewalls(
+    backend,
+    networks.map((n) => n.def),
+    replacing,
+    io,
+    diag,
+    false,
+  );
+  return {
+    removals: applied.parts.map((p, i) => [...p, ...networks[i]!.previous.filter(isTcPart)]),
+    createdTables: applied.createdTables,
+  };
 }
 
 /**
  * Removes the parts that are still in the kernel: one transaction per tool; if it fails (the
  * kernel changed meanwhile) each part is removed on its own, errors ignored.
  */
-export async function removeNetworkFirewall(parts: readonly FirewallPart[], io: CommandRunner | FirewallIo): Promise<void> {
+export async function removeNetworkFirewall(
+  parts: readonly FirewallPart[],
+  io: CommandRunner | FirewallIo,
+): Promise<void> {
   const { runner, nft, xt } = firewallIo(io);
   const { present, handles } = await locateParts(parts, io);
   for (const tool of IPTABLES_TOOLS) {
     const found = present.filter((p): p is XtablesPart => isXtablesPart(p) && p.tool === tool);
-    const script = (ps: readonly XtablesPart[]) => XT_TABLES.map((table) => ({ table, lines: ps.filter((p) => p.table === table).map((p) => ({ delete: p.rule })) }));
+    const script = (ps: readonly XtablesPart[]) =>
+      XT_TABLES.map((table) => ({
+        table,
+        lines: ps.filter((p) => p.table === table).map((p) => ({ delete: p.rule })),
+      }));
     await xt.restore(tool, script(found)).catch(async () => {
       for (const p of found) await xt.restore(tool, script([p])).catch(() => undefined);
     });
   }
-  const deletes: Command[] = present.filter(isNftPart).map((p) => ({ verb: 'delete', handle: handles.get(p)!, chain: { family: p.family, name: p.chain } }));
+  const deletes: Command[] = present
+    .filter(isNftPart)
+    .map((p) => ({ verb: 'delete', handle: handles.get(p)!, chain: { family: p.family, name: p.chain } }));
   await nft.apply(deletes, NFT_TABLE).catch(async () => {
     for (const d of deletes) await nft.apply([d], NFT_TABLE).catch(() => undefined);
   });

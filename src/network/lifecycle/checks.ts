@@ -46,7 +46,9 @@ export function checkRouteCollision(def: NetworkDef, routes: readonly RouteEntry
       if (!addr || !sameFamily(addr, ip.address)) continue;
       const prefix = prefixText === undefined ? (addr.family === 'ipv4' ? 32 : 128) : Number(prefixText);
       if (prefix === ip.prefix && contains(addr, prefix, ip.address) && r.dev !== def.bridge.name) {
-        throw new VirtwallError('conflict', `Network is already in use by interface ${r.dev ?? '?'}`, { element: 'ip' });
+        throw new VirtwallError('conflict', `Network is already in use by interface ${r.dev ?? '?'}`, {
+          element: 'ip',
+        });
       }
     }
   }
@@ -82,10 +84,13 @@ export function checkDhcpInSubnet(def: NetworkDef): void {
     }
     for (const h of ip.hosts) {
       if (h.ip && !contains(ip.address, ip.prefix, h.ip)) {
-        throw invalidInput(`DHCP host address ${formatIp(h.ip)} is not within network ${networkCidr(ip.address, ip.prefix)}`, {
-          element: 'host',
-          attribute: 'ip',
-        });
+        throw invalidInput(
+          `DHCP host address ${formatIp(h.ip)} is not within network ${networkCidr(ip.address, ip.prefix)}`,
+          {
+            element: 'host',
+            attribute: 'ip',
+          },
+        );
       }
     }
   }

@@ -18,9 +18,20 @@ import type { FirewallBackendName } from '../firewall/plan.js';
 import { FIREWALL_PART, type FirewallPart } from '../firewall/parts.js';
 import { formatIp, networkCidr, parseIp, sameNetwork } from '../../util/address.js';
 import type { LiveEffect } from '../../conf/network/update.js';
-import { applyNetworkFirewall, applyNetworkFirewalls, reapplyNetworkFirewalls, removeNetworkFirewall } from './apply-firewall.js';
+import {
+  applyNetworkFirewall,
+  applyNetworkFirewalls,
+  reapplyNetworkFirewalls,
+  removeNetworkFirewall,
+} from './apply-firewall.js';
 import { firewallParts } from './firewall-health.js';
-import { checkDhcpInSubnet, checkRouteCollision, checkRunnable, checkSubnetOverlap, type RouteEntry } from './checks.js';
+import {
+  checkDhcpInSubnet,
+  checkRouteCollision,
+  checkRunnable,
+  checkSubnetOverlap,
+  type RouteEntry,
+} from './checks.js';
 import { isNetworkSysctl, networkKernel, type NetworkKernel } from './kernel.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
 import { leaseFile } from './lease-hook.js';
@@ -98,7 +109,9 @@ const STATUS = z.looseObject({
   firewallRemoval: z.array(FIREWALL_PART),
   createdTables: z.array(z.string()),
   dnsmasqPid: z.int().positive().optional(),
-  sysctlsChanged: z.array(z.looseObject({ key: z.string().refine(isNetworkSysctl, 'not a network sysctl'), previous: z.string() })),
+  sysctlsChanged: z.array(
+    z.looseObject({ key: z.string().refine(isNetworkSysctl, 'not a network sysctl'), previous: z.string() }),
+  ),
   files: z.array(z.string()),
   startedAt: z.number(),
 });
@@ -106,7 +119,8 @@ const statusReader =
   (stateDir: string) =>
   (text: string): NetworkStatus => {
     const s = jsonState(STATUS)(text);
-    if (s.files.some((f) => !f.startsWith(`${stateDir}/`) || f.split('/').includes('..'))) throw new Error(`field 'files': a file outside ${stateDir}`);
+    if (s.files.some((f) => !f.startsWith(`${stateDir}/`) || f.split('/').includes('..')))
+      throw new Error(`field 'files': a file outside ${stateDir}`);
     return s as unknown as NetworkStatus;
   };
 
@@ -148,7 +162,10 @@ export class NetworkDriver {
   private async run(argv: readonly string[]): Promise<string> {
     const r = await this.opts.runner.run(argv);
     if (r.status !== 0) {
-      throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+      throw new VirtwallError(
+        'operation-failed',
+        `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`,
+      );
     }
     return r.stdout;
   }
@@ -171,16 +188,30 @@ export class NetworkDriver {
 
   /** Everything refused before anything is created. */
   private async preflight(def: NetworkDef, bridge: string): Promise<void> {
-    if (this.status(def.name)) throw new VirtwallError('conflict', 'Requested operation is not valid: network is already active');
+    if (this.status(def.name))
+      throw new VirtwallError('conflict', 'Requested operation is not valid: network is already active');
     checkDhcpInSubnet(def);
-    checkSubnetOverlap(def, this.active().map((s) => s.def));
+    checkSubnetOverlap(
+      def,
+      this.active().map((s) => s.def),
+    );
     if (await this.deviceExists(bridge)) {
-      throw new VirtwallError('conflict', `bridge name '${bridge}' already in use.`, { element: 'bridge', attribute: 'name' });
+      throw new VirtwallError('conflict', `bridge name '${bridge}' already in use.`, {
+        element: 'bridge',
+        attribute: 'name',
+      });
     }
     checkRouteCollision(def, await this.routes(def));
     const dev = forwardDev(def);
-    if (dev !== undefined && (def.forward.mode === 'nat' || def.forward.mode === 'route') && !(await this.deviceExists(dev))) {
-      throw new VirtwallError('invalid-input', `forward device '${dev}' of network '${def.name}' does not exist`, { element: 'forward', attribute: 'dev' });
+    if (
+      dev !== undefined &&
+      (def.forward.mode === 'nat' || def.forward.mode === 'route') &&
+      !(await this.deviceExists(dev))
+    ) {
+      throw new VirtwallError('invalid-input', `forward device '${dev}' of network '${def.name}' does not exist`, {
+        element: 'forward',
+        attribute: 'dev',
+      });
     }
   }
 
@@ -214,7 +245,9 @@ export class NetworkDriver {
         if (this.opts.foreignForwardAccept) {
           undo.push(() => removeForwardPasses(this.opts.runner, bridge));
           for (const r of await ensureForwardPasses(this.opts.runner, def, bridge, this.opts.firewallBackend)) {
-            this.opts.diag.warn(`network '${def.name}': ${r.chain} has policy drop: ${r.error ?? `accept rules for ${bridge} inserted (comment virtwall-forward:${bridge})`}`);
+            this.opts.diag.warn(
+              `network '${def.name}': ${r.chain} has policy drop: ${r.error ?? `accept rules for ${bridge} inserted (comment virtwall-forward:${bridge})`}`,
+            );
           }
         }
       }
@@ -223,8 +256,15 @@ export class NetworkDriver {
       for (const r of def.routes) {
         const prefix = r.prefix ?? 0;
         // libvirt ignores a failing static route (the network still starts)
-        const failure = await this.kernel.addRoute({ dst: r.address, prefix, gateway: r.gateway, dev: bridge, metric: r.metric });
-        if (failure !== undefined) this.opts.diag.warn(`static route ${formatIp(r.address)}/${prefix} not added: ${failure}`);
+        const failure = await this.kernel.addRoute({
+          dst: r.address,
+          prefix,
+          gateway: r.gateway,
+          dev: bridge,
+          metric: r.metric,
+        });
+        if (failure !== undefined)
+          this.opts.diag.warn(`static route ${formatIp(r.address)}/${prefix} not added: ${failure}`);
       }
       if (def.forward.mode !== 'none') await this.enableForwarding(def, status);
       // no wait for IPv6 duplicate address detection (libvirt 11 has none either): a bridge
@@ -292,9 +332,17 @@ export class NetworkDriver {
     const { pidFile, confFile } = this.dnsmasqFiles(name);
     const hook = this.opts.leaseHook ? [`--dhcp-script=${this.opts.leaseHook}`] : [];
     rmSync(pidFile, { force: true });
-    await this.run(['env', `VIR_BRIDGE_NAME=${bridge}`, 'dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook]);
+    await this.run([
+      'env',
+      `VIR_BRIDGE_NAME=${bridge}`,
+      'dnsmasq',
+      `--conf-file=${confFile}`,
+      '--leasefile-ro',
+      ...hook,
+    ]);
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 0) throw new VirtwallError('operation-failed', `dnsmasq wrote no pid to ${pidFile}`);
+    if (!Number.isInteger(pid) || pid <= 0)
+      throw new VirtwallError('operation-failed', `dnsmasq wrote no pid to ${pidFile}`);
     return pid;
   }
 
@@ -317,7 +365,8 @@ export class NetworkDriver {
   /** Removes everything the network added; tolerant of parts already gone. */
   async stop(name: string): Promise<void> {
     const status = this.status(name);
-    if (!status) throw new VirtwallError('not-found', `Requested operation is not valid: network '${name}' is not active`);
+    if (!status)
+      throw new VirtwallError('not-found', `Requested operation is not valid: network '${name}' is not active`);
     if (status.dnsmasqPid !== undefined) await killProcess(status.dnsmasqPid);
     await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
     await removeForwardPasses(this.opts.runner, status.bridge);
@@ -330,11 +379,18 @@ export class NetworkDriver {
       heir.sysctlsChanged.push(...status.sysctlsChanged);
       this.saveStatus(heir);
     } else {
-      for (const { key, previous } of status.sysctlsChanged) await this.kernel.writeSysctl(key, previous).catch((err: unknown) => this.opts.diag.warn((err as Error).message));
+      for (const { key, previous } of status.sysctlsChanged)
+        await this.kernel
+          .writeSysctl(key, previous)
+          .catch((err: unknown) => this.opts.diag.warn((err as Error).message));
     }
-    const firewallHeir = others.find((s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0);
+    const firewallHeir = others.find(
+      (s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0,
+    );
     if (firewallHeir) {
-      firewallHeir.createdTables = [...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])])];
+      firewallHeir.createdTables = [
+        ...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])]),
+      ];
       this.saveStatus(firewallHeir);
     } else {
       await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner, status.createdTables ?? []);
@@ -348,7 +404,10 @@ export class NetworkDriver {
    * Swaps each network's firewall for its `def`'s, replacing the `present` parts of its record,
    * all networks (of one firewall backend) in one batch per tool; records the new removals.
    */
-  private async replaceFirewalls(backend: FirewallBackendName, networks: { status: NetworkStatus; def: NetworkDef; present: FirewallPart[] }[]): Promise<void> {
+  private async replaceFirewalls(
+    backend: FirewallBackendName,
+    networks: { status: NetworkStatus; def: NetworkDef; present: FirewallPart[] }[],
+  ): Promise<void> {
     const items = networks.map(({ status, def, present }) => ({ def, previous: status.firewallRemoval, present }));
     const applied = await reapplyNetworkFirewalls(backend, items, this.opts.runner, this.opts.diag);
     networks.forEach(({ status }, i) => {
@@ -373,7 +432,9 @@ export class NetworkDriver {
       .sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
     // every network is checked before any is repaired: a table recreated by a repair numbers
     // its rules from 1 again, and must not pass for another network's recorded handles
-    const checked = await Promise.all(running.map(async (status) => ({ status, parts: await firewallParts(status.firewallRemoval, this.opts.runner) })));
+    const checked = await Promise.all(
+      running.map(async (status) => ({ status, parts: await firewallParts(status.firewallRemoval, this.opts.runner) })),
+    );
     for (const backend of new Set(running.map((s) => s.firewallBackend))) {
       // if one network of a backend lacks a rule, all of them get theirs again in one batch, in
       // start order: repairs at different times would leave the networks' rules in another order
@@ -382,12 +443,21 @@ export class NetworkDriver {
       if (damaged.length > 0) {
         let error: string | undefined;
         try {
-          await this.replaceFirewalls(backend, damaged.map(({ status, parts }) => ({ status, def: status.def, present: parts.present })));
+          await this.replaceFirewalls(
+            backend,
+            damaged.map(({ status, parts }) => ({ status, def: status.def, present: parts.present })),
+          );
           for (const { status } of damaged) this.saveStatus(status);
         } catch (err) {
           error = (err as Error).message;
         }
-        for (const { status, parts } of damaged) repairs.push({ target: status.name, missing: parts.missing.length, kept: parts.present.length, ...(error !== undefined ? { error } : {}) });
+        for (const { status, parts } of damaged)
+          repairs.push({
+            target: status.name,
+            missing: parts.missing.length,
+            kept: parts.present.length,
+            ...(error !== undefined ? { error } : {}),
+          });
         continue;
       }
       // no network lacks a rule, but the global chains may be gone (jumps flushed from the built-in chains)
@@ -402,8 +472,19 @@ export class NetworkDriver {
     if (this.opts.foreignForwardAccept && running.length > 0) {
       const dropping = await foreignForwardChains(this.opts.runner, true);
       for (const status of running) {
-        for (const r of await ensureForwardPasses(this.opts.runner, status.def, status.bridge, status.firewallBackend, dropping)) {
-          repairs.push({ target: `${status.name} (accepts in ${r.chain})`, missing: r.missing, kept: 0, ...(r.error !== undefined ? { error: r.error } : {}) });
+        for (const r of await ensureForwardPasses(
+          this.opts.runner,
+          status.def,
+          status.bridge,
+          status.firewallBackend,
+          dropping,
+        )) {
+          repairs.push({
+            target: `${status.name} (accepts in ${r.chain})`,
+            missing: r.missing,
+            kept: 0,
+            ...(r.error !== undefined ? { error: r.error } : {}),
+          });
         }
       }
     }
@@ -440,7 +521,8 @@ export class NetworkDriver {
    */
   async update(name: string, def: NetworkDef, effect: LiveEffect): Promise<void> {
     const status = this.status(name);
-    if (!status) throw new VirtwallError('operation-failed', 'Requested operation is not valid: network is not running');
+    if (!status)
+      throw new VirtwallError('operation-failed', 'Requested operation is not valid: network is not running');
     if (effect === 'firewall' && hasFirewall(def)) {
       const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
       await this.replaceFirewalls(status.firewallBackend, [{ status, def, present: parts.present }]);
@@ -480,7 +562,8 @@ export class NetworkDriver {
   /** `virsh net-dhcp-leases`: the running network's live leases. */
   leases(name: string): NetworkLease[] {
     const status = this.status(name);
-    if (!status) throw new VirtwallError('not-found', `Requested operation is not valid: network '${name}' is not active`);
+    if (!status)
+      throw new VirtwallError('not-found', `Requested operation is not valid: network '${name}' is not active`);
     const records = readLeases(leaseFile(this.opts.stateDir, status.bridge));
     const now = this.opts.now?.() ?? Math.floor(Date.now() / 1000);
     return networkLeases(records, (ip) => prefixFor(status.def, ip), now);
@@ -568,7 +651,8 @@ async function killProcess(pid: number): Promise<void> {
       }
     }
     const end = Date.now() + 2000;
-    for (let wait = 1; tree.some(present) && Date.now() < end; wait = Math.min(wait * 2, 50)) await new Promise((r) => setTimeout(r, wait));
+    for (let wait = 1; tree.some(present) && Date.now() < end; wait = Math.min(wait * 2, 50))
+      await new Promise((r) => setTimeout(r, wait));
     if (!tree.some(present)) return;
   }
 }

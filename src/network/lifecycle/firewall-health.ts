@@ -11,7 +11,15 @@ import { XtablesClient } from '../../xtables/client.js';
 import { sameRule } from '../../xtables/rule.js';
 import type { XtRuleset } from '../../xtables/save.js';
 import { NFT_TABLE } from '../firewall/nftables.js';
-import { isNftPart, isTcPart, isXtablesPart, locate, type FirewallPart, type NftPart, type XtablesPart } from '../firewall/parts.js';
+import {
+  isNftPart,
+  isTcPart,
+  isXtablesPart,
+  locate,
+  type FirewallPart,
+  type NftPart,
+  type XtablesPart,
+} from '../firewall/parts.js';
 import type { IptablesTool } from '../firewall/xtables.js';
 import { isDeepStrictEqual } from 'node:util';
 
@@ -23,21 +31,26 @@ export interface FirewallIo {
 }
 
 /** The clients running through `io` when it is a runner. */
-export const firewallIo = (io: CommandRunner | FirewallIo): FirewallIo => ('nft' in io ? io : { runner: io, nft: new NftCli(io), xt: new XtablesClient(io) });
+export const firewallIo = (io: CommandRunner | FirewallIo): FirewallIo =>
+  'nft' in io ? io : { runner: io, nft: new NftCli(io), xt: new XtablesClient(io) };
 
 export const IPTABLES_TOOLS: readonly IptablesTool[] = ['iptables', 'ip6tables'];
 const NFT_FAMILIES = ['ip', 'ip6'] as const;
 
-export const sameXt = (p: XtablesPart, l: { table: string; rule: XtablesPart['rule'] }) => p.table === l.table && sameRule(p.rule, l.rule);
+export const sameXt = (p: XtablesPart, l: { table: string; rule: XtablesPart['rule'] }) =>
+  p.table === l.table && sameRule(p.rule, l.rule);
 export const sameNft = (p: NftPart, l: { chain: string; comment: string; body: NftPart['body'] }) =>
   p.chain === l.chain && p.comment === l.comment && isDeepStrictEqual(p.body, l.body);
 
 /** Every rule of a tool's listing, with its table. */
-export const xtRules = (tables: XtRuleset) => [...tables.values()].flatMap((t) => t.rules.map((rule) => ({ table: t.name, rule })));
+export const xtRules = (tables: XtRuleset) =>
+  [...tables.values()].flatMap((t) => t.rules.map((rule) => ({ table: t.name, rule })));
 
 /** Every rule of an nft table listing, with its chain and handle. */
 export const nftRules = (t: ListedTable | undefined) =>
-  [...(t?.chains.values() ?? [])].flatMap((c) => c.rules.map((r) => ({ chain: c.name, comment: r.comment, body: r.body ?? [], handle: r.handle })));
+  [...(t?.chains.values() ?? [])].flatMap((c) =>
+    c.rules.map((r) => ({ chain: c.name, comment: r.comment, body: r.body ?? [], handle: r.handle })),
+  );
 
 export interface FirewallParts {
   /** Parts still in the kernel. */
@@ -47,13 +60,18 @@ export interface FirewallParts {
 }
 
 /** Which parts are in the kernel, with the handle of each nft rule found. */
-export async function locateParts(parts: readonly FirewallPart[], io: CommandRunner | FirewallIo): Promise<FirewallParts & { handles: Map<NftPart, number> }> {
+export async function locateParts(
+  parts: readonly FirewallPart[],
+  io: CommandRunner | FirewallIo,
+): Promise<FirewallParts & { handles: Map<NftPart, number> }> {
   const found = new Set<FirewallPart>(parts.filter(isTcPart));
   const handles = new Map<NftPart, number>();
   const { xt, nft } = firewallIo(io);
   for (const tool of IPTABLES_TOOLS) {
     const mine = parts.filter((p): p is XtablesPart => isXtablesPart(p) && p.tool === tool);
-    if (mine.length > 0) for (const [i, at] of locate(mine, xtRules(await xt.save(tool)), sameXt).entries()) if (at >= 0) found.add(mine[i]!);
+    if (mine.length > 0)
+      for (const [i, at] of locate(mine, xtRules(await xt.save(tool)), sameXt).entries())
+        if (at >= 0) found.add(mine[i]!);
   }
   for (const family of NFT_FAMILIES) {
     const mine = parts.filter((p): p is NftPart => isNftPart(p) && p.family === family);
@@ -68,7 +86,10 @@ export async function locateParts(parts: readonly FirewallPart[], io: CommandRun
   return { present: parts.filter((p) => found.has(p)), missing: parts.filter((p) => !found.has(p)), handles };
 }
 
-export async function firewallParts(parts: readonly FirewallPart[], io: CommandRunner | FirewallIo): Promise<FirewallParts> {
+export async function firewallParts(
+  parts: readonly FirewallPart[],
+  io: CommandRunner | FirewallIo,
+): Promise<FirewallParts> {
   const { present, missing } = await locateParts(parts, io);
   return { present, missing };
 }

@@ -26,19 +26,28 @@ export function nftTableIsSkeleton(table: ListedTable): boolean {
 
 /** A table holding iptables-nft's base chains only (policy accept), no rule and no other chain. */
 function isEmptyBaseTable(table: ListedTable): boolean {
-  return [...table.chains.values()].every((c) => XTABLES_BASE_CHAINS.includes(c.name) && c.hook?.policy === 'accept' && c.rules.length === 0) && table.sets.size === 0;
+  return (
+    [...table.chains.values()].every(
+      (c) => XTABLES_BASE_CHAINS.includes(c.name) && c.hook?.policy === 'accept' && c.rules.length === 0,
+    ) && table.sets.size === 0
+  );
 }
 
 /**
  * Removes libvirt's global chains or tables when nothing but their skeleton is left; with
  * iptables, also the empty nf_tables tables (`createdTables`) that applying them had created.
  */
-export async function removeUnusedGlobalFirewall(backend: FirewallBackendName, runner: CommandRunner, createdTables: readonly string[] = []): Promise<void> {
+export async function removeUnusedGlobalFirewall(
+  backend: FirewallBackendName,
+  runner: CommandRunner,
+  createdTables: readonly string[] = [],
+): Promise<void> {
   const nft = new NftCli(runner);
   if (backend === 'nftables') {
     for (const fam of NFT_FAMILIES) {
       const table = await nft.list(fam, NFT_TABLE);
-      if (table && nftTableIsSkeleton(table)) await nft.apply([{ verb: 'delete', table: fam }], NFT_TABLE).catch(() => undefined);
+      if (table && nftTableIsSkeleton(table))
+        await nft.apply([{ verb: 'delete', table: fam }], NFT_TABLE).catch(() => undefined);
     }
     return;
   }
@@ -52,7 +61,9 @@ export async function removeUnusedGlobalFirewall(backend: FirewallBackendName, r
       lines: present
         .filter(([t]) => t === table)
         .flatMap(([, parent, chain]) => [
-          ...rulesIn(tables.get(table), parent).filter((r) => r.target?.name === chain).map((rule) => ({ delete: rule })),
+          ...rulesIn(tables.get(table), parent)
+            .filter((r) => r.target?.name === chain)
+            .map((rule) => ({ delete: rule })),
           { deleteChain: chain },
         ]),
     }));
@@ -61,6 +72,7 @@ export async function removeUnusedGlobalFirewall(backend: FirewallBackendName, r
   for (const created of createdTables) {
     const [family, name] = created.split(' ') as [Family, string];
     const table = await nft.list(family, name);
-    if (table && isEmptyBaseTable(table)) await nft.apply([{ verb: 'delete', table: family }], name).catch(() => undefined);
+    if (table && isEmptyBaseTable(table))
+      await nft.apply([{ verb: 'delete', table: family }], name).catch(() => undefined);
   }
 }

@@ -51,7 +51,8 @@ export interface NetworkKernel {
  * The /proc/sys/net keys a network changes (slash-separated, as `sysctl` also takes them), and
  * nothing else: the keys and values of a status record come back from disk and are written as root.
  */
-const SYSCTL_KEY = /^net\/(?:ipv4\/ip_forward|ipv6\/conf\/all\/forwarding|ipv6\/conf\/([^/]+)\/(?:disable_ipv6|accept_ra|autoconf))$/;
+const SYSCTL_KEY =
+  /^net\/(?:ipv4\/ip_forward|ipv6\/conf\/all\/forwarding|ipv6\/conf\/([^/]+)\/(?:disable_ipv6|accept_ra|autoconf))$/;
 const SYSCTL_VALUE = /^-?\d{1,10}$/;
 const ENODEV = 19;
 
@@ -61,13 +62,16 @@ export function isNetworkSysctl(key: string): boolean {
 }
 
 function checkSysctl(key: string, value?: string): void {
-  if (!isNetworkSysctl(key)) throw new VirtwallError('operation-failed', `refusing to change sysctl '${key}': not one a network sets`);
-  if (value !== undefined && !SYSCTL_VALUE.test(value)) throw new VirtwallError('operation-failed', `refusing to write '${value}' to sysctl '${key}'`);
+  if (!isNetworkSysctl(key))
+    throw new VirtwallError('operation-failed', `refusing to change sysctl '${key}': not one a network sets`);
+  if (value !== undefined && !SYSCTL_VALUE.test(value))
+    throw new VirtwallError('operation-failed', `refusing to write '${value}' to sysctl '${key}'`);
 }
 
 function macBytes(mac: string): number[] {
   const b = parseMac(mac);
-  if (!b) throw new VirtwallError('invalid-input', `invalid MAC address '${mac}'`, { element: 'mac', attribute: 'address' });
+  if (!b)
+    throw new VirtwallError('invalid-input', `invalid MAC address '${mac}'`, { element: 'mac', attribute: 'address' });
   return b;
 }
 
@@ -115,12 +119,24 @@ class NetlinkKernel implements NetworkKernel {
   async routes(wanted: (dst: string) => boolean): Promise<RouteEntry[]> {
     const names = new Map<number, string | undefined>();
     const name = (index: number) => {
-      if (!names.has(index)) names.set(index, rt.parseLink(this.request((q) => rt.getLink(q, { index }), () => `finding link ${index}`)[0]!).name);
+      if (!names.has(index))
+        names.set(
+          index,
+          rt.parseLink(
+            this.request(
+              (q) => rt.getLink(q, { index }),
+              () => `finding link ${index}`,
+            )[0]!,
+          ).name,
+        );
       return names.get(index);
     };
     const out: RouteEntry[] = [];
     for (const family of ['ipv4', 'ipv6'] as const) {
-      for (const m of this.request((q) => rt.dumpRoutes(q, family), () => `listing ${family} routes`)) {
+      for (const m of this.request(
+        (q) => rt.dumpRoutes(q, family),
+        () => `listing ${family} routes`,
+      )) {
         const r = rt.parseRoute(m);
         if (r === undefined || r.table !== rt.MAIN_TABLE) continue;
         const dev = r.oif !== undefined && wanted(r.dst) ? name(r.oif) : undefined;
@@ -132,35 +148,53 @@ class NetlinkKernel implements NetworkKernel {
 
   async addBridge(b: BridgeSpec): Promise<void> {
     const mac = b.mac !== undefined ? macBytes(b.mac) : undefined;
-    this.request((q) => rt.newBridge(q, { name: b.name, mac, forwardDelay: b.delay * 100, stp: b.stp }), () => `creating bridge ${b.name}`);
+    this.request(
+      (q) => rt.newBridge(q, { name: b.name, mac, forwardDelay: b.delay * 100, stp: b.stp }),
+      () => `creating bridge ${b.name}`,
+    );
   }
 
   // each operation on a named link looks its index up first, as `ip` does
 
   async setMtu(dev: string, mtu: number): Promise<void> {
     const index = this.index(dev);
-    this.request((q) => rt.setMtu(q, index, mtu), () => `setting the MTU of ${dev} to ${mtu}`);
+    this.request(
+      (q) => rt.setMtu(q, index, mtu),
+      () => `setting the MTU of ${dev} to ${mtu}`,
+    );
   }
 
   async setUp(dev: string): Promise<void> {
     const index = this.index(dev);
-    this.request((q) => rt.setUp(q, index), () => `bringing ${dev} up`);
+    this.request(
+      (q) => rt.setUp(q, index),
+      () => `bringing ${dev} up`,
+    );
   }
 
   async deleteLink(dev: string): Promise<void> {
     const index = this.lookup(dev);
-    if (index !== undefined) this.request((q) => rt.delLink(q, index), () => `deleting ${dev}`);
+    if (index !== undefined)
+      this.request(
+        (q) => rt.delLink(q, index),
+        () => `deleting ${dev}`,
+      );
   }
 
   async addAddress(dev: string, address: IpAddress, prefix: number): Promise<void> {
     const index = this.index(dev);
-    this.request((q) => rt.newAddress(q, index, address, prefix), () => `adding ${formatIp(address)}/${prefix} to ${dev}`);
+    this.request(
+      (q) => rt.newAddress(q, index, address, prefix),
+      () => `adding ${formatIp(address)}/${prefix} to ${dev}`,
+    );
   }
 
   async addRoute(r: StaticRoute): Promise<string | undefined> {
     try {
       const index = this.index(r.dev);
-      this.socket!.request((q) => rt.newRoute(q, { dst: r.dst, prefix: r.prefix, gateway: r.gateway, index, metric: r.metric }));
+      this.socket!.request((q) =>
+        rt.newRoute(q, { dst: r.dst, prefix: r.prefix, gateway: r.gateway, index, metric: r.metric }),
+      );
       return undefined;
     } catch (err) {
       return (err as Error).message;
@@ -177,7 +211,10 @@ class NetlinkKernel implements NetworkKernel {
     try {
       inNetns(this.netns, () => writeFileSync(`/proc/sys/${key}`, value));
     } catch (err) {
-      throw new VirtwallError('operation-failed', `setting sysctl ${key} to ${value} failed: ${(err as Error).message}`);
+      throw new VirtwallError(
+        'operation-failed',
+        `setting sysctl ${key} to ${value} failed: ${(err as Error).message}`,
+      );
     }
   }
 }
@@ -188,7 +225,11 @@ class CommandKernel implements NetworkKernel {
 
   private async run(argv: readonly string[]): Promise<string> {
     const r = await this.runner.run(argv);
-    if (r.status !== 0) throw new VirtwallError('operation-failed', `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`);
+    if (r.status !== 0)
+      throw new VirtwallError(
+        'operation-failed',
+        `'${renderCommandLine(argv)}' failed (${r.status}): ${r.stderr.trim()}`,
+      );
     return r.stdout;
   }
 
@@ -198,13 +239,23 @@ class CommandKernel implements NetworkKernel {
 
   async routes(): Promise<RouteEntry[]> {
     const out: RouteEntry[] = [];
-    for (const fam of ['-4', '-6']) out.push(...(JSON.parse((await this.run(['ip', '-j', fam, 'route', 'show'])) || '[]') as RouteEntry[]));
+    for (const fam of ['-4', '-6'])
+      out.push(...(JSON.parse((await this.run(['ip', '-j', fam, 'route', 'show'])) || '[]') as RouteEntry[]));
     return out;
   }
 
   async addBridge(b: BridgeSpec): Promise<void> {
     if (b.mac !== undefined) macBytes(b.mac);
-    await this.run(['ip', 'link', 'add', 'name', b.name, ...(b.mac !== undefined ? ['address', b.mac] : []), 'type', 'bridge']);
+    await this.run([
+      'ip',
+      'link',
+      'add',
+      'name',
+      b.name,
+      ...(b.mac !== undefined ? ['address', b.mac] : []),
+      'type',
+      'bridge',
+    ]);
     try {
       // the delay before STP, as libvirt sets them (the kernel raises it to its minimum once STP runs)
       await this.run(['ip', 'link', 'set', 'dev', b.name, 'type', 'bridge', 'forward_delay', String(b.delay * 100)]);
@@ -233,7 +284,17 @@ class CommandKernel implements NetworkKernel {
 
   async addRoute(r: StaticRoute): Promise<string | undefined> {
     const metric = r.metric !== undefined ? ['metric', String(r.metric)] : [];
-    const res = await this.runner.run(['ip', 'route', 'add', `${formatIp(r.dst)}/${r.prefix}`, 'via', formatIp(r.gateway), 'dev', r.dev, ...metric]);
+    const res = await this.runner.run([
+      'ip',
+      'route',
+      'add',
+      `${formatIp(r.dst)}/${r.prefix}`,
+      'via',
+      formatIp(r.gateway),
+      'dev',
+      r.dev,
+      ...metric,
+    ]);
     return res.status === 0 ? undefined : res.stderr.trim();
   }
 

@@ -38,9 +38,15 @@ export function leaseFile(stateDir: string, bridge: string): string {
 }
 
 /** Handles one hook call; returns what dnsmasq expects on stdout (the database for `init`). */
-export function handleLeaseHook(stateDir: string, args: readonly string[], env: Readonly<Record<string, string | undefined>>, now: number): string {
+export function handleLeaseHook(
+  stateDir: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  now: number,
+): string {
   const [action, mac, ip, hostname] = args;
-  if (!action || !ACTIONS.has(action)) throw new VirtwallError('invalid-input', `unknown lease hook action '${action ?? ''}'`);
+  if (!action || !ACTIONS.has(action))
+    throw new VirtwallError('invalid-input', `unknown lease hook action '${action ?? ''}'`);
   // the driver starts dnsmasq with VIR_BRIDGE_NAME set (as libvirt does): dnsmasq names no
   // interface at init
   const bridge = env.VIR_BRIDGE_NAME ?? env.DNSMASQ_INTERFACE;

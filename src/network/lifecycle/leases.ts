@@ -86,11 +86,15 @@ export function leaseDatabase(leases: readonly LeaseRecord[], now: number): stri
   const live = leases.filter((l) => l.expiryTime === 0 || l.expiryTime > now);
   const v4 = live.filter((l) => !isIpv6(l.ipAddress));
   const v6 = live.filter((l) => isIpv6(l.ipAddress));
-  const lines = v4.map((l) => `${l.expiryTime} ${l.macAddress ?? '*'} ${l.ipAddress} ${l.hostname ?? '*'} ${l.clientId ?? '*'}`);
+  const lines = v4.map(
+    (l) => `${l.expiryTime} ${l.macAddress ?? '*'} ${l.ipAddress} ${l.hostname ?? '*'} ${l.clientId ?? '*'}`,
+  );
   const duid = v6.find((l) => l.serverDuid)?.serverDuid;
   if (v6.length && duid) {
     lines.push(`duid ${duid}`);
-    lines.push(...v6.map((l) => `${l.expiryTime} ${l.iaid ?? '*'} ${l.ipAddress} ${l.hostname ?? '*'} ${l.clientId ?? '*'}`));
+    lines.push(
+      ...v6.map((l) => `${l.expiryTime} ${l.iaid ?? '*'} ${l.ipAddress} ${l.hostname ?? '*'} ${l.clientId ?? '*'}`),
+    );
   }
   return lines.map((l) => `${l}\n`).join('');
 }
@@ -108,21 +112,27 @@ export interface NetworkLease {
 }
 
 /** The live leases with each address's prefix taken from the network's subnets. */
-export function networkLeases(leases: readonly LeaseRecord[], prefixOf: (ip: string) => number | undefined, now: number): NetworkLease[] {
+export function networkLeases(
+  leases: readonly LeaseRecord[],
+  prefixOf: (ip: string) => number | undefined,
+  now: number,
+): NetworkLease[] {
   return leases
     .filter((l) => l.expiryTime === 0 || l.expiryTime > now)
     .flatMap((l) => {
       const prefix = prefixOf(l.ipAddress);
       if (prefix === undefined) return [];
-      return [stripUndefined<NetworkLease>({
-        expiryTime: l.expiryTime,
-        mac: l.macAddress,
-        iaid: l.iaid,
-        type: isIpv6(l.ipAddress) ? 'ipv6' : 'ipv4',
-        ipAddress: l.ipAddress,
-        prefix,
-        hostname: l.hostname,
-        clientId: l.clientId,
-      })];
+      return [
+        stripUndefined<NetworkLease>({
+          expiryTime: l.expiryTime,
+          mac: l.macAddress,
+          iaid: l.iaid,
+          type: isIpv6(l.ipAddress) ? 'ipv6' : 'ipv4',
+          ipAddress: l.ipAddress,
+          prefix,
+          hostname: l.hostname,
+          clientId: l.clientId,
+        }),
+      ];
     });
 }

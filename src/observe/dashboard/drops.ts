@@ -36,7 +36,16 @@ export class DropLog {
         // a rule new since the last read (a port bound) counts from 0; a smaller count was reset
         const before = this.previous.get(ruleKey(r)) ?? 0;
         if (r.packets <= before) continue;
-        added.push({ time: s.time, shape: r.shape, chain: r.chain, path: r.path, priority: r.priority, verdict: r.verdict, packets: r.packets - before, ports: [...(s.portsOf.get(r.shape) ?? [])] });
+        added.push({
+          time: s.time,
+          shape: r.shape,
+          chain: r.chain,
+          path: r.path,
+          priority: r.priority,
+          verdict: r.verdict,
+          packets: r.packets - before,
+          ports: [...(s.portsOf.get(r.shape) ?? [])],
+        });
       }
     }
     this.previous = now;

@@ -32,7 +32,12 @@ export class Dashboard {
   private lastError: string | undefined;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly daemon: Daemon, private readonly build: BuildInfo, private readonly counters: CounterReader | undefined, private readonly log: Logger) {
+  constructor(
+    private readonly daemon: Daemon,
+    private readonly build: BuildInfo,
+    private readonly counters: CounterReader | undefined,
+    private readonly log: Logger,
+  ) {
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
     void this.sample();
   }
@@ -74,10 +79,11 @@ export class Dashboard {
         this.lastError = undefined;
         this.drops.update(this.last);
       } catch (err) {
-        if (this.lastError === undefined) this.log.warn({ err: (err as Error).message }, 'dashboard: rule counters not read');
+        if (this.lastError === undefined)
+          this.log.warn({ err: (err as Error).message }, 'dashboard: rule counters not read');
         this.lastError = (err as Error).message;
       }
-    } else this.lastError = 'the ebiptables backend\'s counters are not read (only the nftables backend\'s)';
+    } else this.lastError = "the ebiptables backend's counters are not read (only the nftables backend's)";
     if (this.clients.size === 0) return;
     const data = `data: ${JSON.stringify(this.state())}\n\n`;
     for (const c of this.clients) c.write(data);

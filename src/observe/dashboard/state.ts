@@ -45,7 +45,12 @@ export interface DashboardState {
     /** Why the rule counters could not be read, if they could not. */
     countersError?: string;
   };
-  networks: { name: string; bridge?: string; active: boolean; leases: { ip: string; mac?: string; hostname?: string; expiry: number }[] }[];
+  networks: {
+    name: string;
+    bridge?: string;
+    active: boolean;
+    leases: { ip: string; mac?: string; hostname?: string; expiry: number }[];
+  }[];
   ports: PortView[];
   /** Bound ports not shown (beyond MAX_PORTS). */
   morePorts: number;
@@ -53,17 +58,31 @@ export interface DashboardState {
   drops: DropEvent[];
 }
 
-export function dashboardState(daemon: Daemon, build: BuildInfo, counters: CounterSnapshot | undefined, countersError: string | undefined, drops: DropEvent[]): DashboardState {
+export function dashboardState(
+  daemon: Daemon,
+  build: BuildInfo,
+  counters: CounterSnapshot | undefined,
+  countersError: string | undefined,
+  drops: DropEvent[],
+): DashboardState {
   const t = daemon.telemetry;
   const networks = daemon.networks.list().map((n) => ({
     name: n.name,
     ...(n.bridge !== undefined ? { bridge: n.bridge } : {}),
     active: n.active,
-    leases: n.active ? daemon.networks.leases(n.name).map((l) => ({ ip: l.ipAddress, mac: l.mac, hostname: l.hostname, expiry: l.expiryTime })) : [],
+    leases: n.active
+      ? daemon.networks
+          .leases(n.name)
+          .map((l) => ({ ip: l.ipAddress, mac: l.mac, hostname: l.hostname, expiry: l.expiryTime }))
+      : [],
   }));
-  const networkOf = new Map(daemon.ports.list().flatMap((p) => (p.tap !== undefined ? [[p.tap, p.network] as const] : [])));
+  const networkOf = new Map(
+    daemon.ports.list().flatMap((p) => (p.tap !== undefined ? [[p.tap, p.network] as const] : [])),
+  );
   const droppedBy = new Map<string, number>();
-  for (const r of counters?.rules ?? []) if (r.verdict === 'drop' || r.verdict === 'reject') droppedBy.set(r.shape, (droppedBy.get(r.shape) ?? 0) + r.packets);
+  for (const r of counters?.rules ?? [])
+    if (r.verdict === 'drop' || r.verdict === 'reject')
+      droppedBy.set(r.shape, (droppedBy.get(r.shape) ?? 0) + r.packets);
   const bindings = daemon.bindings.list();
   const ports = bindings.slice(0, MAX_PORTS).map((b): PortView => {
     const shape = counters?.shapeOf.get(b.portdev);

@@ -61,5 +61,9 @@ function withoutState(v: Json): Json {
   if (typeof v !== 'object' || v === null) return v;
   const o = v as Record<string, Json>;
   if ('counter' in o && Object.keys(o).length === 1) return { counter: { packets: 0, bytes: 0 } };
-  return Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'handle').map(([k, x]) => [k, withoutState(x)]));
+  return Object.fromEntries(
+    Object.entries(o)
+      .filter(([k]) => k !== 'handle')
+      .map(([k, x]) => [k, withoutState(x)]),
+  );
 }

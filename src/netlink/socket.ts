@@ -67,6 +67,20 @@ export class NetlinkError extends Error {
   }
 }
 
+/**
+ * send(2) and recv(2) on a netlink socket this module did not open (libnftables' context's, see
+ * src/nft/ownership.ts): the byte count, or minus the errno.
+ */
+export function sendOn(fd: number, data: Buffer, flags = 0): number {
+  const n = Number(sys().send(fd, data, data.length, flags));
+  return n < 0 ? -koffi.errno() : n;
+}
+
+export function receiveOn(fd: number, buf: Buffer, flags = 0): number {
+  const n = Number(sys().recv(fd, buf, buf.length, flags));
+  return n < 0 ? -koffi.errno() : n;
+}
+
 function check(r: number | bigint, what: string): number {
   const n = Number(r);
   if (n < 0) throw new Error(`${what}: ${String(sys().strerror(koffi.errno()))}`);

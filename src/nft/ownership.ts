@@ -3,10 +3,19 @@
 // skips it, `nft delete table` gets EPERM — and with `persist` it outlives its owner's socket as
 // an orphan, which the next owner adopts by the same flags. Sent on the socket of libnftables'
 // context (libnftables.ts), so that context's commands stay accepted.
-import koffi, { type LibraryHandle } from 'koffi';
+import {
+  attr,
+  attrString,
+  encodeMessage,
+  NLM_F,
+  NLMSG,
+  parseAttrs,
+  parseError,
+  parseMessages,
+  type Message,
+} from '../netlink/message.js';
+import { receiveOn, sendOn } from '../netlink/socket.js';
 import type { Family } from './objects.js';
-
-type Fn = ReturnType<LibraryHandle['func']>;
 
 /** nf_tables.h: NFT_TABLE_F_*. */
 export const TABLE_OWNER = 0x2;
@@ -20,48 +29,23 @@ const BATCH_END = 0x11;
 const NEWTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 0;
 const GETTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 1;
 const DELTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 2;
-const NLMSG_ERROR = 2;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
 const NFTA_TABLE_NAME = 1;
 const NFTA_TABLE_FLAGS = 2;
+/** struct nfgenmsg: family, version, res_id (big-endian) before the attributes. */
+const NFGENMSG_SIZE = 4;
 const MSG_DONTWAIT = 0x40;
 const ENOENT = 2;
 const EPERM = 1;
 const EOPNOTSUPP = 95;
 const ENOBUFS = 105;
 
-let libc: { send: Fn; recv: Fn } | undefined;
-const sys = () => {
-  if (libc) return libc;
-  const so = koffi.load('libc.so.6');
-  libc = {
-    send: so.func('long send(int fd, const void *buf, size_t len, int flags)'),
-    recv: so.func('long recv(int fd, _Out_ void *buf, size_t len, int flags)'),
-  };
-  return libc;
-};
-
-function attr(type: number, value: Buffer): Buffer {
-  const a = Buffer.alloc((4 + value.length + 3) & ~3);
-  a.writeUInt16LE(4 + value.length, 0);
-  a.writeUInt16LE(type, 2);
-  value.copy(a, 4);
-  return a;
-}
-
 /** One nfnetlink message: nlmsghdr, nfgenmsg, attributes. */
 function message(type: number, flags: number, seq: number, family: number, attrs: Buffer[] = []): Buffer {
-  const body = Buffer.concat(attrs);
-  const h = Buffer.alloc(20);
-  h.writeUInt32LE(20 + body.length, 0);
-  h.writeUInt16LE(type, 4);
-  h.writeUInt16LE(flags, 6);
-  h.writeUInt32LE(seq, 8);
-  h.writeUInt8(family, 16);
+  const nfgen = Buffer.alloc(NFGENMSG_SIZE);
+  nfgen.writeUInt8(family, 0);
   // batch messages name the subsystem in res_id; object messages leave it 0
-  h.writeUInt16BE(type === BATCH_BEGIN || type === BATCH_END ? NFNL_SUBSYS_NFTABLES : 0, 18);
-  return Buffer.concat([h, body]);
+  nfgen.writeUInt16BE(type === BATCH_BEGIN || type === BATCH_END ? NFNL_SUBSYS_NFTABLES : 0, 2);
+  return encodeMessage({ type, flags, seq }, nfgen, attrs);
 }
 
 function tableMessage(
@@ -72,41 +56,40 @@ function tableMessage(
   table: string,
   tableFlags?: number,
 ): Buffer {
-  const attrs = [attr(NFTA_TABLE_NAME, Buffer.from(`${table}\0`))];
+  const attrs = [attrString(NFTA_TABLE_NAME, table)];
   if (tableFlags !== undefined) {
+    // nf_tables attributes are in network byte order
     const f = Buffer.alloc(4);
     f.writeUInt32BE(tableFlags);
     attrs.push(attr(NFTA_TABLE_FLAGS, f));
   }
-  return message(type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, NFPROTO[family], attrs);
+  return message(type, flags | NLM_F.REQUEST | NLM_F.ACK, seq, NFPROTO[family], attrs);
 }
 
 let nextSeq = Math.floor(Date.now() / 1000);
 
 /** Reads answers on `fd` until every sequence number in `seqs` got its ack or error; returns the errnos and the other messages. */
-function answers(fd: number, seqs: number[]): { errors: Map<number, number>; messages: Buffer[] } {
+function answers(fd: number, seqs: number[]): { errors: Map<number, number>; messages: Message[] } {
   const errors = new Map<number, number>();
-  const messages: Buffer[] = [];
+  const messages: Message[] = [];
   const buf = Buffer.alloc(1 << 16);
   while (seqs.some((s) => !errors.has(s))) {
-    const n = Number(sys().recv(fd, buf, buf.length, MSG_DONTWAIT));
+    const n = receiveOn(fd, buf, MSG_DONTWAIT);
     // an overrun of the socket (by a large libnftables listing) is reported once; our answers queue behind it
-    if (n < 0 && koffi.errno() === ENOBUFS) continue;
-    if (n <= 0) throw new Error(`netlink answer missing (errno ${koffi.errno()})`);
-    for (let o = 0; o + 16 <= n; ) {
-      const len = buf.readUInt32LE(o);
-      if (len < 16) break;
-      if (buf.readUInt16LE(o + 4) === NLMSG_ERROR) errors.set(buf.readUInt32LE(o + 8), -buf.readInt32LE(o + 16));
-      else messages.push(Buffer.from(buf.subarray(o, o + len)));
-      o += (len + 3) & ~3;
+    if (n === -ENOBUFS) continue;
+    if (n <= 0) throw new Error(`netlink answer missing (errno ${-n})`);
+    // copies: the buffer is reused
+    for (const m of parseMessages(Buffer.from(buf.subarray(0, n)))) {
+      if (m.type === NLMSG.ERROR) errors.set(m.seq, parseError(m).errno);
+      else messages.push(m);
     }
   }
   return { errors, messages };
 }
 
 function sendAll(fd: number, data: Buffer): void {
-  if (Number(sys().send(fd, data, data.length, 0)) !== data.length)
-    throw new Error(`netlink send failed (errno ${koffi.errno()})`);
+  const n = sendOn(fd, data);
+  if (n !== data.length) throw new Error(`netlink send failed (errno ${n < 0 ? -n : 0})`);
 }
 
 /**
@@ -121,9 +104,9 @@ function transact(fd: number, build: (seq: number) => Buffer[]): number[] {
   sendAll(
     fd,
     Buffer.concat([
-      message(BATCH_BEGIN, NLM_F_REQUEST, first, 0),
+      message(BATCH_BEGIN, NLM_F.REQUEST, first, 0),
       ...messages,
-      message(BATCH_END, NLM_F_REQUEST, first + messages.length + 1, 0),
+      message(BATCH_END, NLM_F.REQUEST, first + messages.length + 1, 0),
     ]),
   );
   const seqs = messages.map((_, i) => first + 1 + i);
@@ -140,12 +123,9 @@ export function tableFlags(fd: number, family: Family, table: string): number | 
   const errno = errors.get(s)!;
   if (errno === ENOENT) return undefined;
   if (errno !== 0) throw new Error(`reading nft table ${family} ${table}: errno ${errno}`);
-  const reply = messages.find((m) => m.readUInt32LE(8) === s);
-  // the attributes after nlmsghdr and nfgenmsg
-  for (let o = 20; reply && o + 4 <= reply.length; o += (reply.readUInt16LE(o) + 3) & ~3) {
-    if (reply.readUInt16LE(o + 2) === NFTA_TABLE_FLAGS) return reply.readUInt32BE(o + 4);
-    if (reply.readUInt16LE(o) < 4) break;
-  }
+  const reply = messages.find((m) => m.seq === s);
+  const flags = reply && parseAttrs(reply.payload, NFGENMSG_SIZE).get(NFTA_TABLE_FLAGS);
+  if (flags) return flags.readUInt32BE(0);
   return 0;
 }
 

@@ -202,6 +202,57 @@ export function daemonFixture(t: { after: (f: () => void) => void }, nsName = 'd
   return { lab, ns, root, file };
 }
 
+export interface FilteredGuest {
+  tap: string;
+  mac: string;
+  ip: string;
+  uuid: string;
+}
+
+/**
+ * Network `n` (bridge vbr0, `gateway`/24, no DNS) and one clean-traffic port per guest, each guest
+ * in its own namespace behind a veth with its address: the guests' namespaces, in order.
+ */
+export function cleanTrafficGuests(
+  fixture: ReturnType<typeof daemonFixture>,
+  gateway: string,
+  guests: readonly FilteredGuest[],
+): string[] {
+  const { lab, ns: host, root, file } = fixture;
+  assert.equal(
+    cli(root, [
+      'net-create',
+      file(
+        'net.xml',
+        `<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='${gateway}' prefix='24'/></network>`,
+      ),
+    ]).status,
+    0,
+  );
+  return guests.map((g, i) => {
+    const ns = lab.netns(`g${i}`);
+    lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
+    lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
+    const port = file(
+      `${g.tap}.xml`,
+      `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
+    );
+    const r = cli(root, [
+      'net-port-create',
+      'n',
+      port,
+      '--tap',
+      g.tap,
+      '--filter',
+      'clean-traffic',
+      '--param',
+      `IP=${g.ip}`,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    return ns;
+  });
+}
+
 /**
  * One request to the daemon's Unix socket on its own connection, as the CLI sends it unless
  * `headers` say otherwise. A server may answer before it has read the whole body; the late write

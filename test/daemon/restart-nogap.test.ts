@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture, kill9, startDaemon } from './process.js';
+import { cli, cleanTrafficGuests, daemonFixture, kill9, startDaemon } from './process.js';
 import { waitFor } from '../../src/util/wait-for.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
@@ -15,40 +15,10 @@ const GUESTS = [
 
 describe('virtwalld restart', { skip }, () => {
   it('loses no packet of a filtered guest while the daemon is killed and restarted', async (t) => {
-    const { lab, ns: host, root, file } = daemonFixture(t, 'rh');
+    const fixture = daemonFixture(t, 'rh');
+    const { lab, ns: host, root } = fixture;
     const first = await startDaemon(host, root);
-    assert.equal(
-      cli(root, [
-        'net-create',
-        file(
-          'net.xml',
-          "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.77.0.1' prefix='24'/></network>",
-        ),
-      ]).status,
-      0,
-    );
-    const guests = GUESTS.map((g, i) => {
-      const ns = lab.netns(`g${i}`);
-      lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
-      lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
-      const port = file(
-        `${g.tap}.xml`,
-        `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
-      );
-      const r = cli(root, [
-        'net-port-create',
-        'n',
-        port,
-        '--tap',
-        g.tap,
-        '--filter',
-        'clean-traffic',
-        '--param',
-        `IP=${g.ip}`,
-      ]);
-      assert.equal(r.status, 0, r.stderr);
-      return ns;
-    });
+    const guests = cleanTrafficGuests(fixture, '10.77.0.1', GUESTS);
     const [g1] = guests as [string, string];
     assert.equal(
       lab.exec(g1, ['ping', '-c', '1', '-W', '2', GUESTS[1]!.ip], false).status,

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { BIN, cli, daemonFixture, kill9, startDaemon, waitForLog } from './process.js';
+import { BIN, cli, cleanTrafficGuests, daemonFixture, kill9, startDaemon, waitForLog } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const GUESTS = [
@@ -29,7 +29,8 @@ function doctorSays(ns: string, root: string): { status: string; findings: { pro
 
 describe('virtwalld owns its nwfilter tables', { skip }, () => {
   it('keeps them through foreign flushes and deletes, kill -9 and restart, and deletes them itself', async (t) => {
-    const { lab, ns: host, root, file } = daemonFixture(t, 'to');
+    const fixture = daemonFixture(t, 'to');
+    const { lab, ns: host, root } = fixture;
     const first = await startDaemon(host, root);
     const ownership = /"nwfilterTableOwnership":"([^"]*)"/.exec(first.log())?.[1];
     if (ownership !== 'owner') {
@@ -37,38 +38,7 @@ describe('virtwalld owns its nwfilter tables', { skip }, () => {
       t.skip(`this kernel cannot own tables (${ownership}): the heal tests cover it`);
       return;
     }
-    assert.equal(
-      cli(root, [
-        'net-create',
-        file(
-          'net.xml',
-          "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.78.0.1' prefix='24'/></network>",
-        ),
-      ]).status,
-      0,
-    );
-    const guests = GUESTS.map((g, i) => {
-      const ns = lab.netns(`g${i}`);
-      lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
-      lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
-      const port = file(
-        `${g.tap}.xml`,
-        `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
-      );
-      const r = cli(root, [
-        'net-port-create',
-        'n',
-        port,
-        '--tap',
-        g.tap,
-        '--filter',
-        'clean-traffic',
-        '--param',
-        `IP=${g.ip}`,
-      ]);
-      assert.equal(r.status, 0, r.stderr);
-      return ns;
-    });
+    const guests = cleanTrafficGuests(fixture, '10.78.0.1', GUESTS);
     const [g1] = guests as [string, string];
     const reach = () => lab.exec(g1, ['ping', '-c', '1', '-W', '2', GUESTS[1]!.ip], false).status === 0;
     const spoofBlocked = () =>

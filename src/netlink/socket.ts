@@ -12,6 +12,10 @@ const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
+const SO_PROTOCOL = 38;
+const SO_DOMAIN = 39;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
 const SO_RCVTIMEO = 20;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
@@ -24,6 +28,7 @@ const RECEIVE_BUFFER = 64 * 1024;
 const RECEIVE_TIMEOUT_S = 10;
 
 export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 
 type Koffi = typeof import('koffi');
 type KoffiFunction = ReturnType<ReturnType<Koffi['load']>['func']>;
@@ -36,6 +41,8 @@ interface Libc {
   close: KoffiFunction;
   setns: KoffiFunction;
   strerror: KoffiFunction;
+  getsockopt: KoffiFunction;
+  fcntl: KoffiFunction;
 }
 
 // loaded on first use: the CLI, which imports the network driver for `doctor`, never pays for it
@@ -53,6 +60,8 @@ function sys(): Libc {
     close: so.func('int close(int fd)'),
     setns: so.func('int setns(int fd, int nstype)'),
     strerror: so.func('const char *strerror(int errnum)'),
+    getsockopt: so.func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)'),
+    fcntl: so.func('int fcntl(int fd, int cmd, ...)'),
   };
   return libc;
 }
@@ -79,6 +88,20 @@ export function sendOn(fd: number, data: Buffer, flags = 0): number {
 export function receiveOn(fd: number, buf: Buffer, flags = 0): number {
   const n = Number(sys().recv(fd, buf, buf.length, flags));
   return n < 0 ? -koffi.errno() : n;
+}
+
+/** Whether `fd` is a netlink socket of `protocol` (asked of the socket: SO_DOMAIN, SO_PROTOCOL). */
+export function isNetlinkSocket(fd: number, protocol: number): boolean {
+  const option = (name: number) => {
+    const value = [0];
+    return sys().getsockopt(fd, SOL_SOCKET, name, value, [4]) === 0 ? value[0] : undefined;
+  };
+  return option(SO_DOMAIN) === AF_NETLINK && option(SO_PROTOCOL) === protocol;
+}
+
+/** Sets close-on-exec on a socket someone else opened (libmnl opens libnftables' without it). */
+export function setCloseOnExec(fd: number): void {
+  check(sys().fcntl(fd, F_SETFD, 'int', FD_CLOEXEC), 'close-on-exec');
 }
 
 function check(r: number | bigint, what: string): number {

@@ -7,6 +7,7 @@ import { SerialQueue } from '../util/serial-queue.js';
 import koffi, { type LibraryHandle } from 'koffi';
 import { readdirSync, readlinkSync } from 'node:fs';
 import type { CommandResult, CommandRunner } from '../exec/runner.js';
+import { isNetlinkSocket, NETLINK_NETFILTER, setCloseOnExec } from '../netlink/socket.js';
 
 type Fn = ReturnType<LibraryHandle['func']>;
 
@@ -20,13 +21,6 @@ const OUTPUT_FLAGS: Readonly<Record<string, number>> = {
   '--echo': 1 << 5,
 };
 const DRY_RUN = new Set(['-c', '--check']);
-const SOL_SOCKET = 1;
-const SO_PROTOCOL = 38;
-const SO_DOMAIN = 39;
-const AF_NETLINK = 16;
-const NETLINK_NETFILTER = 12;
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
 
 interface Lib {
   ctxNew(flags: number): unknown;
@@ -71,26 +65,6 @@ function sockets(): Set<string> {
   return out;
 }
 
-let getsockopt: Fn | undefined;
-let fcntl: Fn | undefined;
-
-function closeOnExec(fd: number): number {
-  fcntl ??= koffi.load('libc.so.6').func('int fcntl(int fd, int cmd, ...)');
-  return fcntl!(fd, F_SETFD, 'int', FD_CLOEXEC) as number;
-}
-
-/** Whether `fd` is a NETLINK_NETFILTER socket (asked of the socket: SO_DOMAIN, SO_PROTOCOL). */
-function isNetfilterSocket(fd: number): boolean {
-  getsockopt ??= koffi
-    .load('libc.so.6')
-    .func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)');
-  const option = (name: number) => {
-    const value = [0];
-    return getsockopt!(fd, SOL_SOCKET, name, value, [4]) === 0 ? value[0] : undefined;
-  };
-  return option(SO_DOMAIN) === AF_NETLINK && option(SO_PROTOCOL) === NETLINK_NETFILTER;
-}
-
 export class Libnftables implements CommandRunner {
   private readonly lib: Lib;
   private readonly ctx: unknown;
@@ -107,14 +81,13 @@ export class Libnftables implements CommandRunner {
     const opened = [...sockets()]
       .filter((s) => !before.has(s))
       .map((s) => Number(s.slice(0, s.indexOf(':'))))
-      .filter(isNetfilterSocket);
+      .filter((fd) => isNetlinkSocket(fd, NETLINK_NETFILTER));
     if (opened.length !== 1)
       throw new Error(`libnftables context: expected one new netfilter socket, found ${opened.length}`);
     this.fd = opened[0]!;
     // libmnl opens it without close-on-exec: a child (dnsmasq outlives us) would keep the socket,
     // and with it the ownership of our tables, after we exit
-    if (closeOnExec(this.fd) !== 0)
-      throw new Error(`libnftables context: cannot set close-on-exec on its socket (errno ${koffi.errno()})`);
+    setCloseOnExec(this.fd);
     this.lib.bufferOutput(this.ctx);
     this.lib.bufferError(this.ctx);
   }

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKAGES=(nftables libnftables1 iptables ebtables dnsmasq-base iproute2 iputils-ping isc-dhcp-client bind9-dnsutils iperf3 tcpdump procps python3 kmod util-linux libvirt-clients libvirt-daemon python3-libvirt systemd zsh openssl curl prometheus chromium
-  firewalld dbus-daemon)
+  firewalld dbus-daemon etcd-server etcd-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -187,6 +187,8 @@ export function daemonFixture(t: { after: (f: () => void) => void }, nsName = 'd
   const lab = new NetnsLab();
   const ns = lab.netns(nsName);
   const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
+  // others may pass (not list): dnsmasq reads the networks' hosts files as nobody (network/dnsmasq/reach.ts)
+  chmodSync(root, 0o711);
   const files = mkdtempSync(join(tmpdir(), 'virtwall-files-'));
   t.after(() => {
     stopAll(root);

@@ -1,6 +1,6 @@
 // A daemon over a temporary root with a fake runner and a recording fake nwfilter backend:
 // the domain layer tested by value, without the kernel.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -34,6 +34,8 @@ export class RecordingBackend implements NwfilterBackend {
 
 export function tempRoot(): { root: string; cleanup: () => void } {
   const root = mkdtempSync(join(tmpdir(), 'virtwall-daemon-'));
+  // others may pass (not list): dnsmasq reads the networks' hosts files as nobody (network/dnsmasq/reach.ts)
+  chmodSync(root, 0o711);
   return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 

@@ -2,11 +2,11 @@
 // reported (exit 1, --json) with its fix, and not reported once it is gone: a foreign forward
 // drop with foreign_forward_accept = 0, iptables-legacy rules, RA routes with IPv6 forwarding,
 // another DHCP server, br_netfilter with a dropping chain, IP forwarding turned off and a
-// running network's rules gone, dnsmasq missing, firewalld without libvirt's zones.
+// running network's rules gone, a network's hosts files dnsmasq cannot read, dnsmasq missing, firewalld without libvirt's zones.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
@@ -175,6 +175,24 @@ describe('virtwall doctor', { skip }, () => {
     r = doctor(enter, root);
     reported(r, 'ip-forwarding', /net\.ipv4\.ip_forward is 0 while fw forward/);
     reported(r, 'tables-intact', /network fw lacks \d+ of its \d+ firewall rule parts/);
+  });
+
+  it("reports a running network's hosts files that dnsmasq cannot reach", async (t) => {
+    const { ns, root, file } = daemonFixture(t, 'dh');
+    const enter = ['ip', 'netns', 'exec', ns];
+    await startDaemon(ns, root);
+    const xml =
+      "<network><name>hosts</name><bridge name='vwdoc1'/><dns><host ip='192.168.151.9'><hostname>svc</hostname></host></dns><ip address='192.168.151.1' prefix='24'/></network>";
+    assert.equal(cli(root, ['net-create', file('hosts.xml', xml)]).status, 0);
+    clean(doctor(enter, root), 'dnsmasq-hosts-reach');
+    // as when the state root sits in a folder made by mktemp -d
+    chmodSync(root, 0o700);
+    reported(
+      doctor(enter, root),
+      'dnsmasq-hosts-reach',
+      new RegExp(`network hosts: .*cannot pass folder ${root} \\(mode 0700\\)`),
+    );
+    chmodSync(root, 0o711);
   });
 
   const libvirtd = '/usr/sbin/libvirtd';

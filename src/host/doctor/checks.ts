@@ -10,6 +10,7 @@ import { hasFirewall } from '../../network/definition.js';
 import { parseSave } from '../../xtables/save.js';
 import { nwfilterTableStates } from '../../backends/nftables/table-ownership.js';
 import { parseDnsmasqVersion } from '../../network/dnsmasq/config.js';
+import { closedPathText, closedToOthers } from '../../network/dnsmasq/reach.js';
 import type { Firewalld } from '../firewalld.js';
 import { LIBVIRT_FIREWALLD_DEFINITIONS } from '../firewalld-zones.js';
 import { chainLabel, foreignForwardChains, incompleteForwardPasses } from '../forward-passes.js';
@@ -330,6 +331,19 @@ export const CHECKS: readonly Check[] = [
       } catch (err) {
         return [problem((err as Error).message, 'install a newer dnsmasq (Debian: dnsmasq-base)')];
       }
+    },
+  },
+  {
+    id: 'dnsmasq-hosts-reach',
+    title: "dnsmasq can read running networks' hosts files",
+    async run({ networks }) {
+      return networks.flatMap((n) => {
+        const hostsFile = n.files.find((f) => f.endsWith('.hostsfile'));
+        const closed = hostsFile === undefined ? undefined : closedToOthers(hostsFile);
+        if (!closed) return [];
+        const { problem: text, fix } = closedPathText(closed);
+        return [problem(`network ${n.name}: ${text}`, fix)];
+      });
     },
   },
   {

@@ -39,6 +39,7 @@ import type { Firewalld } from '../../host/firewalld.js';
 import { checkZoneRequest, restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
 import { ensureForwardPasses, foreignForwardChains, removeForwardPasses } from '../../host/forward-passes.js';
 import { networkLeases, readLeases, type NetworkLease } from './leases.js';
+import { closedPathText, closedToOthers } from '../dnsmasq/reach.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
 export interface NetworkStatus {
@@ -217,6 +218,7 @@ export class NetworkDriver {
 
   async start(def: NetworkDef): Promise<NetworkStatus> {
     checkRunnable(def);
+    this.checkHostsReach(def);
     await checkZoneRequest(def, this.opts.firewalld);
     const bridge = bridgeName(def);
     await this.preflight(def, bridge);
@@ -306,6 +308,16 @@ export class NetworkDriver {
       await this.kernel.writeSysctl(key, '1');
       status.sysctlsChanged.push({ key, previous });
     }
+  }
+
+  /** Refuses hosts dnsmasq could not read (reach.ts): they would be ignored without a word. */
+  private checkHostsReach(def: NetworkDef): void {
+    const hosts = def.dns.hosts.length > 0 || def.ips.some((ip) => ip.hosts.length > 0);
+    if (!hosts || !this.needsDnsmasq(def)) return;
+    const closed = closedToOthers(join(this.opts.stateDir, `${def.name}.hostsfile`));
+    if (!closed) return;
+    const { problem, fix } = closedPathText(closed);
+    throw new VirtwallError('operation-failed', `network '${def.name}': ${problem}; ${fix}`);
   }
 
   private needsDnsmasq(def: NetworkDef): boolean {
@@ -528,6 +540,7 @@ export class NetworkDriver {
       await this.replaceFirewalls(status.firewallBackend, [{ status, def, present: parts.present }]);
     }
     if (effect === 'dnsmasq-reload' || effect === 'dnsmasq-restart') {
+      this.checkHostsReach(def);
       // turning DHCP on or off changes dnsmasq's command line, not only its hosts files
       const dhcpChanged = status.def.ips.some(servesDhcp) !== def.ips.some(servesDhcp);
       try {

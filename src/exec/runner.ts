@@ -3,6 +3,7 @@
 // through it stays inside that namespace.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { Libnftables, nftCall } from '../nft/libnftables.js';
 
 export interface CommandResult {
   status: number;
@@ -44,7 +45,25 @@ export function isOwnProcess(pid: number): boolean {
   return ownProcesses.has(pid);
 }
 
-/** Runs commands on this host, or inside network namespace `netns` when given. */
+/** This namespace's libnftables context (created at first use); null where libnftables does not load. */
+let ownNft: Libnftables | null | undefined;
+function ownNftContext(): Libnftables | null {
+  if (ownNft === undefined) {
+    try {
+      ownNft = new Libnftables();
+    } catch {
+      ownNft = null;
+    }
+  }
+  return ownNft;
+}
+
+/**
+ * Runs commands on this host, or inside network namespace `netns` when given. In this process's
+ * own namespace nft commands run in-process (libnftables.ts: no process to start, the largest
+ * part of a network start's firewall time); a runner bound to another namespace starts `nft`
+ * there (a context opened in it would keep the namespace alive after `ip netns del`).
+ */
 export class SystemRunner implements CommandRunner {
   private readonly prefix: string[];
   readonly netns: string;
@@ -58,6 +77,8 @@ export class SystemRunner implements CommandRunner {
   }
 
   run(argv: readonly string[], input?: string): Promise<CommandResult> {
+    const lib = this.netns === '' && argv[0] === 'nft' ? ownNftContext() : undefined;
+    if (lib && typeof nftCall(argv, input) !== 'string') return lib.run(argv, input);
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
       const child = spawn(full[0]!, full.slice(1), {

@@ -19,6 +19,8 @@ const OUTPUT_FLAGS: Readonly<Record<string, number>> = {
   '--json': 1 << 4,
   '-e': 1 << 5,
   '--echo': 1 << 5,
+  '-t': 1 << 11,
+  '--terse': 1 << 11,
 };
 const DRY_RUN = new Set(['-c', '--check']);
 
@@ -102,33 +104,14 @@ export class Libnftables implements CommandRunner {
 
   /** `nft [OPTIONS] COMMAND...` or `nft [OPTIONS] -f -` with `input` as the script. */
   run(argv: readonly string[], input?: string): Promise<CommandResult> {
-    if (argv[0] !== 'nft')
-      return Promise.resolve({ status: 127, stdout: '', stderr: `libnftables runs nft only, not ${argv[0]}` });
-    let flags = 0;
-    let dryRun = false;
-    let i = 1;
-    let script: string | undefined;
-    for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
-      const a = argv[i]!;
-      if (a === '-f' && argv[i + 1] === '-') {
-        script = input ?? '';
-        i++;
-      } else if (OUTPUT_FLAGS[a] !== undefined) flags |= OUTPUT_FLAGS[a];
-      else if (DRY_RUN.has(a)) dryRun = true;
-      else
-        return Promise.resolve({
-          status: 64,
-          stdout: '',
-          stderr: `libnftables: nft option ${a} is not supported here`,
-        });
-    }
-    const text = script ?? `${argv.slice(i).join(' ')}\n`;
+    const call = nftCall(argv, input);
+    if (typeof call === 'string') return Promise.resolve({ status: 64, stdout: '', stderr: `libnftables: ${call}` });
     return this.exclusive(
       () =>
         new Promise<CommandResult>((resolve) => {
-          this.lib.setOutputFlags(this.ctx, flags);
-          this.lib.setDryRun(this.ctx, dryRun);
-          this.lib.run.async(this.ctx, text, (err: Error | null, rc: number) => {
+          this.lib.setOutputFlags(this.ctx, call.flags);
+          this.lib.setDryRun(this.ctx, call.dryRun);
+          this.lib.run.async(this.ctx, call.text, (err: Error | null, rc: number) => {
             const stdout = this.lib.output(this.ctx) ?? '';
             const stderr = err ? err.message : (this.lib.error(this.ctx) ?? '');
             resolve({ status: err || rc !== 0 ? 1 : 0, stdout, stderr });
@@ -136,4 +119,31 @@ export class Libnftables implements CommandRunner {
         }),
     );
   }
+}
+
+interface NftCall {
+  flags: number;
+  dryRun: boolean;
+  text: string;
+}
+
+/** An nft argv as one libnftables call, or why it cannot be one (another program, an option it lacks). */
+export function nftCall(argv: readonly string[], input?: string): NftCall | string {
+  if (argv[0] !== 'nft') return `runs nft only, not ${argv[0]}`;
+  let flags = 0;
+  let dryRun = false;
+  let i = 1;
+  let script: string | undefined;
+  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
+    const a = argv[i]!;
+    if (a === '-f' && argv[i + 1] === '-') {
+      script = input ?? '';
+      i++;
+    } else if (OUTPUT_FLAGS[a] !== undefined) flags |= OUTPUT_FLAGS[a];
+    else if (DRY_RUN.has(a)) dryRun = true;
+    else return `nft option ${a} is not supported here`;
+  }
+  // `nft monitor` never ends: a process of its own
+  if (argv[i] === 'monitor') return 'nft monitor runs as a process';
+  return { flags, dryRun, text: script ?? `${argv.slice(i).join(' ')}\n` };
 }

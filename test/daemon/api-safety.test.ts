@@ -10,7 +10,18 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { canUseNetns, type NetnsLab } from '../support/netns.js';
-import { api, BIN, cli, daemonFixture as fixture, descendants, kill9, nft, startDaemon, stopAll } from './process.js';
+import {
+  api,
+  BIN,
+  cli,
+  daemonFixture as fixture,
+  descendants,
+  kill9,
+  nft,
+  processRuns,
+  startDaemon,
+  stopAll,
+} from './process.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -119,15 +130,6 @@ function nsCli(lab: NetnsLab, ns: string, root: string, args: string[]) {
 /** A network listing as the daemon has it. */
 const networkNames = (root: string) =>
   (JSON.parse(cli(root, ['net-list', '--all', '--json']).stdout) as { name: string }[]).map((n) => n.name);
-
-/** Whether a process is still there (a zombie waiting for its reaper counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 describe('the daemon API against hostile clients', { skip }, () => {
   after(() => stopAll());
@@ -405,9 +407,9 @@ describe('the daemon API against hostile clients', { skip }, () => {
     );
     assert.equal(helpers.filter((p) => p.comm === 'tcpdump').length, 2, JSON.stringify(helpers));
     await kill9(d);
-    await waitFor(() => !helpers.some((p) => alive(p.pid)), {
+    await waitFor(() => !helpers.some((p) => processRuns(p.pid)), {
       what: 'no helper to outlive the daemon',
-      detail: () => JSON.stringify(helpers.filter((p) => alive(p.pid))),
+      detail: () => JSON.stringify(helpers.filter((p) => processRuns(p.pid))),
     });
 
     const crashing = await startDaemon(ns, root, { VIRTWALL_CRASH_AT: 'write:nwfilter:before' });

@@ -5,11 +5,11 @@
 // <dnsmasq:options> reach dnsmasq as libvirt passes them, and come back in net-dumpxml.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture, natNetwork, openToOthers, startDaemon, stopAll } from './process.js';
+import { cli, daemonFixture, natNetwork, openToOthers, processRuns, startDaemon, stopAll } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const NS = 'http://libvirt.org/schemas/network/dnsmasq/1.0';
@@ -118,7 +118,7 @@ describe('dnsmasq values through the daemon', { skip }, () => {
     );
     assert.deepEqual(snapshot(root), running, 'a refused update changed the state root');
     assert.equal(readFileSync(join(root, 'run/virtwall/network/good.pid'), 'utf8').trim(), pid);
-    assert.ok(existsSync(`/proc/${pid}`), 'dnsmasq was stopped');
+    assert.ok(processRuns(Number(pid)), 'dnsmasq was stopped');
     assert.equal(readFileSync(ran, 'utf8'), '', 'the injected dhcp-script ran');
     assert.equal(cli(root, ['net-destroy', 'good']).status, 0);
   });

@@ -4,10 +4,19 @@
 // --current/--live/--config follow virsh (transient networks take only live changes).
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp } from '../support/guest.js';
-import { cli, cliOk, daemonFixture as fixture, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import {
+  cli,
+  cliOk,
+  daemonFixture as fixture,
+  openToOthers,
+  processRuns,
+  startDaemon,
+  stopAll,
+  waitForLog,
+} from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 
@@ -96,7 +105,7 @@ describe('net-update on a running network', { skip }, () => {
     );
     const restarted = dnsmasqPid('upd');
     assert.notEqual(restarted, pid);
-    assert.ok(!existsSync(`/proc/${pid}`), 'the old dnsmasq still runs');
+    assert.ok(!processRuns(Number(pid)), 'the old dnsmasq still runs');
     assert.equal(dig('svc.lab'), '192.168.100.50');
 
     // a transient network takes live changes only
@@ -134,6 +143,6 @@ describe('net-update on a running network', { skip }, () => {
     const healed = dnsmasqPid('upd');
     ok(['net-destroy', 'tr']);
     ok(['net-destroy', 'upd']);
-    assert.ok(!existsSync(`/proc/${healed}`), 'the restarted dnsmasq outlived its network');
+    assert.ok(!processRuns(Number(healed)), 'the restarted dnsmasq outlived its network');
   });
 });

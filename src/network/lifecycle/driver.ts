@@ -629,12 +629,6 @@ const running = (pid: number): boolean => {
 };
 
 /**
- * The process is not gone yet, zombie included: a stopped network's dnsmasq is waited for until
- * init reaped it (a systemd host's does so at once).
- */
-const present = (pid: number): boolean => processState(pid) !== undefined;
-
-/**
  * The process `pid` runs and is a dnsmasq (not a later process that reused its pid, nor the
  * zombie a killed daemonised dnsmasq leaves when nothing reaps it).
  */
@@ -650,7 +644,9 @@ function isDnsmasq(pid: number): boolean {
 /**
  * Ends dnsmasq with its helper process and any lease script it is running: SIGTERM to the
  * whole tree, then SIGKILL to what is left after 2 s. dnsmasq is not our child (no exit event
- * reaches us): its end is looked for after 1 ms, then at doubling intervals up to 50 ms.
+ * reaches us): its end is looked for after 1 ms, then at doubling intervals up to 50 ms. Ended
+ * means a zombie at least: its sockets and files are closed, and when init reaps it is init's
+ * business (some reap only now and then: waiting for it made every stop take seconds).
  */
 async function killProcess(pid: number): Promise<void> {
   if (!running(pid)) return;
@@ -664,8 +660,8 @@ async function killProcess(pid: number): Promise<void> {
       }
     }
     const end = Date.now() + 2000;
-    for (let wait = 1; tree.some(present) && Date.now() < end; wait = Math.min(wait * 2, 50))
+    for (let wait = 1; tree.some(running) && Date.now() < end; wait = Math.min(wait * 2, 50))
       await new Promise((r) => setTimeout(r, wait));
-    if (!tree.some(present)) return;
+    if (!tree.some(running)) return;
   }
 }

@@ -125,6 +125,7 @@ export async function runDaemon(root: string): Promise<void> {
     build: { version: packageVersion(), nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend },
     runner,
     log,
+    tracer,
   });
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 

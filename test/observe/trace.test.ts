@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../../src/util/wait-for.js';
 import { canUseNetns } from '../support/netns.js';
+import { DASHBOARD_PORT, fetchIn } from './scenario.js';
 import {
   BIN,
   cleanTrafficGuests,
@@ -171,13 +172,17 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     await noTraceLeft(lab, host, 'after the last trace');
   });
 
-  it('without table ownership, a restarted daemon deletes the trace table the killed one left', async (t) => {
+  it('without table ownership, a restarted daemon deletes the trace table the killed one left; the dashboard samples dropped packets', async (t) => {
     const fixture = daemonFixture(t, 'tu');
     const { lab, ns: host, root } = fixture;
     mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
-    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'nwfilter_table_owner = 0\n');
+    writeFileSync(
+      join(root, 'etc/virtwall/virtwall.conf'),
+      `nwfilter_table_owner = 0\ndashboard_listen = "127.0.0.1:${DASHBOARD_PORT}"\n`,
+    );
     let daemon = await startDaemon(host, root);
-    cleanTrafficGuests(fixture, '10.79.0.1', GUESTS);
+    const [g0, g1] = cleanTrafficGuests(fixture, '10.79.0.1', GUESTS) as [string, string];
+    for (const g of [g0, g1]) lab.exec(g, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
     const orphan = await trace(root, ['vnet1']);
     await kill9(daemon);
     await orphan.exited;
@@ -185,6 +190,25 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     daemon = await startDaemon(host, root);
     assert.equal(traceObjects(lab, host).length, 0, 'the restarted daemon removed it before serving');
     assert.match(daemon.log(), /removed the trace table a previous daemon left/);
+
+    // the dashboard: counters show the drops, a short trace of the dropping port names the packets
+    const samples = () =>
+      (
+        JSON.parse(fetchIn(host, `http://127.0.0.1:${DASHBOARD_PORT}/state.json`).body) as {
+          dropSamples: Record<string, unknown>[];
+        }
+      ).dropSamples;
+    assert.deepEqual(samples(), [], 'nothing sampled before any drop');
+    spoof(lab, g0, 25);
+    const got = samples();
+    assert.ok(got.length > 0 && got.length <= 20, JSON.stringify(got));
+    for (const l of got) {
+      assert.equal(l['port'], 'vnet1');
+      assert.equal(l['verdict'], 'drop');
+      assert.match(String(l['packet']), / ip 10\.79\.0\.99 > /);
+      assert.match(String(l['filter']), /no-ip-spoofing$/);
+    }
+    await noTraceLeft(lab, host, 'after the sampling trace');
   });
 
   it('says what the ebiptables backend cannot trace', async (t) => {

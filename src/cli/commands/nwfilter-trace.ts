@@ -24,7 +24,7 @@ export function registerNwfilterTrace(program: Command): void {
   program
     .command('nwfilter-trace')
     .description('live trace of packets on bound ports and the filter rule that decided (nftables backend)')
-    .argument('[portdev...]', 'ports to trace (default: every bound port)')
+    .argument('[binding...]', 'bound port devices to trace (default: every bound port)')
     .addOption(new Option('--verdict <verdict>', 'only packets with this verdict').choices(['drop', 'accept']))
     .option('--count <N>', 'stop after N lines')
     .option('--json', 'one JSON object per line')

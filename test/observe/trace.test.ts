@@ -211,6 +211,64 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     await noTraceLeft(lab, host, 'after the sampling trace');
   });
 
+  it('names IP-level rules (libvirt iptables rules) in both directions', async (t) => {
+    const fixture = daemonFixture(t, 'ti');
+    const { lab, ns: host, root, file } = fixture;
+    await startDaemon(host, root);
+    const filter = `<filter name='trace-ip' chain='root'>
+  <rule action='drop' direction='out' priority='500'><icmp type='8'/></rule>
+  <rule action='drop' direction='in' priority='510'><icmp type='8'/></rule>
+</filter>`;
+    assert.equal(cli(root, ['nwfilter-define', file('f.xml', filter)]).status, 0);
+    const net = `<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.79.0.1' prefix='24'/></network>`;
+    assert.equal(cli(root, ['net-create', file('net.xml', net)]).status, 0);
+    const guests = GUESTS.map((g, i) => {
+      const ns = lab.netns(`g${i}`);
+      lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
+      lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
+      lab.exec(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+      const port = file(
+        `${g.tap}.xml`,
+        `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
+      );
+      const args = ['net-port-create', 'n', port, '--tap', g.tap, ...(i === 0 ? ['--filter', 'trace-ip'] : [])];
+      assert.equal(cli(root, args).status, 0);
+      return ns;
+    });
+    const drops = await trace(root, ['vnet1', '--json', '--verdict', 'drop', '--count', '2']);
+    lab.exec(guests[0]!, ['ping', '-c', '1', '-W', '1', GUESTS[1]!.ip], false);
+    lab.exec(guests[1]!, ['ping', '-c', '1', '-W', '1', GUESTS[0]!.ip], false);
+    assert.equal(await drops.exited, 0, drops.stderr());
+    const lines = drops
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((l) => [l['port'], l['direction'], l['verdict'], l['filter'], l['priority'], l['rules']]),
+      [
+        [
+          'vnet1',
+          'from',
+          'drop',
+          'trace-ip',
+          500,
+          ["<rule action='drop' direction='out' priority='500'><icmp type='8'/></rule>"],
+        ],
+        [
+          'vnet1',
+          'to',
+          'drop',
+          'trace-ip',
+          510,
+          ["<rule action='drop' direction='in' priority='510'><icmp type='8'/></rule>"],
+        ],
+      ],
+      drops.stdout(),
+    );
+    await noTraceLeft(lab, host, 'after --count');
+  });
+
   it('says what the ebiptables backend cannot trace', async (t) => {
     const fixture = daemonFixture(t, 'te');
     const { root, ns: host } = fixture;

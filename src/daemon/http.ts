@@ -47,7 +47,7 @@ const TRACE = z.strictObject({
 });
 
 /** Why a daemon without a tracer cannot trace (the ebiptables backend; checked on this kernel). */
-export const NO_TRACE_EBIPTABLES =
+const NO_TRACE_EBIPTABLES =
   'nwfilter-trace needs the nftables backend (nwfilter_backend = "nftables"). With ebiptables the rules are ' +
   'ebtables-nft and iptables-nft rules: nftables tracing sees them (table, libvirt chain such as libvirt-I-PORT ' +
   'or FI-PORT, rule handle, verdict), but they carry no origin of their own, so a decision could be tied to ' +

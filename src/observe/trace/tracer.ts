@@ -94,10 +94,6 @@ export class Tracer {
     return true;
   }
 
-  get active(): number {
-    return this.sessions.size;
-  }
-
   /**
    * Starts tracing `req.ports` for a client; `emit` gets its lines until the count is reached
    * (then `end`) or close() is called (the client went away).
@@ -159,6 +155,8 @@ export class Tracer {
   }
 
   private startEvents(): void {
+    // still open after a failed start
+    if (this.socket) return;
     const socket = NetlinkSocket.open(NETLINK_NETFILTER);
     socket.subscribe(NFNLGRP_NFTRACE, RECEIVE_BUFFER);
     this.socket = socket;

@@ -142,6 +142,20 @@ function renderDrops(s) {
   document.getElementById('drops').replaceChildren(...items);
 }
 
+function renderDropSamples(s) {
+  const items = s.dropSamples.map((l) =>
+    el(
+      'li',
+      { 'data-port': l.port, 'data-rule': l.filter !== undefined ? `${l.filter} prio=${l.priority}` : l.by },
+      `${time(Date.parse(l.time))}: ${l.packet} ${l.direction} port ${l.port} dropped by `,
+      el('span', { class: 'drop' }, l.filter !== undefined ? `${l.filter} prio=${l.priority}` : l.by),
+      ...(l.rules ?? []).map((r) => el('code', {}, ` ${r}`)),
+    ),
+  );
+  if (items.length === 0) items.push(el('li', { class: 'muted' }, 'none sampled'));
+  document.getElementById('drop-samples').replaceChildren(...items);
+}
+
 function renderLeases(s) {
   const rows = s.networks.flatMap((n) =>
     n.leases.map((l) =>
@@ -165,6 +179,7 @@ function render(s) {
   renderTopology(s);
   renderPortDrops(s);
   renderDrops(s);
+  renderDropSamples(s);
   renderLeases(s);
   document.body.dataset.updated = String(s.time);
 }

@@ -60,6 +60,65 @@ export class DaemonClient {
     return o.connect ? DaemonClient.forUri(o.connect, o.root) : DaemonClient.forRoot(o.root);
   }
 
+  /**
+   * A streamed answer (NDJSON): `onObject` gets each line's object as it comes; resolves when the
+   * daemon ends the stream or `stop` (returned through `started`) is called. An error answer
+   * rejects as call() does.
+   */
+  async stream(
+    method: string,
+    path: string,
+    body: unknown,
+    onObject: (o: Record<string, unknown>) => void,
+    started: (stop: () => void) => void,
+  ): Promise<void> {
+    const payload = JSON.stringify(body ?? {});
+    const send: Send = this.transport === 'tls' ? (await import('node:https')).request : httpRequest;
+    return new Promise((resolve, reject) => {
+      let stopped = false;
+      const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+      const req = send({ ...this.target, method, path, headers, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        if ((res.statusCode ?? 500) >= 400) {
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => {
+            let parsed: { error?: string; kind?: ErrorKind } = {};
+            try {
+              parsed = JSON.parse(text) as typeof parsed;
+            } catch {
+              // the status says enough
+            }
+            reject(
+              new VirtwallError(parsed.kind ?? 'operation-failed', parsed.error ?? `daemon replied ${res.statusCode}`),
+            );
+          });
+          return;
+        }
+        res.on('data', (d: string) => {
+          const lines = (text + d).split('\n');
+          text = lines.pop()!;
+          for (const line of lines) if (line.trim() !== '') onObject(JSON.parse(line) as Record<string, unknown>);
+        });
+        res.on('end', () => resolve());
+        res.on('close', () => resolve());
+      });
+      req.on('error', (err) =>
+        stopped
+          ? resolve()
+          : reject(
+              new VirtwallError('operation-failed', `daemon at ${this.address}: ${method} ${path}: ${err.message}`),
+            ),
+      );
+      started(() => {
+        stopped = true;
+        req.destroy();
+        resolve();
+      });
+      req.end(payload);
+    });
+  }
+
   async call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
     const payload = JSON.stringify(body ?? {});
     const send: Send = this.transport === 'tls' ? (await import('node:https')).request : httpRequest;

@@ -9,6 +9,7 @@ import { registerNwfilterCompile } from './commands/nwfilter-compile.js';
 import { registerLeaseHook } from './commands/lease-hook.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerNwfilterCommands } from './commands/nwfilter.js';
+import { registerNwfilterTrace } from './commands/nwfilter-trace.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerHooks } from './commands/hooks.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerLeaseHook(program);
   registerDaemon(program);
   registerNwfilterCommands(program);
+  registerNwfilterTrace(program);
   registerNetworkCommands(program);
   registerCompletion(program);
   registerHooks(program);

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../conf/network/update.js';
 import type { Daemon } from './daemon.js';
 import { decodeUtf8 } from '../xml/utf8.js';
+import { checkDeviceName } from '../util/device-name.js';
+import type { Tracer } from '../observe/trace/tracer.js';
 
 export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   'invalid-input': 400,
@@ -37,6 +39,44 @@ const UPDATE = z.strictObject({
   live: z.boolean().default(false),
   config: z.boolean().default(false),
 });
+
+const TRACE = z.strictObject({
+  ports: z.array(z.string()).default([]),
+  verdict: z.enum(['accept', 'drop']).optional(),
+  count: z.int().positive().optional(),
+});
+
+/** Why a daemon without a tracer cannot trace (the ebiptables backend; checked on this kernel). */
+const NO_TRACE_EBIPTABLES =
+  'nwfilter-trace needs the nftables backend (nwfilter_backend = "nftables"). With ebiptables the rules are ' +
+  'ebtables-nft and iptables-nft rules: nftables tracing sees them (table, libvirt chain such as libvirt-I-PORT ' +
+  'or FI-PORT, rule handle, verdict), but they carry no origin of their own, so a decision could be tied to ' +
+  'a port and a chain, not to the filter and rule of the XML; virtwall does not trace them';
+
+/**
+ * `POST /trace`: a live stream, one JSON object per line (NDJSON): first `{"tracing": [ports]}`,
+ * then a TraceLine per decision, until the count is reached or the client goes away (its session
+ * and, with the last one, the trace table are removed then).
+ */
+async function traceStream(
+  d: Daemon,
+  tracer: Tracer | undefined,
+  body: z.output<typeof TRACE>,
+  res: ServerResponse,
+): Promise<void> {
+  if (!tracer) throw new VirtwallError('operation-failed', NO_TRACE_EBIPTABLES);
+  const ports = body.ports.length
+    ? [...new Set(body.ports.map((p) => d.bindings.get(checkDeviceName(p, 'port device')).portdev))]
+    : d.bindings.list().map((b) => b.portdev);
+  const send = (o: object) => {
+    if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    res.write(`${JSON.stringify(o)}\n`);
+  };
+  const close = await tracer.open({ ports, verdict: body.verdict, count: body.count }, send, () => res.end());
+  res.once('close', () => void close());
+  if (res.destroyed) return close();
+  send({ tracing: ports });
+}
 
 interface Route {
   method: string;
@@ -197,7 +237,11 @@ const routeName = (r: Route) =>
     .replace(/\(\[\^\/\]\+\)/g, '{}')
     .replace(/\\\//g, '/')}`;
 
-export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+export function apiHandler(
+  daemon: Daemon,
+  log: Logger,
+  tracer?: Tracer,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const t0 = performance.now();
     let command = 'unknown';
@@ -209,6 +253,10 @@ export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, 
     void (async () => {
       checkClient(req);
       const url = new URL(req.url ?? '/', 'http://virtwall');
+      if (url.pathname === '/trace' && req.method === 'POST') {
+        command = 'POST /trace';
+        return traceStream(daemon, tracer, checkBody(TRACE, await readBody(req)) as z.output<typeof TRACE>, res);
+      }
       const matches = ROUTES.map((r) => [r, r.path.exec(url.pathname)] as const).filter(([, found]) => found);
       const found = matches.find(([r]) => r.method === req.method);
       if (!found) throw new HttpError(matches.length ? 405 : 404, `no route for ${req.method} ${url.pathname}`);
@@ -218,7 +266,8 @@ export function apiHandler(daemon: Daemon, log: Logger): (req: IncomingMessage, 
       const body = checkBody(route.body, await readBody(req));
       return route.handle(daemon, params, body, url.searchParams);
     })().then(
-      (result) => reply(200, result ?? {}, 'ok'),
+      // a stream wrote its own answer
+      (result) => (res.headersSent ? undefined : reply(200, result ?? {}, 'ok')),
       (err: unknown) => {
         if (err instanceof HttpError)
           return reply(err.status, { error: err.message, kind: 'invalid-input' }, `http-${err.status}`);

@@ -25,6 +25,9 @@ import { startLibvirtSockets } from '../rpc/listeners.js';
 import { isJournalStream, journalLine, notifyReady } from './systemd.js';
 import { startObserve } from '../observe/listener.js';
 import { packageVersion } from '../util/package-version.js';
+import { Tracer } from '../observe/trace/tracer.js';
+import { NftCli } from '../nft/client.js';
+import { FAMILIES, TABLE } from '../backends/nftables/model.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
 /** Quiet time after a foreign kernel change before reconciling (a burst of changes heals once). */
@@ -76,11 +79,26 @@ export async function runDaemon(root: string): Promise<void> {
   });
   const firewalld = new Firewalld();
   const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld });
+  // live tracing (nftables only): a trace table a previous daemon could not own is deleted first
+  let tracer: Tracer | undefined;
+  if (config.nwfilterBackend === 'nftables') {
+    const traceRunner = tables?.nft?.lib ?? runner;
+    if (await Tracer.removeLeftover(traceRunner)) log.warn('removed the trace table a previous daemon left');
+    tracer = new Tracer({
+      nft: tables?.nft ?? new NftCli(runner),
+      runner: traceRunner,
+      owner: tables?.nft,
+      table: TABLE,
+      families: FAMILIES,
+      filter: (name) => daemon.filters.list().find((f) => f.name === name),
+      log,
+    });
+  }
 
   // libvirt's sockets first: if one is another daemon's, nothing of ours is left listening
   const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
   rmSync(layout.socket, { force: true });
-  const handler = apiHandler(daemon, log);
+  const handler = apiHandler(daemon, log, tracer);
   const guard = new ConnectionGuard(config.maxClients, config.idleTimeout * 1000, log);
   const servers = [createServer(handler)];
   guard.watch(servers[0]!, { admin: true, event: 'connection' });
@@ -107,6 +125,7 @@ export async function runDaemon(root: string): Promise<void> {
     build: { version: packageVersion(), nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend },
     runner,
     log,
+    tracer,
   });
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
@@ -156,6 +175,7 @@ export async function runDaemon(root: string): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  await tracer?.closeAll();
   rmSync(layout.socket, { force: true });
   rmSync(layout.pidFile, { force: true });
 }

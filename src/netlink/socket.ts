@@ -21,6 +21,11 @@ const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 const MSG_TRUNC = 0x20;
+const MSG_DONTWAIT = 0x40;
+const NETLINK_ADD_MEMBERSHIP = 1;
+const SO_RCVBUF = 8;
+const EAGAIN = 11;
+const ENOBUFS = 105;
 const CLONE_NEWNET = 0x40000000;
 const EINTR = 4;
 /** A dump batch is at most 32 KiB (netlink_recvmsg caps its allocation there). */
@@ -43,6 +48,7 @@ interface Libc {
   strerror: KoffiFunction;
   getsockopt: KoffiFunction;
   fcntl: KoffiFunction;
+  bind: KoffiFunction;
 }
 
 // loaded on first use: the CLI, which imports the network driver for `doctor`, never pays for it
@@ -62,6 +68,7 @@ function sys(): Libc {
     strerror: so.func('const char *strerror(int errnum)'),
     getsockopt: so.func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)'),
     fcntl: so.func('int fcntl(int fd, int cmd, ...)'),
+    bind: so.func('int bind(int fd, const void *addr, uint32_t len)'),
   };
   return libc;
 }
@@ -174,6 +181,46 @@ export class NetlinkSocket {
     if (this.fd < 0) return;
     sys().close(this.fd);
     this.fd = -1;
+  }
+
+  /**
+   * Joins multicast group `group` (events the kernel sends unasked, e.g. nftables' traces), with
+   * a receive buffer of `bufferBytes` for what arrives between two drain() calls.
+   */
+  subscribe(group: number, bufferBytes: number): void {
+    const value = (v: number) => new Struct(4).u32(0, v).buf;
+    // bound (port id chosen by the kernel): an unbound socket's port id is 0, the kernel's own,
+    // and a broadcast skips the socket whose port id is its sender's
+    const address = new Struct(12).u16(0, AF_NETLINK).buf; // sockaddr_nl: family, pad, pid 0, groups 0
+    check(sys().bind(this.fd, address, address.length), 'netlink bind');
+    check(sys().setsockopt(this.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, value(group), 4), 'netlink group');
+    check(sys().setsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, value(bufferBytes), 4), 'SO_RCVBUF');
+  }
+
+  /**
+   * Every message queued now, without waiting; `overrun` when the kernel dropped some because
+   * the buffer was full (they are lost; what follows is read again normally).
+   */
+  drain(): { messages: Message[]; overrun: boolean } {
+    const messages: Message[] = [];
+    let overrun = false;
+    while (this.fd >= 0) {
+      const n = Number(sys().recv(this.fd, this.buffer, this.buffer.length, MSG_DONTWAIT | MSG_TRUNC));
+      if (n < 0) {
+        const errno = koffi.errno();
+        if (errno === EINTR) continue;
+        if (errno === ENOBUFS) {
+          overrun = true;
+          continue;
+        }
+        if (errno === EAGAIN) break;
+        check(n, 'netlink receive');
+      }
+      // a datagram larger than the buffer is cut: skip it rather than misread it
+      if (n > this.buffer.length) continue;
+      messages.push(...parseMessages(Buffer.from(this.buffer.subarray(0, n))));
+    }
+    return { messages, overrun };
   }
 
   /**

@@ -7,6 +7,8 @@ import type { Daemon } from '../daemon/daemon.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { CounterReader } from './counters.js';
 import { Dashboard } from './dashboard/server.js';
+import { DropSamples } from './dashboard/drop-samples.js';
+import type { Tracer } from './trace/tracer.js';
 import { registerMetrics, type BuildInfo } from './metrics.js';
 import { readOnlyHandler, SAFE_HEADERS } from './read-only-http.js';
 
@@ -16,6 +18,8 @@ export interface ObserveOptions {
   build: BuildInfo;
   runner: CommandRunner;
   log: Logger;
+  /** Live tracing (nftables backend): the dashboard samples dropped packets with it. */
+  tracer?: Tracer;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -63,7 +67,8 @@ export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{
       );
     }
     if (o.dashboard) {
-      dashboard = new Dashboard(daemon, o.build, counters, o.log);
+      const samples = o.tracer && new DropSamples(o.tracer, o.log);
+      dashboard = new Dashboard(daemon, o.build, counters, o.log, samples);
       await serve(o.dashboard, dashboard.routes(), 'dashboard');
     }
   } catch (err) {

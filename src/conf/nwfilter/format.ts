@@ -20,6 +20,17 @@ export function formatFilter(def: FilterDef): string {
   return `${w.toString()}${body.toString()}</filter>\n`;
 }
 
+/** One rule as formatFilter writes it, on one line (what a trace or a counter names). */
+export function formatRule(rule: RuleDef): string {
+  const w = new XmlWriter();
+  writeRule(w, rule);
+  return w
+    .toString()
+    .split('\n')
+    .map((l) => l.trim())
+    .join('');
+}
+
 function writeRule(w: XmlWriter, rule: RuleDef): void {
   const attrs: [string, string | undefined][] = [
     ['action', rule.action],

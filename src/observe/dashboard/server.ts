@@ -1,7 +1,8 @@
 // The dashboard's routes: the page and its two assets (share/dashboard/, served from the
 // package: no CDN), the state as JSON, and server-sent events that push the state once a second
 // while a page is open. A sampler reads the counters every second (also with no page open, so
-// the last drops are there when one opens) and keeps the drops it sees (drops.ts).
+// the last drops are there when one opens) and keeps the drops it sees (drops.ts), and has the
+// packets of new drops sampled by tracing (drop-samples.ts).
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -9,6 +10,7 @@ import type { Daemon } from '../../daemon/daemon.js';
 import type { CounterReader, CounterSnapshot } from '../counters.js';
 import type { BuildInfo } from '../metrics.js';
 import { SAFE_HEADERS } from '../read-only-http.js';
+import type { DropSamples } from './drop-samples.js';
 import { DropLog } from './drops.js';
 import { dashboardState } from './state.js';
 
@@ -37,6 +39,8 @@ export class Dashboard {
     private readonly build: BuildInfo,
     private readonly counters: CounterReader | undefined,
     private readonly log: Logger,
+    /** The packets of the drops, sampled by tracing (nftables backend only). */
+    private readonly samples?: DropSamples,
   ) {
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
     void this.sample();
@@ -69,7 +73,14 @@ export class Dashboard {
   }
 
   private state() {
-    return dashboardState(this.daemon, this.build, this.last, this.lastError, this.drops.recent());
+    return dashboardState(
+      this.daemon,
+      this.build,
+      this.last,
+      this.lastError,
+      this.drops.recent(),
+      this.samples?.recent() ?? [],
+    );
   }
 
   private async sample(): Promise<void> {
@@ -77,7 +88,7 @@ export class Dashboard {
       try {
         this.last = await this.counters.read();
         this.lastError = undefined;
-        this.drops.update(this.last);
+        this.samples?.seen(this.drops.update(this.last));
       } catch (err) {
         if (this.lastError === undefined)
           this.log.warn({ err: (err as Error).message }, 'dashboard: rule counters not read');

@@ -6,6 +6,7 @@ import type { CounterSnapshot } from '../counters.js';
 import type { BuildInfo } from '../metrics.js';
 import type { ReconcileEvent } from '../telemetry.js';
 import type { DropEvent } from './drops.js';
+import type { TraceLine } from '../trace/tracer.js';
 
 /** Ports drawn and listed at most (a host with thousands shows the first ones and the count). */
 export const MAX_PORTS = 300;
@@ -56,6 +57,8 @@ export interface DashboardState {
   morePorts: number;
   rules: RuleView[];
   drops: DropEvent[];
+  /** Dropped packets with their rule, sampled by tracing (drop-samples.ts), newest first. */
+  dropSamples: TraceLine[];
 }
 
 export function dashboardState(
@@ -64,6 +67,7 @@ export function dashboardState(
   counters: CounterSnapshot | undefined,
   countersError: string | undefined,
   drops: DropEvent[],
+  dropSamples: TraceLine[] = [],
 ): DashboardState {
   const t = daemon.telemetry;
   const networks = daemon.networks.list().map((n) => ({
@@ -116,5 +120,6 @@ export function dashboardState(
     morePorts: bindings.length - ports.length,
     rules: (counters?.rules ?? []).filter((r) => shown.has(r.shape)).map(({ family: _, ...r }) => r),
     drops,
+    dropSamples,
   };
 }

@@ -1,0 +1,283 @@
+// `virtwall nwfilter-trace` on the real kernel: a daemon in a namespace with clean-traffic on two
+// ports; a guest sends packets from an address not its own; the trace names the port, the drop
+// and clean-traffic's rule that dropped them. Tracing touches only the traced port (a trace table
+// of its own, the filters' tables unchanged) and is gone after --count, Ctrl-C, kill -9 of the
+// CLI, and kill -9 of the daemon (with and without table ownership) and its restart.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { waitFor } from '../../src/util/wait-for.js';
+import { canUseNetns } from '../support/netns.js';
+import { DASHBOARD_PORT, fetchIn } from './scenario.js';
+import {
+  BIN,
+  cleanTrafficGuests,
+  cli,
+  daemonFixture,
+  kill9,
+  startDaemon,
+  type DaemonProcess,
+  type FilteredGuest,
+} from '../daemon/process.js';
+
+const skip = canUseNetns() ? false : 'needs root and ip netns';
+const GUESTS: FilteredGuest[] = [
+  { tap: 'vnet1', mac: '52:54:00:79:00:11', ip: '10.79.0.11', uuid: '7d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4b11' },
+  { tap: 'vnet2', mac: '52:54:00:79:00:12', ip: '10.79.0.12', uuid: '7d1b8a2c-1f3e-4a0a-9b7e-0c1d2e3f4b12' },
+];
+const SPOOFED = '10.79.0.99';
+
+interface Trace {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+/** The CLI's nwfilter-trace as a process; resolves once the daemon said it is tracing. */
+async function trace(root: string, args: string[]): Promise<Trace> {
+  const child = spawn(process.execPath, [BIN, '--root', root, 'nwfilter-trace', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`nwfilter-trace exited: ${err}`);
+      return err.includes('Tracing');
+    },
+    { what: 'nwfilter-trace tracing', timeout: 30_000, detail: () => err },
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** The namespace's ruleset as nft's JSON items. */
+function ruleset(lab: ReturnType<typeof daemonFixture>['lab'], ns: string): Record<string, Record<string, unknown>>[] {
+  return (JSON.parse(lab.exec(ns, ['nft', '-j', 'list', 'ruleset']).stdout) as { nftables: [] }).nftables;
+}
+
+/** Every object of the trace table (none: no tracing left). */
+const traceObjects = (lab: ReturnType<typeof daemonFixture>['lab'], ns: string) =>
+  ruleset(lab, ns).filter(
+    (item) => Object.values(item)[0]!['table'] === 'virtwall_trace' || item['table']?.['name'] === 'virtwall_trace',
+  );
+
+/** Our filters' tables, without counters (state, not rules). */
+const filterTables = (lab: ReturnType<typeof daemonFixture>['lab'], ns: string) =>
+  JSON.stringify(
+    ruleset(lab, ns).filter((item) => {
+      const o = Object.values(item)[0]!;
+      return o['table'] === 'virtwall_nwf' || (item['table'] && o['name'] === 'virtwall_nwf');
+    }),
+  ).replace(/"counter":\{"packets":\d+,"bytes":\d+\}/g, '"counter":{}');
+
+async function noTraceLeft(lab: ReturnType<typeof daemonFixture>['lab'], ns: string, what: string): Promise<void> {
+  await waitFor(() => traceObjects(lab, ns).length === 0, {
+    what: `no trace objects left ${what}`,
+    timeout: 10_000,
+    detail: () => JSON.stringify(traceObjects(lab, ns)),
+  });
+}
+
+/** Guest g0 pings g1 from an address not its own (the neighbour known: no ARP to drop first). */
+function spoof(lab: ReturnType<typeof daemonFixture>['lab'], g0: string, count: number): void {
+  lab.exec(g0, ['ip', 'neigh', 'replace', GUESTS[1]!.ip, 'lladdr', GUESTS[1]!.mac, 'dev', 'eth0']);
+  lab.exec(g0, ['ip', 'addr', 'replace', `${SPOOFED}/32`, 'dev', 'eth0']);
+  lab.exec(g0, ['ping', '-c', String(count), '-i', '0.2', '-W', '1', '-I', SPOOFED, GUESTS[1]!.ip], false);
+  lab.exec(g0, ['ip', 'addr', 'del', `${SPOOFED}/32`, 'dev', 'eth0']);
+}
+
+describe('virtwall nwfilter-trace', { skip }, () => {
+  it('traces a spoofing guest on its port only, names the rule, and leaves nothing behind', async (t) => {
+    const fixture = daemonFixture(t, 'tr');
+    const { lab, ns: host, root } = fixture;
+    let daemon: DaemonProcess = await startDaemon(host, root);
+    const owner = /"nwfilterTableOwnership":"owner"/.test(daemon.log());
+    const [g0, g1] = cleanTrafficGuests(fixture, '10.79.0.1', GUESTS) as [string, string];
+    // the guests' own IPv6 chatter (MLD reports, dropped by clean-traffic too) would take the count
+    for (const g of [g0, g1]) lab.exec(g, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+    const before = filterTables(lab, host);
+
+    // --json --verdict drop --count: the spoofed pings, as drops by clean-traffic's no-ip-spoofing
+    const drops = await trace(root, [GUESTS[0]!.tap, '--json', '--verdict', 'drop', '--count', '3']);
+    const set = ruleset(lab, host).find((i) => i['set']?.['table'] === 'virtwall_trace')!['set']!;
+    assert.deepEqual(set['elem'], ['vnet1'], 'only the traced port is marked for tracing');
+    assert.equal(filterTables(lab, host), before, "the filters' tables are not touched by tracing");
+    spoof(lab, g0, 5);
+    assert.equal(await drops.exited, 0, drops.stderr());
+    const lines = drops
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 3, drops.stdout());
+    for (const l of lines) {
+      assert.equal(l['port'], 'vnet1');
+      assert.equal(l['direction'], 'from');
+      assert.equal(l['verdict'], 'drop');
+      assert.match(
+        String(l['packet']),
+        new RegExp(`ip ${SPOOFED.replace(/\./g, '\\.')} > 10\\.79\\.0\\.12 icmp type 8`),
+      );
+      assert.match(String(l['filter']), /^clean-traffic\/.*no-ip-spoofing$/);
+      assert.ok(Number.isInteger(l['priority']));
+      assert.ok(
+        (l['rules'] as string[]).some((r) => r.startsWith("<rule action='drop'")),
+        `the dropping rule's XML: ${JSON.stringify(l['rules'])}`,
+      );
+    }
+    await noTraceLeft(lab, host, 'after --count');
+
+    // text lines; the other port is not traced: g1's own pings to g0 show only as g0's port's
+    const text = await trace(root, [GUESTS[0]!.tap, '--count', '2']);
+    lab.exec(g1, ['ping', '-c', '4', '-i', '0.2', '-W', '1', GUESTS[0]!.ip], false);
+    assert.equal(await text.exited, 0, text.stderr());
+    const textLines = text.stdout().trim().split('\n');
+    assert.equal(textLines.length, 2, text.stdout());
+    for (const l of textLines) assert.match(l, /^\d\d:\d\d:\d\d\.\d{3} vnet1 (from|to) accept .* \| \S/);
+    await noTraceLeft(lab, host, 'after --count in text mode');
+
+    // Ctrl-C, kill -9 of the CLI
+    const interrupted = await trace(root, []);
+    assert.equal(traceObjects(lab, host).length > 0, true);
+    interrupted.child.kill('SIGINT');
+    assert.equal(await interrupted.exited, 0, interrupted.stderr());
+    await noTraceLeft(lab, host, 'after SIGINT of the CLI');
+    const killed = await trace(root, ['vnet2']);
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    await noTraceLeft(lab, host, 'after kill -9 of the CLI');
+
+    // kill -9 of the daemon while tracing, then a restart
+    const orphan = await trace(root, ['vnet1']);
+    await kill9(daemon);
+    await orphan.exited;
+    if (owner) await noTraceLeft(lab, host, 'after kill -9 of the daemon (owned table)');
+    daemon = await startDaemon(host, root);
+    await noTraceLeft(lab, host, 'after kill -9 and restart of the daemon');
+    assert.equal(filterTables(lab, host), before);
+    // still works after the restart
+    const again = await trace(root, ['vnet1', '--verdict', 'drop', '--count', '1']);
+    spoof(lab, g0, 3);
+    assert.equal(await again.exited, 0, again.stderr());
+    assert.match(
+      again.stdout(),
+      /vnet1 from drop .* \| clean-traffic\/.*no-ip-spoofing prio=-?\d+ <rule action='drop'/,
+    );
+    await noTraceLeft(lab, host, 'after the last trace');
+  });
+
+  it('without table ownership, a restarted daemon deletes the trace table the killed one left; the dashboard samples dropped packets', async (t) => {
+    const fixture = daemonFixture(t, 'tu');
+    const { lab, ns: host, root } = fixture;
+    mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
+    writeFileSync(
+      join(root, 'etc/virtwall/virtwall.conf'),
+      `nwfilter_table_owner = 0\ndashboard_listen = "127.0.0.1:${DASHBOARD_PORT}"\n`,
+    );
+    let daemon = await startDaemon(host, root);
+    const [g0, g1] = cleanTrafficGuests(fixture, '10.79.0.1', GUESTS) as [string, string];
+    for (const g of [g0, g1]) lab.exec(g, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+    const orphan = await trace(root, ['vnet1']);
+    await kill9(daemon);
+    await orphan.exited;
+    assert.ok(traceObjects(lab, host).length > 0, 'an unowned trace table outlives its daemon');
+    daemon = await startDaemon(host, root);
+    assert.equal(traceObjects(lab, host).length, 0, 'the restarted daemon removed it before serving');
+    assert.match(daemon.log(), /removed the trace table a previous daemon left/);
+
+    // the dashboard: counters show the drops, a short trace of the dropping port names the packets
+    const samples = () =>
+      (
+        JSON.parse(fetchIn(host, `http://127.0.0.1:${DASHBOARD_PORT}/state.json`).body) as {
+          dropSamples: Record<string, unknown>[];
+        }
+      ).dropSamples;
+    assert.deepEqual(samples(), [], 'nothing sampled before any drop');
+    spoof(lab, g0, 25);
+    const got = samples();
+    assert.ok(got.length > 0 && got.length <= 20, JSON.stringify(got));
+    for (const l of got) {
+      assert.equal(l['port'], 'vnet1');
+      assert.equal(l['verdict'], 'drop');
+      assert.match(String(l['packet']), / ip 10\.79\.0\.99 > /);
+      assert.match(String(l['filter']), /no-ip-spoofing$/);
+    }
+    await noTraceLeft(lab, host, 'after the sampling trace');
+  });
+
+  it('names IP-level rules (libvirt iptables rules) in both directions', async (t) => {
+    const fixture = daemonFixture(t, 'ti');
+    const { lab, ns: host, root, file } = fixture;
+    await startDaemon(host, root);
+    const filter = `<filter name='trace-ip' chain='root'>
+  <rule action='drop' direction='out' priority='500'><icmp type='8'/></rule>
+  <rule action='drop' direction='in' priority='510'><icmp type='8'/></rule>
+</filter>`;
+    assert.equal(cli(root, ['nwfilter-define', file('f.xml', filter)]).status, 0);
+    const net = `<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.79.0.1' prefix='24'/></network>`;
+    assert.equal(cli(root, ['net-create', file('net.xml', net)]).status, 0);
+    const guests = GUESTS.map((g, i) => {
+      const ns = lab.netns(`g${i}`);
+      lab.veth(host, g.tap, ns, 'eth0', { mac: g.mac });
+      lab.exec(ns, ['ip', 'addr', 'add', `${g.ip}/24`, 'dev', 'eth0']);
+      lab.exec(ns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+      const port = file(
+        `${g.tap}.xml`,
+        `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
+      );
+      const args = ['net-port-create', 'n', port, '--tap', g.tap, ...(i === 0 ? ['--filter', 'trace-ip'] : [])];
+      assert.equal(cli(root, args).status, 0);
+      return ns;
+    });
+    const drops = await trace(root, ['vnet1', '--json', '--verdict', 'drop', '--count', '2']);
+    lab.exec(guests[0]!, ['ping', '-c', '1', '-W', '1', GUESTS[1]!.ip], false);
+    lab.exec(guests[1]!, ['ping', '-c', '1', '-W', '1', GUESTS[0]!.ip], false);
+    assert.equal(await drops.exited, 0, drops.stderr());
+    const lines = drops
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((l) => [l['port'], l['direction'], l['verdict'], l['filter'], l['priority'], l['rules']]),
+      [
+        [
+          'vnet1',
+          'from',
+          'drop',
+          'trace-ip',
+          500,
+          ["<rule action='drop' direction='out' priority='500'><icmp type='8'/></rule>"],
+        ],
+        [
+          'vnet1',
+          'to',
+          'drop',
+          'trace-ip',
+          510,
+          ["<rule action='drop' direction='in' priority='510'><icmp type='8'/></rule>"],
+        ],
+      ],
+      drops.stdout(),
+    );
+    await noTraceLeft(lab, host, 'after --count');
+  });
+
+  it('says what the ebiptables backend cannot trace', async (t) => {
+    const fixture = daemonFixture(t, 'te');
+    const { root, ns: host } = fixture;
+    mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
+    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), 'nwfilter_backend = "ebiptables"\n');
+    await startDaemon(host, root);
+    const r = cli(root, ['nwfilter-trace']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /needs the nftables backend/);
+    assert.match(r.stderr, /ebtables-nft and iptables-nft rules: nftables tracing sees them/);
+  });
+});

@@ -14,6 +14,7 @@ import { registerCompletion } from './commands/completion.js';
 import { registerHooks } from './commands/hooks.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerNwfilterExplain } from './commands/nwfilter-explain.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerLeaseHook(program);
   registerDaemon(program);
   registerNwfilterCommands(program);
+  registerNwfilterExplain(program);
   registerNetworkCommands(program);
   registerCompletion(program);
   registerHooks(program);

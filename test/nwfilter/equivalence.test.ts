@@ -5,12 +5,13 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 import { protocolSpec } from '../../src/conf/nwfilter/protocols.js';
 import type { NwfilterBackendName } from '../../src/nwfilter/backend.js';
 import { DirectoryFilterSource, MapFilterSource } from '../../src/nwfilter/source.js';
 import { canUseNetns } from '../support/netns.js';
+import { loadScenario, SCENARIOS, type Scenario } from './scenarios.js';
 import {
   backendFor,
   connects,
@@ -31,24 +32,6 @@ import {
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 const BACKENDS: readonly NwfilterBackendName[] = ['ebiptables', 'nftables'];
-const SCENARIOS = resolve('test/nwfilter/scenarios');
-
-type ScenarioFrame = { marker: string; from: Side; expect: Partial<Record<Side, number>> } & Record<string, unknown>;
-
-interface Scenario {
-  about: string;
-  filter: string;
-  xml?: string;
-  params: Record<string, string[]>;
-  frames: ScenarioFrame[];
-  /** TCP connections to `port`, or pings without one. */
-  flows: { from: Side; to: Side; port?: number; v6?: boolean; expect: boolean }[];
-  /**
-   * Host tool defects that change one backend's verdicts, by quirk name: what that backend
-   * gives instead, applied only when the quirk is detected on this host (see hostQuirks).
-   */
-  quirks?: Record<string, { why: string } & Partial<Record<NwfilterBackendName, Record<string, number | boolean>>>>;
-}
 
 /**
  * Quirks of this host's tools. `ebtables-user-chain-accepts`: ebtables-nft (1.8.9 here) gives a
@@ -62,29 +45,6 @@ function hostQuirks(net: Net): Set<string> {
   if (/\baccept\b/.test(listed)) found.add('ebtables-user-chain-accepts');
   net.lab.exec(net.ns.host, ['ebtables', '-t', 'nat', '-X', 'vwt-quirk']);
   return found;
-}
-
-const ADDRESS: Record<string, Record<string, string>> = { mac: MAC, ip: IP, ip6: IP6 };
-
-/** Scenario values name the lab's addresses: `mac:a`, `ip:b`, `ip6:host`, `bcast`, `zero`. */
-function resolveValue(v: unknown): unknown {
-  if (typeof v !== 'string') return v;
-  if (v === 'bcast') return 'ff:ff:ff:ff:ff:ff';
-  if (v === 'zero') return '00:00:00:00:00:00';
-  const m = /^(mac|ip|ip6):(\w+)$/.exec(v);
-  return m ? ADDRESS[m[1]!]![m[2]!] : v;
-}
-
-function loadScenario(file: string): Scenario {
-  const raw = JSON.parse(readFileSync(join(SCENARIOS, file), 'utf8')) as Scenario;
-  const frames = raw.frames.map(
-    (f) =>
-      Object.fromEntries(Object.entries(f).map(([k, v]) => [k, k === 'expect' ? v : resolveValue(v)])) as ScenarioFrame,
-  );
-  const params = Object.fromEntries(
-    Object.entries(raw.params).map(([k, vs]) => [k, vs.map((v) => resolveValue(v) as string)]),
-  );
-  return { ...raw, frames, params };
 }
 
 /** Every frame's count on every side it names, and every flow's outcome. */

@@ -20,6 +20,13 @@ export function formatFilter(def: FilterDef): string {
   return `${w.toString()}${body.toString()}</filter>\n`;
 }
 
+/** One rule's XML as formatFilter writes it (nwfilter-explain shows the rule that decided). */
+export function formatRule(rule: RuleDef): string {
+  const w = new XmlWriter();
+  writeRule(w, rule);
+  return w.toString();
+}
+
 function writeRule(w: XmlWriter, rule: RuleDef): void {
   const attrs: [string, string | undefined][] = [
     ['action', rule.action],

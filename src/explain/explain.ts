@@ -220,6 +220,8 @@ function stepLines(s: ExplainedStep): string[] {
       return [`${pad}end of ${s.chain}: ${s.outcome}`];
     case 'cannot':
       return [`${pad}CANNOT EVALUATE: ${s.what}`];
+    case 'bridge':
+      return [`${pad}bridge: ${s.what}`];
     case 'rule': {
       const lines = [
         `${pad}${s.chain} rule ${s.index}: ${s.matched ? `MATCH${s.outcome ? ` -> ${s.outcome}` : ''}` : 'no match'}`,

@@ -84,7 +84,9 @@ export type Step =
       depth: number;
     }
   | { kind: 'end'; family: Family; chain: string; outcome: string; depth: number }
-  | { kind: 'cannot'; what: string; depth: number };
+  | { kind: 'cannot'; what: string; depth: number }
+  /** What the bridge itself does before any hook. */
+  | { kind: 'bridge'; what: string; depth: number };
 
 export type FinalVerdict = 'accept' | 'drop' | 'reject' | 'undetermined';
 
@@ -613,6 +615,11 @@ export function evaluateNft(model: Ruleset, frame: DecodedFrame, ctx: NftContext
   const route = ctx.peer === 'port' ? 'forward' : ctx.direction === 'out' ? 'host-in' : 'host-out';
   const ev = new Evaluator(model, frame, ctx.ct, { family: 'bridge', iifname: '', oifname: '', mark: 0n });
   const ipFrame = frame.etherType === ETHERTYPE.ipv4 || frame.etherType === ETHERTYPE.ipv6;
+  // br_handle_frame: a frame entering from a port with a group source address goes no further
+  if (route !== 'host-out' && (frame.bytes[6]! & 1) === 1) {
+    ev.steps.push({ kind: 'bridge', what: 'the source MAC is a group address: the bridge drops the frame', depth: 0 });
+    return { steps: ev.steps, verdict: 'drop', reason: 'the bridge drops frames from a group (multicast) source MAC' };
+  }
   for (const [family, hook] of TRAVERSALS[route]) {
     const chains = [...model.chains.values()]
       .filter((c) => c.family === family && c.hook?.hook === hook)

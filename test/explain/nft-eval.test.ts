@@ -181,6 +181,19 @@ describe('nft semantics', () => {
     assert.equal(run(model, `${IP4},ct.state=related`).verdict, 'accept');
   });
 
+  it('has the bridge drop a frame from a group source MAC before any hook, unless the host sends it', () => {
+    const model = ruleset([chain('bridge', 'pre', [[{ kind: 'accept' }]], hook('prerouting'))]);
+    const group = 'eth.src=01:02:03:04:05:06,eth.dst=52:54:00:00:00:02';
+    const ev = run(model, group);
+    assert.equal(ev.verdict, 'drop');
+    assert.deepEqual(
+      ev.steps.map((s) => s.kind),
+      ['bridge'],
+    );
+    assert.equal(run(model, group, { direction: 'in' }).verdict, 'drop', 'from another port too');
+    assert.equal(run(model, group, { direction: 'in', peer: 'host' }).verdict, 'accept');
+  });
+
   it('says what it cannot evaluate and leaves the verdict undetermined', () => {
     for (const s of [
       match(meta('skuid'), num(0)),

@@ -83,7 +83,8 @@ interface Input {
   ct: ConntrackAssumption;
 }
 
-function inputsOf(req: ExplainRequest): Input[] {
+/** The packets a request describes, checked (the CLI checks before it asks the daemon, which checks again). */
+export function inputsOf(req: ExplainRequest): Input[] {
   if (req.frames !== undefined) {
     if (req.frames.length === 0) throw invalidInput('no frames to explain');
     if (req.frames.length > MAX_FRAMES) throw invalidInput(`at most ${MAX_FRAMES} frames at once`);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
-import { bindingRecord, cli, cliOk, daemonFixture, startDaemon } from './process.js';
+import { api, bindingRecord, cli, cliOk, daemonFixture, startDaemon } from './process.js';
 import type { ExplainReport } from '../../src/explain/explain.js';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
@@ -87,6 +87,14 @@ describe('virtwall nwfilter-explain', { skip }, () => {
     const unknown = cli(fx.root, ['nwfilter-explain', 'vnet7', '--direction', 'out', OWN]);
     assert.equal(unknown.status, 1, unknown.stderr);
     assert.match(unknown.stderr, /no nwfilter binding for port dev 'vnet7'/);
+    // the daemon checks what it is sent on its own: 400 naming the field, or the body's schema
+    const post = (body: unknown) => api(fx.root, 'POST', '/bindings/vnet1/explain', JSON.stringify(body));
+    const hostile = await post({ direction: 'out', packet: `${OWN},ip4.ttl=$(reboot)` });
+    assert.equal(hostile.status, 400);
+    assert.match(hostile.json.error!, /ip4\.ttl="\$\(reboot\)": expected TTL, 0-255/);
+    assert.equal((await post({ direction: 'sideways', packet: OWN })).status, 400);
+    assert.equal((await post({ direction: 'out', frames: ['zz'] })).status, 400);
+    assert.equal((await post({ direction: 'out', packet: OWN, extra: 1 })).status, 400);
     const notPcap = cli(fx.root, ['nwfilter-explain', 'vnet1', '--direction', 'out', '--pcap', join(fx.root, 'nope')]);
     assert.notEqual(notPcap.status, 0);
   });

@@ -38,7 +38,7 @@ export function registerNwfilterExplain(program: Command): void {
     .option('--pcap <file>', 'the packets of a pcap file (Ethernet)')
     .option('--json', 'print the report as JSON')
     .action(async (portdev: string, packet: string | undefined, opts: Opts, cmd: Command) => {
-      const [{ PcapStreamReader }, { renderExplanation, MAX_FRAMES }] = await Promise.all([
+      const [{ PcapStreamReader }, { inputsOf, renderExplanation, MAX_FRAMES }] = await Promise.all([
         import('../../learning/pcap-stream.js'),
         import('../../explain/explain.js'),
       ]);
@@ -53,6 +53,8 @@ export function registerNwfilterExplain(program: Command): void {
         if (read.frames.length === 0) throw invalidInput(`--pcap ${opts.pcap}: no frames`);
         frames = read.frames.map((f) => f.toString('hex'));
       }
+      // bad input exits 2 here, without a daemon
+      inputsOf({ direction: opts.direction, peer: 'port', packet, frames });
       const client = DaemonClient.of(cmd);
       const ask = (body: Record<string, unknown>) =>
         client.call<Report>('POST', `/bindings/${seg(portdev)}/explain`, {

@@ -371,6 +371,13 @@ function numberOf(v: Value, e: Expr): bigint {
   }
 }
 
+/** What an expression read, with nft's name for it where it has one (`6 (tcp)`). */
+function named(a: Actual, e: Expr): string {
+  const names = a.kind === 'int' ? SYMBOLS[symbolKey(e)] : undefined;
+  const name = names && Object.entries(names).find(([, v]) => a.kind === 'int' && v === a.value)?.[0];
+  return name ? `${actualText(a)} (${name})` : actualText(a);
+}
+
 function expandIpv6(addr: string): string[] {
   const [head, tail] = addr.split('::') as [string, string];
   const h = head ? head.split(':') : [];
@@ -554,7 +561,7 @@ class Evaluator {
             : hit
               ? 'matches (the rule wants not)'
               : 'does not match, as wanted';
-        return check(ok, `${exprText(s.left)} is ${actualText(a)}: ${relation} ${where}`);
+        return check(ok, `${exprText(s.left)} is ${named(a, s.left)}: ${relation} ${where}`);
       }
       case 'counter':
       case 'log':

@@ -89,6 +89,9 @@ describe('nwfilter-explain agrees with the kernel', { skip, concurrency: true },
         await agreement(net, backend, port, frames, file, tally);
         await backend.apply({ set: [], remove: ['vnet0'] });
       }
+      t.diagnostic(
+        `layout explained: ${backend.explainable?.()?.layout ?? 'br_netfilter (the nftables model, offline)'}`,
+      );
       settle(t, tally, 40);
     });
 

@@ -13,7 +13,8 @@ import { microflowFrame, parseMicroflow } from '../../src/explain/packet.js';
 import { match, meta, num, payload, setref, str, sym, type Statement } from '../../src/nft/expr.js';
 import { objectKey, type Hook, type NftChain, type Ruleset } from '../../src/nft/objects.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
-import { MapFilterSource } from '../../src/nwfilter/source.js';
+import { chainSources, MapFilterSource } from '../../src/nwfilter/source.js';
+import { parseFilter } from '../../src/conf/nwfilter/parse.js';
 
 const ETH = 'eth.src=52:54:00:00:00:01,eth.dst=52:54:00:00:00:02';
 const IP4 = `${ETH},ip4.src=10.0.0.2,ip4.dst=10.0.0.1`;
@@ -292,4 +293,40 @@ describe('a stock filter as the backend compiles it', () => {
       'accept',
     );
   });
+});
+
+describe('an IP filter in both layouts of the nftables backend', () => {
+  const xml = `<filter name='ssh-only' chain='root'>
+  <rule action='accept' direction='in' priority='100'><tcp dstportstart='22'/></rule>
+  <rule action='drop' direction='inout' priority='1000'><all/></rule>
+</filter>`;
+  const source = chainSources(new MapFilterSource([parseFilter(xml)]));
+  const binding = { portdev: 'vnet0', mac: '52:54:00:00:00:01', filter: 'ssh-only', params: new Map() };
+  const port = {
+    portdev: 'vnet0',
+    mac: binding.mac,
+    filter: 'ssh-only',
+    instances: instantiateBinding(binding, source),
+  };
+  const TO_GUEST = 'eth.src=52:54:00:00:00:02,eth.dst=52:54:00:00:00:01,ip4.src=10.0.0.2,ip4.dst=10.0.0.1';
+  const FROM_GUEST = 'eth.src=52:54:00:00:00:01,eth.dst=52:54:00:00:00:02,ip4.src=10.0.0.1,ip4.dst=10.0.0.2';
+  for (const layout of ['br_netfilter', 'bridge-conntrack'] as const) {
+    it(`lets only new SSH in, and its replies out, on ${layout}`, () => {
+      const ledger = new PortLedger(layout, 1);
+      ledger.set(port);
+      const verdict = (direction: 'in' | 'out', packet: string) =>
+        explainPort({ port, model: ledger.model, layout }, { direction, peer: 'port', packet }).packets[0]!.verdict;
+      assert.equal(verdict('in', `${TO_GUEST},tcp.dst=22`), 'accept');
+      assert.equal(verdict('in', `${TO_GUEST},tcp.dst=23`), 'drop');
+      assert.equal(verdict('in', `${TO_GUEST},tcp.dst=22,ct.state=invalid`), 'drop');
+      // libvirt lets the guest answer an accepted incoming connection, and nothing else out
+      assert.equal(verdict('out', `${FROM_GUEST},tcp.src=22,ct.state=established,ct.direction=reply`), 'accept');
+      assert.equal(verdict('out', `${FROM_GUEST},tcp.dst=22`), 'drop');
+      assert.equal(
+        verdict('in', 'eth.src=52:54:00:00:00:02,eth.dst=52:54:00:00:00:01,arp.spa=10.0.0.2,arp.tpa=10.0.0.1'),
+        'accept',
+        'ARP is not IP',
+      );
+    });
+  }
 });

@@ -12,7 +12,7 @@ import type { Ruleset } from '../nft/objects.js';
 import { ruleOrigin } from '../backends/nftables/trace.js';
 import { decodeFrame, hex, parseHexFrame } from './frame.js';
 import { evaluateNft, type Direction, type FinalVerdict, type Peer, type Step } from './nft-eval.js';
-import { FIELDS, microflowFrame, parseMicroflow, type ConntrackAssumption } from './packet.js';
+import { microflowFrame, parseMicroflow, type ConntrackAssumption } from './packet.js';
 
 export interface ExplainRequest {
   direction: Direction;
@@ -243,6 +243,3 @@ function stepLines(s: ExplainedStep): string[] {
     }
   }
 }
-
-/** The fields a microflow takes, for --help. */
-export const MICROFLOW_FIELDS = Object.keys(FIELDS).join(', ');

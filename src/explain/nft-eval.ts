@@ -54,9 +54,9 @@ const TRAVERSALS: Record<'forward' | 'host-in' | 'host-out', readonly (readonly 
 };
 
 /** Interface names no device can have (they hold spaces): a lookup of one finds no element. */
-export const OTHER_PORT = '(another port)';
-export const NO_DEVICE = '(none)';
-export const BRIDGE_DEVICE = '(the bridge)';
+const OTHER_PORT = '(another port)';
+const NO_DEVICE = '(none)';
+const BRIDGE_DEVICE = '(the bridge)';
 
 export interface Check {
   /** The statement as nft writes it. */

@@ -67,7 +67,7 @@ const arpFields = (layer: 'arp' | 'rarp'): Record<string, FieldSpec> => ({
 const port = (layer: Layer, side: string): FieldSpec => ({ layer, what: `${side} port, 0-65535`, parse: int(0xffff) });
 
 /** Every field a microflow may set: what it is, and what a value must look like. */
-export const FIELDS: Readonly<Record<string, FieldSpec>> = {
+const FIELDS: Readonly<Record<string, FieldSpec>> = {
   'eth.src': { layer: 'eth', what: 'source MAC (six two-digit hex groups)', parse: mac },
   'eth.dst': { layer: 'eth', what: 'destination MAC', parse: mac },
   'eth.type': {

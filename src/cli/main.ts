@@ -15,6 +15,7 @@ import { registerCompletion } from './commands/completion.js';
 import { registerHooks } from './commands/hooks.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerNwfilterExplain } from './commands/nwfilter-explain.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerDaemon(program);
   registerNwfilterCommands(program);
   registerNwfilterTrace(program);
+  registerNwfilterExplain(program);
   registerNetworkCommands(program);
   registerCompletion(program);
   registerHooks(program);

@@ -99,6 +99,14 @@ export class BindingService {
     };
   }
 
+  /** The port's filter as the backend was given it, computed without starting anything (nwfilter-explain). */
+  currentFilter(portdev: string, source: FilterSource): PortFilter {
+    const binding = this.get(portdev);
+    if (this.learning) return this.learning.plan(binding, source).filter;
+    const { mac, filter } = binding;
+    return { portdev, mac, filter, instances: instantiateBinding(binding, source, this.instantiateOptions) };
+  }
+
   /** Re-applies one port (its learned addresses changed). */
   async reapply(portdev: string, source: FilterSource): Promise<void> {
     if (this.bindings.has(portdev)) await this.backend.apply({ set: [this.portFilter(portdev, source)], remove: [] });

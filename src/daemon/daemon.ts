@@ -28,6 +28,7 @@ import { reportCorruptStateTo } from '../util/state-file.js';
 import { SerialQueue } from '../util/serial-queue.js';
 import { PortService, type PortRequest } from './ports.js';
 import { Telemetry } from '../observe/telemetry.js';
+import { explainPort, type ExplainReport, type ExplainRequest } from '../explain/explain.js';
 
 export interface DaemonDeps {
   layout: StateLayout;
@@ -220,6 +221,18 @@ export class Daemon {
         .map((a) => a.address) ?? [];
     if (!params.has('IP') && learned.length) params.set('IP', learned);
     return formatFilterBinding({ ...def, params });
+  }
+
+  /** nwfilter-explain: packets through the rules the backend holds for a bound port (offline: nothing is sent). */
+  explainPacket(portdev: string, req: ExplainRequest): ExplainReport {
+    const port = this.bindings.currentFilter(portdev, this.filters.source());
+    const held = this.deps.backend.explainable?.();
+    if (!held)
+      throw new VirtwallError(
+        'operation-failed',
+        `nwfilter-explain evaluates the nftables backend's rules; this daemon's nwfilter backend is ${this.deps.backend.name}`,
+      );
+    return explainPort({ port, ...held }, req);
   }
 
   /** virtwall's own record of what a binding's port learned (not libvirt XML: its own command). */

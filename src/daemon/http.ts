@@ -10,6 +10,8 @@ import type { Daemon } from './daemon.js';
 import { decodeUtf8 } from '../xml/utf8.js';
 import { checkDeviceName } from '../util/device-name.js';
 import type { Tracer } from '../observe/trace/tracer.js';
+import { MAX_FRAMES } from '../explain/explain.js';
+import { MAX_MICROFLOW } from '../explain/packet.js';
 
 export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   'invalid-input': 400,
@@ -30,6 +32,12 @@ const PORT = z.strictObject({
   tap: z.string(),
   filter: z.strictObject({ name: z.string(), params: z.record(z.string(), z.array(z.string())).default({}) }).nullish(),
   macFilter: z.boolean().default(false),
+});
+const EXPLAIN = z.strictObject({
+  direction: z.enum(['in', 'out']),
+  peer: z.enum(['port', 'host']).default('port'),
+  packet: z.string().max(MAX_MICROFLOW).optional(),
+  frames: z.array(z.string()).max(MAX_FRAMES).optional(),
 });
 const UPDATE = z.strictObject({
   command: z.enum(UPDATE_COMMANDS),
@@ -106,6 +114,7 @@ const ROUTES: Route[] = [
   ),
   route('GET', /^\/bindings\/([^/]+)$/, NONE, (d, [p]) => ({ xml: d.bindingXml(p!) })),
   route('GET', /^\/bindings\/([^/]+)\/learning$/, NONE, (d, [p]) => d.bindingLearning(p!)),
+  route('POST', /^\/bindings\/([^/]+)\/explain$/, EXPLAIN, (d, [p], b) => d.serial(() => d.explainPacket(p!, b))),
   route('POST', /^\/bindings$/, DOCUMENT, (d, _, b) =>
     d.serial(async () => ({ portdev: await d.createBinding(b.xml, b.file) })),
   ),

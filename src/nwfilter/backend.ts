@@ -3,6 +3,7 @@
 // to a desired state after a restart or a foreign flush. Backends are the only nwfilter code
 // with side effects; they reach the kernel through a CommandRunner.
 import type { RuleInstance } from './instantiate.js';
+import type { Ruleset } from '../nft/objects.js';
 
 export type NwfilterBackendName = 'nftables' | 'ebiptables';
 
@@ -72,4 +73,10 @@ export interface NwfilterBackend {
    * from it. Used when the daemon starts and when someone else changed our rules.
    */
   reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport>;
+  /**
+   * The objects the backend holds the kernel to and the name of their layout, for
+   * nwfilter-explain (src/explain); undefined before the first change. Backends without it
+   * cannot be explained.
+   */
+  explainable?(): { model: Ruleset; layout: string } | undefined;
 }

@@ -16,6 +16,7 @@ sockets, counts arrivals, and runs tiny TCP servers/clients. Runs inside a test 
                                    "markers"} or {"op": "send", "iface", "frames", "ctl", "end"}),
                                    so a probe starts no process; prints what they print, 'sent'
                                    after a send
+  hex JSON                         print the frames a send of that JSON list sends, in hex, one a line
   tcp-serve PORT...                accept on each port, answer b'ok'; runs until killed
   tcp-connect HOST PORT TIMEOUT    exit 0 when the server answered, 1 otherwise
 """
@@ -249,6 +250,9 @@ if __name__ == '__main__':
         flood(args[0], float(args[1]), json.loads(args[2]), *[float(a) for a in args[3:]])
     elif cmd == 'agent':
         agent()
+    elif cmd == 'hex':
+        for f in json.loads(args[0]):
+            print(build(f).hex())
     elif cmd == 'tcp-serve':
         tcp_serve([int(p) for p in args])
     elif cmd == 'tcp-connect':

@@ -102,6 +102,11 @@ export class NftablesBackend implements NwfilterBackend {
     return this.kernel?.ruleset;
   }
 
+  /** The desired model (what each change loads), with the layout it is laid out in. */
+  explainable(): { model: Ruleset; layout: StatefulPath } | undefined {
+    return this.ledger ? { model: this.ledger.model, layout: this.path } : undefined;
+  }
+
   apply(change: PortChange): Promise<void> {
     return this.serial(() => this.applyNow(change));
   }

@@ -20,15 +20,11 @@ export function formatFilter(def: FilterDef): string {
   return `${w.toString()}${body.toString()}</filter>\n`;
 }
 
-/** One rule as formatFilter writes it, on one line (what a trace or a counter names). */
+/** One rule's XML as formatFilter writes it (what nwfilter-explain and nwfilter-trace show of the rule that decided). */
 export function formatRule(rule: RuleDef): string {
   const w = new XmlWriter();
   writeRule(w, rule);
-  return w
-    .toString()
-    .split('\n')
-    .map((l) => l.trim())
-    .join('');
+  return w.toString();
 }
 
 function writeRule(w: XmlWriter, rule: RuleDef): void {

@@ -245,8 +245,15 @@ export class Tracer {
     if (!origin) return { ...line, by: comment ?? `rule ${d.rule.family} ${d.rule.chain} handle ${d.rule.handle}` };
     const name = origin.path[origin.path.length - 1]!;
     const rules = (this.deps.filter(name)?.entries ?? []).flatMap((e) =>
-      e.kind === 'rule' && e.priority === origin.priority ? [formatRule(e)] : [],
+      e.kind === 'rule' && e.priority === origin.priority ? [oneLine(formatRule(e))] : [],
     );
     return { ...line, filter: origin.path.join('/'), priority: origin.priority, rules };
   }
 }
+
+/** A rule's XML on one line: a trace line shows it after the packet. */
+const oneLine = (xml: string) =>
+  xml
+    .split('\n')
+    .map((l) => l.trim())
+    .join('');

@@ -1,0 +1,245 @@
+// nwfilter-explain: a port's packets through the rules the active backend holds for it, every
+// step tied back to the XML it came from. The evaluator (nft-eval.ts) names a rule only by its
+// comment ("FILTER/.../FILTER prio=N", src/backends/nftables/trace.ts); this file finds the
+// filter rules behind it among the port's instantiated rules: their path through <filterref>s,
+// libvirt chain, priority, XML, file:line:col and variables' values. Then it renders the
+// explanation as text; --json gives the report itself. Pure.
+import { formatRule } from '../conf/nwfilter/format.js';
+import { formatLocation, invalidInput } from '../errors.js';
+import type { PortFilter } from '../nwfilter/backend.js';
+import type { RuleInstance } from '../nwfilter/instantiate.js';
+import type { Ruleset } from '../nft/objects.js';
+import { ruleOrigin } from '../backends/nftables/trace.js';
+import { decodeFrame, hex, parseHexFrame } from './frame.js';
+import { evaluateNft, type Direction, type FinalVerdict, type Peer, type Step } from './nft-eval.js';
+import { microflowFrame, parseMicroflow, type ConntrackAssumption } from './packet.js';
+
+export interface ExplainRequest {
+  direction: Direction;
+  peer: Peer;
+  /** A microflow; with `frames`, only its `ct.*` assumptions. */
+  packet?: string;
+  /** Frames as hex (--frame, --pcap). */
+  frames?: readonly string[];
+}
+
+/** Frames one request may carry (a --pcap's first ones). */
+export const MAX_FRAMES = 1000;
+
+/** A filter rule behind an nft rule. */
+export interface RuleSource {
+  path: readonly string[];
+  chain: string;
+  priority: number;
+  xml: string;
+  /** file:line:col of its definition. */
+  location?: string;
+  /** The variables it uses, with the values the port gave them. */
+  variables: Record<string, string[]>;
+}
+
+export type ExplainedStep = Step & { sources?: RuleSource[]; enters?: string };
+
+export interface PacketExplanation {
+  packet: string;
+  frame: string;
+  ct: ConntrackAssumption;
+  steps: ExplainedStep[];
+  verdict: FinalVerdict;
+  reason: string;
+}
+
+export interface ExplainReport {
+  portdev: string;
+  filter: string;
+  backend: 'nftables';
+  layout: string;
+  direction: Direction;
+  peer: Peer;
+  packets: PacketExplanation[];
+}
+
+export interface PortRules {
+  port: PortFilter;
+  model: Ruleset;
+  layout: string;
+}
+
+/** `ct.state=...,ct.direction=...` alone: the assumption for frames given as bytes. */
+function parseConntrack(text: string | undefined): ConntrackAssumption {
+  const ct: ConntrackAssumption = { state: 'new', direction: 'original' };
+  if (text === undefined || text === '') return ct;
+  const fields = text.split(',').map((w) => w.trim());
+  if (fields.some((w) => !w.startsWith('ct.')))
+    throw invalidInput('PACKET: with --frame or --pcap, PACKET may only state ct.state and ct.direction');
+  // the microflow table checks them; a frame's own fields come from its bytes
+  const parsed = parseMicroflow(['eth.src=00:00:00:00:00:00', 'eth.dst=00:00:00:00:00:00', ...fields].join(','));
+  return parsed.ct;
+}
+
+interface Input {
+  label: string;
+  bytes: Uint8Array;
+  ct: ConntrackAssumption;
+}
+
+/** The packets a request describes, checked (the CLI checks before it asks the daemon, which checks again). */
+export function inputsOf(req: ExplainRequest): Input[] {
+  if (req.frames !== undefined) {
+    if (req.frames.length === 0) throw invalidInput('no frames to explain');
+    if (req.frames.length > MAX_FRAMES) throw invalidInput(`at most ${MAX_FRAMES} frames at once`);
+    const ct = parseConntrack(req.packet);
+    return req.frames.map((f, i) => ({ label: `frame ${i + 1}`, bytes: parseHexFrame(f), ct }));
+  }
+  if (req.packet === undefined) throw invalidInput('PACKET, --frame or --pcap is required');
+  const m = parseMicroflow(req.packet);
+  return [{ label: req.packet, bytes: microflowFrame(m), ct: m.ct }];
+}
+
+/** The nft verdicts a rule's action becomes (an accept returns in libvirt's iptables sub-chains; nft drops where it cannot reject). */
+const ACTS_AS: Record<string, readonly string[]> = {
+  accept: ['accept', 'return'],
+  drop: ['drop'],
+  reject: ['reject', 'drop'],
+  return: ['return'],
+  continue: ['continue'],
+};
+
+const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
+
+/** Whether an instance's path is the one a comment names (whose start may be cut to `...`). */
+function samePath(instance: readonly string[], named: readonly string[]): boolean {
+  const full = instance.join('/');
+  const text = named.join('/');
+  return text.startsWith('...') ? full.endsWith(text.slice(3)) : full === text;
+}
+
+function variablesOf(instance: RuleInstance): Record<string, string[]> {
+  const out: Record<string, Set<string>> = {};
+  for (const e of instance.expansions)
+    for (const a of Object.values(e.attrs))
+      if (a?.value.kind === 'text') {
+        out[a.value.variable] ??= new Set();
+        out[a.value.variable]!.add(a.value.text);
+      }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, [...v]]));
+}
+
+/**
+ * The filter rules an nft rule came from: those its comment names, narrowed by the chain it
+ * is in (`SHAPE_from_ipv4_ip` holds libvirt chain ipv4-ip's rules leaving the guest).
+ */
+function sourcesOf(step: Step & { kind: 'rule' }, port: PortFilter): Pick<ExplainedStep, 'sources' | 'enters'> {
+  const origin = ruleOrigin(step.comment);
+  if (!origin) return {};
+  const all = port.instances.filter((i) => i.priority === origin.priority && samePath(i.path, origin.path));
+  if (all.length === 0) {
+    const last = step.text.split(' ').slice(-2);
+    return last[0] === 'jump' ? { enters: `libvirt chain ${origin.path.join('/')} (priority ${origin.priority})` } : {};
+  }
+  const suffix = step.chain.slice(step.chain.indexOf('_') + 1);
+  const m = /^(from|to)(?:_(.+))?$/.exec(suffix);
+  const verdict = /\breject\b/.test(step.text) ? 'reject' : step.text.split(' ').at(-1)!;
+  const narrowed = all.filter(
+    (i) =>
+      (!m ||
+        ((m[2] === undefined ? i.chain === 'root' : chainId(i.chain) === m[2]) &&
+          i.rule.direction !== (m[1] === 'from' ? 'in' : 'out'))) &&
+      ACTS_AS[i.rule.action]!.includes(verdict),
+  );
+  return {
+    sources: (narrowed.length > 0 ? narrowed : all).map((i) => ({
+      path: i.path,
+      chain: i.chain,
+      priority: i.priority,
+      xml: formatRule(i.rule).trimEnd(),
+      ...(i.rule.source ? { location: formatLocation({ ...i.rule.source, element: undefined }) } : {}),
+      variables: variablesOf(i),
+    })),
+  };
+}
+
+export function explainPort(rules: PortRules, req: ExplainRequest): ExplainReport {
+  const packets = inputsOf(req).map((input): PacketExplanation => {
+    const ev = evaluateNft(rules.model, decodeFrame(input.bytes), {
+      portdev: rules.port.portdev,
+      direction: req.direction,
+      peer: req.peer,
+      ct: input.ct,
+    });
+    return {
+      packet: input.label,
+      frame: hex(input.bytes),
+      ct: input.ct,
+      steps: ev.steps.map((s) => (s.kind === 'rule' ? { ...s, ...sourcesOf(s, rules.port) } : s)),
+      verdict: ev.verdict,
+      reason: ev.reason,
+    };
+  });
+  return {
+    portdev: rules.port.portdev,
+    filter: rules.port.filter,
+    backend: 'nftables',
+    layout: rules.layout,
+    direction: req.direction,
+    peer: req.peer,
+    packets,
+  };
+}
+
+// --- text ---------------------------------------------------------------------------------------
+
+const WAY: Record<`${Direction} ${Peer}`, string> = {
+  'out port': 'from the guest through PORT to another port of the bridge',
+  'out host': 'from the guest through PORT to the host',
+  'in port': 'from another port of the bridge through PORT to the guest',
+  'in host': 'from the host through PORT to the guest',
+};
+
+/** The report as lines a person reads: one block per packet, one line per step and check. */
+export function renderExplanation(r: ExplainReport): string {
+  const out: string[] = [];
+  out.push(`port ${r.portdev}, filter ${r.filter || '(none)'}, ${r.backend} backend (${r.layout} layout)`);
+  out.push(`direction ${r.direction}: ${WAY[`${r.direction} ${r.peer}`].replace('PORT', r.portdev)}`);
+  for (const p of r.packets) {
+    out.push('', `packet: ${p.packet}`, `  assumed: ct state ${p.ct.state}, ct direction ${p.ct.direction}`);
+    out.push(`  frame: ${p.frame}`);
+    for (const s of p.steps) out.push(...stepLines(s));
+    out.push(`verdict: ${p.verdict.toUpperCase()} (${p.reason})`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function stepLines(s: ExplainedStep): string[] {
+  const pad = '  '.repeat(s.depth + 1);
+  switch (s.kind) {
+    case 'hook':
+      return [`${pad}hook ${s.family} ${s.hook}: chain ${s.chain} (priority ${s.priority}, policy ${s.policy})`];
+    case 'skip':
+      return [`${pad}hook ${s.family} ${s.hook}: not passed (${s.why})`];
+    case 'end':
+      return [`${pad}end of ${s.chain}: ${s.outcome}`];
+    case 'cannot':
+      return [`${pad}CANNOT EVALUATE: ${s.what}`];
+    case 'bridge':
+      return [`${pad}bridge: ${s.what}`];
+    case 'rule': {
+      const lines = [
+        `${pad}${s.chain} rule ${s.index}: ${s.matched ? `MATCH${s.outcome ? ` -> ${s.outcome}` : ''}` : 'no match'}`,
+        `${pad}  nft: ${s.text}${s.comment ? ` comment "${s.comment}"` : ''}`,
+      ];
+      for (const c of s.checks) if (!s.matched ? !c.ok : true) lines.push(`${pad}  ${c.ok ? 'ok' : 'NO'}: ${c.detail}`);
+      if (s.enters) lines.push(`${pad}  enters ${s.enters}`);
+      for (const src of s.sources ?? []) {
+        lines.push(
+          `${pad}  from filter ${src.path.join(' -> ')}, chain ${src.chain}, priority ${src.priority}${src.location ? `, ${src.location}` : ''}`,
+        );
+        lines.push(...src.xml.split('\n').map((l) => `${pad}    ${l}`));
+        const vars = Object.entries(src.variables);
+        if (vars.length > 0)
+          lines.push(`${pad}    variables: ${vars.map(([k, v]) => `${k}=${v.join(' ')}`).join(', ')}`);
+      }
+      return lines;
+    }
+  }
+}

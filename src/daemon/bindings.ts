@@ -191,9 +191,12 @@ export class BindingService {
     return ports;
   }
 
-  /** Checks that every binding still instantiates with `source` (before a filter change is accepted). */
-  check(filters: ReadonlySet<string>, source: FilterSource): void {
-    for (const b of this.list()) if (filters.has(b.filter)) this.instantiable(b, source);
+  /**
+   * Checks that every binding (or `bindings`: another fleet host's) still instantiates with
+   * `source` (before a filter change is accepted).
+   */
+  check(filters: ReadonlySet<string>, source: FilterSource, bindings: readonly FilterBindingDef[] = this.list()): void {
+    for (const b of bindings) if (filters.has(b.filter)) this.instantiable(b, source);
   }
 
   /** Throws what instantiating the binding's filter throws (nothing is applied). */

@@ -34,6 +34,8 @@ export class FleetStore {
         privateKey: readFileSync(config.keyFile),
       },
       dialTimeout: CALL_DEADLINE_MS,
+      // a healed partition is noticed within seconds (gRPC's default backoff grows to 2 minutes)
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2000 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
     });
   }

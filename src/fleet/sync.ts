@@ -15,6 +15,7 @@ import { VirtwallError } from '../errors.js';
 import { formatFilter, parseFilter } from '../conf/nwfilter/index.js';
 import { parseFilterBinding } from '../conf/nwfilterbinding/index.js';
 import type { Daemon } from '../daemon/daemon.js';
+import { crashPoint } from '../daemon/persist.js';
 import { jsonState, readState, writeFileAtomic } from '../util/state-file.js';
 import { printable } from '../util/printable.js';
 import { DEFINITION_KINDS, type DefinitionKind, type FleetStore, type StoredDefinition } from './store.js';
@@ -114,10 +115,21 @@ export class Fleet {
   /** The sink: a local change, checked here already, goes to etcd first; a refusal changes nothing. */
   private async write(kind: DefinitionKind, name: string, xml: string | undefined): Promise<void> {
     if (!this.state.joined || this.applyingRemote) return;
-    if (kind === 'nwfilter') await this.checkOtherHosts(name, xml);
     const key = `${kind}/${name}`;
     const held = this.state.held[key];
-    const revision = await this.store.compareAndSwap(kind, name, held?.present ? held.revision : 0, xml);
+    let revision: number;
+    try {
+      if (kind === 'nwfilter') await this.checkOtherHosts(name, xml);
+      revision = await this.store.compareAndSwap(kind, name, held?.present ? held.revision : 0, xml);
+    } catch (err) {
+      if (!(err instanceof VirtwallError) || err.kind !== 'operation-failed') throw err;
+      throw new VirtwallError(
+        'operation-failed',
+        `cannot write ${kind} '${name}' to the fleet, nothing was applied: ${err.detail}`,
+      );
+    }
+    // accepted by the fleet, not yet stored here: a restart catches up from etcd
+    crashPoint('fleet:written');
     this.state.held[key] = { revision, present: xml !== undefined };
     this.drift.delete(key);
     this.save();

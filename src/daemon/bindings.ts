@@ -84,8 +84,10 @@ export class BindingService {
     if (!binding) return { portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
       // the port's filter needs addresses: learning them starts with the filter that waits for them
-      const plan = this.learning.plan(binding, source);
-      if (plan.learning) this.learning.learn(binding, plan.learning, this.bridges.get(portdev));
+      let plan = this.learning.plan(binding, source);
+      // a guest that moved here from another fleet host comes with its addresses: no new learning phase
+      if (plan.learning && this.learning.learn(binding, plan.learning, this.bridges.get(portdev)))
+        plan = this.learning.plan(binding, source);
       // not spread: its instances may be deferred (a getter)
       if (macFilter) plan.filter.macFilter = true;
       return plan.filter;

@@ -118,7 +118,11 @@ const KEYS: Record<
   nwfilter_table_owner: { type: 'int', allowed: ['0', '1'] },
   // the fleet's values reach etcd's keys, TLS file reads and the log
   etcd_endpoints: { type: 'string', pattern: ETCD_ENDPOINTS, why: '"https://HOST:PORT[,https://HOST:PORT...]"' },
-  etcd_prefix: { type: 'string', pattern: /^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/)*$/, why: 'a key prefix like "/virtwall/"' },
+  etcd_prefix: {
+    type: 'string',
+    pattern: /^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/)*$/,
+    why: 'a key prefix like "/virtwall/"',
+  },
   etcd_cacert: { type: 'string', pattern: FILE_PATH, why: 'an absolute file path' },
   etcd_cert: { type: 'string', pattern: FILE_PATH, why: 'an absolute file path' },
   etcd_key: { type: 'string', pattern: FILE_PATH, why: 'an absolute file path' },

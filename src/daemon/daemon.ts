@@ -63,6 +63,8 @@ export class Daemon {
   private readonly queue = new SerialQueue();
   /** None: definitions are this host's alone. */
   definitionSink?: DefinitionSink;
+  /** Awaited before a guest's port is bound: the fleet hands over what it learned on another host. */
+  guestArriving?: (owner: string, mac: string) => Promise<void>;
   /** The fleet this host belongs to (etcd_endpoints; src/fleet), for `virtwall cluster`. */
   fleet?: Fleet;
 
@@ -210,6 +212,7 @@ export class Daemon {
   // --- bindings ---
   async createBinding(xml: string, file = 'nwfilterbinding'): Promise<string> {
     const def = this.bindings.parse(xml, file);
+    await this.guestArriving?.(def.owner.uuid, def.mac);
     await this.bindings.create(def, this.filters.source());
     return def.portdev;
   }
@@ -316,6 +319,7 @@ export class Daemon {
     const undo: (() => Promise<void>)[] = [];
     try {
       if (binding) {
+        await this.guestArriving?.(binding.owner.uuid, binding.mac);
         // its network's dnsmasq teaches the guest's address when the network serves DHCP
         await this.bindings.create(
           binding,

@@ -19,6 +19,7 @@ import { crashPoint } from '../daemon/persist.js';
 import { jsonState, readState, writeFileAtomic } from '../util/state-file.js';
 import { printable } from '../util/printable.js';
 import { DEFINITION_KINDS, type DefinitionKind, type FleetStore, type StoredDefinition } from './store.js';
+import { LearnedHandoff } from './learned.js';
 import { hostRecord, parseHostRecord, type HostRecord } from './host-record.js';
 
 /** How often the host record is refreshed (its `lastSeen`) and a lost etcd is tried again. */
@@ -68,6 +69,7 @@ export class Fleet {
   /** Hooks into the daemon and starts following etcd in the background (start-up never waits for it). */
   start(): void {
     this.daemon.definitionSink = { write: (kind, name, xml) => this.write(kind, name, xml) };
+    new LearnedHandoff(this.daemon, this.store, this.host, this.log, () => this.reachable).start();
     const beat = () => {
       if (this.stopped) return;
       void this.beat().finally(() => {

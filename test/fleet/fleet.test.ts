@@ -57,14 +57,14 @@ describe('fleet: definitions shared through etcd', { skip }, () => {
     const texts = new Set(hosts.map((h) => held(h, 'fleet-f1')));
     assert.equal(texts.size, 1, 'the same definition (UUID included) on every host');
     // how long it took, from the daemons' own logs: the write on h1 to each host applying it
-    const written = logTimes(hosts[0]!.daemon!, /"name":"fleet-f1".*"msg":"fleet: definition written"/)[0]!;
+    const logged = (h: FleetHost, msg: string) =>
+      waitFor(() => logTimes(h.daemon!, new RegExp(`"name":"fleet-f1".*"msg":"fleet: ${msg}"`))[0], {
+        what: `${h.name}'s log of fleet-f1 ${msg}`,
+        detail: () => h.daemon!.log(),
+      });
+    const written = await logged(hosts[0]!, 'definition written');
     for (const h of hosts.slice(1)) {
-      const applied = (
-        await waitFor(() => logTimes(h.daemon!, /"name":"fleet-f1".*"msg":"fleet: applied"/), {
-          what: `${h.name}'s log of applying fleet-f1`,
-          detail: () => h.daemon!.log(),
-        })
-      )[0]!;
+      const applied = await logged(h, 'applied');
       assert.ok(applied - written < 1000, `${h.name} applied it ${applied - written} ms after the write`);
     }
   });
@@ -187,5 +187,44 @@ describe('fleet: definitions shared through etcd', { skip }, () => {
       assert.ok(h.revision > 0);
     }
     assert.match(ok(hosts[1]!, ['cluster', 'status']), /h3\s+joined/);
+  });
+
+  it('cluster join refuses differing definitions with a diff unless --prefer says which side wins; leave keeps local copies', async () => {
+    const h4 = fleet.addHost('h4');
+    await fleet.start(h4);
+    const fleetC = held(hosts[0]!, 'fleet-c')!;
+    const uuid = /<uuid>([^<]+)<\/uuid>/.exec(fleetC)![1]!;
+    // not joined: local definitions stay local
+    ok(h4, [
+      'nwfilter-define',
+      file('h4c.xml', filterXml('fleet-c', 4444).replace('<rule', `<uuid>${uuid}</uuid><rule`)),
+    ]);
+    ok(h4, ['nwfilter-define', file('h4only.xml', filterXml('h4-only', 4400))]);
+    assert.equal(held(hosts[0]!, 'h4-only'), undefined);
+    const refused = fleet.cli(h4, ['cluster', 'join']);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /--prefer local or --prefer cluster/);
+    assert.match(refused.stderr, /--- nwfilter\/fleet-c \(this host\)/);
+    assert.match(refused.stderr, /-\s*<tcp dstportstart='4444'\/>/);
+    assert.equal(held(hosts[0]!, 'h4-only'), undefined, 'a refused join exports nothing');
+    assert.match(held(h4, 'fleet-c')!, /4444/, 'and imports nothing');
+    // the fleet's side wins: h4 takes the fleet's fleet-c, exports h4-only
+    assert.match(ok(h4, ['cluster', 'join', '--prefer', 'cluster']), /1 definitions exported/);
+    assert.equal(held(h4, 'fleet-c'), fleetC);
+    await everywhere('h4-only', /4400/, 'h4-only exported to every host');
+    // leave: local copies kept, no longer listed, local changes stay local
+    ok(h4, ['cluster', 'leave']);
+    await waitFor(() => !/"host": "h4"/.test(ok(hosts[0]!, ['cluster', 'status', '--json'])), {
+      what: 'h4 gone from the status',
+    });
+    assert.equal(held(h4, 'fleet-c'), fleetC);
+    ok(h4, [
+      'nwfilter-define',
+      file('h4c2.xml', filterXml('fleet-c', 4545).replace('<rule', `<uuid>${uuid}</uuid><rule`)),
+    ]);
+    assert.equal(held(hosts[0]!, 'fleet-c'), fleetC);
+    // this host's side wins: every host takes h4's fleet-c
+    ok(h4, ['cluster', 'join', '--prefer', 'local']);
+    await everywhere('fleet-c', /4545/, "h4's fleet-c on every host");
   });
 });

@@ -80,7 +80,8 @@ export const PKI = {
 /** The TLS listener's port unless tls_port says otherwise (libvirtd's 16514 stays free). */
 export const DEFAULT_TLS_PORT = 16591;
 
-const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
+/** A fleet host name (host_name; other hosts' records are checked against it too). */
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 const FILE_PATH = /^\/[A-Za-z0-9_.+/-]{1,4095}$/;
 /** https only: the fleet's traffic carries the firewall's definitions, so it is always mutual TLS. */
 const ETCD_ENDPOINT = String.raw`https://(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]):\d{1,5}`;

@@ -4,10 +4,11 @@
 // fleet's definitions is not in effect there (drift). Refreshed on every heartbeat.
 import { z } from 'zod';
 import { formatFilterBinding } from '../conf/nwfilterbinding/index.js';
+import { HOST_NAME } from '../daemon/config.js';
 import type { Daemon } from '../daemon/daemon.js';
 
 const HostRecordSchema = z.strictObject({
-  host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/),
+  host: z.string().regex(HOST_NAME),
   joined: z.boolean(),
   lastSeen: z.iso.datetime(),
   revision: z.number().int().nonnegative(),

@@ -1,3 +1,4 @@
+// run-tests: alone (times propagation: every host applies a definition within 1 s of its write)
 // Three virtwall daemons sharing nwfilter and network definitions through a three-member etcd
 // cluster with mutual TLS, all in namespaces of this test (test/fleet/lab.ts): a definition
 // changed on any host reaches every host and its bindings; concurrent edits leave one winner and

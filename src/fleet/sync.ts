@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { VirtwallError } from '../errors.js';
 import { formatFilter, parseFilter } from '../conf/nwfilter/index.js';
 import { parseFilterBinding } from '../conf/nwfilterbinding/index.js';
+import { parseNetwork } from '../conf/network/parse.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { crashPoint } from '../daemon/persist.js';
 import { jsonState, readState, writeFileAtomic } from '../util/state-file.js';
@@ -47,6 +48,7 @@ export class Fleet {
   private heartbeat?: NodeJS.Timeout;
   private reachable = false;
   private syncing?: Promise<void>;
+  private publishing: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(
@@ -86,10 +88,14 @@ export class Fleet {
     this.store.close();
   }
 
-  /** Publishes the host record; the first success after a failure (or start) catches up with etcd. */
+  /**
+   * Publishes the host record (a host that has not joined only checks that etcd answers); the
+   * first success after a failure (or start) catches up with etcd.
+   */
   private async beat(): Promise<void> {
     try {
-      await this.publish();
+      if (this.state.joined) await this.publish();
+      else await this.store.get(this.store.hostKey(this.host));
       if (!this.reachable) {
         this.reachable = true;
         this.log.info({ host: this.host }, 'fleet: etcd reachable');
@@ -102,14 +108,20 @@ export class Fleet {
     }
   }
 
-  private async publish(): Promise<void> {
-    const record = hostRecord(this.daemon, {
-      host: this.host,
-      joined: this.state.joined,
-      revision: this.state.revision,
-      drift: Object.fromEntries(this.drift),
+  /** The host record, one write at a time (leave waits for the last before removing it). */
+  private publish(): Promise<void> {
+    const next = this.publishing.then(async () => {
+      if (!this.state.joined) return;
+      const record = hostRecord(this.daemon, {
+        host: this.host,
+        joined: true,
+        revision: this.state.revision,
+        drift: Object.fromEntries(this.drift),
+      });
+      await this.store.put(this.store.hostKey(this.host), JSON.stringify(record));
     });
-    await this.store.put(this.store.hostKey(this.host), JSON.stringify(record));
+    this.publishing = next.catch(() => undefined);
+    return next;
   }
 
   // --- local changes to etcd ---
@@ -273,6 +285,10 @@ export class Fleet {
     this.applyingRemote = true;
     try {
       const file = `etcd:${c.kind}/${c.name}`;
+      // a definition is applied under the name of its key only: a key cannot define another object
+      const named = c.deleted ? c.name : (c.kind === 'nwfilter' ? parseFilter : parseNetwork)(c.xml, file).name;
+      if (named !== c.name)
+        throw new VirtwallError('invalid-input', `${file} holds a definition named '${printable(named)}'`);
       if (c.kind === 'nwfilter') {
         if (!c.deleted) await this.daemon.defineFilter(c.xml, file);
         else if (this.daemon.filters.list().some((f) => f.name === c.name)) await this.daemon.undefineFilter(c.name);
@@ -342,6 +358,8 @@ export class Fleet {
     const old = this.watcher;
     this.watcher = undefined;
     await old?.cancel().catch(() => undefined);
+    // a record being written as the host left would outlive the delete
+    await this.publishing;
     await this.store.client
       .delete()
       .key(this.store.hostKey(this.host))

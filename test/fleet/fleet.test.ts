@@ -176,6 +176,28 @@ describe('fleet: definitions shared through etcd', { skip }, () => {
     assert.ok(conflicts > 0, 'no edit lost in 4 rounds of 3 concurrent edits');
   });
 
+  it('a key in etcd cannot define another object than the one it names: refused on every host, shown as drift', async () => {
+    const before = hosts.map((h) => held(h, 'clean-traffic'));
+    fleet.etcdctl(['put', `${fleet.prefix}defs/nwfilter/evil`, filterXml('clean-traffic', 9999)]);
+    await waitFor(
+      () => {
+        const s = JSON.parse(ok(hosts[0]!, ['cluster', 'status', '--json'])) as {
+          hosts: { drift: Record<string, string> }[];
+        };
+        return (
+          s.hosts.length === 3 && s.hosts.every((h) => /named 'clean-traffic'/.test(h.drift['nwfilter/evil'] ?? ''))
+        );
+      },
+      { what: 'drift for nwfilter/evil on every host', timeout: 10_000 },
+    );
+    assert.deepEqual(
+      hosts.map((h) => held(h, 'clean-traffic')),
+      before,
+    );
+    assert.equal(held(hosts[0]!, 'evil'), undefined);
+    fleet.etcdctl(['del', `${fleet.prefix}defs/nwfilter/evil`]);
+  });
+
   it('cluster status lists every host with when it was seen and the revision it applied', () => {
     const s = JSON.parse(ok(hosts[0]!, ['cluster', 'status', '--json'])) as {
       hosts: { host: string; joined: boolean; lastSeen: string; revision: number; behind: boolean }[];

@@ -13,7 +13,9 @@ const HostRecordSchema = z.strictObject({
   lastSeen: z.iso.datetime(),
   revision: z.number().int().nonnegative(),
   drift: z.record(z.string(), z.string()),
-  networks: z.array(z.strictObject({ name: z.string(), active: z.boolean(), autostart: z.boolean() })),
+  networks: z.array(
+    z.strictObject({ name: z.string(), active: z.boolean(), autostart: z.boolean(), bridge: z.string().optional() }),
+  ),
   bindings: z.array(z.strictObject({ portdev: z.string(), filter: z.string(), xml: z.string() })),
   ports: z.number().int().nonnegative(),
 });
@@ -26,7 +28,9 @@ export function hostRecord(
   return {
     ...self,
     lastSeen: new Date().toISOString(),
-    networks: daemon.networks.list().map((n) => ({ name: n.name, active: n.active, autostart: n.autostart })),
+    networks: daemon.networks
+      .list()
+      .map((n) => ({ name: n.name, active: n.active, autostart: n.autostart, bridge: n.bridge })),
     bindings: daemon.bindings
       .list()
       .map((b) => ({ portdev: b.portdev, filter: b.filter, xml: formatFilterBinding(b) })),

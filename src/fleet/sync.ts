@@ -134,6 +134,7 @@ export class Fleet {
     let revision: number;
     try {
       if (kind === 'nwfilter') await this.checkOtherHosts(name, xml);
+      else if (xml !== undefined) await this.checkBridgeElsewhere(name, xml);
       revision = await this.store.compareAndSwap(kind, name, held?.present ? held.revision : 0, xml);
     } catch (err) {
       if (!(err instanceof VirtwallError) || err.kind !== 'operation-failed') throw err;
@@ -176,6 +177,23 @@ export class Fleet {
           );
         }
       }
+    }
+  }
+
+  /**
+   * A network definition whose bridge another host's network (of another name) uses would fail
+   * to apply there: refused for the fleet, naming the host and network.
+   */
+  private async checkBridgeElsewhere(name: string, xml: string): Promise<void> {
+    const bridge = parseNetwork(xml, 'fleet').bridge.name;
+    if (bridge === undefined) return;
+    for (const h of (await this.hosts()).values()) {
+      const clash = h.host !== this.host && h.joined && h.networks.find((n) => n.bridge === bridge && n.name !== name);
+      if (clash)
+        throw new VirtwallError(
+          'conflict',
+          `refused for the fleet: on host '${h.host}' network '${clash.name}' uses bridge '${bridge}'`,
+        );
     }
   }
 

@@ -5,6 +5,7 @@
 // a clear conflict; a change that would break another host's binding is refused, naming it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
@@ -13,6 +14,7 @@ import { api, logTimes, nft } from '../daemon/process.js';
 import { FleetLab, type FleetHost } from './lab.js';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
+const hasVirsh = spawnSync('virsh', ['--version']).status === 0;
 
 const filterXml = (name: string, port: number, extra = '') => `<filter name='${name}' chain='root'>
   <rule action='drop' direction='out' priority='500'><tcp dstportstart='${port}'/></rule>${extra}
@@ -46,7 +48,8 @@ describe('fleet: definitions shared through etcd', { skip }, () => {
   before(async () => {
     fleet = new FleetLab();
     await fleet.startEtcd();
-    hosts = ['h1', 'h2', 'h3'].map((n) => fleet.addHost(n));
+    // h1 also serves libvirt's RPC: a virsh define goes through the fleet as the CLI's does
+    hosts = ['h1', 'h2', 'h3'].map((n) => fleet.addHost(n, { libvirtSockets: n === 'h1' }));
     for (const h of hosts) await fleet.start(h);
     for (const h of hosts) assert.match(ok(h, ['cluster', 'join']), /joined the fleet/);
   });
@@ -139,6 +142,39 @@ describe('fleet: definitions shared through etcd', { skip }, () => {
       what: 'fleetnet gone everywhere',
       timeout: 10_000,
     });
+  });
+
+  it("refuses for the fleet a network whose bridge another host's network uses, naming host and network", async () => {
+    const [h1, , h3] = hosts as [FleetHost, FleetHost, FleetHost];
+    ok(h3, [
+      'net-create',
+      file(
+        'local3.xml',
+        "<network><name>local3</name><bridge name='vclash0' stp='off'/><dns enable='no'/><ip address='10.89.0.1' prefix='24'/></network>",
+      ),
+    ]);
+    await waitFor(() => ok(h1, ['cluster', 'status', '--json']).includes('"name": "local3"'), {
+      what: "h3's record listing local3",
+    });
+    const r = fleet.cli(h1, [
+      'net-define',
+      file('clash.xml', "<network><name>fleetclash</name><bridge name='vclash0'/></network>"),
+    ]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /on host 'h3' network 'local3' uses bridge 'vclash0'/);
+    assert.ok(hosts.every((h) => !existsSync(join(h.root, 'etc/virtwall/networks/fleetclash.xml'))));
+    ok(h3, ['net-destroy', 'local3']);
+  });
+
+  it('a filter defined through libvirt RPC (virsh) reaches every host', {
+    skip: !hasVirsh && 'needs virsh',
+  }, async () => {
+    const uri = `nwfilter+unix:///system?socket=${join(hosts[0]!.root, 'run/libvirt/virtnwfilterd-sock')}`;
+    const r = spawnSync('virsh', ['-c', uri, 'nwfilter-define', file('rpc.xml', filterXml('fleet-rpc', 8081))], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    await everywhere('fleet-rpc', /8081/, 'fleet-rpc everywhere');
   });
 
   it('concurrent edits of one filter: each either wins or gets a conflict, and every host ends with the same winner', async () => {

@@ -182,8 +182,8 @@ export class FleetLab {
     return r;
   }
 
-  /** The configuration of a fleet host (`extra`: more virtconf lines). */
-  config(host: string, extra = ''): string {
+  /** The configuration of a fleet host (libvirt's sockets off unless a test uses them). */
+  config(host: string, libvirtSockets = false): string {
     return [
       `etcd_endpoints = "${this.endpoints.join(',')}"`,
       `etcd_prefix = "${this.prefix}"`,
@@ -191,14 +191,12 @@ export class FleetLab {
       `etcd_cert = "${this.pki('client.pem')}"`,
       `etcd_key = "${this.pki('client.key')}"`,
       `host_name = "${host}"`,
-      // the fleet tests need no libvirt sockets
-      'libvirt_sockets = 0',
-      extra,
+      `libvirt_sockets = ${libvirtSockets ? 1 : 0}`,
     ].join('\n');
   }
 
   /** A host: its namespace on the LAN (10.77.0.(10+i)), a state root with the fleet's configuration. */
-  addHost(name: string): FleetHost {
+  addHost(name: string, opts: { libvirtSockets?: boolean } = {}): FleetHost {
     const i = this.hosts.length;
     const ns = this.lab.netns(name);
     const link = `l${this.lab.tag}${i}`;
@@ -206,7 +204,7 @@ export class FleetLab {
     this.lab.exec(ns, ['ip', 'addr', 'add', `${LAN}.${10 + i}/24`, 'dev', 'lan']);
     const root = join(this.dir, `root-${name}`);
     mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
-    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), this.config(name));
+    writeFileSync(join(root, 'etc/virtwall/virtwall.conf'), this.config(name, opts.libvirtSockets));
     const host = { name, ns, root };
     this.hosts.push(host);
     return host;

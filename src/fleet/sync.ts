@@ -212,7 +212,17 @@ export class Fleet {
 
   /** A full read, then a watch from the revision after it (one at a time). */
   private resync(reason: string): Promise<void> {
-    this.syncing ??= this.fullSync(reason).finally(() => (this.syncing = undefined));
+    // a catch-up that failed is tried again by the next heartbeat that reaches etcd
+    this.syncing ??= this.fullSync(reason)
+      .catch((err: unknown) => {
+        this.log.warn(
+          { reason, err: (err as Error).message },
+          'fleet: catch-up failed; the next heartbeat tries again',
+        );
+        this.reachable = false;
+        throw err;
+      })
+      .finally(() => (this.syncing = undefined));
     return this.syncing;
   }
 

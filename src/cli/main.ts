@@ -16,6 +16,7 @@ import { registerHooks } from './commands/hooks.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerNwfilterExplain } from './commands/nwfilter-explain.js';
+import { registerCluster } from './commands/cluster.js';
 
 export function buildProgram(): Command {
   const program = new Command('virtwall')
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerHooks(program);
   registerDemo(program);
+  registerCluster(program);
   // an unknown command in virsh's words (exit 1), not commander's suggestion
   (program as unknown as { unknownCommand(): never }).unknownCommand = () => {
     throw new VirshError(`unknown command: '${program.args[0]}'`);

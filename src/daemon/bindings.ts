@@ -84,8 +84,10 @@ export class BindingService {
     if (!binding) return { portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
     if (this.learning) {
       // the port's filter needs addresses: learning them starts with the filter that waits for them
-      const plan = this.learning.plan(binding, source);
-      if (plan.learning) this.learning.learn(binding, plan.learning, this.bridges.get(portdev));
+      let plan = this.learning.plan(binding, source);
+      // a guest that moved here from another fleet host comes with its addresses: no new learning phase
+      if (plan.learning && this.learning.learn(binding, plan.learning, this.bridges.get(portdev)))
+        plan = this.learning.plan(binding, source);
       // not spread: its instances may be deferred (a getter)
       if (macFilter) plan.filter.macFilter = true;
       return plan.filter;
@@ -199,9 +201,12 @@ export class BindingService {
     return ports;
   }
 
-  /** Checks that every binding still instantiates with `source` (before a filter change is accepted). */
-  check(filters: ReadonlySet<string>, source: FilterSource): void {
-    for (const b of this.list()) if (filters.has(b.filter)) this.instantiable(b, source);
+  /**
+   * Checks that every binding (or `bindings`: another fleet host's) still instantiates with
+   * `source` (before a filter change is accepted).
+   */
+  check(filters: ReadonlySet<string>, source: FilterSource, bindings: readonly FilterBindingDef[] = this.list()): void {
+    for (const b of bindings) if (filters.has(b.filter)) this.instantiable(b, source);
   }
 
   /** Throws what instantiating the binding's filter throws (nothing is applied). */

@@ -1,10 +1,12 @@
 // DIR/etc/virtwall/virtwall.conf in libvirt's configuration syntax (virConf): `key = value`
 // lines, values quoted strings, integers or lists of strings, `#` comments.
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { invalidInput } from '../errors.js';
 import type { FirewallBackendName } from '../network/firewall/plan.js';
 import type { NwfilterBackendName } from '../nwfilter/backend.js';
+import { printable } from '../util/printable.js';
 
 export type ConfValue = string | number | string[];
 
@@ -33,6 +35,20 @@ export interface DaemonConfig {
   metricsListen?: ListenAddress;
   /** Read-only dashboard page (dashboard_listen; off unless set). */
   dashboardListen?: ListenAddress;
+  /** The fleet: definitions shared through etcd (etcd_endpoints; off unless set). */
+  fleet?: FleetConfig;
+}
+
+export interface FleetConfig {
+  endpoints: string[];
+  /** Every key of the fleet starts with it (ends with '/'). */
+  prefix: string;
+  /** PEM files: the CA of etcd's server certificates, this host's client certificate and key. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** This host's name in the fleet (its key under PREFIX/hosts/). */
+  hostName: string;
 }
 
 /** An address a read-only TCP listener binds: an IP literal (IPv6 without brackets) and a port. */
@@ -64,8 +80,18 @@ export const PKI = {
 /** The TLS listener's port unless tls_port says otherwise (libvirtd's 16514 stays free). */
 export const DEFAULT_TLS_PORT = 16591;
 
+/** A fleet host name (host_name; other hosts' records are checked against it too). */
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
+const FILE_PATH = /^\/[A-Za-z0-9_.+/-]{1,4095}$/;
+/** https only: the fleet's traffic carries the firewall's definitions, so it is always mutual TLS. */
+const ETCD_ENDPOINT = String.raw`https://(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]):\d{1,5}`;
+const ETCD_ENDPOINTS = new RegExp(`^${ETCD_ENDPOINT}(?:,${ETCD_ENDPOINT})*$`);
+
 /** Every key the daemon reads, with how it is checked: one table for parse and defaults. */
-const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]; min?: number; why?: string }> = {
+const KEYS: Record<
+  string,
+  { type: 'string' | 'int'; allowed?: readonly string[]; pattern?: RegExp; min?: number; why?: string }
+> = {
   network_firewall_backend: { type: 'string', allowed: ['nftables', 'iptables'] },
   nwfilter_backend: { type: 'string', allowed: ['nftables', 'ebiptables'] },
   log_level: { type: 'int', allowed: ['1', '2', '3', '4'] },
@@ -91,6 +117,17 @@ const KEYS: Record<string, { type: 'string' | 'int'; allowed?: readonly string[]
   metrics_listen: { type: 'string' },
   dashboard_listen: { type: 'string' },
   nwfilter_table_owner: { type: 'int', allowed: ['0', '1'] },
+  // the fleet's values reach etcd's keys, TLS file reads and the log
+  etcd_endpoints: { type: 'string', pattern: ETCD_ENDPOINTS, why: '"https://HOST:PORT[,https://HOST:PORT...]"' },
+  etcd_prefix: {
+    type: 'string',
+    pattern: /^\/(?:[A-Za-z0-9_][A-Za-z0-9_.-]*\/)*$/,
+    why: 'a key prefix like "/virtwall/"',
+  },
+  etcd_cacert: { type: 'string', pattern: FILE_PATH, why: 'an absolute file path' },
+  etcd_cert: { type: 'string', pattern: FILE_PATH, why: 'an absolute file path' },
+  etcd_key: { type: 'string', pattern: FILE_PATH, why: 'an absolute file path' },
+  host_name: { type: 'string', pattern: HOST_NAME, why: 'letters, digits, - and . (at most 63)' },
 };
 
 /** Parses virConf text into key/values; unknown keys are refused so typos do not pass silently. */
@@ -113,6 +150,8 @@ export function parseConf(text: string, file: string): Map<string, ConfValue> {
         `setting '${key}' must be one of ${spec.allowed.join(', ')}${spec.why ? `: ${spec.why}` : ''}`,
         loc,
       );
+    if (spec.pattern && !spec.pattern.test(String(value)))
+      throw invalidInput(`setting '${key}' must be ${spec.why}, not '${printable(String(value))}'`, loc);
     if (spec.min !== undefined && (value as number) < spec.min)
       throw invalidInput(`setting '${key}' must be at least ${spec.min}`, loc);
     out.set(key, value);
@@ -154,6 +193,27 @@ export function daemonConfig(values: ReadonlyMap<string, ConfValue>, root = '/')
     metricsListen: listenAddress('metrics_listen', str('metrics_listen')),
     dashboardListen: listenAddress('dashboard_listen', str('dashboard_listen')),
     nwfilterTableOwner: int('nwfilter_table_owner') !== 0,
+    fleet: str('etcd_endpoints') ? fleetConfig(str) : undefined,
+  };
+}
+
+/** With etcd_endpoints set, the client certificate is required: etcd's other ends are other hosts. */
+function fleetConfig(str: (k: string) => string | undefined): FleetConfig {
+  const file = (k: string) => {
+    const f = str(k);
+    if (f === undefined) throw invalidInput(`setting '${k}' is required with etcd_endpoints (mutual TLS)`);
+    return f;
+  };
+  const host = str('host_name') ?? hostname();
+  if (!HOST_NAME.test(host))
+    throw invalidInput(`this machine's hostname '${printable(host)}' is no fleet host name: set host_name`);
+  return {
+    endpoints: str('etcd_endpoints')!.split(','),
+    prefix: str('etcd_prefix') ?? '/virtwall/',
+    caFile: file('etcd_cacert'),
+    certFile: file('etcd_cert'),
+    keyFile: file('etcd_key'),
+    hostName: host,
   };
 }
 

@@ -6,6 +6,7 @@ import { VirtwallError } from '../errors.js';
 import { formatFilter } from '../conf/nwfilter/index.js';
 import { formatFilterBinding } from '../conf/nwfilterbinding/index.js';
 import { parseNetworkPort } from '../conf/networkport/parse.js';
+import { formatNetwork } from '../conf/network/format.js';
 import type { CommandRunner } from '../exec/runner.js';
 import type { NwfilterBackend } from '../nwfilter/backend.js';
 import type { InstantiateOptions } from '../nwfilter/instantiate.js';
@@ -29,6 +30,7 @@ import { SerialQueue } from '../util/serial-queue.js';
 import { PortService, type PortRequest } from './ports.js';
 import { Telemetry } from '../observe/telemetry.js';
 import { explainPort, type ExplainReport, type ExplainRequest } from '../explain/explain.js';
+import type { Fleet } from '../fleet/sync.js';
 
 export interface DaemonDeps {
   layout: StateLayout;
@@ -42,6 +44,14 @@ export interface DaemonDeps {
   firewalld?: Firewalld;
 }
 
+/**
+ * Where definitions go before this host stores them (the fleet's etcd, src/fleet): told after the
+ * local checks and before anything is stored, so its refusal leaves everything as it was.
+ */
+export interface DefinitionSink {
+  write(kind: 'nwfilter' | 'network', name: string, xml: string | undefined): Promise<void>;
+}
+
 export class Daemon {
   readonly filters: FilterService;
   readonly bindings: BindingService;
@@ -52,6 +62,12 @@ export class Daemon {
   /** Requests and reconciles as they happen, for the metrics and the dashboard (src/observe). */
   readonly telemetry = new Telemetry();
   private readonly queue = new SerialQueue();
+  /** None: definitions are this host's alone. */
+  definitionSink?: DefinitionSink;
+  /** Awaited before a guest's port is bound: the fleet hands over what it learned on another host. */
+  guestArriving?: (owner: string, mac: string) => Promise<void>;
+  /** The fleet this host belongs to (etcd_endpoints; src/fleet), for `virtwall cluster`. */
+  fleet?: Fleet;
 
   private constructor(
     private readonly deps: DaemonDeps,
@@ -172,18 +188,20 @@ export class Daemon {
     const source = this.filters.source(def);
     // every binding must still instantiate before the definition is accepted (loops, bad refs)
     this.bindings.check(affected, source);
+    await this.definitionSink?.write('nwfilter', def.name, formatFilter(def));
     this.filters.store(def);
     crashPoint('nwfilter:stored');
     const reinstantiated = await this.bindings.refresh(affected, this.filters.source());
     return { name: def.name, reinstantiated };
   }
 
-  undefineFilter(nameOrUuid: string): string {
+  async undefineFilter(nameOrUuid: string): Promise<string> {
     const def = this.filters.get(nameOrUuid);
     const users = [...this.bindings.boundFilters()].filter((f) => this.filters.affectedBy(def.name).has(f));
     const referrers = this.filters.referrers(def.name);
     if (users.length || referrers.length)
       throw new VirtwallError('conflict', 'Requested operation is not valid: nwfilter is in use');
+    await this.definitionSink?.write('nwfilter', def.name, undefined);
     this.filters.remove(def.name);
     return def.name;
   }
@@ -195,6 +213,7 @@ export class Daemon {
   // --- bindings ---
   async createBinding(xml: string, file = 'nwfilterbinding'): Promise<string> {
     const def = this.bindings.parse(xml, file);
+    await this.guestArriving?.(def.owner.uuid, def.mac);
     await this.bindings.create(def, this.filters.source());
     return def.portdev;
   }
@@ -248,13 +267,15 @@ export class Daemon {
   // --- networks ---
   async networkDefine(xml: string, file = 'network'): Promise<string> {
     const def = await this.networks.parse(xml, file);
+    await this.definitionSink?.write('network', def.name, formatNetwork(def, { inactive: true }));
     this.networks.define(def);
     this.networkEvents.emit({ kind: 'defined', name: def.name, uuid: def.uuid });
     return def.name;
   }
 
-  networkUndefine(nameOrUuid: string): string {
+  async networkUndefine(nameOrUuid: string): Promise<string> {
     const def = this.networks.lookup(nameOrUuid);
+    if (this.networks.isPersistent(def.name)) await this.definitionSink?.write('network', def.name, undefined);
     this.networks.undefine(def.name);
     this.networkEvents.emit({ kind: 'undefined', name: def.name, uuid: def.uuid });
     return def.name;
@@ -290,7 +311,9 @@ export class Daemon {
     xml: string,
     scope: UpdateScope,
   ): Promise<{ name: string } & UpdateScope> {
-    return this.networks.update(nameOrUuid, command, section, parentIndex, xml, scope);
+    return this.networks.update(nameOrUuid, command, section, parentIndex, xml, scope, (def) =>
+      this.definitionSink?.write('network', def.name, formatNetwork(def, { inactive: true })),
+    );
   }
 
   /** `net-dumpxml`: a running network shows its ports as connections, as libvirt counts them. */
@@ -309,6 +332,7 @@ export class Daemon {
     const undo: (() => Promise<void>)[] = [];
     try {
       if (binding) {
+        await this.guestArriving?.(binding.owner.uuid, binding.mac);
         // its network's dnsmasq teaches the guest's address when the network serves DHCP
         await this.bindings.create(
           binding,

@@ -27,6 +27,7 @@ export const MAX_BODY = 1 << 20;
 /** A body field carrying a document (XML) and, optionally, the client's name for it (used in error locations). */
 const DOCUMENT = z.strictObject({ xml: z.string(), file: z.string().optional() });
 const NONE = z.strictObject({});
+const JOIN = z.strictObject({ prefer: z.enum(['local', 'cluster']).optional() });
 const PORT = z.strictObject({
   xml: z.string(),
   tap: z.string(),
@@ -108,7 +109,9 @@ const ROUTES: Route[] = [
   route('GET', /^\/nwfilters$/, NONE, (d) => d.filters.list().map((f) => ({ name: f.name, uuid: f.uuid }))),
   route('GET', /^\/nwfilters\/([^/]+)$/, NONE, (d, [n]) => ({ name: d.filters.get(n!).name, xml: d.filterXml(n!) })),
   route('POST', /^\/nwfilters$/, DOCUMENT, (d, _, b) => d.serial(() => d.defineFilter(b.xml, b.file))),
-  route('DELETE', /^\/nwfilters\/([^/]+)$/, NONE, (d, [n]) => d.serial(() => ({ name: d.undefineFilter(n!) }))),
+  route('DELETE', /^\/nwfilters\/([^/]+)$/, NONE, (d, [n]) =>
+    d.serial(async () => ({ name: await d.undefineFilter(n!) })),
+  ),
   route('GET', /^\/bindings$/, NONE, (d) =>
     d.bindings.list().map((b) => ({ portdev: b.portdev, filter: b.filter, ...learningOf(d, b.portdev) })),
   ),
@@ -135,7 +138,9 @@ const ROUTES: Route[] = [
   route('GET', /^\/networks\/([^/]+)\/xml$/, NONE, (d, [n], _, q) => ({
     xml: d.networkXml(n!, q.get('inactive') === '1'),
   })),
-  route('DELETE', /^\/networks\/([^/]+)$/, NONE, (d, [n]) => d.serial(() => ({ name: d.networkUndefine(n!) }))),
+  route('DELETE', /^\/networks\/([^/]+)$/, NONE, (d, [n]) =>
+    d.serial(async () => ({ name: await d.networkUndefine(n!) })),
+  ),
   route('POST', /^\/networks\/([^/]+)\/start$/, NONE, (d, [n]) =>
     d.serial(async () => ({ name: await d.networkStart(n!) })),
   ),
@@ -169,6 +174,9 @@ const ROUTES: Route[] = [
       }),
     })),
   ),
+  route('GET', /^\/cluster$/, NONE, (d) => fleetOf(d).status()),
+  route('POST', /^\/cluster\/join$/, JOIN, (d, _, b) => d.serial(() => fleetOf(d).join(b.prefer))),
+  route('POST', /^\/cluster\/leave$/, NONE, (d) => d.serial(() => fleetOf(d).leave())),
   route('GET', /^\/ports\/([^/]+)$/, NONE, (d, [u]) => ({ xml: d.portXml(u!) })),
   route('DELETE', /^\/ports\/([^/]+)$/, NONE, (d, [u]) =>
     d.serial(async () => {
@@ -300,4 +308,11 @@ export function apiHandler(
 function learningOf(d: Daemon, port: string): { ipLearning?: object } {
   const learning = d.learning.json(port);
   return learning ? { ipLearning: learning } : {};
+}
+
+/** The daemon's fleet (src/fleet); the cluster routes fail clearly while etcd_endpoints is unset. */
+function fleetOf(d: Daemon): NonNullable<Daemon['fleet']> {
+  if (!d.fleet)
+    throw new VirtwallError('operation-failed', 'this host is not configured for a fleet: etcd_endpoints is not set');
+  return d.fleet;
 }

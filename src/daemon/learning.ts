@@ -9,6 +9,7 @@ import type { FilterBinding } from '../nwfilter/binding.js';
 import type { FilterSource } from '../nwfilter/source.js';
 import { observeTraffic } from '../learning/capture.js';
 import { learningJson, learningXml, type LearningJson } from '../learning/format.js';
+import type { LearnerState } from '../learning/learner.js';
 import { watchLeases, type LeaseWatch } from '../learning/lease-watch.js';
 import { LearningManager, type LearningManagerOptions } from '../learning/manager.js';
 import { dropAllPolicy } from '../learning/policy.js';
@@ -36,6 +37,10 @@ export class PortLearning {
   private readonly leaseWatches = new Map<string, LeaseWatch>();
   /** Callbacks during start-up restore are not forwarded: the start-up reconcile applies all. */
   private live = false;
+  /** What guests moving here learned on another fleet host, by owner UUID and MAC (src/fleet). */
+  private readonly arriving = new Map<string, LearnerState>();
+  /** Told each change of a port's learned addresses (the fleet publishes them per guest). */
+  onLearned?: (port: string, state: LearnerState) => void;
 
   constructor(private readonly opts: PortLearningOptions) {
     const managerOpts: LearningManagerOptions = {
@@ -43,6 +48,8 @@ export class PortLearning {
         if (this.restoring) return;
         this.save();
         opts.log.info({ port, ...change }, 'learned addresses changed');
+        const learned = this.manager.learned(port);
+        if (learned) this.onLearned?.(port, learned.state);
         if (this.live) opts.onChange(port);
       },
       onLearningFailed: (port, message) => {
@@ -83,11 +90,18 @@ export class PortLearning {
   /**
    * Starts learning what a plan still needs, unless the port learns already (a command: starts
    * tcpdump or the lease watch, saves the state). `bridge`: the port sits on this virtwall
-   * network's bridge.
+   * network's bridge. True when the guest brought learned addresses (inherit): plan again.
    */
-  learn(binding: FilterBinding, needs: NonNullable<PortPlan['learning']>, bridge?: string): void {
-    if (this.manager.has(binding.portdev)) return;
-    this.manager.watch(learningPortOf(binding, needs, bridge));
+  learn(
+    binding: FilterBinding & { owner?: { uuid: string } },
+    needs: NonNullable<PortPlan['learning']>,
+    bridge?: string,
+  ): boolean {
+    if (this.manager.has(binding.portdev)) return false;
+    const guest = binding.owner && `${binding.owner.uuid}/${binding.mac}`;
+    const inherited = guest === undefined ? undefined : this.arriving.get(guest);
+    if (guest !== undefined) this.arriving.delete(guest);
+    this.manager.watch(learningPortOf(binding, needs, bridge), inherited);
     if (bridge !== undefined && !this.leaseWatches.has(bridge)) {
       this.leaseWatches.set(
         bridge,
@@ -97,6 +111,12 @@ export class PortLearning {
       );
     }
     this.save();
+    return inherited !== undefined;
+  }
+
+  /** The guest (owner UUID, MAC) arrives with what its port learned on another fleet host. */
+  inherit(owner: string, mac: string, state: LearnerState): void {
+    this.arriving.set(`${owner}/${mac}`, state);
   }
 
   /** Unbind: everything learned on the port is forgotten. */

@@ -94,6 +94,8 @@ export async function runDaemon(root: string): Promise<void> {
       log,
     });
   }
+  // loaded only for a fleet: a single host never loads etcd's client
+  const fleet = config.fleet && (await import('../fleet/start.js')).startFleet(daemon, config.fleet, layout, log);
 
   // libvirt's sockets first: if one is another daemon's, nothing of ours is left listening
   const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
@@ -165,10 +167,11 @@ export async function runDaemon(root: string): Promise<void> {
       watcher.stop();
       firewalld.close();
       if (timer) clearInterval(timer);
-      let open = servers.length + 2;
+      let open = servers.length + 3;
       const closed = () => --open === 0 && resolve();
       void (libvirt?.close() ?? Promise.resolve()).then(closed);
       void observe.close().then(closed);
+      void (fleet?.stop() ?? Promise.resolve()).then(closed);
       for (const s of servers) s.close(closed);
       for (const s of servers) s.closeAllConnections();
     };

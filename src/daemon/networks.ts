@@ -265,6 +265,8 @@ export class NetworkService {
     parentIndex: number,
     xml: string,
     scope: UpdateScope,
+    /** Told the new persistent definition before it is stored (Daemon.definitionSink). */
+    beforeDefine?: (def: NetworkDef) => Promise<void> | undefined,
   ): Promise<{ name: string } & UpdateScope> {
     const def = this.lookup(nameOrUuid);
     const running = this.driver.status(def.name);
@@ -286,7 +288,10 @@ export class NetworkService {
     const liveDef = live ? updated(running!.def) : undefined;
     const configDef = config ? updated(persistent!) : undefined;
     if (liveDef) await this.driver.update(def.name, liveDef, liveEffectOf(section));
-    if (configDef) this.define(configDef);
+    if (configDef) {
+      await beforeDefine?.(configDef);
+      this.define(configDef);
+    }
     return { name: def.name, live, config };
   }
 

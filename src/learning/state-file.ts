@@ -6,7 +6,7 @@ import { isDeviceName } from '../util/device-name.js';
 import { jsonState, readState, writeFileAtomic } from '../util/state-file.js';
 import type { SavedLearning } from './manager.js';
 
-const ADDRESS = z.strictObject({
+export const LearnedAddressSchema = z.strictObject({
   address: z.string(),
   source: z.enum(['arp', 'ip-traffic', 'ipv6-traffic', 'dhcp-snoop', 'dhcpv6-snoop', 'dnsmasq-lease']),
   learnedAt: z.number(),
@@ -29,7 +29,7 @@ const SAVED = z.strictObject({
         dhcpServers: z.array(z.string()),
         dhcpServersV6: z.array(z.string()),
       }),
-      state: z.strictObject({ ipv4: z.array(ADDRESS), ipv6: z.array(ADDRESS) }),
+      state: z.strictObject({ ipv4: z.array(LearnedAddressSchema), ipv6: z.array(LearnedAddressSchema) }),
     }),
   ),
 }) satisfies z.ZodType<SavedLearning>;

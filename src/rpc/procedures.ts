@@ -498,7 +498,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.void,
       needs: 'network',
       write: 'virNetworkUndefine',
-      run: (s, a) => void s.daemon.networkUndefine(network(s, a['net']).name),
+      run: async (s, a) => void (await s.daemon.networkUndefine(network(s, a['net']).name)),
     }),
   ],
   [
@@ -729,7 +729,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.void,
       needs: 'nwfilter',
       write: 'virNWFilterUndefine',
-      run: (s, a) => void s.daemon.undefineFilter(filter(s, a['nwfilter']).name),
+      run: async (s, a) => void (await s.daemon.undefineFilter(filter(s, a['nwfilter']).name)),
     }),
   ],
 

@@ -24,6 +24,7 @@ describe('virtwall.conf', () => {
       nwfilterTableOwner: true,
       metricsListen: undefined,
       dashboardListen: undefined,
+      fleet: undefined,
     });
     const c = daemonConfig(
       parseConf(
@@ -64,6 +65,47 @@ describe('virtwall.conf', () => {
         text,
       );
     }
+  });
+});
+
+describe('virtwall.conf: the fleet', () => {
+  const fleet = (extra: string) =>
+    `etcd_endpoints = "https://10.0.0.1:2379,https://etcd-2.example:2379"\netcd_cacert = "/pki/ca.pem"\netcd_cert = "/pki/c.pem"\netcd_key = "/pki/c.key"\n${extra}`;
+
+  it('reads the etcd endpoints, prefix, TLS files and host name, with defaults', () => {
+    assert.deepEqual(daemonConfig(parseConf(fleet('host_name = "h1.example"'), 'c')).fleet, {
+      endpoints: ['https://10.0.0.1:2379', 'https://etcd-2.example:2379'],
+      prefix: '/virtwall/',
+      caFile: '/pki/ca.pem',
+      certFile: '/pki/c.pem',
+      keyFile: '/pki/c.key',
+      hostName: 'h1.example',
+    });
+    assert.equal(daemonConfig(parseConf(fleet('etcd_prefix = "/dc1/vw/"'), 'c')).fleet?.prefix, '/dc1/vw/');
+  });
+
+  it('refuses hostile or malformed fleet values, naming the line, and a fleet without client certificate', () => {
+    for (const [text, line] of [
+      ['etcd_endpoints = "http://10.0.0.1:2379"', 1],
+      ['etcd_endpoints = "https://10.0.0.1:2379,"', 1],
+      ['etcd_endpoints = "https://a b:2379"', 1],
+      ['\netcd_prefix = "virtwall"', 2],
+      ['etcd_prefix = "/../x/"', 1],
+      ['etcd_cacert = "ca.pem"', 1],
+      ['etcd_key = "/pki/$(reboot)"', 1],
+      ['host_name = "h1/../../x"', 1],
+      ['host_name = "-h"', 1],
+    ] as const) {
+      assert.throws(
+        () => parseConf(text, 'virtwall.conf'),
+        (e: VirtwallError) => e.kind === 'invalid-input' && e.location.line === line,
+        text,
+      );
+    }
+    assert.throws(
+      () => daemonConfig(parseConf('etcd_endpoints = "https://10.0.0.1:2379"', 'c')),
+      /'etcd_cacert' is required/,
+    );
   });
 });
 

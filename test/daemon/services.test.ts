@@ -25,7 +25,7 @@ describe('virtwalld domain layer', () => {
     assert.ok(existsSync(join(root, 'etc/virtwall/nwfilter/clean-traffic.xml')));
     // an undefined stock filter stays undefined after a restart
     const unused = daemon.filters.list().find((f) => daemon.filters.referrers(f.name).length === 0)!.name;
-    daemon.undefineFilter(unused);
+    await daemon.undefineFilter(unused);
     const again = await openDaemon(root);
     assert.ok(!again.daemon.filters.list().some((f) => f.name === unused));
   });
@@ -77,17 +77,17 @@ describe('virtwalld domain layer', () => {
     await daemon.createBinding(
       bindingXml('vnet0', 'clean-traffic', '52:54:00:00:00:01', "<parameter name='IP' value='10.0.0.2'/>"),
     );
-    assert.throws(
+    await assert.rejects(
       () => daemon.undefineFilter('clean-traffic'),
       (e: VirtwallError) => e.kind === 'conflict',
     );
     // no-mac-spoofing is referenced by clean-traffic
-    assert.throws(
+    await assert.rejects(
       () => daemon.undefineFilter('no-mac-spoofing'),
       (e: VirtwallError) => e.kind === 'conflict',
     );
     await daemon.deleteBinding('vnet0');
-    assert.equal(daemon.undefineFilter('clean-traffic'), 'clean-traffic');
+    assert.equal(await daemon.undefineFilter('clean-traffic'), 'clean-traffic');
   });
 
   it('refuses hostile device and object names before anything reaches the backend', async (t) => {

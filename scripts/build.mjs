@@ -16,7 +16,7 @@ import { DIST, PACKAGE_ROOT, sourceStamp, STAMP_FILE } from './source-stamp.mjs'
 const SRC = join(PACKAGE_ROOT, 'src');
 const OUT = join(DIST, 'cli');
 /** Dependencies that load files of their own at run time (wasm, worker scripts, koffi's native module): kept in node_modules. */
-const EXTERNAL = ['libxml2-wasm', 'pino', 'dbus-next', 'prom-client', 'koffi', 'etcd3'];
+const EXTERNAL = ['libxml2-wasm', 'pino', 'dbus-next', 'prom-client', 'koffi', 'etcd3', 'cockatiel'];
 
 /**
  * Each module finds files of the package (schemas/, filters/, bin/, package.json) relative to its

@@ -4,7 +4,15 @@
 // Unary calls have a short deadline: with etcd unreachable a cluster write fails in seconds with
 // a clear error instead of hanging the daemon's serialised operations.
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import {
+  BrokenCircuitError,
+  circuitBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  retry,
+} from 'cockatiel';
+import { Etcd3, isRecoverableError, type IKeyValue, type Watcher } from 'etcd3';
 import { VirtwallError } from '../errors.js';
 import type { FleetConfig } from '../daemon/config.js';
 
@@ -36,6 +44,17 @@ export class FleetStore {
       dialTimeout: CALL_DEADLINE_MS,
       // a healed partition is noticed within seconds (gRPC's default backoff grows to 2 minutes)
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2000 },
+      // etcd3's default keeps a failing member's breaker open 5 s, so writes failed for seconds
+      // after a partition healed; here a member is tried again after 250 ms, and a call that
+      // finds every breaker open waits for one to half-open instead of failing at once
+      faultHandling: {
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 250, breaker: new ConsecutiveBreaker(3) }),
+        global: retry(
+          handleWhen((e) => isRecoverableError(e) || e instanceof BrokenCircuitError),
+          { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 400 }) },
+        ),
+      },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
     });
   }

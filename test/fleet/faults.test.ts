@@ -110,7 +110,8 @@ describe('fleet: faults', { skip }, () => {
     });
     assert.doesNotMatch(nft(h3.ns, 'list ruleset').stdout, /dport 5001/);
     // and writes from h3 work again
-    assert.equal(define(h3, 'fault-p', 5004).status, 0);
+    const again = define(h3, 'fault-p', 5004);
+    assert.equal(again.status, 0, again.stderr);
     await converged('fault-p', 5004);
   });
 

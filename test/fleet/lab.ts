@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FleetConfig } from '../../src/daemon/config.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { NetnsLab } from '../support/netns.js';
 import { cli, startDaemon, stopAll, type DaemonProcess } from '../daemon/process.js';
@@ -180,6 +181,18 @@ export class FleetLab {
       check,
     );
     return r;
+  }
+
+  /** What a host's store connects with (the configuration below, as the daemon reads it). */
+  storeConfig(host: string): FleetConfig {
+    return {
+      endpoints: this.endpoints,
+      prefix: this.prefix,
+      caFile: this.pki('ca.pem'),
+      certFile: this.pki('client.pem'),
+      keyFile: this.pki('client.key'),
+      hostName: host,
+    };
   }
 
   /** The configuration of a fleet host (libvirt's sockets off unless a test uses them). */

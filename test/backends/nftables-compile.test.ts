@@ -284,6 +284,57 @@ describe('nftables compiler', () => {
     }
   });
 
+  it('a change makes a new ledger and leaves the one it was made on as it was', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const garp = `<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>`;
+    // all one can ask a ledger, and the id the next new port would get
+    const state = (l: PortLedger) => ({
+      model: snapshot(l.model),
+      ports: l.ports(),
+      ids: l.ports().map((p) => [p.portdev, l.idOf(p.portdev), l.shapeOf(p.portdev)]),
+      generation: l.generation,
+      shapeSets: l.shapeSets(),
+      compiled: l.compiledPorts(),
+      nextId: l.with({ set: [port(99)], remove: [] }).ledger.idOf('vnet99'),
+    });
+    const first = PortLedger.empty('br_netfilter', 1).with({ set: [port(1), port(2), port(3)], remove: [] }).ledger;
+    const before = state(first);
+    const { ledger: second } = first.with({
+      set: [port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2]), port(4)],
+      remove: ['vnet1'],
+    });
+    assert.deepEqual(state(first), before);
+    assert.notDeepEqual(state(second), before);
+    // the new ledger is a value too: changes made on it (or refused) leave it as it is
+    const after = state(second);
+    second.with({ set: [port(5)], remove: ['vnet2', 'vnet3'] });
+    second.renamed(2);
+    assert.throws(
+      () => second.with({ set: [port(6), port(4, 'vwt-garp', {}, [garp])], remove: ['vnet3'] }),
+      /gratuitous/,
+    );
+    assert.deepEqual(state(second), after);
+    assert.deepEqual(state(first), before);
+  });
+
+  it('after a generation switch, changes to ports recorded before it still equal the whole-model compile', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const changes = new Changes();
+    changes.apply([port(1), port(2), port(3)]);
+    const moved = port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]);
+    changes.apply([moved, port(4)]);
+    assert.equal(changes.ledger.generation, 2);
+    // vnet2 and vnet3 were put in under generation 1
+    const rebound = port(2, 'clean-traffic', { IP: ['10.0.0.22'] });
+    changes.apply([rebound], ['vnet3']);
+    const ids = new Map([
+      ['vnet1', 1],
+      ['vnet2', 2],
+      ['vnet4', 4],
+    ]);
+    assert.deepEqual(snapshot(changes.ledger.model), compileModel([moved, rebound, port(4)], ids, 'br_netfilter', 2));
+  });
+
   it('removing the last port removes our tables', () => {
     const changes = new Changes();
     changes.apply([port(1)]);

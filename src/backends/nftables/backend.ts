@@ -25,7 +25,7 @@ import { dispatchName, MARK_FROM_PORT, MARK_TO_PORT, type CompiledPort, type Sta
 import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
-import { modelDelta, RuleBodies, TABLE, type ModelDelta } from './model.js';
+import { modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
 import { afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
 import { num, str, valueText } from '../../nft/expr.js';
 import { SerialQueue } from '../../util/serial-queue.js';
@@ -97,6 +97,11 @@ export class NftablesBackend implements NwfilterBackend {
   /** What the backend holds the kernel to, garbage of the last change included (for tests). */
   model(): Ruleset | undefined {
     return this.kernel?.ruleset;
+  }
+
+  /** The desired model the backend holds the kernel to (for tests). */
+  desired(): DesiredModel | undefined {
+    return this.ledger?.model;
   }
 
   apply(change: PortChange): Promise<void> {

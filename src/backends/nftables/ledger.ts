@@ -1,12 +1,12 @@
 // The desired model as a value: the ports bound, each contributing its shape's chains and sets
 // (counted, so a shape stays while a port uses it) and its elements. `with(change)` returns a
 // NEW ledger and the delta from this one to it, and changes nothing of this one: its maps are
-// persistent (immutable), so the new ledger shares everything the change's ports do not touch,
-// and the cost of a change does not depend on how many other ports there are. A change that
+// CowMaps (util/cow-map.ts), so the new ledger shares everything the change's ports do not touch,
+// and the cost of a change hardly depends on how many other ports there are. A change that
 // does not compile, or whose batch the kernel refuses, so leaves nothing to undo: the backend
 // still holds the old ledger. compileModel folds a whole list of ports the same way: it is the
 // reference the incremental result is tested against.
-import { Map as IMap, Stack } from 'immutable';
+import { CowMap, type CowEdit } from '../../util/cow-map.js';
 import type { PortChange, PortFilter } from '../../nwfilter/backend.js';
 import {
   compilePort,
@@ -44,17 +44,20 @@ interface LedgerState {
   readonly path: StatefulPath;
   readonly generation: number;
   readonly model: DesiredModel;
-  readonly entries: IMap<string, PortEntry>;
-  readonly shapes: IMap<string, Shape>;
-  readonly ids: IMap<string, number>;
+  readonly entries: CowMap<PortEntry>;
+  readonly shapes: CowMap<Shape>;
+  readonly ids: CowMap<number>;
   /** Ids given back by removed ports, the last given back first. */
-  readonly freeIds: Stack<number>;
+  readonly freeIds: FreeIds;
   readonly nextId: number;
   /** How many ports need each part of the layout (see Needs). */
   readonly users: Readonly<Record<keyof Needs, number>>;
   /** Compiled ports by PortFilter.inputsDigest, used instead of compiling a port with that digest and the same id. */
   readonly known: ReadonlyMap<string, CompiledPort>;
 }
+
+/** A stack as a value: the last id given back, then the ones before. */
+type FreeIds = { readonly id: number; readonly rest: FreeIds } | undefined;
 
 const NEEDS = ['ip', 'macFilter'] as const;
 
@@ -83,11 +86,11 @@ export class PortLedger {
     return new PortLedger({
       path,
       generation,
-      model: { chains: IMap(), sets: IMap() },
-      entries: IMap(),
-      shapes: IMap(),
-      ids: IMap(ids),
-      freeIds: Stack(),
+      model: { chains: CowMap.empty(), sets: CowMap.empty() },
+      entries: CowMap.empty(),
+      shapes: CowMap.empty(),
+      ids: CowMap.of(ids),
+      freeIds: undefined,
       nextId: Math.max(0, ...ids.values()) + 1,
       users: { ip: 0, macFilter: 0 },
       known,
@@ -102,7 +105,7 @@ export class PortLedger {
     return this.s.generation;
   }
 
-  /** The desired model (a value: persistent maps that no one changes). */
+  /** The desired model (a value: maps that no one changes). */
   get model(): DesiredModel {
     return this.s.model;
   }
@@ -168,19 +171,17 @@ export class PortLedger {
     if (generation === this.s.generation) return this;
     const layout = LAYOUTS[this.s.path];
     const needs = needsNow(this.s.entries.size, this.s.users)!;
-    const sets = this.s.model.sets.withMutations((m) => {
-      for (const d of dispatchMaps(layout, this.s.generation, needs)) {
-        const from = m.get(objectKey(d.family, d.name))!;
-        m.delete(objectKey(d.family, d.name));
-        const name = dispatchName(d.base, generation);
-        m.set(objectKey(d.family, name), { ...from, name });
-      }
-    });
-    const chains = this.s.model.chains.withMutations((m) => {
-      for (const c of layout.chains((base) => dispatchName(base, generation), needs))
-        m.set(objectKey(c.family, c.name), c);
-    });
-    return new PortLedger({ ...this.s, generation, model: { chains, sets } });
+    const sets = this.s.model.sets.edit();
+    for (const d of dispatchMaps(layout, this.s.generation, needs)) {
+      const from = sets.get(objectKey(d.family, d.name))!;
+      sets.delete(objectKey(d.family, d.name));
+      const name = dispatchName(d.base, generation);
+      sets.set(objectKey(d.family, name), { ...from, name });
+    }
+    const chains = this.s.model.chains.edit();
+    for (const c of layout.chains((base) => dispatchName(base, generation), needs))
+      chains.set(objectKey(c.family, c.name), c);
+    return new PortLedger({ ...this.s, generation, model: { chains: chains.done(), sets: sets.done() } });
   }
 }
 
@@ -200,49 +201,47 @@ function dispatchKeys(layout: Layout, from: number, to: number): Map<string, str
 }
 
 /**
- * A ledger being changed: mutable copies of its persistent maps (asMutable: they share the
- * ledger's structure and copy a path only where they change it), and the delta so far. `done`
- * makes them immutable again, as the new ledger's.
+ * A ledger being changed: edits of its maps (each copies only the buckets it writes to; the
+ * ledger's stay as they are), and the delta so far. `done` gives the new ledger's state.
  */
 class Draft {
   readonly delta = emptyDelta();
   compiled = 0;
   private readonly layout: Layout;
   private readonly gen: number;
-  private chains: IMap<string, NftChain>;
-  private sets: IMap<string, DesiredSet>;
-  /** Element maps made mutable in this draft, by set key (put back into their sets by `done`). */
-  private readonly elements = new Map<string, IMap<string, Element>>();
-  private entries: IMap<string, PortEntry>;
-  private shapes: IMap<string, Shape>;
-  private ids: IMap<string, number>;
-  private freeIds: Stack<number>;
+  private readonly chains: CowEdit<NftChain>;
+  private readonly sets: CowEdit<DesiredSet>;
+  /** Edits of the sets' elements, by set key (put into their sets by `done`). */
+  private readonly elements = new Map<string, CowEdit<Element>>();
+  private readonly entries: CowEdit<PortEntry>;
+  private readonly shapes: CowEdit<Shape>;
+  private readonly ids: CowEdit<number>;
+  private freeIds: FreeIds;
   private nextId: number;
   private readonly users: Record<keyof Needs, number>;
 
   constructor(private readonly from: LedgerState) {
     this.layout = LAYOUTS[from.path];
     this.gen = from.generation;
-    this.chains = from.model.chains.asMutable();
-    this.sets = from.model.sets.asMutable();
-    this.entries = from.entries.asMutable();
-    this.shapes = from.shapes.asMutable();
-    this.ids = from.ids.asMutable();
-    this.freeIds = from.freeIds.asMutable();
+    this.chains = from.model.chains.edit();
+    this.sets = from.model.sets.edit();
+    this.entries = from.entries.edit();
+    this.shapes = from.shapes.edit();
+    this.ids = from.ids.edit();
+    this.freeIds = from.freeIds;
     this.nextId = from.nextId;
     this.users = { ...from.users };
   }
 
   done(): LedgerState {
-    for (const [k, es] of this.elements)
-      this.sets = this.sets.set(k, { ...this.sets.get(k)!, elements: es.asImmutable() });
+    for (const [k, es] of this.elements) this.sets.set(k, { ...this.sets.get(k)!, elements: es.done() });
     return {
       ...this.from,
-      model: { chains: this.chains.asImmutable(), sets: this.sets.asImmutable() },
-      entries: this.entries.asImmutable(),
-      shapes: this.shapes.asImmutable(),
-      ids: this.ids.asImmutable(),
-      freeIds: this.freeIds.asImmutable(),
+      model: { chains: this.chains.done(), sets: this.sets.done() },
+      entries: this.entries.done(),
+      shapes: this.shapes.done(),
+      ids: this.ids.done(),
+      freeIds: this.freeIds,
       nextId: this.nextId,
       users: this.users,
     };
@@ -251,20 +250,20 @@ class Draft {
   /** Puts a port in (or replaces it). */
   set(port: PortFilter): void {
     const known = this.ids.get(port.portdev);
-    const id = known ?? this.freeIds.peek() ?? this.nextId;
+    const id = known ?? this.freeIds?.id ?? this.nextId;
     if (id > 0xffff) throw new Error('more than 65535 filtered ports');
     const compiled = this.compiledFor(port, id);
     if (known === undefined) {
-      if (this.freeIds.peek() === id) this.freeIds = this.freeIds.pop();
+      if (this.freeIds?.id === id) this.freeIds = this.freeIds.rest;
       else this.nextId++;
-      this.ids = this.ids.set(port.portdev, id);
+      this.ids.set(port.portdev, id);
     }
     if (this.entries.has(port.portdev)) this.drop(port.portdev, false);
     const shape = this.shapes.get(compiled.shape);
-    if (shape) this.shapes = this.shapes.set(compiled.shape, { ...shape, users: shape.users + 1 });
+    if (shape) this.shapes.set(compiled.shape, { ...shape, users: shape.users + 1 });
     else {
       const sets = compiled.sets.map(({ elements: _e, ...meta }) => meta);
-      this.shapes = this.shapes.set(compiled.shape, { users: 1, chains: compiled.chains, sets });
+      this.shapes.set(compiled.shape, { users: 1, chains: compiled.chains, sets });
       for (const c of compiled.chains) this.addChain(c);
       for (const s of sets) this.addSet(s);
     }
@@ -272,7 +271,7 @@ class Draft {
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
     const elements = portElements(this.layout, port, compiled, this.gen);
-    this.entries = this.entries.set(port.portdev, { port, compiled, needs, elements, generation: this.gen });
+    this.entries.set(port.portdev, { port, compiled, needs, elements, generation: this.gen });
     this.relayout(before);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
   }
@@ -300,18 +299,18 @@ class Draft {
     for (const [k, es] of entry.elements) for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
-    this.entries = this.entries.delete(portdev);
+    this.entries.delete(portdev);
     this.relayout(before);
     const shape = this.shapes.get(entry.compiled.shape)!;
-    if (shape.users > 1) this.shapes = this.shapes.set(entry.compiled.shape, { ...shape, users: shape.users - 1 });
+    if (shape.users > 1) this.shapes.set(entry.compiled.shape, { ...shape, users: shape.users - 1 });
     else {
-      this.shapes = this.shapes.delete(entry.compiled.shape);
+      this.shapes.delete(entry.compiled.shape);
       for (const c of shape.chains) this.removeChain(objectKey(c.family, c.name));
       for (const s of shape.sets) this.removeSet(objectKey(s.family, s.name));
     }
     if (forget) {
-      this.freeIds = this.freeIds.push(this.ids.get(portdev)!);
-      this.ids = this.ids.delete(portdev);
+      this.freeIds = { id: this.ids.get(portdev)!, rest: this.freeIds };
+      this.ids.delete(portdev);
     }
   }
 
@@ -334,7 +333,7 @@ class Draft {
       const k = objectKey(c.family, c.name);
       if (!oldChains.has(k)) this.addChain(c);
       else {
-        this.chains = this.chains.set(k, c);
+        this.chains.set(k, c);
         if (!this.delta.addedChains.has(k)) this.delta.changedChains.add(k);
       }
     }
@@ -345,45 +344,45 @@ class Draft {
 
   private addChain(c: NftChain): void {
     const k = objectKey(c.family, c.name);
-    this.chains = this.chains.set(k, c);
+    this.chains.set(k, c);
     // Back after going in the same delta: its rules may differ (plan.ts compares them).
     if (this.delta.removedChains.delete(k)) this.delta.changedChains.add(k);
     else this.delta.addedChains.add(k);
   }
 
   private removeChain(k: string): void {
-    this.chains = this.chains.delete(k);
+    this.chains.delete(k);
     this.delta.changedChains.delete(k);
     if (!this.delta.addedChains.delete(k)) this.delta.removedChains.add(k);
   }
 
   private addSet(s: SetMeta): void {
     const k = objectKey(s.family, s.name);
-    this.sets = this.sets.set(k, { ...s, elements: IMap() });
+    this.sets.set(k, { ...s, elements: CowMap.empty() });
     this.elements.delete(k);
     if (!this.delta.removedSets.delete(k)) this.delta.addedSets.add(k);
   }
 
   private removeSet(k: string): void {
-    this.sets = this.sets.delete(k);
+    this.sets.delete(k);
     this.elements.delete(k);
     if (!this.delta.addedSets.delete(k)) this.delta.removedSets.add(k);
   }
 
-  /** The elements of set `k`, mutable in this draft. */
-  private elementsOf(k: string): IMap<string, Element> {
-    return this.elements.get(k) ?? this.elements.set(k, this.sets.get(k)!.elements.asMutable()).get(k)!;
+  /** The edit of set `k`'s elements in this draft. */
+  private elementsOf(k: string): CowEdit<Element> {
+    return this.elements.get(k) ?? this.elements.set(k, this.sets.get(k)!.elements.edit()).get(k)!;
   }
 
   private addElement(k: string, e: Element): void {
     const text = elementText(e);
-    this.elements.set(k, this.elementsOf(k).set(text, e));
+    this.elementsOf(k).set(text, e);
     if (!this.delta.removedElements.get(k)?.delete(text)) note(this.delta.addedElements, k, text, e);
   }
 
   private removeElement(k: string, e: Element): void {
     const text = elementText(e);
-    this.elements.set(k, this.elementsOf(k).delete(text));
+    this.elementsOf(k).delete(text);
     if (!this.delta.addedElements.get(k)?.delete(text)) note(this.delta.removedElements, k, text, e);
   }
 }

@@ -1,14 +1,14 @@
 // The nftables state virtwall owns, as data: two tables (`bridge virtwall_nwf` for what libvirt
 // puts in ebtables, `inet virtwall_nwf` for what it puts in iptables), their chains, sets and
-// maps. Both sides are values: the desired model is a DesiredModel (the ledger's, persistent
-// maps), what the kernel holds a Ruleset (src/nft). A ModelDelta is what differs between them,
+// maps. Both sides are values: the desired model is a DesiredModel (the ledger's, in CowMaps),
+// what the kernel holds a Ruleset (src/nft). A ModelDelta is what differs between them,
 // which plan.ts turns into ONE nft batch.
 
-import { Map as IMap } from 'immutable';
 import { nftRuleText, type Batch } from '../../nft/batch.js';
 import type { Element } from '../../nft/expr.js';
 import { kernelBody } from '../../nft/kernel-body.js';
 import { sameBody } from '../../nft/listing.js';
+import { CowMap } from '../../util/cow-map.js';
 import type { Family, KernelStatement, NftChain, NftRule, NftSet, Ruleset, SetMeta } from '../../nft/objects.js';
 
 export const TABLE = 'virtwall_nwf';
@@ -20,16 +20,16 @@ export interface NftModel {
   sets: ReadonlyMap<string, NftSet>;
 }
 
-/** A set of the desired model: its elements by their text (as in a Ruleset), in a persistent map. */
-export type DesiredSet = SetMeta & { readonly elements: IMap<string, Element> };
+/** A set of the desired model: its elements by their text (as in a Ruleset). */
+export type DesiredSet = SetMeta & { readonly elements: CowMap<Element> };
 
 /**
- * The desired model: a Ruleset in persistent (immutable) maps, so that a change makes a new
- * model sharing everything it does not touch with the old one (ledger.ts).
+ * The desired model: a Ruleset in CowMaps (util/cow-map.ts), so that a change makes a new model
+ * sharing everything it does not touch with the old one (ledger.ts).
  */
 export interface DesiredModel extends Ruleset {
-  readonly chains: IMap<string, NftChain>;
-  readonly sets: IMap<string, DesiredSet>;
+  readonly chains: CowMap<NftChain>;
+  readonly sets: CowMap<DesiredSet>;
 }
 
 /** A ruleset as plain values: sorted elements, rules as we load them (without the kernel's bodies). */
@@ -73,21 +73,19 @@ export const emptyDelta = (): ModelDelta => ({
  * A value: what a loaded batch teaches makes new RuleBodies (`learnt`).
  */
 export class RuleBodies {
-  private readonly byText: IMap<string, readonly KernelStatement[]>;
+  private readonly byText: CowMap<readonly KernelStatement[]>;
 
   constructor(known: Iterable<readonly [string, readonly KernelStatement[]]> = []) {
-    this.byText = IMap(known as Iterable<[string, readonly KernelStatement[]]>);
+    this.byText = known instanceof CowMap ? known : CowMap.of(known);
   }
 
   /** These bodies and the kernel's forms `echoed` of the rules `batch` added (in its order, as the client reads them back). */
   learnt(batch: Batch, echoed: readonly (readonly KernelStatement[] | undefined)[]): RuleBodies {
     const added = batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
     if (!added.some((_, i) => echoed[i])) return this;
-    return new RuleBodies(
-      this.byText.withMutations((m) => {
-        for (const [i, rule] of added.entries()) if (echoed[i]) m.set(nftRuleText(rule), echoed[i]);
-      }),
-    );
+    const bodies = this.byText.edit();
+    for (const [i, rule] of added.entries()) if (echoed[i]) bodies.set(nftRuleText(rule), echoed[i]);
+    return new RuleBodies(bodies.done());
   }
 
   /** The bodies of the rules of `m` (what is worth keeping). */

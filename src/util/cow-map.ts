@@ -110,6 +110,11 @@ export class CowEdit<V> {
     return this.chunks[h >>> 5]?.[h & 31]?.has(key) ?? false;
   }
 
+  /** The entries as they are now (not to be changed while iterating). */
+  *entries(): Generator<[string, V]> {
+    for (const c of this.chunks) if (c) for (const b of c) if (b) yield* b;
+  }
+
   set(key: string, value: V): this {
     const b = this.writable(bucketOf(key));
     if (!b.has(key)) this.count++;

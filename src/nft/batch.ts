@@ -2,6 +2,7 @@
 // it (the only place nft text is written) and loads it as ONE transaction, and applyBatch says
 // what a ruleset becomes under it — the executor's new kernel model, and the fake's whole job.
 import { VirtwallError } from '../errors.js';
+import { CowMap, type CowEdit } from '../util/cow-map.js';
 import { elementJson, elementText, exprText, ruleText, statementJson, typeNames, type Element } from './expr.js';
 import {
   objectKey,
@@ -11,7 +12,6 @@ import {
   type NftChain,
   type NftRule,
   type Ruleset,
-  type RulesetSet,
   type SetDecl,
   type SetMeta,
 } from './objects.js';
@@ -130,33 +130,37 @@ export function renderBatchJson(batch: Batch, table: string): Json {
  * The ruleset `r` becomes when nft commits `batch`; `bodies` are the kernel's forms of the rules
  * the batch adds, in order (read back by the client), where known. Throws where nft would refuse the
  * batch (an object added twice, a missing one changed), so a plan that nft would refuse fails
- * against the fake too. `r` is not changed.
+ * against the fake too. `r` is not changed: the new ruleset is in CowMaps that share with `r`'s
+ * (when they are CowMaps already) all the batch does not touch, so a small batch costs little
+ * however large the sets.
  */
 export function applyBatch(
   r: Ruleset,
   batch: Batch,
   bodies: readonly (readonly KernelStatement[] | undefined)[] = [],
 ): Ruleset {
-  const chains = new Map(r.chains);
-  const sets = new Map(r.sets);
-  const copied = new Set<string>();
+  const chains = cow(r.chains).edit();
+  const sets = cow(r.sets).edit();
+  /** Edits of the elements of the sets the batch changes, by set key. */
+  const edited = new Map<string, CowEdit<Element>>();
   const refuse = (what: string): never => {
     throw new VirtwallError('operation-failed', `nft would refuse the batch: ${what}`);
   };
-  const setOf = (ref: ObjectRef) => {
+  const elementsOf = (ref: ObjectRef) => {
     const k = objectKey(ref.family, ref.name);
     const s = sets.get(k) ?? refuse(`no set ${k}`);
-    if (copied.has(k)) return s as RulesetSet & { elements: Map<string, Element> };
-    const own = { ...s, elements: new Map(s.elements) };
-    sets.set(k, own);
-    copied.add(k);
-    return own;
+    return edited.get(k) ?? edited.set(k, cow(s.elements).edit()).get(k)!;
+  };
+  const dropSet = (k: string) => {
+    edited.delete(k);
+    return sets.delete(k);
   };
   let rule = 0;
   for (const c of batch) {
     if ('table' in c) {
       if (c.verb === 'delete') {
-        for (const [k, x] of [...chains, ...sets]) if (x.family === c.table) chains.delete(k) || sets.delete(k);
+        for (const [k, x] of [...chains.entries(), ...sets.entries()])
+          if (x.family === c.table) chains.delete(k) || dropSet(k);
       }
     } else if ('rule' in c) {
       const k = objectKey(c.chain.family, c.chain.name);
@@ -165,11 +169,11 @@ export function applyBatch(
       const added = body ? { ...c.rule, body } : c.rule;
       chains.set(k, { ...chain, rules: c.verb === 'insert' ? [added, ...chain.rules] : [...chain.rules, added] });
     } else if ('elements' in c) {
-      const s = setOf(c.set);
+      const es = elementsOf(c.set);
       for (const e of c.elements) {
         const text = elementText(e);
-        if (c.verb === 'add') s.elements.set(text, e);
-        else if (!s.elements.delete(text)) refuse(`no element ${text} in ${objectKey(c.set.family, c.set.name)}`);
+        if (c.verb === 'add') es.set(text, e);
+        else if (!es.delete(text)) refuse(`no element ${text} in ${objectKey(c.set.family, c.set.name)}`);
       }
     } else if ('handle' in c) {
       const k = objectKey(c.chain.family, c.chain.name);
@@ -188,9 +192,13 @@ export function applyBatch(
     } else {
       const k = objectKey(c.set.family, c.set.name);
       if (c.verb === 'add') {
-        if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: new Map() });
-      } else if (!sets.delete(k)) refuse(`no set ${k}`);
+        if (!sets.has(k)) sets.set(k, { ...(c.set as SetMeta), elements: CowMap.empty() });
+      } else if (!dropSet(k)) refuse(`no set ${k}`);
     }
   }
-  return { chains, sets };
+  for (const [k, es] of edited) sets.set(k, { ...sets.get(k)!, elements: es.done() });
+  return { chains: chains.done(), sets: sets.done() };
 }
+
+/** `m` as a CowMap: itself, or a copy of it (once: what applyBatch returns is one already). */
+const cow = <V>(m: ReadonlyMap<string, V>): CowMap<V> => (m instanceof CowMap ? m : CowMap.of(m));

@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
+import { compileModel } from '../../src/backends/nftables/ledger.js';
+import { snapshot, TABLE } from '../../src/backends/nftables/model.js';
 import { FakeNft } from '../../src/nft/fake.js';
 import { deferredPortFilter, type PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
@@ -111,11 +113,41 @@ describe('nftables backend', () => {
     assert.match(last, /"vnet3"/);
   });
 
+  it('a refused transaction leaves the desired model and the kernel as they were, and the next change plans from them', async () => {
+    const runner = new FakeNft();
+    const backend = new NftablesBackend(runner);
+    const guarded = (n: number, version: number) => port(n, 'vwt-guard', undefined, guard(version));
+    await backend.apply({ set: [guarded(1, 1), guarded(2, 1)], remove: [] });
+    const desired = snapshot(backend.desired()!);
+    const kernel = snapshot(runner.ruleset(TABLE));
+    runner.refuseNext = true;
+    // a redefinition (the next generation of dispatch maps), a new port and a removal, refused
+    await assert.rejects(
+      backend.apply({ set: [guarded(1, 2), port(3)], remove: ['vnet2'] }),
+      /nft -f failed.*Could not process rule/,
+    );
+    assert.deepEqual(snapshot(backend.desired()!), desired);
+    assert.deepEqual(snapshot(runner.ruleset(TABLE)), kernel);
+    await backend.apply({ set: [guarded(4, 1)], remove: [] });
+    const last = runner.scripts.at(-1)!;
+    assert.deepEqual(verbs(last), ['add element'], last);
+    assert.doesNotMatch(last, /vnet[123]\b|_g2/, 'nothing of the refused change is assumed in place');
+    const ids = new Map([
+      ['vnet1', 1],
+      ['vnet2', 2],
+      ['vnet4', 3],
+    ]);
+    const want = compileModel([guarded(1, 1), guarded(2, 1), guarded(4, 1)], ids);
+    assert.deepEqual(snapshot(backend.desired()!), want);
+    assert.deepEqual(snapshot(runner.ruleset(TABLE)), want);
+  });
+
   it('refuses a port it cannot express without touching the ports already bound', async () => {
     const runner = new FakeNft();
     const backend = new NftablesBackend(runner);
     await backend.apply({ set: [port(1), port(2)], remove: [] });
     const before = backend.model();
+    const desired = snapshot(backend.desired()!);
     const gratuitous = new MapFilterSource([
       parseFilter(
         "<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>",
@@ -128,6 +160,7 @@ describe('nftables backend', () => {
     );
     assert.equal(runner.scripts.length, 1, 'nothing was sent to the kernel');
     assert.deepEqual(backend.model(), before);
+    assert.deepEqual(snapshot(backend.desired()!), desired, 'the desired model is the one before the change');
     await backend.apply({ set: [port(4)], remove: [] });
     assert.deepEqual(verbs(runner.scripts.at(-1)!), ['add element']);
     assert.doesNotMatch(runner.scripts.at(-1)!, /vnet1|vnet3/, 'the next change carries only its own port');

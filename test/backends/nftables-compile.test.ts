@@ -6,7 +6,7 @@ import { compilePort } from '../../src/backends/nftables/compile.js';
 import { assignPortIds } from '../support/port-ids.js';
 import { compileModel, PortLedger } from '../../src/backends/nftables/ledger.js';
 import { modelSize, RuleBodies, snapshot, TABLE, type NftModel } from '../../src/backends/nftables/model.js';
-import { adoptPlan, afterBatch, kernelModel, planBatch, type KernelModel } from '../../src/backends/nftables/plan.js';
+import { afterBatch, kernelModel, planBatch, type KernelModel } from '../../src/backends/nftables/plan.js';
 import { nftRuleText, renderBatch } from '../../src/nft/batch.js';
 import { elementText, exprText, ruleText } from '../../src/nft/expr.js';
 import { emptyRuleset, hasFamily } from '../../src/nft/objects.js';
@@ -49,18 +49,18 @@ const lines = (script: string) => script.trim().split('\n').filter(Boolean);
 
 /** Changes planned as the backend plans them, against a mirror of what the kernel would hold. */
 class Changes {
-  readonly ledger = new PortLedger('br_netfilter', 1);
+  ledger = PortLedger.empty('br_netfilter', 1);
   model: KernelModel = kernelModel(emptyRuleset());
-  readonly bodies = new RuleBodies();
+  bodies = new RuleBodies();
 
   /** The change's script; the mirror then holds what the kernel would (a rule's text standing for its body). */
   apply(set: PortFilter[], remove: string[] = []): string[] {
-    for (const n of remove) this.ledger.remove(n);
-    for (const p of set) this.ledger.set(p);
-    const plan = planBatch(this.model, this.ledger, this.ledger.takeDelta(), this.bodies);
+    const { ledger, delta } = this.ledger.with({ set, remove });
+    const plan = planBatch(this.model, ledger, delta, this.bodies);
     const echoed = plan.batch.flatMap((c) => ('rule' in c ? [[{ rule: nftRuleText(c.rule) }]] : []));
     this.model = afterBatch(this.model, plan, echoed);
-    adoptPlan(plan, echoed, this.ledger, this.bodies);
+    this.ledger = plan.desired;
+    this.bodies = this.bodies.learnt(plan.batch, echoed);
     return lines(renderBatch(plan.batch, TABLE));
   }
 }
@@ -241,7 +241,7 @@ describe('nftables compiler', () => {
       next.findIndex((l) => l.startsWith('delete map')) < next.findIndex((l) => l.startsWith('delete chain')),
       'maps (holding jumps) before chains',
     );
-    assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
+    assert.deepEqual(snapshot(changes.model.ruleset), snapshot(changes.ledger.model));
     assert.ok(modelSize(changes.model.ruleset).rules < modelSize(before).rules);
   });
 
@@ -262,12 +262,12 @@ describe('nftables compiler', () => {
       next.some((l) => /^delete chain /.test(l)),
       next.join('\n'),
     );
-    assert.deepEqual(snapshot(changes.model.ruleset), changes.ledger.model.snapshot());
+    assert.deepEqual(snapshot(changes.model.ruleset), snapshot(changes.ledger.model));
   });
 
   it('the incremental model equals the whole-model compile after any sequence of changes', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
-    const ledger = new PortLedger('br_netfilter', 1);
+    let ledger = PortLedger.empty('br_netfilter', 1);
     const live = new Map<string, PortFilter>();
     const steps: [PortFilter[], string[]][] = [
       [[port(1), port(2), port(3)], []],
@@ -276,17 +276,63 @@ describe('nftables compiler', () => {
       [[], ['vnet2', 'vnet3']],
     ];
     for (const [set, remove] of steps) {
-      for (const n of remove) {
-        ledger.remove(n);
-        live.delete(n);
-      }
-      for (const p of set) {
-        ledger.set(p);
-        live.set(p.portdev, p);
-      }
+      for (const n of remove) live.delete(n);
+      for (const p of set) live.set(p.portdev, p);
+      ledger = ledger.with({ set, remove }).ledger;
       const ids = new Map([...live.keys()].map((n) => [n, ledger.idOf(n)!]));
-      assert.deepEqual(ledger.model.snapshot(), compileModel([...live.values()], ids));
+      assert.deepEqual(snapshot(ledger.model), compileModel([...live.values()], ids));
     }
+  });
+
+  it('a change makes a new ledger and leaves the one it was made on as it was', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const garp = `<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>`;
+    // all one can ask a ledger, and the id the next new port would get
+    const state = (l: PortLedger) => ({
+      model: snapshot(l.model),
+      ports: l.ports(),
+      ids: l.ports().map((p) => [p.portdev, l.idOf(p.portdev), l.shapeOf(p.portdev)]),
+      generation: l.generation,
+      shapeSets: l.shapeSets(),
+      compiled: l.compiledPorts(),
+      nextId: l.with({ set: [port(99)], remove: [] }).ledger.idOf('vnet99'),
+    });
+    const first = PortLedger.empty('br_netfilter', 1).with({ set: [port(1), port(2), port(3)], remove: [] }).ledger;
+    const before = state(first);
+    const { ledger: second } = first.with({
+      set: [port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2]), port(4)],
+      remove: ['vnet1'],
+    });
+    assert.deepEqual(state(first), before);
+    assert.notDeepEqual(state(second), before);
+    // the new ledger is a value too: changes made on it (or refused) leave it as it is
+    const after = state(second);
+    second.with({ set: [port(5)], remove: ['vnet2', 'vnet3'] });
+    second.renamed(2);
+    assert.throws(
+      () => second.with({ set: [port(6), port(4, 'vwt-garp', {}, [garp])], remove: ['vnet3'] }),
+      /gratuitous/,
+    );
+    assert.deepEqual(state(second), after);
+    assert.deepEqual(state(first), before);
+  });
+
+  it('after a generation switch, changes to ports recorded before it still equal the whole-model compile', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const changes = new Changes();
+    changes.apply([port(1), port(2), port(3)]);
+    const moved = port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2]);
+    changes.apply([moved, port(4)]);
+    assert.equal(changes.ledger.generation, 2);
+    // vnet2 and vnet3 were put in under generation 1
+    const rebound = port(2, 'clean-traffic', { IP: ['10.0.0.22'] });
+    changes.apply([rebound], ['vnet3']);
+    const ids = new Map([
+      ['vnet1', 1],
+      ['vnet2', 2],
+      ['vnet4', 4],
+    ]);
+    assert.deepEqual(snapshot(changes.ledger.model), compileModel([moved, rebound, port(4)], ids, 'br_netfilter', 2));
   });
 
   it('removing the last port removes our tables', () => {

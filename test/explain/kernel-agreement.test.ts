@@ -141,7 +141,7 @@ describe('nwfilter-explain agrees with the kernel', { skip, concurrency: true },
           port = portFilter('vnet0', MAC.a, 'vwt-wrap', vars, source);
           await backend.apply({ set: [port], remove: [] });
           // the nftables backend must also take it for the model explained on ebiptables
-          if (!backend.explainable) new PortLedger('br_netfilter', 1).set(port);
+          if (!backend.explainable) PortLedger.empty('br_netfilter', 1).with({ set: [port], remove: [] }).ledger.model;
         } catch {
           refused++;
           await backend.apply({ set: [], remove: ['vnet0'] }).catch(() => {});
@@ -206,9 +206,10 @@ async function agreement(
 ): Promise<void> {
   let held = backend.explainable?.();
   if (!held) {
-    const ledger = new PortLedger('br_netfilter', 1);
-    ledger.set(port);
-    held = { model: ledger.model, layout: 'br_netfilter' };
+    held = {
+      model: PortLedger.empty('br_netfilter', 1).with({ set: [port], remove: [] }).ledger.model,
+      layout: 'br_netfilter',
+    };
   }
   for (const from of ['a', 'b', 'host'] as const) {
     const mine = frames.filter((f) => f.from === from);

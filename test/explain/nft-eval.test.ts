@@ -227,17 +227,16 @@ describe('a stock filter as the backend compiles it', () => {
     filter: 'clean-traffic',
     instances: instantiateBinding(binding, stock),
   };
-  const ledger = new PortLedger('br_netfilter', 1);
-  ledger.set(port);
   // another port with its own address, so the sets hold more than the one port's elements
   const other = { ...binding, portdev: 'vnet1', mac: '52:54:00:00:00:02', params: new Map([['IP', ['10.0.0.2']]]) };
-  ledger.set({
-    portdev: 'vnet1',
-    mac: other.mac,
-    filter: 'clean-traffic',
-    instances: instantiateBinding(other, stock),
-  });
-  const rules = { port, model: ledger.model, layout: 'br_netfilter' };
+  const model = PortLedger.empty('br_netfilter', 1).with({
+    set: [
+      port,
+      { portdev: 'vnet1', mac: other.mac, filter: 'clean-traffic', instances: instantiateBinding(other, stock) },
+    ],
+    remove: [],
+  }).ledger.model;
+  const rules = { port, model, layout: 'br_netfilter' };
   const explain = (packet: string, direction: 'in' | 'out' = 'out') =>
     explainPort(rules, { direction, peer: 'port', packet }).packets[0]!;
   const deciding = (p: ReturnType<typeof explain>) =>
@@ -312,10 +311,9 @@ describe('an IP filter in both layouts of the nftables backend', () => {
   const FROM_GUEST = 'eth.src=52:54:00:00:00:01,eth.dst=52:54:00:00:00:02,ip4.src=10.0.0.1,ip4.dst=10.0.0.2';
   for (const layout of ['br_netfilter', 'bridge-conntrack'] as const) {
     it(`lets only new SSH in, and its replies out, on ${layout}`, () => {
-      const ledger = new PortLedger(layout, 1);
-      ledger.set(port);
+      const model = PortLedger.empty(layout, 1).with({ set: [port], remove: [] }).ledger.model;
       const verdict = (direction: 'in' | 'out', packet: string) =>
-        explainPort({ port, model: ledger.model, layout }, { direction, peer: 'port', packet }).packets[0]!.verdict;
+        explainPort({ port, model, layout }, { direction, peer: 'port', packet }).packets[0]!.verdict;
       assert.equal(verdict('in', `${TO_GUEST},tcp.dst=22`), 'accept');
       assert.equal(verdict('in', `${TO_GUEST},tcp.dst=23`), 'drop');
       assert.equal(verdict('in', `${TO_GUEST},tcp.dst=22,ct.state=invalid`), 'drop');

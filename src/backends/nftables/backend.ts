@@ -1,8 +1,11 @@
-// The nftables nwfilter backend: keeps the filtered ports in a ledger (the desired model, kept
-// port by port), a model of what our tables hold, and moves the kernel with ONE `nft -f` (one
-// kernel transaction) per change, planned by plan.ts so that no packet slips through while it
-// commits. The kernel's model is a value: read from our tables, then the previous one under each
-// loaded batch (afterBatch).
+// The nftables nwfilter backend: holds two values, the desired model (a PortLedger, kept port by
+// port) and a model of what our tables hold, and moves the kernel with ONE `nft -f` (one kernel
+// transaction) per change, planned by plan.ts so that no packet slips through while it commits.
+// A change: ledger.with(change) gives the next ledger and the delta (a port that does not compile
+// throws here), planBatch plans the batch against (kernel model, next ledger), the client loads
+// it, and only then does the backend take the plan's ledger, the kernel model afterBatch gives
+// and the rule bodies nft echoed. A change that fails anywhere leaves the old values in place:
+// there is nothing to undo.
 //
 // Table ownership: the daemon drives this backend through the owning client where the kernel
 // keeps owned tables (table-ownership.ts): our tables are then owned by its long-lived netlink
@@ -22,8 +25,8 @@ import { dispatchName, MARK_FROM_PORT, MARK_TO_PORT, type CompiledPort, type Sta
 import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
-import { modelDelta, RuleBodies, TABLE, type ModelDelta } from './model.js';
-import { adoptPlan, afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
+import { modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
+import { afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
 import { num, str, valueText } from '../../nft/expr.js';
 import { SerialQueue } from '../../util/serial-queue.js';
 
@@ -47,12 +50,6 @@ function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map
     }
   }
   return { names, ids };
-}
-
-/** Puts a change into the ledger: removals first, then the ports set. */
-function changeLedger(ledger: PortLedger, change: PortChange): void {
-  for (const name of change.remove) ledger.remove(name);
-  for (const p of change.set) ledger.set(p);
 }
 
 /** How long after a change the compiled ports are written out (one write for a burst of changes). */
@@ -107,6 +104,11 @@ export class NftablesBackend implements NwfilterBackend {
     return this.ledger ? { model: this.ledger.model, layout: this.path } : undefined;
   }
 
+  /** The desired model the backend holds the kernel to (for tests). */
+  desired(): DesiredModel | undefined {
+    return this.ledger?.model;
+  }
+
   apply(change: PortChange): Promise<void> {
     return this.serial(() => this.applyNow(change));
   }
@@ -129,42 +131,29 @@ export class NftablesBackend implements NwfilterBackend {
       );
       return;
     }
-    const ledger = this.ledger;
-    // the change that takes the ledger back: the ports it had under the names the change touches
-    const names = [...change.remove, ...change.set.map((p) => p.portdev)];
-    const undo: PortChange = {
-      set: names.flatMap((n) => ledger.port(n) ?? []),
-      remove: names.filter((n) => !ledger.port(n)),
-    };
-    const back = () => {
-      changeLedger(ledger, undo);
-      ledger.takeDelta();
-    };
+    // a port the compiler refuses (a match nft cannot express) throws here, before any kernel change
+    const { ledger, delta } = this.ledger.with(change);
+    await this.commit(this.kernel, ledger, delta);
+  }
+
+  /**
+   * Plans the batch moving the kernel (`kernel`) to `ledger` by `delta`, loads it, and then takes
+   * the plan's ledger and the kernel's new model. When loading fails the ledger stays the one
+   * before; the kernel is read again before the next change, since the client may have failed
+   * after nft committed (reading back the rules it loaded).
+   */
+  private async commit(kernel: KernelModel, ledger: PortLedger, delta: ModelDelta): Promise<void> {
+    const plan = planBatch(kernel, ledger, delta, this.bodies);
+    let echoed: Awaited<ReturnType<NftClient['apply']>>;
     try {
-      // a port the compiler refuses (a match nft cannot express) throws here, before any kernel change
-      changeLedger(ledger, change);
+      echoed = await this.nft.apply(plan.batch, TABLE);
     } catch (e) {
-      back();
-      throw e;
-    }
-    try {
-      await this.commit(ledger.takeDelta());
-    } catch (e) {
-      // The kernel kept its state: take the ledger back, and read the kernel again before the
-      // next change rather than trust the model.
-      back();
       this.kernel = undefined;
       throw e;
     }
-  }
-
-  /** Plans the batch for `delta`, loads it, and takes the kernel's new model. */
-  private async commit(delta: ModelDelta): Promise<void> {
-    const ledger = this.ledger!;
-    const plan = planBatch(this.kernel!, ledger, delta, this.bodies);
-    const echoed = await this.nft.apply(plan.batch, TABLE);
-    this.kernel = afterBatch(this.kernel!, plan, echoed);
-    adoptPlan(plan, echoed, ledger, this.bodies);
+    this.kernel = afterBatch(kernel, plan, echoed);
+    this.ledger = plan.desired;
+    this.bodies = this.bodies.learnt(plan.batch, echoed);
     // new rule bodies are kept at once: a restart that found them unknown would rewrite the chains
     this.saveSoon(echoed.length > 0 ? 0 : SAVE_DELAY_MS);
   }
@@ -187,8 +176,10 @@ export class NftablesBackend implements NwfilterBackend {
     }, delay).unref();
   }
 
-  /** Reads our tables and moves them to `desired` as a whole; returns the delta it applied. */
-  private async resync(desired: readonly PortFilter[]): Promise<{ delta: ModelDelta; observed: Set<string> }> {
+  /** Reads our tables and moves them to `desired` as a whole; returns the delta it applied and the ports it compiled. */
+  private async resync(
+    desired: readonly PortFilter[],
+  ): Promise<{ delta: ModelDelta; observed: Set<string>; compiled: number }> {
     const kernel = (await readRuleset(this.nft)) ?? emptyRuleset();
     const generation = generationIn(kernel);
     const { names, ids } = portsIn(kernel, generation);
@@ -211,21 +202,22 @@ export class NftablesBackend implements NwfilterBackend {
       keep.set(p.portdev, c.id);
       used.add(c.id);
     }
-    const ledger = new PortLedger(this.path, generation, keep, known);
-    for (const p of desired) ledger.set(p);
-    ledger.takeDelta();
+    const { ledger, compiled } = PortLedger.empty(this.path, generation, keep, known).with({
+      set: desired,
+      remove: [],
+    });
     const delta = modelDelta(kernel, ledger.model, this.bodies);
-    // Whatever the last run left for its previous generation is long unreachable now.
-    this.kernel = kernelModel(kernel);
+    // The ports to move the kernel to, also when this fails: the next change starts from them.
     this.ledger = ledger;
-    await this.commit(delta);
+    // Whatever the last run left for its previous generation is long unreachable now.
+    await this.commit(kernelModel(kernel), ledger, delta);
     // a start (or heal) that had to compile writes at once: the next start should not have to
-    if (ledger.compiledCount > 0) this.saveSoon(0);
-    return { delta, observed: names };
+    if (compiled > 0) this.saveSoon(0);
+    return { delta, observed: names, compiled };
   }
 
   private async reconcileNow(desired: readonly PortFilter[]): Promise<ReconcileReport> {
-    const { delta, observed } = await this.resync(desired);
+    const { delta, observed, compiled } = await this.resync(desired);
     const ledger = this.ledger!;
     // Ports named by a changed element or owning a changed chain were repaired.
     const byKey = new Map<string, string>();
@@ -247,6 +239,6 @@ export class NftablesBackend implements NwfilterBackend {
     for (const k of [...delta.addedChains, ...delta.changedChains])
       for (const n of ledger.portsOfChain(k)) repaired.add(n);
     const removed = [...observed].filter((n) => !ledger.port(n));
-    return { repaired: [...repaired], removed, compiled: ledger.compiledCount };
+    return { repaired: [...repaired], removed, compiled };
   }
 }

@@ -1,9 +1,13 @@
-// The desired model, kept port by port: each port contributes its shape's chains and sets
-// (counted, so a shape stays while a port uses it) and its elements; setting or removing a port
-// touches only what that port contributes, and the ledger records it as a delta. So the cost of
-// a change does not depend on how many other ports there are. compileModel folds a whole list
-// of ports the same way: it is the reference the incremental result is tested against.
-import type { PortFilter } from '../../nwfilter/backend.js';
+// The desired model as a value: the ports bound, each contributing its shape's chains and sets
+// (counted, so a shape stays while a port uses it) and its elements. `with(change)` returns a
+// NEW ledger and the delta from this one to it, and changes nothing of this one: its maps are
+// CowMaps (util/cow-map.ts), so the new ledger shares everything the change's ports do not touch,
+// and the cost of a change hardly depends on how many other ports there are. A change that
+// does not compile, or whose batch the kernel refuses, so leaves nothing to undo: the backend
+// still holds the old ledger. compileModel folds a whole list of ports the same way: it is the
+// reference the incremental result is tested against.
+import { CowMap, type CowEdit } from '../../util/cow-map.js';
+import type { PortChange, PortFilter } from '../../nwfilter/backend.js';
 import {
   compilePort,
   dispatchMaps,
@@ -18,99 +22,245 @@ import {
 } from './compile.js';
 import { elementText, type Element } from '../../nft/expr.js';
 import { objectKey, type NftChain, type SetMeta } from '../../nft/objects.js';
-import { emptyDelta, LiveModel, type ModelDelta, type NftModel } from './model.js';
+import { emptyDelta, snapshot, type DesiredModel, type DesiredSet, type ModelDelta, type NftModel } from './model.js';
 
 interface PortEntry {
-  port: PortFilter;
-  compiled: CompiledPort;
-  needs: Needs;
-  elements: Map<string, Element[]>;
+  readonly port: PortFilter;
+  readonly compiled: CompiledPort;
+  readonly needs: Needs;
+  /** What the port put in, by set key, the dispatch maps named as in `generation`. */
+  readonly elements: ReadonlyMap<string, readonly Element[]>;
+  readonly generation: number;
 }
+
+interface Shape {
+  readonly users: number;
+  readonly chains: readonly NftChain[];
+  readonly sets: readonly SetMeta[];
+}
+
+/** What a ledger holds; a Draft holds the same in mutable form while it works a change in. */
+interface LedgerState {
+  readonly path: StatefulPath;
+  readonly generation: number;
+  readonly model: DesiredModel;
+  readonly entries: CowMap<PortEntry>;
+  readonly shapes: CowMap<Shape>;
+  readonly ids: CowMap<number>;
+  /** Ids given back by removed ports, the last given back first. */
+  readonly freeIds: FreeIds;
+  readonly nextId: number;
+  /** How many ports need each part of the layout (see Needs). */
+  readonly users: Readonly<Record<keyof Needs, number>>;
+  /** Compiled ports by PortFilter.inputsDigest, used instead of compiling a port with that digest and the same id. */
+  readonly known: ReadonlyMap<string, CompiledPort>;
+}
+
+/** A stack as a value: the last id given back, then the ones before. */
+type FreeIds = { readonly id: number; readonly rest: FreeIds } | undefined;
 
 const NEEDS = ['ip', 'macFilter'] as const;
 
+/** What a change makes of a ledger. */
+export interface LedgerChange {
+  ledger: PortLedger;
+  /** What differs from the ledger the change was made on. */
+  delta: ModelDelta;
+  /** Ports compiled for it rather than found compiled (in the ledger or among the known ones). */
+  compiled: number;
+}
+
 export class PortLedger {
-  readonly model = new LiveModel();
-  private readonly layout: Layout;
-  private readonly entries = new Map<string, PortEntry>();
-  private readonly shapes = new Map<string, { users: number; chains: NftChain[]; sets: SetMeta[] }>();
-  private readonly ids = new Map<string, number>();
-  /** How many ports need each part of the layout (see Needs). */
-  private readonly users: Record<keyof Needs, number> = { ip: 0, macFilter: 0 };
-  private readonly freeIds: number[] = [];
-  private nextId = 1;
-  private delta = emptyDelta();
-  /** Ports compiled here rather than found compiled (in the ledger or in `known`). */
-  compiledCount = 0;
+  private constructor(private readonly s: LedgerState) {}
 
   /**
-   * `ids`: port ids to keep (those the kernel already uses). `known`: compiled ports by
-   * PortFilter.inputsDigest, used instead of compiling a port with that digest and the same id.
+   * A ledger without ports. `ids`: port ids to keep (those the kernel already uses). `known`:
+   * compiled ports by PortFilter.inputsDigest (see LedgerState.known).
    */
-  constructor(
-    readonly path: StatefulPath,
-    private gen: number,
+  static empty(
+    path: StatefulPath,
+    generation: number,
     ids: ReadonlyMap<string, number> = new Map(),
-    private readonly known: ReadonlyMap<string, CompiledPort> = new Map(),
-  ) {
-    this.layout = LAYOUTS[path];
-    for (const [n, id] of ids) this.ids.set(n, id);
-    this.nextId = Math.max(0, ...ids.values()) + 1;
+    known: ReadonlyMap<string, CompiledPort> = new Map(),
+  ): PortLedger {
+    return new PortLedger({
+      path,
+      generation,
+      model: { chains: CowMap.empty(), sets: CowMap.empty() },
+      entries: CowMap.empty(),
+      shapes: CowMap.empty(),
+      ids: CowMap.of(ids),
+      freeIds: undefined,
+      nextId: Math.max(0, ...ids.values()) + 1,
+      users: { ip: 0, macFilter: 0 },
+      known,
+    });
+  }
+
+  get path(): StatefulPath {
+    return this.s.path;
   }
 
   get generation(): number {
-    return this.gen;
+    return this.s.generation;
+  }
+
+  /** The desired model (a value: maps that no one changes). */
+  get model(): DesiredModel {
+    return this.s.model;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.s.entries.size;
   }
 
   ports(): PortFilter[] {
-    return [...this.entries.values()].map((e) => e.port);
+    return [...this.s.entries.values()].map((e) => e.port);
   }
 
   port(portdev: string): PortFilter | undefined {
-    return this.entries.get(portdev)?.port;
+    return this.s.entries.get(portdev)?.port;
   }
 
   /** Shape of a port (the hash its chains are named by), if it is in the ledger. */
   shapeOf(portdev: string): string | undefined {
-    return this.entries.get(portdev)?.compiled.shape;
+    return this.s.entries.get(portdev)?.compiled.shape;
   }
 
   idOf(portdev: string): number | undefined {
-    return this.ids.get(portdev);
+    return this.s.ids.get(portdev);
   }
 
   /** Keys of the sets of the shapes in use (the ones holding ports' values). */
   shapeSets(): Set<string> {
-    return new Set([...this.shapes.values()].flatMap((s) => s.sets.map((x) => objectKey(x.family, x.name))));
+    return new Set([...this.s.shapes.values()].flatMap((s) => s.sets.map((x) => objectKey(x.family, x.name))));
   }
 
   /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
   portsOfChain(k: string): string[] {
-    return [...this.entries.values()]
+    return [...this.s.entries.values()]
       .filter((e) => e.compiled.chains.some((c) => objectKey(c.family, c.name) === k))
       .map((e) => e.port.portdev);
   }
 
-  /** Puts a port in (or replaces it); a port that does not compile changes nothing. */
-  set(port: PortFilter): void {
-    let id = this.ids.get(port.portdev);
-    if (id === undefined) {
-      id = this.freeIds.at(-1) ?? this.nextId;
-      if (id > 0xffff) throw new Error('more than 65535 filtered ports');
+  /** The compiled form of every digested port, by its inputs digest (for the next ledger, and to keep across restarts). */
+  compiledPorts(): Map<string, CompiledPort> {
+    const out = new Map<string, CompiledPort>();
+    for (const e of this.s.entries.values())
+      if (e.port.inputsDigest !== undefined) out.set(e.port.inputsDigest, e.compiled);
+    return out;
+  }
+
+  /**
+   * The ledger with `change` made (removals first, then the ports set), and the delta to it.
+   * Throws what compiling a port throws; this ledger stays as it is either way.
+   */
+  with(change: PortChange): LedgerChange {
+    const draft = new Draft(this.s);
+    for (const name of change.remove) draft.remove(name);
+    for (const p of change.set) draft.set(p);
+    return { ledger: new PortLedger(draft.done()), delta: draft.delta, compiled: draft.compiled };
+  }
+
+  /**
+   * The same ledger with its dispatch maps under another generation (once the kernel holds them
+   * there): new names, the same entries, the hooked chains naming the new maps. Ports' own
+   * records keep the old names; a later change translates them (Draft.drop).
+   */
+  renamed(generation: number): PortLedger {
+    if (generation === this.s.generation) return this;
+    const layout = LAYOUTS[this.s.path];
+    const needs = needsNow(this.s.entries.size, this.s.users)!;
+    const sets = this.s.model.sets.edit();
+    for (const d of dispatchMaps(layout, this.s.generation, needs)) {
+      const from = sets.get(objectKey(d.family, d.name))!;
+      sets.delete(objectKey(d.family, d.name));
+      const name = dispatchName(d.base, generation);
+      sets.set(objectKey(d.family, name), { ...from, name });
     }
-    const compiled = this.compiled(port, id);
-    if (!this.ids.has(port.portdev)) {
-      if (this.freeIds.at(-1) === id) this.freeIds.pop();
+    const chains = this.s.model.chains.edit();
+    for (const c of layout.chains((base) => dispatchName(base, generation), needs))
+      chains.set(objectKey(c.family, c.name), c);
+    return new PortLedger({ ...this.s, generation, model: { chains: chains.done(), sets: sets.done() } });
+  }
+}
+
+/** What the layout needs; undefined without ports (then there is no layout at all). */
+function needsNow(ports: number, users: Readonly<Record<keyof Needs, number>>): Needs | undefined {
+  return ports === 0 ? undefined : { ip: users.ip > 0, macFilter: users.macFilter > 0 };
+}
+
+/** Keys of a layout's dispatch maps under generation `from`, each to its key under `to`. */
+function dispatchKeys(layout: Layout, from: number, to: number): Map<string, string> {
+  return new Map(
+    Object.values(layout.entries).map((e) => [
+      objectKey(e.family, dispatchName(e.map, from)),
+      objectKey(e.family, dispatchName(e.map, to)),
+    ]),
+  );
+}
+
+/**
+ * A ledger being changed: edits of its maps (each copies only the buckets it writes to; the
+ * ledger's stay as they are), and the delta so far. `done` gives the new ledger's state.
+ */
+class Draft {
+  readonly delta = emptyDelta();
+  compiled = 0;
+  private readonly layout: Layout;
+  private readonly gen: number;
+  private readonly chains: CowEdit<NftChain>;
+  private readonly sets: CowEdit<DesiredSet>;
+  /** Edits of the sets' elements, by set key (put into their sets by `done`). */
+  private readonly elements = new Map<string, CowEdit<Element>>();
+  private readonly entries: CowEdit<PortEntry>;
+  private readonly shapes: CowEdit<Shape>;
+  private readonly ids: CowEdit<number>;
+  private freeIds: FreeIds;
+  private nextId: number;
+  private readonly users: Record<keyof Needs, number>;
+
+  constructor(private readonly from: LedgerState) {
+    this.layout = LAYOUTS[from.path];
+    this.gen = from.generation;
+    this.chains = from.model.chains.edit();
+    this.sets = from.model.sets.edit();
+    this.entries = from.entries.edit();
+    this.shapes = from.shapes.edit();
+    this.ids = from.ids.edit();
+    this.freeIds = from.freeIds;
+    this.nextId = from.nextId;
+    this.users = { ...from.users };
+  }
+
+  done(): LedgerState {
+    for (const [k, es] of this.elements) this.sets.set(k, { ...this.sets.get(k)!, elements: es.done() });
+    return {
+      ...this.from,
+      model: { chains: this.chains.done(), sets: this.sets.done() },
+      entries: this.entries.done(),
+      shapes: this.shapes.done(),
+      ids: this.ids.done(),
+      freeIds: this.freeIds,
+      nextId: this.nextId,
+      users: this.users,
+    };
+  }
+
+  /** Puts a port in (or replaces it). */
+  set(port: PortFilter): void {
+    const known = this.ids.get(port.portdev);
+    const id = known ?? this.freeIds?.id ?? this.nextId;
+    if (id > 0xffff) throw new Error('more than 65535 filtered ports');
+    const compiled = this.compiledFor(port, id);
+    if (known === undefined) {
+      if (this.freeIds?.id === id) this.freeIds = this.freeIds.rest;
       else this.nextId++;
       this.ids.set(port.portdev, id);
     }
     if (this.entries.has(port.portdev)) this.drop(port.portdev, false);
     const shape = this.shapes.get(compiled.shape);
-    if (shape) shape.users++;
+    if (shape) this.shapes.set(compiled.shape, { ...shape, users: shape.users + 1 });
     else {
       const sets = compiled.sets.map(({ elements: _e, ...meta }) => meta);
       this.shapes.set(compiled.shape, { users: 1, chains: compiled.chains, sets });
@@ -118,111 +268,55 @@ export class PortLedger {
       for (const s of sets) this.addSet(s);
     }
     const needs = needsOf(port, compiled);
-    const before = this.needs();
+    const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
-    this.entries.set(port.portdev, { port, compiled, needs, elements: new Map() });
-    this.relayout(before);
     const elements = portElements(this.layout, port, compiled, this.gen);
+    this.entries.set(port.portdev, { port, compiled, needs, elements, generation: this.gen });
+    this.relayout(before);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
-    this.entries.get(port.portdev)!.elements = elements;
-  }
-
-  /** A port's compiled form: known for its inputs digest (here or from `known`), or compiled now. */
-  private compiled(port: PortFilter, id: number): CompiledPort {
-    const digest = port.inputsDigest;
-    if (digest !== undefined) {
-      const own = this.entries.get(port.portdev);
-      const known = own?.port.inputsDigest === digest ? own.compiled : this.known.get(digest);
-      if (known && known.id === id && known.portdev === port.portdev) return known;
-    }
-    this.compiledCount++;
-    return compilePort(port, id, this.path);
-  }
-
-  /** The compiled form of every digested port, by its inputs digest (for the next ledger, and to keep across restarts). */
-  compiledPorts(): Map<string, CompiledPort> {
-    const out = new Map<string, CompiledPort>();
-    for (const e of this.entries.values())
-      if (e.port.inputsDigest !== undefined) out.set(e.port.inputsDigest, e.compiled);
-    return out;
   }
 
   remove(portdev: string): void {
     if (this.entries.has(portdev)) this.drop(portdev, true);
   }
 
-  /** What changed since the last call. */
-  takeDelta(): ModelDelta {
-    const d = this.delta;
-    this.delta = emptyDelta();
-    return d;
-  }
-
-  /**
-   * The dispatch maps under another generation, without moving them: each map's key now and its
-   * name then, and the hooked chains naming the maps of that generation.
-   */
-  dispatchIn(generation: number): { maps: [string, string][]; chains: NftChain[] } {
-    const needs = this.needs()!;
-    const maps = dispatchMaps(this.layout, this.gen, needs).map((m): [string, string] => [
-      objectKey(m.family, m.name),
-      dispatchName(m.base, generation),
-    ]);
-    return { maps, chains: this.layout.chains((base) => dispatchName(base, generation), needs) };
-  }
-
-  /**
-   * Moves the dispatch maps to another generation (once the kernel holds them there): new names,
-   * the same entries, the hooked chains naming the new maps. Not recorded as a delta.
-   */
-  renameDispatch(generation: number): void {
-    const { maps, chains } = this.dispatchIn(generation);
-    const renamed = new Map<string, string>();
-    for (const [from, to] of maps) {
-      const old = this.model.sets.get(from)!;
-      this.model.sets.delete(from);
-      this.model.sets.set(objectKey(old.family, to), { ...old, name: to });
-      renamed.set(from, objectKey(old.family, to));
+  /** A port's compiled form: known for its inputs digest (in the ledger or from `known`), or compiled now. */
+  private compiledFor(port: PortFilter, id: number): CompiledPort {
+    const digest = port.inputsDigest;
+    if (digest !== undefined) {
+      const own = this.entries.get(port.portdev);
+      const known = own?.port.inputsDigest === digest ? own.compiled : this.from.known.get(digest);
+      if (known && known.id === id && known.portdev === port.portdev) return known;
     }
-    for (const e of this.entries.values()) {
-      for (const [from, es] of [...e.elements]) {
-        const to = renamed.get(from);
-        if (!to) continue;
-        e.elements.delete(from);
-        e.elements.set(to, es);
-      }
-    }
-    this.gen = generation;
-    for (const c of chains) this.model.chains.set(objectKey(c.family, c.name), c);
+    this.compiled++;
+    return compilePort(port, id, this.from.path);
   }
 
   private drop(portdev: string, forget: boolean): void {
     const entry = this.entries.get(portdev)!;
-    for (const [k, es] of entry.elements) for (const e of es) this.removeElement(k, e);
-    const before = this.needs();
+    // entries recorded before a generation switch name the dispatch maps as they were then
+    const rename = entry.generation === this.gen ? undefined : dispatchKeys(this.layout, entry.generation, this.gen);
+    for (const [k, es] of entry.elements) for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
+    const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
     this.entries.delete(portdev);
     this.relayout(before);
     const shape = this.shapes.get(entry.compiled.shape)!;
-    if (--shape.users === 0) {
+    if (shape.users > 1) this.shapes.set(entry.compiled.shape, { ...shape, users: shape.users - 1 });
+    else {
       this.shapes.delete(entry.compiled.shape);
       for (const c of shape.chains) this.removeChain(objectKey(c.family, c.name));
       for (const s of shape.sets) this.removeSet(objectKey(s.family, s.name));
     }
     if (forget) {
-      this.freeIds.push(this.ids.get(portdev)!);
+      this.freeIds = { id: this.ids.get(portdev)!, rest: this.freeIds };
       this.ids.delete(portdev);
     }
   }
 
-  /** What the layout needs now; undefined without ports (then there is no layout at all). */
-  private needs(): Needs | undefined {
-    return this.entries.size === 0 ? undefined : { ip: this.users.ip > 0, macFilter: this.users.macFilter > 0 };
-  }
-
   /** Moves the layout's sets and chains from what `before` needed to what is needed now. */
   private relayout(before: Needs | undefined): void {
-    const after = this.needs();
+    const after = needsNow(this.entries.size, this.users);
     if (before?.ip === after?.ip && before?.macFilter === after?.macFilter) return;
     const items = (needs: Needs | undefined) => {
       if (!needs) return { sets: [], chains: [] };
@@ -239,7 +333,7 @@ export class PortLedger {
       const k = objectKey(c.family, c.name);
       if (!oldChains.has(k)) this.addChain(c);
       else {
-        this.model.chains.set(k, c);
+        this.chains.set(k, c);
         if (!this.delta.addedChains.has(k)) this.delta.changedChains.add(k);
       }
     }
@@ -250,38 +344,45 @@ export class PortLedger {
 
   private addChain(c: NftChain): void {
     const k = objectKey(c.family, c.name);
-    this.model.chains.set(k, c);
+    this.chains.set(k, c);
     // Back after going in the same delta: its rules may differ (plan.ts compares them).
     if (this.delta.removedChains.delete(k)) this.delta.changedChains.add(k);
     else this.delta.addedChains.add(k);
   }
 
   private removeChain(k: string): void {
-    this.model.chains.delete(k);
+    this.chains.delete(k);
     this.delta.changedChains.delete(k);
     if (!this.delta.addedChains.delete(k)) this.delta.removedChains.add(k);
   }
 
   private addSet(s: SetMeta): void {
     const k = objectKey(s.family, s.name);
-    this.model.sets.set(k, { ...s, elements: new Map() });
+    this.sets.set(k, { ...s, elements: CowMap.empty() });
+    this.elements.delete(k);
     if (!this.delta.removedSets.delete(k)) this.delta.addedSets.add(k);
   }
 
   private removeSet(k: string): void {
-    this.model.sets.delete(k);
+    this.sets.delete(k);
+    this.elements.delete(k);
     if (!this.delta.addedSets.delete(k)) this.delta.removedSets.add(k);
+  }
+
+  /** The edit of set `k`'s elements in this draft. */
+  private elementsOf(k: string): CowEdit<Element> {
+    return this.elements.get(k) ?? this.elements.set(k, this.sets.get(k)!.elements.edit()).get(k)!;
   }
 
   private addElement(k: string, e: Element): void {
     const text = elementText(e);
-    this.model.sets.get(k)!.elements.set(text, e);
+    this.elementsOf(k).set(text, e);
     if (!this.delta.removedElements.get(k)?.delete(text)) note(this.delta.addedElements, k, text, e);
   }
 
   private removeElement(k: string, e: Element): void {
     const text = elementText(e);
-    this.model.sets.get(k)!.elements.delete(text);
+    this.elementsOf(k).delete(text);
     if (!this.delta.addedElements.get(k)?.delete(text)) note(this.delta.removedElements, k, text, e);
   }
 }
@@ -298,7 +399,5 @@ export function compileModel(
   path: StatefulPath = 'br_netfilter',
   generation = 1,
 ): NftModel {
-  const ledger = new PortLedger(path, generation, ids);
-  for (const p of ports) ledger.set(p);
-  return ledger.model.snapshot();
+  return snapshot(PortLedger.empty(path, generation, ids).with({ set: ports, remove: [] }).ledger.model);
 }

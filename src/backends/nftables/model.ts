@@ -1,13 +1,14 @@
 // The nftables state virtwall owns, as data: two tables (`bridge virtwall_nwf` for what libvirt
 // puts in ebtables, `inet virtwall_nwf` for what it puts in iptables), their chains, sets and
-// maps. The desired model is a LiveModel that changes in place (the ledger's); what the kernel
-// holds is a Ruleset value (src/nft). A ModelDelta is what differs between them, which
-// plan.ts turns into ONE nft batch.
+// maps. Both sides are values: the desired model is a DesiredModel (the ledger's, in CowMaps),
+// what the kernel holds a Ruleset (src/nft). A ModelDelta is what differs between them,
+// which plan.ts turns into ONE nft batch.
 
-import { nftRuleText } from '../../nft/batch.js';
+import { nftRuleText, type Batch } from '../../nft/batch.js';
 import type { Element } from '../../nft/expr.js';
 import { kernelBody } from '../../nft/kernel-body.js';
 import { sameBody } from '../../nft/listing.js';
+import { CowMap } from '../../util/cow-map.js';
 import type { Family, KernelStatement, NftChain, NftRule, NftSet, Ruleset, SetMeta } from '../../nft/objects.js';
 
 export const TABLE = 'virtwall_nwf';
@@ -19,21 +20,16 @@ export interface NftModel {
   sets: ReadonlyMap<string, NftSet>;
 }
 
-/** A set whose elements change in place, keyed by their text (as in a Ruleset). */
-export type LiveSet = SetMeta & { elements: Map<string, Element> };
+/** A set of the desired model: its elements by their text (as in a Ruleset). */
+export type DesiredSet = SetMeta & { readonly elements: CowMap<Element> };
 
-/** A model that changes in place, element by element. */
-export class LiveModel {
-  readonly chains = new Map<string, NftChain>();
-  readonly sets = new Map<string, LiveSet>();
-
-  get empty(): boolean {
-    return this.chains.size === 0 && this.sets.size === 0;
-  }
-
-  snapshot(): NftModel {
-    return snapshot(this);
-  }
+/**
+ * The desired model: a Ruleset in CowMaps (util/cow-map.ts), so that a change makes a new model
+ * sharing everything it does not touch with the old one (ledger.ts).
+ */
+export interface DesiredModel extends Ruleset {
+  readonly chains: CowMap<NftChain>;
+  readonly sets: CowMap<DesiredSet>;
 }
 
 /** A ruleset as plain values: sorted elements, rules as we load them (without the kernel's bodies). */
@@ -74,16 +70,22 @@ export const emptyDelta = (): ModelDelta => ({
  * The kernel's form of the rules we load, by the rule's text (nft lists a rule in its own normal
  * form, not as we wrote it): read back when a rule is loaded, kept with the compiled
  * ports across restarts. A kernel rule is ours as long as it has our rule's comment AND its body.
+ * A value: what a loaded batch teaches makes new RuleBodies (`learnt`).
  */
 export class RuleBodies {
-  private readonly byText = new Map<string, readonly KernelStatement[]>();
+  private readonly byText: CowMap<readonly KernelStatement[]>;
 
   constructor(known: Iterable<readonly [string, readonly KernelStatement[]]> = []) {
-    for (const [t, b] of known) this.byText.set(t, b);
+    this.byText = known instanceof CowMap ? known : CowMap.of(known);
   }
 
-  learn(rule: NftRule): void {
-    if (rule.body) this.byText.set(nftRuleText(rule), rule.body);
+  /** These bodies and the kernel's forms `echoed` of the rules `batch` added (in its order, as the client reads them back). */
+  learnt(batch: Batch, echoed: readonly (readonly KernelStatement[] | undefined)[]): RuleBodies {
+    const added = batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
+    if (!added.some((_, i) => echoed[i])) return this;
+    const bodies = this.byText.edit();
+    for (const [i, rule] of added.entries()) if (echoed[i]) bodies.set(nftRuleText(rule), echoed[i]);
+    return new RuleBodies(bodies.done());
   }
 
   /** The bodies of the rules of `m` (what is worth keeping). */
@@ -108,7 +110,7 @@ export class RuleBodies {
 }
 
 /** The whole difference between two models (linear in their size; a change uses its own delta). */
-export function modelDelta(from: Ruleset, to: LiveModel, bodies: RuleBodies): ModelDelta {
+export function modelDelta(from: Ruleset, to: Ruleset, bodies: RuleBodies): ModelDelta {
   const d = emptyDelta();
   for (const [k, c] of to.chains) {
     const old = from.chains.get(k);

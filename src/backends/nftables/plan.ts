@@ -23,16 +23,15 @@
 // finds the new entry runs a complete chain. A change that only edits elements (parameters,
 // ports joining or leaving a shape) stays a small element edit; a packet may then see some
 // sets before and some after the flip, as with any nft element update.
+//
+// Everything here is a value: planBatch(kernel model, desired ledger, delta) -> Plan (the batch,
+// the garbage it leaves, and the desired ledger as the batch loads it, its dispatch maps renamed
+// when the batch switches generation); afterBatch says what the kernel model becomes once the
+// batch is loaded. Nothing is changed in place, so a batch that is never loaded leaves nothing
+// to undo.
 import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
 import { valueText, type Element } from '../../nft/expr.js';
-import {
-  hasFamily,
-  objectKey,
-  type Family,
-  type KernelStatement,
-  type Ruleset,
-  type RulesetSet,
-} from '../../nft/objects.js';
+import { hasFamily, objectKey, type Family, type KernelStatement, type Ruleset } from '../../nft/objects.js';
 import { generationOf } from './compile.js';
 import type { PortLedger } from './ledger.js';
 import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
@@ -63,8 +62,11 @@ export interface Plan {
   batch: Batch;
   /** What the kernel holds only for the previous generation once the batch is loaded. */
   garbage: Garbage;
-  /** The generation of the dispatch maps after the batch (the ledger follows once it is loaded). */
-  generation: number;
+  /**
+   * The desired model the batch loads: the ledger planned for, with its dispatch maps under
+   * the generation the batch loads them in (the next one, or the ledger's own).
+   */
+  desired: PortLedger;
 }
 
 /** A set element's port: its key's first part (`"vnet0"`, or a port mark in the inet table), as text. */
@@ -81,35 +83,20 @@ function refIn(k: string, ...models: Ruleset[]): { family: Family; name: string 
 const jumpTarget = (e: Element) =>
   e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined;
 
-/** The desired model with its dispatch maps under `generation` (the ledger's names otherwise). */
-function desiredIn(ledger: PortLedger, generation: number): Ruleset {
-  if (generation === ledger.generation) return ledger.model;
-  const renamed = ledger.dispatchIn(generation);
-  const sets = new Map<string, RulesetSet>(ledger.model.sets);
-  for (const [from, to] of renamed.maps) {
-    const s = sets.get(from)!;
-    sets.delete(from);
-    sets.set(objectKey(s.family, to), { ...s, name: to });
-  }
-  const chains = new Map(ledger.model.chains);
-  for (const c of renamed.chains) chains.set(objectKey(c.family, c.name), c);
-  return { chains, sets };
-}
-
 /**
  * The batch that moves the kernel (`model`, with the garbage of the previous change) to the
  * ledger's model, given what changed (`delta`: the ledger's own, or modelDelta of the whole
  * models after a restart). It may load the dispatch maps under the next generation
- * (Plan.generation). Changes none of its arguments.
+ * (Plan.desired). Changes none of its arguments.
  */
 export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDelta, bodies: RuleBodies): Plan {
   const { ruleset: kernel, garbage } = model;
   const batch: Command[] = [];
   const current = ledger.model;
 
-  if (current.empty) {
+  if (current.chains.size === 0 && current.sets.size === 0) {
     for (const fam of FAMILIES) if (hasFamily(kernel, fam)) batch.push({ verb: 'delete', table: fam });
-    return { batch, garbage: noGarbage(), generation: ledger.generation };
+    return { batch, garbage: noGarbage(), desired: ledger };
   }
 
   const isDispatch = (m: Ruleset, gen: number) => (k: string) => {
@@ -140,16 +127,17 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     }
   }
   const generation = swap ? ledger.generation + 1 : ledger.generation;
-  const desired = desiredIn(ledger, generation);
+  const target = ledger.renamed(generation);
+  const desired = target.model;
   const refOf = (k: string) => refIn(k, desired, kernel);
-  const next = {
+  const kept = {
     sets: new Set<string>(),
     chains: new Set<string>(),
     elements: new Map<string, Map<string, Element>>(),
   };
   const shapeSets = ledger.shapeSets();
   const oldMaps = swap ? [...current.sets.keys()].filter(isDispatch(current, ledger.generation)) : [];
-  for (const k of oldMaps) next.sets.add(k);
+  for (const k of oldMaps) kept.sets.add(k);
   const newMaps = swap ? [...desired.sets.keys()].filter(isDispatch(desired, generation)) : [];
   const skipElements = (k: string) => oldMaps.includes(k);
 
@@ -181,7 +169,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     if (!desired.sets.has(k) || skipElements(k)) continue;
     for (const [text, e] of es) {
       if (!kernel.sets.get(k)?.elements.has(text)) continue;
-      if (shapeSets.has(k) && moved.has(portKeyOf(e))) push(next.elements, k, text, e);
+      if (shapeSets.has(k) && moved.has(portKeyOf(e))) push(kept.elements, k, text, e);
       else push(removals, k, text, e);
     }
   }
@@ -234,10 +222,10 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   for (const k of delta.removedChains) {
     if (!kernel.chains.has(k) || desired.chains.has(k)) continue;
     if (kernel.chains.get(k)!.rules.length > 0) batch.push({ verb: 'flush', chain: refOf(k) });
-    next.chains.add(k);
+    kept.chains.add(k);
   }
-  for (const k of delta.removedSets) if (kernel.sets.has(k) && !desired.sets.has(k)) next.sets.add(k);
-  return { batch, garbage: next, generation };
+  for (const k of delta.removedSets) if (kernel.sets.has(k) && !desired.sets.has(k)) kept.sets.add(k);
+  return { batch, garbage: kept, desired: target };
 }
 
 /** The kernel's model once the plan's batch is loaded, the rules it added with the kernel's forms `echoed`. */
@@ -247,21 +235,6 @@ export function afterBatch(
   echoed: readonly (readonly KernelStatement[])[],
 ): KernelModel {
   return { ruleset: applyBatch(model.ruleset, plan.batch, echoed), garbage: plan.garbage };
-}
-
-/**
- * What the desired side takes from a loaded plan: `bodies` learns the kernel's forms of the rules
- * added, and the ledger names its dispatch maps by the plan's generation.
- */
-export function adoptPlan(
-  plan: Plan,
-  echoed: readonly (readonly KernelStatement[])[],
-  ledger: PortLedger,
-  bodies: RuleBodies,
-): void {
-  const added = plan.batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
-  for (const [i, rule] of added.entries()) bodies.learn({ ...rule, body: echoed[i] });
-  if (plan.generation !== ledger.generation) ledger.renameDispatch(plan.generation);
 }
 
 /** The generation of the newest dispatch maps in a ruleset (1 when there are none). */

@@ -5,19 +5,20 @@ import { emptyRuleset } from '../../nft/objects.js';
 import type { RuleInstance } from '../../nwfilter/instantiate.js';
 import { PortLedger } from './ledger.js';
 import { RuleBodies, TABLE } from './model.js';
-import { adoptPlan, afterBatch, kernelModel, planBatch } from './plan.js';
+import { afterBatch, kernelModel, planBatch } from './plan.js';
 
 /** The batch binding (or with teardown, unbinding) one port on a host without virtwall tables. */
 export function bindBatch(portdev: string, mac: string, instances: readonly RuleInstance[], teardown: boolean): Batch {
-  const ledger = new PortLedger('br_netfilter', 1);
-  ledger.set({ portdev, mac, filter: '', instances });
+  const bound = PortLedger.empty('br_netfilter', 1).with({
+    set: [{ portdev, mac, filter: '', instances }],
+    remove: [],
+  });
   const bodies = new RuleBodies();
   const empty = kernelModel(emptyRuleset());
-  const bind = planBatch(empty, ledger, ledger.takeDelta(), bodies);
+  const bind = planBatch(empty, bound.ledger, bound.delta, bodies);
   if (!teardown) return bind.batch;
-  adoptPlan(bind, [], ledger, bodies);
-  ledger.remove(portdev);
-  return planBatch(afterBatch(empty, bind, []), ledger, ledger.takeDelta(), bodies).batch;
+  const unbound = bind.desired.with({ set: [], remove: [portdev] });
+  return planBatch(afterBatch(empty, bind, []), unbound.ledger, unbound.delta, bodies).batch;
 }
 
 export function nftablesTransaction(

@@ -19,6 +19,8 @@ const OUTPUT_FLAGS: Readonly<Record<string, number>> = {
   '--json': 1 << 4,
   '-e': 1 << 5,
   '--echo': 1 << 5,
+  '-t': 1 << 11,
+  '--terse': 1 << 11,
 };
 const DRY_RUN = new Set(['-c', '--check']);
 

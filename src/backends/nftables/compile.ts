@@ -280,9 +280,21 @@ class PortDraft {
 
   jump(ctx: Context, sub: Context, matches: readonly Statement[], comment: string): void {
     this.chain(sub);
-    this.chain(ctx).push({ statements: [...matches, counter, jump(`${SHAPE}_${sub.suffix}`)], comment });
+    const k = `${ctx.suffix} ${sub.suffix} ${comment}`;
+    let rule = jumpRules.get(k);
+    if (!rule) {
+      rule = { statements: [...matches, counter, jump(`${SHAPE}_${sub.suffix}`)], comment };
+      jumpRules.set(k, rule);
+    }
+    this.chain(ctx).push(rule);
   }
 }
+
+/**
+ * Jumps into sub-chains by chain, sub-chain and comment (the matches follow from the sub-chain's
+ * name): one rule object for every port, so its text is rendered once (nftRuleText).
+ */
+const jumpRules = new Map<string, NftRule>();
 
 /** libvirt's ebtables layout: root chain per direction, sub-chains entered at their priority. */
 function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
@@ -395,18 +407,39 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
   // every name a port's rules refer to is one of its own, drafted under the placeholder
   const name = (n: string) => shape + n.slice(SHAPE.length);
-  const chains = [...d.chains].map(
-    ([n, c]): NftChain => ({
-      family: c.ctx.family,
-      name: name(n),
-      rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
-    }),
+  const chains = chainsOf(shape, () =>
+    [...d.chains].map(
+      ([n, c]): NftChain => ({
+        family: c.ctx.family,
+        name: name(n),
+        rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
+      }),
+    ),
   );
   const sets = [...d.sets].map(
     ([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }),
   );
   const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
   return { portdev: port.portdev, id, shape, chains, sets, entries };
+}
+
+/**
+ * The chains of each shape in use, by shape name: equal names are equal chains (the name is a
+ * hash of their text), so the ports of a shape share one set of rule trees, built and rendered
+ * once. A shape's entry goes when no compiled port holds its chains any more.
+ */
+const shapeChains = new Map<string, WeakRef<NftChain[]>>();
+const shapeGone = new FinalizationRegistry<string>((shape) => {
+  if (!shapeChains.get(shape)?.deref()) shapeChains.delete(shape);
+});
+
+function chainsOf(shape: string, build: () => NftChain[]): NftChain[] {
+  const known = shapeChains.get(shape)?.deref();
+  if (known) return known;
+  const chains = build();
+  shapeChains.set(shape, new WeakRef(chains));
+  shapeGone.register(chains, shape);
+  return chains;
 }
 
 // --- the layout around the ports ----------------------------------------------------------

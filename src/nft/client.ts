@@ -12,12 +12,16 @@ export interface NftClient {
   list(family: Family, table: string): Promise<ListedTable | undefined>;
   /**
    * Loads `batch` (objects of `table`) as one transaction, or throws and the kernel keeps its
-   * state. Returns the kernel's form of every rule the batch adds, in order.
+   * state. Returns the kernel's form of every rule the batch adds, in order; `known` gives the
+   * forms already known (of a rule loaded before), which need not be read back.
    */
-  apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]>;
+  apply(batch: Batch, table: string, known?: KnownBodies): Promise<(readonly KernelStatement[])[]>;
   /** Whether nft and the kernel would accept the batch (`nft -c`: nothing is loaded). */
   check(batch: Batch, table: string): Promise<boolean>;
 }
+
+/** The kernel's form of a rule, where it is known already. */
+export type KnownBodies = (rule: NftRule) => readonly KernelStatement[] | undefined;
 
 export class NftCli implements NftClient {
   constructor(private readonly runner: CommandRunner) {}
@@ -32,11 +36,14 @@ export class NftCli implements NftClient {
     return r.status === 0 ? parseTableListing(r.stdout, family) : undefined;
   }
 
-  async apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
+  async apply(batch: Batch, table: string, known?: KnownBodies): Promise<(readonly KernelStatement[])[]> {
     if (batch.length === 0) return [];
     const r = await this.runner.run(['nft', '-f', '-'], renderBatch(batch, table));
     if (r.status !== 0)
       throw new VirtwallError('operation-failed', `nft -f failed with status ${r.status}: ${r.stderr.trim()}`);
+    // a heal re-adds rules whose forms were read when they were first loaded: nothing to list
+    const bodies = known && batch.flatMap((c) => ('rule' in c ? [known(c.rule)] : []));
+    if (bodies?.every((b) => b !== undefined)) return bodies as (readonly KernelStatement[])[];
     return this.addedRuleBodies(batch, table);
   }
 

@@ -157,7 +157,7 @@ export class NftablesBackend implements NwfilterBackend {
   private async commit(delta: ModelDelta): Promise<void> {
     const ledger = this.ledger!;
     const plan = planBatch(this.kernel!, ledger, delta, this.bodies);
-    const echoed = await this.nft.apply(plan.batch, TABLE);
+    const echoed = await this.nft.apply(plan.batch, TABLE, (r) => this.bodies.known(r));
     this.kernel = afterBatch(this.kernel!, plan, echoed);
     adoptPlan(plan, echoed, ledger, this.bodies);
     // new rule bodies are kept at once: a restart that found them unknown would rewrite the chains

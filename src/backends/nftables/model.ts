@@ -82,6 +82,11 @@ export class RuleBodies {
     for (const [t, b] of known) this.byText.set(t, b);
   }
 
+  /** The kernel's form of `rule`, if it was read back before. */
+  known(rule: NftRule): readonly KernelStatement[] | undefined {
+    return this.byText.get(nftRuleText(rule));
+  }
+
   learn(rule: NftRule): void {
     if (rule.body) this.byText.set(nftRuleText(rule), rule.body);
   }

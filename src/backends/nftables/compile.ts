@@ -319,23 +319,11 @@ class PortDraft {
     }
   }
 
-  jump(ctx: Context, sub: Context, matches: readonly Statement[], comment: string): void {
+  jump(ctx: Context, { sub, rule }: { sub: Context; rule: NftRule }): void {
     this.chain(sub);
-    const k = `${ctx.suffix} ${sub.suffix} ${comment}`;
-    let rule = jumpRules.get(k);
-    if (!rule) {
-      rule = { statements: [...matches, counter, jump(`${SHAPE}_${sub.suffix}`)], comment };
-      jumpRules.set(k, rule);
-    }
     this.chain(ctx).push(rule);
   }
 }
-
-/**
- * Jumps into sub-chains by chain, sub-chain and comment (the matches follow from the sub-chain's
- * name): one rule object for every port, so its text is rendered once (nftRuleText).
- */
-const jumpRules = new Map<string, NftRule>();
 
 /** libvirt's ebtables layout: root chain per direction, sub-chains entered at their priority. */
 function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
@@ -352,19 +340,38 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
     const pending = [...subs]
       .filter(([name]) => SUBCHAIN_MATCH.some(([p]) => name.startsWith(p)))
       .sort((a, b) => a[1] - b[1]);
-    const enter = (name: string, priority: number) => {
-      const matches = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
-      d.jump(root, { ...base, suffix: `${dir}_${chainId(name)}` }, matches, ruleComment([name], priority));
-    };
     let next = 0;
     for (const o of rules) {
-      for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++) enter(...pending[next]!);
+      for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++)
+        d.jump(root, subchainJump(dir, ...pending[next]!));
       const ctx = o.instance.chain === 'root' ? root : { ...base, suffix: `${dir}_${chainId(o.instance.chain)}` };
       const reverse = dir === 'from' && o.instance.rule.direction === 'inout';
       d.add(ctx, o.instance, () => o.instance.expansions.map((r) => bridgeParts(r, reverse)), reverse ? 'reverse' : '');
     }
-    for (; next < pending.length; next++) enter(...pending[next]!);
+    for (; next < pending.length; next++) d.jump(root, subchainJump(dir, ...pending[next]!));
   }
+}
+
+/**
+ * A sub-chain of a root chain (`from`/`to`) entered at `priority`, and the rule jumping into it:
+ * the same for every port, so one rule object is shared (its text rendered once, nftRuleText).
+ */
+const subchainJumps = new Map<string, { sub: Context; rule: NftRule }>();
+
+function subchainJump(dir: 'from' | 'to', name: string, priority: number): { sub: Context; rule: NftRule } {
+  const k = `${dir} ${priority} ${name}`;
+  let j = subchainJumps.get(k);
+  if (!j) {
+    const matches = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
+    const sub = { ...(dir === 'from' ? BRIDGE_FROM : BRIDGE_TO), suffix: `${dir}_${chainId(name)}` };
+    const rule = {
+      statements: [...matches, counter, jump(`${SHAPE}_${sub.suffix}`)],
+      comment: ruleComment([name], priority),
+    };
+    j = { sub, rule };
+    subchainJumps.set(k, j);
+  }
+  return j;
 }
 
 /** The chains chainUses() places a rule's expansions in, with the rule as each one has it. */

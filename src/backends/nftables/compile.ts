@@ -773,6 +773,7 @@ export function portElements(
       { key: concatValue([str(port.portdev), { kind: 'ether', addr: port.mac.toLowerCase() }]) },
     ]);
   }
-  for (const [k, e] of out) out.set(k, [...elementsOf(e).values()]);
+  // most of a port's sets hold one element: only the others can hold one twice
+  for (const [k, e] of out) if (e.length > 1) out.set(k, [...elementsOf(e).values()]);
   return out;
 }

@@ -70,7 +70,7 @@ class Forms {
   }
 }
 
-/** The forms of a file, each parsed and checked once; decode() fills one with a port's leaves. */
+/** The forms of a file, each parsed and checked once; the decoder fills one with a port's leaves. */
 function formsOf(texts: readonly string[]): (stored: unknown) => Element {
   const forms = texts.map((t) => {
     const form = JSON.parse(t) as unknown;
@@ -81,24 +81,27 @@ function formsOf(texts: readonly string[]): (stored: unknown) => Element {
     const leaves: readonly unknown[] = Array.isArray(stored) ? stored : [];
     const form = Number.isInteger(leaves[0]) ? forms[leaves[0] as number] : undefined;
     if (form === undefined) throw new Error(`not an element of a known form: ${JSON.stringify(stored)}`);
-    let next = 1;
-    const fill = (x: unknown, key: string): unknown => {
-      if (Array.isArray(x)) return x.map((y) => fill(y, ''));
-      if (typeof x === 'object' && x !== null) {
-        const out: Record<string, unknown> = {};
-        for (const k of Object.keys(x)) out[k] = fill((x as Record<string, unknown>)[k], k);
-        return out;
-      }
-      if (key === 'kind' || (typeof x !== 'string' && typeof x !== 'number')) return x;
-      const leaf = leaves[next++];
-      if (typeof leaf !== typeof x || (typeof leaf === 'number' && !Number.isSafeInteger(leaf)))
-        throw new Error(`element leaf ${JSON.stringify(leaf)} where its form has a ${typeof x}`);
-      return leaf;
-    };
-    const e = fill(form, '') as Element;
-    if (next !== leaves.length) throw new Error(`element with ${leaves.length - 1} leaves for a form of ${next - 1}`);
+    const at = { next: 1 };
+    const e = fill(form, '', leaves, at) as Element;
+    if (at.next !== leaves.length)
+      throw new Error(`element with ${leaves.length - 1} leaves for a form of ${at.next - 1}`);
     return e;
   };
+}
+
+/** `x` (part of a form under `key`) with its blanks replaced by `leaves` from `at.next` on, each of its blank's type. */
+function fill(x: unknown, key: string, leaves: readonly unknown[], at: { next: number }): unknown {
+  if (Array.isArray(x)) return x.map((y) => fill(y, '', leaves, at));
+  if (typeof x === 'object' && x !== null) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(x)) out[k] = fill((x as Record<string, unknown>)[k], k, leaves, at);
+    return out;
+  }
+  if (key === 'kind' || (typeof x !== 'string' && typeof x !== 'number')) return x;
+  const leaf = leaves[at.next++];
+  if (typeof leaf !== typeof x || (typeof leaf === 'number' && !Number.isSafeInteger(leaf)))
+    throw new Error(`element leaf ${JSON.stringify(leaf)} where its form has a ${typeof x}`);
+  return leaf;
 }
 
 export function saveCompiledPorts(

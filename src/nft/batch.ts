@@ -62,8 +62,18 @@ function renderCommand(c: Command, table: string): string {
   return `delete ${'kind' in c.set ? c.set.kind : 'set'} ${c.set.family} ${table} ${c.set.name}`;
 }
 
+/** Rules are values nothing changes, and one is rendered many times (shapes, batches, comparisons): each once. */
+const ruleTexts = new WeakMap<NftRule, string>();
+
 /** A rule as `add rule ... CHAIN` continues: statements, then the comment. */
-export const nftRuleText = (r: NftRule): string => ruleText(r.statements, r.comment);
+export function nftRuleText(r: NftRule): string {
+  let text = ruleTexts.get(r);
+  if (text === undefined) {
+    text = ruleText(r.statements, r.comment);
+    ruleTexts.set(r, text);
+  }
+  return text;
+}
 
 /** The batch as an nft script (empty for an empty batch). */
 export function renderBatch(batch: Batch, table: string): string {

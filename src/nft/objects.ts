@@ -71,8 +71,11 @@ export type Elements = ReadonlyMap<string, Element>;
 export type RulesetSet = SetMeta & { elements: Elements };
 
 /** Elements keyed as a ruleset keeps them. */
-export const elementsOf = (es: Iterable<Element>): Map<string, Element> =>
-  new Map([...es].map((e) => [elementText(e), e]));
+export function elementsOf(es: Iterable<Element>): Map<string, Element> {
+  const out = new Map<string, Element>();
+  for (const e of es) out.set(elementText(e), e);
+  return out;
+}
 
 /**
  * The objects of our tables (one name, several families), keyed by objectKey(). A value: the executor

@@ -4,7 +4,7 @@
 // `add table` with no flags, which the kernel refuses for an owned table: such commands become
 // own() (create or adopt) before the batch, which then only fills the table.
 import type { Batch, Command } from './batch.js';
-import { NftCli, type NftClient } from './client.js';
+import { NftCli, type KnownBodies, type NftClient } from './client.js';
 import { Libnftables } from './libnftables.js';
 import type { ListedTable } from './listing.js';
 import type { Family, Statement } from './objects.js';
@@ -64,8 +64,8 @@ export class OwningNft implements NftClient {
     return this.cli.list(family, table);
   }
 
-  async apply(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
-    return this.cli.apply(await this.owned(batch, table, true), table);
+  async apply(batch: Batch, table: string, known?: KnownBodies): Promise<(readonly Statement[])[]> {
+    return this.cli.apply(await this.owned(batch, table, true), table, known);
   }
 
   async check(batch: Batch, table: string): Promise<boolean> {

@@ -3,7 +3,7 @@
 // the kernel still holds.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
@@ -187,6 +187,10 @@ describe('nftables backend', () => {
     // a reconcile that compiled writes at once (a timer due now runs before one due in 20 ms)
     await new Promise((r) => setTimeout(r, 20));
     assert.ok(existsSync(stateFile), 'written right after the reconcile that compiled');
+    // a port's elements are kept as leaves of forms the ports share, not as whole typed values
+    const stored = JSON.parse(readFileSync(stateFile, 'utf8')) as { forms: string[]; ports: unknown[] };
+    assert.ok(!JSON.stringify(stored.ports).includes('"kind"'));
+    assert.ok(stored.forms.length < 3 * 8, `${stored.forms.length} forms for 3 ports`);
     instantiated = 0;
     const runner = new FakeNft();
     const restarted = new NftablesBackend(runner, undefined, { stateFile });

@@ -75,6 +75,28 @@ describe('nftables compiler', () => {
     assert.equal(compilePort(port(1), 1).shape, compilePort(port(2), 2).shape);
   });
 
+  it('ports of one shape share its rule trees; a value needing an interval set makes another shape', () => {
+    const [a, b] = [compilePort(port(1), 1), compilePort(port(2), 2)];
+    assert.equal(a.chains, b.chains, 'one set of chains per shape, not one per port');
+    // drafted from one rule structure: an address with a mask needs an interval set, without one a hash
+    const net = `<filter name='vwt-net'><rule action='accept' direction='out'><ip srcipaddr='$A' srcipmask='$M'/></rule></filter>`;
+    const source = chainSources(new MapFilterSource([parseFilter(net)]), stock);
+    const on = (n: number, mask: string) => {
+      const binding = { portdev: `vnet${n}`, mac: '52:54:00:00:00:01', filter: 'vwt-net', params: new Map() };
+      binding.params.set('A', [`10.1.${n}.0`]).set('M', [mask]);
+      return compilePort({ ...binding, instances: instantiateBinding(binding, source) }, n);
+    };
+    const [exact, prefix, exactAgain] = [on(3, '32'), on(4, '24'), on(5, '32')];
+    const interval = (c: typeof exact) => c.sets.map((s) => s.decl.flags?.includes('interval') ?? false);
+    assert.deepEqual([interval(exact), interval(prefix), interval(exactAgain)], [[false], [true], [false]]);
+    assert.notEqual(prefix.shape, exact.shape);
+    assert.equal(exactAgain.shape, exact.shape);
+    assert.deepEqual(
+      [prefix, exactAgain].map((c) => c.sets[0]!.elements.map(elementText)),
+      [['"vnet4" . 10.1.4.0/24'], ['"vnet5" . 10.1.5.0']],
+    );
+  });
+
   it("a port's variables become elements keyed by the port, in the bridge and the inet table", () => {
     const m = model([port(7, 'clean-traffic', { IP: ['10.0.0.7', '10.0.0.8'] })]);
     const elements = [...m.sets.values()].flatMap((s) =>

@@ -89,6 +89,8 @@ describe('corrupt state files', () => {
     ['torn JSON', (good: string) => good.slice(0, good.length / 2)],
     ['a port that is not a device', (good: string) => good.replace('"ifname":"vnet1"', '"ifname":"vnet1; reboot"')],
     ['a rule of the wrong shape', (good: string) => good.replace(/"comment":"[^"]*"/, '"comment":7')],
+    ["an element leaf of another type than its form's", (good: string) => good.replace(/\[(\d+),"vnet1"/, '[$1,7')],
+    ['an element of no form', (good: string) => good.replace(/\[\d+,"vnet1"/, '[99,"vnet1"')],
   ] as const) {
     it(`nftables compiled-port cache (${what}): set aside, reported, the ports compiled again and the cache rewritten`, async (t) => {
       const file = join(scratch(t), 'nwfilter-nftables.json');

@@ -146,7 +146,7 @@ export class NftablesBackend implements NwfilterBackend {
     const plan = planBatch(kernel, ledger, delta, this.bodies);
     let echoed: Awaited<ReturnType<NftClient['apply']>>;
     try {
-      echoed = await this.nft.apply(plan.batch, TABLE);
+      echoed = await this.nft.apply(plan.batch, TABLE, (r) => this.bodies.known(r));
     } catch (e) {
       this.kernel = undefined;
       throw e;

@@ -135,13 +135,22 @@ const isInterval = (v: Value): boolean =>
  * exact values go to a hash. The declaration is part of the shape, so ports whose values are all
  * exact share chains with each other, not with ports holding ranges.
  */
-const setDecl = (exprs: Expr, values: readonly Value[]): SetDecl => ({
+const setDecl = (exprs: Expr, interval: boolean): SetDecl => ({
   key: { typeof: exprs },
-  ...(values.some(isInterval) ? { flags: ['interval'] } : {}),
+  ...(interval ? { flags: ['interval'] } : {}),
 });
 
 const signature = (p: RuleParts) =>
   JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
+
+/** JSON of typed values as a key; undefined for a bigint, which JSON has no form of (no compiler value is one). */
+function keyJson(x: unknown): string | undefined {
+  try {
+    return JSON.stringify(x);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * One rule instance in one chain of one port. Values from variables go to sets keyed by port
@@ -150,6 +159,10 @@ const signature = (p: RuleParts) =>
  * matches, and for negated ones when there is a single combination. Otherwise (or for untyped
  * raw fields) the combinations are written out as literal rules, and only ports with the same
  * values share them.
+ *
+ * A rule in sets is the same for every port with the same rule structure at the same place
+ * (`place`): its rule and set declarations come from `templates` when they were drafted before,
+ * and only the port's elements are made for it.
  */
 function draftRule(
   ctx: Context,
@@ -158,6 +171,7 @@ function draftRule(
   index: number,
   comment: string,
   parts: readonly RuleParts[],
+  templates?: { place: string; drafts: Map<string, Draft> },
 ): Draft {
   const first = parts[0]!;
   const varTerms = first.terms.filter((t) => t.variable);
@@ -170,48 +184,66 @@ function draftRule(
     (parts.length === 1 || varTerms.every((t) => !t.negated));
   const base = `${SHAPE}_${chain}_${index}`;
   const dynamic = first.connlimit ? `${base}c` : undefined;
-  const dynamicSet = dynamic
-    ? [
-        {
-          name: dynamic,
-          decl: {
-            key: { typeof: concat([ctx.portExpr, payload(first.connlimit!.family, 'saddr')]) },
-            size: 65535,
-            flags: ['dynamic'],
-          } satisfies SetDecl,
-          elements: [],
-        },
-      ]
-    : [];
   if (!setMode) {
     const rules = parts.map((p): NftRule => ({ statements: statementsOf(p, [], dynamic, ctx.portExpr), comment }));
-    return { rules: [...new Map(rules.map((r) => [nftRuleText(r), r])).values()], sets: dynamicSet };
+    return {
+      rules: [...new Map(rules.map((r) => [nftRuleText(r), r])).values()],
+      sets: dynamic ? [dynamicSet(ctx, dynamic, first)] : [],
+    };
   }
   const pk = portKey(ctx, port);
-  const positive = varTerms.filter((t) => !t.negated);
-  const lookups: Statement[] = [];
-  const sets: Draft['sets'] = [...dynamicSet];
   const posIdx = first.terms.map((t, i) => (t.variable && !t.negated ? i : -1)).filter((i) => i >= 0);
-  if (positive.length > 0) {
-    const name = `${base}p`;
-    const exprs = concat([ctx.portExpr, ...positive.map((t) => t.expr)]);
-    lookups.push(match(exprs, setref(name)));
-    const values = parts.flatMap((p) => posIdx.map((i) => p.terms[i]!.value));
-    sets.push({
-      name,
-      decl: setDecl(exprs, values),
-      elements: parts.map((p) => ({ key: concatValue([pk, ...posIdx.map((i) => p.terms[i]!.value)]) })),
+  const negIdx = first.terms.map((t, i) => (t.variable && t.negated ? i : -1)).filter((i) => i >= 0);
+  const posInterval = parts.some((p) => posIdx.some((i) => isInterval(p.terms[i]!.value)));
+  const negInterval = negIdx.map((i) => isInterval(first.terms[i]!.value));
+  // the rule without the variables' values (which go to elements), and what the declarations depend on
+  const structure =
+    templates &&
+    keyJson([
+      first.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]),
+      first.statements,
+      first.connlimit,
+      first.verdict,
+      posInterval,
+      negInterval,
+    ]);
+  const k = structure && `${templates.place}\n${structure}`;
+  let template = k ? templates.drafts.get(k) : undefined;
+  if (!template) {
+    const lookups: Statement[] = [];
+    const sets: Draft['sets'] = dynamic ? [dynamicSet(ctx, dynamic, first)] : [];
+    if (posIdx.length > 0) {
+      const name = `${base}p`;
+      const exprs = concat([ctx.portExpr, ...posIdx.map((i) => first.terms[i]!.expr)]);
+      lookups.push(match(exprs, setref(name)));
+      sets.push({ name, decl: setDecl(exprs, posInterval), elements: [] });
+    }
+    negIdx.forEach((i, n) => {
+      const name = `${base}n${i}`;
+      const exprs = concat([ctx.portExpr, first.terms[i]!.expr]);
+      lookups.push(match(exprs, setref(name), true));
+      sets.push({ name, decl: setDecl(exprs, negInterval[n]!), elements: [] });
     });
+    template = { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
+    if (k) templates?.drafts.set(k, template);
   }
-  first.terms.forEach((t, i) => {
-    if (!t.variable || !t.negated) return;
-    const name = `${base}n${i}`;
-    const exprs = concat([ctx.portExpr, t.expr]);
-    lookups.push(match(exprs, setref(name), true));
-    sets.push({ name, decl: setDecl(exprs, [t.value]), elements: [{ key: concatValue([pk, t.value]) }] });
-  });
-  return { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
+  const elements: Element[][] = dynamic ? [[]] : [];
+  if (posIdx.length > 0)
+    elements.push(parts.map((p) => ({ key: concatValue([pk, ...posIdx.map((i) => p.terms[i]!.value)]) })));
+  for (const i of negIdx) elements.push([{ key: concatValue([pk, first.terms[i]!.value]) }]);
+  return { rules: template.rules, sets: template.sets.map((s, i) => ({ ...s, elements: elements[i]! })) };
 }
+
+/** The set a connlimit rule counts connections in, by port and source address. */
+const dynamicSet = (ctx: Context, name: string, first: RuleParts): Draft['sets'][number] => ({
+  name,
+  decl: {
+    key: { typeof: concat([ctx.portExpr, payload(first.connlimit!.family, 'saddr')]) },
+    size: 65535,
+    flags: ['dynamic'],
+  },
+  elements: [],
+});
 
 /** Rules without a protocol element are Ethernet-layer (they match every frame). */
 const isBridgeRule = (r: RuleInstance) => !r.rule.protocol || protocolSpec(r.rule.protocol).layer === 'ethernet';
@@ -236,6 +268,8 @@ const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
  * this is what makes compiling a thousand ports after a restart cheap).
  */
 const literalDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
+/** Rules in sets, per rule definition: what draftRule shares between the ports of a rule structure. */
+const setDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
 const isLiteral = (i: RuleInstance) =>
   i.expansions.every((e) => Object.values(e.attrs).every((a) => a!.value.kind !== 'text'));
 
@@ -256,19 +290,26 @@ class PortDraft {
   add(ctx: Context, instance: RuleInstance, parts: () => readonly RuleParts[], variant = ''): void {
     const rules = this.chain(ctx);
     const comment = ruleComment(instance.path, instance.priority);
-    let cache: Map<string, Draft> | undefined;
-    if (isLiteral(instance)) {
-      cache = literalDrafts.get(instance.rule);
-      if (!cache) {
-        cache = new Map();
-        literalDrafts.set(instance.rule, cache);
-      }
+    const literal = isLiteral(instance);
+    const byRule = literal ? literalDrafts : setDrafts;
+    let cache = byRule.get(instance.rule);
+    if (!cache) {
+      cache = new Map();
+      byRule.set(instance.rule, cache);
     }
     const place = `${variant} ${ctx.family} ${ctx.suffix} ${rules.length} ${comment}`;
-    let d = cache?.get(place);
+    let d = literal ? cache.get(place) : undefined;
     if (!d) {
-      d = draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts());
-      cache?.set(place, d);
+      d = draftRule(
+        ctx,
+        this.port,
+        ctx.suffix,
+        rules.length,
+        comment,
+        parts(),
+        literal ? undefined : { place, drafts: cache },
+      );
+      if (literal) cache.set(place, d);
     }
     rules.push(...d.rules);
     for (const s of d.sets) {
@@ -278,9 +319,9 @@ class PortDraft {
     }
   }
 
-  jump(ctx: Context, sub: Context, matches: readonly Statement[], comment: string): void {
+  jump(ctx: Context, { sub, rule }: { sub: Context; rule: NftRule }): void {
     this.chain(sub);
-    this.chain(ctx).push({ statements: [...matches, counter, jump(`${SHAPE}_${sub.suffix}`)], comment });
+    this.chain(ctx).push(rule);
   }
 }
 
@@ -299,19 +340,38 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
     const pending = [...subs]
       .filter(([name]) => SUBCHAIN_MATCH.some(([p]) => name.startsWith(p)))
       .sort((a, b) => a[1] - b[1]);
-    const enter = (name: string, priority: number) => {
-      const matches = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
-      d.jump(root, { ...base, suffix: `${dir}_${chainId(name)}` }, matches, ruleComment([name], priority));
-    };
     let next = 0;
     for (const o of rules) {
-      for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++) enter(...pending[next]!);
+      for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++)
+        d.jump(root, subchainJump(dir, ...pending[next]!));
       const ctx = o.instance.chain === 'root' ? root : { ...base, suffix: `${dir}_${chainId(o.instance.chain)}` };
       const reverse = dir === 'from' && o.instance.rule.direction === 'inout';
       d.add(ctx, o.instance, () => o.instance.expansions.map((r) => bridgeParts(r, reverse)), reverse ? 'reverse' : '');
     }
-    for (; next < pending.length; next++) enter(...pending[next]!);
+    for (; next < pending.length; next++) d.jump(root, subchainJump(dir, ...pending[next]!));
   }
+}
+
+/**
+ * A sub-chain of a root chain (`from`/`to`) entered at `priority`, and the rule jumping into it:
+ * the same for every port, so one rule object is shared (its text rendered once, nftRuleText).
+ */
+const subchainJumps = new Map<string, { sub: Context; rule: NftRule }>();
+
+function subchainJump(dir: 'from' | 'to', name: string, priority: number): { sub: Context; rule: NftRule } {
+  const k = `${dir} ${priority} ${name}`;
+  let j = subchainJumps.get(k);
+  if (!j) {
+    const matches = SUBCHAIN_MATCH.find(([p]) => name.startsWith(p))![1];
+    const sub = { ...(dir === 'from' ? BRIDGE_FROM : BRIDGE_TO), suffix: `${dir}_${chainId(name)}` };
+    const rule = {
+      statements: [...matches, counter, jump(`${SHAPE}_${sub.suffix}`)],
+      comment: ruleComment([name], priority),
+    };
+    j = { sub, rule };
+    subchainJumps.set(k, j);
+  }
+  return j;
 }
 
 /** The chains chainUses() places a rule's expansions in, with the rule as each one has it. */
@@ -395,18 +455,39 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
   // every name a port's rules refer to is one of its own, drafted under the placeholder
   const name = (n: string) => shape + n.slice(SHAPE.length);
-  const chains = [...d.chains].map(
-    ([n, c]): NftChain => ({
-      family: c.ctx.family,
-      name: name(n),
-      rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
-    }),
+  const chains = chainsOf(shape, () =>
+    [...d.chains].map(
+      ([n, c]): NftChain => ({
+        family: c.ctx.family,
+        name: name(n),
+        rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
+      }),
+    ),
   );
   const sets = [...d.sets].map(
     ([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }),
   );
   const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
   return { portdev: port.portdev, id, shape, chains, sets, entries };
+}
+
+/**
+ * The chains of each shape in use, by shape name: equal names are equal chains (the name is a
+ * hash of their text), so the ports of a shape share one set of rule trees, built and rendered
+ * once. A shape's entry goes when no compiled port holds its chains any more.
+ */
+const shapeChains = new Map<string, WeakRef<NftChain[]>>();
+const shapeGone = new FinalizationRegistry<string>((shape) => {
+  if (!shapeChains.get(shape)?.deref()) shapeChains.delete(shape);
+});
+
+function chainsOf(shape: string, build: () => NftChain[]): NftChain[] {
+  const known = shapeChains.get(shape)?.deref();
+  if (known) return known;
+  const chains = build();
+  shapeChains.set(shape, new WeakRef(chains));
+  shapeGone.register(chains, shape);
+  return chains;
 }
 
 // --- the layout around the ports ----------------------------------------------------------
@@ -692,6 +773,7 @@ export function portElements(
       { key: concatValue([str(port.portdev), { kind: 'ether', addr: port.mac.toLowerCase() }]) },
     ]);
   }
-  for (const [k, e] of out) out.set(k, [...elementsOf(e).values()]);
+  // most of a port's sets hold one element: only the others can hold one twice
+  for (const [k, e] of out) if (e.length > 1) out.set(k, [...elementsOf(e).values()]);
   return out;
 }

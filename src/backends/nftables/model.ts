@@ -79,6 +79,11 @@ export class RuleBodies {
     this.byText = known instanceof CowMap ? known : CowMap.of(known);
   }
 
+  /** The kernel's form of `rule`, if it was read back before. */
+  known(rule: NftRule): readonly KernelStatement[] | undefined {
+    return this.byText.get(nftRuleText(rule));
+  }
+
   /** These bodies and the kernel's forms `echoed` of the rules `batch` added (in its order, as the client reads them back). */
   learnt(batch: Batch, echoed: readonly (readonly KernelStatement[] | undefined)[]): RuleBodies {
     const added = batch.flatMap((c) => ('rule' in c ? [c.rule] : []));

@@ -66,6 +66,8 @@ export class Daemon {
   definitionSink?: DefinitionSink;
   /** Awaited before a guest's port is bound: the fleet hands over what it learned on another host. */
   guestArriving?: (owner: string, mac: string) => Promise<void>;
+  /** Called once a guest's port binding here is gone (the fleet lets what it learned expire). */
+  guestLeft?: (owner: string, mac: string) => void;
   /** The fleet this host belongs to (etcd_endpoints; src/fleet), for `virtwall cluster`. */
   fleet?: Fleet;
 
@@ -222,7 +224,13 @@ export class Daemon {
     if (this.ports.list().some((p) => p.tap === portdev && p.filter !== undefined)) {
       throw new VirtwallError('conflict', `filter binding on '${portdev}' belongs to a network port; delete the port`);
     }
+    await this.unbind(portdev);
+  }
+
+  private async unbind(portdev: string): Promise<void> {
+    const { owner, mac } = this.bindings.get(portdev);
     await this.bindings.delete(portdev, this.filters.source());
+    this.guestLeft?.(owner.uuid, mac);
   }
 
   /**
@@ -360,6 +368,6 @@ export class Daemon {
     const source = this.filters.source();
     if (record.tap === undefined) return;
     if (record.macFilter) await this.bindings.setMacFilter(record.tap, undefined, source);
-    if (record.filter !== undefined) await this.bindings.delete(record.tap, source);
+    if (record.filter !== undefined) await this.unbind(record.tap);
   }
 }

@@ -21,6 +21,13 @@ const GuestLearnedSchema = z.strictObject({
   state: z.strictObject({ ipv4: family(4), ipv6: family(6) }),
 });
 
+/**
+ * How long a guest's record outlives its port here (seconds): long enough for a migration's
+ * target to bind the guest's port, after which the record is the target's; then etcd drops it,
+ * so the records of guests gone for good do not pile up.
+ */
+export const LEARNED_KEEP_S = 600;
+
 export class LearnedHandoff {
   constructor(
     private readonly daemon: Daemon,
@@ -39,6 +46,23 @@ export class LearnedHandoff {
   start(): void {
     this.daemon.learning.onLearned = (port, state) => this.publish(port, state);
     this.daemon.guestArriving = (owner, mac) => this.arrive(owner, mac);
+    this.daemon.guestLeft = (owner, mac) => void this.leave(owner, mac);
+  }
+
+  /** After the guest's port here is gone: its record, if still this host's, expires in a while. */
+  private async leave(owner: string, mac: string): Promise<void> {
+    const key = this.key(owner, mac);
+    if (!key || !this.reachable()) return;
+    try {
+      const held = await this.store.getWithRevision(key);
+      if (!held || GuestLearnedSchema.safeParse(JSON.parse(held.value)).data?.host !== this.host) return;
+      await this.store.expireUnchanged(key, held.modRevision, held.value, LEARNED_KEEP_S);
+    } catch (err) {
+      this.log.warn(
+        { owner, mac, err: (err as Error).message },
+        'fleet: learned addresses of a guest gone not set to expire',
+      );
+    }
   }
 
   private publish(port: string, state: LearnerState): void {
@@ -67,6 +91,12 @@ export class LearnedHandoff {
       return;
     }
     this.daemon.learning.inherit(owner.toLowerCase(), mac, parsed.data.state);
+    // the record is this host's now: kept (no lease) while the guest's port is here
+    await this.store
+      .put(key, JSON.stringify({ host: this.host, state: parsed.data.state }))
+      .catch((err: Error) =>
+        this.log.warn({ owner, mac, err: err.message }, 'fleet: learned addresses not taken over'),
+      );
     this.log.info(
       { owner, mac, from: parsed.data.host, ipv4: parsed.data.state.ipv4.map((a) => a.address) },
       'fleet: guest arrives with its learned addresses',

@@ -130,6 +130,30 @@ export class FleetStore {
     return new Map(Object.entries(res));
   }
 
+  /** A key's value and the revision it was last written at; undefined when absent. */
+  async getWithRevision(key: string): Promise<{ value: string; modRevision: number } | undefined> {
+    const res = await this.call(`read ${key}`, () => this.client.get(key).exec());
+    const kv = res.kvs[0];
+    return kv && { value: kv.value.toString(), modRevision: Number(kv.mod_revision) };
+  }
+
+  /**
+   * Lets a key expire `ttl` seconds from now (an etcd lease), if it is still at `seen` (where it
+   * held `value`, which it keeps meanwhile); a later write without a lease keeps it for good.
+   */
+  async expireUnchanged(key: string, seen: number, value: string, ttl: number): Promise<boolean> {
+    return this.call(`let ${key} expire`, async () => {
+      const lease = this.client.lease(ttl, { autoKeepAlive: false });
+      const id = await lease.grant();
+      const res = await this.client
+        .if(key, 'Mod', '==', seen)
+        .then(this.client.put(key).value(value).lease(id))
+        .commit();
+      if (!res.succeeded) await lease.revoke();
+      return res.succeeded;
+    });
+  }
+
   async get(key: string): Promise<string | undefined> {
     return (await this.call(`read ${key}`, () => this.client.get(key).string())) ?? undefined;
   }

@@ -33,6 +33,16 @@ describe('fleet: learned addresses follow the guest', { skip }, () => {
   const createPort = (h: FleetHost) =>
     ok(h, ['net-port-create', 'n', file('port.xml', portXml), '--tap', G.tap, '--filter', 'clean-traffic']);
   const learning = (h: FleetHost) => fleet.cli(h, ['nwfilter-binding-learning', G.tap]).stdout;
+  /** The guest's learned-address record in etcd: which host wrote it, and its lease if any. */
+  const record = (): { host: string; lease?: bigint } | undefined => {
+    const out = fleet.etcdctl(['get', `${fleet.prefix}learned/${UUID}/${G.mac}`, '-w', 'json']).stdout;
+    // lease ids are 64-bit: read as text, not as a JSON number
+    const kv = (JSON.parse(out) as { kvs?: { value: string }[] }).kvs?.[0];
+    if (!kv) return undefined;
+    const lease = /"lease":(\d+)/.exec(out)?.[1];
+    const host = (JSON.parse(Buffer.from(kv.value, 'base64').toString()) as { host: string }).host;
+    return { host, ...(lease && lease !== '0' ? { lease: BigInt(lease) } : {}) };
+  };
 
   before(async () => {
     fleet = new FleetLab();
@@ -71,6 +81,15 @@ describe('fleet: learned addresses follow the guest', { skip }, () => {
     fleet.lab.spawn(guest, ['ping', '-i', '0.05', '-I', G.ip, '10.79.0.1']);
     // migration: the port leaves h1, the guest's device reaches h2, the port is created there
     ok(h1, ['net-port-delete', 'n', UUID]);
+    // the guest's record outlives its port for a while (an etcd lease), not for ever
+    await waitFor(() => record()?.lease !== undefined, {
+      what: "a lease on the guest's record",
+      detail: () => JSON.stringify(record()),
+    });
+    assert.equal(record()!.host, 'h1');
+    assert.ok(
+      fleet.etcdctl(['lease', 'timetolive', record()!.lease!.toString(16)]).stdout.includes('granted with TTL(600s)'),
+    );
     fleet.lab.exec(h1.ns, ['ip', 'link', 'set', G.tap, 'netns', h2.ns]);
     fleet.lab.exec(h2.ns, ['ip', 'link', 'set', G.tap, 'up']);
     createPort(h2);
@@ -92,5 +111,8 @@ describe('fleet: learned addresses follow the guest', { skip }, () => {
     await new Promise((r) => setTimeout(r, 1000));
     assert.doesNotMatch(learning(h2), new RegExp(G.spoofed.replace(/\./g, '\\.')));
     assert.match(h2.daemon!.log(), /guest arrives with its learned addresses/);
+    // the record is h2's now, kept while its port is there
+    await waitFor(() => record()?.host === 'h2', { what: "h2's guest record", detail: () => JSON.stringify(record()) });
+    assert.equal(record()!.lease, undefined);
   });
 });

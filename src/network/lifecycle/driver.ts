@@ -134,6 +134,20 @@ export class NetworkDriver {
   private readonly opts: NetworkDriverOptions;
   /** Links, addresses, routes, sysctls: where the runner acts. */
   private readonly kernel: NetworkKernel;
+  /**
+   * Status records by file, with the text each was parsed from: a start reads every running
+   * network's record several times (lookups, bridge and subnet checks), and parsing and
+   * validating them grew with the number of networks. A file is still read every time; only an
+   * unchanged text is taken from here, as a copy (callers change records before saving them).
+   */
+  private readonly parsed = new Map<string, { text: string; status: NetworkStatus }>();
+  private readonly parseStatus = (text: string, file: string): NetworkStatus => {
+    const hit = this.parsed.get(file);
+    if (hit?.text === text) return structuredClone(hit.status);
+    const status = statusReader(this.opts.stateDir)(text);
+    this.parsed.set(file, { text, status: structuredClone(status) });
+    return status;
+  };
 
   constructor(opts: NetworkDriverOptions) {
     this.opts = opts;
@@ -149,11 +163,11 @@ export class NetworkDriver {
 
   /** Networks recorded as running in the state directory (a corrupt record is set aside). */
   active(): NetworkStatus[] {
-    return activeNetworks(this.opts.stateDir);
+    return readRecords(this.opts.stateDir, STATUS_SUFFIX, this.parseStatus).map(([, s]) => s);
   }
 
   status(name: string): NetworkStatus | undefined {
-    return readState(this.statusFile(name), statusReader(this.opts.stateDir));
+    return readState(this.statusFile(name), this.parseStatus);
   }
 
   private saveStatus(status: NetworkStatus): void {
@@ -410,6 +424,7 @@ export class NetworkDriver {
     for (const f of status.files) rmSync(f, { force: true });
     rmSync(leaseFile(this.opts.stateDir, status.bridge), { force: true });
     rmSync(this.statusFile(name), { force: true });
+    this.parsed.delete(this.statusFile(name));
   }
 
   /**

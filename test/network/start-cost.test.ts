@@ -4,7 +4,7 @@
 // added from nft's echo; what it records is what the kernel lists.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -86,6 +86,37 @@ describe('network start cost', { skip, concurrency: false }, () => {
       const parts = await firewallParts(s.firewallRemoval, runner);
       assert.deepEqual(parts.missing, [], `${s.name}: recorded rules not in the kernel`);
     }
+  });
+
+  it('running networks are read without parsing their unchanged records again; a changed record is read anew', async () => {
+    const names = driver.active().map((s) => s.name);
+    assert.equal(names.length, 4);
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = (...a: Parameters<typeof parse>) => {
+      parses++;
+      return parse(...a);
+    };
+    let changed: ReturnType<NetworkDriver['active']>;
+    try {
+      driver.active();
+      driver.status('sc1');
+      assert.equal(parses, 0, 'unchanged records were parsed again');
+      // a caller changing a record it got changes nothing read later
+      driver.active()[0]!.startedAt = 0;
+      assert.notEqual(driver.status('sc1')!.startedAt, 0);
+      const file = join(stateDir, 'sc2.status.json');
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/"startedAt": \d+/, '"startedAt": 7'));
+      changed = driver.active();
+      assert.equal(parses, 1);
+    } finally {
+      JSON.parse = parse;
+    }
+    assert.equal(changed.find((s) => s.name === 'sc2')?.startedAt, 7);
+    assert.deepEqual(
+      changed.map((s) => s.name),
+      names,
+    );
   });
 
   it('stops remove every rule of the networks: libvirt_network holds none afterwards', async () => {

@@ -377,13 +377,13 @@ daemon.kill('SIGTERM');
   const note = (what: string, ms: number) => current.set(what, (current.get(what) ?? 0) + ms);
   const runner: CommandRunner = {
     netns: inner.netns,
-    async run(argv, input) {
+    async run(argv, input, env) {
       const t0 = process.hrtime.bigint();
       try {
-        return await inner.run(argv, input);
+        return await inner.run(argv, input, env);
       } finally {
         note(
-          `process: ${argv[0] === 'env' ? 'dnsmasq (until it is ready)' : argv.slice(0, argv[0] === 'nft' || argv[0] === 'tc' ? 3 : 1).join(' ')}`,
+          `process: ${argv[0] === 'dnsmasq' ? 'dnsmasq (until it is ready)' : argv.slice(0, argv[0] === 'nft' || argv[0] === 'tc' ? 3 : 1).join(' ')}`,
           since(t0),
         );
       }

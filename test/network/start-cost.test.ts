@@ -41,9 +41,9 @@ describe('network start cost', { skip, concurrency: false }, () => {
     const inner = new SystemRunner({ netns: lab.netns('h') });
     runner = {
       netns: inner.netns,
-      run(argv, input) {
+      run(argv, input, env) {
         calls.push(renderCommandLine(argv));
-        return inner.run(argv, input);
+        return inner.run(argv, input, env);
       },
     };
     stateDir = mkdtempSync(join(tmpdir(), 'vwt-start-cost-'));
@@ -117,6 +117,20 @@ describe('network start cost', { skip, concurrency: false }, () => {
       changed.map((s) => s.name),
       names,
     );
+  });
+
+  it('dnsmasq is started itself (no `env` process), with the bridge for its lease hook in its environment', async () => {
+    calls.length = 0;
+    const def = parseNetwork(xml(5).replace("<dns enable='no'/>", ''));
+    const status = await driver.start(def);
+    assert.ok(status.dnsmasqPid);
+    assert.deepEqual(
+      calls.filter((c) => /^(env|dnsmasq) /.test(c)).map((c) => c.split(' ')[0]),
+      ['dnsmasq'],
+    );
+    const environ = readFileSync(`/proc/${status.dnsmasqPid}/environ`, 'utf8').split('\0');
+    assert.ok(environ.includes('VIR_BRIDGE_NAME=vwsc5'), environ.join(' '));
+    await driver.stop(def.name);
   });
 
   it('stops remove every rule of the networks: libvirt_network holds none afterwards', async () => {

@@ -174,8 +174,8 @@ export class NetworkDriver {
     writeFileAtomic(this.statusFile(status.name), `${JSON.stringify(status, null, 2)}\n`);
   }
 
-  private async run(argv: readonly string[]): Promise<string> {
-    const r = await this.opts.runner.run(argv);
+  private async run(argv: readonly string[], env?: Readonly<Record<string, string>>): Promise<string> {
+    const r = await this.opts.runner.run(argv, undefined, env);
     if (r.status !== 0) {
       throw new VirtwallError(
         'operation-failed',
@@ -358,14 +358,8 @@ export class NetworkDriver {
     const { pidFile, confFile } = this.dnsmasqFiles(name);
     const hook = this.opts.leaseHook ? [`--dhcp-script=${this.opts.leaseHook}`] : [];
     rmSync(pidFile, { force: true });
-    await this.run([
-      'env',
-      `VIR_BRIDGE_NAME=${bridge}`,
-      'dnsmasq',
-      `--conf-file=${confFile}`,
-      '--leasefile-ro',
-      ...hook,
-    ]);
+    // the lease hook's bridge, as libvirt sets it
+    await this.run(['dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook], { VIR_BRIDGE_NAME: bridge });
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0)
       throw new VirtwallError('operation-failed', `dnsmasq wrote no pid to ${pidFile}`);

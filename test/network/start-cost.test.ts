@@ -88,7 +88,7 @@ describe('network start cost', { skip, concurrency: false }, () => {
     }
   });
 
-  it('running networks are read without parsing their unchanged records again; a changed record is read anew', async () => {
+  it('running networks are read without parsing (or copying) their unchanged records again; a changed record is read anew', async () => {
     const names = driver.active().map((s) => s.name);
     assert.equal(names.length, 4);
     const parse = JSON.parse;
@@ -102,9 +102,13 @@ describe('network start cost', { skip, concurrency: false }, () => {
       driver.active();
       driver.status('sc1');
       assert.equal(parses, 0, 'unchanged records were parsed again');
-      // a caller changing a record it got changes nothing read later
-      driver.active()[0]!.startedAt = 0;
+      // records are shared between readers: one changing a record it got fails, changing nothing
+      assert.throws(() => {
+        driver.active()[0]!.startedAt = 0;
+      }, TypeError);
+      assert.throws(() => driver.status('sc1')!.firewallRemoval.push({ tc: [] }), TypeError);
       assert.notEqual(driver.status('sc1')!.startedAt, 0);
+      assert.equal(driver.status('sc1')!.firewallRemoval.length, driver.active()[0]!.firewallRemoval.length);
       const file = join(stateDir, 'sc2.status.json');
       writeFileSync(file, readFileSync(file, 'utf8').replace(/"startedAt": \d+/, '"startedAt": 7'));
       changed = driver.active();

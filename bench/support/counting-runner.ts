@@ -14,13 +14,15 @@ export class CountingRunner implements CommandRunner {
     return this.inner.netns;
   }
 
-  async run(argv: readonly string[], input?: string): Promise<CommandResult> {
-    // `nft -f FILE` (or `-f -`, the script on stdin) is a transaction; other nft runs only read (or check with -c).
-    const what = argv[0] === 'nft' && argv.includes('-f') && !argv.includes('-c') ? 'nft -f' : argv[0]!;
+  async run(argv: readonly string[], input?: string, env?: Readonly<Record<string, string>>): Promise<CommandResult> {
+    // `nft -f FILE` (or `-f -`, the script on stdin) is a transaction, as is an echoed script
+    // (`nft -e -j SCRIPT`); other nft runs only read (or check with -c).
+    const batch = argv.includes('-f') || argv.includes('-e');
+    const what = argv[0] === 'nft' && batch && !argv.includes('-c') ? 'nft -f' : argv[0]!;
     this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
     const start = process.hrtime.bigint();
     try {
-      return await this.inner.run(argv, input);
+      return await this.inner.run(argv, input, env);
     } finally {
       this.ms += Number(process.hrtime.bigint() - start) / 1e6;
     }

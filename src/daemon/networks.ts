@@ -57,9 +57,10 @@ export class NetworkService {
     }
   }
 
-  private all(): Map<string, NetworkDef> {
+  /** Defined and running networks (`running`: the driver's records, when the caller has read them). */
+  private all(running = this.driver.active()): Map<string, NetworkDef> {
     const out = new Map(this.defs);
-    for (const s of this.driver.active()) if (!out.has(s.name)) out.set(s.name, s.def);
+    for (const s of running) if (!out.has(s.name)) out.set(s.name, s.def);
     return out;
   }
 
@@ -119,9 +120,12 @@ export class NetworkService {
   async parse(xml: string, file: string): Promise<NetworkDef> {
     const def = parseNetwork(xml, file);
     checkObjectName(def.name, 'network', { file, element: 'name' });
-    const clash = [...this.all().values()].find((d) => d.uuid === def.uuid && d.name !== def.name);
+    // the running networks' records, read once (reading them grows with their number)
+    const running = this.driver.active();
+    const all = this.all(running);
+    const clash = [...all.values()].find((d) => d.uuid === def.uuid && d.name !== def.name);
     if (clash) throw new VirtwallError('conflict', `network '${clash.name}' is already defined with uuid ${def.uuid}`);
-    const same = this.all().get(def.name);
+    const same = all.get(def.name);
     if (same && def.uuidSpecified && same.uuid !== def.uuid) {
       throw new VirtwallError('conflict', `network '${def.name}' is already defined with uuid ${same.uuid}`);
     }
@@ -130,15 +134,10 @@ export class NetworkService {
     const uuid = same && !def.uuidSpecified ? same.uuid : def.uuid;
     if (!isVirtual(def)) return { ...def, uuid };
     const where = { file, element: 'bridge', attribute: 'name' };
-    const bridge = await this.chooseBridge(def, same, where);
+    const inUse = bridgesInUse([...all.values(), ...running.map((s) => s.def)], def.name);
+    const bridge = await this.chooseBridge(def, same, where, inUse);
     checkDeviceName(bridge, 'bridge name', where);
     return { ...def, uuid, bridge: { ...def.bridge, name: bridge }, mac: def.mac ?? generateMac() };
-  }
-
-  /** Bridge names of the other networks, defined and running (virNetworkObjBridgeInUse). */
-  private bridgesInUse(skip: string): Set<string | undefined> {
-    const others = [...this.all().values(), ...this.driver.active().map((s) => s.def)].filter((d) => d.name !== skip);
-    return new Set(others.map((d) => d.bridge.name));
   }
 
   /**
@@ -146,8 +145,12 @@ export class NetworkService {
    * one (or with a `%d` template), the first virbrN that is neither another network's nor an
    * existing device.
    */
-  private async chooseBridge(def: NetworkDef, same: NetworkDef | undefined, where: SourceLocation): Promise<string> {
-    const used = this.bridgesInUse(def.name);
+  private async chooseBridge(
+    def: NetworkDef,
+    same: NetworkDef | undefined,
+    where: SourceLocation,
+    used: Set<string | undefined>,
+  ): Promise<string> {
     const given = def.bridge.name;
     if (given !== undefined && !given.includes('%d')) {
       if (used.has(given)) throw new VirtwallError('conflict', `bridge name '${given}' already in use.`, where);
@@ -321,4 +324,9 @@ function checkForwardDevices(def: NetworkDef, file: string): void {
   for (const iface of def.forward.interfaces)
     if (iface.type === 'netdev')
       checkDeviceName(iface.dev, 'forward device', { file, element: 'forward', attribute: 'dev' });
+}
+
+/** Bridge names of the networks other than `skip`, defined and running (virNetworkObjBridgeInUse). */
+function bridgesInUse(networks: readonly NetworkDef[], skip: string): Set<string | undefined> {
+  return new Set(networks.filter((d) => d.name !== skip).map((d) => d.bridge.name));
 }

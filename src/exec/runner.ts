@@ -12,8 +12,11 @@ export interface CommandResult {
 }
 
 export interface CommandRunner {
-  /** Runs argv to completion; `input` is written to its stdin (e.g. a `*-restore` script). */
-  run(argv: readonly string[], input?: string): Promise<CommandResult>;
+  /**
+   * Runs argv to completion; `input` is written to its stdin (e.g. a `*-restore` script), `env`
+   * is added to its environment (dnsmasq's VIR_BRIDGE_NAME: no `env` process in between).
+   */
+  run(argv: readonly string[], input?: string, env?: Readonly<Record<string, string>>): Promise<CommandResult>;
   /**
    * Set when its commands act on this host's kernel: the network namespace they act in (`ip
    * netns` name), '' for this process's own. Code that reaches the kernel in-process (netlink,
@@ -76,13 +79,15 @@ export class SystemRunner implements CommandRunner {
     this.netns = opts.netns ?? '';
   }
 
-  run(argv: readonly string[], input?: string): Promise<CommandResult> {
+  run(argv: readonly string[], input?: string, env?: Readonly<Record<string, string>>): Promise<CommandResult> {
     const lib = this.netns === '' && argv[0] === 'nft' ? ownNftContext() : undefined;
     if (lib && typeof nftCall(argv, input) !== 'string') return lib.run(argv, input);
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
       const child = spawn(full[0]!, full.slice(1), {
         stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        // `ip netns exec` passes its environment on
+        ...(env ? { env: { ...process.env, ...env } } : {}),
       });
       const pid = child.pid;
       forgetOldProcesses();

@@ -4,7 +4,7 @@
 import { VirtwallError } from '../errors.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderBatch, type Batch } from './batch.js';
-import { parseTableListing, type ListedTable } from './listing.js';
+import { parseChainsListing, parseEchoedRules, parseTableListing, type ListedTable } from './listing.js';
 import { objectKey, type Family, type KernelStatement, type NftRule } from './objects.js';
 
 export interface NftClient {
@@ -16,12 +16,26 @@ export interface NftClient {
    * forms already known (of a rule loaded before), which need not be read back.
    */
   apply(batch: Batch, table: string, known?: KnownBodies): Promise<(readonly KernelStatement[])[]>;
+  /**
+   * The table's chains with the rules of the chains named in `rulesOf` only (the others listed
+   * empty), or undefined when the table does not exist: what planning needs when it replaces no
+   * rule, without listing every rule of the table.
+   */
+  listChains(family: Family, table: string, rulesOf: readonly string[]): Promise<ListedTable | undefined>;
+  /** As apply, for small batches (a network's firewall): the added rules taken from nft's echo. */
+  applyEchoed(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]>;
   /** Whether nft and the kernel would accept the batch (`nft -c`: nothing is loaded). */
   check(batch: Batch, table: string): Promise<boolean>;
 }
 
 /** The kernel's form of a rule, where it is known already. */
 export type KnownBodies = (rule: NftRule) => readonly KernelStatement[] | undefined;
+/**
+ * The longest script applyEchoed loads with nft's echo (bytes): it goes as one argument (below
+ * the kernel's 128 KiB per argument), and nft reads the echo on its netlink socket, which a big
+ * batch overruns (ENOBUFS).
+ */
+const ECHO_MAX_SCRIPT = 64 * 1024;
 
 export class NftCli implements NftClient {
   constructor(private readonly runner: CommandRunner) {}
@@ -83,6 +97,48 @@ export class NftCli implements NftClient {
         );
       return body;
     });
+  }
+
+  async listChains(family: Family, table: string, rulesOf: readonly string[]): Promise<ListedTable | undefined> {
+    const r = await this.runner.run(['nft', '-j', 'list', 'chains', family]);
+    if (r.status !== 0)
+      throw new VirtwallError('operation-failed', `nft list chains failed with status ${r.status}: ${r.stderr.trim()}`);
+    const out = parseChainsListing(r.stdout, family, table);
+    // absent, or a table without chains: its listing is that small
+    if (out.chains.size === 0) return this.list(family, table);
+    for (const name of rulesOf) {
+      const k = objectKey(family, name);
+      if (!out.chains.has(k)) continue;
+      const listed = await this.runner.run(['nft', '-j', 'list', 'chain', family, table, name]);
+      const chain = listed.status === 0 ? parseTableListing(listed.stdout, family) : undefined;
+      // a chain deleted in between is absent
+      if (!chain?.chains.has(k)) out.chains.delete(k);
+      else {
+        out.chains.get(k)!.rules.push(...chain.chains.get(k)!.rules);
+        for (const h of chain.handles) out.handles.add(h);
+      }
+    }
+    return out;
+  }
+
+  async applyEchoed(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
+    const script = renderBatch(batch, table);
+    if (batch.length === 0 || Buffer.byteLength(script) > ECHO_MAX_SCRIPT) return this.apply(batch, table);
+    // the script as an argument: with -j, nft reads `-f -` as JSON first and cannot read it again
+    const r = await this.runner.run(['nft', '-e', '-j', script]);
+    if (r.status !== 0)
+      throw new VirtwallError('operation-failed', `nft -f failed with status ${r.status}: ${r.stderr.trim()}`);
+    const echoed = parseEchoedRules(r.stdout);
+    const added = batch.flatMap((c) => ('rule' in c ? [c.chain] : []));
+    if (
+      echoed.length !== added.length ||
+      echoed.some((e, i) => e.family !== added[i]!.family || e.chain !== added[i]!.name)
+    )
+      throw new VirtwallError(
+        'operation-failed',
+        `nft echoed ${echoed.length} rules for the ${added.length} loaded into table ${table}`,
+      );
+    return echoed.map((e) => e.body);
   }
 
   async check(batch: Batch, table: string): Promise<boolean> {

@@ -42,6 +42,17 @@ export class FakeNft implements NftClient {
 
   async list(family: Family, table: string): Promise<ListedTable | undefined> {
     await Promise.resolve();
+    return this.listing(family, table);
+  }
+
+  async listChains(family: Family, table: string, rulesOf: readonly string[]): Promise<ListedTable | undefined> {
+    await Promise.resolve();
+    const t = this.listing(family, table);
+    for (const c of t?.chains.values() ?? []) if (!rulesOf.includes(c.name)) c.rules = [];
+    return t;
+  }
+
+  private listing(family: Family, table: string): ListedTable | undefined {
     const r = this.ruleset(table);
     if (!hasFamily(r, family)) return undefined;
     const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
@@ -59,6 +70,10 @@ export class FakeNft implements NftClient {
     }
     for (const [k, s] of r.sets) if (s.family === family) out.sets.set(k, { ...s, elements: new Map(s.elements) });
     return out;
+  }
+
+  applyEchoed(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
+    return this.apply(batch, table);
   }
 
   async apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {

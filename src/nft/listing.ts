@@ -129,3 +129,44 @@ export function parseTableListing(text: string, family: Family): ListedTable {
   }
   return out;
 }
+
+/**
+ * The chains of table `table` in `nft -j list chains FAMILY` output (every table's chains, no
+ * rules): each listed with no rules.
+ */
+export function parseChainsListing(text: string, family: Family, table: string): ListedTable {
+  const items = field(JSON.parse(text) as Json, 'nftables');
+  const out: ListedTable = { chains: new Map(), sets: new Map(), handles: new Set() };
+  for (const item of Array.isArray(items) ? (items as Json[]) : []) {
+    const chain = field(item, 'chain');
+    if (!isObject(chain) || chain['table'] !== table) continue;
+    const name = String(chain['name']);
+    out.chains.set(objectKey(family, name), { family, name, hook: hookOf(chain), rules: [] });
+    if (typeof chain['handle'] === 'number') out.handles.add(`:${chain['handle']}`);
+  }
+  return out;
+}
+
+/** A rule as nft echoed it (`nft -e -j`): where it went and its body as a listing shows it. */
+export interface EchoedRule {
+  family: string;
+  chain: string;
+  comment: string;
+  body: KernelStatement[];
+}
+
+/**
+ * The rules of an `nft -e -j -f` transaction's echo, in the batch's order: nft prints each
+ * object it added (`{"add": {"rule": ...}}`, `{"insert": ...}`) as the kernel reported it back.
+ */
+export function parseEchoedRules(text: string): EchoedRule[] {
+  const items = field(JSON.parse(text) as Json, 'nftables');
+  const out: EchoedRule[] = [];
+  for (const item of Array.isArray(items) ? (items as Json[]) : []) {
+    const rule = field(field(item, 'add') ?? field(item, 'insert'), 'rule');
+    if (!isObject(rule)) continue;
+    const comment = typeof rule['comment'] === 'string' ? rule['comment'] : '';
+    out.push({ family: String(rule['family']), chain: String(rule['chain']), comment, body: ruleBody(rule['expr']) });
+  }
+  return out;
+}

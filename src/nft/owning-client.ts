@@ -64,6 +64,14 @@ export class OwningNft implements NftClient {
     return this.cli.list(family, table);
   }
 
+  listChains(family: Family, table: string, rulesOf: readonly string[]): Promise<ListedTable | undefined> {
+    return this.cli.listChains(family, table, rulesOf);
+  }
+
+  async applyEchoed(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
+    return this.cli.applyEchoed(await this.owned(batch, table, true), table);
+  }
+
   async apply(batch: Batch, table: string, known?: KnownBodies): Promise<(readonly Statement[])[]> {
     return this.cli.apply(await this.owned(batch, table, true), table, known);
   }

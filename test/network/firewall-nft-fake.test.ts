@@ -4,7 +4,7 @@
 // without root.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ignoreDiagnostics } from '../../src/errors.js';
+import { DiagnosticList, ignoreDiagnostics } from '../../src/errors.js';
 import { FakeRunner } from '../../src/exec/fake.js';
 import { FakeNft } from '../../src/nft/fake.js';
 import { counter, match, meta, ruleText, str, verdict } from '../../src/nft/expr.js';
@@ -139,5 +139,75 @@ describe('network firewall on nftables (fake nft)', () => {
     );
     assert.deepEqual((await firewallParts(removals[0]!, io)).missing, []);
     assert.equal(texts(nft, 'forward')?.length, 3);
+  });
+
+  it('a start with networks running lists no whole table: the chains and the skeleton jumps only, so it costs the same for the 1st and the 30th network', async () => {
+    const { nft, io } = rig();
+    const listings: string[] = [];
+    const list = nft.list.bind(nft);
+    nft.list = (family, table) => {
+      listings.push(`list table ${family}`);
+      return list(family, table);
+    };
+    const listChains = nft.listChains.bind(nft);
+    nft.listChains = (family, table, rulesOf) => {
+      listings.push(`list chains ${family} with rules of ${rulesOf.join(',')}`);
+      return listChains(family, table, rulesOf);
+    };
+    const perStart: string[][] = [];
+    let parts: Awaited<ReturnType<typeof applyNetworkFirewall>>['parts'] = [];
+    for (let i = 1; i <= 30; i++) {
+      listings.length = 0;
+      const def = networkDef('nat', {
+        name: `n${i}`,
+        bridge: { name: `vbr${i}`, stp: true, delay: 0 },
+        ips: [ipDef(`10.21.${i}.1`, 24, pool(`10.21.${i}.100`, `10.21.${i}.199`))],
+      });
+      ({ parts } = await applyNetworkFirewall('nftables', def, io, ignoreDiagnostics));
+      perStart.push([...listings]);
+    }
+    for (const l of perStart)
+      assert.deepEqual(l, ['list chains ip with rules of forward', 'list chains ip6 with rules of forward']);
+    assert.equal(nft.scripts.length, 30, 'one transaction per start');
+    assert.deepEqual(texts(nft, 'forward'), [
+      'counter jump guest_cross',
+      'counter jump guest_input',
+      'counter jump guest_output',
+    ]);
+    // the 30th network's rules on top, recorded as the kernel holds them
+    assert.deepEqual(texts(nft, 'guest_cross')?.[0], 'iif "vbr30" oif "vbr30" counter accept');
+    assert.deepEqual(await firewallParts(parts, io), { present: parts, missing: [] });
+  });
+
+  it('a kernel without the tc csum action is asked once: later starts skip the checksum fix without running tc', async () => {
+    const nft = new FakeNft();
+    const runner = new FakeRunner((line) =>
+      line.includes(' csum ') ? { status: 2, stderr: 'Error: Unknown action "csum"' } : undefined,
+    );
+    const io = { runner, nft, xt: new XtablesClient(runner) };
+    const diag = new DiagnosticList();
+    const first = await applyNetworkFirewall('nftables', nat, io, diag);
+    assert.equal(runner.calls.length, 3, runner.calls.join('\n'));
+    assert.deepEqual(
+      first.parts.filter((p) => 'tc' in p),
+      [],
+    );
+    const other = networkDef('nat', {
+      name: 'other',
+      bridge: { name: 'vbr8', stp: true, delay: 0 },
+      ips: [ipDef('10.20.31.1', 24)],
+    });
+    const second = await applyNetworkFirewall('nftables', other, io, diag);
+    assert.equal(runner.calls.length, 3, 'no tc for the second network');
+    assert.deepEqual(
+      second.parts.filter((p) => 'tc' in p),
+      [],
+    );
+    assert.equal(diag.warnings.filter((w) => w.detail.includes('csum')).length, 2, 'each start still warns');
+    // a kernel with it gets libvirt's three tc commands every time
+    const withCsum = rig();
+    await applyNetworkFirewall('nftables', nat, withCsum.io, ignoreDiagnostics);
+    await applyNetworkFirewall('nftables', other, withCsum.io, ignoreDiagnostics);
+    assert.equal(withCsum.runner.calls.filter((c) => c.startsWith('tc ')).length, 6);
   });
 });

@@ -20,6 +20,7 @@ import {
   missingSkeleton as missingNftSkeleton,
   NFT_TABLE,
   networkChainRules,
+  SKELETON_CHAINS,
   skeletonJump,
   type ChainRule,
 } from '../firewall/nftables.js';
@@ -149,12 +150,23 @@ export function planNft(
   return { batch, created };
 }
 
-/** The nft backend: the planned batch as one transaction; the client reads the inserted rules back. */
+/** The chains holding the jumps of libvirt's skeleton (what planNft needs of their rules when it replaces none). */
+const SKELETON_PARENTS = [...new Set(SKELETON_CHAINS.flatMap((c) => (c.parent ? [c.parent] : [])))];
+
+/**
+ * The nft backend: the planned batch as one transaction; the client reads the inserted rules
+ * back from nft's echo. A family whose rules are not replaced is listed without the networks'
+ * rules (chains and skeleton jumps only): a start costs the same however many networks run.
+ */
 async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart[], nft: NftClient) {
-  const listed = { ip: await nft.list('ip', NFT_TABLE), ip6: await nft.list('ip6', NFT_TABLE) };
+  const listing = (family: 'ip' | 'ip6') =>
+    replacing.some((p) => p.family === family)
+      ? nft.list(family, NFT_TABLE)
+      : nft.listChains(family, NFT_TABLE, SKELETON_PARENTS);
+  const listed = { ip: await listing('ip'), ip6: await listing('ip6') };
   const wanted = defs.map((d) => networkChainRules(d));
   const { batch, created } = planNft(listed, wanted.flat(), replacing);
-  const bodies = await nft.apply(batch, NFT_TABLE);
+  const bodies = await nft.applyEchoed(batch, NFT_TABLE);
   // the client returns the kernel's form of every added rule in order: the jumps first
   let at = bodies.length - wanted.flat().length;
   const parts = wanted.map((rules) =>
@@ -168,11 +180,26 @@ const isMissingCsumAction = (stderr: string) =>
   ['Failed to load TC action module', 'Unknown action'].some((s) => stderr.toLowerCase().includes(s.toLowerCase()));
 
 /**
+ * Runners whose kernel refused the csum action, with tc's words: later starts skip the fix
+ * without starting tc (three processes per start). A module installed meanwhile counts from
+ * the daemon's next start.
+ */
+const csumMissing = new WeakMap<CommandRunner, string>();
+
+const skippedWarning = (stderr: string) =>
+  `kernel lacks the tc csum action: DHCP checksum fix on the bridge skipped (${stderr})`;
+
+/**
  * The nftables backend's DHCP checksum fix (nftablesAddFirewallRules): a tc filter on the bridge,
  * under a root qdisc created if the bridge has none (virNetDevBandWidthAddTxFilterParentQdisc).
  */
 async function addChecksumFilter(def: NetworkDef, runner: CommandRunner, diag: Diagnostics): Promise<TcPart[]> {
   const br = bridgeName(def);
+  const missing = csumMissing.get(runner);
+  if (missing !== undefined) {
+    diag.warn(skippedWarning(missing));
+    return [];
+  }
   const run = async (argv: readonly string[]) => {
     const r = await runner.run(argv);
     if (r.status !== 0 && !(argv.includes('csum') && isMissingCsumAction(r.stderr))) {
@@ -188,7 +215,8 @@ async function addChecksumFilter(def: NetworkDef, runner: CommandRunner, diag: D
   }
   const r = await run(checksumFilter(br, 'add').argv);
   if (r.status !== 0) {
-    diag.warn(`kernel lacks the tc csum action: DHCP checksum fix on the bridge skipped (${r.stderr.trim()})`);
+    csumMissing.set(runner, r.stderr.trim());
+    diag.warn(skippedWarning(r.stderr.trim()));
     return [];
   }
   return [{ tc: checksumFilter(br, 'del').argv }];

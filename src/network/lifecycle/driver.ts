@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
 import { jsonState, readRecords, readState, writeFileAtomic, type ReadOptions } from '../../util/state-file.js';
 import { isDeviceName } from '../../util/device-name.js';
+import { deepFreeze } from '../../util/deep-freeze.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import type { NetworkDef } from '../../conf/network/types.js';
 import { renderCommandLine } from '../../plan/command.js';
@@ -134,6 +135,21 @@ export class NetworkDriver {
   private readonly opts: NetworkDriverOptions;
   /** Links, addresses, routes, sysctls: where the runner acts. */
   private readonly kernel: NetworkKernel;
+  /**
+   * Status records by file, with the text each was parsed from: a start reads every running
+   * network's record several times (lookups, bridge and subnet checks), and parsing and
+   * validating (or even copying) them grew with the number of networks. A file is still read
+   * every time; an unchanged text gives the record parsed before, shared and frozen: code that
+   * changes a record to save it changes a copy (structuredClone).
+   */
+  private readonly parsed = new Map<string, { text: string; status: NetworkStatus }>();
+  private readonly parseStatus = (text: string, file: string): NetworkStatus => {
+    const hit = this.parsed.get(file);
+    if (hit?.text === text) return hit.status;
+    const status = deepFreeze(statusReader(this.opts.stateDir)(text));
+    this.parsed.set(file, { text, status });
+    return status;
+  };
 
   constructor(opts: NetworkDriverOptions) {
     this.opts = opts;
@@ -147,21 +163,21 @@ export class NetworkDriver {
     return join(this.opts.stateDir, name + STATUS_SUFFIX);
   }
 
-  /** Networks recorded as running in the state directory (a corrupt record is set aside). */
+  /** Networks recorded as running in the state directory (a corrupt record is set aside); frozen. */
   active(): NetworkStatus[] {
-    return activeNetworks(this.opts.stateDir);
+    return readRecords(this.opts.stateDir, STATUS_SUFFIX, this.parseStatus).map(([, s]) => s);
   }
 
   status(name: string): NetworkStatus | undefined {
-    return readState(this.statusFile(name), statusReader(this.opts.stateDir));
+    return readState(this.statusFile(name), this.parseStatus);
   }
 
   private saveStatus(status: NetworkStatus): void {
     writeFileAtomic(this.statusFile(status.name), `${JSON.stringify(status, null, 2)}\n`);
   }
 
-  private async run(argv: readonly string[]): Promise<string> {
-    const r = await this.opts.runner.run(argv);
+  private async run(argv: readonly string[], env?: Readonly<Record<string, string>>): Promise<string> {
+    const r = await this.opts.runner.run(argv, undefined, env);
     if (r.status !== 0) {
       throw new VirtwallError(
         'operation-failed',
@@ -344,14 +360,8 @@ export class NetworkDriver {
     const { pidFile, confFile } = this.dnsmasqFiles(name);
     const hook = this.opts.leaseHook ? [`--dhcp-script=${this.opts.leaseHook}`] : [];
     rmSync(pidFile, { force: true });
-    await this.run([
-      'env',
-      `VIR_BRIDGE_NAME=${bridge}`,
-      'dnsmasq',
-      `--conf-file=${confFile}`,
-      '--leasefile-ro',
-      ...hook,
-    ]);
+    // the lease hook's bridge, as libvirt sets it
+    await this.run(['dnsmasq', `--conf-file=${confFile}`, '--leasefile-ro', ...hook], { VIR_BRIDGE_NAME: bridge });
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0)
       throw new VirtwallError('operation-failed', `dnsmasq wrote no pid to ${pidFile}`);
@@ -386,7 +396,8 @@ export class NetworkDriver {
     await this.kernel.deleteLink(status.bridge).catch((err: unknown) => this.opts.diag.warn((err as Error).message));
     // the sysctls and global chains go only with the last network that needed them
     const others = this.active().filter((s) => s.name !== name);
-    const heir = others.find((s) => s.def.forward.mode !== 'none');
+    const found = others.find((s) => s.def.forward.mode !== 'none');
+    const heir = found && structuredClone(found);
     if (heir && status.sysctlsChanged.length) {
       heir.sysctlsChanged.push(...status.sysctlsChanged);
       this.saveStatus(heir);
@@ -396,10 +407,12 @@ export class NetworkDriver {
           .writeSysctl(key, previous)
           .catch((err: unknown) => this.opts.diag.warn((err as Error).message));
     }
-    const firewallHeir = others.find(
+    const firewallHeirFound = others.find(
       (s) => s.firewallBackend === status.firewallBackend && s.firewallRemoval.length > 0,
     );
-    if (firewallHeir) {
+    if (firewallHeirFound) {
+      // the heir of the sysctls above may be the same network: its saved record
+      const firewallHeir = structuredClone(this.status(firewallHeirFound.name)!);
       firewallHeir.createdTables = [
         ...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])]),
       ];
@@ -410,6 +423,7 @@ export class NetworkDriver {
     for (const f of status.files) rmSync(f, { force: true });
     rmSync(leaseFile(this.opts.stateDir, status.bridge), { force: true });
     rmSync(this.statusFile(name), { force: true });
+    this.parsed.delete(this.statusFile(name));
   }
 
   /**
@@ -441,6 +455,7 @@ export class NetworkDriver {
     // rules go in at the head of their chains: the last started network's rules stay on top
     const running = this.active()
       .filter((s) => hasFirewall(s.def))
+      .map((s) => structuredClone(s))
       .sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
     // every network is checked before any is repaired: a table recreated by a repair numbers
     // its rules from 1 again, and must not pass for another network's recorded handles
@@ -476,7 +491,7 @@ export class NetworkDriver {
       const applied = await applyNetworkFirewalls(backend, [], [], this.opts.runner, this.opts.diag);
       if (applied.created === 0) continue;
       // tables iptables-nft had to create go with the last network of that backend
-      const heir = this.status(running.find((s) => s.firewallBackend === backend)!.name)!;
+      const heir = structuredClone(this.status(running.find((s) => s.firewallBackend === backend)!.name)!);
       heir.createdTables = [...new Set([...heir.createdTables, ...applied.createdTables])];
       this.saveStatus(heir);
       repairs.push({ target: `global ${backend}`, missing: applied.created, kept: 0 });
@@ -513,8 +528,9 @@ export class NetworkDriver {
   /** Starts dnsmasq again for running networks whose dnsmasq is gone; returns those networks (and why one could not start). */
   async healDnsmasq(): Promise<{ network: string; error?: string }[]> {
     const restarted: { network: string; error?: string }[] = [];
-    for (const status of this.active()) {
-      if (status.dnsmasqPid === undefined || isDnsmasq(status.dnsmasqPid)) continue;
+    for (const running of this.active()) {
+      if (running.dnsmasqPid === undefined || isDnsmasq(running.dnsmasqPid)) continue;
+      const status = structuredClone(running);
       try {
         status.dnsmasqPid = await this.launchDnsmasq(status.name, status.bridge);
         this.saveStatus(status);
@@ -532,9 +548,10 @@ export class NetworkDriver {
    * If a step fails, the record keeps the previous definition.
    */
   async update(name: string, def: NetworkDef, effect: LiveEffect): Promise<void> {
-    const status = this.status(name);
-    if (!status)
+    const running = this.status(name);
+    if (!running)
       throw new VirtwallError('operation-failed', 'Requested operation is not valid: network is not running');
+    const status = structuredClone(running);
     if (effect === 'firewall' && hasFirewall(def)) {
       const parts = await firewallParts(status.firewallRemoval, this.opts.runner);
       await this.replaceFirewalls(status.firewallBackend, [{ status, def, present: parts.present }]);

@@ -660,22 +660,35 @@ function isDnsmasq(pid: number): boolean {
 
 /**
  * Ends dnsmasq with its helper process and any lease script it is running: SIGTERM to the
- * whole tree, then SIGKILL to what is left after 2 s. dnsmasq is not our child (no exit event
+ * whole tree (frozen first), then SIGKILL to what is left after 2 s. dnsmasq is not our child (no exit event
  * reaches us): its end is looked for after 1 ms, then at doubling intervals up to 50 ms. Ended
  * means a zombie at least: its sockets and files are closed, and when init reaps it is init's
  * business (some reap only now and then: waiting for it made every stop take seconds).
  */
 async function killProcess(pid: number): Promise<void> {
   if (!running(pid)) return;
-  const tree = processTree(pid);
-  for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-    for (const p of tree) {
+  const signal = (ps: readonly number[], sig: NodeJS.Signals) => {
+    for (const p of ps) {
       try {
         process.kill(p, sig);
       } catch {
         // already gone
       }
     }
+  };
+  // stopped before they are told to end, so none forks a lease script the tree would miss
+  // (reparented to init, it would outlive the network); a child forked meanwhile is stopped next
+  let tree = [pid];
+  for (;;) {
+    signal(tree, 'SIGSTOP');
+    const now = processTree(pid);
+    if (now.every((p) => tree.includes(p))) break;
+    tree = now;
+  }
+  signal(tree, 'SIGTERM');
+  signal(tree, 'SIGCONT');
+  for (const sig of [undefined, 'SIGKILL'] as const) {
+    if (sig) signal(tree, sig);
     const end = Date.now() + 2000;
     for (let wait = 1; tree.some(running) && Date.now() < end; wait = Math.min(wait * 2, 50))
       await new Promise((r) => setTimeout(r, wait));

@@ -170,18 +170,25 @@ function sourceOf(i: RuleInstance): RuleSource {
   };
 }
 
-/** The rules of the layout around the port's own chains (chains.ts, mac-filter.ts), by chain. */
-const LAYOUT_RULES: Record<string, string> = {
-  'virtwall-mac-filter': "mac_filter: the port's MAC check, not a filter rule",
+/** Rules of the layout around the ports' own chains (chains.ts, mac-filter.ts), by the shared chain they are in. */
+const SHARED_CHAINS: Record<string, string> = {
+  'virtwall-mac-filter': "mac_filter: a port's MAC check, not a filter rule",
   'libvirt-in': "libvirt's dispatch of traffic from a guest to its port's FI chain",
   'libvirt-out': "libvirt's dispatch of traffic to a guest to its port's FO chain",
   'libvirt-host-in': "libvirt's dispatch of traffic from a guest to the host to its port's HI chain",
   'libvirt-in-post': 'libvirt accepts what a guest sends once its FI chain let it through',
-  PREROUTING: "libvirt's jump to the port's chain for traffic from the guest",
-  POSTROUTING: "libvirt's jump to the port's chain for traffic to the guest",
-  FORWARD: "libvirt's jump to its shared chains",
-  INPUT: "libvirt's jump to its shared chains",
 };
+
+/** What a layout rule outside the port's chains is for; undefined for rules that are not the layout's. */
+function layoutRule(step: Step & { kind: 'rule' }): string | undefined {
+  if (SHARED_CHAINS[step.chain]) return SHARED_CHAINS[step.chain];
+  const target = /^(?:jump|goto) (.+)$/.exec(step.outcome ?? '')?.[1];
+  if (target === undefined) return undefined;
+  if (SHARED_CHAINS[target]) return `the jump to libvirt's shared chain ${target}`;
+  if (/^libvirt-I-/.test(target)) return "libvirt's jump to a port's chain for traffic from its guest";
+  if (/^libvirt-O-/.test(target)) return "libvirt's jump to a port's chain for traffic to its guest";
+  return undefined;
+}
 
 /** The libvirt chain (`root`, `ipv4-ip`) and side an ebtables chain of the port holds. */
 function ebChain(chain: string, portdev: string): { libvirt: string; fromGuest: boolean } | undefined {
@@ -208,7 +215,7 @@ function xtSourcesOf(
   const eb = tool === 'ebtables' ? ebChain(step.chain, port.portdev) : undefined;
   const ownIp = tool !== 'ebtables' && new RegExp(`^[FH][IO]-${port.portdev}$`).test(step.chain);
   if (!planned && !eb && !ownIp) {
-    const about = LAYOUT_RULES[step.chain];
+    const about = layoutRule(step);
     return about ? { about } : {};
   }
   const listed = held.find((h) => h.tool === tool)?.table.rules.filter((r) => r.chain === step.chain).length ?? 0;

@@ -272,6 +272,10 @@ describe('clean-traffic on the ebiptables layout', () => {
     const text = renderExplanation(report);
     assert.match(text, /^ +ebtables: -A I-vnet0-ipv4-ip -p ipv4 --ip-source 10\.0\.0\.1 -j RETURN$/m);
     assert.match(text, /^verdict: DROP \(rule \d+ of I-vnet0-ipv4-ip in the bridge prerouting hook/m);
+    assert.match(
+      text,
+      /^ {4}PREROUTING rule 1: MATCH -> jump libvirt-I-vnet0\n.*\n.*\n {6}\(libvirt's jump to a port's chain for traffic from its guest\)$/m,
+    );
   });
 
   it("passes the port's own traffic, and drops a MAC spoof at no-mac-spoofing", () => {

@@ -189,8 +189,8 @@ const hexOrName = (text: string, names: Record<string, number>, what: string): n
 
 const etherType: OptionEval = (o, f) => {
   const shown = `0x${f.etherType.toString(16).padStart(4, '0')}`;
-  // 802.3 frames carry a length, not a type
-  if (o.values[0] === 'LENGTH') return { hit: f.etherType < 0x0600, actual: shown };
+  // 802.3 frames carry a length, not a type (ebtables takes LENGTH, ebtables-nft lists Length)
+  if (o.values[0]!.toUpperCase() === 'LENGTH') return { hit: f.etherType < 0x0600, actual: shown };
   return { hit: f.etherType === hexOrName(o.values[0]!, ETHER_NAMES, 'Ethernet type'), actual: shown };
 };
 

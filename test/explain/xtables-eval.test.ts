@@ -93,6 +93,7 @@ describe('ebtables semantics', () => {
     const h = held({
       ebtables: `*nat
 :PREROUTING ACCEPT
+-A PREROUTING -p Length -j ACCEPT
 -A PREROUTING -s ! ${GUEST} -j DROP
 -A PREROUTING -d Broadcast -j CONTINUE
 -A PREROUTING -p IPv4 --ip-dst ! 10.0.0.0/24 -j DROP
@@ -102,14 +103,16 @@ describe('ebtables semantics', () => {
 `,
     });
     assert.equal(run(h, `${FROM_GUEST},udp.dst=53`).verdict, 'drop');
-    assert.deepEqual(ruleSteps(run(h, `${FROM_GUEST},udp.dst=53`)).at(-1), 'PREROUTING#4 DROP');
+    assert.deepEqual(ruleSteps(run(h, `${FROM_GUEST},udp.dst=53`)).at(-1), 'PREROUTING#5 DROP');
     assert.equal(run(h, `${FROM_GUEST},tcp.dst=22`).verdict, 'accept');
     assert.equal(run(h, `${FROM_GUEST},tcp.dst=23`).verdict, 'drop');
     const away = run(h, `eth.src=${GUEST},eth.dst=52:54:00:00:00:02,ip4.src=10.0.0.1,ip4.dst=10.9.0.1,tcp.dst=22`);
-    assert.equal(ruleSteps(away).at(-1), 'PREROUTING#3 DROP');
+    assert.equal(ruleSteps(away).at(-1), 'PREROUTING#4 DROP');
+    // an 802.3 frame carries its length where others carry their type
+    assert.equal(run(h, 'eth.src=52:54:00:00:00:09,eth.dst=52:54:00:00:00:02,eth.type=0x0100').verdict, 'accept');
     const spoofed = run(h, `eth.src=52:54:00:00:00:09,eth.dst=52:54:00:00:00:02`);
     assert.match(
-      spoofed.steps.flatMap((s) => (s.kind === 'rule' ? s.checks.map((c) => c.detail) : []))[0]!,
+      spoofed.steps.flatMap((s) => (s.kind === 'rule' ? s.checks.map((c) => c.detail) : []))[1]!,
       /^-s is 52:54:00:00:00:09: does not match, as wanted 52:54:00:00:00:01$/,
     );
   });

@@ -192,8 +192,8 @@ function layoutRule(step: Step & { kind: 'rule' }): string | undefined {
 
 /** The libvirt chain (`root`, `ipv4-ip`) and side an ebtables chain of the port holds. */
 function ebChain(chain: string, portdev: string): { libvirt: string; fromGuest: boolean } | undefined {
-  const root = new RegExp(`^libvirt-([IO])-${portdev}$`).exec(chain);
-  if (root) return { libvirt: 'root', fromGuest: root[1] === 'I' };
+  if (chain === `libvirt-I-${portdev}` || chain === `libvirt-O-${portdev}`)
+    return { libvirt: 'root', fromGuest: chain[8] === 'I' };
   const sub = chain.startsWith(`I-${portdev}-`) || chain.startsWith(`O-${portdev}-`);
   return sub ? { libvirt: chain.slice(portdev.length + 3), fromGuest: chain[0] === 'I' } : undefined;
 }
@@ -213,7 +213,7 @@ function xtSourcesOf(
   const tool = step.tool!;
   const planned = origins.get(`${tool} ${step.chain}`);
   const eb = tool === 'ebtables' ? ebChain(step.chain, port.portdev) : undefined;
-  const ownIp = tool !== 'ebtables' && new RegExp(`^[FH][IO]-${port.portdev}$`).test(step.chain);
+  const ownIp = tool !== 'ebtables' && /^[FH][IO]-/.test(step.chain) && step.chain.slice(3) === port.portdev;
   if (!planned && !eb && !ownIp) {
     const about = layoutRule(step);
     return about ? { about } : {};

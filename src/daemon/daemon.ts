@@ -257,7 +257,7 @@ export class Daemon {
     if (!held)
       throw new VirtwallError(
         'operation-failed',
-        `nwfilter-explain evaluates the nftables backend's rules; this daemon's nwfilter backend is ${this.deps.backend.name}`,
+        `nwfilter-explain: the ${this.deps.backend.name} backend holds no rules to explain yet`,
       );
     return explainPort({ port, ...held }, req);
   }

@@ -1,18 +1,23 @@
 // nwfilter-explain: a port's packets through the rules the active backend holds for it, every
-// step tied back to the XML it came from. The evaluator (nft-eval.ts) names a rule only by its
-// comment ("FILTER/.../FILTER prio=N", src/backends/nftables/trace.ts); this file finds the
-// filter rules behind it among the port's instantiated rules: their path through <filterref>s,
-// libvirt chain, priority, XML, file:line:col and variables' values. Then it renders the
-// explanation as text; --json gives the report itself. Pure.
+// step tied back to the XML it came from. The nftables evaluator (nft-eval.ts) names a rule only
+// by its comment ("FILTER/.../FILTER prio=N", src/backends/nftables/trace.ts); the xtables one
+// (xtables-eval.ts) by its chain and position, which the ebiptables backend's plan ties to the
+// filter rule it appended there. This file finds the filter rules behind a rule among the port's
+// instantiated rules: their path through <filterref>s, libvirt chain, priority, XML,
+// file:line:col and variables' values. Then it renders the explanation as text; --json gives the
+// report itself. Pure.
 import { formatRule } from '../conf/nwfilter/format.js';
+import { protocolSpec } from '../conf/nwfilter/protocols.js';
 import { formatLocation, invalidInput } from '../errors.js';
-import type { PortFilter } from '../nwfilter/backend.js';
+import type { HeldRules, PortFilter } from '../nwfilter/backend.js';
 import type { RuleInstance } from '../nwfilter/instantiate.js';
-import type { Ruleset } from '../nft/objects.js';
 import { ruleOrigin } from '../backends/nftables/trace.js';
+import { ruleOrigins, type RuleOrigin } from '../backends/ebiptables/plan.js';
 import { decodeFrame, hex, parseHexFrame } from './frame.js';
-import { evaluateNft, type Direction, type FinalVerdict, type Peer, type Step } from './nft-eval.js';
+import { evaluateNft } from './nft-eval.js';
 import { microflowFrame, parseMicroflow, type ConntrackAssumption } from './packet.js';
+import type { Direction, FinalVerdict, Peer, Step } from './steps.js';
+import { evaluateXtables, type XtablesHeld } from './xtables-eval.js';
 
 export interface ExplainRequest {
   direction: Direction;
@@ -38,7 +43,14 @@ export interface RuleSource {
   variables: Record<string, string[]>;
 }
 
-export type ExplainedStep = Step & { sources?: RuleSource[]; enters?: string };
+export type ExplainedStep = Step & {
+  sources?: RuleSource[];
+  enters?: string;
+  /** Why `sources` are candidates rather than the one rule behind it. */
+  candidates?: string;
+  /** What a rule of the layout's own (not of a filter) is for. */
+  about?: string;
+};
 
 export interface PacketExplanation {
   packet: string;
@@ -52,18 +64,15 @@ export interface PacketExplanation {
 export interface ExplainReport {
   portdev: string;
   filter: string;
-  backend: 'nftables';
+  backend: 'nftables' | 'ebiptables';
   layout: string;
   direction: Direction;
   peer: Peer;
   packets: PacketExplanation[];
 }
 
-export interface PortRules {
-  port: PortFilter;
-  model: Ruleset;
-  layout: string;
-}
+/** A port and what its backend holds: the nftables model, or the xtables tables as listed. */
+export type PortRules = { port: PortFilter } & HeldRules;
 
 /** `ct.state=...,ct.direction=...` alone: the assumption for frames given as bytes. */
 function parseConntrack(text: string | undefined): ConntrackAssumption {
@@ -147,31 +156,106 @@ function sourcesOf(step: Step & { kind: 'rule' }, port: PortFilter): Pick<Explai
           i.rule.direction !== (m[1] === 'from' ? 'in' : 'out'))) &&
       ACTS_AS[i.rule.action]!.includes(verdict),
   );
+  return { sources: (narrowed.length > 0 ? narrowed : all).map(sourceOf) };
+}
+
+function sourceOf(i: RuleInstance): RuleSource {
   return {
-    sources: (narrowed.length > 0 ? narrowed : all).map((i) => ({
-      path: i.path,
-      chain: i.chain,
-      priority: i.priority,
-      xml: formatRule(i.rule).trimEnd(),
-      ...(i.rule.source ? { location: formatLocation({ ...i.rule.source, element: undefined }) } : {}),
-      variables: variablesOf(i),
-    })),
+    path: i.path,
+    chain: i.chain,
+    priority: i.priority,
+    xml: formatRule(i.rule).trimEnd(),
+    ...(i.rule.source ? { location: formatLocation({ ...i.rule.source, element: undefined }) } : {}),
+    variables: variablesOf(i),
+  };
+}
+
+/** Rules of the layout around the ports' own chains (chains.ts, mac-filter.ts), by the shared chain they are in. */
+const SHARED_CHAINS: Record<string, string> = {
+  'virtwall-mac-filter': "mac_filter: a port's MAC check, not a filter rule",
+  'libvirt-in': "libvirt's dispatch of traffic from a guest to its port's FI chain",
+  'libvirt-out': "libvirt's dispatch of traffic to a guest to its port's FO chain",
+  'libvirt-host-in': "libvirt's dispatch of traffic from a guest to the host to its port's HI chain",
+  'libvirt-in-post': 'libvirt accepts what a guest sends once its FI chain let it through',
+};
+
+/** What a layout rule outside the port's chains is for; undefined for rules that are not the layout's. */
+function layoutRule(step: Step & { kind: 'rule' }): string | undefined {
+  if (SHARED_CHAINS[step.chain]) return SHARED_CHAINS[step.chain];
+  const target = /^(?:jump|goto) (.+)$/.exec(step.outcome ?? '')?.[1];
+  if (target === undefined) return undefined;
+  if (SHARED_CHAINS[target]) return `the jump to libvirt's shared chain ${target}`;
+  if (/^libvirt-I-/.test(target)) return "libvirt's jump to a port's chain for traffic from its guest";
+  if (/^libvirt-O-/.test(target)) return "libvirt's jump to a port's chain for traffic to its guest";
+  return undefined;
+}
+
+/** The libvirt chain (`root`, `ipv4-ip`) and side an ebtables chain of the port holds. */
+function ebChain(chain: string, portdev: string): { libvirt: string; fromGuest: boolean } | undefined {
+  if (chain === `libvirt-I-${portdev}` || chain === `libvirt-O-${portdev}`)
+    return { libvirt: 'root', fromGuest: chain[8] === 'I' };
+  const sub = chain.startsWith(`I-${portdev}-`) || chain.startsWith(`O-${portdev}-`);
+  return sub ? { libvirt: chain.slice(portdev.length + 3), fromGuest: chain[0] === 'I' } : undefined;
+}
+
+const IP_LAYER: Record<string, string> = { iptables: 'ipv4', ip6tables: 'ipv6' };
+
+/**
+ * The filter rule behind an xtables rule: the one the plan appended at its position, when the
+ * chain holds as many rules as the plan appends there; else every filter rule that could be there.
+ */
+function xtSourcesOf(
+  step: Step & { kind: 'rule' },
+  port: PortFilter,
+  origins: ReadonlyMap<string, readonly RuleOrigin[]>,
+  held: XtablesHeld,
+): Pick<ExplainedStep, 'sources' | 'enters' | 'candidates' | 'about'> {
+  const tool = step.tool!;
+  const planned = origins.get(`${tool} ${step.chain}`);
+  const eb = tool === 'ebtables' ? ebChain(step.chain, port.portdev) : undefined;
+  const ownIp = tool !== 'ebtables' && /^[FH][IO]-/.test(step.chain) && step.chain.slice(3) === port.portdev;
+  if (!planned && !eb && !ownIp) {
+    const about = layoutRule(step);
+    return about ? { about } : {};
+  }
+  const listed = held.find((h) => h.tool === tool)?.table.rules.filter((r) => r.chain === step.chain).length ?? 0;
+  if (planned && planned.length === listed) {
+    const origin = planned[step.index - 1]!;
+    return 'subChain' in origin
+      ? { enters: `libvirt chain ${origin.subChain} (priority ${origin.priority})` }
+      : { sources: [sourceOf(origin.instance)] };
+  }
+  const target = step.outcome?.split(' ').at(-1)?.toLowerCase() ?? '';
+  const fits = port.instances.filter((i) => {
+    const layer = i.rule.protocol ? protocolSpec(i.rule.protocol).layer : 'ethernet';
+    const side = eb
+      ? eb.libvirt === i.chain && i.rule.direction !== (eb.fromGuest ? 'in' : 'out')
+      : IP_LAYER[tool] === layer;
+    return side && (layer === 'ethernet') === (tool === 'ebtables') && ACTS_AS[i.rule.action]!.includes(target);
+  });
+  return {
+    sources: fits.map(sourceOf),
+    candidates: `the kernel's ${step.chain} holds ${listed} rules where the port's filter puts ${planned?.length ?? 0}: the rule is not tied to one filter rule; these fit its chain and verdict`,
   };
 }
 
 export function explainPort(rules: PortRules, req: ExplainRequest): ExplainReport {
+  const origins = 'xtables' in rules ? ruleOrigins(rules.port.portdev, rules.port.instances) : new Map();
+  const explained = (s: Step): ExplainedStep =>
+    s.kind !== 'rule'
+      ? s
+      : 'xtables' in rules
+        ? { ...s, ...xtSourcesOf(s, rules.port, origins, rules.xtables) }
+        : { ...s, ...sourcesOf(s, rules.port) };
   const packets = inputsOf(req).map((input): PacketExplanation => {
-    const ev = evaluateNft(rules.model, decodeFrame(input.bytes), {
-      portdev: rules.port.portdev,
-      direction: req.direction,
-      peer: req.peer,
-      ct: input.ct,
-    });
+    const ctx = { portdev: rules.port.portdev, direction: req.direction, peer: req.peer, ct: input.ct };
+    const frame = decodeFrame(input.bytes);
+    const ev = 'xtables' in rules ? evaluateXtables(rules.xtables, frame, ctx) : evaluateNft(rules.model, frame, ctx);
     return {
       packet: input.label,
       frame: hex(input.bytes),
       ct: input.ct,
-      steps: ev.steps.map((s) => (s.kind === 'rule' ? { ...s, ...sourcesOf(s, rules.port) } : s)),
+      steps: ev.steps.map(explained),
       verdict: ev.verdict,
       reason: ev.reason,
     };
@@ -179,7 +263,7 @@ export function explainPort(rules: PortRules, req: ExplainRequest): ExplainRepor
   return {
     portdev: rules.port.portdev,
     filter: rules.port.filter,
-    backend: 'nftables',
+    backend: 'xtables' in rules ? 'ebiptables' : 'nftables',
     layout: rules.layout,
     direction: req.direction,
     peer: req.peer,
@@ -214,7 +298,9 @@ function stepLines(s: ExplainedStep): string[] {
   const pad = '  '.repeat(s.depth + 1);
   switch (s.kind) {
     case 'hook':
-      return [`${pad}hook ${s.family} ${s.hook}: chain ${s.chain} (priority ${s.priority}, policy ${s.policy})`];
+      return [
+        `${pad}hook ${s.family} ${s.hook}: ${s.table ? `table ${s.table} ` : ''}chain ${s.chain} (priority ${s.priority}, policy ${s.policy})`,
+      ];
     case 'skip':
       return [`${pad}hook ${s.family} ${s.hook}: not passed (${s.why})`];
     case 'end':
@@ -226,10 +312,12 @@ function stepLines(s: ExplainedStep): string[] {
     case 'rule': {
       const lines = [
         `${pad}${s.chain} rule ${s.index}: ${s.matched ? `MATCH${s.outcome ? ` -> ${s.outcome}` : ''}` : 'no match'}`,
-        `${pad}  nft: ${s.text}${s.comment ? ` comment "${s.comment}"` : ''}`,
+        s.tool ? `${pad}  ${s.tool}: ${s.text}` : `${pad}  nft: ${s.text}${s.comment ? ` comment "${s.comment}"` : ''}`,
       ];
       for (const c of s.checks) if (!s.matched ? !c.ok : true) lines.push(`${pad}  ${c.ok ? 'ok' : 'NO'}: ${c.detail}`);
       if (s.enters) lines.push(`${pad}  enters ${s.enters}`);
+      if (s.about) lines.push(`${pad}  (${s.about})`);
+      if (s.candidates) lines.push(`${pad}  candidates (${s.candidates}):`);
       for (const src of s.sources ?? []) {
         lines.push(
           `${pad}  from filter ${src.path.join(' -> ')}, chain ${src.chain}, priority ${src.priority}${src.location ? `, ${src.location}` : ''}`,

@@ -19,12 +19,20 @@ import { objectKey, type Family, type NftChain, type NftRule, type Ruleset } fro
 import { formatIPv4, formatIPv6, formatMac } from '../util/address.js';
 import { ETHERTYPE, type DecodedFrame } from './frame.js';
 import type { ConntrackAssumption } from './packet.js';
-
-/** libvirt's directions: `out` leaves the guest through its port, `in` goes to the guest. */
-export type Direction = 'in' | 'out';
-/** The other end of the frame: another port of the bridge, or the host (the bridge's own address). */
-export type Peer = 'port' | 'host';
-type HookName = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+import {
+  bridgeDrop,
+  bridgePorts,
+  BRIDGE_DEVICE,
+  decider,
+  NO_DEVICE,
+  NOT_TO_IP_HOOKS,
+  routeOf,
+  type Check,
+  type EvalContext,
+  type Evaluation,
+  type HookName,
+  type Step,
+} from './steps.js';
 
 /**
  * The hooks a bridged frame passes, in order. The inet hooks are br_netfilter's calls of the IP
@@ -53,56 +61,7 @@ const TRAVERSALS: Record<'forward' | 'host-in' | 'host-out', readonly (readonly 
   ],
 };
 
-/** Interface names no device can have (they hold spaces): a lookup of one finds no element. */
-const OTHER_PORT = '(another port)';
-const NO_DEVICE = '(none)';
-const BRIDGE_DEVICE = '(the bridge)';
-
-export interface Check {
-  /** The statement as nft writes it. */
-  statement: string;
-  ok: boolean;
-  /** What the packet has there, and why it matches or not. */
-  detail: string;
-}
-
-export type Step =
-  | { kind: 'hook'; family: Family; hook: HookName; chain: string; priority: number; policy: string; depth: number }
-  | { kind: 'skip'; family: Family; hook: HookName; why: string; depth: number }
-  | {
-      kind: 'rule';
-      family: Family;
-      chain: string;
-      /** 1-based position in its chain. */
-      index: number;
-      text: string;
-      comment: string;
-      matched: boolean;
-      checks: Check[];
-      /** The verdict or action it took when it matched. */
-      outcome?: string;
-      depth: number;
-    }
-  | { kind: 'end'; family: Family; chain: string; outcome: string; depth: number }
-  | { kind: 'cannot'; what: string; depth: number }
-  /** What the bridge itself does before any hook. */
-  | { kind: 'bridge'; what: string; depth: number };
-
-export type FinalVerdict = 'accept' | 'drop' | 'reject' | 'undetermined';
-
-export interface NftEvaluation {
-  steps: Step[];
-  verdict: FinalVerdict;
-  /** Which step decided, in words. */
-  reason: string;
-}
-
-export interface NftContext {
-  portdev: string;
-  direction: Direction;
-  peer: Peer;
-  ct: ConntrackAssumption;
-}
+export type NftContext = EvalContext;
 
 class CannotEvaluate extends Error {}
 
@@ -317,7 +276,8 @@ const ETHER_TYPES: Record<string, bigint> = {
   vlan: 0x8100n,
   '8021ad': 0x88a8n,
 };
-const L4_PROTOCOLS: Record<string, bigint> = {
+/** IP protocol numbers by the names nft and the xtables tools print. */
+export const L4_PROTOCOLS: Record<string, bigint> = {
   icmp: 1n,
   igmp: 2n,
   tcp: 6n,
@@ -613,33 +573,24 @@ class Evaluator {
 function devices(ctx: NftContext, family: Family): Pick<State, 'iifname' | 'oifname'> {
   // br_netfilter's IP hooks see the bridge, not its ports
   if (family === 'inet') return { iifname: BRIDGE_DEVICE, oifname: ctx.peer === 'host' ? NO_DEVICE : BRIDGE_DEVICE };
-  const other = ctx.peer === 'host' ? NO_DEVICE : OTHER_PORT;
-  return ctx.direction === 'out' ? { iifname: ctx.portdev, oifname: other } : { iifname: other, oifname: ctx.portdev };
+  const ports = bridgePorts(ctx);
+  return { iifname: ports.in, oifname: ports.out };
 }
 
 /** The frame through every hook it passes, as the kernel would take it with `model` loaded. */
-export function evaluateNft(model: Ruleset, frame: DecodedFrame, ctx: NftContext): NftEvaluation {
-  const route = ctx.peer === 'port' ? 'forward' : ctx.direction === 'out' ? 'host-in' : 'host-out';
+export function evaluateNft(model: Ruleset, frame: DecodedFrame, ctx: NftContext): Evaluation {
+  const route = routeOf(ctx);
+  const dropped = bridgeDrop(frame, route);
+  if (dropped) return dropped;
   const ev = new Evaluator(model, frame, ctx.ct, { family: 'bridge', iifname: '', oifname: '', mark: 0n });
   const ipFrame = frame.etherType === ETHERTYPE.ipv4 || frame.etherType === ETHERTYPE.ipv6;
-  // br_handle_frame: a frame entering from a port with a group source address goes no further
-  if (route !== 'host-out' && (frame.bytes[6]! & 1) === 1) {
-    ev.steps.push({ kind: 'bridge', what: 'the source MAC is a group address: the bridge drops the frame', depth: 0 });
-    return { steps: ev.steps, verdict: 'drop', reason: 'the bridge drops frames from a group (multicast) source MAC' };
-  }
   for (const [family, hook] of TRAVERSALS[route]) {
     const chains = [...model.chains.values()]
       .filter((c) => c.family === family && c.hook?.hook === hook)
       .sort((a, b) => a.hook!.priority - b.hook!.priority);
     if (chains.length === 0) continue;
     if (family === 'inet' && !ipFrame) {
-      ev.steps.push({
-        kind: 'skip',
-        family,
-        hook,
-        why: 'br_netfilter passes only IPv4 and IPv6 frames without an 802.1Q tag to the IP hooks',
-        depth: 0,
-      });
+      ev.steps.push({ kind: 'skip', family, hook, why: NOT_TO_IP_HOOKS, depth: 0 });
       continue;
     }
     Object.assign(ev.state, { family, ...devices(ctx, family) });
@@ -662,12 +613,4 @@ export function evaluateNft(model: Ruleset, frame: DecodedFrame, ctx: NftContext
     }
   }
   return { steps: ev.steps, verdict: 'accept', reason: 'no hook dropped the frame' };
-}
-
-/** The rule that dropped, or the policy. */
-function decider(steps: readonly Step[], where: string): string {
-  const last = steps.at(-1);
-  if (last?.kind === 'rule')
-    return `rule ${last.index} of ${last.chain}${last.comment ? ` ("${last.comment}")` : ''} in ${where}`;
-  return `the policy of ${where}`;
 }

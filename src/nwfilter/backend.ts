@@ -4,6 +4,8 @@
 // with side effects; they reach the kernel through a CommandRunner.
 import type { RuleInstance } from './instantiate.js';
 import type { Ruleset } from '../nft/objects.js';
+import type { XtTool } from '../xtables/rule.js';
+import type { XtTable } from '../xtables/save.js';
 
 export type NwfilterBackendName = 'nftables' | 'ebiptables';
 
@@ -61,6 +63,15 @@ export interface ReconcileReport {
   compiled?: number;
 }
 
+/**
+ * A backend's rules as nwfilter-explain evaluates them: the nftables objects it loads, or the
+ * xtables tables its layout lives in as last listed from the kernel.
+ */
+export type HeldRules = { layout: string } & (
+  | { model: Ruleset }
+  | { xtables: readonly { tool: XtTool; table: XtTable }[] }
+);
+
 export interface NwfilterBackend {
   readonly name: NwfilterBackendName;
   /**
@@ -74,9 +85,8 @@ export interface NwfilterBackend {
    */
   reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport>;
   /**
-   * The objects the backend holds the kernel to and the name of their layout, for
-   * nwfilter-explain (src/explain); undefined before the first change. Backends without it
-   * cannot be explained.
+   * What the backend holds the kernel to and the name of its layout, for nwfilter-explain
+   * (src/explain); undefined before the first change. Backends without it cannot be explained.
    */
-  explainable?(): { model: Ruleset; layout: string } | undefined;
+  explainable?(): HeldRules | undefined;
 }

@@ -1,6 +1,6 @@
 // The ebiptables backend's reconcile against a scripted kernel: an intact port costs only the
-// three listings, a damaged one one restore, and a restore the kernel refuses falls back to
-// instantiating the port again.
+// three listings, a damaged one one restore (and the listings again, which nwfilter-explain
+// evaluates), and a restore the kernel refuses falls back to instantiating the port again.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EbiptablesBackend } from '../../src/backends/ebiptables/backend.js';
@@ -14,12 +14,16 @@ const HELD = `*nat
 -A libvirt-I-vnet0 -s ! 52:54:00:00:00:01 -j DROP
 `;
 
-/** A kernel whose ebtables listing is `kernel.eb` and whose restores answer `kernel.restore`. */
+/** A kernel whose ebtables listing is `kernel.eb` and whose restores answer `kernel.restore` (0: restored). */
 function scripted() {
   const kernel = { eb: HELD, restore: 0 };
   const runner = new FakeRunner((line) => {
     if (line.startsWith('ebtables-save')) return { stdout: kernel.eb };
-    if (line.startsWith('ebtables-restore')) return { status: kernel.restore };
+    if (line.startsWith('ebtables-restore')) {
+      // a restore that succeeds brings back what the port had
+      if (kernel.restore === 0) kernel.eb = HELD;
+      return { status: kernel.restore };
+    }
     return undefined;
   });
   return { kernel, runner };
@@ -32,7 +36,15 @@ describe('ebiptables backend reconcile', () => {
   it('lists each tool once for an intact port, restores a damaged one, rebuilds when the restore is refused', async () => {
     const { kernel, runner } = scripted();
     const backend = new EbiptablesBackend(runner);
+    assert.equal(backend.explainable(), undefined, 'nothing listed before the first change');
     await backend.apply({ set: [port], remove: [] });
+    const ebRules = () => {
+      const held = backend.explainable();
+      return held && 'xtables' in held
+        ? held.xtables.find((h) => h.tool === 'ebtables')?.table.rules.length
+        : undefined;
+    };
+    assert.equal(ebRules(), 2, 'explain evaluates the tables as listed after the change');
 
     runner.calls.length = 0;
     assert.deepEqual(await backend.reconcile([port]), { repaired: [], removed: [] });
@@ -41,8 +53,16 @@ describe('ebiptables backend reconcile', () => {
     kernel.eb = '*nat\n:PREROUTING ACCEPT\n';
     runner.calls.length = 0;
     assert.deepEqual(await backend.reconcile([port]), { repaired: ['vnet0'], removed: [] });
-    assert.deepEqual(runner.calls.slice(3), ['ebtables-restore --noflush']);
+    // then what the kernel holds is listed again, for nwfilter-explain
+    assert.deepEqual(runner.calls.slice(3), [
+      'ebtables-restore --noflush',
+      'ebtables-save -t nat',
+      'iptables-save -t filter',
+      'ip6tables-save -t filter',
+    ]);
+    assert.equal(ebRules(), 2, 'explain evaluates the tables as listed after the repair');
 
+    kernel.eb = '*nat\n:PREROUTING ACCEPT\n';
     kernel.restore = 1;
     runner.calls.length = 0;
     assert.deepEqual(await backend.reconcile([port]), { repaired: ['vnet0'], removed: [] });

@@ -3,7 +3,7 @@
 // bad input (exit 2) and unknown ports (exit 1).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { api, bindingRecord, cli, cliOk, daemonFixture, startDaemon } from './process.js';
@@ -69,6 +69,33 @@ describe('virtwall nwfilter-explain', { skip }, () => {
         ['frame 1', 'accept', 'established'],
         ['frame 2', 'drop', 'established'],
       ],
+    );
+  });
+
+  it('explains on the ebiptables backend, from the tables the kernel lists', async (t) => {
+    const fx = daemonFixture(t);
+    mkdirSync(join(fx.root, 'etc/virtwall'), { recursive: true });
+    writeFileSync(join(fx.root, 'etc/virtwall/virtwall.conf'), 'nwfilter_backend = "ebiptables"\n');
+    await startDaemon(fx.ns, fx.root);
+    cliOk(fx.root, ['nwfilter-binding-create', fx.file('b.xml', bindingRecord(1))]);
+    const text = cliOk(fx.root, ['nwfilter-explain', 'vnet1', '--direction', 'out', SPOOF]);
+    assert.match(
+      text,
+      /^port vnet1, filter clean-traffic, ebiptables backend \(libvirt's ebtables\/iptables layout\)$/m,
+    );
+    assert.match(text, /^ +ebtables: -A I-vnet1-ipv4-ip -p IPv4 --ip-src 10\.1\.0\.1 -j RETURN$/m);
+    assert.match(text, /^verdict: DROP \(rule \d+ of I-vnet1-ipv4-ip in the bridge prerouting hook/m);
+    assert.match(
+      text,
+      /from filter clean-traffic -> no-ip-spoofing, chain ipv4-ip, priority 1000, \S+no-ip-spoofing\.xml:\d+:\d+/,
+    );
+    const own = JSON.parse(
+      cliOk(fx.root, ['nwfilter-explain', 'vnet1', '--direction', 'out', OWN, '--json']),
+    ) as ExplainReport;
+    assert.equal(own.backend, 'ebiptables');
+    assert.deepEqual(
+      own.packets.map((p) => p.verdict),
+      ['accept'],
     );
   });
 

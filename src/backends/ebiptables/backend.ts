@@ -9,7 +9,8 @@
 import { XtablesClient } from '../../xtables/client.js';
 import { applyPlan, applyPlans } from '../../exec/apply.js';
 import type { CommandRunner } from '../../exec/runner.js';
-import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
+import type { HeldRules, NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
+import type { XtTable } from '../../xtables/save.js';
 import { AppliedPorts, rulesDigest } from './applied.js';
 import { EMPTY_PART, readListing, TOOL_NAMES, TOOLS, type PortPart, type Tool, type ToolState } from './listing.js';
 import { macFilterPlan, macFilterPorts } from './mac-filter.js';
@@ -20,6 +21,8 @@ export class EbiptablesBackend implements NwfilterBackend {
   readonly name = 'ebiptables';
   private readonly applied: AppliedPorts;
   private readonly xt: XtablesClient;
+  /** Each tool's table as listed after the last change (nwfilter-explain evaluates these). */
+  private listed?: Record<Tool, XtTable | undefined>;
 
   /** `stateFile` keeps what was applied across restarts (else a restart rebuilds every port). */
   constructor(
@@ -37,17 +40,17 @@ export class EbiptablesBackend implements NwfilterBackend {
       // whatever the kernel holds of these ports now, it is not what was remembered
       for (const p of change.set) this.applied.delete(p.portdev);
       this.applied.save();
+      this.listed = undefined;
       throw err;
     }
     for (const portdev of change.remove) this.applied.delete(portdev);
-    if (change.set.length > 0) {
-      const now = await this.listings(change.set.map((p) => p.portdev));
-      for (const p of change.set) {
-        const parts = Object.fromEntries(
-          TOOL_NAMES.map((t) => [t, now[t].ports.get(p.portdev) ?? EMPTY_PART]),
-        ) as Record<Tool, PortPart>;
-        this.applied.set(p.portdev, { rulesDigest: rulesDigest(p), parts });
-      }
+    const now = await this.listings(change.set.map((p) => p.portdev));
+    for (const p of change.set) {
+      const parts = Object.fromEntries(TOOL_NAMES.map((t) => [t, now[t].ports.get(p.portdev) ?? EMPTY_PART])) as Record<
+        Tool,
+        PortPart
+      >;
+      this.applied.set(p.portdev, { rulesDigest: rulesDigest(p), parts });
     }
     this.applied.save();
   }
@@ -68,8 +71,23 @@ export class EbiptablesBackend implements NwfilterBackend {
   private async listings(known: readonly string[]): Promise<Record<Tool, ToolState>> {
     const ports = new Set([...known, ...this.applied.names()]);
     const out = {} as Record<Tool, ToolState>;
-    for (const tool of TOOL_NAMES) out[tool] = readListing(tool, await this.xt.table(tool, TOOLS[tool].table), ports);
+    const listed = {} as Record<Tool, XtTable | undefined>;
+    for (const tool of TOOL_NAMES) {
+      listed[tool] = await this.xt.table(tool, TOOLS[tool].table);
+      out[tool] = readListing(tool, listed[tool], ports);
+    }
+    this.listed = listed;
     return out;
+  }
+
+  /** The tables as listed after the last change: what the kernel held then. */
+  explainable(): HeldRules | undefined {
+    const listed = this.listed;
+    if (!listed) return undefined;
+    return {
+      xtables: TOOL_NAMES.flatMap((tool) => (listed[tool] ? [{ tool, table: listed[tool] }] : [])),
+      layout: "libvirt's ebtables/iptables",
+    };
   }
 
   /**
@@ -104,7 +122,11 @@ export class EbiptablesBackend implements NwfilterBackend {
     }
     const set = desired.filter((p) => rebuild.has(p.portdev));
     if (set.length + removed.length > 0) await this.apply({ set, remove: removed });
-    else if (forgotten.length > 0) this.applied.save();
+    else {
+      if (forgotten.length > 0) this.applied.save();
+      // what explain evaluates is what the kernel holds after the repair
+      if (restored.size > 0) await this.listings([...wanted]);
+    }
     return { repaired: desired.map((p) => p.portdev).filter((n) => restored.has(n) || rebuild.has(n)), removed };
   }
 }

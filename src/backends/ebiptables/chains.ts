@@ -146,6 +146,10 @@ export function iptRootChain(prefix: 'F' | 'H', toGuest: boolean, portdev: strin
   return `${prefix}${dir}-${portdev}`;
 }
 
+/** The final name of a temporary root chain (FJ-IF -> FI-IF, FP-IF -> FO-IF, HJ-IF -> HI-IF). */
+export const iptFinalChain = (temporary: string) =>
+  `${temporary[0]}${temporary[1] === 'J' ? 'I' : 'O'}${temporary.slice(2)}`;
+
 const rootName = (r: IptRoot, portdev: string, temporary: boolean) =>
   iptRootChain(r.prefix, r.toGuest, portdev, temporary);
 

@@ -20,6 +20,7 @@ import {
   ebUnlinkRoots,
   iptAppend,
   iptClearInPost,
+  iptFinalChain,
   iptPrepareTemporary,
   iptRemove,
   iptRemoveRoots,
@@ -30,6 +31,7 @@ import {
 } from './chains.js';
 import { ebtablesRuleArgs } from './ebtables-rules.js';
 import { iptablesRuleArgs } from './iptables-rules.js';
+import type { XtTool } from '../../xtables/rule.js';
 
 type Layer = 'ethernet' | IpLayer;
 
@@ -77,37 +79,77 @@ function subChains(ebRules: readonly OrderedRule[]): {
   return { sets, chains };
 }
 
-function ebChainOf(dir: EbDirection, chain: string, portdev: string): string {
-  return chain === 'root' ? ebRootChain(dir, portdev, true) : ebSubChain(dir, portdev, chain, true);
+function ebChainOf(dir: EbDirection, chain: string, portdev: string, temporary = true): string {
+  return chain === 'root' ? ebRootChain(dir, portdev, temporary) : ebSubChain(dir, portdev, chain, temporary);
 }
 
-function addSubChain(b: PlanBuilder, c: SubChain, portdev: string): void {
+/** What put a rule into a port's chain: a filter rule, or libvirt's jump into one of its sub-chains. */
+export type RuleOrigin = { instance: RuleInstance } | { subChain: string; priority: number };
+
+/** Hears every rule appended to a port's chains, by tool and the chain's final name. */
+type Recorder = (tool: XtTool, chain: string, origin: RuleOrigin) => void;
+
+const IP_TOOL: Record<IpLayer, XtTool> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+
+function addSubChain(b: PlanBuilder, c: SubChain, portdev: string, record: Recorder): void {
   const chain = ebSubChain(c.dir, portdev, c.name, true);
   ebRemoveChain(b, chain);
   b.add(ebCreateChain(chain));
   b.add(ebAppend(ebRootChain(c.dir, portdev, true), [...c.match, '-j', chain]));
+  record('ebtables', ebRootChain(c.dir, portdev, false), { subChain: c.name, priority: c.priority });
 }
 
-function addEbtablesRule(b: PlanBuilder, r: RuleInstance, portdev: string): void {
+function addEbtablesRule(b: PlanBuilder, r: RuleInstance, portdev: string, record: Recorder): void {
   const dir = r.rule.direction;
   for (const rule of r.expansions) {
-    if (dir !== 'in')
-      b.add(ebAppend(ebChainOf('from-guest', r.chain, portdev), ebtablesRuleArgs(rule, dir === 'inout')));
-    if (dir !== 'out') b.add(ebAppend(ebChainOf('to-guest', r.chain, portdev), ebtablesRuleArgs(rule, false)));
-  }
-}
-
-function addIptablesRules(b: PlanBuilder, layer: IpLayer, rules: readonly OrderedRule[], portdev: string): void {
-  iptPrepareTemporary(b, layer, portdev);
-  for (const { instance } of rules) {
-    for (const rule of instance.expansions) {
-      for (const args of iptablesRuleArgs(rule, portdev)) b.add(iptAppend(layer, args[1]!, args.slice(2)));
+    for (const [side, reverse] of [
+      ['from-guest', dir === 'inout'],
+      ['to-guest', false],
+    ] as const) {
+      if (dir === (side === 'from-guest' ? 'in' : 'out')) continue;
+      b.add(ebAppend(ebChainOf(side, r.chain, portdev), ebtablesRuleArgs(rule, reverse)));
+      record('ebtables', ebChainOf(side, r.chain, portdev, false), { instance: r });
     }
   }
 }
 
+function addIptablesRules(
+  b: PlanBuilder,
+  layer: IpLayer,
+  rules: readonly OrderedRule[],
+  portdev: string,
+  record: Recorder,
+): void {
+  iptPrepareTemporary(b, layer, portdev);
+  for (const { instance } of rules) {
+    for (const rule of instance.expansions) {
+      for (const args of iptablesRuleArgs(rule, portdev)) {
+        b.add(iptAppend(layer, args[1]!, args.slice(2)));
+        record(IP_TOOL[layer], iptFinalChain(args[1]!), { instance });
+      }
+    }
+  }
+}
+
+/**
+ * Where each rule of a port's chains comes from, in chain order, keyed `TOOL CHAIN` by the
+ * chains' final names: the kernel holds a chain's rules in the order they were appended.
+ */
+export function ruleOrigins(portdev: string, instances: readonly RuleInstance[]): Map<string, RuleOrigin[]> {
+  const out = new Map<string, RuleOrigin[]>();
+  applyNewRules(portdev, instances, (tool, chain, origin) => {
+    const key = `${tool} ${chain}`;
+    out.set(key, [...(out.get(key) ?? []), origin]);
+  });
+  return out;
+}
+
 /** libvirt's applyNewRules: the interface's new rule set, in temporary chains, hooked in. */
-export function applyNewRules(portdev: string, instances: readonly RuleInstance[]): FirewallPlan {
+export function applyNewRules(
+  portdev: string,
+  instances: readonly RuleInstance[],
+  record: Recorder = () => undefined,
+): FirewallPlan {
   const ordered = orderRules(instances);
   const byLayer = (layer: Layer) => ordered.filter((o) => layerOf(o.instance) === layer);
   const eb = byLayer('ethernet');
@@ -126,13 +168,13 @@ export function applyNewRules(portdev: string, instances: readonly RuleInstance[
   let next = 0;
   for (const o of eb) {
     for (; next < chains.length && chains[next]!.priority <= o.effectivePriority; next++)
-      addSubChain(b, chains[next]!, portdev);
-    addEbtablesRule(b, o.instance, portdev);
+      addSubChain(b, chains[next]!, portdev, record);
+    addEbtablesRule(b, o.instance, portdev, record);
   }
-  for (; next < chains.length; next++) addSubChain(b, chains[next]!, portdev);
+  for (; next < chains.length; next++) addSubChain(b, chains[next]!, portdev, record);
 
-  if (ip4.length > 0) addIptablesRules(b, 'ipv4', ip4, portdev);
-  if (ip6.length > 0) addIptablesRules(b, 'ipv6', ip6, portdev);
+  if (ip4.length > 0) addIptablesRules(b, 'ipv4', ip4, portdev, record);
+  if (ip6.length > 0) addIptablesRules(b, 'ipv6', ip6, portdev, record);
   if (sets['from-guest'].size > 0) b.add(ebLinkRoot('from-guest', portdev));
   if (sets['to-guest'].size > 0) b.add(ebLinkRoot('to-guest', portdev));
 

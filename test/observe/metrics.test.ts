@@ -3,6 +3,7 @@
 // parser; the listener answers only same-site reads.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitFor } from '../../src/util/wait-for.js';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,7 +73,22 @@ describe('metrics', { skip }, () => {
     assert.equal(virsh(h.root, 'network', ['net-list']).status, 0);
     sendSpoofed(h);
     await new Promise((r) => setTimeout(r, 1100)); // the counters are read at most once a second
-    const m = scrape(h.ns);
+    // a port's shape comes from the dispatch maps, read again after the bindings change while the
+    // last map serves (counters.ts): scraped until every bound port's shape has its rule counters
+    let m = scrape(h.ns);
+    const settled = (s: Scrape) =>
+      (s.get('virtwall_nwfilter_port_info')?.metrics ?? []).every((p) =>
+        (s.get('virtwall_nwfilter_rule_packets_total')?.metrics ?? []).some(
+          (r) => r.labels?.['shape'] === p.labels?.['shape'],
+        ),
+      );
+    await waitFor(
+      () => {
+        m = scrape(h.ns);
+        return settled(m);
+      },
+      { what: "every port's shape with its rule counters", timeout: 5000 },
+    );
 
     const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
     assert.equal(

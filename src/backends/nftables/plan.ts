@@ -143,13 +143,16 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
 
   for (const fam of FAMILIES)
     if (hasFamily(desired, fam) && !hasFamily(kernel, fam)) batch.push({ verb: 'add', table: fam });
-  for (const k of [...delta.addedSets, ...newMaps]) {
+  // objects go in by key, so a change and a whole resync (whose deltas list them in other orders)
+  // leave the same table behind: nft lists a table's sets and chains in the order they were added
+  for (const k of [...new Set([...delta.addedSets, ...newMaps])].sort()) {
     const s = desired.sets.get(k);
     if (!s || kernel.sets.has(k)) continue;
     batch.push({ verb: 'add', set: { family: s.family, name: s.name, kind: s.kind, decl: s.decl } });
   }
   const refill = rewritten;
   if (swap) for (const [k, c] of desired.chains) if (c.hook && !refill.includes(k)) refill.push(k);
+  created.sort();
   for (const k of created) {
     const { rules: _r, ...c } = desired.chains.get(k)!;
     batch.push({ verb: 'add', chain: c });

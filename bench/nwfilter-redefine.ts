@@ -1,12 +1,15 @@
 // Redefining a filter that N ports use: every port is instantiated again from the new definition
 // and the kernel switched over. nftables does it in one transaction; ebiptables (libvirt's layout)
 // and libvirt itself rebuild each port's chains with a run of commands, so they are measured at a
-// smaller N for contrast.
+// smaller N for contrast. nftables runs twice: an nft process per command, and nft in-process
+// (libnftables in the bench namespace, as virtwalld runs it).
 //
 //   node --import tsx bench/nwfilter-redefine.ts [--n=1000] [--ebiptables-n=10] [--libvirt-n=10]
 import { parseFilter } from '../src/conf/nwfilter/parse.js';
 import type { NwfilterBackendName } from '../src/nwfilter/backend.js';
 import { chainSources, MapFilterSource } from '../src/nwfilter/source.js';
+import { inNetns } from '../src/netlink/socket.js';
+import { Libnftables } from '../src/nft/libnftables.js';
 import { CountingRunner } from './support/counting-runner.js';
 import { LibvirtNwfilter } from './support/libvirt.js';
 import { BenchNet, cleanTrafficPort, portIndexes, requireNetns, stockFilters } from './support/net.js';
@@ -35,11 +38,23 @@ interface Figures {
   rulesAfter: number;
 }
 
-async function ours(name: NwfilterBackendName, n: number): Promise<Figures> {
+/**
+ * `inProcess`: nft through one libnftables context opened in the bench's namespace, as the daemon
+ * runs it (src/exec/runner.ts, src/nft/owning-client.ts); else an nft process per command.
+ */
+async function ours(name: NwfilterBackendName, n: number, inProcess = false): Promise<Figures> {
   const net = new BenchNet();
   try {
     net.addPorts(0, n);
-    const runner = new CountingRunner(net.runner);
+    const lib = inProcess ? inNetns(net.host, () => new Libnftables()) : undefined;
+    const runner = new CountingRunner(
+      lib
+        ? {
+            netns: net.runner.netns,
+            run: (argv, input) => (argv[0] === 'nft' ? lib.run(argv, input) : net.runner.run(argv, input)),
+          }
+        : net.runner,
+    );
     const backend = await net.backend(name, runner);
     const ports = (version: number) => {
       const source = chainSources(new MapFilterSource([parseFilter(DEFINITIONS[version]!)]), stockFilters);
@@ -84,10 +99,11 @@ async function libvirt(n: number): Promise<Figures> {
 const runs: [string, Figures][] = [];
 for (const [name, run] of [
   ['nftables', () => ours('nftables', numberOption('n', 1000))],
+  ['nftables, in-process nft', () => ours('nftables', numberOption('n', 1000), true)],
   ['ebiptables', () => ours('ebiptables', numberOption('ebiptables-n', 10))],
   ['libvirt', () => libvirt(numberOption('libvirt-n', 10))],
 ] as const) {
-  if (numberOption(name === 'nftables' ? 'n' : `${name}-n`, 1) === 0) continue;
+  if (numberOption(name.startsWith('nftables') ? 'n' : `${name}-n`, 1) === 0) continue;
   const f = await run();
   console.error(`${name} N=${f.n}: redefine ${fmt(f.redefine)} ms`);
   runs.push([name, f]);

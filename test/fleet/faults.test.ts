@@ -5,52 +5,31 @@
 // etcd keeps enforcing its last known definitions.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { kill9, nft } from '../daemon/process.js';
-import { FleetLab, type FleetHost } from './lab.js';
+import { FleetLab, filterXml, type FleetHost } from './lab.js';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
-
-const filterXml = (name: string, port: number) => `<filter name='${name}' chain='root'>
-  <rule action='drop' direction='out' priority='500'><tcp dstportstart='${port}'/></rule>
-</filter>
-`;
-const held = (h: FleetHost, name: string) => {
-  const f = join(h.root, 'etc/virtwall/nwfilter', `${name}.xml`);
-  return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
-};
 
 describe('fleet: faults', { skip }, () => {
   let fleet: FleetLab;
   let hosts: FleetHost[];
-  const file = (name: string, text: string) => {
-    const p = join(fleet.dir, name);
-    writeFileSync(p, text);
-    return p;
-  };
-  const ok = (h: FleetHost, args: string[]) => {
-    const r = fleet.cli(h, args);
-    assert.equal(r.status, 0, `${h.name}: ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
   const define = (h: FleetHost, name: string, port: number) =>
-    fleet.cli(h, ['nwfilter-define', file(`${name}-${port}.xml`, filterXml(name, port))]);
+    fleet.cli(h, ['nwfilter-define', fleet.file(`${name}-${port}.xml`, filterXml(name, port))]);
   const converged = (name: string, port: number, on: FleetHost[] = hosts, timeout = 10_000) =>
-    waitFor(() => on.every((h) => held(h, name)?.includes(`dstportstart='${port}'`)), {
+    waitFor(() => on.every((h) => fleet.held(h, name)?.includes(`dstportstart='${port}'`)), {
       what: `${name} with port ${port} on ${on.map((h) => h.name).join(',')}`,
       timeout,
-      detail: () => on.map((h) => `${h.name}: ${held(h, name)}\n${h.daemon?.log().slice(-3000)}`).join('\n'),
+      detail: () => on.map((h) => `${h.name}: ${fleet.held(h, name)}\n${h.daemon?.log().slice(-3000)}`).join('\n'),
     });
   let guests = 0;
   const bind = (h: FleetHost, dev: string, filter: string) => {
     const n = ++guests;
     fleet.lab.exec(h.ns, ['ip', 'link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
-    ok(h, [
+    fleet.ok(h, [
       'nwfilter-binding-create',
-      file(
+      fleet.file(
         `${h.name}-${dev}.xml`,
         `<filterbinding><owner><name>${dev}</name><uuid>11111111-2222-3333-4444-${String(n).padStart(12, '0')}</uuid></owner><portdev name='${dev}'/><mac address='52:54:00:00:10:${n.toString(16).padStart(2, '0')}'/><filterref filter='${filter}'/></filterbinding>`,
       ),
@@ -62,7 +41,7 @@ describe('fleet: faults', { skip }, () => {
     await fleet.startEtcd();
     hosts = ['h1', 'h2', 'h3'].map((n) => fleet.addHost(n));
     for (const h of hosts) await fleet.start(h);
-    for (const h of hosts) ok(h, ['cluster', 'join']);
+    for (const h of hosts) fleet.ok(h, ['cluster', 'join']);
   });
   after(() => fleet?.cleanup());
 
@@ -92,7 +71,7 @@ describe('fleet: faults', { skip }, () => {
       refused.stderr,
       /cannot write nwfilter 'fault-p' to the fleet, nothing was applied: .*etcd .* is unreachable/,
     );
-    assert.match(held(h3, 'fault-p')!, /5001/, 'nothing applied locally');
+    assert.match(fleet.held(h3, 'fault-p')!, /5001/, 'nothing applied locally');
     bind(h3, 'vp02', 'fault-p');
     assert.match(nft(h3.ns, 'list ruleset').stdout, /vp02/);
     // the history h3 missed is compacted away: it has to catch up by a full read
@@ -122,7 +101,7 @@ describe('fleet: faults', { skip }, () => {
     const r = define(h1, 'fault-k', 6001);
     assert.notEqual(r.status, 0, 'the daemon died in the middle');
     await h1.daemon!.exited;
-    assert.equal(held(h1, 'fault-k'), undefined, 'not stored locally before the crash');
+    assert.equal(fleet.held(h1, 'fault-k'), undefined, 'not stored locally before the crash');
     await converged('fault-k', 6001, hosts.slice(1));
     await fleet.start(h1);
     await converged('fault-k', 6001, [h1]);
@@ -136,8 +115,8 @@ describe('fleet: faults', { skip }, () => {
     for (let i = 0; i < 3; i++) fleet.killMember(i);
     await kill9(h2.daemon!);
     await fleet.start(h2);
-    assert.match(held(h2, 'fault-e')!, /7001/);
-    assert.match(ok(h2, ['nwfilter-list']), /fault-e/);
+    assert.match(fleet.held(h2, 'fault-e')!, /7001/);
+    assert.match(fleet.ok(h2, ['nwfilter-list']), /fault-e/);
     assert.match(nft(h2.ns, 'list ruleset').stdout, /dport 7001/);
     const refused = define(h2, 'fault-e', 7002);
     assert.notEqual(refused.status, 0);

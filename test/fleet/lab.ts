@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FleetConfig } from '../../src/daemon/config.js';
@@ -19,6 +19,12 @@ const ETCD_IP = `${LAN}.1`;
 const MEMBERS = ['m1', 'm2', 'm3'] as const;
 const clientPort = (i: number) => 2379 + i * 100;
 const peerPort = (i: number) => 2380 + i * 100;
+
+/** A filter dropping TCP to `port` from the guest (`extra`: more rules). */
+export const filterXml = (name: string, port: number, extra = '') => `<filter name='${name}' chain='root'>
+  <rule action='drop' direction='out' priority='500'><tcp dstportstart='${port}'/></rule>${extra}
+</filter>
+`;
 
 export interface FleetHost {
   name: string;
@@ -235,6 +241,26 @@ export class FleetLab {
 
   cli(host: FleetHost, args: readonly string[]) {
     return cli(host.root, args);
+  }
+
+  /** The CLI on `host`, which must succeed; its output. */
+  ok(host: FleetHost, args: readonly string[]): string {
+    const r = this.cli(host, args);
+    assert.equal(r.status, 0, `${host.name}: ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** A file of the test's (an XML to define), written in its folder; its path. */
+  file(name: string, text: string): string {
+    const p = join(this.dir, name);
+    writeFileSync(p, text);
+    return p;
+  }
+
+  /** The definition of filter `name` as `host` keeps it, if it has one. */
+  held(host: FleetHost, name: string): string | undefined {
+    const f = join(host.root, 'etc/virtwall/nwfilter', `${name}.xml`);
+    return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
   }
 
   cleanup(): void {

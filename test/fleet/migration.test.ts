@@ -4,8 +4,6 @@
 // address learned on h1, not with a learning phase that could lock in a spoofed address.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { nft } from '../daemon/process.js';
@@ -19,19 +17,9 @@ describe('fleet: learned addresses follow the guest', { skip }, () => {
   let fleet: FleetLab;
   let h1: FleetHost;
   let h2: FleetHost;
-  const file = (name: string, text: string) => {
-    const p = join(fleet.dir, name);
-    writeFileSync(p, text);
-    return p;
-  };
-  const ok = (h: FleetHost, args: string[]) => {
-    const r = fleet.cli(h, args);
-    assert.equal(r.status, 0, `${h.name}: ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
   const portXml = `<networkport><uuid>${UUID}</uuid><owner><name>g</name><uuid>${UUID}</uuid></owner><mac address='${G.mac}'/></networkport>`;
   const createPort = (h: FleetHost) =>
-    ok(h, ['net-port-create', 'n', file('port.xml', portXml), '--tap', G.tap, '--filter', 'clean-traffic']);
+    fleet.ok(h, ['net-port-create', 'n', fleet.file('port.xml', portXml), '--tap', G.tap, '--filter', 'clean-traffic']);
   const learning = (h: FleetHost) => fleet.cli(h, ['nwfilter-binding-learning', G.tap]).stdout;
   /** The guest's learned-address record in etcd: which host wrote it, and its lease if any. */
   const record = (): { host: string; lease?: bigint } | undefined => {
@@ -50,11 +38,11 @@ describe('fleet: learned addresses follow the guest', { skip }, () => {
     [h1, h2] = ['h1', 'h2'].map((n) => fleet.addHost(n)) as [FleetHost, FleetHost];
     for (const h of [h1, h2]) {
       await fleet.start(h);
-      ok(h, ['cluster', 'join']);
+      fleet.ok(h, ['cluster', 'join']);
       // the same transient network on each host (which networks run stays per host)
-      ok(h, [
+      fleet.ok(h, [
         'net-create',
-        file(
+        fleet.file(
           'net.xml',
           "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.79.0.1' prefix='24'/></network>",
         ),
@@ -80,7 +68,7 @@ describe('fleet: learned addresses follow the guest', { skip }, () => {
     fleet.lab.spawn(guest, ['ping', '-f', '-I', G.spoofed, '10.79.0.1']);
     fleet.lab.spawn(guest, ['ping', '-i', '0.05', '-I', G.ip, '10.79.0.1']);
     // migration: the port leaves h1, the guest's device reaches h2, the port is created there
-    ok(h1, ['net-port-delete', 'n', UUID]);
+    fleet.ok(h1, ['net-port-delete', 'n', UUID]);
     // the guest's record outlives its port for a while (an etcd lease), not for ever
     await waitFor(() => record()?.lease !== undefined, {
       what: "a lease on the guest's record",

@@ -20,6 +20,16 @@ function bucketOf(key: string): number {
   return (h ^ (h >>> 16)) & (WIDTH * WIDTH - 1);
 }
 
+/** The bucket `key` belongs in, if the table has it. */
+function bucketIn<V>(chunks: readonly Chunk<V>[], key: string): Bucket<V> {
+  const h = bucketOf(key);
+  return chunks[h >>> 5]?.[h & 31];
+}
+
+function* entriesIn<V>(chunks: readonly Chunk<V>[]): Generator<[string, V]> {
+  for (const c of chunks) if (c) for (const b of c) if (b) yield* b;
+}
+
 const NO_CHUNKS: readonly Chunk<never>[] = Object.freeze(new Array<undefined>(WIDTH).fill(undefined));
 
 export class CowMap<V> implements ReadonlyMap<string, V> {
@@ -47,17 +57,15 @@ export class CowMap<V> implements ReadonlyMap<string, V> {
   }
 
   get(key: string): V | undefined {
-    const h = bucketOf(key);
-    return this.chunks[h >>> 5]?.[h & 31]?.get(key);
+    return bucketIn(this.chunks, key)?.get(key);
   }
 
   has(key: string): boolean {
-    const h = bucketOf(key);
-    return this.chunks[h >>> 5]?.[h & 31]?.has(key) ?? false;
+    return bucketIn(this.chunks, key)?.has(key) ?? false;
   }
 
-  *entries(): MapIterator<[string, V]> {
-    for (const c of this.chunks) if (c) for (const b of c) if (b) yield* b;
+  entries(): MapIterator<[string, V]> {
+    return entriesIn(this.chunks);
   }
 
   *keys(): MapIterator<string> {
@@ -101,18 +109,16 @@ export class CowEdit<V> {
   }
 
   get(key: string): V | undefined {
-    const h = bucketOf(key);
-    return this.chunks[h >>> 5]?.[h & 31]?.get(key);
+    return bucketIn(this.chunks, key)?.get(key);
   }
 
   has(key: string): boolean {
-    const h = bucketOf(key);
-    return this.chunks[h >>> 5]?.[h & 31]?.has(key) ?? false;
+    return bucketIn(this.chunks, key)?.has(key) ?? false;
   }
 
   /** The entries as they are now (not to be changed while iterating). */
-  *entries(): Generator<[string, V]> {
-    for (const c of this.chunks) if (c) for (const b of c) if (b) yield* b;
+  entries(): Generator<[string, V]> {
+    return entriesIn(this.chunks);
   }
 
   set(key: string, value: V): this {
@@ -123,9 +129,8 @@ export class CowEdit<V> {
   }
 
   delete(key: string): boolean {
-    const h = bucketOf(key);
-    if (!this.chunks[h >>> 5]?.[h & 31]?.has(key)) return false;
-    this.writable(h).delete(key);
+    if (!this.has(key)) return false;
+    this.writable(bucketOf(key)).delete(key);
     this.count--;
     return true;
   }

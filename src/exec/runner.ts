@@ -81,7 +81,8 @@ export class SystemRunner implements CommandRunner {
 
   run(argv: readonly string[], input?: string, env?: Readonly<Record<string, string>>): Promise<CommandResult> {
     const lib = this.netns === '' && argv[0] === 'nft' ? ownNftContext() : undefined;
-    if (lib && typeof nftCall(argv, input) !== 'string') return lib.run(argv, input);
+    const call = lib && nftCall(argv, input);
+    if (lib && call && typeof call !== 'string') return lib.runCall(call);
     const full = [...this.prefix, ...argv];
     return new Promise((resolve) => {
       const child = spawn(full[0]!, full.slice(1), {

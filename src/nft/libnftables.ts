@@ -106,6 +106,11 @@ export class Libnftables implements CommandRunner {
   run(argv: readonly string[], input?: string): Promise<CommandResult> {
     const call = nftCall(argv, input);
     if (typeof call === 'string') return Promise.resolve({ status: 64, stdout: '', stderr: `libnftables: ${call}` });
+    return this.runCall(call);
+  }
+
+  /** One call nftCall made of an nft argv. */
+  runCall(call: NftCall): Promise<CommandResult> {
     return this.exclusive(
       () =>
         new Promise<CommandResult>((resolve) => {
@@ -121,7 +126,7 @@ export class Libnftables implements CommandRunner {
   }
 }
 
-interface NftCall {
+export interface NftCall {
   flags: number;
   dryRun: boolean;
   text: string;

@@ -155,7 +155,7 @@ export class FleetStore {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.call(`read ${key}`, () => this.client.get(key).string())) ?? undefined;
+    return (await this.getWithRevision(key))?.value;
   }
 
   close(): void {

@@ -29,7 +29,7 @@ import { reportCorruptStateTo } from '../util/state-file.js';
 import { SerialQueue } from '../util/serial-queue.js';
 import { PortService, type PortRequest } from './ports.js';
 import { Telemetry } from '../observe/telemetry.js';
-import { explainPort, type ExplainReport, type ExplainRequest } from '../explain/explain.js';
+import type { ExplainReport, ExplainRequest } from '../explain/explain.js';
 import type { Fleet } from '../fleet/sync.js';
 
 export interface DaemonDeps {
@@ -251,7 +251,7 @@ export class Daemon {
   }
 
   /** nwfilter-explain: packets through the rules the backend holds for a bound port (offline: nothing is sent). */
-  explainPacket(portdev: string, req: ExplainRequest): ExplainReport {
+  async explainPacket(portdev: string, req: ExplainRequest): Promise<ExplainReport> {
     const port = this.bindings.currentFilter(portdev, this.filters.source());
     const held = this.deps.backend.explainable?.();
     if (!held)
@@ -259,6 +259,8 @@ export class Daemon {
         'operation-failed',
         `nwfilter-explain: the ${this.deps.backend.name} backend holds no rules to explain yet`,
       );
+    // loaded at the first request: a daemon start does not pay for the evaluators
+    const { explainPort } = await import('../explain/explain.js');
     return explainPort({ port, ...held }, req);
   }
 

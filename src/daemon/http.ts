@@ -10,8 +10,7 @@ import type { Daemon } from './daemon.js';
 import { decodeUtf8 } from '../xml/utf8.js';
 import { checkDeviceName } from '../util/device-name.js';
 import type { Tracer } from '../observe/trace/tracer.js';
-import { MAX_FRAMES } from '../explain/explain.js';
-import { MAX_MICROFLOW } from '../explain/packet.js';
+import { MAX_FRAMES, MAX_MICROFLOW } from '../explain/packet.js';
 
 export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   'invalid-input': 400,

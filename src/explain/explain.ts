@@ -15,7 +15,7 @@ import { ruleOrigin } from '../backends/nftables/trace.js';
 import { ruleOrigins, type RuleOrigin } from '../backends/ebiptables/plan.js';
 import { decodeFrame, hex, parseHexFrame } from './frame.js';
 import { evaluateNft } from './nft-eval.js';
-import { microflowFrame, parseMicroflow, type ConntrackAssumption } from './packet.js';
+import { MAX_FRAMES, microflowFrame, parseMicroflow, type ConntrackAssumption } from './packet.js';
 import type { Direction, FinalVerdict, Peer, Step } from './steps.js';
 import { evaluateXtables, type XtablesHeld } from './xtables-eval.js';
 
@@ -27,9 +27,6 @@ export interface ExplainRequest {
   /** Frames as hex (--frame, --pcap). */
   frames?: readonly string[];
 }
-
-/** Frames one request may carry (a --pcap's first ones). */
-export const MAX_FRAMES = 1000;
 
 /** A filter rule behind an nft rule. */
 export interface RuleSource {

@@ -128,6 +128,8 @@ const TRANSPORT: readonly Layer[] = ['tcp', 'udp', 'icmp', 'icmp6'];
 const PROTOCOL_NUMBER: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmp6: 58 };
 
 export const MAX_MICROFLOW = 2048;
+/** Frames one request may carry (a --pcap's first ones). */
+export const MAX_FRAMES = 1000;
 
 export interface Microflow {
   fields: ReadonlyMap<string, Parsed>;

@@ -38,9 +38,10 @@ export function registerNwfilterExplain(program: Command): void {
     .option('--pcap <file>', 'the packets of a pcap file (Ethernet)')
     .option('--json', 'print the report as JSON')
     .action(async (portdev: string, packet: string | undefined, opts: Opts, cmd: Command) => {
-      const [{ PcapStreamReader }, { inputsOf, renderExplanation, MAX_FRAMES }] = await Promise.all([
+      const [{ PcapStreamReader }, { inputsOf, renderExplanation }, { MAX_FRAMES }] = await Promise.all([
         import('../../learning/pcap-stream.js'),
         import('../../explain/explain.js'),
+        import('../../explain/packet.js'),
       ]);
       type Report = import('../../explain/explain.js').ExplainReport;
       if (opts.frame !== undefined && opts.pcap !== undefined)

@@ -188,6 +188,14 @@ export function nft(ns: string, args: string): { status: number; stdout: string 
   return { status: r.status ?? -1, stdout: r.stdout ?? '' };
 }
 
+/** A new temporary state root for a daemon. */
+export function daemonRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
+  // others may pass (not list): dnsmasq reads the networks' hosts files as nobody (network/dnsmasq/reach.ts)
+  chmodSync(root, 0o711);
+  return root;
+}
+
 /**
  * A test's namespace lab (with one namespace `ns`), temporary state root and file folder,
  * all removed after the test together with the daemons and networks it started.
@@ -195,9 +203,7 @@ export function nft(ns: string, args: string): { status: number; stdout: string 
 export function daemonFixture(t: { after: (f: () => void) => void }, nsName = 'd') {
   const lab = new NetnsLab();
   const ns = lab.netns(nsName);
-  const root = mkdtempSync(join(tmpdir(), 'virtwall-root-'));
-  // others may pass (not list): dnsmasq reads the networks' hosts files as nobody (network/dnsmasq/reach.ts)
-  chmodSync(root, 0o711);
+  const root = daemonRoot();
   const files = mkdtempSync(join(tmpdir(), 'virtwall-files-'));
   t.after(() => {
     stopAll(root);

@@ -1,9 +1,8 @@
 // A daemon over a temporary root with a fake runner and a recording fake nwfilter backend:
 // the domain layer tested by value, without the kernel.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { pino } from 'pino';
+import { daemonRoot } from './process.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { daemonConfig } from '../../src/daemon/config.js';
 import { stateLayout } from '../../src/daemon/layout.js';
@@ -33,9 +32,7 @@ export class RecordingBackend implements NwfilterBackend {
 }
 
 export function tempRoot(): { root: string; cleanup: () => void } {
-  const root = mkdtempSync(join(tmpdir(), 'virtwall-daemon-'));
-  // others may pass (not list): dnsmasq reads the networks' hosts files as nobody (network/dnsmasq/reach.ts)
-  chmodSync(root, 0o711);
+  const root = daemonRoot();
   return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 

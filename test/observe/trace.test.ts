@@ -92,6 +92,13 @@ function spoof(lab: ReturnType<typeof daemonFixture>['lab'], g0: string, count: 
   lab.exec(g0, ['ip', 'addr', 'del', `${SPOOFED}/32`, 'dev', 'eth0']);
 }
 
+/** nwfilter-trace --json's output: one object a line. */
+const jsonLines = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
 describe('virtwall nwfilter-trace', { skip }, () => {
   it('traces a spoofing guest on its port only, names the rule, and leaves nothing behind', async (t) => {
     const fixture = daemonFixture(t, 'tr');
@@ -110,11 +117,7 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     assert.equal(filterTables(lab, host), before, "the filters' tables are not touched by tracing");
     spoof(lab, g0, 5);
     assert.equal(await drops.exited, 0, drops.stderr());
-    const lines = drops
-      .stdout()
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(drops.stdout());
     assert.equal(lines.length, 3, drops.stdout());
     for (const l of lines) {
       assert.equal(l['port'], 'vnet1');
@@ -239,11 +242,7 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     lab.exec(guests[0]!, ['ping', '-c', '1', '-W', '1', GUESTS[1]!.ip], false);
     lab.exec(guests[1]!, ['ping', '-c', '1', '-W', '1', GUESTS[0]!.ip], false);
     assert.equal(await drops.exited, 0, drops.stderr());
-    const lines = drops
-      .stdout()
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(drops.stdout());
     assert.deepEqual(
       lines.map((l) => [l['port'], l['direction'], l['verdict'], l['filter'], l['priority'], l['rules']]),
       [

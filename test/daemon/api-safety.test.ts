@@ -10,18 +10,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { canUseNetns, type NetnsLab } from '../support/netns.js';
-import {
-  api,
-  BIN,
-  cli,
-  daemonFixture as fixture,
-  descendants,
-  kill9,
-  nft,
-  processRuns,
-  startDaemon,
-  stopAll,
-} from './process.js';
+import { api, BIN, cli, daemonFixture as fixture, descendants, kill9, nft, startDaemon, stopAll } from './process.js';
+import { processRuns } from '../../src/util/process.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 

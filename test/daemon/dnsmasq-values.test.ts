@@ -9,7 +9,8 @@ import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { canUseNetns } from '../support/netns.js';
-import { cli, daemonFixture, natNetwork, openToOthers, processRuns, startDaemon, stopAll } from './process.js';
+import { cli, daemonFixture, natNetwork, openToOthers, startDaemon, stopAll } from './process.js';
+import { processRuns } from '../../src/util/process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const NS = 'http://libvirt.org/schemas/network/dnsmasq/1.0';

@@ -7,16 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { canUseNetns } from '../support/netns.js';
 import { dhcp } from '../support/guest.js';
-import {
-  cli,
-  cliOk,
-  daemonFixture as fixture,
-  openToOthers,
-  processRuns,
-  startDaemon,
-  stopAll,
-  waitForLog,
-} from './process.js';
+import { cli, cliOk, daemonFixture as fixture, openToOthers, startDaemon, stopAll, waitForLog } from './process.js';
+import { processRuns } from '../../src/util/process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 

@@ -170,15 +170,6 @@ export function openToOthers(root: string): void {
   for (const dir of [root, join(root, 'run'), join(root, 'run/virtwall')]) chmodSync(dir, 0o755);
 }
 
-/** Whether a process still runs (a zombie waiting for its reaper has ended: its sockets are closed). */
-export function processRuns(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
 export function readIfExists(file: string): string | undefined {
   return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }

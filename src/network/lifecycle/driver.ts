@@ -3,7 +3,7 @@
 // Virtual do: bridge, IPv6 sysctls, firewall, addresses, routes, IP forwarding, dnsmasq. Every
 // step records its undo; a failing step undoes the steps before it. The record of what a running
 // network added is persisted, so stop works after a restart or a firewall backend switch.
-import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
@@ -41,6 +41,7 @@ import { checkZoneRequest, restoreBridgeZones, setBridgeZone, unsetBridgeZone } 
 import { ensureForwardPasses, foreignForwardChains, removeForwardPasses } from '../../host/forward-passes.js';
 import { networkLeases, readLeases, type NetworkLease } from './leases.js';
 import { closedPathText, closedToOthers } from '../dnsmasq/reach.js';
+import { processIs, processRuns, processTree } from '../../util/process.js';
 
 /** What a running network added, enough to remove it exactly (libvirt's status XML role). */
 export interface NetworkStatus {
@@ -606,57 +607,11 @@ function prefixFor(def: NetworkDef, ip: string): number | undefined {
   return addr && def.ips.find((n) => sameNetwork(n.address, addr, n.prefix))?.prefix;
 }
 
-/** pid and every process descending from it, read from /proc. */
-function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // comm may hold spaces and parentheses: the fields after its closing one are fixed
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  const tree: number[] = [];
-  const visit = (p: number) => {
-    tree.push(p);
-    for (const c of children.get(p) ?? []) visit(c);
-  };
-  visit(pid);
-  return tree;
-}
-
-/** The state letter of a process (R, S, Z, ...); undefined once it is gone. */
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The process runs: not gone, not a zombie. */
-const running = (pid: number): boolean => {
-  const state = processState(pid);
-  return state !== undefined && state !== 'Z' && state !== 'X';
-};
-
 /**
  * The process `pid` runs and is a dnsmasq (not a later process that reused its pid, nor the
  * zombie a killed daemonised dnsmasq leaves when nothing reaps it).
  */
-function isDnsmasq(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'dnsmasq' && running(pid);
-  } catch {
-    return false;
-  }
-}
+const isDnsmasq = (pid: number): boolean => processIs(pid, 'dnsmasq');
 
 /**
  * Ends dnsmasq with its helper process and any lease script it is running: SIGTERM to the
@@ -666,7 +621,7 @@ function isDnsmasq(pid: number): boolean {
  * business (some reap only now and then: waiting for it made every stop take seconds).
  */
 async function killProcess(pid: number): Promise<void> {
-  if (!running(pid)) return;
+  if (!processRuns(pid)) return;
   const signal = (ps: readonly number[], sig: NodeJS.Signals) => {
     for (const p of ps) {
       try {
@@ -690,8 +645,8 @@ async function killProcess(pid: number): Promise<void> {
   for (const sig of [undefined, 'SIGKILL'] as const) {
     if (sig) signal(tree, sig);
     const end = Date.now() + 2000;
-    for (let wait = 1; tree.some(running) && Date.now() < end; wait = Math.min(wait * 2, 50))
+    for (let wait = 1; tree.some(processRuns) && Date.now() < end; wait = Math.min(wait * 2, 50))
       await new Promise((r) => setTimeout(r, wait));
-    if (!tree.some(running)) return;
+    if (!tree.some(processRuns)) return;
   }
 }

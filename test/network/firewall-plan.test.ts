@@ -1,13 +1,13 @@
 // The network firewall's plans as values: from typed listings of the kernel and the wanted rules
 // to one restore script per iptables tool (rendered here as iptables-restore reads it) and one nft
 // batch — nothing run.
+import { forwardJump, libvirtNetworkListing } from './nft-listing.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planNft, planXtables } from '../../src/network/lifecycle/apply-firewall.js';
 import { networkChainRules } from '../../src/network/firewall/nftables.js';
 import { networkTableRules } from '../../src/network/firewall/xtables.js';
 import type { XtablesPart } from '../../src/network/firewall/parts.js';
-import { parseTableListing } from '../../src/nft/listing.js';
 import { renderBatch } from '../../src/nft/batch.js';
 import { renderRestore } from '../../src/xtables/restore.js';
 import { parseRuleLine, parseSave } from '../../src/xtables/save.js';
@@ -72,49 +72,10 @@ COMMIT
   });
 
   it('nftables: the table and its skeleton for a family that has none, the rules inserted in order', () => {
-    const ip = parseTableListing(
-      JSON.stringify({
-        nftables: [
-          { table: { family: 'ip', name: 'libvirt_network', handle: 1 } },
-          {
-            chain: {
-              family: 'ip',
-              table: 'libvirt_network',
-              name: 'forward',
-              handle: 1,
-              type: 'filter',
-              hook: 'forward',
-              prio: 0,
-              policy: 'accept',
-            },
-          },
-          ...['guest_output', 'guest_input', 'guest_cross'].map((name, i) => ({
-            chain: { family: 'ip', table: 'libvirt_network', name, handle: i + 2 },
-          })),
-          {
-            chain: {
-              family: 'ip',
-              table: 'libvirt_network',
-              name: 'guest_nat',
-              handle: 6,
-              type: 'nat',
-              hook: 'postrouting',
-              prio: 100,
-              policy: 'accept',
-            },
-          },
-          ...['guest_cross', 'guest_input', 'guest_output'].map((target, i) => ({
-            rule: {
-              family: 'ip',
-              table: 'libvirt_network',
-              chain: 'forward',
-              handle: 7 + i,
-              expr: [{ counter: { packets: 1, bytes: 2 } }, { jump: { target } }],
-            },
-          })),
-        ],
-      }),
+    const ip = libvirtNetworkListing(
       'ip',
+      ['forward', 'guest_output', 'guest_input', 'guest_cross', 'guest_nat'],
+      ['guest_cross', 'guest_input', 'guest_output'].map((target) => forwardJump(target)),
     );
     const { batch, created } = planNft({ ip, ip6: undefined }, networkChainRules(isolated), []);
     assert.equal(

@@ -1,12 +1,12 @@
 // Network firewall plans beyond what the corpus shows: every mode on both backends, NAT
 // address/port ranges, IPv6 NAT, idempotent global setup.
+import { forwardJump, libvirtNetworkListing } from './nft-listing.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyPlan } from '../../src/exec/apply.js';
 import { FakeRunner } from '../../src/exec/fake.js';
 import { BACKEND_NAMES, globalSetupPlan, networkFirewallPlan } from '../../src/network/firewall/backends.js';
 import { iptablesGlobalSetup } from '../../src/network/firewall/iptables.js';
-import { parseTableListing } from '../../src/nft/listing.js';
 import { parseSave } from '../../src/xtables/save.js';
 import { nftablesGlobalSetup } from '../../src/network/firewall/nftables.js';
 import type { ForwardMode, NetworkDef } from '../../src/conf/network/types.js';
@@ -149,36 +149,7 @@ describe('network firewall plans', () => {
     const xt = parseSave(
       '*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:LIBVIRT_INP - [0:0]\n:LIBVIRT_OUT - [0:0]\n-A INPUT -j LIBVIRT_INP\n-A OUTPUT -m comment --comment x -j LIBVIRT_OUT\nCOMMIT\n',
     );
-    const nft = parseTableListing(
-      JSON.stringify({
-        nftables: [
-          { table: { family: 'ip', name: 'libvirt_network', handle: 1 } },
-          {
-            chain: {
-              family: 'ip',
-              table: 'libvirt_network',
-              name: 'forward',
-              handle: 1,
-              type: 'filter',
-              hook: 'forward',
-              prio: 0,
-              policy: 'accept',
-            },
-          },
-          { chain: { family: 'ip', table: 'libvirt_network', name: 'guest_output', handle: 2 } },
-          {
-            rule: {
-              family: 'ip',
-              table: 'libvirt_network',
-              chain: 'forward',
-              handle: 3,
-              expr: [{ counter: { packets: 3, bytes: 9 } }, { jump: { target: 'guest_output' } }],
-            },
-          },
-        ],
-      }),
-      'ip',
-    );
+    const nft = libvirtNetworkListing('ip', ['forward', 'guest_output'], [forwardJump('guest_output', 3)]);
     await applyPlan([...iptablesGlobalSetup('ipv4', xt), ...nftablesGlobalSetup('ipv4', nft)], runner);
     const created = runner.calls.filter((l) => !l.includes('list'));
     assert.ok(!created.some((l) => l.includes('--new-chain LIBVIRT_INP') || l.includes('--new-chain LIBVIRT_OUT')));

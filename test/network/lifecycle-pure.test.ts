@@ -3,58 +3,28 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyLeaseEvent, leaseDatabase, networkLeases, type LeaseRecord } from '../../src/network/lifecycle/leases.js';
 import { nftTableIsSkeleton } from '../../src/network/lifecycle/global-firewall.js';
-import { parseTableListing } from '../../src/nft/listing.js';
+import { forwardJump, libvirtNetworkListing, type ListedRule } from './nft-listing.js';
 
 describe('global firewall', () => {
   it("recognises libvirt's bare table skeleton, and anything more as in use", () => {
     // `nft -j list table ip libvirt_network` of libvirt's skeleton (counters as traffic left them)
-    const rule = (handle: number, expr: object[]) => ({
-      rule: { family: 'ip', table: 'libvirt_network', chain: 'forward', handle, expr },
-    });
-    const jump = (handle: number, target: string) =>
-      rule(handle, [{ counter: { packets: handle, bytes: 60 * handle } }, { jump: { target } }]);
-    const listing = (...rules: object[]) =>
-      parseTableListing(
-        JSON.stringify({
-          nftables: [
-            { table: { family: 'ip', name: 'libvirt_network', handle: 1 } },
-            {
-              chain: {
-                family: 'ip',
-                table: 'libvirt_network',
-                name: 'forward',
-                handle: 1,
-                type: 'filter',
-                hook: 'forward',
-                prio: 0,
-                policy: 'accept',
-              },
-            },
-            ...['guest_output', 'guest_input', 'guest_cross'].map((name, i) => ({
-              chain: { family: 'ip', table: 'libvirt_network', name, handle: i + 2 },
-            })),
-            ...rules,
-          ],
-        }),
-        'ip',
-      );
-    const skeleton = [jump(5, 'guest_cross'), jump(6, 'guest_input'), jump(7, 'guest_output')];
+    const listing = (...rules: ListedRule[]) =>
+      libvirtNetworkListing('ip', ['forward', 'guest_output', 'guest_input', 'guest_cross'], rules);
+    const skeleton = ['guest_cross', 'guest_input', 'guest_output'].map((target, i) => forwardJump(target, i));
     assert.ok(nftTableIsSkeleton(listing(...skeleton)));
     const reject = {
-      rule: {
-        family: 'ip',
-        table: 'libvirt_network',
-        chain: 'guest_output',
-        handle: 8,
-        expr: [
-          { match: { op: '==', left: { meta: { key: 'iif' } }, right: 'virbr9' } },
-          { counter: { packets: 0, bytes: 0 } },
-          { reject: null },
-        ],
-      },
+      chain: 'guest_output',
+      expr: [
+        { match: { op: '==', left: { meta: { key: 'iif' } }, right: 'virbr9' } },
+        { counter: { packets: 0, bytes: 0 } },
+        { reject: null },
+      ],
     };
     assert.ok(!nftTableIsSkeleton(listing(...skeleton, reject)));
-    assert.ok(!nftTableIsSkeleton(listing(...skeleton, jump(9, 'LIBVIRT_INP'))), "a jump elsewhere is not libvirt's");
+    assert.ok(
+      !nftTableIsSkeleton(listing(...skeleton, forwardJump('LIBVIRT_INP'))),
+      "a jump elsewhere is not libvirt's",
+    );
   });
 });
 

@@ -49,6 +49,28 @@ function checkFlags(s: Session, flags: number, supported: number, fn: string): v
     );
 }
 
+/** The root element of each RelaxNG schema a call's VALIDATE flag checks against. */
+const SCHEMA_ROOT = {
+  network: 'network',
+  nwfilter: 'filter',
+  nwfilterbinding: 'filterbinding',
+  networkport: 'networkport',
+};
+
+/** A call's XML, checked against libvirt's schema first when its VALIDATE flag (`validate`) is set. */
+function xmlArg(
+  s: Session,
+  a: Args,
+  fn: string,
+  schema: keyof typeof SCHEMA_ROOT,
+  validate = 1,
+  supported = validate,
+): string {
+  checkFlags(s, a['flags'], supported, fn);
+  if (a['flags'] & validate) assertSchemaValid(a['xml'], SCHEMA_ROOT[schema], schema);
+  return a['xml'];
+}
+
 // --- object references as libvirt sends them ---
 const filterRef = (def: FilterDef) => ({ name: def.name, uuid: uuidBytes(def.uuid) });
 const bindingRef = (b: { portdev: string; filter: string }) => ({ portdev: b.portdev, filtername: b.filter });
@@ -147,11 +169,21 @@ function leases(s: Session, a: Args) {
   return listReply('leases', items, a['need_results']);
 }
 
+// --- calls whose plain and _FLAGS procedures do the same, the latter after xmlArg ---
+const defineNetwork = async (s: Session, xml: string) => ({
+  net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(xml))),
+});
+const createNetwork = async (s: Session, xml: string) => ({
+  net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(xml))),
+});
+const defineFilter = async (s: Session, xml: string) => ({
+  nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(xml)).name)),
+});
+
 async function portCreate(s: Session, a: Args) {
-  checkFlags(s, a['flags'], 1 | 2, 'networkPortCreateXML');
+  const xml = xmlArg(s, a, 'networkPortCreateXML', 'networkport', 2, 1 | 2);
   const net = network(s, a['network']);
-  if (a['flags'] & 2) assertSchemaValid(a['xml'], 'networkport', 'networkport');
-  const uuid = await s.daemon.createPort({ network: net.name, xml: a['xml'], reclaim: (a['flags'] & 1) !== 0 });
+  const uuid = await s.daemon.createPort({ network: net.name, xml, reclaim: (a['flags'] & 1) !== 0 });
   return { port: portRef(net, uuid) };
 }
 
@@ -424,7 +456,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.net,
       needs: 'network',
       write: 'virNetworkDefineXML',
-      run: async (s, a) => ({ net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(a['xml']))) }),
+      run: (s, a) => defineNetwork(s, a['xml']),
     }),
   ],
   [
@@ -435,11 +467,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.net,
       needs: 'network',
       write: 'virNetworkDefineXMLFlags',
-      run: async (s, a) => {
-        checkFlags(s, a['flags'], 1, 'networkDefineXMLFlags');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
-        return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(a['xml']))) };
-      },
+      run: (s, a) => defineNetwork(s, xmlArg(s, a, 'networkDefineXMLFlags', 'network')),
     }),
   ],
   [
@@ -450,7 +478,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.net,
       needs: 'network',
       write: 'virNetworkCreateXML',
-      run: async (s, a) => ({ net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(a['xml']))) }),
+      run: (s, a) => createNetwork(s, a['xml']),
     }),
   ],
   [
@@ -461,11 +489,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.net,
       needs: 'network',
       write: 'virNetworkCreateXMLFlags',
-      run: async (s, a) => {
-        checkFlags(s, a['flags'], 1, 'networkCreateXMLFlags');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
-        return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(a['xml']))) };
-      },
+      run: (s, a) => createNetwork(s, xmlArg(s, a, 'networkCreateXMLFlags', 'network')),
     }),
   ],
   [
@@ -701,9 +725,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.nwfilter,
       needs: 'nwfilter',
       write: 'virNWFilterDefineXML',
-      run: async (s, a) => ({
-        nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(a['xml'])).name)),
-      }),
+      run: (s, a) => defineFilter(s, a['xml']),
     }),
   ],
   [
@@ -714,11 +736,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.nwfilter,
       needs: 'nwfilter',
       write: 'virNWFilterDefineXMLFlags',
-      run: async (s, a) => {
-        checkFlags(s, a['flags'], 1, 'nwfilterDefineXMLFlags');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filter', 'nwfilter');
-        return { nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(a['xml'])).name)) };
-      },
+      run: (s, a) => defineFilter(s, xmlArg(s, a, 'nwfilterDefineXMLFlags', 'nwfilter')),
     }),
   ],
   [
@@ -778,11 +796,13 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.binding,
       needs: 'nwfilter',
       write: 'virNWFilterBindingCreateXML',
-      run: async (s, a) => {
-        checkFlags(s, a['flags'], 1, 'nwfilterBindingCreateXML');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filterbinding', 'nwfilterbinding');
-        return { nwfilter: bindingRef(s.daemon.bindings.get(await s.daemon.createBinding(a['xml']))) };
-      },
+      run: async (s, a) => ({
+        nwfilter: bindingRef(
+          s.daemon.bindings.get(
+            await s.daemon.createBinding(xmlArg(s, a, 'nwfilterBindingCreateXML', 'nwfilterbinding')),
+          ),
+        ),
+      }),
     }),
   ],
   [

@@ -42,7 +42,10 @@ import { SerialQueue } from '../../util/serial-queue.js';
  * Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports;
  * and the traced ones (their dispatch entries jump to trace chains).
  */
-function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map<string, number>; traced: Set<string> } {
+function portsIn(
+  m: Ruleset,
+  generation: number,
+): { names: Set<string>; ids: Map<string, number>; traced: Set<string> } {
   const names = new Set<string>();
   const ids = new Map<string, number>();
   const traced = new Set<string>();

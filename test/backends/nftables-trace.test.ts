@@ -7,7 +7,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
-import { TABLE } from '../../src/backends/nftables/model.js';
+import { PortLedger } from '../../src/backends/nftables/ledger.js';
+import { snapshot, TABLE } from '../../src/backends/nftables/model.js';
 import { FakeNft } from '../../src/nft/fake.js';
 import type { Batch } from '../../src/nft/batch.js';
 import type { KernelStatement, Ruleset } from '../../src/nft/objects.js';
@@ -188,5 +189,26 @@ describe('nftables backend: tracing a port', () => {
     assert.deepEqual(text(nft.ruleset(TABLE)), untraced);
     assert.deepEqual(nft.gaps, []);
     assertMacChecked('vnet1', nft.states.slice(start - 1));
+  });
+
+  it('the ledger: a traced model is the same however it was reached, and untraced the one never traced', () => {
+    const on = new Map([['vnet1', 'on' as const]]);
+    const empty = (traced = new Map<string, 'on'>()) =>
+      PortLedger.empty('br_netfilter', 1, new Map(), new Map(), traced);
+    const first = empty().with({ set: [port(1), port(2)], remove: [] }).ledger;
+    const traced = first.withTrace(on);
+    assert.deepEqual(
+      [traced.delta.changedChains.size, traced.delta.removedChains.size, traced.delta.addedSets.size],
+      [0, 0, 0],
+      'only trace chains and elements are added',
+    );
+    assert.ok([...traced.delta.addedChains].every((k) => k.includes('_trace')));
+    const changed = traced.ledger.with({ set: [port(1, EXTRA_RULE)], remove: ['vnet2'] }).ledger;
+    const built = empty(on).with({ set: [port(1, EXTRA_RULE)], remove: [] }).ledger;
+    assert.deepEqual(snapshot(changed.model), snapshot(built.model));
+    assert.deepEqual(
+      snapshot(changed.withTrace(new Map()).ledger.model),
+      snapshot(empty().with({ set: [port(1, EXTRA_RULE)], remove: [] }).ledger.model),
+    );
   });
 });

@@ -12,6 +12,7 @@ import { snapshot, TABLE } from '../../src/backends/nftables/model.js';
 import { FakeNft } from '../../src/nft/fake.js';
 import type { Batch } from '../../src/nft/batch.js';
 import type { KernelStatement, Ruleset } from '../../src/nft/objects.js';
+import { str, valueText, type Element } from '../../src/nft/expr.js';
 import type { PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
 import { chainSources, MapFilterSource } from '../../src/nwfilter/source.js';
@@ -211,4 +212,52 @@ describe('nftables backend: tracing a port', () => {
       snapshot(empty().with({ set: [port(1, EXTRA_RULE)], remove: [] }).ledger.model),
     );
   });
+
+  for (const layout of ['br_netfilter', 'bridge-conntrack'] as const)
+    it(`on ${layout}, every dispatch entry of a traced port with IP rules goes through a trace chain to its own`, () => {
+      const ipFilter = `<filter name='vwt-guard' chain='root'><rule action='drop' direction='out' priority='500'><icmp type='8'/></rule><rule action='drop' direction='in' priority='510'><icmp type='8'/></rule></filter>`;
+      const ports = [port(1, ipFilter), port(2, ipFilter)];
+      const plain = PortLedger.empty(layout, 1).with({ set: ports, remove: [] }).ledger.model;
+      const traced = PortLedger.empty(layout, 1, new Map(), new Map(), new Map([['vnet1', 'on' as const]])).with({
+        set: ports,
+        remove: [],
+      }).ledger.model;
+      const maps = [...plain.sets.values()].filter((m) => /_port_g1$/.test(m.name));
+      assert.equal(maps.length, 5, maps.map((m) => m.name).join());
+      const target = (e: Element) =>
+        e.value?.kind === 'verdict' ? (e.value.verdict as { target?: string }).target : undefined;
+      // port 1's keys: its name, and in the inet maps its marks
+      const own = new Set([valueText(str('vnet1'))]);
+      for (const m of ['port_mark_from', 'port_mark_to'])
+        for (const e of plain.sets.get(`bridge ${m}`)?.elements.values() ?? [])
+          if (valueText(e.key) === valueText(str('vnet1'))) own.add(valueText(e.value!));
+      let switched = 0;
+      for (const m of maps) {
+        const now = new Map(
+          [...traced.sets.get(`${m.family} ${m.name}`)!.elements.values()].map((e) => [valueText(e.key), e]),
+        );
+        for (const e of m.elements.values()) {
+          const t = target(now.get(valueText(e.key))!);
+          if (!own.has(valueText(e.key))) {
+            assert.equal(t, target(e), `${m.name}: another port's entry`);
+            continue;
+          }
+          const chain = traced.chains.get(`${m.family} ${t}`)!;
+          assert.match(chain.name, /_trace(_mac)?$/, `${m.name}`);
+          assert.deepEqual(chain.rules.at(-1)!.statements, [{ kind: 'goto', target: target(e) }], chain.name);
+          switched++;
+        }
+      }
+      assert.equal(switched, 3, "every entry of the port's own (its IP chains)");
+      // and the bridge hooks, where it has no chain of its own: they name the port and check its MAC
+      const bare = (map: string) =>
+        [...traced.sets.get(`bridge ${map}_g1`)!.elements.values()]
+          .filter((e) => valueText(e.key) === valueText(str('vnet1')))
+          .map(target);
+      assert.deepEqual([bare('from_port'), bare('to_port')], [['from_trace_mac'], ['to_trace']]);
+      assert.deepEqual(
+        traced.chains.get('bridge from_trace_mac')!.rules.map((r) => r.comment),
+        ['nwfilter-trace', 'mac_filter'],
+      );
+    });
 });

@@ -149,7 +149,10 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   private async traceNow(want: ReadonlySet<string>): Promise<void> {
-    if (!this.ledger) throw new Error('no port is filtered');
+    if (!this.ledger) {
+      if (want.size === 0) return;
+      throw new Error('no port is filtered');
+    }
     if (!this.kernel) await this.resync(this.ledger.ports());
     const now = this.ledger.traced;
     const first = new Map<string, TracePhase>();

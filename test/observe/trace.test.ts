@@ -99,20 +99,23 @@ function untraced(lab: ReturnType<typeof daemonFixture>['lab'], ns: string, trac
     objects
       .filter(([kind, o]) => !(kind === 'chain' && String(o['name']).includes('_trace')))
       .filter(([kind, o]) => !(kind === 'rule' && String(o['chain']).includes('_trace')))
-      .map(([kind, o]) => [kind, o['elem'] ? { ...o, elem: (o['elem'] as unknown[]).filter((e) => !theirs(e)) } : o]),
+      // (nft lists no `elem` for an empty set)
+      .map(([kind, o]) =>
+        kind === 'map' || kind === 'set'
+          ? [kind, { ...o, elem: ((o['elem'] ?? []) as unknown[]).filter((e) => !theirs(e)) }]
+          : [kind, o],
+      ),
   );
 }
 
-/** The hooked chains and their rules. */
+/** Every hooked chain of the namespace, in any table, with its rules: what every packet runs. */
 function hooked(lab: ReturnType<typeof daemonFixture>['lab'], ns: string): string {
-  const objects = ourObjects(lab, ns);
-  const names = new Set(
-    objects.filter(([k, o]) => k === 'chain' && o['hook']).map(([, o]) => `${o['family']} ${o['name']}`),
-  );
-  return JSON.stringify(
-    objects.filter(
-      ([, o]) => names.has(`${o['family']} ${o['name'] ?? o['chain']}`) || names.has(`${o['family']} ${o['chain']}`),
-    ),
+  const objects = ruleset(lab, ns).map((item) => Object.entries(item)[0]!);
+  const chainOf = (o: Record<string, unknown>) => `${o['family']} ${o['table']} ${o['chain'] ?? o['name']}`;
+  const hooks = new Set(objects.filter(([k, o]) => k === 'chain' && o['hook']).map(([, o]) => chainOf(o)));
+  return JSON.stringify(objects.filter(([k, o]) => (k === 'chain' || k === 'rule') && hooks.has(chainOf(o)))).replace(
+    /"counter":\{"packets":\d+,"bytes":\d+\}/g,
+    '"counter":{}',
   );
 }
 
@@ -292,6 +295,9 @@ describe('virtwall nwfilter-trace', { skip }, () => {
   <rule action='drop' direction='in' priority='510'><icmp type='8'/></rule>
 </filter>`;
     assert.equal(cli(root, ['nwfilter-define', file('f.xml', filter)]).status, 0);
+    // the other port has IP rules too (its own marks and inet entries), none for ICMP
+    const other = `<filter name='trace-ip2' chain='root'><rule action='accept' direction='out' priority='500'><tcp dstportstart='22'/></rule></filter>`;
+    assert.equal(cli(root, ['nwfilter-define', file('f2.xml', other)]).status, 0);
     const net = `<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.79.0.1' prefix='24'/></network>`;
     assert.equal(cli(root, ['net-create', file('net.xml', net)]).status, 0);
     const guests = GUESTS.map((g, i) => {
@@ -303,11 +309,19 @@ describe('virtwall nwfilter-trace', { skip }, () => {
         `${g.tap}.xml`,
         `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
       );
-      const args = ['net-port-create', 'n', port, '--tap', g.tap, ...(i === 0 ? ['--filter', 'trace-ip'] : [])];
+      const args = ['net-port-create', 'n', port, '--tap', g.tap, '--filter', i === 0 ? 'trace-ip' : 'trace-ip2'];
       assert.equal(cli(root, args).status, 0);
       return ns;
     });
+    const others = untraced(lab, host, 'vnet1');
+    const hooks = hooked(lab, host);
     const drops = await trace(root, ['vnet1', '--json', '--verdict', 'drop', '--count', '2']);
+    assert.equal(untraced(lab, host, 'vnet1'), others, "other ports' entries and chains are not touched");
+    assert.equal(hooked(lab, host), hooks, 'the hooked chains are not touched');
+    const inet = ourObjects(lab, host).filter(([k, o]) => k === 'map' && o['family'] === 'inet');
+    assert.equal(inet.length, 3, 'fwd_from_port, fwd_to_port, host_from_port');
+    for (const [, m] of inet)
+      assert.equal(JSON.stringify(m['elem']).match(/_trace/g)?.length, 1, `${m['name']}: vnet1's entry only`);
     lab.exec(guests[0]!, ['ping', '-c', '1', '-W', '1', GUESTS[1]!.ip], false);
     lab.exec(guests[1]!, ['ping', '-c', '1', '-W', '1', GUESTS[0]!.ip], false);
     assert.equal(await drops.exited, 0, drops.stderr());

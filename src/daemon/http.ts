@@ -64,7 +64,7 @@ const NO_TRACE_EBIPTABLES =
 /**
  * `POST /trace`: a live stream, one JSON object per line (NDJSON): first `{"tracing": [ports]}`,
  * then a TraceLine per decision, until the count is reached or the client goes away (its session
- * and, with the last one, the trace table are removed then).
+ * and, with the last one on a port, the port's tracing end then).
  */
 async function traceStream(
   d: Daemon,

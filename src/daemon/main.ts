@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
 import { createNwfilterBackend } from '../backends/nwfilter.js';
 import { ownNwfilterTables } from '../backends/nftables/table-ownership.js';
+import { NftablesBackend } from '../backends/nftables/backend.js';
 import { SystemRunner } from '../exec/runner.js';
 import { foreignTransactions } from '../nft/monitor.js';
 import { socketInUse } from '../util/socket-in-use.js';
@@ -79,21 +80,18 @@ export async function runDaemon(root: string): Promise<void> {
   });
   const firewalld = new Firewalld();
   const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld });
-  // live tracing (nftables only): a trace table a previous daemon could not own is deleted first
-  let tracer: Tracer | undefined;
-  if (config.nwfilterBackend === 'nftables') {
-    const traceRunner = tables?.nft?.lib ?? runner;
-    if (await Tracer.removeLeftover(traceRunner)) log.warn('removed the trace table a previous daemon left');
-    tracer = new Tracer({
-      nft: tables?.nft ?? new NftCli(runner),
-      runner: traceRunner,
-      owner: tables?.nft,
-      table: TABLE,
-      families: FAMILIES,
-      filter: (name) => daemon.filters.list().find((f) => f.name === name),
-      log,
-    });
-  }
+  // live tracing (nftables only): the backend traces the ports of the sessions
+  const tracer =
+    backend instanceof NftablesBackend
+      ? new Tracer({
+          nft: tables?.nft ?? new NftCli(runner),
+          trace: (ports) => backend.trace(ports),
+          table: TABLE,
+          families: FAMILIES,
+          filter: (name) => daemon.filters.list().find((f) => f.name === name),
+          log,
+        })
+      : undefined;
   // loaded only for a fleet: a single host never loads etcd's client
   const fleet = config.fleet && (await import('../fleet/start.js')).startFleet(daemon, config.fleet, layout, log);
 

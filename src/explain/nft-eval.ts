@@ -527,6 +527,8 @@ class Evaluator {
       case 'log':
         return 'go on';
       case 'mangle': {
+        // a traced port's trace chain (nwfilter-trace): the flag changes no verdict
+        if (s.key.kind === 'meta' && s.key.key === 'nftrace') return 'go on';
         if (s.key.kind !== 'meta' || s.key.key !== 'mark') throw new CannotEvaluate(text);
         let mark: bigint;
         if (s.value.kind === 'lookup') {

@@ -133,15 +133,15 @@ export function tableFlags(fd: number, family: Family, table: string): number | 
 export type Ownership = 'owned' | 'absent' | 'not-ownable';
 
 /**
- * Makes `table` owned (and persistent, unless `flags` is TABLE_OWNER alone) by the socket `fd`: creates it so when `create`, adopts
+ * Makes `table` owned and persistent by the socket `fd`: creates it so when `create`, adopts
  * it when it is an orphan of a previous owner, and leaves it as it is when it is ours already.
  * A table created without ownership (by nft, or by a daemon that could not own it) cannot take
  * it on (the kernel refuses: EOPNOTSUPP), nor can one a live socket owns (EPERM).
  */
-export function own(fd: number, family: Family, table: string, create: boolean, flags = OWNED): Ownership {
+export function own(fd: number, family: Family, table: string, create: boolean): Ownership {
   // NEWTABLE creates a missing table even without NLM_F_CREATE: ask first
   if (!create && tableFlags(fd, family, table) === undefined) return 'absent';
-  const [errno] = transact(fd, (s) => [tableMessage(NEWTABLE, 0, s, family, table, flags)]);
+  const [errno] = transact(fd, (s) => [tableMessage(NEWTABLE, 0, s, family, table, OWNED)]);
   if (errno === 0) return 'owned';
   if (errno === EOPNOTSUPP || errno === EPERM) return 'not-ownable';
   throw new Error(`owning nft table ${family} ${table}: errno ${errno}`);

@@ -8,7 +8,7 @@ import { NftCli, type KnownBodies, type NftClient } from './client.js';
 import { Libnftables } from './libnftables.js';
 import type { ListedTable } from './listing.js';
 import type { Family, Statement } from './objects.js';
-import { kernelOwnsTables, own, TABLE_OWNER, tableFlags, type Ownership } from './ownership.js';
+import { kernelOwnsTables, own, tableFlags, type Ownership } from './ownership.js';
 
 const PROBE_TABLE = 'virtwall_owner_probe';
 
@@ -45,14 +45,6 @@ export class OwningNft implements NftClient {
   /** Makes `table` ours (see ownership.ts own); without `create`, an absent table stays absent. */
   own(family: Family, table: string, create = false): Promise<Ownership> {
     return this.lib.exclusive(() => own(this.lib.fd, family, table, create));
-  }
-
-  /**
-   * Creates `table` owned but not persistent: the kernel deletes it when this process's socket
-   * closes, however the process ends (a trace table must not outlive its daemon).
-   */
-  ownUntilExit(family: Family, table: string): Promise<Ownership> {
-    return this.lib.exclusive(() => own(this.lib.fd, family, table, true, TABLE_OWNER));
   }
 
   /** The table's flags as the kernel holds them (ownership.ts TABLE_*), undefined when it does not exist. */

@@ -225,6 +225,8 @@ export function cleanTrafficGuests(
   fixture: ReturnType<typeof daemonFixture>,
   gateway: string,
   guests: readonly FilteredGuest[],
+  /** More net-port-create options (`--mac-filter`). */
+  options: readonly string[] = [],
 ): string[] {
   const { lab, ns: host, root, file } = fixture;
   assert.equal(
@@ -255,6 +257,7 @@ export function cleanTrafficGuests(
       'clean-traffic',
       '--param',
       `IP=${g.ip}`,
+      ...options,
     ]);
     assert.equal(r.status, 0, r.stderr);
     return ns;

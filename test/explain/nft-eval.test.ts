@@ -280,6 +280,26 @@ describe('a stock filter as the backend compiles it', () => {
     );
   });
 
+  it('explains a traced port (nwfilter-trace running) as an untraced one, rule for rule', () => {
+    const traced = {
+      ...rules,
+      model: PortLedger.empty('br_netfilter', 1, new Map(), new Map(), new Map([['vnet0', 'on']])).with({
+        set: [port],
+        remove: [],
+      }).ledger.model,
+    };
+    for (const packet of [
+      'eth.src=52:54:00:00:00:01,eth.dst=ff:ff:ff:ff:ff:ff,ip4.src=10.0.0.2,ip4.dst=10.0.0.1,tcp.dst=22',
+      'eth.src=52:54:00:00:00:01,eth.dst=ff:ff:ff:ff:ff:ff,ip4.src=10.0.0.1,ip4.dst=10.0.0.9,udp.dst=53',
+    ]) {
+      const [was, is] = [rules, traced].map(
+        (r) => explainPort(r, { direction: 'out', peer: 'port', packet }).packets[0]!,
+      );
+      assert.equal(is!.verdict, was!.verdict, packet);
+      assert.deepEqual(deciding(is!).sources, deciding(was!).sources, packet);
+    }
+  });
+
   it('drops other layer 2 protocols to the guest at no-other-l2-traffic', () => {
     const l2 = explain('eth.src=52:54:00:00:00:09,eth.dst=52:54:00:00:00:01,eth.type=0x88b5', 'in');
     assert.equal(l2.verdict, 'drop');

@@ -3,7 +3,9 @@
 // redefined and another port comes and goes on the same shared chains, many times over. Every
 // change is one nft transaction, so B must receive none of the spoofed frames, and the
 // legitimate ones keep flowing. The flood runs flat out: a kernel window lasts a microsecond
-// or so around each commit (transaction.ts), and the test must be able to hit it.
+// or so around each commit (transaction.ts), and the test must be able to hit it. The same
+// while the flooded port is traced and untraced over and over (nwfilter-trace), its MAC checked
+// by mac_filter only: tracing moves that check into the port's trace chain and back.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -79,5 +81,51 @@ describe('nftables backend: no window without the filter', { skip }, () => {
       { mac: 0, ip: 0, arp: 0 },
     );
     assert.ok(seen['legit!']! > sent.rounds / 2, 'legitimate frames kept flowing');
+  });
+
+  it('spoofed frames never pass while the flooded port is traced, redefined while traced, and untraced', async (t) => {
+    const net = topology(t);
+    const backend = await NftablesBackend.create(net.runner);
+    // no MAC rule of its own: a foreign source MAC is dropped by mac_filter alone
+    const guards = [
+      `<filter name='vwt-ipguard' chain='root'><filterref filter='no-ip-spoofing'/></filter>`,
+      `<filter name='vwt-ipguard' chain='root'>
+         <rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule>
+         <filterref filter='no-ip-spoofing'/>
+       </filter>`,
+    ];
+    const port = (i: number) => ({
+      ...portFilter('vnet0', MAC.a, 'vwt-ipguard', { IP: [IP.a] }, filterSource(inlineFilters(guards[i % 2]!))),
+      macFilter: true,
+    });
+    const other = portFilter('vnet1', MAC.b, 'clean-traffic', { IP: [IP.b] }, filterSource());
+    await backend.apply({ set: [port(0), other], remove: [] });
+
+    const frames: Frame[] = [
+      { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+      { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+      { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
+    ];
+    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...frames.map((f) => f.marker)]);
+    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '14', JSON.stringify(frames), '0']);
+
+    let changes = 0;
+    for (let i = 1; flood.child.exitCode === null || i <= MIN_CHANGES; i++, changes += 3) {
+      await backend.trace(['vnet0']);
+      // a new filter tree while traced: new chains, new trace chains, the entries switched
+      await backend.apply({ set: [port(i)], remove: [] });
+      await backend.trace([]);
+    }
+
+    if (flood.child.exitCode === null) await once(flood.child, 'exit');
+    if (listener.child.exitCode === null) await once(listener.child, 'exit');
+    const sent = JSON.parse(flood.output().trim().split('\n').pop()!) as { rounds: number };
+    const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
+    t.diagnostic(`${sent.rounds} rounds sent during ${changes} changes; B saw ${JSON.stringify(seen)}`);
+    assert.ok(sent.rounds > 100, 'the guest kept flooding');
+    assert.deepEqual({ mac: seen['spoof-mac!'], ip: seen['spoof-ip!'] }, { mac: 0, ip: 0 });
+    assert.ok(seen['legit!']! > sent.rounds / 2, 'legitimate frames kept flowing');
+    const left = net.lab.exec(net.ns.host, ['nft', 'list', 'ruleset']).stdout;
+    assert.doesNotMatch(left, /_trace|nftrace/, 'no trace chain or entry left');
   });
 });

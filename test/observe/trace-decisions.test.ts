@@ -94,11 +94,9 @@ describe('decisions', () => {
 
   it('a drop in a port chain is the decision of that rule, from the port', () => {
     const t = new DecisionTracker('virtwall_nwf');
+    // another table's events feed the packet's headers and interfaces, and decide nothing
     assert.equal(
-      t.add(
-        ev({ table: 'virtwall_trace', chain: 'from_port', verdict: 'continue', iif: 4, ll: ETHER, network: IPV4 }),
-        0,
-      ),
+      t.add(ev({ table: 'other', chain: 'c', verdict: 'continue', iif: 4, ll: ETHER, network: IPV4 }), 0),
       undefined,
     );
     assert.equal(t.add(ev({ verdict: 'jump', target: 'sabc_from', handle: 9 }), 0), undefined);
@@ -125,5 +123,45 @@ describe('decisions', () => {
       packet: 'packet',
       verdict: 'accept',
     });
+  });
+
+  it('in the hook that starts tracing, the trace chain names the direction before its hooked chain shows', () => {
+    const t = new DecisionTracker('virtwall_nwf');
+    // bridge postrouting: the packet is traced from the rule in sabc_to_trace on
+    t.add(ev({ id: 4, chain: 'sabc_to_trace', verdict: 'continue', handle: 80, oif: 6 }), 0);
+    t.add(ev({ id: 4, chain: 'sabc_to_trace', verdict: 'goto', target: 'sabc_to', handle: 81 }), 0);
+    assert.deepEqual(t.add(ev({ id: 4, chain: 'postrouting', type: 'policy', verdict: 'accept' }), 2), {
+      time: 2,
+      ifindex: 6,
+      direction: 'to',
+      packet: 'packet',
+      verdict: 'accept',
+    });
+    // a later hook (the flag is on): its dispatch jumps to a trace chain; the direction is its port chain's
+    t.add(ev({ id: 4, family: 'inet', chain: 'postrouting', verdict: 'jump', target: 'sdef_fwd_to_trace' }), 3);
+    t.add(ev({ id: 4, family: 'inet', chain: 'sdef_fwd_to_trace', verdict: 'goto', target: 'sdef_fwd_to' }), 3);
+    assert.deepEqual(t.add(ev({ id: 4, family: 'inet', chain: 'sdef_fwd_to', verdict: 'drop', handle: 7 }), 3), {
+      time: 3,
+      ifindex: 6,
+      direction: 'to',
+      packet: 'packet',
+      verdict: 'drop',
+      rule: { family: 'inet', chain: 'sdef_fwd_to', handle: 7 },
+    });
+  });
+
+  it("mac_filter's check in a trace chain decides from the port; a port without a chain of its own there has no policy decision", () => {
+    const t = new DecisionTracker('virtwall_nwf');
+    t.add(ev({ id: 5, chain: 'from_trace_mac', verdict: 'continue', handle: 90, iif: 4 }), 0);
+    assert.deepEqual(t.add(ev({ id: 5, chain: 'from_trace_mac', verdict: 'drop', handle: 91 }), 1), {
+      time: 1,
+      ifindex: 4,
+      direction: 'from',
+      packet: 'packet',
+      verdict: 'drop',
+      rule: { family: 'bridge', chain: 'from_trace_mac', handle: 91 },
+    });
+    t.add(ev({ id: 6, chain: 'from_trace', verdict: 'continue', handle: 92, iif: 4 }), 0);
+    assert.equal(t.add(ev({ id: 6, type: 'policy', verdict: 'accept' }), 1), undefined);
   });
 });

@@ -1,8 +1,10 @@
-// `virtwall nwfilter-trace` on the real kernel: a daemon in a namespace with clean-traffic on two
-// ports; a guest sends packets from an address not its own; the trace names the port, the drop
-// and clean-traffic's rule that dropped them. Tracing touches only the traced port (a trace table
-// of its own, the filters' tables unchanged) and is gone after --count, Ctrl-C, kill -9 of the
-// CLI, and kill -9 of the daemon (with and without table ownership) and its restart.
+// `virtwall nwfilter-trace` on the real kernel: a daemon in a namespace with clean-traffic and
+// mac_filter on two ports; a guest sends packets from an address not its own, and from a MAC not
+// its own; the trace names the port, the drop and the rule that dropped them (clean-traffic's,
+// mac_filter). Tracing touches only the traced port: every other port's dispatch entries, every
+// chain their packets can reach and the hooked chains are as without tracing (listings compared);
+// it is gone after --count, Ctrl-C, kill -9 of the CLI, and kill -9 of the daemon (with and
+// without table ownership) once the daemon is restarted.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -61,20 +63,61 @@ function ruleset(lab: ReturnType<typeof daemonFixture>['lab'], ns: string): Reco
   return (JSON.parse(lab.exec(ns, ['nft', '-j', 'list', 'ruleset']).stdout) as { nftables: [] }).nftables;
 }
 
-/** Every object of the trace table (none: no tracing left). */
-const traceObjects = (lab: ReturnType<typeof daemonFixture>['lab'], ns: string) =>
-  ruleset(lab, ns).filter(
-    (item) => Object.values(item)[0]!['table'] === 'virtwall_trace' || item['table']?.['name'] === 'virtwall_trace',
-  );
+/** Our filters' tables' objects, without counters (state, not rules). */
+const ourObjects = (lab: ReturnType<typeof daemonFixture>['lab'], ns: string) =>
+  (
+    JSON.parse(
+      JSON.stringify(
+        ruleset(lab, ns).filter((item) => {
+          const o = Object.values(item)[0]!;
+          return o['table'] === 'virtwall_nwf' || (item['table'] && o['name'] === 'virtwall_nwf');
+        }),
+      ).replace(/"counter":\{"packets":\d+,"bytes":\d+\}/g, '"counter":{}'),
+    ) as Record<string, Record<string, unknown>>[]
+  ).map((item) => Object.entries(item)[0]!);
+const filterTables = (lab: ReturnType<typeof daemonFixture>['lab'], ns: string) => JSON.stringify(ourObjects(lab, ns));
 
-/** Our filters' tables, without counters (state, not rules). */
-const filterTables = (lab: ReturnType<typeof daemonFixture>['lab'], ns: string) =>
-  JSON.stringify(
-    ruleset(lab, ns).filter((item) => {
-      const o = Object.values(item)[0]!;
-      return o['table'] === 'virtwall_nwf' || (item['table'] && o['name'] === 'virtwall_nwf');
-    }),
-  ).replace(/"counter":\{"packets":\d+,"bytes":\d+\}/g, '"counter":{}');
+/** Trace chains and the rules and elements naming one (none: no tracing left). */
+const traceObjects = (lab: ReturnType<typeof daemonFixture>['lab'], ns: string) =>
+  ourObjects(lab, ns).filter(([, o]) => /_trace|nftrace/.test(JSON.stringify(o)));
+
+/**
+ * The listing as the packets of ports other than `traced` see it: without trace chains, and
+ * without `traced`'s elements (keyed by its name or, in the inet table, its marks).
+ */
+function untraced(lab: ReturnType<typeof daemonFixture>['lab'], ns: string, traced: string): string {
+  const objects = ourObjects(lab, ns);
+  const marks = objects
+    .filter(([kind, o]) => kind === 'map' && String(o['name']).startsWith('port_mark_'))
+    .flatMap(([, o]) => ((o['elem'] ?? []) as [unknown, unknown][]).filter(([k]) => k === traced).map(([, v]) => v));
+  const theirs = (e: unknown) => {
+    const key = Array.isArray(e) ? e[0] : e;
+    const first = (key as { concat?: unknown[] })?.concat?.[0] ?? key;
+    return first === traced || marks.includes(first as number);
+  };
+  return JSON.stringify(
+    objects
+      .filter(([kind, o]) => !(kind === 'chain' && String(o['name']).includes('_trace')))
+      .filter(([kind, o]) => !(kind === 'rule' && String(o['chain']).includes('_trace')))
+      // (nft lists no `elem` for an empty set)
+      .map(([kind, o]) =>
+        kind === 'map' || kind === 'set'
+          ? [kind, { ...o, elem: ((o['elem'] ?? []) as unknown[]).filter((e) => !theirs(e)) }]
+          : [kind, o],
+      ),
+  );
+}
+
+/** Every hooked chain of the namespace, in any table, with its rules: what every packet runs. */
+function hooked(lab: ReturnType<typeof daemonFixture>['lab'], ns: string): string {
+  const objects = ruleset(lab, ns).map((item) => Object.entries(item)[0]!);
+  const chainOf = (o: Record<string, unknown>) => `${o['family']} ${o['table']} ${o['chain'] ?? o['name']}`;
+  const hooks = new Set(objects.filter(([k, o]) => k === 'chain' && o['hook']).map(([, o]) => chainOf(o)));
+  return JSON.stringify(objects.filter(([k, o]) => (k === 'chain' || k === 'rule') && hooks.has(chainOf(o)))).replace(
+    /"counter":\{"packets":\d+,"bytes":\d+\}/g,
+    '"counter":{}',
+  );
+}
 
 async function noTraceLeft(lab: ReturnType<typeof daemonFixture>['lab'], ns: string, what: string): Promise<void> {
   await waitFor(() => traceObjects(lab, ns).length === 0, {
@@ -105,16 +148,26 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     const { lab, ns: host, root } = fixture;
     let daemon: DaemonProcess = await startDaemon(host, root);
     const owner = /"nwfilterTableOwnership":"owner"/.test(daemon.log());
-    const [g0, g1] = cleanTrafficGuests(fixture, '10.79.0.1', GUESTS) as [string, string];
+    const [g0, g1] = cleanTrafficGuests(fixture, '10.79.0.1', GUESTS, ['--mac-filter']) as [string, string];
     // the guests' own IPv6 chatter (MLD reports, dropped by clean-traffic too) would take the count
     for (const g of [g0, g1]) lab.exec(g, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
     const before = filterTables(lab, host);
 
     // --json --verdict drop --count: the spoofed pings, as drops by clean-traffic's no-ip-spoofing
+    const others = untraced(lab, host, 'vnet1');
+    const hooks = hooked(lab, host);
     const drops = await trace(root, [GUESTS[0]!.tap, '--json', '--verdict', 'drop', '--count', '3']);
-    const set = ruleset(lab, host).find((i) => i['set']?.['table'] === 'virtwall_trace')!['set']!;
-    assert.deepEqual(set['elem'], ['vnet1'], 'only the traced port is marked for tracing');
-    assert.equal(filterTables(lab, host), before, "the filters' tables are not touched by tracing");
+    // no cost to other ports: what their packets can evaluate is the same, rule for rule
+    assert.equal(untraced(lab, host, 'vnet1'), others, "other ports' entries and chains are not touched");
+    assert.equal(hooked(lab, host), hooks, 'the hooked chains are not touched');
+    assert.notEqual(filterTables(lab, host), before);
+    const entries = ourObjects(lab, host).filter(
+      ([k, o]) => k === 'map' && /^(from|to)_port_g\d+$/.test(String(o['name'])),
+    );
+    for (const [, m] of entries)
+      assert.match(JSON.stringify((m['elem'] as unknown[]).find((e) => (e as unknown[])[0] === 'vnet1')), /_trace/);
+    const macPorts = ourObjects(lab, host).find(([k, o]) => k === 'set' && o['name'] === 'mac_filter_ports')![1];
+    assert.deepEqual(macPorts['elem'], ['vnet2'], "the traced port's MAC is checked in its trace chain");
     spoof(lab, g0, 5);
     assert.equal(await drops.exited, 0, drops.stderr());
     const lines = jsonLines(drops.stdout());
@@ -135,6 +188,24 @@ describe('virtwall nwfilter-trace', { skip }, () => {
       );
     }
     await noTraceLeft(lab, host, 'after --count');
+    assert.equal(filterTables(lab, host), before);
+
+    // a frame from a MAC not the guest's: dropped by mac_filter, traced
+    const macDrop = await trace(root, [GUESTS[0]!.tap, '--json', '--verdict', 'drop', '--count', '1']);
+    lab.exec(g0, ['ip', 'link', 'set', 'eth0', 'address', '52:54:00:79:00:99']);
+    lab.exec(g0, ['ip', 'neigh', 'replace', GUESTS[1]!.ip, 'lladdr', GUESTS[1]!.mac, 'dev', 'eth0']);
+    lab.exec(g0, ['ping', '-c', '3', '-i', '0.2', '-W', '1', GUESTS[1]!.ip], false);
+    lab.exec(g0, ['ip', 'link', 'set', 'eth0', 'address', GUESTS[0]!.mac]);
+    assert.equal(await macDrop.exited, 0, macDrop.stderr());
+    const [macLine] = jsonLines(macDrop.stdout());
+    assert.deepEqual(
+      [macLine!['port'], macLine!['direction'], macLine!['verdict'], macLine!['by']],
+      ['vnet1', 'from', 'drop', 'mac_filter'],
+      macDrop.stdout(),
+    );
+    assert.match(String(macLine!['packet']), /^52:54:00:79:00:99 > /);
+    await noTraceLeft(lab, host, 'after the MAC drop');
+    assert.equal(filterTables(lab, host), before);
 
     // text lines; the other port is not traced: g1's own pings to g0 show only as g0's port's
     const text = await trace(root, [GUESTS[0]!.tap, '--count', '2']);
@@ -156,11 +227,11 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     await killed.exited;
     await noTraceLeft(lab, host, 'after kill -9 of the CLI');
 
-    // kill -9 of the daemon while tracing, then a restart
+    // kill -9 of the daemon while tracing: the trace stays in its tables until a daemon starts again
     const orphan = await trace(root, ['vnet1']);
     await kill9(daemon);
     await orphan.exited;
-    if (owner) await noTraceLeft(lab, host, 'after kill -9 of the daemon (owned table)');
+    assert.ok(traceObjects(lab, host).length > 0, `traced entries outlive the killed daemon (owner: ${owner})`);
     daemon = await startDaemon(host, root);
     await noTraceLeft(lab, host, 'after kill -9 and restart of the daemon');
     assert.equal(filterTables(lab, host), before);
@@ -175,7 +246,7 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     await noTraceLeft(lab, host, 'after the last trace');
   });
 
-  it('without table ownership, a restarted daemon deletes the trace table the killed one left; the dashboard samples dropped packets', async (t) => {
+  it('without table ownership, a restarted daemon stops the trace the killed one left; the dashboard samples dropped packets', async (t) => {
     const fixture = daemonFixture(t, 'tu');
     const { lab, ns: host, root } = fixture;
     mkdirSync(join(root, 'etc/virtwall'), { recursive: true });
@@ -186,13 +257,14 @@ describe('virtwall nwfilter-trace', { skip }, () => {
     let daemon = await startDaemon(host, root);
     const [g0, g1] = cleanTrafficGuests(fixture, '10.79.0.1', GUESTS) as [string, string];
     for (const g of [g0, g1]) lab.exec(g, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+    const before = filterTables(lab, host);
     const orphan = await trace(root, ['vnet1']);
     await kill9(daemon);
     await orphan.exited;
-    assert.ok(traceObjects(lab, host).length > 0, 'an unowned trace table outlives its daemon');
+    assert.ok(traceObjects(lab, host).length > 0, 'traced entries outlive their daemon');
     daemon = await startDaemon(host, root);
-    assert.equal(traceObjects(lab, host).length, 0, 'the restarted daemon removed it before serving');
-    assert.match(daemon.log(), /removed the trace table a previous daemon left/);
+    assert.deepEqual(traceObjects(lab, host), [], 'the restarted daemon stopped the trace before serving');
+    assert.equal(filterTables(lab, host), before);
 
     // the dashboard: counters show the drops, a short trace of the dropping port names the packets
     const samples = () =>
@@ -223,6 +295,9 @@ describe('virtwall nwfilter-trace', { skip }, () => {
   <rule action='drop' direction='in' priority='510'><icmp type='8'/></rule>
 </filter>`;
     assert.equal(cli(root, ['nwfilter-define', file('f.xml', filter)]).status, 0);
+    // the other port has IP rules too (its own marks and inet entries), none for ICMP
+    const other = `<filter name='trace-ip2' chain='root'><rule action='accept' direction='out' priority='500'><tcp dstportstart='22'/></rule></filter>`;
+    assert.equal(cli(root, ['nwfilter-define', file('f2.xml', other)]).status, 0);
     const net = `<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.79.0.1' prefix='24'/></network>`;
     assert.equal(cli(root, ['net-create', file('net.xml', net)]).status, 0);
     const guests = GUESTS.map((g, i) => {
@@ -234,11 +309,19 @@ describe('virtwall nwfilter-trace', { skip }, () => {
         `${g.tap}.xml`,
         `<networkport><uuid>${g.uuid}</uuid><owner><name>g${i}</name><uuid>${g.uuid}</uuid></owner><mac address='${g.mac}'/></networkport>`,
       );
-      const args = ['net-port-create', 'n', port, '--tap', g.tap, ...(i === 0 ? ['--filter', 'trace-ip'] : [])];
+      const args = ['net-port-create', 'n', port, '--tap', g.tap, '--filter', i === 0 ? 'trace-ip' : 'trace-ip2'];
       assert.equal(cli(root, args).status, 0);
       return ns;
     });
+    const others = untraced(lab, host, 'vnet1');
+    const hooks = hooked(lab, host);
     const drops = await trace(root, ['vnet1', '--json', '--verdict', 'drop', '--count', '2']);
+    assert.equal(untraced(lab, host, 'vnet1'), others, "other ports' entries and chains are not touched");
+    assert.equal(hooked(lab, host), hooks, 'the hooked chains are not touched');
+    const inet = ourObjects(lab, host).filter(([k, o]) => k === 'map' && o['family'] === 'inet');
+    assert.equal(inet.length, 3, 'fwd_from_port, fwd_to_port, host_from_port');
+    for (const [, m] of inet)
+      assert.equal(JSON.stringify(m['elem']).match(/_trace/g)?.length, 1, `${m['name']}: vnet1's entry only`);
     lab.exec(guests[0]!, ['ping', '-c', '1', '-W', '1', GUESTS[1]!.ip], false);
     lab.exec(guests[1]!, ['ping', '-c', '1', '-W', '1', GUESTS[0]!.ip], false);
     assert.equal(await drops.exited, 0, drops.stderr());

@@ -21,19 +21,34 @@ import type { CommandRunner } from '../../exec/runner.js';
 import { NftCli, type NftClient } from '../../nft/client.js';
 import { emptyRuleset, type Ruleset } from '../../nft/objects.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
-import { dispatchName, MARK_FROM_PORT, MARK_TO_PORT, type CompiledPort, type StatefulPath } from './compile.js';
+import {
+  dispatchName,
+  MARK_FROM_PORT,
+  MARK_TO_PORT,
+  traceTarget,
+  type CompiledPort,
+  type StatefulPath,
+  type TracePhase,
+} from './compile.js';
 import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
-import { modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
+import { emptyDelta, modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
 import { afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
 import { num, str, valueText } from '../../nft/expr.js';
 import { SerialQueue } from '../../util/serial-queue.js';
 
-/** Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports. */
-function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map<string, number> } {
+/**
+ * Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports;
+ * and the traced ones (their dispatch entries jump to trace chains).
+ */
+function portsIn(
+  m: Ruleset,
+  generation: number,
+): { names: Set<string>; ids: Map<string, number>; traced: Set<string> } {
   const names = new Set<string>();
   const ids = new Map<string, number>();
+  const traced = new Set<string>();
   const maps = new Set([
     'port_mark_from',
     'mac_filter_ports',
@@ -45,12 +60,17 @@ function portsIn(m: Ruleset, generation: number): { names: Set<string>; ids: Map
     for (const e of s.elements.values()) {
       if (e.key.kind !== 'string') continue;
       names.add(e.key.text);
+      if (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' && traceTarget(e.value.verdict.target))
+        traced.add(e.key.text);
       if (s.name === 'port_mark_from' && e.value?.kind === 'number')
         ids.set(e.key.text, Number(e.value.value) & 0xffff);
     }
   }
-  return { names, ids };
+  return { names, ids, traced };
 }
+
+/** Whether the kernel holds something only for packets of the previous generation. */
+const hasGarbage = (k: KernelModel) => k.garbage.chains.size + k.garbage.sets.size + k.garbage.elements.size > 0;
 
 /** How long after a change the compiled ports are written out (one write for a burst of changes). */
 const SAVE_DELAY_MS = 1000;
@@ -115,6 +135,40 @@ export class NftablesBackend implements NwfilterBackend {
 
   reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
     return this.serial(() => this.reconcileNow(desired));
+  }
+
+  /**
+   * Traces exactly `ports` (`virtwall nwfilter-trace`; compile.ts TracePhase), in steps none of
+   * which leaves a packet unfiltered: ports starting get their trace chains, ports stopping are
+   * put back in mac_filter_ports; then the entries of the first are switched to their trace
+   * chains and those of the others back (their trace chains flushed); then the flushed chains
+   * are deleted. Other ports' entries and the hooked chains are not touched.
+   */
+  trace(ports: readonly string[]): Promise<void> {
+    return this.serial(() => this.traceNow(new Set(ports)));
+  }
+
+  private async traceNow(want: ReadonlySet<string>): Promise<void> {
+    if (!this.ledger) {
+      if (want.size === 0) return;
+      throw new Error('no port is filtered');
+    }
+    if (!this.kernel) await this.resync(this.ledger.ports());
+    const now = this.ledger.traced;
+    const first = new Map<string, TracePhase>();
+    for (const p of want) first.set(p, now.get(p) === 'on' || now.get(p) === 'leaving' ? 'on' : 'armed');
+    for (const [p, phase] of now) if (!want.has(p) && phase !== 'armed') first.set(p, 'leaving');
+    await this.retrace(first);
+    await this.retrace(new Map([...want].map((p) => [p, 'on'])));
+    if (hasGarbage(this.kernel!)) await this.commit(this.kernel!, this.ledger, emptyDelta());
+  }
+
+  /** Moves the traced ports to `phases` in one transaction (none when they are there). */
+  private async retrace(phases: ReadonlyMap<string, TracePhase>): Promise<void> {
+    const now = this.ledger!.traced;
+    if (now.size === phases.size && [...phases].every(([p, phase]) => now.get(p) === phase)) return;
+    const { ledger, delta } = this.ledger!.withTrace(phases);
+    await this.commit(this.kernel!, ledger, delta);
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
@@ -182,7 +236,7 @@ export class NftablesBackend implements NwfilterBackend {
   ): Promise<{ delta: ModelDelta; observed: Set<string>; compiled: number }> {
     const kernel = (await readRuleset(this.nft)) ?? emptyRuleset();
     const generation = generationIn(kernel);
-    const { names, ids } = portsIn(kernel, generation);
+    const { names, ids, traced } = portsIn(kernel, generation);
     const wanted = new Set(desired.map((p) => p.portdev));
     // what is compiled already: the last ledger's ports, or at start the ones the last run kept
     if (!this.ledger && this.stored === undefined && this.opts.stateFile) {
@@ -202,7 +256,11 @@ export class NftablesBackend implements NwfilterBackend {
       keep.set(p.portdev, c.id);
       used.add(c.id);
     }
-    const { ledger, compiled } = PortLedger.empty(this.path, generation, keep, known).with({
+    // Ports traced here stay so; ports the kernel has traced and nobody here (a daemon before this
+    // one was killed while tracing) are stopped in steps like any trace (traceNow, below).
+    const phases = new Map(this.ledger?.traced);
+    for (const p of traced) if (!phases.has(p)) phases.set(p, 'leaving');
+    const { ledger, compiled } = PortLedger.empty(this.path, generation, keep, known, phases).with({
       set: desired,
       remove: [],
     });
@@ -213,6 +271,8 @@ export class NftablesBackend implements NwfilterBackend {
     await this.commit(kernelModel(kernel), ledger, delta);
     // a start (or heal) that had to compile writes at once: the next start should not have to
     if (compiled > 0) this.saveSoon(0);
+    if ([...phases.values()].some((phase) => phase !== 'on'))
+      await this.traceNow(new Set([...phases].filter(([, phase]) => phase !== 'leaving').map(([p]) => p)));
     return { delta, observed: names, compiled };
   }
 

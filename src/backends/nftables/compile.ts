@@ -553,20 +553,14 @@ const set = (family: Family, name: string, type: string): SetMeta => ({
 });
 const mapDecl = (type: string, value: string): SetDecl => ({ key: { type }, value });
 const MAC_FILTER = [set('bridge', 'mac_filter_ports', 'ifname'), set('bridge', 'mac_filter', 'ifname . ether_addr')];
+/** The MAC check of mac_filter: a frame from the port with a source MAC not its own. */
+const MAC_CHECK: Statement[] = [
+  match(concat([meta('iifname'), payload('ether', 'saddr')]), setref('mac_filter'), true),
+  counter,
+  verdict('drop'),
+];
 const macFilterRule = (needs: Needs) =>
-  needs.macFilter
-    ? [
-        rule(
-          [
-            match(meta('iifname'), setref('mac_filter_ports')),
-            match(concat([meta('iifname'), payload('ether', 'saddr')]), setref('mac_filter'), true),
-            counter,
-            verdict('drop'),
-          ],
-          'mac_filter',
-        ),
-      ]
-    : [];
+  needs.macFilter ? [rule([match(meta('iifname'), setref('mac_filter_ports')), ...MAC_CHECK], 'mac_filter')] : [];
 const hook = (name: Hook['hook'], priority: number): Hook => ({
   type: 'filter',
   hook: name,
@@ -743,12 +737,67 @@ export function dispatchMaps(layout: Layout, generation: number, needs: Needs): 
   return [...seen.values()];
 }
 
-/** Everything one port puts into the model, as elements by set key (see objectKey()). */
+// --- tracing a port (`virtwall nwfilter-trace`) ------------------------------------------
+
+/**
+ * A traced port's dispatch entries jump to trace chains instead of its own chains: a trace chain
+ * sets nftrace and goes to the chain the entry would jump to, so only the traced port's packets
+ * run one rule more, and every other port's packets the same rules as without tracing. The flag
+ * stays on the packet: later hooks are traced too. A frame's MAC is checked by mac_filter in the
+ * hooked prerouting chain before the dispatch, so while a port is traced it is out of
+ * mac_filter_ports and its from-trace chain makes the same check after setting the flag.
+ *
+ * The phases are the steps of a start and a stop without a moment in which a packet is not
+ * filtered (backend.ts trace()): `armed`: the trace chains exist, nothing jumps to them (an
+ * entry must never be pointed at a chain the same transaction creates: plan.ts); `on`: the
+ * entries jump to them and the from-trace chain checks the MAC; `leaving`: the entries still
+ * jump to them and the port is back in mac_filter_ports (both check it), so switching the
+ * entries back leaves no frame unchecked.
+ */
+export type TracePhase = 'armed' | 'on' | 'leaving';
+
+/** Entries a traced port has in any case: bridge-family events name the port (iif/oif) and the MAC check runs. */
+const TRACED_ENTRIES = ['from', 'to'];
+const TRACE = '_trace';
+const TRACE_MAC = '_trace_mac';
+const SET_NFTRACE = rule([{ kind: 'mangle', key: meta('nftrace'), value: num(1) }], 'nwfilter-trace');
+
+/**
+ * The chain a trace chain goes to (a port chain, or `from`/`to` for a port without one there),
+ * if `name` is a trace chain's.
+ */
+export function traceTarget(name: string): string | undefined {
+  for (const suffix of [TRACE_MAC, TRACE]) if (name.endsWith(suffix)) return name.slice(0, -suffix.length);
+  return undefined;
+}
+
+/** A traced port's entries (every entry it has, and `from`/`to`), each with the trace chain it jumps to. */
+export function traceEntries(layout: Layout, port: PortFilter, c: CompiledPort): { entry: string; chain: NftChain }[] {
+  return [...new Set([...TRACED_ENTRIES, ...c.entries])].map((entry) => {
+    const target = c.entries.includes(entry) ? `${c.shape}_${entry}` : undefined;
+    const mac = entry === 'from' && !!port.macFilter;
+    return {
+      entry,
+      chain: {
+        family: layout.entries[entry]!.family,
+        name: (target ?? entry) + (mac ? TRACE_MAC : TRACE),
+        rules: [
+          SET_NFTRACE,
+          ...(mac ? [rule(MAC_CHECK, 'mac_filter')] : []),
+          ...(target ? [rule([{ kind: 'goto', target }], 'nwfilter-trace')] : []),
+        ],
+      },
+    };
+  });
+}
+
+/** Everything one port puts into the model, as elements by set key (see objectKey()); `trace`: its phase if traced. */
 export function portElements(
   layout: Layout,
   port: PortFilter,
   c: CompiledPort,
   generation: number,
+  trace?: TracePhase,
 ): Map<string, Element[]> {
   const out = new Map<string, Element[]>();
   const add = (family: Family, name: string, e: readonly Element[]) => {
@@ -761,14 +810,18 @@ export function portElements(
     add('bridge', 'port_mark_from', [{ key: str(port.portdev), value: mark(MARK_FROM_PORT | c.id) }]);
     add('bridge', 'port_mark_to', [{ key: str(port.portdev), value: mark(MARK_TO_PORT | c.id) }]);
   }
-  for (const entry of c.entries) {
+  const traced = trace === 'on' || trace === 'leaving';
+  const targets = traced
+    ? traceEntries(layout, port, c).map(({ entry, chain }) => [entry, chain.name] as const)
+    : c.entries.map((entry) => [entry, `${c.shape}_${entry}`] as const);
+  for (const [entry, target] of targets) {
     const m = layout.entries[entry]!;
     add(m.family, dispatchName(m.map, generation), [
-      { key: m.key(c), value: { kind: 'verdict', verdict: jump(`${c.shape}_${entry}`) } },
+      { key: m.key(c), value: { kind: 'verdict', verdict: jump(target) } },
     ]);
   }
   if (port.macFilter) {
-    add('bridge', 'mac_filter_ports', [{ key: str(port.portdev) }]);
+    if (trace !== 'on') add('bridge', 'mac_filter_ports', [{ key: str(port.portdev) }]);
     add('bridge', 'mac_filter', [
       { key: concatValue([str(port.portdev), { kind: 'ether', addr: port.mac.toLowerCase() }]) },
     ]);

@@ -15,10 +15,12 @@ import {
   LAYOUTS,
   needsOf,
   portElements,
+  traceEntries,
   type CompiledPort,
   type Layout,
   type Needs,
   type StatefulPath,
+  type TracePhase,
 } from './compile.js';
 import { elementText, type Element } from '../../nft/expr.js';
 import { objectKey, type NftChain, type SetMeta } from '../../nft/objects.js';
@@ -31,6 +33,15 @@ interface PortEntry {
   /** What the port put in, by set key, the dispatch maps named as in `generation`. */
   readonly elements: ReadonlyMap<string, readonly Element[]>;
   readonly generation: number;
+  /** Its trace phase when it is traced, and the keys of the trace chains it uses then. */
+  readonly trace?: TracePhase;
+  readonly traceChains: readonly string[];
+}
+
+/** A trace chain, and how many traced ports use it. */
+interface TraceChain {
+  readonly users: number;
+  readonly chain: NftChain;
 }
 
 interface Shape {
@@ -54,6 +65,9 @@ interface LedgerState {
   readonly users: Readonly<Record<keyof Needs, number>>;
   /** Compiled ports by PortFilter.inputsDigest, used instead of compiling a port with that digest and the same id. */
   readonly known: ReadonlyMap<string, CompiledPort>;
+  /** Trace phases by port name (compile.ts TracePhase); kept for a port while it is not bound. */
+  readonly traced: ReadonlyMap<string, TracePhase>;
+  readonly traceChains: CowMap<TraceChain>;
 }
 
 /** A stack as a value: the last id given back, then the ones before. */
@@ -82,6 +96,7 @@ export class PortLedger {
     generation: number,
     ids: ReadonlyMap<string, number> = new Map(),
     known: ReadonlyMap<string, CompiledPort> = new Map(),
+    traced: ReadonlyMap<string, TracePhase> = new Map(),
   ): PortLedger {
     return new PortLedger({
       path,
@@ -94,6 +109,8 @@ export class PortLedger {
       nextId: Math.max(0, ...ids.values()) + 1,
       users: { ip: 0, macFilter: 0 },
       known,
+      traced,
+      traceChains: CowMap.empty(),
     });
   }
 
@@ -120,6 +137,11 @@ export class PortLedger {
 
   port(portdev: string): PortFilter | undefined {
     return this.s.entries.get(portdev)?.port;
+  }
+
+  /** Trace phases by port name. */
+  get traced(): ReadonlyMap<string, TracePhase> {
+    return this.s.traced;
   }
 
   /** Shape of a port (the hash its chains are named by), if it is in the ledger. */
@@ -160,6 +182,13 @@ export class PortLedger {
     for (const name of change.remove) draft.remove(name);
     for (const p of change.set) draft.set(p);
     return { ledger: new PortLedger(draft.done()), delta: draft.delta, compiled: draft.compiled };
+  }
+
+  /** The ledger with the ports of `phases` traced in their phase and no other port traced, and the delta to it. */
+  withTrace(phases: ReadonlyMap<string, TracePhase>): LedgerChange {
+    const draft = new Draft(this.s);
+    for (const name of new Set([...this.s.traced.keys(), ...phases.keys()])) draft.retrace(name, phases.get(name));
+    return { ledger: new PortLedger(draft.done()), delta: draft.delta, compiled: 0 };
   }
 
   /**
@@ -219,6 +248,8 @@ class Draft {
   private freeIds: FreeIds;
   private nextId: number;
   private readonly users: Record<keyof Needs, number>;
+  private readonly traced: Map<string, TracePhase>;
+  private readonly traceChains: CowEdit<TraceChain>;
 
   constructor(private readonly from: LedgerState) {
     this.layout = LAYOUTS[from.path];
@@ -231,6 +262,8 @@ class Draft {
     this.freeIds = from.freeIds;
     this.nextId = from.nextId;
     this.users = { ...from.users };
+    this.traced = new Map(from.traced);
+    this.traceChains = from.traceChains.edit();
   }
 
   done(): LedgerState {
@@ -244,6 +277,8 @@ class Draft {
       freeIds: this.freeIds,
       nextId: this.nextId,
       users: this.users,
+      traced: this.traced,
+      traceChains: this.traceChains.done(),
     };
   }
 
@@ -270,8 +305,10 @@ class Draft {
     const needs = needsOf(port, compiled);
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
-    const elements = portElements(this.layout, port, compiled, this.gen);
-    this.entries.set(port.portdev, { port, compiled, needs, elements, generation: this.gen });
+    const trace = this.traced.get(port.portdev);
+    const traceChains = trace ? this.useTraceChains(port, compiled) : [];
+    const elements = portElements(this.layout, port, compiled, this.gen, trace);
+    this.entries.set(port.portdev, { port, compiled, needs, elements, generation: this.gen, trace, traceChains });
     this.relayout(before);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
   }
@@ -292,15 +329,57 @@ class Draft {
     return compilePort(port, id, this.from.path);
   }
 
-  private drop(portdev: string, forget: boolean): void {
-    const entry = this.entries.get(portdev)!;
+  /** Moves a port to trace phase `phase` (none: not traced); a port not bound keeps it for when it is. */
+  retrace(portdev: string, phase: TracePhase | undefined): void {
+    if (phase) this.traced.set(portdev, phase);
+    else this.traced.delete(portdev);
+    const entry = this.entries.get(portdev);
+    if (!entry || entry.trace === phase) return;
+    this.removeElements(entry);
+    const traceChains = phase ? this.useTraceChains(entry.port, entry.compiled) : [];
+    this.releaseTraceChains(entry.traceChains);
+    const elements = portElements(this.layout, entry.port, entry.compiled, this.gen, phase);
+    for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
+    this.entries.set(portdev, { ...entry, elements, generation: this.gen, trace: phase, traceChains });
+  }
+
+  /** Takes a traced port's trace chains into use (creating those no port used); returns their keys. */
+  private useTraceChains(port: PortFilter, compiled: CompiledPort): string[] {
+    return traceEntries(this.layout, port, compiled).map(({ chain }) => {
+      const k = objectKey(chain.family, chain.name);
+      const known = this.traceChains.get(k);
+      this.traceChains.set(k, { chain, users: (known?.users ?? 0) + 1 });
+      if (!known) this.addChain(chain);
+      return k;
+    });
+  }
+
+  private releaseTraceChains(keys: readonly string[]): void {
+    for (const k of keys) {
+      const known = this.traceChains.get(k)!;
+      if (known.users > 1) this.traceChains.set(k, { ...known, users: known.users - 1 });
+      else {
+        this.traceChains.delete(k);
+        this.removeChain(k);
+      }
+    }
+  }
+
+  /** Takes a port's elements out of the sets. */
+  private removeElements(entry: PortEntry): void {
     // entries recorded before a generation switch name the dispatch maps as they were then
     const rename = entry.generation === this.gen ? undefined : dispatchKeys(this.layout, entry.generation, this.gen);
     for (const [k, es] of entry.elements) for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
+  }
+
+  private drop(portdev: string, forget: boolean): void {
+    const entry = this.entries.get(portdev)!;
+    this.removeElements(entry);
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
     this.entries.delete(portdev);
     this.relayout(before);
+    this.releaseTraceChains(entry.traceChains);
     const shape = this.shapes.get(entry.compiled.shape)!;
     if (shape.users > 1) this.shapes.set(entry.compiled.shape, { ...shape, users: shape.users - 1 });
     else {

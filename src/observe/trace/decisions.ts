@@ -3,7 +3,11 @@
 // in every table that traces it; only our table's count. Per packet (trace id) we keep its
 // headers and the ports it came from and goes to (the bridge family's iif/oif: in the inet family
 // the interface is the bridge), and per hook which port chain the dispatch jumped to: its entry
-// name says the direction (compile.ts names port chains SHAPE_ENTRY). Pure; bounded memory.
+// name says the direction (compile.ts names port chains SHAPE_ENTRY). A traced port's dispatch
+// jumps to a trace chain named after the port chain it goes to (compile.ts traceTarget); in the
+// hook where the flag is set, the trace chain's own events are the first of the packet there, and
+// its hooked chain's come only after it. Pure; bounded memory.
+import { traceTarget } from '../../backends/nftables/compile.js';
 import type { Family } from '../../nft/objects.js';
 import type { TraceEvent } from '../../nft/trace-events.js';
 import { packetSummary } from './packet.js';
@@ -26,6 +30,9 @@ export interface Decision {
 const BASE_CHAINS = new Set(['prerouting', 'input', 'forward', 'postrouting']);
 /** Entry chains of packets going to the port (libvirt's "out of the bridge" side). */
 const TO_ENTRIES = ['_to', '_fwd_to'];
+/** The direction of a port chain (SHAPE_ENTRY); none for a trace chain's bare `from`/`to` (no port chain there). */
+const directionOf = (chain: string): Direction | undefined =>
+  !chain.includes('_') ? undefined : TO_ENTRIES.some((s) => chain.endsWith(s)) ? 'to' : 'from';
 const DIRECTION_OF_HOOK: Readonly<Record<string, Direction>> = {
   prerouting: 'from',
   input: 'from',
@@ -44,6 +51,8 @@ interface PacketState {
   /** The base chain being passed (`family chain`) and the direction its dispatch chose. */
   hook?: string;
   direction?: Direction;
+  /** A trace chain was entered since the last event of a base chain (its hook's are still to come). */
+  entered?: boolean;
 }
 
 export class DecisionTracker {
@@ -71,10 +80,16 @@ export class DecisionTracker {
     const base = BASE_CHAINS.has(e.chain);
     if (base && p.hook !== `${e.family} ${e.chain}`) {
       p.hook = `${e.family} ${e.chain}`;
-      p.direction = undefined;
+      if (!p.entered) p.direction = undefined;
+    }
+    if (base) p.entered = false;
+    const traced = traceTarget(e.chain);
+    if (traced !== undefined) {
+      p.entered = true;
+      p.direction = directionOf(traced) ?? p.direction;
     }
     if (base && e.type === 'rule' && (e.verdict === 'jump' || e.verdict === 'goto') && e.target)
-      p.direction = TO_ENTRIES.some((s) => e.target!.endsWith(s)) ? 'to' : 'from';
+      p.direction = directionOf(traceTarget(e.target) ?? e.target);
     const decides = e.type === 'rule' ? e.verdict === 'accept' || e.verdict === 'drop' : false;
     // a policy decides for a port only when the hook dispatched the packet to one
     const byPolicy = base && e.type === 'policy' && p.direction !== undefined;

@@ -1,27 +1,25 @@
 // The daemon's live tracing (`virtwall nwfilter-trace`): trace sessions, each a client's stream of
-// decisions on some ports. While any session runs, the trace table (table.ts) marks the union of
-// their ports' packets, one netlink socket in group NFNLGRP_NFTRACE receives the kernel's trace
-// events (read every POLL_MS, never blocking the event loop), DecisionTracker turns them into
-// decisions, and each is named by the comment of the rule that made it (trace.ts: filter path
-// and priority; listings of our table give handle -> comment) and the rule's XML. The last
-// session to end deletes the table. Where the daemon owns tables, the trace table is owned but
-// not persistent: the kernel deletes it when the daemon's socket closes, also on kill -9; where
-// not, the daemon deletes a leftover one at start.
+// decisions on some ports. While any session runs, the nftables backend traces the union of
+// their ports (their dispatch entries jump to trace chains: backends/nftables/compile.ts
+// TracePhase; no other port's packets run a rule more), one netlink socket in group
+// NFNLGRP_NFTRACE receives the kernel's trace events (read every POLL_MS, never blocking the
+// event loop), DecisionTracker turns them into decisions, and each is named by the comment of
+// the rule that made it (trace.ts: filter path and priority; listings of our table give handle
+// -> comment) and the rule's XML. The last session on a port to end stops tracing it. A daemon
+// killed while tracing leaves its ports traced; the next one's first reconcile stops that (its
+// backend traces no port).
 import type { Logger } from 'pino';
 import { formatRule } from '../../conf/nwfilter/format.js';
 import type { FilterDef } from '../../conf/nwfilter/types.js';
 import { invalidInput } from '../../errors.js';
-import type { CommandRunner } from '../../exec/runner.js';
 import { ruleOrigin } from '../../backends/nftables/trace.js';
 import { NETLINK_NETFILTER, NETLINK_ROUTE, NetlinkSocket } from '../../netlink/socket.js';
 import { getLink, parseLink } from '../../netlink/rtnetlink.js';
 import type { NftClient } from '../../nft/client.js';
 import type { Family } from '../../nft/objects.js';
-import type { OwningNft } from '../../nft/owning-client.js';
 import { NFNLGRP_NFTRACE, parseTraceEvent } from '../../nft/trace-events.js';
 import { SerialQueue } from '../../util/serial-queue.js';
 import { DecisionTracker, type Decision, type Direction } from './decisions.js';
-import { deleteTraceTableScript, TRACE_TABLE, tracePortsScript, traceTableScript } from './table.js';
 
 const POLL_MS = 50;
 /** What arrives between two reads; more is lost and said so. */
@@ -61,10 +59,8 @@ interface Session {
 export interface TracerDeps {
   /** Lists our table (rule handles and comments). */
   nft: NftClient;
-  /** Runs the trace table's nft scripts: the owning context where there is one. */
-  runner: CommandRunner;
-  /** Where the daemon owns tables: creates the trace table owned until the daemon exits. */
-  owner?: OwningNft;
+  /** Traces exactly these ports (the nftables backend's trace()). */
+  trace(ports: readonly string[]): Promise<void>;
   /** Our nwfilter table and its families. */
   table: string;
   families: readonly Family[];
@@ -85,14 +81,6 @@ export class Tracer {
   private lost = false;
 
   constructor(private readonly deps: TracerDeps) {}
-
-  /** Deletes a trace table a previous daemon left (one it could not own). */
-  static async removeLeftover(runner: CommandRunner): Promise<boolean> {
-    const r = await runner.run(['nft', 'list', 'table', 'bridge', TRACE_TABLE]);
-    if (r.status !== 0) return false;
-    await runner.run(['nft', '-f', '-'], deleteTraceTableScript);
-    return true;
-  }
 
   /**
    * Starts tracing `req.ports` for a client; `emit` gets its lines until the count is reached
@@ -118,7 +106,7 @@ export class Tracer {
     return () => this.close(s);
   }
 
-  /** Ends every session (the daemon stops): the trace table goes. */
+  /** Ends every session (the daemon stops): no port stays traced. */
   async closeAll(): Promise<void> {
     for (const s of this.sessions) s.end();
     this.sessions.clear();
@@ -130,28 +118,15 @@ export class Tracer {
     await this.changes.run(() => this.apply());
   }
 
-  /** Brings the trace table and the event socket to what the sessions need. */
+  /** Brings the traced ports and the event socket to what the sessions need. */
   private async apply(): Promise<void> {
     const want = [...new Set([...this.sessions].flatMap((s) => [...s.ports]))].sort();
-    const nft = (script: string) => this.nft(script);
-    if (want.length === 0) {
-      if (this.ports.length) await nft(deleteTraceTableScript);
-      this.ports = [];
-      this.stopEvents();
-      return;
-    }
-    if (this.ports.length === 0) {
-      this.startEvents();
-      const owned = (await this.deps.owner?.ownUntilExit('bridge', TRACE_TABLE)) === 'owned';
-      await nft(traceTableScript(want, !owned));
-    } else await nft(tracePortsScript(this.ports, want));
+    // events are read from before the first port is traced
+    if (want.length > 0) this.startEvents();
     this.ports = want;
     this.names.clear();
-  }
-
-  private async nft(script: string): Promise<void> {
-    const r = await this.deps.runner.run(['nft', '-f', '-'], script);
-    if (r.status !== 0) throw new Error(`trace table: nft -f failed: ${r.stderr.trim()}`);
+    await this.deps.trace(want);
+    if (want.length === 0) this.stopEvents();
   }
 
   private startEvents(): void {

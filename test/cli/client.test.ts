@@ -48,7 +48,10 @@ describe('DaemonClient over the Unix socket', () => {
   const client = () => DaemonClient.forRoot(root);
 
   it('sends a JSON request and reads the JSON answer', async () => {
-    assert.deepEqual(await client().call('POST', '/bindings', { xml: '<a/>' }), { echo: { xml: '<a/>' }, name: 'ré😀' });
+    assert.deepEqual(await client().call('POST', '/bindings', { xml: '<a/>' }), {
+      echo: { xml: '<a/>' },
+      name: 'ré😀',
+    });
     assert.deepEqual(await client().call('GET', '/bindings/vnet0'), { echo: {}, name: 'ré😀' });
     assert.deepEqual(seen.slice(-2), [
       { method: 'POST', url: '/bindings', type: 'application/json', body: '{"xml":"<a/>"}' },

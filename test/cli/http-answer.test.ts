@@ -21,7 +21,8 @@ const BODY = '{"name":"ré😀"}';
 describe('an HTTP/1.1 answer', () => {
   it('framed by content-length, in any pieces; bytes after it are not body', () => {
     const wire = `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n\r\n${BODY}junk`;
-    for (const size of [1, 2, 3, 7, 1000]) assert.deepEqual(read(wire, size), { status: 200, body: BODY, complete: true });
+    for (const size of [1, 2, 3, 7, 1000])
+      assert.deepEqual(read(wire, size), { status: 200, body: BODY, complete: true });
   });
 
   it('in chunks (with an extension and a trailer), in any pieces', () => {

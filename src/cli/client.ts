@@ -9,7 +9,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { VirtwallError, invalidInput, type ErrorKind } from '../errors.js';
-import { DEFAULT_TLS_PORT, PKI } from '../daemon/config.js';
+import { DEFAULT_TLS_PORT, PKI } from '../daemon/pki.js';
 import { stateLayout } from '../daemon/layout.js';
 import { HttpAnswer } from './http-answer.js';
 

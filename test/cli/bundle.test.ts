@@ -207,7 +207,7 @@ describe('the bundled CLI', () => {
       /^src\/(xml\/dom|schema\/|conf\/(document|network\/parse|nwfilter\/parse)|daemon\/(main|http)|rpc\/|backends\/|nwfilter\/)|node_modules\/(saxes|libxml2-wasm|zod|pino|prom-client|dbus-next)\//;
 
     /** What the fast path (src/cli/fast-path.ts) leaves unloaded: the program, commander, node:http. */
-    const PROGRAM = /^src\/cli\/program\.ts$|^node_modules\/commander\/|^node-builtin:node:https?$/;
+    const PROGRAM = /^src\/cli\/program\.ts$|^node_modules\/commander\/|^node-builtin:(.*>)?node:https?$/;
 
     it('loads the fast path and the binding commands: no program, commander, HTTP client or heavy module', {
       timeout: 60_000,

@@ -5,10 +5,10 @@
 // source changed since) the TypeScript itself through tsx's loader (a devDependency, present in
 // a checkout only), so an edit to src/ takes effect at once and stale compiled code never runs.
 import { builtFromCurrentSources } from '../scripts/source-stamp.mjs';
+import { enableCompileCache } from './compile-cache.js';
 
 let main;
 if (builtFromCurrentSources()) {
-  const { enableCompileCache } = await import('./compile-cache.js');
   enableCompileCache();
   ({ main } = await import('../dist/cli/main.js'));
 } else {

@@ -26,7 +26,7 @@ const EXTERNAL = ['libxml2-wasm', 'pino', 'dbus-next', 'prom-client', 'koffi', '
 const moduleUrls = {
   name: 'module-urls',
   setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, (args) => {
+    b.onLoad({ filter: /\.ts$/, namespace: 'file' }, (args) => {
       const asCompiled = relative(OUT, join(DIST, relative(SRC, args.path))).replace(/\.ts$/, '.js');
       const text = readFileSync(args.path, 'utf8').replaceAll(
         'import.meta.url',
@@ -45,14 +45,16 @@ const moduleUrls = {
 const builtinsByRequire = {
   name: 'builtins-by-require',
   setup(b) {
-    // only static imports: a dynamic import of CommonJS gives its default export alone
+    // only static imports: a dynamic import of CommonJS gives its default export alone. One
+    // wrapper per importing file (Node's require returns the same module to each), so a wrapper
+    // sits in its importer's chunk rather than being a chunk of its own that every command loads.
     b.onResolve({ filter: /^node:/ }, (args) =>
       args.kind === 'import-statement'
-        ? { path: args.path, namespace: 'node-builtin' }
+        ? { path: `${relative(PACKAGE_ROOT, args.importer)}>${args.path}`, namespace: 'node-builtin' }
         : { path: args.path, external: true },
     );
     b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      contents: `module.exports = require(${JSON.stringify(args.path.split('>').at(-1))});`,
       loader: 'js',
     }));
   },

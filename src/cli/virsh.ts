@@ -44,8 +44,8 @@ export interface VirshOutput {
   table(header: readonly string[], rows: readonly (readonly string[])[]): void;
 }
 
-export function virshOutput(cmd: Command): VirshOutput {
-  const quiet = (cmd.optsWithGlobals() as { quiet?: boolean }).quiet === true;
+/** virsh's output, quiet with -q. */
+export function virshOutput(quiet: boolean): VirshOutput {
   const print = (text: string) => void process.stdout.write(text);
   return {
     quiet,

@@ -7,6 +7,7 @@ import { invalidInput } from '../errors.js';
 import type { FirewallBackendName } from '../network/firewall/plan.js';
 import type { NwfilterBackendName } from '../nwfilter/backend.js';
 import { printable } from '../util/printable.js';
+import { DEFAULT_TLS_PORT, PKI } from './pki.js';
 
 export type ConfValue = string | number | string[];
 
@@ -67,18 +68,6 @@ export interface TlsListener {
   /** Optional certificate revocation list. */
   crlFile?: string;
 }
-
-/** libvirt's TLS file layout (under the state root). */
-export const PKI = {
-  caFile: 'etc/pki/CA/cacert.pem',
-  serverCert: 'etc/pki/libvirt/servercert.pem',
-  serverKey: 'etc/pki/libvirt/private/serverkey.pem',
-  clientCert: 'etc/pki/libvirt/clientcert.pem',
-  clientKey: 'etc/pki/libvirt/private/clientkey.pem',
-} as const;
-
-/** The TLS listener's port unless tls_port says otherwise (libvirtd's 16514 stays free). */
-export const DEFAULT_TLS_PORT = 16591;
 
 /** A fleet host name (host_name; other hosts' records are checked against it too). */
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;

@@ -166,13 +166,29 @@ describe('the bundled CLI', () => {
       // answers as the daemon does (src/daemon/http.ts) for what these two commands ask
       mkdirSync(join(root, 'run/virtwall'), { recursive: true });
       server = createServer((req, res) => {
-        requests.push(`${req.method} ${req.url}`);
-        req.resume().on('end', () => res.end(JSON.stringify({ portdev: 'vnet0' })));
+        let body = '';
+        req.setEncoding('utf8').on('data', (d: string) => (body += d));
+        req.on('end', () => {
+          requests.push(`${req.method} ${req.url}`);
+          const [status, answer] = answerOf(`${req.method} ${req.url}`, body);
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(answer));
+        });
       });
       await new Promise<void>((r) => server.listen(join(root, 'run/virtwall/virtwall-sock'), r));
       writeFileSync(join(copy, 'binding.xml'), BINDING);
     });
     after(() => server.close());
+
+    /** The daemon's answers (src/daemon/http.ts) to what the commands below ask. */
+    const answerOf = (request: string, body: string): [number, unknown] => {
+      if (request === 'POST /bindings' && (JSON.parse(body) as { file: string }).file === 'dup.xml')
+        return [409, { error: "filter binding for port dev 'vnet0' already exists", kind: 'conflict' }];
+      if (request === 'GET /bindings/missing')
+        return [404, { error: "no nwfilter binding for port dev 'missing'", kind: 'not-found' }];
+      if (request === 'GET /networks/default/ports') return [200, [{ uuid: 'u1', tap: 'tap0' }]];
+      return [200, { portdev: 'vnet0' }];
+    };
 
     /** The sources (and packages) that went into the files of dist/ that `r` loaded. */
     const sourcesOf = (r: Run): string[] => {
@@ -190,7 +206,13 @@ describe('the bundled CLI', () => {
     const HEAVY =
       /^src\/(xml\/dom|schema\/|conf\/(document|network\/parse|nwfilter\/parse)|daemon\/(main|http)|rpc\/|backends\/|nwfilter\/)|node_modules\/(saxes|libxml2-wasm|zod|pino|prom-client|dbus-next)\//;
 
-    it('loads the CLI and the nwfilter commands, and none of the heavy modules', { timeout: 60_000 }, async () => {
+    /** What the fast path (src/cli/fast-path.ts) leaves unloaded: the program, commander, node:http. */
+    const PROGRAM = /^src\/cli\/program\.ts$|^node_modules\/commander\/|^node-builtin:(.*>)?node:https?$/;
+
+    it('loads the fast path and the binding commands: no program, commander, HTTP client or heavy module', {
+      timeout: 60_000,
+    }, async () => {
+      requests.length = 0;
       for (const args of [
         ['nwfilter-binding-create', 'binding.xml'],
         ['nwfilter-binding-delete', 'vnet0'],
@@ -200,16 +222,100 @@ describe('the bundled CLI', () => {
         assert.ok(fromDist(r), r.loaded.join(' '));
         const sources = sourcesOf(r);
         assert.ok(
-          sources.includes('src/cli/commands/nwfilter.ts') && sources.includes('src/cli/client.ts'),
+          sources.includes('src/cli/fast-path.ts') &&
+            sources.includes('src/cli/commands/nwfilter-binding.ts') &&
+            sources.includes('src/cli/client.ts'),
           sources.join(' '),
         );
         assert.deepEqual(
-          sources.filter((s) => HEAVY.test(s)),
+          sources.filter((s) => HEAVY.test(s) || PROGRAM.test(s)),
           [],
           args.join(' '),
         );
+        assert.ok(!r.loaded.some((f) => f.startsWith('node_modules/')), r.loaded.join(' '));
       }
       assert.deepEqual(requests, ['POST /bindings', 'GET /bindings/vnet0', 'DELETE /bindings/vnet0']);
+    });
+
+    it('prints what the program prints for the same command, byte for byte, with the same exit code', {
+      timeout: 120_000,
+    }, async () => {
+      const cases: { args: string[]; input?: string }[] = [
+        { args: ['nwfilter-binding-create', 'binding.xml'] },
+        { args: ['nwfilter-binding-create', 'dup.xml'] },
+        { args: ['nwfilter-binding-create', 'absent.xml'] },
+        { args: ['nwfilter-binding-create', '-'], input: BINDING },
+        { args: ['nwfilter-binding-delete', 'vnet0'] },
+        { args: ['nwfilter-binding-delete', 'missing'] },
+        { args: ['hook', 'qemu-ifup', 'tap0'] },
+        { args: ['hook', 'qemu-ifdown', 'tap0'] },
+        { args: ['hook', 'libvirt-qemu', 'g0', 'prepare', 'begin', '-'] },
+      ];
+      writeFileSync(join(copy, 'dup.xml'), BINDING);
+      const seen = new Map<string, Run>();
+      const daemonSaw = new Map<string, string[]>();
+      for (const { args, input } of cases)
+        for (const [quiet, at] of [
+          [[], root],
+          [['-q'], root],
+          [[], 'nowhere'],
+        ] as const) {
+          requests.length = 0;
+          // the fast path takes the global options before the command only; after it, the program parses them
+          const fast = await run([...quiet, '--root', at, ...args], input);
+          const fastRequests = [...requests];
+          requests.length = 0;
+          const program = await run([...args, '--root', at, ...quiet], input);
+          const what = `${quiet.join('')} ${at} ${args.join(' ')}`;
+          assert.deepEqual(
+            [fast.status, fast.stdout, fast.stderr],
+            [program.status, program.stdout, program.stderr],
+            what,
+          );
+          assert.deepEqual(fastRequests, requests, what);
+          assert.deepEqual(
+            sourcesOf(fast).filter((s) => PROGRAM.test(s)),
+            [],
+            `${what}: the fast path ran`,
+          );
+          assert.ok(sourcesOf(program).includes('src/cli/program.ts'), `${what}: the program ran`);
+          seen.set(what, fast);
+          daemonSaw.set(what, fastRequests);
+        }
+      // the cases reach what they are meant to
+      const out = (what: string) => {
+        const r = seen.get(what)!;
+        return [r.status, r.stdout, r.stderr];
+      };
+      assert.deepEqual(out(` ${root} nwfilter-binding-create binding.xml`), [
+        0,
+        'Network filter binding on vnet0 created from binding.xml\n\n',
+        '',
+      ]);
+      assert.deepEqual(out(`-q ${root} nwfilter-binding-delete vnet0`), [0, '', '']);
+      assert.deepEqual(out(` ${root} nwfilter-binding-create dup.xml`), [
+        1,
+        '\n',
+        "error: Failed to create network filter from dup.xml\nerror: filter binding for port dev 'vnet0' already exists\n",
+      ]);
+      assert.match(out(` ${root} nwfilter-binding-create absent.xml`)[2] as string, /Failed to open file 'absent.xml'/);
+      assert.match(
+        out(` ${root} nwfilter-binding-delete missing`)[2] as string,
+        /failed to get nwfilter binding 'missing'/,
+      );
+      assert.deepEqual(out(` ${root} hook qemu-ifup tap0`), [
+        2,
+        '',
+        'error: VIRTWALL_MAC must hold the guest MAC address\n',
+      ]);
+      assert.deepEqual(daemonSaw.get(` ${root} hook qemu-ifdown tap0`), [
+        'GET /networks/default/ports',
+        'DELETE /ports/u1',
+      ]);
+      assert.match(
+        out(' nowhere nwfilter-binding-delete vnet0')[2] as string,
+        /failed to connect to the daemon at nowhere\//,
+      );
     });
 
     it('the control: a schema check does load libxml2 and the parsers', { timeout: 60_000 }, async () => {

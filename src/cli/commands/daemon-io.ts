@@ -1,10 +1,8 @@
 // What the virsh-style commands share: reading a document argument as virsh does, looking an
 // object up before acting on it (virsh's "failed to get ..." line), printing lists as tables or
-// JSON, and virsh's `edit` cycle through $EDITOR.
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// JSON (virsh's `edit` cycle is in edit.ts). Nothing here loads commander: the CLI's fast path
+// (src/cli/fast-path.ts) runs the commands' actions without it.
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { VirtwallError } from '../../errors.js';
 import { parseNameValues } from '../../util/name-value.js';
@@ -82,7 +80,7 @@ export function virshCommand(
       client: DaemonClient.of(cmd),
       args: params.slice(0, args.length) as string[],
       opts: params[args.length] as Opts,
-      out: virshOutput(cmd),
+      out: virshOutput((cmd.optsWithGlobals() as { quiet?: boolean }).quiet === true),
     });
   });
   return c;
@@ -95,47 +93,45 @@ const LOOKUPS = {
   binding: { what: 'nwfilter binding', path: (n: string) => `/bindings/${seg(n)}` },
   port: { what: 'network port', path: (n: string) => `/ports/${seg(n)}` },
 } as const;
+export type LookupKind = keyof typeof LOOKUPS;
 
 /** virsh's virshCommandOpt*: the object named on the command line, or "failed to get <what> 'NAME'". */
-export function lookup<T = Record<string, unknown>>(
-  client: DaemonClient,
-  kind: keyof typeof LOOKUPS,
-  name: string,
-): Promise<T> {
+export function lookup<T = Record<string, unknown>>(client: DaemonClient, kind: LookupKind, name: string): Promise<T> {
   const l = LOOKUPS[kind];
   return failing(`failed to get ${l.what} '${name}'`, client.call<T>('GET', l.path(name)));
 }
 
-/**
- * A command that sends one document file to the daemon (`net-define`, ...): virsh's
- * confirmation from the daemon's reply, `--validate` against libvirt's schema for `root`.
- */
-export function documentCommand<R>(
-  program: Command,
-  spec: {
-    name: string;
-    description: string;
-    what: string;
-    root: string;
-    failure: string;
-    send: (client: DaemonClient, xml: string, file: string) => Promise<R>;
-    message: (reply: R, file: string) => string;
-  },
-): void {
+/** A command that sends one document file to the daemon (`net-define`, ...). */
+export interface DocumentSpec<R> {
+  name: string;
+  description: string;
+  what: string;
+  root: string;
+  failure: string;
+  send: (client: DaemonClient, xml: string, file: string) => Promise<R>;
+  message: (reply: R, file: string) => string;
+}
+
+/** A document command's action: virsh's confirmation from the daemon's reply, `--validate` against libvirt's schema for `root`. */
+export function documentRun<R>(spec: DocumentSpec<R>): (r: VirshRun) => Promise<void> {
+  return async ({ client, args: [file], opts, out }) => {
+    const xml = readDocument(file!);
+    const reply = await failing(`${spec.failure} from ${file}`, async () => {
+      if (opts['validate']) await validate(xml, spec.root);
+      return spec.send(client, xml, file!);
+    });
+    out.extra(spec.message(reply, file!));
+  };
+}
+
+export function documentCommand<R>(program: Command, spec: DocumentSpec<R>): void {
   virshCommand(
     program,
     spec.name,
     spec.description,
     [['<file>', `file containing an XML ${spec.what} description ("-": stdin)`]],
     [['--validate', 'validate the XML against the schema']],
-    async ({ client, args: [file], opts, out }) => {
-      const xml = readDocument(file!);
-      const reply = await failing(`${spec.failure} from ${file}`, async () => {
-        if (opts['validate']) await validate(xml, spec.root);
-        return spec.send(client, xml, file!);
-      });
-      out.extra(spec.message(reply, file!));
-    },
+    documentRun(spec),
   );
 }
 
@@ -187,52 +183,4 @@ export function listCommand<T>(program: Command, spec: ListSpec<T>): void {
       );
     },
   );
-}
-
-/** virsh's `*-edit`: the XML through $EDITOR, defined again by `define` if changed; named as the daemon names it. */
-export function editCommand(
-  program: Command,
-  name: string,
-  what: string,
-  arg: Arg,
-  kind: keyof typeof LOOKUPS,
-  xmlPath: (name: string) => string,
-  definePath: string,
-): void {
-  virshCommand(
-    program,
-    name,
-    `edit XML configuration for a ${what.toLowerCase()} with $EDITOR`,
-    [arg],
-    [],
-    async ({ client, args: [target], out }) => {
-      let { name: current } = await lookup<{ name: string }>(client, kind, target!);
-      const { xml } = await client.call<{ xml: string }>('GET', xmlPath(target!));
-      const changed = await editDocument(xml, async (edited) => {
-        ({ name: current } = await client.call<{ name: string }>('POST', definePath, { xml: edited }));
-      });
-      out.extra(`${what} ${current} XML configuration ${changed ? 'edited' : 'not changed'}.\n`);
-    },
-  );
-}
-
-/**
- * virsh's edit: dump to a temporary file, run $EDITOR (or $VISUAL, else vi) on it, and define
- * the result if it changed. Returns whether it changed.
- */
-export async function editDocument(current: string, define: (xml: string) => Promise<void>): Promise<boolean> {
-  const dir = mkdtempSync(join(tmpdir(), 'virtwall-edit-'));
-  const file = join(dir, 'document.xml');
-  try {
-    writeFileSync(file, current);
-    const editor = process.env['VISUAL'] || process.env['EDITOR'] || 'vi';
-    const r = spawnSync('/bin/sh', ['-c', `${editor} "$1"`, 'editor', file], { stdio: 'inherit' });
-    if (r.status !== 0) throw new VirtwallError('operation-failed', `editor '${editor}' failed`);
-    const edited = decodeUtf8(readFileSync(file));
-    if (edited === current) return false;
-    await define(edited);
-    return true;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }

@@ -9,7 +9,6 @@ import { formatInfo } from '../table.js';
 import { VirshError, byNameCase, failing } from '../virsh.js';
 import {
   documentCommand,
-  editCommand,
   listCommand,
   lookup,
   parseParamWords,
@@ -19,6 +18,7 @@ import {
   type Arg,
   type VirshRun,
 } from './daemon-io.js';
+import { editCommand } from './edit.js';
 
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 const netArg = ['<network>', 'network name or uuid'] as const;

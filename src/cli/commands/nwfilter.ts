@@ -3,10 +3,11 @@
 import type { Command } from 'commander';
 import { seg } from '../client.js';
 import { byNameCase, failing } from '../virsh.js';
-import { documentCommand, editCommand, listCommand, lookup, virshCommand } from './daemon-io.js';
+import { documentCommand, listCommand, lookup, virshCommand } from './daemon-io.js';
+import { editCommand } from './edit.js';
+import { BINDING_CREATE, bindingArg, deleteBinding } from './nwfilter-binding.js';
 
 const filterArg = ['<nwfilter>', 'network filter name or uuid'] as const;
-const bindingArg = ['<binding>', 'network filter binding port dev'] as const;
 
 export function registerNwfilterCommands(program: Command): void {
   documentCommand(program, {
@@ -65,30 +66,8 @@ export function registerNwfilterCommands(program: Command): void {
     (name) => `/nwfilters/${seg(name)}`,
     '/nwfilters',
   );
-  documentCommand(program, {
-    name: 'nwfilter-binding-create',
-    description: 'create a network filter binding from an XML file',
-    what: 'network filter binding',
-    root: 'filterbinding',
-    failure: 'Failed to create network filter',
-    send: (c, xml, file) => c.call<{ portdev: string }>('POST', '/bindings', { xml, file }),
-    message: (r, file) => `Network filter binding on ${r.portdev} created from ${file}\n`,
-  });
-  virshCommand(
-    program,
-    'nwfilter-binding-delete',
-    'delete a network filter binding',
-    [bindingArg],
-    [],
-    async ({ client, args: [portdev], out }) => {
-      await lookup(client, 'binding', portdev!);
-      await failing(
-        `Failed to delete network filter binding on ${portdev}`,
-        client.call('DELETE', `/bindings/${seg(portdev!)}`),
-      );
-      out.extra(`Network filter binding on ${portdev} deleted\n`);
-    },
-  );
+  documentCommand(program, BINDING_CREATE);
+  virshCommand(program, 'nwfilter-binding-delete', 'delete a network filter binding', [bindingArg], [], deleteBinding);
   listCommand(program, {
     name: 'nwfilter-binding-list',
     description: 'list network filter bindings',

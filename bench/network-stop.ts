@@ -1,0 +1,175 @@
+// Where a network's stop spends its time (issue 15, target 2: 100 networks stopped in <= 3 s),
+// against the kernel's floor. The network driver runs in-process inside a namespace this bench
+// creates (as virtwalld runs: nft through libnftables in-process, netlink from the process),
+// under bench/support/reaper.py (a child subreaper, as a host's init: dnsmasq is reaped when it
+// ends). It starts `--many` NAT networks with DHCP (nftables firewall), then stops them one
+// after the other, timing each step of every stop; and, first, the floor: RTM_DELLINK of a
+// bridge, down and up with an address, in-process (`--floor` deletions of each).
+//
+//   node --import tsx bench/network-stop.ts [--many=100] [--floor=20]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseNetwork } from '../src/conf/network/parse.js';
+import { DiagnosticList } from '../src/errors.js';
+import { SystemRunner, type CommandRunner } from '../src/exec/runner.js';
+import { NETLINK_ROUTE, NetlinkSocket } from '../src/netlink/socket.js';
+import * as rt from '../src/netlink/rtnetlink.js';
+import { parseDnsmasqVersion } from '../src/network/dnsmasq/config.js';
+import { NetworkDriver } from '../src/network/lifecycle/driver.js';
+import { writeLeaseHookScript } from '../src/network/lifecycle/lease-hook.js';
+import { parseIp } from '../src/util/address.js';
+import { NetnsLab } from '../test/support/netns.js';
+import { requireNetns } from './support/net.js';
+import { fmt, numberOption, percentile, printTable } from './support/stats.js';
+
+const many = numberOption('many', 100);
+const floorRounds = numberOption('floor', 20);
+const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+const median = (v: readonly number[]) => percentile(v, 50);
+const INSIDE = '--inside';
+
+if (!process.argv.includes(INSIDE)) {
+  // the outer run: a namespace, and this script again inside it under the subreaper
+  requireNetns();
+  const lab = new NetnsLab();
+  try {
+    const ns = lab.netns('stop');
+    const r = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        'python3',
+        join(import.meta.dirname, 'support/reaper.py'),
+        process.execPath,
+        ...process.execArgv,
+        import.meta.filename,
+        ...process.argv.slice(2),
+        INSIDE,
+      ],
+      { stdio: 'inherit' },
+    );
+    process.exitCode = r.status ?? 1;
+  } finally {
+    lab.cleanup();
+  }
+} else {
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the start`,
+  );
+  // ---- the floor: the kernel deleting a bridge, nothing else
+  const nl = NetlinkSocket.open(NETLINK_ROUTE);
+  const down: number[] = [];
+  const up: number[] = [];
+  for (let i = 0; i < floorRounds; i++) {
+    for (const [name, times, configure] of [
+      [`fd${i}`, down, false],
+      [`fu${i}`, up, true],
+    ] as const) {
+      nl.request((q) => rt.newBridge(q, { name, forwardDelay: 0, stp: false }));
+      const index = rt.parseLink(nl.request((q) => rt.getLink(q, { name }))[0]!).index;
+      if (configure) {
+        nl.request((q) => rt.newAddress(q, index, parseIp(`10.9.${i}.1`)!, 24));
+        nl.request((q) => rt.setUp(q, index));
+      }
+      const t0 = process.hrtime.bigint();
+      nl.request((q) => rt.delLink(q, index));
+      times.push(since(t0));
+    }
+  }
+  nl.close();
+  printTable(
+    `The floor: RTM_DELLINK of a bridge, in-process (ms, ${floorRounds} each)`,
+    ['bridge', 'median', 'p90'],
+    [
+      ['down, no address', fmt(median(down), 2), fmt(percentile(down, 90), 2)],
+      ['up, with an IPv4 address', fmt(median(up), 2), fmt(percentile(up, 90), 2)],
+    ],
+  );
+
+  // ---- the stops, step by step
+  let current = new Map<string, number>();
+  const note = (what: string, ms: number) => current.set(what, (current.get(what) ?? 0) + ms);
+  const system = new SystemRunner();
+  const runner: CommandRunner = {
+    netns: system.netns,
+    async run(argv, input, env) {
+      const t0 = process.hrtime.bigint();
+      try {
+        return await system.run(argv, input, env);
+      } finally {
+        note(`run: ${argv.slice(0, argv[0] === 'nft' ? 4 : 1).join(' ')}`, since(t0));
+      }
+    },
+  };
+  const stateDir = mkdtempSync(join('/dev/shm', 'virtwall-bench-stop-'));
+  process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
+  const driver = new NetworkDriver({
+    runner,
+    stateDir,
+    firewallBackend: 'nftables',
+    leaseHook: writeLeaseHookScript(stateDir),
+    dnsmasqCaps: parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout),
+    diag: new DiagnosticList(),
+  });
+  // the kernel operations (netlink, /proc/sys) timed through the driver's private member
+  const d = driver as unknown as { kernel: Record<string, (...a: unknown[]) => Promise<unknown>> };
+  const kernel = d.kernel;
+  d.kernel = new Proxy(kernel, {
+    get: (k, op: string) =>
+      typeof k[op] === 'function'
+        ? async (...a: unknown[]) => {
+            const t0 = process.hrtime.bigint();
+            try {
+              return await k[op]!.apply(k, a);
+            } finally {
+              note(`kernel: ${op}`, since(t0));
+            }
+          }
+        : k[op],
+  });
+  const names: string[] = [];
+  let t0 = process.hrtime.bigint();
+  for (let i = 0; i < many; i++) {
+    const net = `10.${100 + Math.floor(i / 250)}.${i % 250}`;
+    const name = `stop${i}`;
+    await driver.start(
+      parseNetwork(`<network><name>${name}</name><forward mode='nat'/><bridge name='vstop${i}' stp='off' delay='0'/>
+<ip address='${net}.1' prefix='24'><dhcp><range start='${net}.10' end='${net}.250'/></dhcp></ip></network>`),
+    );
+    names.push(name);
+  }
+  const started = since(t0);
+  const steps = new Map<string, number[]>();
+  const stops: number[] = [];
+  t0 = process.hrtime.bigint();
+  for (const name of names) {
+    current = new Map();
+    const s0 = process.hrtime.bigint();
+    await driver.stop(name);
+    stops.push(since(s0));
+    for (const [k, v] of current) (steps.get(k) ?? steps.set(k, []).get(k)!).push(v);
+  }
+  const stopped = since(t0);
+  const sum = (v: readonly number[]) => v.reduce((a, b) => a + b, 0);
+  const accounted = sum([...steps.values()].map(sum));
+  printTable(
+    `${many} NAT networks with DHCP started (${fmt(started)} ms), then stopped one after the other: each step of the stops (ms)`,
+    ['step', 'median per stop', 'first stop', 'all stops'],
+    [
+      ...[...steps].map(([k, v]) => [k, fmt(median(v), 2), fmt(v[0], 2), fmt(sum(v))]),
+      ['the rest (dnsmasq ended and reaped, records, files)', '-', '-', fmt(stopped - accounted)],
+      ['a stop', fmt(median(stops), 1), fmt(stops[0], 1), fmt(stopped)],
+    ],
+  );
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end`,
+  );
+}

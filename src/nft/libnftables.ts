@@ -33,7 +33,7 @@ interface Lib {
   error(ctx: unknown): string | null;
   setOutputFlags(ctx: unknown, flags: number): void;
   setDryRun(ctx: unknown, dry: boolean): void;
-  mallocTrim(pad: number): number;
+  mallocTrim: Fn;
 }
 
 /**
@@ -134,7 +134,9 @@ export class Libnftables implements CommandRunner {
             // a listing fills nft's cache with the whole ruleset (set elements too), which the call
             // after it frees once the ruleset changed
             const listing = call.text.startsWith('list ');
-            if (listing || this.listed || call.text.length + stdout.length > TRIM_ABOVE) this.lib.mallocTrim(0);
+            if (listing || this.listed || call.text.length + stdout.length > TRIM_ABOVE)
+              // on a worker too: giving back a bulk's pages takes milliseconds
+              this.lib.mallocTrim.async(0, () => {});
             this.listed = listing;
             resolve({ status: err || rc !== 0 ? 1 : 0, stdout, stderr });
           });

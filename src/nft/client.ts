@@ -3,7 +3,7 @@
 // command through a CommandRunner; FakeNft (fake.ts) answers the same from memory.
 import { VirtwallError } from '../errors.js';
 import type { CommandRunner } from '../exec/runner.js';
-import { renderBatch, type Batch } from './batch.js';
+import { renderBatch, type Batch, type Command } from './batch.js';
 import { parseChainsListing, parseEchoedRules, parseTableListing, type ListedTable } from './listing.js';
 import { objectKey, type Family, type KernelStatement, type NftRule } from './objects.js';
 
@@ -74,8 +74,8 @@ export class NftCli implements NftClient {
     );
     if (added.length === 0) return [];
     const families = [...new Set(batch.flatMap((c) => ('rule' in c ? [c.chain.family] : [])))];
-    const listed = new Map<string, readonly NftRule[]>();
-    for (const family of families) {
+    const listed = (await this.scratchRules(batch, table, families)) ?? new Map<string, readonly NftRule[]>();
+    for (const family of listed.size > 0 ? [] : families) {
       const t = await this.listing(family, table, true);
       if (!t)
         throw new VirtwallError('operation-failed', `nft table ${family} ${table} is gone after loading rules into it`);
@@ -119,6 +119,58 @@ export class NftCli implements NftClient {
       }
     }
     return out;
+  }
+
+  /**
+   * The rules `batch` adds, as the kernel holds them, read from a scratch table: the batch's sets
+   * and chains (without hooks: no packet ever runs them) and its rules, loaded into
+   * `<table>_bodies`, listed and deleted. nft 1.0 lists any table, even terse, only after
+   * fetching every element of its sets: at 10,000 ports the table's own listing took 0.6 s and
+   * left 60 MB of cache. Undefined when the rules refer to an object the batch does not declare
+   * (a rule rewritten in a chain of the layout): then the table itself is listed.
+   */
+  private async scratchRules(
+    batch: Batch,
+    table: string,
+    families: readonly Family[],
+  ): Promise<Map<string, readonly NftRule[]> | undefined> {
+    const scratch = `${table}_bodies`;
+    const ours = (f: Family) => families.includes(f);
+    const chains = new Map<string, Command>();
+    const sets: Command[] = [];
+    const rules: Command[] = [];
+    for (const c of batch) {
+      if ('rule' in c && ours(c.chain.family)) {
+        rules.push(c);
+        chains.set(objectKey(c.chain.family, c.chain.name), { verb: 'add', chain: c.chain });
+      } else if ('chain' in c && c.verb === 'add' && ours(c.chain.family)) {
+        const { family, name } = c.chain;
+        chains.set(objectKey(family, name), { verb: 'add', chain: { family, name } });
+      } else if ('set' in c && 'decl' in c.set && ours(c.set.family)) sets.push(c);
+    }
+    // delete first: a scratch table a crash left behind must not add its rules to these
+    const tables = families.flatMap((f): Command[] => [
+      { verb: 'add', table: f },
+      { verb: 'delete', table: f },
+      { verb: 'add', table: f },
+    ]);
+    const loaded = await this.runner.run(
+      ['nft', '-f', '-'],
+      renderBatch([...tables, ...sets, ...chains.values(), ...rules], scratch),
+    );
+    try {
+      if (loaded.status !== 0) return undefined;
+      const out = new Map<string, readonly NftRule[]>();
+      for (const family of families) {
+        const t = await this.listing(family, scratch, true);
+        if (!t) return undefined;
+        for (const [k, chain] of t.chains) out.set(k, chain.rules);
+      }
+      return out;
+    } finally {
+      const gone = families.map((f): Command => ({ verb: 'delete', table: f }));
+      if (loaded.status === 0) await this.runner.run(['nft', '-f', '-'], renderBatch(gone, scratch));
+    }
   }
 
   async applyEchoed(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {

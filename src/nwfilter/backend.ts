@@ -35,15 +35,25 @@ export interface PortFilter {
 /**
  * A port whose instances are computed on first use, so a backend that kept what it built for
  * `inputsDigest` never instantiates. The property is a getter: spreading the object computes it.
+ * The instances are held weakly: a backend keeps the port (its name, digest) for as long as it is
+ * bound but needs its rule trees only to compile it, and at 10,000 ports they would be a third of
+ * the daemon's heap; a later read after the collector took them instantiates again.
  */
 export function deferredPortFilter(
   port: Omit<PortFilter, 'instances'> & { inputsDigest: string },
   instantiate: () => readonly RuleInstance[],
 ): PortFilter {
-  let instances: readonly RuleInstance[] | undefined;
+  let held: WeakRef<readonly RuleInstance[]> | undefined;
   return Object.defineProperty({ ...port }, 'instances', {
     enumerable: true,
-    get: () => (instances ??= instantiate()),
+    get: () => {
+      let instances = held?.deref();
+      if (!instances) {
+        instances = instantiate();
+        held = new WeakRef(instances);
+      }
+      return instances;
+    },
   }) as PortFilter;
 }
 

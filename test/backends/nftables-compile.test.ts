@@ -306,6 +306,42 @@ describe('nftables compiler', () => {
     }
   });
 
+  it("a change that empties a shape removes its sets whole, not their elements one by one; others' elements are removed exactly", () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const first = PortLedger.empty('br_netfilter', 1).with({ set: [port(1), port(2)], remove: [] }).ledger;
+    const shapeSets = (l: PortLedger, n: number) =>
+      [...l.shapeSets()].filter((k) => k.includes(` ${l.shapeOf(`vnet${n}`)}_`));
+    const oldSets = shapeSets(first, 1);
+    assert.ok(oldSets.length > 0);
+    // both ports move to another shape (a redefinition): the old shape's sets go whole
+    const redefined = first.with({
+      set: [port(1, 'clean-traffic', undefined, [v2]), port(2, 'clean-traffic', undefined, [v2])],
+      remove: [],
+    });
+    for (const k of oldSets) {
+      assert.ok(redefined.delta.removedSets.has(k), `${k} removed`);
+      assert.equal(redefined.delta.removedElements.get(k), undefined, `${k}: no element removals`);
+    }
+    const ids = new Map(['vnet1', 'vnet2'].map((n) => [n, redefined.ledger.idOf(n)!]));
+    assert.deepEqual(
+      snapshot(redefined.ledger.model),
+      compileModel([port(1, 'clean-traffic', undefined, [v2]), port(2, 'clean-traffic', undefined, [v2])], ids),
+    );
+    // one port of two moves: its elements leave the sets that stay, and only its
+    const moved = first.with({ set: [port(1, 'clean-traffic', undefined, [v2])], remove: [] });
+    for (const k of oldSets) {
+      assert.ok(!moved.delta.removedSets.has(k));
+      const removed = [...(moved.delta.removedElements.get(k)?.keys() ?? [])];
+      assert.ok(removed.length > 0 && removed.every((t) => t.startsWith('"vnet1"')), `${k}: ${removed}`);
+      assert.ok(![...moved.ledger.model.sets.get(k)!.elements.keys()].some((t) => t.startsWith('"vnet1"')));
+    }
+    // a port set again as it was changes nothing, in the sets nor in the delta
+    const again = first.with({ set: [port(1)], remove: [] });
+    const count = (m: Map<string, Map<string, unknown>>) => [...m.values()].reduce((n, es) => n + es.size, 0);
+    assert.equal(count(again.delta.addedElements) + count(again.delta.removedElements), 0);
+    assert.deepEqual(snapshot(again.ledger.model), snapshot(first.model));
+  });
+
   it('a change makes a new ledger and leaves the one it was made on as it was', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
     const garp = `<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>`;

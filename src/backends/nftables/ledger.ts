@@ -160,9 +160,13 @@ export class PortLedger {
 
   /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
   portsOfChain(k: string): string[] {
-    return [...this.s.entries.values()]
-      .filter((e) => e.compiled.chains.some((c) => objectKey(c.family, c.name) === k))
-      .map((e) => e.port.portdev);
+    const shapes = new Set<string>();
+    for (const [name, s] of this.s.shapes)
+      if (s.chains.some((c) => objectKey(c.family, c.name) === k)) shapes.add(name);
+    const out: string[] = [];
+    if (shapes.size > 0)
+      for (const e of this.s.entries.values()) if (shapes.has(e.compiled.shape)) out.push(e.port.portdev);
+    return out;
   }
 
   /** The compiled form of every digested port, by its inputs digest (for the next ledger, and to keep across restarts). */
@@ -242,6 +246,13 @@ class Draft {
   private readonly sets: CowEdit<DesiredSet>;
   /** Edits of the sets' elements, by set key (put into their sets by `done`). */
   private readonly elements = new Map<string, CowEdit<Element>>();
+  /**
+   * Elements of ports that left, in the sets of their shape, by set key: removed by `done` from
+   * the sets still there. A set whose shape the change emptied goes as a whole (a redefinition
+   * of a filter 10,000 ports use empties its shape), so its elements are not removed one by one
+   * and the delta lists them only through the set's removal.
+   */
+  private readonly leaving = new Map<string, (readonly Element[])[]>();
   private readonly entries: CowEdit<PortEntry>;
   private readonly shapes: CowEdit<Shape>;
   private readonly ids: CowEdit<number>;
@@ -267,6 +278,10 @@ class Draft {
   }
 
   done(): LedgerState {
+    for (const [k, lists] of this.leaving) {
+      if (!this.sets.has(k)) continue;
+      for (const es of lists) for (const e of es) this.removeLeft(k, e);
+    }
     for (const [k, es] of this.elements) this.sets.set(k, { ...this.sets.get(k)!, elements: es.done() });
     return {
       ...this.from,
@@ -365,11 +380,15 @@ class Draft {
     }
   }
 
-  /** Takes a port's elements out of the sets. */
+  /** Takes a port's elements out of the sets (those of its shape's own sets when `done`: see `leaving`). */
   private removeElements(entry: PortEntry): void {
     // entries recorded before a generation switch name the dispatch maps as they were then
     const rename = entry.generation === this.gen ? undefined : dispatchKeys(this.layout, entry.generation, this.gen);
-    for (const [k, es] of entry.elements) for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
+    const own = new Set(entry.compiled.sets.map((s) => objectKey(s.family, s.name)));
+    for (const [k, es] of entry.elements) {
+      if (own.has(k)) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
+      else for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
+    }
   }
 
   private drop(portdev: string, forget: boolean): void {
@@ -457,6 +476,11 @@ class Draft {
     const text = elementText(e);
     this.elementsOf(k).set(text, e);
     if (!this.delta.removedElements.get(k)?.delete(text)) note(this.delta.addedElements, k, text, e);
+  }
+
+  /** Removes a left port's element, unless this change put the same element back (then nothing changed). */
+  private removeLeft(k: string, e: Element): void {
+    if (!this.delta.addedElements.get(k)?.delete(elementText(e))) this.removeElement(k, e);
   }
 
   private removeElement(k: string, e: Element): void {

@@ -5,7 +5,6 @@
 import type { NetworkDef } from '../conf/network/types.js';
 import type { FilterDef } from '../conf/nwfilter/index.js';
 import { UPDATE_COMMANDS_BY_NUMBER, UPDATE_SECTIONS_BY_NUMBER } from './update-enums.js';
-import { assertSchemaValid } from '../schema/relaxng.js';
 import { CODE, DOMAIN, libvirtError } from './errors.js';
 import { T } from './remote-types.js';
 import { DRIVER_DOMAIN, type Driver, type Session } from './session.js';
@@ -147,10 +146,15 @@ function leases(s: Session, a: Args) {
   return listReply('leases', items, a['need_results']);
 }
 
+/** RelaxNG validation (libxml2's wasm, some 40 ms): loaded at the first request asking for it, not at every start. */
+async function assertSchemaValid(text: string, rootName: string, file: string): Promise<void> {
+  (await import('../schema/relaxng.js')).assertSchemaValid(text, rootName, file);
+}
+
 async function portCreate(s: Session, a: Args) {
   checkFlags(s, a['flags'], 1 | 2, 'networkPortCreateXML');
   const net = network(s, a['network']);
-  if (a['flags'] & 2) assertSchemaValid(a['xml'], 'networkport', 'networkport');
+  if (a['flags'] & 2) await assertSchemaValid(a['xml'], 'networkport', 'networkport');
   const uuid = await s.daemon.createPort({ network: net.name, xml: a['xml'], reclaim: (a['flags'] & 1) !== 0 });
   return { port: portRef(net, uuid) };
 }
@@ -437,7 +441,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       write: 'virNetworkDefineXMLFlags',
       run: async (s, a) => {
         checkFlags(s, a['flags'], 1, 'networkDefineXMLFlags');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
+        if (a['flags'] & 1) await assertSchemaValid(a['xml'], 'network', 'network');
         return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkDefine(a['xml']))) };
       },
     }),
@@ -463,7 +467,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       write: 'virNetworkCreateXMLFlags',
       run: async (s, a) => {
         checkFlags(s, a['flags'], 1, 'networkCreateXMLFlags');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'network', 'network');
+        if (a['flags'] & 1) await assertSchemaValid(a['xml'], 'network', 'network');
         return { net: netRef(s.daemon.networks.lookup(await s.daemon.networkCreate(a['xml']))) };
       },
     }),
@@ -716,7 +720,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       write: 'virNWFilterDefineXMLFlags',
       run: async (s, a) => {
         checkFlags(s, a['flags'], 1, 'nwfilterDefineXMLFlags');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filter', 'nwfilter');
+        if (a['flags'] & 1) await assertSchemaValid(a['xml'], 'filter', 'nwfilter');
         return { nwfilter: filterRef(s.daemon.filters.get((await s.daemon.defineFilter(a['xml'])).name)) };
       },
     }),
@@ -780,7 +784,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       write: 'virNWFilterBindingCreateXML',
       run: async (s, a) => {
         checkFlags(s, a['flags'], 1, 'nwfilterBindingCreateXML');
-        if (a['flags'] & 1) assertSchemaValid(a['xml'], 'filterbinding', 'nwfilterbinding');
+        if (a['flags'] & 1) await assertSchemaValid(a['xml'], 'filterbinding', 'nwfilterbinding');
         return { nwfilter: bindingRef(s.daemon.bindings.get(await s.daemon.createBinding(a['xml']))) };
       },
     }),

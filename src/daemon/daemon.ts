@@ -98,6 +98,8 @@ export class Daemon {
   static async open(deps: DaemonDeps): Promise<Daemon> {
     reportCorruptStateTo((c) => deps.log.warn(c, 'corrupt state file set aside'));
     ensureLayout(deps.layout);
+    // the kernel lists our rules while the records below are read
+    deps.backend.prepare?.();
     const version = await deps.runner.run(['dnsmasq', '--version']);
     const driver = new NetworkDriver({
       runner: deps.runner,

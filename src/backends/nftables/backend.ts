@@ -72,6 +72,8 @@ export class NftablesBackend implements NwfilterBackend {
   private readonly queue = new SerialQueue();
 
   private readonly path: StatefulPath;
+  /** Our tables as read by prepare(), for the next resync. */
+  private prepared: Promise<Ruleset | undefined> | undefined;
   /** Compiled ports of the last run, read at the first resync. */
   private stored: Map<string, CompiledPort> | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
@@ -111,6 +113,13 @@ export class NftablesBackend implements NwfilterBackend {
 
   apply(change: PortChange): Promise<void> {
     return this.serial(() => this.applyNow(change));
+  }
+
+  prepare(): void {
+    if (this.kernel || this.prepared) return;
+    this.prepared = readRuleset(this.nft);
+    // a failure is the resync's to report, whenever it takes the reading
+    this.prepared.catch(() => undefined);
   }
 
   reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
@@ -180,16 +189,19 @@ export class NftablesBackend implements NwfilterBackend {
   private async resync(
     desired: readonly PortFilter[],
   ): Promise<{ delta: ModelDelta; observed: Set<string>; compiled: number }> {
-    const kernel = (await readRuleset(this.nft)) ?? emptyRuleset();
-    const generation = generationIn(kernel);
-    const { names, ids } = portsIn(kernel, generation);
-    const wanted = new Set(desired.map((p) => p.portdev));
+    // nft lists the tables (on libnftables' thread, or in its process) while the kept ports are read
+    const listing = this.prepared ?? readRuleset(this.nft);
+    this.prepared = undefined;
     // what is compiled already: the last ledger's ports, or at start the ones the last run kept
     if (!this.ledger && this.stored === undefined && this.opts.stateFile) {
       const kept = loadCompiledPorts(this.opts.stateFile, this.path);
       this.stored = kept.ports;
       this.bodies = new RuleBodies(kept.bodies);
     }
+    const kernel = (await listing) ?? emptyRuleset();
+    const generation = generationIn(kernel);
+    const { names, ids } = portsIn(kernel, generation);
+    const wanted = new Set(desired.map((p) => p.portdev));
     const known = this.ledger?.compiledPorts() ?? this.stored ?? new Map<string, CompiledPort>();
     this.stored = undefined;
     const keep = new Map([...ids].filter(([n]) => wanted.has(n)));

@@ -126,10 +126,13 @@ export function modelDelta(from: Ruleset, to: Ruleset, bodies: RuleBodies): Mode
   for (const [k, s] of to.sets) {
     const old = from.sets.get(k);
     if (!old) d.addedSets.add(k);
-    const added = [...s.elements].filter(([e]) => !old?.elements.has(e));
-    if (added.length > 0) d.addedElements.set(k, new Map(added));
-    const removed = old ? [...old.elements].filter(([e]) => !s.elements.has(e)) : [];
-    if (removed.length > 0) d.removedElements.set(k, new Map(removed));
+    // maps made only for a set with a difference: at a restart most sets have none
+    let added: Map<string, Element> | undefined;
+    for (const [text, e] of s.elements) if (!old?.elements.has(text)) (added ??= new Map()).set(text, e);
+    if (added) d.addedElements.set(k, added);
+    let removed: Map<string, Element> | undefined;
+    if (old) for (const [text, e] of old.elements) if (!s.elements.has(text)) (removed ??= new Map()).set(text, e);
+    if (removed) d.removedElements.set(k, removed);
   }
   for (const k of from.sets.keys()) if (!to.sets.has(k)) d.removedSets.add(k);
   return d;

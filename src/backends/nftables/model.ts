@@ -126,16 +126,27 @@ export function modelDelta(from: Ruleset, to: Ruleset, bodies: RuleBodies): Mode
   for (const [k, s] of to.sets) {
     const old = from.sets.get(k);
     if (!old) d.addedSets.add(k);
-    // maps made only for a set with a difference: at a restart most sets have none
-    let added: Map<string, Element> | undefined;
-    for (const [text, e] of s.elements) if (!old?.elements.has(text)) (added ??= new Map()).set(text, e);
+    const added = missingFrom(s.elements, old?.elements);
     if (added) d.addedElements.set(k, added);
-    let removed: Map<string, Element> | undefined;
-    if (old) for (const [text, e] of old.elements) if (!s.elements.has(text)) (removed ??= new Map()).set(text, e);
+    const removed = old && missingFrom(old.elements, s.elements);
     if (removed) d.removedElements.set(k, removed);
   }
   for (const k of from.sets.keys()) if (!to.sets.has(k)) d.removedSets.add(k);
   return d;
+}
+
+/** The elements of `a` that `b` lacks; none (at a restart, most sets): no map made. */
+function missingFrom(
+  a: Iterable<[string, Element]>,
+  b: { has(text: string): boolean } | undefined,
+): Map<string, Element> | undefined {
+  let out: Map<string, Element> | undefined;
+  for (const [text, e] of a) {
+    if (b?.has(text)) continue;
+    out ??= new Map();
+    out.set(text, e);
+  }
+  return out;
 }
 
 /** Counts for tests and reports: rules, chains, set elements. */

@@ -214,10 +214,9 @@ export class NftablesBackend implements NwfilterBackend {
       keep.set(p.portdev, c.id);
       used.add(c.id);
     }
-    const { ledger, compiled } = PortLedger.empty(this.path, generation, keep, known).with({
-      set: desired,
-      remove: [],
-    });
+    const { ledger, compiled } =
+      this.heldFor(desired, keep, generation) ??
+      PortLedger.empty(this.path, generation, keep, known).with({ set: desired, remove: [] });
     const delta = modelDelta(kernel, ledger.model, this.bodies);
     // The ports to move the kernel to, also when this fails: the next change starts from them.
     this.ledger = ledger;
@@ -226,6 +225,28 @@ export class NftablesBackend implements NwfilterBackend {
     // a start (or heal) that had to compile writes at once: the next start should not have to
     if (compiled > 0) this.saveSoon(0);
     return { delta, observed: names, compiled };
+  }
+
+  /**
+   * The ledger held, when it is the one building `desired` afresh would make: the same ports with
+   * the same inputs (digest) and MAC filtering, each under the id `keep` gives it. So a heal (the
+   * kernel lost rules, the ports are as they were) compares with what it holds instead of building
+   * every port's entry again (~100 ms at 1000 ports).
+   */
+  private heldFor(
+    desired: readonly PortFilter[],
+    keep: ReadonlyMap<string, number>,
+    generation: number,
+  ): { ledger: PortLedger; compiled: number } | undefined {
+    const held = this.ledger;
+    if (!held || held.size !== desired.length) return undefined;
+    for (const p of desired) {
+      const h = held.port(p.portdev);
+      if (p.inputsDigest === undefined || h?.inputsDigest !== p.inputsDigest) return undefined;
+      if (Boolean(h.macFilter) !== Boolean(p.macFilter) || held.idOf(p.portdev) !== keep.get(p.portdev))
+        return undefined;
+    }
+    return { ledger: held.renamed(generation), compiled: 0 };
   }
 
   private async reconcileNow(desired: readonly PortFilter[]): Promise<ReconcileReport> {

@@ -32,7 +32,10 @@
 // sees the same load. Every start also reports the daemon's CPU time (user + system, from
 // /proc) until it converged, which the machine's load distorts less than the wall time.
 //
-//   node --import tsx bench/daemon-restart.ts [--n=1000] [--rounds=3] [--heal-wait=3] [--ebiptables=1] [--unowned=1] [--baseline=DIR] [--record]
+// (d) the daemon's fixed start: spawn until it logs "virtwalld ready" with an empty state root
+//     (--empty-rounds of them, interleaved with --baseline's when given).
+//
+//   node --import tsx bench/daemon-restart.ts [--n=1000] [--rounds=3] [--heal-wait=3] [--ebiptables=1] [--unowned=1] [--empty-rounds=7] [--baseline=DIR] [--record]
 //
 // --record replaces this bench's section of bench/RESULTS.md with the printed figures.
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -399,6 +402,52 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' / ')} (1/5/15 min) on ${cpus().length} cores; N = ${N}, ${ROUNDS} rounds.`,
 );
+
+/** Spawn until "virtwalld ready" with an empty state root, by build: wall and CPU ms (d). */
+async function emptyStarts(
+  builds: readonly string[],
+  rounds: number,
+): Promise<Map<string, { ms: number[]; cpu: number[] }>> {
+  const lab = new NetnsLab();
+  const ns = lab.netns('empty');
+  const out = new Map(builds.map((b) => [b, { ms: [] as number[], cpu: [] as number[] }]));
+  try {
+    for (let r = 0; r < rounds; r++)
+      for (const bin of builds) {
+        const root = mkdtempSync(join(tmpdir(), 'vwt-bench-empty-'));
+        const t0 = performance.now();
+        const child = lab.spawn(ns, [process.execPath, bin, '--root', root, 'daemon']);
+        let log = '';
+        child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+        while (!log.includes('virtwalld ready')) {
+          if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
+          if (performance.now() - t0 > 60_000) throw new Error(`daemon not ready within 60 s: ${log}`);
+          await sleep(2);
+        }
+        out.get(bin)!.ms.push(performance.now() - t0);
+        out.get(bin)!.cpu.push(cpuSeconds(child.pid!) * 1000);
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        rmSync(root, { recursive: true, force: true });
+      }
+  } finally {
+    lab.cleanup();
+  }
+  return out;
+}
+
+const EMPTY_ROUNDS = numberOption('empty-rounds', 7);
+if (EMPTY_ROUNDS > 0) {
+  console.error('daemon start with an empty state root');
+  const builds = [BIN, ...(BASELINE ? [resolve(BASELINE, 'bin/virtwall.js')] : [])];
+  const starts = await emptyStarts(builds, EMPTY_ROUNDS);
+  const ms = (v: readonly number[]) => `${fmt(median(v), 0)} (${fmt(Math.min(...v), 0)}-${fmt(Math.max(...v), 0)})`;
+  printTable(
+    `Daemon start with an empty state root: spawn until "virtwalld ready" (ms, median (min-max) of ${EMPTY_ROUNDS}, builds interleaved)`,
+    ['build', 'spawn to ready', 'daemon CPU (user + system)'],
+    builds.map((b) => [b === BIN ? 'this checkout' : BASELINE!, ms(starts.get(b)!.ms), ms(starts.get(b)!.cpu)]),
+  );
+}
 
 interface Row {
   backend: 'nftables' | 'ebiptables';

@@ -27,8 +27,9 @@
 // side by side in the same run (--unowned=0 leaves the second out).
 //
 // --baseline=DIR adds a third nftables row: the daemon of another built checkout DIR (e.g. a
-// `git worktree` of an older commit, built with `node scripts/build.mjs`; its tables not owned,
-// as before ownership existed), run round by round interleaved with the others, so a comparison
+// `git worktree` of an older commit, built with `node scripts/build.mjs`), in that build's default
+// configuration (e595d34 knew no table ownership: not owned; later builds own their tables where
+// the kernel lets them), run round by round interleaved with the others, so a comparison
 // sees the same load. Every start also reports the daemon's CPU time (user + system, from
 // /proc) until it converged, which the machine's load distorts less than the wall time.
 //

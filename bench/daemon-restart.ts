@@ -26,7 +26,17 @@
 // (the default), and with nwfilter_table_owner = 0 (nft processes; foreign damage is healed),
 // side by side in the same run (--unowned=0 leaves the second out).
 //
-//   node --import tsx bench/daemon-restart.ts [--n=1000] [--rounds=3] [--heal-wait=3] [--ebiptables=1] [--unowned=1] [--record]
+// --baseline=DIR adds a third nftables row: the daemon of another built checkout DIR (e.g. a
+// `git worktree` of an older commit, built with `node scripts/build.mjs`), in that build's default
+// configuration (e595d34 knew no table ownership: not owned; later builds own their tables where
+// the kernel lets them), run round by round interleaved with the others, so a comparison
+// sees the same load. Every start also reports the daemon's CPU time (user + system, from
+// /proc) until it converged, which the machine's load distorts less than the wall time.
+//
+// (d) the daemon's fixed start: spawn until it logs "virtwalld ready" with an empty state root
+//     (--empty-rounds of them, interleaved with --baseline's when given).
+//
+//   node --import tsx bench/daemon-restart.ts [--n=1000] [--rounds=3] [--heal-wait=3] [--ebiptables=1] [--unowned=1] [--empty-rounds=7] [--baseline=DIR] [--record]
 //
 // --record replaces this bench's section of bench/RESULTS.md with the printed figures.
 import { spawnSync, type ChildProcess } from 'node:child_process';
@@ -55,6 +65,15 @@ const NWFILTER_TABLES = {
   ebiptables: ['bridge nat', 'ip filter', 'ip6 filter'],
 } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const BASELINE = process.argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU seconds (user + system) process `pid` has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
 
 /** A daemon state root with `fillers` binding records, its daemon, and the guests' namespace lab. */
 class Setup {
@@ -63,16 +82,20 @@ class Setup {
   readonly root = mkdtempSync(join(tmpdir(), 'vwt-bench-root-'));
   readonly guests: string[] = [];
   daemon: { child: ChildProcess; log: () => string } | undefined;
+  /** CPU seconds the daemon used until it converged, at its last start. */
+  lastCpu = 0;
 
+  /** `bin`: the virtwall entry point (another checkout's for --baseline, which knows no table owner setting). */
   constructor(
     readonly backend: 'nftables' | 'ebiptables',
     fillers: number,
     owner: boolean,
+    readonly bin = BIN,
   ) {
     mkdirSync(join(this.root, 'etc/virtwall'), { recursive: true });
     writeFileSync(
       join(this.root, 'etc/virtwall/virtwall.conf'),
-      `nwfilter_backend = "${backend}"\nnwfilter_table_owner = ${owner ? 1 : 0}\n`,
+      `nwfilter_backend = "${backend}"\n${bin === BIN ? `nwfilter_table_owner = ${owner ? 1 : 0}\n` : ''}`,
     );
     const dir = join(this.root, 'run/virtwall/nwfilter-binding');
     mkdirSync(dir, { recursive: true });
@@ -82,7 +105,7 @@ class Setup {
   /** Spawns the daemon; resolves with the milliseconds until it converged: start-up reconcile logged, API answering. */
   async start(): Promise<number> {
     const t0 = performance.now();
-    const child = this.lab.spawn(this.host, [process.execPath, BIN, '--root', this.root, 'daemon']);
+    const child = this.lab.spawn(this.host, [process.execPath, this.bin, '--root', this.root, 'daemon']);
     let log = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
     this.daemon = { child, log: () => log };
@@ -91,7 +114,10 @@ class Setup {
       if (performance.now() - t0 > 60_000) throw new Error(`daemon did not answer within 60 s: ${log}`);
       await sleep(5);
     }
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    // ip netns exec execs node: the child's pid is the daemon's
+    this.lastCpu = cpuSeconds(child.pid!);
+    return ms;
   }
 
   private answers(): Promise<boolean> {
@@ -127,7 +153,7 @@ class Setup {
   }
 
   cli(...args: string[]): void {
-    const r = spawnSync(process.execPath, [BIN, '--root', this.root, ...args], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [this.bin, '--root', this.root, ...args], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`virtwall ${args.join(' ')}: ${r.stderr}`);
   }
 
@@ -309,39 +335,57 @@ interface RestartFigures {
   /** nftables: restart without the kept compiled ports. */
   uncompiled: number[];
   warm: number[];
+  /** CPU seconds of the daemon until converged, per start. */
+  coldCpu: number[];
+  uncompiledCpu: number[];
+  warmCpu: number[];
   warmReports: string[];
   coldReports: string[];
   pings: [number, number][];
 }
 
-async function restarts(s: Setup): Promise<RestartFigures> {
-  const f: RestartFigures = { cold: [], uncompiled: [], warm: [], warmReports: [], coldReports: [], pings: [] };
-  for (let r = 0; r < ROUNDS; r++) {
-    // warm: kill -9 and start again, g0 pinging g1 through it
-    const stopPing = s.ping();
-    await sleep(300);
+const noRestarts = (): RestartFigures => ({
+  cold: [],
+  uncompiled: [],
+  warm: [],
+  coldCpu: [],
+  uncompiledCpu: [],
+  warmCpu: [],
+  warmReports: [],
+  coldReports: [],
+  pings: [],
+});
+
+/** One round of restarts, its figures added to `f`. */
+async function restartRound(s: Setup, f: RestartFigures): Promise<void> {
+  // warm: kill -9 and start again, g0 pinging g1 through it
+  const stopPing = s.ping();
+  await sleep(300);
+  await s.kill9();
+  f.warm.push(await s.start());
+  f.warmCpu.push(s.lastCpu);
+  f.warmReports.push(s.startupReport());
+  await sleep(500);
+  f.pings.push(await stopPing());
+  // cold: the nwfilter tables are gone (a reboot or flush while the daemon was down)
+  await s.kill9();
+  for (const t of NWFILTER_TABLES[s.backend]) s.nft(`delete table ${t}`);
+  f.cold.push(await s.start());
+  f.coldCpu.push(s.lastCpu);
+  f.coldReports.push(s.startupReport());
+  if (s.backend === 'nftables') {
     await s.kill9();
-    f.warm.push(await s.start());
-    f.warmReports.push(s.startupReport());
-    await sleep(500);
-    f.pings.push(await stopPing());
-    // cold: the nwfilter tables are gone (a reboot or flush while the daemon was down)
-    await s.kill9();
-    for (const t of NWFILTER_TABLES[s.backend]) s.nft(`delete table ${t}`);
-    f.cold.push(await s.start());
-    f.coldReports.push(s.startupReport());
-    if (s.backend === 'nftables') {
-      await s.kill9();
-      rmSync(join(s.root, 'run/virtwall/nwfilter-nftables.json'), { force: true });
-      f.uncompiled.push(await s.start());
-    }
+    rmSync(join(s.root, 'run/virtwall/nwfilter-nftables.json'), { force: true });
+    f.uncompiled.push(await s.start());
+    f.uncompiledCpu.push(s.lastCpu);
   }
-  return f;
 }
 
 const median = (v: readonly number[]) => percentile(v, 50);
 const spread = (v: readonly number[]) =>
   `${fmt(median(v) / 1000, 2)} (${fmt(Math.min(...v) / 1000, 2)}-${fmt(Math.max(...v) / 1000, 2)})`;
+const cpuSpread = (v: readonly number[]) =>
+  `${fmt(median(v), 2)} (${fmt(Math.min(...v), 2)}-${fmt(Math.max(...v), 2)})`;
 const lost = (p: readonly [number, number][]) => p.map(([a, b]) => `${a - b}/${a}`).join(', ');
 const healCell = (ms: number | undefined | 'n/a') =>
   ms === 'n/a' ? 'n/a' : ms === undefined ? `not healed within ${HEAL_WAIT_MS / 1000} s` : `${fmt(ms / 1000, 2)} s`;
@@ -360,51 +404,117 @@ console.log(
     .join(' / ')} (1/5/15 min) on ${cpus().length} cores; N = ${N}, ${ROUNDS} rounds.`,
 );
 
-const runs: { backend: string; n: number; ownership: string; restart: RestartFigures; heals: Heal[] }[] = [];
-for (const [backend, owner] of [
-  ['nftables', true],
-  ['nftables', false],
-  ['ebiptables', true],
-] as const) {
-  if (backend === 'ebiptables' && numberOption('ebiptables', 1) === 0) continue;
-  if (!owner && numberOption('unowned', 1) === 0) continue;
-  const n = backend === 'nftables' ? N : 2;
-  const s = new Setup(backend, n - 2, owner);
+/** Spawn until "virtwalld ready" with an empty state root, by build: wall and CPU ms (d). */
+async function emptyStarts(
+  builds: readonly string[],
+  rounds: number,
+): Promise<Map<string, { ms: number[]; cpu: number[] }>> {
+  const lab = new NetnsLab();
+  const ns = lab.netns('empty');
+  const out = new Map(builds.map((b) => [b, { ms: [] as number[], cpu: [] as number[] }]));
   try {
-    console.error(
-      `${backend}${owner ? '' : ' (nwfilter_table_owner = 0)'}: first (cold) start with ${n - 2} binding records`,
-    );
-    await s.start();
-    s.addGuests();
-    console.error(`${backend}: restarts`);
-    const restart = await restarts(s);
-    console.error(`${backend}: self-healing`);
-    const heals: Heal[] = [];
-    if (backend === 'nftables') {
-      heals.push(await heal(s, 'flush ruleset', { watchNetwork: true }));
-      heals.push(await heal(s, 'delete table bridge virtwall_nwf', { watchNetwork: false }));
-    } else {
-      heals.push(await heal(s, 'flush ruleset', { watchNetwork: true }));
-      heals.push(await heal(s, 'flush table bridge nat', { watchNetwork: false }));
-    }
-    const ownership = s.logEntries().find((e) => e.msg === 'virtwalld ready')?.nwfilterTableOwnership;
-    runs.push({
-      backend,
-      n,
-      ownership: typeof ownership === 'string' ? ownership.replace(/^none: .*/, 'no') : 'n/a',
-      restart,
-      heals,
-    });
+    for (let r = 0; r < rounds; r++)
+      for (const bin of builds) {
+        const root = mkdtempSync(join(tmpdir(), 'vwt-bench-empty-'));
+        const t0 = performance.now();
+        const child = lab.spawn(ns, [process.execPath, bin, '--root', root, 'daemon']);
+        let log = '';
+        child.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+        while (!log.includes('virtwalld ready')) {
+          if (child.exitCode !== null) throw new Error(`daemon exited: ${log}`);
+          if (performance.now() - t0 > 60_000) throw new Error(`daemon not ready within 60 s: ${log}`);
+          await sleep(2);
+        }
+        out.get(bin)!.ms.push(performance.now() - t0);
+        out.get(bin)!.cpu.push(cpuSeconds(child.pid!) * 1000);
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        rmSync(root, { recursive: true, force: true });
+      }
   } finally {
-    await s.kill9().catch(() => undefined);
-    s.cleanup();
+    lab.cleanup();
+  }
+  return out;
+}
+
+const EMPTY_ROUNDS = numberOption('empty-rounds', 7);
+if (EMPTY_ROUNDS > 0) {
+  console.error('daemon start with an empty state root');
+  const builds = [BIN, ...(BASELINE ? [resolve(BASELINE, 'bin/virtwall.js')] : [])];
+  const starts = await emptyStarts(builds, EMPTY_ROUNDS);
+  const ms = (v: readonly number[]) => `${fmt(median(v), 0)} (${fmt(Math.min(...v), 0)}-${fmt(Math.max(...v), 0)})`;
+  printTable(
+    `Daemon start with an empty state root: spawn until "virtwalld ready" (ms, median (min-max) of ${EMPTY_ROUNDS}, builds interleaved)`,
+    ['build', 'spawn to ready', 'daemon CPU (user + system)'],
+    builds.map((b) => [b === BIN ? 'this checkout' : BASELINE!, ms(starts.get(b)!.ms), ms(starts.get(b)!.cpu)]),
+  );
+}
+
+interface Row {
+  backend: 'nftables' | 'ebiptables';
+  n: number;
+  owner: boolean;
+  /** The build: this checkout, or --baseline's. */
+  build: string;
+  setup: Setup;
+  restart: RestartFigures;
+  heals: Heal[];
+}
+
+const rows: Row[] = [];
+try {
+  for (const [backend, owner, bin] of [
+    ['nftables', true, BIN],
+    ['nftables', false, BIN],
+    ...(BASELINE ? [['nftables', false, resolve(BASELINE, 'bin/virtwall.js')] as const] : []),
+    ['ebiptables', true, BIN],
+  ] as const) {
+    if (backend === 'ebiptables' && numberOption('ebiptables', 1) === 0) continue;
+    if (!owner && bin === BIN && numberOption('unowned', 1) === 0) continue;
+    const n = backend === 'nftables' ? N : 2;
+    const build = bin === BIN ? 'this checkout' : BASELINE!;
+    const setup = new Setup(backend, n - 2, owner, bin);
+    rows.push({ backend, n, owner, build, setup, restart: noRestarts(), heals: [] });
+    console.error(
+      `${backend}${owner ? '' : ' (tables not owned)'}, ${build}: first (cold) start with ${n - 2} binding records`,
+    );
+    await setup.start();
+    setup.addGuests();
+  }
+  // round by round across the rows: each sees the same moments of the machine's load
+  for (let r = 0; r < ROUNDS; r++) {
+    console.error(`restarts, round ${r + 1} of ${ROUNDS}`);
+    for (const row of rows) await restartRound(row.setup, row.restart);
+  }
+  console.error('self-healing');
+  const damages = {
+    nftables: ['flush ruleset', 'delete table bridge virtwall_nwf'],
+    ebiptables: ['flush ruleset', 'flush table bridge nat'],
+  };
+  for (const [i, watchNetwork] of [
+    [0, true],
+    [1, false],
+  ] as const)
+    for (const row of rows) row.heals.push(await heal(row.setup, damages[row.backend][i], { watchNetwork }));
+} finally {
+  for (const row of rows) {
+    await row.setup.kill9().catch(() => undefined);
+    row.setup.cleanup();
   }
 }
+const runs = rows.map((row) => {
+  const ownership = row.setup.logEntries().find((e) => e.msg === 'virtwalld ready')?.nwfilterTableOwnership;
+  return {
+    ...row,
+    ownership: typeof ownership === 'string' ? ownership.replace(/^none: .*/, 'no') : row.owner ? 'n/a' : 'no',
+  };
+});
 
 printTable(
   'Restart: kill -9 and start again vs cold start (s from spawning the daemon until reconciled and answering its API; median (min-max))',
   [
     'nwfilter backend',
+    'build',
     'N',
     'nwfilter tables owned',
     'kill -9 + restart',
@@ -412,22 +522,29 @@ printTable(
     'cold / restart',
     'restart, compiled ports not kept',
     'not kept / restart',
+    'daemon CPU s: restart',
+    'cold',
+    'not kept',
     'start-up reconcile (restart)',
     'start-up reconcile (cold)',
     'pings lost during restart (10 ms interval)',
   ],
-  runs.map(({ backend, n, ownership, restart: f }) => {
+  runs.map(({ backend, build, n, ownership, restart: f }) => {
     const uncompiled = f.uncompiled.length
       ? [spread(f.uncompiled), ratio(median(f.uncompiled), median(f.warm))]
       : ['n/a', 'n/a'];
     return [
       backend,
+      build,
       String(n),
       ownership,
       spread(f.warm),
       spread(f.cold),
       ratio(median(f.cold), median(f.warm)),
       ...uncompiled,
+      cpuSpread(f.warmCpu),
+      cpuSpread(f.coldCpu),
+      f.uncompiledCpu.length ? cpuSpread(f.uncompiledCpu) : 'n/a',
       [...new Set(f.warmReports)].join('; '),
       [...new Set(f.coldReports)].join('; '),
       lost(f.pings),
@@ -438,6 +555,7 @@ printTable(
   `Self-healing while g0 floods g1 with spoofed and own-MAC frames (wait ${HEAL_WAIT_MS / 1000} s)`,
   [
     'nwfilter backend',
+    'build',
     'N',
     'nwfilter tables owned',
     'damage',
@@ -449,9 +567,10 @@ printTable(
     'rounds sent',
     'nat network rules back after',
   ],
-  runs.flatMap(({ backend, n, heals, ownership }) =>
+  runs.flatMap(({ backend, build, n, heals, ownership }) =>
     heals.map((h) => [
       backend,
+      build,
       String(n),
       ownership,
       `\`${h.damage}\``,
@@ -465,9 +584,10 @@ printTable(
     ]),
   ),
 );
+const ours = runs.filter((r) => r.setup.bin === BIN);
 const nft =
-  runs.find((r) => r.backend === 'nftables' && r.ownership === 'owner') ?? runs.find((r) => r.backend === 'nftables');
-const healed = runs.find((r) => r.backend === 'nftables' && r !== nft);
+  ours.find((r) => r.backend === 'nftables' && r.ownership === 'owner') ?? ours.find((r) => r.backend === 'nftables');
+const healed = ours.find((r) => r.backend === 'nftables' && r !== nft);
 if (nft) {
   const warm = median(nft.restart.warm);
   const noLoss = nft.restart.pings.every(([a, b]) => a === b);

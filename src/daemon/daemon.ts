@@ -42,6 +42,8 @@ export interface DaemonDeps {
   instantiateOptions?: InstantiateOptions;
   /** firewalld on the system bus (bridges' zones); none: as if it were not running. */
   firewalld?: Firewalld;
+  /** Where requests and reconciles are recorded; default: without Prometheus metrics. */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -60,7 +62,7 @@ export class Daemon {
   readonly learning: PortLearning;
   readonly networkEvents = new NetworkEvents();
   /** Requests and reconciles as they happen, for the metrics and the dashboard (src/observe). */
-  readonly telemetry = new Telemetry();
+  readonly telemetry: Telemetry;
   private readonly queue = new SerialQueue();
   /** None: definitions are this host's alone. */
   definitionSink?: DefinitionSink;
@@ -76,6 +78,7 @@ export class Daemon {
     driver: NetworkDriver,
   ) {
     const l = deps.layout;
+    this.telemetry = deps.telemetry ?? new Telemetry();
     this.filters = new FilterService(l.filters);
     this.learning = new PortLearning({
       stateFile: join(l.lib, 'ip-learning.json'),
@@ -95,6 +98,8 @@ export class Daemon {
   static async open(deps: DaemonDeps): Promise<Daemon> {
     reportCorruptStateTo((c) => deps.log.warn(c, 'corrupt state file set aside'));
     ensureLayout(deps.layout);
+    // the kernel lists our rules while the records below are read
+    deps.backend.prepare?.();
     const version = await deps.runner.run(['dnsmasq', '--version']);
     const driver = new NetworkDriver({
       runner: deps.runner,

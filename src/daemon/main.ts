@@ -24,7 +24,7 @@ import { checkLayoutPrivate, stateLayout, type StateLayout } from './layout.js';
 import { tlsServer } from './tls.js';
 import { startLibvirtSockets } from '../rpc/listeners.js';
 import { isJournalStream, journalLine, notifyReady } from './systemd.js';
-import { startObserve } from '../observe/listener.js';
+import { Telemetry, telemetryMetrics } from '../observe/telemetry.js';
 import { packageVersion } from '../util/package-version.js';
 import { Tracer } from '../observe/trace/tracer.js';
 import { NftCli } from '../nft/client.js';
@@ -79,7 +79,8 @@ export async function runDaemon(root: string): Promise<void> {
     nft: tables?.nft,
   });
   const firewalld = new Firewalld();
-  const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld });
+  const telemetry = new Telemetry(config.metricsListen ? await telemetryMetrics() : undefined);
+  const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld, telemetry });
   // live tracing (nftables only): the backend traces the ports of the sessions
   const tracer =
     backend instanceof NftablesBackend
@@ -119,14 +120,22 @@ export async function runDaemon(root: string): Promise<void> {
     servers.push(tls);
     await listen(tls, config.tls);
   }
-  const observe = await startObserve(daemon, {
-    metrics: config.metricsListen,
-    dashboard: config.dashboardListen,
-    build: { version: packageVersion(), nwfilterBackend: backend.name, networkBackend: config.networkFirewallBackend },
-    runner,
-    log,
-    tracer,
-  });
+  // the read-only listeners' modules (metrics, dashboard) are loaded only when one is configured
+  const observe =
+    config.metricsListen || config.dashboardListen
+      ? await (await import('../observe/listener.js')).startObserve(daemon, {
+          metrics: config.metricsListen,
+          dashboard: config.dashboardListen,
+          build: {
+            version: packageVersion(),
+            nwfilterBackend: backend.name,
+            networkBackend: config.networkFirewallBackend,
+          },
+          runner,
+          log,
+          tracer,
+        })
+      : { close: async () => {} };
   writeFileSync(layout.pidFile, `${process.pid}\n`);
 
   const heal = (reason: string, opts: { force?: boolean; zones?: boolean } = {}) =>

@@ -2,19 +2,16 @@
 // as data: same names and settings, so a host that already has libvirt's files keeps them and
 // virtwall's bridges behave as libvirt's there. Missing ones are added to firewalld's permanent
 // configuration over D-Bus and loaded with a reload.
-import dbus from 'dbus-next';
-import type { Firewalld } from './firewalld.js';
+import type { Firewalld, Settings } from './firewalld.js';
 
 const GUEST_SERVICES = ['dhcp', 'dhcpv6', 'dns', 'ssh', 'tftp'];
 const GUEST_PROTOCOLS = ['icmp', 'ipv6-icmp'];
-
-type Setting = string | string[];
 
 interface Definition {
   kind: 'zone' | 'policy';
   name: string;
   /** firewalld's addZone2 / addPolicy settings (strings 's', lists 'as'). */
-  settings: Record<string, Setting>;
+  settings: Settings;
 }
 
 /** libvirt.xml, libvirt-routed.xml and the three policies of routed networks, in install order. */
@@ -78,11 +75,6 @@ export const LIBVIRT_FIREWALLD_DEFINITIONS: readonly Definition[] = [
   },
 ];
 
-const variants = (settings: Record<string, Setting>): Record<string, dbus.Variant> =>
-  Object.fromEntries(
-    Object.entries(settings).map(([k, v]) => [k, new dbus.Variant(typeof v === 'string' ? 's' : 'as', v)]),
-  );
-
 /**
  * Adds the definitions firewalld lacks (zones before the policies that name them) and reloads
  * it so they take effect; returns the names added (none: nothing changed, no reload).
@@ -91,8 +83,8 @@ export async function installMissingDefinitions(fw: Firewalld): Promise<string[]
   const present = { zone: new Set(await fw.zones()), policy: new Set(await fw.policies()) };
   const missing = LIBVIRT_FIREWALLD_DEFINITIONS.filter((d) => !present[d.kind].has(d.name));
   for (const d of missing) {
-    if (d.kind === 'zone') await fw.addPermanentZone(d.name, variants(d.settings));
-    else await fw.addPermanentPolicy(d.name, variants(d.settings));
+    if (d.kind === 'zone') await fw.addPermanentZone(d.name, d.settings);
+    else await fw.addPermanentPolicy(d.name, d.settings);
   }
   if (missing.length > 0) await fw.reload();
   return missing.map((d) => d.name);

@@ -2,8 +2,10 @@
 // it registered, its zones and policies, an interface's zone, its permanent configuration, and
 // the signals that say its runtime state was rebuilt (Reloaded, a new owner of its name). The
 // bus is DBUS_SYSTEM_BUS_ADDRESS or the standard socket; no bus at all means no firewalld.
-import { readlinkSync } from 'node:fs';
-import dbus from 'dbus-next';
+// dbus-next (some 30 ms of a daemon's start) is loaded at the first connection, not at all
+// while the bus's socket file does not exist.
+import { existsSync, readlinkSync } from 'node:fs';
+import type dbus from 'dbus-next';
 import { VirtwallError } from '../errors.js';
 
 const FIREWALLD = 'org.fedoraproject.FirewallD1';
@@ -17,9 +19,14 @@ const CALL_TIMEOUT_MS = 10_000;
 /** Why firewalld's runtime state was rebuilt (our zones and its flushes of foreign rules). */
 export type FirewalldEvent = 'Reloaded' | 'NameOwnerChanged';
 
+/** A zone's or policy's settings: string ones and string-list ones. */
+export type Settings = Record<string, string | string[]>;
+
 export class Firewalld {
   private bus: dbus.MessageBus | undefined;
   private connecting: Promise<dbus.MessageBus | undefined> | undefined;
+  /** dbus-next, once a connection loaded it. */
+  private dbus: typeof dbus | undefined;
   private readonly listeners: ((event: FirewalldEvent) => void)[] = [];
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
@@ -28,8 +35,10 @@ export class Firewalld {
   /** The system bus, connected on first use and again after it was lost. */
   private connect(): Promise<dbus.MessageBus | undefined> {
     if (this.bus) return Promise.resolve(this.bus);
-    this.connecting ??= openBus().then(async (bus) => {
+    this.connecting ??= openBus().then(async (opened) => {
       this.connecting = undefined;
+      this.dbus ??= opened?.dbus;
+      const bus = opened?.bus;
       if (this.closed) {
         bus?.disconnect();
         return undefined;
@@ -96,11 +105,11 @@ export class Firewalld {
         )),
     );
     try {
-      const reply = await Promise.race([bus.call(new dbus.Message(msg)), timeout]);
+      const reply = await Promise.race([bus.call(new this.dbus!.Message(msg)), timeout]);
       return (reply?.body ?? []) as unknown[];
     } catch (err) {
       // libvirt's virDBus wording: `error from service: GDBus.Error:NAME: TEXT`
-      if (err instanceof dbus.DBusError)
+      if (err instanceof this.dbus!.DBusError)
         throw new VirtwallError('operation-failed', `error from service: GDBus.Error:${err.type}: ${err.text}`);
       throw err;
     } finally {
@@ -161,12 +170,21 @@ export class Firewalld {
   }
 
   /** Adds a zone (settings as firewalld's addZone2 takes them) to the permanent configuration. */
-  async addPermanentZone(name: string, settings: Record<string, dbus.Variant>): Promise<void> {
-    await this.firewalld('config', 'addZone2', 'sa{sv}', [name, settings], CONFIG_PATH);
+  async addPermanentZone(name: string, settings: Settings): Promise<void> {
+    await this.firewalld('config', 'addZone2', 'sa{sv}', [name, await this.variants(settings)], CONFIG_PATH);
   }
 
-  async addPermanentPolicy(name: string, settings: Record<string, dbus.Variant>): Promise<void> {
-    await this.firewalld('config', 'addPolicy', 'sa{sv}', [name, settings], CONFIG_PATH);
+  async addPermanentPolicy(name: string, settings: Settings): Promise<void> {
+    await this.firewalld('config', 'addPolicy', 'sa{sv}', [name, await this.variants(settings)], CONFIG_PATH);
+  }
+
+  /** Settings as the variants of an a{sv}: strings 's', lists 'as'. */
+  private async variants(settings: Settings): Promise<Record<string, dbus.Variant>> {
+    if (!(await this.connect())) throw new VirtwallError('operation-failed', 'the D-Bus system bus is not reachable');
+    const { Variant } = this.dbus!;
+    return Object.fromEntries(
+      Object.entries(settings).map(([k, v]) => [k, new Variant(typeof v === 'string' ? 's' : 'as', v)]),
+    );
   }
 
   /** Loads the permanent configuration into the runtime (emits Reloaded). */
@@ -186,7 +204,7 @@ export class Firewalld {
 
   private async subscribe(bus: dbus.MessageBus): Promise<void> {
     bus.on('message', (msg: dbus.Message) => {
-      if (msg.type !== dbus.MessageType.SIGNAL) return;
+      if (msg.type !== this.dbus!.MessageType.SIGNAL) return;
       let event: FirewalldEvent | undefined;
       if (msg.interface === FIREWALLD && msg.member === 'Reloaded') event = 'Reloaded';
       // a new owner: firewalld (re)started; an empty one is it going away
@@ -224,9 +242,35 @@ function sameNetworkNamespace(pid: number): boolean {
   }
 }
 
+/** The system bus's address: DBUS_SYSTEM_BUS_ADDRESS or the standard socket (dbus-next's index.js). */
+const systemBusAddress = () => process.env.DBUS_SYSTEM_BUS_ADDRESS || 'unix:path=/var/run/dbus/system_bus_socket';
+
+/**
+ * The bus is a socket file that does not exist: dbus-next connects to the first address only, and
+ * to a unix one's `path` when it has neither `socket` nor `abstract` (lib/connection.js).
+ */
+function busSocketMissing(address: string): boolean {
+  const first = address.split(';')[0]!;
+  const colon = first.indexOf(':');
+  if (first.slice(0, colon).toLowerCase() !== 'unix') return false;
+  const params = new Map(
+    first
+      .slice(colon + 1)
+      .split(',')
+      .map((p): [string, string] => {
+        const eq = p.indexOf('=');
+        return eq < 0 ? [p, ''] : [p.slice(0, eq), p.slice(eq + 1)];
+      }),
+  );
+  const path = params.get('path');
+  return !params.has('socket') && !params.has('abstract') && path !== undefined && !existsSync(path);
+}
+
 /** Connects to the system bus, or resolves undefined when there is none (or it does not answer). */
-function openBus(): Promise<dbus.MessageBus | undefined> {
-  const bus = dbus.systemBus();
+async function openBus(): Promise<{ bus: dbus.MessageBus; dbus: typeof dbus } | undefined> {
+  if (busSocketMissing(systemBusAddress())) return undefined;
+  const dbusNext = (await import('dbus-next')).default;
+  const bus = dbusNext.systemBus();
   return new Promise((resolve) => {
     const fail = () => {
       clearTimeout(timer);
@@ -241,7 +285,7 @@ function openBus(): Promise<dbus.MessageBus | undefined> {
     bus.once('connect', () => {
       clearTimeout(timer);
       bus.removeListener('error', fail);
-      resolve(bus);
+      resolve({ bus, dbus: dbusNext });
     });
     bus.once('error', fail);
   });

@@ -95,6 +95,11 @@ export interface NwfilterBackend {
    */
   reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport>;
   /**
+   * Starts reading what the kernel holds for the first reconcile, which takes that reading: the
+   * daemon calls it before loading its records, so the kernel lists while it parses them.
+   */
+  prepare?(): void;
+  /**
    * What the backend holds the kernel to and the name of its layout, for nwfilter-explain
    * (src/explain); undefined before the first change. Backends without it cannot be explained.
    */

@@ -5,7 +5,6 @@
 import type { NetworkDef } from '../conf/network/types.js';
 import type { FilterDef } from '../conf/nwfilter/index.js';
 import { UPDATE_COMMANDS_BY_NUMBER, UPDATE_SECTIONS_BY_NUMBER } from './update-enums.js';
-import { assertSchemaValid } from '../schema/relaxng.js';
 import { CODE, DOMAIN, libvirtError } from './errors.js';
 import { T } from './remote-types.js';
 import { DRIVER_DOMAIN, type Driver, type Session } from './session.js';
@@ -49,6 +48,11 @@ function checkFlags(s: Session, flags: number, supported: number, fn: string): v
     );
 }
 
+/** RelaxNG validation (libxml2's wasm, some 40 ms): loaded at the first request asking for it, not at every start. */
+async function assertSchemaValid(text: string, rootName: string, file: string): Promise<void> {
+  (await import('../schema/relaxng.js')).assertSchemaValid(text, rootName, file);
+}
+
 /** The root element of each RelaxNG schema a call's VALIDATE flag checks against. */
 const SCHEMA_ROOT = {
   network: 'network',
@@ -58,16 +62,16 @@ const SCHEMA_ROOT = {
 };
 
 /** A call's XML, checked against libvirt's schema first when its VALIDATE flag (`validate`) is set. */
-function xmlArg(
+async function xmlArg(
   s: Session,
   a: Args,
   fn: string,
   schema: keyof typeof SCHEMA_ROOT,
   validate = 1,
   supported = validate,
-): string {
+): Promise<string> {
   checkFlags(s, a['flags'], supported, fn);
-  if (a['flags'] & validate) assertSchemaValid(a['xml'], SCHEMA_ROOT[schema], schema);
+  if (a['flags'] & validate) await assertSchemaValid(a['xml'], SCHEMA_ROOT[schema], schema);
   return a['xml'];
 }
 
@@ -181,7 +185,7 @@ const defineFilter = async (s: Session, xml: string) => ({
 });
 
 async function portCreate(s: Session, a: Args) {
-  const xml = xmlArg(s, a, 'networkPortCreateXML', 'networkport', 2, 1 | 2);
+  const xml = await xmlArg(s, a, 'networkPortCreateXML', 'networkport', 2, 1 | 2);
   const net = network(s, a['network']);
   const uuid = await s.daemon.createPort({ network: net.name, xml, reclaim: (a['flags'] & 1) !== 0 });
   return { port: portRef(net, uuid) };
@@ -467,7 +471,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.net,
       needs: 'network',
       write: 'virNetworkDefineXMLFlags',
-      run: (s, a) => defineNetwork(s, xmlArg(s, a, 'networkDefineXMLFlags', 'network')),
+      run: async (s, a) => defineNetwork(s, await xmlArg(s, a, 'networkDefineXMLFlags', 'network')),
     }),
   ],
   [
@@ -489,7 +493,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.net,
       needs: 'network',
       write: 'virNetworkCreateXMLFlags',
-      run: (s, a) => createNetwork(s, xmlArg(s, a, 'networkCreateXMLFlags', 'network')),
+      run: async (s, a) => createNetwork(s, await xmlArg(s, a, 'networkCreateXMLFlags', 'network')),
     }),
   ],
   [
@@ -736,7 +740,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.nwfilter,
       needs: 'nwfilter',
       write: 'virNWFilterDefineXMLFlags',
-      run: (s, a) => defineFilter(s, xmlArg(s, a, 'nwfilterDefineXMLFlags', 'nwfilter')),
+      run: async (s, a) => defineFilter(s, await xmlArg(s, a, 'nwfilterDefineXMLFlags', 'nwfilter')),
     }),
   ],
   [
@@ -799,7 +803,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       run: async (s, a) => ({
         nwfilter: bindingRef(
           s.daemon.bindings.get(
-            await s.daemon.createBinding(xmlArg(s, a, 'nwfilterBindingCreateXML', 'nwfilterbinding')),
+            await s.daemon.createBinding(await xmlArg(s, a, 'nwfilterBindingCreateXML', 'nwfilterbinding')),
           ),
         ),
       }),

@@ -109,6 +109,32 @@ describe('nftables backend on the fake nft', () => {
     );
   });
 
+  it('a heal loads what a start on the damaged kernel would, from the ports it holds while they are the ones asked for', async () => {
+    const nft = new FakeNft();
+    const backend = new NftablesBackend(nft);
+    const ports = [port(1), port(2), port(3)];
+    await backend.reconcile(ports);
+    nft.flushRuleset();
+    assert.deepEqual((await backend.reconcile(ports)).repaired.sort(), ['vnet1', 'vnet2', 'vnet3']);
+    const fresh = new FakeNft();
+    await new NftablesBackend(fresh).reconcile(ports);
+    assert.equal(nft.scripts.at(-1), fresh.scripts[0], 'the held ports rebuild what building them afresh does');
+
+    // a port whose inputs changed while the kernel was damaged is compiled again, not taken as held
+    nft.flushRuleset();
+    const report = await backend.reconcile([port(1), port(2, 'clean-traffic', ['10.0.0.9']), port(3)]);
+    assert.equal(report.compiled, 1);
+    const elements = [...nft.ruleset(TABLE).sets.values()].flatMap((x) => [...x.elements.keys()]);
+    assert.ok(elements.includes('"vnet2" . 10.0.0.9'));
+    assert.ok(!elements.includes('"vnet2" . 10.0.0.2'));
+
+    // ... also when the kernel still holds its id (a port with IP rules is marked with it)
+    const web = `<filter name='vwt-web'><rule action='accept' direction='in'><tcp dstportstart='80'/></rule></filter>`;
+    await backend.reconcile([port(1), port(2, 'vwt-web', ['10.0.0.2'], [web])]);
+    const again = await backend.reconcile([port(1), port(2, 'vwt-web', ['10.0.0.8'], [web])]);
+    assert.equal(again.compiled, 1, 'new inputs, compiled again');
+  });
+
   it('rebuilds everything after a foreign flush of the whole ruleset, in one batch, and then finds nothing to do', async () => {
     const nft = new FakeNft();
     const backend = new NftablesBackend(nft);

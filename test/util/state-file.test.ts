@@ -87,7 +87,8 @@ describe('corrupt state files', () => {
 
   for (const [what, corrupt] of [
     ['torn JSON', (good: string) => good.slice(0, good.length / 2)],
-    ['a port that is not a device', (good: string) => good.replace('"ifname":"vnet1"', '"ifname":"vnet1; reboot"')],
+    ['a port that is not a device', (good: string) => good.replace(/("ifnames":\[[^\]]*)"vnet1"/, '$1"vnet1; reboot"')],
+    ['a port missing a field', (good: string) => good.replace(/"ids":\[\d+,/, '"ids":[')],
     ['a rule of the wrong shape', (good: string) => good.replace(/"comment":"[^"]*"/, '"comment":7')],
     ["an element leaf of another type than its form's", (good: string) => good.replace(/\[(\d+),"vnet1"/, '[$1,7')],
     ['an element of no form', (good: string) => good.replace(/\[\d+,"vnet1"/, '[99,"vnet1"')],

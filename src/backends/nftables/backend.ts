@@ -92,6 +92,8 @@ export class NftablesBackend implements NwfilterBackend {
   private readonly queue = new SerialQueue();
 
   private readonly path: StatefulPath;
+  /** Our tables as read by prepare(), for the next resync. */
+  private prepared: Promise<Ruleset | undefined> | undefined;
   /** Compiled ports of the last run, read at the first resync. */
   private stored: Map<string, CompiledPort> | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
@@ -131,6 +133,13 @@ export class NftablesBackend implements NwfilterBackend {
 
   apply(change: PortChange): Promise<void> {
     return this.serial(() => this.applyNow(change));
+  }
+
+  prepare(): void {
+    if (this.kernel || this.prepared) return;
+    this.prepared = readRuleset(this.nft);
+    // a failure is the resync's to report, whenever it takes the reading
+    this.prepared.catch(() => undefined);
   }
 
   reconcile(desired: readonly PortFilter[]): Promise<ReconcileReport> {
@@ -234,16 +243,19 @@ export class NftablesBackend implements NwfilterBackend {
   private async resync(
     desired: readonly PortFilter[],
   ): Promise<{ delta: ModelDelta; observed: Set<string>; compiled: number }> {
-    const kernel = (await readRuleset(this.nft)) ?? emptyRuleset();
-    const generation = generationIn(kernel);
-    const { names, ids, traced } = portsIn(kernel, generation);
-    const wanted = new Set(desired.map((p) => p.portdev));
+    // nft lists the tables (on libnftables' thread, or in its process) while the kept ports are read
+    const listing = this.prepared ?? readRuleset(this.nft);
+    this.prepared = undefined;
     // what is compiled already: the last ledger's ports, or at start the ones the last run kept
     if (!this.ledger && this.stored === undefined && this.opts.stateFile) {
       const kept = loadCompiledPorts(this.opts.stateFile, this.path);
       this.stored = kept.ports;
       this.bodies = new RuleBodies(kept.bodies);
     }
+    const kernel = (await listing) ?? emptyRuleset();
+    const generation = generationIn(kernel);
+    const { names, ids, traced } = portsIn(kernel, generation);
+    const wanted = new Set(desired.map((p) => p.portdev));
     const known = this.ledger?.compiledPorts() ?? this.stored ?? new Map<string, CompiledPort>();
     this.stored = undefined;
     const keep = new Map([...ids].filter(([n]) => wanted.has(n)));
@@ -260,10 +272,9 @@ export class NftablesBackend implements NwfilterBackend {
     // one was killed while tracing) are stopped in steps like any trace (traceNow, below).
     const phases = new Map(this.ledger?.traced);
     for (const p of traced) if (!phases.has(p)) phases.set(p, 'leaving');
-    const { ledger, compiled } = PortLedger.empty(this.path, generation, keep, known, phases).with({
-      set: desired,
-      remove: [],
-    });
+    const { ledger, compiled } =
+      (phases.size === (this.ledger?.traced.size ?? 0) ? this.heldFor(desired, keep, generation) : undefined) ??
+      PortLedger.empty(this.path, generation, keep, known, phases).with({ set: desired, remove: [] });
     const delta = modelDelta(kernel, ledger.model, this.bodies);
     // The ports to move the kernel to, also when this fails: the next change starts from them.
     this.ledger = ledger;
@@ -274,6 +285,28 @@ export class NftablesBackend implements NwfilterBackend {
     if ([...phases.values()].some((phase) => phase !== 'on'))
       await this.traceNow(new Set([...phases].filter(([, phase]) => phase !== 'leaving').map(([p]) => p)));
     return { delta, observed: names, compiled };
+  }
+
+  /**
+   * The ledger held, when it is the one building `desired` afresh would make: the same ports with
+   * the same inputs (digest) and MAC filtering, each under the id `keep` gives it. So a heal (the
+   * kernel lost rules, the ports are as they were) compares with what it holds instead of building
+   * every port's entry again (~100 ms at 1000 ports).
+   */
+  private heldFor(
+    desired: readonly PortFilter[],
+    keep: ReadonlyMap<string, number>,
+    generation: number,
+  ): { ledger: PortLedger; compiled: number } | undefined {
+    const held = this.ledger;
+    if (!held || held.size !== desired.length) return undefined;
+    for (const p of desired) {
+      const h = held.port(p.portdev);
+      if (p.inputsDigest === undefined || h?.inputsDigest !== p.inputsDigest) return undefined;
+      if (Boolean(h.macFilter) !== Boolean(p.macFilter) || held.idOf(p.portdev) !== keep.get(p.portdev))
+        return undefined;
+    }
+    return { ledger: held.renamed(generation), compiled: 0 };
   }
 
   private async reconcileNow(desired: readonly PortFilter[]): Promise<ReconcileReport> {

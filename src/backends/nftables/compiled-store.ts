@@ -20,16 +20,25 @@ import type { KernelStatement } from '../../nft/objects.js';
 import { CHAIN, ELEMENT, KERNEL_STATEMENT, SET_META } from '../../nft/schema.js';
 import type { Element } from '../../nft/expr.js';
 
-const STORED_PORT = z.strictObject({
-  /** The port's PortFilter.inputsDigest (the file keeps the field name `key`; ifname is its portdev). */
-  key: z.string(),
-  ifname: z.string().refine(isDeviceName, 'not a device name'),
-  id: z.number().int(),
-  shape: z.string(),
-  entries: z.array(z.string()),
-  /** The elements of each of the shape's sets, in the shape's order: [form, ...leaves], checked by formsOf. */
-  elements: z.array(z.array(z.unknown())),
-});
+/**
+ * The ports, field by field (the i-th port is the i-th of every list): a thousand ports are six
+ * lists to check, not a thousand objects.
+ */
+const STORED_PORTS = z
+  .strictObject({
+    /** Each port's PortFilter.inputsDigest. */
+    keys: z.array(z.string()),
+    ifnames: z.array(z.string().refine(isDeviceName, 'not a device name')),
+    ids: z.array(z.number().int()),
+    shapes: z.array(z.string()),
+    entries: z.array(z.array(z.string())),
+    /** The elements of each of the shape's sets, in the shape's order, each as [form, ...leaves] (formsOf). */
+    elements: z.array(z.array(z.unknown())),
+  })
+  .refine(
+    (p) => [p.ifnames, p.ids, p.shapes, p.entries, p.elements].every((l) => l.length === p.keys.length),
+    'port fields of different lengths',
+  );
 
 const STORED_FILE = z.strictObject({
   code: z.string(),
@@ -37,7 +46,7 @@ const STORED_FILE = z.strictObject({
   shapes: z.record(z.string(), z.strictObject({ chains: z.array(CHAIN), sets: z.array(SET_META) })),
   /** Element forms, as JSON text (the order of the leaves is the order of the text). */
   forms: z.array(z.string()),
-  ports: z.array(STORED_PORT),
+  ports: STORED_PORTS,
   bodies: z.array(z.tuple([z.string(), z.array(KERNEL_STATEMENT).readonly()])),
 });
 
@@ -70,38 +79,53 @@ class Forms {
   }
 }
 
+/** Makes a form's element from a port's leaves (from `at.next` on). */
+type Build = (leaves: readonly unknown[], at: { next: number }) => unknown;
+
 /** The forms of a file, each parsed and checked once; the decoder fills one with a port's leaves. */
 function formsOf(texts: readonly string[]): (stored: unknown) => Element {
   const forms = texts.map((t) => {
     const form = JSON.parse(t) as unknown;
     ELEMENT.parse(form);
-    return form;
+    return builder(form, '');
   });
   return (stored) => {
     const leaves: readonly unknown[] = Array.isArray(stored) ? stored : [];
     const form = Number.isInteger(leaves[0]) ? forms[leaves[0] as number] : undefined;
     if (form === undefined) throw new Error(`not an element of a known form: ${JSON.stringify(stored)}`);
     const at = { next: 1 };
-    const e = fill(form, '', leaves, at) as Element;
+    const e = form(leaves, at) as Element;
     if (at.next !== leaves.length)
       throw new Error(`element with ${leaves.length - 1} leaves for a form of ${at.next - 1}`);
     return e;
   };
 }
 
-/** `x` (part of a form under `key`) with its blanks replaced by `leaves` from `at.next` on, each of its blank's type. */
-function fill(x: unknown, key: string, leaves: readonly unknown[], at: { next: number }): unknown {
-  if (Array.isArray(x)) return x.map((y) => fill(y, '', leaves, at));
-  if (typeof x === 'object' && x !== null) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(x)) out[k] = fill((x as Record<string, unknown>)[k], k, leaves, at);
-    return out;
+/**
+ * What fills `x` (part of a form under `key`): its blanks replaced by leaves in order, each of its
+ * blank's type. Made once per form, so filling a port's element walks no form.
+ */
+function builder(x: unknown, key: string): Build {
+  if (Array.isArray(x)) {
+    const items = x.map((y) => builder(y, ''));
+    return (leaves, at) => items.map((b) => b(leaves, at));
   }
-  if (key === 'kind' || (typeof x !== 'string' && typeof x !== 'number')) return x;
-  const leaf = leaves[at.next++];
-  if (typeof leaf !== typeof x || (typeof leaf === 'number' && !Number.isSafeInteger(leaf)))
-    throw new Error(`element leaf ${JSON.stringify(leaf)} where its form has a ${typeof x}`);
-  return leaf;
+  if (typeof x === 'object' && x !== null) {
+    const fields = Object.entries(x).map(([k, v]) => [k, builder(v, k)] as const);
+    return (leaves, at) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, b] of fields) out[k] = b(leaves, at);
+      return out;
+    };
+  }
+  if (key === 'kind' || (typeof x !== 'string' && typeof x !== 'number')) return () => x;
+  const type = typeof x;
+  return (leaves, at) => {
+    const leaf = leaves[at.next++];
+    if (typeof leaf !== type || (type === 'number' && !Number.isSafeInteger(leaf)))
+      throw new Error(`element leaf ${JSON.stringify(leaf)} where its form has a ${type}`);
+    return leaf;
+  };
 }
 
 export function saveCompiledPorts(
@@ -111,17 +135,16 @@ export function saveCompiledPorts(
   bodies: [string, readonly KernelStatement[]][],
 ): void {
   const forms = new Forms();
-  const stored: StoredFile = { code: codeVersion(), path, shapes: {}, forms: forms.texts, ports: [], bodies };
+  const p: StoredFile['ports'] = { keys: [], ifnames: [], ids: [], shapes: [], entries: [], elements: [] };
+  const stored: StoredFile = { code: codeVersion(), path, shapes: {}, forms: forms.texts, ports: p, bodies };
   for (const [inputsDigest, c] of ports) {
     stored.shapes[c.shape] ??= { chains: c.chains, sets: c.sets.map(({ elements: _e, ...meta }) => meta) };
-    stored.ports.push({
-      key: inputsDigest,
-      ifname: c.portdev,
-      id: c.id,
-      shape: c.shape,
-      entries: c.entries,
-      elements: c.sets.map((s) => s.elements.map((e) => forms.encode(e))),
-    });
+    p.keys.push(inputsDigest);
+    p.ifnames.push(c.portdev);
+    p.ids.push(c.id);
+    p.shapes.push(c.shape);
+    p.entries.push(c.entries);
+    p.elements.push(c.sets.map((s) => s.elements.map((e) => forms.encode(e))));
   }
   writeFileAtomic(file, JSON.stringify(stored), 0o600);
 }
@@ -139,15 +162,29 @@ export function loadCompiledPorts(
     if (json?.code !== codeVersion() || json.path !== path) return undefined;
     const f = STORED_FILE.parse(json);
     const decode = formsOf(f.forms);
-    const ports = f.ports.map((p) => ({ ...p, elements: p.elements.map((es) => es.map(decode)) }));
-    return { ...f, ports };
+    const elements = f.ports.elements.map((sets) =>
+      sets.map((es) => {
+        if (!Array.isArray(es)) throw new Error(`a set's elements are not a list: ${JSON.stringify(es)}`);
+        return es.map(decode);
+      }),
+    );
+    return { ...f, elements };
   });
   if (!stored) return none;
-  for (const p of stored.ports) {
-    const shape = stored.shapes[p.shape];
-    if (!shape || shape.sets.length !== p.elements.length) continue;
-    const sets = shape.sets.map((meta, i) => ({ ...meta, elements: p.elements[i]! }));
-    out.set(p.key, { portdev: p.ifname, id: p.id, shape: p.shape, chains: shape.chains, sets, entries: p.entries });
+  const p = stored.ports;
+  for (const [i, key] of p.keys.entries()) {
+    const shape = stored.shapes[p.shapes[i]!];
+    const elements = stored.elements[i]!;
+    if (!shape || shape.sets.length !== elements.length) continue;
+    const sets = shape.sets.map((meta, j) => ({ ...meta, elements: elements[j]! }));
+    out.set(key, {
+      portdev: p.ifnames[i]!,
+      id: p.ids[i]!,
+      shape: p.shapes[i]!,
+      chains: shape.chains,
+      sets,
+      entries: p.entries[i]!,
+    });
   }
   return { ports: out, bodies: stored.bodies };
 }

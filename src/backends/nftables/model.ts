@@ -126,13 +126,27 @@ export function modelDelta(from: Ruleset, to: Ruleset, bodies: RuleBodies): Mode
   for (const [k, s] of to.sets) {
     const old = from.sets.get(k);
     if (!old) d.addedSets.add(k);
-    const added = [...s.elements].filter(([e]) => !old?.elements.has(e));
-    if (added.length > 0) d.addedElements.set(k, new Map(added));
-    const removed = old ? [...old.elements].filter(([e]) => !s.elements.has(e)) : [];
-    if (removed.length > 0) d.removedElements.set(k, new Map(removed));
+    const added = missingFrom(s.elements, old?.elements);
+    if (added) d.addedElements.set(k, added);
+    const removed = old && missingFrom(old.elements, s.elements);
+    if (removed) d.removedElements.set(k, removed);
   }
   for (const k of from.sets.keys()) if (!to.sets.has(k)) d.removedSets.add(k);
   return d;
+}
+
+/** The elements of `a` that `b` lacks; none (at a restart, most sets): no map made. */
+function missingFrom(
+  a: Iterable<[string, Element]>,
+  b: { has(text: string): boolean } | undefined,
+): Map<string, Element> | undefined {
+  let out: Map<string, Element> | undefined;
+  for (const [text, e] of a) {
+    if (b?.has(text)) continue;
+    out ??= new Map();
+    out.set(text, e);
+  }
+  return out;
 }
 
 /** Counts for tests and reports: rules, chains, set elements. */

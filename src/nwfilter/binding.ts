@@ -79,8 +79,20 @@ export function bindingDigest(b: FilterBinding, source: FilterSource, learned?: 
  * it cannot walk (a missing filter, a loop).
  */
 export function unresolvedOf(b: FilterBinding, source: FilterSource, learned?: LearnedAddresses): string[] {
-  return unresolvedVariables(rootFilter(b, source), bindingVariables(b, learned), source);
+  const vars = bindingVariables(b, learned);
+  if (source.digest === undefined) return unresolvedVariables(rootFilter(b, source), vars, source);
+  // Whether an access resolves depends on the names and list lengths alone (vars.ts
+  // isVarRefAvailable): bindings of one filter mostly share the answer, and a start asks for a
+  // thousand of them (walking each tree again cost ~25 ms CPU).
+  const key = JSON.stringify([b.filter, [...vars].map(([name, value]) => [name, value.length]).sort()]);
+  const known = unresolvedBySource.get(source) ?? unresolvedBySource.set(source, new Map()).get(source)!;
+  const missing = known.get(key) ?? unresolvedVariables(rootFilter(b, source), vars, source);
+  known.set(key, missing);
+  return [...missing];
 }
+
+/** unresolvedOf's answers by source (one with a digest: its definitions are those of the digest), filter and variables' shape. */
+const unresolvedBySource = new WeakMap<FilterSource, Map<string, readonly string[]>>();
 
 function rootFilter(b: FilterBinding, source: FilterSource): FilterDef {
   const root = source.lookup(b.filter);

@@ -76,13 +76,14 @@ function walk(def: FilterDef, vars: VarTable, source: FilterSource, path: readon
       visit(entry, def, vars, path);
       continue;
     }
-    const chain = [...path, entry.filter].join(' -> ');
+    // the path's text only for an error: a start walks every binding's tree
+    const chain = () => [...path, entry.filter].join(' -> ');
     if (path.includes(entry.filter)) {
-      throw invalidInput(`filter reference loop: ${chain}`, { ...entry.source, attribute: 'filter' });
+      throw invalidInput(`filter reference loop: ${chain()}`, { ...entry.source, attribute: 'filter' });
     }
     const child = source.lookup(entry.filter);
     if (!child) {
-      throw new VirtwallError('not-found', `referenced filter '${entry.filter}' does not exist (${chain})`, {
+      throw new VirtwallError('not-found', `referenced filter '${entry.filter}' does not exist (${chain()})`, {
         ...entry.source,
         attribute: 'filter',
       });
@@ -96,8 +97,9 @@ function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource)
   const missing = new Map<string, readonly string[]>();
   walk(root, vars, source, [root.name], (rule, _def, ruleVars, path) => {
     for (const v of rule.variables) {
+      if (isVarRefAvailable(v, ruleVars)) continue;
       const name = formatVarRef(v);
-      if (!missing.has(name) && !isVarRefAvailable(v, ruleVars)) missing.set(name, path);
+      if (!missing.has(name)) missing.set(name, path);
     }
   });
   return missing;

@@ -94,6 +94,7 @@ const FILTERS = new MapFilterSource(
     `<filter name='spoof6' chain='ipv6'><rule action='drop' direction='out'><ipv6 match='no' srcipaddr='$IPV6'/></rule></filter>`,
     `<filter name='both'><filterref filter='spoof'/><filterref filter='spoof6'/></filter>`,
     `<filter name='other' chain='ipv4'><rule action='drop' direction='out'><ip srcipaddr='$NOPE'/></rule></filter>`,
+    `<filter name='second' chain='ipv4'><rule action='drop' direction='out'><ip srcipaddr='$IP[1]'/></rule></filter>`,
   ].map((x) => parseFilter(x)),
 );
 const binding = (filter: string, params: [string, string[]][] = []) => ({
@@ -179,5 +180,30 @@ describe('port filter', () => {
     const good = portFilterFor(binding('spoof'), source('d1'), five).filter;
     assert.deepEqual(rules(good.instances), rules(portFilterFor(binding('spoof'), FILTERS, five).filter.instances));
     assert.equal(good.instances, good.instances, 'instantiated once');
+  });
+
+  it('one source answers many bindings: what each misses follows its own variables and their lengths', () => {
+    // a source with a digest keeps what a filter misses for a shape of variables (a start asks it 1000 times)
+    const source = { lookup: (n: string) => FILTERS.lookup(n), digest: 'd1' };
+    const five = { ipv4: ['10.0.0.5'], ipv6: [] };
+    const learning = (filter: string, learned: { ipv4: string[]; ipv6: string[] }, params: [string, string[]][] = []) =>
+      portFilterFor(binding(filter, params), source, learned).learning;
+    assert.deepEqual(learning('both', five), { mode: 'any', ipv4: false, ipv6: true });
+    assert.equal(learning('both', { ipv4: ['10.0.0.5'], ipv6: ['2001:db8::5'] }), undefined);
+    assert.deepEqual(learning('both', none), { mode: 'any', ipv4: true, ipv6: true });
+    assert.deepEqual(learning('both', five), { mode: 'any', ipv4: false, ipv6: true });
+    // $IP[1]: the same names, and one value too few
+    const two = binding('second', [['IP', ['10.0.0.5', '10.0.0.6']]]);
+    assert.deepEqual(rules(portFilterFor(two, source, none).filter.instances), ['drop out ip srcipaddr=10.0.0.6']);
+    assert.throws(
+      () => portFilterFor(binding('second', [['IP', ['10.0.0.5']]]), source, none),
+      /unresolvable variables.*IP\[1\]/,
+    );
+    // another source: its own answers
+    const other = {
+      lookup: (n: string) => (n === 'second' ? FILTERS.lookup('spoof') : FILTERS.lookup(n)),
+      digest: 'd2',
+    };
+    assert.equal(portFilterFor(binding('second', [['IP', ['10.0.0.5']]]), other, none).learning, undefined);
   });
 });

@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { build } from 'esbuild';
 import { DIST, PACKAGE_ROOT, sourceStamp, STAMP_FILE } from './source-stamp.mjs';
 
@@ -20,19 +20,23 @@ const EXTERNAL = ['libxml2-wasm', 'pino', 'dbus-next', 'prom-client', 'koffi', '
 
 /**
  * Each module finds files of the package (schemas/, filters/, bin/, package.json) relative to its
- * own URL, as if it were compiled to dist/ beside its source's path (src/a/b.ts -> dist/a/b.js). In
- * the bundle it runs from a chunk in dist/cli/, so its `import.meta.url` is given that URL.
+ * own URL: a source as if it were compiled to dist/ beside its path (src/a/b.ts -> dist/a/b.js), a
+ * script (scripts/source-stamp.mjs) where it lies. In the bundle it runs from a chunk in dist/cli/,
+ * so its `import.meta.url` is given that URL.
  */
 const moduleUrls = {
   name: 'module-urls',
   setup(b) {
-    b.onLoad({ filter: /\.ts$/, namespace: 'file' }, (args) => {
-      const asCompiled = relative(OUT, join(DIST, relative(SRC, args.path))).replace(/\.ts$/, '.js');
+    b.onLoad({ filter: /\.(ts|mjs)$/, namespace: 'file' }, (args) => {
+      if (relative(PACKAGE_ROOT, args.path).split(sep).includes('node_modules')) return undefined;
+      const asRun = args.path.endsWith('.ts')
+        ? relative(OUT, join(DIST, relative(SRC, args.path))).replace(/\.ts$/, '.js')
+        : relative(OUT, args.path);
       const text = readFileSync(args.path, 'utf8').replaceAll(
         'import.meta.url',
-        `new URL(${JSON.stringify(asCompiled)}, import.meta.url).href`,
+        `new URL(${JSON.stringify(asRun)}, import.meta.url).href`,
       );
-      return { contents: text, loader: 'ts' };
+      return { contents: text, loader: args.path.endsWith('.ts') ? 'ts' : 'js' };
     });
   },
 };

@@ -8,7 +8,9 @@ import { spawnSync } from 'node:child_process';
 import {
   appendFileSync,
   cpSync,
+  existsSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -16,7 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -68,4 +70,34 @@ it('bin runs dist/ only while it was built from the current src/', { timeout: 18
   const stamp = (await import(pathToFileURL(join(copy, 'scripts/source-stamp.mjs')).href)) as { STAMP_FILE: string };
   rmSync(stamp.STAMP_FILE);
   assert.equal(run(), 'src', 'no stamp (a failed or interrupted build): src/');
+});
+
+it("every bundled module finds the package's files from its own path, not from its chunk's", {
+  timeout: 180_000,
+}, (t) => {
+  const copy = mkdtempSync(join(tmpdir(), 'vwt-build-'));
+  t.after(() => rmSync(copy, { recursive: true, force: true }));
+  for (const p of ['scripts', 'src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'])
+    cpSync(join(repo, p), join(copy, p), { recursive: true });
+  symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: copy, encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stdout + build.stderr);
+  const out = join(copy, 'dist/cli');
+  // the one raw use: the banner's require, which loads built-in modules only
+  const banner = '__createRequire(import.meta.url)';
+  let mapped = 0;
+  for (const chunk of readdirSync(out).filter((f) => f.endsWith('.js'))) {
+    const text = readFileSync(join(out, chunk), 'utf8').replaceAll(banner, '');
+    for (const m of text.matchAll(/(new URL\("([^"]+)", )?import\.meta\.url/g)) {
+      assert.ok(m[2], `${chunk}: a module reads its chunk's URL: ...${text.slice(m.index - 60, m.index + 20)}`);
+      // as run: a source's place in dist/ beside its path in src/, a script's own file
+      const path = resolve(out, m[2]);
+      const origin = path.startsWith(join(copy, 'dist') + sep)
+        ? join(copy, 'src', relative(join(copy, 'dist'), path)).replace(/\.js$/, '.ts')
+        : path;
+      assert.ok(existsSync(origin), `${chunk}: ${m[2]} names no module of the package`);
+      mapped++;
+    }
+  }
+  assert.ok(mapped > 5, `only ${mapped} mapped module URLs found`);
 });

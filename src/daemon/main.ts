@@ -132,6 +132,7 @@ export async function runDaemon(root: string): Promise<void> {
             networkBackend: config.networkFirewallBackend,
           },
           runner,
+          portShapes: backend instanceof NftablesBackend ? () => backend.portShapes() : undefined,
           log,
           tracer,
         })

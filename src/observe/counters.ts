@@ -1,14 +1,12 @@
 // The nftables nwfilter backend's rule counters, read from the kernel for metrics and the
 // dashboard. Every rule of ours carries `counter` and a comment naming its filter path and
 // priority (src/backends/nftables/trace.ts). Ports whose filters have the same shape share
-// chains (compile.ts), so a rule's counter is its shape's: the dispatch maps say which ports
-// jump to which shape.
+// chains (compile.ts), so a rule's counter is its shape's: which port has which shape the
+// backend knows (it loaded them), so only the rules are listed.
 //
 // Not through NftClient.list: its bodies have their counters zeroed (rules compare without
 // them), and it lists set elements, which at 10,000 ports takes nft about a second. `nft -t`
-// (terse: no elements) lists every chain with its counters in a few ms; the dispatch maps,
-// whose elements name the ports, are listed again only when our chains, maps or the bound
-// ports changed, meanwhile the last ones serve (a new port has no shape for that long).
+// (terse: no elements) lists every chain with its counters in a few ms.
 import type { CommandRunner } from '../exec/runner.js';
 import { TABLE } from '../backends/nftables/model.js';
 import { ruleOrigin } from '../backends/nftables/trace.js';
@@ -86,52 +84,6 @@ export function ruleCounters(listing: string): RuleCounter[] {
   return [...sums.values()];
 }
 
-/** Our dispatch maps' and port-mark maps' names in a terse listing, with their families. */
-function ourMaps(listing: string): string[] {
-  return items(listing).flatMap((i) => {
-    const m = i['map'];
-    return isObject(m) && m['table'] === TABLE ? [`${String(m['family'])} ${String(m['name'])}`] : [];
-  });
-}
-
-/**
- * Port -> shape from the elements of our maps (`nft -j list map` outputs, one a line): a bridge dispatch map
- * element is `"vnet0" : jump sX_from`; an inet one keys a port mark, which `port_mark_from` /
- * `port_mark_to` give for each port.
- */
-export function shapesOfPorts(listings: string): Map<string, string> {
-  const shapeOf = new Map<string, string>();
-  const byMark = new Map<number, string>();
-  const portOfMark = new Map<number, string>();
-  const all = listings
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .flatMap(items);
-  for (const item of all) {
-    const m = item['map'];
-    if (!isObject(m) || m['table'] !== TABLE || !Array.isArray(m['elem'])) continue;
-    for (const e of m['elem'] as Json[]) {
-      const pair = Array.isArray(e)
-        ? (e as Json[])
-        : isObject(e) && Array.isArray(e['elem'])
-          ? (e['elem'] as Json[])
-          : undefined;
-      if (pair?.length !== 2) continue;
-      const [k, v] = pair as [Json, Json];
-      const jump = isObject(v) && isObject(v['jump']) ? String(v['jump']['target']) : undefined;
-      const shape = jump ? SHAPE_CHAIN.exec(jump)?.[1] : undefined;
-      if (typeof k === 'string' && shape) shapeOf.set(k, shape);
-      else if (typeof k === 'number' && shape) byMark.set(k, shape);
-      else if (typeof k === 'string' && typeof v === 'number') portOfMark.set(v, k);
-    }
-  }
-  for (const [mark, shape] of byMark) {
-    const port = portOfMark.get(mark);
-    if (port !== undefined && !shapeOf.has(port)) shapeOf.set(port, shape);
-  }
-  return shapeOf;
-}
-
 /** How old a snapshot may be when it is handed out again. */
 export const COUNTERS_MAX_AGE_MS = 1000;
 
@@ -142,17 +94,16 @@ export const COUNTERS_MAX_AGE_MS = 1000;
 export class CounterReader {
   private last: CounterSnapshot | undefined;
   private pending: Promise<CounterSnapshot> | undefined;
-  /** What the port -> shape map was read for: our chains and maps, and the ports bound then. */
-  private mapsReadFor = '';
-  /** What a map listing is under way for (as mapsReadFor). */
-  private refreshing: string | undefined;
-  private shapeOf = new Map<string, string>();
-  private portsOf = new Map<string, string[]>();
+  /** The last port -> shape map and its ports by shape. */
+  private shaped: { shapeOf: ReadonlyMap<string, string>; portsOf: ReadonlyMap<string, readonly string[]> } = {
+    shapeOf: new Map(),
+    portsOf: new Map(),
+  };
 
-  /** `boundPorts`: the ports with bindings now, in a stable order (a change makes the dispatch maps be read again). */
+  /** `shapes`: port -> shape as the backend loaded them (a new map after every change). */
   constructor(
     private readonly runner: CommandRunner,
-    private readonly boundPorts: () => readonly string[],
+    private readonly shapes: () => ReadonlyMap<string, string>,
   ) {}
 
   read(): Promise<CounterSnapshot> {
@@ -161,53 +112,13 @@ export class CounterReader {
     return this.pending;
   }
 
-  /**
-   * Port -> shape from the bridge dispatch maps (`from_port_gN`, `to_port_gN`: every port with
-   * Ethernet-level rules); the other maps (IP-only ports' marks) only when a bound port is not
-   * in those. One listing per map: nft lists a map's elements at about 10 us each.
-   */
-  private async readShapes(maps: readonly string[]): Promise<Map<string, string>> {
-    const listMap = async (m: string) => {
-      const [family, name] = m.split(' ') as [string, string];
-      const r = await this.runner.run(['nft', '-j', 'list', 'map', family, TABLE, name]);
-      if (r.status !== 0) throw new Error(`nft -j list map ${m} failed with status ${r.status}: ${r.stderr.trim()}`);
-      return r.stdout;
-    };
-    const dispatch = maps.filter((m) => /^bridge (from|to)_port_g\d+$/.test(m));
-    const texts = await Promise.all(dispatch.map(listMap));
-    let shapeOf = shapesOfPorts(texts.join('\n'));
-    if (this.boundPorts().some((p) => !shapeOf.has(p))) {
-      const rest = await Promise.all(maps.filter((m) => !dispatch.includes(m)).map(listMap));
-      shapeOf = shapesOfPorts([...texts, ...rest].join('\n'));
-    }
-    return shapeOf;
-  }
-
   private async readNow(): Promise<CounterSnapshot> {
     const time = Date.now();
     const r = await this.runner.run(['nft', '-t', '-j', 'list', 'ruleset']);
     if (r.status !== 0) throw new Error(`nft -t -j list ruleset failed with status ${r.status}: ${r.stderr.trim()}`);
-    const rules = ruleCounters(r.stdout);
-    const chains = [...new Set(rules.map((c) => c.shape))].sort();
-    const layout = JSON.stringify([chains, ourMaps(r.stdout).sort(), this.boundPorts()]);
-    if (layout !== this.mapsReadFor && layout !== this.refreshing) {
-      // the first time it is waited for; after a change the last map serves until the new one is read
-      this.refreshing = layout;
-      const refresh = this.readShapes(ourMaps(r.stdout))
-        .then(
-          (shapeOf) => {
-            this.shapeOf = shapeOf;
-            this.portsOf = portsByShape(shapeOf);
-            this.mapsReadFor = layout;
-          },
-          () => undefined,
-        )
-        .finally(() => {
-          if (this.refreshing === layout) this.refreshing = undefined;
-        });
-      if (this.mapsReadFor === '') await refresh;
-    }
-    this.last = { time, rules, shapeOf: this.shapeOf, portsOf: this.portsOf };
+    const shapeOf = this.shapes();
+    if (shapeOf !== this.shaped.shapeOf) this.shaped = { shapeOf, portsOf: portsByShape(shapeOf) };
+    this.last = { time, rules: ruleCounters(r.stdout), ...this.shaped };
     return this.last;
   }
 }

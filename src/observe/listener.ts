@@ -17,6 +17,8 @@ export interface ObserveOptions {
   dashboard?: ListenAddress;
   build: BuildInfo;
   runner: CommandRunner;
+  /** Port -> shape from the nftables backend (rule counters are per shape); none with ebiptables. */
+  portShapes?: () => ReadonlyMap<string, string>;
   log: Logger;
   /** Live tracing (nftables backend): the dashboard samples dropped packets with it. */
   tracer?: Tracer;
@@ -30,10 +32,7 @@ export const MAX_CONNECTIONS = 32;
 /** Starts the configured listeners; resolves once they listen. `close()` stops them. */
 export async function startObserve(daemon: Daemon, o: ObserveOptions): Promise<{ close(): Promise<void> }> {
   if (!o.metrics && !o.dashboard) return { close: async () => {} };
-  const counters =
-    o.build.nwfilterBackend === 'nftables'
-      ? new CounterReader(o.runner, () => daemon.bindings.list().map((b) => b.portdev))
-      : undefined;
+  const counters = o.portShapes ? new CounterReader(o.runner, o.portShapes) : undefined;
   const servers: Server[] = [];
   const serve = async (at: ListenAddress, routes: Map<string, Handler>, what: string) => {
     const server = createServer(

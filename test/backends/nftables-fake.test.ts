@@ -40,6 +40,25 @@ function shapeChain(nft: FakeNft, suffix: string): { name: string; comments: str
 }
 
 describe('nftables backend on the fake nft', () => {
+  it("names each port's shape as loaded, the chains its counters are in (metrics, dashboard)", async () => {
+    const nft = new FakeNft();
+    const backend = new NftablesBackend(nft);
+    assert.equal(backend.portShapes().size, 0);
+    await backend.reconcile([port(1), port(2), port(3, 'no-mac-spoofing')]);
+    const shapes = backend.portShapes();
+    assert.equal(shapes, backend.portShapes(), 'the same map until a change');
+    assert.equal(shapes.get('vnet1'), shapes.get('vnet2'), 'clean-traffic ports share a shape');
+    assert.notEqual(shapes.get('vnet3'), shapes.get('vnet1'));
+    const chains = [...nft.ruleset(TABLE).chains.values()].map((c) => c.name);
+    for (const [port, shape] of shapes)
+      assert.ok(
+        chains.some((c) => c.startsWith(`${shape}_`)),
+        `${port}'s shape ${shape} has chains`,
+      );
+    await backend.apply({ set: [], remove: ['vnet2'] });
+    assert.deepEqual([...backend.portShapes().keys()].sort(), ['vnet1', 'vnet3']);
+  });
+
   it('heals a rule whose body someone changed under its own comment, and nothing else', async () => {
     const nft = new FakeNft();
     const backend = new NftablesBackend(nft);

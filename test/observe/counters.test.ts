@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { ruleCounters, shapesOfPorts, type CounterSnapshot } from '../../src/observe/counters.js';
+import { ruleCounters, type CounterSnapshot } from '../../src/observe/counters.js';
 import { DropLog, MAX_DROPS } from '../../src/observe/dashboard/drops.js';
 import { checkReadOnly, type RefusedRequest } from '../../src/observe/read-only-http.js';
 import { daemonConfig, parseConf } from '../../src/daemon/config.js';
@@ -78,45 +78,6 @@ describe('rule counters from nft -t -j list ruleset', () => {
         packets: 4,
         bytes: 40,
       },
-    ]);
-  });
-
-  it('maps ports to shapes through bridge dispatch maps and, for IP-only ports, marks', () => {
-    const map = (family: string, name: string, elem: unknown[]) =>
-      JSON.stringify({
-        nftables: [{ map: { family, name, table: 'virtwall_nwf', type: 'ifname', map: 'verdict', elem } }],
-      });
-    const T = 'sffffffffff';
-    const text = [
-      map('bridge', 'from_port_g1', [
-        ['vnet0', { jump: { target: `${S}_from` } }],
-        ['vnet1', { jump: { target: `${S}_from` } }],
-      ]),
-      map('bridge', 'port_mark_from', [
-        ['vnet2', 0x76760003],
-        ['vnet0', 0x76760001],
-      ]),
-      map('inet', 'fwd_from_port_g1', [
-        [0x76760003, { jump: { target: `${T}_fwd_from` } }],
-        [0x76760001, { jump: { target: `${S}_fwd_from` } }],
-      ]),
-      JSON.stringify({
-        nftables: [
-          {
-            map: {
-              family: 'bridge',
-              name: 'from_port_g1',
-              table: 'other',
-              elem: [['vnet9', { jump: { target: `${S}_from` } }]],
-            },
-          },
-        ],
-      }),
-    ].join('\n');
-    assert.deepEqual([...shapesOfPorts(text)].sort(), [
-      ['vnet0', S],
-      ['vnet1', S],
-      ['vnet2', T],
     ]);
   });
 });

@@ -126,6 +126,11 @@ export class NftablesBackend implements NwfilterBackend {
     return this.ledger ? { model: this.ledger.model, layout: this.path } : undefined;
   }
 
+  /** Port -> the shape whose chains filter it, as loaded (metrics and the dashboard name counters by port with it). */
+  portShapes(): ReadonlyMap<string, string> {
+    return this.ledger?.shapes() ?? new Map();
+  }
+
   /** The desired model the backend holds the kernel to (for tests). */
   desired(): DesiredModel | undefined {
     return this.ledger?.model;

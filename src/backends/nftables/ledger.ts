@@ -85,6 +85,8 @@ export interface LedgerChange {
 }
 
 export class PortLedger {
+  private shapeIndex: Map<string, string> | undefined;
+
   private constructor(private readonly s: LedgerState) {}
 
   /**
@@ -147,6 +149,12 @@ export class PortLedger {
   /** Shape of a port (the hash its chains are named by), if it is in the ledger. */
   shapeOf(portdev: string): string | undefined {
     return this.s.entries.get(portdev)?.compiled.shape;
+  }
+
+  /** Every port's shape, by port (made once per ledger: a ledger does not change). */
+  shapes(): ReadonlyMap<string, string> {
+    this.shapeIndex ??= new Map([...this.s.entries.values()].map((e) => [e.port.portdev, e.compiled.shape]));
+    return this.shapeIndex;
   }
 
   idOf(portdev: string): number | undefined {

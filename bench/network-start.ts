@@ -20,13 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseNetwork } from '../src/conf/network/parse.js';
-import { DiagnosticList } from '../src/errors.js';
-import { SystemRunner, type CommandRunner } from '../src/exec/runner.js';
+import { SystemRunner } from '../src/exec/runner.js';
 import { NETLINK_ROUTE, NetlinkSocket } from '../src/netlink/socket.js';
 import * as rt from '../src/netlink/rtnetlink.js';
-import { parseDnsmasqVersion } from '../src/network/dnsmasq/config.js';
-import { NetworkDriver } from '../src/network/lifecycle/driver.js';
-import { writeLeaseHookScript } from '../src/network/lifecycle/lease-hook.js';
 import { encodeFrame, FrameSplitter, PROGRAM, STATUS, TYPE } from '../src/rpc/framing.js';
 import { T } from '../src/rpc/remote-types.js';
 import { decode, encode, type XdrType } from '../src/rpc/xdr.js';
@@ -34,6 +30,7 @@ import { BIN } from '../test/daemon/process.js';
 import { processRuns } from '../src/util/process.js';
 import { NetnsLab } from '../test/support/netns.js';
 import { LibvirtNwfilter } from './support/libvirt.js';
+import { timedNetworkDriver } from './support/timed-driver.js';
 import { requireNetns } from './support/net.js';
 import { fmt, numberOption, percentile, printTable, ratio } from './support/stats.js';
 
@@ -377,49 +374,18 @@ daemon.kill('SIGTERM');
   const steps = new Map<string, number[]>();
   let current = new Map<string, number>();
   const note = (what: string, ms: number) => current.set(what, (current.get(what) ?? 0) + ms);
-  const runner: CommandRunner = {
-    netns: inner.netns,
-    async run(argv, input, env) {
-      const t0 = process.hrtime.bigint();
-      try {
-        return await inner.run(argv, input, env);
-      } finally {
-        note(
-          `process: ${argv[0] === 'dnsmasq' ? 'dnsmasq (until it is ready)' : argv.slice(0, argv[0] === 'nft' || argv[0] === 'tc' ? 3 : 1).join(' ')}`,
-          since(t0),
-        );
-      }
-    },
-  };
   // on tmpfs as the daemon's root above (fsync is free there); this process is no subreaper, so
   // a stop here also waits for this machine's PID 1 to reap the network's dnsmasq
-  const stateDir = mkdtempSync(join('/dev/shm', 'virtwall-bench-prof-'));
-  process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
-  const caps = parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout);
-  const driver = new NetworkDriver({
-    runner,
-    stateDir,
-    firewallBackend: 'nftables',
-    leaseHook: writeLeaseHookScript(stateDir),
-    dnsmasqCaps: caps,
-    diag: new DiagnosticList(),
-  });
-  // the kernel operations (netlink, /proc/sys) timed through the driver's private member
-  const d = driver as unknown as { kernel: Record<string, (...a: unknown[]) => Promise<unknown>> };
-  const kernel = d.kernel;
-  d.kernel = new Proxy(kernel, {
-    get: (k, op: string) =>
-      typeof k[op] === 'function'
-        ? async (...a: unknown[]) => {
-            const t0 = process.hrtime.bigint();
-            try {
-              return await k[op]!.apply(k, a);
-            } finally {
-              note(`in-process: ${op}`, since(t0));
-            }
-          }
-        : k[op],
-  });
+  const driver = timedNetworkDriver(
+    inner,
+    note,
+    {
+      run: (argv) =>
+        `process: ${argv[0] === 'dnsmasq' ? 'dnsmasq (until it is ready)' : argv.slice(0, argv[0] === 'nft' || argv[0] === 'tc' ? 3 : 1).join(' ')}`,
+      kernel: (op) => `in-process: ${op}`,
+    },
+    'prof',
+  );
   const total = { start: [] as number[], stop: [] as number[] };
   for (let i = 0; i < 5; i++) {
     const n = networkXml(9, i);

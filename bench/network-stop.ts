@@ -8,21 +8,17 @@
 //
 //   node --import tsx bench/network-stop.ts [--many=100] [--floor=20]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseNetwork } from '../src/conf/network/parse.js';
-import { DiagnosticList } from '../src/errors.js';
-import { SystemRunner, type CommandRunner } from '../src/exec/runner.js';
+import { SystemRunner } from '../src/exec/runner.js';
 import { NETLINK_ROUTE, NetlinkSocket } from '../src/netlink/socket.js';
 import * as rt from '../src/netlink/rtnetlink.js';
-import { parseDnsmasqVersion } from '../src/network/dnsmasq/config.js';
-import { NetworkDriver } from '../src/network/lifecycle/driver.js';
-import { writeLeaseHookScript } from '../src/network/lifecycle/lease-hook.js';
 import { parseIp } from '../src/util/address.js';
 import { NetnsLab } from '../test/support/netns.js';
 import { requireNetns } from './support/net.js';
 import { fmt, numberOption, percentile, printTable } from './support/stats.js';
+import { timedNetworkDriver } from './support/timed-driver.js';
 
 const many = numberOption('many', 100);
 const floorRounds = numberOption('floor', 20);
@@ -95,44 +91,12 @@ if (!process.argv.includes(INSIDE)) {
   // ---- the stops, step by step
   let current = new Map<string, number>();
   const note = (what: string, ms: number) => current.set(what, (current.get(what) ?? 0) + ms);
-  const system = new SystemRunner();
-  const runner: CommandRunner = {
-    netns: system.netns,
-    async run(argv, input, env) {
-      const t0 = process.hrtime.bigint();
-      try {
-        return await system.run(argv, input, env);
-      } finally {
-        note(`run: ${argv.slice(0, argv[0] === 'nft' ? 4 : 1).join(' ')}`, since(t0));
-      }
-    },
-  };
-  const stateDir = mkdtempSync(join('/dev/shm', 'virtwall-bench-stop-'));
-  process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
-  const driver = new NetworkDriver({
-    runner,
-    stateDir,
-    firewallBackend: 'nftables',
-    leaseHook: writeLeaseHookScript(stateDir),
-    dnsmasqCaps: parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout),
-    diag: new DiagnosticList(),
-  });
-  // the kernel operations (netlink, /proc/sys) timed through the driver's private member
-  const d = driver as unknown as { kernel: Record<string, (...a: unknown[]) => Promise<unknown>> };
-  const kernel = d.kernel;
-  d.kernel = new Proxy(kernel, {
-    get: (k, op: string) =>
-      typeof k[op] === 'function'
-        ? async (...a: unknown[]) => {
-            const t0 = process.hrtime.bigint();
-            try {
-              return await k[op]!.apply(k, a);
-            } finally {
-              note(`kernel: ${op}`, since(t0));
-            }
-          }
-        : k[op],
-  });
+  const driver = timedNetworkDriver(
+    new SystemRunner(),
+    note,
+    { run: (argv) => `run: ${argv.slice(0, argv[0] === 'nft' ? 4 : 1).join(' ')}`, kernel: (op) => `kernel: ${op}` },
+    'stop',
+  );
   const names: string[] = [];
   let t0 = process.hrtime.bigint();
   for (let i = 0; i < many; i++) {

@@ -30,7 +30,7 @@ import { inNetns } from '../src/netlink/socket.js';
 import type { NftCall } from '../src/nft/libnftables.js';
 import { NetnsLab } from '../test/support/netns.js';
 import { startDaemon, stopAll } from '../test/daemon/process.js';
-import { guestIp, guestMac, portName, requireNetns } from './support/net.js';
+import { GUARD_DEFINITIONS, GUARD_FILTER, guestIp, guestMac, portName, requireNetns } from './support/net.js';
 import { fmt, numberOption, percentile, printTable } from './support/stats.js';
 
 requireNetns();
@@ -38,19 +38,9 @@ const N = numberOption('n', 10000);
 const SINGLES = numberOption('singles', 200);
 const IDLE_S = numberOption('idle', 30);
 const SETTLE_S = numberOption('settle', 15);
-const FILTER = 'vwt-bench-guard';
-const UUID = '8f6c2a1e-6b1d-4c43-9a57-3d2e0b9c1f00';
-/** The filter every port is bound to: clean-traffic, then the same with one rule more (the redefinition). */
-const DEFINITIONS = [
-  `<filter name='${FILTER}' chain='root'><uuid>${UUID}</uuid><filterref filter='clean-traffic'/></filter>`,
-  `<filter name='${FILTER}' chain='root'><uuid>${UUID}</uuid>
-  <rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule>
-  <filterref filter='clean-traffic'/>
-</filter>`,
-];
 
-/** Binding record of port i: FILTER (or clean-traffic) with the guest's IP. */
-const binding = (i: number, filter = FILTER) => `<filterbinding>
+/** Binding record of port i: GUARD_FILTER (or clean-traffic) with the guest's IP. */
+const binding = (i: number, filter = GUARD_FILTER) => `<filterbinding>
   <owner><name>g${i}</name><uuid>11111111-2222-3333-4444-${String(i).padStart(12, '0')}</uuid></owner>
   <portdev name='${portName(i)}'/>
   <mac address='${guestMac(i)}'/>
@@ -107,7 +97,7 @@ async function inProcess() {
   for (const d of ['filters', 'bindings', 'lib', 'leases']) mkdirSync(join(dir, d), { recursive: true });
   const filters = new FilterService(join(dir, 'filters'));
   filters.load(join(dir, 'lib'));
-  filters.store(filters.parse(DEFINITIONS[0]!, 'bench'));
+  filters.store(filters.parse(GUARD_DEFINITIONS[0]!, 'bench'));
   for (let i = 0; i < N; i++) writeFileSync(join(dir, 'bindings', `${portName(i)}.xml`), binding(i));
   const backend = await createNwfilterBackend(new SystemRunner({ netns: ns }), 'nftables', {
     stateDir: dir,
@@ -147,7 +137,7 @@ async function inProcess() {
   );
   // as Daemon.defineFilter
   const redefine = await measure(async () => {
-    const def = filters.parse(DEFINITIONS[1]!, 'bench');
+    const def = filters.parse(GUARD_DEFINITIONS[1]!, 'bench');
     const affected = filters.affectedBy(def.name);
     bindings.check(affected, filters.source(def));
     filters.store(def);

@@ -12,21 +12,19 @@ import { inNetns } from '../src/netlink/socket.js';
 import { Libnftables } from '../src/nft/libnftables.js';
 import { CountingRunner } from './support/counting-runner.js';
 import { LibvirtNwfilter } from './support/libvirt.js';
-import { BenchNet, cleanTrafficPort, portIndexes, requireNetns, stockFilters } from './support/net.js';
+import {
+  BenchNet,
+  cleanTrafficPort,
+  GUARD_DEFINITIONS,
+  GUARD_FILTER,
+  portIndexes,
+  requireNetns,
+  stockFilters,
+} from './support/net.js';
 import { rulesetSize } from './support/size.js';
 import { fmt, numberOption, printTable, ratio, timeMs } from './support/stats.js';
 
 requireNetns();
-const FILTER = 'vwt-bench-guard';
-const UUID = '8f6c2a1e-6b1d-4c43-9a57-3d2e0b9c1f00';
-/** Two definitions of a user filter over clean-traffic; the second adds one rule. */
-const DEFINITIONS = [
-  `<filter name='${FILTER}' chain='root'><uuid>${UUID}</uuid><filterref filter='clean-traffic'/></filter>`,
-  `<filter name='${FILTER}' chain='root'><uuid>${UUID}</uuid>
-  <rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule>
-  <filterref filter='clean-traffic'/>
-</filter>`,
-];
 
 interface Figures {
   n: number;
@@ -57,8 +55,8 @@ async function ours(name: NwfilterBackendName, n: number, inProcess = false): Pr
     );
     const backend = await net.backend(name, runner);
     const ports = (version: number) => {
-      const source = chainSources(new MapFilterSource([parseFilter(DEFINITIONS[version]!)]), stockFilters);
-      return portIndexes(0, n).map((i) => cleanTrafficPort(i, FILTER, source));
+      const source = chainSources(new MapFilterSource([parseFilter(GUARD_DEFINITIONS[version]!)]), stockFilters);
+      return portIndexes(0, n).map((i) => cleanTrafficPort(i, GUARD_FILTER, source));
     };
     const bind = await timeMs(() => backend.apply({ set: ports(0), remove: [] }));
     const rulesBefore = rulesetSize(net.host).rules;
@@ -76,10 +74,10 @@ async function libvirt(n: number): Promise<Figures> {
     net.addPorts(0, n);
     const lv = await LibvirtNwfilter.start(net.host);
     try {
-      lv.define(DEFINITIONS[0]!);
-      const bind = await timeMs(() => lv.bind(lv.bindingFiles(portIndexes(0, n), FILTER)));
+      lv.define(GUARD_DEFINITIONS[0]!);
+      const bind = await timeMs(() => lv.bind(lv.bindingFiles(portIndexes(0, n), GUARD_FILTER)));
       const rulesBefore = rulesetSize(net.host).rules;
-      const redefine = await timeMs(() => lv.define(DEFINITIONS[1]!));
+      const redefine = await timeMs(() => lv.define(GUARD_DEFINITIONS[1]!));
       return {
         n,
         bind,
@@ -110,7 +108,7 @@ for (const [name, run] of [
 }
 
 printTable(
-  `Redefine filter '${FILTER}' used by N ports (clean-traffic + IP underneath)`,
+  `Redefine filter '${GUARD_FILTER}' used by N ports (clean-traffic + IP underneath)`,
   [
     'backend',
     'N',

@@ -29,6 +29,18 @@ export const portName = (i: number) => `vnet${i}`;
 /** Port indexes from..to-1. */
 export const portIndexes = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
+/** A user filter over clean-traffic that the redefinition benches bind ports to. */
+export const GUARD_FILTER = 'vwt-bench-guard';
+const GUARD_UUID = '8f6c2a1e-6b1d-4c43-9a57-3d2e0b9c1f00';
+/** GUARD_FILTER's two definitions: clean-traffic, then the same with one rule more (the redefinition). */
+export const GUARD_DEFINITIONS = [
+  `<filter name='${GUARD_FILTER}' chain='root'><uuid>${GUARD_UUID}</uuid><filterref filter='clean-traffic'/></filter>`,
+  `<filter name='${GUARD_FILTER}' chain='root'><uuid>${GUARD_UUID}</uuid>
+  <rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule>
+  <filterref filter='clean-traffic'/>
+</filter>`,
+];
+
 export const stockFilters: FilterSource = new MapFilterSource(loadStockFilters().values());
 
 /** Port i bound to `filter` (clean-traffic by default) with its IP, as a backend takes it. */

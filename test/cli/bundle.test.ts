@@ -4,11 +4,12 @@
 // parser, RelaxNG or libxml2's wasm, daemon, RPC server or backend), seen from the modules the
 // process loaded (a loader hook, test/support/module-log.mjs) mapped to their sources through
 // the build's metafile. A schema check is the control: it does load libxml2.
+import { fakeDaemon } from './fake-daemon.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -164,18 +165,12 @@ describe('the bundled CLI', () => {
     const requests: string[] = [];
     before(async () => {
       // answers as the daemon does (src/daemon/http.ts) for what these two commands ask
-      mkdirSync(join(root, 'run/virtwall'), { recursive: true });
-      server = createServer((req, res) => {
-        let body = '';
-        req.setEncoding('utf8').on('data', (d: string) => (body += d));
-        req.on('end', () => {
-          requests.push(`${req.method} ${req.url}`);
-          const [status, answer] = answerOf(`${req.method} ${req.url}`, body);
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(answer));
-        });
+      server = await fakeDaemon(root, (req, body, res) => {
+        requests.push(`${req.method} ${req.url}`);
+        const [status, answer] = answerOf(`${req.method} ${req.url}`, body);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(answer));
       });
-      await new Promise<void>((r) => server.listen(join(root, 'run/virtwall/virtwall-sock'), r));
       writeFileSync(join(copy, 'binding.xml'), BINDING);
     });
     after(() => server.close());

@@ -4,12 +4,13 @@
 // closes the connection before answering.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonClient } from '../../src/cli/client.js';
 import { VirtwallError } from '../../src/errors.js';
+import { fakeDaemon } from './fake-daemon.js';
 
 const root = mkdtempSync(join(tmpdir(), 'vwt-client-'));
 const seen: { method?: string; url?: string; type?: string; body: string }[] = [];
@@ -17,28 +18,22 @@ const seen: { method?: string; url?: string; type?: string; body: string }[] = [
 describe('DaemonClient over the Unix socket', () => {
   let server: Server;
   before(async () => {
-    mkdirSync(join(root, 'run/virtwall'), { recursive: true });
-    server = createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8').on('data', (d: string) => (body += d));
-      req.on('end', () => {
-        seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], body });
-        if (req.url === '/gone') return req.socket.destroy();
-        if (req.url === '/missing') {
-          res.writeHead(404, { 'content-type': 'application/json' });
-          return res.end(JSON.stringify({ error: "no binding 'vnet9'", kind: 'not-found' }));
-        }
-        if (req.url === '/trace') {
-          res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-          res.write('{"n":1}\n{"n"');
-          setTimeout(() => res.end(':2}\n{"n":"é"}\n'), 20);
-          return;
-        }
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ echo: JSON.parse(body), name: 'ré😀' }));
-      });
+    server = await fakeDaemon(root, (req, body, res) => {
+      seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], body });
+      if (req.url === '/gone') return req.socket.destroy();
+      if (req.url === '/missing') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: "no binding 'vnet9'", kind: 'not-found' }));
+      }
+      if (req.url === '/trace') {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.write('{"n":1}\n{"n"');
+        setTimeout(() => res.end(':2}\n{"n":"é"}\n'), 20);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ echo: JSON.parse(body), name: 'ré😀' }));
     });
-    await new Promise<void>((r) => server.listen(join(root, 'run/virtwall/virtwall-sock'), r));
   });
   after(() => {
     server.close();

@@ -48,30 +48,25 @@ function checkFlags(s: Session, flags: number, supported: number, fn: string): v
     );
 }
 
-/** RelaxNG validation (libxml2's wasm, some 40 ms): loaded at the first request asking for it, not at every start. */
-async function assertSchemaValid(text: string, rootName: string, file: string): Promise<void> {
-  (await import('../schema/relaxng.js')).assertSchemaValid(text, rootName, file);
-}
-
-/** The root element of each RelaxNG schema a call's VALIDATE flag checks against. */
-const SCHEMA_ROOT = {
-  network: 'network',
-  nwfilter: 'filter',
-  nwfilterbinding: 'filterbinding',
-  networkport: 'networkport',
-};
-
-/** A call's XML, checked against libvirt's schema first when its VALIDATE flag (`validate`) is set. */
+/**
+ * A call's XML, checked first against libvirt's schema for its root element when its VALIDATE
+ * flag (`validate`) is set; errors name the schema (nwfilter, network, ...) as the file. The
+ * RelaxNG validator (libxml2's wasm, some 40 ms) is loaded at the first call asking for it, not at
+ * every start.
+ */
 async function xmlArg(
   s: Session,
   a: Args,
   fn: string,
-  schema: keyof typeof SCHEMA_ROOT,
+  root: 'network' | 'filter' | 'filterbinding' | 'networkport',
   validate = 1,
   supported = validate,
 ): Promise<string> {
   checkFlags(s, a['flags'], supported, fn);
-  if (a['flags'] & validate) await assertSchemaValid(a['xml'], SCHEMA_ROOT[schema], schema);
+  if (a['flags'] & validate) {
+    const { assertSchemaValid, SCHEMA_FOR_ROOT } = await import('../schema/relaxng.js');
+    assertSchemaValid(a['xml'], root, SCHEMA_FOR_ROOT[root]!.replace(/\.rng$/, ''));
+  }
   return a['xml'];
 }
 
@@ -740,7 +735,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       ret: T.nwfilter,
       needs: 'nwfilter',
       write: 'virNWFilterDefineXMLFlags',
-      run: async (s, a) => defineFilter(s, await xmlArg(s, a, 'nwfilterDefineXMLFlags', 'nwfilter')),
+      run: async (s, a) => defineFilter(s, await xmlArg(s, a, 'nwfilterDefineXMLFlags', 'filter')),
     }),
   ],
   [
@@ -803,7 +798,7 @@ export const PROCEDURES: ReadonlyMap<number, Procedure> = new Map<number, Proced
       run: async (s, a) => ({
         nwfilter: bindingRef(
           s.daemon.bindings.get(
-            await s.daemon.createBinding(await xmlArg(s, a, 'nwfilterBindingCreateXML', 'nwfilterbinding')),
+            await s.daemon.createBinding(await xmlArg(s, a, 'nwfilterBindingCreateXML', 'filterbinding')),
           ),
         ),
       }),

@@ -3,7 +3,7 @@
 // compiled ports, and the gap-free switch checked on every batch the backend loads.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
@@ -126,6 +126,24 @@ describe('nftables backend on the fake nft', () => {
         .filter((l) => l && !l.startsWith(`add rule bridge ${TABLE} ${chain.name} `)),
       [`flush chain bridge ${TABLE} ${chain.name}`],
     );
+  });
+
+  it('a start that loads only rules whose kernel form is kept does not write the kept ports before it answers', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-fake-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const stateFile = join(dir, 'nwfilter-nftables.json');
+    const nft = new FakeNft();
+    const ports = [port(1), port(2)];
+    await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
+    await new Promise((r) => setTimeout(r, 20));
+    const kept = statSync(stateFile, { bigint: true });
+    // a cold start: the kernel lost everything, every rule is loaded again with a body known from the file
+    nft.flushRuleset();
+    const cold = await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
+    assert.deepEqual(cold.repaired.sort(), ['vnet1', 'vnet2']);
+    await new Promise((r) => setTimeout(r, 20));
+    const now = statSync(stateFile, { bigint: true });
+    assert.deepEqual([now.ino, now.mtimeNs], [kept.ino, kept.mtimeNs], 'the kept file is not written again at once');
   });
 
   it('a heal loads what a start on the damaged kernel would, from the ports it holds while they are the ones asked for', async () => {

@@ -221,9 +221,10 @@ export class NftablesBackend implements NwfilterBackend {
     }
     this.kernel = afterBatch(kernel, plan, echoed);
     this.ledger = plan.desired;
-    this.bodies = this.bodies.learnt(plan.batch, echoed);
+    const bodies = this.bodies.learnt(plan.batch, echoed);
     // new rule bodies are kept at once: a restart that found them unknown would rewrite the chains
-    this.saveSoon(echoed.length > 0 ? 0 : SAVE_DELAY_MS);
+    this.saveSoon(bodies !== this.bodies ? 0 : SAVE_DELAY_MS);
+    this.bodies = bodies;
   }
 
   /** Writes the compiled ports `delay` ms from now, or earlier when a write is due earlier already. */

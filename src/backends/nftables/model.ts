@@ -84,12 +84,22 @@ export class RuleBodies {
     return this.byText.get(nftRuleText(rule));
   }
 
-  /** These bodies and the kernel's forms `echoed` of the rules `batch` added (in its order, as the client reads them back). */
+  /**
+   * These bodies and the kernel's forms `echoed` of the rules `batch` added (in its order, as the
+   * client reads them back); these very bodies when the batch taught nothing new.
+   */
   learnt(batch: Batch, echoed: readonly (readonly KernelStatement[] | undefined)[]): RuleBodies {
     const added = batch.flatMap((c) => ('rule' in c ? [c.rule] : []));
-    if (!added.some((_, i) => echoed[i])) return this;
+    const fresh = added.flatMap((rule, i) => {
+      const body = echoed[i];
+      if (!body) return [];
+      const text = nftRuleText(rule);
+      const known = this.byText.get(text);
+      return known && (known === body || sameBody(known, body)) ? [] : [[text, body] as const];
+    });
+    if (fresh.length === 0) return this;
     const bodies = this.byText.edit();
-    for (const [i, rule] of added.entries()) if (echoed[i]) bodies.set(nftRuleText(rule), echoed[i]);
+    for (const [text, body] of fresh) bodies.set(text, body);
     return new RuleBodies(bodies.done());
   }
 

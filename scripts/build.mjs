@@ -11,7 +11,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative, sep } from 'node:path';
 import { build } from 'esbuild';
-import { DIST, PACKAGE_ROOT, sourceStamp, STAMP_FILE } from './source-stamp.mjs';
+import { DIST, INDEX_FILE, PACKAGE_ROOT, sourceStamp, STAMP_FILE } from './source-stamp.mjs';
 
 const SRC = join(PACKAGE_ROOT, 'src');
 const OUT = join(DIST, 'cli');
@@ -65,7 +65,8 @@ const builtinsByRequire = {
 };
 
 rmSync(DIST, { recursive: true, force: true });
-const stamp = sourceStamp();
+const index = [];
+const stamp = sourceStamp(index);
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noEmit'], {
   cwd: PACKAGE_ROOT,
@@ -93,4 +94,5 @@ const { metafile } = await build({
   logLevel: 'warning',
 });
 writeFileSync(join(DIST, 'meta.json'), JSON.stringify(metafile));
+writeFileSync(INDEX_FILE, index.join('\n'));
 writeFileSync(STAMP_FILE, stamp);

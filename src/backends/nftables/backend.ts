@@ -326,12 +326,14 @@ export class NftablesBackend implements NwfilterBackend {
         byKey.set(valueText(k), p.portdev);
     }
     const repaired = new Set<string>();
-    for (const m of [delta.addedElements, delta.removedElements]) {
+    // a cold start changes every element: the walk ends once every port is named
+    walk: for (const m of [delta.addedElements, delta.removedElements]) {
       for (const [k, es] of m) {
         if (!ledger.model.sets.has(k)) continue;
         for (const e of es.values()) {
           const port = byKey.get(portKeyOf(e));
           if (port) repaired.add(port);
+          if (repaired.size === desired.length) break walk;
         }
       }
     }

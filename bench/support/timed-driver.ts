@@ -43,7 +43,7 @@ export function timedNetworkDriver(
     stateDir,
     firewallBackend: 'nftables',
     leaseHook: writeLeaseHookScript(stateDir),
-    dnsmasqCaps: parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout),
+    dnsmasqCaps: async () => parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout),
     diag: new DiagnosticList(),
   });
   // the kernel operations, timed through the driver's private member

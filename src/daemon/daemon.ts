@@ -100,13 +100,12 @@ export class Daemon {
     ensureLayout(deps.layout);
     // the kernel lists our rules while the records below are read
     deps.backend.prepare?.();
-    const version = await deps.runner.run(['dnsmasq', '--version']);
     const driver = new NetworkDriver({
       runner: deps.runner,
       stateDir: deps.layout.networkState,
       firewallBackend: deps.config.networkFirewallBackend,
       leaseHook: writeLeaseHookScript(deps.layout.networkState),
-      dnsmasqCaps: parseDnsmasqVersion(version.stdout),
+      dnsmasqCaps: async () => parseDnsmasqVersion((await deps.runner.run(['dnsmasq', '--version'])).stdout),
       diag: { warn: (detail) => deps.log.warn(detail) },
       firewalld: deps.firewalld,
       foreignForwardAccept: deps.config.foreignForwardAccept,

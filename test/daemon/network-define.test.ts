@@ -111,6 +111,26 @@ describe('network define and create', () => {
   });
 });
 
+describe("dnsmasq's capabilities", () => {
+  it('are asked when a network first needs dnsmasq, once, not at every start of the daemon', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon, runner } = await openDaemon(root);
+    const asked = () => runner.calls.filter((c) => c.startsWith('dnsmasq --version')).length;
+    await daemon.networkCreate(openNet('quiet', "<bridge name='vbr1'/>"));
+    assert.equal(asked(), 0, 'neither the start nor a network without DNS and DHCP asks');
+    // DNS on: dnsmasq is needed (the fake host runs none, so the start fails after asking)
+    const dns = net('dns', "<forward mode='open'/><bridge name='vbr2'/><ip address='10.9.2.1' prefix='24'/>");
+    await assert.rejects(daemon.networkCreate(dns), /dns\.pid/);
+    await assert.rejects(daemon.networkCreate(dns), /dns\.pid/);
+    assert.equal(asked(), 1);
+    assert.ok(
+      runner.calls.findIndex((c) => c.startsWith('dnsmasq --version')) <
+        runner.calls.findIndex((c) => c.startsWith('dnsmasq --conf-file')),
+    );
+  });
+});
+
 describe('network start refuses what virtwall cannot run', () => {
   for (const mode of ['passthrough', 'private', 'vepa', 'bridge', 'hostdev']) {
     it(`forward mode '${mode}': accepted at define, refused at start and create with nothing run`, async (t) => {

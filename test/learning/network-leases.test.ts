@@ -94,7 +94,7 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
         stateDir,
         firewallBackend: 'nftables',
         leaseHook: writeLeaseHookScript(stateDir),
-        dnsmasqCaps: caps,
+        dnsmasqCaps: async () => caps,
         diag: new DiagnosticList(),
       });
       await driver.start(parseNetwork(NETWORK));

@@ -58,7 +58,8 @@ describe('a network whose hosts dnsmasq cannot read', { skip }, () => {
       runner: new SystemRunner({ netns: host }),
       stateDir,
       firewallBackend: 'nftables',
-      dnsmasqCaps: parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? ''),
+      dnsmasqCaps: async () =>
+        parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? ''),
       diag: new DiagnosticList(),
     });
     const def = parseNetwork(xml);

@@ -83,7 +83,7 @@ function makeRig(backend: FirewallBackendName): Rig {
     stateDir,
     firewallBackend: backend,
     leaseHook: writeLeaseHookScript(stateDir),
-    dnsmasqCaps: caps,
+    dnsmasqCaps: async () => caps,
     diag: new DiagnosticList(),
   });
   return { lab, host, up, g1, g2, driver, stateDir, baseline: snapshot(lab, host) };
@@ -263,7 +263,7 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         runner: new SystemRunner({ netns: rig.host }),
         stateDir: rig.stateDir,
         firewallBackend: other,
-        dnsmasqCaps: caps,
+        dnsmasqCaps: async () => caps,
         diag: new DiagnosticList(),
       });
       assert.deepEqual(

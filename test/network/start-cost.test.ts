@@ -51,7 +51,8 @@ describe('network start cost', { skip, concurrency: false }, () => {
       runner,
       stateDir,
       firewallBackend: 'nftables',
-      dnsmasqCaps: parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? ''),
+      dnsmasqCaps: async () =>
+        parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? ''),
       diag: new DiagnosticList(),
     });
   });

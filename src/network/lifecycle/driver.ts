@@ -72,7 +72,11 @@ export interface NetworkDriverOptions {
   firewallBackend: FirewallBackendName;
   /** Executable dnsmasq calls on lease changes (see leaseHookScript); none: leases not recorded. */
   leaseHook?: string;
-  dnsmasqCaps: DnsmasqCaps;
+  /**
+   * What the host's dnsmasq can do, asked when a network first needs dnsmasq (the daemon runs
+   * `dnsmasq --version` then, not at every start of its own).
+   */
+  dnsmasqCaps: () => Promise<DnsmasqCaps>;
   diag: Diagnostics;
   /** firewalld on the system bus (none: as if firewalld were not running). */
   firewalld?: Firewalld;
@@ -134,6 +138,7 @@ export function activeNetworks(stateDir: string, opts: ReadOptions = {}): Networ
 
 export class NetworkDriver {
   private readonly opts: NetworkDriverOptions;
+  private caps: Promise<DnsmasqCaps> | undefined;
   /** Links, addresses, routes, sysctls: where the runner acts. */
   private readonly kernel: NetworkKernel;
   /**
@@ -346,10 +351,20 @@ export class NetworkDriver {
     return { pidFile: join(this.opts.stateDir, `${name}.pid`), confFile: join(this.opts.stateDir, `${name}.conf`) };
   }
 
+  /** The dnsmasq capabilities, asked once (again after a failure: dnsmasq may be installed since). */
+  private dnsmasqCaps(): Promise<DnsmasqCaps> {
+    this.caps ??= this.opts.dnsmasqCaps().catch((err: unknown) => {
+      this.caps = undefined;
+      throw err;
+    });
+    return this.caps;
+  }
+
   /** Writes dnsmasq's configuration and hosts files for `def`; returns their paths. */
-  private writeDnsmasqFiles(def: NetworkDef): string[] {
+  private async writeDnsmasqFiles(def: NetworkDef): Promise<string[]> {
     const { pidFile, confFile } = this.dnsmasqFiles(def.name);
-    const files = dnsmasqFiles(def, { stateDir: this.opts.stateDir, pidFile, caps: this.opts.dnsmasqCaps });
+    const caps = await this.dnsmasqCaps();
+    const files = dnsmasqFiles(def, { stateDir: this.opts.stateDir, pidFile, caps });
     writeFileAtomic(confFile, files.conf);
     writeFileAtomic(files.hostsfilePath, files.hostsfile ?? '');
     writeFileAtomic(files.addnhostsPath, files.addnhosts);
@@ -371,7 +386,7 @@ export class NetworkDriver {
 
   private async startDnsmasq(def: NetworkDef, status: NetworkStatus, undo: Undo[]): Promise<void> {
     if (!this.needsDnsmasq(def)) return;
-    status.files.push(...this.writeDnsmasqFiles(def));
+    status.files.push(...(await this.writeDnsmasqFiles(def)));
     const pid = await this.launchDnsmasq(def.name, status.bridge);
     status.dnsmasqPid = pid;
     undo.push(() => killProcess(pid));
@@ -581,7 +596,7 @@ export class NetworkDriver {
       delete status.dnsmasqPid;
       return;
     }
-    status.files = [...new Set([...status.files, ...this.writeDnsmasqFiles(def)])];
+    status.files = [...new Set([...status.files, ...(await this.writeDnsmasqFiles(def))])];
     if (running && !restart) {
       process.kill(status.dnsmasqPid!, 'SIGHUP');
       return;

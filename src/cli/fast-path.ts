@@ -1,12 +1,14 @@
-// The commands libvirt's hooks and QEMU's tap scripts run once per guest port, parsed from a
-// small table instead of commander: building the program (commander and every command's
-// definition) costs a short-lived command about as much as its work. Only the plain form is
+// The commands libvirt's hooks and QEMU's tap scripts run once per guest port, and the daemon's
+// own start (a restart is a gap in the API), parsed from a small table instead of commander:
+// building the program (commander and every command's definition) costs a short-lived command
+// about as much as its work. Only the plain form is
 // taken: global --root and -q before the command words, then its operands, none an option;
 // anything else (help, --connect or $VIRTWALL_DEFAULT_URI, a command's options, a missing or
 // extra word) goes to the program, whose parser and messages stay the only ones. The actions are
 // the program's own (test/cli/fast-path.test.ts checks the table against the program's commands).
 import { DaemonClient } from './client.js';
 import { documentRun } from './commands/daemon-io.js';
+import { startDaemon } from './commands/daemon.js';
 import { libvirtQemu, qemuIfdown, qemuIfup } from './commands/hooks.js';
 import { BINDING_CREATE, deleteBinding } from './commands/nwfilter-binding.js';
 import { ended, failed } from './outcome.js';
@@ -19,7 +21,15 @@ export interface FastCommand {
   operands: readonly [min: number, max: number];
   /** Printed as virsh prints (src/cli/virsh.ts), as the program marks it. */
   virsh: boolean;
-  run(connect: () => DaemonClient, operands: string[], out: VirshOutput): Promise<void>;
+  run(at: FastContext): Promise<void>;
+}
+
+/** What a fast command runs with: the daemon's client for --root, its operands, where it prints. */
+export interface FastContext {
+  root: string;
+  connect: () => DaemonClient;
+  operands: string[];
+  out: VirshOutput;
 }
 
 export const FAST_COMMANDS: readonly FastCommand[] = [
@@ -27,27 +37,34 @@ export const FAST_COMMANDS: readonly FastCommand[] = [
     words: ['nwfilter-binding-create'],
     operands: [1, 1],
     virsh: true,
-    run: (connect, args, out) => documentRun(BINDING_CREATE)({ client: connect(), args, opts: {}, out }),
+    run: ({ connect, operands, out }) =>
+      documentRun(BINDING_CREATE)({ client: connect(), args: operands, opts: {}, out }),
   },
   {
     words: ['nwfilter-binding-delete'],
     operands: [1, 1],
     virsh: true,
-    run: (connect, args, out) => deleteBinding({ client: connect(), args, opts: {}, out }),
+    run: ({ connect, operands, out }) => deleteBinding({ client: connect(), args: operands, opts: {}, out }),
   },
-  { words: ['hook', 'qemu-ifup'], operands: [1, 1], virsh: false, run: (connect, [tap]) => qemuIfup(connect, tap!) },
+  {
+    words: ['hook', 'qemu-ifup'],
+    operands: [1, 1],
+    virsh: false,
+    run: ({ connect, operands: [tap] }) => qemuIfup(connect, tap!),
+  },
   {
     words: ['hook', 'qemu-ifdown'],
     operands: [1, 1],
     virsh: false,
-    run: (connect, [tap]) => qemuIfdown(connect, tap!),
+    run: ({ connect, operands: [tap] }) => qemuIfdown(connect, tap!),
   },
   {
     words: ['hook', 'libvirt-qemu'],
     operands: [2, Number.POSITIVE_INFINITY],
     virsh: false,
-    run: (connect, [, operation]) => libvirtQemu(connect, operation!),
+    run: ({ connect, operands: [, operation] }) => libvirtQemu(connect, operation!),
   },
+  { words: ['daemon'], operands: [0, 0], virsh: false, run: ({ root }) => startDaemon(root) },
 ];
 
 export interface FastRun {
@@ -89,7 +106,7 @@ export function fastCommand(args: readonly string[], env: NodeJS.ProcessEnv): Fa
 export async function runFast({ command, root, quiet, operands }: FastRun): Promise<number> {
   const printing = { virsh: command.virsh, quiet };
   try {
-    await command.run(() => DaemonClient.forRoot(root), operands, virshOutput(quiet));
+    await command.run({ root, connect: () => DaemonClient.forRoot(root), operands, out: virshOutput(quiet) });
     return ended(typeof process.exitCode === 'number' ? process.exitCode : 0, printing);
   } catch (err) {
     return failed(err, printing);

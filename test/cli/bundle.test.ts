@@ -277,6 +277,20 @@ describe('the bundled CLI', () => {
           seen.set(what, fast);
           daemonSaw.set(what, fastRequests);
         }
+      // the daemon's start, refused as a daemon serves the root already: the same words, no program
+      for (const quiet of [[], ['-q']]) {
+        const fast = await run([...quiet, '--root', root, 'daemon']);
+        const program = await run(['daemon', '--root', root, ...quiet]);
+        assert.deepEqual([fast.status, fast.stdout, fast.stderr], [program.status, program.stdout, program.stderr]);
+        assert.match(fast.stderr, /a daemon already serves/);
+        // (the daemon's own HTTP server loads node:http)
+        const programOnly = /^src\/cli\/program\.ts$|^node_modules\/commander\//;
+        assert.deepEqual(
+          sourcesOf(fast).filter((s) => programOnly.test(s)),
+          [],
+        );
+        assert.ok(sourcesOf(program).includes('src/cli/program.ts'));
+      }
       // the cases reach what they are meant to
       const out = (what: string) => {
         const r = seen.get(what)!;

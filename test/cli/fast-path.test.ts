@@ -34,6 +34,7 @@ describe('the fast path', () => {
       operands: ['g0', 'started', 'begin', '-'],
     });
     assert.deepEqual(taken(['nwfilter-binding-create', '-'])?.operands, ['-'], "'-' is stdin, an operand");
+    assert.deepEqual(taken(['--root', '/r', 'daemon']), { words: 'daemon', root: '/r', quiet: false, operands: [] });
   });
 
   it('leaves every other command line to the program', () => {
@@ -58,6 +59,8 @@ describe('the fast path', () => {
       ['hook', 'qemu-ifup'],
       ['hook', 'libvirt-qemu', 'g0'],
       ['hook', 'qemu-ifdown', 'vnet0', 'x'],
+      ['daemon', 'x'],
+      ['daemon', '--help'],
     ])
       assert.equal(taken(args), undefined, args.join(' '));
     assert.equal(

@@ -7,8 +7,11 @@ export function registerDaemon(program: Command): void {
     .description(
       'run the virtwall daemon for --root (state in ROOT/etc/virtwall, ROOT/var/lib/virtwall, ROOT/run/virtwall)',
     )
-    // loaded only to run the daemon: client commands start without the daemon's modules
-    .action(async (_o, cmd: Command) =>
-      (await import('../../daemon/main.js')).runDaemon((cmd.optsWithGlobals() as { root: string }).root),
-    );
+    .action((_o, cmd: Command) => startDaemon((cmd.optsWithGlobals() as { root: string }).root));
+}
+
+/** Runs the daemon for `root` until it is stopped (the program's action and the fast path's). */
+export async function startDaemon(root: string): Promise<void> {
+  // loaded only to run the daemon: client commands start without the daemon's modules
+  await (await import('../../daemon/main.js')).runDaemon(root);
 }

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { VirtwallError, invalidInput, type ErrorKind } from '../errors.js';
-import { z } from 'zod';
+import * as z from '../util/zod.js';
 import { UPDATE_COMMANDS, UPDATE_SECTIONS } from '../conf/network/update.js';
 import type { Daemon } from './daemon.js';
 import { decodeUtf8 } from '../xml/utf8.js';
@@ -24,34 +24,36 @@ export const STATUS_OF_KIND: Record<ErrorKind, number> = {
 export const MAX_BODY = 1 << 20;
 
 /** A body field carrying a document (XML) and, optionally, the client's name for it (used in error locations). */
-const DOCUMENT = z.strictObject({ xml: z.string(), file: z.string().optional() });
+const DOCUMENT = z.strictObject({ xml: z.string(), file: z.optional(z.string()) });
 const NONE = z.strictObject({});
-const JOIN = z.strictObject({ prefer: z.enum(['local', 'cluster']).optional() });
+const JOIN = z.strictObject({ prefer: z.optional(z.enum(['local', 'cluster'])) });
 const PORT = z.strictObject({
   xml: z.string(),
   tap: z.string(),
-  filter: z.strictObject({ name: z.string(), params: z.record(z.string(), z.array(z.string())).default({}) }).nullish(),
-  macFilter: z.boolean().default(false),
+  filter: z.nullish(
+    z.strictObject({ name: z.string(), params: z._default(z.record(z.string(), z.array(z.string())), {}) }),
+  ),
+  macFilter: z._default(z.boolean(), false),
 });
 const EXPLAIN = z.strictObject({
   direction: z.enum(['in', 'out']),
-  peer: z.enum(['port', 'host']).default('port'),
-  packet: z.string().max(MAX_MICROFLOW).optional(),
-  frames: z.array(z.string()).max(MAX_FRAMES).optional(),
+  peer: z._default(z.enum(['port', 'host']), 'port'),
+  packet: z.optional(z.string().check(z.maxLength(MAX_MICROFLOW))),
+  frames: z.optional(z.array(z.string()).check(z.maxLength(MAX_FRAMES))),
 });
 const UPDATE = z.strictObject({
   command: z.enum(UPDATE_COMMANDS),
   section: z.enum(UPDATE_SECTIONS),
-  parentIndex: z.int().default(-1),
+  parentIndex: z._default(z.int(), -1),
   xml: z.string(),
-  live: z.boolean().default(false),
-  config: z.boolean().default(false),
+  live: z._default(z.boolean(), false),
+  config: z._default(z.boolean(), false),
 });
 
 const TRACE = z.strictObject({
-  ports: z.array(z.string()).default([]),
-  verdict: z.enum(['accept', 'drop']).optional(),
-  count: z.int().positive().optional(),
+  ports: z._default(z.array(z.string()), []),
+  verdict: z.optional(z.enum(['accept', 'drop'])),
+  count: z.optional(z.int().check(z.positive())),
 });
 
 /** Why a daemon without a tracer cannot trace (the ebiptables backend; checked on this kernel). */
@@ -89,12 +91,12 @@ async function traceStream(
 interface Route {
   method: string;
   path: RegExp;
-  body: z.ZodType;
+  body: z.ZodMiniType;
   handle(d: Daemon, params: string[], body: unknown, query: URLSearchParams): unknown;
 }
 
 /** A route: method, path pattern (segments captured as params), the schema of its body, handler. */
-function route<S extends z.ZodType>(
+function route<S extends z.ZodMiniType>(
   method: string,
   path: RegExp,
   body: S,
@@ -207,7 +209,7 @@ function decodeParams(found: RegExpExecArray): string[] {
 }
 
 /** The body as its route's schema takes it; any other shape or type is refused, naming the field. */
-function checkBody(schema: z.ZodType, body: unknown): unknown {
+function checkBody(schema: z.ZodMiniType, body: unknown): unknown {
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;

@@ -10,7 +10,7 @@ import type { NetworkPortDef } from '../conf/networkport/types.js';
 import type { FilterBindingDef } from '../conf/nwfilterbinding/types.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderCommandLine } from '../plan/command.js';
-import { z } from 'zod';
+import * as z from '../util/zod.js';
 import { checkDeviceName, isDeviceName } from '../util/device-name.js';
 import { removeRecord, writeRecord } from './persist.js';
 import { jsonState, readRecords } from '../util/state-file.js';
@@ -36,10 +36,10 @@ const PORT_RECORD = z.strictObject({
   uuid: z.guid(),
   network: z.string(),
   /** None: libvirt's kind of port, whose client plugs its own device. */
-  tap: z.string().refine(isDeviceName, 'not a device name').optional(),
+  tap: z.optional(z.string().check(z.refine(isDeviceName, 'not a device name'))),
   macFilter: z.boolean(),
   /** The binding this port created (its portdev is `tap`). */
-  filter: z.string().optional(),
+  filter: z.optional(z.string()),
   xml: z.string(),
 });
 

@@ -2,22 +2,22 @@
 // which networks it runs and starts at boot, its bindings (their XML, so a filter change can be
 // checked against every host that uses it), the definitions revision it applied and what of the
 // fleet's definitions is not in effect there (drift). Refreshed on every heartbeat.
-import { z } from 'zod';
+import * as z from '../util/zod.js';
 import { formatFilterBinding } from '../conf/nwfilterbinding/index.js';
 import { HOST_NAME } from '../daemon/config.js';
 import type { Daemon } from '../daemon/daemon.js';
 
 const HostRecordSchema = z.strictObject({
-  host: z.string().regex(HOST_NAME),
+  host: z.string().check(z.regex(HOST_NAME)),
   joined: z.boolean(),
   lastSeen: z.iso.datetime(),
-  revision: z.number().int().nonnegative(),
+  revision: z.int().check(z.nonnegative()),
   drift: z.record(z.string(), z.string()),
   networks: z.array(
-    z.strictObject({ name: z.string(), active: z.boolean(), autostart: z.boolean(), bridge: z.string().optional() }),
+    z.strictObject({ name: z.string(), active: z.boolean(), autostart: z.boolean(), bridge: z.optional(z.string()) }),
   ),
   bindings: z.array(z.strictObject({ portdev: z.string(), filter: z.string(), xml: z.string() })),
-  ports: z.number().int().nonnegative(),
+  ports: z.int().check(z.nonnegative()),
 });
 export type HostRecord = z.output<typeof HostRecordSchema>;
 

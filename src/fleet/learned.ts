@@ -5,7 +5,7 @@
 // rules: each is checked to be an address of its family before it is used.
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from '../util/zod.js';
 import type { Daemon } from '../daemon/daemon.js';
 import type { LearnerState } from '../learning/learner.js';
 import { LearnedAddressSchema } from '../learning/state-file.js';
@@ -15,7 +15,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 const family = (version: 4 | 6) =>
-  z.array(LearnedAddressSchema.refine((a) => isIP(a.address) === version, 'not an address of its family'));
+  z.array(LearnedAddressSchema.check(z.refine((a) => isIP(a.address) === version, 'not an address of its family')));
 const GuestLearnedSchema = z.strictObject({
   host: z.string(),
   state: z.strictObject({ ipv4: family(4), ipv6: family(6) }),

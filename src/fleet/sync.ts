@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import type { Watcher } from 'etcd3';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import * as z from '../util/zod.js';
 import { VirtwallError } from '../errors.js';
 import { formatFilter, parseFilter } from '../conf/nwfilter/index.js';
 import { parseFilterBinding } from '../conf/nwfilterbinding/index.js';
@@ -26,11 +26,11 @@ import { hostRecord, parseHostRecord, type HostRecord } from './host-record.js';
 /** How often the host record is refreshed (its `lastSeen`) and a lost etcd is tried again. */
 export const HEARTBEAT_MS = 1000;
 
-const HeldSchema = z.strictObject({ revision: z.number().int().nonnegative(), present: z.boolean() });
+const HeldSchema = z.strictObject({ revision: z.int().check(z.nonnegative()), present: z.boolean() });
 const StateSchema = z.strictObject({
   joined: z.boolean(),
   /** The highest definitions revision applied (from a full read or the watch). */
-  revision: z.number().int().nonnegative(),
+  revision: z.int().check(z.nonnegative()),
   /** KIND/NAME -> the revision this host holds of it (present: defined; else deleted at that revision). */
   held: z.record(z.string(), HeldSchema),
 });

@@ -6,7 +6,7 @@
 // its owner rebuilds what it held (from the kernel where it can) instead of refusing to start.
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from './zod.js';
 import { decodeUtf8 } from '../xml/utf8.js';
 
 /** Writes a file so that readers see the old or the new content, never a torn one. */
@@ -41,7 +41,7 @@ export function reportCorruptStateTo(r: (c: CorruptState) => void): void {
 
 /** What is wrong with a file, in one line (a schema names the first field that does not fit). */
 function problem(err: unknown): string {
-  if (err instanceof z.ZodError) {
+  if (err instanceof z.$ZodError) {
     const issue = err.issues[0]!;
     return `${issue.path.length ? `field '${issue.path.join('.')}': ` : ''}${issue.message}`;
   }
@@ -103,6 +103,6 @@ export function readRecords<T>(
 
 /** A parser of JSON text that must fit `schema`. */
 export const jsonState =
-  <S extends z.ZodType>(schema: S) =>
+  <S extends z.ZodMiniType>(schema: S) =>
   (text: string): z.output<S> =>
     schema.parse(JSON.parse(text));

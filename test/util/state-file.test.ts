@@ -68,17 +68,23 @@ describe('corrupt state files', () => {
     assertSetAside(file, text, seen);
   });
 
-  for (const [what, text] of [
-    ['torn JSON', '[{"expiryTime": 0, "ipAd'],
-    ['not a list', '{"expiryTime": 0}'],
-    ['a record of the wrong shape', '[{"expiryTime": "soon", "ipAddress": "10.0.0.2"}]'],
-  ]) {
+  // the report says what is wrong: the first field that does not fit, and what it must be
+  for (const [what, text, problem] of [
+    ['torn JSON', '[{"expiryTime": 0, "ipAd', /JSON/],
+    ['not a list', '{"expiryTime": 0}', /^Invalid input: expected array, received object$/],
+    [
+      'a record of the wrong shape',
+      '[{"expiryTime": "soon", "ipAddress": "10.0.0.2"}]',
+      /^field '0\.expiryTime': Invalid input: expected number, received string$/,
+    ],
+  ] as const) {
     it(`lease records (${what}): set aside, reported, read as none; the next event writes them again`, (t) => {
       const file = join(scratch(t), 'virbr0.status');
-      writeFileSync(file, text!);
+      writeFileSync(file, text);
       const seen = reports();
       assert.deepEqual(readLeases(file), []);
-      assertSetAside(file, text!, seen);
+      assertSetAside(file, text, seen);
+      assert.match(seen[0]!.err, problem);
       writeLeases(file, [{ expiryTime: 0, ipAddress: '10.0.0.2' }]);
       assert.deepEqual(readLeases(file), [{ expiryTime: 0, ipAddress: '10.0.0.2' }]);
       assert.equal(seen.length, 1);

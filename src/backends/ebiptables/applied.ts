@@ -7,7 +7,7 @@
 // rebuilt from their bindings, as after a reboot.
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from '../../util/zod.js';
 import { isDeviceName } from '../../util/device-name.js';
 import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
 import { XT_RULE } from '../../xtables/schema.js';
@@ -35,11 +35,12 @@ const PART = z.strictObject({ chains: z.record(z.string(), z.array(XT_RULE)), li
 
 /** The file: port device -> what was applied to it. */
 const SAVED = z.record(
-  z.string().refine(isDeviceName, 'not a device name'),
-  z
-    .strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) })
-    .transform(({ key, parts }) => ({ rulesDigest: key, parts })),
-) satisfies z.ZodType<Record<string, AppliedPort>>;
+  z.string().check(z.refine(isDeviceName, 'not a device name')),
+  z.pipe(
+    z.strictObject({ key: z.string(), parts: z.strictObject({ ebtables: PART, iptables: PART, ip6tables: PART }) }),
+    z.transform(({ key, parts }) => ({ rulesDigest: key, parts })),
+  ),
+) satisfies z.ZodMiniType<Record<string, AppliedPort>>;
 
 export class AppliedPorts {
   private readonly ports: Map<string, AppliedPort>;

@@ -11,7 +11,7 @@
 // element is kept as its form (the element with its leaves blanked, checked against the element
 // schema once per form) and the port's leaves, each checked against the form's blank: a restart
 // reads and checks a thousand ports' elements without walking every one through the schema.
-import { z } from 'zod';
+import * as z from '../../util/zod.js';
 import { codeVersion } from '../../util/code-version.js';
 import { isDeviceName } from '../../util/device-name.js';
 import { readState, writeFileAtomic } from '../../util/state-file.js';
@@ -28,29 +28,31 @@ const STORED_PORTS = z
   .strictObject({
     /** Each port's PortFilter.inputsDigest. */
     keys: z.array(z.string()),
-    ifnames: z.array(z.string().refine(isDeviceName, 'not a device name')),
-    ids: z.array(z.number().int()),
+    ifnames: z.array(z.string().check(z.refine(isDeviceName, 'not a device name'))),
+    ids: z.array(z.int()),
     shapes: z.array(z.string()),
     entries: z.array(z.array(z.string())),
     /** The elements of each of the shape's sets, in the shape's order, each as [form, ...leaves] (formsOf). */
     elements: z.array(z.array(z.unknown())),
   })
-  .refine(
-    (p) => [p.ifnames, p.ids, p.shapes, p.entries, p.elements].every((l) => l.length === p.keys.length),
-    'port fields of different lengths',
+  .check(
+    z.refine(
+      (p) => [p.ifnames, p.ids, p.shapes, p.entries, p.elements].every((l) => l.length === p.keys.length),
+      'port fields of different lengths',
+    ),
   );
 
 const STORED_FILE = z.strictObject({
   code: z.string(),
-  path: z.enum(['br_netfilter', 'bridge-conntrack']) satisfies z.ZodType<StatefulPath>,
+  path: z.enum(['br_netfilter', 'bridge-conntrack']) satisfies z.ZodMiniType<StatefulPath>,
   shapes: z.record(z.string(), z.strictObject({ chains: z.array(CHAIN), sets: z.array(SET_META) })),
   /** Element forms, as JSON text (the order of the leaves is the order of the text). */
   forms: z.array(z.string()),
   ports: STORED_PORTS,
-  bodies: z.array(z.tuple([z.string(), z.array(KERNEL_STATEMENT).readonly()])),
+  bodies: z.array(z.tuple([z.string(), z.readonly(z.array(KERNEL_STATEMENT))])),
 });
 
-type StoredFile = z.infer<typeof STORED_FILE>;
+type StoredFile = z.output<typeof STORED_FILE>;
 
 type Leaf = string | number;
 

@@ -2,7 +2,7 @@
 // enough to find each again by value (health) and to remove exactly it (stop, repair). A rule
 // is recorded in the form the kernel lists it (read back after loading), so a listing compares
 // with the record field by field.
-import { z } from 'zod';
+import * as z from '../../util/zod.js';
 import type { Statement } from '../../nft/objects.js';
 import { XT_RULE } from '../../xtables/schema.js';
 import type { TableRule } from './xtables.js';
@@ -29,7 +29,7 @@ export const isXtablesPart = (p: FirewallPart): p is XtablesPart => 'tool' in p;
 export const isNftPart = (p: FirewallPart): p is NftPart => 'body' in p;
 export const isTcPart = (p: FirewallPart): p is TcPart => 'tc' in p;
 
-const WORD = z.string().max(256);
+const WORD = z.string().check(z.maxLength(256));
 
 /**
  * A recorded part as read back from a status file: its deletion runs as root, so a tc part may
@@ -50,9 +50,11 @@ export const FIREWALL_PART = z.union([
   z.strictObject({
     tc: z
       .array(WORD)
-      .refine(
-        (a) => a[0] === 'tc' && a[1] === 'filter' && a[2] === 'del' && a[3] === 'dev',
-        'not a tc filter deletion',
+      .check(
+        z.refine(
+          (a) => a[0] === 'tc' && a[1] === 'filter' && a[2] === 'del' && a[3] === 'dev',
+          'not a tc filter deletion',
+        ),
       ),
   }),
 ]);

@@ -5,7 +5,7 @@
 // network added is persisted, so stop works after a restart or a firewall backend switch.
 import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from '../../util/zod.js';
 import { VirtwallError, type Diagnostics } from '../../errors.js';
 import { jsonState, readRecords, readState, writeFileAtomic, type ReadOptions } from '../../util/state-file.js';
 import { isDeviceName } from '../../util/device-name.js';
@@ -110,14 +110,14 @@ const STATUS_SUFFIX = '.status.json';
 const STATUS = z.looseObject({
   name: z.string(),
   uuid: z.string(),
-  bridge: z.string().refine(isDeviceName, 'not a device name'),
+  bridge: z.string().check(z.refine(isDeviceName, 'not a device name')),
   def: z.looseObject({ name: z.string() }),
   firewallBackend: z.enum(['nftables', 'iptables']),
   firewallRemoval: z.array(FIREWALL_PART),
   createdTables: z.array(z.string()),
-  dnsmasqPid: z.int().positive().optional(),
+  dnsmasqPid: z.optional(z.int().check(z.positive())),
   sysctlsChanged: z.array(
-    z.looseObject({ key: z.string().refine(isNetworkSysctl, 'not a network sysctl'), previous: z.string() }),
+    z.looseObject({ key: z.string().check(z.refine(isNetworkSysctl, 'not a network sysctl')), previous: z.string() }),
   ),
   files: z.array(z.string()),
   startedAt: z.number(),

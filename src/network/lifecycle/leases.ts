@@ -3,7 +3,7 @@
 // (init, when it expects the current lease database on stdout). The records live in one JSON
 // file per bridge, written atomically and read back through a schema (a corrupt file is set
 // aside, src/util/state-file.ts; dnsmasq's next renewals add its leases again).
-import { z } from 'zod';
+import * as z from '../../util/zod.js';
 import { jsonState, readState, writeFileAtomic } from '../../util/state-file.js';
 
 export interface LeaseRecord {
@@ -30,14 +30,14 @@ export interface LeaseEvent {
 const LEASES = z.array(
   z.strictObject({
     expiryTime: z.number(),
-    macAddress: z.string().optional(),
+    macAddress: z.optional(z.string()),
     ipAddress: z.string(),
-    hostname: z.string().optional(),
-    clientId: z.string().optional(),
-    iaid: z.string().optional(),
-    serverDuid: z.string().optional(),
+    hostname: z.optional(z.string()),
+    clientId: z.optional(z.string()),
+    iaid: z.optional(z.string()),
+    serverDuid: z.optional(z.string()),
   }),
-) satisfies z.ZodType<LeaseRecord[]>;
+) satisfies z.ZodMiniType<LeaseRecord[]>;
 
 /** The lease records; none when the file is missing, empty or was corrupt. */
 export function readLeases(file: string): LeaseRecord[] {

@@ -67,15 +67,18 @@ export function readState<T>(
   parse: (text: string, file: string) => T,
   opts: ReadOptions = {},
 ): T | undefined {
-  let bytes: Buffer;
+  let text: string;
   try {
-    bytes = readFileSync(file);
+    // Node's own UTF-8 read (a thousand binding records at a start); it turns a bad sequence into
+    // U+FFFD, so only a text holding one is read again as bytes for the strict decoding
+    text = readFileSync(file, 'utf8');
+    if (text.includes('\uFFFD')) text = decodeUtf8(readFileSync(file));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
   try {
-    return parse(decodeUtf8(bytes), file);
+    return parse(text, file);
   } catch (err) {
     if (!opts.readOnly) setAside(file, err);
     return undefined;

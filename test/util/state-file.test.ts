@@ -16,7 +16,8 @@ import { FakeNft } from '../../src/nft/fake.js';
 import type { PortFilter } from '../../src/nwfilter/backend.js';
 import { instantiateBinding } from '../../src/nwfilter/binding.js';
 import { MapFilterSource } from '../../src/nwfilter/source.js';
-import { reportCorruptStateTo, type CorruptState } from '../../src/util/state-file.js';
+import { readState, reportCorruptStateTo, type CorruptState } from '../../src/util/state-file.js';
+import { decodeUtf8 } from '../../src/xml/utf8.js';
 
 function scratch(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'vwt-state-'));
@@ -126,4 +127,18 @@ describe('corrupt state files', () => {
       assert.equal(readFileSync(file, 'utf8'), good, 'the cache is written again, as it was');
     });
   }
+});
+
+describe('reading a state file', () => {
+  it('gives its UTF-8 text; bad bytes decoded strictly (as the XML reader refuses them), a real U+FFFD kept', (t) => {
+    const dir = scratch(t);
+    const file = join(dir, 'record.xml');
+    const read = () => readState(file, (text) => text);
+    writeFileSync(file, 'é \uFFFD ok');
+    assert.equal(read(), 'é \uFFFD ok');
+    const bad = Buffer.from([0x3c, 0x61, 0xff, 0xc3, 0x3e]);
+    writeFileSync(file, bad);
+    assert.equal(read(), decodeUtf8(bad));
+    assert.ok(!read()!.includes('\uFFFD'), 'no bad byte passes as U+FFFD');
+  });
 });

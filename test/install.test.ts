@@ -82,6 +82,8 @@ describe('install on a host', { skip }, () => {
     // the bundled CLI (scripts/build.mjs), without the build's metafile
     assert.equal(existsSync(join(pkg, 'dist/cli/main.js')), true);
     assert.equal(existsSync(join(pkg, 'dist/meta.json')), false);
+    // how the sources stood at the build: a package has no sources to compare
+    assert.equal(existsSync(join(pkg, 'dist/.source-index')), false);
     const virtwall = join(S, 'usr/local/bin/virtwall');
     assert.equal(run([virtwall, '--version']), `${VERSION}\n`);
     const unitDir = join(S, 'etc/systemd/system');

@@ -171,10 +171,7 @@ export function delAddress(seq: number, index: number, address: IpAddress, prefi
 function addressMessage(type: number, flags: number, seq: number, index: number, address: IpAddress, prefix: number) {
   const body = new Struct(IFADDRMSG_SIZE).u8(0, AF[address.family]).u8(1, prefix).u32(4, index).buf;
   const bytes = addressBytes(address);
-  return encodeMessage({ type, flags, seq }, body, [
-    attrBytes(IFA.LOCAL, bytes),
-    attrBytes(IFA.ADDRESS, bytes),
-  ]);
+  return encodeMessage({ type, flags, seq }, body, [attrBytes(IFA.LOCAL, bytes), attrBytes(IFA.ADDRESS, bytes)]);
 }
 
 export interface RouteSpec {

@@ -65,10 +65,7 @@ describe('rtnetlink requests, as iproute2 sends them', () => {
     ['ip link del dev nb1', [lookup('nb1'), rt.delLink(0, NB1)]],
     ['ip addr del 192.168.77.1/24 dev nb0', [lookup('nb0'), rt.delAddress(0, NB0, ip('192.168.77.1'), 24)]],
     ['ip link set dev nb0 down', [lookup('nb0'), rt.setDown(0, NB0)]],
-    [
-      'ip link set dev nb0 name vw~2 group 1987510273',
-      [lookup('nb0'), rt.renameIntoGroup(0, NB0, 'vw~2', 1987510273)],
-    ],
+    ['ip link set dev nb0 name vw~2 group 1987510273', [lookup('nb0'), rt.renameIntoGroup(0, NB0, 'vw~2', 1987510273)]],
     ['ip link del group 1987510273', [rt.delGroup(0, 1987510273)]],
   ];
   for (const [command, ours] of cases) {

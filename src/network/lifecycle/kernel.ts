@@ -6,7 +6,7 @@
 // operations as `ip` and `sysctl` commands through it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { VirtwallError } from '../../errors.js';
-import { isDeviceName } from '../../util/device-name.js';
+import { isDeviceName, isRetiredBridgeName, RETIRED_BRIDGE_GROUP, retiredBridgeName } from '../../util/device-name.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import { renderCommandLine } from '../../plan/command.js';
 import { parseMac } from '../../util/address.js';
@@ -31,6 +31,11 @@ export interface StaticRoute {
   metric?: number;
 }
 
+export interface Address {
+  address: IpAddress;
+  prefix: number;
+}
+
 export interface NetworkKernel {
   linkExists(name: string): Promise<boolean>;
   /** The main table's routes of both families, each with its device's name where `wanted` holds. */
@@ -40,6 +45,19 @@ export interface NetworkKernel {
   setUp(dev: string): Promise<void>;
   /** Removes a link; one already gone is not an error. */
   deleteLink(dev: string): Promise<void>;
+  /**
+   * Takes bridge `dev` out of use without waiting for the kernel to delete it: its `addresses`
+   * removed (with them their routes), down (no frame passes its ports, routes through it are
+   * gone), renamed to its retired name and moved into the retired group, which frees its name.
+   * False when there is no such link.
+   */
+  retireBridge(dev: string, addresses: readonly Address[]): Promise<boolean>;
+  /**
+   * Deletes every retired bridge, in one unregistration where the retired group holds only
+   * retired bridges (each on its own otherwise); returns how many there were. The kernel takes
+   * long (RCU grace periods, ~17 ms a bridge in a batch): this process goes on meanwhile.
+   */
+  deleteRetiredBridges(): Promise<number>;
   addAddress(dev: string, address: IpAddress, prefix: number): Promise<void>;
   /** Adds a route; returns why it failed instead of throwing (libvirt starts the network anyway). */
   addRoute(r: StaticRoute): Promise<string | undefined>;
@@ -55,6 +73,7 @@ const SYSCTL_KEY =
   /^net\/(?:ipv4\/ip_forward|ipv6\/conf\/all\/forwarding|ipv6\/conf\/([^/]+)\/(?:disable_ipv6|accept_ra|autoconf))$/;
 const SYSCTL_VALUE = /^-?\d{1,10}$/;
 const ENODEV = 19;
+const EADDRNOTAVAIL = 99;
 
 export function isNetworkSysctl(key: string): boolean {
   const m = SYSCTL_KEY.exec(key);
@@ -83,6 +102,8 @@ export function networkKernel(runner: CommandRunner): NetworkKernel {
 /** rtnetlink on one socket opened in the runner's namespace, /proc/sys entered there. */
 class NetlinkKernel implements NetworkKernel {
   private socket: NetlinkSocket | undefined;
+  /** Deletions run on their own socket: answers to this process's other requests must not interleave. */
+  private deleting: NetlinkSocket | undefined;
 
   constructor(private readonly netns: string | undefined) {}
 
@@ -181,6 +202,57 @@ class NetlinkKernel implements NetworkKernel {
       );
   }
 
+  async retireBridge(dev: string, addresses: readonly Address[]): Promise<boolean> {
+    const index = this.lookup(dev);
+    if (index === undefined) return false;
+    for (const { address, prefix } of addresses) {
+      try {
+        this.socket!.request((q) => rt.delAddress(q, index, address, prefix));
+      } catch (err) {
+        // gone already (a secondary address goes with its primary)
+        if (!(err instanceof NetlinkError && err.errno === EADDRNOTAVAIL))
+          throw new VirtwallError(
+            'operation-failed',
+            `removing ${formatIp(address)}/${prefix} from ${dev} failed: ${err}`,
+          );
+      }
+    }
+    this.request(
+      (q) => rt.setDown(q, index),
+      () => `bringing ${dev} down`,
+    );
+    this.request(
+      (q) => rt.renameIntoGroup(q, index, retiredBridgeName(index), RETIRED_BRIDGE_GROUP),
+      () => `retiring ${dev}`,
+    );
+    return true;
+  }
+
+  async deleteRetiredBridges(): Promise<number> {
+    const group = this.request(
+      (q) => rt.dumpLinks(q),
+      () => 'listing links',
+    )
+      .map(rt.parseLink)
+      .filter((l) => l.group === RETIRED_BRIDGE_GROUP);
+    const retired = group.filter((l) => l.name !== undefined && isRetiredBridgeName(l.name));
+    if (retired.length === 0) return 0;
+    this.deleting ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
+    const socket = this.deleting;
+    const del = async (build: (q: number) => Buffer) => {
+      try {
+        await socket.requestInBackground(build);
+      } catch (err) {
+        if (!(err instanceof NetlinkError && err.errno === ENODEV))
+          throw new VirtwallError('operation-failed', `deleting retired bridges failed: ${(err as Error).message}`);
+      }
+    };
+    // someone else's link in the group: ours one by one, theirs left alone
+    if (retired.length === group.length) await del((q) => rt.delGroup(q, RETIRED_BRIDGE_GROUP));
+    else for (const { index } of retired) await del((q) => rt.delLink(q, index));
+    return retired.length;
+  }
+
   async addAddress(dev: string, address: IpAddress, prefix: number): Promise<void> {
     const index = this.index(dev);
     this.request(
@@ -276,6 +348,37 @@ class CommandKernel implements NetworkKernel {
 
   async deleteLink(dev: string): Promise<void> {
     await this.runner.run(['ip', 'link', 'del', 'dev', dev]);
+  }
+
+  /** The links `ip -j link show ...` lists for `selector` (none when it fails). */
+  private async links(selector: readonly string[]): Promise<{ ifindex: number; ifname: string }[]> {
+    const r = await this.runner.run(['ip', '-j', 'link', 'show', ...selector]);
+    if (r.status !== 0) return [];
+    // iproute2 6.1 prints `{}` for each link a selector leaves out
+    return (JSON.parse(r.stdout || '[]') as { ifindex?: number; ifname?: string }[]).filter(
+      (l): l is { ifindex: number; ifname: string } => l.ifname !== undefined,
+    );
+  }
+
+  async retireBridge(dev: string, addresses: readonly Address[]): Promise<boolean> {
+    const [link] = await this.links(['dev', dev]);
+    if (link === undefined) return false;
+    for (const { address, prefix } of addresses)
+      await this.runner.run(['ip', 'addr', 'del', `${formatIp(address)}/${prefix}`, 'dev', dev]);
+    await this.run(['ip', 'link', 'set', 'dev', dev, 'down']);
+    const name = retiredBridgeName(link.ifindex);
+    await this.run(['ip', 'link', 'set', 'dev', dev, 'name', name, 'group', String(RETIRED_BRIDGE_GROUP)]);
+    return true;
+  }
+
+  async deleteRetiredBridges(): Promise<number> {
+    const group = await this.links(['group', String(RETIRED_BRIDGE_GROUP)]);
+    const retired = group.filter((l) => isRetiredBridgeName(l.ifname));
+    if (retired.length === 0) return 0;
+    if (retired.length === group.length)
+      await this.runner.run(['ip', 'link', 'del', 'group', String(RETIRED_BRIDGE_GROUP)]);
+    else for (const l of retired) await this.runner.run(['ip', 'link', 'del', 'dev', l.ifname]);
+    return retired.length;
   }
 
   async addAddress(dev: string, address: IpAddress, prefix: number): Promise<void> {

@@ -134,7 +134,6 @@ describe('retired bridges (network driver)', { skip }, () => {
 <route address='10.77.0.0' prefix='16' gateway='192.168.100.2'/>
 <ip address='192.168.100.1' prefix='24'><dhcp><range start='192.168.100.10' end='192.168.100.20'/></dhcp></ip>
 <ip family='ipv6' address='2001:db8:100::1' prefix='64'/></network>`);
-    // checked before the reaper can run (no await between the stop and these synchronous checks)
     const gone = () => {
       const addrs = addresses(l, host);
       for (const a of ['192.168.100.1', '2001:db8:100::1']) assert.ok(!addrs.includes(a), `${a} is still there`);
@@ -152,7 +151,6 @@ describe('retired bridges (network driver)', { skip }, () => {
     assert.ok(links(l, host, 'dev', 'vwbr0')[0]!.flags.includes('UP'));
     await driver.stop('vwr');
     gone();
-    assert.ok(retired(l, host).length > 0, 'the stops left no retired bridge to delete afterwards');
     await waitFor(() => retired(l, host).length === 0, { what: 'the retired bridges to be deleted' });
     await driver.settle();
     assert.deepEqual(retired(l, host), []);

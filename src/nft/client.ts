@@ -4,7 +4,13 @@
 import { VirtwallError } from '../errors.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderBatch, type Batch, type Command } from './batch.js';
-import { parseChainsListing, parseEchoedRules, parseTableListing, type ListedTable } from './listing.js';
+import {
+  parseChainsListing,
+  parseEchoedRules,
+  parseTableHandle,
+  parseTableListing,
+  type ListedTable,
+} from './listing.js';
 import { objectKey, type Family, type KernelStatement, type NftRule } from './objects.js';
 
 export interface NftClient {
@@ -22,10 +28,21 @@ export interface NftClient {
    * rule, without listing every rule of the table.
    */
   listChains(family: Family, table: string, rulesOf: readonly string[]): Promise<ListedTable | undefined>;
-  /** As apply, for small batches (a network's firewall): the added rules taken from nft's echo. */
-  applyEchoed(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]>;
+  /**
+   * As apply, for small batches (a network's firewall): the added rules taken from nft's echo,
+   * with their handles (none when the batch was too big to echo).
+   */
+  applyEchoed(batch: Batch, table: string): Promise<AddedRule[]>;
+  /** The table's handle (listing.ts parseTableHandle), undefined when it does not exist. */
+  tableHandle(family: Family, table: string): Promise<number | undefined>;
   /** Whether nft and the kernel would accept the batch (`nft -c`: nothing is loaded). */
   check(batch: Batch, table: string): Promise<boolean>;
+}
+
+/** A rule a batch added: its kernel form, and its handle where it is known. */
+export interface AddedRule {
+  body: readonly KernelStatement[];
+  handle?: number;
 }
 
 /** The kernel's form of a rule, where it is known already. */
@@ -173,9 +190,17 @@ export class NftCli implements NftClient {
     }
   }
 
-  async applyEchoed(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
+  async tableHandle(family: Family, table: string): Promise<number | undefined> {
+    const r = await this.runner.run(['nft', '-j', 'list', 'tables', family]);
+    if (r.status !== 0)
+      throw new VirtwallError('operation-failed', `nft list tables failed with status ${r.status}: ${r.stderr.trim()}`);
+    return parseTableHandle(r.stdout, table);
+  }
+
+  async applyEchoed(batch: Batch, table: string): Promise<AddedRule[]> {
     const script = renderBatch(batch, table);
-    if (batch.length === 0 || Buffer.byteLength(script) > ECHO_MAX_SCRIPT) return this.apply(batch, table);
+    if (batch.length === 0 || Buffer.byteLength(script) > ECHO_MAX_SCRIPT)
+      return (await this.apply(batch, table)).map((body) => ({ body }));
     // the script as an argument: with -j, nft reads `-f -` as JSON first and cannot read it again
     const r = await this.runner.run(['nft', '-e', '-j', script]);
     if (r.status !== 0)
@@ -190,7 +215,7 @@ export class NftCli implements NftClient {
         'operation-failed',
         `nft echoed ${echoed.length} rules for the ${added.length} loaded into table ${table}`,
       );
-    return echoed.map((e) => e.body);
+    return echoed.map((e) => (e.handle !== undefined ? { body: e.body, handle: e.handle } : { body: e.body }));
   }
 
   async check(batch: Batch, table: string): Promise<boolean> {

@@ -418,10 +418,12 @@ export class NetworkDriver {
     if (firewallHeirFound) {
       // the heir of the sysctls above may be the same network: its saved record
       const firewallHeir = structuredClone(this.status(firewallHeirFound.name)!);
-      firewallHeir.createdTables = [
-        ...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])]),
-      ];
-      this.saveStatus(firewallHeir);
+      const inherited = (status.createdTables ?? []).filter((t) => !firewallHeir.createdTables.includes(t));
+      // written only when it inherits something: most stops leave the heir's record as it is
+      if (inherited.length > 0) {
+        firewallHeir.createdTables = [...firewallHeir.createdTables, ...inherited];
+        this.saveStatus(firewallHeir);
+      }
     } else {
       await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner, status.createdTables ?? []);
     }

@@ -12,6 +12,8 @@ import {
   type ListedTable,
 } from './listing.js';
 import { objectKey, type Family, type KernelStatement, type NftRule } from './objects.js';
+import { NETLINK_NETFILTER, NetlinkError, NetlinkSocket } from '../netlink/socket.js';
+import { getTable, tableHandleOf } from './ownership.js';
 
 export interface NftClient {
   /** The table's objects, or undefined when it does not exist. */
@@ -53,8 +55,12 @@ export type KnownBodies = (rule: NftRule) => readonly KernelStatement[] | undefi
  * batch overruns (ENOBUFS).
  */
 const ECHO_MAX_SCRIPT = 64 * 1024;
+const ENOENT = 2;
 
 export class NftCli implements NftClient {
+  /** Where the runner acts on a kernel: a table's handle asked of it directly (tableHandle). */
+  private netfilter: NetlinkSocket | undefined;
+
   constructor(private readonly runner: CommandRunner) {}
 
   async list(family: Family, table: string): Promise<ListedTable | undefined> {
@@ -190,7 +196,24 @@ export class NftCli implements NftClient {
     }
   }
 
+  /**
+   * One NFT_MSG_GETTABLE where the runner acts on a kernel (0.1 ms): nft 1.0.6 fetches every
+   * table's rules for `list tables` (4 ms at 100 networks); else `nft -j list tables`.
+   */
   async tableHandle(family: Family, table: string): Promise<number | undefined> {
+    if (this.runner.netns !== undefined) {
+      this.netfilter ??= NetlinkSocket.open(NETLINK_NETFILTER, this.runner.netns || undefined);
+      try {
+        const [answer] = this.netfilter.request((q) => getTable(q, family, table));
+        return answer && tableHandleOf(answer);
+      } catch (err) {
+        if (err instanceof NetlinkError && err.errno === ENOENT) return undefined;
+        throw new VirtwallError(
+          'operation-failed',
+          `finding nft table ${family} ${table} failed: ${(err as Error).message}`,
+        );
+      }
+    }
     const r = await this.runner.run(['nft', '-j', 'list', 'tables', family]);
     if (r.status !== 0)
       throw new VirtwallError('operation-failed', `nft list tables failed with status ${r.status}: ${r.stderr.trim()}`);

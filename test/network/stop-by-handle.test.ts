@@ -15,6 +15,7 @@ import { SystemRunner } from '../../src/exec/runner.js';
 import type { CommandRunner } from '../../src/exec/runner.js';
 import { parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
 import { isNftPart } from '../../src/network/firewall/parts.js';
+import { parseTableHandle } from '../../src/nft/listing.js';
 import { NetworkDriver } from '../../src/network/lifecycle/driver.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
 
@@ -66,6 +67,10 @@ describe('network stop by recorded handles (nftables, kernel)', { skip }, () => 
     const parts = r.driver.status('a')!.firewallRemoval.filter(isNftPart);
     assert.ok(parts.length > 0);
     for (const p of parts) assert.ok(p.handle !== undefined && p.table !== undefined, JSON.stringify(p));
+    // the table's handle as the daemon asks it (GETTABLE) and as `nft -j list tables` shows it
+    const tables = r.lab.exec(r.ns, ['nft', '-j', 'list', 'tables', 'ip']).stdout;
+    assert.equal(parts[0]!.table, parseTableHandle(tables, 'libvirt_network'));
+    assert.equal(parseTableHandle(tables, 'no_such_table'), undefined);
     // each recorded handle is the kernel's handle of that rule
     const listed = r.lab.exec(r.ns, ['nft', '-a', 'list', 'table', 'ip', 'libvirt_network']).stdout;
     for (const p of parts) assert.match(listed, new RegExp(`# handle ${p.handle}\\n`));

@@ -205,40 +205,44 @@ class NetlinkKernel implements NetworkKernel {
   async retireBridge(dev: string, addresses: readonly Address[]): Promise<boolean> {
     const index = this.lookup(dev);
     if (index === undefined) return false;
-    for (const { address, prefix } of addresses) {
+    // in the background: while the reaper deletes bridges the kernel holds its rtnl lock (up to
+    // ~17 ms a bridge), and these changes wait for it; this process serves other requests meanwhile
+    const request = async (build: (q: number) => Buffer, what: string) => {
       try {
-        this.socket!.request((q) => rt.delAddress(q, index, address, prefix));
+        await this.socket!.requestInBackground(build);
       } catch (err) {
-        // gone already (a secondary address goes with its primary)
-        if (!(err instanceof NetlinkError && err.errno === EADDRNOTAVAIL))
-          throw new VirtwallError(
-            'operation-failed',
-            `removing ${formatIp(address)}/${prefix} from ${dev} failed: ${err}`,
-          );
+        // an address gone already (a secondary address goes with its primary)
+        if (err instanceof NetlinkError && err.errno === EADDRNOTAVAIL) return;
+        throw new VirtwallError('operation-failed', `${what} failed: ${(err as Error).message}`);
       }
-    }
-    this.request(
-      (q) => rt.setDown(q, index),
-      () => `bringing ${dev} down`,
-    );
-    this.request(
+    };
+    for (const { address, prefix } of addresses)
+      await request(
+        (q) => rt.delAddress(q, index, address, prefix),
+        `removing ${formatIp(address)}/${prefix} from ${dev}`,
+      );
+    await request((q) => rt.setDown(q, index), `bringing ${dev} down`);
+    await request(
       (q) => rt.renameIntoGroup(q, index, retiredBridgeName(index), RETIRED_BRIDGE_GROUP),
-      () => `retiring ${dev}`,
+      `retiring ${dev}`,
     );
     return true;
   }
 
   async deleteRetiredBridges(): Promise<number> {
-    const group = this.request(
-      (q) => rt.dumpLinks(q),
-      () => 'listing links',
-    )
-      .map(rt.parseLink)
-      .filter((l) => l.group === RETIRED_BRIDGE_GROUP);
-    const retired = group.filter((l) => l.name !== undefined && isRetiredBridgeName(l.name));
-    if (retired.length === 0) return 0;
+    // the reaper's own socket: a stop's retirement may be under way on the other one
     this.deleting ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
     const socket = this.deleting;
+    const links = (() => {
+      try {
+        return socket.request((q) => rt.dumpLinks(q)).map(rt.parseLink);
+      } catch (err) {
+        throw new VirtwallError('operation-failed', `listing links failed: ${(err as Error).message}`);
+      }
+    })();
+    const group = links.filter((l) => l.group === RETIRED_BRIDGE_GROUP);
+    const retired = group.filter((l) => l.name !== undefined && isRetiredBridgeName(l.name));
+    if (retired.length === 0) return 0;
     const del = async (build: (q: number) => Buffer) => {
       try {
         await socket.requestInBackground(build);

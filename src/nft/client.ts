@@ -58,9 +58,6 @@ const ECHO_MAX_SCRIPT = 64 * 1024;
 const ENOENT = 2;
 
 export class NftCli implements NftClient {
-  /** Where the runner acts on a kernel: a table's handle asked of it directly (tableHandle). */
-  private netfilter: NetlinkSocket | undefined;
-
   constructor(private readonly runner: CommandRunner) {}
 
   async list(family: Family, table: string): Promise<ListedTable | undefined> {
@@ -202,9 +199,11 @@ export class NftCli implements NftClient {
    */
   async tableHandle(family: Family, table: string): Promise<number | undefined> {
     if (this.runner.netns !== undefined) {
-      this.netfilter ??= NetlinkSocket.open(NETLINK_NETFILTER, this.runner.netns || undefined);
+      // a socket per question: clients are made per operation, and a kept socket would keep a
+      // deleted namespace alive
+      const socket = NetlinkSocket.open(NETLINK_NETFILTER, this.runner.netns || undefined);
       try {
-        const [answer] = this.netfilter.request((q) => getTable(q, family, table));
+        const [answer] = socket.request((q) => getTable(q, family, table));
         return answer && tableHandleOf(answer);
       } catch (err) {
         if (err instanceof NetlinkError && err.errno === ENOENT) return undefined;
@@ -212,6 +211,8 @@ export class NftCli implements NftClient {
           'operation-failed',
           `finding nft table ${family} ${table} failed: ${(err as Error).message}`,
         );
+      } finally {
+        socket.close();
       }
     }
     const r = await this.runner.run(['nft', '-j', 'list', 'tables', family]);

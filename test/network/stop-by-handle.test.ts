@@ -5,7 +5,7 @@
 // and removes no other network's rule; a record without handles (an older virtwall's) stops too.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -102,6 +102,21 @@ describe('network stop by recorded handles (nftables, kernel)', { skip }, () => 
     assert.equal(r.table(), rules, "the other network's rules changed");
     await r.driver.stop('b');
     assert.doesNotMatch(r.table(), /vwbr2/);
+  });
+
+  it('starts and stops leave no descriptor open (the table handle is asked on a socket of its own each time)', async (t) => {
+    const r = rig(t);
+    await r.driver.start(def('keep', 9));
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const cycle = async () => {
+      await r.driver.start(def('a', 1));
+      await r.driver.stop('a');
+      await r.driver.settle();
+    };
+    await cycle();
+    const after1 = fds();
+    for (let i = 0; i < 3; i++) await cycle();
+    assert.equal(fds(), after1);
   });
 
   it('a record without handles (written by an older virtwall) stops by listing', async (t) => {

@@ -93,6 +93,41 @@ describe('retired bridges (kernel)', { skip }, () => {
     assert.equal(await kernel.deleteRetiredBridges(), 0);
   });
 
+  it("a link change while a batch of retired bridges is deleted waits for the kernel, not the daemon's event loop", async (t) => {
+    const l = lab(t);
+    const host = l.netns('h');
+    const kernel = networkKernel(new SystemRunner({ netns: host }));
+    const BATCH = 30;
+    for (let i = 0; i < BATCH; i++) {
+      await kernel.addBridge({ name: `vwold${i}`, delay: 0, stp: false });
+      assert.equal(await kernel.retireBridge(`vwold${i}`, []), true);
+    }
+    // the event loop's longest pause while the batch goes (the kernel holds its rtnl lock
+    // throughout, ~17 ms a bridge) and a new bridge is made and brought up meanwhile
+    let last = performance.now();
+    let longest = 0;
+    const tick = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }, 2);
+    t.after(() => clearInterval(tick));
+    const t0 = performance.now();
+    const deleted = kernel.deleteRetiredBridges();
+    await new Promise((r) => setTimeout(r, 20));
+    await kernel.addBridge({ name: 'vwnew', delay: 0, stp: false });
+    await kernel.setUp('vwnew');
+    assert.equal(await deleted, BATCH);
+    const took = performance.now() - t0;
+    clearInterval(tick);
+    assert.ok(await kernel.linkExists('vwnew'));
+    assert.deepEqual(retired(l, host), []);
+    assert.ok(
+      longest < Math.max(100, took / 3),
+      `the event loop paused ${longest.toFixed(0)} ms of ${took.toFixed(0)} ms`,
+    );
+  });
+
   it('leaves links of the retired group that are not retired bridges', async (t) => {
     const l = lab(t);
     const host = l.netns('h');

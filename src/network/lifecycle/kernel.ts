@@ -12,6 +12,7 @@ import { renderCommandLine } from '../../plan/command.js';
 import { parseMac } from '../../util/address.js';
 import { formatIp, type IpAddress } from '../../util/address.js';
 import * as rt from '../../netlink/rtnetlink.js';
+import type { Message } from '../../netlink/message.js';
 import { inNetns, NETLINK_ROUTE, NetlinkError, NetlinkSocket } from '../../netlink/socket.js';
 import type { RouteEntry } from './checks.js';
 
@@ -99,68 +100,79 @@ export function networkKernel(runner: CommandRunner): NetworkKernel {
   return runner.netns !== undefined ? new NetlinkKernel(runner.netns || undefined) : new CommandKernel(runner);
 }
 
-/** rtnetlink on one socket opened in the runner's namespace, /proc/sys entered there. */
+/**
+ * rtnetlink on one socket opened in the runner's namespace, /proc/sys entered there. Every
+ * request is sent off the event loop (NetlinkSocket.requestInBackground), one at a time per
+ * socket: a link change waits for the kernel's rtnl lock, which the reaper's deletion of retired
+ * bridges holds ~17 ms a bridge, and the daemon serves everything else meanwhile.
+ */
 class NetlinkKernel implements NetworkKernel {
   private socket: NetlinkSocket | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
   /** Deletions run on their own socket: answers to this process's other requests must not interleave. */
   private deleting: NetlinkSocket | undefined;
 
   constructor(private readonly netns: string | undefined) {}
 
-  private request(build: (seq: number) => Buffer, what: () => string) {
-    this.socket ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
+  /** `build`'s request after those before it, its answers or the kernel's error as it came. */
+  private send(build: (seq: number) => Buffer): Promise<Message[]> {
+    const next = this.queue.then(() => {
+      this.socket ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
+      return this.socket.requestInBackground(build);
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async request(build: (seq: number) => Buffer, what: () => string): Promise<Message[]> {
     try {
-      return this.socket.request(build);
+      return await this.send(build);
     } catch (err) {
       throw new VirtwallError('operation-failed', `${what()} failed: ${(err as Error).message}`);
     }
   }
 
   /** The index of link `dev`; undefined when there is none. */
-  private lookup(dev: string): number | undefined {
-    this.socket ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
+  private async lookup(dev: string): Promise<number | undefined> {
     try {
-      return rt.parseLink(this.socket.request((q) => rt.getLink(q, { name: dev }))[0]!).index;
+      return rt.parseLink((await this.send((q) => rt.getLink(q, { name: dev })))[0]!).index;
     } catch (err) {
       if (err instanceof NetlinkError && err.errno === ENODEV) return undefined;
       throw new VirtwallError('operation-failed', `finding link ${dev} failed: ${(err as Error).message}`);
     }
   }
 
-  private index(dev: string): number {
-    const index = this.lookup(dev);
+  private async index(dev: string): Promise<number> {
+    const index = await this.lookup(dev);
     if (index === undefined) throw new VirtwallError('operation-failed', `Cannot find device "${dev}"`);
     return index;
   }
 
   async linkExists(name: string): Promise<boolean> {
-    return this.lookup(name) !== undefined;
+    return (await this.lookup(name)) !== undefined;
   }
 
   async routes(wanted: (dst: string) => boolean): Promise<RouteEntry[]> {
     const names = new Map<number, string | undefined>();
-    const name = (index: number) => {
-      if (!names.has(index))
-        names.set(
-          index,
-          rt.parseLink(
-            this.request(
-              (q) => rt.getLink(q, { index }),
-              () => `finding link ${index}`,
-            )[0]!,
-          ).name,
+    const name = async (index: number) => {
+      if (!names.has(index)) {
+        const [link] = await this.request(
+          (q) => rt.getLink(q, { index }),
+          () => `finding link ${index}`,
         );
+        names.set(index, rt.parseLink(link!).name);
+      }
       return names.get(index);
     };
     const out: RouteEntry[] = [];
     for (const family of ['ipv4', 'ipv6'] as const) {
-      for (const m of this.request(
+      for (const m of await this.request(
         (q) => rt.dumpRoutes(q, family),
         () => `listing ${family} routes`,
       )) {
         const r = rt.parseRoute(m);
         if (r === undefined || r.table !== rt.MAIN_TABLE) continue;
-        const dev = r.oif !== undefined && wanted(r.dst) ? name(r.oif) : undefined;
+        const dev = r.oif !== undefined && wanted(r.dst) ? await name(r.oif) : undefined;
         out.push(dev !== undefined ? { dst: r.dst, dev } : { dst: r.dst });
       }
     }
@@ -169,7 +181,7 @@ class NetlinkKernel implements NetworkKernel {
 
   async addBridge(b: BridgeSpec): Promise<void> {
     const mac = b.mac !== undefined ? macBytes(b.mac) : undefined;
-    this.request(
+    await this.request(
       (q) => rt.newBridge(q, { name: b.name, mac, forwardDelay: b.delay * 100, stp: b.stp }),
       () => `creating bridge ${b.name}`,
     );
@@ -178,38 +190,36 @@ class NetlinkKernel implements NetworkKernel {
   // each operation on a named link looks its index up first, as `ip` does
 
   async setMtu(dev: string, mtu: number): Promise<void> {
-    const index = this.index(dev);
-    this.request(
+    const index = await this.index(dev);
+    await this.request(
       (q) => rt.setMtu(q, index, mtu),
       () => `setting the MTU of ${dev} to ${mtu}`,
     );
   }
 
   async setUp(dev: string): Promise<void> {
-    const index = this.index(dev);
-    this.request(
+    const index = await this.index(dev);
+    await this.request(
       (q) => rt.setUp(q, index),
       () => `bringing ${dev} up`,
     );
   }
 
   async deleteLink(dev: string): Promise<void> {
-    const index = this.lookup(dev);
+    const index = await this.lookup(dev);
     if (index !== undefined)
-      this.request(
+      await this.request(
         (q) => rt.delLink(q, index),
         () => `deleting ${dev}`,
       );
   }
 
   async retireBridge(dev: string, addresses: readonly Address[]): Promise<boolean> {
-    const index = this.lookup(dev);
+    const index = await this.lookup(dev);
     if (index === undefined) return false;
-    // in the background: while the reaper deletes bridges the kernel holds its rtnl lock (up to
-    // ~17 ms a bridge), and these changes wait for it; this process serves other requests meanwhile
     const request = async (build: (q: number) => Buffer, what: string) => {
       try {
-        await this.socket!.requestInBackground(build);
+        await this.send(build);
       } catch (err) {
         // an address gone already (a secondary address goes with its primary)
         if (err instanceof NetlinkError && err.errno === EADDRNOTAVAIL) return;
@@ -233,13 +243,14 @@ class NetlinkKernel implements NetworkKernel {
     // the reaper's own socket: a stop's retirement may be under way on the other one
     this.deleting ??= NetlinkSocket.open(NETLINK_ROUTE, this.netns);
     const socket = this.deleting;
-    const links = (() => {
-      try {
-        return socket.request((q) => rt.dumpLinks(q)).map(rt.parseLink);
-      } catch (err) {
-        throw new VirtwallError('operation-failed', `listing links failed: ${(err as Error).message}`);
-      }
-    })();
+    const links = await socket
+      .requestInBackground((q) => rt.dumpLinks(q))
+      .then(
+        (ms) => ms.map(rt.parseLink),
+        (err: unknown) => {
+          throw new VirtwallError('operation-failed', `listing links failed: ${(err as Error).message}`);
+        },
+      );
     const group = links.filter((l) => l.group === RETIRED_BRIDGE_GROUP);
     const retired = group.filter((l) => l.name !== undefined && isRetiredBridgeName(l.name));
     if (retired.length === 0) return 0;
@@ -258,8 +269,8 @@ class NetlinkKernel implements NetworkKernel {
   }
 
   async addAddress(dev: string, address: IpAddress, prefix: number): Promise<void> {
-    const index = this.index(dev);
-    this.request(
+    const index = await this.index(dev);
+    await this.request(
       (q) => rt.newAddress(q, index, address, prefix),
       () => `adding ${formatIp(address)}/${prefix} to ${dev}`,
     );
@@ -267,8 +278,8 @@ class NetlinkKernel implements NetworkKernel {
 
   async addRoute(r: StaticRoute): Promise<string | undefined> {
     try {
-      const index = this.index(r.dev);
-      this.socket!.request((q) =>
+      const index = await this.index(r.dev);
+      await this.send((q) =>
         rt.newRoute(q, { dst: r.dst, prefix: r.prefix, gateway: r.gateway, index, metric: r.metric }),
       );
       return undefined;

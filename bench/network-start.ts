@@ -401,6 +401,8 @@ daemon.kill('SIGTERM');
     total.stop.push(since(t0));
     for (const [k, v] of current) (steps.get(`stop: ${k}`) ?? steps.set(`stop: ${k}`, []).get(`stop: ${k}`)!).push(v);
   }
+  // the stops' bridges, retired, are deleted after them
+  await driver.settle();
   const accounted = (phase: string) =>
     [...steps].filter(([k]) => k.startsWith(phase)).reduce((a, [, v]) => a + median(v), 0);
   printTable(

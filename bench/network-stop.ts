@@ -3,8 +3,9 @@
 // creates (as virtwalld runs: nft through libnftables in-process, netlink from the process),
 // under bench/support/reaper.py (a child subreaper, as a host's init: dnsmasq is reaped when it
 // ends). It starts `--many` NAT networks with DHCP (nftables firewall), then stops them one
-// after the other, timing each step of every stop; and, first, the floor: RTM_DELLINK of a
-// bridge, down and up with an address, in-process (`--floor` deletions of each).
+// after the other, timing each step of every stop, and the deletion of the retired bridges that
+// follows the stops; and, first, the floor: RTM_DELLINK of a bridge, down and up with an
+// address, in-process (`--floor` deletions of each), and of `--floor` bridges in one group.
 //
 //   node --import tsx bench/network-stop.ts [--many=100] [--floor=20]
 import { spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { SystemRunner } from '../src/exec/runner.js';
 import { NETLINK_ROUTE, NetlinkSocket } from '../src/netlink/socket.js';
 import * as rt from '../src/netlink/rtnetlink.js';
 import { parseIp } from '../src/util/address.js';
+import { RETIRED_BRIDGE_GROUP, retiredBridgeName } from '../src/util/device-name.js';
 import { NetnsLab } from '../test/support/netns.js';
 import { requireNetns } from './support/net.js';
 import { fmt, numberOption, percentile, printTable } from './support/stats.js';
@@ -78,6 +80,22 @@ if (!process.argv.includes(INSIDE)) {
       times.push(since(t0));
     }
   }
+  // the reaper's way: bridges retired (down, renamed into the group), then one RTM_DELLINK of the group
+  const retire: number[] = [];
+  for (let i = 0; i < floorRounds; i++) {
+    nl.request((q) => rt.newBridge(q, { name: `fg${i}`, forwardDelay: 0, stp: false }));
+    const index = rt.parseLink(nl.request((q) => rt.getLink(q, { name: `fg${i}` }))[0]!).index;
+    nl.request((q) => rt.newAddress(q, index, parseIp(`10.9.${i}.1`)!, 24));
+    nl.request((q) => rt.setUp(q, index));
+    const t0 = process.hrtime.bigint();
+    nl.request((q) => rt.delAddress(q, index, parseIp(`10.9.${i}.1`)!, 24));
+    nl.request((q) => rt.setDown(q, index));
+    nl.request((q) => rt.renameIntoGroup(q, index, retiredBridgeName(index), RETIRED_BRIDGE_GROUP));
+    retire.push(since(t0));
+  }
+  const g0 = process.hrtime.bigint();
+  nl.request((q) => rt.delGroup(q, RETIRED_BRIDGE_GROUP));
+  const group = since(g0);
   nl.close();
   printTable(
     `The floor: RTM_DELLINK of a bridge, in-process (ms, ${floorRounds} each)`,
@@ -85,6 +103,12 @@ if (!process.argv.includes(INSIDE)) {
     [
       ['down, no address', fmt(median(down), 2), fmt(percentile(down, 90), 2)],
       ['up, with an IPv4 address', fmt(median(up), 2), fmt(percentile(up, 90), 2)],
+      ['retired (address off, down, renamed into the group)', fmt(median(retire), 2), fmt(percentile(retire, 90), 2)],
+      [
+        `deleted with ${floorRounds - 1} others (one RTM_DELLINK of the group), per bridge`,
+        fmt(group / floorRounds, 2),
+        '-',
+      ],
     ],
   );
 
@@ -120,6 +144,8 @@ if (!process.argv.includes(INSIDE)) {
     for (const [k, v] of current) (steps.get(k) ?? steps.set(k, []).get(k)!).push(v);
   }
   const stopped = since(t0);
+  await driver.settle();
+  const reaped = since(t0);
   const sum = (v: readonly number[]) => v.reduce((a, b) => a + b, 0);
   const accounted = sum([...steps.values()].map(sum));
   printTable(
@@ -129,6 +155,7 @@ if (!process.argv.includes(INSIDE)) {
       ...[...steps].map(([k, v]) => [k, fmt(median(v), 2), fmt(v[0], 2), fmt(sum(v))]),
       ['the rest (dnsmasq ended and reaped, records, files)', '-', '-', fmt(stopped - accounted)],
       ['a stop', fmt(median(stops), 1), fmt(stops[0], 1), fmt(stopped)],
+      ['until the retired bridges were deleted (after the first stop)', '-', '-', fmt(reaped)],
     ],
   );
   console.log(

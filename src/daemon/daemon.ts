@@ -110,6 +110,8 @@ export class Daemon {
       firewalld: deps.firewalld,
       foreignForwardAccept: deps.config.foreignForwardAccept,
     });
+    // bridges retired by stops of a daemon that ended before deleting them
+    await driver.reapRetiredBridges();
     const d = new Daemon(deps, driver);
     d.filters.load(deps.layout.lib);
     d.bindings.load();

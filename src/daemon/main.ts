@@ -187,6 +187,8 @@ export async function runDaemon(root: string): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await tracer?.closeAll();
+  // the last stops' bridges are deleted before the daemon ends (a daemon's start deletes them too)
+  await daemon.networks.settle();
   rmSync(layout.socket, { force: true });
   rmSync(layout.pidFile, { force: true });
 }

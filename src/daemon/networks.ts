@@ -317,6 +317,11 @@ export class NetworkService {
   leases(nameOrUuid: string): NetworkLease[] {
     return this.driver.leases(this.lookup(nameOrUuid).name);
   }
+
+  /** Resolves once stopped networks' bridges are deleted (their deletion follows the stops). */
+  settle(): Promise<void> {
+    return this.driver.settle();
+  }
 }
 
 /** Forward devices end up in firewall rules: they must be plain device names. */

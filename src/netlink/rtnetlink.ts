@@ -1,7 +1,8 @@
 // The rtnetlink requests a virtual network needs (rtnetlink(7), linux/if_link.h, if_addr.h,
 // rtnetlink.h), built and read as iproute2's `ip` builds and reads them, pure: create a bridge,
-// set a link's MTU or bring it up, delete it, find it by name or index, add an address, add a
-// route, dump the routes of the main table.
+// set a link's MTU or bring it up or down, rename it into a link group, delete it (or a whole
+// group), find it by name or index, list all links, add or delete an address, add a route, dump
+// the routes of the main table.
 import type { IpAddress, IpFamily } from '../util/address.js';
 import { formatIp } from '../util/address.js';
 import {
@@ -20,9 +21,17 @@ import {
   type Message,
 } from './message.js';
 
-export const RTM = { NEWLINK: 16, DELLINK: 17, GETLINK: 18, NEWADDR: 20, NEWROUTE: 24, GETROUTE: 26 } as const;
+export const RTM = {
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  NEWADDR: 20,
+  DELADDR: 21,
+  NEWROUTE: 24,
+  GETROUTE: 26,
+} as const;
 const AF: Record<IpFamily | 'unspec', number> = { unspec: 0, ipv4: 2, ipv6: 10 };
-const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINKINFO: 18, EXT_MASK: 29 } as const;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINKINFO: 18, GROUP: 27, EXT_MASK: 29 } as const;
 const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
 const IFLA_BR = { FORWARD_DELAY: 1, STP_STATE: 5 } as const;
 /** RTEXT_FILTER_VF | RTEXT_FILTER_SKIP_STATS, as `ip` looks a link up: no counters. */
@@ -96,9 +105,34 @@ export function setUp(seq: number, index: number): Buffer {
   return encodeMessage({ type: RTM.NEWLINK, flags: REQUEST_ACK, seq }, ifinfomsg(index, IFF_UP, IFF_UP));
 }
 
+/** `ip link set dev NAME down`. */
+export function setDown(seq: number, index: number): Buffer {
+  return encodeMessage({ type: RTM.NEWLINK, flags: REQUEST_ACK, seq }, ifinfomsg(index, 0, IFF_UP));
+}
+
+/** `ip link set dev NAME name NEW group GROUP` (the kernel renames only a link that is down). */
+export function renameIntoGroup(seq: number, index: number, name: string, group: number): Buffer {
+  return encodeMessage({ type: RTM.NEWLINK, flags: REQUEST_ACK, seq }, ifinfomsg(index), [
+    attrU32(IFLA.GROUP, group),
+    attrString(IFLA.IFNAME, name),
+  ]);
+}
+
 /** `ip link del dev NAME`, once the link's index is known. */
 export function delLink(seq: number, index: number): Buffer {
   return encodeMessage({ type: RTM.DELLINK, flags: REQUEST_ACK, seq }, ifinfomsg(index));
+}
+
+/** `ip link del group GROUP`: every link of the group, in one unregistration. */
+export function delGroup(seq: number, group: number): Buffer {
+  return encodeMessage({ type: RTM.DELLINK, flags: REQUEST_ACK, seq }, ifinfomsg(), [attrU32(IFLA.GROUP, group)]);
+}
+
+/** `ip link show`: a dump of every link, without counters. */
+export function dumpLinks(seq: number): Buffer {
+  return encodeMessage({ type: RTM.GETLINK, flags: NLM_F.REQUEST | NLM_F.DUMP, seq }, ifinfomsg(), [
+    attrU32(IFLA.EXT_MASK, LOOKUP_EXT_MASK),
+  ]);
 }
 
 /**
@@ -114,18 +148,30 @@ export function getLink(seq: number, link: { name: string } | { index: number })
 }
 
 /** A link as RTM_NEWLINK reports it. */
-export function parseLink(m: Message): { index: number; name?: string } {
-  return { index: readI32(m.payload, 4), name: attrText(parseAttrs(m.payload, IFINFOMSG_SIZE).get(IFLA.IFNAME)) };
+export function parseLink(m: Message): { index: number; name?: string; group?: number } {
+  const attrs = parseAttrs(m.payload, IFINFOMSG_SIZE);
+  const group = attrs.get(IFLA.GROUP);
+  return {
+    index: readI32(m.payload, 4),
+    name: attrText(attrs.get(IFLA.IFNAME)),
+    ...(group ? { group: readU32(group, 0) } : {}),
+  };
 }
 
 /** `ip addr add ADDR/PREFIX dev LINK`: local and peer address both ADDR, no broadcast, global scope. */
 export function newAddress(seq: number, index: number, address: IpAddress, prefix: number): Buffer {
+  return addressMessage(RTM.NEWADDR, CREATE, seq, index, address, prefix);
+}
+
+/** `ip addr del ADDR/PREFIX dev LINK`. */
+export function delAddress(seq: number, index: number, address: IpAddress, prefix: number): Buffer {
+  return addressMessage(RTM.DELADDR, REQUEST_ACK, seq, index, address, prefix);
+}
+
+function addressMessage(type: number, flags: number, seq: number, index: number, address: IpAddress, prefix: number) {
   const body = new Struct(IFADDRMSG_SIZE).u8(0, AF[address.family]).u8(1, prefix).u32(4, index).buf;
   const bytes = addressBytes(address);
-  return encodeMessage({ type: RTM.NEWADDR, flags: CREATE, seq }, body, [
-    attrBytes(IFA.LOCAL, bytes),
-    attrBytes(IFA.ADDRESS, bytes),
-  ]);
+  return encodeMessage({ type, flags, seq }, body, [attrBytes(IFA.LOCAL, bytes), attrBytes(IFA.ADDRESS, bytes)]);
 }
 
 export interface RouteSpec {

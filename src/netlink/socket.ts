@@ -228,12 +228,37 @@ export class NetlinkSocket {
    * answers to it (for a dump, every message up to NLMSG_DONE); an error answer throws.
    */
   request(build: (seq: number) => Buffer): Message[] {
+    const { seq, msg } = this.next(build);
+    check(sys().send(this.fd, msg, msg.length, 0), 'netlink send');
+    return this.answers(seq, msg);
+  }
+
+  /**
+   * request(), with the send on a thread of koffi's pool: the kernel handles a request inside
+   * send(), and some take it long (deleting links waits for RCU grace periods) while this
+   * process goes on. Only one request of a socket may be under way at a time.
+   */
+  async requestInBackground(build: (seq: number) => Buffer): Promise<Message[]> {
+    const { seq, msg } = this.next(build);
+    await new Promise<void>((resolve, reject) =>
+      sys().send.async(this.fd, msg, msg.length, 0, (err: unknown, n: number | bigint) =>
+        // the errno of another thread is not ours to read: the kernel's answer says what failed
+        err ? reject(err as Error) : Number(n) < 0 ? reject(new Error('netlink send failed')) : resolve(),
+      ),
+    );
+    return this.answers(seq, msg);
+  }
+
+  private next(build: (seq: number) => Buffer): { seq: number; msg: Buffer } {
     if (this.fd < 0) throw new Error('netlink socket closed');
     this.seq = (this.seq + 1) >>> 0;
     const seq = this.seq;
     const msg = build(seq);
     if (msg.length < HEADER_SIZE) throw new Error('netlink request without header');
-    check(sys().send(this.fd, msg, msg.length, 0), 'netlink send');
+    return { seq, msg };
+  }
+
+  private answers(seq: number, msg: Buffer): Message[] {
     const out: Message[] = [];
     for (;;) {
       const n = Number(sys().recv(this.fd, this.buffer, this.buffer.length, MSG_TRUNC));

@@ -4,7 +4,7 @@
 // reconcile, heal, restart and the gap-free switch without root; foreign changes come in through
 // `foreign`, the same way as ours.
 import { applyBatch, renderBatch, type Batch, type Command } from './batch.js';
-import type { NftClient } from './client.js';
+import type { AddedRule, NftClient } from './client.js';
 import type { ListedTable } from './listing.js';
 import { elementText, type Element, type Statement } from './expr.js';
 import { kernelBody } from './kernel-body.js';
@@ -27,8 +27,11 @@ const jumpOf = (e: Element) =>
 
 export class FakeNft implements NftClient {
   private tables = new Map<string, Ruleset>();
-  /** The kernel numbers every rule it adds. */
-  private lastHandle = 0;
+  /** The kernel numbers every rule it adds, per table, from 1 again in a table created again. */
+  private lastHandle = new Map<string, number>();
+  /** ... and every table it creates, per namespace, never twice: by table and family. */
+  private tableHandles = new Map<string, number>();
+  private lastTableHandle = 0;
   /** Every batch loaded, rendered (what NftCli would have sent). */
   readonly scripts: string[] = [];
   /** Batches that pointed an entry existing before them at a chain they filled (see gapsIn). */
@@ -72,8 +75,27 @@ export class FakeNft implements NftClient {
     return out;
   }
 
-  applyEchoed(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
-    return this.apply(batch, table);
+  async tableHandle(family: Family, table: string): Promise<number | undefined> {
+    await Promise.resolve();
+    return this.tableHandles.get(`${family} ${table}`);
+  }
+
+  /** As apply; each added rule with the handle it got (found in its chain by value, as nft's echo reports it). */
+  async applyEchoed(batch: Batch, table: string): Promise<AddedRule[]> {
+    const first = this.lastHandle.get(table) ?? 0;
+    const bodies = await this.apply(batch, table);
+    const fresh = [...this.ruleset(table).chains.values()].flatMap((c) =>
+      c.rules.filter((r) => r.handle! > first).map((r) => ({ chain: objectKey(c.family, c.name), rule: r })),
+    );
+    return batch
+      .flatMap((c) => ('rule' in c ? [c] : []))
+      .map((c, i) => {
+        const at = fresh.findIndex(
+          (f) => f.chain === objectKey(c.chain.family, c.chain.name) && f.rule.comment === c.rule.comment,
+        );
+        const [found] = at >= 0 ? fresh.splice(at, 1) : [];
+        return found ? { body: bodies[i]!, handle: found.rule.handle! } : { body: bodies[i]! };
+      });
   }
 
   async apply(batch: Batch, table: string): Promise<(readonly KernelStatement[])[]> {
@@ -91,7 +113,7 @@ export class FakeNft implements NftClient {
     checkReferences(after);
     this.scripts.push(script);
     this.gaps.push(...gapsIn(before, batch));
-    this.tables.set(table, this.numbered(after));
+    this.setTable(table, after);
     return bodies;
   }
 
@@ -107,16 +129,24 @@ export class FakeNft implements NftClient {
 
   /** A change by someone else (another tool, an administrator). */
   foreign(table: string, batch: Batch): void {
-    this.tables.set(
+    this.setTable(
       table,
-      this.numbered(
-        applyBatch(
-          this.ruleset(table),
-          batch,
-          batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : [])),
-        ),
+      applyBatch(
+        this.ruleset(table),
+        batch,
+        batch.flatMap((c) => ('rule' in c ? [fakeBody(c.rule)] : [])),
       ),
     );
+  }
+
+  /** The table's new state: new rules numbered, a family's table that appears numbered, one that went forgotten. */
+  private setTable(table: string, r: Ruleset): void {
+    this.tables.set(table, this.numbered(table, r));
+    for (const family of ['ip', 'ip6', 'inet', 'bridge', 'arp', 'netdev'] as const) {
+      const k = `${family} ${table}`;
+      if (!hasFamily(r, family)) this.tableHandles.delete(k);
+      else if (!this.tableHandles.has(k)) this.tableHandles.set(k, ++this.lastTableHandle);
+    }
   }
 
   /** Someone else edits a rule's body in place, keeping its comment. */
@@ -130,19 +160,23 @@ export class FakeNft implements NftClient {
   }
 
   /** `r` with a handle for every rule that has none yet. */
-  private numbered(r: Ruleset): Ruleset {
+  private numbered(table: string, r: Ruleset): Ruleset {
+    let last = this.lastHandle.get(table) ?? 0;
     const chains = new Map(
       [...r.chains].map(([k, c]) => [
         k,
-        { ...c, rules: c.rules.map((x) => (x.handle === undefined ? { ...x, handle: ++this.lastHandle } : x)) },
+        { ...c, rules: c.rules.map((x) => (x.handle === undefined ? { ...x, handle: ++last } : x)) },
       ]),
     );
+    this.lastHandle.set(table, last);
     return { ...r, chains };
   }
 
   /** The kernel loses every table (a `flush ruleset` by someone else). */
   flushRuleset(): void {
     this.tables.clear();
+    this.tableHandles.clear();
+    this.lastHandle.clear();
   }
 }
 

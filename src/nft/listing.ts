@@ -163,12 +163,13 @@ export function parseChainsListing(text: string, family: Family, table: string):
   return out;
 }
 
-/** A rule as nft echoed it (`nft -e -j`): where it went and its body as a listing shows it. */
+/** A rule as nft echoed it (`nft -e -j`): where it went, its body as a listing shows it, its handle. */
 export interface EchoedRule {
   family: string;
   chain: string;
   comment: string;
   body: KernelStatement[];
+  handle?: number;
 }
 
 /**
@@ -182,7 +183,28 @@ export function parseEchoedRules(text: string): EchoedRule[] {
     const rule = field(field(item, 'add') ?? field(item, 'insert'), 'rule');
     if (!isObject(rule)) continue;
     const comment = typeof rule['comment'] === 'string' ? rule['comment'] : '';
-    out.push({ family: String(rule['family']), chain: String(rule['chain']), comment, body: ruleBody(rule['expr']) });
+    const handle = typeof rule['handle'] === 'number' ? { handle: rule['handle'] } : {};
+    out.push({
+      family: String(rule['family']),
+      chain: String(rule['chain']),
+      comment,
+      body: ruleBody(rule['expr']),
+      ...handle,
+    });
   }
   return out;
+}
+
+/**
+ * The handle of table `table` in `nft -j list tables FAMILY` output, undefined when it is not
+ * listed. The kernel numbers tables per namespace and never reuses a number: a table deleted and
+ * created again has another handle (and numbers its rules from 1 again).
+ */
+export function parseTableHandle(text: string, table: string): number | undefined {
+  const items = field(JSON.parse(text) as Json, 'nftables');
+  for (const item of Array.isArray(items) ? (items as Json[]) : []) {
+    const t = field(item, 'table');
+    if (isObject(t) && t['name'] === table && typeof t['handle'] === 'number') return t['handle'];
+  }
+  return undefined;
 }

@@ -31,6 +31,7 @@ const GETTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 1;
 const DELTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 2;
 const NFTA_TABLE_NAME = 1;
 const NFTA_TABLE_FLAGS = 2;
+const NFTA_TABLE_HANDLE = 4;
 /** struct nfgenmsg: family, version, res_id (big-endian) before the attributes. */
 const NFGENMSG_SIZE = 4;
 const MSG_DONTWAIT = 0x40;
@@ -64,6 +65,16 @@ function tableMessage(
     attrs.push(attr(NFTA_TABLE_FLAGS, f));
   }
   return message(type, flags | NLM_F.REQUEST | NLM_F.ACK, seq, NFPROTO[family], attrs);
+}
+
+/** NFT_MSG_GETTABLE for one table (for a NetlinkSocket of NETLINK_NETFILTER). */
+export const getTable = (seq: number, family: Family, table: string): Buffer =>
+  tableMessage(GETTABLE, 0, seq, family, table);
+
+/** The table's handle in GETTABLE's answer (a 64-bit number the kernel never gives twice per namespace). */
+export function tableHandleOf(m: Message): number | undefined {
+  const h = parseAttrs(m.payload, NFGENMSG_SIZE).get(NFTA_TABLE_HANDLE);
+  return h && Number(h.readBigUInt64BE(0));
 }
 
 let nextSeq = Math.floor(Date.now() / 1000);

@@ -4,7 +4,7 @@
 // `add table` with no flags, which the kernel refuses for an owned table: such commands become
 // own() (create or adopt) before the batch, which then only fills the table.
 import type { Batch, Command } from './batch.js';
-import { NftCli, type KnownBodies, type NftClient } from './client.js';
+import { NftCli, type AddedRule, type KnownBodies, type NftClient } from './client.js';
 import { Libnftables } from './libnftables.js';
 import type { ListedTable } from './listing.js';
 import type { Family, Statement } from './objects.js';
@@ -60,8 +60,12 @@ export class OwningNft implements NftClient {
     return this.cli.listChains(family, table, rulesOf);
   }
 
-  async applyEchoed(batch: Batch, table: string): Promise<(readonly Statement[])[]> {
+  async applyEchoed(batch: Batch, table: string): Promise<AddedRule[]> {
     return this.cli.applyEchoed(await this.owned(batch, table, true), table);
+  }
+
+  tableHandle(family: Family, table: string): Promise<number | undefined> {
+    return this.cli.tableHandle(family, table);
   }
 
   async apply(batch: Batch, table: string, known?: KnownBodies): Promise<(readonly Statement[])[]> {

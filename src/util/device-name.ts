@@ -27,3 +27,14 @@ export function checkDeviceName(name: string, what: string, loc: SourceLocation 
   }
   return name;
 }
+
+/**
+ * A stopped network's bridge while the kernel deletes it (network/lifecycle/retired-bridges.ts):
+ * "vw~" and the link's index, unique while the link exists, at most 3 + 10 digits. '~' is no
+ * character of a device name above, so no name a user or libvirt gives can be a retired one, and
+ * a retired name is refused wherever a device name is taken.
+ */
+export const retiredBridgeName = (index: number): string => `vw~${index}`;
+export const isRetiredBridgeName = (name: string): boolean => /^vw~\d{1,10}$/.test(name);
+/** The link group retired bridges are moved into (IFLA_GROUP), deleted a group at a time. */
+export const RETIRED_BRIDGE_GROUP = 0x76770001;

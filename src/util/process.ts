@@ -1,6 +1,7 @@
 // Processes as /proc shows them. A process we did not spawn (a daemonised dnsmasq) sends us no
-// exit event, so whether it still runs, what it is and what it forked are read from /proc/PID/stat.
-import { readdirSync, readFileSync } from 'node:fs';
+// exit event, so whether it still runs and what it is are read from /proc/PID/stat, what it
+// forked from its children files.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 interface ProcStat {
   comm: string;
@@ -34,19 +35,50 @@ export function processIs(pid: number, comm: string): boolean {
   return procStat(pid)?.comm === comm && processRuns(pid);
 }
 
+/** Whether the kernel lists each thread's children (/proc/PID/task/TID/children, CONFIG_PROC_CHILDREN). */
+let childrenFiles: boolean | undefined;
+
+/**
+ * The children of `pid`, from its threads' children files: a few small reads, where a scan of
+ * every process in /proc took milliseconds on a host with many. The kernel lists them reliably
+ * when the children are stopped (killProcess stops a tree before reading it again).
+ */
+function childrenOf(pid: number): number[] {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return []; // gone
+  }
+  return tasks.flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    } catch {
+      return []; // the thread ended while we looked
+    }
+  });
+}
+
 /** pid and every process descending from it. */
 export function processTree(pid: number): number[] {
+  childrenFiles ??= existsSync('/proc/thread-self/children');
+  const children = childrenFiles ? childrenOf : scannedChildren();
+  const tree: number[] = [];
+  const visit = (p: number) => {
+    tree.push(p);
+    for (const c of children(p)) visit(c);
+  };
+  visit(pid);
+  return tree;
+}
+
+/** Children by parent, from one scan of /proc. */
+function scannedChildren(): (pid: number) => number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = procStat(entry); // undefined: it ended while we looked
     if (stat) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)]);
   }
-  const tree: number[] = [];
-  const visit = (p: number) => {
-    tree.push(p);
-    for (const c of children.get(p) ?? []) visit(c);
-  };
-  visit(pid);
-  return tree;
+  return (pid) => children.get(pid) ?? [];
 }

@@ -98,7 +98,10 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
         diag: new DiagnosticList(),
       });
       await driver.start(parseNetwork(NETWORK));
-      t.after(() => driver.stop('vwlearn').catch(() => undefined));
+      t.after(async () => {
+        await driver.stop('vwlearn').catch(() => undefined);
+        await driver.settle();
+      });
       lab.exec(host, [
         'sysctl',
         '-qw',

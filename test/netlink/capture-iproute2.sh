@@ -26,4 +26,8 @@ capture() {
   capture ip route add 10.9.0.0/16 via 192.168.77.5 dev nb0 metric 7
   capture ip route add 2001:db8:5::/48 via 2001:db8::5 dev nb0
   capture ip link del dev nb1
+  capture ip addr del 192.168.77.1/24 dev nb0
+  capture ip link set dev nb0 down
+  capture ip link set dev nb0 name vw~2 group 1987510273
+  capture ip link del group 1987510273
 } >"$out"

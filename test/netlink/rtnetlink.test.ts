@@ -63,6 +63,10 @@ describe('rtnetlink requests, as iproute2 sends them', () => {
       [lookup('nb0'), rt.newRoute(0, { dst: ip('2001:db8:5::'), prefix: 48, gateway: ip('2001:db8::5'), index: NB0 })],
     ],
     ['ip link del dev nb1', [lookup('nb1'), rt.delLink(0, NB1)]],
+    ['ip addr del 192.168.77.1/24 dev nb0', [lookup('nb0'), rt.delAddress(0, NB0, ip('192.168.77.1'), 24)]],
+    ['ip link set dev nb0 down', [lookup('nb0'), rt.setDown(0, NB0)]],
+    ['ip link set dev nb0 name vw~2 group 1987510273', [lookup('nb0'), rt.renameIntoGroup(0, NB0, 'vw~2', 1987510273)]],
+    ['ip link del group 1987510273', [rt.delGroup(0, 1987510273)]],
   ];
   for (const [command, ours] of cases) {
     it(command, () => {
@@ -121,6 +125,21 @@ describe('rtnetlink answers', () => {
       encodeMessage({ type: rt.RTM.NEWLINK, flags: 0, seq: 3 }, body, [attrU32(4, 1500), attrString(3, 'virbr7')]),
     );
     assert.deepEqual(rt.parseLink(m!), { index: 42, name: 'virbr7' });
+  });
+
+  it('reads a link answer with its group', () => {
+    const body = new Struct(16).i32(4, 43).buf;
+    const [m] = parseMessages(
+      encodeMessage({ type: rt.RTM.NEWLINK, flags: 0, seq: 3 }, body, [attrString(3, 'vw~43'), attrU32(27, 7)]),
+    );
+    assert.deepEqual(rt.parseLink(m!), { index: 43, name: 'vw~43', group: 7 });
+  });
+
+  it('asks for a dump of every link without counters', () => {
+    const [m] = parseMessages(rt.dumpLinks(4));
+    assert.equal(m!.type, rt.RTM.GETLINK);
+    assert.equal(m!.flags, NLM_F.REQUEST | NLM_F.DUMP);
+    assert.deepEqual([...parseAttrs(m!.payload, 16).keys()], [29]);
   });
 
   it('reads errors with and without the extended acknowledgement', () => {

@@ -78,6 +78,7 @@ describe('a network whose hosts dnsmasq cannot read', { skip }, () => {
       assert.equal(r.stdout.trim(), '192.168.77.50', `dig: ${r.stdout}${r.stderr}`);
     } finally {
       await driver.stop('reach');
+      await driver.settle();
     }
   });
 });

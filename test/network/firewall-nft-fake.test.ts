@@ -16,7 +16,7 @@ import {
   removeNetworkFirewall,
 } from '../../src/network/lifecycle/apply-firewall.js';
 import { firewallParts } from '../../src/network/lifecycle/firewall-health.js';
-import { isNftPart } from '../../src/network/firewall/parts.js';
+import { isNftPart, type NftPart } from '../../src/network/firewall/parts.js';
 import { ipDef, networkDef, pool } from './defs.js';
 
 const TABLE = 'libvirt_network';
@@ -84,7 +84,9 @@ describe('network firewall on nftables (fake nft)', () => {
     nft.editRule(TABLE, 'ip', 'guest_output', 1, [match(meta('iif'), str('vbr7')), counter, verdict('accept')]);
     const health = await firewallParts(parts, io);
     assert.equal(health.missing.length, 1);
-    assert.deepEqual(health.missing[0], {
+    const { handle, table, ...edited } = health.missing[0] as NftPart;
+    assert.ok(handle !== undefined && table !== undefined, 'recorded without its handles');
+    assert.deepEqual(edited, {
       family: 'ip',
       chain: 'guest_output',
       comment: '',
@@ -123,6 +125,53 @@ describe('network firewall on nftables (fake nft)', () => {
     await removeNetworkFirewall(removals[0]!, io);
     assert.deepEqual(texts(nft, 'guest_output'), ['iif "vbr7" counter accept'], 'only the foreign rule is left');
     assert.deepEqual(texts(nft, 'guest_nat'), []);
+  });
+
+  it('stop deletes the rules by the handles recorded at start, without listing the table', async () => {
+    const { nft, io } = rig();
+    const { parts } = await applyNetworkFirewall('nftables', nat, io, ignoreDiagnostics);
+    const recorded = parts.filter(isNftPart);
+    assert.equal(new Set(recorded.map((p) => p.handle)).size, recorded.length, 'one handle per rule');
+    // the handles are the fake kernel's own: the rules in its chains carry them
+    const held = [...nft.ruleset(TABLE).chains.values()].flatMap((c) => c.rules.map((r) => r.handle));
+    for (const p of recorded) assert.ok(held.includes(p.handle), `handle ${p.handle} is no rule's`);
+    const listed: string[] = [];
+    const list = nft.list.bind(nft);
+    nft.list = (family, table) => {
+      listed.push(family);
+      return list(family, table);
+    };
+    await removeNetworkFirewall(parts, io);
+    assert.deepEqual(listed, []);
+    assert.deepEqual(texts(nft, 'guest_output'), []);
+    assert.deepEqual(texts(nft, 'guest_nat'), []);
+  });
+
+  it("a table created again since the start: stop finds the rules by value, and removes no other network's rule", async () => {
+    const { nft, io } = rig();
+    const { parts } = await applyNetworkFirewall('nftables', nat, io, ignoreDiagnostics);
+    nft.flushRuleset();
+    // another network starts before any heal: the table is created again, numbered afresh
+    const other = networkDef('nat', {
+      name: 'other',
+      bridge: { name: 'vbr8', stp: true, delay: 0 },
+      ips: [ipDef('10.20.31.1', 24)],
+    });
+    const started = await applyNetworkFirewall('nftables', other, io, ignoreDiagnostics);
+    assert.notEqual(started.parts.filter(isNftPart)[0]!.table, parts.filter(isNftPart)[0]!.table);
+    // its rules got the handles the stopped network's rules had: deleting by those would remove them
+    const handles = (ps: typeof parts) => ps.filter(isNftPart).map((p) => p.handle);
+    assert.ok(handles(started.parts).some((h) => handles(parts).includes(h)));
+    const before = texts(nft, 'guest_nat');
+    await removeNetworkFirewall(parts, io);
+    assert.deepEqual(texts(nft, 'guest_nat'), before);
+    assert.deepEqual((await firewallParts(started.parts, io)).missing, []);
+    // a record written before handles were recorded is found by value too
+    const again = await applyNetworkFirewall('nftables', nat, io, ignoreDiagnostics);
+    const mine = again.parts.filter(isNftPart).map(({ handle, table, ...p }) => p);
+    await removeNetworkFirewall(mine, io);
+    assert.deepEqual((await firewallParts(mine, io)).present, []);
+    assert.deepEqual((await firewallParts(started.parts, io)).missing, []);
   });
 
   it('a flushed ruleset is set up again from nothing; parts from before are all missing', async () => {

@@ -116,11 +116,11 @@ function assertResolves(rig: Rig, g: string, name: string, expected: string): vo
   assert.equal(answer, expected, `dig ${name}: ${r.stdout}${r.stderr}`);
 }
 
-function stopAndCheck(rig: Rig, name: string): Promise<void> {
-  return rig.driver.stop(name).then(() => {
-    // guests detached by the bridge's removal: the host namespace is as before the start
-    assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
-  });
+async function stopAndCheck(rig: Rig, name: string): Promise<void> {
+  await rig.driver.stop(name);
+  // guests detached by the bridge's deletion, which follows the stop: the host namespace is as before the start
+  await rig.driver.settle();
+  assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
 }
 
 for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
@@ -271,6 +271,7 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
         ['vwnat'],
       );
       await restarted.stop('vwnat');
+      await restarted.settle();
       assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
     });
 
@@ -305,6 +306,7 @@ for (const backend of ['nftables', 'iptables'] as FirewallBackendName[]) {
       } finally {
         await rig.driver.stop('vwisolated');
       }
+      await rig.driver.settle();
       assert.equal(snapshot(rig.lab, rig.host), rig.baseline);
     });
   });

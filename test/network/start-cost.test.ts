@@ -58,6 +58,7 @@ describe('network start cost', { skip, concurrency: false }, () => {
   });
   after(async () => {
     for (const s of driver.active()) await driver.stop(s.name).catch(() => undefined);
+    await driver.settle();
     lab.cleanup();
     rmSync(stateDir, { recursive: true, force: true });
   });

@@ -10,12 +10,18 @@ import type { TableRule } from './xtables.js';
 /** A rule in one of iptables' tables. */
 export type XtablesPart = TableRule;
 
-/** A rule in libvirt's nft table (libvirt_network) of that family: chain, body and comment. */
+/**
+ * A rule in libvirt's nft table (libvirt_network) of that family: chain, body and comment; and
+ * where nft echoed them at start, the rule's handle and the table's (handles name a rule only in
+ * the table that numbered it: a table created again numbers its rules from 1 again).
+ */
 export interface NftPart {
   family: 'ip' | 'ip6';
   chain: string;
   comment: string;
   body: readonly Statement[];
+  handle?: number;
+  table?: number;
 }
 
 /** A tc filter on the bridge (the nftables backend's DHCP checksum fix): the argv deleting it. */
@@ -46,6 +52,8 @@ export const FIREWALL_PART = z.union([
     chain: WORD,
     comment: z.string(),
     body: z.array(z.record(z.string(), z.json())),
+    handle: z.int().positive().optional(),
+    table: z.int().positive().optional(),
   }),
   z.strictObject({
     tc: z

@@ -166,11 +166,21 @@ async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart
   const listed = { ip: await listing('ip'), ip6: await listing('ip6') };
   const wanted = defs.map((d) => networkChainRules(d));
   const { batch, created } = planNft(listed, wanted.flat(), replacing);
-  const bodies = await nft.applyEchoed(batch, NFT_TABLE);
+  const added = await nft.applyEchoed(batch, NFT_TABLE);
+  // the handles stop deletes by, with the table's that numbered them (asked once the batch is in)
+  const tables = new Map<string, number | undefined>();
+  if (added.some((a) => a.handle !== undefined))
+    for (const family of new Set(wanted.flat().map((r) => r.family)))
+      tables.set(family, await nft.tableHandle(family, NFT_TABLE));
   // the client returns the kernel's form of every added rule in order: the jumps first
-  let at = bodies.length - wanted.flat().length;
+  let at = added.length - wanted.flat().length;
   const parts = wanted.map((rules) =>
-    rules.map((r): NftPart => ({ family: r.family, chain: r.chain, comment: r.rule.comment, body: bodies[at++]! })),
+    rules.map((r): NftPart => {
+      const { body, handle } = added[at++]!;
+      const table = tables.get(r.family);
+      const where = handle !== undefined && table !== undefined ? { handle, table } : {};
+      return { family: r.family, chain: r.chain, comment: r.rule.comment, body, ...where };
+    }),
   );
   return { parts, created };
 }
@@ -323,15 +333,31 @@ export async function reapplyNetworkFirewalls(
 }
 
 /**
+ * The handles of the nft parts as recorded at start, when every part has one and each family's
+ * table is still the one that numbered them; else undefined: the parts must be found by value.
+ */
+async function recordedHandles(parts: readonly NftPart[], nft: FirewallIo['nft']) {
+  if (parts.length === 0 || parts.some((p) => p.handle === undefined || p.table === undefined)) return undefined;
+  for (const family of new Set(parts.map((p) => p.family))) {
+    const table = await nft.tableHandle(family, NFT_TABLE);
+    if (parts.some((p) => p.family === family && p.table !== table)) return undefined;
+  }
+  return new Map(parts.map((p) => [p, p.handle!]));
+}
+
+/**
  * Removes the parts that are still in the kernel: one transaction per tool; if it fails (the
- * kernel changed meanwhile) each part is removed on its own, errors ignored.
+ * kernel changed meanwhile) each part is removed on its own, errors ignored. nft rules go by the
+ * handles recorded at start where they still name them (no listing), else by those a listing
+ * finds for them.
  */
 export async function removeNetworkFirewall(
   parts: readonly FirewallPart[],
   io: CommandRunner | FirewallIo,
 ): Promise<void> {
   const { runner, nft, xt } = firewallIo(io);
-  const { present, handles } = await locateParts(parts, io);
+  const recorded = await recordedHandles(parts.filter(isNftPart), nft);
+  const { present, handles } = await locateParts(recorded ? parts.filter((p) => !isNftPart(p)) : parts, io);
   for (const tool of IPTABLES_TOOLS) {
     const found = present.filter((p): p is XtablesPart => isXtablesPart(p) && p.tool === tool);
     const script = (ps: readonly XtablesPart[]) =>
@@ -343,9 +369,11 @@ export async function removeNetworkFirewall(
       for (const p of found) await xt.restore(tool, script([p])).catch(() => undefined);
     });
   }
-  const deletes: Command[] = present
-    .filter(isNftPart)
-    .map((p) => ({ verb: 'delete', handle: handles.get(p)!, chain: { family: p.family, name: p.chain } }));
+  const deletes: Command[] = [...(recorded ?? handles)].map(([p, handle]) => ({
+    verb: 'delete',
+    handle,
+    chain: { family: p.family, name: p.chain },
+  }));
   await nft.apply(deletes, NFT_TABLE).catch(async () => {
     for (const d of deletes) await nft.apply([d], NFT_TABLE).catch(() => undefined);
   });

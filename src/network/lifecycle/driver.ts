@@ -35,6 +35,7 @@ import {
 } from './checks.js';
 import { isNetworkSysctl, networkKernel, type NetworkKernel } from './kernel.js';
 import { removeUnusedGlobalFirewall } from './global-firewall.js';
+import { RetiredBridgeReaper } from './retired-bridges.js';
 import { leaseFile } from './lease-hook.js';
 import type { Firewalld } from '../../host/firewalld.js';
 import { checkZoneRequest, restoreBridgeZones, setBridgeZone, unsetBridgeZone } from '../../host/bridge-zone.js';
@@ -141,6 +142,8 @@ export class NetworkDriver {
   private caps: Promise<DnsmasqCaps> | undefined;
   /** Links, addresses, routes, sysctls: where the runner acts. */
   private readonly kernel: NetworkKernel;
+  /** Deletes stopped networks' bridges after their stops returned. */
+  private readonly reaper: RetiredBridgeReaper;
   /**
    * Status records by file, with the text each was parsed from: a start reads every running
    * network's record several times (lookups, bridge and subnet checks), and parsing and
@@ -160,6 +163,7 @@ export class NetworkDriver {
   constructor(opts: NetworkDriverOptions) {
     this.opts = opts;
     this.kernel = networkKernel(opts.runner);
+    this.reaper = new RetiredBridgeReaper(this.kernel, (m) => opts.diag.warn(m));
     mkdirSync(opts.stateDir, { recursive: true });
     // dnsmasq reads its hosts files after dropping root privileges
     chmodSync(opts.stateDir, 0o755);
@@ -409,7 +413,7 @@ export class NetworkDriver {
     await removeNetworkFirewall(status.firewallRemoval, this.opts.runner);
     await removeForwardPasses(this.opts.runner, status.bridge);
     if (status.zone !== undefined && this.opts.firewalld) await unsetBridgeZone(status.bridge, this.opts.firewalld);
-    await this.kernel.deleteLink(status.bridge).catch((err: unknown) => this.opts.diag.warn((err as Error).message));
+    await this.retireBridge(status);
     // the sysctls and global chains go only with the last network that needed them
     const others = this.active().filter((s) => s.name !== name);
     const found = others.find((s) => s.def.forward.mode !== 'none');
@@ -429,10 +433,12 @@ export class NetworkDriver {
     if (firewallHeirFound) {
       // the heir of the sysctls above may be the same network: its saved record
       const firewallHeir = structuredClone(this.status(firewallHeirFound.name)!);
-      firewallHeir.createdTables = [
-        ...new Set([...(firewallHeir.createdTables ?? []), ...(status.createdTables ?? [])]),
-      ];
-      this.saveStatus(firewallHeir);
+      const inherited = (status.createdTables ?? []).filter((t) => !firewallHeir.createdTables.includes(t));
+      // written only when it inherits something: most stops leave the heir's record as it is
+      if (inherited.length > 0) {
+        firewallHeir.createdTables = [...firewallHeir.createdTables, ...inherited];
+        this.saveStatus(firewallHeir);
+      }
     } else {
       await removeUnusedGlobalFirewall(status.firewallBackend, this.opts.runner, status.createdTables ?? []);
     }
@@ -440,6 +446,31 @@ export class NetworkDriver {
     rmSync(leaseFile(this.opts.stateDir, status.bridge), { force: true });
     rmSync(this.statusFile(name), { force: true });
     this.parsed.delete(this.statusFile(name));
+  }
+
+  /**
+   * Takes the bridge out of use as net-destroy promises (its name free, its addresses and routes
+   * gone, no frame forwarded) and leaves its deletion to the reaper; ports still attached (a
+   * running guest's TAP) stay on the retired bridge, which is down, until it is deleted.
+   */
+  private async retireBridge(status: NetworkStatus): Promise<void> {
+    const addresses = status.def.ips.map((ip) => ({ address: ip.address, prefix: ip.prefix }));
+    try {
+      if (await this.kernel.retireBridge(status.bridge, addresses)) this.reaper.retired();
+    } catch (err) {
+      this.opts.diag.warn((err as Error).message);
+      await this.kernel.deleteLink(status.bridge).catch((e: unknown) => this.opts.diag.warn((e as Error).message));
+    }
+  }
+
+  /** Deletes retired bridges now: those of stops not yet deleted, and those a daemon that ended left. */
+  reapRetiredBridges(): Promise<void> {
+    return this.reaper.reap();
+  }
+
+  /** Resolves once the bridges of stopped networks are deleted (the daemon's shutdown, tests). */
+  settle(): Promise<void> {
+    return this.reaper.settle();
   }
 
   /**

@@ -157,7 +157,8 @@ describe('retired bridges (network driver)', { skip }, () => {
       stateDir,
       firewallBackend: 'nftables',
       leaseHook: writeLeaseHookScript(stateDir),
-      dnsmasqCaps: parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? ''),
+      dnsmasqCaps: async () =>
+        parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? ''),
       diag: new DiagnosticList(),
     });
     t.after(async () => {

@@ -43,7 +43,7 @@ function rig(t: { after: (f: () => Promise<void> | void) => void }) {
     runner,
     stateDir,
     firewallBackend: 'nftables',
-    dnsmasqCaps: caps,
+    dnsmasqCaps: async () => caps,
     diag: new DiagnosticList(),
   });
   t.after(async () => {

@@ -52,8 +52,8 @@ export const FIREWALL_PART = z.union([
     chain: WORD,
     comment: z.string(),
     body: z.array(z.record(z.string(), z.json())),
-    handle: z.int().positive().optional(),
-    table: z.int().positive().optional(),
+    handle: z.optional(z.int().check(z.positive())),
+    table: z.optional(z.int().check(z.positive())),
   }),
   z.strictObject({
     tc: z

@@ -7,7 +7,7 @@
 // no heal. Only message types and that one attribute are read: a bulk bind's 80,000 element
 // events cost a header each.
 import { isOwnProcess } from '../exec/runner.js';
-import { parseAttrs, parseMessages } from '../netlink/message.js';
+import { parseAttrs, scanMessages } from '../netlink/message.js';
 
 export const NFNLGRP_NFTABLES = 7;
 const NFNL_SUBSYS_NFTABLES = 10;
@@ -54,19 +54,18 @@ export interface TransactionReader {
 export function foreignTransactions(onForeign: () => void, own = isOwnProcess): TransactionReader {
   let changes = false;
   return {
-    datagram: (buf) => {
-      for (const m of parseMessages(buf)) {
-        if (m.type >> 8 !== NFNL_SUBSYS_NFTABLES) continue;
-        if ((ROLES[m.type & 0xff] ?? 'change') === 'change') {
+    datagram: (buf) =>
+      scanMessages(buf, (type, start, end) => {
+        if (type >> 8 !== NFNL_SUBSYS_NFTABLES) return;
+        if ((ROLES[type & 0xff] ?? 'change') === 'change') {
           changes = true;
-          continue;
+          return;
         }
-        const pid = parseAttrs(m.payload, NFGENMSG_SIZE).get(NFTA_GEN_PROC_PID);
+        const pid = parseAttrs(buf.subarray(start, end), NFGENMSG_SIZE).get(NFTA_GEN_PROC_PID);
         // a generation without its committer cannot be ours
         if (changes && (pid?.length !== 4 || !own(pid.readUInt32BE(0)))) onForeign();
         changes = false;
-      }
-    },
+      }),
     overrun: () => {
       // the lost events may have ended the transaction under way: what follows starts afresh
       changes = false;

@@ -26,7 +26,7 @@ export interface DaemonConfig {
   idleTimeout: number;
   /** libvirt's RPC protocol on DIR/run/libvirt/virt{network,nwfilter}d-sock[-ro] (libvirt_sockets = 0: off). */
   libvirtSockets: boolean;
-  /** Seconds between self-healing checks besides nft monitor events; 0 disables. */
+  /** Seconds between self-healing checks besides the nftables watch's events; 0 disables. */
   reconcileInterval: number;
   /** Accept rules for networks' traffic in other tables' forward chains with policy drop (Docker's). */
   foreignForwardAccept: boolean;

@@ -1,9 +1,8 @@
 // `virtwall daemon`: loads the state of one root, serves the API on DIR/run/virtwall/virtwall-sock
 // (mode 0600: root only) and optionally HTTPS with client certificates (tls.ts), keeps the kernel's nwfilter rules converged
-// (SIGHUP: full reconcile; nft monitor events: reconcile within a debounce), and leaves every
+// (SIGHUP: full reconcile; foreign nftables events: reconcile within a debounce), and leaves every
 // kernel rule in place when it stops so a restart has no unfiltered moment. Running networks'
-// firewall rules and dnsmasq are healed by the same reconcile (nft monitor also sees iptables-nft).
-import type { ChildProcess } from 'node:child_process';
+// firewall rules and dnsmasq are healed by the same reconcile (nftables' events include iptables-nft's).
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { pino, type Logger } from 'pino';
@@ -12,9 +11,8 @@ import { createNwfilterBackend } from '../backends/nwfilter.js';
 import { ownNwfilterTables } from '../backends/nftables/table-ownership.js';
 import { NftablesBackend } from '../backends/nftables/backend.js';
 import { SystemRunner } from '../exec/runner.js';
-import { foreignTransactions } from '../nft/monitor.js';
+import { watchRuleset, type RulesetWatch } from '../nft/ruleset-watch.js';
 import { socketInUse } from '../util/socket-in-use.js';
-import { spawnTethered } from '../exec/tethered.js';
 import { Firewalld } from '../host/firewalld.js';
 import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
@@ -194,39 +192,43 @@ export async function runDaemon(root: string): Promise<void> {
 }
 
 /**
- * Calls `onChange` (debounced) whenever someone else changes the ruleset (our own transactions
- * are recognised by their process, src/nft/monitor.ts). `nft monitor` exits when the kernel's
- * events overrun its socket (a flush and the rebuild of 1,000 ports do, while we are busy and not
- * reading): it is started again, and as events were lost, that counts as a change.
+ * Calls `onChange` (debounced) whenever someone else changes the ruleset of this process's
+ * namespace (our own transactions are recognised by their process, src/nft/monitor.ts), read
+ * in-process from nftables' netlink events (src/nft/ruleset-watch.ts). When the kernel's events
+ * overrun the socket's buffer, events were lost: that counts as a change. A watch that fails is
+ * started again, and as events may have been lost meanwhile, that counts as a change too.
  */
 function watchNftables(onChange: () => void, log: Logger): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
-  let child: ChildProcess;
+  let watch: RulesetWatch | undefined;
   let stopped = false;
   const changed = () => {
     clearTimeout(timer);
     timer = setTimeout(onChange, HEAL_DEBOUNCE_MS);
   };
-  const start = () => {
-    child = spawnTethered(['nft', 'monitor'], ['ignore', 'pipe', 'ignore']);
-    child.stdout!.setEncoding('utf8').on('data', foreignTransactions(changed));
-    child.on('error', () => undefined);
-    child.on('close', (code) => {
+  const again = (err: Error) => {
+    if (stopped) return;
+    log.warn({ err: err.message }, 'watching nftables events failed; watching again and reconciling');
+    // the reconcile comes after the new watch started: changes in between are not lost
+    setTimeout(() => {
       if (stopped) return;
-      log.warn({ code }, 'nft monitor ended; restarting it and reconciling');
-      // the reconcile comes after the new monitor started: changes in between are not lost
-      setTimeout(() => {
-        start();
-        changed();
-      }, HEAL_DEBOUNCE_MS);
-    });
+      start();
+      changed();
+    }, HEAL_DEBOUNCE_MS);
+  };
+  const start = () => {
+    try {
+      watch = watchRuleset(changed, { onError: again });
+    } catch (err) {
+      again(err as Error);
+    }
   };
   start();
   return {
     stop: () => {
       stopped = true;
       clearTimeout(timer);
-      child.kill();
+      watch?.stop();
     },
   };
 }

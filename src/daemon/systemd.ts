@@ -9,7 +9,7 @@ import { fstatSync } from 'node:fs';
 export function notifyReady(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const socket = env['NOTIFY_SOCKET'];
   if (!socket) return Promise.resolve();
-  // children (dnsmasq, nft monitor) are not the service's voice
+  // children (dnsmasq, tcpdump) are not the service's voice
   delete env['NOTIFY_SOCKET'];
   return new Promise((resolve, reject) => {
     execFile('systemd-notify', ['--ready'], { env: { ...env, NOTIFY_SOCKET: socket } }, (err, _out, stderr) =>

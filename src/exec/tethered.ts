@@ -1,4 +1,4 @@
-// Long-lived helpers of the daemon (nft monitor, tcpdump for IP learning) must not outlive it,
+// Long-lived helpers of the daemon (tcpdump for IP learning) must not outlive it,
 // not even a kill -9. The kernel's parent-death signal does that, but it is cleared when a
 // program changes its user (tcpdump drops to user tcpdump), so it is set (util-linux setpriv)
 // on a small root shell that runs the command and kills it when the signal (or our own stop,

@@ -105,23 +105,34 @@ export interface Message extends Required<MessageHeader> {
   payload: Buffer;
 }
 
-/** The messages of one datagram; a truncated or malformed one ends the list with an error. */
-export function parseMessages(buf: Buffer): Message[] {
-  const out: Message[] = [];
+/**
+ * Calls `each` with the type of every message of one datagram and where its payload lies in
+ * `buf`: no object and no view per message, for datagrams of hundreds of events. A truncated or
+ * malformed message throws.
+ */
+export function scanMessages(buf: Buffer, each: (type: number, start: number, end: number) => void): void {
   let off = 0;
   while (off + HEADER_SIZE <= buf.length) {
     const len = readU32(buf, off);
     if (len < HEADER_SIZE || off + len > buf.length)
       throw new Error(`malformed netlink message (length ${len} at ${off} of ${buf.length})`);
-    out.push({
-      type: readU16(buf, off + 4),
-      flags: readU16(buf, off + 6),
-      seq: readU32(buf, off + 8),
-      pid: readU32(buf, off + 12),
-      payload: buf.subarray(off + HEADER_SIZE, off + len),
-    });
+    each(readU16(buf, off + 4), off + HEADER_SIZE, off + len);
     off += align4(len);
   }
+}
+
+/** The messages of one datagram; a truncated or malformed one ends the list with an error. */
+export function parseMessages(buf: Buffer): Message[] {
+  const out: Message[] = [];
+  scanMessages(buf, (type, start, end) =>
+    out.push({
+      type,
+      flags: readU16(buf, start - 10),
+      seq: readU32(buf, start - 8),
+      pid: readU32(buf, start - 4),
+      payload: buf.subarray(start, end),
+    }),
+  );
   return out;
 }
 

@@ -24,6 +24,10 @@ const MSG_TRUNC = 0x20;
 const MSG_DONTWAIT = 0x40;
 const NETLINK_ADD_MEMBERSHIP = 1;
 const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+const POLLIN = 1;
+const EFD_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
 const EAGAIN = 11;
 const ENOBUFS = 105;
 const CLONE_NEWNET = 0x40000000;
@@ -49,6 +53,9 @@ interface Libc {
   getsockopt: KoffiFunction;
   fcntl: KoffiFunction;
   bind: KoffiFunction;
+  poll: KoffiFunction;
+  eventfd: KoffiFunction;
+  write: KoffiFunction;
 }
 
 // loaded on first use: the CLI, which imports the network driver for `doctor`, never pays for it
@@ -58,6 +65,7 @@ function sys(): Libc {
   if (libc) return libc;
   koffi = createRequire(import.meta.url)('koffi') as Koffi;
   const so = koffi.load('libc.so.6');
+  koffi.struct('pollfd', { fd: 'int', events: 'short', revents: 'short' });
   libc = {
     socket: so.func('int socket(int domain, int type, int protocol)'),
     setsockopt: so.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
@@ -69,6 +77,9 @@ function sys(): Libc {
     getsockopt: so.func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)'),
     fcntl: so.func('int fcntl(int fd, int cmd, ...)'),
     bind: so.func('int bind(int fd, const void *addr, uint32_t len)'),
+    poll: so.func('int poll(_Inout_ pollfd *fds, unsigned long nfds, int timeout)'),
+    eventfd: so.func('int eventfd(unsigned int initval, int flags)'),
+    write: so.func('long write(int fd, const void *buf, size_t len)'),
   };
   return libc;
 }
@@ -151,6 +162,28 @@ export function inNetns<T>(netns: string | undefined, fn: () => T): T {
   }
 }
 
+/**
+ * An eventfd(2): a wake-up that one part of this process gives another's readable() wait (a
+ * watcher's stop() ends the wait at once).
+ */
+export class Wakeup {
+  private constructor(readonly fd: number) {}
+
+  static open(): Wakeup {
+    return new Wakeup(check(sys().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 'eventfd'));
+  }
+
+  wake(): void {
+    // the counter only grows (by one per wake): a full one (after 2^64 - 2 wakes) is woken already
+    sys().write(this.fd, new Struct(8).u64(0, 1).buf, 8);
+  }
+
+  /** Only once nothing waits on it any more: a closed descriptor's number is reused. */
+  close(): void {
+    sys().close(this.fd);
+  }
+}
+
 export class NetlinkSocket {
   private seq = Math.floor(Date.now() / 1000);
   private readonly buffer = Buffer.alloc(RECEIVE_BUFFER);
@@ -194,7 +227,23 @@ export class NetlinkSocket {
     const address = new Struct(12).u16(0, AF_NETLINK).buf; // sockaddr_nl: family, pad, pid 0, groups 0
     check(sys().bind(this.fd, address, address.length), 'netlink bind');
     check(sys().setsockopt(this.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, value(group), 4), 'netlink group');
-    check(sys().setsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, value(bufferBytes), 4), 'SO_RCVBUF');
+    // beyond net.core.rmem_max where we may (CAP_NET_ADMIN), as `nft monitor` does: one commit
+    // queues all its events at once, a whole bulk bind's in one go
+    if (Number(sys().setsockopt(this.fd, SOL_SOCKET, SO_RCVBUFFORCE, value(bufferBytes), 4)) !== 0)
+      check(sys().setsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, value(bufferBytes), 4), 'SO_RCVBUF');
+  }
+
+  /**
+   * Resolves once a datagram is queued or `wakeup` was woken, reading nothing. The wait is a
+   * poll(2) on a thread of libuv's pool: the event loop neither blocks nor polls meanwhile.
+   */
+  readable(wakeup: Wakeup): Promise<void> {
+    const fds = [
+      { fd: this.fd, events: POLLIN, revents: 0 },
+      { fd: wakeup.fd, events: POLLIN, revents: 0 },
+    ];
+    // poll's errors (EINTR) end the wait too: the caller reads, finds nothing, and waits again
+    return new Promise((resolve) => sys().poll.async(fds, fds.length, -1, () => resolve()));
   }
 
   /**
@@ -203,8 +252,19 @@ export class NetlinkSocket {
    */
   drain(): { messages: Message[]; overrun: boolean } {
     const messages: Message[] = [];
+    // parsed copies: the buffer is reused
+    const overrun = this.receiveQueued((datagram) => messages.push(...parseMessages(Buffer.from(datagram))));
+    return { messages, overrun };
+  }
+
+  /**
+   * Hands every datagram queued now (at most `limit` of them) to `each`, without waiting: a view
+   * of a reused buffer, valid during the call. Returns whether the kernel dropped some because
+   * the buffer was full (they are lost; what follows is read again normally).
+   */
+  receiveQueued(each: (datagram: Buffer) => void, limit = Number.POSITIVE_INFINITY): boolean {
     let overrun = false;
-    while (this.fd >= 0) {
+    for (let read = 0; this.fd >= 0 && read < limit; ) {
       const n = Number(sys().recv(this.fd, this.buffer, this.buffer.length, MSG_DONTWAIT | MSG_TRUNC));
       if (n < 0) {
         const errno = koffi.errno();
@@ -216,11 +276,12 @@ export class NetlinkSocket {
         if (errno === EAGAIN) break;
         check(n, 'netlink receive');
       }
+      read++;
       // a datagram larger than the buffer is cut: skip it rather than misread it
       if (n > this.buffer.length) continue;
-      messages.push(...parseMessages(Buffer.from(this.buffer.subarray(0, n))));
+      each(this.buffer.subarray(0, n));
     }
-    return { messages, overrun };
+    return overrun;
   }
 
   /**

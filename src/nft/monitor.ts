@@ -1,40 +1,75 @@
-// Telling our own ruleset changes from everyone else's in `nft monitor` output. The kernel ends
-// every committed transaction with a new-generation event naming the process that committed it,
-// which nft prints as `# new generation N by process PID (NAME)`; a transaction committed by a
-// process our runner started (nft, iptables-nft, ebtables-nft) is ours and needs no heal.
+// Telling our own ruleset changes from everyone else's in nftables' netlink events (multicast
+// group NFNLGRP_NFTABLES). The kernel sends each change of a committed transaction (table, chain,
+// rule, set, element, object, flowtable added or deleted), then NFT_MSG_NEWGEN, whose
+// NFTA_GEN_PROC_PID names the committing thread (nf_tables_fill_gen_info: big-endian, whatever
+// the host's order); a transaction committed by a process our runner started (nft,
+// iptables-nft, ebtables-nft) or by a thread of ours (libnftables in-process) is ours and needs
+// no heal. Only message types and that one attribute are read: a bulk bind's 80,000 element
+// events cost a header each.
 import { isOwnProcess } from '../exec/runner.js';
+import { parseAttrs, scanMessages } from '../netlink/message.js';
 
-const GENERATION = ['#', 'new', 'generation'];
+export const NFNLGRP_NFTABLES = 7;
+const NFNL_SUBSYS_NFTABLES = 10;
+/** struct nfgenmsg (family, version, resource id) precedes the attributes. */
+const NFGENMSG_SIZE = 4;
+const NFTA_GEN_PROC_PID = 2;
 
-/** The committing process of a new-generation line, if the line is one. */
-function committer(line: string): number | undefined {
-  const words = line
-    .trim()
-    .split(' ')
-    .filter((w) => w !== '');
-  if (!GENERATION.every((w, i) => words[i] === w) || words[4] !== 'by' || words[5] !== 'process') return undefined;
-  const pid = Number(words[6]);
-  return Number.isInteger(pid) ? pid : undefined;
+type Role = 'change' | 'commit';
+
+/**
+ * The messages the kernel multicasts to the group (enum nf_tables_msg_types), by type. A type
+ * not listed (a later kernel's object) counts as a change: a needless heal costs less than a
+ * missed one.
+ */
+const ROLES: Readonly<Record<number, Role>> = {
+  0: 'change', // NFT_MSG_NEWTABLE
+  2: 'change', // NFT_MSG_DELTABLE
+  3: 'change', // NFT_MSG_NEWCHAIN
+  5: 'change', // NFT_MSG_DELCHAIN
+  6: 'change', // NFT_MSG_NEWRULE
+  8: 'change', // NFT_MSG_DELRULE
+  9: 'change', // NFT_MSG_NEWSET
+  11: 'change', // NFT_MSG_DELSET
+  12: 'change', // NFT_MSG_NEWSETELEM
+  14: 'change', // NFT_MSG_DELSETELEM
+  15: 'commit', // NFT_MSG_NEWGEN: the transaction's end
+  18: 'change', // NFT_MSG_NEWOBJ
+  20: 'change', // NFT_MSG_DELOBJ
+  22: 'change', // NFT_MSG_NEWFLOWTABLE
+  24: 'change', // NFT_MSG_DELFLOWTABLE
+};
+
+export interface TransactionReader {
+  /** One datagram read from the group's socket (only read during the call). */
+  datagram(buf: Buffer): void;
+  /** The kernel dropped events (ENOBUFS): whatever they were, the ruleset may have changed. */
+  overrun(): void;
 }
 
 /**
- * A reader of `nft monitor` output (chunks as they come) that calls `onForeign` once for every
- * transaction with events committed by a process other than ours.
+ * A reader of the group's datagrams that calls `onForeign` once for every transaction with
+ * changes committed by a process for which `own` is false, and once for every overrun.
  */
-export function foreignTransactions(onForeign: () => void): (chunk: string) => void {
-  let partial = '';
-  let events = false;
-  return (chunk) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) {
-      if (line.trim() === '') continue;
-      const pid = committer(line);
-      if (pid === undefined) events = true;
-      else {
-        if (events && !isOwnProcess(pid)) onForeign();
-        events = false;
-      }
-    }
+export function foreignTransactions(onForeign: () => void, own = isOwnProcess): TransactionReader {
+  let changes = false;
+  return {
+    datagram: (buf) =>
+      scanMessages(buf, (type, start, end) => {
+        if (type >> 8 !== NFNL_SUBSYS_NFTABLES) return;
+        if ((ROLES[type & 0xff] ?? 'change') === 'change') {
+          changes = true;
+          return;
+        }
+        const pid = parseAttrs(buf.subarray(start, end), NFGENMSG_SIZE).get(NFTA_GEN_PROC_PID);
+        // a generation without its committer cannot be ours
+        if (changes && (pid?.length !== 4 || !own(pid.readUInt32BE(0)))) onForeign();
+        changes = false;
+      }),
+    overrun: () => {
+      // the lost events may have ended the transaction under way: what follows starts afresh
+      changes = false;
+      onForeign();
+    },
   };
 }

@@ -16,8 +16,11 @@ import { dropAllPolicy } from '../learning/policy.js';
 import { checkDeviceName, isDeviceName } from '../util/device-name.js';
 import { removeRecord, writeRecord } from './persist.js';
 import { readRecords } from '../util/state-file.js';
+import { loadParsedBindings, recordKey, saveParsedBindings } from './parsed-bindings.js';
 
 const SUFFIX = '.xml';
+/** How long after a start the records' parsed definitions are written, when they changed. */
+const PARSED_SAVE_DELAY_MS = 1000;
 /** The MAC of a blocked port whose record is lost (a drop-all filter matches no MAC). */
 const UNKNOWN_MAC = '00:00:00:00:00:00';
 
@@ -48,14 +51,33 @@ export class BindingService {
   }
 
   load(): void {
+    // records parsed at an earlier start come from the kept definitions (parsed-bindings.ts)
+    const kept = loadParsedBindings(this.parsedFile);
+    const parsed = new Map<string, FilterBindingDef>();
     const read = (text: string, file: string) => {
-      const def = parseFilterBinding(text, file);
+      const key = recordKey(file, text);
+      const def = kept.get(key) ?? parseFilterBinding(text, file);
       checkDeviceName(def.portdev, 'port device', def.source);
+      parsed.set(key, def);
       return def;
     };
     const setAside = (portdev: string) => isDeviceName(portdev) && this.blocked.add(portdev);
     for (const [, def] of readRecords(this.dir, SUFFIX, read, { onSetAside: setAside }))
       this.bindings.set(def.portdev, def);
+    if (parsed.size !== kept.size || [...parsed.keys()].some((k) => !kept.has(k)))
+      // after the start's work: the file only spares the next start the parsing
+      setTimeout(() => {
+        try {
+          saveParsedBindings(this.parsedFile, parsed);
+        } catch {
+          // the next start parses the records again
+        }
+      }, PARSED_SAVE_DELAY_MS).unref();
+  }
+
+  /** Where the records' parsed definitions are kept (beside the records). */
+  private get parsedFile(): string {
+    return `${this.dir}.parsed.json`;
   }
 
   list(): FilterBindingDef[] {

@@ -4,8 +4,9 @@ import { childElements, type XmlElement } from '../../xml/dom.js';
 import type { XmlWriter } from '../../xml/writer.js';
 import type { FilterParams } from './types.js';
 
-const VALID_NAME = /^[A-Za-z0-9_]*$/;
-const VALID_VALUE = /^[A-Za-z0-9_.:]+$/;
+/** What a parameter's name and value may be (others are skipped); also what a kept parsed binding is checked against. */
+export const VALID_PARAM_NAME = /^[A-Za-z0-9_]*$/;
+export const VALID_PARAM_VALUE = /^[A-Za-z0-9_.:]+$/;
 
 /**
  * The `<parameter name value>` children of `el`. A repeated name makes a list; parameters with
@@ -15,7 +16,8 @@ export function parseFilterParams(el: XmlElement): Map<string, string[]> {
   const params = new Map<string, string[]>();
   for (const p of childElements(el, 'parameter')) {
     const { name, value } = p.attrs;
-    if (name === undefined || value === undefined || !VALID_NAME.test(name) || !VALID_VALUE.test(value)) continue;
+    if (name === undefined || value === undefined || !VALID_PARAM_NAME.test(name) || !VALID_PARAM_VALUE.test(value))
+      continue;
     const list = params.get(name);
     if (list) list.push(value);
     else params.set(name, [value]);

@@ -4,7 +4,7 @@
 // kernel rule in place when it stops so a restart has no unfiltered moment. Running networks'
 // firewall rules and dnsmasq are healed by the same reconcile (nftables' events include iptables-nft's).
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
 import { createNwfilterBackend } from '../backends/nwfilter.js';
@@ -18,7 +18,7 @@ import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
 import { Daemon } from './daemon.js';
 import { ConnectionGuard } from './connections.js';
 import { apiHandler } from './http.js';
-import { checkLayoutPrivate, stateLayout, type StateLayout } from './layout.js';
+import { checkLayoutPrivate, ensureLayout, stateLayout, type StateLayout } from './layout.js';
 import { tlsServer } from './tls.js';
 import { startLibvirtSockets } from '../rpc/listeners.js';
 import { isJournalStream, journalLine, notifyReady } from './systemd.js';
@@ -59,47 +59,14 @@ export async function runDaemon(root: string): Promise<void> {
   const config = loadConfig(layout);
   const log: Logger = pino({ level: LEVELS[config.logLevel], base: { root } }, logDestination(config));
   if (await socketInUse(layout.socket)) throw new VirtwallError('conflict', `a daemon already serves ${layout.socket}`);
-  const runner = new SystemRunner();
-  // where the kernel lets it, the nwfilter tables are owned by this process: no foreign flush touches them
-  const tables =
-    config.nwfilterBackend !== 'nftables'
-      ? undefined
-      : config.nwfilterTableOwner
-        ? await ownNwfilterTables()
-        : { ownership: 'none: nwfilter_table_owner = 0', unowned: [] };
-  if (tables?.unowned.length)
-    log.warn(
-      { tables: tables.unowned },
-      'nwfilter tables exist without ownership (created so before): foreign changes to them are healed; they are owned once recreated',
-    );
-  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, {
-    stateDir: layout.run,
-    nft: tables?.nft,
-  });
-  const firewalld = new Firewalld();
-  const telemetry = new Telemetry(config.metricsListen ? await telemetryMetrics() : undefined);
-  const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld, telemetry });
-  // live tracing (nftables only): the backend traces the ports of the sessions
-  const tracer =
-    backend instanceof NftablesBackend
-      ? new Tracer({
-          nft: tables?.nft ?? new NftCli(runner),
-          trace: (ports) => backend.trace(ports),
-          table: TABLE,
-          families: FAMILIES,
-          filter: (name) => daemon.filters.list().find((f) => f.name === name),
-          log,
-        })
-      : undefined;
-  // loaded only for a fleet: a single host never loads etcd's client
-  const fleet = config.fleet && (await import('../fleet/start.js')).startFleet(daemon, config.fleet, layout, log);
-
-  // libvirt's sockets first: if one is another daemon's, nothing of ours is left listening
-  const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
+  // The API socket listens from the start: a request that comes while the daemon starts (a hook
+  // during a restart) is held until the daemon serves, instead of finding no socket.
+  ensureLayout(layout);
   rmSync(layout.socket, { force: true });
-  const handler = apiHandler(daemon, log, tracer);
+  let serve: RequestListener | undefined;
+  const held: [IncomingMessage, ServerResponse][] = [];
   const guard = new ConnectionGuard(config.maxClients, config.idleTimeout * 1000, log);
-  const servers = [createServer(handler)];
+  const servers: Server[] = [createServer((req, res) => (serve ? serve(req, res) : held.push([req, res])))];
   guard.watch(servers[0]!, { admin: true, event: 'connection' });
   // the socket is created root-only: no moment in which another user could connect
   const umask = process.umask(0o177);
@@ -109,8 +76,25 @@ export async function runDaemon(root: string): Promise<void> {
     process.umask(umask);
   }
   chmodSync(layout.socket, 0o600);
+  const started = await startServices(root, layout, config, log).catch((err: unknown) => {
+    // held requests learn why; nothing of ours is left listening
+    for (const [, res] of held.splice(0)) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ error: `the daemon failed to start: ${(err as Error).message}`, kind: 'operation-failed' }),
+      );
+    }
+    servers[0]!.close();
+    rmSync(layout.socket, { force: true });
+    throw err;
+  });
+  const { runner, daemon, backend, tables, firewalld, tracer, fleet, libvirt } = started;
+  serve = apiHandler(daemon, log, tracer);
+  for (const [req, res] of held.splice(0)) serve(req, res);
+  writeFileSync(layout.pidFile, `${process.pid}\n`);
+
   if (config.tls) {
-    const tls = tlsServer(config.tls, handler, {
+    const tls = tlsServer(config.tls, serve, {
       handshakeMs: config.idleTimeout * 1000,
       maxConnections: config.maxClients,
     });
@@ -135,7 +119,6 @@ export async function runDaemon(root: string): Promise<void> {
           tracer,
         })
       : { close: async () => {} };
-  writeFileSync(layout.pidFile, `${process.pid}\n`);
 
   const heal = (reason: string, opts: { force?: boolean; zones?: boolean } = {}) =>
     void daemon
@@ -189,6 +172,48 @@ export async function runDaemon(root: string): Promise<void> {
   await daemon.networks.settle();
   rmSync(layout.socket, { force: true });
   rmSync(layout.pidFile, { force: true });
+}
+
+/** Everything behind the API: the backends, the daemon's records brought back, the kernel reconciled with them. */
+async function startServices(root: string, layout: StateLayout, config: DaemonConfig, log: Logger) {
+  const runner = new SystemRunner();
+  // where the kernel lets it, the nwfilter tables are owned by this process: no foreign flush touches them
+  const tables =
+    config.nwfilterBackend !== 'nftables'
+      ? undefined
+      : config.nwfilterTableOwner
+        ? await ownNwfilterTables()
+        : { ownership: 'none: nwfilter_table_owner = 0', unowned: [] };
+  if (tables?.unowned.length)
+    log.warn(
+      { tables: tables.unowned },
+      'nwfilter tables exist without ownership (created so before): foreign changes to them are healed; they are owned once recreated',
+    );
+  const backend = await createNwfilterBackend(runner, config.nwfilterBackend, {
+    stateDir: layout.run,
+    nft: tables?.nft,
+  });
+  const firewalld = new Firewalld();
+  const telemetry = new Telemetry(config.metricsListen ? await telemetryMetrics() : undefined);
+  const daemon = await Daemon.open({ layout, config, runner, backend, log, firewalld, telemetry });
+  // live tracing (nftables only): the backend traces the ports of the sessions
+  const tracer =
+    backend instanceof NftablesBackend
+      ? new Tracer({
+          nft: tables?.nft ?? new NftCli(runner),
+          trace: (ports) => backend.trace(ports),
+          table: TABLE,
+          families: FAMILIES,
+          filter: (name) => daemon.filters.list().find((f) => f.name === name),
+          log,
+        })
+      : undefined;
+  // loaded only for a fleet: a single host never loads etcd's client
+  const fleet = config.fleet && (await import('../fleet/start.js')).startFleet(daemon, config.fleet, layout, log);
+
+  // libvirt's sockets: if one is another daemon's, the start fails and nothing of ours is left listening
+  const libvirt = config.libvirtSockets ? await startLibvirtSockets(daemon, root, log) : undefined;
+  return { runner, daemon, backend, tables, firewalld, tracer, fleet, libvirt };
 }
 
 /**

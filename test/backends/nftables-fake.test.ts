@@ -39,6 +39,18 @@ function shapeChain(nft: FakeNft, suffix: string): { name: string; comments: str
   return { name: c.name, comments: c.rules.map((r) => r.comment) };
 }
 
+/** Two ports bound by a backend that keeps its compiled ports in a file, written by now. */
+async function boundWithKeptPorts(t: { after: (fn: () => void) => void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-fake-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const stateFile = join(dir, 'nwfilter-nftables.json');
+  const nft = new FakeNft();
+  const ports = [port(1), port(2)];
+  await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
+  await new Promise((r) => setTimeout(r, 20));
+  return { stateFile, nft, ports };
+}
+
 describe('nftables backend on the fake nft', () => {
   it("names each port's shape as loaded, the chains its counters are in (metrics, dashboard)", async () => {
     const nft = new FakeNft();
@@ -98,13 +110,7 @@ describe('nftables backend on the fake nft', () => {
   });
 
   it('a restart adopts the kernel as it is: with the kept compiled ports, and without them by the bodies nft lists', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-fake-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const stateFile = join(dir, 'nwfilter-nftables.json');
-    const nft = new FakeNft();
-    const ports = [port(1), port(2)];
-    await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
-    await new Promise((r) => setTimeout(r, 20));
+    const { stateFile, nft, ports } = await boundWithKeptPorts(t);
     const loaded = nft.scripts.length;
     const restarted = await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
     assert.deepEqual(restarted, { repaired: [], removed: [], compiled: 0 });
@@ -129,13 +135,7 @@ describe('nftables backend on the fake nft', () => {
   });
 
   it('a start that loads only rules whose kernel form is kept does not write the kept ports before it answers', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-fake-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const stateFile = join(dir, 'nwfilter-nftables.json');
-    const nft = new FakeNft();
-    const ports = [port(1), port(2)];
-    await new NftablesBackend(nft, undefined, { stateFile }).reconcile(ports);
-    await new Promise((r) => setTimeout(r, 20));
+    const { stateFile, nft, ports } = await boundWithKeptPorts(t);
     const kept = statSync(stateFile, { bigint: true });
     // a cold start: the kernel lost everything, every rule is loaded again with a body known from the file
     nft.flushRuleset();

@@ -54,6 +54,15 @@ export interface DefinitionSink {
   write(kind: 'nwfilter' | 'network', name: string, xml: string | undefined): Promise<void>;
 }
 
+export interface ReconcileOptions {
+  /** Re-apply every network's rules (SIGHUP). */
+  force?: boolean;
+  /** Put bridges back in their firewalld zones too (firewalld reloaded or restarted). */
+  zones?: boolean;
+  /** The tables a foreign change touched (objectKey form); none given: any may have been. */
+  tables?: ReadonlySet<string>;
+}
+
 export class Daemon {
   readonly filters: FilterService;
   readonly bindings: BindingService;
@@ -142,8 +151,16 @@ export class Daemon {
    * network's rules (SIGHUP); `zones` also puts bridges back in their firewalld zones (firewalld
    * reloaded or restarted). A failure of one half does not stop the other.
    */
-  async reconcile(reason: string, { force = false, zones = false } = {}): Promise<void> {
-    const halves = [() => this.reconcileFilters(reason), () => this.healNetworks(reason, force, zones)];
+  async reconcile(reason: string, { force = false, zones = false, tables }: ReconcileOptions = {}): Promise<void> {
+    // a foreign change names its tables: the nwfilter half only for the backend's own, the
+    // network half for any other (networks' rules live in tables of their own and others')
+    const own = this.deps.backend.kernelTables;
+    const filters = !tables || !own || [...tables].some((t) => own.includes(t));
+    const networks = !tables || !own || [...tables].some((t) => !own.includes(t));
+    const halves = [
+      ...(filters ? [() => this.reconcileFilters(reason)] : []),
+      ...(networks ? [() => this.healNetworks(reason, force, zones)] : []),
+    ];
     let failure: unknown;
     for (const half of halves) await half().catch((err: unknown) => (failure ??= err));
     if (failure) throw failure;

@@ -12,10 +12,11 @@ import { ownNwfilterTables } from '../backends/nftables/table-ownership.js';
 import { NftablesBackend } from '../backends/nftables/backend.js';
 import { SystemRunner } from '../exec/runner.js';
 import { watchRuleset, type RulesetWatch } from '../nft/ruleset-watch.js';
+import type { TouchedTables } from '../nft/monitor.js';
 import { socketInUse } from '../util/socket-in-use.js';
 import { Firewalld } from '../host/firewalld.js';
 import { daemonConfig, parseConf, type DaemonConfig } from './config.js';
-import { Daemon } from './daemon.js';
+import { Daemon, type ReconcileOptions } from './daemon.js';
 import { ConnectionGuard } from './connections.js';
 import { apiHandler } from './http.js';
 import { checkLayoutPrivate, ensureLayout, stateLayout, type StateLayout } from './layout.js';
@@ -120,13 +121,13 @@ export async function runDaemon(root: string): Promise<void> {
         })
       : { close: async () => {} };
 
-  const heal = (reason: string, opts: { force?: boolean; zones?: boolean } = {}) =>
+  const heal = (reason: string, opts: ReconcileOptions = {}) =>
     void daemon
       .serial(() => daemon.reconcile(reason, opts))
       .catch((err: Error) => log.error({ err: err.message }, 'reconcile failed'));
   process.on('SIGHUP', () => heal('SIGHUP', { force: true }));
   // ebtables and iptables are nft's too (their nf_tables variants): one watch serves every backend
-  const watcher = watchNftables(() => heal('kernel change'), log);
+  const watcher = watchNftables((tables) => heal('kernel change', { tables }), log);
   // a firewalld reload or restart drops bridges' zones and flushes iptables-nft/ebtables-nft chains
   await firewalld.watch((event) => {
     log.info({ event }, 'firewalld reloaded or restarted');
@@ -217,19 +218,27 @@ async function startServices(root: string, layout: StateLayout, config: DaemonCo
 }
 
 /**
- * Calls `onChange` (debounced) whenever someone else changes the ruleset of this process's
- * namespace (our own transactions are recognised by their process, src/nft/monitor.ts), read
+ * Calls `onChange` (debounced) with the tables touched, none known when any may have been,
+ * whenever someone else changes the ruleset of this process's namespace (our own transactions are recognised by their process, src/nft/monitor.ts), read
  * in-process from nftables' netlink events (src/nft/ruleset-watch.ts). When the kernel's events
  * overrun the socket's buffer, events were lost: that counts as a change. A watch that fails is
  * started again, and as events may have been lost meanwhile, that counts as a change too.
  */
-function watchNftables(onChange: () => void, log: Logger): { stop(): void } {
+function watchNftables(onChange: (touched: TouchedTables) => void, log: Logger): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let watch: RulesetWatch | undefined;
   let stopped = false;
-  const changed = () => {
+  // the tables touched since the last heal; undefined: any may have been
+  let pending: Set<string> | undefined = new Set();
+  const changed = (touched: TouchedTables) => {
+    if (touched === undefined) pending = undefined;
+    else for (const t of touched) pending?.add(t);
     clearTimeout(timer);
-    timer = setTimeout(onChange, HEAL_DEBOUNCE_MS);
+    timer = setTimeout(() => {
+      const all = pending;
+      pending = new Set();
+      onChange(all);
+    }, HEAL_DEBOUNCE_MS);
   };
   const again = (err: Error) => {
     if (stopped) return;
@@ -238,7 +247,7 @@ function watchNftables(onChange: () => void, log: Logger): { stop(): void } {
     setTimeout(() => {
       if (stopped) return;
       start();
-      changed();
+      changed(undefined);
     }, HEAL_DEBOUNCE_MS);
   };
   const start = () => {

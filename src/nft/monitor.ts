@@ -4,16 +4,31 @@
 // NFTA_GEN_PROC_PID names the committing thread (nf_tables_fill_gen_info: big-endian, whatever
 // the host's order); a transaction committed by a process our runner started (nft,
 // iptables-nft, ebtables-nft) or by a thread of ours (libnftables in-process) is ours and needs
-// no heal. Only message types and that one attribute are read: a bulk bind's 80,000 element
-// events cost a header each.
+// no heal. Besides message types and that attribute, a change's table is read (its family in
+// the nfgenmsg header, its name in the first attribute, which every object message puts there:
+// NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, ...), decoded only when it differs from the
+// previous change's: a foreign transaction says which tables it touched, and a bulk bind's
+// 80,000 element events cost little more than a header each.
 import { isOwnProcess } from '../exec/runner.js';
-import { parseAttrs, scanMessages } from '../netlink/message.js';
+import { parseAttrs, readU16, scanMessages } from '../netlink/message.js';
+import { objectKey, type Family } from './objects.js';
 
 export const NFNLGRP_NFTABLES = 7;
 const NFNL_SUBSYS_NFTABLES = 10;
 /** struct nfgenmsg (family, version, resource id) precedes the attributes. */
 const NFGENMSG_SIZE = 4;
 const NFTA_GEN_PROC_PID = 2;
+/** The table's name: the first attribute of every object message (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE...). */
+const NFTA_TABLE = 1;
+/** nfgenmsg's family (NFPROTO_*) as nft names it. */
+const FAMILIES: Readonly<Record<number, Family>> = {
+  1: 'inet',
+  2: 'ip',
+  3: 'arp',
+  5: 'netdev',
+  7: 'bridge',
+  10: 'ip6',
+};
 
 type Role = 'change' | 'commit';
 
@@ -48,28 +63,57 @@ export interface TransactionReader {
 }
 
 /**
+ * The tables a foreign transaction touched, each as objectKey(family, name); undefined when it
+ * cannot be told (events were lost, or a change named no table nft knows).
+ */
+export type TouchedTables = ReadonlySet<string> | undefined;
+
+/**
  * A reader of the group's datagrams that calls `onForeign` once for every transaction with
  * changes committed by a process for which `own` is false, and once for every overrun.
  */
-export function foreignTransactions(onForeign: () => void, own = isOwnProcess): TransactionReader {
+export function foreignTransactions(
+  onForeign: (touched: TouchedTables) => void,
+  own = isOwnProcess,
+): TransactionReader {
   let changes = false;
+  let touched: Set<string> | undefined = new Set();
+  // the previous change's table, as it came: most changes are in the table of the one before
+  let last: Buffer | undefined;
+  let lastKey: string | undefined;
+  const tableOf = (buf: Buffer, start: number, end: number): string | undefined => {
+    const at = start + NFGENMSG_SIZE;
+    if (end - at < 4 || readU16(buf, at + 2) !== NFTA_TABLE) return undefined;
+    const raw = buf.subarray(start, Math.min(end, at + readU16(buf, at)));
+    if (last?.equals(raw)) return lastKey;
+    const family = FAMILIES[buf[start]!];
+    const name = buf.toString('latin1', at + 4, at + readU16(buf, at)).replace(/\0+$/, '');
+    last = Buffer.from(raw);
+    lastKey = family && objectKey(family, name);
+    return lastKey;
+  };
   return {
     datagram: (buf) =>
       scanMessages(buf, (type, start, end) => {
         if (type >> 8 !== NFNL_SUBSYS_NFTABLES) return;
         if ((ROLES[type & 0xff] ?? 'change') === 'change') {
           changes = true;
+          const table = tableOf(buf, start, end);
+          if (table === undefined) touched = undefined;
+          else touched?.add(table);
           return;
         }
         const pid = parseAttrs(buf.subarray(start, end), NFGENMSG_SIZE).get(NFTA_GEN_PROC_PID);
         // a generation without its committer cannot be ours
-        if (changes && (pid?.length !== 4 || !own(pid.readUInt32BE(0)))) onForeign();
+        if (changes && (pid?.length !== 4 || !own(pid.readUInt32BE(0)))) onForeign(touched);
         changes = false;
+        touched = new Set();
       }),
     overrun: () => {
       // the lost events may have ended the transaction under way: what follows starts afresh
       changes = false;
-      onForeign();
+      touched = new Set();
+      onForeign(undefined);
     },
   };
 }

@@ -3,7 +3,7 @@
 // and no timer: the wait is a poll(2) parked on a thread of libuv's pool, woken by the kernel or
 // by stop() (an eventfd), so an idle daemon does nothing and its exit is never held up.
 import { NETLINK_NETFILTER, NetlinkSocket, Wakeup } from '../netlink/socket.js';
-import { foreignTransactions, NFNLGRP_NFTABLES } from './monitor.js';
+import { foreignTransactions, NFNLGRP_NFTABLES, type TouchedTables } from './monitor.js';
 
 /** What `nft monitor` asks for (nft's NFTABLES_NLEVENT_BUFSIZ): one commit queues all its events at once. */
 const EVENT_BUFFER = 16 << 20;
@@ -25,11 +25,14 @@ export interface RulesetWatchOptions {
 }
 
 /**
- * Calls `onForeign` for every transaction with changes committed by a process that is not ours,
- * and for every overrun of the socket's buffer (events were lost). Throws if the socket cannot be
- * opened.
+ * Calls `onForeign` with the tables it touched for every transaction with changes committed by a
+ * process that is not ours, and with none known for every overrun of the socket's buffer (events
+ * were lost). Throws if the socket cannot be opened.
  */
-export function watchRuleset(onForeign: () => void, opts: RulesetWatchOptions = {}): RulesetWatch {
+export function watchRuleset(
+  onForeign: (touched: TouchedTables) => void,
+  opts: RulesetWatchOptions = {},
+): RulesetWatch {
   const socket = NetlinkSocket.open(NETLINK_NETFILTER, opts.netns);
   let wakeup: Wakeup;
   try {

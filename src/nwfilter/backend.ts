@@ -85,6 +85,12 @@ export type HeldRules = { layout: string } & (
 export interface NwfilterBackend {
   readonly name: NwfilterBackendName;
   /**
+   * The nftables tables (objectKey form) that hold this backend's rules and nothing else's, when
+   * it has such tables: a foreign change elsewhere leaves its rules as they are. None: any change
+   * may touch them (ebtables and iptables share their tables).
+   */
+  readonly kernelTables?: readonly string[];
+  /**
    * Applies a change. The nftables backend does it as one kernel transaction: no moment in
    * which a port's traffic is unfiltered or half-filtered.
    */

@@ -129,3 +129,56 @@ describe('nftables events: own and foreign transactions', () => {
     assert.equal(count(), 1);
   });
 });
+
+describe('nftables events: the tables a foreign transaction touched', () => {
+  /** A reader that keeps what each foreign transaction reported. */
+  function touchedReader() {
+    const seen: (string[] | undefined)[] = [];
+    const r = foreignTransactions(
+      (touched) => seen.push(touched && [...touched].sort()),
+      (pid) => pid === OWN,
+    );
+    return { r, seen };
+  }
+  /** A change in table `name` of `family`: an object message names its table in its first attribute. */
+  const inTable = (msg: number, name: string, family: number) =>
+    message(nft(msg), [nla(1, Buffer.from(`${name}\0`)), nla(2, Buffer.from('rest\0'))], family);
+  const NFPROTO = { INET: 1, IPV4: 2, BRIDGE: 7, IPV6: 10 };
+
+  it('names each table by family and name, once however many changes it had', () => {
+    const { r, seen } = touchedReader();
+    r.datagram(
+      Buffer.concat([
+        inTable(NFT_MSG.NEWRULE, 'filter', NFPROTO.IPV4),
+        inTable(NFT_MSG.NEWRULE, 'filter', NFPROTO.IPV4),
+        inTable(NFT_MSG.NEWSETELEM, 'virtwall_nwf', NFPROTO.BRIDGE),
+        inTable(NFT_MSG.DELTABLE, 'filter', NFPROTO.IPV6),
+        inTable(NFT_MSG.NEWRULE, 'filter', NFPROTO.IPV4),
+        generation(FOREIGN),
+      ]),
+    );
+    assert.deepEqual(seen, [['bridge virtwall_nwf', 'ip filter', 'ip6 filter']]);
+  });
+
+  it('starts afresh with each transaction, ours included', () => {
+    const { r, seen } = touchedReader();
+    r.datagram(Buffer.concat([inTable(NFT_MSG.NEWRULE, 'mine', NFPROTO.INET), generation(OWN)]));
+    r.datagram(Buffer.concat([inTable(NFT_MSG.NEWRULE, 'theirs', NFPROTO.INET), generation(FOREIGN)]));
+    assert.deepEqual(seen, [['inet theirs']]);
+  });
+
+  it('none known when a change names no table, or events were lost', () => {
+    const { r, seen } = touchedReader();
+    r.datagram(
+      Buffer.concat([
+        inTable(NFT_MSG.NEWRULE, 'filter', NFPROTO.IPV4),
+        message(nft(NFT_MSG.NEWOBJ)),
+        generation(FOREIGN),
+      ]),
+    );
+    // a family nft has no name for
+    r.datagram(Buffer.concat([inTable(NFT_MSG.NEWRULE, 'x', 99), generation(FOREIGN)]));
+    r.overrun();
+    assert.deepEqual(seen, [undefined, undefined, undefined]);
+  });
+});

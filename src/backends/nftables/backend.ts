@@ -19,7 +19,7 @@
 // ports identified by marks (compile.ts).
 import type { CommandRunner } from '../../exec/runner.js';
 import { NftCli, type NftClient } from '../../nft/client.js';
-import { emptyRuleset, type Ruleset } from '../../nft/objects.js';
+import { emptyRuleset, objectKey, type Ruleset } from '../../nft/objects.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
 import {
   dispatchName,
@@ -33,7 +33,7 @@ import {
 import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { PortLedger } from './ledger.js';
-import { emptyDelta, modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
+import { emptyDelta, FAMILIES, modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
 import { afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
 import { num, str, valueText } from '../../nft/expr.js';
 import { SerialQueue } from '../../util/serial-queue.js';
@@ -82,6 +82,7 @@ export interface NftablesBackendOptions {
 
 export class NftablesBackend implements NwfilterBackend {
   readonly name = 'nftables';
+  readonly kernelTables = FAMILIES.map((f) => objectKey(f, TABLE));
   /** The desired model; undefined until the first change or reconcile. */
   private ledger: PortLedger | undefined;
   /** What our tables hold; undefined when it must be read from the kernel first. */

@@ -3,7 +3,7 @@
 // (SIGHUP: full reconcile; foreign nftables events: reconcile within a debounce), and leaves every
 // kernel rule in place when it stops so a restart has no unfiltered moment. Running networks'
 // firewall rules and dnsmasq are healed by the same reconcile (nftables' events include iptables-nft's).
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
@@ -69,14 +69,18 @@ export async function runDaemon(root: string): Promise<void> {
   const guard = new ConnectionGuard(config.maxClients, config.idleTimeout * 1000, log);
   const servers: Server[] = [createServer((req, res) => (serve ? serve(req, res) : held.push([req, res])))];
   guard.watch(servers[0]!, { admin: true, event: 'connection' });
-  // the socket is created root-only: no moment in which another user could connect
+  // the socket is created root-only: no moment in which another user could connect; and under
+  // its own name first, so the API's name appears only once it accepts connections
+  const listening = `${layout.socket}.${process.pid}`;
+  rmSync(listening, { force: true });
   const umask = process.umask(0o177);
   try {
-    await listen(servers[0]!, layout.socket);
+    await listen(servers[0]!, listening);
   } finally {
     process.umask(umask);
   }
-  chmodSync(layout.socket, 0o600);
+  chmodSync(listening, 0o600);
+  renameSync(listening, layout.socket);
   const started = await startServices(root, layout, config, log).catch((err: unknown) => {
     // held requests learn why; nothing of ours is left listening
     for (const [, res] of held.splice(0)) {

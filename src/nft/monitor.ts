@@ -11,24 +11,12 @@
 // 80,000 element events cost little more than a header each.
 import { isOwnProcess } from '../exec/runner.js';
 import { parseAttrs, readU16, scanMessages } from '../netlink/message.js';
-import { objectKey, type Family } from './objects.js';
+import { familyOfNfproto, NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES } from './nfnetlink.js';
+import { objectKey } from './objects.js';
 
-export const NFNLGRP_NFTABLES = 7;
-const NFNL_SUBSYS_NFTABLES = 10;
-/** struct nfgenmsg (family, version, resource id) precedes the attributes. */
-const NFGENMSG_SIZE = 4;
 const NFTA_GEN_PROC_PID = 2;
 /** The table's name: the first attribute of every object message (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE...). */
 const NFTA_TABLE = 1;
-/** nfgenmsg's family (NFPROTO_*) as nft names it. */
-const FAMILIES: Readonly<Record<number, Family>> = {
-  1: 'inet',
-  2: 'ip',
-  3: 'arp',
-  5: 'netdev',
-  7: 'bridge',
-  10: 'ip6',
-};
 
 type Role = 'change' | 'commit';
 
@@ -86,7 +74,7 @@ export function foreignTransactions(
     if (end - at < 4 || readU16(buf, at + 2) !== NFTA_TABLE) return undefined;
     const raw = buf.subarray(start, Math.min(end, at + readU16(buf, at)));
     if (last?.equals(raw)) return lastKey;
-    const family = FAMILIES[buf[start]!];
+    const family = familyOfNfproto(buf[start]!);
     const name = buf.toString('latin1', at + 4, at + readU16(buf, at)).replace(/\0+$/, '');
     last = Buffer.from(raw);
     lastKey = family && objectKey(family, name);

@@ -15,15 +15,13 @@ import {
   type Message,
 } from '../netlink/message.js';
 import { receiveOn, sendOn } from '../netlink/socket.js';
+import { NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES, NFPROTO } from './nfnetlink.js';
 import type { Family } from './objects.js';
 
 /** nf_tables.h: NFT_TABLE_F_*. */
 export const TABLE_OWNER = 0x2;
 export const TABLE_PERSIST = 0x4;
 const OWNED = TABLE_OWNER | TABLE_PERSIST;
-/** NFPROTO_* by family. */
-const NFPROTO: Readonly<Record<Family, number>> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 };
-const NFNL_SUBSYS_NFTABLES = 10;
 const BATCH_BEGIN = 0x10;
 const BATCH_END = 0x11;
 const NEWTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 0;
@@ -32,8 +30,6 @@ const DELTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 2;
 const NFTA_TABLE_NAME = 1;
 const NFTA_TABLE_FLAGS = 2;
 const NFTA_TABLE_HANDLE = 4;
-/** struct nfgenmsg: family, version, res_id (big-endian) before the attributes. */
-const NFGENMSG_SIZE = 4;
 const MSG_DONTWAIT = 0x40;
 const ENOENT = 2;
 const EPERM = 1;

@@ -3,7 +3,8 @@
 // and no timer: the wait is a poll(2) parked on a thread of libuv's pool, woken by the kernel or
 // by stop() (an eventfd), so an idle daemon does nothing and its exit is never held up.
 import { NETLINK_NETFILTER, NetlinkSocket, Wakeup } from '../netlink/socket.js';
-import { foreignTransactions, NFNLGRP_NFTABLES, type TouchedTables } from './monitor.js';
+import { foreignTransactions, type TouchedTables } from './monitor.js';
+import { NFNLGRP_NFTABLES } from './nfnetlink.js';
 
 /** What `nft monitor` asks for (nft's NFTABLES_NLEVENT_BUFSIZ): one commit queues all its events at once. */
 const EVENT_BUFFER = 16 << 20;

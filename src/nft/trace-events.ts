@@ -3,13 +3,10 @@
 // prints text, not JSON, so virtwall reads the netlink messages itself. Pure: a message in, an
 // event out. Attribute numbers and verdict codes are nf_tables.h's and netfilter.h's.
 import { attrText, parseAttrs, type Message } from '../netlink/message.js';
+import { familyOfNfproto, NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES } from './nfnetlink.js';
 import type { Family } from './objects.js';
 
-/** NFNLGRP_NFTRACE: the multicast group trace events are sent to. */
-export const NFNLGRP_NFTRACE = 9;
-const NFT_MSG_TRACE = (10 << 8) | 17;
-/** struct nfgenmsg before the attributes. */
-const NFGENMSG_SIZE = 4;
+const NFT_MSG_TRACE = (NFNL_SUBSYS_NFTABLES << 8) | 17;
 
 const A = {
   TABLE: 1,
@@ -47,9 +44,6 @@ const VERDICTS: Readonly<Record<number, string>> = {
   [-5]: 'return',
 };
 
-/** NFPROTO_* -> family. */
-const FAMILY: Readonly<Record<number, Family>> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
-
 export interface TraceEvent {
   /** The packet's trace id: the same for every event of one packet. */
   id: number;
@@ -74,7 +68,7 @@ export interface TraceEvent {
 /** The trace event a message carries, or undefined when it is not one. */
 export function parseTraceEvent(m: Message): TraceEvent | undefined {
   if (m.type !== NFT_MSG_TRACE || m.payload.length < NFGENMSG_SIZE) return undefined;
-  const family = FAMILY[m.payload.readUInt8(0)];
+  const family = familyOfNfproto(m.payload.readUInt8(0));
   const a = parseAttrs(m.payload, NFGENMSG_SIZE);
   const u32 = (t: number) => (a.get(t)?.length === 4 ? a.get(t)!.readUInt32BE(0) : undefined);
   const type = TYPES[(u32(A.TYPE) ?? 0) as keyof typeof TYPES];

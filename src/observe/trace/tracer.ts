@@ -17,7 +17,8 @@ import { NETLINK_NETFILTER, NETLINK_ROUTE, NetlinkSocket } from '../../netlink/s
 import { getLink, parseLink } from '../../netlink/rtnetlink.js';
 import type { NftClient } from '../../nft/client.js';
 import type { Family } from '../../nft/objects.js';
-import { NFNLGRP_NFTRACE, parseTraceEvent } from '../../nft/trace-events.js';
+import { NFNLGRP_NFTRACE } from '../../nft/nfnetlink.js';
+import { parseTraceEvent } from '../../nft/trace-events.js';
 import { SerialQueue } from '../../util/serial-queue.js';
 import { DecisionTracker, type Decision, type Direction } from './decisions.js';
 

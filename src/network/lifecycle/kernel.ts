@@ -124,10 +124,12 @@ class NetlinkKernel implements NetworkKernel {
     return next;
   }
 
-  private async request(build: (seq: number) => Buffer, what: () => string): Promise<Message[]> {
+  /** `build`'s request; the kernel's error `tolerated` means nothing is left to do (no answers). */
+  private async request(build: (seq: number) => Buffer, what: () => string, tolerated?: number): Promise<Message[]> {
     try {
       return await this.send(build);
     } catch (err) {
+      if (err instanceof NetlinkError && err.errno === tolerated) return [];
       throw new VirtwallError('operation-failed', `${what()} failed: ${(err as Error).message}`);
     }
   }
@@ -217,24 +219,20 @@ class NetlinkKernel implements NetworkKernel {
   async retireBridge(dev: string, addresses: readonly Address[]): Promise<boolean> {
     const index = await this.lookup(dev);
     if (index === undefined) return false;
-    const request = async (build: (q: number) => Buffer, what: string) => {
-      try {
-        await this.send(build);
-      } catch (err) {
-        // an address gone already (a secondary address goes with its primary)
-        if (err instanceof NetlinkError && err.errno === EADDRNOTAVAIL) return;
-        throw new VirtwallError('operation-failed', `${what} failed: ${(err as Error).message}`);
-      }
-    };
     for (const { address, prefix } of addresses)
-      await request(
+      await this.request(
         (q) => rt.delAddress(q, index, address, prefix),
-        `removing ${formatIp(address)}/${prefix} from ${dev}`,
+        () => `removing ${formatIp(address)}/${prefix} from ${dev}`,
+        // an address gone already (a secondary address goes with its primary)
+        EADDRNOTAVAIL,
       );
-    await request((q) => rt.setDown(q, index), `bringing ${dev} down`);
-    await request(
+    await this.request(
+      (q) => rt.setDown(q, index),
+      () => `bringing ${dev} down`,
+    );
+    await this.request(
       (q) => rt.renameIntoGroup(q, index, retiredBridgeName(index), RETIRED_BRIDGE_GROUP),
-      `retiring ${dev}`,
+      () => `retiring ${dev}`,
     );
     return true;
   }

@@ -15,14 +15,19 @@ import { filterSource, inlineFilters, IP, MAC, portFilter, ready, topology, type
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 
-/** Two definitions of the same user filter: both keep clean-traffic's anti-spoofing. */
-const DEFINITIONS = [
-  `<filter name='vwt-guard' chain='root'><filterref filter='clean-traffic'/></filter>`,
-  `<filter name='vwt-guard' chain='root'>
+/**
+ * Two definitions of user filter `name` that keep the checks of stock filter `ref`, the second
+ * with one rule more: a port alternating them loads a new filter tree at every change.
+ */
+const guardDefinitions = (name: string, ref: string) => [
+  `<filter name='${name}' chain='root'><filterref filter='${ref}'/></filter>`,
+  `<filter name='${name}' chain='root'>
      <rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule>
-     <filterref filter='clean-traffic'/>
+     <filterref filter='${ref}'/>
    </filter>`,
 ];
+/** Both keep clean-traffic's anti-spoofing. */
+const DEFINITIONS = guardDefinitions('vwt-guard', 'clean-traffic');
 const PARAMS = [{ IP: [IP.a] }, { IP: [IP.a, '10.99.0.12'] }];
 /** Every change of A's port alternates its definition, so each one loads a new filter tree. */
 const MIN_CHANGES = 60;
@@ -87,13 +92,7 @@ describe('nftables backend: no window without the filter', { skip }, () => {
     const net = topology(t);
     const backend = await NftablesBackend.create(net.runner);
     // no MAC rule of its own: a foreign source MAC is dropped by mac_filter alone
-    const guards = [
-      `<filter name='vwt-ipguard' chain='root'><filterref filter='no-ip-spoofing'/></filter>`,
-      `<filter name='vwt-ipguard' chain='root'>
-         <rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule>
-         <filterref filter='no-ip-spoofing'/>
-       </filter>`,
-    ];
+    const guards = guardDefinitions('vwt-ipguard', 'no-ip-spoofing');
     const port = (i: number) => ({
       ...portFilter('vnet0', MAC.a, 'vwt-ipguard', { IP: [IP.a] }, filterSource(inlineFilters(guards[i % 2]!))),
       macFilter: true,

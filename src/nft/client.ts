@@ -4,16 +4,11 @@
 import { VirtwallError } from '../errors.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { renderBatch, type Batch, type Command } from './batch.js';
-import {
-  parseChainsListing,
-  parseEchoedRules,
-  parseTableHandle,
-  parseTableListing,
-  type ListedTable,
-} from './listing.js';
+import { parseChainsListing, parseTableHandle, parseTableListing, type ListedTable } from './listing.js';
 import { objectKey, type Family, type KernelStatement, type NftRule } from './objects.js';
 import { NETLINK_NETFILTER, NetlinkError, NetlinkSocket } from '../netlink/socket.js';
 import { getTable, tableHandleOf } from './ownership.js';
+import { handlesOf, RuleEvents } from './rule-handles.js';
 
 export interface NftClient {
   /** The table's objects, or undefined when it does not exist. */
@@ -31,10 +26,11 @@ export interface NftClient {
    */
   listChains(family: Family, table: string, rulesOf: readonly string[]): Promise<ListedTable | undefined>;
   /**
-   * As apply, for small batches (a network's firewall): the added rules taken from nft's echo,
-   * with their handles (none when the batch was too big to echo).
+   * As apply, with the handle the kernel gave each added rule, read from its change events (none
+   * where the client acts on no kernel, or when events were lost): nft's --echo would fetch every
+   * element of every set first.
    */
-  applyEchoed(batch: Batch, table: string): Promise<AddedRule[]>;
+  applyWithHandles(batch: Batch, table: string): Promise<AddedRule[]>;
   /** The table's handle (listing.ts parseTableHandle), undefined when it does not exist. */
   tableHandle(family: Family, table: string): Promise<number | undefined>;
   /** Whether nft and the kernel would accept the batch (`nft -c`: nothing is loaded). */
@@ -49,12 +45,6 @@ export interface AddedRule {
 
 /** The kernel's form of a rule, where it is known already. */
 export type KnownBodies = (rule: NftRule) => readonly KernelStatement[] | undefined;
-/**
- * The longest script applyEchoed loads with nft's echo (bytes): it goes as one argument (below
- * the kernel's 128 KiB per argument), and nft reads the echo on its netlink socket, which a big
- * batch overruns (ENOBUFS).
- */
-const ECHO_MAX_SCRIPT = 64 * 1024;
 const ENOENT = 2;
 
 export class NftCli implements NftClient {
@@ -221,25 +211,18 @@ export class NftCli implements NftClient {
     return parseTableHandle(r.stdout, table);
   }
 
-  async applyEchoed(batch: Batch, table: string): Promise<AddedRule[]> {
-    const script = renderBatch(batch, table);
-    if (batch.length === 0 || Buffer.byteLength(script) > ECHO_MAX_SCRIPT)
-      return (await this.apply(batch, table)).map((body) => ({ body }));
-    // the script as an argument: with -j, nft reads `-f -` as JSON first and cannot read it again
-    const r = await this.runner.run(['nft', '-e', '-j', script]);
-    if (r.status !== 0)
-      throw new VirtwallError('operation-failed', `nft -f failed with status ${r.status}: ${r.stderr.trim()}`);
-    const echoed = parseEchoedRules(r.stdout);
-    const added = batch.flatMap((c) => ('rule' in c ? [c.chain] : []));
-    if (
-      echoed.length !== added.length ||
-      echoed.some((e, i) => e.family !== added[i]!.family || e.chain !== added[i]!.name)
-    )
-      throw new VirtwallError(
-        'operation-failed',
-        `nft echoed ${echoed.length} rules for the ${added.length} loaded into table ${table}`,
-      );
-    return echoed.map((e) => (e.handle !== undefined ? { body: e.body, handle: e.handle } : { body: e.body }));
+  async applyWithHandles(batch: Batch, table: string): Promise<AddedRule[]> {
+    // subscribed before the commit: its events are queued by the time nft returns
+    const events = this.runner.netns === undefined ? undefined : RuleEvents.open(this.runner.netns || undefined);
+    try {
+      const bodies = await this.apply(batch, table);
+      const committed = events?.read();
+      const added = batch.flatMap((c) => ('rule' in c ? [c.chain] : []));
+      const handles = committed && handlesOf(committed, table, added);
+      return bodies.map((body, i) => (handles ? { body, handle: handles[i]! } : { body }));
+    } finally {
+      events?.close();
+    }
   }
 
   async check(batch: Batch, table: string): Promise<boolean> {

@@ -80,8 +80,8 @@ export class FakeNft implements NftClient {
     return this.tableHandles.get(`${family} ${table}`);
   }
 
-  /** As apply; each added rule with the handle it got (found in its chain by value, as nft's echo reports it). */
-  async applyEchoed(batch: Batch, table: string): Promise<AddedRule[]> {
+  /** As apply; each added rule with the handle it got (found in its chain by value, as the kernel's events report it). */
+  async applyWithHandles(batch: Batch, table: string): Promise<AddedRule[]> {
     const first = this.lastHandle.get(table) ?? 0;
     const bodies = await this.apply(batch, table);
     const fresh = [...this.ruleset(table).chains.values()].flatMap((c) =>

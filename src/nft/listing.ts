@@ -163,38 +163,6 @@ export function parseChainsListing(text: string, family: Family, table: string):
   return out;
 }
 
-/** A rule as nft echoed it (`nft -e -j`): where it went, its body as a listing shows it, its handle. */
-export interface EchoedRule {
-  family: string;
-  chain: string;
-  comment: string;
-  body: KernelStatement[];
-  handle?: number;
-}
-
-/**
- * The rules of an `nft -e -j -f` transaction's echo, in the batch's order: nft prints each
- * object it added (`{"add": {"rule": ...}}`, `{"insert": ...}`) as the kernel reported it back.
- */
-export function parseEchoedRules(text: string): EchoedRule[] {
-  const items = field(JSON.parse(text) as Json, 'nftables');
-  const out: EchoedRule[] = [];
-  for (const item of Array.isArray(items) ? (items as Json[]) : []) {
-    const rule = field(field(item, 'add') ?? field(item, 'insert'), 'rule');
-    if (!isObject(rule)) continue;
-    const comment = typeof rule['comment'] === 'string' ? rule['comment'] : '';
-    const handle = typeof rule['handle'] === 'number' ? { handle: rule['handle'] } : {};
-    out.push({
-      family: String(rule['family']),
-      chain: String(rule['chain']),
-      comment,
-      body: ruleBody(rule['expr']),
-      ...handle,
-    });
-  }
-  return out;
-}
-
 /**
  * The handle of table `table` in `nft -j list tables FAMILY` output, undefined when it is not
  * listed. The kernel numbers tables per namespace and never reuses a number: a table deleted and

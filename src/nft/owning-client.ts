@@ -60,8 +60,8 @@ export class OwningNft implements NftClient {
     return this.cli.listChains(family, table, rulesOf);
   }
 
-  async applyEchoed(batch: Batch, table: string): Promise<AddedRule[]> {
-    return this.cli.applyEchoed(await this.owned(batch, table, true), table);
+  async applyWithHandles(batch: Batch, table: string): Promise<AddedRule[]> {
+    return this.cli.applyWithHandles(await this.owned(batch, table, true), table);
   }
 
   tableHandle(family: Family, table: string): Promise<number | undefined> {

@@ -1,56 +1,14 @@
-// The classifier of nftables' netlink events: datagrams built here from the kernel's layout
-// (include/uapi/linux/netfilter/nf_tables.h, nfnetlink.h; net/netfilter/nf_tables_api.c's
-// nf_tables_fill_gen_info), not from anything virtwall writes: a transaction's changes, then
-// NFT_MSG_NEWGEN naming the committer in NFTA_GEN_PROC_PID (big-endian).
+// The classifier of nftables' netlink events: datagrams built from the kernel's layout
+// (test/support/nft-events.ts): a transaction's changes, then NFT_MSG_NEWGEN naming the
+// committer in NFTA_GEN_PROC_PID (big-endian).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { endianness } from 'node:os';
 import { foreignTransactions } from '../../src/nft/monitor.js';
+import { be32, generation, message, nft, NFT_MSG, NFTA_GEN_ID, nla } from '../support/nft-events.js';
 
-const LE = endianness() === 'LE';
-/** nfnetlink: a message's type is its subsystem's id (NFNL_SUBSYS_NFTABLES = 10) << 8 | its own. */
-const nft = (msg: number) => (10 << 8) | msg;
-const NFT_MSG = { NEWTABLE: 0, DELTABLE: 2, NEWRULE: 6, NEWSETELEM: 12, DELSETELEM: 14, NEWGEN: 15, NEWOBJ: 18 };
-const NFPROTO_INET = 1;
-const NFTA_GEN_ID = 1;
-const NFTA_GEN_PROC_PID = 2;
-const NFTA_GEN_PROC_NAME = 3;
 const OWN = 4242;
 const FOREIGN = 777;
 
-const u16 = (v: number) => {
-  const b = Buffer.alloc(2);
-  if (LE) b.writeUInt16LE(v);
-  else b.writeUInt16BE(v);
-  return b;
-};
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  if (LE) b.writeUInt32LE(v);
-  else b.writeUInt32BE(v);
-  return b;
-};
-const be32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v);
-  return b;
-};
-const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
-/** struct nlattr (length without padding, type), payload, padding. */
-const nla = (type: number, payload: Buffer) => pad(Buffer.concat([u16(4 + payload.length), u16(type), payload]));
-/** struct nlmsghdr, struct nfgenmsg (family, NFNETLINK_V0, resource id big-endian), attributes. */
-function message(type: number, attrs: Buffer[] = [], family = NFPROTO_INET): Buffer {
-  const nfgen = Buffer.from([family, 0, 0, 0]);
-  const body = Buffer.concat([nfgen, ...attrs]);
-  return Buffer.concat([u32(16 + body.length), u16(type), u16(0), u32(0), u32(0), body]);
-}
-/** The kernel's NEWGEN: generation id, committing pid (both big-endian), the process's comm. */
-const generation = (pid: number, comm = 'nft') =>
-  message(
-    nft(NFT_MSG.NEWGEN),
-    [nla(NFTA_GEN_ID, be32(9)), nla(NFTA_GEN_PROC_PID, be32(pid)), nla(NFTA_GEN_PROC_NAME, Buffer.from(`${comm}\0`))],
-    0, // NFPROTO_UNSPEC
-  );
 const table = (name: string) => message(nft(NFT_MSG.NEWTABLE), [nla(1, Buffer.from(`${name}\0`))]);
 
 function reader() {

@@ -166,7 +166,7 @@ async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart
   const listed = { ip: await listing('ip'), ip6: await listing('ip6') };
   const wanted = defs.map((d) => networkChainRules(d));
   const { batch, created } = planNft(listed, wanted.flat(), replacing);
-  const added = await nft.applyEchoed(batch, NFT_TABLE);
+  const added = await nft.applyWithHandles(batch, NFT_TABLE);
   // the handles stop deletes by, with the table's that numbered them (asked once the batch is in)
   const tables = new Map<string, number | undefined>();
   if (added.some((a) => a.handle !== undefined))

@@ -2,7 +2,7 @@
 // one NAT network; another tool damages its rules in the ways test/support/network-damage.ts
 // lists, per network firewall backend, and the bench measures the time from the damage until
 // the kernel lists exactly the rules of before again (polled every 5 ms), and SIGHUP's full
-// re-apply until it is logged. The daemon's figure includes its nftables watch's 150 ms debounce.
+// re-apply until it is logged. The daemon's figure includes its nftables watch's 50 ms debounce.
 //
 //   node --import tsx bench/network-heal.ts [--rounds=10]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -30,8 +30,13 @@ import { NftCli } from '../nft/client.js';
 import { FAMILIES, TABLE } from '../backends/nftables/model.js';
 
 const LEVELS = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' } as const;
-/** Quiet time after a foreign kernel change before reconciling (a burst of changes heals once). */
-const HEAL_DEBOUNCE_MS = 150;
+/**
+ * Quiet time after a foreign kernel change before reconciling: a burst of changes (a script's
+ * commands, milliseconds apart) heals once, and a lone one (`nft flush ruleset`) heals at once.
+ */
+const HEAL_DEBOUNCE_MS = 50;
+/** Wait before watching again after the watch failed. */
+const WATCH_RETRY_MS = 150;
 
 export function loadConfig(layout: StateLayout): DaemonConfig {
   const text = existsSync(layout.config) ? readFileSync(layout.config, 'utf8') : '';
@@ -252,7 +257,7 @@ function watchNftables(onChange: (touched: TouchedTables) => void, log: Logger):
       if (stopped) return;
       start();
       changed(undefined);
-    }, HEAL_DEBOUNCE_MS);
+    }, WATCH_RETRY_MS);
   };
   const start = () => {
     try {

@@ -1,5 +1,5 @@
 // A network's stop on a real kernel (nftables firewall), in a namespace this test creates: the
-// rules go by the handles nft echoed at start, without listing libvirt's table, while that table
+// rules go by the handles the kernel reported at start, without listing libvirt's table, while that table
 // is the one that numbered them; a table created again since (a flushed ruleset, then another
 // network's start) numbers its rules from 1 again, and the stop then finds its rules by value
 // and removes no other network's rule; a record without handles (an older virtwall's) stops too.
@@ -59,7 +59,7 @@ function rig(t: { after: (f: () => Promise<void> | void) => void }) {
 }
 
 describe('network stop by recorded handles (nftables, kernel)', { skip }, () => {
-  it('deletes the rules by the handles echoed at start, without listing the table', async (t) => {
+  it('deletes the rules by the handles reported at start, without listing the table', async (t) => {
     const r = rig(t);
     // another network keeps libvirt's table (the last stop removes it, which lists it)
     await r.driver.start(def('keep', 9));

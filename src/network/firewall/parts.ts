@@ -12,7 +12,7 @@ export type XtablesPart = TableRule;
 
 /**
  * A rule in libvirt's nft table (libvirt_network) of that family: chain, body and comment; and
- * where nft echoed them at start, the rule's handle and the table's (handles name a rule only in
+ * where the kernel reported them at start, the rule's handle and the table's (handles name a rule only in
  * the table that numbered it: a table created again numbers its rules from 1 again).
  */
 export interface NftPart {

@@ -155,7 +155,7 @@ const SKELETON_PARENTS = [...new Set(SKELETON_CHAINS.flatMap((c) => (c.parent ? 
 
 /**
  * The nft backend: the planned batch as one transaction; the client reads the inserted rules
- * back from nft's echo. A family whose rules are not replaced is listed without the networks'
+ * back as the kernel holds them, with their handles (NftClient.applyWithHandles). A family whose rules are not replaced is listed without the networks'
  * rules (chains and skeleton jumps only): a start costs the same however many networks run.
  */
 async function applyNft(defs: readonly NetworkDef[], replacing: readonly NftPart[], nft: NftClient) {

@@ -33,9 +33,11 @@ export function committedRules(): { datagram(buf: Buffer): void; committed: Comm
     committed,
     datagram: (buf) =>
       scanMessages(buf, (type, start, end) => {
-        if (type >> 8 !== NFNL_SUBSYS_NFTABLES) return;
+        const msg = type & 0xff;
+        // other changes (a foreign bulk's element events) are skipped unread
+        if (type >> 8 !== NFNL_SUBSYS_NFTABLES || (msg !== NFT_MSG_NEWRULE && msg !== NFT_MSG_NEWGEN)) return;
         const attrs = parseAttrs(buf.subarray(start, end), NFGENMSG_SIZE);
-        if ((type & 0xff) === NFT_MSG_NEWRULE) {
+        if (msg === NFT_MSG_NEWRULE) {
           const family = familyOfNfproto(buf[start]!);
           const handle = attrs.get(NFTA_RULE_HANDLE);
           if (family && handle?.length === 8)
@@ -45,7 +47,7 @@ export function committedRules(): { datagram(buf: Buffer): void; committed: Comm
               chain: attrText(attrs.get(NFTA_RULE_CHAIN)) ?? '',
               handle: Number(handle.readBigUInt64BE(0)),
             });
-        } else if ((type & 0xff) === NFT_MSG_NEWGEN) {
+        } else {
           const pid = attrs.get(NFTA_GEN_PROC_PID);
           committed.push({ pid: pid?.length === 4 ? pid.readUInt32BE(0) : undefined, rules });
           rules = [];

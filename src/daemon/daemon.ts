@@ -175,7 +175,13 @@ export class Daemon {
     );
     const changed = report.repaired.length + report.removed.length > 0;
     this.deps.log[changed ? 'warn' : 'info'](
-      { reason, repaired: report.repaired, removed: report.removed, compiled: report.compiled },
+      {
+        reason,
+        repaired: report.repaired,
+        removed: report.removed,
+        compiled: report.compiled,
+        stamped: report.stamped,
+      },
       'nwfilter reconcile',
     );
   }

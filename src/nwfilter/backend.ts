@@ -71,6 +71,8 @@ export interface ReconcileReport {
   removed: string[];
   /** How many ports' rules were computed anew rather than reused (backends that keep compiled ports). */
   compiled?: number;
+  /** The kernel was known from its stamp (nftables, src/backends/nftables/kernel-stamp.ts): nothing was listed. */
+  stamped?: boolean;
 }
 
 /**

@@ -32,6 +32,9 @@ import {
 } from './compile.js';
 import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
+import { bootId, modelDigest, writeKernelStamp, type KernelStamp } from './kernel-stamp.js';
+import { kernelBody } from '../../nft/kernel-body.js';
+import { hasFamily } from '../../nft/objects.js';
 import { PortLedger } from './ledger.js';
 import { emptyDelta, FAMILIES, modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
 import { afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
@@ -78,6 +81,17 @@ const SAVE_DELAY_MS = 1000;
 export interface NftablesBackendOptions {
   /** Where compiled ports are kept across restarts (compiled-store.ts); none: not kept. */
   stateFile?: string;
+  /**
+   * Where the kernel is stamped (kernel-stamp.ts), only while the daemon owns our tables: the
+   * stamp file, the owning client's namespace and ruleset generation, and the stamp the tables
+   * were adopted at this start (the first resync then lists no table when the model is the one
+   * stamped).
+   */
+  stamp?: {
+    file: string;
+    clock: { readonly netns: bigint; generation(): Promise<number> };
+    adopted?: KernelStamp;
+  };
 }
 
 export class NftablesBackend implements NwfilterBackend {
@@ -99,6 +113,10 @@ export class NftablesBackend implements NwfilterBackend {
   private stored: Map<string, CompiledPort> | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
   private saveDue = 0;
+  /** The stamp our tables were adopted at, until the first resync takes it. */
+  private adopted: KernelStamp | undefined;
+  /** The ledger the kernel model was last found equal to, with its model's digest (see stamp). */
+  private verified: { ledger: PortLedger; digest: string } | undefined;
 
   constructor(
     private readonly nft: NftClient,
@@ -106,6 +124,7 @@ export class NftablesBackend implements NwfilterBackend {
     private readonly opts: NftablesBackendOptions = {},
   ) {
     this.path = capabilities?.bridgeConntrack ? 'bridge-conntrack' : 'br_netfilter';
+    this.adopted = opts.stamp?.adopted;
   }
 
   /** A backend with the kernel's capabilities probed, on `nft` (default: nft processes through `runner`). */
@@ -142,7 +161,8 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   prepare(): void {
-    if (this.kernel || this.prepared) return;
+    // adopted at a stamp: the first resync may need no listing
+    if (this.kernel || this.prepared || this.adopted) return;
     this.prepared = readRuleset(this.nft);
     // a failure is the resync's to report, whenever it takes the reading
     this.prepared.catch(() => undefined);
@@ -242,23 +262,115 @@ export class NftablesBackend implements NwfilterBackend {
           saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
       } catch {
         // the file only saves compile time at the next start; the old one (or none) stays
+        return;
       }
+      this.stampSoon(0);
     }, delay).unref();
+  }
+
+  /** Stamps the kernel `delay` ms from now (see stamp). */
+  private stampSoon(delay: number): void {
+    if (!this.opts.stamp) return;
+    setTimeout(() => {
+      // a stamp not written only costs the next start a listing
+      void this.serial(() => this.stamp()).catch(() => undefined);
+    }, delay).unref();
+  }
+
+  /**
+   * Stamps the kernel (kernel-stamp.ts): at the ruleset's generation now, our tables hold the
+   * ledger's model. Only in the serial queue (no change of ours in flight), only for a kernel
+   * model with nothing of a previous generation and no traced port, found equal to the ledger's
+   * model. A stamp not written leaves the last one, which the changes since made stale (each
+   * moved the generation on).
+   */
+  private async stamp(): Promise<void> {
+    const at = this.opts.stamp;
+    const { ledger, kernel } = this;
+    if (!at || !ledger || !kernel || hasGarbage(kernel) || ledger.traced.size > 0) return;
+    if (this.verified?.ledger !== ledger) {
+      const d = modelDelta(kernel.ruleset, ledger.model, this.bodies);
+      const differs =
+        d.addedSets.size + d.removedSets.size + d.addedChains.size + d.removedChains.size + d.changedChains.size > 0 ||
+        d.addedElements.size + d.removedElements.size > 0;
+      const digest = differs ? undefined : modelDigest(ledger.model, this.bodies);
+      if (digest === undefined) return;
+      this.verified = { ledger, digest };
+    }
+    writeKernelStamp(at.file, {
+      boot: bootId(),
+      netns: String(at.clock.netns),
+      generation: await at.clock.generation(),
+      tables: FAMILIES.filter((f) => hasFamily(ledger.model, f)),
+      digest: this.verified.digest,
+      dispatch: ledger.generation,
+    });
+  }
+
+  /** The compiled ports and rule bodies the last run kept, read once (at the first resync). */
+  private loadKept(): void {
+    if (this.ledger || this.stored !== undefined || !this.opts.stateFile) return;
+    const kept = loadCompiledPorts(this.opts.stateFile, this.path);
+    this.stored = kept.ports;
+    this.bodies = new RuleBodies(kept.bodies);
+  }
+
+  /**
+   * The first resync after adopting our tables at a stamp: the ledger built from the kept ports
+   * (each under its kept id, the dispatch maps of the stamp's generation) is what the tables
+   * hold when its model has the stamp's digest; then the kernel model is that model, and no
+   * table is listed. Undefined (the caller lists the tables) when the model differs.
+   */
+  private stamped(
+    desired: readonly PortFilter[],
+    stamp: KernelStamp,
+  ): { delta: ModelDelta; observed: Set<string>; compiled: number; stamped: true } | undefined {
+    this.loadKept();
+    const known = this.stored ?? new Map<string, CompiledPort>();
+    const keep = new Map<string, number>();
+    const used = new Set<number>();
+    for (const p of desired) {
+      const c = p.inputsDigest === undefined ? undefined : known.get(p.inputsDigest);
+      if (!c || c.portdev !== p.portdev || used.has(c.id)) continue;
+      keep.set(p.portdev, c.id);
+      used.add(c.id);
+    }
+    const { ledger, compiled } = PortLedger.empty(this.path, stamp.dispatch, keep, known, new Map()).with({
+      set: desired,
+      remove: [],
+    });
+    if (modelDigest(ledger.model, this.bodies) !== stamp.digest) return undefined;
+    this.stored = undefined;
+    this.ledger = ledger;
+    const chains = new Map(
+      [...ledger.model.chains].map(([k, c]) => [
+        k,
+        { ...c, rules: c.rules.map((r) => ({ ...r, body: this.bodies.known(r) ?? kernelBody(r.statements) })) },
+      ]),
+    );
+    this.kernel = kernelModel({ chains, sets: ledger.model.sets });
+    this.verified = { ledger, digest: stamp.digest };
+    return { delta: emptyDelta(), observed: new Set(desired.map((p) => p.portdev)), compiled, stamped: true };
   }
 
   /** Reads our tables and moves them to `desired` as a whole; returns the delta it applied and the ports it compiled. */
   private async resync(
     desired: readonly PortFilter[],
-  ): Promise<{ delta: ModelDelta; observed: Set<string>; compiled: number }> {
+  ): Promise<{ delta: ModelDelta; observed: Set<string>; compiled: number; stamped?: true }> {
+    const stamp = this.adopted;
+    this.adopted = undefined;
+    const proven = stamp && !this.ledger ? this.stamped(desired, stamp) : undefined;
+    if (proven) {
+      // the adoption moved the generation on: stamped again at once (the model's digest is known)
+      if (proven.compiled > 0) this.saveSoon(0);
+      else this.stampSoon(0);
+      return proven;
+    }
     // nft lists the tables (on libnftables' thread, or in its process) while the kept ports are read
     const listing = this.prepared ?? readRuleset(this.nft);
     this.prepared = undefined;
     // what is compiled already: the last ledger's ports, or at start the ones the last run kept
-    if (!this.ledger && this.stored === undefined && this.opts.stateFile) {
-      const kept = loadCompiledPorts(this.opts.stateFile, this.path);
-      this.stored = kept.ports;
-      this.bodies = new RuleBodies(kept.bodies);
-    }
+    this.loadKept();
     const kernel = (await listing) ?? emptyRuleset();
     const generation = generationIn(kernel);
     const { names, ids, traced } = portsIn(kernel, generation);
@@ -289,6 +401,7 @@ export class NftablesBackend implements NwfilterBackend {
     await this.commit(kernelModel(kernel), ledger, delta);
     // a start (or heal) that had to compile writes at once: the next start should not have to
     if (compiled > 0) this.saveSoon(0);
+    else this.stampSoon(SAVE_DELAY_MS);
     if ([...phases.values()].some((phase) => phase !== 'on'))
       await this.traceNow(new Set([...phases].filter(([, phase]) => phase !== 'leaving').map(([p]) => p)));
     return { delta, observed: names, compiled };
@@ -317,7 +430,7 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   private async reconcileNow(desired: readonly PortFilter[]): Promise<ReconcileReport> {
-    const { delta, observed, compiled } = await this.resync(desired);
+    const { delta, observed, compiled, stamped } = await this.resync(desired);
     const ledger = this.ledger!;
     // Ports named by a changed element or owning a changed chain were repaired.
     const byKey = new Map<string, string>();
@@ -341,6 +454,6 @@ export class NftablesBackend implements NwfilterBackend {
     for (const k of [...delta.addedChains, ...delta.changedChains])
       for (const n of ledger.portsOfChain(k)) repaired.add(n);
     const removed = [...observed].filter((n) => !ledger.port(n));
-    return { repaired: [...repaired], removed, compiled };
+    return { repaired: [...repaired], removed, compiled, ...(stamped && { stamped }) };
   }
 }

@@ -10,14 +10,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { waitFor } from '../../src/util/wait-for.js';
-import { bindingRecord, daemonFixture, kill9, startDaemon, waitForLog, type DaemonProcess } from './process.js';
+import { bindingRecord, cli, daemonFixture, kill9, startDaemon, waitForLog, type DaemonProcess } from './process.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const PORTS = [2, 3, 4, 5];
 
 describe('virtwalld restarts from its kernel stamp', { skip }, () => {
   it('lists nothing when the ruleset is as stamped, and lists and repairs when it is not', async (t) => {
-    const { lab, ns, root } = daemonFixture(t, 'ks');
+    const { lab, ns, root, file } = daemonFixture(t, 'ks');
     const dir = join(root, 'run/virtwall/nwfilter-binding');
     mkdirSync(dir, { recursive: true });
     for (const i of PORTS) writeFileSync(join(dir, `vnet${i}.xml`), bindingRecord(i));
@@ -32,10 +32,12 @@ describe('virtwalld restarts from its kernel stamp', { skip }, () => {
     /** Starts the daemon once the last one's stamp is written; the start-up reconcile's log line. */
     let last: DaemonProcess | undefined;
     let stamp = '';
-    const restart = async (whileDown: () => void = () => {}) => {
+    /** The stamp's ports (their ids), once written. */
+    const stampedPorts = () => (stampText() ? (JSON.parse(stampText()) as { ids: number[] }).ids.length : 0);
+    const restart = async (whileDown: () => void = () => {}, ports = PORTS.length) => {
       if (last) {
         const before = stamp;
-        await waitFor(() => stampText() !== '' && stampText() !== before, {
+        await waitFor(() => stampText() !== '' && stampText() !== before && stampedPorts() === ports, {
           what: 'a new kernel stamp',
           timeout: 10_000,
         });
@@ -61,6 +63,16 @@ describe('virtwalld restarts from its kernel stamp', { skip }, () => {
 
     const again = await restart();
     assert.match(again, /"stamped":true/, 'a stamped start stamps again (its adoption moved the generation on)');
+    // a change right after a stamped start is planned on the ledger the stamped ports build
+    assert.equal(cli(root, ['nwfilter-binding-create', file('vnet6.xml', bindingRecord(6))]).status, 0);
+    assert.match(tables(), /vnet6/);
+    const bound = await restart(undefined, PORTS.length + 1);
+    assert.match(bound, /"repaired":\[\],"removed":\[\],"compiled":0,"stamped":true/, 'the change was stamped too');
+    assert.equal(cli(root, ['nwfilter-binding-delete', 'vnet6']).status, 0);
+    const unbound = tables();
+    assert.doesNotMatch(unbound, /vnet6/);
+    assert.match(await restart(), /"stamped":true/);
+    assert.equal(tables(), unbound);
 
     // damage while down: the orphaned tables are anyone's
     const chain = /^\tchain (\S+) \{\n(?:\t\t(?!type)[^\n]*\n)*?\t\t\S[^\n]*comment/m.exec(held)?.[1];

@@ -32,7 +32,7 @@ import {
 } from './compile.js';
 import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
-import { bootId, modelDigest, writeKernelStamp, type KernelStamp } from './kernel-stamp.js';
+import { bootId, byPortName, modelDigest, portsDigest, writeKernelStamp, type KernelStamp } from './kernel-stamp.js';
 import { kernelBody } from '../../nft/kernel-body.js';
 import { hasFamily } from '../../nft/objects.js';
 import { PortLedger } from './ledger.js';
@@ -117,6 +117,11 @@ export class NftablesBackend implements NwfilterBackend {
   private adopted: KernelStamp | undefined;
   /** The ledger the kernel model was last found equal to, with its model's digest (see stamp). */
   private verified: { ledger: PortLedger; digest: string } | undefined;
+  /**
+   * Ports a start found the tables to hold by the stamp they were adopted at (their ports are
+   * the stamped ones): the ledger is built for them when first needed (settle).
+   */
+  private deferred: { desired: readonly PortFilter[]; stamp: KernelStamp } | undefined;
 
   constructor(
     private readonly nft: NftClient,
@@ -138,21 +143,25 @@ export class NftablesBackend implements NwfilterBackend {
 
   /** What the backend holds the kernel to, garbage of the last change included (for tests). */
   model(): Ruleset | undefined {
+    this.settle();
     return this.kernel?.ruleset;
   }
 
   /** The desired model (what each change loads), with the layout it is laid out in. */
   explainable(): { model: Ruleset; layout: StatefulPath } | undefined {
+    this.settle();
     return this.ledger ? { model: this.ledger.model, layout: this.path } : undefined;
   }
 
   /** Port -> the shape whose chains filter it, as loaded (metrics and the dashboard name counters by port with it). */
   portShapes(): ReadonlyMap<string, string> {
+    this.settle();
     return this.ledger?.shapes() ?? new Map();
   }
 
   /** The desired model the backend holds the kernel to (for tests). */
   desired(): DesiredModel | undefined {
+    this.settle();
     return this.ledger?.model;
   }
 
@@ -184,6 +193,7 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   private async traceNow(want: ReadonlySet<string>): Promise<void> {
+    this.settle();
     if (!this.ledger) {
       if (want.size === 0) return;
       throw new Error('no port is filtered');
@@ -211,6 +221,7 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   private async applyNow(change: PortChange): Promise<void> {
+    this.settle();
     if (!this.kernel || !this.ledger) {
       const ports = this.ledger?.ports() ?? [];
       await this.resync(
@@ -286,8 +297,17 @@ export class NftablesBackend implements NwfilterBackend {
    */
   private async stamp(): Promise<void> {
     const at = this.opts.stamp;
+    if (at && this.deferred) {
+      // the tables hold what they held at the stamp they were adopted at
+      const stamp = { ...this.deferred.stamp, boot: bootId(), netns: String(at.clock.netns) };
+      writeKernelStamp(at.file, { ...stamp, generation: await at.clock.generation() });
+      return;
+    }
     const { ledger, kernel } = this;
     if (!at || !ledger || !kernel || hasGarbage(kernel) || ledger.traced.size > 0) return;
+    const ports = byPortName(ledger.ports());
+    const inputs = portsDigest(ports);
+    if (inputs === undefined) return;
     if (this.verified?.ledger !== ledger) {
       const d = modelDelta(kernel.ruleset, ledger.model, this.bodies);
       const differs =
@@ -304,7 +324,51 @@ export class NftablesBackend implements NwfilterBackend {
       tables: FAMILIES.filter((f) => hasFamily(ledger.model, f)),
       digest: this.verified.digest,
       dispatch: ledger.generation,
+      ports: inputs,
+      ids: ports.map((p) => ledger.idOf(p.portdev)!),
     });
+  }
+
+  /**
+   * Builds the ledger of the ports a start found the tables to hold by their stamp (see
+   * deferred): each under its stamped id, from the kept compiled ports. Its model should be the
+   * stamped one; one that is not (its digest differs) is not what the tables hold: they are
+   * listed and moved to it (in the serial queue, before any other change is planned).
+   */
+  private settle(): void {
+    const d = this.deferred;
+    if (!d) return;
+    this.deferred = undefined;
+    this.loadKept();
+    const known = this.stored ?? new Map<string, CompiledPort>();
+    this.stored = undefined;
+    const ports = byPortName(d.desired);
+    const keep = new Map(ports.map((p, i) => [p.portdev, d.stamp.ids[i]!]));
+    const { ledger } = PortLedger.empty(this.path, d.stamp.dispatch, keep, known, new Map()).with({
+      set: d.desired,
+      remove: [],
+    });
+    this.ledger = ledger;
+    if (modelDigest(ledger.model, this.bodies) === d.stamp.digest) {
+      this.kernel = this.kernelOf(ledger);
+      this.verified = { ledger, digest: d.stamp.digest };
+      return;
+    }
+    this.kernel = undefined;
+    void this.serial(async () => {
+      if (!this.kernel) await this.resync(ledger.ports());
+    }).catch(() => undefined);
+  }
+
+  /** The kernel model of tables found to hold `ledger`'s model: its rules with their kernel forms. */
+  private kernelOf(ledger: PortLedger): KernelModel {
+    const chains = new Map(
+      [...ledger.model.chains].map(([k, c]) => [
+        k,
+        { ...c, rules: c.rules.map((r) => ({ ...r, body: this.bodies.known(r) ?? kernelBody(r.statements) })) },
+      ]),
+    );
+    return kernelModel({ chains, sets: ledger.model.sets });
   }
 
   /** The compiled ports and rule bodies the last run kept, read once (at the first resync). */
@@ -342,13 +406,7 @@ export class NftablesBackend implements NwfilterBackend {
     if (modelDigest(ledger.model, this.bodies) !== stamp.digest) return undefined;
     this.stored = undefined;
     this.ledger = ledger;
-    const chains = new Map(
-      [...ledger.model.chains].map(([k, c]) => [
-        k,
-        { ...c, rules: c.rules.map((r) => ({ ...r, body: this.bodies.known(r) ?? kernelBody(r.statements) })) },
-      ]),
-    );
-    this.kernel = kernelModel({ chains, sets: ledger.model.sets });
+    this.kernel = this.kernelOf(ledger);
     this.verified = { ledger, digest: stamp.digest };
     return { delta: emptyDelta(), observed: new Set(desired.map((p) => p.portdev)), compiled, stamped: true };
   }
@@ -359,6 +417,14 @@ export class NftablesBackend implements NwfilterBackend {
   ): Promise<{ delta: ModelDelta; observed: Set<string>; compiled: number; stamped?: true }> {
     const stamp = this.adopted;
     this.adopted = undefined;
+    if (stamp && !this.ledger && portsDigest(desired) === stamp.ports) {
+      // converged: the ledger is built a moment later, off the start's path (or by the first change)
+      this.deferred = { desired, stamp };
+      this.stampSoon(0);
+      setTimeout(() => void this.serial(async () => this.settle()).catch(() => undefined), SAVE_DELAY_MS).unref();
+      return { delta: emptyDelta(), observed: new Set(desired.map((p) => p.portdev)), compiled: 0, stamped: true };
+    }
+    this.settle();
     const proven = stamp && !this.ledger ? this.stamped(desired, stamp) : undefined;
     if (proven) {
       // the adoption moved the generation on: stamped again at once (the model's digest is known)
@@ -431,6 +497,7 @@ export class NftablesBackend implements NwfilterBackend {
 
   private async reconcileNow(desired: readonly PortFilter[]): Promise<ReconcileReport> {
     const { delta, observed, compiled, stamped } = await this.resync(desired);
+    if (this.deferred) return { repaired: [], removed: [], compiled, stamped: true };
     const ledger = this.ledger!;
     // Ports named by a changed element or owning a changed chain were repaired.
     const byKey = new Map<string, string>();

@@ -17,8 +17,14 @@
 //   hold what they held at G; refused, something changed and the start lists the kernel.
 // - Generations count from 1 in every new namespace and start over at boot: the stamp names the
 //   namespace by its cookie (never given twice in one boot) and the boot by its id.
-// - The desired model a restart builds is compared with D before it is trusted: a binding, a
-//   filter or the compiled ports that changed while the daemon was down make it list the kernel.
+// - What the tables then hold is the model of the stamped ports: each port by its inputs digest
+//   (what the compiled ports are reused by, PortFilter.inputsDigest) and MAC filtering, under
+//   the stamped ids and dispatch generation. A start whose ports are the stamped ones (the same
+//   portsDigest) is converged at once; its ledger is built from the kept compiled ports right
+//   after (or first, when a change comes sooner), and its model's digest checked against D: a
+//   model that differs has the tables listed and repaired. A start whose ports differ (a binding
+//   or filter edited while the daemon was down) builds its ledger first and trusts the stamp only
+//   when the model's digest is D; else it lists the tables.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { kernelBody } from '../../nft/kernel-body.js';
@@ -47,6 +53,10 @@ const STAMP = z.strictObject({
   digest: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
   /** The dispatch maps' generation of the model (compile.ts dispatchName). */
   dispatch: z.int().check(z.positive()),
+  /** portsDigest of the model's ports. */
+  ports: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  /** The ports' ids, in portsDigest's order. */
+  ids: z.array(z.int().check(z.nonnegative())),
 });
 
 export type KernelStamp = Omit<z.output<typeof STAMP>, 'code' | 'tables'> & { tables: Family[] };
@@ -76,6 +86,30 @@ const canonical = (x: unknown): string =>
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
+
+/** The part of a port that makes its rules: every input of them by digest (PortFilter.inputsDigest), and MAC filtering. */
+export interface PortInputs {
+  portdev: string;
+  inputsDigest?: string;
+  macFilter?: boolean;
+}
+
+/** `ports` in the order portsDigest reads them (by port name). */
+export const byPortName = <T extends PortInputs>(ports: readonly T[]): T[] =>
+  [...ports].sort((a, b) => (a.portdev < b.portdev ? -1 : a.portdev > b.portdev ? 1 : 0));
+
+/**
+ * A digest of a set of ports by what makes their rules, so that the same ports (each with the
+ * same inputs) have the same digest; undefined when a port's inputs are not digested.
+ */
+export function portsDigest(ports: readonly PortInputs[]): string | undefined {
+  const h = createHash('sha256');
+  for (const p of byPortName(ports)) {
+    if (p.inputsDigest === undefined) return undefined;
+    h.update(`${p.portdev} ${p.inputsDigest} ${p.macFilter ? 1 : 0}\0`);
+  }
+  return h.digest('hex');
+}
 
 /**
  * A digest of a model: each chain's hook and rules by comment and kernel form (as a reconcile

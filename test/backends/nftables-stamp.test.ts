@@ -80,6 +80,20 @@ describe('nftables backend kernel stamps', () => {
     const fresh = new FakeNft();
     await new NftablesBackend(fresh).reconcile([1, 2, 3, 4].map((n) => port(n)));
     assert.deepEqual(snapshot(kernel.ruleset(TABLE)), snapshot(fresh.ruleset(TABLE)));
+
+    // without kept compiled ports the ledger is built (compiling every port) before the start converges
+    await until('stamped with the fourth port', () => readKernelStamp(file, where)?.ids.length === 4);
+    const four = readKernelStamp(file, where)!;
+    rmSync(stateFile);
+    kernel.listed = 0;
+    const uncompiled = new NftablesBackend(kernel, undefined, { stateFile, stamp: { file, clock, adopted: four } });
+    assert.deepEqual(await uncompiled.reconcile([1, 2, 3, 4].map((n) => port(n))), {
+      repaired: [],
+      removed: [],
+      compiled: 4,
+      stamped: true,
+    });
+    assert.equal(kernel.listed, 0);
   });
 
   it('a stamp whose model is not what its ports build, or other ports: the tables are listed and repaired', async (t) => {

@@ -76,6 +76,9 @@ function portsIn(
 /** Whether the kernel holds something only for packets of the previous generation. */
 const hasGarbage = (k: KernelModel) => k.garbage.chains.size + k.garbage.sets.size + k.garbage.elements.size > 0;
 
+/** Ports a deferred ledger is built by between turns of the event loop (about 25 ms of work). */
+const PORTS_PER_STEP = 500;
+
 /** How long after a change the compiled ports are written out (one write for a burst of changes). */
 const SAVE_DELAY_MS = 1000;
 
@@ -331,24 +334,45 @@ export class NftablesBackend implements NwfilterBackend {
   }
 
   /**
-   * Builds the ledger of the ports a start found the tables to hold by their stamp (see
-   * deferred): each under its stamped id, from the kept compiled ports. Its model should be the
-   * stamped one; one that is not (its digest differs) is not what the tables hold: they are
-   * listed and moved to it (in the serial queue, before any other change is planned).
+   * The empty ledger the deferred ports are built on: their stamped ids, the stamp's dispatch
+   * generation, the kept compiled ports.
    */
-  private settle(): void {
+  private deferredBase(d: NonNullable<NftablesBackend['deferred']>): PortLedger {
+    this.loadKept();
+    const ids = d.stamp.ids;
+    const keep = new Map(byPortName(d.desired).map((p, i) => [p.portdev, ids[i]!]));
+    return PortLedger.empty(this.path, d.stamp.dispatch, keep, this.stored ?? new Map(), new Map());
+  }
+
+  /**
+   * Builds the deferred ledger (see deferred) a step of ports at a time, the event loop serving
+   * between steps (run in the serial queue: no change is planned meanwhile), then settles with it.
+   */
+  private async settleInSteps(): Promise<void> {
+    const d = this.deferred;
+    if (!d) return;
+    let ledger = this.deferredBase(d);
+    for (let i = 0; i < d.desired.length; i += PORTS_PER_STEP) {
+      await new Promise((r) => setImmediate(r));
+      // settled meanwhile (a reader needed the ledger at once)
+      if (this.deferred !== d) return;
+      ledger = ledger.with({ set: d.desired.slice(i, i + PORTS_PER_STEP), remove: [] }).ledger;
+    }
+    this.settle(ledger);
+  }
+
+  /**
+   * Takes the ledger of the ports a start found the tables to hold by their stamp (see
+   * deferred), `built` or built now. Its model should be the stamped one; one that is not (its
+   * digest differs) is not what the tables hold: they are listed and moved to it (in the serial
+   * queue, before any other change is planned).
+   */
+  private settle(built?: PortLedger): void {
     const d = this.deferred;
     if (!d) return;
     this.deferred = undefined;
-    this.loadKept();
-    const known = this.stored ?? new Map<string, CompiledPort>();
+    const ledger = built ?? this.deferredBase(d).with({ set: d.desired, remove: [] }).ledger;
     this.stored = undefined;
-    const ports = byPortName(d.desired);
-    const keep = new Map(ports.map((p, i) => [p.portdev, d.stamp.ids[i]!]));
-    const { ledger } = PortLedger.empty(this.path, d.stamp.dispatch, keep, known, new Map()).with({
-      set: d.desired,
-      remove: [],
-    });
     this.ledger = ledger;
     if (modelDigest(ledger.model, this.bodies) === d.stamp.digest) {
       this.kernel = this.kernelOf(ledger);
@@ -430,7 +454,7 @@ export class NftablesBackend implements NwfilterBackend {
     ) {
       this.deferred = { desired, stamp };
       this.stampSoon(0);
-      setTimeout(() => void this.serial(async () => this.settle()).catch(() => undefined), SAVE_DELAY_MS).unref();
+      setTimeout(() => void this.serial(() => this.settleInSteps()).catch(() => undefined), SAVE_DELAY_MS).unref();
       return { delta: emptyDelta(), observed: new Set(desired.map((p) => p.portdev)), compiled: 0, stamped: true };
     }
     this.settle();

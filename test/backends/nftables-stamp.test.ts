@@ -129,5 +129,14 @@ describe('nftables backend kernel stamps', () => {
     const fresh = new FakeNft();
     await new NftablesBackend(fresh).reconcile(moved);
     assert.deepEqual(snapshot(kernel.ruleset(TABLE)), snapshot(fresh.ruleset(TABLE)));
+
+    // the stamped ports in another layout (bridge conntrack now there): not taken as the stamped
+    // ones; their ledger is built (compiled: the kept ports are the other layout's) and compared first
+    const other = new NftablesBackend(
+      kernel,
+      { bridgeConntrack: true },
+      { stateFile, stamp: { file, clock, adopted: stamp } },
+    );
+    assert.equal((await other.reconcile(ports)).compiled, 3);
   });
 });

@@ -310,7 +310,7 @@ export class NftablesBackend implements NwfilterBackend {
     const { ledger, kernel } = this;
     if (!at || !ledger || !kernel || hasGarbage(kernel) || ledger.traced.size > 0) return;
     const ports = byPortName(ledger.ports());
-    const inputs = portsDigest(ports);
+    const inputs = portsDigest(this.path, ports);
     if (inputs === undefined) return;
     if (this.verified?.ledger !== ledger) {
       const d = modelDelta(kernel.ruleset, ledger.model, this.bodies);
@@ -450,7 +450,7 @@ export class NftablesBackend implements NwfilterBackend {
       !this.ledger &&
       this.opts.stateFile &&
       existsSync(this.opts.stateFile) &&
-      portsDigest(desired) === stamp.ports
+      portsDigest(this.path, desired) === stamp.ports
     ) {
       this.deferred = { desired, stamp };
       this.stampSoon(0);

@@ -99,11 +99,14 @@ export const byPortName = <T extends PortInputs>(ports: readonly T[]): T[] =>
   [...ports].sort((a, b) => (a.portdev < b.portdev ? -1 : a.portdev > b.portdev ? 1 : 0));
 
 /**
- * A digest of a set of ports by what makes their rules, so that the same ports (each with the
- * same inputs) have the same digest; undefined when a port's inputs are not digested.
+ * A digest of a set of ports by what makes their rules, in the layout `path` (compile.ts
+ * StatefulPath: whether the bridge family tracks connections), so that the same ports (each with
+ * the same inputs) in the same layout have the same digest; undefined when a port's inputs are
+ * not digested.
  */
-export function portsDigest(ports: readonly PortInputs[]): string | undefined {
+export function portsDigest(path: string, ports: readonly PortInputs[]): string | undefined {
   const h = createHash('sha256');
+  h.update(`${path}\0`);
   for (const p of byPortName(ports)) {
     if (p.inputsDigest === undefined) return undefined;
     h.update(`${p.portdev} ${p.inputsDigest} ${p.macFilter ? 1 : 0}\0`);

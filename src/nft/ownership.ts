@@ -137,21 +137,31 @@ function transact(fd: number, build: (seq: number) => Buffer[], generation?: num
   return seqs.map((s) => errors.get(s)!);
 }
 
+/** NFT_MSG_GETGEN: the ruleset's generation (for a NetlinkSocket of NETLINK_NETFILTER; see rulesetGeneration). */
+export const getGeneration = (seq: number): Buffer => message(GETGEN, NLM_F.REQUEST | NLM_F.ACK, seq, 0);
+
+/** The generation in GETGEN's answer. */
+export function generationOf(m: Message): number {
+  const id = parseAttrs(m.payload, NFGENMSG_SIZE).get(NFTA_GEN_ID);
+  if (!id) throw new Error('the nftables generation answer carries no generation');
+  return id.readUInt32BE(0);
+}
+
 /**
- * The generation of the namespace's nftables ruleset (NFT_MSG_GETGEN): a number every committed
- * transaction, of any process on any table, moves on by one; nothing else changes a ruleset.
+ * The generation of the namespace's nftables ruleset (NFT_MSG_GETGEN) on `fd`: a number every
+ * committed transaction, of any process on any table, moves on by one; nothing else changes a
+ * ruleset.
  */
 export function rulesetGeneration(fd: number): number {
   nextSeq += 16;
   const s = nextSeq;
-  sendAll(fd, message(GETGEN, NLM_F.REQUEST | NLM_F.ACK, s, 0));
+  sendAll(fd, getGeneration(s));
   const { errors, messages } = answers(fd, [s]);
   const errno = errors.get(s)!;
   if (errno !== 0) throw new Error(`reading the nftables generation: errno ${errno}`);
   const reply = messages.find((m) => m.seq === s);
-  const id = reply && parseAttrs(reply.payload, NFGENMSG_SIZE).get(NFTA_GEN_ID);
-  if (!id) throw new Error('the nftables generation answer carries no generation');
-  return id.readUInt32BE(0);
+  if (!reply) throw new Error('no answer with the nftables generation');
+  return generationOf(reply);
 }
 
 /**

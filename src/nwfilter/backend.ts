@@ -108,6 +108,12 @@ export interface NwfilterBackend {
    */
   prepare?(): void;
   /**
+   * Told after each of the daemon's operations (which may have moved the kernel's ruleset on
+   * without touching the backend's rules: a network's firewall, a heal): a backend that stamps
+   * the kernel (nftables, kernel-stamp.ts) stamps it again.
+   */
+  restamp?(): void;
+  /**
    * What the backend holds the kernel to and the name of its layout, for nwfilter-explain
    * (src/explain); undefined before the first change. Backends without it cannot be explained.
    */

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
+import { NETLINK_NETFILTER, NetlinkSocket } from '../../src/netlink/socket.js';
+import { generationOf, getGeneration } from '../../src/nft/ownership.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { bindingRecord, cli, daemonFixture, kill9, startDaemon, waitForLog, type DaemonProcess } from './process.js';
 
@@ -29,19 +31,25 @@ describe('virtwalld restarts from its kernel stamp', { skip }, () => {
         .map((f) => nft(`list table ${f} virtwall_nwf`, false).stdout)
         .join('')
         .replace(/counter packets \d+ bytes \d+/g, 'counter');
-    /** Starts the daemon once the last one's stamp is written; the start-up reconcile's log line. */
+    /** Starts the daemon once the last one stamped the ruleset as it is; the start-up reconcile's log line. */
     let last: DaemonProcess | undefined;
-    let stamp = '';
-    /** The stamp's ports (their ids), once written. */
-    const stampedPorts = () => (stampText() ? (JSON.parse(stampText()) as { ids: number[] }).ids.length : 0);
+    /** The namespace's ruleset generation now. */
+    const generation = () => {
+      const socket = NetlinkSocket.open(NETLINK_NETFILTER, ns);
+      try {
+        return generationOf(socket.request(getGeneration)[0]!);
+      } finally {
+        socket.close();
+      }
+    };
+    /** Whether the stamp names the ruleset as it is now, with `ports` ports. */
+    const current = (ports: number) => {
+      const s = stampText() && (JSON.parse(stampText()) as { generation: number; ids: number[] });
+      return s && s.generation === generation() && s.ids.length === ports;
+    };
     const restart = async (whileDown: () => void = () => {}, ports = PORTS.length) => {
       if (last) {
-        const before = stamp;
-        await waitFor(() => stampText() !== '' && stampText() !== before && stampedPorts() === ports, {
-          what: 'a new kernel stamp',
-          timeout: 10_000,
-        });
-        stamp = stampText();
+        await waitFor(() => current(ports), { what: 'a kernel stamp of the ruleset now', timeout: 10_000 });
         await kill9(last);
       }
       whileDown();
@@ -63,6 +71,11 @@ describe('virtwalld restarts from its kernel stamp', { skip }, () => {
 
     const again = await restart();
     assert.match(again, /"stamped":true/, 'a stamped start stamps again (its adoption moved the generation on)');
+    // the daemon's own other transactions (a network's firewall) are stamped over too
+    const network =
+      "<network><name>n</name><bridge name='vbr0' stp='off'/><dns enable='no'/><ip address='10.79.0.1' prefix='24'/></network>";
+    assert.equal(cli(root, ['net-create', file('n.xml', network)]).status, 0);
+    assert.match(await restart(), /"stamped":true/, 'stamped again after the network started');
     // a change right after a stamped start is planned on the ledger the stamped ports build
     assert.equal(cli(root, ['nwfilter-binding-create', file('vnet6.xml', bindingRecord(6))]).status, 0);
     assert.match(tables(), /vnet6/);

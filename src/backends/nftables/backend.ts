@@ -76,6 +76,9 @@ function portsIn(
 /** Whether the kernel holds something only for packets of the previous generation. */
 const hasGarbage = (k: KernelModel) => k.garbage.chains.size + k.garbage.sets.size + k.garbage.elements.size > 0;
 
+/** What a kernel stamp says of our tables, but in which namespace and at which generation. */
+type StampedModel = Omit<KernelStamp, 'boot' | 'netns' | 'generation'>;
+
 /** Ports a deferred ledger is built by between turns of the event loop (about 25 ms of work). */
 const PORTS_PER_STEP = 500;
 
@@ -119,8 +122,12 @@ export class NftablesBackend implements NwfilterBackend {
   private saveDue = 0;
   /** The stamp our tables were adopted at, until the first resync takes it. */
   private adopted: KernelStamp | undefined;
-  /** The ledger the kernel model was last found equal to, with its model's digest (see stamp). */
-  private verified: { ledger: PortLedger; digest: string } | undefined;
+  /** The ledger the kernel model was last found equal to, with what a stamp says of it (see stamp). */
+  private verified: { ledger: PortLedger; stamp: StampedModel } | undefined;
+  /** The last stamp written (as written): one that would say the same is not written again. */
+  private lastStamp: string | undefined;
+  private stampTimer: NodeJS.Timeout | undefined;
+  private stampDue = 0;
   /**
    * Ports a start found the tables to hold by the stamp they were adopted at (their ports are
    * the stamped ones): the ledger is built for them when first needed (settle).
@@ -283,13 +290,22 @@ export class NftablesBackend implements NwfilterBackend {
     }, delay).unref();
   }
 
-  /** Stamps the kernel `delay` ms from now (see stamp). */
+  /** Stamps the kernel `delay` ms from now, or earlier when a stamp is due earlier already (see stamp). */
   private stampSoon(delay: number): void {
-    if (!this.opts.stamp) return;
-    setTimeout(() => {
+    const due = Date.now() + delay;
+    if (!this.opts.stamp || (this.stampTimer && this.stampDue <= due)) return;
+    clearTimeout(this.stampTimer);
+    this.stampDue = due;
+    this.stampTimer = setTimeout(() => {
+      this.stampTimer = undefined;
       // a stamp not written only costs the next start a listing
       void this.serial(() => this.stamp()).catch(() => undefined);
     }, delay).unref();
+  }
+
+  /** The ruleset may have moved on (any transaction, on any table): the kernel is stamped again soon. */
+  restamp(): void {
+    this.stampSoon(SAVE_DELAY_MS);
   }
 
   /**
@@ -301,36 +317,40 @@ export class NftablesBackend implements NwfilterBackend {
    */
   private async stamp(): Promise<void> {
     const at = this.opts.stamp;
-    if (at && this.deferred) {
-      // the tables hold what they held at the stamp they were adopted at
-      const stamp = { ...this.deferred.stamp, boot: bootId(), netns: String(at.clock.netns) };
-      writeKernelStamp(at.file, { ...stamp, generation: await at.clock.generation() });
-      return;
-    }
+    const held = at && this.stampable();
+    if (!at || !held) return;
+    const generation = await at.clock.generation();
+    const stamp: KernelStamp = { ...held, boot: bootId(), netns: String(at.clock.netns), generation };
+    const text = JSON.stringify(stamp);
+    if (text === this.lastStamp) return;
+    writeKernelStamp(at.file, stamp);
+    this.lastStamp = text;
+  }
+
+  /** What a stamp says of our tables but where and when; undefined when they cannot be stamped (see stamp). */
+  private stampable(): StampedModel | undefined {
+    // the tables hold what they held at the stamp they were adopted at
+    if (this.deferred) return this.deferred.stamp;
     const { ledger, kernel } = this;
-    if (!at || !ledger || !kernel || hasGarbage(kernel) || ledger.traced.size > 0) return;
+    if (!ledger || !kernel || hasGarbage(kernel) || ledger.traced.size > 0) return undefined;
+    if (this.verified?.ledger === ledger) return this.verified.stamp;
+    const d = modelDelta(kernel.ruleset, ledger.model, this.bodies);
+    const differs =
+      d.addedSets.size + d.removedSets.size + d.addedChains.size + d.removedChains.size + d.changedChains.size > 0 ||
+      d.addedElements.size + d.removedElements.size > 0;
+    const digest = differs ? undefined : modelDigest(ledger.model, this.bodies);
     const ports = byPortName(ledger.ports());
     const inputs = portsDigest(this.path, ports);
-    if (inputs === undefined) return;
-    if (this.verified?.ledger !== ledger) {
-      const d = modelDelta(kernel.ruleset, ledger.model, this.bodies);
-      const differs =
-        d.addedSets.size + d.removedSets.size + d.addedChains.size + d.removedChains.size + d.changedChains.size > 0 ||
-        d.addedElements.size + d.removedElements.size > 0;
-      const digest = differs ? undefined : modelDigest(ledger.model, this.bodies);
-      if (digest === undefined) return;
-      this.verified = { ledger, digest };
-    }
-    writeKernelStamp(at.file, {
-      boot: bootId(),
-      netns: String(at.clock.netns),
-      generation: await at.clock.generation(),
+    if (digest === undefined || inputs === undefined) return undefined;
+    const stamp = {
       tables: FAMILIES.filter((f) => hasFamily(ledger.model, f)),
-      digest: this.verified.digest,
+      digest,
       dispatch: ledger.generation,
       ports: inputs,
       ids: ports.map((p) => ledger.idOf(p.portdev)!),
-    });
+    };
+    this.verified = { ledger, stamp };
+    return stamp;
   }
 
   /**
@@ -376,7 +396,7 @@ export class NftablesBackend implements NwfilterBackend {
     this.ledger = ledger;
     if (modelDigest(ledger.model, this.bodies) === d.stamp.digest) {
       this.kernel = this.kernelOf(ledger);
-      this.verified = { ledger, digest: d.stamp.digest };
+      this.verified = { ledger, stamp: d.stamp };
       return;
     }
     this.kernel = undefined;
@@ -432,7 +452,6 @@ export class NftablesBackend implements NwfilterBackend {
     this.stored = undefined;
     this.ledger = ledger;
     this.kernel = this.kernelOf(ledger);
-    this.verified = { ledger, digest: stamp.digest };
     return { delta: emptyDelta(), observed: new Set(desired.map((p) => p.portdev)), compiled, stamped: true };
   }
 

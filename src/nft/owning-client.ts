@@ -64,6 +64,10 @@ export class OwningNft implements NftClient {
       const at = adopt?.(netnsCookie(lib.fd));
       // tables a persisting owner held are proof enough that the kernel keeps them: no probe
       if (at && adoptAtGeneration(lib.fd, at.tables, at.generation)) return new OwningNft(lib, true);
+    } catch {
+      // not adopted at that generation: adopted as any start adopts them (a stamp only spares a listing)
+    }
+    try {
       if (!kernelOwnsTables(lib.fd, PROBE_TABLE))
         return { unavailable: 'the kernel refuses nftables tables flagged owner and persist' };
     } catch (e) {

@@ -6,7 +6,7 @@
 // compare as before, and damage is repaired.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUseNetns } from '../support/netns.js';
 import { NETLINK_NETFILTER, NetlinkSocket } from '../../src/netlink/socket.js';
@@ -108,5 +108,14 @@ describe('virtwalld restarts from its kernel stamp', { skip }, () => {
     assert.match(edited, /"repaired":\["vnet3"\]/);
     assert.match(tables(), /10\.1\.0\.33/);
     assert.doesNotMatch(tables(), /10\.1\.0\.3\b/);
+
+    // a stamp that cannot be read costs the listing, not the ownership of the tables
+    const unreadable = await restart(() => {
+      rmSync(stampFile);
+      mkdirSync(stampFile);
+    });
+    assert.match(last!.log(), /"nwfilterTableOwnership":"owner"/);
+    assert.match(unreadable, /"repaired":\[\],"removed":\[\]/);
+    assert.doesNotMatch(unreadable, /"stamped"/);
   });
 });

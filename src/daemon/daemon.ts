@@ -137,12 +137,14 @@ export class Daemon {
       deps.log.error({ network: name, err: (err as Error).message }, 'autostart failed'),
     );
     for (const name of started) deps.log.info({ network: name }, 'autostarted network');
+    deps.backend.restamp?.();
     return d;
   }
 
   /** Runs operations one at a time (the records and the backend are not re-entrant). */
   serial<T>(op: () => Promise<T> | T): Promise<T> {
-    return this.queue.run(op);
+    // what an operation committed (a network's rules, a heal) moves the ruleset's generation on
+    return this.queue.run(op).finally(() => this.deps.backend.restamp?.());
   }
 
   /**
@@ -175,7 +177,13 @@ export class Daemon {
     );
     const changed = report.repaired.length + report.removed.length > 0;
     this.deps.log[changed ? 'warn' : 'info'](
-      { reason, repaired: report.repaired, removed: report.removed, compiled: report.compiled },
+      {
+        reason,
+        repaired: report.repaired,
+        removed: report.removed,
+        compiled: report.compiled,
+        stamped: report.stamped,
+      },
       'nwfilter reconcile',
     );
   }

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync,
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { VirtwallError } from '../errors.js';
-import { createNwfilterBackend } from '../backends/nwfilter.js';
+import { createNwfilterBackend, nftablesStampFile } from '../backends/nwfilter.js';
 import { ownNwfilterTables } from '../backends/nftables/table-ownership.js';
 import { NftablesBackend } from '../backends/nftables/backend.js';
 import { SystemRunner } from '../exec/runner.js';
@@ -192,16 +192,19 @@ async function startServices(root: string, layout: StateLayout, config: DaemonCo
     config.nwfilterBackend !== 'nftables'
       ? undefined
       : config.nwfilterTableOwner
-        ? await ownNwfilterTables()
+        ? await ownNwfilterTables(nftablesStampFile(layout.run))
         : { ownership: 'none: nwfilter_table_owner = 0', unowned: [] };
   if (tables?.unowned.length)
     log.warn(
       { tables: tables.unowned },
       'nwfilter tables exist without ownership (created so before): foreign changes to them are healed; they are owned once recreated',
     );
+  // the kernel is stamped only while no other process can change our tables
+  const owned = tables?.nft && tables.unowned.length === 0 ? tables.nft : undefined;
   const backend = await createNwfilterBackend(runner, config.nwfilterBackend, {
     stateDir: layout.run,
     nft: tables?.nft,
+    stamp: owned && { file: nftablesStampFile(layout.run), clock: owned, adopted: tables?.stamped },
   });
   const firewalld = new Firewalld();
   const telemetry = new Telemetry(config.metricsListen ? await telemetryMetrics() : undefined);

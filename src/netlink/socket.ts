@@ -14,6 +14,7 @@ const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_PROTOCOL = 38;
 const SO_DOMAIN = 39;
+const SO_NETNS_COOKIE = 71;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 const SO_RCVTIMEO = 20;
@@ -51,6 +52,7 @@ interface Libc {
   setns: KoffiFunction;
   strerror: KoffiFunction;
   getsockopt: KoffiFunction;
+  getsockopt64: KoffiFunction;
   fcntl: KoffiFunction;
   bind: KoffiFunction;
   poll: KoffiFunction;
@@ -75,6 +77,7 @@ function sys(): Libc {
     setns: so.func('int setns(int fd, int nstype)'),
     strerror: so.func('const char *strerror(int errnum)'),
     getsockopt: so.func('int getsockopt(int fd, int level, int name, _Out_ int *value, _Inout_ uint32_t *len)'),
+    getsockopt64: so.func('int getsockopt(int fd, int level, int name, _Out_ uint64_t *value, _Inout_ uint32_t *len)'),
     fcntl: so.func('int fcntl(int fd, int cmd, ...)'),
     bind: so.func('int bind(int fd, const void *addr, uint32_t len)'),
     poll: so.func('int poll(_Inout_ pollfd *fds, unsigned long nfds, int timeout)'),
@@ -115,6 +118,16 @@ export function isNetlinkSocket(fd: number, protocol: number): boolean {
     return sys().getsockopt(fd, SOL_SOCKET, name, value, [4]) === 0 ? value[0] : undefined;
   };
   return option(SO_DOMAIN) === AF_NETLINK && option(SO_PROTOCOL) === protocol;
+}
+
+/**
+ * The cookie of the network namespace socket `fd` acts in (SO_NETNS_COOKIE, Linux 5.14): a number
+ * the kernel gives no other namespace until it reboots, unlike the namespace's inode number.
+ */
+export function netnsCookie(fd: number): bigint {
+  const value = [0n];
+  check(sys().getsockopt64(fd, SOL_SOCKET, SO_NETNS_COOKIE, value, [8]), 'SO_NETNS_COOKIE');
+  return BigInt(value[0]!);
 }
 
 /** Sets close-on-exec on a socket someone else opened (libmnl opens libnftables' without it). */

@@ -27,6 +27,10 @@ const BATCH_END = 0x11;
 const NEWTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 0;
 const GETTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 1;
 const DELTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 2;
+const GETGEN = (NFNL_SUBSYS_NFTABLES << 8) | 16;
+/** nfnetlink.h: the batch attribute that makes the kernel refuse a batch unless the ruleset is at that generation. */
+const NFNL_BATCH_GENID = 1;
+const NFTA_GEN_ID = 1;
 const NFTA_TABLE_NAME = 1;
 const NFTA_TABLE_FLAGS = 2;
 const NFTA_TABLE_HANDLE = 4;
@@ -35,6 +39,8 @@ const ENOENT = 2;
 const EPERM = 1;
 const EOPNOTSUPP = 95;
 const ENOBUFS = 105;
+/** The batch was refused: the ruleset is no longer at the generation it named. */
+const ERESTART = 85;
 
 /** One nfnetlink message: nlmsghdr, nfgenmsg, attributes. */
 function message(type: number, flags: number, seq: number, family: number, attrs: Buffer[] = []): Buffer {
@@ -75,12 +81,16 @@ export function tableHandleOf(m: Message): number | undefined {
 
 let nextSeq = Math.floor(Date.now() / 1000);
 
-/** Reads answers on `fd` until every sequence number in `seqs` got its ack or error; returns the errnos and the other messages. */
-function answers(fd: number, seqs: number[]): { errors: Map<number, number>; messages: Message[] } {
+/**
+ * Reads answers on `fd` until every sequence number in `seqs` got its ack or error, or `refused`
+ * (a batch's begin) got an error (the kernel refused the whole batch and answers nothing else);
+ * returns the errnos and the other messages.
+ */
+function answers(fd: number, seqs: number[], refused?: number): { errors: Map<number, number>; messages: Message[] } {
   const errors = new Map<number, number>();
   const messages: Message[] = [];
   const buf = Buffer.alloc(1 << 16);
-  while (seqs.some((s) => !errors.has(s))) {
+  while (seqs.some((s) => !errors.has(s)) && !(refused !== undefined && errors.has(refused))) {
     const n = receiveOn(fd, buf, MSG_DONTWAIT);
     // an overrun of the socket (by a large libnftables listing) is reported once; our answers queue behind it
     if (n === -ENOBUFS) continue;
@@ -102,23 +112,79 @@ function sendAll(fd: number, data: Buffer): void {
 /**
  * Sends the messages as one transaction on `fd` and returns each message's errno (0: done), in
  * order. Every message asks for an answer, so all of them are read here and none is left for
- * libnftables to find on its socket. The kernel answers while `send` runs.
+ * libnftables to find on its socket. The kernel answers while `send` runs. With `generation`,
+ * the kernel takes the batch only while the ruleset is at that generation (else every errno is
+ * ERESTART): checked and committed under the one lock of the namespace's nftables.
  */
-function transact(fd: number, build: (seq: number) => Buffer[]): number[] {
+function transact(fd: number, build: (seq: number) => Buffer[], generation?: number): number[] {
   nextSeq += 16;
   const first = nextSeq;
   const messages = build(first + 1);
+  const genid = Buffer.alloc(4);
+  if (generation !== undefined) genid.writeUInt32BE(generation);
   sendAll(
     fd,
     Buffer.concat([
-      message(BATCH_BEGIN, NLM_F.REQUEST, first, 0),
+      message(BATCH_BEGIN, NLM_F.REQUEST, first, 0, generation === undefined ? [] : [attr(NFNL_BATCH_GENID, genid)]),
       ...messages,
       message(BATCH_END, NLM_F.REQUEST, first + messages.length + 1, 0),
     ]),
   );
   const seqs = messages.map((_, i) => first + 1 + i);
-  const { errors } = answers(fd, seqs);
+  const { errors } = answers(fd, seqs, first);
+  const refused = errors.get(first);
+  if (refused !== undefined && refused !== 0) return seqs.map(() => refused);
   return seqs.map((s) => errors.get(s)!);
+}
+
+/** NFT_MSG_GETGEN: the ruleset's generation (for a NetlinkSocket of NETLINK_NETFILTER; see rulesetGeneration). */
+export const getGeneration = (seq: number): Buffer => message(GETGEN, NLM_F.REQUEST | NLM_F.ACK, seq, 0);
+
+/** The generation in GETGEN's answer. */
+export function generationOf(m: Message): number {
+  const id = parseAttrs(m.payload, NFGENMSG_SIZE).get(NFTA_GEN_ID);
+  if (!id) throw new Error('the nftables generation answer carries no generation');
+  return id.readUInt32BE(0);
+}
+
+/**
+ * The generation of the namespace's nftables ruleset (NFT_MSG_GETGEN) on `fd`: a number every
+ * committed transaction, of any process on any table, moves on by one; nothing else changes a
+ * ruleset.
+ */
+export function rulesetGeneration(fd: number): number {
+  nextSeq += 16;
+  const s = nextSeq;
+  sendAll(fd, getGeneration(s));
+  const { errors, messages } = answers(fd, [s]);
+  const errno = errors.get(s)!;
+  if (errno !== 0) throw new Error(`reading the nftables generation: errno ${errno}`);
+  const reply = messages.find((m) => m.seq === s);
+  if (!reply) throw new Error('no answer with the nftables generation');
+  return generationOf(reply);
+}
+
+/**
+ * Adopts the orphaned `tables` (owner and persist, as own does) in ONE transaction the kernel
+ * takes only while the ruleset is still at `generation`: true when it did, so no transaction
+ * at all came between that generation and the tables becoming ours; false when one did (or a
+ * table could not be adopted: the batch then changed nothing).
+ */
+export function adoptAtGeneration(
+  fd: number,
+  tables: readonly { family: Family; table: string }[],
+  generation: number,
+): boolean {
+  if (tables.length === 0) return false;
+  const errnos = transact(
+    fd,
+    (s) => tables.map(({ family, table }, i) => tableMessage(NEWTABLE, 0, s + i, family, table, OWNED)),
+    generation,
+  );
+  if (errnos.every((e) => e === 0)) return true;
+  if (errnos.every((e) => e === ERESTART || e === 0) || errnos.some((e) => e === EOPNOTSUPP || e === EPERM))
+    return false;
+  throw new Error(`adopting nft tables: errno ${errnos.find((e) => e !== 0)}`);
 }
 
 /** A table's flags (TABLE_OWNER, TABLE_PERSIST, ...), undefined when there is no such table. */

@@ -8,7 +8,15 @@ import { NftCli, type AddedRule, type KnownBodies, type NftClient } from './clie
 import { Libnftables } from './libnftables.js';
 import type { ListedTable } from './listing.js';
 import type { Family, Statement } from './objects.js';
-import { kernelOwnsTables, own, tableFlags, type Ownership } from './ownership.js';
+import {
+  adoptAtGeneration,
+  kernelOwnsTables,
+  own,
+  rulesetGeneration,
+  tableFlags,
+  type Ownership,
+} from './ownership.js';
+import { netnsCookie } from '../netlink/socket.js';
 
 const PROBE_TABLE = 'virtwall_owner_probe';
 
@@ -18,20 +26,46 @@ export class OwningNft implements NftClient {
   private readonly cli: NftCli;
 
   /** `lib`: the in-process nft whose socket owns the tables; commands run on it are accepted there. */
-  private constructor(readonly lib: Libnftables) {
+  private constructor(
+    readonly lib: Libnftables,
+    /** Whether open() adopted the tables it was told, at the generation it was told. */
+    readonly adopted = false,
+  ) {
     this.cli = new NftCli(lib);
+  }
+
+  /** The cookie of the network namespace the client acts in (see netnsCookie). */
+  get netns(): bigint {
+    return netnsCookie(this.lib.fd);
+  }
+
+  /** The namespace's ruleset generation now (ownership.ts rulesetGeneration). */
+  generation(): Promise<number> {
+    return this.lib.exclusive(() => rulesetGeneration(this.lib.fd));
   }
 
   /**
    * The owning client, or why there is none here: libnftables does not load, or the kernel
-   * does not keep owned tables past their owner (before Linux 6.9: no `persist`).
+   * does not keep owned tables past their owner (before Linux 6.9: no `persist`). `adopt`, told
+   * the client's namespace (its cookie), may name orphaned tables and the ruleset generation
+   * they are to be adopted at, before anything else of ours changes the ruleset (see
+   * adoptAtGeneration); `adopted` says whether they were.
    */
-  static open(): OwningNft | { unavailable: string } {
+  static open(
+    adopt?: (netns: bigint) => { tables: readonly { family: Family; table: string }[]; generation: number } | undefined,
+  ): OwningNft | { unavailable: string } {
     let lib: Libnftables;
     try {
       lib = new Libnftables();
     } catch (e) {
       return { unavailable: `libnftables: ${(e as Error).message}` };
+    }
+    try {
+      const at = adopt?.(netnsCookie(lib.fd));
+      // tables a persisting owner held are proof enough that the kernel keeps them: no probe
+      if (at && adoptAtGeneration(lib.fd, at.tables, at.generation)) return new OwningNft(lib, true);
+    } catch {
+      // not adopted at that generation: adopted as any start adopts them (a stamp only spares a listing)
     }
     try {
       if (!kernelOwnsTables(lib.fd, PROBE_TABLE))

@@ -71,6 +71,8 @@ export interface ReconcileReport {
   removed: string[];
   /** How many ports' rules were computed anew rather than reused (backends that keep compiled ports). */
   compiled?: number;
+  /** The kernel was known from its stamp (nftables, src/backends/nftables/kernel-stamp.ts): nothing was listed. */
+  stamped?: boolean;
 }
 
 /**
@@ -105,6 +107,12 @@ export interface NwfilterBackend {
    * daemon calls it before loading its records, so the kernel lists while it parses them.
    */
   prepare?(): void;
+  /**
+   * Told after each of the daemon's operations (which may have moved the kernel's ruleset on
+   * without touching the backend's rules: a network's firewall, a heal): a backend that stamps
+   * the kernel (nftables, kernel-stamp.ts) stamps it again.
+   */
+  restamp?(): void;
   /**
    * What the backend holds the kernel to and the name of its layout, for nwfilter-explain
    * (src/explain); undefined before the first change. Backends without it cannot be explained.

@@ -113,6 +113,13 @@ describe('kept parsed binding records', () => {
       (text: string) => text.replace('"vnet1"', '"vnet1;reboot"'),
       (text: string) => text.replace('11111111-2222-3333-4444-555555555555', 'not-a-uuid'),
       (text: string) => text.replace('"kept-definition"', '""'),
+      (text: string) => text.replace('"portdev":', '"extra":1,"portdev":'),
+      (text: string) => text.replace('"owner":{', '"owner":{"extra":1,'),
+      (text: string) => text.replace('"params":[]', '"params":[["IP",["10.0.0.1;reboot"]]]'),
+      (text: string) => text.replace('"params":[]', '"params":[["IP",[]]]'),
+      (text: string) => text.replace('"params":[]', '"params":[["IP","10.0.0.1"]]'),
+      (text: string) => text.replace('"line":1', '"line":"1"'),
+      (text: string) => text.replace('"records":', '"extra":{},"records":'),
     ]) {
       const dir = scratch(t);
       const bindings = join(dir, 'nwfilter-binding');

@@ -4,6 +4,7 @@
 import { OwningNft } from '../../nft/owning-client.js';
 import { TABLE_OWNER, TABLE_PERSIST } from '../../nft/ownership.js';
 import { FAMILIES, TABLE } from './model.js';
+import { bootId, readKernelStamp, type KernelStamp } from './kernel-stamp.js';
 
 export interface NwfilterTablesClient {
   /** The owning client; none: nft processes, and the daemon heals foreign changes. */
@@ -12,12 +13,22 @@ export interface NwfilterTablesClient {
   ownership: string;
   /** Our tables that exist without ownership (created so by an earlier virtwall or by nft). */
   unowned: string[];
+  /** The stamp (kernel-stamp.ts) our tables were adopted at: they hold the model it names. */
+  stamped?: KernelStamp;
 }
 
-/** The owning client with our tables adopted, where this kernel and libnftables allow it. */
-export async function ownNwfilterTables(): Promise<NwfilterTablesClient> {
-  const nft = OwningNft.open();
+/**
+ * The owning client with our tables adopted, where this kernel and libnftables allow it; at the
+ * generation `stampFile`'s stamp names, where that is still the ruleset's (nothing changed since).
+ */
+export async function ownNwfilterTables(stampFile?: string): Promise<NwfilterTablesClient> {
+  let stamp: KernelStamp | undefined;
+  const nft = OwningNft.open((netns) => {
+    stamp = stampFile === undefined ? undefined : readKernelStamp(stampFile, { boot: bootId(), netns: String(netns) });
+    return stamp && { tables: stamp.tables.map((family) => ({ family, table: TABLE })), generation: stamp.generation };
+  });
   if ('unavailable' in nft) return { ownership: `none: ${nft.unavailable}`, unowned: [] };
+  if (nft.adopted) return { nft, ownership: 'owner', unowned: [], stamped: stamp };
   const unowned: string[] = [];
   for (const family of FAMILIES)
     if ((await nft.own(family, TABLE)) === 'not-ownable') unowned.push(`${family} ${TABLE}`);

@@ -92,22 +92,45 @@ function walk(def: FilterDef, vars: VarTable, source: FilterSource, path: readon
   }
 }
 
-/** Every variable access some rule of the tree cannot resolve -> the filter path first using it. */
-function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource): Map<string, readonly string[]> {
+/**
+ * One walk of `root`'s tree with `vars`: every variable access some rule cannot resolve (-> the
+ * filter path first using it) and, while none is missing, each rule's instance. What expanding
+ * a rule throws is kept (`failed`), not thrown, so that an unresolvable variable further on is
+ * still the error reported, as when the tree was walked for those first; what walking throws (a
+ * loop, a missing filter) is thrown at once.
+ */
+function walkTree(root: FilterDef, vars: VarTable, source: FilterSource, expandRules: boolean) {
   const missing = new Map<string, readonly string[]>();
-  walk(root, vars, source, [root.name], (rule, _def, ruleVars, path) => {
+  const instances: RuleInstance[] = [];
+  let failed: { error: unknown } | undefined;
+  const checked = new Map<string, string | undefined>();
+  walk(root, vars, source, [root.name], (rule, def, ruleVars, path) => {
     for (const v of rule.variables) {
       if (isVarRefAvailable(v, ruleVars)) continue;
       const name = formatVarRef(v);
       if (!missing.has(name)) missing.set(name, path);
     }
+    if (!expandRules || missing.size > 0 || failed) return;
+    try {
+      instances.push({
+        path,
+        chain: def.chain,
+        chainKind: def.chainKind,
+        chainPriority: def.priority,
+        priority: rule.priority,
+        rule,
+        expansions: expand(rule, ruleVars, path, checked),
+      });
+    } catch (error) {
+      failed = { error };
+    }
   });
-  return missing;
+  return { missing, instances, failed };
 }
 
 /** The variable accesses of `root`'s tree that `vars` leave unresolved (throws what walking throws). */
 export function unresolvedVariables(root: FilterDef, vars: VarTable, source: FilterSource): string[] {
-  return [...missingVariables(root, vars, source).keys()];
+  return [...walkTree(root, vars, source, false).missing.keys()];
 }
 
 /**
@@ -122,39 +145,47 @@ export function instantiate(
   source: FilterSource,
   opts: InstantiateOptions = {},
 ): RuleInstance[] {
-  let top = vars;
-  let missing = missingVariables(root, top, source);
-  if (missing.size > 0 && opts.resolveMissing) {
-    const extra = opts.resolveMissing([...missing.keys()]);
-    if (extra) {
-      top = new Map([...vars, ...extra]);
-      missing = missingVariables(root, top, source);
-    }
+  let walked = walkTree(root, vars, source, true);
+  if (walked.missing.size > 0 && opts.resolveMissing) {
+    const extra = opts.resolveMissing([...walked.missing.keys()]);
+    if (extra) walked = walkTree(root, new Map([...vars, ...extra]), source, true);
   }
-  if (missing.size > 0) {
-    const list = [...missing].map(([name, path]) => `${name} (in ${path.join(' -> ')})`).join(', ');
+  if (walked.missing.size > 0) {
+    const list = [...walked.missing].map(([name, path]) => `${name} (in ${path.join(' -> ')})`).join(', ');
     throw invalidInput(
       `cannot instantiate filter '${root.name}': unresolvable variables or unavailable list elements: ${list}`,
       root.source,
     );
   }
-
-  const out: RuleInstance[] = [];
-  walk(root, top, source, [root.name], (rule, def, ruleVars, path) => {
-    out.push({
-      path,
-      chain: def.chain,
-      chainKind: def.chainKind,
-      chainPriority: def.priority,
-      priority: rule.priority,
-      rule,
-      expansions: expand(rule, ruleVars, path),
-    });
-  });
-  return out;
+  if (walked.failed) throw walked.failed.error;
+  return walked.instances;
 }
 
-function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): ResolvedRule[] {
+/** A rule's attributes with the variable each one reads (formatted once per rule definition). */
+const attrsOf = new WeakMap<RuleDef, readonly (readonly [string, NonNullable<RuleDef['attrs'][string]>, string?])[]>();
+
+function attrList(rule: RuleDef) {
+  let list = attrsOf.get(rule);
+  if (!list) {
+    list = Object.entries(rule.attrs).flatMap(([name, attr]) =>
+      attr ? [[name, attr, attr.value.kind === 'var' ? formatVarRef(attr.value.ref) : undefined] as const] : [],
+    );
+    attrsOf.set(rule, list);
+  }
+  return list;
+}
+
+/**
+ * The rule once per combination of its variables' values. `checked`: what checkVarValue said of
+ * each protocol, attribute and value already seen in this instantiation (a port's MAC and IP
+ * reach many rules).
+ */
+function expand(
+  rule: RuleDef,
+  vars: VarTable,
+  path: readonly string[],
+  checked: Map<string, string | undefined>,
+): ResolvedRule[] {
   let bindings: VarBinding[];
   try {
     bindings = varCombinations(vars, rule.variables);
@@ -163,17 +194,20 @@ function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): Resolve
       throw new VirtwallError(err.kind, `in filter ${path.join(' -> ')}: ${err.detail}`, { ...rule.source });
     throw err;
   }
+  const list = attrList(rule);
   return bindings.map((binding) => {
     const attrs: Partial<Record<string, ResolvedAttr>> = {};
-    for (const [name, attr] of Object.entries(rule.attrs)) {
-      if (!attr) continue;
-      if (attr.value.kind !== 'var') {
-        attrs[name] = { value: attr.value, negated: attr.negated };
+    for (const [name, attr, variable] of list) {
+      if (variable === undefined) {
+        attrs[name] = { value: attr.value as AttrLiteral, negated: attr.negated };
         continue;
       }
-      const variable = formatVarRef(attr.value.ref);
       const text = binding.get(variable)!;
-      const problem = rule.protocol ? checkVarValue(rule.protocol, name, text) : undefined;
+      let problem: string | undefined;
+      if (rule.protocol) {
+        const k = `${rule.protocol} ${name} ${text}`;
+        problem = checked.has(k) ? checked.get(k) : checked.set(k, checkVarValue(rule.protocol, name, text)).get(k);
+      }
       if (problem) {
         throw invalidInput(`in filter ${path.join(' -> ')}: variable $${variable} = '${text}' ${problem}`, {
           ...rule.source,

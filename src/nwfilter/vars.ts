@@ -98,12 +98,14 @@ export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): Va
       `the values of ${[...new Set(accesses.map((a) => a.name))].join(', ')} give ${combinations} combinations for one rule; at most ${MAX_COMBINATIONS} are allowed`,
     );
   }
+  const reads = accesses.map((a) => {
+    const key = formatVarRef(a);
+    return { key, values: vars.get(a.name)!, state: stateOf.get(key)! };
+  });
   const out: VarBinding[] = [];
   for (;;) {
     const binding = new Map<string, string>();
-    for (const access of accesses) {
-      binding.set(formatVarRef(access), vars.get(access.name)![stateOf.get(formatVarRef(access))!.cur]!);
-    }
+    for (const { key, values, state } of reads) binding.set(key, values[state.cur]!);
     out.push(binding);
     if (!advance(iterators, vars)) return out;
   }
@@ -135,7 +137,7 @@ function firstOccurrences(it: IteratorState, vars: VarTable): number[] {
   const seen = new Set<string>();
   const out: number[] = [];
   for (let i = it.min; i <= it.max; i++) {
-    const key = JSON.stringify(lists.map((l) => l[i]));
+    const key = lists.length === 1 ? lists[0]![i]! : JSON.stringify(lists.map((l) => l[i]));
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(i);

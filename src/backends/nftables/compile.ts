@@ -144,12 +144,29 @@ const signature = (p: RuleParts) =>
   JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
 /** JSON of typed values as a key; undefined for a bigint, which JSON has no form of (no compiler value is one). */
-function keyJson(x: unknown): string | undefined {
+function keyJson(x: () => unknown): string | undefined {
   try {
-    return JSON.stringify(x);
+    return JSON.stringify(x());
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A number per distinct JSON text of an expression, kept per expression object: the terms of a
+ * rule mostly hold the same few expression objects (terms.ts's field table), so a structure key
+ * names them by number instead of serialising them for every port. Throws what JSON throws.
+ */
+const exprIds = new WeakMap<Expr, number>();
+const exprTexts = new Map<string, number>();
+function exprId(e: Expr): number {
+  let id = exprIds.get(e);
+  if (id === undefined) {
+    const text = JSON.stringify(e);
+    id = exprTexts.get(text) ?? exprTexts.set(text, exprTexts.size).get(text)!;
+    exprIds.set(e, id);
+  }
+  return id;
 }
 
 /**
@@ -199,8 +216,8 @@ function draftRule(
   // the rule without the variables' values (which go to elements), and what the declarations depend on
   const structure =
     templates &&
-    keyJson([
-      first.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]),
+    keyJson(() => [
+      first.terms.map((t) => [exprId(t.expr), t.negated, t.variable, t.variable ? '' : t.value]),
       first.statements,
       first.connlimit,
       first.verdict,
@@ -225,7 +242,7 @@ function draftRule(
       sets.push({ name, decl: setDecl(exprs, negInterval[n]!), elements: [] });
     });
     template = { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
-    if (k) templates?.drafts.set(k, template);
+    if (k) templates?.drafts.set(k, share(template));
   }
   const elements: Element[][] = dynamic ? [[]] : [];
   if (posIdx.length > 0)
@@ -270,10 +287,29 @@ const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 const literalDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
 /** Rules in sets, per rule definition: what draftRule shares between the ports of a rule structure. */
 const setDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
-const isLiteral = (i: RuleInstance) =>
-  i.expansions.every((e) => Object.values(e.attrs).every((a) => a!.value.kind !== 'text'));
+/** Whether an instance's values are all literal: its rule reads no variable (each expansion has a variable's value as text). */
+const literalRules = new WeakMap<RuleDef, boolean>();
+function isLiteral(i: RuleInstance): boolean {
+  let literal = literalRules.get(i.rule);
+  if (literal === undefined) {
+    literal = Object.values(i.rule.attrs).every((a) => a!.value.kind !== 'var');
+    literalRules.set(i.rule, literal);
+  }
+  return literal;
+}
 
-/** All chains of one port, with `$S` in place of the shape name. */
+/** A rule's comment, kept with its rule definition for the next port that reaches it by the same filter path. */
+const comments = new WeakMap<RuleDef, { path: readonly string[]; comment: string }>();
+function commentOf(instance: RuleInstance): string {
+  const known = comments.get(instance.rule);
+  const { path } = instance;
+  if (known && known.path.length === path.length && known.path.every((f, i) => f === path[i])) return known.comment;
+  const comment = ruleComment(path, instance.priority);
+  comments.set(instance.rule, { path, comment });
+  return comment;
+}
+
+/** All chains of one port (by suffix), with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
   readonly sets = new Map<string, { family: Family; decl: SetDecl; elements: Element[] }>();
@@ -281,15 +317,18 @@ class PortDraft {
   constructor(private readonly port: PortValues) {}
 
   chain(ctx: Context): NftRule[] {
-    const name = `${SHAPE}_${ctx.suffix}`;
-    if (!this.chains.has(name)) this.chains.set(name, { ctx, rules: [] });
-    return this.chains.get(name)!.rules;
+    let c = this.chains.get(ctx.suffix);
+    if (!c) {
+      c = { ctx, rules: [] };
+      this.chains.set(ctx.suffix, c);
+    }
+    return c.rules;
   }
 
   /** Adds an instance's rules to one chain; `variant` names what else `parts` depends on. */
   add(ctx: Context, instance: RuleInstance, parts: () => readonly RuleParts[], variant = ''): void {
     const rules = this.chain(ctx);
-    const comment = ruleComment(instance.path, instance.priority);
+    const comment = commentOf(instance);
     const literal = isLiteral(instance);
     const byRule = literal ? literalDrafts : setDrafts;
     let cache = byRule.get(instance.rule);
@@ -309,7 +348,7 @@ class PortDraft {
         parts(),
         literal ? undefined : { place, drafts: cache },
       );
-      if (literal) cache.set(place, d);
+      if (literal) cache.set(place, share(d));
     }
     rules.push(...d.rules);
     for (const s of d.sets) {
@@ -325,13 +364,23 @@ class PortDraft {
   }
 }
 
+/** The context of a bridge chain (`root` or a sub-chain's name) in one direction: one object per chain. */
+const bridgeContexts = new Map<string, Context>();
+function bridgeContext(dir: 'from' | 'to', chain: string): Context {
+  const k = `${dir} ${chain}`;
+  let ctx = bridgeContexts.get(k);
+  if (!ctx) {
+    const base = dir === 'from' ? BRIDGE_FROM : BRIDGE_TO;
+    ctx = { ...base, suffix: chain === 'root' ? dir : `${dir}_${chainId(chain)}` };
+    bridgeContexts.set(k, ctx);
+  }
+  return ctx;
+}
+
 /** libvirt's ebtables layout: root chain per direction, sub-chains entered at their priority. */
 function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
-  for (const [dir, base] of [
-    ['from', BRIDGE_FROM],
-    ['to', BRIDGE_TO],
-  ] as const) {
-    const root: Context = { ...base, suffix: dir };
+  for (const dir of ['from', 'to'] as const) {
+    const root = bridgeContext(dir, 'root');
     const rules = ordered.filter((o) =>
       dir === 'from' ? o.instance.rule.direction !== 'in' : o.instance.rule.direction !== 'out',
     );
@@ -344,7 +393,7 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
     for (const o of rules) {
       for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++)
         d.jump(root, subchainJump(dir, ...pending[next]!));
-      const ctx = o.instance.chain === 'root' ? root : { ...base, suffix: `${dir}_${chainId(o.instance.chain)}` };
+      const ctx = bridgeContext(dir, o.instance.chain);
       const reverse = dir === 'from' && o.instance.rule.direction === 'inout';
       d.add(ctx, o.instance, () => o.instance.expansions.map((r) => bridgeParts(r, reverse)), reverse ? 'reverse' : '');
     }
@@ -369,6 +418,7 @@ function subchainJump(dir: 'from' | 'to', name: string, priority: number): { sub
       comment: ruleComment([name], priority),
     };
     j = { sub, rule };
+    share({ rules: [rule], sets: [] });
     subchainJumps.set(k, j);
   }
   return j;
@@ -435,6 +485,63 @@ export function compilePort(port: PortFilter, id: number, path: StatefulPath = '
   return result;
 }
 
+/**
+ * Rules and set declarations drafted once and shared by every port that has them (drafts of
+ * literal rules, templates of rules in sets, sub-chain jumps), each with a number: a port made
+ * of shared objects only has the shape its objects had before, known without rendering them.
+ */
+const sharedIds = new WeakMap<object, number>();
+let nextShared = 0;
+function share(d: Draft): Draft {
+  for (const o of [...d.rules, ...d.sets.map((s) => s.decl)]) if (!sharedIds.has(o)) sharedIds.set(o, nextShared++);
+  return d;
+}
+
+/** Shapes by the shared objects they were drafted from (see shapeKey). */
+const shapesByKey = new Map<string, string>();
+/** Enough for every shape in use and those a redefinition leaves behind; the map starts over beyond. */
+const MAX_SHAPE_KEYS = 10_000;
+
+/** A port's chains and set declarations by the numbers of their shared objects; undefined when one is not shared. */
+function shapeKey(d: PortDraft): string | undefined {
+  const words: (string | number)[] = [];
+  for (const [suffix, c] of d.chains) {
+    words.push(c.ctx.family, suffix);
+    for (const r of c.rules) {
+      const id = sharedIds.get(r);
+      if (id === undefined) return undefined;
+      words.push(id);
+    }
+  }
+  for (const [n, set] of d.sets) {
+    const id = sharedIds.get(set.decl);
+    if (id === undefined) return undefined;
+    words.push(n, id);
+  }
+  return words.join(' ');
+}
+
+/**
+ * The shape name: a hash of the text of the port's chains and set declarations (port keys are
+ * the only per-port text in a set-mode rule; they live in elements, not rules). A port drafted
+ * from the same shared objects as one before has its shape.
+ */
+function shapeOf(d: PortDraft): string {
+  const key = shapeKey(d);
+  const known = key === undefined ? undefined : shapesByKey.get(key);
+  if (known) return known;
+  const text =
+    [...d.chains]
+      .map(([suffix, c]) => `${c.ctx.family} ${SHAPE}_${suffix}\n${c.rules.map(nftRuleText).join('\n')}`)
+      .join('\n') + [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
+  const shape = `s${createHash('sha256').update(text).digest('hex').slice(0, 10)}`;
+  if (key !== undefined) {
+    if (shapesByKey.size >= MAX_SHAPE_KEYS) shapesByKey.clear();
+    shapesByKey.set(key, shape);
+  }
+  return shape;
+}
+
 function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
   const ordered = orderRules(port.instances);
   const d = new PortDraft({ portdev: port.portdev, id });
@@ -448,18 +555,14 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
     path,
   );
 
-  const shapeText =
-    [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map(nftRuleText).join('\n')}`).join('\n') +
-    [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
-  // Port keys are the only per-port text in a set-mode rule; they live in elements, not rules.
-  const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
+  const shape = shapeOf(d);
   // every name a port's rules refer to is one of its own, drafted under the placeholder
   const name = (n: string) => shape + n.slice(SHAPE.length);
   const chains = chainsOf(shape, () =>
     [...d.chains].map(
-      ([n, c]): NftChain => ({
+      ([suffix, c]): NftChain => ({
         family: c.ctx.family,
-        name: name(n),
+        name: name(`${SHAPE}_${suffix}`),
         rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
       }),
     ),

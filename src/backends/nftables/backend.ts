@@ -338,8 +338,8 @@ export class NftablesBackend implements NwfilterBackend {
         }
       }
     }
-    for (const k of [...delta.addedChains, ...delta.changedChains])
-      for (const n of ledger.portsOfChain(k)) repaired.add(n);
+    if (repaired.size < desired.length)
+      for (const n of ledger.portsOfChains(new Set([...delta.addedChains, ...delta.changedChains]))) repaired.add(n);
     const removed = [...observed].filter((n) => !ledger.port(n));
     return { repaired: [...repaired], removed, compiled };
   }

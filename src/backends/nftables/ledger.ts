@@ -166,11 +166,11 @@ export class PortLedger {
     return new Set([...this.s.shapes.values()].flatMap((s) => s.sets.map((x) => objectKey(x.family, x.name))));
   }
 
-  /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
-  portsOfChain(k: string): string[] {
+  /** Ports whose shape has one of the chains keyed `keys` (none for chains of the layout). */
+  portsOfChains(keys: ReadonlySet<string>): string[] {
     const shapes = new Set<string>();
     for (const [name, s] of this.s.shapes)
-      if (s.chains.some((c) => objectKey(c.family, c.name) === k)) shapes.add(name);
+      if (s.chains.some((c) => keys.has(objectKey(c.family, c.name)))) shapes.add(name);
     const out: string[] = [];
     if (shapes.size > 0)
       for (const e of this.s.entries.values()) if (shapes.has(e.compiled.shape)) out.push(e.port.portdev);

@@ -185,7 +185,16 @@ function expand(
   vars: VarTable,
   path: readonly string[],
   checked: Map<string, string | undefined>,
-): ResolvedRule[] {
+): readonly ResolvedRule[] {
+  // a rule without variables has one expansion, the same for every port (instances are values)
+  if (rule.variables.length === 0) {
+    let literal = literalExpansions.get(rule);
+    if (!literal) {
+      literal = [resolved(rule, (_name, attr) => attr as ResolvedAttr)];
+      literalExpansions.set(rule, literal);
+    }
+    return literal;
+  }
   let bindings: VarBinding[];
   try {
     bindings = varCombinations(vars, rule.variables);
@@ -194,14 +203,8 @@ function expand(
       throw new VirtwallError(err.kind, `in filter ${path.join(' -> ')}: ${err.detail}`, { ...rule.source });
     throw err;
   }
-  const list = attrList(rule);
-  return bindings.map((binding) => {
-    const attrs: Partial<Record<string, ResolvedAttr>> = {};
-    for (const [name, attr, variable] of list) {
-      if (variable === undefined) {
-        attrs[name] = { value: attr.value as AttrLiteral, negated: attr.negated };
-        continue;
-      }
+  return bindings.map((binding) =>
+    resolved(rule, (name, attr, variable) => {
       const text = binding.get(variable)!;
       let problem: string | undefined;
       if (rule.protocol) {
@@ -214,14 +217,27 @@ function expand(
           attribute: name,
         });
       }
-      attrs[name] = { value: { kind: 'text', text, variable }, negated: attr.negated };
-    }
-    return {
-      action: rule.action,
-      direction: rule.direction,
-      stateMatch: rule.stateMatch,
-      protocol: rule.protocol,
-      attrs,
-    };
-  });
+      return { value: { kind: 'text', text, variable }, negated: attr.negated };
+    }),
+  );
 }
+
+/** The rule with each attribute that reads a variable resolved by `read`; literal attributes as defined. */
+function resolved(
+  rule: RuleDef,
+  read: (name: string, attr: NonNullable<RuleDef['attrs'][string]>, variable: string) => ResolvedAttr,
+): ResolvedRule {
+  const attrs: Partial<Record<string, ResolvedAttr>> = {};
+  for (const [name, attr, variable] of attrList(rule))
+    attrs[name] = variable === undefined ? (attr as ResolvedAttr) : read(name, attr, variable);
+  return {
+    action: rule.action,
+    direction: rule.direction,
+    stateMatch: rule.stateMatch,
+    protocol: rule.protocol,
+    attrs,
+  };
+}
+
+/** The one expansion of each rule without variables. */
+const literalExpansions = new WeakMap<RuleDef, readonly ResolvedRule[]>();

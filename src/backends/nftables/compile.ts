@@ -143,30 +143,47 @@ const setDecl = (exprs: Expr, interval: boolean): SetDecl => ({
 const signature = (p: RuleParts) =>
   JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
-/** JSON of typed values as a key; undefined for a bigint, which JSON has no form of (no compiler value is one). */
-function keyJson(x: () => unknown): string | undefined {
-  try {
-    return JSON.stringify(x());
-  } catch {
-    return undefined;
-  }
+/** Equal typed values (expressions, values, statements: plain data), mostly the same object. */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b))
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
+  const [x, y] = [a as Record<string, unknown>, b as Record<string, unknown>];
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => Object.hasOwn(y, k) && same(x[k], y[k]));
 }
 
-/**
- * A number per distinct JSON text of an expression, kept per expression object: the terms of a
- * rule mostly hold the same few expression objects (terms.ts's field table), so a structure key
- * names them by number instead of serialising them for every port. Throws what JSON throws.
- */
-const exprIds = new WeakMap<Expr, number>();
-const exprTexts = new Map<string, number>();
-function exprId(e: Expr): number {
-  let id = exprIds.get(e);
-  if (id === undefined) {
-    const text = JSON.stringify(e);
-    id = exprTexts.get(text) ?? exprTexts.set(text, exprTexts.size).get(text)!;
-    exprIds.set(e, id);
-  }
-  return id;
+/** A rule in sets as drafted for ports with the same rule structure at one place (see Place). */
+interface Template {
+  /** The rule it was drafted from: its terms without the variables' values are the structure. */
+  first: RuleParts;
+  posInterval: boolean;
+  negInterval: readonly boolean[];
+  draft: Draft;
+}
+
+/** Whether a rule drafted from `first` would be `t`'s: the same rule without the variables' values, the same declarations. */
+function sameStructure(t: Template, first: RuleParts, posInterval: boolean, negInterval: readonly boolean[]): boolean {
+  const [a, b] = [t.first, first];
+  return (
+    t.posInterval === posInterval &&
+    t.negInterval.length === negInterval.length &&
+    t.negInterval.every((x, i) => x === negInterval[i]) &&
+    a.terms.length === b.terms.length &&
+    a.terms.every((x, i) => {
+      const y = b.terms[i]!;
+      return (
+        x.negated === y.negated &&
+        x.variable === y.variable &&
+        same(x.expr, y.expr) &&
+        (x.variable || same(x.value, y.value))
+      );
+    }) &&
+    same(a.statements, b.statements) &&
+    same(a.connlimit, b.connlimit) &&
+    same(a.verdict, b.verdict)
+  );
 }
 
 /**
@@ -178,8 +195,8 @@ function exprId(e: Expr): number {
  * values share them.
  *
  * A rule in sets is the same for every port with the same rule structure at the same place
- * (`place`): its rule and set declarations come from `templates` when they were drafted before,
- * and only the port's elements are made for it.
+ * (`templates`: the templates drafted there before): its rule and set declarations come from a
+ * template, and only the port's elements are made for it.
  */
 function draftRule(
   ctx: Context,
@@ -188,7 +205,7 @@ function draftRule(
   index: number,
   comment: string,
   parts: readonly RuleParts[],
-  templates?: { place: string; drafts: Map<string, Draft> },
+  templates?: Template[],
 ): Draft {
   const first = parts[0]!;
   const varTerms = first.terms.filter((t) => t.variable);
@@ -213,19 +230,7 @@ function draftRule(
   const negIdx = first.terms.map((t, i) => (t.variable && t.negated ? i : -1)).filter((i) => i >= 0);
   const posInterval = parts.some((p) => posIdx.some((i) => isInterval(p.terms[i]!.value)));
   const negInterval = negIdx.map((i) => isInterval(first.terms[i]!.value));
-  // the rule without the variables' values (which go to elements), and what the declarations depend on
-  const structure =
-    templates &&
-    keyJson(() => [
-      first.terms.map((t) => [exprId(t.expr), t.negated, t.variable, t.variable ? '' : t.value]),
-      first.statements,
-      first.connlimit,
-      first.verdict,
-      posInterval,
-      negInterval,
-    ]);
-  const k = structure && `${templates.place}\n${structure}`;
-  let template = k ? templates.drafts.get(k) : undefined;
+  let template = templates?.find((t) => sameStructure(t, first, posInterval, negInterval))?.draft;
   if (!template) {
     const lookups: Statement[] = [];
     const sets: Draft['sets'] = dynamic ? [dynamicSet(ctx, dynamic, first)] : [];
@@ -242,7 +247,7 @@ function draftRule(
       sets.push({ name, decl: setDecl(exprs, negInterval[n]!), elements: [] });
     });
     template = { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
-    if (k) templates?.drafts.set(k, share(template));
+    templates?.push({ first, posInterval, negInterval, draft: share(template) });
   }
   const elements: Element[][] = dynamic ? [[]] : [];
   if (posIdx.length > 0)
@@ -280,13 +285,42 @@ const SUBCHAIN_MATCH: readonly (readonly [string, Statement[]])[] = [
 const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 
 /**
- * Drafts of rules whose values are all literal: the same for every port that has the rule at
- * the same place, so they are drafted once per rule definition (most of a stock filter's rules;
- * this is what makes compiling a thousand ports after a restart cheap).
+ * Where a rule definition's instance goes in a port's chains (chain, index, comment, and what
+ * else its parts depend on), and what is drafted for every port that has it there: a rule whose
+ * values are all literal is the same for all of them, so it is drafted once (most of a stock
+ * filter's rules; this is what makes compiling a thousand ports after a restart cheap); a rule
+ * in sets has a template per rule structure (draftRule).
  */
-const literalDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
-/** Rules in sets, per rule definition: what draftRule shares between the ports of a rule structure. */
-const setDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
+interface Place {
+  variant: string;
+  ctx: Context;
+  index: number;
+  comment: string;
+  literal?: Draft;
+  templates: Template[];
+}
+const places = new WeakMap<RuleDef, Place[]>();
+
+function placeOf(rule: RuleDef, variant: string, ctx: Context, index: number, comment: string): Place {
+  let known = places.get(rule);
+  if (!known) {
+    known = [];
+    places.set(rule, known);
+  }
+  let place = known.find(
+    (p) =>
+      p.index === index &&
+      p.ctx.suffix === ctx.suffix &&
+      p.ctx.family === ctx.family &&
+      p.comment === comment &&
+      p.variant === variant,
+  );
+  if (!place) {
+    place = { variant, ctx, index, comment, templates: [] };
+    known.push(place);
+  }
+  return place;
+}
 /** Whether an instance's values are all literal: its rule reads no variable (each expansion has a variable's value as text). */
 const literalRules = new WeakMap<RuleDef, boolean>();
 function isLiteral(i: RuleInstance): boolean {
@@ -329,27 +363,10 @@ class PortDraft {
   add(ctx: Context, instance: RuleInstance, parts: () => readonly RuleParts[], variant = ''): void {
     const rules = this.chain(ctx);
     const comment = commentOf(instance);
-    const literal = isLiteral(instance);
-    const byRule = literal ? literalDrafts : setDrafts;
-    let cache = byRule.get(instance.rule);
-    if (!cache) {
-      cache = new Map();
-      byRule.set(instance.rule, cache);
-    }
-    const place = `${variant} ${ctx.family} ${ctx.suffix} ${rules.length} ${comment}`;
-    let d = literal ? cache.get(place) : undefined;
-    if (!d) {
-      d = draftRule(
-        ctx,
-        this.port,
-        ctx.suffix,
-        rules.length,
-        comment,
-        parts(),
-        literal ? undefined : { place, drafts: cache },
-      );
-      if (literal) cache.set(place, share(d));
-    }
+    const place = placeOf(instance.rule, variant, ctx, rules.length, comment);
+    if (isLiteral(instance))
+      place.literal ??= share(draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts()));
+    const d = place.literal ?? draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts(), place.templates);
     rules.push(...d.rules);
     for (const s of d.sets) {
       const known = this.sets.get(s.name);

@@ -246,8 +246,16 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
   return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: expr.kind !== 'and' };
 }
 
-function maskOf(len: number, prefix: number): number[] {
-  return Array.from({ length: len }, (_, i) => (0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff);
+/** The bytes of a mask of `prefix` leading one bits, `len` bytes long (a few distinct ones: kept). */
+const masks = new Map<string, readonly number[]>();
+function maskOf(len: number, prefix: number): readonly number[] {
+  const k = `${len}/${prefix}`;
+  let mask = masks.get(k);
+  if (!mask) {
+    mask = Array.from({ length: len }, (_, i) => (0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff);
+    masks.set(k, mask);
+  }
+  return mask;
 }
 
 const hexOrMac = (bytes: readonly number[], rawField: boolean | undefined) =>

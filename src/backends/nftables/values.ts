@@ -27,13 +27,25 @@ export function numberOf(attr: ResolvedAttr, kind: ValueKind): number {
   return n;
 }
 
+/**
+ * Addresses parsed from variables' texts, by kind and text: a port's MAC and IP reach several
+ * rules. Bounded: it starts over when full.
+ */
+const parsedAddresses = new Map<string, readonly number[]>();
+const MAX_PARSED_ADDRESSES = 4096;
+
 /** Address bytes of an address attribute. */
 export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): number[] {
   const v = attr.value;
   if (v.kind === kind) return [...v.bytes];
+  const k = v.kind === 'text' ? `${kind} ${v.text}` : undefined;
+  const known = k === undefined ? undefined : parsedAddresses.get(k);
+  if (known) return [...known];
   const parsed = v.kind === 'text' ? parseAs(kind, v.text) : undefined;
   if (!parsed || parsed.kind !== kind)
     throw invalidInput(`value '${v.kind === 'text' ? v.text : v.kind}' is not a ${kind} address`);
+  if (parsedAddresses.size >= MAX_PARSED_ADDRESSES) parsedAddresses.clear();
+  parsedAddresses.set(k!, parsed.bytes);
   return [...parsed.bytes];
 }
 

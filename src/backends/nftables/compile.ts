@@ -89,11 +89,18 @@ function ipContext(use: ChainUse, path: StatefulPath): Context {
 interface PortValues {
   portdev: string;
   id: number;
+  /** Its keys made so far, by kind (one value shared by the port's elements). */
+  keys: Map<string, Value>;
 }
 
 function portKey(ctx: Context, port: PortValues): Value {
-  if (ctx.family === 'bridge') return str(port.portdev);
-  return mark((ctx.suffix === 'fwd_to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
+  const kind = ctx.family === 'bridge' ? 'name' : ctx.suffix === 'fwd_to' ? 'to' : 'from';
+  let key = port.keys.get(kind);
+  if (!key) {
+    key = kind === 'name' ? str(port.portdev) : mark((kind === 'to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
+    port.keys.set(kind, key);
+  }
+  return key;
 }
 
 /** A rule template with `$S` standing for the shape name, and the elements it needs. */
@@ -559,9 +566,19 @@ function shapeOf(d: PortDraft): string {
   return shape;
 }
 
+/** Names of shapes' sets, one string each for all the ports that name them. Bounded: starts over when full. */
+const setNames = new Map<string, string>();
+function setName(n: string): string {
+  const known = setNames.get(n);
+  if (known) return known;
+  if (setNames.size >= MAX_SHAPE_KEYS) setNames.clear();
+  setNames.set(n, n);
+  return n;
+}
+
 function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
   const ordered = orderRules(port.instances);
-  const d = new PortDraft({ portdev: port.portdev, id });
+  const d = new PortDraft({ portdev: port.portdev, id, keys: new Map() });
   bridgeChains(
     d,
     ordered.filter((o) => isBridgeRule(o.instance)),
@@ -585,7 +602,7 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
     ),
   );
   const sets = [...d.sets].map(
-    ([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }),
+    ([n, s]): NftSet => ({ family: s.family, name: setName(name(n)), kind: 'set', decl: s.decl, elements: s.elements }),
   );
   const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
   return { portdev: port.portdev, id, shape, chains, sets, entries };

@@ -30,8 +30,11 @@ interface PortEntry {
   readonly port: PortFilter;
   readonly compiled: CompiledPort;
   readonly needs: Needs;
-  /** What the port put in, by set key, the dispatch maps named as in `generation`. */
-  readonly elements: ReadonlyMap<string, readonly Element[]>;
+  /**
+   * The generation the port's elements were put in under (their dispatch maps' names): what it
+   * put in is portElements() of its entry, computed again when it is taken out (not kept: ten
+   * arrays and keys per port).
+   */
   readonly generation: number;
   /** Its trace phase when it is traced, and the keys of the trace chains it uses then. */
   readonly trace?: TracePhase;
@@ -331,7 +334,7 @@ class Draft {
     const trace = this.traced.get(port.portdev);
     const traceChains = trace ? this.useTraceChains(port, compiled) : [];
     const elements = portElements(this.layout, port, compiled, this.gen, trace);
-    this.entries.set(port.portdev, { port, compiled, needs, elements, generation: this.gen, trace, traceChains });
+    this.entries.set(port.portdev, { port, compiled, needs, generation: this.gen, trace, traceChains });
     this.relayout(before);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
   }
@@ -363,7 +366,7 @@ class Draft {
     this.releaseTraceChains(entry.traceChains);
     const elements = portElements(this.layout, entry.port, entry.compiled, this.gen, phase);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
-    this.entries.set(portdev, { ...entry, elements, generation: this.gen, trace: phase, traceChains });
+    this.entries.set(portdev, { ...entry, generation: this.gen, trace: phase, traceChains });
   }
 
   /** Takes a traced port's trace chains into use (creating those no port used); returns their keys. */
@@ -393,7 +396,7 @@ class Draft {
     // entries recorded before a generation switch name the dispatch maps as they were then
     const rename = entry.generation === this.gen ? undefined : dispatchKeys(this.layout, entry.generation, this.gen);
     const own = new Set(entry.compiled.sets.map((s) => objectKey(s.family, s.name)));
-    for (const [k, es] of entry.elements) {
+    for (const [k, es] of portElements(this.layout, entry.port, entry.compiled, entry.generation, entry.trace)) {
       if (own.has(k)) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
       else for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
     }

@@ -24,6 +24,7 @@ import {
 import {
   addressBytes,
   addressValue,
+  exactAddress,
   hexNumber,
   maskedAddress,
   numberOf,
@@ -236,7 +237,7 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
       const mask = maskOf(bytes.length, p);
       if (p < full) expr = { kind: 'and', expr, mask: hexNumber(mask) };
       value = hexNumber(bytes.map((b, i) => b & mask[i]!));
-    } else value = maskedAddress(bytes, field.kind, prefix);
+    } else value = prefix === undefined ? exactAddress(main, field.kind) : maskedAddress(bytes, field.kind, prefix);
   } else {
     const lo = numberOf(main, field.kind);
     value = range(lo, second ? numberOf(second, field.kind) : undefined, field.raw);

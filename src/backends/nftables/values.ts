@@ -28,25 +28,38 @@ export function numberOf(attr: ResolvedAttr, kind: ValueKind): number {
 }
 
 /**
- * Addresses parsed from variables' texts, by kind and text: a port's MAC and IP reach several
- * rules. Bounded: it starts over when full.
+ * Addresses parsed from variables' texts, by kind and text, with their nft value once asked
+ * for: a port's MAC and IP reach several rules, whose elements then share one value. Bounded:
+ * it starts over when full.
  */
-const parsedAddresses = new Map<string, readonly number[]>();
-const MAX_PARSED_ADDRESSES = 4096;
+const parsedAddresses = new Map<string, { bytes: readonly number[]; value?: Value }>();
+const MAX_PARSED_ADDRESSES = 256;
 
-/** Address bytes of an address attribute. */
-export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): number[] {
+function parsedAddress(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): { bytes: readonly number[]; value?: Value } {
   const v = attr.value;
-  if (v.kind === kind) return [...v.bytes];
+  if (v.kind === kind) return { bytes: v.bytes };
   const k = v.kind === 'text' ? `${kind} ${v.text}` : undefined;
   const known = k === undefined ? undefined : parsedAddresses.get(k);
-  if (known) return [...known];
+  if (known) return known;
   const parsed = v.kind === 'text' ? parseAs(kind, v.text) : undefined;
   if (!parsed || parsed.kind !== kind)
     throw invalidInput(`value '${v.kind === 'text' ? v.text : v.kind}' is not a ${kind} address`);
   if (parsedAddresses.size >= MAX_PARSED_ADDRESSES) parsedAddresses.clear();
-  parsedAddresses.set(k!, parsed.bytes);
-  return [...parsed.bytes];
+  const address = { bytes: parsed.bytes };
+  parsedAddresses.set(k!, address);
+  return address;
+}
+
+/** Address bytes of an address attribute. */
+export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): number[] {
+  return [...parsedAddress(attr, kind).bytes];
+}
+
+/** An address attribute without a mask as an nft value (addressValue of its bytes). */
+export function exactAddress(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): Value {
+  const address = parsedAddress(attr, kind);
+  address.value ??= addressValue(address.bytes, kind);
+  return address.value;
 }
 
 /** A mask attribute as a prefix length (a variable may hold `24` or `255.255.255.0`). */

@@ -264,6 +264,8 @@ class Draft {
    * and the delta lists them only through the set's removal.
    */
   private readonly leaving = new Map<string, (readonly Element[])[]>();
+  /** Keys of each shape's own sets (the same for all its ports), as removeElements needs them. */
+  private readonly shapeSetKeys = new Map<string, Set<string>>();
   private readonly entries: CowEdit<PortEntry>;
   private readonly shapes: CowEdit<Shape>;
   private readonly ids: CowEdit<number>;
@@ -395,7 +397,12 @@ class Draft {
   private removeElements(entry: PortEntry): void {
     // entries recorded before a generation switch name the dispatch maps as they were then
     const rename = entry.generation === this.gen ? undefined : dispatchKeys(this.layout, entry.generation, this.gen);
-    const own = new Set(entry.compiled.sets.map((s) => objectKey(s.family, s.name)));
+    const { shape, sets } = entry.compiled;
+    let own = this.shapeSetKeys.get(shape);
+    if (!own) {
+      own = new Set(sets.map((s) => objectKey(s.family, s.name)));
+      this.shapeSetKeys.set(shape, own);
+    }
     for (const [k, es] of portElements(this.layout, entry.port, entry.compiled, entry.generation, entry.trace)) {
       if (own.has(k)) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
       else for (const e of es) this.removeElement(rename?.get(k) ?? k, e);

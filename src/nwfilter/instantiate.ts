@@ -70,25 +70,55 @@ function refVars(params: FilterParams, inherited: VarTable): VarTable {
 
 type Visit = (rule: RuleDef, def: FilterDef, vars: VarTable, path: readonly string[]) => void;
 
+/**
+ * Filter paths, one array per path for every port that walks it (paths are names only): the
+ * root's by its name, a child's by its parent's array and its name.
+ */
+const rootPaths = new Map<string, readonly string[]>();
+const childPaths = new WeakMap<readonly string[], Map<string, readonly string[]>>();
+
+function rootPath(name: string): readonly string[] {
+  let path = rootPaths.get(name);
+  if (!path) {
+    path = [name];
+    rootPaths.set(name, path);
+  }
+  return path;
+}
+
+function childPath(parent: readonly string[], name: string): readonly string[] {
+  let children = childPaths.get(parent);
+  if (!children) {
+    children = new Map();
+    childPaths.set(parent, children);
+  }
+  let path = children.get(name);
+  if (!path) {
+    path = [...parent, name];
+    children.set(name, path);
+  }
+  return path;
+}
+
 function walk(def: FilterDef, vars: VarTable, source: FilterSource, path: readonly string[], visit: Visit): void {
   for (const entry of def.entries) {
     if (entry.kind === 'rule') {
       visit(entry, def, vars, path);
       continue;
     }
-    // the path's text only for an error: a start walks every binding's tree
-    const chain = () => [...path, entry.filter].join(' -> ');
     if (path.includes(entry.filter)) {
-      throw invalidInput(`filter reference loop: ${chain()}`, { ...entry.source, attribute: 'filter' });
+      const chain = [...path, entry.filter].join(' -> ');
+      throw invalidInput(`filter reference loop: ${chain}`, { ...entry.source, attribute: 'filter' });
     }
     const child = source.lookup(entry.filter);
     if (!child) {
-      throw new VirtwallError('not-found', `referenced filter '${entry.filter}' does not exist (${chain()})`, {
+      const chain = [...path, entry.filter].join(' -> ');
+      throw new VirtwallError('not-found', `referenced filter '${entry.filter}' does not exist (${chain})`, {
         ...entry.source,
         attribute: 'filter',
       });
     }
-    walk(child, refVars(entry.params, vars), source, [...path, entry.filter], visit);
+    walk(child, refVars(entry.params, vars), source, childPath(path, entry.filter), visit);
   }
 }
 
@@ -104,7 +134,7 @@ function walkTree(root: FilterDef, vars: VarTable, source: FilterSource, expandR
   const instances: RuleInstance[] = [];
   let failed: { error: unknown } | undefined;
   const checked = new Map<string, string | undefined>();
-  walk(root, vars, source, [root.name], (rule, def, ruleVars, path) => {
+  walk(root, vars, source, rootPath(root.name), (rule, def, ruleVars, path) => {
     for (const v of rule.variables) {
       if (isVarRefAvailable(v, ruleVars)) continue;
       const name = formatVarRef(v);
@@ -112,20 +142,41 @@ function walkTree(root: FilterDef, vars: VarTable, source: FilterSource, expandR
     }
     if (!expandRules || missing.size > 0 || failed) return;
     try {
-      instances.push({
-        path,
-        chain: def.chain,
-        chainKind: def.chainKind,
-        chainPriority: def.priority,
-        priority: rule.priority,
-        rule,
-        expansions: expand(rule, ruleVars, path, checked),
-      });
+      instances.push(instanceOf(rule, def, path, ruleVars, checked));
     } catch (error) {
       failed = { error };
     }
   });
   return { missing, instances, failed };
+}
+
+/** A rule without variables has the same instance for every port that reaches it by the same path. */
+const literalInstances = new WeakMap<RuleDef, Map<readonly string[], RuleInstance>>();
+
+function instanceOf(
+  rule: RuleDef,
+  def: FilterDef,
+  path: readonly string[],
+  vars: VarTable,
+  checked: Map<string, string | undefined>,
+): RuleInstance {
+  const known = rule.variables.length === 0 ? literalInstances.get(rule)?.get(path) : undefined;
+  if (known && known.chain === def.chain && known.chainKind === def.chainKind && known.chainPriority === def.priority)
+    return known;
+  const instance: RuleInstance = {
+    path,
+    chain: def.chain,
+    chainKind: def.chainKind,
+    chainPriority: def.priority,
+    priority: rule.priority,
+    rule,
+    expansions: expand(rule, vars, path, checked),
+  };
+  if (rule.variables.length === 0) {
+    const byPath = literalInstances.get(rule) ?? literalInstances.set(rule, new Map()).get(rule)!;
+    byPath.set(path, instance);
+  }
+  return instance;
 }
 
 /** The variable accesses of `root`'s tree that `vars` leave unresolved (throws what walking throws). */

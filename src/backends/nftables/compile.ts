@@ -566,6 +566,16 @@ function shapeOf(d: PortDraft): string {
   return shape;
 }
 
+/** Entries of each shape (the same for all its ports), one list for all of them. Bounded: starts over when full. */
+const entriesByShape = new Map<string, string[]>();
+function shapeEntries(shape: string, entries: string[]): string[] {
+  const known = entriesByShape.get(shape);
+  if (known) return known;
+  if (entriesByShape.size >= MAX_SHAPE_KEYS) entriesByShape.clear();
+  entriesByShape.set(shape, entries);
+  return entries;
+}
+
 /** Names of shapes' sets, one string each for all the ports that name them. Bounded: starts over when full. */
 const setNames = new Map<string, string>();
 function setName(n: string): string {
@@ -604,7 +614,10 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
   const sets = [...d.sets].map(
     ([n, s]): NftSet => ({ family: s.family, name: setName(name(n)), kind: 'set', decl: s.decl, elements: s.elements }),
   );
-  const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
+  const entries = shapeEntries(
+    shape,
+    [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix)),
+  );
   return { portdev: port.portdev, id, shape, chains, sets, entries };
 }
 
@@ -664,10 +677,10 @@ export interface Needs {
 
 /** Entry chains of IP-level rules (libvirt's iptables chains). */
 const IP_ENTRIES = ['fwd_from', 'fwd_to', 'host'];
-export const needsOf = (port: PortFilter, c: CompiledPort): Needs => ({
-  ip: c.entries.some((e) => IP_ENTRIES.includes(e)),
-  macFilter: !!port.macFilter,
-});
+/** The four values of Needs, one object each (a ledger keeps a port's). */
+const NEEDS_OF = [false, true].map((ip) => [false, true].map((macFilter): Needs => Object.freeze({ ip, macFilter })));
+export const needsOf = (port: PortFilter, c: CompiledPort): Needs =>
+  NEEDS_OF[Number(c.entries.some((e) => IP_ENTRIES.includes(e)))]![Number(!!port.macFilter)]!;
 
 /** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
 export interface Layout {

@@ -77,6 +77,8 @@ interface LedgerState {
 type FreeIds = { readonly id: number; readonly rest: FreeIds } | undefined;
 
 const NEEDS = ['ip', 'macFilter'] as const;
+/** The trace chains of a port not traced (one list for all of them). */
+const NO_TRACE_CHAINS: readonly string[] = Object.freeze([]);
 
 /** What a change makes of a ledger. */
 export interface LedgerChange {
@@ -334,7 +336,7 @@ class Draft {
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
     const trace = this.traced.get(port.portdev);
-    const traceChains = trace ? this.useTraceChains(port, compiled) : [];
+    const traceChains = trace ? this.useTraceChains(port, compiled) : NO_TRACE_CHAINS;
     const elements = portElements(this.layout, port, compiled, this.gen, trace);
     this.entries.set(port.portdev, { port, compiled, needs, generation: this.gen, trace, traceChains });
     this.relayout(before);
@@ -364,7 +366,7 @@ class Draft {
     const entry = this.entries.get(portdev);
     if (!entry || entry.trace === phase) return;
     this.removeElements(entry);
-    const traceChains = phase ? this.useTraceChains(entry.port, entry.compiled) : [];
+    const traceChains = phase ? this.useTraceChains(entry.port, entry.compiled) : NO_TRACE_CHAINS;
     this.releaseTraceChains(entry.traceChains);
     const elements = portElements(this.layout, entry.port, entry.compiled, this.gen, phase);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);

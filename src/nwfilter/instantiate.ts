@@ -63,6 +63,8 @@ export interface InstantiateOptions {
 
 /** Libvirt's merge for a <filterref>: its parameters, overridden by the inherited variables. */
 function refVars(params: FilterParams, inherited: VarTable): VarTable {
+  // most references pass no parameters: the variables are the inherited ones (tables are values)
+  if (params.size === 0) return inherited;
   const merged = new Map<string, VarValue>(params);
   for (const [k, v] of inherited) merged.set(k, v);
   return merged;

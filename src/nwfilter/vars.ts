@@ -48,6 +48,9 @@ interface IteratorState {
  * different lengths under one iterator.
  */
 export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): VarBinding[] {
+  // every access reads the one value of its list (a port's MAC, its IP): one combination
+  if (accesses.every((a) => vars.get(a.name)?.length === 1 && (a.kind === 'iterator' || a.index === 0)))
+    return [new Map(accesses.map((a) => [formatVarRef(a), vars.get(a.name)![0]!]))];
   // Iterator 0 always exists first (it backs plain `$X`); each element access gets its own.
   const iterators: IteratorState[] = [{ names: [], min: 0, max: 0, cur: 0 }];
   const byIterId = new Map<number, IteratorState>([[0, iterators[0]!]]);

@@ -217,6 +217,15 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
   let expr = (reverse && field.reversed) || field.expr;
   let value: Value;
   if (field.kind === 'mac' || field.kind === 'ipv4' || field.kind === 'ipv6') {
+    // most address matches are exact: their value is the address's own (bytes only for masks)
+    if (!second && !field.raw)
+      return {
+        expr,
+        value: exactAddress(main, field.kind),
+        negated: main.negated,
+        variable: isVar(main),
+        settable: true,
+      };
     const bytes = addressBytes(main, field.kind);
     let prefix: number | undefined;
     if (second && field.kind === 'mac') {

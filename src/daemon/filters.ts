@@ -13,6 +13,11 @@ import { readRecords } from '../util/state-file.js';
 
 const SUFFIX = '.xml';
 
+const textsDigest = (texts: ReadonlyMap<string, string>) =>
+  createHash('sha256')
+    .update(JSON.stringify([...texts].sort(([a], [b]) => (a < b ? -1 : 1))))
+    .digest('base64url');
+
 export class FilterService {
   private readonly defs = new Map<string, FilterDef>();
   /** Each definition as stored; their digest keys instantiated ports (FilterSource.digest). */
@@ -45,10 +50,13 @@ export class FilterService {
 
   /** Lookup for instantiation, optionally with one definition replaced (a define being tried). */
   source(override?: FilterDef): FilterSource {
-    if (override) return { lookup: (name) => (override.name === name ? override : this.defs.get(name)) };
-    this.digest ??= createHash('sha256')
-      .update(JSON.stringify([...this.texts].sort(([a], [b]) => (a < b ? -1 : 1))))
-      .digest('base64url');
+    // the digest the definitions will have once the override is stored (store() keeps this text)
+    if (override)
+      return {
+        lookup: (name) => (override.name === name ? override : this.defs.get(name)),
+        digest: textsDigest(new Map(this.texts).set(override.name, formatFilter(override))),
+      };
+    this.digest ??= textsDigest(this.texts);
     return { lookup: (name) => this.defs.get(name), digest: this.digest };
   }
 

@@ -111,7 +111,10 @@ export const num = (value: number | bigint, hex?: number): Value =>
   hex === undefined ? { kind: 'number', value } : { kind: 'number', value, hex };
 export const setref = (name: string): Value => ({ kind: 'setref', name });
 export function concatValue(parts: readonly Value[]): Value {
-  const flat = parts.flatMap((p) => (p.kind === 'concat' ? p.parts : [p]));
+  // most parts are not concatenations themselves: copy them without a list per part
+  const flat = parts.some((p) => p.kind === 'concat')
+    ? parts.flatMap((p) => (p.kind === 'concat' ? p.parts : [p]))
+    : [...parts];
   return flat.length === 1 ? flat[0]! : { kind: 'concat', parts: flat };
 }
 

@@ -33,6 +33,16 @@ export interface PortFilter {
 }
 
 /**
+ * Instances by inputs digest while anyone holds them: equal digests have equal instances, so a
+ * port filter made again for the same inputs takes them instead of instantiating again (a
+ * filter's redefinition checks every port it reaches, then applies the same instances).
+ */
+const instancesByDigest = new Map<string, WeakRef<readonly RuleInstance[]>>();
+const instancesGone = new FinalizationRegistry<string>((digest) => {
+  if (!instancesByDigest.get(digest)?.deref()) instancesByDigest.delete(digest);
+});
+
+/**
  * A port whose instances are computed on first use, so a backend that kept what it built for
  * `inputsDigest` never instantiates. The property is a getter: spreading the object computes it.
  * The instances are held weakly: a backend keeps the port (its name, digest) for as long as it is
@@ -43,14 +53,15 @@ export function deferredPortFilter(
   port: Omit<PortFilter, 'instances'> & { inputsDigest: string },
   instantiate: () => readonly RuleInstance[],
 ): PortFilter {
-  let held: WeakRef<readonly RuleInstance[]> | undefined;
+  const digest = port.inputsDigest;
   return Object.defineProperty({ ...port }, 'instances', {
     enumerable: true,
     get: () => {
-      let instances = held?.deref();
+      let instances = instancesByDigest.get(digest)?.deref();
       if (!instances) {
         instances = instantiate();
-        held = new WeakRef(instances);
+        instancesByDigest.set(digest, new WeakRef(instances));
+        instancesGone.register(instances, digest);
       }
       return instances;
     },

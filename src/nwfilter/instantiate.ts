@@ -63,6 +63,8 @@ export interface InstantiateOptions {
 
 /** Libvirt's merge for a <filterref>: its parameters, overridden by the inherited variables. */
 function refVars(params: FilterParams, inherited: VarTable): VarTable {
+  // most references pass no parameters: the variables are the inherited ones (tables are values)
+  if (params.size === 0) return inherited;
   const merged = new Map<string, VarValue>(params);
   for (const [k, v] of inherited) merged.set(k, v);
   return merged;
@@ -70,44 +72,118 @@ function refVars(params: FilterParams, inherited: VarTable): VarTable {
 
 type Visit = (rule: RuleDef, def: FilterDef, vars: VarTable, path: readonly string[]) => void;
 
+/**
+ * Filter paths, one array per path for every port that walks it (paths are names only): the
+ * root's by its name, a child's by its parent's array and its name.
+ */
+const rootPaths = new Map<string, readonly string[]>();
+const childPaths = new WeakMap<readonly string[], Map<string, readonly string[]>>();
+
+function rootPath(name: string): readonly string[] {
+  let path = rootPaths.get(name);
+  if (!path) {
+    path = [name];
+    rootPaths.set(name, path);
+  }
+  return path;
+}
+
+function childPath(parent: readonly string[], name: string): readonly string[] {
+  let children = childPaths.get(parent);
+  if (!children) {
+    children = new Map();
+    childPaths.set(parent, children);
+  }
+  let path = children.get(name);
+  if (!path) {
+    path = [...parent, name];
+    children.set(name, path);
+  }
+  return path;
+}
+
 function walk(def: FilterDef, vars: VarTable, source: FilterSource, path: readonly string[], visit: Visit): void {
   for (const entry of def.entries) {
     if (entry.kind === 'rule') {
       visit(entry, def, vars, path);
       continue;
     }
-    // the path's text only for an error: a start walks every binding's tree
-    const chain = () => [...path, entry.filter].join(' -> ');
     if (path.includes(entry.filter)) {
-      throw invalidInput(`filter reference loop: ${chain()}`, { ...entry.source, attribute: 'filter' });
+      const chain = [...path, entry.filter].join(' -> ');
+      throw invalidInput(`filter reference loop: ${chain}`, { ...entry.source, attribute: 'filter' });
     }
     const child = source.lookup(entry.filter);
     if (!child) {
-      throw new VirtwallError('not-found', `referenced filter '${entry.filter}' does not exist (${chain()})`, {
+      const chain = [...path, entry.filter].join(' -> ');
+      throw new VirtwallError('not-found', `referenced filter '${entry.filter}' does not exist (${chain})`, {
         ...entry.source,
         attribute: 'filter',
       });
     }
-    walk(child, refVars(entry.params, vars), source, [...path, entry.filter], visit);
+    walk(child, refVars(entry.params, vars), source, childPath(path, entry.filter), visit);
   }
 }
 
-/** Every variable access some rule of the tree cannot resolve -> the filter path first using it. */
-function missingVariables(root: FilterDef, vars: VarTable, source: FilterSource): Map<string, readonly string[]> {
+/**
+ * One walk of `root`'s tree with `vars`: every variable access some rule cannot resolve (-> the
+ * filter path first using it) and, while none is missing, each rule's instance. What expanding
+ * a rule throws is kept (`failed`), not thrown, so that an unresolvable variable further on is
+ * still the error reported, as when the tree was walked for those first; what walking throws (a
+ * loop, a missing filter) is thrown at once.
+ */
+function walkTree(root: FilterDef, vars: VarTable, source: FilterSource, expandRules: boolean) {
   const missing = new Map<string, readonly string[]>();
-  walk(root, vars, source, [root.name], (rule, _def, ruleVars, path) => {
+  const instances: RuleInstance[] = [];
+  let failed: { error: unknown } | undefined;
+  const checked = new Map<string, string | undefined>();
+  walk(root, vars, source, rootPath(root.name), (rule, def, ruleVars, path) => {
     for (const v of rule.variables) {
       if (isVarRefAvailable(v, ruleVars)) continue;
       const name = formatVarRef(v);
       if (!missing.has(name)) missing.set(name, path);
     }
+    if (!expandRules || missing.size > 0 || failed) return;
+    try {
+      instances.push(instanceOf(rule, def, path, ruleVars, checked));
+    } catch (error) {
+      failed = { error };
+    }
   });
-  return missing;
+  return { missing, instances, failed };
+}
+
+/** A rule without variables has the same instance for every port that reaches it by the same path. */
+const literalInstances = new WeakMap<RuleDef, Map<readonly string[], RuleInstance>>();
+
+function instanceOf(
+  rule: RuleDef,
+  def: FilterDef,
+  path: readonly string[],
+  vars: VarTable,
+  checked: Map<string, string | undefined>,
+): RuleInstance {
+  const known = rule.variables.length === 0 ? literalInstances.get(rule)?.get(path) : undefined;
+  if (known && known.chain === def.chain && known.chainKind === def.chainKind && known.chainPriority === def.priority)
+    return known;
+  const instance: RuleInstance = {
+    path,
+    chain: def.chain,
+    chainKind: def.chainKind,
+    chainPriority: def.priority,
+    priority: rule.priority,
+    rule,
+    expansions: expand(rule, vars, path, checked),
+  };
+  if (rule.variables.length === 0) {
+    const byPath = literalInstances.get(rule) ?? literalInstances.set(rule, new Map()).get(rule)!;
+    byPath.set(path, instance);
+  }
+  return instance;
 }
 
 /** The variable accesses of `root`'s tree that `vars` leave unresolved (throws what walking throws). */
 export function unresolvedVariables(root: FilterDef, vars: VarTable, source: FilterSource): string[] {
-  return [...missingVariables(root, vars, source).keys()];
+  return [...walkTree(root, vars, source, false).missing.keys()];
 }
 
 /**
@@ -122,39 +198,56 @@ export function instantiate(
   source: FilterSource,
   opts: InstantiateOptions = {},
 ): RuleInstance[] {
-  let top = vars;
-  let missing = missingVariables(root, top, source);
-  if (missing.size > 0 && opts.resolveMissing) {
-    const extra = opts.resolveMissing([...missing.keys()]);
-    if (extra) {
-      top = new Map([...vars, ...extra]);
-      missing = missingVariables(root, top, source);
-    }
+  let walked = walkTree(root, vars, source, true);
+  if (walked.missing.size > 0 && opts.resolveMissing) {
+    const extra = opts.resolveMissing([...walked.missing.keys()]);
+    if (extra) walked = walkTree(root, new Map([...vars, ...extra]), source, true);
   }
-  if (missing.size > 0) {
-    const list = [...missing].map(([name, path]) => `${name} (in ${path.join(' -> ')})`).join(', ');
+  if (walked.missing.size > 0) {
+    const list = [...walked.missing].map(([name, path]) => `${name} (in ${path.join(' -> ')})`).join(', ');
     throw invalidInput(
       `cannot instantiate filter '${root.name}': unresolvable variables or unavailable list elements: ${list}`,
       root.source,
     );
   }
-
-  const out: RuleInstance[] = [];
-  walk(root, top, source, [root.name], (rule, def, ruleVars, path) => {
-    out.push({
-      path,
-      chain: def.chain,
-      chainKind: def.chainKind,
-      chainPriority: def.priority,
-      priority: rule.priority,
-      rule,
-      expansions: expand(rule, ruleVars, path),
-    });
-  });
-  return out;
+  if (walked.failed) throw walked.failed.error;
+  return walked.instances;
 }
 
-function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): ResolvedRule[] {
+/** A rule's attributes with the variable each one reads (formatted once per rule definition). */
+const attrsOf = new WeakMap<RuleDef, readonly (readonly [string, NonNullable<RuleDef['attrs'][string]>, string?])[]>();
+
+function attrList(rule: RuleDef) {
+  let list = attrsOf.get(rule);
+  if (!list) {
+    list = Object.entries(rule.attrs).flatMap(([name, attr]) =>
+      attr ? [[name, attr, attr.value.kind === 'var' ? formatVarRef(attr.value.ref) : undefined] as const] : [],
+    );
+    attrsOf.set(rule, list);
+  }
+  return list;
+}
+
+/**
+ * The rule once per combination of its variables' values. `checked`: what checkVarValue said of
+ * each protocol, attribute and value already seen in this instantiation (a port's MAC and IP
+ * reach many rules).
+ */
+function expand(
+  rule: RuleDef,
+  vars: VarTable,
+  path: readonly string[],
+  checked: Map<string, string | undefined>,
+): readonly ResolvedRule[] {
+  // a rule without variables has one expansion, the same for every port (instances are values)
+  if (rule.variables.length === 0) {
+    let literal = literalExpansions.get(rule);
+    if (!literal) {
+      literal = [resolved(rule, (_name, attr) => attr as ResolvedAttr)];
+      literalExpansions.set(rule, literal);
+    }
+    return literal;
+  }
   let bindings: VarBinding[];
   try {
     bindings = varCombinations(vars, rule.variables);
@@ -163,31 +256,41 @@ function expand(rule: RuleDef, vars: VarTable, path: readonly string[]): Resolve
       throw new VirtwallError(err.kind, `in filter ${path.join(' -> ')}: ${err.detail}`, { ...rule.source });
     throw err;
   }
-  return bindings.map((binding) => {
-    const attrs: Partial<Record<string, ResolvedAttr>> = {};
-    for (const [name, attr] of Object.entries(rule.attrs)) {
-      if (!attr) continue;
-      if (attr.value.kind !== 'var') {
-        attrs[name] = { value: attr.value, negated: attr.negated };
-        continue;
-      }
-      const variable = formatVarRef(attr.value.ref);
+  return bindings.map((binding) =>
+    resolved(rule, (name, attr, variable) => {
       const text = binding.get(variable)!;
-      const problem = rule.protocol ? checkVarValue(rule.protocol, name, text) : undefined;
+      let problem: string | undefined;
+      if (rule.protocol) {
+        const k = `${rule.protocol} ${name} ${text}`;
+        problem = checked.has(k) ? checked.get(k) : checked.set(k, checkVarValue(rule.protocol, name, text)).get(k);
+      }
       if (problem) {
         throw invalidInput(`in filter ${path.join(' -> ')}: variable $${variable} = '${text}' ${problem}`, {
           ...rule.source,
           attribute: name,
         });
       }
-      attrs[name] = { value: { kind: 'text', text, variable }, negated: attr.negated };
-    }
-    return {
-      action: rule.action,
-      direction: rule.direction,
-      stateMatch: rule.stateMatch,
-      protocol: rule.protocol,
-      attrs,
-    };
-  });
+      return { value: { kind: 'text', text, variable }, negated: attr.negated };
+    }),
+  );
 }
+
+/** The rule with each attribute that reads a variable resolved by `read`; literal attributes as defined. */
+function resolved(
+  rule: RuleDef,
+  read: (name: string, attr: NonNullable<RuleDef['attrs'][string]>, variable: string) => ResolvedAttr,
+): ResolvedRule {
+  const attrs: Partial<Record<string, ResolvedAttr>> = {};
+  for (const [name, attr, variable] of attrList(rule))
+    attrs[name] = variable === undefined ? (attr as ResolvedAttr) : read(name, attr, variable);
+  return {
+    action: rule.action,
+    direction: rule.direction,
+    stateMatch: rule.stateMatch,
+    protocol: rule.protocol,
+    attrs,
+  };
+}
+
+/** The one expansion of each rule without variables. */
+const literalExpansions = new WeakMap<RuleDef, readonly ResolvedRule[]>();

@@ -48,6 +48,9 @@ interface IteratorState {
  * different lengths under one iterator.
  */
 export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): VarBinding[] {
+  // every access reads the one value of its list (a port's MAC, its IP): one combination
+  if (accesses.every((a) => vars.get(a.name)?.length === 1 && (a.kind === 'iterator' || a.index === 0)))
+    return [new Map(accesses.map((a) => [formatVarRef(a), vars.get(a.name)![0]!]))];
   // Iterator 0 always exists first (it backs plain `$X`); each element access gets its own.
   const iterators: IteratorState[] = [{ names: [], min: 0, max: 0, cur: 0 }];
   const byIterId = new Map<number, IteratorState>([[0, iterators[0]!]]);
@@ -98,12 +101,14 @@ export function varCombinations(vars: VarTable, accesses: readonly VarRef[]): Va
       `the values of ${[...new Set(accesses.map((a) => a.name))].join(', ')} give ${combinations} combinations for one rule; at most ${MAX_COMBINATIONS} are allowed`,
     );
   }
+  const reads = accesses.map((a) => {
+    const key = formatVarRef(a);
+    return { key, values: vars.get(a.name)!, state: stateOf.get(key)! };
+  });
   const out: VarBinding[] = [];
   for (;;) {
     const binding = new Map<string, string>();
-    for (const access of accesses) {
-      binding.set(formatVarRef(access), vars.get(access.name)![stateOf.get(formatVarRef(access))!.cur]!);
-    }
+    for (const { key, values, state } of reads) binding.set(key, values[state.cur]!);
     out.push(binding);
     if (!advance(iterators, vars)) return out;
   }
@@ -135,7 +140,7 @@ function firstOccurrences(it: IteratorState, vars: VarTable): number[] {
   const seen = new Set<string>();
   const out: number[] = [];
   for (let i = it.min; i <= it.max; i++) {
-    const key = JSON.stringify(lists.map((l) => l[i]));
+    const key = lists.length === 1 ? lists[0]![i]! : JSON.stringify(lists.map((l) => l[i]));
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(i);

@@ -97,6 +97,34 @@ describe('nftables compiler', () => {
     );
   });
 
+  it("a port's shape and chains do not depend on the ports compiled before it", async () => {
+    const params = {
+      IP: ['10.0.0.1', '10.0.0.2'],
+      IPV6: ['fd00::1'],
+      DHCPSERVER: ['10.0.0.254'],
+      GATEWAY_MAC: ['52:54:00:00:00:fe'],
+    };
+    const net = `<filter name='vwt-net'><rule action='accept' direction='out'><ip srcipaddr='$A' srcipmask='$M'/></rule></filter>`;
+    const ports = [
+      ...[...loadStockFilters().keys()].map((f, i) =>
+        port(i + 1, f, f === 'allow-dhcpv6-server' ? { ...params, DHCPSERVER: ['fd00::fe'] } : params),
+      ),
+      port(40),
+      port(41, 'clean-traffic', { IP: ['10.0.0.1', '10.0.0.2'] }),
+      ...['32', '24', '32'].map((mask, i) => port(42 + i, 'vwt-net', { A: [`10.1.${i}.0`], M: [mask] }, [net])),
+    ];
+    // this module has compiled other ports before (the tests above); each port again in a module of its own
+    const warm = ports.map((p, i) => compilePort(p, i + 1));
+    for (const [i, p] of ports.entries()) {
+      const fresh = (await import(
+        `../../src/backends/nftables/compile.js?port=${i}`
+      )) as typeof import('../../src/backends/nftables/compile.js');
+      const cold = fresh.compilePort({ ...p }, i + 1);
+      assert.equal(warm[i]!.shape, cold.shape, `${p.portdev} (${p.filter})`);
+      assert.deepEqual(warm[i], cold, `${p.portdev} (${p.filter})`);
+    }
+  });
+
   it("a port's variables become elements keyed by the port, in the bridge and the inet table", () => {
     const m = model([port(7, 'clean-traffic', { IP: ['10.0.0.7', '10.0.0.8'] })]);
     const elements = [...m.sets.values()].flatMap((s) =>

@@ -58,6 +58,22 @@ describe('virtwalld domain layer', () => {
     );
   });
 
+  it('a definition being checked has the digest it has once stored: the refresh can take the instances its check made', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const { daemon } = await openDaemon(root);
+    await daemon.defineFilter(userFilter('f', "<rule action='drop' direction='out'><tcp dstportstart='22'/></rule>"));
+    const stored = daemon.filters.source().digest;
+    const def = daemon.filters.parse(
+      userFilter('f', "<rule action='drop' direction='out'><tcp dstportstart='23'/></rule>"),
+      'test',
+    );
+    const trying = daemon.filters.source(def).digest;
+    assert.ok(trying !== undefined && trying !== stored, 'the definition being tried has its own digest');
+    daemon.filters.store(def);
+    assert.equal(daemon.filters.source().digest, trying);
+  });
+
   it('refuses a redefinition that breaks a binding, keeping the old definition', async (t) => {
     const { root, cleanup } = tempRoot();
     t.after(cleanup);

@@ -30,4 +30,21 @@ describe('deferredPortFilter', () => {
     assert.equal(port.instances.length, 1, 'read again: instantiated again');
     assert.equal(instantiated, 2, 'the first instances were collected, not kept by the port');
   });
+  it('ports with the same inputs digest share the instances while they are held', () => {
+    let instantiated = 0;
+    const instantiate = () => {
+      instantiated++;
+      return [{ path: ['clean-traffic'] } as unknown as RuleInstance];
+    };
+    const make = (digest: string) =>
+      deferredPortFilter(
+        { portdev: 'vnet0', mac: '52:54:00:00:00:01', filter: 'f', inputsDigest: digest },
+        instantiate,
+      );
+    const held = make('shared').instances;
+    assert.equal(make('shared').instances, held, 'a port made again for the same inputs takes them');
+    assert.equal(instantiated, 1);
+    assert.notEqual(make('other').instances, held, 'another digest instantiates');
+    assert.equal(instantiated, 2);
+  });
 });

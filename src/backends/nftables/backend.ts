@@ -570,11 +570,8 @@ export class NftablesBackend implements NwfilterBackend {
         }
       }
     }
-    // (each chain's ports are found by walking every port: not once every port is named)
-    for (const k of [...delta.addedChains, ...delta.changedChains]) {
-      if (repaired.size === desired.length) break;
-      for (const n of ledger.portsOfChain(k)) repaired.add(n);
-    }
+    if (repaired.size < desired.length)
+      for (const n of ledger.portsOfChains(new Set([...delta.addedChains, ...delta.changedChains]))) repaired.add(n);
     const removed = [...observed].filter((n) => !ledger.port(n));
     return { repaired: [...repaired], removed, compiled, ...(stamped && { stamped }) };
   }

@@ -89,11 +89,18 @@ function ipContext(use: ChainUse, path: StatefulPath): Context {
 interface PortValues {
   portdev: string;
   id: number;
+  /** Its keys made so far, by kind (one value shared by the port's elements). */
+  keys: Map<string, Value>;
 }
 
 function portKey(ctx: Context, port: PortValues): Value {
-  if (ctx.family === 'bridge') return str(port.portdev);
-  return mark((ctx.suffix === 'fwd_to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
+  const kind = ctx.family === 'bridge' ? 'name' : ctx.suffix === 'fwd_to' ? 'to' : 'from';
+  let key = port.keys.get(kind);
+  if (!key) {
+    key = kind === 'name' ? str(port.portdev) : mark((kind === 'to' ? MARK_TO_PORT : MARK_FROM_PORT) | port.id);
+    port.keys.set(kind, key);
+  }
+  return key;
 }
 
 /** A rule template with `$S` standing for the shape name, and the elements it needs. */
@@ -143,13 +150,47 @@ const setDecl = (exprs: Expr, interval: boolean): SetDecl => ({
 const signature = (p: RuleParts) =>
   JSON.stringify(p.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]));
 
-/** JSON of typed values as a key; undefined for a bigint, which JSON has no form of (no compiler value is one). */
-function keyJson(x: unknown): string | undefined {
-  try {
-    return JSON.stringify(x);
-  } catch {
-    return undefined;
-  }
+/** Equal typed values (expressions, values, statements: plain data), mostly the same object. */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b))
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
+  const [x, y] = [a as Record<string, unknown>, b as Record<string, unknown>];
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => Object.hasOwn(y, k) && same(x[k], y[k]));
+}
+
+/** A rule in sets as drafted for ports with the same rule structure at one place (see Place). */
+interface Template {
+  /** The rule it was drafted from: its terms without the variables' values are the structure. */
+  first: RuleParts;
+  posInterval: boolean;
+  negInterval: readonly boolean[];
+  draft: Draft;
+}
+
+/** Whether a rule drafted from `first` would be `t`'s: the same rule without the variables' values, the same declarations. */
+function sameStructure(t: Template, first: RuleParts, posInterval: boolean, negInterval: readonly boolean[]): boolean {
+  const [a, b] = [t.first, first];
+  return (
+    t.posInterval === posInterval &&
+    t.negInterval.length === negInterval.length &&
+    t.negInterval.every((x, i) => x === negInterval[i]) &&
+    a.terms.length === b.terms.length &&
+    a.terms.every((x, i) => {
+      const y = b.terms[i]!;
+      return (
+        x.negated === y.negated &&
+        x.variable === y.variable &&
+        same(x.expr, y.expr) &&
+        (x.variable || same(x.value, y.value))
+      );
+    }) &&
+    same(a.statements, b.statements) &&
+    same(a.connlimit, b.connlimit) &&
+    same(a.verdict, b.verdict)
+  );
 }
 
 /**
@@ -161,8 +202,8 @@ function keyJson(x: unknown): string | undefined {
  * values share them.
  *
  * A rule in sets is the same for every port with the same rule structure at the same place
- * (`place`): its rule and set declarations come from `templates` when they were drafted before,
- * and only the port's elements are made for it.
+ * (`templates`: the templates drafted there before): its rule and set declarations come from a
+ * template, and only the port's elements are made for it.
  */
 function draftRule(
   ctx: Context,
@@ -171,7 +212,7 @@ function draftRule(
   index: number,
   comment: string,
   parts: readonly RuleParts[],
-  templates?: { place: string; drafts: Map<string, Draft> },
+  templates?: Template[],
 ): Draft {
   const first = parts[0]!;
   const varTerms = first.terms.filter((t) => t.variable);
@@ -196,19 +237,7 @@ function draftRule(
   const negIdx = first.terms.map((t, i) => (t.variable && t.negated ? i : -1)).filter((i) => i >= 0);
   const posInterval = parts.some((p) => posIdx.some((i) => isInterval(p.terms[i]!.value)));
   const negInterval = negIdx.map((i) => isInterval(first.terms[i]!.value));
-  // the rule without the variables' values (which go to elements), and what the declarations depend on
-  const structure =
-    templates &&
-    keyJson([
-      first.terms.map((t) => [t.expr, t.negated, t.variable, t.variable ? '' : t.value]),
-      first.statements,
-      first.connlimit,
-      first.verdict,
-      posInterval,
-      negInterval,
-    ]);
-  const k = structure && `${templates.place}\n${structure}`;
-  let template = k ? templates.drafts.get(k) : undefined;
+  let template = templates?.find((t) => sameStructure(t, first, posInterval, negInterval))?.draft;
   if (!template) {
     const lookups: Statement[] = [];
     const sets: Draft['sets'] = dynamic ? [dynamicSet(ctx, dynamic, first)] : [];
@@ -225,7 +254,7 @@ function draftRule(
       sets.push({ name, decl: setDecl(exprs, negInterval[n]!), elements: [] });
     });
     template = { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
-    if (k) templates?.drafts.set(k, template);
+    templates?.push({ first, posInterval, negInterval, draft: share(template) });
   }
   const elements: Element[][] = dynamic ? [[]] : [];
   if (posIdx.length > 0)
@@ -263,17 +292,65 @@ const SUBCHAIN_MATCH: readonly (readonly [string, Statement[]])[] = [
 const chainId = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 
 /**
- * Drafts of rules whose values are all literal: the same for every port that has the rule at
- * the same place, so they are drafted once per rule definition (most of a stock filter's rules;
- * this is what makes compiling a thousand ports after a restart cheap).
+ * Where a rule definition's instance goes in a port's chains (chain, index, comment, and what
+ * else its parts depend on), and what is drafted for every port that has it there: a rule whose
+ * values are all literal is the same for all of them, so it is drafted once (most of a stock
+ * filter's rules; this is what makes compiling a thousand ports after a restart cheap); a rule
+ * in sets has a template per rule structure (draftRule).
  */
-const literalDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
-/** Rules in sets, per rule definition: what draftRule shares between the ports of a rule structure. */
-const setDrafts = new WeakMap<RuleDef, Map<string, Draft>>();
-const isLiteral = (i: RuleInstance) =>
-  i.expansions.every((e) => Object.values(e.attrs).every((a) => a!.value.kind !== 'text'));
+interface Place {
+  variant: string;
+  ctx: Context;
+  index: number;
+  comment: string;
+  literal?: Draft;
+  templates: Template[];
+}
+const places = new WeakMap<RuleDef, Place[]>();
 
-/** All chains of one port, with `$S` in place of the shape name. */
+function placeOf(rule: RuleDef, variant: string, ctx: Context, index: number, comment: string): Place {
+  let known = places.get(rule);
+  if (!known) {
+    known = [];
+    places.set(rule, known);
+  }
+  let place = known.find(
+    (p) =>
+      p.index === index &&
+      p.ctx.suffix === ctx.suffix &&
+      p.ctx.family === ctx.family &&
+      p.comment === comment &&
+      p.variant === variant,
+  );
+  if (!place) {
+    place = { variant, ctx, index, comment, templates: [] };
+    known.push(place);
+  }
+  return place;
+}
+/** Whether an instance's values are all literal: its rule reads no variable (each expansion has a variable's value as text). */
+const literalRules = new WeakMap<RuleDef, boolean>();
+function isLiteral(i: RuleInstance): boolean {
+  let literal = literalRules.get(i.rule);
+  if (literal === undefined) {
+    literal = Object.values(i.rule.attrs).every((a) => a!.value.kind !== 'var');
+    literalRules.set(i.rule, literal);
+  }
+  return literal;
+}
+
+/** A rule's comment, kept with its rule definition for the next port that reaches it by the same filter path. */
+const comments = new WeakMap<RuleDef, { path: readonly string[]; comment: string }>();
+function commentOf(instance: RuleInstance): string {
+  const known = comments.get(instance.rule);
+  const { path } = instance;
+  if (known && known.path.length === path.length && known.path.every((f, i) => f === path[i])) return known.comment;
+  const comment = ruleComment(path, instance.priority);
+  comments.set(instance.rule, { path, comment });
+  return comment;
+}
+
+/** All chains of one port (by suffix), with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
   readonly sets = new Map<string, { family: Family; decl: SetDecl; elements: Element[] }>();
@@ -281,36 +358,22 @@ class PortDraft {
   constructor(private readonly port: PortValues) {}
 
   chain(ctx: Context): NftRule[] {
-    const name = `${SHAPE}_${ctx.suffix}`;
-    if (!this.chains.has(name)) this.chains.set(name, { ctx, rules: [] });
-    return this.chains.get(name)!.rules;
+    let c = this.chains.get(ctx.suffix);
+    if (!c) {
+      c = { ctx, rules: [] };
+      this.chains.set(ctx.suffix, c);
+    }
+    return c.rules;
   }
 
   /** Adds an instance's rules to one chain; `variant` names what else `parts` depends on. */
   add(ctx: Context, instance: RuleInstance, parts: () => readonly RuleParts[], variant = ''): void {
     const rules = this.chain(ctx);
-    const comment = ruleComment(instance.path, instance.priority);
-    const literal = isLiteral(instance);
-    const byRule = literal ? literalDrafts : setDrafts;
-    let cache = byRule.get(instance.rule);
-    if (!cache) {
-      cache = new Map();
-      byRule.set(instance.rule, cache);
-    }
-    const place = `${variant} ${ctx.family} ${ctx.suffix} ${rules.length} ${comment}`;
-    let d = literal ? cache.get(place) : undefined;
-    if (!d) {
-      d = draftRule(
-        ctx,
-        this.port,
-        ctx.suffix,
-        rules.length,
-        comment,
-        parts(),
-        literal ? undefined : { place, drafts: cache },
-      );
-      if (literal) cache.set(place, d);
-    }
+    const comment = commentOf(instance);
+    const place = placeOf(instance.rule, variant, ctx, rules.length, comment);
+    if (isLiteral(instance))
+      place.literal ??= share(draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts()));
+    const d = place.literal ?? draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts(), place.templates);
     rules.push(...d.rules);
     for (const s of d.sets) {
       const known = this.sets.get(s.name);
@@ -325,13 +388,23 @@ class PortDraft {
   }
 }
 
+/** The context of a bridge chain (`root` or a sub-chain's name) in one direction: one object per chain. */
+const bridgeContexts = new Map<string, Context>();
+function bridgeContext(dir: 'from' | 'to', chain: string): Context {
+  const k = `${dir} ${chain}`;
+  let ctx = bridgeContexts.get(k);
+  if (!ctx) {
+    const base = dir === 'from' ? BRIDGE_FROM : BRIDGE_TO;
+    ctx = { ...base, suffix: chain === 'root' ? dir : `${dir}_${chainId(chain)}` };
+    bridgeContexts.set(k, ctx);
+  }
+  return ctx;
+}
+
 /** libvirt's ebtables layout: root chain per direction, sub-chains entered at their priority. */
 function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
-  for (const [dir, base] of [
-    ['from', BRIDGE_FROM],
-    ['to', BRIDGE_TO],
-  ] as const) {
-    const root: Context = { ...base, suffix: dir };
+  for (const dir of ['from', 'to'] as const) {
+    const root = bridgeContext(dir, 'root');
     const rules = ordered.filter((o) =>
       dir === 'from' ? o.instance.rule.direction !== 'in' : o.instance.rule.direction !== 'out',
     );
@@ -344,7 +417,7 @@ function bridgeChains(d: PortDraft, ordered: readonly OrderedRule[]): void {
     for (const o of rules) {
       for (; next < pending.length && pending[next]![1] <= o.effectivePriority; next++)
         d.jump(root, subchainJump(dir, ...pending[next]!));
-      const ctx = o.instance.chain === 'root' ? root : { ...base, suffix: `${dir}_${chainId(o.instance.chain)}` };
+      const ctx = bridgeContext(dir, o.instance.chain);
       const reverse = dir === 'from' && o.instance.rule.direction === 'inout';
       d.add(ctx, o.instance, () => o.instance.expansions.map((r) => bridgeParts(r, reverse)), reverse ? 'reverse' : '');
     }
@@ -369,6 +442,7 @@ function subchainJump(dir: 'from' | 'to', name: string, priority: number): { sub
       comment: ruleComment([name], priority),
     };
     j = { sub, rule };
+    share({ rules: [rule], sets: [] });
     subchainJumps.set(k, j);
   }
   return j;
@@ -435,9 +509,86 @@ export function compilePort(port: PortFilter, id: number, path: StatefulPath = '
   return result;
 }
 
+/**
+ * Rules and set declarations drafted once and shared by every port that has them (drafts of
+ * literal rules, templates of rules in sets, sub-chain jumps), each with a number: a port made
+ * of shared objects only has the shape its objects had before, known without rendering them.
+ */
+const sharedIds = new WeakMap<object, number>();
+let nextShared = 0;
+function share(d: Draft): Draft {
+  for (const o of [...d.rules, ...d.sets.map((s) => s.decl)]) if (!sharedIds.has(o)) sharedIds.set(o, nextShared++);
+  return d;
+}
+
+/** Shapes by the shared objects they were drafted from (see shapeKey). */
+const shapesByKey = new Map<string, string>();
+/** Enough for every shape in use and those a redefinition leaves behind; the map starts over beyond. */
+const MAX_SHAPE_KEYS = 10_000;
+
+/** A port's chains and set declarations by the numbers of their shared objects; undefined when one is not shared. */
+function shapeKey(d: PortDraft): string | undefined {
+  const words: (string | number)[] = [];
+  for (const [suffix, c] of d.chains) {
+    words.push(c.ctx.family, suffix);
+    for (const r of c.rules) {
+      const id = sharedIds.get(r);
+      if (id === undefined) return undefined;
+      words.push(id);
+    }
+  }
+  for (const [n, set] of d.sets) {
+    const id = sharedIds.get(set.decl);
+    if (id === undefined) return undefined;
+    words.push(n, id);
+  }
+  return words.join(' ');
+}
+
+/**
+ * The shape name: a hash of the text of the port's chains and set declarations (port keys are
+ * the only per-port text in a set-mode rule; they live in elements, not rules). A port drafted
+ * from the same shared objects as one before has its shape.
+ */
+function shapeOf(d: PortDraft): string {
+  const key = shapeKey(d);
+  const known = key === undefined ? undefined : shapesByKey.get(key);
+  if (known) return known;
+  const text =
+    [...d.chains]
+      .map(([suffix, c]) => `${c.ctx.family} ${SHAPE}_${suffix}\n${c.rules.map(nftRuleText).join('\n')}`)
+      .join('\n') + [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
+  const shape = `s${createHash('sha256').update(text).digest('hex').slice(0, 10)}`;
+  if (key !== undefined) {
+    if (shapesByKey.size >= MAX_SHAPE_KEYS) shapesByKey.clear();
+    shapesByKey.set(key, shape);
+  }
+  return shape;
+}
+
+/** Entries of each shape (the same for all its ports), one list for all of them. Bounded: starts over when full. */
+const entriesByShape = new Map<string, string[]>();
+function shapeEntries(shape: string, entries: string[]): string[] {
+  const known = entriesByShape.get(shape);
+  if (known) return known;
+  if (entriesByShape.size >= MAX_SHAPE_KEYS) entriesByShape.clear();
+  entriesByShape.set(shape, entries);
+  return entries;
+}
+
+/** Names of shapes' sets, one string each for all the ports that name them. Bounded: starts over when full. */
+const setNames = new Map<string, string>();
+function setName(n: string): string {
+  const known = setNames.get(n);
+  if (known) return known;
+  if (setNames.size >= MAX_SHAPE_KEYS) setNames.clear();
+  setNames.set(n, n);
+  return n;
+}
+
 function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
   const ordered = orderRules(port.instances);
-  const d = new PortDraft({ portdev: port.portdev, id });
+  const d = new PortDraft({ portdev: port.portdev, id, keys: new Map() });
   bridgeChains(
     d,
     ordered.filter((o) => isBridgeRule(o.instance)),
@@ -448,26 +599,25 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
     path,
   );
 
-  const shapeText =
-    [...d.chains].map(([n, c]) => `${c.ctx.family} ${n}\n${c.rules.map(nftRuleText).join('\n')}`).join('\n') +
-    [...d.sets].map(([n, s]) => `\n${n} ${setDeclText(s.decl)}`).join('');
-  // Port keys are the only per-port text in a set-mode rule; they live in elements, not rules.
-  const shape = `s${createHash('sha256').update(shapeText).digest('hex').slice(0, 10)}`;
+  const shape = shapeOf(d);
   // every name a port's rules refer to is one of its own, drafted under the placeholder
   const name = (n: string) => shape + n.slice(SHAPE.length);
   const chains = chainsOf(shape, () =>
     [...d.chains].map(
-      ([n, c]): NftChain => ({
+      ([suffix, c]): NftChain => ({
         family: c.ctx.family,
-        name: name(n),
+        name: name(`${SHAPE}_${suffix}`),
         rules: c.rules.map((r) => ({ statements: renameRefs(r.statements, name), comment: r.comment })),
       }),
     ),
   );
   const sets = [...d.sets].map(
-    ([n, s]): NftSet => ({ family: s.family, name: name(n), kind: 'set', decl: s.decl, elements: s.elements }),
+    ([n, s]): NftSet => ({ family: s.family, name: setName(name(n)), kind: 'set', decl: s.decl, elements: s.elements }),
   );
-  const entries = [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix));
+  const entries = shapeEntries(
+    shape,
+    [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix)),
+  );
   return { portdev: port.portdev, id, shape, chains, sets, entries };
 }
 
@@ -527,10 +677,10 @@ export interface Needs {
 
 /** Entry chains of IP-level rules (libvirt's iptables chains). */
 const IP_ENTRIES = ['fwd_from', 'fwd_to', 'host'];
-export const needsOf = (port: PortFilter, c: CompiledPort): Needs => ({
-  ip: c.entries.some((e) => IP_ENTRIES.includes(e)),
-  macFilter: !!port.macFilter,
-});
+/** The four values of Needs, one object each (a ledger keeps a port's). */
+const NEEDS_OF = [false, true].map((ip) => [false, true].map((macFilter): Needs => Object.freeze({ ip, macFilter })));
+export const needsOf = (port: PortFilter, c: CompiledPort): Needs =>
+  NEEDS_OF[Number(c.entries.some((e) => IP_ENTRIES.includes(e)))]![Number(!!port.macFilter)]!;
 
 /** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
 export interface Layout {

@@ -30,8 +30,11 @@ interface PortEntry {
   readonly port: PortFilter;
   readonly compiled: CompiledPort;
   readonly needs: Needs;
-  /** What the port put in, by set key, the dispatch maps named as in `generation`. */
-  readonly elements: ReadonlyMap<string, readonly Element[]>;
+  /**
+   * The generation the port's elements were put in under (their dispatch maps' names): what it
+   * put in is portElements() of its entry, computed again when it is taken out (not kept: ten
+   * arrays and keys per port).
+   */
   readonly generation: number;
   /** Its trace phase when it is traced, and the keys of the trace chains it uses then. */
   readonly trace?: TracePhase;
@@ -74,6 +77,8 @@ interface LedgerState {
 type FreeIds = { readonly id: number; readonly rest: FreeIds } | undefined;
 
 const NEEDS = ['ip', 'macFilter'] as const;
+/** The trace chains of a port not traced (one list for all of them). */
+const NO_TRACE_CHAINS: readonly string[] = Object.freeze([]);
 
 /** What a change makes of a ledger. */
 export interface LedgerChange {
@@ -166,11 +171,11 @@ export class PortLedger {
     return new Set([...this.s.shapes.values()].flatMap((s) => s.sets.map((x) => objectKey(x.family, x.name))));
   }
 
-  /** Ports whose shape has the chain keyed `k` (none for a chain of the layout). */
-  portsOfChain(k: string): string[] {
+  /** Ports whose shape has one of the chains keyed `keys` (none for chains of the layout). */
+  portsOfChains(keys: ReadonlySet<string>): string[] {
     const shapes = new Set<string>();
     for (const [name, s] of this.s.shapes)
-      if (s.chains.some((c) => objectKey(c.family, c.name) === k)) shapes.add(name);
+      if (s.chains.some((c) => keys.has(objectKey(c.family, c.name)))) shapes.add(name);
     const out: string[] = [];
     if (shapes.size > 0)
       for (const e of this.s.entries.values()) if (shapes.has(e.compiled.shape)) out.push(e.port.portdev);
@@ -261,6 +266,8 @@ class Draft {
    * and the delta lists them only through the set's removal.
    */
   private readonly leaving = new Map<string, (readonly Element[])[]>();
+  /** Keys of each shape's own sets (the same for all its ports), as removeElements needs them. */
+  private readonly shapeSetKeys = new Map<string, Set<string>>();
   private readonly entries: CowEdit<PortEntry>;
   private readonly shapes: CowEdit<Shape>;
   private readonly ids: CowEdit<number>;
@@ -329,9 +336,9 @@ class Draft {
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
     const trace = this.traced.get(port.portdev);
-    const traceChains = trace ? this.useTraceChains(port, compiled) : [];
+    const traceChains = trace ? this.useTraceChains(port, compiled) : NO_TRACE_CHAINS;
     const elements = portElements(this.layout, port, compiled, this.gen, trace);
-    this.entries.set(port.portdev, { port, compiled, needs, elements, generation: this.gen, trace, traceChains });
+    this.entries.set(port.portdev, { port, compiled, needs, generation: this.gen, trace, traceChains });
     this.relayout(before);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
   }
@@ -359,11 +366,11 @@ class Draft {
     const entry = this.entries.get(portdev);
     if (!entry || entry.trace === phase) return;
     this.removeElements(entry);
-    const traceChains = phase ? this.useTraceChains(entry.port, entry.compiled) : [];
+    const traceChains = phase ? this.useTraceChains(entry.port, entry.compiled) : NO_TRACE_CHAINS;
     this.releaseTraceChains(entry.traceChains);
     const elements = portElements(this.layout, entry.port, entry.compiled, this.gen, phase);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
-    this.entries.set(portdev, { ...entry, elements, generation: this.gen, trace: phase, traceChains });
+    this.entries.set(portdev, { ...entry, generation: this.gen, trace: phase, traceChains });
   }
 
   /** Takes a traced port's trace chains into use (creating those no port used); returns their keys. */
@@ -392,8 +399,13 @@ class Draft {
   private removeElements(entry: PortEntry): void {
     // entries recorded before a generation switch name the dispatch maps as they were then
     const rename = entry.generation === this.gen ? undefined : dispatchKeys(this.layout, entry.generation, this.gen);
-    const own = new Set(entry.compiled.sets.map((s) => objectKey(s.family, s.name)));
-    for (const [k, es] of entry.elements) {
+    const { shape, sets } = entry.compiled;
+    let own = this.shapeSetKeys.get(shape);
+    if (!own) {
+      own = new Set(sets.map((s) => objectKey(s.family, s.name)));
+      this.shapeSetKeys.set(shape, own);
+    }
+    for (const [k, es] of portElements(this.layout, entry.port, entry.compiled, entry.generation, entry.trace)) {
       if (own.has(k)) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
       else for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
     }

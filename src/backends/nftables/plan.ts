@@ -178,7 +178,10 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   }
   for (const [k, es] of delta.addedElements) {
     if (skipElements(k) || !desired.sets.has(k)) continue;
-    for (const [text, e] of es) if (!kernel.sets.get(k)?.elements.has(text)) push(additions, k, text, e);
+    const held = kernel.sets.get(k)?.elements;
+    // a set the kernel does not hold yet gets every element the change added (a new shape's 10,000)
+    if (!held) additions.set(k, es);
+    else for (const [text, e] of es) if (!held.has(text)) push(additions, k, text, e);
   }
   for (const k of newMaps) additions.set(k, new Map(desired.sets.get(k)!.elements));
   // Garbage of the previous change: elements nobody wants again, and revived sets' stale ones.

@@ -24,6 +24,7 @@ import {
 import {
   addressBytes,
   addressValue,
+  exactAddress,
   hexNumber,
   maskedAddress,
   numberOf,
@@ -216,6 +217,15 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
   let expr = (reverse && field.reversed) || field.expr;
   let value: Value;
   if (field.kind === 'mac' || field.kind === 'ipv4' || field.kind === 'ipv6') {
+    // most address matches are exact: their value is the address's own (bytes only for masks)
+    if (!second && !field.raw)
+      return {
+        expr,
+        value: exactAddress(main, field.kind),
+        negated: main.negated,
+        variable: isVar(main),
+        settable: true,
+      };
     const bytes = addressBytes(main, field.kind);
     let prefix: number | undefined;
     if (second && field.kind === 'mac') {
@@ -236,7 +246,7 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
       const mask = maskOf(bytes.length, p);
       if (p < full) expr = { kind: 'and', expr, mask: hexNumber(mask) };
       value = hexNumber(bytes.map((b, i) => b & mask[i]!));
-    } else value = maskedAddress(bytes, field.kind, prefix);
+    } else value = prefix === undefined ? exactAddress(main, field.kind) : maskedAddress(bytes, field.kind, prefix);
   } else {
     const lo = numberOf(main, field.kind);
     value = range(lo, second ? numberOf(second, field.kind) : undefined, field.raw);
@@ -246,8 +256,16 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
   return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: expr.kind !== 'and' };
 }
 
-function maskOf(len: number, prefix: number): number[] {
-  return Array.from({ length: len }, (_, i) => (0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff);
+/** The bytes of a mask of `prefix` leading one bits, `len` bytes long (a few distinct ones: kept). */
+const masks = new Map<string, readonly number[]>();
+function maskOf(len: number, prefix: number): readonly number[] {
+  const k = `${len}/${prefix}`;
+  let mask = masks.get(k);
+  if (!mask) {
+    mask = Array.from({ length: len }, (_, i) => (0xff << (8 - Math.max(0, Math.min(8, prefix - i * 8)))) & 0xff);
+    masks.set(k, mask);
+  }
+  return mask;
 }
 
 const hexOrMac = (bytes: readonly number[], rawField: boolean | undefined) =>

@@ -27,14 +27,39 @@ export function numberOf(attr: ResolvedAttr, kind: ValueKind): number {
   return n;
 }
 
-/** Address bytes of an address attribute. */
-export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): number[] {
+/**
+ * Addresses parsed from variables' texts, by kind and text, with their nft value once asked
+ * for: a port's MAC and IP reach several rules, whose elements then share one value. Bounded:
+ * it starts over when full.
+ */
+const parsedAddresses = new Map<string, { bytes: readonly number[]; value?: Value }>();
+const MAX_PARSED_ADDRESSES = 256;
+
+function parsedAddress(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): { bytes: readonly number[]; value?: Value } {
   const v = attr.value;
-  if (v.kind === kind) return [...v.bytes];
+  if (v.kind === kind) return { bytes: v.bytes };
+  const k = v.kind === 'text' ? `${kind} ${v.text}` : undefined;
+  const known = k === undefined ? undefined : parsedAddresses.get(k);
+  if (known) return known;
   const parsed = v.kind === 'text' ? parseAs(kind, v.text) : undefined;
   if (!parsed || parsed.kind !== kind)
     throw invalidInput(`value '${v.kind === 'text' ? v.text : v.kind}' is not a ${kind} address`);
-  return [...parsed.bytes];
+  if (parsedAddresses.size >= MAX_PARSED_ADDRESSES) parsedAddresses.clear();
+  const address = { bytes: parsed.bytes };
+  parsedAddresses.set(k!, address);
+  return address;
+}
+
+/** Address bytes of an address attribute. */
+export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): number[] {
+  return [...parsedAddress(attr, kind).bytes];
+}
+
+/** An address attribute without a mask as an nft value (addressValue of its bytes). */
+export function exactAddress(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): Value {
+  const address = parsedAddress(attr, kind);
+  address.value ??= addressValue(address.bytes, kind);
+  return address.value;
 }
 
 /** A mask attribute as a prefix length (a variable may hold `24` or `255.255.255.0`). */

@@ -1,5 +1,5 @@
 // The packet path between two filtered guests A and B (clean-traffic + IP) on a bridge with
-// 0 / 200 / 1000 other filtered ports: ping round trips (p50/p99) and iperf3 TCP throughput,
+// 0 / 200 / 1000 other filtered ports (past 1,000 they sit on further bridges: a bridge takes 1,024): ping round trips (p50/p99) and iperf3 TCP throughput,
 // for the unfiltered bridge, the nftables backend (verdict maps: O(1) per packet) and libvirt's
 // layout (our ebiptables backend: a linear list of per-port jumps, A and B bound after the others,
 // as guests started last are). The other ports' ebtables chains are replicated from a template

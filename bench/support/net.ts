@@ -1,5 +1,6 @@
 // The benches' kernel side: one namespace `host` with bridge br0 and N guest ports (veth pairs,
-// host ends vnet0..vnetN-1 play the guests' TAP devices, enslaved to br0), everything made with
+// host ends vnet0..vnetN-1 play the guests' TAP devices, enslaved to br0; from the 1,000th on
+// to br1, br2, ...), everything made with
 // test/support's NetnsLab so it is removed on exit, on a thrown error and on Ctrl-C.
 import { EbiptablesBackend } from '../../src/backends/ebiptables/backend.js';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
@@ -27,6 +28,9 @@ export const guestMac = (i: number) =>
 export const guestIp = (i: number) => `10.100.${((i + 1) >> 8) & 0xff}.${(i + 1) & 0xff}`;
 export const portName = (i: number) => `vnet${i}`;
 /** Port indexes from..to-1. */
+/** Ports per bench bridge: the kernel takes at most 1,024 on one (BR_MAX_PORTS). */
+const PORTS_PER_BRIDGE = 1000;
+const bridgeOf = (i: number) => `br${Math.floor(i / PORTS_PER_BRIDGE)}`;
 export const portIndexes = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 /** A user filter over clean-traffic that the redefinition benches bind ports to. */
@@ -53,6 +57,8 @@ export class BenchNet {
   readonly lab = new NetnsLab();
   readonly host: string;
   readonly runner: SystemRunner;
+  /** Bridges made beyond br0 for ports past the first PORTS_PER_BRIDGE. */
+  private readonly bridges = new Set<string>();
 
   constructor() {
     this.host = this.lab.netns('host');
@@ -70,13 +76,22 @@ export class BenchNet {
     this.runner = new SystemRunner({ netns: this.host });
   }
 
-  /** Adds ports from..to-1 (veth pairs vnetI/vpI in the host namespace, vnetI on br0), in one `ip -batch`. */
+  /**
+   * Adds ports from..to-1 (veth pairs vnetI/vpI in the host namespace), in one `ip -batch`: port
+   * I on bridge `brB`, B = I / PORTS_PER_BRIDGE (a bridge takes at most 1,024 ports), the
+   * further bridges made as needed.
+   */
   addPorts(from: number, to: number): void {
     const lines: string[] = [];
     for (let i = from; i < to; i++) {
+      const bridge = bridgeOf(i);
+      if (bridge !== 'br0' && !this.bridges.has(bridge)) {
+        this.bridges.add(bridge);
+        lines.push(`link add ${bridge} type bridge stp_state 0 forward_delay 0`, `link set ${bridge} up`);
+      }
       lines.push(
         `link add ${portName(i)} type veth peer name vp${i}`,
-        `link set ${portName(i)} master br0 up`,
+        `link set ${portName(i)} master ${bridge} up`,
         `link set vp${i} up`,
       );
     }

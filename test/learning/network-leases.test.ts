@@ -4,7 +4,6 @@
 // the port's filter in place through each nwfilter backend.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,22 +11,19 @@ import { EbiptablesBackend } from '../../src/backends/ebiptables/backend.js';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { parseNetwork } from '../../src/conf/network/parse.js';
 import { parseFilter } from '../../src/conf/nwfilter/parse.js';
-import { DiagnosticList } from '../../src/errors.js';
 import { SystemRunner } from '../../src/exec/runner.js';
 import { watchLeases } from '../../src/learning/lease-watch.js';
 import { LearningManager } from '../../src/learning/manager.js';
 import { learningPortOf, portFilterFor } from '../../src/learning/port-filter.js';
-import { parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
-import { NetworkDriver } from '../../src/network/lifecycle/driver.js';
 import { writeLeaseHookScript } from '../../src/network/lifecycle/lease-hook.js';
 import type { FilterBinding } from '../../src/nwfilter/binding.js';
 import { MapFilterSource } from '../../src/nwfilter/source.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { dhcp, peerServer } from '../support/guest.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { testNetworkDriver } from '../support/network-driver.js';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
-const caps = parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? '');
 const MAC = '52:54:00:00:00:31';
 
 const NETWORK = `<network>
@@ -89,19 +85,8 @@ for (const backendName of ['ebiptables', 'nftables'] as const) {
         lab.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
       lab.veth(host, 'vnet7', g, 'eth0', { mac: MAC });
       const runner = new SystemRunner({ netns: host });
-      const driver = new NetworkDriver({
-        runner,
-        stateDir,
-        firewallBackend: 'nftables',
-        leaseHook: writeLeaseHookScript(stateDir),
-        dnsmasqCaps: async () => caps,
-        diag: new DiagnosticList(),
-      });
+      const driver = testNetworkDriver(t, { runner, stateDir, leaseHook: writeLeaseHookScript(stateDir) });
       await driver.start(parseNetwork(NETWORK));
-      t.after(async () => {
-        await driver.stop('vwlearn').catch(() => undefined);
-        await driver.settle();
-      });
       lab.exec(host, [
         'sysctl',
         '-qw',

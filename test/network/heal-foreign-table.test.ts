@@ -10,14 +10,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { parseNetwork } from '../../src/conf/network/parse.js';
-import { DiagnosticList } from '../../src/errors.js';
 import { SystemRunner, type CommandRunner } from '../../src/exec/runner.js';
-import { parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
-import { NetworkDriver } from '../../src/network/lifecycle/driver.js';
 import { firewallParts } from '../../src/network/lifecycle/firewall-health.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { testNetworkDriver } from '../support/network-driver.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const ELEMENTS = 50_000;
@@ -64,18 +61,7 @@ it("a network's heal reads no foreign table (nft commands whose memory a big for
       return r;
     },
   };
-  const caps = parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? '');
-  const driver = new NetworkDriver({
-    runner,
-    stateDir: dir,
-    firewallBackend: 'nftables',
-    dnsmasqCaps: async () => caps,
-    diag: new DiagnosticList(),
-  });
-  t.after(async () => {
-    for (const s of driver.active()) await driver.stop(s.name).catch(() => undefined);
-    await driver.settle();
-  });
+  const driver = testNetworkDriver(t, { runner, stateDir: dir });
   const measure = async (argv: string[]) => {
     await runner.run(argv);
     return calls.pop()!.kib;

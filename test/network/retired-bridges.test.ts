@@ -9,16 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseNetwork } from '../../src/conf/network/parse.js';
-import { DiagnosticList } from '../../src/errors.js';
 import { SystemRunner } from '../../src/exec/runner.js';
-import { parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
-import { NetworkDriver } from '../../src/network/lifecycle/driver.js';
 import { networkKernel } from '../../src/network/lifecycle/kernel.js';
 import { writeLeaseHookScript } from '../../src/network/lifecycle/lease-hook.js';
 import { parseIp } from '../../src/util/address.js';
 import { isRetiredBridgeName, RETIRED_BRIDGE_GROUP } from '../../src/util/device-name.js';
 import { waitFor } from '../../src/util/wait-for.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { testNetworkDriver } from '../support/network-driver.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
 const GROUP = String(RETIRED_BRIDGE_GROUP);
@@ -152,20 +150,12 @@ describe('retired bridges (network driver)', { skip }, () => {
     const l = lab(t);
     const host = l.netns('h');
     const stateDir = mkdtempSync(join(tmpdir(), 'vwt-retire-'));
-    const driver = new NetworkDriver({
+    const driver = testNetworkDriver(t, {
       runner: new SystemRunner({ netns: host }),
       stateDir,
-      firewallBackend: 'nftables',
       leaseHook: writeLeaseHookScript(stateDir),
-      dnsmasqCaps: async () =>
-        parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? ''),
-      diag: new DiagnosticList(),
     });
-    t.after(async () => {
-      await driver.stop('vwr').catch(() => undefined);
-      await driver.settle();
-      rmSync(stateDir, { recursive: true, force: true });
-    });
+    t.after(() => rmSync(stateDir, { recursive: true, force: true }));
     const def = parseNetwork(`<network><name>vwr</name><forward mode='nat'/><bridge name='vwbr0' stp='off' delay='0'/>
 <route address='10.77.0.0' prefix='16' gateway='192.168.100.2'/>
 <ip address='192.168.100.1' prefix='24'><dhcp><range start='192.168.100.10' end='192.168.100.20'/></dhcp></ip>

@@ -8,19 +8,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { parseNetwork } from '../../src/conf/network/parse.js';
-import { DiagnosticList } from '../../src/errors.js';
 import { SystemRunner } from '../../src/exec/runner.js';
 import type { CommandRunner } from '../../src/exec/runner.js';
-import { parseDnsmasqVersion } from '../../src/network/dnsmasq/config.js';
 import { isNftPart } from '../../src/network/firewall/parts.js';
 import { parseTableHandle } from '../../src/nft/listing.js';
-import { NetworkDriver } from '../../src/network/lifecycle/driver.js';
 import { canUseNetns, NetnsLab } from '../support/netns.js';
+import { testNetworkDriver } from '../support/network-driver.js';
 
 const skip = canUseNetns() ? false : 'needs root and ip netns';
-const caps = parseDnsmasqVersion(spawnSync('dnsmasq', ['--version'], { encoding: 'utf8' }).stdout ?? '');
 
 const def = (name: string, n: number) =>
   parseNetwork(`<network><name>${name}</name><forward mode='nat'/><bridge name='vwbr${n}' stp='off' delay='0'/>
@@ -39,16 +35,8 @@ function rig(t: { after: (f: () => Promise<void> | void) => void }) {
       return inner.run(argv, input, env);
     },
   };
-  const driver = new NetworkDriver({
-    runner,
-    stateDir,
-    firewallBackend: 'nftables',
-    dnsmasqCaps: async () => caps,
-    diag: new DiagnosticList(),
-  });
-  t.after(async () => {
-    for (const s of driver.active()) await driver.stop(s.name).catch(() => undefined);
-    await driver.settle();
+  const driver = testNetworkDriver(t, { runner, stateDir });
+  t.after(() => {
     lab.cleanup();
     rmSync(stateDir, { recursive: true, force: true });
   });

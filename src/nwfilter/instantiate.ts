@@ -135,7 +135,7 @@ function walkTree(root: FilterDef, vars: VarTable, source: FilterSource, expandR
   const missing = new Map<string, readonly string[]>();
   const instances: RuleInstance[] = [];
   let failed: { error: unknown } | undefined;
-  const checked = new Map<string, string | undefined>();
+  const fits = new Map<string, Map<string, boolean>>();
   walk(root, vars, source, rootPath(root.name), (rule, def, ruleVars, path) => {
     for (const v of rule.variables) {
       if (isVarRefAvailable(v, ruleVars)) continue;
@@ -144,7 +144,7 @@ function walkTree(root: FilterDef, vars: VarTable, source: FilterSource, expandR
     }
     if (!expandRules || missing.size > 0 || failed) return;
     try {
-      instances.push(instanceOf(rule, def, path, ruleVars, checked));
+      instances.push(instanceOf(rule, def, path, ruleVars, fits));
     } catch (error) {
       failed = { error };
     }
@@ -160,7 +160,7 @@ function instanceOf(
   def: FilterDef,
   path: readonly string[],
   vars: VarTable,
-  checked: Map<string, string | undefined>,
+  fits: Map<string, Map<string, boolean>>,
 ): RuleInstance {
   const known = rule.variables.length === 0 ? literalInstances.get(rule)?.get(path) : undefined;
   if (known && known.chain === def.chain && known.chainKind === def.chainKind && known.chainPriority === def.priority)
@@ -172,7 +172,7 @@ function instanceOf(
     chainPriority: def.priority,
     priority: rule.priority,
     rule,
-    expansions: expand(rule, vars, path, checked),
+    expansions: expand(rule, vars, path, fits),
   };
   if (rule.variables.length === 0) {
     const byPath = literalInstances.get(rule) ?? literalInstances.set(rule, new Map()).get(rule)!;
@@ -229,15 +229,14 @@ function attrList(rule: RuleDef) {
 }
 
 /**
- * The rule once per combination of its variables' values. `checked`: what checkVarValue said of
- * each protocol, attribute and value already seen in this instantiation (a port's MAC and IP
- * reach many rules).
+ * The rule once per combination of its variables' values. `fits`: checkVarValue's answers so far
+ * in this instantiation (a port's MAC and IP reach many rules).
  */
 function expand(
   rule: RuleDef,
   vars: VarTable,
   path: readonly string[],
-  checked: Map<string, string | undefined>,
+  fits: Map<string, Map<string, boolean>>,
 ): readonly ResolvedRule[] {
   // a rule without variables has one expansion, the same for every port (instances are values)
   if (rule.variables.length === 0) {
@@ -259,11 +258,7 @@ function expand(
   return bindings.map((binding) =>
     resolved(rule, (name, attr, variable) => {
       const text = binding.get(variable)!;
-      let problem: string | undefined;
-      if (rule.protocol) {
-        const k = `${rule.protocol} ${name} ${text}`;
-        problem = checked.has(k) ? checked.get(k) : checked.set(k, checkVarValue(rule.protocol, name, text)).get(k);
-      }
+      const problem = rule.protocol && checkVarValue(rule.protocol, name, text, fits);
       if (problem) {
         throw invalidInput(`in filter ${path.join(' -> ')}: variable $${variable} = '${text}' ${problem}`, {
           ...rule.source,

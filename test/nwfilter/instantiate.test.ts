@@ -141,6 +141,28 @@ describe('filter instantiation', () => {
     rejects(() => instantiate(port, vars({ P: ['70000'] }), new MapFilterSource([])), 'invalid-input', /dstportstart/);
   });
 
+  it('checks a value once per kind of attribute: one that fits an IP attribute is still refused as a MAC', () => {
+    // checkVarValue's answers are kept by the attribute's data types and rule: keyed by the text
+    // alone, the first answer (fits srcipaddr) would stand for srcmacaddr too
+    const root = filter(
+      'root',
+      `<rule action='accept' direction='out'><ip srcipaddr='$A'/></rule>
+       <rule action='accept' direction='out'><arp arpsrcipaddr='$A'/></rule>
+       <rule action='accept' direction='out'><mac srcmacaddr='$A'/></rule>`,
+    );
+    rejects(
+      () => instantiate(root, vars({ A: ['10.0.0.1'] }), new MapFilterSource([])),
+      'invalid-input',
+      /\$A = '10\.0\.0\.1'.*srcmacaddr/,
+    );
+    const macs = filter(
+      'root',
+      `<rule action='accept' direction='out'><mac srcmacaddr='$M'/></rule>
+       <rule action='accept' direction='out'><arp arpsrcmacaddr='$M'/></rule>`,
+    );
+    assert.equal(instantiate(macs, vars({ M: ['52:54:00:00:00:01'] }), new MapFilterSource([])).length, 2);
+  });
+
   it('fails bad input before any command runs', async () => {
     const source = new MapFilterSource([
       filter('a', `<filterref filter='b'/>`),

@@ -376,7 +376,7 @@ export class NftablesBackend implements NwfilterBackend {
       await new Promise((r) => setImmediate(r));
       // settled meanwhile (a reader needed the ledger at once)
       if (this.deferred !== d) return;
-      ledger = ledger.with({ set: d.desired.slice(i, i + PORTS_PER_STEP), remove: [] }).ledger;
+      ledger = ledger.adding(d.desired.slice(i, i + PORTS_PER_STEP)).ledger;
     }
     this.settle(ledger);
   }
@@ -391,7 +391,7 @@ export class NftablesBackend implements NwfilterBackend {
     const d = this.deferred;
     if (!d) return;
     this.deferred = undefined;
-    const ledger = built ?? this.deferredBase(d).with({ set: d.desired, remove: [] }).ledger;
+    const ledger = built ?? this.deferredBase(d).adding(d.desired).ledger;
     this.stored = undefined;
     this.ledger = ledger;
     if (modelDigest(ledger.model, this.bodies) === d.stamp.digest) {
@@ -444,10 +444,7 @@ export class NftablesBackend implements NwfilterBackend {
       keep.set(p.portdev, c.id);
       used.add(c.id);
     }
-    const { ledger, compiled } = PortLedger.empty(this.path, stamp.dispatch, keep, known, new Map()).with({
-      set: desired,
-      remove: [],
-    });
+    const { ledger, compiled } = PortLedger.empty(this.path, stamp.dispatch, keep, known, new Map()).adding(desired);
     if (modelDigest(ledger.model, this.bodies) !== stamp.digest) return undefined;
     this.stored = undefined;
     this.ledger = ledger;
@@ -511,7 +508,7 @@ export class NftablesBackend implements NwfilterBackend {
     for (const p of traced) if (!phases.has(p)) phases.set(p, 'leaving');
     const { ledger, compiled } =
       (phases.size === (this.ledger?.traced.size ?? 0) ? this.heldFor(desired, keep, generation) : undefined) ??
-      PortLedger.empty(this.path, generation, keep, known, phases).with({ set: desired, remove: [] });
+      PortLedger.empty(this.path, generation, keep, known, phases).adding(desired);
     const delta = modelDelta(kernel, ledger.model, this.bodies);
     // The ports to move the kernel to, also when this fails: the next change starts from them.
     this.ledger = ledger;

@@ -195,15 +195,32 @@ export class PortLedger {
    * Throws what compiling a port throws; this ledger stays as it is either way.
    */
   with(change: PortChange): LedgerChange {
-    const draft = new Draft(this.s);
+    const draft = new Draft(this.s, true);
     for (const name of change.remove) draft.remove(name);
     for (const p of change.set) draft.set(p);
     return { ledger: new PortLedger(draft.done()), delta: draft.delta, compiled: draft.compiled };
   }
 
+  /**
+   * The ledger with `ports` put in, without the delta: what a start or resync builds to compare
+   * with the kernel as a whole (modelDelta), where listing every element added only to drop the
+   * list was ~8% of building the ledger of 10,000 ports. Ports it holds already, or named twice, take
+   * `with`'s way: replacing one needs the delta to tell an element put back from one left.
+   */
+  adding(ports: readonly PortFilter[]): Omit<LedgerChange, 'delta'> {
+    const names = new Set<string>();
+    for (const p of ports) {
+      if (names.has(p.portdev) || this.s.entries.has(p.portdev)) return this.with({ set: ports, remove: [] });
+      names.add(p.portdev);
+    }
+    const draft = new Draft(this.s, false);
+    for (const p of ports) draft.set(p);
+    return { ledger: new PortLedger(draft.done()), compiled: draft.compiled };
+  }
+
   /** The ledger with the ports of `phases` traced in their phase and no other port traced, and the delta to it. */
   withTrace(phases: ReadonlyMap<string, TracePhase>): LedgerChange {
-    const draft = new Draft(this.s);
+    const draft = new Draft(this.s, true);
     for (const name of new Set([...this.s.traced.keys(), ...phases.keys()])) draft.retrace(name, phases.get(name));
     return { ledger: new PortLedger(draft.done()), delta: draft.delta, compiled: 0 };
   }
@@ -277,7 +294,14 @@ class Draft {
   private readonly traced: Map<string, TracePhase>;
   private readonly traceChains: CowEdit<TraceChain>;
 
-  constructor(private readonly from: LedgerState) {
+  /**
+   * @param elementDelta whether the delta lists elements added and removed (without it, no
+   *   port may leave or be replaced: see PortLedger.adding).
+   */
+  constructor(
+    private readonly from: LedgerState,
+    private readonly elementDelta: boolean,
+  ) {
     this.layout = LAYOUTS[from.path];
     this.gen = from.generation;
     this.chains = from.model.chains.edit();
@@ -495,7 +519,8 @@ class Draft {
   private addElement(k: string, e: Element): void {
     const text = elementText(e);
     this.elementsOf(k).set(text, e);
-    if (!this.delta.removedElements.get(k)?.delete(text)) note(this.delta.addedElements, k, text, e);
+    if (this.elementDelta && !this.delta.removedElements.get(k)?.delete(text))
+      note(this.delta.addedElements, k, text, e);
   }
 
   /** Removes a left port's element, unless this change put the same element back (then nothing changed). */
@@ -522,5 +547,5 @@ export function compileModel(
   path: StatefulPath = 'br_netfilter',
   generation = 1,
 ): NftModel {
-  return snapshot(PortLedger.empty(path, generation, ids).with({ set: ports, remove: [] }).ledger.model);
+  return snapshot(PortLedger.empty(path, generation, ids).adding(ports).ledger.model);
 }

@@ -365,7 +365,8 @@ describe('nftables compiler', () => {
     }
     // a port set again as it was changes nothing, in the sets nor in the delta
     const again = first.with({ set: [port(1)], remove: [] });
-    const count = (m: Map<string, Map<string, unknown>>) => [...m.values()].reduce((n, es) => n + es.size, 0);
+    const count = (m: ReadonlyMap<string, ReadonlyMap<string, unknown>>) =>
+      [...m.values()].reduce((n, es) => n + es.size, 0);
     assert.equal(count(again.delta.addedElements) + count(again.delta.removedElements), 0);
     assert.deepEqual(snapshot(again.ledger.model), snapshot(first.model));
   });

@@ -51,12 +51,18 @@ export interface ModelDelta {
   removedChains: Set<string>;
   /** Chains in both models whose rules differ (by comment and body, see RuleBodies). */
   changedChains: Set<string>;
-  /** Elements by set key, each by its text. */
+  /** Elements by set key, each by its text (of a set new as a whole, possibly the set's own map). */
+  addedElements: Map<string, ReadonlyMap<string, Element>>;
+  removedElements: Map<string, ReadonlyMap<string, Element>>;
+}
+
+/** A delta being built element by element (ledger.ts), its element maps its own. */
+export interface DeltaDraft extends ModelDelta {
   addedElements: Map<string, Map<string, Element>>;
   removedElements: Map<string, Map<string, Element>>;
 }
 
-export const emptyDelta = (): ModelDelta => ({
+export const emptyDelta = (): DeltaDraft => ({
   addedSets: new Set(),
   removedSets: new Set(),
   addedChains: new Set(),
@@ -126,7 +132,7 @@ export class RuleBodies {
 
 /** The whole difference between two models (linear in their size; a change uses its own delta). */
 export function modelDelta(from: Ruleset, to: Ruleset, bodies: RuleBodies): ModelDelta {
-  const d = emptyDelta();
+  const d: ModelDelta = emptyDelta();
   for (const [k, c] of to.chains) {
     const old = from.chains.get(k);
     if (!old) d.addedChains.add(k);
@@ -136,7 +142,8 @@ export function modelDelta(from: Ruleset, to: Ruleset, bodies: RuleBodies): Mode
   for (const [k, s] of to.sets) {
     const old = from.sets.get(k);
     if (!old) d.addedSets.add(k);
-    const added = missingFrom(s.elements, old?.elements);
+    // a set the kernel lacks lacks all its elements: no copy of them (10,000 per set at a start)
+    const added = old ? missingFrom(s.elements, old.elements) : s.elements.size > 0 ? s.elements : undefined;
     if (added) d.addedElements.set(k, added);
     const removed = old && missingFrom(old.elements, s.elements);
     if (removed) d.removedElements.set(k, removed);

@@ -165,7 +165,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
 
   // Elements: removals first (an entry switched in place is deleted, then added).
   const removals = new Map<string, Map<string, Element>>();
-  const additions = new Map<string, Map<string, Element>>();
+  const additions = new Map<string, ReadonlyMap<string, Element>>();
   const push = (m: Map<string, Map<string, Element>>, k: string, text: string, e: Element) =>
     (m.get(k) ?? m.set(k, new Map()).get(k)!).set(text, e);
   for (const [k, es] of delta.removedElements) {
@@ -181,7 +181,10 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     const held = kernel.sets.get(k)?.elements;
     // a set the kernel does not hold yet gets every element the change added (a new shape's 10,000)
     if (!held) additions.set(k, es);
-    else for (const [text, e] of es) if (!held.has(text)) push(additions, k, text, e);
+    else {
+      const fresh = new Map([...es].filter(([text]) => !held.has(text)));
+      if (fresh.size > 0) additions.set(k, fresh);
+    }
   }
   for (const k of newMaps) additions.set(k, new Map(desired.sets.get(k)!.elements));
   // Garbage of the previous change: elements nobody wants again, and revived sets' stale ones.
@@ -197,7 +200,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
       for (const [text, e] of kernel.sets.get(k)?.elements ?? [])
         if (!want.elements.has(text)) push(removals, k, text, e);
   }
-  const elements = (verb: 'add' | 'delete', m: Map<string, Map<string, Element>>) => {
+  const elements = (verb: 'add' | 'delete', m: ReadonlyMap<string, ReadonlyMap<string, Element>>) => {
     for (const [k, es] of m) if (es.size > 0) batch.push({ verb, set: refOf(k), elements: [...es.values()] });
   };
   elements('delete', removals);

@@ -31,7 +31,16 @@ export type Command =
   | { verb: 'delete'; handle: number; chain: ObjectRef }
   | { verb: 'add'; set: SetMeta }
   | { verb: 'delete'; set: ObjectRef & { kind: 'set' | 'map' } }
-  | { verb: 'add' | 'delete'; elements: readonly Element[]; set: ObjectRef };
+  | {
+      verb: 'add' | 'delete';
+      elements: readonly Element[];
+      set: ObjectRef;
+      /**
+       * The same elements by their text, when the planner holds them so: a set that has none
+       * takes this map as it is (applyBatch), instead of a copy of 10,000 elements.
+       */
+      keyed?: CowMap<Element>;
+    };
 
 export type Batch = readonly Command[];
 
@@ -179,6 +188,11 @@ export function applyBatch(
       const added = body ? { ...c.rule, body } : c.rule;
       chains.set(k, { ...chain, rules: c.verb === 'insert' ? [added, ...chain.rules] : [...chain.rules, added] });
     } else if ('elements' in c) {
+      const k = objectKey(c.set.family, c.set.name);
+      if (c.verb === 'add' && c.keyed && !edited.has(k) && (sets.get(k) ?? refuse(`no set ${k}`)).elements.size === 0) {
+        edited.set(k, c.keyed.edit());
+        continue;
+      }
       const es = elementsOf(c.set);
       for (const e of c.elements) {
         const text = elementText(e);

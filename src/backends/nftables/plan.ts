@@ -30,6 +30,7 @@
 // batch is loaded. Nothing is changed in place, so a batch that is never loaded leaves nothing
 // to undo.
 import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
+import { CowMap } from '../../util/cow-map.js';
 import { valueText, type Element } from '../../nft/expr.js';
 import { hasFamily, objectKey, type Family, type KernelStatement, type Ruleset } from '../../nft/objects.js';
 import { generationOf } from './compile.js';
@@ -186,7 +187,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
       if (fresh.size > 0) additions.set(k, fresh);
     }
   }
-  for (const k of newMaps) additions.set(k, new Map(desired.sets.get(k)!.elements));
+  for (const k of newMaps) additions.set(k, desired.sets.get(k)!.elements);
   // Garbage of the previous change: elements nobody wants again, and revived sets' stale ones.
   for (const [k, es] of garbage.elements) {
     const want = desired.sets.get(k);
@@ -201,7 +202,9 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
         if (!want.elements.has(text)) push(removals, k, text, e);
   }
   const elements = (verb: 'add' | 'delete', m: ReadonlyMap<string, ReadonlyMap<string, Element>>) => {
-    for (const [k, es] of m) if (es.size > 0) batch.push({ verb, set: refOf(k), elements: [...es.values()] });
+    for (const [k, es] of m)
+      if (es.size > 0)
+        batch.push({ verb, set: refOf(k), elements: [...es.values()], ...(es instanceof CowMap && { keyed: es }) });
   };
   elements('delete', removals);
   elements('add', additions);

@@ -179,7 +179,8 @@ export function ptrDomain(addr: IpAddress, prefix: number): string | undefined {
   return [...digits.slice(0, prefix / digitBits).reverse(), zone].join('.');
 }
 
-const HEX_DIGIT = /^[0-9a-fA-F]$/;
+/** Whether char code `c` is a hex digit (a test per character, not a regular expression's match of a one-character string). */
+const isHexDigit = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 
 /**
  * libvirt's virMacAddrParse: six groups of one or two hex digits separated by ':'; anything
@@ -190,7 +191,7 @@ export function parseMac(text: string): number[] | undefined {
   let pos = 0;
   for (let i = 0; i < 6; i++) {
     let end = pos;
-    while (end < text.length && HEX_DIGIT.test(text[end]!)) end++;
+    while (end < text.length && isHexDigit(text.charCodeAt(end))) end++;
     if (end - pos < 1 || end - pos > 2) return undefined;
     bytes.push(parseInt(text.slice(pos, end), 16));
     if (i === 5) return end === text.length || text.charCodeAt(end) <= 0x20 ? bytes : undefined;
@@ -214,6 +215,36 @@ export function generateMac(prefix: readonly number[] = [0x52, 0x54, 0x00]): str
  * decimal, 0x-hex or 0-octal), with nothing after it, as getaddrinfo(AI_NUMERICHOST) requires.
  */
 export function parseIPv4(text: string): number[] | undefined {
+  return dottedDecimal(text) ?? anyIPv4(text);
+}
+
+/**
+ * a.b.c.d, each part decimal without a leading zero and at most 255: the form nearly every
+ * address has, read without splitting or regular expressions; undefined for any other form
+ * (anyIPv4 reads those).
+ */
+function dottedDecimal(text: string): number[] | undefined {
+  const bytes: number[] = [];
+  let v = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || bytes.length === 4) return undefined;
+      bytes.push(v);
+      v = 0;
+      digits = 0;
+    } else {
+      if (c < 0x30 || c > 0x39 || (digits === 1 && v === 0)) return undefined;
+      v = v * 10 + (c - 0x30);
+      digits++;
+      if (v > 0xff) return undefined;
+    }
+  }
+  return bytes.length === 4 ? bytes : undefined;
+}
+
+function anyIPv4(text: string): number[] | undefined {
   const parts = text.split('.');
   if (parts.length > 4) return undefined;
   const values: number[] = [];

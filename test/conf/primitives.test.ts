@@ -9,6 +9,9 @@ describe('libvirt value primitives', () => {
   it('read MACs as virMacAddrParse does', () => {
     assert.deepEqual(parseMac('1:2:3:a:B:cc'), [1, 2, 3, 10, 11, 204]);
     assert.deepEqual(parseMac('1:2:3:4:5:6 trailing'), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(parseMac('0F:fa:9:A0:bC:00'), [15, 250, 9, 160, 188, 0]);
+    for (const bad of ['1:2:3:4:5:g', '1:2:3:4:5:G', '1:2:3:4:/:6', '1:2:3:4:@:6', '1:2:3:4:`:6'])
+      assert.equal(parseMac(bad), undefined, bad);
     for (const bad of ['1:2:3:4:5', '001:2:3:4:5:6', '1:2:3:4:5:6:7', ' 1:2:3:4:5:6', '1-2-3-4-5-6', '1:2:3:4:5:6x'])
       assert.equal(parseMac(bad), undefined, bad);
   });
@@ -19,6 +22,14 @@ describe('libvirt value primitives', () => {
     assert.deepEqual(parseIPv4('0x7f.1'), [127, 0, 0, 1]);
     assert.deepEqual(parseIPv4('017.0.0.1'), [15, 0, 0, 1]);
     assert.deepEqual(parseIPv4('4294967295'), [255, 255, 255, 255]);
+    // plain a.b.c.d is read apart from the other forms: its edges, and parts that only look decimal
+    assert.deepEqual(parseIPv4('0.0.0.0'), [0, 0, 0, 0]);
+    assert.deepEqual(parseIPv4('255.255.255.255'), [255, 255, 255, 255]);
+    assert.deepEqual(parseIPv4('1.2.3.010'), [1, 2, 3, 8]);
+    assert.deepEqual(parseIPv4('00.1.2.3'), [0, 1, 2, 3]);
+    assert.deepEqual(parseIPv4('1.2.3.0x10'), [1, 2, 3, 16]);
+    for (const bad of ['1.2.3.256', '1.2.3.', '.1.2.3', '1.2.3.4.', '1.2.3.-4', '1.2.3.4\n', '1.2.3.09'])
+      assert.equal(parseIPv4(bad), undefined, bad);
     for (const bad of ['256.1.1.1', '1.2.3.4.5', '1.2.3.4 ', '08.1.1.1', '', '1..2', '10.16777216.1'])
       assert.equal(parseIPv4(bad), undefined, bad);
   });

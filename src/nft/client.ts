@@ -47,6 +47,9 @@ export interface AddedRule {
 export type KnownBodies = (rule: NftRule) => readonly KernelStatement[] | undefined;
 const ENOENT = 2;
 
+/** The scratch table NftCli reads a batch's rule bodies from (scratchRules): no hook, gone after each batch. */
+export const scratchTable = (table: string) => `${table}_bodies`;
+
 export class NftCli implements NftClient {
   constructor(private readonly runner: CommandRunner) {}
 
@@ -144,7 +147,7 @@ export class NftCli implements NftClient {
     table: string,
     families: readonly Family[],
   ): Promise<Map<string, readonly NftRule[]> | undefined> {
-    const scratch = `${table}_bodies`;
+    const scratch = scratchTable(table);
     const ours = (f: Family) => families.includes(f);
     const chains = new Map<string, Command>();
     const sets: Command[] = [];

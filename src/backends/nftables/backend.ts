@@ -34,7 +34,6 @@ import {
 import { probeCapabilities, readRuleset, type NftCapabilities } from './kernel.js';
 import { loadCompiledPorts, saveCompiledPorts } from './compiled-store.js';
 import { bootId, byPortName, modelDigest, portsDigest, writeKernelStamp, type KernelStamp } from './kernel-stamp.js';
-import { kernelBody } from '../../nft/kernel-body.js';
 import { hasFamily } from '../../nft/objects.js';
 import { PortLedger } from './ledger.js';
 import { emptyDelta, FAMILIES, modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
@@ -410,7 +409,7 @@ export class NftablesBackend implements NwfilterBackend {
     const chains = new Map(
       [...ledger.model.chains].map(([k, c]) => [
         k,
-        { ...c, rules: c.rules.map((r) => ({ ...r, body: this.bodies.known(r) ?? kernelBody(r.statements) })) },
+        { ...c, rules: c.rules.map((r) => ({ ...r, body: this.bodies.expected(r) })) },
       ]),
     );
     return kernelModel({ chains, sets: ledger.model.sets });

@@ -27,7 +27,6 @@
 //   when the model's digest is D; else it lists the tables.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { kernelBody } from '../../nft/kernel-body.js';
 import type { Family, Ruleset } from '../../nft/objects.js';
 import { readState, writeFileAtomic } from '../../util/state-file.js';
 import * as z from '../../util/zod.js';
@@ -125,7 +124,7 @@ export function modelDigest(m: Ruleset, bodies: RuleBodies): string | undefined 
   for (const k of [...m.chains.keys()].sort()) {
     h.update(`chain ${k} ${canonical(m.chains.get(k)!.hook ?? null)}\0`);
     for (const r of m.chains.get(k)!.rules) {
-      const body = r.body ?? bodies.known(r) ?? kernelBody(r.statements);
+      const body = r.body ?? bodies.expected(r);
       if (body === undefined) return undefined;
       h.update(`${JSON.stringify(r.comment)} ${canonical(body)}\0`);
     }

@@ -90,6 +90,11 @@ export class RuleBodies {
     return this.byText.get(nftRuleText(rule));
   }
 
+  /** The body the kernel holds `rule` with: the one read back when it was loaded, or else the one nft is known to list for it (kernel-body.ts). */
+  expected(rule: NftRule): readonly KernelStatement[] | undefined {
+    return this.known(rule) ?? kernelBody(rule.statements);
+  }
+
   /**
    * These bodies and the kernel's forms `echoed` of the rules `batch` added (in its order, as the
    * client reads them back); these very bodies when the batch taught nothing new.
@@ -115,15 +120,12 @@ export class RuleBodies {
     return [...this.byText].filter(([t]) => texts.has(t));
   }
 
-  /**
-   * Whether kernel rules `held` are `wanted`, by comment and body: the body read back when the
-   * rule was loaded, or else the one nft is known to list for it (kernel-body.ts).
-   */
+  /** Whether kernel rules `held` are `wanted`, by comment and expected body. */
   same(held: readonly NftRule[], wanted: readonly NftRule[]): boolean {
     return (
       held.length === wanted.length &&
       held.every((r, i) => {
-        const want = this.byText.get(nftRuleText(wanted[i]!)) ?? kernelBody(wanted[i]!.statements);
+        const want = this.expected(wanted[i]!);
         return r.comment === wanted[i]!.comment && r.body !== undefined && want !== undefined && sameBody(r.body, want);
       })
     );

@@ -11,10 +11,9 @@
 // 80,000 element events cost little more than a header each.
 import { isOwnProcess } from '../exec/runner.js';
 import { parseAttrs, readU16, scanMessages } from '../netlink/message.js';
-import { familyOfNfproto, NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES } from './nfnetlink.js';
+import { committerOf, familyOfNfproto, NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWGEN } from './nfnetlink.js';
 import { objectKey } from './objects.js';
 
-const NFTA_GEN_PROC_PID = 2;
 /** The table's name: the first attribute of every object message (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE...). */
 const NFTA_TABLE = 1;
 
@@ -36,7 +35,7 @@ const ROLES: Readonly<Record<number, Role>> = {
   11: 'change', // NFT_MSG_DELSET
   12: 'change', // NFT_MSG_NEWSETELEM
   14: 'change', // NFT_MSG_DELSETELEM
-  15: 'commit', // NFT_MSG_NEWGEN: the transaction's end
+  [NFT_MSG_NEWGEN]: 'commit', // the transaction's end
   18: 'change', // NFT_MSG_NEWOBJ
   20: 'change', // NFT_MSG_DELOBJ
   22: 'change', // NFT_MSG_NEWFLOWTABLE
@@ -91,9 +90,9 @@ export function foreignTransactions(
           else touched?.add(table);
           return;
         }
-        const pid = parseAttrs(buf.subarray(start, end), NFGENMSG_SIZE).get(NFTA_GEN_PROC_PID);
+        const pid = committerOf(parseAttrs(buf.subarray(start, end), NFGENMSG_SIZE));
         // a generation without its committer cannot be ours
-        if (changes && (pid?.length !== 4 || !own(pid.readUInt32BE(0)))) onForeign(touched);
+        if (changes && (pid === undefined || !own(pid))) onForeign(touched);
         changes = false;
         touched = new Set();
       }),

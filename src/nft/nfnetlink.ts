@@ -18,3 +18,15 @@ const FAMILY_OF = new Map(Object.entries(NFPROTO).map(([family, n]) => [n, famil
 
 /** The family of an NFPROTO_* number; undefined for one nft has no family for. */
 export const familyOfNfproto = (n: number): Family | undefined => FAMILY_OF.get(n);
+
+/** NFT_MSG_NEWGEN: the last event of a committed transaction, and the answer to NFT_MSG_GETGEN. */
+export const NFT_MSG_NEWGEN = 15;
+/** NFT_MSG_NEWGEN's attributes (nf_tables_fill_gen_info: big-endian, whatever the host's order). */
+export const NFTA_GEN_ID = 1;
+const NFTA_GEN_PROC_PID = 2;
+
+/** The thread that committed the transaction a NEWGEN message ends, from its attributes; undefined when not named. */
+export function committerOf(attrs: ReadonlyMap<number, Buffer>): number | undefined {
+  const pid = attrs.get(NFTA_GEN_PROC_PID);
+  return pid?.length === 4 ? pid.readUInt32BE(0) : undefined;
+}

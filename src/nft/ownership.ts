@@ -15,7 +15,7 @@ import {
   type Message,
 } from '../netlink/message.js';
 import { receiveOn, sendOn } from '../netlink/socket.js';
-import { NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES, NFPROTO } from './nfnetlink.js';
+import { NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES, NFPROTO, NFTA_GEN_ID } from './nfnetlink.js';
 import type { Family } from './objects.js';
 
 /** nf_tables.h: NFT_TABLE_F_*. */
@@ -30,7 +30,6 @@ const DELTABLE = (NFNL_SUBSYS_NFTABLES << 8) | 2;
 const GETGEN = (NFNL_SUBSYS_NFTABLES << 8) | 16;
 /** nfnetlink.h: the batch attribute that makes the kernel refuse a batch unless the ruleset is at that generation. */
 const NFNL_BATCH_GENID = 1;
-const NFTA_GEN_ID = 1;
 const NFTA_TABLE_NAME = 1;
 const NFTA_TABLE_FLAGS = 2;
 const NFTA_TABLE_HANDLE = 4;

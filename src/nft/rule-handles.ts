@@ -7,15 +7,20 @@
 import { isOwnProcess } from '../exec/runner.js';
 import { attrText, parseAttrs, scanMessages } from '../netlink/message.js';
 import { NETLINK_NETFILTER, NetlinkSocket } from '../netlink/socket.js';
-import { familyOfNfproto, NFGENMSG_SIZE, NFNL_SUBSYS_NFTABLES, NFNLGRP_NFTABLES } from './nfnetlink.js';
+import {
+  committerOf,
+  familyOfNfproto,
+  NFGENMSG_SIZE,
+  NFNL_SUBSYS_NFTABLES,
+  NFNLGRP_NFTABLES,
+  NFT_MSG_NEWGEN,
+} from './nfnetlink.js';
 import type { Family } from './objects.js';
 
 const NFT_MSG_NEWRULE = 6;
-const NFT_MSG_NEWGEN = 15;
 const NFTA_RULE_TABLE = 1;
 const NFTA_RULE_CHAIN = 2;
 const NFTA_RULE_HANDLE = 3;
-const NFTA_GEN_PROC_PID = 2;
 /** Room for the events of the moment between subscribing and reading (a foreign bulk commit may fall in it). */
 const EVENT_BUFFER = 4 << 20;
 
@@ -48,8 +53,7 @@ export function committedRules(): { datagram(buf: Buffer): void; committed: Comm
               handle: Number(handle.readBigUInt64BE(0)),
             });
         } else {
-          const pid = attrs.get(NFTA_GEN_PROC_PID);
-          committed.push({ pid: pid?.length === 4 ? pid.readUInt32BE(0) : undefined, rules });
+          committed.push({ pid: committerOf(attrs), rules });
           rules = [];
         }
       }),

@@ -3,10 +3,10 @@
 // a rule's body as nft lists it (kernel-body.ts). Tests drive backends with it to check
 // reconcile, heal, restart and the gap-free switch without root; foreign changes come in through
 // `foreign`, the same way as ours.
-import { applyBatch, renderBatch, type Batch, type Command } from './batch.js';
+import { applyBatch, renderBatch, type Batch } from './batch.js';
 import type { AddedRule, NftClient } from './client.js';
 import type { ListedTable } from './listing.js';
-import { elementText, type Element, type Statement } from './expr.js';
+import { valueText, type Element, type Statement } from './expr.js';
 import { kernelBody } from './kernel-body.js';
 import {
   emptyRuleset,
@@ -23,7 +23,7 @@ const fakeBody = (r: NftRule): KernelStatement[] => kernelBody(r.statements);
 
 /** A jump target in a map element (`... : jump CHAIN`). */
 const jumpOf = (e: Element) =>
-  e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined;
+  e.value?.kind === 'verdict' && 'target' in e.value.verdict ? e.value.verdict.target : undefined;
 
 export class FakeNft implements NftClient {
   private tables = new Map<string, Ruleset>();
@@ -112,7 +112,7 @@ export class FakeNft implements NftClient {
     const after = applyBatch(before, batch, bodies);
     checkReferences(after);
     this.scripts.push(script);
-    this.gaps.push(...gapsIn(before, batch));
+    this.gaps.push(...gapsIn(before, batch, after));
     this.setTable(table, after);
     return bodies;
   }
@@ -192,35 +192,91 @@ function checkReferences(r: Ruleset): void {
 }
 
 /**
- * Commands by which a packet of the old generation could run a chain empty: an element added to a
- * map that existed before the batch, for a key that had an entry there, jumping to a chain the
- * batch creates or flushes (the kernel rule plan.ts is built on).
+ * How a packet of the previous generation can fare in a batch: it runs the hooked chains' old
+ * rules, and every chain it jumps to in their old form (a chain the batch creates is empty
+ * there), while each set or map lookup it makes finds the elements as they are before the batch
+ * or, from some lookup on, after it (the kernel rule plan.ts is built on). For each port that a
+ * dispatch rule of a hooked chain found before the batch, and each point at which the batch may
+ * become visible between its lookups, this names what can go wrong: the port found by no
+ * dispatch rule while it stays filtered (its packets pass unfiltered), a dispatch to a chain empty
+ * before the batch that the batch fills (run empty), or to two chains (a jump returns, and a later rule finds the port again).
  */
-function gapsIn(before: Ruleset, batch: Batch): string[] {
+function gapsIn(before: Ruleset, batch: Batch, after: Ruleset): string[] {
+  // chains empty for the previous generation that the batch fills: new ones, and emptied ones it fills again
   const filled = new Set<string>();
   for (const c of batch) {
-    if (
-      'chain' in c &&
-      !('rule' in c) &&
-      (c.verb === 'flush' || (c.verb === 'add' && !before.chains.has(objectKey(c.chain.family, c.chain.name))))
-    ) {
-      filled.add(objectKey(c.chain.family, c.chain.name));
+    if (!('chain' in c) || 'rule' in c || (c.verb !== 'flush' && c.verb !== 'add')) continue;
+    const k = objectKey(c.chain.family, c.chain.name);
+    if ((before.chains.get(k)?.rules.length ?? 0) === 0) filled.add(k);
+  }
+  // ports the hooked chains dispatch after the batch (the others leave: unfiltered is what they get)
+  const staying = new Set<string>();
+  for (const chain of after.chains.values())
+    for (const r of chain.hook ? chain.rules : [])
+      for (const l of dispatchOf(r.statements))
+        for (const e of after.sets.get(objectKey(chain.family, l.set))?.elements.values() ?? [])
+          staying.add(`${chain.name} ${valueText(e.key)}`);
+  const out = new Set<string>();
+  for (const chain of before.chains.values()) {
+    if (!chain.hook) continue;
+    const lookups = chain.rules.flatMap((r) => dispatchOf(r.statements));
+    if (lookups.length === 0) continue;
+    // what each lookup finds for a port key, before and after the batch
+    const index = new Map<Ruleset, Map<string, Map<string, Element>>>();
+    const byKey = (state: Ruleset, set: string) => {
+      const sets = index.get(state) ?? index.set(state, new Map()).get(state)!;
+      let keys = sets.get(set);
+      if (!keys) {
+        const elements = state.sets.get(objectKey(chain.family, set))?.elements.values() ?? [];
+        keys = new Map([...elements].map((e) => [valueText(e.key), e]));
+        sets.set(set, keys);
+      }
+      return keys;
+    };
+    const found = (state: Ruleset, l: DispatchLookup, port: string) => {
+      const e = byKey(state, l.set).get(port);
+      if (!e) return undefined;
+      if (!l.map) return l.verdict;
+      return e.value?.kind === 'verdict' && 'target' in e.value.verdict ? e.value.verdict : undefined;
+    };
+    const ports = new Set<string>();
+    for (const l of lookups) for (const port of byKey(before, l.set).keys()) ports.add(port);
+    for (const port of ports) {
+      for (let flip = 0; flip <= lookups.length; flip++) {
+        const hits = lookups.flatMap((l, i) => {
+          const v = found(i < flip ? before : after, l, port);
+          return v ? [v] : [];
+        });
+        const [first, second] = hits;
+        const at = `${chain.name}: ${port}`;
+        if (!first) {
+          if (staying.has(`${chain.name} ${port}`)) out.add(`${at} found by no dispatch`);
+        } else if (filled.has(objectKey(chain.family, first.target)))
+          out.add(`${at} -> ${first.target}, which the batch fills`);
+        else if (second && first.kind === 'jump') out.add(`${at} -> ${first.target} and ${second.target}`);
+      }
     }
   }
-  const out: string[] = [];
-  for (const c of batch) {
-    if (!isElementAdd(c)) continue;
-    const old = before.sets.get(objectKey(c.set.family, c.set.name));
-    if (!old) continue;
-    const oldKeys = new Set([...old.elements.values()].map((e) => elementText({ key: e.key })));
-    for (const e of c.elements) {
-      const target = jumpOf(e);
-      if (target && oldKeys.has(elementText({ key: e.key })) && filled.has(objectKey(c.set.family, target)))
-        out.push(`${c.set.name}: ${elementText(e)}`);
-    }
-  }
-  return out;
+  return [...out];
 }
 
-const isElementAdd = (c: Command): c is Extract<Command, { elements: readonly Element[] }> =>
-  'elements' in c && c.verb === 'add';
+/** A dispatch of a hooked chain's rule: a verdict-map lookup, or a set lookup with a jump or goto. */
+interface DispatchLookup {
+  set: string;
+  map: boolean;
+  verdict?: { kind: 'jump' | 'goto'; target: string };
+}
+
+function dispatchOf(statements: readonly Statement[]): DispatchLookup[] {
+  const [a, b] = statements;
+  if (statements.length === 1 && a?.kind === 'vmap') return [{ set: a.map, map: true }];
+  if (
+    statements.length === 2 &&
+    a?.kind === 'match' &&
+    a.op === '==' &&
+    a.right.kind === 'setref' &&
+    (b?.kind === 'jump' || b?.kind === 'goto')
+  )
+    return [{ set: a.right.name, map: false, verdict: b }];
+  return [];
+}

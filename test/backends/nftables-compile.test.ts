@@ -272,11 +272,22 @@ describe('nftables compiler', () => {
     );
     assert.ok(script.includes('flush chain bridge virtwall_nwf prerouting'));
     assert.ok(script.some((l) => /^add rule bridge virtwall_nwf prerouting iifname vmap @from_port_g2 /.test(l)));
-    assert.equal(
-      script.filter((l) => /^add element .* from_port_g2 /.test(l)).length,
-      1,
-      'both ports in one element command',
+    // both ports are of the main shape: they are elements of its set, in one command
+    assert.ok(
+      script.some((l) => /^add set bridge virtwall_nwf from_port_s[0-9a-f]{10}_g2 \{ type ifname; \}$/.test(l)),
     );
+    assert.deepEqual(
+      script
+        .filter((l) => /^add element .* from_port_s[0-9a-f]{10}_g2 /.test(l))
+        .map((l) =>
+          l
+            .replace(/.* \{ (.*) \}$/, '$1')
+            .split(', ')
+            .sort(),
+        ),
+      [['"vnet1"', '"vnet2"']],
+    );
+    assert.ok(!script.some((l) => /^add element .* from_port_g2 /.test(l)), 'the map of generation 2 is empty');
     assert.ok(
       !script.some((l) => /^delete (chain|map|element)/.test(l)),
       'nothing the previous generation may still use goes',
@@ -295,23 +306,35 @@ describe('nftables compiler', () => {
     assert.ok(modelSize(changes.model.ruleset).rules < modelSize(before).rules);
   });
 
-  it('an entry moving to a chain that exists already is switched in place', () => {
+  it('an entry moving to a chain that exists already is switched in place, to and from the main shape', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const redefined = (n: number) => port(n, 'clean-traffic', { IP: [`10.0.0.${n}`] }, [v2]);
     const changes = new Changes();
-    changes.apply([port(1), port(2, 'clean-traffic', { IP: ['10.0.0.2'] }, [v2])]);
-    const script = changes.apply([port(1, 'clean-traffic', { IP: ['10.0.0.1'] }, [v2])]);
-    assert.ok(!script.some((l) => /^add (map|chain)/.test(l)), script.join('\n'));
-    assert.ok(script.some((l) => /^delete element bridge virtwall_nwf from_port_g1 \{ "vnet1" : jump/.test(l)));
-    assert.ok(script.some((l) => /^add element bridge virtwall_nwf from_port_g1 \{ "vnet1" : jump/.test(l)));
+    // vnet2-4 have the main shape, vnet1 another one
+    changes.apply([port(1), redefined(2), redefined(3), redefined(4)]);
+    const main = changes.ledger.main!;
+    assert.equal(changes.ledger.shapeOf('vnet2'), main);
+    const mainSet = `from_port_${main}_g1`;
+    // into the main shape: out of the map, into the main set
+    const into = changes.apply([redefined(1)]);
+    assert.ok(!into.some((l) => /^add (map|set|chain)/.test(l)), into.join('\n'));
+    assert.ok(into.some((l) => /^delete element bridge virtwall_nwf from_port_g1 \{ "vnet1" : goto /.test(l)));
+    assert.ok(into.includes(`add element bridge virtwall_nwf ${mainSet} { "vnet1" }`), into.join('\n'));
     assert.ok(
-      !script.some((l) => /^delete element .* s[0-9a-f]+_\S+ \{ "vnet1"/.test(l)),
+      !into.some((l) => /^delete element .* s[0-9a-f]+_\S+ \{ "vnet1"/.test(l)),
       "the port's elements in its old shape stay for the previous generation",
     );
-    const next = changes.apply([], ['vnet2']);
+    // out of the main shape, to one that has a port: into the map, and still in the main set,
+    // which packets of the next generation reach only when the map has no entry for them
+    changes.apply([port(5)]);
+    const out = changes.apply([port(2)]);
+    assert.ok(!out.some((l) => /^add (map|set|chain)/.test(l)), out.join('\n'));
     assert.ok(
-      next.some((l) => /^delete chain /.test(l)),
-      next.join('\n'),
+      out.some((l) => /^add element bridge virtwall_nwf from_port_g1 \{ "vnet2" : goto s[0-9a-f]{10}_from \}$/.test(l)),
     );
+    assert.ok(!out.some((l) => l.includes(`${mainSet} { "vnet2"`)), out.join('\n'));
+    const next = changes.apply([], ['vnet5']);
+    assert.ok(next.includes(`delete element bridge virtwall_nwf ${mainSet} { "vnet2" }`), next.join('\n'));
     assert.deepEqual(snapshot(changes.model.ruleset), snapshot(changes.ledger.model));
   });
 
@@ -332,6 +355,31 @@ describe('nftables compiler', () => {
       const ids = new Map([...live.keys()].map((n) => [n, ledger.idOf(n)!]));
       assert.deepEqual(snapshot(ledger.model), compileModel([...live.values()], ids));
     }
+  });
+
+  it('keeps the main shape until another has twice as many ports and more, and equals the whole-model compile with it', () => {
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const shaped = (n: number, other: boolean) => (other ? port(n, 'clean-traffic', undefined, [v2]) : port(n));
+    let ledger = PortLedger.empty('br_netfilter', 1);
+    const live = new Map<number, boolean>();
+    const mains = new Set<string>();
+    for (let step = 0; step < 120; step++) {
+      // 40 ports of the first shape, then each moves to the other one, then back
+      const n = 1 + (step % 40);
+      const other = Math.floor(step / 40) === 1;
+      live.set(n, other);
+      ledger = ledger.with({ set: [shaped(n, other)], remove: [] }).ledger;
+      const count = (o: boolean) => [...live.values()].filter((x) => x === o).length;
+      const main = ledger.main!;
+      mains.add(main);
+      const mainIsOther = ledger.shapeOf(`vnet${[...live].find(([, o]) => o)?.[0]}`) === main;
+      const [own, rival] = mainIsOther ? [count(true), count(false)] : [count(false), count(true)];
+      assert.ok(own > 0 && rival < 2 * own + 16, `step ${step}: ${own} ports of the main shape, ${rival} of another`);
+      const ids = new Map([...live.keys()].map((m) => [`vnet${m}`, ledger.idOf(`vnet${m}`)!]));
+      const ports = [...live].map(([m, o]) => shaped(m, o));
+      assert.deepEqual(snapshot(ledger.model), compileModel(ports, ids, 'br_netfilter', 1, main));
+    }
+    assert.equal(mains.size, 2, 'the main shape changed hands, and back');
   });
 
   it("a change that empties a shape removes its sets whole, not their elements one by one; others' elements are removed exactly", () => {

@@ -42,17 +42,26 @@ class SteppedNft extends FakeNft {
 }
 
 const rulesOf = (r: Ruleset, chain: string) => r.chains.get(`bridge ${chain}`)?.rules ?? [];
-/** The from-port dispatch map the hooked prerouting chain of `r` names. */
-const fromMap = (r: Ruleset) =>
-  rulesOf(r, 'prerouting')
-    .flatMap((x) => x.statements)
-    .flatMap((s) => (s.kind === 'vmap' ? [s.map] : []))[0]!;
-const entryOf = (r: Ruleset, map: string, portdev: string) => {
-  const e = [...(r.sets.get(`bridge ${map}`)?.elements.values() ?? [])].find(
-    (x) => x.key.kind === 'string' && x.key.text === portdev,
-  );
-  return e?.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined;
-};
+/**
+ * The chain a frame of `portdev` is sent to by the dispatch rules of the hooked prerouting chain
+ * of `rules` (the from-port map, then the main shape's set), finding elements as in `state`.
+ */
+function entryOf(rules: Ruleset, state: Ruleset, portdev: string): string | undefined {
+  for (const {
+    statements: [a, b],
+  } of rulesOf(rules, 'prerouting')) {
+    const set =
+      a?.kind === 'vmap' ? a.map : a?.kind === 'match' && a.right.kind === 'setref' ? a.right.name : undefined;
+    const e = [...(state.sets.get(`bridge ${set}`)?.elements.values() ?? [])].find(
+      (x) => x.key.kind === 'string' && x.key.text === portdev,
+    );
+    if (!e || set === 'mac_filter_ports') continue;
+    if (a?.kind === 'vmap')
+      return e.value?.kind === 'verdict' && 'target' in e.value.verdict ? e.value.verdict.target : undefined;
+    if (b?.kind === 'jump' || b?.kind === 'goto') return b.target;
+  }
+  return undefined;
+}
 
 /**
  * Whether a frame of `portdev` from a foreign MAC is checked: its prerouting runs the rules of
@@ -61,7 +70,7 @@ const entryOf = (r: Ruleset, map: string, portdev: string) => {
  */
 function macChecked(portdev: string, rules: Ruleset, mac: Ruleset, entry: Ruleset): boolean {
   if (mac.sets.get('bridge mac_filter_ports')?.elements.has(`"${portdev}"`)) return true;
-  const target = entryOf(entry, fromMap(rules), portdev);
+  const target = entryOf(rules, entry, portdev);
   return target !== undefined && rulesOf(rules, target).some((r) => r.comment === 'mac_filter');
 }
 
@@ -102,13 +111,14 @@ describe('nftables backend: tracing a port', () => {
     const start = nft.states.length;
     await backend.trace(['vnet1']);
     const during = nft.ruleset(TABLE);
-    assert.equal(nft.states.length - start, 2, 'the trace chains first, then the entries');
+    // both ports have the main shape: the entries the port leaves in the main sets for the
+    // previous generation go last
+    assert.equal(nft.states.length - start, 3, 'the trace chains first, then the entries, then what they left');
     assert.deepEqual(nft.gaps, []);
 
     const [was, is] = [text(before), text(during)];
-    const map = fromMap(during);
     for (const [k, v] of was) {
-      if (k === `bridge ${map}` || /(from|to)_port_g\d+$/.test(k) || k === 'bridge mac_filter_ports') continue;
+      if (/(from|to)_port_(s[0-9a-f]{10}_)?g\d+$/.test(k) || k === 'bridge mac_filter_ports') continue;
       assert.equal(is.get(k), v, `${k} is not touched`);
     }
     // the dispatch maps and mac_filter_ports differ in vnet1's elements only
@@ -123,7 +133,7 @@ describe('nftables backend: tracing a port', () => {
     const added = [...during.chains.keys()].filter((k) => !before.chains.has(k));
     assert.ok(added.length > 0 && added.every(isTrace), added.join());
     assert.ok(!during.sets.get('bridge mac_filter_ports')!.elements.has('"vnet1"'));
-    const target = entryOf(during, map, 'vnet1')!;
+    const target = entryOf(during, during, 'vnet1')!;
     assert.match(target, /_from_trace_mac$/);
     assert.deepEqual(
       rulesOf(during, target).map((r) => r.comment),
@@ -131,9 +141,9 @@ describe('nftables backend: tracing a port', () => {
       'nftrace first, then the MAC check, then the port chain',
     );
     assert.deepEqual(rulesOf(during, target).at(-1)!.statements, [
-      { kind: 'goto', target: entryOf(before, map, 'vnet1')! },
+      { kind: 'goto', target: entryOf(before, before, 'vnet1')! },
     ]);
-    assert.equal(entryOf(during, map, 'vnet2'), entryOf(before, map, 'vnet2'));
+    assert.equal(entryOf(during, during, 'vnet2'), entryOf(before, before, 'vnet2'));
 
     await backend.trace([]);
     assert.deepEqual(text(nft.ruleset(TABLE)), was, 'nothing of the trace left');
@@ -147,7 +157,7 @@ describe('nftables backend: tracing a port', () => {
     await backend.reconcile([port(1), port(2)]);
     const start = nft.states.length;
     await backend.trace(['vnet1']);
-    const tracedEntry = () => entryOf(nft.ruleset(TABLE), fromMap(nft.ruleset(TABLE)), 'vnet1');
+    const tracedEntry = () => entryOf(nft.ruleset(TABLE), nft.ruleset(TABLE), 'vnet1');
     const firstShape = tracedEntry()!;
 
     await backend.apply({ set: [port(1, EXTRA_RULE)], remove: [] });

@@ -24,6 +24,9 @@ import { emptyRuleset, objectKey, type Ruleset } from '../../nft/objects.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
 import {
   dispatchName,
+  dispatchTarget,
+  mainIn,
+  mainSetName,
   MARK_FROM_PORT,
   MARK_TO_PORT,
   traceTarget,
@@ -42,8 +45,8 @@ import { num, str, valueText } from '../../nft/expr.js';
 import { SerialQueue } from '../../util/serial-queue.js';
 
 /**
- * Ports a model names: marked ports, ports in the live bridge dispatch maps, mac_filter ports;
- * and the traced ones (their dispatch entries jump to trace chains).
+ * Ports a model names: marked ports, ports in the live bridge dispatch maps and main sets,
+ * mac_filter ports; and the traced ones (their dispatch entries go to trace chains).
  */
 function portsIn(
   m: Ruleset,
@@ -58,13 +61,15 @@ function portsIn(
     dispatchName('from_port', generation),
     dispatchName('to_port', generation),
   ]);
+  const main = mainIn(m.sets.values(), generation);
+  if (main) for (const base of ['from_port', 'to_port']) maps.add(mainSetName(base, main, generation));
   for (const s of m.sets.values()) {
     if (s.family !== 'bridge' || !maps.has(s.name)) continue;
     for (const e of s.elements.values()) {
       if (e.key.kind !== 'string') continue;
       names.add(e.key.text);
-      if (e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' && traceTarget(e.value.verdict.target))
-        traced.add(e.key.text);
+      const target = dispatchTarget(s.name, e);
+      if (e.value?.kind === 'verdict' && target && traceTarget(target)) traced.add(e.key.text);
       if (s.name === 'port_mark_from' && e.value?.kind === 'number')
         ids.set(e.key.text, Number(e.value.value) & 0xffff);
     }
@@ -345,6 +350,7 @@ export class NftablesBackend implements NwfilterBackend {
       tables: FAMILIES.filter((f) => hasFamily(ledger.model, f)),
       digest,
       dispatch: ledger.generation,
+      ...(ledger.main !== undefined && { main: ledger.main }),
       ports: inputs,
       ids: ports.map((p) => ledger.idOf(p.portdev)!),
     };
@@ -360,7 +366,7 @@ export class NftablesBackend implements NwfilterBackend {
     this.loadKept();
     const ids = d.stamp.ids;
     const keep = new Map(byPortName(d.desired).map((p, i) => [p.portdev, ids[i]!]));
-    return PortLedger.empty(this.path, d.stamp.dispatch, keep, this.stored ?? new Map(), new Map());
+    return PortLedger.empty(this.path, d.stamp.dispatch, keep, this.stored ?? new Map(), new Map(), d.stamp.main);
   }
 
   /**
@@ -443,7 +449,9 @@ export class NftablesBackend implements NwfilterBackend {
       keep.set(p.portdev, c.id);
       used.add(c.id);
     }
-    const { ledger, compiled } = PortLedger.empty(this.path, stamp.dispatch, keep, known, new Map()).adding(desired);
+    const { ledger, compiled } = PortLedger.empty(this.path, stamp.dispatch, keep, known, new Map(), stamp.main).adding(
+      desired,
+    );
     if (modelDigest(ledger.model, this.bodies) !== stamp.digest) return undefined;
     this.stored = undefined;
     this.ledger = ledger;
@@ -507,7 +515,9 @@ export class NftablesBackend implements NwfilterBackend {
     for (const p of traced) if (!phases.has(p)) phases.set(p, 'leaving');
     const { ledger, compiled } =
       (phases.size === (this.ledger?.traced.size ?? 0) ? this.heldFor(desired, keep, generation) : undefined) ??
-      PortLedger.empty(this.path, generation, keep, known, phases).adding(desired);
+      PortLedger.empty(this.path, generation, keep, known, phases, mainIn(kernel.sets.values(), generation)).adding(
+        desired,
+      );
     const delta = modelDelta(kernel, ledger.model, this.bodies);
     // The ports to move the kernel to, also when this fails: the next change starts from them.
     this.ledger = ledger;

@@ -36,6 +36,7 @@ import {
   type Expr,
   type Statement,
   type Value,
+  type Verdict,
 } from '../../nft/expr.js';
 import {
   elementsOf,
@@ -654,11 +655,48 @@ const rule = (statements: Statement[], comment: string): NftRule => ({ statement
  */
 export const dispatchName = (base: string, generation: number) => `${base}_g${generation}`;
 
-/** The generation of a dispatch map's name, if it is one: the one dispatchName gives it back for. */
-export function generationOf(name: string): number | undefined {
-  for (const base of DISPATCH_BASES) {
-    const n = name.startsWith(`${base}_g`) ? Number(name.slice(base.length + 2)) : NaN;
-    if (Number.isSafeInteger(n) && dispatchName(base, n) === name) return n;
+/**
+ * The main shape's port set of a bridge entry (see MAIN_ENTRIES): `from_port_s0123456789_g2`.
+ * The shape is in the name, so a new main shape is a new set (which plan.ts loads under a new
+ * generation when ports already dispatched move into it).
+ */
+export const mainSetName = (base: string, shape: string, generation: number) =>
+  dispatchName(`${base}_${shape}`, generation);
+
+const SHAPE_NAME = /^s[0-9a-f]{10}$/;
+
+/** What a dispatch object's name says: its base (`from_port`), main shape if it is a main set, generation. */
+export function dispatchParts(name: string): { base: string; shape?: string; generation: number } | undefined {
+  const g = name.lastIndexOf('_g');
+  const generation = Number(name.slice(g + 2));
+  if (g < 0 || !Number.isSafeInteger(generation) || dispatchName(name.slice(0, g), generation) !== name)
+    return undefined;
+  const base = name.slice(0, g);
+  if (DISPATCH_BASES.includes(base)) return { base, generation };
+  const cut = base.lastIndexOf('_');
+  const [entryBase, shape] = [base.slice(0, cut), base.slice(cut + 1)];
+  return MAIN_BASES.includes(entryBase) && SHAPE_NAME.test(shape) ? { base: entryBase, shape, generation } : undefined;
+}
+
+/** The generation of a dispatch object's name (a map, or a main set), if it is one. */
+export const generationOf = (name: string): number | undefined => dispatchParts(name)?.generation;
+
+/** The chain a dispatch element of set `name` sends its port to: its verdict's, or the main shape's entry chain. */
+export function dispatchTarget(name: string, e: Element): string | undefined {
+  if (e.value?.kind === 'verdict') {
+    const v = e.value.verdict;
+    return v.kind === 'jump' || v.kind === 'goto' ? v.target : undefined;
+  }
+  const parts = dispatchParts(name);
+  const entry = parts?.shape && MAIN_ENTRIES.find((x) => BRIDGE_ENTRY_MAPS[x] === parts.base);
+  return entry ? `${parts.shape}_${entry}` : undefined;
+}
+
+/** The main shape of a ruleset's dispatch objects of `generation`, if it has one. */
+export function mainIn(sets: Iterable<{ family: Family; name: string }>, generation: number): string | undefined {
+  for (const s of sets) {
+    const parts = s.family === 'bridge' ? dispatchParts(s.name) : undefined;
+    if (parts?.shape && parts.generation === generation) return parts.shape;
   }
   return undefined;
 }
@@ -682,12 +720,39 @@ const NEEDS_OF = [false, true].map((ip) => [false, true].map((macFilter): Needs 
 export const needsOf = (port: PortFilter, c: CompiledPort): Needs =>
   NEEDS_OF[Number(c.entries.some((e) => IP_ENTRIES.includes(e)))]![Number(!!port.macFilter)]!;
 
+/**
+ * The main shape: the shape most ports have (kept until another has twice as many, see
+ * ledger.ts). Its ports' `from` and `to` entries are not elements of the dispatch maps but of
+ * a plain set per entry, which a rule after the map's looks up (`iifname @from_port_<shape>_g1
+ * jump <shape>_from`). Adding a verdict-map element that jumps makes the kernel validate every
+ * element of every verdict map of the table (nf_tables_api.c, nft_table_validate: ~1.1 ms at
+ * 10,000 ports); adding a plain set element does not. So binding a port of the main shape costs
+ * the kernel the same at 10,000 ports as at 10, at the price of one set lookup more for the
+ * other ports' packets. The entries of IP rules (inet hooks, or the bridge forward and input
+ * hooks) stay in maps: their hooked chains have rules after the dispatch.
+ *
+ * The maps of these entries go to a port's chains with `goto`, so a port found in the map never
+ * reaches the main set's rule (the rule is last in its hooked chain): a port moving from the
+ * main set to the map can stay in the set for the previous generation's packets (plan.ts).
+ */
+export interface MainShape {
+  shape: string;
+  /** Its entries among MAIN_ENTRIES. */
+  entries: readonly string[];
+}
+
+/** Entries whose dispatch rule is the last of its hooked chain in every layout, keyed by port name. */
+export const MAIN_ENTRIES = ['from', 'to'] as const;
+const BRIDGE_ENTRY_MAPS: Record<(typeof MAIN_ENTRIES)[number], string> = { from: 'from_port', to: 'to_port' };
+const MAIN_BASES = Object.values(BRIDGE_ENTRY_MAPS);
+export const isMainEntry = (entry: string): boolean => (MAIN_ENTRIES as readonly string[]).includes(entry);
+
 /** What does not depend on the ports: hooks, dispatch maps, and the key of each port in them. */
 export interface Layout {
   /** Sets and maps that are not dispatch maps. */
   sets: (needs: Needs) => SetMeta[];
   /** The hooked chains, naming the dispatch maps of one generation through `map`. */
-  chains: (map: (base: string) => string, needs: Needs) => NftChain[];
+  chains: (map: (base: string) => string, needs: Needs, main?: MainShape) => NftChain[];
   /** Dispatch map of each entry chain (base name, without generation), and the port's key there. */
   entries: Record<string, { family: Family; map: string; decl: SetDecl; key: (p: CompiledPort) => Value }>;
   /** Whether ports with IP rules are marked for the inet table. */
@@ -736,6 +801,21 @@ const markPort = (port: 'iifname' | 'oifname', side: 'from' | 'to') =>
 const dispatch = (key: string, map: string, what: string) =>
   rule([{ kind: 'vmap', key: meta(key), map }], `${what} ${map}`);
 
+/** A bridge entry's dispatch: the map, then the main shape's set (see MainShape). */
+function bridgeDispatch(
+  entry: (typeof MAIN_ENTRIES)[number],
+  map: (base: string) => string,
+  main: MainShape | undefined,
+): NftRule[] {
+  const [key, what, base] = [entry === 'from' ? 'iifname' : 'oifname', `${entry} port`, BRIDGE_ENTRY_MAPS[entry]];
+  const rules = [dispatch(key, map(base), what)];
+  if (main?.entries.includes(entry)) {
+    const set = map(`${base}_${main.shape}`);
+    rules.push(rule([match(meta(key), setref(set)), jump(`${main.shape}_${entry}`)], `${what} ${set}`));
+  }
+  return rules;
+}
+
 /** An inet hook dispatching on the port mark; the mark is ours only up to here, so it is cleared. */
 function inetHook(name: 'forward' | 'input' | 'postrouting', map: string, what: string): NftChain {
   return { family: 'inet', name, hook: hook(name, 0), rules: [dispatch('mark', map, what), CLEAR_MARK] };
@@ -756,7 +836,7 @@ const BR_NETFILTER: Layout = {
       : []),
     ...(needs.macFilter ? MAC_FILTER : []),
   ],
-  chains: (map, needs) => [
+  chains: (map, needs, main) => [
     {
       family: 'bridge',
       name: 'prerouting',
@@ -764,17 +844,14 @@ const BR_NETFILTER: Layout = {
       rules: [
         ...macFilterRule(needs),
         ...(needs.ip ? [markPort('iifname', 'from')] : []),
-        dispatch('iifname', map('from_port'), 'from port'),
+        ...bridgeDispatch('from', map, main),
       ],
     },
     {
       family: 'bridge',
       name: 'postrouting',
       hook: BRIDGE_HOOK.postrouting,
-      rules: [
-        ...(needs.ip ? [CLEAR_MARK, markPort('oifname', 'to')] : []),
-        dispatch('oifname', map('to_port'), 'to port'),
-      ],
+      rules: [...(needs.ip ? [CLEAR_MARK, markPort('oifname', 'to')] : []), ...bridgeDispatch('to', map, main)],
     },
     ...(needs.ip
       ? [
@@ -815,12 +892,12 @@ const BR_NETFILTER: Layout = {
  */
 const BRIDGE_CONNTRACK: Layout = {
   sets: (needs) => (needs.macFilter ? MAC_FILTER : []),
-  chains: (map, needs) => [
+  chains: (map, needs, main) => [
     {
       family: 'bridge',
       name: 'prerouting',
       hook: BRIDGE_HOOK.prerouting,
-      rules: [...macFilterRule(needs), dispatch('iifname', map('from_port'), 'from port')],
+      rules: [...macFilterRule(needs), ...bridgeDispatch('from', map, main)],
     },
     ...(needs.ip
       ? ([
@@ -845,7 +922,7 @@ const BRIDGE_CONNTRACK: Layout = {
       family: 'bridge',
       name: 'postrouting',
       hook: BRIDGE_HOOK.postrouting,
-      rules: [dispatch('oifname', map('to_port'), 'to port')],
+      rules: bridgeDispatch('to', map, main),
     },
   ],
   entries: Object.fromEntries(
@@ -871,18 +948,16 @@ export const LAYOUTS: Record<StatefulPath, Layout> = {
 /** Base names of the dispatch maps of every layout. */
 const DISPATCH_BASES = [...new Set(Object.values(LAYOUTS).flatMap((l) => Object.values(l.entries).map((e) => e.map)))];
 
-/** The dispatch maps of a layout in one generation, with their base names. */
-export function dispatchMaps(layout: Layout, generation: number, needs: Needs): (SetMeta & { base: string })[] {
-  const seen = new Map<string, SetMeta & { base: string }>();
+/** The dispatch maps, and the main shape's sets, of a layout in one generation. */
+export function dispatchMaps(layout: Layout, generation: number, needs: Needs, main?: MainShape): SetMeta[] {
+  const seen = new Map<string, SetMeta>();
   for (const [entry, e] of Object.entries(layout.entries)) {
     if (!needs.ip && IP_ENTRIES.includes(entry)) continue;
-    seen.set(e.map, {
-      family: e.family,
-      name: dispatchName(e.map, generation),
-      kind: 'map',
-      decl: e.decl,
-      base: e.map,
-    });
+    seen.set(e.map, { family: e.family, name: dispatchName(e.map, generation), kind: 'map', decl: e.decl });
+  }
+  for (const entry of main?.entries ?? []) {
+    const name = mainSetName(layout.entries[entry]!.map, main!.shape, generation);
+    seen.set(name, { family: 'bridge', name, kind: 'set', decl: { key: { type: 'ifname' } } });
   }
   return [...seen.values()];
 }
@@ -941,12 +1016,44 @@ export function traceEntries(layout: Layout, port: PortFilter, c: CompiledPort):
   });
 }
 
-/** Everything one port puts into the model, as elements by set key (see objectKey()); `trace`: its phase if traced. */
-export function portElements(
+/**
+ * A port's entries in the dispatch objects of `generation`, by set key (see objectKey()):
+ * elements of the main shape's sets when `inMain` (for its entries there), of the maps
+ * otherwise; `trace`: its phase if traced (a traced port is never in the main sets).
+ */
+export function dispatchElements(
   layout: Layout,
   port: PortFilter,
   c: CompiledPort,
   generation: number,
+  trace: TracePhase | undefined,
+  inMain: boolean,
+): Map<string, Element[]> {
+  const out = new Map<string, Element[]>();
+  const traced = trace === 'on' || trace === 'leaving';
+  const targets = traced
+    ? traceEntries(layout, port, c).map(({ entry, chain }) => [entry, chain.name] as const)
+    : c.entries.map((entry) => [entry, `${c.shape}_${entry}`] as const);
+  for (const [entry, target] of targets) {
+    const m = layout.entries[entry]!;
+    const main = inMain && !traced && isMainEntry(entry);
+    const name = main ? mainSetName(m.map, c.shape, generation) : dispatchName(m.map, generation);
+    const verdict: Verdict = isMainEntry(entry) ? { kind: 'goto', target } : jump(target);
+    out.set(objectKey(m.family, name), [
+      main ? { key: m.key(c) } : { key: m.key(c), value: { kind: 'verdict', verdict } },
+    ]);
+  }
+  return out;
+}
+
+/**
+ * What one port puts into the model besides its dispatch entries (dispatchElements): its
+ * values in its shape's sets, its marks, its MAC; as elements by set key (see objectKey()).
+ */
+export function portElements(
+  layout: Layout,
+  port: PortFilter,
+  c: CompiledPort,
   trace?: TracePhase,
 ): Map<string, Element[]> {
   const out = new Map<string, Element[]>();
@@ -959,16 +1066,6 @@ export function portElements(
   if (layout.marks && needsOf(port, c).ip) {
     add('bridge', 'port_mark_from', [{ key: str(port.portdev), value: mark(MARK_FROM_PORT | c.id) }]);
     add('bridge', 'port_mark_to', [{ key: str(port.portdev), value: mark(MARK_TO_PORT | c.id) }]);
-  }
-  const traced = trace === 'on' || trace === 'leaving';
-  const targets = traced
-    ? traceEntries(layout, port, c).map(({ entry, chain }) => [entry, chain.name] as const)
-    : c.entries.map((entry) => [entry, `${c.shape}_${entry}`] as const);
-  for (const [entry, target] of targets) {
-    const m = layout.entries[entry]!;
-    add(m.family, dispatchName(m.map, generation), [
-      { key: m.key(c), value: { kind: 'verdict', verdict: jump(target) } },
-    ]);
   }
   if (port.macFilter) {
     if (trace !== 'on') add('bridge', 'mac_filter_ports', [{ key: str(port.portdev) }]);

@@ -52,6 +52,8 @@ const STAMP = z.strictObject({
   digest: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
   /** The dispatch maps' generation of the model (compile.ts dispatchName). */
   dispatch: z.int().check(z.positive()),
+  /** The model's main shape (compile.ts MainShape), if it has one. */
+  main: z.optional(z.string().check(z.regex(/^s[0-9a-f]{10}$/))),
   /** portsDigest of the model's ports. */
   ports: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
   /** The ports' ids, in portsDigest's order. */

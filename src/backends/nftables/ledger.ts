@@ -10,14 +10,17 @@ import { CowMap, type CowEdit } from '../../util/cow-map.js';
 import type { PortChange, PortFilter } from '../../nwfilter/backend.js';
 import {
   compilePort,
+  dispatchElements,
   dispatchMaps,
   dispatchName,
+  isMainEntry,
   LAYOUTS,
   needsOf,
   portElements,
   traceEntries,
   type CompiledPort,
   type Layout,
+  type MainShape,
   type Needs,
   type StatefulPath,
   type TracePhase,
@@ -31,11 +34,11 @@ interface PortEntry {
   readonly compiled: CompiledPort;
   readonly needs: Needs;
   /**
-   * The generation the port's elements were put in under (their dispatch maps' names): what it
-   * put in is portElements() of its entry, computed again when it is taken out (not kept: ten
-   * arrays and keys per port).
+   * Whether its bridge entries are in the main shape's sets (else in the dispatch maps): what
+   * it put in is portElements() and dispatchElements() of its entry, computed again when it is
+   * taken out (not kept: ten arrays and keys per port).
    */
-  readonly generation: number;
+  readonly inMain: boolean;
   /** Its trace phase when it is traced, and the keys of the trace chains it uses then. */
   readonly trace?: TracePhase;
   readonly traceChains: readonly string[];
@@ -51,12 +54,23 @@ interface Shape {
   readonly users: number;
   readonly chains: readonly NftChain[];
   readonly sets: readonly SetMeta[];
+  /** Entries of its ports (CompiledPort.entries). */
+  readonly entries: readonly string[];
 }
+
+/**
+ * The main shape stays until another has at least twice as many ports and MAIN_MARGIN more: a
+ * new main shape takes a transaction that loads every dispatch object anew (plan.ts), which
+ * ports coming and going around a tie must not cause at every change.
+ */
+const MAIN_MARGIN = 16;
 
 /** What a ledger holds; a Draft holds the same in mutable form while it works a change in. */
 interface LedgerState {
   readonly path: StatefulPath;
   readonly generation: number;
+  /** The main shape (compile.ts MainShape), while there are ports. */
+  readonly main: MainShape | undefined;
   readonly model: DesiredModel;
   readonly entries: CowMap<PortEntry>;
   readonly shapes: CowMap<Shape>;
@@ -96,7 +110,8 @@ export class PortLedger {
 
   /**
    * A ledger without ports. `ids`: port ids to keep (those the kernel already uses). `known`:
-   * compiled ports by PortFilter.inputsDigest (see LedgerState.known).
+   * compiled ports by PortFilter.inputsDigest (see LedgerState.known). `main`: the main shape
+   * the kernel has (mainIn()), kept when the ports put in leave it the main one.
    */
   static empty(
     path: StatefulPath,
@@ -104,10 +119,13 @@ export class PortLedger {
     ids: ReadonlyMap<string, number> = new Map(),
     known: ReadonlyMap<string, CompiledPort> = new Map(),
     traced: ReadonlyMap<string, TracePhase> = new Map(),
+    main?: string,
   ): PortLedger {
     return new PortLedger({
       path,
       generation,
+      // its entries are known once ports of it are put in (Draft.settleMain)
+      main: main === undefined ? undefined : { shape: main, entries: [] },
       model: { chains: CowMap.empty(), sets: CowMap.empty() },
       entries: CowMap.empty(),
       shapes: CowMap.empty(),
@@ -127,6 +145,11 @@ export class PortLedger {
 
   get generation(): number {
     return this.s.generation;
+  }
+
+  /** The main shape (compile.ts MainShape), if there are ports. */
+  get main(): string | undefined {
+    return this.s.main?.shape;
   }
 
   /** The desired model (a value: maps that no one changes). */
@@ -226,23 +249,24 @@ export class PortLedger {
   }
 
   /**
-   * The same ledger with its dispatch maps under another generation (once the kernel holds them
-   * there): new names, the same entries, the hooked chains naming the new maps. Ports' own
-   * records keep the old names; a later change translates them (Draft.drop).
+   * The same ledger with its dispatch objects under another generation (once the kernel holds
+   * them there): new names, the same entries, the hooked chains naming the new ones. A port's
+   * elements in them do not name the generation: a later change finds them under the new names.
    */
   renamed(generation: number): PortLedger {
     if (generation === this.s.generation) return this;
     const layout = LAYOUTS[this.s.path];
     const needs = needsNow(this.s.entries.size, this.s.users)!;
+    const main = this.s.main;
     const sets = this.s.model.sets.edit();
-    for (const d of dispatchMaps(layout, this.s.generation, needs)) {
+    const now = dispatchMaps(layout, generation, needs, main);
+    dispatchMaps(layout, this.s.generation, needs, main).forEach((d, i) => {
       const from = sets.get(objectKey(d.family, d.name))!;
       sets.delete(objectKey(d.family, d.name));
-      const name = dispatchName(d.base, generation);
-      sets.set(objectKey(d.family, name), { ...from, name });
-    }
+      sets.set(objectKey(d.family, now[i]!.name), { ...from, name: now[i]!.name });
+    });
     const chains = this.s.model.chains.edit();
-    for (const c of layout.chains((base) => dispatchName(base, generation), needs))
+    for (const c of layout.chains((base) => dispatchName(base, generation), needs, main))
       chains.set(objectKey(c.family, c.name), c);
     return new PortLedger({ ...this.s, generation, model: { chains: chains.done(), sets: sets.done() } });
   }
@@ -253,15 +277,8 @@ function needsNow(ports: number, users: Readonly<Record<keyof Needs, number>>): 
   return ports === 0 ? undefined : { ip: users.ip > 0, macFilter: users.macFilter > 0 };
 }
 
-/** Keys of a layout's dispatch maps under generation `from`, each to its key under `to`. */
-function dispatchKeys(layout: Layout, from: number, to: number): Map<string, string> {
-  return new Map(
-    Object.values(layout.entries).map((e) => [
-      objectKey(e.family, dispatchName(e.map, from)),
-      objectKey(e.family, dispatchName(e.map, to)),
-    ]),
-  );
-}
+const sameMain = (a: MainShape | undefined, b: MainShape | undefined) =>
+  a?.shape === b?.shape && a?.entries.length === b?.entries.length && !!a?.entries.every((e, i) => e === b!.entries[i]);
 
 /**
  * A ledger being changed: edits of its maps (each copies only the buckets it writes to; the
@@ -293,6 +310,11 @@ class Draft {
   private readonly users: Record<keyof Needs, number>;
   private readonly traced: Map<string, TracePhase>;
   private readonly traceChains: CowEdit<TraceChain>;
+  private main: MainShape | undefined;
+  /** Whether the main shape may have to change (see settleMain). */
+  private mainInDoubt = false;
+  /** Ports set or retraced whose dispatch entries `done` adds, once the main shape is settled. */
+  private readonly pending = new Set<string>();
 
   /**
    * @param elementDelta whether the delta lists elements added and removed (without it, no
@@ -314,9 +336,18 @@ class Draft {
     this.users = { ...from.users };
     this.traced = new Map(from.traced);
     this.traceChains = from.traceChains.edit();
+    this.main = from.main;
   }
 
   done(): LedgerState {
+    this.settleMain();
+    for (const name of this.pending) {
+      const entry = this.entries.get(name);
+      if (!entry) continue;
+      const inMain = this.belongsInMain(entry);
+      for (const [k, es] of this.dispatchOf(entry, inMain)) for (const e of es) this.addElement(k, e);
+      if (inMain !== entry.inMain) this.entries.set(name, { ...entry, inMain });
+    }
     for (const [k, lists] of this.leaving) {
       if (!this.sets.has(k)) continue;
       for (const es of lists) for (const e of es) this.removeLeft(k, e);
@@ -333,7 +364,58 @@ class Draft {
       users: this.users,
       traced: this.traced,
       traceChains: this.traceChains.done(),
+      main: this.main,
     };
+  }
+
+  private dispatchOf(entry: PortEntry, inMain: boolean): Map<string, Element[]> {
+    return dispatchElements(this.layout, entry.port, entry.compiled, this.gen, entry.trace, inMain);
+  }
+
+  private belongsInMain(entry: PortEntry, main = this.main): boolean {
+    return entry.compiled.shape === main?.shape && entry.trace !== 'on' && entry.trace !== 'leaving';
+  }
+
+  /**
+   * Settles the main shape (see MAIN_MARGIN) and moves the entries of the ports of the old and
+   * the new one between the maps and the main sets. Scans the shapes only when a change may have
+   * made another one the main one.
+   */
+  private settleMain(): void {
+    // (a main shape taken from the kernel has no entries until ports of it are put in)
+    if (!this.mainInDoubt && (this.main === undefined ? this.entries.size === 0 : this.main.entries.length > 0)) return;
+    let best: [string, Shape] | undefined;
+    if (this.entries.size > 0)
+      for (const [name, s] of this.shapes.entries())
+        if (
+          s.entries.some(isMainEntry) &&
+          (!best || s.users > best[1].users || (s.users === best[1].users && name < best[0]))
+        )
+          best = [name, s];
+    const current = this.main && this.shapes.get(this.main.shape);
+    const keep = current?.entries.some(isMainEntry) && (!best || best[1].users < 2 * current.users + MAIN_MARGIN);
+    const [name, shape] = keep ? [this.main!.shape, current!] : (best ?? []);
+    const next = name === undefined ? undefined : { shape: name, entries: shape!.entries.filter(isMainEntry) };
+    if (sameMain(next, this.main)) return;
+    const [old, needs] = [this.main, needsNow(this.entries.size, this.users)];
+    // ports moving between the maps and the main sets leave the old main set while it is there
+    const moving: [string, PortEntry, Map<string, Element[]>, Map<string, Element[]>][] = [];
+    if (old?.shape !== next?.shape)
+      for (const [portdev, entry] of this.entries.entries()) {
+        if (this.pending.has(portdev) || (!entry.inMain && entry.compiled.shape !== next?.shape)) continue;
+        const inMain = this.belongsInMain(entry, next);
+        if (inMain === entry.inMain) continue;
+        // entries in the maps for the other entries (IP) stay where they are
+        const [was, now] = [this.dispatchOf(entry, entry.inMain), this.dispatchOf(entry, inMain)];
+        for (const [k, es] of was) if (!now.has(k)) for (const e of es) this.removeElement(k, e);
+        moving.push([portdev, { ...entry, inMain }, was, now]);
+      }
+    this.main = next;
+    this.relayout(needs, old);
+    for (const [portdev, entry, was, now] of moving) {
+      for (const [k, es] of now) if (!was.has(k)) for (const e of es) this.addElement(k, e);
+      this.entries.set(portdev, entry);
+    }
   }
 
   /** Puts a port in (or replaces it). */
@@ -349,21 +431,25 @@ class Draft {
     }
     if (this.entries.has(port.portdev)) this.drop(port.portdev, false);
     const shape = this.shapes.get(compiled.shape);
-    if (shape) this.shapes.set(compiled.shape, { ...shape, users: shape.users + 1 });
+    const users = (shape?.users ?? 0) + 1;
+    if (shape) this.shapes.set(compiled.shape, { ...shape, users });
     else {
       const sets = compiled.sets.map(({ elements: _e, ...meta }) => meta);
-      this.shapes.set(compiled.shape, { users: 1, chains: compiled.chains, sets });
+      this.shapes.set(compiled.shape, { users, chains: compiled.chains, sets, entries: compiled.entries });
       for (const c of compiled.chains) this.addChain(c);
       for (const s of sets) this.addSet(s);
     }
+    const mainUsers = this.main ? (this.shapes.get(this.main.shape)?.users ?? 0) : 0;
+    if (compiled.shape !== this.main?.shape && users >= 2 * mainUsers + MAIN_MARGIN) this.mainInDoubt = true;
     const needs = needsOf(port, compiled);
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
     const trace = this.traced.get(port.portdev);
     const traceChains = trace ? this.useTraceChains(port, compiled) : NO_TRACE_CHAINS;
-    const elements = portElements(this.layout, port, compiled, this.gen, trace);
-    this.entries.set(port.portdev, { port, compiled, needs, generation: this.gen, trace, traceChains });
-    this.relayout(before);
+    const elements = portElements(this.layout, port, compiled, trace);
+    this.entries.set(port.portdev, { port, compiled, needs, inMain: false, trace, traceChains });
+    this.pending.add(port.portdev);
+    this.relayout(before, this.main);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
   }
 
@@ -392,9 +478,10 @@ class Draft {
     this.removeElements(entry);
     const traceChains = phase ? this.useTraceChains(entry.port, entry.compiled) : NO_TRACE_CHAINS;
     this.releaseTraceChains(entry.traceChains);
-    const elements = portElements(this.layout, entry.port, entry.compiled, this.gen, phase);
+    const elements = portElements(this.layout, entry.port, entry.compiled, phase);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
-    this.entries.set(portdev, { ...entry, generation: this.gen, trace: phase, traceChains });
+    this.entries.set(portdev, { ...entry, inMain: false, trace: phase, traceChains });
+    this.pending.add(portdev);
   }
 
   /** Takes a traced port's trace chains into use (creating those no port used); returns their keys. */
@@ -419,19 +506,22 @@ class Draft {
     }
   }
 
-  /** Takes a port's elements out of the sets (those of its shape's own sets when `done`: see `leaving`). */
+  /**
+   * Takes a port's elements out of the sets (those of its shape's own sets when `done`: see
+   * `leaving`), and its dispatch entries unless they are still to be put in (`pending`).
+   */
   private removeElements(entry: PortEntry): void {
-    // entries recorded before a generation switch name the dispatch maps as they were then
-    const rename = entry.generation === this.gen ? undefined : dispatchKeys(this.layout, entry.generation, this.gen);
+    if (!this.pending.delete(entry.port.portdev))
+      for (const [k, es] of this.dispatchOf(entry, entry.inMain)) for (const e of es) this.removeElement(k, e);
     const { shape, sets } = entry.compiled;
     let own = this.shapeSetKeys.get(shape);
     if (!own) {
       own = new Set(sets.map((s) => objectKey(s.family, s.name)));
       this.shapeSetKeys.set(shape, own);
     }
-    for (const [k, es] of portElements(this.layout, entry.port, entry.compiled, entry.generation, entry.trace)) {
+    for (const [k, es] of portElements(this.layout, entry.port, entry.compiled, entry.trace)) {
       if (own.has(k)) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
-      else for (const e of es) this.removeElement(rename?.get(k) ?? k, e);
+      else for (const e of es) this.removeElement(k, e);
     }
   }
 
@@ -441,9 +531,11 @@ class Draft {
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
     this.entries.delete(portdev);
-    this.relayout(before);
+    this.relayout(before, this.main);
     this.releaseTraceChains(entry.traceChains);
     const shape = this.shapes.get(entry.compiled.shape)!;
+    // fewer ports of the main shape: another may have twice as many now
+    if (entry.compiled.shape === this.main?.shape || this.entries.size === 0) this.mainInDoubt = true;
     if (shape.users > 1) this.shapes.set(entry.compiled.shape, { ...shape, users: shape.users - 1 });
     else {
       this.shapes.delete(entry.compiled.shape);
@@ -456,17 +548,20 @@ class Draft {
     }
   }
 
-  /** Moves the layout's sets and chains from what `before` needed to what is needed now. */
-  private relayout(before: Needs | undefined): void {
+  /**
+   * Moves the layout's sets and chains from what `before` needed with main shape `beforeMain`
+   * to what is needed now with the main shape now.
+   */
+  private relayout(before: Needs | undefined, beforeMain: MainShape | undefined): void {
     const after = needsNow(this.entries.size, this.users);
-    if (before?.ip === after?.ip && before?.macFilter === after?.macFilter) return;
-    const items = (needs: Needs | undefined) => {
+    if (before?.ip === after?.ip && before?.macFilter === after?.macFilter && sameMain(beforeMain, this.main)) return;
+    const items = (needs: Needs | undefined, main: MainShape | undefined) => {
       if (!needs) return { sets: [], chains: [] };
       const map = (base: string) => dispatchName(base, this.gen);
-      const dispatch = dispatchMaps(this.layout, this.gen, needs).map(({ base: _b, ...meta }) => meta);
-      return { sets: [...this.layout.sets(needs), ...dispatch], chains: this.layout.chains(map, needs) };
+      const dispatch = dispatchMaps(this.layout, this.gen, needs, main);
+      return { sets: [...this.layout.sets(needs), ...dispatch], chains: this.layout.chains(map, needs, main) };
     };
-    const [old, now] = [items(before), items(after)];
+    const [old, now] = [items(before, beforeMain), items(after, this.main)];
     const keys = (xs: readonly { family: NftChain['family']; name: string }[]) =>
       new Set(xs.map((x) => objectKey(x.family, x.name)));
     const [oldSets, newSets, oldChains] = [keys(old.sets), keys(now.sets), keys(old.chains)];
@@ -540,12 +635,13 @@ function note(m: Map<string, Map<string, Element>>, k: string, text: string, e: 
   m.get(k)!.set(text, e);
 }
 
-/** The complete model for `ports` with port ids from `ids`. */
+/** The complete model for `ports` with port ids from `ids`, and the main shape `main` if it stays the main one. */
 export function compileModel(
   ports: readonly PortFilter[],
   ids: ReadonlyMap<string, number>,
   path: StatefulPath = 'br_netfilter',
   generation = 1,
+  main?: string,
 ): NftModel {
-  return snapshot(PortLedger.empty(path, generation, ids).adding(ports).ledger.model);
+  return snapshot(PortLedger.empty(path, generation, ids, new Map(), new Map(), main).adding(ports).ledger.model);
 }

@@ -24,6 +24,15 @@
 // ports joining or leaving a shape) stays a small element edit; a packet may then see some
 // sets before and some after the flip, as with any nft element update.
 //
+// Ports of the main shape (compile.ts MainShape) are elements of its set, which a rule after
+// the map looks up; the map's entries `goto`, so a port found there never reaches that rule.
+// A port moving from the map into the main set is deleted from the one and added to the other:
+// a packet looks in the map first, so either it finds the old entry, or it finds the map
+// without it and then the set with it. One moving out of the main set into the map keeps its
+// element in the set until the next change (the map's new entry comes first for packets that
+// see it). A port moving into a main set the kernel does not hold yet (a new main shape: the
+// hooked chain's rule for it exists only in the next generation) switches the generation.
+//
 // Everything here is a value: planBatch(kernel model, desired ledger, delta) -> Plan (the batch,
 // the garbage it leaves, and the desired ledger as the batch loads it, its dispatch maps renamed
 // when the batch switches generation); afterBatch says what the kernel model becomes once the
@@ -33,7 +42,7 @@ import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
 import { CowMap } from '../../util/cow-map.js';
 import { valueText, type Element } from '../../nft/expr.js';
 import { hasFamily, objectKey, type Family, type KernelStatement, type Ruleset } from '../../nft/objects.js';
-import { generationOf } from './compile.js';
+import { dispatchParts, dispatchTarget, generationOf } from './compile.js';
 import type { PortLedger } from './ledger.js';
 import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
 
@@ -81,8 +90,6 @@ function refIn(k: string, ...models: Ruleset[]): { family: Family; name: string 
   }
   throw new Error(`no object ${k} in the models planned from`);
 }
-const jumpTarget = (e: Element) =>
-  e.value?.kind === 'verdict' && e.value.verdict.kind === 'jump' ? e.value.verdict.target : undefined;
 
 /**
  * The batch that moves the kernel (`model`, with the garbage of the previous change) to the
@@ -100,9 +107,10 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     return { batch, garbage: noGarbage(), desired: ledger };
   }
 
+  // dispatch objects: the maps, and the main shape's sets (compile.ts MainShape)
   const isDispatch = (m: Ruleset, gen: number) => (k: string) => {
     const s = m.sets.get(k);
-    return s?.kind === 'map' && generationOf(s.name) === gen;
+    return s !== undefined && generationOf(s.name) === gen;
   };
   // Chains whose rules this transaction writes: new ones, and existing ones whose rules differ
   // (a repair, or a shape coming back whose chains were flushed when it went out of use).
@@ -114,17 +122,23 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
       !bodies.same(kernel.chains.get(k)!.rules, current.chains.get(k)!.rules),
   );
   const written = new Set([...created, ...rewritten]);
-  // Ports whose existing entry moves to another chain, and whether one moves to a new chain.
+  // Ports whose existing entry moves (to another chain, or between a map and a main set), and
+  // whether one moves to a chain this transaction writes or into a set the kernel lacks (a new
+  // main shape's, whose rule the hooked chain has only in the next generation).
+  // (by name: a main set this change takes out of use is no longer in the ledger's model)
+  const dispatchNow = (k: string) => generationOf(k.slice(k.indexOf(' ') + 1)) === ledger.generation;
+  const left = new Set<string>();
+  for (const [k, removed] of delta.removedElements)
+    if (dispatchNow(k)) for (const e of removed.values()) left.add(portKeyOf(e));
   const moved = new Set<string>();
   let swap = false;
   for (const [k, added] of delta.addedElements) {
-    const removed = delta.removedElements.get(k);
-    if (!removed || !isDispatch(current, ledger.generation)(k)) continue;
-    const before = new Set([...removed.values()].map(portKeyOf));
+    if (left.size === 0 || !dispatchNow(k)) continue;
+    const s = current.sets.get(k)!;
     for (const e of added.values()) {
-      if (!before.has(portKeyOf(e))) continue;
+      if (!left.has(portKeyOf(e))) continue;
       moved.add(portKeyOf(e));
-      if (written.has(objectKey(current.sets.get(k)!.family, jumpTarget(e)!))) swap = true;
+      if (!kernel.sets.has(k) || written.has(objectKey(s.family, dispatchTarget(s.name, e)!))) swap = true;
     }
   }
   const generation = swap ? ledger.generation + 1 : ledger.generation;
@@ -164,7 +178,11 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     for (const rule of c.rules) batch.push({ verb: 'add', chain: refOf(k), rule });
   }
 
-  // Elements: removals first (an entry switched in place is deleted, then added).
+  // Elements: removals first (an entry switched in place is deleted, then added). A moving port
+  // keeps its values in the sets of the shape it leaves, and its entry in the main set it leaves
+  // (the map's entry, which packets of the next generation find first, goes to its new chains),
+  // for packets of the previous generation.
+  const isMainSet = (k: string) => dispatchParts(desired.sets.get(k)!.name)?.shape !== undefined;
   const removals = new Map<string, Map<string, Element>>();
   const additions = new Map<string, ReadonlyMap<string, Element>>();
   const push = (m: Map<string, Map<string, Element>>, k: string, text: string, e: Element) =>
@@ -173,7 +191,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     if (!desired.sets.has(k) || skipElements(k)) continue;
     for (const [text, e] of es) {
       if (!kernel.sets.get(k)?.elements.has(text)) continue;
-      if (shapeSets.has(k) && moved.has(portKeyOf(e))) push(kept.elements, k, text, e);
+      if ((shapeSets.has(k) || isMainSet(k)) && moved.has(portKeyOf(e))) push(kept.elements, k, text, e);
       else push(removals, k, text, e);
     }
   }
@@ -249,9 +267,9 @@ export function afterBatch(
   return { ruleset: applyBatch(model.ruleset, plan.batch, echoed), garbage: plan.garbage };
 }
 
-/** The generation of the newest dispatch maps in a ruleset (1 when there are none). */
+/** The generation of the newest dispatch objects in a ruleset (1 when there are none). */
 export function generationIn(r: Ruleset): number {
   let gen = 1;
-  for (const s of r.sets.values()) if (s.kind === 'map') gen = Math.max(gen, generationOf(s.name) ?? 1);
+  for (const s of r.sets.values()) gen = Math.max(gen, generationOf(s.name) ?? 1);
   return gen;
 }

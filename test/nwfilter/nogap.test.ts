@@ -88,6 +88,51 @@ describe('nftables backend: no window without the filter', { skip }, () => {
     assert.ok(seen['legit!']! > sent.rounds / 2, 'legitimate frames kept flowing');
   });
 
+  it("spoofed frames never pass while the flooded port moves into the main shape's set and out again, in place", async (t) => {
+    const net = topology(t);
+    const backend = await NftablesBackend.create(net.runner);
+    const guarded = filterSource(inlineFilters(DEFINITIONS[1]!));
+    // clean-traffic is the main shape (four ports), vwt-guard another shape that stays (one port)
+    const bystanders = [
+      ...[1, 2, 3].map((n) =>
+        portFilter(`vwtx${n}`, `52:54:00:00:01:0${n}`, 'clean-traffic', { IP: [`10.99.1.${n}`] }, filterSource()),
+      ),
+      portFilter('vwtx4', '52:54:00:00:01:04', 'vwt-guard', { IP: ['10.99.1.4'] }, guarded),
+      portFilter('vnet1', MAC.b, 'clean-traffic', { IP: [IP.b] }, filterSource()),
+    ];
+    const port = (i: number) =>
+      i % 2
+        ? portFilter('vnet0', MAC.a, 'vwt-guard', { IP: [IP.a] }, guarded)
+        : portFilter('vnet0', MAC.a, 'clean-traffic', { IP: [IP.a] }, filterSource());
+    await backend.apply({ set: [port(0), ...bystanders], remove: [] });
+    const dispatch = () =>
+      [...backend.desired()!.sets.values()].filter((s) => /^(from|to)_port_/.test(s.name)).map((s) => s.name);
+    const before = dispatch();
+    assert.equal(before.filter((n) => /_s[0-9a-f]{10}_g1$/.test(n)).length, 2, 'a main set per bridge entry');
+
+    const frames: Frame[] = [
+      { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+      { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+      { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
+    ];
+    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...frames.map((f) => f.marker)]);
+    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '14', JSON.stringify(frames), '0']);
+
+    let changes = 0;
+    for (let i = 1; flood.child.exitCode === null || i <= MIN_CHANGES; i++, changes++)
+      await backend.apply({ set: [port(i)], remove: [] });
+
+    if (flood.child.exitCode === null) await once(flood.child, 'exit');
+    if (listener.child.exitCode === null) await once(listener.child, 'exit');
+    const sent = JSON.parse(flood.output().trim().split('\n').pop()!) as { rounds: number };
+    const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
+    t.diagnostic(`${sent.rounds} rounds sent during ${changes} moves; B saw ${JSON.stringify(seen)}`);
+    assert.deepEqual(dispatch(), before, 'every move was in place: the same dispatch objects, generation 1');
+    assert.ok(sent.rounds > 100, 'the guest kept flooding');
+    assert.deepEqual({ mac: seen['spoof-mac!'], ip: seen['spoof-ip!'] }, { mac: 0, ip: 0 });
+    assert.ok(seen['legit!']! > sent.rounds / 2, 'legitimate frames kept flowing');
+  });
+
   it('spoofed frames never pass while the flooded port is traced, redefined while traced, and untraced', async (t) => {
     const net = topology(t);
     const backend = await NftablesBackend.create(net.runner);

@@ -419,6 +419,25 @@ describe('nftables compiler', () => {
     assert.deepEqual(snapshot(again.ledger.model), snapshot(first.model));
   });
 
+  it('a port set twice in one change ends as set the second time', () => {
+    const first = PortLedger.empty('br_netfilter', 1).with({ set: [port(2)], remove: [] }).ledger;
+    const twice = first.with({
+      set: [port(1, 'clean-traffic', { IP: ['10.0.0.1'] }), port(1, 'clean-traffic', { IP: ['10.0.0.9'] })],
+      remove: [],
+    });
+    const ids = new Map(['vnet1', 'vnet2'].map((n) => [n, twice.ledger.idOf(n)!]));
+    assert.deepEqual(
+      snapshot(twice.ledger.model),
+      compileModel([port(2), port(1, 'clean-traffic', { IP: ['10.0.0.9'] })], ids),
+    );
+    // also when the port was there before the change
+    const again = twice.ledger.with({ set: [port(1, 'clean-traffic', { IP: ['10.0.0.5'] }), port(1)], remove: [] });
+    assert.deepEqual(snapshot(again.ledger.model), compileModel([port(2), port(1)], ids));
+    assert.ok(
+      ![...again.delta.addedElements.values()].some((es) => [...es.keys()].some((t) => t.includes('10.0.0.5'))),
+    );
+  });
+
   it('a change makes a new ledger and leaves the one it was made on as it was', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
     const garp = `<filter name='vwt-garp' chain='arp'><rule action='accept' direction='out'><arp gratuitous='true'/></rule></filter>`;

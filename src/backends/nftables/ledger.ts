@@ -315,6 +315,8 @@ class Draft {
   private mainInDoubt = false;
   /** Ports set or retraced whose dispatch entries `done` adds, once the main shape is settled. */
   private readonly pending = new Set<string>();
+  /** Ports this draft set: their elements in their shape's sets are this draft's own. */
+  private readonly setHere = new Set<string>();
 
   /**
    * @param elementDelta whether the delta lists elements added and removed (without it, no
@@ -449,6 +451,7 @@ class Draft {
     const elements = portElements(this.layout, port, compiled, trace);
     this.entries.set(port.portdev, { port, compiled, needs, inMain: false, trace, traceChains });
     this.pending.add(port.portdev);
+    this.setHere.add(port.portdev);
     this.relayout(before, this.main);
     for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
   }
@@ -519,8 +522,11 @@ class Draft {
       own = new Set(sets.map((s) => objectKey(s.family, s.name)));
       this.shapeSetKeys.set(shape, own);
     }
+    // a port set earlier in this change (set twice) takes out what it put in: `leaving` is for
+    // the elements of ports there before, which the change may put back
+    const before = !this.setHere.has(entry.port.portdev);
     for (const [k, es] of portElements(this.layout, entry.port, entry.compiled, entry.trace)) {
-      if (own.has(k)) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
+      if (own.has(k) && before) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
       else for (const e of es) this.removeElement(k, e);
     }
   }

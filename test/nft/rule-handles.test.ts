@@ -59,6 +59,36 @@ describe('rule handles from nftables events', () => {
     assert.equal(handlesOf(read(family), 'libvirt_network', added, own), undefined);
   });
 
+  it('no transaction of ours adding those rules (events lost, the scratch table only, another order) gives none', () => {
+    const ours = [
+      rule(NFPROTO.IP, 'libvirt_network', 'guest_output', 20),
+      rule(NFPROTO.IP, 'libvirt_network', 'guest_nat', 21),
+      rule(NFPROTO.IP6, 'libvirt_network', 'guest_output', 22),
+    ];
+    // every event lost, or all but the generation that ends the transaction
+    assert.equal(handlesOf([], 'libvirt_network', added, own), undefined);
+    assert.equal(handlesOf(read(Buffer.concat(ours)), 'libvirt_network', added, own), undefined);
+    const scratch = [
+      rule(NFPROTO.IP, 'libvirt_network_bodies', 'guest_output', 1),
+      rule(NFPROTO.IP, 'libvirt_network_bodies', 'guest_nat', 2),
+      rule(NFPROTO.IP6, 'libvirt_network_bodies', 'guest_output', 1),
+    ];
+    assert.equal(
+      handlesOf(read(Buffer.concat([...scratch, generation(OWN)])), 'libvirt_network', added, own),
+      undefined,
+    );
+    const swapped = [ours[1]!, ours[0]!, ours[2]!];
+    assert.equal(
+      handlesOf(read(Buffer.concat([...swapped, generation(OWN)])), 'libvirt_network', added, own),
+      undefined,
+    );
+    // the same rules ended by our generation are found: the cases above differ in that only
+    assert.deepEqual(
+      handlesOf(read(Buffer.concat([...ours, generation(OWN)])), 'libvirt_network', added, own),
+      [20, 21, 22],
+    );
+  });
+
   it('of several transactions, ours is found between foreign ones; a transaction not ended yet counts for nothing', () => {
     const committed = read(
       Buffer.concat([rule(NFPROTO.IP, 'libvirt_network', 'guest_output', 5), generation(FOREIGN)]),

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { canUseNetns } from '../support/netns.js';
-import { filterSource, inlineFilters, IP, MAC, portFilter, ready, topology, type Frame } from './lab.js';
+import { filterSource, inlineFilters, IP, MAC, portFilter, ready, topology, type Frame, type Net } from './lab.js';
 
 const skip = canUseNetns() ? false : 'needs root and network namespaces';
 
@@ -32,6 +32,29 @@ const PARAMS = [{ IP: [IP.a] }, { IP: [IP.a, '10.99.0.12'] }];
 /** Every change of A's port alternates its definition, so each one loads a new filter tree. */
 const MIN_CHANGES = 60;
 
+/** A's legitimate frames to B, and ones with a foreign source MAC and a foreign source IP. */
+const FRAMES: Frame[] = [
+  { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+  { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
+  { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
+];
+
+/**
+ * Guest A floods `frames` at B flat out while `change(1)`, `change(2)`, ... run (at least
+ * MIN_CHANGES of them, and until the flood ends); what A sent, what B saw, how many changes ran.
+ */
+async function underFlood(net: Net, frames: Frame[], change: (i: number) => Promise<void>) {
+  const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...frames.map((f) => f.marker)]);
+  const flood = await ready(net, net.ns.a, ['flood', 'eth0', '14', JSON.stringify(frames), '0']);
+  let changes = 0;
+  for (let i = 1; flood.child.exitCode === null || i <= MIN_CHANGES; i++, changes++) await change(i);
+  if (flood.child.exitCode === null) await once(flood.child, 'exit');
+  if (listener.child.exitCode === null) await once(listener.child, 'exit');
+  const sent = JSON.parse(flood.output().trim().split('\n').pop()!) as { rounds: number };
+  const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
+  return { sent, seen, changes };
+}
+
 describe('nftables backend: no window without the filter', { skip }, () => {
   it('spoofed frames never pass while ports are re-bound, redefined, added and removed', async (t) => {
     const net = topology(t);
@@ -48,9 +71,7 @@ describe('nftables backend: no window without the filter', { skip }, () => {
     await backend.apply({ set: [port(0)], remove: [] });
 
     const frames: Frame[] = [
-      { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-      { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-      { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
+      ...FRAMES,
       {
         kind: 'arp',
         marker: 'spoof-arp!',
@@ -63,23 +84,12 @@ describe('nftables backend: no window without the filter', { skip }, () => {
         tpa: IP.b,
       },
     ];
-    const markers = frames.map((f) => f.marker);
-    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...markers]);
-    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '14', JSON.stringify(frames), '0']);
-
-    // Changes for as long as the flood lasts (at least MIN_CHANGES of each kind).
-    let changes = 0;
-    for (let i = 1; flood.child.exitCode === null || i <= MIN_CHANGES; i++, changes += 2) {
+    // A's port changes at every step; B's joins and leaves the shared clean-traffic chains every other one
+    const { sent, seen, changes } = await underFlood(net, frames, async (i) => {
       await backend.apply({ set: [port(i)], remove: [] });
-      // B's port joins and leaves the shared clean-traffic chains every other change.
       await backend.apply(i % 2 ? { set: [other], remove: [] } : { set: [], remove: ['vnet1'] });
-    }
-
-    if (flood.child.exitCode === null) await once(flood.child, 'exit');
-    if (listener.child.exitCode === null) await once(listener.child, 'exit');
-    const sent = JSON.parse(flood.output().trim().split('\n').pop()!) as { rounds: number };
-    const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
-    t.diagnostic(`${sent.rounds} rounds sent during ${changes} transactions; B saw ${JSON.stringify(seen)}`);
+    });
+    t.diagnostic(`${sent.rounds} rounds sent during ${2 * changes} transactions; B saw ${JSON.stringify(seen)}`);
     assert.ok(sent.rounds > 100, 'the guest kept flooding');
     assert.deepEqual(
       { mac: seen['spoof-mac!'], ip: seen['spoof-ip!'], arp: seen['spoof-arp!'] },
@@ -110,22 +120,7 @@ describe('nftables backend: no window without the filter', { skip }, () => {
     const before = dispatch();
     assert.equal(before.filter((n) => /_s[0-9a-f]{10}_g1$/.test(n)).length, 2, 'a main set per bridge entry');
 
-    const frames: Frame[] = [
-      { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-      { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-      { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
-    ];
-    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...frames.map((f) => f.marker)]);
-    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '14', JSON.stringify(frames), '0']);
-
-    let changes = 0;
-    for (let i = 1; flood.child.exitCode === null || i <= MIN_CHANGES; i++, changes++)
-      await backend.apply({ set: [port(i)], remove: [] });
-
-    if (flood.child.exitCode === null) await once(flood.child, 'exit');
-    if (listener.child.exitCode === null) await once(listener.child, 'exit');
-    const sent = JSON.parse(flood.output().trim().split('\n').pop()!) as { rounds: number };
-    const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
+    const { sent, seen, changes } = await underFlood(net, FRAMES, (i) => backend.apply({ set: [port(i)], remove: [] }));
     t.diagnostic(`${sent.rounds} rounds sent during ${changes} moves; B saw ${JSON.stringify(seen)}`);
     assert.deepEqual(dispatch(), before, 'every move was in place: the same dispatch objects, generation 1');
     assert.ok(sent.rounds > 100, 'the guest kept flooding');
@@ -145,27 +140,13 @@ describe('nftables backend: no window without the filter', { skip }, () => {
     const other = portFilter('vnet1', MAC.b, 'clean-traffic', { IP: [IP.b] }, filterSource());
     await backend.apply({ set: [port(0), other], remove: [] });
 
-    const frames: Frame[] = [
-      { kind: 'ipv4', marker: 'legit!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-      { kind: 'ipv4', marker: 'spoof-mac!', src_mac: MAC.other, dst_mac: MAC.b, src_ip: IP.a, dst_ip: IP.b },
-      { kind: 'ipv4', marker: 'spoof-ip!', src_mac: MAC.a, dst_mac: MAC.b, src_ip: IP.other, dst_ip: IP.b },
-    ];
-    const listener = await ready(net, net.ns.b, ['listen', 'eth0', '16', ...frames.map((f) => f.marker)]);
-    const flood = await ready(net, net.ns.a, ['flood', 'eth0', '14', JSON.stringify(frames), '0']);
-
-    let changes = 0;
-    for (let i = 1; flood.child.exitCode === null || i <= MIN_CHANGES; i++, changes += 3) {
+    const { sent, seen, changes } = await underFlood(net, FRAMES, async (i) => {
       await backend.trace(['vnet0']);
       // a new filter tree while traced: new chains, new trace chains, the entries switched
       await backend.apply({ set: [port(i)], remove: [] });
       await backend.trace([]);
-    }
-
-    if (flood.child.exitCode === null) await once(flood.child, 'exit');
-    if (listener.child.exitCode === null) await once(listener.child, 'exit');
-    const sent = JSON.parse(flood.output().trim().split('\n').pop()!) as { rounds: number };
-    const seen = JSON.parse(listener.output().trim().split('\n').pop()!) as Record<string, number>;
-    t.diagnostic(`${sent.rounds} rounds sent during ${changes} changes; B saw ${JSON.stringify(seen)}`);
+    });
+    t.diagnostic(`${sent.rounds} rounds sent during ${3 * changes} changes; B saw ${JSON.stringify(seen)}`);
     assert.ok(sent.rounds > 100, 'the guest kept flooding');
     assert.deepEqual({ mac: seen['spoof-mac!'], ip: seen['spoof-ip!'] }, { mac: 0, ip: 0 });
     assert.ok(seen['legit!']! > sent.rounds / 2, 'legitimate frames kept flowing');

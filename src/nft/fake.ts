@@ -6,7 +6,7 @@
 import { applyBatch, renderBatch, type Batch } from './batch.js';
 import type { AddedRule, NftClient } from './client.js';
 import type { ListedTable } from './listing.js';
-import { valueText, type Element, type Statement } from './expr.js';
+import { exprText, valueText, type Element, type Statement } from './expr.js';
 import { kernelBody } from './kernel-body.js';
 import {
   emptyRuleset,
@@ -14,6 +14,7 @@ import {
   objectKey,
   type Family,
   type KernelStatement,
+  type NftChain,
   type NftRule,
   type Ruleset,
 } from './objects.js';
@@ -219,8 +220,15 @@ function gapsIn(before: Ruleset, batch: Batch, after: Ruleset): string[] {
   const out = new Set<string>();
   for (const chain of before.chains.values()) {
     if (!chain.hook) continue;
-    const lookups = chain.rules.flatMap((r) => dispatchOf(r.statements));
-    if (lookups.length === 0) continue;
+    // lookups by what they look up: a packet's iifname and oifname are different ports
+    const byExpr = new Map<string, DispatchLookup[]>();
+    for (const l of chain.rules.flatMap((r) => dispatchOf(r.statements)))
+      byExpr.set(l.key, [...(byExpr.get(l.key) ?? []), l]);
+    for (const lookups of byExpr.values()) gapsOf(chain, lookups);
+  }
+  return [...out];
+
+  function gapsOf(chain: NftChain, lookups: DispatchLookup[]): void {
     // what each lookup finds for a port key, before and after the batch
     const index = new Map<Ruleset, Map<string, Map<string, Element>>>();
     const byKey = (state: Ruleset, set: string) => {
@@ -257,11 +265,12 @@ function gapsIn(before: Ruleset, batch: Batch, after: Ruleset): string[] {
       }
     }
   }
-  return [...out];
 }
 
 /** A dispatch of a hooked chain's rule: a verdict-map lookup, or a set lookup with a jump or goto. */
 interface DispatchLookup {
+  /** What it looks up (`iifname`, `meta mark`). */
+  key: string;
   set: string;
   map: boolean;
   verdict?: { kind: 'jump' | 'goto'; target: string };
@@ -269,7 +278,7 @@ interface DispatchLookup {
 
 function dispatchOf(statements: readonly Statement[]): DispatchLookup[] {
   const [a, b] = statements;
-  if (statements.length === 1 && a?.kind === 'vmap') return [{ set: a.map, map: true }];
+  if (statements.length === 1 && a?.kind === 'vmap') return [{ key: exprText(a.key), set: a.map, map: true }];
   if (
     statements.length === 2 &&
     a?.kind === 'match' &&
@@ -277,6 +286,6 @@ function dispatchOf(statements: readonly Statement[]): DispatchLookup[] {
     a.right.kind === 'setref' &&
     (b?.kind === 'jump' || b?.kind === 'goto')
   )
-    return [{ set: a.right.name, map: false, verdict: b }];
+    return [{ key: exprText(a.left), set: a.right.name, map: false, verdict: b }];
   return [];
 }

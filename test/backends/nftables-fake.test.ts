@@ -263,64 +263,68 @@ describe('nftables backend on the fake nft', () => {
     assert.deepEqual(nft.gaps.slice(1), [`prerouting: ${name} -> vwt_new, which the batch fills`]);
   });
 
-  it('keeps every port filtered while ports move to and from the main shape, it changes hands, ports are traced', async () => {
-    const guard = `<filter name='vwt-guard' chain='root'><rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule><filterref filter='clean-traffic'/></filter>`;
-    // three shapes: clean-traffic (one address or two: the same shape), no-mac-spoofing, a user filter
-    const shaped = (n: number, shape: number) =>
-      shape === 0
-        ? port(n, 'clean-traffic', n % 2 ? [`10.0.0.${n}`] : [`10.0.0.${n}`, `10.0.1.${n}`])
-        : shape === 1
-          ? port(n, 'no-mac-spoofing')
-          : port(n, 'vwt-guard', [`10.0.0.${n}`], [guard]);
-    const nft = new FakeNft();
-    const backend = new NftablesBackend(nft);
-    let seed = 7;
-    const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return Math.floor(seed / 2 ** 16) % n;
-    };
-    const live = new Map<number, number>();
-    const traced = new Set<string>();
-    const mains = new Set<string>();
-    const mainSet = /^from_port_s[0-9a-f]{10}_g\d+$/;
-    for (let step = 0; step < 600; step++) {
-      const op = random(10);
-      const n = 1 + random(60);
-      // mostly one shape at a time, so that one gains on the others and takes the main shape over
-      const shape = (Math.floor(step / 150) + (random(4) === 0 ? 1 : 0)) % 3;
-      if (op < 7) {
-        live.set(n, shape);
-        await backend.apply({ set: [shaped(n, shape)], remove: [] });
-      } else if (op === 7 && live.has(n)) {
-        live.delete(n);
-        await backend.apply({ set: [], remove: [`vnet${n}`] });
-      } else if (op === 8 && live.size > 0) {
-        const name = `vnet${[...live.keys()][random(live.size)]}`;
-        if (traced.has(name)) traced.delete(name);
-        else if (traced.size < 3) traced.add(name);
-        await backend.trace([...traced].filter((p) => live.has(Number(p.slice(4)))));
-      } else await backend.apply({ set: [...live].slice(0, 5).map(([m, sh]) => shaped(m, sh)), remove: [] });
-      assert.deepEqual(nft.gaps, [], `step ${step}`);
-      for (const s of nft.ruleset(TABLE).sets.values()) if (mainSet.test(s.name)) mains.add(s.name.split('_')[2]!);
-    }
-    const scripts = nft.scripts.join('\n');
-    assert.ok(mains.size >= 3, `the main shape changed hands: ${[...mains]}`);
-    assert.match(
-      scripts,
-      /^delete element bridge virtwall_nwf from_port_g\d+ \{ "vnet\d+" : goto s[0-9a-f]{10}_from \}$/m,
-    );
-    assert.match(
-      scripts,
-      /^add element bridge virtwall_nwf from_port_g\d+ \{ "vnet\d+" : goto s[0-9a-f]{10}_from_trace/m,
-    );
-    // some port moved into the main set in place: a batch took it out of the map and into the set
-    const inPlace = nft.scripts.some((script) =>
-      [...script.matchAll(/^add element bridge virtwall_nwf from_port_s[0-9a-f]{10}_g(\d+) \{ ("vnet\d+")/gm)].some(
-        ([, g, name]) =>
-          !script.includes(`add set bridge virtwall_nwf`) &&
-          new RegExp(`^delete element bridge virtwall_nwf from_port_g${g} \\{ ${name} : goto`, 'm').test(script),
-      ),
-    );
-    assert.ok(inPlace, 'a port moved into the main set in place');
-  });
+  for (const bridgeConntrack of [false, true])
+    it(`keeps every port filtered while ports move to and from the main shape, it changes hands, ports are traced (${bridgeConntrack ? 'bridge conntrack' : 'br_netfilter'})`, async () => {
+      const guard = `<filter name='vwt-guard' chain='root'><rule action='accept' direction='out' priority='-900'><mac protocolid='0x88b5' srcmacaddr='$MAC'/></rule><filterref filter='clean-traffic'/></filter>`;
+      const web = `<filter name='vwt-web' chain='root'><rule action='accept' direction='in'><tcp dstportstart='80'/></rule><filterref filter='clean-traffic'/></filter>`;
+      // four shapes: clean-traffic (one address or two: the same shape), no-mac-spoofing, a user
+      // filter, one with IP rules (dispatched in the inet hooks or the bridge forward hook too)
+      const shaped = (n: number, shape: number) =>
+        [
+          () => port(n, 'clean-traffic', n % 2 ? [`10.0.0.${n}`] : [`10.0.0.${n}`, `10.0.1.${n}`]),
+          () => port(n, 'no-mac-spoofing'),
+          () => port(n, 'vwt-guard', [`10.0.0.${n}`], [guard]),
+          () => port(n, 'vwt-web', [`10.0.0.${n}`], [web]),
+        ][shape]!();
+      const nft = new FakeNft();
+      const backend = new NftablesBackend(nft, { bridgeConntrack });
+      let seed = 7;
+      const random = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return Math.floor(seed / 2 ** 16) % n;
+      };
+      const live = new Map<number, number>();
+      const traced = new Set<string>();
+      const mains = new Set<string>();
+      const mainSet = /^from_port_s[0-9a-f]{10}_g\d+$/;
+      for (let step = 0; step < 800; step++) {
+        const op = random(10);
+        const n = 1 + random(60);
+        // mostly one shape at a time, so that one gains on the others and takes the main shape over
+        const shape = (Math.floor(step / 150) + (random(4) === 0 ? 1 : 0)) % 4;
+        if (op < 7) {
+          live.set(n, shape);
+          await backend.apply({ set: [shaped(n, shape)], remove: [] });
+        } else if (op === 7 && live.has(n)) {
+          live.delete(n);
+          await backend.apply({ set: [], remove: [`vnet${n}`] });
+        } else if (op === 8 && live.size > 0) {
+          const name = `vnet${[...live.keys()][random(live.size)]}`;
+          if (traced.has(name)) traced.delete(name);
+          else if (traced.size < 3) traced.add(name);
+          await backend.trace([...traced].filter((p) => live.has(Number(p.slice(4)))));
+        } else await backend.apply({ set: [...live].slice(0, 5).map(([m, sh]) => shaped(m, sh)), remove: [] });
+        assert.deepEqual(nft.gaps, [], `step ${step}`);
+        for (const s of nft.ruleset(TABLE).sets.values()) if (mainSet.test(s.name)) mains.add(s.name.split('_')[2]!);
+      }
+      const scripts = nft.scripts.join('\n');
+      assert.ok(mains.size >= 4, `the main shape changed hands: ${[...mains]}`);
+      assert.match(
+        scripts,
+        /^delete element bridge virtwall_nwf from_port_g\d+ \{ "vnet\d+" : goto s[0-9a-f]{10}_from \}$/m,
+      );
+      assert.match(
+        scripts,
+        /^add element bridge virtwall_nwf from_port_g\d+ \{ "vnet\d+" : goto s[0-9a-f]{10}_from_trace/m,
+      );
+      // some port moved into the main set in place: a batch took it out of the map and into the set
+      const inPlace = nft.scripts.some((script) =>
+        [...script.matchAll(/^add element bridge virtwall_nwf from_port_s[0-9a-f]{10}_g(\d+) \{ ("vnet\d+")/gm)].some(
+          ([, g, name]) =>
+            !script.includes(`add set bridge virtwall_nwf`) &&
+            new RegExp(`^delete element bridge virtwall_nwf from_port_g${g} \\{ ${name} : goto`, 'm').test(script),
+        ),
+      );
+      assert.ok(inPlace, 'a port moved into the main set in place');
+    });
 });

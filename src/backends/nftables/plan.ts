@@ -166,7 +166,9 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     batch.push({ verb: 'add', set: { family: s.family, name: s.name, kind: s.kind, decl: s.decl } });
   }
   const refill = rewritten;
-  if (swap) for (const [k, c] of desired.chains) if (c.hook && !refill.includes(k)) refill.push(k);
+  // (a hooked chain this batch creates, as the first port with IP rules brings the inet hooks, is filled once)
+  if (swap)
+    for (const [k, c] of desired.chains) if (c.hook && kernel.chains.has(k) && !refill.includes(k)) refill.push(k);
   created.sort();
   for (const k of created) {
     const { rules: _r, ...c } = desired.chains.get(k)!;

@@ -12,7 +12,7 @@
 // postrouting, where nft cannot reject: a to-guest reject drops there.
 import { createHash } from 'node:crypto';
 import type { PortFilter } from '../../nwfilter/backend.js';
-import type { RuleInstance } from '../../nwfilter/instantiate.js';
+import type { ResolvedAttr, RuleInstance, VarText } from '../../nwfilter/instantiate.js';
 import type { RuleDef } from '../../conf/nwfilter/types.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
@@ -48,7 +48,7 @@ import {
   type SetDecl,
   type SetMeta,
 } from '../../nft/objects.js';
-import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
+import { bridgeParts, inetParts, type RuleParts, type Term, type ValueSource } from './terms.js';
 import { ruleComment } from './trace.js';
 
 /** Marks carry a port id in the low 16 bits; the tag says which side of the bridge it is. */
@@ -107,6 +107,10 @@ function portKey(ctx: Context, port: PortValues): Value {
 interface Draft {
   rules: NftRule[];
   sets: { name: string; decl: SetDecl; elements: Element[] }[];
+  /** A port's own draft of a rule in sets: per set and element, the terms whose values follow the port's key. */
+  elementTerms?: (readonly Term[])[][];
+  /** Its rules hold values from variables (combinations written out as rules). */
+  valued?: boolean;
 }
 
 /** The shape name's placeholder in the names of a port's chains and sets, before it is known. */
@@ -230,6 +234,7 @@ function draftRule(
     return {
       rules: [...new Map(rules.map((r) => [nftRuleText(r), r])).values()],
       sets: dynamic ? [dynamicSet(ctx, dynamic, first)] : [],
+      valued: varTerms.length > 0,
     };
   }
   const pk = portKey(ctx, port);
@@ -256,11 +261,17 @@ function draftRule(
     template = { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
     templates?.push({ first, posInterval, negInterval, draft: share(template) });
   }
-  const elements: Element[][] = dynamic ? [[]] : [];
-  if (posIdx.length > 0)
-    elements.push(parts.map((p) => ({ key: concatValue([pk, ...posIdx.map((i) => p.terms[i]!.value)]) })));
-  for (const i of negIdx) elements.push([{ key: concatValue([pk, first.terms[i]!.value]) }]);
-  return { rules: template.rules, sets: template.sets.map((s, i) => ({ ...s, elements: elements[i]! })) };
+  const elementTerms: (readonly Term[])[][] = dynamic ? [[]] : [];
+  if (posIdx.length > 0) elementTerms.push(parts.map((p) => posIdx.map((i) => p.terms[i]!)));
+  for (const i of negIdx) elementTerms.push([[first.terms[i]!]]);
+  return {
+    rules: template.rules,
+    sets: template.sets.map((s, i) => ({
+      ...s,
+      elements: elementTerms[i]!.map((terms) => ({ key: concatValue([pk, ...terms.map((t) => t.value)]) })),
+    })),
+    elementTerms,
+  };
 }
 
 /** The set a connlimit rule counts connections in, by port and source address. */
@@ -353,7 +364,13 @@ function commentOf(instance: RuleInstance): string {
 /** All chains of one port (by suffix), with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
-  readonly sets = new Map<string, { family: Family; decl: SetDecl; elements: Element[] }>();
+  /** Each set with its elements and, per element, its context and the terms its values are (see Recipe). */
+  readonly sets = new Map<
+    string,
+    { family: Family; decl: SetDecl; elements: Element[]; made: { ctx: Context; terms: readonly Term[] }[] }
+  >();
+  /** Some rule holds values from variables (see Draft). */
+  valued = false;
 
   constructor(private readonly port: PortValues) {}
 
@@ -375,11 +392,15 @@ class PortDraft {
       place.literal ??= share(draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts()));
     const d = place.literal ?? draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts(), place.templates);
     rules.push(...d.rules);
-    for (const s of d.sets) {
+    if (d.valued) this.valued = true;
+    d.sets.forEach((s, i) => {
+      const made = (d.elementTerms?.[i] ?? []).map((terms) => ({ ctx, terms }));
       const known = this.sets.get(s.name);
-      if (known) known.elements.push(...s.elements);
-      else this.sets.set(s.name, { family: ctx.family, decl: s.decl, elements: [...s.elements] });
-    }
+      if (known) {
+        known.elements.push(...s.elements);
+        known.made.push(...made);
+      } else this.sets.set(s.name, { family: ctx.family, decl: s.decl, elements: [...s.elements], made });
+    });
   }
 
   jump(ctx: Context, { sub, rule }: { sub: Context; rule: NftRule }): void {
@@ -503,7 +524,7 @@ export function compilePort(port: PortFilter, id: number, path: StatefulPath = '
   const k = `${path} ${id}`;
   const known = compiled.get(port)?.get(k);
   if (known) return known;
-  const result = compileUncached(port, id, path);
+  const result = compileStructured(port, id, path);
   if (!compiled.has(port)) compiled.set(port, new Map());
   compiled.get(port)!.set(k, result);
   return result;
@@ -586,7 +607,7 @@ function setName(n: string): string {
   return n;
 }
 
-function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
+function compileUncached(port: PortFilter, id: number, path: StatefulPath): { port: CompiledPort; draft: PortDraft } {
   const ordered = orderRules(port.instances);
   const d = new PortDraft({ portdev: port.portdev, id, keys: new Map() });
   bridgeChains(
@@ -618,7 +639,153 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
     shape,
     [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix)),
   );
-  return { portdev: port.portdev, id, shape, chains, sets, entries };
+  return { port: { portdev: port.portdev, id, shape, chains, sets, entries }, draft: d };
+}
+
+/**
+ * Ports of one structure: the same rule instances (the same rule definitions reached by the
+ * same paths, with as many expansions) whose variables' texts differ only where a term reads
+ * its value from them alone (ValueSource, terms.ts). Such ports have the same shape, chains and
+ * set declarations, and elements made the same way from their own texts: a port of a known
+ * structure is compiled by making its elements from the recipe its first port left (no rule
+ * drafted, no term built), the port key and those texts being all that differs.
+ */
+interface Recipe {
+  shape: string;
+  entries: string[];
+  sets: {
+    family: Family;
+    name: string;
+    decl: SetDecl;
+    /** Per element: the port key's context, then the values, each read from the port's text at `slot`. */
+    elements: { ctx: Context; parts: { slot: number; read: ValueSource['read'] }[] }[];
+  }[];
+}
+
+/** Per structure (skeletonKey): which texts are values only, and the recipes by the other texts; null when its ports cannot have one. */
+const structures = new Map<string, { values: readonly boolean[]; recipes: Map<string, Recipe> } | null>();
+let recipeCount = 0;
+
+/** Numbers for objects in a structure's key (rule definitions, filter paths, shared instances). */
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+function objectId(o: object): number {
+  let n = objectIds.get(o);
+  if (n === undefined) {
+    n = nextObjectId++;
+    objectIds.set(o, n);
+  }
+  return n;
+}
+
+/**
+ * A port's structure without its variables' texts, and the attributes holding those texts
+ * (`slots`, in order): every input of compileUncached but the port and the texts. A rule without
+ * variables has one instance shared by all ports (instantiate.ts): its number says it all.
+ */
+function skeletonKey(instances: readonly RuleInstance[], path: StatefulPath, slots: ResolvedAttr[]): string {
+  const words: (string | number)[] = [path];
+  for (const i of instances) {
+    if (i.rule.variables.length === 0) {
+      words.push(objectId(i));
+      continue;
+    }
+    const { rule, chain, chainKind, chainPriority, priority, expansions } = i;
+    words.push(objectId(rule), objectId(i.path), chain, chainKind, chainPriority, priority, expansions.length);
+    for (const e of expansions)
+      for (const name in e.attrs) {
+        const attr = e.attrs[name]!;
+        if (attr.value.kind === 'text') slots.push(attr);
+      }
+  }
+  return words.join('\0');
+}
+
+/** The texts at the slots that are not values only (those the structure depends on). */
+function structureTexts(values: readonly boolean[], slots: readonly ResolvedAttr[]): string {
+  const texts: string[] = [];
+  slots.forEach((a, i) => {
+    if (!values[i]) texts.push((a.value as VarText).text);
+  });
+  return texts.join('\0');
+}
+
+function compileStructured(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
+  const slots: ResolvedAttr[] = [];
+  const key = skeletonKey(port.instances, path, slots);
+  const known = structures.get(key);
+  if (known === null) return compileUncached(port, id, path).port;
+  const recipe = known?.recipes.get(structureTexts(known.values, slots));
+  const made = recipe && fromRecipe(recipe, port.portdev, id, slots);
+  if (made) return made;
+  const { port: c, draft } = compileUncached(port, id, path);
+  const learnt = recipeOf(draft, c, slots);
+  if (recipeCount >= MAX_SHAPE_KEYS) {
+    structures.clear();
+    recipeCount = 0;
+  }
+  if (!learnt) {
+    if (!structures.has(key)) {
+      structures.set(key, null);
+      recipeCount++;
+    }
+    return c;
+  }
+  let entry = structures.get(key);
+  if (!entry) {
+    const values = slots.map(() => false);
+    for (const s of learnt.sets) for (const e of s.elements) for (const p of e.parts) values[p.slot] = true;
+    entry = { values, recipes: new Map() };
+    structures.set(key, entry);
+  }
+  entry.recipes.set(structureTexts(entry.values, slots), learnt);
+  recipeCount++;
+  return c;
+}
+
+/** The recipe of a port just compiled, if its elements are all made from its port key and texts that are values only. */
+function recipeOf(d: PortDraft, c: CompiledPort, slots: readonly ResolvedAttr[]): Recipe | undefined {
+  if (d.valued) return undefined;
+  const slotOf = new Map(slots.map((a, i) => [a, i]));
+  const sets: Recipe['sets'] = [];
+  let n = 0;
+  for (const s of d.sets.values()) {
+    const { family, name, decl } = c.sets[n++]!;
+    if (s.made.length !== s.elements.length) return undefined;
+    const elements: Recipe['sets'][number]['elements'] = [];
+    for (const { ctx, terms } of s.made) {
+      const parts: Recipe['sets'][number]['elements'][number]['parts'] = [];
+      for (const t of terms) {
+        const slot = t.source && slotOf.get(t.source.attr);
+        if (slot === undefined) return undefined;
+        parts.push({ slot, read: t.source!.read });
+      }
+      elements.push({ ctx, parts });
+    }
+    sets.push({ family, name, decl, elements });
+  }
+  const recipe: Recipe = { shape: c.shape, entries: c.entries, sets };
+  // what the recipe makes of this port is what compiling it made, or it is no recipe
+  return same(fromRecipe(recipe, c.portdev, c.id, slots), c) ? recipe : undefined;
+}
+
+/** A port of the recipe's structure with its own key and texts; undefined once the shape's chains are gone. */
+function fromRecipe(r: Recipe, portdev: string, id: number, slots: readonly ResolvedAttr[]): CompiledPort | undefined {
+  const chains = shapeChains.get(r.shape)?.deref();
+  if (!chains) return undefined;
+  const port: PortValues = { portdev, id, keys: new Map() };
+  const sets = r.sets.map(
+    ({ family, name, decl, elements }): NftSet => ({
+      family,
+      name,
+      kind: 'set',
+      decl,
+      elements: elements.map(({ ctx, parts }) => ({
+        key: concatValue([portKey(ctx, port), ...parts.map((p) => p.read(slots[p.slot]!))]),
+      })),
+    }),
+  );
+  return { portdev, id, shape: r.shape, chains, sets, entries: r.entries };
 }
 
 /**

@@ -666,16 +666,35 @@ interface Recipe {
 const structures = new Map<string, { values: readonly boolean[]; recipes: Map<string, Recipe> } | null>();
 let recipeCount = 0;
 
-/** Numbers for objects in a structure's key (rule definitions, filter paths, shared instances). */
-const objectIds = new WeakMap<object, number>();
+/** Numbers for objects in a structure's key (rule definitions, filter paths, shared instances), as text. */
+const objectIds = new WeakMap<object, string>();
 let nextObjectId = 0;
-function objectId(o: object): number {
+function objectId(o: object): string {
   let n = objectIds.get(o);
   if (n === undefined) {
-    n = nextObjectId++;
+    n = String(nextObjectId++);
     objectIds.set(o, n);
   }
   return n;
+}
+
+/** The key words of a rule's instances by its definition, for the next port reaching it the same way. */
+const ruleWords = new WeakMap<RuleDef, { instance: RuleInstance; words: string }>();
+function ruleWordsOf(i: RuleInstance): string {
+  const known = ruleWords.get(i.rule);
+  const k = known?.instance;
+  if (
+    k &&
+    k.path === i.path &&
+    k.chain === i.chain &&
+    k.chainKind === i.chainKind &&
+    k.chainPriority === i.chainPriority &&
+    k.priority === i.priority
+  )
+    return known.words;
+  const words = [objectId(i.rule), objectId(i.path), i.chain, i.chainKind, i.chainPriority, i.priority].join('\0');
+  ruleWords.set(i.rule, { instance: i, words });
+  return words;
 }
 
 /**
@@ -684,21 +703,20 @@ function objectId(o: object): number {
  * variables has one instance shared by all ports (instantiate.ts): its number says it all.
  */
 function skeletonKey(instances: readonly RuleInstance[], path: StatefulPath, slots: ResolvedAttr[]): string {
-  const words: (string | number)[] = [path];
+  let key: string = path;
   for (const i of instances) {
     if (i.rule.variables.length === 0) {
-      words.push(objectId(i));
+      key += `\0${objectId(i)}`;
       continue;
     }
-    const { rule, chain, chainKind, chainPriority, priority, expansions } = i;
-    words.push(objectId(rule), objectId(i.path), chain, chainKind, chainPriority, priority, expansions.length);
-    for (const e of expansions)
+    key += `\0${ruleWordsOf(i)}\0${i.expansions.length}`;
+    for (const e of i.expansions)
       for (const name in e.attrs) {
         const attr = e.attrs[name]!;
         if (attr.value.kind === 'text') slots.push(attr);
       }
   }
-  return words.join('\0');
+  return key;
 }
 
 /** The texts at the slots that are not values only (those the structure depends on). */

@@ -653,18 +653,39 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): { po
 interface Recipe {
   shape: string;
   entries: string[];
+  /** The port's values: each read from its text at `slot` (once, however many elements hold it). */
+  reads: { slot: number; read: ValueSource['read'] }[];
   sets: {
     family: Family;
     name: string;
     decl: SetDecl;
-    /** Per element: the port key's context, then the values, each read from the port's text at `slot`. */
-    elements: { ctx: Context; parts: { slot: number; read: ValueSource['read'] }[] }[];
+    /** Per element: the port key's context, then its values (indices into `reads`). */
+    elements: { ctx: Context; parts: number[] }[];
   }[];
 }
 
-/** Per structure (skeletonKey): which texts are values only, and the recipes by the other texts; null when its ports cannot have one. */
-const structures = new Map<string, { values: readonly boolean[]; recipes: Map<string, Recipe> } | null>();
-let recipeCount = 0;
+/**
+ * Structures known, as a trie: a port's steps from the root are the words of its structure
+ * (skeleton()), each word the same string for every port (its hash computed once).
+ */
+interface Structure {
+  next: Map<string | number, Structure>;
+  /** Which texts are values only, and the recipes by the other texts; null when its ports cannot have one. */
+  known?: { values: readonly boolean[]; recipes: Map<string, Recipe> } | null;
+}
+let structures: Structure = { next: new Map() };
+/** Steps and recipes in `structures`: bounded, it starts over when full. */
+let structureSize = 0;
+
+function step(s: Structure, word: string | number): Structure {
+  let next = s.next.get(word);
+  if (!next) {
+    next = { next: new Map() };
+    s.next.set(word, next);
+    structureSize++;
+  }
+  return next;
+}
 
 /** Numbers for objects in a structure's key (rule definitions, filter paths, shared instances), as text. */
 const objectIds = new WeakMap<object, string>();
@@ -702,21 +723,25 @@ function ruleWordsOf(i: RuleInstance): string {
  * (`slots`, in order): every input of compileUncached but the port and the texts. A rule without
  * variables has one instance shared by all ports (instantiate.ts): its number says it all.
  */
-function skeletonKey(instances: readonly RuleInstance[], path: StatefulPath, slots: ResolvedAttr[]): string {
-  let key: string = path;
+function skeleton(instances: readonly RuleInstance[], path: StatefulPath, slots: ResolvedAttr[]): Structure {
+  if (structureSize >= MAX_SHAPE_KEYS) {
+    structures = { next: new Map() };
+    structureSize = 0;
+  }
+  let s = step(structures, path);
   for (const i of instances) {
     if (i.rule.variables.length === 0) {
-      key += `\0${objectId(i)}`;
+      s = step(s, objectId(i));
       continue;
     }
-    key += `\0${ruleWordsOf(i)}\0${i.expansions.length}`;
+    s = step(step(s, ruleWordsOf(i)), i.expansions.length);
     for (const e of i.expansions)
       for (const name in e.attrs) {
         const attr = e.attrs[name]!;
         if (attr.value.kind === 'text') slots.push(attr);
       }
   }
-  return key;
+  return s;
 }
 
 /** The texts at the slots that are not values only (those the structure depends on). */
@@ -730,34 +755,25 @@ function structureTexts(values: readonly boolean[], slots: readonly ResolvedAttr
 
 function compileStructured(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
   const slots: ResolvedAttr[] = [];
-  const key = skeletonKey(port.instances, path, slots);
-  const known = structures.get(key);
+  const structure = skeleton(port.instances, path, slots);
+  const known = structure.known;
   if (known === null) return compileUncached(port, id, path).port;
   const recipe = known?.recipes.get(structureTexts(known.values, slots));
   const made = recipe && fromRecipe(recipe, port.portdev, id, slots);
   if (made) return made;
   const { port: c, draft } = compileUncached(port, id, path);
   const learnt = recipeOf(draft, c, slots);
-  if (recipeCount >= MAX_SHAPE_KEYS) {
-    structures.clear();
-    recipeCount = 0;
-  }
   if (!learnt) {
-    if (!structures.has(key)) {
-      structures.set(key, null);
-      recipeCount++;
-    }
+    structure.known ??= null;
     return c;
   }
-  let entry = structures.get(key);
-  if (!entry) {
+  if (!structure.known) {
     const values = slots.map(() => false);
-    for (const s of learnt.sets) for (const e of s.elements) for (const p of e.parts) values[p.slot] = true;
-    entry = { values, recipes: new Map() };
-    structures.set(key, entry);
+    for (const { slot } of learnt.reads) values[slot] = true;
+    structure.known = { values, recipes: new Map() };
   }
-  entry.recipes.set(structureTexts(entry.values, slots), learnt);
-  recipeCount++;
+  structure.known.recipes.set(structureTexts(structure.known.values, slots), learnt);
+  structureSize++;
   return c;
 }
 
@@ -765,6 +781,7 @@ function compileStructured(port: PortFilter, id: number, path: StatefulPath): Co
 function recipeOf(d: PortDraft, c: CompiledPort, slots: readonly ResolvedAttr[]): Recipe | undefined {
   if (d.valued) return undefined;
   const slotOf = new Map(slots.map((a, i) => [a, i]));
+  const reads: Recipe['reads'] = [];
   const sets: Recipe['sets'] = [];
   let n = 0;
   for (const s of d.sets.values()) {
@@ -772,17 +789,19 @@ function recipeOf(d: PortDraft, c: CompiledPort, slots: readonly ResolvedAttr[])
     if (s.made.length !== s.elements.length) return undefined;
     const elements: Recipe['sets'][number]['elements'] = [];
     for (const { ctx, terms } of s.made) {
-      const parts: Recipe['sets'][number]['elements'][number]['parts'] = [];
+      const parts: number[] = [];
       for (const t of terms) {
         const slot = t.source && slotOf.get(t.source.attr);
         if (slot === undefined) return undefined;
-        parts.push({ slot, read: t.source!.read });
+        const read = t.source!.read;
+        const i = reads.findIndex((r) => r.slot === slot && r.read === read);
+        parts.push(i >= 0 ? i : reads.push({ slot, read }) - 1);
       }
       elements.push({ ctx, parts });
     }
     sets.push({ family, name, decl, elements });
   }
-  const recipe: Recipe = { shape: c.shape, entries: c.entries, sets };
+  const recipe: Recipe = { shape: c.shape, entries: c.entries, reads, sets };
   // what the recipe makes of this port is what compiling it made, or it is no recipe
   return same(fromRecipe(recipe, c.portdev, c.id, slots), c) ? recipe : undefined;
 }
@@ -792,6 +811,7 @@ function fromRecipe(r: Recipe, portdev: string, id: number, slots: readonly Reso
   const chains = shapeChains.get(r.shape)?.deref();
   if (!chains) return undefined;
   const port: PortValues = { portdev, id, keys: new Map() };
+  const values = r.reads.map(({ slot, read }) => read(slots[slot]!));
   const sets = r.sets.map(
     ({ family, name, decl, elements }): NftSet => ({
       family,
@@ -799,7 +819,7 @@ function fromRecipe(r: Recipe, portdev: string, id: number, slots: readonly Reso
       kind: 'set',
       decl,
       elements: elements.map(({ ctx, parts }) => ({
-        key: concatValue([portKey(ctx, port), ...parts.map((p) => p.read(slots[p.slot]!))]),
+        key: concatValue([portKey(ctx, port), ...parts.map((i) => values[i]!)]),
       })),
     }),
   );

@@ -68,6 +68,11 @@ const LIMIT = filter(
    <rule action='drop' direction='out'><udp srcipaddr='$IP' connlimit-above='3'/></rule>
    <rule action='accept' direction='inout'><tcp srcipaddr='$IP' dstportstart='22'/></rule>`,
 );
+const STATE = filter(
+  'vwt-state',
+  `<rule action='accept' direction='in'><tcp dstipaddr='$IP' state='$S'/></rule>
+   <rule action='accept' direction='out'><udp srcipaddr='$IP' dstportstart='53'/></rule>`,
+);
 const PORTS = filter(
   'vwt-ports',
   `<rule action='accept' direction='in'><tcp dstipaddr='$IP' dstportstart='$LO' dstportend='$HI'/></rule>`,
@@ -207,6 +212,13 @@ const CASES: Case[] = [
     first: { IP: ['10.0.0.1'], N: ['3'] },
     next: { IP: ['10.0.0.2'], N: ['3'] },
     path: 'bridge-conntrack',
+  },
+  {
+    name: 'a state from a variable',
+    filter: 'vwt-state',
+    extra: [STATE],
+    first: { IP: ['10.0.0.1'], S: ['NEW'] },
+    next: { IP: ['10.0.0.2'], S: ['ESTABLISHED'] },
   },
   {
     name: 'a port range, then one port',

@@ -54,9 +54,9 @@ export function deferredPortFilter(
   instantiate: () => readonly RuleInstance[],
 ): PortFilter {
   const digest = port.inputsDigest;
-  return Object.defineProperty({ ...port }, 'instances', {
-    enumerable: true,
-    get: () => {
+  return {
+    ...port,
+    get instances() {
       let instances = instancesByDigest.get(digest)?.deref();
       if (!instances) {
         instances = instantiate();
@@ -65,7 +65,7 @@ export function deferredPortFilter(
       }
       return instances;
     },
-  }) as PortFilter;
+  };
 }
 
 export interface PortChange {

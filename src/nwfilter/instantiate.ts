@@ -12,6 +12,7 @@ import type {
   RuleDirection,
   RuleAction,
   ProtocolName,
+  VarRef,
 } from '../conf/nwfilter/types.js';
 import type { FilterSource } from './source.js';
 import { checkVarValue } from './check-var.js';
@@ -214,14 +215,26 @@ export function instantiate(
   return walked.instances;
 }
 
+type RuleAttr = NonNullable<RuleDef['attrs'][string]>;
+/** An attribute reading a variable: the access, and the access formatted (`A[@1]`). */
+type Reads = { ref: VarRef; variable: string };
+
 /** A rule's attributes with the variable each one reads (formatted once per rule definition). */
-const attrsOf = new WeakMap<RuleDef, readonly (readonly [string, NonNullable<RuleDef['attrs'][string]>, string?])[]>();
+const attrsOf = new WeakMap<RuleDef, readonly (readonly [string, RuleAttr, Reads?])[]>();
 
 function attrList(rule: RuleDef) {
   let list = attrsOf.get(rule);
   if (!list) {
     list = Object.entries(rule.attrs).flatMap(([name, attr]) =>
-      attr ? [[name, attr, attr.value.kind === 'var' ? formatVarRef(attr.value.ref) : undefined] as const] : [],
+      attr
+        ? [
+            [
+              name,
+              attr,
+              attr.value.kind === 'var' ? { ref: attr.value.ref, variable: formatVarRef(attr.value.ref) } : undefined,
+            ] as const,
+          ]
+        : [],
     );
     attrsOf.set(rule, list);
   }
@@ -247,6 +260,13 @@ function expand(
     }
     return literal;
   }
+  // every variable the rule reads has one value (a port's MAC, its IP): one expansion, no combinations made
+  if (rule.variables.every((a) => vars.get(a.name)?.length === 1 && (a.kind === 'iterator' || a.index === 0)))
+    return [
+      resolved(rule, (name, attr, reads) =>
+        fitting(rule, path, fits, name, attr, reads, vars.get(reads.ref.name)![0]!),
+      ),
+    ];
   let bindings: VarBinding[];
   try {
     bindings = varCombinations(vars, rule.variables);
@@ -256,28 +276,35 @@ function expand(
     throw err;
   }
   return bindings.map((binding) =>
-    resolved(rule, (name, attr, variable) => {
-      const text = binding.get(variable)!;
-      const problem = rule.protocol && checkVarValue(rule.protocol, name, text, fits);
-      if (problem) {
-        throw invalidInput(`in filter ${path.join(' -> ')}: variable $${variable} = '${text}' ${problem}`, {
-          ...rule.source,
-          attribute: name,
-        });
-      }
-      return { value: { kind: 'text', text, variable }, negated: attr.negated };
-    }),
+    resolved(rule, (name, attr, reads) => fitting(rule, path, fits, name, attr, reads, binding.get(reads.variable)!)),
   );
 }
 
-/** The rule with each attribute that reads a variable resolved by `read`; literal attributes as defined. */
-function resolved(
+/** Attribute `name` with `text`, the value its variable has in one combination, once the text fits the attribute (else invalid-input). */
+function fitting(
   rule: RuleDef,
-  read: (name: string, attr: NonNullable<RuleDef['attrs'][string]>, variable: string) => ResolvedAttr,
-): ResolvedRule {
+  path: readonly string[],
+  fits: Map<string, Map<string, boolean>>,
+  name: string,
+  attr: RuleAttr,
+  { variable }: Reads,
+  text: string,
+): ResolvedAttr {
+  const problem = rule.protocol && checkVarValue(rule.protocol, name, text, fits);
+  if (problem) {
+    throw invalidInput(`in filter ${path.join(' -> ')}: variable $${variable} = '${text}' ${problem}`, {
+      ...rule.source,
+      attribute: name,
+    });
+  }
+  return { value: { kind: 'text', text, variable }, negated: attr.negated };
+}
+
+/** The rule with each attribute that reads a variable resolved by `read`; literal attributes as defined. */
+function resolved(rule: RuleDef, read: (name: string, attr: RuleAttr, reads: Reads) => ResolvedAttr): ResolvedRule {
   const attrs: Partial<Record<string, ResolvedAttr>> = {};
-  for (const [name, attr, variable] of attrList(rule))
-    attrs[name] = variable === undefined ? (attr as ResolvedAttr) : read(name, attr, variable);
+  for (const [name, attr, reads] of attrList(rule))
+    attrs[name] = reads === undefined ? (attr as ResolvedAttr) : read(name, attr, reads);
   return {
     action: rule.action,
     direction: rule.direction,

@@ -215,4 +215,34 @@ describe('nftables backend', () => {
     const other = await new NftablesBackend(new FakeNft(), { bridgeConntrack: true }, { stateFile }).reconcile(ports());
     assert.equal(other.compiled, 3, 'ports compiled for the br_netfilter path do not serve the bridge-conntrack one');
   });
+
+  it('writes its compiled ports after the change nft is loading, not in its middle', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vwt-nft-store-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const stateFile = join(dir, 'nwfilter-nftables.json');
+    const nft = new FakeNft();
+    const backend = new NftablesBackend(nft, undefined, { stateFile });
+    const digested = (n: number, filter?: string) => ({ ...port(n, filter), inputsDigest: `k${n}` });
+    await backend.reconcile([digested(1)]);
+    await new Promise((r) => setTimeout(r, 30));
+    rmSync(stateFile);
+    // a change bringing new rule bodies: its write is due at once; nft then holds the next change's batch
+    await backend.apply({ set: [digested(3, 'no-mac-spoofing')], remove: [] });
+    const load = nft.apply.bind(nft);
+    let release = () => {};
+    nft.apply = async (batch, table) => {
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return load(batch, table);
+    };
+    const change = backend.apply({ set: [digested(2)], remove: [] });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.ok(!existsSync(stateFile), 'no write while the change waits for nft');
+    release();
+    await change;
+    await new Promise((r) => setTimeout(r, 30));
+    const stored = JSON.parse(readFileSync(stateFile, 'utf8')) as { ports: { ifnames: string[] } };
+    assert.deepEqual(stored.ports.ifnames.sort(), ['vnet1', 'vnet2', 'vnet3'], 'the write holds the change');
+  });
 });

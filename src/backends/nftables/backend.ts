@@ -124,6 +124,8 @@ export class NftablesBackend implements NwfilterBackend {
   private stored: Map<string, CompiledPort> | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
   private saveDue = 0;
+  /** A write of the compiled ports waits in the queue (saveSoon). */
+  private saveQueued = false;
   /** The stamp our tables were adopted at, until the first resync takes it. */
   private adopted: KernelStamp | undefined;
   /** The ledger the kernel model was last found equal to, with what a stamp says of it (see stamp). */
@@ -274,23 +276,32 @@ export class NftablesBackend implements NwfilterBackend {
     this.bodies = bodies;
   }
 
-  /** Writes the compiled ports `delay` ms from now, or earlier when a write is due earlier already. */
+  /**
+   * Writes the compiled ports `delay` ms from now, or earlier when a write is due earlier already.
+   * The write waits for the change in flight, if any: in its middle (while nft loads the batch)
+   * it would hold the change up to write the ledger the change is replacing.
+   */
   private saveSoon(delay = SAVE_DELAY_MS): void {
     const file = this.opts.stateFile;
     const due = Date.now() + delay;
-    if (file === undefined || (this.saveTimer && this.saveDue <= due)) return;
+    if (file === undefined || this.saveQueued || (this.saveTimer && this.saveDue <= due)) return;
     clearTimeout(this.saveTimer);
     this.saveDue = due;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
-      try {
-        if (this.ledger)
-          saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
-      } catch {
-        // the file only saves compile time at the next start; the old one (or none) stays
-        return;
-      }
-      this.stampSoon(0);
+      this.saveQueued = true;
+      void this.serial(async () => {
+        // what changes before this runs is in this write
+        this.saveQueued = false;
+        try {
+          if (this.ledger)
+            saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
+        } catch {
+          // the file only saves compile time at the next start; the old one (or none) stays
+          return;
+        }
+        this.stampSoon(0);
+      });
     }, delay).unref();
   }
 

@@ -12,7 +12,7 @@
 // postrouting, where nft cannot reject: a to-guest reject drops there.
 import { createHash } from 'node:crypto';
 import type { PortFilter } from '../../nwfilter/backend.js';
-import type { RuleInstance } from '../../nwfilter/instantiate.js';
+import type { ResolvedAttr, RuleInstance, VarText } from '../../nwfilter/instantiate.js';
 import type { RuleDef } from '../../conf/nwfilter/types.js';
 import { orderRules, type OrderedRule } from '../../nwfilter/order.js';
 import { protocolSpec } from '../../conf/nwfilter/protocols.js';
@@ -49,7 +49,7 @@ import {
   type SetDecl,
   type SetMeta,
 } from '../../nft/objects.js';
-import { bridgeParts, inetParts, type RuleParts, type Term } from './terms.js';
+import { bridgeParts, inetParts, type RuleParts, type Term, type ValueSource } from './terms.js';
 import { ruleComment } from './trace.js';
 
 /** Marks carry a port id in the low 16 bits; the tag says which side of the bridge it is. */
@@ -108,6 +108,10 @@ function portKey(ctx: Context, port: PortValues): Value {
 interface Draft {
   rules: NftRule[];
   sets: { name: string; decl: SetDecl; elements: Element[] }[];
+  /** A port's own draft of a rule in sets: per set and element, the terms whose values follow the port's key. */
+  elementTerms?: (readonly Term[])[][];
+  /** Its rules hold values from variables (combinations written out as rules). */
+  valued?: boolean;
 }
 
 /** The shape name's placeholder in the names of a port's chains and sets, before it is known. */
@@ -231,6 +235,7 @@ function draftRule(
     return {
       rules: [...new Map(rules.map((r) => [nftRuleText(r), r])).values()],
       sets: dynamic ? [dynamicSet(ctx, dynamic, first)] : [],
+      valued: varTerms.length > 0,
     };
   }
   const pk = portKey(ctx, port);
@@ -257,11 +262,17 @@ function draftRule(
     template = { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
     templates?.push({ first, posInterval, negInterval, draft: share(template) });
   }
-  const elements: Element[][] = dynamic ? [[]] : [];
-  if (posIdx.length > 0)
-    elements.push(parts.map((p) => ({ key: concatValue([pk, ...posIdx.map((i) => p.terms[i]!.value)]) })));
-  for (const i of negIdx) elements.push([{ key: concatValue([pk, first.terms[i]!.value]) }]);
-  return { rules: template.rules, sets: template.sets.map((s, i) => ({ ...s, elements: elements[i]! })) };
+  const elementTerms: (readonly Term[])[][] = dynamic ? [[]] : [];
+  if (posIdx.length > 0) elementTerms.push(parts.map((p) => posIdx.map((i) => p.terms[i]!)));
+  for (const i of negIdx) elementTerms.push([[first.terms[i]!]]);
+  return {
+    rules: template.rules,
+    sets: template.sets.map((s, i) => ({
+      ...s,
+      elements: elementTerms[i]!.map((terms) => ({ key: concatValue([pk, ...terms.map((t) => t.value)]) })),
+    })),
+    elementTerms,
+  };
 }
 
 /** The set a connlimit rule counts connections in, by port and source address. */
@@ -354,7 +365,13 @@ function commentOf(instance: RuleInstance): string {
 /** All chains of one port (by suffix), with `$S` in place of the shape name. */
 class PortDraft {
   readonly chains = new Map<string, { ctx: Context; rules: NftRule[] }>();
-  readonly sets = new Map<string, { family: Family; decl: SetDecl; elements: Element[] }>();
+  /** Each set with its elements and, per element, its context and the terms its values are (see Recipe). */
+  readonly sets = new Map<
+    string,
+    { family: Family; decl: SetDecl; elements: Element[]; made: { ctx: Context; terms: readonly Term[] }[] }
+  >();
+  /** Some rule holds values from variables (see Draft). */
+  valued = false;
 
   constructor(private readonly port: PortValues) {}
 
@@ -376,11 +393,15 @@ class PortDraft {
       place.literal ??= share(draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts()));
     const d = place.literal ?? draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts(), place.templates);
     rules.push(...d.rules);
-    for (const s of d.sets) {
+    if (d.valued) this.valued = true;
+    d.sets.forEach((s, i) => {
+      const made = (d.elementTerms?.[i] ?? []).map((terms) => ({ ctx, terms }));
       const known = this.sets.get(s.name);
-      if (known) known.elements.push(...s.elements);
-      else this.sets.set(s.name, { family: ctx.family, decl: s.decl, elements: [...s.elements] });
-    }
+      if (known) {
+        known.elements.push(...s.elements);
+        known.made.push(...made);
+      } else this.sets.set(s.name, { family: ctx.family, decl: s.decl, elements: [...s.elements], made });
+    });
   }
 
   jump(ctx: Context, { sub, rule }: { sub: Context; rule: NftRule }): void {
@@ -504,7 +525,7 @@ export function compilePort(port: PortFilter, id: number, path: StatefulPath = '
   const k = `${path} ${id}`;
   const known = compiled.get(port)?.get(k);
   if (known) return known;
-  const result = compileUncached(port, id, path);
+  const result = compileStructured(port, id, path);
   if (!compiled.has(port)) compiled.set(port, new Map());
   compiled.get(port)!.set(k, result);
   return result;
@@ -587,7 +608,7 @@ function setName(n: string): string {
   return n;
 }
 
-function compileUncached(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
+function compileUncached(port: PortFilter, id: number, path: StatefulPath): { port: CompiledPort; draft: PortDraft } {
   const ordered = orderRules(port.instances);
   const d = new PortDraft({ portdev: port.portdev, id, keys: new Map() });
   bridgeChains(
@@ -619,7 +640,191 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): Comp
     shape,
     [...d.chains.values()].map((c) => c.ctx.suffix).filter((suffix) => ENTRY_SUFFIXES.includes(suffix)),
   );
-  return { portdev: port.portdev, id, shape, chains, sets, entries };
+  return { port: { portdev: port.portdev, id, shape, chains, sets, entries }, draft: d };
+}
+
+/**
+ * Ports of one structure: the same rule instances (the same rule definitions reached by the
+ * same paths, with as many expansions) whose variables' texts differ only where a term reads
+ * its value from them alone (ValueSource, terms.ts). Such ports have the same shape, chains and
+ * set declarations, and elements made the same way from their own texts: a port of a known
+ * structure is compiled by making its elements from the recipe its first port left (no rule
+ * drafted, no term built), the port key and those texts being all that differs.
+ */
+interface Recipe {
+  shape: string;
+  entries: string[];
+  /** The port's values: each read from its text at `slot` (once, however many elements hold it). */
+  reads: { slot: number; read: ValueSource['read'] }[];
+  sets: {
+    family: Family;
+    name: string;
+    decl: SetDecl;
+    /** Per element: the port key's context, then its values (indices into `reads`). */
+    elements: { ctx: Context; parts: number[] }[];
+  }[];
+}
+
+/**
+ * Structures known, as a trie: a port's steps from the root are the words of its structure
+ * (skeleton()), each word the same string for every port (its hash computed once).
+ */
+interface Structure {
+  next: Map<string | number, Structure>;
+  /** Which texts are values only, and the recipes by the other texts; null when its ports cannot have one. */
+  known?: { values: readonly boolean[]; recipes: Map<string, Recipe> } | null;
+}
+let structures: Structure = { next: new Map() };
+/** Steps and recipes in `structures`: bounded, it starts over when full. */
+let structureSize = 0;
+
+function step(s: Structure, word: string | number): Structure {
+  let next = s.next.get(word);
+  if (!next) {
+    next = { next: new Map() };
+    s.next.set(word, next);
+    structureSize++;
+  }
+  return next;
+}
+
+/** Numbers for objects in a structure's key (rule definitions, filter paths, shared instances), as text. */
+const objectIds = new WeakMap<object, string>();
+let nextObjectId = 0;
+function objectId(o: object): string {
+  let n = objectIds.get(o);
+  if (n === undefined) {
+    n = String(nextObjectId++);
+    objectIds.set(o, n);
+  }
+  return n;
+}
+
+/** The key words of a rule's instances by its definition, for the next port reaching it the same way. */
+const ruleWords = new WeakMap<RuleDef, { instance: RuleInstance; words: string }>();
+function ruleWordsOf(i: RuleInstance): string {
+  const known = ruleWords.get(i.rule);
+  const k = known?.instance;
+  if (
+    k &&
+    k.path === i.path &&
+    k.chain === i.chain &&
+    k.chainKind === i.chainKind &&
+    k.chainPriority === i.chainPriority &&
+    k.priority === i.priority
+  )
+    return known.words;
+  const words = [objectId(i.rule), objectId(i.path), i.chain, i.chainKind, i.chainPriority, i.priority].join('\0');
+  ruleWords.set(i.rule, { instance: i, words });
+  return words;
+}
+
+/**
+ * A port's structure without its variables' texts, and the attributes holding those texts
+ * (`slots`, in order): every input of compileUncached but the port and the texts. A rule without
+ * variables has one instance shared by all ports (instantiate.ts): its number says it all.
+ */
+function skeleton(instances: readonly RuleInstance[], path: StatefulPath, slots: ResolvedAttr[]): Structure {
+  if (structureSize >= MAX_SHAPE_KEYS) {
+    structures = { next: new Map() };
+    structureSize = 0;
+  }
+  let s = step(structures, path);
+  for (const i of instances) {
+    if (i.rule.variables.length === 0) {
+      s = step(s, objectId(i));
+      continue;
+    }
+    s = step(step(s, ruleWordsOf(i)), i.expansions.length);
+    for (const e of i.expansions)
+      for (const name in e.attrs) {
+        const attr = e.attrs[name]!;
+        if (attr.value.kind === 'text') slots.push(attr);
+      }
+  }
+  return s;
+}
+
+/** The texts at the slots that are not values only (those the structure depends on). */
+function structureTexts(values: readonly boolean[], slots: readonly ResolvedAttr[]): string {
+  const texts: string[] = [];
+  slots.forEach((a, i) => {
+    if (!values[i]) texts.push((a.value as VarText).text);
+  });
+  return texts.join('\0');
+}
+
+function compileStructured(port: PortFilter, id: number, path: StatefulPath): CompiledPort {
+  const slots: ResolvedAttr[] = [];
+  const structure = skeleton(port.instances, path, slots);
+  const known = structure.known;
+  if (known === null) return compileUncached(port, id, path).port;
+  const recipe = known?.recipes.get(structureTexts(known.values, slots));
+  const made = recipe && fromRecipe(recipe, port.portdev, id, slots);
+  if (made) return made;
+  const { port: c, draft } = compileUncached(port, id, path);
+  const learnt = recipeOf(draft, c, slots);
+  if (!learnt) {
+    structure.known ??= null;
+    return c;
+  }
+  if (!structure.known) {
+    const values = slots.map(() => false);
+    for (const { slot } of learnt.reads) values[slot] = true;
+    structure.known = { values, recipes: new Map() };
+  }
+  structure.known.recipes.set(structureTexts(structure.known.values, slots), learnt);
+  structureSize++;
+  return c;
+}
+
+/** The recipe of a port just compiled, if its elements are all made from its port key and texts that are values only. */
+function recipeOf(d: PortDraft, c: CompiledPort, slots: readonly ResolvedAttr[]): Recipe | undefined {
+  if (d.valued) return undefined;
+  const slotOf = new Map(slots.map((a, i) => [a, i]));
+  const reads: Recipe['reads'] = [];
+  const sets: Recipe['sets'] = [];
+  let n = 0;
+  for (const s of d.sets.values()) {
+    const { family, name, decl } = c.sets[n++]!;
+    if (s.made.length !== s.elements.length) return undefined;
+    const elements: Recipe['sets'][number]['elements'] = [];
+    for (const { ctx, terms } of s.made) {
+      const parts: number[] = [];
+      for (const t of terms) {
+        const slot = t.source && slotOf.get(t.source.attr);
+        if (slot === undefined) return undefined;
+        const read = t.source!.read;
+        const i = reads.findIndex((r) => r.slot === slot && r.read === read);
+        parts.push(i >= 0 ? i : reads.push({ slot, read }) - 1);
+      }
+      elements.push({ ctx, parts });
+    }
+    sets.push({ family, name, decl, elements });
+  }
+  const recipe: Recipe = { shape: c.shape, entries: c.entries, reads, sets };
+  // what the recipe makes of this port is what compiling it made, or it is no recipe
+  return same(fromRecipe(recipe, c.portdev, c.id, slots), c) ? recipe : undefined;
+}
+
+/** A port of the recipe's structure with its own key and texts; undefined once the shape's chains are gone. */
+function fromRecipe(r: Recipe, portdev: string, id: number, slots: readonly ResolvedAttr[]): CompiledPort | undefined {
+  const chains = shapeChains.get(r.shape)?.deref();
+  if (!chains) return undefined;
+  const port: PortValues = { portdev, id, keys: new Map() };
+  const values = r.reads.map(({ slot, read }) => read(slots[slot]!));
+  const sets = r.sets.map(
+    ({ family, name, decl, elements }): NftSet => ({
+      family,
+      name,
+      kind: 'set',
+      decl,
+      elements: elements.map(({ ctx, parts }) => ({
+        key: concatValue([portKey(ctx, port), ...parts.map((i) => values[i]!)]),
+      })),
+    }),
+  );
+  return { portdev, id, shape: r.shape, chains, sets, entries: r.entries };
 }
 
 /**

@@ -43,7 +43,30 @@ export interface Term {
   variable: boolean;
   /** The expression is typed, so its values can be elements of a set keyed by port. */
   settable: boolean;
+  /** Set when the value is read from one variable's text alone, and that text is read nowhere else (see ValueSource). */
+  source?: ValueSource;
 }
+
+/**
+ * Where a variable term's value comes from: `read(attr)`. Only exact address matches have one:
+ * an address field's own attribute is read nowhere but here, so a rule whose other texts are the
+ * same has the same terms with `read` of its own attribute as this term's value (compile.ts
+ * builds the elements of ports of a known structure from it).
+ */
+export interface ValueSource {
+  attr: ResolvedAttr;
+  read: (attr: ResolvedAttr) => Value;
+}
+
+type AddressKind = 'mac' | 'ipv4' | 'ipv6';
+const readers = (read: (a: ResolvedAttr, kind: AddressKind) => Value) =>
+  Object.fromEntries((['mac', 'ipv4', 'ipv6'] as const).map((k) => [k, (a: ResolvedAttr) => read(a, k)])) as Record<
+    AddressKind,
+    (a: ResolvedAttr) => Value
+  >;
+/** Exact addresses, and exact addresses at a raw offset (a number: all the field's bits). */
+const EXACT_READERS = readers(exactAddress);
+const RAW_READERS = readers((a, kind) => hexNumber(addressBytes(a, kind)));
 
 export interface RuleParts {
   terms: Term[];
@@ -218,20 +241,18 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
   let value: Value;
   if (field.kind === 'mac' || field.kind === 'ipv4' || field.kind === 'ipv6') {
     // most address matches are exact: their value is the address's own (bytes only for masks)
-    if (!second && !field.raw)
-      return {
-        expr,
-        value: exactAddress(main, field.kind),
-        negated: main.negated,
-        variable: isVar(main),
-        settable: true,
-      };
+    if (!second) {
+      const read = (field.raw ? RAW_READERS : EXACT_READERS)[field.kind];
+      const term: Term = { expr, value: read(main), negated: main.negated, variable: isVar(main), settable: true };
+      if (term.variable) term.source = { attr: main, read };
+      return term;
+    }
     const bytes = addressBytes(main, field.kind);
-    let prefix: number | undefined;
-    if (second && field.kind === 'mac') {
+    let prefix: number;
+    if (field.kind === 'mac') {
       const mask = addressBytes(second, 'mac');
-      prefix = prefixLength(mask);
-      if (prefix === undefined) {
+      const length = prefixLength(mask);
+      if (length === undefined) {
         expr = { kind: 'and', expr, mask: hexOrMac(mask, field.raw) };
         value = hexOrMac(
           bytes.map((b, i) => b & mask[i]!),
@@ -239,14 +260,13 @@ function fieldTerm(rule: ResolvedRule, field: Field, reverse: boolean): Term | u
         );
         return { expr, value, negated: main.negated, variable: isVar(main) || isVar(second), settable: false };
       }
-    } else if (second && field.kind !== 'mac') prefix = prefixOf(second, field.kind);
+      prefix = length;
+    } else prefix = prefixOf(second, field.kind);
     if (field.raw) {
-      const full = bytes.length * 8;
-      const p = prefix ?? full;
-      const mask = maskOf(bytes.length, p);
-      if (p < full) expr = { kind: 'and', expr, mask: hexNumber(mask) };
+      const mask = maskOf(bytes.length, prefix);
+      if (prefix < bytes.length * 8) expr = { kind: 'and', expr, mask: hexNumber(mask) };
       value = hexNumber(bytes.map((b, i) => b & mask[i]!));
-    } else value = prefix === undefined ? exactAddress(main, field.kind) : maskedAddress(bytes, field.kind, prefix);
+    } else value = maskedAddress(bytes, field.kind, prefix);
   } else {
     const lo = numberOf(main, field.kind);
     value = range(lo, second ? numberOf(second, field.kind) : undefined, field.raw);

@@ -3,9 +3,9 @@
 // variable is the variable's raw text, so it is parsed here the way the attribute's data type parses it.
 import { parseAs } from '../../conf/nwfilter/datatypes.js';
 import { ARP_OPCODE_NAMES, ETHERTYPE_NAMES, IP_PROTOCOL_NAMES } from '../../conf/nwfilter/values.js';
-import type { ResolvedAttr } from '../../nwfilter/instantiate.js';
+import type { ResolvedAttr, VarText } from '../../nwfilter/instantiate.js';
 import { invalidInput } from '../../errors.js';
-import { formatIPv6 } from '../../util/address.js';
+import { formatIPv4, formatIPv6, formatMac } from '../../util/address.js';
 import { num, type Value } from '../../nft/expr.js';
 
 export type ValueKind = 'mac' | 'ipv4' | 'ipv6' | 'number' | 'ethertype' | 'arp-opcode' | 'ip-protocol';
@@ -30,23 +30,34 @@ export function numberOf(attr: ResolvedAttr, kind: ValueKind): number {
 /**
  * Addresses parsed from variables' texts, by kind and text, with their nft value once asked
  * for: a port's MAC and IP reach several rules, whose elements then share one value. Bounded:
- * it starts over when full.
+ * each kind's starts over when full.
  */
-const parsedAddresses = new Map<string, { bytes: readonly number[]; value?: Value }>();
+const parsedAddresses: Record<'mac' | 'ipv4' | 'ipv6', Map<string, ParsedAddress>> = {
+  mac: new Map(),
+  ipv4: new Map(),
+  ipv6: new Map(),
+};
 const MAX_PARSED_ADDRESSES = 256;
 
-function parsedAddress(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): { bytes: readonly number[]; value?: Value } {
+/** An address's bytes and text as its data type prints it (addressValue's text), and its nft value once made. */
+interface ParsedAddress {
+  bytes: readonly number[];
+  text: string;
+  value?: Value;
+}
+
+function parsedAddress(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): ParsedAddress {
   const v = attr.value;
-  if (v.kind === kind) return { bytes: v.bytes };
-  const k = v.kind === 'text' ? `${kind} ${v.text}` : undefined;
-  const known = k === undefined ? undefined : parsedAddresses.get(k);
+  if (v.kind === kind) return { bytes: v.bytes, text: v.text };
+  const known = v.kind === 'text' ? parsedAddresses[kind].get(v.text) : undefined;
   if (known) return known;
   const parsed = v.kind === 'text' ? parseAs(kind, v.text) : undefined;
   if (!parsed || parsed.kind !== kind)
     throw invalidInput(`value '${v.kind === 'text' ? v.text : v.kind}' is not a ${kind} address`);
-  if (parsedAddresses.size >= MAX_PARSED_ADDRESSES) parsedAddresses.clear();
-  const address = { bytes: parsed.bytes };
-  parsedAddresses.set(k!, address);
+  const cache = parsedAddresses[kind];
+  if (cache.size >= MAX_PARSED_ADDRESSES) cache.clear();
+  const address = { bytes: parsed.bytes, text: parsed.text };
+  cache.set((v as VarText).text, address);
   return address;
 }
 
@@ -58,7 +69,10 @@ export function addressBytes(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'):
 /** An address attribute without a mask as an nft value (addressValue of its bytes). */
 export function exactAddress(attr: ResolvedAttr, kind: 'mac' | 'ipv4' | 'ipv6'): Value {
   const address = parsedAddress(attr, kind);
-  address.value ??= addressValue(address.bytes, kind);
+  if (!address.value) {
+    const value: Value = { kind: ADDRESS_KINDS[kind], addr: address.text };
+    address.value = value;
+  }
   return address.value;
 }
 
@@ -73,9 +87,14 @@ export function prefixOf(attr: ResolvedAttr, family: 'ipv4' | 'ipv6'): number {
 
 /** An address as an nft value. */
 export function addressValue(bytes: readonly number[], kind: 'mac' | 'ipv4' | 'ipv6'): Value {
-  if (kind === 'mac') return { kind: 'ether', addr: bytes.map((b) => b.toString(16).padStart(2, '0')).join(':') };
-  return kind === 'ipv4' ? { kind: 'ip', addr: bytes.join('.') } : { kind: 'ip6', addr: formatIPv6(bytes) };
+  return {
+    kind: ADDRESS_KINDS[kind],
+    addr: (kind === 'mac' ? formatMac : kind === 'ipv4' ? formatIPv4 : formatIPv6)(bytes),
+  };
 }
+
+/** The nft value kind of each address kind. */
+const ADDRESS_KINDS = { mac: 'ether', ipv4: 'ip', ipv6: 'ip6' } as const;
 
 /** The bytes of `bytes` under a mask of `prefix` leading one bits. */
 export function maskBytes(bytes: readonly number[], prefix: number): number[] {

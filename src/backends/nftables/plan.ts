@@ -107,11 +107,9 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     return { batch, garbage: noGarbage(), desired: ledger };
   }
 
-  // dispatch objects: the maps, and the main shape's sets (compile.ts MainShape)
-  const isDispatch = (m: Ruleset, gen: number) => (k: string) => {
-    const s = m.sets.get(k);
-    return s !== undefined && generationOf(s.name) === gen;
-  };
+  // dispatch objects of a generation, by key: the maps, and the main shape's sets (compile.ts
+  // MainShape); by name, as a main set this change takes out of use is no longer in the ledger's model
+  const isDispatch = (gen: number) => (k: string) => generationOf(k.slice(k.indexOf(' ') + 1)) === gen;
   // Chains whose rules this transaction writes: new ones, and existing ones whose rules differ
   // (a repair, or a shape coming back whose chains were flushed when it went out of use).
   const created = [...delta.addedChains].filter((k) => !kernel.chains.has(k));
@@ -125,8 +123,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   // Ports whose existing entry moves (to another chain, or between a map and a main set), and
   // whether one moves to a chain this transaction writes or into a set the kernel lacks (a new
   // main shape's, whose rule the hooked chain has only in the next generation).
-  // (by name: a main set this change takes out of use is no longer in the ledger's model)
-  const dispatchNow = (k: string) => generationOf(k.slice(k.indexOf(' ') + 1)) === ledger.generation;
+  const dispatchNow = isDispatch(ledger.generation);
   const left = new Set<string>();
   for (const [k, removed] of delta.removedElements)
     if (dispatchNow(k)) for (const e of removed.values()) left.add(portKeyOf(e));
@@ -151,9 +148,9 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     elements: new Map<string, Map<string, Element>>(),
   };
   const shapeSets = ledger.shapeSets();
-  const oldMaps = swap ? [...current.sets.keys()].filter(isDispatch(current, ledger.generation)) : [];
+  const oldMaps = swap ? [...current.sets.keys()].filter(dispatchNow) : [];
   for (const k of oldMaps) kept.sets.add(k);
-  const newMaps = swap ? [...desired.sets.keys()].filter(isDispatch(desired, generation)) : [];
+  const newMaps = swap ? [...desired.sets.keys()].filter(isDispatch(generation)) : [];
   const skipElements = (k: string) => oldMaps.includes(k);
 
   for (const fam of FAMILIES)

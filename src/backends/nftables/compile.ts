@@ -883,9 +883,11 @@ export const dispatchName = (base: string, generation: number) => `${base}_g${ge
  * generation when ports already dispatched move into it).
  */
 export const mainSetName = (base: string, shape: string, generation: number) =>
-  dispatchName(`${base}_${shape}`, generation);
+  dispatchName(mainSetBase(base, shape), generation);
+const mainSetBase = (base: string, shape: string) => `${base}_${shape}`;
 
-const SHAPE_NAME = /^s[0-9a-f]{10}$/;
+/** What a shape's name is (shapeOf). */
+export const SHAPE_NAME = /^s[0-9a-f]{10}$/;
 
 /** What a dispatch object's name says: its base (`from_port`), main shape if it is a main set, generation. */
 export function dispatchParts(name: string): { base: string; shape?: string; generation: number } | undefined {
@@ -912,6 +914,12 @@ export function dispatchTarget(name: string, e: Element): string | undefined {
   const parts = dispatchParts(name);
   const entry = parts?.shape && MAIN_ENTRIES.find((x) => BRIDGE_ENTRY_MAPS[x] === parts.base);
   return entry ? `${parts.shape}_${entry}` : undefined;
+}
+
+/** Whether set `name` is a bridge dispatch object of `generation` keyed by port name: a map, or a main set. */
+export function isPortDispatch(name: string, generation: number): boolean {
+  const parts = dispatchParts(name);
+  return parts?.generation === generation && MAIN_BASES.includes(parts.base);
 }
 
 /** The main shape of a ruleset's dispatch objects of `generation`, if it has one. */
@@ -1032,7 +1040,7 @@ function bridgeDispatch(
   const [key, what, base] = [entry === 'from' ? 'iifname' : 'oifname', `${entry} port`, BRIDGE_ENTRY_MAPS[entry]];
   const rules = [dispatch(key, map(base), what)];
   if (main?.entries.includes(entry)) {
-    const set = map(`${base}_${main.shape}`);
+    const set = map(mainSetBase(base, main.shape));
     rules.push(rule([match(meta(key), setref(set)), jump(`${main.shape}_${entry}`)], `${what} ${set}`));
   }
   return rules;

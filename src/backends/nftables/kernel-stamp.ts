@@ -13,6 +13,7 @@
 //   previous generation, no traced port).
 // - At the next start the tables are adopted in ONE transaction the kernel takes only while the
 //   generation is still G (NFNL_BATCH_GENID, checked under the namespace's commit lock): taken,
+import { SHAPE_NAME } from './compile.js';
 //   no transaction at all came between the stamp and the tables becoming ours again, so they
 //   hold what they held at G; refused, something changed and the start lists the kernel.
 // - Generations count from 1 in every new namespace and start over at boot: the stamp names the
@@ -53,7 +54,7 @@ const STAMP = z.strictObject({
   /** The dispatch maps' generation of the model (compile.ts dispatchName). */
   dispatch: z.int().check(z.positive()),
   /** The model's main shape (compile.ts MainShape), if it has one. */
-  main: z.optional(z.string().check(z.regex(/^s[0-9a-f]{10}$/))),
+  main: z.optional(z.string().check(z.regex(SHAPE_NAME))),
   /** portsDigest of the model's ports. */
   ports: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
   /** The ports' ids, in portsDigest's order. */

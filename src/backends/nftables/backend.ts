@@ -23,10 +23,9 @@ import { NftCli, type NftClient } from '../../nft/client.js';
 import { emptyRuleset, objectKey, type Ruleset } from '../../nft/objects.js';
 import type { NwfilterBackend, PortChange, PortFilter, ReconcileReport } from '../../nwfilter/backend.js';
 import {
-  dispatchName,
   dispatchTarget,
+  isPortDispatch,
   mainIn,
-  mainSetName,
   MARK_FROM_PORT,
   MARK_TO_PORT,
   traceTarget,
@@ -55,21 +54,15 @@ function portsIn(
   const names = new Set<string>();
   const ids = new Map<string, number>();
   const traced = new Set<string>();
-  const maps = new Set([
-    'port_mark_from',
-    'mac_filter_ports',
-    dispatchName('from_port', generation),
-    dispatchName('to_port', generation),
-  ]);
-  const main = mainIn(m.sets.values(), generation);
-  if (main) for (const base of ['from_port', 'to_port']) maps.add(mainSetName(base, main, generation));
+  const named = (set: string) =>
+    set === 'port_mark_from' || set === 'mac_filter_ports' || isPortDispatch(set, generation);
   for (const s of m.sets.values()) {
-    if (s.family !== 'bridge' || !maps.has(s.name)) continue;
+    if (s.family !== 'bridge' || !named(s.name)) continue;
     for (const e of s.elements.values()) {
       if (e.key.kind !== 'string') continue;
       names.add(e.key.text);
       const target = dispatchTarget(s.name, e);
-      if (e.value?.kind === 'verdict' && target && traceTarget(target)) traced.add(e.key.text);
+      if (target && traceTarget(target)) traced.add(e.key.text);
       if (s.name === 'port_mark_from' && e.value?.kind === 'number')
         ids.set(e.key.text, Number(e.value.value) & 0xffff);
     }

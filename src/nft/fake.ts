@@ -268,7 +268,7 @@ function gapsIn(before: Ruleset, batch: Batch, after: Ruleset): string[] {
 }
 
 /** A dispatch of a hooked chain's rule: a verdict-map lookup, or a set lookup with a jump or goto. */
-interface DispatchLookup {
+export interface DispatchLookup {
   /** What it looks up (`iifname`, `meta mark`). */
   key: string;
   set: string;
@@ -276,7 +276,7 @@ interface DispatchLookup {
   verdict?: { kind: 'jump' | 'goto'; target: string };
 }
 
-function dispatchOf(statements: readonly Statement[]): DispatchLookup[] {
+export function dispatchOf(statements: readonly Statement[]): DispatchLookup[] {
   const [a, b] = statements;
   if (statements.length === 1 && a?.kind === 'vmap') return [{ key: exprText(a.key), set: a.map, map: true }];
   if (

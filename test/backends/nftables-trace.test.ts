@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { PortLedger } from '../../src/backends/nftables/ledger.js';
 import { snapshot, TABLE } from '../../src/backends/nftables/model.js';
-import { FakeNft } from '../../src/nft/fake.js';
+import { dispatchOf, FakeNft } from '../../src/nft/fake.js';
 import type { Batch } from '../../src/nft/batch.js';
 import type { KernelStatement, Ruleset } from '../../src/nft/objects.js';
 import { str, valueText, type Element } from '../../src/nft/expr.js';
@@ -47,18 +47,13 @@ const rulesOf = (r: Ruleset, chain: string) => r.chains.get(`bridge ${chain}`)?.
  * of `rules` (the from-port map, then the main shape's set), finding elements as in `state`.
  */
 function entryOf(rules: Ruleset, state: Ruleset, portdev: string): string | undefined {
-  for (const {
-    statements: [a, b],
-  } of rulesOf(rules, 'prerouting')) {
-    const set =
-      a?.kind === 'vmap' ? a.map : a?.kind === 'match' && a.right.kind === 'setref' ? a.right.name : undefined;
-    const e = [...(state.sets.get(`bridge ${set}`)?.elements.values() ?? [])].find(
+  for (const l of rulesOf(rules, 'prerouting').flatMap((r) => dispatchOf(r.statements))) {
+    const e = [...(state.sets.get(`bridge ${l.set}`)?.elements.values() ?? [])].find(
       (x) => x.key.kind === 'string' && x.key.text === portdev,
     );
-    if (!e || set === 'mac_filter_ports') continue;
-    if (a?.kind === 'vmap')
-      return e.value?.kind === 'verdict' && 'target' in e.value.verdict ? e.value.verdict.target : undefined;
-    if (b?.kind === 'jump' || b?.kind === 'goto') return b.target;
+    if (!e) continue;
+    if (!l.map) return l.verdict!.target;
+    return e.value?.kind === 'verdict' && 'target' in e.value.verdict ? e.value.verdict.target : undefined;
   }
   return undefined;
 }

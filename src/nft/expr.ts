@@ -88,6 +88,42 @@ export interface Element {
   value?: Value;
 }
 
+/** Whether two values are equal (what their texts would say, without rendering them). */
+export function sameValue(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  switch (a.kind) {
+    case 'string':
+      return b.kind === 'string' && a.text === b.text;
+    case 'ether':
+    case 'ip':
+    case 'ip6':
+      return b.kind === a.kind && a.addr === b.addr;
+    case 'number':
+      return b.kind === 'number' && a.value === b.value && a.hex === b.hex;
+    case 'concat':
+      return (
+        b.kind === 'concat' && a.parts.length === b.parts.length && a.parts.every((p, i) => sameValue(p, b.parts[i]!))
+      );
+    case 'prefix':
+      return b.kind === 'prefix' && a.len === b.len && sameValue(a.addr, b.addr);
+    case 'range':
+      return b.kind === 'range' && sameValue(a.from, b.from) && sameValue(a.to, b.to);
+    default:
+      return valueText(a) === valueText(b);
+  }
+}
+
+/** Whether two lists of elements are the same, in the same order. */
+export const sameElements = (a: readonly Element[], b: readonly Element[]): boolean =>
+  a.length === b.length &&
+  a.every((e, i) => {
+    const f = b[i]!;
+    return (
+      sameValue(e.key, f.key) &&
+      (e.value === undefined ? f.value === undefined : f.value !== undefined && sameValue(e.value, f.value))
+    );
+  });
+
 // --- constructors (what the compiler writes) ----------------------------------------------------
 
 export const payload = (protocol: string, field: string): Expr => ({ kind: 'payload', protocol, field });

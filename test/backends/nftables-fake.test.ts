@@ -93,7 +93,7 @@ describe('nftables backend on the fake nft', () => {
     const nft = new FakeNft();
     const backend = new NftablesBackend(nft);
     await backend.reconcile([port(1), port(2), port(3)]);
-    const macSet = [...nft.ruleset(TABLE).sets.values()].find((s) => s.name.endsWith('_from_mac_0p'))!;
+    const macSet = [...nft.ruleset(TABLE).sets.values()].find((s) => /^from_mac_v[0-9a-f]{10}p$/.test(s.name))!;
     nft.foreign(TABLE, [
       {
         verb: 'delete',

@@ -199,6 +199,48 @@ function sameStructure(t: Template, first: RuleParts, posInterval: boolean, negI
 }
 
 /**
+ * A rule's own text, for the names of the sets its values go to: what it reads from which
+ * variables (not where it was written: a redefinition that moves it keeps its sets).
+ */
+const ruleTexts = new WeakMap<RuleDef, string>();
+function ruleText(rule: RuleDef): string {
+  let text = ruleTexts.get(rule);
+  if (text === undefined) {
+    const { action, direction, priority, stateMatch, protocol, attrs } = rule;
+    text = JSON.stringify([action, direction, priority, stateMatch, protocol, attrs]);
+    ruleTexts.set(rule, text);
+  }
+  return text;
+}
+
+/** A set's name in a rule template, until it has its own (`$V` and its role: p, n<i>, c). */
+const SET = '$V';
+
+/**
+ * The names of a template's sets. A name is a hash of all a port's elements in it depend on
+ * besides the port's values: the chain, the rule definition (which variables feed which term),
+ * its place in the filter tree (the comment) and the template's text and declarations; not the
+ * shape. Shapes that hold the same rule share its sets, so a port moving between them (a
+ * redefinition of its filter) keeps its elements where they are and only its dispatch moves.
+ */
+function nameSets(ctx: Context, rule: RuleDef, comment: string, rules: readonly NftRule[], sets: Draft['sets']): Draft {
+  const text = [ctx.family, ctx.suffix, ruleText(rule), comment, ...rules.map(nftRuleText)].join('\n');
+  const names = new Map(
+    sets.map((s) => {
+      const hash = createHash('sha256')
+        .update(`${text}\n${s.name} ${setDeclText(s.decl)}`)
+        .digest('hex');
+      return [s.name, `${ctx.suffix}_v${hash.slice(0, 10)}${s.name.slice(SET.length)}`];
+    }),
+  );
+  const rename = (n: string) => names.get(n) ?? n;
+  return {
+    rules: rules.map((r) => ({ statements: renameRefs(r.statements, rename), comment: r.comment })),
+    sets: sets.map((s) => ({ ...s, name: rename(s.name) })),
+  };
+}
+
+/**
  * One rule instance in one chain of one port. Values from variables go to sets keyed by port
  * when that keeps libvirt's meaning: libvirt runs one rule per combination of values, so the
  * rule matches when ANY combination matches, which a set lookup expresses exactly for positive
@@ -213,8 +255,7 @@ function sameStructure(t: Template, first: RuleParts, posInterval: boolean, negI
 function draftRule(
   ctx: Context,
   port: PortValues,
-  chain: string,
-  index: number,
+  instance: RuleInstance,
   comment: string,
   parts: readonly RuleParts[],
   templates?: Template[],
@@ -228,15 +269,17 @@ function draftRule(
     uniform &&
     varTerms.every((t) => t.settable) &&
     (parts.length === 1 || varTerms.every((t) => !t.negated));
-  const base = `${SHAPE}_${chain}_${index}`;
-  const dynamic = first.connlimit ? `${base}c` : undefined;
+  const dynamic = first.connlimit ? `${SET}c` : undefined;
   if (!setMode) {
     const rules = parts.map((p): NftRule => ({ statements: statementsOf(p, [], dynamic, ctx.portExpr), comment }));
-    return {
-      rules: [...new Map(rules.map((r) => [nftRuleText(r), r])).values()],
-      sets: dynamic ? [dynamicSet(ctx, dynamic, first)] : [],
-      valued: varTerms.length > 0,
-    };
+    const named = nameSets(
+      ctx,
+      instance.rule,
+      comment,
+      [...new Map(rules.map((r) => [nftRuleText(r), r])).values()],
+      dynamic ? [dynamicSet(ctx, dynamic, first)] : [],
+    );
+    return { ...named, valued: varTerms.length > 0 };
   }
   const pk = portKey(ctx, port);
   const posIdx = first.terms.map((t, i) => (t.variable && !t.negated ? i : -1)).filter((i) => i >= 0);
@@ -248,18 +291,19 @@ function draftRule(
     const lookups: Statement[] = [];
     const sets: Draft['sets'] = dynamic ? [dynamicSet(ctx, dynamic, first)] : [];
     if (posIdx.length > 0) {
-      const name = `${base}p`;
+      const name = `${SET}p`;
       const exprs = concat([ctx.portExpr, ...posIdx.map((i) => first.terms[i]!.expr)]);
       lookups.push(match(exprs, setref(name)));
       sets.push({ name, decl: setDecl(exprs, posInterval), elements: [] });
     }
     negIdx.forEach((i, n) => {
-      const name = `${base}n${i}`;
+      const name = `${SET}n${i}`;
       const exprs = concat([ctx.portExpr, first.terms[i]!.expr]);
       lookups.push(match(exprs, setref(name), true));
       sets.push({ name, decl: setDecl(exprs, negInterval[n]!), elements: [] });
     });
-    template = { rules: [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }], sets };
+    const rules = [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }];
+    template = nameSets(ctx, instance.rule, comment, rules, sets);
     templates?.push({ first, posInterval, negInterval, draft: share(template) });
   }
   const elementTerms: (readonly Term[])[][] = dynamic ? [[]] : [];
@@ -389,9 +433,8 @@ class PortDraft {
     const rules = this.chain(ctx);
     const comment = commentOf(instance);
     const place = placeOf(instance.rule, variant, ctx, rules.length, comment);
-    if (isLiteral(instance))
-      place.literal ??= share(draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts()));
-    const d = place.literal ?? draftRule(ctx, this.port, ctx.suffix, rules.length, comment, parts(), place.templates);
+    if (isLiteral(instance)) place.literal ??= share(draftRule(ctx, this.port, instance, comment, parts()));
+    const d = place.literal ?? draftRule(ctx, this.port, instance, comment, parts(), place.templates);
     rules.push(...d.rules);
     if (d.valued) this.valued = true;
     d.sets.forEach((s, i) => {
@@ -622,8 +665,8 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): { po
   );
 
   const shape = shapeOf(d);
-  // every name a port's rules refer to is one of its own, drafted under the placeholder
-  const name = (n: string) => shape + n.slice(SHAPE.length);
+  // a port's chains are drafted under the placeholder; its sets have their own names (nameSets)
+  const name = (n: string) => (n.startsWith(SHAPE) ? shape + n.slice(SHAPE.length) : n);
   const chains = chainsOf(shape, () =>
     [...d.chains].map(
       ([suffix, c]): NftChain => ({
@@ -634,7 +677,7 @@ function compileUncached(port: PortFilter, id: number, path: StatefulPath): { po
     ),
   );
   const sets = [...d.sets].map(
-    ([n, s]): NftSet => ({ family: s.family, name: setName(name(n)), kind: 'set', decl: s.decl, elements: s.elements }),
+    ([n, s]): NftSet => ({ family: s.family, name: setName(n), kind: 'set', decl: s.decl, elements: s.elements }),
   );
   const entries = shapeEntries(
     shape,

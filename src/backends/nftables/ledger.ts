@@ -25,7 +25,7 @@ import {
   type StatefulPath,
   type TracePhase,
 } from './compile.js';
-import { elementText, type Element } from '../../nft/expr.js';
+import { elementText, sameElements, type Element } from '../../nft/expr.js';
 import { objectKey, type NftChain, type SetMeta } from '../../nft/objects.js';
 import { emptyDelta, snapshot, type DesiredModel, type DesiredSet, type ModelDelta, type NftModel } from './model.js';
 
@@ -74,6 +74,8 @@ interface LedgerState {
   readonly model: DesiredModel;
   readonly entries: CowMap<PortEntry>;
   readonly shapes: CowMap<Shape>;
+  /** How many shapes hold each of their sets (shapes holding the same rule share its sets: compile.ts nameSets). */
+  readonly setUsers: CowMap<number>;
   readonly ids: CowMap<number>;
   /** Ids given back by removed ports, the last given back first. */
   readonly freeIds: FreeIds;
@@ -129,6 +131,7 @@ export class PortLedger {
       model: { chains: CowMap.empty(), sets: CowMap.empty() },
       entries: CowMap.empty(),
       shapes: CowMap.empty(),
+      setUsers: CowMap.empty(),
       ids: CowMap.of(ids),
       freeIds: undefined,
       nextId: Math.max(0, ...ids.values()) + 1,
@@ -190,8 +193,8 @@ export class PortLedger {
   }
 
   /** Keys of the sets of the shapes in use (the ones holding ports' values). */
-  shapeSets(): Set<string> {
-    return new Set([...this.s.shapes.values()].flatMap((s) => s.sets.map((x) => objectKey(x.family, x.name))));
+  shapeSets(): ReadonlySet<string> {
+    return new Set(this.s.setUsers.keys());
   }
 
   /** Ports whose shape has one of the chains keyed `keys` (none for chains of the layout). */
@@ -304,6 +307,7 @@ class Draft {
   private readonly shapeSetKeys = new Map<string, Set<string>>();
   private readonly entries: CowEdit<PortEntry>;
   private readonly shapes: CowEdit<Shape>;
+  private readonly setUsers: CowEdit<number>;
   private readonly ids: CowEdit<number>;
   private freeIds: FreeIds;
   private nextId: number;
@@ -332,6 +336,7 @@ class Draft {
     this.sets = from.model.sets.edit();
     this.entries = from.entries.edit();
     this.shapes = from.shapes.edit();
+    this.setUsers = from.setUsers.edit();
     this.ids = from.ids.edit();
     this.freeIds = from.freeIds;
     this.nextId = from.nextId;
@@ -360,6 +365,7 @@ class Draft {
       model: { chains: this.chains.done(), sets: this.sets.done() },
       entries: this.entries.done(),
       shapes: this.shapes.done(),
+      setUsers: this.setUsers.done(),
       ids: this.ids.done(),
       freeIds: this.freeIds,
       nextId: this.nextId,
@@ -431,29 +437,31 @@ class Draft {
       else this.nextId++;
       this.ids.set(port.portdev, id);
     }
-    if (this.entries.has(port.portdev)) this.drop(port.portdev, false);
+    // the new shape is held before the old one is let go: the sets both hold (compile.ts
+    // nameSets) stay, and with them the port's elements that did not change
     const shape = this.shapes.get(compiled.shape);
-    const users = (shape?.users ?? 0) + 1;
-    if (shape) this.shapes.set(compiled.shape, { ...shape, users });
+    if (shape) this.shapes.set(compiled.shape, { ...shape, users: shape.users + 1 });
     else {
       const sets = compiled.sets.map(({ elements: _e, ...meta }) => meta);
-      this.shapes.set(compiled.shape, { users, chains: compiled.chains, sets, entries: compiled.entries });
+      this.shapes.set(compiled.shape, { users: 1, chains: compiled.chains, sets, entries: compiled.entries });
       for (const c of compiled.chains) this.addChain(c);
-      for (const s of sets) this.addSet(s);
+      for (const s of sets) this.useSet(s);
     }
+    const trace = this.traced.get(port.portdev);
+    const elements = portElements(this.layout, port, compiled, trace);
+    const unchanged = this.entries.has(port.portdev) ? this.drop(port.portdev, false, elements) : undefined;
+    const users = this.shapes.get(compiled.shape)!.users;
     const mainUsers = this.main ? (this.shapes.get(this.main.shape)?.users ?? 0) : 0;
     if (compiled.shape !== this.main?.shape && users >= 2 * mainUsers + MAIN_MARGIN) this.mainInDoubt = true;
     const needs = needsOf(port, compiled);
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (needs[n]) this.users[n]++;
-    const trace = this.traced.get(port.portdev);
     const traceChains = trace ? this.useTraceChains(port, compiled) : NO_TRACE_CHAINS;
-    const elements = portElements(this.layout, port, compiled, trace);
     this.entries.set(port.portdev, { port, compiled, needs, inMain: false, trace, traceChains });
     this.pending.add(port.portdev);
     this.setHere.add(port.portdev);
     this.relayout(before, this.main);
-    for (const [k, es] of elements) for (const e of es) this.addElement(k, e);
+    for (const [k, es] of elements) if (!unchanged?.has(k)) for (const e of es) this.addElement(k, e);
   }
 
   remove(portdev: string): void {
@@ -511,9 +519,11 @@ class Draft {
 
   /**
    * Takes a port's elements out of the sets (those of its shape's own sets when `done`: see
-   * `leaving`), and its dispatch entries unless they are still to be put in (`pending`).
+   * `leaving`), and its dispatch entries unless they are still to be put in (`pending`). Those
+   * equal to what `next` puts in the same set stay: returns the keys of those sets.
    */
-  private removeElements(entry: PortEntry): void {
+  private removeElements(entry: PortEntry, next?: ReadonlyMap<string, readonly Element[]>): Set<string> {
+    const unchanged = new Set<string>();
     if (!this.pending.delete(entry.port.portdev))
       for (const [k, es] of this.dispatchOf(entry, entry.inMain)) for (const e of es) this.removeElement(k, e);
     const { shape, sets } = entry.compiled;
@@ -526,14 +536,19 @@ class Draft {
     // the elements of ports there before, which the change may put back
     const before = !this.setHere.has(entry.port.portdev);
     for (const [k, es] of portElements(this.layout, entry.port, entry.compiled, entry.trace)) {
-      if (own.has(k) && before) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
+      // (only in shapes' sets: the layout's may go and come back as the port is replaced)
+      const now = next?.get(k);
+      if (now && this.setUsers.has(k) && sameElements(es, now)) unchanged.add(k);
+      else if (own.has(k) && before) (this.leaving.get(k) ?? this.leaving.set(k, []).get(k)!).push(es);
       else for (const e of es) this.removeElement(k, e);
     }
+    return unchanged;
   }
 
-  private drop(portdev: string, forget: boolean): void {
+  /** Takes a port out; `next`: what it is replaced with (see removeElements), whose unchanged sets it returns. */
+  private drop(portdev: string, forget: boolean, next?: ReadonlyMap<string, readonly Element[]>): Set<string> {
     const entry = this.entries.get(portdev)!;
-    this.removeElements(entry);
+    const unchanged = this.removeElements(entry, next);
     const before = needsNow(this.entries.size, this.users);
     for (const n of NEEDS) if (entry.needs[n]) this.users[n]--;
     this.entries.delete(portdev);
@@ -546,12 +561,13 @@ class Draft {
     else {
       this.shapes.delete(entry.compiled.shape);
       for (const c of shape.chains) this.removeChain(objectKey(c.family, c.name));
-      for (const s of shape.sets) this.removeSet(objectKey(s.family, s.name));
+      for (const s of shape.sets) this.releaseSet(objectKey(s.family, s.name));
     }
     if (forget) {
       this.freeIds = { id: this.ids.get(portdev)!, rest: this.freeIds };
       this.ids.delete(portdev);
     }
+    return unchanged;
   }
 
   /**
@@ -597,6 +613,23 @@ class Draft {
     this.chains.delete(k);
     this.delta.changedChains.delete(k);
     if (!this.delta.addedChains.delete(k)) this.delta.removedChains.add(k);
+  }
+
+  /** Takes a shape's set into use (creating it when no shape held it). */
+  private useSet(s: SetMeta): void {
+    const k = objectKey(s.family, s.name);
+    const users = this.setUsers.get(k) ?? 0;
+    this.setUsers.set(k, users + 1);
+    if (users === 0) this.addSet(s);
+  }
+
+  private releaseSet(k: string): void {
+    const users = this.setUsers.get(k)!;
+    if (users > 1) this.setUsers.set(k, users - 1);
+    else {
+      this.setUsers.delete(k);
+      this.removeSet(k);
+    }
   }
 
   private addSet(s: SetMeta): void {

@@ -16,7 +16,9 @@
 // the change loads complete dispatch maps of the next generation instead and points the hooked
 // chains (whose rules switch with the generation) at them. Old-generation packets keep the old
 // maps, chains and sets, so those stay until the NEXT change deletes them ("garbage"), as do
-// the elements a port leaves behind in the sets of a shape it moved away from; chains going out
+// the elements a port leaves behind in the sets of a shape it moved away from (shapes holding
+// the same rule share its sets, compile.ts nameSets: where its new shape puts values of its own
+// in such a set, the old ones go at once, as with any change of values); chains going out
 // of use are flushed at once, which empties only their next-generation rules. Entries of new
 // ports may point at new chains (before the transaction those ports had no filter), and entries
 // moving to chains that exist unchanged are switched in place: an old-generation packet that
@@ -178,7 +180,8 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   }
 
   // Elements: removals first (an entry switched in place is deleted, then added). A moving port
-  // keeps its values in the sets of the shape it leaves, and its entry in the main set it leaves
+  // keeps its values in the sets of the shape it leaves (unless its new shape puts values of its
+  // own there: in a set both shapes hold, those would count for the new one too), and its entry in the main set it leaves
   // (the map's entry, which packets of the next generation find first, goes to its new chains),
   // for packets of the previous generation.
   const isMainSet = (k: string) => dispatchParts(desired.sets.get(k)!.name)?.shape !== undefined;
@@ -188,9 +191,18 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     (m.get(k) ?? m.set(k, new Map()).get(k)!).set(text, e);
   for (const [k, es] of delta.removedElements) {
     if (!desired.sets.has(k) || skipElements(k)) continue;
+    // ports with values in the set now (built only for a set a moving port left values in)
+    let holding: Set<string> | undefined;
+    const keeps = (port: string) => {
+      if (isMainSet(k)) return true;
+      if (!shapeSets.has(k)) return false;
+      holding ??= new Set([...desired.sets.get(k)!.elements.values()].map(portKeyOf));
+      return !holding.has(port);
+    };
     for (const [text, e] of es) {
       if (!kernel.sets.get(k)?.elements.has(text)) continue;
-      if ((shapeSets.has(k) || isMainSet(k)) && moved.has(portKeyOf(e))) push(kept.elements, k, text, e);
+      const port = portKeyOf(e);
+      if (moved.has(port) && keeps(port)) push(kept.elements, k, text, e);
       else push(removals, k, text, e);
     }
   }

@@ -42,7 +42,7 @@
 // to undo.
 import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
 import { CowMap } from '../../util/cow-map.js';
-import { valueText, type Element } from '../../nft/expr.js';
+import { renameRefs, valueText, type Element } from '../../nft/expr.js';
 import { hasFamily, objectKey, type Family, type KernelStatement, type Ruleset } from '../../nft/objects.js';
 import { dispatchParts, dispatchTarget, generationOf } from './compile.js';
 import type { PortLedger } from './ledger.js';
@@ -172,6 +172,26 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   for (const k of created) {
     const { rules: _r, ...c } = desired.chains.get(k)!;
     batch.push({ verb: 'add', chain: c });
+  }
+  // The sets and chains the rules written refer to that the kernel holds already (the sets a new
+  // shape shares with others) are declared again, which changes nothing: the client reads the
+  // rules' kernel form back from a scratch table holding the batch's objects alone (client.ts).
+  const referred = new Set<string>();
+  for (const k of [...created, ...refill]) {
+    const c = desired.chains.get(k)!;
+    // (renameRefs visits every name a rule refers to)
+    for (const r of c.rules)
+      renameRefs(r.statements, (name) => {
+        referred.add(objectKey(c.family, name));
+        return name;
+      });
+  }
+  for (const k of [...referred].sort()) {
+    // (what the kernel lacks, the batch has added above)
+    if (!kernel.sets.has(k) && !kernel.chains.has(k)) continue;
+    const s = desired.sets.get(k);
+    if (s) batch.push({ verb: 'add', set: { family: s.family, name: s.name, kind: s.kind, decl: s.decl } });
+    else if (desired.chains.has(k)) batch.push({ verb: 'add', chain: refOf(k) });
   }
   for (const k of refill) batch.push({ verb: 'flush', chain: refOf(k) });
   for (const k of [...created, ...refill]) {

@@ -77,7 +77,7 @@ describe('nftables backend on a real kernel', { skip }, () => {
 
     // Someone removes a port's element and empties a shared chain; reconcile repairs just that.
     const list = nft(net, '-a', 'list', 'table', 'bridge', 'virtwall_nwf');
-    const macSet = /set (s[0-9a-f]+_from_mac_0p)/.exec(list)![1]!;
+    const macSet = /set (from_mac_v[0-9a-f]{10}p)/.exec(list)![1]!;
     net.lab.exec(net.ns.host, ['nft', 'delete', 'element', 'bridge', 'virtwall_nwf', macSet, `{ "vnet1" . ${MAC.b} }`]);
     const arpChain = /chain (s[0-9a-f]+_from_arp_ip)/.exec(list)![1]!;
     net.lab.exec(net.ns.host, ['nft', 'flush', 'chain', 'bridge', 'virtwall_nwf', arpChain]);

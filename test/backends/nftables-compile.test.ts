@@ -255,6 +255,33 @@ describe('nftables compiler', () => {
     ]);
   });
 
+  it('a port moving to a shape that shares a set keeps its values there, and its old values go at once when they change', () => {
+    // v2 keeps clean-traffic's no-mac-spoofing (the same rule, by the same path): its MAC set is shared
+    const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
+    const macOf = (p: PortFilter) => compilePort(p, 1).sets.find((x) => setRole(x.name) === 'from_mac_p')!.name;
+    assert.equal(macOf(port(1)), macOf(port(1, 'clean-traffic', undefined, [v2])));
+    const changes = new Changes();
+    changes.apply([port(1), port(2)]);
+    const mac = `bridge ${macOf(port(1))}`;
+    // a redefinition: the ports' MACs stay where they are, no element of the set is written
+    const moved = changes.apply([1, 2].map((n) => port(n, 'clean-traffic', undefined, [v2])));
+    assert.ok(!moved.some((l) => l.includes(`element bridge virtwall_nwf ${macOf(port(1))} `)), moved.join('\n'));
+    // a move that also changes a port's MAC deletes the old one at once: the new chains read
+    // this set too, so an old MAC kept for the previous generation would pass through them
+    const mac2 = '52:54:00:aa:bb:cc';
+    const binding = { portdev: 'vnet1', mac: mac2, filter: 'clean-traffic', params: new Map([['IP', ['10.0.0.1']]]) };
+    const changed = changes.apply([{ ...port(1), mac: mac2, instances: instantiateBinding(binding, stock) }]);
+    assert.ok(
+      changed.includes(`delete element bridge virtwall_nwf ${macOf(port(1))} { "vnet1" . 52:54:00:00:00:01 }`),
+      changed.join('\n'),
+    );
+    assert.ok(!changes.model.garbage.elements.get(mac)?.size, 'no old MAC kept in the shared set');
+    assert.deepEqual([...changes.model.ruleset.sets.get(mac)!.elements.keys()].sort(), [
+      '"vnet1" . 52:54:00:aa:bb:cc',
+      '"vnet2" . 52:54:00:00:00:02',
+    ]);
+  });
+
   it('a redefinition loads the next generation of dispatch maps; the old ones go with the next change', () => {
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;
     const changes = new Changes();

@@ -139,9 +139,9 @@ async function inProcess() {
   const redefine = await measure(async () => {
     const def = filters.parse(GUARD_DEFINITIONS[1]!, 'bench');
     const affected = filters.affectedBy(def.name);
-    bindings.check(affected, filters.source(def));
+    const prepared = bindings.prepare(affected, filters.source(def));
     filters.store(def);
-    const ports = await bindings.refresh(affected, filters.source());
+    const ports = await bindings.refresh(prepared, filters.source());
     if (ports.length !== N + SINGLES) throw new Error(`redefinition reached ${ports.length} ports`);
   });
   console.error(`redefine: ${fmt(redefine.wall)} ms`);

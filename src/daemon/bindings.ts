@@ -8,9 +8,9 @@ import { isValidVarValue } from '../nwfilter/vars.js';
 import { formatFilterBinding, parseFilterBinding, type FilterBindingDef } from '../conf/nwfilterbinding/index.js';
 import type { NwfilterBackend, PortFilter, ReconcileReport } from '../nwfilter/backend.js';
 import { instantiateBinding } from '../nwfilter/binding.js';
-import type { InstantiateOptions } from '../nwfilter/instantiate.js';
+import type { InstantiateOptions, RuleInstance } from '../nwfilter/instantiate.js';
 import type { FilterSource } from '../nwfilter/source.js';
-import { portFilterFor } from '../learning/port-filter.js';
+import { portFilterFor, type PortPlan } from '../learning/port-filter.js';
 import type { PortLearning } from './learning.js';
 import { dropAllPolicy } from '../learning/policy.js';
 import { checkDeviceName, isDeviceName } from '../util/device-name.js';
@@ -23,6 +23,26 @@ const SUFFIX = '.xml';
 const PARSED_SAVE_DELAY_MS = 1000;
 /** The MAC of a blocked port whose record is lost (a drop-all filter matches no MAC). */
 const UNKNOWN_MAC = '00:00:00:00:00:00';
+
+/** A bound port's filter made for a filter change before it is stored (BindingService.prepare). */
+interface PreparedPort {
+  /** The binding it was made for: a port bound again meanwhile is planned again. */
+  binding: FilterBindingDef;
+  /** PortLearning.planInputs when it was made. */
+  inputs: string | undefined;
+  plan: PortPlan;
+  /** Held until the change is applied: the plan's filter may hold them weakly only (deferredPortFilter). */
+  instances: readonly RuleInstance[];
+}
+
+/** A filter change's new port filters, made and instantiated before the change is stored. */
+export interface PreparedRefresh {
+  /** The filters whose bound ports the change reaches. */
+  readonly filters: ReadonlySet<string>;
+  /** The digest of the definitions they were made with (FilterSource.digest). */
+  readonly digest: string | undefined;
+  readonly ports: Map<string, PreparedPort>;
+}
 
 export class BindingService {
   private readonly bindings = new Map<string, FilterBindingDef>();
@@ -100,35 +120,42 @@ export class BindingService {
   }
 
   private portFilter(portdev: string, source: FilterSource, binding = this.bindings.get(portdev)): PortFilter {
-    const macFilter = this.macFilters.has(portdev) || undefined;
     if (!binding && this.blocked.has(portdev))
       return dropAllPolicy(portdev, this.macFilters.get(portdev) ?? UNKNOWN_MAC);
-    if (!binding) return { portdev, mac: this.macFilters.get(portdev)!, filter: '', instances: [], macFilter };
-    if (this.learning) {
-      // the port's filter needs addresses: learning them starts with the filter that waits for them
-      let plan = this.learning.plan(binding, source);
-      // a guest that moved here from another fleet host comes with its addresses: no new learning phase
-      if (plan.learning && this.learning.learn(binding, plan.learning, this.bridges.get(portdev)))
-        plan = this.learning.plan(binding, source);
-      // not spread: its instances may be deferred (a getter)
-      if (macFilter) plan.filter.macFilter = true;
-      return plan.filter;
-    }
+    if (!binding)
+      return {
+        portdev,
+        mac: this.macFilters.get(portdev)!,
+        filter: '',
+        instances: [],
+        macFilter: this.macFilters.has(portdev) || undefined,
+      };
+    return this.started(binding, this.plan(binding, source), source);
+  }
+
+  /** The bound port's plan (a query): its filter for what is learned, and what it still has to learn. */
+  private plan(binding: FilterBindingDef, source: FilterSource): PortPlan {
+    if (this.learning) return this.learning.plan(binding, source);
+    const { portdev, mac, filter } = binding;
     return {
-      portdev,
-      mac: binding.mac,
-      filter: binding.filter,
-      instances: instantiateBinding(binding, source, this.instantiateOptions),
-      macFilter,
+      filter: { portdev, mac, filter, instances: instantiateBinding(binding, source, this.instantiateOptions) },
     };
+  }
+
+  /** The plan's filter, its learning started (a command) and with the port's mac_filter. */
+  private started(binding: FilterBindingDef, plan: PortPlan, source: FilterSource): PortFilter {
+    // the port's filter needs addresses: learning them starts with the filter that waits for them;
+    // a guest that moved here from another fleet host comes with its addresses: no new learning phase
+    if (plan.learning && this.learning?.learn(binding, plan.learning, this.bridges.get(binding.portdev)))
+      plan = this.learning.plan(binding, source);
+    // not spread: its instances may be deferred (a getter)
+    if (this.macFilters.has(binding.portdev)) plan.filter.macFilter = true;
+    return plan.filter;
   }
 
   /** The port's filter as the backend was given it, computed without starting anything (nwfilter-explain). */
   currentFilter(portdev: string, source: FilterSource): PortFilter {
-    const binding = this.get(portdev);
-    if (this.learning) return this.learning.plan(binding, source).filter;
-    const { mac, filter } = binding;
-    return { portdev, mac, filter, instances: instantiateBinding(binding, source, this.instantiateOptions) };
+    return this.plan(this.get(portdev), source).filter;
   }
 
   /** Re-applies one port (its learned addresses changed). */
@@ -214,24 +241,62 @@ export class BindingService {
     removeRecord('binding', this.dir, portdev + SUFFIX);
   }
 
-  /** Re-instantiates, in one backend apply, every port whose filter is in `filters` (a redefinition). */
-  async refresh(filters: ReadonlySet<string>, source: FilterSource): Promise<string[]> {
-    const ports = this.list()
-      .filter((b) => filters.has(b.filter))
-      .map((b) => b.portdev);
-    if (ports.length) await this.backend.apply({ set: ports.map((p) => this.portFilter(p, source)), remove: [] });
-    return ports;
+  /**
+   * A change of `filters` (a redefinition tried with `source`, not yet stored): the new filter of
+   * every bound port it reaches, instantiated here, once. Throws what instantiating throws, for the
+   * port's learned addresses as they are: nothing is applied, started or stored.
+   */
+  prepare(filters: ReadonlySet<string>, source: FilterSource): PreparedRefresh {
+    const ports = new Map<string, PreparedPort>();
+    for (const binding of this.bindings.values()) {
+      if (!filters.has(binding.filter)) continue;
+      const plan = this.plan(binding, source);
+      // a port whose learning failed drops all, until a restart plans its filter afresh: that must
+      // still instantiate (as for a port that learns)
+      if (this.learning?.hasFailed(binding.portdev)) this.instantiable(binding, source);
+      ports.set(binding.portdev, {
+        binding,
+        inputs: this.learning?.planInputs(binding.portdev),
+        plan,
+        instances: plan.filter.instances,
+      });
+    }
+    return { filters, digest: source.digest, ports };
   }
 
   /**
-   * Checks that every binding (or `bindings`: another fleet host's) still instantiates with
-   * `source` (before a filter change is accepted).
+   * Applies a prepared change once it is stored (`source`: the stored filters), in one backend
+   * apply: every port whose filter it reaches. A port takes its prepared filter while nothing it
+   * was made from changed (the same binding, definitions of the same digest, the same learned
+   * addresses); else it is planned again.
    */
-  check(filters: ReadonlySet<string>, source: FilterSource, bindings: readonly FilterBindingDef[] = this.list()): void {
+  async refresh(prepared: PreparedRefresh, source: FilterSource): Promise<string[]> {
+    const current = prepared.digest !== undefined && prepared.digest === source.digest;
+    const bindings = this.list().filter((b) => prepared.filters.has(b.filter));
+    const set = bindings.map((b) => {
+      const made = current ? prepared.ports.get(b.portdev) : undefined;
+      return made && made.binding === b && made.inputs === this.learning?.planInputs(b.portdev)
+        ? this.started(b, made.plan, source)
+        : this.portFilter(b.portdev, source);
+    });
+    try {
+      if (set.length) await this.backend.apply({ set, remove: [] });
+    } finally {
+      // spent: its instances were held (deferred ports hold theirs weakly) until the backend took them
+      prepared.ports.clear();
+    }
+    return bindings.map((b) => b.portdev);
+  }
+
+  /**
+   * Checks that the bindings of another fleet host still instantiate with `source` (before a
+   * filter change is accepted); what they learned there is not known here.
+   */
+  check(filters: ReadonlySet<string>, source: FilterSource, bindings: readonly FilterBindingDef[]): void {
     for (const b of bindings) if (filters.has(b.filter)) this.instantiable(b, source);
   }
 
-  /** Throws what instantiating the binding's filter throws (nothing is applied). */
+  /** Throws what instantiating the binding's filter throws (nothing is applied), addresses to learn not yet learned. */
   private instantiable(b: FilterBindingDef, source: FilterSource): void {
     if (this.learning) void portFilterFor(b, source, { ipv4: [], ipv6: [] }).filter.instances;
     else instantiateBinding(b, source, this.instantiateOptions);

@@ -219,12 +219,13 @@ export class Daemon {
     const def = this.filters.parse(xml, file);
     const affected = this.filters.affectedBy(def.name);
     const source = this.filters.source(def);
-    // every binding must still instantiate before the definition is accepted (loops, bad refs)
-    this.bindings.check(affected, source);
+    // every binding it reaches is instantiated before the definition is accepted (loops, bad refs,
+    // values that do not fit), and what is applied once it is stored is that instantiation
+    const prepared = this.bindings.prepare(affected, source);
     await this.definitionSink?.write('nwfilter', def.name, formatFilter(def));
     this.filters.store(def);
     crashPoint('nwfilter:stored');
-    const reinstantiated = await this.bindings.refresh(affected, this.filters.source());
+    const reinstantiated = await this.bindings.refresh(prepared, this.filters.source());
     return { name: def.name, reinstantiated };
   }
 

@@ -83,8 +83,18 @@ export class PortLearning {
    * A port whose learning failed drops everything.
    */
   plan(binding: FilterBinding, source: FilterSource): PortPlan {
-    if (this.failed.has(binding.portdev)) return { filter: dropAllPolicy(binding.portdev, binding.mac) };
+    if (this.hasFailed(binding.portdev)) return { filter: dropAllPolicy(binding.portdev, binding.mac) };
     return portFilterFor(binding, source, this.learned(binding.portdev));
+  }
+
+  /** What the port's plan depends on besides its binding and the filters: equal answers, equal plans. */
+  planInputs(port: string): string {
+    return this.hasFailed(port) ? 'failed' : JSON.stringify(this.learned(port));
+  }
+
+  /** The port's learning failed: it drops all traffic until it is bound again (or the daemon restarts). */
+  hasFailed(port: string): boolean {
+    return this.failed.has(port);
   }
 
   /**

@@ -2,7 +2,7 @@
 // backend apply for a redefinition, filters in use, hostile names, restart reconcile, ports.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtwallError } from '../../src/errors.js';
 import { loadStockFilters } from '../../src/conf/nwfilter/index.js';
@@ -84,6 +84,49 @@ describe('virtwalld domain layer', () => {
     await assert.rejects(daemon.defineFilter(userFilter('f', "<filterref filter='missing'/>")), VirtwallError);
     assert.equal(backend.applied.length, applies);
     assert.match(readFileSync(join(root, 'etc/virtwall/nwfilter/f.xml'), 'utf8'), /dstportstart='22'/);
+  });
+
+  it('refuses a redefinition that breaks a port with learned addresses: checked with what the port learned', async (t) => {
+    const { root, cleanup } = tempRoot();
+    t.after(cleanup);
+    const mac = '52:54:00:00:00:01';
+    // vnet0 learned 10.0.0.5 before this start (dnsmasq leases: no capture is started)
+    const learning = {
+      version: 1,
+      ports: [
+        {
+          config: {
+            port: 'vnet0',
+            bridge: 'vbr0',
+            mechanism: 'dnsmasq-leases',
+            needs: { ipv4: true, ipv6: false },
+            mode: 'any',
+            mac,
+            dhcpServers: [],
+            dhcpServersV6: [],
+          },
+          state: { ipv4: [{ address: '10.0.0.5', source: 'dnsmasq-lease', learnedAt: 1 }], ipv6: [] },
+        },
+      ],
+    };
+    mkdirSync(join(root, 'var/lib/virtwall'), { recursive: true });
+    writeFileSync(join(root, 'var/lib/virtwall/ip-learning.json'), JSON.stringify(learning));
+    const { daemon, backend } = await openDaemon(root);
+    await daemon.defineFilter(userFilter('f', "<rule action='accept' direction='out'><ip srcipaddr='$IP'/></rule>"));
+    await daemon.createBinding(bindingXml('vnet0', 'f', mac));
+    assert.match(
+      JSON.stringify(backend.kernel.get('vnet0')!.instances),
+      /10\.0\.0\.5/,
+      'the port has its learned address',
+    );
+    const applies = backend.applied.length;
+    // the learned IPv4 address does not fit a MAC attribute: the port would fail once applied
+    await assert.rejects(
+      daemon.defineFilter(userFilter('f', "<rule action='drop' direction='out'><mac srcmacaddr='$IP'/></rule>")),
+      (e: VirtwallError) => e.kind === 'invalid-input' && /10\.0\.0\.5/.test(e.message),
+    );
+    assert.equal(backend.applied.length, applies, 'nothing applied');
+    assert.match(readFileSync(join(root, 'etc/virtwall/nwfilter/f.xml'), 'utf8'), /srcipaddr/, 'nothing stored');
   });
 
   it('refuses to undefine a filter that is bound or referenced', async (t) => {

@@ -960,6 +960,9 @@ export function dispatchTarget(name: string, e: Element): string | undefined {
 }
 
 /** Whether set `name` is a bridge dispatch object of `generation` keyed by port name: a map, or a main set. */
+/** Whether set `name` is a main shape's set of bridge entries (MainShape). */
+export const isMainSet = (name: string): boolean => dispatchParts(name)?.shape !== undefined;
+
 export function isPortDispatch(name: string, generation: number): boolean {
   const parts = dispatchParts(name);
   return parts?.generation === generation && MAIN_BASES.includes(parts.base);

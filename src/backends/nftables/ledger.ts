@@ -14,6 +14,7 @@ import {
   dispatchMaps,
   dispatchName,
   isMainEntry,
+  isMainSet,
   LAYOUTS,
   needsOf,
   portElements,
@@ -319,6 +320,8 @@ class Draft {
   private mainInDoubt = false;
   /** Ports set or retraced whose dispatch entries `done` adds, once the main shape is settled. */
   private readonly pending = new Set<string>();
+  /** Elements of main sets the delta lists as removed, taken out of those still there by `done` (see removeLater). */
+  private readonly removedLater: [string, string][] = [];
   /** Ports this draft set: their elements in their shape's sets are this draft's own. */
   private readonly setHere = new Set<string>();
 
@@ -359,6 +362,8 @@ class Draft {
       if (!this.sets.has(k)) continue;
       for (const es of lists) for (const e of es) this.removeLeft(k, e);
     }
+    for (const [k, text] of this.removedLater)
+      if (this.sets.has(k) && this.delta.removedElements.get(k)?.has(text)) this.elementsOf(k).delete(text);
     for (const [k, es] of this.elements) this.sets.set(k, { ...this.sets.get(k)!, elements: es.done() });
     return {
       ...this.from,
@@ -525,7 +530,10 @@ class Draft {
   private removeElements(entry: PortEntry, next?: ReadonlyMap<string, readonly Element[]>): Set<string> {
     const unchanged = new Set<string>();
     if (!this.pending.delete(entry.port.portdev))
-      for (const [k, es] of this.dispatchOf(entry, entry.inMain)) for (const e of es) this.removeElement(k, e);
+      for (const [k, es] of this.dispatchOf(entry, entry.inMain))
+        for (const e of es)
+          if (entry.inMain && isMainSet(k.slice(k.indexOf(' ') + 1))) this.removeLater(k, e);
+          else this.removeElement(k, e);
     const { shape, sets } = entry.compiled;
     let own = this.shapeSetKeys.get(shape);
     if (!own) {
@@ -660,6 +668,20 @@ class Draft {
   /** Removes a left port's element, unless this change put the same element back (then nothing changed). */
   private removeLeft(k: string, e: Element): void {
     if (!this.delta.addedElements.get(k)?.delete(elementText(e))) this.removeElement(k, e);
+  }
+
+  /**
+   * Removes a port's entry from a main set as removeElement does, but in `done`: a redefinition
+   * moves every port out of the main set, which then goes whole (the plan still needs the delta
+   * to list them: it tells the ports that moved).
+   */
+  private removeLater(k: string, e: Element): void {
+    const text = elementText(e);
+    if (this.delta.addedElements.get(k)?.delete(text)) this.elementsOf(k).delete(text);
+    else {
+      note(this.delta.removedElements, k, text, e);
+      this.removedLater.push([k, text]);
+    }
   }
 
   private removeElement(k: string, e: Element): void {

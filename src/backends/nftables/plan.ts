@@ -44,7 +44,7 @@ import { applyBatch, type Batch, type Command } from '../../nft/batch.js';
 import { CowMap } from '../../util/cow-map.js';
 import { renameRefs, valueText, type Element } from '../../nft/expr.js';
 import { hasFamily, objectKey, type Family, type KernelStatement, type Ruleset } from '../../nft/objects.js';
-import { dispatchParts, dispatchTarget, generationOf } from './compile.js';
+import { dispatchTarget, generationOf, isMainSet } from './compile.js';
 import type { PortLedger } from './ledger.js';
 import { FAMILIES, type ModelDelta, type RuleBodies } from './model.js';
 
@@ -204,7 +204,6 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
   // own there: in a set both shapes hold, those would count for the new one too), and its entry in the main set it leaves
   // (the map's entry, which packets of the next generation find first, goes to its new chains),
   // for packets of the previous generation.
-  const isMainSet = (k: string) => dispatchParts(desired.sets.get(k)!.name)?.shape !== undefined;
   const removals = new Map<string, Map<string, Element>>();
   const additions = new Map<string, ReadonlyMap<string, Element>>();
   const push = (m: Map<string, Map<string, Element>>, k: string, text: string, e: Element) =>
@@ -214,7 +213,7 @@ export function planBatch(model: KernelModel, ledger: PortLedger, delta: ModelDe
     // ports with values in the set now (built only for a set a moving port left values in)
     let holding: Set<string> | undefined;
     const keeps = (port: string) => {
-      if (isMainSet(k)) return true;
+      if (isMainSet(desired.sets.get(k)!.name)) return true;
       if (!shapeSets.has(k)) return false;
       holding ??= new Set([...desired.sets.get(k)!.elements.values()].map(portKeyOf));
       return !holding.has(port);

@@ -101,6 +101,23 @@ describe('nftables backend', () => {
     assert.equal(backend.model()?.chains.size ?? 0, 0, 'nothing of ours left');
   });
 
+  it('deletes what a change kept for the previous generation by itself a moment later, when no change came', async () => {
+    const runner = new FakeNft();
+    const backend = new NftablesBackend(runner);
+    const many = [1, 2, 3];
+    await backend.apply({ set: many.map((n) => port(n, 'vwt-guard', undefined, guard(1))), remove: [] });
+    await backend.apply({ set: many.map((n) => port(n, 'vwt-guard', undefined, guard(2))), remove: [] });
+    const maps = () =>
+      [...runner.ruleset(TABLE).sets.values()].map((x) => x.name).filter((n) => /^from_port_g\d$/.test(n));
+    assert.deepEqual(maps().sort(), ['from_port_g1', 'from_port_g2'], 'the old generation stays for its packets');
+    const scripts = runner.scripts.length;
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(maps(), ['from_port_g2']);
+    assert.equal(runner.scripts.length, scripts + 1, 'one transaction');
+    assert.match(runner.scripts.at(-1)!, /^delete map bridge virtwall_nwf from_port_g1$/m);
+    assert.deepEqual(snapshot(backend.model()!), snapshot(runner.ruleset(TABLE)));
+  });
+
   it('keeps the old state when the kernel refuses a transaction', async () => {
     const runner = new FakeNft();
     const backend = new NftablesBackend(runner);

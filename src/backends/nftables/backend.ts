@@ -82,6 +82,13 @@ const PORTS_PER_STEP = 500;
 /** How long after a change the compiled ports are written out (one write for a burst of changes). */
 const SAVE_DELAY_MS = 1000;
 
+/**
+ * How long after a change what it kept for packets of the previous generation (plan.ts Garbage)
+ * is deleted, unless a change deletes it first. Those packets are gone within microseconds; the
+ * garbage holds the stamp back (a kill -9 meanwhile costs the next start a listing).
+ */
+const GARBAGE_DELAY_MS = 1000;
+
 export interface NftablesBackendOptions {
   /** Where compiled ports are kept across restarts (compiled-store.ts); none: not kept. */
   stateFile?: string;
@@ -116,6 +123,7 @@ export class NftablesBackend implements NwfilterBackend {
   /** Compiled ports of the last run, read at the first resync. */
   private stored: Map<string, CompiledPort> | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
+  private garbageTimer: NodeJS.Timeout | undefined;
   private saveDue = 0;
   /** A write of the compiled ports waits in the queue (saveSoon). */
   private saveQueued = false;
@@ -263,6 +271,7 @@ export class NftablesBackend implements NwfilterBackend {
     }
     this.kernel = afterBatch(kernel, plan, echoed);
     this.ledger = plan.desired;
+    if (hasGarbage(this.kernel)) this.collectSoon();
     const bodies = this.bodies.learnt(plan.batch, echoed);
     // new rule bodies are kept at once: a restart that found them unknown would rewrite the chains
     this.saveSoon(bodies !== this.bodies ? 0 : SAVE_DELAY_MS);
@@ -298,6 +307,19 @@ export class NftablesBackend implements NwfilterBackend {
         this.stampSoon(0);
       });
     }, delay).unref();
+  }
+
+  /** Deletes the garbage of the last change GARBAGE_DELAY_MS from now, if no change has by then. */
+  private collectSoon(): void {
+    if (this.garbageTimer) return;
+    this.garbageTimer = setTimeout(() => {
+      this.garbageTimer = undefined;
+      // a failure leaves the kernel to be read again before the next change (commit)
+      void this.serial(async () => {
+        const { kernel, ledger } = this;
+        if (kernel && ledger && hasGarbage(kernel)) await this.commit(kernel, ledger, emptyDelta());
+      }).catch(() => undefined);
+    }, GARBAGE_DELAY_MS).unref();
   }
 
   /** Stamps the kernel `delay` ms from now, or earlier when a stamp is due earlier already (see stamp). */

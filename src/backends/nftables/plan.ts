@@ -15,7 +15,8 @@
 // transaction writes (an old-generation packet would find the entry and run the chain empty):
 // the change loads complete dispatch maps of the next generation instead and points the hooked
 // chains (whose rules switch with the generation) at them. Old-generation packets keep the old
-// maps, chains and sets, so those stay until the NEXT change deletes them ("garbage"), as do
+// maps, chains and sets, so those stay until the NEXT change deletes them ("garbage"; the
+// backend makes an empty change for it a second later, backend.ts GARBAGE_DELAY_MS), as do
 // the elements a port leaves behind in the sets of a shape it moved away from (shapes holding
 // the same rule share its sets, compile.ts nameSets: where its new shape puts values of its own
 // in such a set, the old ones go at once, as with any change of values); chains going out

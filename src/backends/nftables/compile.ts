@@ -202,13 +202,13 @@ function sameStructure(t: Template, first: RuleParts, posInterval: boolean, negI
  * A rule's own text, for the names of the sets its values go to: what it reads from which
  * variables (not where it was written: a redefinition that moves it keeps its sets).
  */
-const ruleTexts = new WeakMap<RuleDef, string>();
-function ruleText(rule: RuleDef): string {
-  let text = ruleTexts.get(rule);
+const ruleDefTexts = new WeakMap<RuleDef, string>();
+function ruleDefText(rule: RuleDef): string {
+  let text = ruleDefTexts.get(rule);
   if (text === undefined) {
     const { action, direction, priority, stateMatch, protocol, attrs } = rule;
     text = JSON.stringify([action, direction, priority, stateMatch, protocol, attrs]);
-    ruleTexts.set(rule, text);
+    ruleDefTexts.set(rule, text);
   }
   return text;
 }
@@ -224,7 +224,7 @@ const SET = '$V';
  * redefinition of its filter) keeps its elements where they are and only its dispatch moves.
  */
 function nameSets(ctx: Context, rule: RuleDef, comment: string, rules: readonly NftRule[], sets: Draft['sets']): Draft {
-  const text = [ctx.family, ctx.suffix, ruleText(rule), comment, ...rules.map(nftRuleText)].join('\n');
+  const text = [ctx.family, ctx.suffix, ruleDefText(rule), comment, ...rules.map(nftRuleText)].join('\n');
   const names = new Map(
     sets.map((s) => {
       const hash = createHash('sha256')
@@ -959,10 +959,10 @@ export function dispatchTarget(name: string, e: Element): string | undefined {
   return entry ? `${parts.shape}_${entry}` : undefined;
 }
 
-/** Whether set `name` is a bridge dispatch object of `generation` keyed by port name: a map, or a main set. */
 /** Whether set `name` is a main shape's set of bridge entries (MainShape). */
 export const isMainSet = (name: string): boolean => dispatchParts(name)?.shape !== undefined;
 
+/** Whether set `name` is a bridge dispatch object of `generation` keyed by port name: a map, or a main set. */
 export function isPortDispatch(name: string, generation: number): boolean {
   const parts = dispatchParts(name);
   return parts?.generation === generation && MAIN_BASES.includes(parts.base);

@@ -76,9 +76,14 @@ function oneMapDispatch(ours: string): string {
   const elements = new Map<string, string[]>();
   rewrite(ours, (b) => {
     const body = b.lines.join('\n');
-    if (b.kind === 'set') elements.set(b.name, [...(/elements = \{([^}]*)\}/.exec(body)?.[1] ?? '').matchAll(/"[^"]+"/g)].map((m) => m[0]));
+    if (b.kind === 'set') {
+      const listed = /elements = \{([^}]*)\}/.exec(body)?.[1] ?? '';
+      elements.set(b.name, [...listed.matchAll(/"[^"]+"/g)].map((m) => m[0]));
+    }
     const map = /vmap @(\w+) /.exec(body)?.[1];
-    for (const m of body.matchAll(/^\t\t[io]ifname @(\w+) jump (\w+) /gm)) moves.push({ map: map!, set: m[1]!, target: m[2]! });
+    for (const m of body.matchAll(/^\t\t[io]ifname @(\w+) jump (\w+) /gm)) {
+      moves.push({ map: map!, set: m[1]!, target: m[2]! });
+    }
     return b.lines;
   });
   const isMoved = (l: string) => moves.some((m) => l.includes(`@${m.set} jump `));
@@ -137,7 +142,11 @@ const VARIANTS: Variant[] = [
     },
     brNetfilter: true,
   },
-  { name: 'ours without counters', ruleset: (ours) => ours.replace(/counter packets \d+ bytes \d+ /g, ''), brNetfilter: true },
+  {
+    name: 'ours without counters',
+    ruleset: (ours) => ours.replace(/counter packets \d+ bytes \d+ /g, ''),
+    brNetfilter: true,
+  },
   { name: 'ours without comments', ruleset: (ours) => ours.replace(/ comment "[^"]*"/g, ''), brNetfilter: true },
   { name: 'ours', ruleset: (ours) => ours, brNetfilter: true },
 ];
@@ -185,7 +194,8 @@ try {
       lab.exec(net.host, ['nft', 'flush', 'ruleset']);
       if (rulesets[i]) lab.exec(net.host, ['nft', '-f', '-'], true, rulesets[i]);
       const on = Number(v.brNetfilter);
-      lab.exec(net.host, ['sysctl', '-qw', `net.bridge.bridge-nf-call-iptables=${on}`, `net.bridge.bridge-nf-call-ip6tables=${on}`]);
+      const sysctls = [`net.bridge.bridge-nf-call-iptables=${on}`, `net.bridge.bridge-nf-call-ip6tables=${on}`];
+      lab.exec(net.host, ['sysctl', '-qw', ...sysctls]);
       timed(20, 0); // the new ruleset's first packets, and the timer's start
       record(v.name, 'warm', timed(warmCount, 0));
       record(v.name, 'cold', timed(coldCount, evictMb));
@@ -210,7 +220,9 @@ const added = (variant: string, regime: Regime) => {
   const base = rounded(`${BASELINE}/${regime}`);
   return median(rounded(`${variant}/${regime}`).map((p, i) => p - base[i]!));
 };
-const rules = (text: string) => text.split('\n').filter((l) => /^\t\t/.test(l) && !/^\t\t(type|typeof|elements|flags|size) |^\t\t\s/.test(l)).length;
+/** Rules in a listing: its lines at rule depth that are not declarations or continued elements. */
+const rules = (text: string) =>
+  text.split('\n').filter((l) => /^\t\t\S/.test(l) && !/^\t\t(type|typeof|elements|flags|size) /.test(l)).length;
 
 console.log(
   `\nRun ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min) at start, ${loadavg()[0]!.toFixed(2)} at end`,

@@ -12,7 +12,7 @@
 //
 //   node --import tsx bench/nwfilter-datapath.ts [--n=0,200,1000] [--rounds=3] [--seconds=5] [--pings=300] [--ebiptables=1]
 import { spawnSync } from 'node:child_process';
-import { BenchNet, cleanTrafficPort, guestIp, guestMac, portName, portIndexes, requireNetns } from './support/net.js';
+import { BenchNet, cleanTrafficPort, guestIp, guestPair, portIndexes, requireNetns } from './support/net.js';
 import { replicateEbtablesPort } from './support/replicate.js';
 import { rulesetSize } from './support/size.js';
 import { fmt, listOption, numberOption, percentile, printTable } from './support/stats.js';
@@ -37,20 +37,6 @@ interface Sample {
   rtts: number[];
   lost: number;
   gbps: number;
-}
-
-/** The bridge with guests A and B in their own namespaces and `n` other ports. */
-function guestNet(n: number) {
-  const net = new BenchNet();
-  const guests = [A, B].map((i) => {
-    const ns = net.lab.netns(i === A ? 'a' : 'b');
-    net.lab.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-    net.lab.veth(net.host, portName(i), ns, 'eth0', { bridge: 'br0', mac: guestMac(i) });
-    net.lab.exec(ns, ['ip', 'addr', 'add', `${guestIp(i)}/16`, 'dev', 'eth0']);
-    return ns;
-  });
-  net.addPorts(2, n + 2);
-  return { net, a: guests[0]!, b: guests[1]! };
 }
 
 async function measure(net: BenchNet, a: string, b: string): Promise<Sample> {
@@ -92,7 +78,7 @@ async function install(layout: Layout, net: BenchNet, n: number): Promise<void> 
 
 const samples = new Map<string, Sample[]>();
 for (const n of others) {
-  const { net, a, b } = guestNet(n);
+  const { net, a, b } = guestPair(n);
   try {
     for (let round = 1; round <= rounds; round++) {
       for (const layout of LAYOUTS) {

@@ -106,3 +106,20 @@ export class BenchNet {
     this.lab.cleanup();
   }
 }
+
+/**
+ * The bridge with guests 0 and 1 (A and B) in their own namespaces `a` and `b` (eth0 with
+ * guestMac/guestIp, no IPv6), and ports 2..n+1 for `n` other guests.
+ */
+export function guestPair(n = 0): { net: BenchNet; a: string; b: string } {
+  const net = new BenchNet();
+  const [a, b] = [0, 1].map((i) => {
+    const ns = net.lab.netns(i === 0 ? 'a' : 'b');
+    net.lab.exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    net.lab.veth(net.host, portName(i), ns, 'eth0', { bridge: 'br0', mac: guestMac(i) });
+    net.lab.exec(ns, ['ip', 'addr', 'add', `${guestIp(i)}/16`, 'dev', 'eth0']);
+    return ns;
+  });
+  net.addPorts(2, n + 2);
+  return { net, a: a!, b: b! };
+}

@@ -12,7 +12,7 @@
 //
 //   node --import tsx bench/nwfilter-datapath.ts [--n=0,200,1000] [--rounds=3] [--seconds=5] [--pings=300] [--ebiptables=1]
 import { spawnSync } from 'node:child_process';
-import { BenchNet, cleanTrafficPort, guestIp, guestPair, portIndexes, requireNetns } from './support/net.js';
+import { type BenchNet, cleanTrafficPort, guestIp, guestPair, portIndexes, requireNetns } from './support/net.js';
 import { replicateEbtablesPort } from './support/replicate.js';
 import { rulesetSize } from './support/size.js';
 import { fmt, listOption, numberOption, percentile, printTable } from './support/stats.js';

@@ -78,7 +78,10 @@ function oneMapDispatch(ours: string): string {
     const body = b.lines.join('\n');
     if (b.kind === 'set') {
       const listed = /elements = \{([^}]*)\}/.exec(body)?.[1] ?? '';
-      elements.set(b.name, [...listed.matchAll(/"[^"]+"/g)].map((m) => m[0]));
+      elements.set(
+        b.name,
+        [...listed.matchAll(/"[^"]+"/g)].map((m) => m[0]),
+      );
     }
     const map = /vmap @(\w+) /.exec(body)?.[1];
     for (const m of body.matchAll(/^\t\t[io]ifname @(\w+) jump (\w+) /gm)) {

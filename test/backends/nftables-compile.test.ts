@@ -255,6 +255,24 @@ describe('nftables compiler', () => {
     ]);
   });
 
+  it('a filter referenced twice with other parameters gives each of its rules sets of their own', () => {
+    // libvirt runs each reference's rules with its own value: accept from 1.1.1.1, drop to 1.1.1.1,
+    // accept from 2.2.2.2, drop to 2.2.2.2; one set per rule for both values would accept a
+    // frame from 2.2.2.2 to 1.1.1.1 at the first rule, which libvirt drops at the second
+    const x = `<filter name='vwt-x' chain='ipv4'><rule action='accept' direction='out' priority='500'><ip srcipaddr='$A'/></rule><rule action='drop' direction='out' priority='500'><ip dstipaddr='$A'/></rule></filter>`;
+    const twice = `<filter name='vwt-twice' chain='root'><filterref filter='vwt-x'><parameter name='A' value='1.1.1.1'/></filterref><filterref filter='vwt-x'><parameter name='A' value='2.2.2.2'/></filterref></filter>`;
+    const c = compilePort(port(1, 'vwt-twice', {}, [x, twice]), 1);
+    const rules = c.chains.find((ch) => ch.name === `${c.shape}_from_ipv4`)!.rules.map(nftRuleText);
+    const elements = new Map(c.sets.map((s) => [s.name, s.elements.map(elementText)]));
+    assert.deepEqual(
+      rules.map((r) => {
+        const [, field, set] = /ip (saddr|daddr) @(\S+) counter (?:accept|drop)/.exec(r)!;
+        return `${field} ${elements.get(set!)!.join(', ')}`;
+      }),
+      ['saddr "vnet1" . 1.1.1.1', 'daddr "vnet1" . 1.1.1.1', 'saddr "vnet1" . 2.2.2.2', 'daddr "vnet1" . 2.2.2.2'],
+    );
+  });
+
   it('a port moving to a shape that shares a set keeps its values there, and its old values go at once when they change', () => {
     // v2 keeps clean-traffic's no-mac-spoofing (the same rule, by the same path): its MAC set is shared
     const v2 = `<filter name='clean-traffic' chain='root'><filterref filter='no-mac-spoofing'/></filter>`;

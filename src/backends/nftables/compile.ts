@@ -219,12 +219,21 @@ const SET = '$V';
 /**
  * The names of a template's sets. A name is a hash of all a port's elements in it depend on
  * besides the port's values: the chain, the rule definition (which variables feed which term),
- * its place in the filter tree (the comment) and the template's text and declarations; not the
- * shape. Shapes that hold the same rule share its sets, so a port moving between them (a
- * redefinition of its filter) keeps its elements where they are and only its dispatch moves.
+ * its place in the filter tree (the comment; `occurrence`: the how-manieth time the port reaches
+ * the rule by that path) and the template's text and declarations; not the shape. Shapes that
+ * hold the same rule share its sets, so a port moving between them (a redefinition of its
+ * filter) keeps its elements where they are and only its dispatch moves.
  */
-function nameSets(ctx: Context, rule: RuleDef, comment: string, rules: readonly NftRule[], sets: Draft['sets']): Draft {
-  const text = [ctx.family, ctx.suffix, ruleDefText(rule), comment, ...rules.map(nftRuleText)].join('\n');
+function nameSets(
+  ctx: Context,
+  rule: RuleDef,
+  comment: string,
+  occurrence: number,
+  rules: readonly NftRule[],
+  sets: Draft['sets'],
+): Draft {
+  const again = occurrence > 0 ? [`#${occurrence}`] : [];
+  const text = [ctx.family, ctx.suffix, ruleDefText(rule), comment, ...again, ...rules.map(nftRuleText)].join('\n');
   const names = new Map(
     sets.map((s) => {
       const hash = createHash('sha256')
@@ -259,6 +268,7 @@ function draftRule(
   comment: string,
   parts: readonly RuleParts[],
   templates?: Template[],
+  occurrence = 0,
 ): Draft {
   const first = parts[0]!;
   const varTerms = first.terms.filter((t) => t.variable);
@@ -276,6 +286,7 @@ function draftRule(
       ctx,
       instance.rule,
       comment,
+      occurrence,
       [...new Map(rules.map((r) => [nftRuleText(r), r])).values()],
       dynamic ? [dynamicSet(ctx, dynamic, first)] : [],
     );
@@ -303,7 +314,7 @@ function draftRule(
       sets.push({ name, decl: setDecl(exprs, negInterval[n]!), elements: [] });
     });
     const rules = [{ statements: statementsOf(first, lookups, dynamic, ctx.portExpr), comment }];
-    template = nameSets(ctx, instance.rule, comment, rules, sets);
+    template = nameSets(ctx, instance.rule, comment, occurrence, rules, sets);
     templates?.push({ first, posInterval, negInterval, draft: share(template) });
   }
   const elementTerms: (readonly Term[])[][] = dynamic ? [[]] : [];
@@ -416,6 +427,8 @@ class PortDraft {
   >();
   /** Some rule holds values from variables (see Draft). */
   valued = false;
+  /** How often each rule was added by the same path to the same chain (see add). */
+  private readonly occurrences = new Map<string, number>();
 
   constructor(private readonly port: PortValues) {}
 
@@ -432,9 +445,16 @@ class PortDraft {
   add(ctx: Context, instance: RuleInstance, parts: () => readonly RuleParts[], variant = ''): void {
     const rules = this.chain(ctx);
     const comment = commentOf(instance);
-    const place = placeOf(instance.rule, variant, ctx, rules.length, comment);
-    if (isLiteral(instance)) place.literal ??= share(draftRule(ctx, this.port, instance, comment, parts()));
-    const d = place.literal ?? draftRule(ctx, this.port, instance, comment, parts(), place.templates);
+    // the same rule reached again by the same path (a filter referenced twice, each time with
+    // other parameters) is another rule: a place and sets of its own (nameSets)
+    const again = `${objectId(instance.rule)} ${ctx.suffix} ${variant} ${comment}`;
+    const occurrence = this.occurrences.get(again) ?? 0;
+    this.occurrences.set(again, occurrence + 1);
+    const at = occurrence === 0 ? variant : `${variant}#${occurrence}`;
+    const place = placeOf(instance.rule, at, ctx, rules.length, comment);
+    if (isLiteral(instance))
+      place.literal ??= share(draftRule(ctx, this.port, instance, comment, parts(), undefined, occurrence));
+    const d = place.literal ?? draftRule(ctx, this.port, instance, comment, parts(), place.templates, occurrence);
     rules.push(...d.rules);
     if (d.valued) this.valued = true;
     d.sets.forEach((s, i) => {

@@ -41,6 +41,7 @@ import { PortLedger } from './ledger.js';
 import { emptyDelta, FAMILIES, modelDelta, RuleBodies, TABLE, type DesiredModel, type ModelDelta } from './model.js';
 import { afterBatch, generationIn, kernelModel, planBatch, portKeyOf, type KernelModel } from './plan.js';
 import { num, str, valueText } from '../../nft/expr.js';
+import { QueuedTask } from '../../util/queued-task.js';
 import { SerialQueue } from '../../util/serial-queue.js';
 
 /**
@@ -122,19 +123,12 @@ export class NftablesBackend implements NwfilterBackend {
   private prepared: Promise<Ruleset | undefined> | undefined;
   /** Compiled ports of the last run, read at the first resync. */
   private stored: Map<string, CompiledPort> | undefined;
-  private saveTimer: NodeJS.Timeout | undefined;
-  private garbageTimer: NodeJS.Timeout | undefined;
-  private saveDue = 0;
-  /** A write of the compiled ports waits in the queue (saveSoon). */
-  private saveQueued = false;
   /** The stamp our tables were adopted at, until the first resync takes it. */
   private adopted: KernelStamp | undefined;
   /** The ledger the kernel model was last found equal to, with what a stamp says of it (see stamp). */
   private verified: { ledger: PortLedger; stamp: StampedModel } | undefined;
   /** The last stamp written (as written): one that would say the same is not written again. */
   private lastStamp: string | undefined;
-  private stampTimer: NodeJS.Timeout | undefined;
-  private stampDue = 0;
   /**
    * Ports a start found the tables to hold by the stamp they were adopted at (their ports are
    * the stamped ones): the ledger is built for them when first needed (settle).
@@ -271,7 +265,7 @@ export class NftablesBackend implements NwfilterBackend {
     }
     this.kernel = afterBatch(kernel, plan, echoed);
     this.ledger = plan.desired;
-    if (hasGarbage(this.kernel)) this.collectSoon();
+    if (hasGarbage(this.kernel)) this.collecting.soon(GARBAGE_DELAY_MS);
     const bodies = this.bodies.learnt(plan.batch, echoed);
     // new rule bodies are kept at once: a restart that found them unknown would rewrite the chains
     this.saveSoon(bodies !== this.bodies ? 0 : SAVE_DELAY_MS);
@@ -284,56 +278,35 @@ export class NftablesBackend implements NwfilterBackend {
    * it would hold the change up to write the ledger the change is replacing.
    */
   private saveSoon(delay = SAVE_DELAY_MS): void {
-    const file = this.opts.stateFile;
-    const due = Date.now() + delay;
-    if (file === undefined || this.saveQueued || (this.saveTimer && this.saveDue <= due)) return;
-    clearTimeout(this.saveTimer);
-    this.saveDue = due;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      this.saveQueued = true;
-      void this.serial(async () => {
-        // the change it waited for answers its caller first (a write at 10,000 ports takes ~0.2 s)
-        await new Promise((r) => setImmediate(r));
-        // what changes before this runs is in this write
-        this.saveQueued = false;
-        try {
-          if (this.ledger)
-            saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
-        } catch {
-          // the file only saves compile time at the next start; the old one (or none) stays
-          return;
-        }
-        this.stampSoon(0);
-      });
-    }, delay).unref();
+    if (this.opts.stateFile !== undefined) this.saving.soon(delay);
   }
 
+  private readonly saving = new QueuedTask(this.queue, () => {
+    const file = this.opts.stateFile;
+    try {
+      if (file !== undefined && this.ledger)
+        saveCompiledPorts(file, this.path, this.ledger.compiledPorts(), this.bodies.entriesFor(this.ledger.model));
+    } catch {
+      // the file only saves compile time at the next start; the old one (or none) stays
+      return;
+    }
+    this.stampSoon(0);
+  });
+
   /** Deletes the garbage of the last change GARBAGE_DELAY_MS from now, if no change has by then. */
-  private collectSoon(): void {
-    if (this.garbageTimer) return;
-    this.garbageTimer = setTimeout(() => {
-      this.garbageTimer = undefined;
-      // a failure leaves the kernel to be read again before the next change (commit)
-      void this.serial(async () => {
-        const { kernel, ledger } = this;
-        if (kernel && ledger && hasGarbage(kernel)) await this.commit(kernel, ledger, emptyDelta());
-      }).catch(() => undefined);
-    }, GARBAGE_DELAY_MS).unref();
-  }
+  private readonly collecting = new QueuedTask(this.queue, async () => {
+    const { kernel, ledger } = this;
+    // a failure leaves the kernel to be read again before the next change (commit)
+    if (kernel && ledger && hasGarbage(kernel)) await this.commit(kernel, ledger, emptyDelta());
+  });
 
   /** Stamps the kernel `delay` ms from now, or earlier when a stamp is due earlier already (see stamp). */
   private stampSoon(delay: number): void {
-    const due = Date.now() + delay;
-    if (!this.opts.stamp || (this.stampTimer && this.stampDue <= due)) return;
-    clearTimeout(this.stampTimer);
-    this.stampDue = due;
-    this.stampTimer = setTimeout(() => {
-      this.stampTimer = undefined;
-      // a stamp not written only costs the next start a listing
-      void this.serial(() => this.stamp()).catch(() => undefined);
-    }, delay).unref();
+    if (this.opts.stamp) this.stamping.soon(delay);
   }
+
+  // a stamp not written only costs the next start a listing
+  private readonly stamping = new QueuedTask(this.queue, () => this.stamp());
 
   /** The ruleset may have moved on (any transaction, on any table): the kernel is stamped again soon. */
   restamp(): void {

@@ -89,6 +89,18 @@ const LISTS = filter(
    <rule action='accept' direction='out'><ip srcipaddr='$IP' dstipaddr='$DST'/></rule>`,
 );
 
+/** A filter referenced twice by the same path, each time with another parameter (compile.ts nameSets' occurrence). */
+const REF = filter(
+  'vwt-ref',
+  `<rule action='accept' direction='out'><ip srcipaddr='$IP' dstipaddr='$B'/></rule>
+   <rule action='drop' direction='out'><ip dstipaddr='$B'/></rule>`,
+);
+const TWICE = filter(
+  'vwt-twice',
+  `<filterref filter='vwt-ref'><parameter name='B' value='10.9.0.1'/></filterref>
+   <filterref filter='vwt-ref'><parameter name='B' value='10.9.0.2'/></filterref>`,
+);
+
 const CASES: Case[] = [
   ...[...loadStockFilters().keys()].map(
     (f): Case => ({
@@ -240,6 +252,13 @@ const CASES: Case[] = [
     extra: [INOUT],
     first: { MAC: ['52:54:00:00:00:01'], IP: ['10.0.0.1'] },
     next: { MAC: ['52:54:00:00:00:02'], IP: ['10.0.0.2'] },
+  },
+  {
+    name: 'a filter referenced twice with other parameters',
+    filter: 'vwt-twice',
+    extra: [REF, TWICE],
+    first: { IP: ['10.0.0.1'] },
+    next: { IP: ['10.0.0.2'] },
   },
   {
     name: 'lists under two iterators',
